@@ -1,0 +1,219 @@
+"""Typed run configuration: YAML in, validated models out, one clear message on error.
+
+The same pydantic models validate YAML, feed ``cleancorpus stages`` and render
+``configs/default.yaml`` (with each option's description as its comment).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.stages import BUILTIN_STAGES, StageLookupError, StageOptions, stage_class
+
+
+class ConfigError(Exception):
+    """A bad config or usage: the CLI prints the message and exits 2."""
+
+
+class InputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    paths: list[str] = Field(
+        default_factory=list, description="Files or folders to read when the command line names none."
+    )
+    id_field: str = Field("id", description="JSONL field holding the document id.")
+    text_field: str = Field("text", description="JSONL field holding the document text.")
+    max_doc_chars: int = Field(20_000_000, ge=1, description="Documents longer than this are rejected as too large.")
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: str = Field("output", description="Output folder (the -o option overrides it).")
+    audit: bool = Field(True, description="Write removed.jsonl and rejected.jsonl next to the output.")
+    metadata_field: str | None = Field(
+        None,
+        description="If set, JSONL output records get this field with what stages learnt "
+        "(language, fragments, encoding).",
+    )
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    stage: str  # built-in name or "package.module:Class"
+    options: StageOptions
+
+    def dump(self) -> dict[str, Any]:
+        return {"stage": self.stage, **self.options.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    input: InputConfig = field(default_factory=InputConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    stages: tuple[StageConfig, ...] = ()
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "input": self.input.model_dump(mode="json"),
+            "output": self.output.model_dump(mode="json"),
+            "stages": [s.dump() for s in self.stages],
+        }
+
+    def enabled_stages(self) -> list[StageConfig]:
+        return [s for s in self.stages if s.options.enabled]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _validation_message(where: str, prefix: str, model: type[BaseModel], err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    path = _loc_path(prefix, loc)
+    if first["type"] == "extra_forbidden":
+        known = list(model.model_fields)
+        return f"{where}: {path}: unknown option '{loc[-1]}'{_suggest(str(loc[-1]), known)}"
+    return f"{where}: {path}: {first['msg']} (got {first.get('input')!r})"
+
+
+def _validate(model: type[BaseModel], data: Any, where: str, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_validation_message(where, prefix, model, err)) from None
+
+
+def _build_stage(item: Any, index: int, where: str) -> StageConfig:
+    path = f"stages[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: {path}: expected a mapping like {{stage: NAME, ...}}, got {item!r}")
+    if "stage" not in item:
+        raise ConfigError(f"{where}: {path}: missing key 'stage' (one of {', '.join(BUILTIN_STAGES)})")
+    name = item["stage"]
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: {path}.stage: expected a stage name, got {name!r}")
+    try:
+        cls = stage_class(name)
+    except StageLookupError as err:
+        if ":" in name:
+            raise ConfigError(f"{where}: {path}.stage: cannot load stage {err}") from None
+        raise ConfigError(
+            f"{where}: {path}.stage: unknown stage '{name}'{_suggest(name, list(BUILTIN_STAGES))}; "
+            f"known stages: {', '.join(BUILTIN_STAGES)}, or package.module:Class"
+        ) from None
+    options = {k: v for k, v in item.items() if k != "stage"}
+    return StageConfig(name, _validate(cls.Options, options, where, path))
+
+
+def load_config_data(data: Any, where: str = "config") -> RunConfig:
+    """Validate a parsed YAML mapping; raise ConfigError naming the key path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with keys input, output, stages")
+    known = ["input", "output", "stages"]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{where}: {key}: unknown key '{key}'{_suggest(str(key), known)}")
+    raw_input = data.get("input") or {}
+    if isinstance(raw_input, (str, list)):  # `input: corpus/` or `input: [a, b]`
+        raw_input = {"paths": [raw_input] if isinstance(raw_input, str) else raw_input}
+    raw_output = data.get("output") or {}
+    if isinstance(raw_output, str):  # `output: out/`
+        raw_output = {"dir": raw_output}
+    raw_stages = data.get("stages")
+    if raw_stages is None:
+        raw_stages = []
+    if not isinstance(raw_stages, list):
+        raise ConfigError(f"{where}: stages: expected a list of {{stage: NAME, ...}} items")
+    return RunConfig(
+        input=_validate(InputConfig, raw_input, where, "input"),
+        output=_validate(OutputConfig, raw_output, where, "output"),
+        stages=tuple(_build_stage(item, i, where) for i, item in enumerate(raw_stages)),
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: config is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+    return load_config_data(data, str(path))
+
+
+def default_config() -> RunConfig:
+    """The built-in defaults: every built-in stage, in order, with default options."""
+    return RunConfig(stages=tuple(StageConfig(name, stage_class(name).Options()) for name in BUILTIN_STAGES))
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _yaml_value(value: Any) -> str:
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000).strip().removesuffix("\n...")
+    )
+
+
+def _render_model(model: BaseModel, indent: str, first_prefix: str | None = None) -> list[str]:
+    lines: list[str] = []
+    data = model.model_dump(mode="json")
+    for i, (name, info) in enumerate(type(model).model_fields.items()):
+        if info.description:
+            lines.append(f"{indent}# {info.description}")
+        prefix = first_prefix if (i == 0 and first_prefix is not None) else indent
+        lines.append(f"{prefix}{name}: {_yaml_value(data[name])}")
+    return lines
+
+
+def render_config_yaml(config: RunConfig) -> str:
+    """YAML for a config with every option spelled out and its help as a comment."""
+    out = [
+        "# cleancorpus configuration: every option with its default value.",
+        "# Stages run in the order listed; a stage left out does not run.",
+        "",
+        "input:",
+        *_render_model(config.input, "  "),
+        "",
+        "output:",
+        *_render_model(config.output, "  "),
+        "",
+        "stages:",
+    ]
+    for stage in config.stages:
+        cls = stage_class(stage.stage)
+        summary = (cls.__doc__ or "").strip().splitlines()
+        out.append(f"  # --- {stage.stage}: {summary[0] if summary else ''}".rstrip())
+        out.append(f"  - stage: {stage.stage}")
+        out.extend(_render_model(stage.options, "    "))
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -1,0 +1,49 @@
+"""The unit of work: one document flowing through the stages, with its audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Removal:
+    """A span a stage took out of a document (one line of `removed.jsonl`)."""
+
+    stage: str
+    rule: str
+    text: str
+    lines: int = 0  # whole lines removed by this span (0 for a fragment inside a line)
+    extra: dict[str, Any] | None = None  # e.g. {"duplicate_of": "doc-7"}
+
+
+@dataclass(slots=True)
+class Rejection:
+    """Why a whole document was dropped (one line of `rejected.jsonl`)."""
+
+    stage: str
+    reason: str
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Document:
+    id: str
+    text: str
+    source: str  # input file, relative to its input root
+    original: str = ""  # text as read, kept for rejected.jsonl
+    record: dict[str, Any] | None = None  # the JSONL record the document came from (other fields)
+    meta: dict[str, Any] = field(default_factory=dict)  # what stages learnt (language, encoding, ...)
+    removed: list[Removal] = field(default_factory=list)
+    rejected: Rejection | None = None
+    line_no: int = 0  # line of the record in its JSONL file (1-based; 0 for .txt)
+
+    def __post_init__(self) -> None:
+        if not self.original:
+            self.original = self.text
+
+    def remove(self, stage: str, rule: str, text: str, lines: int = 0, **extra: Any) -> None:
+        self.removed.append(Removal(stage, rule, text, lines, extra or None))
+
+    def reject(self, stage: str, reason: str, **extra: Any) -> None:
+        self.rejected = Rejection(stage, reason, extra or None)

@@ -1,0 +1,49 @@
+"""What every stage shares: typed options, counters, and the per-document hook.
+
+A stage is a small class with a nested pydantic ``Options`` model (validated from YAML, listed by
+``cleancorpus stages``) and a ``process(doc)`` method that edits ``doc.text`` in place, records each
+removed span with ``doc.remove(...)`` and drops a document with ``doc.reject(...)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.document import Document
+
+
+class StageOptions(BaseModel):
+    """Options every stage accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Run this stage (false keeps it in the config but skips it).")
+
+
+class Stage:
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[StageOptions]] = StageOptions
+    # A cross-document stage sees every document in input order in one process (e.g. dedup);
+    # the others may run in parallel workers.
+    cross_document: ClassVar[bool] = False
+
+    def __init__(self, options: StageOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+        self.stats: Counter[str] = Counter()
+
+    def stat_update(self, key: str, value: int | float = 1) -> None:
+        self.stats[key] += value
+
+    def process(self, doc: Document) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Called once after the last document (cross-document stages add final counters here)."""
+
+    def take_stats(self) -> Counter[str]:
+        """Return the counters gathered since the last call and start afresh (workers ship these)."""
+        stats, self.stats = self.stats, Counter()
+        return stats
