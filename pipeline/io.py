@@ -171,6 +171,7 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     with _open_binary(f.path, f.compression) as fh:
         lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
         for line_no, raw in enumerate(lines, start=1):
+            raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
             fallback_id = f"{f.rel}:{line_no}"
@@ -182,14 +183,14 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                 yield _reject(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", original, line_no)
                 continue
             if not isinstance(record, dict):
-                yield _reject(fallback_id, f.rel, f"line {line_no} is not a JSON object", raw.decode(), line_no)
+                yield _reject(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
             doc_id = record.get(cfg.id_field)
             doc_id = fallback_id if doc_id is None else str(doc_id)
             text = record.get(cfg.text_field)
             if not isinstance(text, str):
                 problem = "missing" if text is None else f"not a string ({type(text).__name__})"
-                yield _reject(doc_id, f.rel, f"line {line_no}: field '{cfg.text_field}' {problem}", "", line_no)
+                yield _reject(doc_id, f.rel, f"field '{cfg.text_field}' {problem} at line {line_no}", "", line_no)
                 continue
             yield _check_size(Document(id=doc_id, text=text, source=f.rel, record=record, line_no=line_no), cfg)
 

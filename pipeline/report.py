@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.document import Removal
+
+
+_NUMBER = re.compile(r"\d[\d,.]*")
 
 
 @dataclass
@@ -61,7 +65,7 @@ class StageStats:
 
 
 def reason_kind(reason: str) -> str:
-    """A rejection reason without its particulars (ids, numbers), for counting."""
+    """A rejection reason without its particulars (ids, numbers, details), for counting."""
     for sep in (" of document", " (", ":"):
         reason = reason.split(sep, 1)[0]
-    return reason.strip()
+    return _NUMBER.sub("N", reason.strip())

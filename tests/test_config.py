@@ -1,0 +1,108 @@
+"""Config: defaults in sync with configs/default.yaml, clear errors with key paths and suggestions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import REPO
+
+from pipeline.cli import cli
+from pipeline.config import ConfigError, default_config, load_config, load_config_data, render_config_yaml
+
+
+def _error(data: object) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config_data(data, "my.yaml")
+    return str(err.value)
+
+
+def test_default_yaml_spells_out_exactly_the_builtin_defaults() -> None:
+    path = REPO / "configs" / "default.yaml"
+    assert load_config(path).dump() == default_config().dump()
+    # and it is the rendered text, so every option carries its help comment
+    assert path.read_text(encoding="utf-8") == render_config_yaml(default_config())
+    for stage in default_config().stages:
+        assert stage.options.enabled
+
+
+def test_every_option_has_a_comment_in_default_yaml() -> None:
+    text = (REPO / "configs" / "default.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if ":" in stripped and not stripped.startswith(("#", "- stage:")) and not stripped.endswith(":"):
+            assert lines[i - 1].strip().startswith("#"), f"no comment above {stripped!r}"
+
+
+def test_unknown_stage_names_path_and_suggests() -> None:
+    msg = _error({"stages": [{"stage": "encoding"}, {"stage": "dedupe"}]})
+    assert msg.startswith("my.yaml: stages[1].stage: unknown stage 'dedupe'")
+    assert "did you mean 'dedup'" in msg
+
+
+def test_unknown_option_names_path_and_suggests() -> None:
+    msg = _error({"stages": [{"stage": "encoding"}, {"stage": "normalize"}, {"stage": "dedup", "treshold": 0.9}]})
+    assert msg == "my.yaml: stages[2].treshold: unknown option 'treshold' (did you mean 'threshold'?)"
+
+
+def test_wrong_type_and_range() -> None:
+    assert "stages[0].threshold" in _error({"stages": [{"stage": "dedup", "threshold": "high"}]})
+    assert "stages[0].num_perm" in _error({"stages": [{"stage": "dedup", "num_perm": 2}]})
+    assert "output.audit" in _error({"output": {"audit": "maybe"}})
+
+
+def test_unknown_top_level_key_suggests() -> None:
+    assert "did you mean 'stages'" in _error({"stage": []})
+    assert "unknown option 'text_feld' (did you mean 'text_field'?)" in _error({"input": {"text_feld": "body"}})
+
+
+def test_shorthands_for_input_and_output() -> None:
+    config = load_config_data({"input": "corpus/", "output": "out/"})
+    assert config.input.paths == ["corpus/"] and config.output.dir == "out/"
+    assert config.stages == ()
+
+
+def test_disabled_stage_is_kept_but_not_run() -> None:
+    config = load_config_data({"stages": [{"stage": "normalize", "enabled": False}, {"stage": "encoding"}]})
+    assert [s.stage for s in config.enabled_stages()] == ["encoding"]
+
+
+def test_user_stage_by_import_path() -> None:
+    config = load_config_data({"stages": [{"stage": "example_stage:MinWords", "min_words": 3}]})
+    assert config.stages[0].options.min_words == 3
+    assert "cannot load stage" in _error({"stages": [{"stage": "nosuch.module:Thing"}]})
+
+
+def test_invalid_yaml_is_one_line_with_position(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - stage: encoding\n   bad: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert str(err.value).startswith(f"{bad}: invalid YAML at line")
+
+
+def test_check_prints_resolved_config_and_exits_2_on_errors(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("stages:\n  - stage: dedup\n    threshold: 0.9\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(good)])
+    assert result.exit_code == 0
+    resolved = yaml.safe_load(result.output)
+    assert resolved["stages"][0]["threshold"] == 0.9 and resolved["stages"][0]["ngram"] == 5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - stage: langauge\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(bad)])
+    assert result.exit_code == 2
+    assert "stages[0].stage: unknown stage 'langauge' (did you mean 'language'?)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_stages_command_lists_every_option() -> None:
+    result = CliRunner().invoke(cli, ["stages"])
+    assert result.exit_code == 0
+    for stage in default_config().stages:
+        assert f"{stage.stage}: " in result.output
+        for name in type(stage.options).model_fields:
+            assert f"  {name} (" in result.output

@@ -1,0 +1,162 @@
+"""The default run on the five real seed articles, through the CLI, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, SEEDS, seed_text
+
+from pipeline.cli import cli
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("seeds") / "out"
+    result = CliRunner().invoke(cli, ["run", str(SEEDS), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""  # --quiet: nothing unless something is wrong
+    return out
+
+
+def _out(out: Path, prefix: str) -> str:
+    (path,) = out.glob(f"{prefix}_*.txt")
+    return path.read_text(encoding="utf-8")
+
+
+def _removed(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "removed.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_000_and_002_keep_their_text(seed_run: Path) -> None:
+    for prefix in ("000", "002"):
+        original = seed_text(prefix)
+        cleaned = _out(seed_run, prefix)
+        assert cleaned == original.strip() + "\n"  # only the trailing blank lines go
+    assert not [r for r in _removed(seed_run) if r["id"].startswith(("000", "002"))]
+
+
+def test_001_drops_related_posts(seed_run: Path) -> None:
+    cleaned = _out(seed_run, "001")
+    assert "Related Posts" not in cleaned
+    assert cleaned.rstrip().endswith("in an increasingly complex security environment.")
+    for paragraph in seed_text("001").split("\n\n")[:-1]:
+        assert paragraph.strip() in cleaned
+
+
+def test_003_drops_chinese_fragment_and_repeated_paragraph(seed_run: Path) -> None:
+    cleaned = _out(seed_run, "003")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in cleaned)
+    assert cleaned.count("China and Russia are committed to sticking to the principle") == 1
+    assert cleaned.startswith("China and Russia are committed")  # the breadcrumb prefix went too
+    assert "activities.”He said that Russia and China are both" in cleaned
+    assert "please visit the ABC Chinese website." in cleaned
+    rules = {(r["stage"], r["rule"]) for r in _removed(seed_run) if r["id"].startswith("003")}
+    assert ("language", "fragment-han") in rules and ("dedup", "exact-paragraph") in rules
+
+
+def test_004_drops_comment_form_widgets_source_and_syndication(seed_run: Path) -> None:
+    cleaned = _out(seed_run, "004")
+    for gone in [
+        "Please enter your comment!",
+        "Please enter your name here",
+        "Most Popular",
+        "Recent Comments",
+        "Source :",
+        "syndicated feed",
+        "From the Desk of",
+        "Akismet",
+        "HomeWorld",
+    ]:
+        assert gone not in cleaned, gone
+    assert cleaned.startswith("Putin in Beijing to Bolster Sino-Russian Strategic Alliance with Xi Jinping\n\n")
+    assert cleaned.rstrip().endswith("combine to counter perceived Western decline.")
+
+
+def test_report_counts_per_stage_and_rule(seed_run: Path) -> None:
+    report = json.loads((seed_run / "report.json").read_text(encoding="utf-8"))
+    assert [s["stage"] for s in report["stages"]] == ["encoding", "boilerplate", "language", "dedup", "normalize"]
+    assert report["documents"] == {"in": 5, "out": 5, "rejected": 0, "rejected_at_input": {}}
+    removed = _removed(seed_run)
+    for stage in report["stages"]:
+        mine = [r for r in removed if r["stage"] == stage["stage"]]
+        assert sum(rule["spans"] for rule in stage["rules"].values()) == len(mine)
+        assert sum(rule["characters"] for rule in stage["rules"].values()) == sum(len(r["text"]) for r in mine)
+        assert stage["seconds"] >= 0
+    boilerplate = report["stages"][1]
+    assert boilerplate["rules"]["comment-form"]["lines"] == 3
+    assert boilerplate["lines_removed"] >= 10
+    assert report["characters"]["in"] - report["characters"]["out"] == report["characters"]["removed"] > 0
+
+
+def test_output_is_byte_identical_with_two_workers(seed_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out2"
+    result = CliRunner().invoke(cli, ["run", str(SEEDS), "-o", str(out), "--workers", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    for path in sorted(seed_run.iterdir()):
+        if path.name != "report.json":
+            assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_jsonl_corpus_with_workers_matches_serial(tmp_path: Path) -> None:
+    from conftest import CORPORA
+
+    lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_text(encoding="utf-8").splitlines()[:150]
+    src = tmp_path / "cc.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        result = CliRunner().invoke(cli, ["run", str(src), "-o", str(out), "--workers", str(workers), "-q"])
+        assert result.exit_code == 0, result.output
+        outs.append({p.name: p.read_bytes() for p in out.iterdir() if p.name != "report.json"})
+    assert outs[0] == outs[1]
+    kept = outs[0]["cc.jsonl"].decode().splitlines()
+    assert 0 < len(kept) < 150  # empty and duplicate documents were rejected
+    rejected = [json.loads(line) for line in outs[0]["rejected.jsonl"].decode().splitlines()]
+    assert len(kept) + len(rejected) == 150
+    assert {r["stage"] for r in rejected} >= {"input", "dedup"}
+
+
+def test_user_stage_runs_from_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: example_stage:MinWords\n    min_words: 600\n  - stage: normalize\n")
+    result = CliRunner().invoke(cli, ["run", str(SEEDS), "-c", str(config), "-o", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 0, result.output
+    rejected = [json.loads(line) for line in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
+    assert rejected and all(r["stage"] == "min_words" and r["text"] for r in rejected)
+    assert len(list((tmp_path / "o").glob("*.txt"))) == 5 - len(rejected)
+
+
+def test_exit_codes_and_messages(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["run", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "input not found" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - stage: boilerplate\n    max_phrase_line_word: 3\n")
+    result = runner.invoke(cli, ["run", str(SEEDS), "-c", str(bad), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "stages[0].max_phrase_line_word: unknown option" in result.output
+    assert "did you mean 'max_phrase_line_words'" in result.output
+    assert runner.invoke(cli, ["run", "--workers", "0", str(SEEDS)]).exit_code == 2
+
+
+def test_config_input_and_output_are_used_without_arguments(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    out = tmp_path / "from-config"
+    config.write_text(f"input: [{SEEDS}]\noutput: {{dir: {out}}}\nstages:\n  - stage: normalize\n")
+    result = CliRunner().invoke(cli, ["run", "-c", str(config), "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.txt"))) == 2
+    assert "2 documents: 2 kept" in result.output
+
+
+def test_python_dash_m_is_the_same_app(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "stages"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "dedup: " in proc.stdout

@@ -1,0 +1,149 @@
+"""Reading and writing: formats, carried fields, quarantined bad input, atomic output."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+import zstandard
+
+from pipeline.config import ConfigError, InputConfig, load_config_data
+from pipeline.io import discover, read_documents
+from pipeline.runner import run
+
+NORMALIZE_ONLY = load_config_data({"stages": [{"stage": "normalize"}]})
+
+
+def _jsonl(records: list[dict]) -> bytes:
+    return b"".join(orjson.dumps(r) + b"\n" for r in records)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_jsonl_round_trip_keeps_other_fields_and_order(tmp_path: Path, suffix: str) -> None:
+    records = [{"id": f"r{i}", "text": f"Text  number {i}.  \n\n\n\nEnd.", "url": f"https://x/{i}"} for i in range(5)]
+    data = _jsonl(records)
+    if suffix == ".jsonl.gz":
+        data = gzip.compress(data)
+    elif suffix == ".jsonl.zst":
+        data = zstandard.ZstdCompressor().compress(data)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / f"part{suffix}").write_bytes(data)
+    result = run(NORMALIZE_ONLY, [str(tmp_path / "in")], tmp_path / "out")
+    out = (tmp_path / "out" / f"part{suffix}").read_bytes()
+    if suffix == ".jsonl.gz":
+        out = gzip.decompress(out)
+    elif suffix == ".jsonl.zst":
+        out = zstandard.ZstdDecompressor().stream_reader(out).read()
+    got = [orjson.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in got] == [r["id"] for r in records]
+    assert got[2] == {"id": "r2", "text": "Text number 2.\n\nEnd.", "url": "https://x/2"}
+    assert result.documents_out == 5
+
+
+def test_configurable_field_names(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(_jsonl([{"doc_id": "x1", "body": "Hello   world."}]))
+    config = load_config_data(
+        {"input": {"id_field": "doc_id", "text_field": "body"}, "stages": [{"stage": "normalize"}]}
+    )
+    run(config, [str(tmp_path / "a.jsonl")], tmp_path / "out")
+    assert _lines(tmp_path / "out" / "a.jsonl") == [{"doc_id": "x1", "body": "Hello world."}]
+
+
+def test_bad_records_are_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:
+    good = orjson.dumps({"id": "ok", "text": "Fine text."})
+    lines = [
+        good,
+        b'{"id": "broken", "text": ',
+        orjson.dumps({"id": "notext"}),
+        b"[1, 2]",
+        orjson.dumps({"id": "num", "text": 5}),
+        b'{"id": "bad-utf8", "text": "caf\xe9"}',
+        orjson.dumps({"id": "empty", "text": "  \n "}),
+        orjson.dumps({"id": "ok2", "text": "More text."}),
+    ]
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok", "ok2"]
+    rejected = {r["id"]: r for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected["in.jsonl:2"]["reason"].startswith("malformed JSON at line 2")
+    assert rejected["in.jsonl:2"]["line"] == 2 and rejected["in.jsonl:2"]["text"] == '{"id": "broken", "text": '
+    assert rejected["notext"]["reason"] == "field 'text' missing at line 3"
+    assert rejected["in.jsonl:4"]["reason"] == "not a JSON object at line 4"
+    assert rejected["num"]["reason"] == "field 'text' not a string (int) at line 5"
+    assert rejected["in.jsonl:6"]["reason"].startswith("malformed JSON at line 6")
+    assert rejected["empty"]["reason"] == "empty document"
+    assert all(r["stage"] == "input" and r["source"] == "in.jsonl" for r in rejected.values())
+    assert result.documents_rejected == 6
+    assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 2
+
+
+def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "cp1252.txt").write_bytes("Größe und Maße: “Grüße” aus Köln — 12 €.".encode("cp1252"))
+    (src / "utf16.txt").write_bytes("Текст в UTF-16 с BOM.".encode("utf-16"))
+    (src / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (src / "big.txt").write_text("word " * 300, encoding="utf-8")
+    (src / "notes.md").write_text("ignored", encoding="utf-8")
+    config = load_config_data(
+        {"input": {"max_doc_chars": 1000}, "stages": [{"stage": "encoding"}, {"stage": "normalize"}]}
+    )
+    result = run(config, [str(src)], tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / "sub" / "cp1252.txt").read_text(encoding="utf-8") == "Größe und Maße: “Grüße” aus Köln — 12 €.\n"
+    assert (out / "utf16.txt").read_text(encoding="utf-8") == "Текст в UTF-16 с BOM.\n"
+    assert not (out / "binary.txt").exists() and not (out / "big.txt").exists()
+    reasons = {r["id"]: r["reason"] for r in _lines(out / "rejected.jsonl")}
+    assert reasons["binary.txt"] == "binary file (NUL bytes)"
+    assert reasons["big.txt"].startswith("document too large")
+    assert result.report["inputs"]["skipped"] == [{"path": str(src / "notes.md"), "reason": "unsupported file type"}]
+    # cp1250 and cp1252 decode these bytes alike; either guess gives the same text
+    decoded = {k for k in result.report["stages"][0]["counters"] if k.startswith("decoded-")}
+    assert decoded in ({"decoded-cp1252", "decoded-utf_16"}, {"decoded-cp1250", "decoded-utf_16"})
+
+
+def test_discover_is_sorted_recursive_and_skips_the_output_folder(tmp_path: Path) -> None:
+    for rel in ["b/2.txt", "a.txt", "b/1.jsonl", "out/old.txt", ".hidden/x.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x", encoding="utf-8")
+    files, _ = discover([str(tmp_path)], exclude=tmp_path / "out")
+    assert [f.rel for f in files] == ["a.txt", "b/1.jsonl", "b/2.txt"]
+    with pytest.raises(ConfigError):
+        discover([str(tmp_path / "missing")])
+
+
+def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Path) -> None:
+    src = tmp_path / "a.jsonl"
+    src.write_bytes(_jsonl([{"id": "1", "text": "Some   text\n\n\n\nhere."}]))
+    before = (src.read_bytes(), os.stat(src).st_mtime_ns)
+    run(NORMALIZE_ONLY, [str(src)], tmp_path / "out")
+    assert (src.read_bytes(), os.stat(src).st_mtime_ns) == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a.jsonl",
+        "rejected.jsonl",
+        "removed.jsonl",
+        "report.json",
+    ]
+
+
+def test_audit_can_be_turned_off(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Hello.", encoding="utf-8")
+    config = load_config_data({"output": {"audit": False}, "stages": [{"stage": "normalize"}]})
+    run(config, [str(tmp_path / "a.txt")], tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "report.json"]
+
+
+def test_reader_yields_rejected_document_for_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "gone.jsonl.gz"
+    path.write_bytes(b"not gzip at all")
+    files, _ = discover([str(path)])
+    (doc,) = list(read_documents(files[0], InputConfig()))
+    assert doc.rejected is not None and doc.rejected.stage == "input"
