@@ -9,7 +9,6 @@ from typing import Any
 
 from pipeline.document import Removal
 
-
 _NUMBER = re.compile(r"\d[\d,.]*")
 
 
