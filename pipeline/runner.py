@@ -206,7 +206,13 @@ def run(
     paths = list(inputs) if inputs else list(config.input.paths)
     if not paths:
         raise ConfigError("no input: name files or folders on the command line or in the config's input:")
+    for p in paths:
+        if Path(p).is_dir() and Path(p).resolve() == out.resolve():
+            raise ConfigError(f"the output folder {out} is the input folder {p}: choose another with -o")
     files, skipped = discover(paths, exclude=out)
+    for f in files:
+        if (out / f.rel).resolve() == f.path.resolve():
+            raise ConfigError(f"output would overwrite the input file {f.path}: choose another output folder")
     if not files:
         raise ConfigError(
             f"no input files found in {', '.join(paths)} (supported: .txt, .jsonl, .jsonl.gz, .jsonl.zst)"

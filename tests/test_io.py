@@ -147,3 +147,12 @@ def test_reader_yields_rejected_document_for_unreadable_file(tmp_path: Path) -> 
     files, _ = discover([str(path)])
     (doc,) = list(read_documents(files[0], InputConfig()))
     assert doc.rejected is not None and doc.rejected.stage == "input"
+
+
+def test_output_folder_may_not_overwrite_inputs(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Hello.", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is the input folder"):
+        run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path)
+    with pytest.raises(ConfigError, match="would overwrite the input file"):
+        run(NORMALIZE_ONLY, [str(tmp_path / "a.txt")], tmp_path)
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "Hello."
