@@ -120,8 +120,12 @@ def _build_stage(item: Any, index: int, where: str) -> StageConfig:
             f"{where}: {path}.stage: unknown stage '{name}'{_suggest(name, list(BUILTIN_STAGES))}; "
             f"known stages: {', '.join(BUILTIN_STAGES)}, or package.module:Class"
         ) from None
-    options = {k: v for k, v in item.items() if k != "stage"}
-    return StageConfig(name, _validate(cls.Options, options, where, path))
+    options = _validate(cls.Options, {k: v for k, v in item.items() if k != "stage"}, where, path)
+    try:
+        cls(options)  # a stage checks what its model cannot: regexes, pattern packs, rule names
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"{where}: {path}: {err}") from None
+    return StageConfig(name, options)
 
 
 def load_config_data(data: Any, where: str = "config") -> RunConfig:

@@ -106,3 +106,9 @@ def test_stages_command_lists_every_option() -> None:
         assert f"{stage.stage}: " in result.output
         for name in type(stage.options).model_fields:
             assert f"  {name} (" in result.output
+
+
+def test_stage_checks_beyond_the_model_are_config_errors() -> None:
+    msg = _error({"stages": [{"stage": "boilerplate", "disable_rules": ["coment-form"]}]})
+    assert msg.startswith("my.yaml: stages[0]: ") and "did you mean 'comment-form'" in msg
+    assert "bad regex" in _error({"stages": [{"stage": "boilerplate", "patterns": {"x": ["(unclosed"]}}]})
