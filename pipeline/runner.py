@@ -70,11 +70,10 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
 _stages: list[Stage] = []
 
 
-def _init_worker(specs: list[StageConfig], positions: list[int]) -> None:
-    """Build, in a worker process, the stages it runs (the others stay in the main process)."""
+def _init_worker(stages: list[Stage | None]) -> None:
+    """Receive, in a worker process, the (prepared) stages it runs; the others stay in the main process."""
     global _stages
-    built = dict(zip(positions, build_stages(specs[p] for p in positions), strict=True))
-    _stages = [built.get(p) for p in range(len(specs))]  # type: ignore[misc]
+    _stages = stages  # type: ignore[assignment]
 
 
 def _run_positions(positions: list[int], batch: Batch) -> Batch:
@@ -222,22 +221,25 @@ def run(
     specs = config.enabled_stages()
     stages = build_stages(specs)
     segments = plan_segments(stages)
-    global _stages
-    _stages = stages  # cross-document stages always run here, and every stage in a serial run
-    worker_positions = [p for cross, positions in segments if not cross for p in positions]
-    executor = make_executor(workers, _init_worker, (specs, worker_positions))
-
     input_rejections: dict[str, int] = {}
 
-    def read_all() -> Iterator[Document]:
-        for f in files:
-            for doc in read_documents(f, config.input):
-                if doc.rejected:
-                    kind = reason_kind(doc.rejected.reason)
-                    input_rejections[kind] = input_rejections.get(kind, 0) + 1
-                yield doc
+    def read_all(count: bool = True) -> Iterator[Document]:
+        docs = (doc for f in files for doc in read_documents(f, config.input))
+        for doc in docs if limit is None else islice(docs, limit):
+            if count and doc.rejected:
+                kind = reason_kind(doc.rejected.reason)
+                input_rejections[kind] = input_rejections.get(kind, 0) + 1
+            yield doc
 
-    docs = read_all() if limit is None else islice(read_all(), limit)
+    for stage in stages:
+        if stage.needs_prepare:
+            stage.prepare(doc for doc in read_all(count=False) if not doc.rejected)
+
+    global _stages
+    _stages = stages  # cross-document stages always run here, and every stage in a serial run
+    worker_stages = [None if stage.cross_document else stage for stage in stages]
+    executor = make_executor(workers, _init_worker, (worker_stages,))
+    docs = read_all()
     stream: Iterator[Batch] = _batches(docs)
     for cross, positions in segments:
         if cross:

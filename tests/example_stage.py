@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from pydantic import Field
 
 from pipeline.document import Document
@@ -23,3 +26,30 @@ class MinWords(Stage):
         if words < self.options.min_words:
             self.stat_update("too-short")
             doc.reject(self.name, f"only {words} words (< {self.options.min_words})")
+
+
+class RecurringFirstLineOptions(StageOptions):
+    min_documents: int = Field(2, ge=2, description="Documents a first line must start to count as a header.")
+
+
+class RecurringFirstLine(Stage):
+    """Drop a first line that starts many documents (a site header): learnt in a first pass."""
+
+    name = "recurring_first_line"
+    Options = RecurringFirstLineOptions
+    needs_prepare = True
+
+    def __init__(self, options: RecurringFirstLineOptions | None = None) -> None:
+        super().__init__(options)
+        self.headers: set[str] = set()
+
+    def prepare(self, docs: Iterable[Document]) -> None:
+        counts = Counter(doc.text.split("\n", 1)[0] for doc in docs)
+        self.headers = {line for line, n in counts.items() if n >= self.options.min_documents}
+
+    def process(self, doc: Document) -> None:
+        first, _, rest = doc.text.partition("\n")
+        if first in self.headers:
+            self.stat_update("header")
+            doc.remove(self.name, "recurring-header", first, lines=1)
+            doc.text = rest

@@ -160,3 +160,18 @@ def test_python_dash_m_is_the_same_app(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "pipeline", "stages"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "dedup: " in proc.stdout
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stage_with_a_first_pass_sees_the_whole_input(tmp_path: Path, workers: int) -> None:
+    src = tmp_path / "in.jsonl"
+    texts = ["My Site Header\nFirst article body.", "My Site Header\nSecond body.", "Unique start\nThird."]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: example_stage:RecurringFirstLine\n")
+    out = tmp_path / "o"
+    args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", str(workers)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    got = [json.loads(line)["text"] for line in (out / "in.jsonl").read_text().splitlines()]
+    assert got == ["First article body.", "Second body.", "Unique start\nThird."]

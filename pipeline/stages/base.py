@@ -8,6 +8,7 @@ removed span with ``doc.remove(...)`` and drops a document with ``doc.reject(...
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,9 @@ class Stage:
     # A cross-document stage sees every document in input order in one process (e.g. dedup);
     # the others may run in parallel workers.
     cross_document: ClassVar[bool] = False
+    # A stage that learns from the whole input before cleaning it (e.g. lines recurring across many
+    # pages) sets this; the runner then calls prepare() with every input document first.
+    needs_prepare: ClassVar[bool] = False
 
     def __init__(self, options: StageOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -39,6 +43,9 @@ class Stage:
 
     def process(self, doc: Document) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def prepare(self, docs: Iterable[Document]) -> None:
+        """First pass over the input (only called when ``needs_prepare``); keep what process() needs."""
 
     def close(self) -> None:
         """Called once after the last document (cross-document stages add final counters here)."""
