@@ -5,6 +5,7 @@ Exit status: 0 success, 1 the run failed, 2 usage or config error.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -12,6 +13,7 @@ from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 import click
+import orjson
 
 from pipeline import __version__
 from pipeline.config import ConfigError, default_config, load_config, render_config_yaml
@@ -19,6 +21,8 @@ from pipeline.stages import BUILTIN_STAGES, stage_class
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_QUARANTINED = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is busy; try again later
 
 
 def _fail(message: str, code: int) -> None:
@@ -55,45 +59,93 @@ def cli() -> None:
     show_default=True,
     help="Worker processes for per-document stages.",
 )
-@click.option("--limit", type=click.IntRange(0), default=None, help="Process at most N documents.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=None,
+    help="Process at most N documents (a trial run: the state is not updated).",
+)
+@click.option("--rebuild", is_flag=True, help="Forget the state of earlier runs and process every input again.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any input was quarantined (default: exit 3).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something goes wrong.")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Append a log of the run to this file.")
+@click.option("--log-json", is_flag=True, help="Write the log file as JSON lines.")
 def run(
-    inputs: tuple[str, ...], config_path: str | None, outdir: str | None, workers: int, limit: int | None, quiet: bool
+    inputs: tuple[str, ...],
+    config_path: str | None,
+    outdir: str | None,
+    workers: int,
+    limit: int | None,
+    rebuild: bool,
+    strict: bool,
+    quiet: bool,
+    log_file: str | None,
+    log_json: bool,
 ) -> None:
-    """Clean INPUT files or folders (.txt, .jsonl, .jsonl.gz, .jsonl.zst) into the output folder."""
-    from pipeline.runner import run as run_pipeline
+    """Clean INPUT files or folders (.txt, .jsonl, .jsonl.gz, .jsonl.zst) into the output folder.
 
+    Only files that are new or changed since the last run on the same output folder are processed,
+    and dedup sees everything kept by earlier runs. Exit status: 0 success, 1 failed, 2 usage or
+    config error, 3 success but some input was quarantined (see rejected.jsonl), 75 another run
+    holds the lock.
+    """
+    from pipeline.runner import run as run_pipeline
+    from pipeline.state import StateLocked
+
+    log = setup_logging(log_file, log_json)
     try:
         config = load_config(config_path) if config_path else default_config()
     except ConfigError as err:
+        log.error("config error: %s", err)
         _fail(str(err), EXIT_USAGE)
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
+    log.info("run started: inputs=%s config=%s workers=%d", list(inputs), config_path or "defaults", workers)
     try:
         if progress is not None:
             progress.start()
-        result = run_pipeline(config, list(inputs), outdir, workers=workers, limit=limit, on_progress=on_progress)
+        result = run_pipeline(
+            config, list(inputs), outdir, workers=workers, limit=limit, on_progress=on_progress, rebuild=rebuild
+        )
+    except StateLocked as err:
+        log.error("%s", err)
+        _fail(f"{err}; not starting (exit {EXIT_LOCKED})", EXIT_LOCKED)
     except ConfigError as err:
+        log.error("config error: %s", err)
         _fail(str(err), EXIT_USAGE)
     except KeyboardInterrupt:
-        _fail("interrupted; no partial output was committed for the file being written", EXIT_FAILED)
+        log.error("interrupted")
+        _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
     except Exception as err:
+        log.exception("run failed")
         if os.environ.get("CLEANCORPUS_DEBUG"):
             traceback.print_exc()
         _fail(f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)", EXIT_FAILED)
     finally:
         if progress is not None:
             progress.stop()
+    summary = _summary(result.report, result.outdir)
+    log.info("%s", summary, extra={"report": {k: result.report[k] for k in ("inputs", "documents", "characters")}})
     if not quiet:
-        r = result.report
-        chars = r["characters"]
-        share = chars["removed"] / chars["in"] if chars["in"] else 0.0
-        click.echo(
-            f"cleancorpus: {r['inputs']['files']} files, {result.documents_in} documents: "
-            f"{result.documents_out} kept, {result.documents_rejected} rejected; "
-            f"{share:.1%} of characters removed; output in {result.outdir} ({r['seconds']:.1f} s)",
-            err=True,
-        )
+        click.echo(f"cleancorpus: {summary}", err=True)
+    if result.quarantined:
+        log.warning("%d documents quarantined, see %s", result.quarantined, result.outdir / "rejected.jsonl")
+        if strict:
+            _fail(f"{result.quarantined} documents quarantined (--strict)", EXIT_FAILED)
+        sys.exit(EXIT_QUARANTINED)
+
+
+def _summary(report: dict[str, Any], outdir: Any) -> str:
+    inputs, docs, chars = report["inputs"], report["documents"], report["characters"]
+    share = chars["removed"] / chars["in"] if chars["in"] else 0.0
+    files = f"{inputs['files']} files"
+    if inputs["unchanged_skipped"]:
+        files = f"{inputs['processed']} new or changed of {files}"
+    quarantined = f" ({docs['quarantined']} quarantined)" if docs["quarantined"] else ""
+    return (
+        f"{files}, {docs['in']} documents: {docs['out']} kept, {docs['rejected']} rejected{quarantined}; "
+        f"{share:.1%} of characters removed; output in {outdir} ({report['seconds']:.1f} s)"
+    )
 
 
 def _progress_display() -> tuple[Any, Any]:
@@ -162,6 +214,130 @@ def stages(as_yaml: bool) -> None:
                 click.echo(f"      {field.description}")
         click.echo("")
     click.echo("Your own stage: `stage: package.module:ClassName` (a class with an Options model and process(doc)).")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        for key in ("report", "document", "source", "reason"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def setup_logging(log_file: str | None, as_json: bool) -> logging.Logger:
+    """The 'cleancorpus' logger: silent unless a log file is given (cron output stays quiet)."""
+    log = logging.getLogger("cleancorpus")
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    if log_file:
+        handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(
+            _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+        )
+    else:
+        handler = logging.NullHandler()
+    log.addHandler(handler)
+    return log
+
+
+@cli.group()
+def state() -> None:
+    """Show or clear the state kept between runs (processed files, dedup index)."""
+
+
+def _state_folder(config_path: str | None, outdir: str | None) -> Any:
+    from pathlib import Path
+
+    from pipeline.runner import state_folder
+
+    try:
+        config = load_config(config_path) if config_path else default_config()
+    except ConfigError as err:
+        _fail(str(err), EXIT_USAGE)
+    return state_folder(config, Path(outdir or config.output.dir))
+
+
+_state_options = [
+    click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config."),
+    click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), help="Output folder of the runs."),
+]
+
+
+def _with_state_options(fn: Any) -> Any:
+    for option in reversed(_state_options):
+        fn = option(fn)
+    return fn
+
+
+@state.command("info")
+@_with_state_options
+def state_info(config_path: str | None, outdir: str | None) -> None:
+    """What the state holds: files processed, documents, config hash, dedup index size."""
+    from pipeline.state import StateStore
+
+    folder = _state_folder(config_path, outdir)
+    if not (folder / "state.sqlite").exists():
+        click.echo(f"no state in {folder} (no run has finished a file there yet)")
+        return
+    store = StateStore(folder)
+    try:
+        info = store.info()
+    finally:
+        store.close()
+    for key, value in info.items():
+        click.echo(f"{key}: {value}")
+
+
+@state.command("reset")
+@_with_state_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
+    """Forget every processed file and the dedup index (the next run processes everything)."""
+    from pipeline.state import StateLocked, StateStore, remove_state_folder
+
+    folder = _state_folder(config_path, outdir)
+    if not folder.exists():
+        click.echo(f"no state in {folder}")
+        return
+    if not yes and not click.confirm(f"Forget the state in {folder}?", default=False):
+        sys.exit(EXIT_FAILED)
+    store = StateStore(folder)
+    try:
+        store.lock()
+    except StateLocked as err:
+        store.close()
+        _fail(f"{err}; not resetting", EXIT_LOCKED)
+    store.close()
+    remove_state_folder(folder)
+    click.echo(f"state in {folder} cleared")
+
+
+@cli.command()
+@click.argument("doc_id", metavar="ID")
+@_with_state_options
+def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
+    """Show document ID before and after, with each removed span marked by stage and rule."""
+    from pathlib import Path
+
+    from pipeline.explain import ExplainError, explain_document
+
+    try:
+        config = load_config(config_path) if config_path else default_config()
+    except ConfigError as err:
+        _fail(str(err), EXIT_USAGE)
+    try:
+        text = explain_document(config, Path(outdir or config.output.dir), doc_id, color=sys.stdout.isatty())
+    except ExplainError as err:
+        _fail(str(err), EXIT_USAGE)
+    click.echo(text)
 
 
 def main() -> None:

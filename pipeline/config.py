@@ -58,12 +58,14 @@ class RunConfig:
     input: InputConfig = field(default_factory=InputConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     stages: tuple[StageConfig, ...] = ()
+    state: str | None = None  # state folder; None: OUTDIR/.cleancorpus
 
     def dump(self) -> dict[str, Any]:
         return {
             "input": self.input.model_dump(mode="json"),
             "output": self.output.model_dump(mode="json"),
             "stages": [s.dump() for s in self.stages],
+            "state": self.state,
         }
 
     def enabled_stages(self) -> list[StageConfig]:
@@ -133,8 +135,8 @@ def load_config_data(data: Any, where: str = "config") -> RunConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping with keys input, output, stages")
-    known = ["input", "output", "stages"]
+        raise ConfigError(f"{where}: expected a mapping with keys input, output, stages, state")
+    known = ["input", "output", "stages", "state"]
     for key in data:
         if key not in known:
             raise ConfigError(f"{where}: {key}: unknown key '{key}'{_suggest(str(key), known)}")
@@ -149,7 +151,11 @@ def load_config_data(data: Any, where: str = "config") -> RunConfig:
         raw_stages = []
     if not isinstance(raw_stages, list):
         raise ConfigError(f"{where}: stages: expected a list of {{stage: NAME, ...}} items")
+    state = data.get("state")
+    if state is not None and not isinstance(state, str):
+        raise ConfigError(f"{where}: state: expected a folder path, got {state!r}")
     return RunConfig(
+        state=state,
         input=_validate(InputConfig, raw_input, where, "input"),
         output=_validate(OutputConfig, raw_output, where, "output"),
         stages=tuple(_build_stage(item, i, where) for i, item in enumerate(raw_stages)),
@@ -210,6 +216,9 @@ def render_config_yaml(config: RunConfig) -> str:
         "",
         "output:",
         *_render_model(config.output, "  "),
+        "",
+        "# Folder of the state kept between runs (processed files, dedup index); null: OUTPUT/.cleancorpus",
+        f"state: {_yaml_value(config.state)}",
         "",
         "stages:",
     ]

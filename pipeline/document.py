@@ -24,6 +24,7 @@ class Rejection:
     stage: str
     reason: str
     extra: dict[str, Any] | None = None
+    quarantined: bool = False  # bad input or a stage error, not an ordinary filter decision
 
 
 @dataclass(slots=True)
@@ -45,5 +46,5 @@ class Document:
     def remove(self, stage: str, rule: str, text: str, lines: int = 0, **extra: Any) -> None:
         self.removed.append(Removal(stage, rule, text, lines, extra or None))
 
-    def reject(self, stage: str, reason: str, **extra: Any) -> None:
-        self.rejected = Rejection(stage, reason, extra or None)
+    def reject(self, stage: str, reason: str, quarantine: bool = False, **extra: Any) -> None:
+        self.rejected = Rejection(stage, reason, extra or None, quarantine)

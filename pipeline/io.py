@@ -125,8 +125,9 @@ def _open_binary(path: Path, compression: str | None) -> IO[bytes]:
 
 
 def _reject(doc_id: str, source: str, reason: str, original: str = "", line_no: int = 0) -> Document:
+    """A record that could not be read: quarantined with its reason."""
     doc = Document(id=doc_id, text="", source=source, original=original, line_no=line_no)
-    doc.reject("input", reason)
+    doc.reject("input", reason, quarantine=True)
     return doc
 
 
@@ -145,7 +146,8 @@ def read_documents(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 def _check_size(doc: Document, cfg: InputConfig) -> Document:
     if not doc.rejected:
         if len(doc.text) > cfg.max_doc_chars:
-            doc.reject("input", f"document too large ({len(doc.text):,} characters > {cfg.max_doc_chars:,})")
+            reason = f"document too large ({len(doc.text):,} characters > {cfg.max_doc_chars:,})"
+            doc.reject("input", reason, quarantine=True)
         elif not doc.text.strip():
             doc.reject("input", "empty document")
     return doc
@@ -156,6 +158,10 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
         data = fh.read(cfg.max_doc_chars * 4 + 1)
     if len(data) > cfg.max_doc_chars * 4:
         yield _reject(f.rel, f.rel, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
+        return
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # NUL is valid UTF-8 but no text file has it: an image, archive or other binary file
+        yield _reject(f.rel, f.rel, "binary file (NUL bytes)")
         return
     text, encoding, error = decode_bytes(data)
     if text is None:

@@ -4,6 +4,10 @@ stages in this process, in input order) -> output files, audit files and report.
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +26,9 @@ from pipeline.executors import make_executor
 from pipeline.io import AtomicFile, InputFile, OutputWriter, discover, jsonl_line, read_documents
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
+from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, config_hash, file_hash
 
+log = logging.getLogger("cleancorpus")
 BATCH_DOCS = 64
 BATCH_CHARS = 2_000_000
 
@@ -51,7 +57,7 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
             stage.process(doc)
         except Exception as err:  # a bug or a pathological document: quarantine it, go on
             st.counters["errors"] += 1
-            doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}")
+            doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}", quarantine=True)
         for removal in doc.removed[seen:]:
             st.count_removal(removal)
         if not doc.rejected and not doc.text.strip():
@@ -124,70 +130,157 @@ class RunResult:
     def documents_rejected(self) -> int:
         return self.report["documents"]["rejected"]
 
+    @property
+    def quarantined(self) -> int:
+        return self.report["documents"]["quarantined"]
+
+
+def _crash_point(name: str) -> None:
+    """Fault injection for the crash-safety tests: CLEANCORPUS_CRASH_AT=name:N kills the process the
+    N-th time it passes this point."""
+    target = os.environ.get("CLEANCORPUS_CRASH_AT")
+    if target and target.rsplit(":", 1)[0] == name:
+        _crash_counts[name] = _crash_counts.get(name, 0) + 1
+        if _crash_counts[name] == int(target.rsplit(":", 1)[1]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+_crash_counts: dict[str, int] = {}
+
+
+@dataclass
+class _FileTally:
+    documents: int = 0
+    kept: int = 0
+    rejected: int = 0
+
 
 class _Outputs:
-    """Output files in input order, plus the audit files; all atomic."""
+    """Output files in input order and their audit parts, committed file by file: outputs are made
+    durable first, then the file and what stages learnt from it are recorded in the state."""
 
-    def __init__(self, config: RunConfig, files: list[InputFile], outdir: Path) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        files: list[InputFile],
+        outdir: Path,
+        store: StateStore,
+        stages: list[Stage],
+        hashes: dict[str, str],
+        record_state: bool,
+    ) -> None:
         self.config = config
         self.files = files
         self.outdir = outdir
+        self.store = store
+        self.stages = stages
+        self.hashes = hashes
+        self.record_state = record_state
+        self.config_hash = config_hash(config.dump())
         self.index = {f.rel: i for i, f in enumerate(files)}
         self.next_file = 0  # files before this one are complete
         self.writer: OutputWriter | None = None
-        audit = config.output.audit
-        self.rejected = AtomicFile(outdir / "rejected.jsonl") if audit else None
-        self.removed = AtomicFile(outdir / "removed.jsonl") if audit else None
+        self.parts: tuple[AtomicFile, AtomicFile] | None = None
+        self.tally = _FileTally()
+        self.committed: list[str] = []
+
+    def _part(self, source: str, kind: str) -> AtomicFile:
+        return AtomicFile(audit_part(self.store.folder, source, kind))
+
+    def _commit_current(self) -> None:
+        if self.writer is None:
+            return
+        f = self.writer.input
+        self.writer.commit()
+        if self.parts is not None:
+            for part in self.parts:
+                part.commit()
+        _crash_point("file-outputs-durable")
+        if self.record_state:
+            rows = [(_state_key(i, s), payload) for i, s in enumerate(self.stages) for payload in s.pop_state(f.rel)]
+            record = FileRecord(
+                f.rel, str(f.path), f.size, self.hashes.get(f.rel, ""), self.config_hash, **vars(self.tally)
+            )
+            self.store.commit_file(record, rows)
+        self.committed.append(f.rel)
+        self.writer = None
+        log.info("finished %s: %d documents, %d kept", f.rel, self.tally.documents, self.tally.kept)
+        _crash_point("file-committed")
 
     def _advance_to(self, file_index: int) -> None:
         while self.next_file <= file_index:
-            if self.writer is not None:
-                self.writer.commit()
+            self._commit_current()
             f = self.files[self.next_file]
             self.writer = OutputWriter(f, self.outdir, self.config.input, self.config.output.metadata_field)
+            if self.config.output.audit:
+                self.parts = (self._part(f.rel, "removed"), self._part(f.rel, "rejected"))
+            self.tally = _FileTally()
             self.next_file += 1
 
     def write(self, doc: Document) -> None:
         self._advance_to(self.index[doc.source])
-        if self.removed is not None:
+        self.tally.documents += 1
+        if self.parts is not None:
+            removed_part, rejected_part = self.parts
             for r in doc.removed:
-                self.removed.write(
+                removed_part.write(
                     jsonl_line(
-                        {
-                            "id": doc.id,
-                            "source": doc.source,
-                            "stage": r.stage,
-                            "rule": r.rule,
-                            "text": r.text,
-                            **(r.extra or {}),
-                        }
+                        {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text}
+                        | (r.extra or {})
                     )
                 )
-        if doc.rejected is not None:
-            if self.rejected is not None:
+            if doc.rejected is not None:
                 record: dict[str, Any] = {"id": doc.id, "source": doc.source}
                 if doc.line_no:
                     record["line"] = doc.line_no
                 record.update(stage=doc.rejected.stage, reason=doc.rejected.reason, **(doc.rejected.extra or {}))
                 record["text"] = doc.original
-                self.rejected.write(jsonl_line(record))
+                rejected_part.write(jsonl_line(record))
+        if doc.rejected is not None:
+            self.tally.rejected += 1
             return
+        self.tally.kept += 1
         assert self.writer is not None
         self.writer.write(doc)
 
     def finish(self, last_file: int) -> None:
         self._advance_to(last_file)
-        if self.writer is not None:
-            self.writer.commit()
-            self.writer = None
-        for f in (self.rejected, self.removed):
-            if f is not None:
-                f.commit()
+        self._commit_current()
 
     def abort(self) -> None:
-        for f in (self.writer.file if self.writer else None, self.rejected, self.removed):
-            if f is not None:
-                f.abort()
+        if self.writer is not None:
+            self.writer.file.abort()
+        for part in self.parts or ():
+            part.abort()
+
+
+def _state_key(position: int, stage: Stage) -> str:
+    return f"{position}:{stage.name}"
+
+
+def audit_part(state_folder: Path, source: str, kind: str) -> Path:
+    """Where the audit records of one input file are kept between runs."""
+    return state_folder / "audit" / f"{source}.{kind}.jsonl"
+
+
+def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str]) -> None:
+    """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order."""
+    for kind in ("rejected", "removed"):
+        out = AtomicFile(outdir / f"{kind}.jsonl")
+        try:
+            for source in sorted(set(sources)):
+                part = audit_part(state_folder, source, kind)
+                if part.exists():
+                    with open(part, "rb") as fh:
+                        shutil.copyfileobj(fh, out)  # type: ignore[misc]
+            out.commit()
+        except BaseException:
+            out.abort()
+            raise
+
+
+def state_folder(config: RunConfig, outdir: Path) -> Path:
+    return Path(config.state) if config.state else outdir / STATE_DIRNAME
 
 
 def run(
@@ -197,8 +290,13 @@ def run(
     workers: int = 1,
     limit: int | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
+    rebuild: bool = False,
 ) -> RunResult:
-    """Run the pipeline. ``on_progress(documents_done, bytes_done_estimate, bytes_total)``."""
+    """Run the pipeline over new and changed input files.
+
+    ``on_progress(documents_done, characters_done, bytes_total)``. A run with ``limit`` is a trial:
+    it writes outputs but records nothing in the state.
+    """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     out = Path(outdir if outdir is not None else config.output.dir)
@@ -208,7 +306,9 @@ def run(
     for p in paths:
         if Path(p).is_dir() and Path(p).resolve() == out.resolve():
             raise ConfigError(f"the output folder {out} is the input folder {p}: choose another with -o")
+    folder = state_folder(config, out)
     files, skipped = discover(paths, exclude=out)
+    files = [f for f in files if folder.resolve() not in f.path.resolve().parents]
     for f in files:
         if (out / f.rel).resolve() == f.path.resolve():
             raise ConfigError(f"output would overwrite the input file {f.path}: choose another output folder")
@@ -217,13 +317,69 @@ def run(
             f"no input files found in {', '.join(paths)} (supported: .txt, .jsonl, .jsonl.gz, .jsonl.zst)"
         )
     out.mkdir(parents=True, exist_ok=True)
+    store = StateStore(folder)
+    try:
+        store.lock()
+        return _run_locked(
+            config, files, skipped, out, store, workers, limit, on_progress, rebuild, started_at, started
+        )
+    finally:
+        store.close()
+
+
+def _run_locked(
+    config: RunConfig,
+    all_files: list[InputFile],
+    skipped: list[tuple[str, str]],
+    out: Path,
+    store: StateStore,
+    workers: int,
+    limit: int | None,
+    on_progress: Callable[[int, int, int], None] | None,
+    rebuild: bool,
+    started_at: datetime,
+    started: float,
+) -> RunResult:
+    current_hash = config_hash(config.dump())
+    previous_hash = store.meta("config_hash")
+    if rebuild:
+        store.reset()
+        shutil.rmtree(store.folder / "audit", ignore_errors=True)
+    elif previous_hash is not None and previous_hash != current_hash:
+        raise ConfigError(
+            f"the config changed since the files recorded in {store.folder} were processed "
+            f"(config hash {previous_hash} -> {current_hash}): run with --rebuild to reprocess everything "
+            "with the new config, or use the earlier config"
+        )
+
+    # Only new or changed files are processed; unchanged ones were done by an earlier run.
+    files: list[InputFile] = []
+    hashes: dict[str, str] = {}
+    unchanged = changed = 0
+    for f in all_files:
+        try:
+            hashes[f.rel] = file_hash(f.path)
+        except OSError:
+            files.append(f)  # the reader reports it and quarantines the file
+            continue
+        previous = store.file(f.rel)
+        if previous is None:
+            files.append(f)
+        elif previous.size == f.size and previous.content_hash == hashes[f.rel]:
+            unchanged += 1
+        else:
+            changed += 1
+            files.append(f)
 
     specs = config.enabled_stages()
     stages = build_stages(specs)
     segments = plan_segments(stages)
+    reprocessed = {f.rel for f in files}
+    for position, stage in enumerate(stages):
+        stage.load_state(store.stage_rows(_state_key(position, stage), exclude_sources=reprocessed))
     input_rejections: dict[str, int] = {}
 
-    def read_all(count: bool = True) -> Iterator[Document]:
+    def read_all(files: list[InputFile], count: bool = True) -> Iterator[Document]:
         docs = (doc for f in files for doc in read_documents(f, config.input))
         for doc in docs if limit is None else islice(docs, limit):
             if count and doc.rejected:
@@ -231,16 +387,17 @@ def run(
                 input_rejections[kind] = input_rejections.get(kind, 0) + 1
             yield doc
 
+    # A first pass sees every input file, also the unchanged ones, so that a run killed and run again
+    # learns exactly what the uninterrupted run learnt.
     for stage in stages:
         if stage.needs_prepare:
-            stage.prepare(doc for doc in read_all(count=False) if not doc.rejected)
+            stage.prepare(doc for doc in read_all(all_files, count=False) if not doc.rejected)
 
     global _stages
     _stages = stages  # cross-document stages always run here, and every stage in a serial run
     worker_stages = [None if stage.cross_document else stage for stage in stages]
     executor = make_executor(workers, _init_worker, (worker_stages,))
-    docs = read_all()
-    stream: Iterator[Batch] = _batches(docs)
+    stream: Iterator[Batch] = _batches(read_all(files))
     for cross, positions in segments:
         if cross:
             stream = map(partial(_run_positions, positions), stream)
@@ -248,8 +405,8 @@ def run(
             stream = executor.map(partial(_run_positions, positions), stream)
 
     totals: dict[int, StageStats] = {i: StageStats(s.name) for i, s in enumerate(stages)}
-    outputs = _Outputs(config, files, out)
-    kept = rejected = chars_in = chars_out = done = 0
+    outputs = _Outputs(config, files, out, store, stages, hashes, record_state=limit is None)
+    kept = rejected = quarantined = chars_in = chars_out = done = 0
     last_file = -1
     total_bytes = sum(f.size for f in files)
     try:
@@ -263,6 +420,15 @@ def run(
                 outputs.write(doc)
                 if doc.rejected:
                     rejected += 1
+                    if doc.rejected.quarantined:
+                        quarantined += 1
+                        log.warning(
+                            "quarantined %s from %s: %s",
+                            doc.id,
+                            doc.source,
+                            doc.rejected.reason,
+                            extra={"document": doc.id, "source": doc.source, "reason": doc.rejected.reason},
+                        )
                 else:
                     kept += 1
                     chars_out += len(doc.text)
@@ -278,6 +444,8 @@ def run(
         raise
     finally:
         executor.close()
+    if config.output.audit:
+        _assemble_audit(out, store.folder, [r.source for r in store.files()] + outputs.committed)
 
     report = {
         "cleancorpus": __version__,
@@ -285,7 +453,10 @@ def run(
         "seconds": round(time.perf_counter() - started, 3),
         "workers": workers,
         "inputs": {
-            "files": len(files),
+            "files": len(all_files),
+            "processed": len(files),
+            "unchanged_skipped": unchanged,
+            "changed": changed,
             "bytes": total_bytes,
             "skipped": [{"path": p, "reason": r} for p, r in skipped],
         },
@@ -293,10 +464,12 @@ def run(
             "in": done,
             "out": kept,
             "rejected": rejected,
+            "quarantined": quarantined,
             "rejected_at_input": dict(sorted(input_rejections.items())),
         },
         "characters": {"in": chars_in, "out": chars_out, "removed": chars_in - chars_out},
         "stages": [totals[i].to_json() for i in range(len(stages))],
+        "state": {"folder": str(store.folder), "config_hash": current_hash, "recorded": limit is None},
         "config": config.dump(),
     }
     report_file = AtomicFile(out / "report.json")

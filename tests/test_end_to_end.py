@@ -81,7 +81,7 @@ def test_004_drops_comment_form_widgets_source_and_syndication(seed_run: Path) -
 def test_report_counts_per_stage_and_rule(seed_run: Path) -> None:
     report = json.loads((seed_run / "report.json").read_text(encoding="utf-8"))
     assert [s["stage"] for s in report["stages"]] == ["encoding", "boilerplate", "language", "dedup", "normalize"]
-    assert report["documents"] == {"in": 5, "out": 5, "rejected": 0, "rejected_at_input": {}}
+    assert report["documents"] == {"in": 5, "out": 5, "rejected": 0, "quarantined": 0, "rejected_at_input": {}}
     removed = _removed(seed_run)
     for stage in report["stages"]:
         mine = [r for r in removed if r["stage"] == stage["stage"]]
@@ -99,7 +99,7 @@ def test_output_is_byte_identical_with_two_workers(seed_run: Path, tmp_path: Pat
     result = CliRunner().invoke(cli, ["run", str(SEEDS), "-o", str(out), "--workers", "2", "-q"])
     assert result.exit_code == 0, result.output
     for path in sorted(seed_run.iterdir()):
-        if path.name != "report.json":
+        if path.is_file() and path.name != "report.json":
             assert (out / path.name).read_bytes() == path.read_bytes(), path.name
 
 
@@ -114,7 +114,7 @@ def test_jsonl_corpus_with_workers_matches_serial(tmp_path: Path) -> None:
         out = tmp_path / f"w{workers}"
         result = CliRunner().invoke(cli, ["run", str(src), "-o", str(out), "--workers", str(workers), "-q"])
         assert result.exit_code == 0, result.output
-        outs.append({p.name: p.read_bytes() for p in out.iterdir() if p.name != "report.json"})
+        outs.append({p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "report.json"})
     assert outs[0] == outs[1]
     kept = outs[0]["cc.jsonl"].decode().splitlines()
     assert 0 < len(kept) < 150  # empty and duplicate documents were rejected

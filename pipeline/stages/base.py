@@ -47,6 +47,15 @@ class Stage:
     def prepare(self, docs: Iterable[Document]) -> None:
         """First pass over the input (only called when ``needs_prepare``); keep what process() needs."""
 
+    # Persistent state between runs (e.g. the dedup index). Rows are saved per input file once the
+    # file's outputs are durable, and loaded, oldest first, by the next run.
+    def load_state(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Take back the (source, payload) rows earlier runs saved."""
+
+    def pop_state(self, source: str) -> list[bytes]:
+        """Rows learnt from the documents of input file ``source`` (finished); forget them here."""
+        return []
+
     def close(self) -> None:
         """Called once after the last document (cross-document stages add final counters here)."""
 

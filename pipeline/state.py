@@ -1,0 +1,230 @@
+"""State that survives between runs: an embedded SQLite database plus a lock.
+
+What it holds: each input file processed (by its path relative to the input root, size and content
+hash) with the config hash it was processed with, and rows that stages keep about what they have
+seen (the dedup index of everything kept so far). A file's row and its stage rows are committed in
+one transaction, and only after the file's outputs are durable, so a killed run loses nothing and
+repeats nothing when run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import xxhash
+
+from pipeline import __version__
+
+STATE_DIRNAME = ".cleancorpus"  # inside the output folder unless the config's `state:` says otherwise
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    source TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    documents INTEGER NOT NULL,
+    kept INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    finished TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stage_rows (
+    id INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    source TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stage_rows_by_source ON stage_rows (stage, source);
+"""
+
+
+class StateLocked(Exception):
+    """Another run holds the lock on this state folder."""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    source: str
+    path: str
+    size: int
+    content_hash: str
+    config_hash: str
+    documents: int = 0
+    kept: int = 0
+    rejected: int = 0
+    finished: str = ""
+
+
+def file_hash(path: Path) -> str:
+    """Content hash of a file (xxh3-128, streamed)."""
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def config_hash(config_dump: dict[str, Any]) -> str:
+    """Hash of everything in a config that changes results (not where files are read or written)."""
+    relevant = {
+        "input": {k: v for k, v in config_dump["input"].items() if k != "paths"},
+        "metadata_field": config_dump["output"].get("metadata_field"),
+        "stages": [s for s in config_dump["stages"] if s.get("enabled", True)],
+    }
+    return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+class StateStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(folder / "state.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        self._lock_fh: Any = None
+
+    # ------------------------------------------------------------ locking
+
+    def lock(self) -> None:
+        """Take the run lock or raise StateLocked. The OS drops it when the process dies, so a lock
+        left by a killed run is simply taken over."""
+        fh = open(self.folder / "lock", "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown process"
+            fh.close()
+            raise StateLocked(f"another cleancorpus run ({holder}) is using {self.folder}") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n")
+        fh.flush()
+        self._lock_fh = fh
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock_fh is not None:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # ------------------------------------------------------------ reading
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def file(self, source: str) -> FileRecord | None:
+        row = self.db.execute(
+            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished "
+            "FROM files WHERE source = ?",
+            (source,),
+        ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def files(self) -> list[FileRecord]:
+        rows = self.db.execute(
+            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished "
+            "FROM files ORDER BY source"
+        ).fetchall()
+        return [FileRecord(*row) for row in rows]
+
+    def stage_rows(self, stage: str, exclude_sources: set[str]) -> Iterator[tuple[str, bytes]]:
+        """(source, payload) rows a stage saved, oldest first, leaving out the given sources."""
+        for source, payload in self.db.execute(
+            "SELECT source, payload FROM stage_rows WHERE stage = ? ORDER BY id", (stage,)
+        ):
+            if source not in exclude_sources:
+                yield source, payload
+
+    def info(self) -> dict[str, Any]:
+        files = self.files()
+        stage_counts = dict(self.db.execute("SELECT stage, COUNT(*) FROM stage_rows GROUP BY stage").fetchall())
+        size = sum(p.stat().st_size for p in self.folder.glob("state.sqlite*"))
+        return {
+            "folder": str(self.folder),
+            "config_hash": self.meta("config_hash"),
+            "cleancorpus": self.meta("cleancorpus"),
+            "files": len(files),
+            "documents": sum(f.documents for f in files),
+            "kept": sum(f.kept for f in files),
+            "rejected": sum(f.rejected for f in files),
+            "last_finished": max((f.finished for f in files), default=None),
+            "stage_rows": stage_counts,
+            "bytes": size,
+        }
+
+    # ------------------------------------------------------------ writing
+
+    def commit_file(self, record: FileRecord, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Record a finished file and the stage rows learnt from it, atomically; replaces an older
+        record of the same file (a changed file that was processed again)."""
+        finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._transaction():
+            self.db.execute("DELETE FROM stage_rows WHERE source = ?", (record.source,))
+            self.db.executemany(
+                "INSERT INTO stage_rows (stage, source, payload) VALUES (?, ?, ?)",
+                ((stage, record.source, payload) for stage, payload in rows),
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.source,
+                    record.path,
+                    record.size,
+                    record.content_hash,
+                    record.config_hash,
+                    record.documents,
+                    record.kept,
+                    record.rejected,
+                    finished,
+                ),
+            )
+            for key, value in (("config_hash", record.config_hash), ("cleancorpus", __version__)):
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def reset(self) -> None:
+        with self._transaction():
+            for table in ("files", "stage_rows", "meta"):
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        self.db.execute("VACUUM")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        for attempt in range(50):  # another reader (state info) may hold the database briefly
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+
+def remove_state_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,358 @@
+"""Cron operation: incremental runs, persistent dedup state, locking, crash safety, bad input, manners."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from conftest import CORPORA, REPO, SEEDS
+
+from pipeline.cli import cli
+from pipeline.config import load_config_data
+from pipeline.document import Document
+from pipeline.runner import run
+from pipeline.stages.base import Stage
+
+LIGHT = {"stages": [{"stage": "encoding"}, {"stage": "boilerplate"}, {"stage": "dedup"}, {"stage": "normalize"}]}
+
+
+def _cc_docs(n: int, start: int = 0) -> list[dict]:
+    lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[start : start + n]]
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+
+def _ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    """Every output file but the per-run report and the state folder."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != "report.json" and ".cleancorpus" not in p.parts
+    }
+
+
+def _cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+# ---------------------------------------------------------------- incremental runs and dedup state
+
+
+def test_second_run_processes_only_new_files_and_dedups_against_earlier_runs(tmp_path: Path) -> None:
+    config = load_config_data(LIGHT)
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    first = _cc_docs(40)
+    _write_jsonl(corpus / "a.jsonl", first[:20])
+    _write_jsonl(corpus / "b.jsonl", first[20:])
+    result = run(config, [str(corpus)], out)
+    assert result.report["inputs"]["processed"] == 2
+    kept_a = (out / "a.jsonl").read_bytes()
+
+    # a new file: one exact copy of a kept document, one document sharing a paragraph, fresh ones
+    kept_doc = json.loads((out / "a.jsonl").read_text().splitlines()[3])
+    paragraph = max(kept_doc["text"].split("\n"), key=len)
+    new = [
+        {"id": "copy", "text": kept_doc["text"]},
+        {"id": "shares-paragraph", "text": paragraph + "\n\nA sentence that only this new document has, clearly."},
+        *_cc_docs(5, start=100),
+    ]
+    _write_jsonl(corpus / "c.jsonl", new)
+    result = run(config, [str(corpus)], out)
+    assert result.report["inputs"] == result.report["inputs"] | {"processed": 1, "unchanged_skipped": 2}
+    assert (out / "a.jsonl").read_bytes() == kept_a
+    rejected = {r["id"]: r for r in map(json.loads, (out / "rejected.jsonl").read_text().splitlines())}
+    assert rejected["copy"]["duplicate_of"] == kept_doc["id"]
+    shares = json.loads((out / "c.jsonl").read_text().splitlines()[0])
+    assert shares["id"] == "shares-paragraph" and paragraph not in shares["text"]
+    removed = [json.loads(x) for x in (out / "removed.jsonl").read_text().splitlines()]
+    assert any(r["id"] == "shares-paragraph" and r["duplicate_of"] == kept_doc["id"] for r in removed)
+
+    # the audit files hold every run's records, once
+    ids = [r["id"] for r in map(json.loads, (out / "rejected.jsonl").read_text().splitlines())]
+    assert len(ids) == len(set(ids))
+
+
+def test_incremental_result_equals_one_run_over_everything(tmp_path: Path) -> None:
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(60)
+    for i in range(3):
+        _write_jsonl(tmp_path / "all" / f"part{i}.jsonl", docs[i * 20 : (i + 1) * 20])
+        _write_jsonl(tmp_path / "grow" / f"part{i}.jsonl", docs[i * 20 : (i + 1) * 20])
+        run(config, [str(tmp_path / "grow")], tmp_path / "out-grow")  # one new file per run
+    run(config, [str(tmp_path / "all")], tmp_path / "out-all")
+    assert _outputs(tmp_path / "out-grow") == _outputs(tmp_path / "out-all")
+
+
+def test_changed_file_is_processed_again_without_deduping_against_its_old_self(tmp_path: Path) -> None:
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(10)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", docs)
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    before = _ids(tmp_path / "out" / "a.jsonl")
+    _write_jsonl(tmp_path / "in" / "a.jsonl", [*docs, {"id": "added", "text": "A brand new document text here."}])
+    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert result.report["inputs"]["changed"] == 1
+    assert _ids(tmp_path / "out" / "a.jsonl") == [*before, "added"]
+
+
+def test_config_change_needs_rebuild(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Some text   here.", encoding="utf-8")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n    collapse_spaces: false\n")
+    result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-c", str(config)])
+    assert result.exit_code == 2
+    assert "config changed" in result.output and "--rebuild" in result.output
+    result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-c", str(config), "--rebuild"])
+    assert result.exit_code == 0, result.output
+    assert (out / "a.txt").read_text(encoding="utf-8") == "Some text   here.\n"
+
+
+def test_state_info_and_reset(tmp_path: Path) -> None:
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    info = runner.invoke(cli, ["state", "info", "-o", str(out)])
+    assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
+    assert runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"]).exit_code == 0
+    assert "no state" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
+    result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out)])
+    assert "1 files, 8 documents" in result.output  # processed again from scratch
+
+
+# ---------------------------------------------------------------- locking
+
+
+def test_second_run_exits_at_once_while_the_lock_is_held_and_takes_over_a_stale_lock(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Hello there.", encoding="utf-8")
+    out = tmp_path / "out"
+    folder = out / ".cleancorpus"
+    folder.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
+            "from pipeline.state import StateStore; s = StateStore(Path(sys.argv[2])); s.lock();"
+            "print('locked', flush=True); time.sleep(60)",
+            str(REPO),
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        busy = _cli("run", str(tmp_path / "in"), "-o", str(out))
+        assert busy.returncode == 75
+        assert "another cleancorpus run" in busy.stderr and f"pid {holder.pid}" in busy.stderr
+        assert time.monotonic() - started < 30
+    finally:
+        holder.send_signal(signal.SIGKILL)  # dies holding the lock: a stale lock file stays behind
+        holder.wait()
+    assert (folder / "lock").exists()
+    done = _cli("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert (out / "a.txt").read_text(encoding="utf-8") == "Hello there.\n"
+
+
+# ---------------------------------------------------------------- crash safety
+
+
+@pytest.fixture(scope="module")
+def crash_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    base = tmp_path_factory.mktemp("crash")
+    corpus = base / "corpus"
+    docs = _cc_docs(120)
+    for i in range(4):
+        _write_jsonl(corpus / f"part{i}.jsonl", docs[i * 30 : (i + 1) * 30])
+    for seed in sorted(SEEDS.glob("*.txt"))[:2]:
+        (corpus / "txt").mkdir(exist_ok=True)
+        (corpus / "txt" / seed.name).write_bytes(seed.read_bytes())
+    config = base / "light.yaml"
+    config.write_text(json.dumps(LIGHT))
+    reference = base / "reference"
+    result = _cli("run", str(corpus), "-o", str(reference), "-c", str(config), "-q")
+    assert result.returncode == 0, result.stderr
+    return corpus, config, reference
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    ["file-outputs-durable:1", "file-committed:1", "file-outputs-durable:3", "file-committed:4", "file-committed:6"],
+)
+def test_killed_run_then_rerun_equals_an_uninterrupted_run(
+    crash_corpus: tuple[Path, Path, Path], tmp_path: Path, crash_at: str
+) -> None:
+    corpus, config, reference = crash_corpus
+    out = tmp_path / "out"
+    killed = _cli("run", str(corpus), "-o", str(out), "-c", str(config), "-q", env={"CLEANCORPUS_CRASH_AT": crash_at})
+    assert killed.returncode == -signal.SIGKILL
+    assert not (out / "report.json").exists()
+    rerun = _cli("run", str(corpus), "-o", str(out), "-c", str(config), "-q")
+    assert rerun.returncode == 0, rerun.stderr
+    assert _outputs(out) == _outputs(reference)
+    assert not list(out.rglob("*.partial")) or all(".cleancorpus" not in p.parts for p in out.rglob("*.partial"))
+
+
+def test_run_killed_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(
+    crash_corpus: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    corpus, config, reference = crash_corpus
+    for i, delay in enumerate((0.8, 1.6, 2.4)):
+        out = tmp_path / f"out{i}"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", str(corpus), "-o", str(out), "-c", str(config), "-q"], env=env
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        rerun = _cli("run", str(corpus), "-o", str(out), "-c", str(config), "-q")
+        assert rerun.returncode == 0, rerun.stderr
+        assert _outputs(out) == _outputs(reference)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+class VanishNextFile(Stage):
+    """Deletes another input file while the run is going (a file vanishing mid-run)."""
+
+    name = "vanish"
+
+    def process(self, doc: Document) -> None:
+        target = Path(os.environ["CLEANCORPUS_TEST_VANISH"])
+        if target.exists():
+            target.unlink()
+
+
+def test_every_kind_of_bad_input_is_quarantined_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    good = [{"id": f"g{i}", "text": f"Good document number {i} with some text."} for i in range(100)]
+    _write_jsonl(src / "a-good.jsonl", good)
+    lines = [
+        orjson.dumps({"id": "ok", "text": "Fine."}),
+        b'{"id": "bad-utf8", "text": "caf\xe9 au lait"}',
+        b'{"id": "truncated", "te',
+        orjson.dumps({"id": "no-text", "body": "x"}),
+    ]
+    (src / "b-mixed.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (src / "c-binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 100)
+    (src / "d-empty.txt").write_bytes(b"")
+    (src / "e-empty.jsonl").write_bytes(b"")
+    (src / "f-huge.txt").write_bytes(b"word " * 10_500_000)  # 52 MB: one huge document
+    (src / "g-locked.txt").write_text("You may not read me.", encoding="utf-8")
+    (src / "h-vanishes.txt").write_text("Gone before it is read.", encoding="utf-8")
+    if os.geteuid() == 0:  # root reads anything: simulate the permission error
+        import pipeline.io as pio
+        import pipeline.runner as prun
+
+        real_open, real_hash = pio._open_binary, prun.file_hash
+
+        def deny(path: Path, *args: object) -> object:
+            if path.name == "g-locked.txt":
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args) if args else real_hash(path)
+
+        monkeypatch.setattr(pio, "_open_binary", deny)
+        monkeypatch.setattr(prun, "file_hash", deny)
+    else:
+        (src / "g-locked.txt").chmod(0)
+    monkeypatch.setenv("CLEANCORPUS_TEST_VANISH", str(src / "h-vanishes.txt"))
+    config = load_config_data(
+        {
+            "input": {"max_doc_chars": 50_000_000},
+            "stages": [{"stage": "test_cron:VanishNextFile"}, {"stage": "normalize"}],
+        }
+    )
+    result = run(config, [str(src)], tmp_path / "out")
+    out = tmp_path / "out"
+    assert len(_ids(out / "a-good.jsonl")) == 100
+    assert _ids(out / "b-mixed.jsonl") == ["ok"]
+    assert (out / "e-empty.jsonl").read_bytes() == b""
+    reasons = {r["id"]: r["reason"] for r in map(json.loads, (out / "rejected.jsonl").read_text().splitlines())}
+    assert reasons["b-mixed.jsonl:2"].startswith("malformed JSON at line 2")  # invalid UTF-8 inside JSON
+    assert reasons["b-mixed.jsonl:3"].startswith("malformed JSON at line 3")
+    assert reasons["no-text"] == "field 'text' missing at line 4"
+    assert reasons["c-binary.txt"] == "binary file (NUL bytes)"
+    assert reasons["d-empty.txt"] == "empty document"
+    assert reasons["f-huge.txt"].startswith("document too large")
+    assert reasons["g-locked.txt"] == "cannot read file: Permission denied"
+    assert reasons["h-vanishes.txt"] == "cannot read file: No such file or directory"
+    assert result.quarantined == 7  # all but the empty document, an ordinary rejection
+
+
+def test_exit_status_says_whether_input_was_quarantined(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": "1", "text": "Fine text."}])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o1"), "-q"]).exit_code == 0
+    (src / "b.jsonl").write_bytes(b'{"id": "2", "text": \n')
+    result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o2")])
+    assert result.exit_code == 3 and "(1 quarantined)" in result.output
+    result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o3"), "--strict"])
+    assert result.exit_code == 1 and "quarantined (--strict)" in result.output
+
+
+# ---------------------------------------------------------------- cron manners and audit
+
+
+def test_cron_run_is_quiet_and_logs_json_lines(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    result = _cli("run", str(SEEDS), "-o", str(tmp_path / "out"), "--quiet", "--log-file", str(log), "--log-json")
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries[0]["message"].startswith("run started")
+    assert entries[-1]["report"]["documents"]["in"] == 5
+    # not quiet, not a terminal: one summary line, no progress bar
+    result = _cli("run", str(SEEDS), "-o", str(tmp_path / "out2"))
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cleancorpus: 5 files, 5 documents")
+
+
+def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(SEEDS), "-o", str(out), "-q"]).exit_code == 0
+    (doc_id,) = [p.name for p in SEEDS.glob("004_*.txt")]
+    result = runner.invoke(cli, ["explain", doc_id, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "[-boilerplate/comment-form: Please enter your comment!-]" in result.output
+    assert "[-boilerplate/widget-heading: Most Popular-]" in result.output
+    after = result.output.split("--- after ---", 1)[1]
+    assert "Please enter your comment!" not in after and "Putin in Beijing" in after
+    missing = runner.invoke(cli, ["explain", "no-such-doc", "-o", str(out)])
+    assert missing.exit_code == 2 and "no document 'no-such-doc'" in missing.output
