@@ -372,6 +372,106 @@ def test_one_megabyte_document_is_fast(stage):
 # -- sanity check on real pages --------------------------------------------------------------------
 
 
+# -- recurring lines (first pass) -------------------------------------------------------------------
+
+
+def jdoc(i: int, text: str, url: str | None = None) -> Document:
+    return Document(f"d{i}", text, "in.jsonl", record={"url": url})
+
+
+def test_recurring_lines_corpus_wide_and_per_site():
+    banner = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren und Zugriffe zu messen"
+    docs = [jdoc(i, f"{ARTICLE} Nummer {i}.\n{banner}\nFazit\n", f"https://site{i}.example/a") for i in range(5)]
+    # One site with three pages sharing a sidebar line that no other site has.
+    docs += [
+        jdoc(10 + i, f"Unsere Partner im Landkreis\n{ARTICLE} Teil {i}.\n", "https://www.blog.example/p")
+        for i in range(3)
+    ]
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    assert normalise(banner) in stage.recurring
+    assert "fazit" not in stage.recurring  # a single word recurring across sites is a heading, not a template
+    assert stage.recurring_by_site["blog.example"] == {"unsere partner im landkreis"}
+    doc = jdoc(99, f"{ARTICLE}\n{banner}\nFazit\n", "https://other.example/x")
+    stage.process(doc)
+    assert removed(doc) == [("recurring", banner)]
+    assert "Fazit" in doc.text
+    site_doc = jdoc(98, f"Unsere Partner im Landkreis\n{ARTICLE}\n", "https://blog.example/q")
+    stage.process(site_doc)
+    assert removed(site_doc) == [("recurring", "Unsere Partner im Landkreis")]
+    # Another site keeps the line: it only recurs on blog.example.
+    other = jdoc(97, f"Unsere Partner im Landkreis\n{ARTICLE}\n", "https://news.example/q")
+    stage.process(other)
+    assert other.removed == []
+    # What prepare() learnt travels to the workers.
+    clone = pickle.loads(pickle.dumps(stage))
+    assert clone.recurring == stage.recurring and clone.recurring_by_site == stage.recurring_by_site
+    again = jdoc(99, f"{ARTICLE}\n{banner}\n", "https://other.example/x")
+    clone.process(again)
+    assert removed(again) == [("recurring", banner)]
+
+
+def test_recurring_thresholds_and_disable():
+    line = "Mehr aus unserem Netzwerk hier"
+    docs = [jdoc(i, f"{line}\n{ARTICLE}\n", f"https://s{i}.example/") for i in range(3)]
+    stage = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=4))
+    stage.prepare(iter(docs))
+    assert not stage.recurring
+    stage = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=3))
+    stage.prepare(iter(docs))
+    assert normalise(line) in stage.recurring
+    off = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=3, disable_rules=["recurring"]))
+    off.prepare(iter(docs))
+    assert not off.recurring
+
+
+def test_site_of_uses_url_host_else_source():
+    assert BoilerplateStage.site_of(jdoc(1, "x", "https://www.Example.org/a?b")) == "example.org"
+    assert BoilerplateStage.site_of(Document("a", "x", "dir/file.txt")) == "dir/file.txt"
+
+
+# -- main-content localisation -----------------------------------------------------------------------
+
+
+def test_outside_content_removes_far_chrome_keeps_title_and_body():
+    menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
+    body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
+    footer = "Geschäftsstellen\nStellenangebote\nBarrierefreiheit erklärt\nPresse und Medien\n"
+    text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n\n{footer}"
+    doc = run(text)
+    assert "Budget plan for next year\nBy Jane Doe\n" in doc.text  # inside the margin
+    assert body in doc.text
+    assert "Photo gallery below" in doc.text
+    gone = {t for r, t in removed(doc) if r == "outside-content"}
+    assert {"Leistungen", "Kontakt aufnehmen", "Unsere Partner", "Stellenangebote", "Presse und Medien"} <= gone
+    off = run(text, disable_rules=["outside-content"])
+    assert all(r != "outside-content" for r, _ in removed(off))
+
+
+def test_outside_content_needs_an_article():
+    # A list page without two prose lines has no article to measure against: nothing is removed.
+    text = "Produkte\nTische\nStühle aus Holz\nLampen\nSofas\nRegale\nBetten\nSchränke\n"
+    assert run(text, nav_min_run=20).removed == []
+
+
+def test_prose_block_outside_the_article_is_kept():
+    second = "A second text block with enough words to be content, even though it is separate."
+    body = "\n".join([ARTICLE] * 4)
+    text = f"{body}\nOne\nTwo\nThree four\nFive\nSix seven\n{second}\n"
+    doc = run(text, nav_min_run=20)
+    assert second in doc.text
+
+
+def test_rule_groups_cover_every_part(stage):
+    groups = stage.rule_groups()
+    assert groups["recurring"] == ["recurring"] and groups["content"] == ["outside-content"]
+    assert "navigation" in groups["structure"] and "comment-form" in groups["packs"]
+    BoilerplateStage(BoilerplateStage.Options(disable_rules=[r for g in groups.values() for r in g]))
+
+
+# -- sanity check on real pages --------------------------------------------------------------------
+
+
 @pytest.mark.skipif(not TESTPAGES.exists(), reason="trafilatura test pages not available")
 def test_trafilatura_dev_with_snippets_survive():
     def fold(s: str) -> str:
@@ -382,26 +482,45 @@ def test_trafilatura_dev_with_snippets_survive():
         for line in f:
             g = json.loads(line)
             gold[g["id"]] = g
-    stage = BoilerplateStage()
-    kept = lost = fp = tn = 0
     with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            g = gold.get(d["id"])
-            if g is None:
-                continue
-            doc = Document(d["id"], d["text"], d["id"])
-            stage.process(doc)
-            before, after = fold(d["text"]), fold(doc.text)
-            for s in map(fold, g["with"]):
-                if s and s in before:
-                    kept, lost = (kept + 1, lost) if s in after else (kept, lost + 1)
-            for s in map(fold, g["without"]):
-                if s and s in before:
-                    fp, tn = (fp + 1, tn) if s in after else (fp, tn + 1)
+        pages = [json.loads(line) for line in f]
+
+    def page(d: dict) -> Document:
+        return Document(d["id"], d["text"], "docs.jsonl", record={"url": d.get("url")})
+
+    stage = BoilerplateStage()
+    stage.prepare(page(d) for d in pages)  # as the runner does: the first pass sees every page
+    kept = lost = fp = tn = 0
+    for d in pages:
+        g = gold.get(d["id"])
+        if g is None:
+            continue
+        doc = page(d)
+        stage.process(doc)
+        before, after = fold(d["text"]), fold(doc.text)
+        for s in map(fold, g["with"]):
+            if s and s in before:
+                kept, lost = (kept + 1, lost) if s in after else (kept, lost + 1)
+        for s in map(fold, g["without"]):
+            if s and s in before:
+                fp, tn = (fp + 1, tn) if s in after else (fp, tn + 1)
     recall = kept / (kept + lost)
     precision = kept / (kept + fp)
     f1 = 2 * precision * recall / (precision + recall)
-    # Measured on this dev half: recall 0.9993 (1438 of 1439), F1 0.7750; the floors sit just under.
-    assert recall >= 0.99, (recall, f1)
-    assert f1 >= 0.76, (recall, f1)
+    # Measured on the whole dev gold (benchmarks/bench_boilerplate.py): recall 0.9729, F1 0.814;
+    # the floors sit just under.
+    assert recall >= 0.97, (recall, f1)
+    assert f1 >= 0.81, (recall, f1)
+
+
+def test_recurring_per_site_with_several_sites():
+    # Each site's lines are looked up in that site's own table (regression: a later site's table was used).
+    docs = [jdoc(i, f"Kopfzeile der Seite A\n{ARTICLE} {i}.\n", "https://a.example/") for i in range(3)]
+    docs += [jdoc(10 + i, f"Kopfzeile der Seite B\n{ARTICLE} {i}.\n", "https://b.example/") for i in range(4)]
+    docs += [jdoc(20 + i, f"Kopfzeile der Seite C\n{ARTICLE} {i}.\n", "https://c.example/") for i in range(2)]
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    assert stage.recurring_by_site == {
+        "a.example": {"kopfzeile der seite a"},
+        "b.example": {"kopfzeile der seite b"},
+    }

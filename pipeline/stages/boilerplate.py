@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
+from collections import Counter
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import regex
 import yaml
@@ -36,6 +40,10 @@ COMMON_PACK = "common"
 
 # Rules produced by the stage's own logic rather than by pattern packs.
 STRUCTURAL_RULES = ("breadcrumb", "breadcrumb-prefix", "widget-list", "navigation")
+RECURRING_RULE = "recurring"
+CONTENT_RULE = "outside-content"
+# Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
+RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
 DEFAULT_END_MARKERS = frozenset({"comment-form", "widget-heading"})
 PACK_KEYS = frozenset({"lines", "patterns", "phrases", "ends_article"})
@@ -59,6 +67,8 @@ _CJK_RE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 # Sentence end: ., !, ? after two letters, maybe closed by a bracket or quote ("word)." but not
 # "23. Juni" or "U.S"), or CJK full stops.
 _SENTENCE_END_RE = regex.compile(r"(?:(?<=\p{L}\p{L}[)\]\"'”’»]*)[.!?…]|[?!])[\"'”’»)\]]*(?=\s|$)|[。！？]")
+# A body line ends like a sentence (or a quote, or a colon introducing a list).
+_BODY_END_RE = regex.compile(r"[.!?…:;\"'”“»)\]。！？]\s*$")
 _LIST_ITEM_RE = regex.compile(r"[•·▪◦‣∙*-]\s|\d{1,2}[.)]\s")
 _DIGIT_RE = regex.compile(r"\d")
 # Breadcrumb separators: arrows and guillemets may be glued to words, ">" needs spaces (and no "<" in
@@ -200,9 +210,62 @@ class BoilerplateStage(Stage):
             ge=1,
             description="Most words a line may have to be removed as part of a trailing widget block.",
         )
+        recurring_min_documents: int = Field(
+            5,
+            ge=2,
+            description="A line found in at least this many documents of the whole input (counted in a first "
+            "pass) is template boilerplate ('recurring'): cookie banners of CMP plugins, comment forms.",
+        )
+        recurring_min_words: int = Field(
+            2,
+            ge=1,
+            description="Corpus-wide recurrence only counts lines of at least this many words: single words "
+            "recur across sites as real headings ('Fazit', 'Mission'); per-site counting has no such floor.",
+        )
+        recurring_site_min_documents: int = Field(
+            3,
+            ge=2,
+            description="Per site (host of the record's `url`, else the input file): a line in at least this "
+            "many of the site's documents, and in at least recurring_site_min_share of them, is 'recurring'.",
+        )
+        recurring_site_min_share: float = Field(
+            0.5,
+            gt=0,
+            le=1,
+            description="Share of a site's documents a line must appear in to be 'recurring' for that site.",
+        )
+        content_min_words: int = Field(
+            8,
+            ge=1,
+            description="Main-content localisation: a line ending like a sentence with at least this many words "
+            "(or any line of 16+ words) is body text; the densest stretch of body text is the article.",
+        )
+        content_line_penalty: int = Field(
+            8,
+            ge=0,
+            description="Characters of body text a short non-body line costs when finding the article stretch "
+            "(higher: a tighter article, more chrome removed around it).",
+        )
+        content_margin: int = Field(
+            2,
+            ge=0,
+            description="Non-blank lines kept right before and after the article stretch (title, byline, "
+            "last list item); short lines further away are removed as 'outside-content'.",
+        )
+        content_keep_words: int = Field(
+            8,
+            ge=1,
+            description="Body-like lines outside the article stretch are kept when they have at least this "
+            "many words (a second text block is more likely content than chrome).",
+        )
+
+    needs_prepare: ClassVar[bool] = True
 
     def __init__(self, options: StageOptions | None = None) -> None:
         super().__init__(options)
+        # Learnt by prepare(): keys of lines recurring corpus-wide, and per site.
+        self.recurring: frozenset[str] = frozenset()
+        self.recurring_by_site: dict[str, frozenset[str]] = {}
         self._build()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -227,7 +290,7 @@ class BoilerplateStage(Stage):
         return packs
 
     def _known_rules(self, packs: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        known = set(STRUCTURAL_RULES) | set(self.options.patterns)
+        known = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE} | set(self.options.patterns)
         for name in [COMMON_PACK, *available_languages()]:
             known |= set(_read_shipped_pack(name).get("rules") or {})
         for _, pack in packs:
@@ -298,25 +361,105 @@ class BoilerplateStage(Stage):
         glued = "|".join(regex.escape(r[:1].upper() + r[1:]) for r in sorted(roots, key=len, reverse=True))
         self._glued_re = regex.compile(rf"(?:{glued})(?=\p{{Lu}}\p{{Ll}})")
 
-    def _combine(self, rules: dict[str, list[str]], prefix: str) -> regex.Pattern | None:
+    def _combine(self, rules: dict[str, list[str]], prefix: str) -> re.Pattern | regex.Pattern | None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored)."""
         parts = []
         for i, (rule, patterns) in enumerate(rules.items()):
             group = f"{prefix}{i}"
             self._group_rule[group] = rule
-            parts.append(f"(?P<{group}>{'|'.join(f'(?:{p})' for p in patterns)})")
+            # Keys are lower-cased, so only a pattern with capitals needs case-insensitive matching; a
+            # global IGNORECASE makes the whole alternation about 3x slower.
+            alts = "|".join(f"(?i:{p})" if p != p.lower() else f"(?:{p})" for p in patterns)
+            parts.append(f"(?P<{group}>{alts})")
         if not parts:
             return None
-        return regex.compile("|".join(parts), regex.IGNORECASE)
+        combined = "|".join(parts)
+        try:
+            # The stdlib engine runs this alternation faster; `regex` is kept for \p{...} and friends.
+            return re.compile(combined)  # type: ignore[return-value]
+        except re.error:
+            return regex.compile(combined, regex.IGNORECASE)
 
-    # Compiled `regex` patterns are rebuilt in the worker rather than pickled.
+    # Compiled `regex` patterns are rebuilt in the worker rather than pickled; what prepare() learnt
+    # travels with the options.
     def __getstate__(self) -> dict[str, Any]:
-        return {"options": self.options, "stats": self.stats}
+        return {
+            "options": self.options,
+            "stats": self.stats,
+            "recurring": self.recurring,
+            "recurring_by_site": self.recurring_by_site,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.options = state["options"]
         self.stats = state["stats"]
+        self.recurring = state.get("recurring", frozenset())
+        self.recurring_by_site = state.get("recurring_by_site", {})
         self._build()
+
+    def rule_groups(self) -> dict[str, list[str]]:
+        """Rule names by part of the stage (for ablations: pass a group to ``disable_rules``)."""
+        packs = sorted(self._known_rules(self._load_packs()) - set(STRUCTURAL_RULES) - {RECURRING_RULE, CONTENT_RULE})
+        return {
+            "packs": packs,
+            "structure": list(STRUCTURAL_RULES),
+            "recurring": [RECURRING_RULE],
+            "content": [CONTENT_RULE],
+        }
+
+    # -- first pass -----------------------------------------------------------------------------
+
+    @staticmethod
+    def site_of(doc: Document) -> str:
+        """Host of the record's ``url`` (without "www."), else the input file."""
+        url = (doc.record or {}).get("url")
+        if isinstance(url, str) and url:
+            host = urlsplit(url).hostname
+            if host:
+                return host.removeprefix("www.")
+        return doc.source
+
+    def prepare(self, docs: Iterable[Document]) -> None:
+        """Count each distinct line once per document, per site and corpus-wide.
+
+        Counting uses the in-process string hash (cheap, small); a key string is kept only once its
+        count reaches a threshold, so memory holds counters plus the recurring lines themselves.
+        """
+        opts = self.options
+        if RECURRING_RULE in self._disabled:
+            return
+        corpus: Counter[int] = Counter()
+        site_docs: Counter[str] = Counter()
+        site_lines: dict[str, Counter[int]] = {}
+        site_keys: dict[str, dict[int, str]] = {}
+        recurring: set[str] = set()
+        corpus_min = opts.recurring_min_documents
+        min_words = opts.recurring_min_words
+        for doc in docs:
+            keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
+            keys.discard("")
+            site = self.site_of(doc)
+            site_docs[site] += 1
+            counts = site_lines.setdefault(site, Counter())
+            first = site_keys.setdefault(site, {})
+            for key in keys:
+                h = hash(key)
+                corpus[h] += 1
+                if corpus[h] == corpus_min and word_count(key) >= min_words:
+                    recurring.add(key)
+                counts[h] += 1
+                if counts[h] == 2:
+                    first[h] = key
+        by_site: dict[str, frozenset[str]] = {}
+        for site, n in site_docs.items():
+            if n < opts.recurring_site_min_documents:
+                continue
+            need = max(opts.recurring_site_min_documents, opts.recurring_site_min_share * n)
+            keys = {site_keys[site][h] for h, c in site_lines[site].items() if c >= need}
+            if keys:
+                by_site[site] = frozenset(keys)
+        self.recurring = frozenset(recurring)
+        self.recurring_by_site = by_site
 
     # -- per line -------------------------------------------------------------------------------
 
@@ -406,6 +549,16 @@ class BoilerplateStage(Stage):
         crumbs_on = "breadcrumb" not in disabled
         prefix_on = "breadcrumb-prefix" not in disabled
 
+        recurring_on = RECURRING_RULE not in disabled
+        recurring = self.recurring
+        site_recurring = self.recurring_by_site.get(self.site_of(doc), frozenset()) if recurring_on else frozenset()
+        content_on = CONTENT_RULE not in disabled
+        # Per line: characters of body text (> 0), or a non-body line (-1); 0 for blank lines.
+        body: list[int] = [0] * n
+        body_words = opts.content_min_words
+        keep_words = opts.content_keep_words
+        outside_keep: list[bool] = [False] * n
+
         for i, line in enumerate(lines):
             stripped = line.strip()
             if not stripped:
@@ -415,6 +568,9 @@ class BoilerplateStage(Stage):
                 continue
             words = word_count(key)
             rule = self._classify_key(key, words)
+            if rule is None and recurring_on and (key in recurring or key in site_recurring):
+                verdict[i] = RECURRING_RULE
+                continue
             if rule is not None:
                 verdict[i] = rule
                 # A marker ends an article only once some prose was seen, and a list item is a link
@@ -443,9 +599,17 @@ class BoilerplateStage(Stage):
             if prose and words >= SEEN_PROSE_MIN_WORDS:
                 seen_prose = True
             nav[i] = self._nav_item(stripped, key, words)
+            if content_on:
+                is_body = words >= PROSE_MIN_WORDS or (words >= body_words and _BODY_END_RE.search(stripped))
+                body[i] = len(stripped) if is_body else -1
+                outside_keep[i] = bool(is_body) and words >= keep_words
+            if i in new_text:
+                body[i] = max(body[i], len(new_text[i].strip()))
 
         if "navigation" not in disabled:
             self._mark_navigation(lines, verdict, nav)
+        if content_on:
+            self._mark_outside_content(verdict, body, outside_keep)
 
         if not new_text and not any(verdict):
             return
@@ -464,6 +628,43 @@ class BoilerplateStage(Stage):
             if i < n - 1:
                 out.append("\n")
         doc.text = "".join(out)
+
+    def _mark_outside_content(self, verdict: list[str | None], body: list[int], keep: list[bool]) -> None:
+        """Find the article as the stretch of lines with the most body text (maximum-sum segment: body
+        lines add their length, other kept lines cost ``content_line_penalty``) and mark the short lines
+        beyond a margin around it as 'outside-content' (menus, teasers, sidebars, footers).
+
+        Nothing happens in a document without a stretch of at least two body lines: a list, a product
+        page or a very short text has no article to measure against.
+        """
+        penalty = self.options.content_line_penalty
+        best = cur = 0
+        best_start = best_end = cur_start = 0
+        cur_body = best_body = 0
+        for i, value in enumerate(body):
+            if value == 0 or verdict[i] is not None:
+                continue
+            if cur <= 0:
+                cur, cur_start, cur_body = 0, i, 0
+            if value > 0:
+                cur += value
+                cur_body += 1
+            else:
+                cur -= penalty
+            if cur > best:
+                best, best_start, best_end, best_body = cur, cur_start, i + 1, cur_body
+        if best_body < 2:
+            return
+        margin = self.options.content_margin
+        # Walk outwards from the stretch, counting kept non-blank lines.
+        for rng in (range(best_start - 1, -1, -1), range(best_end, len(body))):
+            seen = 0
+            for i in rng:
+                if body[i] == 0 or verdict[i] is not None:
+                    continue
+                seen += 1
+                if seen > margin and not keep[i]:
+                    verdict[i] = CONTENT_RULE
 
     def _mark_navigation(self, lines: list[str], verdict: list[str | None], nav: list[bool]) -> None:
         """Mark runs of navigation items as 'navigation'.
