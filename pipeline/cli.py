@@ -82,7 +82,8 @@ def run(
     log_file: str | None,
     log_json: bool,
 ) -> None:
-    """Clean INPUT files or folders (.txt, .jsonl, .jsonl.gz, .jsonl.zst) into the output folder.
+    """Clean INPUT files or folders (.txt, .jsonl[.gz|.zst], .parquet, .warc[.gz], .warc.wet[.gz],
+    .html[.gz]) into the output folder; INPUT '-' reads JSONL from stdin and writes it to stdout.
 
     Only files that are new or changed since the last run on the same output folder are processed,
     and dedup sees everything kept by earlier runs. Exit status: 0 success, 1 failed, 2 usage or
@@ -148,29 +149,74 @@ def _summary(report: dict[str, Any], outdir: Any) -> str:
     )
 
 
-def _progress_display() -> tuple[Any, Any]:
+def _progress_display(console: Any = None) -> tuple[Any, Any]:
+    """A live display on stderr for interactive runs: file i/n, documents, MB/s, ETA, and a line of
+    per-stage counts. Returns (progress, on_progress callback for the runner)."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
         Progress,
+        TaskProgressColumn,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.text import Text
 
-    progress = Progress(
+    class StageProgress(Progress):
+        stage_line = Text("")
+
+        def get_renderables(self) -> Any:
+            yield self.make_tasks_table(self.tasks)
+            if self.stage_line:
+                yield self.stage_line
+
+    progress = StageProgress(
         TextColumn("[bold]cleancorpus"),
+        TextColumn("file {task.fields[file]}"),
         BarColumn(),
+        TaskProgressColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[docs]} docs"),
+        console=console or Console(stderr=True),  # stdout may be a pipe; the display belongs on the terminal
         transient=True,
     )
-    task = progress.add_task("run", total=None, docs=0)
+    task = progress.add_task("run", total=None, docs="0", file="-")
+    # Bytes read are estimated: sizes of the files finished plus the characters read from the current
+    # one (capped at its size), as the runner reports documents and characters, not file offsets.
+    done_before: list[int] = []
+    current = {"file": -1, "chars_at_start": 0, "last_chars": 0}
 
-    def update(docs: int, chars: int, total_bytes: int) -> None:
-        progress.update(task, completed=chars, total=total_bytes, docs=docs)
+    def update(docs: int, chars: int, total_bytes: int, details: dict[str, Any] | None = None) -> None:
+        details = details or {}
+        files = details.get("files") or []
+        index = details.get("file", -1)
+        if files and len(done_before) != len(files) + 1:
+            done_before[:] = [0]
+            for f in files:
+                done_before.append(done_before[-1] + f.size)
+        if index != current["file"]:
+            current.update(file=index, chars_at_start=current["last_chars"])
+        current["last_chars"] = chars
+        if files and 0 <= index < len(files):
+            in_file = min(chars - current["chars_at_start"], files[index].size)
+            completed = done_before[index] + max(in_file, 0)
+            file_text = f"{index + 1}/{len(files)}"
+        else:
+            completed, file_text = min(chars, total_bytes), "-"
+        progress.update(task, completed=completed, total=total_bytes, docs=f"{docs:,}", file=file_text)
+        stages = details.get("stages") or {}
+        parts: list[str] = []
+        for st in stages.values():
+            removed = st.characters_in - st.characters_out
+            share = f"{removed / st.characters_in:.1%}" if st.characters_in else "0%"
+            parts.append(
+                f"{st.stage} −{share}" + (f" {st.documents_rejected:,} rejected" if st.documents_rejected else "")
+            )
+        progress.stage_line = Text("  " + " · ".join(parts), style="dim") if parts else Text("")
 
     return progress, update
 

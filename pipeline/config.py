@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,8 +27,8 @@ class InputConfig(BaseModel):
     paths: list[str] = Field(
         default_factory=list, description="Files or folders to read when the command line names none."
     )
-    id_field: str = Field("id", description="JSONL field holding the document id.")
-    text_field: str = Field("text", description="JSONL field holding the document text.")
+    id_field: str = Field("id", description="JSONL field or Parquet column holding the document id.")
+    text_field: str = Field("text", description="JSONL field or Parquet column holding the document text.")
     max_doc_chars: int = Field(20_000_000, ge=1, description="Documents longer than this are rejected as too large.")
 
 
@@ -41,6 +41,11 @@ class OutputConfig(BaseModel):
         None,
         description="If set, JSONL output records get this field with what stages learnt "
         "(language, fragments, encoding).",
+    )
+    format: Literal["jsonl", "parquet", "txt"] | None = Field(
+        None,
+        description="Output format; null: the input's (JSONL for WARC, WET and HTML inputs). Another format "
+        "than the input's is written to OUTDIR/<input name>.<format>; txt separates documents by a blank line.",
     )
 
 

@@ -7,9 +7,15 @@ lands in rejected.jsonl with its reason and the run goes on.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gzip
 import io
 import os
+import re
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +25,7 @@ import orjson
 import zstandard
 from charset_normalizer import from_bytes
 
+from pipeline import formats
 from pipeline.config import ConfigError, InputConfig
 from pipeline.document import Document
 
@@ -28,7 +35,16 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     ".jsonl": ("jsonl", None),
     ".jsonl.gz": ("jsonl", "gz"),
     ".jsonl.zst": ("jsonl", "zst"),
+    ".parquet": ("parquet", None),
+    ".warc": ("warc", None),  # WARC and WET (.warc.wet) alike: records say what they hold
+    ".warc.gz": ("warc", "gz"),
+    ".warc.wet": ("warc", None),
+    ".warc.wet.gz": ("warc", "gz"),
+    ".html": ("html", None),
+    ".htm": ("html", None),
+    ".html.gz": ("html", "gz"),
 }
+STDIN = "-"  # as INPUT: JSONL from stdin, kept records to stdout
 PARTIAL = ".partial"  # suffix of files still being written
 
 
@@ -38,6 +54,7 @@ class InputFile:
     rel: str  # path relative to its input root: the document source and the output name
     format: str
     compression: str | None
+    stdio: bool = False  # read from stdin (spooled to ``path``), write to stdout
 
     @property
     def size(self) -> int:
@@ -61,6 +78,9 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
     skipped: list[tuple[str, str]] = []
     exclude = exclude.resolve() if exclude else None
     for raw in paths:
+        if raw == STDIN:
+            files.append(InputFile(spool_stdin(), STDIN, "jsonl", None, stdio=True))
+            continue
         root = Path(raw)
         if not root.exists():
             raise ConfigError(f"input not found: {raw}")
@@ -96,23 +116,64 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
 # ---------------------------------------------------------------- decoding
 
 
+# C0 controls that never occur in text files (tab, line feed, form feed, CR and ESC do).
+_BINARY_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+
+
+# Encodings found in web text, in order of preference when charset-normalizer scores several
+# equally: leaving out rare code pages (hp_roman8, mac_iceland, cp1258 ...) that it otherwise picks
+# for short latin-1 text took correct decodings of 12-sentence samples from 342/440 to 400/440.
+WEB_ENCODINGS = [
+    "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "cp1253",
+    "iso8859_7", "cp1254", "iso8859_9", "cp1255", "iso8859_8", "cp1256", "cp1257", "iso8859_13", "cp874",
+    "gb18030", "big5", "cp932", "shift_jis", "euc_jp", "iso2022_jp", "cp949", "euc_kr", "utf_16", "utf_32",
+]  # fmt: skip
+
+
+def _detect(data: bytes) -> tuple[str, str] | None:
+    """charset-normalizer's best guess among web encodings; ties go to the more common encoding."""
+    matches = list(from_bytes(data, cp_isolation=WEB_ENCODINGS))
+    if not matches:
+        return None
+    best = matches[0]
+    tied = [m for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence - 0.01]
+    pick = min(tied, key=lambda m: WEB_ENCODINGS.index(m.encoding) if m.encoding in WEB_ENCODINGS else 99)
+    return str(pick), pick.encoding
+
+
+def _binary_reason(text: str) -> str | None:
+    """Why decoded text is really binary data: a NUL, or many control characters near the start."""
+    if "\x00" in text:
+        return "binary file (NUL bytes)"
+    head = text[:65536]
+    if len(_BINARY_CONTROLS.findall(head)) > max(8, len(head) // 100):
+        return "binary file (control bytes)"
+    return None
+
+
 def decode_bytes(data: bytes) -> tuple[str | None, str | None, str | None]:
-    """(text, encoding if not UTF-8, error). UTF-8 first; then charset-normalizer; binary is refused."""
+    """(text, encoding if not UTF-8, error). A UTF-16 BOM, then UTF-8, then charset-normalizer;
+    binary data (NUL or control bytes) is refused whole, with the reason."""
+    text: str | None = None
+    encoding: str | None = None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM
+        with contextlib.suppress(UnicodeDecodeError):
+            text, encoding = data.decode("utf-16"), "utf_16"
+    if text is None:
         try:
-            return data.decode("utf-16"), "utf_16", None
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"), None, None
-    except UnicodeDecodeError as err:
-        utf8_error = f"invalid UTF-8 at byte {err.start}"
-    if b"\x00" in data[:8192]:
-        return None, None, "binary file (NUL bytes)"
-    best = from_bytes(data).best()
-    if best is None:
-        return None, None, f"undecodable bytes ({utf8_error}; no charset fits)"
-    return str(best), best.encoding, None
+            text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+        except UnicodeDecodeError as err:
+            utf8_error = f"invalid UTF-8 at byte {err.start}"
+            if b"\x00" in data:  # legacy 8-bit and CJK text never contains NUL
+                return None, None, "binary file (NUL bytes)"
+            detected = _detect(data)
+            if detected is None:
+                return None, None, f"undecodable bytes ({utf8_error}; no charset fits)"
+            text, encoding = detected
+    reason = _binary_reason(text)
+    if reason:
+        return None, None, reason
+    return text, encoding, None
 
 
 def _open_binary(path: Path, compression: str | None) -> IO[bytes]:
@@ -131,10 +192,27 @@ def _reject(doc_id: str, source: str, reason: str, original: str = "", line_no: 
     return doc
 
 
+def spool_stdin() -> Path:
+    """Copy stdin to a temporary file (streaming), so that a first pass and the run can both read it;
+    removed when the process exits."""
+    fd, name = tempfile.mkstemp(prefix="cleancorpus-stdin-", suffix=".jsonl")
+    atexit.register(os.unlink, name)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return Path(name)
+
+
 def read_documents(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     try:
         if f.format == "txt":
             yield from _read_txt(f, cfg)
+        elif f.format == "warc":
+            yield from formats.read_archive(f, cfg)
+        elif f.format == "parquet":
+            yield from formats.read_parquet(f, cfg)
+        elif f.format == "html":
+            with _open_binary(f.path, f.compression) as fh:
+                yield from formats.read_html(f, cfg, fh)
         else:
             yield from _read_jsonl(f, cfg)
     except OSError as err:  # unreadable, vanished, truncated archive, ...
@@ -220,6 +298,12 @@ class AtomicFile:
             self._stream = zstandard.ZstdCompressor().stream_writer(self._raw, closefd=False)
         self.empty = True
 
+    @property
+    def handle(self) -> IO[bytes]:
+        """The raw file being written, for writers that format it themselves (Parquet)."""
+        self.empty = False
+        return self._raw
+
     def write(self, data: bytes) -> None:
         self.empty = False
         self._stream.write(data)
@@ -237,32 +321,85 @@ class AtomicFile:
         self.tmp.unlink(missing_ok=True)
 
 
-class OutputWriter:
-    """The cleaned counterpart of one input file: same relative path, same format."""
+class _StdoutFile:
+    """Output of stdin input: written to stdout as it comes (there is nothing to rename)."""
 
-    def __init__(self, f: InputFile, outdir: Path, cfg: InputConfig, metadata_field: str | None) -> None:
+    def __init__(self) -> None:
+        self.empty = True
+
+    def write(self, data: bytes) -> None:
+        self.empty = False
+        sys.stdout.buffer.write(data)
+
+    def commit(self) -> None:
+        sys.stdout.buffer.flush()
+
+    def abort(self) -> None:
+        sys.stdout.buffer.flush()
+
+
+def output_format(f: InputFile, requested: str | None) -> str:
+    """The output format of an input file: ``output.format`` if set, else the input's; archives
+    and HTML pages cannot be written back, so their documents go to JSONL."""
+    if f.stdio:
+        return requested if requested in ("jsonl", "txt") else "jsonl"
+    if requested:
+        return requested
+    return f.format if f.format in ("txt", "jsonl", "parquet") else "jsonl"
+
+
+class OutputWriter:
+    """The cleaned counterpart of one input file: same relative path and format, or
+    ``<relative path>.<format>`` when the format differs (archives, HTML, ``output.format``)."""
+
+    def __init__(
+        self, f: InputFile, outdir: Path, cfg: InputConfig, metadata_field: str | None, fmt: str | None = None
+    ) -> None:
         self.input = f
         self.cfg = cfg
         self.metadata_field = metadata_field
-        self.path = outdir / f.rel
-        self.file = AtomicFile(self.path, f.compression)
+        self.format = output_format(f, fmt)
+        same = self.format == f.format
+        self.path = outdir / (f.rel if same else f"{f.rel}.{self.format}")
+        self.file: AtomicFile | _StdoutFile = (
+            _StdoutFile() if f.stdio else AtomicFile(self.path, f.compression if same else None)
+        )
+        self.parquet: formats.ParquetOutput | None = None
+        if self.format == "parquet":
+            schema = None
+            if f.format == "parquet":
+                import pyarrow.parquet as pq
+
+                try:
+                    schema = pq.read_schema(f.path)
+                except Exception:  # unreadable input: the reader quarantines it; nothing is written
+                    schema = None
+            assert isinstance(self.file, AtomicFile)
+            self.parquet = formats.ParquetOutput(self.file.handle, schema)
 
     def write(self, doc: Document) -> None:
-        if self.input.format == "txt":
-            self.file.write(doc.text.encode("utf-8") + (b"\n" if doc.text else b""))
+        if self.format == "txt":
+            # one document per .txt input; several are separated by a blank line
+            sep = b"" if self.file.empty else b"\n"
+            self.file.write(sep + doc.text.encode("utf-8") + (b"\n" if doc.text else b""))
             return
-        record = dict(doc.record or {})
+        record = dict(doc.record or {self.cfg.id_field: doc.id})
         record[self.cfg.text_field] = doc.text
         if self.metadata_field and doc.meta:
             record[self.metadata_field] = doc.meta
+        if self.parquet is not None:
+            self.parquet.write(record)
+            return
         self.file.write(orjson.dumps(record) + b"\n")
 
     def commit(self) -> None:
-        if self.input.format == "txt" and self.file.empty:
+        if self.input.format == "txt" and self.format == "txt" and self.file.empty:
             # The document was rejected: no output file, and no stale one from an earlier run.
             self.file.abort()
             self.path.unlink(missing_ok=True)
             return
+        if self.parquet is not None:
+            self.parquet.close()
         self.file.commit()
 
 

@@ -23,7 +23,7 @@ from pipeline import __version__
 from pipeline.config import ConfigError, RunConfig, StageConfig
 from pipeline.document import Document
 from pipeline.executors import make_executor
-from pipeline.io import AtomicFile, InputFile, OutputWriter, discover, jsonl_line, read_documents
+from pipeline.io import FORMATS, AtomicFile, InputFile, OutputWriter, discover, jsonl_line, read_documents
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
 from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, config_hash, file_hash
@@ -211,7 +211,9 @@ class _Outputs:
         while self.next_file <= file_index:
             self._commit_current()
             f = self.files[self.next_file]
-            self.writer = OutputWriter(f, self.outdir, self.config.input, self.config.output.metadata_field)
+            self.writer = OutputWriter(
+                f, self.outdir, self.config.input, self.config.output.metadata_field, self.config.output.format
+            )
             if self.config.output.audit:
                 self.parts = (self._part(f.rel, "removed"), self._part(f.rel, "rejected"))
             self.tally = _FileTally()
@@ -289,13 +291,14 @@ def run(
     outdir: str | Path | None = None,
     workers: int = 1,
     limit: int | None = None,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    on_progress: Callable[[int, int, int, dict[str, Any]], None] | None = None,
     rebuild: bool = False,
 ) -> RunResult:
     """Run the pipeline over new and changed input files.
 
-    ``on_progress(documents_done, characters_done, bytes_total)``. A run with ``limit`` is a trial:
-    it writes outputs but records nothing in the state.
+    ``on_progress(documents_done, characters_done, bytes_total, details)``, details: ``file`` (index
+    of the file being read), ``files`` (the input files processed), ``stages`` (position -> StageStats
+    so far; read only). A run with ``limit`` is a trial: it writes outputs but records nothing in the state.
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -314,7 +317,7 @@ def run(
             raise ConfigError(f"output would overwrite the input file {f.path}: choose another output folder")
     if not files:
         raise ConfigError(
-            f"no input files found in {', '.join(paths)} (supported: .txt, .jsonl, .jsonl.gz, .jsonl.zst)"
+            f"no input files found in {', '.join(paths)} (supported: {', '.join(FORMATS)}, or - for stdin)"
         )
     out.mkdir(parents=True, exist_ok=True)
     store = StateStore(folder)
@@ -335,7 +338,7 @@ def _run_locked(
     store: StateStore,
     workers: int,
     limit: int | None,
-    on_progress: Callable[[int, int, int], None] | None,
+    on_progress: Callable[[int, int, int, dict[str, Any]], None] | None,
     rebuild: bool,
     started_at: datetime,
     started: float,
@@ -357,6 +360,9 @@ def _run_locked(
     hashes: dict[str, str] = {}
     unchanged = changed = 0
     for f in all_files:
+        if f.stdio:  # stdin is never unchanged; recorded as file '-', replacing the previous stdin run
+            files.append(f)
+            continue
         try:
             hashes[f.rel] = file_hash(f.path)
         except OSError:
@@ -433,7 +439,7 @@ def _run_locked(
                     kept += 1
                     chars_out += len(doc.text)
             if on_progress:
-                on_progress(done, chars_in, total_bytes)
+                on_progress(done, chars_in, total_bytes, {"file": last_file, "files": files, "stages": totals})
         for position, stage in enumerate(stages):
             if stage.cross_document:
                 stage.close()
@@ -475,4 +481,10 @@ def _run_locked(
     report_file = AtomicFile(out / "report.json")
     report_file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     report_file.commit()
+    try:  # report.html is for people to look at: failing to write it must never fail the run
+        from pipeline.report_html import write_html_report
+
+        write_html_report(report, out, sources={f.rel: str(f.path) for f in all_files})
+    except Exception as err:
+        log.warning("could not write %s: %s: %s", out / "report.html", type(err).__name__, err, exc_info=True)
     return RunResult(out, report)

@@ -80,7 +80,14 @@ def test_004_drops_comment_form_widgets_source_and_syndication(seed_run: Path) -
 
 def test_report_counts_per_stage_and_rule(seed_run: Path) -> None:
     report = json.loads((seed_run / "report.json").read_text(encoding="utf-8"))
-    assert [s["stage"] for s in report["stages"]] == ["encoding", "boilerplate", "language", "dedup", "normalize"]
+    assert [s["stage"] for s in report["stages"]] == [
+        "extract",
+        "encoding",
+        "boilerplate",
+        "language",
+        "dedup",
+        "normalize",
+    ]
     assert report["documents"] == {"in": 5, "out": 5, "rejected": 0, "quarantined": 0, "rejected_at_input": {}}
     removed = _removed(seed_run)
     for stage in report["stages"]:
@@ -88,7 +95,7 @@ def test_report_counts_per_stage_and_rule(seed_run: Path) -> None:
         assert sum(rule["spans"] for rule in stage["rules"].values()) == len(mine)
         assert sum(rule["characters"] for rule in stage["rules"].values()) == sum(len(r["text"]) for r in mine)
         assert stage["seconds"] >= 0
-    boilerplate = report["stages"][1]
+    boilerplate = report["stages"][2]
     assert boilerplate["rules"]["comment-form"]["lines"] == 3
     assert boilerplate["lines_removed"] >= 10
     assert report["characters"]["in"] - report["characters"]["out"] == report["characters"]["removed"] > 0

@@ -8,6 +8,7 @@ from pipeline.stages.base import Stage, StageOptions
 
 # Built-in stages in their canonical order (module, class); imported on first use.
 BUILTIN_STAGES: dict[str, tuple[str, str]] = {
+    "extract": ("pipeline.stages.extract", "ExtractStage"),
     "encoding": ("pipeline.stages.encoding", "EncodingStage"),
     "boilerplate": ("pipeline.stages.boilerplate", "BoilerplateStage"),
     "language": ("pipeline.stages.language", "LanguageStage"),

@@ -1,0 +1,139 @@
+"""HTML -> extract (trafilatura) alone vs extract + our text stages, on the trafilatura test pages.
+
+    python benchmarks/bench_extract.py [--workers 2] [--limit N] [--favor balanced|precision|recall]
+
+The 486 pages of the dev gold (``text/gold_snippets.dev.jsonl``) are run through the real pipeline
+(``pipeline.runner.run``: readers, charset decoding, workers, the boilerplate first pass) with three
+stage lists: extract alone; extract + encoding + boilerplate + normalize; the default config (which
+adds language and dedup). Scoring is the boilerplate benchmark's snippet metric: a ``with`` snippet
+found in the output is a true positive (missing: false negative); a ``without`` snippet found is a
+false positive (absent: true negative). Only snippets present in the page text of ``docs.jsonl``
+count; whitespace is folded on both sides. A page rejected by a stage counts as an empty output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.config import default_config, load_config_data  # noqa: E402
+from pipeline.runner import run  # noqa: E402
+
+PAGES = REPO.parent / "shared" / "corpora" / "trafilatura-testpages"
+
+
+def fold(s: str) -> str:
+    return " ".join(s.split())
+
+
+@dataclass
+class Score:
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    tn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def variants(favor: str) -> dict[str, list[dict]]:
+    extract = {"stage": "extract", "favor": favor}
+    full = [s.dump() for s in default_config().stages]
+    full[0] = {**full[0], **extract}
+    return {
+        "extract": [extract],
+        "extract+encoding+boilerplate+normalize": [
+            extract,
+            {"stage": "encoding"},
+            {"stage": "boilerplate"},
+            {"stage": "normalize"},
+        ],
+        "extract+all stages (default config)": full,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="first N gold pages only")
+    ap.add_argument("--favor", default="balanced", choices=["balanced", "precision", "recall"])
+    args = ap.parse_args()
+
+    gold = [json.loads(line) for line in (PAGES / "text" / "gold_snippets.dev.jsonl").open(encoding="utf-8")]
+    gold = gold[: args.limit] if args.limit else gold
+    page_text = {}
+    for line in (PAGES / "text" / "docs.jsonl").open(encoding="utf-8"):
+        rec = json.loads(line)
+        page_text[rec["id"]] = (fold(rec["text"]), rec["html_file"])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = Path(tmp) / "pages"
+        pages.mkdir()
+        for g in gold:  # symlinks: the reader sees the real .html.gz files
+            (pages / f"{g['id']}.html.gz").symlink_to(PAGES / page_text[g["id"]][1])
+        rows = []
+        outputs: dict[str, dict[str, str]] = {}
+        for name, stages in variants(args.favor).items():
+            out = Path(tmp) / f"out-{len(outputs)}"
+            started = time.perf_counter()
+            result = run(load_config_data({"stages": stages}), [str(pages)], out, workers=args.workers)
+            seconds = time.perf_counter() - started
+            texts: dict[str, str] = {}
+            for path in out.glob("*.html.gz.jsonl"):
+                for line in path.open(encoding="utf-8"):
+                    texts[path.name.split(".")[0]] = fold(json.loads(line)["text"])
+            outputs[name] = texts
+            score = Score()
+            for g in gold:
+                source, text = page_text[g["id"]][0], texts.get(g["id"], "")
+                for s in map(fold, g["with"]):
+                    if s and s in source:
+                        if s in text:
+                            score.tp += 1
+                        else:
+                            score.fn += 1
+                for s in map(fold, g["without"]):
+                    if s and s in source:
+                        if s in text:
+                            score.fp += 1
+                        else:
+                            score.tn += 1
+            rows.append((name, score, result.documents_out, len(gold), seconds))
+
+    print(f"pages: {len(gold)}; workers: {args.workers}; favor: {args.favor}")
+    print("| pipeline | pages kept | TP | FN | FP | TN | precision | recall | F1 | seconds |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, s, kept, total, seconds in rows:
+        print(
+            f"| {name} | {kept}/{total} | {s.tp} | {s.fn} | {s.fp} | {s.tn} | {s.precision:.3f} | {s.recall:.3f} "
+            f"| {s.f1:.3f} | {seconds:.1f} |"
+        )
+    base = rows[0][1]
+    for name, s, *_ in rows[1:]:
+        print(
+            f"{name} vs extract alone: boilerplate snippets removed {base.fp - s.fp} of {base.fp} left by trafilatura; "
+            f"content snippets lost {base.tp - s.tp} of {base.tp}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""Readers for web archives (WARC, WET), HTML pages and Parquet, and the Parquet writer.
+
+``pipeline.io`` dispatches here by format. Like the other readers, these never raise for one bad
+record: a truncated archive, a corrupt gzip member or a broken record becomes a Document already
+rejected at stage ``input`` (quarantined) whose reason names the byte offset, and reading goes on
+with the next record that can be found.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from pipeline.config import InputConfig
+from pipeline.document import Document
+
+if TYPE_CHECKING:
+    from pipeline.io import InputFile
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+GZIP_MAGIC = b"\x1f\x8b\x08"
+MAX_RESYNCS = 100  # a file this broken is given up on after this many corrupt spots
+PARQUET_BATCH_ROWS = 1024
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+
+
+def _quarantined(doc_id: str, source: str, reason: str, original: str = "", line_no: int = 0) -> Document:
+    doc = Document(id=doc_id, text="", source=source, original=original, line_no=line_no)
+    doc.reject("input", reason, quarantine=True)
+    return doc
+
+
+# ---------------------------------------------------------------- HTML decoding
+
+
+def _codec(name: str | None) -> str | None:
+    """A Python codec for a declared charset, or None if unknown. ISO-8859-1/ASCII declarations mean
+    windows-1252, as browsers (WHATWG) read them."""
+    if not name:
+        return None
+    try:
+        codec = codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+    if codec in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"
+    return "gb18030" if codec in ("gb2312", "gbk") else codec  # supersets, as browsers read them
+
+
+def declared_charset(html: bytes) -> str | None:
+    """The charset a page declares in a ``<meta>`` tag of its first 4 KiB."""
+    m = _META_CHARSET.search(html[:4096])
+    return m.group(1).decode("ascii") if m else None
+
+
+def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str | None, str | None, str | None]:
+    """(text, encoding if not UTF-8, error) for HTML bytes.
+
+    Valid UTF-8 is taken as UTF-8 (a wrong Latin-1 declaration is the usual mistake); otherwise the
+    declared charset (HTTP header, then ``<meta>``) if it decodes the bytes; otherwise detection."""
+    from pipeline.io import decode_bytes
+
+    try:
+        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"), None, None
+    except UnicodeDecodeError:
+        pass
+    for declared in (http_charset, declared_charset(data)):
+        codec = _codec(declared)
+        if codec and codec not in ("utf-8", "utf-8-sig"):
+            try:
+                return data.decode(codec), codec, None
+            except UnicodeDecodeError:
+                continue
+    return decode_bytes(data)
+
+
+def _html_document(
+    doc_id: str, source: str, data: bytes, cfg: InputConfig, http_charset: str | None, record: dict[str, Any]
+) -> Document:
+    if len(data) > cfg.max_doc_chars * 4:
+        return _quarantined(doc_id, source, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
+    text, encoding, error = decode_html(data, http_charset)
+    if text is None:
+        return _quarantined(doc_id, source, error or "undecodable")
+    record[cfg.id_field] = doc_id
+    record[cfg.text_field] = ""
+    doc = Document(id=doc_id, text=text, source=source, record=record)
+    doc.meta["content_type"] = "text/html"  # the extract stage turns it into text
+    if encoding:
+        doc.meta["encoding"] = encoding
+    return doc
+
+
+def read_html(f: InputFile, cfg: InputConfig, fh: IO[bytes]) -> Iterator[Document]:
+    """One ``.html``/``.htm`` page (optionally gzipped) is one HTML document; its id is the path."""
+    data = fh.read(cfg.max_doc_chars * 4 + 1)
+    yield _html_document(f.rel, f.rel, data, cfg, None, {})
+
+
+# ---------------------------------------------------------------- WARC / WET
+
+
+def _gzip_tail_problem(path: Path, start: int) -> tuple[int, str] | None:
+    """Check that the gzip members from ``start`` to the end of the file are complete.
+
+    The WARC reader stops quietly at a member cut short, so this finds a truncated last record
+    (or trailing garbage). Only the members after the last record read are decompressed, streaming."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        offset = start
+        while True:
+            member_start = offset
+            head = fh.read(3)
+            if not head:
+                return None
+            if head != GZIP_MAGIC:
+                return member_start, "data after the last record that is not a gzip member"
+            inflater = zlib.decompressobj(wbits=31)
+            pending = head
+            while not inflater.eof:
+                try:
+                    inflater.decompress(pending, 0)
+                except zlib.error as err:
+                    return member_start, f"corrupt gzip member: {err}"
+                offset += len(pending)
+                pending = fh.read(1 << 20)
+                if not pending and not inflater.eof:
+                    return member_start, "the archive ends inside this gzip member"
+            rest = inflater.unused_data
+            offset -= len(rest)  # bytes read past the member's end belong to the next one
+            fh.seek(offset)
+
+
+def _next_sync_point(path: Path, after: int, gzipped: bool) -> int | None:
+    """Offset of the next place a record may start (gzip member or ``WARC/`` line) after ``after``."""
+    marker = GZIP_MAGIC if gzipped else b"\nWARC/1."
+    with open(path, "rb") as fh:
+        fh.seek(after)
+        pos, tail = after, b""
+        while chunk := fh.read(1 << 20):
+            buf = tail + chunk
+            i = buf.find(marker)
+            if i >= 0:
+                return pos - len(tail) + i + (0 if gzipped else 1)
+            tail = buf[-len(marker) + 1 :]
+            pos += len(chunk)
+    return None
+
+
+def _archive_record(rec: Any, f: InputFile, cfg: InputConfig) -> Document | None:
+    """A document for a conversion record (WET text) or an HTML response/resource; None otherwise."""
+    from fastwarc.warc import WarcRecordType
+
+    kind = rec.record_type
+    headers = rec.headers
+    offset = rec.stream_pos
+    doc_id = headers.get("WARC-Record-ID") or f"{f.rel}@{offset}"
+    # FastWARC passes over a header block it cannot make sense of: such a record is reported
+    missing = [h for h in ("WARC-Type", "Content-Length") if headers.get(h) is None]
+    if missing:
+        return _quarantined(doc_id, f.rel, f"broken record at offset {offset}: no {' or '.join(missing)} header")
+    if kind not in (WarcRecordType.conversion, WarcRecordType.response, WarcRecordType.resource):
+        return None
+    is_html, charset, encoded = False, None, False
+    if kind == WarcRecordType.response:
+        if not rec.is_http or rec.http_headers is None:
+            return None
+        is_html = (rec.http_content_type or "").lower() in HTML_TYPES
+        charset = rec.http_charset
+        encoded = bool(rec.http_headers.get("Content-Encoding") or rec.http_headers.get("Transfer-Encoding"))
+    elif kind == WarcRecordType.resource:
+        is_html = (headers.get("Content-Type") or "").split(";")[0].strip().lower() in HTML_TYPES
+    if kind != WarcRecordType.conversion and not is_html:
+        return None  # images, PDFs, robots.txt, wget logs, ...
+    limit = cfg.max_doc_chars * 4
+    try:
+        body = rec.reader.read(limit + 1)
+    except OSError as err:  # e.g. a corrupt gzip member inside the record
+        return _quarantined(doc_id, f.rel, f"broken record at offset {offset}: {err}")
+    if len(body) > limit:
+        return _quarantined(doc_id, f.rel, f"document too large (over {limit:,} bytes) at offset {offset}")
+    # content_length is the payload length on the wire; a decoded (gzip, chunked) body differs from it
+    if not encoded and len(body) < rec.content_length:
+        return _quarantined(
+            doc_id, f.rel, f"truncated record at offset {offset}: {len(body):,} of {rec.content_length:,} bytes"
+        )
+    record: dict[str, Any] = {
+        cfg.id_field: doc_id,
+        "url": (headers.get("WARC-Target-URI") or "").strip("<>") or None,  # WARC/1.0 writers may bracket it
+        "date": headers.get("WARC-Date"),
+        cfg.text_field: "",
+        "warc_type": headers.get("WARC-Type"),
+        "warc_offset": offset,
+        "warc_headers": dict(headers.items()),
+    }
+    if is_html:
+        if kind == WarcRecordType.response:
+            record["http_status"] = rec.http_headers.status_code
+            record["http_content_type"] = rec.http_content_type
+        return _html_document(doc_id, f.rel, body, cfg, charset, record)
+    from pipeline.io import decode_bytes
+
+    text, encoding, error = decode_bytes(body)
+    if text is None:
+        return _quarantined(doc_id, f.rel, f"{error} in record at offset {offset}")
+    doc = Document(id=doc_id, text=text, source=f.rel, record=record)
+    if encoding:
+        doc.meta["encoding"] = encoding
+    return _check(doc, cfg)
+
+
+def read_archive(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
+    """WARC and WET files (``.warc``, ``.warc.gz``, ``.warc.wet``, ``.warc.wet.gz``), with FastWARC.
+
+    Conversion records are text documents; HTML responses (and HTML resource records) are HTML
+    documents for the extract stage; other records (requests, metadata, images, ...) are skipped.
+    A cut or corrupt part is quarantined with its offset and reading resumes at the next record."""
+    from fastwarc.warc import ArchiveIterator
+
+    gzipped = f.compression == "gz"
+    start, resyncs, last_pos = 0, 0, -1
+    # One document is held back: FastWARC ends quietly at a gzip member cut short, so the last record
+    # read may be partial; the check of the file's tail below decides.
+    pending: Document | None = None
+    pending_offset = -1
+    # A corrupt spot is reported once reading goes on (or at the end): a restart that fails at once
+    # pins it to the record that starts there.
+    corrupt: tuple[str, str] | None = None
+    while True:
+        failed: str | None = None
+        read_any = False
+        with open(f.path, "rb") as fh:
+            fh.seek(start)
+            # FastWARC detects gzip itself and reports offsets in the compressed file.
+            records = iter(ArchiveIterator(fh, parse_http=True, auto_decode="all"))
+            while True:
+                try:
+                    rec = next(records)
+                except StopIteration:
+                    break
+                except OSError as err:
+                    failed = str(err)
+                    break
+                read_any, last_pos = True, rec.stream_pos
+                if corrupt is not None:
+                    yield _quarantined(f"{f.rel}@{corrupt[0]}", f.rel, corrupt[1])
+                    corrupt = None
+                doc = _archive_record(rec, f, cfg)
+                if doc is not None:
+                    if pending is not None:
+                        yield pending
+                    pending, pending_offset = doc, rec.stream_pos
+        if failed is None:
+            break
+        at = max(last_pos, start)
+        if read_any and pending_offset == at and pending is not None and pending.rejected:
+            corrupt = None  # the record that broke reading is quarantined already
+        elif read_any or corrupt is None:
+            corrupt = (str(at), f"corrupt archive after the record at offset {at}: {failed}")
+        else:
+            corrupt = (str(start), f"corrupt archive record at offset {start}: {failed}")
+        if pending is not None:
+            yield pending
+            pending = None
+        resyncs += 1
+        nxt = _next_sync_point(f.path, max(last_pos, start) + 1, gzipped) if resyncs <= MAX_RESYNCS else None
+        if nxt is None:
+            break
+        start = nxt
+    if corrupt is not None:
+        yield _quarantined(f"{f.rel}@{corrupt[0]}", f.rel, corrupt[1])
+    problem = _gzip_tail_problem(f.path, max(last_pos, 0)) if gzipped and failed is None else None
+    if problem is not None and pending is not None and pending_offset == problem[0]:
+        if not (pending.rejected and pending.rejected.reason.startswith("truncated")):
+            reason = f"truncated record at offset {problem[0]} ({problem[1]})"
+            pending = _quarantined(pending.id, f.rel, reason)
+        problem = None
+    if pending is not None:
+        yield pending
+    if problem is not None:
+        offset, reason = problem
+        yield _quarantined(f"{f.rel}@{offset}", f.rel, f"truncated archive at offset {offset} ({reason})")
+
+
+def _check(doc: Document, cfg: InputConfig) -> Document:
+    from pipeline.io import _check_size
+
+    return _check_size(doc, cfg)
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def read_parquet(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
+    """Rows of a Parquet file, streamed in batches of each row group; ids and texts come from the
+    ``input.id_field`` / ``input.text_field`` columns, the other columns are carried through."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(f.path)
+    except Exception as err:  # not Parquet, or a cut footer
+        yield _quarantined(f.rel, f.rel, f"unreadable Parquet file: {err}")
+        return
+    if cfg.text_field not in pf.schema_arrow.names:
+        yield _quarantined(f.rel, f.rel, f"Parquet file has no column '{cfg.text_field}' (input.text_field)")
+        return
+    row = 0
+    for group in range(pf.num_row_groups):
+        try:
+            batches = list(pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group]))
+        except Exception as err:  # a corrupt row group: quarantine it, go on with the next
+            rows = pf.metadata.row_group(group).num_rows
+            yield _quarantined(
+                f"{f.rel}#rg{group}", f.rel, f"corrupt row group {group} (rows {row}-{row + rows - 1}): {err}"
+            )
+            row += rows
+            continue
+        for batch in batches:
+            for record in batch.to_pylist():
+                row += 1
+                doc_id = record.get(cfg.id_field)
+                doc_id = f"{f.rel}:{row}" if doc_id is None else str(doc_id)
+                text = record.get(cfg.text_field)
+                if not isinstance(text, str):
+                    problem = "missing" if text is None else f"not a string ({type(text).__name__})"
+                    yield _quarantined(doc_id, f.rel, f"column '{cfg.text_field}' {problem} at row {row}", "", row)
+                    continue
+                yield _check(Document(id=doc_id, text=text, source=f.rel, record=record, line_no=row), cfg)
+
+
+class ParquetOutput:
+    """Writes records to a Parquet file through an open binary handle, one row group per batch.
+
+    Parquet input keeps its schema (and metadata). Other inputs get a schema from the first batch:
+    lists and mappings are stored as JSON strings so that later records fit it."""
+
+    def __init__(self, handle: IO[bytes], schema: Any = None) -> None:
+        self.handle = handle
+        self.schema = schema
+        self.json_columns = schema is None
+        self.rows: list[dict[str, Any]] = []
+        self.writer: Any = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.json_columns:
+            record = {k: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for k, v in record.items()}
+        self.rows.append(record)
+        if len(self.rows) >= PARQUET_BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.rows and self.writer is not None:
+            return
+        if self.schema is None:
+            inferred = pa.Table.from_pylist(self.rows).schema if self.rows else pa.schema([])
+            # a column all null in the first batch would stay null-typed: make it a string column
+            self.schema = pa.schema(
+                [pa.field(x.name, pa.string()) if pa.types.is_null(x.type) else x for x in inferred]
+            )
+        table = pa.Table.from_pylist(self.rows, schema=self.schema)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.handle, self.schema)
+        if self.rows:
+            self.writer.write_table(table)
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()

@@ -1,0 +1,298 @@
+"""WET/WARC archives, HTML pages, Parquet in and out, stdin/stdout: real files from ../shared."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import CORPORA, REPO
+
+from pipeline.config import InputConfig, default_config, load_config_data
+from pipeline.document import Document
+from pipeline.formats import decode_html
+from pipeline.io import discover, read_documents
+from pipeline.runner import run
+from pipeline.stages.extract import ExtractOptions, ExtractStage
+
+WET = CORPORA / "cc-wet-format-sample" / "whirlwind.warc.wet"
+WARC_DIR = CORPORA / "cc-2019-30-dolma" / "warc_samples"
+WARC = WARC_DIR / "sample-0000.warc.gz"
+PAGES = CORPORA / "trafilatura-testpages"
+NORMALIZE_ONLY = load_config_data({"stages": [{"stage": "normalize"}]})
+EXTRACT_ONLY = load_config_data({"stages": [{"stage": "extract"}]})
+CFG = InputConfig()
+
+
+def _docs(path: Path, cfg: InputConfig = CFG) -> list[Document]:
+    (f,), _ = discover([str(path)])
+    return list(read_documents(f, cfg))
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _quarantined(docs: list[Document]) -> list[Document]:
+    return [d for d in docs if d.rejected and d.rejected.quarantined]
+
+
+# ---------------------------------------------------------------- WET / WARC
+
+
+def test_wet_conversion_record_is_a_document_with_its_metadata() -> None:
+    (doc,) = _docs(WET)  # the warcinfo record is not a document
+    assert doc.id == "<urn:uuid:ba729a40-ff84-4085-8d48-0a5b2ee0c42d>"
+    assert doc.record is not None
+    assert doc.record["url"] == "https://an.wikipedia.org/wiki/Escopete"
+    assert doc.record["date"] == "2024-05-18T01:58:10Z"
+    assert doc.record["warc_headers"]["WARC-Identified-Content-Language"] == "spa"
+    assert doc.text.startswith("Escopete - Biquipedia, a enciclopedia libre\n")
+    assert len(doc.text.encode("utf-8")) == 4456 and "content_type" not in doc.meta
+
+
+def test_warc_html_responses_become_html_documents() -> None:
+    docs = _docs(WARC)
+    assert not _quarantined(docs)
+    assert len(docs) == 22  # the HTML responses; requests, warcinfo, wget's log and metadata are skipped
+    assert len({d.id for d in docs}) == 22
+    first = docs[0]
+    assert first.meta["content_type"] == "text/html" and "<html" in first.text[:2000].lower()
+    assert first.record is not None
+    assert first.record["url"] == "https://www.semanticscholar.org/research/research-team"  # brackets gone
+    assert first.record["warc_offset"] == 865 and first.record["http_status"] == 200
+
+
+def test_wet_and_warc_run_to_jsonl_with_default_config(tmp_path: Path) -> None:
+    result = run(default_config(), [str(WET.parent)], tmp_path / "out")
+    out = tmp_path / "out"
+    (wet,) = _lines(out / "whirlwind.warc.wet.jsonl")
+    assert wet["id"] == "<urn:uuid:ba729a40-ff84-4085-8d48-0a5b2ee0c42d>" and wet["url"].endswith("/Escopete")
+    assert "Castiella-La Mancha" in wet["text"] and wet["date"] == "2024-05-18T01:58:10Z"
+    (page,) = _lines(out / "whirlwind.warc.gz.jsonl")  # the HTML response of the same page
+    assert "<" not in page["text"] and "Escopete" in page["text"]
+    extract = result.report["stages"][0]
+    assert extract["stage"] == "extract" and extract["counters"] == {
+        "html": 1,
+        "html_characters": extract["counters"]["html_characters"],
+        "not_html": 1,
+    }
+
+
+def _cut(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (100_000, "truncated record at offset 99869 (the archive ends inside this gzip member)"),  # in its header
+        (900, "truncated archive at offset 865 (the archive ends inside this gzip member)"),  # no record to see
+        (5_000, "truncated record at offset 865: 9,137 of 87,229 bytes"),  # in an HTML body
+    ],
+)
+def test_truncated_warc_is_quarantined_with_its_offset(tmp_path: Path, cut: int, reason: str) -> None:
+    docs = _docs(_cut(tmp_path, "cut.warc.gz", WARC.read_bytes()[:cut]))
+    (bad,) = _quarantined(docs)
+    assert bad.rejected is not None and bad.rejected.stage == "input" and bad.rejected.reason == reason
+    full = {d.id: d.text for d in _docs(WARC)}
+    assert all(full[d.id] == d.text for d in docs if not d.rejected)  # what came before is intact
+
+
+def test_corrupt_gzip_member_is_quarantined_and_reading_goes_on(tmp_path: Path) -> None:
+    data = bytearray(WARC.read_bytes())
+    data[20_000:20_050] = bytes(b ^ 0xFF for b in data[20_000:20_050])  # inside the member at 15904
+    docs = _docs(_cut(tmp_path, "corrupt.warc.gz", bytes(data)))
+    (bad,) = _quarantined(docs)
+    assert bad.rejected is not None and bad.rejected.reason.startswith("corrupt archive record at offset 15904:")
+    good = [d for d in docs if not d.rejected]
+    assert len(good) == 21  # every other HTML response, also those after the broken member
+    assert good[-1].id == _docs(WARC)[-1].id
+
+
+def test_plain_warc_with_a_broken_record_resyncs_at_the_next(tmp_path: Path) -> None:
+    raw = gzip.decompress(WARC.read_bytes())
+    second_response = raw.index(b"WARC/1.0\r\nWARC-Type: response", 1000)
+    broken = raw[:second_response] + b"WARC/1.0\r\nthis is no header\r\n\r\n" + raw[second_response:]
+    cut = broken[: len(broken) - 5_000]  # and cut the last record short
+    docs = _docs(_cut(tmp_path, "broken.warc", cut))
+    reasons = [d.rejected.reason for d in _quarantined(docs) if d.rejected]
+    assert reasons[0] == f"broken record at offset {second_response}: no WARC-Type or Content-Length header"
+    assert reasons[1].startswith("broken record at offset") and reasons[1].endswith("unexpected end of file")
+    assert len(reasons) == 2
+    assert len([d for d in docs if not d.rejected]) == 21
+
+
+def test_run_goes_on_after_a_truncated_archive(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    _cut(tmp_path / "in", "a-cut.warc.gz", WARC.read_bytes()[:100_000])
+    (tmp_path / "in" / "b.jsonl").write_bytes(b'{"id": "j1", "text": "A plain record."}\n')
+    result = run(EXTRACT_ONLY, [str(tmp_path / "in")], tmp_path / "out")
+    assert result.quarantined == 1
+    rejected = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert [r["reason"] for r in rejected] == [
+        "truncated record at offset 99869 (the archive ends inside this gzip member)"
+    ]
+    assert len(_lines(tmp_path / "out" / "a-cut.warc.gz.jsonl")) == result.documents_out - 1
+    assert _lines(tmp_path / "out" / "b.jsonl") == [{"id": "j1", "text": "A plain record."}]
+
+
+# ---------------------------------------------------------------- HTML
+
+
+def test_html_charset_declared_then_detected() -> None:
+    page = "<html><head><meta charset='iso-8859-2'></head><body><p>Zażółć gęślą jaźń, łódź i źdźbło.</p></body></html>"
+    data = page.encode("iso-8859-2")
+    assert decode_html(data) == (page, "iso8859-2", None)  # cp1252 would also decode these bytes
+    assert decode_html(data, http_charset="utf-8")[0] == page  # a wrong header: the meta tag is next
+    assert decode_html(page.encode("utf-8"), http_charset="iso-8859-1") == (page, None, None)  # UTF-8 first
+    text, encoding, _ = decode_html("<p>Grüße aus Köln, schöne Tage überall.</p>".encode("cp1252"))
+    assert text == "<p>Grüße aus Köln, schöne Tage überall.</p>" and encoding  # nothing declared: detected
+
+
+def test_html_page_files_are_decoded_by_their_charset() -> None:
+    docs = {r["id"]: r for r in map(json.loads, (PAGES / "text" / "docs.jsonl").open(encoding="utf-8"))}
+    for page_id, encoding in [("a38d0a4922dcec25", "cp1250"), ("85a99ee4896fcbcf", "iso8859-2")]:
+        (doc,) = _docs(PAGES / "html" / "eval" / f"{page_id}.html.gz")
+        assert doc.id == f"{page_id}.html.gz" and doc.meta == {"content_type": "text/html", "encoding": encoding}
+        words = [w for w in docs[page_id]["text"].split() if len(w) > 6 and not w.isascii()][:20]
+        assert words and all(w in doc.text for w in words)
+
+
+def _gold(n: int) -> list[dict]:
+    lines = (PAGES / "text" / "gold_snippets.dev.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:n]]
+
+
+def test_extract_stage_keeps_main_text_and_drops_page_chrome() -> None:
+    stage = ExtractStage()
+    found_with = found_without = total_with = total_without = 0
+    for gold in _gold(8):
+        (doc,) = _docs(PAGES / "html" / "eval" / f"{gold['id']}.html.gz")
+        stage.process(doc)
+        assert doc.meta["content_type"] == "text/plain" and "<div" not in doc.text
+        text = " ".join(doc.text.split())
+        found_with += sum(" ".join(s.split()) in text for s in gold["with"])
+        found_without += sum(" ".join(s.split()) in text for s in gold["without"])
+        total_with += len(gold["with"])
+        total_without += len(gold["without"])
+    assert found_with >= 0.8 * total_with and found_without <= 0.3 * total_without
+    assert stage.take_stats()["html"] == 8
+
+
+def test_extract_leaves_text_alone_and_rejects_empty_pages() -> None:
+    stage = ExtractStage(ExtractOptions(favor="precision", include_comments=True))
+    plain = Document(id="t", text="Just text, <b>not HTML</b>.", source="s")
+    stage.process(plain)
+    assert plain.text == "Just text, <b>not HTML</b>." and plain.rejected is None
+    empty = Document(id="e", text="<html><body><script>var x = 1;</script></body></html>", source="s")
+    empty.meta["content_type"] = "text/html"
+    stage.process(empty)
+    assert empty.rejected is not None and not empty.rejected.quarantined and empty.rejected.stage == "extract"
+    assert stage.take_stats() == {"not_html": 1, "html": 1, "html_characters": len(empty.original)}
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def _parquet(path: Path, n: int, group: int) -> pa.Table:
+    table = pa.table(
+        {
+            "doc_id": [f"d{i}" for i in range(n)],
+            "content": [f"Row  {i}  text.\n\n\n\nEnd of row {i}." if i % 7 else "   " for i in range(n)],
+            "score": pa.array([i / 10 for i in range(n)], pa.float32()),
+            "tags": [[f"t{i}", "x"] for i in range(n)],
+        }
+    )
+    pq.write_table(table, path, row_group_size=group)
+    return table
+
+
+def test_parquet_round_trip_keeps_schema_and_drops_rejected_rows(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    source = _parquet(tmp_path / "in" / "part.parquet", 50, 16)
+    config = load_config_data(
+        {"input": {"id_field": "doc_id", "text_field": "content"}, "stages": [{"stage": "normalize"}]}
+    )
+    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    out = pq.read_table(tmp_path / "out" / "part.parquet")
+    assert out.schema == source.schema
+    kept = [i for i in range(50) if i % 7]
+    assert out.column("doc_id").to_pylist() == [f"d{i}" for i in kept]
+    assert out.column("content").to_pylist()[0] == "Row 1 text.\n\nEnd of row 1."
+    assert out.column("tags").to_pylist()[0] == ["t1", "x"]
+    assert result.documents_rejected == 50 - len(kept)
+    rejected = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert [r["id"] for r in rejected] == [f"d{i}" for i in range(0, 50, 7)] and rejected[1]["line"] == 8
+
+
+def test_output_format_overrides_the_input_format(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    _parquet(tmp_path / "in" / "part.parquet", 10, 4)
+    (tmp_path / "in" / "b.jsonl").write_bytes(
+        b'{"id": "j1", "text": "One.", "meta": {"a": 1}}\n{"id": "j2", "text": "Two.", "meta": null}\n'
+    )
+    to_jsonl = load_config_data(
+        {"input": {"id_field": "doc_id", "text_field": "content"}, "output": {"format": "jsonl"}, "stages": []}
+    )
+    run(to_jsonl, [str(tmp_path / "in" / "part.parquet")], tmp_path / "o1")
+    rows = _lines(tmp_path / "o1" / "part.parquet.jsonl")
+    assert [r["doc_id"] for r in rows] == [f"d{i}" for i in range(1, 7)] + ["d8", "d9"]
+    assert rows[0]["score"] == pytest.approx(0.1) and rows[0]["tags"] == ["t1", "x"]
+
+    to_parquet = load_config_data({"output": {"format": "parquet"}, "stages": []})
+    run(to_parquet, [str(tmp_path / "in" / "b.jsonl")], tmp_path / "o2")
+    table = pq.read_table(tmp_path / "o2" / "b.jsonl.parquet")
+    assert table.to_pylist() == [
+        {"id": "j1", "text": "One.", "meta": '{"a":1}'},  # nested values are JSON strings
+        {"id": "j2", "text": "Two.", "meta": None},
+    ]
+
+
+def test_corrupt_parquet_file_is_quarantined(tmp_path: Path) -> None:
+    _parquet(tmp_path / "p.parquet", 10, 4)
+    data = (tmp_path / "p.parquet").read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "cut.parquet").write_bytes(data[: len(data) // 2])
+    (tmp_path / "in" / "ok.parquet").write_bytes(data)
+    config = load_config_data({"input": {"id_field": "doc_id", "text_field": "content"}, "stages": []})
+    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert result.quarantined == 1 and result.documents_out == 8
+    (bad,) = _lines(tmp_path / "out" / "rejected.jsonl")[:1]
+    assert bad["source"] == "cut.parquet" and bad["reason"].startswith("unreadable Parquet file")
+
+
+# ---------------------------------------------------------------- stdin / stdout
+
+
+def test_stdin_to_stdout_with_reports_in_outdir(tmp_path: Path) -> None:
+    records = [{"id": f"s{i}", "text": f"Line  {i}.\n\n\n\nMore {i}."} for i in range(3)] + [{"id": "bad"}]
+    data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for _ in range(2):  # stdin is never 'unchanged': the second run processes it again
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "run", "-", "-c", str(config), "-o", str(tmp_path / "out")],
+            input=data,
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        assert proc.returncode == 3, proc.stderr  # the record without text is quarantined
+        out = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert out == [{"id": f"s{i}", "text": f"Line {i}.\n\nMore {i}."} for i in range(3)]
+        assert b"cleancorpus: 1 files, 4 documents: 3 kept" in proc.stderr
+        report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+        assert report["inputs"]["processed"] == 1 and report["documents"]["in"] == 4
+        assert [r["id"] for r in _lines(tmp_path / "out" / "rejected.jsonl")] == ["bad"]
+    assert not (tmp_path / "out" / "-").exists()
