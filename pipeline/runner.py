@@ -88,6 +88,25 @@ def _run_positions(positions: list[int], batch: Batch) -> Batch:
     return batch
 
 
+def _as_seen_by(position: int, stages: list[Stage], docs: Iterable[Document]) -> Iterator[Document]:
+    """Documents as they reach the stage at ``position``: the per-document stages before it applied
+    (so a first pass over HTML input learns from extracted text, not markup). Their counters are
+    dropped afterwards: the real pass counts."""
+    earlier = [s for s in stages[:position] if not s.cross_document]
+    for doc in docs:
+        for stage in earlier:
+            if doc.rejected:
+                break
+            try:
+                stage.process(doc)
+            except Exception as err:  # the real pass quarantines it; here it just teaches nothing
+                doc.reject(stage.name, f"stage error: {err}")
+        if not doc.rejected:
+            yield doc
+    for stage in earlier:
+        stage.take_stats()
+
+
 def plan_segments(stages: list[Stage]) -> list[tuple[bool, list[int]]]:
     """Group stage positions into runs: (cross_document, positions). Per-document runs go to workers."""
     segments: list[tuple[bool, list[int]]] = []
@@ -395,9 +414,9 @@ def _run_locked(
 
     # A first pass sees every input file, also the unchanged ones, so that a run killed and run again
     # learns exactly what the uninterrupted run learnt.
-    for stage in stages:
+    for position, stage in enumerate(stages):
         if stage.needs_prepare:
-            stage.prepare(doc for doc in read_all(all_files, count=False) if not doc.rejected)
+            stage.prepare(_as_seen_by(position, stages, read_all(all_files, count=False)))
 
     global _stages
     _stages = stages  # cross-document stages always run here, and every stage in a serial run

@@ -39,11 +39,11 @@ def _ids(path: Path) -> list[str]:
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    """Every output file but the per-run report and the state folder."""
+    """Every output file but the per-run reports (they carry timings) and the state folder."""
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != "report.json" and ".cleancorpus" not in p.parts
+        if p.is_file() and not p.name.startswith("report.") and ".cleancorpus" not in p.parts
     }
 
 

@@ -127,7 +127,7 @@ def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Pa
     run(NORMALIZE_ONLY, [str(src)], tmp_path / "out")
     assert (src.read_bytes(), os.stat(src).st_mtime_ns) == before
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == [".cleancorpus", "a.jsonl", "rejected.jsonl", "removed.jsonl", "report.json"]
+    assert names == [".cleancorpus", "a.jsonl", "rejected.jsonl", "removed.jsonl", "report.html", "report.json"]
     assert not list((tmp_path / "out").rglob("*.partial"))
 
 
@@ -135,7 +135,8 @@ def test_audit_can_be_turned_off(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Hello.", encoding="utf-8")
     config = load_config_data({"output": {"audit": False}, "stages": [{"stage": "normalize"}]})
     run(config, [str(tmp_path / "a.txt")], tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".cleancorpus", "a.txt", "report.json"]
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [".cleancorpus", "a.txt", "report.html", "report.json"]
     assert not (tmp_path / "out" / ".cleancorpus" / "audit").exists()
 
 
