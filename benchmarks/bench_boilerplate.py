@@ -2,6 +2,9 @@
 an ablation (each part switched off), and throughput.
 
     python benchmarks/bench_boilerplate.py [--repeat 3] [--no-speed] [--show-errors A|B|all]
+    python benchmarks/bench_boilerplate.py --record OUT.jsonl          # outputs of the current stage
+    python benchmarks/bench_boilerplate.py --check-against OUT.jsonl   # same outputs, byte for byte?
+    python benchmarks/bench_boilerplate.py --compare-with /tmp/old_boilerplate.py  # speed side by side
 
 Scoring follows trafilatura's own evaluation: a ``with`` snippet found in the output is a true
 positive (missing: false negative); a ``without`` snippet found in the output is a false positive
@@ -20,6 +23,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +33,27 @@ sys.path.insert(0, str(REPO))
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.boilerplate import BoilerplateStage  # noqa: E402
 
-TEXT = REPO.parent / "shared" / "corpora" / "trafilatura-testpages" / "text"
+SHARED = REPO.parent / "shared"
+TEXT = SHARED / "corpora" / "trafilatura-testpages" / "text"
+CC = SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl"
+SEEDS = SHARED / "seeds"
+# Option sets the output check runs with: the defaults, and one that moves every threshold so that
+# code paths the defaults rarely reach (longer phrase lines, wider menus, looser body test) run too.
+CHECK_VARIANTS: dict[str, dict[str, object]] = {
+    "default": {},
+    "loose": {
+        "max_phrase_line_words": 20,
+        "nav_min_run": 3,
+        "nav_max_words": 5,
+        "trailing_max_words": 25,
+        "recurring_min_documents": 3,
+        "recurring_min_words": 1,
+        "recurring_site_min_documents": 2,
+        "content_min_words": 5,
+        "content_line_penalty": 20,
+        "content_margin": 1,
+    },
+}
 
 
 def fold(s: str) -> str:
@@ -162,14 +186,126 @@ def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
     return statistics.median(prep), statistics.median(proc), mb
 
 
+def check_sets() -> dict[str, list[Document]]:
+    """Every input the output check covers: trafilatura pages, Common Crawl documents, the seeds."""
+    sets: dict[str, list[Document]] = {}
+    with open(TEXT / "docs.jsonl", encoding="utf-8") as f:
+        sets["trafilatura"] = [make_doc(json.loads(line)) for line in f]
+    if CC.exists():
+        with open(CC, encoding="utf-8") as f:
+            sets["cc"] = [
+                Document(d["id"], d["text"], "cc.jsonl", record={"url": d.get("url")}) for d in map(json.loads, f)
+            ]
+    sets["seeds"] = [Document(p.name, p.read_text(encoding="utf-8"), p.name) for p in sorted(SEEDS.glob("*.txt"))]
+    return sets
+
+
+def stage_outputs() -> Iterator[dict]:
+    """One record per (variant, set, document): the cleaned text and every removal; then the counters."""
+    sets = check_sets()
+    for variant, options in CHECK_VARIANTS.items():
+        for name, docs in sets.items():
+            stage = BoilerplateStage(BoilerplateStage.Options(**options))
+            stage.prepare(Document(d.id, d.text, d.source, record=d.record) for d in docs)
+            yield {
+                "variant": variant,
+                "set": name,
+                "id": "#learnt",
+                "recurring": sorted(stage.recurring),
+                "by_site": {s: sorted(k) for s, k in sorted(stage.recurring_by_site.items())},
+            }
+            for d in docs:
+                doc = Document(d.id, d.text, d.source, record=d.record)
+                stage.process(doc)
+                removed = [[r.rule, r.text, r.lines] for r in doc.removed]
+                yield {"variant": variant, "set": name, "id": doc.id, "text": doc.text, "removed": removed}
+            yield {"variant": variant, "set": name, "id": "#stats", "stats": dict(sorted(stage.stats.items()))}
+
+
+def record(path: Path) -> None:
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for rec in stage_outputs():
+            f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    print(f"recorded {n} records to {path}")
+
+
+def check_against(path: Path) -> bool:
+    """Compare the current stage's outputs with a recording; print the first differences."""
+    with open(path, encoding="utf-8") as f:
+        expected = [json.loads(line) for line in f]
+    got = list(stage_outputs())
+    diffs = 0
+    if len(got) != len(expected):
+        print(f"record count differs: {len(got)} now, {len(expected)} recorded")
+        diffs += 1
+    for old, new in zip(expected, got, strict=False):
+        if old != new:
+            diffs += 1
+            if diffs <= 10:
+                print(f"DIFF {new['variant']} {new['set']} {new['id']}")
+                for k in sorted(set(old) | set(new)):
+                    if old.get(k) != new.get(k):
+                        print(f"  {k}: was {str(old.get(k))[:300]!r}")
+                        print(f"  {k}: now {str(new.get(k))[:300]!r}")
+    print(f"{len(got)} records, {diffs} differ" + ("" if diffs else ": identical"))
+    return diffs == 0
+
+
+def compare_speed(old_path: Path, docs: list[dict], repeat: int) -> None:
+    """Old and current stage timed alternately in this process (same load), median of `repeat` runs each."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("old_boilerplate", old_path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = {"old": module.BoilerplateStage, "new": BoilerplateStage}
+    mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
+    # Wall-clock and CPU seconds (the CPU figure is less disturbed by other jobs on a shared machine).
+    parts = ("prepare", "process", "prepare-cpu", "process-cpu")
+    times: dict[str, dict[str, list[float]]] = {k: {p: [] for p in parts} for k in classes}
+    for _ in range(repeat):
+        for label, cls in classes.items():
+            stage = cls()
+            items = [make_doc(d) for d in docs]
+            started, cpu = time.perf_counter(), time.process_time()
+            stage.prepare(items)
+            times[label]["prepare"].append(time.perf_counter() - started)
+            times[label]["prepare-cpu"].append(time.process_time() - cpu)
+            started, cpu = time.perf_counter(), time.process_time()
+            for doc in items:
+                stage.process(doc)
+            times[label]["process"].append(time.perf_counter() - started)
+            times[label]["process-cpu"].append(time.process_time() - cpu)
+    print(f"\nside by side, median of {repeat} alternating runs, {mb:.1f} MB:")
+    med = {k: {p: statistics.median(v) for p, v in t.items()} for k, t in times.items()}
+    for label in classes:
+        print(f"  {label}: " + ", ".join(f"{p} {med[label][p]:.2f} s ({mb / med[label][p]:.1f} MB/s)" for p in parts))
+    for part in parts:
+        print(f"  speed-up {part}: {med['old'][part] / med['new'][part]:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-ablation", action="store_true")
     parser.add_argument("--show-errors", choices=["A", "B", "all"], default=None)
+    parser.add_argument("--record", type=Path, help="write the stage's outputs (text + removals) here and stop")
+    parser.add_argument("--check-against", type=Path, help="compare the outputs with a --record file and stop")
+    parser.add_argument("--compare-with", type=Path, help="an older boilerplate.py: time both side by side")
     args = parser.parse_args()
+    if args.record:
+        record(args.record)
+        return
+    if args.check_against:
+        sys.exit(0 if check_against(args.check_against) else 1)
     docs, gold = load()
+    if args.compare_with:
+        compare_speed(args.compare_with, docs, args.repeat)
+        return
     print(f"# {platform.python_version()}, {len(docs)} pages, {len(gold)} with dev gold")
 
     full = prepared_stage(docs)

@@ -524,3 +524,46 @@ def test_recurring_per_site_with_several_sites():
         "a.example": {"kopfzeile der seite a"},
         "b.example": {"kopfzeile der seite b"},
     }
+
+
+# -- fast paths give the same answers as the plain patterns ------------------------------------------
+
+TRICKY_LINES = [
+    "  • Share this: ",
+    "«Home» › News",
+    "—— Related Posts ——",
+    "„Zitat“ am Ende…",
+    "Ünïcödé ënds",
+    "…",
+    "\u200bzero width\u200b",
+    "Price: 5 €",
+    "(3) Comments",
+    "発表  評論。",
+    "\x1cseparator\x1d",
+    "ΣΊΣΥΦΟΣ",
+    "–",
+]
+
+
+@pytest.mark.parametrize("line", TRICKY_LINES)
+def test_normalise_fast_path_equals_the_edge_pattern(line):
+    from pipeline.stages.boilerplate import _EDGE_RE
+
+    assert normalise(line) == _EDGE_RE.sub("", " ".join(line.split()).lower())
+
+
+def test_first_character_buckets_and_phrase_hint_agree_with_the_plain_rules(stage):
+    """Every line of the seeds and tricky cases: the per-first-character alternation finds the same
+    rule as the full one, and the phrase trie misses no line a phrase occurs in."""
+    lines = [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    lines += TRICKY_LINES + ["Leave a reply", "12 comments", "© 2024 Example", "all rights reserved."]
+    for line in lines:
+        key = normalise(line)
+        if not key:
+            continue
+        full = stage._whole_re.fullmatch(key)
+        bucket = stage._whole_for(key[0])
+        part = bucket.fullmatch(key) if bucket else None
+        assert (full and full.lastgroup) == (part and part.lastgroup), line
+        occurs = any(phrase in key for phrase, *_ in stage._phrases)
+        assert occurs == (stage._phrase_hint.search(key) is not None), line

@@ -17,6 +17,7 @@ Every removed line is recorded with ``doc.remove("boilerplate", rule, line, line
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import re
@@ -28,10 +29,18 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import regex
+import xxhash
 import yaml
 from pydantic import Field
 
-from pipeline.document import Document
+from pipeline.document import Document, Removal
+
+# The stdlib regex parser tells the first characters of the whole-line patterns (see _first_chars);
+# it is `re._parser` from Python 3.11 on, `sre_parse` before.
+try:
+    import re._parser as sre_parse
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse  # type: ignore[no-redef]
 from pipeline.stages.base import Stage, StageOptions
 
 PACK_PACKAGE = "pipeline"
@@ -48,6 +57,13 @@ RECURRING_MAX_CHARS = 2000
 DEFAULT_END_MARKERS = frozenset({"comment-form", "widget-heading"})
 PACK_KEYS = frozenset({"lines", "patterns", "phrases", "ends_article"})
 
+# Distinct lines remembered with what the rules said about them (menus, share bars and footers recur
+# across a site's pages); longer lines are rarely repeated and not kept.
+LINE_CACHE_MAX_LINES = 100_000
+LINE_CACHE_MAX_CHARS = 400
+# _line_info of a line with nothing left after normalisation.
+_NO_KEY: tuple[Any, ...] = (None, 0, None, None, False, False, 0, False)
+
 # Whole-line regexes are tried only on lines up to this many characters (patterns are bounded).
 MAX_WHOLE_LINE_CHARS = 600
 # A line with more words than this is prose whatever its punctuation.
@@ -63,6 +79,7 @@ CRUMB_LEAD_MAX_WORDS = 4
 # excepted, so "(3)" and "(c)" survive), math symbols (| > → ...), format characters.
 _EDGE = r"[\s\p{Po}\p{Pd}\p{Pi}\p{Pf}\p{Pc}\p{Sm}\p{Cf}\p{Sk}]+"
 _EDGE_RE = regex.compile(rf"^{_EDGE}|{_EDGE}$")
+_EDGE_CHAR_RE = regex.compile(_EDGE)
 _CJK_RE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 # Sentence end: ., !, ? after two letters, maybe closed by a bracket or quote ("word)." but not
 # "23. Juni" or "U.S"), or CJK full stops.
@@ -80,23 +97,141 @@ _SEP_QUOTED_RE = regex.compile(r"\s*[›→]\s*|\s+(?:>|/|\||::)\s+")
 _SEP_NO_GT_RE = regex.compile(r"\s*[»›→]\s*|\s+(?:/|\||::)\s+")
 
 
+# The ASCII characters of _EDGE, taken from the pattern itself: str.strip() with them is exact as long
+# as the characters it stops at are ASCII (anything else goes through _EDGE_RE).
+_ASCII_EDGE = "".join(c for c in map(chr, range(128)) if regex.fullmatch(_EDGE, c))
+# Cheap supersets (stdlib engine, plain characters) tried before the exact `regex` patterns: a line
+# without any of these characters cannot match the pattern they guard.
+_SENTENCE_HINT_RE = re.compile(r"[.!?…。！？]")  # _SENTENCE_END_RE needs one of them
+_SEP_HINT_RE = re.compile(r"[»›→>/|]|::")  # every breadcrumb separator contains one of them
+_CJK_HINT_RE = re.compile("[\u1100-\U0010ffff]")  # Han, kana and Hangul all start at U+1100
+# _BODY_END_RE on a line without trailing whitespace is a test of its last character.
+_BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
+
+
 def normalise(line: str) -> str:
     """Lookup key of a line: lower-cased, inner whitespace folded, surrounding punctuation stripped."""
-    return _EDGE_RE.sub("", " ".join(line.split()).lower())
+    key = " ".join(line.split()).lower()
+    short = key.strip(_ASCII_EDGE)
+    if short:
+        head, tail = short[0], short[-1]
+        if (head >= "\x80" and _is_edge(head)) or (tail >= "\x80" and _is_edge(tail)):
+            return _EDGE_RE.sub("", key)
+    return short
+
+
+@functools.cache
+def _is_edge(ch: str) -> bool:
+    return _EDGE_CHAR_RE.fullmatch(ch) is not None
 
 
 def word_count(key: str) -> int:
     """Words in a normalised line; CJK characters count as half a word each."""
     words = len(key.split())
-    if not key.isascii():
+    if not key.isascii() and _CJK_HINT_RE.search(key):
         cjk = len(_CJK_RE.findall(key))
         if cjk:
             words += cjk // 2
     return words
 
 
+def sentence_end(text: str) -> bool:
+    return _SENTENCE_HINT_RE.search(text) is not None and _SENTENCE_END_RE.search(text) is not None
+
+
 def looks_like_prose(text: str, words: int) -> bool:
-    return words >= PROSE_MIN_WORDS or _SENTENCE_END_RE.search(text) is not None
+    return words >= PROSE_MIN_WORDS or sentence_end(text)
+
+
+def _first_chars(items: Any) -> tuple[frozenset[str], bool] | None:
+    """Characters a stdlib-parsed pattern can start with: (literal characters, may start with \\d);
+    None when unknown (a class, `.`, case-insensitive group, ...). Used to try only the patterns that
+    can match a line's first character; a pattern that is unknown here is always tried."""
+    chars: set[str] = set()
+    digit = False
+    for op, av in items:
+        nullable = False
+        if op is sre_parse.LITERAL:
+            chars.add(chr(av))
+        elif op is sre_parse.IN:
+            for iop, iav in av:
+                if iop is sre_parse.LITERAL:
+                    chars.add(chr(iav))
+                elif iop is sre_parse.RANGE and iav[1] - iav[0] <= 256:
+                    chars.update(map(chr, range(iav[0], iav[1] + 1)))
+                elif iop is sre_parse.CATEGORY and iav is sre_parse.CATEGORY_DIGIT:
+                    digit = True
+                else:
+                    return None
+        elif op is sre_parse.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:
+                return None
+            first = _first_chars(sub)
+            if first is None:
+                return None
+            chars |= first[0]
+            digit |= first[1]
+            nullable = _nullable(sub)
+        elif op is sre_parse.BRANCH:
+            for alt in av[1]:
+                first = _first_chars(alt)
+                if first is None:
+                    return None
+                chars |= first[0]
+                digit |= first[1]
+            nullable = any(_nullable(alt) for alt in av[1])
+        elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT):
+            low, _high, sub = av
+            first = _first_chars(sub)
+            if first is None:
+                return None
+            chars |= first[0]
+            digit |= first[1]
+            nullable = low == 0 or _nullable(sub)
+        else:
+            return None
+        if not nullable:
+            return frozenset(chars), digit
+    # Every item may match nothing: the first character still comes from one of them (keys are
+    # never empty), so the union is right.
+    return frozenset(chars), digit
+
+
+def _nullable(items: Any) -> bool:
+    """Whether a parsed (sub)pattern can match the empty string (conservative: True when unsure)."""
+    for op, av in items:
+        if op in (sre_parse.LITERAL, sre_parse.IN, sre_parse.ANY, sre_parse.NOT_LITERAL, sre_parse.CATEGORY):
+            return False
+        if op is sre_parse.SUBPATTERN:
+            if not _nullable(av[3]):
+                return False
+        elif op is sre_parse.BRANCH:
+            if not any(_nullable(alt) for alt in av[1]):
+                return False
+        elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT) and av[0] > 0 and not _nullable(av[2]):
+            return False
+    return True
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex whose search finds a match exactly when one of the literal strings occurs, shaped as a
+    trie (one branch per character, so a search does not try every string at every position)."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        # A string ends here: longer ones through this node contain it, so the search may stop.
+        if "" in node:
+            return ""
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items())]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return build(trie)
 
 
 def available_languages() -> list[str]:
@@ -345,9 +480,16 @@ class BoilerplateStage(Stage):
         self._exact = exact
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
+        self._whole_rules = whole
         self._whole_re = self._combine(whole, "w")
-        # Plain substring search (C speed) beats a regex alternation for a list of literal phrases.
+        self._init_buckets()
+        # Plain substring search (C speed) confirms a phrase; the trie regex first tells in one pass
+        # whether any phrase occurs at all (most lines contain none).
         self._phrases = tuple(phrases)
+        self._phrase_hint = re.compile(_trie_regex(p for p, *_ in phrases)) if phrases else None
+        # Per distinct stripped line: what the rules say about it (a pure function of the line).
+        self._line_cache: dict[str, tuple[Any, ...]] = {}
+        self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
 
         root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
         self._roots = frozenset(roots)
@@ -360,6 +502,11 @@ class BoilerplateStage(Stage):
         # Trail glued by HTML extraction: "HomeWorldPutin in Beijing ..." (root + uppercase letter).
         glued = "|".join(regex.escape(r[:1].upper() + r[1:]) for r in sorted(roots, key=len, reverse=True))
         self._glued_re = regex.compile(rf"(?:{glued})(?=\p{{Lu}}\p{{Ll}})")
+        # Quick exits for _breadcrumb: a root line is short (case-insensitive matching folds a
+        # character to at most three) unless it starts with a number; a glued trail starts with
+        # the capitalised first letter of a root (an empty root would match anywhere: no exit).
+        self._root_max_chars = 3 * max((len(r) for r in roots), default=0)
+        self._glued_heads = None if "" in roots else frozenset(r[:1].upper() for r in roots)
 
     def _combine(self, rules: dict[str, list[str]], prefix: str) -> re.Pattern | regex.Pattern | None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored)."""
@@ -379,6 +526,50 @@ class BoilerplateStage(Stage):
             return re.compile(combined)  # type: ignore[return-value]
         except re.error:
             return regex.compile(combined, regex.IGNORECASE)
+
+    def _init_buckets(self) -> None:
+        """Prepare per-first-character sub-alternations of the whole-line patterns.
+
+        A line is tried only against the patterns that can start with its first character, in the
+        original order and with the same group names, so the first matching rule is the same one.
+        Only for the stdlib engine (its parser tells the first characters)."""
+        self._bucket_by_char: dict[str, Any] = {}
+        self._bucket_by_members: dict[tuple[int, ...], Any] = {}
+        self._pattern_firsts: list[tuple[int, str, tuple[frozenset[str], bool] | None]] | None = None
+        if not isinstance(self._whole_re, re.Pattern):
+            return
+        firsts = []
+        for i, (_rule, patterns) in enumerate(self._whole_rules.items()):
+            for pattern in patterns:
+                wrapped = f"(?i:{pattern})" if pattern != pattern.lower() else f"(?:{pattern})"
+                try:
+                    first = _first_chars(sre_parse.parse(wrapped))
+                except Exception:  # noqa: BLE001 - private parser: when in doubt, always try the pattern
+                    first = None
+                firsts.append((i, wrapped, first))
+        self._pattern_firsts = firsts
+
+    def _whole_for(self, ch: str) -> Any:
+        """The compiled alternation of the whole-line patterns that can match a line starting with ch."""
+        found = self._bucket_by_char.get(ch)
+        if found is not None:
+            return found
+        members = tuple(
+            j
+            for j, (_i, _p, first) in enumerate(self._pattern_firsts or ())
+            if first is None or ch in first[0] or (first[1] and ch.isdecimal())
+        )
+        compiled = self._bucket_by_members.get(members)
+        if compiled is None:
+            groups: dict[int, list[str]] = {}
+            for j in members:
+                i, wrapped, _first = self._pattern_firsts[j]  # type: ignore[index]
+                groups.setdefault(i, []).append(wrapped)
+            parts = [f"(?P<w{i}>{'|'.join(alts)})" for i, alts in groups.items()]
+            compiled = re.compile("|".join(parts)) if parts else False
+            self._bucket_by_members[members] = compiled
+        self._bucket_by_char[ch] = compiled
+        return compiled
 
     # Compiled `regex` patterns are rebuilt in the worker rather than pickled; what prepare() learnt
     # travels with the options.
@@ -422,33 +613,36 @@ class BoilerplateStage(Stage):
     def prepare(self, docs: Iterable[Document]) -> None:
         """Count each distinct line once per document, per site and corpus-wide.
 
-        Counting uses the in-process string hash (cheap, small); a key string is kept only once its
-        count reaches a threshold, so memory holds counters plus the recurring lines themselves.
+        Counting uses a 64-bit xxh3 hash of the key (deterministic, so every run and process learns
+        the same lines); a key string is kept only once its count reaches a threshold, so memory holds
+        counters plus the recurring lines themselves.
         """
         opts = self.options
+        self._line_cache.clear()  # its entries do not depend on what is learnt here, but stay lean
         if RECURRING_RULE in self._disabled:
             return
-        corpus: Counter[int] = Counter()
+        corpus: dict[int, int] = {}
         site_docs: Counter[str] = Counter()
-        site_lines: dict[str, Counter[int]] = {}
+        site_lines: dict[str, dict[int, int]] = {}
         site_keys: dict[str, dict[int, str]] = {}
         recurring: set[str] = set()
         corpus_min = opts.recurring_min_documents
         min_words = opts.recurring_min_words
+        digest = xxhash.xxh3_64_intdigest
         for doc in docs:
             keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
             keys.discard("")
             site = self.site_of(doc)
             site_docs[site] += 1
-            counts = site_lines.setdefault(site, Counter())
+            counts = site_lines.setdefault(site, {})
             first = site_keys.setdefault(site, {})
             for key in keys:
-                h = hash(key)
-                corpus[h] += 1
-                if corpus[h] == corpus_min and word_count(key) >= min_words:
+                h = digest(key.encode("utf-8", "surrogatepass"))
+                c = corpus[h] = corpus.get(h, 0) + 1
+                if c == corpus_min and word_count(key) >= min_words:
                     recurring.add(key)
-                counts[h] += 1
-                if counts[h] == 2:
+                c = counts[h] = counts.get(h, 0) + 1
+                if c == 2:
                     first[h] = key
         by_site: dict[str, frozenset[str]] = {}
         for site, n in site_docs.items():
@@ -475,10 +669,20 @@ class BoilerplateStage(Stage):
         if rule is not None:
             return rule
         if self._whole_re is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
-            m = self._whole_re.fullmatch(key)
+            if self._pattern_firsts is None:
+                whole = self._whole_re
+            else:
+                whole = self._bucket_by_char.get(key[0])
+                if whole is None:
+                    whole = self._whole_for(key[0])
+            m = whole.fullmatch(key) if whole else None
             if m is not None:
                 return self._group_rule[m.lastgroup]
-        if words <= self.options.max_phrase_line_words:
+        if (
+            words <= self.options.max_phrase_line_words
+            and self._phrase_hint is not None
+            and self._phrase_hint.search(key) is not None
+        ):
             for phrase, rule, head, tail in self._phrases:
                 if phrase in key and _find_phrase(key, phrase, head, tail):
                     return rule
@@ -486,10 +690,18 @@ class BoilerplateStage(Stage):
 
     def _breadcrumb(self, stripped: str, key: str, words: int) -> tuple[str, int] | None:
         """('breadcrumb', 0) for a whole-line trail, ('breadcrumb-prefix', n) to cut n leading chars."""
-        if key in self._roots or self._root_line_re.fullmatch(key):
+        if key in self._roots or (
+            (len(key) <= self._root_max_chars or _DIGIT_RE.match(key)) and self._root_line_re.fullmatch(key)
+        ):
             return "breadcrumb", 0
-        if self._glued_re.match(stripped) and not _SENTENCE_END_RE.search(stripped):
+        if (
+            (self._glued_heads is None or stripped[0] in self._glued_heads)
+            and self._glued_re.match(stripped)
+            and not _SENTENCE_END_RE.search(stripped)
+        ):
             return "breadcrumb", 0
+        if _SEP_HINT_RE.search(stripped) is None:
+            return None
         if "<" in stripped:
             sep_re = _SEP_NO_GT_RE
         elif "«" in stripped:
@@ -520,13 +732,39 @@ class BoilerplateStage(Stage):
                 return None
         return "breadcrumb", 0
 
-    def _nav_item(self, stripped: str, key: str, words: int) -> bool:
-        return (
-            0 < words <= self.options.nav_max_words
-            and _DIGIT_RE.search(key) is None
-            and _SENTENCE_END_RE.search(stripped) is None
+    def _line_info(self, stripped: str) -> tuple[Any, ...]:
+        """What the rules say about one non-blank stripped line, independent of its document:
+        (key, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
+        outside the article). Key None: nothing left after normalisation."""
+        key = normalise(stripped)
+        if not key:
+            return _NO_KEY
+        words = word_count(key)
+        rule = self._classify_key(key, words)
+        if rule is not None:
+            return key, words, rule, None, False, False, -1, False
+        opts = self.options
+        crumb = self._breadcrumb(stripped, key, words) if self._crumbs_any else None
+        nav_max = opts.nav_max_words
+        ends = sentence_end(stripped) if words < PROSE_MIN_WORDS or words <= nav_max else False
+        prose = words >= PROSE_MIN_WORDS or ends
+        nav = (
+            0 < words <= nav_max
+            and not ends
             and ":" not in stripped
             and not stripped.endswith((",", ";"))
+            and _DIGIT_RE.search(key) is None
+        )
+        is_body = words >= PROSE_MIN_WORDS or (words >= opts.content_min_words and stripped[-1] in _BODY_END_CHARS)
+        return (
+            key,
+            words,
+            None,
+            crumb,
+            prose,
+            nav,
+            len(stripped) if is_body else -1,
+            is_body and words >= opts.content_keep_words,
         )
 
     # -- per document ---------------------------------------------------------------------------
@@ -544,10 +782,13 @@ class BoilerplateStage(Stage):
         new_text: dict[int, str] = {}
         prefixes: dict[int, str] = {}
         nav: list[bool] = [False] * n
+        nav_lines: list[int] = []
         trailing = seen_prose = False
         trailing_on = opts.remove_trailing_blocks and "widget-list" not in disabled
+        trailing_max = opts.trailing_max_words
         crumbs_on = "breadcrumb" not in disabled
         prefix_on = "breadcrumb-prefix" not in disabled
+        end_markers = self._end_markers
 
         recurring_on = RECURRING_RULE not in disabled
         recurring = self.recurring
@@ -555,30 +796,36 @@ class BoilerplateStage(Stage):
         content_on = CONTENT_RULE not in disabled
         # Per line: characters of body text (> 0), or a non-body line (-1); 0 for blank lines.
         body: list[int] = [0] * n
-        body_words = opts.content_min_words
-        keep_words = opts.content_keep_words
         outside_keep: list[bool] = [False] * n
+        # Lines with body[i] != 0, in order (the article search only looks at these).
+        scored: list[int] = []
+        cache = self._line_cache
+        cache_get = cache.get
 
         for i, line in enumerate(lines):
             stripped = line.strip()
             if not stripped:
                 continue
-            key = normalise(stripped)
-            if not key:
-                continue
-            words = word_count(key)
-            rule = self._classify_key(key, words)
-            if rule is None and recurring_on and (key in recurring or key in site_recurring):
-                verdict[i] = RECURRING_RULE
+            info = cache_get(stripped)
+            if info is None:
+                info = self._line_info(stripped)
+                if len(stripped) <= LINE_CACHE_MAX_CHARS:
+                    if len(cache) >= LINE_CACHE_MAX_LINES:
+                        cache.clear()
+                    cache[stripped] = info
+            key, words, rule, crumb, prose, nav_item, body_chars, keep = info
+            if key is None:
                 continue
             if rule is not None:
                 verdict[i] = rule
                 # A marker ends an article only once some prose was seen, and a list item is a link
                 # in a menu rather than a heading.
-                if rule in self._end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
+                if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
                     trailing = trailing_on
                 continue
-            crumb = self._breadcrumb(stripped, key, words) if crumbs_on or prefix_on else None
+            if recurring_on and (key in recurring or key in site_recurring):
+                verdict[i] = RECURRING_RULE
+                continue
             if crumb is not None:
                 kind, cut = crumb
                 if kind == "breadcrumb" and crumbs_on:
@@ -590,50 +837,59 @@ class BoilerplateStage(Stage):
                     new_text[i] = line[start + cut :]
                     trailing = False
                     continue
-            prose = looks_like_prose(stripped, words)
             if trailing:
-                if words <= opts.trailing_max_words and not prose:
+                if words <= trailing_max and not prose:
                     verdict[i] = "widget-list"
                     continue
                 trailing = False
             if prose and words >= SEEN_PROSE_MIN_WORDS:
                 seen_prose = True
-            nav[i] = self._nav_item(stripped, key, words)
+            if nav_item:
+                nav[i] = True
+                nav_lines.append(i)
             if content_on:
-                is_body = words >= PROSE_MIN_WORDS or (words >= body_words and _BODY_END_RE.search(stripped))
-                body[i] = len(stripped) if is_body else -1
-                outside_keep[i] = bool(is_body) and words >= keep_words
-            if i in new_text:
-                body[i] = max(body[i], len(new_text[i].strip()))
+                body[i] = body_chars
+                outside_keep[i] = keep
+                scored.append(i)
 
-        if "navigation" not in disabled:
-            self._mark_navigation(lines, verdict, nav)
+        if nav_lines and "navigation" not in disabled:
+            self._mark_navigation(lines, verdict, nav, nav_lines)
         if content_on:
-            self._mark_outside_content(verdict, body, outside_keep)
+            self._mark_outside_content(verdict, body, outside_keep, scored)
 
         if not new_text and not any(verdict):
             return
         out: list[str] = []
+        name = self.name
+        append_removal = doc.removed.append
+        counts: dict[str, int] = {}
         for i, line in enumerate(lines):
             rule = verdict[i]
             if rule is not None:
-                doc.remove(self.name, rule, line.rstrip("\r"), lines=1)
-                self.stat_update(f"line-filter-{rule}")
+                append_removal(Removal(name, rule, line.rstrip("\r"), 1, None))
+                counts[rule] = counts.get(rule, 0) + 1
                 continue
             if i in prefixes:
-                doc.remove(self.name, "breadcrumb-prefix", prefixes[i], lines=0)
-                self.stat_update("line-filter-breadcrumb-prefix")
+                append_removal(Removal(name, "breadcrumb-prefix", prefixes[i], 0, None))
+                counts["breadcrumb-prefix"] = counts.get("breadcrumb-prefix", 0) + 1
                 line = new_text[i]
             out.append(line)
-            if i < n - 1:
-                out.append("\n")
-        doc.text = "".join(out)
+        # Kept lines are joined by newlines; every kept line had one after it except the last line.
+        text = "\n".join(out)
+        if out and verdict[n - 1] is not None:
+            text += "\n"
+        doc.text = text
+        for rule, count in counts.items():
+            self.stat_update(f"line-filter-{rule}", count)
 
-    def _mark_outside_content(self, verdict: list[str | None], body: list[int], keep: list[bool]) -> None:
+    def _mark_outside_content(
+        self, verdict: list[str | None], body: list[int], keep: list[bool], scored: list[int]
+    ) -> None:
         """Find the article as the stretch of lines with the most body text (maximum-sum segment: body
         lines add their length, other kept lines cost ``content_line_penalty``) and mark the short lines
         beyond a margin around it as 'outside-content' (menus, teasers, sidebars, footers).
 
+        ``scored`` lists, in order, the lines with a body score (the others are blank or removed).
         Nothing happens in a document without a stretch of at least two body lines: a list, a product
         page or a very short text has no article to measure against.
         """
@@ -641,9 +897,9 @@ class BoilerplateStage(Stage):
         best = cur = 0
         best_start = best_end = cur_start = 0
         cur_body = best_body = 0
-        for i, value in enumerate(body):
-            if value == 0 or verdict[i] is not None:
-                continue
+        live = [i for i in scored if verdict[i] is None]  # navigation may have removed some since
+        for i in live:
+            value = body[i]
             if cur <= 0:
                 cur, cur_start, cur_body = 0, i, 0
             if value > 0:
@@ -657,31 +913,31 @@ class BoilerplateStage(Stage):
             return
         margin = self.options.content_margin
         # Walk outwards from the stretch, counting kept non-blank lines.
-        for rng in (range(best_start - 1, -1, -1), range(best_end, len(body))):
-            seen = 0
-            for i in rng:
-                if body[i] == 0 or verdict[i] is not None:
-                    continue
-                seen += 1
+        split_before = bisect.bisect_left(live, best_start)
+        split_after = bisect.bisect_left(live, best_end)
+        for side in (reversed(live[:split_before]), live[split_after:]):
+            for seen, i in enumerate(side, 1):
                 if seen > margin and not keep[i]:
                     verdict[i] = CONTENT_RULE
 
-    def _mark_navigation(self, lines: list[str], verdict: list[str | None], nav: list[bool]) -> None:
+    def _mark_navigation(
+        self, lines: list[str], verdict: list[str | None], nav: list[bool], nav_lines: list[int]
+    ) -> None:
         """Mark runs of navigation items as 'navigation'.
 
         A run is a stretch of consecutive navigation items; lines already removed by a pack rule
         ("Home", "Impressum", "Login") neither count nor break it, but they show the run is a menu. A
         run needs ``nav_min_run`` items and such a menu line inside or right next to it; without one it
-        needs twice as many items (a bullet list inside an article is rarely that long).
+        needs twice as many items (a bullet list inside an article is rarely that long). ``nav_lines``
+        lists the navigation items in order (runs can only start there).
         """
         min_run = self.options.nav_min_run
         n = len(lines)
         i = 0
-        while i < n:
-            if not nav[i]:
-                i += 1
+        for start in nav_lines:
+            if start < i:
                 continue
-            start = i
+            i = start
             items: list[int] = []
             anchored = start > 0 and verdict[start - 1] is not None
             while i < n and (nav[i] or verdict[i] is not None):
