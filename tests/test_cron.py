@@ -77,7 +77,7 @@ def test_second_run_processes_only_new_files_and_dedups_against_earlier_runs(tmp
     paragraph = max(kept_doc["text"].split("\n"), key=len)
     new = [
         {"id": "copy", "text": kept_doc["text"]},
-        {"id": "shares-paragraph", "text": paragraph + "\n\nA sentence that only this new document has, clearly."},
+        {"id": "shares-paragraph", "text": paragraph + "\n\n" + _cc_docs(1, start=200)[0]["text"]},
         *_cc_docs(5, start=100),
     ]
     _write_jsonl(corpus / "c.jsonl", new)

@@ -7,7 +7,6 @@ import json
 import datasketch
 import numpy as np
 import pytest
-import xxhash
 from conftest import CORPORA
 
 from pipeline.document import Document
@@ -33,14 +32,38 @@ def _run(stage: DedupStage, *texts: str) -> list[Document]:
     return docs
 
 
-def test_signatures_equal_datasketch_on_real_paragraphs() -> None:
-    stage = DedupStage(DedupOptions(num_perm=128, seed=7))
-    for para in _real_paragraphs(60):
+@pytest.mark.parametrize("shingle", ["word", "char"])
+def test_signatures_equal_datasketch_on_real_paragraphs(shingle: str) -> None:
+    # Same seed, permutations and hash function (ShingleHash, defined on the shingle string):
+    # datasketch's MinHash gives the signatures the vectorized path computes for whole documents.
+    stage = DedupStage(DedupOptions(num_perm=128, seed=7, shingle=shingle, unit="line", documents=False))
+    paras = _real_paragraphs(60)
+    sk = stage.sketch("\n".join(paras))
+    assert sk["near"].tolist() == list(range(len(paras)))  # every paragraph got a signature
+    for para, ours in zip(paras, sk["signatures"], strict=True):
         shingles = stage.shingles(stage.normalize(para))
-        ours = stage.hasher.signature(stage.hasher.hashes(shingles))
-        theirs = datasketch.MinHash(num_perm=128, seed=7, hashfunc=xxhash.xxh32_intdigest)
+        theirs = datasketch.MinHash(num_perm=128, seed=7, hashfunc=stage.shingle_hash)
         theirs.update_batch([s.encode("utf-8") for s in shingles])
         assert np.array_equal(ours, theirs.hashvalues)
+
+
+def test_exact_verification_sets_are_the_unique_shingle_hashes() -> None:
+    stage = DedupStage(DedupOptions(unit="line", documents=False))
+    paras = _real_paragraphs(20)
+    sk = stage.sketch("\n".join(paras))
+    for para, got in zip(paras, sk["sets"], strict=True):
+        want = sorted({stage.shingle_hash(s) for s in stage.shingles(stage.normalize(para))})
+        assert got.tolist() == want
+
+
+def test_vectorized_normalization_equals_the_string_one_on_real_documents() -> None:
+    stage = DedupStage()
+    raw = DedupStage(DedupOptions(lowercase=False, strip_punctuation=False, normalize_digits=False))
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(80), fh, strict=False)]
+    for text in texts:
+        assert stage.normalized(text) == stage.normalize(text)
+        assert raw.normalized(text) == " ".join(text.split())
 
 
 def test_exact_repeated_paragraph_inside_a_document_is_removed_and_first_kept() -> None:
@@ -95,13 +118,29 @@ def test_document_made_mostly_of_earlier_paragraphs_is_rejected_and_not_indexed(
     paras = _real_paragraphs(8)
     stage = DedupStage(DedupOptions(documents=False))
     docs = _run(stage, "\n\n".join(paras[:6]), "\n\n".join(paras[:5] + [paras[6]]), paras[6])
-    assert "mostly duplicate" in docs[1].rejected.reason
+    assert "mostly duplicate" in docs[1].rejected.reason and docs[1].rejected.extra["duplicate_of"] == "d0"
     assert docs[2].rejected is None and paras[6] in docs[2].text  # the rejected doc's new text was not indexed
 
 
-def test_short_units_are_never_removed() -> None:
-    (doc,) = _run(DedupStage(), "Yes.\n\nA long enough paragraph of text that stays.\n\nYes.")
-    assert doc.text.count("Yes.") == 2
+def test_short_units_below_min_words_are_kept_and_longer_short_units_deduplicated_exactly() -> None:
+    text = "Yes.\n\nRead more here now.\n\nA long enough paragraph of text that stays.\n\nYes.\n\nRead more here now!"
+    (doc,) = _run(DedupStage(), text)
+    assert doc.text.count("Yes.") == 2  # below min_words (3): never removed
+    assert doc.text.count("Read more here") == 1  # 4 words: exact (normalized) duplicate removed
+    assert [r.rule for r in doc.removed] == ["exact-paragraph"]
+
+
+def test_near_duplicate_below_threshold_is_kept_and_jaccard_is_exact() -> None:
+    para = _real_paragraphs(1)[0]
+    words = para.split()
+    half = " ".join(words[: len(words) // 2] + ["completely", "different", "ending", "here", "now"] * 3)
+    stage = DedupStage(DedupOptions(documents=False, max_duplicate_fraction=1.0))
+    docs = _run(stage, para, half, para.replace(words[3], "CHANGED", 1))
+    assert not docs[1].removed  # shares half its shingles: far below the threshold
+    (removal,) = docs[2].removed
+    key_a, key_b = stage.normalize(para), stage.normalize(docs[2].original)
+    sa, sb = set(stage.shingles(key_a)), set(stage.shingles(key_b))
+    assert removal.extra["jaccard"] == round(len(sa & sb) / len(sa | sb), 4)
 
 
 def test_units_lines_unless_hard_wrapped() -> None:
@@ -128,3 +167,54 @@ def test_cluster_counts_at_close() -> None:
 def test_bands_and_rows_must_fit_num_perm() -> None:
     with pytest.raises(ValueError):
         DedupOptions(num_perm=64, bands=10, rows=10)
+
+
+def test_segment_signatures_across_matrix_blocks_equal_one_minhash_per_segment() -> None:
+    # Segments longer than a block (4096 shingles) and cut by block edges are combined correctly.
+    stage = DedupStage()
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**32, size=10_000, dtype=np.uint64).astype(np.uint32)
+    bounds = np.array([0, 5, 4090, 4100, 9000])
+    got = stage.hasher.segment_min(hashes, bounds)
+    ends = [*bounds[1:], hashes.size]
+    for row, s, e in zip(got, bounds, ends, strict=True):
+        theirs = datasketch.MinHash(num_perm=128, seed=1, hashfunc=int)
+        theirs.update_batch(hashes[s:e].tolist())
+        assert np.array_equal(row, theirs.hashvalues)
+
+
+@pytest.mark.parametrize("verify", ["exact", "estimate"])
+def test_saved_index_reloaded_dedups_like_one_run(verify: str) -> None:
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(60), fh, strict=False)]
+    paras = _real_paragraphs(30)
+    later = [texts[5], max(texts[45].split("\n"), key=len) + "\n\n" + texts[50], paras[3] + "\n\n" + texts[40]]
+    options = DedupOptions(verify=verify)
+
+    def docs(prefix: str, items: list[str], source: str) -> list[Document]:
+        return [Document(f"{prefix}{i}", t, source) for i, t in enumerate(items)]
+
+    first = docs("a", texts[:30], "a.jsonl") + docs("b", [texts[45]], "b.jsonl")
+
+    run1 = DedupStage(options)
+    for d in docs("a", texts[:30], "a.jsonl") + docs("b", [texts[45]], "b.jsonl"):
+        run1.process(d)
+    rows = [(src, payload) for src in ("a.jsonl", "b.jsonl") for payload in run1.pop_state(src)]
+    assert len(rows) == 2 and run1.pop_state("a.jsonl") == []  # popped once
+    run2 = DedupStage(options)
+    run2.load_state(rows)
+    got = []
+    for d in docs("c", later, "c.jsonl"):
+        run2.process(d)
+        got.append((d.text, d.rejected, [(r.rule, r.extra) for r in d.removed]))
+    # compare with the single run's results for the same later documents
+    single = DedupStage(options)
+    for d in first:
+        single.process(d)
+    want = []
+    for d in docs("c", later, "c.jsonl"):
+        single.process(d)
+        want.append((d.text, d.rejected, [(r.rule, r.extra) for r in d.removed]))
+    assert got == want and any(g[1] is not None or g[2] for g in got)  # something was deduplicated
+    with pytest.raises(ValueError, match="rebuild"):
+        DedupStage(DedupOptions(verify=verify, ngram=4)).load_state(rows)

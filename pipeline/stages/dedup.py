@@ -1,37 +1,60 @@
 """dedup: drop repeated paragraphs (exact and MinHash near-duplicates) and duplicate documents.
 
-The first occurrence in input order is kept. Signatures equal datasketch's ``MinHash`` with the
-"affine32" scheme and ``hashfunc=xxhash.xxh32_intdigest`` (see ``tests/test_dedup.py``), computed
-for all permutations at once with numpy; candidates come from LSH bands and are verified by the
-estimated (or exact) Jaccard before anything is removed.
+The first occurrence in input order is kept and every removal names the document it duplicates.
+
+How a document is hashed (all of it vectorized per document, no Python work per shingle):
+
+* tokens: the text is split on whitespace once; each distinct raw token is normalized once (case,
+  punctuation and symbols, digits: see the options) into zero or more words and cached with the
+  64-bit ``xxh3_64`` hash of each word (``char`` shingles use the code points instead).
+* a shingle's 32-bit hash is ``(sum_k token_hash[i+k] * C_k mod 2**64) >> 32`` over its n tokens
+  (``ShingleHash``; C_k fixed odd constants). Signatures are datasketch's ``affine32`` scheme on
+  those hashes: ``min_i(a_p * fmix32(h_i) + b_p mod 2**32)`` with datasketch's permutations for the
+  seed, so they equal ``datasketch.MinHash(num_perm, seed, hashfunc=ShingleHash(...))`` (tested).
+* one (num_perm x shingles) matrix per document; ``np.minimum.reduceat`` gives the signature of
+  every paragraph and of the whole document at once.
+* exact keys: a 64-bit polynomial hash of the unit's token hashes (equal token sequences, i.e.
+  equal normalized text, give equal keys).
+
+Candidates come from LSH band buckets and are verified (exact shingle-set Jaccard by default)
+before anything is removed.
 """
 
 from __future__ import annotations
 
+import io
+import json
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Iterable
+from functools import lru_cache
+from itertools import compress
+from typing import Any, Literal
 
 import datasketch
 import numpy as np
 import regex
-import xxhash
 from datasketch.lsh import _optimal_param
 from pydantic import Field, model_validator
 
 from pipeline.document import Document
 from pipeline.stages.base import Stage, StageOptions
 
-# Saved with any index: a signature is only comparable under the same scheme.
+# Saved with any index: signatures and keys are only comparable under the same scheme.
 HASH_SCHEME = {
     "datasketch": datasketch.__version__,
     "scheme": "affine32",
-    "hashfunc": "xxh32_intdigest(utf-8 shingle)",
+    "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
+    "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
+    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64)",
 }
 
-_PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}]+")
+_PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _DIGITS = regex.compile(r"\d")
 _SENTENCE_END = tuple('.!?:;"”’»)。！？')
+_M64 = (1 << 64) - 1
+_POLY_BASE = 0x9E3779B97F4A7C15  # odd: invertible mod 2**64
+_POLY_LEN = 0xC2B2AE3D27D4EB4F
+_CHUNK = 2048  # shingles per matrix block (num_perm x 2048 uint32 = 1 MB: stays in cache)
 
 
 class DedupOptions(StageOptions):
@@ -43,32 +66,46 @@ class DedupOptions(StageOptions):
         description="Unit of dedup: blank-line paragraphs, lines, or 'auto' (lines, except blocks of "
         "hard-wrapped lines that form one paragraph).",
     )
-    min_words: int = Field(3, ge=1, description="Units with fewer words are never removed.")
-    minhash_min_words: int = Field(
-        10, ge=1, description="Units with at least this many words are also matched as near-duplicates."
+    min_words: int = Field(
+        3,
+        ge=1,
+        description="Units with fewer words are never removed: one- and two-word lines ('Yes.', 'Thanks!', "
+        "headings, list items) recur in unrelated documents as real content, and removing them saves "
+        "little; from this size on units are deduplicated exactly.",
     )
-    lowercase: bool = Field(True, description="Ignore case when comparing units.")
-    strip_punctuation: bool = Field(True, description="Ignore punctuation and symbols when comparing units.")
+    minhash_min_words: int = Field(
+        10,
+        ge=1,
+        description="Units with at least this many words (and at least ngram tokens) are also matched "
+        "as near-duplicates; shorter ones only exactly.",
+    )
+    lowercase: bool = Field(True, description="Ignore case when comparing units (str.casefold).")
+    strip_punctuation: bool = Field(
+        True, description="Ignore punctuation, symbols and control characters when comparing units."
+    )
     normalize_digits: bool = Field(True, description="Treat all digits as equal (0) when comparing units.")
     shingle: Literal["word", "char"] = Field("word", description="MinHash shingles: word or character n-grams.")
-    ngram: int = Field(5, ge=1, description="Shingle size (words or characters).")
+    ngram: int = Field(5, ge=1, le=64, description="Shingle size (words or characters).")
     num_perm: int = Field(128, ge=16, le=1024, description="Number of MinHash permutations.")
     threshold: float = Field(
         0.75, gt=0, le=1, description="Remove a unit whose Jaccard similarity to a kept one is at least this."
     )
-    bands: int | None = Field(None, ge=1, description="LSH bands (null: derived from threshold and num_perm).")
+    bands: int | None = Field(
+        None, ge=1, description="LSH bands (null: derived for a similarity 0.15 below the threshold)."
+    )
     rows: int | None = Field(None, ge=1, description="LSH rows per band (null: derived with bands).")
-    verify: Literal["estimate", "exact"] = Field(
-        "estimate",
-        description="Check LSH candidates by the signatures' estimated Jaccard, or by exact shingle "
-        "sets (more memory).",
+    verify: Literal["exact", "estimate"] = Field(
+        "exact",
+        description="Check LSH candidates by the exact Jaccard of their shingle sets (kept units store "
+        "their 32-bit shingle hashes: fewer bytes than a signature for a typical paragraph) or by the "
+        "signatures' estimate (std ~0.04 at 128 permutations). Documents are always estimated.",
     )
     seed: int = Field(1, description="MinHash permutation seed (datasketch's default is 1).")
     documents: bool = Field(
         True, description="Also reject whole documents that duplicate an earlier one (exactly or near)."
     )
     document_threshold: float = Field(
-        0.8, gt=0, le=1, description="Jaccard similarity at which a document counts as a near-duplicate."
+        0.8, gt=0, le=1, description="Estimated Jaccard similarity at which a document counts as a near-duplicate."
     )
     max_duplicate_fraction: float = Field(
         0.8, gt=0, le=1, description="Reject a document when at least this share of its text is duplicate."
@@ -83,6 +120,9 @@ class DedupOptions(StageOptions):
         return self
 
 
+# ---------------------------------------------------------------- hashing primitives
+
+
 def _fmix32(h: np.ndarray) -> np.ndarray:
     # MurmurHash3's finalizer, as datasketch applies it before the affine permutations.
     h = h ^ (h >> np.uint32(16))
@@ -92,104 +132,327 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))  # a new array: the steps below work in place
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _M64
+    return h ^ (h >> 33)
+
+
+def _word_hash(word: str) -> int:
+    """A normalized word's 64-bit hash: fmix64(sum_j ord(word[j]) * B**j + len * K mod 2**64);
+    ``DedupStage._tokens`` computes the same for every word of a document with numpy."""
+    acc, power = 0, 1
+    for ch in word:
+        acc = (acc + ord(ch) * power) & _M64
+        power = (power * _POLY_BASE) & _M64
+    return _fmix64_int((acc + len(word) * _POLY_LEN) & _M64)
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@lru_cache(maxsize=4)
+def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per code point: does it separate words (whitespace as str.split sees it, and punctuation,
+    symbols and control characters when stripped), and what it maps to (digits -> '0')."""
+    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    is_sep = np.zeros(0x110000, dtype=bool)
+    is_sep[[c for c in range(0x3100) if chr(c).isspace()]] = True
+    if strip_punctuation:
+        is_sep[_codepoints("".join(_PUNCT_SYMBOLS.findall(every)))] = True
+    mapping = None
+    if normalize_digits:
+        mapping = np.arange(0x110000, dtype=np.uint32)
+        mapping[_codepoints("".join(_DIGITS.findall(every)))] = ord("0")
+    return is_sep, mapping
+
+
+def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
+    return _fmix64(codepoints.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+
+
+class ShingleHash:
+    """The hash function of a shingle (its normalized words joined by spaces, or its characters).
+
+    Picklable and usable as datasketch's ``hashfunc``: ``MinHash(hashfunc=ShingleHash("word", 5))``
+    over shingle strings gives the signatures this stage computes with numpy.
+    """
+
+    def __init__(self, shingle: str, ngram: int) -> None:
+        self.shingle = shingle
+        self.ngram = ngram
+        self.mult = self.multipliers(ngram)
+
+    @staticmethod
+    def multipliers(n: int) -> list[int]:
+        """n odd 64-bit constants (splitmix64 sequence): the weight of each position in a shingle."""
+        out, state = [], 0
+        for _ in range(n):
+            state = (state + 0x9E3779B97F4A7C15) & _M64
+            out.append(_fmix64_int(state) | 1)
+        return out
+
+    def token_hashes(self, shingle: str | bytes) -> list[int]:
+        if isinstance(shingle, bytes):
+            shingle = shingle.decode("utf-8")
+        if self.shingle == "char":
+            return [int(h) for h in _char_hashes(np.array([ord(c) for c in shingle], dtype=np.uint64))]
+        return [_word_hash(w) for w in shingle.split(" ")]
+
+    def __call__(self, shingle: str | bytes) -> int:
+        total = sum(h * m for h, m in zip(self.token_hashes(shingle), self.mult, strict=False)) & _M64
+        return total >> 32
+
+    def vectorized(self, tokens: np.ndarray) -> np.ndarray:
+        """uint32 hashes of every n-gram of a uint64 token-hash stream (len(tokens) - n + 1 of them)."""
+        n = self.ngram
+        count = tokens.size - n + 1
+        if count <= 0:
+            return np.empty(0, dtype=np.uint32)
+        acc = tokens[:count] * np.uint64(self.mult[0])
+        for k in range(1, n):
+            acc += tokens[k : k + count] * np.uint64(self.mult[k])
+        return (acc >> np.uint64(32)).astype(np.uint32)
+
+
 class MinHasher:
-    """Vectorized MinHash equal to ``datasketch.MinHash(num_perm, seed, hashfunc=xxh32_intdigest)``."""
+    """Vectorized datasketch ``affine32`` MinHash over 32-bit shingle hashes."""
 
     def __init__(self, num_perm: int, seed: int) -> None:
         self.num_perm = num_perm
         self.seed = seed
         a, b = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-        self.a = np.asarray(a, dtype=np.uint32)
-        self.b = np.asarray(b, dtype=np.uint32)
+        self.a = np.asarray(a, dtype=np.uint32)[:, None]
+        self.b = np.asarray(b, dtype=np.uint32)[:, None]
+        self._buf = np.empty((num_perm, _CHUNK), dtype=np.uint32)
 
-    def hashes(self, shingles: list[str]) -> np.ndarray:
-        return np.fromiter(
-            (xxhash.xxh32_intdigest(s.encode("utf-8")) for s in shingles), dtype=np.uint32, count=len(shingles)
-        )
+    def segment_min(self, hashes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """Signatures of the segments ``hashes[bounds[i]:bounds[i+1]]`` (bounds sorted, unique,
+        starting at 0, the last segment running to the end): a (len(bounds), num_perm) array."""
+        mixed = _fmix32(hashes)
+        size = mixed.size
+        parts: list[np.ndarray] = []
+        starts: list[np.ndarray] = []
+        for c0 in range(0, size, _CHUNK):
+            c1 = min(size, c0 + _CHUNK)
+            inner = bounds[np.searchsorted(bounds, c0, "right") : np.searchsorted(bounds, c1, "left")]
+            local = np.concatenate(([c0], inner)) - c0
+            block = self._buf[:, : c1 - c0]
+            np.multiply(self.a, mixed[c0:c1], out=block)
+            np.add(block, self.b, out=block)
+            parts.append(np.minimum.reduceat(block, local, axis=1))
+            starts.append(local + c0)
+        if len(parts) == 1:
+            return np.ascontiguousarray(parts[0].T)
+        # Segments cut by block edges: combine their pieces.
+        all_starts = np.concatenate(starts)
+        seg = np.searchsorted(bounds, all_starts, "right") - 1
+        first = np.flatnonzero(np.diff(seg, prepend=-1))
+        return np.ascontiguousarray(np.minimum.reduceat(np.concatenate(parts, axis=1), first, axis=1).T)
 
     def signature(self, hashes: np.ndarray) -> np.ndarray:
         if hashes.size == 0:
             return np.full(self.num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
-        mixed = _fmix32(hashes)[:, None]
-        with np.errstate(over="ignore"):
-            return (mixed * self.a + self.b).min(axis=0)
+        return self.segment_min(hashes, np.zeros(1, dtype=np.int64))[0]
 
 
-@dataclass
-class LSHIndex:
-    """Band buckets over signatures; each entry remembers the document that owns it."""
+@lru_cache(maxsize=64)
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
-    bands: int
-    rows: int
-    buckets: list[dict[bytes, int]] = field(default_factory=list)
-    signatures: list[np.ndarray] = field(default_factory=list)
-    shingle_sets: list[np.ndarray | None] = field(default_factory=list)
-    owners: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.buckets = [{} for _ in range(self.bands)]
+# ---------------------------------------------------------------- storage
 
-    def _keys(self, sig: np.ndarray) -> list[bytes]:
-        r = self.rows
-        return [sig[i * r : (i + 1) * r].tobytes() for i in range(self.bands)]
 
-    def query(self, sig: np.ndarray, shingles: np.ndarray | None, threshold: float) -> tuple[int, float] | None:
-        """The earliest indexed entry at least ``threshold`` similar, with its similarity."""
-        candidates = {b[k] for b, k in zip(self.buckets, self._keys(sig), strict=True) if k in b}
-        for entry in sorted(candidates):  # earliest first: deterministic
-            if shingles is not None and self.shingle_sets[entry] is not None:
-                other = self.shingle_sets[entry]
-                union = np.union1d(shingles, other).size
-                sim = np.intersect1d(shingles, other, assume_unique=True).size / union if union else 1.0
-            else:
-                sim = float(np.count_nonzero(self.signatures[entry] == sig)) / sig.size
-            if sim >= threshold:
-                return entry, sim
-        return None
+class _Grow:
+    """A numpy array that grows by doubling (index storage without a Python object per entry)."""
 
-    def add(self, sig: np.ndarray, shingles: np.ndarray | None, owner: str) -> list[tuple[int, bytes]]:
-        entry = len(self.signatures)
-        self.signatures.append(sig)
-        self.shingle_sets.append(shingles)
+    def __init__(self, dtype: Any, width: int = 0) -> None:
+        self.width = width
+        self.data = np.empty((64, width) if width else 64, dtype=dtype)
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        n = len(values) if values.ndim > (1 if self.width else 0) else 1
+        end = self.size + n
+        if end > len(self.data):
+            grown = np.empty((max(end, 2 * len(self.data)), *self.data.shape[1:]), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.data.itemsize * max(1, self.width)
+
+
+class NearIndex:
+    """LSH band buckets over signatures; entries keep their owner (a document ordinal) and either
+    their signature (estimated verification) or their sorted shingle hashes (exact)."""
+
+    def __init__(self, bands: int, rows: int, num_perm: int, exact: bool) -> None:
+        self.bands, self.rows, self.exact = bands, rows, exact
+        self.buckets: dict[int, int] = {}  # band key -> first entry
+        self.owners: list[int] = []  # entry -> document ordinal (shared int objects: 8 bytes each)
+        self.signatures = _Grow(np.uint32, num_perm) if not exact else None
+        self.sets = _Grow(np.uint32) if exact else None  # concatenated sorted shingle hashes
+        self.set_ends: list[int] = []
+        self.pending: list[np.ndarray] = []  # entries added since the last flush (this document)
+        self.flushed = 0
+        rng = np.random.default_rng(0x5EED)
+        self._row_mult = rng.integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
+        self._band_salt = rng.integers(0, 2**63, size=bands, dtype=np.uint64)
+
+    def __len__(self) -> int:
+        return len(self.owners)
+
+    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
+        """One 64-bit key per band for each signature row (a key collision only adds a candidate)."""
+        x = sigs[:, : self.bands * self.rows].reshape(len(sigs), self.bands, self.rows).astype(np.uint64)
+        keys = _fmix64((x * self._row_mult).sum(axis=2) + self._band_salt)
+        return keys.tolist()
+
+    def _set(self, entry: int) -> np.ndarray:
+        if entry >= self.flushed:
+            return self.pending[entry - self.flushed]
+        assert self.sets is not None
+        return self.sets.data[self.set_ends[entry - 1] if entry else 0 : self.set_ends[entry]]
+
+    def _signatures(self, entries: list[int]) -> np.ndarray:
+        assert self.signatures is not None
+        if entries[-1] < self.flushed:
+            return self.signatures.data[entries]
+        return np.stack(
+            [self.signatures.data[e] if e < self.flushed else self.pending[e - self.flushed] for e in entries]
+        )
+
+    def query(
+        self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, threshold: float
+    ) -> tuple[int, float] | None:
+        """The earliest entry at least ``threshold`` similar, with its similarity."""
+        found = set(map(self.buckets.get, keys))
+        found.discard(None)
+        if not found:
+            return None
+        cands: list[int] = sorted(found)  # type: ignore[arg-type]  # earliest first: deterministic
+        if self.exact and shingles is not None:
+            for entry in cands:
+                other = self._set(entry)
+                inter = np.intersect1d(shingles, other, assume_unique=True).size
+                sim = inter / (shingles.size + other.size - inter)
+                if sim >= threshold:
+                    return entry, sim
+            return None
+        sims = (self._signatures(cands) == sig).mean(axis=1)
+        hit = np.flatnonzero(sims >= threshold)
+        return (cands[hit[0]], float(sims[hit[0]])) if hit.size else None
+
+    def add(self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
+        """Index an entry (kept pending until ``flush``); returns the bucket keys it created."""
+        entry = len(self.owners)
         self.owners.append(owner)
-        added = []
-        for band, key in enumerate(self._keys(sig)):
-            if key not in self.buckets[band]:
-                self.buckets[band][key] = entry
-                added.append((band, key))
+        self.pending.append(shingles if self.exact else sig)  # type: ignore[arg-type]
+        buckets = self.buckets
+        added = [key for key in keys if key not in buckets]
+        buckets.update(dict.fromkeys(added, entry))
         return added
 
-    def undo(self, added: list[tuple[int, bytes]], entries: int) -> None:
-        for band, key in added:
-            del self.buckets[band][key]
-        del self.signatures[entries:], self.shingle_sets[entries:], self.owners[entries:]
+    def flush(self) -> None:
+        """Move the pending entries into the arrays (one copy per document, not per unit)."""
+        if not self.pending:
+            return
+        if self.exact:
+            assert self.sets is not None
+            sizes = np.fromiter(map(len, self.pending), np.int64, len(self.pending))
+            self.set_ends.extend((self.sets.size + np.cumsum(sizes)).tolist())
+            self.sets.append(np.concatenate(self.pending))
+        else:
+            assert self.signatures is not None
+            self.signatures.append(np.stack(self.pending))
+        self.flushed = len(self.owners)
+        self.pending = []
+
+    def undo(self, added: list[int], entries: int) -> None:
+        """Forget the pending entries from ``entries`` on and the bucket keys they created."""
+        assert entries >= self.flushed
+        for key in added:
+            del self.buckets[key]
+        del self.owners[entries:]
+        del self.pending[entries - self.flushed :]
+
+    def nbytes(self) -> int:
+        """Bytes of the entries' arrays (owners, signatures or shingle sets)."""
+        arrays = 8 * (len(self.owners) + len(self.set_ends))
+        return arrays + sum(a.nbytes for a in (self.signatures, self.sets) if a is not None)
+
+
+# ---------------------------------------------------------------- units
+
+
+def unit_ranges(lines: list[str], unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Line ranges [start, end) of the dedup units of a document, as two int arrays."""
+    n = len(lines)
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+    blank = (lengths == 0) | np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
+    filled = np.concatenate(([False], ~blank, [False]))
+    edges = np.flatnonzero(filled[1:] != filled[:-1])
+    block_start, block_end = edges[0::2], edges[1::2]  # runs of non-blank lines
+    if unit == "paragraph":
+        return block_start, block_end
+    line_start = np.flatnonzero(~blank)
+    if unit == "line":
+        return line_start, line_start + 1
+    # auto: a block is one unit when it looks hard-wrapped (see _hard_wrapped), else one per line.
+    # Cheap test first, for all blocks at once: every line but the last is 30-120 characters wide.
+    odd = np.concatenate(([0], np.cumsum((lengths < 30) | (lengths > 120))))
+    even = (block_end - block_start >= 2) & (odd[block_end - 1] == odd[block_start])
+    wrapped = [
+        (s, e)
+        for s, e in zip(block_start[even].tolist(), block_end[even].tolist(), strict=True)
+        if _hard_wrapped(lines[s:e])
+    ]
+    if not wrapped:
+        return line_start, line_start + 1
+    keep = np.ones(n, dtype=bool)
+    ends = np.arange(1, n + 1)
+    for s, e in wrapped:
+        keep[s + 1 : e] = False
+        ends[s] = e
+    starts = line_start[keep[line_start]]
+    return starts, ends[starts]
 
 
 def split_units(lines: list[str], unit: str) -> list[tuple[int, int]]:
-    """Line ranges [start, end) of the dedup units in a document."""
-    units: list[tuple[int, int]] = []
-    start = None
-    for i, line in enumerate([*lines, ""]):
-        blank = not line.strip()
-        if not blank and start is None:
-            start = i
-        elif blank and start is not None:
-            if unit == "paragraph" or (unit == "auto" and _hard_wrapped(lines[start:i])):
-                units.append((start, i))
-            else:
-                units.extend((j, j + 1) for j in range(start, i))
-            start = None
-    return units
+    starts, ends = unit_ranges(lines, unit)
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def _hard_wrapped(block: list[str]) -> bool:
-    """A block of lines broken at a fixed width (one paragraph), not one paragraph per line."""
-    if len(block) < 2:
-        return False
+    """A block of lines broken at a fixed width (one paragraph), not one paragraph per line: its
+    lines (but the last) are 30-120 characters wide (checked by the caller) and most of them end
+    mid-sentence."""
     body = block[:-1]
     unfinished = sum(1 for line in body if not line.rstrip().endswith(_SENTENCE_END))
-    widths = [len(line) for line in body]
-    return unfinished >= 0.6 * len(body) and min(widths) >= 30 and max(widths) <= 120
+    return unfinished >= 0.6 * len(body)
+
+
+# ---------------------------------------------------------------- the stage
 
 
 class DedupStage(Stage):
@@ -203,25 +466,42 @@ class DedupStage(Stage):
         super().__init__(options)
         o = self.options
         self.hasher = MinHasher(o.num_perm, o.seed)
+        self.shingle_hash = ShingleHash(o.shingle, o.ngram)
         if o.bands is not None and o.rows is not None:
             self.bands, self.rows = o.bands, o.rows
         else:
             # Band for a lower similarity than the removal threshold so that true pairs near the
             # threshold still become candidates; the verification step keeps precision.
-            self.bands, self.rows = _optimal_param(max(0.05, o.threshold - 0.15), o.num_perm, 0.5, 0.5)
-        self.doc_bands, self.doc_rows = _optimal_param(max(0.05, o.document_threshold - 0.15), o.num_perm, 0.5, 0.5)
-        self._reset()
+            self.bands, self.rows = lsh_params(round(max(0.05, o.threshold - 0.15), 4), o.num_perm)
+        self.doc_bands, self.doc_rows = lsh_params(round(max(0.05, o.document_threshold - 0.15), 4), o.num_perm)
+        self._pow = np.ones(1, dtype=np.uint64)  # B**i and B**-i mod 2**64 for exact keys
+        self._ipow = np.ones(1, dtype=np.uint64)
+        self.doc_ids: list[str] = []  # owner ordinal -> document id
         self.cluster_sizes: Counter[tuple[str, int]] = Counter()
+        self._learnt: dict[str, list[dict[str, Any]]] = {}  # input file -> what its documents added
+        self._reset()
 
     def _reset(self) -> None:
-        self.exact: dict[int, str] = {}
-        self.units = LSHIndex(self.bands, self.rows)
-        self.doc_exact: dict[int, str] = {}
-        self.docs = LSHIndex(self.doc_bands, self.doc_rows)
+        self.exact: dict[int, int] = {}  # unit key -> owner ordinal
+        self.units = NearIndex(self.bands, self.rows, self.options.num_perm, self.options.verify == "exact")
+        self.doc_exact: dict[int, int] = {}
+        self.docs = NearIndex(self.doc_bands, self.doc_rows, self.options.num_perm, exact=False)
 
-    # ------------------------------------------------------------ hashing helpers
+    def index_bytes(self) -> dict[str, int]:
+        """Array bytes of the index (the dicts of keys come on top: ~100 bytes per key)."""
+        return {
+            "unit_entries": len(self.units),
+            "unit_arrays": self.units.nbytes(),
+            "unit_band_keys": len(self.units.buckets),
+            "exact_keys": len(self.exact),
+            "document_entries": len(self.docs),
+            "document_arrays": self.docs.nbytes(),
+        }
 
-    def normalize(self, text: str) -> str:
+    # ------------------------------------------------------------ normalization and tokens
+
+    def normalize(self, text: str, keep: str = "") -> str:
+        """The text units are compared by (also what the token cache applies to each raw token)."""
         o = self.options
         if o.lowercase:
             text = text.casefold()
@@ -229,19 +509,128 @@ class DedupStage(Stage):
             text = _PUNCT_SYMBOLS.sub(" ", text)
         if o.normalize_digits:
             text = _DIGITS.sub("0", text)
+        if keep:
+            return keep.join(" ".join(part.split()) for part in text.split(keep))
         return " ".join(text.split())
 
     def shingles(self, key: str) -> list[str]:
+        """The shingle strings of a normalized unit (what datasketch is given in the tests)."""
         n = self.options.ngram
         if self.options.shingle == "char":
-            return [key[i : i + n] for i in range(max(1, len(key) - n + 1))]
+            return [key[i : i + n] for i in range(len(key) - n + 1)]
         words = key.split(" ")
-        return [" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))]
+        return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _sketch(self, key: str) -> tuple[np.ndarray, np.ndarray | None]:
-        hashes = self.hasher.hashes(self.shingles(key))
-        exact = np.unique(hashes) if self.options.verify == "exact" else None
-        return self.hasher.signature(hashes), exact
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Token hashes of a document, the word offset of each line (len = lines + 1) and, for char
+        shingles, the token offset of each word. All on the code point array: no Python per word."""
+        o = self.options
+        is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
+        cp = _codepoints(text.casefold() if o.lowercase else text)
+        inside = np.concatenate(([False], ~is_sep[cp], [False]))
+        edges = np.flatnonzero(inside[1:] != inside[:-1])
+        w_start, w_end = edges[0::2], edges[1::2]
+        if mapping is not None:
+            cp = mapping[cp]
+        breaks = np.flatnonzero(cp == 10)
+        line_words = np.concatenate(([0], np.searchsorted(w_start, breaks), [w_start.size]))
+        if o.shingle == "word":
+            return self._poly(cp.astype(np.uint64), w_start, w_end), line_words, None
+        # char shingles: the words joined by single spaces
+        lengths = w_end - w_start + 1
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        padded = np.concatenate((cp, [32]))
+        chars = padded[np.repeat(w_start - offsets[:-1], lengths) + np.arange(offsets[-1])]
+        chars[offsets[1:] - 1] = 32
+        return _char_hashes(chars[:-1]), line_words, offsets
+
+    def normalized(self, text: str) -> str:
+        """The normalized words of a text joined by spaces, as the vectorized path sees them
+        (equals ``normalize``; tested)."""
+        o = self.options
+        is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
+        cp = _codepoints(text.casefold() if o.lowercase else text)
+        cp = np.where(is_sep[cp], np.uint32(32), cp if mapping is None else mapping[cp]).astype(np.uint32)
+        return " ".join(cp.tobytes().decode("utf-32-le", "surrogatepass").split())
+
+    def _powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._pow.size <= n:
+            size = max(n + 1, 2 * self._pow.size)
+            one = np.ones(1, dtype=np.uint64)
+            inv = pow(_POLY_BASE, -1, 1 << 64)
+            self._pow = np.concatenate((one, np.cumprod(np.full(size - 1, _POLY_BASE, dtype=np.uint64))))
+            self._ipow = np.concatenate((one, np.cumprod(np.full(size - 1, inv, dtype=np.uint64))))
+        return self._pow, self._ipow
+
+    def _poly(self, tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """fmix64(sum_i tokens[s + i] * B**i + len * K) of every range [s, e): equal token
+        sequences give equal keys (word hashes from code points, unit keys from word hashes)."""
+        pw, ipw = self._powers(tokens.size)
+        prefix = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum(tokens * pw[: tokens.size])))
+        poly = (prefix[ends] - prefix[starts]) * ipw[starts]
+        return _fmix64(poly + (ends - starts).astype(np.uint64) * np.uint64(_POLY_LEN))
+
+    # ------------------------------------------------------------ sketches of one document
+
+    def sketch(self, text: str) -> dict[str, Any]:
+        """Everything dedup computes for one document's text: lines, units and their keys,
+        the signatures of the units that are matched as near-duplicates, the document's signature."""
+        o = self.options
+        n = o.ngram
+        lines = text.split("\n")
+        tokens, line_words, char_offsets = self._tokens(text)
+        u_start, u_end = unit_ranges(lines, o.unit)
+        w_start, w_end = line_words[u_start], line_words[u_end]
+        n_words = w_end - w_start
+        if char_offsets is None:
+            t_start, t_end = w_start, w_end
+        else:  # a unit's characters, without the space after its last word
+            t_start = char_offsets[w_start]
+            t_end = np.maximum(t_start, char_offsets[w_end] - 1)
+        keys = self._poly(tokens, t_start, t_end)
+        doc_key = int(self._poly(tokens, np.zeros(1, np.int64), np.full(1, tokens.size))[0])
+        near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
+        shingles = self.shingle_hash.vectorized(tokens)
+        sh_start, sh_end = t_start[near], t_end[near] - n + 1
+        doc_sig = None
+        if o.documents and line_words[-1] >= o.minhash_min_words and shingles.size:
+            bounds = np.unique(np.concatenate(([0], sh_start, sh_end)))
+            bounds = bounds[bounds < shingles.size]
+            mins = self.hasher.segment_min(shingles, bounds)
+            doc_sig = mins.min(axis=0)
+            sigs = mins[np.searchsorted(bounds, sh_start)]
+        elif near.size:
+            lengths = sh_end - sh_start
+            offsets = np.concatenate(([0], np.cumsum(lengths)))
+            rows = np.repeat(sh_start - offsets[:-1], lengths) + np.arange(offsets[-1])
+            sigs = self.hasher.segment_min(shingles[rows], offsets[:-1])
+        else:
+            sigs = np.empty((0, o.num_perm), dtype=np.uint32)
+        sets: list[np.ndarray] | None = None
+        if o.verify == "exact" and near.size:
+            # Sorted unique shingle hashes per unit, all units at once: sort by (unit, hash).
+            lengths = sh_end - sh_start
+            offsets = np.concatenate(([0], np.cumsum(lengths)))
+            rows = np.repeat(sh_start - offsets[:-1], lengths) + np.arange(offsets[-1])
+            owner = np.repeat(np.arange(near.size, dtype=np.uint64), lengths)
+            combined = np.sort((owner << np.uint64(32)) | shingles[rows])  # by (unit, hash)
+            first = np.ones(combined.size, dtype=bool)
+            first[1:] = combined[1:] != combined[:-1]
+            combined = combined[first]
+            values = (combined & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            cuts = np.searchsorted(combined >> np.uint64(32), np.arange(near.size + 1, dtype=np.uint64))
+            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)]
+        return {
+            "lines": lines,
+            "units": (u_start, u_end),
+            "words": n_words,
+            "keys": keys,
+            "doc_key": doc_key,
+            "near": near,
+            "signatures": sigs,
+            "sets": sets,
+            "doc_signature": doc_sig,
+        }
 
     # ------------------------------------------------------------ the stage
 
@@ -249,74 +638,226 @@ class DedupStage(Stage):
         o = self.options
         if o.scope == "document":
             self._reset()
-        doc_key = self.normalize(doc.text)
-        doc_hash = xxhash.xxh64_intdigest(doc_key.encode("utf-8"))
-        doc_sketch = None
+        sk = self.sketch(doc.text)
+        ordinal = len(self.doc_ids)
+        doc_keys = None
         if o.documents:
-            if doc_hash in self.doc_exact:
+            original = self.doc_exact.get(sk["doc_key"])
+            if original is not None:
                 self.stat_update("doc-exact-duplicate")
-                original = self.doc_exact[doc_hash]
-                doc.reject(self.name, f"exact duplicate of document {original}", duplicate_of=original)
+                orig_id = self.doc_ids[original]
+                doc.reject(self.name, f"exact duplicate of document {orig_id}", duplicate_of=orig_id)
                 return
-            doc_sketch = self._sketch(doc_key)
-            hit = self.docs.query(*doc_sketch, o.document_threshold)
-            if hit is not None:
-                self.stat_update("doc-near-duplicate")
-                original = self.docs.owners[hit[0]]
-                doc.reject(
-                    self.name,
-                    f"near-duplicate of document {original} (Jaccard {hit[1]:.2f})",
-                    duplicate_of=original,
-                    jaccard=round(hit[1], 4),
+            if sk["doc_signature"] is not None:
+                doc_keys = self.docs.band_keys(sk["doc_signature"][None, :])[0]
+                hit = self.docs.query(doc_keys, sk["doc_signature"], None, o.document_threshold)
+                if hit is not None:
+                    self.stat_update("doc-near-duplicate")
+                    orig_id = self.doc_ids[self.docs.owners[hit[0]]]
+                    doc.reject(
+                        self.name,
+                        f"near-duplicate of document {orig_id} (Jaccard {hit[1]:.2f})",
+                        duplicate_of=orig_id,
+                        jaccard=round(hit[1], 4),
+                    )
+                    return
+        self.doc_ids.append(doc.id)
+        if not self._dedup_units(doc, sk, ordinal):
+            self.doc_ids.pop()
+            return
+        if o.documents:
+            self.doc_exact[sk["doc_key"]] = ordinal
+            if doc_keys is not None:
+                self.docs.add(doc_keys, sk["doc_signature"], None, ordinal)
+                self.docs.flush()
+        if o.scope == "corpus":
+            self._learn(doc, sk, doc_keys)
+
+    # ------------------------------------------------------------ state kept between runs
+
+    def _params(self) -> dict[str, Any]:
+        """What saved keys and signatures depend on: a saved index is only used under the same."""
+        o = self.options
+        return {
+            **HASH_SCHEME,
+            **o.model_dump(
+                include={"lowercase", "strip_punctuation", "normalize_digits", "shingle", "ngram", "num_perm", "seed"}
+            ),
+            "verify": o.verify,
+            "documents": o.documents,
+            "bands": [self.bands, self.rows, self.doc_bands, self.doc_rows],
+        }
+
+    def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: list[int] | None) -> None:
+        """Keep what this kept document added to the index, per input file, for ``pop_state``."""
+        new_keys, added_near, band_keys = sk["added"]
+        rows = self._learnt.setdefault(doc.source, [])
+        shingles = [sk["sets"][i] for i in added_near] if sk["sets"] is not None else []
+        rows.append(
+            {
+                "id": doc.id,
+                "keys": new_keys,
+                "unit_keys": [band_keys[i] for i in added_near],
+                "unit_sets": shingles,
+                "unit_sigs": sk["signatures"][added_near] if sk["sets"] is None else None,
+                "doc_key": sk["doc_key"] if self.options.documents else None,
+                "doc_keys": doc_keys,
+                "doc_sig": sk["doc_signature"] if doc_keys is not None else None,
+            }
+        )
+
+    def pop_state(self, source: str) -> list[bytes]:
+        """The index entries the kept documents of ``source`` added, as one payload (npz: arrays plus
+        a JSON header with the hash scheme, datasketch version and hashing options)."""
+        docs = self._learnt.pop(source, None)
+        if not docs:
+            return []
+        o = self.options
+        header = {
+            "params": self._params(),
+            "ids": [d["id"] for d in docs],
+            "keys": [len(d["keys"]) for d in docs],
+            "units": [len(d["unit_keys"]) for d in docs],
+            "doc_keys": [d["doc_keys"] is not None for d in docs],
+            "doc_key": [d["doc_key"] for d in docs],
+        }
+        sets = [x for d in docs for x in d["unit_sets"]]
+        arrays = {
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            "keys": np.array([k for d in docs for k in d["keys"]], dtype=np.uint64),
+            "unit_keys": np.array([k for d in docs for k in d["unit_keys"]], dtype=np.uint64).reshape(-1, self.bands),
+            "set_sizes": np.array([len(x) for x in sets], dtype=np.int64),
+            "sets": np.concatenate(sets) if sets else np.empty(0, np.uint32),
+            "unit_sigs": np.concatenate([d["unit_sigs"] for d in docs if d["unit_sigs"] is not None])
+            if o.verify == "estimate"
+            else np.empty((0, o.num_perm), np.uint32),
+            "doc_keys": np.array([d["doc_keys"] for d in docs if d["doc_keys"] is not None], dtype=np.uint64).reshape(
+                -1, self.doc_bands
+            ),
+            "doc_sigs": np.array([d["doc_sig"] for d in docs if d["doc_sig"] is not None], dtype=np.uint32).reshape(
+                -1, o.num_perm
+            ),
+        }
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        return [buf.getvalue()]
+
+    def load_state(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Rebuild the index from the payloads earlier runs saved (oldest first)."""
+        for source, payload in rows:
+            data = np.load(io.BytesIO(payload), allow_pickle=False)
+            header = json.loads(data["header"].tobytes().decode("utf-8"))
+            if header["params"] != self._params():
+                raise ValueError(
+                    f"the dedup state saved for {source} was made with other hashing options or another "
+                    f"datasketch/hash scheme ({header['params']}); run again with --rebuild"
                 )
-                return
+            keys, unit_keys, sets, sizes = data["keys"], data["unit_keys"], data["sets"], data["set_sizes"]
+            unit_sigs, doc_keys, doc_sigs = data["unit_sigs"], data["doc_keys"], data["doc_sigs"]
+            set_ends = np.cumsum(sizes).tolist()
+            k = u = d = 0
+            for doc_id, n_keys, n_units, has_doc, doc_key in zip(
+                header["ids"], header["keys"], header["units"], header["doc_keys"], header["doc_key"], strict=True
+            ):
+                ordinal = len(self.doc_ids)
+                self.doc_ids.append(doc_id)
+                for key in keys[k : k + n_keys].tolist():
+                    self.exact.setdefault(key, ordinal)
+                k += n_keys
+                for j in range(u, u + n_units):
+                    shingles = sets[(set_ends[j - 1] if j else 0) : set_ends[j]] if self.units.exact else None
+                    sig = unit_sigs[j] if not self.units.exact else None
+                    self.units.add(unit_keys[j].tolist(), sig, shingles, ordinal)  # type: ignore[arg-type]
+                u += n_units
+                if doc_key is not None:
+                    self.doc_exact.setdefault(doc_key, ordinal)
+                if has_doc:
+                    self.docs.add(doc_keys[d].tolist(), doc_sigs[d], None, ordinal)
+                    d += 1
+            self.units.flush()
+            self.docs.flush()
 
-        lines = doc.text.split("\n")
-        drop: set[int] = set()
-        added_exact: list[int] = []
-        added_lsh: list[tuple[int, bytes]] = []
-        lsh_entries = len(self.units.signatures)
-        unit_chars = removed_chars = 0
-        for start, end in split_units(lines, o.unit):
-            text = "\n".join(lines[start:end])
-            unit_chars += len(text)
-            key = self.normalize(text)
-            n_words = key.count(" ") + 1 if key else 0
-            if n_words < o.min_words:
-                continue
-            h = xxhash.xxh64_intdigest(key.encode("utf-8"))
-            if h in self.exact:
-                rule, original, sim = "exact-paragraph", self.exact[h], 1.0
-            else:
-                sketch = self._sketch(key) if n_words >= o.minhash_min_words else None
-                hit = self.units.query(*sketch, o.threshold) if sketch is not None else None
-                if hit is None:  # first occurrence: index it and keep it
-                    self.exact[h] = doc.id
-                    added_exact.append(h)
-                    if sketch is not None:
-                        added_lsh += self.units.add(*sketch, doc.id)
+    def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
+        """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
+        o = self.options
+        lines: list[str] = sk["lines"]
+        u_start, u_end = sk["units"]
+        line_chars = np.concatenate(([0], np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1)))
+        unit_chars = int((line_chars[u_end] - line_chars[u_start] - 1).sum())
+        exact, units = self.exact, self.units
+        lsh_entries = len(units)
+        removed: list[tuple[int, int, str, int, float]] = []  # unit, owner, rule, cluster key, similarity
+        starts, ends = u_start.tolist(), u_end.tolist()
+        # Exact matches for all candidate units at once: against earlier documents, then within this
+        # one (a later copy shares the fate of the first copy here).
+        elig = np.flatnonzero(sk["words"] >= o.min_words)
+        keys = sk["keys"][elig]
+        prior = list(map(exact.get, keys.tolist()))
+        _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        first = elig[first_idx[inverse.ravel()]]
+        is_near = np.zeros(len(starts), dtype=bool)
+        is_near[sk["near"]] = True
+        fate: dict[int, tuple[int, str, int, float]] = {}  # first copy here -> how it was removed
+        new_keys: list[int] = []
+        band_keys = units.band_keys(sk["signatures"]) if sk["near"].size else []
+        near_pos = dict(zip(sk["near"].tolist(), range(sk["near"].size), strict=True))
+        sets = sk["sets"]
+        added_lsh: list[int] = []
+        added_near: list[int] = []  # positions (in sk["near"]) of the units indexed for near matches
+        for u, f, key, owner in zip(elig.tolist(), first.tolist(), keys.tolist(), prior, strict=True):
+            if owner is not None:
+                removed.append((u, owner, "exact-paragraph", key, 1.0))
+            elif f != u:  # a repeat of a unit of this document
+                removed.append((u, *fate[f]) if f in fate else (u, ordinal, "exact-paragraph", key, 1.0))
+            elif is_near[u]:
+                i = near_pos[u]
+                sig, shingles = sk["signatures"][i], sets[i] if sets is not None else None
+                hit = units.query(band_keys[i], sig, shingles, o.threshold)
+                if hit is not None:
+                    entry, sim = hit
+                    fate[u] = (units.owners[entry], "near-duplicate-paragraph", entry, sim)
+                    removed.append((u, *fate[u]))
                     continue
-                rule, original, sim = "near-duplicate-paragraph", self.units.owners[hit[0]], hit[1]
-            drop.update(range(start, end))
-            removed_chars += len(text)
-            self.stat_update(rule)
-            self.cluster_sizes[(rule, h if rule == "exact-paragraph" else hit[0])] += 1
-            doc.remove(self.name, rule, text, lines=end - start, duplicate_of=original, jaccard=round(sim, 4))
+                added_lsh += units.add(band_keys[i], sig, shingles, ordinal)
+                added_near.append(i)
+                new_keys.append(key)
+            else:
+                new_keys.append(key)
+        exact.update(dict.fromkeys(new_keys, ordinal))
+        sk["added"] = (new_keys, added_near, band_keys)
 
-        if drop and removed_chars >= o.max_duplicate_fraction * unit_chars:
-            for h in added_exact:
-                del self.exact[h]
-            self.units.undo(added_lsh, lsh_entries)
+        removed_chars = sum(line_chars[ends[u]] - line_chars[starts[u]] - 1 for u, *_ in removed)
+        rejected = bool(removed) and removed_chars >= o.max_duplicate_fraction * unit_chars
+        by_owner: Counter[int] = Counter()
+        for u, owner, rule, cluster, sim in removed:
+            text = "\n".join(lines[starts[u] : ends[u]])
+            by_owner[owner] += len(text)
+            self.stat_update(rule)
+            if not (rejected and owner == ordinal):  # a rolled-back original is no cluster
+                self.cluster_sizes[(rule, cluster)] += 1
+            orig_id = self.doc_ids[owner]
+            doc.remove(self.name, rule, text, lines=ends[u] - starts[u], duplicate_of=orig_id, jaccard=round(sim, 4))
+        if rejected:
+            for key in new_keys:
+                del exact[key]
+            units.undo(added_lsh, lsh_entries)
+            units.flush()
             self.stat_update("doc-mostly-duplicate")
             share = removed_chars / max(1, unit_chars)
-            doc.reject(self.name, f"mostly duplicate content ({share:.0%} of its text repeats earlier text)")
-            return
-        if drop:
-            doc.text = "\n".join(line for i, line in enumerate(lines) if i not in drop)
-        if o.documents:
-            self.doc_exact[doc_hash] = doc.id
-            if doc_sketch is not None:
-                self.docs.add(*doc_sketch, doc.id)
+            main = self.doc_ids[by_owner.most_common(1)[0][0]]
+            doc.reject(
+                self.name,
+                f"mostly duplicate content ({share:.0%} of its text repeats earlier text, most of it from {main})",
+                duplicate_of=main,
+            )
+            return False
+        units.flush()
+        if removed:
+            keep = np.ones(len(lines), dtype=bool)
+            for u, *_ in removed:
+                keep[starts[u] : ends[u]] = False
+            doc.text = "\n".join(compress(lines, keep.tolist()))
+        return True
 
     def close(self) -> None:
         """Cluster counts for the report: how many kept units had 1, 2, ... removed copies."""
@@ -324,4 +865,5 @@ class DedupStage(Stage):
         for copies, clusters in sorted(sizes.items()):
             self.stat_update(f"clusters-with-{copies}-copies", clusters)
         self.stat_update("clusters", len(self.cluster_sizes))
+        self.stat_update("cluster-max-copies", max(sizes, default=0))
         self.cluster_sizes.clear()

@@ -1,0 +1,206 @@
+"""dedup quality: controlled near-duplicates of real paragraphs, scored against the true Jaccard.
+
+Real paragraphs (>= 20 words, distinct after normalization) from the CC and trafilatura corpora
+are split into bases and distinct fillers. Each base gets 1-3 variants made with one controlled
+edit of random strength: word substitutions, insertions, deletions, case/punctuation/whitespace
+changes, truncation, or a mix. Every paragraph is one document; the input order is shuffled with
+each variant after its base. The stage then runs with the given options, and every flagged
+document (paragraph removed, or document rejected, naming ``duplicate_of``) is one predicted pair.
+
+* true Jaccard: word 5-gram sets of the normalized text (``DedupStage.normalize``), plain Python.
+* recall@0.8: variants with J(variant, base) >= 0.8 that were flagged / all such variants.
+* precision@0.5: flagged pairs (removed, named original) with true J >= 0.5 / flagged pairs; the
+  number of flagged pairs below 0.5 must be 0. precision@threshold: the same with J >= 0.75.
+
+Then the duplicate rates the default stage finds in the CC and trafilatura corpora.
+Run from the repo root: ``python benchmarks/bench_dedup_quality.py [--bases 2000 --seed 0]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.document import Document  # noqa: E402
+from pipeline.stages.dedup import DedupOptions, DedupStage  # noqa: E402
+
+SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", REPO.parent / "shared"))
+CORPORA = {
+    "cc-2019-30-dolma": SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl",
+    "trafilatura": SHARED / "corpora" / "trafilatura-testpages" / "text" / "docs.jsonl",
+}
+EDITS = ["substitute", "insert", "delete", "surface", "truncate", "mixed"]
+
+
+def real_paragraphs(norm: DedupStage) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for path in CORPORA.values():
+        with open(path, encoding="utf-8") as fh:
+            for record in map(json.loads, fh):
+                for line in record["text"].split("\n"):
+                    key = norm.normalize(line)
+                    if len(key.split()) >= 20 and key not in seen:
+                        seen.add(key)
+                        out.append(line.strip())
+    return out
+
+
+def edit(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str:
+    words = text.split()
+    strength = rng.uniform(0.0, 0.35)  # share of words touched: true Jaccard from ~0.1 to 1
+    k = max(1, round(strength * len(words)))
+    if kind == "substitute":
+        for i in rng.sample(range(len(words)), k):
+            words[i] = rng.choice(vocab)
+    elif kind == "insert":
+        for _ in range(k):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(vocab))
+    elif kind == "delete":
+        for i in sorted(rng.sample(range(len(words)), min(k, len(words) - 1)), reverse=True):
+            del words[i]
+    elif kind == "truncate":
+        words = words[: max(5, len(words) - k)]
+    elif kind == "surface":  # normalization must make these equal: case, punctuation, whitespace
+        out = []
+        for w in words:
+            r = rng.random()
+            out.append(w.upper() if r < 0.3 else w.lower() if r < 0.5 else w + rng.choice(",.;!") if r < 0.6 else w)
+        return rng.choice([" ", "  ", "\t"]).join(out)
+    else:  # mixed: a little of everything
+        for _ in range(2):
+            words = edit(" ".join(words), rng.choice(["substitute", "insert", "delete"]), rng, vocab).split()
+        return edit(" ".join(words), "surface", rng, vocab)
+    return " ".join(words)
+
+
+def grams(norm: DedupStage, text: str, n: int = 5) -> frozenset[str]:
+    words = norm.normalize(text).split()
+    if len(words) < n:
+        return frozenset([" ".join(words)])
+    return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def make_set(bases: int, seed: int) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]:
+    """(id, text) in input order, variant id -> base id, id -> kind."""
+    norm = DedupStage()
+    rng = random.Random(seed)
+    paras = real_paragraphs(norm)
+    rng.shuffle(paras)
+    vocab = [w for p in paras[:2000] for w in p.split()]
+    base_texts, fillers = paras[:bases], paras[bases : bases * 3]
+    order: list[tuple[str, str]] = [(f"d{i}", t) for i, t in enumerate(fillers)]
+    order += [(f"b{i}", t) for i, t in enumerate(base_texts)]
+    rng.shuffle(order)
+    variant_of: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for i, base in enumerate(base_texts):
+        pos = next(j for j, (doc_id, _) in enumerate(order) if doc_id == f"b{i}")
+        for v in range(rng.randint(1, 3)):
+            kind = rng.choice(EDITS)
+            vid = f"v{i}.{v}"
+            variant_of[vid], kinds[vid] = f"b{i}", kind
+            order.insert(rng.randint(pos + 1, len(order)), (vid, edit(base, kind, rng, vocab)))
+    return order, variant_of, kinds
+
+
+def score(options: DedupOptions, order: list[tuple[str, str]], variant_of: dict[str, str]) -> dict[str, object]:
+    norm = DedupStage()
+    stage = DedupStage(options)
+    texts = dict(order)
+    flagged: dict[str, str] = {}
+    for doc_id, text in order:
+        doc = Document(doc_id, text, "bench")
+        stage.process(doc)
+        if doc.rejected is not None and doc.rejected.extra and "duplicate_of" in doc.rejected.extra:
+            flagged[doc_id] = doc.rejected.extra["duplicate_of"]
+        elif doc.removed:
+            flagged[doc_id] = doc.removed[0].extra["duplicate_of"]  # type: ignore[index]
+    g = {doc_id: grams(norm, text) for doc_id, text in order}
+    pair_j = {d: jaccard(g[d], g[o]) for d, o in flagged.items()}
+    true = {v: jaccard(g[v], g[b]) for v, b in variant_of.items()}
+    high = [v for v, j in true.items() if j >= 0.8]
+    bins = Counter()
+    hits = Counter()
+    for v, j in true.items():
+        b = min(int(j * 10), 9) / 10
+        bins[b] += 1
+        hits[b] += v in flagged
+    return {
+        "flagged": len(flagged),
+        "recall@0.8": sum(v in flagged for v in high) / len(high),
+        "pairs>=0.8": len(high),
+        "precision@0.5": sum(j >= 0.5 for j in pair_j.values()) / max(1, len(pair_j)),
+        "precision@0.75": sum(j >= 0.75 for j in pair_j.values()) / max(1, len(pair_j)),
+        "below0.5": sum(j < 0.5 for j in pair_j.values()),
+        "min_j": min(pair_j.values(), default=1.0),
+        "by_bin": {b: (hits[b], bins[b]) for b in sorted(bins)},
+        "texts": len(texts),
+    }
+
+
+def corpus_rates() -> None:
+    print("\n| corpus | documents | rejected exact / near / mostly-dup | units removed exact / near | chars removed |")
+    print("| --- | ---: | --- | --- | ---: |")
+    for name, path in CORPORA.items():
+        stage = DedupStage()
+        chars = removed = docs = 0
+        with open(path, encoding="utf-8") as fh:
+            for record in map(json.loads, fh):
+                doc = Document(record["id"], record["text"], name)
+                docs += 1
+                chars += len(doc.text)
+                stage.process(doc)
+                removed += len(doc.original) if doc.rejected else len(doc.original) - len(doc.text)
+        s = stage.stats
+        print(
+            f"| {name} | {docs} | {s['doc-exact-duplicate']} / {s['doc-near-duplicate']} / "
+            f"{s['doc-mostly-duplicate']} | {s['exact-paragraph']} / {s['near-duplicate-paragraph']} | "
+            f"{removed / chars:.1%} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bases", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    order, variant_of, kinds = make_set(args.bases, args.seed)
+    print(f"{len(order)} paragraphs: {args.bases} bases, {len(variant_of)} variants, {Counter(kinds.values())}\n")
+    configs = {
+        "defaults (each paragraph a document)": DedupOptions(),
+        "paragraph matcher only (documents: false)": DedupOptions(documents=False),
+        "verify: estimate, documents: false": DedupOptions(documents=False, verify="estimate"),
+    }
+    print("| options | flagged | recall J>=0.8 (n) | prec. J>=0.5 | prec. J>=0.75 | flagged J<0.5 | min J flagged |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    results = {}
+    for name, options in configs.items():
+        r = score(options, order, variant_of)
+        results[name] = r
+        print(
+            f"| {name} | {r['flagged']} | {r['recall@0.8']:.4f} ({r['pairs>=0.8']}) | {r['precision@0.5']:.4f} | "
+            f"{r['precision@0.75']:.4f} | {r['below0.5']} | {r['min_j']:.3f} |"
+        )
+    print("\nflagged / variants per true-Jaccard bin (J(variant, base)):\n")
+    print("| options | " + " | ".join(f"{b:.1f}-" for b in results[next(iter(results))]["by_bin"]) + " |")  # type: ignore[attr-defined]
+    print("| --- |" + " ---: |" * len(results[next(iter(results))]["by_bin"]))  # type: ignore[arg-type]
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(f"{h}/{n}" for h, n in r["by_bin"].values()) + " |")  # type: ignore[attr-defined]
+    corpus_rates()
+
+
+if __name__ == "__main__":
+    main()
