@@ -9,10 +9,16 @@ Two checks, cheap first:
   characters, or ``min_words`` words for alphabetic scripts. Japanese (Han + Kana) and Korean
   (Hangul + Han) are one group each. Latin inside a non-Latin text (names, brands, URLs) is only
   flagged when it looks like a sentence.
-* **Same-script check.** Sentences of at least ``min_langdetect_words`` words that a cheap signal
-  marks as possibly foreign (none of the main language's frequent function words, or more of
-  another language's distinctive ones; for CJK text, the wrong kana/hangul mix) go to langdetect,
-  and are flagged only when it names another language with probability >= ``langdetect_min_prob``.
+* **Main language.** Word profiles (``data/language/profiles.json``: the ~300 most frequent
+  lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
+  words spread over the text; langdetect (seeded) only decides when the profiles give no clear
+  winner. CJK and other single-language scripts name the language directly.
+* **Same-script check.** A document with none of the words frequent in another language of its
+  script (one set lookup) is done. Otherwise each sentence holding such a word, then each of its
+  clauses (split at commas, brackets, quotes, dashes), of at least ``same_script_min_words`` words
+  is scored against the profiles (capitalised words inside - names, titles - do not count). A clear
+  margin flags it; a small one asks langdetect restricted to the two languages. CJK hosts judge
+  whole sentences by kana/hangul and langdetect.
 
 Flagged fragments are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
 (``tag``) or only counted (``keep``).
@@ -21,6 +27,8 @@ Flagged fragments are removed (``action: remove``), listed in ``doc.meta["langua
 from __future__ import annotations
 
 import bisect
+import json
+import math
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,8 +98,14 @@ _SCRIPT_LANGUAGE = {
     "Tibetan": "bo",
     "Ethiopic": "am",
 }
+# Language recorded for a fragment whose words do not tell (label only).
+_SCRIPT_DEFAULT = {"Latin": "en", "Cyrillic": "ru", "Arabic": "ar", "Devanagari": "hi"}
 # langdetect codes -> the ISO 639-1 codes we record.
 _LANG_ALIASES = {"zh-cn": "zh", "zh-tw": "zh", "nb": "no", "nn": "no"}
+# our codes -> langdetect's, for its prior map
+_LD_CODES = {"zh": "zh-cn"}
+# punctuation stripped from whitespace-split tokens
+_STRIP = "\"'“”„«»‘’‚‹›()[]{}<>.,;:!?¿¡…–—-/|*#+=&%$€@~^_`"
 
 _RUN_RE = regex.compile(
     "|".join(f"(?P<{name}>[{cls}][{cls}\\p{{Inherited}}]*)" for name, cls in _SCRIPT_CLASSES.items())
@@ -103,6 +117,8 @@ _OPAQUE_RE = regex.compile(
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|\b[A-Za-z0-9_]+(?:[_/\\=<>{}\[\]|#$]|::|->|\.(?=[a-z_]))[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*"
 )
+_NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
+_LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
 # Sentence boundaries: after . ! ? … (+ closing quotes) before a space or glued to a capital
@@ -157,6 +173,39 @@ def _function_words() -> dict[str, frozenset[str]]:
 @lru_cache(maxsize=1)
 def _alphabets() -> dict[str, frozenset[str]]:
     return {str(lang): frozenset(str(letters)) for lang, letters in _load_yaml("alphabets.yaml").items()}
+
+
+_FREQUENT = math.log(1 / 1000)  # a word this frequent in a language is evidence for it
+_SAMPLE_WORDS = 250  # words spread over a Latin text that name its main language (cheap to score)
+_MAIN_LANGDETECT_CHARS = 1000  # langdetect's time grows with the text; 1000 characters decide a language
+_OOV = math.log(0.5 / 20_000)  # about half the words of a text, spread over ~20k types, are unlisted
+
+
+@dataclass(frozen=True, slots=True)
+class _Profiles:
+    """Word-frequency profiles (profiles.json, built from the second half of the lingua sentences)."""
+
+    script: dict[str, str]  # language -> script
+    words: dict[str, frozenset[str]]  # language -> its listed words
+    oov: dict[str, float]  # language -> log probability of a word outside its list
+    index: dict[str, tuple[tuple[str, float], ...]]  # word -> (language, logp - oov) for each list having it
+
+
+@lru_cache(maxsize=1)
+def _profiles() -> _Profiles:
+    path = resources.files("pipeline").joinpath("data", "language", "profiles.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    script, words, oov = {}, {}, {}
+    index: dict[str, list[tuple[str, float]]] = {}
+    for lang, prof in data.items():
+        script[lang] = prof["script"]
+        words[lang] = frozenset(prof["words"])
+        # the same for every language: a per-language value (from its coverage) would favour
+        # low-coverage languages on every name or number
+        oov[lang] = _OOV
+        for w, freq in prof["words"].items():
+            index.setdefault(w, []).append((lang, math.log(freq) - oov[lang]))
+    return _Profiles(script, words, oov, {w: tuple(v) for w, v in index.items()})
 
 
 def _factory():
@@ -226,16 +275,38 @@ class LanguageStage(Stage):
             3, ge=1, description="Words (2+ letters) a run of an alphabetic script needs to be a foreign fragment."
         )
         same_script: bool = Field(
-            True, description="Also look for foreign sentences in the main script (uses langdetect)."
+            True,
+            description="Also look for foreign sentences and clauses in the main script (word profiles, "
+            "langdetect when they are unsure).",
         )
-        min_langdetect_words: int = Field(
-            8, ge=1, description="Words a sentence needs before langdetect is asked about it."
+        same_script_min_words: int = Field(
+            4,
+            ge=2,
+            description="Words a same-script sentence or clause needs before it can be judged foreign "
+            "(shorter ones - UI strings like 'Read more', loanwords, short quotes - are kept).",
+        )
+        same_script_margin: float = Field(
+            12.0,
+            gt=0.0,
+            description="Log-likelihood margin (word profiles) at which a same-script fragment is foreign "
+            "without asking langdetect.",
+        )
+        langdetect_margin: float = Field(
+            4.0,
+            ge=0.0,
+            description="Smaller margin at which langdetect (restricted to the two languages) decides.",
         )
         langdetect_min_prob: float = Field(
-            0.99,
+            0.9,
             ge=0.0,
             le=1.0,
-            description="langdetect probability needed to call a same-script sentence foreign.",
+            description="langdetect probability needed to call a same-script fragment foreign.",
+        )
+        langdetect_max_chars: int = Field(
+            400, ge=50, description="Characters of a fragment or sample passed to langdetect (speed)."
+        )
+        langdetect_trials: int = Field(
+            3, ge=1, le=7, description="langdetect trials per call (its default is 7; fewer is faster)."
         )
         seed: int = Field(0, description="Seed for langdetect, so results are reproducible.")
 
@@ -244,6 +315,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self.function_words = _function_words()
+        self._foreign_words: dict[str, frozenset[str]] = {}
         # word -> languages whose list has it
         index: dict[str, set[str]] = {}
         for lang, words in self.function_words.items():
@@ -256,8 +328,10 @@ class LanguageStage(Stage):
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
-    def _detect(self, text: str) -> list[tuple[str, float]]:
-        """langdetect probabilities (seeded, deterministic); [] when it finds no features."""
+    def _detect(self, text: str, among: tuple[str, ...] = (), cap: int = 0) -> list[tuple[str, float]]:
+        """langdetect probabilities (seeded, deterministic), at most ``langdetect_max_chars`` of the
+        text; ``among`` restricts it to those languages (a two-way choice is reliable on short text
+        and converges fast). [] when it finds no features or knows none of ``among``."""
         from langdetect import DetectorFactory
         from langdetect.lang_detect_exception import LangDetectException
 
@@ -266,7 +340,14 @@ class LanguageStage(Stage):
             DetectorFactory.seed = self.options.seed
             detector = factory.create()
             detector.seed = self.options.seed
-            detector.append(text)
+            detector.n_trial = self.options.langdetect_trials
+            if among:
+                known = set(factory.get_lang_list())
+                prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
+                if len(prior) < 2:
+                    return []
+                detector.set_prior_map(prior)
+            detector.append(text[: cap or self.options.langdetect_max_chars])
             self.stat_update("langdetect-calls")
             try:
                 probs = detector.get_probabilities()
@@ -277,6 +358,38 @@ class LanguageStage(Stage):
             code = _norm_lang(p.lang)
             merged[code] = merged.get(code, 0.0) + p.prob
         return sorted(merged.items(), key=lambda kv: -kv[1])
+
+    @property
+    def profiles(self) -> _Profiles:
+        return _profiles()  # module-level cache: not pickled with the stage
+
+    # ------------------------------------------------------------------ word profiles
+    def _scores(self, words: list[str], script: str) -> tuple[dict[str, float], dict[str, int]]:
+        """Log-likelihood of the words under each profile of `script` that lists at least one of them
+        (relative to all words being unlisted), and how many words each lists."""
+        prof = self.profiles
+        delta: dict[str, float] = {}
+        hits: dict[str, int] = {}
+        for w in words:
+            for lang, d in prof.index.get(w, ()):
+                delta[lang] = delta.get(lang, 0.0) + d
+                hits[lang] = hits.get(lang, 0) + 1
+        n = len(words)
+        scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items() if prof.script[lang] == script}
+        return scores, hits
+
+    def _cheap_main(self, words: list[str], script: str) -> str | None:
+        """The main language from word profiles, or None when they cannot tell it safely."""
+        scores, hits = self._scores(words, script)
+        if not scores:
+            return None
+        ranked = sorted(scores, key=lambda k: -scores[k])
+        best = ranked[0]
+        second = scores[ranked[1]] if len(ranked) > 1 else -math.inf
+        # clear winner: enough listed words, a fair share of the text, and a wide margin
+        if hits[best] >= 8 and hits[best] >= 0.1 * len(words) and scores[best] - second >= 15:
+            return best
+        return None
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -354,7 +467,12 @@ class LanguageStage(Stage):
         return self._distinct_hits(words, lang, other) + min(n, 6) / 2
 
     def _main_languages(
-        self, text: str, runs: list[_Run], primary_script: str, main_scripts: frozenset[str], group: frozenset[str]
+        self,
+        text: str,
+        runs: list[_Run] | None,
+        primary_script: str,
+        main_scripts: frozenset[str],
+        group: frozenset[str],
     ) -> list[str]:
         if "Kana" in group:
             langs = ["ja"]
@@ -366,8 +484,15 @@ class LanguageStage(Stage):
             langs = [_SCRIPT_LANGUAGE[primary_script]]
         else:
             langs = []
-        # the sample keeps only the main script's letters, so foreign fragments do not sway it
         limit = self.options.sample_chars
+        if runs is None:  # Latin letters only
+            if self.options.main_languages_max == 1:
+                # words spread over the whole text: a page may open with navigation in English
+                tokens = text.lower().split()
+                step = max(1, len(tokens) // _SAMPLE_WORDS)
+                return [self._sample_language(" ".join(tokens[::step]), "Latin")]
+            runs = self._runs(text)
+        # the sample keeps only the main script's letters, so foreign fragments do not sway it
         pieces, pos = [], 0
         for r in runs:
             if r.start >= limit:
@@ -380,6 +505,8 @@ class LanguageStage(Stage):
         sample = "".join(pieces)
         if langs and self.options.main_languages_max == 1:
             return langs
+        if self.options.main_languages_max == 1:
+            return [self._sample_language(sample, primary_script)]
         probs = self._detect(sample)
         if not probs:
             return langs or ["und"]
@@ -410,6 +537,29 @@ class LanguageStage(Stage):
                 if lang not in langs:
                     langs.append(lang)
         return langs
+
+    def _fragment_language(self, fragment: str, script: str) -> str:
+        """Language of a fragment in a script that names none (Cyrillic, Arabic, Latin, ...)."""
+        words = [w.lower() for w in _WORD_RE.findall(fragment)]
+        scores, hits = self._scores(words, script)
+        if scores:
+            best = max(scores, key=lambda k: scores[k])
+            rest = max((v for k, v in scores.items() if k != best), default=-math.inf)
+            if hits[best] >= 2 and scores[best] - rest >= 4:
+                return best
+        # metadata only: not worth a langdetect call; the script's most common language
+        return _SCRIPT_DEFAULT.get(script, "und")
+
+    def _sample_language(self, sample: str, script: str, raw: str | None = None) -> str:
+        """Word profiles first; langdetect (on `raw`, default the sample) only when they cannot tell."""
+        words = [w.strip(_STRIP) for w in sample.lower().split()]
+        lang = self._cheap_main([w for w in words if w.isalpha()], script)
+        if lang is not None:
+            self.stat_update("main-language-by-profile")
+            return lang
+        self.stat_update("main-language-by-langdetect")
+        probs = self._detect(raw if raw is not None else sample, cap=_MAIN_LANGDETECT_CHARS)
+        return probs[0][0] if probs else "und"
 
     # ------------------------------------------------------------------ script check
     def _word_count(self, text: str, runs: list[_Run]) -> int:
@@ -554,13 +704,14 @@ class LanguageStage(Stage):
         return found
 
     # ------------------------------------------------------------------ same-script check
-    def _sentences(self, text: str) -> list[tuple[int, int]]:
+    def _sentences(self, text: str, pos: int = 0, endpos: int | None = None) -> list[tuple[int, int]]:
+        endpos = len(text) if endpos is None else endpos
         spans = []
-        start = 0
-        for m in _SENTENCE_END_RE.finditer(text):
+        start = pos
+        for m in _SENTENCE_END_RE.finditer(text, pos, endpos):
             spans.append((start, m.end()))
             start = m.end()
-        spans.append((start, len(text)))
+        spans.append((start, endpos))
         out = []
         for s, e in spans:
             while s < e and text[s].isspace():
@@ -571,7 +722,7 @@ class LanguageStage(Stage):
                 out.append((s, e))
         return out
 
-    def _same_script_fragments(
+    def _cjk_same_script(
         self,
         text: str,
         runs: list[_Run],
@@ -579,11 +730,8 @@ class LanguageStage(Stage):
         main_scripts: frozenset[str],
         taken: list[tuple[int, int]],
     ) -> list[tuple[int, int, str]]:
-        main = main_langs[0]
-        cjk_host = bool(main_scripts & _CJK)
-        if not cjk_host and main not in self.function_words:
-            self.stat_update(f"same-script-skipped-{main}")
-            return []
+        """CJK host: a Japanese sentence in Chinese text (kana), a Chinese one in Japanese/Korean
+        text (no kana/hangul); langdetect confirms."""
         host_scripts = _host_scripts(main_scripts)
         starts = [r.start for r in runs]
         found = []
@@ -592,65 +740,140 @@ class LanguageStage(Stage):
             if any(s < te and ts < e for ts, te in taken):
                 continue
             i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
-            sent_runs = runs[i:j]
             letters: dict[str, int] = {}
-            for r in sent_runs:
+            for r in runs[i:j]:
                 letters[r.script] = letters.get(r.script, 0) + r.end - r.start
             total = sum(letters.values())
             if not total or sum(v for k, v in letters.items() if k in host_scripts) < 0.8 * total:
                 continue
-            sentence = text[s:e]
-            if cjk_host:
-                cjk_chars = sum(v for k, v in letters.items() if k in _CJK)
-                kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
-                if main_scripts == frozenset({"Han"}):
-                    candidate = kana >= 2 and cjk_chars >= opt.min_cjk_chars
-                elif "Kana" in main_scripts:
-                    candidate = kana == 0 and cjk_chars >= 2 * opt.min_langdetect_words + 4
-                else:
-                    candidate = hangul == 0 and cjk_chars >= 2 * opt.min_langdetect_words
-                if not candidate:
-                    continue
-                words: list[str] = []
+            cjk_chars = sum(v for k, v in letters.items() if k in _CJK)
+            kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
+            if main_scripts == frozenset({"Han"}):
+                candidate = kana >= 2 and cjk_chars >= opt.min_cjk_chars
+            elif "Kana" in main_scripts:
+                candidate = kana == 0 and cjk_chars >= 20  # a real Chinese sentence, not a heading
             else:
-                words = [w.lower() for w in _WORD_RE.findall(sentence)]
-                if len(words) < opt.min_langdetect_words:
-                    continue
-                hits = self._hits(words)
-                chars: dict[str, int] = {}
-                for c in sentence.lower():
-                    chars[c] = chars.get(c, 0) + 1
-                candidate = hits.get(main, 0) == 0
-                for o in self.function_words:
-                    if candidate:
-                        break
-                    if o != main:
-                        theirs = self._score(words, chars, o, main)
-                        candidate = theirs >= 2 and theirs > self._score(words, chars, main, o)
-                if not candidate:
-                    continue
+                candidate = hangul == 0 and cjk_chars >= 16
+            if not candidate:
+                continue
             self.stat_update("same-script-candidates")
-            probs = self._detect(sentence)
-            if not probs:
-                continue
-            lang, p = probs[0]
-            if lang in main_langs or p < opt.langdetect_min_prob:
-                continue
-            if not cjk_host:
-                if lang in self.function_words:
-                    if self._score(words, chars, lang, main) <= self._score(words, chars, main, lang):
-                        continue
-                elif hits.get(main, 0):
-                    continue
-            found.append((s, e, lang))
+            probs = self._detect(text[s:e])
+            if probs and probs[0][0] not in main_langs and probs[0][1] >= 0.99:
+                found.append((s, e, probs[0][0]))
         return found
+
+    def _foreign_set(self, main: str) -> frozenset[str]:
+        """Words that are evidence against `main`: frequent (>= 1 in 1000 words) in another language
+        of its script and not listed for `main`. A document with none of them skips the check."""
+        cached = self._foreign_words.get(main)
+        if cached is None:
+            prof = self.profiles
+            frequent = _frequent_words(prof.script[main])
+            cached = frozenset(w for w, langs in frequent.items() if langs != {main}) - prof.words[main]
+            self._foreign_words[main] = cached
+        return cached
+
+    def _judge(self, words: list[str], main_langs: list[str], script: str) -> tuple[str, float] | None:
+        """The foreign language of a fragment's words and the margin by which its profile beats the
+        main language's, or None when the fragment is not (clearly) foreign."""
+        main = main_langs[0]
+        if main not in self.profiles.script:
+            return None
+        # host text: half its words or more are on the main language's list (no scoring needed)
+        if 2 * sum(map(self.profiles.words[main].__contains__, words)) >= len(words):
+            return None
+        scores, hits = self._scores(words, script)
+        own = scores.get(main, len(words) * self.profiles.oov[main])
+        best, best_score = None, -math.inf
+        for lang, sc in scores.items():
+            if lang not in main_langs and sc > best_score:
+                best, best_score = lang, sc
+        # two listed words at least: one shared loanword or name is no evidence
+        if best is None or hits[best] < 2 or hits[best] <= hits.get(main, 0):
+            return None
+        margin = best_score - own
+        if margin < self.options.langdetect_margin:
+            return None
+        return best, margin
+
+    def _alpha_same_script(
+        self, text: str, main_langs: list[str], script: str, taken: list[tuple[int, int]]
+    ) -> list[tuple[int, int, str]]:
+        """Foreign sentences and clauses in the main script, located by word profiles."""
+        main = main_langs[0]
+        opt = self.options
+        foreign = self._foreign_set(main)
+        hit_words = foreign.intersection(text.lower().split())
+        if not hit_words:
+            return []  # most documents: no frequent word of another language at all
+        # where they are (str.split tokens: whole words between whitespace), by sentence
+        per_sentence: set[tuple[int, int]] = set()
+        lines: dict[int, list[tuple[int, int]]] = {}
+        low = text.lower()
+        for w in hit_words:
+            for h in _token_starts(text, low, w):
+                ls = text.rfind("\n", 0, h) + 1
+                if ls not in lines:
+                    le = text.find("\n", h)
+                    lines[ls] = self._sentences(text, ls, len(text) if le == -1 else le)
+                spans = lines[ls]
+                k = bisect.bisect_right(spans, (h, len(text))) - 1
+                if k >= 0:
+                    per_sentence.add(spans[k])
+        found: list[tuple[int, int, str]] = []
+        for s, e in sorted(per_sentence):
+            if any(s < te and ts < e for ts, te in taken):
+                continue
+            pieces = [(m.start(), m.end(), m.group()) for m in _WORD_RE.finditer(text, s, e)]
+            if len(pieces) < opt.same_script_min_words:
+                continue
+            self.stat_update("same-script-candidates")
+            verdict = self._decide(_evidence(pieces), main_langs, script, text[s:e])
+            if verdict is not None:
+                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                found.append((s, end, verdict))
+                continue
+            # clauses: split the sentence at commas, brackets, quotes and dashes
+            for cs, ce in _clauses(text, s, e):
+                words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
+                if len(words) < opt.same_script_min_words or foreign.isdisjoint(w.lower() for _, _, w in words):
+                    continue
+                fs, fe = words[0][0], words[-1][1]
+                verdict = self._decide(_evidence(words), main_langs, script, text[fs:fe])
+                if verdict is not None:
+                    found.append((*_clause_span(text, fs, fe), verdict))
+        return found
+
+    def _decide(self, words: list[str], main_langs: list[str], script: str, fragment: str) -> str | None:
+        if len(words) < max(2, self.options.same_script_min_words - 1):
+            return None  # mostly capitalised names or titles: no evidence either way
+        judged = self._judge(words, main_langs, script)
+        if judged is None:
+            return None
+        lang, margin = judged
+        if margin >= self.options.same_script_margin:
+            self.stat_update("same-script-by-profile")
+            return lang
+        # unsure: langdetect, restricted to the main language(s) and the profile's choice
+        probs = self._detect(fragment, (*main_langs, lang))
+        if probs and probs[0][0] == lang and probs[0][1] >= self.options.langdetect_min_prob:
+            self.stat_update("same-script-by-langdetect")
+            return lang
+        return None
 
     # ------------------------------------------------------------------ main
     def process(self, doc: Document) -> None:
         text = doc.text
-        runs = self._runs(text)
-        counts = self._weights(runs)
-        primary_script, main_scripts = self._main_scripts(counts)
+        runs: list[_Run] | None
+        if text.isascii() or not _NON_LATIN_LETTER_RE.search(text):
+            # fast path (most documents): no letter outside Latin, so no script runs to find
+            runs, counts = None, {}
+            primary_script = "Latin" if _LETTER_RE.search(text) else "und"
+            main_scripts = frozenset({primary_script}) if primary_script != "und" else frozenset()
+        else:
+            runs = self._runs(text)
+            counts = self._weights(runs)
+            primary_script, main_scripts = self._main_scripts(counts)
         doc.meta["script"] = primary_script
         if primary_script == "und":
             doc.meta["language"] = "und"
@@ -673,21 +896,30 @@ class LanguageStage(Stage):
             return
 
         fragments: list[_Fragment] = []
-        for s, e, script in self._script_fragments(text, runs, _host_scripts(main_scripts)):
-            if script in _SCRIPT_LANGUAGE:
-                flang = _SCRIPT_LANGUAGE[script]
-            else:
-                probs = self._detect(text[s:e])
-                flang = probs[0][0] if probs else "und"
-            fragments.append(_Fragment(s, e, "script", script.lower(), flang))
+        if runs is not None:
+            for s, e, script in self._script_fragments(text, runs, _host_scripts(main_scripts)):
+                flang = _SCRIPT_LANGUAGE.get(script) or self._fragment_language(text[s:e], script)
+                fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
             taken = [(f.start, f.end) for f in fragments]
-            for s, e in self._stray_punct(text, runs, taken):
+            if runs is None:
+                stray = [(m.start(), m.end()) for m in _STRAY_CJK_PUNCT_RE.finditer(text)]
+            else:
+                stray = self._stray_punct(text, runs, taken)
+            for s, e in stray:
                 fragments.append(_Fragment(s, e, "script", "stray-punct", "und"))
         if self.options.same_script and lang != "und":
             taken = [(f.start, f.end) for f in fragments]
-            for s, e, flang in self._same_script_fragments(text, runs, main_langs, main_scripts, taken):
-                fragments.append(_Fragment(s, e, "langdetect", flang, flang))
+            if main_scripts & _CJK:
+                assert runs is not None
+                found = self._cjk_same_script(text, runs, main_langs, main_scripts, taken)
+            elif self.profiles.script.get(lang) == primary_script:
+                found = self._alpha_same_script(text, main_langs, primary_script, taken)
+            else:
+                self.stat_update(f"same-script-skipped-{lang}")
+                found = []
+            for s, e, flang in found:
+                fragments.append(_Fragment(s, e, "same-script", flang, flang))
         if not fragments:
             return
         fragments.sort(key=lambda f: f.start)
@@ -702,7 +934,7 @@ class LanguageStage(Stage):
                 if f.kind == "script":
                     entry["script"] = f.label
                 else:
-                    entry["detector"] = "langdetect"
+                    entry["detector"] = "words"
                 listed.append(entry)
             doc.meta["language_fragments"] = listed
         elif self.options.action == "remove":
@@ -786,3 +1018,72 @@ def _joins_words(before: str, after: str) -> bool:
         return not (m and m.lastgroup in _CJK)
 
     return alnum(before) and alnum(after)
+
+
+@lru_cache(maxsize=4096)
+def _token_pattern(word: str) -> regex.Pattern[str]:
+    """A whitespace-delimited token, any case (what `text.lower().split()` found)."""
+    return regex.compile(rf"(?<!\S){regex.escape(word)}(?!\S)", regex.IGNORECASE)
+
+
+# Clause boundaries inside a sentence: , ; : brackets, quotes, and dashes between spaces.
+_CLAUSE_SPLIT_RE = regex.compile(r"[,;:()\[\]{}“”„\"«»‹›「」]|\s[–—-]\s|\s'|'(?=\s|$)")
+
+
+def _clauses(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    spans, start = [], s
+    for m in _CLAUSE_SPLIT_RE.finditer(text, s, e):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < e:
+        spans.append((start, e))
+    return spans if len(spans) > 1 else []
+
+
+def _clause_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """A clause with what goes with it: the brackets/quotes around it, or the comma or dash before
+    it when punctuation follows ("hat, as the minister said, neue" -> remove ", as ... said")."""
+    if s > 0 and e < len(text) and text[s - 1] in _OPENERS and _OPENERS[text[s - 1]] == text[e]:
+        return s - 1, e + 1
+    before = text[max(0, s - 4) : s]
+    closed = e < len(text) and (text[e] in ",;:.!?)" or text[e : e + 2] in (" –", " —", " -"))
+    if closed and (m := _DELIM_BEFORE_RE.search(before)):
+        return s - len(before) + m.start(), e
+    return s, e
+
+
+_DELIM_BEFORE_RE = regex.compile(r"(?:[,;:]|\s[–—-])\s*$")
+
+
+def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
+    """Lowercased words that can tell a language: lowercase ones and the first word; capitalised
+    words inside (names, titles such as "The Merchants Exchange") are left out."""
+    return [w.lower() for i, (_, _, w) in enumerate(pieces) if i == 0 or w.islower() or not w[:1].isupper()]
+
+
+@lru_cache(maxsize=32)
+def _frequent_words(script: str) -> dict[str, frozenset[str]]:
+    """Words of 2+ letters at least 1 in 1000 in some language of `script` -> those languages."""
+    prof = _profiles()
+    out: dict[str, set[str]] = {}
+    for w, entries in prof.index.items():
+        if len(w) < 2:
+            continue
+        for lang, d in entries:
+            if prof.script[lang] == script and d + prof.oov[lang] >= _FREQUENT:
+                out.setdefault(w, set()).add(lang)
+    return {w: frozenset(v) for w, v in out.items()}
+
+
+def _token_starts(text: str, low: str, word: str) -> list[int]:
+    """Where `word` occurs as a whitespace-delimited token (what `text.lower().split()` found)."""
+    if len(low) != len(text):  # lowercasing changed offsets (rare letters such as "İ")
+        return [m.start() for m in _token_pattern(word).finditer(text)]
+    out, n, k = [], len(low), len(word)
+    i = low.find(word)
+    while i != -1:
+        if (i == 0 or low[i - 1].isspace()) and (i + k == n or low[i + k].isspace()):
+            out.append(i)
+        i = low.find(word, i + k)
+    return out
