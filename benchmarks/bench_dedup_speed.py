@@ -8,12 +8,15 @@
 2. The whole dedup stage (default options) over the CC and trafilatura documents: MB/s per core.
 
 Run from the repo root: ``python benchmarks/bench_dedup_speed.py [--repeat 3]``. Reports medians
-of CPU time (process_time: the machine may be shared) and wall time.
+of CPU time (process_time: the machine may be shared) and wall time. ``--record FILE`` saves the
+stage's results on both corpora (texts, removals, rejections, counters, saved index payloads);
+``--check-against FILE`` compares a later run with them (a speed change must not change results).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -21,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -105,6 +109,63 @@ def bench_signatures(repeat: int) -> None:
     print(f"\nsignatures equal to datasketch MinHash(hashfunc=ShingleHash) on the first {sample} paragraphs: {equal}")
 
 
+def run_stage(
+    docs: list[tuple[str, str]], name: str, options: DedupOptions | None = None, record: bool = False
+) -> list[Document]:
+    stage = DedupStage(options)
+    out = [Document(doc_id, text, name) for doc_id, text in docs]
+    for doc in out:
+        stage.process(doc)
+    stage.close()
+    if not record:  # timed runs: the stage alone
+        return out
+    out[0].meta["stats"] = dict(stage.take_stats())
+    out[0].meta["state"] = hashlib.sha256(b"".join(stage.pop_state(name))).hexdigest()
+    return out
+
+
+def results(variants: dict[str, DedupOptions]) -> dict[str, list[Any]]:
+    """The stage's whole output per corpus and option set, in a JSON-comparable form."""
+    got: dict[str, list[Any]] = {}
+    for name, path in CORPORA.items():
+        for label, options in variants.items():
+            docs = run_stage(load(path), name, options, record=True)
+            got[f"{name}/{label}"] = [docs[0].meta["stats"], docs[0].meta["state"]] + [
+                [
+                    d.id,
+                    d.text,
+                    [[r.rule, r.text, r.lines, r.extra] for r in d.removed],
+                    None if d.rejected is None else [d.rejected.reason, d.rejected.extra],
+                ]
+                for d in docs
+            ]
+    return json.loads(json.dumps(got))
+
+
+# Defaults, plus options that take the other code paths (estimate verification, char shingles,
+# paragraph units without document checks).
+VARIANTS = {
+    "defaults": DedupOptions(),
+    "estimate": DedupOptions(verify="estimate"),
+    "char-paragraph": DedupOptions(shingle="char", ngram=12, unit="paragraph", documents=False),
+}
+
+
+def record_or_check(record: Path | None, check: Path | None) -> None:
+    got = results(VARIANTS)
+    if record is not None:
+        record.write_text(json.dumps(got))
+        print(f"recorded the stage's results in {record}")
+    if check is not None:
+        want = json.loads(check.read_text())
+        for key in want:
+            same = got[key] == want[key]
+            diff = sum(a != b for a, b in zip(got[key], want[key], strict=True))
+            print(f"{key}: {'identical' if same else f'DIFFERENT ({diff} entries)'}")
+        if got != want:
+            raise SystemExit(1)
+
+
 def bench_stage(repeat: int) -> None:
     print("\n| corpus | MB | documents | CPU s (median) | wall s (median) | MB/s per core (CPU) | MB/s (wall) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -112,24 +173,29 @@ def bench_stage(repeat: int) -> None:
         docs = load(path)
         mb = sum(len(t.encode("utf-8")) for _, t in docs) / 1e6
 
-        def run(docs: list[tuple[str, str]] = docs, name: str = name) -> DedupStage:
-            stage = DedupStage()
-            for doc_id, text in docs:
-                stage.process(Document(doc_id, text, name))
-            stage.close()
-            return stage
-
-        cpu, wall, _ = timed(run, repeat)
+        cpu, wall, _ = timed(lambda docs=docs, name=name: run_stage(docs, name), repeat)
         print(f"| {name} | {mb:.2f} | {len(docs)} | {cpu:.2f} | {wall:.2f} | {mb / cpu:.2f} | {mb / wall:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--record", type=Path, help="save the stage's results on the corpora to this file")
+    parser.add_argument("--check-against", type=Path, help="compare the stage's results with a --record file")
+    parser.add_argument("--only-results", action="store_true", help="record/check only, no timing")
+    parser.add_argument("--only-stage", action="store_true", help="time the whole stage only")
     args = parser.parse_args()
+    t = time.perf_counter()
     _char_tables(True, True)  # one-time table build (~0.3 s per process), not part of throughput
+    DedupStage().sketch("one-time warm-up of the compiled kernels " * 3)  # load (or compile) them
+    print(f"one-time setup (tables, loading the cached numba kernels): {time.perf_counter() - t:.2f} s wall")
+    if args.record or args.check_against:
+        record_or_check(args.record, args.check_against)
+        if args.only_results:
+            return
     print(f"datasketch {datasketch.__version__}, numpy {np.__version__}, repeat {args.repeat}\n")
-    bench_signatures(args.repeat)
+    if not args.only_stage:
+        bench_signatures(args.repeat)
     bench_stage(args.repeat)
 
 

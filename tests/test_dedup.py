@@ -183,6 +183,27 @@ def test_segment_signatures_across_matrix_blocks_equal_one_minhash_per_segment()
         assert np.array_equal(row, theirs.hashvalues)
 
 
+def test_compiled_kernel_equals_numpy_for_units_with_gaps_and_the_whole_document() -> None:
+    # The kernel permutes each hash once: unit signatures over disjoint ranges with gaps between
+    # them, and the document's over everything (gaps included), as the numpy path computes them.
+    stage = DedupStage()
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**32, size=9_000, dtype=np.uint64).astype(np.uint32)
+    starts, ends = np.array([3, 100, 2047, 5000]), np.array([90, 2000, 4500, 5001])
+    sigs, doc = stage.hasher.ranges_min(hashes, starts, ends, True)
+    for row, s, e in zip(sigs, starts, ends, strict=True):
+        assert np.array_equal(row, stage.hasher.segment_min_numpy(hashes[s:e], np.zeros(1, np.int64))[0])
+    assert np.array_equal(doc, stage.hasher.segment_min_numpy(hashes, np.zeros(1, np.int64))[0])
+    bounds = np.array([0, 7, 4096, 4097, 8000])
+    assert np.array_equal(stage.hasher.segment_min(hashes, bounds), stage.hasher.segment_min_numpy(hashes, bounds))
+
+
+def test_char_shingles_with_a_wordless_last_unit() -> None:
+    # A last unit of punctuation only has no characters after normalization (used to index past the end).
+    (doc,) = _run(DedupStage(DedupOptions(shingle="char")), "Some words on a line here.\n\n...")
+    assert doc.rejected is None and doc.text.endswith("...")
+
+
 @pytest.mark.parametrize("verify", ["exact", "estimate"])
 def test_saved_index_reloaded_dedups_like_one_run(verify: str) -> None:
     with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:

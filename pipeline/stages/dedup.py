@@ -31,6 +31,7 @@ from itertools import compress
 from typing import Any, Literal
 
 import datasketch
+import numba
 import numpy as np
 import regex
 from datasketch.lsh import _optimal_param
@@ -183,6 +184,111 @@ def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
     return _fmix64(codepoints.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
 
 
+# ---------------------------------------------------------------- compiled kernels (numba)
+# The same arithmetic as the numpy definitions above, in one pass over the data: the matrix and
+# polynomial steps were bound by memory traffic and numpy's per-call cost on small documents.
+# Compiled once per machine (cache=True keeps the machine code beside this file).
+
+_U32_MAX = np.uint32(0xFFFFFFFF)
+_NO_MAPPING = np.zeros(1, dtype=np.uint32)
+_NB_POLY_BASE = np.uint64(_POLY_BASE)
+_NB_POLY_LEN = np.uint64(_POLY_LEN)
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_fmix32(h: np.uint32) -> np.uint32:
+    h ^= h >> np.uint32(16)
+    h = np.uint32(h * np.uint32(0x85EBCA6B))
+    h ^= h >> np.uint32(13)
+    h = np.uint32(h * np.uint32(0xC2B2AE35))
+    return h ^ (h >> np.uint32(16))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_fmix64(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_fold_min(mixed: np.ndarray, a: np.ndarray, b: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
+    # out[p] = min(out[p], min_i (a[p] * mixed[i] + b[p] mod 2**32)): the permutation loop is
+    # innermost so that it compiles to SIMD lanes (no branch, 32-bit wrap-around).
+    for i in range(start, end):
+        m = mixed[i]
+        for p in range(a.size):
+            out[p] = min(out[p], np.uint32(a[p] * m + b[p]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_minhash(
+    hashes: np.ndarray, a: np.ndarray, b: np.ndarray, starts: np.ndarray, ends: np.ndarray, whole: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures of the disjoint, increasing ranges [starts[u], ends[u]) of ``hashes`` and, if
+    ``whole``, of all of them (each hash permuted once: the document takes its units' minima)."""
+    mixed = np.empty(hashes.size, np.uint32)
+    for i in range(hashes.size):
+        mixed[i] = _nb_fmix32(hashes[i])
+    sigs = np.full((starts.size, a.size), _U32_MAX, np.uint32)
+    doc = np.full(a.size, _U32_MAX, np.uint32)
+    done = 0
+    for u in range(starts.size):
+        _nb_fold_min(mixed, a, b, starts[u], ends[u], sigs[u])
+        if whole:
+            _nb_fold_min(mixed, a, b, done, starts[u], doc)
+            for p in range(a.size):
+                doc[p] = min(doc[p], sigs[u, p])
+            done = ends[u]
+    if whole:
+        _nb_fold_min(mixed, a, b, done, hashes.size, doc)
+    return sigs, doc
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool) -> tuple:
+    """Words of a code point array: start, end, polynomial hash (``_word_hash`` of the mapped code
+    points) of each, and the word offset of each line (len = newlines + 2)."""
+    n = cp.size
+    w_start = np.empty(n // 2 + 1, np.int64)
+    w_end = np.empty(n // 2 + 1, np.int64)
+    hashes = np.empty(n // 2 + 1, np.uint64)
+    line_words = np.empty(n + 2, np.int64)
+    line_words[0] = 0
+    words = 0
+    lines = 1
+    inside = False
+    acc = np.uint64(0)
+    power = np.uint64(1)
+    start = 0
+    for i in range(n + 1):
+        c = cp[i] if i < n else np.uint32(32)
+        if is_sep[c]:
+            if inside:
+                w_start[words] = start
+                w_end[words] = i
+                hashes[words] = _nb_fmix64(acc + np.uint64(i - start) * _NB_POLY_LEN)
+                words += 1
+                inside = False
+            if c == 10 and i < n:
+                line_words[lines] = words
+                lines += 1
+        else:
+            if not inside:
+                inside = True
+                start = i
+                acc = np.uint64(0)
+                power = np.uint64(1)
+            if mapped:
+                c = mapping[c]
+            acc += np.uint64(c) * power
+            power *= _NB_POLY_BASE
+    line_words[lines] = words
+    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1]
+
+
 class ShingleHash:
     """The hash function of a shingle (its normalized words joined by spaces, or its characters).
 
@@ -236,11 +342,33 @@ class MinHasher:
         a, b = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
         self.a = np.asarray(a, dtype=np.uint32)[:, None]
         self.b = np.asarray(b, dtype=np.uint32)[:, None]
+        self.a_flat = np.ascontiguousarray(self.a[:, 0])
+        self.b_flat = np.ascontiguousarray(self.b[:, 0])
         self._buf = np.empty((num_perm, _CHUNK), dtype=np.uint32)
+
+    def ranges_min(
+        self, hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray, whole: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Signatures of the disjoint increasing ranges ``hashes[starts[i]:ends[i]]`` and, if
+        ``whole``, of all the hashes (compiled kernel)."""
+        sigs, doc = _nb_minhash(
+            hashes.astype(np.uint32, copy=False),
+            self.a_flat,
+            self.b_flat,
+            starts.astype(np.int64, copy=False),
+            ends.astype(np.int64, copy=False),
+            whole,
+        )
+        return sigs, doc if whole else None
 
     def segment_min(self, hashes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         """Signatures of the segments ``hashes[bounds[i]:bounds[i+1]]`` (bounds sorted, unique,
         starting at 0, the last segment running to the end): a (len(bounds), num_perm) array."""
+        bounds = np.asarray(bounds, dtype=np.int64)
+        return self.ranges_min(hashes, bounds, np.append(bounds[1:], hashes.size), False)[0]
+
+    def segment_min_numpy(self, hashes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """``segment_min`` with numpy only (the reference the kernel is tested against)."""
         mixed = _fmix32(hashes)
         size = mixed.size
         parts: list[np.ndarray] = []
@@ -302,17 +430,149 @@ class _Grow:
         return self.size * self.data.itemsize * max(1, self.width)
 
 
+_NO_VALUE = np.uint32(0xFFFFFFFF)  # marks an empty slot: values stay below it
+
+
+@numba.njit(cache=True, nogil=True)
+def _ht_find(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:
+    # Linear probing; the keys are 64-bit hashes already, so their low bits pick the slot.
+    mask = slot_keys.size - 1
+    for i in range(keys.size):
+        key = keys[i]
+        j = np.int64(key & np.uint64(mask))
+        out[i] = -1
+        while slot_values[j] != _NO_VALUE:
+            if slot_keys[j] == key:
+                out[i] = slot_values[j]
+                break
+            j = (j + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _ht_insert(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, values: np.ndarray) -> int:
+    # A key already present keeps its (earlier) value; returns the number of keys added.
+    mask = slot_keys.size - 1
+    added = 0
+    for i in range(keys.size):
+        key = keys[i]
+        j = np.int64(key & np.uint64(mask))
+        while slot_values[j] != _NO_VALUE and slot_keys[j] != key:
+            j = (j + 1) & mask
+        if slot_values[j] == _NO_VALUE:
+            slot_keys[j] = key
+            slot_values[j] = values[i]
+            added += 1
+    return added
+
+
+class KeyTable:
+    """uint64 key -> uint32 value where the first value set for a key wins (values grow with time).
+
+    A dict of Python ints costs ~100 bytes a key. Here recent keys sit in a small dict and every
+    ``compact_at`` of them move into an open-addressing hash table of two numpy arrays (12 bytes a
+    slot, at most 70% full: ~17-34 bytes a key), searched by a compiled loop, many keys at once
+    (``lookup``, ``prefetch``). Only keys still in the dict can be deleted (rolled back), so the
+    owner compacts between documents: ``compact()``, or at the start of ``update`` with
+    ``compact_on_update`` (for an owner that only deletes keys of its last update)."""
+
+    MAX_LOAD = 0.7
+
+    def __init__(self, compact_at: int = 1 << 14, compact_on_update: bool = False) -> None:
+        self.recent: dict[int, int] = {}
+        self.compact_at = compact_at
+        self.compact_on_update = compact_on_update
+        self.slot_keys = np.zeros(1 << 10, dtype=np.uint64)
+        self.slot_values = np.full(1 << 10, _NO_VALUE, dtype=np.uint32)
+        self.runs = 0  # keys in the hash table (truthy when there is anything to search)
+        self._prefetched: dict[int, int] = {}  # key -> value in the table (-1: none), see prefetch()
+
+    def __len__(self) -> int:
+        return self.runs + len(self.recent)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Values the hash table holds for ``keys`` (uint64, any shape), -1 where it holds none."""
+        flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        out = np.empty(flat.size, dtype=np.int64)
+        _ht_find(self.slot_keys, self.slot_values, flat, out)
+        return out.reshape(np.shape(keys))
+
+    def get_many(self, keys: np.ndarray) -> list[int | None]:
+        found = self.lookup(keys).tolist() if self.runs else [-1] * len(keys)
+        recent = self.recent
+        return [v if v >= 0 else recent.get(k) for k, v in zip(keys.tolist(), found, strict=True)]
+
+    def prefetch(self, keys: np.ndarray) -> None:
+        """Look ``keys`` up in the table at once, so that get() and ``in`` on them are dict look-ups
+        (valid until the next compaction)."""
+        if self.runs:
+            flat = np.ravel(keys)
+            self._prefetched = dict(zip(flat.tolist(), self.lookup(flat).tolist(), strict=True))
+
+    def get(self, key: int) -> int | None:
+        if self.runs:
+            value = self._prefetched.get(key)
+            if value is None:  # not prefetched: one compiled search
+                value = int(self.lookup(np.array([key], dtype=np.uint64))[0])
+            if value >= 0:
+                return value
+        return self.recent.get(key)
+
+    def __contains__(self, key: int) -> bool:
+        return self.get(key) is not None
+
+    def setdefault(self, key: int, value: int) -> int:
+        """Set ``key`` unless the dict has it (a copy in the table, older, still wins on lookup)."""
+        if self.compact_on_update:
+            self.compact()
+        return self.recent.setdefault(key, value)
+
+    def update(self, items: dict[int, int]) -> None:
+        """Add keys the caller found absent (a key already present would keep its first value)."""
+        if self.compact_on_update:
+            self.compact()
+        self.recent.update(items)
+
+    def __delitem__(self, key: int) -> None:
+        del self.recent[key]
+
+    def compact(self, force: bool = False) -> None:
+        """Move the dict into the hash table once it is large (or ``force``)."""
+        if not self.recent or (len(self.recent) < self.compact_at and not force):
+            return
+        self._prefetched = {}
+        keys = np.fromiter(self.recent.keys(), dtype=np.uint64, count=len(self.recent))
+        values = np.fromiter(self.recent.values(), dtype=np.int64, count=len(self.recent))
+        if values.max() >= int(_NO_VALUE):
+            raise OverflowError("dedup index: more than 2**32 - 1 entries")
+        self.recent = {}
+        if (self.runs + keys.size) > self.MAX_LOAD * self.slot_keys.size:
+            size = self.slot_keys.size
+            while (self.runs + keys.size) > self.MAX_LOAD * size:
+                size *= 2
+            old_keys, old_values = self.slot_keys, self.slot_values
+            self.slot_keys = np.zeros(size, dtype=np.uint64)
+            self.slot_values = np.full(size, _NO_VALUE, dtype=np.uint32)
+            used = old_values != _NO_VALUE
+            _ht_insert(self.slot_keys, self.slot_values, old_keys[used], old_values[used])
+        self.runs += _ht_insert(self.slot_keys, self.slot_values, keys, values.astype(np.uint32))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the hash table plus an estimate for the dict (~100 bytes a key with its ints)."""
+        return self.slot_keys.nbytes + self.slot_values.nbytes + 100 * len(self.recent)
+
+
 class NearIndex:
     """LSH band buckets over signatures; entries keep their owner (a document ordinal) and either
     their signature (estimated verification) or their sorted shingle hashes (exact)."""
 
     def __init__(self, bands: int, rows: int, num_perm: int, exact: bool) -> None:
         self.bands, self.rows, self.exact = bands, rows, exact
-        self.buckets: dict[int, int] = {}  # band key -> first entry
+        self.buckets = KeyTable()  # band key -> first entry (compacted in flush: undo needs the dict)
         self.owners: list[int] = []  # entry -> document ordinal (shared int objects: 8 bytes each)
         self.signatures = _Grow(np.uint32, num_perm) if not exact else None
         self.sets = _Grow(np.uint32) if exact else None  # concatenated sorted shingle hashes
-        self.set_ends: list[int] = []
+        self.set_ends = _Grow(np.int64)
         self.pending: list[np.ndarray] = []  # entries added since the last flush (this document)
         self.flushed = 0
         rng = np.random.default_rng(0x5EED)
@@ -324,15 +584,40 @@ class NearIndex:
 
     def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
         """One 64-bit key per band for each signature row (a key collision only adds a candidate)."""
+        return self.band_key_array(sigs).tolist()
+
+    def band_key_array(self, sigs: np.ndarray) -> np.ndarray:
         x = sigs[:, : self.bands * self.rows].reshape(len(sigs), self.bands, self.rows).astype(np.uint64)
         keys = _fmix64((x * self._row_mult).sum(axis=2) + self._band_salt)
-        return keys.tolist()
+        self.buckets.prefetch(keys)  # the document's keys: one vectorized search of the compact runs
+        return keys
+
+    def novel(self, keys: np.ndarray, rows: list[list[int]]) -> list[bool]:
+        """Per row of band keys (a document's units, in order): True when no key is in the index
+        nor in an earlier row, so that ``query`` finds nothing whatever the rows before it added,
+        and ``add`` creates every key (one batch of dict look-ups instead of a query per unit)."""
+        table = self.buckets
+        recent = table.recent.keys()
+        known = np.fromiter((not recent.isdisjoint(row) for row in rows), dtype=bool, count=len(rows))
+        if table.runs:
+            known |= (table.lookup(keys) >= 0).any(axis=1)
+        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+        width = keys.shape[1]
+        earlier = ((first // width)[inverse.ravel()] < np.arange(keys.size) // width).reshape(keys.shape)
+        return (~(known | earlier.any(axis=1))).tolist()
+
+    def add_novel(self, keys: list[int], entry_data: np.ndarray, owner: int) -> None:
+        """``add`` for a row ``novel`` vouched for: all its keys are new."""
+        self.buckets.update(dict.fromkeys(keys, len(self.owners)))
+        self.owners.append(owner)
+        self.pending.append(entry_data)
 
     def _set(self, entry: int) -> np.ndarray:
         if entry >= self.flushed:
             return self.pending[entry - self.flushed]
         assert self.sets is not None
-        return self.sets.data[self.set_ends[entry - 1] if entry else 0 : self.set_ends[entry]]
+        ends = self.set_ends.data
+        return self.sets.data[ends[entry - 1] if entry else 0 : ends[entry]]
 
     def _signatures(self, entries: list[int]) -> np.ndarray:
         assert self.signatures is not None
@@ -374,13 +659,15 @@ class NearIndex:
         return added
 
     def flush(self) -> None:
-        """Move the pending entries into the arrays (one copy per document, not per unit)."""
+        """Move the pending entries into the arrays (one copy per document, not per unit) and, once
+        enough have gathered, the new bucket keys into the compact runs."""
+        self.buckets.compact()
         if not self.pending:
             return
         if self.exact:
             assert self.sets is not None
             sizes = np.fromiter(map(len, self.pending), np.int64, len(self.pending))
-            self.set_ends.extend((self.sets.size + np.cumsum(sizes)).tolist())
+            self.set_ends.append(self.sets.size + np.cumsum(sizes))
             self.sets.append(np.concatenate(self.pending))
         else:
             assert self.signatures is not None
@@ -397,8 +684,8 @@ class NearIndex:
         del self.pending[entries - self.flushed :]
 
     def nbytes(self) -> int:
-        """Bytes of the entries' arrays (owners, signatures or shingle sets)."""
-        arrays = 8 * (len(self.owners) + len(self.set_ends))
+        """Bytes of the entries' arrays (owners, signatures or shingle sets) and of the buckets."""
+        arrays = 8 * len(self.owners) + self.set_ends.nbytes + self.buckets.nbytes
         return arrays + sum(a.nbytes for a in (self.signatures, self.sets) if a is not None)
 
 
@@ -482,7 +769,7 @@ class DedupStage(Stage):
         self._reset()
 
     def _reset(self) -> None:
-        self.exact: dict[int, int] = {}  # unit key -> owner ordinal
+        self.exact = KeyTable(compact_on_update=True)  # unit key -> owner ordinal
         self.units = NearIndex(self.bands, self.rows, self.options.num_perm, self.options.verify == "exact")
         self.doc_exact: dict[int, int] = {}
         self.docs = NearIndex(self.doc_bands, self.doc_rows, self.options.num_perm, exact=False)
@@ -527,15 +814,12 @@ class DedupStage(Stage):
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
-        inside = np.concatenate(([False], ~is_sep[cp], [False]))
-        edges = np.flatnonzero(inside[1:] != inside[:-1])
-        w_start, w_end = edges[0::2], edges[1::2]
+        table = mapping if mapping is not None else _NO_MAPPING
+        w_start, w_end, words, line_words = _nb_words(cp, is_sep, table, mapping is not None)
+        if o.shingle == "word":
+            return words, line_words, None
         if mapping is not None:
             cp = mapping[cp]
-        breaks = np.flatnonzero(cp == 10)
-        line_words = np.concatenate(([0], np.searchsorted(w_start, breaks), [w_start.size]))
-        if o.shingle == "word":
-            return self._poly(cp.astype(np.uint64), w_start, w_end), line_words, None
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -585,27 +869,17 @@ class DedupStage(Stage):
         if char_offsets is None:
             t_start, t_end = w_start, w_end
         else:  # a unit's characters, without the space after its last word
-            t_start = char_offsets[w_start]
+            # (clamped: a wordless unit after the last word would start past the end)
+            t_start = np.minimum(char_offsets[w_start], tokens.size)
             t_end = np.maximum(t_start, char_offsets[w_end] - 1)
         keys = self._poly(tokens, t_start, t_end)
         doc_key = int(self._poly(tokens, np.zeros(1, np.int64), np.full(1, tokens.size))[0])
         near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
         shingles = self.shingle_hash.vectorized(tokens)
         sh_start, sh_end = t_start[near], t_end[near] - n + 1
-        doc_sig = None
-        if o.documents and line_words[-1] >= o.minhash_min_words and shingles.size:
-            bounds = np.unique(np.concatenate(([0], sh_start, sh_end)))
-            bounds = bounds[bounds < shingles.size]
-            mins = self.hasher.segment_min(shingles, bounds)
-            doc_sig = mins.min(axis=0)
-            sigs = mins[np.searchsorted(bounds, sh_start)]
-        elif near.size:
-            lengths = sh_end - sh_start
-            offsets = np.concatenate(([0], np.cumsum(lengths)))
-            rows = np.repeat(sh_start - offsets[:-1], lengths) + np.arange(offsets[-1])
-            sigs = self.hasher.segment_min(shingles[rows], offsets[:-1])
-        else:
-            sigs = np.empty((0, o.num_perm), dtype=np.uint32)
+        whole = bool(o.documents and line_words[-1] >= o.minhash_min_words and shingles.size)
+        # units are disjoint and in order: their shingle ranges too
+        sigs, doc_sig = self.hasher.ranges_min(shingles, sh_start, sh_end, whole)
         sets: list[np.ndarray] | None = None
         if o.verify == "exact" and near.size:
             # Sorted unique shingle hashes per unit, all units at once: sort by (unit, hash).
@@ -693,15 +967,18 @@ class DedupStage(Stage):
         new_keys, added_near, band_keys = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         shingles = [sk["sets"][i] for i in added_near] if sk["sets"] is not None else []
+        # numpy arrays, and copies of the kept sets rather than views of the document's buffer: a
+        # large input file keeps all of this until it is committed (~10x less than Python ints).
         rows.append(
             {
                 "id": doc.id,
-                "keys": new_keys,
-                "unit_keys": [band_keys[i] for i in added_near],
-                "unit_sets": shingles,
+                "keys": np.array(new_keys, dtype=np.uint64),
+                "unit_keys": np.array([band_keys[i] for i in added_near], dtype=np.uint64).reshape(-1, self.bands),
+                "unit_sets": np.concatenate(shingles) if shingles else np.empty(0, np.uint32),
+                "set_sizes": np.fromiter(map(len, shingles), np.int64, len(shingles)),
                 "unit_sigs": sk["signatures"][added_near] if sk["sets"] is None else None,
                 "doc_key": sk["doc_key"] if self.options.documents else None,
-                "doc_keys": doc_keys,
+                "doc_keys": np.array(doc_keys, dtype=np.uint64) if doc_keys is not None else None,
                 "doc_sig": sk["doc_signature"] if doc_keys is not None else None,
             }
         )
@@ -721,13 +998,12 @@ class DedupStage(Stage):
             "doc_keys": [d["doc_keys"] is not None for d in docs],
             "doc_key": [d["doc_key"] for d in docs],
         }
-        sets = [x for d in docs for x in d["unit_sets"]]
         arrays = {
             "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-            "keys": np.array([k for d in docs for k in d["keys"]], dtype=np.uint64),
-            "unit_keys": np.array([k for d in docs for k in d["unit_keys"]], dtype=np.uint64).reshape(-1, self.bands),
-            "set_sizes": np.array([len(x) for x in sets], dtype=np.int64),
-            "sets": np.concatenate(sets) if sets else np.empty(0, np.uint32),
+            "keys": np.concatenate([d["keys"] for d in docs]),
+            "unit_keys": np.concatenate([d["unit_keys"] for d in docs]).reshape(-1, self.bands),
+            "set_sizes": np.concatenate([d["set_sizes"] for d in docs]),
+            "sets": np.concatenate([d["unit_sets"] for d in docs]),
             "unit_sigs": np.concatenate([d["unit_sigs"] for d in docs if d["unit_sigs"] is not None])
             if o.verify == "estimate"
             else np.empty((0, o.num_perm), np.uint32),
@@ -755,6 +1031,9 @@ class DedupStage(Stage):
             keys, unit_keys, sets, sizes = data["keys"], data["unit_keys"], data["sets"], data["set_sizes"]
             unit_sigs, doc_keys, doc_sigs = data["unit_sigs"], data["doc_keys"], data["doc_sigs"]
             set_ends = np.cumsum(sizes).tolist()
+            # One vectorized search of the compact runs for all the keys this payload adds.
+            self.units.buckets.prefetch(unit_keys)
+            self.docs.buckets.prefetch(doc_keys)
             k = u = d = 0
             for doc_id, n_keys, n_units, has_doc, doc_key in zip(
                 header["ids"], header["keys"], header["units"], header["doc_keys"], header["doc_key"], strict=True
@@ -792,14 +1071,19 @@ class DedupStage(Stage):
         # one (a later copy shares the fate of the first copy here).
         elig = np.flatnonzero(sk["words"] >= o.min_words)
         keys = sk["keys"][elig]
-        prior = list(map(exact.get, keys.tolist()))
+        prior = exact.get_many(keys)
         _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
         first = elig[first_idx[inverse.ravel()]]
         is_near = np.zeros(len(starts), dtype=bool)
         is_near[sk["near"]] = True
         fate: dict[int, tuple[int, str, int, float]] = {}  # first copy here -> how it was removed
         new_keys: list[int] = []
-        band_keys = units.band_keys(sk["signatures"]) if sk["near"].size else []
+        band_keys: list[list[int]] = []
+        novel: list[bool] = []
+        if sk["near"].size:
+            band_array = units.band_key_array(sk["signatures"])
+            band_keys = band_array.tolist()
+            novel = units.novel(band_array, band_keys)
         near_pos = dict(zip(sk["near"].tolist(), range(sk["near"].size), strict=True))
         sets = sk["sets"]
         added_lsh: list[int] = []
@@ -811,6 +1095,12 @@ class DedupStage(Stage):
                 removed.append((u, *fate[f]) if f in fate else (u, ordinal, "exact-paragraph", key, 1.0))
             elif is_near[u]:
                 i = near_pos[u]
+                if novel[i]:  # nothing to find: index it directly
+                    units.add_novel(band_keys[i], sets[i] if sets is not None else sk["signatures"][i], ordinal)
+                    added_lsh += band_keys[i]
+                    added_near.append(i)
+                    new_keys.append(key)
+                    continue
                 sig, shingles = sk["signatures"][i], sets[i] if sets is not None else None
                 hit = units.query(band_keys[i], sig, shingles, o.threshold)
                 if hit is not None:
