@@ -60,6 +60,18 @@ def cli() -> None:
     help="Worker processes for per-document stages.",
 )
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where per-document stages run: local processes (--workers) or Ray tasks (pip install 'cleancorpus[ray]').",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --executor ray: the Ray cluster to join (e.g. HEAD:6379, or 'auto'); none starts a local Ray.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(0),
     default=None,
@@ -75,6 +87,8 @@ def run(
     config_path: str | None,
     outdir: str | None,
     workers: int,
+    executor: str,
+    ray_address: str | None,
     limit: int | None,
     rebuild: bool,
     strict: bool,
@@ -106,7 +120,15 @@ def run(
         if progress is not None:
             progress.start()
         result = run_pipeline(
-            config, list(inputs), outdir, workers=workers, limit=limit, on_progress=on_progress, rebuild=rebuild
+            config,
+            list(inputs),
+            outdir,
+            workers=workers,
+            limit=limit,
+            on_progress=on_progress,
+            rebuild=rebuild,
+            executor=executor,
+            ray_address=ray_address,
         )
     except StateLocked as err:
         log.error("%s", err)

@@ -312,12 +312,16 @@ def run(
     limit: int | None = None,
     on_progress: Callable[[int, int, int, dict[str, Any]], None] | None = None,
     rebuild: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> RunResult:
     """Run the pipeline over new and changed input files.
 
     ``on_progress(documents_done, characters_done, bytes_total, details)``, details: ``file`` (index
     of the file being read), ``files`` (the input files processed), ``stages`` (position -> StageStats
     so far; read only). A run with ``limit`` is a trial: it writes outputs but records nothing in the state.
+    ``executor``: "local" (``workers`` processes) or "ray" (Ray tasks; ``ray_address`` names a cluster,
+    none starts a local Ray); cross-document stages run in this process either way.
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -343,7 +347,19 @@ def run(
     try:
         store.lock()
         return _run_locked(
-            config, files, skipped, out, store, workers, limit, on_progress, rebuild, started_at, started
+            config,
+            files,
+            skipped,
+            out,
+            store,
+            workers,
+            limit,
+            on_progress,
+            rebuild,
+            started_at,
+            started,
+            executor,
+            ray_address,
         )
     finally:
         store.close()
@@ -361,6 +377,8 @@ def _run_locked(
     rebuild: bool,
     started_at: datetime,
     started: float,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> RunResult:
     current_hash = config_hash(config.dump())
     previous_hash = store.meta("config_hash")
@@ -421,7 +439,7 @@ def _run_locked(
     global _stages
     _stages = stages  # cross-document stages always run here, and every stage in a serial run
     worker_stages = [None if stage.cross_document else stage for stage in stages]
-    executor = make_executor(workers, _init_worker, (worker_stages,))
+    executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
     stream: Iterator[Batch] = _batches(read_all(files))
     for cross, positions in segments:
         if cross:
