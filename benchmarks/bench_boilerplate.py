@@ -157,15 +157,22 @@ def evaluate(
     return scores
 
 
-def ablations(stage: BoilerplateStage) -> dict[str, list[str]]:
-    """disable_rules lists that switch off one part of the stage."""
+def ablations(stage: BoilerplateStage) -> dict[str, dict[str, object]]:
+    """Option sets that switch off one part of the stage (``disable_rules`` lists, or the article
+    stretch's separators set to zero)."""
     groups = stage.rule_groups()
     return {
-        "all parts": [],
-        "without pattern packs": groups["packs"],
-        "without structure rules": groups["structure"],
-        "without recurring lines": groups["recurring"],
-        "without main-content localisation": groups["content"],
+        "all parts": {},
+        "without pattern packs": {"disable_rules": groups["packs"]},
+        "without structure rules": {"disable_rules": groups["structure"]},
+        "without recurring lines": {"disable_rules": groups["recurring"]},
+        "without main-content localisation": {"disable_rules": groups["content"]},
+        "stretch: removed lines cost nothing": {"content_removed_penalty": 0},
+        "stretch: widget/comment headings cost nothing": {"content_marker_penalty": 0},
+        "stretch: neither separator (previous localisation)": {
+            "content_removed_penalty": 0,
+            "content_marker_penalty": 0,
+        },
     }
 
 
@@ -316,9 +323,9 @@ def main() -> None:
         print(f"| keep everything | {h} | {base[h].row()} |")
     runs = {"all parts": full}
     if not args.no_ablation:
-        for label, disabled in ablations(full).items():
-            if disabled:
-                runs[label] = prepared_stage(docs, disable_rules=disabled)
+        for label, options in ablations(full).items():
+            if options:
+                runs[label] = prepared_stage(docs, **options)
     for label, stage in runs.items():
         scores = evaluate(stage, docs, gold, args.show_errors if label == "all parts" else None)
         for h in ("A", "B", "all"):

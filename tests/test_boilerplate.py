@@ -567,3 +567,70 @@ def test_first_character_buckets_and_phrase_hint_agree_with_the_plain_rules(stag
         assert (full and full.lastgroup) == (part and part.lastgroup), line
         occurs = any(phrase in key for phrase, *_ in stage._phrases)
         assert occurs == (stage._phrase_hint.search(key) is not None), line
+
+
+# -- article stretch: chrome and widget headings separate it from footers; quantities are content ------
+
+
+FOOTER_PROSE = "This site is run by volunteers and all of the texts are licensed under a Creative Commons licence."
+
+
+def test_removed_chrome_between_article_and_footer_prose_breaks_the_stretch():
+    """A footer paragraph after a long block of removed lines (a menu, share buttons) is no longer
+    part of the article, so the short lines before it are removed as 'outside-content'."""
+    body = "\n".join([ARTICLE] * 3)
+    share = "Facebook\nTwitter\nWhatsApp\nE-Mail\nPinterest\nLinkedIn\nXing\nTelegram\n"
+    teasers = "Mayor unveils budget plan\nSchools get more money\nRoads to wait another year\n"
+    text = f"{body}\n{share}{teasers}{FOOTER_PROSE}\n"
+    doc = run(text)
+    assert body in doc.text
+    gone = {t for r, t in removed(doc) if r == "outside-content"}
+    assert "Roads to wait another year" in gone
+    # Free gaps (the previous behaviour) let the stretch run on to the footer and keep the teasers.
+    free = run(text, content_removed_penalty=0, content_marker_penalty=0)
+    assert "Roads to wait another year" in free.text
+
+
+def test_widget_heading_separates_the_article_from_what_follows():
+    body = "\n".join([ARTICLE] * 3)
+    text = f"{body}\nRelated Posts\n{FOOTER_PROSE}\nSchools get more money\nMayor unveils a new budget plan today\n"
+    doc = run(text, content_removed_penalty=0)
+    assert body in doc.text and FOOTER_PROSE in doc.text  # prose outside the stretch is kept
+    assert "Mayor unveils a new budget plan today" not in doc.text
+    assert (
+        "Mayor unveils a new budget plan today" in run(text, content_removed_penalty=0, content_marker_penalty=0).text
+    )
+
+
+def test_ingredient_lines_far_from_the_recipe_prose_are_kept():
+    # Real shape (chefkoch/oetker/wordpress recipes): the ingredient list sits before the method.
+    ingredients = (
+        "Zutaten:\n300 g Mehl\n1 TL Backpulver\n200 g Zucker\n1 Pck. Vanillin-Zucker\n• 2 cups flour\n½ TL Salz\n"
+    )
+    menu = "Rezepte\nKuchen backen\nPlätzchen\nUnser Team\nKontakt\n"
+    method = "\n".join(f"{i}. {ARTICLE}" for i in range(1, 4))
+    doc = run(f"{menu}{ingredients}\nZubereitung:\n{method}\n")
+    for line in (
+        "300 g Mehl",
+        "1 TL Backpulver",
+        "200 g Zucker",
+        "1 Pck. Vanillin-Zucker",
+        "• 2 cups flour",
+        "½ TL Salz",
+    ):
+        assert line in doc.text
+    gone = {t for r, t in removed(doc) if r == "outside-content"}
+    assert {"Kuchen backen", "Unser Team"} <= gone
+
+
+def test_listed_question_headline_continues_a_trailing_widget_list(stage):
+    text = (
+        f"{ARTICLE}\n\nWeiterlesen\n• Experte: Energiepreise werden weiter steigen\n"
+        "• Standort Deutschland – zu großes Geschäftsrisiko?\n• Unverbindliches aus dem Hause Habeck\n\n"
+        f"{ARTICLE}\n"
+    )
+    doc = run(text, stage)
+    assert [r for r, _ in removed(doc)] == ["widget-heading", "widget-list", "widget-list", "widget-list"]
+    # An unlisted question after the marker is prose: the block ends there.
+    plain = run(f"{ARTICLE}\n\nRelated Posts\nIs this the end of the budget?\nShort line\n", stage)
+    assert "Is this the end of the budget?" in plain.text

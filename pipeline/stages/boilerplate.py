@@ -68,6 +68,8 @@ _NO_KEY: tuple[Any, ...] = (None, 0, None, None, False, False, 0, False)
 MAX_WHOLE_LINE_CHARS = 600
 # A line with more words than this is prose whatever its punctuation.
 PROSE_MIN_WORDS = 16
+# Longest ingredient/spec line (in words) kept outside the article stretch.
+QUANTITY_MAX_WORDS = 12
 # A line of at least this many words that looks like prose means the article has started.
 SEEN_PROSE_MIN_WORDS = 8
 # Longest crumb (in words) inside a breadcrumb trail.
@@ -88,6 +90,15 @@ _SENTENCE_END_RE = regex.compile(r"(?:(?<=\p{L}\p{L}[)\]\"'”’»]*)[.!?…]|[
 _BODY_END_RE = regex.compile(r"[.!?…:;\"'”“»)\]。！？]\s*$")
 _LIST_ITEM_RE = regex.compile(r"[•·▪◦‣∙*-]\s|\d{1,2}[.)]\s")
 _DIGIT_RE = regex.compile(r"\d")
+# A quantity with a unit opening a short line: an ingredient or spec line ("200 g Zucker", "1 TL Zimt",
+# "2 cups flour", "1 Pck. Vanillin-Zucker"). Such lists are content even far from the prose of a recipe.
+_QUANTITY_RE = re.compile(
+    r"(?:[•·▪◦‣∙*-]\s*)?(?:\d+(?:[.,/]\d+)?(?:\s*[-–]\s*\d+)?|[½¼¾⅓⅔])\s*[½¼¾⅓⅔]?\s*"
+    r"(?:g|kg|mg|ml|cl|dl|l|el|tl|msp|prisen?|pck|pkg|päckchen|stück|dosen?|dose/n|bund|zehen?|scheiben?|becher"
+    r"|liter|litre|gramm|tassen?|tbsp|tsp|tablespoons?|teaspoons?|cups?|oz|lbs?|pounds?|pinch|cloves?|cdas?|cditas?|tazas?"
+    r"|cuillères?|pincée|gousses?|sachets?|łyżk[aię]|łyżeczk[aię]|szklank[aię])\.?\s+\S",
+    re.IGNORECASE,
+)
 # Breadcrumb separators: arrows and guillemets may be glued to words, ">" needs spaces (and no "<" in
 # the line: code, markup), "/", "|" and "::" need spaces and only count after a root word ("Home / News").
 _SEP_STRONG_RE = regex.compile(r"[»›→]|\s>\s")
@@ -106,6 +117,7 @@ _SENTENCE_HINT_RE = re.compile(r"[.!?…。！？]")  # _SENTENCE_END_RE needs o
 _SEP_HINT_RE = re.compile(r"[»›→>/|]|::")  # every breadcrumb separator contains one of them
 _CJK_HINT_RE = re.compile("[\u1100-\U0010ffff]")  # Han, kana and Hangul all start at U+1100
 # _BODY_END_RE on a line without trailing whitespace is a test of its last character.
+_QUANTITY_HEADS = frozenset("0123456789½¼¾⅓⅔•·▪◦‣∙*-")
 _BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
 
 
@@ -386,6 +398,18 @@ class BoilerplateStage(Stage):
             ge=0,
             description="Non-blank lines kept right before and after the article stretch (title, byline, "
             "last list item); short lines further away are removed as 'outside-content'.",
+        )
+        content_removed_penalty: int = Field(
+            20,
+            ge=0,
+            description="Characters of body text a line removed by another rule (menu, widget, share line) "
+            "costs when finding the article stretch: a block of chrome separates the article from the footer.",
+        )
+        content_marker_penalty: int = Field(
+            200,
+            ge=0,
+            description="Characters of body text a comment or widget heading after the article's first prose "
+            "costs when finding the article stretch (what follows it is rarely the same article).",
         )
         content_keep_words: int = Field(
             8,
@@ -756,6 +780,9 @@ class BoilerplateStage(Stage):
             and _DIGIT_RE.search(key) is None
         )
         is_body = words >= PROSE_MIN_WORDS or (words >= opts.content_min_words and stripped[-1] in _BODY_END_CHARS)
+        keep = is_body and words >= opts.content_keep_words
+        if not keep and words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS:
+            keep = _QUANTITY_RE.match(stripped) is not None
         return (
             key,
             words,
@@ -764,7 +791,7 @@ class BoilerplateStage(Stage):
             prose,
             nav,
             len(stripped) if is_body else -1,
-            is_body and words >= opts.content_keep_words,
+            keep,
         )
 
     # -- per document ---------------------------------------------------------------------------
@@ -799,6 +826,12 @@ class BoilerplateStage(Stage):
         outside_keep: list[bool] = [False] * n
         # Lines with body[i] != 0, in order (the article search only looks at these).
         scored: list[int] = []
+        # Per scored line: cost of the lines removed by other rules since the previous scored line
+        # (a block of chrome, a comment or widget heading, separates the article from what follows).
+        gap: list[int] = [0] * n
+        pending = 0
+        removed_cost = opts.content_removed_penalty
+        marker_cost = opts.content_marker_penalty
         cache = self._line_cache
         cache_get = cache.get
 
@@ -818,18 +851,22 @@ class BoilerplateStage(Stage):
                 continue
             if rule is not None:
                 verdict[i] = rule
+                pending += removed_cost
                 # A marker ends an article only once some prose was seen, and a list item is a link
                 # in a menu rather than a heading.
                 if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
                     trailing = trailing_on
+                    pending += marker_cost
                 continue
             if recurring_on and (key in recurring or key in site_recurring):
                 verdict[i] = RECURRING_RULE
+                pending += removed_cost
                 continue
             if crumb is not None:
                 kind, cut = crumb
                 if kind == "breadcrumb" and crumbs_on:
                     verdict[i] = kind
+                    pending += removed_cost
                     continue
                 if kind == "breadcrumb-prefix" and prefix_on:
                     start = len(line) - len(line.lstrip())
@@ -838,8 +875,10 @@ class BoilerplateStage(Stage):
                     trailing = False
                     continue
             if trailing:
-                if words <= trailing_max and not prose:
+                # A listed headline ending in "?" or "!" is one more teaser, not the article resuming.
+                if words <= trailing_max and (not prose or (stripped[-1] in "?!" and _LIST_ITEM_RE.match(stripped))):
                     verdict[i] = "widget-list"
+                    pending += removed_cost
                     continue
                 trailing = False
             if prose and words >= SEEN_PROSE_MIN_WORDS:
@@ -851,11 +890,13 @@ class BoilerplateStage(Stage):
                 body[i] = body_chars
                 outside_keep[i] = keep
                 scored.append(i)
+                gap[i] = pending
+                pending = 0
 
         if nav_lines and "navigation" not in disabled:
             self._mark_navigation(lines, verdict, nav, nav_lines)
         if content_on:
-            self._mark_outside_content(verdict, body, outside_keep, scored)
+            self._mark_outside_content(verdict, body, outside_keep, scored, gap)
 
         if not new_text and not any(verdict):
             return
@@ -883,11 +924,14 @@ class BoilerplateStage(Stage):
             self.stat_update(f"line-filter-{rule}", count)
 
     def _mark_outside_content(
-        self, verdict: list[str | None], body: list[int], keep: list[bool], scored: list[int]
+        self, verdict: list[str | None], body: list[int], keep: list[bool], scored: list[int], gap: list[int]
     ) -> None:
         """Find the article as the stretch of lines with the most body text (maximum-sum segment: body
-        lines add their length, other kept lines cost ``content_line_penalty``) and mark the short lines
-        beyond a margin around it as 'outside-content' (menus, teasers, sidebars, footers).
+        lines add their length, other kept lines cost ``content_line_penalty``, and ``gap[i]`` is the cost
+        of what other rules removed just before line i: ``content_removed_penalty`` per removed line and
+        ``content_marker_penalty`` per comment/widget heading, so a block of chrome or a "Related posts"
+        heading separates the article from footer prose) and mark the short lines beyond a margin around
+        it as 'outside-content' (menus, teasers, sidebars, footers).
 
         ``scored`` lists, in order, the lines with a body score (the others are blank or removed).
         Nothing happens in a document without a stretch of at least two body lines: a list, a product
@@ -897,9 +941,18 @@ class BoilerplateStage(Stage):
         best = cur = 0
         best_start = best_end = cur_start = 0
         cur_body = best_body = 0
-        live = [i for i in scored if verdict[i] is None]  # navigation may have removed some since
-        for i in live:
+        removed_penalty = self.options.content_removed_penalty
+        live: list[int] = []
+        skipped = 0
+        for i in scored:
+            if verdict[i] is not None:  # navigation removed it since
+                skipped += 1
+                continue
+            live.append(i)
             value = body[i]
+            if gap[i] or skipped:
+                cur -= gap[i] + removed_penalty * skipped
+            skipped = 0
             if cur <= 0:
                 cur, cur_start, cur_body = 0, i, 0
             if value > 0:
