@@ -390,3 +390,47 @@ def test_removal_on_mixed_document_keeps_host_sentences():
     text, (gs, ge) = next(_documents("de", "ru"))
     doc = run(text)
     assert doc.text == text[:gs] + text[ge + 1 :]
+
+
+# ---------------------------------------------------------------------------- issue 4 follow-ups
+@needs_sentences
+def test_ukrainian_sentence_in_russian_text_found_by_its_letters():
+    # і є ї are not Russian letters: evidence even when no frequent Ukrainian word is there
+    guest = "Здивування в поєднанні з цікавістю допоможе викликати активну розумову діяльність учнів."
+    hosts = _sentences("ru")[:10]
+    text = " ".join([*hosts[:5], guest, *hosts[5:]])
+    doc = run(text, action="tag")
+    assert doc.meta["language"] == "ru"
+    (frag,) = doc.meta["language_fragments"]
+    assert frag["text"].startswith("Здивування") and frag["language"] == "uk"
+
+
+def test_japanese_clause_in_chinese_sentence_keeps_the_chinese_words():
+    text = "今天上午市政府召开了新闻发布会，これは本当に大切なことです，会议介绍了明年的城市建设计划。"
+    doc = run(text, action="tag")
+    (frag,) = doc.meta["language_fragments"]
+    assert "これは本当に大切なことです" in frag["text"]
+    assert "市政府" not in frag["text"] and "城市建设" not in frag["text"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Cacoub P, Musette P, Descamps V, et al. Drug reaction with eosinophilia.",
+        "Na, na, na, na, na, na",
+        "curl $url | grep -o '<img src=[^>]*>' | sed -e 's/^<img src=//' > out.txt",
+    ],
+)
+def test_references_repeats_and_code_kept_in_english_page(line):
+    host = "The committee met on Tuesday to discuss the new budget for the coming year.\n"
+    doc = run(host + line + "\n" + host)
+    assert doc.removed == [], doc.removed
+
+
+def test_unsure_main_language_skips_same_script_check():
+    stage = LanguageStage()
+    # a few words in no clear language: langdetect names it, the same-script check stays off
+    doc = Document(id="u", text="NET Date: Fri, 31 Jul 2015 GMT Connection: close Content-Length: 170", source="u")
+    stage.process(doc)
+    stats = stage.take_stats()
+    assert stats["main-language-by-langdetect"] == 1 and doc.removed == []

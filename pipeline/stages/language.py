@@ -13,12 +13,17 @@ Two checks, cheap first:
   lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
   words spread over the text; langdetect (seeded) only decides when the profiles give no clear
   winner. CJK and other single-language scripts name the language directly.
-* **Same-script check.** A document with none of the words frequent in another language of its
-  script (one set lookup) is done. Otherwise each sentence holding such a word, then each of its
+* **Same-script check.** Only when the profiles named the main language clearly (a main language
+  langdetect had to guess skips it). A sentence is a candidate when it holds two distinct words
+  frequent in another language of its script, or spelt with letters the main language's alphabet
+  lacks (``alphabets.yaml``: Ukrainian і ї є in Russian, ñ in Portuguese). Candidates, then their
   clauses (split at commas, brackets, quotes, dashes), of at least ``same_script_min_words`` words
-  is scored against the profiles (capitalised words inside - names, titles - do not count). A clear
-  margin flags it; a small one asks langdetect restricted to the two languages. CJK hosts judge
-  whole sentences by kana/hangul and langdetect.
+  are scored against the profiles (capitalised words inside - names, titles - and "et al." do not
+  count; a word with a letter outside a language's alphabet costs it). Two distinct telling words
+  and a clear margin flag it; a small margin asks langdetect restricted to the two languages. A
+  sentence goes whole only if none of its clauses leans to the main language. Chinese hosts judge
+  Japanese clause by clause (kana share, then langdetect); Japanese/Korean hosts judge Chinese
+  sentences (no kana/hangul, langdetect).
 
 Flagged fragments are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
 (``tag``) or only counted (``keep``).
@@ -165,20 +170,16 @@ def _load_yaml(name: str) -> dict:
 
 
 @lru_cache(maxsize=1)
-def _function_words() -> dict[str, frozenset[str]]:
-    data = _load_yaml("function_words.yaml")
-    return {str(lang): frozenset(str(w).lower() for w in words) for lang, words in data.items()}
-
-
-@lru_cache(maxsize=1)
 def _alphabets() -> dict[str, frozenset[str]]:
+    """Lowercase letters of each listed language's alphabet (alphabets.yaml)."""
     return {str(lang): frozenset(str(letters)) for lang, letters in _load_yaml("alphabets.yaml").items()}
 
 
-_FREQUENT = math.log(1 / 1000)  # a word this frequent in a language is evidence for it
+_FREQUENT = math.log(1 / 3000)  # a word this frequent in a language is a candidate sign of it
 _SAMPLE_WORDS = 250  # words spread over a Latin text that name its main language (cheap to score)
 _MAIN_LANGDETECT_CHARS = 1000  # langdetect's time grows with the text; 1000 characters decide a language
 _OOV = math.log(0.5 / 20_000)  # about half the words of a text, spread over ~20k types, are unlisted
+_MAIN_MARGIN = 15.0  # log-likelihood margin at which the profiles name a main language alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,17 +315,7 @@ class LanguageStage(Stage):
 
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
-        self.function_words = _function_words()
         self._foreign_words: dict[str, frozenset[str]] = {}
-        # word -> languages whose list has it
-        index: dict[str, set[str]] = {}
-        for lang, words in self.function_words.items():
-            for w in words:
-                index.setdefault(w, set()).add(lang)
-        self.word_langs = {w: frozenset(langs) for w, langs in index.items()}
-        alphabets = _alphabets()
-        # letters language a has and language b lacks
-        self.extra_letters = {(a, b): alphabets[a] - alphabets[b] for a in alphabets for b in alphabets if a != b}
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -378,18 +369,19 @@ class LanguageStage(Stage):
         scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items() if prof.script[lang] == script}
         return scores, hits
 
-    def _cheap_main(self, words: list[str], script: str) -> str | None:
-        """The main language from word profiles, or None when they cannot tell it safely."""
+    def _cheap_main(self, words: list[str], script: str) -> tuple[str | None, str | None]:
+        """The main language from word profiles when they tell it safely (else None), and the
+        profiles' best guess (None when under 3 listed words)."""
         scores, hits = self._scores(words, script)
         if not scores:
-            return None
-        ranked = sorted(scores, key=lambda k: -scores[k])
+            return None, None
+        ranked = sorted(scores, key=lambda k: (-scores[k], k))
         best = ranked[0]
         second = scores[ranked[1]] if len(ranked) > 1 else -math.inf
         # clear winner: enough listed words, a fair share of the text, and a wide margin
-        if hits[best] >= 8 and hits[best] >= 0.1 * len(words) and scores[best] - second >= 15:
-            return best
-        return None
+        if hits[best] >= 8 and hits[best] >= 0.1 * len(words) and scores[best] - second >= _MAIN_MARGIN:
+            return best, best
+        return None, best if hits[best] >= 3 else None
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -447,24 +439,11 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
-    def _hits(self, words: list[str]) -> dict[str, int]:
-        hits: dict[str, int] = {}
-        for w in words:
-            for lang in self.word_langs.get(w, ()):
-                hits[lang] = hits.get(lang, 0) + 1
-        return hits
-
-    def _distinct_hits(self, words: list[str], lang: str, other: str) -> int:
-        """Words of `lang`'s list that are not in `other`'s list."""
-        mine, theirs = self.function_words.get(lang, frozenset()), self.function_words.get(other, frozenset())
+    def _distinct_hits(self, words: set[str], lang: str, other: str) -> int:
+        """Words on `lang`'s profile list that are not on `other`'s."""
+        prof = self.profiles
+        mine, theirs = prof.words.get(lang, frozenset()), prof.words.get(other, frozenset())
         return sum(1 for w in words if w in mine and w not in theirs)
-
-    def _score(self, words: list[str], letters: dict[str, int], lang: str, other: str) -> float:
-        """Evidence for `lang` against `other`: its distinctive function words, plus half a point per
-        letter of its alphabet that `other` lacks (at most 3 points)."""
-        extra = self.extra_letters.get((lang, other), ())
-        n = sum(letters.get(c, 0) for c in extra)
-        return self._distinct_hits(words, lang, other) + min(n, 6) / 2
 
     def _main_languages(
         self,
@@ -473,7 +452,9 @@ class LanguageStage(Stage):
         primary_script: str,
         main_scripts: frozenset[str],
         group: frozenset[str],
-    ) -> list[str]:
+    ) -> tuple[list[str], bool]:
+        """The main language(s), and whether they are sure enough to judge same-script fragments
+        against (a main language langdetect had to guess is not)."""
         if "Kana" in group:
             langs = ["ja"]
         elif "Hangul" in group:
@@ -490,7 +471,8 @@ class LanguageStage(Stage):
                 # words spread over the whole text: a page may open with navigation in English
                 tokens = text.lower().split()
                 step = max(1, len(tokens) // _SAMPLE_WORDS)
-                return [self._sample_language(" ".join(tokens[::step]), "Latin")]
+                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin")
+                return [lang], sure
             runs = self._runs(text)
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
         pieces, pos = [], 0
@@ -504,25 +486,27 @@ class LanguageStage(Stage):
         pieces.append(text[pos:limit] if pos < limit else "")
         sample = "".join(pieces)
         if langs and self.options.main_languages_max == 1:
-            return langs
+            return langs, True
         if self.options.main_languages_max == 1:
-            return [self._sample_language(sample, primary_script)]
+            lang, sure = self._sample_language(sample, primary_script)
+            return [lang], sure
         probs = self._detect(sample)
         if not probs:
-            return langs or ["und"]
+            return langs or ["und"], False
         if not langs:
             langs = [probs[0][0]]
         if self.options.main_languages_max > 1:
             share = self.options.second_language_min_share
-            words = [w.lower() for w in _WORD_RE.findall(sample)]
-            hits = self._hits(words)
+            words = {w.lower() for w in _WORD_RE.findall(sample)}
             for lang, p in probs[1:]:
                 if len(langs) >= self.options.main_languages_max:
                     break
+                # a second language with a fair share of the distinctive words (langdetect's
+                # probabilities on a mixed text tend to all-or-nothing)
                 distinct = self._distinct_hits(words, lang, langs[0])
                 main_distinct = self._distinct_hits(words, langs[0], lang)
-                by_words = lang in self.function_words and distinct >= share * (distinct + main_distinct) > 0
-                if p >= share or (by_words and hits.get(lang, 0) >= 3):
+                by_words = distinct >= 3 and distinct >= share * (distinct + main_distinct)
+                if p >= share or (lang in self.profiles.words and by_words):
                     langs.append(lang)
             # a second script group (e.g. Latin + Cyrillic halves): name its language too
             for script in sorted(main_scripts - group):
@@ -536,7 +520,7 @@ class LanguageStage(Stage):
                     lang = found[0][0] if found else "und"
                 if lang not in langs:
                     langs.append(lang)
-        return langs
+        return langs, True
 
     def _fragment_language(self, fragment: str, script: str) -> str:
         """Language of a fragment in a script that names none (Cyrillic, Arabic, Latin, ...)."""
@@ -550,16 +534,25 @@ class LanguageStage(Stage):
         # metadata only: not worth a langdetect call; the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
-    def _sample_language(self, sample: str, script: str, raw: str | None = None) -> str:
-        """Word profiles first; langdetect (on `raw`, default the sample) only when they cannot tell."""
+    def _sample_language(self, sample: str, script: str) -> tuple[str, bool]:
+        """The main language and whether the word profiles named it clearly; langdetect only when
+        they cannot tell."""
         words = [w.strip(_STRIP) for w in sample.lower().split()]
-        lang = self._cheap_main([w for w in words if w.isalpha()], script)
+        words = [w for w in words if w.isalpha()]
+        lang, guess = self._cheap_main(words, script)
         if lang is not None:
             self.stat_update("main-language-by-profile")
-            return lang
+            return lang, True
         self.stat_update("main-language-by-langdetect")
-        probs = self._detect(raw if raw is not None else sample, cap=_MAIN_LANGDETECT_CHARS)
-        return probs[0][0] if probs else "und"
+        probs = self._detect(sample, cap=_MAIN_LANGDETECT_CHARS)
+        found = probs[0][0] if probs else "und"
+        if guess is not None and found != guess:
+            # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw):
+            # keep the profiles' guess when they rate langdetect's answer far lower
+            scores, _ = self._scores(words, script)
+            if scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
+                return guess, False
+        return found, False
 
     # ------------------------------------------------------------------ script check
     def _word_count(self, text: str, runs: list[_Run]) -> int:
@@ -749,11 +742,11 @@ class LanguageStage(Stage):
             cjk_chars = sum(v for k, v in letters.items() if k in _CJK)
             kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
             if main_scripts == frozenset({"Han"}):
-                candidate = kana >= 2 and cjk_chars >= opt.min_cjk_chars
-            elif "Kana" in main_scripts:
-                candidate = kana == 0 and cjk_chars >= 20  # a real Chinese sentence, not a heading
-            else:
-                candidate = hangul == 0 and cjk_chars >= 16
+                if kana >= 2 and cjk_chars >= opt.min_cjk_chars:
+                    found.extend(self._japanese_clauses(text, s, e, runs[i:j], main_langs))
+                continue
+            # a Chinese sentence in Japanese (no kana) or Korean (no hangul) text, not a heading
+            candidate = (kana == 0 and cjk_chars >= 20) if "Kana" in main_scripts else (hangul == 0 and cjk_chars >= 16)
             if not candidate:
                 continue
             self.stat_update("same-script-candidates")
@@ -761,6 +754,53 @@ class LanguageStage(Stage):
             if probs and probs[0][0] not in main_langs and probs[0][1] >= 0.99:
                 found.append((s, e, probs[0][0]))
         return found
+
+    def _japanese_clauses(
+        self, text: str, s: int, e: int, runs: list[_Run], main_langs: list[str]
+    ) -> list[tuple[int, int, str]]:
+        """Japanese clauses of a sentence in Chinese text: clauses (split at CJK commas, brackets,
+        quotes) with kana, confirmed by langdetect between Chinese and Japanese. Judging clauses,
+        not the sentence, keeps the Chinese words around a Japanese quote."""
+        bounds = [(m.start(), m.end()) for m in _CJK_CLAUSE_SPLIT_RE.finditer(text, s, e)]
+        clauses, start = [], s
+        for a, b in bounds:
+            clauses.append((start, a))
+            start = b
+        clauses.append((start, e))
+        flagged: list[tuple[int, int]] = []
+        chinese = 0  # clauses that are Chinese evidence: long enough, no kana
+        for cs, ce in clauses:
+            cjk = kana = 0
+            for r in runs:
+                if r.end <= cs or r.start >= ce:
+                    continue
+                n = min(r.end, ce) - max(r.start, cs)
+                if r.script in _CJK:
+                    cjk += n
+                    kana += n if r.script == "Kana" else 0
+            chinese += kana == 0 and cjk >= self.options.min_cjk_chars
+            # kana are a fair share of a Japanese clause; a name or one particle in Chinese is not
+            if kana < 2 or cjk < self.options.min_cjk_chars or kana < 0.15 * cjk:
+                continue
+            self.stat_update("same-script-candidates")
+            probs = self._detect(text[cs:ce], (*main_langs, "ja"))
+            if probs and probs[0][0] == "ja" and probs[0][1] >= self.options.langdetect_min_prob:
+                flagged.append((cs, ce))
+        if not flagged:
+            return []
+        if not chinese:
+            return [(s, e, "ja")]  # no Chinese clause: the whole sentence is Japanese
+        out: list[tuple[int, int, str]] = []
+        for cs, ce in flagged:
+            while cs < ce and text[cs].isspace():
+                cs += 1
+            while ce > cs and text[ce - 1].isspace():
+                ce -= 1
+            cs, ce = self._extend(text, cs, ce, cjk=False)
+            if out and not _LETTER_OR_DIGIT_RE.search(text, out[-1][1], cs):
+                cs = out.pop()[0]  # adjacent Japanese clauses: one fragment
+            out.append((cs, ce, "ja"))
+        return out
 
     def _foreign_set(self, main: str) -> frozenset[str]:
         """Words that are evidence against `main`: frequent (>= 1 in 1000 words) in another language
@@ -776,25 +816,57 @@ class LanguageStage(Stage):
     def _judge(self, words: list[str], main_langs: list[str], script: str) -> tuple[str, float] | None:
         """The foreign language of a fragment's words and the margin by which its profile beats the
         main language's, or None when the fragment is not (clearly) foreign."""
+        prof = self.profiles
         main = main_langs[0]
-        if main not in self.profiles.script:
+        if main not in prof.script:
             return None
+        main_words = prof.words[main]
         # host text: half its words or more are on the main language's list (no scoring needed)
-        if 2 * sum(map(self.profiles.words[main].__contains__, words)) >= len(words):
+        if 2 * sum(map(main_words.__contains__, words)) >= len(words):
             return None
-        scores, hits = self._scores(words, script)
-        own = scores.get(main, len(words) * self.profiles.oov[main])
+        scores, _ = self._scores(words, script)
+        n = len(words)
+        # letters outside a language's alphabet (Ukrainian і ї є in Russian, ñ in Portuguese, ã in
+        # Spanish): such a word is very unlikely in that language unless its list has it
+        odd = _odd_letter_words(frozenset(words), script)
+        for lang in odd:
+            if lang not in scores and (lang == main or lang in prof.script):
+                scores[lang] = n * prof.oov[lang]
+        for lang, bad in odd.items():
+            if lang in scores:
+                listed = prof.words.get(lang, frozenset())
+                scores[lang] -= _ODD_LETTER * sum(1 for w in words if w in bad and w not in listed)
+        own = scores.get(main, n * prof.oov[main])
         best, best_score = None, -math.inf
-        for lang, sc in scores.items():
-            if lang not in main_langs and sc > best_score:
-                best, best_score = lang, sc
-        # two listed words at least: one shared loanword or name is no evidence
-        if best is None or hits[best] < 2 or hits[best] <= hits.get(main, 0):
+        for lang in sorted(scores):
+            if lang not in main_langs and scores[lang] > best_score:
+                best, best_score = lang, scores[lang]
+        if best is None:
+            return None
+        # distinct words that tell the two apart (listed for one and not the other, or spelt with a
+        # letter the other lacks): two at least, and more than the main language has - one shared
+        # loanword, name or a repeated "na, na" is no evidence
+        distinct = set(words)
+        for_best = self._telling(distinct, best, main, odd)
+        if for_best < 2 or for_best <= self._telling(distinct, main, best, odd):
             return None
         margin = best_score - own
         if margin < self.options.langdetect_margin:
             return None
         return best, margin
+
+    def _telling(self, words: set[str], lang: str, other: str, odd: dict[str, frozenset[str]]) -> int:
+        """Words that are evidence for `lang` against `other`."""
+        prof = self.profiles
+        mine, theirs = prof.words.get(lang, frozenset()), prof.words.get(other, frozenset())
+        # letters are evidence only for a language whose alphabet is listed and has them
+        bad_theirs = odd.get(other, frozenset()) if lang in _alphabets() else frozenset()
+        bad_mine = odd.get(lang, frozenset())
+        return sum(
+            1
+            for w in words
+            if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
+        )
 
     def _alpha_same_script(
         self, text: str, main_langs: list[str], script: str, taken: list[tuple[int, int]]
@@ -803,46 +875,73 @@ class LanguageStage(Stage):
         main = main_langs[0]
         opt = self.options
         foreign = self._foreign_set(main)
-        hit_words = foreign.intersection(text.lower().split())
-        if not hit_words:
-            return []  # most documents: no frequent word of another language at all
-        # where they are (str.split tokens: whole words between whitespace), by sentence
-        per_sentence: set[tuple[int, int]] = set()
-        lines: dict[int, list[tuple[int, int]]] = {}
         low = text.lower()
-        for w in hit_words:
-            for h in _token_starts(text, low, w):
-                ls = text.rfind("\n", 0, h) + 1
-                if ls not in lines:
-                    le = text.find("\n", h)
-                    lines[ls] = self._sentences(text, ls, len(text) if le == -1 else le)
-                spans = lines[ls]
-                k = bisect.bisect_right(spans, (h, len(text))) - 1
-                if k >= 0:
-                    per_sentence.add(spans[k])
+        hit_words = foreign.intersection(low.split())
+        odd_re = _odd_letter_re(main, script)
+        if not hit_words and (odd_re is None or not odd_re.search(low)):
+            return []  # most documents: no frequent word or letter of another language at all
+        # where they are (str.split tokens: whole words between whitespace), by sentence
+        hits = [(h, w) for w in hit_words for h in _token_starts(text, low, w)]
+        if odd_re is not None and len(low) == len(text):
+            hits.extend((m.start(), _token_at(low, m.start())) for m in odd_re.finditer(low))
+        per_sentence: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        lines: dict[int, list[tuple[int, int]]] = {}
+        for h, w in hits:
+            ls = text.rfind("\n", 0, h) + 1
+            if ls not in lines:
+                le = text.find("\n", h)
+                lines[ls] = self._sentences(text, ls, len(text) if le == -1 else le)
+            spans = lines[ls]
+            k = bisect.bisect_right(spans, (h, len(text))) - 1
+            if k >= 0:
+                per_sentence.setdefault(spans[k], []).append((h, w))
         found: list[tuple[int, int, str]] = []
-        for s, e in sorted(per_sentence):
+        for (s, e), where in sorted(per_sentence.items()):
+            # judging needs two distinct words telling another language: most host sentences
+            # with one frequent foreign word ("die" in English, "in" in German) stop here
+            if len({w for _, w in where}) < 2:
+                continue
             if any(s < te and ts < e for ts, te in taken):
                 continue
             pieces = [(m.start(), m.end(), m.group()) for m in _WORD_RE.finditer(text, s, e)]
             if len(pieces) < opt.same_script_min_words:
                 continue
+            if _code_like(text, s, e, pieces):
+                continue  # shell commands, LaTeX, markup: their words tell no language
             self.stat_update("same-script-candidates")
+            clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence(pieces), main_langs, script, text[s:e])
-            if verdict is not None:
+            if verdict is not None and not self._host_clause(text, pieces, clauses, main, verdict):
                 end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
                 found.append((s, end, verdict))
                 continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
-            for cs, ce in _clauses(text, s, e):
+            for cs, ce in clauses:
+                if len({w for h, w in where if cs <= h < ce}) < 2:
+                    continue
                 words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
-                if len(words) < opt.same_script_min_words or foreign.isdisjoint(w.lower() for _, _, w in words):
+                if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
                 verdict = self._decide(_evidence(words), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
+
+    def _host_clause(
+        self, text: str, pieces: list[tuple[int, int, str]], clauses: list[tuple[int, int]], main: str, lang: str
+    ) -> bool:
+        """Does a clause of a sentence judged `lang` lean to the main language (a foreign clause
+        inside a host sentence: only the clause is foreign)?"""
+        for cs, ce in clauses:
+            words = {w for w in _evidence([p for p in pieces if cs <= p[0] and p[1] <= ce])}
+            if not words:
+                continue
+            odd = _odd_letter_words(frozenset(words), self.profiles.script[main])
+            for_main = self._telling(words, main, lang, odd)
+            if for_main >= 1 and for_main > self._telling(words, lang, main, odd):
+                return True
+        return False
 
     def _decide(self, words: list[str], main_langs: list[str], script: str, fragment: str) -> str | None:
         if len(words) < max(2, self.options.same_script_min_words - 1):
@@ -883,7 +982,7 @@ class LanguageStage(Stage):
                 doc.reject("language", f"main language und not in {self.allowed}")
             return
         group = self._group(primary_script, counts)
-        main_langs = self._main_languages(text, runs, primary_script, main_scripts, group)
+        main_langs, sure = self._main_languages(text, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -913,6 +1012,10 @@ class LanguageStage(Stage):
             if main_scripts & _CJK:
                 assert runs is not None
                 found = self._cjk_same_script(text, runs, main_langs, main_scripts, taken)
+            elif not sure:
+                # a wrong main language makes every host sentence look foreign: precision first
+                self.stat_update("same-script-skipped-unsure")
+                found = []
             elif self.profiles.script.get(lang) == primary_script:
                 found = self._alpha_same_script(text, main_langs, primary_script, taken)
             else:
@@ -1026,6 +1129,8 @@ def _token_pattern(word: str) -> regex.Pattern[str]:
     return regex.compile(rf"(?<!\S){regex.escape(word)}(?!\S)", regex.IGNORECASE)
 
 
+# Clause boundaries inside a CJK sentence: CJK and ASCII commas, brackets and quotes.
+_CJK_CLAUSE_SPLIT_RE = regex.compile(r"[，、；：,;:（）()「」『』《》【】〈〉“”\"]+")
 # Clause boundaries inside a sentence: , ; : brackets, quotes, and dashes between spaces.
 _CLAUSE_SPLIT_RE = regex.compile(r"[,;:()\[\]{}“”„\"«»‹›「」]|\s[–—-]\s|\s'|'(?=\s|$)")
 
@@ -1058,8 +1163,63 @@ _DELIM_BEFORE_RE = regex.compile(r"(?:[,;:]|\s[–—-])\s*$")
 
 def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
     """Lowercased words that can tell a language: lowercase ones and the first word; capitalised
-    words inside (names, titles such as "The Merchants Exchange") are left out."""
-    return [w.lower() for i, (_, _, w) in enumerate(pieces) if i == 0 or w.islower() or not w[:1].isupper()]
+    words inside (names, titles such as "The Merchants Exchange") are left out, and so is "et al."
+    (Latin, in references of any language)."""
+    words = [w.lower() for i, (_, _, w) in enumerate(pieces) if i == 0 or w.islower() or not w[:1].isupper()]
+    if "al" in words:
+        for i in range(len(words) - 2, -1, -1):
+            if words[i] == "et" and words[i + 1] == "al":
+                del words[i : i + 2]
+    return words
+
+
+def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
+    """Under 70% of the non-space characters are letters of words (code, formulas, markup)."""
+    letters = sum(b - a for a, b, _ in pieces)
+    return letters < 0.7 * (e - s - sum(map(str.isspace, text[s:e])))
+
+
+@lru_cache(maxsize=128)
+def _odd_letter_re(main: str, script: str) -> regex.Pattern[str] | None:
+    """Lowercase letters of `script` that `main`'s alphabet lacks (a token holding one: a candidate
+    foreign word), or None when `main` has no listed alphabet."""
+    known, alphabets = _script_alphabets(script)
+    if main not in alphabets or not known - alphabets[main]:
+        return None
+    return regex.compile("[" + "".join(regex.escape(c) for c in sorted(known - alphabets[main])) + "]")
+
+
+_ODD_LETTER = 6.0  # log-probability penalty of a word spelt with a letter outside the alphabet
+
+
+@lru_cache(maxsize=32)
+def _script_alphabets(script: str) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """Letters of `script` some listed alphabet has, and each listed alphabet of `script`."""
+    prof = _profiles()
+    alphabets = {lang: a for lang, a in _alphabets().items() if prof.script.get(lang) == script}
+    known = frozenset().union(*alphabets.values()) if alphabets else frozenset()
+    return known, alphabets
+
+
+def _odd_letter_words(words: frozenset[str], script: str) -> dict[str, frozenset[str]]:
+    """For each language with a listed alphabet: the words spelt with a letter it lacks (only
+    letters some alphabet of the script has count: others are names, symbols or typos)."""
+    out: dict[str, set[str]] = {}
+    for w in words:
+        if not w.isascii():  # every listed Latin alphabet has a-z
+            for lang in _odd_langs(w, script):
+                out.setdefault(lang, set()).add(w)
+    return {lang: frozenset(ws) for lang, ws in out.items()}
+
+
+@lru_cache(maxsize=65536)
+def _odd_langs(word: str, script: str) -> tuple[str, ...]:
+    """Languages (with a listed alphabet of `script`) that lack a letter of `word`."""
+    known, alphabets = _script_alphabets(script)
+    letters = known.intersection(word)
+    if not letters:
+        return ()
+    return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
 
 
 @lru_cache(maxsize=32)
@@ -1074,6 +1234,17 @@ def _frequent_words(script: str) -> dict[str, frozenset[str]]:
             if prof.script[lang] == script and d + prof.oov[lang] >= _FREQUENT:
                 out.setdefault(w, set()).add(lang)
     return {w: frozenset(v) for w, v in out.items()}
+
+
+def _token_at(text: str, i: int) -> str:
+    """The whitespace-delimited token around position `i`."""
+    a = i
+    while a > 0 and not text[a - 1].isspace():
+        a -= 1
+    b = i + 1
+    while b < len(text) and not text[b].isspace():
+        b += 1
+    return text[a:b]
 
 
 def _token_starts(text: str, low: str, word: str) -> list[int]:
