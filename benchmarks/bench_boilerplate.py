@@ -24,12 +24,12 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.snippet_metric import Score, fold, score_page  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.boilerplate import BoilerplateStage  # noqa: E402
 
@@ -56,45 +56,8 @@ CHECK_VARIANTS: dict[str, dict[str, object]] = {
 }
 
 
-def fold(s: str) -> str:
-    return " ".join(s.split())
-
-
 def half(doc_id: str) -> str:
     return "A" if hashlib.sha1(doc_id.encode()).digest()[0] % 2 == 0 else "B"
-
-
-@dataclass
-class Score:
-    tp: int = 0
-    fn: int = 0
-    fp: int = 0
-    tn: int = 0
-
-    def add(self, other: Score) -> None:
-        self.tp += other.tp
-        self.fn += other.fn
-        self.fp += other.fp
-        self.tn += other.tn
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    def row(self) -> str:
-        return (
-            f"{self.tp} | {self.fn} | {self.fp} | {self.tn} | "
-            f"{self.precision:.3f} | {self.recall:.4f} | **{self.f1:.3f}**"
-        )
 
 
 def load() -> tuple[list[dict], dict[str, dict]]:
@@ -127,23 +90,7 @@ def evaluate(
         doc = make_doc(d)
         if stage is not None:
             stage.process(doc)
-        before, after = fold(d["text"]), fold(doc.text)
-        s = Score()
-        lost, left = [], []
-        for snippet in map(fold, g["with"]):
-            if snippet and snippet in before:
-                if snippet in after:
-                    s.tp += 1
-                else:
-                    s.fn += 1
-                    lost.append(snippet)
-        for snippet in map(fold, g["without"]):
-            if snippet and snippet in before:
-                if snippet in after:
-                    s.fp += 1
-                    left.append(snippet)
-                else:
-                    s.tn += 1
+        s, lost, left = score_page(g, fold(d["text"]), fold(doc.text))
         h = half(d["id"])
         scores[h].add(s)
         scores["all"].add(s)

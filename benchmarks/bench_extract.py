@@ -18,41 +18,16 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.snippet_metric import Score, fold, score_page  # noqa: E402
 from pipeline.config import default_config, load_config_data  # noqa: E402
 from pipeline.runner import run  # noqa: E402
 
 PAGES = REPO.parent / "shared" / "corpora" / "trafilatura-testpages"
-
-
-def fold(s: str) -> str:
-    return " ".join(s.split())
-
-
-@dataclass
-class Score:
-    tp: int = 0
-    fn: int = 0
-    fp: int = 0
-    tn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def variants(favor: str) -> dict[str, list[dict]]:
@@ -104,19 +79,7 @@ def main() -> None:
             outputs[name] = texts
             score = Score()
             for g in gold:
-                source, text = page_text[g["id"]][0], texts.get(g["id"], "")
-                for s in map(fold, g["with"]):
-                    if s and s in source:
-                        if s in text:
-                            score.tp += 1
-                        else:
-                            score.fn += 1
-                for s in map(fold, g["without"]):
-                    if s and s in source:
-                        if s in text:
-                            score.fp += 1
-                        else:
-                            score.tn += 1
+                score.add(score_page(g, page_text[g["id"]][0], texts.get(g["id"], ""))[0])
             rows.append((name, score, result.documents_out, len(gold), seconds))
 
     print(f"pages: {len(gold)}; workers: {args.workers}; favor: {args.favor}")
