@@ -215,8 +215,9 @@ class _Outputs:
             for part in self.parts:
                 part.commit()
         _crash_point("file-outputs-durable")
+        # Taken even when not recorded (a --limit trial), so stages do not hold it for the whole run.
+        rows = [(_state_key(i, s), payload) for i, s in enumerate(self.stages) for payload in s.pop_state(f.rel)]
         if self.record_state:
-            rows = [(_state_key(i, s), payload) for i, s in enumerate(self.stages) for payload in s.pop_state(f.rel)]
             record = FileRecord(
                 f.rel, str(f.path), f.size, self.hashes.get(f.rel, ""), self.config_hash, **vars(self.tally)
             )
