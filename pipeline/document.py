@@ -38,6 +38,8 @@ class Document:
     removed: list[Removal] = field(default_factory=list)
     rejected: Rejection | None = None
     line_no: int = 0  # line of the record in its JSONL file (1-based; 0 for .txt)
+    # Work a later stage had done in a worker process (e.g. dedup's signatures); never written out.
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.original:

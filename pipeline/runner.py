@@ -82,10 +82,27 @@ def _init_worker(stages: list[Stage | None]) -> None:
     _stages = stages  # type: ignore[assignment]
 
 
-def _run_positions(positions: list[int], batch: Batch) -> Batch:
+def _run_positions(positions: list[int], batch: Batch, ahead: int | None = None) -> Batch:
+    """Run the stages at ``positions``; then, if ``ahead`` is given, the per-document part of the
+    cross-document stage at that position (so it runs here, in parallel, not in the main process)."""
     for position in positions:
         apply_stage(_stages[position], position, batch)
+    if ahead is not None:
+        stage = _stages[ahead]
+        st = batch.stats.setdefault(ahead, StageStats(stage.name))
+        started = time.perf_counter()
+        for doc in batch.docs:
+            if not doc.rejected:
+                try:
+                    stage.prepare_document(doc)
+                except Exception:  # the in-order pass computes it again and reports the error
+                    continue
+        st.seconds += time.perf_counter() - started
     return batch
+
+
+def _prepares_documents(stage: Stage) -> bool:
+    return type(stage).prepare_document is not Stage.prepare_document
 
 
 def _as_seen_by(position: int, stages: list[Stage], docs: Iterable[Document]) -> Iterator[Document]:
@@ -244,11 +261,14 @@ class _Outputs:
         self.tally.documents += 1
         if self.parts is not None:
             removed_part, rejected_part = self.parts
-            for r in doc.removed:
+            if doc.removed:  # one write per document: pages can have hundreds of removed lines
                 removed_part.write(
-                    jsonl_line(
-                        {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text}
-                        | (r.extra or {})
+                    b"".join(
+                        jsonl_line(
+                            {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text}
+                            | (r.extra or {})
+                        )
+                        for r in doc.removed
                     )
                 )
             if doc.rejected is not None:
@@ -439,14 +459,23 @@ def _run_locked(
 
     global _stages
     _stages = stages  # cross-document stages always run here, and every stage in a serial run
-    worker_stages = [None if stage.cross_document else stage for stage in stages]
+    # Workers get the per-document stages, and fresh copies (no index) of the cross-document stages
+    # whose per-document part they run ahead.
+    worker_stages = [
+        (stage_class(spec.stage)(spec.options) if _prepares_documents(stage) else None)
+        if stage.cross_document
+        else stage
+        for spec, stage in zip(specs, stages, strict=True)
+    ]
     executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
     stream: Iterator[Batch] = _batches(read_all(files))
-    for cross, positions in segments:
+    for i, (cross, positions) in enumerate(segments):
         if cross:
             stream = map(partial(_run_positions, positions), stream)
         else:
-            stream = executor.map(partial(_run_positions, positions), stream)
+            following = segments[i + 1][1][0] if i + 1 < len(segments) else None
+            ahead = following if following is not None and _prepares_documents(stages[following]) else None
+            stream = executor.map(partial(_run_positions, positions, ahead=ahead), stream)
 
     totals: dict[int, StageStats] = {i: StageStats(s.name) for i, s in enumerate(stages)}
     outputs = _Outputs(config, files, out, store, stages, hashes, record_state=limit is None)

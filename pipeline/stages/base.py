@@ -44,6 +44,11 @@ class Stage:
     def process(self, doc: Document) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def prepare_document(self, doc: Document) -> None:
+        """Per-document work of a cross-document stage that does not depend on other documents (e.g.
+        dedup's signatures): the runner calls it in the worker processes, before the in-order pass,
+        and the stage keeps the result in ``doc.scratch``. Called only if a stage overrides it."""
+
     def prepare(self, docs: Iterable[Document]) -> None:
         """First pass over the input (only called when ``needs_prepare``); keep what process() needs."""
 

@@ -908,11 +908,22 @@ class DedupStage(Stage):
 
     # ------------------------------------------------------------ the stage
 
+    def prepare_document(self, doc: Document) -> None:
+        # Signatures depend on the text alone: computed in the workers, in parallel. The lines are
+        # dropped (split again in process) so the text does not travel back twice.
+        sk = self.sketch(doc.text)
+        del sk["lines"]
+        doc.scratch[self.name] = (doc.text, sk)
+
     def process(self, doc: Document) -> None:
         o = self.options
         if o.scope == "document":
             self._reset()
-        sk = self.sketch(doc.text)
+        cached = doc.scratch.pop(self.name, None)
+        if cached is not None and cached[0] == doc.text:
+            sk = {**cached[1], "lines": doc.text.split("\n")}
+        else:
+            sk = self.sketch(doc.text)
         ordinal = len(self.doc_ids)
         doc_keys = None
         if o.documents:
