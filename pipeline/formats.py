@@ -19,6 +19,7 @@ import orjson
 
 from pipeline.config import InputConfig
 from pipeline.document import Document
+from pipeline.records import check_size, quarantined, record_document
 
 if TYPE_CHECKING:
     from pipeline.io import InputFile
@@ -29,12 +30,6 @@ MAX_RESYNCS = 100  # a file this broken is given up on after this many corrupt s
 PARQUET_BATCH_ROWS = 1024
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
-
-
-def _quarantined(doc_id: str, source: str, reason: str, original: str = "", line_no: int = 0) -> Document:
-    doc = Document(id=doc_id, text="", source=source, original=original, line_no=line_no)
-    doc.reject("input", reason, quarantine=True)
-    return doc
 
 
 # ---------------------------------------------------------------- HTML decoding
@@ -85,10 +80,10 @@ def _html_document(
     doc_id: str, source: str, data: bytes, cfg: InputConfig, http_charset: str | None, record: dict[str, Any]
 ) -> Document:
     if len(data) > cfg.max_doc_chars * 4:
-        return _quarantined(doc_id, source, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
+        return quarantined(doc_id, source, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
     text, encoding, error = decode_html(data, http_charset)
     if text is None:
-        return _quarantined(doc_id, source, error or "undecodable")
+        return quarantined(doc_id, source, error or "undecodable")
     record[cfg.id_field] = doc_id
     record[cfg.text_field] = ""
     doc = Document(id=doc_id, text=text, source=source, record=record)
@@ -165,7 +160,7 @@ def _archive_record(rec: Any, f: InputFile, cfg: InputConfig) -> Document | None
     # FastWARC passes over a header block it cannot make sense of: such a record is reported
     missing = [h for h in ("WARC-Type", "Content-Length") if headers.get(h) is None]
     if missing:
-        return _quarantined(doc_id, f.rel, f"broken record at offset {offset}: no {' or '.join(missing)} header")
+        return quarantined(doc_id, f.rel, f"broken record at offset {offset}: no {' or '.join(missing)} header")
     if kind not in (WarcRecordType.conversion, WarcRecordType.response, WarcRecordType.resource):
         return None
     is_html, charset, encoded = False, None, False
@@ -183,12 +178,12 @@ def _archive_record(rec: Any, f: InputFile, cfg: InputConfig) -> Document | None
     try:
         body = rec.reader.read(limit + 1)
     except OSError as err:  # e.g. a corrupt gzip member inside the record
-        return _quarantined(doc_id, f.rel, f"broken record at offset {offset}: {err}")
+        return quarantined(doc_id, f.rel, f"broken record at offset {offset}: {err}")
     if len(body) > limit:
-        return _quarantined(doc_id, f.rel, f"document too large (over {limit:,} bytes) at offset {offset}")
+        return quarantined(doc_id, f.rel, f"document too large (over {limit:,} bytes) at offset {offset}")
     # content_length is the payload length on the wire; a decoded (gzip, chunked) body differs from it
     if not encoded and len(body) < rec.content_length:
-        return _quarantined(
+        return quarantined(
             doc_id, f.rel, f"truncated record at offset {offset}: {len(body):,} of {rec.content_length:,} bytes"
         )
     record: dict[str, Any] = {
@@ -209,11 +204,11 @@ def _archive_record(rec: Any, f: InputFile, cfg: InputConfig) -> Document | None
 
     text, encoding, error = decode_bytes(body)
     if text is None:
-        return _quarantined(doc_id, f.rel, f"{error} in record at offset {offset}")
+        return quarantined(doc_id, f.rel, f"{error} in record at offset {offset}")
     doc = Document(id=doc_id, text=text, source=f.rel, record=record)
     if encoding:
         doc.meta["encoding"] = encoding
-    return _check(doc, cfg)
+    return check_size(doc, cfg)
 
 
 def read_archive(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
@@ -250,7 +245,7 @@ def read_archive(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                     break
                 read_any, last_pos = True, rec.stream_pos
                 if corrupt is not None:
-                    yield _quarantined(f"{f.rel}@{corrupt[0]}", f.rel, corrupt[1])
+                    yield quarantined(f"{f.rel}@{corrupt[0]}", f.rel, corrupt[1])
                     corrupt = None
                 doc = _archive_record(rec, f, cfg)
                 if doc is not None:
@@ -275,24 +270,18 @@ def read_archive(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             break
         start = nxt
     if corrupt is not None:
-        yield _quarantined(f"{f.rel}@{corrupt[0]}", f.rel, corrupt[1])
+        yield quarantined(f"{f.rel}@{corrupt[0]}", f.rel, corrupt[1])
     problem = _gzip_tail_problem(f.path, max(last_pos, 0)) if gzipped and failed is None else None
     if problem is not None and pending is not None and pending_offset == problem[0]:
         if not (pending.rejected and pending.rejected.reason.startswith("truncated")):
             reason = f"truncated record at offset {problem[0]} ({problem[1]})"
-            pending = _quarantined(pending.id, f.rel, reason)
+            pending = quarantined(pending.id, f.rel, reason)
         problem = None
     if pending is not None:
         yield pending
     if problem is not None:
         offset, reason = problem
-        yield _quarantined(f"{f.rel}@{offset}", f.rel, f"truncated archive at offset {offset} ({reason})")
-
-
-def _check(doc: Document, cfg: InputConfig) -> Document:
-    from pipeline.io import _check_size
-
-    return _check_size(doc, cfg)
+        yield quarantined(f"{f.rel}@{offset}", f.rel, f"truncated archive at offset {offset} ({reason})")
 
 
 # ---------------------------------------------------------------- Parquet
@@ -306,10 +295,10 @@ def read_parquet(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     try:
         pf = pq.ParquetFile(f.path)
     except Exception as err:  # not Parquet, or a cut footer
-        yield _quarantined(f.rel, f.rel, f"unreadable Parquet file: {err}")
+        yield quarantined(f.rel, f.rel, f"unreadable Parquet file: {err}")
         return
     if cfg.text_field not in pf.schema_arrow.names:
-        yield _quarantined(f.rel, f.rel, f"Parquet file has no column '{cfg.text_field}' (input.text_field)")
+        yield quarantined(f.rel, f.rel, f"Parquet file has no column '{cfg.text_field}' (input.text_field)")
         return
     row = 0
     for group in range(pf.num_row_groups):
@@ -317,7 +306,7 @@ def read_parquet(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             batches = list(pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group]))
         except Exception as err:  # a corrupt row group: quarantine it, go on with the next
             rows = pf.metadata.row_group(group).num_rows
-            yield _quarantined(
+            yield quarantined(
                 f"{f.rel}#rg{group}", f.rel, f"corrupt row group {group} (rows {row}-{row + rows - 1}): {err}"
             )
             row += rows
@@ -325,14 +314,7 @@ def read_parquet(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
         for batch in batches:
             for record in batch.to_pylist():
                 row += 1
-                doc_id = record.get(cfg.id_field)
-                doc_id = f"{f.rel}:{row}" if doc_id is None else str(doc_id)
-                text = record.get(cfg.text_field)
-                if not isinstance(text, str):
-                    problem = "missing" if text is None else f"not a string ({type(text).__name__})"
-                    yield _quarantined(doc_id, f.rel, f"column '{cfg.text_field}' {problem} at row {row}", "", row)
-                    continue
-                yield _check(Document(id=doc_id, text=text, source=f.rel, record=record, line_no=row), cfg)
+                yield record_document(record, f.rel, cfg, row, f"{f.rel}:{row}", "row")
 
 
 class ParquetOutput:

@@ -28,6 +28,7 @@ from charset_normalizer import from_bytes
 from pipeline import formats
 from pipeline.config import ConfigError, InputConfig
 from pipeline.document import Document
+from pipeline.records import check_size, quarantined, record_document
 
 # suffix -> (format, compression)
 FORMATS: dict[str, tuple[str, str | None]] = {
@@ -185,13 +186,6 @@ def _open_binary(path: Path, compression: str | None) -> IO[bytes]:
     return raw
 
 
-def _reject(doc_id: str, source: str, reason: str, original: str = "", line_no: int = 0) -> Document:
-    """A record that could not be read: quarantined with its reason."""
-    doc = Document(id=doc_id, text="", source=source, original=original, line_no=line_no)
-    doc.reject("input", reason, quarantine=True)
-    return doc
-
-
 def spool_stdin() -> Path:
     """Copy stdin to a temporary file (streaming), so that a first pass and the run can both read it;
     removed when the process exits."""
@@ -216,39 +210,29 @@ def read_documents(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
         else:
             yield from _read_jsonl(f, cfg)
     except OSError as err:  # unreadable, vanished, truncated archive, ...
-        yield _reject(f.rel, f.rel, f"cannot read file: {err.strerror or err}")
+        yield quarantined(f.rel, f.rel, f"cannot read file: {err.strerror or err}")
     except (EOFError, zstandard.ZstdError, gzip.BadGzipFile) as err:
-        yield _reject(f.rel, f.rel, f"corrupt compressed file: {err}")
-
-
-def _check_size(doc: Document, cfg: InputConfig) -> Document:
-    if not doc.rejected:
-        if len(doc.text) > cfg.max_doc_chars:
-            reason = f"document too large ({len(doc.text):,} characters > {cfg.max_doc_chars:,})"
-            doc.reject("input", reason, quarantine=True)
-        elif not doc.text.strip():
-            doc.reject("input", "empty document")
-    return doc
+        yield quarantined(f.rel, f.rel, f"corrupt compressed file: {err}")
 
 
 def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     with _open_binary(f.path, f.compression) as fh:
         data = fh.read(cfg.max_doc_chars * 4 + 1)
     if len(data) > cfg.max_doc_chars * 4:
-        yield _reject(f.rel, f.rel, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
+        yield quarantined(f.rel, f.rel, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
         return
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         # NUL is valid UTF-8 but no text file has it: an image, archive or other binary file
-        yield _reject(f.rel, f.rel, "binary file (NUL bytes)")
+        yield quarantined(f.rel, f.rel, "binary file (NUL bytes)")
         return
     text, encoding, error = decode_bytes(data)
     if text is None:
-        yield _reject(f.rel, f.rel, error or "undecodable")
+        yield quarantined(f.rel, f.rel, error or "undecodable")
         return
     doc = Document(id=f.rel, text=text, source=f.rel)
     if encoding:
         doc.meta["encoding"] = encoding
-    yield _check_size(doc, cfg)
+    yield check_size(doc, cfg)
 
 
 def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
@@ -264,19 +248,12 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             except orjson.JSONDecodeError as err:
                 text, _, _ = decode_bytes(raw)
                 original = text if text is not None else raw.decode("utf-8", "replace")
-                yield _reject(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", original, line_no)
+                yield quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", original, line_no)
                 continue
             if not isinstance(record, dict):
-                yield _reject(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
+                yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
-            doc_id = record.get(cfg.id_field)
-            doc_id = fallback_id if doc_id is None else str(doc_id)
-            text = record.get(cfg.text_field)
-            if not isinstance(text, str):
-                problem = "missing" if text is None else f"not a string ({type(text).__name__})"
-                yield _reject(doc_id, f.rel, f"field '{cfg.text_field}' {problem} at line {line_no}", "", line_no)
-                continue
-            yield _check_size(Document(id=doc_id, text=text, source=f.rel, record=record, line_no=line_no), cfg)
+            yield record_document(record, f.rel, cfg, line_no, fallback_id, "line")
 
 
 # ---------------------------------------------------------------- writing
