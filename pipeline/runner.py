@@ -72,7 +72,7 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
     st.counters.update(stage.take_stats())
 
 
-# Stages of this process; workers build theirs once in _init_worker.
+# Stages of this process; worker processes receive theirs once, in _init_worker.
 _stages: list[Stage] = []
 
 
