@@ -448,6 +448,19 @@ def test_outside_content_removes_far_chrome_keeps_title_and_body():
     assert all(r != "outside-content" for r, _ in removed(off))
 
 
+def test_outside_content_leaves_extracted_text_alone():
+    """Text from the extract stage is already the main content: its short lines (headings, list
+    items) are not measured against an article again."""
+    menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
+    body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
+    text = f"{menu}\nBudget plan for next year\n{body}\nZutaten\n\nStellenangebote\nPresse und Medien\n"
+    doc = Document("t", text, "t.html", meta={"extracted": "trafilatura"})
+    BoilerplateStage().process(doc)
+    assert all(r != "outside-content" for r, _ in removed(doc))
+    assert "Stellenangebote" in doc.text and "Kontakt aufnehmen" in doc.text
+    assert any(r == "outside-content" for r, _ in removed(run(text)))  # the same text, not extracted
+
+
 def test_outside_content_needs_an_article():
     # A list page without two prose lines has no article to measure against: nothing is removed.
     text = "Produkte\nTische\nStühle aus Holz\nLampen\nSofas\nRegale\nBetten\nSchränke\n"

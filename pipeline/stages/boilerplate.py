@@ -820,7 +820,9 @@ class BoilerplateStage(Stage):
         recurring_on = RECURRING_RULE not in disabled
         recurring = self.recurring
         site_recurring = self.recurring_by_site.get(self.site_of(doc), frozenset()) if recurring_on else frozenset()
-        content_on = CONTENT_RULE not in disabled
+        # An extractor (the extract stage) already kept only the main content: looking for the
+        # article again inside its output can only lose content.
+        content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
         # Per line: characters of body text (> 0), or a non-body line (-1); 0 for blank lines.
         body: list[int] = [0] * n
         outside_keep: list[bool] = [False] * n
