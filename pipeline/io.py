@@ -221,10 +221,6 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     if len(data) > cfg.max_doc_chars * 4:
         yield quarantined(f.rel, f.rel, f"document too large (over {cfg.max_doc_chars * 4:,} bytes)")
         return
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        # NUL is valid UTF-8 but no text file has it: an image, archive or other binary file
-        yield quarantined(f.rel, f.rel, "binary file (NUL bytes)")
-        return
     text, encoding, error = decode_bytes(data)
     if text is None:
         yield quarantined(f.rel, f.rel, error or "undecodable")
