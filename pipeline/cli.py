@@ -10,13 +10,13 @@ import os
 import sys
 import traceback
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, NoReturn, Union, get_args, get_origin
 
 import click
 import orjson
 
 from pipeline import __version__
-from pipeline.config import ConfigError, default_config, load_config, render_config_yaml
+from pipeline.config import ConfigError, RunConfig, default_config, load_config, render_config_yaml
 from pipeline.stages import BUILTIN_STAGES, stage_class
 
 EXIT_FAILED = 1
@@ -25,9 +25,19 @@ EXIT_QUARANTINED = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is busy; try again later
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"cleancorpus: error: {message}", err=True)
     sys.exit(code)
+
+
+def _config_or_exit(config_path: str | None, log: logging.Logger | None = None) -> RunConfig:
+    """The config file's, or the built-in defaults; a bad config ends the command with exit 2."""
+    try:
+        return load_config(config_path) if config_path else default_config()
+    except ConfigError as err:
+        if log is not None:
+            log.error("config error: %s", err)
+        _fail(str(err), EXIT_USAGE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,11 +118,7 @@ def run(
     from pipeline.state import StateLocked
 
     log = setup_logging(log_file, log_json)
-    try:
-        config = load_config(config_path) if config_path else default_config()
-    except ConfigError as err:
-        log.error("config error: %s", err)
-        _fail(str(err), EXIT_USAGE)
+    config = _config_or_exit(config_path, log)
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
     log.info("run started: inputs=%s config=%s workers=%d", list(inputs), config_path or "defaults", workers)
@@ -247,11 +253,7 @@ def _progress_display(console: Any = None) -> tuple[Any, Any]:
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 def check(config_path: str) -> None:
     """Validate CONFIG and print it resolved (every option with its value)."""
-    try:
-        config = load_config(config_path)
-    except ConfigError as err:
-        _fail(str(err), EXIT_USAGE)
-    click.echo(render_config_yaml(config), nl=False)
+    click.echo(render_config_yaml(_config_or_exit(config_path)), nl=False)
 
 
 def _type_name(annotation: Any) -> str:
@@ -326,10 +328,7 @@ def _state_folder(config_path: str | None, outdir: str | None) -> Any:
 
     from pipeline.runner import state_folder
 
-    try:
-        config = load_config(config_path) if config_path else default_config()
-    except ConfigError as err:
-        _fail(str(err), EXIT_USAGE)
+    config = _config_or_exit(config_path)
     return state_folder(config, Path(outdir or config.output.dir))
 
 
@@ -397,10 +396,7 @@ def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
 
     from pipeline.explain import ExplainError, explain_document
 
-    try:
-        config = load_config(config_path) if config_path else default_config()
-    except ConfigError as err:
-        _fail(str(err), EXIT_USAGE)
+    config = _config_or_exit(config_path)
     try:
         text = explain_document(config, Path(outdir or config.output.dir), doc_id, color=sys.stdout.isatty())
     except ExplainError as err:
