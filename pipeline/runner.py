@@ -107,21 +107,13 @@ def _prepares_documents(stage: Stage) -> bool:
 
 def _as_seen_by(position: int, stages: list[Stage], docs: Iterable[Document]) -> Iterator[Document]:
     """Documents as they reach the stage at ``position``: the per-document stages before it applied
-    (so a first pass over HTML input learns from extracted text, not markup). Their counters are
-    dropped afterwards: the real pass counts."""
-    earlier = [s for s in stages[:position] if not s.cross_document]
-    for doc in docs:
-        for stage in earlier:
-            if doc.rejected:
-                break
-            try:
-                stage.process(doc)
-            except Exception as err:  # the real pass quarantines it; here it just teaches nothing
-                doc.reject(stage.name, f"stage error: {err}")
-        if not doc.rejected:
-            yield doc
-    for stage in earlier:
-        stage.take_stats()
+    with ``apply_stage``, as in the real pass (so a first pass over HTML input learns from extracted
+    text, not markup). Their statistics stay in the dropped batches: the real pass counts."""
+    earlier = [(i, s) for i, s in enumerate(stages[:position]) if not s.cross_document]
+    for batch in _batches(docs):
+        for i, stage in earlier:
+            apply_stage(stage, i, batch)
+        yield from (doc for doc in batch.docs if not doc.rejected)
 
 
 def plan_segments(stages: list[Stage]) -> list[tuple[bool, list[int]]]:
