@@ -199,9 +199,6 @@ class StateStore:
             for key, value in (("config_hash", record.config_hash), ("cleancorpus", __version__)):
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     def reset(self) -> None:
         with self._transaction():
             for table in ("files", "stage_rows", "meta"):
