@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,42 +321,82 @@ def read_parquet(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 class ParquetOutput:
     """Writes records to a Parquet file through an open binary handle, one row group per batch.
 
-    Parquet input keeps its schema (and metadata). Other inputs get a schema from the first batch:
-    lists and mappings are stored as JSON strings so that later records fit it."""
+    Parquet input keeps its schema (and metadata). Other inputs (JSONL, text, archives) have no
+    schema, and a record late in a file may bring a new field or another type: such records are
+    spooled to a temporary file while the column types are unified over *all* records, and the
+    Parquet file is written at close. Lists and mappings are stored as JSON strings; a column whose
+    values mix types is promoted (int + float -> double, anything else -> string)."""
 
     def __init__(self, handle: IO[bytes], schema: Any = None) -> None:
         self.handle = handle
         self.schema = schema
-        self.json_columns = schema is None
         self.rows: list[dict[str, Any]] = []
         self.writer: Any = None
+        self.spool: IO[bytes] | None = None if schema is not None else tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.column_types: dict[str, set[type]] = {}
 
     def write(self, record: dict[str, Any]) -> None:
-        if self.json_columns:
-            record = {k: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for k, v in record.items()}
+        if self.spool is not None:
+            types = self.column_types
+            for key, value in record.items():
+                seen = types.setdefault(key, set())
+                if value is not None:
+                    seen.add(str if isinstance(value, (dict, list)) else type(value))
+            self.spool.write(orjson.dumps(record) + b"\n")
+            return
         self.rows.append(record)
         if len(self.rows) >= PARQUET_BATCH_ROWS:
-            self.flush()
+            self._write_rows(self.rows)
+            self.rows = []
 
-    def flush(self) -> None:
+    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if not self.rows and self.writer is not None:
-            return
-        if self.schema is None:
-            inferred = pa.Table.from_pylist(self.rows).schema if self.rows else pa.schema([])
-            # a column all null in the first batch would stay null-typed: make it a string column
-            self.schema = pa.schema(
-                [pa.field(x.name, pa.string()) if pa.types.is_null(x.type) else x for x in inferred]
-            )
-        table = pa.Table.from_pylist(self.rows, schema=self.schema)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.handle, self.schema)
-        if self.rows:
-            self.writer.write_table(table)
-        self.rows = []
+        if rows:
+            self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
 
     def close(self) -> None:
-        self.flush()
+        if self.spool is None:
+            self._write_rows(self.rows)
+            self.rows = []
+        else:
+            self._write_spooled(self.spool)
         self.writer.close()
+
+    def _write_spooled(self, spool: IO[bytes]) -> None:
+        import pyarrow as pa
+
+        arrow_types = {key: _unified_arrow_type(seen) for key, seen in self.column_types.items()}
+        self.schema = pa.schema([pa.field(key, t) for key, t in arrow_types.items()])
+        as_string = [key for key, t in arrow_types.items() if t == pa.string()]
+        spool.seek(0)
+        rows: list[dict[str, Any]] = []
+        for line in spool:
+            record = orjson.loads(line)
+            for key in as_string:
+                value = record.get(key)
+                if value is not None and not isinstance(value, str):
+                    record[key] = orjson.dumps(value).decode()
+            rows.append(record)
+            if len(rows) >= PARQUET_BATCH_ROWS:
+                self._write_rows(rows)
+                rows = []
+        self._write_rows(rows)
+        spool.close()
+        self.spool = None
+
+
+def _unified_arrow_type(seen: set[type]) -> Any:
+    """The Arrow type that holds every value of a column whose Python value types are ``seen``."""
+    import pyarrow as pa
+
+    if seen == {bool}:
+        return pa.bool_()
+    if seen == {int}:
+        return pa.int64()
+    if seen and seen <= {int, float}:
+        return pa.float64()
+    return pa.string()  # strings, JSON of lists/mappings, mixed types, and all-null columns

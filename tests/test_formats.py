@@ -258,6 +258,26 @@ def test_output_format_overrides_the_input_format(tmp_path: Path) -> None:
     ]
 
 
+def test_jsonl_to_parquet_keeps_fields_that_appear_or_change_type_late(tmp_path: Path) -> None:
+    # More records than one Parquet batch; the late ones bring a new field and other value types.
+    records = [{"id": f"r{i}", "text": f"Line {i}.", "n": i, "score": 1} for i in range(1500)]
+    records[1400]["source"] = "late"
+    records[1401]["score"] = 2.5  # int + float -> double
+    records[1402]["n"] = "n/a"  # int + str -> string
+    records[1403]["tags"] = ["a", "b"]
+    (tmp_path / "late.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    config = load_config_data({"output": {"format": "parquet"}, "stages": []})
+    run(config, [str(tmp_path / "late.jsonl")], tmp_path / "out")
+    table = pq.read_table(tmp_path / "out" / "late.jsonl.parquet")
+    assert table.schema.field("score").type == pa.float64()
+    assert table.schema.field("n").type == pa.string()
+    rows = table.to_pylist()
+    assert len(rows) == 1500 and [r["id"] for r in rows] == [r["id"] for r in records]
+    assert rows[0]["n"] == "0" and rows[1402]["n"] == "n/a" and rows[1401]["score"] == 2.5
+    assert rows[1400]["source"] == "late" and rows[0]["source"] is None
+    assert rows[1403]["tags"] == '["a","b"]'
+
+
 def test_corrupt_parquet_file_is_quarantined(tmp_path: Path) -> None:
     _parquet(tmp_path / "p.parquet", 10, 4)
     data = (tmp_path / "p.parquet").read_bytes()
