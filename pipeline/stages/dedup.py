@@ -14,7 +14,8 @@ How a document is hashed (all of it vectorized per document, no Python work per 
 * one (num_perm x shingles) matrix per document; ``np.minimum.reduceat`` gives the signature of
   every paragraph and of the whole document at once.
 * exact keys: a 64-bit polynomial hash of the unit's token hashes (equal token sequences, i.e.
-  equal normalized text, give equal keys).
+  equal normalized text, give equal keys). Units shorter than ``digits_min_words`` are keyed with
+  their digits as written: "Termin: 29.02.2020, 19 Uhr" and "Termin: 06.03.2020, 19 Uhr" differ.
 
 Candidates come from LSH band buckets and are verified (exact shingle-set Jaccard by default)
 before anything is removed.
@@ -46,7 +47,7 @@ HASH_SCHEME = {
     "scheme": "affine32",
     "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
     "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
-    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64)",
+    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64), digits as written below digits_min_words",
 }
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
@@ -85,7 +86,15 @@ class DedupOptions(StageOptions):
     strip_punctuation: bool = Field(
         True, description="Ignore punctuation, symbols and control characters when comparing units."
     )
-    normalize_digits: bool = Field(True, description="Treat all digits as equal (0) when comparing units.")
+    normalize_digits: bool = Field(
+        True, description="Treat all digits as equal (0) when comparing units (of at least digits_min_words words)."
+    )
+    digits_min_words: int = Field(
+        10,
+        ge=1,
+        description="Shorter units keep their digits when compared exactly: in a short line (a date, price, "
+        "score, table row) the numbers are the content, so lines that differ only in them are all kept.",
+    )
     shingle: Literal["word", "char"] = Field("word", description="MinHash shingles: word or character n-grams.")
     ngram: int = Field(5, ge=1, le=64, description="Shingle size (words or characters).")
     num_perm: int = Field(128, ge=16, le=1024, description="Number of MinHash permutations.")
@@ -429,6 +438,11 @@ class _Grow:
         return self.size * self.data.itemsize * max(1, self.width)
 
 
+def _check_room(value: int) -> None:
+    if value >= int(kernels.NO_VALUE):  # values are stored as uint32, the largest marks empty slots
+        raise OverflowError("dedup index: more than 2**32 - 1 entries")
+
+
 def _empty_slots(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(size, dtype=np.uint64), np.full(size, kernels.NO_VALUE, dtype=np.uint32)
 
@@ -495,11 +509,13 @@ class KeyTable:
         """Add the keys that are absent, in order (a repeated key keeps its first value); True where
         a key was added."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        values = np.broadcast_to(np.asarray(values, dtype=np.uint32), keys.shape)
-        if keys.size and int(values.max()) >= int(kernels.NO_VALUE):
-            raise OverflowError("dedup index: more than 2**32 - 1 entries")
+        if isinstance(values, int):
+            _check_room(values)
+            values = np.full(keys.size, values, dtype=np.int64)
+        elif keys.size:
+            _check_room(int(values.max()))
         self.reserve(keys.size)
-        added = kernels.two_tier_insert(*self.tables(), keys, np.ascontiguousarray(values))
+        added = kernels.two_tier_insert(*self.tables(), keys, values)
         self.recent += int(added.sum())
         return added
 
@@ -601,6 +617,7 @@ class NearIndex:
 
     def reserve(self, entries: int, values: int) -> None:
         """Room for ``entries`` more entries holding ``values`` shingle hashes in all."""
+        _check_room(len(self) + entries)
         self.entry_owners.reserve(entries)
         if self.sets is not None:
             self.set_ends.reserve(entries)
@@ -615,6 +632,7 @@ class NearIndex:
         signatures (rows of ``data``) or their concatenated shingle sets (``data``, ``set_sizes``).
         Returns the bucket keys they created."""
         first = len(self)
+        self.reserve(len(keys), 0)
         self.entry_owners.append(np.asarray(owners, dtype=np.int64))
         if self.exact:
             assert self.sets is not None and set_sizes is not None
@@ -623,8 +641,10 @@ class NearIndex:
         else:
             assert self.signatures is not None
             self.signatures.append(data)
-        entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        if len(keys) == 1:
+            return flat[self.buckets.insert(flat, first)]
+        entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
         return flat[self.buckets.insert(flat, entries)]
 
     def add(self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
@@ -774,25 +794,30 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Token hashes of a document, the word offset of each line (len = lines + 1) and, for char
-        shingles, the token offset of each word. All on the code point array: no Python per word."""
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Token hashes of a document, the word offset of each line (len = lines + 1), for char
+        shingles the token offset of each word, and (with ``normalize_digits``) the token hashes
+        with the digits as written. All on the code point array: no Python per word."""
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
         w_start, w_end, words, line_words = _nb_words(cp, is_sep, table, mapping is not None)
         if o.shingle == "word":
-            return words, line_words, None
-        if mapping is not None:
-            cp = mapping[cp]
+            if mapping is None:
+                return words, line_words, None, None
+            raw = kernels.poly_keys(cp.astype(np.uint64), w_start, w_end, _NB_POLY_BASE, _NB_POLY_LEN)[0]
+            return words, line_words, None, raw
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
         padded = np.concatenate((cp, [32]))
         chars = padded[np.repeat(w_start - offsets[:-1], lengths) + np.arange(offsets[-1])]
         chars[offsets[1:] - 1] = 32
-        return _char_hashes(chars[:-1]), line_words, offsets
+        chars = chars[:-1]
+        if mapping is None:
+            return _char_hashes(chars), line_words, offsets, None
+        return _char_hashes(mapping[chars]), line_words, offsets, _char_hashes(chars)
 
     def normalized(self, text: str) -> str:
         """The normalized words of a text joined by spaces, as the vectorized path sees them
@@ -812,7 +837,7 @@ class DedupStage(Stage):
         n = o.ngram
         lines = text.split("\n")
         line_chars = np.concatenate(([0], np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1)))
-        tokens, line_words, char_offsets = self._tokens(text)
+        tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
         u_start, u_end = unit_ranges(lines, o.unit)
         w_start, w_end = line_words[u_start], line_words[u_end]
         n_words = w_end - w_start
@@ -824,6 +849,9 @@ class DedupStage(Stage):
             t_end = np.maximum(t_start, char_offsets[w_end] - 1)
         keys, whole_key = kernels.poly_keys(tokens, t_start, t_end, _NB_POLY_BASE, _NB_POLY_LEN)
         doc_key = int(whole_key)
+        short = np.flatnonzero(n_words < o.digits_min_words) if raw_tokens is not None else ()
+        if len(short):  # short units: the digits as written are part of their key
+            keys[short] = kernels.poly_keys(raw_tokens, t_start[short], t_end[short], _NB_POLY_BASE, _NB_POLY_LEN)[0]
         near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
         shingles = self.shingle_hash.vectorized(tokens)
         sh_start, sh_end = t_start[near], t_end[near] - n + 1
@@ -910,7 +938,16 @@ class DedupStage(Stage):
         return {
             **HASH_SCHEME,
             **o.model_dump(
-                include={"lowercase", "strip_punctuation", "normalize_digits", "shingle", "ngram", "num_perm", "seed"}
+                include={
+                    "lowercase",
+                    "strip_punctuation",
+                    "normalize_digits",
+                    "digits_min_words",
+                    "shingle",
+                    "ngram",
+                    "num_perm",
+                    "seed",
+                }
             ),
             "verify": o.verify,
             "documents": o.documents,
@@ -1012,6 +1049,7 @@ class DedupStage(Stage):
         unit_chars = sk["line_chars"][u_end] - sk["line_chars"][u_start] - 1  # without the last newline
         units, exact = self.units, self.exact
         lsh_entries = len(units)
+        _check_room(ordinal)
         # Candidates (units with enough words), the first candidate with the same key (a later copy
         # shares the fate of the first copy here) and the row of those matched as near-duplicates.
         elig = np.flatnonzero(sk["words"] >= o.min_words)

@@ -31,12 +31,6 @@ def ht_get(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64) -> np
 
 
 @numba.njit(cache=True, nogil=True)
-def ht_find(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:
-    for i in range(keys.size):
-        out[i] = ht_get(slot_keys, slot_values, keys[i])
-
-
-@numba.njit(cache=True, nogil=True)
 def ht_put(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64, value: np.uint32) -> bool:
     # A key already present keeps its (earlier) value; True if the key was added.
     mask = slot_keys.size - 1
