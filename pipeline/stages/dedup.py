@@ -18,7 +18,9 @@ How a document is hashed (all of it vectorized per document, no Python work per 
   their digits as written: "Termin: 29.02.2020, 19 Uhr" and "Termin: 06.03.2020, 19 Uhr" differ.
 
 Candidates come from LSH band buckets and are verified (exact shingle-set Jaccard by default)
-before anything is removed.
+before anything is removed. The index side runs one compiled pass per document
+(``dedup_kernels.dedup_units``): exact-key look-ups, LSH candidates, verification and inserts, in
+hash tables of numpy arrays; Python only records the removals.
 """
 
 from __future__ import annotations
@@ -678,36 +680,29 @@ class NearIndex:
 # ---------------------------------------------------------------- units
 
 
-def unit_ranges(lines: list[str], unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Line ranges [start, end) of the dedup units of a document, as two int arrays."""
+def unit_ranges(lines: list[str], unit: str, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Line ranges [start, end) of the dedup units of a document, as two int arrays (``lengths``:
+    the lines' lengths, if the caller has them)."""
     n = len(lines)
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+    if lengths is None:
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
     blank = (lengths == 0) | np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
-    filled = np.concatenate(([False], ~blank, [False]))
-    edges = np.flatnonzero(filled[1:] != filled[:-1])
-    block_start, block_end = edges[0::2], edges[1::2]  # runs of non-blank lines
-    if unit == "paragraph":
-        return block_start, block_end
-    line_start = np.flatnonzero(~blank)
-    if unit == "line":
-        return line_start, line_start + 1
+    starts, ends, cand_starts, cand_ends = kernels.line_units(lengths, blank, unit != "paragraph")
+    if unit != "auto":
+        return starts, ends
     # auto: a block is one unit when it looks hard-wrapped (see _hard_wrapped), else one per line.
-    # Cheap test first, for all blocks at once: every line but the last is 30-120 characters wide.
-    odd = np.concatenate(([0], np.cumsum((lengths < 30) | (lengths > 120))))
-    even = (block_end - block_start >= 2) & (odd[block_end - 1] == odd[block_start])
+    # The kernel made the cheap test: every line but the last is 30-120 characters wide.
     wrapped = [
-        (s, e)
-        for s, e in zip(block_start[even].tolist(), block_end[even].tolist(), strict=True)
-        if _hard_wrapped(lines[s:e])
+        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(lines[s:e])
     ]
     if not wrapped:
-        return line_start, line_start + 1
+        return starts, ends
     keep = np.ones(n, dtype=bool)
     ends = np.arange(1, n + 1)
     for s, e in wrapped:
         keep[s + 1 : e] = False
         ends[s] = e
-    starts = line_start[keep[line_start]]
+    starts = starts[keep[starts]]
     return starts, ends[starts]
 
 
@@ -833,12 +828,18 @@ class DedupStage(Stage):
     def sketch(self, text: str) -> dict[str, Any]:
         """Everything dedup computes for one document's text: lines, units and their keys,
         the signatures of the units that are matched as near-duplicates, the document's signature."""
+        return self._sketch(text, views=True)
+
+    def _sketch(self, text: str, views: bool) -> dict[str, Any]:
+        # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
         n = o.ngram
         lines = text.split("\n")
-        line_chars = np.concatenate(([0], np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1)))
+        lengths = np.fromiter(map(len, lines), np.int64, len(lines))
+        line_chars = np.zeros(len(lines) + 1, np.int64)
+        np.cumsum(lengths + 1, out=line_chars[1:])
         tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
-        u_start, u_end = unit_ranges(lines, o.unit)
+        u_start, u_end = unit_ranges(lines, o.unit, lengths)
         w_start, w_end = line_words[u_start], line_words[u_end]
         n_words = w_end - w_start
         if char_offsets is None:
@@ -862,9 +863,9 @@ class DedupStage(Stage):
         values, cuts = np.empty(0, np.uint32), np.zeros(near.size + 1, np.int64)
         if o.verify == "exact" and near.size:
             values, cuts = kernels.unit_sets(shingles, sh_start, sh_end)  # sorted unique, per unit
-            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)]
+            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)] if views else None
         return {
-            "lines": lines,
+            "lines": lines if views else None,
             "units": (u_start, u_end),
             "words": n_words,
             "keys": keys,
@@ -885,9 +886,7 @@ class DedupStage(Stage):
     def prepare_document(self, doc: Document) -> None:
         # Signatures depend on the text alone: computed in the workers, in parallel. The lines are
         # dropped (process cuts units out by character offsets) so the text does not travel back twice.
-        sk = self.sketch(doc.text)
-        del sk["lines"], sk["sets"]  # the views: set_values has them
-        doc.scratch[self.name] = (doc.text, sk)
+        doc.scratch[self.name] = (doc.text, self._sketch(doc.text, views=False))
 
     def process(self, doc: Document) -> None:
         o = self.options
@@ -895,7 +894,7 @@ class DedupStage(Stage):
             self._reset()
         cached = doc.scratch.pop(self.name, None)
         fresh = cached is None or cached[0] != doc.text
-        sk = self.sketch(doc.text) if fresh else cached[1]
+        sk = self._sketch(doc.text, views=False) if fresh else cached[1]
         ordinal = len(self.doc_ids)
         doc_keys = None
         if o.documents:

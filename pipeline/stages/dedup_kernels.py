@@ -366,3 +366,41 @@ def unit_sets(shingles: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tup
                 n += 1
         cuts[u + 1] = n
     return values[:n], cuts
+
+
+@numba.njit(cache=True, nogil=True)
+def line_units(lengths: np.ndarray, blank: np.ndarray, per_line: bool) -> tuple:
+    """Units of a document from its line lengths and blank flags: the runs of non-blank lines
+    (paragraphs), or, ``per_line``, every non-blank line, plus the runs of at least two lines whose
+    lines but the last are 30-120 characters wide (candidates for one hard-wrapped paragraph)."""
+    n = lengths.size
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    cand_starts = np.empty(n, np.int64)
+    cand_ends = np.empty(n, np.int64)
+    k = c = 0
+    i = 0
+    while i < n:
+        if blank[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and not blank[j]:
+            j += 1
+        if not per_line:
+            starts[k], ends[k] = i, j
+            k += 1
+        else:
+            for t in range(i, j):
+                starts[k], ends[k] = t, t + 1
+                k += 1
+            even = j - i >= 2
+            for t in range(i, j - 1):
+                if lengths[t] < 30 or lengths[t] > 120:
+                    even = False
+                    break
+            if even:
+                cand_starts[c], cand_ends[c] = i, j
+                c += 1
+        i = j
+    return starts[:k], ends[:k], cand_starts[:c], cand_ends[:c]
