@@ -511,10 +511,11 @@ class KeyTable:
         """Add the keys that are absent, in order (a repeated key keeps its first value); True where
         a key was added."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        if isinstance(values, int):
-            _check_room(values)
+        if np.ndim(values) == 0:  # one value for all the keys
+            _check_room(int(values))
             values = np.full(keys.size, values, dtype=np.int64)
         elif keys.size:
+            values = np.asarray(values, dtype=np.int64)
             _check_room(int(values.max()))
         self.reserve(keys.size)
         added = kernels.two_tier_insert(*self.tables(), keys, values)
