@@ -130,6 +130,20 @@ def test_short_units_below_min_words_are_kept_and_longer_short_units_deduplicate
     assert [r.rule for r in doc.removed] == ["exact-paragraph"]
 
 
+@pytest.mark.parametrize("shingle", ["word", "char"])
+def test_short_lines_that_differ_only_in_numbers_are_kept_long_ones_are_not(shingle: str) -> None:
+    # An event list (from a trafilatura test page): the dates are the content of each line.
+    events = "Termin: 28.02.2020, 19 Uhr\n- Eintritt: 44,90 €/Person\nTermin: 29.02.2020, 19 Uhr\n"
+    long = "The council met on 12 May and approved 3 of the 7 proposals after a long debate on the budget."
+    text = events + "- Eintritt: 44,90 €/Person\n" + long + "\n" + long.replace("12 May", "19 May")
+    (doc,) = _run(DedupStage(DedupOptions(shingle=shingle)), text)
+    assert "Termin: 28.02.2020" in doc.text and "Termin: 29.02.2020" in doc.text
+    assert doc.text.count("Eintritt: 44,90") == 1  # the same digits: still a repeat
+    assert "19 May" not in doc.text  # a paragraph: digits still normalized
+    (doc,) = _run(DedupStage(DedupOptions(shingle=shingle, digits_min_words=1)), events)
+    assert "Termin: 29.02.2020" not in doc.text  # every unit normalized: the old behaviour
+
+
 def test_near_duplicate_below_threshold_is_kept_and_jaccard_is_exact() -> None:
     para = _real_paragraphs(1)[0]
     words = para.split()

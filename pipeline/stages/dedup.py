@@ -14,10 +14,13 @@ How a document is hashed (all of it vectorized per document, no Python work per 
 * one (num_perm x shingles) matrix per document; ``np.minimum.reduceat`` gives the signature of
   every paragraph and of the whole document at once.
 * exact keys: a 64-bit polynomial hash of the unit's token hashes (equal token sequences, i.e.
-  equal normalized text, give equal keys).
+  equal normalized text, give equal keys). Units shorter than ``digits_min_words`` are keyed with
+  their digits as written: "Termin: 29.02.2020, 19 Uhr" and "Termin: 06.03.2020, 19 Uhr" differ.
 
 Candidates come from LSH band buckets and are verified (exact shingle-set Jaccard by default)
-before anything is removed.
+before anything is removed. The index side runs one compiled pass per document
+(``dedup_kernels.dedup_units``): exact-key look-ups, LSH candidates, verification and inserts, in
+hash tables of numpy arrays; Python only records the removals.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
-from itertools import compress
 from typing import Any, Literal
 
 import datasketch
@@ -38,6 +40,7 @@ from datasketch.lsh import _optimal_param
 from pydantic import Field, model_validator
 
 from pipeline.document import Document
+from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.base import Stage, StageOptions
 
 # Saved with any index: signatures and keys are only comparable under the same scheme.
@@ -46,7 +49,7 @@ HASH_SCHEME = {
     "scheme": "affine32",
     "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
     "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
-    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64)",
+    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64), digits as written below digits_min_words",
 }
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
@@ -55,6 +58,7 @@ _SENTENCE_END = tuple('.!?:;"”’»)。！？')
 _M64 = (1 << 64) - 1
 _POLY_BASE = 0x9E3779B97F4A7C15  # odd: invertible mod 2**64
 _POLY_LEN = 0xC2B2AE3D27D4EB4F
+_RULES = {kernels.RULE_EXACT: "exact-paragraph", kernels.RULE_NEAR: "near-duplicate-paragraph"}
 _CHUNK = 2048  # shingles per matrix block (num_perm x 2048 uint32 = 1 MB: stays in cache)
 
 
@@ -84,7 +88,15 @@ class DedupOptions(StageOptions):
     strip_punctuation: bool = Field(
         True, description="Ignore punctuation, symbols and control characters when comparing units."
     )
-    normalize_digits: bool = Field(True, description="Treat all digits as equal (0) when comparing units.")
+    normalize_digits: bool = Field(
+        True, description="Treat all digits as equal (0) when comparing units (of at least digits_min_words words)."
+    )
+    digits_min_words: int = Field(
+        10,
+        ge=1,
+        description="Shorter units keep their digits when compared exactly: in a short line (a date, price, "
+        "score, table row) the numbers are the content, so lines that differ only in them are all kept.",
+    )
     shingle: Literal["word", "char"] = Field("word", description="MinHash shingles: word or character n-grams.")
     ngram: int = Field(5, ge=1, le=64, description="Shingle size (words or characters).")
     num_perm: int = Field(128, ge=16, le=1024, description="Number of MinHash permutations.")
@@ -300,6 +312,7 @@ class ShingleHash:
         self.shingle = shingle
         self.ngram = ngram
         self.mult = self.multipliers(ngram)
+        self._mult = np.array(self.mult, dtype=np.uint64)
 
     @staticmethod
     def multipliers(n: int) -> list[int]:
@@ -323,14 +336,7 @@ class ShingleHash:
 
     def vectorized(self, tokens: np.ndarray) -> np.ndarray:
         """uint32 hashes of every n-gram of a uint64 token-hash stream (len(tokens) - n + 1 of them)."""
-        n = self.ngram
-        count = tokens.size - n + 1
-        if count <= 0:
-            return np.empty(0, dtype=np.uint32)
-        acc = tokens[:count] * np.uint64(self.mult[0])
-        for k in range(1, n):
-            acc += tokens[k : k + count] * np.uint64(self.mult[k])
-        return (acc >> np.uint64(32)).astype(np.uint32)
+        return kernels.shingle_hashes(tokens, self._mult)
 
 
 class MinHasher:
@@ -412,15 +418,19 @@ class _Grow:
         self.data = np.empty((64, width) if width else 64, dtype=dtype)
         self.size = 0
 
-    def append(self, values: np.ndarray) -> None:
-        n = len(values) if values.ndim > (1 if self.width else 0) else 1
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` more rows in ``data`` (for compiled code that writes there directly)."""
         end = self.size + n
         if end > len(self.data):
             grown = np.empty((max(end, 2 * len(self.data)), *self.data.shape[1:]), dtype=self.data.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
-        self.data[self.size : end] = values
-        self.size = end
+
+    def append(self, values: np.ndarray) -> None:
+        n = len(values) if values.ndim > (1 if self.width else 0) else 1
+        self.reserve(n)
+        self.data[self.size : self.size + n] = values
+        self.size += n
 
     def view(self) -> np.ndarray:
         return self.data[: self.size]
@@ -430,136 +440,126 @@ class _Grow:
         return self.size * self.data.itemsize * max(1, self.width)
 
 
-_NO_VALUE = np.uint32(0xFFFFFFFF)  # marks an empty slot: values stay below it
+def _check_room(value: int) -> None:
+    if value >= int(kernels.NO_VALUE):  # values are stored as uint32, the largest marks empty slots
+        raise OverflowError("dedup index: more than 2**32 - 1 entries")
 
 
-@numba.njit(cache=True, nogil=True)
-def _ht_find(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:
-    # Linear probing; the keys are 64-bit hashes already, so their low bits pick the slot.
-    mask = slot_keys.size - 1
-    for i in range(keys.size):
-        key = keys[i]
-        j = np.int64(key & np.uint64(mask))
-        out[i] = -1
-        while slot_values[j] != _NO_VALUE:
-            if slot_keys[j] == key:
-                out[i] = slot_values[j]
-                break
-            j = (j + 1) & mask
-
-
-@numba.njit(cache=True, nogil=True)
-def _ht_insert(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, values: np.ndarray) -> int:
-    # A key already present keeps its (earlier) value; returns the number of keys added.
-    mask = slot_keys.size - 1
-    added = 0
-    for i in range(keys.size):
-        key = keys[i]
-        j = np.int64(key & np.uint64(mask))
-        while slot_values[j] != _NO_VALUE and slot_keys[j] != key:
-            j = (j + 1) & mask
-        if slot_values[j] == _NO_VALUE:
-            slot_keys[j] = key
-            slot_values[j] = values[i]
-            added += 1
-    return added
+def _empty_slots(size: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(size, dtype=np.uint64), np.full(size, kernels.NO_VALUE, dtype=np.uint32)
 
 
 class KeyTable:
     """uint64 key -> uint32 value where the first value set for a key wins (values grow with time).
 
-    A dict of Python ints costs ~100 bytes a key. Here recent keys sit in a small dict and every
-    ``compact_at`` of them move into an open-addressing hash table of two numpy arrays (12 bytes a
-    slot, at most 70% full: ~17-34 bytes a key), searched by a compiled loop, many keys at once
-    (``lookup``, ``prefetch``). Only keys still in the dict can be deleted (rolled back), so the
-    owner compacts between documents: ``compact()``, or at the start of ``update`` with
-    ``compact_on_update`` (for an owner that only deletes keys of its last update)."""
+    A dict of Python ints costs ~100 bytes a key. Here keys live in two open-addressing hash tables
+    of numpy arrays (12 bytes a slot, at most 70% full: ~17-34 bytes a key) searched by compiled
+    loops, many keys at once: the recent keys, which a rolled-back document may delete again, and
+    every ``compact_at`` of them move into the large table (``compact()`` between documents, or at
+    the start of ``update`` with ``compact_on_update``, for an owner that only deletes keys of its
+    last update). ``tables()`` hands all four arrays to the compiled dedup pass."""
 
     MAX_LOAD = 0.7
 
     def __init__(self, compact_at: int = 1 << 14, compact_on_update: bool = False) -> None:
-        self.recent: dict[int, int] = {}
         self.compact_at = compact_at
         self.compact_on_update = compact_on_update
-        self.slot_keys = np.zeros(1 << 10, dtype=np.uint64)
-        self.slot_values = np.full(1 << 10, _NO_VALUE, dtype=np.uint32)
-        self.runs = 0  # keys in the hash table (truthy when there is anything to search)
-        self._prefetched: dict[int, int] = {}  # key -> value in the table (-1: none), see prefetch()
+        self.slot_keys, self.slot_values = _empty_slots(1 << 10)
+        self.recent_keys, self.recent_values = _empty_slots(1 << 10)
+        self.runs = 0  # keys in the large table (truthy when there is anything to search)
+        self.recent = 0  # keys in the recent table
 
     def __len__(self) -> int:
-        return self.runs + len(self.recent)
+        return self.runs + self.recent
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.slot_keys, self.slot_values, self.recent_keys, self.recent_values
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Values the hash table holds for ``keys`` (uint64, any shape), -1 where it holds none."""
+        """Values for ``keys`` (uint64, any shape), -1 where there is none."""
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        out = np.empty(flat.size, dtype=np.int64)
-        _ht_find(self.slot_keys, self.slot_values, flat, out)
-        return out.reshape(np.shape(keys))
+        return kernels.two_tier_find(*self.tables(), flat).reshape(np.shape(keys))
 
     def get_many(self, keys: np.ndarray) -> list[int | None]:
-        found = self.lookup(keys).tolist() if self.runs else [-1] * len(keys)
-        recent = self.recent
-        return [v if v >= 0 else recent.get(k) for k, v in zip(keys.tolist(), found, strict=True)]
+        return [v if v >= 0 else None for v in self.lookup(keys).tolist()]
 
     def prefetch(self, keys: np.ndarray) -> None:
-        """Look ``keys`` up in the table at once, so that get() and ``in`` on them are dict look-ups
-        (valid until the next compaction)."""
-        if self.runs:
-            flat = np.ravel(keys)
-            self._prefetched = dict(zip(flat.tolist(), self.lookup(flat).tolist(), strict=True))
+        """Kept for callers of the earlier dict-backed table: every look-up is compiled now."""
 
     def get(self, key: int) -> int | None:
-        if self.runs:
-            value = self._prefetched.get(key)
-            if value is None:  # not prefetched: one compiled search
-                value = int(self.lookup(np.array([key], dtype=np.uint64))[0])
-            if value >= 0:
-                return value
-        return self.recent.get(key)
+        return self.get_many(np.array([key], dtype=np.uint64))[0]
 
     def __contains__(self, key: int) -> bool:
         return self.get(key) is not None
 
+    def reserve(self, n: int) -> None:
+        """Room in the recent table for ``n`` more keys (it grows by doubling and rehashing)."""
+        self.recent_keys, self.recent_values = self._grown(self.recent_keys, self.recent_values, self.recent + n)
+
+    def _grown(self, slot_keys: np.ndarray, slot_values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        if count <= self.MAX_LOAD * slot_keys.size:
+            return slot_keys, slot_values
+        size = slot_keys.size
+        while count > self.MAX_LOAD * size:
+            size *= 2
+        new_keys, new_values = _empty_slots(size)
+        used = slot_values != kernels.NO_VALUE
+        kernels.ht_insert(new_keys, new_values, slot_keys[used], slot_values[used])
+        return new_keys, new_values
+
+    def insert(self, keys: np.ndarray, values: np.ndarray | int) -> np.ndarray:
+        """Add the keys that are absent, in order (a repeated key keeps its first value); True where
+        a key was added."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        if np.ndim(values) == 0:  # one value for all the keys
+            _check_room(int(values))
+            values = np.full(keys.size, values, dtype=np.int64)
+        elif keys.size:
+            values = np.asarray(values, dtype=np.int64)
+            _check_room(int(values.max()))
+        self.reserve(keys.size)
+        added = kernels.two_tier_insert(*self.tables(), keys, values)
+        self.recent += int(added.sum())
+        return added
+
     def setdefault(self, key: int, value: int) -> int:
-        """Set ``key`` unless the dict has it (a copy in the table, older, still wins on lookup)."""
         if self.compact_on_update:
             self.compact()
-        return self.recent.setdefault(key, value)
+        self.insert(np.array([key], dtype=np.uint64), value)
+        return self.get(key)  # type: ignore[return-value]
 
     def update(self, items: dict[int, int]) -> None:
-        """Add keys the caller found absent (a key already present would keep its first value)."""
+        """Add keys the caller found absent (a key already present keeps its first value)."""
         if self.compact_on_update:
             self.compact()
-        self.recent.update(items)
+        self.insert(np.fromiter(items.keys(), np.uint64, len(items)), np.fromiter(items.values(), np.int64, len(items)))
+
+    def delete(self, keys: np.ndarray) -> None:
+        """Forget recent keys (those not compacted yet: a rolled-back document's)."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        removed = kernels.ht_delete(self.recent_keys, self.recent_values, keys)
+        self.recent -= removed
+        if removed != keys.size:
+            raise KeyError("only keys not compacted yet can be deleted")
 
     def __delitem__(self, key: int) -> None:
-        del self.recent[key]
+        self.delete(np.array([key], dtype=np.uint64))
 
     def compact(self, force: bool = False) -> None:
-        """Move the dict into the hash table once it is large (or ``force``)."""
-        if not self.recent or (len(self.recent) < self.compact_at and not force):
+        """Move the recent keys into the large table once there are many (or ``force``)."""
+        if not self.recent or (self.recent < self.compact_at and not force):
             return
-        self._prefetched = {}
-        keys = np.fromiter(self.recent.keys(), dtype=np.uint64, count=len(self.recent))
-        values = np.fromiter(self.recent.values(), dtype=np.int64, count=len(self.recent))
-        if values.max() >= int(_NO_VALUE):
-            raise OverflowError("dedup index: more than 2**32 - 1 entries")
-        self.recent = {}
-        if (self.runs + keys.size) > self.MAX_LOAD * self.slot_keys.size:
-            size = self.slot_keys.size
-            while (self.runs + keys.size) > self.MAX_LOAD * size:
-                size *= 2
-            old_keys, old_values = self.slot_keys, self.slot_values
-            self.slot_keys = np.zeros(size, dtype=np.uint64)
-            self.slot_values = np.full(size, _NO_VALUE, dtype=np.uint32)
-            used = old_values != _NO_VALUE
-            _ht_insert(self.slot_keys, self.slot_values, old_keys[used], old_values[used])
-        self.runs += _ht_insert(self.slot_keys, self.slot_values, keys, values.astype(np.uint32))
+        used = self.recent_values != kernels.NO_VALUE
+        self.slot_keys, self.slot_values = self._grown(self.slot_keys, self.slot_values, self.runs + self.recent)
+        self.runs += kernels.ht_insert(
+            self.slot_keys, self.slot_values, self.recent_keys[used], self.recent_values[used]
+        )
+        self.recent_values.fill(kernels.NO_VALUE)
+        self.recent = 0
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the hash table plus an estimate for the dict (~100 bytes a key with its ints)."""
-        return self.slot_keys.nbytes + self.slot_values.nbytes + 100 * len(self.recent)
+        return sum(a.nbytes for a in self.tables())
 
 
 class NearIndex:
@@ -568,74 +568,43 @@ class NearIndex:
 
     def __init__(self, bands: int, rows: int, num_perm: int, exact: bool) -> None:
         self.bands, self.rows, self.exact = bands, rows, exact
-        self.buckets = KeyTable()  # band key -> first entry (compacted in flush: undo needs the dict)
-        self.owners: list[int] = []  # entry -> document ordinal (shared int objects: 8 bytes each)
+        self.buckets = KeyTable()  # band key -> first entry (compacted in flush: undo needs recent keys)
+        self.entry_owners = _Grow(np.int64)  # entry -> document ordinal
         self.signatures = _Grow(np.uint32, num_perm) if not exact else None
         self.sets = _Grow(np.uint32) if exact else None  # concatenated sorted shingle hashes
-        self.set_ends = _Grow(np.int64)
-        self.pending: list[np.ndarray] = []  # entries added since the last flush (this document)
-        self.flushed = 0
+        self.set_ends = _Grow(np.int64)  # entry -> end of its set in ``sets`` (exact only)
         rng = np.random.default_rng(0x5EED)
         self._row_mult = rng.integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
         self._band_salt = rng.integers(0, 2**63, size=bands, dtype=np.uint64)
 
     def __len__(self) -> int:
-        return len(self.owners)
+        return self.entry_owners.size
+
+    @property
+    def owners(self) -> np.ndarray:
+        """Entry -> document ordinal."""
+        return self.entry_owners.view()
 
     def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
         """One 64-bit key per band for each signature row (a key collision only adds a candidate)."""
         return self.band_key_array(sigs).tolist()
 
     def band_key_array(self, sigs: np.ndarray) -> np.ndarray:
-        x = sigs[:, : self.bands * self.rows].reshape(len(sigs), self.bands, self.rows).astype(np.uint64)
-        keys = _fmix64((x * self._row_mult).sum(axis=2) + self._band_salt)
-        self.buckets.prefetch(keys)  # the document's keys: one vectorized search of the compact runs
-        return keys
-
-    def novel(self, keys: np.ndarray, rows: list[list[int]]) -> list[bool]:
-        """Per row of band keys (a document's units, in order): True when no key is in the index
-        nor in an earlier row, so that ``query`` finds nothing whatever the rows before it added,
-        and ``add`` creates every key (one batch of dict look-ups instead of a query per unit)."""
-        table = self.buckets
-        recent = table.recent.keys()
-        known = np.fromiter((not recent.isdisjoint(row) for row in rows), dtype=bool, count=len(rows))
-        if table.runs:
-            known |= (table.lookup(keys) >= 0).any(axis=1)
-        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
-        width = keys.shape[1]
-        earlier = ((first // width)[inverse.ravel()] < np.arange(keys.size) // width).reshape(keys.shape)
-        return (~(known | earlier.any(axis=1))).tolist()
-
-    def add_novel(self, keys: list[int], entry_data: np.ndarray, owner: int) -> None:
-        """``add`` for a row ``novel`` vouched for: all its keys are new."""
-        self.buckets.update(dict.fromkeys(keys, len(self.owners)))
-        self.owners.append(owner)
-        self.pending.append(entry_data)
+        return kernels.band_keys(np.ascontiguousarray(sigs), self.bands, self.rows, self._row_mult, self._band_salt)
 
     def _set(self, entry: int) -> np.ndarray:
-        if entry >= self.flushed:
-            return self.pending[entry - self.flushed]
         assert self.sets is not None
         ends = self.set_ends.data
         return self.sets.data[ends[entry - 1] if entry else 0 : ends[entry]]
-
-    def _signatures(self, entries: list[int]) -> np.ndarray:
-        assert self.signatures is not None
-        if entries[-1] < self.flushed:
-            return self.signatures.data[entries]
-        return np.stack(
-            [self.signatures.data[e] if e < self.flushed else self.pending[e - self.flushed] for e in entries]
-        )
 
     def query(
         self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, threshold: float
     ) -> tuple[int, float] | None:
         """The earliest entry at least ``threshold`` similar, with its similarity."""
-        found = set(map(self.buckets.get, keys))
-        found.discard(None)
-        if not found:
+        found = self.buckets.lookup(np.array(keys, dtype=np.uint64))
+        cands: list[int] = np.unique(found[found >= 0]).tolist()  # earliest first: deterministic
+        if not cands:
             return None
-        cands: list[int] = sorted(found)  # type: ignore[arg-type]  # earliest first: deterministic
         if self.exact and shingles is not None:
             for entry in cands:
                 other = self._set(entry)
@@ -644,84 +613,97 @@ class NearIndex:
                 if sim >= threshold:
                     return entry, sim
             return None
-        sims = (self._signatures(cands) == sig).mean(axis=1)
+        assert self.signatures is not None
+        sims = (self.signatures.data[cands] == sig).mean(axis=1)
         hit = np.flatnonzero(sims >= threshold)
         return (cands[hit[0]], float(sims[hit[0]])) if hit.size else None
 
-    def add(self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
-        """Index an entry (kept pending until ``flush``); returns the bucket keys it created."""
-        entry = len(self.owners)
-        self.owners.append(owner)
-        self.pending.append(shingles if self.exact else sig)  # type: ignore[arg-type]
-        buckets = self.buckets
-        added = [key for key in keys if key not in buckets]
-        buckets.update(dict.fromkeys(added, entry))
-        return added
+    def reserve(self, entries: int, values: int) -> None:
+        """Room for ``entries`` more entries holding ``values`` shingle hashes in all."""
+        _check_room(len(self) + entries)
+        self.entry_owners.reserve(entries)
+        if self.sets is not None:
+            self.set_ends.reserve(entries)
+            self.sets.reserve(values)
+        if self.signatures is not None:
+            self.signatures.reserve(entries)
 
-    def flush(self) -> None:
-        """Move the pending entries into the arrays (one copy per document, not per unit) and, once
-        enough have gathered, the new bucket keys into the compact runs."""
-        self.buckets.compact()
-        if not self.pending:
-            return
+    def add_many(
+        self, keys: np.ndarray, owners: np.ndarray, data: np.ndarray, set_sizes: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Index entries in order: their band keys (rows of ``keys``), owners and either their
+        signatures (rows of ``data``) or their concatenated shingle sets (``data``, ``set_sizes``).
+        Returns the bucket keys they created."""
+        first = len(self)
+        self.reserve(len(keys), 0)
+        self.entry_owners.append(np.asarray(owners, dtype=np.int64))
         if self.exact:
-            assert self.sets is not None
-            sizes = np.fromiter(map(len, self.pending), np.int64, len(self.pending))
-            self.set_ends.append(self.sets.size + np.cumsum(sizes))
-            self.sets.append(np.concatenate(self.pending))
+            assert self.sets is not None and set_sizes is not None
+            self.set_ends.append(self.sets.size + np.cumsum(set_sizes, dtype=np.int64))
+            self.sets.append(data)
         else:
             assert self.signatures is not None
-            self.signatures.append(np.stack(self.pending))
-        self.flushed = len(self.owners)
-        self.pending = []
+            self.signatures.append(data)
+        flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        if len(keys) == 1:
+            return flat[self.buckets.insert(flat, first)]
+        entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
+        return flat[self.buckets.insert(flat, entries)]
 
-    def undo(self, added: list[int], entries: int) -> None:
-        """Forget the pending entries from ``entries`` on and the bucket keys they created."""
-        assert entries >= self.flushed
-        for key in added:
-            del self.buckets[key]
-        del self.owners[entries:]
-        del self.pending[entries - self.flushed :]
+    def add(self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
+        """Index an entry; returns the bucket keys it created."""
+        row = np.array([keys], dtype=np.uint64)
+        if self.exact:
+            assert shingles is not None
+            return self.add_many(row, np.array([owner]), shingles, np.array([shingles.size])).tolist()
+        return self.add_many(row, np.array([owner]), sig[None, :]).tolist()
+
+    def flush(self) -> None:
+        """Between documents: move the new bucket keys into the large table once there are many."""
+        self.buckets.compact()
+
+    def undo(self, added: np.ndarray | list[int], entries: int) -> None:
+        """Forget the entries from ``entries`` on and the bucket keys they created."""
+        self.buckets.delete(np.asarray(added, dtype=np.uint64))
+        self.entry_owners.size = entries
+        if self.sets is not None:
+            self.set_ends.size = entries
+            self.sets.size = int(self.set_ends.data[entries - 1]) if entries else 0
+        if self.signatures is not None:
+            self.signatures.size = entries
 
     def nbytes(self) -> int:
         """Bytes of the entries' arrays (owners, signatures or shingle sets) and of the buckets."""
-        arrays = 8 * len(self.owners) + self.set_ends.nbytes + self.buckets.nbytes
+        arrays = self.entry_owners.nbytes + self.set_ends.nbytes + self.buckets.nbytes
         return arrays + sum(a.nbytes for a in (self.signatures, self.sets) if a is not None)
 
 
 # ---------------------------------------------------------------- units
 
 
-def unit_ranges(lines: list[str], unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Line ranges [start, end) of the dedup units of a document, as two int arrays."""
+def unit_ranges(lines: list[str], unit: str, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Line ranges [start, end) of the dedup units of a document, as two int arrays (``lengths``:
+    the lines' lengths, if the caller has them)."""
     n = len(lines)
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+    if lengths is None:
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
     blank = (lengths == 0) | np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
-    filled = np.concatenate(([False], ~blank, [False]))
-    edges = np.flatnonzero(filled[1:] != filled[:-1])
-    block_start, block_end = edges[0::2], edges[1::2]  # runs of non-blank lines
-    if unit == "paragraph":
-        return block_start, block_end
-    line_start = np.flatnonzero(~blank)
-    if unit == "line":
-        return line_start, line_start + 1
+    starts, ends, cand_starts, cand_ends = kernels.line_units(lengths, blank, unit != "paragraph")
+    if unit != "auto":
+        return starts, ends
     # auto: a block is one unit when it looks hard-wrapped (see _hard_wrapped), else one per line.
-    # Cheap test first, for all blocks at once: every line but the last is 30-120 characters wide.
-    odd = np.concatenate(([0], np.cumsum((lengths < 30) | (lengths > 120))))
-    even = (block_end - block_start >= 2) & (odd[block_end - 1] == odd[block_start])
+    # The kernel made the cheap test: every line but the last is 30-120 characters wide.
     wrapped = [
-        (s, e)
-        for s, e in zip(block_start[even].tolist(), block_end[even].tolist(), strict=True)
-        if _hard_wrapped(lines[s:e])
+        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(lines[s:e])
     ]
     if not wrapped:
-        return line_start, line_start + 1
+        return starts, ends
     keep = np.ones(n, dtype=bool)
     ends = np.arange(1, n + 1)
     for s, e in wrapped:
         keep[s + 1 : e] = False
         ends[s] = e
-    starts = line_start[keep[line_start]]
+    starts = starts[keep[starts]]
     return starts, ends[starts]
 
 
@@ -808,25 +790,30 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Token hashes of a document, the word offset of each line (len = lines + 1) and, for char
-        shingles, the token offset of each word. All on the code point array: no Python per word."""
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Token hashes of a document, the word offset of each line (len = lines + 1), for char
+        shingles the token offset of each word, and (with ``normalize_digits``) the token hashes
+        with the digits as written. All on the code point array: no Python per word."""
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
         w_start, w_end, words, line_words = _nb_words(cp, is_sep, table, mapping is not None)
         if o.shingle == "word":
-            return words, line_words, None
-        if mapping is not None:
-            cp = mapping[cp]
+            if mapping is None:
+                return words, line_words, None, None
+            raw = kernels.poly_keys(cp.astype(np.uint64), w_start, w_end, _NB_POLY_BASE, _NB_POLY_LEN)[0]
+            return words, line_words, None, raw
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
         padded = np.concatenate((cp, [32]))
         chars = padded[np.repeat(w_start - offsets[:-1], lengths) + np.arange(offsets[-1])]
         chars[offsets[1:] - 1] = 32
-        return _char_hashes(chars[:-1]), line_words, offsets
+        chars = chars[:-1]
+        if mapping is None:
+            return _char_hashes(chars), line_words, offsets, None
+        return _char_hashes(mapping[chars]), line_words, offsets, _char_hashes(chars)
 
     def normalized(self, text: str) -> str:
         """The normalized words of a text joined by spaces, as the vectorized path sees them
@@ -837,33 +824,23 @@ class DedupStage(Stage):
         cp = np.where(is_sep[cp], np.uint32(32), cp if mapping is None else mapping[cp]).astype(np.uint32)
         return " ".join(cp.tobytes().decode("utf-32-le", "surrogatepass").split())
 
-    def _powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._pow.size <= n:
-            size = max(n + 1, 2 * self._pow.size)
-            one = np.ones(1, dtype=np.uint64)
-            inv = pow(_POLY_BASE, -1, 1 << 64)
-            self._pow = np.concatenate((one, np.cumprod(np.full(size - 1, _POLY_BASE, dtype=np.uint64))))
-            self._ipow = np.concatenate((one, np.cumprod(np.full(size - 1, inv, dtype=np.uint64))))
-        return self._pow, self._ipow
-
-    def _poly(self, tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """fmix64(sum_i tokens[s + i] * B**i + len * K) of every range [s, e): equal token
-        sequences give equal keys (word hashes from code points, unit keys from word hashes)."""
-        pw, ipw = self._powers(tokens.size)
-        prefix = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum(tokens * pw[: tokens.size])))
-        poly = (prefix[ends] - prefix[starts]) * ipw[starts]
-        return _fmix64(poly + (ends - starts).astype(np.uint64) * np.uint64(_POLY_LEN))
-
     # ------------------------------------------------------------ sketches of one document
 
     def sketch(self, text: str) -> dict[str, Any]:
         """Everything dedup computes for one document's text: lines, units and their keys,
         the signatures of the units that are matched as near-duplicates, the document's signature."""
+        return self._sketch(text, views=True)
+
+    def _sketch(self, text: str, views: bool) -> dict[str, Any]:
+        # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
         n = o.ngram
         lines = text.split("\n")
-        tokens, line_words, char_offsets = self._tokens(text)
-        u_start, u_end = unit_ranges(lines, o.unit)
+        lengths = np.fromiter(map(len, lines), np.int64, len(lines))
+        line_chars = np.zeros(len(lines) + 1, np.int64)
+        np.cumsum(lengths + 1, out=line_chars[1:])
+        tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
+        u_start, u_end = unit_ranges(lines, o.unit, lengths)
         w_start, w_end = line_words[u_start], line_words[u_end]
         n_words = w_end - w_start
         if char_offsets is None:
@@ -872,8 +849,11 @@ class DedupStage(Stage):
             # (clamped: a wordless unit after the last word would start past the end)
             t_start = np.minimum(char_offsets[w_start], tokens.size)
             t_end = np.maximum(t_start, char_offsets[w_end] - 1)
-        keys = self._poly(tokens, t_start, t_end)
-        doc_key = int(self._poly(tokens, np.zeros(1, np.int64), np.full(1, tokens.size))[0])
+        keys, whole_key = kernels.poly_keys(tokens, t_start, t_end, _NB_POLY_BASE, _NB_POLY_LEN)
+        doc_key = int(whole_key)
+        short = np.flatnonzero(n_words < o.digits_min_words) if raw_tokens is not None else ()
+        if len(short):  # short units: the digits as written are part of their key
+            keys[short] = kernels.poly_keys(raw_tokens, t_start[short], t_end[short], _NB_POLY_BASE, _NB_POLY_LEN)[0]
         near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
         shingles = self.shingle_hash.vectorized(tokens)
         sh_start, sh_end = t_start[near], t_end[near] - n + 1
@@ -881,49 +861,41 @@ class DedupStage(Stage):
         # units are disjoint and in order: their shingle ranges too
         sigs, doc_sig = self.hasher.ranges_min(shingles, sh_start, sh_end, whole)
         sets: list[np.ndarray] | None = None
+        values, cuts = np.empty(0, np.uint32), np.zeros(near.size + 1, np.int64)
         if o.verify == "exact" and near.size:
-            # Sorted unique shingle hashes per unit, all units at once: sort by (unit, hash).
-            lengths = sh_end - sh_start
-            offsets = np.concatenate(([0], np.cumsum(lengths)))
-            rows = np.repeat(sh_start - offsets[:-1], lengths) + np.arange(offsets[-1])
-            owner = np.repeat(np.arange(near.size, dtype=np.uint64), lengths)
-            combined = np.sort((owner << np.uint64(32)) | shingles[rows])  # by (unit, hash)
-            first = np.ones(combined.size, dtype=bool)
-            first[1:] = combined[1:] != combined[:-1]
-            combined = combined[first]
-            values = (combined & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            cuts = np.searchsorted(combined >> np.uint64(32), np.arange(near.size + 1, dtype=np.uint64))
-            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)]
+            values, cuts = kernels.unit_sets(shingles, sh_start, sh_end)  # sorted unique, per unit
+            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)] if views else None
         return {
-            "lines": lines,
+            "lines": lines if views else None,
             "units": (u_start, u_end),
             "words": n_words,
             "keys": keys,
             "doc_key": doc_key,
             "near": near,
             "signatures": sigs,
-            "sets": sets,
+            "sets": sets,  # per near unit (views of set_values)
+            "set_values": values,  # the sets concatenated, ``set_cuts`` their bounds
+            "set_cuts": cuts,
+            "band_keys": self.units.band_key_array(sigs) if near.size else np.empty((0, self.bands), np.uint64),
             "doc_signature": doc_sig,
+            "doc_band_keys": self.docs.band_key_array(doc_sig[None, :])[0] if doc_sig is not None else None,
+            "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
         }
 
     # ------------------------------------------------------------ the stage
 
     def prepare_document(self, doc: Document) -> None:
         # Signatures depend on the text alone: computed in the workers, in parallel. The lines are
-        # dropped (split again in process) so the text does not travel back twice.
-        sk = self.sketch(doc.text)
-        del sk["lines"]
-        doc.scratch[self.name] = (doc.text, sk)
+        # dropped (process cuts units out by character offsets) so the text does not travel back twice.
+        doc.scratch[self.name] = (doc.text, self._sketch(doc.text, views=False))
 
     def process(self, doc: Document) -> None:
         o = self.options
         if o.scope == "document":
             self._reset()
         cached = doc.scratch.pop(self.name, None)
-        if cached is not None and cached[0] == doc.text:
-            sk = {**cached[1], "lines": doc.text.split("\n")}
-        else:
-            sk = self.sketch(doc.text)
+        fresh = cached is None or cached[0] != doc.text
+        sk = self._sketch(doc.text, views=False) if fresh else cached[1]
         ordinal = len(self.doc_ids)
         doc_keys = None
         if o.documents:
@@ -934,7 +906,7 @@ class DedupStage(Stage):
                 doc.reject(self.name, f"exact duplicate of document {orig_id}", duplicate_of=orig_id)
                 return
             if sk["doc_signature"] is not None:
-                doc_keys = self.docs.band_keys(sk["doc_signature"][None, :])[0]
+                doc_keys = sk["doc_band_keys"].tolist()
                 hit = self.docs.query(doc_keys, sk["doc_signature"], None, o.document_threshold)
                 if hit is not None:
                     self.stat_update("doc-near-duplicate")
@@ -966,7 +938,16 @@ class DedupStage(Stage):
         return {
             **HASH_SCHEME,
             **o.model_dump(
-                include={"lowercase", "strip_punctuation", "normalize_digits", "shingle", "ngram", "num_perm", "seed"}
+                include={
+                    "lowercase",
+                    "strip_punctuation",
+                    "normalize_digits",
+                    "digits_min_words",
+                    "shingle",
+                    "ngram",
+                    "num_perm",
+                    "seed",
+                }
             ),
             "verify": o.verify,
             "documents": o.documents,
@@ -975,19 +956,23 @@ class DedupStage(Stage):
 
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: list[int] | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
-        new_keys, added_near, band_keys = sk["added"]
+        new_keys, added_near = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
-        shingles = [sk["sets"][i] for i in added_near] if sk["sets"] is not None else []
+        exact = self.units.exact
+        cuts = sk["set_cuts"]
+        sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
+        indexed = np.zeros(cuts.size - 1, dtype=bool)
+        indexed[added_near] = True
         # numpy arrays, and copies of the kept sets rather than views of the document's buffer: a
         # large input file keeps all of this until it is committed (~10x less than Python ints).
         rows.append(
             {
                 "id": doc.id,
-                "keys": np.array(new_keys, dtype=np.uint64),
-                "unit_keys": np.array([band_keys[i] for i in added_near], dtype=np.uint64).reshape(-1, self.bands),
-                "unit_sets": np.concatenate(shingles) if shingles else np.empty(0, np.uint32),
-                "set_sizes": np.fromiter(map(len, shingles), np.int64, len(shingles)),
-                "unit_sigs": sk["signatures"][added_near] if sk["sets"] is None else None,
+                "keys": new_keys,
+                "unit_keys": sk["band_keys"][added_near],
+                "unit_sets": sk["set_values"][np.repeat(indexed, np.diff(cuts))] if exact else np.empty(0, np.uint32),
+                "set_sizes": sizes,
+                "unit_sigs": None if exact else sk["signatures"][added_near],
                 "doc_key": sk["doc_key"] if self.options.documents else None,
                 "doc_keys": np.array(doc_keys, dtype=np.uint64) if doc_keys is not None else None,
                 "doc_sig": sk["doc_signature"] if doc_keys is not None else None,
@@ -1041,110 +1026,86 @@ class DedupStage(Stage):
                 )
             keys, unit_keys, sets, sizes = data["keys"], data["unit_keys"], data["sets"], data["set_sizes"]
             unit_sigs, doc_keys, doc_sigs = data["unit_sigs"], data["doc_keys"], data["doc_sigs"]
-            set_ends = np.cumsum(sizes).tolist()
-            # One vectorized search of the compact runs for all the keys this payload adds.
-            self.units.buckets.prefetch(unit_keys)
-            self.docs.buckets.prefetch(doc_keys)
-            k = u = d = 0
-            for doc_id, n_keys, n_units, has_doc, doc_key in zip(
-                header["ids"], header["keys"], header["units"], header["doc_keys"], header["doc_key"], strict=True
-            ):
-                ordinal = len(self.doc_ids)
-                self.doc_ids.append(doc_id)
-                for key in keys[k : k + n_keys].tolist():
-                    self.exact.setdefault(key, ordinal)
-                k += n_keys
-                for j in range(u, u + n_units):
-                    shingles = sets[(set_ends[j - 1] if j else 0) : set_ends[j]] if self.units.exact else None
-                    sig = unit_sigs[j] if not self.units.exact else None
-                    self.units.add(unit_keys[j].tolist(), sig, shingles, ordinal)  # type: ignore[arg-type]
-                u += n_units
+            ids = header["ids"]
+            ordinals = len(self.doc_ids) + np.arange(len(ids), dtype=np.int64)
+            self.doc_ids.extend(ids)
+            self.exact.insert(keys, np.repeat(ordinals, header["keys"]))  # first wins, as in one run
+            unit_owners = np.repeat(ordinals, header["units"])
+            if self.units.exact:
+                self.units.add_many(unit_keys, unit_owners, sets, sizes)
+            else:
+                self.units.add_many(unit_keys, unit_owners, unit_sigs)
+            for ordinal, doc_key in zip(ordinals.tolist(), header["doc_key"], strict=True):
                 if doc_key is not None:
                     self.doc_exact.setdefault(doc_key, ordinal)
-                if has_doc:
-                    self.docs.add(doc_keys[d].tolist(), doc_sigs[d], None, ordinal)
-                    d += 1
+            self.docs.add_many(doc_keys, ordinals[np.array(header["doc_keys"], dtype=bool)], doc_sigs)
             self.units.flush()
             self.docs.flush()
 
     def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
         """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
         o = self.options
-        lines: list[str] = sk["lines"]
         u_start, u_end = sk["units"]
-        line_chars = np.concatenate(([0], np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1)))
-        unit_chars = int((line_chars[u_end] - line_chars[u_start] - 1).sum())
-        exact, units = self.exact, self.units
+        unit_chars = sk["line_chars"][u_end] - sk["line_chars"][u_start] - 1  # without the last newline
+        units, exact = self.units, self.exact
         lsh_entries = len(units)
-        removed: list[tuple[int, int, str, int, float]] = []  # unit, owner, rule, cluster key, similarity
-        starts, ends = u_start.tolist(), u_end.tolist()
-        # Exact matches for all candidate units at once: against earlier documents, then within this
-        # one (a later copy shares the fate of the first copy here).
+        _check_room(ordinal)
+        # Candidates (units with enough words), the first candidate with the same key (a later copy
+        # shares the fate of the first copy here) and the row of those matched as near-duplicates.
         elig = np.flatnonzero(sk["words"] >= o.min_words)
         keys = sk["keys"][elig]
-        prior = exact.get_many(keys)
-        _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        first = elig[first_idx[inverse.ravel()]]
-        is_near = np.zeros(len(starts), dtype=bool)
-        is_near[sk["near"]] = True
-        fate: dict[int, tuple[int, str, int, float]] = {}  # first copy here -> how it was removed
-        new_keys: list[int] = []
-        band_keys: list[list[int]] = []
-        novel: list[bool] = []
-        if sk["near"].size:
-            band_array = units.band_key_array(sk["signatures"])
-            band_keys = band_array.tolist()
-            novel = units.novel(band_array, band_keys)
-        near_pos = dict(zip(sk["near"].tolist(), range(sk["near"].size), strict=True))
-        sets = sk["sets"]
-        added_lsh: list[int] = []
-        added_near: list[int] = []  # positions (in sk["near"]) of the units indexed for near matches
-        for u, f, key, owner in zip(elig.tolist(), first.tolist(), keys.tolist(), prior, strict=True):
-            if owner is not None:
-                removed.append((u, owner, "exact-paragraph", key, 1.0))
-            elif f != u:  # a repeat of a unit of this document
-                removed.append((u, *fate[f]) if f in fate else (u, ordinal, "exact-paragraph", key, 1.0))
-            elif is_near[u]:
-                i = near_pos[u]
-                if novel[i]:  # nothing to find: index it directly
-                    units.add_novel(band_keys[i], sets[i] if sets is not None else sk["signatures"][i], ordinal)
-                    added_lsh += band_keys[i]
-                    added_near.append(i)
-                    new_keys.append(key)
-                    continue
-                sig, shingles = sk["signatures"][i], sets[i] if sets is not None else None
-                hit = units.query(band_keys[i], sig, shingles, o.threshold)
-                if hit is not None:
-                    entry, sim = hit
-                    fate[u] = (units.owners[entry], "near-duplicate-paragraph", entry, sim)
-                    removed.append((u, *fate[u]))
-                    continue
-                added_lsh += units.add(band_keys[i], sig, shingles, ordinal)
-                added_near.append(i)
-                new_keys.append(key)
-            else:
-                new_keys.append(key)
-        exact.update(dict.fromkeys(new_keys, ordinal))
-        sk["added"] = (new_keys, added_near, band_keys)
-
-        removed_chars = sum(line_chars[ends[u]] - line_chars[starts[u]] - 1 for u, *_ in removed)
-        rejected = bool(removed) and removed_chars >= o.max_duplicate_fraction * unit_chars
-        by_owner: Counter[int] = Counter()
-        for u, owner, rule, cluster, sim in removed:
-            text = "\n".join(lines[starts[u] : ends[u]])
-            by_owner[owner] += len(text)
-            self.stat_update(rule)
-            if not (rejected and owner == ordinal):  # a rolled-back original is no cluster
-                self.cluster_sizes[(rule, cluster)] += 1
-            orig_id = self.doc_ids[owner]
-            doc.remove(self.name, rule, text, lines=ends[u] - starts[u], duplicate_of=orig_id, jaccard=round(sim, 4))
+        near_row = np.full(len(u_start), -1, dtype=np.int64)
+        near_row[sk["near"]] = np.arange(sk["near"].size)
+        band = sk["band_keys"]
+        values = sk["set_values"]
+        if exact.compact_on_update:
+            exact.compact()  # before: only this document's keys may have to be deleted again
+        exact.reserve(keys.size)
+        units.reserve(band.shape[0], values.size)
+        units.buckets.reserve(band.size)
+        no_sigs = np.empty((0, o.num_perm), np.uint32)
+        owner, rule, cluster, sim, new_key, added_near, added_lsh, n_entries, n_values = kernels.dedup_units(
+            keys,
+            near_row[elig],
+            exact.tables(),
+            band,
+            units.buckets.tables(),
+            units.entry_owners.data,
+            lsh_entries,
+            units.exact,
+            units.sets.data if units.sets is not None else values,
+            units.set_ends.data,
+            units.sets.size if units.sets is not None else 0,
+            values,
+            sk["set_cuts"],
+            units.signatures.data if units.signatures is not None else no_sigs,
+            sk["signatures"] if units.signatures is not None else no_sigs,
+            o.threshold,
+            ordinal,
+        )
+        # The kernel wrote the new keys and entries into the index arrays: take them in.
+        new_keys = keys[new_key]
+        exact.recent += new_keys.size
+        units.buckets.recent += added_lsh.size
+        units.entry_owners.size = n_entries
+        if units.sets is not None:
+            units.set_ends.size, units.sets.size = n_entries, n_values
+        if units.signatures is not None:
+            units.signatures.size = n_entries
+        gone = np.flatnonzero(owner >= 0)
+        removed_chars = int(unit_chars[elig[gone]].sum())
+        rejected = bool(gone.size) and removed_chars >= o.max_duplicate_fraction * int(unit_chars.sum())
+        if gone.size:
+            self._record_removals(doc, sk, elig[gone], owner[gone], rule[gone], cluster[gone], sim[gone], rejected)
         if rejected:
-            for key in new_keys:
-                del exact[key]
+            exact.delete(new_keys)
             units.undo(added_lsh, lsh_entries)
             units.flush()
             self.stat_update("doc-mostly-duplicate")
-            share = removed_chars / max(1, unit_chars)
+            share = removed_chars / max(1, int(unit_chars.sum()))
+            by_owner: Counter[int] = Counter()
+            for who, chars in zip(owner[gone].tolist(), unit_chars[elig[gone]].tolist(), strict=True):
+                by_owner[who] += chars
             main = self.doc_ids[by_owner.most_common(1)[0][0]]
             doc.reject(
                 self.name,
@@ -1152,13 +1113,51 @@ class DedupStage(Stage):
                 duplicate_of=main,
             )
             return False
+        sk["added"] = (new_keys, added_near)
         units.flush()
-        if removed:
-            keep = np.ones(len(lines), dtype=bool)
-            for u, *_ in removed:
-                keep[starts[u] : ends[u]] = False
-            doc.text = "\n".join(compress(lines, keep.tolist()))
         return True
+
+    def _record_removals(
+        self,
+        doc: Document,
+        sk: dict[str, Any],
+        removed: np.ndarray,
+        owner: np.ndarray,
+        rule: np.ndarray,
+        cluster: np.ndarray,
+        sim: np.ndarray,
+        rejected: bool,
+    ) -> None:
+        """Record each removed unit (text, rule, the document it repeats), count rules and
+        clusters, and drop the units from the text unless the document is rejected anyway."""
+        u_start, u_end = sk["units"]
+        starts, ends = u_start[removed].tolist(), u_end[removed].tolist()
+        owners = owner.tolist()
+        names = [_RULES[r] for r in rule.tolist()]
+        ordinal = len(self.doc_ids) - 1
+        for name, count in Counter(names).items():
+            self.stat_update(name, count)
+        # A rolled-back original is no cluster.
+        self.cluster_sizes.update(
+            (name, group)
+            for name, group, who in zip(names, cluster.tolist(), owners, strict=True)
+            if not (rejected and who == ordinal)
+        )
+        # Cut the units out of the text by character offsets (no split of the whole text).
+        text, at = doc.text, sk["line_chars"].tolist()
+        doc_ids, stage = self.doc_ids, self.name
+        for start, end, who, name, similarity in zip(starts, ends, owners, names, sim.tolist(), strict=True):
+            doc.remove(
+                stage,
+                name,
+                text[at[start] : at[end] - 1],
+                lines=end - start,
+                duplicate_of=doc_ids[who],
+                jaccard=round(similarity, 4),
+            )
+        if not rejected:  # the kept runs of lines, joined as the lines were
+            cuts = [0, *(x for start, end in zip(starts, ends, strict=True) for x in (start, end)), len(at) - 1]
+            doc.text = "\n".join(text[at[a] : at[b] - 1] for a, b in zip(cuts[0::2], cuts[1::2], strict=True) if b > a)
 
     def close(self) -> None:
         """Cluster counts for the report: how many kept units had 1, 2, ... removed copies."""

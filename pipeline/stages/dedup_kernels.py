@@ -1,0 +1,406 @@
+"""Compiled (numba) loops of the dedup index: open-addressing hash tables of uint64 keys and the
+per-document pass over a document's units (exact look-ups, LSH candidates, verification, inserts).
+
+They replace Python work per unit and per key: one call per document instead of several per unit.
+The stage's options, decisions and counters stay in ``dedup.py``; these only compute.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+NO_VALUE = np.uint32(0xFFFFFFFF)  # marks an empty slot: values stay below it
+RULE_KEPT, RULE_EXACT, RULE_NEAR = 0, 1, 2
+
+
+# ---------------------------------------------------------------- hash tables
+# Linear probing; the keys are 64-bit hashes already, so their low bits pick the slot. A table is
+# two arrays (keys, values) whose size is a power of two, kept at most 70% full by its owner.
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_get(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64) -> np.int64:
+    mask = slot_keys.size - 1
+    j = np.int64(key & np.uint64(mask))
+    while slot_values[j] != NO_VALUE:
+        if slot_keys[j] == key:
+            return np.int64(slot_values[j])
+        j = (j + 1) & mask
+    return np.int64(-1)
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_put(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64, value: np.uint32) -> bool:
+    # A key already present keeps its (earlier) value; True if the key was added.
+    mask = slot_keys.size - 1
+    j = np.int64(key & np.uint64(mask))
+    while slot_values[j] != NO_VALUE:
+        if slot_keys[j] == key:
+            return False
+        j = (j + 1) & mask
+    slot_keys[j] = key
+    slot_values[j] = value
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_insert(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, values: np.ndarray) -> int:
+    """Insert in order (first value wins); returns the number of keys added."""
+    added = 0
+    for i in range(keys.size):
+        added += ht_put(slot_keys, slot_values, keys[i], np.uint32(values[i]))
+    return added
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_delete(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> int:
+    """Remove keys (backward-shift deletion: no tombstones, probe chains stay whole); returns how
+    many were present."""
+    mask = slot_keys.size - 1
+    removed = 0
+    for n in range(keys.size):
+        key = keys[n]
+        i = np.int64(key & np.uint64(mask))
+        while slot_values[i] != NO_VALUE and slot_keys[i] != key:
+            i = (i + 1) & mask
+        if slot_values[i] == NO_VALUE:
+            continue
+        removed += 1
+        while True:  # close the gap at i with a later entry of the chain that may move there
+            slot_values[i] = NO_VALUE
+            k = i
+            while True:
+                k = (k + 1) & mask
+                if slot_values[k] == NO_VALUE:
+                    break
+                home = np.int64(slot_keys[k] & np.uint64(mask))
+                stays = (i < home <= k) if i <= k else (home > i or home <= k)
+                if not stays:
+                    break
+            if slot_values[k] == NO_VALUE:
+                break
+            slot_keys[i] = slot_keys[k]
+            slot_values[i] = slot_values[k]
+            i = k
+    return removed
+
+
+@numba.njit(cache=True, nogil=True)
+def two_tier_get(
+    old_keys: np.ndarray, old_values: np.ndarray, new_keys: np.ndarray, new_values: np.ndarray, key: np.uint64
+) -> np.int64:
+    # KeyTable: the compacted table holds the older keys (first value wins), the recent one the rest.
+    value = ht_get(old_keys, old_values, key)
+    return value if value >= 0 else ht_get(new_keys, new_values, key)
+
+
+# ---------------------------------------------------------------- one document's units
+
+
+@numba.njit(cache=True, nogil=True)
+def _intersection(a: np.ndarray, b: np.ndarray) -> int:
+    # Both sorted and unique.
+    i = j = inter = 0
+    while i < a.size and j < b.size:
+        if a[i] < b[j]:
+            i += 1
+        elif a[i] > b[j]:
+            j += 1
+        else:
+            inter += 1
+            i += 1
+            j += 1
+    return inter
+
+
+@numba.njit(cache=True, nogil=True)
+def first_copies(keys: np.ndarray) -> np.ndarray:
+    """Per key, the position of its first occurrence in ``keys``."""
+    size = 16
+    while size < 2 * keys.size:
+        size *= 2
+    slot_keys = np.zeros(size, np.uint64)
+    slot_values = np.full(size, NO_VALUE, np.uint32)
+    first = np.empty(keys.size, np.int64)
+    for i in range(keys.size):
+        ht_put(slot_keys, slot_values, keys[i], np.uint32(i))
+        first[i] = ht_get(slot_keys, slot_values, keys[i])
+    return first
+
+
+@numba.njit(cache=True, nogil=True)
+def dedup_units(
+    keys: np.ndarray,
+    near_pos: np.ndarray,
+    exact_tables: tuple,
+    band: np.ndarray,
+    bucket_tables: tuple,
+    owners: np.ndarray,
+    n_entries: int,
+    exact_verify: bool,
+    sets: np.ndarray,
+    set_ends: np.ndarray,
+    n_values: int,
+    unit_sets: np.ndarray,
+    unit_set_ends: np.ndarray,
+    sigs: np.ndarray,
+    unit_sigs: np.ndarray,
+    threshold: float,
+    ordinal: int,
+) -> tuple:
+    """Decide, in input order, the fate of a document's candidate units (those with enough words).
+
+    Per candidate i: its exact key ``keys[i]`` and ``near_pos[i]`` (its row in ``band``/``unit_sets``/
+    ``unit_sigs`` if it is matched as a near-duplicate, else -1). A unit is removed when an earlier
+    document has its key; a later copy inside the document shares the first copy's fate; a near unit
+    is removed when an LSH candidate (the earliest first) is at least ``threshold`` similar, by the
+    exact Jaccard of the shingle sets or the signatures' estimate; otherwise it is indexed: its
+    entry is appended to ``owners`` and ``sets``/``set_ends`` (or ``sigs``; the caller reserved
+    room) and its band keys go into the recent bucket table (first entry wins). The keys of the
+    kept first copies go into the recent exact-key table at the end.
+
+    Returns per candidate (owner, rule, cluster, similarity, new exact key?) — owner -1 when kept —
+    then the near rows indexed, the bucket keys created (both for a roll-back), and the new entry
+    and set-value counts.
+    """
+    ex_old_k, ex_old_v, ex_new_k, ex_new_v = exact_tables
+    bk_old_k, bk_old_v, bk_new_k, bk_new_v = bucket_tables
+    n = keys.size
+    first = first_copies(keys)
+    bands = band.shape[1]
+    owner = np.full(n, -1, np.int64)
+    rule = np.zeros(n, np.int8)
+    cluster = np.zeros(n, np.uint64)
+    sim = np.ones(n, np.float64)
+    new_key = np.zeros(n, np.bool_)
+    added_rows = np.empty(band.shape[0], np.int64)
+    n_added_rows = 0
+    added_keys = np.empty(band.size, np.uint64)
+    n_added_keys = 0
+    cands = np.empty(bands, np.int64)
+    for i in range(n):
+        key = keys[i]
+        prior = two_tier_get(ex_old_k, ex_old_v, ex_new_k, ex_new_v, key)
+        if prior >= 0:  # an earlier document has it
+            owner[i], rule[i], cluster[i] = prior, RULE_EXACT, key
+            continue
+        f = first[i]
+        if f != i:  # a repeat of a unit of this document: the first copy's fate
+            if rule[f] == RULE_NEAR:
+                owner[i], rule[i], cluster[i], sim[i] = owner[f], RULE_NEAR, cluster[f], sim[f]
+            else:
+                owner[i], rule[i], cluster[i] = ordinal, RULE_EXACT, key
+            continue
+        row = near_pos[i]
+        if row < 0:
+            new_key[i] = True
+            continue
+        # LSH candidates: the first entry of each band bucket, earliest first.
+        nc = 0
+        for b in range(bands):
+            value = two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, band[row, b])
+            if value >= 0:
+                cands[nc] = value
+                nc += 1
+        found = np.sort(cands[:nc])
+        hit = -1
+        best = 0.0
+        for c in range(nc):
+            entry = found[c]
+            if c and entry == found[c - 1]:
+                continue
+            if exact_verify:
+                mine = unit_sets[unit_set_ends[row] : unit_set_ends[row + 1]]
+                other = sets[set_ends[entry - 1] if entry else 0 : set_ends[entry]]
+                inter = _intersection(mine, other)
+                s = inter / (mine.size + other.size - inter)
+            else:
+                same = 0
+                for p in range(sigs.shape[1]):
+                    same += sigs[entry, p] == unit_sigs[row, p]
+                s = same / sigs.shape[1]
+            if s >= threshold:
+                hit, best = entry, s
+                break
+        if hit >= 0:
+            owner[i], rule[i], cluster[i], sim[i] = owners[hit], RULE_NEAR, hit, best
+            continue
+        # Index the unit as a new entry.
+        entry = n_entries
+        owners[entry] = ordinal
+        if exact_verify:
+            start, end = unit_set_ends[row], unit_set_ends[row + 1]
+            sets[n_values : n_values + end - start] = unit_sets[start:end]
+            n_values += end - start
+            set_ends[entry] = n_values
+        else:
+            sigs[entry] = unit_sigs[row]
+        n_entries += 1
+        for b in range(bands):
+            k = band[row, b]
+            if two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, k) < 0:
+                ht_put(bk_new_k, bk_new_v, k, np.uint32(entry))
+                added_keys[n_added_keys] = k
+                n_added_keys += 1
+        added_rows[n_added_rows] = row
+        n_added_rows += 1
+        new_key[i] = True
+    for i in range(n):
+        if new_key[i]:
+            ht_put(ex_new_k, ex_new_v, keys[i], np.uint32(ordinal))
+    return (
+        owner,
+        rule,
+        cluster,
+        sim,
+        new_key,
+        added_rows[:n_added_rows],
+        added_keys[:n_added_keys],
+        n_entries,
+        n_values,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def two_tier_find(
+    old_keys: np.ndarray, old_values: np.ndarray, new_keys: np.ndarray, new_values: np.ndarray, keys: np.ndarray
+) -> np.ndarray:
+    out = np.empty(keys.size, np.int64)
+    for i in range(keys.size):
+        out[i] = two_tier_get(old_keys, old_values, new_keys, new_values, keys[i])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def two_tier_insert(
+    old_keys: np.ndarray,
+    old_values: np.ndarray,
+    new_keys: np.ndarray,
+    new_values: np.ndarray,
+    keys: np.ndarray,
+    values: np.ndarray,
+) -> np.ndarray:
+    """Insert in order into the recent table the keys neither table has (first value wins); True
+    where a key was added."""
+    added = np.zeros(keys.size, np.bool_)
+    for i in range(keys.size):
+        if ht_get(old_keys, old_values, keys[i]) < 0:
+            added[i] = ht_put(new_keys, new_values, keys[i], np.uint32(values[i]))
+    return added
+
+
+# ---------------------------------------------------------------- one document's sketch
+# The numpy definitions in dedup.py (``DedupStage._poly``, ``ShingleHash.vectorized``,
+# ``NearIndex.band_key_array``, the sort of each unit's shingles) in one pass each: a document
+# made dozens of small numpy calls, which cost more than the arithmetic on a 4 KB page.
+
+
+@numba.njit(cache=True, nogil=True)
+def fmix64(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def poly_key(tokens: np.ndarray, start: int, end: int, base: np.uint64, length: np.uint64) -> np.uint64:
+    """fmix64(sum_i tokens[start + i] * base**i + (end - start) * length mod 2**64)."""
+    acc = np.uint64(0)
+    power = np.uint64(1)
+    for i in range(start, end):
+        acc += tokens[i] * power
+        power *= base
+    return fmix64(acc + np.uint64(end - start) * length)
+
+
+@numba.njit(cache=True, nogil=True)
+def poly_keys(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: np.uint64, length: np.uint64) -> tuple:
+    """``poly_key`` of every range [starts[u], ends[u]) and of all the tokens."""
+    keys = np.empty(starts.size, np.uint64)
+    for u in range(starts.size):
+        keys[u] = poly_key(tokens, starts[u], ends[u], base, length)
+    return keys, poly_key(tokens, 0, tokens.size, base, length)
+
+
+@numba.njit(cache=True, nogil=True)
+def shingle_hashes(tokens: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """(sum_k tokens[i + k] * mult[k] mod 2**64) >> 32 of every n-gram of tokens (n = mult.size)."""
+    n = mult.size
+    count = max(0, tokens.size - n + 1)
+    out = np.empty(count, np.uint32)
+    for i in range(count):
+        acc = np.uint64(0)
+        for k in range(n):
+            acc += tokens[i + k] * mult[k]
+        out[i] = np.uint32(acc >> np.uint64(32))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def band_keys(sigs: np.ndarray, bands: int, rows: int, row_mult: np.ndarray, salt: np.ndarray) -> np.ndarray:
+    """fmix64(sum_r sig[b * rows + r] * row_mult[r] + salt[b] mod 2**64) per signature and band."""
+    out = np.empty((sigs.shape[0], bands), np.uint64)
+    for i in range(sigs.shape[0]):
+        for b in range(bands):
+            acc = np.uint64(0)
+            for r in range(rows):
+                acc += np.uint64(sigs[i, b * rows + r]) * row_mult[r]
+            out[i, b] = fmix64(acc + salt[b])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_sets(shingles: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
+    """The sorted unique shingle hashes of each range, concatenated, and their bounds."""
+    values = np.empty(max(0, (ends - starts).sum()), np.uint32)
+    cuts = np.zeros(starts.size + 1, np.int64)
+    n = 0
+    for u in range(starts.size):
+        part = np.sort(shingles[starts[u] : ends[u]])
+        for j in range(part.size):
+            if j == 0 or part[j] != part[j - 1]:
+                values[n] = part[j]
+                n += 1
+        cuts[u + 1] = n
+    return values[:n], cuts
+
+
+@numba.njit(cache=True, nogil=True)
+def line_units(lengths: np.ndarray, blank: np.ndarray, per_line: bool) -> tuple:
+    """Units of a document from its line lengths and blank flags: the runs of non-blank lines
+    (paragraphs), or, ``per_line``, every non-blank line, plus the runs of at least two lines whose
+    lines but the last are 30-120 characters wide (candidates for one hard-wrapped paragraph)."""
+    n = lengths.size
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    cand_starts = np.empty(n, np.int64)
+    cand_ends = np.empty(n, np.int64)
+    k = c = 0
+    i = 0
+    while i < n:
+        if blank[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and not blank[j]:
+            j += 1
+        if not per_line:
+            starts[k], ends[k] = i, j
+            k += 1
+        else:
+            for t in range(i, j):
+                starts[k], ends[k] = t, t + 1
+                k += 1
+            even = j - i >= 2
+            for t in range(i, j - 1):
+                if lengths[t] < 30 or lengths[t] > 120:
+                    even = False
+                    break
+            if even:
+                cand_starts[c], cand_ends[c] = i, j
+                c += 1
+        i = j
+    return starts[:k], ends[:k], cand_starts[:c], cand_ends[:c]
