@@ -27,6 +27,7 @@ decided) and the batches kept in the object store meanwhile (Ray spills it to di
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -198,13 +199,18 @@ class DriverDedup(Stage):
         super().__init__(stage.options)
         self.stage = stage
         self.alone = self.driven = 0
+        self.driven_seconds = 0.0  # in the real stage (the sequential part)
         self._clusters = 0
 
     def process(self, doc: Document) -> None:
         result: SoloResult | None = doc.scratch.pop(SOLO, None)
         if result is None:
             self.driven += 1
-            self.stage.process(doc)
+            started = time.perf_counter()
+            try:
+                self.stage.process(doc)
+            finally:
+                self.driven_seconds += time.perf_counter() - started
             return
         self.alone += 1
         if result.text is not None:
@@ -269,7 +275,8 @@ def distributed_dedup(
             apply_stage(driver, position, batch)
             yield batch
     log.info(
-        "distributed dedup: %d documents deduplicated alone in Ray tasks, %d in input order in the driver",
+        "distributed dedup: %d documents deduplicated alone in Ray tasks, %d in input order in the driver (%.2f s)",
         driver.alone,
         driver.driven,
+        driver.driven_seconds,
     )
