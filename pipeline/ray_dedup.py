@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pipeline.ray_executor import RayExecutor
 
 log = logging.getLogger("cleancorpus")
+MAX_PARTITIONS = 64
 SOLO = "dedup:solo"  # doc.scratch key of a document deduplicated alone in a Ray task
 
 
@@ -244,7 +245,8 @@ def distributed_dedup(
 ) -> Iterator[Batch]:
     """The batches after dedup at ``position``, in input order, as a local run gives them."""
     ray = executor.ray
-    parts = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    # One key partition per CPU; capped, as every batch makes one object per partition.
+    parts = max(1, min(MAX_PARTITIONS, int(ray.cluster_resources().get("CPU", 1))))
     corpus = stage.options.scope == "corpus"
     batches: list[Any] = []
     keyed: list[list[Any]] = []
