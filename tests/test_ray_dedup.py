@@ -97,15 +97,33 @@ def _assert_same(local: Path, distributed: Path, reports: tuple[dict[str, Any], 
     assert rows and _state_rows(distributed, reports[1]) == rows
 
 
-def test_distributed_dedup_equals_local(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+class _Messages(logging.Handler):
+    """The cleancorpus logger's messages (the CLI tests leave it not propagating to caplog's root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_distributed_dedup_equals_local(tmp_path: Path) -> None:
     src = tmp_path / "in"
     _write(src, "docs.jsonl", _with_duplicates(_cc(60)))
     local = _run(src, tmp_path / "local", "local")
-    with caplog.at_level(logging.INFO, logger="cleancorpus"):
+    logger, handler = logging.getLogger("cleancorpus"), _Messages()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
         distributed = _run(src, tmp_path / "ray", "ray")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     _assert_same(tmp_path / "local", tmp_path / "ray", (local, distributed))
     # Both paths ran: documents deduplicated alone in tasks, and sharing ones in the driver.
-    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("distributed dedup")]
+    (line,) = [m for m in handler.messages if m.startswith("distributed dedup")]
     alone, driven = (int(w) for w in line.split() if w.isdigit())
     assert alone > 10 and driven > 10
     rejected = (tmp_path / "ray" / "rejected.jsonl").read_text(encoding="utf-8")
