@@ -240,6 +240,18 @@ def _batch_refs(executor: RayExecutor, stream: Iterable[Batch]) -> Iterator[Any]
             yield executor.ray.put(batch)
 
 
+def _shuffle(executor: RayExecutor, stage: DedupStage, keyed: list[list[Any]], parts: int) -> dict[int, set[int]]:
+    """Batch number -> positions of its documents that share a key (one reduce task per partition)."""
+    ray = executor.ray
+    known = ray.put(index_keys(stage))
+    reduce = ray.remote(num_cpus=1)(shared_documents)
+    found = ray.get([reduce.remote(known, *(k[p] for k in keyed)) for p in range(parts)])
+    shared: dict[int, set[int]] = {}
+    for code in np.concatenate(found).tolist():
+        shared.setdefault(code >> 32, set()).add(code & 0xFFFFFFFF)
+    return shared
+
+
 def distributed_dedup(
     executor: RayExecutor, stage: DedupStage, position: int, stream: Iterable[Batch]
 ) -> Iterator[Batch]:
@@ -255,14 +267,8 @@ def distributed_dedup(
         if corpus:
             out = executor.submit(partial(partition_keys, position, parts, batch_no), ref, num_returns=parts)
             keyed.append(out if parts > 1 else [out])
-    shared: dict[int, set[int]] = {}
-    if corpus and batches:  # shuffle
-        known = ray.put(index_keys(stage))
-        reduce = ray.remote(num_cpus=1)(shared_documents)
-        found = ray.get([reduce.remote(known, *(k[p] for k in keyed)) for p in range(parts)])
-        del keyed
-        for code in np.concatenate(found).tolist():
-            shared.setdefault(code >> 32, set()).add(code & 0xFFFFFFFF)
+    shared = _shuffle(executor, stage, keyed, parts) if corpus and batches else {}
+    del keyed
     driver = DriverDedup(stage)
     pending: list[Any] = []
     for batch_no in range(len(batches) + executor.in_flight):  # filter, then decide in order
