@@ -1,8 +1,9 @@
 """Per-document stages on Ray (``--executor ray [--ray-address ADDR]``; ``pip install 'cleancorpus[ray]'``).
 
-The driver (this process) still reads the inputs, runs the cross-document stages (dedup) in input
-order and writes the outputs, so results equal the local executors'. Batches go to Ray remote tasks,
-a bounded number in flight, and come back in submission order. The (prepared) stages are put in
+The driver (this process) reads the inputs and writes the outputs. Batches go to Ray remote tasks,
+a bounded number in flight, and come back in submission order. Dedup runs distributed
+(``pipeline/ray_dedup.py``): the driver only decides, in input order, for the documents that share
+a key with another one, so results equal the local executors'. The (prepared) stages are put in
 the object store once; each Ray worker process unpickles them once, on its first batch.
 
 With no address a local Ray is started (and stopped at close); with one, the driver joins that
@@ -16,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -72,16 +74,60 @@ class RayExecutor:
         self.initializer = initializer
         self.task = ray.remote(num_cpus=1)(_call)
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        pending: deque[Any] = deque()
-        for item in items:
-            pending.append(self.task.remote(self.key, self.initializer, self.setup, fn, item))
-            if len(pending) >= self.in_flight:
-                yield self.ray.get(pending.popleft())
-        while pending:
-            yield self.ray.get(pending.popleft())
+    def submit(self, fn: Callable[[Any], Any], item: Any, num_returns: int = 1) -> Any:
+        """``fn(item)`` as a task on a set-up worker; ``item`` may be an object reference (resolved
+        by Ray). Returns the result's reference, or a list of ``num_returns`` references."""
+        task = self.task.options(num_returns=num_returns) if num_returns != 1 else self.task
+        return task.remote(self.key, self.initializer, self.setup, fn, item)
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> RayStream[R]:
+        return RayStream(self, fn, items)
+
+    def cross_document(self, stages: list[Any], positions: list[int], stream: Iterable[Any]) -> Iterator[Any] | None:
+        """Run a cross-document stage on the cluster, or None to leave it to the caller (in order, here)."""
+        from pipeline.ray_dedup import distributed_dedup
+        from pipeline.stages.dedup import DedupStage
+
+        if len(positions) == 1 and isinstance(stages[positions[0]], DedupStage):
+            return distributed_dedup(self, stages[positions[0]], positions[0], stream)
+        return None
 
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
             self.started = False
+
+
+class RayStream(Iterator[R]):
+    """The results of ``RayExecutor.map``, in order (a bounded number of tasks in flight); or, with
+    ``refs()``, the tasks' result references, so that a following Ray step (distributed dedup) takes
+    the batches where they are instead of through the driver."""
+
+    def __init__(self, executor: RayExecutor, fn: Callable[[Any], R], items: Iterable[Any]) -> None:
+        self.submit = partial(executor.submit, fn)
+        self.get = executor.ray.get
+        self.in_flight = executor.in_flight
+        self.items = items
+        self._results: Iterator[R] | None = None
+
+    def refs(self) -> Iterator[Any]:
+        """Submit the tasks as the caller takes their references (none is waited for)."""
+        for item in self.items:
+            yield self.submit(item)
+
+    def _in_order(self) -> Iterator[R]:
+        pending: deque[Any] = deque()
+        for ref in self.refs():
+            pending.append(ref)
+            if len(pending) >= self.in_flight:
+                yield self.get(pending.popleft())
+        while pending:
+            yield self.get(pending.popleft())
+
+    def __iter__(self) -> RayStream[R]:
+        return self
+
+    def __next__(self) -> R:
+        if self._results is None:
+            self._results = self._in_order()
+        return next(self._results)

@@ -463,7 +463,10 @@ def _run_locked(
     stream: Iterator[Batch] = _batches(read_all(files))
     for i, (cross, positions) in enumerate(segments):
         if cross:
-            stream = map(partial(_run_positions, positions), stream)
+            # An executor may run a cross-document stage itself (Ray: distributed dedup, pipeline/ray_dedup.py).
+            distributed = getattr(executor, "cross_document", None)
+            handled = distributed(stages, positions, stream) if distributed is not None else None
+            stream = handled if handled is not None else map(partial(_run_positions, positions), stream)
         else:
             following = segments[i + 1][1][0] if i + 1 < len(segments) else None
             ahead = following if following is not None and _prepares_documents(stages[following]) else None

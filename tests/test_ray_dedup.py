@@ -1,0 +1,149 @@
+"""Distributed dedup on Ray gives the local executor's results: outputs, audit files, dedup counters
+and the state rows a later (incremental) run loads. One local Ray (2 CPUs) for the whole module."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import default_config
+from pipeline.runner import run
+from pipeline.state import StateStore
+
+ray = pytest.importorskip("ray")
+
+SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+CC = SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    if not CC.exists():
+        pytest.skip("shared CC corpus not found")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
+    yield
+    ray.shutdown()
+
+
+def _cc(n: int) -> list[dict[str, str]]:
+    with CC.open(encoding="utf-8") as fh:
+        return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
+
+
+def _paragraphs(record: dict[str, str]) -> list[str]:
+    return [p for p in record["text"].split("\n") if len(p.split()) >= 15]
+
+
+def _with_duplicates(records: list[dict[str, str]]) -> list[dict[str, str]]:
+    """CC documents plus: a document repeated whole, a near-duplicate document, copied and slightly
+    edited paragraphs, a document mostly made of other documents' paragraphs (rejected, so that a
+    later copy of its one new paragraph is kept), and a document repeating its own paragraph."""
+    r = records
+    long_paras = [p for rec in r for p in _paragraphs(rec)]
+    longest = max(r[:20], key=lambda rec: len(rec["text"]))
+    near = longest["text"].split(" ")
+    near[len(near) // 2] = "changed"
+    edited = long_paras[3].split(" ")
+    edited[2] = "altered"
+    again = "Written for this test, a line this document says again and again."
+    novel = "This paragraph is only in the injected documents and nowhere in the crawl sample at all."
+    extra = [
+        dict(r[3], id="whole-copy"),
+        dict(longest, id="near-copy", text=" ".join(near)),
+        {"id": "copied-paragraphs", "text": f"A fresh opening line.\n{long_paras[0]}\n{' '.join(edited)}"},
+        {"id": "mostly-copied", "text": "\n".join([*long_paras[5:9], novel])},
+        {"id": "repeats-novel", "text": f"{novel}\nAnd something else that was written for this test only."},
+        {"id": "self-repeat", "text": "\n".join([again] * 6)},
+    ]
+    return r[:20] + extra[:3] + r[20:] + extra[3:]
+
+
+def _write(folder: Path, name: str, records: list[dict[str, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def _run(src: Path, out: Path, executor: str) -> dict[str, Any]:
+    return run(default_config(), [str(src)], out, workers=2, executor=executor).report
+
+
+def _dedup_counters(report: dict[str, Any]) -> dict[str, Any]:
+    (stage,) = [s for s in report["stages"] if s["stage"] == "dedup"]
+    return {k: v for k, v in stage.items() if k != "seconds"}
+
+
+def _state_rows(out: Path, report: dict[str, Any]) -> list[tuple[str, bytes]]:
+    position = [s["stage"] for s in report["stages"]].index("dedup")
+    store = StateStore(out / ".cleancorpus")
+    try:
+        return list(store.stage_rows(f"{position}:dedup", set()))
+    finally:
+        store.close()
+
+
+def _assert_same(local: Path, distributed: Path, reports: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    names = sorted(p.name for p in local.glob("*.jsonl"))  # outputs (one per input file) and audit files
+    assert len(names) >= 3 and sorted(p.name for p in distributed.glob("*.jsonl")) == names
+    for name in names:
+        assert (distributed / name).read_bytes() == (local / name).read_bytes(), name
+    assert _dedup_counters(reports[1]) == _dedup_counters(reports[0])
+    rows = _state_rows(local, reports[0])
+    assert rows and _state_rows(distributed, reports[1]) == rows
+
+
+class _Messages(logging.Handler):
+    """The cleancorpus logger's messages (the CLI tests leave it not propagating to caplog's root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_distributed_dedup_equals_local(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _write(src, "docs.jsonl", _with_duplicates(_cc(60)))
+    local = _run(src, tmp_path / "local", "local")
+    logger, handler = logging.getLogger("cleancorpus"), _Messages()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        distributed = _run(src, tmp_path / "ray", "ray")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    _assert_same(tmp_path / "local", tmp_path / "ray", (local, distributed))
+    # Both paths ran: documents deduplicated alone in tasks, and sharing ones in the driver.
+    (line,) = [m for m in handler.messages if m.startswith("distributed dedup")]
+    alone, driven = (int(w) for w in line.split() if w.isdigit())
+    assert alone > 10 and driven > 10
+    rejected = (tmp_path / "ray" / "rejected.jsonl").read_text(encoding="utf-8")
+    for doc_id in ("whole-copy", "near-copy", "mostly-copied", "self-repeat"):
+        assert f'"id":"{doc_id}"' in rejected, doc_id
+    kept = (tmp_path / "ray" / "docs.jsonl").read_text(encoding="utf-8")
+    assert '"id":"repeats-novel"' in kept and "only in the injected documents" in kept
+
+
+def test_incremental_run_against_the_saved_index_equals_local(tmp_path: Path) -> None:
+    records = _with_duplicates(_cc(50))
+    first, second = records[:30], records[30:] + [dict(records[12], id="copy-of-first-run")]
+    outs = {"local": tmp_path / "local", "ray": tmp_path / "ray"}
+    reports = {}
+    for executor, out in outs.items():
+        src = tmp_path / f"in-{executor}"
+        _write(src, "a.jsonl", first)
+        _run(src, out, executor)
+        _write(src, "b.jsonl", second)  # the second run reads b.jsonl only, against a.jsonl's index
+        reports[executor] = _run(src, out, executor)
+        assert reports[executor]["inputs"]["unchanged_skipped"] == 1
+    _assert_same(outs["local"], outs["ray"], (reports["local"], reports["ray"]))
+    assert '"id":"copy-of-first-run"' in (outs["ray"] / "rejected.jsonl").read_text(encoding="utf-8")
