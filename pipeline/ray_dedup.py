@@ -39,8 +39,9 @@ import numpy as np
 from pipeline import runner
 from pipeline.document import Document, Rejection, Removal
 from pipeline.runner import Batch, apply_stage
+from pipeline.stages import dedup_kernels
 from pipeline.stages.base import Stage
-from pipeline.stages.dedup import _NO_VALUE, DedupStage, KeyTable
+from pipeline.stages.dedup import DedupStage, KeyTable
 
 if TYPE_CHECKING:
     from pipeline.ray_executor import RayExecutor
@@ -137,8 +138,11 @@ def shared_documents(known: np.ndarray, *parts: tuple[np.ndarray, np.ndarray]) -
 def index_keys(stage: DedupStage) -> np.ndarray:
     """Sorted keys of the stage's index (what earlier runs saved and this run loaded)."""
     tables: list[KeyTable] = [stage.exact, stage.units.buckets, stage.docs.buckets]
-    parts = [t.slot_keys[t.slot_values != _NO_VALUE] for t in tables]
-    parts += [np.fromiter(t.recent, np.uint64, len(t.recent)) for t in tables]
+    parts = []
+    for table in tables:
+        slot_keys, slot_values, recent_keys, recent_values = table.tables()
+        parts.append(slot_keys[slot_values != dedup_kernels.NO_VALUE])
+        parts.append(recent_keys[recent_values != dedup_kernels.NO_VALUE])
     parts.append(np.fromiter(stage.doc_exact, np.uint64, len(stage.doc_exact)))
     return np.unique(np.concatenate(parts))
 
