@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.document import Document
-from pipeline.stages.boilerplate import BoilerplateStage, available_languages, normalise
+from pipeline.stages.boilerplate import BoilerplateStage, available_languages, line_hash, normalise
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -389,9 +389,9 @@ def test_recurring_lines_corpus_wide_and_per_site():
     ]
     stage = BoilerplateStage()
     stage.prepare(iter(docs))
-    assert normalise(banner) in stage.recurring
-    assert "fazit" not in stage.recurring  # a single word recurring across sites is a heading, not a template
-    assert stage.recurring_by_site["blog.example"] == {"unsere partner im landkreis"}
+    assert line_hash(normalise(banner)) in stage.recurring
+    assert line_hash("fazit") not in stage.recurring  # a word recurring across sites is a heading, not a template
+    assert stage.recurring_by_site["blog.example"] == {line_hash("unsere partner im landkreis")}
     doc = jdoc(99, f"{ARTICLE}\n{banner}\nFazit\n", "https://other.example/x")
     stage.process(doc)
     assert removed(doc) == [("recurring", banner)]
@@ -419,10 +419,26 @@ def test_recurring_thresholds_and_disable():
     assert not stage.recurring
     stage = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=3))
     stage.prepare(iter(docs))
-    assert normalise(line) in stage.recurring
+    assert line_hash(normalise(line)) in stage.recurring
     off = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=3, disable_rules=["recurring"]))
     off.prepare(iter(docs))
     assert not off.recurring
+
+
+def test_prepare_parts_merged_learn_what_prepare_learns():
+    # The runner computes prepare_part in worker processes (pickled back) and merges them in order.
+    banner = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren"
+    docs = [jdoc(i, f"{banner}\nFazit\n{ARTICLE} {i}.\n", f"https://s{i % 2}.example/a") for i in range(6)]
+    whole = BoilerplateStage()
+    whole.prepare(iter(docs))
+    split = BoilerplateStage()
+    parts = [pickle.loads(pickle.dumps(split.prepare_part(d))) for d in docs]
+    split.prepare_merge(iter(parts))
+    assert whole.recurring == split.recurring == {line_hash(normalise(banner))}
+    assert whole.recurring_by_site == split.recurring_by_site
+    assert split.recurring_by_site["s0.example"] == {line_hash(normalise(banner)), line_hash("fazit")}
+    off = BoilerplateStage(BoilerplateStage.Options(disable_rules=["recurring"]))
+    assert off.prepare_part(docs[0]) is None
 
 
 def test_site_of_uses_url_host_else_source():
@@ -534,8 +550,8 @@ def test_recurring_per_site_with_several_sites():
     stage = BoilerplateStage()
     stage.prepare(iter(docs))
     assert stage.recurring_by_site == {
-        "a.example": {"kopfzeile der seite a"},
-        "b.example": {"kopfzeile der seite b"},
+        "a.example": {line_hash("kopfzeile der seite a")},
+        "b.example": {line_hash("kopfzeile der seite b")},
     }
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import numpy as np
 import regex
 import xxhash
 import yaml
@@ -135,6 +136,11 @@ def normalise(line: str) -> str:
 @functools.cache
 def _is_edge(ch: str) -> bool:
     return _EDGE_CHAR_RE.fullmatch(ch) is not None
+
+
+def line_hash(key: str) -> int:
+    """64-bit xxh3 of a line key: what the recurring-line tables hold (deterministic across runs)."""
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"))
 
 
 def word_count(key: str) -> int:
@@ -422,9 +428,9 @@ class BoilerplateStage(Stage):
 
     def __init__(self, options: StageOptions | None = None) -> None:
         super().__init__(options)
-        # Learnt by prepare(): keys of lines recurring corpus-wide, and per site.
-        self.recurring: frozenset[str] = frozenset()
-        self.recurring_by_site: dict[str, frozenset[str]] = {}
+        # Learnt by prepare(): line_hash of the keys of lines recurring corpus-wide, and per site.
+        self.recurring: frozenset[int] = frozenset()
+        self.recurring_by_site: dict[str, frozenset[int]] = {}
         self._build()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -635,48 +641,61 @@ class BoilerplateStage(Stage):
         return doc.source
 
     def prepare(self, docs: Iterable[Document]) -> None:
-        """Count each distinct line once per document, per site and corpus-wide.
+        """First pass in one process: the same as merging every document's ``prepare_part``."""
+        self.prepare_merge(self.prepare_part(doc) for doc in docs)
 
-        Counting uses a 64-bit xxh3 hash of the key (deterministic, so every run and process learns
-        the same lines); a key string is kept only once its count reaches a threshold, so memory holds
-        counters plus the recurring lines themselves.
-        """
+    def prepare_part(self, doc: Document) -> tuple[str, np.ndarray, np.ndarray] | None:
+        """What the first pass needs from one document (runs in worker processes): its site, the xxh3
+        hashes of its distinct line keys, and which of them are long enough to count corpus-wide.
+        Only numbers cross processes; None when the recurring rule is off."""
+        if RECURRING_RULE in self._disabled:
+            return None
+        keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
+        keys.discard("")
+        ordered = list(keys)  # any order: the merge only counts
+        hashes = np.fromiter((line_hash(k) for k in ordered), dtype=np.uint64, count=len(ordered))
+        min_words = self.options.recurring_min_words
+        if min_words <= 1:
+            counted = np.ones(len(ordered), dtype=bool)
+        else:  # an ASCII key of min_words words has min_words - 1 spaces: count words only then
+            counted = np.fromiter(
+                ((not k.isascii() or k.count(" ") >= min_words - 1) and word_count(k) >= min_words for k in ordered),
+                dtype=bool,
+                count=len(ordered),
+            )
+        return self.site_of(doc), hashes, counted
+
+    def prepare_merge(self, parts: Iterable[tuple[str, np.ndarray, np.ndarray] | None]) -> None:
+        """Count each distinct line once per document, per site and corpus-wide (main process, parts
+        in input order), and keep the hashes of the recurring ones.
+
+        Hashes are 64-bit xxh3 of the key (deterministic, so every run and process learns the same
+        lines); memory holds one counter per distinct line and site."""
         opts = self.options
         self._line_cache.clear()  # its entries do not depend on what is learnt here, but stay lean
-        if RECURRING_RULE in self._disabled:
-            return
-        corpus: dict[int, int] = {}
+        corpus: Counter[int] = Counter()
         site_docs: Counter[str] = Counter()
-        site_lines: dict[str, dict[int, int]] = {}
-        site_keys: dict[str, dict[int, str]] = {}
-        recurring: set[str] = set()
-        corpus_min = opts.recurring_min_documents
-        min_words = opts.recurring_min_words
-        digest = xxhash.xxh3_64_intdigest
-        for doc in docs:
-            keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
-            keys.discard("")
-            site = self.site_of(doc)
+        site_lines: dict[str, Counter[int]] = {}
+        for part in parts:
+            if part is None:
+                continue
+            site, hashes, counted = part
             site_docs[site] += 1
-            counts = site_lines.setdefault(site, {})
-            first = site_keys.setdefault(site, {})
-            for key in keys:
-                h = digest(key.encode("utf-8", "surrogatepass"))
-                c = corpus[h] = corpus.get(h, 0) + 1
-                if c == corpus_min and word_count(key) >= min_words:
-                    recurring.add(key)
-                c = counts[h] = counts.get(h, 0) + 1
-                if c == 2:
-                    first[h] = key
-        by_site: dict[str, frozenset[str]] = {}
+            counts = site_lines.get(site)
+            if counts is None:
+                counts = site_lines[site] = Counter()
+            counts.update(hashes.tolist())
+            corpus.update(hashes[counted].tolist())
+        corpus_min = opts.recurring_min_documents
+        self.recurring = frozenset(h for h, c in corpus.items() if c >= corpus_min)
+        by_site: dict[str, frozenset[int]] = {}
         for site, n in site_docs.items():
             if n < opts.recurring_site_min_documents:
                 continue
             need = max(opts.recurring_site_min_documents, opts.recurring_site_min_share * n)
-            keys = {site_keys[site][h] for h, c in site_lines[site].items() if c >= need}
-            if keys:
-                by_site[site] = frozenset(keys)
-        self.recurring = frozenset(recurring)
+            found = frozenset(h for h, c in site_lines[site].items() if c >= need)
+            if found:
+                by_site[site] = found
         self.recurring_by_site = by_site
 
     # -- per line -------------------------------------------------------------------------------
@@ -758,15 +777,16 @@ class BoilerplateStage(Stage):
 
     def _line_info(self, stripped: str) -> tuple[Any, ...]:
         """What the rules say about one non-blank stripped line, independent of its document:
-        (key, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
-        outside the article). Key None: nothing left after normalisation."""
+        (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
+        outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
+        line a pack rule removes, None when nothing is left after normalisation."""
         key = normalise(stripped)
         if not key:
             return _NO_KEY
         words = word_count(key)
         rule = self._classify_key(key, words)
         if rule is not None:
-            return key, words, rule, None, False, False, -1, False
+            return 0, words, rule, None, False, False, -1, False
         opts = self.options
         crumb = self._breadcrumb(stripped, key, words) if self._crumbs_any else None
         nav_max = opts.nav_max_words
@@ -784,7 +804,7 @@ class BoilerplateStage(Stage):
         if not keep and words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS:
             keep = _QUANTITY_RE.match(stripped) is not None
         return (
-            key,
+            line_hash(key),
             words,
             None,
             crumb,
@@ -848,8 +868,8 @@ class BoilerplateStage(Stage):
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()
                     cache[stripped] = info
-            key, words, rule, crumb, prose, nav_item, body_chars, keep = info
-            if key is None:
+            key_hash, words, rule, crumb, prose, nav_item, body_chars, keep = info
+            if key_hash is None:
                 continue
             if rule is not None:
                 verdict[i] = rule
@@ -860,7 +880,7 @@ class BoilerplateStage(Stage):
                     trailing = trailing_on
                     pending += marker_cost
                 continue
-            if recurring_on and (key in recurring or key in site_recurring):
+            if recurring_on and (key_hash in recurring or key_hash in site_recurring):
                 verdict[i] = RECURRING_RULE
                 pending += removed_cost
                 continue
