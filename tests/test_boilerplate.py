@@ -8,10 +8,18 @@ import pickle
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.document import Document
-from pipeline.stages.boilerplate import BoilerplateStage, available_languages, line_hash, normalise
+from pipeline.stages.boilerplate import (
+    SCORER_FEATURES,
+    BoilerplateStage,
+    TreeEnsemble,
+    available_languages,
+    line_hash,
+    normalise,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -539,7 +547,7 @@ def test_trafilatura_dev_with_snippets_survive():
     # Measured on the whole dev gold (benchmarks/bench_boilerplate.py): recall 0.9729, F1 0.814;
     # the floors sit just under.
     assert recall >= 0.97, (recall, f1)
-    assert f1 >= 0.81, (recall, f1)
+    assert f1 >= 0.84, (recall, f1)
 
 
 def test_recurring_per_site_with_several_sites():
@@ -663,3 +671,48 @@ def test_listed_question_headline_continues_a_trailing_widget_list(stage):
     # An unlisted question after the marker is prose: the block ends there.
     plain = run(f"{ARTICLE}\n\nRelated Posts\nIs this the end of the budget?\nShort line\n", stage)
     assert "Is this the end of the budget?" in plain.text
+
+
+# -- line scorer ------------------------------------------------------------------------------------
+
+
+def _one_split_model(feature: str, threshold: float, left: float, right: float) -> TreeEnsemble:
+    """A depth-1 ensemble: log-odds `left` when the feature is <= threshold, else `right`."""
+    return TreeEnsemble(
+        {
+            "features": list(SCORER_FEATURES),
+            "depth": 1,
+            "base": 0.0,
+            "feature": [[SCORER_FEATURES.index(feature)]],
+            "threshold": [[threshold]],
+            "leaf": [[left, right]],
+        }
+    )
+
+
+def test_tree_ensemble_inference_and_feature_check():
+    model = _one_split_model("log_words", 1.0, -3.0, 2.0)
+    x = np.zeros((2, len(SCORER_FEATURES)))
+    x[1, SCORER_FEATURES.index("log_words")] = 1.5
+    assert model.log_odds(x).tolist() == [-3.0, 2.0]
+    with pytest.raises(ValueError, match="features"):
+        TreeEnsemble({"features": ["x"], "depth": 1, "base": 0, "feature": [[0]], "threshold": [[0]], "leaf": [[0, 0]]})
+
+
+def test_line_scorer_removes_low_scored_lines_inside_an_article():
+    # One-word lines (log_words <= 0.8) score as boilerplate; the list announced by a colon is kept.
+    text = f"{ARTICLE}\nXylophon\n{ARTICLE} Zwei.\nYou will need:\n  • Flour\n  • Salt\n{ARTICLE} Drei.\n"
+    stage = BoilerplateStage()
+    stage._scorer = _one_split_model("log_words", 0.8, -10.0, 10.0)
+    doc = run(text, stage)
+    assert removed(doc) == [("line-scorer", "Xylophon")]
+    assert stage.stats["line-filter-line-scorer"] == 1
+    for options in ({"line_scorer_threshold": 0}, {"disable_rules": ["line-scorer"]}):
+        off = BoilerplateStage(BoilerplateStage.Options(**options))
+        assert off._scorer is None
+        assert run(text, off).removed == []
+
+
+def test_shipped_line_scorer_loads():
+    stage = BoilerplateStage()
+    assert stage._scorer is not None and stage._scorer.feature.shape[1] == 2**stage._scorer.depth - 1

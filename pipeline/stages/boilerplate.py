@@ -20,12 +20,13 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -52,6 +53,9 @@ COMMON_PACK = "common"
 STRUCTURAL_RULES = ("breadcrumb", "breadcrumb-prefix", "widget-list", "navigation")
 RECURRING_RULE = "recurring"
 CONTENT_RULE = "outside-content"
+SCORER_RULE = "line-scorer"
+# Weights of the line scorer (a small tree ensemble), next to the pattern packs.
+SCORER_FILE = "line_scorer.json"
 # Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
 RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
@@ -312,6 +316,202 @@ def _find_phrase(key: str, phrase: str, head: bool, tail: bool) -> bool:
     return False
 
 
+class RuleVerdicts(NamedTuple):
+    """What the rules decided about a document's lines (``BoilerplateStage.rule_verdicts``)."""
+
+    verdict: list[str | None]  # per line: the rule removing it, or None (kept)
+    prefixes: dict[int, str]  # line -> breadcrumb prefix cut from it
+    new_text: dict[int, str]  # line -> what is left of it after the cut
+    infos: list[tuple[Any, ...] | None]  # per line: _line_info (None for blank lines)
+    stretch: tuple[int, int] | None  # the article stretch (first line, line after the last)
+    markers: list[int]  # lines of comment/widget headings after the first prose
+
+
+# Features of one line for the line scorer, in the order of the model's columns.
+SCORER_FEATURES = (
+    "log_chars",
+    "log_words",
+    "prose",
+    "body",
+    "ends_colon",
+    "list_item",
+    "digit_ratio",
+    "upper_ratio",
+    "symbol_ratio",
+    "titlecase_ratio",
+    "url_mail_copyright",
+    "inside_stretch",
+    "log_distance_outside",
+    "log_from_stretch_start",
+    "log_to_stretch_end",
+    "position",
+    "log_removed_before",
+    "log_removed_after",
+    "prev_body",
+    "prev_log_words",
+    "next_body",
+    "next_log_words",
+    "window_body_share",
+    "after_marker",
+    "nav_item",
+    "kept_outside",
+    "repeated_in_doc",
+    "outside_content",
+    "function_word_ratio",
+    "length_vs_stretch",
+)
+# Function words of the main languages: prose has many, headings, teasers, bylines and menus few.
+_FUNCTION_WORDS = frozenset(
+    " ".join(
+        (
+            "the a an of to in and or is are was for on with that this it as by at from be have not you we",
+            "der die das den dem des ein eine einen und oder ist sind war für auf mit dass nicht sich es",
+            "im zu von bei wir sie er auch wie aus nach noch",
+            "le la les un une des du de et ou est sont pour sur avec que qui dans pas il elle nous vous en au",
+            "el los las y o es son para con que en del por se lo una",
+            "i w z na się nie jest do że to jak od za po",
+            "il lo gli e che di per non una sono",
+            "o os as um uma e que para com não em do da dos",
+            "het een en van de is dat niet met op voor zijn",
+        )
+    ).split()
+)
+_TITLECASE_RE = re.compile(r"\b[A-ZÀ-ÖØ-ÞĀ-Ž]")
+_URL_MAIL_COPY_RE = re.compile(r"©|\(c\)|@|https?:|www\.|copyright", re.IGNORECASE)
+
+
+def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
+    """Lines the scorer sees: non-blank ones the rules kept (it may remove them) or removed only as
+    outside the article (context: it was trained on them too)."""
+    return [
+        i
+        for i, info in enumerate(v.infos)
+        if info is not None
+        and info[0] is not None
+        and (v.verdict[i] is None or v.verdict[i] == CONTENT_RULE)
+        and i not in v.prefixes
+    ]
+
+
+def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """One row of SCORER_FEATURES per candidate line (text-only: shape of the line, its neighbours
+    among the candidates, where it sits relative to the article stretch and to what the rules removed)."""
+    n = len(lines)
+    m = len(cand)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    first_in = bisect.bisect_left(cand, start)
+    after_in = bisect.bisect_left(cand, end)
+    first_marker = v.markers[0] if v.markers else n
+    removed = np.zeros(n + 1, dtype=np.int32)  # removed[i]: lines removed by rules before line i
+    for i, rule in enumerate(v.verdict):
+        removed[i + 1] = removed[i] + (rule is not None and rule != CONTENT_RULE)
+    seen: Counter[str] = Counter(lines[i].strip() for i in cand)
+    stretch_chars = [v.infos[i][6] for i in cand[first_in:after_in] if v.infos[i][6] > 0]  # type: ignore[index]
+    typical = float(np.median(stretch_chars)) if stretch_chars else 1.0
+    words = [v.infos[i][1] for i in cand]  # type: ignore[index]
+    body = [v.infos[i][6] > 0 for i in cand]  # type: ignore[index]
+    rows = []
+    for k, i in enumerate(cand):
+        stripped = lines[i].strip()
+        _h, w, _r, _c, prose, nav_item, _b, keep = v.infos[i]  # type: ignore[misc]
+        chars = len(stripped)
+        letters = sum(c.isalpha() for c in stripped) or 1
+        tokens = stripped.split()
+        inside = first_in <= k < after_in
+        outside = (first_in - k) if k < first_in else (k - after_in + 1 if k >= after_in else 0)
+        prev_k, next_k = k - 1, k + 1
+        lo, hi = max(0, k - 3), min(m, k + 4)
+        rows.append(
+            (
+                np.log1p(chars),
+                np.log1p(w),
+                float(prose),
+                float(body[k]),
+                float(stripped.endswith(":")),
+                float(_LIST_ITEM_RE.match(stripped) is not None),
+                sum(c.isdigit() for c in stripped) / chars,
+                sum(c.isupper() for c in stripped) / letters,
+                sum(not c.isalnum() and not c.isspace() for c in stripped) / chars,
+                len(_TITLECASE_RE.findall(stripped)) / max(len(tokens), 1),
+                float(_URL_MAIL_COPY_RE.search(stripped) is not None),
+                float(inside),
+                np.log1p(outside),
+                np.log1p(k - first_in) if inside else 0.0,
+                np.log1p(after_in - 1 - k) if inside else 0.0,
+                i / n,
+                np.log1p(removed[i] - (removed[cand[prev_k] + 1] if prev_k >= 0 else 0)),
+                np.log1p((removed[cand[next_k]] if next_k < m else removed[n]) - removed[i + 1]),
+                float(body[prev_k]) if prev_k >= 0 else -1.0,
+                np.log1p(words[prev_k]) if prev_k >= 0 else -1.0,
+                float(body[next_k]) if next_k < m else -1.0,
+                np.log1p(words[next_k]) if next_k < m else -1.0,
+                sum(body[lo:hi]) / (hi - lo),
+                float(i > first_marker),
+                float(nav_item),
+                float(keep),
+                float(seen[stripped] > 1),
+                float(v.verdict[i] == CONTENT_RULE),
+                sum(t.lower() in _FUNCTION_WORDS for t in tokens) / max(len(tokens), 1),
+                np.log(chars / typical),
+            )
+        )
+    return np.array(rows, dtype=np.float64).reshape(m, len(SCORER_FEATURES))
+
+
+def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
+    """List items right after a kept line ending with a colon (nothing removed in between)."""
+    items: set[int] = set()
+    announced = False
+    previous = -1
+    for i in cand:
+        if verdict[i] is not None:
+            announced = False
+            continue
+        stripped = lines[i].strip()
+        # A line removed by a rule in between ends the list.
+        contiguous = all(verdict[j] is None for j in range(previous + 1, i))
+        if announced and contiguous and _LIST_ITEM_RE.match(stripped):
+            items.add(i)
+        else:
+            announced = stripped.endswith(":")
+        previous = i
+    return items
+
+
+class TreeEnsemble:
+    """Gradient-boosted trees of one fixed depth, stored as arrays (trained by
+    ``benchmarks/train_line_scorer.py``): ``feature``/``threshold`` per inner node in breadth-first
+    order (children of node j are 2j+1 and 2j+2), ``leaf`` values per tree, summed with ``base`` into
+    the log-odds that a line is content."""
+
+    def __init__(self, model: dict[str, Any]) -> None:
+        if list(model["features"]) != list(SCORER_FEATURES):
+            raise ValueError("line scorer: the model's features differ from SCORER_FEATURES")
+        self.depth = int(model["depth"])
+        self.base = float(model["base"])
+        self.feature = np.asarray(model["feature"], dtype=np.intp)
+        self.threshold = np.asarray(model["threshold"], dtype=np.float64)
+        self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+
+    def log_odds(self, x: np.ndarray) -> np.ndarray:
+        trees = np.arange(len(self.feature))
+        node = np.zeros((len(x), len(trees)), dtype=np.intp)
+        rows = np.arange(len(x))[:, None]
+        for _ in range(self.depth):
+            values = x[rows, self.feature[trees, node]]
+            node = 2 * node + 1 + (values > self.threshold[trees, node])
+        leaves = node - (2**self.depth - 1)
+        return self.base + self.leaf[trees, leaves].sum(axis=1)
+
+
+@functools.cache
+def _shipped_scorer() -> TreeEnsemble | None:
+    path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
+    if not path.is_file():
+        return None
+    return TreeEnsemble(json.loads(path.read_text(encoding="utf-8")))
+
+
 class BoilerplateStage(Stage):
     """Remove boilerplate lines (comment forms, widgets, share/cookie/login lines, breadcrumbs, menus)."""
 
@@ -424,6 +624,16 @@ class BoilerplateStage(Stage):
             "many words (a second text block is more likely content than chrome).",
         )
 
+        line_scorer_threshold: float = Field(
+            0.045,
+            ge=0,
+            lt=1,
+            description="Line scorer (a small tree ensemble on text-only features of a line and its "
+            "neighbours, trained on HTML-extractor labels): a line the rules kept inside a document with "
+            "an article stretch is removed as 'line-scorer' when its content probability is below this "
+            "(0 switches the removal off).",
+        )
+
     needs_prepare: ClassVar[bool] = True
 
     def __init__(self, options: StageOptions | None = None) -> None:
@@ -455,7 +665,7 @@ class BoilerplateStage(Stage):
         return packs
 
     def _known_rules(self, packs: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        known = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE} | set(self.options.patterns)
+        known = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE, SCORER_RULE} | set(self.options.patterns)
         for name in [COMMON_PACK, *available_languages()]:
             known |= set(_read_shipped_pack(name).get("rules") or {})
         for _, pack in packs:
@@ -520,6 +730,8 @@ class BoilerplateStage(Stage):
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
+        scorer_on = SCORER_RULE not in disabled and opts.line_scorer_threshold > 0
+        self._scorer = _shipped_scorer() if scorer_on else None
 
         root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
         self._roots = frozenset(roots)
@@ -620,12 +832,14 @@ class BoilerplateStage(Stage):
 
     def rule_groups(self) -> dict[str, list[str]]:
         """Rule names by part of the stage (for ablations: pass a group to ``disable_rules``)."""
-        packs = sorted(self._known_rules(self._load_packs()) - set(STRUCTURAL_RULES) - {RECURRING_RULE, CONTENT_RULE})
+        own = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE, SCORER_RULE}
+        packs = sorted(self._known_rules(self._load_packs()) - own)
         return {
             "packs": packs,
             "structure": list(STRUCTURAL_RULES),
             "recurring": [RECURRING_RULE],
             "content": [CONTENT_RULE],
+            "scorer": [SCORER_RULE],
         }
 
     # -- first pass -----------------------------------------------------------------------------
@@ -820,9 +1034,17 @@ class BoilerplateStage(Stage):
         text = doc.text
         if not text:
             return
+        lines = text.split("\n")
+        verdicts = self.rule_verdicts(doc, lines)
+        verdict = verdicts.verdict
+        if verdicts.stretch is not None and self._scorer is not None:
+            self._mark_scored_lines(lines, verdicts)
+        self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text)
+
+    def rule_verdicts(self, doc: Document, lines: list[str]) -> RuleVerdicts:
+        """What the rules say about every line of a document (before the line scorer)."""
         opts = self.options
         disabled = self._disabled
-        lines = text.split("\n")
         n = len(lines)
         # None: keep; str: rule that removed the line.
         verdict: list[str | None] = [None] * n
@@ -856,6 +1078,8 @@ class BoilerplateStage(Stage):
         marker_cost = opts.content_marker_penalty
         cache = self._line_cache
         cache_get = cache.get
+        infos: list[tuple[Any, ...] | None] = [None] * n
+        markers: list[int] = []
 
         for i, line in enumerate(lines):
             stripped = line.strip()
@@ -868,6 +1092,7 @@ class BoilerplateStage(Stage):
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()
                     cache[stripped] = info
+            infos[i] = info
             key_hash, words, rule, crumb, prose, nav_item, body_chars, keep = info
             if key_hash is None:
                 continue
@@ -879,6 +1104,7 @@ class BoilerplateStage(Stage):
                 if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
                     trailing = trailing_on
                     pending += marker_cost
+                    markers.append(i)
                 continue
             if recurring_on and (key_hash in recurring or key_hash in site_recurring):
                 verdict[i] = RECURRING_RULE
@@ -917,11 +1143,21 @@ class BoilerplateStage(Stage):
 
         if nav_lines and "navigation" not in disabled:
             self._mark_navigation(lines, verdict, nav, nav_lines)
-        if content_on:
-            self._mark_outside_content(verdict, body, outside_keep, scored, gap)
+        stretch = self._mark_outside_content(verdict, body, outside_keep, scored, gap) if content_on else None
+        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers)
 
+    def _write_out(
+        self,
+        doc: Document,
+        lines: list[str],
+        verdict: list[str | None],
+        prefixes: dict[int, str],
+        new_text: dict[int, str],
+    ) -> None:
+        """Record every removal and counter, and set the document's text to the kept lines."""
         if not new_text and not any(verdict):
             return
+        n = len(lines)
         out: list[str] = []
         name = self.name
         append_removal = doc.removed.append
@@ -945,9 +1181,23 @@ class BoilerplateStage(Stage):
         for rule, count in counts.items():
             self.stat_update(f"line-filter-{rule}", count)
 
+    def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
+        """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
+        except the items of a list announced by a line ending with a colon ("You will need:")."""
+        cand = scorer_candidates(lines, v)
+        if not cand or self._scorer is None:
+            return
+        # p < threshold  <=>  log-odds < logit(threshold)
+        low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
+        verdict = v.verdict
+        announced = _announced_list_items(lines, verdict, cand)
+        for i, odds in zip(cand, self._scorer.log_odds(line_features(lines, v, cand)).tolist(), strict=True):
+            if odds < low and verdict[i] is None and i not in announced:
+                verdict[i] = SCORER_RULE
+
     def _mark_outside_content(
         self, verdict: list[str | None], body: list[int], keep: list[bool], scored: list[int], gap: list[int]
-    ) -> None:
+    ) -> tuple[int, int] | None:
         """Find the article as the stretch of lines with the most body text (maximum-sum segment: body
         lines add their length, other kept lines cost ``content_line_penalty``, and ``gap[i]`` is the cost
         of what other rules removed just before line i: ``content_removed_penalty`` per removed line and
@@ -957,7 +1207,8 @@ class BoilerplateStage(Stage):
 
         ``scored`` lists, in order, the lines with a body score (the others are blank or removed).
         Nothing happens in a document without a stretch of at least two body lines: a list, a product
-        page or a very short text has no article to measure against.
+        page or a very short text has no article to measure against. Returns the stretch as (first
+        line, line after the last), or None.
         """
         penalty = self.options.content_line_penalty
         best = cur = 0
@@ -985,7 +1236,7 @@ class BoilerplateStage(Stage):
             if cur > best:
                 best, best_start, best_end, best_body = cur, cur_start, i + 1, cur_body
         if best_body < 2:
-            return
+            return None
         margin = self.options.content_margin
         # Walk outwards from the stretch, counting kept non-blank lines.
         split_before = bisect.bisect_left(live, best_start)
@@ -994,6 +1245,7 @@ class BoilerplateStage(Stage):
             for seen, i in enumerate(side, 1):
                 if seen > margin and not keep[i]:
                     verdict[i] = CONTENT_RULE
+        return best_start, best_end
 
     def _mark_navigation(
         self, lines: list[str], verdict: list[str | None], nav: list[bool], nav_lines: list[int]
