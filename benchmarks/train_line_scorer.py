@@ -3,8 +3,9 @@
     python benchmarks/line_scorer_silver.py /tmp/silver.jsonl      # trafilatura on the allowed HTML pages
     python benchmarks/train_line_scorer.py /tmp/silver.jsonl [--write]
 
-Labels, per line the rules leave to the scorer (``scorer_candidates``) in documents with an article
-stretch: **silver** = the line is content when trafilatura (which sees the HTML) kept it; **gold** (dev
+Labels, per line the rules leave to the scorer (``scorer_candidates``, with the margin rule off as
+when the scorer is on) in documents with an article stretch: **silver** = the line is content when
+trafilatura (which sees the HTML) kept it; **gold** (dev
 pages only) = a line containing a ``with`` snippet is content, one containing only ``without`` snippets
 is not; gold overrides silver and weighs ``GOLD_WEIGHT``. Pages used: dev-gold pages and the pages
 without gold, never pages whose gold is held back (acceptance set).
@@ -33,7 +34,6 @@ from pipeline.stages.boilerplate import (  # noqa: E402
     PACK_DIR,
     SCORER_FEATURES,
     BoilerplateStage,
-    TreeEnsemble,
     line_features,
     scorer_candidates,
 )
@@ -73,7 +73,7 @@ def page_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Features, labels and weights of one page's candidate lines (None without an article stretch)."""
     lines = doc["text"].split("\n")
-    v = stage.rule_verdicts(make_doc(doc), lines)
+    v = stage.rule_verdicts(make_doc(doc), lines, scorer=True)
     if v.stretch is None:
         return None
     cand = scorer_candidates(lines, v)
@@ -151,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
-    parser.add_argument("--thresholds", default="0.035,0.045,0.05", help="line_scorer_threshold values to score")
+    parser.add_argument("--thresholds", default="0.1,0.115,0.13", help="line_scorer_threshold values to score")
     args = parser.parse_args()
     docs, gold = load()
     with open(args.silver, encoding="utf-8") as f:
@@ -180,9 +180,8 @@ def main() -> None:
         model = fit(ids)
         test_docs = [d for d in docs if d["id"] in gold and half(d["id"]) == test_half]
         for threshold in thresholds:
-            stage = BoilerplateStage(BoilerplateStage.Options(line_scorer_threshold=threshold))
+            stage = BoilerplateStage(BoilerplateStage.Options(line_scorer_threshold=threshold), scorer_model=model)
             stage.recurring, stage.recurring_by_site = base_stage.recurring, base_stage.recurring_by_site
-            stage._scorer = TreeEnsemble(model)
             score = evaluate(stage, test_docs, gold)[test_half]
             print(f"| {train_half} + no-gold | {test_half} | {threshold} | {score.row()} |", flush=True)
     if args.write:

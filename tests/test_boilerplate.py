@@ -456,19 +456,22 @@ def test_site_of_uses_url_host_else_source():
 
 # -- main-content localisation -----------------------------------------------------------------------
 
+# With the line scorer off, the margin rule ('outside-content') removes short lines around the stretch.
+MARGIN = {"line_scorer_threshold": 0}
+
 
 def test_outside_content_removes_far_chrome_keeps_title_and_body():
     menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
     body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
     footer = "Geschäftsstellen\nStellenangebote\nBarrierefreiheit erklärt\nPresse und Medien\n"
     text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n\n{footer}"
-    doc = run(text)
+    doc = run(text, **MARGIN)
     assert "Budget plan for next year\nBy Jane Doe\n" in doc.text  # inside the margin
     assert body in doc.text
     assert "Photo gallery below" in doc.text
     gone = {t for r, t in removed(doc) if r == "outside-content"}
     assert {"Leistungen", "Kontakt aufnehmen", "Unsere Partner", "Stellenangebote", "Presse und Medien"} <= gone
-    off = run(text, disable_rules=["outside-content"])
+    off = run(text, **MARGIN, disable_rules=["outside-content"])
     assert all(r != "outside-content" for r, _ in removed(off))
 
 
@@ -479,10 +482,10 @@ def test_outside_content_leaves_extracted_text_alone():
     body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
     text = f"{menu}\nBudget plan for next year\n{body}\nZutaten\n\nStellenangebote\nPresse und Medien\n"
     doc = Document("t", text, "t.html", meta={"extracted": "trafilatura"})
-    BoilerplateStage().process(doc)
+    BoilerplateStage(BoilerplateStage.Options(**MARGIN)).process(doc)
     assert all(r != "outside-content" for r, _ in removed(doc))
     assert "Stellenangebote" in doc.text and "Kontakt aufnehmen" in doc.text
-    assert any(r == "outside-content" for r, _ in removed(run(text)))  # the same text, not extracted
+    assert any(r == "outside-content" for r, _ in removed(run(text, **MARGIN)))  # the same text, not extracted
 
 
 def test_outside_content_needs_an_article():
@@ -619,24 +622,23 @@ def test_removed_chrome_between_article_and_footer_prose_breaks_the_stretch():
     share = "Facebook\nTwitter\nWhatsApp\nE-Mail\nPinterest\nLinkedIn\nXing\nTelegram\n"
     teasers = "Mayor unveils budget plan\nSchools get more money\nRoads to wait another year\n"
     text = f"{body}\n{share}{teasers}{FOOTER_PROSE}\n"
-    doc = run(text)
+    doc = run(text, **MARGIN)
     assert body in doc.text
     gone = {t for r, t in removed(doc) if r == "outside-content"}
     assert "Roads to wait another year" in gone
     # Free gaps (the previous behaviour) let the stretch run on to the footer and keep the teasers.
-    free = run(text, content_removed_penalty=0, content_marker_penalty=0)
+    free = run(text, **MARGIN, content_removed_penalty=0, content_marker_penalty=0)
     assert "Roads to wait another year" in free.text
 
 
 def test_widget_heading_separates_the_article_from_what_follows():
     body = "\n".join([ARTICLE] * 3)
     text = f"{body}\nRelated Posts\n{FOOTER_PROSE}\nSchools get more money\nMayor unveils a new budget plan today\n"
-    doc = run(text, content_removed_penalty=0)
+    doc = run(text, **MARGIN, content_removed_penalty=0)
     assert body in doc.text and FOOTER_PROSE in doc.text  # prose outside the stretch is kept
     assert "Mayor unveils a new budget plan today" not in doc.text
-    assert (
-        "Mayor unveils a new budget plan today" in run(text, content_removed_penalty=0, content_marker_penalty=0).text
-    )
+    free = run(text, **MARGIN, content_removed_penalty=0, content_marker_penalty=0)
+    assert "Mayor unveils a new budget plan today" in free.text
 
 
 def test_ingredient_lines_far_from_the_recipe_prose_are_kept():
@@ -646,7 +648,7 @@ def test_ingredient_lines_far_from_the_recipe_prose_are_kept():
     )
     menu = "Rezepte\nKuchen backen\nPlätzchen\nUnser Team\nKontakt\n"
     method = "\n".join(f"{i}. {ARTICLE}" for i in range(1, 4))
-    doc = run(f"{menu}{ingredients}\nZubereitung:\n{method}\n")
+    doc = run(f"{menu}{ingredients}\nZubereitung:\n{method}\n", **MARGIN)
     for line in (
         "300 g Mehl",
         "1 TL Backpulver",
@@ -676,22 +678,20 @@ def test_listed_question_headline_continues_a_trailing_widget_list(stage):
 # -- line scorer ------------------------------------------------------------------------------------
 
 
-def _one_split_model(feature: str, threshold: float, left: float, right: float) -> TreeEnsemble:
+def _one_split_model(feature: str, threshold: float, left: float, right: float) -> dict:
     """A depth-1 ensemble: log-odds `left` when the feature is <= threshold, else `right`."""
-    return TreeEnsemble(
-        {
-            "features": list(SCORER_FEATURES),
-            "depth": 1,
-            "base": 0.0,
-            "feature": [[SCORER_FEATURES.index(feature)]],
-            "threshold": [[threshold]],
-            "leaf": [[left, right]],
-        }
-    )
+    return {
+        "features": list(SCORER_FEATURES),
+        "depth": 1,
+        "base": 0.0,
+        "feature": [[SCORER_FEATURES.index(feature)]],
+        "threshold": [[threshold]],
+        "leaf": [[left, right]],
+    }
 
 
 def test_tree_ensemble_inference_and_feature_check():
-    model = _one_split_model("log_words", 1.0, -3.0, 2.0)
+    model = TreeEnsemble(_one_split_model("log_words", 1.0, -3.0, 2.0))
     x = np.zeros((2, len(SCORER_FEATURES)))
     x[1, SCORER_FEATURES.index("log_words")] = 1.5
     assert model.log_odds(x).tolist() == [-3.0, 2.0]
@@ -702,11 +702,12 @@ def test_tree_ensemble_inference_and_feature_check():
 def test_line_scorer_removes_low_scored_lines_inside_an_article():
     # One-word lines (log_words <= 0.8) score as boilerplate; the list announced by a colon is kept.
     text = f"{ARTICLE}\nXylophon\n{ARTICLE} Zwei.\nYou will need:\n  • Flour\n  • Salt\n{ARTICLE} Drei.\n"
-    stage = BoilerplateStage()
-    stage._scorer = _one_split_model("log_words", 0.8, -10.0, 10.0)
+    stage = BoilerplateStage(scorer_model=_one_split_model("log_words", 0.8, -10.0, 10.0))
     doc = run(text, stage)
     assert removed(doc) == [("line-scorer", "Xylophon")]
     assert stage.stats["line-filter-line-scorer"] == 1
+    # The model travels with the stage to worker processes.
+    assert removed(run(text, pickle.loads(pickle.dumps(stage)))) == [("line-scorer", "Xylophon")]
     for options in ({"line_scorer_threshold": 0}, {"disable_rules": ["line-scorer"]}):
         off = BoilerplateStage(BoilerplateStage.Options(**options))
         assert off._scorer is None
@@ -716,3 +717,20 @@ def test_line_scorer_removes_low_scored_lines_inside_an_article():
 def test_shipped_line_scorer_loads():
     stage = BoilerplateStage()
     assert stage._scorer is not None and stage._scorer.feature.shape[1] == 2**stage._scorer.depth - 1
+
+
+def test_shipped_line_scorer_judges_the_lines_around_the_article():
+    # With the scorer on (default), it replaces the margin rule: menus go, title, byline and the
+    # ingredient list before a recipe's method stay.
+    menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
+    body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
+    text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n"
+    doc = run(text)
+    assert "Budget plan for next year\nBy Jane Doe\n" in doc.text and "Photo gallery below" in doc.text
+    assert {"Leistungen", "Kontakt aufnehmen", "Unsere Partner"} <= {t for r, t in removed(doc) if r == "line-scorer"}
+    assert all(r != "outside-content" for r, _ in removed(doc))
+    ingredients = "Zutaten:\n300 g Mehl\n1 TL Backpulver\n200 g Zucker\n• 2 cups flour\n½ TL Salz\n"
+    method = "\n".join(f"{i}. {ARTICLE}" for i in range(1, 4))
+    recipe = run(f"Rezepte\nKuchen backen\nPlätzchen\nUnser Team\n{ingredients}\nZubereitung:\n{method}\n")
+    assert ingredients in recipe.text
+    assert "Kuchen backen" not in recipe.text

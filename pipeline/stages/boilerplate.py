@@ -20,7 +20,9 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import itertools
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -356,7 +358,6 @@ SCORER_FEATURES = (
     "nav_item",
     "kept_outside",
     "repeated_in_doc",
-    "outside_content",
     "function_word_ratio",
     "length_vs_stretch",
 )
@@ -381,16 +382,37 @@ _URL_MAIL_COPY_RE = re.compile(r"©|\(c\)|@|https?:|www\.|copyright", re.IGNOREC
 
 
 def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
-    """Lines the scorer sees: non-blank ones the rules kept (it may remove them) or removed only as
-    outside the article (context: it was trained on them too)."""
+    """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
     return [
         i
         for i, info in enumerate(v.infos)
-        if info is not None
-        and info[0] is not None
-        and (v.verdict[i] is None or v.verdict[i] == CONTENT_RULE)
-        and i not in v.prefixes
+        if info is not None and info[0] is not None and v.verdict[i] is None and i not in v.prefixes
     ]
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
+def _line_shape(stripped: str) -> tuple[float, ...]:
+    """Features of a line that depend on its text alone: (log1p chars, ends with a colon, list item,
+    digit / uppercase-of-letters / symbol ratios, title-case word ratio, URL/mail/copyright sign,
+    function-word ratio, characters)."""
+    chars = len(stripped)
+    letters = sum(map(str.isalpha, stripped)) or 1
+    alnum = sum(map(str.isalnum, stripped))
+    spaces = sum(map(str.isspace, stripped))
+    tokens = stripped.split()
+    n_tokens = max(len(tokens), 1)
+    return (
+        math.log1p(chars),
+        float(stripped.endswith(":")),
+        float(_LIST_ITEM_RE.match(stripped) is not None),
+        sum(map(str.isdigit, stripped)) / chars,
+        sum(map(str.isupper, stripped)) / letters,
+        (chars - alnum - spaces) / chars,
+        len(_TITLECASE_RE.findall(stripped)) / n_tokens,
+        float(_URL_MAIL_COPY_RE.search(stripped) is not None),
+        sum(t.lower() in _FUNCTION_WORDS for t in tokens) / n_tokens,
+        float(chars),
+    )
 
 
 def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
@@ -402,57 +424,54 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     first_in = bisect.bisect_left(cand, start)
     after_in = bisect.bisect_left(cand, end)
     first_marker = v.markers[0] if v.markers else n
-    removed = np.zeros(n + 1, dtype=np.int32)  # removed[i]: lines removed by rules before line i
-    for i, rule in enumerate(v.verdict):
-        removed[i + 1] = removed[i] + (rule is not None and rule != CONTENT_RULE)
-    seen: Counter[str] = Counter(lines[i].strip() for i in cand)
+    removed = [0, *itertools.accumulate(rule is not None for rule in v.verdict)]  # removed before line i
+    stripped_lines = [lines[i].strip() for i in cand]
+    seen: Counter[str] = Counter(stripped_lines)
     stretch_chars = [v.infos[i][6] for i in cand[first_in:after_in] if v.infos[i][6] > 0]  # type: ignore[index]
     typical = float(np.median(stretch_chars)) if stretch_chars else 1.0
-    words = [v.infos[i][1] for i in cand]  # type: ignore[index]
-    body = [v.infos[i][6] > 0 for i in cand]  # type: ignore[index]
+    log1p = math.log1p
+    log_words = [log1p(v.infos[i][1]) for i in cand]  # type: ignore[index]
+    body = [float(v.infos[i][6] > 0) for i in cand]  # type: ignore[index]
     rows = []
     for k, i in enumerate(cand):
-        stripped = lines[i].strip()
-        _h, w, _r, _c, prose, nav_item, _b, keep = v.infos[i]  # type: ignore[misc]
-        chars = len(stripped)
-        letters = sum(c.isalpha() for c in stripped) or 1
-        tokens = stripped.split()
+        stripped = stripped_lines[k]
+        _h, _w, _r, _c, prose, nav_item, _b, keep = v.infos[i]  # type: ignore[misc]
+        log_chars, colon, item, digits, upper, symbols, titlecase, url, function, chars = _line_shape(stripped)
         inside = first_in <= k < after_in
         outside = (first_in - k) if k < first_in else (k - after_in + 1 if k >= after_in else 0)
         prev_k, next_k = k - 1, k + 1
         lo, hi = max(0, k - 3), min(m, k + 4)
         rows.append(
             (
-                np.log1p(chars),
-                np.log1p(w),
+                log_chars,
+                log_words[k],
                 float(prose),
-                float(body[k]),
-                float(stripped.endswith(":")),
-                float(_LIST_ITEM_RE.match(stripped) is not None),
-                sum(c.isdigit() for c in stripped) / chars,
-                sum(c.isupper() for c in stripped) / letters,
-                sum(not c.isalnum() and not c.isspace() for c in stripped) / chars,
-                len(_TITLECASE_RE.findall(stripped)) / max(len(tokens), 1),
-                float(_URL_MAIL_COPY_RE.search(stripped) is not None),
+                body[k],
+                colon,
+                item,
+                digits,
+                upper,
+                symbols,
+                titlecase,
+                url,
                 float(inside),
-                np.log1p(outside),
-                np.log1p(k - first_in) if inside else 0.0,
-                np.log1p(after_in - 1 - k) if inside else 0.0,
+                log1p(outside),
+                log1p(k - first_in) if inside else 0.0,
+                log1p(after_in - 1 - k) if inside else 0.0,
                 i / n,
-                np.log1p(removed[i] - (removed[cand[prev_k] + 1] if prev_k >= 0 else 0)),
-                np.log1p((removed[cand[next_k]] if next_k < m else removed[n]) - removed[i + 1]),
-                float(body[prev_k]) if prev_k >= 0 else -1.0,
-                np.log1p(words[prev_k]) if prev_k >= 0 else -1.0,
-                float(body[next_k]) if next_k < m else -1.0,
-                np.log1p(words[next_k]) if next_k < m else -1.0,
+                log1p(removed[i] - (removed[cand[prev_k] + 1] if prev_k >= 0 else 0)),
+                log1p((removed[cand[next_k]] if next_k < m else removed[n]) - removed[i + 1]),
+                body[prev_k] if prev_k >= 0 else -1.0,
+                log_words[prev_k] if prev_k >= 0 else -1.0,
+                body[next_k] if next_k < m else -1.0,
+                log_words[next_k] if next_k < m else -1.0,
                 sum(body[lo:hi]) / (hi - lo),
                 float(i > first_marker),
                 float(nav_item),
                 float(keep),
                 float(seen[stripped] > 1),
-                float(v.verdict[i] == CONTENT_RULE),
-                sum(t.lower() in _FUNCTION_WORDS for t in tokens) / max(len(tokens), 1),
-                np.log(chars / typical),
+                function,
+                math.log(chars / typical),
             )
         )
     return np.array(rows, dtype=np.float64).reshape(m, len(SCORER_FEATURES))
@@ -464,9 +483,6 @@ def _announced_list_items(lines: list[str], verdict: list[str | None], cand: lis
     announced = False
     previous = -1
     for i in cand:
-        if verdict[i] is not None:
-            announced = False
-            continue
         stripped = lines[i].strip()
         # A line removed by a rule in between ends the list.
         contiguous = all(verdict[j] is None for j in range(previous + 1, i))
@@ -505,10 +521,8 @@ class TreeEnsemble:
 
 
 @functools.cache
-def _shipped_scorer() -> TreeEnsemble | None:
+def _shipped_scorer() -> TreeEnsemble:
     path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
-    if not path.is_file():
-        return None
     return TreeEnsemble(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -625,19 +639,22 @@ class BoilerplateStage(Stage):
         )
 
         line_scorer_threshold: float = Field(
-            0.045,
+            0.115,
             ge=0,
             lt=1,
             description="Line scorer (a small tree ensemble on text-only features of a line and its "
             "neighbours, trained on HTML-extractor labels): a line the rules kept inside a document with "
-            "an article stretch is removed as 'line-scorer' when its content probability is below this "
-            "(0 switches the removal off).",
+            "an article stretch is removed as 'line-scorer' when its content probability is below this; "
+            "the scorer then also judges the lines around the stretch instead of the content_margin rule "
+            "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
         )
 
     needs_prepare: ClassVar[bool] = True
 
-    def __init__(self, options: StageOptions | None = None) -> None:
+    def __init__(self, options: StageOptions | None = None, scorer_model: dict[str, Any] | None = None) -> None:
+        """``scorer_model``: line scorer weights to use instead of the shipped ones (training, tests)."""
         super().__init__(options)
+        self._scorer_model = scorer_model
         # Learnt by prepare(): line_hash of the keys of lines recurring corpus-wide, and per site.
         self.recurring: frozenset[int] = frozenset()
         self.recurring_by_site: dict[str, frozenset[int]] = {}
@@ -730,8 +747,9 @@ class BoilerplateStage(Stage):
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
-        scorer_on = SCORER_RULE not in disabled and opts.line_scorer_threshold > 0
-        self._scorer = _shipped_scorer() if scorer_on else None
+        self._scorer: TreeEnsemble | None = None
+        if SCORER_RULE not in disabled and opts.line_scorer_threshold > 0:
+            self._scorer = TreeEnsemble(self._scorer_model) if self._scorer_model else _shipped_scorer()
 
         root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
         self._roots = frozenset(roots)
@@ -821,6 +839,7 @@ class BoilerplateStage(Stage):
             "stats": self.stats,
             "recurring": self.recurring,
             "recurring_by_site": self.recurring_by_site,
+            "scorer_model": self._scorer_model,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -828,6 +847,7 @@ class BoilerplateStage(Stage):
         self.stats = state["stats"]
         self.recurring = state.get("recurring", frozenset())
         self.recurring_by_site = state.get("recurring_by_site", {})
+        self._scorer_model = state.get("scorer_model")
         self._build()
 
     def rule_groups(self) -> dict[str, list[str]]:
@@ -1041,11 +1061,15 @@ class BoilerplateStage(Stage):
             self._mark_scored_lines(lines, verdicts)
         self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text)
 
-    def rule_verdicts(self, doc: Document, lines: list[str]) -> RuleVerdicts:
-        """What the rules say about every line of a document (before the line scorer)."""
+    def rule_verdicts(self, doc: Document, lines: list[str], scorer: bool | None = None) -> RuleVerdicts:
+        """What the rules say about every line of a document (before the line scorer). ``scorer``:
+        whether the line scorer judges the lines around the article stretch, so that the margin rule
+        ('outside-content') stays off (default: whether the scorer is on; training sets True)."""
         opts = self.options
         disabled = self._disabled
         n = len(lines)
+        if scorer is None:
+            scorer = self._scorer is not None
         # None: keep; str: rule that removed the line.
         verdict: list[str | None] = [None] * n
         new_text: dict[int, str] = {}
@@ -1143,7 +1167,12 @@ class BoilerplateStage(Stage):
 
         if nav_lines and "navigation" not in disabled:
             self._mark_navigation(lines, verdict, nav, nav_lines)
-        stretch = self._mark_outside_content(verdict, body, outside_keep, scored, gap) if content_on else None
+        # With the line scorer on, it judges the lines around the stretch instead of the margin rule.
+        stretch = (
+            self._mark_outside_content(verdict, body, outside_keep, scored, gap, mark=not scorer)
+            if content_on
+            else None
+        )
         return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers)
 
     def _write_out(
@@ -1196,7 +1225,13 @@ class BoilerplateStage(Stage):
                 verdict[i] = SCORER_RULE
 
     def _mark_outside_content(
-        self, verdict: list[str | None], body: list[int], keep: list[bool], scored: list[int], gap: list[int]
+        self,
+        verdict: list[str | None],
+        body: list[int],
+        keep: list[bool],
+        scored: list[int],
+        gap: list[int],
+        mark: bool = True,
     ) -> tuple[int, int] | None:
         """Find the article as the stretch of lines with the most body text (maximum-sum segment: body
         lines add their length, other kept lines cost ``content_line_penalty``, and ``gap[i]`` is the cost
@@ -1208,7 +1243,8 @@ class BoilerplateStage(Stage):
         ``scored`` lists, in order, the lines with a body score (the others are blank or removed).
         Nothing happens in a document without a stretch of at least two body lines: a list, a product
         page or a very short text has no article to measure against. Returns the stretch as (first
-        line, line after the last), or None.
+        line, line after the last), or None; with ``mark`` False only finds it (the line scorer judges
+        the lines around it).
         """
         penalty = self.options.content_line_penalty
         best = cur = 0
@@ -1237,6 +1273,8 @@ class BoilerplateStage(Stage):
                 best, best_start, best_end, best_body = cur, cur_start, i + 1, cur_body
         if best_body < 2:
             return None
+        if not mark:
+            return best_start, best_end
         margin = self.options.content_margin
         # Walk outwards from the stretch, counting kept non-blank lines.
         split_before = bisect.bisect_left(live, best_start)
