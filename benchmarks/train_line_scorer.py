@@ -151,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
-    parser.add_argument("--thresholds", default="0.1,0.115,0.13", help="line_scorer_threshold values to score")
+    parser.add_argument("--thresholds", default="0.05,0.08,0.115", help="line_scorer_threshold values to score")
     args = parser.parse_args()
     docs, gold = load()
     with open(args.silver, encoding="utf-8") as f:

@@ -639,7 +639,7 @@ class BoilerplateStage(Stage):
         )
 
         line_scorer_threshold: float = Field(
-            0.115,
+            0.08,
             ge=0,
             lt=1,
             description="Line scorer (a small tree ensemble on text-only features of a line and its "
