@@ -16,6 +16,7 @@ from pipeline.stages.boilerplate import (
     SCORER_FEATURES,
     BoilerplateStage,
     TreeEnsemble,
+    _char_counts,
     available_languages,
     line_hash,
     normalise,
@@ -734,3 +735,9 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
     recipe = run(f"Rezepte\nKuchen backen\nPlätzchen\nUnser Team\n{ingredients}\nZubereitung:\n{method}\n")
     assert ingredients in recipe.text
     assert "Kuchen backen" not in recipe.text
+
+
+@pytest.mark.parametrize("text", ["Hello World 42", "\x1cA b\tC\x7f!", "Ünïcödé 3²", "ＡＢＣ １２", "  ", "a-b_c.D"])
+def test_char_counts_match_str_methods(text):
+    expected = tuple(sum(map(f, text)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace))
+    assert _char_counts(text) == expected

@@ -390,27 +390,51 @@ def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
     ]
 
 
+_ASCII_DIGITS = b"0123456789"
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LOWER = bytes(range(ord("a"), ord("z") + 1))
+# What str.isspace() says about ASCII characters (\x1c-\x1f are separators too).
+_ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
+
+
+def _char_counts(text: str) -> tuple[int, int, int, int, int]:
+    """(digits, uppercase, letters, letters-or-digits, spaces) as str.isdigit/isupper/isalpha/isalnum/
+    isspace count them; ASCII text is counted with bytes.translate (C speed), the rest per character."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        size = len(raw)
+        digits = size - len(raw.translate(None, _ASCII_DIGITS))
+        upper = size - len(raw.translate(None, _ASCII_UPPER))
+        letters = upper + size - len(raw.translate(None, _ASCII_LOWER))
+        return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
+    return (
+        sum(map(str.isdigit, text)),
+        sum(map(str.isupper, text)),
+        sum(map(str.isalpha, text)),
+        sum(map(str.isalnum, text)),
+        sum(map(str.isspace, text)),
+    )
+
+
 @functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
 def _line_shape(stripped: str) -> tuple[float, ...]:
     """Features of a line that depend on its text alone: (log1p chars, ends with a colon, list item,
     digit / uppercase-of-letters / symbol ratios, title-case word ratio, URL/mail/copyright sign,
     function-word ratio, characters)."""
     chars = len(stripped)
-    letters = sum(map(str.isalpha, stripped)) or 1
-    alnum = sum(map(str.isalnum, stripped))
-    spaces = sum(map(str.isspace, stripped))
-    tokens = stripped.split()
+    digits, upper, letters, alnum, spaces = _char_counts(stripped)
+    tokens = stripped.lower().split()
     n_tokens = max(len(tokens), 1)
     return (
         math.log1p(chars),
         float(stripped.endswith(":")),
         float(_LIST_ITEM_RE.match(stripped) is not None),
-        sum(map(str.isdigit, stripped)) / chars,
-        sum(map(str.isupper, stripped)) / letters,
+        digits / chars,
+        upper / (letters or 1),
         (chars - alnum - spaces) / chars,
         len(_TITLECASE_RE.findall(stripped)) / n_tokens,
         float(_URL_MAIL_COPY_RE.search(stripped) is not None),
-        sum(t.lower() in _FUNCTION_WORDS for t in tokens) / n_tokens,
+        sum(map(_FUNCTION_WORDS.__contains__, tokens)) / n_tokens,
         float(chars),
     )
 
