@@ -44,7 +44,7 @@ LEARNING_RATE = 0.1
 L2 = 1.0
 BINS = 32
 MIN_HESSIAN = 2.0
-GOLD_WEIGHT = 20.0
+GOLD_WEIGHT = 100.0
 # A line shorter than this counts as kept by trafilatura only when it is a whole line of its output
 # (a short string is found inside longer text by chance).
 SILVER_SUBSTRING_MIN_CHARS = 25

@@ -128,6 +128,11 @@ _QUANTITY_HEADS = frozenset("0123456789½¼¾⅓⅔•·▪◦‣∙*-")
 _BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
 
 
+def is_quantity_line(stripped: str, words: int) -> bool:
+    """An ingredient or spec line: a short line opened by a quantity with a unit ("200 g Zucker")."""
+    return words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS and _QUANTITY_RE.match(stripped) is not None
+
+
 def normalise(line: str) -> str:
     """Lookup key of a line: lower-cased, inner whitespace folded, surrounding punctuation stripped."""
     key = " ".join(line.split()).lower()
@@ -1059,8 +1064,8 @@ class BoilerplateStage(Stage):
         )
         is_body = words >= PROSE_MIN_WORDS or (words >= opts.content_min_words and stripped[-1] in _BODY_END_CHARS)
         keep = is_body and words >= opts.content_keep_words
-        if not keep and words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS:
-            keep = _QUANTITY_RE.match(stripped) is not None
+        if not keep:
+            keep = is_quantity_line(stripped, words)
         return (
             line_hash(key),
             words,
@@ -1236,7 +1241,8 @@ class BoilerplateStage(Stage):
 
     def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
-        except the items of a list announced by a line ending with a colon ("You will need:")."""
+        except the items of a list announced by a line ending with a colon ("You will need:") and
+        ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -1245,7 +1251,7 @@ class BoilerplateStage(Stage):
         verdict = v.verdict
         announced = _announced_list_items(lines, verdict, cand)
         for i, odds in zip(cand, self._scorer.log_odds(line_features(lines, v, cand)).tolist(), strict=True):
-            if odds < low and verdict[i] is None and i not in announced:
+            if odds < low and i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
 
     def _mark_outside_content(
