@@ -9,7 +9,12 @@ rules that look at the shape of the text:
   sentence ("Home » China and Russia ..." keeps the sentence), "HomeWorldSome Title" glued trails;
 * ``widget-list``: after a strong end-of-article marker (comment form, widget heading) the short
   lines that follow (post titles, "Recent Comments" entries) until a line that looks like prose;
-* ``navigation``: runs of many consecutive very short lines (menus).
+* ``navigation``: runs of many consecutive very short lines (menus);
+* ``recurring``: lines found in many documents of the input (first pass, per site and corpus-wide);
+* ``line-scorer``: a small tree ensemble (``line_scorer.json`` next to the packs, trained by
+  ``benchmarks/train_line_scorer.py``) scores each kept line from text-only features of the line, its
+  neighbours and its place relative to the article stretch (the densest run of body text), and removes
+  unlikely content; with the scorer off, ``outside-content`` removes short lines far from the stretch.
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
@@ -646,7 +651,8 @@ class BoilerplateStage(Stage):
             2,
             ge=0,
             description="Non-blank lines kept right before and after the article stretch (title, byline, "
-            "last list item); short lines further away are removed as 'outside-content'.",
+            "last list item); short lines further away are removed as 'outside-content' (only with the "
+            "line scorer off: it judges those lines itself).",
         )
         content_removed_penalty: int = Field(
             20,
