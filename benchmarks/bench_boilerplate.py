@@ -114,6 +114,7 @@ def ablations(stage: BoilerplateStage) -> dict[str, dict[str, object]]:
         "without structure rules": {"disable_rules": groups["structure"]},
         "without recurring lines": {"disable_rules": groups["recurring"]},
         "without main-content localisation": {"disable_rules": groups["content"]},
+        "without line scorer": {"disable_rules": groups["scorer"]},
         "stretch: removed lines cost nothing": {"content_removed_penalty": 0},
         "stretch: widget/comment headings cost nothing": {"content_marker_penalty": 0},
         "stretch: neither separator (previous localisation)": {

@@ -8,10 +8,19 @@ import pickle
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.document import Document
-from pipeline.stages.boilerplate import BoilerplateStage, available_languages, normalise
+from pipeline.stages.boilerplate import (
+    SCORER_FEATURES,
+    BoilerplateStage,
+    TreeEnsemble,
+    _char_counts,
+    available_languages,
+    line_hash,
+    normalise,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -389,9 +398,9 @@ def test_recurring_lines_corpus_wide_and_per_site():
     ]
     stage = BoilerplateStage()
     stage.prepare(iter(docs))
-    assert normalise(banner) in stage.recurring
-    assert "fazit" not in stage.recurring  # a single word recurring across sites is a heading, not a template
-    assert stage.recurring_by_site["blog.example"] == {"unsere partner im landkreis"}
+    assert line_hash(normalise(banner)) in stage.recurring
+    assert line_hash("fazit") not in stage.recurring  # a word recurring across sites is a heading, not a template
+    assert stage.recurring_by_site["blog.example"] == {line_hash("unsere partner im landkreis")}
     doc = jdoc(99, f"{ARTICLE}\n{banner}\nFazit\n", "https://other.example/x")
     stage.process(doc)
     assert removed(doc) == [("recurring", banner)]
@@ -419,10 +428,26 @@ def test_recurring_thresholds_and_disable():
     assert not stage.recurring
     stage = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=3))
     stage.prepare(iter(docs))
-    assert normalise(line) in stage.recurring
+    assert line_hash(normalise(line)) in stage.recurring
     off = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=3, disable_rules=["recurring"]))
     off.prepare(iter(docs))
     assert not off.recurring
+
+
+def test_prepare_parts_merged_learn_what_prepare_learns():
+    # The runner computes prepare_part in worker processes (pickled back) and merges them in order.
+    banner = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren"
+    docs = [jdoc(i, f"{banner}\nFazit\n{ARTICLE} {i}.\n", f"https://s{i % 2}.example/a") for i in range(6)]
+    whole = BoilerplateStage()
+    whole.prepare(iter(docs))
+    split = BoilerplateStage()
+    parts = [pickle.loads(pickle.dumps(split.prepare_part(d))) for d in docs]
+    split.prepare_merge(iter(parts))
+    assert whole.recurring == split.recurring == {line_hash(normalise(banner))}
+    assert whole.recurring_by_site == split.recurring_by_site
+    assert split.recurring_by_site["s0.example"] == {line_hash(normalise(banner)), line_hash("fazit")}
+    off = BoilerplateStage(BoilerplateStage.Options(disable_rules=["recurring"]))
+    assert off.prepare_part(docs[0]) is None
 
 
 def test_site_of_uses_url_host_else_source():
@@ -432,19 +457,22 @@ def test_site_of_uses_url_host_else_source():
 
 # -- main-content localisation -----------------------------------------------------------------------
 
+# With the line scorer off, the margin rule ('outside-content') removes short lines around the stretch.
+MARGIN = {"line_scorer_threshold": 0}
+
 
 def test_outside_content_removes_far_chrome_keeps_title_and_body():
     menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
     body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
     footer = "Geschäftsstellen\nStellenangebote\nBarrierefreiheit erklärt\nPresse und Medien\n"
     text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n\n{footer}"
-    doc = run(text)
+    doc = run(text, **MARGIN)
     assert "Budget plan for next year\nBy Jane Doe\n" in doc.text  # inside the margin
     assert body in doc.text
     assert "Photo gallery below" in doc.text
     gone = {t for r, t in removed(doc) if r == "outside-content"}
     assert {"Leistungen", "Kontakt aufnehmen", "Unsere Partner", "Stellenangebote", "Presse und Medien"} <= gone
-    off = run(text, disable_rules=["outside-content"])
+    off = run(text, **MARGIN, disable_rules=["outside-content"])
     assert all(r != "outside-content" for r, _ in removed(off))
 
 
@@ -455,10 +483,10 @@ def test_outside_content_leaves_extracted_text_alone():
     body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
     text = f"{menu}\nBudget plan for next year\n{body}\nZutaten\n\nStellenangebote\nPresse und Medien\n"
     doc = Document("t", text, "t.html", meta={"extracted": "trafilatura"})
-    BoilerplateStage().process(doc)
+    BoilerplateStage(BoilerplateStage.Options(**MARGIN)).process(doc)
     assert all(r != "outside-content" for r, _ in removed(doc))
     assert "Stellenangebote" in doc.text and "Kontakt aufnehmen" in doc.text
-    assert any(r == "outside-content" for r, _ in removed(run(text)))  # the same text, not extracted
+    assert any(r == "outside-content" for r, _ in removed(run(text, **MARGIN)))  # the same text, not extracted
 
 
 def test_outside_content_needs_an_article():
@@ -523,7 +551,7 @@ def test_trafilatura_dev_with_snippets_survive():
     # Measured on the whole dev gold (benchmarks/bench_boilerplate.py): recall 0.9729, F1 0.814;
     # the floors sit just under.
     assert recall >= 0.97, (recall, f1)
-    assert f1 >= 0.81, (recall, f1)
+    assert f1 >= 0.84, (recall, f1)
 
 
 def test_recurring_per_site_with_several_sites():
@@ -534,8 +562,8 @@ def test_recurring_per_site_with_several_sites():
     stage = BoilerplateStage()
     stage.prepare(iter(docs))
     assert stage.recurring_by_site == {
-        "a.example": {"kopfzeile der seite a"},
-        "b.example": {"kopfzeile der seite b"},
+        "a.example": {line_hash("kopfzeile der seite a")},
+        "b.example": {line_hash("kopfzeile der seite b")},
     }
 
 
@@ -595,24 +623,23 @@ def test_removed_chrome_between_article_and_footer_prose_breaks_the_stretch():
     share = "Facebook\nTwitter\nWhatsApp\nE-Mail\nPinterest\nLinkedIn\nXing\nTelegram\n"
     teasers = "Mayor unveils budget plan\nSchools get more money\nRoads to wait another year\n"
     text = f"{body}\n{share}{teasers}{FOOTER_PROSE}\n"
-    doc = run(text)
+    doc = run(text, **MARGIN)
     assert body in doc.text
     gone = {t for r, t in removed(doc) if r == "outside-content"}
     assert "Roads to wait another year" in gone
     # Free gaps (the previous behaviour) let the stretch run on to the footer and keep the teasers.
-    free = run(text, content_removed_penalty=0, content_marker_penalty=0)
+    free = run(text, **MARGIN, content_removed_penalty=0, content_marker_penalty=0)
     assert "Roads to wait another year" in free.text
 
 
 def test_widget_heading_separates_the_article_from_what_follows():
     body = "\n".join([ARTICLE] * 3)
     text = f"{body}\nRelated Posts\n{FOOTER_PROSE}\nSchools get more money\nMayor unveils a new budget plan today\n"
-    doc = run(text, content_removed_penalty=0)
+    doc = run(text, **MARGIN, content_removed_penalty=0)
     assert body in doc.text and FOOTER_PROSE in doc.text  # prose outside the stretch is kept
     assert "Mayor unveils a new budget plan today" not in doc.text
-    assert (
-        "Mayor unveils a new budget plan today" in run(text, content_removed_penalty=0, content_marker_penalty=0).text
-    )
+    free = run(text, **MARGIN, content_removed_penalty=0, content_marker_penalty=0)
+    assert "Mayor unveils a new budget plan today" in free.text
 
 
 def test_ingredient_lines_far_from_the_recipe_prose_are_kept():
@@ -622,7 +649,7 @@ def test_ingredient_lines_far_from_the_recipe_prose_are_kept():
     )
     menu = "Rezepte\nKuchen backen\nPlätzchen\nUnser Team\nKontakt\n"
     method = "\n".join(f"{i}. {ARTICLE}" for i in range(1, 4))
-    doc = run(f"{menu}{ingredients}\nZubereitung:\n{method}\n")
+    doc = run(f"{menu}{ingredients}\nZubereitung:\n{method}\n", **MARGIN)
     for line in (
         "300 g Mehl",
         "1 TL Backpulver",
@@ -647,3 +674,70 @@ def test_listed_question_headline_continues_a_trailing_widget_list(stage):
     # An unlisted question after the marker is prose: the block ends there.
     plain = run(f"{ARTICLE}\n\nRelated Posts\nIs this the end of the budget?\nShort line\n", stage)
     assert "Is this the end of the budget?" in plain.text
+
+
+# -- line scorer ------------------------------------------------------------------------------------
+
+
+def _one_split_model(feature: str, threshold: float, left: float, right: float) -> dict:
+    """A depth-1 ensemble: log-odds `left` when the feature is <= threshold, else `right`."""
+    return {
+        "features": list(SCORER_FEATURES),
+        "depth": 1,
+        "base": 0.0,
+        "feature": [[SCORER_FEATURES.index(feature)]],
+        "threshold": [[threshold]],
+        "leaf": [[left, right]],
+    }
+
+
+def test_tree_ensemble_inference_and_feature_check():
+    model = TreeEnsemble(_one_split_model("log_words", 1.0, -3.0, 2.0))
+    x = np.zeros((2, len(SCORER_FEATURES)))
+    x[1, SCORER_FEATURES.index("log_words")] = 1.5
+    assert model.log_odds(x).tolist() == [-3.0, 2.0]
+    with pytest.raises(ValueError, match="features"):
+        TreeEnsemble({"features": ["x"], "depth": 1, "base": 0, "feature": [[0]], "threshold": [[0]], "leaf": [[0, 0]]})
+
+
+def test_line_scorer_removes_low_scored_lines_inside_an_article():
+    # One-word lines (log_words <= 0.8) score as boilerplate; the list announced by a colon is kept.
+    text = f"{ARTICLE}\nXylophon\n{ARTICLE} Zwei.\nYou will need:\n  • Flour\n  • Salt\n{ARTICLE} Drei.\n"
+    stage = BoilerplateStage(scorer_model=_one_split_model("log_words", 0.8, -10.0, 10.0))
+    doc = run(text, stage)
+    assert removed(doc) == [("line-scorer", "Xylophon")]
+    assert stage.stats["line-filter-line-scorer"] == 1
+    # The model travels with the stage to worker processes.
+    assert removed(run(text, pickle.loads(pickle.dumps(stage)))) == [("line-scorer", "Xylophon")]
+    for options in ({"line_scorer_threshold": 0}, {"disable_rules": ["line-scorer"]}):
+        off = BoilerplateStage(BoilerplateStage.Options(**options))
+        assert off._scorer is None
+        assert run(text, off).removed == []
+
+
+def test_shipped_line_scorer_loads():
+    stage = BoilerplateStage()
+    assert stage._scorer is not None and stage._scorer.feature.shape[1] == 2**stage._scorer.depth - 1
+
+
+def test_shipped_line_scorer_judges_the_lines_around_the_article():
+    # With the scorer on (default), it replaces the margin rule: menus go, the title and the
+    # ingredient list before a recipe's method stay (the gold it learnt from counts bylines as chrome).
+    menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
+    body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
+    text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n"
+    doc = run(text)
+    assert "Budget plan for next year\n" in doc.text and "Photo gallery below" in doc.text
+    assert {"Über uns", "Leistungen", "Kontakt aufnehmen"} <= {t for r, t in removed(doc) if r == "line-scorer"}
+    assert all(r != "outside-content" for r, _ in removed(doc))
+    ingredients = "Zutaten:\n300 g Mehl\n1 TL Backpulver\n200 g Zucker\n• 2 cups flour\n½ TL Salz\n"
+    method = "\n".join(f"{i}. {ARTICLE}" for i in range(1, 4))
+    recipe = run(f"Rezepte\nKuchen backen\nPlätzchen\nUnser Team\n{ingredients}\nZubereitung:\n{method}\n")
+    assert ingredients in recipe.text
+    assert "Kuchen backen" not in recipe.text
+
+
+@pytest.mark.parametrize("text", ["Hello World 42", "\x1cA b\tC\x7f!", "Ünïcödé 3²", "ＡＢＣ １２", "  ", "a-b_c.D"])
+def test_char_counts_match_str_methods(text):
+    expected = tuple(sum(map(f, text)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace))
+    assert _char_counts(text) == expected

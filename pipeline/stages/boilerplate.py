@@ -9,7 +9,12 @@ rules that look at the shape of the text:
   sentence ("Home » China and Russia ..." keeps the sentence), "HomeWorldSome Title" glued trails;
 * ``widget-list``: after a strong end-of-article marker (comment form, widget heading) the short
   lines that follow (post titles, "Recent Comments" entries) until a line that looks like prose;
-* ``navigation``: runs of many consecutive very short lines (menus).
+* ``navigation``: runs of many consecutive very short lines (menus);
+* ``recurring``: lines found in many documents of the input (first pass, per site and corpus-wide);
+* ``line-scorer``: a small tree ensemble (``line_scorer.json`` next to the packs, trained by
+  ``benchmarks/train_line_scorer.py``) scores each kept line from text-only features of the line, its
+  neighbours and its place relative to the article stretch (the densest run of body text), and removes
+  unlikely content; with the scorer off, ``outside-content`` removes short lines far from the stretch.
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
@@ -20,14 +25,18 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import itertools
+import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
+import numpy as np
 import regex
 import xxhash
 import yaml
@@ -51,6 +60,9 @@ COMMON_PACK = "common"
 STRUCTURAL_RULES = ("breadcrumb", "breadcrumb-prefix", "widget-list", "navigation")
 RECURRING_RULE = "recurring"
 CONTENT_RULE = "outside-content"
+SCORER_RULE = "line-scorer"
+# Weights of the line scorer (a small tree ensemble), next to the pattern packs.
+SCORER_FILE = "line_scorer.json"
 # Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
 RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
@@ -121,6 +133,11 @@ _QUANTITY_HEADS = frozenset("0123456789½¼¾⅓⅔•·▪◦‣∙*-")
 _BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
 
 
+def is_quantity_line(stripped: str, words: int) -> bool:
+    """An ingredient or spec line: a short line opened by a quantity with a unit ("200 g Zucker")."""
+    return words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS and _QUANTITY_RE.match(stripped) is not None
+
+
 def normalise(line: str) -> str:
     """Lookup key of a line: lower-cased, inner whitespace folded, surrounding punctuation stripped."""
     key = " ".join(line.split()).lower()
@@ -135,6 +152,11 @@ def normalise(line: str) -> str:
 @functools.cache
 def _is_edge(ch: str) -> bool:
     return _EDGE_CHAR_RE.fullmatch(ch) is not None
+
+
+def line_hash(key: str) -> int:
+    """64-bit xxh3 of a line key: what the recurring-line tables hold (deterministic across runs)."""
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"))
 
 
 def word_count(key: str) -> int:
@@ -306,6 +328,238 @@ def _find_phrase(key: str, phrase: str, head: bool, tail: bool) -> bool:
     return False
 
 
+class RuleVerdicts(NamedTuple):
+    """What the rules decided about a document's lines (``BoilerplateStage.rule_verdicts``)."""
+
+    verdict: list[str | None]  # per line: the rule removing it, or None (kept)
+    prefixes: dict[int, str]  # line -> breadcrumb prefix cut from it
+    new_text: dict[int, str]  # line -> what is left of it after the cut
+    infos: list[tuple[Any, ...] | None]  # per line: _line_info (None for blank lines)
+    stretch: tuple[int, int] | None  # the article stretch (first line, line after the last)
+    markers: list[int]  # lines of comment/widget headings after the first prose
+
+
+# Features of one line for the line scorer, in the order of the model's columns.
+SCORER_FEATURES = (
+    "log_chars",
+    "log_words",
+    "prose",
+    "body",
+    "ends_colon",
+    "list_item",
+    "digit_ratio",
+    "upper_ratio",
+    "symbol_ratio",
+    "titlecase_ratio",
+    "url_mail_copyright",
+    "inside_stretch",
+    "log_distance_outside",
+    "log_from_stretch_start",
+    "log_to_stretch_end",
+    "position",
+    "log_removed_before",
+    "log_removed_after",
+    "prev_body",
+    "prev_log_words",
+    "next_body",
+    "next_log_words",
+    "window_body_share",
+    "after_marker",
+    "nav_item",
+    "kept_outside",
+    "repeated_in_doc",
+    "function_word_ratio",
+    "length_vs_stretch",
+)
+# Function words of the main languages: prose has many, headings, teasers, bylines and menus few.
+_FUNCTION_WORDS = frozenset(
+    " ".join(
+        (
+            "the a an of to in and or is are was for on with that this it as by at from be have not you we",
+            "der die das den dem des ein eine einen und oder ist sind war für auf mit dass nicht sich es",
+            "im zu von bei wir sie er auch wie aus nach noch",
+            "le la les un une des du de et ou est sont pour sur avec que qui dans pas il elle nous vous en au",
+            "el los las y o es son para con que en del por se lo una",
+            "i w z na się nie jest do że to jak od za po",
+            "il lo gli e che di per non una sono",
+            "o os as um uma e que para com não em do da dos",
+            "het een en van de is dat niet met op voor zijn",
+        )
+    ).split()
+)
+_TITLECASE_RE = re.compile(r"\b[A-ZÀ-ÖØ-ÞĀ-Ž]")
+_URL_MAIL_COPY_RE = re.compile(r"©|\(c\)|@|https?:|www\.|copyright", re.IGNORECASE)
+
+
+def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
+    """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
+    return [
+        i
+        for i, info in enumerate(v.infos)
+        if info is not None and info[0] is not None and v.verdict[i] is None and i not in v.prefixes
+    ]
+
+
+_ASCII_DIGITS = b"0123456789"
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LOWER = bytes(range(ord("a"), ord("z") + 1))
+# What str.isspace() says about ASCII characters (\x1c-\x1f are separators too).
+_ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
+
+
+def _char_counts(text: str) -> tuple[int, int, int, int, int]:
+    """(digits, uppercase, letters, letters-or-digits, spaces) as str.isdigit/isupper/isalpha/isalnum/
+    isspace count them; ASCII text is counted with bytes.translate (C speed), the rest per character."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        size = len(raw)
+        digits = size - len(raw.translate(None, _ASCII_DIGITS))
+        upper = size - len(raw.translate(None, _ASCII_UPPER))
+        letters = upper + size - len(raw.translate(None, _ASCII_LOWER))
+        return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
+    return (
+        sum(map(str.isdigit, text)),
+        sum(map(str.isupper, text)),
+        sum(map(str.isalpha, text)),
+        sum(map(str.isalnum, text)),
+        sum(map(str.isspace, text)),
+    )
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
+def _line_shape(stripped: str) -> tuple[float, ...]:
+    """Features of a line that depend on its text alone: (log1p chars, ends with a colon, list item,
+    digit / uppercase-of-letters / symbol ratios, title-case word ratio, URL/mail/copyright sign,
+    function-word ratio, characters)."""
+    chars = len(stripped)
+    digits, upper, letters, alnum, spaces = _char_counts(stripped)
+    tokens = stripped.lower().split()
+    n_tokens = max(len(tokens), 1)
+    return (
+        math.log1p(chars),
+        float(stripped.endswith(":")),
+        float(_LIST_ITEM_RE.match(stripped) is not None),
+        digits / chars,
+        upper / (letters or 1),
+        (chars - alnum - spaces) / chars,
+        len(_TITLECASE_RE.findall(stripped)) / n_tokens,
+        float(_URL_MAIL_COPY_RE.search(stripped) is not None),
+        sum(map(_FUNCTION_WORDS.__contains__, tokens)) / n_tokens,
+        float(chars),
+    )
+
+
+def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """One row of SCORER_FEATURES per candidate line (text-only: shape of the line, its neighbours
+    among the candidates, where it sits relative to the article stretch and to what the rules removed)."""
+    n = len(lines)
+    m = len(cand)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    first_in = bisect.bisect_left(cand, start)
+    after_in = bisect.bisect_left(cand, end)
+    first_marker = v.markers[0] if v.markers else n
+    removed = [0, *itertools.accumulate(rule is not None for rule in v.verdict)]  # removed before line i
+    stripped_lines = [lines[i].strip() for i in cand]
+    seen: Counter[str] = Counter(stripped_lines)
+    stretch_chars = [v.infos[i][6] for i in cand[first_in:after_in] if v.infos[i][6] > 0]  # type: ignore[index]
+    typical = float(np.median(stretch_chars)) if stretch_chars else 1.0
+    log1p = math.log1p
+    log_words = [log1p(v.infos[i][1]) for i in cand]  # type: ignore[index]
+    body = [float(v.infos[i][6] > 0) for i in cand]  # type: ignore[index]
+    rows = []
+    for k, i in enumerate(cand):
+        stripped = stripped_lines[k]
+        _h, _w, _r, _c, prose, nav_item, _b, keep = v.infos[i]  # type: ignore[misc]
+        log_chars, colon, item, digits, upper, symbols, titlecase, url, function, chars = _line_shape(stripped)
+        inside = first_in <= k < after_in
+        outside = (first_in - k) if k < first_in else (k - after_in + 1 if k >= after_in else 0)
+        prev_k, next_k = k - 1, k + 1
+        lo, hi = max(0, k - 3), min(m, k + 4)
+        rows.append(
+            (
+                log_chars,
+                log_words[k],
+                float(prose),
+                body[k],
+                colon,
+                item,
+                digits,
+                upper,
+                symbols,
+                titlecase,
+                url,
+                float(inside),
+                log1p(outside),
+                log1p(k - first_in) if inside else 0.0,
+                log1p(after_in - 1 - k) if inside else 0.0,
+                i / n,
+                log1p(removed[i] - (removed[cand[prev_k] + 1] if prev_k >= 0 else 0)),
+                log1p((removed[cand[next_k]] if next_k < m else removed[n]) - removed[i + 1]),
+                body[prev_k] if prev_k >= 0 else -1.0,
+                log_words[prev_k] if prev_k >= 0 else -1.0,
+                body[next_k] if next_k < m else -1.0,
+                log_words[next_k] if next_k < m else -1.0,
+                sum(body[lo:hi]) / (hi - lo),
+                float(i > first_marker),
+                float(nav_item),
+                float(keep),
+                float(seen[stripped] > 1),
+                function,
+                math.log(chars / typical),
+            )
+        )
+    return np.array(rows, dtype=np.float64).reshape(m, len(SCORER_FEATURES))
+
+
+def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
+    """List items right after a kept line ending with a colon (nothing removed in between)."""
+    items: set[int] = set()
+    announced = False
+    previous = -1
+    for i in cand:
+        stripped = lines[i].strip()
+        # A line removed by a rule in between ends the list.
+        contiguous = all(verdict[j] is None for j in range(previous + 1, i))
+        if announced and contiguous and _LIST_ITEM_RE.match(stripped):
+            items.add(i)
+        else:
+            announced = stripped.endswith(":")
+        previous = i
+    return items
+
+
+class TreeEnsemble:
+    """Gradient-boosted trees of one fixed depth, stored as arrays (trained by
+    ``benchmarks/train_line_scorer.py``): ``feature``/``threshold`` per inner node in breadth-first
+    order (children of node j are 2j+1 and 2j+2), ``leaf`` values per tree, summed with ``base`` into
+    the log-odds that a line is content."""
+
+    def __init__(self, model: dict[str, Any]) -> None:
+        if list(model["features"]) != list(SCORER_FEATURES):
+            raise ValueError("line scorer: the model's features differ from SCORER_FEATURES")
+        self.depth = int(model["depth"])
+        self.base = float(model["base"])
+        self.feature = np.asarray(model["feature"], dtype=np.intp)
+        self.threshold = np.asarray(model["threshold"], dtype=np.float64)
+        self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+
+    def log_odds(self, x: np.ndarray) -> np.ndarray:
+        trees = np.arange(len(self.feature))
+        node = np.zeros((len(x), len(trees)), dtype=np.intp)
+        rows = np.arange(len(x))[:, None]
+        for _ in range(self.depth):
+            values = x[rows, self.feature[trees, node]]
+            node = 2 * node + 1 + (values > self.threshold[trees, node])
+        leaves = node - (2**self.depth - 1)
+        return self.base + self.leaf[trees, leaves].sum(axis=1)
+
+
+@functools.cache
+def _shipped_scorer() -> TreeEnsemble:
+    path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
+    return TreeEnsemble(json.loads(path.read_text(encoding="utf-8")))
+
+
 class BoilerplateStage(Stage):
     """Remove boilerplate lines (comment forms, widgets, share/cookie/login lines, breadcrumbs, menus)."""
 
@@ -397,7 +651,8 @@ class BoilerplateStage(Stage):
             2,
             ge=0,
             description="Non-blank lines kept right before and after the article stretch (title, byline, "
-            "last list item); short lines further away are removed as 'outside-content'.",
+            "last list item); short lines further away are removed as 'outside-content' (only with the "
+            "line scorer off: it judges those lines itself).",
         )
         content_removed_penalty: int = Field(
             20,
@@ -418,13 +673,26 @@ class BoilerplateStage(Stage):
             "many words (a second text block is more likely content than chrome).",
         )
 
+        line_scorer_threshold: float = Field(
+            0.08,
+            ge=0,
+            lt=1,
+            description="Line scorer (a small tree ensemble on text-only features of a line and its "
+            "neighbours, trained on HTML-extractor labels): a line the rules kept inside a document with "
+            "an article stretch is removed as 'line-scorer' when its content probability is below this; "
+            "the scorer then also judges the lines around the stretch instead of the content_margin rule "
+            "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
+        )
+
     needs_prepare: ClassVar[bool] = True
 
-    def __init__(self, options: StageOptions | None = None) -> None:
+    def __init__(self, options: StageOptions | None = None, scorer_model: dict[str, Any] | None = None) -> None:
+        """``scorer_model``: line scorer weights to use instead of the shipped ones (training, tests)."""
         super().__init__(options)
-        # Learnt by prepare(): keys of lines recurring corpus-wide, and per site.
-        self.recurring: frozenset[str] = frozenset()
-        self.recurring_by_site: dict[str, frozenset[str]] = {}
+        self._scorer_model = scorer_model
+        # Learnt by prepare(): line_hash of the keys of lines recurring corpus-wide, and per site.
+        self.recurring: frozenset[int] = frozenset()
+        self.recurring_by_site: dict[str, frozenset[int]] = {}
         self._build()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -449,7 +717,7 @@ class BoilerplateStage(Stage):
         return packs
 
     def _known_rules(self, packs: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        known = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE} | set(self.options.patterns)
+        known = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE, SCORER_RULE} | set(self.options.patterns)
         for name in [COMMON_PACK, *available_languages()]:
             known |= set(_read_shipped_pack(name).get("rules") or {})
         for _, pack in packs:
@@ -514,6 +782,9 @@ class BoilerplateStage(Stage):
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
+        self._scorer: TreeEnsemble | None = None
+        if SCORER_RULE not in disabled and opts.line_scorer_threshold > 0:
+            self._scorer = TreeEnsemble(self._scorer_model) if self._scorer_model else _shipped_scorer()
 
         root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
         self._roots = frozenset(roots)
@@ -603,6 +874,7 @@ class BoilerplateStage(Stage):
             "stats": self.stats,
             "recurring": self.recurring,
             "recurring_by_site": self.recurring_by_site,
+            "scorer_model": self._scorer_model,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -610,16 +882,19 @@ class BoilerplateStage(Stage):
         self.stats = state["stats"]
         self.recurring = state.get("recurring", frozenset())
         self.recurring_by_site = state.get("recurring_by_site", {})
+        self._scorer_model = state.get("scorer_model")
         self._build()
 
     def rule_groups(self) -> dict[str, list[str]]:
         """Rule names by part of the stage (for ablations: pass a group to ``disable_rules``)."""
-        packs = sorted(self._known_rules(self._load_packs()) - set(STRUCTURAL_RULES) - {RECURRING_RULE, CONTENT_RULE})
+        own = set(STRUCTURAL_RULES) | {RECURRING_RULE, CONTENT_RULE, SCORER_RULE}
+        packs = sorted(self._known_rules(self._load_packs()) - own)
         return {
             "packs": packs,
             "structure": list(STRUCTURAL_RULES),
             "recurring": [RECURRING_RULE],
             "content": [CONTENT_RULE],
+            "scorer": [SCORER_RULE],
         }
 
     # -- first pass -----------------------------------------------------------------------------
@@ -635,48 +910,61 @@ class BoilerplateStage(Stage):
         return doc.source
 
     def prepare(self, docs: Iterable[Document]) -> None:
-        """Count each distinct line once per document, per site and corpus-wide.
+        """First pass in one process: the same as merging every document's ``prepare_part``."""
+        self.prepare_merge(self.prepare_part(doc) for doc in docs)
 
-        Counting uses a 64-bit xxh3 hash of the key (deterministic, so every run and process learns
-        the same lines); a key string is kept only once its count reaches a threshold, so memory holds
-        counters plus the recurring lines themselves.
-        """
+    def prepare_part(self, doc: Document) -> tuple[str, np.ndarray, np.ndarray] | None:
+        """What the first pass needs from one document (runs in worker processes): its site, the xxh3
+        hashes of its distinct line keys, and which of them are long enough to count corpus-wide.
+        Only numbers cross processes; None when the recurring rule is off."""
+        if RECURRING_RULE in self._disabled:
+            return None
+        keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
+        keys.discard("")
+        ordered = list(keys)  # any order: the merge only counts
+        hashes = np.fromiter((line_hash(k) for k in ordered), dtype=np.uint64, count=len(ordered))
+        min_words = self.options.recurring_min_words
+        if min_words <= 1:
+            counted = np.ones(len(ordered), dtype=bool)
+        else:  # an ASCII key of min_words words has min_words - 1 spaces: count words only then
+            counted = np.fromiter(
+                ((not k.isascii() or k.count(" ") >= min_words - 1) and word_count(k) >= min_words for k in ordered),
+                dtype=bool,
+                count=len(ordered),
+            )
+        return self.site_of(doc), hashes, counted
+
+    def prepare_merge(self, parts: Iterable[tuple[str, np.ndarray, np.ndarray] | None]) -> None:
+        """Count each distinct line once per document, per site and corpus-wide (main process, parts
+        in input order), and keep the hashes of the recurring ones.
+
+        Hashes are 64-bit xxh3 of the key (deterministic, so every run and process learns the same
+        lines); memory holds one counter per distinct line and site."""
         opts = self.options
         self._line_cache.clear()  # its entries do not depend on what is learnt here, but stay lean
-        if RECURRING_RULE in self._disabled:
-            return
-        corpus: dict[int, int] = {}
+        corpus: Counter[int] = Counter()
         site_docs: Counter[str] = Counter()
-        site_lines: dict[str, dict[int, int]] = {}
-        site_keys: dict[str, dict[int, str]] = {}
-        recurring: set[str] = set()
-        corpus_min = opts.recurring_min_documents
-        min_words = opts.recurring_min_words
-        digest = xxhash.xxh3_64_intdigest
-        for doc in docs:
-            keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
-            keys.discard("")
-            site = self.site_of(doc)
+        site_lines: dict[str, Counter[int]] = {}
+        for part in parts:
+            if part is None:
+                continue
+            site, hashes, counted = part
             site_docs[site] += 1
-            counts = site_lines.setdefault(site, {})
-            first = site_keys.setdefault(site, {})
-            for key in keys:
-                h = digest(key.encode("utf-8", "surrogatepass"))
-                c = corpus[h] = corpus.get(h, 0) + 1
-                if c == corpus_min and word_count(key) >= min_words:
-                    recurring.add(key)
-                c = counts[h] = counts.get(h, 0) + 1
-                if c == 2:
-                    first[h] = key
-        by_site: dict[str, frozenset[str]] = {}
+            counts = site_lines.get(site)
+            if counts is None:
+                counts = site_lines[site] = Counter()
+            counts.update(hashes.tolist())
+            corpus.update(hashes[counted].tolist())
+        corpus_min = opts.recurring_min_documents
+        self.recurring = frozenset(h for h, c in corpus.items() if c >= corpus_min)
+        by_site: dict[str, frozenset[int]] = {}
         for site, n in site_docs.items():
             if n < opts.recurring_site_min_documents:
                 continue
             need = max(opts.recurring_site_min_documents, opts.recurring_site_min_share * n)
-            keys = {site_keys[site][h] for h, c in site_lines[site].items() if c >= need}
-            if keys:
-                by_site[site] = frozenset(keys)
-        self.recurring = frozenset(recurring)
+            found = frozenset(h for h, c in site_lines[site].items() if c >= need)
+            if found:
+                by_site[site] = found
         self.recurring_by_site = by_site
 
     # -- per line -------------------------------------------------------------------------------
@@ -758,15 +1046,16 @@ class BoilerplateStage(Stage):
 
     def _line_info(self, stripped: str) -> tuple[Any, ...]:
         """What the rules say about one non-blank stripped line, independent of its document:
-        (key, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
-        outside the article). Key None: nothing left after normalisation."""
+        (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
+        outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
+        line a pack rule removes, None when nothing is left after normalisation."""
         key = normalise(stripped)
         if not key:
             return _NO_KEY
         words = word_count(key)
         rule = self._classify_key(key, words)
         if rule is not None:
-            return key, words, rule, None, False, False, -1, False
+            return 0, words, rule, None, False, False, -1, False
         opts = self.options
         crumb = self._breadcrumb(stripped, key, words) if self._crumbs_any else None
         nav_max = opts.nav_max_words
@@ -781,10 +1070,10 @@ class BoilerplateStage(Stage):
         )
         is_body = words >= PROSE_MIN_WORDS or (words >= opts.content_min_words and stripped[-1] in _BODY_END_CHARS)
         keep = is_body and words >= opts.content_keep_words
-        if not keep and words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS:
-            keep = _QUANTITY_RE.match(stripped) is not None
+        if not keep:
+            keep = is_quantity_line(stripped, words)
         return (
-            key,
+            line_hash(key),
             words,
             None,
             crumb,
@@ -800,10 +1089,22 @@ class BoilerplateStage(Stage):
         text = doc.text
         if not text:
             return
+        lines = text.split("\n")
+        verdicts = self.rule_verdicts(doc, lines)
+        verdict = verdicts.verdict
+        if verdicts.stretch is not None and self._scorer is not None:
+            self._mark_scored_lines(lines, verdicts)
+        self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text)
+
+    def rule_verdicts(self, doc: Document, lines: list[str], scorer: bool | None = None) -> RuleVerdicts:
+        """What the rules say about every line of a document (before the line scorer). ``scorer``:
+        whether the line scorer judges the lines around the article stretch, so that the margin rule
+        ('outside-content') stays off (default: whether the scorer is on; training sets True)."""
         opts = self.options
         disabled = self._disabled
-        lines = text.split("\n")
         n = len(lines)
+        if scorer is None:
+            scorer = self._scorer is not None
         # None: keep; str: rule that removed the line.
         verdict: list[str | None] = [None] * n
         new_text: dict[int, str] = {}
@@ -836,6 +1137,8 @@ class BoilerplateStage(Stage):
         marker_cost = opts.content_marker_penalty
         cache = self._line_cache
         cache_get = cache.get
+        infos: list[tuple[Any, ...] | None] = [None] * n
+        markers: list[int] = []
 
         for i, line in enumerate(lines):
             stripped = line.strip()
@@ -848,8 +1151,9 @@ class BoilerplateStage(Stage):
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()
                     cache[stripped] = info
-            key, words, rule, crumb, prose, nav_item, body_chars, keep = info
-            if key is None:
+            infos[i] = info
+            key_hash, words, rule, crumb, prose, nav_item, body_chars, keep = info
+            if key_hash is None:
                 continue
             if rule is not None:
                 verdict[i] = rule
@@ -859,8 +1163,9 @@ class BoilerplateStage(Stage):
                 if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
                     trailing = trailing_on
                     pending += marker_cost
+                    markers.append(i)
                 continue
-            if recurring_on and (key in recurring or key in site_recurring):
+            if recurring_on and (key_hash in recurring or key_hash in site_recurring):
                 verdict[i] = RECURRING_RULE
                 pending += removed_cost
                 continue
@@ -897,11 +1202,26 @@ class BoilerplateStage(Stage):
 
         if nav_lines and "navigation" not in disabled:
             self._mark_navigation(lines, verdict, nav, nav_lines)
-        if content_on:
-            self._mark_outside_content(verdict, body, outside_keep, scored, gap)
+        # With the line scorer on, it judges the lines around the stretch instead of the margin rule.
+        stretch = (
+            self._mark_outside_content(verdict, body, outside_keep, scored, gap, mark=not scorer)
+            if content_on
+            else None
+        )
+        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers)
 
+    def _write_out(
+        self,
+        doc: Document,
+        lines: list[str],
+        verdict: list[str | None],
+        prefixes: dict[int, str],
+        new_text: dict[int, str],
+    ) -> None:
+        """Record every removal and counter, and set the document's text to the kept lines."""
         if not new_text and not any(verdict):
             return
+        n = len(lines)
         out: list[str] = []
         name = self.name
         append_removal = doc.removed.append
@@ -925,9 +1245,30 @@ class BoilerplateStage(Stage):
         for rule, count in counts.items():
             self.stat_update(f"line-filter-{rule}", count)
 
+    def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
+        """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
+        except the items of a list announced by a line ending with a colon ("You will need:") and
+        ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either."""
+        cand = scorer_candidates(lines, v)
+        if not cand or self._scorer is None:
+            return
+        # p < threshold  <=>  log-odds < logit(threshold)
+        low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
+        verdict = v.verdict
+        announced = _announced_list_items(lines, verdict, cand)
+        for i, odds in zip(cand, self._scorer.log_odds(line_features(lines, v, cand)).tolist(), strict=True):
+            if odds < low and i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
+                verdict[i] = SCORER_RULE
+
     def _mark_outside_content(
-        self, verdict: list[str | None], body: list[int], keep: list[bool], scored: list[int], gap: list[int]
-    ) -> None:
+        self,
+        verdict: list[str | None],
+        body: list[int],
+        keep: list[bool],
+        scored: list[int],
+        gap: list[int],
+        mark: bool = True,
+    ) -> tuple[int, int] | None:
         """Find the article as the stretch of lines with the most body text (maximum-sum segment: body
         lines add their length, other kept lines cost ``content_line_penalty``, and ``gap[i]`` is the cost
         of what other rules removed just before line i: ``content_removed_penalty`` per removed line and
@@ -937,7 +1278,9 @@ class BoilerplateStage(Stage):
 
         ``scored`` lists, in order, the lines with a body score (the others are blank or removed).
         Nothing happens in a document without a stretch of at least two body lines: a list, a product
-        page or a very short text has no article to measure against.
+        page or a very short text has no article to measure against. Returns the stretch as (first
+        line, line after the last), or None; with ``mark`` False only finds it (the line scorer judges
+        the lines around it).
         """
         penalty = self.options.content_line_penalty
         best = cur = 0
@@ -965,7 +1308,9 @@ class BoilerplateStage(Stage):
             if cur > best:
                 best, best_start, best_end, best_body = cur, cur_start, i + 1, cur_body
         if best_body < 2:
-            return
+            return None
+        if not mark:
+            return best_start, best_end
         margin = self.options.content_margin
         # Walk outwards from the stretch, counting kept non-blank lines.
         split_before = bisect.bisect_left(live, best_start)
@@ -974,6 +1319,7 @@ class BoilerplateStage(Stage):
             for seen, i in enumerate(side, 1):
                 if seen > margin and not keep[i]:
                     verdict[i] = CONTENT_RULE
+        return best_start, best_end
 
     def _mark_navigation(
         self, lines: list[str], verdict: list[str | None], nav: list[bool], nav_lines: list[int]

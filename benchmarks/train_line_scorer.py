@@ -1,0 +1,195 @@
+"""Train the boilerplate stage's line scorer (``pipeline/data/boilerplate/line_scorer.json``).
+
+    python benchmarks/line_scorer_silver.py /tmp/silver.jsonl      # trafilatura on the allowed HTML pages
+    python benchmarks/train_line_scorer.py /tmp/silver.jsonl [--write]
+
+Labels, per line the rules leave to the scorer (``scorer_candidates``, with the margin rule off as
+when the scorer is on) in documents with an article stretch: **silver** = the line is content when
+trafilatura (which sees the HTML) kept it; **gold** (dev
+pages only) = a line containing a ``with`` snippet is content, one containing only ``without`` snippets
+is not; gold overrides silver and weighs ``GOLD_WEIGHT``. Pages used: dev-gold pages and the pages
+without gold, never pages whose gold is held back (acceptance set).
+
+Cross-validation: a model trained on half A's dev pages (+ the pages without gold) is scored on half
+B with the bench's snippet metric, and the other way round; those are the figures to report. With
+``--write`` a model trained on every allowed page is written for the stage to ship. Deterministic
+(no randomness): gradient-boosted trees of depth ``DEPTH`` on quantile bins, numpy only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_boilerplate import evaluate, half, load, make_doc  # noqa: E402
+from benchmarks.snippet_metric import fold  # noqa: E402
+from pipeline.stages.boilerplate import (  # noqa: E402
+    PACK_DIR,
+    SCORER_FEATURES,
+    BoilerplateStage,
+    line_features,
+    scorer_candidates,
+)
+
+TREES = 200
+DEPTH = 3
+LEARNING_RATE = 0.1
+L2 = 1.0
+BINS = 32
+MIN_HESSIAN = 2.0
+GOLD_WEIGHT = 100.0
+# A line shorter than this counts as kept by trafilatura only when it is a whole line of its output
+# (a short string is found inside longer text by chance).
+SILVER_SUBSTRING_MIN_CHARS = 25
+
+
+def silver_label(line: str, extracted: str, extracted_lines: set[str]) -> int:
+    folded = fold(line)
+    if folded in extracted_lines:
+        return 1
+    return int(len(folded) >= SILVER_SUBSTRING_MIN_CHARS and folded in extracted)
+
+
+def gold_label(line: str, gold: dict | None) -> int | None:
+    if gold is None:
+        return None
+    folded = fold(line)
+    if any(s and s in folded for s in map(fold, gold["with"])):
+        return 1
+    if any(s and s in folded for s in map(fold, gold["without"])):
+        return 0
+    return None
+
+
+def page_rows(
+    stage: BoilerplateStage, doc: dict, extracted: str, gold: dict | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Features, labels and weights of one page's candidate lines (None without an article stretch)."""
+    lines = doc["text"].split("\n")
+    v = stage.rule_verdicts(make_doc(doc), lines, scorer=True)
+    if v.stretch is None:
+        return None
+    cand = scorer_candidates(lines, v)
+    if not cand:
+        return None
+    x = line_features(lines, v, cand)
+    folded = fold(extracted)
+    ext_lines = {fold(line) for line in extracted.split("\n")}
+    y = np.empty(len(cand))
+    w = np.empty(len(cand))
+    for k, i in enumerate(cand):
+        g = gold_label(lines[i], gold)
+        if g is None:
+            y[k], w[k] = silver_label(lines[i], folded, ext_lines), 1.0
+        else:
+            y[k], w[k] = g, GOLD_WEIGHT
+    return x, y, w
+
+
+def train(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
+    """Gradient-boosted trees (logistic loss, second-order leaves), complete trees of depth DEPTH."""
+    n, f = x.shape
+    edges = [np.unique(np.quantile(x[:, j], np.linspace(0, 1, BINS + 1)[1:-1])) for j in range(f)]
+    nb = BINS
+    binned = np.stack([np.searchsorted(edges[j], x[:, j], side="left") for j in range(f)], axis=1)
+    flat = binned + np.arange(f) * nb
+    mean = float(np.average(y, weights=w))
+    base = float(np.log(mean / (1 - mean)))
+    score = np.full(n, base)
+    inner = 2**DEPTH - 1
+    feats = np.zeros((TREES, inner), dtype=np.intp)
+    thresholds = np.full((TREES, inner), np.inf)
+    leaves = np.zeros((TREES, 2**DEPTH))
+    for t in range(TREES):
+        p = 1 / (1 + np.exp(-score))
+        g = (p - y) * w
+        h = np.maximum(p * (1 - p), 1e-6) * w
+        node = np.zeros(n, dtype=np.intp)
+        for j in range(inner):
+            idx = np.flatnonzero(node == j)
+            if len(idx) == 0:
+                continue
+            gs = np.bincount(flat[idx].ravel(), weights=np.repeat(g[idx], f), minlength=f * nb).reshape(f, nb)
+            hs = np.bincount(flat[idx].ravel(), weights=np.repeat(h[idx], f), minlength=f * nb).reshape(f, nb)
+            gl, hl = np.cumsum(gs, axis=1), np.cumsum(hs, axis=1)
+            gt, ht = gl[:, -1:], hl[:, -1:]
+            gr, hr = gt - gl, ht - hl
+            gain = gl**2 / (hl + L2) + gr**2 / (hr + L2) - gt**2 / (ht + L2)
+            gain[(hl < MIN_HESSIAN) | (hr < MIN_HESSIAN)] = -np.inf
+            for jj in range(f):  # a split needs a real edge
+                gain[jj, len(edges[jj]) :] = -np.inf
+            best = int(np.argmax(gain))
+            bf, bb = divmod(best, nb)
+            if np.isfinite(gain[bf, bb]) and gain[bf, bb] > 0:
+                feats[t, j], thresholds[t, j] = bf, edges[bf][bb]
+            go_right = x[idx, feats[t, j]] > thresholds[t, j]
+            node[idx] = 2 * j + 1 + go_right
+        leaf = node - inner
+        gsum = np.bincount(leaf, weights=g, minlength=2**DEPTH)
+        hsum = np.bincount(leaf, weights=h, minlength=2**DEPTH)
+        leaves[t] = -LEARNING_RATE * gsum / (hsum + L2)
+        score += leaves[t][leaf]
+    return {
+        "features": list(SCORER_FEATURES),
+        "depth": DEPTH,
+        "base": base,
+        "feature": feats.tolist(),
+        # inf (no split) is stored as a large number: JSON has no infinity.
+        "threshold": np.where(np.isfinite(thresholds), thresholds, 1e300).tolist(),
+        "leaf": leaves.tolist(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("silver", type=Path)
+    parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
+    parser.add_argument("--thresholds", default="0.05,0.08,0.115", help="line_scorer_threshold values to score")
+    args = parser.parse_args()
+    docs, gold = load()
+    with open(args.silver, encoding="utf-8") as f:
+        silver = {r["id"]: r["extracted"] for r in map(json.loads, f)}
+    by_id = {d["id"]: d for d in docs}
+    allowed = [i for i in silver if i in gold or not by_id[i]["has_gold"]]
+    assert all(by_id[i]["id"] in gold or not by_id[i]["has_gold"] for i in allowed)
+
+    base_stage = BoilerplateStage(BoilerplateStage.Options(line_scorer_threshold=0))
+    base_stage.prepare(make_doc(d) for d in docs)
+    rows = {}
+    for i in allowed:
+        r = page_rows(base_stage, by_id[i], silver[i], gold.get(i))
+        if r is not None:
+            rows[i] = r
+    print(f"{len(rows)} pages with an article stretch, {sum(len(r[1]) for r in rows.values())} lines")
+
+    def fit(ids: list[str]) -> dict:
+        return train(*(np.concatenate([rows[i][k] for i in ids]) for k in range(3)))
+
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    print("| trained on | scored on | threshold | TP | FN | FP | TN | precision | recall | F1 |")
+    print("|---" * 10 + "|")
+    for train_half, test_half in (("A", "B"), ("B", "A")):
+        ids = [i for i in rows if (i in gold and half(i) == train_half) or i not in gold]
+        model = fit(ids)
+        test_docs = [d for d in docs if d["id"] in gold and half(d["id"]) == test_half]
+        for threshold in thresholds:
+            stage = BoilerplateStage(BoilerplateStage.Options(line_scorer_threshold=threshold), scorer_model=model)
+            stage.recurring, stage.recurring_by_site = base_stage.recurring, base_stage.recurring_by_site
+            score = evaluate(stage, test_docs, gold)[test_half]
+            print(f"| {train_half} + no-gold | {test_half} | {threshold} | {score.row()} |", flush=True)
+    if args.write:
+        model = fit(list(rows))
+        out = REPO / "pipeline" / Path(*PACK_DIR) / "line_scorer.json"
+        out.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
+        print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()
