@@ -2,11 +2,19 @@
 
 Both return results in submission order, so output never depends on the worker count. The process
 executor keeps a bounded number of batches in flight, so memory stays bounded on large inputs.
+``share(executor, obj)`` hands a large object (the prepared stages) to the workers once, not with
+every batch.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
+import os
+import pickle
+import tempfile
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,6 +28,47 @@ class Executor(Protocol):
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
 
     def close(self) -> None: ...
+
+
+class Shared:
+    """An object the workers need, sent once: kept in this process (serial run), in a file the worker
+    processes load once each (same machine), or pickled (other executors: sent with every task)."""
+
+    def __init__(self, value: Any = None, path: str | None = None, blob: bytes | None = None) -> None:
+        self.key = uuid.uuid4().hex
+        self.value, self.path, self.blob = value, path, blob
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self.key, "path": self.path, "blob": self.blob}  # never the value itself
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, value=None)
+
+    def get(self) -> Any:
+        if self.value is None:
+            cached = _loaded.get(self.key)
+            if cached is None:
+                if self.path is not None:
+                    with open(self.path, "rb") as fh:
+                        cached = pickle.load(fh)
+                else:
+                    cached = pickle.loads(self.blob)  # type: ignore[arg-type]
+                _loaded.clear()  # a worker needs only the latest one
+                _loaded[self.key] = cached
+            self.value = cached
+        return self.value
+
+
+_loaded: dict[str, Any] = {}  # in worker processes: shared objects already loaded, by key
+
+
+def share(executor: Executor, obj: Any) -> Shared:
+    """``obj`` as the executor's workers receive it best (see ``Shared``)."""
+    if isinstance(executor, SerialExecutor):
+        return Shared(value=obj)
+    if isinstance(executor, ProcessExecutor):
+        return executor.share(obj)
+    return Shared(blob=pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class SerialExecutor:
@@ -50,6 +99,16 @@ class ProcessExecutor:
             initializer=initializer,
             initargs=initargs,
         )
+        self.files: list[str] = []
+
+    def share(self, obj: Any) -> Shared:
+        """Pickle ``obj`` to a temporary file (removed at close) that each worker loads once."""
+        fd, path = tempfile.mkstemp(prefix="cleancorpus-shared-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.files.append(path)
+        atexit.register(_unlink, path)  # also when the run dies before close
+        return Shared(path=path)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         pending: deque[Future[R]] = deque()
@@ -62,14 +121,25 @@ class ProcessExecutor:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for path in self.files:
+            _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 EXECUTORS = ("local", "ray")
 
 
+def _no_setup() -> None:
+    """Workers need no set-up: what they run arrives with the tasks (``share``)."""
+
+
 def make_executor(
     workers: int,
-    initializer: Callable[..., None],
+    initializer: Callable[..., None] = _no_setup,
     initargs: tuple[Any, ...] = (),
     kind: str = "local",
     ray_address: str | None = None,
