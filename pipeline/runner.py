@@ -41,18 +41,22 @@ def build_stages(specs: Iterable[StageConfig]) -> list[Stage]:
 class Batch:
     docs: list[Document]
     stats: dict[int, StageStats] = field(default_factory=dict)  # stage position -> stats
+    # removed.jsonl lines of each document, rendered by the worker that ran the last stage: the
+    # documents then travel back without their Removals (a page can have hundreds).
+    removed_lines: list[bytes] | None = None
 
     # Batches travel to the workers and back, up to four times: as plain tuples they pickle about
-    # 3x faster than slotted dataclasses (a page can have hundreds of Removals).
-    def __getstate__(self) -> tuple[list[tuple[Any, ...]], dict[int, StageStats]]:
-        return [_pack(doc) for doc in self.docs], self.stats
+    # 3x faster than slotted dataclasses.
+    def __getstate__(self) -> tuple[Any, ...]:
+        keep_removed = self.removed_lines is None
+        return [_pack(doc, keep_removed) for doc in self.docs], self.stats, self.removed_lines
 
-    def __setstate__(self, state: tuple[list[tuple[Any, ...]], dict[int, StageStats]]) -> None:
-        self.docs = [_unpack(packed) for packed in state[0]]
-        self.stats = state[1]
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        docs, self.stats, self.removed_lines = state
+        self.docs = [_unpack(packed) for packed in docs]
 
 
-def _pack(doc: Document) -> tuple[Any, ...]:
+def _pack(doc: Document, keep_removed: bool = True) -> tuple[Any, ...]:
     rejected = doc.rejected
     return (
         doc.id,
@@ -61,7 +65,7 @@ def _pack(doc: Document) -> tuple[Any, ...]:
         doc.original,
         doc.record,
         doc.meta,
-        [(r.stage, r.rule, r.text, r.lines, r.extra) for r in doc.removed],
+        [(r.stage, r.rule, r.text, r.lines, r.extra) for r in doc.removed] if keep_removed else [],
         None if rejected is None else (rejected.stage, rejected.reason, rejected.extra, rejected.quarantined),
         doc.line_no,
         doc.scratch,
@@ -125,8 +129,20 @@ def _run_positions(stages: list[Stage], positions: list[int], batch: Batch, ahea
     return batch
 
 
-def _run_in_worker(stages: Shared, positions: list[int], ahead: int | None, batch: Batch) -> Batch:
-    return _run_positions(stages.get(), positions, batch, ahead)
+def _run_in_worker(stages: Shared, positions: list[int], ahead: int | None, last: bool, batch: Batch) -> Batch:
+    _run_positions(stages.get(), positions, batch, ahead)
+    if last:  # no stage follows: render the audit lines here, in parallel
+        batch.removed_lines = [removed_lines(doc) for doc in batch.docs]
+    return batch
+
+
+def removed_lines(doc: Document) -> bytes:
+    """The document's lines of removed.jsonl."""
+    lines = (
+        {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text} | (r.extra or {})
+        for r in doc.removed
+    )
+    return b"".join(map(jsonl_line, lines))
 
 
 def _prepare_parts(stages: Shared, position: int, batch: Batch) -> list[object]:
@@ -186,7 +202,8 @@ def _stream(
         else:
             following = segments[i + 1][1][0] if i + 1 < len(segments) else None
             ahead = following if following is not None and _prepares_documents(stages[following]) else None
-            stream = executor.map(partial(_run_in_worker, shared, positions, ahead), stream)
+            last = i == len(segments) - 1
+            stream = executor.map(partial(_run_in_worker, shared, positions, ahead, last), stream)
     return stream
 
 
@@ -322,21 +339,17 @@ class _Outputs:
             self.tally = _FileTally()
             self.next_file += 1
 
-    def write(self, doc: Document) -> None:
+    def write(self, doc: Document, removed: bytes | None = None) -> None:
+        """Write the document, or its rejection, and its removed.jsonl lines (``removed``: rendered
+        already, see ``Batch.removed_lines``)."""
         self._advance_to(self.index[doc.source])
         self.tally.documents += 1
         if self.parts is not None:
             removed_part, rejected_part = self.parts
-            if doc.removed:  # one write per document: pages can have hundreds of removed lines
-                removed_part.write(
-                    b"".join(
-                        jsonl_line(
-                            {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text}
-                            | (r.extra or {})
-                        )
-                        for r in doc.removed
-                    )
-                )
+            if removed is None:
+                removed = removed_lines(doc)
+            if removed:  # one write per document: pages can have hundreds of removed lines
+                removed_part.write(removed)
             if doc.rejected is not None:
                 record: dict[str, Any] = {"id": doc.id, "source": doc.source}
                 if doc.line_no:
@@ -529,11 +542,11 @@ def _run_locked(
         for batch in _stream(executor, specs, stages, read_all(files)):
             for position, st in batch.stats.items():
                 totals[position].merge(st)
-            for doc in batch.docs:
+            for j, doc in enumerate(batch.docs):
                 done += 1
                 chars_in += len(doc.original)
                 last_file = outputs.index[doc.source]
-                outputs.write(doc)
+                outputs.write(doc, None if batch.removed_lines is None else batch.removed_lines[j])
                 if doc.rejected:
                     rejected += 1
                     if doc.rejected.quarantined:

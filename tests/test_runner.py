@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.document import Document
-from pipeline.runner import Batch
+from pipeline.runner import Batch, removed_lines
 from pipeline.stages.base import Stage
 
 
@@ -88,3 +88,23 @@ def test_a_batch_comes_back_from_a_worker_unchanged() -> None:
     back = pickle.loads(pickle.dumps(batch))
     assert back.docs == batch.docs
     assert back.docs[1].original == ""
+
+
+def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -> None:
+    doc = Document("a", "kept text", "f.jsonl")
+    doc.remove("boilerplate", "menu", "Home | About", lines=1)
+    doc.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
+    lines = removed_lines(doc)
+    assert [json.loads(line) for line in lines.splitlines()] == [
+        {"id": "a", "source": "f.jsonl", "stage": "boilerplate", "rule": "menu", "text": "Home | About"},
+        {
+            "id": "a",
+            "source": "f.jsonl",
+            "stage": "dedup",
+            "rule": "near-duplicate",
+            "text": "a paragraph",
+            "duplicate_of": "b",
+        },
+    ]
+    back = pickle.loads(pickle.dumps(Batch([doc], removed_lines=[lines])))
+    assert back.removed_lines == [lines] and back.docs[0].removed == [] and back.docs[0].text == "kept text"
