@@ -13,7 +13,9 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import sys
 import tempfile
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +30,13 @@ class Executor(Protocol):
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
 
     def close(self) -> None: ...
+
+
+def start_method() -> str:
+    """How worker processes start: "fork" where it is safe (Linux, and no other thread in this process,
+    e.g. no live progress display), so they inherit the imported stage modules and compiled patterns
+    (about 0.8 s less CPU per worker than "spawn", which imports everything again); else "spawn"."""
+    return "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
 
 
 class Shared:
@@ -95,7 +104,7 @@ class ProcessExecutor:
         self.in_flight = in_flight or workers * 3
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context(start_method()),
             initializer=initializer,
             initargs=initargs,
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pipeline import executors
 from pipeline.cli import cli
 from pipeline.document import Document
 from pipeline.runner import Batch, removed_lines
@@ -64,8 +65,12 @@ def _run(tmp_path: Path, workers: int) -> list[dict[str, object]]:
     return [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_first_pass_parts_come_from_the_workers_in_input_order(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(("workers", "start"), [(1, None), (2, "fork"), (2, "spawn")])
+def test_first_pass_parts_come_from_the_workers_in_input_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, start: str | None
+) -> None:
+    if start is not None:  # spawn: what runs with a live progress display (another thread), or off Linux
+        monkeypatch.setattr(executors, "start_method", lambda: start)
     records = _run(tmp_path, workers)
     assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
     meta = records[0]["meta"]
