@@ -41,14 +41,15 @@ def start_method() -> str:
 
 class Shared:
     """An object the workers need, sent once: kept in this process (serial run), in a file the worker
-    processes load once each (same machine), or pickled (other executors: sent with every task)."""
+    processes load once each (same machine), in Ray's object store (``ref``), or else pickled (sent
+    with every task)."""
 
-    def __init__(self, value: Any = None, path: str | None = None, blob: bytes | None = None) -> None:
+    def __init__(self, value: Any = None, path: str | None = None, ref: Any = None, blob: bytes | None = None) -> None:
         self.key = uuid.uuid4().hex
-        self.value, self.path, self.blob = value, path, blob
+        self.value, self.path, self.ref, self.blob = value, path, ref, blob
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"key": self.key, "path": self.path, "blob": self.blob}  # never the value itself
+        return {"key": self.key, "path": self.path, "ref": self.ref, "blob": self.blob}  # never the value
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, value=None)
@@ -60,6 +61,10 @@ class Shared:
                 if self.path is not None:
                     with open(self.path, "rb") as fh:
                         cached = pickle.load(fh)
+                elif self.ref is not None:
+                    import ray
+
+                    cached = ray.get(self.ref)
                 else:
                     cached = pickle.loads(self.blob)  # type: ignore[arg-type]
                 _loaded.clear()  # a worker needs only the latest one
@@ -77,6 +82,9 @@ def share(executor: Executor, obj: Any) -> Shared:
         return Shared(value=obj)
     if isinstance(executor, ProcessExecutor):
         return executor.share(obj)
+    ray = getattr(executor, "ray", None)  # RayExecutor: the object store, once
+    if ray is not None:
+        return Shared(ref=ray.put(obj))
     return Shared(blob=pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
