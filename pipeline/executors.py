@@ -100,7 +100,8 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """A pool of worker processes; each is set up once by ``initializer`` (e.g. builds its stages)."""
+    """A pool of worker processes (started as ``start_method()`` says), each set up once by
+    ``initializer``; large objects reach them through ``share``."""
 
     def __init__(
         self,
