@@ -31,7 +31,8 @@ class Stage:
     # the others may run in parallel workers.
     cross_document: ClassVar[bool] = False
     # A stage that learns from the whole input before cleaning it (e.g. lines recurring across many
-    # pages) sets this; the runner then calls prepare() with every input document first.
+    # pages) sets this; the runner then first calls prepare_merge() (by default: prepare()) with the
+    # prepare_part() of every input document, computed in the workers.
     needs_prepare: ClassVar[bool] = False
 
     def __init__(self, options: StageOptions | None = None) -> None:
