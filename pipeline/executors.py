@@ -151,13 +151,9 @@ def _unlink(path: str) -> None:
 EXECUTORS = ("local", "ray")
 
 
-def _no_setup() -> None:
-    """Workers need no set-up: what they run arrives with the tasks (``share``)."""
-
-
 def make_executor(
     workers: int,
-    initializer: Callable[..., None] = _no_setup,
+    initializer: Callable[..., None],
     initargs: tuple[Any, ...] = (),
     kind: str = "local",
     ray_address: str | None = None,

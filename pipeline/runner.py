@@ -129,6 +129,17 @@ def _run_positions(stages: list[Stage], positions: list[int], batch: Batch, ahea
     return batch
 
 
+# In worker processes: the stages as they were when the executor started (before any first pass), for
+# tasks that need only their options (Ray dedup's tasks read runner._stages); the runner's own tasks
+# get the current stages through a Shared handle.
+_stages: list[Stage | None] = []
+
+
+def _init_worker(stages: list[Stage | None]) -> None:
+    global _stages
+    _stages = stages
+
+
 def _run_in_worker(stages: Shared, positions: list[int], ahead: int | None, last: bool, batch: Batch) -> Batch:
     _run_positions(stages.get(), positions, batch, ahead)
     if last:  # no stage follows: render the audit lines here, in parallel
@@ -198,7 +209,10 @@ def _stream(
     segments = plan_segments(stages)
     for i, (cross, positions) in enumerate(segments):
         if cross:
-            stream = map(partial(_run_positions, stages, positions), stream)
+            # An executor may run a cross-document stage itself (Ray: distributed dedup).
+            distributed = getattr(executor, "cross_document", None)
+            handled = distributed(stages, positions, stream) if distributed is not None else None
+            stream = handled if handled is not None else map(partial(_run_positions, stages, positions), stream)
         else:
             following = segments[i + 1][1][0] if i + 1 < len(segments) else None
             ahead = following if following is not None and _prepares_documents(stages[following]) else None
@@ -534,7 +548,7 @@ def _run_locked(
     kept = rejected = quarantined = chars_in = chars_out = done = 0
     last_file = -1
     total_bytes = sum(f.size for f in files)
-    executor = make_executor(workers, kind=executor_kind, ray_address=ray_address)
+    executor = make_executor(workers, _init_worker, (_worker_stages(specs, stages),), executor_kind, ray_address)
     try:
         # A first pass sees every input file, also the unchanged ones, so that a run killed and run
         # again learns exactly what the uninterrupted run learnt.
