@@ -2,11 +2,21 @@
 
 Both return results in submission order, so output never depends on the worker count. The process
 executor keeps a bounded number of batches in flight, so memory stays bounded on large inputs.
+``share(executor, obj)`` hands a large object (the prepared stages) to the workers once, not with
+every batch.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
+import os
+import pickle
+import sys
+import tempfile
+import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,6 +32,62 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def start_method() -> str:
+    """How worker processes start: "fork" where it is safe (Linux, and no other thread in this process,
+    e.g. no live progress display), so they inherit the imported stage modules and compiled patterns
+    (about 0.8 s less CPU per worker than "spawn", which imports everything again); else "spawn"."""
+    return "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+
+
+class Shared:
+    """An object the workers need, sent once: kept in this process (serial run), in a file the worker
+    processes load once each (same machine), in Ray's object store (``ref``), or else pickled (sent
+    with every task)."""
+
+    def __init__(self, value: Any = None, path: str | None = None, ref: Any = None, blob: bytes | None = None) -> None:
+        self.key = uuid.uuid4().hex
+        self.value, self.path, self.ref, self.blob = value, path, ref, blob
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self.key, "path": self.path, "ref": self.ref, "blob": self.blob}  # never the value
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, value=None)
+
+    def get(self) -> Any:
+        if self.value is None:
+            cached = _loaded.get(self.key)
+            if cached is None:
+                if self.path is not None:
+                    with open(self.path, "rb") as fh:
+                        cached = pickle.load(fh)
+                elif self.ref is not None:
+                    import ray
+
+                    cached = ray.get(self.ref)
+                else:
+                    cached = pickle.loads(self.blob)  # type: ignore[arg-type]
+                _loaded.clear()  # a worker needs only the latest one
+                _loaded[self.key] = cached
+            self.value = cached
+        return self.value
+
+
+_loaded: dict[str, Any] = {}  # in worker processes: shared objects already loaded, by key
+
+
+def share(executor: Executor, obj: Any) -> Shared:
+    """``obj`` as the executor's workers receive it best (see ``Shared``)."""
+    if isinstance(executor, SerialExecutor):
+        return Shared(value=obj)
+    if isinstance(executor, ProcessExecutor):
+        return executor.share(obj)
+    ray = getattr(executor, "ray", None)  # RayExecutor: the object store, once
+    if ray is not None:
+        return Shared(ref=ray.put(obj))
+    return Shared(blob=pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 class SerialExecutor:
     """Everything in this process (workers=1): no pickling, easiest to profile."""
 
@@ -34,7 +100,8 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """A pool of worker processes; each is set up once by ``initializer`` (e.g. builds its stages)."""
+    """A pool of worker processes (started as ``start_method()`` says), each set up once by
+    ``initializer``; large objects reach them through ``share``."""
 
     def __init__(
         self,
@@ -46,10 +113,20 @@ class ProcessExecutor:
         self.in_flight = in_flight or workers * 3
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context(start_method()),
             initializer=initializer,
             initargs=initargs,
         )
+        self.files: list[str] = []
+
+    def share(self, obj: Any) -> Shared:
+        """Pickle ``obj`` to a temporary file (removed at close) that each worker loads once."""
+        fd, path = tempfile.mkstemp(prefix="cleancorpus-shared-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.files.append(path)
+        atexit.register(_unlink, path)  # also when the run dies before close
+        return Shared(path=path)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         pending: deque[Future[R]] = deque()
@@ -62,6 +139,13 @@ class ProcessExecutor:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for path in self.files:
+            _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 EXECUTORS = ("local", "ray")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,8 @@ import orjson
 
 from pipeline import __version__
 from pipeline.config import ConfigError, RunConfig, StageConfig
-from pipeline.document import Document
-from pipeline.executors import make_executor
+from pipeline.document import Document, Rejection, Removal
+from pipeline.executors import Executor, Shared, make_executor, share
 from pipeline.io import FORMATS, AtomicFile, InputFile, OutputWriter, discover, jsonl_line, read_documents
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
@@ -41,6 +41,44 @@ def build_stages(specs: Iterable[StageConfig]) -> list[Stage]:
 class Batch:
     docs: list[Document]
     stats: dict[int, StageStats] = field(default_factory=dict)  # stage position -> stats
+    # removed.jsonl lines of each document, rendered by the worker that ran the last stage: the
+    # documents then travel back without their Removals (a page can have hundreds).
+    removed_lines: list[bytes] | None = None
+
+    # Batches travel to the workers and back, up to four times: as plain tuples they pickle about
+    # 3x faster than slotted dataclasses.
+    def __getstate__(self) -> tuple[Any, ...]:
+        keep_removed = self.removed_lines is None
+        return [_pack(doc, keep_removed) for doc in self.docs], self.stats, self.removed_lines
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        docs, self.stats, self.removed_lines = state
+        self.docs = [_unpack(packed) for packed in docs]
+
+
+def _pack(doc: Document, keep_removed: bool = True) -> tuple[Any, ...]:
+    rejected = doc.rejected
+    return (
+        doc.id,
+        doc.text,
+        doc.source,
+        doc.original,
+        doc.record,
+        doc.meta,
+        [(r.stage, r.rule, r.text, r.lines, r.extra) for r in doc.removed] if keep_removed else [],
+        None if rejected is None else (rejected.stage, rejected.reason, rejected.extra, rejected.quarantined),
+        doc.line_no,
+        doc.scratch,
+    )
+
+
+def _unpack(packed: tuple[Any, ...]) -> Document:
+    doc_id, text, source, original, record, meta, removed, rejected, line_no, scratch = packed
+    doc = Document(doc_id, text, source, original, record, meta, [Removal(*r) for r in removed], None, line_no, scratch)
+    doc.original = original  # as it was, even if empty
+    if rejected is not None:
+        doc.rejected = Rejection(*rejected)
+    return doc
 
 
 def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
@@ -72,23 +110,13 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
     st.counters.update(stage.take_stats())
 
 
-# Stages of this process; worker processes receive theirs once, in _init_worker.
-_stages: list[Stage] = []
-
-
-def _init_worker(stages: list[Stage | None]) -> None:
-    """Receive, in a worker process, the (prepared) stages it runs; the others stay in the main process."""
-    global _stages
-    _stages = stages  # type: ignore[assignment]
-
-
-def _run_positions(positions: list[int], batch: Batch, ahead: int | None = None) -> Batch:
+def _run_positions(stages: list[Stage], positions: list[int], batch: Batch, ahead: int | None = None) -> Batch:
     """Run the stages at ``positions``; then, if ``ahead`` is given, the per-document part of the
-    cross-document stage at that position (so it runs here, in parallel, not in the main process)."""
+    cross-document stage at that position (so it runs in a worker, in parallel, not in the main process)."""
     for position in positions:
-        apply_stage(_stages[position], position, batch)
+        apply_stage(stages[position], position, batch)
     if ahead is not None:
-        stage = _stages[ahead]
+        stage = stages[ahead]
         st = batch.stats.setdefault(ahead, StageStats(stage.name))
         started = time.perf_counter()
         for doc in batch.docs:
@@ -101,19 +129,96 @@ def _run_positions(positions: list[int], batch: Batch, ahead: int | None = None)
     return batch
 
 
+# In worker processes: the stages as they were when the executor started (before any first pass), for
+# tasks that need only their options (Ray dedup's tasks read runner._stages); the runner's own tasks
+# get the current stages through a Shared handle.
+_stages: list[Stage | None] = []
+
+
+def _init_worker(stages: list[Stage | None]) -> None:
+    global _stages
+    _stages = stages
+
+
+def _run_in_worker(stages: Shared, positions: list[int], ahead: int | None, last: bool, batch: Batch) -> Batch:
+    _run_positions(stages.get(), positions, batch, ahead)
+    if last:  # no stage follows: render the audit lines here, in parallel
+        batch.removed_lines = [removed_lines(doc) for doc in batch.docs]
+    return batch
+
+
+def removed_lines(doc: Document) -> bytes:
+    """The document's lines of removed.jsonl."""
+    lines = (
+        {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text} | (r.extra or {})
+        for r in doc.removed
+    )
+    return b"".join(map(jsonl_line, lines))
+
+
+def _prepare_parts(stages: Shared, position: int, batch: Batch) -> list[object]:
+    """First pass, in a worker: the documents as they reach the stage at ``position`` (the per-document
+    stages before it applied with ``apply_stage``, as in the real pass, so a first pass over HTML input
+    learns from extracted text, not markup), then that stage's ``prepare_part`` of each. Their
+    statistics are dropped: the real pass counts."""
+    here = stages.get()
+    for i, stage in enumerate(here[:position]):
+        if stage is not None and not stage.cross_document:
+            apply_stage(stage, i, batch)
+    stage = here[position]
+    parts = [stage.prepare_part(doc) for doc in batch.docs if not doc.rejected]
+    stage.take_stats()
+    return parts
+
+
 def _prepares_documents(stage: Stage) -> bool:
     return type(stage).prepare_document is not Stage.prepare_document
 
 
-def _as_seen_by(position: int, stages: list[Stage], docs: Iterable[Document]) -> Iterator[Document]:
-    """Documents as they reach the stage at ``position``: the per-document stages before it applied
-    with ``apply_stage``, as in the real pass (so a first pass over HTML input learns from extracted
-    text, not markup). Their statistics stay in the dropped batches: the real pass counts."""
-    earlier = [(i, s) for i, s in enumerate(stages[:position]) if not s.cross_document]
-    for batch in _batches(docs):
-        for i, stage in earlier:
-            apply_stage(stage, i, batch)
-        yield from (doc for doc in batch.docs if not doc.rejected)
+def _worker_stages(specs: list[StageConfig], stages: list[Stage], also: int | None = None) -> list[Stage | None]:
+    """What the workers get: the per-document stages (as prepared so far), and fresh copies (no index)
+    of the cross-document stages whose per-document part they run (``prepare_document``, or
+    ``prepare_part`` for the stage at ``also``); None for the other cross-document stages."""
+    return [
+        stage
+        if not stage.cross_document
+        else (stage_class(spec.stage)(spec.options) if _prepares_documents(stage) or i == also else None)
+        for i, (spec, stage) in enumerate(zip(specs, stages, strict=True))
+    ]
+
+
+def _first_pass(
+    executor: Executor, specs: list[StageConfig], stages: list[Stage], read: Callable[[], Iterable[Document]]
+) -> None:
+    """Prepare the stages that learn from the whole input: the workers compute each document's part
+    (``_prepare_parts``), this process merges them in input order."""
+    for position, stage in enumerate(stages):
+        if stage.needs_prepare:
+            shared = share(executor, _worker_stages(specs, stages, also=position))
+            parts = executor.map(partial(_prepare_parts, shared, position), _batches(read()))
+            stage.prepare_merge(chain.from_iterable(parts))
+
+
+def _stream(
+    executor: Executor, specs: list[StageConfig], stages: list[Stage], docs: Iterable[Document]
+) -> Iterator[Batch]:
+    """The batches through every stage: per-document runs in the workers (with the per-document part
+    of the cross-document stage that follows, if it has one), cross-document stages here, in order."""
+    shared = share(executor, _worker_stages(specs, stages))
+    stream: Iterator[Batch] = _batches(docs)
+    segments = plan_segments(stages)
+    for i, (cross, positions) in enumerate(segments):
+        if cross:
+            # An executor may run a cross-document stage itself (Ray: distributed dedup).
+            distributed = getattr(executor, "cross_document", None)
+            handled = distributed(stages, positions, stream) if distributed is not None else None
+            stream = handled if handled is not None else map(partial(_run_positions, stages, positions), stream)
+        else:
+            following = segments[i + 1][1][0] if i + 1 < len(segments) else None
+            ahead = following if following is not None and _prepares_documents(stages[following]) else None
+            last = i == len(segments) - 1
+            stream = executor.map(partial(_run_in_worker, shared, positions, ahead, last), stream)
+    return stream
 
 
 def plan_segments(stages: list[Stage]) -> list[tuple[bool, list[int]]]:
@@ -248,21 +353,17 @@ class _Outputs:
             self.tally = _FileTally()
             self.next_file += 1
 
-    def write(self, doc: Document) -> None:
+    def write(self, doc: Document, removed: bytes | None = None) -> None:
+        """Write the document, or its rejection, and its removed.jsonl lines (``removed``: rendered
+        already, see ``Batch.removed_lines``)."""
         self._advance_to(self.index[doc.source])
         self.tally.documents += 1
         if self.parts is not None:
             removed_part, rejected_part = self.parts
-            if doc.removed:  # one write per document: pages can have hundreds of removed lines
-                removed_part.write(
-                    b"".join(
-                        jsonl_line(
-                            {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text}
-                            | (r.extra or {})
-                        )
-                        for r in doc.removed
-                    )
-                )
+            if removed is None:
+                removed = removed_lines(doc)
+            if removed:  # one write per document: pages can have hundreds of removed lines
+                removed_part.write(removed)
             if doc.rejected is not None:
                 record: dict[str, Any] = {"id": doc.id, "source": doc.source}
                 if doc.line_no:
@@ -429,7 +530,6 @@ def _run_locked(
 
     specs = config.enabled_stages()
     stages = build_stages(specs)
-    segments = plan_segments(stages)
     reprocessed = {f.rel for f in files}
     for position, stage in enumerate(stages):
         stage.load_state(store.stage_rows(_state_key(position, stage), exclude_sources=reprocessed))
@@ -443,49 +543,24 @@ def _run_locked(
                 input_rejections[kind] = input_rejections.get(kind, 0) + 1
             yield doc
 
-    # A first pass sees every input file, also the unchanged ones, so that a run killed and run again
-    # learns exactly what the uninterrupted run learnt.
-    for position, stage in enumerate(stages):
-        if stage.needs_prepare:
-            stage.prepare(_as_seen_by(position, stages, read_all(all_files, count=False)))
-
-    global _stages
-    _stages = stages  # cross-document stages always run here, and every stage in a serial run
-    # Workers get the per-document stages, and fresh copies (no index) of the cross-document stages
-    # whose per-document part they run ahead.
-    worker_stages = [
-        (stage_class(spec.stage)(spec.options) if _prepares_documents(stage) else None)
-        if stage.cross_document
-        else stage
-        for spec, stage in zip(specs, stages, strict=True)
-    ]
-    executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
-    stream: Iterator[Batch] = _batches(read_all(files))
-    for i, (cross, positions) in enumerate(segments):
-        if cross:
-            # An executor may run a cross-document stage itself (Ray: distributed dedup, pipeline/ray_dedup.py).
-            distributed = getattr(executor, "cross_document", None)
-            handled = distributed(stages, positions, stream) if distributed is not None else None
-            stream = handled if handled is not None else map(partial(_run_positions, positions), stream)
-        else:
-            following = segments[i + 1][1][0] if i + 1 < len(segments) else None
-            ahead = following if following is not None and _prepares_documents(stages[following]) else None
-            stream = executor.map(partial(_run_positions, positions, ahead=ahead), stream)
-
     totals: dict[int, StageStats] = {i: StageStats(s.name) for i, s in enumerate(stages)}
     outputs = _Outputs(config, files, out, store, stages, hashes, record_state=limit is None)
     kept = rejected = quarantined = chars_in = chars_out = done = 0
     last_file = -1
     total_bytes = sum(f.size for f in files)
+    executor = make_executor(workers, _init_worker, (_worker_stages(specs, stages),), executor_kind, ray_address)
     try:
-        for batch in stream:
+        # A first pass sees every input file, also the unchanged ones, so that a run killed and run
+        # again learns exactly what the uninterrupted run learnt.
+        _first_pass(executor, specs, stages, lambda: read_all(all_files, count=False))
+        for batch in _stream(executor, specs, stages, read_all(files)):
             for position, st in batch.stats.items():
                 totals[position].merge(st)
-            for doc in batch.docs:
+            for j, doc in enumerate(batch.docs):
                 done += 1
                 chars_in += len(doc.original)
                 last_file = outputs.index[doc.source]
-                outputs.write(doc)
+                outputs.write(doc, None if batch.removed_lines is None else batch.removed_lines[j])
                 if doc.rejected:
                     rejected += 1
                     if doc.rejected.quarantined:

@@ -31,7 +31,8 @@ class Stage:
     # the others may run in parallel workers.
     cross_document: ClassVar[bool] = False
     # A stage that learns from the whole input before cleaning it (e.g. lines recurring across many
-    # pages) sets this; the runner then calls prepare() with every input document first.
+    # pages) sets this; the runner then first calls prepare_merge() (by default: prepare()) with the
+    # prepare_part() of every input document, computed in the workers.
     needs_prepare: ClassVar[bool] = False
 
     def __init__(self, options: StageOptions | None = None) -> None:
@@ -51,6 +52,15 @@ class Stage:
 
     def prepare(self, docs: Iterable[Document]) -> None:
         """First pass over the input (only called when ``needs_prepare``); keep what process() needs."""
+
+    def prepare_part(self, doc: Document) -> object:
+        """Runs in worker processes on each document (after the earlier stages): return a small,
+        picklable summary of what prepare needs from this document. Default: the document."""
+        return doc
+
+    def prepare_merge(self, parts: Iterable[object]) -> None:
+        """Main process: every document's prepare_part result, in input order. Default: prepare(parts)."""
+        self.prepare(parts)  # type: ignore[arg-type]  # the default parts are the documents
 
     # Persistent state between runs (e.g. the dedup index). Rows are saved per input file once the
     # file's outputs are durable, and loaded, oldest first, by the next run.

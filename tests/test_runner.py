@@ -1,0 +1,115 @@
+"""The run machinery: first pass split between workers and this process, batches sent to workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import executors
+from pipeline.cli import cli
+from pipeline.document import Document
+from pipeline.runner import Batch, removed_lines
+from pipeline.stages.base import Stage
+
+
+class SplitHeaderStage(Stage):
+    """Drops a first line that starts two or more documents; the first pass is split: each worker
+    returns (first line, its pid), this process counts them."""
+
+    name = "split_header"
+    needs_prepare = True
+
+    def __init__(self, options: Stage.Options | None = None) -> None:
+        super().__init__(options)
+        self.headers: set[str] = set()
+        self.order: list[str] = []
+        self.parts_from_main = False
+
+    def prepare_part(self, doc: Document) -> object:
+        return doc.text.split("\n", 1)[0], os.getpid()
+
+    def prepare_merge(self, parts: Iterable[object]) -> None:
+        pairs: list[tuple[str, int]] = list(parts)  # type: ignore[arg-type]
+        self.order = [first for first, _ in pairs]
+        self.headers = {line for line, n in Counter(self.order).items() if n >= 2}
+        self.parts_from_main = any(pid == os.getpid() for _, pid in pairs)
+
+    def process(self, doc: Document) -> None:
+        first, _, rest = doc.text.partition("\n")
+        doc.meta["order"] = self.order
+        doc.meta["parts_from_main"] = self.parts_from_main
+        if first in self.headers:
+            doc.remove(self.name, "header", first, lines=1)
+            doc.text = rest
+
+
+def _run(tmp_path: Path, workers: int) -> list[dict[str, object]]:
+    src = tmp_path / "in.jsonl"
+    texts = ["Site Header\nOne.", "Unique\nTwo.", "Site Header\nThree.", "", "Other\nFour."]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "output:\n  metadata_field: meta\nstages:\n  - stage: encoding\n  - stage: test_runner:SplitHeaderStage\n"
+    )
+    out = tmp_path / f"w{workers}"
+    args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", str(workers)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("workers", "start"), [(1, None), (2, "fork"), (2, "spawn")])
+def test_first_pass_parts_come_from_the_workers_in_input_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, start: str | None
+) -> None:
+    if start is not None:  # spawn: what runs with a live progress display (another thread), or off Linux
+        monkeypatch.setattr(executors, "start_method", lambda: start)
+    records = _run(tmp_path, workers)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    meta = records[0]["meta"]
+    assert isinstance(meta, dict)
+    assert meta["order"] == ["Site Header", "Unique", "Site Header", "Other"]  # the empty one was rejected
+    assert meta["parts_from_main"] is (workers == 1)
+
+
+def test_a_batch_comes_back_from_a_worker_unchanged() -> None:
+    kept = Document("a", "cleaned", "f.jsonl", original="raw text", record={"id": "a", "url": "u"}, line_no=3)
+    kept.remove("boilerplate", "menu", "Home | About", lines=1)
+    kept.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b", jaccard=0.9)
+    kept.meta["language"] = "en"
+    kept.scratch["dedup"] = ("cleaned", {"keys": [1, 2]})
+    rejected = Document("b", "", "f.jsonl", original="")
+    rejected.reject("input", "empty document")
+    quarantined = Document("c", "x", "f.jsonl")
+    quarantined.reject("language", "stage error: boom", quarantine=True, detail=1)
+    batch = Batch([kept, rejected, quarantined])
+    back = pickle.loads(pickle.dumps(batch))
+    assert back.docs == batch.docs
+    assert back.docs[1].original == ""
+
+
+def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -> None:
+    doc = Document("a", "kept text", "f.jsonl")
+    doc.remove("boilerplate", "menu", "Home | About", lines=1)
+    doc.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
+    lines = removed_lines(doc)
+    assert [json.loads(line) for line in lines.splitlines()] == [
+        {"id": "a", "source": "f.jsonl", "stage": "boilerplate", "rule": "menu", "text": "Home | About"},
+        {
+            "id": "a",
+            "source": "f.jsonl",
+            "stage": "dedup",
+            "rule": "near-duplicate",
+            "text": "a paragraph",
+            "duplicate_of": "b",
+        },
+    ]
+    back = pickle.loads(pickle.dumps(Batch([doc], removed_lines=[lines])))
+    assert back.removed_lines == [lines] and back.docs[0].removed == [] and back.docs[0].text == "kept text"
