@@ -457,6 +457,7 @@ class LanguageStage(Stage):
     def _main_languages(
         self,
         text: str,
+        low: str,
         runs: list[_Run] | None,
         primary_script: str,
         main_scripts: frozenset[str],
@@ -478,7 +479,7 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                tokens = text.lower().split()
+                tokens = low.split()
                 step = max(1, len(tokens) // _SAMPLE_WORDS)
                 lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin")
                 return [lang], sure
@@ -877,33 +878,48 @@ class LanguageStage(Stage):
             if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
         )
 
+    def _hits_by_sentence(
+        self, text: str, lowered: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+        """Where the document's foreign-frequent words and odd-letter tokens (str.split tokens:
+        whole words between whitespace) are, by sentence. Only lines holding two distinct ones are
+        split into sentences: a sentence needs two to be judged, and most lines have none or one."""
+        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        aligned = len(lowered) == len(text)  # lowercasing kept offsets (not so with rare letters: "İ")
+        ls = 0
+        for line in (lowered if aligned else text).split("\n"):
+            le = ls + len(line)
+            low = line if aligned else line.lower()
+            tokens = low.split()
+            words = set(hit_words.intersection(tokens))
+            if odd_re is not None and odd_re.search(low):
+                words.update(t for t in tokens if odd_re.search(t))
+            if len(words) >= 2:
+                spans = self._sentences(text, ls, le)
+                for w in words:
+                    # an odd-letter token is placed at its letter, not at a bracket or quote before it
+                    shift = 0 if w in hit_words or odd_re is None else odd_re.search(w).start()  # type: ignore[union-attr]
+                    for h in _token_starts(text[ls:le], low, w):
+                        k = bisect.bisect_right(spans, (ls + h, le)) - 1
+                        if k >= 0 and not _capitalised_inside(text, spans[k][0], ls + h, len(w)):
+                            out.setdefault(spans[k], []).append((ls + h + shift, w))
+            ls = le + 1
+        return out
+
     def _alpha_same_script(
-        self, text: str, main_langs: list[str], script: str, taken: list[tuple[int, int]]
+        self, text: str, low: str, main_langs: list[str], script: str, taken: list[tuple[int, int]]
     ) -> list[tuple[int, int, str]]:
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
         foreign = self._foreign_set(main)
-        low = text.lower()
         hit_words = foreign.intersection(low.split())
         odd_re = _odd_letter_re(main, script)
-        if not hit_words and (odd_re is None or not odd_re.search(low)):
+        if odd_re is not None and not odd_re.search(low):
+            odd_re = None
+        if not hit_words and odd_re is None:
             return []  # most documents: no frequent word or letter of another language at all
-        # where they are (str.split tokens: whole words between whitespace), by sentence
-        hits = [(h, w) for w in hit_words for h in _token_starts(text, low, w)]
-        if odd_re is not None and len(low) == len(text):
-            hits.extend((m.start(), _token_at(low, m.start())) for m in odd_re.finditer(low))
-        per_sentence: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        lines: dict[int, list[tuple[int, int]]] = {}
-        for h, w in hits:
-            ls = text.rfind("\n", 0, h) + 1
-            if ls not in lines:
-                le = text.find("\n", h)
-                lines[ls] = self._sentences(text, ls, len(text) if le == -1 else le)
-            spans = lines[ls]
-            k = bisect.bisect_right(spans, (h, len(text))) - 1
-            if k >= 0:
-                per_sentence.setdefault(spans[k], []).append((h, w))
+        per_sentence = self._hits_by_sentence(text, low, hit_words, odd_re)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
@@ -991,7 +1007,8 @@ class LanguageStage(Stage):
                 doc.reject("language", f"main language und not in {self.allowed}")
             return
         group = self._group(primary_script, counts)
-        main_langs, sure = self._main_languages(text, runs, primary_script, main_scripts, group)
+        low = text.lower()  # shared by the main-language sample and the same-script check
+        main_langs, sure = self._main_languages(text, low, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -1028,7 +1045,7 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, main_langs, primary_script, taken)
+                found = self._alpha_same_script(text, low, main_langs, primary_script, taken)
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
@@ -1206,6 +1223,20 @@ def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
             if words[i] == "et" and words[i + 1] == "al":
                 del words[i : i + 2]
     return words
+
+
+def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) -> bool:
+    """Is the token at `at` capitalised and neither the first word of the sentence nor of a clause?
+    Such words (names, titles, German nouns) are no evidence of a language (`_evidence`), so they
+    make no candidate."""
+    first = next((c for c in text[at : at + length] if c.isalpha()), "")
+    if not first.isupper() or not _LETTER_OR_DIGIT_RE.search(text, sentence_start, at):
+        return False
+    before = text[sentence_start:at].rstrip()
+    return not before or before[-1] not in _CLAUSE_OPENERS
+
+
+_CLAUSE_OPENERS = ",;:([{“„«‹\"'–—-"
 
 
 def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
