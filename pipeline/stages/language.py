@@ -920,11 +920,12 @@ class LanguageStage(Stage):
         if not hit_words and odd_re is None:
             return []  # most documents: no frequent word or letter of another language at all
         per_sentence = self._hits_by_sentence(text, low, hit_words, odd_re)
+        frequent = _frequent_words(script)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
             # with one frequent foreign word ("die" in English, "in" in German) stop here
-            if len({w for _, w in where}) < 2:
+            if not _one_language_pair({w for _, w in where}, frequent):
                 continue
             if any(s < te and ts < e for ts, te in taken):
                 continue
@@ -942,7 +943,7 @@ class LanguageStage(Stage):
                 continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             for cs, ce in clauses:
-                if len({w for h, w in where if cs <= h < ce}) < 2:
+                if not _one_language_pair({w for h, w in where if cs <= h < ce}, frequent):
                     continue
                 words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
                 if len(words) < opt.same_script_min_words:
@@ -1223,6 +1224,18 @@ def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
             if words[i] == "et" and words[i + 1] == "al":
                 del words[i : i + 2]
     return words
+
+
+def _one_language_pair(words: set[str], frequent: dict[str, frozenset[str]]) -> bool:
+    """Two of the words frequent in one other language (odd-letter tokens, not on the lists, go
+    with any): "hier" (Afrikaans) and "du" (French) in a German sentence are no sign of one."""
+    if len(words) < 2:
+        return False
+    odd = sum(1 for w in words if w not in frequent)
+    if odd >= 2:
+        return True
+    langs = Counter(lang for w in words for lang in frequent.get(w, ()))
+    return bool(langs) and max(langs.values()) + odd >= 2
 
 
 def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) -> bool:
