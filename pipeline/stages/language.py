@@ -457,7 +457,7 @@ class LanguageStage(Stage):
     def _main_languages(
         self,
         text: str,
-        low: str,
+        tokens: list[str],
         runs: list[_Run] | None,
         primary_script: str,
         main_scripts: frozenset[str],
@@ -479,7 +479,6 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                tokens = low.split()
                 step = max(1, len(tokens) // _SAMPLE_WORDS)
                 lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin")
                 return [lang], sure
@@ -907,13 +906,13 @@ class LanguageStage(Stage):
         return out
 
     def _alpha_same_script(
-        self, text: str, low: str, main_langs: list[str], script: str, taken: list[tuple[int, int]]
+        self, text: str, low: str, tokens: list[str], main_langs: list[str], script: str, taken: list[tuple[int, int]]
     ) -> list[tuple[int, int, str]]:
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
         foreign = self._foreign_set(main)
-        hit_words = foreign.intersection(low.split())
+        hit_words = foreign.intersection(tokens)
         odd_re = _odd_letter_re(main, script)
         if odd_re is not None and not odd_re.search(low):
             odd_re = None
@@ -1009,7 +1008,8 @@ class LanguageStage(Stage):
             return
         group = self._group(primary_script, counts)
         low = text.lower()  # shared by the main-language sample and the same-script check
-        main_langs, sure = self._main_languages(text, low, runs, primary_script, main_scripts, group)
+        tokens = low.split()
+        main_langs, sure = self._main_languages(text, tokens, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -1046,7 +1046,7 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, low, main_langs, primary_script, taken)
+                found = self._alpha_same_script(text, low, tokens, main_langs, primary_script, taken)
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
