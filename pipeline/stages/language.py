@@ -412,11 +412,14 @@ class LanguageStage(Stage):
         return runs
 
     @staticmethod
-    def _weights(runs: list[_Run]) -> dict[str, float]:
+    def _weights(text: str, runs: list[_Run]) -> dict[str, float]:
         counts: dict[str, float] = {}
         for r in runs:
-            # a Han/Kana/Hangul character carries about as much as two alphabetic letters
-            counts[r.script] = counts.get(r.script, 0.0) + (r.end - r.start) * (2 if r.script in _CJK else 1)
+            # a Han/Kana/Hangul character carries about as much as two alphabetic letters; a
+            # capitalised word (names, menus, HTTP headers around Urdu text) half as much as a
+            # lowercase one: sentences, not labels, say what script a text is written in
+            weight = 2.0 if r.script in _CJK else 0.5 if text[r.start].isupper() else 1.0
+            counts[r.script] = counts.get(r.script, 0.0) + (r.end - r.start) * weight
         return counts
 
     @staticmethod
@@ -996,7 +999,7 @@ class LanguageStage(Stage):
             main_scripts = frozenset({primary_script}) if primary_script != "und" else frozenset()
         else:
             runs = self._runs(text)
-            counts = self._weights(runs)
+            counts = self._weights(text, runs)
             primary_script, main_scripts = self._main_scripts(counts)
         doc.meta["script"] = primary_script
         if primary_script == "und":
@@ -1293,11 +1296,15 @@ def _odd_letter_words(words: frozenset[str], script: str) -> dict[str, frozenset
 
 @lru_cache(maxsize=65536)
 def _odd_langs(word: str, script: str) -> tuple[str, ...]:
-    """Languages (with a listed alphabet of `script`) that lack a letter of `word`."""
+    """Languages (with a listed alphabet of `script`) that lack a letter of `word`. A letter no listed
+    alphabet has (Icelandic þ, mojibake such as Turkish "þarkýcý") is lacked by all of them: the
+    word then tells none of them apart, instead of counting for the one that has its other letters."""
     known, alphabets = _script_alphabets(script)
     letters = known.intersection(word)
     if not letters:
         return ()
+    if any(c.isalpha() and c not in known for c in word):
+        return tuple(alphabets)
     return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
 
 
