@@ -186,6 +186,9 @@ _FREQUENT = math.log(1 / 3000)  # a word this frequent in a language is a candid
 _SAMPLE_WORDS = 250  # words spread over a Latin text that name its main language (cheap to score)
 _MAIN_LANGDETECT_CHARS = 1000  # langdetect's time grows with the text; 1000 characters decide a language
 _OOV = math.log(0.5 / 20_000)  # about half the words of a text, spread over ~20k types, are unlisted
+_BILINGUAL_CHARS = 20_000  # characters read to measure the shares of a two-language text
+_BILINGUAL_SHARE = 0.4  # share of the text in a second language that makes a two-language text
+_BILINGUAL_SENTENCES = 3  # ... in at least this many sentences
 _MAIN_MARGIN = 15.0  # log-likelihood margin at which the profiles name a main language alone
 
 
@@ -451,6 +454,35 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
+    def _bilingual(self, text: str, words: list[str], main: str, script: str) -> bool:
+        """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
+        profiles' runner-up, holding `_BILINGUAL_SHARE` of the text? Measured only when the runner-up
+        holds `second_language_min_share` of the sample's words telling the two apart (counter
+        `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
+        scores, _ = self._scores(words, script)
+        runner_up = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
+        if runner_up is None:
+            return False
+        share = self.options.second_language_min_share
+        distinct = set(words)
+        theirs = self._distinct_hits(distinct, runner_up, main)
+        mine = self._distinct_hits(distinct, main, runner_up)
+        if theirs < 3 or theirs < share * (theirs + mine):
+            return False
+        chars, sentences = {main: 0, runner_up: 0}, 0
+        for s, e in self._sentences(text, 0, min(len(text), _BILINGUAL_CHARS)):
+            sentence = [w.strip(_STRIP) for w in text[s:e].lower().split()]
+            sentence_scores, _ = self._scores([w for w in sentence if w.isalpha()], script)
+            mine_score = sentence_scores.get(main, -math.inf)
+            theirs_score = sentence_scores.get(runner_up, -math.inf)
+            if mine_score != theirs_score:
+                chars[main if mine_score > theirs_score else runner_up] += e - s
+                sentences += theirs_score > mine_score
+        if sentences < _BILINGUAL_SENTENCES or chars[runner_up] < _BILINGUAL_SHARE * (chars[main] + chars[runner_up]):
+            return False
+        self.stat_update("main-language-bilingual")
+        return True
+
     def _distinct_hits(self, words: set[str], lang: str, other: str) -> int:
         """Words on `lang`'s profile list that are not on `other`'s."""
         prof = self.profiles
@@ -483,7 +515,7 @@ class LanguageStage(Stage):
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
                 step = max(1, len(tokens) // _SAMPLE_WORDS)
-                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin")
+                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin", text)
                 return [lang], sure
             runs = self._runs(text)
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -500,7 +532,7 @@ class LanguageStage(Stage):
         if langs and self.options.main_languages_max == 1:
             return langs, True
         if self.options.main_languages_max == 1:
-            lang, sure = self._sample_language(sample, primary_script)
+            lang, sure = self._sample_language(sample, primary_script, sample)
             return [lang], sure
         probs = self._detect(sample)
         if not probs:
@@ -546,12 +578,17 @@ class LanguageStage(Stage):
         # metadata only: not worth a langdetect call; the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
-    def _sample_language(self, sample: str, script: str) -> tuple[str, bool]:
+    def _sample_language(self, sample: str, script: str, text: str) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
         they cannot tell."""
         words = [w.strip(_STRIP) for w in sample.lower().split()]
         words = [w for w in words if w.isalpha()]
         lang, guess = self._cheap_main(words, script)
+        if lang is not None and self._bilingual(text, words, lang, script):
+            # two languages with a fair share each (a German article quoting English at length,
+            # a page whose menus are in another language than its text): not "one language with
+            # foreign fragments", so the same-script check leaves both (as when unsure)
+            return lang, False
         if lang is not None:
             self.stat_update("main-language-by-profile")
             return lang, True
