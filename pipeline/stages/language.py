@@ -959,12 +959,11 @@ class LanguageStage(Stage):
         if not hit_words and odd_re is None:
             return []  # most documents: no frequent word or letter of another language at all
         per_sentence = self._hits_by_sentence(text, low, hit_words, odd_re)
-        frequent = _frequent_words(script)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
             # with one frequent foreign word ("die" in English, "in" in German) stop here
-            if not _one_language_pair({w for _, w in where}, frequent):
+            if len({w for _, w in where}) < 2:
                 continue
             if any(s < te and ts < e for ts, te in taken):
                 continue
@@ -982,7 +981,7 @@ class LanguageStage(Stage):
                 continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             for cs, ce in clauses:
-                if not _one_language_pair({w for h, w in where if cs <= h < ce}, frequent):
+                if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
                 words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
                 if len(words) < opt.same_script_min_words:
@@ -1266,30 +1265,19 @@ def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
     return words
 
 
-def _one_language_pair(words: set[str], frequent: dict[str, frozenset[str]]) -> bool:
-    """Two of the words frequent in one other language (odd-letter tokens, not on the lists, go
-    with any): "hier" (Afrikaans) and "du" (French) in a German sentence are no sign of one."""
-    if len(words) < 2:
-        return False
-    odd = sum(1 for w in words if w not in frequent)
-    if odd >= 2:
-        return True
-    langs = Counter(lang for w in words for lang in frequent.get(w, ()))
-    return bool(langs) and max(langs.values()) + odd >= 2
-
-
 def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) -> bool:
     """Is the token at `at` capitalised and neither the first word of the sentence nor of a clause?
     Such words (names, titles, German nouns) are no evidence of a language (`_evidence`), so they
     make no candidate."""
-    first = next((c for c in text[at : at + length] if c.isalpha()), "")
-    if not first.isupper() or not _LETTER_OR_DIGIT_RE.search(text, sentence_start, at):
+    k = next((i for i in range(at, at + length) if text[i].isalpha()), at + length)
+    if k == at + length or not text[k].isupper() or not _LETTER_OR_DIGIT_RE.search(text, sentence_start, at):
         return False
-    before = text[sentence_start:at].rstrip()
-    return not before or before[-1] not in _CLAUSE_OPENERS
+    before = text[sentence_start:k].rstrip()
+    return not before or before[-1] not in _CLAUSE_MARKS
 
 
-_CLAUSE_OPENERS = ",;:([{“„«‹\"'–—-"
+# what may end the text before a clause's first word (clause delimiters of `_clauses`, sentence ends)
+_CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
 
 
 def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
