@@ -381,10 +381,11 @@ class LanguageStage(Stage):
         scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items()}
         return scores, hits
 
-    def _cheap_main(self, words: list[str], script: str) -> tuple[str | None, str | None]:
-        """The main language from word profiles when they tell it safely (else None), and the
-        profiles' best guess (None when under 3 listed words)."""
-        scores, hits = self._scores(words, script)
+    def _cheap_main(
+        self, words: list[str], scores: dict[str, float], hits: dict[str, int]
+    ) -> tuple[str | None, str | None]:
+        """The main language from the word profiles' `_scores` of the words when they tell it
+        safely (else None), and the profiles' best guess (None when under 3 listed words)."""
         if not scores:
             return None, None
         ranked = sorted(scores, key=lambda k: (-scores[k], k))
@@ -454,12 +455,11 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
-    def _bilingual(self, text: str, words: list[str], main: str, script: str) -> bool:
+    def _bilingual(self, text: str, words: list[str], scores: dict[str, float], main: str, script: str) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
         profiles' runner-up, holding `_BILINGUAL_SHARE` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
-        scores, _ = self._scores(words, script)
         runner_up = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
         if runner_up is None:
             return False
@@ -583,8 +583,9 @@ class LanguageStage(Stage):
         they cannot tell."""
         words = [w.strip(_STRIP) for w in sample.lower().split()]
         words = [w for w in words if w.isalpha()]
-        lang, guess = self._cheap_main(words, script)
-        if lang is not None and self._bilingual(text, words, lang, script):
+        scores, hits = self._scores(words, script)
+        lang, guess = self._cheap_main(words, scores, hits)
+        if lang is not None and self._bilingual(text, words, scores, lang, script):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -595,12 +596,10 @@ class LanguageStage(Stage):
         self.stat_update("main-language-by-langdetect")
         probs = self._detect(sample, cap=_MAIN_LANGDETECT_CHARS)
         found = probs[0][0] if probs else "und"
-        if guess is not None and found != guess:
-            # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw):
-            # keep the profiles' guess when they rate langdetect's answer far lower
-            scores, _ = self._scores(words, script)
-            if scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
-                return guess, False
+        # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw): keep the
+        # profiles' guess when they rate langdetect's answer far lower
+        if guess is not None and found != guess and scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
+            return guess, False
         return found, False
 
     # ------------------------------------------------------------------ script check
@@ -925,14 +924,20 @@ class LanguageStage(Stage):
         split into sentences: a sentence needs two to be judged, and most lines have none or one."""
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         aligned = len(lowered) == len(text)  # lowercasing kept offsets (not so with rare letters: "İ")
+        # where the odd letters are: one scan of the document, not one search per line
+        odd_at = [m.start() for m in odd_re.finditer(lowered)] if odd_re is not None and aligned else []
+        j = 0
         ls = 0
         for line in (lowered if aligned else text).split("\n"):
             le = ls + len(line)
             low = line if aligned else line.lower()
             tokens = low.split()
             words = set(hit_words.intersection(tokens))
-            if odd_re is not None and odd_re.search(low):
-                words.update(t for t in tokens if odd_re.search(t))
+            while j < len(odd_at) and odd_at[j] < ls:
+                j += 1
+            odd_line = j < len(odd_at) and odd_at[j] < le if aligned else odd_re is not None and odd_re.search(low)
+            if odd_line:
+                words.update(t for t in tokens if odd_re.search(t))  # type: ignore[union-attr]
             if len(words) >= 2:
                 spans = self._sentences(text, ls, le)
                 for w in words:
