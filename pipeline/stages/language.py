@@ -928,8 +928,12 @@ class LanguageStage(Stage):
         odd_at = [m.start() for m in odd_re.finditer(lowered)] if odd_re is not None and aligned else []
         j = 0
         ls = 0
+        shortest = 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
         for line in (lowered if aligned else text).split("\n"):
             le = ls + len(line)
+            if le - ls < shortest:
+                ls = le + 1
+                continue
             low = line if aligned else line.lower()
             tokens = low.split()
             words = set(hit_words.intersection(tokens))
