@@ -12,7 +12,9 @@ Two checks, cheap first:
 * **Main language.** Word profiles (``data/language/profiles.json``: the ~300 most frequent
   lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
   words spread over the text; langdetect (seeded) only decides when the profiles give no clear
-  winner. CJK and other single-language scripts name the language directly.
+  winner. CJK and other single-language scripts name the language directly. The main script is the
+  one with most letters, a capitalised word (names, menus, headers) weighing half. A text whose
+  sentences lean to a second language for 40 % of it is a two-language text: no same-script check.
 * **Same-script check.** Only when the profiles named the main language clearly (a main language
   langdetect had to guess skips it). A sentence is a candidate when it holds two distinct words
   frequent in another language of its script, or spelt with letters the main language's alphabet
