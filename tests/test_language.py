@@ -434,3 +434,50 @@ def test_unsure_main_language_skips_same_script_check():
     stage.process(doc)
     stats = stage.take_stats()
     assert stats["main-language-by-langdetect"] == 1 and doc.removed == []
+
+
+GERMAN_ENGLISH = (
+    "Am 14. Juni 2005 hielt Steve Jobs eine vielbeachtete Rede vor den Absolventen der Universität. "
+    "Den Zuhörern erzählte er drei Geschichten, die für sein Leben wichtig waren. "
+    "“You can’t connect the dots looking forward, you can only connect them looking backwards.” "
+    "Mit den Punkten meinte er die kleinen Bausteine, aus denen sich ein Leben zusammensetzt. "
+    "“So you have to trust that the dots will somehow connect in your future.” "
+    "Ein hilfreicher kleiner Film, der uns davor bewahrt, zu glauben, die Bausteine seien die einzigen. "
+    "“Believing that the dots will connect down the road will give you the confidence to follow your heart, "
+    "even when it leads you off the well-worn path.”"
+)
+
+
+def test_bilingual_text_keeps_both_languages():
+    # half German, half English quotes: not one language with foreign fragments
+    stage = LanguageStage()
+    doc = Document(id="b", text=GERMAN_ENGLISH, source="b")
+    stage.process(doc)
+    assert doc.removed == [], [r.text for r in doc.removed]
+    assert stage.take_stats()["main-language-bilingual"] == 1
+
+
+def test_one_foreign_sentence_is_not_a_bilingual_text():
+    stage = LanguageStage()
+    stage.process(Document(id="f", text=ENGLISH_FR, source="f"))
+    assert "main-language-bilingual" not in stage.take_stats()
+
+
+def test_urdu_under_english_headers_keeps_urdu():
+    # capitalised Latin words (headers, menus) weigh half: the main script is the Urdu one
+    urdu = "بلاول زرداری کی کور کمانڈر کراچی سے ملاقات لیگ۔"
+    header = "Read More Politics Latest News from Abohar (Punjab) in Urdu "
+    doc = run((header + urdu + " ") * 3)
+    assert doc.meta["script"] == "Arabic" and doc.meta["language"] == "ur"
+    assert urdu in doc.text
+
+
+def test_turkish_mojibake_is_not_czech():
+    # "ý" is Czech, but "þ" and "ð" are in no listed alphabet: such words are evidence for no language
+    text = (
+        "Türkiye'nin en büyük şehri olan bu kent, tarihi ve kültürel zenginlikleriyle bilinir. "
+        "Aðabeyleri yazlarý Alanya ve Antalya'daki otellerde, kýþýn Kartalkaya kýþ sporlarý merkezinde çalýþýrlarmýþ. "
+        "Bu yıl şehirde birçok yeni müze ve park açıldı."
+    )
+    doc = run(text)
+    assert doc.meta["language"] == "tr" and doc.removed == [], [r.text for r in doc.removed]

@@ -12,7 +12,9 @@ Two checks, cheap first:
 * **Main language.** Word profiles (``data/language/profiles.json``: the ~300 most frequent
   lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
   words spread over the text; langdetect (seeded) only decides when the profiles give no clear
-  winner. CJK and other single-language scripts name the language directly.
+  winner. CJK and other single-language scripts name the language directly. The main script is the
+  one with most letters, a capitalised word (names, menus, headers) weighing half. A text whose
+  sentences lean to a second language for 40 % of it is a two-language text: no same-script check.
 * **Same-script check.** Only when the profiles named the main language clearly (a main language
   langdetect had to guess skips it). A sentence is a candidate when it holds two distinct words
   frequent in another language of its script, or spelt with letters the main language's alphabet
@@ -35,6 +37,7 @@ import bisect
 import json
 import math
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -116,13 +119,18 @@ _RUN_RE = regex.compile(
     "|".join(f"(?P<{name}>[{cls}][{cls}\\p{{Inherited}}]*)" for name, cls in _SCRIPT_CLASSES.items())
     + r"|(?P<Other>(?![\p{Common}\p{Inherited}])\p{L}[\p{Inherited}]*)"
 )
-# Spans whose letters never count: URLs, e-mail addresses, code-like tokens.
-_OPAQUE_RE = regex.compile(
-    r"""(?:https?://|ftp://|www\.)[^\s<>"'“”]+"""
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-    r"|\b[A-Za-z0-9_]+(?:[_/\\=<>{}\[\]|#$]|::|->|\.(?=[a-z_]))[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*"
+# Spans whose letters never count: URLs, e-mail addresses, code-like tokens. Three patterns, each
+# searched only when the text can hold it: one alternation of the three is about 3x slower.
+_URL_RE = regex.compile(r"""(?:https?://|ftp://|www\.)[^\s<>"'“”]+""")
+_EMAIL_RE = regex.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_CODE_TOKEN_RE = regex.compile(
+    r"\b[A-Za-z0-9_]+(?:[_/\\=<>{}\[\]|#$]|::|->|\.(?=[a-z_]))[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*"
 )
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
+# Characters that may be a letter outside Latin: all but ASCII, Latin-1 (except µ), Latin
+# Extended-A/B, Latin Extended Additional, general punctuation and currency signs (a cheap range
+# class before the exact check).
+_MAYBE_NON_LATIN_RE = regex.compile("[^\x00-\u00b4\u00b6-\u024f\u1e00-\u1eff\u2000-\u206f\u20a0-\u20bf]")
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
@@ -139,7 +147,8 @@ _TRAILING_NAMES_RE = regex.compile(
     r"((?:[ \t]+[\p{Lu}\d][\w+#-]*){1,2})(?=[.!?…]*(?:\s*$|\s+[\p{Lu}\p{Lo}\d\"“„«(\[]|\n))"
 )
 _CJK_PUNCT = "。．，、！？；：…‥〜～・"
-_STRAY_CJK_PUNCT_RE = regex.compile(r"[。，、！？；：]+")
+_STRAY_CJK_PUNCT = "。，、！？；："
+_STRAY_CJK_PUNCT_RE = regex.compile(f"[{_STRAY_CJK_PUNCT}]+")
 _OPENERS = {
     "(": ")",
     "[": "]",
@@ -179,6 +188,9 @@ _FREQUENT = math.log(1 / 3000)  # a word this frequent in a language is a candid
 _SAMPLE_WORDS = 250  # words spread over a Latin text that name its main language (cheap to score)
 _MAIN_LANGDETECT_CHARS = 1000  # langdetect's time grows with the text; 1000 characters decide a language
 _OOV = math.log(0.5 / 20_000)  # about half the words of a text, spread over ~20k types, are unlisted
+_BILINGUAL_CHARS = 20_000  # characters read to measure the shares of a two-language text
+_BILINGUAL_SHARE = 0.4  # share of the text in a second language that makes a two-language text
+_BILINGUAL_SENTENCES = 3  # ... in at least this many sentences
 _MAIN_MARGIN = 15.0  # log-likelihood margin at which the profiles name a main language alone
 
 
@@ -359,20 +371,23 @@ class LanguageStage(Stage):
         """Log-likelihood of the words under each profile of `script` that lists at least one of them
         (relative to all words being unlisted), and how many words each lists."""
         prof = self.profiles
+        index = _script_index(script)
         delta: dict[str, float] = {}
         hits: dict[str, int] = {}
-        for w in words:
-            for lang, d in prof.index.get(w, ()):
-                delta[lang] = delta.get(lang, 0.0) + d
-                hits[lang] = hits.get(lang, 0) + 1
+        # each distinct word once (a text repeats its frequent words), only this script's lists
+        for w, k in Counter(words).items():
+            for lang, d in index.get(w, ()):
+                delta[lang] = delta.get(lang, 0.0) + k * d
+                hits[lang] = hits.get(lang, 0) + k
         n = len(words)
-        scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items() if prof.script[lang] == script}
+        scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items()}
         return scores, hits
 
-    def _cheap_main(self, words: list[str], script: str) -> tuple[str | None, str | None]:
-        """The main language from word profiles when they tell it safely (else None), and the
-        profiles' best guess (None when under 3 listed words)."""
-        scores, hits = self._scores(words, script)
+    def _cheap_main(
+        self, words: list[str], scores: dict[str, float], hits: dict[str, int]
+    ) -> tuple[str | None, str | None]:
+        """The main language from the word profiles' `_scores` of the words when they tell it
+        safely (else None), and the profiles' best guess (None when under 3 listed words)."""
         if not scores:
             return None, None
         ranked = sorted(scores, key=lambda k: (-scores[k], k))
@@ -386,7 +401,7 @@ class LanguageStage(Stage):
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _runs(text: str) -> list[_Run]:
-        opaque = [(m.start(), m.end()) for m in _OPAQUE_RE.finditer(text)]
+        opaque = _opaque_spans(text)
         runs: list[_Run] = []
         j = 0
         for m in _RUN_RE.finditer(text):
@@ -403,11 +418,14 @@ class LanguageStage(Stage):
         return runs
 
     @staticmethod
-    def _weights(runs: list[_Run]) -> dict[str, float]:
+    def _weights(text: str, runs: list[_Run]) -> dict[str, float]:
         counts: dict[str, float] = {}
         for r in runs:
-            # a Han/Kana/Hangul character carries about as much as two alphabetic letters
-            counts[r.script] = counts.get(r.script, 0.0) + (r.end - r.start) * (2 if r.script in _CJK else 1)
+            # a Han/Kana/Hangul character carries about as much as two alphabetic letters; a
+            # capitalised word (names, menus, HTTP headers around Urdu text) half as much as a
+            # lowercase one: sentences, not labels, say what script a text is written in
+            weight = 2.0 if r.script in _CJK else 0.5 if text[r.start].isupper() else 1.0
+            counts[r.script] = counts.get(r.script, 0.0) + (r.end - r.start) * weight
         return counts
 
     @staticmethod
@@ -439,6 +457,34 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
+    def _bilingual(self, text: str, words: list[str], scores: dict[str, float], main: str, script: str) -> bool:
+        """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
+        profiles' runner-up, holding `_BILINGUAL_SHARE` of the text? Measured only when the runner-up
+        holds `second_language_min_share` of the sample's words telling the two apart (counter
+        `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
+        runner_up = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
+        if runner_up is None:
+            return False
+        share = self.options.second_language_min_share
+        distinct = set(words)
+        theirs = self._distinct_hits(distinct, runner_up, main)
+        mine = self._distinct_hits(distinct, main, runner_up)
+        if theirs < 3 or theirs < share * (theirs + mine):
+            return False
+        chars, sentences = {main: 0, runner_up: 0}, 0
+        for s, e in self._sentences(text, 0, min(len(text), _BILINGUAL_CHARS)):
+            sentence = [w.strip(_STRIP) for w in text[s:e].lower().split()]
+            sentence_scores, _ = self._scores([w for w in sentence if w.isalpha()], script)
+            mine_score = sentence_scores.get(main, -math.inf)
+            theirs_score = sentence_scores.get(runner_up, -math.inf)
+            if mine_score != theirs_score:
+                chars[main if mine_score > theirs_score else runner_up] += e - s
+                sentences += theirs_score > mine_score
+        if sentences < _BILINGUAL_SENTENCES or chars[runner_up] < _BILINGUAL_SHARE * (chars[main] + chars[runner_up]):
+            return False
+        self.stat_update("main-language-bilingual")
+        return True
+
     def _distinct_hits(self, words: set[str], lang: str, other: str) -> int:
         """Words on `lang`'s profile list that are not on `other`'s."""
         prof = self.profiles
@@ -448,6 +494,7 @@ class LanguageStage(Stage):
     def _main_languages(
         self,
         text: str,
+        tokens: list[str],
         runs: list[_Run] | None,
         primary_script: str,
         main_scripts: frozenset[str],
@@ -469,9 +516,8 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                tokens = text.lower().split()
                 step = max(1, len(tokens) // _SAMPLE_WORDS)
-                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin")
+                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin", text)
                 return [lang], sure
             runs = self._runs(text)
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -488,7 +534,7 @@ class LanguageStage(Stage):
         if langs and self.options.main_languages_max == 1:
             return langs, True
         if self.options.main_languages_max == 1:
-            lang, sure = self._sample_language(sample, primary_script)
+            lang, sure = self._sample_language(sample, primary_script, sample)
             return [lang], sure
         probs = self._detect(sample)
         if not probs:
@@ -534,24 +580,28 @@ class LanguageStage(Stage):
         # metadata only: not worth a langdetect call; the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
-    def _sample_language(self, sample: str, script: str) -> tuple[str, bool]:
+    def _sample_language(self, sample: str, script: str, text: str) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
         they cannot tell."""
         words = [w.strip(_STRIP) for w in sample.lower().split()]
         words = [w for w in words if w.isalpha()]
-        lang, guess = self._cheap_main(words, script)
+        scores, hits = self._scores(words, script)
+        lang, guess = self._cheap_main(words, scores, hits)
+        if lang is not None and self._bilingual(text, words, scores, lang, script):
+            # two languages with a fair share each (a German article quoting English at length,
+            # a page whose menus are in another language than its text): not "one language with
+            # foreign fragments", so the same-script check leaves both (as when unsure)
+            return lang, False
         if lang is not None:
             self.stat_update("main-language-by-profile")
             return lang, True
         self.stat_update("main-language-by-langdetect")
         probs = self._detect(sample, cap=_MAIN_LANGDETECT_CHARS)
         found = probs[0][0] if probs else "und"
-        if guess is not None and found != guess:
-            # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw):
-            # keep the profiles' guess when they rate langdetect's answer far lower
-            scores, _ = self._scores(words, script)
-            if scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
-                return guess, False
+        # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw): keep the
+        # profiles' guess when they rate langdetect's answer far lower
+        if guess is not None and found != guess and scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
+            return guess, False
         return found, False
 
     # ------------------------------------------------------------------ script check
@@ -868,33 +918,58 @@ class LanguageStage(Stage):
             if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
         )
 
+    def _hits_by_sentence(
+        self, text: str, lowered: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+        """Where the document's foreign-frequent words and odd-letter tokens (str.split tokens:
+        whole words between whitespace) are, by sentence. Only lines holding two distinct ones are
+        split into sentences: a sentence needs two to be judged, and most lines have none or one."""
+        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        aligned = len(lowered) == len(text)  # lowercasing kept offsets (not so with rare letters: "İ")
+        # where the odd letters are: one scan of the document, not one search per line
+        odd_at = [m.start() for m in odd_re.finditer(lowered)] if odd_re is not None and aligned else []
+        j = 0
+        ls = 0
+        shortest = 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
+        for line in (lowered if aligned else text).split("\n"):
+            le = ls + len(line)
+            if le - ls < shortest:
+                ls = le + 1
+                continue
+            low = line if aligned else line.lower()
+            tokens = low.split()
+            words = set(hit_words.intersection(tokens))
+            while j < len(odd_at) and odd_at[j] < ls:
+                j += 1
+            odd_line = j < len(odd_at) and odd_at[j] < le if aligned else odd_re is not None and odd_re.search(low)
+            if odd_line:
+                words.update(t for t in tokens if odd_re.search(t))  # type: ignore[union-attr]
+            if len(words) >= 2:
+                spans = self._sentences(text, ls, le)
+                for w in words:
+                    # an odd-letter token is placed at its letter, not at a bracket or quote before it
+                    shift = 0 if w in hit_words or odd_re is None else odd_re.search(w).start()  # type: ignore[union-attr]
+                    for h in _token_starts(text[ls:le], low, w):
+                        k = bisect.bisect_right(spans, (ls + h, le)) - 1
+                        if k >= 0 and not _capitalised_inside(text, spans[k][0], ls + h, len(w)):
+                            out.setdefault(spans[k], []).append((ls + h + shift, w))
+            ls = le + 1
+        return out
+
     def _alpha_same_script(
-        self, text: str, main_langs: list[str], script: str, taken: list[tuple[int, int]]
+        self, text: str, low: str, tokens: list[str], main_langs: list[str], script: str, taken: list[tuple[int, int]]
     ) -> list[tuple[int, int, str]]:
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
         foreign = self._foreign_set(main)
-        low = text.lower()
-        hit_words = foreign.intersection(low.split())
+        hit_words = foreign.intersection(tokens)
         odd_re = _odd_letter_re(main, script)
-        if not hit_words and (odd_re is None or not odd_re.search(low)):
+        if odd_re is not None and not odd_re.search(low):
+            odd_re = None
+        if not hit_words and odd_re is None:
             return []  # most documents: no frequent word or letter of another language at all
-        # where they are (str.split tokens: whole words between whitespace), by sentence
-        hits = [(h, w) for w in hit_words for h in _token_starts(text, low, w)]
-        if odd_re is not None and len(low) == len(text):
-            hits.extend((m.start(), _token_at(low, m.start())) for m in odd_re.finditer(low))
-        per_sentence: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        lines: dict[int, list[tuple[int, int]]] = {}
-        for h, w in hits:
-            ls = text.rfind("\n", 0, h) + 1
-            if ls not in lines:
-                le = text.find("\n", h)
-                lines[ls] = self._sentences(text, ls, len(text) if le == -1 else le)
-            spans = lines[ls]
-            k = bisect.bisect_right(spans, (h, len(text))) - 1
-            if k >= 0:
-                per_sentence.setdefault(spans[k], []).append((h, w))
+        per_sentence = self._hits_by_sentence(text, low, hit_words, odd_re)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
@@ -964,14 +1039,14 @@ class LanguageStage(Stage):
     def process(self, doc: Document) -> None:
         text = doc.text
         runs: list[_Run] | None
-        if text.isascii() or not _NON_LATIN_LETTER_RE.search(text):
+        if not _has_non_latin_letter(text):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
             main_scripts = frozenset({primary_script}) if primary_script != "und" else frozenset()
         else:
             runs = self._runs(text)
-            counts = self._weights(runs)
+            counts = self._weights(text, runs)
             primary_script, main_scripts = self._main_scripts(counts)
         doc.meta["script"] = primary_script
         if primary_script == "und":
@@ -982,7 +1057,9 @@ class LanguageStage(Stage):
                 doc.reject("language", f"main language und not in {self.allowed}")
             return
         group = self._group(primary_script, counts)
-        main_langs, sure = self._main_languages(text, runs, primary_script, main_scripts, group)
+        low = text.lower()  # shared by the main-language sample and the same-script check
+        tokens = low.split()
+        main_langs, sure = self._main_languages(text, tokens, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -1001,7 +1078,9 @@ class LanguageStage(Stage):
                 fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
             taken = [(f.start, f.end) for f in fragments]
-            if runs is None:
+            if not any(c in text for c in _STRAY_CJK_PUNCT):  # str search is much faster than regex
+                stray = []
+            elif runs is None:
                 stray = [(m.start(), m.end()) for m in _STRAY_CJK_PUNCT_RE.finditer(text)]
             else:
                 stray = self._stray_punct(text, runs, taken)
@@ -1017,7 +1096,7 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, main_langs, primary_script, taken)
+                found = self._alpha_same_script(text, low, tokens, main_langs, primary_script, taken)
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
@@ -1103,6 +1182,30 @@ def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
     return main_scripts
 
 
+def _opaque_spans(text: str) -> list[tuple[int, int]]:
+    """URLs, e-mail addresses and code-like tokens, merged into disjoint sorted spans."""
+    spans = [m.span() for m in _CODE_TOKEN_RE.finditer(text)]
+    if "://" in text or "www." in text:
+        spans.extend(m.span() for m in _URL_RE.finditer(text))
+    if "@" in text:
+        spans.extend(m.span() for m in _EMAIL_RE.finditer(text))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _has_non_latin_letter(text: str) -> bool:
+    """A letter of a script other than Latin in the text (no: the fast path of most documents)."""
+    if text.isascii():
+        return False
+    return any(_NON_LATIN_LETTER_RE.match(m.group()) for m in _MAYBE_NON_LATIN_RE.finditer(text))
+
+
 def _is_cjk(c: str) -> bool:
     """A Han/Kana/Hangul letter or CJK punctuation."""
     if c in _CJK_PUNCT or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uff65":
@@ -1173,6 +1276,21 @@ def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
     return words
 
 
+def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) -> bool:
+    """Is the token at `at` capitalised and neither the first word of the sentence nor of a clause?
+    Such words (names, titles, German nouns) are no evidence of a language (`_evidence`), so they
+    make no candidate."""
+    k = next((i for i in range(at, at + length) if text[i].isalpha()), at + length)
+    if k == at + length or not text[k].isupper() or not _LETTER_OR_DIGIT_RE.search(text, sentence_start, at):
+        return False
+    before = text[sentence_start:k].rstrip()
+    return not before or before[-1] not in _CLAUSE_MARKS
+
+
+# what may end the text before a clause's first word (clause delimiters of `_clauses`, sentence ends)
+_CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
+
+
 def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
     """Under 70% of the non-space characters are letters of words (code, formulas, markup)."""
     letters = sum(b - a for a, b, _ in pieces)
@@ -1214,12 +1332,28 @@ def _odd_letter_words(words: frozenset[str], script: str) -> dict[str, frozenset
 
 @lru_cache(maxsize=65536)
 def _odd_langs(word: str, script: str) -> tuple[str, ...]:
-    """Languages (with a listed alphabet of `script`) that lack a letter of `word`."""
+    """Languages (with a listed alphabet of `script`) that lack a letter of `word`. A letter no listed
+    alphabet has (Icelandic þ, mojibake such as Turkish "þarkýcý") is lacked by all of them: the
+    word then tells none of them apart, instead of counting for the one that has its other letters."""
     known, alphabets = _script_alphabets(script)
     letters = known.intersection(word)
     if not letters:
         return ()
+    if any(c.isalpha() and c not in known for c in word):
+        return tuple(alphabets)
     return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
+
+
+@lru_cache(maxsize=32)
+def _script_index(script: str) -> dict[str, tuple[tuple[str, float], ...]]:
+    """The profile index restricted to the languages of `script`."""
+    prof = _profiles()
+    out: dict[str, tuple[tuple[str, float], ...]] = {}
+    for w, entries in prof.index.items():
+        mine = tuple(e for e in entries if prof.script[e[0]] == script)
+        if mine:
+            out[w] = mine
+    return out
 
 
 @lru_cache(maxsize=32)
