@@ -457,6 +457,14 @@ def test_bilingual_text_keeps_both_languages():
     assert stage.take_stats()["main-language-bilingual"] == 1
 
 
+def test_bilingual_rule_can_be_turned_off():
+    stage = LanguageStage(LanguageStage.Options(bilingual_share=0))
+    doc = Document(id="b", text=GERMAN_ENGLISH, source="b")
+    stage.process(doc)
+    assert doc.removed  # one main language: the other language's sentences are fragments again
+    assert "main-language-bilingual" not in stage.take_stats()
+
+
 def test_one_foreign_sentence_is_not_a_bilingual_text():
     stage = LanguageStage()
     stage.process(Document(id="f", text=ENGLISH_FR, source="f"))

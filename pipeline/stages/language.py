@@ -189,7 +189,6 @@ _SAMPLE_WORDS = 250  # words spread over a Latin text that name its main languag
 _MAIN_LANGDETECT_CHARS = 1000  # langdetect's time grows with the text; 1000 characters decide a language
 _OOV = math.log(0.5 / 20_000)  # about half the words of a text, spread over ~20k types, are unlisted
 _BILINGUAL_CHARS = 20_000  # characters read to measure the shares of a two-language text
-_BILINGUAL_SHARE = 0.4  # share of the text in a second language that makes a two-language text
 _BILINGUAL_SENTENCES = 3  # ... in at least this many sentences
 _MAIN_MARGIN = 15.0  # log-likelihood margin at which the profiles name a main language alone
 
@@ -277,6 +276,14 @@ class LanguageStage(Stage):
             le=0.5,
             description="Share of the text a further language/script needs to count as a main "
             "language (used when main_languages_max > 1).",
+        )
+        bilingual_share: float = Field(
+            0.4,
+            ge=0.0,
+            le=0.5,
+            description="Share of the text that a second same-script language needs (in 3+ sentences) for "
+            "the text to count as written in two languages, whose same-script 'fragments' are then kept "
+            "(a German article quoting English at length); 0 turns this off.",
         )
         sample_chars: int = Field(
             3000, ge=200, description="Characters of the text sampled to detect the main language."
@@ -459,11 +466,11 @@ class LanguageStage(Stage):
 
     def _bilingual(self, text: str, words: list[str], scores: dict[str, float], main: str, script: str) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
-        profiles' runner-up, holding `_BILINGUAL_SHARE` of the text? Measured only when the runner-up
+        profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
         runner_up = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
-        if runner_up is None:
+        if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
         distinct = set(words)
@@ -480,7 +487,8 @@ class LanguageStage(Stage):
             if mine_score != theirs_score:
                 chars[main if mine_score > theirs_score else runner_up] += e - s
                 sentences += theirs_score > mine_score
-        if sentences < _BILINGUAL_SENTENCES or chars[runner_up] < _BILINGUAL_SHARE * (chars[main] + chars[runner_up]):
+        needed = self.options.bilingual_share * (chars[main] + chars[runner_up])
+        if sentences < _BILINGUAL_SENTENCES or chars[runner_up] < needed:
             return False
         self.stat_update("main-language-bilingual")
         return True
