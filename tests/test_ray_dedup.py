@@ -125,7 +125,7 @@ def test_distributed_dedup_equals_local(tmp_path: Path) -> None:
     # Both paths ran: documents deduplicated alone in tasks, and sharing ones in the driver.
     (line,) = [m for m in handler.messages if m.startswith("distributed dedup")]
     alone, driven = (int(w) for w in line.split() if w.isdigit())
-    assert alone > 10 and driven > 10
+    assert alone >= 3 and driven >= 3  # counts move with the earlier stages; both paths must run
     rejected = (tmp_path / "ray" / "rejected.jsonl").read_text(encoding="utf-8")
     for doc_id in ("whole-copy", "near-copy", "mostly-copied", "self-repeat"):
         assert f'"id":"{doc_id}"' in rejected, doc_id
