@@ -63,6 +63,8 @@ CONTENT_RULE = "outside-content"
 SCORER_RULE = "line-scorer"
 # Weights of the line scorer (a small tree ensemble), next to the pattern packs.
 SCORER_FILE = "line_scorer.json"
+# Trees with at most this many inner nodes (depth 3) are evaluated through a table of all test outcomes.
+PATH_TABLE_MAX_NODES = 7
 # Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
 RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
@@ -409,21 +411,47 @@ _ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
 
 def _char_counts(text: str) -> tuple[int, int, int, int, int]:
     """(digits, uppercase, letters, letters-or-digits, spaces) as str.isdigit/isupper/isalpha/isalnum/
-    isspace count them; ASCII text is counted with bytes.translate (C speed), the rest per character."""
+    isspace count them: the ASCII characters with bytes.translate (C speed), the others per character,
+    or with one table lookup when there are many of them (Cyrillic, Greek, CJK lines)."""
+    digits, upper, letters, alnum, spaces = _ascii_counts(text.encode("ascii", "ignore"))
     if text.isascii():
-        raw = text.encode("ascii")
-        size = len(raw)
-        digits = size - len(raw.translate(None, _ASCII_DIGITS))
-        upper = size - len(raw.translate(None, _ASCII_UPPER))
-        letters = upper + size - len(raw.translate(None, _ASCII_LOWER))
-        return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
+        return digits, upper, letters, alnum, spaces
+    rest = _ASCII_RUN_RE.sub("", text)
+    if len(rest) >= _TABLE_MIN_CHARS:
+        points = np.frombuffer(rest.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if int(points.max()) < 0x10000:
+            more = _bmp_char_classes()[points].sum(axis=0).tolist()
+            return digits + more[0], upper + more[1], letters + more[2], alnum + more[3], spaces + more[4]
     return (
-        sum(map(str.isdigit, text)),
-        sum(map(str.isupper, text)),
-        sum(map(str.isalpha, text)),
-        sum(map(str.isalnum, text)),
-        sum(map(str.isspace, text)),
+        digits + sum(map(str.isdigit, rest)),
+        upper + sum(map(str.isupper, rest)),
+        letters + sum(map(str.isalpha, rest)),
+        alnum + sum(map(str.isalnum, rest)),
+        spaces + sum(map(str.isspace, rest)),
     )
+
+
+_ASCII_RUN_RE = re.compile("[\x00-\x7f]+")
+# Non-ASCII characters from which a table lookup (fixed numpy cost) beats five per-character passes.
+_TABLE_MIN_CHARS = 40
+
+
+def _ascii_counts(raw: bytes) -> tuple[int, int, int, int, int]:
+    size = len(raw)
+    digits = size - len(raw.translate(None, _ASCII_DIGITS))
+    upper = size - len(raw.translate(None, _ASCII_UPPER))
+    letters = upper + size - len(raw.translate(None, _ASCII_LOWER))
+    return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
+
+
+@functools.cache
+def _bmp_char_classes() -> np.ndarray:
+    """Per code point of the Basic Multilingual Plane: str.isdigit/isupper/isalpha/isalnum/isspace as
+    0/1 columns, so a non-ASCII line is counted with one table lookup (astral text is counted per
+    character)."""
+    chars = [chr(c) for c in range(0x10000)]
+    columns = [list(map(f, chars)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace)]
+    return np.array(columns, dtype=np.int64).T.copy()
 
 
 @functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
@@ -542,8 +570,37 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+        self._init_path_table()
+
+    def _init_path_table(self) -> None:
+        """For shallow trees: the leaf value of every tree for every combination of its inner nodes'
+        test outcomes (bit j = x[feature[j]] > threshold[j]), so inference is one comparison of all
+        nodes at once and one lookup per tree instead of a gather per level."""
+        self._values: np.ndarray | None = None
+        nodes = 2**self.depth - 1
+        if nodes > PATH_TABLE_MAX_NODES:
+            return
+        outcomes = np.arange(2**nodes)
+        node = np.zeros_like(outcomes)
+        for _ in range(self.depth):
+            node = 2 * node + 1 + ((outcomes >> node) & 1)
+        leaves = node - nodes
+        # values[t, outcomes] = leaf[t, leaf reached]; flattened for np.take.
+        self._values = self.leaf[:, leaves].ravel()
+        trees = len(self.feature)
+        self._offsets = np.arange(trees) * 2**nodes
+        # Node-major: the tests of node j of every tree are one contiguous block.
+        self._columns = self.feature.T.ravel()
+        self._cuts = self.threshold.T.ravel()
+        self._bit_weights = (1 << np.arange(nodes)).astype(np.uint8)  # outcomes < 2**7 fit in a byte
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
+        if self._values is not None:
+            trees, nodes = self.feature.shape
+            tests = (x[:, self._columns] > self._cuts).view(np.uint8).reshape(len(x), nodes, trees)
+            outcome = np.einsum("mnt,n->mt", tests, self._bit_weights).astype(np.intp) + self._offsets
+            # Same (row, tree) values in the same layout as the walk below, so the same sums.
+            return self.base + np.take(self._values, outcome).sum(axis=1)
         trees = np.arange(len(self.feature))
         node = np.zeros((len(x), len(trees)), dtype=np.intp)
         rows = np.arange(len(x))[:, None]
