@@ -479,64 +479,87 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
 
 def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
     """One row of SCORER_FEATURES per candidate line (text-only: shape of the line, its neighbours
-    among the candidates, where it sits relative to the article stretch and to what the rules removed)."""
+    among the candidates, where it sits relative to the article stretch and to what the rules removed).
+
+    Built column by column over the whole document; every value is computed as a per-row loop would
+    (math.log1p / math.log, exact integer counts), so the rows are the same to the last bit."""
     n = len(lines)
     m = len(cand)
+    x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
     first_in = bisect.bisect_left(cand, start)
     after_in = bisect.bisect_left(cand, end)
     first_marker = v.markers[0] if v.markers else n
-    removed = [0, *itertools.accumulate(rule is not None for rule in v.verdict)]  # removed before line i
+    infos = [v.infos[i] for i in cand]
     stripped_lines = [lines[i].strip() for i in cand]
     seen: Counter[str] = Counter(stripped_lines)
-    stretch_chars = [v.infos[i][6] for i in cand[first_in:after_in] if v.infos[i][6] > 0]  # type: ignore[index]
+    shapes = np.array(list(map(_line_shape, stripped_lines)), dtype=np.float64)
+    body_chars = [info[6] for info in infos]  # type: ignore[index]
+    stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
     typical = float(np.median(stretch_chars)) if stretch_chars else 1.0
-    log1p = math.log1p
-    log_words = [log1p(v.infos[i][1]) for i in cand]  # type: ignore[index]
-    body = [float(v.infos[i][6] > 0) for i in cand]  # type: ignore[index]
-    rows = []
-    for k, i in enumerate(cand):
-        stripped = stripped_lines[k]
-        _h, _w, _r, _c, prose, nav_item, _b, keep = v.infos[i]  # type: ignore[misc]
-        log_chars, colon, item, digits, upper, symbols, titlecase, url, function, chars = _line_shape(stripped)
-        inside = first_in <= k < after_in
-        outside = (first_in - k) if k < first_in else (k - after_in + 1 if k >= after_in else 0)
-        prev_k, next_k = k - 1, k + 1
-        lo, hi = max(0, k - 3), min(m, k + 4)
-        rows.append(
-            (
-                log_chars,
-                log_words[k],
-                float(prose),
-                body[k],
-                colon,
-                item,
-                digits,
-                upper,
-                symbols,
-                titlecase,
-                url,
-                float(inside),
-                log1p(outside),
-                log1p(k - first_in) if inside else 0.0,
-                log1p(after_in - 1 - k) if inside else 0.0,
-                i / n,
-                log1p(removed[i] - (removed[cand[prev_k] + 1] if prev_k >= 0 else 0)),
-                log1p((removed[cand[next_k]] if next_k < m else removed[n]) - removed[i + 1]),
-                body[prev_k] if prev_k >= 0 else -1.0,
-                log_words[prev_k] if prev_k >= 0 else -1.0,
-                body[next_k] if next_k < m else -1.0,
-                log_words[next_k] if next_k < m else -1.0,
-                sum(body[lo:hi]) / (hi - lo),
-                float(i > first_marker),
-                float(nav_item),
-                float(keep),
-                float(seen[stripped] > 1),
-                function,
-                math.log(chars / typical),
-            )
-        )
-    return np.array(rows, dtype=np.float64).reshape(m, len(SCORER_FEATURES))
+    at = np.arange(m)
+    rows = np.asarray(cand)
+    # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
+    removed = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
+    log_words = _log1p_ints([info[1] for info in infos])  # type: ignore[index]
+    body = np.array([c > 0 for c in body_chars], dtype=np.float64)
+    inside = (at >= first_in) & (at < after_in)
+    outside = np.where(at < first_in, first_in - at, np.where(at >= after_in, at - after_in + 1, 0))
+    before = removed[rows] - np.concatenate(([0], removed[rows[:-1] + 1]))
+    after = np.concatenate((removed[rows[1:]], [removed[n]])) - removed[rows + 1]
+    body_sums = np.concatenate(([0], np.cumsum(body > 0)))
+    lo, hi = np.maximum(at - 3, 0), np.minimum(at + 4, m)
+    column = dict.fromkeys(SCORER_FEATURES)
+    (
+        column["log_chars"],
+        column["ends_colon"],
+        column["list_item"],
+        column["digit_ratio"],
+        column["upper_ratio"],
+        column["symbol_ratio"],
+        column["titlecase_ratio"],
+        column["url_mail_copyright"],
+        column["function_word_ratio"],
+    ) = shapes[:, :9].T
+    column["log_words"] = log_words
+    column["prose"] = [info[4] for info in infos]  # type: ignore[index]
+    column["body"] = body
+    column["inside_stretch"] = inside
+    column["log_distance_outside"] = _log1p_ints(outside)
+    column["log_from_stretch_start"] = np.where(inside, _log1p_ints(np.maximum(at - first_in, 0)), 0.0)
+    column["log_to_stretch_end"] = np.where(inside, _log1p_ints(np.maximum(after_in - 1 - at, 0)), 0.0)
+    column["position"] = rows / n
+    column["log_removed_before"] = _log1p_ints(before)
+    column["log_removed_after"] = _log1p_ints(after)
+    column["prev_body"] = np.concatenate(([-1.0], body[:-1]))
+    column["prev_log_words"] = np.concatenate(([-1.0], log_words[:-1]))
+    column["next_body"] = np.concatenate((body[1:], [-1.0]))
+    column["next_log_words"] = np.concatenate((log_words[1:], [-1.0]))
+    column["window_body_share"] = (body_sums[hi] - body_sums[lo]) / (hi - lo)
+    column["after_marker"] = rows > first_marker
+    column["nav_item"] = [info[5] for info in infos]  # type: ignore[index]
+    column["kept_outside"] = [info[7] for info in infos]  # type: ignore[index]
+    column["repeated_in_doc"] = [seen[s] > 1 for s in stripped_lines]
+    log = math.log
+    column["length_vs_stretch"] = [log(chars / typical) for chars in shapes[:, 9].tolist()]
+    for j, name in enumerate(SCORER_FEATURES):
+        x[:, j] = column[name]
+    return x
+
+
+# math.log1p of small counts, looked up (the same values as calling it).
+_LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
+
+
+def _log1p_ints(values: Any) -> np.ndarray:
+    """math.log1p of non-negative integers, as a float64 array."""
+    ints = np.asarray(values, dtype=np.int64)
+    if not ints.size or int(ints.max()) < len(_LOG1P_TABLE):
+        return _LOG1P_TABLE[ints]
+    return np.array([math.log1p(k) for k in ints.tolist()], dtype=np.float64)
 
 
 def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
