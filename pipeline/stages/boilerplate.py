@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
-import itertools
 import json
 import math
 import re
