@@ -568,9 +568,8 @@ def _announced_list_items(lines: list[str], verdict: list[str | None], cand: lis
     previous = -1
     for i in cand:
         stripped = lines[i].strip()
-        # A line removed by a rule in between ends the list.
-        contiguous = all(verdict[j] is None for j in range(previous + 1, i))
-        if announced and contiguous and _LIST_ITEM_RE.match(stripped):
+        # A line removed by a rule in between ends the list (blank lines in between are None too).
+        if announced and verdict[previous + 1 : i].count(None) == i - previous - 1 and _LIST_ITEM_RE.match(stripped):
             items.add(i)
         else:
             announced = stripped.endswith(":")
