@@ -14,10 +14,12 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.stages.boilerplate import (
+    _URL_MAIL_COPY_RE,
     SCORER_FEATURES,
     BoilerplateStage,
     TreeEnsemble,
     _char_counts,
+    _url_mail_copyright,
     available_languages,
     line_hash,
     normalise,
@@ -699,6 +701,25 @@ def test_tree_ensemble_inference_and_feature_check():
     assert model.log_odds(x).tolist() == [-3.0, 2.0]
     with pytest.raises(ValueError, match="features"):
         TreeEnsemble({"features": ["x"], "depth": 1, "base": 0, "feature": [[0]], "threshold": [[0]], "leaf": [[0, 0]]})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "COPYRİGHT 2020",
+        "Copyrıght",
+        "httpſ://x",
+        "HTTPS://X.ORG",
+        "(C) Foo",
+        "WWW.x.de",
+        "a@b",
+        "© 2020",
+        "Kopie",
+        "Ab.",
+    ],
+)
+def test_url_sign_matches_its_pattern(line):
+    assert _url_mail_copyright(line, line.lower()) == (_URL_MAIL_COPY_RE.search(line) is not None)
 
 
 def test_tree_ensemble_outcome_table_matches_the_walk():

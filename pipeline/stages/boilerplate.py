@@ -460,7 +460,8 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     function-word ratio, characters)."""
     chars = len(stripped)
     digits, upper, letters, alnum, spaces = _char_counts(stripped)
-    tokens = stripped.lower().split()
+    lowered = stripped.lower()
+    tokens = lowered.split()
     n_tokens = max(len(tokens), 1)
     return (
         math.log1p(chars),
@@ -470,9 +471,27 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
         upper / (letters or 1),
         (chars - alnum - spaces) / chars,
         len(_TITLECASE_RE.findall(stripped)) / n_tokens,
-        float(_URL_MAIL_COPY_RE.search(stripped) is not None),
+        float(_url_mail_copyright(stripped, lowered)),
         sum(map(_FUNCTION_WORDS.__contains__, tokens)) / n_tokens,
         float(chars),
+    )
+
+
+def _url_mail_copyright(stripped: str, lowered: str) -> bool:
+    """Whether _URL_MAIL_COPY_RE finds a match in the line (``lowered`` is ``stripped.lower()``), with
+    substring tests on the lower-cased line. Exact unless the line has one of the characters that
+    case-insensitive matching folds to an ASCII letter of the pattern (İ, ı → i, ſ → s; no other
+    non-ASCII character matches those letters or lower-cases to them): then the pattern decides."""
+    if not stripped.isascii() and ("İ" in stripped or "ı" in stripped or "ſ" in stripped):
+        return _URL_MAIL_COPY_RE.search(stripped) is not None
+    return (
+        "@" in lowered
+        or "©" in lowered
+        or "(c)" in lowered
+        or "http:" in lowered
+        or "https:" in lowered
+        or "www." in lowered
+        or "copyright" in lowered
     )
 
 
