@@ -3,6 +3,7 @@ pack, and a sanity check on the trafilatura test pages (dev half of the gold sni
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 import time
@@ -13,10 +14,12 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.stages.boilerplate import (
+    _URL_MAIL_COPY_RE,
     SCORER_FEATURES,
     BoilerplateStage,
     TreeEnsemble,
     _char_counts,
+    _url_mail_copyright,
     available_languages,
     line_hash,
     normalise,
@@ -700,6 +703,40 @@ def test_tree_ensemble_inference_and_feature_check():
         TreeEnsemble({"features": ["x"], "depth": 1, "base": 0, "feature": [[0]], "threshold": [[0]], "leaf": [[0, 0]]})
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "COPYRİGHT 2020",
+        "Copyrıght",
+        "httpſ://x",
+        "HTTPS://X.ORG",
+        "(C) Foo",
+        "WWW.x.de",
+        "a@b",
+        "© 2020",
+        "Kopie",
+        "Ab.",
+    ],
+)
+def test_url_sign_matches_its_pattern(line):
+    assert _url_mail_copyright(line, line.lower()) == (_URL_MAIL_COPY_RE.search(line) is not None)
+
+
+def test_tree_ensemble_outcome_table_matches_the_walk():
+    # The shipped depth-3 model through its table of test outcomes and through the per-level walk,
+    # on rows that sit exactly on thresholds as well as random ones.
+    model = BoilerplateStage()._scorer
+    assert model is not None and model._values is not None
+    rng = np.random.default_rng(7)
+    x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
+    for row in range(20):
+        tree = row * 7 % len(model.feature)
+        x[row, model.feature[tree]] = model.threshold[tree]
+    walk = copy.copy(model)  # the shipped model is shared: switch the table off on a copy
+    walk._values = None
+    assert np.array_equal(model.log_odds(x), walk.log_odds(x))
+
+
 def test_line_scorer_removes_low_scored_lines_inside_an_article():
     # One-word lines (log_words <= 0.8) score as boilerplate; the list announced by a colon is kept.
     text = f"{ARTICLE}\nXylophon\n{ARTICLE} Zwei.\nYou will need:\n  • Flour\n  • Salt\n{ARTICLE} Drei.\n"
@@ -737,7 +774,19 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
     assert "Kuchen backen" not in recipe.text
 
 
-@pytest.mark.parametrize("text", ["Hello World 42", "\x1cA b\tC\x7f!", "Ünïcödé 3²", "ＡＢＣ １２", "  ", "a-b_c.D"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello World 42",
+        "\x1cA b\tC\x7f!",
+        "Ünïcödé 3²",
+        "ＡＢＣ １２",
+        "  ",
+        "a-b_c.D",
+        "Привет, Мир! Ⅻ ٣ " * 5,  # many non-ASCII characters: table lookup
+        "emoji \U0001f600 𝐀𝟏 " * 10,  # astral characters: per character
+    ],
+)
 def test_char_counts_match_str_methods(text):
     expected = tuple(sum(map(f, text)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace))
     assert _char_counts(text) == expected

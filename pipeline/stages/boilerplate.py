@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
-import itertools
 import json
 import math
 import re
@@ -63,6 +62,8 @@ CONTENT_RULE = "outside-content"
 SCORER_RULE = "line-scorer"
 # Weights of the line scorer (a small tree ensemble), next to the pattern packs.
 SCORER_FILE = "line_scorer.json"
+# Trees with at most this many inner nodes (depth 3) are evaluated through a table of all test outcomes.
+PATH_TABLE_MAX_NODES = 7
 # Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
 RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
@@ -409,21 +410,47 @@ _ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
 
 def _char_counts(text: str) -> tuple[int, int, int, int, int]:
     """(digits, uppercase, letters, letters-or-digits, spaces) as str.isdigit/isupper/isalpha/isalnum/
-    isspace count them; ASCII text is counted with bytes.translate (C speed), the rest per character."""
+    isspace count them: the ASCII characters with bytes.translate (C speed), the others per character,
+    or with one table lookup when there are many of them (Cyrillic, Greek, CJK lines)."""
+    digits, upper, letters, alnum, spaces = _ascii_counts(text.encode("ascii", "ignore"))
     if text.isascii():
-        raw = text.encode("ascii")
-        size = len(raw)
-        digits = size - len(raw.translate(None, _ASCII_DIGITS))
-        upper = size - len(raw.translate(None, _ASCII_UPPER))
-        letters = upper + size - len(raw.translate(None, _ASCII_LOWER))
-        return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
+        return digits, upper, letters, alnum, spaces
+    rest = _ASCII_RUN_RE.sub("", text)
+    if len(rest) >= _TABLE_MIN_CHARS:
+        points = np.frombuffer(rest.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if int(points.max()) < 0x10000:
+            more = _bmp_char_classes()[points].sum(axis=0).tolist()
+            return digits + more[0], upper + more[1], letters + more[2], alnum + more[3], spaces + more[4]
     return (
-        sum(map(str.isdigit, text)),
-        sum(map(str.isupper, text)),
-        sum(map(str.isalpha, text)),
-        sum(map(str.isalnum, text)),
-        sum(map(str.isspace, text)),
+        digits + sum(map(str.isdigit, rest)),
+        upper + sum(map(str.isupper, rest)),
+        letters + sum(map(str.isalpha, rest)),
+        alnum + sum(map(str.isalnum, rest)),
+        spaces + sum(map(str.isspace, rest)),
     )
+
+
+_ASCII_RUN_RE = re.compile("[\x00-\x7f]+")
+# Non-ASCII characters from which a table lookup (fixed numpy cost) beats five per-character passes.
+_TABLE_MIN_CHARS = 40
+
+
+def _ascii_counts(raw: bytes) -> tuple[int, int, int, int, int]:
+    size = len(raw)
+    digits = size - len(raw.translate(None, _ASCII_DIGITS))
+    upper = size - len(raw.translate(None, _ASCII_UPPER))
+    letters = upper + size - len(raw.translate(None, _ASCII_LOWER))
+    return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
+
+
+@functools.cache
+def _bmp_char_classes() -> np.ndarray:
+    """Per code point of the Basic Multilingual Plane: str.isdigit/isupper/isalpha/isalnum/isspace as
+    0/1 columns, so a non-ASCII line is counted with one table lookup (astral text is counted per
+    character)."""
+    chars = [chr(c) for c in range(0x10000)]
+    columns = [list(map(f, chars)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace)]
+    return np.array(columns, dtype=np.int64).T.copy()
 
 
 @functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
@@ -433,7 +460,8 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     function-word ratio, characters)."""
     chars = len(stripped)
     digits, upper, letters, alnum, spaces = _char_counts(stripped)
-    tokens = stripped.lower().split()
+    lowered = stripped.lower()
+    tokens = lowered.split()
     n_tokens = max(len(tokens), 1)
     return (
         math.log1p(chars),
@@ -443,72 +471,113 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
         upper / (letters or 1),
         (chars - alnum - spaces) / chars,
         len(_TITLECASE_RE.findall(stripped)) / n_tokens,
-        float(_URL_MAIL_COPY_RE.search(stripped) is not None),
+        float(_url_mail_copyright(stripped, lowered)),
         sum(map(_FUNCTION_WORDS.__contains__, tokens)) / n_tokens,
         float(chars),
     )
 
 
+def _url_mail_copyright(stripped: str, lowered: str) -> bool:
+    """Whether _URL_MAIL_COPY_RE finds a match in the line (``lowered`` is ``stripped.lower()``), with
+    substring tests on the lower-cased line. Exact unless the line has one of the characters that
+    case-insensitive matching folds to an ASCII letter of the pattern (İ, ı → i, ſ → s; no other
+    non-ASCII character matches those letters or lower-cases to them): then the pattern decides."""
+    if not stripped.isascii() and ("İ" in stripped or "ı" in stripped or "ſ" in stripped):
+        return _URL_MAIL_COPY_RE.search(stripped) is not None
+    return (
+        "@" in lowered
+        or "©" in lowered
+        or "(c)" in lowered
+        or "http:" in lowered
+        or "https:" in lowered
+        or "www." in lowered
+        or "copyright" in lowered
+    )
+
+
 def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
     """One row of SCORER_FEATURES per candidate line (text-only: shape of the line, its neighbours
-    among the candidates, where it sits relative to the article stretch and to what the rules removed)."""
+    among the candidates, where it sits relative to the article stretch and to what the rules removed).
+
+    Built column by column over the whole document; every value is computed as a per-row loop would
+    (math.log1p / math.log, exact integer counts), so the rows are the same to the last bit."""
     n = len(lines)
     m = len(cand)
+    x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
     first_in = bisect.bisect_left(cand, start)
     after_in = bisect.bisect_left(cand, end)
     first_marker = v.markers[0] if v.markers else n
-    removed = [0, *itertools.accumulate(rule is not None for rule in v.verdict)]  # removed before line i
+    infos = [v.infos[i] for i in cand]
     stripped_lines = [lines[i].strip() for i in cand]
     seen: Counter[str] = Counter(stripped_lines)
-    stretch_chars = [v.infos[i][6] for i in cand[first_in:after_in] if v.infos[i][6] > 0]  # type: ignore[index]
+    shapes = np.array(list(map(_line_shape, stripped_lines)), dtype=np.float64)
+    body_chars = [info[6] for info in infos]  # type: ignore[index]
+    stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
     typical = float(np.median(stretch_chars)) if stretch_chars else 1.0
-    log1p = math.log1p
-    log_words = [log1p(v.infos[i][1]) for i in cand]  # type: ignore[index]
-    body = [float(v.infos[i][6] > 0) for i in cand]  # type: ignore[index]
-    rows = []
-    for k, i in enumerate(cand):
-        stripped = stripped_lines[k]
-        _h, _w, _r, _c, prose, nav_item, _b, keep = v.infos[i]  # type: ignore[misc]
-        log_chars, colon, item, digits, upper, symbols, titlecase, url, function, chars = _line_shape(stripped)
-        inside = first_in <= k < after_in
-        outside = (first_in - k) if k < first_in else (k - after_in + 1 if k >= after_in else 0)
-        prev_k, next_k = k - 1, k + 1
-        lo, hi = max(0, k - 3), min(m, k + 4)
-        rows.append(
-            (
-                log_chars,
-                log_words[k],
-                float(prose),
-                body[k],
-                colon,
-                item,
-                digits,
-                upper,
-                symbols,
-                titlecase,
-                url,
-                float(inside),
-                log1p(outside),
-                log1p(k - first_in) if inside else 0.0,
-                log1p(after_in - 1 - k) if inside else 0.0,
-                i / n,
-                log1p(removed[i] - (removed[cand[prev_k] + 1] if prev_k >= 0 else 0)),
-                log1p((removed[cand[next_k]] if next_k < m else removed[n]) - removed[i + 1]),
-                body[prev_k] if prev_k >= 0 else -1.0,
-                log_words[prev_k] if prev_k >= 0 else -1.0,
-                body[next_k] if next_k < m else -1.0,
-                log_words[next_k] if next_k < m else -1.0,
-                sum(body[lo:hi]) / (hi - lo),
-                float(i > first_marker),
-                float(nav_item),
-                float(keep),
-                float(seen[stripped] > 1),
-                function,
-                math.log(chars / typical),
-            )
-        )
-    return np.array(rows, dtype=np.float64).reshape(m, len(SCORER_FEATURES))
+    at = np.arange(m)
+    rows = np.asarray(cand)
+    # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
+    removed = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
+    log_words = _log1p_ints([info[1] for info in infos])  # type: ignore[index]
+    body = np.array([c > 0 for c in body_chars], dtype=np.float64)
+    inside = (at >= first_in) & (at < after_in)
+    outside = np.where(at < first_in, first_in - at, np.where(at >= after_in, at - after_in + 1, 0))
+    before = removed[rows] - np.concatenate(([0], removed[rows[:-1] + 1]))
+    after = np.concatenate((removed[rows[1:]], [removed[n]])) - removed[rows + 1]
+    body_sums = np.concatenate(([0], np.cumsum(body > 0)))
+    lo, hi = np.maximum(at - 3, 0), np.minimum(at + 4, m)
+    column = dict.fromkeys(SCORER_FEATURES)
+    (
+        column["log_chars"],
+        column["ends_colon"],
+        column["list_item"],
+        column["digit_ratio"],
+        column["upper_ratio"],
+        column["symbol_ratio"],
+        column["titlecase_ratio"],
+        column["url_mail_copyright"],
+        column["function_word_ratio"],
+    ) = shapes[:, :9].T
+    column["log_words"] = log_words
+    column["prose"] = [info[4] for info in infos]  # type: ignore[index]
+    column["body"] = body
+    column["inside_stretch"] = inside
+    column["log_distance_outside"] = _log1p_ints(outside)
+    column["log_from_stretch_start"] = np.where(inside, _log1p_ints(np.maximum(at - first_in, 0)), 0.0)
+    column["log_to_stretch_end"] = np.where(inside, _log1p_ints(np.maximum(after_in - 1 - at, 0)), 0.0)
+    column["position"] = rows / n
+    column["log_removed_before"] = _log1p_ints(before)
+    column["log_removed_after"] = _log1p_ints(after)
+    column["prev_body"] = np.concatenate(([-1.0], body[:-1]))
+    column["prev_log_words"] = np.concatenate(([-1.0], log_words[:-1]))
+    column["next_body"] = np.concatenate((body[1:], [-1.0]))
+    column["next_log_words"] = np.concatenate((log_words[1:], [-1.0]))
+    column["window_body_share"] = (body_sums[hi] - body_sums[lo]) / (hi - lo)
+    column["after_marker"] = rows > first_marker
+    column["nav_item"] = [info[5] for info in infos]  # type: ignore[index]
+    column["kept_outside"] = [info[7] for info in infos]  # type: ignore[index]
+    column["repeated_in_doc"] = [seen[s] > 1 for s in stripped_lines]
+    log = math.log
+    column["length_vs_stretch"] = [log(chars / typical) for chars in shapes[:, 9].tolist()]
+    for j, name in enumerate(SCORER_FEATURES):
+        x[:, j] = column[name]
+    return x
+
+
+# math.log1p of small counts, looked up (the same values as calling it).
+_LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
+
+
+def _log1p_ints(values: Any) -> np.ndarray:
+    """math.log1p of non-negative integers, as a float64 array."""
+    ints = np.asarray(values, dtype=np.int64)
+    if not ints.size or int(ints.max()) < len(_LOG1P_TABLE):
+        return _LOG1P_TABLE[ints]
+    return np.array([math.log1p(k) for k in ints.tolist()], dtype=np.float64)
 
 
 def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
@@ -518,9 +587,8 @@ def _announced_list_items(lines: list[str], verdict: list[str | None], cand: lis
     previous = -1
     for i in cand:
         stripped = lines[i].strip()
-        # A line removed by a rule in between ends the list.
-        contiguous = all(verdict[j] is None for j in range(previous + 1, i))
-        if announced and contiguous and _LIST_ITEM_RE.match(stripped):
+        # A line removed by a rule in between ends the list (blank lines in between are None too).
+        if announced and verdict[previous + 1 : i].count(None) == i - previous - 1 and _LIST_ITEM_RE.match(stripped):
             items.add(i)
         else:
             announced = stripped.endswith(":")
@@ -542,8 +610,37 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+        self._init_path_table()
+
+    def _init_path_table(self) -> None:
+        """For shallow trees: the leaf value of every tree for every combination of its inner nodes'
+        test outcomes (bit j = x[feature[j]] > threshold[j]), so inference is one comparison of all
+        nodes at once and one lookup per tree instead of a gather per level."""
+        self._values: np.ndarray | None = None
+        nodes = 2**self.depth - 1
+        if nodes > PATH_TABLE_MAX_NODES:
+            return
+        outcomes = np.arange(2**nodes)
+        node = np.zeros_like(outcomes)
+        for _ in range(self.depth):
+            node = 2 * node + 1 + ((outcomes >> node) & 1)
+        leaves = node - nodes
+        # values[t, outcomes] = leaf[t, leaf reached]; flattened for np.take.
+        self._values = self.leaf[:, leaves].ravel()
+        trees = len(self.feature)
+        self._offsets = np.arange(trees) * 2**nodes
+        # Node-major: the tests of node j of every tree are one contiguous block.
+        self._columns = self.feature.T.ravel()
+        self._cuts = self.threshold.T.ravel()
+        self._bit_weights = (1 << np.arange(nodes)).astype(np.uint8)  # outcomes < 2**7 fit in a byte
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
+        if self._values is not None:
+            trees, nodes = self.feature.shape
+            tests = (x[:, self._columns] > self._cuts).view(np.uint8).reshape(len(x), nodes, trees)
+            outcome = np.einsum("mnt,n->mt", tests, self._bit_weights).astype(np.intp) + self._offsets
+            # Same (row, tree) values in the same layout as the walk below, so the same sums.
+            return self.base + np.take(self._values, outcome).sum(axis=1)
         trees = np.arange(len(self.feature))
         node = np.zeros((len(x), len(trees)), dtype=np.intp)
         rows = np.arange(len(x))[:, None]
