@@ -51,6 +51,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N gold pages only")
     ap.add_argument("--favor", default="balanced", choices=["balanced", "precision", "recall"])
+    ap.add_argument(
+        "--show-lost", action="store_true", help="list the content snippets each pipeline loses that extract kept"
+    )
     args = ap.parse_args()
 
     gold = [json.loads(line) for line in (PAGES / "text" / "gold_snippets.dev.jsonl").open(encoding="utf-8")]
@@ -67,6 +70,7 @@ def main() -> None:
             (pages / f"{g['id']}.html.gz").symlink_to(PAGES / page_text[g["id"]][1])
         rows = []
         outputs: dict[str, dict[str, str]] = {}
+        removals: dict[str, dict[str, list[tuple[str, str]]]] = {}
         for name, stages in variants(args.favor).items():
             out = Path(tmp) / f"out-{len(outputs)}"
             started = time.perf_counter()
@@ -77,6 +81,7 @@ def main() -> None:
                 for line in path.open(encoding="utf-8"):
                     texts[path.name.split(".")[0]] = fold(json.loads(line)["text"])
             outputs[name] = texts
+            removals[name] = removed_by_page(out)
             score = Score()
             for g in gold:
                 score.add(score_page(g, page_text[g["id"]][0], texts.get(g["id"], ""))[0])
@@ -90,12 +95,38 @@ def main() -> None:
             f"| {name} | {kept}/{total} | {s.tp} | {s.fn} | {s.fp} | {s.tn} | {s.precision:.3f} | {s.recall:.3f} "
             f"| {s.f1:.3f} | {seconds:.1f} |"
         )
+    if args.show_lost:
+        first = next(iter(outputs))
+        for name in list(outputs)[1:]:
+            print(f"\ncontent snippets lost by {name} (kept by {first}): page, stage/rule, snippet")
+            for g in gold:
+                kept_before = score_page(g, page_text[g["id"]][0], outputs[first].get(g["id"], ""))[1]
+                for snippet in score_page(g, page_text[g["id"]][0], outputs[name].get(g["id"], ""))[1]:
+                    if snippet in kept_before:
+                        continue
+                    rules = {r for text, r in removals[name].get(g["id"], []) if snippet[:40] in text} or {"?"}
+                    print(f"- {g['id']} {'/'.join(sorted(rules))}: {snippet[:100]}")
     base = rows[0][1]
     for name, s, *_ in rows[1:]:
         print(
             f"{name} vs extract alone: boilerplate snippets removed {base.fp - s.fp} of {base.fp} left by trafilatura; "
             f"content snippets lost {base.tp - s.tp} of {base.tp}"
         )
+
+
+def removed_by_page(out: Path) -> dict[str, list[tuple[str, str]]]:
+    """Page id -> (folded removed text, "stage/rule") from the run's removed.jsonl (and rejected pages)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for kind in ("removed", "rejected"):
+        path = out / f"{kind}.jsonl"
+        if not path.exists():
+            continue
+        for line in path.open(encoding="utf-8"):
+            rec = json.loads(line)
+            page = str(rec.get("id", "")).split(".")[0].split(":")[0]
+            text = fold(rec.get("text") or rec.get("original") or "")
+            found.setdefault(page, []).append((text, f"{rec.get('stage')}/{rec.get('rule') or rec.get('reason', '')}"))
+    return found
 
 
 if __name__ == "__main__":
