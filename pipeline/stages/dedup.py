@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -192,6 +192,12 @@ def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.nd
     return is_sep, mapping
 
 
+@lru_cache(maxsize=1)
+def _space_table() -> np.ndarray:
+    """Per code point below U+3100 (the last whitespace is U+3000): is it whitespace (str.isspace)."""
+    return np.array([chr(c).isspace() for c in range(0x3100)], dtype=bool)
+
+
 def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
     return _fmix64(codepoints.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
 
@@ -203,6 +209,7 @@ def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
 
 _U32_MAX = np.uint32(0xFFFFFFFF)
 _NO_MAPPING = np.zeros(1, dtype=np.uint32)
+_NO_TOKENS = np.empty(0, dtype=np.uint64)
 _NB_POLY_BASE = np.uint64(_POLY_BASE)
 _NB_POLY_LEN = np.uint64(_POLY_LEN)
 
@@ -262,11 +269,14 @@ def _nb_minhash(
 @numba.njit(cache=True, nogil=True)
 def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool) -> tuple:
     """Words of a code point array: start, end, polynomial hash (``_word_hash`` of the mapped code
-    points) of each, and the word offset of each line (len = newlines + 2)."""
+    points) of each, the word offset of each line (len = newlines + 2) and, if ``mapped``, the same
+    hash of each word's code points as written (else an empty array)."""
     n = cp.size
     w_start = np.empty(n // 2 + 1, np.int64)
     w_end = np.empty(n // 2 + 1, np.int64)
     hashes = np.empty(n // 2 + 1, np.uint64)
+    raw = np.empty(n // 2 + 1 if mapped else 0, np.uint64)
+    acc_raw = np.uint64(0)
     line_words = np.empty(n + 2, np.int64)
     line_words[0] = 0
     words = 0
@@ -282,6 +292,8 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                 w_start[words] = start
                 w_end[words] = i
                 hashes[words] = _nb_fmix64(acc + np.uint64(i - start) * _NB_POLY_LEN)
+                if mapped:
+                    raw[words] = _nb_fmix64(acc_raw + np.uint64(i - start) * _NB_POLY_LEN)
                 words += 1
                 inside = False
             if c == 10 and i < n:
@@ -292,13 +304,15 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                 inside = True
                 start = i
                 acc = np.uint64(0)
+                acc_raw = np.uint64(0)
                 power = np.uint64(1)
             if mapped:
+                acc_raw += np.uint64(c) * power
                 c = mapping[c]
             acc += np.uint64(c) * power
             power *= _NB_POLY_BASE
     line_words[lines] = words
-    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1]
+    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1], raw[: words if mapped else 0]
 
 
 class ShingleHash:
@@ -688,13 +702,22 @@ def unit_ranges(lines: list[str], unit: str, lengths: np.ndarray | None = None) 
     if lengths is None:
         lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
     blank = (lengths == 0) | np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
+    return _unit_ranges(lengths, blank, unit, lambda s, e: lines[s:e])
+
+
+def _unit_ranges(
+    lengths: np.ndarray, blank: np.ndarray, unit: str, block: Callable[[int, int], list[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``unit_ranges`` from the lines' lengths and blank flags; ``block(s, e)`` gives lines s..e-1
+    (only asked for blocks that may be hard-wrapped, so callers need not split the whole text)."""
+    n = lengths.size
     starts, ends, cand_starts, cand_ends = kernels.line_units(lengths, blank, unit != "paragraph")
     if unit != "auto":
         return starts, ends
     # auto: a block is one unit when it looks hard-wrapped (see _hard_wrapped), else one per line.
     # The kernel made the cheap test: every line but the last is 30-120 characters wide.
     wrapped = [
-        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(lines[s:e])
+        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(block(s, e))
     ]
     if not wrapped:
         return starts, ends
@@ -798,12 +821,9 @@ class DedupStage(Stage):
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
-        w_start, w_end, words, line_words = _nb_words(cp, is_sep, table, mapping is not None)
+        w_start, w_end, words, line_words, raw = _nb_words(cp, is_sep, table, mapping is not None)
         if o.shingle == "word":
-            if mapping is None:
-                return words, line_words, None, None
-            raw = kernels.poly_keys(cp.astype(np.uint64), w_start, w_end, _NB_POLY_BASE, _NB_POLY_LEN)[0]
-            return words, line_words, None, raw
+            return words, line_words, None, raw if mapping is not None else None
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -835,12 +855,15 @@ class DedupStage(Stage):
         # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
         n = o.ngram
-        lines = text.split("\n")
-        lengths = np.fromiter(map(len, lines), np.int64, len(lines))
-        line_chars = np.zeros(len(lines) + 1, np.int64)
-        np.cumsum(lengths + 1, out=line_chars[1:])
+        # The lines as text.split("\n") gives them, from the code points (no list of strings).
+        lengths, blank, line_chars = kernels.line_layout(_codepoints(text), _space_table())
+        at = line_chars.tolist() if o.unit == "auto" else []
+
+        def block(start: int, end: int) -> list[str]:
+            return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
+
         tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
-        u_start, u_end = unit_ranges(lines, o.unit, lengths)
+        u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
         w_start, w_end = line_words[u_start], line_words[u_end]
         n_words = w_end - w_start
         if char_offsets is None:
@@ -849,11 +872,12 @@ class DedupStage(Stage):
             # (clamped: a wordless unit after the last word would start past the end)
             t_start = np.minimum(char_offsets[w_start], tokens.size)
             t_end = np.maximum(t_start, char_offsets[w_end] - 1)
-        keys, whole_key = kernels.poly_keys(tokens, t_start, t_end, _NB_POLY_BASE, _NB_POLY_LEN)
+        # short units: the digits as written are part of their key
+        raw = raw_tokens if raw_tokens is not None else _NO_TOKENS
+        keys, whole_key = kernels.unit_keys(
+            tokens, raw, t_start, t_end, n_words, o.digits_min_words, _NB_POLY_BASE, _NB_POLY_LEN
+        )
         doc_key = int(whole_key)
-        short = np.flatnonzero(n_words < o.digits_min_words) if raw_tokens is not None else ()
-        if len(short):  # short units: the digits as written are part of their key
-            keys[short] = kernels.poly_keys(raw_tokens, t_start[short], t_end[short], _NB_POLY_BASE, _NB_POLY_LEN)[0]
         near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
         shingles = self.shingle_hash.vectorized(tokens)
         sh_start, sh_end = t_start[near], t_end[near] - n + 1
@@ -866,7 +890,7 @@ class DedupStage(Stage):
             values, cuts = kernels.unit_sets(shingles, sh_start, sh_end)  # sorted unique, per unit
             sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)] if views else None
         return {
-            "lines": lines if views else None,
+            "lines": text.split("\n") if views else None,
             "units": (u_start, u_end),
             "words": n_words,
             "keys": keys,

@@ -326,6 +326,53 @@ def poly_keys(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: np
 
 
 @numba.njit(cache=True, nogil=True)
+def unit_keys(
+    tokens: np.ndarray,
+    raw: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    words: np.ndarray,
+    raw_below: int,
+    base: np.uint64,
+    length: np.uint64,
+) -> tuple:
+    """``poly_keys`` where units of fewer than ``raw_below`` words are keyed on ``raw`` (the tokens
+    with the digits as written) if it is not empty."""
+    keys = np.empty(starts.size, np.uint64)
+    for u in range(starts.size):
+        source = raw if raw.size and words[u] < raw_below else tokens
+        keys[u] = poly_key(source, starts[u], ends[u], base, length)
+    return keys, poly_key(tokens, 0, tokens.size, base, length)
+
+
+@numba.njit(cache=True, nogil=True)
+def line_layout(cp: np.ndarray, is_space: np.ndarray) -> tuple:
+    """Of the lines of a code point array (split at newline): their lengths, whether each is blank
+    (empty or only whitespace, as ``str.isspace`` sees it: ``is_space`` covers the code points below
+    its size) and where each starts (plus the end of the text + 1)."""
+    lines = 1
+    for i in range(cp.size):
+        lines += cp[i] == 10
+    lengths = np.empty(lines, np.int64)
+    blank = np.empty(lines, np.bool_)
+    starts = np.empty(lines + 1, np.int64)
+    starts[0] = 0
+    line = 0
+    empty = True
+    for i in range(cp.size + 1):
+        c = cp[i] if i < cp.size else np.uint32(10)
+        if c == 10:
+            lengths[line] = i - starts[line]
+            blank[line] = empty
+            line += 1
+            starts[line] = i + 1
+            empty = True
+        elif empty and not (c < is_space.size and is_space[c]):
+            empty = False
+    return lengths, blank, starts
+
+
+@numba.njit(cache=True, nogil=True)
 def shingle_hashes(tokens: np.ndarray, mult: np.ndarray) -> np.ndarray:
     """(sum_k tokens[i + k] * mult[k] mod 2**64) >> 32 of every n-gram of tokens (n = mult.size)."""
     n = mult.size
