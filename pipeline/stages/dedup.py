@@ -615,22 +615,23 @@ class NearIndex:
         self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, threshold: float
     ) -> tuple[int, float] | None:
         """The earliest entry at least ``threshold`` similar, with its similarity."""
+        if not self.exact or shingles is None:  # the signatures' estimate: one compiled call
+            assert self.signatures is not None
+            entry, sim = kernels.estimate_query(
+                self.buckets.tables(), np.asarray(keys, dtype=np.uint64), self.signatures.data, sig, threshold
+            )
+            return (int(entry), float(sim)) if entry >= 0 else None
         found = self.buckets.lookup(np.array(keys, dtype=np.uint64))
         cands: list[int] = np.unique(found[found >= 0]).tolist()  # earliest first: deterministic
         if not cands:
             return None
-        if self.exact and shingles is not None:
-            for entry in cands:
-                other = self._set(entry)
-                inter = np.intersect1d(shingles, other, assume_unique=True).size
-                sim = inter / (shingles.size + other.size - inter)
-                if sim >= threshold:
-                    return entry, sim
-            return None
-        assert self.signatures is not None
-        sims = (self.signatures.data[cands] == sig).mean(axis=1)
-        hit = np.flatnonzero(sims >= threshold)
-        return (cands[hit[0]], float(sims[hit[0]])) if hit.size else None
+        for entry in cands:
+            other = self._set(entry)
+            inter = np.intersect1d(shingles, other, assume_unique=True).size
+            sim = inter / (shingles.size + other.size - inter)
+            if sim >= threshold:
+                return entry, sim
+        return None
 
     def reserve(self, entries: int, values: int) -> None:
         """Room for ``entries`` more entries holding ``values`` shingle hashes in all."""
@@ -664,13 +665,21 @@ class NearIndex:
         entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
         return flat[self.buckets.insert(flat, entries)]
 
-    def add(self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
+    def add(self, keys: list[int] | np.ndarray, sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
         """Index an entry; returns the bucket keys it created."""
-        row = np.array([keys], dtype=np.uint64)
         if self.exact:
             assert shingles is not None
+            row = np.array([keys], dtype=np.uint64)
             return self.add_many(row, np.array([owner]), shingles, np.array([shingles.size])).tolist()
-        return self.add_many(row, np.array([owner]), sig[None, :]).tolist()
+        assert self.signatures is not None  # one entry (a document): written in place
+        entry = len(self)
+        self.reserve(1, 0)
+        self.entry_owners.data[entry] = owner
+        self.entry_owners.size += 1
+        self.signatures.data[entry] = sig
+        self.signatures.size += 1
+        flat = np.asarray(keys, dtype=np.uint64)
+        return flat[self.buckets.insert(flat, entry)].tolist()
 
     def flush(self) -> None:
         """Between documents: move the new bucket keys into the large table once there are many."""
@@ -930,7 +939,7 @@ class DedupStage(Stage):
                 doc.reject(self.name, f"exact duplicate of document {orig_id}", duplicate_of=orig_id)
                 return
             if sk["doc_signature"] is not None:
-                doc_keys = sk["doc_band_keys"].tolist()
+                doc_keys = sk["doc_band_keys"]
                 hit = self.docs.query(doc_keys, sk["doc_signature"], None, o.document_threshold)
                 if hit is not None:
                     self.stat_update("doc-near-duplicate")
@@ -978,15 +987,16 @@ class DedupStage(Stage):
             "bands": [self.bands, self.rows, self.doc_bands, self.doc_rows],
         }
 
-    def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: list[int] | None) -> None:
+    def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
         new_keys, added_near = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
         cuts = sk["set_cuts"]
         sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
-        indexed = np.zeros(cuts.size - 1, dtype=bool)
-        indexed[added_near] = True
+        # The kernel appended the kept sets, in order, at the end of the index's set values.
+        sets = self.units.sets
+        kept_sets = sets.data[sets.size - int(sizes.sum()) : sets.size].copy() if sets is not None else None
         # numpy arrays, and copies of the kept sets rather than views of the document's buffer: a
         # large input file keeps all of this until it is committed (~10x less than Python ints).
         rows.append(
@@ -994,7 +1004,7 @@ class DedupStage(Stage):
                 "id": doc.id,
                 "keys": new_keys,
                 "unit_keys": sk["band_keys"][added_near],
-                "unit_sets": sk["set_values"][np.repeat(indexed, np.diff(cuts))] if exact else np.empty(0, np.uint32),
+                "unit_sets": kept_sets if kept_sets is not None else np.empty(0, np.uint32),
                 "set_sizes": sizes,
                 "unit_sigs": None if exact else sk["signatures"][added_near],
                 "doc_key": sk["doc_key"] if self.options.documents else None,

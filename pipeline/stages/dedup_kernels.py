@@ -263,6 +263,34 @@ def dedup_units(
 
 
 @numba.njit(cache=True, nogil=True)
+def estimate_query(
+    bucket_tables: tuple, keys: np.ndarray, sigs: np.ndarray, sig: np.ndarray, threshold: float
+) -> tuple:
+    """The earliest entry found in the buckets of ``keys`` whose signature (a row of ``sigs``) agrees
+    with ``sig`` on at least ``threshold`` of the permutations, with that share; (-1, 0.0) if none."""
+    old_k, old_v, new_k, new_v = bucket_tables
+    cands = np.empty(keys.size, np.int64)
+    nc = 0
+    for b in range(keys.size):
+        value = two_tier_get(old_k, old_v, new_k, new_v, keys[b])
+        if value >= 0:
+            cands[nc] = value
+            nc += 1
+    found = np.sort(cands[:nc])
+    for c in range(nc):
+        entry = found[c]
+        if c and entry == found[c - 1]:
+            continue
+        same = 0
+        for p in range(sig.size):
+            same += sigs[entry, p] == sig[p]
+        s = same / sig.size
+        if s >= threshold:
+            return entry, s
+    return np.int64(-1), 0.0
+
+
+@numba.njit(cache=True, nogil=True)
 def two_tier_find(
     old_keys: np.ndarray, old_values: np.ndarray, new_keys: np.ndarray, new_values: np.ndarray, keys: np.ndarray
 ) -> np.ndarray:
