@@ -913,6 +913,9 @@ class DedupStage(Stage):
             "doc_signature": doc_sig,
             "doc_band_keys": self.docs.band_key_array(doc_sig[None, :])[0] if doc_sig is not None else None,
             "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
+            # what process decides on: the units with at least min_words words (their positions,
+            # rows in the near arrays or -1, characters), and the characters of all units
+            "candidates": kernels.candidates(n_words, o.min_words, near, u_start, u_end, line_chars),
         }
 
     # ------------------------------------------------------------ the stage
@@ -1079,17 +1082,12 @@ class DedupStage(Stage):
     def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
         """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
         o = self.options
-        u_start, u_end = sk["units"]
-        unit_chars = sk["line_chars"][u_end] - sk["line_chars"][u_start] - 1  # without the last newline
         units, exact = self.units, self.exact
         lsh_entries = len(units)
         _check_room(ordinal)
-        # Candidates (units with enough words), the first candidate with the same key (a later copy
-        # shares the fate of the first copy here) and the row of those matched as near-duplicates.
-        elig = np.flatnonzero(sk["words"] >= o.min_words)
+        # Candidates (units with enough words) and the row of those matched as near-duplicates.
+        elig, near_pos, cand_chars, all_chars = sk["candidates"]
         keys = sk["keys"][elig]
-        near_row = np.full(len(u_start), -1, dtype=np.int64)
-        near_row[sk["near"]] = np.arange(sk["near"].size)
         band = sk["band_keys"]
         values = sk["set_values"]
         if exact.compact_on_update:
@@ -1100,7 +1098,7 @@ class DedupStage(Stage):
         no_sigs = np.empty((0, o.num_perm), np.uint32)
         owner, rule, cluster, sim, new_key, added_near, added_lsh, n_entries, n_values = kernels.dedup_units(
             keys,
-            near_row[elig],
+            near_pos,
             exact.tables(),
             band,
             units.buckets.tables(),
@@ -1127,8 +1125,8 @@ class DedupStage(Stage):
         if units.signatures is not None:
             units.signatures.size = n_entries
         gone = np.flatnonzero(owner >= 0)
-        removed_chars = int(unit_chars[elig[gone]].sum())
-        rejected = bool(gone.size) and removed_chars >= o.max_duplicate_fraction * int(unit_chars.sum())
+        removed_chars = int(cand_chars[gone].sum())
+        rejected = bool(gone.size) and removed_chars >= o.max_duplicate_fraction * all_chars
         if gone.size:
             self._record_removals(doc, sk, elig[gone], owner[gone], rule[gone], cluster[gone], sim[gone], rejected)
         if rejected:
@@ -1136,9 +1134,9 @@ class DedupStage(Stage):
             units.undo(added_lsh, lsh_entries)
             units.flush()
             self.stat_update("doc-mostly-duplicate")
-            share = removed_chars / max(1, int(unit_chars.sum()))
+            share = removed_chars / max(1, all_chars)
             by_owner: Counter[int] = Counter()
-            for who, chars in zip(owner[gone].tolist(), unit_chars[elig[gone]].tolist(), strict=True):
+            for who, chars in zip(owner[gone].tolist(), cand_chars[gone].tolist(), strict=True):
                 by_owner[who] += chars
             main = self.doc_ids[by_owner.most_common(1)[0][0]]
             doc.reject(

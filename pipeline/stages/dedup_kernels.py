@@ -374,6 +374,31 @@ def unit_keys(
 
 
 @numba.njit(cache=True, nogil=True)
+def candidates(
+    words: np.ndarray, min_words: int, near: np.ndarray, starts: np.ndarray, ends: np.ndarray, line_chars: np.ndarray
+) -> tuple:
+    """The units ``dedup_units`` decides on (at least ``min_words`` words), the row of each in the
+    near-duplicate arrays (-1 if it is matched exactly only; ``near`` is sorted), the characters of
+    each (without its last newline), and the characters of all the units."""
+    cand = np.empty(words.size, np.int64)
+    near_pos = np.empty(words.size, np.int64)
+    chars = np.empty(words.size, np.int64)
+    total = 0
+    k = r = 0
+    for u in range(words.size):
+        size = line_chars[ends[u]] - line_chars[starts[u]] - 1
+        total += size
+        while r < near.size and near[r] < u:
+            r += 1
+        if words[u] >= min_words:
+            cand[k] = u
+            near_pos[k] = r if r < near.size and near[r] == u else -1
+            chars[k] = size
+            k += 1
+    return cand[:k], near_pos[:k], chars[:k], total
+
+
+@numba.njit(cache=True, nogil=True)
 def line_layout(cp: np.ndarray, is_space: np.ndarray) -> tuple:
     """Of the lines of a code point array (split at newline): their lengths, whether each is blank
     (empty or only whitespace, as ``str.isspace`` sees it: ``is_space`` covers the code points below
