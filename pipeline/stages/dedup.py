@@ -210,6 +210,7 @@ def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
 _U32_MAX = np.uint32(0xFFFFFFFF)
 _NO_MAPPING = np.zeros(1, dtype=np.uint32)
 _NO_TOKENS = np.empty(0, dtype=np.uint64)
+_NO_OFFSETS = np.empty(0, dtype=np.int64)
 _NB_POLY_BASE = np.uint64(_POLY_BASE)
 _NB_POLY_LEN = np.uint64(_POLY_LEN)
 
@@ -777,6 +778,7 @@ class DedupStage(Stage):
         self.doc_bands, self.doc_rows = lsh_params(round(max(0.05, o.document_threshold - 0.15), 4), o.num_perm)
         self._pow = np.ones(1, dtype=np.uint64)  # B**i and B**-i mod 2**64 for exact keys
         self._ipow = np.ones(1, dtype=np.uint64)
+        self._limits = np.array([o.min_words, o.minhash_min_words, o.digits_min_words, o.ngram], np.int64)
         self.doc_ids: list[str] = []  # owner ordinal -> document id
         self.cluster_sizes: Counter[tuple[str, int]] = Counter()
         self._learnt: dict[str, list[dict[str, Any]]] = {}  # input file -> what its documents added
@@ -863,7 +865,6 @@ class DedupStage(Stage):
     def _sketch(self, text: str, views: bool) -> dict[str, Any]:
         # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
-        n = o.ngram
         # The lines as text.split("\n") gives them, from the code points (no list of strings).
         lengths, blank, line_chars = kernels.line_layout(_codepoints(text), _space_table())
         at = line_chars.tolist() if o.unit == "auto" else []
@@ -873,23 +874,21 @@ class DedupStage(Stage):
 
         tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
         u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
-        w_start, w_end = line_words[u_start], line_words[u_end]
-        n_words = w_end - w_start
-        if char_offsets is None:
-            t_start, t_end = w_start, w_end
-        else:  # a unit's characters, without the space after its last word
-            # (clamped: a wordless unit after the last word would start past the end)
-            t_start = np.minimum(char_offsets[w_start], tokens.size)
-            t_end = np.maximum(t_start, char_offsets[w_end] - 1)
         # short units: the digits as written are part of their key
-        raw = raw_tokens if raw_tokens is not None else _NO_TOKENS
-        keys, whole_key = kernels.unit_keys(
-            tokens, raw, t_start, t_end, n_words, o.digits_min_words, _NB_POLY_BASE, _NB_POLY_LEN
+        n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
+            tokens,
+            raw_tokens if raw_tokens is not None else _NO_TOKENS,
+            line_words,
+            char_offsets if char_offsets is not None else _NO_OFFSETS,
+            u_start,
+            u_end,
+            line_chars,
+            self._limits,
+            _NB_POLY_BASE,
+            _NB_POLY_LEN,
         )
         doc_key = int(whole_key)
-        near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
         shingles = self.shingle_hash.vectorized(tokens)
-        sh_start, sh_end = t_start[near], t_end[near] - n + 1
         whole = bool(o.documents and line_words[-1] >= o.minhash_min_words and shingles.size)
         # units are disjoint and in order: their shingle ranges too
         sigs, doc_sig = self.hasher.ranges_min(shingles, sh_start, sh_end, whole)
@@ -915,7 +914,7 @@ class DedupStage(Stage):
             "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
             # what process decides on: the units with at least min_words words (their positions,
             # rows in the near arrays or -1, characters), and the characters of all units
-            "candidates": kernels.candidates(n_words, o.min_words, near, u_start, u_end, line_chars),
+            "candidates": cands,
         }
 
     # ------------------------------------------------------------ the stage

@@ -374,28 +374,59 @@ def unit_keys(
 
 
 @numba.njit(cache=True, nogil=True)
-def candidates(
-    words: np.ndarray, min_words: int, near: np.ndarray, starts: np.ndarray, ends: np.ndarray, line_chars: np.ndarray
+def unit_plan(
+    tokens: np.ndarray,
+    raw: np.ndarray,
+    line_words: np.ndarray,
+    char_offsets: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    line_chars: np.ndarray,
+    limits: np.ndarray,
+    base: np.uint64,
+    length: np.uint64,
 ) -> tuple:
-    """The units ``dedup_units`` decides on (at least ``min_words`` words), the row of each in the
-    near-duplicate arrays (-1 if it is matched exactly only; ``near`` is sorted), the characters of
-    each (without its last newline), and the characters of all the units."""
-    cand = np.empty(words.size, np.int64)
-    near_pos = np.empty(words.size, np.int64)
-    chars = np.empty(words.size, np.int64)
+    """Per unit (line ranges [starts[u], ends[u])): its words, its exact key (``unit_keys``), the
+    units matched as near-duplicates and their shingle ranges, and the units ``dedup_units`` decides
+    on (at least min_words words: their positions, rows in the near arrays or -1, characters without
+    the last newline) with the characters of all the units. ``char_offsets`` (the token offset of
+    each word, char shingles) is empty for word shingles (tokens are words). ``limits``: min_words,
+    minhash_min_words, digits_min_words, ngram. One pass instead of a dozen numpy steps a document."""
+    min_words, minhash_min, digits_min, n = limits[0], limits[1], limits[2], limits[3]
+    units = starts.size
+    words = np.empty(units, np.int64)
+    t_start = np.empty(units, np.int64)
+    t_end = np.empty(units, np.int64)
+    for u in range(units):
+        w0, w1 = line_words[starts[u]], line_words[ends[u]]
+        words[u] = w1 - w0
+        if char_offsets.size:  # a unit's characters, without the space after its last word
+            # (clamped: a wordless unit after the last word would start past the end)
+            t_start[u] = min(char_offsets[w0], tokens.size)
+            t_end[u] = max(t_start[u], char_offsets[w1] - 1)
+        else:
+            t_start[u], t_end[u] = w0, w1
+    keys, whole = unit_keys(tokens, raw, t_start, t_end, words, digits_min, base, length)
+    near = np.empty(units, np.int64)
+    sh_start = np.empty(units, np.int64)
+    sh_end = np.empty(units, np.int64)
+    cand = np.empty(units, np.int64)
+    near_pos = np.empty(units, np.int64)
+    chars = np.empty(units, np.int64)
     total = 0
-    k = r = 0
-    for u in range(words.size):
-        size = line_chars[ends[u]] - line_chars[starts[u]] - 1
+    r = k = 0
+    for u in range(units):
+        size = line_chars[ends[u]] - line_chars[starts[u]] - 1  # without the last newline
         total += size
-        while r < near.size and near[r] < u:
+        row = -1
+        if words[u] >= minhash_min and t_end[u] - t_start[u] >= n:
+            row = r
+            near[r], sh_start[r], sh_end[r] = u, t_start[u], t_end[u] - n + 1
             r += 1
         if words[u] >= min_words:
-            cand[k] = u
-            near_pos[k] = r if r < near.size and near[r] == u else -1
-            chars[k] = size
+            cand[k], near_pos[k], chars[k] = u, row, size
             k += 1
-    return cand[:k], near_pos[:k], chars[:k], total
+    return words, keys, whole, near[:r], sh_start[:r], sh_end[:r], (cand[:k], near_pos[:k], chars[:k], total)
 
 
 @numba.njit(cache=True, nogil=True)
