@@ -537,6 +537,14 @@ class KeyTable:
         self.recent += int(added.sum())
         return added
 
+    def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
+        """``insert`` with one value for all the (uint64) keys; returns the keys added."""
+        _check_room(value)
+        self.reserve(keys.size)
+        added = kernels.two_tier_insert_value(*self.tables(), keys, value)
+        self.recent += added.size
+        return added
+
     def setdefault(self, key: int, value: int) -> int:
         if self.compact_on_update:
             self.compact()
@@ -662,7 +670,7 @@ class NearIndex:
             self.signatures.append(data)
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
         if len(keys) == 1:
-            return flat[self.buckets.insert(flat, first)]
+            return self.buckets.insert_value(flat, first)
         entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
         return flat[self.buckets.insert(flat, entries)]
 
@@ -679,8 +687,7 @@ class NearIndex:
         self.entry_owners.size += 1
         self.signatures.data[entry] = sig
         self.signatures.size += 1
-        flat = np.asarray(keys, dtype=np.uint64)
-        return flat[self.buckets.insert(flat, entry)].tolist()
+        return self.buckets.insert_value(np.asarray(keys, dtype=np.uint64), entry).tolist()
 
     def flush(self) -> None:
         """Between documents: move the new bucket keys into the large table once there are many."""
@@ -778,6 +785,7 @@ class DedupStage(Stage):
         self.doc_bands, self.doc_rows = lsh_params(round(max(0.05, o.document_threshold - 0.15), 4), o.num_perm)
         self._pow = np.ones(1, dtype=np.uint64)  # B**i and B**-i mod 2**64 for exact keys
         self._ipow = np.ones(1, dtype=np.uint64)
+        self._no_sigs = np.empty((0, o.num_perm), np.uint32)  # for the kernel when sets are verified
         self._limits = np.array([o.min_words, o.minhash_min_words, o.digits_min_words, o.ngram], np.int64)
         self.doc_ids: list[str] = []  # owner ordinal -> document id
         self.cluster_sizes: Counter[tuple[str, int]] = Counter()
@@ -1094,7 +1102,6 @@ class DedupStage(Stage):
         exact.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
-        no_sigs = np.empty((0, o.num_perm), np.uint32)
         owner, rule, cluster, sim, new_key, added_near, added_lsh, n_entries, n_values = kernels.dedup_units(
             keys,
             near_pos,
@@ -1109,8 +1116,8 @@ class DedupStage(Stage):
             units.sets.size if units.sets is not None else 0,
             values,
             sk["set_cuts"],
-            units.signatures.data if units.signatures is not None else no_sigs,
-            sk["signatures"] if units.signatures is not None else no_sigs,
+            units.signatures.data if units.signatures is not None else self._no_sigs,
+            sk["signatures"] if units.signatures is not None else self._no_sigs,
             o.threshold,
             ordinal,
         )

@@ -301,6 +301,25 @@ def two_tier_find(
 
 
 @numba.njit(cache=True, nogil=True)
+def two_tier_insert_value(
+    old_keys: np.ndarray,
+    old_values: np.ndarray,
+    new_keys: np.ndarray,
+    new_values: np.ndarray,
+    keys: np.ndarray,
+    value: int,
+) -> np.ndarray:
+    """``two_tier_insert`` with one value for all the keys; returns the keys added."""
+    added = np.empty(keys.size, np.uint64)
+    n = 0
+    for i in range(keys.size):
+        if ht_get(old_keys, old_values, keys[i]) < 0 and ht_put(new_keys, new_values, keys[i], np.uint32(value)):
+            added[n] = keys[i]
+            n += 1
+    return added[:n]
+
+
+@numba.njit(cache=True, nogil=True)
 def two_tier_insert(
     old_keys: np.ndarray,
     old_values: np.ndarray,
