@@ -429,8 +429,8 @@ def unit_plan(
     near = np.empty(units, np.int64)
     sh_start = np.empty(units, np.int64)
     sh_end = np.empty(units, np.int64)
-    cand = np.empty(units, np.int64)
-    near_pos = np.empty(units, np.int64)
+    cand = np.empty(units, np.int32)  # int32: this travels from the workers (units < 2**31)
+    near_pos = np.empty(units, np.int32)
     chars = np.empty(units, np.int64)
     total = 0
     r = k = 0
