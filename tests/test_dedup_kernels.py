@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.stages import dedup_kernels as kernels
-from pipeline.stages.dedup import _POLY_BASE, _POLY_LEN, DedupStage, KeyTable, ShingleHash, _fmix64
+from pipeline.stages.dedup import (
+    _POLY_BASE,
+    _POLY_LEN,
+    DedupStage,
+    KeyTable,
+    ShingleHash,
+    _codepoints,
+    _fmix64,
+    _space_table,
+)
 
 
 def test_key_table_with_collisions_and_deletions_behaves_like_a_first_wins_dict() -> None:
@@ -59,3 +68,25 @@ def test_document_kernels_equal_their_definitions() -> None:
     sigs = rng.integers(0, 2**32, size=(4, 128), dtype=np.uint32)
     x = sigs[:, : index.bands * index.rows].reshape(4, index.bands, index.rows).astype(np.uint64)
     assert np.array_equal(index.band_key_array(sigs), _fmix64((x * index._row_mult).sum(axis=2) + index._band_salt))
+
+
+def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
+    rng = np.random.default_rng(7)
+    tokens = rng.integers(0, 2**64, size=60, dtype=np.uint64)
+    raw = rng.integers(0, 2**64, size=60, dtype=np.uint64)
+    starts, ends, words = np.array([0, 10, 40]), np.array([10, 40, 60]), np.array([10, 30, 20])
+    base, length = np.uint64(_POLY_BASE), np.uint64(_POLY_LEN)
+    keys, whole = kernels.unit_keys(tokens, raw, starts, ends, words, 25, base, length)
+    assert keys.tolist() == [_poly_numpy(raw, 0, 10), _poly_numpy(tokens, 10, 40), _poly_numpy(raw, 40, 60)]
+    assert int(whole) == _poly_numpy(tokens, 0, 60)
+    none, _ = kernels.unit_keys(tokens, np.empty(0, np.uint64), starts, ends, words, 25, base, length)
+    assert none.tolist() == kernels.poly_keys(tokens, starts, ends, base, length)[0].tolist()
+
+
+def test_line_layout_splits_as_str_split() -> None:
+    text = "one\n\n \t\u3000\nzwei drei\r\n\u00a0x\n\n"
+    lengths, blank, starts = kernels.line_layout(_codepoints(text), _space_table())
+    lines = text.split("\n")
+    assert lengths.tolist() == [len(line) for line in lines]
+    assert blank.tolist() == [not line or line.isspace() for line in lines]
+    assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines

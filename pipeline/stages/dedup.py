@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -192,6 +192,12 @@ def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.nd
     return is_sep, mapping
 
 
+@lru_cache(maxsize=1)
+def _space_table() -> np.ndarray:
+    """Per code point below U+3100 (the last whitespace is U+3000): is it whitespace (str.isspace)."""
+    return np.array([chr(c).isspace() for c in range(0x3100)], dtype=bool)
+
+
 def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
     return _fmix64(codepoints.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
 
@@ -203,6 +209,8 @@ def _char_hashes(codepoints: np.ndarray) -> np.ndarray:
 
 _U32_MAX = np.uint32(0xFFFFFFFF)
 _NO_MAPPING = np.zeros(1, dtype=np.uint32)
+_NO_TOKENS = np.empty(0, dtype=np.uint64)
+_NO_OFFSETS = np.empty(0, dtype=np.int64)
 _NB_POLY_BASE = np.uint64(_POLY_BASE)
 _NB_POLY_LEN = np.uint64(_POLY_LEN)
 
@@ -262,11 +270,14 @@ def _nb_minhash(
 @numba.njit(cache=True, nogil=True)
 def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool) -> tuple:
     """Words of a code point array: start, end, polynomial hash (``_word_hash`` of the mapped code
-    points) of each, and the word offset of each line (len = newlines + 2)."""
+    points) of each, the word offset of each line (len = newlines + 2) and, if ``mapped``, the same
+    hash of each word's code points as written (else an empty array)."""
     n = cp.size
     w_start = np.empty(n // 2 + 1, np.int64)
     w_end = np.empty(n // 2 + 1, np.int64)
     hashes = np.empty(n // 2 + 1, np.uint64)
+    raw = np.empty(n // 2 + 1 if mapped else 0, np.uint64)
+    acc_raw = np.uint64(0)
     line_words = np.empty(n + 2, np.int64)
     line_words[0] = 0
     words = 0
@@ -282,6 +293,8 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                 w_start[words] = start
                 w_end[words] = i
                 hashes[words] = _nb_fmix64(acc + np.uint64(i - start) * _NB_POLY_LEN)
+                if mapped:
+                    raw[words] = _nb_fmix64(acc_raw + np.uint64(i - start) * _NB_POLY_LEN)
                 words += 1
                 inside = False
             if c == 10 and i < n:
@@ -292,13 +305,15 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                 inside = True
                 start = i
                 acc = np.uint64(0)
+                acc_raw = np.uint64(0)
                 power = np.uint64(1)
             if mapped:
+                acc_raw += np.uint64(c) * power
                 c = mapping[c]
             acc += np.uint64(c) * power
             power *= _NB_POLY_BASE
     line_words[lines] = words
-    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1]
+    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1], raw[: words if mapped else 0]
 
 
 class ShingleHash:
@@ -522,6 +537,14 @@ class KeyTable:
         self.recent += int(added.sum())
         return added
 
+    def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
+        """``insert`` with one value for all the (uint64) keys; returns the keys added."""
+        _check_room(value)
+        self.reserve(keys.size)
+        added = kernels.two_tier_insert_value(*self.tables(), keys, value)
+        self.recent += added.size
+        return added
+
     def setdefault(self, key: int, value: int) -> int:
         if self.compact_on_update:
             self.compact()
@@ -601,22 +624,23 @@ class NearIndex:
         self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, threshold: float
     ) -> tuple[int, float] | None:
         """The earliest entry at least ``threshold`` similar, with its similarity."""
+        if not self.exact or shingles is None:  # the signatures' estimate: one compiled call
+            assert self.signatures is not None
+            entry, sim = kernels.estimate_query(
+                self.buckets.tables(), np.asarray(keys, dtype=np.uint64), self.signatures.data, sig, threshold
+            )
+            return (int(entry), float(sim)) if entry >= 0 else None
         found = self.buckets.lookup(np.array(keys, dtype=np.uint64))
         cands: list[int] = np.unique(found[found >= 0]).tolist()  # earliest first: deterministic
         if not cands:
             return None
-        if self.exact and shingles is not None:
-            for entry in cands:
-                other = self._set(entry)
-                inter = np.intersect1d(shingles, other, assume_unique=True).size
-                sim = inter / (shingles.size + other.size - inter)
-                if sim >= threshold:
-                    return entry, sim
-            return None
-        assert self.signatures is not None
-        sims = (self.signatures.data[cands] == sig).mean(axis=1)
-        hit = np.flatnonzero(sims >= threshold)
-        return (cands[hit[0]], float(sims[hit[0]])) if hit.size else None
+        for entry in cands:
+            other = self._set(entry)
+            inter = np.intersect1d(shingles, other, assume_unique=True).size
+            sim = inter / (shingles.size + other.size - inter)
+            if sim >= threshold:
+                return entry, sim
+        return None
 
     def reserve(self, entries: int, values: int) -> None:
         """Room for ``entries`` more entries holding ``values`` shingle hashes in all."""
@@ -646,17 +670,24 @@ class NearIndex:
             self.signatures.append(data)
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
         if len(keys) == 1:
-            return flat[self.buckets.insert(flat, first)]
+            return self.buckets.insert_value(flat, first)
         entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
         return flat[self.buckets.insert(flat, entries)]
 
-    def add(self, keys: list[int], sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
+    def add(self, keys: list[int] | np.ndarray, sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
         """Index an entry; returns the bucket keys it created."""
-        row = np.array([keys], dtype=np.uint64)
         if self.exact:
             assert shingles is not None
+            row = np.array([keys], dtype=np.uint64)
             return self.add_many(row, np.array([owner]), shingles, np.array([shingles.size])).tolist()
-        return self.add_many(row, np.array([owner]), sig[None, :]).tolist()
+        assert self.signatures is not None  # one entry (a document): written in place
+        entry = len(self)
+        self.reserve(1, 0)
+        self.entry_owners.data[entry] = owner
+        self.entry_owners.size += 1
+        self.signatures.data[entry] = sig
+        self.signatures.size += 1
+        return self.buckets.insert_value(np.asarray(keys, dtype=np.uint64), entry).tolist()
 
     def flush(self) -> None:
         """Between documents: move the new bucket keys into the large table once there are many."""
@@ -688,13 +719,22 @@ def unit_ranges(lines: list[str], unit: str, lengths: np.ndarray | None = None) 
     if lengths is None:
         lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
     blank = (lengths == 0) | np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
+    return _unit_ranges(lengths, blank, unit, lambda s, e: lines[s:e])
+
+
+def _unit_ranges(
+    lengths: np.ndarray, blank: np.ndarray, unit: str, block: Callable[[int, int], list[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``unit_ranges`` from the lines' lengths and blank flags; ``block(s, e)`` gives lines s..e-1
+    (only asked for blocks that may be hard-wrapped, so callers need not split the whole text)."""
+    n = lengths.size
     starts, ends, cand_starts, cand_ends = kernels.line_units(lengths, blank, unit != "paragraph")
     if unit != "auto":
         return starts, ends
     # auto: a block is one unit when it looks hard-wrapped (see _hard_wrapped), else one per line.
     # The kernel made the cheap test: every line but the last is 30-120 characters wide.
     wrapped = [
-        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(lines[s:e])
+        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(block(s, e))
     ]
     if not wrapped:
         return starts, ends
@@ -745,6 +785,8 @@ class DedupStage(Stage):
         self.doc_bands, self.doc_rows = lsh_params(round(max(0.05, o.document_threshold - 0.15), 4), o.num_perm)
         self._pow = np.ones(1, dtype=np.uint64)  # B**i and B**-i mod 2**64 for exact keys
         self._ipow = np.ones(1, dtype=np.uint64)
+        self._no_sigs = np.empty((0, o.num_perm), np.uint32)  # for the kernel when sets are verified
+        self._limits = np.array([o.min_words, o.minhash_min_words, o.digits_min_words, o.ngram], np.int64)
         self.doc_ids: list[str] = []  # owner ordinal -> document id
         self.cluster_sizes: Counter[tuple[str, int]] = Counter()
         self._learnt: dict[str, list[dict[str, Any]]] = {}  # input file -> what its documents added
@@ -798,12 +840,9 @@ class DedupStage(Stage):
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
-        w_start, w_end, words, line_words = _nb_words(cp, is_sep, table, mapping is not None)
+        w_start, w_end, words, line_words, raw = _nb_words(cp, is_sep, table, mapping is not None)
         if o.shingle == "word":
-            if mapping is None:
-                return words, line_words, None, None
-            raw = kernels.poly_keys(cp.astype(np.uint64), w_start, w_end, _NB_POLY_BASE, _NB_POLY_LEN)[0]
-            return words, line_words, None, raw
+            return words, line_words, None, raw if mapping is not None else None
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -834,29 +873,30 @@ class DedupStage(Stage):
     def _sketch(self, text: str, views: bool) -> dict[str, Any]:
         # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
-        n = o.ngram
-        lines = text.split("\n")
-        lengths = np.fromiter(map(len, lines), np.int64, len(lines))
-        line_chars = np.zeros(len(lines) + 1, np.int64)
-        np.cumsum(lengths + 1, out=line_chars[1:])
+        # The lines as text.split("\n") gives them, from the code points (no list of strings).
+        lengths, blank, line_chars = kernels.line_layout(_codepoints(text), _space_table())
+        at = line_chars.tolist() if o.unit == "auto" else []
+
+        def block(start: int, end: int) -> list[str]:
+            return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
+
         tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
-        u_start, u_end = unit_ranges(lines, o.unit, lengths)
-        w_start, w_end = line_words[u_start], line_words[u_end]
-        n_words = w_end - w_start
-        if char_offsets is None:
-            t_start, t_end = w_start, w_end
-        else:  # a unit's characters, without the space after its last word
-            # (clamped: a wordless unit after the last word would start past the end)
-            t_start = np.minimum(char_offsets[w_start], tokens.size)
-            t_end = np.maximum(t_start, char_offsets[w_end] - 1)
-        keys, whole_key = kernels.poly_keys(tokens, t_start, t_end, _NB_POLY_BASE, _NB_POLY_LEN)
+        u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
+        # short units: the digits as written are part of their key
+        n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
+            tokens,
+            raw_tokens if raw_tokens is not None else _NO_TOKENS,
+            line_words,
+            char_offsets if char_offsets is not None else _NO_OFFSETS,
+            u_start,
+            u_end,
+            line_chars,
+            self._limits,
+            _NB_POLY_BASE,
+            _NB_POLY_LEN,
+        )
         doc_key = int(whole_key)
-        short = np.flatnonzero(n_words < o.digits_min_words) if raw_tokens is not None else ()
-        if len(short):  # short units: the digits as written are part of their key
-            keys[short] = kernels.poly_keys(raw_tokens, t_start[short], t_end[short], _NB_POLY_BASE, _NB_POLY_LEN)[0]
-        near = np.flatnonzero((n_words >= o.minhash_min_words) & (t_end - t_start >= n))
         shingles = self.shingle_hash.vectorized(tokens)
-        sh_start, sh_end = t_start[near], t_end[near] - n + 1
         whole = bool(o.documents and line_words[-1] >= o.minhash_min_words and shingles.size)
         # units are disjoint and in order: their shingle ranges too
         sigs, doc_sig = self.hasher.ranges_min(shingles, sh_start, sh_end, whole)
@@ -866,7 +906,7 @@ class DedupStage(Stage):
             values, cuts = kernels.unit_sets(shingles, sh_start, sh_end)  # sorted unique, per unit
             sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)] if views else None
         return {
-            "lines": lines if views else None,
+            "lines": text.split("\n") if views else None,
             "units": (u_start, u_end),
             "words": n_words,
             "keys": keys,
@@ -880,6 +920,9 @@ class DedupStage(Stage):
             "doc_signature": doc_sig,
             "doc_band_keys": self.docs.band_key_array(doc_sig[None, :])[0] if doc_sig is not None else None,
             "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
+            # what process decides on: the units with at least min_words words (their positions,
+            # rows in the near arrays or -1, characters), and the characters of all units
+            "candidates": cands,
         }
 
     # ------------------------------------------------------------ the stage
@@ -906,7 +949,7 @@ class DedupStage(Stage):
                 doc.reject(self.name, f"exact duplicate of document {orig_id}", duplicate_of=orig_id)
                 return
             if sk["doc_signature"] is not None:
-                doc_keys = sk["doc_band_keys"].tolist()
+                doc_keys = sk["doc_band_keys"]
                 hit = self.docs.query(doc_keys, sk["doc_signature"], None, o.document_threshold)
                 if hit is not None:
                     self.stat_update("doc-near-duplicate")
@@ -954,15 +997,16 @@ class DedupStage(Stage):
             "bands": [self.bands, self.rows, self.doc_bands, self.doc_rows],
         }
 
-    def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: list[int] | None) -> None:
+    def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
         new_keys, added_near = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
         cuts = sk["set_cuts"]
         sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
-        indexed = np.zeros(cuts.size - 1, dtype=bool)
-        indexed[added_near] = True
+        # The kernel appended the kept sets, in order, at the end of the index's set values.
+        sets = self.units.sets
+        kept_sets = sets.data[sets.size - int(sizes.sum()) : sets.size].copy() if sets is not None else None
         # numpy arrays, and copies of the kept sets rather than views of the document's buffer: a
         # large input file keeps all of this until it is committed (~10x less than Python ints).
         rows.append(
@@ -970,7 +1014,7 @@ class DedupStage(Stage):
                 "id": doc.id,
                 "keys": new_keys,
                 "unit_keys": sk["band_keys"][added_near],
-                "unit_sets": sk["set_values"][np.repeat(indexed, np.diff(cuts))] if exact else np.empty(0, np.uint32),
+                "unit_sets": kept_sets if kept_sets is not None else np.empty(0, np.uint32),
                 "set_sizes": sizes,
                 "unit_sigs": None if exact else sk["signatures"][added_near],
                 "doc_key": sk["doc_key"] if self.options.documents else None,
@@ -1045,17 +1089,12 @@ class DedupStage(Stage):
     def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
         """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
         o = self.options
-        u_start, u_end = sk["units"]
-        unit_chars = sk["line_chars"][u_end] - sk["line_chars"][u_start] - 1  # without the last newline
         units, exact = self.units, self.exact
         lsh_entries = len(units)
         _check_room(ordinal)
-        # Candidates (units with enough words), the first candidate with the same key (a later copy
-        # shares the fate of the first copy here) and the row of those matched as near-duplicates.
-        elig = np.flatnonzero(sk["words"] >= o.min_words)
+        # Candidates (units with enough words) and the row of those matched as near-duplicates.
+        elig, near_pos, cand_chars, all_chars = sk["candidates"]
         keys = sk["keys"][elig]
-        near_row = np.full(len(u_start), -1, dtype=np.int64)
-        near_row[sk["near"]] = np.arange(sk["near"].size)
         band = sk["band_keys"]
         values = sk["set_values"]
         if exact.compact_on_update:
@@ -1063,10 +1102,9 @@ class DedupStage(Stage):
         exact.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
-        no_sigs = np.empty((0, o.num_perm), np.uint32)
         owner, rule, cluster, sim, new_key, added_near, added_lsh, n_entries, n_values = kernels.dedup_units(
             keys,
-            near_row[elig],
+            near_pos,
             exact.tables(),
             band,
             units.buckets.tables(),
@@ -1078,8 +1116,8 @@ class DedupStage(Stage):
             units.sets.size if units.sets is not None else 0,
             values,
             sk["set_cuts"],
-            units.signatures.data if units.signatures is not None else no_sigs,
-            sk["signatures"] if units.signatures is not None else no_sigs,
+            units.signatures.data if units.signatures is not None else self._no_sigs,
+            sk["signatures"] if units.signatures is not None else self._no_sigs,
             o.threshold,
             ordinal,
         )
@@ -1093,8 +1131,8 @@ class DedupStage(Stage):
         if units.signatures is not None:
             units.signatures.size = n_entries
         gone = np.flatnonzero(owner >= 0)
-        removed_chars = int(unit_chars[elig[gone]].sum())
-        rejected = bool(gone.size) and removed_chars >= o.max_duplicate_fraction * int(unit_chars.sum())
+        removed_chars = int(cand_chars[gone].sum())
+        rejected = bool(gone.size) and removed_chars >= o.max_duplicate_fraction * all_chars
         if gone.size:
             self._record_removals(doc, sk, elig[gone], owner[gone], rule[gone], cluster[gone], sim[gone], rejected)
         if rejected:
@@ -1102,9 +1140,9 @@ class DedupStage(Stage):
             units.undo(added_lsh, lsh_entries)
             units.flush()
             self.stat_update("doc-mostly-duplicate")
-            share = removed_chars / max(1, int(unit_chars.sum()))
+            share = removed_chars / max(1, all_chars)
             by_owner: Counter[int] = Counter()
-            for who, chars in zip(owner[gone].tolist(), unit_chars[elig[gone]].tolist(), strict=True):
+            for who, chars in zip(owner[gone].tolist(), cand_chars[gone].tolist(), strict=True):
                 by_owner[who] += chars
             main = self.doc_ids[by_owner.most_common(1)[0][0]]
             doc.reject(

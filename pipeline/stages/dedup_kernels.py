@@ -263,6 +263,34 @@ def dedup_units(
 
 
 @numba.njit(cache=True, nogil=True)
+def estimate_query(
+    bucket_tables: tuple, keys: np.ndarray, sigs: np.ndarray, sig: np.ndarray, threshold: float
+) -> tuple:
+    """The earliest entry found in the buckets of ``keys`` whose signature (a row of ``sigs``) agrees
+    with ``sig`` on at least ``threshold`` of the permutations, with that share; (-1, 0.0) if none."""
+    old_k, old_v, new_k, new_v = bucket_tables
+    cands = np.empty(keys.size, np.int64)
+    nc = 0
+    for b in range(keys.size):
+        value = two_tier_get(old_k, old_v, new_k, new_v, keys[b])
+        if value >= 0:
+            cands[nc] = value
+            nc += 1
+    found = np.sort(cands[:nc])
+    for c in range(nc):
+        entry = found[c]
+        if c and entry == found[c - 1]:
+            continue
+        same = 0
+        for p in range(sig.size):
+            same += sigs[entry, p] == sig[p]
+        s = same / sig.size
+        if s >= threshold:
+            return entry, s
+    return np.int64(-1), 0.0
+
+
+@numba.njit(cache=True, nogil=True)
 def two_tier_find(
     old_keys: np.ndarray, old_values: np.ndarray, new_keys: np.ndarray, new_values: np.ndarray, keys: np.ndarray
 ) -> np.ndarray:
@@ -270,6 +298,25 @@ def two_tier_find(
     for i in range(keys.size):
         out[i] = two_tier_get(old_keys, old_values, new_keys, new_values, keys[i])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def two_tier_insert_value(
+    old_keys: np.ndarray,
+    old_values: np.ndarray,
+    new_keys: np.ndarray,
+    new_values: np.ndarray,
+    keys: np.ndarray,
+    value: int,
+) -> np.ndarray:
+    """``two_tier_insert`` with one value for all the keys; returns the keys added."""
+    added = np.empty(keys.size, np.uint64)
+    n = 0
+    for i in range(keys.size):
+        if ht_get(old_keys, old_values, keys[i]) < 0 and ht_put(new_keys, new_values, keys[i], np.uint32(value)):
+            added[n] = keys[i]
+            n += 1
+    return added[:n]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -323,6 +370,109 @@ def poly_keys(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: np
     for u in range(starts.size):
         keys[u] = poly_key(tokens, starts[u], ends[u], base, length)
     return keys, poly_key(tokens, 0, tokens.size, base, length)
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_keys(
+    tokens: np.ndarray,
+    raw: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    words: np.ndarray,
+    raw_below: int,
+    base: np.uint64,
+    length: np.uint64,
+) -> tuple:
+    """``poly_keys`` where units of fewer than ``raw_below`` words are keyed on ``raw`` (the tokens
+    with the digits as written) if it is not empty."""
+    keys = np.empty(starts.size, np.uint64)
+    for u in range(starts.size):
+        source = raw if raw.size and words[u] < raw_below else tokens
+        keys[u] = poly_key(source, starts[u], ends[u], base, length)
+    return keys, poly_key(tokens, 0, tokens.size, base, length)
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_plan(
+    tokens: np.ndarray,
+    raw: np.ndarray,
+    line_words: np.ndarray,
+    char_offsets: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    line_chars: np.ndarray,
+    limits: np.ndarray,
+    base: np.uint64,
+    length: np.uint64,
+) -> tuple:
+    """Per unit (line ranges [starts[u], ends[u])): its words, its exact key (``unit_keys``), the
+    units matched as near-duplicates and their shingle ranges, and the units ``dedup_units`` decides
+    on (at least min_words words: their positions, rows in the near arrays or -1, characters without
+    the last newline) with the characters of all the units. ``char_offsets`` (the token offset of
+    each word, char shingles) is empty for word shingles (tokens are words). ``limits``: min_words,
+    minhash_min_words, digits_min_words, ngram. One pass instead of a dozen numpy steps a document."""
+    min_words, minhash_min, digits_min, n = limits[0], limits[1], limits[2], limits[3]
+    units = starts.size
+    words = np.empty(units, np.int64)
+    t_start = np.empty(units, np.int64)
+    t_end = np.empty(units, np.int64)
+    for u in range(units):
+        w0, w1 = line_words[starts[u]], line_words[ends[u]]
+        words[u] = w1 - w0
+        if char_offsets.size:  # a unit's characters, without the space after its last word
+            # (clamped: a wordless unit after the last word would start past the end)
+            t_start[u] = min(char_offsets[w0], tokens.size)
+            t_end[u] = max(t_start[u], char_offsets[w1] - 1)
+        else:
+            t_start[u], t_end[u] = w0, w1
+    keys, whole = unit_keys(tokens, raw, t_start, t_end, words, digits_min, base, length)
+    near = np.empty(units, np.int64)
+    sh_start = np.empty(units, np.int64)
+    sh_end = np.empty(units, np.int64)
+    cand = np.empty(units, np.int32)  # int32: this travels from the workers (units < 2**31)
+    near_pos = np.empty(units, np.int32)
+    chars = np.empty(units, np.int64)
+    total = 0
+    r = k = 0
+    for u in range(units):
+        size = line_chars[ends[u]] - line_chars[starts[u]] - 1  # without the last newline
+        total += size
+        row = -1
+        if words[u] >= minhash_min and t_end[u] - t_start[u] >= n:
+            row = r
+            near[r], sh_start[r], sh_end[r] = u, t_start[u], t_end[u] - n + 1
+            r += 1
+        if words[u] >= min_words:
+            cand[k], near_pos[k], chars[k] = u, row, size
+            k += 1
+    return words, keys, whole, near[:r], sh_start[:r], sh_end[:r], (cand[:k], near_pos[:k], chars[:k], total)
+
+
+@numba.njit(cache=True, nogil=True)
+def line_layout(cp: np.ndarray, is_space: np.ndarray) -> tuple:
+    """Of the lines of a code point array (split at newline): their lengths, whether each is blank
+    (empty or only whitespace, as ``str.isspace`` sees it: ``is_space`` covers the code points below
+    its size) and where each starts (plus the end of the text + 1)."""
+    lines = 1
+    for i in range(cp.size):
+        lines += cp[i] == 10
+    lengths = np.empty(lines, np.int64)
+    blank = np.empty(lines, np.bool_)
+    starts = np.empty(lines + 1, np.int64)
+    starts[0] = 0
+    line = 0
+    empty = True
+    for i in range(cp.size + 1):
+        c = cp[i] if i < cp.size else np.uint32(10)
+        if c == 10:
+            lengths[line] = i - starts[line]
+            blank[line] = empty
+            line += 1
+            starts[line] = i + 1
+            empty = True
+        elif empty and not (c < is_space.size and is_space[c]):
+            empty = False
+    return lengths, blank, starts
 
 
 @numba.njit(cache=True, nogil=True)
