@@ -74,9 +74,9 @@ def document_keys(stage: DedupStage, sketch: dict[str, Any]) -> np.ndarray:
     if o.documents:
         parts.append(np.array([sketch["doc_key"]], dtype=np.uint64))
         if sketch["doc_signature"] is not None:
-            parts.append(stage.docs.band_key_array(sketch["doc_signature"][None, :]).ravel())
+            parts.append(sketch["doc_band_keys"])
     if sketch["near"].size:
-        parts.append(stage.units.band_key_array(sketch["signatures"]).ravel())
+        parts.append(sketch["band_keys"].ravel())
     return np.concatenate(parts).astype(np.uint64, copy=False)
 
 

@@ -930,7 +930,10 @@ class DedupStage(Stage):
     def prepare_document(self, doc: Document) -> None:
         # Signatures depend on the text alone: computed in the workers, in parallel. The lines are
         # dropped (process cuts units out by character offsets) so the text does not travel back twice.
-        doc.scratch[self.name] = (doc.text, self._sketch(doc.text, views=False))
+        sketch = self._sketch(doc.text, views=False)
+        if self.units.exact:  # candidates are verified on shingle sets: signatures need not travel back
+            sketch["signatures"] = None
+        doc.scratch[self.name] = (doc.text, sketch)
 
     def process(self, doc: Document) -> None:
         o = self.options
