@@ -936,68 +936,30 @@ class LanguageStage(Stage):
         """Where the document's foreign-frequent words and odd-letter tokens (str.split tokens:
         whole words between whitespace) are, by sentence. Only lines holding two distinct ones are
         split into sentences: a sentence needs two to be judged, and most lines have none or one."""
-        if len(lowered) != len(text):  # lowercasing changed offsets (rare letters such as "İ")
-            return self._hits_by_line(text, hit_words, odd_re)
-        # one search over the whole document per word (str.find), not a split of every line
-        by_line: dict[int, dict[str, list[int]]] = {}
-        line_end: dict[int, int] = {}
-        shortest = 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
-
-        def add(at: int, word: str) -> None:
-            ls = lowered.rfind("\n", 0, at) + 1
-            if ls not in line_end:
-                le = lowered.find("\n", at)
-                line_end[ls] = len(lowered) if le == -1 else le
-            if line_end[ls] - ls >= shortest:
-                by_line.setdefault(ls, {}).setdefault(word, []).append(at)
-
-        for w in hit_words:
-            for h in _token_starts(text, lowered, w):
-                add(h, w)
-        if odd_re is not None:
-            last = -1
-            for m in odd_re.finditer(lowered):
-                if m.start() < last:
-                    continue  # another odd letter of the same token
-                a, b = _token_bounds(lowered, m.start())
-                last = b
-                if lowered[a:b] not in hit_words:
-                    add(a, lowered[a:b])
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        for ls in sorted(by_line):
-            words = by_line[ls]
-            if len(words) < 2:
-                continue
-            spans = self._sentences(text, ls, line_end[ls])
-            for w, starts in words.items():
-                # an odd-letter token is placed at its letter, not at a bracket or quote before it
-                shift = 0 if w in hit_words or odd_re is None else odd_re.search(w).start()  # type: ignore[union-attr]
-                for h in starts:
-                    k = bisect.bisect_right(spans, (h, line_end[ls])) - 1
-                    if k >= 0 and not _capitalised_inside(text, spans[k][0], h, len(w)):
-                        out.setdefault(spans[k], []).append((h + shift, w))
-        return out
-
-    def _hits_by_line(
-        self, text: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
-    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
-        """`_hits_by_sentence` for a text whose lowercasing changes offsets: lines lowercased one by one."""
-        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        aligned = len(lowered) == len(text)  # lowercasing kept offsets (not so with rare letters: "İ")
+        # where the odd letters are: one scan of the document, not one search per line
+        odd_at = [m.start() for m in odd_re.finditer(lowered)] if odd_re is not None and aligned else []
+        j = 0
         ls = 0
-        shortest = 2 * self.options.same_script_min_words - 1
-        for line in text.split("\n"):
+        shortest = 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
+        for line in (lowered if aligned else text).split("\n"):
             le = ls + len(line)
             if le - ls < shortest:
                 ls = le + 1
                 continue
-            low = line.lower()
+            low = line if aligned else line.lower()
             tokens = low.split()
             words = set(hit_words.intersection(tokens))
-            if odd_re is not None and odd_re.search(low):
-                words.update(t for t in tokens if odd_re.search(t))
+            while j < len(odd_at) and odd_at[j] < ls:
+                j += 1
+            odd_line = j < len(odd_at) and odd_at[j] < le if aligned else odd_re is not None and odd_re.search(low)
+            if odd_line:
+                words.update(t for t in tokens if odd_re.search(t))  # type: ignore[union-attr]
             if len(words) >= 2:
                 spans = self._sentences(text, ls, le)
                 for w in words:
+                    # an odd-letter token is placed at its letter, not at a bracket or quote before it
                     shift = 0 if w in hit_words or odd_re is None else odd_re.search(w).start()  # type: ignore[union-attr]
                     for h in _token_starts(text[ls:le], low, w):
                         k = bisect.bisect_right(spans, (ls + h, le)) - 1
@@ -1420,23 +1382,21 @@ def _frequent_words(script: str) -> dict[str, frozenset[str]]:
     return {w: frozenset(v) for w, v in out.items()}
 
 
-def _token_bounds(text: str, i: int) -> tuple[int, int]:
-    """Start and end of the whitespace-delimited token around position `i`."""
+def _token_at(text: str, i: int) -> str:
+    """The whitespace-delimited token around position `i`."""
     a = i
     while a > 0 and not text[a - 1].isspace():
         a -= 1
     b = i + 1
     while b < len(text) and not text[b].isspace():
         b += 1
-    return a, b
+    return text[a:b]
 
 
 def _token_starts(text: str, low: str, word: str) -> list[int]:
     """Where `word` occurs as a whitespace-delimited token (what `text.lower().split()` found)."""
     if len(low) != len(text):  # lowercasing changed offsets (rare letters such as "İ")
         return [m.start() for m in _token_pattern(word).finditer(text)]
-    if len(word) <= 2:  # two-letter words hide inside many others ("de" in "made"): one regex scan
-        return [m.start() for m in _lower_token_pattern(word).finditer(low)]
     out, n, k = [], len(low), len(word)
     i = low.find(word)
     while i != -1:
@@ -1444,10 +1404,3 @@ def _token_starts(text: str, low: str, word: str) -> list[int]:
             out.append(i)
         i = low.find(word, i + k)
     return out
-
-
-@lru_cache(maxsize=16384)
-def _lower_token_pattern(word: str) -> regex.Pattern[str]:
-    """A whitespace-delimited lowercase token; whitespace as `str.isspace` has it (``\\s`` lacks
-    \\x1c-\\x1f). Compiled once per word (~0.5 ms): used for two-letter words only."""
-    return regex.compile(rf"(?<![^\s\x1c-\x1f]){regex.escape(word)}(?![^\s\x1c-\x1f])")
