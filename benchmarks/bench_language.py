@@ -1,6 +1,8 @@
 """Quality and speed of the `language` stage on real text.
 
     python benchmarks/bench_language.py [--split test|dev] [--skip-speed] [--skip-quality] [--repeat 3]
+    python benchmarks/bench_language.py --record OUT.jsonl          # outputs of the current stage
+    python benchmarks/bench_language.py --check-against OUT.jsonl   # same outputs, record for record?
 
 Quality: mixed documents built from real lingua sentences (host sentences with one inserted guest
 sentence, or one guest clause inserted inside a host sentence; exact gold spans), scored as
@@ -24,6 +26,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import regex
@@ -276,13 +279,95 @@ def speed(repeat: int) -> None:
     )
 
 
+def check_sets() -> dict[str, list[str]]:
+    """Texts whose outputs must not change with a speed-up: every CC + trafilatura document, the
+    mixed documents of both splits and the monolingual lingua documents."""
+    sets = {name: [json.loads(line)["text"] for line in path.open(encoding="utf-8")] for name, path in PAGES.items()}
+    for split in ("test", "dev"):
+        sets[f"mixed-{split}"] = [
+            text
+            for family in (CROSS, SAME)
+            for host, guest in family
+            for kind in ("sentence", "clause")
+            for text, _ in mixed_documents(host, guest, kind, split)
+        ]
+        mono = []
+        for path in sorted(SENTENCES.glob("*.txt")):
+            sents = lingua(path.stem, split)
+            joiner = "" if path.stem in UNSPACED else " "
+            mono.extend(joiner.join(sents[i * 10 : i * 10 + 10]) for i in range(10))
+        sets[f"mono-{split}"] = mono
+    return sets
+
+
+def stage_outputs() -> Iterator[dict]:
+    """One record per (action, set, document): text, removals, meta; then the set's counters."""
+    sets = check_sets()
+    for action in ("remove", "tag"):
+        for name, texts in sets.items():
+            stage = LanguageStage(LanguageStage.Options(action=action))
+            for i, text in enumerate(texts):
+                doc = Document(id=str(i), text=text, source=name)
+                stage.process(doc)
+                removed = [[r.rule, r.text, r.lines, r.extra] for r in doc.removed]
+                rejected = doc.rejected.reason if doc.rejected else None
+                yield {
+                    "action": action,
+                    "set": name,
+                    "id": i,
+                    "text": doc.text if doc.text != text else None,
+                    "removed": removed,
+                    "meta": doc.meta,
+                    "rejected": rejected,
+                }
+            yield {"action": action, "set": name, "id": "#stats", "stats": dict(sorted(stage.take_stats().items()))}
+
+
+def record(path: Path) -> None:
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for rec in stage_outputs():
+            f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    print(f"recorded {n} records to {path}")
+
+
+def check_against(path: Path) -> bool:
+    """Compare the current stage's outputs with a recording; print the first differences."""
+    with open(path, encoding="utf-8") as f:
+        expected = [json.loads(line) for line in f]
+    got = [json.loads(json.dumps(rec, ensure_ascii=False, sort_keys=True)) for rec in stage_outputs()]
+    diffs = 0
+    if len(got) != len(expected):
+        print(f"record count differs: {len(got)} now, {len(expected)} recorded")
+        diffs += 1
+    for old, new in zip(expected, got, strict=False):
+        if old != new:
+            diffs += 1
+            if diffs <= 10:
+                print(f"DIFF {new['action']} {new['set']} {new['id']}")
+                for k in sorted(set(old) | set(new)):
+                    if old.get(k) != new.get(k):
+                        print(f"  {k}: was {str(old.get(k))[:300]!r}")
+                        print(f"  {k}: now {str(new.get(k))[:300]!r}")
+    print(f"{len(got)} records, {diffs} differ" + ("" if diffs else ": identical"))
+    return diffs == 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=["test", "dev"], default="test")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--record", type=Path, help="write the stage's outputs (text, removals, meta) here and stop")
+    parser.add_argument("--check-against", type=Path, help="compare the outputs with a --record file and stop")
     args = parser.parse_args()
+    if args.record:
+        record(args.record)
+        return
+    if args.check_against:
+        sys.exit(0 if check_against(args.check_against) else 1)
     if not args.skip_quality:
         quality(args.split)
         monolingual(args.split)

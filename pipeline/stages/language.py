@@ -115,9 +115,13 @@ _LD_CODES = {"zh": "zh-cn"}
 # punctuation stripped from whitespace-split tokens
 _STRIP = "\"'“”„«»‘’‚‹›()[]{}<>.,;:!?¿¡…–—-/|*#+=&%$€@~^_`"
 
+# The lookahead (a character outside Common/Inherited, or the Common prolonged sound mark) holds for
+# the first character of every run: it skips spaces, digits and punctuation without trying the 26
+# alternatives (~25 % faster; checked over every code point).
 _RUN_RE = regex.compile(
-    "|".join(f"(?P<{name}>[{cls}][{cls}\\p{{Inherited}}]*)" for name, cls in _SCRIPT_CLASSES.items())
-    + r"|(?P<Other>(?![\p{Common}\p{Inherited}])\p{L}[\p{Inherited}]*)"
+    r"(?=[^\p{Common}\p{Inherited}]|\u30fc)(?:"
+    + "|".join(f"(?P<{name}>[{cls}][{cls}\\p{{Inherited}}]*)" for name, cls in _SCRIPT_CLASSES.items())
+    + r"|(?P<Other>(?![\p{Common}\p{Inherited}])\p{L}[\p{Inherited}]*))"
 )
 # Spans whose letters never count: URLs, e-mail addresses, code-like tokens. Three patterns, each
 # searched only when the text can hold it: one alternation of the three is about 3x slower.
