@@ -34,6 +34,7 @@ import regex
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import recording  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.language import LanguageStage  # noqa: E402
 
@@ -324,34 +325,12 @@ def stage_outputs() -> Iterator[dict]:
 
 
 def record(path: Path) -> None:
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for rec in stage_outputs():
-            f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
-            n += 1
-    print(f"recorded {n} records to {path}")
+    recording.record(path, stage_outputs())
 
 
 def check_against(path: Path) -> bool:
     """Compare the current stage's outputs with a recording; print the first differences."""
-    with open(path, encoding="utf-8") as f:
-        expected = [json.loads(line) for line in f]
-    got = [json.loads(json.dumps(rec, ensure_ascii=False, sort_keys=True)) for rec in stage_outputs()]
-    diffs = 0
-    if len(got) != len(expected):
-        print(f"record count differs: {len(got)} now, {len(expected)} recorded")
-        diffs += 1
-    for old, new in zip(expected, got, strict=False):
-        if old != new:
-            diffs += 1
-            if diffs <= 10:
-                print(f"DIFF {new['action']} {new['set']} {new['id']}")
-                for k in sorted(set(old) | set(new)):
-                    if old.get(k) != new.get(k):
-                        print(f"  {k}: was {str(old.get(k))[:300]!r}")
-                        print(f"  {k}: now {str(new.get(k))[:300]!r}")
-    print(f"{len(got)} records, {diffs} differ" + ("" if diffs else ": identical"))
-    return diffs == 0
+    return recording.check_against(path, stage_outputs(), ("action", "set", "id"))
 
 
 def main() -> None:

@@ -224,13 +224,7 @@ def _nb_fmix32(h: np.uint32) -> np.uint32:
     return h ^ (h >> np.uint32(16))
 
 
-@numba.njit(cache=True, nogil=True)
-def _nb_fmix64(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
+_nb_fmix64 = kernels.fmix64  # MurmurHash3 fmix64, compiled (one definition for both modules)
 
 
 @numba.njit(cache=True, nogil=True)
