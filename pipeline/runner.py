@@ -330,7 +330,8 @@ class _Outputs:
                 part.commit()
         _crash_point("file-outputs-durable")
         # Taken even when not recorded (a --limit trial), so stages do not hold it for the whole run.
-        rows = [(_state_key(i, s), payload) for i, s in enumerate(self.stages) for payload in s.pop_state(f.rel)]
+        popped = [(_state_key(i, s), s.pop_state(f.rel)) for i, s in enumerate(self.stages)]
+        rows = ((key, payload) for key, payloads in popped for payload in payloads)  # built as they are saved
         if self.record_state:
             record = FileRecord(
                 f.rel, str(f.path), f.size, self.hashes.get(f.rel, ""), self.config_hash, **vars(self.tally)

@@ -67,8 +67,9 @@ class Stage:
     def load_state(self, rows: Iterable[tuple[str, bytes]]) -> None:
         """Take back the (source, payload) rows earlier runs saved."""
 
-    def pop_state(self, source: str) -> list[bytes]:
-        """Rows learnt from the documents of input file ``source`` (finished); forget them here."""
+    def pop_state(self, source: str) -> Iterable[bytes]:
+        """Rows learnt from the documents of input file ``source`` (finished); forget them here (the
+        rows may be built lazily, as the caller iterates)."""
         return []
 
     def close(self) -> None:

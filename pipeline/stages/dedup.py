@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -51,6 +51,10 @@ HASH_SCHEME = {
     "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
     "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64), digits as written below digits_min_words",
 }
+
+# Documents per saved state row: a large input file's index entries are saved in several rows, so
+# committing it never holds a second copy of all of them.
+STATE_CHUNK_DOCUMENTS = 10_000
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _DIGITS = regex.compile(r"\d")
@@ -1020,12 +1024,22 @@ class DedupStage(Stage):
             }
         )
 
-    def pop_state(self, source: str) -> list[bytes]:
-        """The index entries the kept documents of ``source`` added, as one payload (npz: arrays plus
-        a JSON header with the hash scheme, datasketch version and hashing options)."""
-        docs = self._learnt.pop(source, None)
-        if not docs:
-            return []
+    def pop_state(self, source: str) -> Iterator[bytes]:
+        """The index entries the kept documents of ``source`` added, as payloads of at most
+        ``STATE_CHUNK_DOCUMENTS`` documents each (npz: arrays plus a JSON header with the hash scheme,
+        datasketch version and hashing options). Taken from the stage now; each payload is built only
+        when the caller asks for it, and the documents it holds are let go, so saving a large file's
+        state does not need a second copy of all of it at once."""
+        docs = self._learnt.pop(source, None) or []
+        return self._payloads(docs)
+
+    def _payloads(self, docs: list[dict[str, Any] | None]) -> Iterator[bytes]:
+        for start in range(0, len(docs), STATE_CHUNK_DOCUMENTS):
+            chunk = docs[start : start + STATE_CHUNK_DOCUMENTS]
+            docs[start : start + len(chunk)] = [None] * len(chunk)  # let go of what this payload holds
+            yield self._payload([d for d in chunk if d is not None])
+
+    def _payload(self, docs: list[dict[str, Any]]) -> bytes:
         o = self.options
         header = {
             "params": self._params(),
@@ -1053,7 +1067,7 @@ class DedupStage(Stage):
         }
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]
-        return [buf.getvalue()]
+        return buf.getvalue()
 
     def load_state(self, rows: Iterable[tuple[str, bytes]]) -> None:
         """Rebuild the index from the payloads earlier runs saved (oldest first)."""
