@@ -1382,17 +1382,6 @@ def _frequent_words(script: str) -> dict[str, frozenset[str]]:
     return {w: frozenset(v) for w, v in out.items()}
 
 
-def _token_at(text: str, i: int) -> str:
-    """The whitespace-delimited token around position `i`."""
-    a = i
-    while a > 0 and not text[a - 1].isspace():
-        a -= 1
-    b = i + 1
-    while b < len(text) and not text[b].isspace():
-        b += 1
-    return text[a:b]
-
-
 def _token_starts(text: str, low: str, word: str) -> list[int]:
     """Where `word` occurs as a whitespace-delimited token (what `text.lower().split()` found)."""
     if len(low) != len(text):  # lowercasing changed offsets (rare letters such as "İ")
