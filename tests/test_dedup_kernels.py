@@ -50,7 +50,8 @@ def test_document_kernels_equal_their_definitions() -> None:
     rng = np.random.default_rng(5)
     tokens = rng.integers(0, 2**64, size=200, dtype=np.uint64)
     starts, ends = np.array([0, 7, 50, 199]), np.array([7, 30, 50, 200])
-    keys, whole = kernels.poly_keys(tokens, starts, ends, np.uint64(_POLY_BASE), np.uint64(_POLY_LEN))
+    no_raw, words = np.empty(0, np.uint64), ends - starts
+    keys, whole = kernels.unit_keys(tokens, no_raw, starts, ends, words, 0, np.uint64(_POLY_BASE), np.uint64(_POLY_LEN))
     assert keys.tolist() == [_poly_numpy(tokens, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
     assert int(whole) == _poly_numpy(tokens, 0, 200)
     sh = ShingleHash("word", 5)
@@ -80,7 +81,7 @@ def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
     assert keys.tolist() == [_poly_numpy(raw, 0, 10), _poly_numpy(tokens, 10, 40), _poly_numpy(raw, 40, 60)]
     assert int(whole) == _poly_numpy(tokens, 0, 60)
     none, _ = kernels.unit_keys(tokens, np.empty(0, np.uint64), starts, ends, words, 25, base, length)
-    assert none.tolist() == kernels.poly_keys(tokens, starts, ends, base, length)[0].tolist()
+    assert none.tolist() == [_poly_numpy(tokens, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 def test_line_layout_splits_as_str_split() -> None:

@@ -364,15 +364,6 @@ def poly_key(tokens: np.ndarray, start: int, end: int, base: np.uint64, length: 
 
 
 @numba.njit(cache=True, nogil=True)
-def poly_keys(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: np.uint64, length: np.uint64) -> tuple:
-    """``poly_key`` of every range [starts[u], ends[u]) and of all the tokens."""
-    keys = np.empty(starts.size, np.uint64)
-    for u in range(starts.size):
-        keys[u] = poly_key(tokens, starts[u], ends[u], base, length)
-    return keys, poly_key(tokens, 0, tokens.size, base, length)
-
-
-@numba.njit(cache=True, nogil=True)
 def unit_keys(
     tokens: np.ndarray,
     raw: np.ndarray,
@@ -383,8 +374,8 @@ def unit_keys(
     base: np.uint64,
     length: np.uint64,
 ) -> tuple:
-    """``poly_keys`` where units of fewer than ``raw_below`` words are keyed on ``raw`` (the tokens
-    with the digits as written) if it is not empty."""
+    """``poly_key`` of every range [starts[u], ends[u]) and of all the tokens; units of fewer than
+    ``raw_below`` words are keyed on ``raw`` (the tokens with the digits as written) if it is not empty."""
     keys = np.empty(starts.size, np.uint64)
     for u in range(starts.size):
         source = raw if raw.size and words[u] < raw_below else tokens
