@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 from collections import Counter
@@ -29,14 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.corpora import TEXT_CORPORA  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.dedup import DedupOptions, DedupStage  # noqa: E402
 
-SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", REPO.parent / "shared"))
-CORPORA = {
-    "cc-2019-30-dolma": SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl",
-    "trafilatura": SHARED / "corpora" / "trafilatura-testpages" / "text" / "docs.jsonl",
-}
+CORPORA = TEXT_CORPORA
 EDITS = ["substitute", "insert", "delete", "surface", "truncate", "mixed"]
 
 

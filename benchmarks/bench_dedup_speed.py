@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -35,14 +34,11 @@ import datasketch  # noqa: E402
 import numpy as np  # noqa: E402
 import xxhash  # noqa: E402
 
+from benchmarks.corpora import TEXT_CORPORA  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.dedup import DedupOptions, DedupStage, _char_tables  # noqa: E402
 
-SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", REPO.parent / "shared"))
-CORPORA = {
-    "cc-2019-30-dolma": SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl",
-    "trafilatura": SHARED / "corpora" / "trafilatura-testpages" / "text" / "docs.jsonl",
-}
+CORPORA = TEXT_CORPORA
 
 
 def load(path: Path) -> list[tuple[str, str]]:
