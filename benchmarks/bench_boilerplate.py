@@ -178,15 +178,6 @@ def stage_outputs() -> Iterator[dict]:
             yield {"variant": variant, "set": name, "id": "#stats", "stats": dict(sorted(stage.stats.items()))}
 
 
-def record(path: Path) -> None:
-    recording.record(path, stage_outputs())
-
-
-def check_against(path: Path) -> bool:
-    """Compare the current stage's outputs with a recording; print the first differences."""
-    return recording.check_against(path, stage_outputs(), ("variant", "set", "id"))
-
-
 def compare_speed(old_path: Path, docs: list[dict], repeat: int) -> None:
     """Old and current stage timed alternately in this process (same load), median of `repeat` runs each."""
     import importlib.util
@@ -227,15 +218,11 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-ablation", action="store_true")
     parser.add_argument("--show-errors", choices=["A", "B", "all"], default=None)
-    parser.add_argument("--record", type=Path, help="write the stage's outputs (text + removals) here and stop")
-    parser.add_argument("--check-against", type=Path, help="compare the outputs with a --record file and stop")
+    recording.add_options(parser)
     parser.add_argument("--compare-with", type=Path, help="an older boilerplate.py: time both side by side")
     args = parser.parse_args()
-    if args.record:
-        record(args.record)
+    if recording.run_requested(args, stage_outputs, ("variant", "set", "id")):
         return
-    if args.check_against:
-        sys.exit(0 if check_against(args.check_against) else 1)
     docs, gold = load()
     if args.compare_with:
         compare_speed(args.compare_with, docs, args.repeat)

@@ -324,29 +324,16 @@ def stage_outputs() -> Iterator[dict]:
             yield {"action": action, "set": name, "id": "#stats", "stats": dict(sorted(stage.take_stats().items()))}
 
 
-def record(path: Path) -> None:
-    recording.record(path, stage_outputs())
-
-
-def check_against(path: Path) -> bool:
-    """Compare the current stage's outputs with a recording; print the first differences."""
-    return recording.check_against(path, stage_outputs(), ("action", "set", "id"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=["test", "dev"], default="test")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--record", type=Path, help="write the stage's outputs (text, removals, meta) here and stop")
-    parser.add_argument("--check-against", type=Path, help="compare the outputs with a --record file and stop")
+    recording.add_options(parser)
     args = parser.parse_args()
-    if args.record:
-        record(args.record)
+    if recording.run_requested(args, stage_outputs, ("action", "set", "id")):
         return
-    if args.check_against:
-        sys.exit(0 if check_against(args.check_against) else 1)
     if not args.skip_quality:
         quality(args.split)
         monolingual(args.split)

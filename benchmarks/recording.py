@@ -3,8 +3,10 @@ change results): shared by the stage benchmarks' ``--record`` / ``--check-agains
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +40,20 @@ def check_against(path: Path, records: Iterable[dict[str, Any]], label: tuple[st
                         print(f"  {k}: now {str(new.get(k))[:300]!r}")
     print(f"{len(got)} records, {diffs} differ" + ("" if diffs else ": identical"))
     return diffs == 0
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--record", type=Path, help="write the stage's outputs here and stop")
+    parser.add_argument("--check-against", type=Path, help="compare the outputs with a --record file and stop")
+
+
+def run_requested(
+    args: argparse.Namespace, outputs: Callable[[], Iterable[dict[str, Any]]], label: tuple[str, ...]
+) -> bool:
+    """Carry out ``--record`` (then True) or ``--check-against`` (exit 0 when identical, else 1)."""
+    if args.record:
+        record(args.record, outputs())
+        return True
+    if args.check_against:
+        sys.exit(0 if check_against(args.check_against, outputs(), label) else 1)
+    return False
