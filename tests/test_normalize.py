@@ -25,3 +25,31 @@ def test_options_switch_rules_off() -> None:
 def test_clean_text_is_unchanged() -> None:
     text = "First line.\n\nSecond paragraph, with “quotes” and 中文。"
     assert _norm(text) == text
+
+
+def _reference(text: str) -> str:
+    """The default options as plain regex substitutions, without the stage's skip checks."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]", "\n", text)
+    text = re.sub(r"[\u200b\u2060\ufeff]", "", text)
+    text = re.sub(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]", " ", text)
+    lines = [(line[: len(line) - len(line.lstrip(" "))], line.lstrip(" ")) for line in text.split("\n")]
+    text = "\n".join(indent + re.sub(" {2,}", " ", body) for indent, body in lines)
+    text = re.sub(r"[ \t\u00a0\u3000]+$", "", text, flags=re.MULTILINE)
+    text = re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", text)
+    return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+
+
+def test_skip_checks_miss_no_special_character() -> None:
+    # Every character a substitution looks for, inside a line, at a line end and at the text end,
+    # in ASCII and non-ASCII text: the stage's output equals the plain substitutions.
+    specials = "\r\u2028\u2029\x85\x0b\x0c\u200b\u2060\ufeff\t\u00a0\u1680\u202f\u205f\u3000" + "".join(
+        map(chr, range(0x2000, 0x200B))
+    )
+    for host in ("Plain ASCII line.\nSecond  line here.", "Zweite Zeile, schön.\n  Eingerückt  hier."):
+        for ch in specials:
+            for text in (f"a{ch}b\n{host}", f"{host}{ch}\nend", f"{host}{ch}", f"{ch}{host}"):
+                assert _norm(text) == _reference(text), (repr(ch), repr(text))
