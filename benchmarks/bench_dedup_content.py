@@ -21,11 +21,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.corpora import TRAFILATURA_PAGES as PAGES  # noqa: E402
 from benchmarks.snippet_metric import Score, fold, score_page  # noqa: E402
 from pipeline.config import default_config, load_config_data  # noqa: E402
 from pipeline.runner import run  # noqa: E402
-
-PAGES = REPO.parent / "shared" / "corpora" / "trafilatura-testpages"
 
 
 def outputs(out: Path) -> dict[str, str]:

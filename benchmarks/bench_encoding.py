@@ -26,11 +26,10 @@ import ftfy
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.corpora import CORPORA  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.encoding import EncodingOptions, EncodingStage  # noqa: E402
 
-SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", REPO.parent / "shared"))
-CORPORA = SHARED / "corpora"
 PRESETS = ["preserve", "ftfy-default"]
 
 
