@@ -42,6 +42,7 @@ import yaml
 from pydantic import Field
 
 from pipeline.document import Document, Removal
+from pipeline.stages import boilerplate_kernels as kernels
 
 # The stdlib regex parser tells the first characters of the whole-line patterns (see _first_chars);
 # it is `re._parser` from Python 3.11 on, `sre_parse` before.
@@ -477,6 +478,76 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     )
 
 
+def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
+    """_line_shape of every line (non-blank, stripped) as rows of one array, the same values: the
+    counts come from one compiled pass over the lines joined by newlines; lines it cannot cover
+    (astral characters, İ/ı/ſ) go through _line_shape."""
+    m = len(stripped_lines)
+    if not m:
+        return np.empty((0, 10), dtype=np.float64)
+    joined = "\n".join(stripped_lines)
+    counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+    kernels.line_shape_counts(
+        _code_points(joined), _code_points(joined.lower()), _shape_classes(), _function_word_keys(), counts
+    )
+    chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
+    tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
+    letters = counts[:, kernels.C_LETTERS]
+    shapes = np.empty((m, 10), dtype=np.float64)
+    shapes[:, 0] = _log1p_ints(chars)
+    shapes[:, 1] = counts[:, kernels.C_COLON]
+    shapes[:, 2] = [_list_head(s[0]) and _LIST_ITEM_RE.match(s) is not None for s in stripped_lines]
+    # int64 / int64 in numpy divides the exact float64 values, as Python's int / int does.
+    shapes[:, 3] = counts[:, kernels.C_DIGITS] / chars
+    shapes[:, 4] = counts[:, kernels.C_UPPER] / np.where(letters == 0, 1, letters)
+    shapes[:, 5] = (chars - counts[:, kernels.C_ALNUM] - counts[:, kernels.C_SPACES]) / chars
+    shapes[:, 6] = counts[:, kernels.C_TITLE] / tokens
+    shapes[:, 7] = counts[:, kernels.C_URL]
+    shapes[:, 8] = counts[:, kernels.C_FUNCTION] / tokens
+    shapes[:, 9] = chars
+    for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
+        shapes[j] = _line_shape(stripped_lines[j])
+    return shapes
+
+
+@functools.cache
+def _list_head(ch: str) -> bool:
+    """Whether a _LIST_ITEM_RE match can start with this character (a bullet of its class or a \\d)."""
+    return _LIST_HEAD_RE.match(ch) is not None
+
+
+_LIST_HEAD_RE = regex.compile(r"[•·▪◦‣∙*-]|\d")
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@functools.cache
+def _shape_classes() -> np.ndarray:
+    """Per BMP code point, the kernel's class bits: str.isdigit/isupper/isalpha/isalnum/isspace, and
+    whether the stdlib regex engine counts it as a word character (for \b)."""
+    columns = _bmp_char_classes()
+    word = np.array([re.match(r"\w", chr(c)) is not None for c in range(0x10000)], dtype=np.uint8)
+    bits = (kernels.DIGIT, kernels.UPPER, kernels.ALPHA, kernels.ALNUM, kernels.SPACE)
+    classes = sum(columns[:, j].astype(np.uint8) * bit for j, bit in enumerate(bits))
+    return (classes + word * kernels.WORD).astype(np.uint8)
+
+
+@functools.cache
+def _function_word_keys() -> np.ndarray:
+    """_FUNCTION_WORDS as the kernel's sorted packed keys (a leading 1, then 10 bits per character)."""
+    keys = []
+    for word in _FUNCTION_WORDS:
+        if len(word) > kernels.KEY_MAX_CHARS or max(map(ord, word)) >= kernels.KEY_MAX_POINT:
+            raise ValueError(f"function word {word!r} cannot be packed into a kernel key")
+        key = 1
+        for ch in word:
+            key = key * kernels.KEY_MAX_POINT + ord(ch)
+        keys.append(key)
+    return np.array(sorted(keys), dtype=np.int64)
+
+
 def _url_mail_copyright(stripped: str, lowered: str) -> bool:
     """Whether _URL_MAIL_COPY_RE finds a match in the line (``lowered`` is ``stripped.lower()``), with
     substring tests on the lower-cased line. Exact unless the line has one of the characters that
@@ -513,7 +584,7 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     infos = [v.infos[i] for i in cand]
     stripped_lines = [lines[i].strip() for i in cand]
     seen: Counter[str] = Counter(stripped_lines)
-    shapes = np.array(list(map(_line_shape, stripped_lines)), dtype=np.float64)
+    shapes = _line_shapes(stripped_lines)
     body_chars = [info[6] for info in infos]  # type: ignore[index]
     stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
     typical = float(np.median(stretch_chars)) if stretch_chars else 1.0

@@ -1,0 +1,146 @@
+"""Compiled (numba) loops of the boilerplate stage: per-line character counts of a whole document's
+candidate lines in one call, instead of several Python calls per line.
+
+The stage's options, rules and features stay in ``boilerplate.py``; these only count. Input is the
+code-point array of the lines joined by newlines (lines themselves hold no newline).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
+DIGIT, UPPER, ALPHA, ALNUM, SPACE, WORD = 1, 2, 4, 8, 16, 32
+# Columns of line_shape_counts' output.
+(
+    C_DIGITS,
+    C_UPPER,
+    C_LETTERS,
+    C_ALNUM,
+    C_SPACES,
+    C_TITLE,
+    C_TOKENS,
+    C_FUNCTION,
+    C_URL,
+    C_COLON,
+    C_FALLBACK,
+) = range(11)
+COLUMNS = 11
+# Function words are matched as packed keys: a leading 1, then 10 bits per character.
+KEY_MAX_CHARS = 6
+KEY_MAX_POINT = 0x400
+NEWLINE = 10
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_title(c: np.uint32) -> bool:
+    # The character class of the title-case pattern: [A-ZÀ-ÖØ-ÞĀ-Ž].
+    return (65 <= c <= 90) or (0xC0 <= c <= 0xD6) or (0xD8 <= c <= 0xDE) or (0x100 <= c <= 0x17D)
+
+
+@numba.njit(cache=True, nogil=True)
+def _at(points: np.ndarray, p: int, c: int) -> bool:
+    return p < points.size and points[p] == c
+
+
+@numba.njit(cache=True, nogil=True)
+def _url_sign_at(low: np.ndarray, p: int) -> bool:
+    # "@", "©", "(c)", "http:", "https:", "www.", "copyright" starting at p of a lower-cased line.
+    c = low[p]
+    if c == 64 or c == 0xA9:
+        return True
+    if c == 40:  # (c)
+        return _at(low, p + 1, 99) and _at(low, p + 2, 41)
+    if c == 104:  # http: / https:
+        if _at(low, p + 1, 116) and _at(low, p + 2, 116) and _at(low, p + 3, 112):
+            return _at(low, p + 4, 58) or (_at(low, p + 4, 115) and _at(low, p + 5, 58))
+        return False
+    if c == 119:  # www.
+        return _at(low, p + 1, 119) and _at(low, p + 2, 119) and _at(low, p + 3, 46)
+    if c == 99:  # copyright
+        word = (111, 112, 121, 114, 105, 103, 104, 116)
+        for k in range(8):  # noqa: SIM110 - numba compiles no generator inside all()
+            if not _at(low, p + 1 + k, word[k]):
+                return False
+        return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def line_shape_counts(
+    points: np.ndarray, lowered: np.ndarray, classes: np.ndarray, function_keys: np.ndarray, out: np.ndarray
+) -> None:
+    """Per line (row of ``out``): digits, uppercase, letters, letters-or-digits and spaces (as the str
+    methods count them), title-case word starts (``\\b[A-ZÀ-ÖØ-ÞĀ-Ž]``), whitespace tokens and function
+    words of the lower-cased line, URL/mail/copyright sign, ends with a colon, and a fallback flag for
+    lines these counts cannot cover (astral characters, or İ/ı/ſ which case-insensitive matching folds).
+
+    ``points``: the lines joined by newlines; ``lowered``: the same text lower-cased (newlines stay
+    where they are, lower-casing may change a line's length); ``classes``: bits per BMP code point;
+    ``function_keys``: sorted packed keys of the function words."""
+    line = 0
+    prev_word = False
+    last = 0
+    digits = upper = letters = alnum = spaces = title = fallback = 0
+    n = points.size
+    for p in range(n + 1):
+        c = points[p] if p < n else NEWLINE
+        if c == NEWLINE:
+            out[line, C_DIGITS] = digits
+            out[line, C_UPPER] = upper
+            out[line, C_LETTERS] = letters
+            out[line, C_ALNUM] = alnum
+            out[line, C_SPACES] = spaces
+            out[line, C_TITLE] = title
+            out[line, C_COLON] = last == 58
+            out[line, C_FALLBACK] = fallback
+            digits = upper = letters = alnum = spaces = title = fallback = 0
+            line += 1
+            prev_word = False
+            last = 0
+            continue
+        last = c
+        if c >= 0x10000 or c == 0x130 or c == 0x131 or c == 0x17F:
+            fallback = 1
+            prev_word = False
+            continue
+        bits = classes[c]
+        digits += bits & DIGIT
+        upper += (bits & UPPER) >> 1
+        letters += (bits & ALPHA) >> 2
+        alnum += (bits & ALNUM) >> 3
+        spaces += (bits & SPACE) >> 4
+        if not prev_word and _is_title(c):
+            title += 1
+        prev_word = (bits & WORD) != 0
+    # Tokens, function words and the URL sign, on the lower-cased text.
+    line = 0
+    in_token = False
+    key = np.int64(1)
+    size = 0
+    m = lowered.size
+    for p in range(m + 1):
+        c = lowered[p] if p < m else NEWLINE
+        space = c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0)
+        if space:
+            if in_token and size <= KEY_MAX_CHARS:
+                at = np.searchsorted(function_keys, key)
+                if at < function_keys.size and function_keys[at] == key:
+                    out[line, C_FUNCTION] += 1
+            in_token = False
+            if c == NEWLINE:
+                line += 1
+            continue
+        if not in_token:
+            in_token = True
+            out[line, C_TOKENS] += 1
+            key = np.int64(1)
+            size = 0
+        size += 1
+        if c >= KEY_MAX_POINT:
+            size = KEY_MAX_CHARS + 1  # no function word has such a character
+        elif size <= KEY_MAX_CHARS:
+            key = key * KEY_MAX_POINT + c
+        if out[line, C_URL] == 0 and _url_sign_at(lowered, p):
+            out[line, C_URL] = 1
