@@ -797,7 +797,7 @@ def test_char_counts_match_str_methods(text):
 def test_line_shapes_match_line_shape():
     """The compiled per-document shape counts give _line_shape's values to the bit, on every line of
     the seeds and on lines with what the kernel treats apart (astral characters, İ/ı/ſ, final sigma,
-    Unicode spaces and digits, URL/mail/copyright signs cut by a line end)."""
+    Unicode spaces and digits, URL/mail/copyright signs cut by a line end, list items at a line end)."""
     tricky = [
         "İstanbul http://x.org",
         "ſtraße copyright",
@@ -814,6 +814,16 @@ def test_line_shapes_match_line_shape():
         "copyrigh",
         "ww.",
         "Ⅻ ² ½ Ǆ ǅ ǆ",
+        "1.x",
+        "123. three digits",
+        "1 2) not an item",
+        "٣) x",
+        "•\u00a0non-breaking",
+        "•\u2028line separator",
+        "\u180e\u200b -x",
+        "•",
+        "12.",
+        "7)\x1cx",
     ]
     texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
     lines = [s for text in texts for s in (x.strip() for x in text.split("\n")) if s]

@@ -496,7 +496,7 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
     shapes = np.empty((m, 10), dtype=np.float64)
     shapes[:, 0] = _log1p_ints(chars)
     shapes[:, 1] = counts[:, kernels.C_COLON]
-    shapes[:, 2] = [_list_head(s[0]) and _LIST_ITEM_RE.match(s) is not None for s in stripped_lines]
+    shapes[:, 2] = counts[:, kernels.C_LIST]
     # int64 / int64 in numpy divides the exact float64 values, as Python's int / int does.
     shapes[:, 3] = counts[:, kernels.C_DIGITS] / chars
     shapes[:, 4] = counts[:, kernels.C_UPPER] / np.where(letters == 0, 1, letters)
@@ -510,15 +510,6 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
     return shapes
 
 
-@functools.cache
-def _list_head(ch: str) -> bool:
-    """Whether a _LIST_ITEM_RE match can start with this character (a bullet of its class or a \\d)."""
-    return _LIST_HEAD_RE.match(ch) is not None
-
-
-_LIST_HEAD_RE = regex.compile(r"[•·▪◦‣∙*-]|\d")
-
-
 def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
@@ -528,10 +519,16 @@ def _shape_classes() -> np.ndarray:
     """Per BMP code point, the kernel's class bits: str.isdigit/isupper/isalpha/isalnum/isspace, and
     whether the stdlib regex engine counts it as a word character (for \b)."""
     columns = _bmp_char_classes()
-    word = np.array([re.match(r"\w", chr(c)) is not None for c in range(0x10000)], dtype=np.uint8)
     bits = (kernels.DIGIT, kernels.UPPER, kernels.ALPHA, kernels.ALNUM, kernels.SPACE)
     classes = sum(columns[:, j].astype(np.uint8) * bit for j, bit in enumerate(bits))
-    return (classes + word * kernels.WORD).astype(np.uint8)
+    for bit, pattern in (
+        (kernels.WORD, re.compile(r"\w")),
+        (kernels.RE_SPACE, regex.compile(r"\s")),
+        (kernels.RE_DIGIT, regex.compile(r"\d")),
+    ):
+        found = np.array([pattern.match(chr(c)) is not None for c in range(0x10000)], dtype=np.uint8)
+        classes = classes + found * bit
+    return classes.astype(np.uint8)
 
 
 @functools.cache

@@ -12,6 +12,8 @@ import numpy as np
 
 # Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
 DIGIT, UPPER, ALPHA, ALNUM, SPACE, WORD = 1, 2, 4, 8, 16, 32
+# \s and \d of the `regex` module (the list-item pattern's engine), which differ from the str methods.
+RE_SPACE, RE_DIGIT = 64, 128
 # Columns of line_shape_counts' output.
 (
     C_DIGITS,
@@ -25,8 +27,9 @@ DIGIT, UPPER, ALPHA, ALNUM, SPACE, WORD = 1, 2, 4, 8, 16, 32
     C_URL,
     C_COLON,
     C_FALLBACK,
-) = range(11)
-COLUMNS = 11
+    C_LIST,
+) = range(12)
+COLUMNS = 12
 # Function words are matched as packed keys: a leading 1, then 10 bits per character.
 KEY_MAX_CHARS = 6
 KEY_MAX_POINT = 0x400
@@ -68,19 +71,39 @@ def _url_sign_at(low: np.ndarray, p: int) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
+def _has(points: np.ndarray, p: int, end: int, classes: np.ndarray, bit: int) -> bool:
+    return p < end and points[p] < 0x10000 and (classes[points[p]] & bit) != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _list_item(points: np.ndarray, begin: int, end: int, classes: np.ndarray) -> bool:
+    # The list-item pattern matched at the start of points[begin:end] (BMP lines only).
+    c = points[begin]
+    if c == 0x2022 or c == 0xB7 or c == 0x25AA or c == 0x25E6 or c == 0x2023 or c == 0x2219 or c == 42 or c == 45:
+        return _has(points, begin + 1, end, classes, RE_SPACE)
+    if not _has(points, begin, end, classes, RE_DIGIT):
+        return False
+    # \d{1,2} is greedy: a second digit must be followed by [.)], otherwise one digit is.
+    p = begin + 2 if _has(points, begin + 1, end, classes, RE_DIGIT) else begin + 1
+    return p < end and (points[p] == 46 or points[p] == 41) and _has(points, p + 1, end, classes, RE_SPACE)
+
+
+@numba.njit(cache=True, nogil=True)
 def line_shape_counts(
     points: np.ndarray, lowered: np.ndarray, classes: np.ndarray, function_keys: np.ndarray, out: np.ndarray
 ) -> None:
     """Per line (row of ``out``): digits, uppercase, letters, letters-or-digits and spaces (as the str
     methods count them), title-case word starts (``\\b[A-ZÀ-ÖØ-ÞĀ-Ž]``), whitespace tokens and function
-    words of the lower-cased line, URL/mail/copyright sign, ends with a colon, and a fallback flag for
-    lines these counts cannot cover (astral characters, or İ/ı/ſ which case-insensitive matching folds).
+    words of the lower-cased line, URL/mail/copyright sign, ends with a colon, a fallback flag for
+    lines these counts cannot cover (astral characters, or İ/ı/ſ which case-insensitive matching folds),
+    and whether the line opens like a list item (``[•·▪◦‣∙*-]\\s|\\d{1,2}[.)]\\s``, `regex` classes).
 
     ``points``: the lines joined by newlines; ``lowered``: the same text lower-cased (newlines stay
     where they are, lower-casing may change a line's length); ``classes``: bits per BMP code point;
     ``function_keys``: sorted packed keys of the function words."""
     line = 0
     prev_word = False
+    begin = 0
     last = 0
     digits = upper = letters = alnum = spaces = title = fallback = 0
     n = points.size
@@ -95,6 +118,8 @@ def line_shape_counts(
             out[line, C_TITLE] = title
             out[line, C_COLON] = last == 58
             out[line, C_FALLBACK] = fallback
+            out[line, C_LIST] = _list_item(points, begin, p, classes)
+            begin = p + 1
             digits = upper = letters = alnum = spaces = title = fallback = 0
             line += 1
             prev_word = False
@@ -118,23 +143,26 @@ def line_shape_counts(
     line = 0
     in_token = False
     key = np.int64(1)
-    size = 0
+    size = tokens = function = url = 0
     m = lowered.size
     for p in range(m + 1):
         c = lowered[p] if p < m else NEWLINE
-        space = c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0)
-        if space:
+        if c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0):
             if in_token and size <= KEY_MAX_CHARS:
                 at = np.searchsorted(function_keys, key)
                 if at < function_keys.size and function_keys[at] == key:
-                    out[line, C_FUNCTION] += 1
+                    function += 1
             in_token = False
             if c == NEWLINE:
+                out[line, C_TOKENS] = tokens
+                out[line, C_FUNCTION] = function
+                out[line, C_URL] = url
+                tokens = function = url = 0
                 line += 1
             continue
         if not in_token:
             in_token = True
-            out[line, C_TOKENS] += 1
+            tokens += 1
             key = np.int64(1)
             size = 0
         size += 1
@@ -142,5 +170,5 @@ def line_shape_counts(
             size = KEY_MAX_CHARS + 1  # no function word has such a character
         elif size <= KEY_MAX_CHARS:
             key = key * KEY_MAX_POINT + c
-        if out[line, C_URL] == 0 and _url_sign_at(lowered, p):
-            out[line, C_URL] = 1
+        if not url and (c == 64 or c == 0xA9 or c == 40 or c == 104 or c == 119 or c == 99):
+            url = _url_sign_at(lowered, p)
