@@ -3,7 +3,6 @@ pack, and a sanity check on the trafilatura test pages (dev half of the gold sni
 
 from __future__ import annotations
 
-import copy
 import json
 import pickle
 import time
@@ -724,19 +723,40 @@ def test_url_sign_matches_its_pattern(line):
     assert _url_mail_copyright(line, line.lower()) == (_URL_MAIL_COPY_RE.search(line) is not None)
 
 
-def test_tree_ensemble_outcome_table_matches_the_walk():
-    # The shipped depth-3 model through its table of test outcomes and through the per-level walk,
-    # on rows that sit exactly on thresholds as well as random ones.
-    model = BoilerplateStage()._scorer
-    assert model is not None and model._values is not None
+def _numpy_walk(model: TreeEnsemble, x: np.ndarray) -> np.ndarray:
+    """Reference inference: every row down every tree at once, one gather per level."""
+    trees = np.arange(len(model.feature))
+    node = np.zeros((len(x), len(trees)), dtype=np.intp)
+    rows = np.arange(len(x))[:, None]
+    for _ in range(model.depth):
+        node = 2 * node + 1 + (x[rows, model.feature[trees, node]] > model.threshold[trees, node])
+    return model.base + model.leaf[trees, node - (2**model.depth - 1)].sum(axis=1)
+
+
+def test_tree_ensemble_matches_a_numpy_walk():
+    # The shipped depth-3 model and a random depth-4 one, compiled walk against the numpy walk, on rows
+    # that sit exactly on thresholds as well as random ones (and on a non-contiguous view).
+    shipped = BoilerplateStage()._scorer
+    assert shipped is not None
     rng = np.random.default_rng(7)
-    x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
-    for row in range(20):
-        tree = row * 7 % len(model.feature)
-        x[row, model.feature[tree]] = model.threshold[tree]
-    walk = copy.copy(model)  # the shipped model is shared: switch the table off on a copy
-    walk._values = None
-    assert np.array_equal(model.log_odds(x), walk.log_odds(x))
+    deeper = TreeEnsemble(
+        {
+            "features": list(SCORER_FEATURES),
+            "depth": 4,
+            "base": 0.25,
+            "feature": rng.integers(0, len(SCORER_FEATURES), size=(30, 15)).tolist(),
+            "threshold": rng.normal(size=(30, 15)).tolist(),
+            "leaf": rng.normal(size=(30, 16)).tolist(),
+        }
+    )
+    for model in (shipped, deeper):
+        x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
+        for row in range(20):
+            tree = row * 7 % len(model.feature)
+            x[row, model.feature[tree]] = model.threshold[tree]
+        assert np.array_equal(model.log_odds(x), _numpy_walk(model, x))
+        assert np.array_equal(model.log_odds(x[::2]), _numpy_walk(model, x[::2]))
+        assert model.log_odds(x[:0]).shape == (0,)
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():

@@ -63,8 +63,6 @@ CONTENT_RULE = "outside-content"
 SCORER_RULE = "line-scorer"
 # Weights of the line scorer (a small tree ensemble), next to the pattern packs.
 SCORER_FILE = "line_scorer.json"
-# Trees with at most this many inner nodes (depth 3) are evaluated through a table of all test outcomes.
-PATH_TABLE_MAX_NODES = 7
 # Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
 RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
@@ -678,45 +676,15 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
-        self._init_path_table()
-
-    def _init_path_table(self) -> None:
-        """For shallow trees: the leaf value of every tree for every combination of its inner nodes'
-        test outcomes (bit j = x[feature[j]] > threshold[j]), so inference is one comparison of all
-        nodes at once and one lookup per tree instead of a gather per level."""
-        self._values: np.ndarray | None = None
-        nodes = 2**self.depth - 1
-        if nodes > PATH_TABLE_MAX_NODES:
-            return
-        outcomes = np.arange(2**nodes)
-        node = np.zeros_like(outcomes)
-        for _ in range(self.depth):
-            node = 2 * node + 1 + ((outcomes >> node) & 1)
-        leaves = node - nodes
-        # values[t, outcomes] = leaf[t, leaf reached]; flattened for np.take.
-        self._values = self.leaf[:, leaves].ravel()
-        trees = len(self.feature)
-        self._offsets = np.arange(trees) * 2**nodes
-        # Node-major: the tests of node j of every tree are one contiguous block.
-        self._columns = self.feature.T.ravel()
-        self._cuts = self.threshold.T.ravel()
-        self._bit_weights = (1 << np.arange(nodes)).astype(np.uint8)  # outcomes < 2**7 fit in a byte
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
-        if self._values is not None:
-            trees, nodes = self.feature.shape
-            tests = (x[:, self._columns] > self._cuts).view(np.uint8).reshape(len(x), nodes, trees)
-            outcome = np.einsum("mnt,n->mt", tests, self._bit_weights).astype(np.intp) + self._offsets
-            # Same (row, tree) values in the same layout as the walk below, so the same sums.
-            return self.base + np.take(self._values, outcome).sum(axis=1)
-        trees = np.arange(len(self.feature))
-        node = np.zeros((len(x), len(trees)), dtype=np.intp)
-        rows = np.arange(len(x))[:, None]
-        for _ in range(self.depth):
-            values = x[rows, self.feature[trees, node]]
-            node = 2 * node + 1 + (values > self.threshold[trees, node])
-        leaves = node - (2**self.depth - 1)
-        return self.base + self.leaf[trees, leaves].sum(axis=1)
+        # The leaf value of every (row, tree) from the compiled walk, summed per row as one (rows,
+        # trees) float64 array (numpy's summation order: the sums do not depend on how leaves were found).
+        values = np.empty((len(x), len(self.feature)), dtype=np.float64)
+        kernels.tree_leaf_values(
+            np.ascontiguousarray(x, dtype=np.float64), self.feature, self.threshold, self.leaf, self.depth, values
+        )
+        return self.base + values.sum(axis=1)
 
 
 @functools.cache

@@ -172,3 +172,26 @@ def line_shape_counts(
             key = key * KEY_MAX_POINT + c
         if not url and (c == 64 or c == 0xA9 or c == 40 or c == 104 or c == 119 or c == 99):
             url = _url_sign_at(lowered, p)
+
+
+@numba.njit(cache=True, nogil=True)
+def tree_leaf_values(
+    x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, leaf: np.ndarray, depth: int, out: np.ndarray
+) -> None:
+    """out[row, tree] = the leaf value the row reaches in the tree: from node 0, go to child 2j+1, or
+    2j+2 when x[row, feature[tree, j]] > threshold[tree, j], ``depth`` times (breadth-first layout).
+    One tree at a time over all rows: the rows' walks are independent, so they overlap in the CPU."""
+    inner = 2**depth - 1
+    rows = x.shape[0]
+    node = np.zeros(rows, dtype=np.int64)
+    for t in range(feature.shape[0]):
+        node[:] = 0
+        columns = feature[t]
+        cuts = threshold[t]
+        for _ in range(depth):
+            for r in range(rows):
+                j = node[r]
+                node[r] = 2 * j + (2 if x[r, columns[j]] > cuts[j] else 1)
+        values = leaf[t]
+        for r in range(rows):
+            out[r, t] = values[node[r] - inner]
