@@ -13,17 +13,21 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.stages.boilerplate import (
+    _ASCII_EDGE,
+    _EDGE_RE,
     _URL_MAIL_COPY_RE,
     SCORER_FEATURES,
     BoilerplateStage,
     TreeEnsemble,
     _char_counts,
+    _key_words,
     _line_shape,
     _line_shapes,
     _url_mail_copyright,
     available_languages,
     line_hash,
     normalise,
+    word_count,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -852,3 +856,18 @@ def test_line_shapes_match_line_shape():
         expected = np.array([_line_shape(s) for s in batch], dtype=np.float64)
         assert np.array_equal(_line_shapes(batch), expected)
     assert _line_shapes([]).shape == (0, 10)
+
+
+def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count():
+    """normalise strips non-ASCII edge characters one by one: the same keys as the regex it replaced
+    (``_EDGE_RE.sub`` on the folded, lower-cased line), and _key_words agrees with word_count on them."""
+    lines = ["• Item •", "•••", " - • - x", "\u200bx\u200b", "x\u00a0 ", "«Titel»", "— x —", "“Quote.”", "„x“ -"]
+    lines += [chr(c) + "ab " + chr(c) for c in range(0x80, 0x3100)]
+    lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    for line in lines:
+        key = " ".join(line.split()).lower()
+        expected = key.strip(_ASCII_EDGE)
+        if expected and (not expected[0].isascii() or not expected[-1].isascii()):
+            expected = _EDGE_RE.sub("", key)
+        assert normalise(line) == expected, line
+        assert _key_words(expected) == word_count(expected)

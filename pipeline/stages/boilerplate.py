@@ -145,8 +145,19 @@ def normalise(line: str) -> str:
     if short:
         head, tail = short[0], short[-1]
         if (head >= "\x80" and _is_edge(head)) or (tail >= "\x80" and _is_edge(tail)):
-            return _EDGE_RE.sub("", key)
+            return _strip_edges(short)
     return short
+
+
+def _strip_edges(key: str) -> str:
+    """_EDGE_RE.sub("", key): the maximal runs of edge characters at both ends removed, one cached
+    character test at a time (bullet lines, "• Item", make the regex the common case)."""
+    start, end = 0, len(key)
+    while start < end and _is_edge(key[start]):
+        start += 1
+    while end > start and _is_edge(key[end - 1]):
+        end -= 1
+    return key[start:end]
 
 
 @functools.cache
@@ -162,6 +173,19 @@ def line_hash(key: str) -> int:
 def word_count(key: str) -> int:
     """Words in a normalised line; CJK characters count as half a word each."""
     words = len(key.split())
+    if not key.isascii() and _CJK_HINT_RE.search(key):
+        cjk = len(_CJK_RE.findall(key))
+        if cjk:
+            words += cjk // 2
+    return words
+
+
+def _key_words(key: str) -> int:
+    """word_count of a key made by normalise: its words are separated by single spaces and it has no
+    other whitespace (lower-casing makes none), so counting spaces is counting words."""
+    if not key:
+        return 0
+    words = key.count(" ") + 1
     if not key.isascii() and _CJK_HINT_RE.search(key):
         cjk = len(_CJK_RE.findall(key))
         if cjk:
@@ -1061,7 +1085,7 @@ class BoilerplateStage(Stage):
             counted = np.ones(len(ordered), dtype=bool)
         else:  # an ASCII key of min_words words has min_words - 1 spaces: count words only then
             counted = np.fromiter(
-                ((not k.isascii() or k.count(" ") >= min_words - 1) and word_count(k) >= min_words for k in ordered),
+                ((not k.isascii() or k.count(" ") >= min_words - 1) and _key_words(k) >= min_words for k in ordered),
                 dtype=bool,
                 count=len(ordered),
             )
@@ -1107,7 +1131,7 @@ class BoilerplateStage(Stage):
         key = normalise(line)
         if not key:
             return None
-        return self._classify_key(key, word_count(key))
+        return self._classify_key(key, _key_words(key))
 
     def _classify_key(self, key: str, words: int) -> str | None:
         rule = self._exact.get(key)
@@ -1168,7 +1192,7 @@ class BoilerplateStage(Stage):
         for i in range(1, len(bounds)):
             segment = stripped[bounds[i] : ends[i]]
             seg_key = normalise(segment)
-            seg_words = word_count(seg_key)
+            seg_words = _key_words(seg_key)
             if i == len(bounds) - 1 and rooted and looks_like_prose(stripped[bounds[i] :], seg_words):
                 return "breadcrumb-prefix", bounds[i]
             if seg_words > CRUMB_MAX_WORDS or (seg_key and looks_like_prose(segment, seg_words)):
@@ -1185,7 +1209,7 @@ class BoilerplateStage(Stage):
         key = normalise(stripped)
         if not key:
             return _NO_KEY
-        words = word_count(key)
+        words = _key_words(key)
         rule = self._classify_key(key, words)
         if rule is not None:
             return 0, words, rule, None, False, False, -1, False
