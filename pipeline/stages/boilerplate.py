@@ -959,6 +959,14 @@ class BoilerplateStage(Stage):
         # the capitalised first letter of a root (an empty root would match anywhere: no exit).
         self._root_max_chars = 3 * max((len(r) for r in roots), default=0)
         self._glued_heads = None if "" in roots else frozenset(r[:1].upper() for r in roots)
+        # The glued alternation is case-sensitive literals: a match starts with one of them.
+        self._glued_roots = tuple(r[:1].upper() + r[1:] for r in roots)
+        # ASCII characters a root line can start with (a digit, or a root's first character as the
+        # case-insensitive pattern matches it); keys starting with any other ASCII character are no root line.
+        # (Only when every first character folds to one character: "ß" could match "ss".)
+        heads_re = regex.compile("|".join([r"\d", *(regex.escape(r[:1]) for r in roots if r)]), regex.IGNORECASE)
+        simple = all(len(r[:1].casefold()) == 1 for r in roots)
+        self._root_line_heads = frozenset(c for c in map(chr, range(128)) if not simple or heads_re.match(c))
 
     def _combine(self, rules: dict[str, list[str]], prefix: str) -> re.Pattern | regex.Pattern | None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored)."""
@@ -1160,11 +1168,13 @@ class BoilerplateStage(Stage):
     def _breadcrumb(self, stripped: str, key: str, words: int) -> tuple[str, int] | None:
         """('breadcrumb', 0) for a whole-line trail, ('breadcrumb-prefix', n) to cut n leading chars."""
         if key in self._roots or (
-            (len(key) <= self._root_max_chars or _DIGIT_RE.match(key)) and self._root_line_re.fullmatch(key)
+            (len(key) <= self._root_max_chars or _DIGIT_RE.match(key))
+            and (key[0] >= "\x80" or key[0] in self._root_line_heads)
+            and self._root_line_re.fullmatch(key)
         ):
             return "breadcrumb", 0
         if (
-            (self._glued_heads is None or stripped[0] in self._glued_heads)
+            (self._glued_heads is None or (stripped[0] in self._glued_heads and stripped.startswith(self._glued_roots)))
             and self._glued_re.match(stripped)
             and not _SENTENCE_END_RE.search(stripped)
         ):
