@@ -14,6 +14,8 @@ import pytest
 from pipeline.document import Document
 from pipeline.stages.boilerplate import (
     _ASCII_EDGE,
+    _CJK_HINT_RE,
+    _CJK_RE,
     _EDGE_RE,
     _URL_MAIL_COPY_RE,
     SCORER_FEATURES,
@@ -871,3 +873,10 @@ def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count
             expected = _EDGE_RE.sub("", key)
         assert normalise(line) == expected, line
         assert _key_words(expected) == word_count(expected)
+
+
+def test_cjk_hint_covers_every_cjk_character():
+    # word_count only looks for CJK characters in lines the hint finds: it must cover all of them.
+    missed = [hex(c) for c in range(0x10000) if _CJK_RE.match(chr(c)) and not _CJK_HINT_RE.match(chr(c))]
+    assert missed == []
+    assert _CJK_HINT_RE.match("\U00020000") and not _CJK_HINT_RE.match("“") and not _CJK_HINT_RE.match("—")

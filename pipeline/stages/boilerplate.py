@@ -127,7 +127,11 @@ _ASCII_EDGE = "".join(c for c in map(chr, range(128)) if regex.fullmatch(_EDGE, 
 # without any of these characters cannot match the pattern they guard.
 _SENTENCE_HINT_RE = re.compile(r"[.!?…。！？]")  # _SENTENCE_END_RE needs one of them
 _SEP_HINT_RE = re.compile(r"[»›→>/|]|::")  # every breadcrumb separator contains one of them
-_CJK_HINT_RE = re.compile("[\u1100-\U0010ffff]")  # Han, kana and Hangul all start at U+1100
+# Blocks holding every Han, kana and Hangul character (a test checks the BMP against _CJK_RE); typographic
+# quotes and dashes (U+2000 block) are outside, so most Latin lines skip _CJK_RE.
+_CJK_HINT_RE = re.compile(
+    r"[\u1100-\u11ff\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00010000-\U0010ffff]"
+)
 # _BODY_END_RE on a line without trailing whitespace is a test of its last character.
 _QUANTITY_HEADS = frozenset("0123456789½¼¾⅓⅔•·▪◦‣∙*-")
 _BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
