@@ -17,6 +17,8 @@ from pipeline.stages.boilerplate import (
     _CJK_HINT_RE,
     _CJK_RE,
     _EDGE_RE,
+    _SENTENCE_HINT_RE,
+    _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
     SCORER_FEATURES,
     BoilerplateStage,
@@ -25,6 +27,8 @@ from pipeline.stages.boilerplate import (
     _key_words,
     _line_shape,
     _line_shapes,
+    _sentence_hint,
+    _separator_hint,
     _url_mail_copyright,
     available_languages,
     line_hash,
@@ -880,3 +884,12 @@ def test_cjk_hint_covers_every_cjk_character():
     missed = [hex(c) for c in range(0x10000) if _CJK_RE.match(chr(c)) and not _CJK_HINT_RE.match(chr(c))]
     assert missed == []
     assert _CJK_HINT_RE.match("\U00020000") and not _CJK_HINT_RE.match("“") and not _CJK_HINT_RE.match("—")
+
+
+def test_substring_hints_agree_with_their_patterns():
+    lines = ["a.b", "why?", "wow!", "etc…", "完。", "好！", "吗？", "a / b", "a|b", "a > b", "a::b", "a:b", "x » y"]
+    lines += ["a › b", "a → b", "plain words", "ü only", "", ":", "»"]
+    lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    for line in lines:
+        assert _sentence_hint(line) == (_SENTENCE_HINT_RE.search(line) is not None), line
+        assert _separator_hint(line) == (_SEP_HINT_RE.search(line) is not None), line

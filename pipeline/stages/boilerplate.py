@@ -125,6 +125,7 @@ _SEP_NO_GT_RE = regex.compile(r"\s*[»›→]\s*|\s+(?:/|\||::)\s+")
 _ASCII_EDGE = "".join(c for c in map(chr, range(128)) if regex.fullmatch(_EDGE, c))
 # Cheap supersets (stdlib engine, plain characters) tried before the exact `regex` patterns: a line
 # without any of these characters cannot match the pattern they guard.
+# (_sentence_hint / _separator_hint test the same with substring searches; a test compares them.)
 _SENTENCE_HINT_RE = re.compile(r"[.!?…。！？]")  # _SENTENCE_END_RE needs one of them
 _SEP_HINT_RE = re.compile(r"[»›→>/|]|::")  # every breadcrumb separator contains one of them
 # Blocks holding every Han, kana and Hangul character (a test checks the BMP against _CJK_RE); typographic
@@ -198,7 +199,28 @@ def _key_words(key: str) -> int:
 
 
 def sentence_end(text: str) -> bool:
-    return _SENTENCE_HINT_RE.search(text) is not None and _SENTENCE_END_RE.search(text) is not None
+    return _sentence_hint(text) and _SENTENCE_END_RE.search(text) is not None
+
+
+def _sentence_hint(text: str) -> bool:
+    """_SENTENCE_HINT_RE.search(text) as substring tests (faster than a character-class search)."""
+    return (
+        "." in text
+        or "!" in text
+        or "?" in text
+        or (not text.isascii() and ("…" in text or "。" in text or "！" in text or "？" in text))
+    )
+
+
+def _separator_hint(text: str) -> bool:
+    """_SEP_HINT_RE.search(text) as substring tests."""
+    return (
+        "/" in text
+        or "|" in text
+        or ">" in text
+        or "::" in text
+        or (not text.isascii() and ("»" in text or "›" in text or "→" in text))
+    )
 
 
 def looks_like_prose(text: str, words: int) -> bool:
@@ -1095,9 +1117,9 @@ class BoilerplateStage(Stage):
         min_words = self.options.recurring_min_words
         if min_words <= 1:
             counted = np.ones(len(ordered), dtype=bool)
-        else:  # an ASCII key of min_words words has min_words - 1 spaces: count words only then
+        else:  # an ASCII key has no CJK characters: its words are its spaces plus one
             counted = np.fromiter(
-                ((not k.isascii() or k.count(" ") >= min_words - 1) and _key_words(k) >= min_words for k in ordered),
+                (k.count(" ") >= min_words - 1 if k.isascii() else _key_words(k) >= min_words for k in ordered),
                 dtype=bool,
                 count=len(ordered),
             )
@@ -1183,7 +1205,7 @@ class BoilerplateStage(Stage):
             and not _SENTENCE_END_RE.search(stripped)
         ):
             return "breadcrumb", 0
-        if _SEP_HINT_RE.search(stripped) is None:
+        if not _separator_hint(stripped):
             return None
         if "<" in stripped:
             sep_re = _SEP_NO_GT_RE
