@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pipeline.stages.boilerplate import (
     _CJK_HINT_RE,
     _CJK_RE,
     _EDGE_RE,
+    _QUANTITY_RE,
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
@@ -31,6 +33,7 @@ from pipeline.stages.boilerplate import (
     _separator_hint,
     _url_mail_copyright,
     available_languages,
+    is_quantity_line,
     line_hash,
     normalise,
     word_count,
@@ -893,3 +896,20 @@ def test_substring_hints_agree_with_their_patterns():
     for line in lines:
         assert _sentence_hint(line) == (_SENTENCE_HINT_RE.search(line) is not None), line
         assert _separator_hint(line) == (_SEP_HINT_RE.search(line) is not None), line
+
+
+def test_quantity_line_bullet_exit_agrees_with_the_pattern():
+    # The bullet quick exit relies on the stdlib's \d and \s being str.isdecimal and str.isspace.
+    assert all((re.match(r"\d", chr(c)) is not None) == chr(c).isdecimal() for c in range(0x10000))
+    assert all((re.match(r"\s", chr(c)) is not None) == chr(c).isspace() for c in range(0x10000))
+    for line in [
+        "• 200 g Zucker",
+        "•\u00a0½ TL Salz",
+        "- 2 cups flour",
+        "* x 2 g",
+        "•",
+        "- ",
+        "•  ٣ kg Mehl",
+        "· 1-2 Zehen",
+    ]:
+        assert is_quantity_line(line, 3) == (_QUANTITY_RE.match(line) is not None), line

@@ -135,12 +135,21 @@ _CJK_HINT_RE = re.compile(
 )
 # _BODY_END_RE on a line without trailing whitespace is a test of its last character.
 _QUANTITY_HEADS = frozenset("0123456789½¼¾⅓⅔•·▪◦‣∙*-")
+_QUANTITY_BULLETS = frozenset("•·▪◦‣∙*-")
+_QUANTITY_FRACTIONS = frozenset("½¼¾⅓⅔")
 _BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
 
 
 def is_quantity_line(stripped: str, words: int) -> bool:
     """An ingredient or spec line: a short line opened by a quantity with a unit ("200 g Zucker")."""
-    return words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS and _QUANTITY_RE.match(stripped) is not None
+    if words > QUANTITY_MAX_WORDS or stripped[0] not in _QUANTITY_HEADS:
+        return False
+    if stripped[0] in _QUANTITY_BULLETS:
+        # After the bullet and \s* (str.lstrip strips the same characters) a number must follow.
+        rest = stripped[1:].lstrip()
+        if not rest or not (rest[0].isdecimal() or rest[0] in _QUANTITY_FRACTIONS):
+            return False
+    return _QUANTITY_RE.match(stripped) is not None
 
 
 def normalise(line: str) -> str:
