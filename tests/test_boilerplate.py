@@ -857,6 +857,8 @@ def test_line_shapes_match_line_shape():
         "•",
         "12.",
         "7)\x1cx",
+        "\u212a \u212b Kelvin WWW.X THE",
+        "ΌΣΟΣ The A Σ",
     ]
     texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
     lines = [s for text in texts for s in (x.strip() for x in text.split("\n")) if s]

@@ -544,9 +544,7 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
         return np.empty((0, 10), dtype=np.float64)
     joined = "\n".join(stripped_lines)
     counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(
-        _code_points(joined), _code_points(joined.lower()), _shape_classes(), _function_word_keys(), counts
-    )
+    kernels.line_shape_counts(_code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts)
     chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
     tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
     letters = counts[:, kernels.C_LETTERS]
@@ -586,6 +584,14 @@ def _shape_classes() -> np.ndarray:
         found = np.array([pattern.match(chr(c)) is not None for c in range(0x10000)], dtype=np.uint8)
         classes = classes + found * bit
     return classes.astype(np.uint8)
+
+
+@functools.cache
+def _lower_table() -> np.ndarray:
+    """Per BMP code point, the code point of its lower case (kernels.NO_LOWER when that is several
+    characters: such lines are left to _line_shape)."""
+    lowered = [chr(c).lower() for c in range(0x10000)]
+    return np.array([ord(x) if len(x) == 1 else kernels.NO_LOWER for x in lowered], dtype=np.uint32)
 
 
 @functools.cache

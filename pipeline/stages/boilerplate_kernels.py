@@ -34,6 +34,8 @@ COLUMNS = 12
 KEY_MAX_CHARS = 6
 KEY_MAX_POINT = 0x400
 NEWLINE = 10
+# In the lower-case table: a character whose lower case is several characters.
+NO_LOWER = 0xFFFFFFFF
 
 
 @numba.njit(cache=True, nogil=True)
@@ -43,28 +45,39 @@ def _is_title(c: np.uint32) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _at(points: np.ndarray, p: int, c: int) -> bool:
-    return p < points.size and points[p] == c
+def _lower_at(points: np.ndarray, p: int, lower: np.ndarray, c: int) -> bool:
+    # Whether the lower-cased character at p is c (a newline or an astral character never is).
+    return p < points.size and points[p] < 0x10000 and lower[points[p]] == c
 
 
 @numba.njit(cache=True, nogil=True)
-def _url_sign_at(low: np.ndarray, p: int) -> bool:
-    # "@", "©", "(c)", "http:", "https:", "www.", "copyright" starting at p of a lower-cased line.
-    c = low[p]
+def _url_sign_at(points: np.ndarray, p: int, lower: np.ndarray) -> bool:
+    # "@", "©", "(c)", "http:", "https:", "www.", "copyright" starting at p, lower-cased.
+    c = lower[points[p]]
     if c == 64 or c == 0xA9:
         return True
     if c == 40:  # (c)
-        return _at(low, p + 1, 99) and _at(low, p + 2, 41)
+        return _lower_at(points, p + 1, lower, 99) and _lower_at(points, p + 2, lower, 41)
     if c == 104:  # http: / https:
-        if _at(low, p + 1, 116) and _at(low, p + 2, 116) and _at(low, p + 3, 112):
-            return _at(low, p + 4, 58) or (_at(low, p + 4, 115) and _at(low, p + 5, 58))
-        return False
+        if not (
+            _lower_at(points, p + 1, lower, 116)
+            and _lower_at(points, p + 2, lower, 116)
+            and _lower_at(points, p + 3, lower, 112)
+        ):
+            return False
+        if _lower_at(points, p + 4, lower, 58):
+            return True
+        return _lower_at(points, p + 4, lower, 115) and _lower_at(points, p + 5, lower, 58)
     if c == 119:  # www.
-        return _at(low, p + 1, 119) and _at(low, p + 2, 119) and _at(low, p + 3, 46)
+        return (
+            _lower_at(points, p + 1, lower, 119)
+            and _lower_at(points, p + 2, lower, 119)
+            and _lower_at(points, p + 3, lower, 46)
+        )
     if c == 99:  # copyright
         word = (111, 112, 121, 114, 105, 103, 104, 116)
         for k in range(8):  # noqa: SIM110 - numba compiles no generator inside all()
-            if not _at(low, p + 1 + k, word[k]):
+            if not _lower_at(points, p + 1 + k, lower, word[k]):
                 return False
         return True
     return False
@@ -90,25 +103,35 @@ def _list_item(points: np.ndarray, begin: int, end: int, classes: np.ndarray) ->
 
 @numba.njit(cache=True, nogil=True)
 def line_shape_counts(
-    points: np.ndarray, lowered: np.ndarray, classes: np.ndarray, function_keys: np.ndarray, out: np.ndarray
+    points: np.ndarray, classes: np.ndarray, lower: np.ndarray, function_keys: np.ndarray, out: np.ndarray
 ) -> None:
     """Per line (row of ``out``): digits, uppercase, letters, letters-or-digits and spaces (as the str
     methods count them), title-case word starts (``\\b[A-ZÀ-ÖØ-ÞĀ-Ž]``), whitespace tokens and function
     words of the lower-cased line, URL/mail/copyright sign, ends with a colon, a fallback flag for
-    lines these counts cannot cover (astral characters, or İ/ı/ſ which case-insensitive matching folds),
-    and whether the line opens like a list item (``[•·▪◦‣∙*-]\\s|\\d{1,2}[.)]\\s``, `regex` classes).
+    lines these counts cannot cover (astral characters, characters lower-casing to several, İ/ı/ſ which
+    case-insensitive matching folds), and whether the line opens like a list item
+    (``[•·▪◦‣∙*-]\\s|\\d{1,2}[.)]\\s`` with the `regex` module's classes).
 
-    ``points``: the lines joined by newlines; ``lowered``: the same text lower-cased (newlines stay
-    where they are, lower-casing may change a line's length); ``classes``: bits per BMP code point;
-    ``function_keys``: sorted packed keys of the function words."""
+    ``points``: the lines joined by newlines; ``classes``: bits per BMP code point; ``lower``: per BMP
+    code point, its lower-case character (lower-casing never makes or removes whitespace); function
+    words are compared as packed keys (``function_keys``, sorted)."""
     line = 0
-    prev_word = False
     begin = 0
     last = 0
+    prev_word = False
     digits = upper = letters = alnum = spaces = title = fallback = 0
+    in_token = False
+    key = np.int64(1)
+    size = tokens = function = url = 0
     n = points.size
     for p in range(n + 1):
         c = points[p] if p < n else NEWLINE
+        if c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0):
+            if in_token and size <= KEY_MAX_CHARS:
+                at = np.searchsorted(function_keys, key)
+                if at < function_keys.size and function_keys[at] == key:
+                    function += 1
+            in_token = False
         if c == NEWLINE:
             out[line, C_DIGITS] = digits
             out[line, C_UPPER] = upper
@@ -116,17 +139,20 @@ def line_shape_counts(
             out[line, C_ALNUM] = alnum
             out[line, C_SPACES] = spaces
             out[line, C_TITLE] = title
+            out[line, C_TOKENS] = tokens
+            out[line, C_FUNCTION] = function
+            out[line, C_URL] = url
             out[line, C_COLON] = last == 58
             out[line, C_FALLBACK] = fallback
             out[line, C_LIST] = _list_item(points, begin, p, classes)
-            begin = p + 1
-            digits = upper = letters = alnum = spaces = title = fallback = 0
+            digits = upper = letters = alnum = spaces = title = fallback = tokens = function = url = 0
             line += 1
+            begin = p + 1
             prev_word = False
             last = 0
             continue
         last = c
-        if c >= 0x10000 or c == 0x130 or c == 0x131 or c == 0x17F:
+        if c >= 0x10000 or c == 0x130 or c == 0x131 or c == 0x17F or lower[c] == NO_LOWER:
             fallback = 1
             prev_word = False
             continue
@@ -139,39 +165,21 @@ def line_shape_counts(
         if not prev_word and _is_title(c):
             title += 1
         prev_word = (bits & WORD) != 0
-    # Tokens, function words and the URL sign, on the lower-cased text.
-    line = 0
-    in_token = False
-    key = np.int64(1)
-    size = tokens = function = url = 0
-    m = lowered.size
-    for p in range(m + 1):
-        c = lowered[p] if p < m else NEWLINE
-        if c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0):
-            if in_token and size <= KEY_MAX_CHARS:
-                at = np.searchsorted(function_keys, key)
-                if at < function_keys.size and function_keys[at] == key:
-                    function += 1
-            in_token = False
-            if c == NEWLINE:
-                out[line, C_TOKENS] = tokens
-                out[line, C_FUNCTION] = function
-                out[line, C_URL] = url
-                tokens = function = url = 0
-                line += 1
+        if bits & SPACE:
             continue
+        low = lower[c]
         if not in_token:
             in_token = True
             tokens += 1
             key = np.int64(1)
             size = 0
         size += 1
-        if c >= KEY_MAX_POINT:
+        if low >= KEY_MAX_POINT:
             size = KEY_MAX_CHARS + 1  # no function word has such a character
         elif size <= KEY_MAX_CHARS:
-            key = key * KEY_MAX_POINT + c
-        if not url and (c == 64 or c == 0xA9 or c == 40 or c == 104 or c == 119 or c == 99):
-            url = _url_sign_at(lowered, p)
+            key = key * KEY_MAX_POINT + low
+        if not url and (low == 64 or low == 0xA9 or low == 40 or low == 104 or low == 119 or low == 99):
+            url = _url_sign_at(points, p, lower)
 
 
 @numba.njit(cache=True, nogil=True)
