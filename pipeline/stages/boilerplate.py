@@ -1430,24 +1430,21 @@ class BoilerplateStage(Stage):
         if not new_text and not any(verdict):
             return
         n = len(lines)
+        out: list[str] = []
         name = self.name
         append_removal = doc.removed.append
         counts: dict[str, int] = {}
-        # Removals in line order: removed lines, and cut prefixes of kept lines.
-        removed_at = [i for i, rule in enumerate(verdict) if rule is not None]
-        events = sorted(set(removed_at).union(prefixes)) if prefixes else removed_at
-        for i in events:
+        for i, line in enumerate(lines):
             rule = verdict[i]
             if rule is not None:
-                append_removal(Removal(name, rule, lines[i].rstrip("\r"), 1, None))
+                append_removal(Removal(name, rule, line.rstrip("\r"), 1, None))
                 counts[rule] = counts.get(rule, 0) + 1
-            else:
+                continue
+            if i in prefixes:
                 append_removal(Removal(name, "breadcrumb-prefix", prefixes[i], 0, None))
                 counts["breadcrumb-prefix"] = counts.get("breadcrumb-prefix", 0) + 1
-        if new_text:
-            out = [new_text.get(i, line) for i, line in enumerate(lines) if verdict[i] is None]
-        else:
-            out = [line for line, rule in zip(lines, verdict, strict=True) if rule is None]
+                line = new_text[i]
+            out.append(line)
         # Kept lines are joined by newlines; every kept line had one after it except the last line.
         text = "\n".join(out)
         if out and verdict[n - 1] is not None:
