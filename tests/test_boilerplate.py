@@ -3,9 +3,9 @@ pack, and a sanity check on the trafilatura test pages (dev half of the gold sni
 
 from __future__ import annotations
 
-import copy
 import json
 import pickle
+import re
 import time
 from pathlib import Path
 
@@ -14,15 +14,29 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.stages.boilerplate import (
+    _ASCII_EDGE,
+    _CJK_HINT_RE,
+    _CJK_RE,
+    _EDGE_RE,
+    _QUANTITY_RE,
+    _SENTENCE_HINT_RE,
+    _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
     SCORER_FEATURES,
     BoilerplateStage,
     TreeEnsemble,
     _char_counts,
+    _key_words,
+    _line_shape,
+    _line_shapes,
+    _sentence_hint,
+    _separator_hint,
     _url_mail_copyright,
     available_languages,
+    is_quantity_line,
     line_hash,
     normalise,
+    word_count,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -722,19 +736,40 @@ def test_url_sign_matches_its_pattern(line):
     assert _url_mail_copyright(line, line.lower()) == (_URL_MAIL_COPY_RE.search(line) is not None)
 
 
-def test_tree_ensemble_outcome_table_matches_the_walk():
-    # The shipped depth-3 model through its table of test outcomes and through the per-level walk,
-    # on rows that sit exactly on thresholds as well as random ones.
-    model = BoilerplateStage()._scorer
-    assert model is not None and model._values is not None
+def _numpy_walk(model: TreeEnsemble, x: np.ndarray) -> np.ndarray:
+    """Reference inference: every row down every tree at once, one gather per level."""
+    trees = np.arange(len(model.feature))
+    node = np.zeros((len(x), len(trees)), dtype=np.intp)
+    rows = np.arange(len(x))[:, None]
+    for _ in range(model.depth):
+        node = 2 * node + 1 + (x[rows, model.feature[trees, node]] > model.threshold[trees, node])
+    return model.base + model.leaf[trees, node - (2**model.depth - 1)].sum(axis=1)
+
+
+def test_tree_ensemble_matches_a_numpy_walk():
+    # The shipped depth-3 model and a random depth-4 one, compiled walk against the numpy walk, on rows
+    # that sit exactly on thresholds as well as random ones (and on a non-contiguous view).
+    shipped = BoilerplateStage()._scorer
+    assert shipped is not None
     rng = np.random.default_rng(7)
-    x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
-    for row in range(20):
-        tree = row * 7 % len(model.feature)
-        x[row, model.feature[tree]] = model.threshold[tree]
-    walk = copy.copy(model)  # the shipped model is shared: switch the table off on a copy
-    walk._values = None
-    assert np.array_equal(model.log_odds(x), walk.log_odds(x))
+    deeper = TreeEnsemble(
+        {
+            "features": list(SCORER_FEATURES),
+            "depth": 4,
+            "base": 0.25,
+            "feature": rng.integers(0, len(SCORER_FEATURES), size=(30, 15)).tolist(),
+            "threshold": rng.normal(size=(30, 15)).tolist(),
+            "leaf": rng.normal(size=(30, 16)).tolist(),
+        }
+    )
+    for model in (shipped, deeper):
+        x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
+        for row in range(20):
+            tree = row * 7 % len(model.feature)
+            x[row, model.feature[tree]] = model.threshold[tree]
+        assert np.array_equal(model.log_odds(x), _numpy_walk(model, x))
+        assert np.array_equal(model.log_odds(x[::2]), _numpy_walk(model, x[::2]))
+        assert model.log_odds(x[:0]).shape == (0,)
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():
@@ -790,3 +825,93 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
 def test_char_counts_match_str_methods(text):
     expected = tuple(sum(map(f, text)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace))
     assert _char_counts(text) == expected
+
+
+def test_line_shapes_match_line_shape():
+    """The compiled per-document shape counts give _line_shape's values to the bit, on every line of
+    the seeds and on lines with what the kernel treats apart (astral characters, İ/ı/ſ, final sigma,
+    Unicode spaces and digits, URL/mail/copyright signs cut by a line end, list items at a line end)."""
+    tricky = [
+        "İstanbul http://x.org",
+        "ſtraße copyright",
+        "emoji \U0001f600 𝐀𝟏 Word",
+        "ΟΔΟΣ ΣΑΣ Σ",
+        "snake_Case a_B Über Ärger",
+        "www.x.org COPYRIGHT (C) © (c",
+        "HTTPS: HTTP x https",
+        "\x1cA b\tC\x7f! \u3000The end:",
+        "ＡＢＣ １２ ٣. x",
+        "- item of the list",
+        "• The bullet and the point",
+        "12) Der die das und oder",
+        "copyrigh",
+        "ww.",
+        "Ⅻ ² ½ Ǆ ǅ ǆ",
+        "1.x",
+        "123. three digits",
+        "1 2) not an item",
+        "٣) x",
+        "•\u00a0non-breaking",
+        "•\u2028line separator",
+        "\u180e\u200b -x",
+        "•",
+        "12.",
+        "7)\x1cx",
+        "\u212a \u212b Kelvin WWW.X THE",
+        "ΌΣΟΣ The A Σ",
+    ]
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    lines = [s for text in texts for s in (x.strip() for x in text.split("\n")) if s]
+    for batch in (tricky, lines, tricky + lines, tricky[:1]):
+        _line_shape.cache_clear()
+        expected = np.array([_line_shape(s) for s in batch], dtype=np.float64)
+        assert np.array_equal(_line_shapes(batch), expected)
+    assert _line_shapes([]).shape == (0, 10)
+
+
+def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count():
+    """normalise strips non-ASCII edge characters one by one: the same keys as the regex it replaced
+    (``_EDGE_RE.sub`` on the folded, lower-cased line), and _key_words agrees with word_count on them."""
+    lines = ["• Item •", "•••", " - • - x", "\u200bx\u200b", "x\u00a0 ", "«Titel»", "— x —", "“Quote.”", "„x“ -"]
+    lines += [chr(c) + "ab " + chr(c) for c in range(0x80, 0x3100)]
+    lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    for line in lines:
+        key = " ".join(line.split()).lower()
+        expected = key.strip(_ASCII_EDGE)
+        if expected and (not expected[0].isascii() or not expected[-1].isascii()):
+            expected = _EDGE_RE.sub("", key)
+        assert normalise(line) == expected, line
+        assert _key_words(expected) == word_count(expected)
+
+
+def test_cjk_hint_covers_every_cjk_character():
+    # word_count only looks for CJK characters in lines the hint finds: it must cover all of them.
+    missed = [hex(c) for c in range(0x10000) if _CJK_RE.match(chr(c)) and not _CJK_HINT_RE.match(chr(c))]
+    assert missed == []
+    assert _CJK_HINT_RE.match("\U00020000") and not _CJK_HINT_RE.match("“") and not _CJK_HINT_RE.match("—")
+
+
+def test_substring_hints_agree_with_their_patterns():
+    lines = ["a.b", "why?", "wow!", "etc…", "完。", "好！", "吗？", "a / b", "a|b", "a > b", "a::b", "a:b", "x » y"]
+    lines += ["a › b", "a → b", "plain words", "ü only", "", ":", "»"]
+    lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    for line in lines:
+        assert _sentence_hint(line) == (_SENTENCE_HINT_RE.search(line) is not None), line
+        assert _separator_hint(line) == (_SEP_HINT_RE.search(line) is not None), line
+
+
+def test_quantity_line_bullet_exit_agrees_with_the_pattern():
+    # The bullet quick exit relies on the stdlib's \d and \s being str.isdecimal and str.isspace.
+    assert all((re.match(r"\d", chr(c)) is not None) == chr(c).isdecimal() for c in range(0x10000))
+    assert all((re.match(r"\s", chr(c)) is not None) == chr(c).isspace() for c in range(0x10000))
+    for line in [
+        "• 200 g Zucker",
+        "•\u00a0½ TL Salz",
+        "- 2 cups flour",
+        "* x 2 g",
+        "•",
+        "- ",
+        "•  ٣ kg Mehl",
+        "· 1-2 Zehen",
+    ]:
+        assert is_quantity_line(line, 3) == (_QUANTITY_RE.match(line) is not None), line

@@ -16,6 +16,9 @@ rules that look at the shape of the text:
   neighbours and its place relative to the article stretch (the densest run of body text), and removes
   unlikely content; with the scorer off, ``outside-content`` removes short lines far from the stretch.
 
+Compiled loops (per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
+``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here.
+
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
 """
@@ -28,6 +31,7 @@ import functools
 import json
 import math
 import re
+import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
@@ -42,6 +46,7 @@ import yaml
 from pydantic import Field
 
 from pipeline.document import Document, Removal
+from pipeline.stages import boilerplate_kernels as kernels
 
 # The stdlib regex parser tells the first characters of the whole-line patterns (see _first_chars);
 # it is `re._parser` from Python 3.11 on, `sre_parse` before.
@@ -62,8 +67,6 @@ CONTENT_RULE = "outside-content"
 SCORER_RULE = "line-scorer"
 # Weights of the line scorer (a small tree ensemble), next to the pattern packs.
 SCORER_FILE = "line_scorer.json"
-# Trees with at most this many inner nodes (depth 3) are evaluated through a table of all test outcomes.
-PATH_TABLE_MAX_NODES = 7
 # Lines longer than this are not counted for recurrence (they are article text, or dedup's job).
 RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
@@ -126,17 +129,31 @@ _SEP_NO_GT_RE = regex.compile(r"\s*[»›→]\s*|\s+(?:/|\||::)\s+")
 _ASCII_EDGE = "".join(c for c in map(chr, range(128)) if regex.fullmatch(_EDGE, c))
 # Cheap supersets (stdlib engine, plain characters) tried before the exact `regex` patterns: a line
 # without any of these characters cannot match the pattern they guard.
+# (_sentence_hint / _separator_hint test the same with substring searches; a test compares them.)
 _SENTENCE_HINT_RE = re.compile(r"[.!?…。！？]")  # _SENTENCE_END_RE needs one of them
 _SEP_HINT_RE = re.compile(r"[»›→>/|]|::")  # every breadcrumb separator contains one of them
-_CJK_HINT_RE = re.compile("[\u1100-\U0010ffff]")  # Han, kana and Hangul all start at U+1100
+# Blocks holding every Han, kana and Hangul character (a test checks the BMP against _CJK_RE); typographic
+# quotes and dashes (U+2000 block) are outside, so most Latin lines skip _CJK_RE.
+_CJK_HINT_RE = re.compile(
+    r"[\u1100-\u11ff\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00010000-\U0010ffff]"
+)
 # _BODY_END_RE on a line without trailing whitespace is a test of its last character.
 _QUANTITY_HEADS = frozenset("0123456789½¼¾⅓⅔•·▪◦‣∙*-")
+_QUANTITY_BULLETS = frozenset("•·▪◦‣∙*-")
+_QUANTITY_FRACTIONS = frozenset("½¼¾⅓⅔")
 _BODY_END_CHARS = frozenset(".!?…:;\"'”“»)]。！？")
 
 
 def is_quantity_line(stripped: str, words: int) -> bool:
     """An ingredient or spec line: a short line opened by a quantity with a unit ("200 g Zucker")."""
-    return words <= QUANTITY_MAX_WORDS and stripped[0] in _QUANTITY_HEADS and _QUANTITY_RE.match(stripped) is not None
+    if words > QUANTITY_MAX_WORDS or stripped[0] not in _QUANTITY_HEADS:
+        return False
+    if stripped[0] in _QUANTITY_BULLETS:
+        # After the bullet and \s* (str.lstrip strips the same characters) a number must follow.
+        rest = stripped[1:].lstrip()
+        if not rest or not (rest[0].isdecimal() or rest[0] in _QUANTITY_FRACTIONS):
+            return False
+    return _QUANTITY_RE.match(stripped) is not None
 
 
 def normalise(line: str) -> str:
@@ -146,8 +163,19 @@ def normalise(line: str) -> str:
     if short:
         head, tail = short[0], short[-1]
         if (head >= "\x80" and _is_edge(head)) or (tail >= "\x80" and _is_edge(tail)):
-            return _EDGE_RE.sub("", key)
+            return _strip_edges(short)
     return short
+
+
+def _strip_edges(key: str) -> str:
+    """_EDGE_RE.sub("", key): the maximal runs of edge characters at both ends removed, one cached
+    character test at a time (bullet lines, "• Item", make the regex the common case)."""
+    start, end = 0, len(key)
+    while start < end and _is_edge(key[start]):
+        start += 1
+    while end > start and _is_edge(key[end - 1]):
+        end -= 1
+    return key[start:end]
 
 
 @functools.cache
@@ -170,8 +198,42 @@ def word_count(key: str) -> int:
     return words
 
 
+def _key_words(key: str) -> int:
+    """word_count of a key made by normalise: its words are separated by single spaces and it has no
+    other whitespace (lower-casing makes none), so counting spaces is counting words."""
+    if not key:
+        return 0
+    words = key.count(" ") + 1
+    if not key.isascii() and _CJK_HINT_RE.search(key):
+        cjk = len(_CJK_RE.findall(key))
+        if cjk:
+            words += cjk // 2
+    return words
+
+
 def sentence_end(text: str) -> bool:
-    return _SENTENCE_HINT_RE.search(text) is not None and _SENTENCE_END_RE.search(text) is not None
+    return _sentence_hint(text) and _SENTENCE_END_RE.search(text) is not None
+
+
+def _sentence_hint(text: str) -> bool:
+    """_SENTENCE_HINT_RE.search(text) as substring tests (faster than a character-class search)."""
+    return (
+        "." in text
+        or "!" in text
+        or "?" in text
+        or (not text.isascii() and ("…" in text or "。" in text or "！" in text or "？" in text))
+    )
+
+
+def _separator_hint(text: str) -> bool:
+    """_SEP_HINT_RE.search(text) as substring tests."""
+    return (
+        "/" in text
+        or "|" in text
+        or ">" in text
+        or "::" in text
+        or (not text.isascii() and ("»" in text or "›" in text or "→" in text))
+    )
 
 
 def looks_like_prose(text: str, words: int) -> bool:
@@ -477,6 +539,79 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     )
 
 
+def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
+    """_line_shape of every line (non-blank, stripped) as rows of one array, the same values: the
+    counts come from one compiled pass over the lines joined by newlines; lines it cannot cover
+    (astral characters, İ/ı/ſ) go through _line_shape."""
+    m = len(stripped_lines)
+    if not m:
+        return np.empty((0, 10), dtype=np.float64)
+    joined = "\n".join(stripped_lines)
+    counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+    kernels.line_shape_counts(_code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts)
+    chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
+    tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
+    letters = counts[:, kernels.C_LETTERS]
+    shapes = np.empty((m, 10), dtype=np.float64)
+    shapes[:, 0] = _log1p_ints(chars)
+    shapes[:, 1] = counts[:, kernels.C_COLON]
+    shapes[:, 2] = counts[:, kernels.C_LIST]
+    # int64 / int64 in numpy divides the exact float64 values, as Python's int / int does.
+    shapes[:, 3] = counts[:, kernels.C_DIGITS] / chars
+    shapes[:, 4] = counts[:, kernels.C_UPPER] / np.where(letters == 0, 1, letters)
+    shapes[:, 5] = (chars - counts[:, kernels.C_ALNUM] - counts[:, kernels.C_SPACES]) / chars
+    shapes[:, 6] = counts[:, kernels.C_TITLE] / tokens
+    shapes[:, 7] = counts[:, kernels.C_URL]
+    shapes[:, 8] = counts[:, kernels.C_FUNCTION] / tokens
+    shapes[:, 9] = chars
+    for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
+        shapes[j] = _line_shape(stripped_lines[j])
+    return shapes
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@functools.cache
+def _shape_classes() -> np.ndarray:
+    """Per BMP code point, the kernel's class bits: str.isdigit/isupper/isalpha/isalnum/isspace, and
+    whether the stdlib regex engine counts it as a word character (for \b)."""
+    columns = _bmp_char_classes()
+    bits = (kernels.DIGIT, kernels.UPPER, kernels.ALPHA, kernels.ALNUM, kernels.SPACE)
+    classes = sum(columns[:, j].astype(np.uint8) * bit for j, bit in enumerate(bits))
+    for bit, pattern in (
+        (kernels.WORD, re.compile(r"\w")),
+        (kernels.RE_SPACE, regex.compile(r"\s")),
+        (kernels.RE_DIGIT, regex.compile(r"\d")),
+    ):
+        found = np.array([pattern.match(chr(c)) is not None for c in range(0x10000)], dtype=np.uint8)
+        classes = classes + found * bit
+    return classes.astype(np.uint8)
+
+
+@functools.cache
+def _lower_table() -> np.ndarray:
+    """Per BMP code point, the code point of its lower case (kernels.NO_LOWER when that is several
+    characters: such lines are left to _line_shape)."""
+    lowered = [chr(c).lower() for c in range(0x10000)]
+    return np.array([ord(x) if len(x) == 1 else kernels.NO_LOWER for x in lowered], dtype=np.uint32)
+
+
+@functools.cache
+def _function_word_keys() -> np.ndarray:
+    """_FUNCTION_WORDS as the kernel's sorted packed keys (a leading 1, then 10 bits per character)."""
+    keys = []
+    for word in _FUNCTION_WORDS:
+        if len(word) > kernels.KEY_MAX_CHARS or max(map(ord, word)) >= kernels.KEY_MAX_POINT:
+            raise ValueError(f"function word {word!r} cannot be packed into a kernel key")
+        key = 1
+        for ch in word:
+            key = key * kernels.KEY_MAX_POINT + ord(ch)
+        keys.append(key)
+    return np.array(sorted(keys), dtype=np.int64)
+
+
 def _url_mail_copyright(stripped: str, lowered: str) -> bool:
     """Whether _URL_MAIL_COPY_RE finds a match in the line (``lowered`` is ``stripped.lower()``), with
     substring tests on the lower-cased line. Exact unless the line has one of the characters that
@@ -513,10 +648,11 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     infos = [v.infos[i] for i in cand]
     stripped_lines = [lines[i].strip() for i in cand]
     seen: Counter[str] = Counter(stripped_lines)
-    shapes = np.array(list(map(_line_shape, stripped_lines)), dtype=np.float64)
+    shapes = _line_shapes(stripped_lines)
     body_chars = [info[6] for info in infos]  # type: ignore[index]
     stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
-    typical = float(np.median(stretch_chars)) if stretch_chars else 1.0
+    # statistics.median: the same value as np.median ((a + b) / 2 of exact integers), without numpy's overhead.
+    typical = float(statistics.median(stretch_chars)) if stretch_chars else 1.0
     at = np.arange(m)
     rows = np.asarray(cand)
     # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
@@ -610,45 +746,15 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
-        self._init_path_table()
-
-    def _init_path_table(self) -> None:
-        """For shallow trees: the leaf value of every tree for every combination of its inner nodes'
-        test outcomes (bit j = x[feature[j]] > threshold[j]), so inference is one comparison of all
-        nodes at once and one lookup per tree instead of a gather per level."""
-        self._values: np.ndarray | None = None
-        nodes = 2**self.depth - 1
-        if nodes > PATH_TABLE_MAX_NODES:
-            return
-        outcomes = np.arange(2**nodes)
-        node = np.zeros_like(outcomes)
-        for _ in range(self.depth):
-            node = 2 * node + 1 + ((outcomes >> node) & 1)
-        leaves = node - nodes
-        # values[t, outcomes] = leaf[t, leaf reached]; flattened for np.take.
-        self._values = self.leaf[:, leaves].ravel()
-        trees = len(self.feature)
-        self._offsets = np.arange(trees) * 2**nodes
-        # Node-major: the tests of node j of every tree are one contiguous block.
-        self._columns = self.feature.T.ravel()
-        self._cuts = self.threshold.T.ravel()
-        self._bit_weights = (1 << np.arange(nodes)).astype(np.uint8)  # outcomes < 2**7 fit in a byte
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
-        if self._values is not None:
-            trees, nodes = self.feature.shape
-            tests = (x[:, self._columns] > self._cuts).view(np.uint8).reshape(len(x), nodes, trees)
-            outcome = np.einsum("mnt,n->mt", tests, self._bit_weights).astype(np.intp) + self._offsets
-            # Same (row, tree) values in the same layout as the walk below, so the same sums.
-            return self.base + np.take(self._values, outcome).sum(axis=1)
-        trees = np.arange(len(self.feature))
-        node = np.zeros((len(x), len(trees)), dtype=np.intp)
-        rows = np.arange(len(x))[:, None]
-        for _ in range(self.depth):
-            values = x[rows, self.feature[trees, node]]
-            node = 2 * node + 1 + (values > self.threshold[trees, node])
-        leaves = node - (2**self.depth - 1)
-        return self.base + self.leaf[trees, leaves].sum(axis=1)
+        # The leaf value of every (row, tree) from the compiled walk, summed per row as one (rows,
+        # trees) float64 array (numpy's summation order: the sums do not depend on how leaves were found).
+        values = np.empty((len(x), len(self.feature)), dtype=np.float64)
+        kernels.tree_leaf_values(
+            np.ascontiguousarray(x, dtype=np.float64), self.feature, self.threshold, self.leaf, self.depth, values
+        )
+        return self.base + values.sum(axis=1)
 
 
 @functools.cache
@@ -899,6 +1005,14 @@ class BoilerplateStage(Stage):
         # the capitalised first letter of a root (an empty root would match anywhere: no exit).
         self._root_max_chars = 3 * max((len(r) for r in roots), default=0)
         self._glued_heads = None if "" in roots else frozenset(r[:1].upper() for r in roots)
+        # The glued alternation is case-sensitive literals: a match starts with one of them.
+        self._glued_roots = tuple(r[:1].upper() + r[1:] for r in roots)
+        # ASCII characters a root line can start with (a digit, or a root's first character as the
+        # case-insensitive pattern matches it); keys starting with any other ASCII character are no root line.
+        # (Only when every first character folds to one character: "ß" could match "ss".)
+        heads_re = regex.compile("|".join([r"\d", *(regex.escape(r[:1]) for r in roots if r)]), regex.IGNORECASE)
+        simple = all(len(r[:1].casefold()) == 1 for r in roots)
+        self._root_line_heads = frozenset(c for c in map(chr, range(128)) if not simple or heads_re.match(c))
 
     def _combine(self, rules: dict[str, list[str]], prefix: str) -> re.Pattern | regex.Pattern | None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored)."""
@@ -1023,9 +1137,9 @@ class BoilerplateStage(Stage):
         min_words = self.options.recurring_min_words
         if min_words <= 1:
             counted = np.ones(len(ordered), dtype=bool)
-        else:  # an ASCII key of min_words words has min_words - 1 spaces: count words only then
+        else:  # an ASCII key has no CJK characters: its words are its spaces plus one
             counted = np.fromiter(
-                ((not k.isascii() or k.count(" ") >= min_words - 1) and word_count(k) >= min_words for k in ordered),
+                (k.count(" ") >= min_words - 1 if k.isascii() else _key_words(k) >= min_words for k in ordered),
                 dtype=bool,
                 count=len(ordered),
             )
@@ -1071,7 +1185,7 @@ class BoilerplateStage(Stage):
         key = normalise(line)
         if not key:
             return None
-        return self._classify_key(key, word_count(key))
+        return self._classify_key(key, _key_words(key))
 
     def _classify_key(self, key: str, words: int) -> str | None:
         rule = self._exact.get(key)
@@ -1100,16 +1214,18 @@ class BoilerplateStage(Stage):
     def _breadcrumb(self, stripped: str, key: str, words: int) -> tuple[str, int] | None:
         """('breadcrumb', 0) for a whole-line trail, ('breadcrumb-prefix', n) to cut n leading chars."""
         if key in self._roots or (
-            (len(key) <= self._root_max_chars or _DIGIT_RE.match(key)) and self._root_line_re.fullmatch(key)
+            (len(key) <= self._root_max_chars or _DIGIT_RE.match(key))
+            and (key[0] >= "\x80" or key[0] in self._root_line_heads)
+            and self._root_line_re.fullmatch(key)
         ):
             return "breadcrumb", 0
         if (
-            (self._glued_heads is None or stripped[0] in self._glued_heads)
+            (self._glued_heads is None or (stripped[0] in self._glued_heads and stripped.startswith(self._glued_roots)))
             and self._glued_re.match(stripped)
             and not _SENTENCE_END_RE.search(stripped)
         ):
             return "breadcrumb", 0
-        if _SEP_HINT_RE.search(stripped) is None:
+        if not _separator_hint(stripped):
             return None
         if "<" in stripped:
             sep_re = _SEP_NO_GT_RE
@@ -1132,7 +1248,7 @@ class BoilerplateStage(Stage):
         for i in range(1, len(bounds)):
             segment = stripped[bounds[i] : ends[i]]
             seg_key = normalise(segment)
-            seg_words = word_count(seg_key)
+            seg_words = _key_words(seg_key)
             if i == len(bounds) - 1 and rooted and looks_like_prose(stripped[bounds[i] :], seg_words):
                 return "breadcrumb-prefix", bounds[i]
             if seg_words > CRUMB_MAX_WORDS or (seg_key and looks_like_prose(segment, seg_words)):
@@ -1149,7 +1265,7 @@ class BoilerplateStage(Stage):
         key = normalise(stripped)
         if not key:
             return _NO_KEY
-        words = word_count(key)
+        words = _key_words(key)
         rule = self._classify_key(key, words)
         if rule is not None:
             return 0, words, rule, None, False, False, -1, False
