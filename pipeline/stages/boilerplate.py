@@ -596,6 +596,108 @@ def _announced_list_items(lines: list[str], verdict: list[str | None], cand: lis
     return items
 
 
+# Second pass of the line scorer (stacking): the first model's log-odds of the line, of its neighbours
+# among the candidate lines, summaries over windows, and where the document's confident content lines
+# are. Appended to SCORER_FEATURES as the columns of the context model (``"context"`` in the model).
+CONTEXT_FEATURES = (
+    "score",
+    "prev1_score",
+    "prev2_score",
+    "prev3_score",
+    "next1_score",
+    "next2_score",
+    "next3_score",
+    "near_mean",
+    "near_min",
+    "near_max",
+    "wide_mean",
+    "log_confident_before",
+    "log_confident_after",
+    "log_to_confident_before",
+    "log_to_confident_after",
+    "doc_median_score",
+    "score_vs_doc_median",
+    "doc_rank",
+    "stretch_mean_score",
+)
+# Log-odds standing for "no line there" (before the first / after the last candidate): far below any
+# real score (the first model's sums stay within about +-15).
+CONTEXT_PAD = -30.0
+# A line is confident content when the first model gives it at least this log-odds (p = 0.9).
+CONTEXT_CONFIDENT = math.log(9.0)
+# Half-widths of the near (+-3) and wide (+-10) windows of neighbours.
+CONTEXT_NEAR = 3
+CONTEXT_WIDE = 10
+
+
+def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """One row of CONTEXT_FEATURES per candidate line, from ``base`` (the first model's log-odds of
+    each candidate, in order). Why: a teaser, byline or licence paragraph can look like content on its
+    own, but sits among lines the first model doubts, or after the last confident content line."""
+    m = len(cand)
+    x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    s = np.asarray(base, dtype=np.float64)
+    w = CONTEXT_WIDE
+    padded = np.concatenate((np.full(w, np.nan), s, np.full(w, np.nan)))
+    # shifted[k] = score of the candidate k - w positions away (NaN outside the document).
+    shifted = np.stack([padded[w + d : w + d + m] for d in range(-w, w + 1)])
+    near = np.concatenate((shifted[w - CONTEXT_NEAR : w], shifted[w + 1 : w + 1 + CONTEXT_NEAR]))
+    has_near = ~np.isnan(near)
+    near_count = has_near.sum(axis=0)
+    some = near_count > 0
+    near_mean = np.where(some, np.where(has_near, near, 0.0).sum(axis=0) / np.maximum(near_count, 1), s)
+    near_min = np.where(some, np.where(has_near, near, np.inf).min(axis=0), s)
+    near_max = np.where(some, np.where(has_near, near, -np.inf).max(axis=0), s)
+    has_wide = ~np.isnan(shifted)
+    wide_mean = np.where(has_wide, shifted, 0.0).sum(axis=0) / has_wide.sum(axis=0)
+    confident = s >= CONTEXT_CONFIDENT
+    conf_sums = np.concatenate(([0], np.cumsum(confident)))
+    before = conf_sums[:-1]
+    after = conf_sums[-1] - conf_sums[1:]
+    at = np.arange(m)
+    # Distance (in candidate lines) to the nearest confident line before / after; m + 1 when none.
+    last_conf = np.maximum.accumulate(np.where(confident, at, -1))
+    prev_conf = np.concatenate(([-1], last_conf[:-1]))
+    next_conf_rev = np.minimum.accumulate(np.where(confident, at, m)[::-1])[::-1]
+    next_conf = np.concatenate((next_conf_rev[1:], [m]))
+    to_before = np.where(prev_conf >= 0, at - prev_conf, m + 1)
+    to_after = np.where(next_conf < m, next_conf - at, m + 1)
+    median = float(np.median(s))
+    rank = np.empty(m)
+    rank[np.argsort(s, kind="stable")] = at / max(m - 1, 1)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    rows = np.asarray(cand)
+    inside = (rows >= start) & (rows < end)
+    stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
+    pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
+    columns = (
+        s,
+        pad[w - 1],
+        pad[w - 2],
+        pad[w - 3],
+        pad[w + 1],
+        pad[w + 2],
+        pad[w + 3],
+        near_mean,
+        near_min,
+        near_max,
+        wide_mean,
+        np.log1p(before),
+        np.log1p(after),
+        np.log1p(to_before),
+        np.log1p(to_after),
+        np.full(m, median),
+        s - median,
+        rank,
+        np.full(m, stretch_mean),
+    )
+    for j, column in enumerate(columns):
+        x[:, j] = column
+    return x
+
+
 class TreeEnsemble:
     """Gradient-boosted trees of one fixed depth, stored as arrays (trained by
     ``benchmarks/train_line_scorer.py``): ``feature``/``threshold`` per inner node in breadth-first
@@ -651,10 +753,60 @@ class TreeEnsemble:
         return self.base + self.leaf[trees, leaves].sum(axis=1)
 
 
+class ContextEnsemble(TreeEnsemble):
+    """The line scorer's second pass: the same kind of trees on SCORER_FEATURES + CONTEXT_FEATURES +
+    LEXICAL_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds) the last ones need."""
+
+    def __init__(self, model: dict[str, Any]) -> None:
+        if list(model["features"]) != [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES]:
+            raise ValueError("line scorer: the context model has other features than it expects")
+        self.lexicon: dict[str, float] = dict(model.get("lexicon") or {})
+        self.depth = int(model["depth"])
+        self.base = float(model["base"])
+        self.feature = np.asarray(model["feature"], dtype=np.intp)
+        self.threshold = np.asarray(model["threshold"], dtype=np.float64)
+        self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+        self._init_path_table()
+
+
+# Word evidence for the context model: the mean, lowest and highest lexicon weight of the line's words
+# (log-odds that a line with the word is content, learnt from the training lines), and the share of its
+# words the lexicon knows. Why: a disclaimer, newsletter box or cookie note looks like prose by shape but
+# is made of telltale words ("registrieren", "newsletter", "haftung", "cookies").
+LEXICAL_FEATURES = ("lex_mean", "lex_min", "lex_max", "lex_known_share")
+_WORD_RE = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
+def line_words(stripped: str) -> tuple[str, ...]:
+    """The distinct lower-cased words of a line (letters/digits runs), for the lexicon."""
+    return tuple(dict.fromkeys(_WORD_RE.findall(stripped.lower())))
+
+
+def lexical_features(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> np.ndarray:
+    """One row of LEXICAL_FEATURES per candidate line (0 for lines without a known word)."""
+    x = np.zeros((len(cand), len(LEXICAL_FEATURES)), dtype=np.float64)
+    get = lexicon.get
+    for k, i in enumerate(cand):
+        words = line_words(lines[i].strip())
+        weights = [w for w in map(get, words) if w is not None]
+        if weights:
+            x[k] = (sum(weights) / len(weights), min(weights), max(weights), len(weights) / len(words))
+    return x
+
+
 @functools.cache
 def _shipped_scorer() -> TreeEnsemble:
     path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
     return TreeEnsemble(json.loads(path.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def _shipped_context() -> ContextEnsemble | None:
+    """The shipped second pass (``"context"`` in the scorer's file), if the model has one."""
+    path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
+    context = json.loads(path.read_text(encoding="utf-8")).get("context")
+    return ContextEnsemble(context) if context else None
 
 
 class BoilerplateStage(Stage):
@@ -882,6 +1034,13 @@ class BoilerplateStage(Stage):
         self._scorer: TreeEnsemble | None = None
         if SCORER_RULE not in disabled and opts.line_scorer_threshold > 0:
             self._scorer = TreeEnsemble(self._scorer_model) if self._scorer_model else _shipped_scorer()
+        self._context: ContextEnsemble | None = None
+        if self._scorer is not None:
+            if self._scorer_model:
+                context = self._scorer_model.get("context")
+                self._context = ContextEnsemble(context) if context else None
+            else:
+                self._context = _shipped_context()
 
         root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
         self._roots = frozenset(roots)
@@ -1353,9 +1512,21 @@ class BoilerplateStage(Stage):
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
         announced = _announced_list_items(lines, verdict, cand)
-        for i, odds in zip(cand, self._scorer.log_odds(line_features(lines, v, cand)).tolist(), strict=True):
+        for i, odds in zip(cand, self._line_log_odds(lines, v, cand).tolist(), strict=True):
             if odds < low and i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
+
+    def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+        """Log-odds that each candidate line is content: the first model on the line's own features,
+        then, when the model has one, the context model on those features plus the first model's
+        scores of the line and its neighbours (context_features)."""
+        x = line_features(lines, v, cand)
+        odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
+        if self._context is None:
+            return odds
+        context = context_features(lines, v, cand, odds)
+        lexical = lexical_features(lines, cand, self._context.lexicon)
+        return self._context.log_odds(np.hstack((x, context, lexical)))
 
     def _mark_outside_content(
         self,
