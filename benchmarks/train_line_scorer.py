@@ -36,6 +36,7 @@ from benchmarks.bench_boilerplate import evaluate, half, load, make_doc  # noqa:
 from benchmarks.snippet_metric import fold  # noqa: E402
 from pipeline.stages.boilerplate import (  # noqa: E402
     CONTEXT_FEATURES,
+    DOCUMENT_FEATURES,
     LEXICAL_FEATURES,
     PACK_DIR,
     SCORER_FEATURES,
@@ -43,6 +44,7 @@ from pipeline.stages.boilerplate import (  # noqa: E402
     RuleVerdicts,
     TreeEnsemble,
     context_features,
+    document_features,
     lexical_features,
     line_features,
     line_words,
@@ -218,12 +220,13 @@ def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
         for i in held:
             r = rows[i]
             context = context_features(r.lines, r.verdicts, r.cand, scorer.log_odds(r.x))
-            stacked[i] = np.hstack((r.x, context, lexical_features(r.lines, r.cand, lexicon)))
+            lexical = lexical_features(r.lines, r.cand, lexicon)
+            stacked[i] = np.hstack((r.x, context, lexical, document_features(r.lines, r.verdicts, r.cand)))
     context = train(
         np.concatenate([stacked[i] for i in ids]),
         np.concatenate([rows[i].y for i in ids]),
         np.concatenate([rows[i].w for i in ids]),
-        (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES),
+        (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES),
     )
     context["lexicon"] = learn_lexicon(rows, ids)
     return {**fit_first(rows, ids), "context": context}

@@ -758,7 +758,7 @@ class ContextEnsemble(TreeEnsemble):
     LEXICAL_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds) the last ones need."""
 
     def __init__(self, model: dict[str, Any]) -> None:
-        if list(model["features"]) != [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES]:
+        if list(model["features"]) != [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]:
             raise ValueError("line scorer: the context model has other features than it expects")
         self.lexicon: dict[str, float] = dict(model.get("lexicon") or {})
         self.depth = int(model["depth"])
@@ -773,7 +773,15 @@ class ContextEnsemble(TreeEnsemble):
 # (log-odds that a line with the word is content, learnt from the training lines), and the share of its
 # words the lexicon knows. Why: a disclaimer, newsletter box or cookie note looks like prose by shape but
 # is made of telltale words ("registrieren", "newsletter", "haftung", "cookies").
-LEXICAL_FEATURES = ("lex_mean", "lex_min", "lex_max", "lex_known_share")
+LEXICAL_FEATURES = (
+    "lex_mean",
+    "lex_min",
+    "lex_max",
+    "lex_known_share",
+    "prev_lex_mean",
+    "next_lex_mean",
+    "near_lex_mean",
+)
 _WORD_RE = re.compile(r"\w+")
 
 
@@ -785,13 +793,53 @@ def line_words(stripped: str) -> tuple[str, ...]:
 
 def lexical_features(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> np.ndarray:
     """One row of LEXICAL_FEATURES per candidate line (0 for lines without a known word)."""
-    x = np.zeros((len(cand), len(LEXICAL_FEATURES)), dtype=np.float64)
+    m = len(cand)
+    x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
     get = lexicon.get
     for k, i in enumerate(cand):
         words = line_words(lines[i].strip())
         weights = [w for w in map(get, words) if w is not None]
         if weights:
-            x[k] = (sum(weights) / len(weights), min(weights), max(weights), len(weights) / len(words))
+            x[k, :4] = (sum(weights) / len(weights), min(weights), max(weights), len(weights) / len(words))
+    if not m:
+        return x
+    mean = x[:, 0]
+    x[:, 4] = np.concatenate(([0.0], mean[:-1]))
+    x[:, 5] = np.concatenate((mean[1:], [0.0]))
+    sums = np.concatenate(([0.0], np.cumsum(mean)))
+    at = np.arange(m)
+    lo, hi = np.maximum(at - CONTEXT_NEAR, 0), np.minimum(at + CONTEXT_NEAR + 1, m)
+    x[:, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+    return x
+
+
+# How much of a line's vocabulary the rest of the document shares: the share of its longer words
+# (4+ characters) found in another candidate line, and in another body line of the article stretch.
+# Why: paragraphs of one article repeat its words; teasers of other articles, bylines, licence and
+# newsletter boxes mostly do not.
+DOCUMENT_FEATURES = ("doc_word_overlap", "stretch_word_overlap")
+# Words shorter than this (function words, numbers) say little about the topic.
+OVERLAP_MIN_CHARS = 4
+
+
+def document_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
+    m = len(cand)
+    x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    words = [[w for w in line_words(lines[i].strip()) if len(w) >= OVERLAP_MIN_CHARS] for i in cand]
+    in_body = [start <= i < end and v.infos[i][6] > 0 for i in cand]  # type: ignore[index]
+    everywhere: Counter[str] = Counter()
+    body: Counter[str] = Counter()
+    for line_words_, is_body in zip(words, in_body, strict=True):
+        everywhere.update(line_words_)
+        if is_body:
+            body.update(line_words_)
+    for k, (line_words_, is_body) in enumerate(zip(words, in_body, strict=True)):
+        if line_words_:
+            n = len(line_words_)
+            x[k, 0] = sum(everywhere[w] > 1 for w in line_words_) / n
+            x[k, 1] = sum(body[w] > is_body for w in line_words_) / n
     return x
 
 
@@ -1526,7 +1574,8 @@ class BoilerplateStage(Stage):
             return odds
         context = context_features(lines, v, cand, odds)
         lexical = lexical_features(lines, cand, self._context.lexicon)
-        return self._context.log_odds(np.hstack((x, context, lexical)))
+        document = document_features(lines, v, cand)
+        return self._context.log_odds(np.hstack((x, context, lexical, document)))
 
     def _mark_outside_content(
         self,
