@@ -10,6 +10,11 @@ pages only) = a line containing a ``with`` snippet is content, one containing on
 is not; gold overrides silver and weighs ``GOLD_WEIGHT``. Pages used: dev-gold pages and the pages
 without gold, never pages whose gold is held back (acceptance set).
 
+Second pass (default; ``--no-context`` leaves it out): a context model on SCORER_FEATURES +
+CONTEXT_FEATURES + LEXICAL_FEATURES + DOCUMENT_FEATURES, trained on the first model's *out-of-fold*
+scores (``CONTEXT_FOLDS`` folds of the training pages) and out-of-fold lexicons, then shipped with the
+first model and the lexicon of all training pages as ``"context"``.
+
 Cross-validation: a model trained on half A's dev pages (+ the pages without gold) is scored on half
 B with the bench's snippet metric, and the other way round; those are the figures to report. With
 ``--write`` a model trained on every allowed page is written for the stage to ship. Deterministic
@@ -236,7 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
-    parser.add_argument("--thresholds", default="0.05,0.08,0.115", help="line_scorer_threshold values to score")
+    parser.add_argument("--thresholds", default="0.08,0.115,0.15", help="line_scorer_threshold values to score")
     parser.add_argument(
         "--no-context", dest="context", action="store_false", help="first model only (no context model)"
     )

@@ -14,7 +14,10 @@ rules that look at the shape of the text:
 * ``line-scorer``: a small tree ensemble (``line_scorer.json`` next to the packs, trained by
   ``benchmarks/train_line_scorer.py``) scores each kept line from text-only features of the line, its
   neighbours and its place relative to the article stretch (the densest run of body text), and removes
-  unlikely content; with the scorer off, ``outside-content`` removes short lines far from the stretch.
+  unlikely content; a second pass (``"context"`` in the same file) rescores each line from those
+  features plus the first pass's scores of its neighbours, word weights learnt from the training lines
+  (a lexicon) and how much of its vocabulary the rest of the page shares; with the scorer off,
+  ``outside-content`` removes short lines far from the stretch.
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
@@ -789,6 +792,24 @@ _WORD_RE = re.compile(r"\w+")
 def line_words(stripped: str) -> tuple[str, ...]:
     """The distinct lower-cased words of a line (letters/digits runs), for the lexicon."""
     return tuple(dict.fromkeys(_WORD_RE.findall(stripped.lower())))
+
+
+# The context model judges a document only when its lexicon knows at least this share of the words of
+# the candidate lines; otherwise the first model's scores decide. Why: the lexicon is learnt from the
+# training pages (mostly German and English); in a language it hardly covers (Japanese, Korean, Czech,
+# ...) every line looks like one without known words, which in training were mostly names and chrome.
+CONTEXT_MIN_KNOWN_SHARE = 0.4
+
+
+def lexicon_coverage(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> float:
+    """Share of the words of the candidate lines (counted once per line) that the lexicon knows."""
+    known = total = 0
+    contains = lexicon.__contains__
+    for i in cand:
+        words = line_words(lines[i].strip())
+        total += len(words)
+        known += sum(map(contains, words))
+    return known / total if total else 0.0
 
 
 def lexical_features(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> np.ndarray:
@@ -1566,11 +1587,12 @@ class BoilerplateStage(Stage):
 
     def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
         """Log-odds that each candidate line is content: the first model on the line's own features,
-        then, when the model has one, the context model on those features plus the first model's
-        scores of the line and its neighbours (context_features)."""
+        then, when the model has one and its lexicon covers the document's language, the context model
+        on those features plus the first model's scores of the line and its neighbours (context_features),
+        word evidence (lexical_features) and shared vocabulary (document_features)."""
         x = line_features(lines, v, cand)
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
-        if self._context is None:
+        if self._context is None or lexicon_coverage(lines, cand, self._context.lexicon) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
         context = context_features(lines, v, cand, odds)
         lexical = lexical_features(lines, cand, self._context.lexicon)
