@@ -48,9 +48,11 @@ from pipeline.stages.boilerplate import (  # noqa: E402
     BoilerplateStage,
     RuleVerdicts,
     TreeEnsemble,
+    candidate_words,
     context_features,
     document_features,
     lexical_features,
+    lexicon_weights,
     line_features,
     line_words,
     scorer_candidates,
@@ -225,8 +227,9 @@ def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
         for i in held:
             r = rows[i]
             context = context_features(r.lines, r.verdicts, r.cand, scorer.log_odds(r.x))
-            lexical = lexical_features(r.lines, r.cand, lexicon)
-            stacked[i] = np.hstack((r.x, context, lexical, document_features(r.lines, r.verdicts, r.cand)))
+            words = candidate_words(r.lines, r.cand)
+            lexical = lexical_features(words, lexicon_weights(words, lexicon))
+            stacked[i] = np.hstack((r.x, context, lexical, document_features(words, r.verdicts, r.cand)))
     context = train(
         np.concatenate([stacked[i] for i in ids]),
         np.concatenate([rows[i].y for i in ids]),

@@ -26,9 +26,12 @@ from pipeline.stages.boilerplate import (
     _char_counts,
     _url_mail_copyright,
     available_languages,
+    candidate_words,
     context_features,
     document_features,
     lexical_features,
+    lexicon_coverage,
+    lexicon_weights,
     line_hash,
     normalise,
     scorer_candidates,
@@ -814,7 +817,10 @@ def test_context_features_see_the_neighbours_scores():
 
 def test_lexical_features_average_the_known_words():
     lines = ["Newsletter abonnieren!", "Das Haus am See", "ganz unbekannt"]
-    x = lexical_features(lines, [0, 1, 2], {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
+    words = candidate_words(lines, [0, 1, 2])
+    weight = lexicon_weights(words, {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
+    assert lexicon_coverage(weight) == 3 / 8
+    x = lexical_features(words, weight)
     col = {name: x[:, j].tolist() for j, name in enumerate(LEXICAL_FEATURES)}
     assert col["lex_mean"] == [-2.0, 1.0, 0.0]
     assert col["lex_min"][0] == -3.0 and col["lex_max"][0] == -1.0
@@ -831,7 +837,7 @@ def test_document_features_measure_shared_vocabulary():
     ]
     text = "\n".join([*body, "Read next: Celebrity chef opens seaside bistro"])
     lines, v, cand = _verdicts(text)
-    x = document_features(lines, v, cand)
+    x = document_features(candidate_words(lines, cand), v, cand)
     overlap = dict(zip(cand, x[:, DOCUMENT_FEATURES.index("doc_word_overlap")].tolist(), strict=True))
     assert min(overlap[i] for i in range(3)) > 0.4
     assert overlap[3] < 0.2  # only "next" (as in "next year")

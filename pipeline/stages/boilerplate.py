@@ -28,12 +28,14 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import itertools
 import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -801,29 +803,52 @@ def line_words(stripped: str) -> tuple[str, ...]:
 CONTEXT_MIN_KNOWN_SHARE = 0.4
 
 
-def lexicon_coverage(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> float:
+class CandidateWords(NamedTuple):
+    """The words of a document's candidate lines (line_words), flattened for numpy."""
+
+    words: list[str]  # every line's distinct words, line after line
+    line: np.ndarray  # per word: index of its line among the candidates
+    starts: np.ndarray  # per candidate line: index of its first word in `words`
+    counts: np.ndarray  # per candidate line: number of words
+
+
+def candidate_words(lines: list[str], cand: list[int]) -> CandidateWords:
+    per_line = [line_words(lines[i].strip()) for i in cand]
+    counts = np.fromiter(map(len, per_line), dtype=np.int64, count=len(per_line))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
+    return CandidateWords(list(chain.from_iterable(per_line)), np.repeat(np.arange(len(cand)), counts), starts, counts)
+
+
+def lexicon_weights(cw: CandidateWords, lexicon: dict[str, float]) -> np.ndarray:
+    """The lexicon weight of every word of cw.words (NaN for unknown words)."""
+    return np.fromiter(map(lexicon.get, cw.words, repeat(np.nan)), dtype=np.float64, count=len(cw.words))
+
+
+def lexicon_coverage(weight: np.ndarray) -> float:
     """Share of the words of the candidate lines (counted once per line) that the lexicon knows."""
-    known = total = 0
-    contains = lexicon.__contains__
-    for i in cand:
-        words = line_words(lines[i].strip())
-        total += len(words)
-        known += sum(map(contains, words))
-    return known / total if total else 0.0
+    return float(np.count_nonzero(~np.isnan(weight)) / len(weight)) if len(weight) else 0.0
 
 
-def lexical_features(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> np.ndarray:
-    """One row of LEXICAL_FEATURES per candidate line (0 for lines without a known word)."""
-    m = len(cand)
+def lexical_features(cw: CandidateWords, weight: np.ndarray) -> np.ndarray:
+    """One row of LEXICAL_FEATURES per candidate line from the words' lexicon weights (0 for lines
+    without a known word). Per-line sums run in word order (np.bincount), as a per-line Python sum."""
+    m = len(cw.counts)
     x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
-    get = lexicon.get
-    for k, i in enumerate(cand):
-        words = line_words(lines[i].strip())
-        weights = [w for w in map(get, words) if w is not None]
-        if weights:
-            x[k, :4] = (sum(weights) / len(weights), min(weights), max(weights), len(weights) / len(words))
     if not m:
         return x
+    known = ~np.isnan(weight)
+    n_known = np.bincount(cw.line[known], minlength=m)
+    has = n_known > 0
+    total = np.bincount(cw.line[known], weights=weight[known], minlength=m)
+    x[has, 0] = total[has] / n_known[has]
+    # Lines with words: reduceat over each line's slice (unknown words count as +inf / -inf).
+    words = cw.counts > 0
+    if words.any():
+        lowest = np.minimum.reduceat(np.where(known, weight, np.inf), cw.starts[words])
+        highest = np.maximum.reduceat(np.where(known, weight, -np.inf), cw.starts[words])
+        x[words, 1] = np.where(has[words], lowest, 0.0)
+        x[words, 2] = np.where(has[words], highest, 0.0)
+    x[has, 3] = n_known[has] / cw.counts[has]
     mean = x[:, 0]
     x[:, 4] = np.concatenate(([0.0], mean[:-1]))
     x[:, 5] = np.concatenate((mean[1:], [0.0]))
@@ -843,24 +868,31 @@ DOCUMENT_FEATURES = ("doc_word_overlap", "stretch_word_overlap")
 OVERLAP_MIN_CHARS = 4
 
 
-def document_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> np.ndarray:
     """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
     m = len(cand)
     x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
+    if not cw.words:
+        return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    words = [[w for w in line_words(lines[i].strip()) if len(w) >= OVERLAP_MIN_CHARS] for i in cand]
-    in_body = [start <= i < end and v.infos[i][6] > 0 for i in cand]  # type: ignore[index]
-    everywhere: Counter[str] = Counter()
-    body: Counter[str] = Counter()
-    for line_words_, is_body in zip(words, in_body, strict=True):
-        everywhere.update(line_words_)
-        if is_body:
-            body.update(line_words_)
-    for k, (line_words_, is_body) in enumerate(zip(words, in_body, strict=True)):
-        if line_words_:
-            n = len(line_words_)
-            x[k, 0] = sum(everywhere[w] > 1 for w in line_words_) / n
-            x[k, 1] = sum(body[w] > is_body for w in line_words_) / n
+    in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
+    long = np.fromiter(map(len, cw.words), dtype=np.int64, count=len(cw.words)) >= OVERLAP_MIN_CHARS
+    if not long.any():
+        return x
+    # Ids of the longer words (first position of the word: unique, below len(words)); a word occurs
+    # at most once per line, so counts are line counts.
+    first: dict[str, int] = {}
+    word_id = np.fromiter(map(first.setdefault, compress(cw.words, long), itertools.count()), dtype=np.int64)
+    line = cw.line[long]
+    body_word = in_body[line]
+    everywhere = np.bincount(word_id)
+    body = np.bincount(word_id[body_word], minlength=len(everywhere))
+    n_long = np.bincount(line, minlength=m)
+    has = n_long > 0
+    shared = np.bincount(line, weights=everywhere[word_id] > 1, minlength=m)
+    shared_body = np.bincount(line, weights=body[word_id] > body_word, minlength=m)
+    x[has, 0] = shared[has] / n_long[has]
+    x[has, 1] = shared_body[has] / n_long[has]
     return x
 
 
@@ -1592,11 +1624,15 @@ class BoilerplateStage(Stage):
         word evidence (lexical_features) and shared vocabulary (document_features)."""
         x = line_features(lines, v, cand)
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
-        if self._context is None or lexicon_coverage(lines, cand, self._context.lexicon) < CONTEXT_MIN_KNOWN_SHARE:
+        if self._context is None:
+            return odds
+        words = candidate_words(lines, cand)
+        weight = lexicon_weights(words, self._context.lexicon)
+        if lexicon_coverage(weight) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
         context = context_features(lines, v, cand, odds)
-        lexical = lexical_features(lines, cand, self._context.lexicon)
-        document = document_features(lines, v, cand)
+        lexical = lexical_features(words, weight)
+        document = document_features(words, v, cand)
         return self._context.log_odds(np.hstack((x, context, lexical, document)))
 
     def _mark_outside_content(
