@@ -209,7 +209,7 @@ def learn_lexicon(rows: dict[str, PageRows], ids: list[str]) -> dict[str, float]
     prior = math.log(n1 / n0)
     return {
         word: round(math.log((content[word] + LEXICON_SMOOTHING) / (chrome[word] + LEXICON_SMOOTHING)) - prior, 3)
-        for word, count in pages.items()
+        for word, count in sorted(pages.items())  # sorted: the file must not depend on set order
         if count >= LEXICON_MIN_PAGES
     }
 
