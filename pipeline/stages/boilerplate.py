@@ -1028,7 +1028,8 @@ class BoilerplateStage(Stage):
             ge=0,
             lt=1,
             description="Line scorer (a small tree ensemble on text-only features of a line and its "
-            "neighbours, trained on HTML-extractor labels): a line the rules kept inside a document with "
+            "neighbours, trained on HTML-extractor labels, with a second pass on the neighbours' scores, "
+            "word weights and shared vocabulary): a line the rules kept inside a document with "
             "an article stretch is removed as 'line-scorer' when its content probability is below this; "
             "the scorer then also judges the lines around the stretch instead of the content_margin rule "
             "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
