@@ -28,7 +28,6 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
-import itertools
 import json
 import math
 import re
@@ -760,7 +759,7 @@ class TreeEnsemble:
 
 class ContextEnsemble(TreeEnsemble):
     """The line scorer's second pass: the same kind of trees on SCORER_FEATURES + CONTEXT_FEATURES +
-    LEXICAL_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds) the last ones need."""
+    LEXICAL_FEATURES + DOCUMENT_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
 
     def __init__(self, model: dict[str, Any]) -> None:
         if list(model["features"]) != [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]:
@@ -813,6 +812,7 @@ class CandidateWords(NamedTuple):
 
 
 def candidate_words(lines: list[str], cand: list[int]) -> CandidateWords:
+    """The distinct words of every candidate line, flattened (one Python step per line, cached)."""
     per_line = [line_words(lines[i].strip()) for i in cand]
     counts = np.fromiter(map(len, per_line), dtype=np.int64, count=len(per_line))
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
@@ -882,7 +882,7 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
     # Ids of the longer words (first position of the word: unique, below len(words)); a word occurs
     # at most once per line, so counts are line counts.
     first: dict[str, int] = {}
-    word_id = np.fromiter(map(first.setdefault, compress(cw.words, long), itertools.count()), dtype=np.int64)
+    word_id = np.fromiter(map(first.setdefault, compress(cw.words, long), range(len(cw.words))), dtype=np.int64)
     line = cw.line[long]
     body_word = in_body[line]
     everywhere = np.bincount(word_id)
