@@ -10,6 +10,11 @@ pages only) = a line containing a ``with`` snippet is content, one containing on
 is not; gold overrides silver and weighs ``GOLD_WEIGHT``. Pages used: dev-gold pages and the pages
 without gold, never pages whose gold is held back (acceptance set).
 
+Second pass (default; ``--no-context`` leaves it out): a context model on SCORER_FEATURES +
+CONTEXT_FEATURES + LEXICAL_FEATURES + DOCUMENT_FEATURES, trained on the first model's *out-of-fold*
+scores (``CONTEXT_FOLDS`` folds of the training pages) and out-of-fold lexicons, then shipped with the
+first model and the lexicon of all training pages as ``"context"``.
+
 Cross-validation: a model trained on half A's dev pages (+ the pages without gold) is scored on half
 B with the bench's snippet metric, and the other way round; those are the figures to report. With
 ``--write`` a model trained on every allowed page is written for the stage to ship. Deterministic
@@ -19,9 +24,13 @@ B with the bench's snippet metric, and the other way round; those are the figure
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,10 +40,21 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_boilerplate import evaluate, half, load, make_doc  # noqa: E402
 from benchmarks.snippet_metric import fold  # noqa: E402
 from pipeline.stages.boilerplate import (  # noqa: E402
+    CONTEXT_FEATURES,
+    DOCUMENT_FEATURES,
+    LEXICAL_FEATURES,
     PACK_DIR,
     SCORER_FEATURES,
     BoilerplateStage,
+    RuleVerdicts,
+    TreeEnsemble,
+    candidate_words,
+    context_features,
+    document_features,
+    lexical_features,
+    lexicon_weights,
     line_features,
+    line_words,
     scorer_candidates,
 )
 
@@ -48,6 +68,12 @@ GOLD_WEIGHT = 100.0
 # A line shorter than this counts as kept by trafilatura only when it is a whole line of its output
 # (a short string is found inside longer text by chance).
 SILVER_SUBSTRING_MIN_CHARS = 25
+# The context model (second pass) learns from first-model scores of pages that model did not see:
+# the training pages are split in this many folds, each scored by a model trained on the others.
+CONTEXT_FOLDS = 5
+# Lexicon of the context model: words seen on at least this many training pages, add-one smoothing.
+LEXICON_MIN_PAGES = 3
+LEXICON_SMOOTHING = 1.0
 
 
 def silver_label(line: str, extracted: str, extracted_lines: set[str]) -> int:
@@ -68,9 +94,16 @@ def gold_label(line: str, gold: dict | None) -> int | None:
     return None
 
 
-def page_rows(
-    stage: BoilerplateStage, doc: dict, extracted: str, gold: dict | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+class PageRows(NamedTuple):
+    x: np.ndarray  # SCORER_FEATURES per candidate line
+    y: np.ndarray  # label: 1 content, 0 boilerplate
+    w: np.ndarray  # weight (GOLD_WEIGHT for gold labels)
+    lines: list[str]
+    verdicts: RuleVerdicts
+    cand: list[int]
+
+
+def page_rows(stage: BoilerplateStage, doc: dict, extracted: str, gold: dict | None) -> PageRows | None:
     """Features, labels and weights of one page's candidate lines (None without an article stretch)."""
     lines = doc["text"].split("\n")
     v = stage.rule_verdicts(make_doc(doc), lines, scorer=True)
@@ -90,10 +123,10 @@ def page_rows(
             y[k], w[k] = silver_label(lines[i], folded, ext_lines), 1.0
         else:
             y[k], w[k] = g, GOLD_WEIGHT
-    return x, y, w
+    return PageRows(x, y, w, lines, v, cand)
 
 
-def train(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
+def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, names: tuple[str, ...] = SCORER_FEATURES) -> dict:
     """Gradient-boosted trees (logistic loss, second-order leaves), complete trees of depth DEPTH."""
     n, f = x.shape
     edges = [np.unique(np.quantile(x[:, j], np.linspace(0, 1, BINS + 1)[1:-1])) for j in range(f)]
@@ -137,7 +170,7 @@ def train(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
         leaves[t] = -LEARNING_RATE * gsum / (hsum + L2)
         score += leaves[t][leaf]
     return {
-        "features": list(SCORER_FEATURES),
+        "features": list(names),
         "depth": DEPTH,
         "base": base,
         "feature": feats.tolist(),
@@ -147,11 +180,74 @@ def train(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
     }
 
 
+def fit_first(rows: dict[str, PageRows], ids: list[str]) -> dict:
+    """The first model: SCORER_FEATURES of every candidate line of the given pages."""
+    return train(*(np.concatenate([getattr(rows[i], k) for i in ids]) for k in "xyw"))
+
+
+def context_fold(page_id: str) -> int:
+    return hashlib.sha1(page_id.encode()).digest()[1] % CONTEXT_FOLDS
+
+
+def learn_lexicon(rows: dict[str, PageRows], ids: list[str]) -> dict[str, float]:
+    """Word -> smoothed log-odds that a line containing it is content, minus the prior log-odds, over
+    the candidate lines of the given pages; only words found on LEXICON_MIN_PAGES pages or more (a word
+    of one site says nothing about others)."""
+    content: Counter[str] = Counter()
+    chrome: Counter[str] = Counter()
+    pages: Counter[str] = Counter()
+    for i in ids:
+        r = rows[i]
+        seen: set[str] = set()
+        for k, line in zip(r.cand, r.y.tolist(), strict=True):
+            words = line_words(r.lines[k].strip())
+            (content if line else chrome).update(words)
+            seen.update(words)
+        pages.update(seen)
+    n1 = sum(int(r.y.sum()) for r in map(rows.get, ids))
+    n0 = sum(len(r.y) for r in map(rows.get, ids)) - n1
+    prior = math.log(n1 / n0)
+    return {
+        word: round(math.log((content[word] + LEXICON_SMOOTHING) / (chrome[word] + LEXICON_SMOOTHING)) - prior, 3)
+        for word, count in sorted(pages.items())  # sorted: the file must not depend on set order
+        if count >= LEXICON_MIN_PAGES
+    }
+
+
+def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
+    """The first model on every page, plus the context model (``"context"``) trained on the first
+    model's out-of-fold scores: each page's lines are scored by a first model trained without that
+    page's fold, as unseen pages will be, so the context model learns how far to trust them."""
+    stacked: dict[str, np.ndarray] = {}
+    for part in range(CONTEXT_FOLDS):
+        held = [i for i in ids if context_fold(i) == part]
+        others = [i for i in ids if context_fold(i) != part]
+        scorer = TreeEnsemble(fit_first(rows, others))
+        lexicon = learn_lexicon(rows, others)
+        for i in held:
+            r = rows[i]
+            context = context_features(r.lines, r.verdicts, r.cand, scorer.log_odds(r.x))
+            words = candidate_words(r.lines, r.cand)
+            lexical = lexical_features(words, lexicon_weights(words, lexicon))
+            stacked[i] = np.hstack((r.x, context, lexical, document_features(words, r.verdicts, r.cand)))
+    context = train(
+        np.concatenate([stacked[i] for i in ids]),
+        np.concatenate([rows[i].y for i in ids]),
+        np.concatenate([rows[i].w for i in ids]),
+        (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES),
+    )
+    context["lexicon"] = learn_lexicon(rows, ids)
+    return {**fit_first(rows, ids), "context": context}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
-    parser.add_argument("--thresholds", default="0.05,0.08,0.115", help="line_scorer_threshold values to score")
+    parser.add_argument("--thresholds", default="0.08,0.115,0.15", help="line_scorer_threshold values to score")
+    parser.add_argument(
+        "--no-context", dest="context", action="store_false", help="first model only (no context model)"
+    )
     args = parser.parse_args()
     docs, gold = load()
     with open(args.silver, encoding="utf-8") as f:
@@ -167,10 +263,10 @@ def main() -> None:
         r = page_rows(base_stage, by_id[i], silver[i], gold.get(i))
         if r is not None:
             rows[i] = r
-    print(f"{len(rows)} pages with an article stretch, {sum(len(r[1]) for r in rows.values())} lines")
+    print(f"{len(rows)} pages with an article stretch, {sum(len(r.y) for r in rows.values())} lines")
 
     def fit(ids: list[str]) -> dict:
-        return train(*(np.concatenate([rows[i][k] for i in ids]) for k in range(3)))
+        return fit_stacked(rows, ids) if args.context else fit_first(rows, ids)
 
     thresholds = [float(t) for t in args.thresholds.split(",")]
     print("| trained on | scored on | threshold | TP | FN | FP | TN | precision | recall | F1 |")

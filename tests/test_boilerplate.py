@@ -22,8 +22,13 @@ from pipeline.stages.boilerplate import (
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
+    CONTEXT_FEATURES,
+    CONTEXT_PAD,
+    DOCUMENT_FEATURES,
+    LEXICAL_FEATURES,
     SCORER_FEATURES,
     BoilerplateStage,
+    ContextEnsemble,
     TreeEnsemble,
     _char_counts,
     _key_words,
@@ -33,9 +38,16 @@ from pipeline.stages.boilerplate import (
     _separator_hint,
     _url_mail_copyright,
     available_languages,
+    candidate_words,
+    context_features,
+    document_features,
     is_quantity_line,
+    lexical_features,
+    lexicon_coverage,
+    lexicon_weights,
     line_hash,
     normalise,
+    scorer_candidates,
     word_count,
 )
 
@@ -799,7 +811,9 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
     body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
     text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n"
     doc = run(text)
-    assert "Budget plan for next year\n" in doc.text and "Photo gallery below" in doc.text
+    # (The trailing "Photo gallery below" was kept by the first model alone; the context model, which
+    # sees it is the short line after the last confident paragraph, removes it like gallery chrome.)
+    assert "Budget plan for next year\n" in doc.text
     assert {"Über uns", "Leistungen", "Kontakt aufnehmen"} <= {t for r, t in removed(doc) if r == "line-scorer"}
     assert all(r != "outside-content" for r, _ in removed(doc))
     ingredients = "Zutaten:\n300 g Mehl\n1 TL Backpulver\n200 g Zucker\n• 2 cups flour\n½ TL Salz\n"
@@ -807,6 +821,103 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
     recipe = run(f"Rezepte\nKuchen backen\nPlätzchen\nUnser Team\n{ingredients}\nZubereitung:\n{method}\n")
     assert ingredients in recipe.text
     assert "Kuchen backen" not in recipe.text
+
+
+STACKED_FEATURES = (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES)
+
+
+def _verdicts(text: str) -> tuple[list[str], object, list[int]]:
+    lines = text.split("\n")
+    v = BoilerplateStage().rule_verdicts(Document("t", text, "t.txt"), lines)
+    return lines, v, scorer_candidates(lines, v)
+
+
+def test_context_features_see_the_neighbours_scores():
+    text = "\n".join(f"{ARTICLE} Teil {i}." for i in range(5))
+    lines, v, cand = _verdicts(text)
+    assert cand == [0, 1, 2, 3, 4]
+    base = np.array([5.0, -4.0, 3.0, -1.0, 4.0])
+    x = context_features(lines, v, cand, base)
+    col = {name: x[:, j].tolist() for j, name in enumerate(CONTEXT_FEATURES)}
+    assert col["score"] == base.tolist()
+    assert col["prev1_score"] == [CONTEXT_PAD, 5.0, -4.0, 3.0, -1.0]
+    assert col["next2_score"] == [3.0, -1.0, 4.0, CONTEXT_PAD, CONTEXT_PAD]
+    assert col["near_min"][2] == -4.0 and col["near_max"][2] == 5.0
+    # Confident content (log-odds >= log 9): lines 0, 2 and 4.
+    assert np.expm1(col["log_confident_before"]).round().tolist() == [0, 1, 1, 2, 2]
+    assert np.expm1(col["log_confident_after"]).round().tolist() == [2, 2, 1, 1, 0]
+    assert np.expm1(col["log_to_confident_after"]).round().tolist() == [2, 1, 2, 1, 6]
+    assert col["doc_median_score"] == [3.0] * 5 and col["doc_rank"] == [1.0, 0.0, 0.5, 0.25, 0.75]
+
+
+def test_lexical_features_average_the_known_words():
+    lines = ["Newsletter abonnieren!", "Das Haus am See", "ganz unbekannt"]
+    words = candidate_words(lines, [0, 1, 2])
+    weight = lexicon_weights(words, {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
+    assert lexicon_coverage(weight) == 3 / 8
+    x = lexical_features(words, weight)
+    col = {name: x[:, j].tolist() for j, name in enumerate(LEXICAL_FEATURES)}
+    assert col["lex_mean"] == [-2.0, 1.0, 0.0]
+    assert col["lex_min"][0] == -3.0 and col["lex_max"][0] == -1.0
+    assert col["lex_known_share"] == [1.0, 0.25, 0.0]
+    assert col["prev_lex_mean"] == [0.0, -2.0, 1.0] and col["next_lex_mean"] == [1.0, 0.0, 0.0]
+
+
+def test_document_features_measure_shared_vocabulary():
+    # Paragraphs of the article share its words; a teaser for another story does not.
+    body = [
+        "The council met on Tuesday to discuss the budget for schools and roads in the city.",
+        "Members of the council said the budget would move money from roads to schools next year.",
+        "The mayor defended the budget, saying the schools in the city needed the money most.",
+    ]
+    text = "\n".join([*body, "Read next: Celebrity chef opens seaside bistro"])
+    lines, v, cand = _verdicts(text)
+    x = document_features(candidate_words(lines, cand), v, cand)
+    overlap = dict(zip(cand, x[:, DOCUMENT_FEATURES.index("doc_word_overlap")].tolist(), strict=True))
+    assert min(overlap[i] for i in range(3)) > 0.4
+    assert overlap[3] < 0.2  # only "next" (as in "next year")
+
+
+def _stacked_one_split(feature: str, threshold: float, left: float, right: float, lexicon: dict) -> dict:
+    """First model: every line is content; context model: one split on `feature`."""
+    return {
+        **_one_split_model("log_words", 0.0, 5.0, 5.0),
+        "context": {
+            "features": list(STACKED_FEATURES),
+            "depth": 1,
+            "base": 0.0,
+            "feature": [[STACKED_FEATURES.index(feature)]],
+            "threshold": [[threshold]],
+            "leaf": [[left, right]],
+            "lexicon": lexicon,
+        },
+    }
+
+
+def test_context_model_decides_when_the_model_has_one():
+    # The context model removes the line whose words the lexicon calls chrome; the first model alone
+    # would keep everything.
+    text = f"{ARTICLE}\nIhr Gutschein mit Rabattcode\n{ARTICLE} Zwei.\n{ARTICLE} Drei.\n"
+    chrome = {"gutschein": -4.0, "rabattcode": -2.0}
+    article_words = dict.fromkeys(ARTICLE.lower().replace(",", "").replace(".", "").split(), 1.0)
+    model = _stacked_one_split("lex_mean", -1.0, -10.0, 10.0, {**article_words, **chrome})
+    stage = BoilerplateStage(scorer_model=model)
+    assert isinstance(stage._context, ContextEnsemble)
+    assert removed(run(text, stage)) == [("line-scorer", "Ihr Gutschein mit Rabattcode")]
+    # A lexicon that knows too few of the document's words (another language): the first model decides.
+    uncovered = BoilerplateStage(scorer_model=_stacked_one_split("lex_mean", -1.0, -10.0, 10.0, chrome))
+    assert run(text, uncovered).removed == []
+    assert removed(run(text, pickle.loads(pickle.dumps(stage)))) == removed(run(text, stage))
+    first_only = BoilerplateStage(scorer_model={k: w for k, w in model.items() if k != "context"})
+    assert first_only._context is None and run(text, first_only).removed == []
+    with pytest.raises(ValueError, match="features"):
+        ContextEnsemble({**model["context"], "features": list(SCORER_FEATURES)})
+
+
+def test_shipped_line_scorer_has_a_context_model():
+    context = BoilerplateStage()._context
+    assert context is not None and len(context.lexicon) > 1000
+    assert context.feature.shape[1] == 2**context.depth - 1
 
 
 @pytest.mark.parametrize(

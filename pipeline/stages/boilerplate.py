@@ -14,7 +14,10 @@ rules that look at the shape of the text:
 * ``line-scorer``: a small tree ensemble (``line_scorer.json`` next to the packs, trained by
   ``benchmarks/train_line_scorer.py``) scores each kept line from text-only features of the line, its
   neighbours and its place relative to the article stretch (the densest run of body text), and removes
-  unlikely content; with the scorer off, ``outside-content`` removes short lines far from the stretch.
+  unlikely content; a second pass (``"context"`` in the same file) rescores each line from those
+  features plus the first pass's scores of its neighbours, word weights learnt from the training lines
+  (a lexicon) and how much of its vocabulary the rest of the page shares; with the scorer off,
+  ``outside-content`` removes short lines far from the stretch.
 
 Compiled loops (per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
 ``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here.
@@ -35,6 +38,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -732,6 +736,108 @@ def _announced_list_items(lines: list[str], verdict: list[str | None], cand: lis
     return items
 
 
+# Second pass of the line scorer (stacking): the first model's log-odds of the line, of its neighbours
+# among the candidate lines, summaries over windows, and where the document's confident content lines
+# are. Appended to SCORER_FEATURES as the columns of the context model (``"context"`` in the model).
+CONTEXT_FEATURES = (
+    "score",
+    "prev1_score",
+    "prev2_score",
+    "prev3_score",
+    "next1_score",
+    "next2_score",
+    "next3_score",
+    "near_mean",
+    "near_min",
+    "near_max",
+    "wide_mean",
+    "log_confident_before",
+    "log_confident_after",
+    "log_to_confident_before",
+    "log_to_confident_after",
+    "doc_median_score",
+    "score_vs_doc_median",
+    "doc_rank",
+    "stretch_mean_score",
+)
+# Log-odds standing for "no line there" (before the first / after the last candidate): far below any
+# real score (the first model's sums stay within about +-15).
+CONTEXT_PAD = -30.0
+# A line is confident content when the first model gives it at least this log-odds (p = 0.9).
+CONTEXT_CONFIDENT = math.log(9.0)
+# Half-widths of the near (+-3) and wide (+-10) windows of neighbours.
+CONTEXT_NEAR = 3
+CONTEXT_WIDE = 10
+
+
+def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """One row of CONTEXT_FEATURES per candidate line, from ``base`` (the first model's log-odds of
+    each candidate, in order). Why: a teaser, byline or licence paragraph can look like content on its
+    own, but sits among lines the first model doubts, or after the last confident content line."""
+    m = len(cand)
+    x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    s = np.asarray(base, dtype=np.float64)
+    w = CONTEXT_WIDE
+    padded = np.concatenate((np.full(w, np.nan), s, np.full(w, np.nan)))
+    # shifted[k] = score of the candidate k - w positions away (NaN outside the document).
+    shifted = np.stack([padded[w + d : w + d + m] for d in range(-w, w + 1)])
+    near = np.concatenate((shifted[w - CONTEXT_NEAR : w], shifted[w + 1 : w + 1 + CONTEXT_NEAR]))
+    has_near = ~np.isnan(near)
+    near_count = has_near.sum(axis=0)
+    some = near_count > 0
+    near_mean = np.where(some, np.where(has_near, near, 0.0).sum(axis=0) / np.maximum(near_count, 1), s)
+    near_min = np.where(some, np.where(has_near, near, np.inf).min(axis=0), s)
+    near_max = np.where(some, np.where(has_near, near, -np.inf).max(axis=0), s)
+    has_wide = ~np.isnan(shifted)
+    wide_mean = np.where(has_wide, shifted, 0.0).sum(axis=0) / has_wide.sum(axis=0)
+    confident = s >= CONTEXT_CONFIDENT
+    conf_sums = np.concatenate(([0], np.cumsum(confident)))
+    before = conf_sums[:-1]
+    after = conf_sums[-1] - conf_sums[1:]
+    at = np.arange(m)
+    # Distance (in candidate lines) to the nearest confident line before / after; m + 1 when none.
+    last_conf = np.maximum.accumulate(np.where(confident, at, -1))
+    prev_conf = np.concatenate(([-1], last_conf[:-1]))
+    next_conf_rev = np.minimum.accumulate(np.where(confident, at, m)[::-1])[::-1]
+    next_conf = np.concatenate((next_conf_rev[1:], [m]))
+    to_before = np.where(prev_conf >= 0, at - prev_conf, m + 1)
+    to_after = np.where(next_conf < m, next_conf - at, m + 1)
+    median = float(np.median(s))
+    rank = np.empty(m)
+    rank[np.argsort(s, kind="stable")] = at / max(m - 1, 1)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    rows = np.asarray(cand)
+    inside = (rows >= start) & (rows < end)
+    stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
+    pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
+    columns = (
+        s,
+        pad[w - 1],
+        pad[w - 2],
+        pad[w - 3],
+        pad[w + 1],
+        pad[w + 2],
+        pad[w + 3],
+        near_mean,
+        near_min,
+        near_max,
+        wide_mean,
+        np.log1p(before),
+        np.log1p(after),
+        np.log1p(to_before),
+        np.log1p(to_after),
+        np.full(m, median),
+        s - median,
+        rank,
+        np.full(m, stretch_mean),
+    )
+    for j, column in enumerate(columns):
+        x[:, j] = column
+    return x
+
+
 class TreeEnsemble:
     """Gradient-boosted trees of one fixed depth, stored as arrays (trained by
     ``benchmarks/train_line_scorer.py``): ``feature``/``threshold`` per inner node in breadth-first
@@ -757,10 +863,157 @@ class TreeEnsemble:
         return self.base + values.sum(axis=1)
 
 
+class ContextEnsemble(TreeEnsemble):
+    """The line scorer's second pass: the same kind of trees on SCORER_FEATURES + CONTEXT_FEATURES +
+    LEXICAL_FEATURES + DOCUMENT_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
+
+    def __init__(self, model: dict[str, Any]) -> None:
+        if list(model["features"]) != [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]:
+            raise ValueError("line scorer: the context model has other features than it expects")
+        self.lexicon: dict[str, float] = dict(model.get("lexicon") or {})
+        self.depth = int(model["depth"])
+        self.base = float(model["base"])
+        self.feature = np.asarray(model["feature"], dtype=np.intp)
+        self.threshold = np.asarray(model["threshold"], dtype=np.float64)
+        self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+        self._init_path_table()
+
+
+# Word evidence for the context model: the mean, lowest and highest lexicon weight of the line's words
+# (log-odds that a line with the word is content, learnt from the training lines), and the share of its
+# words the lexicon knows. Why: a disclaimer, newsletter box or cookie note looks like prose by shape but
+# is made of telltale words ("registrieren", "newsletter", "haftung", "cookies").
+LEXICAL_FEATURES = (
+    "lex_mean",
+    "lex_min",
+    "lex_max",
+    "lex_known_share",
+    "prev_lex_mean",
+    "next_lex_mean",
+    "near_lex_mean",
+)
+_WORD_RE = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
+def line_words(stripped: str) -> tuple[str, ...]:
+    """The distinct lower-cased words of a line (letters/digits runs), for the lexicon."""
+    return tuple(dict.fromkeys(_WORD_RE.findall(stripped.lower())))
+
+
+# The context model judges a document only when its lexicon knows at least this share of the words of
+# the candidate lines; otherwise the first model's scores decide. Why: the lexicon is learnt from the
+# training pages (mostly German and English); in a language it hardly covers (Japanese, Korean, Czech,
+# ...) every line looks like one without known words, which in training were mostly names and chrome.
+CONTEXT_MIN_KNOWN_SHARE = 0.4
+
+
+class CandidateWords(NamedTuple):
+    """The words of a document's candidate lines (line_words), flattened for numpy."""
+
+    words: list[str]  # every line's distinct words, line after line
+    line: np.ndarray  # per word: index of its line among the candidates
+    starts: np.ndarray  # per candidate line: index of its first word in `words`
+    counts: np.ndarray  # per candidate line: number of words
+
+
+def candidate_words(lines: list[str], cand: list[int]) -> CandidateWords:
+    """The distinct words of every candidate line, flattened (one Python step per line, cached)."""
+    per_line = [line_words(lines[i].strip()) for i in cand]
+    counts = np.fromiter(map(len, per_line), dtype=np.int64, count=len(per_line))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
+    return CandidateWords(list(chain.from_iterable(per_line)), np.repeat(np.arange(len(cand)), counts), starts, counts)
+
+
+def lexicon_weights(cw: CandidateWords, lexicon: dict[str, float]) -> np.ndarray:
+    """The lexicon weight of every word of cw.words (NaN for unknown words)."""
+    return np.fromiter(map(lexicon.get, cw.words, repeat(np.nan)), dtype=np.float64, count=len(cw.words))
+
+
+def lexicon_coverage(weight: np.ndarray) -> float:
+    """Share of the words of the candidate lines (counted once per line) that the lexicon knows."""
+    return float(np.count_nonzero(~np.isnan(weight)) / len(weight)) if len(weight) else 0.0
+
+
+def lexical_features(cw: CandidateWords, weight: np.ndarray) -> np.ndarray:
+    """One row of LEXICAL_FEATURES per candidate line from the words' lexicon weights (0 for lines
+    without a known word). Per-line sums run in word order (np.bincount), as a per-line Python sum."""
+    m = len(cw.counts)
+    x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    known = ~np.isnan(weight)
+    n_known = np.bincount(cw.line[known], minlength=m)
+    has = n_known > 0
+    total = np.bincount(cw.line[known], weights=weight[known], minlength=m)
+    x[has, 0] = total[has] / n_known[has]
+    # Lines with words: reduceat over each line's slice (unknown words count as +inf / -inf).
+    words = cw.counts > 0
+    if words.any():
+        lowest = np.minimum.reduceat(np.where(known, weight, np.inf), cw.starts[words])
+        highest = np.maximum.reduceat(np.where(known, weight, -np.inf), cw.starts[words])
+        x[words, 1] = np.where(has[words], lowest, 0.0)
+        x[words, 2] = np.where(has[words], highest, 0.0)
+    x[has, 3] = n_known[has] / cw.counts[has]
+    mean = x[:, 0]
+    x[:, 4] = np.concatenate(([0.0], mean[:-1]))
+    x[:, 5] = np.concatenate((mean[1:], [0.0]))
+    sums = np.concatenate(([0.0], np.cumsum(mean)))
+    at = np.arange(m)
+    lo, hi = np.maximum(at - CONTEXT_NEAR, 0), np.minimum(at + CONTEXT_NEAR + 1, m)
+    x[:, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+    return x
+
+
+# How much of a line's vocabulary the rest of the document shares: the share of its longer words
+# (4+ characters) found in another candidate line, and in another body line of the article stretch.
+# Why: paragraphs of one article repeat its words; teasers of other articles, bylines, licence and
+# newsletter boxes mostly do not.
+DOCUMENT_FEATURES = ("doc_word_overlap", "stretch_word_overlap")
+# Words shorter than this (function words, numbers) say little about the topic.
+OVERLAP_MIN_CHARS = 4
+
+
+def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
+    m = len(cand)
+    x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
+    if not cw.words:
+        return x
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
+    long = np.fromiter(map(len, cw.words), dtype=np.int64, count=len(cw.words)) >= OVERLAP_MIN_CHARS
+    if not long.any():
+        return x
+    # Ids of the longer words (first position of the word: unique, below len(words)); a word occurs
+    # at most once per line, so counts are line counts.
+    first: dict[str, int] = {}
+    word_id = np.fromiter(map(first.setdefault, compress(cw.words, long), range(len(cw.words))), dtype=np.int64)
+    line = cw.line[long]
+    body_word = in_body[line]
+    everywhere = np.bincount(word_id)
+    body = np.bincount(word_id[body_word], minlength=len(everywhere))
+    n_long = np.bincount(line, minlength=m)
+    has = n_long > 0
+    shared = np.bincount(line, weights=everywhere[word_id] > 1, minlength=m)
+    shared_body = np.bincount(line, weights=body[word_id] > body_word, minlength=m)
+    x[has, 0] = shared[has] / n_long[has]
+    x[has, 1] = shared_body[has] / n_long[has]
+    return x
+
+
 @functools.cache
 def _shipped_scorer() -> TreeEnsemble:
     path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
     return TreeEnsemble(json.loads(path.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def _shipped_context() -> ContextEnsemble | None:
+    """The shipped second pass (``"context"`` in the scorer's file), if the model has one."""
+    path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
+    context = json.loads(path.read_text(encoding="utf-8")).get("context")
+    return ContextEnsemble(context) if context else None
 
 
 class BoilerplateStage(Stage):
@@ -881,7 +1134,8 @@ class BoilerplateStage(Stage):
             ge=0,
             lt=1,
             description="Line scorer (a small tree ensemble on text-only features of a line and its "
-            "neighbours, trained on HTML-extractor labels): a line the rules kept inside a document with "
+            "neighbours, trained on HTML-extractor labels, with a second pass on the neighbours' scores, "
+            "word weights and shared vocabulary): a line the rules kept inside a document with "
             "an article stretch is removed as 'line-scorer' when its content probability is below this; "
             "the scorer then also judges the lines around the stretch instead of the content_margin rule "
             "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
@@ -988,6 +1242,13 @@ class BoilerplateStage(Stage):
         self._scorer: TreeEnsemble | None = None
         if SCORER_RULE not in disabled and opts.line_scorer_threshold > 0:
             self._scorer = TreeEnsemble(self._scorer_model) if self._scorer_model else _shipped_scorer()
+        self._context: ContextEnsemble | None = None
+        if self._scorer is not None:
+            if self._scorer_model:
+                context = self._scorer_model.get("context")
+                self._context = ContextEnsemble(context) if context else None
+            else:
+                self._context = _shipped_context()
 
         root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
         self._roots = frozenset(roots)
@@ -1469,9 +1730,27 @@ class BoilerplateStage(Stage):
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
         announced = _announced_list_items(lines, verdict, cand)
-        for i, odds in zip(cand, self._scorer.log_odds(line_features(lines, v, cand)).tolist(), strict=True):
+        for i, odds in zip(cand, self._line_log_odds(lines, v, cand).tolist(), strict=True):
             if odds < low and i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
+
+    def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+        """Log-odds that each candidate line is content: the first model on the line's own features,
+        then, when the model has one and its lexicon covers the document's language, the context model
+        on those features plus the first model's scores of the line and its neighbours (context_features),
+        word evidence (lexical_features) and shared vocabulary (document_features)."""
+        x = line_features(lines, v, cand)
+        odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
+        if self._context is None:
+            return odds
+        words = candidate_words(lines, cand)
+        weight = lexicon_weights(words, self._context.lexicon)
+        if lexicon_coverage(weight) < CONTEXT_MIN_KNOWN_SHARE:
+            return odds
+        context = context_features(lines, v, cand, odds)
+        lexical = lexical_features(words, weight)
+        document = document_features(words, v, cand)
+        return self._context.log_odds(np.hstack((x, context, lexical, document)))
 
     def _mark_outside_content(
         self,
