@@ -845,13 +845,17 @@ class TreeEnsemble:
     the log-odds that a line is content."""
 
     def __init__(self, model: dict[str, Any]) -> None:
-        if list(model["features"]) != list(SCORER_FEATURES):
-            raise ValueError("line scorer: the model's features differ from SCORER_FEATURES")
+        if list(model["features"]) != self.expected_features():
+            raise ValueError(f"line scorer: the {type(self).__name__} model's features are not the ones it expects")
         self.depth = int(model["depth"])
         self.base = float(model["base"])
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+
+    @staticmethod
+    def expected_features() -> list[str]:
+        return list(SCORER_FEATURES)
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
         # The leaf value of every (row, tree) from the compiled walk, summed per row as one (rows,
@@ -868,15 +872,12 @@ class ContextEnsemble(TreeEnsemble):
     LEXICAL_FEATURES + DOCUMENT_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
 
     def __init__(self, model: dict[str, Any]) -> None:
-        if list(model["features"]) != [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]:
-            raise ValueError("line scorer: the context model has other features than it expects")
+        super().__init__(model)
         self.lexicon: dict[str, float] = dict(model.get("lexicon") or {})
-        self.depth = int(model["depth"])
-        self.base = float(model["base"])
-        self.feature = np.asarray(model["feature"], dtype=np.intp)
-        self.threshold = np.asarray(model["threshold"], dtype=np.float64)
-        self.leaf = np.asarray(model["leaf"], dtype=np.float64)
-        self._init_path_table()
+
+    @staticmethod
+    def expected_features() -> list[str]:
+        return [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]
 
 
 # Word evidence for the context model: the mean, lowest and highest lexicon weight of the line's words
