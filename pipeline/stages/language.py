@@ -43,11 +43,13 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+import numpy as np
 import regex
 import yaml
 from pydantic import Field
 
 from pipeline.document import Document
+from pipeline.stages import language_kernels
 from pipeline.stages.base import Stage, StageOptions
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
@@ -339,6 +341,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
+        self._foreign_hash: dict[str, np.ndarray] = {}
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -931,31 +934,60 @@ class LanguageStage(Stage):
         )
 
     def _hits_by_sentence(
-        self, text: str, lowered: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+        self, text: str, lowered: str, main: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
     ) -> dict[tuple[int, int], list[tuple[int, str]]]:
         """Where the document's foreign-frequent words and odd-letter tokens (str.split tokens:
         whole words between whitespace) are, by sentence. Only lines holding two distinct ones are
         split into sentences: a sentence needs two to be judged, and most lines have none or one."""
+        if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
+            return self._hits_by_sentence_by_line(text, hit_words, odd_re)
+        # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
+        # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
+        keys = self._foreign_keys(main)
+        odd = _NO_ODD if odd_re is None else _odd_table(main, self.profiles.script[main])
+        rows = language_kernels.line_hits(
+            language_kernels.code_points(lowered), keys, odd, self._shortest_line(), language_kernels.SPACES
+        )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        aligned = len(lowered) == len(text)  # lowercasing kept offsets (not so with rare letters: "İ")
-        # where the odd letters are: one scan of the document, not one search per line
-        odd_at = [m.start() for m in odd_re.finditer(lowered)] if odd_re is not None and aligned else []
-        j = 0
+        spans: list[tuple[int, int]] = []
+        line = -1
+        for ls, le, ts, te, shift in rows.tolist():
+            w = lowered[ts:te]
+            if shift == 0 and w not in hit_words and (odd_re is None or not odd_re.search(w)):
+                continue  # a key collision, not a listed word
+            if ls != line:
+                line, spans = ls, self._sentences(text, ls, le)
+            k = bisect.bisect_right(spans, (ts, le)) - 1
+            if k >= 0 and not _capitalised_inside(text, spans[k][0], ts, te - ts):
+                out.setdefault(spans[k], []).append((ts + shift, w))
+        return out
+
+    def _shortest_line(self) -> int:
+        return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
+
+    def _foreign_keys(self, main: str) -> np.ndarray:
+        """`language_kernels.word_hashes` of `_foreign_set(main)`."""
+        keys = self._foreign_hash.get(main)
+        if keys is None:
+            keys = self._foreign_hash[main] = language_kernels.word_hashes(self._foreign_set(main))
+        return keys
+
+    def _hits_by_sentence_by_line(
+        self, text: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+        """`_hits_by_sentence` for a text whose lowercase has other offsets: line by line in Python."""
+        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         ls = 0
-        shortest = 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
-        for line in (lowered if aligned else text).split("\n"):
+        for line in text.split("\n"):
             le = ls + len(line)
-            if le - ls < shortest:
+            if le - ls < self._shortest_line():
                 ls = le + 1
                 continue
-            low = line if aligned else line.lower()
+            low = line.lower()
             tokens = low.split()
             words = set(hit_words.intersection(tokens))
-            while j < len(odd_at) and odd_at[j] < ls:
-                j += 1
-            odd_line = j < len(odd_at) and odd_at[j] < le if aligned else odd_re is not None and odd_re.search(low)
-            if odd_line:
-                words.update(t for t in tokens if odd_re.search(t))  # type: ignore[union-attr]
+            if odd_re is not None and odd_re.search(low):
+                words.update(t for t in tokens if odd_re.search(t))
             if len(words) >= 2:
                 spans = self._sentences(text, ls, le)
                 for w in words:
@@ -981,7 +1013,7 @@ class LanguageStage(Stage):
             odd_re = None
         if not hit_words and odd_re is None:
             return []  # most documents: no frequent word or letter of another language at all
-        per_sentence = self._hits_by_sentence(text, low, hit_words, odd_re)
+        per_sentence = self._hits_by_sentence(text, low, main, hit_words, odd_re)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
@@ -1310,15 +1342,30 @@ def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) ->
 
 
 @lru_cache(maxsize=128)
-def _odd_letter_re(main: str, script: str) -> regex.Pattern[str] | None:
+def _odd_letters(main: str, script: str) -> frozenset[str]:
     """Lowercase letters of `script` that `main`'s alphabet lacks (a token holding one: a candidate
-    foreign word), or None when `main` has no listed alphabet."""
+    foreign word); none when `main` has no listed alphabet."""
     known, alphabets = _script_alphabets(script)
-    if main not in alphabets or not known - alphabets[main]:
-        return None
-    return regex.compile("[" + "".join(regex.escape(c) for c in sorted(known - alphabets[main])) + "]")
+    return known - alphabets[main] if main in alphabets else frozenset()
 
 
+@lru_cache(maxsize=128)
+def _odd_letter_re(main: str, script: str) -> regex.Pattern[str] | None:
+    """`_odd_letters` as a character class, or None when there are none."""
+    odd = _odd_letters(main, script)
+    return regex.compile("[" + "".join(regex.escape(c) for c in sorted(odd)) + "]") if odd else None
+
+
+@lru_cache(maxsize=128)
+def _odd_table(main: str, script: str) -> np.ndarray:
+    """`_odd_letters` as a table by code point, for `language_kernels.line_hits`."""
+    letters = [ord(c) for c in _odd_letters(main, script)]
+    table = np.zeros(max(letters, default=-1) + 1, dtype=np.bool_)
+    table[letters] = True
+    return table
+
+
+_NO_ODD = np.zeros(0, dtype=np.bool_)
 _ODD_LETTER = 6.0  # log-probability penalty of a word spelt with a letter outside the alphabet
 
 
