@@ -131,3 +131,52 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
                 n_out = first  # one distinct word (or none): nothing to judge on this line
         ls = le + 1
     return out[:n_out]
+
+
+# Classes of `script_table`: 1..OTHER-1 the stage's scripts in order, then these.
+OTHER = 26  # a letter of a script the stage does not name
+INHERITED = 27  # a combining mark (Inherited script): continues any run
+
+
+@numba.njit(cache=True, nogil=True)
+def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.ndarray:
+    """Runs of letters of one script: rows (start, end, class) with `table` from the stage's
+    ``script_table``. A run starts at a character of a class (1..OTHER) and goes on over characters
+    of its class or INHERITED (an OTHER run: only INHERITED; adjacent OTHER runs then merge). A run
+    that starts inside an `opaque` span (sorted, disjoint rows start, end: URLs, code) is dropped
+    whole; the kept run before it may merge only with a run touching it."""
+    cap = 64
+    out = np.empty((cap, 3), dtype=np.int64)
+    n_out = 0
+    n = cps.size
+    j = 0
+    i = 0
+    while i < n:
+        k = table[cps[i]]
+        if k == 0 or k == INHERITED:
+            i += 1
+            continue
+        s = i
+        i += 1
+        while i < n:
+            t = table[cps[i]]
+            if t != INHERITED and (t != k or k == OTHER):
+                break
+            i += 1
+        while j < opaque.shape[0] and opaque[j, 1] <= s:
+            j += 1
+        if j < opaque.shape[0] and opaque[j, 0] <= s:
+            continue
+        if n_out > 0 and out[n_out - 1, 2] == k and out[n_out - 1, 1] == s:
+            out[n_out - 1, 1] = i
+            continue
+        if n_out == cap:
+            cap *= 2
+            grown = np.empty((cap, 3), dtype=np.int64)
+            grown[:n_out] = out[:n_out]
+            out = grown
+        out[n_out, 0] = s
+        out[n_out, 1] = i
+        out[n_out, 2] = k
+        n_out += 1
+    return out[:n_out]
