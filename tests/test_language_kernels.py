@@ -96,3 +96,38 @@ def test_line_hits_match_str_split():
 def test_spaces_table_is_str_isspace():
     every = [chr(c) for c in range(0x110000)]
     assert [c for c in every if c.isspace()] == [chr(i) for i in kernels.SPACES.nonzero()[0]]
+
+
+@needs_sentences
+def test_compiled_langdetect_trials_give_langdetect_results():
+    """Same probabilities and the same generator state after, for texts of many languages, seeds,
+    trial counts and a two-language prior."""
+    from langdetect.lang_detect_exception import LangDetectException
+
+    factory = lang._factory()
+
+    def detector(text: str, i: int):
+        d = factory.create()
+        d.seed, d.n_trial = i % 3, 3 if i % 2 else 7
+        if i % 3 == 0:
+            d.set_prior_map({"en": 1.0, "de": 1.0})
+        d.append(text[:400])
+        return d
+
+    texts = ["12345 !!", "x"]
+    for path in sorted(SENTENCES.glob("*.txt"))[::5]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        texts += [" ".join(lines[i : i + 3]) for i in range(0, 30, 3)] + lines[100:104]
+    compared = 0
+    for i, text in enumerate(texts):
+        try:
+            d = detector(text, i)
+            expected = [(p.lang, p.prob) for p in d.get_probabilities()], d.random.getstate()
+        except LangDetectException:
+            with pytest.raises(LangDetectException):
+                lang._probabilities(detector(text, i))
+            continue
+        d = detector(text, i)
+        assert ([(p.lang, p.prob) for p in lang._probabilities(d)], d.random.getstate()) == expected
+        compared += 1
+    assert compared > 200

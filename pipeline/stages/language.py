@@ -235,6 +235,46 @@ def _factory():
     return detector_factory._factory
 
 
+_DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial takes ~100)
+
+
+def _probabilities(detector) -> list:
+    """``detector.get_probabilities()`` with its trial loop compiled (`language_kernels.
+    langdetect_trial`): the same text cleaning, n-grams, random draws and arithmetic, so the same
+    result, about 4x faster. The detector's generator is advanced exactly as langdetect would."""
+    from langdetect.lang_detect_exception import ErrorCode, LangDetectException
+
+    detector.cleaning_text()
+    ngrams = detector._extract_ngrams()
+    if not ngrams:
+        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
+    index: dict[str, int] = {}
+    ids = np.array([index.setdefault(g, len(index)) for g in ngrams], dtype=np.int64)
+    rows = np.array([detector.word_lang_prob_map[g] for g in index], dtype=np.float64)
+    langprob = np.zeros(len(detector.langlist))
+    rng = detector.random
+    rng.seed(detector.seed)
+    k = len(ngrams).bit_length()
+    for _ in range(detector.n_trial):
+        prob = np.array(detector._init_probability(), dtype=np.float64)
+        alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
+        weight = alpha / detector.BASE_FREQ
+        converged, i = False, 0
+        while not converged:
+            # raw outputs of the generator, then rewind it to just after the draws the trial used
+            state = rng.getstate()
+            words = np.frombuffer(rng.getrandbits(32 * _DRAWS).to_bytes(4 * _DRAWS, "little"), dtype=np.uint32)
+            converged, i, used = language_kernels.langdetect_trial(
+                ids, rows, prob, weight, words, k, i, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+            )
+            rng.setstate(state)
+            if used:
+                rng.getrandbits(32 * used)
+        langprob += prob / detector.n_trial
+    detector.langprob = langprob.tolist()
+    return detector.get_probabilities()
+
+
 def _norm_lang(code: str) -> str:
     return _LANG_ALIASES.get(code, code)
 
@@ -369,7 +409,7 @@ class LanguageStage(Stage):
             detector.append(text[: cap or self.options.langdetect_max_chars])
             self.stat_update("langdetect-calls")
             try:
-                probs = detector.get_probabilities()
+                probs = _probabilities(detector)
             except LangDetectException:
                 return []
         merged: dict[str, float] = {}

@@ -180,3 +180,56 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
         out[n_out, 2] = k
         n_out += 1
     return out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def langdetect_trial(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    prob: np.ndarray,
+    weight: float,
+    words: np.ndarray,
+    k: int,
+    i: int,
+    conv: float,
+    limit: int,
+) -> tuple[bool, int, int]:
+    """langdetect's trial loop (``Detector._detect_block``), the same floating-point operations in
+    the same order: draw an n-gram, multiply each language's probability by ``weight + p(n-gram |
+    language)``, every 5th draw normalise and stop above `conv` or at `limit`.
+
+    The draws are ``random.choice`` over the text's n-grams, made here from that generator's raw
+    32-bit outputs `words`: ``_randbelow(n)`` keeps the top `k` = n.bit_length() bits of one output,
+    drawing again while they are >= n. `ids` maps a draw to its row of `rows` (n-gram
+    probabilities by language). Returns (converged, iteration reached, outputs used by complete
+    draws); when `words` runs out before convergence, call again from that iteration with the next
+    outputs."""
+    n = ids.size
+    shift = 32 - k
+    used = 0
+    while True:
+        j = used
+        while True:
+            if j >= words.size:
+                return False, i, used
+            r = np.int64(words[j] >> shift)
+            j += 1
+            if r < n:
+                break
+        used = j
+        row = ids[r]
+        for x in range(prob.size):
+            prob[x] *= weight + rows[row, x]
+        if i % 5 == 0:
+            total = 0.0
+            for x in range(prob.size):
+                total += prob[x]  # in order, as Python's sum() of floats
+            top = 0.0
+            for x in range(prob.size):
+                p = prob[x] / total
+                if top < p:
+                    top = p
+                prob[x] = p
+            if top > conv or i >= limit:
+                return True, i, used
+        i += 1
