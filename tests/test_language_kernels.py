@@ -131,3 +131,14 @@ def test_compiled_langdetect_trials_give_langdetect_results():
         assert ([(p.lang, p.prob) for p in lang._probabilities(d)], d.random.getstate()) == expected
         compared += 1
     assert compared > 200
+
+
+@needs_sentences
+def test_spread_tokens_are_split_every_step():
+    text = mixed_text().lower()
+    tokens = text.split()
+    for want in (1, 7, 250, 10**6):
+        step = max(1, len(tokens) // want)
+        rows = kernels.spread_tokens(kernels.code_points(text), want, kernels.SPACES).tolist()
+        assert [text[s:e] for s, e in rows] == tokens[::step]
+    assert kernels.spread_tokens(kernels.code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)

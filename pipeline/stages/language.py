@@ -543,7 +543,8 @@ class LanguageStage(Stage):
     def _main_languages(
         self,
         text: str,
-        tokens: list[str],
+        low: str,
+        low_cps: np.ndarray,
         runs: list[_Run] | None,
         primary_script: str,
         main_scripts: frozenset[str],
@@ -565,8 +566,9 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                step = max(1, len(tokens) // _SAMPLE_WORDS)
-                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin", text)
+                spread = language_kernels.spread_tokens(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
+                sample = " ".join([low[s:e] for s, e in spread.tolist()])
+                lang, sure = self._sample_language(sample, "Latin", text)
                 return [lang], sure
             runs = self._runs(text)
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -968,26 +970,27 @@ class LanguageStage(Stage):
         )
 
     def _hits_by_sentence(
-        self, text: str, lowered: str, main: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
     ) -> dict[tuple[int, int], list[tuple[int, str]]]:
-        """Where the document's foreign-frequent words and odd-letter tokens (str.split tokens:
-        whole words between whitespace) are, by sentence. Only lines holding two distinct ones are
-        split into sentences: a sentence needs two to be judged, and most lines have none or one."""
+        """Where the document's foreign-frequent words (`_foreign_set`) and odd-letter tokens
+        (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
+        whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
+        two to be judged, and most lines have none or one."""
+        foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
-            return self._hits_by_sentence_by_line(text, hit_words, odd_re)
+            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
-        keys = self._foreign_keys(main)
-        odd = _NO_ODD if odd_re is None else _odd_table(main, self.profiles.script[main])
+        odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
-            language_kernels.code_points(lowered), keys, odd, self._shortest_line(), language_kernels.SPACES
+            low_cps, self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
         )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         spans: list[tuple[int, int]] = []
         line = -1
         for ls, le, ts, te, shift in rows.tolist():
             w = lowered[ts:te]
-            if shift == 0 and w not in hit_words and (odd_re is None or not odd_re.search(w)):
+            if shift == 0 and w not in foreign and (odd_re is None or not odd_re.search(w)):
                 continue  # a key collision, not a listed word
             if ls != line:
                 line, spans = ls, self._sentences(text, ls, le)
@@ -1035,19 +1038,18 @@ class LanguageStage(Stage):
         return out
 
     def _alpha_same_script(
-        self, text: str, low: str, tokens: list[str], main_langs: list[str], script: str, taken: list[tuple[int, int]]
+        self,
+        text: str,
+        low: str,
+        low_cps: np.ndarray,
+        main_langs: list[str],
+        script: str,
+        taken: list[tuple[int, int]],
     ) -> list[tuple[int, int, str]]:
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
-        foreign = self._foreign_set(main)
-        hit_words = foreign.intersection(tokens)
-        odd_re = _odd_letter_re(main, script)
-        if odd_re is not None and not odd_re.search(low):
-            odd_re = None
-        if not hit_words and odd_re is None:
-            return []  # most documents: no frequent word or letter of another language at all
-        per_sentence = self._hits_by_sentence(text, low, main, hit_words, odd_re)
+        per_sentence = self._hits_by_sentence(text, low, low_cps, main, script)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
@@ -1136,8 +1138,8 @@ class LanguageStage(Stage):
             return
         group = self._group(primary_script, counts)
         low = text.lower()  # shared by the main-language sample and the same-script check
-        tokens = low.split()
-        main_langs, sure = self._main_languages(text, tokens, runs, primary_script, main_scripts, group)
+        low_cps = language_kernels.code_points(low)
+        main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -1174,7 +1176,7 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, low, tokens, main_langs, primary_script, taken)
+                found = self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
@@ -1429,7 +1431,6 @@ def _odd_table(main: str, script: str) -> np.ndarray:
     return table
 
 
-_NO_ODD = np.zeros(0, dtype=np.bool_)
 _ODD_LETTER = 6.0  # log-probability penalty of a word spelt with a letter outside the alphabet
 
 

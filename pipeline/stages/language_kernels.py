@@ -233,3 +233,33 @@ def langdetect_trial(
             if top > conv or i >= limit:
                 return True, i, used
         i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
+    """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
+    max(1, tokens // want)): words spread over the whole text, without splitting all of it."""
+    n = cps.size
+    count = 0
+    inside = False
+    for i in range(n):
+        space = _is_space(cps[i], spaces)
+        if not space and not inside:
+            count += 1
+        inside = not space
+    step = max(1, count // want)
+    out = np.empty(((count + step - 1) // step, 2), dtype=np.int64)
+    t = 0
+    i = 0
+    while i < n:
+        if _is_space(cps[i], spaces):
+            i += 1
+            continue
+        s = i
+        while i < n and not _is_space(cps[i], spaces):
+            i += 1
+        if t % step == 0:
+            out[t // step, 0] = s
+            out[t // step, 1] = i
+        t += 1
+    return out
