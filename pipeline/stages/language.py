@@ -241,16 +241,15 @@ _DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial t
 def _probabilities(detector) -> list:
     """``detector.get_probabilities()`` with its trial loop compiled (`language_kernels.
     langdetect_trial`): the same text cleaning, n-grams, random draws and arithmetic, so the same
-    result, about 4x faster. The detector's generator is advanced exactly as langdetect would."""
+    result. The detector's generator is advanced exactly as langdetect would."""
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 
     detector.cleaning_text()
     ngrams = detector._extract_ngrams()
     if not ngrams:
         raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
-    index: dict[str, int] = {}
-    ids = np.array([index.setdefault(g, len(index)) for g in ngrams], dtype=np.int64)
-    rows = np.array([detector.word_lang_prob_map[g] for g in index], dtype=np.float64)
+    rows = _ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
+    ids = np.array([rows.index.get(g) or rows.add(g) for g in ngrams], dtype=np.int64)
     langprob = np.zeros(len(detector.langlist))
     rng = detector.random
     rng.seed(detector.seed)
@@ -265,7 +264,7 @@ def _probabilities(detector) -> list:
             state = rng.getstate()
             words = np.frombuffer(rng.getrandbits(32 * _DRAWS).to_bytes(4 * _DRAWS, "little"), dtype=np.uint32)
             converged, i, used = language_kernels.langdetect_trial(
-                ids, rows, prob, weight, words, k, i, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+                ids, rows.matrix, prob, weight, words, k, i, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
             )
             rng.setstate(state)
             if used:
@@ -273,6 +272,35 @@ def _probabilities(detector) -> list:
         langprob += prob / detector.n_trial
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
+
+
+class _NgramRows:
+    """langdetect's n-gram probabilities (lists of floats) as rows of one matrix, added as n-grams are
+    met: converting a text's n-grams to an array on every call took longer than its trials."""
+
+    def __init__(self, probs: dict[str, list[float]], n_langs: int) -> None:
+        self.probs = probs  # held: the cache below is keyed by its id
+        self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy
+        self.matrix = np.zeros((1024, n_langs))
+
+    def add(self, ngram: str) -> int:
+        row = len(self.index)
+        if row == self.matrix.shape[0]:
+            self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+        self.matrix[row] = self.probs[ngram]
+        self.index[ngram] = row
+        return row
+
+
+_NGRAM_ROWS: dict[int, _NgramRows] = {}
+
+
+def _ngram_rows(word_lang_prob_map: dict[str, list[float]], n_langs: int) -> _NgramRows:
+    """The `_NgramRows` of langdetect's (global) profile map."""
+    rows = _NGRAM_ROWS.get(id(word_lang_prob_map))
+    if rows is None:
+        rows = _NGRAM_ROWS[id(word_lang_prob_map)] = _NgramRows(word_lang_prob_map, n_langs)
+    return rows
 
 
 def _norm_lang(code: str) -> str:
