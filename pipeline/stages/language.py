@@ -15,6 +15,8 @@ Two checks, cheap first:
   winner. CJK and other single-language scripts name the language directly. The main script is the
   one with most letters, a capitalised word (names, menus, headers) weighing half. A text whose
   sentences lean to a second language for 40 % of it is a two-language text: no same-script check.
+  So is a text whose second script holds 30 % of the letters and the majority of 3+ sentences (a
+  tweet and its translation): its letters are not foreign fragments.
 * **Same-script check.** Only when the profiles named the main language clearly (a main language
   langdetect had to guess skips it). A sentence is a candidate when it holds two distinct words
   frequent in another language of its script, or spelt with letters the main language's alphabet
@@ -361,6 +363,14 @@ class LanguageStage(Stage):
             "the text to count as written in two languages, whose same-script 'fragments' are then kept "
             "(a German article quoting English at length); 0 turns this off.",
         )
+        bilingual_script_share: float = Field(
+            0.3,
+            ge=0.0,
+            le=0.5,
+            description="Share of the letters that a second script needs (and the majority in 3+ sentences) "
+            "for the text to count as written in two languages in two scripts (English and Japanese lines "
+            "of a tweet and its translation), whose letters in it are then kept; 0 turns this off.",
+        )
         sample_chars: int = Field(
             3000, ge=200, description="Characters of the text sampled to detect the main language."
         )
@@ -561,6 +571,30 @@ class LanguageStage(Stage):
             return False
         self.stat_update("main-language-bilingual")
         return True
+
+    def _second_script(
+        self, text: str, runs: list[_Run], counts: dict[str, float], main_scripts: frozenset[str]
+    ) -> frozenset[str]:
+        """The script group of a text written in two languages in two scripts: the largest other
+        group holds `bilingual_script_share` of the letters (as weighed by `_weights`) and the
+        majority of `_BILINGUAL_SENTENCES` or more sentences. One inserted foreign passage is a
+        fragment, not this: its sentences are few (counter `main-script-bilingual`)."""
+        share = self.options.bilingual_script_share
+        others = [s for s in counts if s not in main_scripts]
+        if not share or not others:
+            return frozenset()
+        group = self._group(max(others, key=lambda s: (counts[s], s)), counts) - main_scripts
+        if sum(counts.get(s, 0.0) for s in group) < share * sum(counts.values()):
+            return frozenset()
+        starts = [r.start for r in runs]
+        sentences = 0
+        for s, e in self._sentences(text):
+            weights = self._weights(text, runs[bisect.bisect_left(starts, s) : bisect.bisect_left(starts, e)])
+            sentences += 2 * sum(weights.get(x, 0.0) for x in group) > sum(weights.values())
+            if sentences >= _BILINGUAL_SENTENCES:
+                self.stat_update("main-script-bilingual")
+                return group
+        return frozenset()
 
     def _distinct_hits(self, words: set[str], lang: str, other: str) -> int:
         """Words on `lang`'s profile list that are not on `other`'s."""
@@ -1181,7 +1215,8 @@ class LanguageStage(Stage):
 
         fragments: list[_Fragment] = []
         if runs is not None:
-            for s, e, script in self._script_fragments(text, runs, _host_scripts(main_scripts)):
+            hosts = _host_scripts(main_scripts) | self._second_script(text, runs, counts, main_scripts)
+            for s, e, script in self._script_fragments(text, runs, hosts):
                 flang = _SCRIPT_LANGUAGE.get(script) or self._fragment_language(text[s:e], script)
                 fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
