@@ -31,6 +31,9 @@ Two checks, cheap first:
 
 Flagged fragments are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
 (``tag``) or only counted (``keep``).
+
+The loops over every character or token (script runs, the same-script word search, the sample's
+tokens) and langdetect's trial loop are compiled, in ``language_kernels.py``; decisions stay here.
 """
 
 from __future__ import annotations
