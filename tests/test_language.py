@@ -209,7 +209,11 @@ def test_bilingual_document_keeps_both_halves():
         "Посетители увидят старые карты, фотографии и модели первого деревянного моста. "
     )
     text = (en + ru) * 2
-    assert run(text, main_languages_max=1).removed  # one main language: the Russian half goes
+    # one main language and no two-script rule: the Russian half goes as foreign
+    assert run(text, main_languages_max=1, bilingual_script_share=0).removed
+    # by default a text half in each script is a two-language text: both stay, one main language
+    doc = run(text, main_languages_max=1)
+    assert doc.removed == [] and "main_languages" not in doc.meta
     doc = run(text, main_languages_max=2)
     assert doc.removed == []
     assert sorted(doc.meta["main_languages"]) == ["en", "ru"]
@@ -489,3 +493,37 @@ def test_turkish_mojibake_is_not_czech():
     )
     doc = run(text)
     assert doc.meta["language"] == "tr" and doc.removed == [], [r.text for r in doc.removed]
+
+
+def lingua_lines(code: str, start: int, n: int) -> list[str]:
+    lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()
+    return [x.strip() for x in lines[start : start + n]]
+
+
+@needs_sentences
+def test_two_languages_in_two_scripts_keep_both():
+    # Japanese lines each followed by an English one (a tweet and its translation): a text in two
+    # languages, not English with Japanese fragments
+    japanese, english = lingua_lines("ja", 0, 4), lingua_lines("en", 0, 4)
+    text = "\n".join(f"{ja}\n= {en}" for ja, en in zip(japanese, english, strict=True))
+    stage = LanguageStage()
+    doc = Document(id="b", text=text, source="b")
+    stage.process(doc)
+    assert doc.meta["script"] == "Latin"
+    assert doc.removed == [], [r.text for r in doc.removed]
+    assert stage.take_stats()["main-script-bilingual"] == 1
+    off = run(text, bilingual_script_share=0)  # turned off: the Japanese lines are fragments again
+    assert {r.text for r in off.removed} == set(japanese)
+
+
+@needs_sentences
+def test_one_passage_in_another_script_is_still_a_fragment():
+    # two Japanese sentences in one place inside English text: a quoted passage, removed, though it
+    # holds ~40 % of the letters (a Han/Kana character weighs two)
+    english, japanese = lingua_lines("en", 10, 3), lingua_lines("ja", 10, 2)
+    text = english[0] + "\n" + "".join(japanese) + "\n" + " ".join(english[1:])
+    stage = LanguageStage()
+    doc = Document(id="p", text=text, source="p")
+    stage.process(doc)
+    assert "".join(japanese) not in doc.text and " ".join(english[1:]) in doc.text
+    assert "main-script-bilingual" not in stage.take_stats()

@@ -15,6 +15,8 @@ Two checks, cheap first:
   winner. CJK and other single-language scripts name the language directly. The main script is the
   one with most letters, a capitalised word (names, menus, headers) weighing half. A text whose
   sentences lean to a second language for 40 % of it is a two-language text: no same-script check.
+  So is a text whose second script holds 30 % of the letters and the majority of 3+ sentences (a
+  tweet and its translation): its letters are not foreign fragments.
 * **Same-script check.** Only when the profiles named the main language clearly (a main language
   langdetect had to guess skips it). A sentence is a candidate when it holds two distinct words
   frequent in another language of its script, or spelt with letters the main language's alphabet
@@ -29,6 +31,9 @@ Two checks, cheap first:
 
 Flagged fragments are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
 (``tag``) or only counted (``keep``).
+
+The loops over every character or token (script runs, the same-script word search, the sample's
+tokens) and langdetect's trial loop are compiled, in ``language_kernels.py``; decisions stay here.
 """
 
 from __future__ import annotations
@@ -41,13 +46,16 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from itertools import repeat
+from typing import Literal, NamedTuple
 
+import numpy as np
 import regex
 import yaml
 from pydantic import Field
 
 from pipeline.document import Document
+from pipeline.stages import language_kernels
 from pipeline.stages.base import Stage, StageOptions
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
@@ -232,12 +240,81 @@ def _factory():
     return detector_factory._factory
 
 
+_DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial takes ~100)
+
+
+def _probabilities(detector) -> list:
+    """``detector.get_probabilities()`` with its trial loop compiled (`language_kernels.
+    langdetect_trial`): the same text cleaning, n-grams, random draws and arithmetic, so the same
+    result. The detector's generator is advanced exactly as langdetect would."""
+    from langdetect.lang_detect_exception import ErrorCode, LangDetectException
+
+    detector.cleaning_text()
+    ngrams = detector._extract_ngrams()
+    if not ngrams:
+        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
+    rows = _ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
+    ids = np.array([rows.index.get(g) or rows.add(g) for g in ngrams], dtype=np.int64)
+    langprob = np.zeros(len(detector.langlist))
+    rng = detector.random
+    rng.seed(detector.seed)
+    k = len(ngrams).bit_length()
+    for _ in range(detector.n_trial):
+        prob = np.array(detector._init_probability(), dtype=np.float64)
+        alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
+        weight = alpha / detector.BASE_FREQ
+        converged, i = False, 0
+        while not converged:
+            # raw outputs of the generator, then rewind it to just after the draws the trial used
+            state = rng.getstate()
+            words = np.frombuffer(rng.getrandbits(32 * _DRAWS).to_bytes(4 * _DRAWS, "little"), dtype=np.uint32)
+            converged, i, used = language_kernels.langdetect_trial(
+                ids, rows.matrix, prob, weight, words, k, i, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+            )
+            rng.setstate(state)
+            if used:
+                rng.getrandbits(32 * used)
+        langprob += prob / detector.n_trial
+    detector.langprob = langprob.tolist()
+    return detector.get_probabilities()
+
+
+class _NgramRows:
+    """langdetect's n-gram probabilities (lists of floats) as rows of one matrix, added as n-grams are
+    met: converting a text's n-grams to an array on every call took longer than its trials."""
+
+    def __init__(self, probs: dict[str, list[float]], n_langs: int) -> None:
+        self.probs = probs  # held: the cache below is keyed by its id
+        self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy
+        self.matrix = np.zeros((1024, n_langs))
+
+    def add(self, ngram: str) -> int:
+        row = len(self.index)
+        if row == self.matrix.shape[0]:
+            self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+        self.matrix[row] = self.probs[ngram]
+        self.index[ngram] = row
+        return row
+
+
+_NGRAM_ROWS: dict[int, _NgramRows] = {}
+
+
+def _ngram_rows(word_lang_prob_map: dict[str, list[float]], n_langs: int) -> _NgramRows:
+    """The `_NgramRows` of langdetect's (global) profile map."""
+    rows = _NGRAM_ROWS.get(id(word_lang_prob_map))
+    if rows is None:
+        rows = _NGRAM_ROWS[id(word_lang_prob_map)] = _NgramRows(word_lang_prob_map, n_langs)
+    return rows
+
+
 def _norm_lang(code: str) -> str:
     return _LANG_ALIASES.get(code, code)
 
 
-@dataclass(slots=True)
-class _Run:
+class _Run(NamedTuple):
+    """Letters of one script, text[start:end] (a tuple: a text has up to ~10^5 of them)."""
+
     start: int
     end: int
     script: str
@@ -289,6 +366,14 @@ class LanguageStage(Stage):
             "the text to count as written in two languages, whose same-script 'fragments' are then kept "
             "(a German article quoting English at length); 0 turns this off.",
         )
+        bilingual_script_share: float = Field(
+            0.3,
+            ge=0.0,
+            le=0.5,
+            description="Share of the letters that a second script needs (and the majority in 3+ sentences) "
+            "for the text to count as written in two languages in two scripts (English and Japanese lines "
+            "of a tweet and its translation), whose letters in it are then kept; 0 turns this off.",
+        )
         sample_chars: int = Field(
             3000, ge=200, description="Characters of the text sampled to detect the main language."
         )
@@ -339,6 +424,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
+        self._foreign_hash: dict[str, np.ndarray] = {}
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -364,7 +450,7 @@ class LanguageStage(Stage):
             detector.append(text[: cap or self.options.langdetect_max_chars])
             self.stat_update("langdetect-calls")
             try:
-                probs = detector.get_probabilities()
+                probs = _probabilities(detector)
             except LangDetectException:
                 return []
         merged: dict[str, float] = {}
@@ -412,21 +498,13 @@ class LanguageStage(Stage):
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _runs(text: str) -> list[_Run]:
-        opaque = _opaque_spans(text)
-        runs: list[_Run] = []
-        j = 0
-        for m in _RUN_RE.finditer(text):
-            s = m.start()
-            while j < len(opaque) and opaque[j][1] <= s:
-                j += 1
-            if j < len(opaque) and opaque[j][0] <= s < opaque[j][1]:
-                continue
-            script = m.lastgroup or "Other"
-            if runs and runs[-1].script == script and runs[-1].end == s:
-                runs[-1].end = m.end()
-            else:
-                runs.append(_Run(s, m.end(), script))
-        return runs
+        """Script runs (what `_RUN_RE` finds, runs starting in a URL or code token dropped, adjacent
+        runs of one script merged), by a compiled scan over a code point -> script table."""
+        opaque = np.array(_opaque_spans(text), dtype=np.int64).reshape(-1, 2)
+        rows = language_kernels.script_runs(language_kernels.code_points(text), _script_table(), opaque)
+        fields = zip(rows[:, 0].tolist(), rows[:, 1].tolist(), _RUN_SCRIPTS[rows[:, 2]].tolist(), strict=True)
+        # tuple.__new__ straight from C: a third of the time of calling _Run(...) per run
+        return list(map(tuple.__new__, repeat(_Run), fields))
 
     @staticmethod
     def _weights(text: str, runs: list[_Run]) -> dict[str, float]:
@@ -497,6 +575,30 @@ class LanguageStage(Stage):
         self.stat_update("main-language-bilingual")
         return True
 
+    def _second_script(
+        self, text: str, runs: list[_Run], counts: dict[str, float], main_scripts: frozenset[str]
+    ) -> frozenset[str]:
+        """The script group of a text written in two languages in two scripts: the largest other
+        group holds `bilingual_script_share` of the letters (as weighed by `_weights`) and the
+        majority of `_BILINGUAL_SENTENCES` or more sentences. One inserted foreign passage is a
+        fragment, not this: its sentences are few (counter `main-script-bilingual`)."""
+        share = self.options.bilingual_script_share
+        others = [s for s in counts if s not in main_scripts]
+        if not share or not others:
+            return frozenset()
+        group = self._group(max(others, key=lambda s: (counts[s], s)), counts) - main_scripts
+        if sum(counts.get(s, 0.0) for s in group) < share * sum(counts.values()):
+            return frozenset()
+        starts = [r.start for r in runs]
+        sentences = 0
+        for s, e in self._sentences(text):
+            weights = self._weights(text, runs[bisect.bisect_left(starts, s) : bisect.bisect_left(starts, e)])
+            sentences += 2 * sum(weights.get(x, 0.0) for x in group) > sum(weights.values())
+            if sentences >= _BILINGUAL_SENTENCES:
+                self.stat_update("main-script-bilingual")
+                return group
+        return frozenset()
+
     def _distinct_hits(self, words: set[str], lang: str, other: str) -> int:
         """Words on `lang`'s profile list that are not on `other`'s."""
         prof = self.profiles
@@ -506,7 +608,8 @@ class LanguageStage(Stage):
     def _main_languages(
         self,
         text: str,
-        tokens: list[str],
+        low: str,
+        low_cps: np.ndarray,
         runs: list[_Run] | None,
         primary_script: str,
         main_scripts: frozenset[str],
@@ -528,8 +631,9 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                step = max(1, len(tokens) // _SAMPLE_WORDS)
-                lang, sure = self._sample_language(" ".join(tokens[::step]), "Latin", text)
+                spread = language_kernels.spread_tokens(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
+                sample = " ".join([low[s:e] for s, e in spread.tolist()])
+                lang, sure = self._sample_language(sample, "Latin", text)
                 return [lang], sure
             runs = self._runs(text)
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -931,31 +1035,61 @@ class LanguageStage(Stage):
         )
 
     def _hits_by_sentence(
-        self, text: str, lowered: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
     ) -> dict[tuple[int, int], list[tuple[int, str]]]:
-        """Where the document's foreign-frequent words and odd-letter tokens (str.split tokens:
-        whole words between whitespace) are, by sentence. Only lines holding two distinct ones are
-        split into sentences: a sentence needs two to be judged, and most lines have none or one."""
+        """Where the document's foreign-frequent words (`_foreign_set`) and odd-letter tokens
+        (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
+        whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
+        two to be judged, and most lines have none or one."""
+        foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
+        if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
+            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
+        # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
+        # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
+        odd = _odd_table(main, script)
+        rows = language_kernels.line_hits(
+            low_cps, self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
+        )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        aligned = len(lowered) == len(text)  # lowercasing kept offsets (not so with rare letters: "İ")
-        # where the odd letters are: one scan of the document, not one search per line
-        odd_at = [m.start() for m in odd_re.finditer(lowered)] if odd_re is not None and aligned else []
-        j = 0
+        spans: list[tuple[int, int]] = []
+        line = -1
+        for ls, le, ts, te, shift in rows.tolist():
+            w = lowered[ts:te]
+            if shift == 0 and w not in foreign and (odd_re is None or not odd_re.search(w)):
+                continue  # a key collision, not a listed word
+            if ls != line:
+                line, spans = ls, self._sentences(text, ls, le)
+            k = bisect.bisect_right(spans, (ts, le)) - 1
+            if k >= 0 and not _capitalised_inside(text, spans[k][0], ts, te - ts):
+                out.setdefault(spans[k], []).append((ts + shift, w))
+        return out
+
+    def _shortest_line(self) -> int:
+        return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
+
+    def _foreign_keys(self, main: str) -> np.ndarray:
+        """`language_kernels.word_hashes` of `_foreign_set(main)`."""
+        keys = self._foreign_hash.get(main)
+        if keys is None:
+            keys = self._foreign_hash[main] = language_kernels.word_hashes(self._foreign_set(main))
+        return keys
+
+    def _hits_by_sentence_by_line(
+        self, text: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
+    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+        """`_hits_by_sentence` for a text whose lowercase has other offsets: line by line in Python."""
+        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         ls = 0
-        shortest = 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
-        for line in (lowered if aligned else text).split("\n"):
+        for line in text.split("\n"):
             le = ls + len(line)
-            if le - ls < shortest:
+            if le - ls < self._shortest_line():
                 ls = le + 1
                 continue
-            low = line if aligned else line.lower()
+            low = line.lower()
             tokens = low.split()
             words = set(hit_words.intersection(tokens))
-            while j < len(odd_at) and odd_at[j] < ls:
-                j += 1
-            odd_line = j < len(odd_at) and odd_at[j] < le if aligned else odd_re is not None and odd_re.search(low)
-            if odd_line:
-                words.update(t for t in tokens if odd_re.search(t))  # type: ignore[union-attr]
+            if odd_re is not None and odd_re.search(low):
+                words.update(t for t in tokens if odd_re.search(t))
             if len(words) >= 2:
                 spans = self._sentences(text, ls, le)
                 for w in words:
@@ -969,19 +1103,18 @@ class LanguageStage(Stage):
         return out
 
     def _alpha_same_script(
-        self, text: str, low: str, tokens: list[str], main_langs: list[str], script: str, taken: list[tuple[int, int]]
+        self,
+        text: str,
+        low: str,
+        low_cps: np.ndarray,
+        main_langs: list[str],
+        script: str,
+        taken: list[tuple[int, int]],
     ) -> list[tuple[int, int, str]]:
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
-        foreign = self._foreign_set(main)
-        hit_words = foreign.intersection(tokens)
-        odd_re = _odd_letter_re(main, script)
-        if odd_re is not None and not odd_re.search(low):
-            odd_re = None
-        if not hit_words and odd_re is None:
-            return []  # most documents: no frequent word or letter of another language at all
-        per_sentence = self._hits_by_sentence(text, low, hit_words, odd_re)
+        per_sentence = self._hits_by_sentence(text, low, low_cps, main, script)
         found: list[tuple[int, int, str]] = []
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
@@ -1070,8 +1203,8 @@ class LanguageStage(Stage):
             return
         group = self._group(primary_script, counts)
         low = text.lower()  # shared by the main-language sample and the same-script check
-        tokens = low.split()
-        main_langs, sure = self._main_languages(text, tokens, runs, primary_script, main_scripts, group)
+        low_cps = language_kernels.code_points(low)
+        main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -1085,7 +1218,8 @@ class LanguageStage(Stage):
 
         fragments: list[_Fragment] = []
         if runs is not None:
-            for s, e, script in self._script_fragments(text, runs, _host_scripts(main_scripts)):
+            hosts = _host_scripts(main_scripts) | self._second_script(text, runs, counts, main_scripts)
+            for s, e, script in self._script_fragments(text, runs, hosts):
                 flang = _SCRIPT_LANGUAGE.get(script) or self._fragment_language(text[s:e], script)
                 fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
@@ -1108,7 +1242,7 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, low, tokens, main_langs, primary_script, taken)
+                found = self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
@@ -1211,6 +1345,36 @@ def _opaque_spans(text: str) -> list[tuple[int, int]]:
     return merged
 
 
+# `language_kernels.script_runs` class -> script name
+_RUN_SCRIPTS = np.array(["", *_SCRIPT_CLASSES, "Other"], dtype=object)
+
+
+@lru_cache(maxsize=1)
+def _script_table() -> np.ndarray:
+    """Every code point's class for `language_kernels.script_runs`: the first of `_SCRIPT_CLASSES`
+    that has it, else OTHER for a letter outside Common/Inherited, INHERITED for a combining mark,
+    0 for the rest. Built once (~0.2 s) from the same classes as `_RUN_RE`."""
+    every = "".join(map(chr, range(0x110000)))
+    table = np.zeros(0x110000, dtype=np.uint8)
+
+    def mark(pattern: str, value: int) -> None:
+        for m in regex.finditer(pattern, every):
+            part = table[m.start() : m.end()]
+            part[part == 0] = value
+
+    for k, cls in enumerate(_SCRIPT_CLASSES.values(), start=1):
+        mark(f"[{cls}]+", k)
+    neutral = np.zeros(0x110000, dtype=np.bool_)
+    for m in regex.finditer(r"[\p{Common}\p{Inherited}]+", every):
+        neutral[m.start() : m.end()] = True
+    neutral[0x30FC] = False  # the prolonged sound mark starts a Kana run (`_RUN_RE`'s lookahead)
+    # a run starts only outside Common/Inherited: a script class must not hold such characters
+    assert not (neutral & (table > 0)).any()
+    mark(r"\p{Inherited}+", language_kernels.INHERITED)
+    mark(r"(?:(?![\p{Common}\p{Inherited}])\p{L})+", language_kernels.OTHER)
+    return table
+
+
 def _has_non_latin_letter(text: str) -> bool:
     """A letter of a script other than Latin in the text (no: the fast path of most documents)."""
     if text.isascii():
@@ -1310,13 +1474,27 @@ def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) ->
 
 
 @lru_cache(maxsize=128)
-def _odd_letter_re(main: str, script: str) -> regex.Pattern[str] | None:
+def _odd_letters(main: str, script: str) -> frozenset[str]:
     """Lowercase letters of `script` that `main`'s alphabet lacks (a token holding one: a candidate
-    foreign word), or None when `main` has no listed alphabet."""
+    foreign word); none when `main` has no listed alphabet."""
     known, alphabets = _script_alphabets(script)
-    if main not in alphabets or not known - alphabets[main]:
-        return None
-    return regex.compile("[" + "".join(regex.escape(c) for c in sorted(known - alphabets[main])) + "]")
+    return known - alphabets[main] if main in alphabets else frozenset()
+
+
+@lru_cache(maxsize=128)
+def _odd_letter_re(main: str, script: str) -> regex.Pattern[str] | None:
+    """`_odd_letters` as a character class, or None when there are none."""
+    odd = _odd_letters(main, script)
+    return regex.compile("[" + "".join(regex.escape(c) for c in sorted(odd)) + "]") if odd else None
+
+
+@lru_cache(maxsize=128)
+def _odd_table(main: str, script: str) -> np.ndarray:
+    """`_odd_letters` as a table by code point, for `language_kernels.line_hits`."""
+    letters = [ord(c) for c in _odd_letters(main, script)]
+    table = np.zeros(max(letters, default=-1) + 1, dtype=np.bool_)
+    table[letters] = True
+    return table
 
 
 _ODD_LETTER = 6.0  # log-probability penalty of a word spelt with a letter outside the alphabet

@@ -1,0 +1,265 @@
+"""Compiled (numba) loops of the language stage, over a text's code points
+(``np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)``: index i is ``text[i]``).
+
+They replace Python work per line and per token of every document; the stage's options,
+decisions and counters stay in ``language.py``; these only compute.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# What `str.split()` splits at (`str.isspace`): all below U+3001, so a small table covers them.
+_SPACE_LIMIT = 0x3001
+SPACES = np.array([chr(c).isspace() for c in range(_SPACE_LIMIT)], dtype=np.bool_)
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def code_points(text: str) -> np.ndarray:
+    """The text's code points (uint32; lone surrogates kept, so offsets stay those of `text`)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_space(c: np.uint32, spaces: np.ndarray) -> bool:
+    return c < spaces.size and spaces[c]
+
+
+@numba.njit(cache=True, nogil=True)
+def fnv1a(cps: np.ndarray, start: int, end: int) -> np.uint64:
+    """64-bit FNV-1a over code points [start, end): the key of a word in `line_hits`."""
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(cps[i])) * _FNV_PRIME
+    return h
+
+
+def word_hashes(words: frozenset[str] | set[str]) -> np.ndarray:
+    """An open-addressing set of the words' `fnv1a` keys (power-of-two size, at most half full,
+    0 marks an empty slot), for `line_hits`."""
+    size = 16
+    while size < 2 * len(words):
+        size *= 2
+    table = np.zeros(size, dtype=np.uint64)
+    for w in words:
+        cps = code_points(w)
+        _put(table, np.uint64(fnv1a(cps, 0, cps.size)))
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
+def _put(table: np.ndarray, key: np.uint64) -> None:
+    mask = table.size - 1
+    j = np.int64(key & np.uint64(mask))
+    while table[j] != 0 and table[j] != key:
+        j = (j + 1) & mask
+    table[j] = key
+
+
+@numba.njit(cache=True, nogil=True)
+def _contains(table: np.ndarray, key: np.uint64) -> bool:
+    mask = table.size - 1
+    j = np.int64(key & np.uint64(mask))
+    while table[j] != 0:
+        if table[j] == key:
+            return True
+        j = (j + 1) & mask
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int, spaces: np.ndarray) -> np.ndarray:
+    """Candidate words of the same-script check, over a lowercased text's code points.
+
+    Lines are split at "\\n" and tokens at whitespace (as ``str.split``). A token is a hit when
+    its `fnv1a` key is in `keys` (`word_hashes` of the foreign-frequent words), or when it holds a code
+    point marked in `odd` (letters the main language's alphabet lacks; an empty array: none).
+    Lines shorter than `shortest` are skipped; only lines with hits of two distinct keys are
+    reported, since a sentence needs two to be judged. One row per hit: line start, line end,
+    token start, token end, offset of the token's first odd letter (0 for a listed word).
+    """
+    cap = 64
+    out = np.empty((cap, 5), dtype=np.int64)
+    n_out = 0
+    n = low.size
+    ls = 0
+    while ls <= n:
+        le = ls
+        while le < n and low[le] != 10:
+            le += 1
+        if le - ls >= shortest:
+            first = n_out
+            first_key = np.uint64(0)
+            distinct = 0  # distinct keys on the line, counted up to 2
+            i = ls
+            while i < le:
+                if _is_space(low[i], spaces):
+                    i += 1
+                    continue
+                ts = i
+                shift = -1
+                key = _FNV_OFFSET
+                while i < le and not _is_space(low[i], spaces):
+                    c = low[i]
+                    key = (key ^ np.uint64(c)) * _FNV_PRIME  # fnv1a, as the token is read
+                    if shift < 0 and c < odd.size and odd[c]:
+                        shift = i - ts
+                    i += 1
+                if _contains(keys, key):
+                    shift = 0
+                elif shift < 0:
+                    continue
+                if n_out == cap:
+                    cap *= 2
+                    grown = np.empty((cap, 5), dtype=np.int64)
+                    grown[:n_out] = out[:n_out]
+                    out = grown
+                out[n_out, 0] = ls
+                out[n_out, 1] = le
+                out[n_out, 2] = ts
+                out[n_out, 3] = i
+                out[n_out, 4] = shift
+                n_out += 1
+                if distinct == 0:
+                    first_key, distinct = key, 1
+                elif distinct == 1 and key != first_key:
+                    distinct = 2
+            if distinct < 2:
+                n_out = first  # one distinct word (or none): nothing to judge on this line
+        ls = le + 1
+    return out[:n_out]
+
+
+# Classes of `script_table`: 1..OTHER-1 the stage's scripts in order, then these.
+OTHER = 26  # a letter of a script the stage does not name
+INHERITED = 27  # a combining mark (Inherited script): continues any run
+
+
+@numba.njit(cache=True, nogil=True)
+def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.ndarray:
+    """Runs of letters of one script: rows (start, end, class) with `table` from the stage's
+    ``script_table``. A run starts at a character of a class (1..OTHER) and goes on over characters
+    of its class or INHERITED (an OTHER run: only INHERITED; adjacent OTHER runs then merge). A run
+    that starts inside an `opaque` span (sorted, disjoint rows start, end: URLs, code) is dropped
+    whole; the kept run before it may merge only with a run touching it."""
+    cap = 64
+    out = np.empty((cap, 3), dtype=np.int64)
+    n_out = 0
+    n = cps.size
+    j = 0
+    i = 0
+    while i < n:
+        k = table[cps[i]]
+        if k == 0 or k == INHERITED:
+            i += 1
+            continue
+        s = i
+        i += 1
+        while i < n:
+            t = table[cps[i]]
+            if t != INHERITED and (t != k or k == OTHER):
+                break
+            i += 1
+        while j < opaque.shape[0] and opaque[j, 1] <= s:
+            j += 1
+        if j < opaque.shape[0] and opaque[j, 0] <= s:
+            continue
+        if n_out > 0 and out[n_out - 1, 2] == k and out[n_out - 1, 1] == s:
+            out[n_out - 1, 1] = i
+            continue
+        if n_out == cap:
+            cap *= 2
+            grown = np.empty((cap, 3), dtype=np.int64)
+            grown[:n_out] = out[:n_out]
+            out = grown
+        out[n_out, 0] = s
+        out[n_out, 1] = i
+        out[n_out, 2] = k
+        n_out += 1
+    return out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def langdetect_trial(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    prob: np.ndarray,
+    weight: float,
+    words: np.ndarray,
+    k: int,
+    i: int,
+    conv: float,
+    limit: int,
+) -> tuple[bool, int, int]:
+    """langdetect's trial loop (``Detector._detect_block``), the same floating-point operations in
+    the same order: draw an n-gram, multiply each language's probability by ``weight + p(n-gram |
+    language)``, every 5th draw normalise and stop above `conv` or at `limit`.
+
+    The draws are ``random.choice`` over the text's n-grams, made here from that generator's raw
+    32-bit outputs `words`: ``_randbelow(n)`` keeps the top `k` = n.bit_length() bits of one output,
+    drawing again while they are >= n. `ids` maps a draw to its row of `rows` (n-gram
+    probabilities by language). Returns (converged, iteration reached, outputs used by complete
+    draws); when `words` runs out before convergence, call again from that iteration with the next
+    outputs."""
+    n = ids.size
+    shift = 32 - k
+    used = 0
+    while True:
+        j = used
+        while True:
+            if j >= words.size:
+                return False, i, used
+            r = np.int64(words[j] >> shift)
+            j += 1
+            if r < n:
+                break
+        used = j
+        row = ids[r]
+        for x in range(prob.size):
+            prob[x] *= weight + rows[row, x]
+        if i % 5 == 0:
+            total = 0.0
+            for x in range(prob.size):
+                total += prob[x]  # in order, as Python's sum() of floats
+            top = 0.0
+            for x in range(prob.size):
+                p = prob[x] / total
+                if top < p:
+                    top = p
+                prob[x] = p
+            if top > conv or i >= limit:
+                return True, i, used
+        i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
+    """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
+    max(1, tokens // want)): words spread over the whole text, without splitting all of it."""
+    n = cps.size
+    count = 0
+    inside = False
+    for i in range(n):
+        space = _is_space(cps[i], spaces)
+        if not space and not inside:
+            count += 1
+        inside = not space
+    step = max(1, count // want)
+    out = np.empty(((count + step - 1) // step, 2), dtype=np.int64)
+    t = 0
+    i = 0
+    while i < n:
+        if _is_space(cps[i], spaces):
+            i += 1
+            continue
+        s = i
+        while i < n and not _is_space(cps[i], spaces):
+            i += 1
+        if t % step == 0:
+            out[t // step, 0] = s
+            out[t // step, 1] = i
+        t += 1
+    return out

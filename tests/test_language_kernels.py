@@ -1,0 +1,144 @@
+"""The language stage's compiled loops against the Python/regex definitions they replace, on real
+text: lingua sentences of many scripts, mixed with URLs and code tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.stages import language as lang
+from pipeline.stages import language_kernels as kernels
+
+SENTENCES = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "lingua-sentences"
+needs_sentences = pytest.mark.skipif(not SENTENCES.is_dir(), reason="lingua sentences not available")
+# scripts with combining marks (hi, ta, th), unnamed scripts in other ones' text, CJK, RTL
+MIXED = ["en", "ru", "zh", "ja", "ko", "ar", "he", "hi", "ta", "th", "el", "ka", "hy", "vi", "ur", "mn"]
+
+
+def mixed_text() -> str:
+    lines = []
+    for code in MIXED:
+        lines.extend((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40])
+    text = "\n".join(lines)
+    # URLs, e-mail and code tokens whose runs are dropped; Common ー, lone surrogate, astral Han,
+    # Mongolian and Cherokee (scripts the stage does not name: Other)
+    return text + "\nsee https://пример.рф/статья and x_y=1 or a@b.org ーカー \ud800 𠀋𠀌 ǅ Ⅻ ᠮᠣᠩᠭᠣᠯ ᏣᎳᎩ"
+
+
+def regex_runs(text: str) -> list[tuple[int, int, str]]:
+    """The script runs as the stage defined them before the compiled scan (`_RUN_RE`)."""
+    opaque = lang._opaque_spans(text)
+    runs: list[list] = []
+    j = 0
+    for m in lang._RUN_RE.finditer(text):
+        s = m.start()
+        while j < len(opaque) and opaque[j][1] <= s:
+            j += 1
+        if j < len(opaque) and opaque[j][0] <= s < opaque[j][1]:
+            continue
+        script = m.lastgroup or "Other"
+        if runs and runs[-1][2] == script and runs[-1][1] == s:
+            runs[-1][1] = m.end()
+        else:
+            runs.append([s, m.end(), script])
+    return [tuple(r) for r in runs]
+
+
+@needs_sentences
+def test_script_runs_match_the_regex_definition():
+    text = mixed_text()
+    runs = lang.LanguageStage._runs(text)
+    assert [tuple(r) for r in runs] == regex_runs(text)
+    assert {r.script for r in runs} >= {"Latin", "Cyrillic", "Han", "Kana", "Hangul", "Arabic", "Thai", "Other"}
+
+
+def python_hits(low: str, words: set[str], odd: set[str], shortest: int) -> list[tuple[int, int, int, int, int]]:
+    """What `line_hits` must return, by str.split per line."""
+    out, ls = [], 0
+    for line in low.split("\n"):
+        le = ls + len(line)
+        rows, pos = [], 0
+        if le - ls >= shortest:
+            for token in line.split():
+                at = line.index(token, pos)
+                pos = at + len(token)
+                shift = next((i for i, c in enumerate(token) if c in odd), -1)
+                if token in words:
+                    rows.append((ls, le, ls + at, ls + pos, 0, token))
+                elif shift >= 0:
+                    rows.append((ls, le, ls + at, ls + pos, shift, token))
+        if len({r[5] for r in rows}) >= 2:
+            out.extend(r[:5] for r in rows)
+        ls = le + 1
+    return out
+
+
+@needs_sentences
+def test_line_hits_match_str_split():
+    text = mixed_text() + "\nthe\u00a0de\u3000la\u2028and el y\u0085los\tder die das, de."
+    low = text.lower()
+    assert len(low) == len(text)
+    words = {"de", "la", "el", "los", "die", "der", "и", "на", "не"}
+    odd = {"ñ", "ç", "і", "ї"}
+    table = np.zeros(0x500, dtype=bool)
+    table[[ord(c) for c in odd]] = True
+    for shortest in (1, 7):
+        got = kernels.line_hits(
+            kernels.code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES
+        ).tolist()
+        expected = python_hits(low, words, odd, shortest)
+        assert [tuple(r) for r in got] == expected
+        assert len(expected) > 20
+
+
+def test_spaces_table_is_str_isspace():
+    every = [chr(c) for c in range(0x110000)]
+    assert [c for c in every if c.isspace()] == [chr(i) for i in kernels.SPACES.nonzero()[0]]
+
+
+@needs_sentences
+def test_compiled_langdetect_trials_give_langdetect_results():
+    """Same probabilities and the same generator state after, for texts of many languages, seeds,
+    trial counts and a two-language prior."""
+    from langdetect.lang_detect_exception import LangDetectException
+
+    factory = lang._factory()
+
+    def detector(text: str, i: int):
+        d = factory.create()
+        d.seed, d.n_trial = i % 3, 3 if i % 2 else 7
+        if i % 3 == 0:
+            d.set_prior_map({"en": 1.0, "de": 1.0})
+        d.append(text[:400])
+        return d
+
+    texts = ["12345 !!", "x"]
+    for path in sorted(SENTENCES.glob("*.txt"))[::5]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        texts += [" ".join(lines[i : i + 3]) for i in range(0, 30, 3)] + lines[100:104]
+    compared = 0
+    for i, text in enumerate(texts):
+        try:
+            d = detector(text, i)
+            expected = [(p.lang, p.prob) for p in d.get_probabilities()], d.random.getstate()
+        except LangDetectException:
+            with pytest.raises(LangDetectException):
+                lang._probabilities(detector(text, i))
+            continue
+        d = detector(text, i)
+        assert ([(p.lang, p.prob) for p in lang._probabilities(d)], d.random.getstate()) == expected
+        compared += 1
+    assert compared > 200
+
+
+@needs_sentences
+def test_spread_tokens_are_split_every_step():
+    text = mixed_text().lower()
+    tokens = text.split()
+    for want in (1, 7, 250, 10**6):
+        step = max(1, len(tokens) // want)
+        rows = kernels.spread_tokens(kernels.code_points(text), want, kernels.SPACES).tolist()
+        assert [text[s:e] for s, e in rows] == tokens[::step]
+    assert kernels.spread_tokens(kernels.code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)
