@@ -36,6 +36,7 @@ from pipeline.stages.boilerplate import (
     is_quantity_line,
     line_hash,
     normalise,
+    normalise_lines,
     word_count,
 )
 
@@ -882,6 +883,20 @@ def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count
             expected = _EDGE_RE.sub("", key)
         assert normalise(line) == expected, line
         assert _key_words(expected) == word_count(expected)
+
+
+def test_normalise_lines_gives_the_keys_of_normalise():
+    """The compiled per-document pass makes the same key as normalise for every line: seeds, tricky
+    lines, every BMP character at a line's edge and inside it, and the cases it leaves to normalise
+    (astral characters, Σ at a word's end, İ lower-casing to two characters, a lone surrogate)."""
+    lines = [*TRICKY_LINES, "", " ", "\r", "ΑΣ x", "Σ", "ΌΣΟΣ", "𝔘nicode line", "İstanbul", "\ud800x"]
+    lines.append("a\x85b\u2028c \x0bd")
+    lines += [f"{chr(c)}ab {chr(c)}{chr(c)} x{chr(c)}" for c in range(0x10000) if c != 10]
+    lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    text = "\n".join(lines)
+    assert normalise_lines(text, lines) == [normalise(line) for line in lines]
+    for part in (lines[:1], lines[-3:], [""]):
+        assert normalise_lines("\n".join(part), part) == [normalise(line) for line in part]
 
 
 def test_cjk_hint_covers_every_cjk_character():

@@ -167,6 +167,30 @@ def normalise(line: str) -> str:
     return short
 
 
+def normalise_lines(text: str, lines: list[str]) -> list[str]:
+    """normalise() of every line of ``lines`` (``text.split("\n")``), the same keys: one compiled pass
+    over the text's code points; the lines it cannot do exactly (astral characters, Σ, a character
+    lower-casing to several) go through normalise()."""
+    points = _code_points(text)
+    out = np.empty(points.size, dtype=np.uint32)
+    fallback = np.zeros(len(lines), dtype=np.uint8)
+    size = kernels.normalise_lines(points, _shape_classes(), _lower_table(), _edge_table(), out, fallback)
+    keys = out[:size].tobytes().decode("utf-32-le").split("\n")
+    for j in np.flatnonzero(fallback).tolist():
+        keys[j] = normalise(lines[j])
+    return keys
+
+
+@functools.cache
+def _edge_table() -> np.ndarray:
+    """Per BMP code point: whether normalise strips it from the ends of a key (_EDGE, a character class:
+    one search over all code points marks the same characters as a test per character)."""
+    table = np.zeros(0x10000, dtype=np.bool_)
+    for m in _EDGE_CHAR_RE.finditer("".join(map(chr, range(0x10000)))):
+        table[m.start() : m.end()] = True
+    return table
+
+
 def _strip_edges(key: str) -> str:
     """_EDGE_RE.sub("", key): the maximal runs of edge characters at both ends removed, one cached
     character test at a time (bullet lines, "• Item", make the regex the common case)."""
@@ -1130,7 +1154,13 @@ class BoilerplateStage(Stage):
         Only numbers cross processes; None when the recurring rule is off."""
         if RECURRING_RULE in self._disabled:
             return None
-        keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
+        text = doc.text
+        lines = text.split("\n")
+        keys = {
+            key
+            for line, key in zip(lines, normalise_lines(text, lines), strict=True)
+            if 0 < len(line) <= RECURRING_MAX_CHARS
+        }
         keys.discard("")
         ordered = list(keys)  # any order: the merge only counts
         hashes = np.fromiter((line_hash(k) for k in ordered), dtype=np.uint64, count=len(ordered))
@@ -1257,12 +1287,14 @@ class BoilerplateStage(Stage):
                 return None
         return "breadcrumb", 0
 
-    def _line_info(self, stripped: str) -> tuple[Any, ...]:
+    def _line_info(self, stripped: str, key: str | None = None) -> tuple[Any, ...]:
         """What the rules say about one non-blank stripped line, independent of its document:
         (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
         outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
-        line a pack rule removes, None when nothing is left after normalisation."""
-        key = normalise(stripped)
+        line a pack rule removes, None when nothing is left after normalisation. ``key``: normalise(stripped)
+        when the caller has it already."""
+        if key is None:
+            key = normalise(stripped)
         if not key:
             return _NO_KEY
         words = _key_words(key)
@@ -1352,6 +1384,8 @@ class BoilerplateStage(Stage):
         cache_get = cache.get
         infos: list[tuple[Any, ...] | None] = [None] * n
         markers: list[int] = []
+        # Every line's key in one compiled pass (cheaper than normalise per uncached line).
+        keys = normalise_lines("\n".join(lines), lines)
 
         for i, line in enumerate(lines):
             stripped = line.strip()
@@ -1359,7 +1393,7 @@ class BoilerplateStage(Stage):
                 continue
             info = cache_get(stripped)
             if info is None:
-                info = self._line_info(stripped)
+                info = self._line_info(stripped, keys[i])
                 if len(stripped) <= LINE_CACHE_MAX_CHARS:
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()

@@ -203,3 +203,67 @@ def tree_leaf_values(
         values = leaf[t]
         for r in range(rows):
             out[r, t] = values[node[r] - inner]
+
+
+@numba.njit(cache=True, nogil=True)
+def normalise_lines(
+    points: np.ndarray, classes: np.ndarray, lower: np.ndarray, edge: np.ndarray, out: np.ndarray, fallback: np.ndarray
+) -> int:
+    """The stage's ``normalise`` of every line of ``points`` (lines joined by newlines), written to
+    ``out`` joined by newlines; returns how many code points were written. Per line: whitespace runs
+    (str.isspace) folded to one space and dropped at the ends, every character lower-cased through
+    ``lower``, then the edge characters (``edge`` per BMP code point, space included) stripped from
+    both ends. ``fallback[line]`` is set, and nothing written for the line, when that cannot be exact:
+    astral or surrogate code points, a character lower-casing to several, and Σ (str.lower makes it
+    ς at the end of a word)."""
+    n = points.size
+    w = 0  # write position
+    line = 0
+    begin = 0  # where the current line's output starts
+    pending_space = False
+    bad = False
+    for p in range(n + 1):
+        c = points[p] if p < n else NEWLINE
+        if c == NEWLINE:
+            if bad:
+                fallback[line] = 1
+                w = begin
+            else:
+                # Strip edge characters from both ends of the line's output, then move it to `begin`.
+                end = w
+                while end > begin and edge[out[end - 1]]:
+                    end -= 1
+                start = begin
+                while start < end and edge[out[start]]:
+                    start += 1
+                if start > begin:
+                    for k in range(end - start):
+                        out[begin + k] = out[start + k]
+                w = begin + end - start
+            if p < n:
+                out[w] = NEWLINE
+                w += 1
+            line += 1
+            begin = w
+            pending_space = False
+            bad = False
+            continue
+        if bad:
+            continue
+        if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
+            bad = True
+            continue
+        if classes[c] & SPACE:
+            pending_space = w > begin
+            continue
+        low = lower[c]
+        if low == NO_LOWER or c == 0x3A3:
+            bad = True
+            continue
+        if pending_space:
+            out[w] = 32
+            w += 1
+            pending_space = False
+        out[w] = low
+        w += 1
+    return w
