@@ -885,7 +885,7 @@ def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count
         assert _key_words(expected) == word_count(expected)
 
 
-def test_normalise_lines_gives_the_keys_of_normalise():
+def test_normalise_lines_gives_the_keys_and_words_of_normalise():
     """The compiled per-document pass makes the same key as normalise for every line: seeds, tricky
     lines, every BMP character at a line's edge and inside it, and the cases it leaves to normalise
     (astral characters, Σ at a word's end, İ lower-casing to two characters, a lone surrogate)."""
@@ -894,9 +894,12 @@ def test_normalise_lines_gives_the_keys_of_normalise():
     lines += [f"{chr(c)}ab {chr(c)}{chr(c)} x{chr(c)}" for c in range(0x10000) if c != 10]
     lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
     text = "\n".join(lines)
-    assert normalise_lines(text, lines) == [normalise(line) for line in lines]
+    keys = [normalise(line) for line in lines]
+    assert normalise_lines(text, lines) == (keys, [_key_words(key) for key in keys])
+    assert any(_CJK_RE.search(key) for key in keys) and any(_EDGE_RE.search(line) for line in lines)
     for part in (lines[:1], lines[-3:], [""]):
-        assert normalise_lines("\n".join(part), part) == [normalise(line) for line in part]
+        keys = [normalise(line) for line in part]
+        assert normalise_lines("\n".join(part), part) == (keys, [_key_words(key) for key in keys])
 
 
 def test_cjk_hint_covers_every_cjk_character():

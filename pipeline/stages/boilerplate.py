@@ -167,27 +167,33 @@ def normalise(line: str) -> str:
     return short
 
 
-def normalise_lines(text: str, lines: list[str]) -> list[str]:
-    """normalise() of every line of ``lines`` (``text.split("\n")``), the same keys: one compiled pass
-    over the text's code points; the lines it cannot do exactly (astral characters, Σ, a character
-    lower-casing to several) go through normalise()."""
+def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
+    """normalise() and _key_words() of every line of ``lines`` (``text.split("\n")``), the same values:
+    one compiled pass over the text's code points; the lines it cannot do exactly (astral characters,
+    Σ, a character lower-casing to several) go through normalise()."""
     points = _code_points(text)
     out = np.empty(points.size, dtype=np.uint32)
+    words = np.zeros(len(lines), dtype=np.int64)
     fallback = np.zeros(len(lines), dtype=np.uint8)
-    size = kernels.normalise_lines(points, _shape_classes(), _lower_table(), _edge_table(), out, fallback)
+    size = kernels.normalise_lines(points, _shape_classes(), _lower_table(), _key_classes(), out, words, fallback)
     keys = out[:size].tobytes().decode("utf-32-le").split("\n")
+    counts = words.tolist()
     for j in np.flatnonzero(fallback).tolist():
-        keys[j] = normalise(lines[j])
-    return keys
+        keys[j] = key = normalise(lines[j])
+        counts[j] = _key_words(key)
+    return keys, counts
 
 
 @functools.cache
-def _edge_table() -> np.ndarray:
-    """Per BMP code point: whether normalise strips it from the ends of a key (_EDGE, a character class:
-    one search over all code points marks the same characters as a test per character)."""
-    table = np.zeros(0x10000, dtype=np.bool_)
-    for m in _EDGE_CHAR_RE.finditer("".join(map(chr, range(0x10000)))):
-        table[m.start() : m.end()] = True
+def _key_classes() -> np.ndarray:
+    """Per BMP code point, normalise_lines' bits: KEY_EDGE (normalise strips it from a key's ends: _EDGE)
+    and KEY_CJK (_CJK_RE, counted as half a word). Both patterns are character classes: one search over
+    all code points marks the same characters as a test per character."""
+    table = np.zeros(0x10000, dtype=np.uint8)
+    every = "".join(map(chr, range(0x10000)))
+    for pattern, bit in ((_EDGE_CHAR_RE, kernels.KEY_EDGE), (_CJK_RE, kernels.KEY_CJK)):
+        for m in pattern.finditer(every):
+            table[m.start() : m.end()] |= bit
     return table
 
 
@@ -1156,23 +1162,17 @@ class BoilerplateStage(Stage):
             return None
         text = doc.text
         lines = text.split("\n")
-        keys = {
-            key
-            for line, key in zip(lines, normalise_lines(text, lines), strict=True)
+        keys, words = normalise_lines(text, lines)
+        # Distinct keys with their word counts (in any order: the merge only counts).
+        found = {
+            key: count
+            for line, key, count in zip(lines, keys, words, strict=True)
             if 0 < len(line) <= RECURRING_MAX_CHARS
         }
-        keys.discard("")
-        ordered = list(keys)  # any order: the merge only counts
-        hashes = np.fromiter((line_hash(k) for k in ordered), dtype=np.uint64, count=len(ordered))
+        found.pop("", None)
+        hashes = np.fromiter(map(line_hash, found), dtype=np.uint64, count=len(found))
         min_words = self.options.recurring_min_words
-        if min_words <= 1:
-            counted = np.ones(len(ordered), dtype=bool)
-        else:  # an ASCII key has no CJK characters: its words are its spaces plus one
-            counted = np.fromiter(
-                (k.count(" ") >= min_words - 1 if k.isascii() else _key_words(k) >= min_words for k in ordered),
-                dtype=bool,
-                count=len(ordered),
-            )
+        counted = np.fromiter((count >= min_words for count in found.values()), dtype=bool, count=len(found))
         return self.site_of(doc), hashes, counted
 
     def prepare_merge(self, parts: Iterable[tuple[str, np.ndarray, np.ndarray] | None]) -> None:
@@ -1287,17 +1287,18 @@ class BoilerplateStage(Stage):
                 return None
         return "breadcrumb", 0
 
-    def _line_info(self, stripped: str, key: str | None = None) -> tuple[Any, ...]:
+    def _line_info(self, stripped: str, key: str | None = None, words: int = -1) -> tuple[Any, ...]:
         """What the rules say about one non-blank stripped line, independent of its document:
         (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
         outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
-        line a pack rule removes, None when nothing is left after normalisation. ``key``: normalise(stripped)
-        when the caller has it already."""
+        line a pack rule removes, None when nothing is left after normalisation. ``key``, ``words``:
+        normalise(stripped) and its _key_words when the caller has them already (normalise_lines)."""
         if key is None:
             key = normalise(stripped)
         if not key:
             return _NO_KEY
-        words = _key_words(key)
+        if words < 0:
+            words = _key_words(key)
         rule = self._classify_key(key, words)
         if rule is not None:
             return 0, words, rule, None, False, False, -1, False
@@ -1385,7 +1386,7 @@ class BoilerplateStage(Stage):
         infos: list[tuple[Any, ...] | None] = [None] * n
         markers: list[int] = []
         # Every line's key in one compiled pass (cheaper than normalise per uncached line).
-        keys = normalise_lines("\n".join(lines), lines)
+        keys, key_words = normalise_lines("\n".join(lines), lines)
 
         for i, line in enumerate(lines):
             stripped = line.strip()
@@ -1393,7 +1394,7 @@ class BoilerplateStage(Stage):
                 continue
             info = cache_get(stripped)
             if info is None:
-                info = self._line_info(stripped, keys[i])
+                info = self._line_info(stripped, keys[i], key_words[i])
                 if len(stripped) <= LINE_CACHE_MAX_CHARS:
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()

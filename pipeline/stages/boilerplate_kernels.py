@@ -36,6 +36,8 @@ KEY_MAX_POINT = 0x400
 NEWLINE = 10
 # In the lower-case table: a character whose lower case is several characters.
 NO_LOWER = 0xFFFFFFFF
+# Bits of normalise_lines' per-code-point table: stripped from a key's ends; a CJK character (half a word).
+KEY_EDGE, KEY_CJK = 1, 2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -207,15 +209,22 @@ def tree_leaf_values(
 
 @numba.njit(cache=True, nogil=True)
 def normalise_lines(
-    points: np.ndarray, classes: np.ndarray, lower: np.ndarray, edge: np.ndarray, out: np.ndarray, fallback: np.ndarray
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    out: np.ndarray,
+    words: np.ndarray,
+    fallback: np.ndarray,
 ) -> int:
     """The stage's ``normalise`` of every line of ``points`` (lines joined by newlines), written to
     ``out`` joined by newlines; returns how many code points were written. Per line: whitespace runs
     (str.isspace) folded to one space and dropped at the ends, every character lower-cased through
-    ``lower``, then the edge characters (``edge`` per BMP code point, space included) stripped from
-    both ends. ``fallback[line]`` is set, and nothing written for the line, when that cannot be exact:
-    astral or surrogate code points, a character lower-casing to several, and Σ (str.lower makes it
-    ς at the end of a word)."""
+    ``lower``, then the edge characters (KEY_EDGE in ``key_classes``, space included) stripped from both
+    ends. ``words[line]``: the key's words as the stage counts them (spaces + 1, plus half the KEY_CJK
+    characters; 0 for an empty key). ``fallback[line]`` is set, and nothing written for the line, when
+    that cannot be exact: astral or surrogate code points, a character lower-casing to several, and Σ
+    (str.lower makes it ς at the end of a word)."""
     n = points.size
     w = 0  # write position
     line = 0
@@ -231,15 +240,19 @@ def normalise_lines(
             else:
                 # Strip edge characters from both ends of the line's output, then move it to `begin`.
                 end = w
-                while end > begin and edge[out[end - 1]]:
+                while end > begin and key_classes[out[end - 1]] & KEY_EDGE:
                     end -= 1
                 start = begin
-                while start < end and edge[out[start]]:
+                while start < end and key_classes[out[start]] & KEY_EDGE:
                     start += 1
-                if start > begin:
-                    for k in range(end - start):
-                        out[begin + k] = out[start + k]
+                spaces = cjk = 0
+                for k in range(end - start):
+                    x = out[start + k]
+                    out[begin + k] = x
+                    spaces += x == 32
+                    cjk += (key_classes[x] & KEY_CJK) != 0
                 w = begin + end - start
+                words[line] = spaces + 1 + cjk // 2 if end > start else 0
             if p < n:
                 out[w] = NEWLINE
                 w += 1
