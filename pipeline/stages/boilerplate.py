@@ -16,8 +16,9 @@ rules that look at the shape of the text:
   neighbours and its place relative to the article stretch (the densest run of body text), and removes
   unlikely content; with the scorer off, ``outside-content`` removes short lines far from the stretch.
 
-Compiled loops (per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
-``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here.
+Compiled loops (every line's lookup key and word count in one pass per document, per-line shape counts of
+the scorer's candidate lines, tree-ensemble inference) live in ``boilerplate_kernels.py``; they compute the
+same values as the Python definitions kept here (``normalise``, ``_key_words``, ``_line_shape``).
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).

@@ -1,5 +1,6 @@
-"""Compiled (numba) loops of the boilerplate stage: per-line character counts of a whole document's
-candidate lines in one call, instead of several Python calls per line.
+"""Compiled (numba) loops of the boilerplate stage: per-line lookup keys and word counts of a whole
+document, per-line character counts of its candidate lines, each in one call instead of several Python
+calls per line.
 
 The stage's options, rules and features stay in ``boilerplate.py``; these only count. Input is the
 code-point array of the lines joined by newlines (lines themselves hold no newline).
