@@ -26,6 +26,7 @@ from pipeline.stages.boilerplate import (
     BoilerplateStage,
     TreeEnsemble,
     _char_counts,
+    _key_classes,
     _key_words,
     _line_shape,
     _line_shapes,
@@ -897,6 +898,10 @@ def test_normalise_lines_gives_the_keys_and_words_of_normalise():
     keys = [normalise(line) for line in lines]
     assert normalise_lines(text, lines) == (keys, [_key_words(key) for key in keys])
     assert any(_CJK_RE.search(key) for key in keys) and any(_EDGE_RE.search(line) for line in lines)
+    table = _key_classes()
+    for c in range(0x10000):
+        expected = (_EDGE_RE.fullmatch(chr(c)) is not None) + 2 * (_CJK_RE.fullmatch(chr(c)) is not None)
+        assert table[c] == expected, hex(c)
     for part in (lines[:1], lines[-3:], [""]):
         keys = [normalise(line) for line in part]
         assert normalise_lines("\n".join(part), part) == (keys, [_key_words(key) for key in keys])

@@ -188,12 +188,12 @@ def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
 @functools.cache
 def _key_classes() -> np.ndarray:
     """Per BMP code point, normalise_lines' bits: KEY_EDGE (normalise strips it from a key's ends: _EDGE)
-    and KEY_CJK (_CJK_RE, counted as half a word). Both patterns are character classes: one search over
-    all code points marks the same characters as a test per character."""
+    and KEY_CJK (_CJK_RE, counted as half a word). Both are character classes: one search for runs of
+    them over all code points marks the same characters as a test per character."""
     table = np.zeros(0x10000, dtype=np.uint8)
     every = "".join(map(chr, range(0x10000)))
-    for pattern, bit in ((_EDGE_CHAR_RE, kernels.KEY_EDGE), (_CJK_RE, kernels.KEY_CJK)):
-        for m in pattern.finditer(every):
+    for pattern, bit in ((_EDGE, kernels.KEY_EDGE), (_CJK_RE.pattern, kernels.KEY_CJK)):
+        for m in regex.finditer(f"(?:{pattern})+", every):
             table[m.start() : m.end()] |= bit
     return table
 
