@@ -404,6 +404,22 @@ def _compile(pattern: str, where: str) -> regex.Pattern:
         raise ValueError(f"boilerplate: bad regex {pattern!r} in {where}: {err}") from err
 
 
+def _phrase_table(phrases: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The phrases for kernels.phrase_lines: (per BMP code point c, where the phrases starting with c begin
+    in the sorted list, up to c + 1's entry; their code points one after another; where each begins and
+    ends). None without phrases, or when one starts with an astral character (then the trie decides)."""
+    if not phrases or any(ord(p[0]) >= 0x10000 for p in phrases):
+        return None
+    ordered = sorted(phrases, key=lambda p: ord(p[0]))
+    counts = np.bincount([ord(p[0]) for p in ordered], minlength=0x10000)
+    starts = np.zeros(0x10001, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    points = _code_points("".join(ordered)).astype(np.int64)
+    bounds = np.zeros(len(ordered) + 1, dtype=np.int64)
+    np.cumsum([len(p.encode("utf-32-le", "surrogatepass")) // 4 for p in ordered], out=bounds[1:])
+    return starts, points, bounds
+
+
 def _bounded(phrase: str) -> tuple[bool, bool]:
     """Whether a contains-phrase needs a word boundary before / after it (not for CJK edges)."""
     head, tail = phrase[0], phrase[-1]
@@ -1013,6 +1029,7 @@ class BoilerplateStage(Stage):
         # whether any phrase occurs at all (most lines contain none).
         self._phrases = tuple(phrases)
         self._phrase_hint = re.compile(_trie_regex(p for p, *_ in phrases)) if phrases else None
+        self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -1218,7 +1235,9 @@ class BoilerplateStage(Stage):
             return None
         return self._classify_key(key, _key_words(key))
 
-    def _classify_key(self, key: str, words: int) -> str | None:
+    def _classify_key(self, key: str, words: int, phrase_hit: bool | None = None) -> str | None:
+        """The pack rule removing a line by its key; ``phrase_hit``: whether a phrase occurs in the key, when
+        the caller knows (phrase_hits), else the phrase trie tells."""
         rule = self._exact.get(key)
         if rule is not None:
             return rule
@@ -1235,12 +1254,28 @@ class BoilerplateStage(Stage):
         if (
             words <= self.options.max_phrase_line_words
             and self._phrase_hint is not None
-            and self._phrase_hint.search(key) is not None
+            and (self._phrase_hint.search(key) is not None if phrase_hit is None else phrase_hit)
         ):
             for phrase, rule, head, tail in self._phrases:
                 if phrase in key and _find_phrase(key, phrase, head, tail):
                     return rule
         return None
+
+    def phrase_hits(self, keys: list[str], words: list[int]) -> list[bool] | None:
+        """Per key, whether one of the contains-phrases occurs in it (what the phrase trie's search says),
+        from one compiled pass over the document's keys; only for keys of at most max_phrase_line_words
+        words (the only ones the phrases are looked for in; False for the others). None without phrases."""
+        if self._phrase_table is None:
+            return None
+        hits = np.zeros(len(keys), dtype=np.bool_)
+        kernels.phrase_lines(
+            _code_points("\n".join(keys)),
+            np.asarray(words, dtype=np.int64),
+            self.options.max_phrase_line_words,
+            *self._phrase_table,
+            hits,
+        )
+        return hits.tolist()
 
     def _breadcrumb(self, stripped: str, key: str, words: int) -> tuple[str, int] | None:
         """('breadcrumb', 0) for a whole-line trail, ('breadcrumb-prefix', n) to cut n leading chars."""
@@ -1288,19 +1323,22 @@ class BoilerplateStage(Stage):
                 return None
         return "breadcrumb", 0
 
-    def _line_info(self, stripped: str, key: str | None = None, words: int = -1) -> tuple[Any, ...]:
+    def _line_info(
+        self, stripped: str, key: str | None = None, words: int = -1, phrase_hit: bool | None = None
+    ) -> tuple[Any, ...]:
         """What the rules say about one non-blank stripped line, independent of its document:
         (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
         outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
         line a pack rule removes, None when nothing is left after normalisation. ``key``, ``words``:
-        normalise(stripped) and its _key_words when the caller has them already (normalise_lines)."""
+        normalise(stripped) and its _key_words when the caller has them already (normalise_lines);
+        ``phrase_hit``: whether a phrase occurs in the key, when known (phrase_hits)."""
         if key is None:
             key = normalise(stripped)
         if not key:
             return _NO_KEY
         if words < 0:
             words = _key_words(key)
-        rule = self._classify_key(key, words)
+        rule = self._classify_key(key, words, phrase_hit)
         if rule is not None:
             return 0, words, rule, None, False, False, -1, False
         opts = self.options
@@ -1388,6 +1426,7 @@ class BoilerplateStage(Stage):
         markers: list[int] = []
         # Every line's key in one compiled pass (cheaper than normalise per uncached line).
         keys, key_words = normalise_lines("\n".join(lines), lines)
+        hits = self.phrase_hits(keys, key_words)
 
         for i, line in enumerate(lines):
             stripped = line.strip()
@@ -1395,7 +1434,7 @@ class BoilerplateStage(Stage):
                 continue
             info = cache_get(stripped)
             if info is None:
-                info = self._line_info(stripped, keys[i], key_words[i])
+                info = self._line_info(stripped, keys[i], key_words[i], hits[i] if hits else None)
                 if len(stripped) <= LINE_CACHE_MAX_CHARS:
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()

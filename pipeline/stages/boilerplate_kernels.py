@@ -281,3 +281,49 @@ def normalise_lines(
         out[w] = low
         w += 1
     return w
+
+
+@numba.njit(cache=True, nogil=True)
+def phrase_lines(
+    points: np.ndarray,
+    words: np.ndarray,
+    max_words: int,
+    starts: np.ndarray,
+    phrase_points: np.ndarray,
+    phrase_bounds: np.ndarray,
+    hits: np.ndarray,
+) -> None:
+    """hits[line] = whether one of the phrases occurs in the line (a plain substring), for the lines with
+    0 < words[line] <= max_words (the others are left alone). ``points``: the lines (keys) joined by
+    newlines. Phrase k is phrase_points[phrase_bounds[k]:phrase_bounds[k + 1]]; the phrases are sorted by
+    their first code point, those starting with c (a BMP code point) are starts[c] .. starts[c + 1] - 1."""
+    n = points.size
+    line = 0
+    begin = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        if 0 < words[line] <= max_words:
+            found = False
+            for q in range(begin, p):
+                c = points[q]
+                if c >= 0x10000:
+                    continue
+                for k in range(starts[c], starts[c + 1]):
+                    a = phrase_bounds[k]
+                    size = phrase_bounds[k + 1] - a
+                    if size > p - q:
+                        continue
+                    same = True
+                    for t in range(1, size):
+                        if points[q + t] != phrase_points[a + t]:
+                            same = False
+                            break
+                    if same:
+                        found = True
+                        break
+                if found:
+                    break
+            hits[line] = found
+        line += 1
+        begin = p + 1
