@@ -31,9 +31,11 @@ from pipeline.stages.boilerplate import (
     ContextEnsemble,
     TreeEnsemble,
     _char_counts,
+    _key_classes,
     _key_words,
     _line_shape,
     _line_shapes,
+    _phrase_table,
     _sentence_hint,
     _separator_hint,
     _url_mail_copyright,
@@ -47,6 +49,7 @@ from pipeline.stages.boilerplate import (
     lexicon_weights,
     line_hash,
     normalise,
+    normalise_lines,
     scorer_candidates,
     word_count,
 )
@@ -993,6 +996,50 @@ def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count
             expected = _EDGE_RE.sub("", key)
         assert normalise(line) == expected, line
         assert _key_words(expected) == word_count(expected)
+
+
+def test_normalise_lines_gives_the_keys_and_words_of_normalise():
+    """The compiled per-document pass makes the same key as normalise for every line: seeds, tricky
+    lines, every BMP character at a line's edge and inside it, and the cases it leaves to normalise
+    (astral characters, Σ at a word's end, İ lower-casing to two characters, a lone surrogate)."""
+    lines = [*TRICKY_LINES, "", " ", "\r", "ΑΣ x", "Σ", "ΌΣΟΣ", "𝔘nicode line", "İstanbul", "\ud800x"]
+    lines.append("a\x85b\u2028c \x0bd")
+    lines += [f"{chr(c)}ab {chr(c)}{chr(c)} x{chr(c)}" for c in range(0x10000) if c != 10]
+    lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    text = "\n".join(lines)
+    keys = [normalise(line) for line in lines]
+    assert normalise_lines(text, lines) == (keys, [_key_words(key) for key in keys])
+    assert any(_CJK_RE.search(key) for key in keys) and any(_EDGE_RE.search(line) for line in lines)
+    table = _key_classes()
+    for c in range(0x10000):
+        expected = (_EDGE_RE.fullmatch(chr(c)) is not None) + 2 * (_CJK_RE.fullmatch(chr(c)) is not None)
+        assert table[c] == expected, hex(c)
+    for part in (lines[:1], lines[-3:], [""]):
+        keys = [normalise(line) for line in part]
+        assert normalise_lines("\n".join(part), part) == (keys, [_key_words(key) for key in keys])
+
+
+def test_phrase_hits_agree_with_the_phrase_trie():
+    """The compiled phrase pass says a phrase occurs in exactly the short keys the trie search finds one
+    in: seeds, tricky lines, every phrase alone, at a key's start / end, glued to words, cut short, split
+    over two lines, and with one word too many for the phrase limit."""
+    for options in ({}, {"max_phrase_line_words": 20}):
+        stage = BoilerplateStage(BoilerplateStage.Options(**options))
+        limit = stage.options.max_phrase_line_words
+        phrases = [p for p, *_ in stage._phrases]
+        lines = [*TRICKY_LINES, *phrases, *(f"x {p}" for p in phrases), *(f"{p}y z" for p in phrases)]
+        lines += [p[:-1] for p in phrases] + [f"{p[: len(p) // 2]}\n{p[len(p) // 2 :]}" for p in phrases]
+        lines += [" ".join(["w"] * limit + [phrases[0]]), " ".join(["w"] * (limit - 2) + [phrases[0]])]
+        lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+        text = "\n".join(lines)
+        parts = text.split("\n")
+        keys, words = normalise_lines(text, parts)
+        expected = [
+            0 < w <= limit and stage._phrase_hint.search(k) is not None for k, w in zip(keys, words, strict=True)
+        ]
+        assert sum(expected) > len(phrases)
+        assert stage.phrase_hits(keys, words) == expected
+    assert _phrase_table(["\U0001d518x", "cookies"]) is None and _phrase_table([]) is None
 
 
 def test_cjk_hint_covers_every_cjk_character():

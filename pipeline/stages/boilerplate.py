@@ -19,8 +19,9 @@ rules that look at the shape of the text:
   (a lexicon) and how much of its vocabulary the rest of the page shares; with the scorer off,
   ``outside-content`` removes short lines far from the stretch.
 
-Compiled loops (per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
-``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here.
+Compiled loops (every line's lookup key and word count in one pass per document, per-line shape counts of
+the scorer's candidate lines, tree-ensemble inference) live in ``boilerplate_kernels.py``; they compute the
+same values as the Python definitions kept here (``normalise``, ``_key_words``, ``_line_shape``).
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
@@ -169,6 +170,36 @@ def normalise(line: str) -> str:
         if (head >= "\x80" and _is_edge(head)) or (tail >= "\x80" and _is_edge(tail)):
             return _strip_edges(short)
     return short
+
+
+def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
+    """normalise() and _key_words() of every line of ``lines`` (``text.split("\n")``), the same values:
+    one compiled pass over the text's code points; the lines it cannot do exactly (astral characters,
+    Σ, a character lower-casing to several) go through normalise()."""
+    points = _code_points(text)
+    out = np.empty(points.size, dtype=np.uint32)
+    words = np.zeros(len(lines), dtype=np.int64)
+    fallback = np.zeros(len(lines), dtype=np.uint8)
+    size = kernels.normalise_lines(points, _shape_classes(), _lower_table(), _key_classes(), out, words, fallback)
+    keys = out[:size].tobytes().decode("utf-32-le").split("\n")
+    counts = words.tolist()
+    for j in np.flatnonzero(fallback).tolist():
+        keys[j] = key = normalise(lines[j])
+        counts[j] = _key_words(key)
+    return keys, counts
+
+
+@functools.cache
+def _key_classes() -> np.ndarray:
+    """Per BMP code point, normalise_lines' bits: KEY_EDGE (normalise strips it from a key's ends: _EDGE)
+    and KEY_CJK (_CJK_RE, counted as half a word). Both are character classes: one search for runs of
+    them over all code points marks the same characters as a test per character."""
+    table = np.zeros(0x10000, dtype=np.uint8)
+    every = "".join(map(chr, range(0x10000)))
+    for pattern, bit in ((_EDGE, kernels.KEY_EDGE), (_CJK_RE.pattern, kernels.KEY_CJK)):
+        for m in regex.finditer(f"(?:{pattern})+", every):
+            table[m.start() : m.end()] |= bit
+    return table
 
 
 def _strip_edges(key: str) -> str:
@@ -375,6 +406,22 @@ def _compile(pattern: str, where: str) -> regex.Pattern:
         return regex.compile(pattern, regex.IGNORECASE)
     except regex.error as err:
         raise ValueError(f"boilerplate: bad regex {pattern!r} in {where}: {err}") from err
+
+
+def _phrase_table(phrases: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The phrases for kernels.phrase_lines: (per BMP code point c, where the phrases starting with c begin
+    in the sorted list, up to c + 1's entry; their code points one after another; where each begins and
+    ends). None without phrases, or when one starts with an astral character (then the trie decides)."""
+    if not phrases or any(ord(p[0]) >= 0x10000 for p in phrases):
+        return None
+    ordered = sorted(phrases, key=lambda p: ord(p[0]))
+    counts = np.bincount([ord(p[0]) for p in ordered], minlength=0x10000)
+    starts = np.zeros(0x10001, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    points = _code_points("".join(ordered)).astype(np.int64)
+    bounds = np.zeros(len(ordered) + 1, dtype=np.int64)
+    np.cumsum([len(p.encode("utf-32-le", "surrogatepass")) // 4 for p in ordered], out=bounds[1:])
+    return starts, points, bounds
 
 
 def _bounded(phrase: str) -> tuple[bool, bool]:
@@ -1237,6 +1284,7 @@ class BoilerplateStage(Stage):
         # whether any phrase occurs at all (most lines contain none).
         self._phrases = tuple(phrases)
         self._phrase_hint = re.compile(_trie_regex(p for p, *_ in phrases)) if phrases else None
+        self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -1392,19 +1440,19 @@ class BoilerplateStage(Stage):
         Only numbers cross processes; None when the recurring rule is off."""
         if RECURRING_RULE in self._disabled:
             return None
-        keys = {normalise(line) for line in doc.text.split("\n") if 0 < len(line) <= RECURRING_MAX_CHARS}
-        keys.discard("")
-        ordered = list(keys)  # any order: the merge only counts
-        hashes = np.fromiter((line_hash(k) for k in ordered), dtype=np.uint64, count=len(ordered))
+        text = doc.text
+        lines = text.split("\n")
+        keys, words = normalise_lines(text, lines)
+        # Distinct keys with their word counts (in any order: the merge only counts).
+        found = {
+            key: count
+            for line, key, count in zip(lines, keys, words, strict=True)
+            if 0 < len(line) <= RECURRING_MAX_CHARS
+        }
+        found.pop("", None)
+        hashes = np.fromiter(map(line_hash, found), dtype=np.uint64, count=len(found))
         min_words = self.options.recurring_min_words
-        if min_words <= 1:
-            counted = np.ones(len(ordered), dtype=bool)
-        else:  # an ASCII key has no CJK characters: its words are its spaces plus one
-            counted = np.fromiter(
-                (k.count(" ") >= min_words - 1 if k.isascii() else _key_words(k) >= min_words for k in ordered),
-                dtype=bool,
-                count=len(ordered),
-            )
+        counted = np.fromiter((count >= min_words for count in found.values()), dtype=bool, count=len(found))
         return self.site_of(doc), hashes, counted
 
     def prepare_merge(self, parts: Iterable[tuple[str, np.ndarray, np.ndarray] | None]) -> None:
@@ -1449,7 +1497,9 @@ class BoilerplateStage(Stage):
             return None
         return self._classify_key(key, _key_words(key))
 
-    def _classify_key(self, key: str, words: int) -> str | None:
+    def _classify_key(self, key: str, words: int, phrase_hit: bool | None = None) -> str | None:
+        """The pack rule removing a line by its key; ``phrase_hit``: whether a phrase occurs in the key, when
+        the caller knows (phrase_hits), else the phrase trie tells."""
         rule = self._exact.get(key)
         if rule is not None:
             return rule
@@ -1466,12 +1516,28 @@ class BoilerplateStage(Stage):
         if (
             words <= self.options.max_phrase_line_words
             and self._phrase_hint is not None
-            and self._phrase_hint.search(key) is not None
+            and (self._phrase_hint.search(key) is not None if phrase_hit is None else phrase_hit)
         ):
             for phrase, rule, head, tail in self._phrases:
                 if phrase in key and _find_phrase(key, phrase, head, tail):
                     return rule
         return None
+
+    def phrase_hits(self, keys: list[str], words: list[int]) -> list[bool] | None:
+        """Per key, whether one of the contains-phrases occurs in it (what the phrase trie's search says),
+        from one compiled pass over the document's keys; only for keys of at most max_phrase_line_words
+        words (the only ones the phrases are looked for in; False for the others). None without phrases."""
+        if self._phrase_table is None:
+            return None
+        hits = np.zeros(len(keys), dtype=np.bool_)
+        kernels.phrase_lines(
+            _code_points("\n".join(keys)),
+            np.asarray(words, dtype=np.int64),
+            self.options.max_phrase_line_words,
+            *self._phrase_table,
+            hits,
+        )
+        return hits.tolist()
 
     def _breadcrumb(self, stripped: str, key: str, words: int) -> tuple[str, int] | None:
         """('breadcrumb', 0) for a whole-line trail, ('breadcrumb-prefix', n) to cut n leading chars."""
@@ -1519,16 +1585,22 @@ class BoilerplateStage(Stage):
                 return None
         return "breadcrumb", 0
 
-    def _line_info(self, stripped: str) -> tuple[Any, ...]:
+    def _line_info(
+        self, stripped: str, key: str | None = None, words: int = -1, phrase_hit: bool | None = None
+    ) -> tuple[Any, ...]:
         """What the rules say about one non-blank stripped line, independent of its document:
         (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
         outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
-        line a pack rule removes, None when nothing is left after normalisation."""
-        key = normalise(stripped)
+        line a pack rule removes, None when nothing is left after normalisation. ``key``, ``words``:
+        normalise(stripped) and its _key_words when the caller has them already (normalise_lines);
+        ``phrase_hit``: whether a phrase occurs in the key, when known (phrase_hits)."""
+        if key is None:
+            key = normalise(stripped)
         if not key:
             return _NO_KEY
-        words = _key_words(key)
-        rule = self._classify_key(key, words)
+        if words < 0:
+            words = _key_words(key)
+        rule = self._classify_key(key, words, phrase_hit)
         if rule is not None:
             return 0, words, rule, None, False, False, -1, False
         opts = self.options
@@ -1614,6 +1686,9 @@ class BoilerplateStage(Stage):
         cache_get = cache.get
         infos: list[tuple[Any, ...] | None] = [None] * n
         markers: list[int] = []
+        # Every line's key in one compiled pass (cheaper than normalise per uncached line).
+        keys, key_words = normalise_lines("\n".join(lines), lines)
+        hits = self.phrase_hits(keys, key_words)
 
         for i, line in enumerate(lines):
             stripped = line.strip()
@@ -1621,7 +1696,7 @@ class BoilerplateStage(Stage):
                 continue
             info = cache_get(stripped)
             if info is None:
-                info = self._line_info(stripped)
+                info = self._line_info(stripped, keys[i], key_words[i], hits[i] if hits else None)
                 if len(stripped) <= LINE_CACHE_MAX_CHARS:
                     if len(cache) >= LINE_CACHE_MAX_LINES:
                         cache.clear()

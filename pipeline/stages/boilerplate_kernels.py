@@ -1,5 +1,6 @@
-"""Compiled (numba) loops of the boilerplate stage: per-line character counts of a whole document's
-candidate lines in one call, instead of several Python calls per line.
+"""Compiled (numba) loops of the boilerplate stage: per-line lookup keys and word counts of a whole
+document, per-line character counts of its candidate lines, each in one call instead of several Python
+calls per line.
 
 The stage's options, rules and features stay in ``boilerplate.py``; these only count. Input is the
 code-point array of the lines joined by newlines (lines themselves hold no newline).
@@ -36,6 +37,8 @@ KEY_MAX_POINT = 0x400
 NEWLINE = 10
 # In the lower-case table: a character whose lower case is several characters.
 NO_LOWER = 0xFFFFFFFF
+# Bits of normalise_lines' per-code-point table: stripped from a key's ends; a CJK character (half a word).
+KEY_EDGE, KEY_CJK = 1, 2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -203,3 +206,124 @@ def tree_leaf_values(
         values = leaf[t]
         for r in range(rows):
             out[r, t] = values[node[r] - inner]
+
+
+@numba.njit(cache=True, nogil=True)
+def normalise_lines(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    out: np.ndarray,
+    words: np.ndarray,
+    fallback: np.ndarray,
+) -> int:
+    """The stage's ``normalise`` of every line of ``points`` (lines joined by newlines), written to
+    ``out`` joined by newlines; returns how many code points were written. Per line: whitespace runs
+    (str.isspace) folded to one space and dropped at the ends, every character lower-cased through
+    ``lower``, then the edge characters (KEY_EDGE in ``key_classes``, space included) stripped from both
+    ends. ``words[line]``: the key's words as the stage counts them (spaces + 1, plus half the KEY_CJK
+    characters; 0 for an empty key). ``fallback[line]`` is set, and nothing written for the line, when
+    that cannot be exact: astral or surrogate code points, a character lower-casing to several, and Σ
+    (str.lower makes it ς at the end of a word)."""
+    n = points.size
+    w = 0  # write position
+    line = 0
+    begin = 0  # where the current line's output starts
+    pending_space = False
+    bad = False
+    for p in range(n + 1):
+        c = points[p] if p < n else NEWLINE
+        if c == NEWLINE:
+            if bad:
+                fallback[line] = 1
+                w = begin
+            else:
+                # Strip edge characters from both ends of the line's output, then move it to `begin`.
+                end = w
+                while end > begin and key_classes[out[end - 1]] & KEY_EDGE:
+                    end -= 1
+                start = begin
+                while start < end and key_classes[out[start]] & KEY_EDGE:
+                    start += 1
+                spaces = cjk = 0
+                for k in range(end - start):
+                    x = out[start + k]
+                    out[begin + k] = x
+                    spaces += x == 32
+                    cjk += (key_classes[x] & KEY_CJK) != 0
+                w = begin + end - start
+                words[line] = spaces + 1 + cjk // 2 if end > start else 0
+            if p < n:
+                out[w] = NEWLINE
+                w += 1
+            line += 1
+            begin = w
+            pending_space = False
+            bad = False
+            continue
+        if bad:
+            continue
+        if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
+            bad = True
+            continue
+        if classes[c] & SPACE:
+            pending_space = w > begin
+            continue
+        low = lower[c]
+        if low == NO_LOWER or c == 0x3A3:
+            bad = True
+            continue
+        if pending_space:
+            out[w] = 32
+            w += 1
+            pending_space = False
+        out[w] = low
+        w += 1
+    return w
+
+
+@numba.njit(cache=True, nogil=True)
+def phrase_lines(
+    points: np.ndarray,
+    words: np.ndarray,
+    max_words: int,
+    starts: np.ndarray,
+    phrase_points: np.ndarray,
+    phrase_bounds: np.ndarray,
+    hits: np.ndarray,
+) -> None:
+    """hits[line] = whether one of the phrases occurs in the line (a plain substring), for the lines with
+    0 < words[line] <= max_words (the others are left alone). ``points``: the lines (keys) joined by
+    newlines. Phrase k is phrase_points[phrase_bounds[k]:phrase_bounds[k + 1]]; the phrases are sorted by
+    their first code point, those starting with c (a BMP code point) are starts[c] .. starts[c + 1] - 1."""
+    n = points.size
+    line = 0
+    begin = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        if 0 < words[line] <= max_words:
+            found = False
+            for q in range(begin, p):
+                c = points[q]
+                if c >= 0x10000:
+                    continue
+                for k in range(starts[c], starts[c + 1]):
+                    a = phrase_bounds[k]
+                    size = phrase_bounds[k + 1] - a
+                    if size > p - q:
+                        continue
+                    same = True
+                    for t in range(1, size):
+                        if points[q + t] != phrase_points[a + t]:
+                            same = False
+                            break
+                    if same:
+                        found = True
+                        break
+                if found:
+                    break
+            hits[line] = found
+        line += 1
+        begin = p + 1
