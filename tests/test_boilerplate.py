@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.document import Document
+from pipeline.stages import boilerplate
 from pipeline.stages.boilerplate import (
     _ASCII_EDGE,
     _CJK_HINT_RE,
@@ -28,6 +29,8 @@ from pipeline.stages.boilerplate import (
     LEXICAL_FEATURES,
     SCORER_FEATURES,
     BoilerplateStage,
+    CandidateWords,
+    CompiledLexicon,
     ContextEnsemble,
     TreeEnsemble,
     _char_counts,
@@ -36,6 +39,7 @@ from pipeline.stages.boilerplate import (
     _line_shapes,
     _sentence_hint,
     _separator_hint,
+    _shipped_context,
     _url_mail_copyright,
     available_languages,
     candidate_words,
@@ -44,7 +48,6 @@ from pipeline.stages.boilerplate import (
     is_quantity_line,
     lexical_features,
     lexicon_coverage,
-    lexicon_weights,
     line_hash,
     normalise,
     scorer_candidates,
@@ -852,10 +855,9 @@ def test_context_features_see_the_neighbours_scores():
 
 def test_lexical_features_average_the_known_words():
     lines = ["Newsletter abonnieren!", "Das Haus am See", "ganz unbekannt"]
-    words = candidate_words(lines, [0, 1, 2])
-    weight = lexicon_weights(words, {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
-    assert lexicon_coverage(weight) == 3 / 8
-    x = lexical_features(words, weight)
+    words = candidate_words(lines, [0, 1, 2], {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
+    assert lexicon_coverage(words.weight) == 3 / 8
+    x = lexical_features(words)
     col = {name: x[:, j].tolist() for j, name in enumerate(LEXICAL_FEATURES)}
     assert col["lex_mean"] == [-2.0, 1.0, 0.0]
     assert col["lex_min"][0] == -3.0 and col["lex_max"][0] == -1.0
@@ -872,10 +874,48 @@ def test_document_features_measure_shared_vocabulary():
     ]
     text = "\n".join([*body, "Read next: Celebrity chef opens seaside bistro"])
     lines, v, cand = _verdicts(text)
-    x = document_features(candidate_words(lines, cand), v, cand)
+    x = document_features(candidate_words(lines, cand, {}), v, cand)
     overlap = dict(zip(cand, x[:, DOCUMENT_FEATURES.index("doc_word_overlap")].tolist(), strict=True))
     assert min(overlap[i] for i in range(3)) > 0.4
     assert overlap[3] < 0.2  # only "next" (as in "next year")
+
+
+def _first_seen(ids: np.ndarray) -> list[int]:
+    """Ids renumbered by first occurrence (the reference numbers words by position, the kernel densely)."""
+    seen: dict[int, int] = {}
+    return [seen.setdefault(i, len(seen)) for i in ids.tolist()]
+
+
+def test_compiled_lexicon_finds_the_same_words_and_weights_as_the_python_path(monkeypatch: pytest.MonkeyPatch):
+    """CompiledLexicon.candidate_words (one compiled pass) gives exactly candidate_words' arrays on the
+    seed pages and on lines it must leave to Python (astral characters, İ, capital sigma)."""
+    context = _shipped_context()
+    assert context is not None
+    lexicon = {**context.lexicon, "straße": 0.5, "haus": 1.0, "Haus": 9.0, "x_1": -2.0, "é": 1.25}
+    compiled = CompiledLexicon(lexicon)
+    python_docs: list[list[str]] = []  # documents CompiledLexicon left to the Python path
+
+    def python_path(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> CandidateWords:
+        python_docs.append(lines)
+        return candidate_words(lines, cand, lexicon)
+
+    monkeypatch.setattr(boilerplate, "candidate_words", python_path)
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    tricky = ["Straße STRASSE x_1 X_1 e\u0301 É é", "Ünïcödé ÜNÏCÖDÉ 42 ٣٤ ²", "", "  Haus haus HAUS  ", "a a b a"]
+    fallback = ["İstanbul İSTANBUL", "ΌΣΟΣ ΟΔΟΣ", "emoji \U0001f600 word", "𝐁old 𐐀"]
+    docs = [*texts, "\n".join(tricky), *("\n".join([*tricky, line]) for line in fallback)]
+    for text in docs:
+        lines = text.split("\n")
+        cand = [i for i, line in enumerate(lines) if i % 7 != 3]  # candidates skip some lines
+        expected = candidate_words(lines, cand, lexicon)
+        got = compiled.candidate_words(lines, cand)
+        assert _first_seen(got.word_id) == _first_seen(expected.word_id)
+        for field in ("length", "line", "starts", "counts"):
+            assert getattr(got, field).tolist() == getattr(expected, field).tolist(), field
+        assert np.array_equal(got.weight, expected.weight, equal_nan=True)
+    assert len(python_docs) == len(fallback)  # only those with İ, capital sigma, astral characters
+    known = compiled.candidate_words(["Haus haus straße Straße unbekanntes"], [0])
+    assert known.weight.tolist()[:2] == [1.0, 0.5] and np.isnan(known.weight[2])
 
 
 def _stacked_one_split(feature: str, threshold: float, left: float, right: float, lexicon: dict) -> dict:

@@ -38,7 +38,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -874,6 +874,7 @@ class ContextEnsemble(TreeEnsemble):
     def __init__(self, model: dict[str, Any]) -> None:
         super().__init__(model)
         self.lexicon: dict[str, float] = dict(model.get("lexicon") or {})
+        self.compiled = CompiledLexicon(self.lexicon)
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -912,23 +913,70 @@ CONTEXT_MIN_KNOWN_SHARE = 0.4
 class CandidateWords(NamedTuple):
     """The words of a document's candidate lines (line_words), flattened for numpy."""
 
-    words: list[str]  # every line's distinct words, line after line
+    word_id: np.ndarray  # per word, line after line: its id in the document (equal words, equal ids)
+    length: np.ndarray  # per word: number of characters
+    weight: np.ndarray  # per word: lexicon weight (NaN for unknown words)
     line: np.ndarray  # per word: index of its line among the candidates
-    starts: np.ndarray  # per candidate line: index of its first word in `words`
+    starts: np.ndarray  # per candidate line: index of its first word
     counts: np.ndarray  # per candidate line: number of words
 
 
-def candidate_words(lines: list[str], cand: list[int]) -> CandidateWords:
-    """The distinct words of every candidate line, flattened (one Python step per line, cached)."""
+def candidate_words(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> CandidateWords:
+    """The distinct words of every candidate line, flattened, with their lexicon weights (one Python
+    step per line, cached). The reference for (and fallback of) CompiledLexicon.candidate_words."""
     per_line = [line_words(lines[i].strip()) for i in cand]
     counts = np.fromiter(map(len, per_line), dtype=np.int64, count=len(per_line))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
-    return CandidateWords(list(chain.from_iterable(per_line)), np.repeat(np.arange(len(cand)), counts), starts, counts)
+    words = list(chain.from_iterable(per_line))
+    first: dict[str, int] = {}
+    word_id = np.fromiter(map(first.setdefault, words, range(len(words))), dtype=np.int64, count=len(words))
+    return CandidateWords(
+        word_id,
+        np.fromiter(map(len, words), dtype=np.int64, count=len(words)),
+        lexicon_weights(words, lexicon),
+        np.repeat(np.arange(len(cand)), counts),
+        _starts(counts),
+        counts,
+    )
 
 
-def lexicon_weights(cw: CandidateWords, lexicon: dict[str, float]) -> np.ndarray:
-    """The lexicon weight of every word of cw.words (NaN for unknown words)."""
-    return np.fromiter(map(lexicon.get, cw.words, repeat(np.nan)), dtype=np.float64, count=len(cw.words))
+def _starts(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
+
+
+def lexicon_weights(words: list[str], lexicon: dict[str, float]) -> np.ndarray:
+    """The lexicon weight of every word (NaN for unknown words)."""
+    return np.fromiter(map(lexicon.get, words, repeat(np.nan)), dtype=np.float64, count=len(words))
+
+
+class CompiledLexicon:
+    """The lexicon as arrays for kernels.candidate_words: one compiled pass over a document's candidate
+    lines finds their words and weights, the same as candidate_words (which it falls back to for
+    documents the kernel cannot lower-case character by character)."""
+
+    def __init__(self, lexicon: dict[str, float]) -> None:
+        self.lexicon = lexicon
+        words = list(lexicon)
+        self.points = _code_points("".join(words))
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)  # word k: starts[k]:starts[k + 1]
+        self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
+        self.slots = kernels.lexicon_table(self.points, self.starts)
+
+    def candidate_words(self, lines: list[str], cand: list[int]) -> CandidateWords:
+        joined = "\n".join([lines[i] for i in cand])
+        ok, word_id, line, length, weight, counts = kernels.candidate_words(
+            _code_points(joined),
+            len(cand),
+            _shape_classes(),
+            _lower_table(),
+            self.slots,
+            self.points,
+            self.starts,
+            self.weight,
+        )
+        if not ok:
+            return candidate_words(lines, cand, self.lexicon)
+        return CandidateWords(word_id, length, weight, line, _starts(counts), counts)
 
 
 def lexicon_coverage(weight: np.ndarray) -> float:
@@ -936,13 +984,14 @@ def lexicon_coverage(weight: np.ndarray) -> float:
     return float(np.count_nonzero(~np.isnan(weight)) / len(weight)) if len(weight) else 0.0
 
 
-def lexical_features(cw: CandidateWords, weight: np.ndarray) -> np.ndarray:
+def lexical_features(cw: CandidateWords) -> np.ndarray:
     """One row of LEXICAL_FEATURES per candidate line from the words' lexicon weights (0 for lines
     without a known word). Per-line sums run in word order (np.bincount), as a per-line Python sum."""
     m = len(cw.counts)
     x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
     if not m:
         return x
+    weight = cw.weight
     known = ~np.isnan(weight)
     n_known = np.bincount(cw.line[known], minlength=m)
     has = n_known > 0
@@ -979,17 +1028,15 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
     """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
     m = len(cand)
     x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
-    if not cw.words:
+    if not len(cw.line):
         return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
     in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
-    long = np.fromiter(map(len, cw.words), dtype=np.int64, count=len(cw.words)) >= OVERLAP_MIN_CHARS
+    long = cw.length >= OVERLAP_MIN_CHARS
     if not long.any():
         return x
-    # Ids of the longer words (first position of the word: unique, below len(words)); a word occurs
-    # at most once per line, so counts are line counts.
-    first: dict[str, int] = {}
-    word_id = np.fromiter(map(first.setdefault, compress(cw.words, long), range(len(cw.words))), dtype=np.int64)
+    # A word occurs at most once per line, so counts per word id are line counts.
+    word_id = cw.word_id[long]
     line = cw.line[long]
     body_word = in_body[line]
     everywhere = np.bincount(word_id)
@@ -1744,12 +1791,11 @@ class BoilerplateStage(Stage):
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
             return odds
-        words = candidate_words(lines, cand)
-        weight = lexicon_weights(words, self._context.lexicon)
-        if lexicon_coverage(weight) < CONTEXT_MIN_KNOWN_SHARE:
+        words = self._context.compiled.candidate_words(lines, cand)
+        if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
         context = context_features(lines, v, cand, odds)
-        lexical = lexical_features(words, weight)
+        lexical = lexical_features(words)
         document = document_features(words, v, cand)
         return self._context.log_odds(np.hstack((x, context, lexical, document)))
 

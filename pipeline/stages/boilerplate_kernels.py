@@ -203,3 +203,161 @@ def tree_leaf_values(
         values = leaf[t]
         for r in range(rows):
             out[r, t] = values[node[r] - inner]
+
+
+# --- Second pass of the line scorer: the words of the candidate lines and their lexicon weights. ---
+# A 64-bit FNV-1a hash of the lower-cased code points locates words in open-addressing tables; every
+# hit is confirmed by comparing the characters, so equal ids mean equal words (no collision risk).
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+# Capital sigma: str.lower() makes it "ς" at the end of a word, so a per-character table cannot lower it.
+CAPITAL_SIGMA = 0x3A3
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_size(items: int) -> int:
+    size = 16
+    while size < 2 * items:
+        size *= 2
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]]."""
+    n = starts.size - 1
+    slots = np.full(_table_size(n), -1, dtype=np.int64)
+    mask = np.uint64(slots.size - 1)
+    for k in range(n):
+        h = FNV_OFFSET
+        for p in range(starts[k], starts[k + 1]):
+            h = (h ^ np.uint64(points[p])) * FNV_PRIME
+        s = h & mask
+        while slots[s] >= 0:
+            s = (s + np.uint64(1)) & mask
+        slots[s] = k
+    return slots
+
+
+@numba.njit(cache=True, nogil=True)
+def _lexicon_find(
+    points: np.ndarray,
+    begin: int,
+    end: int,
+    lower: np.ndarray,
+    h: np.uint64,
+    slots: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+) -> int:
+    # Index of the lexicon word equal to the lower-cased points[begin:end], or -1.
+    mask = np.uint64(slots.size - 1)
+    s = h & mask
+    size = end - begin
+    while slots[s] >= 0:
+        k = slots[s]
+        q = lex_starts[k]
+        if lex_starts[k + 1] - q == size:
+            same = True
+            for j in range(size):
+                if lex_points[q + j] != lower[points[begin + j]]:
+                    same = False
+                    break
+            if same:
+                return k
+        s = (s + np.uint64(1)) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def candidate_words(
+    points: np.ndarray,
+    lines: int,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    slots: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+    lex_weight: np.ndarray,
+):
+    """The distinct lower-cased ``\\w+`` words of each line of ``points`` (lines joined by newlines),
+    in order of first occurrence per line, as ``re.findall(r"\\w+", line.lower())`` + dict.fromkeys
+    give them: per word its document id (equal words, equal ids), line, length and lexicon weight
+    (NaN when unknown), plus the number of words per line. ``ok`` is False (and the rest empty) when
+    the lines need Python: a character outside the BMP, one lowering to several characters or capital
+    sigma, or a line count other than ``lines``."""
+    n = points.size
+    newlines = 0
+    for p in range(n):
+        c = points[p]
+        if c == NEWLINE:
+            newlines += 1
+        elif c >= 0x10000 or c == CAPITAL_SIGMA or lower[c] == NO_LOWER or lower[c] >= 0x10000:
+            newlines = -1
+            break
+    most = n // 2 + 1
+    word_id = np.empty(most, dtype=np.int64)
+    word_line = np.empty(most, dtype=np.int64)
+    word_len = np.empty(most, dtype=np.int64)
+    counts = np.zeros(lines, dtype=np.int64)
+    if newlines + 1 != lines:
+        return False, word_id[:0], word_line[:0], word_len[:0], np.empty(0, dtype=np.float64), counts
+    doc_slots = np.full(_table_size(most), -1, dtype=np.int64)
+    mask = np.uint64(doc_slots.size - 1)
+    id_start = np.empty(most, dtype=np.int64)  # first occurrence of each id, to compare characters
+    id_len = np.empty(most, dtype=np.int64)
+    id_line = np.empty(most, dtype=np.int64)  # last line the id was counted in (distinct per line)
+    id_weight = np.empty(most, dtype=np.float64)
+    ids = 0
+    words = 0
+    line = 0
+    begin = -1
+    h = FNV_OFFSET
+    for p in range(n + 1):
+        c = points[p] if p < n else NEWLINE
+        if c != NEWLINE and (classes[lower[c]] & WORD) != 0:
+            if begin < 0:
+                begin = p
+                h = FNV_OFFSET
+            h = (h ^ np.uint64(lower[c])) * FNV_PRIME
+            continue
+        if begin >= 0:
+            size = p - begin
+            s = h & mask
+            found = -1
+            while doc_slots[s] >= 0:
+                k = doc_slots[s]
+                if id_len[k] == size:
+                    same = True
+                    q = id_start[k]
+                    for j in range(size):
+                        if lower[points[q + j]] != lower[points[begin + j]]:
+                            same = False
+                            break
+                    if same:
+                        found = k
+                        break
+                s = (s + np.uint64(1)) & mask
+            if found < 0:
+                found = ids
+                ids += 1
+                doc_slots[s] = found
+                id_start[found] = begin
+                id_len[found] = size
+                id_line[found] = -1
+                at = _lexicon_find(points, begin, p, lower, h, slots, lex_points, lex_starts)
+                id_weight[found] = lex_weight[at] if at >= 0 else np.nan
+            if id_line[found] != line:
+                id_line[found] = line
+                word_id[words] = found
+                word_line[words] = line
+                word_len[words] = size
+                words += 1
+                counts[line] += 1
+            begin = -1
+        if c == NEWLINE:
+            line += 1
+    weight = np.empty(words, dtype=np.float64)
+    for k in range(words):
+        weight[k] = id_weight[word_id[k]]
+    return True, word_id[:words], word_line[:words], word_len[:words], weight, counts
