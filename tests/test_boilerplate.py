@@ -23,8 +23,11 @@ from pipeline.stages.boilerplate import (
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
+    CONTEXT_CONFIDENT,
     CONTEXT_FEATURES,
+    CONTEXT_NEAR,
     CONTEXT_PAD,
+    CONTEXT_WIDE,
     DOCUMENT_FEATURES,
     LEXICAL_FEATURES,
     SCORER_FEATURES,
@@ -32,6 +35,7 @@ from pipeline.stages.boilerplate import (
     CandidateWords,
     CompiledLexicon,
     ContextEnsemble,
+    RuleVerdicts,
     TreeEnsemble,
     _char_counts,
     _key_words,
@@ -48,6 +52,7 @@ from pipeline.stages.boilerplate import (
     is_quantity_line,
     lexical_features,
     lexicon_coverage,
+    line_features,
     line_hash,
     normalise,
     scorer_candidates,
@@ -878,6 +883,72 @@ def test_document_features_measure_shared_vocabulary():
     overlap = dict(zip(cand, x[:, DOCUMENT_FEATURES.index("doc_word_overlap")].tolist(), strict=True))
     assert min(overlap[i] for i in range(3)) > 0.4
     assert overlap[3] < 0.2  # only "next" (as in "next year")
+
+
+def _context_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """The numpy definition context_features had before its window loop was compiled (the reference)."""
+    m = len(cand)
+    x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
+    s = np.asarray(base, dtype=np.float64)
+    w = CONTEXT_WIDE
+    padded = np.concatenate((np.full(w, np.nan), s, np.full(w, np.nan)))
+    shifted = np.stack([padded[w + d : w + d + m] for d in range(-w, w + 1)])
+    near = np.concatenate((shifted[w - CONTEXT_NEAR : w], shifted[w + 1 : w + 1 + CONTEXT_NEAR]))
+    has_near = ~np.isnan(near)
+    near_count = has_near.sum(axis=0)
+    some = near_count > 0
+    near_mean = np.where(some, np.where(has_near, near, 0.0).sum(axis=0) / np.maximum(near_count, 1), s)
+    near_min = np.where(some, np.where(has_near, near, np.inf).min(axis=0), s)
+    near_max = np.where(some, np.where(has_near, near, -np.inf).max(axis=0), s)
+    has_wide = ~np.isnan(shifted)
+    wide_mean = np.where(has_wide, shifted, 0.0).sum(axis=0) / has_wide.sum(axis=0)
+    confident = s >= CONTEXT_CONFIDENT
+    conf_sums = np.concatenate(([0], np.cumsum(confident)))
+    before, after = conf_sums[:-1], conf_sums[-1] - conf_sums[1:]
+    at = np.arange(m)
+    last_conf = np.maximum.accumulate(np.where(confident, at, -1))
+    prev_conf = np.concatenate(([-1], last_conf[:-1]))
+    next_conf_rev = np.minimum.accumulate(np.where(confident, at, m)[::-1])[::-1]
+    next_conf = np.concatenate((next_conf_rev[1:], [m]))
+    to_before = np.where(prev_conf >= 0, at - prev_conf, m + 1)
+    to_after = np.where(next_conf < m, next_conf - at, m + 1)
+    median = float(np.median(s))
+    rank = np.empty(m)
+    rank[np.argsort(s, kind="stable")] = at / max(m - 1, 1)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    rows = np.asarray(cand)
+    inside = (rows >= start) & (rows < end)
+    stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
+    pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
+    columns = (s, pad[w - 1], pad[w - 2], pad[w - 3], pad[w + 1], pad[w + 2], pad[w + 3], near_mean, near_min)
+    columns += (near_max, wide_mean, np.log1p(before), np.log1p(after), np.log1p(to_before), np.log1p(to_after))
+    columns += (np.full(m, median), s - median, rank, np.full(m, stretch_mean))
+    for j, column in enumerate(columns):
+        x[:, j] = column
+    return x
+
+
+def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
+    """context_features (compiled window loop) gives the same bits as the numpy definition it replaced,
+    on the first model's scores of the seed pages and on random scores of 1 to 60 candidates."""
+    stage = BoilerplateStage()
+    cases = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines)
+        cand = scorer_candidates(lines, v)
+        if cand:
+            cases.append((lines, v, cand, stage._scorer.log_odds(line_features(lines, v, cand))))
+    rng = np.random.default_rng(3)
+    _, v, _ = _verdicts(ARTICLE)
+    for m in range(1, 61):
+        cand = sorted(rng.choice(80, m, replace=False).tolist())
+        cases.append(([], v._replace(stretch=(5, 40)), cand, rng.normal(0.0, 6.0, m) * rng.random(m) ** 2))
+    assert len(cases) > 60
+    for lines, v, cand, base in cases:
+        expected = _context_features_reference(v, cand, base)
+        assert np.array_equal(context_features(lines, v, cand, base).view(np.int64), expected.view(np.int64))
 
 
 def _first_seen(ids: np.ndarray) -> list[int]:

@@ -778,63 +778,22 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
     if not m:
         return x
-    s = np.asarray(base, dtype=np.float64)
-    w = CONTEXT_WIDE
-    padded = np.concatenate((np.full(w, np.nan), s, np.full(w, np.nan)))
-    # shifted[k] = score of the candidate k - w positions away (NaN outside the document).
-    shifted = np.stack([padded[w + d : w + d + m] for d in range(-w, w + 1)])
-    near = np.concatenate((shifted[w - CONTEXT_NEAR : w], shifted[w + 1 : w + 1 + CONTEXT_NEAR]))
-    has_near = ~np.isnan(near)
-    near_count = has_near.sum(axis=0)
-    some = near_count > 0
-    near_mean = np.where(some, np.where(has_near, near, 0.0).sum(axis=0) / np.maximum(near_count, 1), s)
-    near_min = np.where(some, np.where(has_near, near, np.inf).min(axis=0), s)
-    near_max = np.where(some, np.where(has_near, near, -np.inf).max(axis=0), s)
-    has_wide = ~np.isnan(shifted)
-    wide_mean = np.where(has_wide, shifted, 0.0).sum(axis=0) / has_wide.sum(axis=0)
-    confident = s >= CONTEXT_CONFIDENT
-    conf_sums = np.concatenate(([0], np.cumsum(confident)))
-    before = conf_sums[:-1]
-    after = conf_sums[-1] - conf_sums[1:]
-    at = np.arange(m)
-    # Distance (in candidate lines) to the nearest confident line before / after; m + 1 when none.
-    last_conf = np.maximum.accumulate(np.where(confident, at, -1))
-    prev_conf = np.concatenate(([-1], last_conf[:-1]))
-    next_conf_rev = np.minimum.accumulate(np.where(confident, at, m)[::-1])[::-1]
-    next_conf = np.concatenate((next_conf_rev[1:], [m]))
-    to_before = np.where(prev_conf >= 0, at - prev_conf, m + 1)
-    to_after = np.where(next_conf < m, next_conf - at, m + 1)
+    s = np.ascontiguousarray(base, dtype=np.float64)
+    counts = np.empty((4, m), dtype=np.int64)
+    kernels.context_windows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, x, counts)
+    before, after, to_before, to_after = counts
+    for j, column in enumerate((before, after, to_before, to_after), start=11):
+        x[:, j] = np.log1p(column)
     median = float(np.median(s))
+    x[:, 15] = median
+    x[:, 16] = s - median
     rank = np.empty(m)
-    rank[np.argsort(s, kind="stable")] = at / max(m - 1, 1)
+    rank[np.argsort(s, kind="stable")] = np.arange(m) / max(m - 1, 1)
+    x[:, 17] = rank
     start, end = v.stretch if v.stretch is not None else (0, 0)
     rows = np.asarray(cand)
     inside = (rows >= start) & (rows < end)
-    stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
-    pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
-    columns = (
-        s,
-        pad[w - 1],
-        pad[w - 2],
-        pad[w - 3],
-        pad[w + 1],
-        pad[w + 2],
-        pad[w + 3],
-        near_mean,
-        near_min,
-        near_max,
-        wide_mean,
-        np.log1p(before),
-        np.log1p(after),
-        np.log1p(to_before),
-        np.log1p(to_after),
-        np.full(m, median),
-        s - median,
-        rank,
-        np.full(m, stretch_mean),
-    )
-    for j, column in enumerate(columns):
-        x[:, j] = column
+    x[:, 18] = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
     return x
 
 

@@ -361,3 +361,70 @@ def candidate_words(
     for k in range(words):
         weight[k] = id_weight[word_id[k]]
     return True, word_id[:words], word_line[:words], word_len[:words], weight, counts
+
+
+# --- Second pass of the line scorer: window statistics of the first model's scores. ---
+
+
+@numba.njit(cache=True, nogil=True)
+def context_windows(
+    s: np.ndarray, near: int, wide: int, confident: float, pad: float, x: np.ndarray, counts: np.ndarray
+) -> None:
+    """For each candidate k (row of ``x``): x[k, 0] = s[k]; x[k, 1..3] = s[k-1..k-3] and x[k, 4..6] =
+    s[k+1..k+3] (``pad`` outside); x[k, 7..9] = mean, min, max of the scores within +-``near`` (s[k] when
+    there are none); x[k, 10] = mean within +-``wide`` (k included). ``counts[0..3, k]``: confident
+    lines (s >= ``confident``) before and after k, distance to the nearest one before and after
+    (m + 1 when none). The sums run in the order numpy's column sums of the shifted rows used
+    (offsets -near..-1, 1..near; -wide..wide), so the means are bit-identical to them."""
+    m = s.size
+    for k in range(m):
+        x[k, 0] = s[k]
+        for d in range(1, 4):
+            x[k, d] = s[k - d] if k - d >= 0 else pad
+            x[k, 3 + d] = s[k + d] if k + d < m else pad
+        total = 0.0
+        n = 0
+        low = np.inf
+        high = -np.inf
+        first = True
+        for d in range(-near, near + 1):
+            if d == 0:
+                continue
+            j = k + d
+            value = s[j] if 0 <= j < m else 0.0
+            total = value if first else total + value
+            first = False
+            if 0 <= j < m:
+                n += 1
+                low = min(low, value)
+                high = max(high, value)
+        if n:
+            x[k, 7] = total / n
+            x[k, 8] = low
+            x[k, 9] = high
+        else:
+            x[k, 7] = x[k, 8] = x[k, 9] = s[k]
+        total = 0.0
+        n = 0
+        for d in range(-wide, wide + 1):
+            j = k + d
+            value = s[j] if 0 <= j < m else 0.0
+            total = value if d == -wide else total + value
+            n += 0 <= j < m
+        x[k, 10] = total / n
+    seen = 0
+    last = -1
+    for k in range(m):
+        counts[0, k] = seen
+        counts[2, k] = k - last if last >= 0 else m + 1
+        if s[k] >= confident:
+            seen += 1
+            last = k
+    after = 0
+    upcoming = -1
+    for k in range(m - 1, -1, -1):
+        counts[1, k] = after
+        counts[3, k] = upcoming - k if upcoming >= 0 else m + 1
+        if s[k] >= confident:
+            after += 1
+            upcoming = k
