@@ -951,6 +951,53 @@ def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
         assert np.array_equal(context_features(lines, v, cand, base).view(np.int64), expected.view(np.int64))
 
 
+def _lexical_features_reference(cw: CandidateWords) -> np.ndarray:
+    """The numpy definition lexical_features had before it was compiled (the reference)."""
+    m = len(cw.counts)
+    x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    weight = cw.weight
+    known = ~np.isnan(weight)
+    n_known = np.bincount(cw.line[known], minlength=m)
+    has = n_known > 0
+    total = np.bincount(cw.line[known], weights=weight[known], minlength=m)
+    x[has, 0] = total[has] / n_known[has]
+    words = cw.counts > 0
+    if words.any():
+        lowest = np.minimum.reduceat(np.where(known, weight, np.inf), cw.starts[words])
+        highest = np.maximum.reduceat(np.where(known, weight, -np.inf), cw.starts[words])
+        x[words, 1] = np.where(has[words], lowest, 0.0)
+        x[words, 2] = np.where(has[words], highest, 0.0)
+    x[has, 3] = n_known[has] / cw.counts[has]
+    mean = x[:, 0]
+    x[:, 4] = np.concatenate(([0.0], mean[:-1]))
+    x[:, 5] = np.concatenate((mean[1:], [0.0]))
+    sums = np.concatenate(([0.0], np.cumsum(mean)))
+    at = np.arange(m)
+    lo, hi = np.maximum(at - CONTEXT_NEAR, 0), np.minimum(at + CONTEXT_NEAR + 1, m)
+    x[:, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+    return x
+
+
+def test_compiled_lexical_features_are_bit_identical_to_the_numpy_definition():
+    """lexical_features (compiled) gives the same bits as the numpy definition it replaced, on the seed
+    pages' words with the shipped lexicon and with random weights (many lines of unknown words)."""
+    context = _shipped_context()
+    assert context is not None
+    rng = np.random.default_rng(5)
+    cases = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        cw = candidate_words(lines, list(range(len(lines))), context.lexicon)
+        random = np.where(rng.random(len(cw.weight)) < 0.6, np.nan, rng.normal(0.0, 2.0, len(cw.weight)).round(3))
+        cases += [cw, cw._replace(weight=random)]
+    cases.append(candidate_words([], [], context.lexicon))
+    for cw in cases:
+        expected = _lexical_features_reference(cw)
+        assert np.array_equal(lexical_features(cw).view(np.int64), expected.view(np.int64))
+
+
 def _first_seen(ids: np.ndarray) -> list[int]:
     """Ids renumbered by first occurrence (the reference numbers words by position, the kernel densely)."""
     seen: dict[int, int] = {}

@@ -945,32 +945,9 @@ def lexicon_coverage(weight: np.ndarray) -> float:
 
 def lexical_features(cw: CandidateWords) -> np.ndarray:
     """One row of LEXICAL_FEATURES per candidate line from the words' lexicon weights (0 for lines
-    without a known word). Per-line sums run in word order (np.bincount), as a per-line Python sum."""
-    m = len(cw.counts)
-    x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
-    if not m:
-        return x
-    weight = cw.weight
-    known = ~np.isnan(weight)
-    n_known = np.bincount(cw.line[known], minlength=m)
-    has = n_known > 0
-    total = np.bincount(cw.line[known], weights=weight[known], minlength=m)
-    x[has, 0] = total[has] / n_known[has]
-    # Lines with words: reduceat over each line's slice (unknown words count as +inf / -inf).
-    words = cw.counts > 0
-    if words.any():
-        lowest = np.minimum.reduceat(np.where(known, weight, np.inf), cw.starts[words])
-        highest = np.maximum.reduceat(np.where(known, weight, -np.inf), cw.starts[words])
-        x[words, 1] = np.where(has[words], lowest, 0.0)
-        x[words, 2] = np.where(has[words], highest, 0.0)
-    x[has, 3] = n_known[has] / cw.counts[has]
-    mean = x[:, 0]
-    x[:, 4] = np.concatenate(([0.0], mean[:-1]))
-    x[:, 5] = np.concatenate((mean[1:], [0.0]))
-    sums = np.concatenate(([0.0], np.cumsum(mean)))
-    at = np.arange(m)
-    lo, hi = np.maximum(at - CONTEXT_NEAR, 0), np.minimum(at + CONTEXT_NEAR + 1, m)
-    x[:, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+    without a known word), in one compiled loop (kernels.lexical_rows)."""
+    x = np.zeros((len(cw.counts), len(LEXICAL_FEATURES)), dtype=np.float64)
+    kernels.lexical_rows(np.ascontiguousarray(cw.weight), np.ascontiguousarray(cw.counts), CONTEXT_NEAR, x)
     return x
 
 

@@ -428,3 +428,43 @@ def context_windows(
         if s[k] >= confident:
             after += 1
             upcoming = k
+
+
+@numba.njit(cache=True, nogil=True)
+def lexical_rows(weight: np.ndarray, counts: np.ndarray, near: int, x: np.ndarray) -> None:
+    """Per line k (row of ``x``, zeros on entry), from its words' weights (NaN: unknown), the words of
+    line k following those of line k - 1: mean, min and max of the known weights, share of known words
+    (0 for a line without a known word), the previous and next line's mean, and the mean of the means
+    within +-``near`` lines. Sums run in word order from 0.0 (as np.bincount adds weights) and the
+    window sums are differences of a running sum (as np.cumsum), so the values are bit-identical."""
+    m = counts.size
+    p = 0
+    for k in range(m):
+        total = 0.0
+        known = 0
+        low = np.inf
+        high = -np.inf
+        for _ in range(counts[k]):
+            w = weight[p]
+            p += 1
+            if not np.isnan(w):
+                total += w
+                known += 1
+                low = min(low, w)
+                high = max(high, w)
+        if known:
+            x[k, 0] = total / known
+            x[k, 1] = low
+            x[k, 2] = high
+            x[k, 3] = known / counts[k]
+    sums = np.zeros(m + 1)
+    running = 0.0
+    for k in range(m):
+        running += x[k, 0]
+        sums[k + 1] = running
+        x[k, 4] = x[k - 1, 0] if k > 0 else 0.0
+        x[k, 5] = x[k + 1, 0] if k + 1 < m else 0.0
+    for k in range(m):
+        lo = max(k - near, 0)
+        hi = min(k + near + 1, m)
+        x[k, 6] = (sums[hi] - sums[lo]) / (hi - lo)
