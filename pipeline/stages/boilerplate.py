@@ -922,20 +922,28 @@ class CompiledLexicon:
         self.slots = kernels.lexicon_table(self.points, self.starts)
 
     def candidate_words(self, lines: list[str], cand: list[int]) -> CandidateWords:
-        joined = "\n".join([lines[i] for i in cand])
-        ok, word_id, line, length, weight, counts = kernels.candidate_words(
-            _code_points(joined),
-            len(cand),
-            _shape_classes(),
-            _lower_table(),
-            self.slots,
-            self.points,
-            self.starts,
-            self.weight,
-        )
-        if not ok:
-            return candidate_words(lines, cand, self.lexicon)
-        return CandidateWords(word_id, length, weight, line, _starts(counts), counts)
+        points = _code_points("\n".join([lines[i] for i in cand]))
+        astral, astral_lower = _astral_table(points)
+        if astral is not None:
+            ok, word_id, line, length, weight, counts = kernels.candidate_words(
+                points, len(cand), _shape_classes(), _lower_table(), astral, astral_lower,
+                self.slots, self.points, self.starts, self.weight,
+            )  # fmt: skip
+            if ok:
+                return CandidateWords(word_id, length, weight, line, _starts(counts), counts)
+        return candidate_words(lines, cand, self.lexicon)
+
+
+def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """The characters outside the BMP in ``points`` (sorted) with their lower case, -1 when that is not
+    a \\w character (as _WORD_RE sees it); (None, None) when one lowers to several characters."""
+    big = points[points >= 0x10000] if points.size and int(points.max()) >= 0x10000 else points[:0]
+    astral = np.unique(big).astype(np.int64)
+    lowered = [chr(c).lower() for c in astral.tolist()]
+    if any(len(x) != 1 for x in lowered):
+        return None, None
+    low = [ord(x) if _WORD_RE.match(x) else -1 for x in lowered]
+    return astral, np.array(low, dtype=np.int64)
 
 
 def lexicon_coverage(weight: np.ndarray) -> float:

@@ -241,16 +241,15 @@ def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _lexicon_find(
-    points: np.ndarray,
+    low: np.ndarray,
     begin: int,
     end: int,
-    lower: np.ndarray,
     h: np.uint64,
     slots: np.ndarray,
     lex_points: np.ndarray,
     lex_starts: np.ndarray,
 ) -> int:
-    # Index of the lexicon word equal to the lower-cased points[begin:end], or -1.
+    # Index of the lexicon word equal to low[begin:end] (lower-cased code points, hash h), or -1.
     mask = np.uint64(slots.size - 1)
     s = h & mask
     size = end - begin
@@ -260,7 +259,7 @@ def _lexicon_find(
         if lex_starts[k + 1] - q == size:
             same = True
             for j in range(size):
-                if lex_points[q + j] != lower[points[begin + j]]:
+                if lex_points[q + j] != low[begin + j]:
                     same = False
                     break
             if same:
@@ -275,6 +274,8 @@ def candidate_words(
     lines: int,
     classes: np.ndarray,
     lower: np.ndarray,
+    astral: np.ndarray,
+    astral_lower: np.ndarray,
     slots: np.ndarray,
     lex_points: np.ndarray,
     lex_starts: np.ndarray,
@@ -283,18 +284,28 @@ def candidate_words(
     """The distinct lower-cased ``\\w+`` words of each line of ``points`` (lines joined by newlines),
     in order of first occurrence per line, as ``re.findall(r"\\w+", line.lower())`` + dict.fromkeys
     give them: per word its document id (equal words, equal ids), line, length and lexicon weight
-    (NaN when unknown), plus the number of words per line. ``ok`` is False (and the rest empty) when
-    the lines need Python: a character outside the BMP, one lowering to several characters or capital
-    sigma, or a line count other than ``lines``."""
+    (NaN when unknown), plus the number of words per line. Characters outside the BMP come from the
+    sorted table ``astral`` (``astral_lower``: their lower case, -1 for non-word characters; the caller
+    lists every astral character of the lines). ``ok`` is False (and the rest empty) when the lines
+    need Python: a BMP character lowering to several characters or capital sigma, or a line count
+    other than ``lines``."""
     n = points.size
+    # Lower-cased code points, and -1 for characters that are not \w once lower-cased (and newlines).
+    low = np.empty(n + 1, dtype=np.int64)
+    low[n] = -1
     newlines = 0
     for p in range(n):
         c = points[p]
         if c == NEWLINE:
             newlines += 1
-        elif c >= 0x10000 or c == CAPITAL_SIGMA or lower[c] == NO_LOWER or lower[c] >= 0x10000:
+            low[p] = -1
+        elif c >= 0x10000:
+            low[p] = astral_lower[np.searchsorted(astral, c)]
+        elif c == CAPITAL_SIGMA or lower[c] == NO_LOWER or lower[c] >= 0x10000:
             newlines = -1
             break
+        else:
+            low[p] = lower[c] if (classes[lower[c]] & WORD) != 0 else -1
     most = n // 2 + 1
     word_id = np.empty(most, dtype=np.int64)
     word_line = np.empty(most, dtype=np.int64)
@@ -314,12 +325,12 @@ def candidate_words(
     begin = -1
     h = FNV_OFFSET
     for p in range(n + 1):
-        c = points[p] if p < n else NEWLINE
-        if c != NEWLINE and (classes[lower[c]] & WORD) != 0:
+        c = low[p]
+        if c >= 0:
             if begin < 0:
                 begin = p
                 h = FNV_OFFSET
-            h = (h ^ np.uint64(lower[c])) * FNV_PRIME
+            h = (h ^ np.uint64(c)) * FNV_PRIME
             continue
         if begin >= 0:
             size = p - begin
@@ -331,7 +342,7 @@ def candidate_words(
                     same = True
                     q = id_start[k]
                     for j in range(size):
-                        if lower[points[q + j]] != lower[points[begin + j]]:
+                        if low[q + j] != low[begin + j]:
                             same = False
                             break
                     if same:
@@ -345,7 +356,7 @@ def candidate_words(
                 id_start[found] = begin
                 id_len[found] = size
                 id_line[found] = -1
-                at = _lexicon_find(points, begin, p, lower, h, slots, lex_points, lex_starts)
+                at = _lexicon_find(low, begin, p, h, slots, lex_points, lex_starts)
                 id_weight[found] = lex_weight[at] if at >= 0 else np.nan
             if id_line[found] != line:
                 id_line[found] = line
@@ -355,7 +366,7 @@ def candidate_words(
                 words += 1
                 counts[line] += 1
             begin = -1
-        if c == NEWLINE:
+        if p < n and points[p] == NEWLINE:
             line += 1
     weight = np.empty(words, dtype=np.float64)
     for k in range(words):
