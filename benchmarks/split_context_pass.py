@@ -61,6 +61,7 @@ def main() -> None:
         return [(w := old.candidate_words(p[0], p[2]), old.lexicon_weights(w, lexicon)) for p in pages]
 
     def new_words():
+        new.line_words.cache_clear()  # used by the documents left to the Python path
         return [ctx_new.compiled.candidate_words(p[0], p[2]) for p in pages]
 
     ow, nw = old_words(), new_words()
