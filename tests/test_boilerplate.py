@@ -30,6 +30,7 @@ from pipeline.stages.boilerplate import (
     CONTEXT_WIDE,
     DOCUMENT_FEATURES,
     LEXICAL_FEATURES,
+    OVERLAP_MIN_CHARS,
     SCORER_FEATURES,
     BoilerplateStage,
     CandidateWords,
@@ -996,6 +997,46 @@ def test_compiled_lexical_features_are_bit_identical_to_the_numpy_definition():
     for cw in cases:
         expected = _lexical_features_reference(cw)
         assert np.array_equal(lexical_features(cw).view(np.int64), expected.view(np.int64))
+
+
+def _document_features_reference(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """The numpy definition document_features had before it was compiled (the reference)."""
+    m = len(cand)
+    x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
+    long = cw.length >= OVERLAP_MIN_CHARS
+    if not long.any():
+        return x
+    word_id, line = cw.word_id[long], cw.line[long]
+    body_word = in_body[line]
+    everywhere = np.bincount(word_id)
+    body = np.bincount(word_id[body_word], minlength=len(everywhere))
+    n_long = np.bincount(line, minlength=m)
+    has = n_long > 0
+    shared = np.bincount(line, weights=everywhere[word_id] > 1, minlength=m)
+    shared_body = np.bincount(line, weights=body[word_id] > body_word, minlength=m)
+    x[has, 0] = shared[has] / n_long[has]
+    x[has, 1] = shared_body[has] / n_long[has]
+    return x
+
+
+def test_compiled_document_features_are_bit_identical_to_the_numpy_definition():
+    """document_features (compiled) gives the same bits as the numpy definition it replaced on the seed
+    pages (their own stretch, and a stretch over their first half)."""
+    stage = BoilerplateStage()
+    checked = 0
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines)
+        cand = scorer_candidates(lines, v)
+        cw = candidate_words(lines, cand, {})
+        for verdicts in (v, v._replace(stretch=(0, len(lines) // 2))):
+            expected = _document_features_reference(cw, verdicts, cand)
+            assert np.array_equal(document_features(cw, verdicts, cand).view(np.int64), expected.view(np.int64))
+            checked += int((expected[:, 1] > 0).sum())
+    assert checked > 10  # lines sharing words with the body
 
 
 def _first_seen(ids: np.ndarray) -> list[int]:

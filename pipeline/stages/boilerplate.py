@@ -976,21 +976,7 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
         return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
     in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
-    long = cw.length >= OVERLAP_MIN_CHARS
-    if not long.any():
-        return x
-    # A word occurs at most once per line, so counts per word id are line counts.
-    word_id = cw.word_id[long]
-    line = cw.line[long]
-    body_word = in_body[line]
-    everywhere = np.bincount(word_id)
-    body = np.bincount(word_id[body_word], minlength=len(everywhere))
-    n_long = np.bincount(line, minlength=m)
-    has = n_long > 0
-    shared = np.bincount(line, weights=everywhere[word_id] > 1, minlength=m)
-    shared_body = np.bincount(line, weights=body[word_id] > body_word, minlength=m)
-    x[has, 0] = shared[has] / n_long[has]
-    x[has, 1] = shared_body[has] / n_long[has]
+    kernels.word_overlap(cw.word_id, cw.line, cw.length, in_body, OVERLAP_MIN_CHARS, x)
     return x
 
 

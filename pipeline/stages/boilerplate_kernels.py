@@ -479,3 +479,32 @@ def lexical_rows(weight: np.ndarray, counts: np.ndarray, near: int, x: np.ndarra
         lo = max(k - near, 0)
         hi = min(k + near + 1, m)
         x[k, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+
+
+@numba.njit(cache=True, nogil=True)
+def word_overlap(
+    word_id: np.ndarray, line: np.ndarray, length: np.ndarray, in_body: np.ndarray, min_chars: int, x: np.ndarray
+) -> None:
+    """Per line k with words of at least ``min_chars`` characters (the others keep x's values): x[k, 0] =
+    share of them found in another line, x[k, 1] = share found in another line with ``in_body``. Ids
+    are below word_id.size; a word occurs at most once per line, so counts per id are line counts."""
+    everywhere = np.zeros(word_id.size, dtype=np.int64)
+    body = np.zeros(word_id.size, dtype=np.int64)
+    for k in range(word_id.size):
+        if length[k] >= min_chars:
+            everywhere[word_id[k]] += 1
+            body[word_id[k]] += in_body[line[k]]
+    m = in_body.size
+    n_long = np.zeros(m, dtype=np.int64)
+    shared = np.zeros(m, dtype=np.int64)
+    shared_body = np.zeros(m, dtype=np.int64)
+    for k in range(word_id.size):
+        if length[k] >= min_chars:
+            j = line[k]
+            n_long[j] += 1
+            shared[j] += everywhere[word_id[k]] > 1
+            shared_body[j] += body[word_id[k]] > in_body[j]
+    for j in range(m):
+        if n_long[j]:
+            x[j, 0] = shared[j] / n_long[j]
+            x[j, 1] = shared_body[j] / n_long[j]
