@@ -146,7 +146,7 @@ def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
 def forget_lines(module: object) -> None:
     """Empty a stage module's module-level per-line caches, so that every timed run sees the lines for
     the first time, as a real run does (a stage instance's own cache starts empty anyway)."""
-    for name in ("_line_shape",):
+    for name in ("_line_shape", "line_words"):
         cached = getattr(module, name, None)
         if hasattr(cached, "cache_clear"):
             cached.cache_clear()

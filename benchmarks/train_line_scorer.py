@@ -52,7 +52,6 @@ from pipeline.stages.boilerplate import (  # noqa: E402
     context_features,
     document_features,
     lexical_features,
-    lexicon_weights,
     line_features,
     line_words,
     scorer_candidates,
@@ -227,8 +226,8 @@ def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
         for i in held:
             r = rows[i]
             context = context_features(r.lines, r.verdicts, r.cand, scorer.log_odds(r.x))
-            words = candidate_words(r.lines, r.cand)
-            lexical = lexical_features(words, lexicon_weights(words, lexicon))
+            words = candidate_words(r.lines, r.cand, lexicon)
+            lexical = lexical_features(words)
             stacked[i] = np.hstack((r.x, context, lexical, document_features(words, r.verdicts, r.cand)))
     context = train(
         np.concatenate([stacked[i] for i in ids]),

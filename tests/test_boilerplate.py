@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.document import Document
+from pipeline.stages import boilerplate
 from pipeline.stages.boilerplate import (
     _ASCII_EDGE,
     _CJK_HINT_RE,
@@ -22,13 +23,20 @@ from pipeline.stages.boilerplate import (
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
+    CONTEXT_CONFIDENT,
     CONTEXT_FEATURES,
+    CONTEXT_NEAR,
     CONTEXT_PAD,
+    CONTEXT_WIDE,
     DOCUMENT_FEATURES,
     LEXICAL_FEATURES,
+    OVERLAP_MIN_CHARS,
     SCORER_FEATURES,
     BoilerplateStage,
+    CandidateWords,
+    CompiledLexicon,
     ContextEnsemble,
+    RuleVerdicts,
     TreeEnsemble,
     _char_counts,
     _key_classes,
@@ -38,6 +46,7 @@ from pipeline.stages.boilerplate import (
     _phrase_table,
     _sentence_hint,
     _separator_hint,
+    _shipped_context,
     _url_mail_copyright,
     available_languages,
     candidate_words,
@@ -46,7 +55,7 @@ from pipeline.stages.boilerplate import (
     is_quantity_line,
     lexical_features,
     lexicon_coverage,
-    lexicon_weights,
+    line_features,
     line_hash,
     normalise,
     normalise_lines,
@@ -855,10 +864,9 @@ def test_context_features_see_the_neighbours_scores():
 
 def test_lexical_features_average_the_known_words():
     lines = ["Newsletter abonnieren!", "Das Haus am See", "ganz unbekannt"]
-    words = candidate_words(lines, [0, 1, 2])
-    weight = lexicon_weights(words, {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
-    assert lexicon_coverage(weight) == 3 / 8
-    x = lexical_features(words, weight)
+    words = candidate_words(lines, [0, 1, 2], {"newsletter": -3.0, "abonnieren": -1.0, "haus": 1.0})
+    assert lexicon_coverage(words.weight) == 3 / 8
+    x = lexical_features(words)
     col = {name: x[:, j].tolist() for j, name in enumerate(LEXICAL_FEATURES)}
     assert col["lex_mean"] == [-2.0, 1.0, 0.0]
     assert col["lex_min"][0] == -3.0 and col["lex_max"][0] == -1.0
@@ -875,10 +883,205 @@ def test_document_features_measure_shared_vocabulary():
     ]
     text = "\n".join([*body, "Read next: Celebrity chef opens seaside bistro"])
     lines, v, cand = _verdicts(text)
-    x = document_features(candidate_words(lines, cand), v, cand)
+    x = document_features(candidate_words(lines, cand, {}), v, cand)
     overlap = dict(zip(cand, x[:, DOCUMENT_FEATURES.index("doc_word_overlap")].tolist(), strict=True))
     assert min(overlap[i] for i in range(3)) > 0.4
     assert overlap[3] < 0.2  # only "next" (as in "next year")
+
+
+def _context_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """The numpy definition context_features had before its window loop was compiled (the reference)."""
+    m = len(cand)
+    x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
+    s = np.asarray(base, dtype=np.float64)
+    w = CONTEXT_WIDE
+    padded = np.concatenate((np.full(w, np.nan), s, np.full(w, np.nan)))
+    shifted = np.stack([padded[w + d : w + d + m] for d in range(-w, w + 1)])
+    near = np.concatenate((shifted[w - CONTEXT_NEAR : w], shifted[w + 1 : w + 1 + CONTEXT_NEAR]))
+    has_near = ~np.isnan(near)
+    near_count = has_near.sum(axis=0)
+    some = near_count > 0
+    near_mean = np.where(some, np.where(has_near, near, 0.0).sum(axis=0) / np.maximum(near_count, 1), s)
+    near_min = np.where(some, np.where(has_near, near, np.inf).min(axis=0), s)
+    near_max = np.where(some, np.where(has_near, near, -np.inf).max(axis=0), s)
+    has_wide = ~np.isnan(shifted)
+    wide_mean = np.where(has_wide, shifted, 0.0).sum(axis=0) / has_wide.sum(axis=0)
+    confident = s >= CONTEXT_CONFIDENT
+    conf_sums = np.concatenate(([0], np.cumsum(confident)))
+    before, after = conf_sums[:-1], conf_sums[-1] - conf_sums[1:]
+    at = np.arange(m)
+    last_conf = np.maximum.accumulate(np.where(confident, at, -1))
+    prev_conf = np.concatenate(([-1], last_conf[:-1]))
+    next_conf_rev = np.minimum.accumulate(np.where(confident, at, m)[::-1])[::-1]
+    next_conf = np.concatenate((next_conf_rev[1:], [m]))
+    to_before = np.where(prev_conf >= 0, at - prev_conf, m + 1)
+    to_after = np.where(next_conf < m, next_conf - at, m + 1)
+    median = float(np.median(s))
+    rank = np.empty(m)
+    rank[np.argsort(s, kind="stable")] = at / max(m - 1, 1)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    rows = np.asarray(cand)
+    inside = (rows >= start) & (rows < end)
+    stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
+    pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
+    columns = (s, pad[w - 1], pad[w - 2], pad[w - 3], pad[w + 1], pad[w + 2], pad[w + 3], near_mean, near_min)
+    columns += (near_max, wide_mean, np.log1p(before), np.log1p(after), np.log1p(to_before), np.log1p(to_after))
+    columns += (np.full(m, median), s - median, rank, np.full(m, stretch_mean))
+    for j, column in enumerate(columns):
+        x[:, j] = column
+    return x
+
+
+def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
+    """context_features (compiled window loop) gives the same bits as the numpy definition it replaced,
+    on the first model's scores of the seed pages and on random scores of 1 to 60 candidates."""
+    stage = BoilerplateStage()
+    cases = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines)
+        cand = scorer_candidates(lines, v)
+        if cand:
+            cases.append((lines, v, cand, stage._scorer.log_odds(line_features(lines, v, cand))))
+    rng = np.random.default_rng(3)
+    _, v, _ = _verdicts(ARTICLE)
+    for m in range(1, 61):
+        cand = sorted(rng.choice(80, m, replace=False).tolist())
+        cases.append(([], v._replace(stretch=(5, 40)), cand, rng.normal(0.0, 6.0, m) * rng.random(m) ** 2))
+    assert len(cases) > 60
+    for lines, v, cand, base in cases:
+        expected = _context_features_reference(v, cand, base)
+        assert np.array_equal(context_features(lines, v, cand, base).view(np.int64), expected.view(np.int64))
+
+
+def _lexical_features_reference(cw: CandidateWords) -> np.ndarray:
+    """The numpy definition lexical_features had before it was compiled (the reference)."""
+    m = len(cw.counts)
+    x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    weight = cw.weight
+    known = ~np.isnan(weight)
+    n_known = np.bincount(cw.line[known], minlength=m)
+    has = n_known > 0
+    total = np.bincount(cw.line[known], weights=weight[known], minlength=m)
+    x[has, 0] = total[has] / n_known[has]
+    words = cw.counts > 0
+    if words.any():
+        lowest = np.minimum.reduceat(np.where(known, weight, np.inf), cw.starts[words])
+        highest = np.maximum.reduceat(np.where(known, weight, -np.inf), cw.starts[words])
+        x[words, 1] = np.where(has[words], lowest, 0.0)
+        x[words, 2] = np.where(has[words], highest, 0.0)
+    x[has, 3] = n_known[has] / cw.counts[has]
+    mean = x[:, 0]
+    x[:, 4] = np.concatenate(([0.0], mean[:-1]))
+    x[:, 5] = np.concatenate((mean[1:], [0.0]))
+    sums = np.concatenate(([0.0], np.cumsum(mean)))
+    at = np.arange(m)
+    lo, hi = np.maximum(at - CONTEXT_NEAR, 0), np.minimum(at + CONTEXT_NEAR + 1, m)
+    x[:, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+    return x
+
+
+def test_compiled_lexical_features_are_bit_identical_to_the_numpy_definition():
+    """lexical_features (compiled) gives the same bits as the numpy definition it replaced, on the seed
+    pages' words with the shipped lexicon and with random weights (many lines of unknown words)."""
+    context = _shipped_context()
+    assert context is not None
+    rng = np.random.default_rng(5)
+    cases = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        cw = candidate_words(lines, list(range(len(lines))), context.lexicon)
+        random = np.where(rng.random(len(cw.weight)) < 0.6, np.nan, rng.normal(0.0, 2.0, len(cw.weight)).round(3))
+        cases += [cw, cw._replace(weight=random)]
+    cases.append(candidate_words([], [], context.lexicon))
+    for cw in cases:
+        expected = _lexical_features_reference(cw)
+        assert np.array_equal(lexical_features(cw).view(np.int64), expected.view(np.int64))
+
+
+def _document_features_reference(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """The numpy definition document_features had before it was compiled (the reference)."""
+    m = len(cand)
+    x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
+    long = cw.length >= OVERLAP_MIN_CHARS
+    if not long.any():
+        return x
+    word_id, line = cw.word_id[long], cw.line[long]
+    body_word = in_body[line]
+    everywhere = np.bincount(word_id)
+    body = np.bincount(word_id[body_word], minlength=len(everywhere))
+    n_long = np.bincount(line, minlength=m)
+    has = n_long > 0
+    shared = np.bincount(line, weights=everywhere[word_id] > 1, minlength=m)
+    shared_body = np.bincount(line, weights=body[word_id] > body_word, minlength=m)
+    x[has, 0] = shared[has] / n_long[has]
+    x[has, 1] = shared_body[has] / n_long[has]
+    return x
+
+
+def test_compiled_document_features_are_bit_identical_to_the_numpy_definition():
+    """document_features (compiled) gives the same bits as the numpy definition it replaced on the seed
+    pages (their own stretch, and a stretch over their first half)."""
+    stage = BoilerplateStage()
+    checked = 0
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines)
+        cand = scorer_candidates(lines, v)
+        cw = candidate_words(lines, cand, {})
+        for verdicts in (v, v._replace(stretch=(0, len(lines) // 2))):
+            expected = _document_features_reference(cw, verdicts, cand)
+            assert np.array_equal(document_features(cw, verdicts, cand).view(np.int64), expected.view(np.int64))
+            checked += int((expected[:, 1] > 0).sum())
+    assert checked > 10  # lines sharing words with the body
+
+
+def _first_seen(ids: np.ndarray) -> list[int]:
+    """Ids renumbered by first occurrence (the reference numbers words by position, the kernel densely)."""
+    seen: dict[int, int] = {}
+    return [seen.setdefault(i, len(seen)) for i in ids.tolist()]
+
+
+def test_compiled_lexicon_finds_the_same_words_and_weights_as_the_python_path(monkeypatch: pytest.MonkeyPatch):
+    """CompiledLexicon.candidate_words (one compiled pass) gives exactly candidate_words' arrays on the
+    seed pages, on characters outside the BMP, and on lines it must leave to Python (İ, capital sigma)."""
+    context = _shipped_context()
+    assert context is not None
+    lexicon = {**context.lexicon, "straße": 0.5, "haus": 1.0, "Haus": 9.0, "x_1": -2.0, "é": 1.25}
+    lexicon |= {"𐐨𐐩": 3.0, "𝐁old": 2.5}
+    compiled = CompiledLexicon(lexicon)
+    python_docs: list[list[str]] = []  # documents CompiledLexicon left to the Python path
+
+    def python_path(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> CandidateWords:
+        python_docs.append(lines)
+        return candidate_words(lines, cand, lexicon)
+
+    monkeypatch.setattr(boilerplate, "candidate_words", python_path)
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    tricky = ["Straße STRASSE x_1 X_1 e\u0301 É é", "Ünïcödé ÜNÏCÖDÉ 42 ٣٤ ²", "", "  Haus haus HAUS  ", "a a b a"]
+    astral = ["emoji \U0001f600word \U0001f600", "𝐁old 𐐀𐐁 𐐨𐐩 𠀀𠀁x \U0001f1e9\U0001f1ea"]
+    fallback = ["İstanbul İSTANBUL", "ΌΣΟΣ ΟΔΟΣ"]
+    docs = [*texts, "\n".join(tricky), *("\n".join([*tricky, line]) for line in [*astral, *fallback])]
+    for text in docs:
+        lines = text.split("\n")
+        cand = [i for i, line in enumerate(lines) if i % 7 != 3]  # candidates skip some lines
+        expected = candidate_words(lines, cand, lexicon)
+        got = compiled.candidate_words(lines, cand)
+        assert _first_seen(got.word_id) == _first_seen(expected.word_id)
+        for field in ("length", "line", "starts", "counts"):
+            assert getattr(got, field).tolist() == getattr(expected, field).tolist(), field
+        assert np.array_equal(got.weight, expected.weight, equal_nan=True)
+    assert len(python_docs) == len(fallback)  # only those with İ or capital sigma
+    known = compiled.candidate_words(["Haus haus straße Straße unbekanntes"], [0])
+    assert known.weight.tolist()[:2] == [1.0, 0.5] and np.isnan(known.weight[2])
+    astral_words = compiled.candidate_words(["𐐀𐐁 𝐁OLD 𝐁older"], [0])  # 𐐀𐐁 lowers to 𐐨𐐩
+    assert astral_words.weight.tolist()[:2] == [3.0, 2.5] and np.isnan(astral_words.weight[2])
 
 
 def _stacked_one_split(feature: str, threshold: float, left: float, right: float, lexicon: dict) -> dict:

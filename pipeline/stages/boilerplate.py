@@ -39,7 +39,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -825,63 +825,22 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
     if not m:
         return x
-    s = np.asarray(base, dtype=np.float64)
-    w = CONTEXT_WIDE
-    padded = np.concatenate((np.full(w, np.nan), s, np.full(w, np.nan)))
-    # shifted[k] = score of the candidate k - w positions away (NaN outside the document).
-    shifted = np.stack([padded[w + d : w + d + m] for d in range(-w, w + 1)])
-    near = np.concatenate((shifted[w - CONTEXT_NEAR : w], shifted[w + 1 : w + 1 + CONTEXT_NEAR]))
-    has_near = ~np.isnan(near)
-    near_count = has_near.sum(axis=0)
-    some = near_count > 0
-    near_mean = np.where(some, np.where(has_near, near, 0.0).sum(axis=0) / np.maximum(near_count, 1), s)
-    near_min = np.where(some, np.where(has_near, near, np.inf).min(axis=0), s)
-    near_max = np.where(some, np.where(has_near, near, -np.inf).max(axis=0), s)
-    has_wide = ~np.isnan(shifted)
-    wide_mean = np.where(has_wide, shifted, 0.0).sum(axis=0) / has_wide.sum(axis=0)
-    confident = s >= CONTEXT_CONFIDENT
-    conf_sums = np.concatenate(([0], np.cumsum(confident)))
-    before = conf_sums[:-1]
-    after = conf_sums[-1] - conf_sums[1:]
-    at = np.arange(m)
-    # Distance (in candidate lines) to the nearest confident line before / after; m + 1 when none.
-    last_conf = np.maximum.accumulate(np.where(confident, at, -1))
-    prev_conf = np.concatenate(([-1], last_conf[:-1]))
-    next_conf_rev = np.minimum.accumulate(np.where(confident, at, m)[::-1])[::-1]
-    next_conf = np.concatenate((next_conf_rev[1:], [m]))
-    to_before = np.where(prev_conf >= 0, at - prev_conf, m + 1)
-    to_after = np.where(next_conf < m, next_conf - at, m + 1)
+    s = np.ascontiguousarray(base, dtype=np.float64)
+    counts = np.empty((4, m), dtype=np.int64)
+    kernels.context_windows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, x, counts)
+    before, after, to_before, to_after = counts
+    for j, column in enumerate((before, after, to_before, to_after), start=11):
+        x[:, j] = np.log1p(column)
     median = float(np.median(s))
+    x[:, 15] = median
+    x[:, 16] = s - median
     rank = np.empty(m)
-    rank[np.argsort(s, kind="stable")] = at / max(m - 1, 1)
+    rank[np.argsort(s, kind="stable")] = np.arange(m) / max(m - 1, 1)
+    x[:, 17] = rank
     start, end = v.stretch if v.stretch is not None else (0, 0)
     rows = np.asarray(cand)
     inside = (rows >= start) & (rows < end)
-    stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
-    pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
-    columns = (
-        s,
-        pad[w - 1],
-        pad[w - 2],
-        pad[w - 3],
-        pad[w + 1],
-        pad[w + 2],
-        pad[w + 3],
-        near_mean,
-        near_min,
-        near_max,
-        wide_mean,
-        np.log1p(before),
-        np.log1p(after),
-        np.log1p(to_before),
-        np.log1p(to_after),
-        np.full(m, median),
-        s - median,
-        rank,
-        np.full(m, stretch_mean),
-    )
-    for j, column in enumerate(columns):
-        x[:, j] = column
+    x[:, 18] = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
     return x
 
 
@@ -921,6 +880,7 @@ class ContextEnsemble(TreeEnsemble):
     def __init__(self, model: dict[str, Any]) -> None:
         super().__init__(model)
         self.lexicon: dict[str, float] = dict(model.get("lexicon") or {})
+        self.compiled = CompiledLexicon(self.lexicon)
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -959,23 +919,78 @@ CONTEXT_MIN_KNOWN_SHARE = 0.4
 class CandidateWords(NamedTuple):
     """The words of a document's candidate lines (line_words), flattened for numpy."""
 
-    words: list[str]  # every line's distinct words, line after line
+    word_id: np.ndarray  # per word, line after line: its id in the document (equal words, equal ids)
+    length: np.ndarray  # per word: number of characters
+    weight: np.ndarray  # per word: lexicon weight (NaN for unknown words)
     line: np.ndarray  # per word: index of its line among the candidates
-    starts: np.ndarray  # per candidate line: index of its first word in `words`
+    starts: np.ndarray  # per candidate line: index of its first word
     counts: np.ndarray  # per candidate line: number of words
 
 
-def candidate_words(lines: list[str], cand: list[int]) -> CandidateWords:
-    """The distinct words of every candidate line, flattened (one Python step per line, cached)."""
+def candidate_words(lines: list[str], cand: list[int], lexicon: dict[str, float]) -> CandidateWords:
+    """The distinct words of every candidate line, flattened, with their lexicon weights (one Python
+    step per line, cached). The reference for (and fallback of) CompiledLexicon.candidate_words."""
     per_line = [line_words(lines[i].strip()) for i in cand]
     counts = np.fromiter(map(len, per_line), dtype=np.int64, count=len(per_line))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
-    return CandidateWords(list(chain.from_iterable(per_line)), np.repeat(np.arange(len(cand)), counts), starts, counts)
+    words = list(chain.from_iterable(per_line))
+    first: dict[str, int] = {}
+    word_id = np.fromiter(map(first.setdefault, words, range(len(words))), dtype=np.int64, count=len(words))
+    return CandidateWords(
+        word_id,
+        np.fromiter(map(len, words), dtype=np.int64, count=len(words)),
+        lexicon_weights(words, lexicon),
+        np.repeat(np.arange(len(cand)), counts),
+        _starts(counts),
+        counts,
+    )
 
 
-def lexicon_weights(cw: CandidateWords, lexicon: dict[str, float]) -> np.ndarray:
-    """The lexicon weight of every word of cw.words (NaN for unknown words)."""
-    return np.fromiter(map(lexicon.get, cw.words, repeat(np.nan)), dtype=np.float64, count=len(cw.words))
+def _starts(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
+
+
+def lexicon_weights(words: list[str], lexicon: dict[str, float]) -> np.ndarray:
+    """The lexicon weight of every word (NaN for unknown words)."""
+    return np.fromiter(map(lexicon.get, words, repeat(np.nan)), dtype=np.float64, count=len(words))
+
+
+class CompiledLexicon:
+    """The lexicon as arrays for kernels.candidate_words: one compiled pass over a document's candidate
+    lines finds their words and weights, the same as candidate_words (which it falls back to for
+    documents the kernel cannot lower-case character by character)."""
+
+    def __init__(self, lexicon: dict[str, float]) -> None:
+        self.lexicon = lexicon
+        words = list(lexicon)
+        self.points = _code_points("".join(words))
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)  # word k: starts[k]:starts[k + 1]
+        self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
+        self.slots = kernels.lexicon_table(self.points, self.starts)
+
+    def candidate_words(self, lines: list[str], cand: list[int]) -> CandidateWords:
+        points = _code_points("\n".join([lines[i] for i in cand]))
+        astral, astral_lower = _astral_table(points)
+        if astral is not None:
+            ok, word_id, line, length, weight, counts = kernels.candidate_words(
+                points, len(cand), _shape_classes(), _lower_table(), astral, astral_lower,
+                self.slots, self.points, self.starts, self.weight,
+            )  # fmt: skip
+            if ok:
+                return CandidateWords(word_id, length, weight, line, _starts(counts), counts)
+        return candidate_words(lines, cand, self.lexicon)
+
+
+def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """The characters outside the BMP in ``points`` (sorted) with their lower case, -1 when that is not
+    a \\w character (as _WORD_RE sees it); (None, None) when one lowers to several characters."""
+    big = points[points >= 0x10000] if points.size and int(points.max()) >= 0x10000 else points[:0]
+    astral = np.unique(big).astype(np.int64)
+    lowered = [chr(c).lower() for c in astral.tolist()]
+    if any(len(x) != 1 for x in lowered):
+        return None, None
+    low = [ord(x) if _WORD_RE.match(x) else -1 for x in lowered]
+    return astral, np.array(low, dtype=np.int64)
 
 
 def lexicon_coverage(weight: np.ndarray) -> float:
@@ -983,33 +998,11 @@ def lexicon_coverage(weight: np.ndarray) -> float:
     return float(np.count_nonzero(~np.isnan(weight)) / len(weight)) if len(weight) else 0.0
 
 
-def lexical_features(cw: CandidateWords, weight: np.ndarray) -> np.ndarray:
+def lexical_features(cw: CandidateWords) -> np.ndarray:
     """One row of LEXICAL_FEATURES per candidate line from the words' lexicon weights (0 for lines
-    without a known word). Per-line sums run in word order (np.bincount), as a per-line Python sum."""
-    m = len(cw.counts)
-    x = np.zeros((m, len(LEXICAL_FEATURES)), dtype=np.float64)
-    if not m:
-        return x
-    known = ~np.isnan(weight)
-    n_known = np.bincount(cw.line[known], minlength=m)
-    has = n_known > 0
-    total = np.bincount(cw.line[known], weights=weight[known], minlength=m)
-    x[has, 0] = total[has] / n_known[has]
-    # Lines with words: reduceat over each line's slice (unknown words count as +inf / -inf).
-    words = cw.counts > 0
-    if words.any():
-        lowest = np.minimum.reduceat(np.where(known, weight, np.inf), cw.starts[words])
-        highest = np.maximum.reduceat(np.where(known, weight, -np.inf), cw.starts[words])
-        x[words, 1] = np.where(has[words], lowest, 0.0)
-        x[words, 2] = np.where(has[words], highest, 0.0)
-    x[has, 3] = n_known[has] / cw.counts[has]
-    mean = x[:, 0]
-    x[:, 4] = np.concatenate(([0.0], mean[:-1]))
-    x[:, 5] = np.concatenate((mean[1:], [0.0]))
-    sums = np.concatenate(([0.0], np.cumsum(mean)))
-    at = np.arange(m)
-    lo, hi = np.maximum(at - CONTEXT_NEAR, 0), np.minimum(at + CONTEXT_NEAR + 1, m)
-    x[:, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+    without a known word), in one compiled loop (kernels.lexical_rows)."""
+    x = np.zeros((len(cw.counts), len(LEXICAL_FEATURES)), dtype=np.float64)
+    kernels.lexical_rows(np.ascontiguousarray(cw.weight), np.ascontiguousarray(cw.counts), CONTEXT_NEAR, x)
     return x
 
 
@@ -1026,27 +1019,11 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
     """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
     m = len(cand)
     x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
-    if not cw.words:
+    if not len(cw.line):
         return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
     in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
-    long = np.fromiter(map(len, cw.words), dtype=np.int64, count=len(cw.words)) >= OVERLAP_MIN_CHARS
-    if not long.any():
-        return x
-    # Ids of the longer words (first position of the word: unique, below len(words)); a word occurs
-    # at most once per line, so counts are line counts.
-    first: dict[str, int] = {}
-    word_id = np.fromiter(map(first.setdefault, compress(cw.words, long), range(len(cw.words))), dtype=np.int64)
-    line = cw.line[long]
-    body_word = in_body[line]
-    everywhere = np.bincount(word_id)
-    body = np.bincount(word_id[body_word], minlength=len(everywhere))
-    n_long = np.bincount(line, minlength=m)
-    has = n_long > 0
-    shared = np.bincount(line, weights=everywhere[word_id] > 1, minlength=m)
-    shared_body = np.bincount(line, weights=body[word_id] > body_word, minlength=m)
-    x[has, 0] = shared[has] / n_long[has]
-    x[has, 1] = shared_body[has] / n_long[has]
+    kernels.word_overlap(cw.word_id, cw.line, cw.length, in_body, OVERLAP_MIN_CHARS, x)
     return x
 
 
@@ -1819,12 +1796,11 @@ class BoilerplateStage(Stage):
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
             return odds
-        words = candidate_words(lines, cand)
-        weight = lexicon_weights(words, self._context.lexicon)
-        if lexicon_coverage(weight) < CONTEXT_MIN_KNOWN_SHARE:
+        words = self._context.compiled.candidate_words(lines, cand)
+        if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
         context = context_features(lines, v, cand, odds)
-        lexical = lexical_features(words, weight)
+        lexical = lexical_features(words)
         document = document_features(words, v, cand)
         return self._context.log_odds(np.hstack((x, context, lexical, document)))
 

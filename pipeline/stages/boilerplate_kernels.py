@@ -327,3 +327,307 @@ def phrase_lines(
             hits[line] = found
         line += 1
         begin = p + 1
+
+# --- Second pass of the line scorer: the words of the candidate lines and their lexicon weights. ---
+# A 64-bit FNV-1a hash of the lower-cased code points locates words in open-addressing tables; every
+# hit is confirmed by comparing the characters, so equal ids mean equal words (no collision risk).
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+# Capital sigma: str.lower() makes it "ς" at the end of a word, so a per-character table cannot lower it.
+CAPITAL_SIGMA = 0x3A3
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_size(items: int) -> int:
+    size = 16
+    while size < 2 * items:
+        size *= 2
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]]."""
+    n = starts.size - 1
+    slots = np.full(_table_size(n), -1, dtype=np.int64)
+    mask = np.uint64(slots.size - 1)
+    for k in range(n):
+        h = FNV_OFFSET
+        for p in range(starts[k], starts[k + 1]):
+            h = (h ^ np.uint64(points[p])) * FNV_PRIME
+        s = h & mask
+        while slots[s] >= 0:
+            s = (s + np.uint64(1)) & mask
+        slots[s] = k
+    return slots
+
+
+@numba.njit(cache=True, nogil=True)
+def _lexicon_find(
+    low: np.ndarray,
+    begin: int,
+    end: int,
+    h: np.uint64,
+    slots: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+) -> int:
+    # Index of the lexicon word equal to low[begin:end] (lower-cased code points, hash h), or -1.
+    mask = np.uint64(slots.size - 1)
+    s = h & mask
+    size = end - begin
+    while slots[s] >= 0:
+        k = slots[s]
+        q = lex_starts[k]
+        if lex_starts[k + 1] - q == size:
+            same = True
+            for j in range(size):
+                if lex_points[q + j] != low[begin + j]:
+                    same = False
+                    break
+            if same:
+                return k
+        s = (s + np.uint64(1)) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def candidate_words(
+    points: np.ndarray,
+    lines: int,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    astral: np.ndarray,
+    astral_lower: np.ndarray,
+    slots: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+    lex_weight: np.ndarray,
+):
+    """The distinct lower-cased ``\\w+`` words of each line of ``points`` (lines joined by newlines),
+    in order of first occurrence per line, as ``re.findall(r"\\w+", line.lower())`` + dict.fromkeys
+    give them: per word its document id (equal words, equal ids), line, length and lexicon weight
+    (NaN when unknown), plus the number of words per line. Characters outside the BMP come from the
+    sorted table ``astral`` (``astral_lower``: their lower case, -1 for non-word characters; the caller
+    lists every astral character of the lines). ``ok`` is False (and the rest empty) when the lines
+    need Python: a BMP character lowering to several characters or capital sigma, or a line count
+    other than ``lines``."""
+    n = points.size
+    # Lower-cased code points, and -1 for characters that are not \w once lower-cased (and newlines).
+    low = np.empty(n + 1, dtype=np.int64)
+    low[n] = -1
+    newlines = 0
+    for p in range(n):
+        c = points[p]
+        if c == NEWLINE:
+            newlines += 1
+            low[p] = -1
+        elif c >= 0x10000:
+            low[p] = astral_lower[np.searchsorted(astral, c)]
+        elif c == CAPITAL_SIGMA or lower[c] == NO_LOWER or lower[c] >= 0x10000:
+            newlines = -1
+            break
+        else:
+            low[p] = lower[c] if (classes[lower[c]] & WORD) != 0 else -1
+    most = n // 2 + 1
+    word_id = np.empty(most, dtype=np.int64)
+    word_line = np.empty(most, dtype=np.int64)
+    word_len = np.empty(most, dtype=np.int64)
+    counts = np.zeros(lines, dtype=np.int64)
+    if newlines + 1 != lines:
+        return False, word_id[:0], word_line[:0], word_len[:0], np.empty(0, dtype=np.float64), counts
+    doc_slots = np.full(_table_size(most), -1, dtype=np.int64)
+    mask = np.uint64(doc_slots.size - 1)
+    id_start = np.empty(most, dtype=np.int64)  # first occurrence of each id, to compare characters
+    id_len = np.empty(most, dtype=np.int64)
+    id_line = np.empty(most, dtype=np.int64)  # last line the id was counted in (distinct per line)
+    id_weight = np.empty(most, dtype=np.float64)
+    ids = 0
+    words = 0
+    line = 0
+    begin = -1
+    h = FNV_OFFSET
+    for p in range(n + 1):
+        c = low[p]
+        if c >= 0:
+            if begin < 0:
+                begin = p
+                h = FNV_OFFSET
+            h = (h ^ np.uint64(c)) * FNV_PRIME
+            continue
+        if begin >= 0:
+            size = p - begin
+            s = h & mask
+            found = -1
+            while doc_slots[s] >= 0:
+                k = doc_slots[s]
+                if id_len[k] == size:
+                    same = True
+                    q = id_start[k]
+                    for j in range(size):
+                        if low[q + j] != low[begin + j]:
+                            same = False
+                            break
+                    if same:
+                        found = k
+                        break
+                s = (s + np.uint64(1)) & mask
+            if found < 0:
+                found = ids
+                ids += 1
+                doc_slots[s] = found
+                id_start[found] = begin
+                id_len[found] = size
+                id_line[found] = -1
+                at = _lexicon_find(low, begin, p, h, slots, lex_points, lex_starts)
+                id_weight[found] = lex_weight[at] if at >= 0 else np.nan
+            if id_line[found] != line:
+                id_line[found] = line
+                word_id[words] = found
+                word_line[words] = line
+                word_len[words] = size
+                words += 1
+                counts[line] += 1
+            begin = -1
+        if p < n and points[p] == NEWLINE:
+            line += 1
+    weight = np.empty(words, dtype=np.float64)
+    for k in range(words):
+        weight[k] = id_weight[word_id[k]]
+    return True, word_id[:words], word_line[:words], word_len[:words], weight, counts
+
+
+# --- Second pass of the line scorer: window statistics of the first model's scores. ---
+
+
+@numba.njit(cache=True, nogil=True)
+def context_windows(
+    s: np.ndarray, near: int, wide: int, confident: float, pad: float, x: np.ndarray, counts: np.ndarray
+) -> None:
+    """For each candidate k (row of ``x``): x[k, 0] = s[k]; x[k, 1..3] = s[k-1..k-3] and x[k, 4..6] =
+    s[k+1..k+3] (``pad`` outside); x[k, 7..9] = mean, min, max of the scores within +-``near`` (s[k] when
+    there are none); x[k, 10] = mean within +-``wide`` (k included). ``counts[0..3, k]``: confident
+    lines (s >= ``confident``) before and after k, distance to the nearest one before and after
+    (m + 1 when none). The sums run in the order numpy's column sums of the shifted rows used
+    (offsets -near..-1, 1..near; -wide..wide), so the means are bit-identical to them."""
+    m = s.size
+    for k in range(m):
+        x[k, 0] = s[k]
+        for d in range(1, 4):
+            x[k, d] = s[k - d] if k - d >= 0 else pad
+            x[k, 3 + d] = s[k + d] if k + d < m else pad
+        total = 0.0
+        n = 0
+        low = np.inf
+        high = -np.inf
+        first = True
+        for d in range(-near, near + 1):
+            if d == 0:
+                continue
+            j = k + d
+            value = s[j] if 0 <= j < m else 0.0
+            total = value if first else total + value
+            first = False
+            if 0 <= j < m:
+                n += 1
+                low = min(low, value)
+                high = max(high, value)
+        if n:
+            x[k, 7] = total / n
+            x[k, 8] = low
+            x[k, 9] = high
+        else:
+            x[k, 7] = x[k, 8] = x[k, 9] = s[k]
+        total = 0.0
+        n = 0
+        for d in range(-wide, wide + 1):
+            j = k + d
+            value = s[j] if 0 <= j < m else 0.0
+            total = value if d == -wide else total + value
+            n += 0 <= j < m
+        x[k, 10] = total / n
+    seen = 0
+    last = -1
+    for k in range(m):
+        counts[0, k] = seen
+        counts[2, k] = k - last if last >= 0 else m + 1
+        if s[k] >= confident:
+            seen += 1
+            last = k
+    after = 0
+    upcoming = -1
+    for k in range(m - 1, -1, -1):
+        counts[1, k] = after
+        counts[3, k] = upcoming - k if upcoming >= 0 else m + 1
+        if s[k] >= confident:
+            after += 1
+            upcoming = k
+
+
+@numba.njit(cache=True, nogil=True)
+def lexical_rows(weight: np.ndarray, counts: np.ndarray, near: int, x: np.ndarray) -> None:
+    """Per line k (row of ``x``, zeros on entry), from its words' weights (NaN: unknown), the words of
+    line k following those of line k - 1: mean, min and max of the known weights, share of known words
+    (0 for a line without a known word), the previous and next line's mean, and the mean of the means
+    within +-``near`` lines. Sums run in word order from 0.0 (as np.bincount adds weights) and the
+    window sums are differences of a running sum (as np.cumsum), so the values are bit-identical."""
+    m = counts.size
+    p = 0
+    for k in range(m):
+        total = 0.0
+        known = 0
+        low = np.inf
+        high = -np.inf
+        for _ in range(counts[k]):
+            w = weight[p]
+            p += 1
+            if not np.isnan(w):
+                total += w
+                known += 1
+                low = min(low, w)
+                high = max(high, w)
+        if known:
+            x[k, 0] = total / known
+            x[k, 1] = low
+            x[k, 2] = high
+            x[k, 3] = known / counts[k]
+    sums = np.zeros(m + 1)
+    running = 0.0
+    for k in range(m):
+        running += x[k, 0]
+        sums[k + 1] = running
+        x[k, 4] = x[k - 1, 0] if k > 0 else 0.0
+        x[k, 5] = x[k + 1, 0] if k + 1 < m else 0.0
+    for k in range(m):
+        lo = max(k - near, 0)
+        hi = min(k + near + 1, m)
+        x[k, 6] = (sums[hi] - sums[lo]) / (hi - lo)
+
+
+@numba.njit(cache=True, nogil=True)
+def word_overlap(
+    word_id: np.ndarray, line: np.ndarray, length: np.ndarray, in_body: np.ndarray, min_chars: int, x: np.ndarray
+) -> None:
+    """Per line k with words of at least ``min_chars`` characters (the others keep x's values): x[k, 0] =
+    share of them found in another line, x[k, 1] = share found in another line with ``in_body``. Ids
+    are below word_id.size; a word occurs at most once per line, so counts per id are line counts."""
+    everywhere = np.zeros(word_id.size, dtype=np.int64)
+    body = np.zeros(word_id.size, dtype=np.int64)
+    for k in range(word_id.size):
+        if length[k] >= min_chars:
+            everywhere[word_id[k]] += 1
+            body[word_id[k]] += in_body[line[k]]
+    m = in_body.size
+    n_long = np.zeros(m, dtype=np.int64)
+    shared = np.zeros(m, dtype=np.int64)
+    shared_body = np.zeros(m, dtype=np.int64)
+    for k in range(word_id.size):
+        if length[k] >= min_chars:
+            j = line[k]
+            n_long[j] += 1
+            shared[j] += everywhere[word_id[k]] > 1
+            shared_body[j] += body[word_id[k]] > in_body[j]
+    for j in range(m):
+        if n_long[j]:
+            x[j, 0] = shared[j] / n_long[j]
+            x[j, 1] = shared_body[j] / n_long[j]
