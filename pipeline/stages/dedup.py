@@ -53,8 +53,9 @@ HASH_SCHEME = {
 }
 
 # Documents per saved state row: a large input file's index entries are saved in several rows, so
-# committing it never holds a second copy of all of them.
-STATE_CHUNK_DOCUMENTS = 10_000
+# committing it never holds a second copy of all of them (building and storing a row copies it about
+# three times: with 10,000 documents a row added ~350 MB to the peak of a 300 MB run).
+STATE_CHUNK_DOCUMENTS = 2_000
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _DIGITS = regex.compile(r"\d")
@@ -458,6 +459,17 @@ def _check_room(value: int) -> None:
         raise OverflowError("dedup index: more than 2**32 - 1 entries")
 
 
+def _enlarged(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` with ``size`` elements (the new ones zero). Given the only reference to it, it is
+    enlarged in place: for a large array realloc remaps its pages rather than copying them, so the
+    old and the new array never coexist. Else (a view or another reference exists) a copy."""
+    try:
+        array.resize(size, refcheck=True)  # refuses if anything else refers to the array
+    except ValueError:
+        return np.concatenate([array, np.zeros(size - array.size, dtype=array.dtype)])
+    return array
+
+
 def _empty_slots(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(size, dtype=np.uint64), np.full(size, kernels.NO_VALUE, dtype=np.uint32)
 
@@ -507,18 +519,23 @@ class KeyTable:
 
     def reserve(self, n: int) -> None:
         """Room in the recent table for ``n`` more keys (it grows by doubling and rehashing)."""
-        self.recent_keys, self.recent_values = self._grown(self.recent_keys, self.recent_values, self.recent + n)
+        self._grow(("recent_keys", "recent_values"), self.recent + n)
 
-    def _grown(self, slot_keys: np.ndarray, slot_values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        if count <= self.MAX_LOAD * slot_keys.size:
-            return slot_keys, slot_values
-        size = slot_keys.size
+    def _grow(self, names: tuple[str, str], count: int) -> None:
+        """Double the table held in the attributes ``names`` (keys, values) until ``count`` keys fit.
+        Its arrays are enlarged in place and rehashed there: a second table beside the first (and
+        copies of its entries) made growing the large table the peak of a run's memory."""
+        old = getattr(self, names[0]).size
+        size = old
         while count > self.MAX_LOAD * size:
             size *= 2
-        new_keys, new_values = _empty_slots(size)
-        used = slot_values != kernels.NO_VALUE
-        kernels.ht_insert(new_keys, new_values, slot_keys[used], slot_values[used])
-        return new_keys, new_values
+        if size == old:
+            return
+        for name in names:
+            setattr(self, name, _enlarged(self.__dict__.pop(name), size))
+        keys, values = getattr(self, names[0]), getattr(self, names[1])
+        values[old:] = kernels.NO_VALUE
+        kernels.ht_grow_in_place(keys, values, old)
 
     def insert(self, keys: np.ndarray, values: np.ndarray | int) -> np.ndarray:
         """Add the keys that are absent, in order (a repeated key keeps its first value); True where
@@ -571,7 +588,7 @@ class KeyTable:
         if not self.recent or (self.recent < self.compact_at and not force):
             return
         used = self.recent_values != kernels.NO_VALUE
-        self.slot_keys, self.slot_values = self._grown(self.slot_keys, self.slot_values, self.runs + self.recent)
+        self._grow(("slot_keys", "slot_values"), self.runs + self.recent)
         self.runs += kernels.ht_insert(
             self.slot_keys, self.slot_values, self.recent_keys[used], self.recent_values[used]
         )
@@ -1005,17 +1022,17 @@ class DedupStage(Stage):
         exact = self.units.exact
         cuts = sk["set_cuts"]
         sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
-        # The kernel appended the kept sets, in order, at the end of the index's set values.
+        # The kernel appended the kept sets, in order, at the end of the index's set values, which
+        # only grow: where they are is enough (copies doubled the biggest part of the index for a
+        # large input file, kept until the file is committed). The rest: small numpy arrays.
         sets = self.units.sets
-        kept_sets = sets.data[sets.size - int(sizes.sum()) : sets.size].copy() if sets is not None else None
-        # numpy arrays, and copies of the kept sets rather than views of the document's buffer: a
-        # large input file keeps all of this until it is committed (~10x less than Python ints).
+        span = (sets.size - int(sizes.sum()), sets.size) if sets is not None else (0, 0)
         rows.append(
             {
                 "id": doc.id,
                 "keys": new_keys,
                 "unit_keys": sk["band_keys"][added_near],
-                "unit_sets": kept_sets if kept_sets is not None else np.empty(0, np.uint32),
+                "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
                 "set_sizes": sizes,
                 "unit_sigs": None if exact else sk["signatures"][added_near],
                 "doc_key": sk["doc_key"] if self.options.documents else None,
@@ -1023,6 +1040,20 @@ class DedupStage(Stage):
                 "doc_sig": sk["doc_signature"] if doc_keys is not None else None,
             }
         )
+
+    def _kept_sets(self, sets: tuple[int, int] | np.ndarray) -> np.ndarray:
+        if isinstance(sets, np.ndarray):
+            return sets
+        start, end = sets
+        return self.units.sets.data[start:end] if self.units.sets is not None else np.empty(0, np.uint32)
+
+    def take_learnt(self, source: str) -> list[dict[str, Any]]:
+        """What the kept documents of ``source`` added (``pop_state``'s rows before they are saved),
+        with copies of their sets: for another stage instance to save (Ray's driver)."""
+        rows = self._learnt.pop(source, [])
+        for row in rows:
+            row["unit_sets"] = self._kept_sets(row["unit_sets"]).copy()
+        return rows
 
     def pop_state(self, source: str) -> Iterator[bytes]:
         """The index entries the kept documents of ``source`` added, as payloads of at most
@@ -1054,7 +1085,7 @@ class DedupStage(Stage):
             "keys": np.concatenate([d["keys"] for d in docs]),
             "unit_keys": np.concatenate([d["unit_keys"] for d in docs]).reshape(-1, self.bands),
             "set_sizes": np.concatenate([d["set_sizes"] for d in docs]),
-            "sets": np.concatenate([d["unit_sets"] for d in docs]),
+            "sets": np.concatenate([self._kept_sets(d["unit_sets"]) for d in docs]),
             "unit_sigs": np.concatenate([d["unit_sigs"] for d in docs if d["unit_sigs"] is not None])
             if o.verify == "estimate"
             else np.empty((0, o.num_perm), np.uint32),
