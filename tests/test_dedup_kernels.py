@@ -16,6 +16,7 @@ from pipeline.stages.dedup import (
     ShingleHash,
     _codepoints,
     _fmix64,
+    _Grow,
     _space_table,
 )
 
@@ -133,3 +134,23 @@ def test_key_table_grows_without_a_second_table() -> None:
     grown = table.recent_keys.nbytes + table.recent_values.nbytes
     assert table.recent_keys.size == 1 << 21 and peak < 1.1 * grown
     assert table.get_many(np.array([1, 700_000, 760_000, 760_001], np.uint64)) == [1, 1, 2, None]
+
+
+def test_index_arrays_grow_without_a_copy() -> None:
+    # The concatenated shingle sets are the largest array of the index: growing it must not hold
+    # the old and a new array at once.
+    tracemalloc.start()  # before the array exists: its memory is traced too
+    try:
+        values = _Grow(np.uint32)
+        values.append(np.arange(4_000_000, dtype=np.uint32))
+        tracemalloc.reset_peak()
+        values.append(np.arange(values.data.size - values.size + 1, dtype=np.uint32))  # one past the end
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.2 * values.data.nbytes  # a copy would allocate the grown array and keep the old one
+    assert np.array_equal(values.view()[:4_000_000], np.arange(4_000_000, dtype=np.uint32))
+    rows = _Grow(np.uint32, 4)
+    for i in range(1000):
+        rows.append(np.full((1, 4), i, np.uint32))
+    assert np.array_equal(rows.view()[:, 0], np.arange(1000)) and rows.view().shape == (1000, 4)
