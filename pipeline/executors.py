@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import multiprocessing
 import os
 import pickle
@@ -69,6 +70,9 @@ class Shared:
                     cached = pickle.loads(self.blob)  # type: ignore[arg-type]
                 _loaded.clear()  # a worker needs only the latest one
                 _loaded[self.key] = cached
+                # The stages live as long as the worker: keep the garbage collector's full passes,
+                # which the per-document work triggers, from walking their objects again and again.
+                gc.freeze()
             self.value = cached
         return self.value
 
@@ -111,9 +115,10 @@ class ProcessExecutor:
         in_flight: int | None = None,
     ) -> None:
         self.in_flight = in_flight or workers * 3
+        self.forks = start_method() == "fork"  # the workers start (at the first task) as copies of this process
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context(start_method()),
+            mp_context=multiprocessing.get_context("fork" if self.forks else "spawn"),
             initializer=initializer,
             initargs=initargs,
         )

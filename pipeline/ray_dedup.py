@@ -165,7 +165,7 @@ def dedup_alone(stage: DedupStage, doc: Document) -> SoloResult | None:
             doc.rejected,
             stage.take_stats(),
             [(rule, copies) for (rule, _), copies in stage.cluster_sizes.items()],
-            stage._learnt.pop(doc.source, []),
+            stage.take_learnt(doc.source),
         )
     stage.take_stats()
     stage.cluster_sizes.clear()

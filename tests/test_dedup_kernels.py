@@ -3,6 +3,8 @@ against their numpy definitions."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 
 from pipeline.stages import dedup_kernels as kernels
@@ -14,6 +16,7 @@ from pipeline.stages.dedup import (
     ShingleHash,
     _codepoints,
     _fmix64,
+    _Grow,
     _space_table,
 )
 
@@ -91,3 +94,63 @@ def test_line_layout_splits_as_str_split() -> None:
     assert lengths.tolist() == [len(line) for line in lines]
     assert blank.tolist() == [not line or line.isspace() for line in lines]
     assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines
+
+
+def test_a_table_grown_in_place_finds_every_key() -> None:
+    # Probe chains that wrap past the last slot, and keys whose home stays or moves up: every key must
+    # keep its value after the arrays are enlarged and rehashed in place.
+    rng = np.random.default_rng(11)
+    for size in (16, 64, 1024):
+        for _ in range(20):
+            keys = rng.integers(0, 2**63, size=int(size * 0.7), dtype=np.uint64) << np.uint64(1)
+            crowd = keys.size // 2  # homes at the last slots: their chains wrap to the start
+            keys[:crowd] = (keys[:crowd] & ~np.uint64(size - 1)) | np.uint64(size - 1 - rng.integers(0, 3))
+            keys = np.unique(keys)
+            slot_keys = np.zeros(size, np.uint64)
+            slot_values = np.full(size, kernels.NO_VALUE, np.uint32)
+            kernels.ht_insert(slot_keys, slot_values, keys, np.arange(keys.size))
+            for grown in (2 * size, 8 * size):
+                old = slot_keys.size
+                slot_keys = np.concatenate([slot_keys, np.zeros(grown - old, np.uint64)])
+                slot_values = np.concatenate([slot_values, np.full(grown - old, kernels.NO_VALUE, np.uint32)])
+                kernels.ht_grow_in_place(slot_keys, slot_values, old)
+                found = [kernels.ht_get(slot_keys, slot_values, k) for k in keys]
+                assert found == list(range(keys.size))
+                assert (slot_values != kernels.NO_VALUE).sum() == keys.size
+                assert kernels.ht_get(slot_keys, slot_values, np.uint64(1)) == -1  # odd: never inserted
+
+
+def test_key_table_grows_without_a_second_table() -> None:
+    # Growing used to build a new table beside the old one (plus copies of the old entries): the
+    # peak of a large run. In place, the memory allocated while growing is the grown table alone.
+    table = KeyTable(compact_at=1 << 30)
+    table.insert(np.arange(1, 700_001, dtype=np.uint64), 1)  # 2**20 slots
+    tracemalloc.start()
+    try:
+        table.insert(np.arange(700_001, 760_001, dtype=np.uint64), 2)  # past 70% full: 2**21 slots
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    grown = table.recent_keys.nbytes + table.recent_values.nbytes
+    assert table.recent_keys.size == 1 << 21 and peak < 1.1 * grown
+    assert table.get_many(np.array([1, 700_000, 760_000, 760_001], np.uint64)) == [1, 1, 2, None]
+
+
+def test_index_arrays_grow_without_a_copy() -> None:
+    # The concatenated shingle sets are the largest array of the index: growing it must not hold
+    # the old and a new array at once.
+    tracemalloc.start()  # before the array exists: its memory is traced too
+    try:
+        values = _Grow(np.uint32)
+        values.append(np.arange(4_000_000, dtype=np.uint32))
+        tracemalloc.reset_peak()
+        values.append(np.arange(values.data.size - values.size + 1, dtype=np.uint32))  # one past the end
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.2 * values.data.nbytes  # a copy would allocate the grown array and keep the old one
+    assert np.array_equal(values.view()[:4_000_000], np.arange(4_000_000, dtype=np.uint32))
+    rows = _Grow(np.uint32, 4)
+    for i in range(1000):
+        rows.append(np.full((1, 4), i, np.uint32))
+    assert np.array_equal(rows.view()[:, 0], np.arange(1000)) and rows.view().shape == (1000, 4)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from pipeline import executors
 from pipeline.cli import cli
 from pipeline.document import Document
-from pipeline.runner import Batch, removed_lines
+from pipeline.runner import Batch, removed_lines, render_removed
 from pipeline.stages.base import Stage
 
 
@@ -111,5 +111,26 @@ def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -
             "duplicate_of": "b",
         },
     ]
-    back = pickle.loads(pickle.dumps(Batch([doc], removed_lines=[lines])))
+    batch = Batch([doc])
+    render_removed(batch)
+    back = pickle.loads(pickle.dumps(batch))
     assert back.removed_lines == [lines] and back.docs[0].removed == [] and back.docs[0].text == "kept text"
+
+
+def test_removals_rendered_in_two_workers_give_the_lines_rendered_at_once() -> None:
+    # A worker renders the Removals of its stages and drops them; the next one appends its own.
+    doc = Document("a", "kept text", "f.jsonl")
+    other = Document("b", "other text", "f.jsonl")
+    doc.remove("boilerplate", "menu", "Home | About", lines=1)
+    batch = Batch([doc, other])
+    render_removed(batch)
+    assert doc.removed == [] and batch.removed_lines is not None and batch.removed_lines[1] == b""
+    batch = pickle.loads(pickle.dumps(batch))
+    batch.docs[0].remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
+    batch.docs[1].remove("normalize", "whitespace", "  ")
+    render_removed(batch)
+    expected = Document("a", "kept text", "f.jsonl")
+    expected.remove("boilerplate", "menu", "Home | About", lines=1)
+    expected.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
+    assert batch.removed_lines[0] == removed_lines(expected)
+    assert json.loads(batch.removed_lines[1])["rule"] == "whitespace"

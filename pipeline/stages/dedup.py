@@ -53,8 +53,9 @@ HASH_SCHEME = {
 }
 
 # Documents per saved state row: a large input file's index entries are saved in several rows, so
-# committing it never holds a second copy of all of them.
-STATE_CHUNK_DOCUMENTS = 10_000
+# committing it never holds a second copy of all of them (building and storing a row copies it about
+# three times: with 10,000 documents a row added ~350 MB to the peak of a 300 MB run).
+STATE_CHUNK_DOCUMENTS = 2_000
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _DIGITS = regex.compile(r"\d")
@@ -424,7 +425,8 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 class _Grow:
-    """A numpy array that grows by doubling (index storage without a Python object per entry)."""
+    """A numpy array that grows (index storage without a Python object per entry): in place by a
+    quarter, else (something refers to the array) into a copy twice as large."""
 
     def __init__(self, dtype: Any, width: int = 0) -> None:
         self.width = width
@@ -434,10 +436,18 @@ class _Grow:
     def reserve(self, n: int) -> None:
         """Room for ``n`` more rows in ``data`` (for compiled code that writes there directly)."""
         end = self.size + n
-        if end > len(self.data):
-            grown = np.empty((max(end, 2 * len(self.data)), *self.data.shape[1:]), dtype=self.data.dtype)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
+        if end <= len(self.data):
+            return
+        data = self.__dict__.pop("data")  # then the only reference: it may be enlarged in place
+        try:
+            # realloc remaps a large array's pages, so this copies nothing: a copy held the old and
+            # the new array at once (the shingle sets: ~1.1 GB each at 1 GB of input)
+            data.resize((max(end, len(data) + len(data) // 4), *data.shape[1:]), refcheck=True)
+        except ValueError:
+            grown = np.empty((max(end, 2 * len(data)), *data.shape[1:]), dtype=data.dtype)
+            grown[: self.size] = data[: self.size]
+            data = grown
+        self.data = data
 
     def append(self, values: np.ndarray) -> None:
         n = len(values) if values.ndim > (1 if self.width else 0) else 1
@@ -456,6 +466,17 @@ class _Grow:
 def _check_room(value: int) -> None:
     if value >= int(kernels.NO_VALUE):  # values are stored as uint32, the largest marks empty slots
         raise OverflowError("dedup index: more than 2**32 - 1 entries")
+
+
+def _enlarged(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` with ``size`` elements (the new ones zero). Given the only reference to it, it is
+    enlarged in place: for a large array realloc remaps its pages rather than copying them, so the
+    old and the new array never coexist. Else (a view or another reference exists) a copy."""
+    try:
+        array.resize(size, refcheck=True)  # refuses if anything else refers to the array
+    except ValueError:
+        return np.concatenate([array, np.zeros(size - array.size, dtype=array.dtype)])
+    return array
 
 
 def _empty_slots(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -507,18 +528,23 @@ class KeyTable:
 
     def reserve(self, n: int) -> None:
         """Room in the recent table for ``n`` more keys (it grows by doubling and rehashing)."""
-        self.recent_keys, self.recent_values = self._grown(self.recent_keys, self.recent_values, self.recent + n)
+        self._grow(("recent_keys", "recent_values"), self.recent + n)
 
-    def _grown(self, slot_keys: np.ndarray, slot_values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        if count <= self.MAX_LOAD * slot_keys.size:
-            return slot_keys, slot_values
-        size = slot_keys.size
+    def _grow(self, names: tuple[str, str], count: int) -> None:
+        """Double the table held in the attributes ``names`` (keys, values) until ``count`` keys fit.
+        Its arrays are enlarged in place and rehashed there: a second table beside the first (and
+        copies of its entries) made growing the large table the peak of a run's memory."""
+        old = getattr(self, names[0]).size
+        size = old
         while count > self.MAX_LOAD * size:
             size *= 2
-        new_keys, new_values = _empty_slots(size)
-        used = slot_values != kernels.NO_VALUE
-        kernels.ht_insert(new_keys, new_values, slot_keys[used], slot_values[used])
-        return new_keys, new_values
+        if size == old:
+            return
+        for name in names:
+            setattr(self, name, _enlarged(self.__dict__.pop(name), size))
+        keys, values = getattr(self, names[0]), getattr(self, names[1])
+        values[old:] = kernels.NO_VALUE
+        kernels.ht_grow_in_place(keys, values, old)
 
     def insert(self, keys: np.ndarray, values: np.ndarray | int) -> np.ndarray:
         """Add the keys that are absent, in order (a repeated key keeps its first value); True where
@@ -571,7 +597,7 @@ class KeyTable:
         if not self.recent or (self.recent < self.compact_at and not force):
             return
         used = self.recent_values != kernels.NO_VALUE
-        self.slot_keys, self.slot_values = self._grown(self.slot_keys, self.slot_values, self.runs + self.recent)
+        self._grow(("slot_keys", "slot_values"), self.runs + self.recent)
         self.runs += kernels.ht_insert(
             self.slot_keys, self.slot_values, self.recent_keys[used], self.recent_values[used]
         )
@@ -1005,17 +1031,17 @@ class DedupStage(Stage):
         exact = self.units.exact
         cuts = sk["set_cuts"]
         sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
-        # The kernel appended the kept sets, in order, at the end of the index's set values.
+        # The kernel appended the kept sets, in order, at the end of the index's set values, which
+        # only grow: where they are is enough (copies doubled the biggest part of the index for a
+        # large input file, kept until the file is committed). The rest: small numpy arrays.
         sets = self.units.sets
-        kept_sets = sets.data[sets.size - int(sizes.sum()) : sets.size].copy() if sets is not None else None
-        # numpy arrays, and copies of the kept sets rather than views of the document's buffer: a
-        # large input file keeps all of this until it is committed (~10x less than Python ints).
+        span = (sets.size - int(sizes.sum()), sets.size) if sets is not None else (0, 0)
         rows.append(
             {
                 "id": doc.id,
                 "keys": new_keys,
                 "unit_keys": sk["band_keys"][added_near],
-                "unit_sets": kept_sets if kept_sets is not None else np.empty(0, np.uint32),
+                "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
                 "set_sizes": sizes,
                 "unit_sigs": None if exact else sk["signatures"][added_near],
                 "doc_key": sk["doc_key"] if self.options.documents else None,
@@ -1023,6 +1049,20 @@ class DedupStage(Stage):
                 "doc_sig": sk["doc_signature"] if doc_keys is not None else None,
             }
         )
+
+    def _kept_sets(self, sets: tuple[int, int] | np.ndarray) -> np.ndarray:
+        if isinstance(sets, np.ndarray):
+            return sets
+        start, end = sets
+        return self.units.sets.data[start:end] if self.units.sets is not None else np.empty(0, np.uint32)
+
+    def take_learnt(self, source: str) -> list[dict[str, Any]]:
+        """What the kept documents of ``source`` added (``pop_state``'s rows before they are saved),
+        with copies of their sets: for another stage instance to save (Ray's driver)."""
+        rows = self._learnt.pop(source, [])
+        for row in rows:
+            row["unit_sets"] = self._kept_sets(row["unit_sets"]).copy()
+        return rows
 
     def pop_state(self, source: str) -> Iterator[bytes]:
         """The index entries the kept documents of ``source`` added, as payloads of at most
@@ -1054,7 +1094,7 @@ class DedupStage(Stage):
             "keys": np.concatenate([d["keys"] for d in docs]),
             "unit_keys": np.concatenate([d["unit_keys"] for d in docs]).reshape(-1, self.bands),
             "set_sizes": np.concatenate([d["set_sizes"] for d in docs]),
-            "sets": np.concatenate([d["unit_sets"] for d in docs]),
+            "sets": np.concatenate([self._kept_sets(d["unit_sets"]) for d in docs]),
             "unit_sigs": np.concatenate([d["unit_sigs"] for d in docs if d["unit_sigs"] is not None])
             if o.verify == "estimate"
             else np.empty((0, o.num_perm), np.uint32),

@@ -54,6 +54,28 @@ def ht_insert(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, 
 
 
 @numba.njit(cache=True, nogil=True)
+def ht_grow_in_place(slot_keys: np.ndarray, slot_values: np.ndarray, old_size: int) -> None:
+    """Rehash a table whose arrays were enlarged (in place) from ``old_size`` slots, the new slots
+    empty: no second table, so growing needs only the new slots. Each entry of the old part is taken
+    out and put back under the new mask, scanning from just after an empty slot so that no old probe
+    chain is cut before its entries are moved: an entry whose home stays in the old part lands at or
+    before its old slot, behind the scan, and the chains it crosses hold moved entries only; an entry
+    whose home moves up lands among moved entries (or, wrapping past the end, ahead of the scan,
+    where it is moved again)."""
+    old_mask = old_size - 1
+    empty = 0
+    while slot_values[empty] != NO_VALUE:
+        empty += 1
+    for step in range(1, old_size + 1):
+        j = (empty + step) & old_mask
+        value = slot_values[j]
+        if value == NO_VALUE:
+            continue
+        slot_values[j] = NO_VALUE
+        ht_put(slot_keys, slot_values, slot_keys[j], value)
+
+
+@numba.njit(cache=True, nogil=True)
 def ht_delete(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> int:
     """Remove keys (backward-shift deletion: no tombstones, probe chains stay whole); returns how
     many were present."""
