@@ -24,6 +24,14 @@ def code_points(text: str) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _doubled(rows: np.ndarray) -> np.ndarray:
+    """The rows in an array twice as long (output tables grow while a kernel fills them)."""
+    grown = np.empty((2 * rows.shape[0], rows.shape[1]), dtype=rows.dtype)
+    grown[: rows.shape[0]] = rows
+    return grown
+
+
+@numba.njit(cache=True, nogil=True)
 def _is_space(c: np.uint32, spaces: np.ndarray) -> bool:
     return c < spaces.size and spaces[c]
 
@@ -81,8 +89,7 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
     reported, since a sentence needs two to be judged. One row per hit: line start, line end,
     token start, token end, offset of the token's first odd letter (0 for a listed word).
     """
-    cap = 64
-    out = np.empty((cap, 5), dtype=np.int64)
+    out = np.empty((64, 5), dtype=np.int64)
     n_out = 0
     n = low.size
     ls = 0
@@ -112,11 +119,8 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
                     shift = 0
                 elif shift < 0:
                     continue
-                if n_out == cap:
-                    cap *= 2
-                    grown = np.empty((cap, 5), dtype=np.int64)
-                    grown[:n_out] = out[:n_out]
-                    out = grown
+                if n_out == out.shape[0]:
+                    out = _doubled(out)
                 out[n_out, 0] = ls
                 out[n_out, 1] = le
                 out[n_out, 2] = ts
@@ -145,8 +149,7 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
     of its class or INHERITED (an OTHER run: only INHERITED; adjacent OTHER runs then merge). A run
     that starts inside an `opaque` span (sorted, disjoint rows start, end: URLs, code) is dropped
     whole; the kept run before it may merge only with a run touching it."""
-    cap = 64
-    out = np.empty((cap, 3), dtype=np.int64)
+    out = np.empty((64, 3), dtype=np.int64)
     n_out = 0
     n = cps.size
     j = 0
@@ -170,11 +173,8 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
         if n_out > 0 and out[n_out - 1, 2] == k and out[n_out - 1, 1] == s:
             out[n_out - 1, 1] = i
             continue
-        if n_out == cap:
-            cap *= 2
-            grown = np.empty((cap, 3), dtype=np.int64)
-            grown[:n_out] = out[:n_out]
-            out = grown
+        if n_out == out.shape[0]:
+            out = _doubled(out)
         out[n_out, 0] = s
         out[n_out, 1] = i
         out[n_out, 2] = k
