@@ -142,3 +142,14 @@ def test_spread_tokens_are_split_every_step():
         rows = kernels.spread_tokens(kernels.code_points(text), want, kernels.SPACES).tolist()
         assert [text[s:e] for s, e in rows] == tokens[::step]
     assert kernels.spread_tokens(kernels.code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)
+
+
+def test_word_hashes_holds_each_words_key_and_nothing_else():
+    # Words of several scripts, a lone surrogate and an astral character: the table built from one
+    # joined array holds exactly the keys of the words hashed one by one.
+    words = set(mixed_text().lower().split()) | {"\ud800x", "𝔘nicode", "ǆ", "a"}
+    table = kernels.word_hashes(words)
+    one_by_one = {int(kernels.fnv1a(kernels.code_points(w), 0, len(w))) for w in words}
+    assert sorted(int(k) for k in table[table != 0]) == sorted(one_by_one)
+    assert all(kernels._contains(table, np.uint64(k)) for k in one_by_one)
+    assert not kernels.word_hashes(set()).any()
