@@ -158,24 +158,32 @@ Nous organisons aussi des ateliers d'écriture pour les enfants pendant les vaca
 
 Children's corner: story time on Wednesdays at four, with songs, puppets and a short craft activity.
 Copyright 2024 Town Library. All rights reserved. Privacy policy | Terms of use"""
+# A short page (the language stage asks langdetect, which loads its profiles) and text in other
+# scripts (the script table): loaded here, they are loaded once instead of once per worker.
+_WARM_UP_TEXTS = (
+    _WARM_UP_TEXT,
+    "Der Verein trifft sich jeden Dienstag.",
+    "Новости дня: в городе открылась новая библиотека. 图书馆每天开放。 The library is open every day.",
+)
 
 
 def _warm_up(stages: list[Stage | None]) -> None:
-    """Run a sample document through ``stages`` (copies: what they learn is thrown away) before the
+    """Run sample documents through ``stages`` (copies: what they learn is thrown away) before the
     workers fork, so that what stages load on their first document is loaded once, here, and every
     worker inherits it (about 0.7 s of CPU per worker with the default stages, mostly numba's cache)."""
     for stage in stages:
         if stage is None:
             continue
-        doc = Document("warm-up", _WARM_UP_TEXT, "warm-up")
-        try:
-            if stage.needs_prepare:
-                stage.prepare_part(doc)
-            if stage.cross_document and _prepares_documents(stage):
-                stage.prepare_document(doc)
-            stage.process(doc)
-        except Exception as err:  # only a warm-up: the run itself reports real errors
-            log.debug("warm-up of %s failed: %s: %s", stage.name, type(err).__name__, err)
+        for text in _WARM_UP_TEXTS:
+            doc = Document("warm-up", text, "warm-up")
+            try:
+                if stage.needs_prepare:
+                    stage.prepare_part(doc)
+                if stage.cross_document and _prepares_documents(stage):
+                    stage.prepare_document(doc)
+                stage.process(doc)
+            except Exception as err:  # only a warm-up: the run itself reports real errors
+                log.debug("warm-up of %s failed: %s: %s", stage.name, type(err).__name__, err)
 
 
 def settle_garbage() -> None:
