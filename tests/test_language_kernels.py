@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.stages import language as lang
 from pipeline.stages import language_kernels as kernels
+from pipeline.stages.text_kernels import code_points, fnv1a
 
 SENTENCES = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "lingua-sentences"
 needs_sentences = pytest.mark.skipif(not SENTENCES.is_dir(), reason="lingua sentences not available")
@@ -86,7 +87,7 @@ def test_line_hits_match_str_split():
     table[[ord(c) for c in odd]] = True
     for shortest in (1, 7):
         got = kernels.line_hits(
-            kernels.code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES
+            code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES
         ).tolist()
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
@@ -139,9 +140,9 @@ def test_spread_tokens_are_split_every_step():
     tokens = text.split()
     for want in (1, 7, 250, 10**6):
         step = max(1, len(tokens) // want)
-        rows = kernels.spread_tokens(kernels.code_points(text), want, kernels.SPACES).tolist()
+        rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
         assert [text[s:e] for s, e in rows] == tokens[::step]
-    assert kernels.spread_tokens(kernels.code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)
+    assert kernels.spread_tokens(code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)
 
 
 def test_word_hashes_holds_each_words_key_and_nothing_else():
@@ -149,7 +150,7 @@ def test_word_hashes_holds_each_words_key_and_nothing_else():
     # joined array holds exactly the keys of the words hashed one by one.
     words = set(mixed_text().lower().split()) | {"\ud800x", "𝔘nicode", "ǆ", "a"}
     table = kernels.word_hashes(words)
-    one_by_one = {int(kernels.fnv1a(kernels.code_points(w), 0, len(w))) for w in words}
+    one_by_one = {int(fnv1a(code_points(w), 0, len(w))) for w in words}
     assert sorted(int(k) for k in table[table != 0]) == sorted(one_by_one)
     assert all(kernels._contains(table, np.uint64(k)) for k in one_by_one)
     assert not kernels.word_hashes(set()).any()

@@ -60,6 +60,7 @@ try:
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
 from pipeline.stages.base import Stage, StageOptions
+from pipeline.stages.text_kernels import code_points
 
 PACK_PACKAGE = "pipeline"
 PACK_DIR = ("data", "boilerplate")
@@ -176,7 +177,7 @@ def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
     """normalise() and _key_words() of every line of ``lines`` (``text.split("\n")``), the same values:
     one compiled pass over the text's code points; the lines it cannot do exactly (astral characters,
     Σ, a character lower-casing to several) go through normalise()."""
-    points = _code_points(text)
+    points = code_points(text)
     out = np.empty(points.size, dtype=np.uint32)
     words = np.zeros(len(lines), dtype=np.int64)
     fallback = np.zeros(len(lines), dtype=np.uint8)
@@ -418,9 +419,9 @@ def _phrase_table(phrases: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     counts = np.bincount([ord(p[0]) for p in ordered], minlength=0x10000)
     starts = np.zeros(0x10001, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
-    points = _code_points("".join(ordered)).astype(np.int64)
+    points = code_points("".join(ordered)).astype(np.int64)
     bounds = np.zeros(len(ordered) + 1, dtype=np.int64)
-    np.cumsum([len(p.encode("utf-32-le", "surrogatepass")) // 4 for p in ordered], out=bounds[1:])
+    np.cumsum([len(p) for p in ordered], out=bounds[1:])  # a str's length is its number of code points
     return starts, points, bounds
 
 
@@ -530,7 +531,7 @@ def _char_counts(text: str) -> tuple[int, int, int, int, int]:
         return digits, upper, letters, alnum, spaces
     rest = _ASCII_RUN_RE.sub("", text)
     if len(rest) >= _TABLE_MIN_CHARS:
-        points = np.frombuffer(rest.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        points = code_points(rest)
         if int(points.max()) < 0x10000:
             more = _bmp_char_classes()[points].sum(axis=0).tolist()
             return digits + more[0], upper + more[1], letters + more[2], alnum + more[3], spaces + more[4]
@@ -599,7 +600,7 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
         return np.empty((0, 10), dtype=np.float64)
     joined = "\n".join(stripped_lines)
     counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(_code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts)
+    kernels.line_shape_counts(code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts)
     chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
     tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
     letters = counts[:, kernels.C_LETTERS]
@@ -618,10 +619,6 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
     for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
         shapes[j] = _line_shape(stripped_lines[j])
     return shapes
-
-
-def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 @functools.cache
@@ -962,14 +959,14 @@ class CompiledLexicon:
     def __init__(self, lexicon: dict[str, float]) -> None:
         self.lexicon = lexicon
         words = list(lexicon)
-        self.points = _code_points("".join(words))
+        self.points = code_points("".join(words))
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)  # word k: starts[k]:starts[k + 1]
         self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
         self.slots = kernels.lexicon_table(self.points, self.starts)
 
     def candidate_words(self, lines: list[str], cand: list[int]) -> CandidateWords:
-        points = _code_points("\n".join([lines[i] for i in cand]))
+        points = code_points("\n".join([lines[i] for i in cand]))
         astral, astral_lower = _astral_table(points)
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
@@ -1508,7 +1505,7 @@ class BoilerplateStage(Stage):
             return None
         hits = np.zeros(len(keys), dtype=np.bool_)
         kernels.phrase_lines(
-            _code_points("\n".join(keys)),
+            code_points("\n".join(keys)),
             np.asarray(words, dtype=np.int64),
             self.options.max_phrase_line_words,
             *self._phrase_table,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, table_size
+
 # Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
 DIGIT, UPPER, ALPHA, ALNUM, SPACE, WORD = 1, 2, 4, 8, 16, 32
 # \s and \d of the `regex` module (the list-item pattern's engine), which differ from the str methods.
@@ -331,25 +333,15 @@ def phrase_lines(
 # --- Second pass of the line scorer: the words of the candidate lines and their lexicon weights. ---
 # A 64-bit FNV-1a hash of the lower-cased code points locates words in open-addressing tables; every
 # hit is confirmed by comparing the characters, so equal ids mean equal words (no collision risk).
-FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-FNV_PRIME = np.uint64(0x100000001B3)
 # Capital sigma: str.lower() makes it "ς" at the end of a word, so a per-character table cannot lower it.
 CAPITAL_SIGMA = 0x3A3
-
-
-@numba.njit(cache=True, nogil=True)
-def _table_size(items: int) -> int:
-    size = 16
-    while size < 2 * items:
-        size *= 2
-    return size
 
 
 @numba.njit(cache=True, nogil=True)
 def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]]."""
     n = starts.size - 1
-    slots = np.full(_table_size(n), -1, dtype=np.int64)
+    slots = np.full(table_size(n), -1, dtype=np.int64)
     mask = np.uint64(slots.size - 1)
     for k in range(n):
         h = FNV_OFFSET
@@ -436,7 +428,7 @@ def candidate_words(
     counts = np.zeros(lines, dtype=np.int64)
     if newlines + 1 != lines:
         return False, word_id[:0], word_line[:0], word_len[:0], np.empty(0, dtype=np.float64), counts
-    doc_slots = np.full(_table_size(most), -1, dtype=np.int64)
+    doc_slots = np.full(table_size(most), -1, dtype=np.int64)
     mask = np.uint64(doc_slots.size - 1)
     id_start = np.empty(most, dtype=np.int64)  # first occurrence of each id, to compare characters
     id_len = np.empty(most, dtype=np.int64)

@@ -57,6 +57,7 @@ from pydantic import Field
 from pipeline.document import Document
 from pipeline.stages import language_kernels
 from pipeline.stages.base import Stage, StageOptions
+from pipeline.stages.text_kernels import code_points
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
 # (plus the prolonged sound mark, which is Common) are one "Kana" script.
@@ -501,7 +502,7 @@ class LanguageStage(Stage):
         """Script runs (what `_RUN_RE` finds, runs starting in a URL or code token dropped, adjacent
         runs of one script merged), by a compiled scan over a code point -> script table."""
         opaque = np.array(_opaque_spans(text), dtype=np.int64).reshape(-1, 2)
-        rows = language_kernels.script_runs(language_kernels.code_points(text), _script_table(), opaque)
+        rows = language_kernels.script_runs(code_points(text), _script_table(), opaque)
         fields = zip(rows[:, 0].tolist(), rows[:, 1].tolist(), _RUN_SCRIPTS[rows[:, 2]].tolist(), strict=True)
         # tuple.__new__ straight from C: a third of the time of calling _Run(...) per run
         return list(map(tuple.__new__, repeat(_Run), fields))
@@ -1203,7 +1204,7 @@ class LanguageStage(Stage):
             return
         group = self._group(primary_script, counts)
         low = text.lower()  # shared by the main-language sample and the same-script check
-        low_cps = language_kernels.code_points(low)
+        low_cps = code_points(low)
         main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang

@@ -1,5 +1,5 @@
-"""Compiled (numba) loops of the language stage, over a text's code points
-(``np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)``: index i is ``text[i]``).
+"""Compiled (numba) loops of the language stage, over a text's code points (``code_points``: index i
+is ``text[i]``).
 
 They replace Python work per line and per token of every document; the stage's options,
 decisions and counters stay in ``language.py``; these only compute.
@@ -10,17 +10,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, code_points, fnv1a, table_size
+
 # What `str.split()` splits at (`str.isspace`): all below U+3001, so a small table covers them.
 _SPACE_LIMIT = 0x3001
 SPACES = np.array([chr(c).isspace() for c in range(_SPACE_LIMIT)], dtype=np.bool_)
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
-
-def code_points(text: str) -> np.ndarray:
-    """The text's code points (uint32; lone surrogates kept, so offsets stay those of `text`)."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -36,22 +30,10 @@ def _is_space(c: np.uint32, spaces: np.ndarray) -> bool:
     return c < spaces.size and spaces[c]
 
 
-@numba.njit(cache=True, nogil=True)
-def fnv1a(cps: np.ndarray, start: int, end: int) -> np.uint64:
-    """64-bit FNV-1a over code points [start, end): the key of a word in `line_hits`."""
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h = (h ^ np.uint64(cps[i])) * _FNV_PRIME
-    return h
-
-
 def word_hashes(words: frozenset[str] | set[str]) -> np.ndarray:
     """An open-addressing set of the words' `fnv1a` keys (power-of-two size, at most half full,
     0 marks an empty slot), for `line_hits`."""
-    size = 16
-    while size < 2 * len(words):
-        size *= 2
-    table = np.zeros(size, dtype=np.uint64)
+    table = np.zeros(table_size(len(words)), dtype=np.uint64)
     if words:
         # One code-point array for all words (a word's length in code points is its len()): building
         # a main language's set word by word cost ~50 ms, paid again by every worker for every script
@@ -119,10 +101,10 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
                     continue
                 ts = i
                 shift = -1
-                key = _FNV_OFFSET
+                key = FNV_OFFSET
                 while i < le and not _is_space(low[i], spaces):
                     c = low[i]
-                    key = (key ^ np.uint64(c)) * _FNV_PRIME  # fnv1a, as the token is read
+                    key = (key ^ np.uint64(c)) * FNV_PRIME  # fnv1a, as the token is read
                     if shift < 0 and c < odd.size and odd[c]:
                         shift = i - ts
                     i += 1

@@ -1,0 +1,33 @@
+"""Pieces the stages' compiled kernels share: a text as an array of code points, the 64-bit FNV-1a
+hash of a run of code points, and the size of an open-addressing table."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def code_points(text: str) -> np.ndarray:
+    """The text's code points (uint32; lone surrogates kept, so index i is ``text[i]``)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@numba.njit(cache=True, nogil=True)
+def fnv1a(cps: np.ndarray, start: int, end: int) -> np.uint64:
+    """64-bit FNV-1a over code points [start, end)."""
+    h = FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(cps[i])) * FNV_PRIME
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def table_size(items: int) -> int:
+    """A power of two at least twice ``items`` (at most half full: short probe chains), 16 at least."""
+    size = 16
+    while size < 2 * items:
+        size *= 2
+    return size
