@@ -613,9 +613,10 @@ def _run_locked(
     kept = rejected = quarantined = chars_in = chars_out = done = 0
     last_file = -1
     total_bytes = sum(f.size for f in files)
-    executor = make_executor(workers, _init_worker, (_worker_stages(specs, stages),), executor_kind, ray_address)
+    worker_stages = _worker_stages(specs, stages)
+    executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
     if getattr(executor, "forks", False):  # before the first task starts the workers
-        _warm_up(pickle.loads(pickle.dumps(_worker_stages(specs, stages), protocol=pickle.HIGHEST_PROTOCOL)))
+        _warm_up(pickle.loads(pickle.dumps(worker_stages, protocol=pickle.HIGHEST_PROTOCOL)))  # on copies
     # What exists now (modules, stages, the loaded state) lives as long as the run: the garbage
     # collector's full passes need not walk it again and again, here nor in forked workers.
     gc.freeze()
