@@ -25,7 +25,6 @@ def test_key_table_behaves_like_a_first_wins_dict() -> None:
     for step in range(400):
         keys = rng.integers(0, 2**64, size=30, dtype=np.uint64)
         keys[:5] = rng.choice(np.array(list(reference) or [1], dtype=np.uint64), size=5)  # repeats
-        table.prefetch(keys)
         found = table.get_many(keys)
         assert found == [reference.get(k) for k in keys.tolist()]
         new = {k: step for k in dict.fromkeys(keys.tolist()) if k not in reference and k not in table}

@@ -517,9 +517,6 @@ class KeyTable:
     def get_many(self, keys: np.ndarray) -> list[int | None]:
         return [v if v >= 0 else None for v in self.lookup(keys).tolist()]
 
-    def prefetch(self, keys: np.ndarray) -> None:
-        """Kept for callers of the earlier dict-backed table: every look-up is compiled now."""
-
     def get(self, key: int) -> int | None:
         return self.get_many(np.array([key], dtype=np.uint64))[0]
 
