@@ -1604,6 +1604,29 @@ class BoilerplateStage(Stage):
             keep,
         )
 
+    def line_infos(self, lines: list[str]) -> list[tuple[Any, ...] | None]:
+        """_line_info of every line of a document (None for blank lines), from the cache of lines seen
+        before or computed; the keys and phrase hits of all lines come from compiled passes first."""
+        cache = self._line_cache
+        cache_get = cache.get
+        infos: list[tuple[Any, ...] | None] = [None] * len(lines)
+        # Every line's key in one compiled pass (cheaper than normalise per uncached line).
+        keys, key_words = normalise_lines("\n".join(lines), lines)
+        hits = self.phrase_hits(keys, key_words)
+        for i, line in enumerate(lines):
+            stripped = line.strip()
+            if not stripped:
+                continue
+            info = cache_get(stripped)
+            if info is None:
+                info = self._line_info(stripped, keys[i], key_words[i], hits[i] if hits else None)
+                if len(stripped) <= LINE_CACHE_MAX_CHARS:
+                    if len(cache) >= LINE_CACHE_MAX_LINES:
+                        cache.clear()
+                    cache[stripped] = info
+            infos[i] = info
+        return infos
+
     # -- per document ---------------------------------------------------------------------------
 
     def process(self, doc: Document) -> None:
@@ -1656,26 +1679,14 @@ class BoilerplateStage(Stage):
         pending = 0
         removed_cost = opts.content_removed_penalty
         marker_cost = opts.content_marker_penalty
-        cache = self._line_cache
-        cache_get = cache.get
-        infos: list[tuple[Any, ...] | None] = [None] * n
         markers: list[int] = []
-        # Every line's key in one compiled pass (cheaper than normalise per uncached line).
-        keys, key_words = normalise_lines("\n".join(lines), lines)
-        hits = self.phrase_hits(keys, key_words)
+        infos = self.line_infos(lines)
 
         for i, line in enumerate(lines):
-            stripped = line.strip()
-            if not stripped:
-                continue
-            info = cache_get(stripped)
+            info = infos[i]
             if info is None:
-                info = self._line_info(stripped, keys[i], key_words[i], hits[i] if hits else None)
-                if len(stripped) <= LINE_CACHE_MAX_CHARS:
-                    if len(cache) >= LINE_CACHE_MAX_LINES:
-                        cache.clear()
-                    cache[stripped] = info
-            infos[i] = info
+                continue
+            stripped = line.strip()
             key_hash, words, rule, crumb, prose, nav_item, body_chars, keep = info
             if key_hash is None:
                 continue
