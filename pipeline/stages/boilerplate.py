@@ -39,7 +39,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -52,6 +52,7 @@ from pydantic import Field
 
 from pipeline.document import Document, Removal
 from pipeline.stages import boilerplate_kernels as kernels
+from pipeline.stages import boilerplate_prefilter as prefilter
 
 # The stdlib regex parser tells the first characters of the whole-line patterns (see _first_chars);
 # it is `re._parser` from Python 3.11 on, `sre_parse` before.
@@ -197,10 +198,55 @@ def _key_classes() -> np.ndarray:
     them over all code points marks the same characters as a test per character."""
     table = np.zeros(0x10000, dtype=np.uint8)
     every = "".join(map(chr, range(0x10000)))
-    for pattern, bit in ((_EDGE, kernels.KEY_EDGE), (_CJK_RE.pattern, kernels.KEY_CJK)):
+    for pattern, bit in (
+        (_EDGE, kernels.KEY_EDGE),
+        (_CJK_RE.pattern, kernels.KEY_CJK),
+        # line_facts: the sentence-end pattern's letters and spaces, _DIGIT_RE (all `regex`)
+        (r"\p{L}", kernels.KEY_LETTER),
+        (r"\s", kernels.KEY_RSPACE),
+        (r"\d", kernels.KEY_RDIGIT),
+    ):
         for m in regex.finditer(f"(?:{pattern})+", every):
             table[m.start() : m.end()] |= bit
+    # Non-ASCII digits of the stdlib engine (the whole-line patterns' \d): keys holding one skip the prefilter.
+    for m in re.finditer(r"\d+", every[0x80:]):
+        table[0x80 + m.start() : 0x80 + m.end()] |= kernels.KEY_XDIGIT
     return table
+
+
+@functools.lru_cache(maxsize=16)
+def _crumb_classes(
+    roots: frozenset[str], root_line_heads: frozenset[str], glued_heads: frozenset[str] | None
+) -> np.ndarray:
+    """Per BMP code point, line_facts' breadcrumb bits for a stage's roots: CRUMB_ROOT_HEAD (a key starting
+    with it may be a root line: every non-ASCII character, the ASCII ones of root_line_heads), CRUMB_ROOT_LAST
+    (the last character of a root, as the case-insensitive root pattern matches it; every character without
+    roots) and CRUMB_GLUED_HEAD (a glued trail may start with it; every character when glued_heads is None)."""
+    table = np.zeros(0x10000, dtype=np.uint8)
+    table[0x80:] |= kernels.CRUMB_ROOT_HEAD
+    for ch in root_line_heads:
+        table[ord(ch)] |= kernels.CRUMB_ROOT_HEAD
+    lasts = sorted({r[-1] for r in roots if r})
+    if lasts:
+        every = "".join(map(chr, range(0x10000)))
+        last_re = regex.compile("|".join(map(regex.escape, lasts)), regex.IGNORECASE)
+        for m in last_re.finditer(every):
+            table[m.start() : m.end()] |= kernels.CRUMB_ROOT_LAST
+    else:
+        table |= kernels.CRUMB_ROOT_LAST
+    if glued_heads is None:
+        table |= kernels.CRUMB_GLUED_HEAD
+    else:
+        for head in glued_heads:
+            if len(head) == 1 and ord(head) < 0x10000:
+                table[ord(head)] |= kernels.CRUMB_GLUED_HEAD
+    return table
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_pattern(pattern: str) -> re.Pattern:
+    """One whole-line pattern for the stdlib engine (the prefilter's reports are confirmed with it)."""
+    return re.compile(pattern)
 
 
 def _strip_edges(key: str) -> str:
@@ -1297,6 +1343,12 @@ class BoilerplateStage(Stage):
         heads_re = regex.compile("|".join([r"\d", *(regex.escape(r[:1]) for r in roots if r)]), regex.IGNORECASE)
         simple = all(len(r[:1].casefold()) == 1 for r in roots)
         self._root_line_heads = frozenset(c for c in map(chr, range(128)) if not simple or heads_re.match(c))
+        self._crumb_classes = _crumb_classes(self._roots, self._root_line_heads, self._glued_heads)
+        # Lengths of the roots (1 at index n for a root of n characters), for line_facts' root-line gate.
+        self._root_lengths = np.zeros(max((len(r) for r in roots), default=0) + 1, dtype=np.uint8)
+        self._root_lengths[[len(r) for r in roots if r]] = 1
+        # The hyperscan database of the whole-line patterns and phrases, built at first use (_prefilter).
+        self._prefilter_db: prefilter.Prefilter | None | bool = False
 
     def _combine(self, rules: dict[str, list[str]], prefix: str) -> re.Pattern | regex.Pattern | None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored)."""
@@ -1471,13 +1523,16 @@ class BoilerplateStage(Stage):
             return None
         return self._classify_key(key, _key_words(key))
 
-    def _classify_key(self, key: str, words: int, phrase_hit: bool | None = None) -> str | None:
+    def _classify_key(
+        self, key: str, words: int, phrase_hit: bool | None = None, whole: bool = True
+    ) -> str | None:
         """The pack rule removing a line by its key; ``phrase_hit``: whether a phrase occurs in the key, when
-        the caller knows (phrase_hits), else the phrase trie tells."""
+        the caller knows (phrase_hits), else the phrase trie tells; ``whole`` False: the caller knows that no
+        whole-line pattern matches (the prefilter reported none)."""
         rule = self._exact.get(key)
         if rule is not None:
             return rule
-        if self._whole_re is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
+        if whole and self._whole_re is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
             if self._pattern_firsts is None:
                 whole = self._whole_re
             else:
@@ -1605,27 +1660,158 @@ class BoilerplateStage(Stage):
         )
 
     def line_infos(self, lines: list[str]) -> list[tuple[Any, ...] | None]:
-        """_line_info of every line of a document (None for blank lines), from the cache of lines seen
-        before or computed; the keys and phrase hits of all lines come from compiled passes first."""
-        cache = self._line_cache
-        cache_get = cache.get
-        infos: list[tuple[Any, ...] | None] = [None] * len(lines)
-        # Every line's key in one compiled pass (cheaper than normalise per uncached line).
-        keys, key_words = normalise_lines("\n".join(lines), lines)
-        hits = self.phrase_hits(keys, key_words)
-        for i, line in enumerate(lines):
-            stripped = line.strip()
-            if not stripped:
-                continue
-            info = cache_get(stripped)
-            if info is None:
-                info = self._line_info(stripped, keys[i], key_words[i], hits[i] if hits else None)
-                if len(stripped) <= LINE_CACHE_MAX_CHARS:
-                    if len(cache) >= LINE_CACHE_MAX_LINES:
-                        cache.clear()
-                    cache[stripped] = info
-            infos[i] = info
+        """_line_info of every line of a document (None for blank lines): from the cache of lines seen
+        before, the others (each distinct one once) by _new_line_infos."""
+        stripped = [line.strip() for line in lines]
+        infos: list[tuple[Any, ...] | None] = list(map(self._line_cache.get, stripped))  # "" is never cached
+        pending = [i for i, (text, info) in enumerate(zip(stripped, infos, strict=True)) if info is None and text]
+        if pending:
+            distinct = list(dict.fromkeys([stripped[i] for i in pending]))
+            fresh = dict(zip(distinct, self._new_line_infos(distinct), strict=True))
+            for i in pending:
+                infos[i] = fresh[stripped[i]]
+            self._remember(fresh)
         return infos
+
+    def _remember(self, fresh: dict[str, tuple[Any, ...]]) -> None:
+        """Cache new lines' infos (short lines only; emptied when full: it is only a speed-up)."""
+        cache = self._line_cache
+        if len(cache) + len(fresh) > LINE_CACHE_MAX_LINES:
+            cache.clear()
+        cache.update({text: info for text, info in fresh.items() if len(text) <= LINE_CACHE_MAX_CHARS})
+
+    def _new_line_infos(self, texts: list[str]) -> list[tuple[Any, ...]]:
+        """_line_info of each of these stripped non-blank lines, the same tuples: keys, words and the facts
+        that only need the text (sentence end, navigation item, body, kept outside the article, whether a
+        breadcrumb or quantity test can say yes) from one compiled pass (kernels.line_facts); pack rules from
+        the exact-line table plus one hyperscan scan (boilerplate_prefilter) that tells the few lines to try
+        with the whole-line patterns and which contain a phrase; Python only for the lines those passes
+        flag, and for the lines the kernel leaves out (astral characters, Σ, İ: _line_info itself)."""
+        m = len(texts)
+        points = code_points("\n".join(texts))
+        out = np.empty(3 * points.size + 1, dtype=np.uint8)
+        ends = np.empty(m, dtype=np.int64)
+        words_a = np.empty(m, dtype=np.int64)
+        flags_a = np.empty(m, dtype=np.uint8)
+        body_a = np.empty(m, dtype=np.int64)
+        opts = self.options
+        size = kernels.line_facts(
+            points,
+            _shape_classes(),
+            _lower_table(),
+            _key_classes(),
+            self._crumb_classes,
+            self._root_lengths,
+            opts.nav_max_words,
+            opts.content_min_words,
+            opts.content_keep_words,
+            out,
+            ends,
+            words_a,
+            flags_a,
+            body_a,
+        )
+        data = out[:size].tobytes()
+        keys = data.decode("utf-8").split("\n")
+        words = words_a.tolist()
+        rules = list(map(self._exact.get, keys))
+        self._pattern_rules(data, ends, keys, words, flags_a, rules)
+        crumbs: list[tuple[str, int] | None] = [None] * m
+        if self._crumbs_any:
+            glued = self._glued_roots
+            for j in np.flatnonzero(flags_a & (kernels.F_CRUMB | kernels.F_GLUED)).tolist():
+                # Only the glued-trail test can say yes for F_GLUED: most such lines do not open with a root.
+                if rules[j] is None and (flags_a[j] & kernels.F_CRUMB or texts[j].startswith(glued)):
+                    crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
+        keep = ((flags_a & kernels.F_KEEP) != 0).tolist()
+        for j in np.flatnonzero(flags_a & kernels.F_QUANTITY).tolist():
+            keep[j] = is_quantity_line(texts[j], words[j])
+        infos = list(
+            zip(
+                # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
+                map(xxhash.xxh3_64_intdigest, data.split(b"\n")),
+                words,
+                repeat(None),
+                crumbs,
+                ((flags_a & kernels.F_PROSE) != 0).tolist(),
+                ((flags_a & kernels.F_NAV) != 0).tolist(),
+                body_a.tolist(),
+                keep,
+            )
+        )
+        for j in compress(range(m), rules):
+            infos[j] = (0, words[j], rules[j], None, False, False, -1, False)
+        for j in np.flatnonzero(words_a == 0).tolist():
+            infos[j] = _NO_KEY  # nothing left after normalisation (no words: an empty key)
+        for j in np.flatnonzero(flags_a & kernels.F_FALLBACK).tolist():
+            infos[j] = self._line_info(texts[j])
+        return infos
+
+    def _pattern_rules(
+        self,
+        data: bytes,
+        ends: np.ndarray,
+        keys: list[str],
+        words: list[int],
+        flags: np.ndarray,
+        rules: list[str | None],
+    ) -> None:
+        """Fill in ``rules`` (the exact-line rules so far) what _classify_key says for the other keys: with the
+        prefilter, only the keys it reports are tried, each with the whole-line patterns it reported in their
+        order (the alternation's first match), then the phrases; keys holding a non-ASCII digit go through
+        _classify_key. Without the prefilter: _classify_key on every key, with the phrase kernel's hits."""
+        db = self._prefilter()
+        if db is None:
+            hits = self.phrase_hits(keys, words)
+            for j, key in enumerate(keys):
+                if rules[j] is None and key:
+                    rules[j] = self._classify_key(key, words[j], hits[j] if hits is not None else None)
+            return
+        lines, ids = db.scan(data, ends)
+        is_phrase = ids >= db.patterns
+        found = lines[is_phrase]
+        counts = np.asarray(words, dtype=np.int64)[found]
+        phrased = set(found[(counts > 0) & (counts <= self.options.max_phrase_line_words)].tolist())
+        reported: dict[int, list[int]] = {}
+        for line, ident in zip(lines[~is_phrase].tolist(), ids[~is_phrase].tolist(), strict=True):
+            reported.setdefault(line, []).append(ident)
+        odd = set(np.flatnonzero(flags & kernels.F_XDIGIT).tolist()) if db.whole else set(range(len(keys)))
+        for j in sorted(phrased | reported.keys() | odd):
+            key = keys[j]
+            if rules[j] is not None or not key:
+                continue
+            if j in odd:
+                rules[j] = self._classify_key(key, words[j], j in phrased)
+                continue
+            rule = self._first_pattern_rule(key, reported[j]) if j in reported else None
+            if rule is None and j in phrased:
+                rule = self._classify_key(key, words[j], True, whole=False)
+            rules[j] = rule
+
+    def _first_pattern_rule(self, key: str, candidates: list[int]) -> str | None:
+        """The rule of the first whole-line pattern (in the alternation's order) among ``candidates`` that
+        fullmatches ``key``: what the alternation's fullmatch picks when no other pattern can match."""
+        if len(key) > MAX_WHOLE_LINE_CHARS:
+            return None
+        firsts = self._pattern_firsts
+        for ident in sorted(candidates):
+            rule_index, wrapped, _first = firsts[ident]  # type: ignore[index]
+            if _compiled_pattern(wrapped).fullmatch(key):
+                return self._group_rule[f"w{rule_index}"]
+        return None
+
+    def _prefilter(self) -> prefilter.Prefilter | None:
+        """The stage's hyperscan database (built at first use; None without hyperscan)."""
+        if self._prefilter_db is False:
+            whole = (
+                [wrapped for _i, wrapped, _first in self._pattern_firsts]
+                if self._pattern_firsts is not None
+                else None  # patterns for the `regex` engine: not translated, re decides every line
+            )
+            if self._whole_re is None:
+                whole = []
+            self._prefilter_db = prefilter.build(whole, [p for p, *_ in self._phrases])
+        return self._prefilter_db  # type: ignore[return-value]
 
     # -- per document ---------------------------------------------------------------------------
 

@@ -623,3 +623,278 @@ def word_overlap(
         if n_long[j]:
             x[j, 0] = shared[j] / n_long[j]
             x[j, 1] = shared_body[j] / n_long[j]
+
+
+# --- The rule facts of a document's new lines (BoilerplateStage.line_infos). ---
+# More bits of normalise_lines' table (key_classes): a letter for the sentence-end pattern (`regex`
+# \p{L}); `regex` \s and \d (sentence end, navigation); a non-ASCII \d of the stdlib engine (the
+# whole-line patterns' prefilter treats \d as ASCII, so such keys are matched with re).
+KEY_LETTER, KEY_RSPACE, KEY_RDIGIT, KEY_XDIGIT = 4, 8, 16, 32
+# Bits of the stage's breadcrumb table: a key can start / end a root line ("home", "1. startseite"), a
+# stripped line can start a glued trail ("HomeWorld...").
+CRUMB_ROOT_HEAD, CRUMB_ROOT_LAST, CRUMB_GLUED_HEAD = 1, 2, 4
+# Bits of line_facts' per-line output.
+F_FALLBACK, F_PROSE, F_NAV, F_KEEP, F_CRUMB, F_QUANTITY, F_XDIGIT, F_GLUED = 1, 2, 4, 8, 16, 32, 64, 128
+PROSE_MIN_WORDS = 16
+QUANTITY_MAX_WORDS = 12
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_closer(c: int) -> bool:
+    # ) ] " ' ” ’ » : what may stand between a sentence's last letters, its end mark and what follows.
+    return c == 0x29 or c == 0x5D or c == 0x22 or c == 0x27 or c == 0x201D or c == 0x2019 or c == 0xBB
+
+
+@numba.njit(cache=True, nogil=True)
+def _sentence_end(points: np.ndarray, b: int, e: int, key_classes: np.ndarray) -> bool:
+    """The stage's _SENTENCE_END_RE.search on points[b:e] (BMP only): an end mark (. ! ? …) after two
+    letters and maybe closing brackets/quotes, or ? / ! anywhere, followed by closers then a space or the
+    end; or a CJK full stop (。！？) anywhere."""
+    for q in range(b, e):
+        c = points[q]
+        if c == 0x3002 or c == 0xFF01 or c == 0xFF1F:
+            return True
+        if not (c == 0x2E or c == 0x21 or c == 0x3F or c == 0x2026):
+            continue
+        ok = c == 0x21 or c == 0x3F
+        if not ok:
+            k = q - 1
+            while k >= b and _is_closer(points[k]):
+                k -= 1
+            ok = k - 1 >= b and (key_classes[points[k]] & KEY_LETTER) != 0 and (
+                key_classes[points[k - 1]] & KEY_LETTER
+            ) != 0
+        if ok:
+            r = q + 1
+            while r < e and _is_closer(points[r]):
+                r += 1
+            if r == e or (key_classes[points[r]] & KEY_RSPACE) != 0:
+                return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_utf8(out: np.ndarray, w: int, c: int) -> int:
+    if c < 0x80:
+        out[w] = c
+        return w + 1
+    if c < 0x800:
+        out[w] = 0xC0 | (c >> 6)
+        out[w + 1] = 0x80 | (c & 0x3F)
+        return w + 2
+    out[w] = 0xE0 | (c >> 12)
+    out[w + 1] = 0x80 | ((c >> 6) & 0x3F)
+    out[w + 2] = 0x80 | (c & 0x3F)
+    return w + 3
+
+
+@numba.njit(cache=True, nogil=True)
+def line_facts(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    crumb_classes: np.ndarray,
+    root_lengths: np.ndarray,
+    nav_max: int,
+    body_min_words: int,
+    keep_min_words: int,
+    out: np.ndarray,
+    ends: np.ndarray,
+    words: np.ndarray,
+    flags: np.ndarray,
+    body: np.ndarray,
+) -> int:
+    """Per stripped non-blank line of ``points`` (joined by newlines): its key as normalise_lines makes it,
+    written to ``out`` in UTF-8 (keys joined by newlines; ``ends[line]``: the byte offset after the key),
+    its words, and what _line_info derives from the line's text: the F_* bits and the body characters
+    (len or -1). F_FALLBACK (nothing else set, nothing written): astral or surrogate code points, Σ or a
+    character lower-casing to several; the caller does such lines in Python. F_CRUMB: _breadcrumb may
+    find a trail (a possible root line or a separator character); F_GLUED (without F_CRUMB): only its
+    glued-trail test can; F_QUANTITY: is_quantity_line may say yes (the line is not kept otherwise, is
+    short, opens with a number then a letter: _may_be_quantity); F_XDIGIT: the key holds a non-ASCII
+    decimal digit. Returns the bytes written."""
+    n = points.size
+    key = np.empty(n + 1, dtype=np.uint32)
+    w = 0
+    line = 0
+    b = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        e = p
+        # The key: whitespace runs folded to one space, lower-cased, edge characters stripped.
+        size = 0
+        pending_space = False
+        bad = False
+        for q in range(b, e):
+            c = points[q]
+            if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
+                bad = True
+                break
+            if classes[c] & SPACE:
+                pending_space = size > 0
+                continue
+            low = lower[c]
+            if low == NO_LOWER or c == 0x3A3:
+                bad = True
+                break
+            if pending_space:
+                key[size] = 32
+                size += 1
+                pending_space = False
+            key[size] = low
+            size += 1
+        f = 0
+        if bad:
+            f = F_FALLBACK
+            size = 0
+        ke = size
+        while ke > 0 and key_classes[key[ke - 1]] & KEY_EDGE:
+            ke -= 1
+        ks = 0
+        while ks < ke and key_classes[key[ks]] & KEY_EDGE:
+            ks += 1
+        spaces = cjk = 0
+        digit = False
+        for k in range(ks, ke):
+            x = key[k]
+            w = _put_utf8(out, w, x)
+            spaces += x == 32
+            kc = key_classes[x]
+            cjk += (kc & KEY_CJK) != 0
+            digit |= (kc & KEY_RDIGIT) != 0
+            if kc & KEY_XDIGIT:
+                f |= F_XDIGIT
+        ends[line] = w
+        if p < n:
+            out[w] = NEWLINE
+            w += 1
+        count = spaces + 1 + cjk // 2 if ke > ks else 0
+        words[line] = count
+        body[line] = -1
+        if not bad and ke > ks:
+            first, last = points[b], points[e - 1]
+            # sep: a breadcrumb separator (_SEP_RE and its variants): » › → anywhere, or > / | :: between
+            # whitespace (`regex` \s) on both sides.
+            colon = sep = False
+            for q in range(b, e):
+                c = points[q]
+                if c == 0xBB or c == 0x203A or c == 0x2192:
+                    sep = True
+                elif c == 0x3A:
+                    colon = True
+                    if (
+                        q + 2 < e
+                        and points[q + 1] == 0x3A
+                        and q > b
+                        and key_classes[points[q - 1]] & KEY_RSPACE
+                        and key_classes[points[q + 2]] & KEY_RSPACE
+                    ):
+                        sep = True
+                elif (
+                    (c == 0x2F or c == 0x7C or c == 0x3E)
+                    and b < q < e - 1
+                    and key_classes[points[q - 1]] & KEY_RSPACE
+                    and key_classes[points[q + 1]] & KEY_RSPACE
+                ):
+                    sep = True
+            ends_sentence = False
+            if count < PROSE_MIN_WORDS or count <= nav_max:
+                ends_sentence = _sentence_end(points, b, e, key_classes)
+            if count >= PROSE_MIN_WORDS or ends_sentence:
+                f |= F_PROSE
+            if 0 < count <= nav_max and not (ends_sentence or colon or digit) and last != 0x2C and last != 0x3B:
+                f |= F_NAV
+            is_body = count >= PROSE_MIN_WORDS or (count >= body_min_words and _body_end(last))
+            if is_body:
+                body[line] = e - b
+            if is_body and count >= keep_min_words:
+                f |= F_KEEP
+            elif count <= QUANTITY_MAX_WORDS and _may_be_quantity(points, b, e, classes, key_classes):
+                f |= F_QUANTITY
+            k0, k1 = key[ks], key[ke - 1]
+            root = (
+                (crumb_classes[k0] & CRUMB_ROOT_HEAD) != 0
+                and (crumb_classes[k1] & CRUMB_ROOT_LAST) != 0
+                and _root_length(key, ks, ke, key_classes, root_lengths)
+            )
+            if root or sep:
+                f |= F_CRUMB
+            elif crumb_classes[first] & CRUMB_GLUED_HEAD:
+                f |= F_GLUED
+        flags[line] = f
+        line += 1
+        b = p + 1
+    return w
+
+
+@numba.njit(cache=True, nogil=True)
+def _root_length(key: np.ndarray, ks: int, ke: int, key_classes: np.ndarray, root_lengths: np.ndarray) -> bool:
+    """Whether key[ks:ke] has the length of a root (``root_lengths[n]``), alone or after a "12. " prefix:
+    the root-line pattern (?:\\d+\\.\\s*)?(?:root|...) folds case one character to one."""
+    if ke - ks < root_lengths.size and root_lengths[ke - ks]:
+        return True
+    q = ks
+    while q < ke and key_classes[key[q]] & KEY_RDIGIT:
+        q += 1
+    if q in (ks, ke) or key[q] != 0x2E:
+        return False
+    q += 1
+    while q < ke and key_classes[key[q]] & KEY_RSPACE:
+        q += 1
+    return ke - q < root_lengths.size and root_lengths[ke - q] != 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _body_end(c: int) -> bool:
+    # . ! ? … : ; " ' ” “ » ) ] 。 ！ ？ : the stage's _BODY_END_CHARS.
+    return (
+        c == 0x2E or c == 0x21 or c == 0x3F or c == 0x2026 or c == 0x3A or c == 0x3B or c == 0x22 or c == 0x27
+        or c == 0x201D or c == 0x201C or c == 0xBB or c == 0x29 or c == 0x5D
+        or c == 0x3002 or c == 0xFF01 or c == 0xFF1F
+    )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fraction(c: int) -> bool:
+    return c == 0xBD or c == 0xBC or c == 0xBE or c == 0x2153 or c == 0x2154  # ½ ¼ ¾ ⅓ ⅔
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bullet(c: int) -> bool:
+    # • · ▪ ◦ ‣ ∙ * -
+    return c == 0x2022 or c == 0xB7 or c == 0x25AA or c == 0x25E6 or c == 0x2023 or c == 0x2219 or c in (0x2A, 0x2D)
+
+
+@numba.njit(cache=True, nogil=True)
+def _may_be_quantity(points: np.ndarray, b: int, e: int, classes: np.ndarray, key_classes: np.ndarray) -> bool:
+    """Whether the stage's _QUANTITY_RE can match at the start of points[b:e] (a superset): an ASCII digit or
+    a fraction, or a bullet, spaces and a decimal digit or fraction (is_quantity_line's own heads); then,
+    past the number (digits, . , / - – spaces, fractions), a letter: every unit starts with one."""
+    c = points[b]
+    q = b
+    if _bullet(c):
+        q += 1
+        while q < e and classes[points[q]] & SPACE:
+            q += 1
+        if q == e:
+            return False
+        c = points[q]
+        if not ((0x30 <= c <= 0x39) or (key_classes[c] & KEY_XDIGIT) != 0 or _fraction(c)):
+            return False
+    elif not ((0x30 <= c <= 0x39) or _fraction(c)):
+        return False
+    while q < e:
+        c = points[q]
+        if (
+            (0x30 <= c <= 0x39)
+            or (key_classes[c] & KEY_XDIGIT) != 0
+            or _fraction(c)
+            or (classes[c] & SPACE) != 0
+            or c == 0x2E or c == 0x2C or c == 0x2F or c == 0x2D or c == 0x2013
+        ):
+            q += 1
+            continue
+        return (classes[c] & ALPHA) != 0
+    return False

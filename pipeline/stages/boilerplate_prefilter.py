@@ -1,0 +1,283 @@
+"""Multi-pattern prefilter for the boilerplate stage's whole-line patterns and contains-phrases: one
+hyperscan scan over a document's line keys (UTF-8, joined by newlines) tells which lines may match which
+pattern, and exactly which lines contain a phrase, instead of one ``re`` call per line.
+
+Exactness: each whole-line pattern is translated (from the stdlib parser's tree) into a *byte-level
+superset* of itself: every ASCII character an atom matches is listed exactly (tested with ``re`` itself on
+the atom alone), a non-ASCII character becomes its UTF-8 bytes, and anything the atom may match beyond
+ASCII becomes "one or more bytes >= 0x80"; large repeat bounds become open, lookarounds, anchors and word
+boundaries are dropped (a pattern with a back-reference is not translated). So every line that ``re``
+fullmatches is reported; the stage confirms each reported line with ``re`` (reported lines are the few
+that really match). Phrases are literal byte strings: a UTF-8 substring is a character substring.
+Without the optional ``hyperscan`` package, or for patterns the stdlib parser cannot read, the stage
+keeps matching every line with ``re``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:  # optional: manylinux x86_64 wheels (pyproject's environment marker); else the stage uses re
+    import hyperscan
+except ImportError:  # pragma: no cover - depends on the platform
+    hyperscan = None
+
+try:
+    import re._compiler as sre_compile
+    import re._constants as sre_constants
+    import re._parser as sre_parse
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_compile  # type: ignore[no-redef]
+    import sre_constants  # type: ignore[no-redef]
+    import sre_parse  # type: ignore[no-redef]
+
+# Repeat bounds above this are left open ({m,}): hyperscan builds large automata for wide bounded repeats.
+MAX_BOUND = 8
+# Part of the on-disk cache key: bump when the translation changes.
+TRANSLATION_VERSION = 1
+CACHE_DIR = Path(__file__).parent / "__pycache__"
+# Any non-ASCII character (and any run of them): its UTF-8 bytes are all >= 0x80.
+NON_ASCII = r"[\x80-\xff]+"
+_ATOMS = frozenset({sre_constants.LITERAL, sre_constants.NOT_LITERAL, sre_constants.IN, sre_constants.ANY})
+_REPEATS = frozenset(
+    {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None)} - {None}
+)
+_DROPPED = frozenset({sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT})
+
+
+class Untranslatable(Exception):
+    """A construct the translation does not cover (the stage then keeps re for every line)."""
+
+
+def available() -> bool:
+    return hyperscan is not None
+
+
+def _byte(code: int) -> str:
+    return f"\\x{code:02x}"
+
+
+def _literal_bytes(ch: str) -> str:
+    return "".join(_byte(b) for b in ch.encode("utf-8", "surrogatepass"))
+
+
+def _ascii_class(codes: list[int], extra: str = "") -> str:
+    """A byte class of these ASCII codes (ranges merged) plus ``extra`` (a class body)."""
+    if not codes:
+        return "[" + extra + "]"
+    parts = []
+    start = prev = codes[0]
+    for c in [*codes[1:], -2]:
+        if c == prev + 1:
+            prev = c
+            continue
+        parts.append(_byte(start) if start == prev else f"{_byte(start)}-{_byte(prev)}")
+        start = prev = c
+    return "[" + "".join(parts) + extra + "]"
+
+
+class _Atom:
+    """What one character atom may match, in bytes: ASCII codes (exact), exact UTF-8 strings of
+    non-ASCII characters, and whether any other non-ASCII character."""
+
+    def __init__(self, codes: list[int], exact: list[str], non_ascii: bool) -> None:
+        self.codes, self.exact, self.non_ascii = codes, exact, non_ascii
+
+    def single(self) -> str:
+        alts = []
+        if self.codes:
+            alts.append(_ascii_class(self.codes))
+        alts.extend(self.exact)
+        if self.non_ascii:
+            alts.append(NON_ASCII)
+        if not alts:
+            raise Untranslatable("an atom matching no character")
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    def repeated(self, low: int, high: int | None) -> str:
+        """The atom repeated low..high times (high None: open)."""
+        if self.non_ascii:
+            # Every character is at least one byte: a byte class with the non-ASCII bytes, open above.
+            body = _ascii_class(self.codes, "\\x80-\\xff")
+            high = None
+        else:
+            body = self.single()
+            if not body.startswith("[") and len(body) > 4:
+                body = f"(?:{body})"
+        return body + _bounds(low, high)
+
+
+def _bounds(low: int, high: int | None) -> str:
+    low = min(low, MAX_BOUND)
+    if high is None or high > MAX_BOUND:
+        return "*" if low == 0 else ("+" if low == 1 else f"{{{low},}}")
+    return "" if low == high == 1 else f"{{{low},{high}}}"
+
+
+def _is_key_space(code: int) -> bool:
+    """Whitespace a key never holds (normalise folds every str.isspace run into one space)."""
+    return code != 32 and chr(code).isspace()
+
+
+def _atom(op: Any, av: Any, flags: int, state: Any) -> _Atom:
+    """Byte-level superset of one character atom, on keys (see superset_expression)."""
+    alone = sre_compile.compile(sre_parse.SubPattern(state, [(op, av)]), flags)
+    codes = [c for c in range(128) if not _is_key_space(c) and alone.fullmatch(chr(c))]
+    if flags & sre_constants.SRE_FLAG_IGNORECASE:
+        return _Atom(codes, [], True)  # case folding reaches beyond ASCII (K, ſ): conservative
+    if op is sre_constants.LITERAL:
+        return _Atom(codes, [_literal_bytes(chr(av))] if av >= 128 else [], False)
+    if op is sre_constants.IN:
+        members: list[int] = []
+        for iop, iav in av:
+            if iop is sre_constants.LITERAL:
+                members.extend([iav] if iav >= 128 else [])
+            elif iop is sre_constants.RANGE:
+                members.extend(range(max(iav[0], 128), iav[1] + 1))
+            elif iop is sre_constants.CATEGORY and iav in _ASCII_ONLY_CATEGORIES:
+                continue  # on keys: see superset_expression
+            else:
+                return _Atom(codes, [], True)  # negated set, \w, \S, ...
+        if len(members) > 32:
+            return _Atom(codes, [], True)
+        return _Atom(codes, [_literal_bytes(chr(m)) for m in members], False)
+    return _Atom(codes, [], True)  # NOT_LITERAL, ANY
+
+
+# \d and \s match non-ASCII characters that the caller keeps away from the prefilter: keys hold no
+# whitespace but the space, and lines with a non-ASCII decimal digit are matched with re.
+_ASCII_ONLY_CATEGORIES = frozenset({sre_constants.CATEGORY_DIGIT, sre_constants.CATEGORY_SPACE})
+
+
+def _items(items: Any, flags: int, state: Any) -> str:
+    out = []
+    for op, av in items:
+        if op in _ATOMS:
+            out.append(_atom(op, av, flags, state).single())
+        elif op is sre_constants.SUBPATTERN:
+            _group, add, delete, sub = av
+            out.append("(?:" + _items(sub, (flags | add) & ~delete, state) + ")")
+        elif op is sre_constants.BRANCH:
+            out.append("(?:" + "|".join(_items(alt, flags, state) for alt in av[1]) + ")")
+        elif op in _REPEATS:
+            low, high, sub = av
+            open_high = None if high is sre_constants.MAXREPEAT else high
+            if len(sub) == 1 and sub[0][0] in _ATOMS:
+                out.append(_atom(sub[0][0], sub[0][1], flags, state).repeated(low, open_high))
+            else:
+                out.append("(?:" + _items(sub, flags, state) + ")" + _bounds(low, open_high))
+        elif op is getattr(sre_constants, "ATOMIC_GROUP", None):
+            out.append("(?:" + _items(av, flags, state) + ")")
+        elif op in _DROPPED:
+            continue  # an assertion only removes matches: dropping it keeps a superset
+        else:  # back-references (their meaning changes inside the stage's alternation), conditionals
+            raise Untranslatable(str(op))
+    return "".join(out)
+
+
+def superset_expression(pattern: str) -> str:
+    """A hyperscan expression (bytes mode, multi-line) that ends a match at the end of at least every
+    line (a UTF-8 key) that ``re.fullmatch(pattern, key)`` matches. Raises Untranslatable."""
+    try:
+        tree = sre_parse.parse(pattern)
+    except Exception as err:  # noqa: BLE001 - `regex`-only syntax: not for the stdlib parser
+        raise Untranslatable(str(err)) from err
+    # Anchored at the line's end only: the stage's keys are joined by newlines and scanned at once, and the
+    # hyperscan 5.4 of the wheel misses some matches of line-start anchored (^ or \n) patterns after a long
+    # line (tests/test_boilerplate.py keeps an example); a pattern free at its start is a superset as well.
+    return "(?:" + _items(tree.data, tree.state.flags, tree.state) + ")$"
+
+
+def phrase_expression(phrase: str) -> str:
+    """A literal phrase as a hyperscan expression of its UTF-8 bytes."""
+    return "".join(_byte(b) for b in phrase.encode("utf-8", "surrogatepass"))
+
+
+class Prefilter:
+    """One hyperscan database: whole-line patterns (ids 0..patterns-1, supersets) then phrases. ``whole``:
+    whether the whole-line patterns are in it (False: some pattern could not be translated, the stage
+    tries every line with re)."""
+
+    def __init__(self, patterns: list[str] | None, phrases: list[str]) -> None:
+        self._db, self.whole, self.patterns = _database(patterns, phrases)
+        self._scratch = hyperscan.Scratch(self._db) if self._db is not None else None
+
+    def scan(self, data: bytes, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(line, id) of every report in ``data`` (lines joined by newlines; ``ends[j]`` the byte offset
+        where line j ends). A whole-line pattern is reported once per line it may match, a phrase once
+        per occurrence."""
+        found: list[int] = []
+        if self._db is not None:
+            add = found.append
+
+            def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
+                add(ident)
+                add(end)
+
+            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
+        pairs = np.asarray(found, dtype=np.int64).reshape(-1, 2)
+        lines = np.searchsorted(ends, pairs[:, 1], side="left")
+        return lines, pairs[:, 0]
+
+
+def _translate(patterns: list[str] | None, phrases: list[str]) -> tuple[list[str], list[int], bool, int]:
+    """(expressions, flags, whether the whole-line patterns are in, how many) for the database."""
+    exprs: list[str] = []
+    whole = patterns is not None
+    if patterns is not None:
+        try:
+            exprs = [superset_expression(p) for p in patterns]
+        except Untranslatable:
+            whole, exprs = False, []
+    count = len(exprs)
+    flags = [hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY] * count + [0] * len(phrases)
+    return exprs + [phrase_expression(p) for p in phrases], flags, whole, count
+
+
+def _database(patterns: list[str] | None, phrases: list[str]) -> tuple[Any, bool, int]:
+    """(compiled database or None when empty, whole, pattern count), from the on-disk cache when the same
+    patterns were translated and compiled before (~1.5 s for the shipped packs; loading takes a few ms).
+    The cache lives beside the package like numba's (``__pycache__``); an unwritable place only means
+    compiling in each process."""
+    source = json.dumps([hyperscan.__version__, TRANSLATION_VERSION, patterns, phrases])
+    path = CACHE_DIR / f"boilerplate_prefilter-{hashlib.sha256(source.encode('utf-8')).hexdigest()[:24]}.hsdb"
+    try:
+        head, _, blob = path.read_bytes().partition(b"\n")
+        whole, count = json.loads(head)
+        return (hyperscan.loadb(blob) if blob else None), whole, count
+    except Exception:  # noqa: BLE001 - missing, unreadable or stale: translate and compile instead
+        pass
+    exprs, flags, whole, count = _translate(patterns, phrases)
+    db = None
+    if exprs:
+        db = hyperscan.Database()
+        encoded = [e.encode("ascii") for e in exprs]
+        db.compile(expressions=encoded, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
+    try:
+        CACHE_DIR.mkdir(exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(json.dumps([whole, count]).encode("ascii") + b"\n" + (hyperscan.dumpb(db) if db else b""))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return db, whole, count
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(patterns: tuple[str, ...] | None, phrases: tuple[str, ...]) -> Prefilter:
+    return Prefilter(list(patterns) if patterns is not None else None, list(phrases))
+
+
+def build(patterns: list[str] | None, phrases: list[str]) -> Prefilter | None:
+    """The prefilter of these whole-line patterns (None: leave them to re) and phrases, shared by the
+    stages of a process with the same ones; None without hyperscan."""
+    if hyperscan is None:
+        return None
+    return _cached(tuple(patterns) if patterns is not None else None, tuple(phrases))
