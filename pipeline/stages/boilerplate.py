@@ -34,6 +34,7 @@ import difflib
 import functools
 import json
 import math
+import operator
 import re
 import statistics
 from collections import Counter
@@ -1662,14 +1663,15 @@ class BoilerplateStage(Stage):
     def line_infos(self, lines: list[str]) -> list[tuple[Any, ...] | None]:
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos."""
-        stripped = [line.strip() for line in lines]
+        stripped = list(map(str.strip, lines))
         infos: list[tuple[Any, ...] | None] = list(map(self._line_cache.get, stripped))  # "" is never cached
-        pending = [i for i, (text, info) in enumerate(zip(stripped, infos, strict=True)) if info is None and text]
-        if pending:
-            distinct = list(dict.fromkeys([stripped[i] for i in pending]))
-            fresh = dict(zip(distinct, self._new_line_infos(distinct), strict=True))
-            for i in pending:
-                infos[i] = fresh[stripped[i]]
+        missing = list(compress(range(len(lines)), map(operator.not_, infos)))  # new lines and blank lines
+        if missing:
+            texts = dict.fromkeys(map(stripped.__getitem__, missing))
+            texts.pop("", None)
+            fresh = dict(zip(texts, self._new_line_infos(list(texts)), strict=True)) if texts else {}
+            for i, info in zip(missing, map(fresh.get, map(stripped.__getitem__, missing)), strict=True):
+                infos[i] = info
             self._remember(fresh)
         return infos
 
@@ -1715,7 +1717,7 @@ class BoilerplateStage(Stage):
         keys = data.decode("utf-8").split("\n")
         words = words_a.tolist()
         rules = list(map(self._exact.get, keys))
-        self._pattern_rules(data, ends, keys, words, flags_a, rules)
+        self._pattern_rules(data, ends, keys, words_a, flags_a, rules)
         crumbs: list[tuple[str, int] | None] = [None] * m
         if self._crumbs_any:
             glued = self._glued_roots
@@ -1752,7 +1754,7 @@ class BoilerplateStage(Stage):
         data: bytes,
         ends: np.ndarray,
         keys: list[str],
-        words: list[int],
+        words: np.ndarray,
         flags: np.ndarray,
         rules: list[str | None],
     ) -> None:
@@ -1761,17 +1763,18 @@ class BoilerplateStage(Stage):
         order (the alternation's first match), then the phrases; keys holding a non-ASCII digit go through
         _classify_key. Without the prefilter: _classify_key on every key, with the phrase kernel's hits."""
         db = self._prefilter()
+        counts = words.tolist()
         if db is None:
-            hits = self.phrase_hits(keys, words)
+            hits = self.phrase_hits(keys, counts)
             for j, key in enumerate(keys):
                 if rules[j] is None and key:
-                    rules[j] = self._classify_key(key, words[j], hits[j] if hits is not None else None)
+                    rules[j] = self._classify_key(key, counts[j], hits[j] if hits is not None else None)
             return
         lines, ids = db.scan(data, ends)
         is_phrase = ids >= db.patterns
         found = lines[is_phrase]
-        counts = np.asarray(words, dtype=np.int64)[found]
-        phrased = set(found[(counts > 0) & (counts <= self.options.max_phrase_line_words)].tolist())
+        counts_found = words[found]
+        phrased = set(found[(counts_found > 0) & (counts_found <= self.options.max_phrase_line_words)].tolist())
         reported: dict[int, list[int]] = {}
         for line, ident in zip(lines[~is_phrase].tolist(), ids[~is_phrase].tolist(), strict=True):
             reported.setdefault(line, []).append(ident)
@@ -1781,11 +1784,11 @@ class BoilerplateStage(Stage):
             if rules[j] is not None or not key:
                 continue
             if j in odd:
-                rules[j] = self._classify_key(key, words[j], j in phrased)
+                rules[j] = self._classify_key(key, counts[j], j in phrased)
                 continue
             rule = self._first_pattern_rule(key, reported[j]) if j in reported else None
             if rule is None and j in phrased:
-                rule = self._classify_key(key, words[j], True, whole=False)
+                rule = self._classify_key(key, counts[j], True, whole=False)
             rules[j] = rule
 
     def _first_pattern_rule(self, key: str, candidates: list[int]) -> str | None:
