@@ -1456,3 +1456,25 @@ def test_user_patterns_with_capitals_and_regex_syntax_keep_their_matches():
         infos = stage.line_infos(lines)
         assert infos == [BoilerplateStage(BoilerplateStage.Options(patterns=patterns))._line_info(x) for x in lines]
         assert any(info[2] in patterns for info in infos)
+
+
+def test_prefilter_database_is_cached_on_disk(tmp_path, monkeypatch):
+    """The translated and compiled database is written once and loaded by later processes (the same
+    reports); a corrupt cache file is rebuilt."""
+    from pipeline.stages import boilerplate_prefilter as prefilter
+
+    if not prefilter.available():
+        pytest.skip("hyperscan is not installed")
+    monkeypatch.setattr(prefilter, "CACHE_DIR", tmp_path)
+    patterns, phrases = [r"(?:\d+ comments?)", r"(?:leave a reply)"], ["cookies"]
+    built = prefilter.Prefilter(patterns, phrases)
+    (path,) = tmp_path.glob("*.hsdb")
+    loaded = prefilter.Prefilter(patterns, phrases)
+    data = b"leave a reply\nwe use cookies\n12 comments\nplain"
+    ends = np.array([13, 28, 40, 46])
+    for db in (built, loaded):
+        lines, ids = db.scan(data, ends)
+        assert sorted(zip(lines.tolist(), ids.tolist(), strict=True)) == [(0, 1), (1, 2), (2, 0)]
+    path.write_bytes(b"garbage")
+    rebuilt = prefilter.Prefilter(patterns, phrases)
+    assert rebuilt.scan(data, ends)[0].tolist() and path.read_bytes() != b"garbage"

@@ -19,9 +19,12 @@ rules that look at the shape of the text:
   (a lexicon) and how much of its vocabulary the rest of the page shares; with the scorer off,
   ``outside-content`` removes short lines far from the stretch.
 
-Compiled loops (every line's lookup key and word count in one pass per document, per-line shape counts of
-the scorer's candidate lines, tree-ensemble inference) live in ``boilerplate_kernels.py``; they compute the
-same values as the Python definitions kept here (``normalise``, ``_key_words``, ``_line_shape``).
+Compiled loops (every line's lookup key and word count in one pass per document, the per-line rule facts of a
+document's new lines, per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
+``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here (``normalise``,
+``_key_words``, ``_line_info``, ``_line_shape``). The pack patterns and phrases of a document's lines are
+looked for with one hyperscan scan (``boilerplate_prefilter.py``, optional dependency): it reports a superset
+of the lines each whole-line pattern matches, which ``re`` confirms.
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).

@@ -251,7 +251,7 @@ def _database(patterns: list[str] | None, phrases: list[str]) -> tuple[Any, bool
     try:
         head, _, blob = path.read_bytes().partition(b"\n")
         whole, count = json.loads(head)
-        return (hyperscan.loadb(blob) if blob else None), whole, count
+        return (hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK) if blob else None), whole, count
     except Exception:  # noqa: BLE001 - missing, unreadable or stale: translate and compile instead
         pass
     exprs, flags, whole, count = _translate(patterns, phrases)
