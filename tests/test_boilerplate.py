@@ -1478,3 +1478,14 @@ def test_prefilter_database_is_cached_on_disk(tmp_path, monkeypatch):
     path.write_bytes(b"garbage")
     rebuilt = prefilter.Prefilter(patterns, phrases)
     assert rebuilt.scan(data, ends)[0].tolist() and path.read_bytes() != b"garbage"
+
+
+def test_line_infos_from_several_threads():
+    """Stages of one process share the prefilter; each thread scans with its own scratch space."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    expected = BoilerplateStage().line_infos(lines)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: BoilerplateStage().line_infos(lines), range(8)))
+    assert all(result == expected for result in results)

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,8 @@ class Prefilter:
 
     def __init__(self, patterns: list[str] | None, phrases: list[str]) -> None:
         self._db, self.whole, self.patterns = _database(patterns, phrases)
-        self._scratch = hyperscan.Scratch(self._db) if self._db is not None else None
+        # Scratch space is per thread (stages of one process share this object: build()).
+        self._local = threading.local()
 
     def scan(self, data: bytes, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(line, id) of every report in ``data`` (lines joined by newlines; ``ends[j]`` the byte offset
@@ -221,7 +223,10 @@ class Prefilter:
                 add(ident)
                 add(end)
 
-            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
+            scratch = getattr(self._local, "scratch", None)
+            if scratch is None:
+                scratch = self._local.scratch = hyperscan.Scratch(self._db)
+            self._db.scan(data, match_event_handler=on_match, scratch=scratch)
         pairs = np.asarray(found, dtype=np.int64).reshape(-1, 2)
         lines = np.searchsorted(ends, pairs[:, 1], side="left")
         return lines, pairs[:, 0]
