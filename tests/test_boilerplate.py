@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.stages import boilerplate
+from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages.boilerplate import (
     _ASCII_EDGE,
     _CJK_HINT_RE,
@@ -786,7 +787,18 @@ def test_tree_ensemble_matches_a_numpy_walk():
             "leaf": rng.normal(size=(30, 16)).tolist(),
         }
     )
-    for model in (shipped, deeper):
+    deepest = TreeEnsemble(  # deeper than MAX_TESTED_DEPTH: walked node by node
+        {
+            "features": list(SCORER_FEATURES),
+            "depth": 5,
+            "base": -0.5,
+            "feature": rng.integers(0, len(SCORER_FEATURES), size=(9, 31)).tolist(),
+            "threshold": rng.normal(size=(9, 31)).tolist(),
+            "leaf": rng.normal(size=(9, 32)).tolist(),
+        }
+    )
+    assert deepest._tests is None and shipped._tests is not None and deeper._tests is not None
+    for model in (shipped, deeper, deepest):
         x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
         for row in range(20):
             tree = row * 7 % len(model.feature)
@@ -794,6 +806,14 @@ def test_tree_ensemble_matches_a_numpy_walk():
         assert np.array_equal(model.log_odds(x), _numpy_walk(model, x))
         assert np.array_equal(model.log_odds(x[::2]), _numpy_walk(model, x[::2]))
         assert model.log_odds(x[:0]).shape == (0,)
+        if model._tests is not None:
+            # The node tests give every (row, tree) the leaf value of the node-by-node walk.
+            walked = np.empty((len(x), len(model.feature)))
+            kernels.tree_leaf_values(x, model.feature, model.threshold, model.leaf, model.depth, walked)
+            tested = np.empty_like(walked)
+            xt = np.ascontiguousarray(x.T)
+            kernels.tree_leaf_values_by_tests(xt, model.feature, model.threshold, model.leaf, model._tests, tested)
+            assert np.array_equal(walked, tested)
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():

@@ -841,6 +841,10 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     return x
 
 
+# Deepest trees whose leaves are found from all node tests at once (a table of 2**15 leaves at depth 4).
+MAX_TESTED_DEPTH = 4
+
+
 class TreeEnsemble:
     """Gradient-boosted trees of one fixed depth, stored as arrays (trained by
     ``benchmarks/train_line_scorer.py``): ``feature``/``threshold`` per inner node in breadth-first
@@ -855,18 +859,25 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+        # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
+        # deeper trees are walked node by node.
+        self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
 
     @staticmethod
     def expected_features() -> list[str]:
         return list(SCORER_FEATURES)
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
-        # The leaf value of every (row, tree) from the compiled walk, summed per row as one (rows,
+        # The leaf value of every (row, tree) from the compiled tests, summed per row as one (rows,
         # trees) float64 array (numpy's summation order: the sums do not depend on how leaves were found).
         values = np.empty((len(x), len(self.feature)), dtype=np.float64)
-        kernels.tree_leaf_values(
-            np.ascontiguousarray(x, dtype=np.float64), self.feature, self.threshold, self.leaf, self.depth, values
-        )
+        if self._tests is None:
+            kernels.tree_leaf_values(
+                np.ascontiguousarray(x, dtype=np.float64), self.feature, self.threshold, self.leaf, self.depth, values
+            )
+        else:
+            xt = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
+            kernels.tree_leaf_values_by_tests(xt, self.feature, self.threshold, self.leaf, self._tests, values)
         return self.base + values.sum(axis=1)
 
 
