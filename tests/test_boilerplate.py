@@ -3,10 +3,14 @@ pack, and a sanity check on the trafilatura test pages (dev half of the gold sni
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import pickle
 import re
+import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,7 @@ from pipeline.stages.boilerplate import (
     _key_words,
     _line_shape,
     _line_shapes,
+    _log1p_ints,
     _phrase_table,
     _sentence_hint,
     _separator_hint,
@@ -1296,3 +1301,96 @@ def test_quantity_line_bullet_exit_agrees_with_the_pattern():
         "· 1-2 Zehen",
     ]:
         assert is_quantity_line(line, 3) == (_QUANTITY_RE.match(line) is not None), line
+
+
+def _line_features_reference(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """The numpy/Python definition line_features had before its rows were compiled (the reference)."""
+    n = len(lines)
+    m = len(cand)
+    x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    first_in = bisect.bisect_left(cand, start)
+    after_in = bisect.bisect_left(cand, end)
+    first_marker = v.markers[0] if v.markers else n
+    infos = [v.infos[i] for i in cand]
+    stripped_lines = [lines[i].strip() for i in cand]
+    seen: Counter[str] = Counter(stripped_lines)
+    shapes = _line_shapes(stripped_lines)
+    body_chars = [info[6] for info in infos]
+    stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
+    # statistics.median: the same value as np.median ((a + b) / 2 of exact integers), without numpy's overhead.
+    typical = float(statistics.median(stretch_chars)) if stretch_chars else 1.0
+    at = np.arange(m)
+    rows = np.asarray(cand)
+    # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
+    removed = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
+    log_words = _log1p_ints([info[1] for info in infos])
+    body = np.array([c > 0 for c in body_chars], dtype=np.float64)
+    inside = (at >= first_in) & (at < after_in)
+    outside = np.where(at < first_in, first_in - at, np.where(at >= after_in, at - after_in + 1, 0))
+    before = removed[rows] - np.concatenate(([0], removed[rows[:-1] + 1]))
+    after = np.concatenate((removed[rows[1:]], [removed[n]])) - removed[rows + 1]
+    body_sums = np.concatenate(([0], np.cumsum(body > 0)))
+    lo, hi = np.maximum(at - 3, 0), np.minimum(at + 4, m)
+    column = dict.fromkeys(SCORER_FEATURES)
+    (
+        column["log_chars"],
+        column["ends_colon"],
+        column["list_item"],
+        column["digit_ratio"],
+        column["upper_ratio"],
+        column["symbol_ratio"],
+        column["titlecase_ratio"],
+        column["url_mail_copyright"],
+        column["function_word_ratio"],
+    ) = shapes[:, :9].T
+    column["log_words"] = log_words
+    column["prose"] = [info[4] for info in infos]
+    column["body"] = body
+    column["inside_stretch"] = inside
+    column["log_distance_outside"] = _log1p_ints(outside)
+    column["log_from_stretch_start"] = np.where(inside, _log1p_ints(np.maximum(at - first_in, 0)), 0.0)
+    column["log_to_stretch_end"] = np.where(inside, _log1p_ints(np.maximum(after_in - 1 - at, 0)), 0.0)
+    column["position"] = rows / n
+    column["log_removed_before"] = _log1p_ints(before)
+    column["log_removed_after"] = _log1p_ints(after)
+    column["prev_body"] = np.concatenate(([-1.0], body[:-1]))
+    column["prev_log_words"] = np.concatenate(([-1.0], log_words[:-1]))
+    column["next_body"] = np.concatenate((body[1:], [-1.0]))
+    column["next_log_words"] = np.concatenate((log_words[1:], [-1.0]))
+    column["window_body_share"] = (body_sums[hi] - body_sums[lo]) / (hi - lo)
+    column["after_marker"] = rows > first_marker
+    column["nav_item"] = [info[5] for info in infos]
+    column["kept_outside"] = [info[7] for info in infos]
+    column["repeated_in_doc"] = [seen[s] > 1 for s in stripped_lines]
+    log = math.log
+    column["length_vs_stretch"] = [log(chars / typical) for chars in shapes[:, 9].tolist()]
+    for j, name in enumerate(SCORER_FEATURES):
+        x[:, j] = column[name]
+    return x
+
+
+def test_compiled_line_features_are_bit_identical_to_the_numpy_definition():
+    """line_features (compiled rows, hashed function words) gives the same bits as the definition it
+    replaced: on the seed pages and trafilatura test pages (their own stretch, none, and one over the
+    first half), and on lines the shape pass leaves to Python (astral characters, İ)."""
+    stage = BoilerplateStage()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(120), f, strict=False)]
+    texts.append(ARTICLE + "\n𝐁old 𝐁rand name\nİstanbul'da bir gün\n" + ARTICLE)
+    checked = 0
+    for text in texts:
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+        cand = scorer_candidates(lines, v)
+        for verdicts in (v, v._replace(stretch=None), v._replace(stretch=(0, len(lines) // 2))):
+            expected = _line_features_reference(lines, verdicts, cand)
+            got = line_features(lines, verdicts, cand)
+            assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+        checked += len(cand)
+    assert checked > 5000

@@ -34,8 +34,8 @@ import difflib
 import functools
 import json
 import math
+import operator
 import re
-import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
@@ -60,7 +60,7 @@ try:
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
 from pipeline.stages.base import Stage, StageOptions
-from pipeline.stages.text_kernels import code_points
+from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
 PACK_DIR = ("data", "boilerplate")
@@ -648,7 +648,8 @@ def _lower_table() -> np.ndarray:
 
 @functools.cache
 def _function_word_keys() -> np.ndarray:
-    """_FUNCTION_WORDS as the kernel's sorted packed keys (a leading 1, then 10 bits per character)."""
+    """_FUNCTION_WORDS as the kernel's packed keys (a leading 1, then 10 bits per character) in an
+    open-addressing table (a probe or two per token instead of a binary search)."""
     keys = []
     for word in _FUNCTION_WORDS:
         if len(word) > kernels.KEY_MAX_CHARS or max(map(ord, word)) >= kernels.KEY_MAX_POINT:
@@ -657,7 +658,14 @@ def _function_word_keys() -> np.ndarray:
         for ch in word:
             key = key * kernels.KEY_MAX_POINT + ord(ch)
         keys.append(key)
-    return np.array(sorted(keys), dtype=np.int64)
+    size = table_size(len(keys))
+    table = np.zeros(size, dtype=np.int64)
+    for key in sorted(keys):
+        s = int(kernels.key_slot(key, size - 1))
+        while table[s]:
+            s = (s + 1) & (size - 1)
+        table[s] = key
+    return table
 
 
 def _url_mail_copyright(stripped: str, lowered: str) -> bool:
@@ -682,74 +690,76 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     """One row of SCORER_FEATURES per candidate line (text-only: shape of the line, its neighbours
     among the candidates, where it sits relative to the article stretch and to what the rules removed).
 
-    Built column by column over the whole document; every value is computed as a per-row loop would
-    (math.log1p / math.log, exact integer counts), so the rows are the same to the last bit."""
+    The per-line facts are gathered here (rule facts from ``v.infos``, counts from the compiled shape
+    pass), the rows come from one compiled loop (kernels.scorer_rows); every value is what a per-row
+    Python loop gives (math.log1p / math.log, exact integer counts), to the last bit. A new feature
+    needs its column filled here (scorer_rows fills kernels.ROW_FEATURES)."""
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
     if not m:
         return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    first_in = bisect.bisect_left(cand, start)
-    after_in = bisect.bisect_left(cand, end)
-    first_marker = v.markers[0] if v.markers else n
-    infos = [v.infos[i] for i in cand]
     stripped_lines = [lines[i].strip() for i in cand]
-    seen: Counter[str] = Counter(stripped_lines)
-    shapes = _line_shapes(stripped_lines)
-    body_chars = [info[6] for info in infos]  # type: ignore[index]
-    stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
-    # statistics.median: the same value as np.median ((a + b) / 2 of exact integers), without numpy's overhead.
-    typical = float(statistics.median(stretch_chars)) if stretch_chars else 1.0
-    at = np.arange(m)
-    rows = np.asarray(cand)
+    shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+    kernels.line_shape_counts(
+        code_points("\n".join(stripped_lines)), _shape_classes(), _lower_table(), _function_word_keys(), shapes
+    )
+    facts = np.empty((m, kernels.FACTS), dtype=np.int64)
+    facts[:, kernels.F_ROW] = cand
+    # One C-level transposition of the candidates' _line_info tuples into columns.
+    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*[v.infos[i] for i in cand], strict=True)  # type: ignore[misc]
+    facts[:, kernels.F_WORDS] = words
+    facts[:, kernels.F_PROSE] = prose
+    facts[:, kernels.F_NAV] = nav
+    facts[:, kernels.F_BODY_CHARS] = body_chars
+    facts[:, kernels.F_KEEP] = keep
+    facts[:, kernels.F_REPEATED] = _repeated_in_doc(stripped_lines)
+    facts[:, kernels.F_CHARS] = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
     # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
     removed = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
-    log_words = _log1p_ints([info[1] for info in infos])  # type: ignore[index]
-    body = np.array([c > 0 for c in body_chars], dtype=np.float64)
-    inside = (at >= first_in) & (at < after_in)
-    outside = np.where(at < first_in, first_in - at, np.where(at >= after_in, at - after_in + 1, 0))
-    before = removed[rows] - np.concatenate(([0], removed[rows[:-1] + 1]))
-    after = np.concatenate((removed[rows[1:]], [removed[n]])) - removed[rows + 1]
-    body_sums = np.concatenate(([0], np.cumsum(body > 0)))
-    lo, hi = np.maximum(at - 3, 0), np.minimum(at + 4, m)
-    column = dict.fromkeys(SCORER_FEATURES)
-    (
-        column["log_chars"],
-        column["ends_colon"],
-        column["list_item"],
-        column["digit_ratio"],
-        column["upper_ratio"],
-        column["symbol_ratio"],
-        column["titlecase_ratio"],
-        column["url_mail_copyright"],
-        column["function_word_ratio"],
-    ) = shapes[:, :9].T
-    column["log_words"] = log_words
-    column["prose"] = [info[4] for info in infos]  # type: ignore[index]
-    column["body"] = body
-    column["inside_stretch"] = inside
-    column["log_distance_outside"] = _log1p_ints(outside)
-    column["log_from_stretch_start"] = np.where(inside, _log1p_ints(np.maximum(at - first_in, 0)), 0.0)
-    column["log_to_stretch_end"] = np.where(inside, _log1p_ints(np.maximum(after_in - 1 - at, 0)), 0.0)
-    column["position"] = rows / n
-    column["log_removed_before"] = _log1p_ints(before)
-    column["log_removed_after"] = _log1p_ints(after)
-    column["prev_body"] = np.concatenate(([-1.0], body[:-1]))
-    column["prev_log_words"] = np.concatenate(([-1.0], log_words[:-1]))
-    column["next_body"] = np.concatenate((body[1:], [-1.0]))
-    column["next_log_words"] = np.concatenate((log_words[1:], [-1.0]))
-    column["window_body_share"] = (body_sums[hi] - body_sums[lo]) / (hi - lo)
-    column["after_marker"] = rows > first_marker
-    column["nav_item"] = [info[5] for info in infos]  # type: ignore[index]
-    column["kept_outside"] = [info[7] for info in infos]  # type: ignore[index]
-    column["repeated_in_doc"] = [seen[s] > 1 for s in stripped_lines]
-    log = math.log
-    column["length_vs_stretch"] = [log(chars / typical) for chars in shapes[:, 9].tolist()]
-    for j, name in enumerate(SCORER_FEATURES):
-        x[:, j] = column[name]
+    np.cumsum(np.fromiter(map(operator.is_not, v.verdict, repeat(None)), dtype=bool, count=n), out=removed[1:])
+    kernels.scorer_rows(
+        facts,
+        shapes,
+        removed,
+        bisect.bisect_left(cand, start),
+        bisect.bisect_left(cand, end),
+        v.markers[0] if v.markers else n,
+        _LOG1P_TABLE,
+        _ROW_COLUMNS,
+        x,
+    )
+    # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
+    for j in np.flatnonzero(shapes[:, kernels.C_FALLBACK]).tolist():
+        x[j, _SHAPE_COLUMNS] = _line_shape(stripped_lines[j])[: len(_SHAPE_COLUMNS)]
     return x
+
+
+# Where scorer_rows' features go among SCORER_FEATURES, and _line_shape's values (in its order).
+_ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
+_SHAPE_COLUMNS = [
+    SCORER_FEATURES.index(name)
+    for name in (
+        "log_chars",
+        "ends_colon",
+        "list_item",
+        "digit_ratio",
+        "upper_ratio",
+        "symbol_ratio",
+        "titlecase_ratio",
+        "url_mail_copyright",
+        "function_word_ratio",
+    )
+]
+
+
+def _repeated_in_doc(stripped_lines: list[str]) -> np.ndarray | int:
+    """Per line, whether the same stripped line occurs again among them (0 when all are distinct)."""
+    if len(set(stripped_lines)) == len(stripped_lines):
+        return 0
+    seen = Counter(stripped_lines)
+    return np.fromiter(map(seen.__getitem__, stripped_lines), dtype=np.int64, count=len(stripped_lines)) > 1
 
 
 # math.log1p of small counts, looked up (the same values as calling it).

@@ -8,6 +8,8 @@ code-point array of the lines joined by newlines (lines themselves hold no newli
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -106,6 +108,28 @@ def _list_item(points: np.ndarray, begin: int, end: int, classes: np.ndarray) ->
     return p < end and (points[p] == 46 or points[p] == 41) and _has(points, p + 1, end, classes, RE_SPACE)
 
 
+# Multiplier of the function-word table's hash (multiplicative hashing: bits 32.. of key * KEY_HASH).
+KEY_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(cache=True, nogil=True)
+def key_slot(key: np.int64, mask: np.uint64) -> np.uint64:
+    # First slot of a packed key in a table of mask + 1 slots (a power of two).
+    return ((np.uint64(key) * KEY_HASH) >> np.uint64(32)) & np.uint64(mask)
+
+
+@numba.njit(cache=True, nogil=True)
+def _in_key_table(table: np.ndarray, key: np.int64) -> bool:
+    # Whether the packed key is in the open-addressing table (0: empty slot; keys start with a 1 bit).
+    mask = np.uint64(table.size - 1)
+    s = key_slot(key, mask)
+    while table[s] != 0:
+        if table[s] == key:
+            return True
+        s = (s + np.uint64(1)) & mask
+    return False
+
+
 @numba.njit(cache=True, nogil=True)
 def line_shape_counts(
     points: np.ndarray, classes: np.ndarray, lower: np.ndarray, function_keys: np.ndarray, out: np.ndarray
@@ -119,7 +143,8 @@ def line_shape_counts(
 
     ``points``: the lines joined by newlines; ``classes``: bits per BMP code point; ``lower``: per BMP
     code point, its lower-case character (lower-casing never makes or removes whitespace); function
-    words are compared as packed keys (``function_keys``, sorted)."""
+    words are compared as packed keys, looked up in ``function_keys``, an open-addressing table of them
+    (power-of-two size, at most half full, 0 for an empty slot, first slot key_slot)."""
     line = 0
     begin = 0
     last = 0
@@ -132,10 +157,8 @@ def line_shape_counts(
     for p in range(n + 1):
         c = points[p] if p < n else NEWLINE
         if c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0):
-            if in_token and size <= KEY_MAX_CHARS:
-                at = np.searchsorted(function_keys, key)
-                if at < function_keys.size and function_keys[at] == key:
-                    function += 1
+            if in_token and size <= KEY_MAX_CHARS and _in_key_table(function_keys, key):
+                function += 1
             in_token = False
         if c == NEWLINE:
             out[line, C_DIGITS] = digits
@@ -665,3 +688,142 @@ def tree_leaf_values_by_tests(
         values = leaf[t]
         for r in range(rows):
             out[r, t] = values[table[bits[r]]]
+
+
+# --- Line scorer: the first model's features of a document's candidate lines. ---
+# Columns scorer_rows fills, by name (the stage maps them to its SCORER_FEATURES positions).
+ROW_FEATURES = (
+    "log_chars",
+    "ends_colon",
+    "list_item",
+    "digit_ratio",
+    "upper_ratio",
+    "symbol_ratio",
+    "titlecase_ratio",
+    "url_mail_copyright",
+    "function_word_ratio",
+    "log_words",
+    "prose",
+    "body",
+    "inside_stretch",
+    "log_distance_outside",
+    "log_from_stretch_start",
+    "log_to_stretch_end",
+    "position",
+    "log_removed_before",
+    "log_removed_after",
+    "prev_body",
+    "prev_log_words",
+    "next_body",
+    "next_log_words",
+    "window_body_share",
+    "after_marker",
+    "nav_item",
+    "kept_outside",
+    "repeated_in_doc",
+    "length_vs_stretch",
+)
+# Per candidate, the facts scorer_rows reads (columns of its ``facts`` argument).
+F_ROW, F_WORDS, F_PROSE, F_NAV, F_BODY_CHARS, F_KEEP, F_REPEATED, F_CHARS = range(8)
+FACTS = 8
+
+
+@numba.njit(cache=True, nogil=True)
+def _log1p_int(k: int, table: np.ndarray) -> float:
+    # math.log1p of a non-negative integer: looked up in ``table`` (math.log1p values), else computed
+    # (numba's math.log1p calls the same C library function as Python's).
+    return table[k] if k < table.size else math.log1p(k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _flag(b: bool) -> float:
+    return 1.0 if b else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def scorer_rows(
+    facts: np.ndarray,
+    shapes: np.ndarray,
+    removed: np.ndarray,
+    first_in: int,
+    after_in: int,
+    first_marker: int,
+    log1p_table: np.ndarray,
+    where: np.ndarray,
+    x: np.ndarray,
+) -> None:
+    """The line scorer's ROW_FEATURES of a document's candidate lines, written to x[k, where[f]] for
+    candidate k and feature f. ``facts`` (m, FACTS): per candidate its line number, words, prose, nav
+    item, body characters (or -1), kept outside, repeated in the document, characters of the stripped
+    line; ``shapes``: line_shape_counts of the stripped candidate lines; ``removed`` (n + 1): lines
+    removed by the rules before each line; [first_in, after_in): the candidates inside the article
+    stretch; first_marker: line of the first end-of-article marker (n when none). Every value is what
+    the stage's numpy/Python definition gives, bit for bit: integer counts divided as float64, logs from
+    the same C functions, the typical body line as statistics.median computes it."""
+    m = facts.shape[0]
+    n = removed.size - 1
+    # Median characters of the body lines inside the stretch (1.0 without any).
+    inside_body = np.empty(max(after_in - first_in, 0), dtype=np.int64)
+    count = 0
+    for k in range(first_in, after_in):
+        if facts[k, F_BODY_CHARS] > 0:
+            inside_body[count] = facts[k, F_BODY_CHARS]
+            count += 1
+    typical = 1.0
+    if count:
+        ordered = np.sort(inside_body[:count])
+        half = count // 2
+        typical = float(ordered[half]) if count % 2 else (ordered[half - 1] + ordered[half]) / 2
+    body_sums = np.zeros(m + 1, dtype=np.int64)
+    for k in range(m):
+        body_sums[k + 1] = body_sums[k] + (facts[k, F_BODY_CHARS] > 0)
+    for k in range(m):
+        row = facts[k, F_ROW]
+        chars = facts[k, F_CHARS]
+        tokens = max(shapes[k, C_TOKENS], 1)
+        letters = shapes[k, C_LETTERS]
+        log_words = _log1p_int(facts[k, F_WORDS], log1p_table)
+        inside = first_in <= k < after_in
+        if k < first_in:
+            outside = first_in - k
+        elif k >= after_in:
+            outside = k - after_in + 1
+        else:
+            outside = 0
+        before = removed[row] - (removed[facts[k - 1, F_ROW] + 1] if k else 0)
+        after = (removed[facts[k + 1, F_ROW]] if k + 1 < m else removed[n]) - removed[row + 1]
+        lo = max(k - 3, 0)
+        hi = min(k + 4, m)
+        values = (
+            _log1p_int(chars, log1p_table),
+            float(shapes[k, C_COLON]),
+            float(shapes[k, C_LIST]),
+            shapes[k, C_DIGITS] / chars,
+            shapes[k, C_UPPER] / (letters if letters else 1),
+            (chars - shapes[k, C_ALNUM] - shapes[k, C_SPACES]) / chars,
+            shapes[k, C_TITLE] / tokens,
+            float(shapes[k, C_URL]),
+            shapes[k, C_FUNCTION] / tokens,
+            log_words,
+            float(facts[k, F_PROSE]),
+            _flag(facts[k, F_BODY_CHARS] > 0),
+            _flag(inside),
+            _log1p_int(outside, log1p_table),
+            _log1p_int(max(k - first_in, 0), log1p_table) if inside else 0.0,
+            _log1p_int(max(after_in - 1 - k, 0), log1p_table) if inside else 0.0,
+            row / n,
+            _log1p_int(before, log1p_table),
+            _log1p_int(after, log1p_table),
+            _flag(facts[k - 1, F_BODY_CHARS] > 0) if k else -1.0,
+            _log1p_int(facts[k - 1, F_WORDS], log1p_table) if k else -1.0,
+            _flag(facts[k + 1, F_BODY_CHARS] > 0) if k + 1 < m else -1.0,
+            _log1p_int(facts[k + 1, F_WORDS], log1p_table) if k + 1 < m else -1.0,
+            (body_sums[hi] - body_sums[lo]) / (hi - lo),
+            _flag(row > first_marker),
+            float(facts[k, F_NAV]),
+            float(facts[k, F_KEEP]),
+            float(facts[k, F_REPEATED]),
+            math.log(chars / typical),
+        )
+        for f in range(len(values)):
+            x[k, where[f]] = values[f]
