@@ -958,8 +958,9 @@ def _context_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarr
 
 
 def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
-    """context_features (compiled window loop) gives the same bits as the numpy definition it replaced,
-    on the first model's scores of the seed pages and on random scores of 1 to 60 candidates."""
+    """context_features (compiled window loop, counts, median and rank) gives the same bits as the numpy
+    definition it replaced, on the first model's scores of the seed pages and on random scores (some
+    tied) of 1 to 60 candidates."""
     stage = BoilerplateStage()
     cases = []
     for path in sorted(SEEDS.glob("*.txt")):
@@ -974,7 +975,9 @@ def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
     for m in range(1, 61):
         cand = sorted(rng.choice(80, m, replace=False).tolist())
         cases.append(([], v._replace(stretch=(5, 40)), cand, rng.normal(0.0, 6.0, m) * rng.random(m) ** 2))
-    assert len(cases) > 60
+        # Tied scores: the rank's stable order and the median of equal middle values.
+        cases.append(([], v._replace(stretch=(5, 40)), cand, rng.integers(-3, 4, m).astype(np.float64)))
+    assert len(cases) > 120
     for lines, v, cand, base in cases:
         expected = _context_features_reference(v, cand, base)
         assert np.array_equal(context_features(lines, v, cand, base).view(np.int64), expected.view(np.int64))

@@ -833,17 +833,7 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     if not m:
         return x
     s = np.ascontiguousarray(base, dtype=np.float64)
-    counts = np.empty((4, m), dtype=np.int64)
-    kernels.context_windows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, x, counts)
-    before, after, to_before, to_after = counts
-    for j, column in enumerate((before, after, to_before, to_after), start=11):
-        x[:, j] = np.log1p(column)
-    median = float(np.median(s))
-    x[:, 15] = median
-    x[:, 16] = s - median
-    rank = np.empty(m)
-    rank[np.argsort(s, kind="stable")] = np.arange(m) / max(m - 1, 1)
-    x[:, 17] = rank
+    kernels.context_rows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, _LOG1P_TABLE, x)
     start, end = v.stretch if v.stretch is not None else (0, 0)
     rows = np.asarray(cand)
     inside = (rows >= start) & (rows < end)

@@ -827,3 +827,28 @@ def scorer_rows(
         )
         for f in range(len(values)):
             x[k, where[f]] = values[f]
+
+
+@numba.njit(cache=True, nogil=True)
+def context_rows(
+    s: np.ndarray, near: int, wide: int, confident: float, pad: float, log1p_table: np.ndarray, x: np.ndarray
+) -> None:
+    """Columns 0..17 of the context model's features (the stage's CONTEXT_FEATURES) from the first
+    model's log-odds ``s`` of a document's candidate lines: context_windows' columns, math.log1p of its
+    four counts, the median (as np.median: the middle value, or the mean of the two middle ones), each
+    score minus it, and the rank (stable order) over m - 1. The stretch mean (column 18) is left to
+    numpy (its pairwise sum)."""
+    m = s.size
+    counts = np.empty((4, m), dtype=np.int64)
+    context_windows(s, near, wide, confident, pad, x, counts)
+    order = np.argsort(s, kind="mergesort")
+    half = m // 2
+    # np.mean of the middle value(s): summed from 0.0, then divided by their count.
+    median = (0.0 + s[order[half]]) / 1.0 if m % 2 else (0.0 + s[order[half - 1]] + s[order[half]]) / 2.0
+    scale = max(m - 1, 1)
+    for k in range(m):
+        for j in range(4):
+            x[k, 11 + j] = _log1p_int(counts[j, k], log1p_table)
+        x[k, 15] = median
+        x[k, 16] = s[k] - median
+        x[order[k], 17] = k / scale
