@@ -506,6 +506,11 @@ _TITLECASE_RE = re.compile(r"\b[A-ZÀ-ÖØ-ÞĀ-Ž]")
 _URL_MAIL_COPY_RE = re.compile(r"©|\(c\)|@|https?:|www\.|copyright", re.IGNORECASE)
 
 
+def _listed_teaser(stripped: str) -> bool:
+    """A list item ending in "?" or "!" (a headline teaser in a widget list)."""
+    return stripped[-1] in "?!" and _LIST_ITEM_RE.match(stripped) is not None
+
+
 def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
     """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
     return [
@@ -1693,11 +1698,11 @@ class BoilerplateStage(Stage):
         markers: list[int] = []
         infos = self.line_infos(lines)
 
-        for i, line in enumerate(lines):
-            info = infos[i]
+        # The text of a line is looked at only in the rare branches that need it (markers, cut
+        # breadcrumbs, listed teasers); the rest comes from its _line_info.
+        for i, info in enumerate(infos):
             if info is None:
                 continue
-            stripped = line.strip()
             key_hash, words, rule, crumb, prose, nav_item, body_chars, keep = info
             if key_hash is None:
                 continue
@@ -1706,7 +1711,7 @@ class BoilerplateStage(Stage):
                 pending += removed_cost
                 # A marker ends an article only once some prose was seen, and a list item is a link
                 # in a menu rather than a heading.
-                if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
+                if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(lines[i].strip()):
                     trailing = trailing_on
                     pending += marker_cost
                     markers.append(i)
@@ -1722,6 +1727,7 @@ class BoilerplateStage(Stage):
                     pending += removed_cost
                     continue
                 if kind == "breadcrumb-prefix" and prefix_on:
+                    line = lines[i]
                     start = len(line) - len(line.lstrip())
                     prefixes[i] = line[: start + cut]
                     new_text[i] = line[start + cut :]
@@ -1729,7 +1735,7 @@ class BoilerplateStage(Stage):
                     continue
             if trailing:
                 # A listed headline ending in "?" or "!" is one more teaser, not the article resuming.
-                if words <= trailing_max and (not prose or (stripped[-1] in "?!" and _LIST_ITEM_RE.match(stripped))):
+                if words <= trailing_max and (not prose or _listed_teaser(lines[i].strip())):
                     verdict[i] = "widget-list"
                     pending += removed_cost
                     continue
