@@ -24,6 +24,7 @@ from pipeline.stages.boilerplate import (
     _CJK_HINT_RE,
     _CJK_RE,
     _EDGE_RE,
+    _LIST_ITEM_RE,
     _QUANTITY_RE,
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
@@ -43,6 +44,7 @@ from pipeline.stages.boilerplate import (
     ContextEnsemble,
     RuleVerdicts,
     TreeEnsemble,
+    _announced_list_items,
     _char_counts,
     _key_classes,
     _key_words,
@@ -1397,3 +1399,42 @@ def test_compiled_line_features_are_bit_identical_to_the_numpy_definition():
             assert np.array_equal(got.view(np.int64), expected.view(np.int64))
         checked += len(cand)
     assert checked > 5000
+
+
+def _announced_list_items_reference(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
+    """The line-by-line definition _announced_list_items had before it walked on from colon lines only."""
+    items: set[int] = set()
+    announced = False
+    previous = -1
+    for i in cand:
+        stripped = lines[i].strip()
+        if announced and verdict[previous + 1 : i].count(None) == i - previous - 1 and _LIST_ITEM_RE.match(stripped):
+            items.add(i)
+        else:
+            announced = stripped.endswith(":")
+        previous = i
+    return items
+
+
+def test_announced_list_items_match_the_line_by_line_definition():
+    """The same items as the line-by-line walk on the seeds, the trafilatura pages, and lists with
+    colons inside them, removed lines between items, and items that end with a colon themselves."""
+    stage = BoilerplateStage()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for line in f]
+    texts.append(
+        "Zutaten:\n• Mehl\n• Zucker:\n• Salz\nTeig\nSo geht es:\n\n1. Rühren\nShare on Facebook\n2. Backen\n"
+        "Notiz:\nText\n- a\nEnde:"
+    )
+    found = 0
+    for text in texts:
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+        cand = scorer_candidates(lines, v)
+        expected = _announced_list_items_reference(lines, v.verdict, cand)
+        assert _announced_list_items(lines, v.verdict, cand) == expected
+        found += len(expected)
+    assert found > 50
+
