@@ -999,11 +999,15 @@ class CompiledLexicon:
         return candidate_words(lines, cand, self.lexicon)
 
 
+_NO_ASTRAL = np.empty(0, dtype=np.int64)
+
+
 def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
     """The characters outside the BMP in ``points`` (sorted) with their lower case, -1 when that is not
     a \\w character (as _WORD_RE sees it); (None, None) when one lowers to several characters."""
-    big = points[points >= 0x10000] if points.size and int(points.max()) >= 0x10000 else points[:0]
-    astral = np.unique(big).astype(np.int64)
+    if not points.size or int(points.max()) < 0x10000:
+        return _NO_ASTRAL, _NO_ASTRAL  # the usual case: nothing to look up
+    astral = np.unique(points[points >= 0x10000]).astype(np.int64)
     lowered = [chr(c).lower() for c in astral.tolist()]
     if any(len(x) != 1 for x in lowered):
         return None, None
