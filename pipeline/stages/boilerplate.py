@@ -605,7 +605,9 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
         return np.empty((0, 10), dtype=np.float64)
     joined = "\n".join(stripped_lines)
     counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts)
+    kernels.line_shape_counts(
+        code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts, _shape_flags()
+    )
     chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
     tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
     letters = counts[:, kernels.C_LETTERS]
@@ -649,6 +651,11 @@ def _lower_table() -> np.ndarray:
     characters: such lines are left to _line_shape)."""
     lowered = [chr(c).lower() for c in range(0x10000)]
     return np.array([ord(x) if len(x) == 1 else kernels.NO_LOWER for x in lowered], dtype=np.uint32)
+
+
+@functools.cache
+def _shape_flags() -> np.ndarray:
+    return kernels.shape_flags(_lower_table())
 
 
 @functools.cache
@@ -708,7 +715,12 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     stripped_lines = [lines[i].strip() for i in cand]
     shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
     kernels.line_shape_counts(
-        code_points("\n".join(stripped_lines)), _shape_classes(), _lower_table(), _function_word_keys(), shapes
+        code_points("\n".join(stripped_lines)),
+        _shape_classes(),
+        _lower_table(),
+        _function_word_keys(),
+        shapes,
+        _shape_flags(),
     )
     facts = np.empty((m, kernels.FACTS), dtype=np.int64)
     facts[:, kernels.F_ROW] = cand

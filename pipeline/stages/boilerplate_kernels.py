@@ -130,9 +130,34 @@ def _in_key_table(table: np.ndarray, key: np.int64) -> bool:
     return False
 
 
+# Bits of shape_flags: a character line_shape_counts cannot count (İ/ı/ſ, or lower-casing to several
+# characters), a title-case word start, a possible start of a URL/mail/copyright sign (lower-cased @ © ( h w c).
+SHAPE_FALLBACK, SHAPE_TITLE, SHAPE_URL = 1, 2, 4
+
+
+@numba.njit(cache=True, nogil=True)
+def shape_flags(lower: np.ndarray) -> np.ndarray:
+    """line_shape_counts' per-BMP-code-point flags, from the lower-case table."""
+    flags = np.zeros(0x10000, dtype=np.uint8)
+    for c in range(0x10000):
+        low = lower[c]
+        if c == 0x130 or c == 0x131 or c == 0x17F or low == NO_LOWER:
+            flags[c] |= SHAPE_FALLBACK
+        if _is_title(np.uint32(c)):
+            flags[c] |= SHAPE_TITLE
+        if low == 64 or low == 0xA9 or low == 40 or low == 104 or low == 119 or low == 99:
+            flags[c] |= SHAPE_URL
+    return flags
+
+
 @numba.njit(cache=True, nogil=True)
 def line_shape_counts(
-    points: np.ndarray, classes: np.ndarray, lower: np.ndarray, function_keys: np.ndarray, out: np.ndarray
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    out: np.ndarray,
+    flags: np.ndarray,
 ) -> None:
     """Per line (row of ``out``): digits, uppercase, letters, letters-or-digits and spaces (as the str
     methods count them), title-case word starts (``\\b[A-ZÀ-ÖØ-ÞĀ-Ž]``), whitespace tokens and function
@@ -144,7 +169,8 @@ def line_shape_counts(
     ``points``: the lines joined by newlines; ``classes``: bits per BMP code point; ``lower``: per BMP
     code point, its lower-case character (lower-casing never makes or removes whitespace); function
     words are compared as packed keys, looked up in ``function_keys``, an open-addressing table of them
-    (power-of-two size, at most half full, 0 for an empty slot, first slot key_slot)."""
+    (power-of-two size, at most half full, 0 for an empty slot, first slot key_slot). ``flags``: per
+    BMP code point, shape_flags (one lookup instead of several comparisons per character)."""
     line = 0
     begin = 0
     last = 0
@@ -180,7 +206,8 @@ def line_shape_counts(
             last = 0
             continue
         last = c
-        if c >= 0x10000 or c == 0x130 or c == 0x131 or c == 0x17F or lower[c] == NO_LOWER:
+        special = flags[c] if c < 0x10000 else SHAPE_FALLBACK
+        if special & SHAPE_FALLBACK:
             fallback = 1
             prev_word = False
             continue
@@ -190,7 +217,7 @@ def line_shape_counts(
         letters += (bits & ALPHA) >> 2
         alnum += (bits & ALNUM) >> 3
         spaces += (bits & SPACE) >> 4
-        if not prev_word and _is_title(c):
+        if (special & SHAPE_TITLE) and not prev_word:
             title += 1
         prev_word = (bits & WORD) != 0
         if bits & SPACE:
@@ -206,7 +233,7 @@ def line_shape_counts(
             size = KEY_MAX_CHARS + 1  # no function word has such a character
         elif size <= KEY_MAX_CHARS:
             key = key * KEY_MAX_POINT + low
-        if not url and (low == 64 or low == 0xA9 or low == 40 or low == 104 or low == 119 or low == 99):
+        if (special & SHAPE_URL) and not url:
             url = _url_sign_at(points, p, lower)
 
 
