@@ -28,6 +28,7 @@ from pipeline.stages.boilerplate import (
     _QUANTITY_RE,
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
+    _TITLECASE_RE,
     _URL_MAIL_COPY_RE,
     CONTEXT_CONFIDENT,
     CONTEXT_FEATURES,
@@ -1438,3 +1439,16 @@ def test_announced_list_items_match_the_line_by_line_definition():
         found += len(expected)
     assert found > 50
 
+
+
+def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():
+    # Per BMP code point: title-case start as _TITLECASE_RE's class sees it, a possible URL/mail/copyright
+    # sign start (lower-cased @ © ( h w c), and the characters left to Python (İ ı ſ, multi-character lower case).
+    flags = boilerplate._shape_flags()
+    title_class = re.compile(_TITLECASE_RE.pattern.removeprefix(r"\b"))
+    for c in range(0x10000):
+        ch = chr(c)
+        low = ch.lower()
+        assert bool(flags[c] & kernels.SHAPE_TITLE) == (title_class.match(ch) is not None)
+        assert bool(flags[c] & kernels.SHAPE_URL) == (low in ("@", "©", "(", "h", "w", "c"))
+        assert bool(flags[c] & kernels.SHAPE_FALLBACK) == (ch in "İıſ" or len(low) != 1)
