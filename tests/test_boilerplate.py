@@ -3,10 +3,14 @@ pack, and a sanity check on the trafilatura test pages (dev half of the gold sni
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import pickle
 import re
+import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +18,17 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.stages import boilerplate
+from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages.boilerplate import (
     _ASCII_EDGE,
     _CJK_HINT_RE,
     _CJK_RE,
     _EDGE_RE,
+    _LIST_ITEM_RE,
     _QUANTITY_RE,
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
+    _TITLECASE_RE,
     _URL_MAIL_COPY_RE,
     CONTEXT_CONFIDENT,
     CONTEXT_FEATURES,
@@ -38,11 +45,13 @@ from pipeline.stages.boilerplate import (
     ContextEnsemble,
     RuleVerdicts,
     TreeEnsemble,
+    _announced_list_items,
     _char_counts,
     _key_classes,
     _key_words,
     _line_shape,
     _line_shapes,
+    _log1p_ints,
     _phrase_table,
     _sentence_hint,
     _separator_hint,
@@ -786,7 +795,18 @@ def test_tree_ensemble_matches_a_numpy_walk():
             "leaf": rng.normal(size=(30, 16)).tolist(),
         }
     )
-    for model in (shipped, deeper):
+    deepest = TreeEnsemble(  # deeper than MAX_TESTED_DEPTH: walked node by node
+        {
+            "features": list(SCORER_FEATURES),
+            "depth": 5,
+            "base": -0.5,
+            "feature": rng.integers(0, len(SCORER_FEATURES), size=(9, 31)).tolist(),
+            "threshold": rng.normal(size=(9, 31)).tolist(),
+            "leaf": rng.normal(size=(9, 32)).tolist(),
+        }
+    )
+    assert deepest._tests is None and shipped._tests is not None and deeper._tests is not None
+    for model in (shipped, deeper, deepest):
         x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
         for row in range(20):
             tree = row * 7 % len(model.feature)
@@ -794,6 +814,14 @@ def test_tree_ensemble_matches_a_numpy_walk():
         assert np.array_equal(model.log_odds(x), _numpy_walk(model, x))
         assert np.array_equal(model.log_odds(x[::2]), _numpy_walk(model, x[::2]))
         assert model.log_odds(x[:0]).shape == (0,)
+        if model._tests is not None:
+            # The node tests give every (row, tree) the leaf value of the node-by-node walk.
+            walked = np.empty((len(x), len(model.feature)))
+            kernels.tree_leaf_values(x, model.feature, model.threshold, model.leaf, model.depth, walked)
+            tested = np.empty_like(walked)
+            xt = np.ascontiguousarray(x.T)
+            kernels.tree_leaf_values_by_tests(xt, model.feature, model.threshold, model.leaf, model._tests, tested)
+            assert np.array_equal(walked, tested)
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():
@@ -933,8 +961,9 @@ def _context_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarr
 
 
 def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
-    """context_features (compiled window loop) gives the same bits as the numpy definition it replaced,
-    on the first model's scores of the seed pages and on random scores of 1 to 60 candidates."""
+    """context_features (compiled window loop, counts, median and rank) gives the same bits as the numpy
+    definition it replaced, on the first model's scores of the seed pages and on random scores (some
+    tied) of 1 to 60 candidates."""
     stage = BoilerplateStage()
     cases = []
     for path in sorted(SEEDS.glob("*.txt")):
@@ -949,7 +978,9 @@ def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
     for m in range(1, 61):
         cand = sorted(rng.choice(80, m, replace=False).tolist())
         cases.append(([], v._replace(stretch=(5, 40)), cand, rng.normal(0.0, 6.0, m) * rng.random(m) ** 2))
-    assert len(cases) > 60
+        # Tied scores: the rank's stable order and the median of equal middle values.
+        cases.append(([], v._replace(stretch=(5, 40)), cand, rng.integers(-3, 4, m).astype(np.float64)))
+    assert len(cases) > 120
     for lines, v, cand, base in cases:
         expected = _context_features_reference(v, cand, base)
         assert np.array_equal(context_features(lines, v, cand, base).view(np.int64), expected.view(np.int64))
@@ -1489,3 +1520,147 @@ def test_line_infos_from_several_threads():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: BoilerplateStage().line_infos(lines), range(8)))
     assert all(result == expected for result in results)
+
+
+def _line_features_reference(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
+    """The numpy/Python definition line_features had before its rows were compiled (the reference)."""
+    n = len(lines)
+    m = len(cand)
+    x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    start, end = v.stretch if v.stretch is not None else (0, 0)
+    first_in = bisect.bisect_left(cand, start)
+    after_in = bisect.bisect_left(cand, end)
+    first_marker = v.markers[0] if v.markers else n
+    infos = [v.infos[i] for i in cand]
+    stripped_lines = [lines[i].strip() for i in cand]
+    seen: Counter[str] = Counter(stripped_lines)
+    shapes = _line_shapes(stripped_lines)
+    body_chars = [info[6] for info in infos]
+    stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
+    # statistics.median: the same value as np.median ((a + b) / 2 of exact integers), without numpy's overhead.
+    typical = float(statistics.median(stretch_chars)) if stretch_chars else 1.0
+    at = np.arange(m)
+    rows = np.asarray(cand)
+    # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
+    removed = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
+    log_words = _log1p_ints([info[1] for info in infos])
+    body = np.array([c > 0 for c in body_chars], dtype=np.float64)
+    inside = (at >= first_in) & (at < after_in)
+    outside = np.where(at < first_in, first_in - at, np.where(at >= after_in, at - after_in + 1, 0))
+    before = removed[rows] - np.concatenate(([0], removed[rows[:-1] + 1]))
+    after = np.concatenate((removed[rows[1:]], [removed[n]])) - removed[rows + 1]
+    body_sums = np.concatenate(([0], np.cumsum(body > 0)))
+    lo, hi = np.maximum(at - 3, 0), np.minimum(at + 4, m)
+    column = dict.fromkeys(SCORER_FEATURES)
+    (
+        column["log_chars"],
+        column["ends_colon"],
+        column["list_item"],
+        column["digit_ratio"],
+        column["upper_ratio"],
+        column["symbol_ratio"],
+        column["titlecase_ratio"],
+        column["url_mail_copyright"],
+        column["function_word_ratio"],
+    ) = shapes[:, :9].T
+    column["log_words"] = log_words
+    column["prose"] = [info[4] for info in infos]
+    column["body"] = body
+    column["inside_stretch"] = inside
+    column["log_distance_outside"] = _log1p_ints(outside)
+    column["log_from_stretch_start"] = np.where(inside, _log1p_ints(np.maximum(at - first_in, 0)), 0.0)
+    column["log_to_stretch_end"] = np.where(inside, _log1p_ints(np.maximum(after_in - 1 - at, 0)), 0.0)
+    column["position"] = rows / n
+    column["log_removed_before"] = _log1p_ints(before)
+    column["log_removed_after"] = _log1p_ints(after)
+    column["prev_body"] = np.concatenate(([-1.0], body[:-1]))
+    column["prev_log_words"] = np.concatenate(([-1.0], log_words[:-1]))
+    column["next_body"] = np.concatenate((body[1:], [-1.0]))
+    column["next_log_words"] = np.concatenate((log_words[1:], [-1.0]))
+    column["window_body_share"] = (body_sums[hi] - body_sums[lo]) / (hi - lo)
+    column["after_marker"] = rows > first_marker
+    column["nav_item"] = [info[5] for info in infos]
+    column["kept_outside"] = [info[7] for info in infos]
+    column["repeated_in_doc"] = [seen[s] > 1 for s in stripped_lines]
+    log = math.log
+    column["length_vs_stretch"] = [log(chars / typical) for chars in shapes[:, 9].tolist()]
+    for j, name in enumerate(SCORER_FEATURES):
+        x[:, j] = column[name]
+    return x
+
+
+def test_compiled_line_features_are_bit_identical_to_the_numpy_definition():
+    """line_features (compiled rows, hashed function words) gives the same bits as the definition it
+    replaced: on the seed pages and trafilatura test pages (their own stretch, none, and one over the
+    first half), and on lines the shape pass leaves to Python (astral characters, İ)."""
+    stage = BoilerplateStage()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(120), f, strict=False)]
+    texts.append(ARTICLE + "\n𝐁old 𝐁rand name\nİstanbul'da bir gün\n" + ARTICLE)
+    checked = 0
+    for text in texts:
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+        cand = scorer_candidates(lines, v)
+        for verdicts in (v, v._replace(stretch=None), v._replace(stretch=(0, len(lines) // 2))):
+            expected = _line_features_reference(lines, verdicts, cand)
+            got = line_features(lines, verdicts, cand)
+            assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+        checked += len(cand)
+    assert checked > 5000
+
+
+def _announced_list_items_reference(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
+    """The line-by-line definition _announced_list_items had before it walked on from colon lines only."""
+    items: set[int] = set()
+    announced = False
+    previous = -1
+    for i in cand:
+        stripped = lines[i].strip()
+        if announced and verdict[previous + 1 : i].count(None) == i - previous - 1 and _LIST_ITEM_RE.match(stripped):
+            items.add(i)
+        else:
+            announced = stripped.endswith(":")
+        previous = i
+    return items
+
+
+def test_announced_list_items_match_the_line_by_line_definition():
+    """The same items as the line-by-line walk on the seeds, the trafilatura pages, and lists with
+    colons inside them, removed lines between items, and items that end with a colon themselves."""
+    stage = BoilerplateStage()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for line in f]
+    texts.append(
+        "Zutaten:\n• Mehl\n• Zucker:\n• Salz\nTeig\nSo geht es:\n\n1. Rühren\nShare on Facebook\n2. Backen\n"
+        "Notiz:\nText\n- a\nEnde:"
+    )
+    found = 0
+    for text in texts:
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+        cand = scorer_candidates(lines, v)
+        expected = _announced_list_items_reference(lines, v.verdict, cand)
+        assert _announced_list_items(lines, v.verdict, cand) == expected
+        found += len(expected)
+    assert found > 50
+
+
+def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():
+    # Per BMP code point: title-case start as _TITLECASE_RE's class sees it, a possible URL/mail/copyright
+    # sign start (lower-cased @ © ( h w c), and the characters left to Python (İ ı ſ, multi-character lower case).
+    flags = boilerplate._shape_flags()
+    title_class = re.compile(_TITLECASE_RE.pattern.removeprefix(r"\b"))
+    for c in range(0x10000):
+        ch = chr(c)
+        low = ch.lower()
+        assert bool(flags[c] & kernels.SHAPE_TITLE) == (title_class.match(ch) is not None)
+        assert bool(flags[c] & kernels.SHAPE_URL) == (low in ("@", "©", "(", "h", "w", "c"))
+        assert bool(flags[c] & kernels.SHAPE_FALLBACK) == (ch in "İıſ" or len(low) != 1)

@@ -39,7 +39,6 @@ import json
 import math
 import operator
 import re
-import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
@@ -65,7 +64,7 @@ try:
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
 from pipeline.stages.base import Stage, StageOptions
-from pipeline.stages.text_kernels import code_points
+from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
 PACK_DIR = ("data", "boilerplate")
@@ -556,6 +555,11 @@ _TITLECASE_RE = re.compile(r"\b[A-ZÀ-ÖØ-ÞĀ-Ž]")
 _URL_MAIL_COPY_RE = re.compile(r"©|\(c\)|@|https?:|www\.|copyright", re.IGNORECASE)
 
 
+def _listed_teaser(stripped: str) -> bool:
+    """A list item ending in "?" or "!" (a headline teaser in a widget list)."""
+    return stripped[-1] in "?!" and _LIST_ITEM_RE.match(stripped) is not None
+
+
 def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
     """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
     return [
@@ -650,7 +654,9 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
         return np.empty((0, 10), dtype=np.float64)
     joined = "\n".join(stripped_lines)
     counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts)
+    kernels.line_shape_counts(
+        code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts, _shape_flags()
+    )
     chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
     tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
     letters = counts[:, kernels.C_LETTERS]
@@ -697,8 +703,14 @@ def _lower_table() -> np.ndarray:
 
 
 @functools.cache
+def _shape_flags() -> np.ndarray:
+    return kernels.shape_flags(_lower_table())
+
+
+@functools.cache
 def _function_word_keys() -> np.ndarray:
-    """_FUNCTION_WORDS as the kernel's sorted packed keys (a leading 1, then 10 bits per character)."""
+    """_FUNCTION_WORDS as the kernel's packed keys (a leading 1, then 10 bits per character) in an
+    open-addressing table (a probe or two per token instead of a binary search)."""
     keys = []
     for word in _FUNCTION_WORDS:
         if len(word) > kernels.KEY_MAX_CHARS or max(map(ord, word)) >= kernels.KEY_MAX_POINT:
@@ -707,7 +719,14 @@ def _function_word_keys() -> np.ndarray:
         for ch in word:
             key = key * kernels.KEY_MAX_POINT + ord(ch)
         keys.append(key)
-    return np.array(sorted(keys), dtype=np.int64)
+    size = table_size(len(keys))
+    table = np.zeros(size, dtype=np.int64)
+    for key in sorted(keys):
+        s = int(kernels.key_slot(key, size - 1))
+        while table[s]:
+            s = (s + 1) & (size - 1)
+        table[s] = key
+    return table
 
 
 def _url_mail_copyright(stripped: str, lowered: str) -> bool:
@@ -732,74 +751,81 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     """One row of SCORER_FEATURES per candidate line (text-only: shape of the line, its neighbours
     among the candidates, where it sits relative to the article stretch and to what the rules removed).
 
-    Built column by column over the whole document; every value is computed as a per-row loop would
-    (math.log1p / math.log, exact integer counts), so the rows are the same to the last bit."""
+    The per-line facts are gathered here (rule facts from ``v.infos``, counts from the compiled shape
+    pass), the rows come from one compiled loop (kernels.scorer_rows); every value is what a per-row
+    Python loop gives (math.log1p / math.log, exact integer counts), to the last bit. A new feature
+    needs its column filled here (scorer_rows fills kernels.ROW_FEATURES)."""
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
     if not m:
         return x
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    first_in = bisect.bisect_left(cand, start)
-    after_in = bisect.bisect_left(cand, end)
-    first_marker = v.markers[0] if v.markers else n
-    infos = [v.infos[i] for i in cand]
     stripped_lines = [lines[i].strip() for i in cand]
-    seen: Counter[str] = Counter(stripped_lines)
-    shapes = _line_shapes(stripped_lines)
-    body_chars = [info[6] for info in infos]  # type: ignore[index]
-    stretch_chars = [c for c in body_chars[first_in:after_in] if c > 0]
-    # statistics.median: the same value as np.median ((a + b) / 2 of exact integers), without numpy's overhead.
-    typical = float(statistics.median(stretch_chars)) if stretch_chars else 1.0
-    at = np.arange(m)
-    rows = np.asarray(cand)
+    shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+    kernels.line_shape_counts(
+        code_points("\n".join(stripped_lines)),
+        _shape_classes(),
+        _lower_table(),
+        _function_word_keys(),
+        shapes,
+        _shape_flags(),
+    )
+    facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
+    facts[:, kernels.COL_ROW] = cand
+    # One C-level transposition of the candidates' _line_info tuples into columns.
+    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*[v.infos[i] for i in cand], strict=True)  # type: ignore[misc]
+    facts[:, kernels.COL_WORDS] = words
+    facts[:, kernels.COL_PROSE] = prose
+    facts[:, kernels.COL_NAV] = nav
+    facts[:, kernels.COL_BODY_CHARS] = body_chars
+    facts[:, kernels.COL_KEEP] = keep
+    facts[:, kernels.COL_REPEATED] = _repeated_in_doc(stripped_lines)
+    facts[:, kernels.COL_CHARS] = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
     # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
     removed = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
-    log_words = _log1p_ints([info[1] for info in infos])  # type: ignore[index]
-    body = np.array([c > 0 for c in body_chars], dtype=np.float64)
-    inside = (at >= first_in) & (at < after_in)
-    outside = np.where(at < first_in, first_in - at, np.where(at >= after_in, at - after_in + 1, 0))
-    before = removed[rows] - np.concatenate(([0], removed[rows[:-1] + 1]))
-    after = np.concatenate((removed[rows[1:]], [removed[n]])) - removed[rows + 1]
-    body_sums = np.concatenate(([0], np.cumsum(body > 0)))
-    lo, hi = np.maximum(at - 3, 0), np.minimum(at + 4, m)
-    column = dict.fromkeys(SCORER_FEATURES)
-    (
-        column["log_chars"],
-        column["ends_colon"],
-        column["list_item"],
-        column["digit_ratio"],
-        column["upper_ratio"],
-        column["symbol_ratio"],
-        column["titlecase_ratio"],
-        column["url_mail_copyright"],
-        column["function_word_ratio"],
-    ) = shapes[:, :9].T
-    column["log_words"] = log_words
-    column["prose"] = [info[4] for info in infos]  # type: ignore[index]
-    column["body"] = body
-    column["inside_stretch"] = inside
-    column["log_distance_outside"] = _log1p_ints(outside)
-    column["log_from_stretch_start"] = np.where(inside, _log1p_ints(np.maximum(at - first_in, 0)), 0.0)
-    column["log_to_stretch_end"] = np.where(inside, _log1p_ints(np.maximum(after_in - 1 - at, 0)), 0.0)
-    column["position"] = rows / n
-    column["log_removed_before"] = _log1p_ints(before)
-    column["log_removed_after"] = _log1p_ints(after)
-    column["prev_body"] = np.concatenate(([-1.0], body[:-1]))
-    column["prev_log_words"] = np.concatenate(([-1.0], log_words[:-1]))
-    column["next_body"] = np.concatenate((body[1:], [-1.0]))
-    column["next_log_words"] = np.concatenate((log_words[1:], [-1.0]))
-    column["window_body_share"] = (body_sums[hi] - body_sums[lo]) / (hi - lo)
-    column["after_marker"] = rows > first_marker
-    column["nav_item"] = [info[5] for info in infos]  # type: ignore[index]
-    column["kept_outside"] = [info[7] for info in infos]  # type: ignore[index]
-    column["repeated_in_doc"] = [seen[s] > 1 for s in stripped_lines]
-    log = math.log
-    column["length_vs_stretch"] = [log(chars / typical) for chars in shapes[:, 9].tolist()]
-    for j, name in enumerate(SCORER_FEATURES):
-        x[:, j] = column[name]
+    np.cumsum(np.fromiter(map(operator.is_not, v.verdict, repeat(None)), dtype=bool, count=n), out=removed[1:])
+    kernels.scorer_rows(
+        facts,
+        shapes,
+        removed,
+        bisect.bisect_left(cand, start),
+        bisect.bisect_left(cand, end),
+        v.markers[0] if v.markers else n,
+        _LOG1P_TABLE,
+        _ROW_COLUMNS,
+        x,
+    )
+    # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
+    for j in np.flatnonzero(shapes[:, kernels.C_FALLBACK]).tolist():
+        x[j, _SHAPE_COLUMNS] = _line_shape(stripped_lines[j])[: len(_SHAPE_COLUMNS)]
     return x
+
+
+# Where scorer_rows' features go among SCORER_FEATURES, and _line_shape's values (in its order).
+_ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
+_SHAPE_COLUMNS = [
+    SCORER_FEATURES.index(name)
+    for name in (
+        "log_chars",
+        "ends_colon",
+        "list_item",
+        "digit_ratio",
+        "upper_ratio",
+        "symbol_ratio",
+        "titlecase_ratio",
+        "url_mail_copyright",
+        "function_word_ratio",
+    )
+]
+
+
+def _repeated_in_doc(stripped_lines: list[str]) -> np.ndarray | int:
+    """Per line, whether the same stripped line occurs again among them (0 when all are distinct)."""
+    if len(set(stripped_lines)) == len(stripped_lines):
+        return 0
+    seen = Counter(stripped_lines)
+    return np.fromiter(map(seen.__getitem__, stripped_lines), dtype=np.int64, count=len(stripped_lines)) > 1
 
 
 # math.log1p of small counts, looked up (the same values as calling it).
@@ -815,18 +841,23 @@ def _log1p_ints(values: Any) -> np.ndarray:
 
 
 def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
-    """List items right after a kept line ending with a colon (nothing removed in between)."""
+    """List items right after a kept line ending with a colon (nothing removed in between), and the
+    items right after those. Only a line ending with a colon starts a list, so the text of the other
+    lines is looked at only when such a line precedes them."""
     items: set[int] = set()
-    announced = False
-    previous = -1
-    for i in cand:
-        stripped = lines[i].strip()
-        # A line removed by a rule in between ends the list (blank lines in between are None too).
-        if announced and verdict[previous + 1 : i].count(None) == i - previous - 1 and _LIST_ITEM_RE.match(stripped):
-            items.add(i)
-        else:
-            announced = stripped.endswith(":")
+    for k, i in enumerate(cand):
+        line = lines[i]
+        # (":" in line first: an operator, cheaper than two method calls on every line.)
+        if ":" not in line or not line.rstrip().endswith(":") or i in items:
+            continue  # (an item's own list goes on from the line that announced it)
         previous = i
+        for at in range(k + 1, len(cand)):
+            j = cand[at]
+            # A line removed by a rule in between ends the list (blank lines in between are None too).
+            if verdict[previous + 1 : j].count(None) != j - previous - 1 or not _LIST_ITEM_RE.match(lines[j].strip()):
+                break
+            items.add(j)
+            previous = j
     return items
 
 
@@ -873,22 +904,16 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     if not m:
         return x
     s = np.ascontiguousarray(base, dtype=np.float64)
-    counts = np.empty((4, m), dtype=np.int64)
-    kernels.context_windows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, x, counts)
-    before, after, to_before, to_after = counts
-    for j, column in enumerate((before, after, to_before, to_after), start=11):
-        x[:, j] = np.log1p(column)
-    median = float(np.median(s))
-    x[:, 15] = median
-    x[:, 16] = s - median
-    rank = np.empty(m)
-    rank[np.argsort(s, kind="stable")] = np.arange(m) / max(m - 1, 1)
-    x[:, 17] = rank
+    kernels.context_rows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, _LOG1P_TABLE, x)
     start, end = v.stretch if v.stretch is not None else (0, 0)
     rows = np.asarray(cand)
     inside = (rows >= start) & (rows < end)
     x[:, 18] = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
     return x
+
+
+# Deepest trees whose leaves are found from all node tests at once (a table of 2**15 leaves at depth 4).
+MAX_TESTED_DEPTH = 4
 
 
 class TreeEnsemble:
@@ -905,18 +930,25 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
+        # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
+        # deeper trees are walked node by node.
+        self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
 
     @staticmethod
     def expected_features() -> list[str]:
         return list(SCORER_FEATURES)
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
-        # The leaf value of every (row, tree) from the compiled walk, summed per row as one (rows,
+        # The leaf value of every (row, tree) from the compiled tests, summed per row as one (rows,
         # trees) float64 array (numpy's summation order: the sums do not depend on how leaves were found).
         values = np.empty((len(x), len(self.feature)), dtype=np.float64)
-        kernels.tree_leaf_values(
-            np.ascontiguousarray(x, dtype=np.float64), self.feature, self.threshold, self.leaf, self.depth, values
-        )
+        if self._tests is None:
+            kernels.tree_leaf_values(
+                np.ascontiguousarray(x, dtype=np.float64), self.feature, self.threshold, self.leaf, self.depth, values
+            )
+        else:
+            xt = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
+            kernels.tree_leaf_values_by_tests(xt, self.feature, self.threshold, self.leaf, self._tests, values)
         return self.base + values.sum(axis=1)
 
 
@@ -1028,11 +1060,15 @@ class CompiledLexicon:
         return candidate_words(lines, cand, self.lexicon)
 
 
+_NO_ASTRAL = np.empty(0, dtype=np.int64)
+
+
 def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
     """The characters outside the BMP in ``points`` (sorted) with their lower case, -1 when that is not
     a \\w character (as _WORD_RE sees it); (None, None) when one lowers to several characters."""
-    big = points[points >= 0x10000] if points.size and int(points.max()) >= 0x10000 else points[:0]
-    astral = np.unique(big).astype(np.int64)
+    if not points.size or int(points.max()) < 0x10000:
+        return _NO_ASTRAL, _NO_ASTRAL  # the usual case: nothing to look up
+    astral = np.unique(points[points >= 0x10000]).astype(np.int64)
     lowered = [chr(c).lower() for c in astral.tolist()]
     if any(len(x) != 1 for x in lowered):
         return None, None
@@ -1874,11 +1910,11 @@ class BoilerplateStage(Stage):
         markers: list[int] = []
         infos = self.line_infos(lines)
 
-        for i, line in enumerate(lines):
-            info = infos[i]
+        # The text of a line is looked at only in the rare branches that need it (markers, cut
+        # breadcrumbs, listed teasers); the rest comes from its _line_info.
+        for i, info in enumerate(infos):
             if info is None:
                 continue
-            stripped = line.strip()
             key_hash, words, rule, crumb, prose, nav_item, body_chars, keep = info
             if key_hash is None:
                 continue
@@ -1887,7 +1923,7 @@ class BoilerplateStage(Stage):
                 pending += removed_cost
                 # A marker ends an article only once some prose was seen, and a list item is a link
                 # in a menu rather than a heading.
-                if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(stripped):
+                if rule in end_markers and seen_prose and not _LIST_ITEM_RE.match(lines[i].strip()):
                     trailing = trailing_on
                     pending += marker_cost
                     markers.append(i)
@@ -1903,6 +1939,7 @@ class BoilerplateStage(Stage):
                     pending += removed_cost
                     continue
                 if kind == "breadcrumb-prefix" and prefix_on:
+                    line = lines[i]
                     start = len(line) - len(line.lstrip())
                     prefixes[i] = line[: start + cut]
                     new_text[i] = line[start + cut :]
@@ -1910,7 +1947,7 @@ class BoilerplateStage(Stage):
                     continue
             if trailing:
                 # A listed headline ending in "?" or "!" is one more teaser, not the article resuming.
-                if words <= trailing_max and (not prose or (stripped[-1] in "?!" and _LIST_ITEM_RE.match(stripped))):
+                if words <= trailing_max and (not prose or _listed_teaser(lines[i].strip())):
                     verdict[i] = "widget-list"
                     pending += removed_cost
                     continue
@@ -1983,8 +2020,9 @@ class BoilerplateStage(Stage):
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
         announced = _announced_list_items(lines, verdict, cand)
-        for i, odds in zip(cand, self._line_log_odds(lines, v, cand).tolist(), strict=True):
-            if odds < low and i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
+        below = np.flatnonzero(self._line_log_odds(lines, v, cand) < low).tolist()
+        for i in map(cand.__getitem__, below):
+            if i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
 
     def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:

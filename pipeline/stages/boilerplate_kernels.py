@@ -8,6 +8,8 @@ code-point array of the lines joined by newlines (lines themselves hold no newli
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -106,9 +108,56 @@ def _list_item(points: np.ndarray, begin: int, end: int, classes: np.ndarray) ->
     return p < end and (points[p] == 46 or points[p] == 41) and _has(points, p + 1, end, classes, RE_SPACE)
 
 
+# Multiplier of the function-word table's hash (multiplicative hashing: bits 32.. of key * KEY_HASH).
+KEY_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(cache=True, nogil=True)
+def key_slot(key: np.int64, mask: np.uint64) -> np.uint64:
+    # First slot of a packed key in a table of mask + 1 slots (a power of two).
+    return ((np.uint64(key) * KEY_HASH) >> np.uint64(32)) & np.uint64(mask)
+
+
+@numba.njit(cache=True, nogil=True)
+def _in_key_table(table: np.ndarray, key: np.int64) -> bool:
+    # Whether the packed key is in the open-addressing table (0: empty slot; keys start with a 1 bit).
+    mask = np.uint64(table.size - 1)
+    s = key_slot(key, mask)
+    while table[s] != 0:
+        if table[s] == key:
+            return True
+        s = (s + np.uint64(1)) & mask
+    return False
+
+
+# Bits of shape_flags: a character line_shape_counts cannot count (İ/ı/ſ, or lower-casing to several
+# characters), a title-case word start, a possible start of a URL/mail/copyright sign (lower-cased @ © ( h w c).
+SHAPE_FALLBACK, SHAPE_TITLE, SHAPE_URL = 1, 2, 4
+
+
+@numba.njit(cache=True, nogil=True)
+def shape_flags(lower: np.ndarray) -> np.ndarray:
+    """line_shape_counts' per-BMP-code-point flags, from the lower-case table."""
+    flags = np.zeros(0x10000, dtype=np.uint8)
+    for c in range(0x10000):
+        low = lower[c]
+        if c == 0x130 or c == 0x131 or c == 0x17F or low == NO_LOWER:
+            flags[c] |= SHAPE_FALLBACK
+        if _is_title(np.uint32(c)):
+            flags[c] |= SHAPE_TITLE
+        if low == 64 or low == 0xA9 or low == 40 or low == 104 or low == 119 or low == 99:
+            flags[c] |= SHAPE_URL
+    return flags
+
+
 @numba.njit(cache=True, nogil=True)
 def line_shape_counts(
-    points: np.ndarray, classes: np.ndarray, lower: np.ndarray, function_keys: np.ndarray, out: np.ndarray
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    out: np.ndarray,
+    flags: np.ndarray,
 ) -> None:
     """Per line (row of ``out``): digits, uppercase, letters, letters-or-digits and spaces (as the str
     methods count them), title-case word starts (``\\b[A-ZÀ-ÖØ-ÞĀ-Ž]``), whitespace tokens and function
@@ -119,7 +168,9 @@ def line_shape_counts(
 
     ``points``: the lines joined by newlines; ``classes``: bits per BMP code point; ``lower``: per BMP
     code point, its lower-case character (lower-casing never makes or removes whitespace); function
-    words are compared as packed keys (``function_keys``, sorted)."""
+    words are compared as packed keys, looked up in ``function_keys``, an open-addressing table of them
+    (power-of-two size, at most half full, 0 for an empty slot, first slot key_slot). ``flags``: per
+    BMP code point, shape_flags (one lookup instead of several comparisons per character)."""
     line = 0
     begin = 0
     last = 0
@@ -132,10 +183,8 @@ def line_shape_counts(
     for p in range(n + 1):
         c = points[p] if p < n else NEWLINE
         if c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0):
-            if in_token and size <= KEY_MAX_CHARS:
-                at = np.searchsorted(function_keys, key)
-                if at < function_keys.size and function_keys[at] == key:
-                    function += 1
+            if in_token and size <= KEY_MAX_CHARS and _in_key_table(function_keys, key):
+                function += 1
             in_token = False
         if c == NEWLINE:
             out[line, C_DIGITS] = digits
@@ -157,7 +206,8 @@ def line_shape_counts(
             last = 0
             continue
         last = c
-        if c >= 0x10000 or c == 0x130 or c == 0x131 or c == 0x17F or lower[c] == NO_LOWER:
+        special = flags[c] if c < 0x10000 else SHAPE_FALLBACK
+        if special & SHAPE_FALLBACK:
             fallback = 1
             prev_word = False
             continue
@@ -167,7 +217,7 @@ def line_shape_counts(
         letters += (bits & ALPHA) >> 2
         alnum += (bits & ALNUM) >> 3
         spaces += (bits & SPACE) >> 4
-        if not prev_word and _is_title(c):
+        if (special & SHAPE_TITLE) and not prev_word:
             title += 1
         prev_word = (bits & WORD) != 0
         if bits & SPACE:
@@ -183,7 +233,7 @@ def line_shape_counts(
             size = KEY_MAX_CHARS + 1  # no function word has such a character
         elif size <= KEY_MAX_CHARS:
             key = key * KEY_MAX_POINT + low
-        if not url and (low == 64 or low == 0xA9 or low == 40 or low == 104 or low == 119 or low == 99):
+        if (special & SHAPE_URL) and not url:
             url = _url_sign_at(points, p, lower)
 
 
@@ -329,6 +379,7 @@ def phrase_lines(
             hits[line] = found
         line += 1
         begin = p + 1
+
 
 # --- Second pass of the line scorer: the words of the candidate lines and their lexicon weights. ---
 # A 64-bit FNV-1a hash of the lower-cased code points locates words in open-addressing tables; every
@@ -661,9 +712,11 @@ def _sentence_end(points: np.ndarray, b: int, e: int, key_classes: np.ndarray) -
             k = q - 1
             while k >= b and _is_closer(points[k]):
                 k -= 1
-            ok = k - 1 >= b and (key_classes[points[k]] & KEY_LETTER) != 0 and (
-                key_classes[points[k - 1]] & KEY_LETTER
-            ) != 0
+            ok = (
+                k - 1 >= b
+                and (key_classes[points[k]] & KEY_LETTER) != 0
+                and (key_classes[points[k - 1]] & KEY_LETTER) != 0
+            )
         if ok:
             r = q + 1
             while r < e and _is_closer(points[r]):
@@ -850,9 +903,22 @@ def _root_length(key: np.ndarray, ks: int, ke: int, key_classes: np.ndarray, roo
 def _body_end(c: int) -> bool:
     # . ! ? … : ; " ' ” “ » ) ] 。 ！ ？ : the stage's _BODY_END_CHARS.
     return (
-        c == 0x2E or c == 0x21 or c == 0x3F or c == 0x2026 or c == 0x3A or c == 0x3B or c == 0x22 or c == 0x27
-        or c == 0x201D or c == 0x201C or c == 0xBB or c == 0x29 or c == 0x5D
-        or c == 0x3002 or c == 0xFF01 or c == 0xFF1F
+        c == 0x2E
+        or c == 0x21
+        or c == 0x3F
+        or c == 0x2026
+        or c == 0x3A
+        or c == 0x3B
+        or c == 0x22
+        or c == 0x27
+        or c == 0x201D
+        or c == 0x201C
+        or c == 0xBB
+        or c == 0x29
+        or c == 0x5D
+        or c == 0x3002
+        or c == 0xFF01
+        or c == 0xFF1F
     )
 
 
@@ -892,9 +958,219 @@ def _may_be_quantity(points: np.ndarray, b: int, e: int, classes: np.ndarray, ke
             or (key_classes[c] & KEY_XDIGIT) != 0
             or _fraction(c)
             or (classes[c] & SPACE) != 0
-            or c == 0x2E or c == 0x2C or c == 0x2F or c == 0x2D or c == 0x2013
+            or c == 0x2E
+            or c == 0x2C
+            or c == 0x2F
+            or c == 0x2D
+            or c == 0x2013
         ):
             q += 1
             continue
         return (classes[c] & ALPHA) != 0
     return False
+
+
+# --- Line scorer: tree walk, every node's test over all rows at once. ---
+
+
+@numba.njit(cache=True, nogil=True)
+def leaf_of_tests(depth: int) -> np.ndarray:
+    """table[bits] = the leaf (0 .. 2**depth - 1) a walk reaches when bit j of ``bits`` is the test of
+    inner node j (breadth-first: children of j are 2j+1 and 2j+2, the second when the test holds).
+    The same for every tree of a depth; 128 entries for depth 3."""
+    inner = 2**depth - 1
+    table = np.empty(2**inner, dtype=np.int64)
+    for bits in range(2**inner):
+        j = 0
+        for _ in range(depth):
+            j = 2 * j + 1 + ((bits >> j) & 1)
+        table[bits] = j - inner
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
+def tree_leaf_values_by_tests(
+    xt: np.ndarray, feature: np.ndarray, threshold: np.ndarray, leaf: np.ndarray, table: np.ndarray, out: np.ndarray
+) -> None:
+    """out[row, tree] = the leaf value tree_leaf_values gives, found differently: every inner node's test
+    (x > threshold) for all rows, then the leaf from the tests' bits through ``table`` (leaf_of_tests).
+    ``xt``: the features as (features, rows), C-contiguous, so each test is a straight pass over a row
+    of xt that the compiler vectorises; testing all 7 nodes of a depth-3 tree costs less than 3
+    dependent steps per row."""
+    trees, inner = feature.shape
+    rows = xt.shape[1]
+    bits = np.empty(rows, dtype=np.int64)
+    for t in range(trees):
+        bits[:] = 0
+        for j in range(inner):
+            column = xt[feature[t, j]]
+            cut = threshold[t, j]
+            for r in range(rows):
+                bits[r] |= np.int64(column[r] > cut) << j
+        values = leaf[t]
+        for r in range(rows):
+            out[r, t] = values[table[bits[r]]]
+
+
+# --- Line scorer: the first model's features of a document's candidate lines. ---
+# Columns scorer_rows fills, by name (the stage maps them to its SCORER_FEATURES positions).
+ROW_FEATURES = (
+    "log_chars",
+    "ends_colon",
+    "list_item",
+    "digit_ratio",
+    "upper_ratio",
+    "symbol_ratio",
+    "titlecase_ratio",
+    "url_mail_copyright",
+    "function_word_ratio",
+    "log_words",
+    "prose",
+    "body",
+    "inside_stretch",
+    "log_distance_outside",
+    "log_from_stretch_start",
+    "log_to_stretch_end",
+    "position",
+    "log_removed_before",
+    "log_removed_after",
+    "prev_body",
+    "prev_log_words",
+    "next_body",
+    "next_log_words",
+    "window_body_share",
+    "after_marker",
+    "nav_item",
+    "kept_outside",
+    "repeated_in_doc",
+    "length_vs_stretch",
+)
+# Per candidate, the facts scorer_rows reads (columns of its ``facts`` argument).
+COL_ROW, COL_WORDS, COL_PROSE, COL_NAV, COL_BODY_CHARS, COL_KEEP, COL_REPEATED, COL_CHARS = range(8)
+FACT_COLUMNS = 8
+
+
+@numba.njit(cache=True, nogil=True)
+def _log1p_int(k: int, table: np.ndarray) -> float:
+    # math.log1p of a non-negative integer: looked up in ``table`` (math.log1p values), else computed
+    # (numba's math.log1p calls the same C library function as Python's).
+    return table[k] if k < table.size else math.log1p(k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _flag(b: bool) -> float:
+    return 1.0 if b else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def scorer_rows(
+    facts: np.ndarray,
+    shapes: np.ndarray,
+    removed: np.ndarray,
+    first_in: int,
+    after_in: int,
+    first_marker: int,
+    log1p_table: np.ndarray,
+    where: np.ndarray,
+    x: np.ndarray,
+) -> None:
+    """The line scorer's ROW_FEATURES of a document's candidate lines, written to x[k, where[f]] for
+    candidate k and feature f. ``facts`` (m, FACT_COLUMNS): per candidate its line number, words, prose, nav
+    item, body characters (or -1), kept outside, repeated in the document, characters of the stripped
+    line; ``shapes``: line_shape_counts of the stripped candidate lines; ``removed`` (n + 1): lines
+    removed by the rules before each line; [first_in, after_in): the candidates inside the article
+    stretch; first_marker: line of the first end-of-article marker (n when none). Every value is what
+    the stage's numpy/Python definition gives, bit for bit: integer counts divided as float64, logs from
+    the same C functions, the typical body line as statistics.median computes it."""
+    m = facts.shape[0]
+    n = removed.size - 1
+    # Median characters of the body lines inside the stretch (1.0 without any).
+    inside_body = np.empty(max(after_in - first_in, 0), dtype=np.int64)
+    count = 0
+    for k in range(first_in, after_in):
+        if facts[k, COL_BODY_CHARS] > 0:
+            inside_body[count] = facts[k, COL_BODY_CHARS]
+            count += 1
+    typical = 1.0
+    if count:
+        ordered = np.sort(inside_body[:count])
+        half = count // 2
+        typical = float(ordered[half]) if count % 2 else (ordered[half - 1] + ordered[half]) / 2
+    body_sums = np.zeros(m + 1, dtype=np.int64)
+    for k in range(m):
+        body_sums[k + 1] = body_sums[k] + (facts[k, COL_BODY_CHARS] > 0)
+    for k in range(m):
+        row = facts[k, COL_ROW]
+        chars = facts[k, COL_CHARS]
+        tokens = max(shapes[k, C_TOKENS], 1)
+        letters = shapes[k, C_LETTERS]
+        log_words = _log1p_int(facts[k, COL_WORDS], log1p_table)
+        inside = first_in <= k < after_in
+        if k < first_in:
+            outside = first_in - k
+        elif k >= after_in:
+            outside = k - after_in + 1
+        else:
+            outside = 0
+        before = removed[row] - (removed[facts[k - 1, COL_ROW] + 1] if k else 0)
+        after = (removed[facts[k + 1, COL_ROW]] if k + 1 < m else removed[n]) - removed[row + 1]
+        lo = max(k - 3, 0)
+        hi = min(k + 4, m)
+        values = (
+            _log1p_int(chars, log1p_table),
+            float(shapes[k, C_COLON]),
+            float(shapes[k, C_LIST]),
+            shapes[k, C_DIGITS] / chars,
+            shapes[k, C_UPPER] / (letters if letters else 1),
+            (chars - shapes[k, C_ALNUM] - shapes[k, C_SPACES]) / chars,
+            shapes[k, C_TITLE] / tokens,
+            float(shapes[k, C_URL]),
+            shapes[k, C_FUNCTION] / tokens,
+            log_words,
+            float(facts[k, COL_PROSE]),
+            _flag(facts[k, COL_BODY_CHARS] > 0),
+            _flag(inside),
+            _log1p_int(outside, log1p_table),
+            _log1p_int(max(k - first_in, 0), log1p_table) if inside else 0.0,
+            _log1p_int(max(after_in - 1 - k, 0), log1p_table) if inside else 0.0,
+            row / n,
+            _log1p_int(before, log1p_table),
+            _log1p_int(after, log1p_table),
+            _flag(facts[k - 1, COL_BODY_CHARS] > 0) if k else -1.0,
+            _log1p_int(facts[k - 1, COL_WORDS], log1p_table) if k else -1.0,
+            _flag(facts[k + 1, COL_BODY_CHARS] > 0) if k + 1 < m else -1.0,
+            _log1p_int(facts[k + 1, COL_WORDS], log1p_table) if k + 1 < m else -1.0,
+            (body_sums[hi] - body_sums[lo]) / (hi - lo),
+            _flag(row > first_marker),
+            float(facts[k, COL_NAV]),
+            float(facts[k, COL_KEEP]),
+            float(facts[k, COL_REPEATED]),
+            math.log(chars / typical),
+        )
+        for f in range(len(values)):
+            x[k, where[f]] = values[f]
+
+
+@numba.njit(cache=True, nogil=True)
+def context_rows(
+    s: np.ndarray, near: int, wide: int, confident: float, pad: float, log1p_table: np.ndarray, x: np.ndarray
+) -> None:
+    """Columns 0..17 of the context model's features (the stage's CONTEXT_FEATURES) from the first
+    model's log-odds ``s`` of a document's candidate lines: context_windows' columns, math.log1p of its
+    four counts, the median (as np.median: the middle value, or the mean of the two middle ones), each
+    score minus it, and the rank (stable order) over m - 1. The stretch mean (column 18) is left to
+    numpy (its pairwise sum)."""
+    m = s.size
+    counts = np.empty((4, m), dtype=np.int64)
+    context_windows(s, near, wide, confident, pad, x, counts)
+    order = np.argsort(s, kind="mergesort")
+    half = m // 2
+    # np.mean of the middle value(s): summed from 0.0, then divided by their count.
+    median = (0.0 + s[order[half]]) / 1.0 if m % 2 else (0.0 + s[order[half - 1]] + s[order[half]]) / 2.0
+    scale = max(m - 1, 1)
+    for k in range(m):
+        for j in range(4):
+            x[k, 11 + j] = _log1p_int(counts[j, k], log1p_table)
+        x[k, 15] = median
+        x[k, 16] = s[k] - median
+        x[order[k], 17] = k / scale
