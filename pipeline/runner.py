@@ -10,6 +10,7 @@ import os
 import pickle
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -98,8 +99,8 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
         except Exception as err:  # a bug or a pathological document: quarantine it, go on
             st.counters["errors"] += 1
             doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}", quarantine=True)
-        for removal in doc.removed[seen:]:
-            st.count_removal(removal)
+        if len(doc.removed) > seen:
+            st.count_removals(doc.removed[seen:])
         if not doc.rejected and not doc.text.strip():
             doc.reject(stage.name, f"empty after {stage.name}")
         if doc.rejected:
@@ -167,6 +168,17 @@ _WARM_UP_TEXTS = (
 )
 
 
+def _first_pass_stages(stages: list[Stage]) -> int:
+    """How many stages the first pass's workers run: up to the last stage with a first pass (0: none).
+
+    At 2 workers the run waited ~1 s (of ~13 s on 40 MB) for the warm-up of all stages before the
+    first task. Now only these stages warm up before the first pass's workers fork; the later ones
+    (language, dedup: ~1 s, mostly langdetect's profiles, tables and numba's cached code) warm up in
+    a thread of this process during the first pass, whose workers do not need them, and the stream
+    runs on a second pool forked after that: the run's serial start-up is ~1 s shorter."""
+    return max((i + 1 for i, stage in enumerate(stages) if stage.needs_prepare), default=0)
+
+
 def _warm_up(stages: list[Stage | None]) -> None:
     """Run sample documents through ``stages`` (copies: what they learn is thrown away) before the
     workers fork, so that what stages load on their first document is loaded once, here, and every
@@ -212,13 +224,24 @@ def render_removed(batch: Batch) -> None:
         doc.removed.clear()
 
 
+_JSONL_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
 def removed_lines(doc: Document) -> bytes:
-    """The document's lines of removed.jsonl."""
-    lines = (
-        {"id": doc.id, "source": doc.source, "stage": r.stage, "rule": r.rule, "text": r.text} | (r.extra or {})
-        for r in doc.removed
+    """The document's lines of removed.jsonl (``jsonl_line`` of each record, built inline: ~35% less
+    CPU for the 330k lines of 40 MB of web text)."""
+    dumps, doc_id, source = orjson.dumps, doc.id, doc.source
+    return b"".join(
+        [
+            dumps(
+                {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
+                if r.extra
+                else {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text},
+                option=_JSONL_OPTIONS,
+            )
+            for r in doc.removed
+        ]
     )
-    return b"".join(map(jsonl_line, lines))
 
 
 def _prepare_parts(stages: Shared, position: int, batch: Batch) -> list[object]:
@@ -615,15 +638,30 @@ def _run_locked(
     total_bytes = sum(f.size for f in files)
     worker_stages = _worker_stages(specs, stages)
     executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
+    warming: threading.Thread | None = None
     if getattr(executor, "forks", False):  # before the first task starts the workers
-        _warm_up(pickle.loads(pickle.dumps(worker_stages, protocol=pickle.HIGHEST_PROTOCOL)))  # on copies
+        copies = pickle.loads(pickle.dumps(worker_stages, protocol=pickle.HIGHEST_PROTOCOL))  # warm copies
+        split = _first_pass_stages(stages) or len(copies)  # no first pass: all of them now
+        _warm_up(copies[:split])  # what the first pass's workers run
+        if split < len(copies):
+            # The later stages warm up in this process while the workers run the first pass; the
+            # stream then gets new workers, forked once that is done (see _first_pass_stages).
+            warming = threading.Thread(target=_warm_up, args=(copies[split:],), name="cleancorpus-warm-up")
     # What exists now (modules, stages, the loaded state) lives as long as the run: the garbage
     # collector's full passes need not walk it again and again, here nor in forked workers.
     gc.freeze()
     try:
         # A first pass sees every input file, also the unchanged ones, so that a run killed and run
         # again learns exactly what the uninterrupted run learnt.
+        if warming is not None:
+            executor.start()  # the first pass's workers fork before the thread exists
+            warming.start()
         _first_pass(executor, specs, stages, lambda: read_all(all_files, count=False))
+        if warming is not None:
+            warming.join()
+            executor.close()  # its workers were forked before the later stages were warm
+            executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
+            gc.freeze()
         for batch in _stream(executor, specs, stages, read_all(files)):
             for position, st in batch.stats.items():
                 totals[position].merge(st)

@@ -10,6 +10,7 @@ import pytest
 from conftest import CORPORA
 
 from pipeline.document import Document
+from pipeline.stages import dedup
 from pipeline.stages.dedup import DedupOptions, DedupStage, split_units
 
 
@@ -45,6 +46,28 @@ def test_signatures_equal_datasketch_on_real_paragraphs(shingle: str) -> None:
         theirs = datasketch.MinHash(num_perm=128, seed=7, hashfunc=stage.shingle_hash)
         theirs.update_batch([s.encode("utf-8") for s in shingles])
         assert np.array_equal(ours, theirs.hashvalues)
+
+
+@pytest.mark.parametrize("num_perm", [32, 128])
+def test_band_parameters_and_permutations_equal_datasketchs(num_perm: int) -> None:
+    # The stage computes both without importing datasketch (whose import costs ~0.5 s of start-up).
+    from datasketch.lsh import _optimal_param
+
+    for threshold in np.round(np.arange(0.05, 1.0, 0.05), 4):
+        expected = _optimal_param(float(threshold), num_perm, 0.5, 0.5)
+        assert dedup.lsh_params.__wrapped__(float(threshold), num_perm) == expected
+    for seed in (1, 7):
+        a, b = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        ours = dedup.affine32_permutations(num_perm, seed)
+        assert ours[0].dtype == ours[1].dtype == np.uint32
+        assert np.array_equal(ours[0], a) and np.array_equal(ours[1], b)
+
+
+def test_band_parameters_near_a_tie_are_datasketchs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup, "_LSH_NEAR_TIE", 1.0)  # every candidate counts as tied: datasketch decides
+    from datasketch.lsh import _optimal_param
+
+    assert dedup.lsh_params.__wrapped__(0.65, 64) == _optimal_param(0.65, 64, 0.5, 0.5)
 
 
 def test_exact_verification_sets_are_the_unique_shingle_hashes() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,13 +51,30 @@ class SplitHeaderStage(Stage):
             doc.text = rest
 
 
-def _run(tmp_path: Path, workers: int) -> list[dict[str, object]]:
+_TABLE: list[int] = []  # loaded on the first document, in the process where that happens
+
+
+class LazyTableStage(Stage):
+    """Loads a module-level table on its first document, as language and dedup do (langdetect's
+    profiles, numba's cached code): where that happened shows whether the workers inherited it."""
+
+    name = "lazy_table"
+
+    def process(self, doc: Document) -> None:
+        if not _TABLE:
+            time.sleep(0.2)  # loading takes a while: a worker forked meanwhile would load it again
+            _TABLE.append(os.getpid())
+        doc.meta["table_loaded_in"] = _TABLE[0]
+
+
+def _run(tmp_path: Path, workers: int, more_stages: str = "") -> list[dict[str, object]]:
     src = tmp_path / "in.jsonl"
     texts = ["Site Header\nOne.", "Unique\nTwo.", "Site Header\nThree.", "", "Other\nFour."]
     src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
     config = tmp_path / "c.yaml"
     config.write_text(
         "output:\n  metadata_field: meta\nstages:\n  - stage: encoding\n  - stage: test_runner:SplitHeaderStage\n"
+        + more_stages
     )
     out = tmp_path / f"w{workers}"
     args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", str(workers)]
@@ -77,6 +95,19 @@ def test_first_pass_parts_come_from_the_workers_in_input_order(
     assert isinstance(meta, dict)
     assert meta["order"] == ["Site Header", "Unique", "Site Header", "Other"]  # the empty one was rejected
     assert meta["parts_from_main"] is (workers == 1)
+
+
+def test_stages_after_the_first_pass_warm_up_here_and_the_stream_workers_inherit_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 2 forked workers they warm up in this process during the first pass, and the stream's
+    # workers are forked after that (a second pool): none of them loads the table again.
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    _TABLE.clear()
+    records = _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert {r["meta"]["table_loaded_in"] for r in records} == {os.getpid()}  # type: ignore[index]
+    assert records[0]["meta"]["parts_from_main"] is False  # type: ignore[index]
 
 
 def test_a_batch_comes_back_from_a_worker_unchanged() -> None:

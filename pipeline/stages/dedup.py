@@ -30,13 +30,12 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
+from importlib.metadata import version
 from typing import Any, Literal
 
-import datasketch
 import numba
 import numpy as np
 import regex
-from datasketch.lsh import _optimal_param
 from pydantic import Field, model_validator
 
 from pipeline.document import Document
@@ -45,7 +44,9 @@ from pipeline.stages.base import Stage, StageOptions
 
 # Saved with any index: signatures and keys are only comparable under the same scheme.
 HASH_SCHEME = {
-    "datasketch": datasketch.__version__,
+    # datasketch itself is not imported: it imports scipy.integrate (~0.5 s of every start-up) for
+    # what MinHasher and lsh_params below compute themselves (equal results: tests).
+    "datasketch": version("datasketch"),
     "scheme": "affine32",
     "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
     "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
@@ -181,11 +182,17 @@ def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
+def _every_code_point() -> str:
+    """Every code point but the surrogates, as one string (from an array: joining 1.1M chr() took 0.14 s)."""
+    points = np.arange(0x110000, dtype=np.uint32)
+    return np.concatenate((points[:0xD800], points[0xE000:])).tobytes().decode("utf-32-le")
+
+
 @lru_cache(maxsize=4)
 def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per code point: does it separate words (whitespace as str.split sees it, and punctuation,
     symbols and control characters when stripped), and what it maps to (digits -> '0')."""
-    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    every = _every_code_point()
     is_sep = np.zeros(0x110000, dtype=bool)
     is_sep[[c for c in range(0x3100) if chr(c).isspace()]] = True
     if strip_punctuation:
@@ -359,9 +366,9 @@ class MinHasher:
     def __init__(self, num_perm: int, seed: int) -> None:
         self.num_perm = num_perm
         self.seed = seed
-        a, b = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-        self.a = np.asarray(a, dtype=np.uint32)[:, None]
-        self.b = np.asarray(b, dtype=np.uint32)[:, None]
+        a, b = affine32_permutations(num_perm, seed)
+        self.a = a[:, None]
+        self.b = b[:, None]
         self.a_flat = np.ascontiguousarray(self.a[:, 0])
         self.b_flat = np.ascontiguousarray(self.b[:, 0])
         self._buf = np.empty((num_perm, _CHUNK), dtype=np.uint32)
@@ -416,9 +423,43 @@ class MinHasher:
         return self.segment_min(hashes, np.zeros(1, dtype=np.int64))[0]
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``datasketch.MinHash(num_perm, seed, scheme="affine32").permutations``: odd multipliers and
+    offsets, drawn as datasketch draws them."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+# Two candidate (bands, rows) whose errors differ by less than this are left to datasketch: its
+# numerical integration (scipy's quad, to ~1e-8) could order them otherwise.
+_LSH_NEAR_TIE = 1e-7
+
+
 @lru_cache(maxsize=64)
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+    """datasketch's ``_optimal_param(threshold, num_perm, 0.5, 0.5)``: the (bands, rows) with
+    bands * rows <= num_perm that minimise the mean of the false positive probability (integrated
+    over similarities below the threshold) and the false negative one (above it). The integrands
+    are polynomials of degree bands * rows <= num_perm, so Gauss-Legendre with num_perm / 2 + 1
+    nodes integrates them exactly, for all candidates at once."""
+    pairs = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], np.float64)
+    bands, rows = pairs[:, :1], pairs[:, 1:]
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+
+    def integral(lo: float, hi: float, below: bool) -> np.ndarray:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        miss = (1 - s[None, :] ** rows) ** bands  # no band matches at similarity s
+        return (hi - lo) / 2 * ((1 - miss) if below else miss) @ weights
+
+    error = 0.5 * integral(0.0, threshold, True) + 0.5 * integral(threshold, 1.0, False)
+    best = int(np.argmin(error))  # the first of equal minima, as datasketch's loop (bands, then rows)
+    if np.count_nonzero(error < error[best] + _LSH_NEAR_TIE) > 1:
+        from datasketch.lsh import _optimal_param
+
+        return _optimal_param(threshold, num_perm, 0.5, 0.5)
+    return int(pairs[best, 0]), int(pairs[best, 1])
 
 
 # ---------------------------------------------------------------- storage
