@@ -154,3 +154,35 @@ def test_word_hashes_holds_each_words_key_and_nothing_else():
     assert sorted(int(k) for k in table[table != 0]) == sorted(one_by_one)
     assert all(kernels._contains(table, np.uint64(k)) for k in one_by_one)
     assert not kernels.word_hashes(set()).any()
+
+
+def python_scores(words: list[str], script: str) -> tuple[dict[str, float], dict[str, int]]:
+    """The stage's `_scores` as a dict loop, before `profile_scores` compiled it."""
+    from collections import Counter
+
+    prof, index = lang._profiles(), lang._script_index(script)
+    delta: dict[str, float] = {}
+    hits: dict[str, int] = {}
+    for w, k in Counter(words).items():
+        for code, d in index.get(w, ()):
+            delta[code] = delta.get(code, 0.0) + k * d
+            hits[code] = hits.get(code, 0) + k
+    n = len(words)
+    return {code: n * prof.oov[code] + d for code, d in delta.items()}, hits
+
+
+@needs_sentences
+def test_profile_scores_are_the_dict_loop_sums_bit_for_bit():
+    stage = lang.LanguageStage()
+    checked = 0
+    for code, script in (("en", "Latin"), ("de", "Latin"), ("pl", "Latin"), ("ru", "Cyrillic"), ("ar", "Arabic")):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:200]
+        for k in range(0, 200, 10):
+            words = [w.strip(lang._STRIP) for w in " ".join(lines[k : k + k // 10 + 1]).lower().split()]
+            got, expected = stage._scores(words, script), python_scores(words, script)
+            # same floats, and the same key order (ties go to the first language in it)
+            assert list(got[0].items()) == list(expected[0].items())
+            assert list(got[1].items()) == list(expected[1].items())
+            checked += bool(expected[0])
+    assert stage._scores([], "Latin") == ({}, {})
+    assert checked > 90

@@ -468,18 +468,19 @@ class LanguageStage(Stage):
     def _scores(self, words: list[str], script: str) -> tuple[dict[str, float], dict[str, int]]:
         """Log-likelihood of the words under each profile of `script` that lists at least one of them
         (relative to all words being unlisted), and how many words each lists."""
-        prof = self.profiles
-        index = _script_index(script)
-        delta: dict[str, float] = {}
-        hits: dict[str, int] = {}
-        # each distinct word once (a text repeats its frequent words), only this script's lists
-        for w, k in Counter(words).items():
-            for lang, d in index.get(w, ()):
-                delta[lang] = delta.get(lang, 0.0) + k * d
-                hits[lang] = hits.get(lang, 0) + k
-        n = len(words)
-        scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items()}
-        return scores, hits
+        table = _score_table(script)
+        # each distinct word once (a text repeats its frequent words), only this script's lists;
+        # the sums over each word's languages are compiled (`language_kernels.profile_scores`)
+        counted = Counter(words)
+        rows = np.fromiter(map(table.row.get, counted, repeat(0)), dtype=np.int64, count=len(counted))
+        counts = np.fromiter(counted.values(), dtype=np.int64, count=len(counted))
+        order, delta, hits = language_kernels.profile_scores(
+            rows, counts, table.ptr, table.langs, table.deltas, len(table.names)
+        )
+        names = [table.names[j] for j in order.tolist()]
+        # n * oov + delta, as floats in the dict loop this replaces (numpy: one rounding per operation)
+        totals = len(words) * table.oov[order] + delta[order]
+        return dict(zip(names, totals.tolist(), strict=True)), dict(zip(names, hits[order].tolist(), strict=True))
 
     def _cheap_main(
         self, words: list[str], scores: dict[str, float], hits: dict[str, int]
@@ -1545,6 +1546,36 @@ def _script_index(script: str) -> dict[str, tuple[tuple[str, float], ...]]:
         if mine:
             out[w] = mine
     return out
+
+
+class _ScoreTable(NamedTuple):
+    """`_script_index(script)` as arrays for `language_kernels.profile_scores`: the entries of the
+    word at row r (1..) are ptr[r]:ptr[r + 1] of langs (index into names) and deltas."""
+
+    names: tuple[str, ...]  # the script's languages
+    oov: np.ndarray  # by language: log probability of an unlisted word
+    row: dict[str, int]  # word -> row
+    ptr: np.ndarray
+    langs: np.ndarray
+    deltas: np.ndarray
+
+
+@lru_cache(maxsize=32)
+def _score_table(script: str) -> _ScoreTable:
+    prof = _profiles()
+    index = _script_index(script)
+    names = tuple(lang for lang in prof.script if prof.script[lang] == script)
+    position = {lang: j for j, lang in enumerate(names)}
+    row = {w: r for r, w in enumerate(index, start=1)}
+    ptr = np.zeros(len(index) + 2, dtype=np.int64)  # row 0 (unlisted words): no entries
+    langs: list[int] = []
+    deltas: list[float] = []
+    for r, entries in enumerate(index.values(), start=1):
+        langs.extend(position[lang] for lang, _ in entries)
+        deltas.extend(d for _, d in entries)
+        ptr[r + 1] = len(langs)
+    oov = np.array([prof.oov[lang] for lang in names], dtype=np.float64)
+    return _ScoreTable(names, oov, row, ptr, np.array(langs, dtype=np.int64), np.array(deltas, dtype=np.float64))
 
 
 @lru_cache(maxsize=32)

@@ -256,3 +256,31 @@ def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
             out[t // step, 1] = i
         t += 1
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def profile_scores(
+    rows: np.ndarray, counts: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, n_langs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The word-profile sums of the stage's ``_scores``: for each distinct word in order (`rows`: its
+    row of a script's profile index, 0 for an unlisted word; `counts`: how often it occurs), add
+    count * delta to each language listing it (entries ptr[row]:ptr[row + 1] of `langs` / `deltas`)
+    and count its hits. The same additions in the same order as the Python dict loop, so the same
+    floats. Returns the languages touched in first-touch order, and the sums and hits by language."""
+    delta = np.zeros(n_langs, dtype=np.float64)
+    hits = np.zeros(n_langs, dtype=np.int64)
+    order = np.empty(n_langs, dtype=np.int64)
+    seen = np.zeros(n_langs, dtype=np.bool_)
+    n_order = 0
+    for i in range(rows.size):
+        k = counts[i]
+        row = rows[i]
+        for e in range(ptr[row], ptr[row + 1]):
+            j = langs[e]
+            if not seen[j]:
+                seen[j] = True
+                order[n_order] = j
+                n_order += 1
+            delta[j] += k * deltas[e]
+            hits[j] += k
+    return order[:n_order], delta, hits
