@@ -186,3 +186,27 @@ def test_profile_scores_are_the_dict_loop_sums_bit_for_bit():
             checked += bool(expected[0])
     assert stage._scores([], "Latin") == ({}, {})
     assert checked > 90
+
+
+def test_script_table_from_package_data_is_the_built_table():
+    import json
+    from importlib import resources
+
+    path = resources.files("pipeline").joinpath("data", "language", lang._SCRIPT_TABLE_FILE)
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    # stale after a `regex` upgrade or a class change (the stage then builds the table in every process)
+    assert saved["key"] == lang._script_table_key(), "rerun pipeline.stages.language.save_script_table()"
+    lang._script_table.cache_clear()
+    loaded = lang._script_table()
+    assert loaded.dtype == np.uint8
+    assert np.array_equal(loaded, lang._build_script_table())
+
+
+def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():
+    prof = lang._profiles()
+    stage = lang.LanguageStage()
+    for main in ("en", "de", "es", "pl", "ru", "uk", "ar"):
+        frequent = lang._frequent_words(prof.script[main])
+        expected = frozenset(w for w, langs in frequent.items() if langs != {main}) - prof.words[main]
+        assert stage._foreign_set(main) == expected
+        assert len(expected) > 100
