@@ -210,3 +210,13 @@ def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main
         expected = frozenset(w for w, langs in frequent.items() if langs != {main}) - prof.words[main]
         assert stage._foreign_set(main) == expected
         assert len(expected) > 100
+
+
+@needs_sentences
+def test_spread_sample_is_the_spread_tokens_joined():
+    text = mixed_text().lower()
+    for want in (1, 7, 250, 10**6):
+        rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
+        sample = kernels.spread_sample(code_points(text), want, kernels.SPACES)
+        assert sample.tobytes().decode("utf-32-le", "surrogatepass") == " ".join(text[s:e] for s, e in rows)
+    assert kernels.spread_sample(code_points(" \n\u3000"), 250, kernels.SPACES).size == 0

@@ -634,8 +634,8 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                spread = language_kernels.spread_tokens(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
-                sample = " ".join([low[s:e] for s, e in spread.tolist()])
+                spread = language_kernels.spread_sample(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
+                sample = spread.tobytes().decode("utf-32-le", "surrogatepass")
                 lang, sure = self._sample_language(sample, "Latin", text)
                 return [lang], sure
             runs = self._runs(text)

@@ -284,3 +284,23 @@ def profile_scores(
             delta[j] += k * deltas[e]
             hits[j] += k
     return order[:n_order], delta, hits
+
+
+@numba.njit(cache=True, nogil=True)
+def spread_sample(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
+    """The `spread_tokens` joined by one space, as code points (``" ".join(...)`` without a Python
+    slice per token: one decode of the result gives the string)."""
+    rows = spread_tokens(cps, want, spaces)
+    size = rows.shape[0] - 1 if rows.shape[0] else 0
+    for t in range(rows.shape[0]):
+        size += rows[t, 1] - rows[t, 0]
+    out = np.empty(size, dtype=np.uint32)
+    at = 0
+    for t in range(rows.shape[0]):
+        if t:
+            out[at] = 32
+            at += 1
+        for i in range(rows[t, 0], rows[t, 1]):
+            out[at] = cps[i]
+            at += 1
+    return out
