@@ -260,21 +260,43 @@ def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def profile_scores(
-    rows: np.ndarray, counts: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, n_langs: int
+    rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, oov: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The word-profile sums of the stage's ``_scores``: for each distinct word in order (`rows`: its
-    row of a script's profile index, 0 for an unlisted word; `counts`: how often it occurs), add
-    count * delta to each language listing it (entries ptr[row]:ptr[row + 1] of `langs` / `deltas`)
-    and count its hits. The same additions in the same order as the Python dict loop, so the same
-    floats. Returns the languages touched in first-touch order, and the sums and hits by language."""
+    """The stage's ``_scores`` of a list of words, given as their rows of a script's profile index
+    (0: unlisted): for each distinct listed word in order of first occurrence, with k its count, add
+    k * delta to each language listing it (entries ptr[row]:ptr[row + 1] of `langs` / `deltas`) and
+    k to its hits; a language's score is then len(rows) * oov + its sum. The same additions in the
+    same order as the Python dict loop over ``Counter(words)``, so the same floats. Returns the
+    languages touched (in first-touch order, the dict's key order), their scores and hits."""
+    n = rows.size
+    # distinct rows in first-occurrence order and their counts (an open-addressing table)
+    mask = table_size(n) - 1
+    slots = np.zeros(mask + 1, dtype=np.int64)  # row + 1 in use, 0 empty
+    where = np.empty(mask + 1, dtype=np.int64)
+    distinct = np.empty(n, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    n_distinct = 0
+    for row in rows:
+        if row == 0:
+            continue
+        j = row & mask
+        while slots[j] != 0 and slots[j] != row + 1:
+            j = (j + 1) & mask
+        if slots[j] == 0:
+            slots[j] = row + 1
+            where[j] = n_distinct
+            distinct[n_distinct] = row
+            n_distinct += 1
+        counts[where[j]] += 1
+    n_langs = oov.size
     delta = np.zeros(n_langs, dtype=np.float64)
     hits = np.zeros(n_langs, dtype=np.int64)
     order = np.empty(n_langs, dtype=np.int64)
     seen = np.zeros(n_langs, dtype=np.bool_)
     n_order = 0
-    for i in range(rows.size):
+    for i in range(n_distinct):
         k = counts[i]
-        row = rows[i]
+        row = distinct[i]
         for e in range(ptr[row], ptr[row + 1]):
             j = langs[e]
             if not seen[j]:
@@ -283,7 +305,14 @@ def profile_scores(
                 n_order += 1
             delta[j] += k * deltas[e]
             hits[j] += k
-    return order[:n_order], delta, hits
+    scores = np.empty(n_order, dtype=np.float64)
+    touched_hits = np.empty(n_order, dtype=np.int64)
+    for t in range(n_order):
+        j = order[t]
+        base = n * oov[j]  # two roundings, as Python's n * oov + delta
+        scores[t] = base + delta[j]
+        touched_hits[t] = hits[j]
+    return order[:n_order], scores, touched_hits
 
 
 @numba.njit(cache=True, nogil=True)
