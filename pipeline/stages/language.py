@@ -559,8 +559,8 @@ class LanguageStage(Stage):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
         for s, e in self._sentences(text, 0, min(len(text), _BILINGUAL_CHARS)):
-            sentence = [w.strip(_STRIP) for w in text[s:e].lower().split()]
-            sentence_scores, _ = self._scores([w for w in sentence if w.isalpha()], script)
+            sentence = [v for w in text[s:e].lower().split() if (v := w.strip(_STRIP)).isalpha()]
+            sentence_scores, _ = self._scores(sentence, script)
             mine_score = sentence_scores.get(main, -math.inf)
             theirs_score = sentence_scores.get(runner_up, -math.inf)
             if mine_score != theirs_score:
@@ -696,8 +696,7 @@ class LanguageStage(Stage):
     def _sample_language(self, sample: str, script: str, text: str) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
         they cannot tell."""
-        words = [w.strip(_STRIP) for w in sample.lower().split()]
-        words = [w for w in words if w.isalpha()]
+        words = [v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]
         scores, hits = self._scores(words, script)
         lang, guess = self._cheap_main(words, scores, hits)
         if lang is not None and self._bilingual(text, words, scores, lang, script):
@@ -1507,7 +1506,8 @@ _CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
 def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
     """Under 70% of the non-space characters are letters of words (code, formulas, markup)."""
     letters = sum(b - a for a, b, _ in pieces)
-    return letters < 0.7 * (e - s - sum(map(str.isspace, text[s:e])))
+    # non-space characters: what str.split() leaves (it splits at str.isspace), counted in C
+    return letters < 0.7 * len("".join(text[s:e].split()))
 
 
 @lru_cache(maxsize=128)
