@@ -220,3 +220,21 @@ def test_spread_sample_is_the_spread_tokens_joined():
         sample = kernels.spread_sample(code_points(text), want, kernels.SPACES)
         assert sample.tobytes().decode("utf-32-le", "surrogatepass") == " ".join(text[s:e] for s, e in rows)
     assert kernels.spread_sample(code_points(" \n\u3000"), 250, kernels.SPACES).size == 0
+
+
+def test_script_indexes_of_one_pass_are_the_per_script_definitions():
+    prof = lang._profiles()
+    for script in sorted(set(prof.script.values())):
+        index = {}
+        for w, entries in prof.index.items():
+            mine = tuple(e for e in entries if prof.script[e[0]] == script)
+            if mine:
+                index[w] = mine
+        assert list(lang._script_index(script).items()) == list(index.items())
+        frequent: dict[str, set[str]] = {}
+        for w, entries in prof.index.items():
+            for code, d in entries:
+                if len(w) >= 2 and prof.script[code] == script and d + prof.oov[code] >= lang._FREQUENT:
+                    frequent.setdefault(w, set()).add(code)
+        assert lang._frequent_words(script) == {w: frozenset(v) for w, v in frequent.items()}
+    assert len(lang._frequent_words("Latin")) > 1000
