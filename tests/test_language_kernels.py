@@ -238,3 +238,9 @@ def test_script_indexes_of_one_pass_are_the_per_script_definitions():
                     frequent.setdefault(w, set()).add(code)
         assert lang._frequent_words(script) == {w: frozenset(v) for w, v in frequent.items()}
     assert len(lang._frequent_words("Latin")) > 1000
+
+
+def test_is_space_is_str_isspace_for_every_code_point_it_decides():
+    got = [c for c in range(0x3001) if kernels._is_space(np.uint32(c), kernels.SPACES)]
+    assert got == [c for c in range(0x3001) if chr(c).isspace()]
+    assert not kernels._is_space(np.uint32(0x10FFFF), kernels.SPACES)
