@@ -244,3 +244,15 @@ def test_is_space_is_str_isspace_for_every_code_point_it_decides():
     got = [c for c in range(0x3001) if kernels._is_space(np.uint32(c), kernels.SPACES)]
     assert got == [c for c in range(0x3001) if chr(c).isspace()]
     assert not kernels._is_space(np.uint32(0x10FFFF), kernels.SPACES)
+
+
+@needs_sentences
+def test_weights_of_the_run_rows_are_the_per_run_sums():
+    # capitalised and lowercase runs, CJK, unnamed scripts; one-run and empty texts
+    texts = [mixed_text(), mixed_text().title(), "Ünïcode", "12 + 3", "東京 Tokyo とうきょう"]
+    for text in texts:
+        rows = lang._run_rows(text)
+        got = lang.LanguageStage._weights_of_rows(text, rows)
+        expected = lang.LanguageStage._weights(text, lang._runs_of_rows(rows))
+        assert list(got.items()) == list(expected.items())
+    assert len(lang.LanguageStage._weights_of_rows(mixed_text(), lang._run_rows(mixed_text()))) >= 8
