@@ -154,3 +154,105 @@ def test_word_hashes_holds_each_words_key_and_nothing_else():
     assert sorted(int(k) for k in table[table != 0]) == sorted(one_by_one)
     assert all(kernels._contains(table, np.uint64(k)) for k in one_by_one)
     assert not kernels.word_hashes(set()).any()
+
+
+def python_scores(words: list[str], script: str) -> tuple[dict[str, float], dict[str, int]]:
+    """The stage's `_scores` as a dict loop, before `profile_scores` compiled it."""
+    from collections import Counter
+
+    prof, index = lang._profiles(), lang._script_index(script)
+    delta: dict[str, float] = {}
+    hits: dict[str, int] = {}
+    for w, k in Counter(words).items():
+        for code, d in index.get(w, ()):
+            delta[code] = delta.get(code, 0.0) + k * d
+            hits[code] = hits.get(code, 0) + k
+    n = len(words)
+    return {code: n * prof.oov[code] + d for code, d in delta.items()}, hits
+
+
+@needs_sentences
+def test_profile_scores_are_the_dict_loop_sums_bit_for_bit():
+    stage = lang.LanguageStage()
+    checked = 0
+    for code, script in (("en", "Latin"), ("de", "Latin"), ("pl", "Latin"), ("ru", "Cyrillic"), ("ar", "Arabic")):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:200]
+        for k in range(0, 200, 10):
+            words = [w.strip(lang._STRIP) for w in " ".join(lines[k : k + k // 10 + 1]).lower().split()]
+            got, expected = stage._scores(words, script), python_scores(words, script)
+            # same floats, and the same key order (ties go to the first language in it)
+            assert list(got[0].items()) == list(expected[0].items())
+            assert list(got[1].items()) == list(expected[1].items())
+            checked += bool(expected[0])
+    assert stage._scores([], "Latin") == ({}, {})
+    assert checked > 90
+
+
+def test_script_table_from_package_data_is_the_built_table():
+    import json
+    from importlib import resources
+
+    path = resources.files("pipeline").joinpath("data", "language", lang._SCRIPT_TABLE_FILE)
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    # stale after a `regex` upgrade or a class change (the stage then builds the table in every process)
+    assert saved["key"] == lang._script_table_key(), "rerun pipeline.stages.language.save_script_table()"
+    lang._script_table.cache_clear()
+    loaded = lang._script_table()
+    assert loaded.dtype == np.uint8
+    assert np.array_equal(loaded, lang._build_script_table())
+
+
+def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():
+    prof = lang._profiles()
+    stage = lang.LanguageStage()
+    for main in ("en", "de", "es", "pl", "ru", "uk", "ar"):
+        frequent = lang._frequent_words(prof.script[main])
+        expected = frozenset(w for w, langs in frequent.items() if langs != {main}) - prof.words[main]
+        assert stage._foreign_set(main) == expected
+        assert len(expected) > 100
+
+
+@needs_sentences
+def test_spread_sample_is_the_spread_tokens_joined():
+    text = mixed_text().lower()
+    for want in (1, 7, 250, 10**6):
+        rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
+        sample = kernels.spread_sample(code_points(text), want, kernels.SPACES)
+        assert sample.tobytes().decode("utf-32-le", "surrogatepass") == " ".join(text[s:e] for s, e in rows)
+    assert kernels.spread_sample(code_points(" \n\u3000"), 250, kernels.SPACES).size == 0
+
+
+def test_script_indexes_of_one_pass_are_the_per_script_definitions():
+    prof = lang._profiles()
+    for script in sorted(set(prof.script.values())):
+        index = {}
+        for w, entries in prof.index.items():
+            mine = tuple(e for e in entries if prof.script[e[0]] == script)
+            if mine:
+                index[w] = mine
+        assert list(lang._script_index(script).items()) == list(index.items())
+        frequent: dict[str, set[str]] = {}
+        for w, entries in prof.index.items():
+            for code, d in entries:
+                if len(w) >= 2 and prof.script[code] == script and d + prof.oov[code] >= lang._FREQUENT:
+                    frequent.setdefault(w, set()).add(code)
+        assert lang._frequent_words(script) == {w: frozenset(v) for w, v in frequent.items()}
+    assert len(lang._frequent_words("Latin")) > 1000
+
+
+def test_is_space_is_str_isspace_for_every_code_point_it_decides():
+    got = [c for c in range(0x3001) if kernels._is_space(np.uint32(c), kernels.SPACES)]
+    assert got == [c for c in range(0x3001) if chr(c).isspace()]
+    assert not kernels._is_space(np.uint32(0x10FFFF), kernels.SPACES)
+
+
+@needs_sentences
+def test_weights_of_the_run_rows_are_the_per_run_sums():
+    # capitalised and lowercase runs, CJK, unnamed scripts; one-run and empty texts
+    texts = [mixed_text(), mixed_text().title(), "Ünïcode", "12 + 3", "東京 Tokyo とうきょう"]
+    for text in texts:
+        rows = lang._run_rows(text)
+        got = lang.LanguageStage._weights_of_rows(text, rows)
+        expected = lang.LanguageStage._weights(text, lang._runs_of_rows(rows))
+        assert list(got.items()) == list(expected.items())
+    assert len(lang.LanguageStage._weights_of_rows(mixed_text(), lang._run_rows(mixed_text()))) >= 8

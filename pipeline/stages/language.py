@@ -42,11 +42,12 @@ import bisect
 import json
 import math
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import repeat
+from operator import itemgetter
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -468,18 +469,14 @@ class LanguageStage(Stage):
     def _scores(self, words: list[str], script: str) -> tuple[dict[str, float], dict[str, int]]:
         """Log-likelihood of the words under each profile of `script` that lists at least one of them
         (relative to all words being unlisted), and how many words each lists."""
-        prof = self.profiles
-        index = _script_index(script)
-        delta: dict[str, float] = {}
-        hits: dict[str, int] = {}
-        # each distinct word once (a text repeats its frequent words), only this script's lists
-        for w, k in Counter(words).items():
-            for lang, d in index.get(w, ()):
-                delta[lang] = delta.get(lang, 0.0) + k * d
-                hits[lang] = hits.get(lang, 0) + k
-        n = len(words)
-        scores = {lang: n * prof.oov[lang] + d for lang, d in delta.items()}
-        return scores, hits
+        table = _score_table(script)
+        # each distinct word once (a text repeats its frequent words), only this script's lists:
+        # compiled (`language_kernels.profile_scores`), the words passed as their rows of the index
+        get = table.row.get
+        rows = np.array([get(w, 0) for w in words], dtype=np.int64)  # faster than fromiter(map(...))
+        order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
+        names = list(map(table.names.__getitem__, order.tolist()))
+        return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
 
     def _cheap_main(
         self, words: list[str], scores: dict[str, float], hits: dict[str, int]
@@ -501,11 +498,7 @@ class LanguageStage(Stage):
     def _runs(text: str) -> list[_Run]:
         """Script runs (what `_RUN_RE` finds, runs starting in a URL or code token dropped, adjacent
         runs of one script merged), by a compiled scan over a code point -> script table."""
-        opaque = np.array(_opaque_spans(text), dtype=np.int64).reshape(-1, 2)
-        rows = language_kernels.script_runs(code_points(text), _script_table(), opaque)
-        fields = zip(rows[:, 0].tolist(), rows[:, 1].tolist(), _RUN_SCRIPTS[rows[:, 2]].tolist(), strict=True)
-        # tuple.__new__ straight from C: a third of the time of calling _Run(...) per run
-        return list(map(tuple.__new__, repeat(_Run), fields))
+        return _runs_of_rows(_run_rows(text))
 
     @staticmethod
     def _weights(text: str, runs: list[_Run]) -> dict[str, float]:
@@ -517,6 +510,22 @@ class LanguageStage(Stage):
             weight = 2.0 if r.script in _CJK else 0.5 if text[r.start].isupper() else 1.0
             counts[r.script] = counts.get(r.script, 0.0) + (r.end - r.start) * weight
         return counts
+
+    @staticmethod
+    def _weights_of_rows(text: str, rows: np.ndarray) -> dict[str, float]:
+        """`_weights` of all a text's runs from `_run_rows`, without a Python step per run: each term
+        is a whole number times 2, 1 or 0.5, so the sums are exact in any order; the keys are in
+        order of first appearance, as there."""
+        if not len(rows):
+            return {}
+        starts = rows[:, 0].tolist()
+        firsts = itemgetter(*starts)(text) if len(starts) > 1 else (text[starts[0]],)
+        upper = np.fromiter(map(str.isupper, firsts), dtype=np.bool_, count=len(starts))
+        classes = rows[:, 2]
+        weight = np.where(_CJK_CLASSES[classes], 2.0, np.where(upper, 0.5, 1.0))
+        sums = np.bincount(classes, weights=(rows[:, 1] - rows[:, 0]) * weight, minlength=len(_RUN_SCRIPTS))
+        _, first = np.unique(classes, return_index=True)
+        return {_RUN_SCRIPTS[c]: float(sums[c]) for c in classes[np.sort(first)].tolist()}
 
     @staticmethod
     def _group(script: str, counts: dict[str, float]) -> frozenset[str]:
@@ -563,8 +572,8 @@ class LanguageStage(Stage):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
         for s, e in self._sentences(text, 0, min(len(text), _BILINGUAL_CHARS)):
-            sentence = [w.strip(_STRIP) for w in text[s:e].lower().split()]
-            sentence_scores, _ = self._scores([w for w in sentence if w.isalpha()], script)
+            sentence = [v for w in text[s:e].lower().split() if (v := w.strip(_STRIP)).isalpha()]
+            sentence_scores, _ = self._scores(sentence, script)
             mine_score = sentence_scores.get(main, -math.inf)
             theirs_score = sentence_scores.get(runner_up, -math.inf)
             if mine_score != theirs_score:
@@ -632,8 +641,8 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                spread = language_kernels.spread_tokens(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
-                sample = " ".join([low[s:e] for s, e in spread.tolist()])
+                spread = language_kernels.spread_sample(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
+                sample = spread.tobytes().decode("utf-32-le", "surrogatepass")
                 lang, sure = self._sample_language(sample, "Latin", text)
                 return [lang], sure
             runs = self._runs(text)
@@ -700,8 +709,7 @@ class LanguageStage(Stage):
     def _sample_language(self, sample: str, script: str, text: str) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
         they cannot tell."""
-        words = [w.strip(_STRIP) for w in sample.lower().split()]
-        words = [w for w in words if w.isalpha()]
+        words = [v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]
         scores, hits = self._scores(words, script)
         lang, guess = self._cheap_main(words, scores, hits)
         if lang is not None and self._bilingual(text, words, scores, lang, script):
@@ -975,8 +983,8 @@ class LanguageStage(Stage):
         cached = self._foreign_words.get(main)
         if cached is None:
             prof = self.profiles
-            frequent = _frequent_words(prof.script[main])
-            cached = frozenset(w for w, langs in frequent.items() if langs != {main}) - prof.words[main]
+            # a word frequent in `main` alone is listed for `main`: taking away main's list is enough
+            cached = _frequent_set(prof.script[main]) - prof.words[main]
             self._foreign_words[main] = cached
         return cached
 
@@ -1061,7 +1069,8 @@ class LanguageStage(Stage):
             if ls != line:
                 line, spans = ls, self._sentences(text, ls, le)
             k = bisect.bisect_right(spans, (ts, le)) - 1
-            if k >= 0 and not _capitalised_inside(text, spans[k][0], ts, te - ts):
+            # a token with no uppercase letter (most) is not capitalised: skip the full test
+            if k >= 0 and (text[ts:te].islower() or not _capitalised_inside(text, spans[k][0], ts, te - ts)):
                 out.setdefault(spans[k], []).append((ts + shift, w))
         return out
 
@@ -1191,8 +1200,9 @@ class LanguageStage(Stage):
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
             main_scripts = frozenset({primary_script}) if primary_script != "und" else frozenset()
         else:
-            runs = self._runs(text)
-            counts = self._weights(text, runs)
+            rows = _run_rows(text)
+            runs = _runs_of_rows(rows)
+            counts = self._weights_of_rows(text, rows)
             primary_script, main_scripts = self._main_scripts(counts)
         doc.meta["script"] = primary_script
         if primary_script == "und":
@@ -1348,13 +1358,65 @@ def _opaque_spans(text: str) -> list[tuple[int, int]]:
 
 # `language_kernels.script_runs` class -> script name
 _RUN_SCRIPTS = np.array(["", *_SCRIPT_CLASSES, "Other"], dtype=object)
+_CJK_CLASSES = np.array([name in _CJK for name in _RUN_SCRIPTS], dtype=np.bool_)
+
+
+def _run_rows(text: str) -> np.ndarray:
+    """`language_kernels.script_runs` of the text: rows (start, end, class)."""
+    opaque = np.array(_opaque_spans(text), dtype=np.int64).reshape(-1, 2)
+    return language_kernels.script_runs(code_points(text), _script_table(), opaque)
+
+
+def _runs_of_rows(rows: np.ndarray) -> list[_Run]:
+    fields = zip(rows[:, 0].tolist(), rows[:, 1].tolist(), _RUN_SCRIPTS[rows[:, 2]].tolist(), strict=True)
+    # tuple.__new__ straight from C: a third of the time of calling _Run(...) per run
+    return list(map(tuple.__new__, repeat(_Run), fields))
 
 
 @lru_cache(maxsize=1)
 def _script_table() -> np.ndarray:
+    """Every code point's class for `language_kernels.script_runs` (`_build_script_table`), read from
+    the package data when that was written from the same classes with this version of ``regex``
+    (its Unicode tables): ~1 ms instead of ~0.35 s of regex scans in every fresh process."""
+    path = resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    if saved is None or saved.get("key") != _script_table_key():
+        return _build_script_table()
+    starts, values = np.array(saved["runs"], dtype=np.int64).reshape(-1, 2).T
+    return np.repeat(values.astype(np.uint8), np.diff(np.append(starts, 0x110000)))
+
+
+_SCRIPT_TABLE_FILE = "script_table.json"
+
+
+def _script_table_key() -> dict:
+    """What the table depends on: the `regex` version and the classes."""
+    return {
+        "regex": regex.__version__,
+        "classes": _SCRIPT_CLASSES,
+        "other": language_kernels.OTHER,
+        "inherited": language_kernels.INHERITED,
+    }
+
+
+def save_script_table() -> None:
+    """Write `_build_script_table` to the package data as runs of one class (start, class), ~1,400
+    of them: rerun after upgrading ``regex`` or changing `_SCRIPT_CLASSES` (until then each process
+    builds the table)."""
+    table = _build_script_table()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(table.astype(np.int16))) + 1])
+    runs = [[int(x), int(table[x])] for x in starts]
+    path = resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)
+    Path(str(path)).write_text(json.dumps({"key": _script_table_key(), "runs": runs}) + "\n", encoding="utf-8")
+
+
+def _build_script_table() -> np.ndarray:
     """Every code point's class for `language_kernels.script_runs`: the first of `_SCRIPT_CLASSES`
     that has it, else OTHER for a letter outside Common/Inherited, INHERITED for a combining mark,
-    0 for the rest. Built once (~0.2 s) from the same classes as `_RUN_RE`."""
+    0 for the rest, from the same classes as `_RUN_RE`."""
     every = "".join(map(chr, range(0x110000)))
     table = np.zeros(0x110000, dtype=np.uint8)
 
@@ -1471,7 +1533,8 @@ _CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
 def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
     """Under 70% of the non-space characters are letters of words (code, formulas, markup)."""
     letters = sum(b - a for a, b, _ in pieces)
-    return letters < 0.7 * (e - s - sum(map(str.isspace, text[s:e])))
+    # non-space characters: what str.split() leaves (it splits at str.isspace), counted in C
+    return letters < 0.7 * len("".join(text[s:e].split()))
 
 
 @lru_cache(maxsize=128)
@@ -1535,16 +1598,51 @@ def _odd_langs(word: str, script: str) -> tuple[str, ...]:
     return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
 
 
-@lru_cache(maxsize=32)
 def _script_index(script: str) -> dict[str, tuple[tuple[str, float], ...]]:
     """The profile index restricted to the languages of `script`."""
+    return _script_indexes().get(script, {})
+
+
+@lru_cache(maxsize=1)
+def _script_indexes() -> dict[str, dict[str, tuple[tuple[str, float], ...]]]:
+    """`_script_index` of every script, in one pass over the index (a pass per script cost ~10-40 ms
+    each at the first document of each script)."""
     prof = _profiles()
-    out: dict[str, tuple[tuple[str, float], ...]] = {}
+    out: dict[str, dict[str, list[tuple[str, float]]]] = {}
     for w, entries in prof.index.items():
-        mine = tuple(e for e in entries if prof.script[e[0]] == script)
-        if mine:
-            out[w] = mine
-    return out
+        for e in entries:
+            out.setdefault(prof.script[e[0]], {}).setdefault(w, []).append(e)
+    return {script: {w: tuple(v) for w, v in index.items()} for script, index in out.items()}
+
+
+class _ScoreTable(NamedTuple):
+    """`_script_index(script)` as arrays for `language_kernels.profile_scores`: the entries of the
+    word at row r (1..) are ptr[r]:ptr[r + 1] of langs (index into names) and deltas."""
+
+    names: tuple[str, ...]  # the script's languages
+    oov: np.ndarray  # by language: log probability of an unlisted word
+    row: dict[str, int]  # word -> row
+    ptr: np.ndarray
+    langs: np.ndarray
+    deltas: np.ndarray
+
+
+@lru_cache(maxsize=32)
+def _score_table(script: str) -> _ScoreTable:
+    prof = _profiles()
+    index = _script_index(script)
+    names = tuple(lang for lang in prof.script if prof.script[lang] == script)
+    position = {lang: j for j, lang in enumerate(names)}
+    row = {w: r for r, w in enumerate(index, start=1)}
+    ptr = np.zeros(len(index) + 2, dtype=np.int64)  # row 0 (unlisted words): no entries
+    langs: list[int] = []
+    deltas: list[float] = []
+    for r, entries in enumerate(index.values(), start=1):
+        langs.extend(position[lang] for lang, _ in entries)
+        deltas.extend(d for _, d in entries)
+        ptr[r + 1] = len(langs)
+    oov = np.array([prof.oov[lang] for lang in names], dtype=np.float64)
+    return _ScoreTable(names, oov, row, ptr, np.array(langs, dtype=np.int64), np.array(deltas, dtype=np.float64))
 
 
 @lru_cache(maxsize=32)
@@ -1552,13 +1650,19 @@ def _frequent_words(script: str) -> dict[str, frozenset[str]]:
     """Words of 2+ letters at least 1 in 1000 in some language of `script` -> those languages."""
     prof = _profiles()
     out: dict[str, set[str]] = {}
-    for w, entries in prof.index.items():
+    for w, entries in _script_index(script).items():  # the script's entries, in index order
         if len(w) < 2:
             continue
         for lang, d in entries:
-            if prof.script[lang] == script and d + prof.oov[lang] >= _FREQUENT:
+            if d + prof.oov[lang] >= _FREQUENT:
                 out.setdefault(w, set()).add(lang)
     return {w: frozenset(v) for w, v in out.items()}
+
+
+@lru_cache(maxsize=32)
+def _frequent_set(script: str) -> frozenset[str]:
+    """The words of `_frequent_words(script)`."""
+    return frozenset(_frequent_words(script))
 
 
 def _token_starts(text: str, low: str, word: str) -> list[int]:
