@@ -23,6 +23,7 @@ from pipeline.stages.boilerplate import (
     _SENTENCE_HINT_RE,
     _SEP_HINT_RE,
     _URL_MAIL_COPY_RE,
+    BLOCK_FEATURES,
     CONTEXT_CONFIDENT,
     CONTEXT_FEATURES,
     CONTEXT_NEAR,
@@ -49,6 +50,7 @@ from pipeline.stages.boilerplate import (
     _shipped_context,
     _url_mail_copyright,
     available_languages,
+    block_features,
     candidate_words,
     context_features,
     document_features,
@@ -835,7 +837,7 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
     assert "Kuchen backen" not in recipe.text
 
 
-STACKED_FEATURES = (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES)
+STACKED_FEATURES = (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES, *BLOCK_FEATURES)
 
 
 def _verdicts(text: str) -> tuple[list[str], object, list[int]]:
@@ -860,6 +862,26 @@ def test_context_features_see_the_neighbours_scores():
     assert np.expm1(col["log_confident_after"]).round().tolist() == [2, 2, 1, 1, 0]
     assert np.expm1(col["log_to_confident_after"]).round().tolist() == [2, 1, 2, 1, 6]
     assert col["doc_median_score"] == [3.0] * 5 and col["doc_rank"] == [1.0, 0.0, 0.5, 0.25, 0.75]
+
+
+def test_block_features_summarise_segments_and_blocks():
+    # A share line removed by a rule splits the page into segments; a blank line splits blocks.
+    text = f"{ARTICLE} Eins.\n{ARTICLE} Zwei.\n\n{ARTICLE} Drei.\nFacebook\n{ARTICLE} Vier.\n{ARTICLE} Fünf."
+    lines, v, cand = _verdicts(text)
+    assert v.verdict[4] == "share" and cand == [0, 1, 3, 5, 6]
+    base = np.array([1.0, 3.0, -2.0, 4.0, 0.0])
+    x = block_features(v, cand, base)
+    col = {name: x[:, j].tolist() for j, name in enumerate(BLOCK_FEATURES)}
+    assert np.expm1(col["seg_log_lines"]).round().tolist() == [3, 3, 3, 2, 2]
+    assert col["seg_mean_score"] == [2 / 3] * 3 + [2.0] * 2
+    assert col["seg_min_score"] == [-2.0] * 3 + [0.0] * 2
+    assert col["seg_max_score"] == [3.0] * 3 + [4.0] * 2
+    assert col["seg_confident_share"] == [1 / 3] * 3 + [0.5] * 2  # log-odds >= log 9: 3.0 and 4.0
+    assert np.expm1(col["seg_log_offset"]).round().tolist() == [0, 1, 2, 0, 1]
+    assert np.expm1(col["blk_log_lines"]).round().tolist() == [2, 2, 1, 2, 2]
+    assert col["blk_mean_score"] == [2.0, 2.0, -2.0, 2.0, 2.0]
+    assert col["head_mean_score"] == [1.0, 2.0, 2 / 3, 1.5, 1.2]
+    assert col["tail_mean_score"] == [1.2, 1.25, 2 / 3, 2.0, 0.0]
 
 
 def test_lexical_features_average_the_known_words():

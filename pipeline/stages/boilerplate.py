@@ -881,7 +881,7 @@ class ContextEnsemble(TreeEnsemble):
 
     @staticmethod
     def expected_features() -> list[str]:
-        return [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]
+        return [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES, *BLOCK_FEATURES]
 
 
 # Word evidence for the context model: the mean, lowest and highest lexicon weight of the line's words
@@ -1021,6 +1021,62 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
     start, end = v.stretch if v.stretch is not None else (0, 0)
     in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
     kernels.word_overlap(cw.word_id, cw.line, cw.length, in_body, OVERLAP_MIN_CHARS, x)
+    return x
+
+
+# Blocks and segments of candidate lines, summarised with the first model's scores. A *segment* is a
+# run of candidate lines with no line removed by a rule in between (a menu, share bar or widget heading
+# splits the page into segments); a *block* is a run of consecutive non-blank candidate lines. Why:
+# the lines of one block or segment tend to share a label (a teaser list, an author box, a footer), and
+# "every line after this one is doubtful" marks the tail of the article (newsletter, licence, bios).
+BLOCK_FEATURES = (
+    "seg_log_lines",
+    "seg_mean_score",
+    "seg_min_score",
+    "seg_max_score",
+    "seg_confident_share",
+    "seg_log_offset",
+    "blk_log_lines",
+    "blk_mean_score",
+    "head_mean_score",
+    "tail_mean_score",
+)
+
+
+def block_features(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """One row of BLOCK_FEATURES per candidate line from ``base`` (the first model's log-odds), numpy
+    over the whole document (segment and block sums by bincount, minima/maxima by reduceat)."""
+    m = len(cand)
+    x = np.empty((m, len(BLOCK_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    s = np.asarray(base, dtype=np.float64)
+    rows = np.asarray(cand)
+    removed = np.zeros(len(v.verdict) + 1, dtype=np.int64)
+    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
+    # Lines removed by rules / any lines skipped between a candidate and the previous one.
+    removed_gap = removed[rows[1:]] - removed[rows[:-1] + 1]
+    seg_start = np.concatenate(([True], removed_gap > 0))
+    blk_start = np.concatenate(([True], np.diff(rows) > 1))
+    for offset, (starts_mask, mean_col) in enumerate(((seg_start, 1), (blk_start, 7))):
+        starts = np.flatnonzero(starts_mask)
+        group = np.cumsum(starts_mask) - 1
+        counts = np.diff(np.append(starts, m))
+        means = np.bincount(group, weights=s) / counts
+        x[:, mean_col] = means[group]
+        x[:, 0 if offset == 0 else 6] = np.log1p(counts)[group]
+        if offset == 0:
+            x[:, 2] = np.minimum.reduceat(s, starts)[group]
+            x[:, 3] = np.maximum.reduceat(s, starts)[group]
+            confident = np.bincount(group, weights=(s >= CONTEXT_CONFIDENT).astype(np.float64)) / counts
+            x[:, 4] = confident[group]
+            x[:, 5] = np.log1p(np.arange(m) - starts[group])
+    # Mean score of the lines up to this one / from this one on (the line itself included, so that
+    # the first and last lines of a short clean text get their own score, not a "nothing there" pad).
+    sums = np.concatenate(([0.0], np.cumsum(s)))
+    at = np.arange(m)
+    x[:, 8] = sums[at + 1] / (at + 1)
+    x[:, 9] = (sums[m] - sums[at]) / (m - at)
     return x
 
 
@@ -1810,7 +1866,8 @@ class BoilerplateStage(Stage):
         context = context_features(lines, v, cand, odds)
         lexical = lexical_features(words)
         document = document_features(words, v, cand)
-        return self._context.log_odds(np.hstack((x, context, lexical, document)))
+        blocks = block_features(v, cand, odds)
+        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks)))
 
     def _mark_outside_content(
         self,
