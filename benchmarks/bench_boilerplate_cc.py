@@ -5,6 +5,7 @@ an older one kept, and the other way round (there is no gold: read the samples).
     python benchmarks/bench_boilerplate_cc.py /tmp/old_scorer.json [--old-threshold 0.08] [--threshold 0.08]
     git show REV:pipeline/stages/boilerplate.py > /tmp/old_boilerplate.py   # when the model's features changed
     python benchmarks/bench_boilerplate_cc.py /tmp/old_scorer.json --old-stage /tmp/old_boilerplate.py
+    python benchmarks/bench_boilerplate_cc.py /tmp/old_scorer.json --counts-at 0.05,0.08,0.115   # counts only
 
 Both stages use default options except the line scorer's model and threshold; each is prepared on the
 whole CC set first (as the runner does). Removed lines are compared per document as multisets.
@@ -54,12 +55,26 @@ def old_stage_class(path: Path) -> type:
     return module.BoilerplateStage
 
 
+def print_counts(docs: list[dict], old: dict[str, Counter[str]], thresholds: list[float]) -> None:
+    """Lines newly removed / kept again / removed in all, for the current model at each threshold."""
+    before = sum(sum(c.values()) for c in old.values())
+    for threshold in thresholds:
+        new = removed_lines(docs, None, threshold)
+        added = sum(sum((new[d["id"]] - old[d["id"]]).values()) for d in docs)
+        kept = sum(sum((old[d["id"]] - new[d["id"]]).values()) for d in docs)
+        after = sum(sum(c.values()) for c in new.values())
+        print(f"threshold {threshold}: newly removed {added}, kept again {kept}, lines removed {before} -> {after}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("old_model", type=Path, help="line_scorer.json of the version to compare with")
     parser.add_argument("--old-threshold", type=float, default=0.08)
     parser.add_argument("--threshold", type=float, default=0.08, help="threshold of the current (shipped) model")
     parser.add_argument("--sample", type=int, default=60)
+    parser.add_argument(
+        "--counts-at", help="thresholds of the current model: print only the line counts at each (no samples)"
+    )
     parser.add_argument(
         "--old-stage", type=Path, help="an older boilerplate.py to run the old model with (its features may differ)"
     )
@@ -68,6 +83,9 @@ def main() -> None:
         docs = [json.loads(line) for line in f]
     old_class = old_stage_class(args.old_stage) if args.old_stage else BoilerplateStage
     old = removed_lines(docs, json.loads(args.old_model.read_text(encoding="utf-8")), args.old_threshold, old_class)
+    if args.counts_at:
+        print_counts(docs, old, [float(t) for t in args.counts_at.split(",")])
+        return
     new = removed_lines(docs, None, args.threshold)
     total = sum(len(d["text"]) for d in docs)
     rnd = random.Random(0)
