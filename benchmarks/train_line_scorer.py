@@ -11,8 +11,8 @@ is not; gold overrides silver and weighs ``GOLD_WEIGHT``. Pages used: dev-gold p
 without gold, never pages whose gold is held back (acceptance set).
 
 Second pass (default; ``--no-context`` leaves it out): a context model on SCORER_FEATURES +
-CONTEXT_FEATURES + LEXICAL_FEATURES + DOCUMENT_FEATURES, trained on the first model's *out-of-fold*
-scores (``CONTEXT_FOLDS`` folds of the training pages) and out-of-fold lexicons, then shipped with the
+CONTEXT_FEATURES + LEXICAL_FEATURES + DOCUMENT_FEATURES + BLOCK_FEATURES, trained on the first model's
+*out-of-fold* scores (``CONTEXT_FOLDS`` folds of the training pages) and out-of-fold lexicons, then shipped with the
 first model and the lexicon of all training pages as ``"context"``.
 
 Cross-validation: a model trained on half A's dev pages (+ the pages without gold) is scored on half

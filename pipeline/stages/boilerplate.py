@@ -16,7 +16,8 @@ rules that look at the shape of the text:
   neighbours and its place relative to the article stretch (the densest run of body text), and removes
   unlikely content; a second pass (``"context"`` in the same file) rescores each line from those
   features plus the first pass's scores of its neighbours, word weights learnt from the training lines
-  (a lexicon) and how much of its vocabulary the rest of the page shares; with the scorer off,
+  (a lexicon), how much of its vocabulary the rest of the page shares and score summaries of its
+  segment and block (``block_features``); with the scorer off,
   ``outside-content`` removes short lines far from the stretch.
 
 Compiled loops (every line's lookup key and word count in one pass per document, per-line shape counts of
@@ -872,7 +873,7 @@ class TreeEnsemble:
 
 class ContextEnsemble(TreeEnsemble):
     """The line scorer's second pass: the same kind of trees on SCORER_FEATURES + CONTEXT_FEATURES +
-    LEXICAL_FEATURES + DOCUMENT_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
+    LEXICAL_FEATURES + DOCUMENT_FEATURES + BLOCK_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
 
     def __init__(self, model: dict[str, Any]) -> None:
         super().__init__(model)
@@ -1855,7 +1856,8 @@ class BoilerplateStage(Stage):
         """Log-odds that each candidate line is content: the first model on the line's own features,
         then, when the model has one and its lexicon covers the document's language, the context model
         on those features plus the first model's scores of the line and its neighbours (context_features),
-        word evidence (lexical_features) and shared vocabulary (document_features)."""
+        word evidence (lexical_features), shared vocabulary (document_features) and its segment's and
+        block's scores (block_features)."""
         x = line_features(lines, v, cand)
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
