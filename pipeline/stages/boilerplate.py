@@ -1045,40 +1045,21 @@ BLOCK_FEATURES = (
 
 
 def block_features(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
-    """One row of BLOCK_FEATURES per candidate line from ``base`` (the first model's log-odds), numpy
-    over the whole document (segment and block sums by bincount, minima/maxima by reduceat)."""
+    """One row of BLOCK_FEATURES per candidate line from ``base`` (the first model's log-odds), in one
+    compiled loop over the document (kernels.block_rows); sizes and offsets as log1p."""
     m = len(cand)
     x = np.empty((m, len(BLOCK_FEATURES)), dtype=np.float64)
     if not m:
         return x
-    s = np.asarray(base, dtype=np.float64)
-    rows = np.asarray(cand)
-    removed = np.zeros(len(v.verdict) + 1, dtype=np.int64)
-    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
-    # Lines removed by rules / any lines skipped between a candidate and the previous one.
-    removed_gap = removed[rows[1:]] - removed[rows[:-1] + 1]
-    seg_start = np.concatenate(([True], removed_gap > 0))
-    blk_start = np.concatenate(([True], np.diff(rows) > 1))
-    for offset, (starts_mask, mean_col) in enumerate(((seg_start, 1), (blk_start, 7))):
-        starts = np.flatnonzero(starts_mask)
-        group = np.cumsum(starts_mask) - 1
-        counts = np.diff(np.append(starts, m))
-        means = np.bincount(group, weights=s) / counts
-        x[:, mean_col] = means[group]
-        x[:, 0 if offset == 0 else 6] = np.log1p(counts)[group]
-        if offset == 0:
-            x[:, 2] = np.minimum.reduceat(s, starts)[group]
-            x[:, 3] = np.maximum.reduceat(s, starts)[group]
-            confident = np.bincount(group, weights=(s >= CONTEXT_CONFIDENT).astype(np.float64)) / counts
-            x[:, 4] = confident[group]
-            x[:, 5] = np.log1p(np.arange(m) - starts[group])
-    # Mean score of the lines up to this one / from this one on (the line itself included, so that
-    # the first and last lines of a short clean text get their own score, not a "nothing there" pad).
-    sums = np.concatenate(([0.0], np.cumsum(s)))
-    at = np.arange(m)
-    x[:, 8] = sums[at + 1] / (at + 1)
-    x[:, 9] = (sums[m] - sums[at]) / (m - at)
+    removed = np.fromiter([rule is not None for rule in v.verdict], dtype=np.bool_, count=len(v.verdict))
+    rows = np.asarray(cand, dtype=np.int64)
+    kernels.block_rows(np.ascontiguousarray(base, dtype=np.float64), rows, removed, CONTEXT_CONFIDENT, x)
+    x[:, _BLOCK_COUNT_COLUMNS] = np.log1p(x[:, _BLOCK_COUNT_COLUMNS])
     return x
+
+
+# Columns of BLOCK_FEATURES the kernel fills with counts (segment size, offset in it, block size).
+_BLOCK_COUNT_COLUMNS = [0, 5, 6]
 
 
 @functools.cache
