@@ -11,8 +11,8 @@ is not; gold overrides silver and weighs ``GOLD_WEIGHT``. Pages used: dev-gold p
 without gold, never pages whose gold is held back (acceptance set).
 
 Second pass (default; ``--no-context`` leaves it out): a context model on SCORER_FEATURES +
-CONTEXT_FEATURES + LEXICAL_FEATURES + DOCUMENT_FEATURES, trained on the first model's *out-of-fold*
-scores (``CONTEXT_FOLDS`` folds of the training pages) and out-of-fold lexicons, then shipped with the
+CONTEXT_FEATURES + LEXICAL_FEATURES + DOCUMENT_FEATURES + BLOCK_FEATURES, trained on the first model's
+*out-of-fold* scores (``CONTEXT_FOLDS`` folds of the training pages) and out-of-fold lexicons, then shipped with the
 first model and the lexicon of all training pages as ``"context"``.
 
 Cross-validation: a model trained on half A's dev pages (+ the pages without gold) is scored on half
@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_boilerplate import evaluate, half, load, make_doc  # noqa: E402
 from benchmarks.snippet_metric import fold  # noqa: E402
 from pipeline.stages.boilerplate import (  # noqa: E402
+    BLOCK_FEATURES,
     CONTEXT_FEATURES,
     DOCUMENT_FEATURES,
     LEXICAL_FEATURES,
@@ -48,6 +49,7 @@ from pipeline.stages.boilerplate import (  # noqa: E402
     BoilerplateStage,
     RuleVerdicts,
     TreeEnsemble,
+    block_features,
     candidate_words,
     context_features,
     document_features,
@@ -225,15 +227,18 @@ def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
         lexicon = learn_lexicon(rows, others)
         for i in held:
             r = rows[i]
-            context = context_features(r.lines, r.verdicts, r.cand, scorer.log_odds(r.x))
+            base = scorer.log_odds(r.x)
+            context = context_features(r.lines, r.verdicts, r.cand, base)
             words = candidate_words(r.lines, r.cand, lexicon)
             lexical = lexical_features(words)
-            stacked[i] = np.hstack((r.x, context, lexical, document_features(words, r.verdicts, r.cand)))
+            document = document_features(words, r.verdicts, r.cand)
+            blocks = block_features(r.verdicts, r.cand, base)
+            stacked[i] = np.hstack((r.x, context, lexical, document, blocks))
     context = train(
         np.concatenate([stacked[i] for i in ids]),
         np.concatenate([rows[i].y for i in ids]),
         np.concatenate([rows[i].w for i in ids]),
-        (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES),
+        (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES, *BLOCK_FEATURES),
     )
     context["lexicon"] = learn_lexicon(rows, ids)
     return {**fit_first(rows, ids), "context": context}

@@ -30,6 +30,7 @@ from pipeline.stages.boilerplate import (
     _SEP_HINT_RE,
     _TITLECASE_RE,
     _URL_MAIL_COPY_RE,
+    BLOCK_FEATURES,
     CONTEXT_CONFIDENT,
     CONTEXT_FEATURES,
     CONTEXT_NEAR,
@@ -58,6 +59,7 @@ from pipeline.stages.boilerplate import (
     _shipped_context,
     _url_mail_copyright,
     available_languages,
+    block_features,
     candidate_words,
     context_features,
     document_features,
@@ -863,7 +865,7 @@ def test_shipped_line_scorer_judges_the_lines_around_the_article():
     assert "Kuchen backen" not in recipe.text
 
 
-STACKED_FEATURES = (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES)
+STACKED_FEATURES = (*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES, *BLOCK_FEATURES)
 
 
 def _verdicts(text: str) -> tuple[list[str], object, list[int]]:
@@ -888,6 +890,26 @@ def test_context_features_see_the_neighbours_scores():
     assert np.expm1(col["log_confident_after"]).round().tolist() == [2, 2, 1, 1, 0]
     assert np.expm1(col["log_to_confident_after"]).round().tolist() == [2, 1, 2, 1, 6]
     assert col["doc_median_score"] == [3.0] * 5 and col["doc_rank"] == [1.0, 0.0, 0.5, 0.25, 0.75]
+
+
+def test_block_features_summarise_segments_and_blocks():
+    # A share line removed by a rule splits the page into segments; a blank line splits blocks.
+    text = f"{ARTICLE} Eins.\n{ARTICLE} Zwei.\n\n{ARTICLE} Drei.\nFacebook\n{ARTICLE} Vier.\n{ARTICLE} Fünf."
+    lines, v, cand = _verdicts(text)
+    assert v.verdict[4] == "share" and cand == [0, 1, 3, 5, 6]
+    base = np.array([1.0, 3.0, -2.0, 4.0, 0.0])
+    x = block_features(v, cand, base)
+    col = {name: x[:, j].tolist() for j, name in enumerate(BLOCK_FEATURES)}
+    assert np.expm1(col["seg_log_lines"]).round().tolist() == [3, 3, 3, 2, 2]
+    assert col["seg_mean_score"] == [2 / 3] * 3 + [2.0] * 2
+    assert col["seg_min_score"] == [-2.0] * 3 + [0.0] * 2
+    assert col["seg_max_score"] == [3.0] * 3 + [4.0] * 2
+    assert col["seg_confident_share"] == [1 / 3] * 3 + [0.5] * 2  # log-odds >= log 9: 3.0 and 4.0
+    assert np.expm1(col["seg_log_offset"]).round().tolist() == [0, 1, 2, 0, 1]
+    assert np.expm1(col["blk_log_lines"]).round().tolist() == [2, 2, 1, 2, 2]
+    assert col["blk_mean_score"] == [2.0, 2.0, -2.0, 2.0, 2.0]
+    assert col["head_mean_score"] == [1.0, 2.0, 2 / 3, 1.5, 1.2]
+    assert col["tail_mean_score"] == [1.2, 1.25, 2 / 3, 2.0, 0.0]
 
 
 def test_lexical_features_average_the_known_words():
@@ -984,6 +1006,65 @@ def test_compiled_context_windows_are_bit_identical_to_the_numpy_definition():
     for lines, v, cand, base in cases:
         expected = _context_features_reference(v, cand, base)
         assert np.array_equal(context_features(lines, v, cand, base).view(np.int64), expected.view(np.int64))
+
+
+def _block_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """The numpy definition block_features had before its loop was compiled (the reference)."""
+    m = len(cand)
+    x = np.empty((m, len(BLOCK_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    s = np.asarray(base, dtype=np.float64)
+    rows = np.asarray(cand)
+    removed = np.zeros(len(v.verdict) + 1, dtype=np.int64)
+    np.cumsum([rule is not None for rule in v.verdict], out=removed[1:])
+    # Lines removed by rules / any lines skipped between a candidate and the previous one.
+    removed_gap = removed[rows[1:]] - removed[rows[:-1] + 1]
+    seg_start = np.concatenate(([True], removed_gap > 0))
+    blk_start = np.concatenate(([True], np.diff(rows) > 1))
+    for offset, (starts_mask, mean_col) in enumerate(((seg_start, 1), (blk_start, 7))):
+        starts = np.flatnonzero(starts_mask)
+        group = np.cumsum(starts_mask) - 1
+        counts = np.diff(np.append(starts, m))
+        means = np.bincount(group, weights=s) / counts
+        x[:, mean_col] = means[group]
+        x[:, 0 if offset == 0 else 6] = np.log1p(counts)[group]
+        if offset == 0:
+            x[:, 2] = np.minimum.reduceat(s, starts)[group]
+            x[:, 3] = np.maximum.reduceat(s, starts)[group]
+            confident = np.bincount(group, weights=(s >= CONTEXT_CONFIDENT).astype(np.float64)) / counts
+            x[:, 4] = confident[group]
+            x[:, 5] = np.log1p(np.arange(m) - starts[group])
+    # Mean score of the lines up to this one / from this one on (the line itself included, so that
+    # the first and last lines of a short clean text get their own score, not a "nothing there" pad).
+    sums = np.concatenate(([0.0], np.cumsum(s)))
+    at = np.arange(m)
+    x[:, 8] = sums[at + 1] / (at + 1)
+    x[:, 9] = (sums[m] - sums[at]) / (m - at)
+    return x
+
+def test_compiled_block_features_are_bit_identical_to_the_numpy_definition():
+    """block_features (compiled loop) gives the same bits as its numpy definition, on the first model's
+    scores of the seed pages and on random scores with random removed lines and blank lines."""
+    stage = BoilerplateStage()
+    cases = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines)
+        cand = scorer_candidates(lines, v)
+        if cand:
+            cases.append((v, cand, stage._scorer.log_odds(line_features(lines, v, cand))))
+    rng = np.random.default_rng(5)
+    _, v, _ = _verdicts(ARTICLE)
+    for m in range(1, 61):
+        cand = sorted(rng.choice(80, m, replace=False).tolist())
+        verdict = [None if i in cand or rng.random() < 0.5 else "share" for i in range(80)]
+        cases.append((v._replace(verdict=verdict), cand, rng.normal(0.0, 6.0, m) * rng.random(m) ** 2))
+    assert len(cases) > 60
+    for v, cand, base in cases:
+        expected = _block_features_reference(v, cand, base)
+        assert np.array_equal(block_features(v, cand, base).view(np.int64), expected.view(np.int64))
 
 
 def _lexical_features_reference(cw: CandidateWords) -> np.ndarray:

@@ -16,7 +16,8 @@ rules that look at the shape of the text:
   neighbours and its place relative to the article stretch (the densest run of body text), and removes
   unlikely content; a second pass (``"context"`` in the same file) rescores each line from those
   features plus the first pass's scores of its neighbours, word weights learnt from the training lines
-  (a lexicon) and how much of its vocabulary the rest of the page shares; with the scorer off,
+  (a lexicon), how much of its vocabulary the rest of the page shares and score summaries of its
+  segment and block (``block_features``); with the scorer off,
   ``outside-content`` removes short lines far from the stretch.
 
 Compiled loops (every line's lookup key and word count in one pass per document, the per-line rule facts of a
@@ -954,7 +955,7 @@ class TreeEnsemble:
 
 class ContextEnsemble(TreeEnsemble):
     """The line scorer's second pass: the same kind of trees on SCORER_FEATURES + CONTEXT_FEATURES +
-    LEXICAL_FEATURES + DOCUMENT_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
+    LEXICAL_FEATURES + DOCUMENT_FEATURES + BLOCK_FEATURES, with the word lexicon (``"lexicon"``: word -> log-odds)."""
 
     def __init__(self, model: dict[str, Any]) -> None:
         super().__init__(model)
@@ -963,7 +964,7 @@ class ContextEnsemble(TreeEnsemble):
 
     @staticmethod
     def expected_features() -> list[str]:
-        return [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES]
+        return [*SCORER_FEATURES, *CONTEXT_FEATURES, *LEXICAL_FEATURES, *DOCUMENT_FEATURES, *BLOCK_FEATURES]
 
 
 # Word evidence for the context model: the mean, lowest and highest lexicon weight of the line's words
@@ -1108,6 +1109,43 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
     in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
     kernels.word_overlap(cw.word_id, cw.line, cw.length, in_body, OVERLAP_MIN_CHARS, x)
     return x
+
+
+# Blocks and segments of candidate lines, summarised with the first model's scores. A *segment* is a
+# run of candidate lines with no line removed by a rule in between (a menu, share bar or widget heading
+# splits the page into segments); a *block* is a run of consecutive non-blank candidate lines. Why:
+# the lines of one block or segment tend to share a label (a teaser list, an author box, a footer), and
+# "every line after this one is doubtful" marks the tail of the article (newsletter, licence, bios).
+BLOCK_FEATURES = (
+    "seg_log_lines",
+    "seg_mean_score",
+    "seg_min_score",
+    "seg_max_score",
+    "seg_confident_share",
+    "seg_log_offset",
+    "blk_log_lines",
+    "blk_mean_score",
+    "head_mean_score",
+    "tail_mean_score",
+)
+
+
+def block_features(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+    """One row of BLOCK_FEATURES per candidate line from ``base`` (the first model's log-odds), in one
+    compiled loop over the document (kernels.block_rows); sizes and offsets as log1p."""
+    m = len(cand)
+    x = np.empty((m, len(BLOCK_FEATURES)), dtype=np.float64)
+    if not m:
+        return x
+    removed = np.fromiter([rule is not None for rule in v.verdict], dtype=np.bool_, count=len(v.verdict))
+    rows = np.asarray(cand, dtype=np.int64)
+    kernels.block_rows(np.ascontiguousarray(base, dtype=np.float64), rows, removed, CONTEXT_CONFIDENT, x)
+    x[:, _BLOCK_COUNT_COLUMNS] = np.log1p(x[:, _BLOCK_COUNT_COLUMNS])
+    return x
+
+
+# Columns of BLOCK_FEATURES the kernel fills with counts (segment size, offset in it, block size).
+_BLOCK_COUNT_COLUMNS = [0, 5, 6]
 
 
 @functools.cache
@@ -2029,7 +2067,8 @@ class BoilerplateStage(Stage):
         """Log-odds that each candidate line is content: the first model on the line's own features,
         then, when the model has one and its lexicon covers the document's language, the context model
         on those features plus the first model's scores of the line and its neighbours (context_features),
-        word evidence (lexical_features) and shared vocabulary (document_features)."""
+        word evidence (lexical_features), shared vocabulary (document_features) and its segment's and
+        block's scores (block_features)."""
         x = line_features(lines, v, cand)
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
@@ -2040,7 +2079,8 @@ class BoilerplateStage(Stage):
         context = context_features(lines, v, cand, odds)
         lexical = lexical_features(words)
         document = document_features(words, v, cand)
-        return self._context.log_odds(np.hstack((x, context, lexical, document)))
+        blocks = block_features(v, cand, odds)
+        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks)))
 
     def _mark_outside_content(
         self,

@@ -1174,3 +1174,66 @@ def context_rows(
         x[k, 15] = median
         x[k, 16] = s[k] - median
         x[order[k], 17] = k / scale
+
+
+@numba.njit(cache=True, nogil=True)
+def block_rows(s: np.ndarray, rows: np.ndarray, removed: np.ndarray, confident: float, x: np.ndarray) -> None:
+    """BLOCK_FEATURES of the candidate lines (``rows``, their line numbers) from their scores ``s`` and the
+    per-line ``removed`` flags (line removed by a rule); x[:, 0], x[:, 5] and x[:, 6] get the plain
+    counts (segment size, offset in it, block size), the caller takes log1p. Sums run in line order from
+    0.0, as np.bincount / np.cumsum do."""
+    m = s.size
+    seg = np.empty(m, dtype=np.int64)
+    blk = np.empty(m, dtype=np.int64)
+    seg_first = np.empty(m, dtype=np.int64)
+    nseg = 0
+    nblk = 0
+    for k in range(m):
+        new_seg = k == 0
+        if k > 0:
+            for i in range(rows[k - 1] + 1, rows[k]):
+                if removed[i]:
+                    new_seg = True
+                    break
+        if new_seg:
+            seg_first[nseg] = k
+            nseg += 1
+        if k == 0 or rows[k] - rows[k - 1] > 1:
+            nblk += 1
+        seg[k] = nseg - 1
+        blk[k] = nblk - 1
+    seg_sum = np.zeros(nseg)
+    seg_conf = np.zeros(nseg)
+    seg_min = np.full(nseg, np.inf)
+    seg_max = np.full(nseg, -np.inf)
+    seg_n = np.zeros(nseg, dtype=np.int64)
+    blk_sum = np.zeros(nblk)
+    blk_n = np.zeros(nblk, dtype=np.int64)
+    for k in range(m):
+        g = seg[k]
+        seg_sum[g] += s[k]
+        seg_conf[g] += 1.0 if s[k] >= confident else 0.0
+        seg_min[g] = min(seg_min[g], s[k])
+        seg_max[g] = max(seg_max[g], s[k])
+        seg_n[g] += 1
+        blk_sum[blk[k]] += s[k]
+        blk_n[blk[k]] += 1
+    total = 0.0
+    for k in range(m):
+        total += s[k]
+    running = 0.0
+    for k in range(m):
+        g = seg[k]
+        b = blk[k]
+        x[k, 0] = seg_n[g]
+        x[k, 1] = seg_sum[g] / seg_n[g]
+        x[k, 2] = seg_min[g]
+        x[k, 3] = seg_max[g]
+        x[k, 4] = seg_conf[g] / seg_n[g]
+        x[k, 5] = k - seg_first[g]
+        x[k, 6] = blk_n[b]
+        x[k, 7] = blk_sum[b] / blk_n[b]
+        before = running  # sum of s[:k]
+        running += s[k]
+        x[k, 8] = running / (k + 1)
+        x[k, 9] = (total - before) / (m - k)
