@@ -37,13 +37,12 @@ import difflib
 import functools
 import json
 import math
-import operator
 import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
-from itertools import chain, compress, repeat
+from itertools import chain, compress, filterfalse, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -1667,23 +1666,30 @@ class BoilerplateStage(Stage):
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos."""
         stripped = list(map(str.strip, lines))
-        infos: list[tuple[Any, ...] | None] = list(map(self._line_cache.get, stripped))  # "" is never cached
-        missing = list(compress(range(len(lines)), map(operator.not_, infos)))  # new lines and blank lines
-        if missing:
-            texts = dict.fromkeys(map(stripped.__getitem__, missing))
-            texts.pop("", None)
-            fresh = dict(zip(texts, self._new_line_infos(list(texts)), strict=True)) if texts else {}
-            for i, info in zip(missing, map(fresh.get, map(stripped.__getitem__, missing)), strict=True):
-                infos[i] = info
-            self._remember(fresh)
+        cache = self._line_cache
+        # Only the distinct lines not cached go through Python-level work; the rest is C-level map/dict calls.
+        texts = dict.fromkeys(filterfalse(cache.__contains__, stripped))
+        texts.pop("", None)  # blank lines: None (cache.get below; "" is never cached)
+        if not texts:
+            return list(map(cache.get, stripped))
+        fresh = dict(zip(texts, self._new_line_infos(list(texts)), strict=True))
+        cache.update(fresh)  # at once, so that one lookup per line answers; trimmed below
+        infos: list[tuple[Any, ...] | None] = list(map(cache.get, stripped))
+        self._trim_cache(fresh)
         return infos
 
-    def _remember(self, fresh: dict[str, tuple[Any, ...]]) -> None:
-        """Cache new lines' infos (short lines only; emptied when full: it is only a speed-up)."""
+    def _trim_cache(self, fresh: dict[str, tuple[Any, ...]]) -> None:
+        """Keep the line cache lean after line_infos added ``fresh``: long lines out, emptied (but for the
+        short fresh lines) when full. It is only a speed-up."""
         cache = self._line_cache
-        if len(cache) + len(fresh) > LINE_CACHE_MAX_LINES:
+        long = list(compress(fresh, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, fresh))))
+        for text in long:
+            del cache[text]
+        if len(cache) > LINE_CACHE_MAX_LINES:
             cache.clear()
-        cache.update({text: info for text, info in fresh.items() if len(text) <= LINE_CACHE_MAX_CHARS})
+            cache.update(fresh)
+            for text in long:
+                del cache[text]
 
     def _new_line_infos(self, texts: list[str]) -> list[tuple[Any, ...]]:
         """_line_info of each of these stripped non-blank lines, the same tuples: keys, words and the facts
