@@ -37,6 +37,7 @@ import difflib
 import functools
 import json
 import math
+import operator
 import re
 import statistics
 from collections import Counter
@@ -1729,10 +1730,13 @@ class BoilerplateStage(Stage):
         self._pattern_rules(data, ends, keys, words_a, flags_a, rules)
         crumbs: list[tuple[str, int] | None] = [None] * m
         if self._crumbs_any:
-            glued = self._glued_roots
-            for j in np.flatnonzero(flags_a & (kernels.F_CRUMB | kernels.F_GLUED)).tolist():
-                # Only the glued-trail test can say yes for F_GLUED: most such lines do not open with a root.
-                if rules[j] is None and (flags_a[j] & kernels.F_CRUMB or texts[j].startswith(glued)):
+            # Only the glued-trail test can say yes for F_GLUED: most such lines (~20k of the trafilatura
+            # pages' 120k) do not open with a root, which startswith tells without a Python-level loop.
+            glued = np.flatnonzero(flags_a & kernels.F_GLUED).tolist()
+            opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
+            tried = sorted(chain(np.flatnonzero(flags_a & kernels.F_CRUMB).tolist(), compress(glued, opens)))
+            for j in tried:
+                if rules[j] is None:
                     crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
         keep = ((flags_a & kernels.F_KEEP) != 0).tolist()
         for j in np.flatnonzero(flags_a & kernels.F_QUANTITY).tolist():
