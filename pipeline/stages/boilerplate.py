@@ -41,7 +41,7 @@ import operator
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from itertools import chain, compress, filterfalse, repeat
 from pathlib import Path
@@ -669,6 +669,20 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
     for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
         shapes[j] = _line_shape(stripped_lines[j])
     return shapes
+
+
+class _KeyView(Sequence[str]):
+    """The keys of _new_line_infos, from their UTF-8 bytes, each decoded when asked for: decoding all of
+    them cost more than the lookups that need them."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = parts
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __getitem__(self, j: int) -> str:  # type: ignore[override]
+        return self._parts[j].decode("utf-8")
 
 
 @functools.cache
@@ -1299,6 +1313,8 @@ class BoilerplateStage(Stage):
                         phrases.append((key, rule, *_bounded(key)))
 
         self._exact = exact
+        # The same as UTF-8 bytes: line_infos looks up the compiled pass's output without decoding it.
+        self._exact_utf8 = {key.encode("utf-8", "surrogatepass"): rule for key, rule in exact.items()}
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
@@ -1724,9 +1740,15 @@ class BoilerplateStage(Stage):
             body_a,
         )
         data = out[:size].tobytes()
-        keys = data.decode("utf-8").split("\n")
+        # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
+        parts = data.split(b"\n")
+        hashes = list(map(xxhash.xxh3_64_intdigest, parts))
+        rules: list[str | None] = list(map(self._exact_utf8.get, parts))
+        db = self._prefilter()
+        # With the whole-line patterns in the prefilter only the few lines a rule may hit need their key
+        # (decoded one by one); else every key goes through _classify_key.
+        keys: Sequence[str] = _KeyView(parts) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
-        rules = list(map(self._exact.get, keys))
         self._pattern_rules(data, ends, keys, words_a, flags_a, rules)
         crumbs: list[tuple[str, int] | None] = [None] * m
         if self._crumbs_any:
@@ -1743,8 +1765,7 @@ class BoilerplateStage(Stage):
             keep[j] = is_quantity_line(texts[j], words[j])
         infos = list(
             zip(
-                # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
-                map(xxhash.xxh3_64_intdigest, data.split(b"\n")),
+                hashes,
                 words,
                 repeat(None),
                 crumbs,
@@ -1766,7 +1787,7 @@ class BoilerplateStage(Stage):
         self,
         data: bytes,
         ends: np.ndarray,
-        keys: list[str],
+        keys: Sequence[str],
         words: np.ndarray,
         flags: np.ndarray,
         rules: list[str | None],
