@@ -1689,22 +1689,25 @@ class BoilerplateStage(Stage):
         texts.pop("", None)  # blank lines: None (cache.get below; "" is never cached)
         if not texts:
             return list(map(cache.get, stripped))
-        fresh = dict(zip(texts, self._new_line_infos(list(texts)), strict=True))
-        cache.update(fresh)  # at once, so that one lookup per line answers; trimmed below
+        new = list(texts)
+        fresh = self._new_line_infos(new)
+        cache.update(zip(new, fresh, strict=True))  # at once, so that one lookup per line answers; trimmed below
         infos: list[tuple[Any, ...] | None] = list(map(cache.get, stripped))
-        self._trim_cache(fresh)
+        self._trim_cache(new, fresh)
         return infos
 
-    def _trim_cache(self, fresh: dict[str, tuple[Any, ...]]) -> None:
-        """Keep the line cache lean after line_infos added ``fresh``: long lines out, emptied (but for the
-        short fresh lines) when full. It is only a speed-up."""
+    def _trim_cache(self, new: list[str], fresh: list[tuple[Any, ...]]) -> None:
+        """Keep the line cache lean after line_infos added the ``new`` lines' infos: long lines out, emptied
+        (but for the short new lines) when full. It is only a speed-up."""
         cache = self._line_cache
-        long = list(compress(fresh, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, fresh))))
-        for text in long:
-            del cache[text]
+        long = []
+        if max(map(len, new)) > LINE_CACHE_MAX_CHARS:  # one C-level pass; long lines are rare
+            long = list(compress(new, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, new))))
+            for text in long:
+                del cache[text]
         if len(cache) > LINE_CACHE_MAX_LINES:
             cache.clear()
-            cache.update(fresh)
+            cache.update(zip(new, fresh, strict=True))
             for text in long:
                 del cache[text]
 
@@ -1814,8 +1817,10 @@ class BoilerplateStage(Stage):
             reported.setdefault(line, []).append(ident)
         odd = set(np.flatnonzero(flags & kernels.F_XDIGIT).tolist()) if db.whole else set(range(len(keys)))
         for j in sorted(phrased | reported.keys() | odd):
+            if rules[j] is not None:
+                continue
             key = keys[j]
-            if rules[j] is not None or not key:
+            if not key:
                 continue
             if j in odd:
                 rules[j] = self._classify_key(key, counts[j], j in phrased)
