@@ -1482,6 +1482,35 @@ def test_line_infos_equal_line_info_on_real_lines(options, engine, monkeypatch):
     assert min(found.values()) > 20, found
 
 
+
+def test_line_infos_cache_stays_bounded(monkeypatch):
+    """With a small line cache, line_infos still gives every line _line_info's tuple (lines seen in earlier
+    documents answered from the cache, or recomputed after it was emptied), the cache never holds a long
+    line nor grows past its limit (but for one document's new lines)."""
+    monkeypatch.setattr(boilerplate, "LINE_CACHE_MAX_LINES", 300)
+    monkeypatch.setattr(boilerplate, "LINE_CACHE_MAX_CHARS", 40)
+    lines = [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+        for _n, row in zip(range(15), f, strict=False):
+            lines += json.loads(row)["text"].split("\n")
+    docs = [FACT_LINES + lines[start : start + 200] for start in range(0, len(lines), 150)]  # overlapping
+    stage = BoilerplateStage()
+    reference = BoilerplateStage()
+    hits = 0
+    for doc in docs:
+        before = dict(stage._line_cache)
+        infos = stage.line_infos(doc)
+        cache = stage._line_cache
+        hits += sum(line.strip() in before for line in doc)
+        assert all(len(text) <= 40 for text in cache)
+        new = {line.strip() for line in doc} - before.keys() - {""}
+        assert len(cache) <= max(300, len(new))
+        for line, info in zip(doc, infos, strict=True):
+            assert info == (reference._line_info(line.strip()) if line.strip() else None), line
+    assert hits > 100  # the cache answered lines of later documents
+    assert any(len(line.strip()) > 40 for line in lines)
+
+
 def test_prefilter_reports_every_pattern_re_matches():
     """Every whole-line pattern that re fullmatches a key (seeds, a quarter of the trafilatura pages, the
     pack lines and phrases, dates and counts) is reported by the hyperscan scan for that key's line, and

@@ -41,9 +41,9 @@ import math
 import operator
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
-from itertools import chain, compress, repeat
+from itertools import chain, compress, filterfalse, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
@@ -676,6 +676,20 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
     for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
         shapes[j] = _line_shape(stripped_lines[j])
     return shapes
+
+
+class _KeyView(Sequence[str]):
+    """The keys of _new_line_infos, from their UTF-8 bytes, each decoded when asked for: decoding all of
+    them cost more than the lookups that need them."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = parts
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __getitem__(self, j: int) -> str:  # type: ignore[override]
+        return self._parts[j].decode("utf-8")
 
 
 @functools.cache
@@ -1373,6 +1387,8 @@ class BoilerplateStage(Stage):
                         phrases.append((key, rule, *_bounded(key)))
 
         self._exact = exact
+        # The same as UTF-8 bytes: line_infos looks up the compiled pass's output without decoding it.
+        self._exact_utf8 = {key.encode("utf-8", "surrogatepass"): rule for key, rule in exact.items()}
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
@@ -1741,23 +1757,33 @@ class BoilerplateStage(Stage):
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos."""
         stripped = list(map(str.strip, lines))
-        infos: list[tuple[Any, ...] | None] = list(map(self._line_cache.get, stripped))  # "" is never cached
-        missing = list(compress(range(len(lines)), map(operator.not_, infos)))  # new lines and blank lines
-        if missing:
-            texts = dict.fromkeys(map(stripped.__getitem__, missing))
-            texts.pop("", None)
-            fresh = dict(zip(texts, self._new_line_infos(list(texts)), strict=True)) if texts else {}
-            for i, info in zip(missing, map(fresh.get, map(stripped.__getitem__, missing)), strict=True):
-                infos[i] = info
-            self._remember(fresh)
+        cache = self._line_cache
+        # Only the distinct lines not cached go through Python-level work; the rest is C-level map/dict calls.
+        texts = dict.fromkeys(filterfalse(cache.__contains__, stripped))
+        texts.pop("", None)  # blank lines: None (cache.get below; "" is never cached)
+        if not texts:
+            return list(map(cache.get, stripped))
+        new = list(texts)
+        fresh = self._new_line_infos(new)
+        cache.update(zip(new, fresh, strict=True))  # at once, so that one lookup per line answers; trimmed below
+        infos: list[tuple[Any, ...] | None] = list(map(cache.get, stripped))
+        self._trim_cache(new, fresh)
         return infos
 
-    def _remember(self, fresh: dict[str, tuple[Any, ...]]) -> None:
-        """Cache new lines' infos (short lines only; emptied when full: it is only a speed-up)."""
+    def _trim_cache(self, new: list[str], fresh: list[tuple[Any, ...]]) -> None:
+        """Keep the line cache lean after line_infos added the ``new`` lines' infos: long lines out, emptied
+        (but for the short new lines) when full. It is only a speed-up."""
         cache = self._line_cache
-        if len(cache) + len(fresh) > LINE_CACHE_MAX_LINES:
+        long = []
+        if max(map(len, new)) > LINE_CACHE_MAX_CHARS:  # one C-level pass; long lines are rare
+            long = list(compress(new, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, new))))
+            for text in long:
+                del cache[text]
+        if len(cache) > LINE_CACHE_MAX_LINES:
             cache.clear()
-        cache.update({text: info for text, info in fresh.items() if len(text) <= LINE_CACHE_MAX_CHARS})
+            cache.update(zip(new, fresh, strict=True))
+            for text in long:
+                del cache[text]
 
     def _new_line_infos(self, texts: list[str]) -> list[tuple[Any, ...]]:
         """_line_info of each of these stripped non-blank lines, the same tuples: keys, words and the facts
@@ -1791,24 +1817,32 @@ class BoilerplateStage(Stage):
             body_a,
         )
         data = out[:size].tobytes()
-        keys = data.decode("utf-8").split("\n")
+        # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
+        parts = data.split(b"\n")
+        hashes = list(map(xxhash.xxh3_64_intdigest, parts))
+        rules: list[str | None] = list(map(self._exact_utf8.get, parts))
+        db = self._prefilter()
+        # With the whole-line patterns in the prefilter only the few lines a rule may hit need their key
+        # (decoded one by one); else every key goes through _classify_key.
+        keys: Sequence[str] = _KeyView(parts) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
-        rules = list(map(self._exact.get, keys))
         self._pattern_rules(data, ends, keys, words_a, flags_a, rules)
         crumbs: list[tuple[str, int] | None] = [None] * m
         if self._crumbs_any:
-            glued = self._glued_roots
-            for j in np.flatnonzero(flags_a & (kernels.F_CRUMB | kernels.F_GLUED)).tolist():
-                # Only the glued-trail test can say yes for F_GLUED: most such lines do not open with a root.
-                if rules[j] is None and (flags_a[j] & kernels.F_CRUMB or texts[j].startswith(glued)):
+            # Only the glued-trail test can say yes for F_GLUED: most such lines (~20k of the trafilatura
+            # pages' 120k) do not open with a root, which startswith tells without a Python-level loop.
+            glued = np.flatnonzero(flags_a & kernels.F_GLUED).tolist()
+            opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
+            tried = sorted(chain(np.flatnonzero(flags_a & kernels.F_CRUMB).tolist(), compress(glued, opens)))
+            for j in tried:
+                if rules[j] is None:
                     crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
         keep = ((flags_a & kernels.F_KEEP) != 0).tolist()
         for j in np.flatnonzero(flags_a & kernels.F_QUANTITY).tolist():
             keep[j] = is_quantity_line(texts[j], words[j])
         infos = list(
             zip(
-                # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
-                map(xxhash.xxh3_64_intdigest, data.split(b"\n")),
+                hashes,
                 words,
                 repeat(None),
                 crumbs,
@@ -1830,7 +1864,7 @@ class BoilerplateStage(Stage):
         self,
         data: bytes,
         ends: np.ndarray,
-        keys: list[str],
+        keys: Sequence[str],
         words: np.ndarray,
         flags: np.ndarray,
         rules: list[str | None],
@@ -1857,8 +1891,10 @@ class BoilerplateStage(Stage):
             reported.setdefault(line, []).append(ident)
         odd = set(np.flatnonzero(flags & kernels.F_XDIGIT).tolist()) if db.whole else set(range(len(keys)))
         for j in sorted(phrased | reported.keys() | odd):
+            if rules[j] is not None:
+                continue
             key = keys[j]
-            if rules[j] is not None or not key:
+            if not key:
                 continue
             if j in odd:
                 rules[j] = self._classify_key(key, counts[j], j in phrased)
