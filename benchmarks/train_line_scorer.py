@@ -248,7 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
-    parser.add_argument("--thresholds", default="0.08,0.115,0.15", help="line_scorer_threshold values to score")
+    parser.add_argument("--thresholds", default="0.065,0.08,0.115", help="line_scorer_threshold values to score")
     parser.add_argument(
         "--no-context", dest="context", action="store_false", help="first model only (no context model)"
     )

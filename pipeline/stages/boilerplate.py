@@ -1290,7 +1290,7 @@ class BoilerplateStage(Stage):
         )
 
         line_scorer_threshold: float = Field(
-            0.08,
+            0.065,
             ge=0,
             lt=1,
             description="Line scorer (a small tree ensemble on text-only features of a line and its "
