@@ -35,7 +35,6 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
-import json
 import math
 import operator
 import re
@@ -48,6 +47,7 @@ from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
+import orjson
 import regex
 import xxhash
 import yaml
@@ -423,11 +423,20 @@ def available_languages() -> list[str]:
     return [n for n in names if n != COMMON_PACK]
 
 
+# libyaml's parser builds the same objects as the pure-Python one ~10x faster (~0.1 s of the stage's
+# set-up for the 11 shipped packs); PyYAML without libyaml has no CSafeLoader.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse_pack(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (C or Python)
+
+
 @functools.cache
 def _read_shipped_pack(name: str) -> dict[str, Any]:
     """A shipped pack, parsed once per process (callers must not modify it)."""
     text = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, f"{name}.yaml").read_text(encoding="utf-8")
-    return _check_pack(yaml.safe_load(text) or {}, f"{name}.yaml")
+    return _check_pack(_parse_pack(text) or {}, f"{name}.yaml")
 
 
 def _check_pack(pack: Any, where: str) -> dict[str, Any]:
@@ -1111,16 +1120,21 @@ def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> n
 
 
 @functools.cache
+def _shipped_model() -> dict[str, Any]:
+    """The shipped scorer file, parsed once per process for both passes (orjson: ~4x faster than json
+    on its 400 kB, the same values; callers must not modify it)."""
+    return orjson.loads(resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE).read_bytes())
+
+
+@functools.cache
 def _shipped_scorer() -> TreeEnsemble:
-    path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
-    return TreeEnsemble(json.loads(path.read_text(encoding="utf-8")))
+    return TreeEnsemble(_shipped_model())
 
 
 @functools.cache
 def _shipped_context() -> ContextEnsemble | None:
     """The shipped second pass (``"context"`` in the scorer's file), if the model has one."""
-    path = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, SCORER_FILE)
-    context = json.loads(path.read_text(encoding="utf-8")).get("context")
+    context = _shipped_model().get("context")
     return ContextEnsemble(context) if context else None
 
 
@@ -1278,7 +1292,7 @@ class BoilerplateStage(Stage):
                 text = Path(path).read_text(encoding="utf-8")
             except OSError as err:
                 raise ValueError(f"boilerplate: cannot read pattern file {path}: {err}") from err
-            packs.append((path, _check_pack(yaml.safe_load(text) or {}, path)))
+            packs.append((path, _check_pack(_parse_pack(text) or {}, path)))
         return packs
 
     def _known_rules(self, packs: list[tuple[str, dict[str, Any]]]) -> set[str]:
