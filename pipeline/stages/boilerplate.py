@@ -416,6 +416,23 @@ def _trie_regex(words: Iterable[str]) -> str:
     return build(trie)
 
 
+# A stage unpickled in a worker (or copied for the runner's warm-up) rebuilds its tables in _build: the
+# pure parts below are kept per process, so forked workers inherit them from the parent's first build.
+@functools.lru_cache(maxsize=4096)
+def _pattern_first(wrapped: str) -> tuple[frozenset[str], bool] | None:
+    """_first_chars of one wrapped whole-line pattern (None: unknown, always try the pattern)."""
+    try:
+        return _first_chars(sre_parse.parse(wrapped))
+    except Exception:  # noqa: BLE001 - private parser: when in doubt, always try the pattern
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _phrase_hint_re(phrases: tuple[str, ...]) -> re.Pattern:
+    """The trie regex of the contains-phrases, compiled."""
+    return re.compile(_trie_regex(phrases))
+
+
 def available_languages() -> list[str]:
     """Language packs shipped with the package (without ``common``)."""
     root = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR)
@@ -1364,7 +1381,7 @@ class BoilerplateStage(Stage):
         # Plain substring search (C speed) confirms a phrase; the trie regex first tells in one pass
         # whether any phrase occurs at all (most lines contain none).
         self._phrases = tuple(phrases)
-        self._phrase_hint = re.compile(_trie_regex(p for p, *_ in phrases)) if phrases else None
+        self._phrase_hint = _phrase_hint_re(tuple(p for p, *_ in phrases)) if phrases else None
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
@@ -1447,11 +1464,7 @@ class BoilerplateStage(Stage):
         for i, (_rule, patterns) in enumerate(self._whole_rules.items()):
             for pattern in patterns:
                 wrapped = f"(?i:{pattern})" if pattern != pattern.lower() else f"(?:{pattern})"
-                try:
-                    first = _first_chars(sre_parse.parse(wrapped))
-                except Exception:  # noqa: BLE001 - private parser: when in doubt, always try the pattern
-                    first = None
-                firsts.append((i, wrapped, first))
+                firsts.append((i, wrapped, _pattern_first(wrapped)))
         self._pattern_firsts = firsts
 
     def _whole_for(self, ch: str) -> Any:
