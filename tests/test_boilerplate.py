@@ -402,6 +402,41 @@ def test_bad_user_regex_is_reported():
         BoilerplateStage(BoilerplateStage.Options(patterns={"x": ["(unclosed"]}))
 
 
+def test_shipped_patterns_compile_one_by_one():
+    # The stage no longer compiles every shipped pattern on its own at set-up (only the combined
+    # alternation): this is where a broken shipped pattern is caught, with both engines.
+    import regex
+
+    count = 0
+    for name in ["common", *boilerplate.available_languages()]:
+        for entry in (boilerplate._read_shipped_pack(name).get("rules") or {}).values():
+            for pattern in entry.get("patterns") or []:
+                regex.compile(str(pattern), regex.IGNORECASE)
+                re.compile(str(pattern))
+                count += 1
+    assert count > 100
+
+
+def test_bad_pack_regex_is_reported(monkeypatch):
+    # A pack pattern the combined alternation cannot compile is still named in the error.
+    pack = {"rules": {"shop": {"patterns": ["only \\d+ left", "(unclosed"]}}}
+    monkeypatch.setattr(BoilerplateStage, "_load_packs", lambda self: [("common.yaml", pack)])
+    with pytest.raises(ValueError, match=r"bad regex '\(unclosed' in common.yaml rule shop"):
+        BoilerplateStage()
+
+
+def test_packs_same_without_libyaml(monkeypatch):
+    # Without libyaml the pure-Python loader reads the packs: the same rules.
+    import yaml
+
+    fast = {name: boilerplate._read_shipped_pack(name) for name in ["common", *boilerplate.available_languages()]}
+    monkeypatch.setattr(boilerplate, "_YAML_LOADER", yaml.SafeLoader)
+    for name, pack in fast.items():
+        text = (Path(boilerplate.__file__).parent.parent / "data" / "boilerplate" / f"{name}.yaml").read_text("utf-8")
+        assert boilerplate._parse_pack(text) == pack, name
+    assert fast["en"]["rules"]
+
+
 def test_max_phrase_line_words():
     line = "Note: the shop uses cookies"
     assert run(f"{ARTICLE}\n{line}\n").removed[0].rule == "cookie"
