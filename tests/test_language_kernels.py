@@ -194,12 +194,39 @@ def test_script_table_from_package_data_is_the_built_table():
 
     path = resources.files("pipeline").joinpath("data", "language", lang._SCRIPT_TABLE_FILE)
     saved = json.loads(path.read_text(encoding="utf-8"))
-    # stale after a `regex` upgrade or a class change (the stage then builds the table in every process)
-    assert saved["key"] == lang._script_table_key(), "rerun pipeline.stages.language.save_script_table()"
+    built = lang._build_script_table()
+    if saved["key"] == lang._script_table_key():  # written with this regex: it must be that table
+        assert np.array_equal(lang._read_script_table(Path(str(path)), saved["key"]), built)
     lang._script_table.cache_clear()
     loaded = lang._script_table()
     assert loaded.dtype == np.uint8
-    assert np.array_equal(loaded, lang._build_script_table())
+    assert np.array_equal(loaded, built)
+
+
+def test_script_table_for_another_regex_is_built_once_and_cached(tmp_path, monkeypatch):
+    # Another regex version than the shipped table's (users upgrade it): the table is built, saved
+    # beside the package, and the next process reads that copy; an unwritable place still works.
+    key = {**lang._script_table_key(), "regex": "0.0.0-test"}
+    monkeypatch.setattr(lang, "_script_table_key", lambda: key)
+    monkeypatch.setattr(lang, "_SCRIPT_TABLE_CACHE_DIR", tmp_path / "cache")
+    built = lang._build_script_table()
+    lang._script_table.cache_clear()
+    try:
+        assert np.array_equal(lang._script_table(), built)
+        cached = lang._script_table_cache(key)
+        assert cached.exists()
+        assert np.array_equal(lang._read_script_table(cached, key), built)
+        assert lang._read_script_table(cached, {**key, "regex": "other"}) is None
+        calls = []
+        monkeypatch.setattr(lang, "_build_script_table", lambda: calls.append(1) or built)
+        lang._script_table.cache_clear()
+        assert np.array_equal(lang._script_table(), built) and not calls  # read from the cache
+        (tmp_path / "file").write_text("")
+        monkeypatch.setattr(lang, "_SCRIPT_TABLE_CACHE_DIR", tmp_path / "file" / "cache")
+        lang._script_table.cache_clear()
+        assert np.array_equal(lang._script_table(), built) and calls == [1]
+    finally:
+        lang._script_table.cache_clear()
 
 
 def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():

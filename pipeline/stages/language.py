@@ -39,8 +39,10 @@ tokens) and langdetect's trial loop are compiled, in ``language_kernels.py``; de
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import math
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1376,20 +1378,28 @@ def _runs_of_rows(rows: np.ndarray) -> list[_Run]:
 @lru_cache(maxsize=1)
 def _script_table() -> np.ndarray:
     """Every code point's class for `language_kernels.script_runs` (`_build_script_table`), read from
-    the package data when that was written from the same classes with this version of ``regex``
-    (its Unicode tables): ~1 ms instead of ~0.35 s of regex scans in every fresh process."""
-    path = resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)
+    the package data when that was written from the same classes with this version of ``regex`` (its
+    Unicode tables), else from a copy built by an earlier process with this ``regex`` (kept beside the
+    package in ``__pycache__``, like numba's cache): ~1 ms instead of ~0.35 s of regex scans in every
+    fresh process. An unwritable place only means building the table in each process."""
+    key = _script_table_key()
+    shipped = Path(str(resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)))
+    cached = _script_table_cache(key)
+    for path in (shipped, cached):
+        table = _read_script_table(path, key)
+        if table is not None:
+            return table
+    table = _build_script_table()
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = None
-    if saved is None or saved.get("key") != _script_table_key():
-        return _build_script_table()
-    starts, values = np.array(saved["runs"], dtype=np.int64).reshape(-1, 2).T
-    return np.repeat(values.astype(np.uint8), np.diff(np.append(starts, 0x110000)))
+        cached.parent.mkdir(exist_ok=True)
+        _write_script_table(cached, table, key)
+    except OSError:
+        pass
+    return table
 
 
 _SCRIPT_TABLE_FILE = "script_table.json"
+_SCRIPT_TABLE_CACHE_DIR = Path(__file__).parent / "__pycache__"
 
 
 def _script_table_key() -> dict:
@@ -1402,15 +1412,38 @@ def _script_table_key() -> dict:
     }
 
 
-def save_script_table() -> None:
-    """Write `_build_script_table` to the package data as runs of one class (start, class), ~1,400
-    of them: rerun after upgrading ``regex`` or changing `_SCRIPT_CLASSES` (until then each process
-    builds the table)."""
-    table = _build_script_table()
+def _script_table_cache(key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return _SCRIPT_TABLE_CACHE_DIR / f"script_table-{digest}.json"
+
+
+def _read_script_table(path: Path, key: dict) -> np.ndarray | None:
+    """The table saved at ``path`` if it was built for ``key``, else None."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        return None
+    starts, values = np.array(saved["runs"], dtype=np.int64).reshape(-1, 2).T
+    return np.repeat(values.astype(np.uint8), np.diff(np.append(starts, 0x110000)))
+
+
+def _write_script_table(path: Path, table: np.ndarray, key: dict) -> None:
+    """Save the table as runs of one class (start, class), ~1,400 of them; atomically, so a process
+    reading it meanwhile sees the old file or the whole new one."""
     starts = np.concatenate([[0], np.flatnonzero(np.diff(table.astype(np.int16))) + 1])
     runs = [[int(x), int(table[x])] for x in starts]
-    path = resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)
-    Path(str(path)).write_text(json.dumps({"key": _script_table_key(), "runs": runs}) + "\n", encoding="utf-8")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "runs": runs}) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_script_table() -> None:
+    """Write `_build_script_table` to the package data: rerun after upgrading ``regex`` or changing
+    `_SCRIPT_CLASSES` (until then each environment builds the table once and caches it)."""
+    path = Path(str(resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)))
+    _write_script_table(path, _build_script_table(), _script_table_key())
 
 
 def _build_script_table() -> np.ndarray:
