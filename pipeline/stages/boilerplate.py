@@ -843,22 +843,10 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     return x
 
 
-# Where scorer_rows' features go among SCORER_FEATURES, and _line_shape's values (in its order).
+# Where scorer_rows' features go among SCORER_FEATURES.
 _ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
-_SHAPE_COLUMNS = [
-    SCORER_FEATURES.index(name)
-    for name in (
-        "log_chars",
-        "ends_colon",
-        "list_item",
-        "digit_ratio",
-        "upper_ratio",
-        "symbol_ratio",
-        "titlecase_ratio",
-        "url_mail_copyright",
-        "function_word_ratio",
-    )
-]
+# scorer_rows' first columns are _line_shape's values, in its order (not its last: the character count).
+_SHAPE_COLUMNS = _ROW_COLUMNS[: kernels.SHAPE_FEATURES].tolist()
 
 
 def _repeated_in_doc(stripped_lines: list[str]) -> np.ndarray | int:

@@ -1013,7 +1013,9 @@ def tree_leaf_values_by_tests(
 
 
 # --- Line scorer: the first model's features of a document's candidate lines. ---
-# Columns scorer_rows fills, by name (the stage maps them to its SCORER_FEATURES positions).
+# Columns scorer_rows fills, by name (the stage maps them to its SCORER_FEATURES positions); the first
+# SHAPE_FEATURES are the shape values line_shape_counts gives (and the stage's _line_shape), in their order.
+SHAPE_FEATURES = 9
 ROW_FEATURES = (
     "log_chars",
     "ends_colon",
