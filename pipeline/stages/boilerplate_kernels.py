@@ -261,6 +261,42 @@ def tree_leaf_values(
 
 
 @numba.njit(cache=True, nogil=True)
+def _line_key(
+    points: np.ndarray, b: int, e: int, classes: np.ndarray, lower: np.ndarray, key_classes: np.ndarray, key: np.ndarray
+) -> tuple[int, int, bool]:
+    """The stage's ``normalise`` of the line ``points[b:e]``, built in ``key``: whitespace runs (str.isspace)
+    folded to one space and dropped at the ends, every character lower-cased through ``lower``, then the
+    edge characters (KEY_EDGE in ``key_classes``, space included) stripped from both ends. Returns the
+    key's (start, end) in ``key``, and True instead when that cannot be exact: astral or surrogate code
+    points, a character lower-casing to several, and Σ (str.lower makes it ς at the end of a word)."""
+    size = 0
+    pending_space = False
+    for q in range(b, e):
+        c = points[q]
+        if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
+            return 0, 0, True
+        if classes[c] & SPACE:
+            pending_space = size > 0
+            continue
+        low = lower[c]
+        if low == NO_LOWER or c == 0x3A3:
+            return 0, 0, True
+        if pending_space:
+            key[size] = 32
+            size += 1
+            pending_space = False
+        key[size] = low
+        size += 1
+    end = size
+    while end > 0 and key_classes[key[end - 1]] & KEY_EDGE:
+        end -= 1
+    start = 0
+    while start < end and key_classes[key[start]] & KEY_EDGE:
+        start += 1
+    return start, end, False
+
+
+@numba.njit(cache=True, nogil=True)
 def normalise_lines(
     points: np.ndarray,
     classes: np.ndarray,
@@ -270,68 +306,35 @@ def normalise_lines(
     words: np.ndarray,
     fallback: np.ndarray,
 ) -> int:
-    """The stage's ``normalise`` of every line of ``points`` (lines joined by newlines), written to
-    ``out`` joined by newlines; returns how many code points were written. Per line: whitespace runs
-    (str.isspace) folded to one space and dropped at the ends, every character lower-cased through
-    ``lower``, then the edge characters (KEY_EDGE in ``key_classes``, space included) stripped from both
-    ends. ``words[line]``: the key's words as the stage counts them (spaces + 1, plus half the KEY_CJK
-    characters; 0 for an empty key). ``fallback[line]`` is set, and nothing written for the line, when
-    that cannot be exact: astral or surrogate code points, a character lower-casing to several, and Σ
-    (str.lower makes it ς at the end of a word)."""
+    """The stage's ``normalise`` of every line of ``points`` (lines joined by newlines; `_line_key`),
+    written to ``out`` joined by newlines; returns how many code points were written. ``words[line]``: the
+    key's words as the stage counts them (spaces + 1, plus half the KEY_CJK characters; 0 for an empty
+    key). ``fallback[line]`` is set, and nothing written for the line, where `_line_key` cannot be exact."""
     n = points.size
+    key = np.empty(n + 1, dtype=np.uint32)
     w = 0  # write position
     line = 0
-    begin = 0  # where the current line's output starts
-    pending_space = False
-    bad = False
+    b = 0  # where the current line starts in points
     for p in range(n + 1):
-        c = points[p] if p < n else NEWLINE
-        if c == NEWLINE:
-            if bad:
-                fallback[line] = 1
-                w = begin
-            else:
-                # Strip edge characters from both ends of the line's output, then move it to `begin`.
-                end = w
-                while end > begin and key_classes[out[end - 1]] & KEY_EDGE:
-                    end -= 1
-                start = begin
-                while start < end and key_classes[out[start]] & KEY_EDGE:
-                    start += 1
-                spaces = cjk = 0
-                for k in range(end - start):
-                    x = out[start + k]
-                    out[begin + k] = x
-                    spaces += x == 32
-                    cjk += (key_classes[x] & KEY_CJK) != 0
-                w = begin + end - start
-                words[line] = spaces + 1 + cjk // 2 if end > start else 0
-            if p < n:
-                out[w] = NEWLINE
-                w += 1
-            line += 1
-            begin = w
-            pending_space = False
-            bad = False
+        if p < n and points[p] != NEWLINE:
             continue
+        start, end, bad = _line_key(points, b, p, classes, lower, key_classes, key)
         if bad:
-            continue
-        if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
-            bad = True
-            continue
-        if classes[c] & SPACE:
-            pending_space = w > begin
-            continue
-        low = lower[c]
-        if low == NO_LOWER or c == 0x3A3:
-            bad = True
-            continue
-        if pending_space:
-            out[w] = 32
+            fallback[line] = 1
+        else:
+            spaces = cjk = 0
+            for k in range(start, end):
+                x = key[k]
+                out[w] = x
+                w += 1
+                spaces += x == 32
+                cjk += (key_classes[x] & KEY_CJK) != 0
+            words[line] = spaces + 1 + cjk // 2 if end > start else 0
+        if p < n:
+            out[w] = NEWLINE
             w += 1
-            pending_space = False
-        out[w] = low
-        w += 1
+        line += 1
+        b = p + 1
     return w
 
 
@@ -776,38 +779,8 @@ def line_facts(
         if p < n and points[p] != NEWLINE:
             continue
         e = p
-        # The key: whitespace runs folded to one space, lower-cased, edge characters stripped.
-        size = 0
-        pending_space = False
-        bad = False
-        for q in range(b, e):
-            c = points[q]
-            if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
-                bad = True
-                break
-            if classes[c] & SPACE:
-                pending_space = size > 0
-                continue
-            low = lower[c]
-            if low == NO_LOWER or c == 0x3A3:
-                bad = True
-                break
-            if pending_space:
-                key[size] = 32
-                size += 1
-                pending_space = False
-            key[size] = low
-            size += 1
-        f = 0
-        if bad:
-            f = F_FALLBACK
-            size = 0
-        ke = size
-        while ke > 0 and key_classes[key[ke - 1]] & KEY_EDGE:
-            ke -= 1
-        ks = 0
-        while ks < ke and key_classes[key[ks]] & KEY_EDGE:
-            ks += 1
+        ks, ke, bad = _line_key(points, b, e, classes, lower, key_classes, key)
+        f = F_FALLBACK if bad else 0
         spaces = cjk = 0
         digit = False
         for k in range(ks, ke):
