@@ -376,5 +376,9 @@ class OutputWriter:
         self.file.commit()
 
 
+# How every JSONL line is written: non-string keys allowed, the newline appended by orjson.
+JSONL_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
 def jsonl_line(record: dict[str, Any]) -> bytes:
-    return orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+    return orjson.dumps(record, option=JSONL_OPTIONS)

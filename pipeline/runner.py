@@ -26,7 +26,16 @@ from pipeline import __version__
 from pipeline.config import ConfigError, RunConfig, StageConfig
 from pipeline.document import Document, Rejection, Removal
 from pipeline.executors import Executor, Shared, make_executor, share
-from pipeline.io import FORMATS, AtomicFile, InputFile, OutputWriter, discover, jsonl_line, read_documents
+from pipeline.io import (
+    FORMATS,
+    JSONL_OPTIONS,
+    AtomicFile,
+    InputFile,
+    OutputWriter,
+    discover,
+    jsonl_line,
+    read_documents,
+)
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
 from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, config_hash, file_hash
@@ -224,9 +233,6 @@ def render_removed(batch: Batch) -> None:
         doc.removed.clear()
 
 
-_JSONL_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-
-
 def removed_lines(doc: Document) -> bytes:
     """The document's lines of removed.jsonl (``jsonl_line`` of each record, built inline: ~35% less
     CPU for the 330k lines of 40 MB of web text)."""
@@ -237,7 +243,7 @@ def removed_lines(doc: Document) -> bytes:
                 {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
                 if r.extra
                 else {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text},
-                option=_JSONL_OPTIONS,
+                option=JSONL_OPTIONS,
             )
             for r in doc.removed
         ]
