@@ -7,8 +7,10 @@ removed span with ``doc.remove(...)`` and drops a document with ``doc.reject(...
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,3 +81,18 @@ class Stage:
         """Return the counters gathered since the last call and start afresh (workers ship these)."""
         stats, self.stats = self.stats, Counter()
         return stats
+
+
+def save_cache_file(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path``, a cache a stage keeps beside the package (``__pycache__``, like
+    numba's), atomically: a reader sees the old file or the whole new one, and processes writing at
+    once each use their own temporary file. False, with nothing written, where the place is not
+    writable: the caller then rebuilds what it caches in every process."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return True

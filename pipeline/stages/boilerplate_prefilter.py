@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipeline.stages.base import save_cache_file
 
 try:  # optional: manylinux x86_64 wheels (pyproject's environment marker); else the stage uses re
     import hyperscan
@@ -265,13 +266,7 @@ def _database(patterns: list[str] | None, phrases: list[str]) -> tuple[Any, bool
         db = hyperscan.Database()
         encoded = [e.encode("ascii") for e in exprs]
         db.compile(expressions=encoded, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
-    try:
-        CACHE_DIR.mkdir(exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(json.dumps([whole, count]).encode("ascii") + b"\n" + (hyperscan.dumpb(db) if db else b""))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    save_cache_file(path, json.dumps([whole, count]).encode("ascii") + b"\n" + (hyperscan.dumpb(db) if db else b""))
     return db, whole, count
 
 

@@ -42,7 +42,6 @@ import bisect
 import hashlib
 import json
 import math
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,7 +58,7 @@ from pydantic import Field
 
 from pipeline.document import Document
 from pipeline.stages import language_kernels
-from pipeline.stages.base import Stage, StageOptions
+from pipeline.stages.base import Stage, StageOptions, save_cache_file
 from pipeline.stages.text_kernels import code_points
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
@@ -1390,11 +1389,7 @@ def _script_table() -> np.ndarray:
         if table is not None:
             return table
     table = _build_script_table()
-    try:
-        cached.parent.mkdir(exist_ok=True)
-        _write_script_table(cached, table, key)
-    except OSError:
-        pass
+    save_cache_file(cached, _script_table_bytes(table, key))
     return table
 
 
@@ -1429,21 +1424,19 @@ def _read_script_table(path: Path, key: dict) -> np.ndarray | None:
     return np.repeat(values.astype(np.uint8), np.diff(np.append(starts, 0x110000)))
 
 
-def _write_script_table(path: Path, table: np.ndarray, key: dict) -> None:
-    """Save the table as runs of one class (start, class), ~1,400 of them; atomically, so a process
-    reading it meanwhile sees the old file or the whole new one."""
+def _script_table_bytes(table: np.ndarray, key: dict) -> bytes:
+    """The table saved as runs of one class (start, class), ~1,400 of them, with the key it was built for."""
     starts = np.concatenate([[0], np.flatnonzero(np.diff(table.astype(np.int16))) + 1])
     runs = [[int(x), int(table[x])] for x in starts]
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "runs": runs}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    return (json.dumps({"key": key, "runs": runs}) + "\n").encode("utf-8")
 
 
 def save_script_table() -> None:
     """Write `_build_script_table` to the package data: rerun after upgrading ``regex`` or changing
     `_SCRIPT_CLASSES` (until then each environment builds the table once and caches it)."""
     path = Path(str(resources.files("pipeline").joinpath("data", "language", _SCRIPT_TABLE_FILE)))
-    _write_script_table(path, _build_script_table(), _script_table_key())
+    key = _script_table_key()
+    path.write_bytes(_script_table_bytes(_build_script_table(), key))
 
 
 def _build_script_table() -> np.ndarray:
