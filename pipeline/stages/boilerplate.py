@@ -1500,6 +1500,9 @@ class BoilerplateStage(Stage):
         self._bucket_by_char: dict[str, Any] = {}
         self._bucket_by_members: dict[tuple[int, ...], Any] = {}
         self._pattern_firsts: list[tuple[int, str, tuple[frozenset[str], bool] | None]] | None = None
+        # Off once the prefilter holds the whole-line patterns (_prefilter): only a few lines per document
+        # are then matched here, and compiling ~20 buckets (~0.4 s a process) costs more than they save.
+        self._buckets_on = True
         if not isinstance(self._whole_re, re.Pattern):
             return
         firsts = []
@@ -1651,7 +1654,7 @@ class BoilerplateStage(Stage):
         if rule is not None:
             return rule
         if whole and self._whole_re is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
-            if self._pattern_firsts is None:
+            if self._pattern_firsts is None or not self._buckets_on:
                 whole = self._whole_re
             else:
                 whole = self._bucket_by_char.get(key[0])
@@ -1950,7 +1953,8 @@ class BoilerplateStage(Stage):
             )
             if self._whole_re is None:
                 whole = []
-            self._prefilter_db = prefilter.build(whole, [p for p, *_ in self._phrases])
+            self._prefilter_db = db = prefilter.build(whole, [p for p, *_ in self._phrases])
+            self._buckets_on = db is None or not db.whole
         return self._prefilter_db  # type: ignore[return-value]
 
     # -- per document ---------------------------------------------------------------------------
