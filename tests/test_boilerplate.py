@@ -1626,6 +1626,37 @@ def test_prefilter_translation_is_a_superset_and_refuses_what_it_cannot_translat
     assert stage.line_infos(lines)[0][2] == "doubled"
 
 
+def test_prefilter_case_insensitive_atoms_are_exact_supersets():
+    """A case-insensitive atom of ASCII and uncased characters (the packs' "(?i:" patterns: Chinese source
+    lines, "pingback") is translated exactly, not as "any non-ASCII character": its byte expression matches the
+    UTF-8 of every code point re matches with it, and no other character tried. Checks the two facts it rests
+    on over every code point: ASCII_FOLD_PARTNERS are the non-ASCII characters "(?i)[a-z]" matches, and no
+    character lower-cases (sre) to a character without case."""
+    import _sre
+
+    from pipeline.stages import boilerplate_prefilter as prefilter
+
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert {ord(c) for c in re.findall("(?i)[a-z]", everything) if c >= "\x80"} == set(prefilter.ASCII_FOLD_PARTNERS)
+    lowered = map(_sre.unicode_tolower, range(0x110000))
+    assert all(low == c or _sre.unicode_iscased(low) for c, low in enumerate(lowered))
+    for pattern in [r"(?i:k)", r"(?i:s)", r"(?i:[i-k0-9])", r"(?i:[:：])", r"(?i:编)", r"(?i:[\d:])", r"(?i:[h-j·])"]:
+        expression = prefilter.superset_expression(pattern)
+        assert "\\x80-\\xff" not in expression, expression  # exact, not "any non-ASCII"
+        as_bytes = re.compile(expression.removesuffix("$").encode("ascii"))
+        # (keys hold no whitespace but the space; a key with a non-ASCII digit goes to re: see _atom)
+        matched = {c for c in re.findall(pattern, everything) if c < "\x80" or not (c.isdecimal() or c.isspace())}
+        assert matched and all(as_bytes.fullmatch(c.encode("utf-8")) for c in matched), pattern
+        assert not any(as_bytes.fullmatch(c.encode("utf-8")) for c in "йΣσ€é来" if c not in matched), pattern
+    # Cased non-ASCII members stay conservative (Greek sigma has three forms).
+    assert "\\x80-\\xff" in prefilter.superset_expression(r"(?i:σ)")
+    whole = [(r"(?i:(?:来源|编辑)\s*[:：]\s*\S{1,20})", "编辑：李明"), (r"(?i:pingback\W.{1,9})", "pıngbacK: x")]
+    for pattern, key in whole:
+        data = key.encode("utf-8")
+        assert re.fullmatch(pattern, key)
+        assert prefilter.Prefilter([pattern], []).scan(data, np.array([len(data)]))[0].tolist() == [0], pattern
+
+
 def test_user_patterns_with_capitals_and_regex_syntax_keep_their_matches():
     """A user pattern with capitals is matched case-insensitively, one with `regex`-only syntax moves the
     alternation to `regex`: line_infos keeps _line_info's answer in both cases."""

@@ -15,6 +15,7 @@ keeps matching every line with ``re``.
 
 from __future__ import annotations
 
+import _sre
 import functools
 import hashlib
 import json
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - Python 3.10
 # Repeat bounds above this are left open ({m,}): hyperscan builds large automata for wide bounded repeats.
 MAX_BOUND = 8
 # Part of the on-disk cache key: bump when the translation changes.
-TRANSLATION_VERSION = 1
+TRANSLATION_VERSION = 2
 CACHE_DIR = Path(__file__).parent / "__pycache__"
 # Any non-ASCII character (and any run of them): its UTF-8 bytes are all >= 0x80.
 NON_ASCII = r"[\x80-\xff]+"
@@ -133,7 +134,9 @@ def _atom(op: Any, av: Any, flags: int, state: Any) -> _Atom:
     alone = sre_compile.compile(sre_parse.SubPattern(state, [(op, av)]), flags)
     codes = [c for c in range(128) if not _is_key_space(c) and alone.fullmatch(chr(c))]
     if flags & sre_constants.SRE_FLAG_IGNORECASE:
-        return _Atom(codes, [], True)  # case folding reaches beyond ASCII (K, ſ): conservative
+        folded = _ignorecase_atom(op, av, alone, codes)
+        # Else conservative: case folding of other letters reaches further (Greek, Cyrillic, ...).
+        return folded if folded is not None else _Atom(codes, [], True)
     if op is sre_constants.LITERAL:
         return _Atom(codes, [_literal_bytes(chr(av))] if av >= 128 else [], False)
     if op is sre_constants.IN:
@@ -151,6 +154,41 @@ def _atom(op: Any, av: Any, flags: int, state: Any) -> _Atom:
             return _Atom(codes, [], True)
         return _Atom(codes, [_literal_bytes(chr(m)) for m in members], False)
     return _Atom(codes, [], True)  # NOT_LITERAL, ANY
+
+
+# The non-ASCII characters that a case-insensitive ASCII letter matches in `re` (İ ı ſ K): its lower-case
+# form (sre's simple lower-casing) is an ASCII letter, or it is one of the compiler's case "fixes" of one.
+# A test checks every code point against "(?i)[a-z]".
+ASCII_FOLD_PARTNERS = (0x130, 0x131, 0x17F, 0x212A)
+# Ranges of non-ASCII members listed one by one up to this size (else: any non-ASCII character).
+MAX_LISTED = 32
+
+
+def _ignorecase_atom(op: Any, av: Any, alone: Any, codes: list[int]) -> _Atom | None:
+    """The exact byte-level atom of a case-insensitive atom whose members are ASCII characters and non-ASCII
+    characters without case (CJK, fullwidth colon...), None for others. `re` compiles an uncased character as
+    a plain literal, and a case-insensitive test compares sre's lower-case form of the text's character:
+    a non-ASCII character reaches an ASCII member only as one of ASCII_FOLD_PARTNERS (tested here with the
+    atom itself), an uncased member only as itself (no character lower-cases to an uncased one)."""
+    partners = [_literal_bytes(chr(c)) for c in ASCII_FOLD_PARTNERS if alone.fullmatch(chr(c))]
+    members: list[int] = []
+    if op is sre_constants.LITERAL:
+        members = [av] if av >= 128 else []
+    elif op is sre_constants.IN:
+        for iop, iav in av:
+            if iop is sre_constants.LITERAL:
+                members.extend([iav] if iav >= 128 else [])
+            elif iop is sre_constants.RANGE:
+                members.extend(range(max(iav[0], 128), iav[1] + 1))
+            elif not (iop is sre_constants.CATEGORY and iav in _ASCII_ONLY_CATEGORIES):
+                return None  # negated set, \w, \S, ...
+            if len(members) > MAX_LISTED:
+                return None
+    else:
+        return None  # NOT_LITERAL, ANY
+    if any(map(_sre.unicode_iscased, members)):
+        return None
+    return _Atom(codes, partners + [_literal_bytes(chr(m)) for m in members], False)
 
 
 # \d and \s match non-ASCII characters that the caller keeps away from the prefilter: keys hold no
