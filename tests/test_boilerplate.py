@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import os
 import pickle
 import re
 import statistics
@@ -1688,6 +1689,46 @@ def test_prefilter_database_is_cached_on_disk(tmp_path, monkeypatch):
     path.write_bytes(b"garbage")
     rebuilt = prefilter.Prefilter(patterns, phrases)
     assert rebuilt.scan(data, ends)[0].tolist() and path.read_bytes() != b"garbage"
+
+
+def test_prefilter_cache_keeps_the_recently_used_databases(tmp_path, monkeypatch):
+    """Writing a database prunes the cache folder: the most recently used ones (loading one marks it used) and
+    any used in the last hour stay, older ones and crashed writers' temporary files go."""
+    from pipeline.stages import boilerplate_prefilter as prefilter
+
+    day = 86400
+    now = time.time()
+    for n in range(8):  # n days old
+        path = tmp_path / f"boilerplate_prefilter-{n:024x}.hsdb"
+        path.write_bytes(b"x")
+        os.utime(path, (now - n * day, now - n * day))
+    for name, age in [("old", 2 * day), ("new", 60)]:
+        path = tmp_path / f"boilerplate_prefilter-{name}.hsdb.123.tmp"
+        path.write_bytes(b"x")
+        os.utime(path, (now - age, now - age))
+    (tmp_path / "other.nbi").write_bytes(b"x")
+    deleted = prefilter.prune_cache(tmp_path, keep=3)
+    assert sorted(p.name for p in deleted) == sorted(
+        [f"boilerplate_prefilter-{n:024x}.hsdb" for n in range(3, 8)] + ["boilerplate_prefilter-old.hsdb.123.tmp"]
+    )
+    assert len(list(tmp_path.iterdir())) == 5  # 3 databases, the fresh temporary file, other.nbi
+    os.utime(tmp_path / f"boilerplate_prefilter-{2:024x}.hsdb", (now - 10, now - 10))  # used 10 s ago
+    assert prefilter.prune_cache(tmp_path, keep=1) == [tmp_path / f"boilerplate_prefilter-{1:024x}.hsdb"]
+    if not prefilter.available():
+        return
+    # The real thing: a loaded database is marked used; a new one written prunes the others.
+    for path in tmp_path.glob("*.hsdb"):
+        path.unlink()
+    monkeypatch.setattr(prefilter, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(prefilter, "KEEP_DATABASES", 1)
+    prefilter.Prefilter([r"(?:\d+ comments?)"], [])
+    (first,) = tmp_path.glob("*.hsdb")
+    os.utime(first, (now - day, now - day))
+    prefilter.Prefilter([r"(?:\d+ comments?)"], [])  # loaded: used now
+    assert first.stat().st_mtime > now - 60
+    os.utime(first, (now - day, now - day))
+    prefilter.Prefilter([r"(?:leave a reply)"], [])
+    assert len(list(tmp_path.glob("*.hsdb"))) == 1 and not first.exists()
 
 
 def test_line_infos_from_several_threads():

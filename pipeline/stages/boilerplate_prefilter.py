@@ -16,10 +16,13 @@ keeps matching every line with ``re``.
 from __future__ import annotations
 
 import _sre
+import contextlib
 import functools
 import hashlib
 import json
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,11 @@ MAX_BOUND = 8
 # Part of the on-disk cache key: bump when the translation changes.
 TRANSLATION_VERSION = 2
 CACHE_DIR = Path(__file__).parent / "__pycache__"
+# Databases kept in CACHE_DIR (one per distinct pattern set: user patterns, disabled rules, tests, older
+# packs): after writing a new one, all but the most recently used KEEP_DATABASES are deleted, except those
+# used in the last RECENT_SECONDS (another process may be about to load one; a deleted one is only rebuilt).
+KEEP_DATABASES = 16
+RECENT_SECONDS = 3600
 # Any non-ASCII character (and any run of them): its UTF-8 bytes are all >= 0x80.
 NON_ASCII = r"[\x80-\xff]+"
 _ATOMS = frozenset({sre_constants.LITERAL, sre_constants.NOT_LITERAL, sre_constants.IN, sre_constants.ANY})
@@ -295,7 +303,9 @@ def _database(patterns: list[str] | None, phrases: list[str]) -> tuple[Any, bool
     try:
         head, _, blob = path.read_bytes().partition(b"\n")
         whole, count = json.loads(head)
-        return (hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK) if blob else None), whole, count
+        loaded = (hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK) if blob else None), whole, count
+        _touch(path)
+        return loaded
     except Exception:  # noqa: BLE001 - missing, unreadable or stale: translate and compile instead
         pass
     exprs, flags, whole, count = _translate(patterns, phrases)
@@ -304,8 +314,41 @@ def _database(patterns: list[str] | None, phrases: list[str]) -> tuple[Any, bool
         db = hyperscan.Database()
         encoded = [e.encode("ascii") for e in exprs]
         db.compile(expressions=encoded, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
-    save_cache_file(path, json.dumps([whole, count]).encode("ascii") + b"\n" + (hyperscan.dumpb(db) if db else b""))
+    if save_cache_file(path, json.dumps([whole, count]).encode("ascii") + b"\n" + (hyperscan.dumpb(db) if db else b"")):
+        prune_cache(CACHE_DIR, KEEP_DATABASES, RECENT_SECONDS)
     return db, whole, count
+
+
+def _touch(path: Path) -> None:
+    """Mark a database as used (its modification time orders prune_cache's choice)."""
+    with contextlib.suppress(OSError):  # a read-only cache: nothing is written there, nothing pruned
+        os.utime(path)
+
+
+def prune_cache(folder: Path, keep: int = KEEP_DATABASES, recent: float = RECENT_SECONDS) -> list[Path]:
+    """Delete the databases in ``folder`` beyond the ``keep`` most recently used (loaded or written), but
+    none used in the last ``recent`` seconds, and temporary files of writers older than that (a crashed
+    process). Safe with other processes at work: a file deleted under a reader is read already or makes it
+    rebuild; a file already gone is skipped. Returns the deleted paths."""
+    now = time.time()
+    dated = []
+    for path in folder.glob("boilerplate_prefilter-*"):
+        try:
+            dated.append((path.stat().st_mtime, path))
+        except OSError:
+            continue  # deleted meanwhile
+    dated.sort(reverse=True)
+    databases = [(t, p) for t, p in dated if p.suffix == ".hsdb"]
+    stale = [p for t, p in databases[keep:] if now - t > recent]
+    stale += [p for t, p in dated if p.suffix == ".tmp" and now - t > recent]
+    deleted = []
+    for path in stale:
+        try:
+            path.unlink()
+            deleted.append(path)
+        except OSError:
+            continue
+    return deleted
 
 
 @functools.lru_cache(maxsize=8)
