@@ -1853,37 +1853,30 @@ class BoilerplateStage(Stage):
         # (decoded one by one); else every key goes through _classify_key.
         keys: Sequence[str] = _KeyView(parts) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
-        self._pattern_rules(data, ends, keys, words_a, flags_a, rules)
+        # The flagged lines of each kind and the boolean columns, from one call (not ~15 numpy calls).
+        marks = np.empty(kernels.INFO_MARKS * m, dtype=np.int64)
+        prose, nav, keep_a = np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_)
+        at = kernels.info_marks(flags_a, words_a, marks, prose, nav, keep_a).tolist()
+        flagged = marks[: at[-1]].tolist()
+        glued, crumb, quantity, no_key, fallback, xdigit = (flagged[at[k] : at[k + 1]] for k in range(len(at) - 1))
+        self._pattern_rules(data, ends, keys, words, xdigit, rules)
         crumbs: list[tuple[str, int] | None] = [None] * m
         if self._crumbs_any:
             # Only the glued-trail test can say yes for F_GLUED: most such lines (~20k of the trafilatura
             # pages' 120k) do not open with a root, which startswith tells without a Python-level loop.
-            glued = np.flatnonzero(flags_a & kernels.F_GLUED).tolist()
             opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
-            tried = sorted(chain(np.flatnonzero(flags_a & kernels.F_CRUMB).tolist(), compress(glued, opens)))
-            for j in tried:
+            for j in sorted(chain(crumb, compress(glued, opens))):
                 if rules[j] is None:
                     crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
-        keep = ((flags_a & kernels.F_KEEP) != 0).tolist()
-        for j in np.flatnonzero(flags_a & kernels.F_QUANTITY).tolist():
+        keep = keep_a.tolist()
+        for j in quantity:
             keep[j] = is_quantity_line(texts[j], words[j])
-        infos = list(
-            zip(
-                hashes,
-                words,
-                repeat(None),
-                crumbs,
-                ((flags_a & kernels.F_PROSE) != 0).tolist(),
-                ((flags_a & kernels.F_NAV) != 0).tolist(),
-                body_a.tolist(),
-                keep,
-            )
-        )
+        infos = list(zip(hashes, words, repeat(None), crumbs, prose.tolist(), nav.tolist(), body_a.tolist(), keep))
         for j in compress(range(m), rules):
             infos[j] = (0, words[j], rules[j], None, False, False, -1, False)
-        for j in np.flatnonzero(words_a == 0).tolist():
+        for j in no_key:
             infos[j] = _NO_KEY  # nothing left after normalisation (no words: an empty key)
-        for j in np.flatnonzero(flags_a & kernels.F_FALLBACK).tolist():
+        for j in fallback:
             infos[j] = self._line_info(texts[j])
         return infos
 
@@ -1892,16 +1885,16 @@ class BoilerplateStage(Stage):
         data: bytes,
         ends: np.ndarray,
         keys: Sequence[str],
-        words: np.ndarray,
-        flags: np.ndarray,
+        counts: list[int],
+        xdigit: list[int],
         rules: list[str | None],
     ) -> None:
         """Fill in ``rules`` (the exact-line rules so far) what _classify_key says for the other keys: with the
         prefilter, only the keys it reports are tried, each with the whole-line patterns it reported in their
-        order (the alternation's first match), then the phrases; keys holding a non-ASCII digit go through
-        _classify_key. Without the prefilter: _classify_key on every key, with the phrase kernel's hits."""
+        order (the alternation's first match), then the phrases; keys holding a non-ASCII digit (``xdigit``)
+        go through _classify_key. Without the prefilter: _classify_key on every key, with the phrase kernel's
+        hits. ``counts``: the keys' words."""
         db = self._prefilter()
-        counts = words.tolist()
         if db is None:
             hits = self.phrase_hits(keys, counts)
             for j, key in enumerate(keys):
@@ -1909,14 +1902,16 @@ class BoilerplateStage(Stage):
                     rules[j] = self._classify_key(key, counts[j], hits[j] if hits is not None else None)
             return
         lines, ids = db.scan(data, ends)
-        is_phrase = ids >= db.patterns
-        found = lines[is_phrase]
-        counts_found = words[found]
-        phrased = set(found[(counts_found > 0) & (counts_found <= self.options.max_phrase_line_words)].tolist())
+        # A handful of reports per document: plain Python beats a dozen small numpy calls here.
+        phrased = set()
         reported: dict[int, list[int]] = {}
-        for line, ident in zip(lines[~is_phrase].tolist(), ids[~is_phrase].tolist(), strict=True):
-            reported.setdefault(line, []).append(ident)
-        odd = set(np.flatnonzero(flags & kernels.F_XDIGIT).tolist()) if db.whole else set(range(len(keys)))
+        patterns, max_words = db.patterns, self.options.max_phrase_line_words
+        for line, ident in zip(lines.tolist(), ids.tolist(), strict=True):
+            if ident < patterns:
+                reported.setdefault(line, []).append(ident)
+            elif 0 < counts[line] <= max_words:
+                phrased.add(line)
+        odd = set(xdigit) if db.whole else set(range(len(keys)))
         for j in sorted(phrased | reported.keys() | odd):
             if rules[j] is not None:
                 continue
