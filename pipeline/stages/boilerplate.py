@@ -1856,7 +1856,9 @@ class BoilerplateStage(Stage):
         # The flagged lines of each kind and the boolean columns, from one call (not ~15 numpy calls).
         marks = np.empty(kernels.INFO_MARKS * m, dtype=np.int64)
         prose, nav, keep_a = np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_)
-        at = kernels.info_marks(flags_a, words_a, marks, prose, nav, keep_a).tolist()
+        bounds = np.empty(kernels.INFO_MARKS + 1, dtype=np.int64)
+        kernels.info_marks(flags_a, words_a, marks, bounds, prose, nav, keep_a)
+        at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
         glued, crumb, quantity, no_key, fallback, xdigit = (flagged[at[k] : at[k + 1]] for k in range(len(at) - 1))
         self._pattern_rules(data, ends, keys, words, xdigit, rules)

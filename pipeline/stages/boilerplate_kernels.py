@@ -1223,14 +1223,21 @@ INFO_MARKS = 6
 
 @numba.njit(cache=True, nogil=True)
 def info_marks(
-    flags: np.ndarray, words: np.ndarray, marks: np.ndarray, prose: np.ndarray, nav: np.ndarray, keep: np.ndarray
-) -> np.ndarray:
+    flags: np.ndarray,
+    words: np.ndarray,
+    marks: np.ndarray,
+    bounds: np.ndarray,
+    prose: np.ndarray,
+    nav: np.ndarray,
+    keep: np.ndarray,
+) -> None:
     """From line_facts' ``flags`` and ``words`` (m lines): the line numbers of each mark (see INFO_MARKS),
     written one mark after the other in ascending order to ``marks`` (size INFO_MARKS * m), and the
-    F_PROSE / F_NAV / F_KEEP bits as booleans. Returns the INFO_MARKS + 1 bounds of the marks in ``marks``.
-    One call instead of a dozen small numpy operations per document (most documents have few new lines)."""
+    F_PROSE / F_NAV / F_KEEP bits as booleans; ``bounds`` (INFO_MARKS + 1): where each mark's lines start
+    and end in ``marks`` (passed in: returning an array costs a few µs per call). One call instead of a dozen
+    small numpy operations per document (most documents have few new lines)."""
     m = flags.size
-    bounds = np.zeros(INFO_MARKS + 1, dtype=np.int64)
+    bounds[:] = 0
     for j in range(m):
         f = flags[j]
         bounds[1] += (f & F_GLUED) != 0
@@ -1265,4 +1272,3 @@ def info_marks(
         if f & F_XDIGIT:
             marks[at[5]] = j
             at[5] += 1
-    return bounds

@@ -274,9 +274,10 @@ class Prefilter:
             if scratch is None:
                 scratch = self._local.scratch = hyperscan.Scratch(self._db)
             self._db.scan(data, match_event_handler=on_match, scratch=scratch)
-        pairs = np.asarray(found, dtype=np.int64).reshape(-1, 2)
-        lines = np.searchsorted(ends, pairs[:, 1], side="left")
-        return lines, pairs[:, 0]
+        if not found:  # most documents (numpy calls cost µs each)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        pairs = np.array(found, dtype=np.int64).reshape(-1, 2)
+        return ends.searchsorted(pairs[:, 1], side="left"), pairs[:, 0]
 
 
 def _translate(patterns: list[str] | None, phrases: list[str]) -> tuple[list[str], list[int], bool, int]:
