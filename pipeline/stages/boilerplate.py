@@ -1862,14 +1862,7 @@ class BoilerplateStage(Stage):
         flagged = marks[: at[-1]].tolist()
         glued, crumb, quantity, no_key, fallback, xdigit = (flagged[at[k] : at[k + 1]] for k in range(len(at) - 1))
         self._pattern_rules(data, ends, keys, words, xdigit, rules)
-        crumbs: list[tuple[str, int] | None] = [None] * m
-        if self._crumbs_any:
-            # Only the glued-trail test can say yes for F_GLUED: most such lines (~20k of the trafilatura
-            # pages' 120k) do not open with a root, which startswith tells without a Python-level loop.
-            opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
-            for j in sorted(chain(crumb, compress(glued, opens))):
-                if rules[j] is None:
-                    crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
+        crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
         keep = keep_a.tolist()
         for j in quantity:
             keep[j] = is_quantity_line(texts[j], words[j])
@@ -1881,6 +1874,29 @@ class BoilerplateStage(Stage):
         for j in fallback:
             infos[j] = self._line_info(texts[j])
         return infos
+
+    def _crumbs(
+        self,
+        texts: list[str],
+        keys: Sequence[str],
+        words: list[int],
+        rules: list[str | None],
+        crumb: list[int],
+        glued: list[int],
+    ) -> list[tuple[str, int] | None]:
+        """_breadcrumb of the lines no pack rule removes, for the lines line_facts flags: ``crumb`` (a
+        separator or a possible root line) and ``glued`` (only the glued-trail test can say yes); None for
+        the others."""
+        crumbs: list[tuple[str, int] | None] = [None] * len(texts)
+        if not self._crumbs_any:
+            return crumbs
+        # Most F_GLUED lines (~20k of the trafilatura pages' 120k) do not open with a root, which
+        # startswith tells without a Python-level loop.
+        opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
+        for j in sorted(chain(crumb, compress(glued, opens))):
+            if rules[j] is None:
+                crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
+        return crumbs
 
     def _pattern_rules(
         self,
