@@ -1522,6 +1522,42 @@ def test_line_infos_equal_line_info_on_real_lines(options, engine, monkeypatch):
 
 
 
+def test_info_marks_equal_the_numpy_selections():
+    """kernels.info_marks (the flagged lines of each kind and the boolean columns line_infos uses) equals the
+    numpy selections it replaced, on line_facts' output for real lines and on random flags."""
+    stage = BoilerplateStage()
+    texts = list(dict.fromkeys(filter(None, map(str.strip, _fact_lines()))))
+    points = boilerplate.code_points("\n".join(texts))
+    m = len(texts)
+    flags, words = np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.int64)
+    kernels.line_facts(
+        points, boilerplate._shape_classes(), boilerplate._lower_table(), boilerplate._key_classes(),
+        stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
+        np.empty(m, dtype=np.int64), words, flags, np.empty(m, dtype=np.int64),
+    )  # fmt: skip
+    rng = np.random.default_rng(5)
+    random_flags = rng.integers(0, 256, 500).astype(np.uint8)
+    cases = [(flags, words), (random_flags, rng.integers(0, 3, 500)), (flags[:0], words[:0])]
+    for f, w in cases:
+        marks = np.empty(kernels.INFO_MARKS * f.size, dtype=np.int64)
+        bounds = np.empty(kernels.INFO_MARKS + 1, dtype=np.int64)
+        columns = [np.empty(f.size, dtype=np.bool_) for _ in range(3)]
+        kernels.info_marks(f, w, marks, bounds, *columns)
+        expected = [
+            np.flatnonzero(f & kernels.F_GLUED),
+            np.flatnonzero(f & kernels.F_CRUMB),
+            np.flatnonzero(f & kernels.F_QUANTITY),
+            np.flatnonzero(w == 0),
+            np.flatnonzero(f & kernels.F_FALLBACK),
+            np.flatnonzero(f & kernels.F_XDIGIT),
+        ]
+        assert [marks[bounds[k] : bounds[k + 1]].tolist() for k in range(6)] == [e.tolist() for e in expected]
+        for column, bit in zip(columns, (kernels.F_PROSE, kernels.F_NAV, kernels.F_KEEP), strict=True):
+            assert column.tolist() == ((f & bit) != 0).tolist()
+        if f is flags:  # the real lines have lines of every kind
+            assert all(len(e) > 0 for e in expected), [len(e) for e in expected]
+
+
 def test_line_infos_cache_stays_bounded(monkeypatch):
     """With a small line cache, line_infos still gives every line _line_info's tuple (lines seen in earlier
     documents answered from the cache, or recomputed after it was emptied), the cache never holds a long
