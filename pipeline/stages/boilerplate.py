@@ -129,6 +129,7 @@ _QUANTITY_RE = re.compile(
 # Breadcrumb separators: arrows and guillemets may be glued to words, ">" needs spaces (and no "<" in
 # the line: code, markup), "/", "|" and "::" need spaces and only count after a root word ("Home / News").
 _SEP_STRONG_RE = regex.compile(r"[»›→]|\s>\s")
+_SEP_STRONG_CHARS = ("»", "›", "→", ">")  # every match of _SEP_STRONG_RE holds one
 _SEP_RE = regex.compile(r"\s*[»›→]\s*|\s+(?:>|/|\||::)\s+")
 # In a line quoting with guillemets (« ... »), » closes a quote and is no separator.
 _SEP_QUOTED_RE = regex.compile(r"\s*[›→]\s*|\s+(?:>|/|\||::)\s+")
@@ -1711,11 +1712,16 @@ class BoilerplateStage(Stage):
             sep_re = _SEP_QUOTED_RE
         else:
             sep_re = _SEP_RE
-        seps = list(sep_re.finditer(stripped))
-        if not seps:
+        head = sep_re.search(stripped)  # the first of the separators
+        if head is None:
             return None
-        first = normalise(stripped[: seps[0].start()])
+        first = normalise(stripped[: head.start()])
         rooted = bool(first) and self._crumb_root_re.fullmatch(first) is not None
+        # Without a root, two strong separators are needed; each holds one of » › → > (most lines with a
+        # separator have at most one of them: no need to find all their separators).
+        if not rooted and sum(map(stripped.count, _SEP_STRONG_CHARS)) < 2:
+            return None
+        seps = list(sep_re.finditer(stripped))
         if not rooted and len([s for s in seps if _SEP_STRONG_RE.search(s.group())]) < 2:
             return None
         if not rooted and _SENTENCE_END_RE.search(stripped):
