@@ -4,7 +4,8 @@ pattern, and exactly which lines contain a phrase, instead of one ``re`` call pe
 
 Exactness: each whole-line pattern is translated (from the stdlib parser's tree) into a *byte-level
 superset* of itself: every ASCII character an atom matches is listed exactly (tested with ``re`` itself on
-the atom alone), a non-ASCII character becomes its UTF-8 bytes, and anything the atom may match beyond
+the atom alone), a non-ASCII character becomes its UTF-8 bytes (also under case folding when it has no case;
+an ASCII letter's non-ASCII fold partners, İ ı ſ K, likewise), and anything else the atom may match beyond
 ASCII becomes "one or more bytes >= 0x80"; large repeat bounds become open, lookarounds, anchors and word
 boundaries are dropped (a pattern with a back-reference is not translated). So every line that ``re``
 fullmatches is reported; the stage confirms each reported line with ``re`` (reported lines are the few
