@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -184,32 +184,104 @@ def _in_workers(
 
 
 def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
-    """Run one stage over a batch, keeping its statistics; one failing document is quarantined."""
+    """Run one stage over a batch, keeping its statistics; one failing document is quarantined.
+    A document the first pass saw this stage leave exactly as it was (``_UNCHANGED``) is only counted."""
     st = batch.stats.setdefault(position, StageStats(stage.name))
     started = time.perf_counter()
+    bit = 1 << position
     for doc in batch.docs:
         if doc.rejected:
             continue
-        st.documents_in += 1
-        st.characters_in += len(doc.text)
-        seen = len(doc.removed)
-        try:
-            stage.process(doc)
-        except Exception as err:  # a bug or a pathological document: quarantine it, go on
-            st.counters["errors"] += 1
-            doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}", quarantine=True)
-        if len(doc.removed) > seen:
-            st.count_removals(doc.removed[seen:])
-        if not doc.rejected and not doc.text.strip():
-            doc.reject(stage.name, f"empty after {stage.name}")
-        if doc.rejected:
-            st.documents_rejected += 1
-            st.rejections[reason_kind(doc.rejected.reason)] += 1
-        else:
+        if doc.scratch and doc.scratch.get(_UNCHANGED, 0) & bit:
+            chars = len(doc.text)
+            st.documents_in += 1
             st.documents_out += 1
-            st.characters_out += len(doc.text)
+            st.characters_in += chars
+            st.characters_out += chars
+            continue
+        _apply_one(stage, st, doc)
     st.seconds += time.perf_counter() - started
     st.counters.update(stage.take_stats())
+
+
+def _apply_one(stage: Stage, st: StageStats, doc: Document) -> None:
+    st.documents_in += 1
+    st.characters_in += len(doc.text)
+    seen = len(doc.removed)
+    try:
+        stage.process(doc)
+    except Exception as err:  # a bug or a pathological document: quarantine it, go on
+        st.counters["errors"] += 1
+        doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}", quarantine=True)
+    if len(doc.removed) > seen:
+        st.count_removals(doc.removed[seen:])
+    if not doc.rejected and not doc.text.strip():
+        doc.reject(stage.name, f"empty after {stage.name}")
+    if doc.rejected:
+        st.documents_rejected += 1
+        st.rejections[reason_kind(doc.rejected.reason)] += 1
+    else:
+        st.documents_out += 1
+        st.characters_out += len(doc.text)
+
+
+# The first pass runs the per-document stages before a first-pass stage (boilerplate: extract,
+# encoding) over every document, and the real pass runs them again on the same input. Where a stage
+# left a document exactly as it was (same text, no removal, metadata or counter), the first pass says
+# so (a bit per stage position, one byte per document and input file: ``Unchanged``) and the real pass
+# only counts it: encoding leaves most web pages as they are, and its scan cost ~0.7 s of CPU per run
+# on 40 MB. Only stages before the first cross-document stage qualify: the first pass does not run
+# that one, so the stages after it may get other text in the real pass.
+_UNCHANGED = "runner:unchanged"  # doc.scratch key in the real pass: the positions' bits
+Unchanged = dict[str, bytearray]  # input file -> per document (in reading order): the positions' bits
+
+
+def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -> None:
+    """``apply_stage`` (first pass), setting the position's bit in ``masks[i]`` if the stage left the
+    batch's i-th document exactly as it was."""
+    st = batch.stats.setdefault(position, StageStats(stage.name))
+    bit = 1 << position
+    for i, doc in enumerate(batch.docs):
+        if doc.rejected:
+            continue
+        text, removed, meta, scratch, counted = (
+            doc.text,
+            len(doc.removed),
+            dict(doc.meta),
+            dict(doc.scratch),
+            dict(stage.stats),
+        )
+        _apply_one(stage, st, doc)
+        if (
+            doc.rejected is None
+            and len(doc.removed) == removed
+            and doc.text == text
+            and doc.meta == meta
+            and dict(stage.stats) == counted
+            and len(doc.scratch) == len(scratch)
+            and all(doc.scratch.get(key) is value for key, value in scratch.items())
+        ):
+            masks[i] |= bit
+    st.counters.update(stage.take_stats())
+
+
+def _note_unchanged(unchanged: Unchanged, source: str, ordinal: int, mask: int) -> None:
+    masks = unchanged.setdefault(source, bytearray())
+    if len(masks) <= ordinal:
+        masks.extend(bytes(ordinal + 1 - len(masks)))
+    masks[ordinal] = mask
+
+
+def _marked(docs: Iterable[Document], unchanged: Unchanged) -> Iterator[Document]:
+    """The documents of the real pass, each with the bits the first pass noted for it (if any)."""
+    counts: dict[str, int] = {}
+    for doc in docs:
+        ordinal = counts.get(doc.source, 0)
+        counts[doc.source] = ordinal + 1
+        masks = unchanged.get(doc.source)
+        if masks is not None and ordinal < len(masks) and masks[ordinal] and doc.rejected is None:
+            doc.scratch[_UNCHANGED] = masks[ordinal]
+        yield doc
 
 
 def _run_positions(stages: list[Stage], positions: list[int], batch: Batch, ahead: int | None = None) -> Batch:
@@ -217,6 +289,9 @@ def _run_positions(stages: list[Stage], positions: list[int], batch: Batch, ahea
     cross-document stage at that position (so it runs in a worker, in parallel, not in the main process)."""
     for position in positions:
         apply_stage(stages[position], position, batch)
+    for doc in batch.docs:
+        if doc.scratch:
+            doc.scratch.pop(_UNCHANGED, None)  # all its positions are in the first segment
     if ahead is not None:
         stage = stages[ahead]
         st = batch.stats.setdefault(ahead, StageStats(stage.name))
@@ -348,23 +423,30 @@ def removed_lines(doc: Document) -> bytes:
     )
 
 
-def _prepare_parts(stages: Shared, position: int, batch: Batch) -> list[object]:
+def _prepare_parts(stages: Shared, position: int, batch: Batch) -> tuple[list[object], list[int]]:
     """First pass, in a worker: the documents as they reach the stage at ``position`` (the per-document
     stages before it applied with ``apply_stage``, as in the real pass, so a first pass over HTML input
     learns from extracted text, not markup), then that stage's ``prepare_part`` of each. Their
-    statistics are dropped: the real pass counts."""
+    statistics are dropped: the real pass counts. Also, per document of the batch, the bits of the
+    stages that left it unchanged (see ``_UNCHANGED``)."""
     here = stages.get()
+    masks = [0] * len(batch.docs)
+    before_cross = True
     for i, stage in enumerate(here[:position]):
-        if stage is not None and not stage.cross_document:
+        if stage is None or stage.cross_document:
+            before_cross = False
+        elif before_cross and i < 8:
+            _apply_noting(stage, i, batch, masks)
+        else:
             apply_stage(stage, i, batch)
     stage = here[position]
     parts = [stage.prepare_part(doc) for doc in batch.docs if not doc.rejected]
     stage.take_stats()
     settle_garbage()
-    return parts
+    return parts, masks
 
 
-def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> list[object]:
+def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> tuple[list[object], list[int]]:
     """``_prepare_parts`` of documents sent as ``_outgoing`` tuples (local workers)."""
     return _prepare_parts(stages, position, Batch([_incoming(packed) for packed in sent]))
 
@@ -391,22 +473,43 @@ def _first_pass(
     stages: list[Stage],
     read: Callable[[], Iterable[Document]],
     text_field: str = "text",
-) -> None:
+) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
-    (``_prepare_parts``), this process merges them in input order."""
+    (``_prepare_parts``), this process merges them in input order. Returns what the last first pass
+    found the stages before it to leave unchanged."""
+    unchanged: Unchanged = {}
+    compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
     for position, stage in enumerate(stages):
-        if stage.needs_prepare:
-            shared = share(executor, _worker_stages(specs, stages, also=position))
-            parts: Iterable[list[object]]
-            if isinstance(executor, ProcessExecutor):  # only the live documents, as _outgoing tuples
-                sent = (
-                    [_outgoing(doc, text_field) for doc in batch.docs if doc.rejected is None]
-                    for batch in _batches(read())
-                )
-                parts = executor.map(partial(_prepare_sent, shared, position), sent)
-            else:
-                parts = executor.map(partial(_prepare_parts, shared, position), _batches(read()))
-            stage.prepare_merge(chain.from_iterable(parts))
+        if not stage.needs_prepare:
+            continue
+        shared = share(executor, _worker_stages(specs, stages, also=position))
+        sent: deque[list[tuple[str, int]]] = deque()  # (file, ordinal) of each document sent
+
+        def items(sent: deque[list[tuple[str, int]]] = sent) -> Iterator[Any]:
+            counts: dict[str, int] = {}
+            for batch in _batches(read()):
+                numbered = []
+                for doc in batch.docs:
+                    ordinal = counts.get(doc.source, 0)
+                    counts[doc.source] = ordinal + 1
+                    if not compact or doc.rejected is None:
+                        numbered.append((doc, ordinal))
+                sent.append([(doc.source, ordinal) for doc, ordinal in numbered])
+                yield [_outgoing(doc, text_field) for doc, _ in numbered] if compact else batch
+
+        def parts(
+            results: Iterable[tuple[list[object], list[int]]], sent: deque[list[tuple[str, int]]] = sent
+        ) -> Iterator[object]:
+            unchanged.clear()  # the last first pass's (it ran every stage before it)
+            for doc_parts, masks in results:
+                for (source, ordinal), mask in zip(sent.popleft(), masks, strict=True):
+                    if mask:
+                        _note_unchanged(unchanged, source, ordinal, mask)
+                yield from doc_parts
+
+        fn = _prepare_sent if compact else _prepare_parts
+        stage.prepare_merge(parts(executor.map(partial(fn, shared, position), items())))
+    return unchanged
 
 
 def _stream(
@@ -784,13 +887,16 @@ def _run_locked(
         if warming is not None:
             executor.start()  # the first pass's workers fork before the thread exists
             warming.start()
-        _first_pass(executor, specs, stages, lambda: read_all(all_files, count=False), config.input.text_field)
+        skippable = _first_pass(
+            executor, specs, stages, lambda: read_all(all_files, count=False), config.input.text_field
+        )
         if warming is not None:
             warming.join()
             executor.close()  # its workers were forked before the later stages were warm
             executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
             gc.freeze()
-        for batch in _stream(executor, specs, stages, read_all(files), config.input.text_field):
+        docs = _marked(read_all(files), skippable) if skippable else read_all(files)
+        for batch in _stream(executor, specs, stages, docs, config.input.text_field):
             for position, st in batch.stats.items():
                 totals[position].merge(st)
             for j, doc in enumerate(batch.docs):

@@ -210,3 +210,47 @@ def test_documents_sent_to_local_workers_come_back_as_the_batch_run_here() -> No
         and sent_from.docs[0].record["text"] == "Home | About\nA page."
     )
     assert sent_from.removed_lines == here.removed_lines and sent_from.removed_lines[0].count(b"\n") == 2
+
+
+_TOUCHED: list[str] = []  # the texts TouchStage processed, in this process
+
+
+class TouchStage(Stage):
+    """Changes the documents that say "fix" and leaves the others exactly as they were."""
+
+    name = "touch"
+
+    def process(self, doc: Document) -> None:
+        _TOUCHED.append(doc.text)
+        if "fix" in doc.text:
+            doc.text = doc.text.replace("fix", "fixed")
+            self.stat_update("fixed")
+
+
+@pytest.mark.parametrize("dedup_first", [False, True])
+def test_the_real_pass_skips_documents_the_first_pass_saw_a_stage_leave_unchanged(
+    tmp_path: Path, dedup_first: bool
+) -> None:
+    # TouchStage runs before the first-pass stage: in the first pass on every document, in the real
+    # pass only on those it changed, with the same counts. Not after a cross-document stage: the
+    # first pass does not run that one, so the real pass's text may differ.
+    src = tmp_path / "in.jsonl"
+    texts = ["Site Header\nOne fix.", "Unique\nTwo.", "Site Header\nThree.", "", "Other\nFour."]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    config = tmp_path / "c.yaml"
+    stages = ["encoding", "dedup", "test_runner:TouchStage"] if dedup_first else ["encoding", "test_runner:TouchStage"]
+    config.write_text(
+        "stages:\n" + "".join(f"  - stage: {name}\n" for name in [*stages, "test_runner:SplitHeaderStage"])
+    )
+    out = tmp_path / "out"
+    _TOUCHED.clear()
+    args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == ["One fixed.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    first_pass = ["Site Header\nOne fix.", "Unique\nTwo.", "Site Header\nThree.", "Other\nFour."]
+    assert first_pass + (first_pass if dedup_first else ["Site Header\nOne fix."]) == _TOUCHED
+    touch = json.loads((out / "report.json").read_text())["stages"][len(stages) - 1]
+    assert (touch["documents_in"], touch["documents_out"], touch["counters"]) == (4, 4, {"fixed": 1})
+    assert touch["characters_out"] - touch["characters_in"] == 2
