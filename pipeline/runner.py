@@ -245,25 +245,24 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
     for i, doc in enumerate(batch.docs):
         if doc.rejected:
             continue
-        text, removed, meta, scratch, counted = (
-            doc.text,
-            len(doc.removed),
-            dict(doc.meta),
-            dict(doc.scratch),
-            dict(stage.stats),
-        )
+        text, removed, counted = doc.text, len(doc.removed), dict(stage.stats)
+        meta, scratch = _snapshot(doc.meta), _snapshot(doc.scratch)
         _apply_one(stage, st, doc)
         if (
             doc.rejected is None
             and len(doc.removed) == removed
             and doc.text == text
-            and doc.meta == meta
             and dict(stage.stats) == counted
-            and len(doc.scratch) == len(scratch)
-            and all(doc.scratch.get(key) is value for key, value in scratch.items())
+            and _snapshot(doc.meta) == meta
+            and _snapshot(doc.scratch) == scratch
         ):
             masks[i] |= bit
     st.counters.update(stage.take_stats())
+
+
+def _snapshot(values: dict[str, Any]) -> bytes:
+    """A dict's contents as bytes: a copy would miss a change made inside one of its values."""
+    return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL) if values else b""
 
 
 def _note_unchanged(unchanged: Unchanged, source: str, ordinal: int, mask: int) -> None:

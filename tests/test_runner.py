@@ -254,3 +254,36 @@ def test_the_real_pass_skips_documents_the_first_pass_saw_a_stage_leave_unchange
     touch = json.loads((out / "report.json").read_text())["stages"][len(stages) - 1]
     assert (touch["documents_in"], touch["documents_out"], touch["counters"]) == (4, 4, {"fixed": 1})
     assert touch["characters_out"] - touch["characters_in"] == 2
+
+
+class TagStage(Stage):
+    name = "tag"
+
+    def process(self, doc: Document) -> None:
+        doc.meta["tags"] = []
+
+
+class AppendTagStage(Stage):
+    """Changes a document only inside a value of its metadata: not "unchanged" for the real pass."""
+
+    name = "append_tag"
+
+    def process(self, doc: Document) -> None:
+        if "fix" in doc.text:
+            doc.meta["tags"].append("fix")
+
+
+def test_a_change_inside_a_metadata_value_is_a_change(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(["A fix.", "B."])))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "output:\n  metadata_field: meta\nstages:\n"
+        + "".join(f"  - stage: test_runner:{name}\n" for name in ("TagStage", "AppendTagStage", "SplitHeaderStage"))
+    )
+    out = tmp_path / "out"
+    args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
+    assert [r["meta"]["tags"] for r in records] == [["fix"], []]  # type: ignore[index]
