@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pipeline import executors
 from pipeline.cli import cli
 from pipeline.document import Document
-from pipeline.runner import Batch, removed_lines, render_removed
+from pipeline.runner import Batch, _apply_changes, _changes, _incoming, _outgoing, removed_lines, render_removed
 from pipeline.stages.base import Stage
 
 
@@ -165,3 +165,125 @@ def test_removals_rendered_in_two_workers_give_the_lines_rendered_at_once() -> N
     expected.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
     assert batch.removed_lines[0] == removed_lines(expected)
     assert json.loads(batch.removed_lines[1])["rule"] == "whitespace"
+
+
+def _worker_edits(batch: Batch) -> None:
+    """What a worker's stages might do to a batch: new text, metadata, a rejection, scratch, removals."""
+    first, second = batch.docs[0], batch.docs[1]
+    first.remove("boilerplate", "menu", "Home | About", lines=1)
+    first.text = first.text.replace("Home | About\n", "")
+    first.meta["language"] = "en"
+    first.scratch["dedup"] = (first.text, {"keys": [1, 2]})
+    second.reject("language", "not English", language="de")
+    render_removed(batch)
+
+
+def test_documents_sent_to_local_workers_come_back_as_the_batch_run_here() -> None:
+    # Local workers get the live documents without what stays here (the text as read, the record's
+    # text field) and return only what changed: the batch ends up as a whole Batch run in place.
+    def batch() -> Batch:
+        record = {"id": "a", "text": "Home | About\nA page.", "url": "https://example.org/a"}
+        first = Document("a", record["text"], "f.jsonl", record=record, line_no=1)
+        first.remove("dedup", "near-duplicate", "an earlier paragraph", duplicate_of="z")
+        second = Document("b", "Ein Text.", "f.jsonl", record={"id": "b", "text": "Ein Text."}, line_no=2)
+        dropped = Document("c", "", "f.jsonl", line_no=3)
+        dropped.reject("input", "empty document")
+        third = Document("d", "Unchanged.", "f.jsonl", line_no=4)
+        return Batch([first, second, dropped, third], removed_lines=[b"", b"", b"", b""])
+
+    here = batch()
+    _worker_edits(here)
+    sent_from = batch()
+    live = [i for i, doc in enumerate(sent_from.docs) if doc.rejected is None]
+    sent = pickle.loads(pickle.dumps([_outgoing(sent_from.docs[i], "text") for i in live]))
+    assert [packed[0] for packed in sent] == ["a", "b", "d"]  # the rejected one stays here
+    assert sent[0][3] == {"id": "a", "url": "https://example.org/a"}  # no second copy of the text
+    worker = Batch([_incoming(packed) for packed in sent])
+    texts = [doc.text for doc in worker.docs]
+    _worker_edits(worker)
+    changes = pickle.loads(pickle.dumps(_changes(worker, texts)))
+    assert changes[0][2][0] is None  # the unchanged text does not travel back
+    _apply_changes(sent_from, live, changes)
+    assert sent_from.docs == here.docs
+    assert (
+        sent_from.docs[0].original == "Home | About\nA page."
+        and sent_from.docs[0].record["text"] == "Home | About\nA page."
+    )
+    assert sent_from.removed_lines == here.removed_lines and sent_from.removed_lines[0].count(b"\n") == 2
+
+
+_TOUCHED: list[str] = []  # the texts TouchStage processed, in this process
+
+
+class TouchStage(Stage):
+    """Changes the documents that say "fix" and leaves the others exactly as they were."""
+
+    name = "touch"
+
+    def process(self, doc: Document) -> None:
+        _TOUCHED.append(doc.text)
+        if "fix" in doc.text:
+            doc.text = doc.text.replace("fix", "fixed")
+            self.stat_update("fixed")
+
+
+@pytest.mark.parametrize("dedup_first", [False, True])
+def test_the_real_pass_skips_documents_the_first_pass_saw_a_stage_leave_unchanged(
+    tmp_path: Path, dedup_first: bool
+) -> None:
+    # TouchStage runs before the first-pass stage: in the first pass on every document, in the real
+    # pass only on those it changed, with the same counts. Not after a cross-document stage: the
+    # first pass does not run that one, so the real pass's text may differ.
+    src = tmp_path / "in.jsonl"
+    texts = ["Site Header\nOne fix.", "Unique\nTwo.", "Site Header\nThree.", "", "Other\nFour."]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    config = tmp_path / "c.yaml"
+    stages = ["encoding", "dedup", "test_runner:TouchStage"] if dedup_first else ["encoding", "test_runner:TouchStage"]
+    config.write_text(
+        "stages:\n" + "".join(f"  - stage: {name}\n" for name in [*stages, "test_runner:SplitHeaderStage"])
+    )
+    out = tmp_path / "out"
+    _TOUCHED.clear()
+    args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == ["One fixed.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    first_pass = ["Site Header\nOne fix.", "Unique\nTwo.", "Site Header\nThree.", "Other\nFour."]
+    assert first_pass + (first_pass if dedup_first else ["Site Header\nOne fix."]) == _TOUCHED
+    touch = json.loads((out / "report.json").read_text())["stages"][len(stages) - 1]
+    assert (touch["documents_in"], touch["documents_out"], touch["counters"]) == (4, 4, {"fixed": 1})
+    assert touch["characters_out"] - touch["characters_in"] == 2
+
+
+class TagStage(Stage):
+    name = "tag"
+
+    def process(self, doc: Document) -> None:
+        doc.meta["tags"] = []
+
+
+class AppendTagStage(Stage):
+    """Changes a document only inside a value of its metadata: not "unchanged" for the real pass."""
+
+    name = "append_tag"
+
+    def process(self, doc: Document) -> None:
+        if "fix" in doc.text:
+            doc.meta["tags"].append("fix")
+
+
+def test_a_change_inside_a_metadata_value_is_a_change(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(["A fix.", "B."])))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "output:\n  metadata_field: meta\nstages:\n"
+        + "".join(f"  - stage: test_runner:{name}\n" for name in ("TagStage", "AppendTagStage", "SplitHeaderStage"))
+    )
+    out = tmp_path / "out"
+    args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
+    assert [r["meta"]["tags"] for r in records] == [["fix"], []]  # type: ignore[index]
