@@ -73,6 +73,7 @@ from pipeline.stages.boilerplate import (
     scorer_candidates,
     word_count,
 )
+from pipeline.stages.text_kernels import code_points
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -1797,6 +1798,98 @@ def test_announced_list_items_match_the_line_by_line_definition():
         cand = scorer_candidates(lines, v)
         expected = _announced_list_items_reference(lines, v.verdict, cand)
         assert _announced_list_items(lines, v.verdict, cand) == expected
+        found += len(expected)
+    assert found > 50
+
+
+def _page_texts(pages: int | None = None) -> list[str]:
+    """The seed pages and the first ``pages`` trafilatura test pages (all of them by default)."""
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(pages or 10**9), f, strict=False)]
+    return texts
+
+
+def test_score_line_shapes_strip_count_and_find_repeats_as_python():
+    """score_line_shapes on the unstripped candidate lines: the counts line_shape_counts gives on the
+    stripped lines, len(line.strip()), and repeated lines as a Counter of the stripped lines finds them;
+    with every kind of whitespace str.strip() removes at both ends, astral and İ lines, lines that only
+    differ inside, and the seeds and trafilatura pages."""
+    crafted = [
+        "  Home  ",
+        "\tHome",
+        "Home\x1c\x85\u2028\u3000",
+        "\u00a0 ab c \u2009",
+        "ba c",
+        "ab c",
+        "𝐁old 𝐁rand",
+        " 𝐁old 𝐁rand\r",
+        "İstanbul",
+        "x",
+        "y",
+        "\x1f1. Punkt:",
+        "Sehr geehrte Damen und Herren, das ist ein Satz.",
+    ]
+    cases = [crafted, crafted[::-1], ["only one line"]]
+    for text in _page_texts(60):
+        cases.append([line for line in text.split("\n") if line.strip()])
+    for lines in cases:
+        m = len(lines)
+        stripped = [line.strip() for line in lines]
+        expected = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+        kernels.line_shape_counts(
+            code_points("\n".join(stripped)),
+            boilerplate._shape_classes(),
+            boilerplate._lower_table(),
+            boilerplate._function_word_keys(),
+            expected,
+            boilerplate._shape_flags(),
+        )
+        shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+        chars = np.empty(m, dtype=np.int64)
+        repeated = np.empty(m, dtype=np.int64)
+        kernels.score_line_shapes(
+            code_points("\n".join(lines)),
+            boilerplate._shape_classes(),
+            boilerplate._lower_table(),
+            boilerplate._function_word_keys(),
+            boilerplate._shape_flags(),
+            shapes,
+            chars,
+            repeated,
+        )
+        seen = Counter(stripped)
+        assert np.array_equal(shapes, expected)
+        assert chars.tolist() == list(map(len, stripped))
+        assert repeated.tolist() == [int(seen[s] > 1) for s in stripped]
+
+
+def test_scorer_candidates_and_announced_items_from_the_compiled_inputs():
+    """The scorer's candidates taken from the lines the rule loop kept equal the definition over every
+    line, and score_announced (from the features' colon and list-item columns) flags the items
+    _announced_list_items finds: seeds, every trafilatura page, lists with colons, removed lines
+    between items, items ending with a colon, astral and İ list lines."""
+    stage = BoilerplateStage()
+    texts = _page_texts()
+    texts.append(
+        "Zutaten:\n• Mehl\n• Zucker:\n• Salz\nTeig\nSo geht es:\n\n1. Rühren\nShare on Facebook\n2. Backen\n"
+        "Notiz:\nText\n- a\nEnde:\nListe:\n- 𝐁old\n- İstanbul\n* x"
+    )
+    found = 0
+    for text in texts:
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+        cand = scorer_candidates(lines, v)
+        assert cand == scorer_candidates(lines, v._replace(scored=None))
+        if not cand:
+            continue
+        inputs = boilerplate._scorer_inputs(lines, v, cand)
+        x = inputs.x
+        colon, listed = x[:, SCORER_FEATURES.index("ends_colon")], x[:, SCORER_FEATURES.index("list_item")]
+        flags = kernels.score_announced(colon, listed, inputs.rows, inputs.removed)
+        expected = _announced_list_items(lines, v.verdict, cand)
+        assert {cand[k] for k in np.flatnonzero(flags).tolist()} == expected
         found += len(expected)
     assert found > 50
 

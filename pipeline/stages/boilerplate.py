@@ -528,6 +528,9 @@ class RuleVerdicts(NamedTuple):
     infos: list[tuple[Any, ...] | None]  # per line: _line_info (None for blank lines)
     stretch: tuple[int, int] | None  # the article stretch (first line, line after the last)
     markers: list[int]  # lines of comment/widget headings after the first prose
+    # Lines every rule kept (not cut either), in order, when the article stretch was looked for: the
+    # scorer's candidates are those navigation and the margin rule did not remove since.
+    scored: list[int] | None = None
 
 
 # Features of one line for the line scorer, in the order of the model's columns.
@@ -589,6 +592,9 @@ def _listed_teaser(stripped: str) -> bool:
 
 def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
     """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
+    if v.scored is not None:
+        # The same lines, from those the rule loop kept (C-level: no Python step per line).
+        return list(compress(v.scored, map(operator.not_, map(v.verdict.__getitem__, v.scored))))
     return [
         i
         for i, info in enumerate(v.infos)
@@ -795,37 +801,53 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     The per-line facts are gathered here (rule facts from ``v.infos``, counts from the compiled shape
     pass), the rows come from one compiled loop (kernels.scorer_rows); every value is what a per-row
     Python loop gives (math.log1p / math.log, exact integer counts), to the last bit. A new feature
-    needs its column filled here (scorer_rows fills kernels.ROW_FEATURES)."""
+    needs its column filled in _scorer_inputs (scorer_rows fills kernels.ROW_FEATURES)."""
+    return _scorer_inputs(lines, v, cand).x
+
+
+class ScorerInputs(NamedTuple):
+    """What the line scorer's passes share about a document's candidate lines (_scorer_inputs)."""
+
+    x: np.ndarray  # line_features
+    points: np.ndarray  # code points of the candidate lines as they are, joined by newlines
+    removed: np.ndarray  # per line + 1: lines removed by the rules before it (prefix sum)
+    facts: np.ndarray  # (candidates, kernels.FACT_COLUMNS): what scorer_rows read
+    rows: np.ndarray  # the candidates' line numbers (int64)
+
+
+def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> ScorerInputs:
+    """line_features and what it is computed from. The candidate lines are joined once, unstripped
+    (candidate_words reads the same code points); the shape pass strips them itself."""
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
+    points = code_points("\n".join(map(lines.__getitem__, cand)))
+    removed = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(operator.is_not, v.verdict, repeat(None)), dtype=bool, count=n), out=removed[1:])
+    facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
+    rows = np.asarray(cand, dtype=np.int64)
     if not m:
-        return x
+        return ScorerInputs(x, points, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    stripped_lines = [lines[i].strip() for i in cand]
     shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(
-        code_points("\n".join(stripped_lines)),
+    kernels.score_line_shapes(
+        points,
         _shape_classes(),
         _lower_table(),
         _function_word_keys(),
-        shapes,
         _shape_flags(),
+        shapes,
+        facts[:, kernels.COL_CHARS],
+        facts[:, kernels.COL_REPEATED],
     )
-    facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
-    facts[:, kernels.COL_ROW] = cand
+    facts[:, kernels.COL_ROW] = rows
     # One C-level transposition of the candidates' _line_info tuples into columns.
-    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*[v.infos[i] for i in cand], strict=True)  # type: ignore[misc]
+    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
     facts[:, kernels.COL_WORDS] = words
     facts[:, kernels.COL_PROSE] = prose
     facts[:, kernels.COL_NAV] = nav
     facts[:, kernels.COL_BODY_CHARS] = body_chars
     facts[:, kernels.COL_KEEP] = keep
-    facts[:, kernels.COL_REPEATED] = _repeated_in_doc(stripped_lines)
-    facts[:, kernels.COL_CHARS] = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
-    # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
-    removed = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(operator.is_not, v.verdict, repeat(None)), dtype=bool, count=n), out=removed[1:])
     kernels.scorer_rows(
         facts,
         shapes,
@@ -839,22 +861,16 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     )
     # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
     for j in np.flatnonzero(shapes[:, kernels.C_FALLBACK]).tolist():
-        x[j, _SHAPE_COLUMNS] = _line_shape(stripped_lines[j])[: len(_SHAPE_COLUMNS)]
-    return x
+        x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
+    return ScorerInputs(x, points, removed, facts, rows)
 
 
 # Where scorer_rows' features go among SCORER_FEATURES.
 _ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
 # scorer_rows' first columns are _line_shape's values, in its order (not its last: the character count).
 _SHAPE_COLUMNS = _ROW_COLUMNS[: kernels.SHAPE_FEATURES].tolist()
-
-
-def _repeated_in_doc(stripped_lines: list[str]) -> np.ndarray | int:
-    """Per line, whether the same stripped line occurs again among them (0 when all are distinct)."""
-    if len(set(stripped_lines)) == len(stripped_lines):
-        return 0
-    seen = Counter(stripped_lines)
-    return np.fromiter(map(seen.__getitem__, stripped_lines), dtype=np.int64, count=len(stripped_lines)) > 1
+_ENDS_COLON = SCORER_FEATURES.index("ends_colon")
+_LIST_ITEM = SCORER_FEATURES.index("list_item")
 
 
 # math.log1p of small counts, looked up (the same values as calling it).
@@ -924,10 +940,13 @@ CONTEXT_NEAR = 3
 CONTEXT_WIDE = 10
 
 
-def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+def context_features(
+    lines: list[str], v: RuleVerdicts, cand: list[int], base: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
     """One row of CONTEXT_FEATURES per candidate line, from ``base`` (the first model's log-odds of
     each candidate, in order). Why: a teaser, byline or licence paragraph can look like content on its
-    own, but sits among lines the first model doubts, or after the last confident content line."""
+    own, but sits among lines the first model doubts, or after the last confident content line.
+    ``rows``: ``cand`` as an int64 array, when the caller has it."""
     m = len(cand)
     x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
     if not m:
@@ -935,7 +954,8 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     s = np.ascontiguousarray(base, dtype=np.float64)
     kernels.context_rows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, _LOG1P_TABLE, x)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    rows = np.asarray(cand)
+    if rows is None:
+        rows = np.asarray(cand, dtype=np.int64)
     inside = (rows >= start) & (rows < end)
     x[:, 18] = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
     return x
@@ -1076,8 +1096,10 @@ class CompiledLexicon:
         self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
         self.slots = kernels.lexicon_table(self.points, self.starts)
 
-    def candidate_words(self, lines: list[str], cand: list[int]) -> CandidateWords:
-        points = code_points("\n".join([lines[i] for i in cand]))
+    def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
+        """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
+        if points is None:
+            points = code_points("\n".join([lines[i] for i in cand]))
         astral, astral_lower = _astral_table(points)
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
@@ -1127,14 +1149,18 @@ DOCUMENT_FEATURES = ("doc_word_overlap", "stretch_word_overlap")
 OVERLAP_MIN_CHARS = 4
 
 
-def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> np.ndarray:
-    """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
+def document_features(
+    cw: CandidateWords, v: RuleVerdicts, cand: list[int], in_body: np.ndarray | None = None
+) -> np.ndarray:
+    """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word).
+    ``in_body``: per candidate, whether it is a body line inside the stretch, when the caller has it."""
     m = len(cand)
     x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
     if not len(cw.line):
         return x
-    start, end = v.stretch if v.stretch is not None else (0, 0)
-    in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
+    if in_body is None:
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
     kernels.word_overlap(cw.word_id, cw.line, cw.length, in_body, OVERLAP_MIN_CHARS, x)
     return x
 
@@ -1158,15 +1184,24 @@ BLOCK_FEATURES = (
 )
 
 
-def block_features(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+def block_features(
+    v: RuleVerdicts,
+    cand: list[int],
+    base: np.ndarray,
+    removed: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """One row of BLOCK_FEATURES per candidate line from ``base`` (the first model's log-odds), in one
-    compiled loop over the document (kernels.block_rows); sizes and offsets as log1p."""
+    compiled loop over the document (kernels.block_rows); sizes and offsets as log1p. ``removed``: per
+    line, whether a rule removed it; ``rows``: ``cand`` as an int64 array; when the caller has them."""
     m = len(cand)
     x = np.empty((m, len(BLOCK_FEATURES)), dtype=np.float64)
     if not m:
         return x
-    removed = np.fromiter([rule is not None for rule in v.verdict], dtype=np.bool_, count=len(v.verdict))
-    rows = np.asarray(cand, dtype=np.int64)
+    if removed is None:
+        removed = np.fromiter([rule is not None for rule in v.verdict], dtype=np.bool_, count=len(v.verdict))
+    if rows is None:
+        rows = np.asarray(cand, dtype=np.int64)
     kernels.block_rows(np.ascontiguousarray(base, dtype=np.float64), rows, removed, CONTEXT_CONFIDENT, x)
     x[:, _BLOCK_COUNT_COLUMNS] = np.log1p(x[:, _BLOCK_COUNT_COLUMNS])
     return x
@@ -2070,7 +2105,7 @@ class BoilerplateStage(Stage):
             if content_on
             else None
         )
-        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers)
+        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored if content_on else None)
 
     def _write_out(
         self,
@@ -2117,10 +2152,17 @@ class BoilerplateStage(Stage):
         # p < threshold  <=>  log-odds < logit(threshold)
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
-        announced = _announced_list_items(lines, verdict, cand)
-        below = np.flatnonzero(self._line_log_odds(lines, v, cand) < low).tolist()
-        for i in map(cand.__getitem__, below):
-            if i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
+        odds, inputs = self._scored(lines, v, cand)
+        rows = inputs.rows
+        # _announced_list_items from the features' colon and list-item columns (exact for every line).
+        x = inputs.x
+        below = (odds < low) & ~kernels.score_announced(x[:, _ENDS_COLON], x[:, _LIST_ITEM], rows, inputs.removed)
+        # A quantity line is always kept outside the article (_line_info): only those lines are tested.
+        keep = inputs.facts[:, kernels.COL_KEEP] != 0
+        for i in rows[below & ~keep].tolist():
+            verdict[i] = SCORER_RULE
+        for i in rows[below & keep].tolist():
+            if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
 
     def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
@@ -2129,18 +2171,26 @@ class BoilerplateStage(Stage):
         on those features plus the first model's scores of the line and its neighbours (context_features),
         word evidence (lexical_features), shared vocabulary (document_features) and its segment's and
         block's scores (block_features)."""
-        x = line_features(lines, v, cand)
+        return self._scored(lines, v, cand)[0]
+
+    def _scored(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> tuple[np.ndarray, ScorerInputs]:
+        """_line_log_odds, and the inputs of the first model (the candidates' features and facts)."""
+        inputs = _scorer_inputs(lines, v, cand)
+        x = inputs.x
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
-            return odds
-        words = self._context.compiled.candidate_words(lines, cand)
+            return odds, inputs
+        words = self._context.compiled.candidate_words(lines, cand, inputs.points)
         if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
-            return odds
-        context = context_features(lines, v, cand, odds)
+            return odds, inputs
+        rows = inputs.rows
+        context = context_features(lines, v, cand, odds, rows)
         lexical = lexical_features(words)
-        document = document_features(words, v, cand)
-        blocks = block_features(v, cand, odds)
-        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks)))
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        in_body = (rows >= start) & (rows < end) & (inputs.facts[:, kernels.COL_BODY_CHARS] > 0)
+        document = document_features(words, v, cand, in_body)
+        blocks = block_features(v, cand, odds, np.diff(inputs.removed).astype(np.bool_), rows)
+        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks))), inputs
 
     def _mark_outside_content(
         self,

@@ -1212,3 +1212,103 @@ def block_rows(s: np.ndarray, rows: np.ndarray, removed: np.ndarray, confident: 
         running += s[k]
         x[k, 8] = running / (k + 1)
         x[k, 9] = (total - before) / (m - k)
+
+
+# --- Line scorer: one pass over the candidate lines as they are (not stripped), shared with candidate_words. ---
+
+
+@numba.njit(cache=True, nogil=True)
+def score_line_shapes(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    flags: np.ndarray,
+    shapes: np.ndarray,
+    chars: np.ndarray,
+    repeated: np.ndarray,
+) -> None:
+    """line_shape_counts of the candidate lines stripped as str.strip() strips them (``points``: the
+    lines as they are, joined by newlines: the same array candidate_words reads), plus per line the
+    characters of the stripped line (``chars``) and whether the same stripped line occurs again among
+    them (``repeated``, 0/1). Whitespace is what str.isspace() says (the SPACE bit; no astral character
+    is whitespace)."""
+    n = points.size
+    m = chars.size
+    stripped = np.empty(n, dtype=np.uint32)
+    begin = np.empty(m, dtype=np.int64)  # stripped line k: stripped[begin[k]:begin[k] + chars[k]]
+    size = 0
+    line = 0
+    start = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        b = start
+        e = p
+        while b < e and points[b] < 0x10000 and (classes[points[b]] & SPACE) != 0:
+            b += 1
+        while e > b and points[e - 1] < 0x10000 and (classes[points[e - 1]] & SPACE) != 0:
+            e -= 1
+        if line:
+            stripped[size] = NEWLINE
+            size += 1
+        begin[line] = size
+        chars[line] = e - b
+        for q in range(b, e):
+            stripped[size] = points[q]
+            size += 1
+        line += 1
+        start = p + 1
+    line_shape_counts(stripped[:size], classes, lower, function_keys, shapes, flags)
+    # Equal stripped lines: an open-addressing table of line numbers, hashed by what is known of each line
+    # already (its length, first and last characters, counts), characters compared only on a tie.
+    slots = np.full(table_size(m), -1, dtype=np.int64)
+    mask = np.uint64(slots.size - 1)
+    for k in range(m):
+        repeated[k] = 0
+    for k in range(m):
+        size = chars[k]
+        h = (FNV_OFFSET ^ np.uint64(size)) * FNV_PRIME
+        if size:
+            h = (h ^ np.uint64(stripped[begin[k]])) * FNV_PRIME
+            h = (h ^ np.uint64(stripped[begin[k] + size - 1])) * FNV_PRIME
+        for j in range(C_TOKENS + 1):
+            h = (h ^ np.uint64(shapes[k, j])) * FNV_PRIME
+        s = (h >> np.uint64(17)) & mask
+        while slots[s] >= 0:
+            j = slots[s]
+            if chars[j] == size:
+                same = True
+                for q in range(size):
+                    if stripped[begin[j] + q] != stripped[begin[k] + q]:
+                        same = False
+                        break
+                if same:
+                    repeated[j] = 1
+                    repeated[k] = 1
+                    break
+            s = (s + np.uint64(1)) & mask
+        if slots[s] < 0:
+            slots[s] = k
+
+
+@numba.njit(cache=True, nogil=True)
+def score_announced(colon: np.ndarray, listed: np.ndarray, rows: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """Per candidate line, whether it is an item of a list announced by a line ending with a colon
+    (the stage's _announced_list_items, as flags): ``colon``/``listed``: per candidate, whether its
+    stripped line ends with ":" / opens like a list item; ``rows``: their line numbers; ``removed``
+    (n + 1): lines removed by a rule before each line. A list runs on over consecutive candidates with no
+    removed line in between that are list items; an item ending with a colon starts no list of its own."""
+    m = rows.size
+    items = np.zeros(m, dtype=np.bool_)
+    for k in range(m):
+        if colon[k] == 0 or items[k]:
+            continue
+        previous = rows[k]
+        for at in range(k + 1, m):
+            j = rows[at]
+            if removed[j] != removed[previous + 1] or listed[at] == 0:
+                break
+            items[at] = True
+            previous = j
+    return items
