@@ -1894,6 +1894,56 @@ def test_scorer_candidates_and_announced_items_from_the_compiled_inputs():
     assert found > 50
 
 
+def test_pairwise_sum_adds_as_numpy_does():
+    """The kernels' _pairwise_sum gives np.sum's bits: runs of every length around numpy's block size
+    (128) and its splits, offsets into the array, and the per-row sums of a (rows, 200 trees) array."""
+    rng = np.random.default_rng(5)
+    for n in [*range(0, 300), 383, 1000, 4097, 20000]:
+        a = rng.standard_normal(n + 3) * 10.0 ** rng.uniform(-4, 4, n + 3)
+        assert kernels._pairwise_sum(a, 3, n) == np.sum(a[3:])
+    values = rng.standard_normal((50, 200)) * 10.0 ** rng.uniform(-4, 4, (50, 200))
+    sums = values.sum(axis=1)
+    assert all(kernels._pairwise_sum(values[r], 0, 200) == sums[r] for r in range(50))
+
+
+def test_compiled_log_odds_are_bit_identical_to_the_step_by_step_definition():
+    """_scored (kernels.score_log_odds: both models and the context features in one call) gives the
+    bits of _line_log_odds (each feature function, then each model) on the seeds, the first 400
+    trafilatura pages (context model, first model only where the lexicon covers too little), a page with astral
+    and İ lines, and for a stage without a context model."""
+    stage = BoilerplateStage()
+    shipped = boilerplate._shipped_model()
+    first_only = BoilerplateStage(scorer_model={k: w for k, w in shipped.items() if k != "context"})
+    texts = _page_texts(400)
+    texts.append(ARTICLE + "\n𝐁old 𝐁rand name\nİstanbul'da bir gün\n👍 Gefällt mir\n" + ARTICLE)
+    statuses: Counter[int] = Counter()
+    compiled = kernels.score_log_odds
+    try:
+        kernels.score_log_odds = _counting(compiled, statuses)
+        for text in texts:
+            lines = text.split("\n")
+            for st in (stage, first_only):
+                v = st.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+                cand = scorer_candidates(lines, v)
+                if not cand or v.stretch is None:
+                    continue
+                expected = st._line_log_odds(lines, v, cand)
+                got, _ = st._scored(lines, v, cand)
+                assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+    finally:
+        kernels.score_log_odds = compiled
+    assert statuses[kernels.SCORED_CONTEXT] > 300 and statuses[kernels.SCORED_FIRST] > 300
+
+
+def _counting(function, counter: Counter):
+    def counted(*args):
+        result = function(*args)
+        counter[result] += 1
+        return result
+
+    return counted
+
+
 def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():
     # Per BMP code point: title-case start as _TITLECASE_RE's class sees it, a possible URL/mail/copyright
     # sign start (lower-cased @ © ( h w c), and the characters left to Python (İ ı ſ, multi-character lower case).

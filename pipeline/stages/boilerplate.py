@@ -39,6 +39,7 @@ import functools
 import math
 import operator
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -823,7 +824,8 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
     points = code_points("\n".join(map(lines.__getitem__, cand)))
     removed = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(operator.is_not, v.verdict, repeat(None)), dtype=bool, count=n), out=removed[1:])
+    # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
+    np.cumsum(np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.bool_), out=removed[1:])
     facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
     rows = np.asarray(cand, dtype=np.int64)
     if not m:
@@ -843,11 +845,12 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     facts[:, kernels.COL_ROW] = rows
     # One C-level transposition of the candidates' _line_info tuples into columns.
     _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
-    facts[:, kernels.COL_WORDS] = words
-    facts[:, kernels.COL_PROSE] = prose
-    facts[:, kernels.COL_NAV] = nav
-    facts[:, kernels.COL_BODY_CHARS] = body_chars
-    facts[:, kernels.COL_KEEP] = keep
+    # (Through array/fromiter: numpy converts a tuple assigned to a column element by element, slower.)
+    facts[:, kernels.COL_WORDS] = array("q", words)
+    facts[:, kernels.COL_PROSE] = np.fromiter(prose, dtype=np.bool_, count=m)
+    facts[:, kernels.COL_NAV] = np.fromiter(nav, dtype=np.bool_, count=m)
+    facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
+    facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
     kernels.scorer_rows(
         facts,
         shapes,
@@ -1209,6 +1212,25 @@ def block_features(
 
 # Columns of BLOCK_FEATURES the kernel fills with counts (segment size, offset in it, block size).
 _BLOCK_COUNT_COLUMNS = [0, 5, 6]
+
+
+@functools.cache
+def _fused_context_layout() -> bool:
+    """Whether the context model's columns are laid out as kernels.score_log_odds builds them: the first
+    model's features, then CONTEXT_, LEXICAL_, DOCUMENT_ and BLOCK_FEATURES of the widths it knows (a
+    model or feature set changed otherwise is scored step by step)."""
+    widths = (kernels.CONTEXT_WIDTH, kernels.LEXICAL_WIDTH, kernels.DOCUMENT_WIDTH, kernels.BLOCK_WIDTH)
+    blocks = (CONTEXT_FEATURES, LEXICAL_FEATURES, DOCUMENT_FEATURES, BLOCK_FEATURES)
+    return tuple(map(len, blocks)) == widths and ContextEnsemble.expected_features() == [
+        *SCORER_FEATURES,
+        *chain.from_iterable(blocks),
+    ]
+
+
+@functools.cache
+def _empty_lexicon() -> CompiledLexicon:
+    """kernels.score_log_odds' lexicon arguments for a stage without a context model (never read)."""
+    return CompiledLexicon({})
 
 
 @functools.cache
@@ -2170,19 +2192,58 @@ class BoilerplateStage(Stage):
         then, when the model has one and its lexicon covers the document's language, the context model
         on those features plus the first model's scores of the line and its neighbours (context_features),
         word evidence (lexical_features), shared vocabulary (document_features) and its segment's and
-        block's scores (block_features)."""
-        return self._scored(lines, v, cand)[0]
+        block's scores (block_features). The definition, step by step; the cleaning pass computes the
+        same bits in one compiled call (_scored)."""
+        return self._log_odds_of(lines, v, cand, _scorer_inputs(lines, v, cand))
 
     def _scored(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> tuple[np.ndarray, ScorerInputs]:
-        """_line_log_odds, and the inputs of the first model (the candidates' features and facts)."""
+        """_line_log_odds, and the inputs of the first model (the candidates' features and facts): from
+        kernels.score_log_odds, or step by step for the documents and models it does not cover."""
         inputs = _scorer_inputs(lines, v, cand)
+        odds = self._compiled_log_odds(v, inputs)
+        if odds is None:
+            odds = self._log_odds_of(lines, v, cand, inputs)
+        return odds, inputs
+
+    def _compiled_log_odds(self, v: RuleVerdicts, inputs: ScorerInputs) -> np.ndarray | None:
+        """kernels.score_log_odds of a document's candidates, or None when it cannot give _log_odds_of's
+        values: trees deeper than MAX_TESTED_DEPTH, a context model whose features are not laid out as
+        the kernel builds them, words with astral characters lower-casing to several characters or
+        that the kernel leaves to Python."""
+        scorer, context = self._scorer, self._context
+        if scorer is None or scorer._tests is None:
+            return None
+        if context is not None and (context._tests is None or not _fused_context_layout()):
+            return None
+        astral, astral_lower = _astral_table(inputs.points) if context is not None else (_NO_ASTRAL, _NO_ASTRAL)
+        if astral is None or astral_lower is None:
+            return None
+        second = context if context is not None else scorer  # (arrays of the right types when there is none)
+        lexicon = context.compiled if context is not None else _empty_lexicon()
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        odds = np.empty(len(inputs.rows), dtype=np.float64)
+        status = kernels.score_log_odds(
+            inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
+            start, end,
+            scorer.feature, scorer.threshold, scorer.leaf, scorer._tests, scorer.base,
+            context is not None,
+            second.feature, second.threshold, second.leaf, second._tests, second.base,  # type: ignore[arg-type]
+            inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
+            lexicon.slots, lexicon.points, lexicon.starts, lexicon.weight,
+            CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
+            _LOG1P_TABLE, odds,
+        )  # fmt: skip
+        return None if status == kernels.SCORED_WORDS_IN_PYTHON else odds
+
+    def _log_odds_of(self, lines: list[str], v: RuleVerdicts, cand: list[int], inputs: ScorerInputs) -> np.ndarray:
+        """_line_log_odds from the first model's inputs, step by step."""
         x = inputs.x
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
-            return odds, inputs
+            return odds
         words = self._context.compiled.candidate_words(lines, cand, inputs.points)
         if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
-            return odds, inputs
+            return odds
         rows = inputs.rows
         context = context_features(lines, v, cand, odds, rows)
         lexical = lexical_features(words)
@@ -2190,7 +2251,7 @@ class BoilerplateStage(Stage):
         in_body = (rows >= start) & (rows < end) & (inputs.facts[:, kernels.COL_BODY_CHARS] > 0)
         document = document_features(words, v, cand, in_body)
         blocks = block_features(v, cand, odds, np.diff(inputs.removed).astype(np.bool_), rows)
-        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks))), inputs
+        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks)))
 
     def _mark_outside_content(
         self,
