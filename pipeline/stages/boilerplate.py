@@ -23,9 +23,12 @@ rules that look at the shape of the text:
 Compiled loops (every line's lookup key and word count in one pass per document, the per-line rule facts of a
 document's new lines, per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
 ``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here (``normalise``,
-``_key_words``, ``_line_info``, ``_line_shape``). The pack patterns and phrases of a document's lines are
-looked for with one hyperscan scan (``boilerplate_prefilter.py``, optional dependency): it reports a superset
-of the lines each whole-line pattern matches, which ``re`` confirms.
+``_key_words``, ``_line_info``, ``_line_shape``). The cleaning pass scores a document's candidate lines with
+two compiled calls (their features, then both models with the context features in between:
+``kernels.score_log_odds``); ``_line_log_odds`` is the same computation step by step. The pack patterns
+and phrases of a document's lines are looked for with one hyperscan scan (``boilerplate_prefilter.py``,
+optional dependency): it reports a superset of the lines each whole-line pattern matches, which ``re``
+confirms.
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
