@@ -1896,14 +1896,17 @@ def test_scorer_candidates_and_announced_items_from_the_compiled_inputs():
 
 def test_pairwise_sum_adds_as_numpy_does():
     """The kernels' _pairwise_sum gives np.sum's bits: runs of every length around numpy's block size
-    (128) and its splits, offsets into the array, and the per-row sums of a (rows, 200 trees) array."""
+    (128) and its splits, offsets into the array, and the per-row sums of (rows, trees) arrays read
+    with a stride from their transposed copy."""
     rng = np.random.default_rng(5)
     for n in [*range(0, 300), 383, 1000, 4097, 20000]:
         a = rng.standard_normal(n + 3) * 10.0 ** rng.uniform(-4, 4, n + 3)
-        assert kernels._pairwise_sum(a, 3, n) == np.sum(a[3:])
-    values = rng.standard_normal((50, 200)) * 10.0 ** rng.uniform(-4, 4, (50, 200))
-    sums = values.sum(axis=1)
-    assert all(kernels._pairwise_sum(values[r], 0, 200) == sums[r] for r in range(50))
+        assert kernels._pairwise_sum(a, 3, n, 1) == np.sum(a[3:])
+    for trees in (7, 100, 200, 300, 1000):
+        values = rng.standard_normal((50, trees)) * 10.0 ** rng.uniform(-4, 4, (50, trees))
+        sums = values.sum(axis=1)
+        tree_major = values.T.ravel()  # (the kernel stores tree after tree)
+        assert all(kernels._pairwise_sum(tree_major, r, trees, 50) == sums[r] for r in range(50))
 
 
 def test_compiled_log_odds_are_bit_identical_to_the_step_by_step_definition():
