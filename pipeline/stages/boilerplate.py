@@ -24,8 +24,8 @@ Compiled loops (every line's lookup key and word count in one pass per document,
 document's new lines, per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
 ``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here (``normalise``,
 ``_key_words``, ``_line_info``, ``_line_shape``). The cleaning pass scores a document's candidate lines with
-two compiled calls (their features, then both models with the context features in between:
-``kernels.score_log_odds``); ``_line_log_odds`` is the same computation step by step. The pack patterns
+a few compiled calls (their shape counts and feature rows, then both models with the context features in
+between: ``kernels.score_log_odds``); ``_line_log_odds`` is the same computation step by step. The pack patterns
 and phrases of a document's lines are looked for with one hyperscan scan (``boilerplate_prefilter.py``,
 optional dependency): it reports a superset of the lines each whole-line pattern matches, which ``re``
 confirms.
