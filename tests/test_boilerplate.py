@@ -860,6 +860,12 @@ def test_tree_ensemble_matches_a_numpy_walk():
             xt = np.ascontiguousarray(x.T)
             kernels.tree_leaf_values_by_tests(xt, model.feature, model.threshold, model.leaf, model._tests, tested)
             assert np.array_equal(walked, tested)
+            # score_log_odds' tree pass (leaves by bit pattern at depth 3, through the table at depth 4).
+            fused = kernels._tree_log_odds(
+                xt, model.feature, model.threshold, model.leaf, model._tests, model.base, model._leaf_of_bits
+            )
+            assert np.array_equal(fused.view(np.int64), model.log_odds(x).view(np.int64))
+    assert shipped._leaf_of_bits.shape == (len(shipped.feature), 128) and deeper._leaf_of_bits is deeper.leaf
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():

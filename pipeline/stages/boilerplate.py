@@ -988,6 +988,10 @@ class TreeEnsemble:
         # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
         # deeper trees are walked node by node.
         self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
+        # Each tree's leaf value per bit pattern, for kernels.score_log_odds: up to depth 3 (128 values per
+        # tree; 32,768 at depth 4 would not stay in cache); otherwise the leaves themselves (not read as such).
+        small = self._tests is not None and self._tests.size <= 128
+        self._leaf_of_bits = np.ascontiguousarray(self.leaf[:, self._tests]) if small else self.leaf
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -2228,9 +2232,9 @@ class BoilerplateStage(Stage):
         status = kernels.score_log_odds(
             inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
             start, end,
-            scorer.feature, scorer.threshold, scorer.leaf, scorer._tests, scorer.base,
+            scorer.feature, scorer.threshold, scorer.leaf, scorer._tests, scorer.base, scorer._leaf_of_bits,
             context is not None,
-            second.feature, second.threshold, second.leaf, second._tests, second.base,  # type: ignore[arg-type]
+            second.feature, second.threshold, second.leaf, second._tests, second.base, second._leaf_of_bits,  # type: ignore[arg-type]
             inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
             lexicon.slots, lexicon.points, lexicon.starts, lexicon.weight,
             CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,

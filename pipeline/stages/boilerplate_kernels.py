@@ -1386,14 +1386,23 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int, stride: int) -> float:
 
 @numba.njit(cache=True, nogil=True)
 def _tree_log_odds(
-    xt: np.ndarray, feature: np.ndarray, threshold: np.ndarray, leaf: np.ndarray, table: np.ndarray, base: float
+    xt: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    leaf: np.ndarray,
+    table: np.ndarray,
+    base: float,
+    leaf_of_bits: np.ndarray,
 ) -> np.ndarray:
     """The stage's TreeEnsemble.log_odds (tested depths), the same bits: the leaves found as
     tree_leaf_values_by_tests finds them, but stored tree after tree (each tree's values of all rows
     in one contiguous run: ~25% faster than one row's trees side by side), then each row's values
-    summed in numpy's order, plus ``base``."""
+    summed in numpy's order, plus ``base``. ``leaf_of_bits``: leaf[:, table], each tree's value per
+    bit pattern (one lookup instead of two, ~12% faster), when it has table.size columns (the stage
+    builds it up to depth 3: 128 values per tree); otherwise leaf and table are used."""
     trees, inner = feature.shape
     rows = xt.shape[1]
+    direct = leaf_of_bits.shape[1] == table.size
     bits = np.empty(rows, dtype=np.int64)
     values = np.empty(trees * rows, dtype=np.float64)  # values[t * rows + r]: tree t's leaf for row r
     for t in range(trees):
@@ -1403,10 +1412,15 @@ def _tree_log_odds(
             cut = threshold[t, j]
             for r in range(rows):
                 bits[r] |= np.int64(column[r] > cut) << j
-        tree_leaf = leaf[t]
         at = t * rows
-        for r in range(rows):
-            values[at + r] = tree_leaf[table[bits[r]]]
+        if direct:
+            by_bits = leaf_of_bits[t]
+            for r in range(rows):
+                values[at + r] = by_bits[bits[r]]
+        else:
+            tree_leaf = leaf[t]
+            for r in range(rows):
+                values[at + r] = tree_leaf[table[bits[r]]]
     odds = np.empty(rows, dtype=np.float64)
     for r in range(rows):
         odds[r] = base + _pairwise_sum(values, r, trees, rows)
@@ -1426,12 +1440,14 @@ def score_log_odds(
     first_leaf: np.ndarray,
     first_table: np.ndarray,
     first_base: float,
+    first_by_bits: np.ndarray,
     context: bool,
     context_feature: np.ndarray,
     context_threshold: np.ndarray,
     context_leaf: np.ndarray,
     context_table: np.ndarray,
     context_base: float,
+    context_by_bits: np.ndarray,
     points: np.ndarray,
     classes: np.ndarray,
     lower: np.ndarray,
@@ -1456,12 +1472,13 @@ def score_log_odds(
     lexical, document and block features, each block computed by the kernel the stage's function uses,
     the stretch mean and the tree sums in numpy's summation order: the same bits. ``rows``/``body_chars``:
     the candidates' line numbers and body characters (-1: not body); ``removed`` (lines + 1): lines removed
-    by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one).
+    by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one);
+    ``*_by_bits``: the models' leaf values per bit pattern (_tree_log_odds).
     Writes ``odds`` and returns SCORED_CONTEXT, SCORED_FIRST or SCORED_WORDS_IN_PYTHON (what ``odds``
     holds: see those constants)."""
     m, width = x.shape
     xt = np.ascontiguousarray(x.T)
-    s = _tree_log_odds(xt, first_feature, first_threshold, first_leaf, first_table, first_base)
+    s = _tree_log_odds(xt, first_feature, first_threshold, first_leaf, first_table, first_base, first_by_bits)
     odds[:] = s
     if not context:
         return SCORED_FIRST
@@ -1515,5 +1532,7 @@ def score_log_odds(
         for j in (0, 5, 6):  # counts (segment size, offset in it, block size), as np.log1p gives them
             blk[k, j] = _log1p_int(int(blk[k, j]), log1p_table)
     xt2[at : at + BLOCK_WIDTH] = blk.T
-    odds[:] = _tree_log_odds(xt2, context_feature, context_threshold, context_leaf, context_table, context_base)
+    odds[:] = _tree_log_odds(
+        xt2, context_feature, context_threshold, context_leaf, context_table, context_base, context_by_bits
+    )
     return SCORED_CONTEXT
