@@ -74,6 +74,7 @@ from pipeline.stages.boilerplate import (
     scorer_candidates,
     word_count,
 )
+from pipeline.stages.text_kernels import code_points
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -860,6 +861,12 @@ def test_tree_ensemble_matches_a_numpy_walk():
             xt = np.ascontiguousarray(x.T)
             kernels.tree_leaf_values_by_tests(xt, model.feature, model.threshold, model.leaf, model._tests, tested)
             assert np.array_equal(walked, tested)
+            # score_log_odds' tree pass (leaves by bit pattern at depth 3, through the table at depth 4).
+            fused = kernels._tree_log_odds(
+                xt, model.feature, model.threshold, model.leaf, model._tests, model.base, model._leaf_of_bits
+            )
+            assert np.array_equal(fused.view(np.int64), model.log_odds(x).view(np.int64))
+    assert shipped._leaf_of_bits.shape == (len(shipped.feature), 128) and deeper._leaf_of_bits is deeper.leaf
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():
@@ -1907,6 +1914,151 @@ def test_announced_list_items_match_the_line_by_line_definition():
         assert _announced_list_items(lines, v.verdict, cand) == expected
         found += len(expected)
     assert found > 50
+
+
+def _page_texts(pages: int | None = None) -> list[str]:
+    """The seed pages and the first ``pages`` trafilatura test pages (all of them by default)."""
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(pages or 10**9), f, strict=False)]
+    return texts
+
+
+def test_score_line_shapes_strip_count_and_find_repeats_as_python():
+    """score_line_shapes on the unstripped candidate lines: the counts line_shape_counts gives on the
+    stripped lines, len(line.strip()), and repeated lines as a Counter of the stripped lines finds them;
+    with every kind of whitespace str.strip() removes at both ends, astral and İ lines, lines that only
+    differ inside, and the seeds and trafilatura pages."""
+    crafted = [
+        "  Home  ",
+        "\tHome",
+        "Home\x1c\x85\u2028\u3000",
+        "\u00a0 ab c \u2009",
+        "ba c",
+        "ab c",
+        "𝐁old 𝐁rand",
+        " 𝐁old 𝐁rand\r",
+        "İstanbul",
+        "x",
+        "y",
+        "\x1f1. Punkt:",
+        "Sehr geehrte Damen und Herren, das ist ein Satz.",
+    ]
+    cases = [crafted, crafted[::-1], ["only one line"]]
+    for text in _page_texts(60):
+        cases.append([line for line in text.split("\n") if line.strip()])
+    for lines in cases:
+        m = len(lines)
+        stripped = [line.strip() for line in lines]
+        expected = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+        kernels.line_shape_counts(
+            code_points("\n".join(stripped)),
+            boilerplate._shape_classes(),
+            boilerplate._lower_table(),
+            boilerplate._function_word_keys(),
+            expected,
+            boilerplate._shape_flags(),
+        )
+        shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+        chars = np.empty(m, dtype=np.int64)
+        repeated = np.empty(m, dtype=np.int64)
+        kernels.score_line_shapes(
+            code_points("\n".join(lines)),
+            boilerplate._shape_classes(),
+            boilerplate._lower_table(),
+            boilerplate._function_word_keys(),
+            boilerplate._shape_flags(),
+            shapes,
+            chars,
+            repeated,
+        )
+        seen = Counter(stripped)
+        assert np.array_equal(shapes, expected)
+        assert chars.tolist() == list(map(len, stripped))
+        assert repeated.tolist() == [int(seen[s] > 1) for s in stripped]
+
+
+def test_scorer_candidates_and_announced_items_from_the_compiled_inputs():
+    """The scorer's candidates taken from the lines the rule loop kept equal the definition over every
+    line, and score_announced (from the features' colon and list-item columns) flags the items
+    _announced_list_items finds: seeds, every trafilatura page, lists with colons, removed lines
+    between items, items ending with a colon, astral and İ list lines."""
+    stage = BoilerplateStage()
+    texts = _page_texts()
+    texts.append(
+        "Zutaten:\n• Mehl\n• Zucker:\n• Salz\nTeig\nSo geht es:\n\n1. Rühren\nShare on Facebook\n2. Backen\n"
+        "Notiz:\nText\n- a\nEnde:\nListe:\n- 𝐁old\n- İstanbul\n* x"
+    )
+    found = 0
+    for text in texts:
+        lines = text.split("\n")
+        v = stage.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+        cand = scorer_candidates(lines, v)
+        assert cand == scorer_candidates(lines, v._replace(scored=None))
+        if not cand:
+            continue
+        inputs = boilerplate._scorer_inputs(lines, v, cand)
+        x = inputs.x
+        colon, listed = x[:, SCORER_FEATURES.index("ends_colon")], x[:, SCORER_FEATURES.index("list_item")]
+        flags = kernels.score_announced(colon, listed, inputs.rows, inputs.removed)
+        expected = _announced_list_items(lines, v.verdict, cand)
+        assert {cand[k] for k in np.flatnonzero(flags).tolist()} == expected
+        found += len(expected)
+    assert found > 50
+
+
+def test_pairwise_sum_adds_as_numpy_does():
+    """The kernels' _pairwise_sum gives np.sum's bits: runs of every length around numpy's block size
+    (128) and its splits, offsets into the array, and the per-row sums of (rows, trees) arrays read
+    with a stride from their transposed copy."""
+    rng = np.random.default_rng(5)
+    for n in [*range(0, 300), 383, 1000, 4097, 20000]:
+        a = rng.standard_normal(n + 3) * 10.0 ** rng.uniform(-4, 4, n + 3)
+        assert kernels._pairwise_sum(a, 3, n, 1) == np.sum(a[3:])
+    for trees in (7, 100, 200, 300, 1000):
+        values = rng.standard_normal((50, trees)) * 10.0 ** rng.uniform(-4, 4, (50, trees))
+        sums = values.sum(axis=1)
+        tree_major = values.T.ravel()  # (the kernel stores tree after tree)
+        assert all(kernels._pairwise_sum(tree_major, r, trees, 50) == sums[r] for r in range(50))
+
+
+def test_compiled_log_odds_are_bit_identical_to_the_step_by_step_definition():
+    """_scored (kernels.score_log_odds: both models and the context features in one call) gives the
+    bits of _line_log_odds (each feature function, then each model) on the seeds, the first 400
+    trafilatura pages (context model, first model only where the lexicon covers too little), a page with astral
+    and İ lines, and for a stage without a context model."""
+    stage = BoilerplateStage()
+    shipped = boilerplate._shipped_model()
+    first_only = BoilerplateStage(scorer_model={k: w for k, w in shipped.items() if k != "context"})
+    texts = _page_texts(400)
+    texts.append(ARTICLE + "\n𝐁old 𝐁rand name\nİstanbul'da bir gün\n👍 Gefällt mir\n" + ARTICLE)
+    statuses: Counter[int] = Counter()
+    compiled = kernels.score_log_odds
+    try:
+        kernels.score_log_odds = _counting(compiled, statuses)
+        for text in texts:
+            lines = text.split("\n")
+            for st in (stage, first_only):
+                v = st.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+                cand = scorer_candidates(lines, v)
+                if not cand or v.stretch is None:
+                    continue
+                expected = st._line_log_odds(lines, v, cand)
+                got, _ = st._scored(lines, v, cand)
+                assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+    finally:
+        kernels.score_log_odds = compiled
+    assert statuses[kernels.SCORED_CONTEXT] > 300 and statuses[kernels.SCORED_FIRST] > 300
+
+
+def _counting(function, counter: Counter):
+    def counted(*args):
+        result = function(*args)
+        counter[result] += 1
+        return result
+
+    return counted
 
 
 def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():

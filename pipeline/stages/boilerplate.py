@@ -23,9 +23,12 @@ rules that look at the shape of the text:
 Compiled loops (every line's lookup key and word count in one pass per document, the per-line rule facts of a
 document's new lines, per-line shape counts of the scorer's candidate lines, tree-ensemble inference) live in
 ``boilerplate_kernels.py``; they compute the same values as the Python definitions kept here (``normalise``,
-``_key_words``, ``_line_info``, ``_line_shape``). The pack patterns and phrases of a document's lines are
-looked for with one hyperscan scan (``boilerplate_prefilter.py``, optional dependency): it reports a superset
-of the lines each whole-line pattern matches, which ``re`` confirms.
+``_key_words``, ``_line_info``, ``_line_shape``). The cleaning pass scores a document's candidate lines with
+a few compiled calls (their shape counts and feature rows, then both models with the context features in
+between: ``kernels.score_log_odds``); ``_line_log_odds`` is the same computation step by step. The pack patterns
+and phrases of a document's lines are looked for with one hyperscan scan (``boilerplate_prefilter.py``,
+optional dependency): it reports a superset of the lines each whole-line pattern matches, which ``re``
+confirms.
 
 Every removed line is recorded with ``doc.remove("boilerplate", rule, line, lines=1)`` and counted as
 ``line-filter-<rule>``. Blank lines are left alone (a later stage collapses them).
@@ -39,6 +42,7 @@ import functools
 import math
 import operator
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -529,6 +533,9 @@ class RuleVerdicts(NamedTuple):
     infos: list[tuple[Any, ...] | None]  # per line: _line_info (None for blank lines)
     stretch: tuple[int, int] | None  # the article stretch (first line, line after the last)
     markers: list[int]  # lines of comment/widget headings after the first prose
+    # Lines every rule kept (not cut either), in order, when the article stretch was looked for: the
+    # scorer's candidates are those navigation and the margin rule did not remove since.
+    scored: list[int] | None = None
 
 
 # Features of one line for the line scorer, in the order of the model's columns.
@@ -590,6 +597,9 @@ def _listed_teaser(stripped: str) -> bool:
 
 def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
     """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
+    if v.scored is not None:
+        # The same lines, from those the rule loop kept (C-level: no Python step per line).
+        return list(compress(v.scored, map(operator.not_, map(v.verdict.__getitem__, v.scored))))
     return [
         i
         for i, info in enumerate(v.infos)
@@ -796,37 +806,55 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     The per-line facts are gathered here (rule facts from ``v.infos``, counts from the compiled shape
     pass), the rows come from one compiled loop (kernels.scorer_rows); every value is what a per-row
     Python loop gives (math.log1p / math.log, exact integer counts), to the last bit. A new feature
-    needs its column filled here (scorer_rows fills kernels.ROW_FEATURES)."""
+    needs its column filled in _scorer_inputs (scorer_rows fills kernels.ROW_FEATURES)."""
+    return _scorer_inputs(lines, v, cand).x
+
+
+class ScorerInputs(NamedTuple):
+    """What the line scorer's passes share about a document's candidate lines (_scorer_inputs)."""
+
+    x: np.ndarray  # line_features
+    points: np.ndarray  # code points of the candidate lines as they are, joined by newlines
+    removed: np.ndarray  # per line + 1: lines removed by the rules before it (prefix sum)
+    facts: np.ndarray  # (candidates, kernels.FACT_COLUMNS): what scorer_rows read
+    rows: np.ndarray  # the candidates' line numbers (int64)
+
+
+def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> ScorerInputs:
+    """line_features and what it is computed from. The candidate lines are joined once, unstripped
+    (candidate_words reads the same code points); the shape pass strips them itself."""
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
+    points = code_points("\n".join(map(lines.__getitem__, cand)))
+    removed = np.zeros(n + 1, dtype=np.int64)
+    # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
+    np.cumsum(np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.bool_), out=removed[1:])
+    facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
+    rows = np.asarray(cand, dtype=np.int64)
     if not m:
-        return x
+        return ScorerInputs(x, points, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    stripped_lines = [lines[i].strip() for i in cand]
     shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(
-        code_points("\n".join(stripped_lines)),
+    kernels.score_line_shapes(
+        points,
         _shape_classes(),
         _lower_table(),
         _function_word_keys(),
-        shapes,
         _shape_flags(),
+        shapes,
+        facts[:, kernels.COL_CHARS],
+        facts[:, kernels.COL_REPEATED],
     )
-    facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
-    facts[:, kernels.COL_ROW] = cand
+    facts[:, kernels.COL_ROW] = rows
     # One C-level transposition of the candidates' _line_info tuples into columns.
-    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*[v.infos[i] for i in cand], strict=True)  # type: ignore[misc]
-    facts[:, kernels.COL_WORDS] = words
-    facts[:, kernels.COL_PROSE] = prose
-    facts[:, kernels.COL_NAV] = nav
-    facts[:, kernels.COL_BODY_CHARS] = body_chars
-    facts[:, kernels.COL_KEEP] = keep
-    facts[:, kernels.COL_REPEATED] = _repeated_in_doc(stripped_lines)
-    facts[:, kernels.COL_CHARS] = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
-    # Lines removed by rules before each line (removed[i]: among lines 0..i-1).
-    removed = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(operator.is_not, v.verdict, repeat(None)), dtype=bool, count=n), out=removed[1:])
+    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
+    # (Through array/fromiter: numpy converts a tuple assigned to a column element by element, slower.)
+    facts[:, kernels.COL_WORDS] = array("q", words)
+    facts[:, kernels.COL_PROSE] = np.fromiter(prose, dtype=np.bool_, count=m)
+    facts[:, kernels.COL_NAV] = np.fromiter(nav, dtype=np.bool_, count=m)
+    facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
+    facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
     kernels.scorer_rows(
         facts,
         shapes,
@@ -840,22 +868,16 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     )
     # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
     for j in np.flatnonzero(shapes[:, kernels.C_FALLBACK]).tolist():
-        x[j, _SHAPE_COLUMNS] = _line_shape(stripped_lines[j])[: len(_SHAPE_COLUMNS)]
-    return x
+        x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
+    return ScorerInputs(x, points, removed, facts, rows)
 
 
 # Where scorer_rows' features go among SCORER_FEATURES.
 _ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
 # scorer_rows' first columns are _line_shape's values, in its order (not its last: the character count).
 _SHAPE_COLUMNS = _ROW_COLUMNS[: kernels.SHAPE_FEATURES].tolist()
-
-
-def _repeated_in_doc(stripped_lines: list[str]) -> np.ndarray | int:
-    """Per line, whether the same stripped line occurs again among them (0 when all are distinct)."""
-    if len(set(stripped_lines)) == len(stripped_lines):
-        return 0
-    seen = Counter(stripped_lines)
-    return np.fromiter(map(seen.__getitem__, stripped_lines), dtype=np.int64, count=len(stripped_lines)) > 1
+_ENDS_COLON = SCORER_FEATURES.index("ends_colon")
+_LIST_ITEM = SCORER_FEATURES.index("list_item")
 
 
 # math.log1p of small counts, looked up (the same values as calling it).
@@ -925,10 +947,13 @@ CONTEXT_NEAR = 3
 CONTEXT_WIDE = 10
 
 
-def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+def context_features(
+    lines: list[str], v: RuleVerdicts, cand: list[int], base: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
     """One row of CONTEXT_FEATURES per candidate line, from ``base`` (the first model's log-odds of
     each candidate, in order). Why: a teaser, byline or licence paragraph can look like content on its
-    own, but sits among lines the first model doubts, or after the last confident content line."""
+    own, but sits among lines the first model doubts, or after the last confident content line.
+    ``rows``: ``cand`` as an int64 array, when the caller has it."""
     m = len(cand)
     x = np.empty((m, len(CONTEXT_FEATURES)), dtype=np.float64)
     if not m:
@@ -936,7 +961,8 @@ def context_features(lines: list[str], v: RuleVerdicts, cand: list[int], base: n
     s = np.ascontiguousarray(base, dtype=np.float64)
     kernels.context_rows(s, CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, _LOG1P_TABLE, x)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    rows = np.asarray(cand)
+    if rows is None:
+        rows = np.asarray(cand, dtype=np.int64)
     inside = (rows >= start) & (rows < end)
     x[:, 18] = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
     return x
@@ -963,6 +989,10 @@ class TreeEnsemble:
         # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
         # deeper trees are walked node by node.
         self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
+        # Each tree's leaf value per bit pattern, for kernels.score_log_odds: up to depth 3 (128 values per
+        # tree; 32,768 at depth 4 would not stay in cache); otherwise the leaves themselves (not read as such).
+        small = self._tests is not None and self._tests.size <= 128
+        self._leaf_of_bits = np.ascontiguousarray(self.leaf[:, self._tests]) if small else self.leaf
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -1077,8 +1107,10 @@ class CompiledLexicon:
         self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
         self.slots = kernels.lexicon_table(self.points, self.starts)
 
-    def candidate_words(self, lines: list[str], cand: list[int]) -> CandidateWords:
-        points = code_points("\n".join([lines[i] for i in cand]))
+    def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
+        """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
+        if points is None:
+            points = code_points("\n".join([lines[i] for i in cand]))
         astral, astral_lower = _astral_table(points)
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
@@ -1128,14 +1160,18 @@ DOCUMENT_FEATURES = ("doc_word_overlap", "stretch_word_overlap")
 OVERLAP_MIN_CHARS = 4
 
 
-def document_features(cw: CandidateWords, v: RuleVerdicts, cand: list[int]) -> np.ndarray:
-    """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word)."""
+def document_features(
+    cw: CandidateWords, v: RuleVerdicts, cand: list[int], in_body: np.ndarray | None = None
+) -> np.ndarray:
+    """One row of DOCUMENT_FEATURES per candidate line (-1 for a line without a longer word).
+    ``in_body``: per candidate, whether it is a body line inside the stretch, when the caller has it."""
     m = len(cand)
     x = np.full((m, len(DOCUMENT_FEATURES)), -1.0, dtype=np.float64)
     if not len(cw.line):
         return x
-    start, end = v.stretch if v.stretch is not None else (0, 0)
-    in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
+    if in_body is None:
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        in_body = np.array([start <= i < end and v.infos[i][6] > 0 for i in cand], dtype=bool)  # type: ignore[index]
     kernels.word_overlap(cw.word_id, cw.line, cw.length, in_body, OVERLAP_MIN_CHARS, x)
     return x
 
@@ -1159,15 +1195,24 @@ BLOCK_FEATURES = (
 )
 
 
-def block_features(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.ndarray:
+def block_features(
+    v: RuleVerdicts,
+    cand: list[int],
+    base: np.ndarray,
+    removed: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """One row of BLOCK_FEATURES per candidate line from ``base`` (the first model's log-odds), in one
-    compiled loop over the document (kernels.block_rows); sizes and offsets as log1p."""
+    compiled loop over the document (kernels.block_rows); sizes and offsets as log1p. ``removed``: per
+    line, whether a rule removed it; ``rows``: ``cand`` as an int64 array; when the caller has them."""
     m = len(cand)
     x = np.empty((m, len(BLOCK_FEATURES)), dtype=np.float64)
     if not m:
         return x
-    removed = np.fromiter([rule is not None for rule in v.verdict], dtype=np.bool_, count=len(v.verdict))
-    rows = np.asarray(cand, dtype=np.int64)
+    if removed is None:
+        removed = np.fromiter([rule is not None for rule in v.verdict], dtype=np.bool_, count=len(v.verdict))
+    if rows is None:
+        rows = np.asarray(cand, dtype=np.int64)
     kernels.block_rows(np.ascontiguousarray(base, dtype=np.float64), rows, removed, CONTEXT_CONFIDENT, x)
     x[:, _BLOCK_COUNT_COLUMNS] = np.log1p(x[:, _BLOCK_COUNT_COLUMNS])
     return x
@@ -1175,6 +1220,25 @@ def block_features(v: RuleVerdicts, cand: list[int], base: np.ndarray) -> np.nda
 
 # Columns of BLOCK_FEATURES the kernel fills with counts (segment size, offset in it, block size).
 _BLOCK_COUNT_COLUMNS = [0, 5, 6]
+
+
+@functools.cache
+def _fused_context_layout() -> bool:
+    """Whether the context model's columns are laid out as kernels.score_log_odds builds them: the first
+    model's features, then CONTEXT_, LEXICAL_, DOCUMENT_ and BLOCK_FEATURES of the widths it knows (a
+    model or feature set changed otherwise is scored step by step)."""
+    widths = (kernels.CONTEXT_WIDTH, kernels.LEXICAL_WIDTH, kernels.DOCUMENT_WIDTH, kernels.BLOCK_WIDTH)
+    blocks = (CONTEXT_FEATURES, LEXICAL_FEATURES, DOCUMENT_FEATURES, BLOCK_FEATURES)
+    return tuple(map(len, blocks)) == widths and ContextEnsemble.expected_features() == [
+        *SCORER_FEATURES,
+        *chain.from_iterable(blocks),
+    ]
+
+
+@functools.cache
+def _empty_lexicon() -> CompiledLexicon:
+    """kernels.score_log_odds' lexicon arguments for a stage without a context model (never read)."""
+    return CompiledLexicon({})
 
 
 @functools.cache
@@ -2093,7 +2157,7 @@ class BoilerplateStage(Stage):
             if content_on
             else None
         )
-        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers)
+        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored if content_on else None)
 
     def _write_out(
         self,
@@ -2140,10 +2204,17 @@ class BoilerplateStage(Stage):
         # p < threshold  <=>  log-odds < logit(threshold)
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
-        announced = _announced_list_items(lines, verdict, cand)
-        below = np.flatnonzero(self._line_log_odds(lines, v, cand) < low).tolist()
-        for i in map(cand.__getitem__, below):
-            if i not in announced and not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
+        odds, inputs = self._scored(lines, v, cand)
+        rows = inputs.rows
+        # _announced_list_items from the features' colon and list-item columns (exact for every line).
+        x = inputs.x
+        below = (odds < low) & ~kernels.score_announced(x[:, _ENDS_COLON], x[:, _LIST_ITEM], rows, inputs.removed)
+        # A quantity line is always kept outside the article (_line_info): only those lines are tested.
+        keep = inputs.facts[:, kernels.COL_KEEP] != 0
+        for i in rows[below & ~keep].tolist():
+            verdict[i] = SCORER_RULE
+        for i in rows[below & keep].tolist():
+            if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
 
     def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
@@ -2151,18 +2222,65 @@ class BoilerplateStage(Stage):
         then, when the model has one and its lexicon covers the document's language, the context model
         on those features plus the first model's scores of the line and its neighbours (context_features),
         word evidence (lexical_features), shared vocabulary (document_features) and its segment's and
-        block's scores (block_features)."""
-        x = line_features(lines, v, cand)
+        block's scores (block_features). The definition, step by step; the cleaning pass computes the
+        same bits in one compiled call (_scored)."""
+        return self._log_odds_of(lines, v, cand, _scorer_inputs(lines, v, cand))
+
+    def _scored(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> tuple[np.ndarray, ScorerInputs]:
+        """_line_log_odds, and the inputs of the first model (the candidates' features and facts): from
+        kernels.score_log_odds, or step by step for the documents and models it does not cover."""
+        inputs = _scorer_inputs(lines, v, cand)
+        odds = self._compiled_log_odds(v, inputs)
+        if odds is None:
+            odds = self._log_odds_of(lines, v, cand, inputs)
+        return odds, inputs
+
+    def _compiled_log_odds(self, v: RuleVerdicts, inputs: ScorerInputs) -> np.ndarray | None:
+        """kernels.score_log_odds of a document's candidates, or None when it cannot give _log_odds_of's
+        values: trees deeper than MAX_TESTED_DEPTH, a context model whose features are not laid out as
+        the kernel builds them, words with astral characters lower-casing to several characters or
+        that the kernel leaves to Python."""
+        scorer, context = self._scorer, self._context
+        if scorer is None or scorer._tests is None:
+            return None
+        if context is not None and (context._tests is None or not _fused_context_layout()):
+            return None
+        astral, astral_lower = _astral_table(inputs.points) if context is not None else (_NO_ASTRAL, _NO_ASTRAL)
+        if astral is None or astral_lower is None:
+            return None
+        second = context if context is not None else scorer  # (arrays of the right types when there is none)
+        lexicon = context.compiled if context is not None else _empty_lexicon()
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        odds = np.empty(len(inputs.rows), dtype=np.float64)
+        status = kernels.score_log_odds(
+            inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
+            start, end,
+            scorer.feature, scorer.threshold, scorer.leaf, scorer._tests, scorer.base, scorer._leaf_of_bits,
+            context is not None,
+            second.feature, second.threshold, second.leaf, second._tests, second.base, second._leaf_of_bits,  # type: ignore[arg-type]
+            inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
+            lexicon.slots, lexicon.points, lexicon.starts, lexicon.weight,
+            CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
+            _LOG1P_TABLE, odds,
+        )  # fmt: skip
+        return None if status == kernels.SCORED_WORDS_IN_PYTHON else odds
+
+    def _log_odds_of(self, lines: list[str], v: RuleVerdicts, cand: list[int], inputs: ScorerInputs) -> np.ndarray:
+        """_line_log_odds from the first model's inputs, step by step."""
+        x = inputs.x
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
             return odds
-        words = self._context.compiled.candidate_words(lines, cand)
+        words = self._context.compiled.candidate_words(lines, cand, inputs.points)
         if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
-        context = context_features(lines, v, cand, odds)
+        rows = inputs.rows
+        context = context_features(lines, v, cand, odds, rows)
         lexical = lexical_features(words)
-        document = document_features(words, v, cand)
-        blocks = block_features(v, cand, odds)
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        in_body = (rows >= start) & (rows < end) & (inputs.facts[:, kernels.COL_BODY_CHARS] > 0)
+        document = document_features(words, v, cand, in_body)
+        blocks = block_features(v, cand, odds, np.diff(inputs.removed).astype(np.bool_), rows)
         return self._context.log_odds(np.hstack((x, context, lexical, document, blocks)))
 
     def _mark_outside_content(

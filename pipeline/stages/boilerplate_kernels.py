@@ -1272,3 +1272,326 @@ def info_marks(
         if f & F_XDIGIT:
             marks[at[5]] = j
             at[5] += 1
+
+# --- Line scorer: one pass over the candidate lines as they are (not stripped), shared with candidate_words. ---
+
+
+@numba.njit(cache=True, nogil=True)
+def score_line_shapes(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    flags: np.ndarray,
+    shapes: np.ndarray,
+    chars: np.ndarray,
+    repeated: np.ndarray,
+) -> None:
+    """line_shape_counts of the candidate lines stripped as str.strip() strips them (``points``: the
+    lines as they are, joined by newlines: the same array candidate_words reads), plus per line the
+    characters of the stripped line (``chars``) and whether the same stripped line occurs again among
+    them (``repeated``, 0/1). Whitespace is what str.isspace() says (the SPACE bit; no astral character
+    is whitespace)."""
+    n = points.size
+    m = chars.size
+    stripped = np.empty(n, dtype=np.uint32)
+    begin = np.empty(m, dtype=np.int64)  # stripped line k: stripped[begin[k]:begin[k] + chars[k]]
+    size = 0
+    line = 0
+    start = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        b = start
+        e = p
+        while b < e and points[b] < 0x10000 and (classes[points[b]] & SPACE) != 0:
+            b += 1
+        while e > b and points[e - 1] < 0x10000 and (classes[points[e - 1]] & SPACE) != 0:
+            e -= 1
+        if line:
+            stripped[size] = NEWLINE
+            size += 1
+        begin[line] = size
+        chars[line] = e - b
+        for q in range(b, e):
+            stripped[size] = points[q]
+            size += 1
+        line += 1
+        start = p + 1
+    line_shape_counts(stripped[:size], classes, lower, function_keys, shapes, flags)
+    # Equal stripped lines: an open-addressing table of line numbers, hashed by what is known of each line
+    # already (its length, first and last characters, counts), characters compared only on a tie.
+    slots = np.full(table_size(m), -1, dtype=np.int64)
+    mask = np.uint64(slots.size - 1)
+    for k in range(m):
+        repeated[k] = 0
+    for k in range(m):
+        size = chars[k]
+        h = (FNV_OFFSET ^ np.uint64(size)) * FNV_PRIME
+        if size:
+            h = (h ^ np.uint64(stripped[begin[k]])) * FNV_PRIME
+            h = (h ^ np.uint64(stripped[begin[k] + size - 1])) * FNV_PRIME
+        for j in range(C_TOKENS + 1):
+            h = (h ^ np.uint64(shapes[k, j])) * FNV_PRIME
+        s = (h >> np.uint64(17)) & mask
+        while slots[s] >= 0:
+            j = slots[s]
+            if chars[j] == size:
+                same = True
+                for q in range(size):
+                    if stripped[begin[j] + q] != stripped[begin[k] + q]:
+                        same = False
+                        break
+                if same:
+                    repeated[j] = 1
+                    repeated[k] = 1
+                    break
+            s = (s + np.uint64(1)) & mask
+        if slots[s] < 0:
+            slots[s] = k
+
+
+@numba.njit(cache=True, nogil=True)
+def score_announced(colon: np.ndarray, listed: np.ndarray, rows: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """Per candidate line, whether it is an item of a list announced by a line ending with a colon
+    (the stage's _announced_list_items, as flags): ``colon``/``listed``: per candidate, whether its
+    stripped line ends with ":" / opens like a list item; ``rows``: their line numbers; ``removed``
+    (n + 1): lines removed by a rule before each line. A list runs on over consecutive candidates with no
+    removed line in between that are list items; an item ending with a colon starts no list of its own."""
+    m = rows.size
+    items = np.zeros(m, dtype=np.bool_)
+    for k in range(m):
+        if colon[k] == 0 or items[k]:
+            continue
+        previous = rows[k]
+        for at in range(k + 1, m):
+            j = rows[at]
+            if removed[j] != removed[previous + 1] or listed[at] == 0:
+                break
+            items[at] = True
+            previous = j
+    return items
+
+
+# --- Line scorer: both models and the context model's features of a document in one call. ---
+# What score_log_odds returns: the context model's log-odds; the first model's (the stage has no context
+# model, or the lexicon covers too few of the words); the first model's, and the words need Python
+# (candidate_words could not lower-case them character by character).
+SCORED_CONTEXT, SCORED_FIRST, SCORED_WORDS_IN_PYTHON = 0, 1, 2
+# Widths of the context model's feature blocks after the first model's (the stage's CONTEXT_FEATURES,
+# LEXICAL_FEATURES, DOCUMENT_FEATURES, BLOCK_FEATURES, in this order).
+CONTEXT_WIDTH, LEXICAL_WIDTH, DOCUMENT_WIDTH, BLOCK_WIDTH = 19, 7, 2, 10
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_block(a: np.ndarray, lo: int, n: int, stride: int) -> float:
+    # numpy's pairwise_sum of a[lo], a[lo + stride], ... (n values) for n <= 128 (PW_BLOCKSIZE): eight
+    # running sums, then the rest.
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i * stride]
+        return res
+    r = np.empty(8)
+    for j in range(8):
+        r[j] = a[lo + j * stride]
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[lo + (i + j) * stride]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i * stride]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a: np.ndarray, lo: int, n: int, stride: int) -> float:
+    """Sum of the n values a[lo], a[lo + stride], ... in numpy's pairwise order (np.sum of a float64 run,
+    and of each row of a 2-D array along axis 1): bit-identical to it. numpy splits a run of more than
+    128 values at half its length rounded down to a multiple of 8 and adds the two sums; the halves are
+    walked here with an explicit stack (numba's cache does not load recursive functions reliably)."""
+    if n <= 128:
+        return _pairwise_block(a, lo, n, stride)
+    # Stack of (start, length, combine): combine marks a run whose two halves' sums are on `sums`.
+    starts = np.empty(256, dtype=np.int64)
+    lengths = np.empty(256, dtype=np.int64)
+    combine = np.empty(256, dtype=np.bool_)
+    sums = np.empty(256, dtype=np.float64)
+    top = 1
+    starts[0], lengths[0], combine[0] = lo, n, False
+    done = 0
+    while top:
+        top -= 1
+        start, length = starts[top], lengths[top]
+        if combine[top]:
+            sums[done - 2] = sums[done - 2] + sums[done - 1]
+            done -= 1
+        elif length <= 128:
+            sums[done] = _pairwise_block(a, start, length, stride)
+            done += 1
+        else:
+            half = length // 2
+            half -= half % 8
+            # Popped in reverse: the first half, then the second, then their sum.
+            starts[top], lengths[top], combine[top] = start, length, True
+            starts[top + 1], lengths[top + 1], combine[top + 1] = start + half * stride, length - half, False
+            starts[top + 2], lengths[top + 2], combine[top + 2] = start, half, False
+            top += 3
+    return sums[0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _tree_log_odds(
+    xt: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    leaf: np.ndarray,
+    table: np.ndarray,
+    base: float,
+    leaf_of_bits: np.ndarray,
+) -> np.ndarray:
+    """The stage's TreeEnsemble.log_odds (tested depths), the same bits: the leaves found as
+    tree_leaf_values_by_tests finds them, but stored tree after tree (each tree's values of all rows
+    in one contiguous run: ~25% faster than one row's trees side by side), then each row's values
+    summed in numpy's order, plus ``base``. ``leaf_of_bits``: leaf[:, table], each tree's value per
+    bit pattern (one lookup instead of two, ~12% faster), when it has table.size columns (the stage
+    builds it up to depth 3: 128 values per tree); otherwise leaf and table are used."""
+    trees, inner = feature.shape
+    rows = xt.shape[1]
+    direct = leaf_of_bits.shape[1] == table.size
+    bits = np.empty(rows, dtype=np.int64)
+    values = np.empty(trees * rows, dtype=np.float64)  # values[t * rows + r]: tree t's leaf for row r
+    for t in range(trees):
+        bits[:] = 0
+        for j in range(inner):
+            column = xt[feature[t, j]]
+            cut = threshold[t, j]
+            for r in range(rows):
+                bits[r] |= np.int64(column[r] > cut) << j
+        at = t * rows
+        if direct:
+            by_bits = leaf_of_bits[t]
+            for r in range(rows):
+                values[at + r] = by_bits[bits[r]]
+        else:
+            tree_leaf = leaf[t]
+            for r in range(rows):
+                values[at + r] = tree_leaf[table[bits[r]]]
+    odds = np.empty(rows, dtype=np.float64)
+    for r in range(rows):
+        odds[r] = base + _pairwise_sum(values, r, trees, rows)
+    return odds
+
+
+@numba.njit(cache=True, nogil=True)
+def score_log_odds(
+    x: np.ndarray,
+    rows: np.ndarray,
+    body_chars: np.ndarray,
+    removed: np.ndarray,
+    stretch_start: int,
+    stretch_end: int,
+    first_feature: np.ndarray,
+    first_threshold: np.ndarray,
+    first_leaf: np.ndarray,
+    first_table: np.ndarray,
+    first_base: float,
+    first_by_bits: np.ndarray,
+    context: bool,
+    context_feature: np.ndarray,
+    context_threshold: np.ndarray,
+    context_leaf: np.ndarray,
+    context_table: np.ndarray,
+    context_base: float,
+    context_by_bits: np.ndarray,
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    astral: np.ndarray,
+    astral_lower: np.ndarray,
+    lex_slots: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+    lex_weight: np.ndarray,
+    near: int,
+    wide: int,
+    confident: float,
+    pad: float,
+    min_known_share: float,
+    overlap_min_chars: int,
+    log1p_table: np.ndarray,
+    odds: np.ndarray,
+) -> int:
+    """The stage's _line_log_odds of a document's candidate lines, in one call: the first model on their
+    features ``x`` (line_features), then, with ``context`` and enough known words (candidate_words on
+    ``points``, the candidate lines joined by newlines), the context model on x plus the context,
+    lexical, document and block features, each block computed by the kernel the stage's function uses,
+    the stretch mean and the tree sums in numpy's summation order: the same bits. ``rows``/``body_chars``:
+    the candidates' line numbers and body characters (-1: not body); ``removed`` (lines + 1): lines removed
+    by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one);
+    ``*_by_bits``: the models' leaf values per bit pattern (_tree_log_odds).
+    Writes ``odds`` and returns SCORED_CONTEXT, SCORED_FIRST or SCORED_WORDS_IN_PYTHON (what ``odds``
+    holds: see those constants)."""
+    m, width = x.shape
+    xt = np.ascontiguousarray(x.T)
+    s = _tree_log_odds(xt, first_feature, first_threshold, first_leaf, first_table, first_base, first_by_bits)
+    odds[:] = s
+    if not context:
+        return SCORED_FIRST
+    ok, word_id, word_line, word_len, weight, counts = candidate_words(
+        points, m, classes, lower, astral, astral_lower, lex_slots, lex_points, lex_starts, lex_weight
+    )
+    # (Block sizes above the range checked against numpy's log1p go to Python too.)
+    if not ok or m >= 100_000:
+        return SCORED_WORDS_IN_PYTHON
+    known = 0
+    for k in range(weight.size):
+        known += not np.isnan(weight[k])
+    if (known / weight.size if weight.size else 0.0) < min_known_share:
+        return SCORED_FIRST
+    total_width = width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH
+    xt2 = np.empty((total_width, m), dtype=np.float64)
+    xt2[:width] = xt
+    at = width
+    # Context features (the stage's context_features): the window columns, then the stretch mean.
+    ctx = np.empty((m, CONTEXT_WIDTH), dtype=np.float64)
+    context_rows(s, near, wide, confident, pad, log1p_table, ctx)
+    inside = np.empty(m, dtype=np.float64)
+    count = 0
+    for k in range(m):
+        if stretch_start <= rows[k] < stretch_end:
+            inside[count] = s[k]
+            count += 1
+    mean = _pairwise_sum(inside, 0, count, 1) / count if count else pad
+    for k in range(m):
+        ctx[k, CONTEXT_WIDTH - 1] = mean
+    xt2[at : at + CONTEXT_WIDTH] = ctx.T
+    at += CONTEXT_WIDTH
+    lex = np.zeros((m, LEXICAL_WIDTH), dtype=np.float64)
+    lexical_rows(weight, counts, near, lex)
+    xt2[at : at + LEXICAL_WIDTH] = lex.T
+    at += LEXICAL_WIDTH
+    doc = np.full((m, DOCUMENT_WIDTH), -1.0)
+    if word_line.size:
+        in_body = np.empty(m, dtype=np.bool_)
+        for k in range(m):
+            in_body[k] = stretch_start <= rows[k] < stretch_end and body_chars[k] > 0
+        word_overlap(word_id, word_line, word_len, in_body, overlap_min_chars, doc)
+    xt2[at : at + DOCUMENT_WIDTH] = doc.T
+    at += DOCUMENT_WIDTH
+    flags = np.empty(removed.size - 1, dtype=np.bool_)
+    for i in range(flags.size):
+        flags[i] = removed[i + 1] != removed[i]
+    blk = np.empty((m, BLOCK_WIDTH), dtype=np.float64)
+    block_rows(s, rows, flags, confident, blk)
+    for k in range(m):
+        for j in (0, 5, 6):  # counts (segment size, offset in it, block size), as np.log1p gives them
+            blk[k, j] = _log1p_int(int(blk[k, j]), log1p_table)
+    xt2[at : at + BLOCK_WIDTH] = blk.T
+    odds[:] = _tree_log_odds(
+        xt2, context_feature, context_threshold, context_leaf, context_table, context_base, context_by_bits
+    )
+    return SCORED_CONTEXT
