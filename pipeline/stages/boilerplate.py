@@ -1866,7 +1866,9 @@ class BoilerplateStage(Stage):
         kernels.info_marks(flags_a, words_a, marks, bounds, prose, nav, keep_a)
         at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
-        glued, crumb, quantity, no_key, fallback, xdigit = (flagged[at[k] : at[k + 1]] for k in range(len(at) - 1))
+        a, b, c, d, e, f, g = at  # the INFO_MARKS kinds' bounds in `flagged`
+        glued, crumb, quantity, no_key = flagged[a:b], flagged[b:c], flagged[c:d], flagged[d:e]
+        fallback, xdigit = flagged[e:f], flagged[f:g]
         self._pattern_rules(data, ends, keys, words, xdigit, rules)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
         keep = keep_a.tolist()
@@ -1894,7 +1896,7 @@ class BoilerplateStage(Stage):
         separator or a possible root line) and ``glued`` (only the glued-trail test can say yes); None for
         the others."""
         crumbs: list[tuple[str, int] | None] = [None] * len(texts)
-        if not self._crumbs_any:
+        if not self._crumbs_any or not (crumb or glued):
             return crumbs
         # Most F_GLUED lines (~20k of the trafilatura pages' 120k) do not open with a root, which
         # startswith tells without a Python-level loop.
@@ -1926,6 +1928,8 @@ class BoilerplateStage(Stage):
                     rules[j] = self._classify_key(key, counts[j], hits[j] if hits is not None else None)
             return
         lines, ids = db.scan(data, ends)
+        if not lines.size and db.whole and not xdigit:
+            return  # nothing reported, nothing to try (many documents of new lines: a few µs each)
         # A handful of reports per document: plain Python beats a dozen small numpy calls here.
         phrased = set()
         reported: dict[int, list[int]] = {}
