@@ -1416,6 +1416,9 @@ class BoilerplateStage(Stage):
         self._exact = exact
         # The same as UTF-8 bytes: line_infos looks up the compiled pass's output without decoding it.
         self._exact_utf8 = {key.encode("utf-8", "surrogatepass"): rule for key, rule in exact.items()}
+        # And by those bytes' line_hash (the key hash line_infos computes anyway): an int lookup per new line
+        # costs half a bytes one; each hit is checked against the bytes (_exact_rules).
+        self._exact_by_hash = {xxhash.xxh3_64_intdigest(key): (key, rule) for key, rule in self._exact_utf8.items()}
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
@@ -1853,7 +1856,7 @@ class BoilerplateStage(Stage):
         # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
         parts = data.split(b"\n")
         hashes = list(map(xxhash.xxh3_64_intdigest, parts))
-        rules: list[str | None] = list(map(self._exact_utf8.get, parts))
+        rules = self._exact_rules(parts, hashes)
         db = self._prefilter()
         # With the whole-line patterns in the prefilter only the few lines a rule may hit need their key
         # (decoded one by one); else every key goes through _classify_key.
@@ -1882,6 +1885,16 @@ class BoilerplateStage(Stage):
         for j in fallback:
             infos[j] = self._line_info(texts[j])
         return infos
+
+    def _exact_rules(self, parts: list[bytes], hashes: list[int]) -> list[str | None]:
+        """The exact-line rule of each key (UTF-8 ``parts``, their xxh3 ``hashes``), None for most: looked up
+        by hash, each hit confirmed by its bytes (a different key with the same hash: the bytes decide)."""
+        rules: list[Any] = list(map(self._exact_by_hash.get, hashes))
+        exact = self._exact_utf8
+        for j in compress(range(len(rules)), rules):
+            key, rule = rules[j]
+            rules[j] = rule if parts[j] == key else exact.get(parts[j])
+        return rules
 
     def _crumbs(
         self,
