@@ -1593,6 +1593,26 @@ def test_line_infos_cache_stays_bounded(monkeypatch):
     assert any(len(line.strip()) > 40 for line in lines)
 
 
+def test_exact_rules_by_hash_are_confirmed_by_the_bytes():
+    """line_infos finds exact-line rules by the keys' xxh3 hash; a hash entry holding another key (what a
+    collision would look like, forged here) does not decide: the key's own bytes do. Every pack key still
+    gets its rule, and lines that are no pack key get none."""
+    import xxhash
+
+    stage = BoilerplateStage()
+    exact = sorted(stage._exact.items())[:200]
+    plain = ["A sentence of the article that no pack lists.", "Weather tomorrow"]
+    assert [info[2] for info in stage.line_infos([k for k, _ in exact])] == [rule for _, rule in exact]
+    forged = BoilerplateStage()
+    (k1, r1), (k2, _r2) = exact[0], exact[1]
+    table = forged._exact_by_hash
+    table[xxhash.xxh3_64_intdigest(normalise(plain[0]).encode())] = (k1.encode(), r1)  # another key's entry
+    table[xxhash.xxh3_64_intdigest(k2.encode())] = (k1.encode(), r1)  # a pack key behind another's entry
+    infos = forged.line_infos([*plain, k2])
+    assert [info[2] for info in infos] == [None, None, forged._exact[k2]]
+    assert infos == [stage._line_info(line) for line in [*plain, k2]]
+
+
 def test_prefilter_reports_every_pattern_re_matches():
     """Every whole-line pattern that re fullmatches a key (seeds, a quarter of the trafilatura pages, the
     pack lines and phrases, dates and counts) is reported by the hyperscan scan for that key's line, and

@@ -1480,6 +1480,9 @@ class BoilerplateStage(Stage):
         self._exact = exact
         # The same as UTF-8 bytes: line_infos looks up the compiled pass's output without decoding it.
         self._exact_utf8 = {key.encode("utf-8", "surrogatepass"): rule for key, rule in exact.items()}
+        # And by those bytes' line_hash (the key hash line_infos computes anyway): an int lookup per new line
+        # costs half a bytes one; each hit is checked against the bytes (_exact_rules).
+        self._exact_by_hash = {xxhash.xxh3_64_intdigest(key): (key, rule) for key, rule in self._exact_utf8.items()}
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
@@ -1917,7 +1920,7 @@ class BoilerplateStage(Stage):
         # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
         parts = data.split(b"\n")
         hashes = list(map(xxhash.xxh3_64_intdigest, parts))
-        rules: list[str | None] = list(map(self._exact_utf8.get, parts))
+        rules = self._exact_rules(parts, hashes)
         db = self._prefilter()
         # With the whole-line patterns in the prefilter only the few lines a rule may hit need their key
         # (decoded one by one); else every key goes through _classify_key.
@@ -1930,7 +1933,9 @@ class BoilerplateStage(Stage):
         kernels.info_marks(flags_a, words_a, marks, bounds, prose, nav, keep_a)
         at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
-        glued, crumb, quantity, no_key, fallback, xdigit = (flagged[at[k] : at[k + 1]] for k in range(len(at) - 1))
+        a, b, c, d, e, f, g = at  # the INFO_MARKS kinds' bounds in `flagged`
+        glued, crumb, quantity, no_key = flagged[a:b], flagged[b:c], flagged[c:d], flagged[d:e]
+        fallback, xdigit = flagged[e:f], flagged[f:g]
         self._pattern_rules(data, ends, keys, words, xdigit, rules)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
         keep = keep_a.tolist()
@@ -1945,6 +1950,16 @@ class BoilerplateStage(Stage):
             infos[j] = self._line_info(texts[j])
         return infos
 
+    def _exact_rules(self, parts: list[bytes], hashes: list[int]) -> list[str | None]:
+        """The exact-line rule of each key (UTF-8 ``parts``, their xxh3 ``hashes``), None for most: looked up
+        by hash, each hit confirmed by its bytes (a different key with the same hash: the bytes decide)."""
+        rules: list[Any] = list(map(self._exact_by_hash.get, hashes))
+        exact = self._exact_utf8
+        for j in compress(range(len(rules)), rules):
+            key, rule = rules[j]
+            rules[j] = rule if parts[j] == key else exact.get(parts[j])
+        return rules
+
     def _crumbs(
         self,
         texts: list[str],
@@ -1958,7 +1973,7 @@ class BoilerplateStage(Stage):
         separator or a possible root line) and ``glued`` (only the glued-trail test can say yes); None for
         the others."""
         crumbs: list[tuple[str, int] | None] = [None] * len(texts)
-        if not self._crumbs_any:
+        if not self._crumbs_any or not (crumb or glued):
             return crumbs
         # Most F_GLUED lines (~20k of the trafilatura pages' 120k) do not open with a root, which
         # startswith tells without a Python-level loop.
@@ -1990,6 +2005,8 @@ class BoilerplateStage(Stage):
                     rules[j] = self._classify_key(key, counts[j], hits[j] if hits is not None else None)
             return
         lines, ids = db.scan(data, ends)
+        if not lines.size and db.whole and not xdigit:
+            return  # nothing reported, nothing to try (many documents of new lines: a few µs each)
         # A handful of reports per document: plain Python beats a dozen small numpy calls here.
         phrased = set()
         reported: dict[int, list[int]] = {}

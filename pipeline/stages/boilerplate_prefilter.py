@@ -249,6 +249,15 @@ def phrase_expression(phrase: str) -> str:
     return "".join(_byte(b) for b in phrase.encode("utf-8", "surrogatepass"))
 
 
+def _empty() -> np.ndarray:
+    array = np.empty(0, dtype=np.int64)
+    array.flags.writeable = False
+    return array
+
+
+_NO_REPORTS = (_empty(), _empty())
+
+
 class Prefilter:
     """One hyperscan database: whole-line patterns (ids 0..patterns-1, supersets) then phrases. ``whole``:
     whether the whole-line patterns are in it (False: some pattern could not be translated, the stage
@@ -275,8 +284,8 @@ class Prefilter:
             if scratch is None:
                 scratch = self._local.scratch = hyperscan.Scratch(self._db)
             self._db.scan(data, match_event_handler=on_match, scratch=scratch)
-        if not found:  # most documents (numpy calls cost µs each)
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        if not found:  # most documents (numpy calls cost µs each): shared read-only empty arrays
+            return _NO_REPORTS
         pairs = np.array(found, dtype=np.int64).reshape(-1, 2)
         return ends.searchsorted(pairs[:, 1], side="left"), pairs[:, 0]
 
