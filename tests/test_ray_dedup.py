@@ -4,7 +4,6 @@ and the state rows a later (incremental) run loads. One local Ray (2 CPUs) for t
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pipeline import ray_dedup
 from pipeline.config import default_config
 from pipeline.runner import run
 from pipeline.state import StateStore
@@ -97,35 +97,18 @@ def _assert_same(local: Path, distributed: Path, reports: tuple[dict[str, Any], 
     assert rows and _state_rows(distributed, reports[1]) == rows
 
 
-class _Messages(logging.Handler):
-    """The cleancorpus logger's messages (the CLI tests leave it not propagating to caplog's root)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def test_distributed_dedup_equals_local(tmp_path: Path) -> None:
     src = tmp_path / "in"
     _write(src, "docs.jsonl", _with_duplicates(_cc(60)))
     local = _run(src, tmp_path / "local", "local")
-    logger, handler = logging.getLogger("cleancorpus"), _Messages()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        distributed = _run(src, tmp_path / "ray", "ray")
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    distributed = _run(src, tmp_path / "ray", "ray")
     _assert_same(tmp_path / "local", tmp_path / "ray", (local, distributed))
-    # Both paths ran: documents deduplicated alone in tasks, and sharing ones in the driver.
-    (line,) = [m for m in handler.messages if m.startswith("distributed dedup")]
-    alone, driven = (int(w) for w in line.split() if w.isdigit())
-    assert alone >= 3 and driven >= 3  # counts move with the earlier stages; both paths must run
+    # Every path ran: documents deduplicated alone, and components of several documents in group
+    # tasks, one of them spanning both batches (the 66 documents make two); none in the driver.
+    split = ray_dedup.last_split
+    assert split.alone >= 3 and split.grouped >= 3 and split.driver == 0  # counts move with earlier stages
+    assert split.components.size >= 2 and split.components.sum() == split.grouped == sum(split.tasks)
+    assert len(split.tasks) == 2 and split.spanning >= 1 and split.with_state == 0  # two CPUs: two group tasks
     rejected = (tmp_path / "ray" / "rejected.jsonl").read_text(encoding="utf-8")
     for doc_id in ("whole-copy", "near-copy", "mostly-copied", "self-repeat"):
         assert f'"id":"{doc_id}"' in rejected, doc_id
@@ -146,4 +129,5 @@ def test_incremental_run_against_the_saved_index_equals_local(tmp_path: Path) ->
         reports[executor] = _run(src, out, executor)
         assert reports[executor]["inputs"]["unchanged_skipped"] == 1
     _assert_same(outs["local"], outs["ray"], (reports["local"], reports["ray"]))
+    assert ray_dedup.last_split.with_state >= 1  # a group task deduplicated against a copy of the saved index
     assert '"id":"copy-of-first-run"' in (outs["ray"] / "rejected.jsonl").read_text(encoding="utf-8")
