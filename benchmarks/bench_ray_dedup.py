@@ -144,3 +144,7 @@ def print_split(splits: list[ray_dedup.Split]) -> None:
             for lab, lo, hi in zip(labels, edges, edges[1:], strict=True)
         )
     )
+
+
+if __name__ == "__main__":
+    main()
