@@ -141,7 +141,7 @@ def print_split(splits: list[ray_dedup.Split]) -> None:
         "# documents in components of each size: "
         + ", ".join(
             f"{lab}: {int(sizes[(sizes >= lo) & (sizes < hi)].sum())}"
-            for lab, lo, hi in zip(labels, edges, edges[1:], strict=True)
+            for lab, lo, hi in zip(labels, edges[:-1], edges[1:], strict=True)
         )
     )
 

@@ -415,9 +415,10 @@ def _run_groups(executor: RayExecutor, stage: DedupStage, plan: Plan, parts: lis
     ray = executor.ray
     saved = ray.put(pickle.dumps(stage, protocol=pickle.HIGHEST_PROTOCOL)) if any(plan.with_state) else None
     task = ray.remote(num_cpus=1)(dedup_group)
+    present = {n: set(positions.values()) for n, positions in sorted(plan.routes.items())}  # groups per batch
     pending = []
     for g in range(plan.groups):
-        numbers = [n for n in sorted(plan.routes) if g in plan.routes[n].values()]
+        numbers = [n for n, groups in present.items() if g in groups]
         refs = [parts[n][g] for n in numbers]
         pending.append(task.remote(stage.options, saved if plan.with_state[g] else None, numbers, *refs))
     return pending
