@@ -89,7 +89,7 @@ class DocResult:
     rejected: Rejection | None
     stats: Counter[str]
     learnt: list[dict[str, Any]]  # its rows of the index state (none if rejected)
-    clusters: list[int] = field(default_factory=list)  # copies of each cluster it alone made (solo)
+    clusters: list[tuple[tuple[str, int], int]] = field(default_factory=list)  # (label, copies) of its clusters (solo)
     error: Exception | None = None  # what the stage raised (the driver raises it again)
 
 
@@ -279,9 +279,26 @@ def plan_groups(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], groups: 
 # ---------------------------------------------------------------- deciding documents (in Ray tasks)
 
 
+def _writable(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_writable(v) for v in value)
+    return value
+
+
+def _own_sketch(stage: DedupStage, doc: Document) -> None:
+    """Arrays Ray takes from its object store are read-only; dedup's compiled pass is typed for
+    writable ones (a read-only sketch array failed numba's typing with ``verify: estimate``)."""
+    cached = doc.scratch.get(stage.name)
+    if cached is not None:
+        doc.scratch[stage.name] = (cached[0], {k: _writable(v) for k, v in cached[1].items()})
+
+
 def decide(stage: DedupStage, doc: Document) -> DocResult:
     """Run ``stage`` on ``doc``; what it did (the document is left changed)."""
     text, seen = doc.text, len(doc.removed)
+    _own_sketch(stage, doc)
     error = None
     try:
         stage.process(doc)
@@ -302,7 +319,7 @@ def dedup_alone(stage: DedupStage, doc: Document) -> DocResult:
     it on the document (the driver's apply_stage applies it again, counting it as for the real stage)."""
     text, seen = doc.text, len(doc.removed)
     result = decide(stage, doc)
-    result.clusters = list(stage.cluster_sizes.values())  # all its own: none of its keys is elsewhere
+    result.clusters = list(stage.cluster_sizes.items())  # all its own: none of its keys is elsewhere
     stage.cluster_sizes.clear()
     doc.text = text
     del doc.removed[seen:]
@@ -332,7 +349,7 @@ def filter_batch(position: int, groups: int, routes: dict[int, int], batch: Batc
 
 def dedup_group(
     options: DedupOptions, saved: bytes | None, batch_numbers: list[int], *parts: list[tuple[int, Document]]
-) -> tuple[dict[int, DocResult], list[int], float]:
+) -> tuple[dict[int, DocResult], list[tuple[tuple[str, int], int]], float]:
     """A group task: the real stage, on a copy of the saved index (``saved``: the driver's stage,
     pickled) or an empty one, over the group's documents in input order. Returns each document's
     result by code, the copies of each cluster the group made, and the task's CPU seconds."""
@@ -342,7 +359,7 @@ def dedup_group(
     for batch_no, part in zip(batch_numbers, parts, strict=True):
         for i, doc in part:
             results[(batch_no << 32) | i] = decide(stage, doc)
-    return results, list(stage.cluster_sizes.values()), time.process_time() - started
+    return results, list(stage.cluster_sizes.items()), time.process_time() - started
 
 
 # ---------------------------------------------------------------- driver
@@ -360,11 +377,18 @@ class DriverDedup(Stage):
         self.driven = 0
         self._clusters = 0
 
-    def add_clusters(self, rule_copies: Iterable[int]) -> None:
-        """Clusters made in a task: each its own (its copies share a key with its original only there)."""
-        for copies in rule_copies:
-            self._clusters += 1
-            self.stage.cluster_sizes[("ray", -self._clusters)] = copies
+    def add_clusters(self, clusters: Iterable[tuple[tuple[str, int], int]]) -> None:
+        """Clusters made in a task. Across the corpus each is its own (its copies share a key with
+        its original only there). With ``scope: document`` the local stage starts each document's
+        index afresh, and clusters of equal labels (a key, an entry number) in two documents add up
+        in its counts: so they do here."""
+        sizes = self.stage.cluster_sizes
+        for label, copies in clusters:
+            if self.stage.options.scope == "document":
+                sizes[label] += copies
+            else:
+                self._clusters += 1
+                sizes[("ray", -self._clusters)] = copies
 
     def process(self, doc: Document) -> None:
         result: DocResult | None = doc.scratch.pop(RESULT, None)
