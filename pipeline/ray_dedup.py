@@ -401,12 +401,12 @@ class DriverDedup(Stage):
         self.add_clusters(result.clusters)
         if result.learnt:  # in input order among the others' rows: the state rows are the same
             stage._learnt.setdefault(doc.source, []).extend(result.learnt)
-        if result.error is not None:
-            raise result.error
         if result.text is not None:
             doc.text = result.text
         doc.removed.extend(result.removed)
         doc.rejected = result.rejected
+        if result.error is not None:  # after what the stage did before it failed, as in a local run
+            raise result.error
 
     def take_stats(self) -> Counter[str]:
         return self.stage.take_stats()
