@@ -2,9 +2,10 @@
 
 The driver (this process) reads the inputs and writes the outputs. Batches go to Ray remote tasks,
 a bounded number in flight, and come back in submission order. Dedup runs distributed
-(``pipeline/ray_dedup.py``): the driver only decides, in input order, for the documents that share
-a key with another one, so results equal the local executors'. The (prepared) stages are put in
-the object store once; each Ray worker process unpickles them once, on its first batch.
+(``pipeline/ray_dedup.py``): the connected components of the documents sharing keys are
+deduplicated in Ray tasks, each in input order, so results equal the local executors'. The
+(prepared) stages are put in the object store once; each Ray worker process unpickles them once,
+on its first batch.
 
 With no address a local Ray is started (and stopped at close); with one, the driver joins that
 cluster (``ray start --head`` on one node, ``ray start --address HEAD:6379`` on the others). Input
