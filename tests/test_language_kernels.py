@@ -283,3 +283,54 @@ def test_weights_of_the_run_rows_are_the_per_run_sums():
         expected = lang.LanguageStage._weights(text, lang._runs_of_rows(rows))
         assert list(got.items()) == list(expected.items())
     assert len(lang.LanguageStage._weights_of_rows(mixed_text(), lang._run_rows(mixed_text()))) >= 8
+
+
+def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
+    """`_code_tokens` / `_emails` search only around their trigger characters; they must find what
+    the regexes find over the whole text: on real text, edge cases and random strings of the
+    characters that matter (word boundaries after marks, digits of other scripts, "@" in a row)."""
+    import random
+
+    cases = [
+        "e.g. x_y=1, a->b, std::vector, ./run.sh --flag, C:\\path\\to, [x]|{y}, $HOME #tag",
+        "mail a@b.org, x.y+z@sub.example.co.uk; bad@x, @@a@b.c, a@b@c.com, ж@ж.рф é\u0301a_b",
+        "\u0301x_y ٣a_b ж.x 中a.b a.b.c... a_ _a __ :: -> .a .A a. a.",
+    ]
+    if SENTENCES.is_dir():
+        cases.append(mixed_text())
+    rng = random.Random(7)
+    alphabet = [*"ab_Z9@.-+:/>=<#$[]{}|\\ \n\té\u0301ж中", "::", "->", "a@b.c", "\u00a0", "\u2028", "٣"]
+    cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(20_000)]
+    for text in cases:
+        assert lang._code_tokens(text) == [m.span() for m in lang._CODE_TOKEN_RE.finditer(text)], text
+        assert lang._emails(text) == [m.span() for m in lang._EMAIL_RE.finditer(text)], text
+
+
+@needs_sentences
+def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_runs():
+    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read; `_Runs.before` is
+    the runs' prefix."""
+    stage = lang.LanguageStage()
+    english = (SENTENCES / "en.txt").read_text(encoding="utf-8").splitlines()[:60]
+    foreign = ["Москва столица России", "東京は日本の首都です", "Apple", "Ελληνικά κείμενα εδώ", "中文", "ж"]
+    rng = np.random.default_rng(3)
+    texts = [mixed_text()]
+    for _ in range(20):
+        words = " ".join(english).split(" ")
+        for at in sorted(rng.choice(len(words), 40, replace=False), reverse=True):
+            words.insert(int(at), str(rng.choice(foreign)))
+        texts.append(" ".join(words))
+    checked = 0
+    for text in texts:
+        runs = lang._Runs(lang._run_rows(text))
+        every = lang._runs_of_rows(runs.rows)
+        for hosts in ({"Latin"}, {"Han", "Kana"}, {"Cyrillic", "Latin"}, {"Han"}, {"Hangul", "Han"}):
+            hosts = frozenset(hosts)
+            expected = stage._script_fragments(text, every, hosts)
+            assert stage._script_fragments(text, runs.around(hosts), hosts) == expected
+            checked += len(expected)
+        for limit in (0, 1, 3000, len(text) + 1):
+            assert runs.before(limit) == [r for r in every if r.start < limit]
+        assert runs.all() == every
+        assert runs.before(3000) == [r for r in every if r.start < 3000]
+    assert checked > 100
