@@ -86,9 +86,7 @@ def test_line_hits_match_str_split():
     table = np.zeros(0x500, dtype=bool)
     table[[ord(c) for c in odd]] = True
     for shortest in (1, 7):
-        got = kernels.line_hits(
-            code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES
-        ).tolist()
+        got = kernels.line_hits(code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES).tolist()
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
@@ -334,3 +332,37 @@ def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_r
         assert runs.all() == every
         assert runs.before(3000) == [r for r in every if r.start < 3000]
     assert checked > 100
+
+
+@needs_sentences
+def test_sample_rows_are_the_split_stripped_alphabetic_words_rows():
+    """`token_rows` (via `_sample_rows`) against the list comprehension it replaces, on lingua text of
+    Latin and Cyrillic languages with punctuation, digits, astral letters and emoji around words."""
+    extra = " «Überall» (naïve) 'quoted' 𝐀𝐁𝐂 x𝐀 😀 a😀 ...!!! 12 ab12 l'été — ‹x› ǅemal ǅ \u00a0nbsp"
+    checked = 0
+    for code, script in (("en", "Latin"), ("de", "Latin"), ("fr", "Latin"), ("vi", "Latin"), ("ru", "Cyrillic")):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:300]
+        for k in range(0, len(lines), 30):
+            low = (" ".join(lines[k : k + 30]) + extra).lower()
+            row = lang._score_table(script).row
+            expected = [row.get(v, 0) for w in low.split() if (v := w.strip(lang._STRIP)).isalpha()]
+            assert lang._sample_rows(low, code_points(low), script).tolist() == expected
+            checked += sum(1 for r in expected if r)
+    assert checked > 2000
+
+
+@needs_sentences
+def test_distinct_row_hits_are_the_distinct_hits_of_the_words():
+    stage = lang.LanguageStage()
+    for code in ("en", "de", "es", "it", "nl", "pl"):
+        low = " ".join((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40]).lower()
+        words = [v for w in low.split() if (v := w.strip(lang._STRIP)).isalpha()]
+        rows = lang._sample_rows(low, code_points(low), "Latin")
+        for other in ("en", "fr", "de", "pt"):
+            if other != code:
+                expected = (
+                    stage._distinct_hits(set(words), code, other),
+                    stage._distinct_hits(set(words), other, code),
+                )
+                assert lang._distinct_row_hits(rows, "Latin", code, other) == expected
+                assert expected[0] >= 3

@@ -512,16 +512,12 @@ class LanguageStage(Stage):
         """Log-likelihood of the words under each profile of `script` that lists at least one of them
         (relative to all words being unlisted), and how many words each lists."""
         table = _score_table(script)
-        # each distinct word once (a text repeats its frequent words), only this script's lists:
-        # compiled (`language_kernels.profile_scores`), the words passed as their rows of the index
         get = table.row.get
         rows = np.array([get(w, 0) for w in words], dtype=np.int64)  # faster than fromiter(map(...))
-        order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
-        names = list(map(table.names.__getitem__, order.tolist()))
-        return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
+        return _row_scores(rows, table)
 
     def _cheap_main(
-        self, words: list[str], scores: dict[str, float], hits: dict[str, int]
+        self, n_words: int, scores: dict[str, float], hits: dict[str, int]
     ) -> tuple[str | None, str | None]:
         """The main language from the word profiles' `_scores` of the words when they tell it
         safely (else None), and the profiles' best guess (None when under 3 listed words)."""
@@ -531,7 +527,7 @@ class LanguageStage(Stage):
         best = ranked[0]
         second = scores[ranked[1]] if len(ranked) > 1 else -math.inf
         # clear winner: enough listed words, a fair share of the text, and a wide margin
-        if hits[best] >= 8 and hits[best] >= 0.1 * len(words) and scores[best] - second >= _MAIN_MARGIN:
+        if hits[best] >= 8 and hits[best] >= 0.1 * n_words and scores[best] - second >= _MAIN_MARGIN:
             return best, best
         return None, best if hits[best] >= 3 else None
 
@@ -598,7 +594,7 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
-    def _bilingual(self, text: str, words: list[str], scores: dict[str, float], main: str, script: str) -> bool:
+    def _bilingual(self, text: str, rows: np.ndarray, scores: dict[str, float], main: str, script: str) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
@@ -607,9 +603,7 @@ class LanguageStage(Stage):
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
-        distinct = set(words)
-        theirs = self._distinct_hits(distinct, runner_up, main)
-        mine = self._distinct_hits(distinct, main, runner_up)
+        theirs, mine = _distinct_row_hits(rows, script, runner_up, main)
         if theirs < 3 or theirs < share * (theirs + mine):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
@@ -686,7 +680,7 @@ class LanguageStage(Stage):
                 # words spread over the whole text: a page may open with navigation in English
                 spread = language_kernels.spread_sample(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
                 sample = spread.tobytes().decode("utf-32-le", "surrogatepass")
-                lang, sure = self._sample_language(sample, "Latin", text)
+                lang, sure = self._sample_language(sample, "Latin", text, spread)
                 return [lang], sure
             runs = _Runs(_run_rows(text))
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -747,13 +741,19 @@ class LanguageStage(Stage):
         # metadata only: not worth a langdetect call; the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
-    def _sample_language(self, sample: str, script: str, text: str) -> tuple[str, bool]:
+    def _sample_language(
+        self, sample: str, script: str, text: str, low_cps: np.ndarray | None = None
+    ) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
-        they cannot tell."""
-        words = [v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]
-        scores, hits = self._scores(words, script)
-        lang, guess = self._cheap_main(words, scores, hits)
-        if lang is not None and self._bilingual(text, words, scores, lang, script):
+        they cannot tell. `low_cps`: the code points of ``sample.lower()`` if known (the Latin
+        sample is cut from the lowercased text)."""
+        # the words ([v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]) as
+        # their rows of the script's profile index, found by a compiled pass
+        low = sample.lower() if low_cps is None else sample
+        rows = _sample_rows(low, code_points(low) if low_cps is None else low_cps, script)
+        scores, hits = _row_scores(rows, _score_table(script))
+        lang, guess = self._cheap_main(len(rows), scores, hits)
+        if lang is not None and self._bilingual(text, rows, scores, lang, script):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -1744,6 +1744,69 @@ def _score_table(script: str) -> _ScoreTable:
         ptr[r + 1] = len(langs)
     oov = np.array([prof.oov[lang] for lang in names], dtype=np.float64)
     return _ScoreTable(names, oov, row, ptr, np.array(langs, dtype=np.int64), np.array(deltas, dtype=np.float64))
+
+
+def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float], dict[str, int]]:
+    """`LanguageStage._scores` of words given as their rows of `table` (0: unlisted)."""
+    # each distinct word once (a text repeats its frequent words), only this script's lists:
+    # compiled (`language_kernels.profile_scores`)
+    order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
+    names = list(map(table.names.__getitem__, order.tolist()))
+    return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
+
+
+# `_STRIP` as a table by code point, for `language_kernels.token_rows`
+_STRIP_TABLE = np.zeros(max(map(ord, _STRIP)) + 1, dtype=np.bool_)
+_STRIP_TABLE[list(map(ord, _STRIP))] = True
+
+
+@lru_cache(maxsize=1)
+def _alpha_table() -> np.ndarray:
+    return language_kernels.alpha_table()
+
+
+@lru_cache(maxsize=32)
+def _word_rows(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`language_kernels.word_rows_table` of the words of `_score_table(script)`, in row order."""
+    return language_kernels.word_rows_table(list(_score_table(script).row))
+
+
+def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
+    """``[row.get(v, 0) for w in low.split() if (v := w.strip(_STRIP)).isalpha()]`` with `row` the
+    rows of `_score_table(script)`; `cps` are `low`'s code points."""
+    rows, spans = language_kernels.token_rows(
+        cps, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
+    )
+    if (rows < 0).any():  # tokens with a letter beyond the kernel's table: str.isalpha decides
+        get = _score_table(script).row.get
+        kept = []
+        for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
+            if row >= 0:
+                kept.append(row)
+            elif low[s:e].isalpha():
+                kept.append(get(low[s:e], 0))
+        rows = np.array(kept, dtype=np.int64)
+    return rows
+
+
+@lru_cache(maxsize=32)
+def _listed(script: str) -> np.ndarray:
+    """Which of `_score_table(script)`'s languages list each row's word: [row, language]."""
+    table = _score_table(script)
+    listed = np.zeros((len(table.ptr) - 1, len(table.names)), dtype=np.bool_)
+    per_row = np.diff(table.ptr)
+    listed[np.repeat(np.arange(len(per_row)), per_row), table.langs] = True
+    return listed
+
+
+def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
+    """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
+    distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
+    on a list of the script's languages has a row, and that row's entries are the lists having it."""
+    table = _score_table(script)
+    listed = _listed(script)[np.unique(rows)]
+    mine, theirs = listed[:, table.names.index(lang)], listed[:, table.names.index(other)]
+    return int((mine & ~theirs).sum()), int((theirs & ~mine).sum())
 
 
 @lru_cache(maxsize=32)
