@@ -366,3 +366,24 @@ def test_distinct_row_hits_are_the_distinct_hits_of_the_words():
                 )
                 assert lang._distinct_row_hits(rows, "Latin", code, other) == expected
                 assert expected[0] >= 3
+
+
+@needs_sentences
+def test_ngram_ids_are_langdetects_extracted_ngrams():
+    """`_ngram_ids` against ``Detector._extract_ngrams`` on lingua text of every language (capitals,
+    CJK, Vietnamese marks, Arabic, digits and punctuation between words)."""
+    factory = lang._factory()
+    checked = 0
+    for path in sorted(SENTENCES.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()[:6]
+        for text in [*lines, " ".join(lines).upper(), "ÉCOLE de l'ÉTÉ, ABC-def  x  Y z 1999 ǅemal"]:
+            detector = factory.create()
+            detector.append(text)
+            detector.cleaning_text()
+            rows = lang._ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
+            ids = lang._ngram_ids(detector.text, rows)
+            names = {row: gram for gram, row in rows.index.items()}
+            got = [names[row] for row in ids]
+            assert got == detector._extract_ngrams(), text
+            checked += len(got)
+    assert checked > 100_000

@@ -262,15 +262,14 @@ def _probabilities(detector) -> list:
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 
     detector.cleaning_text()
-    ngrams = detector._extract_ngrams()
-    if not ngrams:
-        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
     rows = _ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
-    ids = np.array([rows.index.get(g) or rows.add(g) for g in ngrams], dtype=np.int64)
+    ids = np.array(_ngram_ids(detector.text, rows), dtype=np.int64)
+    if not len(ids):
+        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
     langprob = np.zeros(len(detector.langlist))
     rng = detector.random
     rng.seed(detector.seed)
-    k = len(ngrams).bit_length()
+    k = len(ids).bit_length()
     for _ in range(detector.n_trial):
         prob = np.array(detector._init_probability(), dtype=np.float64)
         alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
@@ -289,6 +288,55 @@ def _probabilities(detector) -> list:
         langprob += prob / detector.n_trial
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
+
+
+class _Normalized(dict):
+    """langdetect's ``NGram.normalize`` of each character (always one character), for
+    ``str.translate``: filled as characters are met."""
+
+    def __missing__(self, code: int) -> str:
+        from langdetect.utils.ngram import NGram
+
+        self[code] = value = NGram.normalize(chr(code))
+        return value
+
+
+_NORMALIZED = _Normalized()
+
+
+def _ngram_ids(text: str, rows: _NgramRows) -> list[int]:
+    """The rows of ``Detector._extract_ngrams()`` (the n-grams of the detector's text that its profiles
+    know, in order), without langdetect's per-character method calls: the text normalised at once
+    (`_NORMALIZED`), then the same buffer of the last 3 characters (reset after a space; none
+    taken while two capitals in a row) and the same 1-, 2- and 3-grams."""
+    index, known = rows.index, rows.probs
+    out: list[int] = []
+    grams, capital = " ", False
+    for ch in text.translate(_NORMALIZED):
+        last = grams[-1]
+        if last == " ":
+            grams, capital = " ", False
+            if ch == " ":
+                continue
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += ch
+        if ch.isupper():
+            if last.isupper():
+                capital = True
+        else:
+            capital = False
+        if capital:
+            continue
+        # the 1-gram (not a space), then the 2- and 3-grams: the buffer holds 2 or 3 characters here
+        for w in (ch, grams) if len(grams) == 2 else (ch, grams[1:], grams):
+            if w != " ":
+                row = index.get(w)
+                if row:
+                    out.append(row)
+                elif w in known:
+                    out.append(rows.add(w))
+    return out
 
 
 class _NgramRows:
@@ -1790,23 +1838,22 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _listed(script: str) -> np.ndarray:
-    """Which of `_score_table(script)`'s languages list each row's word: [row, language]."""
+def _rows_listed(script: str) -> dict[str, frozenset[int]]:
+    """For each language of `script`: the rows of `_score_table(script)` whose word it lists."""
     table = _score_table(script)
-    listed = np.zeros((len(table.ptr) - 1, len(table.names)), dtype=np.bool_)
     per_row = np.diff(table.ptr)
-    listed[np.repeat(np.arange(len(per_row)), per_row), table.langs] = True
-    return listed
+    rows = np.repeat(np.arange(len(per_row)), per_row)
+    return {name: frozenset(rows[table.langs == j].tolist()) for j, name in enumerate(table.names)}
 
 
 def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
     """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
     distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
     on a list of the script's languages has a row, and that row's entries are the lists having it."""
-    table = _score_table(script)
-    listed = _listed(script)[np.unique(rows)]
-    mine, theirs = listed[:, table.names.index(lang)], listed[:, table.names.index(other)]
-    return int((mine & ~theirs).sum()), int((theirs & ~mine).sum())
+    listed = _rows_listed(script)
+    distinct = set(rows.tolist())
+    mine, theirs = distinct & listed[lang], distinct & listed[other]
+    return len(mine - theirs), len(theirs - mine)
 
 
 @lru_cache(maxsize=32)
