@@ -306,8 +306,8 @@ def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
 
 @needs_sentences
 def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_runs():
-    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read; `_Runs.before` is
-    the runs' prefix."""
+    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read; `_Runs.outside` is
+    the runs of other scripts before a limit."""
     stage = lang.LanguageStage()
     english = (SENTENCES / "en.txt").read_text(encoding="utf-8").splitlines()[:60]
     foreign = ["Москва столица России", "東京は日本の首都です", "Apple", "Ελληνικά κείμενα εδώ", "中文", "ж"]
@@ -327,10 +327,9 @@ def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_r
             expected = stage._script_fragments(text, every, hosts)
             assert stage._script_fragments(text, runs.around(hosts), hosts) == expected
             checked += len(expected)
-        for limit in (0, 1, 3000, len(text) + 1):
-            assert runs.before(limit) == [r for r in every if r.start < limit]
+            for limit in (0, 1, 3000, len(text) + 1):
+                assert runs.outside(hosts, limit) == [r for r in every if r.start < limit and r.script not in hosts]
         assert runs.all() == every
-        assert runs.before(3000) == [r for r in every if r.start < 3000]
     assert checked > 100
 
 

@@ -396,20 +396,24 @@ class _Runs:
             self._all = _runs_of_rows(self.rows)
         return self._all
 
-    def before(self, limit: int) -> list[_Run]:
-        """The runs starting before `limit`."""
-        if self._all is not None:
-            return self._all[: bisect.bisect_left(self._all, (limit,))]
-        return _runs_of_rows(self.rows[: np.searchsorted(self.rows[:, 0], limit)])
+    def outside(self, hosts: frozenset[str], limit: int) -> list[_Run]:
+        """The runs outside `hosts` that start before `limit`."""
+        rows = self.rows[: np.searchsorted(self.rows[:, 0], limit)]
+        return _runs_of_rows(rows[~_in_scripts(rows, hosts)])
 
     def around(self, hosts: frozenset[str]) -> list[_Run]:
         """The runs outside `hosts` and the two runs after each: all that `_script_fragments` reads
         (a host run after the second one finds no open cluster, so changes nothing)."""
-        foreign = ~np.isin(self.rows[:, 2], [_RUN_CLASS[x] for x in hosts if x in _RUN_CLASS])
+        foreign = ~_in_scripts(self.rows, hosts)
         keep = foreign.copy()
         keep[1:] |= foreign[:-1]
         keep[2:] |= foreign[:-2]
         return _runs_of_rows(self.rows[keep])
+
+
+def _in_scripts(rows: np.ndarray, scripts: frozenset[str]) -> np.ndarray:
+    """Which run rows are of one of `scripts`."""
+    return np.isin(rows[:, 2], [_RUN_CLASS[x] for x in scripts if x in _RUN_CLASS])
 
 
 @dataclass(slots=True)
@@ -733,11 +737,10 @@ class LanguageStage(Stage):
             runs = _Runs(_run_rows(text))
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
         pieces, pos = [], 0
-        for r in runs.before(limit):
-            if r.script not in main_scripts and r.script not in group:
-                pieces.append(text[pos : r.start])
-                pieces.append(" ")
-                pos = r.end
+        for r in runs.outside(main_scripts | group, limit):
+            pieces.append(text[pos : r.start])
+            pieces.append(" ")
+            pos = r.end
         pieces.append(text[pos:limit] if pos < limit else "")
         sample = "".join(pieces)
         if langs and self.options.main_languages_max == 1:
