@@ -386,3 +386,16 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             assert got == detector._extract_ngrams(), text
             checked += len(got)
     assert checked > 100_000
+
+
+@needs_sentences
+def test_word_pieces_are_where_the_word_regex_finds_its_words():
+    """`_word_pieces` places `_WORD_RE.findall`'s words where `finditer` finds them (apostrophes,
+    combining marks, digits and punctuation between words, a span cutting a word)."""
+    text = mixed_text() + " l'été d’Artagnan a\u0301b x1y ''x'' rock'n'roll"
+    for s in range(0, len(text) - 200, 97):
+        e = s + 150
+        words = lang._WORD_RE.findall(text, s, e)
+        assert lang._word_pieces(text, s, words) == [
+            (m.start(), m.end(), m.group()) for m in lang._WORD_RE.finditer(text, s, e)
+        ]

@@ -1225,27 +1225,34 @@ class LanguageStage(Stage):
                 continue
             if any(s < te and ts < e for ts, te in taken):
                 continue
-            pieces = [(m.start(), m.end(), m.group()) for m in _WORD_RE.finditer(text, s, e)]
-            if len(pieces) < opt.same_script_min_words:
+            # the words' text first (findall); where they are only when a clause or the sentence's
+            # end needs it (`_word_pieces`)
+            sentence_words = _WORD_RE.findall(text, s, e)
+            if len(sentence_words) < opt.same_script_min_words:
                 continue
-            if _code_like(text, s, e, pieces):
+            if _code_like(text, s, e, sentence_words):
                 continue  # shell commands, LaTeX, markup: their words tell no language
             self.stat_update("same-script-candidates")
             clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence(pieces), main_langs, script, text[s:e])
-            if verdict is not None and not self._host_clause(text, pieces, clauses, main, verdict):
-                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
-                found.append((s, end, verdict))
-                continue
+            verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
+            pieces = None
+            if verdict is not None:
+                pieces = _word_pieces(text, s, sentence_words)
+                if not self._host_clause(text, pieces, clauses, main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                    found.append((s, end, verdict))
+                    continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
+                if pieces is None:
+                    pieces = _word_pieces(text, s, sentence_words)
                 words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
                 if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence(words), main_langs, script, text[fs:fe])
+                verdict = self._decide(_evidence([w for _, _, w in words]), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -1256,7 +1263,7 @@ class LanguageStage(Stage):
         """Does a clause of a sentence judged `lang` lean to the main language (a foreign clause
         inside a host sentence: only the clause is foreign)?"""
         for cs, ce in clauses:
-            words = {w for w in _evidence([p for p in pieces if cs <= p[0] and p[1] <= ce])}
+            words = set(_evidence([w for a, b, w in pieces if cs <= a and b <= ce]))
             if not words:
                 continue
             odd = _odd_letter_words(frozenset(words), self.profiles.script[main])
@@ -1655,11 +1662,24 @@ def _clause_span(text: str, s: int, e: int) -> tuple[int, int]:
 _DELIM_BEFORE_RE = regex.compile(r"(?:[,;:]|\s[–—-])\s*$")
 
 
-def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
+def _word_pieces(text: str, start: int, words: list[str]) -> list[tuple[int, int, str]]:
+    """(start, end, word) of `_WORD_RE.findall(text, start, ...)`'s words: each is the first
+    occurrence of its text from the end of the one before, since no letter or mark (which every
+    match starts with) lies between two matches."""
+    out, pos = [], start
+    find = text.find
+    for w in words:
+        at = find(w, pos)
+        pos = at + len(w)
+        out.append((at, pos, w))
+    return out
+
+
+def _evidence(words: list[str]) -> list[str]:
     """Lowercased words that can tell a language: lowercase ones and the first word; capitalised
     words inside (names, titles such as "The Merchants Exchange") are left out, and so is "et al."
     (Latin, in references of any language)."""
-    words = [w.lower() for i, (_, _, w) in enumerate(pieces) if i == 0 or w.islower() or not w[:1].isupper()]
+    words = [w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()]
     if "al" in words:
         for i in range(len(words) - 2, -1, -1):
             if words[i] == "et" and words[i + 1] == "al":
@@ -1682,9 +1702,9 @@ def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) ->
 _CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
 
 
-def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
+def _code_like(text: str, s: int, e: int, words: list[str]) -> bool:
     """Under 70% of the non-space characters are letters of words (code, formulas, markup)."""
-    letters = sum(b - a for a, b, _ in pieces)
+    letters = sum(map(len, words))
     # non-space characters: what str.split() leaves (it splits at str.isspace), counted in C
     return letters < 0.7 * len("".join(text[s:e].split()))
 
