@@ -399,3 +399,63 @@ def test_word_pieces_are_where_the_word_regex_finds_its_words():
         assert lang._word_pieces(text, s, words) == [
             (m.start(), m.end(), m.group()) for m in lang._WORD_RE.finditer(text, s, e)
         ]
+
+
+def per_run_cjk_same_script(stage, text, runs, main_langs, main_scripts, taken):
+    """`_cjk_same_script` as it was, adding up each sentence's `_Run`s (the reference)."""
+    import bisect
+
+    host_scripts = lang._host_scripts(main_scripts)
+    starts = [r.start for r in runs]
+    found = []
+    for s, e in stage._sentences(text):
+        if any(s < te and ts < e for ts, te in taken):
+            continue
+        i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
+        letters: dict[str, int] = {}
+        for r in runs[i:j]:
+            letters[r.script] = letters.get(r.script, 0) + r.end - r.start
+        total = sum(letters.values())
+        if not total or sum(v for k, v in letters.items() if k in host_scripts) < 0.8 * total:
+            continue
+        cjk_chars = sum(v for k, v in letters.items() if k in lang._CJK)
+        kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
+        if main_scripts == frozenset({"Han"}):
+            if kana >= 2 and cjk_chars >= stage.options.min_cjk_chars:
+                found.extend(stage._japanese_clauses(text, s, e, runs[i:j], main_langs))
+            continue
+        candidate = (kana == 0 and cjk_chars >= 20) if "Kana" in main_scripts else (hangul == 0 and cjk_chars >= 16)
+        if candidate:
+            probs = stage._detect(text[s:e])
+            if probs and probs[0][0] not in main_langs and probs[0][1] >= 0.99:
+                found.append((s, e, probs[0][0]))
+    return found
+
+
+@needs_sentences
+def test_cjk_same_script_from_run_rows_is_the_per_run_sums():
+    """`_cjk_same_script` counts each sentence's letters from cumulative sums over the run rows;
+    the same fragments as adding up its `_Run`s, for Chinese, Japanese and Korean hosts with
+    sentences of the others, Latin and Cyrillic inserted."""
+    stage = lang.LanguageStage()
+    lines = {
+        c: (SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:80] for c in ("zh", "ja", "ko", "ru")
+    }
+    rng = np.random.default_rng(5)
+    checked = 0
+    for host, main_langs, main_scripts in (
+        ("zh", ["zh"], frozenset({"Han"})),
+        ("ja", ["ja"], frozenset({"Han", "Kana"})),
+        ("ko", ["ko"], frozenset({"Hangul", "Han"})),
+    ):
+        for _ in range(6):
+            sentences = list(rng.choice(lines[host], 12))
+            for code in ("zh", "ja", "ko", "ru"):
+                sentences.insert(int(rng.integers(len(sentences))), str(rng.choice(lines[code])))
+            text = "".join(sentences) + " see https://example.org/x_y and Apple Inc."
+            runs = lang._Runs(lang._run_rows(text))
+            taken = [(5, 9)]
+            expected = per_run_cjk_same_script(stage, text, runs.all(), main_langs, main_scripts, taken)
+            assert stage._cjk_same_script(text, runs, main_langs, main_scripts, taken) == expected
+            checked += len(expected)
+    assert checked >= 10

@@ -413,7 +413,12 @@ class _Runs:
 
 def _in_scripts(rows: np.ndarray, scripts: frozenset[str]) -> np.ndarray:
     """Which run rows are of one of `scripts`."""
-    return np.isin(rows[:, 2], [_RUN_CLASS[x] for x in scripts if x in _RUN_CLASS])
+    return np.isin(rows[:, 2], _run_classes(scripts))
+
+
+def _run_classes(scripts: frozenset[str]) -> list[int]:
+    """The `script_runs` classes of `scripts` (names the runs do not use have none)."""
+    return [_RUN_CLASS[x] for x in scripts if x in _RUN_CLASS]
 
 
 @dataclass(slots=True)
@@ -985,7 +990,7 @@ class LanguageStage(Stage):
     def _cjk_same_script(
         self,
         text: str,
-        runs: list[_Run],
+        runs: _Runs,
         main_langs: list[str],
         main_scripts: frozenset[str],
         taken: list[tuple[int, int]],
@@ -993,24 +998,35 @@ class LanguageStage(Stage):
         """CJK host: a Japanese sentence in Chinese text (kana), a Chinese one in Japanese/Korean
         text (no kana/hangul); langdetect confirms."""
         host_scripts = _host_scripts(main_scripts)
-        starts = [r.start for r in runs]
+        sentences = self._sentences(text)
+        # each sentence's letters by script, from cumulative sums over the run rows (whole numbers:
+        # the same as adding up its runs; no `_Run` per run of a page of CJK text)
+        rows = runs.rows
+        per_class = np.zeros((len(rows) + 1, len(_RUN_SCRIPTS)), dtype=np.int64)
+        per_class[np.arange(1, len(rows) + 1), rows[:, 2]] = rows[:, 1] - rows[:, 0]
+        np.cumsum(per_class, axis=0, out=per_class)
+        bounds = np.array(sentences, dtype=np.int64).reshape(-1, 2)
+        first = np.searchsorted(rows[:, 0], bounds[:, 0])
+        last = np.searchsorted(rows[:, 0], bounds[:, 1])
+        letters = per_class[last] - per_class[first]
+        totals = letters.sum(axis=1).tolist()
+        hosts = letters[:, _run_classes(host_scripts)].sum(axis=1).tolist()
+        cjks = letters[:, _CJK_CLASSES].sum(axis=1).tolist()
+        kanas = letters[:, _RUN_CLASS["Kana"]].tolist()
+        hanguls = letters[:, _RUN_CLASS["Hangul"]].tolist()
         found = []
         opt = self.options
-        for s, e in self._sentences(text):
+        for k, (s, e) in enumerate(sentences):
             if any(s < te and ts < e for ts, te in taken):
                 continue
-            i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
-            letters: dict[str, int] = {}
-            for r in runs[i:j]:
-                letters[r.script] = letters.get(r.script, 0) + r.end - r.start
-            total = sum(letters.values())
-            if not total or sum(v for k, v in letters.items() if k in host_scripts) < 0.8 * total:
+            total = totals[k]
+            if not total or hosts[k] < 0.8 * total:
                 continue
-            cjk_chars = sum(v for k, v in letters.items() if k in _CJK)
-            kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
+            cjk_chars, kana, hangul = cjks[k], kanas[k], hanguls[k]
             if main_scripts == frozenset({"Han"}):
                 if kana >= 2 and cjk_chars >= opt.min_cjk_chars:
-                    found.extend(self._japanese_clauses(text, s, e, runs[i:j], main_langs))
+                    own = _runs_of_rows(rows[first[k] : last[k]])
+                    found.extend(self._japanese_clauses(text, s, e, own, main_langs))
                 continue
             # a Chinese sentence in Japanese (no kana) or Korean (no hangul) text, not a heading
             candidate = (kana == 0 and cjk_chars >= 20) if "Kana" in main_scripts else (hangul == 0 and cjk_chars >= 16)
@@ -1346,7 +1362,7 @@ class LanguageStage(Stage):
             taken = [(f.start, f.end) for f in fragments]
             if main_scripts & _CJK:
                 assert runs is not None
-                found = self._cjk_same_script(text, runs.all(), main_langs, main_scripts, taken)
+                found = self._cjk_same_script(text, runs, main_langs, main_scripts, taken)
             elif not sure:
                 # a wrong main language makes every host sentence look foreign: precision first
                 self.stat_update("same-script-skipped-unsure")
