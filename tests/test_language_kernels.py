@@ -86,9 +86,7 @@ def test_line_hits_match_str_split():
     table = np.zeros(0x500, dtype=bool)
     table[[ord(c) for c in odd]] = True
     for shortest in (1, 7):
-        got = kernels.line_hits(
-            code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES
-        ).tolist()
+        got = kernels.line_hits(code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES).tolist()
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
@@ -283,3 +281,181 @@ def test_weights_of_the_run_rows_are_the_per_run_sums():
         expected = lang.LanguageStage._weights(text, lang._runs_of_rows(rows))
         assert list(got.items()) == list(expected.items())
     assert len(lang.LanguageStage._weights_of_rows(mixed_text(), lang._run_rows(mixed_text()))) >= 8
+
+
+def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
+    """`_code_tokens` / `_emails` search only around their trigger characters; they must find what
+    the regexes find over the whole text: on real text, edge cases and random strings of the
+    characters that matter (word boundaries after marks, digits of other scripts, "@" in a row)."""
+    import random
+
+    cases = [
+        "e.g. x_y=1, a->b, std::vector, ./run.sh --flag, C:\\path\\to, [x]|{y}, $HOME #tag",
+        "mail a@b.org, x.y+z@sub.example.co.uk; bad@x, @@a@b.c, a@b@c.com, ж@ж.рф é\u0301a_b",
+        "\u0301x_y ٣a_b ж.x 中a.b a.b.c... a_ _a __ :: -> .a .A a. a.",
+    ]
+    if SENTENCES.is_dir():
+        cases.append(mixed_text())
+    rng = random.Random(7)
+    alphabet = [*"ab_Z9@.-+:/>=<#$[]{}|\\ \n\té\u0301ж中", "::", "->", "a@b.c", "\u00a0", "\u2028", "٣"]
+    cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(20_000)]
+    for text in cases:
+        assert lang._code_tokens(text) == [m.span() for m in lang._CODE_TOKEN_RE.finditer(text)], text
+        assert lang._emails(text) == [m.span() for m in lang._EMAIL_RE.finditer(text)], text
+
+
+@needs_sentences
+def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_runs():
+    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read; `_Runs.outside` is
+    the runs of other scripts before a limit."""
+    stage = lang.LanguageStage()
+    english = (SENTENCES / "en.txt").read_text(encoding="utf-8").splitlines()[:60]
+    foreign = ["Москва столица России", "東京は日本の首都です", "Apple", "Ελληνικά κείμενα εδώ", "中文", "ж"]
+    rng = np.random.default_rng(3)
+    texts = [mixed_text()]
+    for _ in range(20):
+        words = " ".join(english).split(" ")
+        for at in sorted(rng.choice(len(words), 40, replace=False), reverse=True):
+            words.insert(int(at), str(rng.choice(foreign)))
+        texts.append(" ".join(words))
+    checked = 0
+    for text in texts:
+        runs = lang._Runs(lang._run_rows(text))
+        every = lang._runs_of_rows(runs.rows)
+        for hosts in ({"Latin"}, {"Han", "Kana"}, {"Cyrillic", "Latin"}, {"Han"}, {"Hangul", "Han"}):
+            hosts = frozenset(hosts)
+            expected = stage._script_fragments(text, every, hosts)
+            assert stage._script_fragments(text, runs.around(hosts), hosts) == expected
+            checked += len(expected)
+            for limit in (0, 1, 3000, len(text) + 1):
+                assert runs.outside(hosts, limit) == [r for r in every if r.start < limit and r.script not in hosts]
+        assert runs.all() == every
+    assert checked > 100
+
+
+@needs_sentences
+def test_sample_rows_are_the_split_stripped_alphabetic_words_rows():
+    """`token_rows` (via `_sample_rows`) against the list comprehension it replaces, on lingua text of
+    Latin and Cyrillic languages with punctuation, digits, astral letters and emoji around words."""
+    extra = " «Überall» (naïve) 'quoted' 𝐀𝐁𝐂 x𝐀 😀 a😀 ...!!! 12 ab12 l'été — ‹x› ǅemal ǅ \u00a0nbsp"
+    checked = 0
+    for code, script in (("en", "Latin"), ("de", "Latin"), ("fr", "Latin"), ("vi", "Latin"), ("ru", "Cyrillic")):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:300]
+        for k in range(0, len(lines), 30):
+            low = (" ".join(lines[k : k + 30]) + extra).lower()
+            row = lang._score_table(script).row
+            expected = [row.get(v, 0) for w in low.split() if (v := w.strip(lang._STRIP)).isalpha()]
+            assert lang._sample_rows(low, code_points(low), script).tolist() == expected
+            checked += sum(1 for r in expected if r)
+    assert checked > 2000
+
+
+@needs_sentences
+def test_distinct_row_hits_are_the_distinct_hits_of_the_words():
+    stage = lang.LanguageStage()
+    for code in ("en", "de", "es", "it", "nl", "pl"):
+        low = " ".join((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40]).lower()
+        words = [v for w in low.split() if (v := w.strip(lang._STRIP)).isalpha()]
+        rows = lang._sample_rows(low, code_points(low), "Latin")
+        for other in ("en", "fr", "de", "pt"):
+            if other != code:
+                expected = (
+                    stage._distinct_hits(set(words), code, other),
+                    stage._distinct_hits(set(words), other, code),
+                )
+                assert lang._distinct_row_hits(rows, "Latin", code, other) == expected
+                assert expected[0] >= 3
+
+
+@needs_sentences
+def test_ngram_ids_are_langdetects_extracted_ngrams():
+    """`_ngram_ids` against ``Detector._extract_ngrams`` on lingua text of every language (capitals,
+    CJK, Vietnamese marks, Arabic, digits and punctuation between words)."""
+    factory = lang._factory()
+    checked = 0
+    for path in sorted(SENTENCES.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()[:6]
+        for text in [*lines, " ".join(lines).upper(), "ÉCOLE de l'ÉTÉ, ABC-def  x  Y z 1999 ǅemal"]:
+            detector = factory.create()
+            detector.append(text)
+            detector.cleaning_text()
+            rows = lang._ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
+            ids = lang._ngram_ids(detector.text, rows)
+            names = {row: gram for gram, row in rows.index.items()}
+            got = [names[row] for row in ids]
+            assert got == detector._extract_ngrams(), text
+            checked += len(got)
+    assert checked > 100_000
+
+
+@needs_sentences
+def test_word_pieces_are_where_the_word_regex_finds_its_words():
+    """`_word_pieces` places `_WORD_RE.findall`'s words where `finditer` finds them (apostrophes,
+    combining marks, digits and punctuation between words, a span cutting a word)."""
+    text = mixed_text() + " l'été d’Artagnan a\u0301b x1y ''x'' rock'n'roll"
+    for s in range(0, len(text) - 200, 97):
+        e = s + 150
+        words = lang._WORD_RE.findall(text, s, e)
+        assert lang._word_pieces(text, s, words) == [
+            (m.start(), m.end(), m.group()) for m in lang._WORD_RE.finditer(text, s, e)
+        ]
+
+
+def per_run_cjk_same_script(stage, text, runs, main_langs, main_scripts, taken):
+    """`_cjk_same_script` as it was, adding up each sentence's `_Run`s (the reference)."""
+    import bisect
+
+    host_scripts = lang._host_scripts(main_scripts)
+    starts = [r.start for r in runs]
+    found = []
+    for s, e in stage._sentences(text):
+        if any(s < te and ts < e for ts, te in taken):
+            continue
+        i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
+        letters: dict[str, int] = {}
+        for r in runs[i:j]:
+            letters[r.script] = letters.get(r.script, 0) + r.end - r.start
+        total = sum(letters.values())
+        if not total or sum(v for k, v in letters.items() if k in host_scripts) < 0.8 * total:
+            continue
+        cjk_chars = sum(v for k, v in letters.items() if k in lang._CJK)
+        kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
+        if main_scripts == frozenset({"Han"}):
+            if kana >= 2 and cjk_chars >= stage.options.min_cjk_chars:
+                found.extend(stage._japanese_clauses(text, s, e, runs[i:j], main_langs))
+            continue
+        candidate = (kana == 0 and cjk_chars >= 20) if "Kana" in main_scripts else (hangul == 0 and cjk_chars >= 16)
+        if candidate:
+            probs = stage._detect(text[s:e])
+            if probs and probs[0][0] not in main_langs and probs[0][1] >= 0.99:
+                found.append((s, e, probs[0][0]))
+    return found
+
+
+@needs_sentences
+def test_cjk_same_script_from_run_rows_is_the_per_run_sums():
+    """`_cjk_same_script` counts each sentence's letters from cumulative sums over the run rows;
+    the same fragments as adding up its `_Run`s, for Chinese, Japanese and Korean hosts with
+    sentences of the others, Latin and Cyrillic inserted."""
+    stage = lang.LanguageStage()
+    lines = {
+        c: (SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:80] for c in ("zh", "ja", "ko", "ru")
+    }
+    rng = np.random.default_rng(5)
+    checked = 0
+    for host, main_langs, main_scripts in (
+        ("zh", ["zh"], frozenset({"Han"})),
+        ("ja", ["ja"], frozenset({"Han", "Kana"})),
+        ("ko", ["ko"], frozenset({"Hangul", "Han"})),
+    ):
+        for _ in range(6):
+            sentences = list(rng.choice(lines[host], 12))
+            for code in ("zh", "ja", "ko", "ru"):
+                sentences.insert(int(rng.integers(len(sentences))), str(rng.choice(lines[code])))
+            text = "".join(sentences) + " see https://example.org/x_y and Apple Inc."
+            runs = lang._Runs(lang._run_rows(text))
+            taken = [(5, 9)]
+            expected = per_run_cjk_same_script(stage, text, runs.all(), main_langs, main_scripts, taken)
+            assert stage._cjk_same_script(text, runs, main_langs, main_scripts, taken) == expected
+            checked += len(expected)
+    assert checked >= 10

@@ -42,6 +42,7 @@ import bisect
 import hashlib
 import json
 import math
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -141,6 +142,14 @@ _EMAIL_RE = regex.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CODE_TOKEN_RE = regex.compile(
     r"\b[A-Za-z0-9_]+(?:[_/\\=<>{}\[\]|#$]|::|->|\.(?=[a-z_]))[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*"
 )
+# What every code-token match holds (its middle alternatives) and the characters any of its
+# characters is one of: a code token lies in a run of `_CODE_CHARS` holding a trigger, so only
+# those runs are searched (the regex tried its word boundary at every position: ~3x slower).
+# Pure ASCII classes: the standard `re` means the same and is faster here.
+_CODE_TRIGGER_RE = re.compile(r"[_/\\=<>{}\[\]|#$]|::|->|\.[a-z_]")
+_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/\\=<>{}[]|#$.:>-")
+_CODE_RUN_RE = re.compile(r"[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*")
+_SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 # Characters that may be a letter outside Latin: all but ASCII, Latin-1 (except µ), Latin
 # Extended-A/B, Latin Extended Additional, general punctuation and currency signs (a cheap range
@@ -253,15 +262,14 @@ def _probabilities(detector) -> list:
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 
     detector.cleaning_text()
-    ngrams = detector._extract_ngrams()
-    if not ngrams:
-        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
     rows = _ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
-    ids = np.array([rows.index.get(g) or rows.add(g) for g in ngrams], dtype=np.int64)
+    ids = np.array(_ngram_ids(detector.text, rows), dtype=np.int64)
+    if not len(ids):
+        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
     langprob = np.zeros(len(detector.langlist))
     rng = detector.random
     rng.seed(detector.seed)
-    k = len(ngrams).bit_length()
+    k = len(ids).bit_length()
     for _ in range(detector.n_trial):
         prob = np.array(detector._init_probability(), dtype=np.float64)
         alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
@@ -280,6 +288,55 @@ def _probabilities(detector) -> list:
         langprob += prob / detector.n_trial
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
+
+
+class _Normalized(dict):
+    """langdetect's ``NGram.normalize`` of each character (always one character), for
+    ``str.translate``: filled as characters are met."""
+
+    def __missing__(self, code: int) -> str:
+        from langdetect.utils.ngram import NGram
+
+        self[code] = value = NGram.normalize(chr(code))
+        return value
+
+
+_NORMALIZED = _Normalized()
+
+
+def _ngram_ids(text: str, rows: _NgramRows) -> list[int]:
+    """The rows of ``Detector._extract_ngrams()`` (the n-grams of the detector's text that its profiles
+    know, in order), without langdetect's per-character method calls: the text normalised at once
+    (`_NORMALIZED`), then the same buffer of the last 3 characters (reset after a space; none
+    taken while two capitals in a row) and the same 1-, 2- and 3-grams."""
+    index, known = rows.index, rows.probs
+    out: list[int] = []
+    grams, capital = " ", False
+    for ch in text.translate(_NORMALIZED):
+        last = grams[-1]
+        if last == " ":
+            grams, capital = " ", False
+            if ch == " ":
+                continue
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += ch
+        if ch.isupper():
+            if last.isupper():
+                capital = True
+        else:
+            capital = False
+        if capital:
+            continue
+        # the 1-gram (not a space), then the 2- and 3-grams: the buffer holds 2 or 3 characters here
+        for w in (ch, grams) if len(grams) == 2 else (ch, grams[1:], grams):
+            if w != " ":
+                row = index.get(w)
+                if row:
+                    out.append(row)
+                elif w in known:
+                    out.append(rows.add(w))
+    return out
 
 
 class _NgramRows:
@@ -321,6 +378,47 @@ class _Run(NamedTuple):
     start: int
     end: int
     script: str
+
+
+class _Runs:
+    """A text's script runs: the rows of `_run_rows`, and `_Run` tuples made only for the runs a step
+    reads. A Latin page with a few foreign words has a run per word (up to ~10^4), of which the
+    script check reads the foreign ones and the two after each."""
+
+    __slots__ = ("_all", "rows")
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self._all: list[_Run] | None = None
+
+    def all(self) -> list[_Run]:
+        if self._all is None:
+            self._all = _runs_of_rows(self.rows)
+        return self._all
+
+    def outside(self, hosts: frozenset[str], limit: int) -> list[_Run]:
+        """The runs outside `hosts` that start before `limit`."""
+        rows = self.rows[: np.searchsorted(self.rows[:, 0], limit)]
+        return _runs_of_rows(rows[~_in_scripts(rows, hosts)])
+
+    def around(self, hosts: frozenset[str]) -> list[_Run]:
+        """The runs outside `hosts` and the two runs after each: all that `_script_fragments` reads
+        (a host run after the second one finds no open cluster, so changes nothing)."""
+        foreign = ~_in_scripts(self.rows, hosts)
+        keep = foreign.copy()
+        keep[1:] |= foreign[:-1]
+        keep[2:] |= foreign[:-2]
+        return _runs_of_rows(self.rows[keep])
+
+
+def _in_scripts(rows: np.ndarray, scripts: frozenset[str]) -> np.ndarray:
+    """Which run rows are of one of `scripts`."""
+    return np.isin(rows[:, 2], _run_classes(scripts))
+
+
+def _run_classes(scripts: frozenset[str]) -> list[int]:
+    """The `script_runs` classes of `scripts` (names the runs do not use have none)."""
+    return [_RUN_CLASS[x] for x in scripts if x in _RUN_CLASS]
 
 
 @dataclass(slots=True)
@@ -471,16 +569,12 @@ class LanguageStage(Stage):
         """Log-likelihood of the words under each profile of `script` that lists at least one of them
         (relative to all words being unlisted), and how many words each lists."""
         table = _score_table(script)
-        # each distinct word once (a text repeats its frequent words), only this script's lists:
-        # compiled (`language_kernels.profile_scores`), the words passed as their rows of the index
         get = table.row.get
         rows = np.array([get(w, 0) for w in words], dtype=np.int64)  # faster than fromiter(map(...))
-        order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
-        names = list(map(table.names.__getitem__, order.tolist()))
-        return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
+        return _row_scores(rows, table)
 
     def _cheap_main(
-        self, words: list[str], scores: dict[str, float], hits: dict[str, int]
+        self, n_words: int, scores: dict[str, float], hits: dict[str, int]
     ) -> tuple[str | None, str | None]:
         """The main language from the word profiles' `_scores` of the words when they tell it
         safely (else None), and the profiles' best guess (None when under 3 listed words)."""
@@ -490,7 +584,7 @@ class LanguageStage(Stage):
         best = ranked[0]
         second = scores[ranked[1]] if len(ranked) > 1 else -math.inf
         # clear winner: enough listed words, a fair share of the text, and a wide margin
-        if hits[best] >= 8 and hits[best] >= 0.1 * len(words) and scores[best] - second >= _MAIN_MARGIN:
+        if hits[best] >= 8 and hits[best] >= 0.1 * n_words and scores[best] - second >= _MAIN_MARGIN:
             return best, best
         return None, best if hits[best] >= 3 else None
 
@@ -557,7 +651,7 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
-    def _bilingual(self, text: str, words: list[str], scores: dict[str, float], main: str, script: str) -> bool:
+    def _bilingual(self, text: str, rows: np.ndarray, scores: dict[str, float], main: str, script: str) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
@@ -566,9 +660,7 @@ class LanguageStage(Stage):
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
-        distinct = set(words)
-        theirs = self._distinct_hits(distinct, runner_up, main)
-        mine = self._distinct_hits(distinct, main, runner_up)
+        theirs, mine = _distinct_row_hits(rows, script, runner_up, main)
         if theirs < 3 or theirs < share * (theirs + mine):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
@@ -587,7 +679,7 @@ class LanguageStage(Stage):
         return True
 
     def _second_script(
-        self, text: str, runs: list[_Run], counts: dict[str, float], main_scripts: frozenset[str]
+        self, text: str, runs: _Runs, counts: dict[str, float], main_scripts: frozenset[str]
     ) -> frozenset[str]:
         """The script group of a text written in two languages in two scripts: the largest other
         group holds `bilingual_script_share` of the letters (as weighed by `_weights`) and the
@@ -600,10 +692,11 @@ class LanguageStage(Stage):
         group = self._group(max(others, key=lambda s: (counts[s], s)), counts) - main_scripts
         if sum(counts.get(s, 0.0) for s in group) < share * sum(counts.values()):
             return frozenset()
-        starts = [r.start for r in runs]
+        every = runs.all()
+        starts = [r.start for r in every]
         sentences = 0
         for s, e in self._sentences(text):
-            weights = self._weights(text, runs[bisect.bisect_left(starts, s) : bisect.bisect_left(starts, e)])
+            weights = self._weights(text, every[bisect.bisect_left(starts, s) : bisect.bisect_left(starts, e)])
             sentences += 2 * sum(weights.get(x, 0.0) for x in group) > sum(weights.values())
             if sentences >= _BILINGUAL_SENTENCES:
                 self.stat_update("main-script-bilingual")
@@ -621,7 +714,7 @@ class LanguageStage(Stage):
         text: str,
         low: str,
         low_cps: np.ndarray,
-        runs: list[_Run] | None,
+        runs: _Runs | None,
         primary_script: str,
         main_scripts: frozenset[str],
         group: frozenset[str],
@@ -644,18 +737,15 @@ class LanguageStage(Stage):
                 # words spread over the whole text: a page may open with navigation in English
                 spread = language_kernels.spread_sample(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
                 sample = spread.tobytes().decode("utf-32-le", "surrogatepass")
-                lang, sure = self._sample_language(sample, "Latin", text)
+                lang, sure = self._sample_language(sample, "Latin", text, spread)
                 return [lang], sure
-            runs = self._runs(text)
+            runs = _Runs(_run_rows(text))
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
         pieces, pos = [], 0
-        for r in runs:
-            if r.start >= limit:
-                break
-            if r.script not in main_scripts and r.script not in group:
-                pieces.append(text[pos : r.start])
-                pieces.append(" ")
-                pos = r.end
+        for r in runs.outside(main_scripts | group, limit):
+            pieces.append(text[pos : r.start])
+            pieces.append(" ")
+            pos = r.end
         pieces.append(text[pos:limit] if pos < limit else "")
         sample = "".join(pieces)
         if langs and self.options.main_languages_max == 1:
@@ -688,7 +778,7 @@ class LanguageStage(Stage):
                 if script in _SCRIPT_LANGUAGE:
                     lang = _SCRIPT_LANGUAGE[script]
                 else:
-                    own = " ".join(text[r.start : r.end] for r in runs if r.script == script)
+                    own = " ".join(text[r.start : r.end] for r in runs.all() if r.script == script)
                     found = self._detect(own[:limit])
                     lang = found[0][0] if found else "und"
                 if lang not in langs:
@@ -707,13 +797,19 @@ class LanguageStage(Stage):
         # metadata only: not worth a langdetect call; the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
-    def _sample_language(self, sample: str, script: str, text: str) -> tuple[str, bool]:
+    def _sample_language(
+        self, sample: str, script: str, text: str, low_cps: np.ndarray | None = None
+    ) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
-        they cannot tell."""
-        words = [v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]
-        scores, hits = self._scores(words, script)
-        lang, guess = self._cheap_main(words, scores, hits)
-        if lang is not None and self._bilingual(text, words, scores, lang, script):
+        they cannot tell. `low_cps`: the code points of ``sample.lower()`` if known (the Latin
+        sample is cut from the lowercased text)."""
+        # the words ([v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]) as
+        # their rows of the script's profile index, found by a compiled pass
+        low = sample.lower() if low_cps is None else sample
+        rows = _sample_rows(low, code_points(low) if low_cps is None else low_cps, script)
+        scores, hits = _row_scores(rows, _score_table(script))
+        lang, guess = self._cheap_main(len(rows), scores, hits)
+        if lang is not None and self._bilingual(text, rows, scores, lang, script):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -894,7 +990,7 @@ class LanguageStage(Stage):
     def _cjk_same_script(
         self,
         text: str,
-        runs: list[_Run],
+        runs: _Runs,
         main_langs: list[str],
         main_scripts: frozenset[str],
         taken: list[tuple[int, int]],
@@ -902,24 +998,35 @@ class LanguageStage(Stage):
         """CJK host: a Japanese sentence in Chinese text (kana), a Chinese one in Japanese/Korean
         text (no kana/hangul); langdetect confirms."""
         host_scripts = _host_scripts(main_scripts)
-        starts = [r.start for r in runs]
+        sentences = self._sentences(text)
+        # each sentence's letters by script, from cumulative sums over the run rows (whole numbers:
+        # the same as adding up its runs; no `_Run` per run of a page of CJK text)
+        rows = runs.rows
+        per_class = np.zeros((len(rows) + 1, len(_RUN_SCRIPTS)), dtype=np.int64)
+        per_class[np.arange(1, len(rows) + 1), rows[:, 2]] = rows[:, 1] - rows[:, 0]
+        np.cumsum(per_class, axis=0, out=per_class)
+        bounds = np.array(sentences, dtype=np.int64).reshape(-1, 2)
+        first = np.searchsorted(rows[:, 0], bounds[:, 0])
+        last = np.searchsorted(rows[:, 0], bounds[:, 1])
+        letters = per_class[last] - per_class[first]
+        totals = letters.sum(axis=1).tolist()
+        hosts = letters[:, _run_classes(host_scripts)].sum(axis=1).tolist()
+        cjks = letters[:, _CJK_CLASSES].sum(axis=1).tolist()
+        kanas = letters[:, _RUN_CLASS["Kana"]].tolist()
+        hanguls = letters[:, _RUN_CLASS["Hangul"]].tolist()
         found = []
         opt = self.options
-        for s, e in self._sentences(text):
+        for k, (s, e) in enumerate(sentences):
             if any(s < te and ts < e for ts, te in taken):
                 continue
-            i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
-            letters: dict[str, int] = {}
-            for r in runs[i:j]:
-                letters[r.script] = letters.get(r.script, 0) + r.end - r.start
-            total = sum(letters.values())
-            if not total or sum(v for k, v in letters.items() if k in host_scripts) < 0.8 * total:
+            total = totals[k]
+            if not total or hosts[k] < 0.8 * total:
                 continue
-            cjk_chars = sum(v for k, v in letters.items() if k in _CJK)
-            kana, hangul = letters.get("Kana", 0), letters.get("Hangul", 0)
+            cjk_chars, kana, hangul = cjks[k], kanas[k], hanguls[k]
             if main_scripts == frozenset({"Han"}):
                 if kana >= 2 and cjk_chars >= opt.min_cjk_chars:
-                    found.extend(self._japanese_clauses(text, s, e, runs[i:j], main_langs))
+                    own = _runs_of_rows(rows[first[k] : last[k]])
+                    found.extend(self._japanese_clauses(text, s, e, own, main_langs))
                 continue
             # a Chinese sentence in Japanese (no kana) or Korean (no hangul) text, not a heading
             candidate = (kana == 0 and cjk_chars >= 20) if "Kana" in main_scripts else (hangul == 0 and cjk_chars >= 16)
@@ -1134,27 +1241,34 @@ class LanguageStage(Stage):
                 continue
             if any(s < te and ts < e for ts, te in taken):
                 continue
-            pieces = [(m.start(), m.end(), m.group()) for m in _WORD_RE.finditer(text, s, e)]
-            if len(pieces) < opt.same_script_min_words:
+            # the words' text first (findall); where they are only when a clause or the sentence's
+            # end needs it (`_word_pieces`)
+            sentence_words = _WORD_RE.findall(text, s, e)
+            if len(sentence_words) < opt.same_script_min_words:
                 continue
-            if _code_like(text, s, e, pieces):
+            if _code_like(text, s, e, sentence_words):
                 continue  # shell commands, LaTeX, markup: their words tell no language
             self.stat_update("same-script-candidates")
             clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence(pieces), main_langs, script, text[s:e])
-            if verdict is not None and not self._host_clause(text, pieces, clauses, main, verdict):
-                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
-                found.append((s, end, verdict))
-                continue
+            verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
+            pieces = None
+            if verdict is not None:
+                pieces = _word_pieces(text, s, sentence_words)
+                if not self._host_clause(text, pieces, clauses, main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                    found.append((s, end, verdict))
+                    continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
+                if pieces is None:
+                    pieces = _word_pieces(text, s, sentence_words)
                 words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
                 if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence(words), main_langs, script, text[fs:fe])
+                verdict = self._decide(_evidence([w for _, _, w in words]), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -1165,7 +1279,7 @@ class LanguageStage(Stage):
         """Does a clause of a sentence judged `lang` lean to the main language (a foreign clause
         inside a host sentence: only the clause is foreign)?"""
         for cs, ce in clauses:
-            words = {w for w in _evidence([p for p in pieces if cs <= p[0] and p[1] <= ce])}
+            words = set(_evidence([w for a, b, w in pieces if cs <= a and b <= ce]))
             if not words:
                 continue
             odd = _odd_letter_words(frozenset(words), self.profiles.script[main])
@@ -1194,7 +1308,7 @@ class LanguageStage(Stage):
     # ------------------------------------------------------------------ main
     def process(self, doc: Document) -> None:
         text = doc.text
-        runs: list[_Run] | None
+        runs: _Runs | None
         if not _has_non_latin_letter(text):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
@@ -1202,7 +1316,7 @@ class LanguageStage(Stage):
             main_scripts = frozenset({primary_script}) if primary_script != "und" else frozenset()
         else:
             rows = _run_rows(text)
-            runs = _runs_of_rows(rows)
+            runs = _Runs(rows)
             counts = self._weights_of_rows(text, rows)
             primary_script, main_scripts = self._main_scripts(counts)
         doc.meta["script"] = primary_script
@@ -1231,7 +1345,7 @@ class LanguageStage(Stage):
         fragments: list[_Fragment] = []
         if runs is not None:
             hosts = _host_scripts(main_scripts) | self._second_script(text, runs, counts, main_scripts)
-            for s, e, script in self._script_fragments(text, runs, hosts):
+            for s, e, script in self._script_fragments(text, runs.around(hosts), hosts):
                 flang = _SCRIPT_LANGUAGE.get(script) or self._fragment_language(text[s:e], script)
                 fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
@@ -1241,7 +1355,7 @@ class LanguageStage(Stage):
             elif runs is None:
                 stray = [(m.start(), m.end()) for m in _STRAY_CJK_PUNCT_RE.finditer(text)]
             else:
-                stray = self._stray_punct(text, runs, taken)
+                stray = self._stray_punct(text, runs.all(), taken)
             for s, e in stray:
                 fragments.append(_Fragment(s, e, "script", "stray-punct", "und"))
         if self.options.same_script and lang != "und":
@@ -1342,11 +1456,11 @@ def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
 
 def _opaque_spans(text: str) -> list[tuple[int, int]]:
     """URLs, e-mail addresses and code-like tokens, merged into disjoint sorted spans."""
-    spans = [m.span() for m in _CODE_TOKEN_RE.finditer(text)]
+    spans = _code_tokens(text)
     if "://" in text or "www." in text:
         spans.extend(m.span() for m in _URL_RE.finditer(text))
     if "@" in text:
-        spans.extend(m.span() for m in _EMAIL_RE.finditer(text))
+        spans.extend(_emails(text))
     spans.sort()
     merged: list[tuple[int, int]] = []
     for s, e in spans:
@@ -1357,8 +1471,43 @@ def _opaque_spans(text: str) -> list[tuple[int, int]]:
     return merged
 
 
+def _code_tokens(text: str) -> list[tuple[int, int]]:
+    """The spans of `_CODE_TOKEN_RE.finditer(text)`, searched only in the runs of `_CODE_CHARS` that
+    hold a `_CODE_TRIGGER_RE` match: no match crosses such a run's ends (their neighbours are not
+    `_CODE_CHARS`), and the search from a run's start sees the character before it as before."""
+    spans: list[tuple[int, int]] = []
+    end = -1
+    for m in _CODE_TRIGGER_RE.finditer(text):
+        at = m.start()
+        if at < end:
+            continue  # in the run just searched
+        start = at
+        while start and text[start - 1] in _CODE_CHARS:
+            start -= 1
+        end = _CODE_RUN_RE.match(text, at).end()  # type: ignore[union-attr]
+        spans.extend(t.span() for t in _CODE_TOKEN_RE.finditer(text, start, end))
+    return spans
+
+
+def _emails(text: str) -> list[tuple[int, int]]:
+    """The spans of `_EMAIL_RE.finditer(text)`, searched only between the spaces or newlines around
+    each "@" (neither is in any of its classes, so no match crosses them): its lookbehind, tried at
+    every position, made it slow on long pages."""
+    spans: list[tuple[int, int]] = []
+    end = 0
+    at = text.find("@")
+    while at != -1:
+        start = max(text.rfind(" ", end, at), text.rfind("\n", end, at), end - 1) + 1
+        space = _SPACE_OR_NEWLINE_RE.search(text, at)
+        end = space.start() if space else len(text)
+        spans.extend(m.span() for m in _EMAIL_RE.finditer(text, start, end))
+        at = text.find("@", end)
+    return spans
+
+
 # `language_kernels.script_runs` class -> script name
 _RUN_SCRIPTS = np.array(["", *_SCRIPT_CLASSES, "Other"], dtype=object)
+_RUN_CLASS = {name: k for k, name in enumerate(_RUN_SCRIPTS) if name}
 _CJK_CLASSES = np.array([name in _CJK for name in _RUN_SCRIPTS], dtype=np.bool_)
 
 
@@ -1529,11 +1678,24 @@ def _clause_span(text: str, s: int, e: int) -> tuple[int, int]:
 _DELIM_BEFORE_RE = regex.compile(r"(?:[,;:]|\s[–—-])\s*$")
 
 
-def _evidence(pieces: list[tuple[int, int, str]]) -> list[str]:
+def _word_pieces(text: str, start: int, words: list[str]) -> list[tuple[int, int, str]]:
+    """(start, end, word) of `_WORD_RE.findall(text, start, ...)`'s words: each is the first
+    occurrence of its text from the end of the one before, since no letter or mark (which every
+    match starts with) lies between two matches."""
+    out, pos = [], start
+    find = text.find
+    for w in words:
+        at = find(w, pos)
+        pos = at + len(w)
+        out.append((at, pos, w))
+    return out
+
+
+def _evidence(words: list[str]) -> list[str]:
     """Lowercased words that can tell a language: lowercase ones and the first word; capitalised
     words inside (names, titles such as "The Merchants Exchange") are left out, and so is "et al."
     (Latin, in references of any language)."""
-    words = [w.lower() for i, (_, _, w) in enumerate(pieces) if i == 0 or w.islower() or not w[:1].isupper()]
+    words = [w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()]
     if "al" in words:
         for i in range(len(words) - 2, -1, -1):
             if words[i] == "et" and words[i + 1] == "al":
@@ -1556,9 +1718,9 @@ def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) ->
 _CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
 
 
-def _code_like(text: str, s: int, e: int, pieces: list[tuple[int, int, str]]) -> bool:
+def _code_like(text: str, s: int, e: int, words: list[str]) -> bool:
     """Under 70% of the non-space characters are letters of words (code, formulas, markup)."""
-    letters = sum(b - a for a, b, _ in pieces)
+    letters = sum(map(len, words))
     # non-space characters: what str.split() leaves (it splits at str.isspace), counted in C
     return letters < 0.7 * len("".join(text[s:e].split()))
 
@@ -1669,6 +1831,68 @@ def _score_table(script: str) -> _ScoreTable:
         ptr[r + 1] = len(langs)
     oov = np.array([prof.oov[lang] for lang in names], dtype=np.float64)
     return _ScoreTable(names, oov, row, ptr, np.array(langs, dtype=np.int64), np.array(deltas, dtype=np.float64))
+
+
+def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float], dict[str, int]]:
+    """`LanguageStage._scores` of words given as their rows of `table` (0: unlisted)."""
+    # each distinct word once (a text repeats its frequent words), only this script's lists:
+    # compiled (`language_kernels.profile_scores`)
+    order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
+    names = list(map(table.names.__getitem__, order.tolist()))
+    return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
+
+
+# `_STRIP` as a table by code point, for `language_kernels.token_rows`
+_STRIP_TABLE = np.zeros(max(map(ord, _STRIP)) + 1, dtype=np.bool_)
+_STRIP_TABLE[list(map(ord, _STRIP))] = True
+
+
+@lru_cache(maxsize=1)
+def _alpha_table() -> np.ndarray:
+    return language_kernels.alpha_table()
+
+
+@lru_cache(maxsize=32)
+def _word_rows(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`language_kernels.word_rows_table` of the words of `_score_table(script)`, in row order."""
+    return language_kernels.word_rows_table(list(_score_table(script).row))
+
+
+def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
+    """``[row.get(v, 0) for w in low.split() if (v := w.strip(_STRIP)).isalpha()]`` with `row` the
+    rows of `_score_table(script)`; `cps` are `low`'s code points."""
+    rows, spans = language_kernels.token_rows(
+        cps, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
+    )
+    if (rows < 0).any():  # tokens with a letter beyond the kernel's table: str.isalpha decides
+        get = _score_table(script).row.get
+        kept = []
+        for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
+            if row >= 0:
+                kept.append(row)
+            elif low[s:e].isalpha():
+                kept.append(get(low[s:e], 0))
+        rows = np.array(kept, dtype=np.int64)
+    return rows
+
+
+@lru_cache(maxsize=32)
+def _rows_listed(script: str) -> dict[str, frozenset[int]]:
+    """For each language of `script`: the rows of `_score_table(script)` whose word it lists."""
+    table = _score_table(script)
+    per_row = np.diff(table.ptr)
+    rows = np.repeat(np.arange(len(per_row)), per_row)
+    return {name: frozenset(rows[table.langs == j].tolist()) for j, name in enumerate(table.names)}
+
+
+def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
+    """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
+    distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
+    on a list of the script's languages has a row, and that row's entries are the lists having it."""
+    listed = _rows_listed(script)
+    distinct = set(rows.tolist())
+    mine, theirs = distinct & listed[lang], distinct & listed[other]
+    return len(mine - theirs), len(theirs - mine)
 
 
 @lru_cache(maxsize=32)

@@ -240,29 +240,23 @@ def langdetect_trial(
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
     max(1, tokens // want)): words spread over the whole text, without splitting all of it."""
+    # one pass records every token (at most n // 2 + 1 of them), then every step-th is kept: a
+    # counting pass and a second one over the whole text took ~2x as long
     n = cps.size
+    bounds = np.empty((n // 2 + 1, 2), dtype=np.int64)
     count = 0
-    inside = False
-    for i in range(n):
-        space = _is_space(cps[i], spaces)
-        if not space and not inside:
-            count += 1
-        inside = not space
-    step = max(1, count // want)
-    out = np.empty(((count + step - 1) // step, 2), dtype=np.int64)
-    t = 0
     i = 0
     while i < n:
         if _is_space(cps[i], spaces):
             i += 1
             continue
-        s = i
+        bounds[count, 0] = i
         while i < n and not _is_space(cps[i], spaces):
             i += 1
-        if t % step == 0:
-            out[t // step, 0] = s
-            out[t // step, 1] = i
-        t += 1
+        bounds[count, 1] = i
+        count += 1
+    step = max(1, count // want)
+    out = bounds[:count:step].copy()
     return out
 
 
@@ -341,3 +335,116 @@ def spread_sample(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
             out[at] = cps[i]
             at += 1
     return out
+
+
+# `str.isalpha` of the code points below this (a table; a token with a letter above it is decided in
+# Python: astral letters are rare in the text these tokens come from).
+ALPHA_LIMIT = 0x10000
+
+
+def alpha_table() -> np.ndarray:
+    """`str.isalpha` of every code point below ALPHA_LIMIT (~10 ms)."""
+    return np.fromiter(map(str.isalpha, map(chr, range(ALPHA_LIMIT))), dtype=np.bool_, count=ALPHA_LIMIT)
+
+
+def word_rows_table(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An exact word -> row look-up for `token_rows`: word i (0-based) has row i + 1. Returns the
+    open-addressing slots (`fnv1a` keys, 0 empty, and each slot's row) and the words' code points
+    with each word's start (word i is cps[starts[i]:starts[i + 1]]), to confirm a key by the text."""
+    size = table_size(len(words))
+    keys = np.zeros(size, dtype=np.uint64)
+    rows = np.zeros(size, dtype=np.int64)
+    starts = np.zeros(len(words) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)))
+    cps = code_points("".join(words))
+    _put_rows(keys, rows, cps, starts)
+    return keys, rows, cps, starts
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_rows(keys: np.ndarray, rows: np.ndarray, cps: np.ndarray, starts: np.ndarray) -> None:
+    mask = keys.size - 1
+    for w in range(starts.size - 1):
+        key = fnv1a(cps, starts[w], starts[w + 1])
+        j = np.int64(key & np.uint64(mask))
+        while keys[j] != 0:  # distinct words: a key met again is a collision, kept in its own slot
+            j = (j + 1) & mask
+        keys[j] = key
+        rows[j] = w + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def token_rows(
+    cps: np.ndarray,
+    spaces: np.ndarray,
+    strip: np.ndarray,
+    alpha: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[row.get(v, 0) for w in text.split() if (v := w.strip(STRIP)).isalpha()]`` over a (lowercase)
+    text's code points: whitespace tokens, the `strip` characters taken off both ends, kept when
+    all the rest are letters (`alpha`), each as its row of the `word_rows_table`. A token with a
+    code point of ALPHA_LIMIT or more gets row -1 and its stripped span: Python decides it.
+    Returns the rows and the spans (start, end) of the -1 rows (others: 0, 0)."""
+    n = cps.size
+    out = np.empty(n // 2 + 1, dtype=np.int64)
+    spans = np.zeros((n // 2 + 1, 2), dtype=np.int64)
+    n_out = 0
+    n_strip = strip.size
+    mask = keys.size - 1
+    i = 0
+    while i < n:
+        if _is_space(cps[i], spaces):
+            i += 1
+            continue
+        s = i
+        while i < n and not _is_space(cps[i], spaces):
+            i += 1
+        e = i
+        while s < e and cps[s] < n_strip and strip[cps[s]]:
+            s += 1
+        while e > s and cps[e - 1] < n_strip and strip[cps[e - 1]]:
+            e -= 1
+        if s == e:
+            continue  # "".isalpha() is False
+        letters = True
+        python = False
+        for k in range(s, e):
+            c = cps[k]
+            if c >= ALPHA_LIMIT:
+                python = True
+            elif not alpha[c]:
+                letters = False
+                break
+        if not letters:
+            continue
+        if python:
+            out[n_out] = -1
+            spans[n_out, 0] = s
+            spans[n_out, 1] = e
+        else:
+            # the word's row: a slot with its key, confirmed by the text (written out here: as a
+            # function called per token it took ~3x as long)
+            key = fnv1a(cps, s, e)
+            j = np.int64(key & np.uint64(mask))
+            row = 0
+            while keys[j] != 0:
+                if keys[j] == key:
+                    w = rows[j] - 1
+                    ws = starts[w]
+                    if starts[w + 1] - ws == e - s:
+                        same = True
+                        for q in range(e - s):
+                            if words[ws + q] != cps[s + q]:
+                                same = False
+                                break
+                        if same:
+                            row = rows[j]
+                            break
+                j = (j + 1) & mask
+            out[n_out] = row
+        n_out += 1
+    return out[:n_out], spans[:n_out]
