@@ -262,8 +262,12 @@ def fit_first(rows: dict[str, PageRows], ids: list[str]) -> dict:
     return train(*(np.concatenate([getattr(rows[i], k) for i in ids]) for k in "xyw"))
 
 
+# Byte of the page id's sha1 that draws the context folds (``--fold-byte``: another draw of the split).
+FOLD_BYTE = 1
+
+
 def context_fold(page_id: str) -> int:
-    return hashlib.sha1(page_id.encode()).digest()[1] % CONTEXT_FOLDS
+    return hashlib.sha1(page_id.encode()).digest()[FOLD_BYTE] % CONTEXT_FOLDS
 
 
 def learn_lexicon(rows: dict[str, PageRows], ids: list[str]) -> dict[str, float]:
@@ -321,6 +325,7 @@ def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
 
 
 def main() -> None:
+    global FOLD_BYTE  # --fold-byte
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
@@ -341,7 +346,20 @@ def main() -> None:
         help="soft label = share of gold content among the training pages' gold lines with the same vote"
         " pattern (whether the first --votes extractor keeps the line, how many others do)",
     )
+    parser.add_argument("--fold-byte", type=int, default=FOLD_BYTE, help="sha1 byte that draws the context folds")
+    parser.add_argument(
+        "--cues", action="store_true", help="append the prototype cue columns (benchmarks/line_scorer_cues.py)"
+    )
     args = parser.parse_args()
+    if args.cues and args.write:
+        parser.error("--cues is a prototype for cross-validation: the stage cannot load such a model")
+    FOLD_BYTE = args.fold_byte
+    stacked = fit_stacked
+    if args.cues:  # patches the stage in this process; its fit_stacked uses the imported trainer module
+        from benchmarks import line_scorer_cues
+
+        line_scorer_cues.trainer.FOLD_BYTE = args.fold_byte
+        stacked = line_scorer_cues.trainer.fit_stacked
     vote = parse_vote(args.votes, args.vote_min, args.soft, args.calibrate) if args.votes else None
     docs, gold = load()
     with open(args.silver, encoding="utf-8") as f:
@@ -361,7 +379,7 @@ def main() -> None:
 
     def fit(ids: list[str]) -> dict:
         labelled = calibrated(rows, ids) if vote is not None and vote.calibrate else rows
-        return fit_stacked(labelled, ids) if args.context else fit_first(labelled, ids)
+        return stacked(labelled, ids) if args.context else fit_first(labelled, ids)
 
     thresholds = [float(t) for t in args.thresholds.split(",")]
     print("| trained on | scored on | threshold | TP | FN | FP | TN | precision | recall | F1 |")
