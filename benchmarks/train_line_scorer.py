@@ -102,10 +102,81 @@ class PageRows(NamedTuple):
     lines: list[str]
     verdicts: RuleVerdicts
     cand: list[int]
+    votes: np.ndarray | None = None  # per line, each voting extractor keeps it (1) or not (0)
+    gold: np.ndarray | None = None  # per line, the gold label or -1
 
 
-def page_rows(stage: BoilerplateStage, doc: dict, extracted: str, gold: dict | None) -> PageRows | None:
-    """Features, labels and weights of one page's candidate lines (None without an article stretch)."""
+class Vote(NamedTuple):
+    """Labels by a vote of several HTML extractors (``line_scorer_silver.py --extractors``): a line is
+    content when the weighted share of extractors keeping it reaches ``min_share``; ``soft`` uses the
+    share itself as the label (logistic loss takes labels in [0, 1])."""
+
+    weights: dict[str, float]
+    min_share: float = 0.5
+    soft: bool = False
+    calibrate: bool = False
+
+
+def parse_vote(spec: str, min_share: float, soft: bool, calibrate: bool = False) -> Vote:
+    """``name[=weight],...`` -> Vote (weight 1 when not given)."""
+    weights = {}
+    for part in spec.split(","):
+        name, _, weight = part.partition("=")
+        weights[name.strip()] = float(weight or 1)
+    return Vote(weights, min_share, soft, calibrate)
+
+
+# Calibrated votes: a vote pattern needs this many gold lines in the training pages to get its own
+# label; rarer patterns keep the first extractor's vote.
+CALIBRATION_MIN_GOLD = 5
+
+
+def vote_patterns(votes: np.ndarray) -> np.ndarray:
+    """Pattern of each line's votes: whether the first extractor keeps it, and how many others do."""
+    others = votes.shape[1] - 1
+    return (votes[:, 0] * (others + 1) + votes[:, 1:].sum(axis=1)).astype(np.intp)
+
+
+def calibration_table(rows: dict[str, PageRows], ids: list[str]) -> np.ndarray:
+    """P(content | vote pattern), measured on the gold lines of the given pages. Lines no extractor
+    keeps stay 0 (gold content there is what every extractor misses: no vote can tell it)."""
+    n = rows[ids[0]].votes.shape[1]
+    patterns = np.concatenate([vote_patterns(rows[i].votes) for i in ids])
+    gold = np.concatenate([rows[i].gold for i in ids])
+    table = np.zeros(2 * n)
+    for p in range(2 * n):
+        known = (patterns == p) & (gold >= 0)
+        table[p] = gold[known].mean() if known.sum() >= CALIBRATION_MIN_GOLD else float(p >= n)
+    table[0] = 0.0
+    return table
+
+
+def calibrated(rows: dict[str, PageRows], ids: list[str]) -> dict[str, PageRows]:
+    """The given pages with soft silver labels = the calibration table of their own gold lines (the
+    extractors' votes weighed by how often gold agrees with each pattern); gold lines keep gold."""
+    table = calibration_table(rows, ids)
+    print("calibration:", table.round(3).tolist(), file=sys.stderr)
+    out = {}
+    for i in ids:
+        r = rows[i]
+        out[i] = r._replace(y=np.where(r.gold >= 0, r.gold, table[vote_patterns(r.votes)]))
+    return out
+
+
+def silver_value(line: str, texts: dict[str, tuple[str, set[str]]], vote: Vote | None) -> float:
+    """Silver label of a line: trafilatura's (``texts["extracted"]``) or the extractors' vote."""
+    if vote is None:
+        return float(silver_label(line, *texts["extracted"]))
+    total = sum(vote.weights.values())
+    share = sum(w * silver_label(line, *texts[name]) for name, w in vote.weights.items()) / total
+    return share if vote.soft else float(share >= vote.min_share)
+
+
+def page_rows(
+    stage: BoilerplateStage, doc: dict, extracted: str | dict[str, str], gold: dict | None, vote: Vote | None = None
+) -> PageRows | None:
+    """Features, labels and weights of one page's candidate lines (None without an article stretch).
+    ``extracted`` is trafilatura's text, or a dict of extractor texts (``"extracted"`` among them)."""
     lines = doc["text"].split("\n")
     v = stage.rule_verdicts(make_doc(doc), lines, scorer=True)
     if v.stretch is None:
@@ -114,17 +185,22 @@ def page_rows(stage: BoilerplateStage, doc: dict, extracted: str, gold: dict | N
     if not cand:
         return None
     x = line_features(lines, v, cand)
-    folded = fold(extracted)
-    ext_lines = {fold(line) for line in extracted.split("\n")}
+    raw = extracted if isinstance(extracted, dict) else {"extracted": extracted}
+    texts = {name: (fold(t), {fold(line) for line in t.split("\n")}) for name, t in raw.items()}
     y = np.empty(len(cand))
     w = np.empty(len(cand))
+    labels = np.empty(len(cand))
     for k, i in enumerate(cand):
         g = gold_label(lines[i], gold)
+        labels[k] = -1 if g is None else g
         if g is None:
-            y[k], w[k] = silver_label(lines[i], folded, ext_lines), 1.0
+            y[k], w[k] = silver_value(lines[i], texts, vote), 1.0
         else:
             y[k], w[k] = g, GOLD_WEIGHT
-    return PageRows(x, y, w, lines, v, cand)
+    if vote is None or not vote.calibrate:
+        return PageRows(x, y, w, lines, v, cand)
+    votes = np.array([[silver_label(lines[i], *texts[name]) for name in vote.weights] for i in cand], dtype=float)
+    return PageRows(x, y, w, lines, v, cand, votes.reshape(len(cand), len(vote.weights)), labels)
 
 
 def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, names: tuple[str, ...] = SCORER_FEATURES) -> dict:
@@ -186,8 +262,12 @@ def fit_first(rows: dict[str, PageRows], ids: list[str]) -> dict:
     return train(*(np.concatenate([getattr(rows[i], k) for i in ids]) for k in "xyw"))
 
 
+# Byte of the page id's sha1 that draws the context folds (``--fold-byte``: another draw of the split).
+FOLD_BYTE = 1
+
+
 def context_fold(page_id: str) -> int:
-    return hashlib.sha1(page_id.encode()).digest()[1] % CONTEXT_FOLDS
+    return hashlib.sha1(page_id.encode()).digest()[FOLD_BYTE] % CONTEXT_FOLDS
 
 
 def learn_lexicon(rows: dict[str, PageRows], ids: list[str]) -> dict[str, float]:
@@ -200,12 +280,12 @@ def learn_lexicon(rows: dict[str, PageRows], ids: list[str]) -> dict[str, float]
     for i in ids:
         r = rows[i]
         seen: set[str] = set()
-        for k, line in zip(r.cand, r.y.tolist(), strict=True):
+        for k, label in zip(r.cand, r.y.tolist(), strict=True):
             words = line_words(r.lines[k].strip())
-            (content if line else chrome).update(words)
+            (content if label >= 0.5 else chrome).update(words)  # soft labels: the side they lean to
             seen.update(words)
         pages.update(seen)
-    n1 = sum(int(r.y.sum()) for r in map(rows.get, ids))
+    n1 = sum(int((r.y >= 0.5).sum()) for r in map(rows.get, ids))
     n0 = sum(len(r.y) for r in map(rows.get, ids)) - n1
     prior = math.log(n1 / n0)
     return {
@@ -245,6 +325,7 @@ def fit_stacked(rows: dict[str, PageRows], ids: list[str]) -> dict:
 
 
 def main() -> None:
+    global FOLD_BYTE  # --fold-byte
     parser = argparse.ArgumentParser()
     parser.add_argument("silver", type=Path)
     parser.add_argument("--write", action="store_true", help="train on every allowed page and ship the model")
@@ -252,10 +333,37 @@ def main() -> None:
     parser.add_argument(
         "--no-context", dest="context", action="store_false", help="first model only (no context model)"
     )
+    parser.add_argument(
+        "--votes",
+        help="silver labels by a vote of extractors (``name[=weight],...``, names of the silver file's"
+        ' "votes"); default: trafilatura\'s precision-mode text alone',
+    )
+    parser.add_argument("--vote-min", type=float, default=0.5, help="weighted share of votes that makes content")
+    parser.add_argument("--soft", action="store_true", help="the vote share itself is the label")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="soft label = share of gold content among the training pages' gold lines with the same vote"
+        " pattern (whether the first --votes extractor keeps the line, how many others do)",
+    )
+    parser.add_argument("--fold-byte", type=int, default=FOLD_BYTE, help="sha1 byte that draws the context folds")
+    parser.add_argument(
+        "--cues", action="store_true", help="append the prototype cue columns (benchmarks/line_scorer_cues.py)"
+    )
     args = parser.parse_args()
+    if args.cues and args.write:
+        parser.error("--cues is a prototype for cross-validation: the stage cannot load such a model")
+    FOLD_BYTE = args.fold_byte
+    stacked = fit_stacked
+    if args.cues:  # patches the stage in this process; its fit_stacked uses the imported trainer module
+        from benchmarks import line_scorer_cues
+
+        line_scorer_cues.trainer.FOLD_BYTE = args.fold_byte
+        stacked = line_scorer_cues.trainer.fit_stacked
+    vote = parse_vote(args.votes, args.vote_min, args.soft, args.calibrate) if args.votes else None
     docs, gold = load()
     with open(args.silver, encoding="utf-8") as f:
-        silver = {r["id"]: r["extracted"] for r in map(json.loads, f)}
+        silver = {r["id"]: {"extracted": r["extracted"], **r.get("votes", {})} for r in map(json.loads, f)}
     by_id = {d["id"]: d for d in docs}
     allowed = [i for i in silver if i in gold or not by_id[i]["has_gold"]]
     assert all(by_id[i]["id"] in gold or not by_id[i]["has_gold"] for i in allowed)
@@ -264,13 +372,14 @@ def main() -> None:
     base_stage.prepare(make_doc(d) for d in docs)
     rows = {}
     for i in allowed:
-        r = page_rows(base_stage, by_id[i], silver[i], gold.get(i))
+        r = page_rows(base_stage, by_id[i], silver[i], gold.get(i), vote)
         if r is not None:
             rows[i] = r
     print(f"{len(rows)} pages with an article stretch, {sum(len(r.y) for r in rows.values())} lines")
 
     def fit(ids: list[str]) -> dict:
-        return fit_stacked(rows, ids) if args.context else fit_first(rows, ids)
+        labelled = calibrated(rows, ids) if vote is not None and vote.calibrate else rows
+        return stacked(labelled, ids) if args.context else fit_first(labelled, ids)
 
     thresholds = [float(t) for t in args.thresholds.split(",")]
     print("| trained on | scored on | threshold | TP | FN | FP | TN | precision | recall | F1 |")
