@@ -1222,6 +1222,19 @@ INFO_MARKS = 6
 
 
 @numba.njit(cache=True, nogil=True)
+def _info_mark_bits(f: int, words: int) -> int:
+    """Bit k set when the line has mark k, in INFO_MARKS' order."""
+    return (
+        int((f & F_GLUED) != 0)
+        | int((f & F_CRUMB) != 0) << 1
+        | int((f & F_QUANTITY) != 0) << 2
+        | int(words == 0) << 3
+        | int((f & F_FALLBACK) != 0) << 4
+        | int((f & F_XDIGIT) != 0) << 5
+    )
+
+
+@numba.njit(cache=True, nogil=True)
 def info_marks(
     flags: np.ndarray,
     words: np.ndarray,
@@ -1240,12 +1253,9 @@ def info_marks(
     bounds[:] = 0
     for j in range(m):
         f = flags[j]
-        bounds[1] += (f & F_GLUED) != 0
-        bounds[2] += (f & F_CRUMB) != 0
-        bounds[3] += (f & F_QUANTITY) != 0
-        bounds[4] += words[j] == 0
-        bounds[5] += (f & F_FALLBACK) != 0
-        bounds[6] += (f & F_XDIGIT) != 0
+        bits = _info_mark_bits(f, words[j])
+        for k in range(INFO_MARKS):
+            bounds[k + 1] += (bits >> k) & 1
         prose[j] = (f & F_PROSE) != 0
         nav[j] = (f & F_NAV) != 0
         keep[j] = (f & F_KEEP) != 0
@@ -1253,25 +1263,11 @@ def info_marks(
         bounds[k + 1] += bounds[k]
     at = bounds[:INFO_MARKS].copy()
     for j in range(m):
-        f = flags[j]
-        if f & F_GLUED:
-            marks[at[0]] = j
-            at[0] += 1
-        if f & F_CRUMB:
-            marks[at[1]] = j
-            at[1] += 1
-        if f & F_QUANTITY:
-            marks[at[2]] = j
-            at[2] += 1
-        if words[j] == 0:
-            marks[at[3]] = j
-            at[3] += 1
-        if f & F_FALLBACK:
-            marks[at[4]] = j
-            at[4] += 1
-        if f & F_XDIGIT:
-            marks[at[5]] = j
-            at[5] += 1
+        bits = _info_mark_bits(flags[j], words[j])
+        for k in range(INFO_MARKS):
+            if (bits >> k) & 1:
+                marks[at[k]] = j
+                at[k] += 1
 
 # --- Line scorer: one pass over the candidate lines as they are (not stripped), shared with candidate_words. ---
 
