@@ -52,8 +52,6 @@ from pipeline.stages.boilerplate import (
     _key_classes,
     _key_words,
     _line_shape,
-    _line_shapes,
-    _log1p_ints,
     _phrase_table,
     _sentence_hint,
     _separator_hint,
@@ -75,6 +73,54 @@ from pipeline.stages.boilerplate import (
     word_count,
 )
 from pipeline.stages.text_kernels import code_points
+
+
+def _log1p_ints(values: object) -> np.ndarray:
+    """math.log1p of non-negative integers, as a float64 array (through the stage's table, as its kernels)."""
+    table = boilerplate._LOG1P_TABLE
+    ints = np.asarray(values, dtype=np.int64)
+    if not ints.size or int(ints.max()) < len(table):
+        return table[ints]
+    return np.array([math.log1p(k) for k in ints.tolist()], dtype=np.float64)
+
+
+def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
+    """Reference for the scorer's shape columns (the stage computes them in kernels.score_line_shapes and
+    kernels.scorer_rows): _line_shape of every line (non-blank, stripped) as rows of one array, the same
+    values: the counts come from one compiled pass over the lines joined by newlines; lines it cannot
+    cover (astral characters, İ/ı/ſ) go through _line_shape."""
+    m = len(stripped_lines)
+    if not m:
+        return np.empty((0, 10), dtype=np.float64)
+    joined = "\n".join(stripped_lines)
+    counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
+    kernels.line_shape_counts(
+        code_points(joined),
+        boilerplate._shape_classes(),
+        boilerplate._lower_table(),
+        boilerplate._function_word_keys(),
+        counts,
+        boilerplate._shape_flags(),
+    )
+    chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
+    tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
+    letters = counts[:, kernels.C_LETTERS]
+    shapes = np.empty((m, 10), dtype=np.float64)
+    shapes[:, 0] = _log1p_ints(chars)
+    shapes[:, 1] = counts[:, kernels.C_COLON]
+    shapes[:, 2] = counts[:, kernels.C_LIST]
+    # int64 / int64 in numpy divides the exact float64 values, as Python's int / int does.
+    shapes[:, 3] = counts[:, kernels.C_DIGITS] / chars
+    shapes[:, 4] = counts[:, kernels.C_UPPER] / np.where(letters == 0, 1, letters)
+    shapes[:, 5] = (chars - counts[:, kernels.C_ALNUM] - counts[:, kernels.C_SPACES]) / chars
+    shapes[:, 6] = counts[:, kernels.C_TITLE] / tokens
+    shapes[:, 7] = counts[:, kernels.C_URL]
+    shapes[:, 8] = counts[:, kernels.C_FUNCTION] / tokens
+    shapes[:, 9] = chars
+    for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
+        shapes[j] = _line_shape(stripped_lines[j])
+    return shapes
+
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"

@@ -683,38 +683,6 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     )
 
 
-def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
-    """_line_shape of every line (non-blank, stripped) as rows of one array, the same values: the
-    counts come from one compiled pass over the lines joined by newlines; lines it cannot cover
-    (astral characters, İ/ı/ſ) go through _line_shape."""
-    m = len(stripped_lines)
-    if not m:
-        return np.empty((0, 10), dtype=np.float64)
-    joined = "\n".join(stripped_lines)
-    counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.line_shape_counts(
-        code_points(joined), _shape_classes(), _lower_table(), _function_word_keys(), counts, _shape_flags()
-    )
-    chars = np.fromiter(map(len, stripped_lines), dtype=np.int64, count=m)
-    tokens = np.maximum(counts[:, kernels.C_TOKENS], 1)
-    letters = counts[:, kernels.C_LETTERS]
-    shapes = np.empty((m, 10), dtype=np.float64)
-    shapes[:, 0] = _log1p_ints(chars)
-    shapes[:, 1] = counts[:, kernels.C_COLON]
-    shapes[:, 2] = counts[:, kernels.C_LIST]
-    # int64 / int64 in numpy divides the exact float64 values, as Python's int / int does.
-    shapes[:, 3] = counts[:, kernels.C_DIGITS] / chars
-    shapes[:, 4] = counts[:, kernels.C_UPPER] / np.where(letters == 0, 1, letters)
-    shapes[:, 5] = (chars - counts[:, kernels.C_ALNUM] - counts[:, kernels.C_SPACES]) / chars
-    shapes[:, 6] = counts[:, kernels.C_TITLE] / tokens
-    shapes[:, 7] = counts[:, kernels.C_URL]
-    shapes[:, 8] = counts[:, kernels.C_FUNCTION] / tokens
-    shapes[:, 9] = chars
-    for j in np.flatnonzero(counts[:, kernels.C_FALLBACK]).tolist():
-        shapes[j] = _line_shape(stripped_lines[j])
-    return shapes
-
-
 class _KeyView(Sequence[str]):
     """The keys of _new_line_infos, from their UTF-8 bytes, each decoded when asked for: decoding all of
     them cost more than the lookups that need them."""
@@ -882,14 +850,6 @@ _LIST_ITEM = SCORER_FEATURES.index("list_item")
 
 # math.log1p of small counts, looked up (the same values as calling it).
 _LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
-
-
-def _log1p_ints(values: Any) -> np.ndarray:
-    """math.log1p of non-negative integers, as a float64 array."""
-    ints = np.asarray(values, dtype=np.int64)
-    if not ints.size or int(ints.max()) < len(_LOG1P_TABLE):
-        return _LOG1P_TABLE[ints]
-    return np.array([math.log1p(k) for k in ints.tolist()], dtype=np.float64)
 
 
 def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
