@@ -78,7 +78,7 @@ def _pack(doc: Document) -> tuple[Any, ...]:
         doc.original,
         doc.record,
         doc.meta,
-        [(r.stage, r.rule, r.text, r.lines, r.extra) for r in doc.removed],
+        _removal_tuples(doc.removed),
         None if rejected is None else _rejection_tuple(rejected),
         doc.line_no,
         doc.scratch,
@@ -108,7 +108,7 @@ def _outgoing(doc: Document, text_field: str) -> tuple[Any, ...]:
     record = doc.record
     if record is not None and record.get(text_field) is doc.original:
         record = {key: value for key, value in record.items() if key != text_field}
-    removed = [(r.stage, r.rule, r.text, r.lines, r.extra) for r in doc.removed]
+    removed = _removal_tuples(doc.removed)
     return doc.id, doc.text, doc.source, record, doc.meta, removed, doc.line_no, doc.scratch
 
 
@@ -138,6 +138,11 @@ def _changes(batch: Batch, sent_texts: list[str]) -> Changes:
 
 def _rejection_tuple(rejected: Rejection) -> tuple[Any, ...]:
     return rejected.stage, rejected.reason, rejected.extra, rejected.quarantined
+
+
+def _removal_tuples(removed: list[Removal]) -> list[tuple[Any, ...]]:
+    """A document's removals as plain tuples (``Removal(*t)`` rebuilds each): cheaper to pickle."""
+    return [(r.stage, r.rule, r.text, r.lines, r.extra) for r in removed]
 
 
 def _apply_changes(batch: Batch, live: list[int], changes: Changes) -> None:
