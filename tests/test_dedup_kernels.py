@@ -154,3 +154,27 @@ def test_index_arrays_grow_without_a_copy() -> None:
     for i in range(1000):
         rows.append(np.full((1, 4), i, np.uint32))
     assert np.array_equal(rows.view()[:, 0], np.arange(1000)) and rows.view().shape == (1000, 4)
+
+
+def test_kernels_start_without_importing_scipy_linalg() -> None:
+    """numba's BLAS probe would import all of scipy.linalg at the first kernel call of every process
+    (text_kernels hides it); each stage's kernels still compile and run, and scipy.linalg still
+    imports afterwards."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline.stages import boilerplate, dedup_kernels\n"
+        "boilerplate._shape_flags()\n"
+        "import numpy as np\n"
+        "keys, values = np.zeros(8, np.uint64), np.full(8, dedup_kernels.NO_VALUE, np.uint32)\n"
+        "assert dedup_kernels.ht_put(keys, values, np.uint64(5), np.uint32(7))\n"
+        "assert dedup_kernels.ht_get(keys, values, np.uint64(5)) == 7\n"
+        "assert 'scipy.linalg' not in sys.modules, 'scipy.linalg imported'\n"
+        "import scipy.linalg\n"
+        "print(float(scipy.linalg.det([[2.0, 0.0], [0.0, 3.0]])))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "6.0"

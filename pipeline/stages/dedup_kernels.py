@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pipeline.stages import text_kernels  # noqa: F401  (keeps scipy.linalg out of numba's start-up)
+
 NO_VALUE = np.uint32(0xFFFFFFFF)  # marks an empty slot: values stay below it
 RULE_KEPT, RULE_EXACT, RULE_NEAR = 0, 1, 2
 

@@ -4,9 +4,29 @@ hash of a run of code points, and the size of an open-addressing table."""
 from __future__ import annotations
 
 import codecs
+import sys
 
 import numba
 import numpy as np
+
+
+def _load_numba_arraymath_without_scipy() -> None:
+    """Import numba's array registry with ``scipy.linalg.cython_blas`` hidden: at its import it probes
+    for BLAS, and that imports all of scipy.linalg (~0.25 s of every process's first kernel call).
+    No kernel here uses np.dot, np.linalg or ``@``, the only things that need it (they would fail to
+    compile, not compute something else); scipy.linalg itself imports normally afterwards. Nothing to
+    do where numba or scipy.linalg got there first."""
+    blas = "scipy.linalg.cython_blas"
+    if "numba.np.arraymath" in sys.modules or blas in sys.modules:
+        return
+    sys.modules[blas] = None  # type: ignore[assignment]  # makes `import` raise ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        del sys.modules[blas]
+
+
+_load_numba_arraymath_without_scipy()
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
