@@ -2138,3 +2138,34 @@ def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():
         assert bool(flags[c] & kernels.SHAPE_TITLE) == (title_class.match(ch) is not None)
         assert bool(flags[c] & kernels.SHAPE_URL) == (low in ("@", "©", "(", "h", "w", "c"))
         assert bool(flags[c] & kernels.SHAPE_FALLBACK) == (ch in "İıſ" or len(low) != 1)
+
+
+def test_bmp_tables_come_from_a_saved_copy_only_when_it_matches(monkeypatch, tmp_path: Path) -> None:
+    """The three per-code-point tables are saved once and read back equal; a copy that does not hold a
+    table (truncated, another shape) is rebuilt, and an unwritable place only means building each time."""
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path)
+    builders = (boilerplate._build_shape_classes, boilerplate._build_lower_table, boilerplate._build_key_classes)
+    for build in builders:
+        built = build()
+        assert np.array_equal(boilerplate._cached_bmp_table(build), built)
+        [saved] = tmp_path.glob(f"boilerplate{build.__name__.removeprefix('_build')}-*.npy")
+        assert np.array_equal(np.load(saved), built)
+        saved.write_bytes(saved.read_bytes()[:100])  # truncated
+        assert np.array_equal(boilerplate._cached_bmp_table(build), built)
+        np.save(saved, built[:10])  # another shape
+        assert np.array_equal(boilerplate._cached_bmp_table(build), built)
+        assert np.array_equal(np.load(saved), built)
+    # the cached functions give what the builders give (a stale copy beside the package would differ)
+    assert np.array_equal(boilerplate._shape_classes(), builders[0]())
+    assert np.array_equal(boilerplate._lower_table(), builders[1]())
+    assert np.array_equal(boilerplate._key_classes(), builders[2]())
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path / "file" / "cache")
+    assert np.array_equal(boilerplate._cached_bmp_table(builders[1]), builders[1]())
+
+
+def test_bmp_char_classes_are_the_str_methods() -> None:
+    chars = [chr(c) for c in range(0x10000)]
+    tests = (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace)
+    expected = np.array([list(map(test, chars)) for test in tests], dtype=np.int64).T
+    assert np.array_equal(boilerplate._bmp_char_classes(), expected)

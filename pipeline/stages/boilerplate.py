@@ -39,12 +39,18 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import hashlib
+import inspect
+import io
+import json
 import math
 import operator
 import re
+import sys
+import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from itertools import chain, compress, filterfalse, repeat
 from pathlib import Path
@@ -68,7 +74,7 @@ try:
     import re._parser as sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
-from pipeline.stages.base import Stage, StageOptions
+from pipeline.stages.base import Stage, StageOptions, save_cache_file
 from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
@@ -200,8 +206,38 @@ def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
     return keys, counts
 
 
+_TABLE_CACHE_DIR = Path(__file__).parent / "__pycache__"
+
+
+def _cached_bmp_table(build: Callable[[], np.ndarray]) -> np.ndarray:
+    """``build()``, a table of one value per BMP code point, read from the copy an earlier process saved
+    beside the package (``__pycache__``, like the language stage's script table): ~0.1 s of scans over
+    65,536 characters per fresh process for the three tables. The file name holds a hash of what the
+    table depends on (the builder's source, this Python's Unicode data, ``regex``, the kernels' class
+    bits), so any change to one of them builds and saves a new table; an unreadable copy is rebuilt."""
+    constants = sorted((k, int(v)) for k, v in vars(kernels).items() if k.isupper() and isinstance(v, int))
+    key = [inspect.getsource(build), sys.version, unicodedata.unidata_version, regex.__version__, constants]
+    digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
+    path = _TABLE_CACHE_DIR / f"boilerplate{build.__name__.removeprefix('_build')}-{digest}.npy"
+    try:
+        table = np.load(path, allow_pickle=False)
+        if table.shape == (0x10000,):
+            return table
+    except (OSError, ValueError, EOFError):
+        pass
+    table = build()
+    saved = io.BytesIO()
+    np.save(saved, table, allow_pickle=False)
+    save_cache_file(path, saved.getvalue())
+    return table
+
+
 @functools.cache
 def _key_classes() -> np.ndarray:
+    return _cached_bmp_table(_build_key_classes)
+
+
+def _build_key_classes() -> np.ndarray:
     """Per BMP code point, normalise_lines' bits: KEY_EDGE (normalise strips it from a key's ends: _EDGE)
     and KEY_CJK (_CJK_RE, counted as half a word). Both are character classes: one search for runs of
     them over all code points marks the same characters as a test per character."""
@@ -649,14 +685,16 @@ def _ascii_counts(raw: bytes) -> tuple[int, int, int, int, int]:
     return digits, upper, letters, letters + digits, size - len(raw.translate(None, _ASCII_SPACE))
 
 
+_CHAR_CLASS_BITS = (kernels.DIGIT, kernels.UPPER, kernels.ALPHA, kernels.ALNUM, kernels.SPACE)
+
+
 @functools.cache
 def _bmp_char_classes() -> np.ndarray:
     """Per code point of the Basic Multilingual Plane: str.isdigit/isupper/isalpha/isalnum/isspace as
     0/1 columns, so a non-ASCII line is counted with one table lookup (astral text is counted per
-    character)."""
-    chars = [chr(c) for c in range(0x10000)]
-    columns = [list(map(f, chars)) for f in (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace)]
-    return np.array(columns, dtype=np.int64).T.copy()
+    character). Read off `_shape_classes`' bits."""
+    bits = np.array(_CHAR_CLASS_BITS, dtype=np.uint8)
+    return ((_shape_classes()[:, None] & bits) != 0).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=LINE_CACHE_MAX_LINES)
@@ -699,11 +737,16 @@ class _KeyView(Sequence[str]):
 
 @functools.cache
 def _shape_classes() -> np.ndarray:
+    return _cached_bmp_table(_build_shape_classes)
+
+
+def _build_shape_classes() -> np.ndarray:
     """Per BMP code point, the kernel's class bits: str.isdigit/isupper/isalpha/isalnum/isspace, and
     whether the stdlib regex engine counts it as a word character (for \b)."""
-    columns = _bmp_char_classes()
-    bits = (kernels.DIGIT, kernels.UPPER, kernels.ALPHA, kernels.ALNUM, kernels.SPACE)
-    classes = sum(columns[:, j].astype(np.uint8) * bit for j, bit in enumerate(bits))
+    chars = [chr(c) for c in range(0x10000)]
+    tests = (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace)
+    columns = [np.array(list(map(test, chars)), dtype=np.uint8) for test in tests]
+    classes = sum(column * bit for column, bit in zip(columns, _CHAR_CLASS_BITS, strict=True))
     for bit, pattern in (
         (kernels.WORD, re.compile(r"\w")),
         (kernels.RE_SPACE, regex.compile(r"\s")),
@@ -716,6 +759,10 @@ def _shape_classes() -> np.ndarray:
 
 @functools.cache
 def _lower_table() -> np.ndarray:
+    return _cached_bmp_table(_build_lower_table)
+
+
+def _build_lower_table() -> np.ndarray:
     """Per BMP code point, the code point of its lower case (kernels.NO_LOWER when that is several
     characters: such lines are left to _line_shape)."""
     lowered = [chr(c).lower() for c in range(0x10000)]
