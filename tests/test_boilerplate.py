@@ -1667,7 +1667,7 @@ def test_prefilter_reports_every_pattern_re_matches():
     db = stage._prefilter()
     if db is None:
         pytest.skip("hyperscan is not installed")
-    assert db.whole and db.patterns == len(stage._pattern_firsts)
+    assert db.whole and db.patterns == len(stage._whole_patterns)
     lines = _fact_lines() + list(stage._exact) + [p for p, *_ in stage._phrases]
     lines += ["2023-11-10", "10.11.2023, 10:30 uhr", "12 kommentare", "3 комментария", "© 2024 x", "2024年1月2日"]
     keys = list(dict.fromkeys(k for k in map(normalise, lines) if k and len(k) <= 600))
@@ -1676,7 +1676,7 @@ def test_prefilter_reports_every_pattern_re_matches():
     ends = np.cumsum([len(k.encode("utf-8", "surrogatepass")) + 1 for k in keys]) - 1
     found, ids = db.scan(data, ends)
     reported = set(zip(found.tolist(), ids.tolist(), strict=True))
-    compiled = [re.compile(wrapped) for _i, wrapped, _first in stage._pattern_firsts]
+    compiled = [re.compile(wrapped) for _i, wrapped in stage._whole_patterns]
     matched = 0
     for j, key in enumerate(keys):
         if stage._whole_re.fullmatch(key) is None:

@@ -461,12 +461,19 @@ def _trie_regex(words: Iterable[str]) -> str:
 # A stage unpickled in a worker (or copied for the runner's warm-up) rebuilds its tables in _build: the
 # pure parts below are kept per process, so forked workers inherit them from the parent's first build.
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=8192)
 def _pattern_first(wrapped: str) -> tuple[frozenset[str], bool] | None:
     """_first_chars of one wrapped whole-line pattern (None: unknown, always try the pattern)."""
     try:
         return _first_chars(sre_parse.parse(wrapped))
     except Exception:  # noqa: BLE001 - private parser: when in doubt, always try the pattern
         return None
+
+
+def _may_start_with(wrapped: str, ch: str) -> bool:
+    """Whether a line starting with ``ch`` could match the wrapped whole-line pattern."""
+    first = _pattern_first(wrapped)
+    return first is None or ch in first[0] or (first[1] and ch.isdecimal())
 
 
 @functools.lru_cache(maxsize=16)
@@ -1574,18 +1581,20 @@ class BoilerplateStage(Stage):
         Only for the stdlib engine (its parser tells the first characters)."""
         self._bucket_by_char: dict[str, Any] = {}
         self._bucket_by_members: dict[tuple[int, ...], Any] = {}
-        self._pattern_firsts: list[tuple[int, str, tuple[frozenset[str], bool] | None]] | None = None
+        # (rule index, wrapped pattern) of each whole-line pattern, in the alternation's order
+        self._whole_patterns: list[tuple[int, str]] | None = None
         # Off once the prefilter holds the whole-line patterns (_prefilter): only a few lines per document
         # are then matched here, and compiling ~20 buckets (~0.4 s a process) costs more than they save.
         self._buckets_on = True
         if not isinstance(self._whole_re, re.Pattern):
             return
-        firsts = []
-        for i, (_rule, patterns) in enumerate(self._whole_rules.items()):
-            for pattern in patterns:
-                wrapped = f"(?i:{pattern})" if pattern != pattern.lower() else f"(?:{pattern})"
-                firsts.append((i, wrapped, _pattern_first(wrapped)))
-        self._pattern_firsts = firsts
+        # Their first characters are parsed only when a bucket is built (_whole_for): ~0.06 s a process
+        # that the prefilter, holding the patterns, does not need.
+        self._whole_patterns = [
+            (i, f"(?i:{pattern})" if pattern != pattern.lower() else f"(?:{pattern})")
+            for i, patterns in enumerate(self._whole_rules.values())
+            for pattern in patterns
+        ]
 
     def _whole_for(self, ch: str) -> Any:
         """The compiled alternation of the whole-line patterns that can match a line starting with ch."""
@@ -1593,15 +1602,13 @@ class BoilerplateStage(Stage):
         if found is not None:
             return found
         members = tuple(
-            j
-            for j, (_i, _p, first) in enumerate(self._pattern_firsts or ())
-            if first is None or ch in first[0] or (first[1] and ch.isdecimal())
+            j for j, (_i, wrapped) in enumerate(self._whole_patterns or ()) if _may_start_with(wrapped, ch)
         )
         compiled = self._bucket_by_members.get(members)
         if compiled is None:
             groups: dict[int, list[str]] = {}
             for j in members:
-                i, wrapped, _first = self._pattern_firsts[j]  # type: ignore[index]
+                i, wrapped = self._whole_patterns[j]  # type: ignore[index]
                 groups.setdefault(i, []).append(wrapped)
             parts = [f"(?P<w{i}>{'|'.join(alts)})" for i, alts in groups.items()]
             compiled = re.compile("|".join(parts)) if parts else False
@@ -1729,7 +1736,7 @@ class BoilerplateStage(Stage):
         if rule is not None:
             return rule
         if whole and self._whole_re is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
-            if self._pattern_firsts is None or not self._buckets_on:
+            if self._whole_patterns is None or not self._buckets_on:
                 whole = self._whole_re
             else:
                 whole = self._bucket_by_char.get(key[0])
@@ -2043,9 +2050,9 @@ class BoilerplateStage(Stage):
         fullmatches ``key``: what the alternation's fullmatch picks when no other pattern can match."""
         if len(key) > MAX_WHOLE_LINE_CHARS:
             return None
-        firsts = self._pattern_firsts
+        patterns = self._whole_patterns
         for ident in sorted(candidates):
-            rule_index, wrapped, _first = firsts[ident]  # type: ignore[index]
+            rule_index, wrapped = patterns[ident]  # type: ignore[index]
             if _compiled_pattern(wrapped).fullmatch(key):
                 return self._group_rule[f"w{rule_index}"]
         return None
@@ -2054,8 +2061,8 @@ class BoilerplateStage(Stage):
         """The stage's hyperscan database (built at first use; None without hyperscan)."""
         if self._prefilter_db is False:
             whole = (
-                [wrapped for _i, wrapped, _first in self._pattern_firsts]
-                if self._pattern_firsts is not None
+                [wrapped for _i, wrapped in self._whole_patterns]
+                if self._whole_patterns is not None
                 else None  # patterns for the `regex` engine: not translated, re decides every line
             )
             if self._whole_re is None:
