@@ -461,7 +461,6 @@ def _trie_regex(words: Iterable[str]) -> str:
 # A stage unpickled in a worker (or copied for the runner's warm-up) rebuilds its tables in _build: the
 # pure parts below are kept per process, so forked workers inherit them from the parent's first build.
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=8192)
 def _pattern_first(wrapped: str) -> tuple[frozenset[str], bool] | None:
     """_first_chars of one wrapped whole-line pattern (None: unknown, always try the pattern)."""
     try:
@@ -1588,8 +1587,8 @@ class BoilerplateStage(Stage):
         self._buckets_on = True
         if not isinstance(self._whole_re, re.Pattern):
             return
-        # Their first characters are parsed only when a bucket is built (_whole_for): ~0.06 s a process
-        # that the prefilter, holding the patterns, does not need.
+        # Their first characters are parsed only when a bucket is built (_whole_for): work (~0.01 s a
+        # process) that the prefilter, holding the patterns, does not need.
         self._whole_patterns = [
             (i, f"(?i:{pattern})" if pattern != pattern.lower() else f"(?:{pattern})")
             for i, patterns in enumerate(self._whole_rules.values())
