@@ -304,6 +304,76 @@ def test_prose_mentioning_keywords_is_kept(stage, line):
     assert doc.text == text, removed(doc)
 
 
+# -- the language packs' generic chrome: teasers, credits, agency lines, UI labels -------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("Lea también: Impiden ingreso a Nicaragua a reportero y camarógrafo", "read-also"),
+        ("Leia também: Governo anuncia novo pacote de medidas", "read-also"),
+        ("Czytaj też: Czy grozi nam wojna atomowa?", "read-also"),
+        ("Читайте также: Правительство утвердило бюджет", "read-also"),
+        ("Leggi anche: Il governo approva la manovra", "read-also"),
+        ("Lees ook: Kabinet valt over stikstofplan", "read-also"),
+        ("Lire aussi : Le gouvernement recule sur la réforme", "read-also"),
+        ("Lesen Sie auch: Die Bahn streikt erneut", "read-also"),
+        ("Related: Alaska Airlines delays full Oneworld membership", "read-also"),
+        ("相关阅读：国务院发布新规", "read-also"),
+        ("Mirá también", "widget-heading"),
+        ("Więcej informacji:", "widget-heading"),
+        ("aja/PAP", "agency-signature"),
+        ("(dpa)", "agency-signature"),
+        ("Agencia EFE", "agency-signature"),
+        ("РИА Новости", "agency-signature"),
+        ("(Foto: Tony Silva/Ascom-PC)", "source-label"),
+        ("(crédito: Minervino Júnior/CB/D.A.Press)", "source-label"),
+        ("(Credit: Clayton Aldern / Grist)", "source-label"),
+        ("Fot. Jan Kowalski", "source-label"),
+        ("Mit Freunden teilen", "share"),
+        ("Kommentieren Sie hier", "comment-form"),
+        ("Vos réactions (11)", "comment-form"),
+        ("Materiał chroniony prawem autorskim - zasady przedruków określa regulamin.", "copyright"),
+        ("Ten tekst przeczytasz w mniej niż minutę", "ui-label"),
+        ("Lesezeit: 3 Minuten", "ui-label"),
+        ("Tous nos derniers podcasts dans votre boîte mail.", "newsletter"),
+        ("opublikowano: 2021-04-29 17:13:04", "date-line"),
+        ("Publié le 12/03/2024 à 10h30", "date-line"),
+        ("Veröffentlicht am 6. Juli 2015 von Mark Hosak — Hinterlasse eine Antwort", "date-line"),
+    ],
+)
+def test_pack_chrome_line(stage, line, rule):
+    doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
+    assert removed(doc) == [(rule, line)]
+    assert stage.classify(line) == rule
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # the label words in a sentence, without the teaser's colon
+        "Lea también el informe completo, que el ministerio publicó el martes en su página web.",
+        "Zobacz także, jak rząd tłumaczy decyzję o podniesieniu podatków w przyszłym roku.",
+        "Lesen Sie auch morgen wieder unsere Kolumne, in der wir die großen Fragen beantworten.",
+        "Related to this, the mayor said the budget would also cover repairs to the old bridge.",
+        # a teaser label followed by far more than one headline
+        "Czytaj też: " + "rząd przyjął projekt ustawy, który zmienia zasady finansowania szkół " * 4,
+        # an agency or a credit word inside a sentence
+        "Reuters reported on Monday that the company would cut 2,000 jobs across its European plants.",
+        "Die dpa meldete am Montag, dass die Regierung das Gesetz noch in diesem Jahr beschließen will.",
+        "Antworten auf diese Fragen gibt es bislang nur wenige, sagte die Ministerin am Dienstag.",
+        "Lesezeit ist Lebenszeit, sagte die Autorin, und verlangte kürzere Texte in den Zeitungen.",
+        "Publié le 12 mars, le rapport de la Cour des comptes critique la gestion du projet.",
+    ],
+)
+def test_pack_chrome_lookalike_sentences_kept(stage, line):
+    assert stage.classify(line) is None
+    if line.startswith(("Related", "Reuters")):  # English, like ARTICLE: the whole stage keeps it too
+        text = f"{ARTICLE}\n{line}\n"
+        doc = run(text, stage)
+        assert doc.text == text, removed(doc)
+
+
 def test_normalise_key():
     assert normalise("  • Share this: ") == "share this"
     assert normalise("(The story.)") == "(the story.)"
