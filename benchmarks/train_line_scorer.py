@@ -346,6 +346,15 @@ def main() -> None:
         help="soft label = share of gold content among the training pages' gold lines with the same vote"
         " pattern (whether the first --votes extractor keeps the line, how many others do)",
     )
+    parser.add_argument(
+        "--save-models", type=Path, help="also write the two cross-validation models (halves A, B) to this JSON file"
+    )
+    parser.add_argument(
+        "--load-models",
+        type=Path,
+        help="score the cross-validation models of an earlier --save-models instead of training them (e.g. models"
+        " trained with older pattern packs, scored with the current ones)",
+    )
     parser.add_argument("--fold-byte", type=int, default=FOLD_BYTE, help="sha1 byte that draws the context folds")
     parser.add_argument(
         "--cues", action="store_true", help="append the prototype cue columns (benchmarks/line_scorer_cues.py)"
@@ -384,15 +393,19 @@ def main() -> None:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     print("| trained on | scored on | threshold | TP | FN | FP | TN | precision | recall | F1 |")
     print("|---" * 10 + "|")
+    loaded = json.loads(args.load_models.read_text(encoding="utf-8")) if args.load_models else None
+    saved = {}
     for train_half, test_half in (("A", "B"), ("B", "A")):
         ids = [i for i in rows if (i in gold and half(i) == train_half) or i not in gold]
-        model = fit(ids)
+        model = saved[train_half] = loaded[train_half] if loaded else fit(ids)
         test_docs = [d for d in docs if d["id"] in gold and half(d["id"]) == test_half]
         for threshold in thresholds:
             stage = BoilerplateStage(BoilerplateStage.Options(line_scorer_threshold=threshold), scorer_model=model)
             stage.recurring, stage.recurring_by_site = base_stage.recurring, base_stage.recurring_by_site
             score = evaluate(stage, test_docs, gold)[test_half]
             print(f"| {train_half} + no-gold | {test_half} | {threshold} | {score.row()} |", flush=True)
+    if args.save_models:
+        args.save_models.write_text(json.dumps(saved, separators=(",", ":")), encoding="utf-8")
     if args.write:
         model = fit(list(rows))
         out = REPO / "pipeline" / Path(*PACK_DIR) / "line_scorer.json"
