@@ -374,6 +374,120 @@ def test_pack_chrome_lookalike_sentences_kept(stage, line):
         assert doc.text == text, removed(doc)
 
 
+# -- round 2: long chrome lines (disclosures, appeals, provenance, post meta, legal notes, price notes) ------
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        (
+            "Advertising disclosure: We may receive compensation for some of the links in our stories. "
+            "Thank you for supporting Example Weekly and our advertisers.",
+            "disclosure",
+        ),
+        (
+            "Für Links auf dieser Seite erhält Example ggf. eine Provision vom Händler, z.B. für mit oder grüner "
+            "Unterstreichung gekennzeichnete. Mehr Infos.",
+            "disclosure",
+        ),
+        ("*Affiliate-Link", "disclosure"),
+        ("This post contains affiliate links.", "disclosure"),
+        ("As an Amazon Associate I earn from qualifying purchases.", "disclosure"),
+        ("Als Amazon-Partner verdiene ich an qualifizierten Verkäufen.", "disclosure"),
+        ("Este artículo contiene enlaces de afiliados.", "disclosure"),
+        ("Cet article contient des liens d'affiliation.", "disclosure"),
+        (
+            "Ihr Beitrag hilft, unsere Berichterstattung weiter auszubauen und diese weiterhin kostenlos anzubieten.",
+            "donation-appeal",
+        ),
+        ("Unterstützen Sie unabhängigen Journalismus!", "donation-appeal"),
+        ("Support independent journalism", "donation-appeal"),
+        ("Fight for everyone's rights – support the Example Union.", "donation-appeal"),
+        ("Apoya el periodismo independiente", "donation-appeal"),
+        ("Soutenez-nous", "donation-appeal"),
+        ("Wesprzyj nas", "donation-appeal"),
+        (
+            "Dieser Beitrag stammt aus Ausgabe 7/2019 der Example Review. "
+            "Das Heft ist ab 20.06.2019 im Handel erhältlich.",
+            "syndication",
+        ),
+        ("Dieser Artikel erschien zuerst bei Example.", "syndication"),
+        ("This article was originally published on The Example. Read the original article.", "syndication"),
+        ("Republished with permission from The Example Times.", "syndication"),
+        ("Este artículo fue publicado originalmente en The Example.", "syndication"),
+        ("Cet article a été initialement publié sur le blog de l'auteur.", "syndication"),
+        ("Questo articolo è stato pubblicato originariamente su Example.", "syndication"),
+        ("Ten artykuł ukazał się pierwotnie w tygodniku Example.", "syndication"),
+        (
+            "Der Beitrag wurde am Mittwoch, den 27. November 2019 um 15:21 Uhr veröffentlicht und wurde unter "
+            "Allgemein abgelegt. Du kannst einen Kommentar schreiben, oder einen Trackback einrichten.",
+            "post-meta",
+        ),
+        ("This entry was posted in News and tagged politics, economy. Bookmark the permalink.", "post-meta"),
+        ("Posted in journal | Tagged foo, bar | Leave a comment", "post-meta"),
+        (
+            "Dieser Eintrag wurde veröffentlicht in Allgemein und verschlagwortet mit Foo. "
+            "Setze ein Lesezeichen auf den Permalink.",
+            "post-meta",
+        ),
+        ("Esta entrada fue publicada en Noticias y etiquetada con foo, bar.", "post-meta"),
+        (
+            "Die Nutzung der auf www.example.de gespeicherten Original-Pressemitteilungen für redaktionelle Zwecke "
+            "ist gestattet.",
+            "disclaimer",
+        ),
+        ("Für den Inhalt der Pressemitteilung ist der Einsteller verantwortlich.", "disclaimer"),
+        ("Les opinions exprimées n'engagent que leurs auteurs.", "disclaimer"),
+        (
+            "The views expressed in this article are those of the author and do not necessarily reflect the "
+            "position of Example.",
+            "disclaimer",
+        ),
+        ("Namentlich gekennzeichnete Beiträge geben nicht unbedingt die Meinung der Redaktion wieder.", "disclaimer"),
+        ("Effektiver Jahreszins 3,99 %, Sollzins gebunden 3,92 %, Laufzeit 48 Monate.", "price-note"),
+        ("Alle Preise inkl. MwSt. zzgl. Versandkosten", "price-note"),
+        ("*Preise inkl. gesetzl. MwSt.", "price-note"),
+        ("Prices include VAT", "price-note"),
+        ("Free shipping on orders over $50", "price-note"),
+        ("To view the full story, please subscribe to The Example Times.", "login"),
+    ],
+)
+def test_pack_long_chrome_line(stage, line, rule):
+    doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
+    assert removed(doc) == [(rule, line)]
+    assert stage.classify(line) == rule
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # the same openings in news prose: another text's provenance, a report about a post, a quote
+        "Der Bericht erschien zuerst im Spiegel, der sich auf interne Dokumente der Behörde beruft.",
+        "The report was first published in 2015 by the ministry and later revised twice.",
+        "First published in 1851, Moby-Dick sold poorly during Melville's lifetime.",
+        "Originally published in 1998, the book has since been translated into 40 languages.",
+        "Der Artikel wurde am Montag veröffentlicht und löste eine Flut von Kommentaren aus.",
+        "Posted in Germany in 1945, he served as a translator for the army until the war ended.",
+        "Filed under the new law, the lawsuit seeks damages of $2 million from the city.",
+        "We could get sales up by ten percent next year, the chief executive said.",
+        "When you buy a house, the bank will usually ask for a deposit of ten percent.",
+        "Become a member of a gym to stay motivated through the winter months.",
+        "Unterstützen Sie die Forderung der Gewerkschaft, fragte die Moderatorin den Minister.",
+        "Soutenez-vous la réforme des retraites, a demandé le journaliste au ministre ?",
+        "Effektiver Jahreszins: Was steckt hinter dem Begriff, und wie wird er berechnet?",
+        "Prices rose by 4 percent in May, driven by higher energy costs, the statistics office said.",
+        "The views of the residents were heard at the council meeting on Monday evening.",
+        "To read the full story of the siege, historians turned to diaries kept by soldiers who later subscribed.",
+    ],
+)
+def test_pack_long_chrome_lookalike_sentences_kept(stage, line):
+    assert stage.classify(line) is None
+    if line.isascii():  # English, like ARTICLE: the whole stage keeps it too
+        text = f"{ARTICLE}\n{line}\n"
+        doc = run(text, stage)
+        assert doc.text == text, removed(doc)
+
+
 def test_normalise_key():
     assert normalise("  • Share this: ") == "share this"
     assert normalise("(The story.)") == "(the story.)"
