@@ -488,6 +488,104 @@ def test_pack_long_chrome_lookalike_sentences_kept(stage, line):
         assert doc.text == text, removed(doc)
 
 
+# -- round 3: bylines, image captions ending in a credit, ru/zh disclosures, appeals, reprint notes, follow prompts --
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("By Jane Doe", "byline"),
+        ("By Staff Writer", "byline"),
+        ("By Jane Doe | March 3, 2024", "byline"),
+        ("Written by John Smith", "byline"),
+        ("Posted by jdoe on May 19, 2016", "byline"),
+        ("Author: Maz Iqbal", "byline"),
+        ("By Kate O’Sullivan and Laura Benitez", "byline"),
+        ("Von Anna Müller", "byline"),
+        ("Von Anna Müller | 12.03.2024", "byline"),
+        ("Ein Beitrag von Max von Hofmann", "byline"),
+        ("Autor: Hans Meier", "byline"),
+        ("Text: Petra Schmidt", "byline"),
+        ("Por Carlos Ramalho", "byline"),
+        ("Redacción", "byline"),
+        ("Par Marie Dupont, le 12 mars 2020", "byline"),
+        ("La rédaction", "byline"),
+        ("Di Mario Rossi, 12/03/2020", "byline"),
+        ("A cura di Marco Bianchi", "byline"),
+        ("Redazione", "byline"),
+        ("Por João Silva em 12/03/2020", "byline"),
+        ("Redação", "byline"),
+        ("Door Jan de Vries | 12 maart 2020", "byline"),
+        ("Autor: Jan Kowalski", "byline"),
+        ("Автор: Иван Петров", "byline"),
+        ("作者：张三", "byline"),
+        ("记者 张三 李四", "byline"),
+        ("责任编辑：王五 赵六", "byline"),
+        ("Marco Odermatt, Ski-Star aus der Schweiz. © AFP / MARCO BERTORELLO", "source-label"),
+        ("Der Golfplatz im Überblick. (Foto: Getty)", "source-label"),
+        ("Die neue Brücke am Abend. Foto: Stadt Köln", "source-label"),
+        ("The harbour at dusk | Photo: Jane Doe", "source-label"),
+        ("Материал подготовлен при поддержке Фонда президентских грантов", "disclosure"),
+        ("Поддержите нас", "donation-appeal"),
+        ("При перепечатке материалов ссылка на сайт обязательна.", "syndication"),
+        ("Мнение редакции может не совпадать с мнением автора.", "disclaimer"),
+        ("Подпишитесь на наш Telegram-канал", "follow"),
+        ("Нашли опечатку? Выделите текст и нажмите Ctrl+Enter", "typo-note"),
+        ("本文来源于新华网", "syndication"),
+        ("转载请注明出处。", "copyright"),
+        ("免责声明：本文仅供参考，不构成投资建议。", "disclaimer"),
+        ("声明：本文仅代表作者个人观点，与本站无关。", "disclaimer"),
+        ("点击上方蓝字关注我们", "follow"),
+        ("长按识别二维码关注", "follow"),
+        ("阅读原文", "follow"),
+        ("上一篇：春天来了 下一篇：夏天到了", "post-navigation"),
+    ],
+)
+def test_pack_byline_caption_and_ru_zh_chrome_line(stage, line, rule):
+    doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
+    assert removed(doc) == [(rule, line)]
+    assert stage.classify(line) == rule
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # sentence starts and headings that open like a byline, captions without a credit, news prose
+        "By the way",
+        "By contrast, the other two councils raised their taxes.",
+        "By Monday morning",
+        "By 2030 the city wants to run its buses on electricity.",
+        "By far the best option",
+        "Von Montag bis Freitag",
+        "Von Anfang an",
+        "Von Berlin nach Hamburg",
+        "Por otro lado, la inflación se moderó en mayo.",
+        "Por supuesto",
+        "Por los pelos",
+        "Por fin llegó",
+        "Par exemple",
+        "Par ailleurs, le gouvernement a annoncé une réforme.",
+        "Di recente",
+        "Di Jakarta Pusat",
+        "Door de regering",
+        "Door Lock Replacement",
+        "Autores estadounidenses",
+        "Here is the photo: a cat on the roof",
+        "The photographer sold the picture to AFP for a small fee.",
+        "Мнение жителей разделилось, показал опрос.",
+        "Поддержите ли вы этот закон, спросили депутата.",
+        "记者从市政府获悉，新的地铁线路将于明年开通。",
+        "声明发布后，公司股价上涨了三个百分点。",
+    ],
+)
+def test_pack_byline_and_caption_lookalikes_kept(stage, line):
+    assert stage.classify(line) is None
+    if line.isascii():  # English, like ARTICLE: the whole stage keeps it too
+        text = f"{ARTICLE}\n{line}\n"
+        doc = run(text, stage)
+        assert doc.text == text, removed(doc)
+
+
 def test_normalise_key():
     assert normalise("  • Share this: ") == "share this"
     assert normalise("(The story.)") == "(the story.)"
