@@ -556,6 +556,7 @@ def test_pack_byline_caption_and_ru_zh_chrome_line(stage, line, rule):
         "By Monday morning",
         "By 2030 the city wants to run its buses on electricity.",
         "By far the best option",
+        "By appointment only",
         "Von Montag bis Freitag",
         "Von Anfang an",
         "Von Berlin nach Hamburg",
