@@ -307,281 +307,201 @@ def test_prose_mentioning_keywords_is_kept(stage, line):
 # -- the language packs' generic chrome: teasers, credits, agency lines, UI labels -------------------
 
 
-@pytest.mark.parametrize(
-    ("line", "rule"),
-    [
-        ("Lea también: Impiden ingreso a Nicaragua a reportero y camarógrafo", "read-also"),
-        ("Leia também: Governo anuncia novo pacote de medidas", "read-also"),
-        ("Czytaj też: Czy grozi nam wojna atomowa?", "read-also"),
-        ("Читайте также: Правительство утвердило бюджет", "read-also"),
-        ("Leggi anche: Il governo approva la manovra", "read-also"),
-        ("Lees ook: Kabinet valt over stikstofplan", "read-also"),
-        ("Lire aussi : Le gouvernement recule sur la réforme", "read-also"),
-        ("Lesen Sie auch: Die Bahn streikt erneut", "read-also"),
-        ("Related: Alaska Airlines delays full Oneworld membership", "read-also"),
-        ("相关阅读：国务院发布新规", "read-also"),
-        ("Mirá también", "widget-heading"),
-        ("Więcej informacji:", "widget-heading"),
-        ("aja/PAP", "agency-signature"),
-        ("(dpa)", "agency-signature"),
-        ("Agencia EFE", "agency-signature"),
-        ("РИА Новости", "agency-signature"),
-        ("(Foto: Tony Silva/Ascom-PC)", "source-label"),
-        ("(crédito: Minervino Júnior/CB/D.A.Press)", "source-label"),
-        ("(Credit: Clayton Aldern / Grist)", "source-label"),
-        ("Fot. Jan Kowalski", "source-label"),
-        ("Mit Freunden teilen", "share"),
-        ("Kommentieren Sie hier", "comment-form"),
-        ("Vos réactions (11)", "comment-form"),
-        ("Materiał chroniony prawem autorskim - zasady przedruków określa regulamin.", "copyright"),
-        ("Ten tekst przeczytasz w mniej niż minutę", "ui-label"),
-        ("Lesezeit: 3 Minuten", "ui-label"),
-        ("Tous nos derniers podcasts dans votre boîte mail.", "newsletter"),
-        ("opublikowano: 2021-04-29 17:13:04", "date-line"),
-        ("Publié le 12/03/2024 à 10h30", "date-line"),
-        ("Veröffentlicht am 6. Juli 2015 von Mark Hosak — Hinterlasse eine Antwort", "date-line"),
-    ],
-)
+_PACK_CHROME_ROUND1 = [
+    ("Lea también: Impiden ingreso a Nicaragua a reportero y camarógrafo", "read-also"),
+    ("Leia também: Governo anuncia novo pacote de medidas", "read-also"),
+    ("Czytaj też: Czy grozi nam wojna atomowa?", "read-also"),
+    ("Читайте также: Правительство утвердило бюджет", "read-also"),
+    ("Leggi anche: Il governo approva la manovra", "read-also"),
+    ("Lees ook: Kabinet valt over stikstofplan", "read-also"),
+    ("Lire aussi : Le gouvernement recule sur la réforme", "read-also"),
+    ("Lesen Sie auch: Die Bahn streikt erneut", "read-also"),
+    ("Related: Alaska Airlines delays full Oneworld membership", "read-also"),
+    ("相关阅读：国务院发布新规", "read-also"),
+    ("Mirá también", "widget-heading"),
+    ("Więcej informacji:", "widget-heading"),
+    ("aja/PAP", "agency-signature"),
+    ("(dpa)", "agency-signature"),
+    ("Agencia EFE", "agency-signature"),
+    ("РИА Новости", "agency-signature"),
+    ("(Foto: Tony Silva/Ascom-PC)", "source-label"),
+    ("(crédito: Minervino Júnior/CB/D.A.Press)", "source-label"),
+    ("(Credit: Clayton Aldern / Grist)", "source-label"),
+    ("Fot. Jan Kowalski", "source-label"),
+    ("Mit Freunden teilen", "share"),
+    ("Kommentieren Sie hier", "comment-form"),
+    ("Vos réactions (11)", "comment-form"),
+    ("Materiał chroniony prawem autorskim - zasady przedruków określa regulamin.", "copyright"),
+    ("Ten tekst przeczytasz w mniej niż minutę", "ui-label"),
+    ("Lesezeit: 3 Minuten", "ui-label"),
+    ("Tous nos derniers podcasts dans votre boîte mail.", "newsletter"),
+    ("opublikowano: 2021-04-29 17:13:04", "date-line"),
+    ("Publié le 12/03/2024 à 10h30", "date-line"),
+    ("Veröffentlicht am 6. Juli 2015 von Mark Hosak — Hinterlasse eine Antwort", "date-line"),
+]
+
+
+_PACK_LOOKALIKES_ROUND1 = [
+    # the label words in a sentence, without the teaser's colon
+    "Lea también el informe completo, que el ministerio publicó el martes en su página web.",
+    "Zobacz także, jak rząd tłumaczy decyzję o podniesieniu podatków w przyszłym roku.",
+    "Lesen Sie auch morgen wieder unsere Kolumne, in der wir die großen Fragen beantworten.",
+    "Related to this, the mayor said the budget would also cover repairs to the old bridge.",
+    # a teaser label followed by far more than one headline
+    "Czytaj też: " + "rząd przyjął projekt ustawy, który zmienia zasady finansowania szkół " * 4,
+    # an agency or a credit word inside a sentence
+    "Reuters reported on Monday that the company would cut 2,000 jobs across its European plants.",
+    "Die dpa meldete am Montag, dass die Regierung das Gesetz noch in diesem Jahr beschließen will.",
+    "Antworten auf diese Fragen gibt es bislang nur wenige, sagte die Ministerin am Dienstag.",
+    "Lesezeit ist Lebenszeit, sagte die Autorin, und verlangte kürzere Texte in den Zeitungen.",
+    "Publié le 12 mars, le rapport de la Cour des comptes critique la gestion du projet.",
+]
+
+
+# -- round 2: long chrome lines (disclosures, appeals, provenance, post meta, legal notes, price notes) ------
+
+
+_PACK_CHROME_ROUND2 = [
+    (
+        "Advertising disclosure: We may receive compensation for some of the links in our stories. "
+        "Thank you for supporting Example Weekly and our advertisers.",
+        "disclosure",
+    ),
+    (
+        "Für Links auf dieser Seite erhält Example ggf. eine Provision vom Händler, z.B. für mit oder grüner "
+        "Unterstreichung gekennzeichnete. Mehr Infos.",
+        "disclosure",
+    ),
+    ("*Affiliate-Link", "disclosure"),
+    ("This post contains affiliate links.", "disclosure"),
+    ("As an Amazon Associate I earn from qualifying purchases.", "disclosure"),
+    ("Als Amazon-Partner verdiene ich an qualifizierten Verkäufen.", "disclosure"),
+    ("Este artículo contiene enlaces de afiliados.", "disclosure"),
+    ("Cet article contient des liens d'affiliation.", "disclosure"),
+    (
+        "Ihr Beitrag hilft, unsere Berichterstattung weiter auszubauen und diese weiterhin kostenlos anzubieten.",
+        "donation-appeal",
+    ),
+    ("Unterstützen Sie unabhängigen Journalismus!", "donation-appeal"),
+    ("Support independent journalism", "donation-appeal"),
+    ("Fight for everyone's rights – support the Example Union.", "donation-appeal"),
+    ("Apoya el periodismo independiente", "donation-appeal"),
+    ("Soutenez-nous", "donation-appeal"),
+    ("Wesprzyj nas", "donation-appeal"),
+    (
+        "Dieser Beitrag stammt aus Ausgabe 7/2019 der Example Review. Das Heft ist ab 20.06.2019 im Handel erhältlich.",
+        "syndication",
+    ),
+    ("Dieser Artikel erschien zuerst bei Example.", "syndication"),
+    ("This article was originally published on The Example. Read the original article.", "syndication"),
+    ("Republished with permission from The Example Times.", "syndication"),
+    ("Este artículo fue publicado originalmente en The Example.", "syndication"),
+    ("Cet article a été initialement publié sur le blog de l'auteur.", "syndication"),
+    ("Questo articolo è stato pubblicato originariamente su Example.", "syndication"),
+    ("Ten artykuł ukazał się pierwotnie w tygodniku Example.", "syndication"),
+    (
+        "Der Beitrag wurde am Mittwoch, den 27. November 2019 um 15:21 Uhr veröffentlicht und wurde unter "
+        "Allgemein abgelegt. Du kannst einen Kommentar schreiben, oder einen Trackback einrichten.",
+        "post-meta",
+    ),
+    ("This entry was posted in News and tagged politics, economy. Bookmark the permalink.", "post-meta"),
+    ("Posted in journal | Tagged foo, bar | Leave a comment", "post-meta"),
+    (
+        "Dieser Eintrag wurde veröffentlicht in Allgemein und verschlagwortet mit Foo. "
+        "Setze ein Lesezeichen auf den Permalink.",
+        "post-meta",
+    ),
+    ("Esta entrada fue publicada en Noticias y etiquetada con foo, bar.", "post-meta"),
+    (
+        "Die Nutzung der auf www.example.de gespeicherten Original-Pressemitteilungen für redaktionelle Zwecke "
+        "ist gestattet.",
+        "disclaimer",
+    ),
+    ("Für den Inhalt der Pressemitteilung ist der Einsteller verantwortlich.", "disclaimer"),
+    ("Les opinions exprimées n'engagent que leurs auteurs.", "disclaimer"),
+    (
+        "The views expressed in this article are those of the author and do not necessarily reflect the "
+        "position of Example.",
+        "disclaimer",
+    ),
+    ("Namentlich gekennzeichnete Beiträge geben nicht unbedingt die Meinung der Redaktion wieder.", "disclaimer"),
+    ("Effektiver Jahreszins 3,99 %, Sollzins gebunden 3,92 %, Laufzeit 48 Monate.", "price-note"),
+    ("Alle Preise inkl. MwSt. zzgl. Versandkosten", "price-note"),
+    ("*Preise inkl. gesetzl. MwSt.", "price-note"),
+    ("Prices include VAT", "price-note"),
+    ("Free shipping on orders over $50", "price-note"),
+    ("To view the full story, please subscribe to The Example Times.", "login"),
+]
+
+
+_PACK_LOOKALIKES_ROUND2 = [
+    # the same openings in news prose: another text's provenance, a report about a post, a quote
+    "Der Bericht erschien zuerst im Spiegel, der sich auf interne Dokumente der Behörde beruft.",
+    "The report was first published in 2015 by the ministry and later revised twice.",
+    "First published in 1851, Moby-Dick sold poorly during Melville's lifetime.",
+    "Originally published in 1998, the book has since been translated into 40 languages.",
+    "Der Artikel wurde am Montag veröffentlicht und löste eine Flut von Kommentaren aus.",
+    "Posted in Germany in 1945, he served as a translator for the army until the war ended.",
+    "Filed under the new law, the lawsuit seeks damages of $2 million from the city.",
+    "We could get sales up by ten percent next year, the chief executive said.",
+    "When you buy a house, the bank will usually ask for a deposit of ten percent.",
+    "Become a member of a gym to stay motivated through the winter months.",
+    "Unterstützen Sie die Forderung der Gewerkschaft, fragte die Moderatorin den Minister.",
+    "Soutenez-vous la réforme des retraites, a demandé le journaliste au ministre ?",
+    "Effektiver Jahreszins: Was steckt hinter dem Begriff, und wie wird er berechnet?",
+    "Prices rose by 4 percent in May, driven by higher energy costs, the statistics office said.",
+    "The views of the residents were heard at the council meeting on Monday evening.",
+    "To read the full story of the siege, historians turned to diaries kept by soldiers who later subscribed.",
+]
+
+
+# -- round 3: image captions ending in a credit, ru/zh disclosures, appeals, reprint notes, follow prompts --
+
+
+_PACK_CHROME_ROUND3 = [
+    ("Marco Odermatt, Ski-Star aus der Schweiz. © AFP / MARCO BERTORELLO", "source-label"),
+    ("Der Golfplatz im Überblick. (Foto: Getty)", "source-label"),
+    ("Die neue Brücke am Abend. Foto: Stadt Köln", "source-label"),
+    ("The harbour at dusk | Photo: Jane Doe", "source-label"),
+    ("Материал подготовлен при поддержке Фонда президентских грантов", "disclosure"),
+    ("Поддержите нас", "donation-appeal"),
+    ("При перепечатке материалов ссылка на сайт обязательна.", "syndication"),
+    ("Мнение редакции может не совпадать с мнением автора.", "disclaimer"),
+    ("Подпишитесь на наш Telegram-канал", "follow"),
+    ("Нашли опечатку? Выделите текст и нажмите Ctrl+Enter", "typo-note"),
+    ("本文来源于新华网", "syndication"),
+    ("转载请注明出处。", "copyright"),
+    ("免责声明：本文仅供参考，不构成投资建议。", "disclaimer"),
+    ("声明：本文仅代表作者个人观点，与本站无关。", "disclaimer"),
+    ("点击上方蓝字关注我们", "follow"),
+    ("长按识别二维码关注", "follow"),
+    ("阅读原文", "follow"),
+    ("上一篇：春天来了 下一篇：夏天到了", "post-navigation"),
+]
+
+
+_PACK_LOOKALIKES_ROUND3 = [
+    # captions without a credit, news prose with the ru/zh rules' words
+    "Here is the photo: a cat on the roof",
+    "The photographer sold the picture to AFP for a small fee.",
+    "Мнение жителей разделилось, показал опрос.",
+    "Поддержите ли вы этот закон, спросили депутата.",
+    "记者从市政府获悉，新的地铁线路将于明年开通。",
+    "声明发布后，公司股价上涨了三个百分点。",
+]
+
+
+@pytest.mark.parametrize(("line", "rule"), _PACK_CHROME_ROUND1 + _PACK_CHROME_ROUND2 + _PACK_CHROME_ROUND3)
 def test_pack_chrome_line(stage, line, rule):
     doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
     assert removed(doc) == [(rule, line)]
     assert stage.classify(line) == rule
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        # the label words in a sentence, without the teaser's colon
-        "Lea también el informe completo, que el ministerio publicó el martes en su página web.",
-        "Zobacz także, jak rząd tłumaczy decyzję o podniesieniu podatków w przyszłym roku.",
-        "Lesen Sie auch morgen wieder unsere Kolumne, in der wir die großen Fragen beantworten.",
-        "Related to this, the mayor said the budget would also cover repairs to the old bridge.",
-        # a teaser label followed by far more than one headline
-        "Czytaj też: " + "rząd przyjął projekt ustawy, który zmienia zasady finansowania szkół " * 4,
-        # an agency or a credit word inside a sentence
-        "Reuters reported on Monday that the company would cut 2,000 jobs across its European plants.",
-        "Die dpa meldete am Montag, dass die Regierung das Gesetz noch in diesem Jahr beschließen will.",
-        "Antworten auf diese Fragen gibt es bislang nur wenige, sagte die Ministerin am Dienstag.",
-        "Lesezeit ist Lebenszeit, sagte die Autorin, und verlangte kürzere Texte in den Zeitungen.",
-        "Publié le 12 mars, le rapport de la Cour des comptes critique la gestion du projet.",
-    ],
-)
+@pytest.mark.parametrize("line", _PACK_LOOKALIKES_ROUND1 + _PACK_LOOKALIKES_ROUND2 + _PACK_LOOKALIKES_ROUND3)
 def test_pack_chrome_lookalike_sentences_kept(stage, line):
     assert stage.classify(line) is None
-    if line.startswith(("Related", "Reuters")):  # English, like ARTICLE: the whole stage keeps it too
-        text = f"{ARTICLE}\n{line}\n"
-        doc = run(text, stage)
-        assert doc.text == text, removed(doc)
-
-
-# -- round 2: long chrome lines (disclosures, appeals, provenance, post meta, legal notes, price notes) ------
-
-
-@pytest.mark.parametrize(
-    ("line", "rule"),
-    [
-        (
-            "Advertising disclosure: We may receive compensation for some of the links in our stories. "
-            "Thank you for supporting Example Weekly and our advertisers.",
-            "disclosure",
-        ),
-        (
-            "Für Links auf dieser Seite erhält Example ggf. eine Provision vom Händler, z.B. für mit oder grüner "
-            "Unterstreichung gekennzeichnete. Mehr Infos.",
-            "disclosure",
-        ),
-        ("*Affiliate-Link", "disclosure"),
-        ("This post contains affiliate links.", "disclosure"),
-        ("As an Amazon Associate I earn from qualifying purchases.", "disclosure"),
-        ("Als Amazon-Partner verdiene ich an qualifizierten Verkäufen.", "disclosure"),
-        ("Este artículo contiene enlaces de afiliados.", "disclosure"),
-        ("Cet article contient des liens d'affiliation.", "disclosure"),
-        (
-            "Ihr Beitrag hilft, unsere Berichterstattung weiter auszubauen und diese weiterhin kostenlos anzubieten.",
-            "donation-appeal",
-        ),
-        ("Unterstützen Sie unabhängigen Journalismus!", "donation-appeal"),
-        ("Support independent journalism", "donation-appeal"),
-        ("Fight for everyone's rights – support the Example Union.", "donation-appeal"),
-        ("Apoya el periodismo independiente", "donation-appeal"),
-        ("Soutenez-nous", "donation-appeal"),
-        ("Wesprzyj nas", "donation-appeal"),
-        (
-            "Dieser Beitrag stammt aus Ausgabe 7/2019 der Example Review. "
-            "Das Heft ist ab 20.06.2019 im Handel erhältlich.",
-            "syndication",
-        ),
-        ("Dieser Artikel erschien zuerst bei Example.", "syndication"),
-        ("This article was originally published on The Example. Read the original article.", "syndication"),
-        ("Republished with permission from The Example Times.", "syndication"),
-        ("Este artículo fue publicado originalmente en The Example.", "syndication"),
-        ("Cet article a été initialement publié sur le blog de l'auteur.", "syndication"),
-        ("Questo articolo è stato pubblicato originariamente su Example.", "syndication"),
-        ("Ten artykuł ukazał się pierwotnie w tygodniku Example.", "syndication"),
-        (
-            "Der Beitrag wurde am Mittwoch, den 27. November 2019 um 15:21 Uhr veröffentlicht und wurde unter "
-            "Allgemein abgelegt. Du kannst einen Kommentar schreiben, oder einen Trackback einrichten.",
-            "post-meta",
-        ),
-        ("This entry was posted in News and tagged politics, economy. Bookmark the permalink.", "post-meta"),
-        ("Posted in journal | Tagged foo, bar | Leave a comment", "post-meta"),
-        (
-            "Dieser Eintrag wurde veröffentlicht in Allgemein und verschlagwortet mit Foo. "
-            "Setze ein Lesezeichen auf den Permalink.",
-            "post-meta",
-        ),
-        ("Esta entrada fue publicada en Noticias y etiquetada con foo, bar.", "post-meta"),
-        (
-            "Die Nutzung der auf www.example.de gespeicherten Original-Pressemitteilungen für redaktionelle Zwecke "
-            "ist gestattet.",
-            "disclaimer",
-        ),
-        ("Für den Inhalt der Pressemitteilung ist der Einsteller verantwortlich.", "disclaimer"),
-        ("Les opinions exprimées n'engagent que leurs auteurs.", "disclaimer"),
-        (
-            "The views expressed in this article are those of the author and do not necessarily reflect the "
-            "position of Example.",
-            "disclaimer",
-        ),
-        ("Namentlich gekennzeichnete Beiträge geben nicht unbedingt die Meinung der Redaktion wieder.", "disclaimer"),
-        ("Effektiver Jahreszins 3,99 %, Sollzins gebunden 3,92 %, Laufzeit 48 Monate.", "price-note"),
-        ("Alle Preise inkl. MwSt. zzgl. Versandkosten", "price-note"),
-        ("*Preise inkl. gesetzl. MwSt.", "price-note"),
-        ("Prices include VAT", "price-note"),
-        ("Free shipping on orders over $50", "price-note"),
-        ("To view the full story, please subscribe to The Example Times.", "login"),
-    ],
-)
-def test_pack_long_chrome_line(stage, line, rule):
-    doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
-    assert removed(doc) == [(rule, line)]
-    assert stage.classify(line) == rule
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        # the same openings in news prose: another text's provenance, a report about a post, a quote
-        "Der Bericht erschien zuerst im Spiegel, der sich auf interne Dokumente der Behörde beruft.",
-        "The report was first published in 2015 by the ministry and later revised twice.",
-        "First published in 1851, Moby-Dick sold poorly during Melville's lifetime.",
-        "Originally published in 1998, the book has since been translated into 40 languages.",
-        "Der Artikel wurde am Montag veröffentlicht und löste eine Flut von Kommentaren aus.",
-        "Posted in Germany in 1945, he served as a translator for the army until the war ended.",
-        "Filed under the new law, the lawsuit seeks damages of $2 million from the city.",
-        "We could get sales up by ten percent next year, the chief executive said.",
-        "When you buy a house, the bank will usually ask for a deposit of ten percent.",
-        "Become a member of a gym to stay motivated through the winter months.",
-        "Unterstützen Sie die Forderung der Gewerkschaft, fragte die Moderatorin den Minister.",
-        "Soutenez-vous la réforme des retraites, a demandé le journaliste au ministre ?",
-        "Effektiver Jahreszins: Was steckt hinter dem Begriff, und wie wird er berechnet?",
-        "Prices rose by 4 percent in May, driven by higher energy costs, the statistics office said.",
-        "The views of the residents were heard at the council meeting on Monday evening.",
-        "To read the full story of the siege, historians turned to diaries kept by soldiers who later subscribed.",
-    ],
-)
-def test_pack_long_chrome_lookalike_sentences_kept(stage, line):
-    assert stage.classify(line) is None
-    if line.isascii():  # English, like ARTICLE: the whole stage keeps it too
-        text = f"{ARTICLE}\n{line}\n"
-        doc = run(text, stage)
-        assert doc.text == text, removed(doc)
-
-
-# -- round 3: bylines, image captions ending in a credit, ru/zh disclosures, appeals, reprint notes, follow prompts --
-
-
-@pytest.mark.parametrize(
-    ("line", "rule"),
-    [
-        ("By Jane Doe", "byline"),
-        ("By Staff Writer", "byline"),
-        ("By Jane Doe | March 3, 2024", "byline"),
-        ("Written by John Smith", "byline"),
-        ("Posted by jdoe on May 19, 2016", "byline"),
-        ("Author: Maz Iqbal", "byline"),
-        ("By Kate O’Sullivan and Laura Benitez", "byline"),
-        ("Von Anna Müller", "byline"),
-        ("Von Anna Müller | 12.03.2024", "byline"),
-        ("Ein Beitrag von Max von Hofmann", "byline"),
-        ("Autor: Hans Meier", "byline"),
-        ("Text: Petra Schmidt", "byline"),
-        ("Por Carlos Ramalho", "byline"),
-        ("Redacción", "byline"),
-        ("Par Marie Dupont, le 12 mars 2020", "byline"),
-        ("La rédaction", "byline"),
-        ("Di Mario Rossi, 12/03/2020", "byline"),
-        ("A cura di Marco Bianchi", "byline"),
-        ("Redazione", "byline"),
-        ("Por João Silva em 12/03/2020", "byline"),
-        ("Redação", "byline"),
-        ("Door Jan de Vries | 12 maart 2020", "byline"),
-        ("Autor: Jan Kowalski", "byline"),
-        ("Автор: Иван Петров", "byline"),
-        ("作者：张三", "byline"),
-        ("记者 张三 李四", "byline"),
-        ("责任编辑：王五 赵六", "byline"),
-        ("Marco Odermatt, Ski-Star aus der Schweiz. © AFP / MARCO BERTORELLO", "source-label"),
-        ("Der Golfplatz im Überblick. (Foto: Getty)", "source-label"),
-        ("Die neue Brücke am Abend. Foto: Stadt Köln", "source-label"),
-        ("The harbour at dusk | Photo: Jane Doe", "source-label"),
-        ("Материал подготовлен при поддержке Фонда президентских грантов", "disclosure"),
-        ("Поддержите нас", "donation-appeal"),
-        ("При перепечатке материалов ссылка на сайт обязательна.", "syndication"),
-        ("Мнение редакции может не совпадать с мнением автора.", "disclaimer"),
-        ("Подпишитесь на наш Telegram-канал", "follow"),
-        ("Нашли опечатку? Выделите текст и нажмите Ctrl+Enter", "typo-note"),
-        ("本文来源于新华网", "syndication"),
-        ("转载请注明出处。", "copyright"),
-        ("免责声明：本文仅供参考，不构成投资建议。", "disclaimer"),
-        ("声明：本文仅代表作者个人观点，与本站无关。", "disclaimer"),
-        ("点击上方蓝字关注我们", "follow"),
-        ("长按识别二维码关注", "follow"),
-        ("阅读原文", "follow"),
-        ("上一篇：春天来了 下一篇：夏天到了", "post-navigation"),
-    ],
-)
-def test_pack_byline_caption_and_ru_zh_chrome_line(stage, line, rule):
-    doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
-    assert removed(doc) == [(rule, line)]
-    assert stage.classify(line) == rule
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        # sentence starts and headings that open like a byline, captions without a credit, news prose
-        "By the way",
-        "By contrast, the other two councils raised their taxes.",
-        "By Monday morning",
-        "By 2030 the city wants to run its buses on electricity.",
-        "By far the best option",
-        "By appointment only",
-        "Von Montag bis Freitag",
-        "Von Anfang an",
-        "Von Berlin nach Hamburg",
-        "Por otro lado, la inflación se moderó en mayo.",
-        "Por supuesto",
-        "Por los pelos",
-        "Por fin llegó",
-        "Par exemple",
-        "Par ailleurs, le gouvernement a annoncé une réforme.",
-        "Di recente",
-        "Di Jakarta Pusat",
-        "Door de regering",
-        "Door Lock Replacement",
-        "Autores estadounidenses",
-        "Here is the photo: a cat on the roof",
-        "The photographer sold the picture to AFP for a small fee.",
-        "Мнение жителей разделилось, показал опрос.",
-        "Поддержите ли вы этот закон, спросили депутата.",
-        "记者从市政府获悉，新的地铁线路将于明年开通。",
-        "声明发布后，公司股价上涨了三个百分点。",
-    ],
-)
-def test_pack_byline_and_caption_lookalikes_kept(stage, line):
-    assert stage.classify(line) is None
-    if line.isascii():  # English, like ARTICLE: the whole stage keeps it too
+    if line.isascii() and not line.startswith("Antworten"):  # English, like ARTICLE: the whole stage keeps it
         text = f"{ARTICLE}\n{line}\n"
         doc = run(text, stage)
         assert doc.text == text, removed(doc)
@@ -883,10 +803,9 @@ def test_outside_content_removes_far_chrome_keeps_title_and_body():
     menu = "Start\nÜber uns\nLeistungen\nKontakt aufnehmen\nSuche\nUnsere Partner\n"
     body = "\n".join(f"{ARTICLE} Absatz {i}." for i in range(4))
     footer = "Geschäftsstellen\nStellenangebote\nBarrierefreiheit erklärt\nPresse und Medien\n"
-    # (a short line under the title; not "By Jane Doe", which the byline rule removes since round 3)
-    text = f"{menu}\nBudget plan for next year\nJane Doe at City Hall\n{body}\nPhoto gallery below\n\n{footer}"
+    text = f"{menu}\nBudget plan for next year\nBy Jane Doe\n{body}\nPhoto gallery below\n\n{footer}"
     doc = run(text, **MARGIN)
-    assert "Budget plan for next year\nJane Doe at City Hall\n" in doc.text  # inside the margin
+    assert "Budget plan for next year\nBy Jane Doe\n" in doc.text  # inside the margin
     assert body in doc.text
     assert "Photo gallery below" in doc.text
     gone = {t for r, t in removed(doc) if r == "outside-content"}
@@ -1419,6 +1338,7 @@ def _block_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarray
     x[:, 9] = (sums[m] - sums[at]) / (m - at)
     return x
 
+
 def test_compiled_block_features_are_bit_identical_to_the_numpy_definition():
     """block_features (compiled loop) gives the same bits as its numpy definition, on the first model's
     scores of the seed pages and on random scores with random removed lines and blank lines."""
@@ -1856,7 +1776,6 @@ def test_line_infos_equal_line_info_on_real_lines(options, engine, monkeypatch):
             found["nav"] += info[5]
             found["keep"] += info[7]
     assert min(found.values()) > 20, found
-
 
 
 def test_info_marks_equal_the_numpy_selections():
