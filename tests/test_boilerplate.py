@@ -648,6 +648,42 @@ def test_pattern_files(tmp_path):
         BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(bad)]))
 
 
+def test_pack_definitions_are_named_sub_patterns(tmp_path):
+    # A pack names a list once (definitions) and writes {{name}} in as many patterns as use it.
+    pack = tmp_path / "shop.yaml"
+    pack.write_text(
+        "definitions:\n  brand: 'acme|globex'\n"
+        "rules:\n  shop:\n    patterns: ['buy {{brand}} now', '{{brand}} store']\n",
+        encoding="utf-8",
+    )
+    stage = BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(pack)]))
+    doc = run(f"{ARTICLE}\nBuy Acme now\nGlobex store\nAcme and Globex merged in 1999.\n", stage)
+    assert removed(doc) == [("shop", "Buy Acme now"), ("shop", "Globex store")]
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("definitions:\n  brand: 'acme'\nrules:\n  shop:\n    patterns: ['{{brands}} store']\n")
+    with pytest.raises(
+        ValueError,
+        match=r"typo.yaml rule 'shop': \{\{brands\}\} is not in the pack's definitions \(did you mean \{\{brand\}\}",
+    ):
+        BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(typo)]))
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("definitions: [acme]\nrules: {}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'definitions' must map names to regex strings"):
+        BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(wrong)]))
+
+
+def test_shipped_agency_definition_reaches_every_pattern_that_names_it():
+    stage = BoilerplateStage()
+    assert not any("{{" in wrapped for _rule, wrapped in stage._whole_patterns)
+    for line, rule in [
+        ("(dpa)", "agency-signature"),
+        ("Beeld ANP", "source-label"),
+        ("(AFP, Reuters)", "agency-signature"),
+        ("mit Material von AFP", "agency-signature"),
+    ]:
+        assert stage.classify(line) == rule
+
+
 def test_bad_user_regex_is_reported():
     with pytest.raises(ValueError, match="bad regex"):
         BoilerplateStage(BoilerplateStage.Options(patterns={"x": ["(unclosed"]}))

@@ -528,7 +528,36 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
     roots = pack.get("breadcrumb_roots") or []
     if not isinstance(roots, list):
         raise ValueError(f"boilerplate pack {where}: 'breadcrumb_roots' must be a list")
-    return pack
+    definitions = pack.get("definitions") or {}
+    if not isinstance(definitions, dict) or not all(isinstance(v, str) for v in definitions.values()):
+        raise ValueError(f"boilerplate pack {where}: 'definitions' must map names to regex strings")
+    if not definitions and not any("{{" in str(p) for e in rules.values() for p in e.get("patterns") or []):
+        return pack
+    expanded = {
+        rule: {**entry, "patterns": [_expand(str(p), definitions, f"{where} rule {rule!r}") for p in entry["patterns"]]}
+        if entry.get("patterns")
+        else entry
+        for rule, entry in rules.items()
+    }
+    return {**pack, "rules": expanded}
+
+
+# A pack's named sub-pattern in a pattern: {{name}}, defined under the pack's top-level `definitions`.
+_DEFINITION_RE = re.compile(r"\{\{([\w-]+)\}\}")
+
+
+def _expand(pattern: str, definitions: dict[str, str], where: str) -> str:
+    """``pattern`` with each {{name}} replaced by the pack's definition of it, as a group (?:...)."""
+
+    def definition(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in definitions:
+            close = difflib.get_close_matches(name, list(definitions), n=1)
+            hint = f" (did you mean {{{{{close[0]}}}}}?)" if close else ""
+            raise ValueError(f"boilerplate pack {where}: {{{{{name}}}}} is not in the pack's definitions{hint}")
+        return f"(?:{definitions[name]})"
+
+    return _DEFINITION_RE.sub(definition, pattern)
 
 
 def _compile(pattern: str, where: str) -> regex.Pattern:
