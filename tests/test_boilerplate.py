@@ -720,7 +720,7 @@ def test_packs_same_without_libyaml(monkeypatch):
     monkeypatch.setattr(boilerplate, "_YAML_LOADER", yaml.SafeLoader)
     for name, pack in fast.items():
         text = (Path(boilerplate.__file__).parent.parent / "data" / "boilerplate" / f"{name}.yaml").read_text("utf-8")
-        assert boilerplate._parse_pack(text) == pack, name
+        assert boilerplate._check_pack(boilerplate._parse_pack(text), name) == pack, name
     assert fast["en"]["rules"]
 
 
