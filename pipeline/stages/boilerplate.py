@@ -1330,7 +1330,8 @@ class BoilerplateStage(Stage):
         )
         pattern_files: list[str] = Field(
             default_factory=list,
-            description="Extra YAML pattern packs in the shipped format (rules: {name: {lines, patterns, phrases}}).",
+            description="Extra YAML pattern packs in the shipped format (rules: {name: {lines, patterns, phrases}};"
+            " optional definitions: {name: regex}, written {{name}} in patterns).",
         )
         max_phrase_line_words: int = Field(
             12,
