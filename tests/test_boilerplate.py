@@ -632,44 +632,47 @@ def test_languages_option():
         BoilerplateStage(BoilerplateStage.Options(languages=["dee"]))
 
 
+def _stage_with_pack(tmp_path: Path, name: str, text: str) -> BoilerplateStage:
+    """A default stage plus one user pack file ``name`` holding ``text``."""
+    pack = tmp_path / name
+    pack.write_text(text, encoding="utf-8")
+    return BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(pack)]))
+
+
 def test_pattern_files(tmp_path):
-    pack = tmp_path / "shop.yaml"
-    pack.write_text(
+    stage = _stage_with_pack(
+        tmp_path,
+        "shop.yaml",
         "language: en\nrules:\n  shop:\n    lines: [add to cart]\n    patterns: ['only \\d+ left in stock']\n"
         "    phrases: [free shipping]\n",
-        encoding="utf-8",
     )
-    stage = BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(pack)]))
     doc = run(f"{ARTICLE}\nAdd to cart\nOnly 3 left in stock\nFree shipping on all orders\n", stage)
     assert [r for r, _ in removed(doc)] == ["shop"] * 3
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("rules:\n  shop:\n    line: [x]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="unknown keys"):
-        BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(bad)]))
+        _stage_with_pack(tmp_path, "bad.yaml", "rules:\n  shop:\n    line: [x]\n")
 
 
 def test_pack_definitions_are_named_sub_patterns(tmp_path):
     # A pack names a list once (definitions) and writes {{name}} in as many patterns as use it.
-    pack = tmp_path / "shop.yaml"
-    pack.write_text(
+    stage = _stage_with_pack(
+        tmp_path,
+        "shop.yaml",
         "definitions:\n  brand: 'acme|globex'\n"
         "rules:\n  shop:\n    patterns: ['buy {{brand}} now', '{{brand}} store']\n",
-        encoding="utf-8",
     )
-    stage = BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(pack)]))
     doc = run(f"{ARTICLE}\nBuy Acme now\nGlobex store\nAcme and Globex merged in 1999.\n", stage)
     assert removed(doc) == [("shop", "Buy Acme now"), ("shop", "Globex store")]
-    typo = tmp_path / "typo.yaml"
-    typo.write_text("definitions:\n  brand: 'acme'\nrules:\n  shop:\n    patterns: ['{{brands}} store']\n")
     with pytest.raises(
         ValueError,
         match=r"typo.yaml rule 'shop': \{\{brands\}\} is not in the pack's definitions \(did you mean \{\{brand\}\}",
     ):
-        BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(typo)]))
-    wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("definitions: [acme]\nrules: {}\n", encoding="utf-8")
+        _stage_with_pack(
+            tmp_path,
+            "typo.yaml",
+            "definitions:\n  brand: 'acme'\nrules:\n  shop:\n    patterns: ['{{brands}} store']\n",
+        )
     with pytest.raises(ValueError, match="'definitions' must map names to regex strings"):
-        BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(wrong)]))
+        _stage_with_pack(tmp_path, "wrong.yaml", "definitions: [acme]\nrules: {}\n")
 
 
 def test_shipped_agency_definition_reaches_every_pattern_that_names_it():
