@@ -531,8 +531,6 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
     definitions = pack.get("definitions") or {}
     if not isinstance(definitions, dict) or not all(isinstance(v, str) for v in definitions.values()):
         raise ValueError(f"boilerplate pack {where}: 'definitions' must map names to regex strings")
-    if not definitions and not any("{{" in str(p) for e in rules.values() for p in e.get("patterns") or []):
-        return pack
     expanded = {
         rule: {**entry, "patterns": [_expand(str(p), definitions, f"{where} rule {rule!r}") for p in entry["patterns"]]}
         if entry.get("patterns")
