@@ -103,9 +103,9 @@ def test_compiled_langdetect_trials_give_langdetect_results():
     trial counts and a two-language prior."""
     from langdetect.lang_detect_exception import LangDetectException
 
-    factory = lang._factory()
+    reference, factory = lang._reference_factory(), lang._factory()
 
-    def detector(text: str, i: int):
+    def detector(text: str, i: int, factory=factory):
         d = factory.create()
         d.seed, d.n_trial = i % 3, 3 if i % 2 else 7
         if i % 3 == 0:
@@ -120,7 +120,7 @@ def test_compiled_langdetect_trials_give_langdetect_results():
     compared = 0
     for i, text in enumerate(texts):
         try:
-            d = detector(text, i)
+            d = detector(text, i, reference)
             expected = [(p.lang, p.prob) for p in d.get_probabilities()], d.random.getstate()
         except LangDetectException:
             with pytest.raises(LangDetectException):
@@ -367,11 +367,32 @@ def test_distinct_row_hits_are_the_distinct_hits_of_the_words():
                 assert expected[0] >= 3
 
 
+def test_langdetect_profiles_saved_compactly_are_langdetects_own(tmp_path):
+    """The profile map the stage reads from its cache file holds langdetect's languages in its order and
+    every n-gram's probabilities to the last bit; a file saved for other profiles (another key) or a
+    damaged one is not used."""
+    reference = lang._reference_factory()
+    built = lang._ProfileMap.build(reference.word_lang_prob_map, reference.langlist)
+    path = tmp_path / "profiles.npz"
+    built.save(path, "key-1")
+    loaded = lang._ProfileMap.load(path, "key-1")
+    assert loaded is not None and loaded.langs == reference.langlist
+    assert len(loaded) == len(reference.word_lang_prob_map) > 80_000
+    for gram, probs in reference.word_lang_prob_map.items():
+        assert gram in loaded
+        assert loaded[gram].tobytes() == np.array(probs, dtype=np.float64).tobytes(), gram
+    assert "no such n-gram" not in loaded
+    assert lang._ProfileMap.load(path, "key-2") is None
+    path.write_bytes(b"not a cache")
+    assert lang._ProfileMap.load(path, "key-1") is None
+    assert lang._factory().langlist == reference.langlist
+
+
 @needs_sentences
 def test_ngram_ids_are_langdetects_extracted_ngrams():
     """`_ngram_ids` against ``Detector._extract_ngrams`` on lingua text of every language (capitals,
     CJK, Vietnamese marks, Arabic, digits and punctuation between words)."""
-    factory = lang._factory()
+    reference, factory = lang._reference_factory(), lang._factory()
     checked = 0
     for path in sorted(SENTENCES.glob("*.txt")):
         lines = path.read_text(encoding="utf-8").splitlines()[:6]
@@ -383,7 +404,10 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             ids = lang._ngram_ids(detector.text, rows)
             names = {row: gram for gram, row in rows.index.items()}
             got = [names[row] for row in ids]
-            assert got == detector._extract_ngrams(), text
+            expected = reference.create()
+            expected.append(text)
+            expected.cleaning_text()
+            assert got == expected._extract_ngrams(), text
             checked += len(got)
     assert checked > 100_000
 

@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import json
 import math
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -244,12 +246,108 @@ def _profiles() -> _Profiles:
     return _Profiles(script, words, oov, {w: tuple(v) for w, v in index.items()})
 
 
+@lru_cache(maxsize=1)
 def _factory():
-    """langdetect's global factory, loaded on first use (profiles take ~0.5 s to read)."""
+    """A langdetect ``DetectorFactory`` holding its profiles (the languages in langdetect's order and
+    each n-gram's probability per language, the same floats): read from the compact copy an earlier
+    process saved beside the package (`_ProfileMap`, ~0.02 s), else loaded by langdetect itself (~0.4 s
+    of JSON and Python loops in every process that needs langdetect) and saved for the next ones."""
+    from langdetect import DetectorFactory
+
+    key, path = _profile_cache_key()
+    cached = _ProfileMap.load(path, key)
+    factory = DetectorFactory()
+    if cached is None:
+        reference = _reference_factory()
+        cached = _ProfileMap.build(reference.word_lang_prob_map, reference.langlist)
+        cached.save(path, key)
+    factory.langlist = list(cached.langs)
+    factory.word_lang_prob_map = cached
+    return factory
+
+
+def _reference_factory():
+    """langdetect's own global factory (profiles read from its JSON files)."""
     from langdetect import detector_factory
 
     detector_factory.init_factory()
     return detector_factory._factory
+
+
+def _profile_cache_key() -> tuple[str, Path]:
+    """What langdetect's profiles are (its profile files in the order it reads them, with their sizes
+    and times) and the cache file for them."""
+    from langdetect import detector_factory
+
+    folder = Path(detector_factory.PROFILES_DIRECTORY)
+    files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in map(folder.joinpath, os.listdir(folder))]
+    key = json.dumps([_PROFILE_CACHE_VERSION, str(folder), files])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return key, _SCRIPT_TABLE_CACHE_DIR / f"langdetect_profiles-{digest}.npz"
+
+
+_PROFILE_CACHE_VERSION = 1
+
+
+class _ProfileMap:
+    """langdetect's ``word_lang_prob_map`` (n-gram -> probability per language), sparse: ~184k non-zero
+    values of 87,598 x 55. ``in`` and ``[]`` are all the stage and langdetect's Detector ask of it
+    (``[]`` gives the dense row, zeros where langdetect has 0.0)."""
+
+    def __init__(self, grams: list[str], langs: list[str], starts: np.ndarray, lang_ids: np.ndarray, probs: np.ndarray):
+        self.langs = langs
+        self.row = dict(zip(grams, range(len(grams)), strict=True))
+        self.starts, self.lang_ids, self.probs = starts, lang_ids, probs
+
+    def __contains__(self, gram: object) -> bool:
+        return gram in self.row
+
+    def __getitem__(self, gram: str) -> np.ndarray:
+        row = self.row[gram]
+        begin, end = self.starts[row], self.starts[row + 1]
+        out = np.zeros(len(self.langs))
+        out[self.lang_ids[begin:end]] = self.probs[begin:end]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    @classmethod
+    def build(cls, word_lang_prob_map: dict[str, list[float]], langs: list[str]) -> _ProfileMap:
+        grams = list(word_lang_prob_map)
+        dense = np.array([word_lang_prob_map[g] for g in grams], dtype=np.float64).reshape(len(grams), len(langs))
+        rows, lang_ids = np.nonzero(dense)
+        starts = np.zeros(len(grams) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(grams)), out=starts[1:])
+        return cls(grams, list(langs), starts, lang_ids.astype(np.int16), dense[rows, lang_ids])
+
+    def save(self, path: Path, key: str) -> None:
+        grams = "\x00".join(self.row)
+        if grams.count("\x00") != len(self.row) - 1:
+            return  # an n-gram holding the separator: not saved (each process loads the profiles)
+        saved = io.BytesIO()
+        np.savez(
+            saved,
+            key=np.array(key),
+            grams=np.frombuffer(grams.encode("utf-8", "surrogatepass"), dtype=np.uint8),
+            langs=np.array("\x00".join(self.langs)),
+            starts=self.starts,
+            lang_ids=self.lang_ids,
+            probs=self.probs,
+        )
+        save_cache_file(path, saved.getvalue())
+
+    @classmethod
+    def load(cls, path: Path, key: str) -> _ProfileMap | None:
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if str(f["key"]) != key:
+                    return None
+                grams = f["grams"].tobytes().decode("utf-8", "surrogatepass").split("\x00")
+                langs = str(f["langs"]).split("\x00")
+                return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
+        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError):
+            return None
 
 
 _DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial takes ~100)
@@ -343,7 +441,7 @@ class _NgramRows:
     """langdetect's n-gram probabilities (lists of floats) as rows of one matrix, added as n-grams are
     met: converting a text's n-grams to an array on every call took longer than its trials."""
 
-    def __init__(self, probs: dict[str, list[float]], n_langs: int) -> None:
+    def __init__(self, probs: _ProfileMap | dict[str, list[float]], n_langs: int) -> None:
         self.probs = probs  # held: the cache below is keyed by its id
         self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy
         self.matrix = np.zeros((1024, n_langs))
@@ -360,7 +458,7 @@ class _NgramRows:
 _NGRAM_ROWS: dict[int, _NgramRows] = {}
 
 
-def _ngram_rows(word_lang_prob_map: dict[str, list[float]], n_langs: int) -> _NgramRows:
+def _ngram_rows(word_lang_prob_map: _ProfileMap | dict[str, list[float]], n_langs: int) -> _NgramRows:
     """The `_NgramRows` of langdetect's (global) profile map."""
     rows = _NGRAM_ROWS.get(id(word_lang_prob_map))
     if rows is None:
