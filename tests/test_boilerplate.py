@@ -2020,6 +2020,25 @@ def test_user_patterns_with_capitals_and_regex_syntax_keep_their_matches():
         assert any(info[2] in patterns for info in infos)
 
 
+def test_whole_line_alternation_is_compiled_at_first_use_once_re_is_known_to_compile_it(tmp_path, monkeypatch):
+    """The first stage compiles its whole-line alternation at construction and notes that ``re`` compiled
+    it; later stages (later processes) compile it only when a line needs it, to the same pattern and the
+    same answers. An alternation ``re`` cannot compile goes to ``regex`` and is never noted."""
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path)
+    first = BoilerplateStage()
+    assert first._whole_compiled is not None and len(list(tmp_path.glob("boilerplate_stdlib-*.ok"))) == 1
+    later = BoilerplateStage()
+    assert later._whole_compiled is None
+    lines = ["Leave a reply", "12 comments", "Posted in News | Leave a comment", "A sentence about cookies."]
+    keys = [normalise(x) for x in lines]
+    assert [later._classify_key(k, 3) for k in keys] == [first._classify_key(k, 3) for k in keys]
+    assert later._whole_re.pattern == first._whole_re.pattern and later._whole_compiled is not None
+    assert [bool(later._whole_re.fullmatch(k)) for k in keys] == [bool(first._whole_re.fullmatch(k)) for k in keys]
+    letters = BoilerplateStage(BoilerplateStage.Options(patterns={"letters": [r"\p{Lu}{3} only"]}))
+    assert not isinstance(letters._whole_re, re.Pattern) and letters._whole_re.fullmatch("abc only")
+    assert len(list(tmp_path.glob("boilerplate_stdlib-*.ok"))) == 1
+
+
 def test_prefilter_database_is_cached_on_disk(tmp_path, monkeypatch):
     """The translated and compiled database is written once and loaded by later processes (the same
     reports); a corrupt cache file is rebuilt."""

@@ -288,6 +288,17 @@ def _crumb_classes(
     return table
 
 
+def _stdlib_compiled(source: str, check: bool) -> bool:
+    """With ``check``: whether this Python's ``re`` compiled the pattern ``source`` in an earlier process
+    (a marker file beside the package, named by a hash of the source and the Python version); else note
+    that it did. Only a speed-up: a missing or unwritable marker means compiling at construction."""
+    digest = hashlib.sha256(f"{sys.version}\x00{source}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    path = _TABLE_CACHE_DIR / f"boilerplate_stdlib-{digest}.ok"
+    if check:
+        return path.exists()
+    return save_cache_file(path, b"")
+
+
 @functools.lru_cache(maxsize=1024)
 def _compiled_pattern(pattern: str) -> re.Pattern:
     """One whole-line pattern for the stdlib engine (the prefilter's reports are confirmed with it)."""
@@ -1533,7 +1544,7 @@ class BoilerplateStage(Stage):
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
-        self._whole_re = self._combine(whole, "w")
+        self._combine(whole, "w")
         self._init_buckets()
         # Plain substring search (C speed) confirms a phrase; the trie regex first tells in one pass
         # whether any phrase occurs at all (most lines contain none).
@@ -1585,24 +1596,39 @@ class BoilerplateStage(Stage):
         # The hyperscan database of the whole-line patterns and phrases, built at first use (_prefilter).
         self._prefilter_db: prefilter.Prefilter | None | bool = False
 
-    def _combine(self, rules: dict[str, list[str]], prefix: str) -> re.Pattern | regex.Pattern | None:
-        """One alternation with a named group per rule (matched with fullmatch, so anchored)."""
+    def _combine(self, rules: dict[str, list[str]], prefix: str) -> None:
+        """One alternation with a named group per rule (matched with fullmatch, so anchored): its source in
+        ``_whole_source`` (None without patterns), compiled by the stdlib engine when it can (it runs this
+        alternation faster; `regex` is kept for \\p{...} and friends). An alternation this Python's ``re``
+        compiled before (_stdlib_compiled) is compiled only at its first use (_whole_re): with the
+        prefilter most processes never use it, and compiling ~440 patterns takes ~0.16 s of start-up."""
         parts = []
         for i, (rule, patterns) in enumerate(rules.items()):
             group = f"{prefix}{i}"
             self._group_rule[group] = rule
             alts = "|".join(map(_wrap_pattern, patterns))
             parts.append(f"(?P<{group}>{alts})")
-        if not parts:
-            return None
-        combined = "|".join(parts)
+        self._whole_source = "|".join(parts) if parts else None
+        self._whole_stdlib = True
+        self._whole_compiled: re.Pattern | regex.Pattern | None = None
+        if self._whole_source is None or _stdlib_compiled(self._whole_source, check=True):
+            return
         try:
-            # The stdlib engine runs this alternation faster; `regex` is kept for \p{...} and friends.
-            return re.compile(combined)  # type: ignore[return-value]
+            self._whole_compiled = re.compile(self._whole_source)
         except re.error:
             for pattern, where in self._unchecked:  # the same error as for a user pattern
                 _compile(pattern, where)
-            return regex.compile(combined, regex.IGNORECASE)
+            self._whole_stdlib = False
+            self._whole_compiled = regex.compile(self._whole_source, regex.IGNORECASE)
+            return
+        _stdlib_compiled(self._whole_source, check=False)
+
+    @property
+    def _whole_re(self) -> re.Pattern | regex.Pattern | None:
+        """The compiled alternation of the whole-line patterns (_combine), compiled at first use."""
+        if self._whole_compiled is None and self._whole_source is not None:
+            self._whole_compiled = re.compile(self._whole_source)
+        return self._whole_compiled
 
     def _init_buckets(self) -> None:
         """Prepare per-first-character sub-alternations of the whole-line patterns.
@@ -1617,7 +1643,7 @@ class BoilerplateStage(Stage):
         # Off once the prefilter holds the whole-line patterns (_prefilter): only a few lines per document
         # are then matched here, and compiling ~20 buckets (~0.4 s a process) costs more than they save.
         self._buckets_on = True
-        if not isinstance(self._whole_re, re.Pattern):
+        if self._whole_source is None or not self._whole_stdlib:
             return
         # Their first characters are parsed only when a bucket is built (_whole_for): work (~0.01 s a
         # process) that the prefilter, holding the patterns, does not need.
@@ -1760,7 +1786,7 @@ class BoilerplateStage(Stage):
         rule = self._exact.get(key)
         if rule is not None:
             return rule
-        if whole and self._whole_re is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
+        if whole and self._whole_source is not None and len(key) <= MAX_WHOLE_LINE_CHARS:
             if self._whole_patterns is None or not self._buckets_on:
                 whole = self._whole_re
             else:
@@ -2090,7 +2116,7 @@ class BoilerplateStage(Stage):
                 if self._whole_patterns is not None
                 else None  # patterns for the `regex` engine: not translated, re decides every line
             )
-            if self._whole_re is None:
+            if self._whole_source is None:
                 whole = []
             self._prefilter_db = db = prefilter.build(whole, [p for p, *_ in self._phrases])
             self._buckets_on = db is None or not db.whole
