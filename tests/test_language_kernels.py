@@ -483,3 +483,26 @@ def test_cjk_same_script_from_run_rows_is_the_per_run_sums():
             assert stage._cjk_same_script(text, runs, main_langs, main_scripts, taken) == expected
             checked += len(expected)
     assert checked >= 10
+
+
+def test_a_fresh_process_runs_kernels_without_importing_cffi_or_scipy_linalg():
+    """numba's CFFI typing and its BLAS probe would import cffi's C parser and scipy.linalg at the first
+    kernel call (~0.35 s of start-up together); text_kernels hides them while numba loads those modules,
+    and both still import normally afterwards."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline.document import Document\n"
+        "from pipeline.stages.boilerplate import BoilerplateStage\n"
+        "from pipeline.stages.language import LanguageStage\n"
+        "doc = Document('d', 'Home » News\\nThe council met on Monday to discuss the budget for next year.\\n', 'f')\n"
+        "BoilerplateStage().process(doc)\n"
+        "LanguageStage().process(doc)\n"
+        "print(sorted(m for m in ('cffi', 'pycparser', 'scipy.linalg') if m in sys.modules))\n"
+        "import cffi\n"
+        "print(cffi.FFI().sizeof('int'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "4"]

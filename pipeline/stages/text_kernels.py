@@ -28,6 +28,24 @@ def _load_numba_arraymath_without_scipy() -> None:
 
 _load_numba_arraymath_without_scipy()
 
+
+def _load_numba_cffi_support_without_cffi() -> None:
+    """Import numba's CFFI typing module with ``cffi`` hidden: at the first kernel call numba loads it,
+    and where cffi is installed (cryptography needs it) that builds an ``FFI()``, importing cffi's C
+    parser and pycparser (~0.1 s of every process's start). No kernel here calls a CFFI function, the
+    only thing it supports; cffi itself imports normally afterwards. Nothing to do where numba got
+    there first."""
+    if "numba.core.typing.cffi_utils" in sys.modules or "cffi" in sys.modules:
+        return
+    sys.modules["cffi"] = None  # type: ignore[assignment]  # makes `import` raise ImportError
+    try:
+        import numba.core.typing.cffi_utils  # noqa: F401
+    finally:
+        del sys.modules["cffi"]
+
+
+_load_numba_cffi_support_without_cffi()
+
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
 
