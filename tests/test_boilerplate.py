@@ -1992,21 +1992,38 @@ def test_prefilter_case_insensitive_atoms_are_exact_supersets():
     assert {ord(c) for c in re.findall("(?i)[a-z]", everything) if c >= "\x80"} == set(prefilter.ASCII_FOLD_PARTNERS)
     lowered = map(_sre.unicode_tolower, range(0x110000))
     assert all(low == c or _sre.unicode_iscased(low) for c, low in enumerate(lowered))
-    for pattern in [r"(?i:k)", r"(?i:s)", r"(?i:[i-k0-9])", r"(?i:[:：])", r"(?i:编)", r"(?i:[\d:])", r"(?i:[h-j·])"]:
+    for pattern in [r"(?i:k)", r"(?i:s)", r"(?i:[i-k0-9])", r"(?i:[:：])", r"(?i:编)", r"(?i:[0-9:])", r"(?i:[h-j·])"]:
         expression = prefilter.superset_expression(pattern)
         assert "\\x80-\\xff" not in expression, expression  # exact, not "any non-ASCII"
         as_bytes = re.compile(expression.removesuffix("$").encode("ascii"))
-        # (keys hold no whitespace but the space; a key with a non-ASCII digit goes to re: see _atom)
-        matched = {c for c in re.findall(pattern, everything) if c < "\x80" or not (c.isdecimal() or c.isspace())}
+        # (keys hold no whitespace but the space: see _atom)
+        matched = {c for c in re.findall(pattern, everything) if c < "\x80" or not c.isspace()}
         assert matched and all(as_bytes.fullmatch(c.encode("utf-8")) for c in matched), pattern
         assert not any(as_bytes.fullmatch(c.encode("utf-8")) for c in "йΣσ€é来" if c not in matched), pattern
     # Cased non-ASCII members stay conservative (Greek sigma has three forms).
     assert "\\x80-\\xff" in prefilter.superset_expression(r"(?i:σ)")
+    # \d also matches non-ASCII digits: it stands for any non-ASCII character, so keys holding one need no re.
+    assert "\\x80-\\xff" in prefilter.superset_expression(r"(?i:\d)")
     whole = [(r"(?i:(?:来源|编辑)\s*[:：]\s*\S{1,20})", "编辑：李明"), (r"(?i:pingback\W.{1,9})", "pıngbacK: x")]
+    whole += [(r"(?i:\d+ comments?)", "٣ comments"), (r"(?i:\d{1,2}\.\d{1,2}\.\d{4})", "１２.3.２０２２")]
     for pattern, key in whole:
         data = key.encode("utf-8")
         assert re.fullmatch(pattern, key)
         assert prefilter.Prefilter([pattern], []).scan(data, np.array([len(data)]))[0].tolist() == [0], pattern
+
+
+def test_keys_with_non_ascii_digits_get_the_rule_the_alternation_gives():
+    """The prefilter's \\d stands for any non-ASCII character, so keys with Arabic-Indic or fullwidth digits go
+    through it like the others and get what the whole alternation (re) says."""
+    stage = BoilerplateStage()
+    lines = ["٣ comments", "１２ comments", "١٢ Kommentare", "٥ min read", "Posted on ٢٠٢٢-٠١-٠٥", "We met ٣ times."]
+    infos = stage.line_infos(lines)
+    expected = []
+    for line in lines:
+        match = stage._whole_re.fullmatch(normalise(line))
+        expected.append(stage._group_rule[match.lastgroup] if match else None)
+    assert [info[2] for info in infos] == expected
+    assert expected[:4] == ["comment-form", "comment-form", "comment-form", "ui-label"] and expected[5] is None
 
 
 def test_user_patterns_with_capitals_and_regex_syntax_keep_their_matches():

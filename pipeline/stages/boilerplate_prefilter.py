@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - Python 3.10
 # Repeat bounds above this are left open ({m,}): hyperscan builds large automata for wide bounded repeats.
 MAX_BOUND = 8
 # Part of the on-disk cache key: bump when the translation changes.
-TRANSLATION_VERSION = 2
+TRANSLATION_VERSION = 3
 CACHE_DIR = Path(__file__).parent / "__pycache__"
 # Databases kept in CACHE_DIR (one per distinct pattern set: user patterns, disabled rules, tests, older
 # packs): after writing a new one, all but the most recently used KEEP_DATABASES are deleted, except those
@@ -200,9 +200,9 @@ def _ignorecase_atom(op: Any, av: Any, alone: Any, codes: list[int]) -> _Atom | 
     return _Atom(codes, partners + [_literal_bytes(chr(m)) for m in members], False)
 
 
-# \d and \s match non-ASCII characters that the caller keeps away from the prefilter: keys hold no
-# whitespace but the space, and lines with a non-ASCII decimal digit are matched with re.
-_ASCII_ONLY_CATEGORIES = frozenset({sre_constants.CATEGORY_DIGIT, sre_constants.CATEGORY_SPACE})
+# \s matches non-ASCII characters that keys never hold (no whitespace but the space). \d is not here: its
+# non-ASCII digits (Arabic-Indic, fullwidth, ...) make it "any non-ASCII character" like \w.
+_ASCII_ONLY_CATEGORIES = frozenset({sre_constants.CATEGORY_SPACE})
 
 
 def _items(items: Any, flags: int, state: Any) -> str:
