@@ -827,6 +827,39 @@ def test_prepare_parts_merged_learn_what_prepare_learns():
     assert off.prepare_part(docs[0]) is None
 
 
+def test_document_counts_equal_counters_across_merges(monkeypatch):
+    """_DocumentCounts (sorted arrays, merged in steps) counts what a Counter per group counts, whatever
+    the merge points; a line holding just a site's name is counted for that site like any other line."""
+    monkeypatch.setattr(boilerplate._DocumentCounts, "MERGE_AT", 50)
+    rng = np.random.default_rng(7)
+    sites = ["a.example", "b.example", "c.example"]
+    counts = boilerplate._DocumentCounts()
+    expected: dict[int, Counter[int]] = {g: Counter() for g in range(len(sites))}
+    added = []
+    for _ in range(300):
+        group = int(rng.integers(len(sites)))
+        added.append(group)
+        drawn = rng.integers(0, 400, int(rng.integers(0, 30)), dtype=np.uint64)
+        hashes = np.unique(drawn * np.uint64(0x9E3779B97F4A7C15))  # spread over 64 bits
+        counts.add(hashes, group, boilerplate._site_salt(sites[group]))
+        expected[group].update(hashes.tolist())
+    keys, groups, totals = counts.counts()
+    assert (keys[1:] > keys[:-1]).all()
+    salts = np.array([boilerplate._site_salt(s) for s in sites], dtype=np.uint64)
+    got: dict[int, Counter[int]] = {g: Counter() for g in range(len(sites))}
+    for key, group, total in zip((keys ^ salts[groups]).tolist(), groups.tolist(), totals.tolist(), strict=True):
+        got[group][key] = total
+    assert got == expected and sum(map(len, got.values())) > 1000
+    assert list(counts.documents) == added
+    # Each site's footer line is its own name: every site learns it (an unseeded salt made all such lines one key).
+    docs = [jdoc(i, f"{ARTICLE} {i}.\n{site}\n", f"https://{site}/{i}") for i in range(4) for site in sites]
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    assert {site: set(found) for site, found in stage.recurring_by_site.items()} == {
+        site: {line_hash(site)} for site in sites
+    }
+
+
 def test_site_of_uses_url_host_else_source():
     assert BoilerplateStage.site_of(jdoc(1, "x", "https://www.Example.org/a?b")) == "example.org"
     assert BoilerplateStage.site_of(Document("a", "x", "dir/file.txt")) == "dir/file.txt"

@@ -49,7 +49,6 @@ import re
 import sys
 import unicodedata
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from itertools import chain, compress, filterfalse, repeat
@@ -1317,6 +1316,71 @@ def _shipped_context() -> ContextEnsemble | None:
     return ContextEnsemble(context) if context else None
 
 
+def _site_salt(site: str) -> int:
+    """A site's 64-bit salt, XORed into its line hashes to count them apart: xxh3 of its name with a seed
+    of its own (unseeded, a line holding just the site's name, "example.com", would hash to the salt
+    itself, and such lines of all sites would share the key 0)."""
+    return xxhash.xxh3_64_intdigest(site.encode("utf-8", "surrogatepass"), seed=_SITE_SALT_SEED)
+
+
+_SITE_SALT_SEED = 0x5174E5A17
+
+
+class _DocumentCounts:
+    """In how many documents each line hash occurs, per group (a site; one group for the whole corpus):
+    sorted numpy arrays of the distinct keys (hash XOR the group's salt, _site_salt), their group and
+    count (16 bytes a key), merged with the keys added since whenever those reach the arrays' size
+    (a sort each time: O(n log n) in all). The caller adds each document's distinct hashes once."""
+
+    MERGE_AT = 1 << 20  # pending keys that start a merge at the least
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.groups = np.empty(0, dtype=np.uint32)
+        self.totals = np.empty(0, dtype=np.int32)
+        self._pending: list[tuple[np.ndarray, int]] = []
+        self._pending_size = 0
+        self.documents = array("l")  # the group of each document added (8 bytes each)
+
+    def add(self, hashes: np.ndarray, group: int = 0, salt: int = 0) -> None:
+        self.documents.append(group)
+        if not hashes.size:
+            return
+        self._pending.append((hashes ^ np.uint64(salt), group))
+        self._pending_size += hashes.size
+        if self._pending_size >= max(self.MERGE_AT, self.keys.size):
+            self._merge()
+
+    def _merge(self) -> None:
+        """Fold the pending keys into the sorted arrays: the pending ones sorted and counted alone, then
+        added to the counts of keys already there (in place) and inserted where new (one new array per
+        column: the peak is about twice the arrays, not the ~3.5 times of sorting everything again)."""
+        if not self._pending:
+            return
+        keys = np.concatenate([k for k, _ in self._pending])
+        groups = np.concatenate([np.full(k.size, g, dtype=np.uint32) for k, g in self._pending])
+        self._pending, self._pending_size = [], 0
+        order = np.argsort(keys, kind="stable")
+        keys, groups = keys[order], groups[order]
+        del order
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        totals = np.diff(np.append(starts, keys.size)).astype(np.int32)
+        keys, groups = keys[starts], groups[starts]
+        at = np.searchsorted(self.keys, keys)
+        known = at < self.keys.size
+        known[known] = self.keys[at[known]] == keys[known]
+        np.add.at(self.totals, at[known], totals[known])
+        new = ~known
+        self.keys = np.insert(self.keys, at[new], keys[new])
+        self.groups = np.insert(self.groups, at[new], groups[new])
+        self.totals = np.insert(self.totals, at[new], totals[new])
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, groups, documents) of every distinct key added."""
+        self._merge()
+        return self.keys, self.groups, self.totals
+
+
 class BoilerplateStage(Stage):
     """Remove boilerplate lines (comment forms, widgets, share/cookie/login lines, breadcrumbs, menus)."""
 
@@ -1742,33 +1806,38 @@ class BoilerplateStage(Stage):
         in input order), and keep the hashes of the recurring ones.
 
         Hashes are 64-bit xxh3 of the key (deterministic, so every run and process learns the same
-        lines); memory holds one counter per distinct line and site."""
+        lines). The counts are sorted numpy arrays (_DocumentCounts: 16 bytes per distinct line and site,
+        and per distinct line, where Counters took ~75 bytes an entry)."""
         opts = self.options
         self._line_cache.clear()  # its entries do not depend on what is learnt here, but stay lean
-        corpus: Counter[int] = Counter()
-        site_docs: Counter[str] = Counter()
-        site_lines: dict[str, Counter[int]] = {}
+        corpus = _DocumentCounts()
+        by_site = _DocumentCounts()
+        site_ids: dict[str, int] = {}
+        salts: list[int] = []
         for part in parts:
             if part is None:
                 continue
             site, hashes, counted = part
-            site_docs[site] += 1
-            counts = site_lines.get(site)
-            if counts is None:
-                counts = site_lines[site] = Counter()
-            counts.update(hashes.tolist())
-            corpus.update(hashes[counted].tolist())
-        corpus_min = opts.recurring_min_documents
-        self.recurring = frozenset(h for h, c in corpus.items() if c >= corpus_min)
-        by_site: dict[str, frozenset[int]] = {}
-        for site, n in site_docs.items():
-            if n < opts.recurring_site_min_documents:
-                continue
-            need = max(opts.recurring_site_min_documents, opts.recurring_site_min_share * n)
-            found = frozenset(h for h, c in site_lines[site].items() if c >= need)
-            if found:
-                by_site[site] = found
-        self.recurring_by_site = by_site
+            site_id = site_ids.get(site)
+            if site_id is None:
+                site_id = site_ids[site] = len(site_ids)
+                salts.append(_site_salt(site))
+            by_site.add(hashes, site_id, salts[site_id])
+            corpus.add(hashes[counted])
+        corpus_keys, _, corpus_counts = corpus.counts()
+        self.recurring = frozenset(corpus_keys[corpus_counts >= opts.recurring_min_documents].tolist())
+        keys, sites, counts = by_site.counts()
+        docs = np.bincount(np.asarray(by_site.documents, dtype=np.int64), minlength=len(site_ids))
+        need = np.maximum(opts.recurring_site_min_documents, opts.recurring_site_min_share * docs)
+        need[docs < opts.recurring_site_min_documents] = np.inf  # too few documents to tell
+        found = counts >= need[sites]
+        hashes = keys[found] ^ np.array(salts, dtype=np.uint64)[sites[found]]
+        names = list(site_ids)
+        recurring: dict[int, list[int]] = {}
+        for site_id, line in zip(sites[found].tolist(), hashes.tolist(), strict=True):
+            recurring.setdefault(site_id, []).append(line)
+        # (sites in the order they were first met)
+        self.recurring_by_site = {names[i]: frozenset(recurring[i]) for i in sorted(recurring)}
 
     # -- per line -------------------------------------------------------------------------------
 
