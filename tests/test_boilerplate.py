@@ -560,6 +560,43 @@ _PACK_CHROME_ROUND4 = [
         "disclosure",
     ),
     ("Last update on 2022-02-02 / Affiliate links / Images from Amazon Product Advertising API", "disclosure"),
+    ("Receive our monthly newsletter to stay on top of the latest articles from Example.", "newsletter"),
+    (
+        "Join the hundreds of developers who get new code and links delivered to their inboxes every week.",
+        "newsletter",
+    ),
+    (
+        "Wenn du per E-Mail über Aktuelles aus dem Verein informiert werden willst, kannst du den Newsletter "
+        "hier abonnieren.",
+        "newsletter",
+    ),
+    ("Möchten Sie weiterlesen?", "login"),
+    ("Ja. Ich benötige ein Abo.", "login"),
+    ("Exklusiv für Abonnenten", "login"),
+    ("Réservé aux abonnés", "login"),
+    ("Solo para suscriptores digitales", "login"),
+    ("Conteúdo exclusivo para assinantes", "login"),
+    ("Related Coverage", "teaser-heading"),
+    ("Kommende Veranstaltungen", "teaser-heading"),
+    ("Meist gesucht:", "teaser-heading"),
+    ("Notas relacionadas", "widget-heading"),
+    (
+        "Unless otherwise stated, the content of this page is licensed under Creative Commons "
+        "Attribution-ShareAlike 3.0 License",
+        "copyright",
+    ),
+    ("Sofern nicht anders ausgewiesen, stehen Inhalte dieser Website unter CC-BY", "copyright"),
+    (
+        "Thank you for visiting example.com. You are using a browser version with limited support for CSS.",
+        "ui-label",
+    ),
+    ("Sie verwenden einen veralteten Browser. Bitte aktualisieren Sie ihn.", "ui-label"),
+    ("Empfiehl dies deinen Freunden.", "share"),
+    ("Czekamy na Wasze maile z uwagami i komentarzami: redakcja@example.pl.", "contact-prompt"),
+    ("Pour créer des paragraphes, laissez simplement des lignes vides.", "comment-form"),
+    ("Los invitamos a reportar errores de contenido, ortografía y puntuación.", "typo-note"),
+    ("Dołącz do dyskusji: Nowy rzecznik prasowy firmy", "comment-form"),
+    ("Używamy informacji zapisanych za pomocą cookies i podobnych technologii.", "cookie"),
 ]
 
 
@@ -585,6 +622,10 @@ _PACK_LOOKALIKES_ROUND4 = [
     "Puede que el gobierno cambie la ley antes del verano.",
     "Em tempos de crise, o governo cortou gastos com obras.",
     "Mira cómo el gobierno explicó la decisión del martes.",
+    "Members only clubs are becoming popular again in the city, the survey found.",
+    "You are using the new bridge at your own risk, the engineers warned.",
+    "Sie verwenden den alten Bahnhof jetzt als Museum für Straßenbahnen.",
+    "Die Zeitung schrieb, die Abonnenten möchten weiterlesen können, auch ohne Internet.",
 ]
 
 
