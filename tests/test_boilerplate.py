@@ -597,6 +597,14 @@ _PACK_CHROME_ROUND4 = [
     ("Los invitamos a reportar errores de contenido, ortografía y puntuación.", "typo-note"),
     ("Dołącz do dyskusji: Nowy rzecznik prasowy firmy", "comment-form"),
     ("Używamy informacji zapisanych za pomocą cookies i podobnych technologii.", "cookie"),
+    ("(© Agency/Jane Doe)", "copyright"),
+    ("Quelle: Example-Verband (EV), 2. Februar 2022, Berlin", "source-label"),
+    ("Czytaj więcej w internetowym wydaniu dziennika", "read-also"),
+    ("Nachtmodus ein / aus", "ui-label"),
+    ("Dark mode on / off", "ui-label"),
+    ("Angus Barbieri w 1966 roku /domena publiczna", "source-label"),
+    ("The harbour in 1912 / Public domain", "source-label"),
+    ("Die Brücke um 1900 / gemeinfrei", "source-label"),
 ]
 
 
@@ -626,6 +634,8 @@ _PACK_LOOKALIKES_ROUND4 = [
     "You are using the new bridge at your own risk, the engineers warned.",
     "Sie verwenden den alten Bahnhof jetzt als Museum für Straßenbahnen.",
     "Die Zeitung schrieb, die Abonnenten möchten weiterlesen können, auch ohne Internet.",
+    "Public domain works can be copied freely, the court said in its ruling on Tuesday.",
+    "Die Quelle des Flusses liegt in den Alpen, schreibt die Behörde in ihrem Bericht über Trockenheit.",
 ]
 
 
