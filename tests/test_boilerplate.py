@@ -495,6 +495,17 @@ _PACK_LOOKALIKES_ROUND3 = [
 
 
 _PACK_CHROME_ROUND4 = [
+    # (lead's additions after the CV error lists: newsroom bylines, bookmark buttons, link notes, teaser boxes)
+    ("von Redaktion MSM", "post-meta"),
+    ("By Staff Writer", "post-meta"),
+    ("Tipp favorisieren", "ui-label"),
+    ("Die folgenden Hotel Links öffnen als extra Fenster", "ui-label"),
+    ("filter_none WEITERE BEITRÄGE ZU DIESEM ARTIKEL", "teaser-heading"),
+    ("Interessantes aus unserem Blog", "teaser-heading"),
+    ("Help us continue to spread the magic of words to readers everywhere", "donation-appeal"),
+    ("Die Delegierten beim Landestreffen. (Bildquelle: Ring der Landjugend )", "source-label"),
+    ("Read more: Recognizing Germany's colonial crimes: Work in progress", "read-also"),
+    ("Read more at The Nation", "widget-heading"),
     ("Get the latest news straight to your phone with the Example app.", "newsletter"),
     ("Get regular updates on the latest tutorials, offers & news at Example.", "newsletter"),
     ("Get the Most Popular Example Stories in a Weekly Newsletter", "newsletter"),
@@ -609,6 +620,13 @@ _PACK_CHROME_ROUND4 = [
 
 
 _PACK_LOOKALIKES_ROUND4 = [
+    "Von der Redaktion wurde der Text am Montag gekürzt und neu veröffentlicht.",
+    "By the staff of the hospital, who worked through the night, the patients were moved.",
+    "Das Rezept merken sich viele Kinder sofort.",
+    "Die Links öffnen sich nicht, wenn der Browser zu alt ist.",
+    "Weitere Beiträge zu diesem Thema finden Sie im Archiv der Zeitung von 1998.",
+    "Help us understand why the river floods every spring, the mayor asked the engineers.",
+    "Die Arbeitslosenquote stieg im Mai auf 5,1 Prozent (Quelle: Statistisches Bundesamt)",
     # the rules' openings in news prose: a network named in a sentence, subscriber figures, a question asked
     "Follow these steps shared on Twitter to safely apprehend a train groper in Japan.",
     "Get the latest figures from the statistics office before you plan the budget.",
