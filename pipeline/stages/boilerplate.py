@@ -2079,9 +2079,8 @@ class BoilerplateStage(Stage):
         kernels.info_marks(flags_a, words_a, marks, bounds, prose, nav, keep_a)
         at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
-        a, b, c, d, e, f, g = at  # the INFO_MARKS kinds' bounds in `flagged`
-        glued, crumb, quantity, no_key = flagged[a:b], flagged[b:c], flagged[c:d], flagged[d:e]
-        fallback = flagged[e:f]  # (flagged[f:g], keys with a non-ASCII digit, need nothing else now)
+        a, b, c, d, e, f = at  # the INFO_MARKS kinds' bounds in `flagged`
+        glued, crumb, quantity, no_key, fallback = flagged[a:b], flagged[b:c], flagged[c:d], flagged[d:e], flagged[e:f]
         self._pattern_rules(data, ends, keys, words, rules)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
         keep = keep_a.tolist()

@@ -688,7 +688,7 @@ KEY_LETTER, KEY_RSPACE, KEY_RDIGIT, KEY_XDIGIT = 4, 8, 16, 32
 # stripped line can start a glued trail ("HomeWorld...").
 CRUMB_ROOT_HEAD, CRUMB_ROOT_LAST, CRUMB_GLUED_HEAD = 1, 2, 4
 # Bits of line_facts' per-line output.
-F_FALLBACK, F_PROSE, F_NAV, F_KEEP, F_CRUMB, F_QUANTITY, F_XDIGIT, F_GLUED = 1, 2, 4, 8, 16, 32, 64, 128
+F_FALLBACK, F_PROSE, F_NAV, F_KEEP, F_CRUMB, F_QUANTITY, F_GLUED = 1, 2, 4, 8, 16, 32, 64
 PROSE_MIN_WORDS = 16
 QUANTITY_MAX_WORDS = 12
 
@@ -768,8 +768,7 @@ def line_facts(
     character lower-casing to several; the caller does such lines in Python. F_CRUMB: _breadcrumb may
     find a trail (a possible root line or a separator character); F_GLUED (without F_CRUMB): only its
     glued-trail test can; F_QUANTITY: is_quantity_line may say yes (the line is not kept otherwise, is
-    short, opens with a number then a letter: _may_be_quantity); F_XDIGIT: the key holds a non-ASCII
-    decimal digit. Returns the bytes written."""
+    short, opens with a number then a letter: _may_be_quantity). Returns the bytes written."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
     w = 0
@@ -790,8 +789,6 @@ def line_facts(
             kc = key_classes[x]
             cjk += (kc & KEY_CJK) != 0
             digit |= (kc & KEY_RDIGIT) != 0
-            if kc & KEY_XDIGIT:
-                f |= F_XDIGIT
         ends[line] = w
         if p < n:
             out[w] = NEWLINE
@@ -1217,8 +1214,8 @@ def block_rows(s: np.ndarray, rows: np.ndarray, removed: np.ndarray, confident: 
 # --- The per-document index lists of line_facts' output (BoilerplateStage._new_line_infos). ---
 # Marks, in info_marks' order: lines only the glued-trail test can call a breadcrumb, lines the
 # breadcrumb tests may call one, possible quantity lines, lines with an empty key (no words), lines left
-# to Python (F_FALLBACK), keys with a non-ASCII digit.
-INFO_MARKS = 6
+# to Python (F_FALLBACK).
+INFO_MARKS = 5
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1230,7 +1227,6 @@ def _info_mark_bits(f: int, words: int) -> int:
         | int((f & F_QUANTITY) != 0) << 2
         | int(words == 0) << 3
         | int((f & F_FALLBACK) != 0) << 4
-        | int((f & F_XDIGIT) != 0) << 5
     )
 
 
