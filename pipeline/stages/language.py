@@ -250,7 +250,7 @@ def _profiles() -> _Profiles:
 def _factory():
     """A langdetect ``DetectorFactory`` holding its profiles (the languages in langdetect's order and
     each n-gram's probability per language, the same floats): read from the compact copy an earlier
-    process saved beside the package (`_ProfileMap`, ~0.02 s), else loaded by langdetect itself (~0.4 s
+    process saved beside the package (`_ProfileMap`, ~0.04 s), else loaded by langdetect itself (~0.4 s
     of JSON and Python loops in every process that needs langdetect) and saved for the next ones."""
     from langdetect import DetectorFactory
 
