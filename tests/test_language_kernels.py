@@ -206,7 +206,7 @@ def test_script_table_for_another_regex_is_built_once_and_cached(tmp_path, monke
     # beside the package, and the next process reads that copy; an unwritable place still works.
     key = {**lang._script_table_key(), "regex": "0.0.0-test"}
     monkeypatch.setattr(lang, "_script_table_key", lambda: key)
-    monkeypatch.setattr(lang, "_SCRIPT_TABLE_CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path / "cache")
     built = lang._build_script_table()
     lang._script_table.cache_clear()
     try:
@@ -220,7 +220,7 @@ def test_script_table_for_another_regex_is_built_once_and_cached(tmp_path, monke
         lang._script_table.cache_clear()
         assert np.array_equal(lang._script_table(), built) and not calls  # read from the cache
         (tmp_path / "file").write_text("")
-        monkeypatch.setattr(lang, "_SCRIPT_TABLE_CACHE_DIR", tmp_path / "file" / "cache")
+        monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path / "file" / "cache")
         lang._script_table.cache_clear()
         assert np.array_equal(lang._script_table(), built) and calls == [1]
     finally:

@@ -83,6 +83,11 @@ class Stage:
         return stats
 
 
+# Where the stages keep what they cache between processes (tables, databases, parsed profiles): beside the
+# package, like numba's cache.
+CACHE_DIR = Path(__file__).parent / "__pycache__"
+
+
 def save_cache_file(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path``, a cache a stage keeps beside the package (``__pycache__``, like
     numba's), atomically: a reader sees the old file or the whole new one, and processes writing at

@@ -73,7 +73,7 @@ try:
     import re._parser as sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
-from pipeline.stages.base import Stage, StageOptions, save_cache_file
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, save_cache_file
 from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
@@ -205,7 +205,7 @@ def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
     return keys, counts
 
 
-_TABLE_CACHE_DIR = Path(__file__).parent / "__pycache__"
+_TABLE_CACHE_DIR = CACHE_DIR  # (a name of its own: tests point it elsewhere)
 
 
 def _cached_bmp_table(build: Callable[[], np.ndarray]) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.stages.base import save_cache_file
+from pipeline.stages.base import CACHE_DIR, save_cache_file
 
 try:  # optional: manylinux x86_64 wheels (pyproject's environment marker); else the stage uses re
     import hyperscan
@@ -49,7 +49,6 @@ except ImportError:  # pragma: no cover - Python 3.10
 MAX_BOUND = 8
 # Part of the on-disk cache key: bump when the translation changes.
 TRANSLATION_VERSION = 3
-CACHE_DIR = Path(__file__).parent / "__pycache__"
 # Databases kept in CACHE_DIR (one per distinct pattern set: user patterns, disabled rules, tests, older
 # packs): after writing a new one, all but the most recently used KEEP_DATABASES are deleted, except those
 # used in the last RECENT_SECONDS (another process may be about to load one; a deleted one is only rebuilt).

@@ -61,7 +61,7 @@ from pydantic import Field
 
 from pipeline.document import Document
 from pipeline.stages import language_kernels
-from pipeline.stages.base import Stage, StageOptions, save_cache_file
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, save_cache_file
 from pipeline.stages.text_kernels import code_points
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
@@ -283,7 +283,7 @@ def _profile_cache_key() -> tuple[str, Path]:
     files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in map(folder.joinpath, os.listdir(folder))]
     key = json.dumps([_PROFILE_CACHE_VERSION, str(folder), files])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    return key, _SCRIPT_TABLE_CACHE_DIR / f"langdetect_profiles-{digest}.npz"
+    return key, _CACHE_DIR / f"langdetect_profiles-{digest}.npz"
 
 
 _PROFILE_CACHE_VERSION = 1
@@ -1641,7 +1641,7 @@ def _script_table() -> np.ndarray:
 
 
 _SCRIPT_TABLE_FILE = "script_table.json"
-_SCRIPT_TABLE_CACHE_DIR = Path(__file__).parent / "__pycache__"
+_CACHE_DIR = CACHE_DIR  # the script table's and langdetect profiles' (tests point it elsewhere)
 
 
 def _script_table_key() -> dict:
@@ -1656,7 +1656,7 @@ def _script_table_key() -> dict:
 
 def _script_table_cache(key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-    return _SCRIPT_TABLE_CACHE_DIR / f"script_table-{digest}.json"
+    return _CACHE_DIR / f"script_table-{digest}.json"
 
 
 def _read_script_table(path: Path, key: dict) -> np.ndarray | None:
