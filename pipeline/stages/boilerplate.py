@@ -287,15 +287,12 @@ def _crumb_classes(
     return table
 
 
-def _stdlib_compiled(source: str, check: bool) -> bool:
-    """With ``check``: whether this Python's ``re`` compiled the pattern ``source`` in an earlier process
-    (a marker file beside the package, named by a hash of the source and the Python version); else note
-    that it did. Only a speed-up: a missing or unwritable marker means compiling at construction."""
+def _stdlib_marker(source: str) -> Path:
+    """The marker file that says this Python's ``re`` compiled the pattern ``source`` in an earlier process
+    (named by a hash of the source and the Python version). Only a speed-up: a missing or unwritable
+    marker means compiling at construction."""
     digest = hashlib.sha256(f"{sys.version}\x00{source}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    path = _TABLE_CACHE_DIR / f"boilerplate_stdlib-{digest}.ok"
-    if check:
-        return path.exists()
-    return save_cache_file(path, b"")
+    return _TABLE_CACHE_DIR / f"boilerplate_stdlib-{digest}.ok"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1664,7 +1661,7 @@ class BoilerplateStage(Stage):
         """One alternation with a named group per rule (matched with fullmatch, so anchored): its source in
         ``_whole_source`` (None without patterns), compiled by the stdlib engine when it can (it runs this
         alternation faster; `regex` is kept for \\p{...} and friends). An alternation this Python's ``re``
-        compiled before (_stdlib_compiled) is compiled only at its first use (_whole_re): with the
+        compiled before (_stdlib_marker) is compiled only at its first use (_whole_re): with the
         prefilter most processes never use it, and compiling ~440 patterns takes ~0.16 s of start-up."""
         parts = []
         for i, (rule, patterns) in enumerate(rules.items()):
@@ -1675,7 +1672,10 @@ class BoilerplateStage(Stage):
         self._whole_source = "|".join(parts) if parts else None
         self._whole_stdlib = True
         self._whole_compiled: re.Pattern | regex.Pattern | None = None
-        if self._whole_source is None or _stdlib_compiled(self._whole_source, check=True):
+        if self._whole_source is None:
+            return
+        marker = _stdlib_marker(self._whole_source)
+        if marker.exists():
             return
         try:
             self._whole_compiled = re.compile(self._whole_source)
@@ -1685,7 +1685,7 @@ class BoilerplateStage(Stage):
             self._whole_stdlib = False
             self._whole_compiled = regex.compile(self._whole_source, regex.IGNORECASE)
             return
-        _stdlib_compiled(self._whole_source, check=False)
+        save_cache_file(marker, b"")
 
     @property
     def _whole_re(self) -> re.Pattern | regex.Pattern | None:
