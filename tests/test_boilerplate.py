@@ -665,8 +665,39 @@ _PACK_LOOKALIKES_ROUND4 = [
 ]
 
 
+# -- round 5: widget headings and prompts the CV error lists showed kept (generic forms of each language) -------
+
+_PACK_CHROME_ROUND5 = [
+    ("Zum Thema", "widget-heading"),
+    ("Diese Artikel könnten dich ebenfalls interessieren:", "widget-heading"),
+    ("Weitere Rezepte dürften Sie auch interessieren", "widget-heading"),
+    ("Du bist am Thema Energie interessiert? Folge uns auf:", "share"),
+    ("Lo más leído hoy", "widget-heading"),
+    ("Lo más visto de la semana", "widget-heading"),
+    ("Sigue leyendo", "ui-label"),
+    ("Recomendamos para você", "widget-heading"),
+    ("Aller plus loin", "widget-heading"),
+    ("Pour citer cet article :", "ui-label"),
+    ("Gardons le contact", "newsletter"),
+    ("SHARE / TWEET / 82 COMMENTS", "share"),
+    ("Share | Email | Print", "share"),
+]
+_PACK_LOOKALIKES_ROUND5 = [
+    "Zum Thema Rente sagte der Minister nichts.",
+    "Diese Artikel könnten dich ebenfalls interessieren, schrieb die Redaktion, aber sie sind alt.",
+    "Bist du müde? Folge dem Weg bis zur Hütte, dort gibt es Kaffee.",
+    "Lo más leído hoy en la biblioteca fue un libro de historia.",
+    "Sigue leyendo el informe del ministerio, dijo el portavoz.",
+    "Recomendamos para você que beba mais água no verão.",
+    "Il faut aller plus loin que cette réforme, a dit la ministre.",
+    "Share prices fell / rose in a week of 82 comments from analysts.",
+    "Print and email were the only ways to reach the village.",
+]
+
+
 @pytest.mark.parametrize(
-    ("line", "rule"), _PACK_CHROME_ROUND1 + _PACK_CHROME_ROUND2 + _PACK_CHROME_ROUND3 + _PACK_CHROME_ROUND4
+    ("line", "rule"),
+    _PACK_CHROME_ROUND1 + _PACK_CHROME_ROUND2 + _PACK_CHROME_ROUND3 + _PACK_CHROME_ROUND4 + _PACK_CHROME_ROUND5,
 )
 def test_pack_chrome_line(stage, line, rule):
     doc = run(f"{ARTICLE}\n{line}\n{ARTICLE}\n", stage)
@@ -675,7 +706,12 @@ def test_pack_chrome_line(stage, line, rule):
 
 
 @pytest.mark.parametrize(
-    "line", _PACK_LOOKALIKES_ROUND1 + _PACK_LOOKALIKES_ROUND2 + _PACK_LOOKALIKES_ROUND3 + _PACK_LOOKALIKES_ROUND4
+    "line",
+    _PACK_LOOKALIKES_ROUND1
+    + _PACK_LOOKALIKES_ROUND2
+    + _PACK_LOOKALIKES_ROUND3
+    + _PACK_LOOKALIKES_ROUND4
+    + _PACK_LOOKALIKES_ROUND5,
 )
 def test_pack_chrome_lookalike_sentences_kept(stage, line):
     assert stage.classify(line) is None
