@@ -257,41 +257,59 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 
 class AtomicFile:
     """Writes to ``NAME.partial`` and renames to NAME on commit, so a killed run leaves no
-    complete-looking file behind."""
+    complete-looking file behind. ``if_written``: the file is only created at the first write, and
+    a commit without any removes NAME (e.g. an audit part from an earlier run) instead of writing an
+    empty file: most input files have nothing rejected, and creating, syncing and renaming an empty
+    part cost ~1.5 ms per input file (a third of a folder of small files' run)."""
 
-    def __init__(self, path: Path, compression: str | None = None) -> None:
+    def __init__(self, path: Path, compression: str | None = None, if_written: bool = False) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + PARTIAL)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
-        self._stream: Any = self._raw
-        if compression == "gz":
-            self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
-        elif compression == "zst":
-            self._stream = zstandard.ZstdCompressor().stream_writer(self._raw, closefd=False)
+        self.compression = compression
+        self._raw: IO[bytes] | None = None
+        self._stream: Any = None
         self.empty = True
+        if not if_written:
+            self._open()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._raw = self._stream = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        if self.compression == "gz":
+            self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+        elif self.compression == "zst":
+            self._stream = zstandard.ZstdCompressor().stream_writer(self._raw, closefd=False)
 
     @property
     def handle(self) -> IO[bytes]:
         """The raw file being written, for writers that format it themselves (Parquet)."""
+        if self._raw is None:
+            self._open()
         self.empty = False
-        return self._raw
+        return self._raw  # type: ignore[return-value]
 
     def write(self, data: bytes) -> None:
+        if self._stream is None:
+            self._open()
         self.empty = False
         self._stream.write(data)
 
     def commit(self) -> None:
-        if self._stream is not self._raw:
+        raw = self._raw
+        if raw is None:  # if_written, and nothing was
+            self.path.unlink(missing_ok=True)
+            return
+        if self._stream is not raw:
             self._stream.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.close()
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        self._raw.close()
-        self.tmp.unlink(missing_ok=True)
+        if self._raw is not None:
+            self._raw.close()
+            self.tmp.unlink(missing_ok=True)
 
 
 class _StdoutFile:

@@ -642,7 +642,7 @@ class _Outputs:
         self.committed: list[str] = []
 
     def _part(self, source: str, kind: str) -> AtomicFile:
-        return AtomicFile(audit_part(self.store.folder, source, kind))
+        return AtomicFile(audit_part(self.store.folder, source, kind), if_written=True)
 
     def _commit_current(self) -> None:
         if self.writer is None:

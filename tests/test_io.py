@@ -140,6 +140,24 @@ def test_audit_can_be_turned_off(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / ".cleancorpus" / "audit").exists()
 
 
+def test_audit_parts_are_kept_only_for_files_with_records_and_a_stale_one_goes(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(_jsonl([{"id": "1", "text": "Fine  text."}, {"id": "2", "text": ""}]))
+    (src / "b.jsonl").write_bytes(_jsonl([{"id": "3", "text": "Clean text."}]))
+    out = tmp_path / "out"
+    run(NORMALIZE_ONLY, [str(src)], out)
+    audit = out / ".cleancorpus" / "audit"
+    # b.jsonl has nothing to audit: no empty part files are made for it (nor for a's removals)
+    assert sorted(p.name for p in audit.iterdir()) == ["a.jsonl.rejected.jsonl"]
+    assert [r["id"] for r in _lines(out / "rejected.jsonl")] == ["2"]
+    # a.jsonl changes and nothing in it is rejected now: its part from the first run must not survive
+    (src / "a.jsonl").write_bytes(_jsonl([{"id": "1", "text": "Fine text, changed."}]))
+    run(NORMALIZE_ONLY, [str(src)], out)
+    assert list(audit.iterdir()) == []
+    assert (out / "rejected.jsonl").read_bytes() == b""
+    assert not list(out.rglob("*.partial"))
+
 def test_reader_yields_rejected_document_for_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "gone.jsonl.gz"
     path.write_bytes(b"not gzip at all")
