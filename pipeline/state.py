@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS stage_rows (
     payload BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stage_rows_by_source ON stage_rows (stage, source);
+-- commit_file replaces a file's rows of every stage: without this index each commit scanned the
+-- whole table (20 ms a file once 20,000 files were recorded; quadratic in the files of a folder)
+CREATE INDEX IF NOT EXISTS stage_rows_by_file ON stage_rows (source);
 """
 
 

@@ -151,6 +151,25 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- locking
 
 
+def test_replacing_a_files_state_rows_finds_them_by_index_also_in_an_older_state_folder(tmp_path: Path) -> None:
+    # commit_file deletes a file's rows of every stage; by a table scan, recording a folder of many
+    # files was quadratic (20 ms a file once 20,000 were recorded). A state folder made before the
+    # index existed gets it when opened.
+    import sqlite3
+
+    from pipeline.state import StateStore
+
+    folder = tmp_path / "state"
+    StateStore(folder).close()
+    old = sqlite3.connect(folder / "state.sqlite")
+    old.execute("DROP INDEX stage_rows_by_file")
+    old.commit()
+    old.close()
+    store = StateStore(folder)
+    plan = store.db.execute("EXPLAIN QUERY PLAN DELETE FROM stage_rows WHERE source = ?", ("a.txt",)).fetchall()
+    assert "USING INDEX stage_rows_by_file" in " ".join(str(row[-1]) for row in plan)
+    store.close()
+
 def test_second_run_exits_at_once_while_the_lock_is_held_and_takes_over_a_stale_lock(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("Hello there.", encoding="utf-8")
