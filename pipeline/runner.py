@@ -428,12 +428,15 @@ def removed_lines(doc: Document) -> bytes:
     )
 
 
-def _prepare_parts(stages: Shared, position: int, batch: Batch) -> tuple[list[object], list[int]]:
+Parts = tuple[list[object], list[int], list[bool]]
+
+
+def _prepare_parts(stages: Shared, position: int, batch: Batch) -> Parts:
     """First pass, in a worker: the documents as they reach the stage at ``position`` (the per-document
     stages before it applied with ``apply_stage``, as in the real pass, so a first pass over HTML input
     learns from extracted text, not markup), then that stage's ``prepare_part`` of each. Their
-    statistics are dropped: the real pass counts. Also, per document of the batch, the bits of the
-    stages that left it unchanged (see ``_UNCHANGED``)."""
+    statistics are dropped: the real pass counts. Per document of the batch: its part (None if it was
+    rejected), the bits of the stages that left it unchanged (see ``_UNCHANGED``), and whether it lives."""
     here = stages.get()
     masks = [0] * len(batch.docs)
     before_cross = True
@@ -445,13 +448,14 @@ def _prepare_parts(stages: Shared, position: int, batch: Batch) -> tuple[list[ob
         else:
             apply_stage(stage, i, batch)
     stage = here[position]
-    parts = [stage.prepare_part(doc) for doc in batch.docs if not doc.rejected]
+    live = [doc.rejected is None for doc in batch.docs]
+    parts = [stage.prepare_part(doc) if alive else None for doc, alive in zip(batch.docs, live, strict=True)]
     stage.take_stats()
     settle_garbage()
-    return parts, masks
+    return parts, masks, live
 
 
-def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> tuple[list[object], list[int]]:
+def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> Parts:
     """``_prepare_parts`` of documents sent as ``_outgoing`` tuples (local workers)."""
     return _prepare_parts(stages, position, Batch([_incoming(packed) for packed in sent]))
 
@@ -472,27 +476,60 @@ def _worker_stages(specs: list[StageConfig], stages: list[Stage], also: int | No
     ]
 
 
+@dataclass
+class FirstPassCache:
+    """What earlier first passes learnt from each input file (``Stage.pack_parts``, kept in the state),
+    standing in for reading the files this run does not process again (``skip``) while their content
+    (``hashes``) and the config are the same; the files read are kept for later runs."""
+
+    store: StateStore
+    config_hash: str
+    hashes: dict[str, str]  # input file -> content hash (none: never kept, e.g. stdin)
+    skip: set[str]
+    batch_rows: int = 256  # rows saved in one transaction (a killed run loses at most these)
+
+    def cached(self, key: str, files: list[InputFile]) -> set[int]:
+        """Positions in ``files`` of the files whose parts ``load`` gives."""
+        kept = self.store.first_pass_files(key, self.config_hash)
+        return {
+            i
+            for i, f in enumerate(files)
+            if f.rel in self.skip and f.rel in self.hashes and kept.get(f.rel) == self.hashes[f.rel]
+        }
+
+    def load(self, key: str, f: InputFile) -> bytes:
+        payload = self.store.first_pass_parts(key, f.rel, self.hashes[f.rel], self.config_hash)
+        assert payload is not None
+        return payload
+
+
 def _first_pass(
     executor: Executor,
     specs: list[StageConfig],
     stages: list[Stage],
-    read: Callable[[], Iterable[Document]],
+    files: list[InputFile],
+    read: Callable[[list[InputFile]], Iterable[Document]],
     text_field: str = "text",
+    cache: FirstPassCache | None = None,
 ) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
-    (``_prepare_parts``), this process merges them in input order. Returns what the last first pass
-    found the stages before it to leave unchanged."""
+    (``_prepare_parts``), this process merges them in input order, with the parts of the files the
+    ``cache`` holds read from it instead, and keeps the parts of the files read there. Returns what the
+    last first pass found the stages before it to leave unchanged."""
     unchanged: Unchanged = {}
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
+    order = {f.rel: i for i, f in enumerate(files)}
     for position, stage in enumerate(stages):
         if not stage.needs_prepare:
             continue
+        key = _state_key(position, stage)
+        cached = cache.cached(key, files) if cache is not None else set()
         shared = share(executor, _worker_stages(specs, stages, also=position))
         sent: deque[list[tuple[str, int]]] = deque()  # (file, ordinal) of each document sent
 
-        def items(sent: deque[list[tuple[str, int]]] = sent) -> Iterator[Any]:
+        def items(sent: deque[list[tuple[str, int]]] = sent, cached: set[int] = cached) -> Iterator[Any]:
             counts: dict[str, int] = {}
-            for batch in _batches(read()):
+            for batch in _batches(read([f for i, f in enumerate(files) if i not in cached])):
                 numbered = []
                 for doc in batch.docs:
                     ordinal = counts.get(doc.source, 0)
@@ -503,14 +540,53 @@ def _first_pass(
                 yield [_outgoing(doc, text_field) for doc, _ in numbered] if compact else batch
 
         def parts(
-            results: Iterable[tuple[list[object], list[int]]], sent: deque[list[tuple[str, int]]] = sent
+            results: Iterable[Parts],
+            sent: deque[list[tuple[str, int]]] = sent,
+            stage: Stage = stage,
+            key: str = key,
+            cached: set[int] = cached,
         ) -> Iterator[object]:
             unchanged.clear()  # the last first pass's (it ran every stage before it)
-            for doc_parts, masks in results:
-                for (source, ordinal), mask in zip(sent.popleft(), masks, strict=True):
+            current, following = -1, 0  # the file being read; the first file not given yet
+            file_parts: list[object] = []
+            keep: list[tuple[str, str, str, str, bytes]] = []
+
+            def done(i: int) -> None:  # the file at i was read whole: keep its parts for later runs
+                f = files[i]
+                if cache is not None and f.rel in cache.hashes:
+                    payload = stage.pack_parts(file_parts)
+                    if payload is not None:
+                        keep.append((key, f.rel, cache.hashes[f.rel], cache.config_hash, payload))
+                    if len(keep) >= cache.batch_rows:
+                        cache.store.save_first_pass(keep)
+                        keep.clear()
+
+            def from_cache(until: int) -> Iterator[object]:  # the cached files before position ``until``
+                nonlocal following
+                for i in range(following, until):
+                    if i in cached:
+                        yield from stage.unpack_parts(cache.load(key, files[i]))  # type: ignore[union-attr]
+                following = max(following, until)
+
+            for doc_parts, masks, live in results:
+                for (source, ordinal), mask, part, alive in zip(sent.popleft(), masks, doc_parts, live, strict=True):
                     if mask:
                         _note_unchanged(unchanged, source, ordinal, mask)
-                yield from doc_parts
+                    i = order[source]
+                    if i != current:
+                        if current >= 0:
+                            done(current)
+                        yield from from_cache(i)
+                        current, following = i, i + 1
+                        file_parts = []
+                    if alive:
+                        file_parts.append(part)
+                        yield part
+            if current >= 0:
+                done(current)
+            yield from from_cache(len(files))
+            if keep:
+                cache.store.save_first_pass(keep)  # type: ignore[union-attr]
 
         fn = _prepare_sent if compact else _prepare_parts
         stage.prepare_merge(parts(executor.map(partial(fn, shared, position), items())))
@@ -888,12 +964,25 @@ def _run_locked(
     gc.freeze()
     try:
         # A first pass sees every input file, also the unchanged ones, so that a run killed and run
-        # again learns exactly what the uninterrupted run learnt.
+        # again learns exactly what the uninterrupted run learnt; what it learns from a file is kept in
+        # the state, so that a later run need not read the file again while it is unchanged.
         if warming is not None:
             executor.start()  # the first pass's workers fork before the thread exists
             warming.start()
+        # (Not with --limit: a trial reads what it reads.)
+        cache = (
+            FirstPassCache(store, current_hash, hashes, {f.rel for f in all_files} - {f.rel for f in files})
+            if limit is None
+            else None
+        )
         skippable = _first_pass(
-            executor, specs, stages, lambda: read_all(all_files, count=False), config.input.text_field
+            executor,
+            specs,
+            stages,
+            all_files,
+            lambda chosen: read_all(chosen, count=False),
+            config.input.text_field,
+            cache,
         )
         if warming is not None:
             warming.join()

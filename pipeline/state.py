@@ -52,6 +52,16 @@ CREATE INDEX IF NOT EXISTS stage_rows_by_source ON stage_rows (stage, source);
 -- commit_file replaces a file's rows of every stage: without this index each commit scanned the
 -- whole table (20 ms a file once 20,000 files were recorded; quadratic in the files of a folder)
 CREATE INDEX IF NOT EXISTS stage_rows_by_file ON stage_rows (source);
+-- What a first pass learnt from each input file (e.g. its line hashes), so that a later run need not
+-- read an unchanged file again; used only while the file's content and the config are the same.
+CREATE TABLE IF NOT EXISTS first_pass (
+    stage TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (stage, source)
+);
 """
 
 
@@ -156,6 +166,28 @@ class StateStore:
             if source not in exclude_sources:
                 yield source, payload
 
+    def first_pass_parts(self, stage: str, source: str, content_hash: str, config_hash: str) -> bytes | None:
+        """What ``save_first_pass`` kept for this file's content under this config, if anything."""
+        row = self.db.execute(
+            "SELECT payload FROM first_pass WHERE stage = ? AND source = ? AND content_hash = ? AND config_hash = ?",
+            (stage, source, content_hash, config_hash),
+        ).fetchone()
+        return row[0] if row else None
+
+    def first_pass_files(self, stage: str, config_hash: str) -> dict[str, str]:
+        """Input file -> content hash of the files ``first_pass_parts`` has parts for, under this config."""
+        return dict(
+            self.db.execute(
+                "SELECT source, content_hash FROM first_pass WHERE stage = ? AND config_hash = ?", (stage, config_hash)
+            ).fetchall()
+        )
+
+    def save_first_pass(self, rows: Iterable[tuple[str, str, str, str, bytes]]) -> None:
+        """Keep (stage, source, content_hash, config_hash, payload) rows, replacing a file's older one.
+        Independent of commit_file: a row describes a file's content, whether or not it was processed."""
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO first_pass VALUES (?, ?, ?, ?, ?)", rows)
+
     def info(self) -> dict[str, Any]:
         files = self.files()
         stage_counts = dict(self.db.execute("SELECT stage, COUNT(*) FROM stage_rows GROUP BY stage").fetchall())
@@ -170,6 +202,7 @@ class StateStore:
             "rejected": sum(f.rejected for f in files),
             "last_finished": max((f.finished for f in files), default=None),
             "stage_rows": stage_counts,
+            "first_pass_files": self.db.execute("SELECT COUNT(DISTINCT source) FROM first_pass").fetchone()[0],
             "bytes": size,
         }
 
@@ -204,7 +237,7 @@ class StateStore:
 
     def reset(self) -> None:
         with self._transaction():
-            for table in ("files", "stage_rows", "meta"):
+            for table in ("files", "stage_rows", "first_pass", "meta"):
                 self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         self.db.execute("VACUUM")
 

@@ -2693,3 +2693,22 @@ def test_bmp_char_classes_are_the_str_methods() -> None:
     tests = (str.isdigit, str.isupper, str.isalpha, str.isalnum, str.isspace)
     expected = np.array([list(map(test, chars)) for test in tests], dtype=np.int64).T
     assert np.array_equal(boilerplate._bmp_char_classes(), expected)
+
+
+def test_first_pass_parts_packed_for_the_state_unpack_to_the_same_parts() -> None:
+    stage = BoilerplateStage()
+    docs = [
+        Document(p.name, p.read_text(encoding="utf-8"), "seeds", record={"url": f"https://site{i % 2}.example/{i}"})
+        for i, p in enumerate(sorted(SEEDS.glob("*.txt")))
+    ]
+    docs.append(Document("empty", "", "seeds"))
+    parts = [stage.prepare_part(doc) for doc in docs]
+    back = stage.unpack_parts(stage.pack_parts(parts))
+    assert len(back) == len(parts) == 6
+    for (site, hashes, counted), (site2, hashes2, counted2) in zip(parts, back, strict=True):
+        assert site2 == site
+        assert hashes2.dtype == hashes.dtype and hashes2.tolist() == hashes.tolist()
+        assert counted2.dtype == counted.dtype and counted2.tolist() == counted.tolist()
+    assert stage.unpack_parts(stage.pack_parts([])) == []
+    off = BoilerplateStage(BoilerplateStage.Options(disable_rules=["recurring"]))
+    assert off.pack_parts([off.prepare_part(doc) for doc in docs]) is None  # nothing to keep

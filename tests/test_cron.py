@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -107,6 +108,33 @@ def test_incremental_result_equals_one_run_over_everything(tmp_path: Path) -> No
     assert _outputs(tmp_path / "out-grow") == _outputs(tmp_path / "out-all")
 
 
+def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Boilerplate's first pass counts lines over every input file; an earlier run kept what it learnt
+    # from each file (its line hashes), so a cron run reads only what is new, and learns the same.
+    import pipeline.runner as runner_module
+
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(40)
+    for i in range(3):
+        _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 10 : (i + 1) * 10])
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    _write_jsonl(tmp_path / "in" / "part3.jsonl", docs[30:])
+    read: list[str] = []
+    original = runner_module.read_documents
+
+    def recording(f: Any, cfg: Any) -> Any:
+        read.append(f.rel)
+        return original(f, cfg)
+
+    monkeypatch.setattr(runner_module, "read_documents", recording)
+    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert read == ["part3.jsonl", "part3.jsonl"]  # the first pass and the real pass: only the new file
+    assert result.report["inputs"]["unchanged_skipped"] == 3
+    monkeypatch.undo()
+    run(config, [str(tmp_path / "in")], tmp_path / "out-all")
+    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
+
+
 def test_changed_file_is_processed_again_without_deduping_against_its_old_self(tmp_path: Path) -> None:
     config = load_config_data(LIGHT)
     docs = _cc_docs(10)
@@ -169,6 +197,7 @@ def test_replacing_a_files_state_rows_finds_them_by_index_also_in_an_older_state
     plan = store.db.execute("EXPLAIN QUERY PLAN DELETE FROM stage_rows WHERE source = ?", ("a.txt",)).fetchall()
     assert "USING INDEX stage_rows_by_file" in " ".join(str(row[-1]) for row in plan)
     store.close()
+
 
 def test_second_run_exits_at_once_while_the_lock_is_held_and_takes_over_a_stale_lock(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()

@@ -158,6 +158,7 @@ def test_audit_parts_are_kept_only_for_files_with_records_and_a_stale_one_goes(t
     assert (out / "rejected.jsonl").read_bytes() == b""
     assert not list(out.rglob("*.partial"))
 
+
 def test_reader_yields_rejected_document_for_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "gone.jsonl.gz"
     path.write_bytes(b"not gzip at all")

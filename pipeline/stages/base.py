@@ -64,6 +64,16 @@ class Stage:
         """Main process: every document's prepare_part result, in input order. Default: prepare(parts)."""
         self.prepare(parts)  # type: ignore[arg-type]  # the default parts are the documents
 
+    def pack_parts(self, parts: list[object]) -> bytes | None:
+        """The prepare_part results of one input file's documents as bytes the state keeps, so that a
+        later run takes them (``unpack_parts``) instead of reading the file again while it is unchanged;
+        None: nothing is kept (the default)."""
+        return None
+
+    def unpack_parts(self, payload: bytes) -> list[object]:
+        """The parts ``pack_parts`` packed, equal to those prepare_part gave."""
+        raise NotImplementedError
+
     # Persistent state between runs (e.g. the dedup index). Rows are saved per input file once the
     # file's outputs are durable, and loaded, oldest first, by the next run.
     def load_state(self, rows: Iterable[tuple[str, bytes]]) -> None:

@@ -1801,6 +1801,43 @@ class BoilerplateStage(Stage):
         counted = np.fromiter((count >= min_words for count in found.values()), dtype=bool, count=len(found))
         return self.site_of(doc), hashes, counted
 
+    def pack_parts(self, parts: list[object]) -> bytes | None:
+        """One input file's prepare_part results as bytes: a JSON header (the file's sites, its document
+        count), then per document its site's index and where its hashes end, then the hashes and flags
+        of all its documents (~9 bytes a distinct line of a document; raw arrays, so that unpacking is
+        a few views, not a parse). None when the recurring rule is off (the parts are None)."""
+        if any(part is None for part in parts):
+            return None
+        typed: list[tuple[str, np.ndarray, np.ndarray]] = parts  # type: ignore[assignment]
+        sites = list(dict.fromkeys(site for site, _, _ in typed))
+        index = {site: i for i, site in enumerate(sites)}
+        header = orjson.dumps({"sites": sites, "documents": len(typed)})
+        header += b" " * (-(4 + len(header)) % 8)  # the arrays start 8-byte aligned
+        arrays = [
+            np.array([index[site] for site, _, _ in typed], dtype=np.int64),
+            np.cumsum([hashes.size for _, hashes, _ in typed], dtype=np.int64),
+            *(hashes.astype(np.uint64, copy=False) for _, hashes, _ in typed),
+            *(counted.astype(np.bool_, copy=False) for _, _, counted in typed),
+        ]
+        return b"".join([len(header).to_bytes(4, "little"), header, *(a.tobytes() for a in arrays)])
+
+    def unpack_parts(self, payload: bytes) -> list[object]:
+        size = int.from_bytes(payload[:4], "little")
+        header = orjson.loads(payload[4 : 4 + size])
+        n, at = header["documents"], 4 + size
+        site = np.frombuffer(payload, dtype=np.int64, count=n, offset=at).tolist()
+        ends = np.frombuffer(payload, dtype=np.int64, count=n, offset=at + 8 * n)
+        total = int(ends[-1]) if n else 0
+        at += 16 * n
+        hashes = np.frombuffer(payload, dtype=np.uint64, count=total, offset=at)
+        counted = np.frombuffer(payload, dtype=np.bool_, count=total, offset=at + 8 * total)
+        sites, bounds = header["sites"], ends.tolist()
+        starts = [0, *bounds[:-1]][:n]
+        return [
+            (sites[i], hashes[start:end], counted[start:end])
+            for i, start, end in zip(site, starts, bounds, strict=True)
+        ]
+
     def prepare_merge(self, parts: Iterable[tuple[str, np.ndarray, np.ndarray] | None]) -> None:
         """Count each distinct line once per document, per site and corpus-wide (main process, parts
         in input order), and keep the hashes of the recurring ones.
