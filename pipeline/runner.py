@@ -39,7 +39,7 @@ from pipeline.io import (
 )
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
-from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, config_hash, file_hash
+from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, config_hash, file_hash, trusted_mtime
 
 log = logging.getLogger("cleancorpus")
 BATCH_DOCS = 64
@@ -700,6 +700,7 @@ class _Outputs:
         store: StateStore,
         stages: list[Stage],
         hashes: dict[str, str],
+        mtimes: dict[str, int],
         record_state: bool,
     ) -> None:
         self.config = config
@@ -708,6 +709,7 @@ class _Outputs:
         self.store = store
         self.stages = stages
         self.hashes = hashes
+        self.mtimes = mtimes
         self.record_state = record_state
         self.config_hash = config_hash(config.dump())
         self.index = {f.rel: i for i, f in enumerate(files)}
@@ -734,7 +736,13 @@ class _Outputs:
         rows = ((key, payload) for key, payloads in popped for payload in payloads)  # built as they are saved
         if self.record_state:
             record = FileRecord(
-                f.rel, str(f.path), f.size, self.hashes.get(f.rel, ""), self.config_hash, **vars(self.tally)
+                f.rel,
+                str(f.path),
+                f.size,
+                self.hashes.get(f.rel, ""),
+                self.config_hash,
+                **vars(self.tally),
+                mtime_ns=self.mtimes.get(f.rel, 0),
             )
             self.store.commit_file(record, rows)
         self.committed.append(f.rel)
@@ -906,27 +914,40 @@ def _run_locked(
             "with the new config, or use the earlier config"
         )
 
-    # Only new or changed files are processed; unchanged ones were done by an earlier run.
+    # Only new or changed files are processed; unchanged ones were done by an earlier run. A file with the
+    # size and modification time recorded when it was hashed is not read again (as make and git do).
     files: list[InputFile] = []
     hashes: dict[str, str] = {}
+    mtimes: dict[str, int] = {}  # modification time to record with the hash (0: not to be trusted)
+    retimed: list[tuple[int, str, str]] = []  # recorded files found unchanged by content, with their new times
     unchanged = changed = 0
     for f in all_files:
         if f.stdio:  # stdin is never unchanged; recorded as file '-', replacing the previous stdin run
             files.append(f)
             continue
+        previous = store.file(f.rel)
         try:
-            hashes[f.rel] = file_hash(f.path)
+            st = f.path.stat()
+            same_time = previous is not None and previous.mtime_ns != 0 and previous.mtime_ns == st.st_mtime_ns
+            if same_time and previous.size == st.st_size:  # type: ignore[union-attr]
+                hashes[f.rel] = previous.content_hash  # type: ignore[union-attr]
+            else:
+                hashes[f.rel] = file_hash(f.path)
+            mtimes[f.rel] = trusted_mtime(st.st_mtime_ns, time.time_ns())
         except OSError:
             files.append(f)  # the reader reports it and quarantines the file
             continue
-        previous = store.file(f.rel)
         if previous is None:
             files.append(f)
         elif previous.size == f.size and previous.content_hash == hashes[f.rel]:
             unchanged += 1
+            if previous.mtime_ns != mtimes[f.rel] and limit is None:
+                retimed.append((mtimes[f.rel], f.rel, previous.content_hash))
         else:
             changed += 1
             files.append(f)
+    if retimed:
+        store.note_mtimes(retimed)
 
     specs = config.enabled_stages()
     stages = build_stages(specs)
@@ -944,7 +965,7 @@ def _run_locked(
             yield doc
 
     totals: dict[int, StageStats] = {i: StageStats(s.name) for i, s in enumerate(stages)}
-    outputs = _Outputs(config, files, out, store, stages, hashes, record_state=limit is None)
+    outputs = _Outputs(config, files, out, store, stages, hashes, mtimes, record_state=limit is None)
     kept = rejected = quarantined = chars_in = chars_out = done = 0
     last_file = -1
     total_bytes = sum(f.size for f in files)

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS files (
     documents INTEGER NOT NULL,
     kept INTEGER NOT NULL,
     rejected INTEGER NOT NULL,
-    finished TEXT NOT NULL
+    finished TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS stage_rows (
     id INTEGER PRIMARY KEY,
@@ -80,6 +81,19 @@ class FileRecord:
     kept: int = 0
     rejected: int = 0
     finished: str = ""
+    # The file's modification time when it was hashed, so that a later run that finds the same size and
+    # time need not read it again; 0: hash it again (unknown, or modified too shortly before: ``trusted_mtime``).
+    mtime_ns: int = 0
+
+
+# A file modified this shortly before it was hashed could change again within the same timestamp (file
+# systems with a coarse clock keep seconds, FAT two), so its time is not trusted later (cf. git's racy index).
+RACY_SECONDS = 3
+
+
+def trusted_mtime(mtime_ns: int, now_ns: int) -> int:
+    """The time to record for a file hashed at ``now_ns``: its modification time, or 0 if too recent."""
+    return mtime_ns if now_ns - mtime_ns > RACY_SECONDS * 1_000_000_000 else 0
 
 
 def file_hash(path: Path) -> str:
@@ -109,6 +123,9 @@ class StateStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
+        if "mtime_ns" not in columns:  # a state folder made before modification times were kept
+            self.db.execute("ALTER TABLE files ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0")
         self._lock_fh: Any = None
 
     # ------------------------------------------------------------ locking
@@ -145,7 +162,7 @@ class StateStore:
 
     def file(self, source: str) -> FileRecord | None:
         row = self.db.execute(
-            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished "
+            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns "
             "FROM files WHERE source = ?",
             (source,),
         ).fetchone()
@@ -153,7 +170,7 @@ class StateStore:
 
     def files(self) -> list[FileRecord]:
         rows = self.db.execute(
-            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished "
+            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns "
             "FROM files ORDER BY source"
         ).fetchall()
         return [FileRecord(*row) for row in rows]
@@ -219,7 +236,7 @@ class StateStore:
                 ((stage, record.source, payload) for stage, payload in rows),
             )
             self.db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.source,
                     record.path,
@@ -230,10 +247,17 @@ class StateStore:
                     record.kept,
                     record.rejected,
                     finished,
+                    record.mtime_ns,
                 ),
             )
             for key, value in (("config_hash", record.config_hash), ("cleancorpus", __version__)):
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def note_mtimes(self, times: Iterable[tuple[int, str, str]]) -> None:
+        """(mtime_ns, source, content_hash): the modification times of recorded files found unchanged
+        by their content (e.g. touched, or recorded before times were kept)."""
+        with self._transaction():
+            self.db.executemany("UPDATE files SET mtime_ns = ? WHERE source = ? AND content_hash = ?", times)
 
     def reset(self) -> None:
         with self._transaction():

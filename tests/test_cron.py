@@ -135,6 +135,52 @@ def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, m
     assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
 
 
+def test_a_file_with_the_recorded_size_and_time_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.runner as runner_module
+
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(25)
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_jsonl(src / "a.jsonl", docs[:10])
+    _write_jsonl(src / "b.jsonl", docs[10:20])
+    hour_ago = time.time() - 3600
+
+    def age(*names: str, when: float = hour_ago) -> None:
+        for name in names:
+            os.utime(src / name, (when, when))
+
+    age("a.jsonl", "b.jsonl")
+    run(config, [str(src)], out)
+    hashed: list[str] = []
+    original = runner_module.file_hash
+
+    def recording(path: Path) -> str:
+        hashed.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(runner_module, "file_hash", recording)
+    _write_jsonl(src / "a.jsonl", docs[:9])  # edited now: a new time
+    _write_jsonl(src / "c.jsonl", docs[20:])  # new
+    result = run(config, [str(src)], out)
+    assert sorted(hashed) == ["a.jsonl", "c.jsonl"]  # b was not read: same size and time as recorded
+    assert (result.report["inputs"]["changed"], result.report["inputs"]["unchanged_skipped"]) == (1, 1)
+    # a and c were modified moments before they were hashed: their times are not trusted, they are read again
+    hashed.clear()
+    run(config, [str(src)], out)
+    assert sorted(hashed) == ["a.jsonl", "c.jsonl"]
+    # Touched, same content: read once, found unchanged, the new time kept; then not read again.
+    age("a.jsonl", "b.jsonl", "c.jsonl", when=hour_ago + 60)
+    hashed.clear()
+    result = run(config, [str(src)], out)
+    assert sorted(hashed) == ["a.jsonl", "b.jsonl", "c.jsonl"]
+    assert result.report["inputs"]["unchanged_skipped"] == 3
+    hashed.clear()
+    run(config, [str(src)], out)
+    assert hashed == []
+
+
 def test_changed_file_is_processed_again_without_deduping_against_its_old_self(tmp_path: Path) -> None:
     config = load_config_data(LIGHT)
     docs = _cc_docs(10)
@@ -196,6 +242,28 @@ def test_replacing_a_files_state_rows_finds_them_by_index_also_in_an_older_state
     store = StateStore(folder)
     plan = store.db.execute("EXPLAIN QUERY PLAN DELETE FROM stage_rows WHERE source = ?", ("a.txt",)).fetchall()
     assert "USING INDEX stage_rows_by_file" in " ".join(str(row[-1]) for row in plan)
+    store.close()
+
+
+def test_a_state_folder_recorded_before_file_times_were_kept_opens_and_reads_its_files(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pipeline.state import StateStore
+
+    folder = tmp_path / "state"
+    folder.mkdir()
+    old = sqlite3.connect(folder / "state.sqlite")
+    old.execute(
+        "CREATE TABLE files (source TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, content_hash TEXT"
+        " NOT NULL, config_hash TEXT NOT NULL, documents INTEGER NOT NULL, kept INTEGER NOT NULL, rejected INTEGER"
+        " NOT NULL, finished TEXT NOT NULL)"
+    )
+    old.execute("INSERT INTO files VALUES ('a.txt', '/x/a.txt', 5, 'h', 'c', 1, 1, 0, '2026-11-01T00:00:00+00:00')")
+    old.commit()
+    old.close()
+    store = StateStore(folder)
+    record = store.file("a.txt")
+    assert record is not None and (record.content_hash, record.mtime_ns) == ("h", 0)  # 0: hash it again
     store.close()
 
 
