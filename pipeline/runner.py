@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -486,7 +486,11 @@ class FirstPassCache:
     config_hash: str
     hashes: dict[str, str]  # input file -> content hash (none: never kept, e.g. stdin)
     skip: set[str]
-    batch_rows: int = 256  # rows saved in one transaction (a killed run loses at most these)
+    batch_rows: ClassVar[int] = 256  # rows saved in one transaction (a killed run loses at most these) ...
+    batch_bytes: ClassVar[int] = 64 << 20  # ... or this many bytes of them
+    # The parts of a file are held until its end: a file whose parts outgrow this (~700 MB of web text for
+    # boilerplate) is not kept, so memory stays bounded however large one input file is (it is read again).
+    max_file_bytes: ClassVar[int] = 64 << 20
 
     def cached(self, key: str, files: list[InputFile]) -> set[int]:
         """Positions in ``files`` of the files whose parts ``load`` gives."""
@@ -548,18 +552,24 @@ def _first_pass(
         ) -> Iterator[object]:
             unchanged.clear()  # the last first pass's (it ran every stage before it)
             current, following = -1, 0  # the file being read; the first file not given yet
-            file_parts: list[object] = []
+            file_parts: list[object] | None = None  # the current file's, while they are to be kept
+            file_bytes = 0
             keep: list[tuple[str, str, str, str, bytes]] = []
+            keep_bytes = 0
 
             def done(i: int) -> None:  # the file at i was read whole: keep its parts for later runs
+                nonlocal keep_bytes
                 f = files[i]
-                if cache is not None and f.rel in cache.hashes:
-                    payload = stage.pack_parts(file_parts)
-                    if payload is not None:
-                        keep.append((key, f.rel, cache.hashes[f.rel], cache.config_hash, payload))
-                    if len(keep) >= cache.batch_rows:
-                        cache.store.save_first_pass(keep)
-                        keep.clear()
+                if cache is None or file_parts is None or f.rel not in cache.hashes:
+                    return
+                payload = stage.pack_parts(file_parts)
+                if payload is not None:
+                    keep.append((key, f.rel, cache.hashes[f.rel], cache.config_hash, payload))
+                    keep_bytes += len(payload)
+                if len(keep) >= cache.batch_rows or keep_bytes >= cache.batch_bytes:
+                    cache.store.save_first_pass(keep)
+                    keep.clear()
+                    keep_bytes = 0
 
             def from_cache(until: int) -> Iterator[object]:  # the cached files before position ``until``
                 nonlocal following
@@ -578,9 +588,13 @@ def _first_pass(
                             done(current)
                         yield from from_cache(i)
                         current, following = i, i + 1
-                        file_parts = []
+                        file_parts, file_bytes = ([] if cache is not None else None), 0
                     if alive:
-                        file_parts.append(part)
+                        if file_parts is not None:
+                            file_parts.append(part)
+                            file_bytes += stage.part_bytes(part)
+                            if file_bytes > cache.max_file_bytes:  # type: ignore[union-attr]
+                                file_parts = None
                         yield part
             if current >= 0:
                 done(current)

@@ -135,6 +135,34 @@ def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, m
     assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
 
 
+def test_a_file_whose_first_pass_parts_are_too_large_to_hold_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory stays bounded however large one input file is: its parts are not held (nor kept) past the cap.
+    import pipeline.runner as runner_module
+
+    monkeypatch.setattr(runner_module.FirstPassCache, "max_file_bytes", 20_000)
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(40)
+    _write_jsonl(tmp_path / "in" / "big.jsonl", docs[:30])  # parts above the cap
+    _write_jsonl(tmp_path / "in" / "small.jsonl", docs[30:32])  # below it
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    _write_jsonl(tmp_path / "in" / "zzz.jsonl", docs[32:])
+    read: list[str] = []
+    original = runner_module.read_documents
+
+    def recording(f: Any, cfg: Any) -> Any:
+        read.append(f.rel)
+        return original(f, cfg)
+
+    monkeypatch.setattr(runner_module, "read_documents", recording)
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert read == ["big.jsonl", "zzz.jsonl", "zzz.jsonl"]  # small.jsonl's parts came from the state
+    monkeypatch.undo()
+    run(config, [str(tmp_path / "in")], tmp_path / "out-all")
+    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
+
+
 def test_a_file_with_the_recorded_size_and_time_is_not_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

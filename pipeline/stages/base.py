@@ -8,6 +8,7 @@ removed span with ``doc.remove(...)`` and drops a document with ``doc.reject(...
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -73,6 +74,10 @@ class Stage:
     def unpack_parts(self, payload: bytes) -> list[object]:
         """The parts ``pack_parts`` packed, equal to those prepare_part gave."""
         raise NotImplementedError
+
+    def part_bytes(self, part: object) -> int:
+        """About how much memory a prepare_part result holds (the runner bounds what it keeps of a file)."""
+        return sys.getsizeof(part)
 
     # Persistent state between runs (e.g. the dedup index). Rows are saved per input file once the
     # file's outputs are durable, and loaded, oldest first, by the next run.
