@@ -60,6 +60,21 @@ def _cli(*args: str, env: dict | None = None, timeout: float = 120) -> subproces
     )
 
 
+def _files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The input files the runner reads from now on (each time it opens one), in order."""
+    import pipeline.runner as runner_module
+
+    read: list[str] = []
+    original = runner_module.read_documents
+
+    def recording(f: Any, cfg: Any) -> Any:
+        read.append(f.rel)
+        return original(f, cfg)
+
+    monkeypatch.setattr(runner_module, "read_documents", recording)
+    return read
+
+
 # ---------------------------------------------------------------- incremental runs and dedup state
 
 
@@ -111,22 +126,13 @@ def test_incremental_result_equals_one_run_over_everything(tmp_path: Path) -> No
 def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Boilerplate's first pass counts lines over every input file; an earlier run kept what it learnt
     # from each file (its line hashes), so a cron run reads only what is new, and learns the same.
-    import pipeline.runner as runner_module
-
     config = load_config_data(LIGHT)
     docs = _cc_docs(40)
     for i in range(3):
         _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 10 : (i + 1) * 10])
     run(config, [str(tmp_path / "in")], tmp_path / "out")
     _write_jsonl(tmp_path / "in" / "part3.jsonl", docs[30:])
-    read: list[str] = []
-    original = runner_module.read_documents
-
-    def recording(f: Any, cfg: Any) -> Any:
-        read.append(f.rel)
-        return original(f, cfg)
-
-    monkeypatch.setattr(runner_module, "read_documents", recording)
+    read = _files_read(monkeypatch)
     result = run(config, [str(tmp_path / "in")], tmp_path / "out")
     assert read == ["part3.jsonl", "part3.jsonl"]  # the first pass and the real pass: only the new file
     assert result.report["inputs"]["unchanged_skipped"] == 3
@@ -148,14 +154,7 @@ def test_a_file_whose_first_pass_parts_are_too_large_to_hold_is_read_again(
     _write_jsonl(tmp_path / "in" / "small.jsonl", docs[30:32])  # below it
     run(config, [str(tmp_path / "in")], tmp_path / "out")
     _write_jsonl(tmp_path / "in" / "zzz.jsonl", docs[32:])
-    read: list[str] = []
-    original = runner_module.read_documents
-
-    def recording(f: Any, cfg: Any) -> Any:
-        read.append(f.rel)
-        return original(f, cfg)
-
-    monkeypatch.setattr(runner_module, "read_documents", recording)
+    read = _files_read(monkeypatch)
     run(config, [str(tmp_path / "in")], tmp_path / "out")
     assert read == ["big.jsonl", "zzz.jsonl", "zzz.jsonl"]  # small.jsonl's parts came from the state
     monkeypatch.undo()
