@@ -123,6 +123,20 @@ def test_incremental_result_equals_one_run_over_everything(tmp_path: Path) -> No
     assert _outputs(tmp_path / "out-grow") == _outputs(tmp_path / "out-all")
 
 
+def _add_and_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: Any, name: str, records: list[dict]
+) -> tuple[list[str], Any]:
+    """Add input file ``name`` to tmp_path/in and run again into tmp_path/out: the files read (``_files_read``)
+    and the result. The outputs must equal those of one run over every file."""
+    _write_jsonl(tmp_path / "in" / name, records)
+    read = _files_read(monkeypatch)
+    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    monkeypatch.undo()
+    run(config, [str(tmp_path / "in")], tmp_path / "out-all")
+    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
+    return read, result
+
+
 def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Boilerplate's first pass counts lines over every input file; an earlier run kept what it learnt
     # from each file (its line hashes), so a cron run reads only what is new, and learns the same.
@@ -131,14 +145,9 @@ def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, m
     for i in range(3):
         _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 10 : (i + 1) * 10])
     run(config, [str(tmp_path / "in")], tmp_path / "out")
-    _write_jsonl(tmp_path / "in" / "part3.jsonl", docs[30:])
-    read = _files_read(monkeypatch)
-    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    read, result = _add_and_run_again(tmp_path, monkeypatch, config, "part3.jsonl", docs[30:])
     assert read == ["part3.jsonl", "part3.jsonl"]  # the first pass and the real pass: only the new file
     assert result.report["inputs"]["unchanged_skipped"] == 3
-    monkeypatch.undo()
-    run(config, [str(tmp_path / "in")], tmp_path / "out-all")
-    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
 
 
 def test_a_file_whose_first_pass_parts_are_too_large_to_hold_is_read_again(
@@ -153,13 +162,8 @@ def test_a_file_whose_first_pass_parts_are_too_large_to_hold_is_read_again(
     _write_jsonl(tmp_path / "in" / "big.jsonl", docs[:30])  # parts above the cap
     _write_jsonl(tmp_path / "in" / "small.jsonl", docs[30:32])  # below it
     run(config, [str(tmp_path / "in")], tmp_path / "out")
-    _write_jsonl(tmp_path / "in" / "zzz.jsonl", docs[32:])
-    read = _files_read(monkeypatch)
-    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    read, _ = _add_and_run_again(tmp_path, monkeypatch, config, "zzz.jsonl", docs[32:])
     assert read == ["big.jsonl", "zzz.jsonl", "zzz.jsonl"]  # small.jsonl's parts came from the state
-    monkeypatch.undo()
-    run(config, [str(tmp_path / "in")], tmp_path / "out-all")
-    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "out-all")
 
 
 def test_a_file_with_the_recorded_size_and_time_is_not_read_again(
