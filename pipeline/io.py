@@ -260,7 +260,7 @@ class AtomicFile:
     complete-looking file behind. ``if_written``: the file is only created at the first write, and
     a commit without any removes NAME (e.g. an audit part from an earlier run) instead of writing an
     empty file: most input files have nothing rejected, and creating, syncing and renaming an empty
-    part cost ~1.5 ms per input file (a third of a folder of small files' run)."""
+    part cost ~0.5 ms each on the benchmark machine's disk (more where fsync is slow)."""
 
     def __init__(self, path: Path, compression: str | None = None, if_written: bool = False) -> None:
         self.path = path

@@ -953,7 +953,7 @@ def _run_locked(
             continue
         if previous is None:
             files.append(f)
-        elif previous.size == f.size and previous.content_hash == hashes[f.rel]:
+        elif previous.size == st.st_size and previous.content_hash == hashes[f.rel]:
             unchanged += 1
             if previous.mtime_ns != mtimes[f.rel] and limit is None:
                 retimed.append((mtimes[f.rel], f.rel, previous.content_hash))
