@@ -49,6 +49,7 @@ import re
 import sys
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from itertools import chain, compress, filterfalse, repeat
@@ -2374,6 +2375,32 @@ class BoilerplateStage(Stage):
         if not new_text and not any(verdict):
             return
         n = len(lines)
+        name = self.name
+        if prefixes:
+            out, counts = self._write_out_lines(doc, lines, verdict, prefixes, new_text)
+        else:
+            # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
+            out = list(compress(lines, map(operator.not_, verdict)))
+            gone = list(compress(range(n), verdict))
+            doc.removed.extend([Removal(name, verdict[i], lines[i].rstrip("\r"), 1, None) for i in gone])
+            counts = Counter(compress(verdict, verdict))
+        # Kept lines are joined by newlines; every kept line had one after it except the last line.
+        text = "\n".join(out)
+        if out and verdict[n - 1] is not None:
+            text += "\n"
+        doc.text = text
+        for rule, count in counts.items():
+            self.stat_update(f"line-filter-{rule}", count)
+
+    def _write_out_lines(
+        self,
+        doc: Document,
+        lines: list[str],
+        verdict: list[str | None],
+        prefixes: dict[int, str],
+        new_text: dict[int, str],
+    ) -> tuple[list[str], dict[str, int]]:
+        """The kept lines (cut ones as cut) and the removals and counts per rule, line by line."""
         out: list[str] = []
         name = self.name
         append_removal = doc.removed.append
@@ -2389,13 +2416,7 @@ class BoilerplateStage(Stage):
                 counts["breadcrumb-prefix"] = counts.get("breadcrumb-prefix", 0) + 1
                 line = new_text[i]
             out.append(line)
-        # Kept lines are joined by newlines; every kept line had one after it except the last line.
-        text = "\n".join(out)
-        if out and verdict[n - 1] is not None:
-            text += "\n"
-        doc.text = text
-        for rule, count in counts.items():
-            self.stat_update(f"line-filter-{rule}", count)
+        return out, counts
 
     def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
