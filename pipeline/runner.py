@@ -880,6 +880,7 @@ def run(
         )
     out.mkdir(parents=True, exist_ok=True)
     store = StateStore(folder)
+    collector_on = gc.isenabled()  # _run_locked pauses it while it sets up
     try:
         store.lock()
         return _run_locked(
@@ -899,6 +900,8 @@ def run(
         )
     finally:
         store.close()
+        if collector_on:
+            gc.enable()
 
 
 def _run_locked(
@@ -963,6 +966,11 @@ def _run_locked(
     if retimed:
         store.note_mtimes(retimed)
 
+    # Setting up makes the run's long-lived objects (stages, tables, caches, the loaded state): the collector's
+    # automatic full passes on the way would walk them again and again (~0.1 s of a fresh run); it is back on
+    # once they are frozen below (and in run() whatever happens).
+    collector_on = gc.isenabled()
+    gc.disable()
     specs = config.enabled_stages()
     stages = build_stages(specs)
     reprocessed = {f.rel for f in files}
@@ -997,6 +1005,8 @@ def _run_locked(
     # What exists now (modules, stages, the loaded state) lives as long as the run: the garbage
     # collector's full passes need not walk it again and again, here nor in forked workers.
     gc.freeze()
+    if collector_on:
+        gc.enable()
     try:
         # A first pass sees every input file, also the unchanged ones, so that a run killed and run
         # again learns exactly what the uninterrupted run learnt; what it learns from a file is kept in
