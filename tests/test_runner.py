@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -65,6 +66,43 @@ class LazyTableStage(Stage):
             time.sleep(0.2)  # loading takes a while: a worker forked meanwhile would load it again
             _TABLE.append(os.getpid())
         doc.meta["table_loaded_in"] = _TABLE[0]
+
+
+class CollectorProbeStage(Stage):
+    """Notes whether the garbage collector runs automatically when it is built and when it processes."""
+
+    name = "collector_probe"
+
+    def __init__(self, options: Stage.Options | None = None) -> None:
+        super().__init__(options)
+        self.built_with_collector = gc.isenabled()
+
+    def process(self, doc: Document) -> None:
+        doc.meta["collector"] = [self.built_with_collector, gc.isenabled()]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_sets_up_without_automatic_collections_and_leaves_the_collector_as_it_was(
+    tmp_path: Path, enabled: bool
+) -> None:
+    from pipeline.config import load_config_data
+    from pipeline.runner import run
+
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "One line."}\n')
+    config = load_config_data(
+        {"output": {"metadata_field": "meta"}, "stages": [{"stage": "test_runner:CollectorProbeStage"}]}
+    )
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        run(config, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+        after = gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    record = json.loads((tmp_path / "out" / "in.jsonl").read_text())
+    # Built while paused; processing with the collector as the caller had it, and so after the run.
+    assert record["meta"]["collector"] == [False, enabled]
+    assert after is enabled
 
 
 def _run(tmp_path: Path, workers: int, more_stages: str = "") -> list[dict[str, object]]:
