@@ -2381,8 +2381,8 @@ class BoilerplateStage(Stage):
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
             out = list(compress(lines, map(operator.not_, verdict)))
-            gone = list(compress(range(n), verdict))
-            doc.removed.extend([Removal(name, verdict[i], lines[i].rstrip("\r"), 1, None) for i in gone])
+            texts = map(str.rstrip, compress(lines, verdict), repeat("\r"))
+            doc.removed.extend(map(Removal, repeat(name), compress(verdict, verdict), texts, repeat(1), repeat(None)))
             counts = Counter(compress(verdict, verdict))
         # Kept lines are joined by newlines; every kept line had one after it except the last line.
         text = "\n".join(out)
