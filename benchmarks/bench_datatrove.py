@@ -6,7 +6,8 @@
 
 datatrove is not a dependency, and it cannot share the project's environment (it pins xxhash < 4
 and trafilatura < 1.12), so it runs in its own virtual environment, as a subprocess of this script
-(``--datatrove-python``; default: this Python). Its time includes that interpreter's start-up.
+(``--datatrove-python``; default: this Python). cleancorpus runs as users run it, ``cleancorpus run`` in a
+subprocess of this Python. Both times include their interpreter's start-up and imports.
 
 datatrove job (one process, ``LocalPipelineExecutor(tasks=1, workers=1)`` per step): JsonlReader ->
 FTFYFormatter -> C4QualityFilter (its defaults: the C4 line filter and document rules) -> JsonlWriter,
@@ -20,6 +21,8 @@ children), MB/s and docs/s for each.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import resource
 import shutil
@@ -90,6 +93,17 @@ def run_datatrove(python: str, path: Path, work: Path) -> int:
     return int(out.strip().splitlines()[-1])
 
 
+def run_cleancorpus(path: Path, work: Path, workers: int) -> int:
+    """``cleancorpus run`` (default config) in a subprocess; the documents it kept."""
+    out = work / "cc"
+    cmd = [sys.executable, "-c", "from pipeline.cli import main; main()", "run", str(path), "-o", str(out), "-q"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*cmd, "--workers", str(workers)], env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 3):  # 3: done, with some input quarantined
+        raise RuntimeError(f"cleancorpus run failed ({done.returncode}): {done.stderr}")
+    return int(json.loads((out / "report.json").read_text(encoding="utf-8"))["documents"]["out"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", choices=[*INPUTS, "both"], default="both")
@@ -100,10 +114,6 @@ def main() -> None:
     if args.datatrove_child:
         print(datatrove_job(Path(args.datatrove_child[0]), Path(args.datatrove_child[1])))
         return
-    sys.path.insert(0, str(REPO))
-    from pipeline.config import default_config
-    from pipeline.runner import run
-
     names = list(INPUTS) if args.corpus == "both" else [args.corpus]
     print(f"# {platform.machine()}, Python {platform.python_version()}, cleancorpus workers={args.workers}")
     print("| corpus | MB | docs | tool | wall s | CPU s | MB/s | docs/s | docs kept |")
@@ -116,9 +126,7 @@ def main() -> None:
         try:
             rows = {
                 "datatrove": timed(lambda: run_datatrove(args.datatrove_python, path, work)),  # noqa: B023
-                "cleancorpus": timed(
-                    lambda: run(default_config(), [str(path)], work / "cc", workers=args.workers).documents_out  # noqa: B023
-                ),
+                "cleancorpus": timed(lambda: run_cleancorpus(path, work, args.workers)),  # noqa: B023
             }
         finally:
             shutil.rmtree(work, ignore_errors=True)
