@@ -383,6 +383,9 @@ def test_langdetect_profiles_saved_compactly_are_langdetects_own(tmp_path):
         assert loaded[gram].tobytes() == np.array(probs, dtype=np.float64).tobytes(), gram
     assert "no such n-gram" not in loaded
     assert lang._ProfileMap.load(path, "key-2") is None
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # truncated: a zip file without its directory
+    assert lang._ProfileMap.load(path, "key-1") is None
     path.write_bytes(b"not a cache")
     assert lang._ProfileMap.load(path, "key-1") is None
     assert lang._factory().langlist == reference.langlist

@@ -46,6 +46,7 @@ import math
 import os
 import re
 import threading
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -346,7 +347,7 @@ class _ProfileMap:
                 grams = f["grams"].tobytes().decode("utf-8", "surrogatepass").split("\x00")
                 langs = str(f["langs"]).split("\x00")
                 return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
-        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError):
+        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
             return None
 
 
