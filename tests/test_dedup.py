@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasketch
 import numpy as np
@@ -278,3 +279,23 @@ def test_saved_index_reloaded_dedups_like_one_run(verify: str, chunk: int, monke
     assert got == want and any(g[1] is not None or g[2] for g in got)  # something was deduplicated
     with pytest.raises(ValueError, match="rebuild"):
         DedupStage(DedupOptions(verify=verify, ngram=4)).load_state(rows)
+
+
+def test_punctuation_and_digit_code_points_come_from_a_saved_copy_only_when_it_reads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The code points the two regex scans find are saved once and read back equal to a fresh scan; an
+    unreadable copy is scanned again, and an unwritable place only means scanning in each process."""
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    every = dedup._every_code_point()
+    fresh = [dedup._codepoints("".join(p.findall(every))) for p in (dedup._PUNCT_SYMBOLS, dedup._DIGITS)]
+    assert fresh[0].size > 1000 and ord("!") in fresh[0] and ord("٣") in fresh[1]  # (Arabic-Indic three)
+    built = dedup._class_points()
+    [saved] = tmp_path.glob("dedup_classes-*.npz")
+    for points in (built, dedup._class_points()):  # scanned, then read back
+        assert all(np.array_equal(a, b) for a, b in zip(points, fresh, strict=True))
+    saved.write_bytes(saved.read_bytes()[:100])  # truncated
+    assert all(np.array_equal(a, b) for a, b in zip(dedup._class_points(), fresh, strict=True))
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path / "file" / "cache")
+    assert all(np.array_equal(a, b) for a, b in zip(dedup._class_points(), fresh, strict=True))

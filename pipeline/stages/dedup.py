@@ -25,8 +25,10 @@ hash tables of numpy arrays; Python only records the removals.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
@@ -40,7 +42,7 @@ from pydantic import Field, model_validator
 
 from pipeline.document import Document
 from pipeline.stages import dedup_kernels as kernels
-from pipeline.stages.base import Stage, StageOptions
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, save_cache_file
 
 # Saved with any index: signatures and keys are only comparable under the same scheme.
 HASH_SCHEME = {
@@ -192,16 +194,40 @@ def _every_code_point() -> str:
 def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per code point: does it separate words (whitespace as str.split sees it, and punctuation,
     symbols and control characters when stripped), and what it maps to (digits -> '0')."""
-    every = _every_code_point()
+    punct, digits = _class_points()
     is_sep = np.zeros(0x110000, dtype=bool)
     is_sep[[c for c in range(0x3100) if chr(c).isspace()]] = True
     if strip_punctuation:
-        is_sep[_codepoints("".join(_PUNCT_SYMBOLS.findall(every)))] = True
+        is_sep[punct] = True
     mapping = None
     if normalize_digits:
         mapping = np.arange(0x110000, dtype=np.uint32)
-        mapping[_codepoints("".join(_DIGITS.findall(every)))] = ord("0")
+        mapping[digits] = ord("0")
     return is_sep, mapping
+
+
+_CLASS_CACHE_DIR = CACHE_DIR  # (a name of its own: tests point it elsewhere)
+
+
+def _class_points() -> tuple[np.ndarray, np.ndarray]:
+    """The code points _PUNCT_SYMBOLS and _DIGITS match, read from the copy an earlier process saved beside
+    the package (``__pycache__``): two regex scans over every code point take ~0.05 s of a fresh process.
+    The file name holds a hash of what they depend on (the patterns, ``regex``'s version: its Unicode
+    tables); an unreadable copy is rebuilt."""
+    key = json.dumps([_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, regex.__version__])
+    path = _CLASS_CACHE_DIR / f"dedup_classes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return saved["punct"], saved["digits"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass
+    every = _every_code_point()
+    punct = _codepoints("".join(_PUNCT_SYMBOLS.findall(every)))
+    digits = _codepoints("".join(_DIGITS.findall(every)))
+    data = io.BytesIO()
+    np.savez(data, punct=punct, digits=digits)
+    save_cache_file(path, data.getvalue())
+    return punct, digits
 
 
 @lru_cache(maxsize=1)
