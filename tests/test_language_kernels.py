@@ -3,6 +3,8 @@ text: lingua sentences of many scripts, mixed with URLs and code tokens."""
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +227,33 @@ def test_script_table_for_another_regex_is_built_once_and_cached(tmp_path, monke
         assert np.array_equal(lang._script_table(), built) and calls == [1]
     finally:
         lang._script_table.cache_clear()
+
+
+def test_word_profiles_come_from_a_saved_copy_only_when_it_reads(tmp_path, monkeypatch):
+    """The word profiles are saved once and read back equal to the ones built from profiles.json (same
+    order, same floats); a damaged copy is rebuilt, and an unwritable place only means building each time."""
+    text = resources.files("pipeline").joinpath("data", "language", "profiles.json").read_text(encoding="utf-8")
+    built = lang._build_profiles(json.loads(text))
+    monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path)
+
+    def fresh() -> lang._Profiles:
+        lang._profiles.cache_clear()
+        return lang._profiles()
+
+    try:
+        assert fresh() == built
+        [saved] = tmp_path.glob("language_profiles-*.marshal")
+        read = fresh()
+        assert read == built and list(read.index) == list(built.index) and list(read.words) == list(built.words)
+        saved.write_bytes(saved.read_bytes()[:1000])  # truncated
+        assert fresh() == built
+        saved.write_bytes(b"\x00not marshal")
+        assert fresh() == built
+        (tmp_path / "file").write_text("")
+        monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path / "file" / "cache")
+        assert fresh() == built
+    finally:
+        lang._profiles.cache_clear()
 
 
 def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():
