@@ -872,6 +872,33 @@ def line_features(lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndar
     return _scorer_inputs(lines, v, cand).x
 
 
+def _cut_lines(
+    name: str,
+    lines: list[str],
+    verdict: list[str | None],
+    cuts: dict[int, str],
+    rest: dict[int, str],
+    removed: list[Removal],
+) -> tuple[list[str], dict[str, int]]:
+    """The kept lines (those with a cut prefix as ``rest`` of it) and the count per rule; each removal (whole
+    lines, cut prefixes) appended to ``removed`` in line order."""
+    out: list[str] = []
+    append_removal = removed.append
+    counts: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        rule = verdict[i]
+        if rule is not None:
+            append_removal(Removal(name, rule, line.rstrip("\r"), 1, None))
+            counts[rule] = counts.get(rule, 0) + 1
+            continue
+        if i in cuts:
+            append_removal(Removal(name, "breadcrumb-prefix", cuts[i], 0, None))
+            counts["breadcrumb-prefix"] = counts.get("breadcrumb-prefix", 0) + 1
+            line = rest[i]
+        out.append(line)
+    return out, counts
+
+
 class ScorerInputs(NamedTuple):
     """What the line scorer's passes share about a document's candidate lines (_scorer_inputs)."""
 
@@ -2377,7 +2404,7 @@ class BoilerplateStage(Stage):
         n = len(lines)
         name = self.name
         if prefixes:
-            out, counts = self._write_out_lines(doc, lines, verdict, prefixes, new_text)
+            out, counts = _cut_lines(self.name, lines, verdict, prefixes, new_text, doc.removed)
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
             out = list(compress(lines, map(operator.not_, verdict)))
@@ -2391,32 +2418,6 @@ class BoilerplateStage(Stage):
         doc.text = text
         for rule, count in counts.items():
             self.stat_update(f"line-filter-{rule}", count)
-
-    def _write_out_lines(
-        self,
-        doc: Document,
-        lines: list[str],
-        verdict: list[str | None],
-        prefixes: dict[int, str],
-        new_text: dict[int, str],
-    ) -> tuple[list[str], dict[str, int]]:
-        """The kept lines (cut ones as cut) and the removals and counts per rule, line by line."""
-        out: list[str] = []
-        name = self.name
-        append_removal = doc.removed.append
-        counts: dict[str, int] = {}
-        for i, line in enumerate(lines):
-            rule = verdict[i]
-            if rule is not None:
-                append_removal(Removal(name, rule, line.rstrip("\r"), 1, None))
-                counts[rule] = counts.get(rule, 0) + 1
-                continue
-            if i in prefixes:
-                append_removal(Removal(name, "breadcrumb-prefix", prefixes[i], 0, None))
-                counts["breadcrumb-prefix"] = counts.get("breadcrumb-prefix", 0) + 1
-                line = new_text[i]
-            out.append(line)
-        return out, counts
 
     def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
