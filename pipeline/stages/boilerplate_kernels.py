@@ -1265,6 +1265,7 @@ def info_marks(
                 marks[at[k]] = j
                 at[k] += 1
 
+
 # --- Line scorer: one pass over the candidate lines as they are (not stripped), shared with candidate_words. ---
 
 

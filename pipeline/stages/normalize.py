@@ -76,9 +76,7 @@ class NormalizeStage(Stage):
                 text = _ODD_SPACES.sub(" ", text)
             # squeeze runs after the first non-space character of each line (keep indentation)
             text = "\n".join(_squeeze(line) for line in text.split("\n")) if "  " in text else text
-        if opts.strip_trailing_spaces and (
-            _has_any(text, _TRAILING_BEFORE_BREAK) or text.endswith(_TRAILING_CHARS)
-        ):
+        if opts.strip_trailing_spaces and (_has_any(text, _TRAILING_BEFORE_BREAK) or text.endswith(_TRAILING_CHARS)):
             # Line by line in C: a MULTILINE "[ ...]+$" regex tries a match at every space of the text (5x slower).
             text = "\n".join(map(str.rstrip, text.split("\n"), repeat(_TRAILING)))
         text = self._blank_runs.sub(self._blank_replacement, text)
