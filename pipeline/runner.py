@@ -820,12 +820,24 @@ def audit_part(state_folder: Path, source: str, kind: str) -> Path:
     return state_folder / "audit" / f"{source}.{kind}.jsonl"
 
 
-def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str]) -> None:
-    """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order."""
+def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], reuse: bool = False) -> None:
+    """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order. ``reuse``
+    (a run that processed nothing): left as they are when the parts and the two files are those the last
+    assembly recorded (``AUDIT_MANIFEST``: each part's size and time, the outputs' size and time), as
+    copying the parts of a large archive again would take seconds for nothing."""
+    names = sorted(set(sources))
+    listing = _audit_listing(state_folder, names)
+    manifest = state_folder / "audit" / AUDIT_MANIFEST
+    if reuse:
+        try:
+            if orjson.loads(manifest.read_bytes()) == {"parts": listing, "outputs": _audit_outputs(outdir)}:
+                return
+        except (OSError, orjson.JSONDecodeError):
+            pass
     for kind in ("rejected", "removed"):
         out = AtomicFile(outdir / f"{kind}.jsonl")
         try:
-            for source in sorted(set(sources)):
+            for source in names:
                 part = audit_part(state_folder, source, kind)
                 if part.exists():
                     with open(part, "rb") as fh:
@@ -834,6 +846,36 @@ def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str]) ->
         except BaseException:
             out.abort()
             raise
+    recorded = AtomicFile(manifest)
+    recorded.write(orjson.dumps({"parts": listing, "outputs": _audit_outputs(outdir)}))
+    recorded.commit()
+
+
+AUDIT_MANIFEST = "assembled.json"
+
+
+def _audit_listing(state_folder: Path, names: list[str]) -> list[list[object]]:
+    """[source, kind, size, time] of each audit part that exists, in assembly order."""
+    listing: list[list[object]] = []
+    for source in names:
+        for kind in ("rejected", "removed"):
+            try:
+                st = audit_part(state_folder, source, kind).stat()
+            except OSError:
+                continue
+            listing.append([source, kind, st.st_size, st.st_mtime_ns])
+    return listing
+
+
+def _audit_outputs(outdir: Path) -> list[list[int]] | None:
+    """[size, time] of rejected.jsonl and removed.jsonl, None when one is missing."""
+    try:
+        return [
+            [st.st_size, st.st_mtime_ns]
+            for st in (outdir.joinpath(f"{k}.jsonl").stat() for k in ("rejected", "removed"))
+        ]
+    except OSError:
+        return None
 
 
 def state_folder(config: RunConfig, outdir: Path) -> Path:
@@ -973,9 +1015,14 @@ def _run_locked(
     gc.disable()
     specs = config.enabled_stages()
     stages = build_stages(specs)
+    # Nothing new or changed (a cron run that finds nothing to do): what the stages learnt from earlier runs
+    # (the dedup index, which grows with the archive) and the first pass's parts are not loaded, and no worker
+    # process or Ray cluster is started; the stages only give the report its (empty) rows.
+    idle = not files
     reprocessed = {f.rel for f in files}
     for position, stage in enumerate(stages):
-        stage.load_state(store.stage_rows(_state_key(position, stage), exclude_sources=reprocessed))
+        if not idle:
+            stage.load_state(store.stage_rows(_state_key(position, stage), exclude_sources=reprocessed))
     input_rejections: dict[str, int] = {}
 
     def read_all(files: list[InputFile], count: bool = True) -> Iterator[Document]:
@@ -992,7 +1039,11 @@ def _run_locked(
     last_file = -1
     total_bytes = sum(f.size for f in files)
     worker_stages = _worker_stages(specs, stages)
-    executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
+    executor = (
+        make_executor(1, _init_worker, (worker_stages,), "local")
+        if idle
+        else make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
+    )
     warming: threading.Thread | None = None
     if getattr(executor, "forks", False):  # before the first task starts the workers
         copies = pickle.loads(pickle.dumps(worker_stages, protocol=pickle.HIGHEST_PROTOCOL))  # warm copies
@@ -1020,14 +1071,18 @@ def _run_locked(
             if limit is None
             else None
         )
-        skippable = _first_pass(
-            executor,
-            specs,
-            stages,
-            all_files,
-            lambda chosen: read_all(chosen, count=False),
-            config.input.text_field,
-            cache,
+        skippable = (
+            _first_pass(
+                executor,
+                specs,
+                stages,
+                all_files,
+                lambda chosen: read_all(chosen, count=False),
+                config.input.text_field,
+                cache,
+            )
+            if not idle
+            else {}
         )
         if warming is not None:
             warming.join()
@@ -1072,7 +1127,7 @@ def _run_locked(
         executor.close()
         gc.unfreeze()  # a library call: leave the process's collector as it was
     if config.output.audit:
-        _assemble_audit(out, store.folder, [r.source for r in store.files()] + outputs.committed)
+        _assemble_audit(out, store.folder, [r.source for r in store.files()] + outputs.committed, reuse=idle)
 
     report = {
         "cleancorpus": __version__,

@@ -150,6 +150,50 @@ def test_unchanged_files_are_not_read_again_for_the_first_pass(tmp_path: Path, m
     assert result.report["inputs"]["unchanged_skipped"] == 3
 
 
+def test_a_run_with_nothing_new_loads_no_state_and_leaves_the_audit_files_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cron run that finds nothing new or changed: the dedup index (it grows with the archive) and the first
+    # pass's parts are not loaded, no input is read, and rejected.jsonl / removed.jsonl are not copied again
+    # from their parts; a missing audit file or a part changed since the last assembly is assembled again.
+    import pipeline.runner as runner_module
+    from pipeline.stages.boilerplate import BoilerplateStage
+    from pipeline.stages.dedup import DedupStage
+
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(30)
+    for i in range(3):
+        _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 10 : (i + 1) * 10])
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    before = _outputs(tmp_path / "out")
+    audit = {k: tmp_path / "out" / f"{k}.jsonl" for k in ("rejected", "removed")}
+    times = {k: p.stat().st_mtime_ns for k, p in audit.items()}
+    assert audit["removed"].stat().st_size > 0
+
+    loaded: list[str] = []
+    monkeypatch.setattr(DedupStage, "load_state", lambda self, rows: loaded.append("dedup"))
+    monkeypatch.setattr(BoilerplateStage, "unpack_parts", lambda self, payload: loaded.append("parts") or [])
+    read = _files_read(monkeypatch)
+    assembled: list[bool] = []
+    assemble = runner_module._assemble_audit
+    monkeypatch.setattr(
+        runner_module, "_assemble_audit", lambda *a, **k: assembled.append(k.get("reuse", False)) or assemble(*a, **k)
+    )
+    result = run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert result.report["inputs"] == result.report["inputs"] | {"processed": 0, "unchanged_skipped": 3}
+    assert loaded == [] and read == [] and assembled == [True]
+    assert {k: p.stat().st_mtime_ns for k, p in audit.items()} == times  # not written again
+    assert _outputs(tmp_path / "out") == before
+
+    audit["removed"].unlink()  # a missing audit file comes back, the same
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert _outputs(tmp_path / "out") == before
+    part = next((tmp_path / "out" / ".cleancorpus" / "audit").glob("*.removed.jsonl"))
+    part.write_bytes(part.read_bytes() + b"{}\n")  # a part newer than the assembly (e.g. a killed run's)
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    assert audit["removed"].read_bytes().count(b"{}\n") == 1
+
+
 def test_a_file_whose_first_pass_parts_are_too_large_to_hold_is_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
