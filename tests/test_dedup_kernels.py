@@ -6,6 +6,7 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+import pytest
 
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.dedup import (
@@ -39,6 +40,25 @@ def test_key_table_with_collisions_and_deletions_behaves_like_a_first_wins_dict(
         assert table.get_many(probe) == [reference.get(k) for k in probe.tolist()]
         table.compact()
     assert len(table) == len(reference) and table.runs > 0
+
+
+def test_keys_loaded_straight_into_the_large_table_answer_as_inserted_ones() -> None:
+    # An index loaded from the state skips the recent table: the same first-wins answers, colliding keys and
+    # repeats included, growing the large table as it goes; only while the recent table is empty.
+    rng = np.random.default_rng(7)
+    settled, inserted = KeyTable(compact_at=40), KeyTable(compact_at=40)
+    for step in range(60):
+        keys = (rng.integers(0, 64, size=30, dtype=np.uint64) << np.uint64(40)) | rng.integers(0, 8, 30, np.uint64)
+        values = np.arange(step * 30, step * 30 + 30, dtype=np.int64)
+        settled.insert_settled(keys, values)
+        inserted.insert(keys, values)
+        inserted.compact()
+    assert settled.recent == 0 and len(settled) == len(inserted) > 100
+    probe = np.concatenate([inserted.slot_keys, inserted.recent_keys, np.array([12345], dtype=np.uint64)])
+    assert settled.get_many(probe) == inserted.get_many(probe)
+    settled.insert(np.array([99], dtype=np.uint64), 5)  # a document's key, not compacted yet
+    with pytest.raises(RuntimeError):
+        settled.insert_settled(np.array([100], dtype=np.uint64), np.array([6]))
 
 
 def _poly_numpy(tokens: np.ndarray, start: int, end: int) -> int:

@@ -625,6 +625,18 @@ class KeyTable:
         self.recent += int(added.sum())
         return added
 
+    def insert_settled(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """``insert`` straight into the large table, for keys that will never be deleted (an index loaded
+        from the state): each key is hashed in once instead of into the recent table and then again when
+        it is compacted. Only while the recent table is empty (first value wins either way)."""
+        if self.recent:
+            raise RuntimeError("insert_settled needs an empty recent table")
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        if keys.size:
+            _check_room(int(np.max(values)))
+        self._grow(("slot_keys", "slot_values"), self.runs + keys.size)
+        self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, np.asarray(values, dtype=np.int64))
+
     def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
         """``insert`` with one value for all the (uint64) keys; returns the keys added."""
         _check_room(value)
@@ -741,11 +753,17 @@ class NearIndex:
             self.signatures.reserve(entries)
 
     def add_many(
-        self, keys: np.ndarray, owners: np.ndarray, data: np.ndarray, set_sizes: np.ndarray | None = None
-    ) -> np.ndarray:
+        self,
+        keys: np.ndarray,
+        owners: np.ndarray,
+        data: np.ndarray,
+        set_sizes: np.ndarray | None = None,
+        settled: bool = False,
+    ) -> np.ndarray | None:
         """Index entries in order: their band keys (rows of ``keys``), owners and either their
         signatures (rows of ``data``) or their concatenated shingle sets (``data``, ``set_sizes``).
-        Returns the bucket keys they created."""
+        Returns the bucket keys they created; ``settled`` (entries loaded from the state, never undone):
+        the keys go straight into the large table (``KeyTable.insert_settled``) and None is returned."""
         first = len(self)
         self.reserve(len(keys), 0)
         self.entry_owners.append(np.asarray(owners, dtype=np.int64))
@@ -757,6 +775,9 @@ class NearIndex:
             assert self.signatures is not None
             self.signatures.append(data)
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        if settled:
+            self.buckets.insert_settled(flat, np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1]))
+            return None
         if len(keys) == 1:
             return self.buckets.insert_value(flat, first)
         entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
@@ -1188,18 +1209,17 @@ class DedupStage(Stage):
             ids = header["ids"]
             ordinals = len(self.doc_ids) + np.arange(len(ids), dtype=np.int64)
             self.doc_ids.extend(ids)
-            self.exact.insert(keys, np.repeat(ordinals, header["keys"]))  # first wins, as in one run
+            # Loaded keys are never deleted again: straight into the large tables (first wins, as in one run).
+            self.exact.insert_settled(keys, np.repeat(ordinals, header["keys"]))
             unit_owners = np.repeat(ordinals, header["units"])
             if self.units.exact:
-                self.units.add_many(unit_keys, unit_owners, sets, sizes)
+                self.units.add_many(unit_keys, unit_owners, sets, sizes, settled=True)
             else:
-                self.units.add_many(unit_keys, unit_owners, unit_sigs)
+                self.units.add_many(unit_keys, unit_owners, unit_sigs, settled=True)
             for ordinal, doc_key in zip(ordinals.tolist(), header["doc_key"], strict=True):
                 if doc_key is not None:
                     self.doc_exact.setdefault(doc_key, ordinal)
-            self.docs.add_many(doc_keys, ordinals[np.array(header["doc_keys"], dtype=bool)], doc_sigs)
-            self.units.flush()
-            self.docs.flush()
+            self.docs.add_many(doc_keys, ordinals[np.array(header["doc_keys"], dtype=bool)], doc_sigs, settled=True)
 
     def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
         """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
