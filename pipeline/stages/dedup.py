@@ -775,12 +775,12 @@ class NearIndex:
             assert self.signatures is not None
             self.signatures.append(data)
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        if settled:
-            self.buckets.insert_settled(flat, np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1]))
-            return None
-        if len(keys) == 1:
+        if len(keys) == 1 and not settled:
             return self.buckets.insert_value(flat, first)
         entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
+        if settled:
+            self.buckets.insert_settled(flat, entries)
+            return None
         return flat[self.buckets.insert(flat, entries)]
 
     def add(self, keys: list[int] | np.ndarray, sig: np.ndarray, shingles: np.ndarray | None, owner: int) -> list[int]:
