@@ -827,7 +827,7 @@ def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], re
     copying the parts of a large archive again would take seconds for nothing."""
     names = sorted(set(sources))
     listing = _audit_listing(state_folder, names)
-    manifest = state_folder / "audit" / AUDIT_MANIFEST
+    manifest = state_folder / AUDIT_MANIFEST  # (beside the audit folder, which holds the parts only)
     if reuse:
         try:
             if orjson.loads(manifest.read_bytes()) == {"parts": listing, "outputs": _audit_outputs(outdir)}:
@@ -851,7 +851,7 @@ def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], re
     recorded.commit()
 
 
-AUDIT_MANIFEST = "assembled.json"
+AUDIT_MANIFEST = "audit-assembled.json"
 
 
 def _audit_listing(state_folder: Path, names: list[str]) -> list[list[object]]:
