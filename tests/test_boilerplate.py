@@ -1041,6 +1041,26 @@ def test_prepare_parts_merged_learn_what_prepare_learns():
     assert off.prepare_part(docs[0]) is None
 
 
+def test_corpus_counts_of_masked_hashes_equal_a_counter_across_merges(monkeypatch):
+    """The corpus-wide counts (one group: sorted without carrying groups) of the hashes each document's mask
+    keeps equal a Counter of those hashes, whatever the merge points; documents without hashes count too."""
+    monkeypatch.setattr(boilerplate._DocumentCounts, "MERGE_AT", 40)
+    rng = np.random.default_rng(11)
+    counts = boilerplate._DocumentCounts()
+    expected: Counter[int] = Counter()
+    for _ in range(250):
+        hashes = np.unique(
+            rng.integers(0, 300, int(rng.integers(0, 25)), dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        )
+        mask = rng.random(hashes.size) < 0.6
+        counts.add(hashes, mask=mask)
+        expected.update(hashes[mask].tolist())
+    keys, groups, totals = counts.counts()
+    assert (keys[1:] > keys[:-1]).all() and not groups.any()
+    assert dict(zip(keys.tolist(), totals.tolist(), strict=True)) == expected and len(expected) > 200
+    assert len(counts.documents) == 250
+
+
 def test_document_counts_equal_counters_across_merges(monkeypatch):
     """_DocumentCounts (sorted arrays, merged in steps) counts what a Counter per group counts, whatever
     the merge points; a line holding just a site's name is counted for that site like any other line."""
