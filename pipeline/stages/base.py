@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +98,8 @@ class Stage:
         return stats
 
 
+T = TypeVar("T")
+
 # Where the stages keep what they cache between processes (tables, databases, parsed profiles): beside the
 # package, like numba's cache.
 CACHE_DIR = Path(__file__).parent / "__pycache__"
@@ -116,3 +118,20 @@ def save_cache_file(path: Path, data: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def cached_build(
+    path: Path, read: Callable[[bytes], T | None], build: Callable[[], T], write: Callable[[T], bytes]
+) -> T:
+    """``build()``, or what an earlier process saved of it at ``path`` (``save_cache_file``): ``read(data)`` gives
+    it back, or None for a copy that is not one (another shape). Any error while reading means a missing,
+    truncated or foreign copy, never a reason to fail: the value is built again and saved (``write``)."""
+    try:
+        value = read(path.read_bytes())
+        if value is not None:
+            return value
+    except Exception:  # noqa: BLE001 - a cache: whatever is wrong with the copy, building is the answer
+        pass
+    value = build()
+    save_cache_file(path, write(value))
+    return value

@@ -74,7 +74,7 @@ try:
     import re._parser as sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, save_cache_file
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file
 from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
@@ -219,17 +219,18 @@ def _cached_bmp_table(build: Callable[[], np.ndarray]) -> np.ndarray:
     key = [inspect.getsource(build), sys.version, unicodedata.unidata_version, regex.__version__, constants]
     digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
     path = _TABLE_CACHE_DIR / f"boilerplate{build.__name__.removeprefix('_build')}-{digest}.npy"
-    try:
-        table = np.load(path, allow_pickle=False)
-        if table.shape == (0x10000,):
-            return table
-    except (OSError, ValueError, EOFError):
-        pass
-    table = build()
+    return cached_build(path, _read_bmp_table, build, _npy_bytes)
+
+
+def _read_bmp_table(data: bytes) -> np.ndarray | None:
+    table = np.load(io.BytesIO(data), allow_pickle=False)
+    return table if table.shape == (0x10000,) else None
+
+
+def _npy_bytes(table: np.ndarray) -> bytes:
     saved = io.BytesIO()
     np.save(saved, table, allow_pickle=False)
-    save_cache_file(path, saved.getvalue())
-    return table
+    return saved.getvalue()
 
 
 @functools.cache

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
@@ -42,7 +41,7 @@ from pydantic import Field, model_validator
 
 from pipeline.document import Document
 from pipeline.stages import dedup_kernels as kernels
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, save_cache_file
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build
 
 # Saved with any index: signatures and keys are only comparable under the same scheme.
 HASH_SCHEME = {
@@ -216,18 +215,23 @@ def _class_points() -> tuple[np.ndarray, np.ndarray]:
     tables); an unreadable copy is rebuilt."""
     key = json.dumps([_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, regex.__version__])
     path = _CLASS_CACHE_DIR / f"dedup_classes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            return saved["punct"], saved["digits"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass
+    return cached_build(path, _read_class_points, _scan_class_points, _class_points_bytes)
+
+
+def _scan_class_points() -> tuple[np.ndarray, np.ndarray]:
     every = _every_code_point()
-    punct = _codepoints("".join(_PUNCT_SYMBOLS.findall(every)))
-    digits = _codepoints("".join(_DIGITS.findall(every)))
+    return _codepoints("".join(_PUNCT_SYMBOLS.findall(every))), _codepoints("".join(_DIGITS.findall(every)))
+
+
+def _read_class_points(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        return saved["punct"], saved["digits"]
+
+
+def _class_points_bytes(points: tuple[np.ndarray, np.ndarray]) -> bytes:
     data = io.BytesIO()
-    np.savez(data, punct=punct, digits=digits)
-    save_cache_file(path, data.getvalue())
-    return punct, digits
+    np.savez(data, punct=points[0], digits=points[1])
+    return data.getvalue()
 
 
 @lru_cache(maxsize=1)

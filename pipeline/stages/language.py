@@ -63,7 +63,7 @@ from pydantic import Field
 
 from pipeline.document import Document
 from pipeline.stages import language_kernels
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, save_cache_file
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file
 from pipeline.stages.text_kernels import code_points
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
@@ -238,14 +238,12 @@ def _profiles() -> _Profiles:
     (the JSON, _OOV, _PROFILES_CACHE_VERSION); an unreadable copy is rebuilt."""
     text = resources.files("pipeline").joinpath("data", "language", "profiles.json").read_bytes()
     key = hashlib.sha256(text + repr((_OOV, _PROFILES_CACHE_VERSION)).encode()).hexdigest()[:16]
-    path = _CACHE_DIR / f"language_profiles-{key}.marshal"
-    try:
-        return _Profiles(*marshal.loads(path.read_bytes()))
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
-    built = _build_profiles(json.loads(text))
-    save_cache_file(path, marshal.dumps((built.script, built.words, built.oov, built.index)))
-    return built
+    return cached_build(
+        _CACHE_DIR / f"language_profiles-{key}.marshal",
+        lambda data: _Profiles(*marshal.loads(data)),
+        lambda: _build_profiles(json.loads(text)),
+        lambda built: marshal.dumps((built.script, built.words, built.oov, built.index)),
+    )
 
 
 _PROFILES_CACHE_VERSION = 1  # raise when _build_profiles changes
