@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.stages import language as lang
 from pipeline.stages import language_kernels as kernels
+from pipeline.stages.base import cached_build
 from pipeline.stages.text_kernels import code_points, fnv1a
 
 SENTENCES = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "lingua-sentences"
@@ -402,21 +403,28 @@ def test_langdetect_profiles_saved_compactly_are_langdetects_own(tmp_path):
     damaged one is not used."""
     reference = lang._reference_factory()
     built = lang._ProfileMap.build(reference.word_lang_prob_map, reference.langlist)
-    path = tmp_path / "profiles.npz"
-    built.save(path, "key-1")
-    loaded = lang._ProfileMap.load(path, "key-1")
+    data = built.to_bytes("key-1")
+    assert data is not None
+    loaded = lang._ProfileMap.from_bytes(data, "key-1")
     assert loaded is not None and loaded.langs == reference.langlist
     assert len(loaded) == len(reference.word_lang_prob_map) > 80_000
     for gram, probs in reference.word_lang_prob_map.items():
         assert gram in loaded
         assert loaded[gram].tobytes() == np.array(probs, dtype=np.float64).tobytes(), gram
     assert "no such n-gram" not in loaded
-    assert lang._ProfileMap.load(path, "key-2") is None
-    whole = path.read_bytes()
-    path.write_bytes(whole[: len(whole) // 2])  # truncated: a zip file without its directory
-    assert lang._ProfileMap.load(path, "key-1") is None
-    path.write_bytes(b"not a cache")
-    assert lang._ProfileMap.load(path, "key-1") is None
+    assert lang._ProfileMap.from_bytes(data, "key-2") is None
+    # A damaged copy is not used: the map is built again (a truncated zip lacks its directory).
+    path, builds = tmp_path / "profiles.npz", []
+    for damaged in (data[: len(data) // 2], b"not a cache"):
+        path.write_bytes(damaged)
+        got = cached_build(
+            path,
+            lambda d: lang._ProfileMap.from_bytes(d, "key-1"),
+            lambda: builds.append(1) or built,
+            lambda m: m.to_bytes("key-1"),
+        )
+        assert got is built
+    assert len(builds) == 2 and path.read_bytes() == data  # and saved again
     assert lang._factory().langlist == reference.langlist
 
 

@@ -121,11 +121,12 @@ def save_cache_file(path: Path, data: bytes) -> bool:
 
 
 def cached_build(
-    path: Path, read: Callable[[bytes], T | None], build: Callable[[], T], write: Callable[[T], bytes]
+    path: Path, read: Callable[[bytes], T | None], build: Callable[[], T], write: Callable[[T], bytes | None]
 ) -> T:
     """``build()``, or what an earlier process saved of it at ``path`` (``save_cache_file``): ``read(data)`` gives
-    it back, or None for a copy that is not one (another shape). Any error while reading means a missing,
-    truncated or foreign copy, never a reason to fail: the value is built again and saved (``write``)."""
+    it back, or None for a copy that is not one (another shape, other inputs). Any error while reading means a
+    missing, truncated or foreign copy, never a reason to fail: the value is built again and saved (``write``;
+    None: not saved)."""
     try:
         value = read(path.read_bytes())
         if value is not None:
@@ -133,5 +134,7 @@ def cached_build(
     except Exception:  # noqa: BLE001 - a cache: whatever is wrong with the copy, building is the answer
         pass
     value = build()
-    save_cache_file(path, write(value))
+    data = write(value)
+    if data is not None:
+        save_cache_file(path, data)
     return value

@@ -47,7 +47,6 @@ import math
 import os
 import re
 import threading
-import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -272,12 +271,13 @@ def _factory():
     from langdetect import DetectorFactory
 
     key, path = _profile_cache_key()
-    cached = _ProfileMap.load(path, key)
-    factory = DetectorFactory()
-    if cached is None:
+
+    def build() -> _ProfileMap:
         reference = _reference_factory()
-        cached = _ProfileMap.build(reference.word_lang_prob_map, reference.langlist)
-        cached.save(path, key)
+        return _ProfileMap.build(reference.word_lang_prob_map, reference.langlist)
+
+    cached = cached_build(path, lambda data: _ProfileMap.from_bytes(data, key), build, lambda m: m.to_bytes(key))
+    factory = DetectorFactory()
     factory.langlist = list(cached.langs)
     factory.word_lang_prob_map = cached
     return factory
@@ -338,10 +338,11 @@ class _ProfileMap:
         np.cumsum(np.bincount(rows, minlength=len(grams)), out=starts[1:])
         return cls(grams, list(langs), starts, lang_ids.astype(np.int16), dense[rows, lang_ids])
 
-    def save(self, path: Path, key: str) -> None:
+    def to_bytes(self, key: str) -> bytes | None:
+        """The map as the cache file holds it (``key`` names the profiles it was built from)."""
         grams = "\x00".join(self.row)
         if grams.count("\x00") != len(self.row) - 1:
-            return  # an n-gram holding the separator: not saved (each process loads the profiles)
+            return None  # an n-gram holding the separator: not saved (each process loads the profiles)
         saved = io.BytesIO()
         np.savez(
             saved,
@@ -352,19 +353,17 @@ class _ProfileMap:
             lang_ids=self.lang_ids,
             probs=self.probs,
         )
-        save_cache_file(path, saved.getvalue())
+        return saved.getvalue()
 
     @classmethod
-    def load(cls, path: Path, key: str) -> _ProfileMap | None:
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                if str(f["key"]) != key:
-                    return None
-                grams = f["grams"].tobytes().decode("utf-8", "surrogatepass").split("\x00")
-                langs = str(f["langs"]).split("\x00")
-                return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
-        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
-            return None
+    def from_bytes(cls, data: bytes, key: str) -> _ProfileMap | None:
+        """The map ``to_bytes`` gave, None when it was saved for other profiles (a damaged copy raises)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+            if str(f["key"]) != key:
+                return None
+            grams = f["grams"].tobytes().decode("utf-8", "surrogatepass").split("\x00")
+            langs = str(f["langs"]).split("\x00")
+            return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
 
 
 _DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial takes ~100)
