@@ -115,6 +115,10 @@ def config_hash(config_dump: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+# The files table as FileRecord(*row) reads it.
+_FILE_COLUMNS = "source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns"
+
+
 class StateStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -162,16 +166,14 @@ class StateStore:
 
     def file(self, source: str) -> FileRecord | None:
         row = self.db.execute(
-            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns "
-            "FROM files WHERE source = ?",
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE source = ?",
             (source,),
         ).fetchone()
         return FileRecord(*row) if row else None
 
     def files(self) -> list[FileRecord]:
         rows = self.db.execute(
-            "SELECT source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns "
-            "FROM files ORDER BY source"
+            f"SELECT {_FILE_COLUMNS} FROM files ORDER BY source"
         ).fetchall()
         return [FileRecord(*row) for row in rows]
 
