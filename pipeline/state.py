@@ -172,9 +172,7 @@ class StateStore:
         return FileRecord(*row) if row else None
 
     def files(self) -> list[FileRecord]:
-        rows = self.db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files ORDER BY source"
-        ).fetchall()
+        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY source").fetchall()
         return [FileRecord(*row) for row in rows]
 
     def stage_rows(self, stage: str, exclude_sources: set[str]) -> Iterator[tuple[str, bytes]]:
