@@ -40,6 +40,7 @@ from pipeline.stages.boilerplate import (
     DOCUMENT_FEATURES,
     LEXICAL_FEATURES,
     OVERLAP_MIN_CHARS,
+    RECURRING_MAX_CHARS,
     SCORER_FEATURES,
     BoilerplateStage,
     CandidateWords,
@@ -68,7 +69,6 @@ from pipeline.stages.boilerplate import (
     line_features,
     line_hash,
     normalise,
-    normalise_lines,
     scorer_candidates,
     word_count,
 )
@@ -1915,25 +1915,40 @@ def test_normalise_strips_edges_as_the_edge_regex_and_counts_words_as_word_count
         assert _key_words(expected) == word_count(expected)
 
 
-def test_normalise_lines_gives_the_keys_and_words_of_normalise():
-    """The compiled per-document pass makes the same key as normalise for every line: seeds, tricky
-    lines, every BMP character at a line's edge and inside it, and the cases it leaves to normalise
-    (astral characters, Σ at a word's end, İ lower-casing to two characters, a lone surrogate)."""
+def _part_by_definition(stage: BoilerplateStage, text: str) -> tuple[list[int], list[bool]]:
+    """prepare_part's hashes and flags by its definition: the distinct normalised keys of the lines of at most
+    RECURRING_MAX_CHARS characters, each hashed (line_hash), counted corpus-wide with enough words."""
+    found: dict[str, bool] = {}
+    for line in text.split("\n"):
+        if 0 < len(line) <= RECURRING_MAX_CHARS and (key := normalise(line)):
+            found[key] = _key_words(key) >= stage.options.recurring_min_words
+    return list(map(line_hash, found)), list(found.values())
+
+
+def test_prepare_part_hashes_the_keys_of_normalise():
+    """The compiled first-pass scan makes the same key as normalise for every line: seeds, tricky lines,
+    every BMP character at a line's edge and inside it, and the cases it leaves to normalise (astral
+    characters, Σ at a word's end, İ lower-casing to two characters, a lone surrogate), lines at and over
+    the length limit."""
     lines = [*TRICKY_LINES, "", " ", "\r", "ΑΣ x", "Σ", "ΌΣΟΣ", "𝔘nicode line", "İstanbul", "\ud800x"]
     lines.append("a\x85b\u2028c \x0bd")
     lines += [f"{chr(c)}ab {chr(c)}{chr(c)} x{chr(c)}" for c in range(0x10000) if c != 10]
     lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
-    text = "\n".join(lines)
+    lines += ["w " * (RECURRING_MAX_CHARS // 2), "v " * (RECURRING_MAX_CHARS // 2) + "v", "é" * RECURRING_MAX_CHARS]
+    lines += ["Ab cd ef gh", "ab   CD ef gh!", "»ab cd«"]  # the same key thrice, and a key of one word
     keys = [normalise(line) for line in lines]
-    assert normalise_lines(text, lines) == (keys, [_key_words(key) for key in keys])
     assert any(_CJK_RE.search(key) for key in keys) and any(_EDGE_RE.search(line) for line in lines)
     table = _key_classes()
     for c in range(0x10000):
         expected = (_EDGE_RE.fullmatch(chr(c)) is not None) + 2 * (_CJK_RE.fullmatch(chr(c)) is not None)
         assert table[c] & 3 == expected, hex(c)
-    for part in (lines[:1], lines[-3:], [""]):
-        keys = [normalise(line) for line in part]
-        assert normalise_lines("\n".join(part), part) == (keys, [_key_words(key) for key in keys])
+    for options in ({}, {"recurring_min_words": 1}, {"recurring_min_words": 12}):
+        stage = BoilerplateStage(BoilerplateStage.Options(**options))
+        for part in (lines, lines[:1], lines[-3:], [""], ["x"], ["Σ"], ["𝔘nicode", "ab"]):
+            doc_text = "\n".join(part)
+            _, hashes, counted = stage.prepare_part(Document("d", doc_text, "s"))
+            assert (hashes.tolist(), counted.tolist()) == _part_by_definition(stage, doc_text)
+            assert hashes.dtype == np.uint64 and counted.dtype == np.bool_
 
 
 def test_phrase_hits_agree_with_the_phrase_trie():
@@ -1950,7 +1965,8 @@ def test_phrase_hits_agree_with_the_phrase_trie():
         lines += [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
         text = "\n".join(lines)
         parts = text.split("\n")
-        keys, words = normalise_lines(text, parts)
+        keys = [normalise(part) for part in parts]
+        words = [_key_words(key) for key in keys]
         expected = [
             0 < w <= limit and stage._phrase_hint.search(k) is not None for k, w in zip(keys, words, strict=True)
         ]

@@ -189,23 +189,6 @@ def normalise(line: str) -> str:
     return short
 
 
-def normalise_lines(text: str, lines: list[str]) -> tuple[list[str], list[int]]:
-    """normalise() and _key_words() of every line of ``lines`` (``text.split("\n")``), the same values:
-    one compiled pass over the text's code points; the lines it cannot do exactly (astral characters,
-    Σ, a character lower-casing to several) go through normalise()."""
-    points = code_points(text)
-    out = np.empty(points.size, dtype=np.uint32)
-    words = np.zeros(len(lines), dtype=np.int64)
-    fallback = np.zeros(len(lines), dtype=np.uint8)
-    size = kernels.normalise_lines(points, _shape_classes(), _lower_table(), _key_classes(), out, words, fallback)
-    keys = out[:size].tobytes().decode("utf-32-le").split("\n")
-    counts = words.tolist()
-    for j in np.flatnonzero(fallback).tolist():
-        keys[j] = key = normalise(lines[j])
-        counts[j] = _key_words(key)
-    return keys, counts
-
-
 _TABLE_CACHE_DIR = CACHE_DIR  # (a name of its own: tests point it elsewhere)
 
 
@@ -239,7 +222,7 @@ def _key_classes() -> np.ndarray:
 
 
 def _build_key_classes() -> np.ndarray:
-    """Per BMP code point, normalise_lines' bits: KEY_EDGE (normalise strips it from a key's ends: _EDGE)
+    """Per BMP code point, the key bits of kernels._line_key: KEY_EDGE (normalise strips it from a key's ends: _EDGE)
     and KEY_CJK (_CJK_RE, counted as half a word). Both are character classes: one search for runs of
     them over all code points marks the same characters as a test per character."""
     table = np.zeros(0x10000, dtype=np.uint8)
@@ -1842,18 +1825,32 @@ class BoilerplateStage(Stage):
         if RECURRING_RULE in self._disabled:
             return None
         text = doc.text
-        lines = text.split("\n")
-        keys, words = normalise_lines(text, lines)
-        # Distinct keys with their word counts (in any order: the merge only counts).
-        found = {
-            key: count
-            for line, key, count in zip(lines, keys, words, strict=True)
-            if 0 < len(line) <= RECURRING_MAX_CHARS
-        }
-        found.pop("", None)
-        hashes = np.fromiter(map(line_hash, found), dtype=np.uint64, count=len(found))
         min_words = self.options.recurring_min_words
-        counted = np.fromiter((count >= min_words for count in found.values()), dtype=bool, count=len(found))
+        # Every line's key as UTF-8 (what line_hash hashes) and whether it counts, from one compiled pass.
+        points = code_points(text)
+        out = np.empty(3 * points.size + 1, dtype=np.uint8)
+        marks = np.empty(text.count("\n") + 1, dtype=np.uint8)
+        size = kernels.recurring_keys(
+            points, _shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words, out, marks
+        )
+        keys = out[:size].tobytes().split(b"\n")
+        flags = marks.tolist()
+        fallback = np.flatnonzero(marks == kernels.RECURRING_FALLBACK).tolist()
+        lines = text.split("\n") if fallback else []
+        for j in fallback:  # astral characters, Σ, ...: normalise() itself
+            key = normalise(lines[j])
+            keys[j] = key.encode("utf-8", "surrogatepass")
+            flags[j] = (
+                kernels.RECURRING_SKIP
+                if not key
+                else kernels.RECURRING_COUNTED
+                if _key_words(key) >= min_words
+                else kernels.RECURRING_SITE
+            )
+        # Distinct keys (first occurrence order) with their marks; the merge only counts them.
+        found = dict(zip(compress(keys, flags), compress(flags, flags), strict=True))
+        hashes = np.fromiter(map(xxhash.xxh3_64_intdigest, found), dtype=np.uint64, count=len(found))
+        counted = np.frombuffer(bytes(found.values()), dtype=np.uint8) == kernels.RECURRING_COUNTED
         return self.site_of(doc), hashes, counted
 
     def pack_parts(self, parts: list[object]) -> bytes | None:
@@ -2059,7 +2056,7 @@ class BoilerplateStage(Stage):
         (key hash, words, pack rule, breadcrumb, prose, navigation item, body characters or -1, kept
         outside the article). Key hash: line_hash of the key (looked up in the recurring tables), 0 for a
         line a pack rule removes, None when nothing is left after normalisation. ``key``, ``words``:
-        normalise(stripped) and its _key_words when the caller has them already (normalise_lines);
+        normalise(stripped) and its _key_words when the caller has them already;
         ``phrase_hit``: whether a phrase occurs in the key, when known (phrase_hits)."""
         if key is None:
             key = normalise(stripped)

@@ -41,7 +41,12 @@ KEY_MAX_POINT = 0x400
 NEWLINE = 10
 # In the lower-case table: a character whose lower case is several characters.
 NO_LOWER = 0xFFFFFFFF
-# Bits of normalise_lines' per-code-point table: stripped from a key's ends; a CJK character (half a word).
+# recurring_keys' marks per line.
+RECURRING_SKIP = 0
+RECURRING_COUNTED = 1
+RECURRING_SITE = 2
+RECURRING_FALLBACK = 3
+# Bits of the key classes' per-code-point table (_line_key): stripped from a key's ends; a CJK character (half a word).
 KEY_EDGE, KEY_CJK = 1, 2
 
 
@@ -294,48 +299,6 @@ def _line_key(
     while start < end and key_classes[key[start]] & KEY_EDGE:
         start += 1
     return start, end, False
-
-
-@numba.njit(cache=True, nogil=True)
-def normalise_lines(
-    points: np.ndarray,
-    classes: np.ndarray,
-    lower: np.ndarray,
-    key_classes: np.ndarray,
-    out: np.ndarray,
-    words: np.ndarray,
-    fallback: np.ndarray,
-) -> int:
-    """The stage's ``normalise`` of every line of ``points`` (lines joined by newlines; `_line_key`),
-    written to ``out`` joined by newlines; returns how many code points were written. ``words[line]``: the
-    key's words as the stage counts them (spaces + 1, plus half the KEY_CJK characters; 0 for an empty
-    key). ``fallback[line]`` is set, and nothing written for the line, where `_line_key` cannot be exact."""
-    n = points.size
-    key = np.empty(n + 1, dtype=np.uint32)
-    w = 0  # write position
-    line = 0
-    b = 0  # where the current line starts in points
-    for p in range(n + 1):
-        if p < n and points[p] != NEWLINE:
-            continue
-        start, end, bad = _line_key(points, b, p, classes, lower, key_classes, key)
-        if bad:
-            fallback[line] = 1
-        else:
-            spaces = cjk = 0
-            for k in range(start, end):
-                x = key[k]
-                out[w] = x
-                w += 1
-                spaces += x == 32
-                cjk += (key_classes[x] & KEY_CJK) != 0
-            words[line] = spaces + 1 + cjk // 2 if end > start else 0
-        if p < n:
-            out[w] = NEWLINE
-            w += 1
-        line += 1
-        b = p + 1
-    return w
 
 
 @numba.njit(cache=True, nogil=True)
@@ -680,7 +643,7 @@ def word_overlap(
 
 
 # --- The rule facts of a document's new lines (BoilerplateStage.line_infos). ---
-# More bits of normalise_lines' table (key_classes): a letter for the sentence-end pattern (`regex`
+# More bits of the key classes' table: a letter for the sentence-end pattern (`regex`
 # \p{L}); `regex` \s and \d (sentence end, navigation); a non-ASCII \d of the stdlib engine (the
 # whole-line patterns' prefilter treats \d as ASCII, so such keys are matched with re).
 KEY_LETTER, KEY_RSPACE, KEY_RDIGIT, KEY_XDIGIT = 4, 8, 16, 32
@@ -745,6 +708,53 @@ def _put_utf8(out: np.ndarray, w: int, c: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
+def recurring_keys(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    max_chars: int,
+    min_words: int,
+    out: np.ndarray,
+    marks: np.ndarray,
+) -> int:
+    """The first pass's view of every line of ``points`` (lines joined by newlines): its key as
+    _line_key makes it, written to ``out`` as UTF-8 joined by newlines (empty for a line not
+    counted), and ``marks[line]``: RECURRING_SKIP (blank, longer than ``max_chars`` characters, or an
+    empty key), RECURRING_COUNTED (at least ``min_words`` words: counted corpus-wide), RECURRING_SITE
+    (counted per site only) or RECURRING_FALLBACK (`_line_key` cannot be exact: Python normalises it).
+    Returns how many bytes were written."""
+    n = points.size
+    key = np.empty(n + 1, dtype=np.uint32)
+    w = 0
+    line = 0
+    b = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        mark = RECURRING_SKIP
+        if 0 < p - b <= max_chars:
+            start, end, bad = _line_key(points, b, p, classes, lower, key_classes, key)
+            if bad:
+                mark = RECURRING_FALLBACK
+            elif end > start:
+                spaces = cjk = 0
+                for k in range(start, end):
+                    x = key[k]
+                    w = _put_utf8(out, w, x)
+                    spaces += x == 32
+                    cjk += (key_classes[x] & KEY_CJK) != 0
+                mark = RECURRING_COUNTED if spaces + 1 + cjk // 2 >= min_words else RECURRING_SITE
+        marks[line] = mark
+        if p < n:
+            out[w] = NEWLINE
+            w += 1
+        line += 1
+        b = p + 1
+    return w
+
+
+@numba.njit(cache=True, nogil=True)
 def line_facts(
     points: np.ndarray,
     classes: np.ndarray,
@@ -761,7 +771,7 @@ def line_facts(
     flags: np.ndarray,
     body: np.ndarray,
 ) -> int:
-    """Per stripped non-blank line of ``points`` (joined by newlines): its key as normalise_lines makes it,
+    """Per stripped non-blank line of ``points`` (joined by newlines): its key as _line_key makes it,
     written to ``out`` in UTF-8 (keys joined by newlines; ``ends[line]``: the byte offset after the key),
     its words, and what _line_info derives from the line's text: the F_* bits and the body characters
     (len or -1). F_FALLBACK (nothing else set, nothing written): astral or surrogate code points, Σ or a
