@@ -527,3 +527,13 @@ def test_one_passage_in_another_script_is_still_a_fragment():
     stage.process(doc)
     assert "".join(japanese) not in doc.text and " ".join(english[1:]) in doc.text
     assert "main-script-bilingual" not in stage.take_stats()
+
+
+def test_languages_lists_only_codes_the_stage_can_give():
+    """A name or a typo would reject every document: the config is refused, with a suggestion."""
+    with pytest.raises(ValueError, match=r"unknown language code 'english'.*did you mean 'en'"):
+        LanguageStage.Options(languages=["english"])
+    with pytest.raises(ValueError, match="unknown language code 'xx'"):
+        LanguageStage.Options(languages=["en", "xx"])
+    ok = LanguageStage.Options(languages=["en", "DE", "zh-cn", "und", "zu", "ka"])
+    assert LanguageStage(ok).allowed == ["en", "de", "zh", "und", "zu", "ka"]

@@ -39,6 +39,7 @@ tokens) and langdetect's trial loop are compiled, in ``language_kernels.py``; de
 from __future__ import annotations
 
 import bisect
+import difflib
 import hashlib
 import io
 import json
@@ -58,7 +59,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import regex
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.document import Document
 from pipeline.stages import language_kernels
@@ -486,6 +487,40 @@ def _norm_lang(code: str) -> str:
     return _LANG_ALIASES.get(code, code)
 
 
+# English names of the languages the stage can name, to point a config that lists "english" to "en".
+_LANGUAGE_NAMES = {
+    "afrikaans": "af", "albanian": "sq", "amharic": "am", "arabic": "ar", "armenian": "hy", "azerbaijani": "az",
+    "basque": "eu", "belarusian": "be", "bengali": "bn", "bosnian": "bs", "bulgarian": "bg", "burmese": "my",
+    "catalan": "ca", "chinese": "zh", "croatian": "hr", "czech": "cs", "danish": "da", "dutch": "nl",
+    "english": "en", "esperanto": "eo", "estonian": "et", "farsi": "fa", "finnish": "fi", "french": "fr",
+    "georgian": "ka", "german": "de", "greek": "el", "gujarati": "gu", "hebrew": "he", "hindi": "hi",
+    "hungarian": "hu", "icelandic": "is", "indonesian": "id", "irish": "ga", "italian": "it", "japanese": "ja",
+    "kannada": "kn", "kazakh": "kk", "khmer": "km", "korean": "ko", "lao": "lo", "latin": "la", "latvian": "lv",
+    "lithuanian": "lt", "macedonian": "mk", "malay": "ms", "malayalam": "ml", "maori": "mi", "marathi": "mr",
+    "mongolian": "mn", "nepali": "ne", "norwegian": "no", "persian": "fa", "polish": "pl", "portuguese": "pt",
+    "punjabi": "pa", "romanian": "ro", "russian": "ru", "serbian": "sr", "sinhala": "si", "slovak": "sk",
+    "slovenian": "sl", "somali": "so", "spanish": "es", "swahili": "sw", "swedish": "sv", "tagalog": "tl",
+    "tamil": "ta", "telugu": "te", "thai": "th", "tibetan": "bo", "turkish": "tr", "ukrainian": "uk",
+    "urdu": "ur", "vietnamese": "vi", "welsh": "cy", "xhosa": "xh", "yoruba": "yo", "zulu": "zu",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def known_languages() -> frozenset[str]:
+    """The codes a document's main language can be (what ``languages`` may list): langdetect's, the
+    word profiles', those named by their script, and ``und`` (no letters)."""
+    import langdetect
+
+    detector = os.listdir(os.path.join(os.path.dirname(langdetect.__file__), "profiles"))
+    return frozenset(
+        {_norm_lang(code) for code in detector}
+        | set(_profiles().script)
+        | set(_SCRIPT_LANGUAGE.values())
+        | set(_SCRIPT_DEFAULT.values())
+        | {"und"}
+    )
+
+
 class _Run(NamedTuple):
     """Letters of one script, text[start:end] (a tuple: a text has up to ~10^5 of them)."""
 
@@ -559,6 +594,22 @@ class LanguageStage(Stage):
             [],
             description="Keep only documents whose main language (ISO 639-1) is listed; empty keeps all.",
         )
+
+        @field_validator("languages")
+        @classmethod
+        def _known_codes(cls, codes: list[str]) -> list[str]:
+            """A code the stage never gives would reject every document: refuse it, with a suggestion."""
+            known = known_languages() if codes else frozenset()
+            for code in codes:
+                if _norm_lang(code.lower()) in known:
+                    continue
+                guess = _LANGUAGE_NAMES.get(code.lower()) or next(
+                    iter(difflib.get_close_matches(code.lower(), sorted(known), n=1, cutoff=0.5)), None
+                )
+                hint = f" (did you mean '{guess}'?)" if guess else ""
+                raise ValueError(f"unknown language code {code!r}: ISO 639-1 codes such as en, de, zh{hint}")
+            return codes
+
         main_languages_max: int = Field(
             1,
             ge=1,
