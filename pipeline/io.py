@@ -339,9 +339,15 @@ def output_format(f: InputFile, requested: str | None) -> str:
     return f.format if f.format in ("txt", "jsonl", "parquet") else "jsonl"
 
 
+def output_rel(f: InputFile, requested: str | None) -> str:
+    """Where the cleaned counterpart of an input file goes, relative to the output folder: the input's
+    relative path, or ``<relative path>.<format>`` when the format differs (archives, HTML, ``output.format``)."""
+    fmt = output_format(f, requested)
+    return f.rel if fmt == f.format else f"{f.rel}.{fmt}"
+
+
 class OutputWriter:
-    """The cleaned counterpart of one input file: same relative path and format, or
-    ``<relative path>.<format>`` when the format differs (archives, HTML, ``output.format``)."""
+    """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 
     def __init__(
         self, f: InputFile, outdir: Path, cfg: InputConfig, metadata_field: str | None, fmt: str | None = None
@@ -351,7 +357,7 @@ class OutputWriter:
         self.metadata_field = metadata_field
         self.format = output_format(f, fmt)
         same = self.format == f.format
-        self.path = outdir / (f.rel if same else f"{f.rel}.{self.format}")
+        self.path = outdir / output_rel(f, fmt)
         self.file: AtomicFile | _StdoutFile = (
             _StdoutFile() if f.stdio else AtomicFile(self.path, f.compression if same else None)
         )

@@ -35,6 +35,7 @@ from pipeline.io import (
     OutputWriter,
     discover,
     jsonl_line,
+    output_rel,
     read_documents,
 )
 from pipeline.report import StageStats, reason_kind
@@ -903,6 +904,12 @@ def run(
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
+    if limit is not None and rebuild:
+        # A trial must not touch what earlier runs recorded, and --rebuild forgets all of it.
+        raise ConfigError(
+            "--limit makes a trial run that leaves the state alone, --rebuild forgets the state: use one or "
+            "the other (try a new config with --limit on another output folder, -o)"
+        )
     out = Path(outdir if outdir is not None else config.output.dir)
     paths = list(inputs) if inputs else list(config.input.paths)
     if not paths:
@@ -913,12 +920,24 @@ def run(
     folder = state_folder(config, out)
     files, skipped = discover(paths, exclude=out)
     files = [f for f in files if folder.resolve() not in f.path.resolve().parents]
+    # Output names, not input names, must differ: x.html is written to x.html.jsonl, which may be an input too.
+    written: dict[str, InputFile] = {}
     for f in files:
-        if (out / f.rel).resolve() == f.path.resolve():
+        if f.stdio:
+            continue
+        rel = output_rel(f, config.output.format)
+        if rel in written:
+            raise ConfigError(
+                f"two inputs would write the same output file {out / rel}: {written[rel].path} and {f.path}"
+            )
+        written[rel] = f
+        if (out / rel).resolve() == f.path.resolve():
             raise ConfigError(f"output would overwrite the input file {f.path}: choose another output folder")
-    if not files:
-        raise ConfigError(
-            f"no input files found in {', '.join(paths)} (supported: {', '.join(FORMATS)}, or - for stdin)"
+    if not files:  # an empty folder: in a cron job, nothing arrived; a missing one was refused above
+        log.warning(
+            "no input files found in %s (supported: %s, or - for stdin): nothing to do",
+            ", ".join(paths),
+            ", ".join(FORMATS),
         )
     out.mkdir(parents=True, exist_ok=True)
     store = StateStore(folder)
@@ -980,6 +999,7 @@ def _run_locked(
     mtimes: dict[str, int] = {}  # modification time to record with the hash (0: not to be trusted)
     retimed: list[tuple[int, str, str]] = []  # recorded files found unchanged by content, with their new times
     unchanged = changed = 0
+    replaced: list[dict[str, str]] = []  # recorded files whose output now comes from another path
     for f in all_files:
         if f.stdio:  # stdin is never unchanged; recorded as file '-', replacing the previous stdin run
             files.append(f)
@@ -1005,6 +1025,15 @@ def _run_locked(
         else:
             changed += 1
             files.append(f)
+            if previous.path != str(f.path):  # e.g. another input folder with the same file names
+                replaced.append({"file": f.rel, "before": previous.path, "now": str(f.path)})
+                log.warning(
+                    "%s was processed from %s before; its output is replaced with that of %s",
+                    f.rel,
+                    previous.path,
+                    f.path,
+                    extra={"source": f.rel},
+                )
     if retimed:
         store.note_mtimes(retimed)
 
@@ -1139,6 +1168,7 @@ def _run_locked(
             "processed": len(files),
             "unchanged_skipped": unchanged,
             "changed": changed,
+            "replaced": replaced,
             "bytes": total_bytes,
             "skipped": [{"path": p, "reason": r} for p, r in skipped],
         },

@@ -325,3 +325,73 @@ def test_a_change_inside_a_metadata_value_is_a_change(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (out / "in.jsonl").read_text().splitlines()]
     assert [r["meta"]["tags"] for r in records] == [["fix"], []]  # type: ignore[index]
+
+
+# ---------------------------------------------------------------- inputs and outputs of a run
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_two_inputs_that_would_write_the_same_output_file_are_refused(tmp_path: Path) -> None:
+    """x.html is written to x.html.jsonl: an input of that name would be overwritten by it (or it by that)."""
+    _write(
+        tmp_path / "in" / "p.html",
+        "<html><body><article><p>A page about the sea and its tides.</p></article></body></html>",
+    )
+    _write(tmp_path / "in" / "p.html.jsonl", '{"id": "x", "text": "A different document about gardening."}\n')
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert "two inputs would write the same output file" in result.output and "p.html.jsonl" in result.output
+    assert not (tmp_path / "out" / "p.html.jsonl").exists()
+    # output.format makes every output <name>.<format>: a.txt and a.txt.jsonl clash then, not before
+    _write(tmp_path / "in2" / "a.txt", "Some text.")
+    _write(tmp_path / "in2" / "a.txt.jsonl", '{"id": "y", "text": "Other text."}\n')
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "in2"), "-o", str(tmp_path / "o2"), "-q"]).exit_code == 0
+    config = _write(tmp_path / "jsonl.yaml", "output:\n  format: jsonl\n")
+    args = ["run", str(tmp_path / "in2"), "-o", str(tmp_path / "o3"), "-q", "-c", str(config)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "a.txt.jsonl" in result.output
+
+
+def test_a_trial_run_may_not_rebuild_the_state(tmp_path: Path) -> None:
+    """--limit records nothing; with --rebuild it would have wiped what earlier runs recorded."""
+    _write(tmp_path / "in" / "a.txt", "A first document with a few words in it.")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "--limit", "1", "--rebuild"])
+    assert result.exit_code == 2 and "--limit" in result.output and "--rebuild" in result.output
+    info = CliRunner().invoke(cli, ["state", "info", "-o", str(out)])
+    assert "files: 1" in info.output and sorted(p.name for p in out.iterdir()) == before
+
+
+def test_an_empty_input_folder_is_a_run_with_nothing_to_do(tmp_path: Path) -> None:
+    """In a cron job an empty folder means nothing arrived: exit 0, a report, the state kept; a missing
+    folder is still an error."""
+    (tmp_path / "in").mkdir()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["files"] == 0 and report["documents"]["in"] == 0
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "missing"), "-o", str(out)])
+    assert result.exit_code == 2 and "input not found" in result.output
+
+
+def test_a_recorded_file_now_read_from_another_path_is_reported(tmp_path: Path) -> None:
+    """Two input folders with the same file names into one output folder: the second run replaces the
+    first one's output of a.txt, and says so in the report (and the log)."""
+    _write(tmp_path / "dA" / "a.txt", "The first folder's text about rivers.")
+    _write(tmp_path / "dB" / "a.txt", "The second folder's text about mountains.")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "dA"), "-o", str(out), "-q"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "dB"), "-o", str(out), "-q"]).exit_code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["replaced"] == [
+        {"file": "a.txt", "before": str(tmp_path / "dA" / "a.txt"), "now": str(tmp_path / "dB" / "a.txt")}
+    ]
+    assert "mountains" in (out / "a.txt").read_text(encoding="utf-8")
