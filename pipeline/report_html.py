@@ -11,7 +11,7 @@ import html
 import json
 import shlex
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -50,14 +50,21 @@ OTHER_COLORS = ["#D55E00", "#332288", "#882255", "#117733", "#999933"]
 OTHERS_COLOR = "#9e9e9e"  # a bar that merges the smaller items
 
 
-def write_html_report(report: dict[str, Any], outdir: Path, sources: Mapping[str, str | Path] | None = None) -> Path:
+def write_html_report(
+    report: dict[str, Any],
+    outdir: Path,
+    sources: Mapping[str, str | Path] | None = None,
+    audit_files: AuditFiles | None = None,
+) -> Path:
     """Write OUTDIR/report.html atomically and return its path.
 
     ``sources`` maps input names (the ``source`` of audit records) to input paths, for the
-    before/after samples; by default they come from the run's state database.
+    before/after samples; by default they come from the run's state database. ``audit_files``: the
+    run's own audit records (removed, rejected), so that an incremental run shows its documents, not the
+    start of the audit files every run appends to; by default those files.
     """
     outdir = Path(outdir)
-    page = render_html(report, outdir, sources)
+    page = render_html(report, outdir, sources, audit_files)
     path = outdir / "report.html"
     out = AtomicFile(path)
     try:
@@ -216,22 +223,26 @@ def bar_chart(
 # ---------------------------------------------------------------- audit files
 
 
-def _audit_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The first records of an audit file, streamed, within the line and byte bounds."""
-    if not path.is_file():
-        return
+def _lines(paths: Iterable[Path]) -> Iterator[bytes]:
+    for path in paths:
+        if path.is_file():
+            with open(path, "rb") as fh:
+                yield from fh
+
+
+def _audit_records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """The first records of audit files (one after the other), streamed, within the line and byte bounds."""
     budget = MAX_AUDIT_BYTES
-    with open(path, "rb") as fh:
-        for line in islice(fh, MAX_AUDIT_LINES):
-            budget -= len(line)
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("id"), str):
-                yield record
-            if budget <= 0:
-                return
+    for line in islice(_lines(paths), MAX_AUDIT_LINES):
+        budget -= len(line)
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("id"), str):
+            yield record
+        if budget <= 0:
+            return
 
 
 @dataclass
@@ -252,9 +263,15 @@ class Audit:
     rejected_samples: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_audit(outdir: Path) -> Audit:
+AuditFiles = tuple[Sequence[Path], Sequence[Path]]  # (removed, rejected) records to read, in order
+
+
+def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
+    """What the report shows of the audit records: those of ``files`` (the run's own), else the start of
+    OUTDIR's removed.jsonl and rejected.jsonl."""
+    removed, rejected = files if files is not None else ([outdir / "removed.jsonl"], [outdir / "rejected.jsonl"])
     audit = Audit()
-    for record in _audit_records(outdir / "removed.jsonl"):
+    for record in _audit_records(removed):
         audit.removed_read += 1
         key = (str(record.get("source", "")), record["id"])
         removals = audit.removals.setdefault(key, [])
@@ -267,7 +284,7 @@ def read_audit(outdir: Path) -> Audit:
                 (original, text), _Cluster(original, _short(text, 600), str(record.get("rule", "")))
             )
             cluster.copies.append(record["id"])
-    for record in _audit_records(outdir / "rejected.jsonl"):
+    for record in _audit_records(rejected):
         audit.rejected_read += 1
         slim = {k: record.get(k) for k in ("id", "source", "stage", "reason", "duplicate_of", "jaccard")}
         if isinstance(record.get("duplicate_of"), str):
@@ -974,11 +991,17 @@ document.querySelectorAll("code.cmd").forEach(function (code) {
 """
 
 
-def render_html(report: dict[str, Any], outdir: Path, sources: Mapping[str, str | Path] | None = None) -> str:
+def render_html(
+    report: dict[str, Any],
+    outdir: Path,
+    sources: Mapping[str, str | Path] | None = None,
+    audit_files: AuditFiles | None = None,
+) -> str:
     outdir = Path(outdir)
     order = [s.get("stage", "?") for s in _stage_rows(report)]
     audit_on = bool(((report.get("config") or {}).get("output") or {}).get("audit", True))
-    audit = read_audit(outdir) if audit_on else Audit()
+    audit = read_audit(outdir, audit_files) if audit_on else Audit()
+    examples = "this run's audit records" if audit_files is not None else "each audit file"
     shown_dir = outdir.absolute()
     sections = [
         _summary(report, shown_dir),
@@ -1014,7 +1037,7 @@ def render_html(report: dict[str, Any], outdir: Path, sources: Mapping[str, str 
 <nav aria-label="sections">{nav}</nav>
 {"".join(sections)}
 <footer>Written by cleancorpus from <code>report.json</code>. Examples come from the first
-{_num(MAX_AUDIT_LINES)} lines of each audit file.</footer>
+{_num(MAX_AUDIT_LINES)} lines of {examples}.</footer>
 </main>
 <script type="application/json" id="report-data">{_json_for_script(report)}</script>
 <script>{_SCRIPT}</script>

@@ -1190,7 +1190,12 @@ def _run_locked(
     try:  # report.html is for people to look at: failing to write it must never fail the run
         from pipeline.report_html import write_html_report
 
-        write_html_report(report, out, sources={f.rel: str(f.path) for f in all_files})
+        # The samples come from this run's own audit records (an incremental run shows its documents).
+        run_audit = (
+            [audit_part(store.folder, source, "removed") for source in outputs.committed],
+            [audit_part(store.folder, source, "rejected") for source in outputs.committed],
+        )
+        write_html_report(report, out, sources={f.rel: str(f.path) for f in all_files}, audit_files=run_audit)
     except Exception as err:
         log.warning("could not write %s: %s: %s", out / "report.html", type(err).__name__, err, exc_info=True)
     return RunResult(out, report)

@@ -541,3 +541,22 @@ def test_no_progress_display_without_a_terminal(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.count("\n") == 1 and result.output.startswith("cleancorpus: 1 files")
     assert (tmp_path / "o" / "report.html").is_file()
+
+
+def test_an_incremental_runs_page_shows_its_own_documents(tmp_path: Path) -> None:
+    """The samples come from the run's audit records, not from the start of the audit files every run
+    appends to: the second run's page shows the new file's removals, a run with nothing new shows none."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(next(SEEDS.glob("003_*.txt")), tmp_path / "in" / "a.txt")
+    out = tmp_path / "out"
+    config = default_config()
+    run(config, [str(tmp_path / "in")], out)
+    first = (out / "report.html").read_text(encoding="utf-8")
+    assert "a.txt" in first and "this run's audit records" in first
+    shutil.copy(next(SEEDS.glob("004_*.txt")), tmp_path / "in" / "b.txt")
+    run(config, [str(tmp_path / "in")], out)
+    second = (out / "report.html").read_text(encoding="utf-8")
+    assert "b.txt" in second and "a.txt" not in second
+    assert len((out / "removed.jsonl").read_bytes().splitlines()) > 10  # both files' records
+    run(config, [str(tmp_path / "in")], out)
+    assert "Nothing was removed" in (out / "report.html").read_text(encoding="utf-8")
