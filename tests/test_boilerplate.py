@@ -1061,6 +1061,24 @@ def test_corpus_counts_of_masked_hashes_equal_a_counter_across_merges(monkeypatc
     assert len(counts.documents) == 250
 
 
+def test_corpus_counts_when_every_pending_hash_is_masked_out(monkeypatch):
+    """A merge whose pending hashes are all masked out (documents of short lines only: a one-line document
+    crashed the first pass) keeps the counts as they were."""
+    counts = boilerplate._DocumentCounts()
+    hashes = np.array([5, 9], dtype=np.uint64)
+    counts.add(hashes, mask=np.zeros(2, dtype=np.bool_))
+    keys, _, totals = counts.counts()
+    assert keys.size == 0 and totals.size == 0 and len(counts.documents) == 1
+    monkeypatch.setattr(boilerplate._DocumentCounts, "MERGE_AT", 2)
+    counts.add(hashes, mask=np.ones(2, dtype=np.bool_))  # merged at once (MERGE_AT)
+    counts.add(hashes, mask=np.zeros(2, dtype=np.bool_))
+    keys, _, totals = counts.counts()
+    assert keys.tolist() == [5, 9] and totals.tolist() == [1, 1]
+    stage = BoilerplateStage()
+    stage.prepare([Document("c", "second", "s")])  # one short line: nothing counted corpus-wide
+    assert stage.recurring == frozenset()
+
+
 def test_document_counts_equal_counters_across_merges(monkeypatch):
     """_DocumentCounts (sorted arrays, merged in steps) counts what a Counter per group counts, whatever
     the merge points; a line holding just a site's name is counted for that site like any other line."""

@@ -1390,6 +1390,8 @@ class _DocumentCounts:
             keys, groups = keys[kept], groups[kept]
         one_group = len({group for _, group, _, _ in pending}) == 1
         del pending
+        if not keys.size:  # every pending key masked out (documents of short lines only)
+            return
         if one_group:  # (the corpus-wide counts): no group to carry along, so a plain sort (~8x faster)
             keys.sort()
         else:  # stable: each key keeps the group of its first occurrence
