@@ -232,6 +232,7 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 
 
 def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
+    known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
     with _open_binary(f.path, f.compression) as fh:
         lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
         for line_no, raw in enumerate(lines, start=1):
@@ -242,14 +243,63 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             try:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError as err:
-                text, _, _ = decode_bytes(raw)
-                original = text if text is not None else raw.decode("utf-8", "replace")
-                yield quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", original, line_no)
+                doc, known = _reread_line(raw, line_no, err, known, f, cfg)
+                yield doc
                 continue
             if not isinstance(record, dict):
                 yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
             yield record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether ``encoding`` writes ASCII as ASCII, so that a file in it splits into lines at b"\\n"
+    (not UTF-16/32)."""
+    return '\n{}"'.encode(encoding) == b'\n{}"'
+
+
+def _decode_line(raw: bytes, known: str | None) -> tuple[str | None, str | None, str | None]:
+    """(text, encoding if not UTF-8, error) of one JSONL line, as decode_bytes for a file: UTF-8, then
+    ``known`` (the encoding found for an earlier line of the file), then charset detection."""
+    encoding: str | None = None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = None
+        if known:
+            with contextlib.suppress(UnicodeDecodeError):
+                text, encoding = raw.decode(known), known
+        if text is None:
+            detected = _detect(raw)
+            if detected is None or not _ascii_compatible(detected[1]):
+                return None, None, f"undecodable bytes (invalid UTF-8 at byte {err.start}; no charset fits)"
+            text, encoding = detected
+    return text, encoding, None
+
+
+def _reread_line(
+    raw: bytes, line_no: int, err: orjson.JSONDecodeError, known: str | None, f: InputFile, cfg: InputConfig
+) -> tuple[Document, str | None]:
+    """The document of a JSONL line orjson refused as bytes (the slow path): decoded if it is not
+    UTF-8, then parsed again. Also returns the encoding to try first on the file's later lines: a file
+    in a legacy encoding has many such lines, and detecting each one's would cost ~1 ms a line."""
+    fallback_id = f"{f.rel}:{line_no}"
+    text, encoding, error = _decode_line(raw, known)
+    if text is None:
+        reason = f"{error} at line {line_no}"
+        return quarantined(fallback_id, f.rel, reason, raw.decode("utf-8", "replace"), line_no), known
+    if encoding is None:  # UTF-8 already: orjson's error stands
+        return quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", text, line_no), known
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError as text_err:
+        reason = f"malformed JSON at line {line_no}: {text_err}"
+        return quarantined(fallback_id, f.rel, reason, text, line_no), known
+    if not isinstance(record, dict):
+        return quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", text, line_no), encoding
+    doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+    doc.meta["encoding"] = encoding
+    return doc, encoding
 
 
 # ---------------------------------------------------------------- writing

@@ -71,18 +71,53 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(tmp_path: Path) -> None
     ]
     (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     result = run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
-    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok", "ok2"]
+    # line 6 is not UTF-8: it is decoded (test_non_utf8_jsonl_lines_are_decoded), not lost
+    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok", "bad-utf8", "ok2"]
     rejected = {r["id"]: r for r in _lines(tmp_path / "out" / "rejected.jsonl")}
     assert rejected["in.jsonl:2"]["reason"].startswith("malformed JSON at line 2")
     assert rejected["in.jsonl:2"]["line"] == 2 and rejected["in.jsonl:2"]["text"] == '{"id": "broken", "text": '
     assert rejected["notext"]["reason"] == "field 'text' missing at line 3"
     assert rejected["in.jsonl:4"]["reason"] == "not a JSON object at line 4"
     assert rejected["num"]["reason"] == "field 'text' not a string (int) at line 5"
-    assert rejected["in.jsonl:6"]["reason"].startswith("malformed JSON at line 6")
     assert rejected["empty"]["reason"] == "empty document"
     assert all(r["stage"] == "input" and r["source"] == "in.jsonl" for r in rejected.values())
-    assert result.documents_rejected == 6
-    assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 2
+    assert result.documents_rejected == 5
+    assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 1
+
+
+def test_non_utf8_jsonl_lines_are_decoded_with_one_detection_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.io
+
+    detections: list[bytes] = []
+
+    def counting_detect(data: bytes) -> tuple[str, str] | None:
+        detections.append(data)
+        return detect(data)
+
+    detect = pipeline.io._detect
+    monkeypatch.setattr(pipeline.io, "_detect", counting_detect)
+    texts = [
+        "Le café est très bon à Paris, même en été.",
+        "Où est la bibliothèque ? À côté de l’église, près du marché.",
+        "Déjà vu : ça arrive même aux élèves très appliqués.",
+    ]
+    lines = [orjson.dumps({"id": f"fr{i}", "text": t}).decode().encode("cp1252") for i, t in enumerate(texts)]
+    lines.insert(1, orjson.dumps({"id": "utf8", "text": "Grüße aus Köln."}))  # a UTF-8 line among them
+    lines.append('{"id": "cut", "text": "très'.encode("cp1252"))  # decodable, still not JSON
+    lines.append('"très bon"'.encode("cp1252"))  # JSON, but not an object
+    (tmp_path / "fr.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "normalize"}]})
+    result = run(config, [str(tmp_path / "fr.jsonl")], tmp_path / "out")
+    out = {r["id"]: r["text"] for r in _lines(tmp_path / "out" / "fr.jsonl")}
+    assert out == {"fr0": texts[0], "utf8": "Grüße aus Köln.", "fr1": texts[1], "fr2": texts[2]}
+    assert len(detections) == 1  # the encoding found for the first line is reused for the others
+    assert result.report["stages"][0]["counters"]["decoded-cp1252"] == 3
+    rejected = {r["line"]: r for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected[5]["reason"].startswith("malformed JSON at line 5")
+    assert rejected[5]["text"] == '{"id": "cut", "text": "très'
+    assert rejected[6]["reason"] == "not a JSON object at line 6" and rejected[6]["text"] == '"très bon"'
 
 
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
