@@ -8,6 +8,7 @@ lands in rejected.jsonl with its reason and the run goes on.
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import gzip
 import io
@@ -244,7 +245,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError as err:
                 doc, known = _reread_line(raw, line_no, err, known, f, cfg)
-                yield doc
+                if doc is not None:
+                    yield doc
                 continue
             if not isinstance(record, dict):
                 yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
@@ -279,16 +281,22 @@ def _decode_line(raw: bytes, known: str | None) -> tuple[str | None, str | None,
 
 def _reread_line(
     raw: bytes, line_no: int, err: orjson.JSONDecodeError, known: str | None, f: InputFile, cfg: InputConfig
-) -> tuple[Document, str | None]:
-    """The document of a JSONL line orjson refused as bytes (the slow path): decoded if it is not
-    UTF-8, then parsed again. Also returns the encoding to try first on the file's later lines: a file
-    in a legacy encoding has many such lines, and detecting each one's would cost ~1 ms a line."""
+) -> tuple[Document | None, str | None]:
+    """The document of a JSONL line orjson refused as bytes (the slow path): without the UTF-8 BOM that
+    may open the file, decoded if it is not UTF-8, then parsed again (None: only a BOM). Also returns
+    the encoding to try first on the file's later lines: a file in a legacy encoding has many such
+    lines, and detecting each one's would cost ~1 ms a line."""
     fallback_id = f"{f.rel}:{line_no}"
+    bom = line_no == 1 and raw.startswith(codecs.BOM_UTF8)  # the start of the file, and only there
+    if bom:
+        raw = raw[len(codecs.BOM_UTF8) :]
+        if not raw.strip():
+            return None, known
     text, encoding, error = _decode_line(raw, known)
     if text is None:
         reason = f"{error} at line {line_no}"
         return quarantined(fallback_id, f.rel, reason, raw.decode("utf-8", "replace"), line_no), known
-    if encoding is None:  # UTF-8 already: orjson's error stands
+    if encoding is None and not bom:  # UTF-8 already: orjson's error stands
         return quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", text, line_no), known
     try:
         record = orjson.loads(text)
@@ -298,8 +306,9 @@ def _reread_line(
     if not isinstance(record, dict):
         return quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", text, line_no), encoding
     doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
-    doc.meta["encoding"] = encoding
-    return doc, encoding
+    if encoding:
+        doc.meta["encoding"] = encoding
+    return doc, encoding or known
 
 
 # ---------------------------------------------------------------- writing

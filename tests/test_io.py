@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
@@ -118,6 +119,20 @@ def test_non_utf8_jsonl_lines_are_decoded_with_one_detection_per_file(
     assert rejected[5]["reason"].startswith("malformed JSON at line 5")
     assert rejected[5]["text"] == '{"id": "cut", "text": "très'
     assert rejected[6]["reason"] == "not a JSON object at line 6" and rejected[6]["text"] == '"très bon"'
+
+
+def test_utf8_bom_opening_a_jsonl_file_is_dropped(tmp_path: Path) -> None:
+    first, second = _jsonl([{"id": "a", "text": "First."}]), _jsonl([{"id": "b", "text": "Second."}])
+    (tmp_path / "bom.jsonl").write_bytes(codecs.BOM_UTF8 + first + second)
+    (tmp_path / "blank.jsonl").write_bytes(codecs.BOM_UTF8 + b"\n" + second)  # a BOM on a line of its own
+    (tmp_path / "late.jsonl").write_bytes(first + codecs.BOM_UTF8 + second)  # not at the start: not JSON
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    assert [r["id"] for r in _lines(tmp_path / "out" / "bom.jsonl")] == ["a", "b"]
+    assert [r["id"] for r in _lines(tmp_path / "out" / "blank.jsonl")] == ["b"]
+    assert [r["id"] for r in _lines(tmp_path / "out" / "late.jsonl")] == ["a"]
+    (bad,) = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert bad["source"] == "late.jsonl" and bad["reason"].startswith("malformed JSON at line 2")
+    assert result.documents_rejected == 1
 
 
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
