@@ -234,9 +234,19 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 
 def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
+    # The zstd reader ends quietly where the file is cut short: its frames are checked at the end, or
+    # at a last line without its newline (which the cut may have made: it is not parsed then).
+    unchecked = f.compression == "zst"
     with _open_binary(f.path, f.compression) as fh:
         lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
         for line_no, raw in enumerate(lines, start=1):
+            if unchecked and not raw.endswith(b"\n"):
+                unchecked = False
+                problem = _zstd_problem(f.path)
+                if problem:
+                    reason = f"corrupt compressed file: {problem}, line {line_no} is cut short"
+                    yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, raw.decode("utf-8", "replace"), line_no)
+                    return
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
@@ -252,6 +262,52 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                 yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
             yield record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+    if unchecked and (problem := _zstd_problem(f.path)):
+        yield quarantined(f.rel, f.rel, f"corrupt compressed file: {problem}")
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)  # magic numbers of skippable frames (metadata)
+
+
+def _zstd_problem(path: Path) -> str | None:
+    """Why a zstd file ends early (a frame cut short, data that is no frame), or None.
+
+    python-zstandard's stream reader just stops at a truncated frame, so the frames are walked
+    through their headers and block headers (nothing is decompressed) to the end of the file."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        pos = 0
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(18)  # a magic number and the longest frame header
+            frame = pos
+            truncated = f"truncated zstd stream (the file ends inside the frame at byte {frame:,})"
+            if int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
+                pos += 8 + int.from_bytes(head[4:8], "little")
+                if len(head) < 8 or pos > size:
+                    return truncated
+                continue
+            if head[:4] != ZSTD_MAGIC:
+                return f"data that is not a zstd frame at byte {pos:,}"
+            try:
+                header = zstandard.frame_header_size(head)
+                checksum = zstandard.get_frame_parameters(head[:header]).has_checksum
+            except zstandard.ZstdError:
+                return truncated
+            pos += header
+            last = False
+            while not last and pos < size:
+                fh.seek(pos)
+                bits = int.from_bytes(fh.read(3), "little")
+                last, kind, length = bool(bits & 1), bits >> 1 & 3, bits >> 3
+                if kind == 3:
+                    return f"corrupt zstd stream (reserved block type in the frame at byte {frame:,})"
+                pos += 3 + (1 if kind == 1 else length)  # an RLE block holds one byte
+            pos += 4 if checksum else 0
+            if not last or pos > size:
+                return truncated
+    return None
 
 
 def _ascii_compatible(encoding: str) -> bool:

@@ -135,6 +135,53 @@ def test_utf8_bom_opening_a_jsonl_file_is_dropped(tmp_path: Path) -> None:
     assert result.documents_rejected == 1
 
 
+def _zst_frame(records: list[dict], newline_at_end: bool = True) -> bytes:
+    data = _jsonl(records)
+    return zstandard.ZstdCompressor(write_checksum=True).compress(data if newline_at_end else data[:-1])
+
+
+def test_truncated_zstd_jsonl_keeps_the_records_before_the_cut_and_reports_it_once(tmp_path: Path) -> None:
+    records = [{"id": str(i), "text": f"Document {i}, text {i * 7919 % 10007}."} for i in range(20_000)]
+    whole = _zst_frame(records)
+    cut = whole[: len(whole) // 2]
+    # what the decoder gives for the cut file: whole lines, then part of one
+    part = zstandard.ZstdDecompressor().decompressobj().decompress(cut)
+    complete = part.count(b"\n")
+    assert 0 < complete < len(records) and not part.endswith(b"\n")
+    (tmp_path / "cut.jsonl.zst").write_bytes(cut)
+    # a second frame cut inside its header: the output stops at the end of a line
+    (tmp_path / "frames.jsonl.zst").write_bytes(_zst_frame(records[:10]) + _zst_frame(records[10:20])[:6])
+    # complete: several frames, a skippable one between, no newline at the very end
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    whole_frames = _zst_frame(records[:5]) + skippable + _zst_frame(records[5:9], newline_at_end=False)
+    (tmp_path / "ok.jsonl.zst").write_bytes(whole_frames)
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    out = tmp_path / "out"
+
+    def kept(name: str) -> list[str]:
+        data = zstandard.ZstdDecompressor().stream_reader((out / name).read_bytes()).read()
+        return [orjson.loads(line)["id"] for line in data.splitlines()]
+
+    assert kept("cut.jsonl.zst") == [str(i) for i in range(complete)]
+    assert kept("frames.jsonl.zst") == [str(i) for i in range(10)]
+    assert kept("ok.jsonl.zst") == [str(i) for i in range(9)]
+    rejected = {r["source"]: r for r in _lines(out / "rejected.jsonl")}
+    assert sorted(rejected) == ["cut.jsonl.zst", "frames.jsonl.zst"]  # once each, nothing for ok.jsonl.zst
+    cut_line = complete + 1
+    assert rejected["cut.jsonl.zst"]["reason"] == (
+        f"corrupt compressed file: truncated zstd stream (the file ends inside the frame at byte 0), "
+        f"line {cut_line} is cut short"
+    )
+    assert rejected["cut.jsonl.zst"]["line"] == cut_line
+    assert rejected["cut.jsonl.zst"]["text"] == part.splitlines()[-1].decode()  # the partial line, not parsed
+    frame2 = len(_zst_frame(records[:10]))
+    assert rejected["frames.jsonl.zst"]["reason"] == (
+        f"corrupt compressed file: truncated zstd stream (the file ends inside the frame at byte {frame2:,})"
+    )
+    assert result.documents_rejected == 2
+    assert result.report["documents"]["rejected_at_input"] == {"corrupt compressed file": 2}
+
+
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
