@@ -86,6 +86,29 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(tmp_path: Path) -> None
     assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 1
 
 
+def test_null_text_and_structured_ids_are_reported_as_json(tmp_path: Path) -> None:
+    records = [
+        {"id": "nul", "text": None},
+        {"id": "gone"},
+        {"id": ["a", 1], "text": None},
+        {"id": {"k": "v"}, "text": "Kept under a mapping id."},
+        {"id": 7, "text": None},
+    ]
+    (tmp_path / "in.jsonl").write_bytes(_jsonl(records))
+    run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    reasons = {r["id"]: r["reason"] for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert reasons == {
+        "nul": "field 'text' null at line 1",
+        "gone": "field 'text' missing at line 2",
+        '["a",1]': "field 'text' null at line 3",
+        "7": "field 'text' null at line 5",  # an int id reads as before
+    }
+    # the kept record is written back unchanged
+    assert _lines(tmp_path / "out" / "in.jsonl") == [{"id": {"k": "v"}, "text": "Kept under a mapping id."}]
+    (f,), _ = discover([str(tmp_path / "in.jsonl")])
+    assert [d.id for d in read_documents(f, InputConfig())][3] == '{"k":"v"}'
+
+
 def test_non_utf8_jsonl_lines_are_decoded_with_one_detection_per_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
