@@ -90,11 +90,20 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
             candidates = [(root, root.name)]
         else:
             candidates = []
-            for dirpath, dirnames, filenames in os.walk(root):
+            # Symlinked folders are followed, as symlinked files are; a folder reached again (a link
+            # loop, a second link to it) is read once.
+            visited: dict[Path, Path] = {}
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
                 here = Path(dirpath)
-                if exclude and (here.resolve() == exclude or exclude in here.resolve().parents):
+                real = here.resolve()
+                if exclude and (real == exclude or exclude in real.parents):
                     dirnames[:] = []
                     continue
+                if real in visited:
+                    skipped.append((str(here), f"same folder as {visited[real]}, read once"))
+                    dirnames[:] = []
+                    continue
+                visited[real] = here
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 candidates += [(here / f, (here / f).relative_to(root).as_posix()) for f in sorted(filenames)]
             candidates.sort(key=lambda c: c[1])

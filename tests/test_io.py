@@ -240,6 +240,18 @@ def test_discover_is_sorted_recursive_and_skips_the_output_folder(tmp_path: Path
         discover([str(tmp_path / "missing")])
 
 
+def test_discover_follows_symlinked_folders_and_reads_a_folder_once(tmp_path: Path) -> None:
+    src, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
+    for rel in ["in/a/x.txt", "elsewhere/y.jsonl"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x", encoding="utf-8")
+    (src / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (src / "a" / "loop").symlink_to(src / "a", target_is_directory=True)
+    files, skipped = discover([str(src)])
+    assert [f.rel for f in files] == ["a/x.txt", "linked/y.jsonl"]
+    assert skipped == [(str(src / "a" / "loop"), f"same folder as {src / 'a'}, read once")]
+
+
 def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Path) -> None:
     src = tmp_path / "a.jsonl"
     src.write_bytes(_jsonl([{"id": "1", "text": "Some   text\n\n\n\nhere."}]))
