@@ -152,13 +152,13 @@ def _detect(data: bytes) -> tuple[str, str] | None:
     return str(pick), pick.encoding
 
 
-def _binary_reason(text: str) -> str | None:
+def _binary_reason(text: str, what: str = "file") -> str | None:
     """Why decoded text is really binary data: a NUL, or many control characters near the start."""
     if "\x00" in text:
-        return "binary file (NUL bytes)"
+        return f"binary {what} (NUL bytes)"
     head = text[:65536]
     if len(_BINARY_CONTROLS.findall(head)) > max(8, len(head) // 100):
-        return "binary file (control bytes)"
+        return f"binary {what} (control bytes)"
     return None
 
 
@@ -254,7 +254,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                 problem = _zstd_problem(f.path)
                 if problem:
                     reason = f"corrupt compressed file: {problem}, line {line_no} is cut short"
-                    yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, raw.decode("utf-8", "replace"), line_no)
+                    shown = _decode_line(raw, known)[0] or _escaped(raw)
+                    yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, shown, line_no)
                     return
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
@@ -327,7 +328,10 @@ def _ascii_compatible(encoding: str) -> bool:
 
 def _decode_line(raw: bytes, known: str | None) -> tuple[str | None, str | None, str | None]:
     """(text, encoding if not UTF-8, error) of one JSONL line, as decode_bytes for a file: UTF-8, then
-    ``known`` (the encoding found for an earlier line of the file), then charset detection."""
+    ``known`` (the encoding found for an earlier line of the file), then charset detection; binary
+    data is refused, with the reason."""
+    if b"\x00" in raw:  # JSON has no raw NUL, in any encoding a file can be split into lines in
+        return None, None, "binary data (NUL bytes)"
     encoding: str | None = None
     try:
         text = raw.decode("utf-8")
@@ -341,7 +345,16 @@ def _decode_line(raw: bytes, known: str | None) -> tuple[str | None, str | None,
             if detected is None or not _ascii_compatible(detected[1]):
                 return None, None, f"undecodable bytes (invalid UTF-8 at byte {err.start}; no charset fits)"
             text, encoding = detected
+    reason = _binary_reason(text, "data")
+    if reason:
+        return None, None, reason
     return text, encoding, None
+
+
+def _escaped(raw: bytes) -> str:
+    """Binary or undecodable bytes as rejected.jsonl shows them: escaped as in a Python bytes literal
+    (\\x00 ...), since any decoding of them is garbled (e.g. UTF-16 CJK)."""
+    return repr(raw)[2:-1]
 
 
 def _reread_line(
@@ -360,7 +373,7 @@ def _reread_line(
     text, encoding, error = _decode_line(raw, known)
     if text is None:
         reason = f"{error} at line {line_no}"
-        return quarantined(fallback_id, f.rel, reason, raw.decode("utf-8", "replace"), line_no), known
+        return quarantined(fallback_id, f.rel, reason, _escaped(raw), line_no), known
     if encoding is None and not bom:  # UTF-8 already: orjson's error stands
         return quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", text, line_no), known
     try:

@@ -205,6 +205,28 @@ def test_truncated_zstd_jsonl_keeps_the_records_before_the_cut_and_reports_it_on
     assert result.report["documents"]["rejected_at_input"] == {"corrupt compressed file": 2}
 
 
+def test_binary_jsonl_lines_say_binary_and_show_their_bytes_escaped(tmp_path: Path) -> None:
+    lines = [
+        orjson.dumps({"id": "ok", "text": "Fine text."}),
+        b"\xff\xfe\x00bin\x01\x02",  # a UTF-16 BOM: decoded as UTF-16 this read as CJK
+        b"\x00\x01\x02\x03 valid UTF-8 with NUL",
+        bytes(range(1, 9)) * 4 + b"ctl",  # valid UTF-8, no NUL, but mostly control bytes
+        b'{"id": "x", "text": "a\x01"}',  # one control byte: text, just not JSON
+    ]
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok"]
+    rejected = {r["line"]: (r["reason"], r["text"]) for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected[2] == ("binary data (NUL bytes) at line 2", "\\xff\\xfe\\x00bin\\x01\\x02")
+    assert rejected[3] == ("binary data (NUL bytes) at line 3", "\\x00\\x01\\x02\\x03 valid UTF-8 with NUL")
+    assert rejected[4] == (
+        "binary data (control bytes) at line 4",
+        "\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08" * 4 + "ctl",
+    )
+    assert rejected[5][0].startswith("malformed JSON at line 5") and rejected[5][1] == '{"id": "x", "text": "a\x01"}'
+    assert result.report["documents"]["rejected_at_input"] == {"binary data": 3, "malformed JSON at line N": 1}
+
+
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
