@@ -8,6 +8,7 @@ lands in rejected.jsonl with its reason and the run goes on.
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import gzip
 import io
@@ -89,11 +90,20 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
             candidates = [(root, root.name)]
         else:
             candidates = []
-            for dirpath, dirnames, filenames in os.walk(root):
+            # Symlinked folders are followed, as symlinked files are; a folder reached again (a link
+            # loop, a second link to it) is read once.
+            visited: dict[Path, Path] = {}
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
                 here = Path(dirpath)
-                if exclude and (here.resolve() == exclude or exclude in here.resolve().parents):
+                real = here.resolve()
+                if exclude and (real == exclude or exclude in real.parents):
                     dirnames[:] = []
                     continue
+                if real in visited:
+                    skipped.append((str(here), f"same folder as {visited[real]}, read once"))
+                    dirnames[:] = []
+                    continue
+                visited[real] = here
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 candidates += [(here / f, (here / f).relative_to(root).as_posix()) for f in sorted(filenames)]
             candidates.sort(key=lambda c: c[1])
@@ -142,13 +152,13 @@ def _detect(data: bytes) -> tuple[str, str] | None:
     return str(pick), pick.encoding
 
 
-def _binary_reason(text: str) -> str | None:
+def _binary_reason(text: str, what: str = "file") -> str | None:
     """Why decoded text is really binary data: a NUL, or many control characters near the start."""
     if "\x00" in text:
-        return "binary file (NUL bytes)"
+        return f"binary {what} (NUL bytes)"
     head = text[:65536]
     if len(_BINARY_CONTROLS.findall(head)) > max(8, len(head) // 100):
-        return "binary file (control bytes)"
+        return f"binary {what} (control bytes)"
     return None
 
 
@@ -232,9 +242,21 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 
 
 def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
+    known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
+    # The zstd reader ends quietly where the file is cut short: its frames are checked at the end, or
+    # at a last line without its newline (which the cut may have made: it is not parsed then).
+    unchecked = f.compression == "zst"
     with _open_binary(f.path, f.compression) as fh:
         lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
         for line_no, raw in enumerate(lines, start=1):
+            if unchecked and not raw.endswith(b"\n"):
+                unchecked = False
+                problem = _zstd_problem(f.path)
+                if problem:
+                    reason = f"corrupt compressed file: {problem}, line {line_no} is cut short"
+                    shown = _decode_line(raw, known)[0] or _escaped(raw)
+                    yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, shown, line_no)
+                    return
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
@@ -242,14 +264,129 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             try:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError as err:
-                text, _, _ = decode_bytes(raw)
-                original = text if text is not None else raw.decode("utf-8", "replace")
-                yield quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", original, line_no)
+                doc, known = _reread_line(raw, line_no, err, known, f, cfg)
+                if doc is not None:
+                    yield doc
                 continue
             if not isinstance(record, dict):
                 yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
             yield record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+    if unchecked and (problem := _zstd_problem(f.path)):
+        yield quarantined(f.rel, f.rel, f"corrupt compressed file: {problem}")
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)  # magic numbers of skippable frames (metadata)
+
+
+def _zstd_problem(path: Path) -> str | None:
+    """Why a zstd file ends early (a frame cut short, data that is no frame), or None.
+
+    python-zstandard's stream reader just stops at a truncated frame, so the frames are walked
+    through their headers and block headers (nothing is decompressed) to the end of the file."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        pos = 0
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(18)  # a magic number and the longest frame header
+            frame = pos
+            truncated = f"truncated zstd stream (the file ends inside the frame at byte {frame:,})"
+            if int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
+                pos += 8 + int.from_bytes(head[4:8], "little")
+                if len(head) < 8 or pos > size:
+                    return truncated
+                continue
+            if head[:4] != ZSTD_MAGIC:
+                return f"data that is not a zstd frame at byte {pos:,}"
+            try:
+                header = zstandard.frame_header_size(head)
+                checksum = zstandard.get_frame_parameters(head[:header]).has_checksum
+            except zstandard.ZstdError:
+                return truncated
+            pos += header
+            last = False
+            while not last and pos < size:
+                fh.seek(pos)
+                bits = int.from_bytes(fh.read(3), "little")
+                last, kind, length = bool(bits & 1), bits >> 1 & 3, bits >> 3
+                if kind == 3:
+                    return f"corrupt zstd stream (reserved block type in the frame at byte {frame:,})"
+                pos += 3 + (1 if kind == 1 else length)  # an RLE block holds one byte
+            pos += 4 if checksum else 0
+            if not last or pos > size:
+                return truncated
+    return None
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether ``encoding`` writes ASCII as ASCII, so that a file in it splits into lines at b"\\n"
+    (not UTF-16/32)."""
+    return '\n{}"'.encode(encoding) == b'\n{}"'
+
+
+def _decode_line(raw: bytes, known: str | None) -> tuple[str | None, str | None, str | None]:
+    """(text, encoding if not UTF-8, error) of one JSONL line, as decode_bytes for a file: UTF-8, then
+    ``known`` (the encoding found for an earlier line of the file), then charset detection; binary
+    data is refused, with the reason."""
+    if b"\x00" in raw:  # JSON has no raw NUL, in any encoding a file can be split into lines in
+        return None, None, "binary data (NUL bytes)"
+    encoding: str | None = None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = None
+        if known:
+            with contextlib.suppress(UnicodeDecodeError):
+                text, encoding = raw.decode(known), known
+        if text is None:
+            detected = _detect(raw)
+            if detected is None or not _ascii_compatible(detected[1]):
+                return None, None, f"undecodable bytes (invalid UTF-8 at byte {err.start}; no charset fits)"
+            text, encoding = detected
+    reason = _binary_reason(text, "data")
+    if reason:
+        return None, None, reason
+    return text, encoding, None
+
+
+def _escaped(raw: bytes) -> str:
+    """Binary or undecodable bytes as rejected.jsonl shows them: escaped as in a Python bytes literal
+    (\\x00 ...), since any decoding of them is garbled (e.g. UTF-16 CJK)."""
+    return repr(raw)[2:-1]
+
+
+def _reread_line(
+    raw: bytes, line_no: int, err: orjson.JSONDecodeError, known: str | None, f: InputFile, cfg: InputConfig
+) -> tuple[Document | None, str | None]:
+    """The document of a JSONL line orjson refused as bytes (the slow path): without the UTF-8 BOM that
+    may open the file, decoded if it is not UTF-8, then parsed again (None: only a BOM). Also returns
+    the encoding to try first on the file's later lines: a file in a legacy encoding has many such
+    lines, and detecting each one's would cost ~1 ms a line."""
+    fallback_id = f"{f.rel}:{line_no}"
+    bom = line_no == 1 and raw.startswith(codecs.BOM_UTF8)  # the start of the file, and only there
+    if bom:
+        raw = raw[len(codecs.BOM_UTF8) :]
+        if not raw.strip():
+            return None, known
+    text, encoding, error = _decode_line(raw, known)
+    if text is None:
+        reason = f"{error} at line {line_no}"
+        return quarantined(fallback_id, f.rel, reason, _escaped(raw), line_no), known
+    if encoding is None and not bom:  # UTF-8 already: orjson's error stands
+        return quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", text, line_no), known
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError as text_err:
+        reason = f"malformed JSON at line {line_no}: {text_err}"
+        return quarantined(fallback_id, f.rel, reason, text, line_no), known
+    if not isinstance(record, dict):
+        return quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", text, line_no), encoding
+    doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+    if encoding:
+        doc.meta["encoding"] = encoding
+    return doc, encoding or known
 
 
 # ---------------------------------------------------------------- writing

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from pipeline.config import InputConfig
 from pipeline.document import Document
 
@@ -31,10 +33,18 @@ def record_document(
 ) -> Document:
     """A JSONL line or Parquet row (``where``: "line" or "row") as a Document, fields carried along."""
     doc_id = record.get(cfg.id_field)
-    doc_id = fallback_id if doc_id is None else str(doc_id)
+    if doc_id is None:
+        doc_id = fallback_id
+    elif isinstance(doc_id, (list, dict)):  # as JSON, not as Python's repr
+        doc_id = orjson.dumps(doc_id, default=str).decode()
+    else:
+        doc_id = str(doc_id)
     text = record.get(cfg.text_field)
     if not isinstance(text, str):
-        problem = "missing" if text is None else f"not a string ({type(text).__name__})"
+        if text is None:
+            problem = "missing" if cfg.text_field not in record else "null"
+        else:
+            problem = f"not a string ({type(text).__name__})"
         kind = "field" if where == "line" else "column"
         return quarantined(doc_id, source, f"{kind} '{cfg.text_field}' {problem} at {where} {number}", "", number)
     return check_size(Document(id=doc_id, text=text, source=source, record=record, line_no=number), cfg)

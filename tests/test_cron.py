@@ -493,10 +493,9 @@ def test_every_kind_of_bad_input_is_quarantined_and_the_run_goes_on(
     result = run(config, [str(src)], tmp_path / "out")
     out = tmp_path / "out"
     assert len(_ids(out / "a-good.jsonl")) == 100
-    assert _ids(out / "b-mixed.jsonl") == ["ok"]
+    assert _ids(out / "b-mixed.jsonl") == ["ok", "bad-utf8"]  # not UTF-8: decoded (test_io)
     assert (out / "e-empty.jsonl").read_bytes() == b""
     reasons = {r["id"]: r["reason"] for r in map(json.loads, (out / "rejected.jsonl").read_text().splitlines())}
-    assert reasons["b-mixed.jsonl:2"].startswith("malformed JSON at line 2")  # invalid UTF-8 inside JSON
     assert reasons["b-mixed.jsonl:3"].startswith("malformed JSON at line 3")
     assert reasons["no-text"] == "field 'text' missing at line 4"
     assert reasons["c-binary.txt"] == "binary file (NUL bytes)"
@@ -504,7 +503,7 @@ def test_every_kind_of_bad_input_is_quarantined_and_the_run_goes_on(
     assert reasons["f-huge.txt"].startswith("document too large")
     assert reasons["g-locked.txt"] == "cannot read file: Permission denied"
     assert reasons["h-vanishes.txt"] == "cannot read file: No such file or directory"
-    assert result.quarantined == 7  # all but the empty document, an ordinary rejection
+    assert result.quarantined == 6  # all but the empty document, an ordinary rejection
 
 
 def test_exit_status_says_whether_input_was_quarantined(tmp_path: Path) -> None:

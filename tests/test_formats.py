@@ -316,3 +316,22 @@ def test_stdin_to_stdout_with_reports_in_outdir(tmp_path: Path) -> None:
         assert report["inputs"]["processed"] == 1 and report["documents"]["in"] == 4
         assert [r["id"] for r in _lines(tmp_path / "out" / "rejected.jsonl")] == ["bad"]
     assert not (tmp_path / "out" / "-").exists()
+
+
+def test_binary_bytes_on_stdin_are_quarantined_as_binary_not_garbled(tmp_path: Path) -> None:
+    data = b"\xff\xfe\x00bin\x01\x02\n" + orjson.dumps({"id": "s", "text": "Kept."}) + b"\n"
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "-", "-c", str(config), "-o", str(tmp_path / "out")],
+        input=data,
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=60,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == [{"id": "s", "text": "Kept."}]
+    (bad,) = _lines(tmp_path / "out" / "rejected.jsonl")
+    # decoded as UTF-16 (its BOM) these bytes read "戀湩ȁ"
+    assert (bad["id"], bad["reason"]) == ("-:1", "binary data (NUL bytes) at line 1")
+    assert bad["text"] == "\\xff\\xfe\\x00bin\\x01\\x02"

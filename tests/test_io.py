@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
@@ -71,18 +72,159 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(tmp_path: Path) -> None
     ]
     (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     result = run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
-    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok", "ok2"]
+    # line 6 is not UTF-8: it is decoded (test_non_utf8_jsonl_lines_are_decoded), not lost
+    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok", "bad-utf8", "ok2"]
     rejected = {r["id"]: r for r in _lines(tmp_path / "out" / "rejected.jsonl")}
     assert rejected["in.jsonl:2"]["reason"].startswith("malformed JSON at line 2")
     assert rejected["in.jsonl:2"]["line"] == 2 and rejected["in.jsonl:2"]["text"] == '{"id": "broken", "text": '
     assert rejected["notext"]["reason"] == "field 'text' missing at line 3"
     assert rejected["in.jsonl:4"]["reason"] == "not a JSON object at line 4"
     assert rejected["num"]["reason"] == "field 'text' not a string (int) at line 5"
-    assert rejected["in.jsonl:6"]["reason"].startswith("malformed JSON at line 6")
     assert rejected["empty"]["reason"] == "empty document"
     assert all(r["stage"] == "input" and r["source"] == "in.jsonl" for r in rejected.values())
-    assert result.documents_rejected == 6
-    assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 2
+    assert result.documents_rejected == 5
+    assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 1
+
+
+def test_null_text_and_structured_ids_are_reported_as_json(tmp_path: Path) -> None:
+    records = [
+        {"id": "nul", "text": None},
+        {"id": "gone"},
+        {"id": ["a", 1], "text": None},
+        {"id": {"k": "v"}, "text": "Kept under a mapping id."},
+        {"id": 7, "text": None},
+    ]
+    (tmp_path / "in.jsonl").write_bytes(_jsonl(records))
+    run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    reasons = {r["id"]: r["reason"] for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert reasons == {
+        "nul": "field 'text' null at line 1",
+        "gone": "field 'text' missing at line 2",
+        '["a",1]': "field 'text' null at line 3",
+        "7": "field 'text' null at line 5",  # an int id reads as before
+    }
+    # the kept record is written back unchanged
+    assert _lines(tmp_path / "out" / "in.jsonl") == [{"id": {"k": "v"}, "text": "Kept under a mapping id."}]
+    (f,), _ = discover([str(tmp_path / "in.jsonl")])
+    assert [d.id for d in read_documents(f, InputConfig())][3] == '{"k":"v"}'
+
+
+def test_non_utf8_jsonl_lines_are_decoded_with_one_detection_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.io
+
+    detections: list[bytes] = []
+
+    def counting_detect(data: bytes) -> tuple[str, str] | None:
+        detections.append(data)
+        return detect(data)
+
+    detect = pipeline.io._detect
+    monkeypatch.setattr(pipeline.io, "_detect", counting_detect)
+    texts = [
+        "Le café est très bon à Paris, même en été.",
+        "Où est la bibliothèque ? À côté de l’église, près du marché.",
+        "Déjà vu : ça arrive même aux élèves très appliqués.",
+    ]
+    lines = [orjson.dumps({"id": f"fr{i}", "text": t}).decode().encode("cp1252") for i, t in enumerate(texts)]
+    lines.insert(1, orjson.dumps({"id": "utf8", "text": "Grüße aus Köln."}))  # a UTF-8 line among them
+    lines.append('{"id": "cut", "text": "très'.encode("cp1252"))  # decodable, still not JSON
+    lines.append('"très bon"'.encode("cp1252"))  # JSON, but not an object
+    (tmp_path / "fr.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "normalize"}]})
+    result = run(config, [str(tmp_path / "fr.jsonl")], tmp_path / "out")
+    out = {r["id"]: r["text"] for r in _lines(tmp_path / "out" / "fr.jsonl")}
+    assert out == {"fr0": texts[0], "utf8": "Grüße aus Köln.", "fr1": texts[1], "fr2": texts[2]}
+    assert len(detections) == 1  # the encoding found for the first line is reused for the others
+    assert result.report["stages"][0]["counters"]["decoded-cp1252"] == 3
+    rejected = {r["line"]: r for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected[5]["reason"].startswith("malformed JSON at line 5")
+    assert rejected[5]["text"] == '{"id": "cut", "text": "très'
+    assert rejected[6]["reason"] == "not a JSON object at line 6" and rejected[6]["text"] == '"très bon"'
+
+
+def test_utf8_bom_opening_a_jsonl_file_is_dropped(tmp_path: Path) -> None:
+    first, second = _jsonl([{"id": "a", "text": "First."}]), _jsonl([{"id": "b", "text": "Second."}])
+    (tmp_path / "bom.jsonl").write_bytes(codecs.BOM_UTF8 + first + second)
+    (tmp_path / "blank.jsonl").write_bytes(codecs.BOM_UTF8 + b"\n" + second)  # a BOM on a line of its own
+    (tmp_path / "late.jsonl").write_bytes(first + codecs.BOM_UTF8 + second)  # not at the start: not JSON
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    assert [r["id"] for r in _lines(tmp_path / "out" / "bom.jsonl")] == ["a", "b"]
+    assert [r["id"] for r in _lines(tmp_path / "out" / "blank.jsonl")] == ["b"]
+    assert [r["id"] for r in _lines(tmp_path / "out" / "late.jsonl")] == ["a"]
+    (bad,) = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert bad["source"] == "late.jsonl" and bad["reason"].startswith("malformed JSON at line 2")
+    assert result.documents_rejected == 1
+
+
+def _zst_frame(records: list[dict], newline_at_end: bool = True) -> bytes:
+    data = _jsonl(records)
+    return zstandard.ZstdCompressor(write_checksum=True).compress(data if newline_at_end else data[:-1])
+
+
+def test_truncated_zstd_jsonl_keeps_the_records_before_the_cut_and_reports_it_once(tmp_path: Path) -> None:
+    records = [{"id": str(i), "text": f"Document {i}, text {i * 7919 % 10007}."} for i in range(20_000)]
+    whole = _zst_frame(records)
+    cut = whole[: len(whole) // 2]
+    # what the decoder gives for the cut file: whole lines, then part of one
+    part = zstandard.ZstdDecompressor().decompressobj().decompress(cut)
+    complete = part.count(b"\n")
+    assert 0 < complete < len(records) and not part.endswith(b"\n")
+    (tmp_path / "cut.jsonl.zst").write_bytes(cut)
+    # a second frame cut inside its header: the output stops at the end of a line
+    (tmp_path / "frames.jsonl.zst").write_bytes(_zst_frame(records[:10]) + _zst_frame(records[10:20])[:6])
+    # complete: several frames, a skippable one between, no newline at the very end
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    whole_frames = _zst_frame(records[:5]) + skippable + _zst_frame(records[5:9], newline_at_end=False)
+    (tmp_path / "ok.jsonl.zst").write_bytes(whole_frames)
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    out = tmp_path / "out"
+
+    def kept(name: str) -> list[str]:
+        data = zstandard.ZstdDecompressor().stream_reader((out / name).read_bytes()).read()
+        return [orjson.loads(line)["id"] for line in data.splitlines()]
+
+    assert kept("cut.jsonl.zst") == [str(i) for i in range(complete)]
+    assert kept("frames.jsonl.zst") == [str(i) for i in range(10)]
+    assert kept("ok.jsonl.zst") == [str(i) for i in range(9)]
+    rejected = {r["source"]: r for r in _lines(out / "rejected.jsonl")}
+    assert sorted(rejected) == ["cut.jsonl.zst", "frames.jsonl.zst"]  # once each, nothing for ok.jsonl.zst
+    cut_line = complete + 1
+    assert rejected["cut.jsonl.zst"]["reason"] == (
+        f"corrupt compressed file: truncated zstd stream (the file ends inside the frame at byte 0), "
+        f"line {cut_line} is cut short"
+    )
+    assert rejected["cut.jsonl.zst"]["line"] == cut_line
+    assert rejected["cut.jsonl.zst"]["text"] == part.splitlines()[-1].decode()  # the partial line, not parsed
+    frame2 = len(_zst_frame(records[:10]))
+    assert rejected["frames.jsonl.zst"]["reason"] == (
+        f"corrupt compressed file: truncated zstd stream (the file ends inside the frame at byte {frame2:,})"
+    )
+    assert result.documents_rejected == 2
+    assert result.report["documents"]["rejected_at_input"] == {"corrupt compressed file": 2}
+
+
+def test_binary_jsonl_lines_say_binary_and_show_their_bytes_escaped(tmp_path: Path) -> None:
+    lines = [
+        orjson.dumps({"id": "ok", "text": "Fine text."}),
+        b"\xff\xfe\x00bin\x01\x02",  # a UTF-16 BOM: decoded as UTF-16 this read as CJK
+        b"\x00\x01\x02\x03 valid UTF-8 with NUL",
+        bytes(range(1, 9)) * 4 + b"ctl",  # valid UTF-8, no NUL, but mostly control bytes
+        b'{"id": "x", "text": "a\x01"}',  # one control byte: text, just not JSON
+    ]
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = run(NORMALIZE_ONLY, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    assert [r["id"] for r in _lines(tmp_path / "out" / "in.jsonl")] == ["ok"]
+    rejected = {r["line"]: (r["reason"], r["text"]) for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected[2] == ("binary data (NUL bytes) at line 2", "\\xff\\xfe\\x00bin\\x01\\x02")
+    assert rejected[3] == ("binary data (NUL bytes) at line 3", "\\x00\\x01\\x02\\x03 valid UTF-8 with NUL")
+    assert rejected[4] == (
+        "binary data (control bytes) at line 4",
+        "\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08" * 4 + "ctl",
+    )
+    assert rejected[5][0].startswith("malformed JSON at line 5") and rejected[5][1] == '{"id": "x", "text": "a\x01"}'
+    assert result.report["documents"]["rejected_at_input"] == {"binary data": 3, "malformed JSON at line N": 1}
 
 
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
@@ -118,6 +260,18 @@ def test_discover_is_sorted_recursive_and_skips_the_output_folder(tmp_path: Path
     assert [f.rel for f in files] == ["a.txt", "b/1.jsonl", "b/2.txt"]
     with pytest.raises(ConfigError):
         discover([str(tmp_path / "missing")])
+
+
+def test_discover_follows_symlinked_folders_and_reads_a_folder_once(tmp_path: Path) -> None:
+    src, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
+    for rel in ["in/a/x.txt", "elsewhere/y.jsonl"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x", encoding="utf-8")
+    (src / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (src / "a" / "loop").symlink_to(src / "a", target_is_directory=True)
+    files, skipped = discover([str(src)])
+    assert [f.rel for f in files] == ["a/x.txt", "linked/y.jsonl"]
+    assert skipped == [(str(src / "a" / "loop"), f"same folder as {src / 'a'}, read once")]
 
 
 def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Path) -> None:
