@@ -93,7 +93,11 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
             # Symlinked folders are followed, as symlinked files are; a folder reached again (a link
             # loop, a second link to it) is read once.
             visited: dict[Path, Path] = {}
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+
+            def unreadable(err: OSError) -> None:  # os.walk leaves such a folder out without a word
+                skipped.append((str(err.filename), f"unreadable folder: {err.strerror or err}"))
+
+            for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
                 here = Path(dirpath)
                 real = here.resolve()
                 if exclude and (real == exclude or exclude in real.parents):

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -272,6 +273,25 @@ def test_discover_follows_symlinked_folders_and_reads_a_folder_once(tmp_path: Pa
     files, skipped = discover([str(src)])
     assert [f.rel for f in files] == ["a/x.txt", "linked/y.jsonl"]
     assert skipped == [(str(src / "a" / "loop"), f"same folder as {src / 'a'}, read once")]
+
+
+def test_discover_lists_a_folder_it_cannot_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subfolder that cannot be listed (permissions; root reads everything, so os.scandir is made to
+    refuse it) is listed in skipped with the reason, not left out without a word."""
+    for rel in ["in/a.txt", "in/locked/b.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x", encoding="utf-8")
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    files, skipped = discover([str(tmp_path / "in")])
+    assert [f.rel for f in files] == ["a.txt"]
+    assert skipped == [(str(tmp_path / "in" / "locked"), "unreadable folder: Permission denied")]
 
 
 def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Path) -> None:
