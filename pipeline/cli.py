@@ -340,7 +340,10 @@ def setup_logging(log_file: str | None, as_json: bool) -> logging.Logger:
     log.propagate = False
     log.setLevel(logging.INFO)
     if log_file:
-        handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as err:  # a missing or unwritable folder: the command line's fault, as a directory is
+            _fail(f"cannot open the log file {log_file}: {err.strerror or err}", EXIT_USAGE)
         handler.setFormatter(
             _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
         )

@@ -664,6 +664,20 @@ def test_cron_run_is_quiet_and_logs_json_lines(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("cleancorpus: 5 files, 5 documents")
 
 
+def test_a_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
+    runner = CliRunner()
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    for log, reason in (
+        (tmp_path / "missing" / "x.log", "No such file or directory"),
+        (not_a_folder / "x.log", "Not a directory"),
+    ):
+        result = runner.invoke(cli, ["run", str(SEEDS), "-o", str(tmp_path / "out"), "-q", "--log-file", str(log)])
+        assert result.exit_code == 2, result.output
+        assert result.output == f"cleancorpus: error: cannot open the log file {log}: {reason}\n"
+    assert not (tmp_path / "out").exists()  # stopped before anything was written
+
+
 def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()
