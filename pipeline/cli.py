@@ -131,6 +131,8 @@ def run(
     from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, StateCorrupt, StateLocked, is_damage, run_lock, set_aside_if_damaged
 
+    if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
+        _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
     log = setup_logging(log_file, log_json)
     config = _config_or_exit(config_path, log)
     folder = state_folder(config, Path(outdir or config.output.dir))
