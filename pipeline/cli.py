@@ -134,6 +134,8 @@ def run(
     if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
         _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
     log = setup_logging(log_file, log_json)
+    if quiet and executor == "ray":
+        _quiet_ray()
     config = _config_or_exit(config_path, log)
     folder = state_folder(config, Path(outdir or config.output.dir))
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
@@ -196,6 +198,20 @@ def run(
         if strict:
             _fail(f"{result.quarantined} documents quarantined (--strict)", EXIT_FAILED)
         sys.exit(EXIT_QUARANTINED)
+
+
+def _quiet_ray() -> None:
+    """Show only Ray's errors: its start-up notices (e.g. that token authentication is enabled) are
+    warnings on stderr, which a quiet (cron) run must not print. Failures still end the run as errors."""
+    try:
+        import ray  # noqa: F401 - importing it configures its logger (level INFO), so it comes first
+    except ImportError:
+        return  # the run says how to install it
+    ray_log = logging.getLogger("ray")
+    ray_log.setLevel(logging.ERROR)
+    # ray.init(address=...) sets the level back to INFO; the filters on its handlers stay
+    for handler in ray_log.handlers:
+        handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
 
 def _summary(report: dict[str, Any], outdir: Any) -> str:
