@@ -450,7 +450,8 @@ def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
 def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
     """Show document ID before and after, with each removed span marked by stage and rule."""
     from pipeline.explain import ExplainError, explain_document
-    from pipeline.state import StateCorrupt
+    from pipeline.runner import state_folder
+    from pipeline.state import DB_NAME, StateCorrupt, is_damage
 
     config = _config_or_exit(config_path)
     try:
@@ -459,6 +460,11 @@ def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
         _fail(str(err), EXIT_USAGE)
     except StateCorrupt as err:
         _damaged_state(err, config_path, outdir)
+    except sqlite3.DatabaseError as err:
+        if not is_damage(err):
+            raise
+        db = state_folder(config, Path(outdir or config.output.dir)) / DB_NAME
+        _damaged_state(StateCorrupt(db, str(err)), config_path, outdir)
     click.echo(text)
 
 

@@ -334,7 +334,11 @@ def test_a_damaged_state_database_is_named_and_set_aside_by_reset_or_rebuild(
     assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
     _damage(db, kind)
     damaged = db.read_bytes()
-    for args in (["run", str(tmp_path / "in"), "-o", str(out), "-q"], ["state", "info", "-o", str(out)]):
+    for args in (
+        ["run", str(tmp_path / "in"), "-o", str(out), "-q"],
+        ["state", "info", "-o", str(out)],
+        ["explain", "some-id", "-o", str(out)],
+    ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 2, result.output
         assert result.output.count("\n") == 1 and "Traceback" not in result.output
