@@ -8,8 +8,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shlex
+import sqlite3
 import sys
 import traceback
+from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, NoReturn, Union, get_args, get_origin
 
@@ -29,6 +32,15 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is busy; try again later
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"cleancorpus: error: {message}", err=True)
     sys.exit(code)
+
+
+def _damaged_state(err: Exception, config_path: str | None, outdir: str | None) -> NoReturn:
+    """Exit 2 for a damaged state database (StateCorrupt), saying how to start afresh."""
+    options = "".join(f" {flag} {shlex.quote(value)}" for flag, value in (("-c", config_path), ("-o", outdir)) if value)
+    _fail(
+        f"{err}; `cleancorpus state reset{options}` or `cleancorpus run ... --rebuild` sets it aside and starts afresh",
+        EXIT_USAGE,
+    )
 
 
 def _config_or_exit(config_path: str | None, log: logging.Logger | None = None) -> RunConfig:
@@ -112,19 +124,35 @@ def run(
 
     Only files that are new or changed since the last run on the same output folder are processed,
     and dedup sees everything kept by earlier runs. Exit status: 0 success, 1 failed, 2 usage or
-    config error, 3 success but some input was quarantined (see rejected.jsonl), 75 another run
-    holds the lock.
+    config error (or a damaged state database: --rebuild sets it aside), 3 success but some input
+    was quarantined (see rejected.jsonl), 75 another run holds the lock.
     """
     from pipeline.runner import run as run_pipeline
-    from pipeline.state import StateLocked
+    from pipeline.runner import state_folder
+    from pipeline.state import DB_NAME, StateCorrupt, StateLocked, is_damage, run_lock, set_aside_if_damaged
 
+    if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
+        _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
     log = setup_logging(log_file, log_json)
+    if quiet and executor == "ray":
+        _quiet_ray()
     config = _config_or_exit(config_path, log)
+    folder = state_folder(config, Path(outdir or config.output.dir))
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
     log.info("run started: inputs=%s config=%s workers=%d", list(inputs), config_path or "defaults", workers)
     try:
+        if rebuild and folder.is_dir():
+            # The runner cannot open a damaged database to reset it: set it aside first (under the lock, so
+            # not from under a running run), and the run makes a new one.
+            with run_lock(folder):
+                aside = set_aside_if_damaged(folder)
+            if aside is not None:
+                log.warning("damaged state database %s set aside as %s", folder / DB_NAME, aside)
+                click.echo(
+                    f"cleancorpus: the damaged state database {folder / DB_NAME} was set aside as {aside}", err=True
+                )
         if progress is not None:
             progress.start()
         result = run_pipeline(
@@ -144,10 +172,16 @@ def run(
     except ConfigError as err:
         log.error("config error: %s", err)
         _fail(str(err), EXIT_USAGE)
+    except StateCorrupt as err:
+        log.error("%s", err)
+        _damaged_state(err, config_path, outdir)
     except KeyboardInterrupt:
         log.error("interrupted")
         _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
     except Exception as err:
+        if isinstance(err, sqlite3.DatabaseError) and is_damage(err):  # damage found past the database's header
+            log.error("state database %s damaged: %s", folder / DB_NAME, err)
+            _damaged_state(StateCorrupt(folder / DB_NAME, str(err)), config_path, outdir)
         log.exception("run failed")
         if os.environ.get("CLEANCORPUS_DEBUG"):
             traceback.print_exc()
@@ -164,6 +198,20 @@ def run(
         if strict:
             _fail(f"{result.quarantined} documents quarantined (--strict)", EXIT_FAILED)
         sys.exit(EXIT_QUARANTINED)
+
+
+def _quiet_ray() -> None:
+    """Show only Ray's errors: its start-up notices (e.g. that token authentication is enabled) are
+    warnings on stderr, which a quiet (cron) run must not print. Failures still end the run as errors."""
+    try:
+        import ray  # noqa: F401 - importing it configures its logger (level INFO), so it comes first
+    except ImportError:
+        return  # the run says how to install it
+    ray_log = logging.getLogger("ray")
+    ray_log.setLevel(logging.ERROR)
+    # ray.init(address=...) sets the level back to INFO; the filters on its handlers stay
+    for handler in ray_log.handlers:
+        handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
 
 def _summary(report: dict[str, Any], outdir: Any) -> str:
@@ -310,7 +358,10 @@ def setup_logging(log_file: str | None, as_json: bool) -> logging.Logger:
     log.propagate = False
     log.setLevel(logging.INFO)
     if log_file:
-        handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as err:  # a missing or unwritable folder: the command line's fault, as a directory is
+            _fail(f"cannot open the log file {log_file}: {err.strerror or err}", EXIT_USAGE)
         handler.setFormatter(
             _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
         )
@@ -325,9 +376,7 @@ def state() -> None:
     """Show or clear the state kept between runs (processed files, dedup index)."""
 
 
-def _state_folder(config_path: str | None, outdir: str | None) -> Any:
-    from pathlib import Path
-
+def _state_folder(config_path: str | None, outdir: str | None) -> Path:
     from pipeline.runner import state_folder
 
     config = _config_or_exit(config_path)
@@ -350,17 +399,24 @@ def _with_state_options(fn: Any) -> Any:
 @_with_state_options
 def state_info(config_path: str | None, outdir: str | None) -> None:
     """What the state holds: files processed, documents, config hash, dedup index size."""
-    from pipeline.state import StateStore
+    from pipeline.state import DB_NAME, StateCorrupt, StateStore, is_damage
 
     folder = _state_folder(config_path, outdir)
-    if not (folder / "state.sqlite").exists():
+    if not (folder / DB_NAME).exists():
         click.echo(f"no state in {folder} (no run has finished a file there yet)")
         return
-    store = StateStore(folder)
     try:
-        info = store.info()
-    finally:
-        store.close()
+        store = StateStore(folder)
+        try:
+            info = store.info()
+        finally:
+            store.close()
+    except StateCorrupt as err:
+        _damaged_state(err, config_path, outdir)
+    except sqlite3.DatabaseError as err:
+        if not is_damage(err):
+            raise
+        _damaged_state(StateCorrupt(folder / DB_NAME, str(err)), config_path, outdir)
     for key, value in info.items():
         click.echo(f"{key}: {value}")
 
@@ -369,8 +425,9 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
 @_with_state_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
-    """Forget every processed file and the dedup index (the next run processes everything)."""
-    from pipeline.state import StateLocked, StateStore, remove_state_folder
+    """Forget every processed file and the dedup index (the next run processes everything). A damaged
+    state database is kept beside, as state.sqlite.corrupt-TIME."""
+    from pipeline.state import StateLocked, clear_state, run_lock
 
     folder = _state_folder(config_path, outdir)
     if not folder.exists():
@@ -378,15 +435,13 @@ def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
         return
     if not yes and not click.confirm(f"Forget the state in {folder}?", default=False):
         sys.exit(EXIT_FAILED)
-    store = StateStore(folder)
     try:
-        store.lock()
+        with run_lock(folder):  # without opening the database, which may be damaged
+            aside = clear_state(folder)
     except StateLocked as err:
-        store.close()
         _fail(f"{err}; not resetting", EXIT_LOCKED)
-    store.close()
-    remove_state_folder(folder)
-    click.echo(f"state in {folder} cleared")
+    kept = f"; the damaged state database was kept as {aside}" if aside is not None else ""
+    click.echo(f"state in {folder} cleared{kept}")
 
 
 @cli.command()
@@ -394,15 +449,22 @@ def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
 @_with_state_options
 def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
     """Show document ID before and after, with each removed span marked by stage and rule."""
-    from pathlib import Path
-
     from pipeline.explain import ExplainError, explain_document
+    from pipeline.runner import state_folder
+    from pipeline.state import DB_NAME, StateCorrupt, is_damage
 
     config = _config_or_exit(config_path)
     try:
         text = explain_document(config, Path(outdir or config.output.dir), doc_id, color=sys.stdout.isatty())
     except ExplainError as err:
         _fail(str(err), EXIT_USAGE)
+    except StateCorrupt as err:
+        _damaged_state(err, config_path, outdir)
+    except sqlite3.DatabaseError as err:
+        if not is_damage(err):
+            raise
+        db = state_folder(config, Path(outdir or config.output.dir)) / DB_NAME
+        _damaged_state(StateCorrupt(db, str(err)), config_path, outdir)
     click.echo(text)
 
 

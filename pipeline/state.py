@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import xxhash
@@ -68,6 +68,27 @@ CREATE TABLE IF NOT EXISTS first_pass (
 
 class StateLocked(Exception):
     """Another run holds the lock on this state folder."""
+
+
+class StateCorrupt(Exception):
+    """The state database is damaged: not a database, truncated or empty."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"the state database {path} is damaged ({detail})")
+        self.path = path
+
+
+DB_NAME = "state.sqlite"
+_SQLITE_HEADER = b"SQLite format 3\x00"  # how every SQLite database file begins
+_SIDE_FILES = ("", "-wal", "-shm")  # the database and SQLite's files beside it, which belong to it
+
+
+def is_damage(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the database file is damaged (not, e.g., busy or unwritable)."""
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    if code is None:
+        return type(err) is sqlite3.DatabaseError  # what the module raises for SQLITE_CORRUPT and SQLITE_NOTADB
+    return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # (extended codes: low byte)
 
 
 @dataclass(frozen=True)
@@ -119,43 +140,104 @@ def config_hash(config_dump: dict[str, Any]) -> str:
 _FILE_COLUMNS = "source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns"
 
 
+def _create_database(path: Path) -> None:
+    """Make a new state database at ``path`` in one step: built under another name, then linked into
+    place, so that no process finds ``path`` empty while it is made (an empty file is damage)."""
+    new = path.with_name(f"{path.name}.new-{os.getpid()}")
+    for suffix in _SIDE_FILES:  # left by a process of the same id that was killed here
+        Path(f"{new}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(new, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+    finally:
+        db.close()
+    try:
+        os.link(new, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    except OSError:  # a file system without hard links
+        if not path.exists():
+            os.replace(new, path)
+    new.unlink(missing_ok=True)
+
+
+def _take_lock(folder: Path) -> IO[str]:
+    """The run lock's file, locked, or raise StateLocked. The OS drops the lock when the process dies,
+    so a lock left by a killed run is simply taken over."""
+    fh = open(folder / "lock", "a+")  # noqa: SIM115 - held by the caller
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown process"
+        fh.close()
+        raise StateLocked(f"another cleancorpus run ({holder}) is using {folder}") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n")
+    fh.flush()
+    return fh
+
+
+def _release_lock(fh: IO[str]) -> None:
+    fcntl.flock(fh, fcntl.LOCK_UN)
+    fh.close()
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the run lock of a state folder without opening its database (which may be damaged)."""
+    fh = _take_lock(folder)
+    try:
+        yield
+    finally:
+        _release_lock(fh)
+
+
 class StateStore:
     def __init__(self, folder: Path) -> None:
+        """Open (or create) the state database; raises StateCorrupt if it is damaged."""
         self.folder = folder
+        self._lock_fh: IO[str] | None = None
         folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(folder / "state.sqlite", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
-        if "mtime_ns" not in columns:  # a state folder made before modification times were kept
-            self.db.execute("ALTER TABLE files ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0")
-        self._lock_fh: Any = None
+        path = folder / DB_NAME
+        try:
+            with open(path, "rb") as fh:
+                header = fh.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            _create_database(path)
+            header = _SQLITE_HEADER
+        # Checked before SQLite opens it: SQLite takes an empty file for a new database (the state would be
+        # forgotten unsaid), and closing a connection to a file that is not a database deletes its -wal file.
+        if not header:
+            raise StateCorrupt(path, "the file is empty")
+        if header != _SQLITE_HEADER:
+            raise StateCorrupt(path, "file is not a database")
+        self.db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
+            if "mtime_ns" not in columns:  # a state folder made before modification times were kept
+                self.db.execute("ALTER TABLE files ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.DatabaseError as err:
+            self.db.close()
+            if is_damage(err):  # e.g. a truncated file: SQLite checks its size against its header
+                raise StateCorrupt(path, str(err)) from None
+            raise
 
     # ------------------------------------------------------------ locking
 
     def lock(self) -> None:
-        """Take the run lock or raise StateLocked. The OS drops it when the process dies, so a lock
-        left by a killed run is simply taken over."""
-        fh = open(self.folder / "lock", "a+")  # noqa: SIM115 - held for the whole run
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown process"
-            fh.close()
-            raise StateLocked(f"another cleancorpus run ({holder}) is using {self.folder}") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n")
-        fh.flush()
-        self._lock_fh = fh
+        """Take the run lock or raise StateLocked (held until ``close``)."""
+        self._lock_fh = _take_lock(self.folder)
 
     def close(self) -> None:
         self.db.close()
         if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
+            _release_lock(self._lock_fh)
             self._lock_fh = None
 
     # ------------------------------------------------------------ reading
@@ -208,7 +290,8 @@ class StateStore:
     def info(self) -> dict[str, Any]:
         files = self.files()
         stage_counts = dict(self.db.execute("SELECT stage, COUNT(*) FROM stage_rows GROUP BY stage").fetchall())
-        size = sum(p.stat().st_size for p in self.folder.glob("state.sqlite*"))
+        side_files = (self.folder / f"{DB_NAME}{suffix}" for suffix in _SIDE_FILES)
+        size = sum(p.stat().st_size for p in side_files if p.exists())  # (not copies set aside)
         return {
             "folder": str(self.folder),
             "config_hash": self.meta("config_hash"),
@@ -283,5 +366,48 @@ class StateStore:
         self.db.execute("COMMIT")
 
 
-def remove_state_folder(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def set_aside_if_damaged(folder: Path) -> Path | None:
+    """With the run lock held: if the state database is damaged, rename it and its side files to
+    ``state.sqlite.corrupt-<UTC time>`` (-wal, -shm: SQLite finds them by that name), kept for
+    inspection; returns the new name, or None if the database is sound or absent."""
+    path = folder / DB_NAME
+    if not path.exists():
+        return None
+    try:
+        store = StateStore(folder)
+        try:
+            # Damage past the header and the schema shows only in a scan (seconds for a large state,
+            # which the callers, a reset or a rebuild, can spend)
+            if store.db.execute("PRAGMA quick_check(1)").fetchone() == ("ok",):
+                return None
+        finally:
+            store.close()
+    except StateCorrupt:
+        pass
+    except sqlite3.DatabaseError as err:
+        if not is_damage(err):
+            raise
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{DB_NAME}.corrupt-{stamp}")
+    n = 1
+    while any(Path(f"{aside}{suffix}").exists() for suffix in _SIDE_FILES):  # twice in a second
+        aside, n = path.with_name(f"{DB_NAME}.corrupt-{stamp}-{n}"), n + 1
+    for suffix in _SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+    return aside
+
+
+def clear_state(folder: Path) -> Path | None:
+    """With the run lock held: forget everything in the state folder. The lock file stays (a run starting
+    meanwhile would lock a new file of that name and overlap), and so does a damaged database, set aside
+    (``set_aside_if_damaged``; its new name is returned), as do copies set aside before."""
+    aside = set_aside_if_damaged(folder)
+    for entry in folder.iterdir():
+        if entry.name == "lock" or entry.name.startswith(f"{DB_NAME}.corrupt-"):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return aside

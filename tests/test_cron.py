@@ -297,6 +297,140 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
     assert "1 files, 8 documents" in result.output  # processed again from scratch
 
 
+def _damage(db: Path, kind: str) -> None:
+    """Damage a state database as a crash, a full disk or a stray write would."""
+    if kind == "garbage":
+        db.write_bytes(b"x\n")
+    elif kind == "empty":
+        db.write_bytes(b"")
+    elif kind == "truncated":
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+    else:  # a page of the files table overwritten: the header and the schema are sound
+        (root,) = sqlite3_rows(db, "SELECT rootpage FROM sqlite_master WHERE name = 'files'")
+        with open(db, "r+b") as fh:
+            fh.seek((root[0] - 1) * 4096)
+            fh.write(b"\xff" * 4096)
+
+
+def sqlite3_rows(db: Path, query: str) -> list[tuple]:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("recovery", ["state reset", "run --rebuild"])
+@pytest.mark.parametrize("kind", ["garbage", "empty", "truncated", "bad page"])
+def test_a_damaged_state_database_is_named_and_set_aside_by_reset_or_rebuild(
+    tmp_path: Path, kind: str, recovery: str
+) -> None:
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))
+    out = tmp_path / "out"
+    db = out / ".cleancorpus" / "state.sqlite"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    _damage(db, kind)
+    damaged = db.read_bytes()
+    for args in (
+        ["run", str(tmp_path / "in"), "-o", str(out), "-q"],
+        ["state", "info", "-o", str(out)],
+        ["explain", "some-id", "-o", str(out)],
+    ):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+        assert f"the state database {db} is damaged" in result.output
+        assert f"cleancorpus state reset -o {out}" in result.output and "--rebuild" in result.output
+    assert db.read_bytes() == damaged  # reported, not touched
+
+    if recovery == "state reset":
+        result = runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"])
+        assert result.exit_code == 0 and result.output.count("\n") == 1, result.output
+        assert "the damaged state database was kept as" in result.output
+        result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+        assert result.exit_code == 0 and result.output == "", result.output
+    else:
+        result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q", "--rebuild"])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(f"cleancorpus: the damaged state database {db} was set aside as ")
+        assert result.output.count("\n") == 1  # quiet but for that
+    (aside,) = db.parent.glob("state.sqlite.corrupt-*")
+    assert aside.read_bytes() == damaged
+    info = runner.invoke(cli, ["state", "info", "-o", str(out)])
+    assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
+
+
+def test_setting_a_damaged_database_aside_takes_its_side_files_and_waits_for_the_lock(tmp_path: Path) -> None:
+    # SQLite's -wal and -shm files belong to the database: left under their names, a new database would
+    # read the old one's log. And no run may find its database moved from under it: a reset or a rebuild
+    # moves it only while holding the run lock.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Hello there.", encoding="utf-8")
+    out = tmp_path / "out"
+    folder = out / ".cleancorpus"
+    assert _cli("run", str(tmp_path / "in"), "-o", str(out), "-q").returncode == 0
+    files = {
+        name: f"{name} of a damaged database".encode()
+        for name in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm")
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
+            "from pipeline.state import run_lock; lock = run_lock(Path(sys.argv[2])); lock.__enter__();"
+            "print('locked', flush=True); time.sleep(60)",
+            str(REPO),
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        for args in (
+            ("state", "reset", "-o", str(out), "--yes"),
+            ("run", str(tmp_path / "in"), "-o", str(out), "--rebuild"),
+        ):
+            busy = _cli(*args)
+            assert busy.returncode == 75 and f"pid {holder.pid}" in busy.stderr, busy.stderr
+        assert {p.name: p.read_bytes() for p in folder.glob("state.sqlite*")} == files
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    reset = _cli("state", "reset", "-o", str(out), "--yes")
+    assert reset.returncode == 0, reset.stderr
+    (aside,) = folder.glob("state.sqlite.corrupt-*[0-9Z]")
+    assert {p.name.replace(aside.name, "state.sqlite"): p.read_bytes() for p in folder.glob("state.sqlite*")} == files
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["lock", *(f"{aside.name}{s}" for s in ("", "-wal", "-shm"))]
+    )
+
+
+def test_a_new_state_database_is_never_seen_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An empty state.sqlite counts as damage, so a database being made must not be visible before it has
+    # its header: it is made under another name and linked into place.
+    import pipeline.state as state_module
+
+    seen: list[bool] = []
+    original = state_module.sqlite3.connect
+
+    def connect(path: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append((tmp_path / "state" / "state.sqlite").exists())
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(state_module.sqlite3, "connect", connect)
+    state_module.StateStore(tmp_path / "state").close()
+    assert seen == [False, True]  # made elsewhere, then opened where it belongs
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["state.sqlite"]
+    state_module.StateStore(tmp_path / "state").close()  # and opened again as it is
+
+
 # ---------------------------------------------------------------- locking
 
 
@@ -531,6 +665,20 @@ def test_cron_run_is_quiet_and_logs_json_lines(tmp_path: Path) -> None:
     # not quiet, not a terminal: one summary line, no progress bar
     result = _cli("run", str(SEEDS), "-o", str(tmp_path / "out2"))
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("cleancorpus: 5 files, 5 documents")
+
+
+def test_a_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
+    runner = CliRunner()
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    for log, reason in (
+        (tmp_path / "missing" / "x.log", "No such file or directory"),
+        (not_a_folder / "x.log", "Not a directory"),
+    ):
+        result = runner.invoke(cli, ["run", str(SEEDS), "-o", str(tmp_path / "out"), "-q", "--log-file", str(log)])
+        assert result.exit_code == 2, result.output
+        assert result.output == f"cleancorpus: error: cannot open the log file {log}: {reason}\n"
+    assert not (tmp_path / "out").exists()  # stopped before anything was written
 
 
 def test_explain_marks_each_removed_span(tmp_path: Path) -> None:

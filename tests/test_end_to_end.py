@@ -153,6 +153,16 @@ def test_exit_codes_and_messages(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["run", "--workers", "0", str(SEEDS)]).exit_code == 2
 
 
+def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path: Path) -> None:
+    # It used to be ignored: the run happened on this machine, not on the cluster named.
+    result = CliRunner().invoke(cli, ["run", str(SEEDS), "-o", str(tmp_path / "o"), "--ray-address", "auto"])
+    assert result.exit_code == 2
+    assert (
+        result.output == "cleancorpus: error: --ray-address auto needs --executor ray (add it to run on that cluster)\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_config_input_and_output_are_used_without_arguments(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     out = tmp_path / "from-config"

@@ -3,7 +3,9 @@ and the state rows a later (incremental) run loads. One local Ray (2 CPUs) for t
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from pipeline import ray_dedup
+from pipeline.cli import cli
 from pipeline.config import RunConfig, default_config, load_config_data
 from pipeline.runner import run
 from pipeline.state import StateStore
@@ -195,6 +199,44 @@ def test_incremental_run_against_the_saved_index_equals_local(tmp_path: Path) ->
 
 def _code(batch_no: int, position: int) -> int:
     return batch_no << 32 | position
+
+
+def test_a_quiet_run_shows_rays_errors_but_not_its_start_up_notices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This module's Ray is running, so the run starts none: ray.init is replaced by what matters of it here.
+    # Joining a cluster it sets Ray's logger back to INFO; starting a local Ray it warns that token
+    # authentication is enabled (on Ray's logger, on stderr), which a cron run must not print.
+    ray_log = logging.getLogger("ray")
+    saved = ray_log.level, [list(h.filters) for h in ray_log.handlers]
+    shown = io.StringIO()  # Ray's handler writes to the stderr of when it was made: not CliRunner's
+    for handler in ray_log.handlers:
+        monkeypatch.setattr(handler, "stream", shown)
+    started: list[bool] = []
+
+    def init(**kwargs: Any) -> None:
+        started.append(True)
+        ray_log.setLevel(logging.INFO)
+        logging.getLogger("ray._private.authentication.authentication_token_setup").warning(
+            "Token authentication is enabled for this Ray cluster."
+        )
+        logging.getLogger("ray._private.worker").error("a real error")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(started))
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Some text here.", encoding="utf-8")
+    try:
+        args = ["run", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q", "--executor", "ray"]
+        result = CliRunner().invoke(cli, args)
+    finally:
+        ray_log.setLevel(saved[0])
+        for handler, filters in zip(ray_log.handlers, saved[1], strict=True):
+            handler.filters[:] = filters
+    assert result.exit_code == 0 and result.output == "", result.output
+    assert started == [True]
+    assert "a real error" in shown.getvalue() and "Token authentication" not in shown.getvalue()
 
 
 def test_components_join_documents_through_shared_keys_across_partitions_and_batches() -> None:
