@@ -258,12 +258,17 @@ class StateStore:
         return [FileRecord(*row) for row in rows]
 
     def stage_rows(self, stage: str, exclude_sources: set[str]) -> Iterator[tuple[str, bytes]]:
-        """(source, payload) rows a stage saved, oldest first, leaving out the given sources."""
-        for source, payload in self.db.execute(
-            "SELECT source, payload FROM stage_rows WHERE stage = ? ORDER BY id", (stage,)
-        ):
-            if source not in exclude_sources:
-                yield source, payload
+        """(source, payload) rows a stage saved, oldest first, leaving out the given sources. The row ids
+        come first, from the index, and then each payload by its id: ordering the rows themselves made
+        SQLite sort their payloads too, through a temporary copy (0.5 s for the 127 MB of a 200 MB archive's
+        dedup index, against 0.1 s), and payloads of left-out sources are not read at all."""
+        listed = self.db.execute("SELECT id, source FROM stage_rows WHERE stage = ? ORDER BY id", (stage,)).fetchall()
+        for row_id, source in listed:
+            if source in exclude_sources:
+                continue
+            row = self.db.execute("SELECT payload FROM stage_rows WHERE id = ?", (row_id,)).fetchone()
+            if row is not None:
+                yield source, row[0]
 
     def first_pass_parts(self, stage: str, source: str, content_hash: str, config_hash: str) -> bytes | None:
         """What ``save_first_pass`` kept for this file's content under this config, if anything."""

@@ -454,6 +454,29 @@ def test_replacing_a_files_state_rows_finds_them_by_index_also_in_an_older_state
     store.close()
 
 
+def test_stage_rows_come_oldest_first_without_sorting_their_payloads(tmp_path: Path) -> None:
+    """A stage's rows, in the order they were saved (also across files recorded again), the left-out
+    sources' payloads not returned; the payloads themselves are never sorted (a temporary copy of the
+    whole dedup index) nor read for left-out sources."""
+    from pipeline.state import FileRecord, StateStore
+
+    store = StateStore(tmp_path / "state")
+    for source in ("b.txt", "a.txt", "c.txt", "a.txt"):  # a.txt again: its rows replaced, now the newest
+        rows = [("4:dedup", f"{source}-{i}".encode()) for i in range(2)] + [("1:other", b"x")]
+        store.commit_file(FileRecord(source, source, 1, "h", "c"), rows)
+    got = [(source, payload.decode()) for source, payload in store.stage_rows("4:dedup", {"c.txt"})]
+    assert got == [("b.txt", "b.txt-0"), ("b.txt", "b.txt-1"), ("a.txt", "a.txt-0"), ("a.txt", "a.txt-1")]
+    plans = []
+    store.db.set_trace_callback(plans.append)
+    list(store.stage_rows("4:dedup", {"c.txt"}))
+    store.db.set_trace_callback(None)
+    for query in {q for q in plans if "ORDER BY" in q}:
+        plan = " ".join(str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall())
+        assert "COVERING INDEX" in plan, plan  # ordered from the index alone, not the rows
+    assert sum("WHERE id" in q for q in plans) == 4  # the payloads of b.txt and a.txt only
+    store.close()
+
+
 def test_a_state_folder_recorded_before_file_times_were_kept_opens_and_reads_its_files(tmp_path: Path) -> None:
     import sqlite3
 
