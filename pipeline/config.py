@@ -152,9 +152,7 @@ def load_config_data(data: Any, where: str = "config") -> RunConfig:
     if isinstance(raw_output, str):  # `output: out/`
         raw_output = {"dir": raw_output}
     raw_stages = data.get("stages")
-    if raw_stages is None:
-        raw_stages = []
-    if not isinstance(raw_stages, list):
+    if not isinstance(raw_stages, (list, type(None))):
         raise ConfigError(f"{where}: stages: expected a list of {{stage: NAME, ...}} items")
     state = data.get("state")
     if state is not None and not isinstance(state, str):
@@ -163,7 +161,11 @@ def load_config_data(data: Any, where: str = "config") -> RunConfig:
         state=state,
         input=_validate(InputConfig, raw_input, where, "input"),
         output=_validate(OutputConfig, raw_output, where, "output"),
-        stages=tuple(_build_stage(item, i, where) for i, item in enumerate(raw_stages)),
+        # A config that leaves `stages` out (or empty) runs the default stages, as every other key left out
+        # takes its default: one that only sets output.format still cleans. `stages: []` runs none.
+        stages=default_config().stages
+        if raw_stages is None
+        else tuple(_build_stage(item, i, where) for i, item in enumerate(raw_stages)),
     )
 
 

@@ -62,7 +62,16 @@ def test_unknown_top_level_key_suggests() -> None:
 def test_shorthands_for_input_and_output() -> None:
     config = load_config_data({"input": "corpus/", "output": "out/"})
     assert config.input.paths == ["corpus/"] and config.output.dir == "out/"
-    assert config.stages == ()
+
+
+def test_a_config_without_stages_runs_the_default_stages() -> None:
+    """Left out or empty, `stages` takes its default like every other key (a config that only sets the
+    output format still cleans); an explicit empty list runs none."""
+    defaults = default_config().stages
+    assert load_config_data({"output": {"format": "jsonl"}}).stages == defaults
+    assert load_config_data({"stages": None}).stages == defaults
+    assert load_config_data(None).stages == defaults
+    assert load_config_data({"stages": []}).stages == ()
 
 
 def test_disabled_stage_is_kept_but_not_run() -> None:
