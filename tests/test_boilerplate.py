@@ -1011,9 +1011,43 @@ def test_recurring_lines_corpus_wide_and_per_site():
     assert removed(again) == [("recurring", banner)]
 
 
+def test_copies_of_an_article_keep_their_body_for_dedup():
+    """Exact copies of a document count once in the recurring counts (five copies made every line of it
+    'recurring' and all five were emptied); near copies (an article syndicated to five sites, each with
+    its own header and footer) keep their body lines, which are left to dedup, while the template lines
+    around them still go."""
+    article = (SEEDS / next(p.name for p in SEEDS.glob("002_*.txt"))).read_text(encoding="utf-8").strip()
+    stage = BoilerplateStage()
+    copies = [jdoc(i, article, f"https://site{i}.example/a") for i in range(5)]
+    stage.prepare(iter(copies))
+    assert stage.recurring == frozenset() and stage.recurring_by_site == {}
+    doc = jdoc(0, article, "https://site0.example/a")
+    stage.process(doc)
+    assert not any(rule == "recurring" for rule, _ in removed(doc))
+
+    footer = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren"  # on every page
+    sites = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    syndicated = [
+        jdoc(i, f"{s.title()} Daily\n{article}\n{footer}", f"https://{s}.example/1") for i, s in enumerate(sites)
+    ]
+    other = [jdoc(10 + i, f"{ARTICLE} Nummer {i}.\n{footer}", f"https://{s}.example/2") for i, s in enumerate(sites)]
+    stage = BoilerplateStage()
+    stage.prepare(iter(syndicated + other))
+    body = [line for line in article.split("\n") if len(line.split()) >= 16]
+    assert len(body) >= 3 and all(line_hash(normalise(line)) in stage.recurring for line in body)
+    for doc in syndicated:
+        stage.process(doc)
+        assert all(line in doc.text for line in body)  # the body stays in every copy, for dedup to judge
+        assert ("recurring", footer) in removed(doc)  # the template line around it still goes
+    assert stage.take_stats()["recurring-copy-kept"] == 5
+    page = jdoc(20, f"{ARTICLE} Nummer 20.\n{footer}\n{body[0]}", "https://zeta.example/3")
+    stage.process(page)  # one recurring body line in a page of its own text: not a copy, removed as before
+    assert ("recurring", body[0]) in removed(page)
+
+
 def test_recurring_thresholds_and_disable():
     line = "Mehr aus unserem Netzwerk hier"
-    docs = [jdoc(i, f"{line}\n{ARTICLE}\n", f"https://s{i}.example/") for i in range(3)]
+    docs = [jdoc(i, f"{line}\n{ARTICLE} {i}.\n", f"https://s{i}.example/") for i in range(3)]  # (not copies)
     stage = BoilerplateStage(BoilerplateStage.Options(recurring_min_documents=4))
     stage.prepare(iter(docs))
     assert not stage.recurring

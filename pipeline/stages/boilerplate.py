@@ -109,6 +109,10 @@ PROSE_MIN_WORDS = 16
 QUANTITY_MAX_WORDS = 12
 # A line of at least this many words that looks like prose means the article has started.
 SEEN_PROSE_MIN_WORDS = 8
+# A document with at least this many body lines recurring in other documents, and at least this share of
+# its body lines, is a copy of content: its body lines are left to dedup (rule_verdicts).
+RECURRING_COPY_LINES = 3
+RECURRING_COPY_SHARE = 0.5
 # Longest crumb (in words) inside a breadcrumb trail.
 CRUMB_MAX_WORDS = 12
 # Words allowed before the root of a trail ("Sie sind hier: Startseite", "date 2023-11-10 Home").
@@ -1911,10 +1915,18 @@ class BoilerplateStage(Stage):
         by_site = _DocumentCounts()
         site_ids: dict[str, int] = {}
         salts: list[int] = []
+        # A document whose lines are exactly another's (a copy, the same keys in the same order) is counted
+        # once: five copies of an article made every line of it "recurring", and all five were emptied.
+        seen: set[int] = set()
         for part in parts:
             if part is None:
                 continue
             site, hashes, counted = part
+            if hashes.size:
+                fingerprint = xxhash.xxh3_64_intdigest(hashes.data)
+                if fingerprint in seen:
+                    continue
+                seen.add(fingerprint)
             site_id = site_ids.get(site)
             if site_id is None:
                 site_id = site_ids[site] = len(site_ids)
@@ -2313,7 +2325,23 @@ class BoilerplateStage(Stage):
     def rule_verdicts(self, doc: Document, lines: list[str], scorer: bool | None = None) -> RuleVerdicts:
         """What the rules say about every line of a document (before the line scorer). ``scorer``:
         whether the line scorer judges the lines around the article stretch, so that the margin rule
-        ('outside-content') stays off (default: whether the scorer is on; training sets True)."""
+        ('outside-content') stays off (default: whether the scorer is on; training sets True).
+
+        A document most of whose body text recurs in other documents is a copy of content (an article
+        syndicated to several sites, reposted on the same one), not a page of template lines: the
+        recurring rule would take its body from every copy, the first included, so its body lines are
+        left to dedup, which keeps the first copy (``RECURRING_COPY_SHARE``, ``RECURRING_COPY_LINES``)."""
+        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False)
+        if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
+            self.stat_update("recurring-copy-kept")
+            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True)
+        return verdicts
+
+    def _rule_verdicts(
+        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool
+    ) -> tuple[RuleVerdicts, int, int]:
+        """rule_verdicts, and the body lines the recurring rule removed and all the body lines it saw;
+        ``copy``: body lines are not removed as recurring."""
         opts = self.options
         disabled = self._disabled
         n = len(lines)
@@ -2351,6 +2379,7 @@ class BoilerplateStage(Stage):
         marker_cost = opts.content_marker_penalty
         markers: list[int] = []
         infos = self.line_infos(lines)
+        body_lines = recurring_body = 0
 
         # The text of a line is looked at only in the rare branches that need it (markers, cut
         # breadcrumbs, listed teasers); the rest comes from its _line_info.
@@ -2370,10 +2399,15 @@ class BoilerplateStage(Stage):
                     pending += marker_cost
                     markers.append(i)
                 continue
+            if body_chars > 0:
+                body_lines += 1
             if recurring_on and (key_hash in recurring or key_hash in site_recurring):
-                verdict[i] = RECURRING_RULE
-                pending += removed_cost
-                continue
+                if body_chars > 0:
+                    recurring_body += 1
+                if not copy or body_chars <= 0:
+                    verdict[i] = RECURRING_RULE
+                    pending += removed_cost
+                    continue
             if crumb is not None:
                 kind, cut = crumb
                 if kind == "breadcrumb" and crumbs_on:
@@ -2414,7 +2448,8 @@ class BoilerplateStage(Stage):
             if content_on
             else None
         )
-        return RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored if content_on else None)
+        verdicts = RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored if content_on else None)
+        return verdicts, recurring_body, body_lines
 
     def _write_out(
         self,
