@@ -704,6 +704,27 @@ def test_a_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()  # stopped before anything was written
 
 
+def test_explain_marks_the_occurrence_that_was_removed() -> None:
+    """A span found several times is marked where it was removed: a whole line before the start of a
+    longer kept line, and for a repeat of the document's own paragraph not the first copy, which dedup kept."""
+    from pipeline.explain import mark_spans
+
+    para = "The quick brown fox jumps over the lazy dog near the river bank."
+    before = f"{para}\n\nSaludos! from the team\n\n{para}\nSaludos"
+    removals = [
+        {"stage": "dedup", "rule": "exact-paragraph", "text": para, "duplicate_of": "rep"},
+        {"stage": "boilerplate", "rule": "greeting", "text": "Saludos"},
+    ]
+    marked, unplaced = mark_spans(before, removals, color=False, doc_id="rep")
+    assert unplaced == []
+    assert marked == (
+        f"{para}\n\nSaludos! from the team\n\n[-dedup/exact-paragraph: {para}-]\n[-boilerplate/greeting: Saludos-]"
+    )
+    # a paragraph repeated from another document: every copy here was removed, the first is marked first
+    other = [{"stage": "dedup", "rule": "exact-paragraph", "text": para, "duplicate_of": "other"}]
+    assert mark_spans(before, other, color=False, doc_id="rep")[0].startswith(f"[-dedup/exact-paragraph: {para}-]")
+
+
 def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()
