@@ -939,6 +939,16 @@ def test_shipped_agency_definition_reaches_every_pattern_that_names_it():
         assert stage.classify(line) == rule
 
 
+def test_whole_line_length_limit_is_stated_where_users_set_patterns():
+    # User patterns are not tried on lines over MAX_WHOLE_LINE_CHARS (for speed): the options say so.
+    stage = BoilerplateStage(BoilerplateStage.Options(patterns={"mine": ["x+"]}))
+    limit = boilerplate.MAX_WHOLE_LINE_CHARS
+    assert stage.classify("x" * limit) == "mine" and stage.classify("x" * (limit + 1)) is None
+    for option in ("patterns", "pattern_files"):
+        description = BoilerplateStage.Options.model_fields[option].description or ""
+        assert f"longer than {limit} characters" in description, option
+
+
 def test_bad_user_regex_is_reported():
     with pytest.raises(ValueError, match="bad regex"):
         BoilerplateStage(BoilerplateStage.Options(patterns={"x": ["(unclosed"]}))

@@ -101,7 +101,8 @@ LINE_CACHE_MAX_CHARS = 400
 # _line_info of a line with nothing left after normalisation.
 _NO_KEY: tuple[Any, ...] = (None, 0, None, None, False, False, 0, False)
 
-# Whole-line regexes are tried only on lines up to this many characters (patterns are bounded).
+# Whole-line regexes are tried only on lines up to this many characters (patterns are bounded), user
+# ones too: the `patterns` and `pattern_files` option descriptions say so.
 MAX_WHOLE_LINE_CHARS = 600
 # A line with more words than this is prose whatever its punctuation.
 PROSE_MIN_WORDS = 16
@@ -1460,7 +1461,8 @@ class BoilerplateStage(Stage):
         patterns: dict[str, list[str]] = Field(
             default_factory=dict,
             description="Extra whole-line regexes per rule name (new names allowed), matched "
-            "case-insensitively against the trimmed line with surrounding punctuation removed.",
+            "case-insensitively against the trimmed line with surrounding punctuation removed; lines longer "
+            f"than {MAX_WHOLE_LINE_CHARS} characters are not tried (a limit for speed, as for the shipped packs).",
         )
         disable_rules: list[str] = Field(
             default_factory=list,
@@ -1469,7 +1471,8 @@ class BoilerplateStage(Stage):
         pattern_files: list[str] = Field(
             default_factory=list,
             description="Extra YAML pattern packs in the shipped format (rules: {name: {lines, patterns, phrases}};"
-            " optional definitions: {name: regex}, written {{name}} in patterns).",
+            " optional definitions: {name: regex}, written {{name}} in patterns). Their patterns, like"
+            f" 'patterns', are not tried on lines longer than {MAX_WHOLE_LINE_CHARS} characters.",
         )
         max_phrase_line_words: int = Field(
             12,
