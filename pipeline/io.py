@@ -8,8 +8,11 @@ lands in rejected.jsonl with its reason and the run goes on.
 from __future__ import annotations
 
 import atexit
+import base64
 import codecs
 import contextlib
+import datetime
+import decimal
 import gzip
 import io
 import os
@@ -528,7 +531,12 @@ class OutputWriter:
         if self.parquet is not None:
             self.parquet.write(record)
             return
-        self.file.write(orjson.dumps(record) + b"\n")
+        try:
+            line = orjson.dumps(record, default=json_default)
+        except orjson.JSONEncodeError as err:
+            # The runner has already counted the document kept: fail with a message that names it.
+            raise ValueError(f"cannot write document {doc.id} of {doc.source} as JSON: {err}") from None
+        self.file.write(line + b"\n")
 
     def commit(self) -> None:
         if self.input.format == "txt" and self.format == "txt" and self.file.empty:
@@ -547,3 +555,28 @@ JSONL_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 
 def jsonl_line(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=JSONL_OPTIONS)
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the carried values JSON has no type for (Parquet columns read by ``read_parquet``), as
+    orjson's ``default`` hook: binary as base64 (standard alphabet, padded), decimals as strings (exact,
+    scale kept), pandas' nanosecond timestamps in ISO 8601 and durations as ISO 8601 ``PT<seconds>S``
+    (``-PT..`` when negative). Anything else raises TypeError, which orjson reports with its type."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):  # subclasses: pandas.Timestamp
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return _iso_duration(value)
+    raise TypeError
+
+
+def _iso_duration(value: datetime.timedelta) -> str:
+    """An exact ISO 8601 duration in seconds; pandas.Timedelta (a subclass) adds its nanoseconds."""
+    micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+    nanos = micros * 1000 + int(getattr(value, "nanoseconds", 0))
+    seconds, fraction = divmod(abs(nanos), 1_000_000_000)
+    digits = f".{fraction:09d}".rstrip("0") if fraction else ""
+    return f"{'-' if nanos < 0 else ''}PT{seconds}{digits}S"

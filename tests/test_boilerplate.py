@@ -866,6 +866,44 @@ def test_pattern_files(tmp_path):
         _stage_with_pack(tmp_path, "bad.yaml", "rules:\n  shop:\n    line: [x]\n")
 
 
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("not: [valid\n", r"bad.yaml: invalid YAML at line 2, column 1: did not find expected ','"),
+        ("rules:\n  mine:\n    patterns: 5\n", r"bad.yaml: rules.mine.patterns must be a list of strings, got int 5"),
+        ("rules:\n  mine:\n    patterns: 'a+'\n", r"rules.mine.patterns must be a list of strings, got str 'a\+'"),
+        ("rules:\n  mine:\n    lines: [Home, No]\n", r"rules.mine.lines\[1\] must be a string \(quote it\), got bool"),
+        ("rules:\n  mine:\n    phrases: [[a, b]]\n", r"rules.mine.phrases\[0\] must be a string"),
+        ("rules:\n  mine:\n    ends_article: 1\n", r"rules.mine.ends_article must be true or false, got int 1"),
+        ("rules:\n  404: {lines: [x]}\n", r"rule names must be strings, got int 404"),
+        ("breadcrumb_roots: [home, 1]\n", r"breadcrumb_roots\[1\] must be a string"),
+        ("- a\n- b\n", r"bad.yaml: expected a mapping at the top level"),
+        ("rules: [a]\n", r"bad.yaml: 'rules' must map rule names to entries"),
+    ],
+)
+def test_broken_pattern_files_are_config_errors_naming_file_and_key(tmp_path, text, error):
+    # A YAML syntax error or a wrong type inside a pack gave a traceback (exit 1) instead of a config error.
+    from pipeline.config import ConfigError, load_config_data
+
+    pack = tmp_path / "bad.yaml"
+    pack.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=error):
+        load_config_data({"stages": [{"stage": "boilerplate", "pattern_files": [str(pack)]}]})
+
+
+def test_unreadable_pattern_files_are_config_errors(tmp_path):
+    from pipeline.config import ConfigError, load_config_data
+
+    (tmp_path / "latin1.yaml").write_bytes(b"rules:\n  mine:\n    lines: [caf\xe9]\n")
+    for path, error in [
+        (tmp_path / "latin1.yaml", r"latin1.yaml: not valid UTF-8 \(invalid continuation byte at byte 30\)"),
+        (tmp_path, r"cannot read pattern file .*: Is a directory$"),
+        (tmp_path / "missing.yaml", r"cannot read pattern file .*missing.yaml: No such file or directory$"),
+    ]:
+        with pytest.raises(ConfigError, match=error):
+            load_config_data({"stages": [{"stage": "boilerplate", "pattern_files": [str(path)]}]})
+
+
 def test_pack_definitions_are_named_sub_patterns(tmp_path):
     # A pack names a list once (definitions) and writes {{name}} in as many patterns as use it.
     stage = _stage_with_pack(
@@ -899,6 +937,16 @@ def test_shipped_agency_definition_reaches_every_pattern_that_names_it():
         ("mit Material von AFP", "agency-signature"),
     ]:
         assert stage.classify(line) == rule
+
+
+def test_whole_line_length_limit_is_stated_where_users_set_patterns():
+    # User patterns are not tried on lines over MAX_WHOLE_LINE_CHARS (for speed): the options say so.
+    stage = BoilerplateStage(BoilerplateStage.Options(patterns={"mine": ["x+"]}))
+    limit = boilerplate.MAX_WHOLE_LINE_CHARS
+    assert stage.classify("x" * limit) == "mine" and stage.classify("x" * (limit + 1)) is None
+    for option in ("patterns", "pattern_files"):
+        description = BoilerplateStage.Options.model_fields[option].description or ""
+        assert f"longer than {limit} characters" in description, option
 
 
 def test_bad_user_regex_is_reported():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -256,6 +259,29 @@ def test_output_format_overrides_the_input_format(tmp_path: Path) -> None:
         {"id": "j1", "text": "One.", "meta": '{"a":1}'},  # nested values are JSON strings
         {"id": "j2", "text": "Two.", "meta": None},
     ]
+
+
+def test_parquet_columns_json_lacks_are_written_to_jsonl_in_a_lossless_form(tmp_path: Path) -> None:
+    # Binary and decimal columns made the whole run fail ("Type is not JSON serializable: bytes").
+    table = pa.table(
+        {
+            "id": ["a"],
+            "text": ["First document about cats and their habits at home today."],
+            "raw": pa.array([b"\x00\xff"]),
+            "blobs": pa.array([[b"x", b""]], pa.list_(pa.large_binary())),
+            "price": pa.array([Decimal("1.50")], pa.decimal128(5, 2)),
+            "big": pa.array([Decimal("-12345678901234567890123456789.5")], pa.decimal256(40, 1)),
+            "took": pa.array([timedelta(days=-1, microseconds=500)], pa.duration("us")),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    config = load_config_data({"output": {"format": "jsonl"}, "stages": [{"stage": "normalize"}]})
+    result = run(config, [str(tmp_path / "t.parquet")], tmp_path / "out")
+    assert result.documents_out == 1
+    (row,) = _lines(tmp_path / "out" / "t.parquet.jsonl")
+    assert base64.b64decode(row["raw"]) == b"\x00\xff" and row["blobs"] == ["eA==", ""]
+    assert row["price"] == "1.50" and Decimal(row["big"]) == table.column("big")[0].as_py()
+    assert row["took"] == "-PT86399.9995S"
 
 
 def test_jsonl_to_parquet_keeps_fields_that_appear_or_change_type_late(tmp_path: Path) -> None:

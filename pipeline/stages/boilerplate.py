@@ -101,7 +101,8 @@ LINE_CACHE_MAX_CHARS = 400
 # _line_info of a line with nothing left after normalisation.
 _NO_KEY: tuple[Any, ...] = (None, 0, None, None, False, False, 0, False)
 
-# Whole-line regexes are tried only on lines up to this many characters (patterns are bounded).
+# Whole-line regexes are tried only on lines up to this many characters (patterns are bounded), user
+# ones too: the `patterns` and `pattern_files` option descriptions say so.
 MAX_WHOLE_LINE_CHARS = 600
 # A line with more words than this is prose whatever its punctuation.
 PROSE_MIN_WORDS = 16
@@ -513,6 +514,8 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
     if not isinstance(rules, dict):
         raise ValueError(f"boilerplate pack {where}: 'rules' must map rule names to entries")
     for rule, entry in rules.items():
+        if not isinstance(rule, str):
+            raise ValueError(f"boilerplate pack {where}: rules: rule names must be strings, got {_shown(rule)}")
         if not isinstance(entry, dict):
             raise ValueError(f"boilerplate pack {where}: rule {rule!r} must be a mapping")
         unknown = set(entry) - PACK_KEYS
@@ -521,9 +524,16 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
                 f"boilerplate pack {where}: rule {rule!r} has unknown keys {sorted(unknown)} "
                 f"(allowed: {sorted(PACK_KEYS)})"
             )
+        for key in ("lines", "patterns", "phrases"):
+            _check_strings(entry.get(key), where, f"rules.{rule}.{key}")
+        ends = entry.get("ends_article")
+        if ends is not None and not isinstance(ends, bool):  # anything else was silently ignored
+            got = _shown(ends)
+            raise ValueError(f"boilerplate pack {where}: rules.{rule}.ends_article must be true or false, got {got}")
     roots = pack.get("breadcrumb_roots") or []
     if not isinstance(roots, list):
         raise ValueError(f"boilerplate pack {where}: 'breadcrumb_roots' must be a list")
+    _check_strings(roots, where, "breadcrumb_roots")
     definitions = pack.get("definitions") or {}
     if not isinstance(definitions, dict) or not all(isinstance(v, str) for v in definitions.values()):
         raise ValueError(f"boilerplate pack {where}: 'definitions' must map names to regex strings")
@@ -534,6 +544,25 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
         for rule, entry in rules.items()
     }
     return {**pack, "rules": expanded}
+
+
+def _check_strings(values: Any, where: str, path: str) -> None:
+    """A pack's lines, patterns, phrases and roots are lists of strings (or left empty). str() of
+    anything else would match something the author did not write: YAML reads ``- No`` as false and
+    ``- 404`` as a number, and a lone string would be taken character by character."""
+    if values is None:
+        return
+    if not isinstance(values, list):
+        raise ValueError(f"boilerplate pack {where}: {path} must be a list of strings, got {_shown(values)}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"boilerplate pack {where}: {path}[{i}] must be a string (quote it), got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A wrong value in an error message: its type and a short repr."""
+    shown = repr(value)
+    return f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}"
 
 
 # A pack's named sub-pattern in a pattern: {{name}}, defined under the pack's top-level `definitions`.
@@ -1436,7 +1465,8 @@ class BoilerplateStage(Stage):
         patterns: dict[str, list[str]] = Field(
             default_factory=dict,
             description="Extra whole-line regexes per rule name (new names allowed), matched "
-            "case-insensitively against the trimmed line with surrounding punctuation removed.",
+            "case-insensitively against the trimmed line with surrounding punctuation removed; lines longer "
+            f"than {MAX_WHOLE_LINE_CHARS} characters are not tried (a limit for speed, as for the shipped packs).",
         )
         disable_rules: list[str] = Field(
             default_factory=list,
@@ -1445,7 +1475,8 @@ class BoilerplateStage(Stage):
         pattern_files: list[str] = Field(
             default_factory=list,
             description="Extra YAML pattern packs in the shipped format (rules: {name: {lines, patterns, phrases}};"
-            " optional definitions: {name: regex}, written {{name}} in patterns).",
+            " optional definitions: {name: regex}, written {{name}} in patterns). Their patterns, like"
+            f" 'patterns', are not tried on lines longer than {MAX_WHOLE_LINE_CHARS} characters.",
         )
         max_phrase_line_words: int = Field(
             12,
@@ -1575,9 +1606,20 @@ class BoilerplateStage(Stage):
         for path in opts.pattern_files:
             try:
                 text = Path(path).read_text(encoding="utf-8")
-            except OSError as err:
-                raise ValueError(f"boilerplate: cannot read pattern file {path}: {err}") from err
-            packs.append((path, _check_pack(_parse_pack(text) or {}, path)))
+            except OSError as err:  # missing, a folder, unreadable
+                raise ValueError(f"boilerplate: cannot read pattern file {path}: {err.strerror or err}") from None
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"boilerplate pack {path}: not valid UTF-8 ({err.reason} at byte {err.start})"
+                ) from None
+            try:
+                pack = _parse_pack(text)
+            except yaml.YAMLError as err:  # not a ValueError: the config loader would show a traceback
+                mark = getattr(err, "problem_mark", None)
+                at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                problem = getattr(err, "problem", None) or str(err)
+                raise ValueError(f"boilerplate pack {path}: invalid YAML{at}: {problem}") from None
+            packs.append((path, _check_pack(pack or {}, path)))
         return packs
 
     def _known_rules(self, packs: list[tuple[str, dict[str, Any]]]) -> set[str]:
