@@ -490,6 +490,10 @@ def output_rel(f: InputFile, requested: str | None) -> str:
     return f.rel if fmt == f.format else f"{f.rel}.{fmt}"
 
 
+class UnwritableRecord(ValueError):
+    """A document's record cannot be written in the output format (nothing of it was written)."""
+
+
 class OutputWriter:
     """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 
@@ -533,9 +537,8 @@ class OutputWriter:
             return
         try:
             line = orjson.dumps(record, default=json_default)
-        except orjson.JSONEncodeError as err:
-            # The runner has already counted the document kept: fail with a message that names it.
-            raise ValueError(f"cannot write document {doc.id} of {doc.source} as JSON: {err}") from None
+        except orjson.JSONEncodeError as err:  # nothing written: the runner quarantines the document
+            raise UnwritableRecord(f"a field cannot be written as JSON: {err}") from None
         self.file.write(line + b"\n")
 
     def commit(self) -> None:

@@ -33,6 +33,7 @@ from pipeline.io import (
     AtomicFile,
     InputFile,
     OutputWriter,
+    UnwritableRecord,
     discover,
     jsonl_line,
     output_rel,
@@ -782,6 +783,12 @@ class _Outputs:
         ``Batch.removed_lines``), then those of the Removals it still holds."""
         self._advance_to(self.index[doc.source])
         self.tally.documents += 1
+        if doc.rejected is None:
+            assert self.writer is not None
+            try:
+                self.writer.write(doc)
+            except UnwritableRecord as err:  # one record the output format cannot hold: quarantined
+                doc.reject("output", str(err), quarantine=True)
         if self.parts is not None:
             removed_part, rejected_part = self.parts
             removed = rendered + removed_lines(doc) if doc.removed else rendered
@@ -796,10 +803,8 @@ class _Outputs:
                 rejected_part.write(jsonl_line(record))
         if doc.rejected is not None:
             self.tally.rejected += 1
-            return
-        self.tally.kept += 1
-        assert self.writer is not None
-        self.writer.write(doc)
+        else:
+            self.tally.kept += 1
 
     def finish(self, last_file: int) -> None:
         self._advance_to(last_file)

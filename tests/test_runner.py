@@ -395,3 +395,28 @@ def test_a_recorded_file_now_read_from_another_path_is_reported(tmp_path: Path) 
         {"file": "a.txt", "before": str(tmp_path / "dA" / "a.txt"), "now": str(tmp_path / "dB" / "a.txt")}
     ]
     assert "mountains" in (out / "a.txt").read_text(encoding="utf-8")
+
+
+class UnwritableFieldStage(Stage):
+    """Puts a value JSON has no form for into the record of the documents that say "odd"."""
+
+    name = "unwritable"
+
+    def process(self, doc: Document) -> None:
+        if "odd" in doc.text and doc.record is not None:
+            doc.record["extra"] = {1, 2}  # a set
+
+
+def test_a_record_the_output_format_cannot_hold_is_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(["fine one", "odd one", "x"])))
+    config = _write(tmp_path / "c.yaml", "stages:\n  - stage: test_runner:UnwritableFieldStage\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(src), "-c", str(config), "-o", str(out)])
+    assert result.exit_code == 3, result.output  # done, with a record quarantined
+    assert [json.loads(line)["id"] for line in (out / "in.jsonl").read_text().splitlines()] == [0, 2]
+    (rejected,) = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    assert rejected["id"] == "1" and rejected["stage"] == "output" and "cannot be written as JSON" in rejected["reason"]
+    assert rejected["text"] == "odd one"
+    report = json.loads((out / "report.json").read_text())
+    assert report["documents"] == report["documents"] | {"in": 3, "out": 2, "rejected": 1, "quarantined": 1}
