@@ -146,6 +146,26 @@ def test_document_made_mostly_of_earlier_paragraphs_is_rejected_and_not_indexed(
     assert docs[2].rejected is None and paras[6] in docs[2].text  # the rejected doc's new text was not indexed
 
 
+def test_document_repeating_its_own_paragraph_is_kept_with_the_repeats_removed() -> None:
+    # Repeats whose first copy is in the same document are removed, but they are not text of another
+    # document: the page is kept (it used to be rejected as "mostly duplicate" of itself).
+    para = "Our bakery on Main Street opens at seven and sells fresh sourdough bread every single morning."
+    paras = _real_paragraphs(7)
+    stage = DedupStage()
+    docs = _run(stage, "\n\n".join(paras[:6]), "Welcome to the bakery page.\n\n" + "\n\n".join([para] * 10))
+    assert docs[1].rejected is None
+    assert docs[1].text.split() == f"Welcome to the bakery page. {para}".split()  # (blank lines stay)
+    assert len(docs[1].removed) == 9
+    assert all(r.rule == "exact-paragraph" and r.extra["duplicate_of"] == "d1" for r in docs[1].removed)
+    # the kept page is indexed: a near copy of it is a near-duplicate document
+    (near,) = _run(stage, "Welcome to the bakery page.\n\n" + "\n\n".join([para] * 9))
+    assert near.rejected.reason.startswith("near-duplicate of document d1")
+    # a document made of another's text is still rejected, however often it repeats its own paragraph
+    stage = DedupStage(DedupOptions(documents=False))
+    _, copy = _run(stage, "\n\n".join(paras[:6]), "\n\n".join(paras[:6] + [paras[6]] * 5))
+    assert "mostly duplicate" in copy.rejected.reason and copy.rejected.extra["duplicate_of"] == "d0"
+
+
 def test_short_units_below_min_words_are_kept_and_longer_short_units_deduplicated_exactly() -> None:
     text = "Yes.\n\nRead more here now.\n\nA long enough paragraph of text that stays.\n\nYes.\n\nRead more here now!"
     (doc,) = _run(DedupStage(), text)

@@ -396,6 +396,72 @@ def test_removal_on_mixed_document_keeps_host_sentences():
     assert doc.text == text[:gs] + text[ge + 1 :]
 
 
+def _assert_every_cut_recorded(text: str, doc: Document) -> None:
+    """The recorded texts, put back in order at places in the input, leave what the output holds: every
+    character the stage cut is recorded but the one separator (space, tab or newline) a span may take."""
+
+    def squeeze(s: str) -> str:
+        return regex.sub(r"\s", "", s)
+
+    out = squeeze(doc.text)
+
+    def kept(i: int, pos: int, rest: str) -> str | None:
+        # the text left when removals i... are cut at copies from pos on (a removed span may also be kept
+        # earlier in the text: try each copy whose kept text the output starts with)
+        if i == len(doc.removed):
+            return rest + text[pos:] if squeeze(rest + text[pos:]) == out else None
+        span = doc.removed[i].text
+        at = text.find(span, pos)
+        while at >= 0:
+            if out.startswith(squeeze(rest + text[pos:at])):
+                done = kept(i + 1, at + len(span), rest + text[pos:at])
+                if done is not None:
+                    return done
+            at = text.find(span, at + 1)
+        return None
+
+    rest = kept(0, 0, "")
+    assert rest is not None, [r.text for r in doc.removed]
+    assert abs(len(rest) - len(doc.text)) <= len(doc.removed)  # a separator cut, or a space put in
+
+
+LINE_PREFIXES = ["", ". . . ", "!", "• ", "> ", "-- ", "1. ", "(", "* * "]
+
+
+@needs_sentences
+@pytest.mark.parametrize(("host", "guest"), [("ja", "en"), ("en", "ru"), ("de", "el"), ("zh", "en"), ("fr", "es")])
+def test_removed_spans_put_back_rebuild_the_input(host: str, guest: str) -> None:
+    # Guest sentences inside host lines and on lines of their own behind list marks or punctuation: a
+    # whole-line removal takes the marks with it, so they must be in the record too.
+    stage = LanguageStage()
+    rng = random.Random(f"cut-{host}-{guest}")
+    hosts, guests = _sentences(host), _sentences(guest)[: len(_sentences(guest)) // 2]
+    j = _joiner(host)
+    flagged = 0
+    for i in range(12):
+        lines = [j.join(hosts[i * 6 + 3 * k : i * 6 + 3 * k + 3]) for k in range(2)]
+        lines.insert(1, rng.choice(LINE_PREFIXES) + guests[rng.randrange(len(guests))])
+        inline = hosts[100 + i : 102 + i]
+        lines.append(j.join([inline[0], guests[rng.randrange(len(guests))], inline[1]]))
+        text = "\n".join(lines)
+        doc = Document(id="c", text=text, source="c")
+        stage.process(doc)
+        _assert_every_cut_recorded(text, doc)
+        flagged += bool(doc.removed)
+    assert flagged >= 8
+
+
+def test_punctuation_before_a_whole_line_fragment_is_recorded():
+    ja = "これは日本語の文章です。今日はとても良い天気ですね。私たちは公園に行きました。"
+    text = f"{ja}\n. . . opening access to research\n{ja}\n!compute the greatest common divisor\n{ja}"
+    doc = run(text)
+    assert doc.text == f"{ja}\n{ja}\n{ja}"
+    assert [(r.text, r.lines) for r in doc.removed] == [
+        (". . . opening access to research", 1),
+        ("!compute the greatest common divisor", 1),
+    ]
+
+
 # ---------------------------------------------------------------------------- issue 4 follow-ups
 @needs_sentences
 def test_ukrainian_sentence_in_russian_text_found_by_its_letters():

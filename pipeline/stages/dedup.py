@@ -1307,8 +1307,13 @@ class DedupStage(Stage):
         if units.signatures is not None:
             units.signatures.size = n_entries
         gone = np.flatnonzero(owner >= 0)
-        removed_chars = int(cand_chars[gone].sum())
-        rejected = bool(gone.size) and removed_chars >= o.max_duplicate_fraction * all_chars
+        # Only text of other documents makes this one a duplicate: repeats of its own units are removed
+        # but counted neither way (a page repeating one paragraph is no copy of itself; the document
+        # signatures, of shingle sets, ignore repeats too).
+        copied = gone[owner[gone] != ordinal]
+        removed_chars = int(cand_chars[copied].sum())
+        own_chars = all_chars - int(cand_chars[gone].sum()) + removed_chars
+        rejected = bool(copied.size) and removed_chars >= o.max_duplicate_fraction * own_chars
         if gone.size:
             self._record_removals(doc, sk, elig[gone], owner[gone], rule[gone], cluster[gone], sim[gone], rejected)
         if rejected:
@@ -1316,9 +1321,9 @@ class DedupStage(Stage):
             units.undo(added_lsh, lsh_entries)
             units.flush()
             self.stat_update("doc-mostly-duplicate")
-            share = removed_chars / max(1, all_chars)
+            share = removed_chars / max(1, own_chars)
             by_owner: Counter[int] = Counter()
-            for who, chars in zip(owner[gone].tolist(), cand_chars[gone].tolist(), strict=True):
+            for who, chars in zip(owner[copied].tolist(), cand_chars[copied].tolist(), strict=True):
                 by_owner[who] += chars
             main = self.doc_ids[by_owner.most_common(1)[0][0]]
             doc.reject(

@@ -1578,7 +1578,9 @@ class LanguageStage(Stage):
                 and not _LETTER_OR_DIGIT_RE.search(text, line_start, s)
                 and not _LETTER_OR_DIGIT_RE.search(text, e, line_end)
             ):
-                # the fragment is the whole line: drop the line and its newline
+                # the fragment is the whole line: drop the line and its newline, and record the line, as
+                # the marks and punctuation beside the fragment ("• ", ". . . ") go with it
+                fragment = text[line_start:line_end]
                 s = line_start
                 if line_end < n:
                     e = line_end + 1
