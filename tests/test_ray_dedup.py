@@ -58,7 +58,7 @@ def _paragraphs(record: dict[str, str]) -> list[str]:
 def _with_duplicates(records: list[dict[str, str]]) -> list[dict[str, str]]:
     """CC documents plus: a document repeated whole, a near-duplicate document, copied and slightly
     edited paragraphs, a document mostly made of other documents' paragraphs (rejected, so that a
-    later copy of its one new paragraph is kept), and a document repeating its own paragraph."""
+    later copy of its one new paragraph is kept), and a document repeating its own paragraph (kept once)."""
     r = records
     long_paras = [p for rec in r for p in _paragraphs(rec)]
     longest = max(r[:20], key=lambda rec: len(rec["text"]))
@@ -139,8 +139,11 @@ def test_distributed_dedup_equals_local(tmp_path: Path) -> None:
     assert split.components.size >= 2 and split.components.sum() == split.grouped == sum(split.tasks)
     assert len(split.tasks) == 2 and split.spanning >= 1 and split.with_state == 0  # two CPUs: two group tasks
     rejected = (tmp_path / "ray" / "rejected.jsonl").read_text(encoding="utf-8")
-    for doc_id in ("whole-copy", "near-copy", "mostly-copied", "self-repeat"):
+    for doc_id in ("whole-copy", "near-copy", "mostly-copied"):
         assert f'"id":"{doc_id}"' in rejected, doc_id
+    assert '"id":"self-repeat"' not in rejected  # its own repeats removed, its first line kept
+    removed_here = [json.loads(line) for line in (tmp_path / "ray" / "removed.jsonl").open(encoding="utf-8")]
+    assert [r["duplicate_of"] for r in removed_here if r["id"] == "self-repeat"] == ["self-repeat"] * 5
     removed = [json.loads(line) for line in (tmp_path / "ray" / "removed.jsonl").open(encoding="utf-8")]
     for k, phrase in enumerate(PHRASES):  # found through a key of either partition
         assert [r["id"] for r in removed if r["text"] == phrase] == [f"pair-{k}-b"], phrase
@@ -169,7 +172,7 @@ def test_other_dedup_options_equal_local(tmp_path: Path, options: dict[str, Any]
     _write(src, "docs.jsonl", firsts + records + seconds)
     reports = tuple(_run(src, tmp_path / executor, executor, config) for executor in ("local", "ray"))
     local = tmp_path / "local"
-    assert '"id":"self-repeat"' in (local / "rejected.jsonl").read_text(encoding="utf-8")
+    assert '"id":"self-repeat"' not in (local / "rejected.jsonl").read_text(encoding="utf-8")
     if options.get("scope") != "document":
         _assert_same(local, tmp_path / "ray", reports)
         assert ray_dedup.last_split.grouped >= 3
