@@ -312,6 +312,17 @@ def _damage(db: Path, kind: str) -> None:
             fh.write(b"\xff" * 4096)
 
 
+def _lock_holder(folder: Path, take: str, name: str) -> subprocess.Popen:
+    """Another process holding the state folder's lock (``take``: statements that take it and keep what
+    holds it in a variable, with ``name`` imported from pipeline.state); it prints 'locked' once it holds
+    it, then sleeps."""
+    code = (
+        f"import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
+        f"from pipeline.state import {name}; {take}; print('locked', flush=True); time.sleep(60)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code, str(REPO), str(folder)], stdout=subprocess.PIPE, text=True)
+
+
 def sqlite3_rows(db: Path, query: str) -> list[tuple]:
     import sqlite3
 
@@ -378,19 +389,7 @@ def test_setting_a_damaged_database_aside_takes_its_side_files_and_waits_for_the
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
-            "from pipeline.state import run_lock; lock = run_lock(Path(sys.argv[2])); lock.__enter__();"
-            "print('locked', flush=True); time.sleep(60)",
-            str(REPO),
-            str(folder),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _lock_holder(folder, "held = run_lock(Path(sys.argv[2])); held.__enter__()", "run_lock")
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         for args in (
@@ -505,19 +504,7 @@ def test_second_run_exits_at_once_while_the_lock_is_held_and_takes_over_a_stale_
     out = tmp_path / "out"
     folder = out / ".cleancorpus"
     folder.mkdir(parents=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
-            "from pipeline.state import StateStore; s = StateStore(Path(sys.argv[2])); s.lock();"
-            "print('locked', flush=True); time.sleep(60)",
-            str(REPO),
-            str(folder),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _lock_holder(folder, "held = StateStore(Path(sys.argv[2])); held.lock()", "StateStore")
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
