@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.stages import BUILTIN_STAGES, StageLookupError, StageOptions, stage_class
+from pipeline.stages.base import yaml_error
 
 
 class ConfigError(Exception):
@@ -180,10 +181,7 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+        raise ConfigError(f"{path}: {yaml_error(err)}") from None
     return load_config_data(data, str(path))
 
 

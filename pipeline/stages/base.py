@@ -19,6 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.document import Document
 
 
+def yaml_error(err: Exception) -> str:
+    """What a PyYAML error says, for a one-line message: "invalid YAML at line L, column C: problem"
+    (the config file's and a pattern pack's)."""
+    mark = getattr(err, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"invalid YAML{at}: {getattr(err, 'problem', None) or err}"
+
+
 class StageOptions(BaseModel):
     """Options every stage accepts."""
 

@@ -74,7 +74,7 @@ try:
     import re._parser as sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file, yaml_error
 from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
@@ -1615,10 +1615,7 @@ class BoilerplateStage(Stage):
             try:
                 pack = _parse_pack(text)
             except yaml.YAMLError as err:  # not a ValueError: the config loader would show a traceback
-                mark = getattr(err, "problem_mark", None)
-                at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-                problem = getattr(err, "problem", None) or str(err)
-                raise ValueError(f"boilerplate pack {path}: invalid YAML{at}: {problem}") from None
+                raise ValueError(f"boilerplate pack {path}: {yaml_error(err)}") from None
             packs.append((path, _check_pack(pack or {}, path)))
         return packs
 
