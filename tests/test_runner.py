@@ -347,6 +347,13 @@ def test_two_inputs_that_would_write_the_same_output_file_are_refused(tmp_path: 
     assert result.exit_code == 2, result.output
     assert "two inputs would write the same output file" in result.output and "p.html.jsonl" in result.output
     assert not (tmp_path / "out" / "p.html.jsonl").exists()
+    # two folders holding a file of the same name
+    _write(tmp_path / "f1" / "a.txt", "From the first folder.")
+    _write(tmp_path / "f2" / "a.txt", "From the second folder.")
+    args = ["run", str(tmp_path / "f1"), str(tmp_path / "f2"), "-o", str(tmp_path / "o1"), "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "two inputs would write the same output file" in result.output
+    assert str(tmp_path / "f1" / "a.txt") in result.output and str(tmp_path / "f2" / "a.txt") in result.output
     # output.format makes every output <name>.<format>: a.txt and a.txt.jsonl clash then, not before
     _write(tmp_path / "in2" / "a.txt", "Some text.")
     _write(tmp_path / "in2" / "a.txt.jsonl", '{"id": "y", "text": "Other text."}\n')
