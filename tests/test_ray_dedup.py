@@ -211,10 +211,13 @@ def test_a_quiet_run_shows_rays_errors_but_not_its_start_up_notices(
     # Joining a cluster it sets Ray's logger back to INFO; starting a local Ray it warns that token
     # authentication is enabled (on Ray's logger, on stderr), which a cron run must not print.
     ray_log = logging.getLogger("ray")
+    # What Ray's logger shows, through a handler of its own (Ray's handlers write to the stderr of when they
+    # were made, not CliRunner's, and which handlers there are depends on how Ray and pytest set up logging):
+    # the quiet run filters every handler the logger has.
+    shown = io.StringIO()
+    ours = logging.StreamHandler(shown)
+    ray_log.addHandler(ours)
     saved = ray_log.level, [list(h.filters) for h in ray_log.handlers]
-    shown = io.StringIO()  # Ray's handler writes to the stderr of when it was made: not CliRunner's
-    for handler in ray_log.handlers:
-        monkeypatch.setattr(handler, "stream", shown)
     started: list[bool] = []
 
     def init(**kwargs: Any) -> None:
@@ -237,6 +240,7 @@ def test_a_quiet_run_shows_rays_errors_but_not_its_start_up_notices(
         ray_log.setLevel(saved[0])
         for handler, filters in zip(ray_log.handlers, saved[1], strict=True):
             handler.filters[:] = filters
+        ray_log.removeHandler(ours)
     assert result.exit_code == 0 and result.output == "", result.output
     assert started == [True]
     assert "a real error" in shown.getvalue() and "Token authentication" not in shown.getvalue()
