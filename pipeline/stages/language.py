@@ -48,10 +48,11 @@ import math
 import os
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -161,6 +162,7 @@ _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 _MAYBE_NON_LATIN_RE = regex.compile("[^\x00-\u00b4\u00b6-\u024f\u1e00-\u1eff\u2000-\u206f\u20a0-\u20bf]")
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
+_NEWLINE_RE = re.compile("\n")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
 # Sentence boundaries: after . ! ? … (+ closing quotes) before a space or glued to a capital
 # ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines.
@@ -527,6 +529,23 @@ class _Run(NamedTuple):
     start: int
     end: int
     script: str
+
+
+class _Taken:
+    """Spans already found (script fragments): does a span overlap one of them? Looked up in the spans
+    sorted by start with the furthest end so far, where a scan of every span for every sentence grew with
+    the square of a long mixed-language text (16M characters with a Russian phrase on each line: 122 s in
+    this stage)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self.starts = [start for start, _ in ordered]
+        self.ends = list(accumulate((end for _, end in ordered), max))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether some span (s, e) has s < end and start < e."""
+        i = bisect.bisect_left(self.starts, end)  # the spans starting before ``end``
+        return i > 0 and self.ends[i - 1] > start
 
 
 class _Runs:
@@ -1123,8 +1142,9 @@ class LanguageStage(Stage):
         """Lone CJK punctuation (e.g. "Technology.。The") in a text with no CJK letters near it."""
         found = []
         starts = [r.start for r in runs]
+        spans = _Taken(taken)
         for m in _STRAY_CJK_PUNCT_RE.finditer(text):
-            if any(s <= m.start() < e for s, e in taken):
+            if spans.overlaps(m.start(), m.start() + 1):
                 continue
             i = bisect.bisect_left(starts, m.start())
             before = runs[i - 1] if i > 0 else None
@@ -1182,8 +1202,9 @@ class LanguageStage(Stage):
         hanguls = letters[:, _RUN_CLASS["Hangul"]].tolist()
         found = []
         opt = self.options
+        spans = _Taken(taken)
         for k, (s, e) in enumerate(sentences):
-            if any(s < te and ts < e for ts, te in taken):
+            if spans.overlaps(s, e):
                 continue
             total = totals[k]
             if not total or hosts[k] < 0.8 * total:
@@ -1400,12 +1421,13 @@ class LanguageStage(Stage):
         opt = self.options
         per_sentence = self._hits_by_sentence(text, low, low_cps, main, script)
         found: list[tuple[int, int, str]] = []
+        spans = _Taken(taken)
         for (s, e), where in sorted(per_sentence.items()):
             # judging needs two distinct words telling another language: most host sentences
             # with one frequent foreign word ("die" in English, "in" in German) stop here
             if len({w for _, w in where}) < 2:
                 continue
-            if any(s < te and ts < e for ts, te in taken):
+            if spans.overlaps(s, e):
                 continue
             # the words' text first (findall); where they are only when a clause or the sentence's
             # end needs it (`_word_pieces`)
@@ -1564,14 +1586,18 @@ class LanguageStage(Stage):
         pieces: list[str] = []
         pos = 0
         n = len(text)
+        # Each fragment's line from the newlines' positions (searching the text from each fragment took the
+        # square of a long line's length: a 5M-character line of words in four scripts, ~30 s).
+        breaks = [m.start() for m in _NEWLINE_RE.finditer(text)]
         for f in fragments:
             s, e = f.start, f.end
             if s < pos:
                 continue
             fragment = text[s:e]
-            line_start = text.rfind("\n", 0, s) + 1
-            line_end = text.find("\n", e)
-            line_end = n if line_end == -1 else line_end
+            i = bisect.bisect_left(breaks, s)  # the newlines before s
+            line_start = breaks[i - 1] + 1 if i else 0
+            j = bisect.bisect_left(breaks, e, i)  # the first newline at or after e
+            line_end = breaks[j] if j < len(breaks) else n
             replacement = ""
             lines = 0
             if (
