@@ -34,8 +34,20 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _damaged_state(err: Exception, config_path: str | None, outdir: str | None) -> NoReturn:
-    """Exit 2 for a damaged state database (StateCorrupt), saying how to start afresh."""
+def _exit_if_damaged(
+    err: Exception, db: Path, config_path: str | None, outdir: str | None, log: logging.Logger | None = None
+) -> None:
+    """Exit 2, saying how to start afresh, if ``err`` tells of a damaged state database ``db``: StateCorrupt
+    (found when it was opened) or SQLite's corruption errors (found past its header); else return. ``log``:
+    the run's log, which records it."""
+    from pipeline.state import StateCorrupt, is_damage
+
+    if isinstance(err, sqlite3.DatabaseError) and is_damage(err):
+        err = StateCorrupt(db, str(err))
+    if not isinstance(err, StateCorrupt):
+        return
+    if log is not None:
+        log.error("%s", err)
     options = "".join(f" {flag} {shlex.quote(value)}" for flag, value in (("-c", config_path), ("-o", outdir)) if value)
     _fail(
         f"{err}; `cleancorpus state reset{options}` or `cleancorpus run ... --rebuild` sets it aside and starts afresh",
@@ -129,7 +141,7 @@ def run(
     """
     from pipeline.runner import run as run_pipeline
     from pipeline.runner import state_folder
-    from pipeline.state import DB_NAME, StateCorrupt, StateLocked, is_damage, run_lock, set_aside_if_damaged
+    from pipeline.state import DB_NAME, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
 
     if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
         _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
@@ -173,15 +185,12 @@ def run(
         log.error("config error: %s", err)
         _fail(str(err), EXIT_USAGE)
     except StateCorrupt as err:
-        log.error("%s", err)
-        _damaged_state(err, config_path, outdir)
+        _exit_if_damaged(err, folder / DB_NAME, config_path, outdir, log)
     except KeyboardInterrupt:
         log.error("interrupted")
         _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
     except Exception as err:
-        if isinstance(err, sqlite3.DatabaseError) and is_damage(err):  # damage found past the database's header
-            log.error("state database %s damaged: %s", folder / DB_NAME, err)
-            _damaged_state(StateCorrupt(folder / DB_NAME, str(err)), config_path, outdir)
+        _exit_if_damaged(err, folder / DB_NAME, config_path, outdir, log)  # damage found past the database's header
         log.exception("run failed")
         if os.environ.get("CLEANCORPUS_DEBUG"):
             traceback.print_exc()
@@ -399,7 +408,7 @@ def _with_state_options(fn: Any) -> Any:
 @_with_state_options
 def state_info(config_path: str | None, outdir: str | None) -> None:
     """What the state holds: files processed, documents, config hash, dedup index size."""
-    from pipeline.state import DB_NAME, StateCorrupt, StateStore, is_damage
+    from pipeline.state import DB_NAME, StateCorrupt, StateStore
 
     folder = _state_folder(config_path, outdir)
     if not (folder / DB_NAME).exists():
@@ -411,12 +420,9 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
             info = store.info()
         finally:
             store.close()
-    except StateCorrupt as err:
-        _damaged_state(err, config_path, outdir)
-    except sqlite3.DatabaseError as err:
-        if not is_damage(err):
-            raise
-        _damaged_state(StateCorrupt(folder / DB_NAME, str(err)), config_path, outdir)
+    except (StateCorrupt, sqlite3.DatabaseError) as err:
+        _exit_if_damaged(err, folder / DB_NAME, config_path, outdir)
+        raise
     for key, value in info.items():
         click.echo(f"{key}: {value}")
 
@@ -451,20 +457,16 @@ def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
     """Show document ID before and after, with each removed span marked by stage and rule."""
     from pipeline.explain import ExplainError, explain_document
     from pipeline.runner import state_folder
-    from pipeline.state import DB_NAME, StateCorrupt, is_damage
+    from pipeline.state import DB_NAME, StateCorrupt
 
     config = _config_or_exit(config_path)
     try:
         text = explain_document(config, Path(outdir or config.output.dir), doc_id, color=sys.stdout.isatty())
     except ExplainError as err:
         _fail(str(err), EXIT_USAGE)
-    except StateCorrupt as err:
-        _damaged_state(err, config_path, outdir)
-    except sqlite3.DatabaseError as err:
-        if not is_damage(err):
-            raise
-        db = state_folder(config, Path(outdir or config.output.dir)) / DB_NAME
-        _damaged_state(StateCorrupt(db, str(err)), config_path, outdir)
+    except (StateCorrupt, sqlite3.DatabaseError) as err:
+        _exit_if_damaged(err, state_folder(config, Path(outdir or config.output.dir)) / DB_NAME, config_path, outdir)
+        raise
     click.echo(text)
 
 
