@@ -164,9 +164,12 @@ def _binary_reason(text: str, what: str = "file") -> str | None:
     return None
 
 
-def decode_bytes(data: bytes) -> tuple[str | None, str | None, str | None]:
-    """(text, encoding if not UTF-8, error). A UTF-16 BOM, then UTF-8, then charset-normalizer;
-    binary data (NUL or control bytes) is refused whole, with the reason."""
+def decode_bytes(
+    data: bytes, known: str | None = None, what: str = "file"
+) -> tuple[str | None, str | None, str | None]:
+    """(text, encoding if not UTF-8, error). A UTF-16 BOM, then UTF-8, then ``known`` (an encoding found
+    before, e.g. for an earlier line of the file), then charset-normalizer; binary data (NUL or control
+    bytes) is refused whole, with the reason (``what``: how it names the data)."""
     text: str | None = None
     encoding: str | None = None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM
@@ -178,12 +181,16 @@ def decode_bytes(data: bytes) -> tuple[str | None, str | None, str | None]:
         except UnicodeDecodeError as err:
             utf8_error = f"invalid UTF-8 at byte {err.start}"
             if b"\x00" in data:  # legacy 8-bit and CJK text never contains NUL
-                return None, None, "binary file (NUL bytes)"
-            detected = _detect(data)
-            if detected is None:
-                return None, None, f"undecodable bytes ({utf8_error}; no charset fits)"
-            text, encoding = detected
-    reason = _binary_reason(text)
+                return None, None, f"binary {what} (NUL bytes)"
+            if known:
+                with contextlib.suppress(UnicodeDecodeError):
+                    text, encoding = data.decode(known), known
+            if text is None:
+                detected = _detect(data)
+                if detected is None:
+                    return None, None, f"undecodable bytes ({utf8_error}; no charset fits)"
+                text, encoding = detected
+    reason = _binary_reason(text, what)
     if reason:
         return None, None, reason
     return text, encoding, None
@@ -329,28 +336,20 @@ def _ascii_compatible(encoding: str) -> bool:
 
 
 def _decode_line(raw: bytes, known: str | None) -> tuple[str | None, str | None, str | None]:
-    """(text, encoding if not UTF-8, error) of one JSONL line, as decode_bytes for a file: UTF-8, then
-    ``known`` (the encoding found for an earlier line of the file), then charset detection; binary
-    data is refused, with the reason."""
-    if b"\x00" in raw:  # JSON has no raw NUL, in any encoding a file can be split into lines in
+    """decode_bytes for one JSONL line: ``known`` is the encoding found for an earlier line of the file;
+    a NUL (valid UTF-8, but no JSON line holds one raw) and an encoding that does not write ASCII as ASCII
+    (UTF-16/32: a file in it does not split into lines at b"\\n") are refused too."""
+    if b"\x00" in raw:
         return None, None, "binary data (NUL bytes)"
-    encoding: str | None = None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        text = None
-        if known:
-            with contextlib.suppress(UnicodeDecodeError):
-                text, encoding = raw.decode(known), known
-        if text is None:
-            detected = _detect(raw)
-            if detected is None or not _ascii_compatible(detected[1]):
-                return None, None, f"undecodable bytes (invalid UTF-8 at byte {err.start}; no charset fits)"
-            text, encoding = detected
-    reason = _binary_reason(text, "data")
-    if reason:
-        return None, None, reason
-    return text, encoding, None
+    text, encoding, error = decode_bytes(raw, known, "data")
+    if encoding is not None and not _ascii_compatible(encoding):  # (found after UTF-8 failed)
+        at = 0
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            at = err.start
+        return None, None, f"undecodable bytes (invalid UTF-8 at byte {at}; no charset fits)"
+    return text, encoding, error
 
 
 def _escaped(raw: bytes) -> str:
