@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -330,3 +331,39 @@ def test_punctuation_and_digit_code_points_come_from_a_saved_copy_only_when_it_r
     (tmp_path / "file").write_text("")
     monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path / "file" / "cache")
     assert all(np.array_equal(a, b) for a, b in zip(dedup._class_points(), fresh, strict=True))
+
+
+def _as_npz(payload: bytes) -> bytes:
+    """A state row as versions before 0.1 (session 12) saved it: np.savez, the header as a uint8 array."""
+    header, arrays = dedup.unpack_arrays(payload)
+    buf = io.BytesIO()
+    np.savez(buf, header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8), **arrays)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("verify", ["exact", "estimate"])
+def test_state_rows_of_earlier_versions_npz_still_load(verify: str) -> None:
+    # Rows are raw arrays behind a JSON header now; an archive's rows saved as .npz by earlier versions
+    # must load into the same index, so a cron job's state survives the upgrade.
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(40), fh, strict=False)]
+    options = DedupOptions(verify=verify)
+    run1 = DedupStage(options)
+    for i, t in enumerate(texts[:30]):
+        run1.process(Document(f"a{i}", t, "a.jsonl"))
+    rows = [("a.jsonl", payload) for payload in run1.pop_state("a.jsonl")]
+    assert rows and all(payload.startswith(dedup.PAYLOAD_MAGIC) for _, payload in rows)
+    old_rows = [(src, _as_npz(payload)) for src, payload in rows]
+    assert all(payload.startswith(b"PK") for _, payload in old_rows)
+    assert dedup.array_shapes(rows[0][1], ["keys", "sets"]) == dedup.array_shapes(old_rows[0][1], ["keys", "sets"])
+    results, ids = [], []
+    for saved in (rows, old_rows):
+        stage = DedupStage(options)
+        stage.load_state(saved)
+        ids.append(stage.doc_ids)
+        later = [Document(f"c{i}", texts[i], "c.jsonl") for i in (3, 17, 35)]
+        for d in later:
+            stage.process(d)
+        results.append([(d.text, d.rejected, [(r.rule, r.extra) for r in d.removed]) for d in later])
+    assert results[0] == results[1] and ids[0] == ids[1] and len(ids[0]) > 20
+    assert results[0][0][1] is not None and results[0][2][1] is None  # a copy of a3 rejected, a new page kept
