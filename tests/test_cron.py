@@ -194,6 +194,52 @@ def test_a_run_with_nothing_new_loads_no_state_and_leaves_the_audit_files_alone(
     assert audit["removed"].read_bytes().count(b"{}\n") == 1
 
 
+def test_new_files_named_after_the_recorded_ones_are_appended_to_the_audit_files(tmp_path: Path) -> None:
+    # A cron job's new files (named by date) come after the recorded ones: their audit records are appended
+    # to removed.jsonl and rejected.jsonl, which are not written again whole; the result is that of one run.
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(40)
+    docs[31]["text"] = ""  # rejected: the new file has rejected.jsonl records too
+    src, out, every = tmp_path / "in", tmp_path / "out", tmp_path / "every"
+    for i in range(3):
+        _write_jsonl(src / f"2026-11-0{i + 1}.jsonl", docs[i * 10 : (i + 1) * 10])
+    run(config, [str(src)], out)
+    audit = {k: out / f"{k}.jsonl" for k in ("rejected", "removed")}
+    before = {k: (p.stat().st_ino, p.read_bytes()) for k, p in audit.items()}
+    _write_jsonl(src / "2026-11-04.jsonl", docs[30:])
+    run(config, [str(src)], out)
+    run(config, [str(src)], every)
+    assert _outputs(out) == _outputs(every)
+    for kind, path in audit.items():
+        inode, old = before[kind]
+        assert path.stat().st_ino == inode and path.read_bytes().startswith(old)  # appended in place
+        assert len(path.read_bytes()) > len(old), kind
+
+    # a new file named before the others: its records go in the middle, so the files are written anew
+    _write_jsonl(src / "2026-10-31.jsonl", [{**d, "id": f"early-{d['id']}"} for d in _cc_docs(8, start=50)])
+    run(config, [str(src)], out)
+    run(config, [str(src)], every)
+    assert _outputs(out) == _outputs(every)
+    assert audit["removed"].stat().st_ino != before["removed"][0]
+
+
+def test_a_run_killed_while_appending_to_the_audit_files_is_mended_by_the_next(tmp_path: Path) -> None:
+    src, out, every, config = tmp_path / "in", tmp_path / "out", tmp_path / "every", tmp_path / "light.yaml"
+    config.write_text(json.dumps(LIGHT))
+    docs = _cc_docs(40)
+    for i in range(3):
+        _write_jsonl(src / f"part{i}.jsonl", docs[i * 10 : (i + 1) * 10])
+    assert _cli("run", str(src), "-o", str(out), "-c", str(config), "-q").returncode == 0
+    _write_jsonl(src / "part3.jsonl", docs[30:])
+    killed = _cli(
+        "run", str(src), "-o", str(out), "-c", str(config), "-q", env={"CLEANCORPUS_CRASH_AT": "audit-appended:1"}
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert _cli("run", str(src), "-o", str(out), "-c", str(config), "-q").returncode == 0  # nothing new to process
+    assert _cli("run", str(src), "-o", str(every), "-c", str(config), "-q").returncode == 0
+    assert _outputs(out) == _outputs(every)
+
+
 def test_a_file_whose_first_pass_parts_are_too_large_to_hold_is_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
