@@ -621,3 +621,160 @@ def test_taken_spans_answer_overlaps_like_a_scan_of_every_span():
             e = s + rng.randint(0, 12)
             assert taken.overlaps(s, e) == any(s < te and ts < e for ts, te in spans), (spans, s, e)
             assert taken.overlaps(s, s + 1) == any(ts <= s < te for ts, te in spans), (spans, s)
+
+
+# ---------------------------------------------------------------------------- Latin content in other scripts
+# Excerpts of CC-MAIN-2019-30 pages (cc-2019-30-dolma): code, markup, shell, references and taxonomic
+# names in Latin inside texts in another script are content, not a foreign language.
+RUSSIAN_C = (
+    "Компиляторы стремятся размещать переменные в регистрах, избегая «дорогостоящих» операций обращения к "
+    "памяти, однако не всегда это у них получается, особенно при работе с указателями.\n\n"
+    "Вот, например:\n\nf(char *x, int *dst, int n)\n\n{\n\nint i; for (i = 0; i < n; i++) *dst += x[i];\n\n}\n\n"
+    "Листинг\xa03\xa0пример с лишними обращениями к памяти, от которых можно избавиться вручную\n\n"
+    "Поэтому, всегда стремитесь выравнивать строки, когда это только возможно. Скажем, «strcpy(s, «bytes »); "
+    "strcat(s, very_long_string);» выполняется неэффективно, но если переписать код так: «strcpy(s, «bytes: »); "
+    "strcat(s, very_long_string);», то скорость его выполнения значительно возрастет.\n\n"
+    "int a[10][20][30];\n\nvoid example (void)\n\n{\n\nint i, j, k;\n\nfor (k = 0; k < 10; k++)\n\n"
+    "a[i][j][k] = 1;\n\n}\n\nЛистинг\xa06\xa0неоптимизированный кандидат"
+)
+JAPANESE_FORTRAN = (
+    "レジスタ1に量子フーリエ変換を施すことで、レジスタ1の全状態の確率振幅を等確率にします。\n"
+    "レジスタ2に、レジスタ1を参照して計算した結果をレジスタ2に出力する、という演算を行います。\n"
+    "なので、数式では何度も観測を行った時に得られる期待値を数式で表すと分かりやすくなります。\n"
+    "今、左辺は完全に分かっている量ですが、右辺の分子・分母は整数を持つ、ということくらいしかわかりません。"
+    "これを求めるために連分数展開を用います。\n\n"
+    "最大公約数を求めるアルゴリズムはEuclidのアルゴリズムと呼ばれ、他のアルゴリズムと比べても早く終わります。"
+    "そのプログラムは以下で実装できます。\n\nfunction gcd(a,b)\n\xa0 implicit none\n\xa0 integer,intent(in)::a,b\n"
+    "\xa0 integer::gcd\n\xa0 !compute the greatest common divisor\n\xa0 integer::x,r\n\xa0\n\xa0 x=a\n\xa0 gcd=b\n"
+    "\xa0 r=mod(x,gcd)\n\xa0 do while( r .gt. 0)\n\xa0 \xa0 \xa0x=gcd\n\xa0 \xa0 \xa0gcd=r\n\xa0 enddo\n\n参考文献"
+)
+JAPANESE_HTML = (
+    '太い赤字\n\n文字を<span class="bold-red">太い赤字</span>にします。\n\n文字を太い赤字にします。\n\n'
+    'キーボードキー\n\nコピーをするには<span class="keyboard-key">Ctrl</span> + '
+    '<span class="keyboard-key">C</span>を押します。\n\n検索フォーム風\n\n検索案内用のクラスです。\n\n'
+    '<div class="search-form">\n  <div class="sform">キーワード</div>\n  <div class="sbtn">検索</div>\n</div>\n'
+    '<div class="half-half cf">\n  <div class="half-l">吾輩は猫である。名前はまだ無い。\n'
+    "  どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。"
+    '吾輩はここで始めて人間というものを見た。</div>\n  <div class="half-r">私はその人を常に先生と呼んでいた。'
+    "だからここでもただ先生と書くだけで本名は打ち明けない。</div>\n</div>\n"
+    "というわけで、これまで拡張クラスの利用方法を書こう書こうと思っていつつも、面倒くさくて書いていなかったのを"
+    "ようやく書くことができました。"
+)
+KOREAN_SHELL = (
+    "이제는 맥을 재부팅해 주시면, 단축키가 변경 된 것을 보실 수 있습니다.\n\n"
+    "그리고 라이브러리 폴더가 다시 안 보이길 원하시는 분은\n\nchflags hidden ~/Library\n\n\n"
+    "이렇게 입력해 주시면 됩니다."
+)
+HEBREW_REFERENCES = (
+    "זן הבר שממנו בוית הפול אינו ידוע לאשורו. זרעים מפוחמים של פול בן 14,000 שנים התגלו בשנת 2016 באשפת המזון של "
+    "ציידים לקטים נאטופיים במערת הנחל. אלה זרעי הפול הקדומים ביותר שנמצאו בעולם, המייצגים ככל הנראה את האב הקדום "
+    "של הזן שבוית לאחר מכן[2]. הזרעים נשמרו בבורות אחסון (ממגורות) לאחר שהופרדו מקליפתם. מדידות הזרעים מלמדות על "
+    "אחידות בגודלם - נתון המלמד על גידול חקלאי מאורגן, במסגרתו קצרו את הקטניות אשר הגיעו להבשלה באותו פרק זמן.\n\n"
+    "הערות שוליים\n\n"
+    "  1. ^ הפול לפי אתר המאכלים המזרח תיכוניים זהו המזון המהיר השימושי ביותר במצרים, ונאכל בידי עשירים ועניים כאחד.\n"
+    "  2. ^ Caracuta V., Weinstein-Evron M., Kaufman D., Yeshurun R., Silvent J., Boaretto E. 2016. 14,000-years-old "
+    "seeds indicate the Levantine origin of the lost progenitor of faba bean. Scientific Reports 6.\n"
+    "  3. ^ Caracuta, V., Barzilai, O., Khalaily, H., Milevski, I., Paz, Y., Vardi, J., et al. (2015). The onset of "
+    "faba bean farming in the Southern Levant. Scientific reports, 5.\n"
+    "  4. ^ זהר עמר, צמחי המקרא, ירושלים, תשע\"ב, עמ' 105\n"
+    "  5. ^ אזהרה מפני אכילת פול בלתי מבושל, הצופה, 20 באפריל 1956"
+)
+UKRAINIAN_ALOE = (
+    "Багаторічний вічнозелений чагарник, що не гілкується заввишки 2-4\xa0м з вершиною, прикрашеною розеткою "
+    "потужних товстих листків. Листя ланцетовидні, соковиті, сріблясто-блакитні, 1-1,5\xa0м завдовжки, "
+    "20-25\xa0см завширшки. Краї й обидві сторони листка засаджені зубчиками червоного або коричневого "
+    "забарвлення.\n\nКвітконіс до 80\xa0см заввишки, суцвіття прямостояче. Квітки 3-3,5\xa0см завдовжки "
+    "помаранчеві або оранжево-жовті.\n"
+    "Рід: Алое (Aloe)\nВид: Алое Марлота\nБіноміальна назва\nAloe marlothii\nA.Berger, 1905\nпідвиди\n"
+    "Aloe marlothii A. Berger subsp. marlothii\nAloe marlothii subsp. orientalis Glen & D.S.Hardy\n"
+    "Посилання\n\n"
+    "  • Germishuizen, G. & N. L. Meyer, eds. 2003. Plants of southern Africa: an annotated checklist. "
+    "Strelitzia 14. (Pl SAfr ed2) (англ.)\n"
+    "  • Walters, S. M. et al., eds. 1986-. European garden flora. (Eur Gard F) (англ.)\n"
+    "Українська назва є транскрибуванням та/або перекладом латинської назви авторами статті і в авторитетних "
+    "україномовних джерелах не знайдена."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "script", "kept"),
+    [
+        (RUSSIAN_C, "Cyrillic", "code"),
+        (JAPANESE_FORTRAN, "Kana", "code"),
+        (JAPANESE_HTML, "Kana", "code"),
+        (KOREAN_SHELL, "Hangul", "code"),
+        (HEBREW_REFERENCES, "Hebrew", "citation"),
+        (UKRAINIAN_ALOE, "Cyrillic", "citation"),
+    ],
+    ids=[
+        "c-in-russian",
+        "fortran-in-japanese",
+        "html-in-japanese",
+        "shell-in-korean",
+        "refs-in-hebrew",
+        "taxa-in-ukrainian",
+    ],
+)
+def test_code_markup_and_references_in_other_scripts_kept(text, script, kept):
+    stage = LanguageStage()
+    doc = Document(id="c", text=text, source="c")
+    stage.process(doc)
+    assert doc.meta["script"] == script
+    assert [r.text for r in doc.removed if r.rule == "fragment-latin"] == []
+    assert doc.text == text
+    assert stage.take_stats()[f"fragment-kept-{kept}"] >= 1
+
+
+@needs_sentences
+def test_english_sentence_in_russian_text_still_removed():
+    russian, english = lingua_lines("ru", 0, 3), lingua_lines("en", 0, 1)[0]
+    text = f"{russian[0]} {russian[1]} {english} {russian[2]}"
+    doc = run(text)
+    assert doc.meta["language"] == "ru"
+    assert [(r.rule, r.text) for r in doc.removed] == [("fragment-latin", english)]
+    assert doc.text == f"{russian[0]} {russian[1]} {russian[2]}"
+
+
+@needs_sentences
+@pytest.mark.parametrize(("code", "line"), [("cs", 283), ("en", 350)])
+def test_prose_mentioning_code_in_russian_text_still_removed(code, line):
+    # a Czech sentence with a shell path and a tag, an English one with "*very*": prose, not code
+    russian = lingua_lines("ru", 0, 8)
+    guest = lingua_lines(code, line - 1, 1)[0]
+    doc = run(" ".join(russian[:4]) + f"\n{guest}\n" + " ".join(russian[4:]))
+    assert doc.meta["language"] == "ru"
+    assert [(r.rule, r.text) for r in doc.removed] == [("fragment-latin", guest)]
+
+
+@needs_sentences
+def test_chinese_clause_in_english_text_still_removed():
+    english = lingua_lines("en", 0, 3)
+    clause = "来自全县共61个事业单位及职业工会超过3,000多位选手参加"  # from zh.txt, line 1
+    text = f"{english[0]} {english[1][:-1]}, {clause}, {english[2]}"
+    doc = run(text)
+    assert doc.meta["language"] == "en"
+    assert [r.rule for r in doc.removed] == ["fragment-han"]
+    assert clause in doc.removed[0].text and clause not in doc.text
+
+
+def test_foreign_latin_lines_in_cc_pages_still_removed():
+    # a Serbian paragraph in a Macedonian blog post and an English definition in a Japanese dictionary page
+    macedonian = (
+        "Она што Рамбо Амадеус го кажа пред извесно време, а кое беше вистинскиот повод за постов е кажано одамна.\n"
+        "Televizija i novine su i tehnološki i moralno amortizovani. Što više gube na značaju, više insistiraju na "
+        "uznemirujućim vijestima, teorijama zavjere i katastrofičnim scenarijima misleći da su ljudi još uvijek "
+        "željni toga.\n\nОна што ми боде очи е дека ниту јавноста, ниту самите новинари не можат да сфатат дека се "
+        "во илузија за тоа каква е природата на медиумите."
+    )
+    japanese = (
+        "もっと良い発音ができますか? 違うアクセントで発音できますか? Sault Sainte Marie を 英語 で発音する\n\n定義\n"
+        "  • Sault Sainte Marie の意味\n\n    • a town of southern Ontario opposite northern Michigan\n\n"
+        "アクセントと言語の地図"
+    )
+    for text, fragment in [
+        (macedonian, "Televizija i novine su i tehnološki"),
+        (japanese, "a town of southern Ontario opposite northern Michigan"),
+    ]:
+        doc = run(text)
+        assert [r.rule for r in doc.removed] == ["fragment-latin"]
+        assert fragment in doc.removed[0].text and fragment not in doc.text

@@ -8,7 +8,8 @@ Two checks, cheap first:
   form a candidate fragment, flagged when it is long enough: ``min_cjk_chars`` Han/Kana/Hangul
   characters, or ``min_words`` words for alphabetic scripts. Japanese (Han + Kana) and Korean
   (Hangul + Han) are one group each. Latin inside a non-Latin text (names, brands, URLs) is only
-  flagged when it looks like a sentence.
+  flagged when it looks like a sentence, and not like code, markup or a reference (programming
+  punctuation, tags, shell paths; author initials with a year, "et al.", "subsp.": `_latin_content`).
 * **Main language.** Word profiles (``data/language/profiles.json``: the ~300 most frequent
   lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
   words spread over the text; langdetect (seeded) only decides when the profiles give no clear
@@ -1035,7 +1036,13 @@ class LanguageStage(Stage):
             cjk = sum(r.end - r.start for r in cluster if r.script in _CJK)
             return cjk >= self.options.min_cjk_chars
         if scripts == {"Latin"} and "Latin" not in main_scripts:
-            return self._sentence_like(text, cluster)
+            if not self._sentence_like(text, cluster):
+                return False
+            kept = _latin_content(text, cluster[0].start, cluster[-1].end)
+            if kept:
+                self.stat_update(f"fragment-kept-{kept}")
+                return False
+            return True
         return self._word_count(text, cluster) >= self.options.min_words
 
     @staticmethod
@@ -1638,6 +1645,112 @@ class LanguageStage(Stage):
             doc.remove("language", rule, fragment, lines=lines, language=f.language)
         pieces.append(text[pos:])
         return "".join(pieces)
+
+
+# Latin in a non-Latin text that is content, not a foreign-language fragment (`_latin_content`).
+# Code and markup marks, one per ten words or more: a closing tag or a tag with an attribute, an
+# attribute, operators, preprocessor lines, Fortran's dotted operators, shell paths, braces, a
+# statement end glued to the next statement. (A long sentence with one of them - "C++", "99->",
+# "~/.rhosts" - is prose about code.)
+_CODE_MARK_RE = re.compile(
+    r"</[A-Za-z][\w:-]*\s*>|<[A-Za-z][\w:-]*\s+[\w:-]+=|/>|[\w-]=[\"']"
+    r"|(?<=[\w)])::(?=\w)|->|(?<=[a-z\])])\+\+|\+\+(?=[\w(*])|&&|\|\||[=!<>+*/-]="
+    r"|\.(?:gt|lt|ge|le|eq|ne|and|or|not)\."
+    r"|(?<!\w)#(?:define|include|ifn?def|endif|pragma)\b"
+    r"|(?<![\w~])~/|(?<![\w/])/(?:usr|etc|bin|sbin|var|opt|tmp|dev|home|lib)/"
+    r"|[{}]|(?<=[\w)\]]);(?=[A-Za-z_*])"
+)
+# ... or programming punctuation of two kinds or more, for a quarter of the words: "=", a statement's
+# ";", a pointer or an index glued to a name ("*dst", "x[i]"), "<" ">" "|" glued to a name, a name
+# glued to its parenthesis ("printf("). Spaced "*", "[", ">", "|", ";" are bullets, notes,
+# breadcrumbs, menus and lists in prose; "*word*" is emphasis.
+_CODE_PUNCT_RE = re.compile(
+    r"=|(?<=[A-Za-z_)\]]);|\\|\*(?=[\w(*])|(?<=\w)\*|(?<=[\w\]])\[|(?<=\w)[<>|]|[<>|](?=\w)"
+    r"|#(?=[A-Za-z])|[A-Za-z0-9_]\("
+)
+_EMPHASIS_RE = re.compile(r"(?<![\w*])\*\w[^*\n]*?\w\*(?![\w*])")
+_BRACKET_RE = re.compile(r"[()\[\]{};=<>*]")
+# HTML entities ("&rsquo;", "&#8217;") left in prose: their ";" is not code
+_ENTITY_RE = re.compile(r"&#?\w+;")
+# a comment marker glued to the first word of a line ("!compute", "//todo", "#set")
+_COMMENT_START_RE = re.compile(r"[ \t\xa0]*(?:!|//|#|/\*|--|%|;)(?=[A-Za-z])")
+# References and taxonomic names: "et al.", editors, rank abbreviations, a journal's year;volume(issue)
+# (one is enough), or author initials ("Caracuta V.", "N. L. Meyer", "D.S.Hardy": a group each)
+# before a year closing a phrase ("2016.", "(2015)", ", 1905")
+_CITATION_MARK_RE = regex.compile(
+    r"\bet al\b|\(eds?\.?\)|\beds?\.(?=[\s,;]|$)|\b(?:subsp|ssp|var|spp|cv)\.(?=\s)"
+    r"|(?<!\d)(?:1[5-9]|20)\d\d ?; ?\d+ ?(?:\(\d+\))?[:.]"
+)
+_INITIALS_RE = regex.compile(r"(?<![\w.])\p{Lu}\.(?:[ -]?\p{Lu}\.)*(?=[\s,;&)]|\p{Lu}|$)")
+_YEAR_RE = regex.compile(r"(?<![\d-])(?:1[5-9]\d\d|20\d\d)[a-z]?(?=[.,;:)-]|$)")
+
+
+def _latin_content(text: str, s: int, e: int) -> str | None:
+    """Is a run of Latin in a text of another script content rather than a fragment of a foreign
+    language: "code" (source code, markup, shell, identifiers), "citation" (references, authors,
+    taxonomic names) or None? Read on the run with the punctuation glued to its ends ("<span",
+    "x[i];"), and for a comment or a line inside a code block on the lines around it. Only runs
+    already found sentence-like are asked (a few per page)."""
+    while s > 0 and not text[s - 1].isspace() and not text[s - 1].isalpha():
+        s -= 1
+    n = len(text)
+    while e < n and not text[e].isspace() and not text[e].isalpha():
+        e += 1
+    segment = text[s:e]
+    if "&" in segment:
+        segment = _ENTITY_RE.sub(" ", segment)
+    if _code_like_latin(segment):
+        return "code"
+    if _CITATION_MARK_RE.search(segment):
+        return "citation"
+    initials = [m.start() for m in _INITIALS_RE.finditer(segment)]
+    if len(initials) >= 2 and _YEAR_RE.search(segment, initials[1]):
+        return "citation"
+    # a line of its own between lines of code: a comment ("!compute ...") or a statement ("void f (void)")
+    line_start = text.rfind("\n", 0, s) + 1
+    line_end = text.find("\n", e)
+    line_end = n if line_end == -1 else line_end
+    if text[line_start:s].strip() or text[e:line_end].strip():
+        return None
+    before, after = _code_line(text, line_start - 1, -1), _code_line(text, line_end + 1, 1)
+    if _COMMENT_START_RE.match(text, line_start) and (before or after):
+        return "code"
+    if before and after and _BRACKET_RE.search(segment):
+        return "code"
+    return None
+
+
+def _code_like_latin(segment: str) -> bool:
+    """Code or markup marks for a tenth of the words, or programming punctuation of two kinds for a
+    quarter of them (`_CODE_MARK_RE`, `_CODE_PUNCT_RE`)."""
+    words = len(_WORD_RE.findall(segment))
+    marks = len(_CODE_MARK_RE.findall(segment))
+    if marks and 10 * marks >= words:
+        return True
+    if "*" in segment:
+        segment = _EMPHASIS_RE.sub(" ", segment)
+    punct = _CODE_PUNCT_RE.findall(segment)
+    return len(punct) >= 2 and 4 * len(punct) >= words and len({p[-1] for p in punct}) >= 2
+
+
+def _code_line(text: str, at: int, step: int) -> bool:
+    """Is the first non-blank line from `at` (a line break's position; step -1: the lines before, 1:
+    after) a line of code (a code mark, or programming punctuation for a quarter of its words)?"""
+    n = len(text)
+    for _ in range(3):  # code blocks are often spaced out by blank lines
+        if at < 0 or at >= n:
+            return False
+        if step < 0:
+            start = text.rfind("\n", 0, at) + 1
+            line, at = text[start:at], start - 1
+        else:
+            end = text.find("\n", at)
+            end = n if end == -1 else end
+            line, at = text[at:end], end + 1
+        if not line.strip():
+            continue
+        return _code_like_latin(line)
+    return False
 
 
 def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
