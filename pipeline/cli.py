@@ -104,7 +104,8 @@ def cli() -> None:
 @click.option(
     "--ray-address",
     default=None,
-    help="With --executor ray: the Ray cluster to join (e.g. HEAD:6379, or 'auto'); none starts a local Ray.",
+    help="With --executor ray: the Ray cluster to join (HEAD:6379, ray://HEAD:10001 or 'auto'); none starts a "
+    "local Ray. An address that does not answer within 10 s ends the run (exit 2).",
 )
 @click.option(
     "--limit",
@@ -145,6 +146,13 @@ def run(
 
     if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
         _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
+    if ray_address is not None:  # a malformed one now; whether the cluster answers, when the run starts Ray
+        from pipeline.ray_executor import RayAddressError, check_address_form
+
+        try:
+            check_address_form(ray_address)
+        except RayAddressError as err:
+            _fail(str(err), EXIT_USAGE)
     log = setup_logging(log_file, log_json)
     if quiet and executor == "ray":
         _quiet_ray()

@@ -318,6 +318,25 @@ def read_parquet(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                 yield record_document(record, f.rel, cfg, row, f"{f.rel}:{row}", "row")
 
 
+class UnwritableRecord(ValueError):
+    """A document's record cannot be written in the output format (nothing of it was written)."""
+
+
+def field_problem(record: dict[str, Any], err: Exception, default: Any = None) -> str:
+    """``err`` (orjson failing on ``record``, with ``default``) as a reason naming the first field JSON
+    has no form for."""
+    for key, value in record.items():
+        try:
+            orjson.dumps(value, default=default)
+        except TypeError as one:
+            return f"field {key!r}: {one}"
+    return str(err)
+
+
+class _BigInt(int):
+    """The column type of an integer outside int64 (JSON has them): such a column is written as strings."""
+
+
 class ParquetOutput:
     """Writes records to a Parquet file through an open binary handle, one row group per batch.
 
@@ -325,42 +344,77 @@ class ParquetOutput:
     schema, and a record late in a file may bring a new field or another type: such records are
     spooled to a temporary file while the column types are unified over *all* records, and the
     Parquet file is written at close. Lists and mappings are stored as JSON strings; a column whose
-    values mix types is promoted (int + float -> double, anything else -> string)."""
+    values mix types is promoted (int + float -> double, anything else -> string).
+
+    ``write`` raises UnwritableRecord for a record that cannot be written (a value the schema's column
+    cannot hold, a null in a non-nullable column, a value JSON has no form for), having written
+    nothing of it; it is converted or checked right there, so that writing a batch later cannot fail
+    on it (and take its neighbours with it)."""
 
     def __init__(self, handle: IO[bytes], schema: Any = None) -> None:
         self.handle = handle
         self.schema = schema
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[Any] = []  # with a schema: each record as a one-row record batch
         self.writer: Any = None
         self.spool: IO[bytes] | None = None if schema is not None else tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.column_types: dict[str, set[type]] = {}
 
     def write(self, record: dict[str, Any]) -> None:
         if self.spool is not None:
+            try:
+                line = orjson.dumps(record)
+            except TypeError as err:  # orjson's JSONEncodeError: a value JSON has no form for
+                raise UnwritableRecord(f"cannot be written to Parquet: {field_problem(record, err)}") from None
             types = self.column_types
             for key, value in record.items():
                 seen = types.setdefault(key, set())
                 if value is not None:
-                    seen.add(str if isinstance(value, (dict, list)) else type(value))
-            self.spool.write(orjson.dumps(record) + b"\n")
+                    seen.add(str if isinstance(value, (dict, list)) else _value_type(value))
+            self.spool.write(line + b"\n")
             return
-        self.rows.append(record)
+        self.rows.append(self._row(record))
         if len(self.rows) >= PARQUET_BATCH_ROWS:
-            self._write_rows(self.rows)
+            self._write_batches(self.rows)
             self.rows = []
 
-    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
+    def _row(self, record: dict[str, Any]) -> Any:
+        """``record`` as a one-row record batch of the schema; UnwritableRecord naming the field if it
+        does not fit."""
         import pyarrow as pa
+
+        for field in self.schema:
+            problem = _shape_problem(record.get(field.name), field.type, field.nullable)
+            if problem is not None:
+                raise UnwritableRecord(f"field {field.name!r} cannot be written to Parquet: {problem}")
+        errors = (pa.ArrowException, TypeError, ValueError, OverflowError)  # (UnicodeError is a ValueError)
+        try:
+            return pa.RecordBatch.from_pylist([record], schema=self.schema)
+        except errors as err:
+            problem = f"cannot be written to Parquet: {err}"
+        for field in self.schema:  # which field: the first pyarrow cannot convert alone
+            try:
+                pa.array([record.get(field.name)], type=field.type)
+            except errors as err:
+                problem = f"field {field.name!r} cannot be written to Parquet: {err} (column type {field.type})"
+                break
+        raise UnwritableRecord(problem)
+
+    def _write_batches(self, rows: list[Any]) -> None:
+        import pyarrow as pa
+
+        self._write_table(pa.Table.from_batches(rows, schema=self.schema).combine_chunks())
+
+    def _write_table(self, table: Any) -> None:
         import pyarrow.parquet as pq
 
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.handle, self.schema)
-        if rows:
-            self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+        if table.num_rows:
+            self.writer.write_table(table)
 
     def close(self) -> None:
         if self.spool is None:
-            self._write_rows(self.rows)
+            self._write_batches(self.rows)
             self.rows = []
         else:
             self._write_spooled(self.spool)
@@ -382,11 +436,50 @@ class ParquetOutput:
                     record[key] = orjson.dumps(value).decode()
             rows.append(record)
             if len(rows) >= PARQUET_BATCH_ROWS:
-                self._write_rows(rows)
+                self._write_table(pa.Table.from_pylist(rows, schema=self.schema))
                 rows = []
-        self._write_rows(rows)
+        self._write_table(pa.Table.from_pylist(rows, schema=self.schema))
         spool.close()
         self.spool = None
+
+
+INT64 = range(-(2**63), 2**63)
+
+
+def _value_type(value: Any) -> type:
+    """A spooled value's type for ``_unified_arrow_type``."""
+    kind = type(value)
+    return _BigInt if kind is int and value not in INT64 else kind
+
+
+def _shape_problem(value: Any, arrow_type: Any, nullable: bool = True) -> str | None:
+    """What pyarrow would not refuse but would get wrong: a null in a non-nullable column, and a string
+    or mapping where a list belongs (a string would become a list of its characters); else None."""
+    import pyarrow.types as pt
+
+    if value is None:
+        return None if nullable else f"null, and the column (type {arrow_type}) is not nullable"
+    if pt.is_list(arrow_type) or pt.is_large_list(arrow_type) or pt.is_fixed_size_list(arrow_type):
+        if isinstance(value, (str, bytes, dict)):
+            return f"{type(value).__name__} value {_short(value)} where the column has lists ({arrow_type})"
+        if isinstance(value, (list, tuple)):
+            item = arrow_type.value_field
+            for element in value:
+                problem = _shape_problem(element, item.type, item.nullable)
+                if problem is not None:
+                    return problem
+    elif pt.is_struct(arrow_type) and isinstance(value, dict):
+        for i in range(arrow_type.num_fields):
+            sub = arrow_type.field(i)
+            problem = _shape_problem(value.get(sub.name), sub.type, sub.nullable)
+            if problem is not None:
+                return f"{sub.name}: {problem}"
+    return None
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _unified_arrow_type(seen: set[type]) -> Any:
@@ -395,7 +488,7 @@ def _unified_arrow_type(seen: set[type]) -> Any:
 
     if seen == {bool}:
         return pa.bool_()
-    if seen == {int}:
+    if seen == {int}:  # (an integer outside int64 is a _BigInt: written as a string)
         return pa.int64()
     if seen and seen <= {int, float}:
         return pa.float64()

@@ -32,6 +32,7 @@ from charset_normalizer import from_bytes
 from pipeline import formats
 from pipeline.config import ConfigError, InputConfig
 from pipeline.document import Document
+from pipeline.formats import UnwritableRecord, field_problem
 from pipeline.records import check_size, quarantined, record_document
 
 # suffix -> (format, compression)
@@ -484,10 +485,6 @@ def output_rel(f: InputFile, requested: str | None) -> str:
     return f.rel if fmt == f.format else f"{f.rel}.{fmt}"
 
 
-class UnwritableRecord(ValueError):
-    """A document's record cannot be written in the output format (nothing of it was written)."""
-
-
 class OutputWriter:
     """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 
@@ -532,7 +529,7 @@ class OutputWriter:
         try:
             line = orjson.dumps(record, default=json_default)
         except orjson.JSONEncodeError as err:  # nothing written: the runner quarantines the document
-            raise UnwritableRecord(f"a field cannot be written as JSON: {err}") from None
+            raise UnwritableRecord(f"cannot be written as JSON: {field_problem(record, err, json_default)}") from None
         self.file.write(line + b"\n")
 
     def commit(self) -> None:

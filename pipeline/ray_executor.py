@@ -11,18 +11,124 @@ With no address a local Ray is started (and stopped at close); with one, the dri
 cluster (``ray start --head`` on one node, ``ray start --address HEAD:6379`` on the others). Input
 and output paths are only opened by the driver; the workers need cleancorpus installed (the same
 version), nothing else.
+
+An address is checked before ``ray.init`` (``check_address``): Ray itself retries an address where
+nothing answers for many minutes (and takes no SIGTERM meanwhile), so an unreachable cluster would
+hang a cron job; here it ends the run within ``CONNECT_TIMEOUT`` seconds as a usage error.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any, TypeVar
 
+from pipeline.config import ConfigError
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+CONNECT_TIMEOUT = 10.0  # seconds for the cluster's address to answer before the run gives up
+GCS_TRIES = "RAY_gcs_server_port_wait_time_s"  # how many times ray.init tries to reach the GCS (1 s apart)
+RAY_CLIENT_PORT = 10001  # Ray Client's port, when ray://HOST names none
+ADDRESS_FORMS = "HOST:PORT (the head node's GCS port, e.g. head:6379), ray://HOST:PORT or auto"
+
+
+class RayAddressError(ConfigError):
+    """``--ray-address`` is not the address of a Ray cluster this machine reaches (the CLI exits 2)."""
+
+
+def _host_port(address: str, default_port: int | None = None) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 host in brackets) as (host, port); ValueError if it is not one."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "]" in port:  # no port, or only an IPv6 host's colons
+        host, port = address, ""
+    host = host.strip("[]")
+    if host and not port and default_port is not None:
+        return host, default_port
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(address)
+    return host, int(port)
+
+
+def _parse(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT`` and ``ray://HOST[:PORT]`` (Ray Client); None for ``auto``, ``local``
+    and another ``scheme://`` (Ray resolves those); ValueError for anything else. Nothing is looked up."""
+    if address in ("auto", "local"):
+        return None
+    if address.startswith("ray://"):
+        return _host_port(address[len("ray://") :].rstrip("/"), RAY_CLIENT_PORT)
+    if "://" in address:
+        return None
+    return _host_port(address)
+
+
+def check_address_form(address: str) -> None:
+    """Raise RayAddressError unless ``address`` has a form Ray accepts (nothing is looked up)."""
+    try:
+        _parse(address)
+    except ValueError:
+        raise RayAddressError(f"--ray-address {address!r} is not a Ray address: use {ADDRESS_FORMS}") from None
+
+
+def _target(address: str) -> tuple[str, int] | None:
+    """Where ``ray.init(address=address)`` connects, as Ray finds it: (host, port), or None if Ray starts
+    one of its own (``local``) or resolves the address otherwise."""
+    if address == "auto" and os.environ.get("RAY_ADDRESS"):  # as ray.init reads it
+        env = os.environ["RAY_ADDRESS"]
+        try:
+            return _parse(env)
+        except ValueError:
+            raise RayAddressError(f"--ray-address auto: RAY_ADDRESS={env!r} is not a Ray address") from None
+    if address != "auto":
+        return _parse(address)
+    # The cluster `ray start` last started on this machine (a file it leaves behind when killed, so
+    # the address may be stale), else a running GCS process.
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:  # Ray's internals moved: leave it to ray.init
+        return None
+    try:
+        found = canonicalize_bootstrap_address("auto")
+        return None if found is None else _host_port(found)
+    except (ConnectionError, ValueError):
+        raise RayAddressError(
+            "--ray-address auto: no running Ray cluster found on this machine "
+            "(start one with `ray start --head`, or name its address)"
+        ) from None
+
+
+def check_address(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Raise RayAddressError unless ``address`` is a Ray address (``HOST:PORT``, ``ray://HOST:PORT``,
+    ``auto``, ``local``) whose port takes a connection within ``timeout`` seconds. (What answers there
+    is not checked: a port that takes connections but is not Ray's is left to Ray.)"""
+    check_address_form(address)
+    target = _target(address)
+    if target is None:
+        return
+    host, port = target
+    host_port = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = f"--ray-address {address}" + ("" if address.endswith(host_port) else f" ({host_port})")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except TimeoutError:
+        problem = f"no answer within {timeout:g} s"
+    except socket.gaierror as err:
+        problem = f"unknown host {host!r} ({err.strerror or err})"
+    except OSError as err:
+        problem = (err.strerror or str(err)).lower()
+    else:
+        return
+    raise RayAddressError(
+        f"cannot reach the Ray cluster at {where}: {problem}; is the cluster up "
+        "(`ray start --head` on its head node) and the address right?"
+    )
+
 
 # Set-up done in this (worker) process, by the executor's key: initializer(*initargs) runs once.
 _ready: set[str] = set()
@@ -57,7 +163,19 @@ class RayExecutor:
         self.started = False
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                check_address(address)
+                # Ray tries to join 20 times (each try up to ~40 s when a port answers that is not
+                # Ray's): once, unless its operator says otherwise.
+                ours = GCS_TRIES not in os.environ
+                if ours:
+                    os.environ[GCS_TRIES] = "1"
+                try:
+                    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                except ConnectionError as err:
+                    raise RayAddressError(f"cannot join the Ray cluster at --ray-address {address}: {err}") from None
+                finally:
+                    if ours:  # leave the environment as it was
+                        os.environ.pop(GCS_TRIES, None)
             else:
                 # A local Ray sized for this machine (or --workers), small object store: batches are small.
                 ray.init(

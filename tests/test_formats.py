@@ -23,6 +23,7 @@ from pipeline.document import Document
 from pipeline.formats import decode_html
 from pipeline.io import discover, read_documents
 from pipeline.runner import run
+from pipeline.stages.base import Stage
 from pipeline.stages.extract import ExtractOptions, ExtractStage
 
 WET = CORPORA / "cc-wet-format-sample" / "whirlwind.warc.wet"
@@ -315,6 +316,108 @@ def test_corrupt_parquet_file_is_quarantined(tmp_path: Path) -> None:
     assert result.quarantined == 1 and result.documents_out == 8
     (bad,) = _lines(tmp_path / "out" / "rejected.jsonl")[:1]
     assert bad["source"] == "cut.parquet" and bad["reason"].startswith("unreadable Parquet file")
+
+
+class MisfitStage(Stage):
+    """Gives a few records values their Parquet columns cannot hold. Cross-document, so it runs in this
+    process and its edits of the records reach the writer whatever the worker count."""
+
+    name = "misfit"
+    cross_document = True
+    MISFITS: dict[str, tuple[str, object]] = {
+        "d5": ("score", "n/a"),  # a string in a float column
+        "d1023": ("tags", [{"a": 1}]),  # a nested value a list<string> column cannot take
+        "d1024": ("tags", "ab"),  # pyarrow would store ["a", "b"]
+        "d1500": ("doc_id", None),  # a null in a non-nullable column: refused only when the row group is written
+    }
+
+    def process(self, doc: Document) -> None:
+        misfit = self.MISFITS.get(doc.id)
+        if misfit is not None and doc.record is not None:
+            doc.record[misfit[0]] = misfit[1]
+
+
+def test_a_record_its_parquet_schema_cannot_hold_is_quarantined_and_the_rest_is_written(tmp_path: Path) -> None:
+    # Each of these made the whole run fail (or, "ab", wrote a list of its characters). Misfits on both
+    # sides of the first batch boundary (1024 rows) and one found only when the last row group is written.
+    n = 2000
+    schema = pa.schema(
+        [
+            pa.field("doc_id", pa.string(), nullable=False),
+            ("content", pa.string()),
+            ("score", pa.float32()),
+            ("tags", pa.list_(pa.string())),
+        ]
+    )
+    rows = [{"doc_id": f"d{i}", "content": f"Row  {i}  text.", "score": i / 10, "tags": [f"t{i}"]} for i in range(n)]
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "in" / "part.parquet", row_group_size=700)
+    config = load_config_data(
+        {
+            "input": {"id_field": "doc_id", "text_field": "content"},
+            "stages": [{"stage": "normalize"}, {"stage": "test_formats:MisfitStage"}],
+        }
+    )
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        result = run(config, [str(tmp_path / "in")], out, workers=workers)
+        assert result.quarantined == 4 and result.documents_out == n - 4
+        table = pq.read_table(out / "part.parquet")
+        assert table.schema == schema
+        bad = set(MisfitStage.MISFITS)
+        assert table.column("doc_id").to_pylist() == [f"d{i}" for i in range(n) if f"d{i}" not in bad]
+        assert table.column("content").to_pylist()[:2] == ["Row 0 text.", "Row 1 text."]
+        rejected = {r["id"]: r for r in _lines(out / "rejected.jsonl")}
+        assert set(rejected) == bad and {r["stage"] for r in rejected.values()} == {"output"}
+        assert rejected["d5"]["text"] == "Row  5  text."
+        for doc_id, (field, _) in MisfitStage.MISFITS.items():
+            assert f"field {field!r} cannot be written to Parquet" in rejected[doc_id]["reason"]
+        assert "float" in rejected["d5"]["reason"] and "not nullable" in rejected["d1500"]["reason"]
+        assert "where the column has lists" in rejected["d1024"]["reason"]
+        outputs.append(((out / "part.parquet").read_bytes(), (out / "rejected.jsonl").read_bytes()))
+    assert outputs[0] == outputs[1]
+
+
+class MetaSetStage(Stage):
+    """Puts a value JSON has no form for into the metadata of the documents that say "odd"."""
+
+    name = "meta_set"
+
+    def process(self, doc: Document) -> None:
+        if "odd" in doc.text:
+            doc.meta["odd"] = {1, 2}  # a set
+
+
+def test_jsonl_to_parquet_quarantines_a_record_json_cannot_hold_and_keeps_integers_beyond_int64(
+    tmp_path: Path,
+) -> None:
+    # A set in the metadata made the run fail at once; an integer past int64 (JSON has them) when the
+    # file was closed, in a column typed int64.
+    records = [{"id": f"r{i}", "text": f"Line {i}.", "n": i} for i in range(1500)]
+    records[3]["text"] = "An odd one."
+    records[1200]["n"] = 2**63
+    (tmp_path / "in.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    config = load_config_data(
+        {
+            "output": {"format": "parquet", "metadata_field": "meta"},
+            "stages": [{"stage": "normalize"}, {"stage": "test_formats:MetaSetStage"}],
+        }
+    )
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        result = run(config, [str(tmp_path / "in.jsonl")], out, workers=workers)
+        assert result.quarantined == 1 and result.documents_out == 1499
+        table = pq.read_table(out / "in.jsonl.parquet")
+        assert table.column("id").to_pylist() == [r["id"] for r in records if r["id"] != "r3"]
+        assert table.schema.field("n").type == pa.string()
+        assert table.column("n").to_pylist()[1199] == str(2**63)  # (r3 is missing before it)
+        (rejected,) = _lines(out / "rejected.jsonl")
+        assert rejected["id"] == "r3" and rejected["stage"] == "output"
+        assert rejected["reason"].startswith("cannot be written to Parquet: field 'meta'")
+        outputs.append(((out / "in.jsonl.parquet").read_bytes(), (out / "rejected.jsonl").read_bytes()))
+    assert outputs[0] == outputs[1]
 
 
 # ---------------------------------------------------------------- stdin / stdout
