@@ -122,20 +122,33 @@ def _incoming(packed: tuple[Any, ...]) -> Document:
 Changes = tuple[list[tuple[Any, ...]], dict[int, StageStats], list[bytes] | None]
 
 
-def _changes(batch: Batch, sent_texts: list[str]) -> Changes:
-    """What a worker's stages changed in each document (the text only if it is a new string), the
-    batch's statistics and its removed.jsonl lines."""
+def _changes(batch: Batch, sent_texts: list[str], sent_records: list[bytes]) -> Changes:
+    """What a worker's stages changed in each document (the text only if it is a new string, the record
+    only if it changed: ``_snapshot``), the batch's statistics and its removed.jsonl lines."""
     changed = [
         (
             None if doc.text is sent else doc.text,
             doc.meta,
             None if doc.rejected is None else _rejection_tuple(doc.rejected),
             doc.scratch or None,
+            False if _snapshot(doc.record) == record else doc.record,  # (False: unchanged)
         )
-        for doc, sent in zip(batch.docs, sent_texts, strict=True)
+        for doc, sent, record in zip(batch.docs, sent_texts, sent_records, strict=True)
     ]
     lines = batch.removed_lines if batch.removed_lines and any(batch.removed_lines) else None
     return changed, batch.stats, lines
+
+
+def _with_text_field(
+    record: dict[str, Any] | None, before: dict[str, Any] | None, text_field: str
+) -> dict[str, Any] | None:
+    """A record a worker's stage changed, with the text field it went without (``_outgoing``) back in its
+    place, as the stage would have left it here."""
+    if record is None or before is None or text_field not in before or text_field in record:
+        return record
+    items = list(record.items())
+    items.insert(min(list(before).index(text_field), len(items)), (text_field, before[text_field]))
+    return dict(items)
 
 
 def _rejection_tuple(rejected: Rejection) -> tuple[Any, ...]:
@@ -147,14 +160,16 @@ def _removal_tuples(removed: list[Removal]) -> list[tuple[Any, ...]]:
     return [(r.stage, r.rule, r.text, r.lines, r.extra) for r in removed]
 
 
-def _apply_changes(batch: Batch, live: list[int], changes: Changes) -> None:
+def _apply_changes(batch: Batch, live: list[int], changes: Changes, text_field: str = "text") -> None:
     """Bring a worker's ``_changes`` to the batch's documents at positions ``live`` (those sent)."""
     changed, stats, lines = changes
     docs = batch.docs
-    for i, (text, meta, rejected, scratch) in zip(live, changed, strict=True):
+    for i, (text, meta, rejected, scratch, record) in zip(live, changed, strict=True):
         doc = docs[i]
         if text is not None:
             doc.text = text
+        if record is not False:
+            doc.record = _with_text_field(record, doc.record, text_field)
         doc.meta = meta
         if rejected is not None:
             doc.rejected = Rejection(*rejected)
@@ -187,7 +202,7 @@ def _in_workers(
 
     for changes in executor.map(fn, outgoing()):  # results in submission order
         batch, live = sent.popleft()
-        _apply_changes(batch, live, changes)
+        _apply_changes(batch, live, changes, text_field)
         yield batch
 
 
@@ -253,7 +268,7 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
         if doc.rejected:
             continue
         text, removed, counted = doc.text, len(doc.removed), dict(stage.stats)
-        meta, scratch = _snapshot(doc.meta), _snapshot(doc.scratch)
+        meta, scratch, record = _snapshot(doc.meta), _snapshot(doc.scratch), _snapshot(doc.record)
         _apply_one(stage, st, doc)
         if (
             doc.rejected is None
@@ -262,12 +277,13 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
             and dict(stage.stats) == counted
             and _snapshot(doc.meta) == meta
             and _snapshot(doc.scratch) == scratch
+            and _snapshot(doc.record) == record
         ):
             masks[i] |= bit
     st.counters.update(stage.take_stats())
 
 
-def _snapshot(values: dict[str, Any]) -> bytes:
+def _snapshot(values: dict[str, Any] | None) -> bytes:
     """A dict's contents as bytes: a copy would miss a change made inside one of its values."""
     return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL) if values else b""
 
@@ -399,8 +415,9 @@ def _run_sent(stages: Shared, positions: list[int], ahead: int | None, sent: lis
     """``_run_in_worker`` for documents sent by ``_in_workers``: returns their ``_changes``."""
     batch = Batch([_incoming(packed) for packed in sent])
     texts = [doc.text for doc in batch.docs]
+    records = [_snapshot(doc.record) for doc in batch.docs]
     _run_in_worker(stages, positions, ahead, batch)
-    return _changes(batch, texts)
+    return _changes(batch, texts, records)
 
 
 def render_removed(batch: Batch) -> None:

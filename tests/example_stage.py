@@ -53,3 +53,13 @@ class RecurringFirstLine(Stage):
             self.stat_update("header")
             doc.remove(self.name, "recurring-header", first, lines=1)
             doc.text = rest
+
+
+class WordCountField(Stage):
+    """Add the word count to the output record (a field beside the text, not in the metadata)."""
+
+    name = "word_count_field"
+
+    def process(self, doc: Document) -> None:
+        if doc.record is not None:
+            doc.record["words"] = len(doc.text.split())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, SEEDS, seed_text
+from conftest import CORPORA, REPO, SEEDS, seed_text
 
 from pipeline.cli import cli
 
@@ -111,7 +111,6 @@ def test_output_is_byte_identical_with_two_workers(seed_run: Path, tmp_path: Pat
 
 
 def test_jsonl_corpus_with_workers_matches_serial(tmp_path: Path) -> None:
-    from conftest import CORPORA
 
     lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_text(encoding="utf-8").splitlines()[:150]
     src = tmp_path / "cc.jsonl"
@@ -177,6 +176,35 @@ def test_python_dash_m_is_the_same_app(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "pipeline", "stages"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "dedup: " in proc.stdout
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_user_stage_that_changes_the_record_gives_the_same_output_with_any_worker_count(
+    tmp_path: Path, where: str
+) -> None:
+    # Edits to doc.record came back from worker processes only when... never: a field a stage added was
+    # missing with --workers 2. And before boilerplate's first pass, the real pass skipped the stage for
+    # documents whose text and metadata it left as they were, losing the field with --workers 1 too.
+    src = tmp_path / "in.jsonl"
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        records = [json.loads(line) for _, line in zip(range(40), fh, strict=False)]
+    src.write_text("".join(json.dumps({"id": r["id"], "text": r["text"], "url": "u"}) + "\n" for r in records))
+    stages = ["encoding", "boilerplate", "dedup", "normalize"]
+    stages.insert(0 if where == "first" else len(stages), "example_stage:WordCountField")
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n" + "".join(f"  - stage: {name}\n" for name in stages))
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"o{workers}"
+        args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", str(workers)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        outs.append((out / "in.jsonl").read_bytes())
+    assert outs[0] == outs[1]
+    kept = [json.loads(line) for line in outs[0].decode().splitlines()]
+    assert kept and all(list(r)[:4] == ["id", "text", "url", "words"] for r in kept)
+    if where == "last":
+        assert all(r["words"] == len(r["text"].split()) for r in kept)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

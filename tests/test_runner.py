@@ -17,7 +17,16 @@ from click.testing import CliRunner
 from pipeline import executors
 from pipeline.cli import cli
 from pipeline.document import Document
-from pipeline.runner import Batch, _apply_changes, _changes, _incoming, _outgoing, removed_lines, render_removed
+from pipeline.runner import (
+    Batch,
+    _apply_changes,
+    _changes,
+    _incoming,
+    _outgoing,
+    _snapshot,
+    removed_lines,
+    render_removed,
+)
 from pipeline.stages.base import Stage
 
 
@@ -213,6 +222,8 @@ def _worker_edits(batch: Batch) -> None:
     first.meta["language"] = "en"
     first.scratch["dedup"] = (first.text, {"keys": [1, 2]})
     second.reject("language", "not English", language="de")
+    first.record["url"] = "https://example.org/a?clean"  # a user's stage may change the record
+    first.record["quality"] = 0.9
     render_removed(batch)
 
 
@@ -238,11 +249,14 @@ def test_documents_sent_to_local_workers_come_back_as_the_batch_run_here() -> No
     assert sent[0][3] == {"id": "a", "url": "https://example.org/a"}  # no second copy of the text
     worker = Batch([_incoming(packed) for packed in sent])
     texts = [doc.text for doc in worker.docs]
+    records = [_snapshot(doc.record) for doc in worker.docs]
     _worker_edits(worker)
-    changes = pickle.loads(pickle.dumps(_changes(worker, texts)))
+    changes = pickle.loads(pickle.dumps(_changes(worker, texts, records)))
     assert changes[0][2][0] is None  # the unchanged text does not travel back
+    assert changes[0][1][4] is False and changes[0][0][4] is not False  # nor an unchanged record
     _apply_changes(sent_from, live, changes)
     assert sent_from.docs == here.docs
+    assert list(sent_from.docs[0].record) == ["id", "text", "url", "quality"]  # the text field in its place
     assert (
         sent_from.docs[0].original == "Home | About\nA page."
         and sent_from.docs[0].record["text"] == "Home | About\nA page."
