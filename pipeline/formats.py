@@ -12,7 +12,7 @@ import codecs
 import re
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -349,11 +349,25 @@ class ParquetOutput:
     ``write`` raises UnwritableRecord for a record that cannot be written (a value the schema's column
     cannot hold, a null in a non-nullable column, a value JSON has no form for), having written
     nothing of it; it is converted or checked right there, so that writing a batch later cannot fail
-    on it (and take its neighbours with it)."""
+    on it (and take its neighbours with it).
 
-    def __init__(self, handle: IO[bytes], schema: Any = None) -> None:
+    Fields the input's schema lacks are columns too: ``json_fields`` (the metadata field) from the start,
+    as JSON strings, and a field a stage adds to the records while no row is written yet (a mapping or
+    list as a JSON string, else its value's type). A record that brings a new field after that is
+    refused (UnwritableRecord): the field is not dropped unsaid."""
+
+    def __init__(self, handle: IO[bytes], schema: Any = None, json_fields: Iterable[str] = ()) -> None:
         self.handle = handle
         self.schema = schema
+        self.json_fields: set[str] = set()  # columns of JSON strings the input's schema lacked
+        if schema is not None:
+            import pyarrow as pa
+
+            for name in json_fields:
+                if schema.get_field_index(name) == -1:
+                    self.schema = self.schema.append(pa.field(name, pa.string()))
+                    self.json_fields.add(name)
+        self.columns = set(self.schema.names) if self.schema is not None else set()
         self.rows: list[Any] = []  # with a schema: each record as a one-row record batch
         self.writer: Any = None
         self.spool: IO[bytes] | None = None if schema is not None else tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
@@ -372,7 +386,8 @@ class ParquetOutput:
                     seen.add(str if isinstance(value, (dict, list)) else _value_type(value))
             self.spool.write(line + b"\n")
             return
-        self.rows.append(self._row(record))
+        row = self._row(record)  # (first: it may give self.rows new columns)
+        self.rows.append(row)
         if len(self.rows) >= PARQUET_BATCH_ROWS:
             self._write_batches(self.rows)
             self.rows = []
@@ -382,6 +397,10 @@ class ParquetOutput:
         does not fit."""
         import pyarrow as pa
 
+        if not self.columns.issuperset(record):
+            self._add_fields(record)
+        if self.json_fields:
+            record = self._as_json_strings(record)
         for field in self.schema:
             problem = _shape_problem(record.get(field.name), field.type, field.nullable)
             if problem is not None:
@@ -398,6 +417,44 @@ class ParquetOutput:
                 problem = f"field {field.name!r} cannot be written to Parquet: {err} (column type {field.type})"
                 break
         raise UnwritableRecord(problem)
+
+    def _add_fields(self, record: dict[str, Any]) -> None:
+        """Columns for the record's fields the schema lacks (see the class), the rows waiting given nulls."""
+        import pyarrow as pa
+
+        new = [key for key in record if key not in self.columns]
+        if self.writer is not None:
+            raise UnwritableRecord(
+                f"field {new[0]!r} is not a column of the Parquet output (the input's schema lacks it, "
+                "and the rows written before had no such field)"
+            )
+        for key in new:
+            value = record[key]
+            if value is None or isinstance(value, (dict, list, tuple)):
+                kind = pa.string()
+                self.json_fields.add(key)
+            else:
+                try:
+                    kind = pa.array([value]).type
+                except (pa.ArrowException, TypeError, ValueError, OverflowError) as err:
+                    raise UnwritableRecord(f"field {key!r} cannot be written to Parquet: {err}") from None
+            self.schema = self.schema.append(pa.field(key, kind))
+            self.columns.add(key)
+            self.rows = [
+                pa.RecordBatch.from_arrays([*row.columns, pa.nulls(row.num_rows, kind)], schema=self.schema)
+                for row in self.rows
+            ]
+
+    def _as_json_strings(self, record: dict[str, Any]) -> dict[str, Any]:
+        converted = dict(record)
+        for key in self.json_fields:
+            value = record.get(key)
+            if value is not None and not isinstance(value, str):
+                try:
+                    converted[key] = orjson.dumps(value).decode()
+                except TypeError as err:
+                    raise UnwritableRecord(f"cannot be written to Parquet: {field_problem(record, err)}") from None
+        return converted
 
     def _write_batches(self, rows: list[Any]) -> None:
         import pyarrow as pa

@@ -511,7 +511,8 @@ class OutputWriter:
                 except Exception:  # unreadable input: the reader quarantines it; nothing is written
                     schema = None
             assert isinstance(self.file, AtomicFile)
-            self.parquet = formats.ParquetOutput(self.file.handle, schema)
+            fields = [metadata_field] if metadata_field else []
+            self.parquet = formats.ParquetOutput(self.file.handle, schema, json_fields=fields)
 
     def write(self, doc: Document) -> None:
         if self.format == "txt":
@@ -541,6 +542,14 @@ class OutputWriter:
         if self.parquet is not None:
             self.parquet.close()
         self.file.commit()
+
+    def abort(self) -> None:
+        """Leave no output (the run failed): nothing is renamed, and a Parquet writer is closed first, so
+        that it does not write to the closed file when it is collected (a traceback on stderr)."""
+        if self.parquet is not None and self.parquet.writer is not None:
+            with contextlib.suppress(Exception):  # the file is abandoned: its state does not matter
+                self.parquet.writer.close()
+        self.file.abort()
 
 
 # How every JSONL line is written: non-string keys allowed, the newline appended by orjson.

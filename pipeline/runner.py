@@ -829,7 +829,7 @@ class _Outputs:
 
     def abort(self) -> None:
         if self.writer is not None:
-            self.writer.file.abort()
+            self.writer.abort()
         for part in self.parts or ():
             part.abort()
 

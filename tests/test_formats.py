@@ -464,3 +464,70 @@ def test_binary_bytes_on_stdin_are_quarantined_as_binary_not_garbled(tmp_path: P
     # decoded as UTF-16 (its BOM) these bytes read "戀湩ȁ"
     assert (bad["id"], bad["reason"]) == ("-:1", "binary data (NUL bytes) at line 1")
     assert bad["text"] == "\\xff\\xfe\\x00bin\\x01\\x02"
+
+
+def test_parquet_input_written_as_parquet_keeps_the_metadata_and_fields_stages_add(tmp_path: Path) -> None:
+    # The input's schema has no column for them: the metadata field and a user stage's field were dropped
+    # unsaid. They are columns now (the metadata as JSON strings, as for other inputs).
+    (tmp_path / "in").mkdir()
+    source = _parquet(tmp_path / "in" / "part.parquet", 30, 8)
+    config = load_config_data(
+        {
+            "input": {"id_field": "doc_id", "text_field": "content"},
+            "output": {"metadata_field": "meta"},
+            "stages": [{"stage": "example_stage:WordCountField"}, {"stage": "normalize"}, {"stage": "language"}],
+        }
+    )
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    out = pq.read_table(tmp_path / "out" / "part.parquet")
+    assert out.schema.names == [*source.schema.names, "meta", "words"]
+    assert out.schema.field("score").type == pa.float32() and out.schema.field("words").type == pa.int64()
+    rows = out.to_pylist()
+    assert [r["doc_id"] for r in rows] == [f"d{i}" for i in range(30) if i % 7]  # every row kept is there
+    assert all(r["words"] == len(r["content"].split()) for r in rows)
+    assert all("language" in json.loads(r["meta"]) for r in rows)
+
+
+def test_a_field_that_comes_after_parquet_rows_were_written_is_refused_not_dropped() -> None:
+    import io
+
+    from pipeline.formats import PARQUET_BATCH_ROWS, ParquetOutput, UnwritableRecord
+
+    schema = pa.schema([pa.field("id", pa.string()), pa.field("text", pa.string())])
+    buf = io.BytesIO()
+    out = ParquetOutput(buf, schema)
+    out.write({"id": "a", "text": "A.", "lang": "en"})  # before anything is written: a new column
+    for i in range(PARQUET_BATCH_ROWS):
+        out.write({"id": f"r{i}", "text": "R."})
+    with pytest.raises(UnwritableRecord, match="'score' is not a column"):
+        out.write({"id": "late", "text": "L.", "score": 1.0})
+    out.close()
+    table = pq.read_table(io.BytesIO(buf.getvalue()))
+    assert table.num_rows == PARQUET_BATCH_ROWS + 1 and table.column("lang").to_pylist()[:2] == ["en", None]
+
+
+def test_an_abandoned_parquet_output_leaves_no_file_and_no_traceback(tmp_path: Path) -> None:
+    # A failed run aborts its current output: the pyarrow writer, left open, wrote to the closed file when
+    # collected ("Exception ignored in: ParquetWriter.__del__" on stderr).
+    import gc
+    import sys
+
+    from pipeline.formats import PARQUET_BATCH_ROWS
+    from pipeline.io import OutputWriter
+
+    (tmp_path / "in").mkdir()
+    _parquet(tmp_path / "in" / "part.parquet", 5, 5)
+    [f] = [f for f in discover([str(tmp_path / "in")])[0] if f.rel == "part.parquet"]
+    cfg = InputConfig(id_field="doc_id", text_field="content")
+    writer = OutputWriter(f, tmp_path / "out", cfg, None)
+    for i in range(PARQUET_BATCH_ROWS + 1):  # a row group is written: the pyarrow writer is open
+        writer.write(Document(f"d{i}", "text", f.rel, record={"doc_id": f"d{i}", "content": "x"}))
+    unraisable: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        writer.abort()
+        del writer
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraisable == [] and not list((tmp_path / "out").glob("*"))
