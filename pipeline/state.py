@@ -272,6 +272,10 @@ class StageRows:
                 yield source, row[0]
 
 
+class _RolledBack(Exception):
+    """Ends a transaction by rolling it back (StateStore.check_writable)."""
+
+
 class StateStore:
     def __init__(self, folder: Path, write: bool = True) -> None:
         """Open (or create) the state database; raises StateCorrupt if it is damaged, Inaccessible if it cannot
@@ -337,11 +341,11 @@ class StateStore:
         that is not) opens read-only without a word, and a run would fail only when it records its first
         file, after writing that file's outputs. A row is written and rolled back: nothing changes."""
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():  # (which waits for a reader, as a commit does)
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('write-check', '')")
-            finally:
-                self.db.execute("ROLLBACK")
+                raise _RolledBack
+        except _RolledBack:
+            pass
         except sqlite3.OperationalError as err:
             if is_unwritable(err):
                 raise _unwritable_database(err, self.folder / DB_NAME) from None
