@@ -419,7 +419,7 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
         click.echo(f"no state in {folder} (no run has finished a file there yet)")
         return
     try:
-        store = StateStore(folder, write=False)
+        store = StateStore(folder)
         try:
             info = store.info()
         finally:

@@ -51,7 +51,7 @@ def _known_sources(config: RunConfig, outdir: Path) -> dict[str, str]:
     folder = state_folder(config, outdir)
     if not (folder / "state.sqlite").exists():
         return {}
-    store = StateStore(folder, write=False)
+    store = StateStore(folder)
     try:
         return {f.source: f.path for f in store.files()}
     finally:

@@ -277,9 +277,9 @@ class _RolledBack(Exception):
 
 
 class StateStore:
-    def __init__(self, folder: Path, write: bool = True) -> None:
+    def __init__(self, folder: Path) -> None:
         """Open (or create) the state database; raises StateCorrupt if it is damaged, Inaccessible if it cannot
-        be read, or (``write``: to record a run) written."""
+        be read or written (SQLite writes beside it even to read it)."""
         self.folder = folder
         self._lock_fh: IO[str] | None = None
         path = folder / DB_NAME
@@ -302,13 +302,13 @@ class StateStore:
             header = _SQLITE_HEADER
         except OSError as err:
             raise Inaccessible(path, "state database", _problem(err), "read") from None
-        if write:
-            # SQLite opens a read-only database read-only without a word, and makes its -wal and -shm files
-            # with the database's permissions: read-only too, so they would stay in the way once it is fixed.
-            for suffix in _SIDE_FILES:
-                side = Path(f"{path}{suffix}")
-                if side.exists() and not os.access(side, os.W_OK):
-                    raise Inaccessible(side, "state database" if not suffix else "SQLite file", "Permission denied")
+        # SQLite opens a read-only database read-only without a word (a run would fail when it records its first
+        # file), and makes its -wal and -shm files with the database's permissions, even to read it (mode=ro too):
+        # read-only as well, they would stay in the way once the database is fixed. So it is not opened at all.
+        for suffix in _SIDE_FILES:
+            side = Path(f"{path}{suffix}")
+            if side.exists() and not os.access(side, os.W_OK):
+                raise Inaccessible(side, "state database" if not suffix else "SQLite file", "Permission denied")
         # Checked before SQLite opens it: SQLite takes an empty file for a new database (the state would be
         # forgotten unsaid), and closing a connection to a file that is not a database deletes its -wal file.
         if not header:
@@ -493,7 +493,7 @@ def set_aside_if_damaged(folder: Path) -> Path | None:
     if not path.exists():
         return None
     try:
-        store = StateStore(folder, write=False)  # (its copy is set aside, or the run opens it again to write)
+        store = StateStore(folder)
         try:
             # Damage past the header and the schema shows only in a scan (seconds for a large state,
             # which the callers, a reset or a rebuild, can spend)

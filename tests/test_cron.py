@@ -606,8 +606,13 @@ def test_folders_that_cannot_be_written_are_a_usage_error_named_in_one_line(tmp_
     (folder / "state.sqlite").chmod(0o444)
     try:
         db = folder / "state.sqlite"
-        expect(("run", str(src), "-o", str(out)), f"cannot write to the state database {db}: Permission denied")
-        assert sorted(p.name for p in folder.glob("state.sqlite*")) == ["state.sqlite"]  # no read-only -wal, -shm
+        message = f"cannot write to the state database {db}: Permission denied"
+        for args in (("run", str(src), "-o", str(out)), ("run", str(src), "-o", str(out), "--rebuild")):
+            expect(args, message)
+        expect(("state", "info", "-o", str(out)), message)
+        expect(("state", "reset", "-o", str(out), "--yes"), f"{message}; not resetting")
+        # not opened at all: SQLite would have made its -wal and -shm files read-only too, in the way once fixed
+        assert sorted(p.name for p in folder.glob("state.sqlite*")) == ["state.sqlite"]
     finally:
         (folder / "state.sqlite").chmod(0o644)
     assert (folder / "state.sqlite").exists()  # nothing was reset
