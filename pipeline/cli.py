@@ -1,6 +1,7 @@
 """Command line: ``cleancorpus run | check | stages``.
 
-Exit status: 0 success, 1 the run failed, 2 usage or config error.
+Exit status: 0 success, 1 the run failed, 2 usage or config error (also a damaged state database, or an
+output or state folder that cannot be written).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def run(
     """
     from pipeline.runner import run as run_pipeline
     from pipeline.runner import state_folder
-    from pipeline.state import DB_NAME, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
+    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
 
     if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
         _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
@@ -194,6 +195,9 @@ def run(
         _fail(str(err), EXIT_USAGE)
     except StateCorrupt as err:
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir, log)
+    except Inaccessible as err:
+        log.error("%s", err)
+        _fail(str(err), EXIT_USAGE)
     except KeyboardInterrupt:
         log.error("interrupted")
         _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
@@ -416,7 +420,7 @@ def _with_state_options(fn: Any) -> Any:
 @_with_state_options
 def state_info(config_path: str | None, outdir: str | None) -> None:
     """What the state holds: files processed, documents, config hash, dedup index size."""
-    from pipeline.state import DB_NAME, StateCorrupt, StateStore
+    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateStore
 
     folder = _state_folder(config_path, outdir)
     if not (folder / DB_NAME).exists():
@@ -428,6 +432,8 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
             info = store.info()
         finally:
             store.close()
+    except Inaccessible as err:
+        _fail(str(err), EXIT_USAGE)
     except (StateCorrupt, sqlite3.DatabaseError) as err:
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir)
         raise
@@ -441,7 +447,7 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
 def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
     """Forget every processed file and the dedup index (the next run processes everything). A damaged
     state database is kept beside, as state.sqlite.corrupt-TIME."""
-    from pipeline.state import StateLocked, clear_state, run_lock
+    from pipeline.state import Inaccessible, StateLocked, check_writable, clear_state, run_lock
 
     folder = _state_folder(config_path, outdir)
     if not folder.exists():
@@ -450,10 +456,13 @@ def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
     if not yes and not click.confirm(f"Forget the state in {folder}?", default=False):
         sys.exit(EXIT_FAILED)
     try:
+        check_writable(folder, "state folder")  # before anything is removed
         with run_lock(folder):  # without opening the database, which may be damaged
             aside = clear_state(folder)
     except StateLocked as err:
         _fail(f"{err}; not resetting", EXIT_LOCKED)
+    except Inaccessible as err:
+        _fail(f"{err}; not resetting", EXIT_USAGE)
     kept = f"; the damaged state database was kept as {aside}" if aside is not None else ""
     click.echo(f"state in {folder} cleared{kept}")
 
@@ -465,12 +474,12 @@ def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
     """Show document ID before and after, with each removed span marked by stage and rule."""
     from pipeline.explain import ExplainError, explain_document
     from pipeline.runner import state_folder
-    from pipeline.state import DB_NAME, StateCorrupt
+    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt
 
     config = _config_or_exit(config_path)
     try:
         text = explain_document(config, Path(outdir or config.output.dir), doc_id, color=sys.stdout.isatty())
-    except ExplainError as err:
+    except (ExplainError, Inaccessible) as err:
         _fail(str(err), EXIT_USAGE)
     except (StateCorrupt, sqlite3.DatabaseError) as err:
         _exit_if_damaged(err, state_folder(config, Path(outdir or config.output.dir)) / DB_NAME, config_path, outdir)

@@ -359,11 +359,38 @@ def _escaped(raw: bytes) -> str:
     return repr(raw)[2:-1]
 
 
+# A JSON string escape: a high and low surrogate escaped as a pair (one character), a lone surrogate
+# escaped, or any other escape (``\\`` among them, so that ``\\ud800`` is not taken for one).
+_JSON_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\\.", re.S
+)
+
+
+def _replace_lone_surrogates(text: str) -> tuple[str, int]:
+    """``text`` (a JSON line) with each escaped lone surrogate (``\\ud800``: Python's json.dumps writes
+    them for broken strings, and orjson refuses them) escaped as U+FFFD instead, and how many there were.
+    A pair (``\\ud83d\\ude00``) is one character and stays. Applied to the escapes, not to the parsed
+    strings, so that every string of the record is repaired (its keys too) and the line is still read by
+    orjson, as every other line is."""
+    count = 0
+
+    def replace(m: re.Match[str]) -> str:
+        nonlocal count
+        if len(m[0]) == 6:  # (a pair is 12 characters, other escapes 2)
+            count += 1
+            return "\\ufffd"
+        return m[0]
+
+    repaired = _JSON_ESCAPE.sub(replace, text) if "\\u" in text else text
+    return repaired, count
+
+
 def _reread_line(
     raw: bytes, line_no: int, err: orjson.JSONDecodeError, known: str | None, f: InputFile, cfg: InputConfig
 ) -> tuple[Document | None, str | None]:
     """The document of a JSONL line orjson refused as bytes (the slow path): without the UTF-8 BOM that
-    may open the file, decoded if it is not UTF-8, then parsed again (None: only a BOM). Also returns
+    may open the file, decoded if it is not UTF-8, its lone surrogate escapes replaced by U+FFFD
+    (counted in ``doc.meta["lone_surrogates"]``), then parsed again (None: only a BOM). Also returns
     the encoding to try first on the file's later lines: a file in a legacy encoding has many such
     lines, and detecting each one's would cost ~1 ms a line."""
     fallback_id = f"{f.rel}:{line_no}"
@@ -376,10 +403,11 @@ def _reread_line(
     if text is None:
         reason = f"{error} at line {line_no}"
         return quarantined(fallback_id, f.rel, reason, _escaped(raw), line_no), known
-    if encoding is None and not bom:  # UTF-8 already: orjson's error stands
+    parsed, surrogates = _replace_lone_surrogates(text)
+    if encoding is None and not bom and not surrogates:  # UTF-8 already: orjson's error stands
         return quarantined(fallback_id, f.rel, f"malformed JSON at line {line_no}: {err}", text, line_no), known
     try:
-        record = orjson.loads(text)
+        record = orjson.loads(parsed)
     except orjson.JSONDecodeError as text_err:
         reason = f"malformed JSON at line {line_no}: {text_err}"
         return quarantined(fallback_id, f.rel, reason, text, line_no), known
@@ -388,6 +416,8 @@ def _reread_line(
     doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
     if encoding:
         doc.meta["encoding"] = encoding
+    if surrogates:
+        doc.meta["lone_surrogates"] = surrogates
     return doc, encoding or known
 
 

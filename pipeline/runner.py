@@ -41,7 +41,7 @@ from pipeline.io import (
 )
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
-from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, config_hash, file_hash, trusted_mtime
+from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, check_writable, config_hash, file_hash, trusted_mtime
 
 log = logging.getLogger("cleancorpus")
 BATCH_DOCS = 64
@@ -986,11 +986,15 @@ def run(
             ", ".join(paths),
             ", ".join(FORMATS),
         )
-    out.mkdir(parents=True, exist_ok=True)
+    # An output or state folder that cannot be written is a usage error found before anything is done
+    # (Inaccessible), not a run failing half-way, when it writes its first output or records its first file.
+    check_writable(out, "output folder")
+    check_writable(folder, "state folder")
     store = StateStore(folder)
     collector_on = gc.isenabled()  # _run_locked pauses it while it sets up
     try:
         store.lock()
+        store.check_writable()
         return _run_locked(
             config,
             files,

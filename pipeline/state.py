@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -76,6 +77,57 @@ class StateCorrupt(Exception):
     def __init__(self, path: Path, detail: str) -> None:
         super().__init__(f"the state database {path} is damaged ({detail})")
         self.path = path
+
+
+class Inaccessible(Exception):
+    """A folder or file a command must use (the output folder, the state folder, its database or lock
+    file) that this process cannot write, or read: a usage error (exit 2), not damage and not a failed run."""
+
+    def __init__(self, path: Path, what: str, problem: str, verb: str = "write to") -> None:
+        super().__init__(f"cannot {verb} the {what} {path}: {problem}")
+        self.path = path
+
+
+def _problem(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Make ``folder`` (and its parents) if missing, and check that a file can be made in it (a file is
+    made and removed: permissions, ACLs, a read-only file system all show); raises Inaccessible naming
+    ``what`` it is, so that a command stops before it does anything instead of failing half-way."""
+    existed = folder.is_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise Inaccessible(folder, what, "it is a file, not a folder", "use") from None
+    except OSError as err:
+        raise Inaccessible(folder, what, _problem(err), "write to" if existed else "create") from None
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cleancorpus-write-check-", dir=folder)
+    except OSError as err:
+        raise Inaccessible(folder, what, _problem(err)) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def is_unwritable(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed because it may not write or create a file (not because the database is damaged
+    or busy): a read-only database file, or a folder where it cannot make its -wal and -shm files."""
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    if code is None:
+        return "readonly" in str(err) or "unable to open" in str(err)
+    return code & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def _unwritable_database(err: sqlite3.Error, path: Path) -> Inaccessible:
+    """Inaccessible for an ``is_unwritable`` error of the database at ``path``: it names the folder when the
+    folder is the cause (SQLite makes its -wal and -shm files beside the database, even to read it)."""
+    if getattr(err, "sqlite_errorname", "") == "SQLITE_READONLY_DIRECTORY" or not os.access(path.parent, os.W_OK):
+        return Inaccessible(
+            path.parent, "state folder", f"SQLite must make its -wal and -shm files there, even to read ({err})"
+        )
+    return Inaccessible(path, "state database", str(err))
 
 
 DB_NAME = "state.sqlite"
@@ -165,7 +217,10 @@ def _create_database(path: Path) -> None:
 def _take_lock(folder: Path) -> IO[str]:
     """The run lock's file, locked, or raise StateLocked. The OS drops the lock when the process dies,
     so a lock left by a killed run is simply taken over."""
-    fh = open(folder / "lock", "a+")  # noqa: SIM115 - held by the caller
+    try:
+        fh = open(folder / "lock", "a+")  # noqa: SIM115 - held by the caller
+    except OSError as err:  # (a missing folder too: the callers made it, or found it)
+        raise Inaccessible(folder / "lock", "lock file", _problem(err), "open") from None
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -217,26 +272,55 @@ class StageRows:
                 yield source, row[0]
 
 
+class _RolledBack(Exception):
+    """Ends a transaction by rolling it back (StateStore.check_writable)."""
+
+
 class StateStore:
     def __init__(self, folder: Path) -> None:
-        """Open (or create) the state database; raises StateCorrupt if it is damaged."""
+        """Open (or create) the state database; raises StateCorrupt if it is damaged, Inaccessible if it cannot
+        be read or written (SQLite writes beside it even to read it)."""
         self.folder = folder
         self._lock_fh: IO[str] | None = None
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / DB_NAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise Inaccessible(folder, "state folder", _problem(err), "create") from None
         try:
             with open(path, "rb") as fh:
                 header = fh.read(len(_SQLITE_HEADER))
         except FileNotFoundError:
-            _create_database(path)
+            try:
+                _create_database(path)
+            except OSError as err:
+                raise Inaccessible(folder, "state folder", _problem(err)) from None
+            except sqlite3.Error as err:
+                if is_unwritable(err):
+                    raise _unwritable_database(err, path) from None
+                raise
             header = _SQLITE_HEADER
+        except OSError as err:
+            raise Inaccessible(path, "state database", _problem(err), "read") from None
+        # SQLite opens a read-only database read-only without a word (a run would fail when it records its first
+        # file), and makes its -wal and -shm files with the database's permissions, even to read it (mode=ro too):
+        # read-only as well, they would stay in the way once the database is fixed. So it is not opened at all.
+        for suffix in _SIDE_FILES:
+            side = Path(f"{path}{suffix}")
+            if side.exists() and not os.access(side, os.W_OK):
+                raise Inaccessible(side, "state database" if not suffix else "SQLite file", "Permission denied")
         # Checked before SQLite opens it: SQLite takes an empty file for a new database (the state would be
         # forgotten unsaid), and closing a connection to a file that is not a database deletes its -wal file.
         if not header:
             raise StateCorrupt(path, "the file is empty")
         if header != _SQLITE_HEADER:
             raise StateCorrupt(path, "file is not a database")
-        self.db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as err:
+            if is_unwritable(err):
+                raise _unwritable_database(err, path) from None
+            raise
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -248,6 +332,23 @@ class StateStore:
             self.db.close()
             if is_damage(err):  # e.g. a truncated file: SQLite checks its size against its header
                 raise StateCorrupt(path, str(err)) from None
+            if is_unwritable(err):
+                raise _unwritable_database(err, path) from None
+            raise
+
+    def check_writable(self) -> None:
+        """Raise Inaccessible unless the database can be written. A read-only database file (in a folder
+        that is not) opens read-only without a word, and a run would fail only when it records its first
+        file, after writing that file's outputs. A row is written and rolled back: nothing changes."""
+        try:
+            with self._transaction():  # (which waits for a reader, as a commit does)
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('write-check', '')")
+                raise _RolledBack
+        except _RolledBack:
+            pass
+        except sqlite3.OperationalError as err:
+            if is_unwritable(err):
+                raise _unwritable_database(err, self.folder / DB_NAME) from None
             raise
 
     # ------------------------------------------------------------ locking

@@ -567,6 +567,200 @@ def test_second_run_exits_at_once_while_the_lock_is_held_and_takes_over_a_stale_
     assert (out / "a.txt").read_text(encoding="utf-8") == "Hello there.\n"
 
 
+# ---------------------------------------------------------------- folders that cannot be written
+
+
+def _one_line_error(output: str, message: str) -> None:
+    assert output == f"cleancorpus: error: {message}\n", output  # one line, no traceback
+
+
+def _state_run(tmp_path: Path) -> tuple[Path, Path]:
+    """An input folder and the output folder of a finished run over it (with its state)."""
+    (tmp_path / "in").mkdir(parents=True)
+    (tmp_path / "in" / "a.txt").write_text("Hello there.", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "in", out
+
+
+def _without_permission_override(tmp_path: Path) -> list[str]:
+    """The command prefix that makes file permissions apply to a command: none for a user; for root (CI),
+    which writes wherever it likes, setpriv without the capabilities that override them, if it can."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0o500)
+    try:
+        denied = subprocess.run([*prefix, "sh", "-c", f"! touch {probe}/x"], capture_output=True).returncode == 0
+    except OSError:
+        denied = False
+    if not denied:
+        pytest.skip("running as root, which chmod does not stop, without setpriv to drop that power")
+    return prefix
+
+
+def test_folders_that_cannot_be_written_are_a_usage_error_named_in_one_line(tmp_path: Path) -> None:
+    # Real permissions (chmod), as cron's user meets them; a run, state info and state reset alike.
+    prefix = _without_permission_override(tmp_path)
+    src, out = _state_run(tmp_path / "done")
+    folder = out / ".cleancorpus"
+
+    def cli_as_user(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+        return subprocess.run(
+            [*prefix, sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    def expect(args: tuple[str, ...], message: str) -> None:
+        result = cli_as_user(*args)
+        assert result.returncode == 2, result.stderr
+        _one_line_error(result.stderr, message)
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        expect(("run", str(src), "-o", str(locked)), f"cannot write to the output folder {locked}: Permission denied")
+        expect(
+            ("run", str(src), "-o", str(locked / "out")),
+            f"cannot create the output folder {locked / 'out'}: Permission denied",
+        )
+    finally:
+        locked.chmod(0o700)
+
+    (folder / "lock").chmod(0o444)
+    try:
+        expect(("run", str(src), "-o", str(out)), f"cannot open the lock file {folder / 'lock'}: Permission denied")
+        reset = f"cannot open the lock file {folder / 'lock'}: Permission denied; not resetting"
+        expect(("state", "reset", "-o", str(out), "--yes"), reset)
+    finally:
+        (folder / "lock").chmod(0o644)
+    (folder / "lock").unlink()  # and the folder: the lock file cannot be made either
+    folder.chmod(0o500)
+    try:
+        expect(("run", str(src), "-o", str(out)), f"cannot write to the state folder {folder}: Permission denied")
+        expect(
+            ("state", "info", "-o", str(out)),
+            f"cannot write to the state folder {folder}: SQLite must make its -wal and -shm files there, even to "
+            "read (attempt to write a readonly database)",
+        )
+        reset = f"cannot write to the state folder {folder}: Permission denied; not resetting"
+        expect(("state", "reset", "-o", str(out), "--yes"), reset)
+    finally:
+        folder.chmod(0o700)
+    (folder / "state.sqlite").chmod(0o444)
+    try:
+        db = folder / "state.sqlite"
+        message = f"cannot write to the state database {db}: Permission denied"
+        for args in (("run", str(src), "-o", str(out)), ("run", str(src), "-o", str(out), "--rebuild")):
+            expect(args, message)
+        expect(("state", "info", "-o", str(out)), message)
+        expect(("state", "reset", "-o", str(out), "--yes"), f"{message}; not resetting")
+        # not opened at all: SQLite would have made its -wal and -shm files read-only too, in the way once fixed
+        assert sorted(p.name for p in folder.glob("state.sqlite*")) == ["state.sqlite"]
+    finally:
+        (folder / "state.sqlite").chmod(0o644)
+    assert (folder / "state.sqlite").exists()  # nothing was reset
+    done = cli_as_user("run", str(src), "-o", str(out), "-q")  # and all is well again
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_an_output_or_state_folder_that_cannot_be_made_is_a_usage_error(tmp_path: Path) -> None:
+    # Where chmod stops no one (root), a path through a regular file fails the same way, for everyone.
+    src, _ = _state_run(tmp_path)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["run", str(src), "-o", str(a_file / "out"), "-q"])
+    assert result.exit_code == 2
+    _one_line_error(result.output, f"cannot create the output folder {a_file / 'out'}: Not a directory")
+    config = tmp_path / "state.yaml"
+    config.write_text(f"state: {a_file / 'state'}\n")
+    result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "out2"), "-c", str(config), "-q"])
+    assert result.exit_code == 2
+    _one_line_error(result.output, f"cannot create the state folder {a_file / 'state'}: Not a directory")
+    assert not list((tmp_path / "out2").iterdir())  # nothing written
+
+
+def test_permission_denied_on_the_output_state_database_or_lock_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operating system's refusals, as chmod gives them to a user, made here for root too: each path of
+    # test_folders_that_cannot_be_written_are_a_usage_error_named_in_one_line, whoever runs the tests.
+    import sqlite3
+    import tempfile
+
+    import pipeline.state as state_module
+
+    src, out = _state_run(tmp_path)
+    folder = out / ".cleancorpus"
+    (src / "b.txt").write_text("Something new.", encoding="utf-8")
+    runner = CliRunner()
+    denied: set[Path] = set()
+    real_mkstemp, real_open, real_connect = tempfile.mkstemp, open, sqlite3.connect
+
+    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:  # noqa: A002 - mkstemp's own name
+        if Path(dir) in denied:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def open_(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path) in denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(state_module, "open", open_, raising=False)
+    run_args = ["run", str(src), "-o", str(out), "-q"]
+    for path, message in (
+        (out, f"cannot write to the output folder {out}: Permission denied"),
+        (folder, f"cannot write to the state folder {folder}: Permission denied"),
+        (folder / "lock", f"cannot open the lock file {folder / 'lock'}: Permission denied"),
+    ):
+        denied = {path}
+        result = runner.invoke(cli, run_args)
+        assert result.exit_code == 2
+        _one_line_error(result.output, message)
+        if path != out:
+            result = runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"])
+            assert result.exit_code == 2
+            _one_line_error(result.output, f"{message}; not resetting")
+    denied = set()
+
+    # A read-only database file (SQLite opens it read-only without a word): found before any file is done.
+    def read_only(path: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if not kwargs.pop("uri", False):
+            path = f"{Path(path).resolve().as_uri()}?mode=ro"
+        return real_connect(path, *args, uri=True, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    result = runner.invoke(cli, run_args)
+    assert result.exit_code == 2
+    db = folder / "state.sqlite"
+    _one_line_error(result.output, f"cannot write to the state database {db}: attempt to write a readonly database")
+    assert not (out / "b.txt").exists()  # stopped before it wrote an output it could not record
+
+    # A state folder SQLite cannot make its -wal and -shm files in: even state info cannot read the database.
+    def no_folder(path: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        err = sqlite3.OperationalError("attempt to write a readonly database")
+        err.sqlite_errorcode, err.sqlite_errorname = 1544, "SQLITE_READONLY_DIRECTORY"  # type: ignore[attr-defined]
+        raise err
+
+    monkeypatch.setattr(sqlite3, "connect", no_folder)
+    for args in (["state", "info", "-o", str(out)], ["explain", "a.txt", "-o", str(out)], run_args):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2
+        _one_line_error(
+            result.output,
+            f"cannot write to the state folder {folder}: SQLite must make its -wal and -shm files there, even to "
+            "read (attempt to write a readonly database)",
+        )
+    monkeypatch.undo()
+    result = runner.invoke(cli, run_args)
+    assert result.exit_code == 0 and (out / "b.txt").exists(), result.output
+
+
 # ---------------------------------------------------------------- crash safety
 
 

@@ -228,6 +228,62 @@ def test_binary_jsonl_lines_say_binary_and_show_their_bytes_escaped(tmp_path: Pa
     assert result.report["documents"]["rejected_at_input"] == {"binary data": 3, "malformed JSON at line N": 1}
 
 
+def test_lone_surrogate_escapes_in_jsonl_become_u_fffd_in_every_string_and_the_document_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python's json.dumps writes a broken string's lone surrogates as escapes (scraped data has them);
+    # orjson refuses them, which lost the whole document as a malformed line.
+    import pipeline.io
+
+    lines = [
+        json.dumps({"id": "a", "text": "caf\ud800 ok"}).encode(),  # a lone high surrogate
+        json.dumps({"id": "b\udc80", "text": "low \udfff\ud800 two", "tags": ["x\ud83d"], "k\udc00": 1}).encode(),
+        json.dumps({"id": "pair", "text": "emoji \U0001f600 \ud83d"}).encode(),  # a pair is one character
+        b'{"id": "upper", "text": "A\\uD800B"}',
+        b'{"id": "literal", "text": "not an escape: \\\\ud800"}',  # a backslash, then the letters ud800
+        b'{"id": "good", "text": "Fine text."}',
+        b'{"id": "bad", "text": "x\\ud800" oops}',  # a lone surrogate does not excuse other errors
+        '{"id": "cp1252", "text": "caf\u00e9 \\ud800"}'.encode("cp1252"),  # decoded, then repaired
+    ]
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    reread: list[int] = []
+    original = pipeline.io._reread_line
+    monkeypatch.setattr(pipeline.io, "_reread_line", lambda raw, n, *a: (reread.append(n), original(raw, n, *a))[1])
+    (f,), _ = discover([str(tmp_path / "in.jsonl")])
+    docs = {d.id: d for d in read_documents(f, InputConfig())}
+    assert reread == [1, 2, 3, 4, 7, 8]  # the slow path only for the lines orjson refuses
+    assert {i: d.meta.get("lone_surrogates") for i, d in docs.items() if not d.rejected} == {
+        "a": 1,
+        "b\ufffd": 5,  # the id, two in the text, the list, the key: every string of the record
+        "pair": 1,
+        "upper": 1,
+        "literal": None,
+        "good": None,
+        "cp1252": 1,
+    }
+    assert docs["cp1252"].meta["encoding"]  # (not UTF-8: detected, both recorded)
+    assert docs["in.jsonl:7"].rejected
+
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "normalize"}], "output": {}})
+    result = run(config, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    out = (tmp_path / "out" / "in.jsonl").read_bytes()
+    assert "\ud800".encode("utf-8", "surrogatepass") not in out  # valid UTF-8 (decoding below is strict)
+    assert _lines(tmp_path / "out" / "in.jsonl") == [
+        {"id": "a", "text": "caf\ufffd ok"},
+        {"id": "b\ufffd", "text": "low \ufffd\ufffd two", "tags": ["x\ufffd"], "k\ufffd": 1},
+        {"id": "pair", "text": "emoji \U0001f600 \ufffd"},
+        {"id": "upper", "text": "A\ufffdB"},
+        {"id": "literal", "text": "not an escape: \\ud800"},
+        {"id": "good", "text": "Fine text."},
+        {"id": "cp1252", "text": "caf\u00e9 \ufffd"},
+    ]
+    (rejected,) = _lines(tmp_path / "out" / "rejected.jsonl")  # none at stage output: all were writable
+    assert rejected["line"] == 7 and rejected["stage"] == "input"
+    assert rejected["reason"].startswith("malformed JSON at line 7")
+    assert rejected["text"] == lines[6].decode()  # as it was in the file
+    assert result.report["stages"][0]["counters"]["lone-surrogates-replaced"] == 9
+
+
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)

@@ -1,7 +1,8 @@
 """encoding: repair mojibake, HTML entities and bad Unicode exactly as ftfy does, many times faster.
 
 Input bytes are decoded by the readers (UTF-8 first, then charset-normalizer); the encoding they
-detected is in ``doc.meta["encoding"]`` and counted here.
+detected is in ``doc.meta["encoding"]`` and counted here, as are the escaped lone surrogates a JSONL
+reader replaced by U+FFFD (``doc.meta["lone_surrogates"]``).
 
 Why it is exact. ``ftfy.fix_text`` cuts the text into segments (lines) and runs
 ``fix_and_explain`` on each: a loop of steps (unescape HTML, fix encoding, C1 controls, ligatures,
@@ -491,6 +492,8 @@ class EncodingStage(Stage):
         encoding = doc.meta.get("encoding")
         if encoding:
             self.stat_update(f"decoded-{encoding}")
+        if doc.meta.get("lone_surrogates"):  # escaped lone surrogates the reader replaced by U+FFFD
+            self.stat_update("lone-surrogates-replaced", doc.meta["lone_surrogates"])
         kinds: set[str] = set()
         fixed = self.fixer.fix(doc.text, kinds)
         if fixed != doc.text:
