@@ -522,6 +522,41 @@ def test_stage_rows_come_oldest_first_without_sorting_their_payloads(tmp_path: P
     store.close()
 
 
+def test_the_dedup_tables_are_sized_from_the_saved_rows_headers_alone(tmp_path: Path) -> None:
+    # Sizing the tables read every payload whole from the database (127 MB for a 200 MB archive) for the
+    # few bytes of their headers; StageRows.blobs lets it read just those, for rows of either format.
+    from test_dedup import _as_npz
+
+    from pipeline.stages.dedup import DedupStage, array_shapes
+    from pipeline.state import FileRecord, StateStore
+
+    stage = DedupStage()
+    for i, record in enumerate(_cc_docs(30)):
+        stage.process(Document(record["id"], record["text"], "a.jsonl" if i < 20 else "b.jsonl"))
+    store = StateStore(tmp_path / "state")
+    store.commit_file(
+        FileRecord("a.jsonl", "a.jsonl", 1, "h", "c"), [("4:dedup", p) for p in stage.pop_state("a.jsonl")]
+    )
+    old = [("4:dedup", _as_npz(p)) for p in stage.pop_state("b.jsonl")]  # saved by an earlier version
+    store.commit_file(FileRecord("b.jsonl", "b.jsonl", 1, "h", "c"), old)
+    rows = store.stage_rows("4:dedup", set())
+    assert [blob.read() for blob in rows.blobs()] == [payload for _, payload in rows]
+    read: list[int] = []
+    sized, listed = DedupStage(), DedupStage()
+    sized._reserve_for(rows)
+    listed._reserve_for(list(rows))  # (a list of payloads has no blobs: read whole)
+    for a, b in ((sized.exact, listed.exact), (sized.units.buckets, listed.units.buckets)):
+        assert a.slot_keys.size == b.slot_keys.size > 1024
+    payload_bytes = sum(len(p) for _, p in rows)
+    for blob in rows.blobs():  # what sizing reads of a row in the current format: its header
+        if blob.read(2) != b"PK":
+            blob.seek(0)
+            array_shapes(blob, ["keys"])
+            read.append(blob.tell())
+    assert read and sum(read) < payload_bytes / 4
+    store.close()
+
+
 def test_a_state_folder_recorded_before_file_times_were_kept_opens_and_reads_its_files(tmp_path: Path) -> None:
     import sqlite3
 
