@@ -258,7 +258,11 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     unchecked = f.compression == "zst"
     with _open_binary(f.path, f.compression) as fh:
         lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
-        for line_no, raw in enumerate(lines, start=1):
+        line_no = 0
+        # (No enumerate(): its reused result tuple would keep the line read last alive while the document
+        # made of it is processed, one more copy of a document of up to max_doc_chars.)
+        for raw in lines:
+            line_no += 1
             if unchecked and not raw.endswith(b"\n"):
                 unchecked = False
                 problem = _zstd_problem(f.path)
@@ -281,7 +285,9 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             if not isinstance(record, dict):
                 yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
-            yield record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+            doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+            del raw, record  # not kept while the document is processed (the record is the document's)
+            yield doc
     if unchecked and (problem := _zstd_problem(f.path)):
         yield quarantined(f.rel, f.rel, f"corrupt compressed file: {problem}")
 

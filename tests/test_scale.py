@@ -1,9 +1,11 @@
-"""Scale: the compact dedup key table, and the Ray executor giving the local executor's output."""
+"""Scale: the compact dedup key table, the Ray executor giving the local executor's output, and a large
+document of short lines scored in blocks with the results of scoring it at once."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,15 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.document import Document
+from pipeline.runner import removed_lines
+from pipeline.stages import boilerplate
+from pipeline.stages import boilerplate_kernels as kernels
+from pipeline.stages.boilerplate import BoilerplateStage, _scorer_inputs, scorer_candidates
 from pipeline.stages.dedup import DedupStage, KeyTable
 
 SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CC = SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl"
+LINGUA_EN = SHARED / "corpora" / "lingua-sentences" / "en.txt"
 
 
 def test_key_table_behaves_like_a_first_wins_dict() -> None:
@@ -80,3 +87,51 @@ def test_ray_executor_output_equals_local(tmp_path: Path) -> None:
     for name in ("docs.jsonl", "removed.jsonl", "rejected.jsonl"):
         assert (outs["ray"] / name).read_bytes() == (outs["local"] / name).read_bytes(), name
     assert (outs["local"] / "rejected.jsonl").read_text().count("duplicate") >= 5
+
+
+def _word_list(lines: int) -> str:
+    """A word list / phrase book: short lines of 3-7 English words ending with a comma, a sentence
+    every 12th line (so that the document has an article stretch and the line scorer runs)."""
+    rng = random.Random(12)
+    sentences = [s for s in LINGUA_EN.read_text(encoding="utf-8").split("\n") if s.isascii() and len(s.split()) >= 8]
+    words = [w.strip(".,;:!?\"'()") for s in sentences for w in s.split()]
+    words = [w for w in words if w.isalpha()]
+    out = []
+    for i in range(lines):
+        if i % 12 == 11:
+            out.append(rng.choice(sentences))
+        else:
+            out.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 7))) + ",")
+    return "\n".join(out) + "\n"
+
+
+def test_a_large_document_of_short_lines_is_scored_in_blocks_as_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line scorer takes a long document's rows in blocks (kernels.TREE_ROWS, boilerplate.LOG_ODDS_ROWS)
+    and leaves documents of SCORED_MAX_ROWS candidates or more to the step-by-step path: every score,
+    and so the cleaned document and its removals, is the one scoring all rows at once gives."""
+    stage = BoilerplateStage()
+    text = _word_list(20_000)
+    lines = text.split("\n")
+    v = stage.rule_verdicts(Document("big", text, "words.txt"), lines)
+    assert v.stretch is not None
+    cand = scorer_candidates(lines, v)
+    assert len(cand) > 2 * kernels.TREE_ROWS and len(cand) > 2 * boilerplate.LOG_ODDS_ROWS
+    compiled = stage._compiled_log_odds(v, _scorer_inputs(lines, v, cand))
+    assert compiled is not None  # the kernel's blocks of TREE_ROWS rows
+    monkeypatch.setattr(boilerplate, "LOG_ODDS_ROWS", 1 << 30)
+    whole = stage._log_odds_of(lines, v, cand, _scorer_inputs(lines, v, cand))  # numpy, all rows at once
+    monkeypatch.setattr(boilerplate, "LOG_ODDS_ROWS", 1000)
+    blocks = stage._log_odds_of(lines, v, cand, _scorer_inputs(lines, v, cand))
+    assert np.array_equal(compiled.view(np.int64), whole.view(np.int64))
+    assert np.array_equal(blocks.view(np.int64), whole.view(np.int64))
+
+    def cleaned() -> tuple[str, bytes]:
+        doc = Document("big", text, "words.txt")
+        stage.process(doc)
+        return doc.text, removed_lines(doc)
+
+    monkeypatch.setattr(boilerplate, "LOG_ODDS_ROWS", 8192)
+    by_kernel = cleaned()
+    monkeypatch.setattr(kernels, "SCORED_MAX_ROWS", 1000)  # this document now takes the step-by-step path
+    assert cleaned() == by_kernel
+    assert by_kernel[1].count(b'"rule":"line-scorer"') > 10

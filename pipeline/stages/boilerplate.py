@@ -1070,6 +1070,10 @@ def context_features(
 MAX_TESTED_DEPTH = 4
 
 
+# Rows TreeEnsemble.log_odds scores at a time (its (rows, trees) array of leaf values: ~13 MB at 200 trees).
+LOG_ODDS_ROWS = 8192
+
+
 class TreeEnsemble:
     """Gradient-boosted trees of one fixed depth, stored as arrays (trained by
     ``benchmarks/train_line_scorer.py``): ``feature``/``threshold`` per inner node in breadth-first
@@ -1096,7 +1100,21 @@ class TreeEnsemble:
     def expected_features() -> list[str]:
         return list(SCORER_FEATURES)
 
-    def log_odds(self, x: np.ndarray) -> np.ndarray:
+    def log_odds(self, x: np.ndarray | tuple[np.ndarray, ...]) -> np.ndarray:
+        """Log-odds of each row of ``x``, or of the rows of the column blocks ``x`` (side by side, as
+        np.hstack would join them). Taken LOG_ODDS_ROWS rows at a time, so that a document of 500k short
+        lines does not hold a (rows, trees) array of 0.8 GB: each row's sum is the same either way."""
+        parts = x if isinstance(x, tuple) else (x,)
+        rows = len(parts[0])
+        if rows <= LOG_ODDS_ROWS:
+            return self._log_odds(parts[0] if len(parts) == 1 else np.hstack(parts))
+        out = np.empty(rows, dtype=np.float64)
+        for a in range(0, rows, LOG_ODDS_ROWS):
+            b = min(a + LOG_ODDS_ROWS, rows)
+            out[a:b] = self._log_odds(parts[0][a:b] if len(parts) == 1 else np.hstack([p[a:b] for p in parts]))
+        return out
+
+    def _log_odds(self, x: np.ndarray) -> np.ndarray:
         # The leaf value of every (row, tree) from the compiled tests, summed per row as one (rows,
         # trees) float64 array (numpy's summation order: the sums do not depend on how leaves were found).
         values = np.empty((len(x), len(self.feature)), dtype=np.float64)
@@ -1221,6 +1239,7 @@ class CompiledLexicon:
 
 
 _NO_ASTRAL = np.empty(0, dtype=np.int64)
+_NO_POINTS = np.empty(0, dtype=np.uint32)
 
 
 def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
@@ -2557,19 +2576,27 @@ class BoilerplateStage(Stage):
         inputs = _scorer_inputs(lines, v, cand)
         odds = self._compiled_log_odds(v, inputs)
         if odds is None:
-            odds = self._log_odds_of(lines, v, cand, inputs)
+            # The step-by-step path reads the candidates' code points (4 bytes a character) only for their
+            # words: found first, the points are let go before the context features are built.
+            words = (
+                None if self._context is None else self._context.compiled.candidate_words(lines, cand, inputs.points)
+            )
+            inputs = inputs._replace(points=_NO_POINTS)
+            odds = self._log_odds_of(lines, v, cand, inputs, words)
         return odds, inputs
 
     def _compiled_log_odds(self, v: RuleVerdicts, inputs: ScorerInputs) -> np.ndarray | None:
         """kernels.score_log_odds of a document's candidates, or None when it cannot give _log_odds_of's
         values: trees deeper than MAX_TESTED_DEPTH, a context model whose features are not laid out as
         the kernel builds them, words with astral characters lower-casing to several characters or
-        that the kernel leaves to Python."""
+        that the kernel leaves to Python, SCORED_MAX_ROWS candidates or more."""
         scorer, context = self._scorer, self._context
         if scorer is None or scorer._tests is None:
             return None
         if context is not None and (context._tests is None or not _fused_context_layout()):
             return None
+        if context is not None and len(inputs.rows) >= kernels.SCORED_MAX_ROWS:
+            return None  # what the kernel would answer, after the first model (and a copy of x)
         astral, astral_lower = _astral_table(inputs.points) if context is not None else (_NO_ASTRAL, _NO_ASTRAL)
         if astral is None or astral_lower is None:
             return None
@@ -2590,13 +2617,22 @@ class BoilerplateStage(Stage):
         )  # fmt: skip
         return None if status == kernels.SCORED_WORDS_IN_PYTHON else odds
 
-    def _log_odds_of(self, lines: list[str], v: RuleVerdicts, cand: list[int], inputs: ScorerInputs) -> np.ndarray:
-        """_line_log_odds from the first model's inputs, step by step."""
+    def _log_odds_of(
+        self,
+        lines: list[str],
+        v: RuleVerdicts,
+        cand: list[int],
+        inputs: ScorerInputs,
+        words: CandidateWords | None = None,
+    ) -> np.ndarray:
+        """_line_log_odds from the first model's inputs, step by step (``words``: the candidates' words,
+        when the caller has them)."""
         x = inputs.x
         odds = self._scorer.log_odds(x)  # type: ignore[union-attr]
         if self._context is None:
             return odds
-        words = self._context.compiled.candidate_words(lines, cand, inputs.points)
+        if words is None:
+            words = self._context.compiled.candidate_words(lines, cand, inputs.points)
         if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
         rows = inputs.rows
@@ -2606,7 +2642,7 @@ class BoilerplateStage(Stage):
         in_body = (rows >= start) & (rows < end) & (inputs.facts[:, kernels.COL_BODY_CHARS] > 0)
         document = document_features(words, v, cand, in_body)
         blocks = block_features(v, cand, odds, np.diff(inputs.removed).astype(np.bool_), rows)
-        return self._context.log_odds(np.hstack((x, context, lexical, document, blocks)))
+        return self._context.log_odds((x, context, lexical, document, blocks))
 
     def _mark_outside_content(
         self,

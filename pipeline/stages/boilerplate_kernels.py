@@ -426,6 +426,8 @@ def candidate_words(
     low = np.empty(n + 1, dtype=np.int64)
     low[n] = -1
     newlines = 0
+    runs = 0  # words (runs of \w characters): the arrays below need no more entries
+    previous = -1
     for p in range(n):
         c = points[p]
         if c == NEWLINE:
@@ -438,7 +440,10 @@ def candidate_words(
             break
         else:
             low[p] = lower[c] if (classes[lower[c]] & WORD) != 0 else -1
-    most = n // 2 + 1
+        if previous < 0 and low[p] >= 0:
+            runs += 1
+        previous = low[p]
+    most = runs + 1
     word_id = np.empty(most, dtype=np.int64)
     word_line = np.empty(most, dtype=np.int64)
     word_len = np.empty(most, dtype=np.int64)
@@ -1381,6 +1386,9 @@ def score_announced(colon: np.ndarray, listed: np.ndarray, rows: np.ndarray, rem
 # model, or the lexicon covers too few of the words); the first model's, and the words need Python
 # (candidate_words could not lower-case them character by character).
 SCORED_CONTEXT, SCORED_FIRST, SCORED_WORDS_IN_PYTHON = 0, 1, 2
+# Most candidate lines score_log_odds scores with the context model: block sizes above the range checked
+# against numpy's log1p go to Python (SCORED_WORDS_IN_PYTHON).
+SCORED_MAX_ROWS = 100_000
 # Widths of the context model's feature blocks after the first model's (the stage's CONTEXT_FEATURES,
 # LEXICAL_FEATURES, DOCUMENT_FEATURES, BLOCK_FEATURES, in this order).
 CONTEXT_WIDTH, LEXICAL_WIDTH, DOCUMENT_WIDTH, BLOCK_WIDTH = 19, 7, 2, 10
@@ -1446,6 +1454,11 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int, stride: int) -> float:
     return sums[0]
 
 
+# Rows _tree_log_odds scores at a time: its leaf values per (tree, row) take trees x 8 bytes a row (1.6 kB at
+# 200 trees), 0.8 GB for a document of 500k short lines scored at once.
+TREE_ROWS = 8192
+
+
 @numba.njit(cache=True, nogil=True)
 def _tree_log_odds(
     xt: np.ndarray,
@@ -1463,29 +1476,32 @@ def _tree_log_odds(
     bit pattern (one lookup instead of two, ~12% faster), when it has table.size columns (the stage
     builds it up to depth 3: 128 values per tree); otherwise leaf and table are used."""
     trees, inner = feature.shape
-    rows = xt.shape[1]
+    total = xt.shape[1]
     direct = leaf_of_bits.shape[1] == table.size
-    bits = np.empty(rows, dtype=np.int64)
-    values = np.empty(trees * rows, dtype=np.float64)  # values[t * rows + r]: tree t's leaf for row r
-    for t in range(trees):
-        bits[:] = 0
-        for j in range(inner):
-            column = xt[feature[t, j]]
-            cut = threshold[t, j]
-            for r in range(rows):
-                bits[r] |= np.int64(column[r] > cut) << j
-        at = t * rows
-        if direct:
-            by_bits = leaf_of_bits[t]
-            for r in range(rows):
-                values[at + r] = by_bits[bits[r]]
-        else:
-            tree_leaf = leaf[t]
-            for r in range(rows):
-                values[at + r] = tree_leaf[table[bits[r]]]
-    odds = np.empty(rows, dtype=np.float64)
-    for r in range(rows):
-        odds[r] = base + _pairwise_sum(values, r, trees, rows)
+    block = min(total, TREE_ROWS)
+    bits = np.empty(block, dtype=np.int64)
+    values = np.empty(trees * block, dtype=np.float64)  # values[t * rows + r]: tree t's leaf for row r
+    odds = np.empty(total, dtype=np.float64)
+    for first in range(0, total, TREE_ROWS):  # TREE_ROWS rows at a time: each row's sum is the same
+        rows = min(TREE_ROWS, total - first)
+        for t in range(trees):
+            bits[:rows] = 0
+            for j in range(inner):
+                column = xt[feature[t, j]]
+                cut = threshold[t, j]
+                for r in range(rows):
+                    bits[r] |= np.int64(column[first + r] > cut) << j
+            at = t * rows
+            if direct:
+                by_bits = leaf_of_bits[t]
+                for r in range(rows):
+                    values[at + r] = by_bits[bits[r]]
+            else:
+                tree_leaf = leaf[t]
+                for r in range(rows):
+                    values[at + r] = tree_leaf[table[bits[r]]]
+        for r in range(rows):
+            odds[first + r] = base + _pairwise_sum(values, r, trees, rows)
     return odds
 
 
@@ -1544,11 +1560,12 @@ def score_log_odds(
     odds[:] = s
     if not context:
         return SCORED_FIRST
+    if m >= SCORED_MAX_ROWS:  # (known before the words are found)
+        return SCORED_WORDS_IN_PYTHON
     ok, word_id, word_line, word_len, weight, counts = candidate_words(
         points, m, classes, lower, astral, astral_lower, lex_slots, lex_points, lex_starts, lex_weight
     )
-    # (Block sizes above the range checked against numpy's log1p go to Python too.)
-    if not ok or m >= 100_000:
+    if not ok:
         return SCORED_WORDS_IN_PYTHON
     known = 0
     for k in range(weight.size):
