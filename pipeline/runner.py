@@ -268,7 +268,7 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
         if doc.rejected:
             continue
         text, removed, counted = doc.text, len(doc.removed), dict(stage.stats)
-        meta, scratch, record = _snapshot(doc.meta), _snapshot(doc.scratch), _snapshot(doc.record)
+        meta, scratch, record = _snapshot(doc.meta), _snapshot(doc.scratch), _record_snapshot(doc)
         _apply_one(stage, st, doc)
         if (
             doc.rejected is None
@@ -277,7 +277,7 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
             and dict(stage.stats) == counted
             and _snapshot(doc.meta) == meta
             and _snapshot(doc.scratch) == scratch
-            and _snapshot(doc.record) == record
+            and _record_snapshot(doc) == record
         ):
             masks[i] |= bit
     st.counters.update(stage.take_stats())
@@ -286,6 +286,15 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
 def _snapshot(values: dict[str, Any] | None) -> bytes:
     """A dict's contents as bytes: a copy would miss a change made inside one of its values."""
     return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL) if values else b""
+
+
+def _record_snapshot(doc: Document) -> bytes:
+    """``_snapshot`` of the record but for its text as read (the document's ``original``: the whole page,
+    which no stage changes there), which would be pickled twice per stage and document for nothing."""
+    record = doc.record
+    if not record:
+        return b""
+    return _snapshot({key: value for key, value in record.items() if value is not doc.original})
 
 
 def _note_unchanged(unchanged: Unchanged, source: str, ordinal: int, mask: int) -> None:
