@@ -868,7 +868,8 @@ def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], re
     except (OSError, orjson.JSONDecodeError):
         recorded = None
     # (A run killed while appending leaves a file whose size and time are not the recorded ones.)
-    intact = isinstance(recorded, dict) and recorded.get("outputs") == _audit_outputs(outdir)
+    outputs = _audit_outputs(outdir)
+    intact = isinstance(recorded, dict) and outputs is not None and recorded.get("outputs") == outputs
     if reuse and intact and recorded["parts"] == listing:  # type: ignore[index]
         return
     for kind in ("rejected", "removed"):
