@@ -41,7 +41,17 @@ from pipeline.io import (
 )
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
-from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, check_writable, config_hash, file_hash, trusted_mtime
+from pipeline.state import (
+    STATE_DIRNAME,
+    FileRecord,
+    StateStore,
+    check_writable,
+    config_changes,
+    config_hash,
+    file_hash,
+    result_config,
+    trusted_mtime,
+)
 
 log = logging.getLogger("cleancorpus")
 BATCH_DOCS = 64
@@ -745,6 +755,7 @@ class _Outputs:
         self.mtimes = mtimes
         self.record_state = record_state
         self.config_hash = config_hash(config.dump())
+        self.result_config = result_config(config.dump())
         self.index = {f.rel: i for i, f in enumerate(files)}
         self.next_file = 0  # files before this one are complete
         self.writer: OutputWriter | None = None
@@ -776,8 +787,9 @@ class _Outputs:
                 self.config_hash,
                 **vars(self.tally),
                 mtime_ns=self.mtimes.get(f.rel, 0),
+                output="" if f.stdio else output_rel(f, self.config.output.format),
             )
-            self.store.commit_file(record, rows)
+            self.store.commit_file(record, rows, self.result_config)
         self.committed.append(f.rel)
         self.writer = None
         log.info("finished %s: %d documents, %d kept", f.rel, self.tally.documents, self.tally.kept)
@@ -1016,6 +1028,44 @@ def run(
             gc.enable()
 
 
+def _remove_stale_outputs(store: StateStore, files: list[InputFile], out: Path, fmt: str | None) -> list[str]:
+    """For --rebuild, before the state is forgotten: remove the outputs that earlier runs wrote for the input
+    files about to be processed again, where these now go to another name (a changed ``output.format``),
+    so that no output of the old format is left beside the new ones. Outputs of files that are no longer
+    inputs stay, as in any run; input files are never touched (none is in the output folder). Returns the
+    names removed, relative to the output folder."""
+    current = {f.rel: f for f in files if not f.stdio}
+    new_names = {output_rel(f, fmt) for f in current.values()}
+    inputs = {f.path.resolve() for f in current.values()}
+    recorded = store.files()
+    own_names = {r.source for r in recorded}  # outputs in an input's own format are named as the input
+    removed: list[str] = []
+    for record in recorded:
+        f = current.get(record.source)
+        if f is None:
+            continue
+        if record.output:
+            candidates = [record.output]
+        else:  # recorded by an earlier version, which did not keep the name: the names it could have written
+            candidates = [output_rel(f, other) for other in (None, "jsonl", "parquet", "txt")]
+            candidates = [c for c in candidates if c == record.source or c not in own_names]
+        for name in dict.fromkeys(candidates):
+            if name in new_names:  # written again by this run
+                continue
+            path = out / name
+            if path.is_file() and path.resolve() not in inputs:
+                path.unlink()
+                removed.append(name)
+                log.warning(
+                    "removed %s: the output of %s is now %s (--rebuild with another output format)",
+                    path,
+                    f.rel,
+                    output_rel(f, fmt),
+                    extra={"source": f.rel},
+                )
+    return removed
+
+
 def _run_locked(
     config: RunConfig,
     all_files: list[InputFile],
@@ -1033,12 +1083,17 @@ def _run_locked(
 ) -> RunResult:
     current_hash = config_hash(config.dump())
     previous_hash = store.meta("config_hash")
+    stale_outputs: list[str] = []
     if rebuild:
+        stale_outputs = _remove_stale_outputs(store, all_files, out, config.output.format)
         store.reset()
         shutil.rmtree(store.folder / "audit", ignore_errors=True)
     elif previous_hash is not None and previous_hash != current_hash:
+        before = store.meta("config")  # (earlier versions recorded the hash only)
+        changes = config_changes(orjson.loads(before), result_config(config.dump())) if before else []
+        what = f" ({', '.join(changes)})" if changes else ""
         raise ConfigError(
-            f"the config changed since the files recorded in {store.folder} were processed "
+            f"the config changed{what} since the files recorded in {store.folder} were processed "
             f"(config hash {previous_hash} -> {current_hash}): run with --rebuild to reprocess everything "
             "with the new config, or use the earlier config"
         )
@@ -1220,6 +1275,7 @@ def _run_locked(
             "unchanged_skipped": unchanged,
             "changed": changed,
             "replaced": replaced,
+            "removed_outputs": stale_outputs,
             "bytes": total_bytes,
             "skipped": [{"path": p, "reason": r} for p, r in skipped],
         },
