@@ -91,9 +91,9 @@ def cli() -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1, 1024),
-    default=1,
-    show_default=True,
-    help="Worker processes for per-document stages.",
+    default=None,
+    help="Worker processes for per-document stages (default 1); with --executor ray and no --ray-address: the "
+    "CPUs of the local Ray (default all).",
 )
 @click.option(
     "--executor",
@@ -123,7 +123,7 @@ def run(
     inputs: tuple[str, ...],
     config_path: str | None,
     outdir: str | None,
-    workers: int,
+    workers: int | None,
     executor: str,
     ray_address: str | None,
     limit: int | None,
@@ -162,7 +162,7 @@ def run(
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
-    log.info("run started: inputs=%s config=%s workers=%d", list(inputs), config_path or "defaults", workers)
+    log.info("run started: inputs=%s config=%s workers=%s", list(inputs), config_path or "defaults", workers)
     try:
         if rebuild and folder.is_dir():
             # The runner cannot open a damaged database to reset it: set it aside first (under the lock, so

@@ -946,7 +946,7 @@ def run(
     config: RunConfig,
     inputs: list[str] | None = None,
     outdir: str | Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     limit: int | None = None,
     on_progress: Callable[[int, int, int, dict[str, Any]], None] | None = None,
     rebuild: bool = False,
@@ -958,8 +958,9 @@ def run(
     ``on_progress(documents_done, characters_done, bytes_total, details)``, details: ``file`` (index
     of the file being read), ``files`` (the input files processed), ``stages`` (position -> StageStats
     so far; read only). A run with ``limit`` is a trial: it writes outputs but records nothing in the state.
-    ``executor``: "local" (``workers`` processes) or "ray" (Ray tasks; ``ray_address`` names a cluster,
-    none starts a local Ray); cross-document stages run in this process either way.
+    ``executor``: "local" (``workers`` processes, None: 1) or "ray" (Ray tasks; ``ray_address`` names a
+    cluster, none starts a local Ray of ``workers`` CPUs, None: all); cross-document stages run in this process
+    either way.
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -1072,7 +1073,7 @@ def _run_locked(
     skipped: list[tuple[str, str]],
     out: Path,
     store: StateStore,
-    workers: int,
+    workers: int | None,
     limit: int | None,
     on_progress: Callable[[int, int, int, dict[str, Any]], None] | None,
     rebuild: bool,
@@ -1268,7 +1269,7 @@ def _run_locked(
         "cleancorpus": __version__,
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 3),
-        "workers": workers,
+        "workers": workers or 1,
         "inputs": {
             "files": len(all_files),
             "processed": len(files),
