@@ -118,7 +118,7 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 if any input was quarantined (default: exit 3).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something goes wrong.")
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Append a log of the run to this file.")
-@click.option("--log-json", is_flag=True, help="Write the log file as JSON lines.")
+@click.option("--log-json", is_flag=True, help="Write the log file as JSON lines (needs --log-file).")
 def run(
     inputs: tuple[str, ...],
     config_path: str | None,
@@ -145,6 +145,8 @@ def run(
     from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
 
+    if log_json and not log_file:  # it would be ignored: there is no log without a log file
+        _fail("--log-json sets the format of the log file: add --log-file FILE", EXIT_USAGE)
     if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
         _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
     if ray_address is not None:  # a malformed one now; whether the cluster answers, when the run starts Ray

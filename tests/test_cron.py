@@ -1039,6 +1039,13 @@ def test_a_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()  # stopped before anything was written
 
 
+def test_log_json_without_a_log_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", str(SEEDS), "-o", str(tmp_path / "out"), "-q", "--log-json"])
+    assert result.exit_code == 2  # (before: 0, and no log anywhere)
+    assert result.output == "cleancorpus: error: --log-json sets the format of the log file: add --log-file FILE\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_explain_marks_the_occurrence_that_was_removed() -> None:
     """A span found several times is marked where it was removed: a whole line before the start of a
     longer kept line, and for a repeat of the document's own paragraph not the first copy, which dedup kept."""
