@@ -30,6 +30,7 @@ from pipeline.executors import Executor, ProcessExecutor, Shared, make_executor,
 from pipeline.io import (
     FORMATS,
     JSONL_OPTIONS,
+    STDIN,
     AtomicFile,
     InputFile,
     OutputWriter,
@@ -974,6 +975,11 @@ def run(
     paths = list(inputs) if inputs else list(config.input.paths)
     if not paths:
         raise ConfigError("no input: name files or folders on the command line or in the config's input:")
+    if STDIN in paths and config.output.format == "parquet":  # (before stdin is read)
+        raise ConfigError(
+            "output.format parquet cannot be written to stdout (input -): use jsonl or txt, "
+            "or write the input to a file first"
+        )
     for p in paths:
         if Path(p).is_dir() and Path(p).resolve() == out.resolve():
             raise ConfigError(f"the output folder {out} is the input folder {p}: choose another with -o")

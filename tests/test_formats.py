@@ -447,6 +447,23 @@ def test_stdin_to_stdout_with_reports_in_outdir(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "-").exists()
 
 
+def test_parquet_output_of_stdin_is_a_usage_error_not_jsonl_on_stdout(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text("output: {format: parquet}\nstages:\n  - stage: normalize\n")
+    data = orjson.dumps({"id": "s", "text": "Kept."}) + b"\n"
+    result = CliRunner().invoke(cli, ["run", "-", "-c", str(config), "-o", str(tmp_path / "out")], input=data)
+    assert result.exit_code == 2  # (before: 0, and JSONL on stdout)
+    assert result.output == (
+        "cleancorpus: error: output.format parquet cannot be written to stdout (input -): use jsonl or txt, "
+        "or write the input to a file first\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_binary_bytes_on_stdin_are_quarantined_as_binary_not_garbled(tmp_path: Path) -> None:
     data = b"\xff\xfe\x00bin\x01\x02\n" + orjson.dumps({"id": "s", "text": "Kept."}) + b"\n"
     config = tmp_path / "c.yaml"
