@@ -241,7 +241,11 @@ def _summary(report: dict[str, Any], outdir: Any) -> str:
     inputs, docs, chars = report["inputs"], report["documents"], report["characters"]
     share = chars["removed"] / chars["in"] if chars["in"] else 0.0
     files = f"{inputs['files']} files"
-    if inputs["unchanged_skipped"]:
+    to_do = inputs["files"] - inputs["unchanged_skipped"]
+    if inputs.get("limit") is not None and inputs["processed"] < to_do:  # a trial that stopped early
+        new = "new or changed " if inputs["unchanged_skipped"] else ""
+        files = f"{inputs['processed']} of {to_do} {new}files read (--limit {inputs['limit']})"
+    elif inputs["unchanged_skipped"]:
         files = f"{inputs['processed']} new or changed of {files}"
     quarantined = f" ({docs['quarantined']} quarantined)" if docs["quarantined"] else ""
     return (

@@ -1270,6 +1270,8 @@ def _run_locked(
         gc.unfreeze()  # a library call: leave the process's collector as it was
     if config.output.audit:
         _assemble_audit(out, store.folder, [r.source for r in store.files()] + outputs.committed, reuse=idle)
+    # A --limit trial reads the files up to the one its last document came from (when it stopped early).
+    read = len(files) if limit is None or done < limit else last_file + 1
 
     report = {
         "cleancorpus": __version__,
@@ -1278,12 +1280,13 @@ def _run_locked(
         "workers": workers or 1,
         "inputs": {
             "files": len(all_files),
-            "processed": len(files),
+            "processed": read,
             "unchanged_skipped": unchanged,
             "changed": changed,
             "replaced": replaced,
             "removed_outputs": stale_outputs,
-            "bytes": total_bytes,
+            "bytes": sum(f.size for f in files[:read]),
+            "limit": limit,
             "skipped": [{"path": p, "reason": r} for p, r in skipped],
         },
         "documents": {

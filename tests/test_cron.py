@@ -402,6 +402,26 @@ def test_rebuild_with_another_output_format_removes_the_outputs_of_the_old_one(
     assert _ids(out / "a.jsonl") == [d["id"] for d in docs[:3]]
 
 
+def test_a_limit_trial_reports_only_the_files_it_read(tmp_path: Path) -> None:
+    docs = _cc_docs(25)
+    for i in range(5):
+        _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 5 : i * 5 + 5])
+    sizes = [(tmp_path / "in" / f"part{i}.jsonl").stat().st_size for i in range(5)]
+    (tmp_path / "c.yaml").write_text("stages:\n  - stage: normalize\n")
+    runner = CliRunner()
+    for limit, read in ((7, 2), (10, 2), (0, 0), (100, 5)):
+        out = tmp_path / f"out{limit}"
+        result = runner.invoke(
+            cli, ["run", str(tmp_path / "in"), "-o", str(out), "--limit", str(limit), "-c", str(tmp_path / "c.yaml")]
+        )
+        assert result.exit_code == 0, result.output
+        inputs = json.loads((out / "report.json").read_text(encoding="utf-8"))["inputs"]
+        assert (inputs["files"], inputs["processed"], inputs["bytes"]) == (5, read, sum(sizes[:read]))  # (before: 5)
+        summary = f"{read} of 5 files read (--limit {limit})" if read < 5 else "5 files,"
+        assert result.output.startswith(f"cleancorpus: {summary}"), result.output
+        assert sorted(p.name for p in out.glob("part*")) == [f"part{i}.jsonl" for i in range(read)]
+
+
 def test_state_info_and_reset(tmp_path: Path) -> None:
     _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))
     out = tmp_path / "out"
