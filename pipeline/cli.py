@@ -28,6 +28,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is busy; try again later
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose output pipe was closed
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -141,6 +142,7 @@ def run(
     config error (or a damaged state database: --rebuild sets it aside), 3 success but some input
     was quarantined (see rejected.jsonl), 75 another run holds the lock.
     """
+    from pipeline.io import StdoutClosed
     from pipeline.runner import run as run_pipeline
     from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
@@ -200,6 +202,15 @@ def run(
     except Inaccessible as err:
         log.error("%s", err)
         _fail(str(err), EXIT_USAGE)
+    except StdoutClosed:
+        # `cleancorpus run - ... | head`: the reader has what it wanted. Quiet, as a Unix tool ended by SIGPIPE
+        # (nothing was recorded: stdin is processed again next time); stdout goes nowhere, so that the
+        # interpreter's last flush does not complain either.
+        log.warning("stdout was closed by its reader before the run finished; nothing recorded")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        sys.exit(EXIT_PIPE_CLOSED)
     except KeyboardInterrupt:
         log.error("interrupted")
         _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
@@ -459,8 +470,15 @@ def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
     if not folder.exists():
         click.echo(f"no state in {folder}")
         return
-    if not yes and not click.confirm(f"Forget the state in {folder}?", default=False):
-        sys.exit(EXIT_FAILED)
+    if not yes:
+        try:
+            confirmed = click.confirm(f"Forget the state in {folder}?", default=False)
+        except click.Abort:  # no answer (end of input, Ctrl-C): no
+            click.echo("")
+            confirmed = False
+        if not confirmed:  # not a failure: nothing was asked to be done
+            click.echo(f"nothing reset: the state in {folder} is as it was")
+            return
     try:
         check_writable(folder, "state folder")  # before anything is removed
         with run_lock(folder):  # without opening the database, which may be damaged

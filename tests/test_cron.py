@@ -429,6 +429,10 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
     runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
     info = runner.invoke(cli, ["state", "info", "-o", str(out)])
     assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
+    for answer in ("n\n", ""):  # declined, or no answer (end of input): before, exit 1 (and "Aborted!")
+        result = runner.invoke(cli, ["state", "reset", "-o", str(out)], input=answer)
+        assert result.exit_code == 0 and "nothing reset" in result.output, result.output
+        assert "files: 1" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     assert runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"]).exit_code == 0
     assert "no state" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out)])
