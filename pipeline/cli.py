@@ -140,7 +140,8 @@ def run(
     Only files that are new or changed since the last run on the same output folder are processed,
     and dedup sees everything kept by earlier runs. Exit status: 0 success, 1 failed, 2 usage or
     config error (or a damaged state database: --rebuild sets it aside), 3 success but some input
-    was quarantined (see rejected.jsonl), 75 another run holds the lock.
+    was quarantined (see rejected.jsonl), 75 another run holds the lock, 141 stdout (INPUT '-') was
+    closed by its reader.
     """
     from pipeline.io import StdoutClosed
     from pipeline.runner import run as run_pipeline
@@ -463,7 +464,8 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
     """Forget every processed file and the dedup index (the next run processes everything). A damaged
-    state database is kept beside, as state.sqlite.corrupt-TIME."""
+    state database is kept beside, as state.sqlite.corrupt-TIME. The outputs stay as they are (to change
+    output.format, run with --rebuild: it removes the outputs of the old format)."""
     from pipeline.state import Inaccessible, StateLocked, check_writable, clear_state, run_lock
 
     folder = _state_folder(config_path, outdir)
