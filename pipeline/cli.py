@@ -28,6 +28,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is busy; try again later
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose output pipe was closed
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -91,9 +92,9 @@ def cli() -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1, 1024),
-    default=1,
-    show_default=True,
-    help="Worker processes for per-document stages.",
+    default=None,
+    help="Worker processes for per-document stages (default 1); with --executor ray and no --ray-address: the "
+    "CPUs of the local Ray (default all).",
 )
 @click.option(
     "--executor",
@@ -118,12 +119,12 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 if any input was quarantined (default: exit 3).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something goes wrong.")
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Append a log of the run to this file.")
-@click.option("--log-json", is_flag=True, help="Write the log file as JSON lines.")
+@click.option("--log-json", is_flag=True, help="Write the log file as JSON lines (needs --log-file).")
 def run(
     inputs: tuple[str, ...],
     config_path: str | None,
     outdir: str | None,
-    workers: int,
+    workers: int | None,
     executor: str,
     ray_address: str | None,
     limit: int | None,
@@ -139,12 +140,16 @@ def run(
     Only files that are new or changed since the last run on the same output folder are processed,
     and dedup sees everything kept by earlier runs. Exit status: 0 success, 1 failed, 2 usage or
     config error (or a damaged state database: --rebuild sets it aside), 3 success but some input
-    was quarantined (see rejected.jsonl), 75 another run holds the lock.
+    was quarantined (see rejected.jsonl), 75 another run holds the lock, 141 stdout (INPUT '-') was
+    closed by its reader.
     """
+    from pipeline.io import StdoutClosed
     from pipeline.runner import run as run_pipeline
     from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
 
+    if log_json and not log_file:  # it would be ignored: there is no log without a log file
+        _fail("--log-json sets the format of the log file: add --log-file FILE", EXIT_USAGE)
     if ray_address is not None and executor != "ray":  # it would be ignored: the run would happen here instead
         _fail(f"--ray-address {ray_address} needs --executor ray (add it to run on that cluster)", EXIT_USAGE)
     if ray_address is not None:  # a malformed one now; whether the cluster answers, when the run starts Ray
@@ -162,7 +167,7 @@ def run(
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
-    log.info("run started: inputs=%s config=%s workers=%d", list(inputs), config_path or "defaults", workers)
+    log.info("run started: inputs=%s config=%s workers=%s", list(inputs), config_path or "defaults", workers)
     try:
         if rebuild and folder.is_dir():
             # The runner cannot open a damaged database to reset it: set it aside first (under the lock, so
@@ -198,6 +203,15 @@ def run(
     except Inaccessible as err:
         log.error("%s", err)
         _fail(str(err), EXIT_USAGE)
+    except StdoutClosed:
+        # `cleancorpus run - ... | head`: the reader has what it wanted. Quiet, as a Unix tool ended by SIGPIPE
+        # (nothing was recorded: stdin is processed again next time); stdout goes nowhere, so that the
+        # interpreter's last flush does not complain either.
+        log.warning("stdout was closed by its reader before the run finished; nothing recorded")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        sys.exit(EXIT_PIPE_CLOSED)
     except KeyboardInterrupt:
         log.error("interrupted")
         _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
@@ -239,7 +253,11 @@ def _summary(report: dict[str, Any], outdir: Any) -> str:
     inputs, docs, chars = report["inputs"], report["documents"], report["characters"]
     share = chars["removed"] / chars["in"] if chars["in"] else 0.0
     files = f"{inputs['files']} files"
-    if inputs["unchanged_skipped"]:
+    to_do = inputs["files"] - inputs["unchanged_skipped"]
+    if inputs.get("limit") is not None and inputs["processed"] < to_do:  # a trial that stopped early
+        new = "new or changed " if inputs["unchanged_skipped"] else ""
+        files = f"{inputs['processed']} of {to_do} {new}files read (--limit {inputs['limit']})"
+    elif inputs["unchanged_skipped"]:
         files = f"{inputs['processed']} new or changed of {files}"
     quarantined = f" ({docs['quarantined']} quarantined)" if docs["quarantined"] else ""
     return (
@@ -446,15 +464,23 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
     """Forget every processed file and the dedup index (the next run processes everything). A damaged
-    state database is kept beside, as state.sqlite.corrupt-TIME."""
+    state database is kept beside, as state.sqlite.corrupt-TIME. The outputs stay as they are (to change
+    output.format, run with --rebuild: it removes the outputs of the old format)."""
     from pipeline.state import Inaccessible, StateLocked, check_writable, clear_state, run_lock
 
     folder = _state_folder(config_path, outdir)
     if not folder.exists():
         click.echo(f"no state in {folder}")
         return
-    if not yes and not click.confirm(f"Forget the state in {folder}?", default=False):
-        sys.exit(EXIT_FAILED)
+    if not yes:
+        try:
+            confirmed = click.confirm(f"Forget the state in {folder}?", default=False)
+        except click.Abort:  # no answer (end of input, Ctrl-C): no
+            click.echo("")
+            confirmed = False
+        if not confirmed:  # not a failure: nothing was asked to be done
+            click.echo(f"nothing reset: the state in {folder} is as it was")
+            return
     try:
         check_writable(folder, "state folder")  # before anything is removed
         with run_lock(folder):  # without opening the database, which may be damaged

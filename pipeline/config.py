@@ -110,7 +110,7 @@ def _validate(model: type[BaseModel], data: Any, where: str, prefix: str) -> Any
         raise ConfigError(_validation_message(where, prefix, model, err)) from None
 
 
-def _build_stage(item: Any, index: int, where: str) -> StageConfig:
+def _build_stage(item: Any, index: int, where: str, search: tuple[Path, ...] = ()) -> StageConfig:
     path = f"stages[{index}]"
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: {path}: expected a mapping like {{stage: NAME, ...}}, got {item!r}")
@@ -120,7 +120,7 @@ def _build_stage(item: Any, index: int, where: str) -> StageConfig:
     if not isinstance(name, str):
         raise ConfigError(f"{where}: {path}.stage: expected a stage name, got {name!r}")
     try:
-        cls = stage_class(name)
+        cls = stage_class(name, search)
     except StageLookupError as err:
         if ":" in name:
             raise ConfigError(f"{where}: {path}.stage: cannot load stage {err}") from None
@@ -136,8 +136,9 @@ def _build_stage(item: Any, index: int, where: str) -> StageConfig:
     return StageConfig(name, options)
 
 
-def load_config_data(data: Any, where: str = "config") -> RunConfig:
-    """Validate a parsed YAML mapping; raise ConfigError naming the key path."""
+def load_config_data(data: Any, where: str = "config", folder: Path | None = None) -> RunConfig:
+    """Validate a parsed YAML mapping; raise ConfigError naming the key path. A user stage's module that is
+    not on the import path is looked for in ``folder`` (the config file's), then the current directory."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -166,7 +167,10 @@ def load_config_data(data: Any, where: str = "config") -> RunConfig:
         # takes its default: one that only sets output.format still cleans. `stages: []` runs none.
         stages=default_config().stages
         if raw_stages is None
-        else tuple(_build_stage(item, i, where) for i, item in enumerate(raw_stages)),
+        else tuple(
+            _build_stage(item, i, where, (*((folder,) if folder is not None else ()), Path.cwd()))
+            for i, item in enumerate(raw_stages)
+        ),
     )
 
 
@@ -182,7 +186,7 @@ def load_config(path: str | Path) -> RunConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: {yaml_error(err)}") from None
-    return load_config_data(data, str(path))
+    return load_config_data(data, str(path), path.parent)
 
 
 def default_config() -> RunConfig:

@@ -162,21 +162,21 @@ EXECUTORS = ("local", "ray")
 
 
 def make_executor(
-    workers: int,
+    workers: int | None,
     initializer: Callable[..., None],
     initargs: tuple[Any, ...] = (),
     kind: str = "local",
     ray_address: str | None = None,
 ) -> Executor:
     """Worker processes set up by ``initializer(*initargs)``, or this process (which needs no setup);
-    ``kind="ray"``: Ray tasks on a local Ray (``workers`` CPUs, or all of them when 1) or on the
-    cluster at ``ray_address``."""
+    ``workers`` None: not given, 1 process here. ``kind="ray"``: Ray tasks on a local Ray (``workers`` CPUs,
+    all of them when None; an explicit 1 is one CPU) or on the cluster at ``ray_address``."""
     if kind == "ray":
         from pipeline.ray_executor import RayExecutor
 
-        return RayExecutor(initializer, initargs, address=ray_address, workers=workers if workers > 1 else None)
+        return RayExecutor(initializer, initargs, address=ray_address, workers=workers)
     if kind != "local":
         raise ValueError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")
-    if workers <= 1:
+    if workers is None or workers <= 1:
         return SerialExecutor()
     return ProcessExecutor(workers, initializer, initargs)

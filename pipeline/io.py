@@ -487,6 +487,10 @@ class AtomicFile:
             self.tmp.unlink(missing_ok=True)
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout (the output of stdin input) closed it before the run finished: ``| head``."""
+
+
 class _StdoutFile:
     """Output of stdin input: written to stdout as it comes (there is nothing to rename)."""
 
@@ -495,13 +499,20 @@ class _StdoutFile:
 
     def write(self, data: bytes) -> None:
         self.empty = False
-        sys.stdout.buffer.write(data)
+        try:
+            sys.stdout.buffer.write(data)
+        except BrokenPipeError:
+            raise StdoutClosed from None
 
     def commit(self) -> None:
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
 
     def abort(self) -> None:
-        sys.stdout.buffer.flush()
+        with contextlib.suppress(BrokenPipeError):  # (the run failed, or stdout's reader left)
+            sys.stdout.buffer.flush()
 
 
 def output_format(f: InputFile, requested: str | None) -> str:

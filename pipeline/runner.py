@@ -30,6 +30,7 @@ from pipeline.executors import Executor, ProcessExecutor, Shared, make_executor,
 from pipeline.io import (
     FORMATS,
     JSONL_OPTIONS,
+    STDIN,
     AtomicFile,
     InputFile,
     OutputWriter,
@@ -41,7 +42,17 @@ from pipeline.io import (
 )
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
-from pipeline.state import STATE_DIRNAME, FileRecord, StateStore, check_writable, config_hash, file_hash, trusted_mtime
+from pipeline.state import (
+    STATE_DIRNAME,
+    FileRecord,
+    StateStore,
+    check_writable,
+    config_changes,
+    config_hash,
+    file_hash,
+    result_config,
+    trusted_mtime,
+)
 
 log = logging.getLogger("cleancorpus")
 BATCH_DOCS = 64
@@ -754,6 +765,7 @@ class _Outputs:
         self.mtimes = mtimes
         self.record_state = record_state
         self.config_hash = config_hash(config.dump())
+        self.result_config = result_config(config.dump())
         self.index = {f.rel: i for i, f in enumerate(files)}
         self.next_file = 0  # files before this one are complete
         self.writer: OutputWriter | None = None
@@ -785,8 +797,9 @@ class _Outputs:
                 self.config_hash,
                 **vars(self.tally),
                 mtime_ns=self.mtimes.get(f.rel, 0),
+                output="" if f.stdio else output_rel(f, self.config.output.format),
             )
-            self.store.commit_file(record, rows)
+            self.store.commit_file(record, rows, self.result_config)
         self.committed.append(f.rel)
         self.writer = None
         log.info("finished %s: %d documents, %d kept", f.rel, self.tally.documents, self.tally.kept)
@@ -944,7 +957,7 @@ def run(
     config: RunConfig,
     inputs: list[str] | None = None,
     outdir: str | Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     limit: int | None = None,
     on_progress: Callable[[int, int, int, dict[str, Any]], None] | None = None,
     rebuild: bool = False,
@@ -956,8 +969,9 @@ def run(
     ``on_progress(documents_done, characters_done, bytes_total, details)``, details: ``file`` (index
     of the file being read), ``files`` (the input files processed), ``stages`` (position -> StageStats
     so far; read only). A run with ``limit`` is a trial: it writes outputs but records nothing in the state.
-    ``executor``: "local" (``workers`` processes) or "ray" (Ray tasks; ``ray_address`` names a cluster,
-    none starts a local Ray); cross-document stages run in this process either way.
+    ``executor``: "local" (``workers`` processes, None: 1) or "ray" (Ray tasks; ``ray_address`` names a
+    cluster, none starts a local Ray of ``workers`` CPUs, None: all); cross-document stages run in this process
+    either way.
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -971,6 +985,11 @@ def run(
     paths = list(inputs) if inputs else list(config.input.paths)
     if not paths:
         raise ConfigError("no input: name files or folders on the command line or in the config's input:")
+    if STDIN in paths and config.output.format == "parquet":  # (before stdin is read)
+        raise ConfigError(
+            "output.format parquet cannot be written to stdout (input -): use jsonl or txt, "
+            "or write the input to a file first"
+        )
     for p in paths:
         if Path(p).is_dir() and Path(p).resolve() == out.resolve():
             raise ConfigError(f"the output folder {out} is the input folder {p}: choose another with -o")
@@ -1026,13 +1045,51 @@ def run(
             gc.enable()
 
 
+def _remove_stale_outputs(store: StateStore, files: list[InputFile], out: Path, fmt: str | None) -> list[str]:
+    """For --rebuild, before the state is forgotten: remove the outputs that earlier runs wrote for the input
+    files about to be processed again, where these now go to another name (a changed ``output.format``),
+    so that no output of the old format is left beside the new ones. Outputs of files that are no longer
+    inputs stay, as in any run; input files are never touched (none is in the output folder). Returns the
+    names removed, relative to the output folder."""
+    current = {f.rel: f for f in files if not f.stdio}
+    new_names = {output_rel(f, fmt) for f in current.values()}
+    inputs = {f.path.resolve() for f in current.values()}
+    recorded = store.files()
+    own_names = {r.source for r in recorded}  # outputs in an input's own format are named as the input
+    removed: list[str] = []
+    for record in recorded:
+        f = current.get(record.source)
+        if f is None:
+            continue
+        if record.output:
+            candidates = [record.output]
+        else:  # recorded by an earlier version, which did not keep the name: the names it could have written
+            candidates = [output_rel(f, other) for other in (None, "jsonl", "parquet", "txt")]
+            candidates = [c for c in candidates if c == record.source or c not in own_names]
+        for name in dict.fromkeys(candidates):
+            if name in new_names:  # written again by this run
+                continue
+            path = out / name
+            if path.is_file() and path.resolve() not in inputs:
+                path.unlink()
+                removed.append(name)
+                log.warning(
+                    "removed %s: the output of %s is now %s (--rebuild with another output format)",
+                    path,
+                    f.rel,
+                    output_rel(f, fmt),
+                    extra={"source": f.rel},
+                )
+    return removed
+
+
 def _run_locked(
     config: RunConfig,
     all_files: list[InputFile],
     skipped: list[tuple[str, str]],
     out: Path,
     store: StateStore,
-    workers: int,
+    workers: int | None,
     limit: int | None,
     on_progress: Callable[[int, int, int, dict[str, Any]], None] | None,
     rebuild: bool,
@@ -1043,12 +1100,17 @@ def _run_locked(
 ) -> RunResult:
     current_hash = config_hash(config.dump())
     previous_hash = store.meta("config_hash")
+    stale_outputs: list[str] = []
     if rebuild:
+        stale_outputs = _remove_stale_outputs(store, all_files, out, config.output.format)
         store.reset()
         shutil.rmtree(store.folder / "audit", ignore_errors=True)
     elif previous_hash is not None and previous_hash != current_hash:
+        before = store.meta("config")  # (earlier versions recorded the hash only)
+        changes = config_changes(orjson.loads(before), result_config(config.dump())) if before else []
+        what = f" ({', '.join(changes)})" if changes else ""
         raise ConfigError(
-            f"the config changed since the files recorded in {store.folder} were processed "
+            f"the config changed{what} since the files recorded in {store.folder} were processed "
             f"(config hash {previous_hash} -> {current_hash}): run with --rebuild to reprocess everything "
             "with the new config, or use the earlier config"
         )
@@ -1218,19 +1280,23 @@ def _run_locked(
         gc.unfreeze()  # a library call: leave the process's collector as it was
     if config.output.audit:
         _assemble_audit(out, store.folder, [r.source for r in store.files()] + outputs.committed, reuse=idle)
+    # A --limit trial reads the files up to the one its last document came from (when it stopped early).
+    read = len(files) if limit is None or done < limit else last_file + 1
 
     report = {
         "cleancorpus": __version__,
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 3),
-        "workers": workers,
+        "workers": workers or 1,
         "inputs": {
             "files": len(all_files),
-            "processed": len(files),
+            "processed": read,
             "unchanged_skipped": unchanged,
             "changed": changed,
             "replaced": replaced,
-            "bytes": total_bytes,
+            "removed_outputs": stale_outputs,
+            "bytes": sum(f.size for f in files[:read]),
+            "limit": limit,
             "skipped": [{"path": p, "reason": r} for p, r in skipped],
         },
         "documents": {

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS files (
     kept INTEGER NOT NULL,
     rejected INTEGER NOT NULL,
     finished TEXT NOT NULL,
-    mtime_ns INTEGER NOT NULL DEFAULT 0
+    mtime_ns INTEGER NOT NULL DEFAULT 0,
+    output TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS stage_rows (
     id INTEGER PRIMARY KEY,
@@ -158,6 +159,9 @@ class FileRecord:
     # The file's modification time when it was hashed, so that a later run that finds the same size and
     # time need not read it again; 0: hash it again (unknown, or modified too shortly before: ``trusted_mtime``).
     mtime_ns: int = 0
+    # Its output file, relative to the output folder ('' for stdin, or recorded by an earlier version), so that
+    # --rebuild can remove it when the file is processed again under another name (a changed output.format).
+    output: str = ""
 
 
 # A file modified this shortly before it was hashed could change again within the same timestamp (file
@@ -179,18 +183,50 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def config_hash(config_dump: dict[str, Any]) -> str:
-    """Hash of everything in a config that changes results (not where files are read or written)."""
-    relevant = {
+def result_config(config_dump: dict[str, Any]) -> dict[str, Any]:
+    """What in a config changes results (the names or the content of the outputs), not where files are
+    read or written nor whether audit files are written."""
+    relevant: dict[str, Any] = {
         "input": {k: v for k, v in config_dump["input"].items() if k != "paths"},
         "metadata_field": config_dump["output"].get("metadata_field"),
         "stages": [s for s in config_dump["stages"] if s.get("enabled", True)],
     }
-    return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    # Output names and formats. Only when set, so that the hash of a config that leaves it out is the one
+    # earlier versions recorded (they did not hash it), and their states are not taken for changed.
+    if config_dump["output"].get("format") is not None:
+        relevant["format"] = config_dump["output"]["format"]
+    return relevant
+
+
+def config_hash(config_dump: dict[str, Any]) -> str:
+    """Hash of everything in a config that changes results (``result_config``)."""
+    return hashlib.sha256(orjson.dumps(result_config(config_dump), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The key paths in which two ``result_config`` differ, as the config names them (``output.format``,
+    ``input.max_doc_chars``, ``stages[3].threshold``; stages counted among the enabled ones)."""
+    changes = [
+        f"input.{key}"
+        for key in sorted(set(before.get("input", {})) | set(after.get("input", {})))
+        if before.get("input", {}).get(key) != after.get("input", {}).get(key)
+    ]
+    for key in ("metadata_field", "format"):
+        if before.get(key) != after.get(key):
+            changes.append(f"output.{key}")
+    old_stages, new_stages = before.get("stages", []), after.get("stages", [])
+    if [s.get("stage") for s in old_stages] != [s.get("stage") for s in new_stages]:
+        changes.append("stages (which run, in which order)")
+    else:
+        for i, (old, new) in enumerate(zip(old_stages, new_stages, strict=True)):
+            for key in sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    changes.append(f"stages[{i}].{key} ({old.get('stage')})")
+    return changes
 
 
 # The files table as FileRecord(*row) reads it.
-_FILE_COLUMNS = "source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns"
+_FILE_COLUMNS = "source, path, size, content_hash, config_hash, documents, kept, rejected, finished, mtime_ns, output"
 
 
 def _create_database(path: Path) -> None:
@@ -343,6 +379,8 @@ class StateStore:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
             if "mtime_ns" not in columns:  # a state folder made before modification times were kept
                 self.db.execute("ALTER TABLE files ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0")
+            if "output" not in columns:  # made before output names were kept
+                self.db.execute("ALTER TABLE files ADD COLUMN output TEXT NOT NULL DEFAULT ''")
         except sqlite3.DatabaseError as err:
             self.db.close()
             if is_damage(err):  # e.g. a truncated file: SQLite checks its size against its header
@@ -442,7 +480,9 @@ class StateStore:
 
     # ------------------------------------------------------------ writing
 
-    def commit_file(self, record: FileRecord, rows: Iterable[tuple[str, bytes]]) -> None:
+    def commit_file(
+        self, record: FileRecord, rows: Iterable[tuple[str, bytes]], config: dict[str, Any] | None = None
+    ) -> None:
         """Record a finished file and the stage rows learnt from it, atomically; replaces an older
         record of the same file (a changed file that was processed again)."""
         finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -453,7 +493,7 @@ class StateStore:
                 ((stage, record.source, payload) for stage, payload in rows),
             )
             self.db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.source,
                     record.path,
@@ -465,9 +505,13 @@ class StateStore:
                     record.rejected,
                     finished,
                     record.mtime_ns,
+                    record.output,
                 ),
             )
-            for key, value in (("config_hash", record.config_hash), ("cleancorpus", __version__)):
+            meta = [("config_hash", record.config_hash), ("cleancorpus", __version__)]
+            if config is not None:  # what it hashes (``result_config``), to name what changed later
+                meta.append(("config", orjson.dumps(config, option=orjson.OPT_SORT_KEYS).decode()))
+            for key, value in meta:
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def note_mtimes(self, times: Iterable[tuple[int, str, str]]) -> None:

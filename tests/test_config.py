@@ -121,3 +121,43 @@ def test_stage_checks_beyond_the_model_are_config_errors() -> None:
     msg = _error({"stages": [{"stage": "boilerplate", "disable_rules": ["coment-form"]}]})
     assert msg.startswith("my.yaml: stages[0]: ") and "did you mean 'comment-form'" in msg
     assert "bad regex" in _error({"stages": [{"stage": "boilerplate", "patterns": {"x": ["(unclosed"]}}]})
+
+
+def test_a_user_stage_beside_the_config_or_in_the_current_directory_is_found_by_the_command_too(
+    tmp_path: Path,
+) -> None:
+    # `python -m pipeline` has the current directory on the import path, the `cleancorpus` command does not
+    # (python -P here: nothing prepended): both find a stage module beside the config or in the current folder.
+    import os
+    import subprocess
+    import sys
+
+    code = (REPO / "tests" / "example_stage.py").read_text(encoding="utf-8")
+    (tmp_path / "confdir").mkdir()
+    (tmp_path / "confdir" / "stage_beside_config.py").write_text(code, encoding="utf-8")
+    (tmp_path / "confdir" / "c.yaml").write_text(
+        "stages:\n  - stage: normalize\n  - stage: stage_beside_config:MinWords\n    min_words: 3\n"
+    )
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "stage_in_cwd.py").write_text(code, encoding="utf-8")
+    (tmp_path / "cwd" / "c.yaml").write_text("stages:\n  - stage: stage_in_cwd:MinWords\n    min_words: 3\n")
+    (tmp_path / "cwd" / "broken.yaml").write_text("stages:\n  - stage: no_such_stage_module:MinWords\n")
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "Too short"}\n{"id": "b", "text": "Long enough here."}\n')
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-P", "-c", "from pipeline.cli import main; main()"]
+
+    def cleancorpus(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*command, *args], cwd=tmp_path / "cwd", env=env, capture_output=True, text=True, timeout=120
+        )
+
+    for config in ("../confdir/c.yaml", "c.yaml"):
+        result = cleancorpus("check", config)
+        assert result.returncode == 0, result.stderr  # (before: No module named 'stage_beside_config')
+    result = cleancorpus("check", "broken.yaml")
+    assert result.returncode == 2
+    assert "cannot import no_such_stage_module: No module named 'no_such_stage_module'" in result.stderr
+    # Worker processes (forked or spawned) find it as well.
+    result = cleancorpus("run", "../in.jsonl", "-c", "../confdir/c.yaml", "-o", "../out", "--workers", "2", "-q")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "in.jsonl").read_text() == '{"id":"b","text":"Long enough here."}\n'

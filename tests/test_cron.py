@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -330,6 +331,97 @@ def test_config_change_needs_rebuild(tmp_path: Path) -> None:
     assert (out / "a.txt").read_text(encoding="utf-8") == "Some text   here.\n"
 
 
+def test_a_changed_output_format_is_a_config_change_named_in_the_error(tmp_path: Path) -> None:
+    from pipeline.config import ConfigError
+
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(3))
+    out = tmp_path / "out"
+    run(load_config_data({"stages": [{"stage": "normalize"}]}), [str(tmp_path / "in")], out)
+    _write_jsonl(tmp_path / "in" / "b.jsonl", _cc_docs(3, start=3))
+    for changed, key in (
+        ({"output": {"format": "parquet"}}, "output.format"),
+        ({"output": {"metadata_field": "meta"}}, "output.metadata_field"),
+        ({"input": {"max_doc_chars": 1000}}, "input.max_doc_chars"),
+        ({"stages": [{"stage": "normalize", "max_blank_lines": 0}]}, "stages[0].max_blank_lines (normalize)"),
+    ):
+        with pytest.raises(ConfigError, match=rf"config changed \({re.escape(key)}\).*--rebuild"):
+            run(load_config_data({"stages": [{"stage": "normalize"}], **changed}), [str(tmp_path / "in")], out)
+    assert sorted(p.name for p in out.glob("*.jsonl*")) == ["a.jsonl", "rejected.jsonl", "removed.jsonl"]
+    # What does not change results is no config change: where files are, whether audit files are written.
+    run(load_config_data({"stages": [{"stage": "normalize"}], "output": {"audit": False}}), [str(tmp_path / "in")], out)
+
+
+def test_config_hash_of_a_config_without_output_format_is_the_one_earlier_versions_recorded() -> None:
+    import hashlib
+
+    from pipeline.config import default_config
+    from pipeline.state import config_hash
+
+    dump = default_config().dump()
+    earlier = {
+        "input": {k: v for k, v in dump["input"].items() if k != "paths"},
+        "metadata_field": None,
+        "stages": [s for s in dump["stages"] if s.get("enabled", True)],
+    }
+    digest = hashlib.sha256(orjson.dumps(earlier, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    assert config_hash(dump) == digest  # a state made before output.format was hashed is not taken for changed
+
+
+@pytest.mark.parametrize("recorded_by", ["this version", "an earlier version"])
+def test_rebuild_with_another_output_format_removes_the_outputs_of_the_old_one(
+    tmp_path: Path, recorded_by: str
+) -> None:
+    import sqlite3
+
+    docs = _cc_docs(6)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", docs[:3])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", docs[3:])
+    inputs = {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()}
+    out = tmp_path / "out"
+    stages = {"stages": [{"stage": "normalize"}]}
+    run(load_config_data(stages), [str(tmp_path / "in")], out)
+    (out / "notes.jsonl.parquet").write_bytes(b"not ours")  # a file of the user's, named like an output
+    if recorded_by == "an earlier version":  # which kept no output names
+        con = sqlite3.connect(out / ".cleancorpus" / "state.sqlite")
+        con.execute("UPDATE files SET output = ''")
+        con.commit()
+        con.close()
+    for fmt in ("parquet", "txt"):
+        result = run(load_config_data({**stages, "output": {"format": fmt}}), [str(tmp_path / "in")], out, rebuild=True)
+        assert sorted(p.name for p in out.iterdir() if p.name.startswith(("a.", "b."))) == [
+            f"a.jsonl.{fmt}",
+            f"b.jsonl.{fmt}",
+        ]
+        before = "" if fmt == "parquet" else ".parquet"
+        assert result.report["inputs"]["removed_outputs"] == [f"a.jsonl{before}", f"b.jsonl{before}"]
+    assert (out / "notes.jsonl.parquet").read_bytes() == b"not ours"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == inputs  # never touched
+    # Back to the input's format: the outputs of the run before go, the new ones are those of a first run.
+    run(load_config_data(stages), [str(tmp_path / "in")], out, rebuild=True)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("a.", "b."))) == ["a.jsonl", "b.jsonl"]
+    assert _ids(out / "a.jsonl") == [d["id"] for d in docs[:3]]
+
+
+def test_a_limit_trial_reports_only_the_files_it_read(tmp_path: Path) -> None:
+    docs = _cc_docs(25)
+    for i in range(5):
+        _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 5 : i * 5 + 5])
+    sizes = [(tmp_path / "in" / f"part{i}.jsonl").stat().st_size for i in range(5)]
+    (tmp_path / "c.yaml").write_text("stages:\n  - stage: normalize\n")
+    runner = CliRunner()
+    for limit, read in ((7, 2), (10, 2), (0, 0), (100, 5)):
+        out = tmp_path / f"out{limit}"
+        result = runner.invoke(
+            cli, ["run", str(tmp_path / "in"), "-o", str(out), "--limit", str(limit), "-c", str(tmp_path / "c.yaml")]
+        )
+        assert result.exit_code == 0, result.output
+        inputs = json.loads((out / "report.json").read_text(encoding="utf-8"))["inputs"]
+        assert (inputs["files"], inputs["processed"], inputs["bytes"]) == (5, read, sum(sizes[:read]))  # (before: 5)
+        summary = f"{read} of 5 files read (--limit {limit})" if read < 5 else "5 files,"
+        assert result.output.startswith(f"cleancorpus: {summary}"), result.output
+        assert sorted(p.name for p in out.glob("part*")) == [f"part{i}.jsonl" for i in range(read)]
+
+
 def test_state_info_and_reset(tmp_path: Path) -> None:
     _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))
     out = tmp_path / "out"
@@ -337,6 +429,10 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
     runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
     info = runner.invoke(cli, ["state", "info", "-o", str(out)])
     assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
+    for answer in ("n\n", ""):  # declined, or no answer (end of input): before, exit 1 (and "Aborted!")
+        result = runner.invoke(cli, ["state", "reset", "-o", str(out)], input=answer)
+        assert result.exit_code == 0 and "nothing reset" in result.output, result.output
+        assert "files: 1" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     assert runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"]).exit_code == 0
     assert "no state" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out)])
@@ -576,6 +672,7 @@ def test_a_state_folder_recorded_before_file_times_were_kept_opens_and_reads_its
     store = StateStore(folder)
     record = store.file("a.txt")
     assert record is not None and (record.content_hash, record.mtime_ns) == ("h", 0)  # 0: hash it again
+    assert record.output == ""  # (not kept then)
     store.close()
 
 
@@ -964,6 +1061,13 @@ def test_a_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> No
         assert result.exit_code == 2, result.output
         assert result.output == f"cleancorpus: error: cannot open the log file {log}: {reason}\n"
     assert not (tmp_path / "out").exists()  # stopped before anything was written
+
+
+def test_log_json_without_a_log_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", str(SEEDS), "-o", str(tmp_path / "out"), "-q", "--log-json"])
+    assert result.exit_code == 2  # (before: 0, and no log anywhere)
+    assert result.output == "cleancorpus: error: --log-json sets the format of the log file: add --log-file FILE\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_explain_marks_the_occurrence_that_was_removed() -> None:

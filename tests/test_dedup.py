@@ -226,6 +226,19 @@ def test_cluster_counts_at_close() -> None:
 def test_bands_and_rows_must_fit_num_perm() -> None:
     with pytest.raises(ValueError):
         DedupOptions(num_perm=64, bands=10, rows=10)
+    with pytest.raises(ValueError, match=r"bands \(65\) exceeds num_perm \(64\)"):
+        DedupOptions(num_perm=64, bands=65)
+
+
+def test_bands_or_rows_alone_derives_the_other_from_num_perm_as_the_help_says() -> None:
+    # (Before: "set both bands and rows, or neither", while the help said rows null is derived with bands.)
+    assert "num_perm // bands" in (DedupOptions.model_fields["rows"].description or "")
+    stage = DedupStage(DedupOptions(bands=16))
+    assert (stage.bands, stage.rows) == (16, 8)
+    stage = DedupStage(DedupOptions(num_perm=64, rows=5))
+    assert (stage.bands, stage.rows) == (12, 5)
+    stage = DedupStage(DedupOptions(bands=16, rows=4))
+    assert (stage.bands, stage.rows) == (16, 4)
 
 
 def test_segment_signatures_across_matrix_blocks_equal_one_minhash_per_segment() -> None:

@@ -447,6 +447,52 @@ def test_stdin_to_stdout_with_reports_in_outdir(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "-").exists()
 
 
+def test_parquet_output_of_stdin_is_a_usage_error_not_jsonl_on_stdout(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text("output: {format: parquet}\nstages:\n  - stage: normalize\n")
+    data = orjson.dumps({"id": "s", "text": "Kept."}) + b"\n"
+    result = CliRunner().invoke(cli, ["run", "-", "-c", str(config), "-o", str(tmp_path / "out")], input=data)
+    assert result.exit_code == 2  # (before: 0, and JSONL on stdout)
+    assert result.output == (
+        "cleancorpus: error: output.format parquet cannot be written to stdout (input -): use jsonl or txt, "
+        "or write the input to a file first\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_stdout_closed_by_its_reader_ends_the_run_quietly_as_a_unix_tool(tmp_path: Path) -> None:
+    # `cleancorpus run - -o OUT | head -1`: before, "run failed: BrokenPipeError" and exit 1.
+    import sqlite3
+
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(
+        b"".join(orjson.dumps({"id": f"d{i}", "text": f"Document {i}. " * 50}) + b"\n" for i in range(3000))
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n")
+    with open(data, "rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", "-", "-c", str(config), "-o", str(tmp_path / "out")],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline())["id"] == "d0"
+        proc.stdout.close()  # as head does once it has its line
+        stderr = proc.stderr.read()
+        assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports a tool ended by it
+    assert stderr == b""
+    con = sqlite3.connect(tmp_path / "out" / ".cleancorpus" / "state.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM files").fetchone() == (0,)  # not finished: not recorded
+    con.close()
+
+
 def test_binary_bytes_on_stdin_are_quarantined_as_binary_not_garbled(tmp_path: Path) -> None:
     data = b"\xff\xfe\x00bin\x01\x02\n" + orjson.dumps({"id": "s", "text": "Kept."}) + b"\n"
     config = tmp_path / "c.yaml"

@@ -19,7 +19,18 @@ def test_options_switch_rules_off() -> None:
     assert _norm("a\n\n\n\nb", max_blank_lines=2) == "a\n\n\nb"
     assert _norm("a  b", collapse_spaces=False) == "a  b"
     assert _norm("ﬁ", unicode_form="NFKC") == "fi"
-    assert _norm("\n\nx\n\n", strip_document=False) == "\n\nx\n\n"
+    assert _norm("\nx\n\n", strip_document=False) == "\nx\n\n"
+
+
+def test_max_blank_lines_holds_at_the_start_of_a_document_that_is_not_stripped() -> None:
+    # The first line's end was counted as a line's: one blank line more was kept at the start.
+    text = "\n\n\n\nA line\n\n\n\nB line\n\n\n\n"
+    assert _norm(text, strip_document=False) == "\nA line\n\nB line\n\n"  # (before: "\n\nA line...")
+    assert _norm(text, strip_document=False, max_blank_lines=0) == "A line\nB line\n"  # (before: "\nA line")
+    assert _norm(text, strip_document=False, max_blank_lines=3) == "\n\n\nA line\n\n\n\nB line\n\n\n\n"
+    assert _norm(" \n\t\n\nA", strip_document=False) == "\nA"  # (blank lines of spaces are blank)
+    assert _norm("\n\nx", strip_document=False, max_blank_lines=2) == "\n\nx"
+    assert _norm("\n\n\n", strip_document=False) == "\n"
 
 
 def test_clean_text_is_unchanged() -> None:

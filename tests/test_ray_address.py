@@ -125,3 +125,32 @@ def test_ray_tries_to_join_once_and_a_failure_is_an_address_error(monkeypatch: p
     with pytest.raises(RayAddressError):
         RayExecutor(print, address="10.0.0.1:6379")
     assert seen == ["1", "30"] and os.environ[ray_executor.GCS_TRIES] == "30"
+
+
+def test_workers_size_a_local_ray_an_explicit_1_too_and_all_cpus_when_not_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pipeline import runner
+    from pipeline.executors import SerialExecutor, make_executor
+
+    sized: list[object] = []
+
+    def init(**kwargs: object) -> None:  # no Ray is started
+        sized.append(kwargs.get("num_cpus"))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    for workers in (1, 3, None):
+        with pytest.raises(RuntimeError, match="stop here"):
+            make_executor(workers, print, (), "ray")
+    assert sized == [1, 3, None]  # (before: None for 1, every CPU)
+    assert isinstance(make_executor(None, print, (), "local"), SerialExecutor)  # local: 1 process by default
+    assert isinstance(make_executor(1, print, (), "local"), SerialExecutor)
+    # The command line tells an explicit --workers 1 from none.
+    given: list[object] = []
+    monkeypatch.setattr(runner, "run", lambda *args, **kwargs: given.append(kwargs["workers"]) or sys.exit(0))
+    for extra in ([], ["--workers", "1"], ["--workers", "2"]):
+        result = CliRunner().invoke(cli, ["run", str(_input(tmp_path)), "-o", str(tmp_path / "o"), "-q", *extra])
+        assert result.exit_code == 0, result.output
+    assert given == [None, 1, 2]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
 
 from pipeline.stages.base import Stage, StageOptions
 
@@ -21,8 +25,30 @@ class StageLookupError(LookupError):
     pass
 
 
-def stage_class(name: str) -> type[Stage]:
-    """Find a stage by built-in name or by ``package.module:ClassName``."""
+def _import_user_module(module_name: str, search: Iterable[Path]) -> ModuleType:
+    """Import a user stage's module; if it is not found on the import path, look for its top-level
+    module or package in ``search`` (the config file's folder, the current directory), as ``python -m``
+    finds modules in the current directory while the ``cleancorpus`` command does not. A folder where it
+    is found is added at the end of ``sys.path`` (also for the worker processes, which inherit it)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        top = module_name.partition(".")[0]
+        if err.name != top:  # found, but it or something it imports is missing: not ours to look for
+            raise
+        for folder in search:
+            folder = folder.resolve()
+            if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
+                if str(folder) not in sys.path:
+                    sys.path.append(str(folder))
+                    importlib.invalidate_caches()
+                return importlib.import_module(module_name)
+        raise
+
+
+def stage_class(name: str, search: Iterable[Path] = ()) -> type[Stage]:
+    """Find a stage by built-in name or by ``package.module:ClassName``; a user stage's module not on the
+    import path is looked for in the folders of ``search`` too (``_import_user_module``)."""
     if name in BUILTIN_STAGES:
         module_name, class_name = BUILTIN_STAGES[name]
     elif ":" in name:
@@ -30,7 +56,9 @@ def stage_class(name: str) -> type[Stage]:
     else:
         raise StageLookupError(name)
     try:
-        module = importlib.import_module(module_name)
+        module = (
+            importlib.import_module(module_name) if name in BUILTIN_STAGES else _import_user_module(module_name, search)
+        )
     except ImportError as err:
         raise StageLookupError(f"{name} (cannot import {module_name}: {err})") from err
     cls = getattr(module, class_name, None)

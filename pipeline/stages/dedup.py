@@ -113,9 +113,16 @@ class DedupOptions(StageOptions):
         0.75, gt=0, le=1, description="Remove a unit whose Jaccard similarity to a kept one is at least this."
     )
     bands: int | None = Field(
-        None, ge=1, description="LSH bands (null: derived for a similarity 0.15 below the threshold)."
+        None,
+        ge=1,
+        description="LSH bands (null: num_perm // rows when rows is set, else derived with rows for a "
+        "similarity 0.15 below the threshold).",
     )
-    rows: int | None = Field(None, ge=1, description="LSH rows per band (null: derived with bands).")
+    rows: int | None = Field(
+        None,
+        ge=1,
+        description="LSH rows per band (null: num_perm // bands when bands is set, else derived with bands).",
+    )
     verify: Literal["exact", "estimate"] = Field(
         "exact",
         description="Check LSH candidates by the exact Jaccard of their shingle sets (kept units store "
@@ -135,8 +142,10 @@ class DedupOptions(StageOptions):
 
     @model_validator(mode="after")
     def _bands_fit(self) -> DedupOptions:
-        if (self.bands is None) != (self.rows is None):
-            raise ValueError("set both bands and rows, or neither")
+        for name in ("bands", "rows"):
+            value = getattr(self, name)
+            if value is not None and value > self.num_perm:
+                raise ValueError(f"{name} ({value}) exceeds num_perm ({self.num_perm})")
         if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands x rows ({self.bands * self.rows}) exceeds num_perm ({self.num_perm})")
         return self
@@ -966,8 +975,9 @@ class DedupStage(Stage):
         o = self.options
         self.hasher = MinHasher(o.num_perm, o.seed)
         self.shingle_hash = ShingleHash(o.shingle, o.ngram)
-        if o.bands is not None and o.rows is not None:
-            self.bands, self.rows = o.bands, o.rows
+        if o.bands is not None or o.rows is not None:  # one of them set: the other uses every permutation
+            self.bands = o.bands if o.bands is not None else o.num_perm // o.rows  # type: ignore[operator]
+            self.rows = o.rows if o.rows is not None else o.num_perm // o.bands
         else:
             # Band for a lower similarity than the removal threshold so that true pairs near the
             # threshold still become candidates; the verification step keeps precision.

@@ -79,6 +79,10 @@ class NormalizeStage(Stage):
         if opts.strip_trailing_spaces and (_has_any(text, _TRAILING_BEFORE_BREAK) or text.endswith(_TRAILING_CHARS)):
             # Line by line in C: a MULTILINE "[ ...]+$" regex tries a match at every space of the text (5x slower).
             text = "\n".join(map(str.rstrip, text.split("\n"), repeat(_TRAILING)))
+        leading = None if opts.strip_document else _LEADING_BLANK_LINES.match(text)
+        if leading is not None and leading.group().count("\n") > opts.max_blank_lines:
+            # Blank lines at the start: no line ends before the first, as _blank_runs counts from a line's end.
+            text = "\n" * opts.max_blank_lines + text[leading.end() :]
         text = self._blank_runs.sub(self._blank_replacement, text)
         if opts.strip_document:
             text = _LEADING_BLANK_LINES.sub("", text).rstrip()
