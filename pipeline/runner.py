@@ -432,14 +432,26 @@ def render_removed(batch: Batch) -> None:
 
 def removed_lines(doc: Document) -> bytes:
     """The document's lines of removed.jsonl (``jsonl_line`` of each record, built inline: ~35% less
-    CPU for the 330k lines of 40 MB of web text)."""
-    dumps, doc_id, source = orjson.dumps, doc.id, doc.source
+    CPU for the 330k lines of 40 MB of web text). A record of a JSONL line or Parquet row names it
+    (``line``), as rejected.jsonl does: ids are often shared by several documents, even of one file."""
+    dumps, doc_id, src, line = orjson.dumps, doc.id, doc.source, doc.line_no
+    if line:
+        return b"".join(
+            [
+                dumps(
+                    {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text}
+                    | (r.extra or {}),
+                    option=JSONL_OPTIONS,
+                )
+                for r in doc.removed
+            ]
+        )
     return b"".join(
         [
             dumps(
-                {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
+                {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
                 if r.extra
-                else {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text},
+                else {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule, "text": r.text},
                 option=JSONL_OPTIONS,
             )
             for r in doc.removed
