@@ -486,7 +486,7 @@ def explain(doc_id: str, source: str | None, line: int | None, config_path: str 
     (per-file numbering, a record id in two archives): then each document with the id is shown in
     turn, under its own heading and verdict (KEPT or REJECTED), or with more than 10 the command lists
     them and exits 2; --source and --line pick one. Without --source every input file of the state is
-    read.
+    read. Exits 2 if the run had output.audit: false (what was removed or rejected is unknown).
     """
     from pipeline.explain import ExplainError, explain_document
     from pipeline.runner import state_folder

@@ -79,6 +79,30 @@ def _known_sources(config: RunConfig, outdir: Path) -> dict[str, str]:
         store.close()
 
 
+def _run_report(outdir: Path) -> dict[str, Any] | None:
+    try:
+        report = orjson.loads((outdir / "report.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _check_audit(outdir: Path, doc_id: str) -> None:
+    """An ExplainError when the run wrote no audit files: explain cannot answer."""
+    report = _run_report(outdir)
+    output = ((report or {}).get("config") or {}).get("output") or {}
+    if output.get("audit") is False:
+        raise ExplainError(
+            f"cannot explain {doc_id!r}: the last run on {outdir} had output.audit: false, so the spans it removed "
+            "and the documents it rejected are unknown (set output.audit: true and run again)"
+        )
+    if report is not None and not (outdir / "removed.jsonl").exists() and not (outdir / "rejected.jsonl").exists():
+        raise ExplainError(
+            f"cannot explain {doc_id!r}: removed.jsonl and rejected.jsonl are missing from {outdir}, so the spans "
+            "removed and the documents rejected are unknown"
+        )
+
+
 def where(source: str, line: int | None) -> str:
     """A document's place as explain names it: 'b.jsonl line 2', 'x.parquet row 7'."""
     if line is None:
@@ -203,6 +227,7 @@ def explain_document(
 ) -> str:
     """Each document with this id (narrowed to one file with ``source``, one line with ``line``): its
     verdict, its text before with each removed span marked, and after."""
+    _check_audit(outdir, doc_id)
     every, sources = _documents(config, outdir, doc_id, source)
     docs = [d for d in every if line is None or d.line == line]
     chosen = f" in {where(source, line)}" if source is not None else f" at line {line}" if line is not None else ""

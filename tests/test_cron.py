@@ -1069,3 +1069,18 @@ def test_explain_keeps_apart_documents_that_share_an_id(tmp_path: Path) -> None:
     assert picked.exit_code == 0, picked.output
     assert picked.output.startswith("document 1 from c.jsonl line 7\nKEPT\n")
     assert picked.output.endswith(f"--- after ---\n{texts[6]}\n")
+
+
+def test_explain_says_the_audit_was_off_instead_of_showing_an_untouched_document(tmp_path: Path) -> None:
+    _write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "1", "text": TREES}, {"id": "2", "text": TREES}])
+    config = tmp_path / "c.yaml"
+    config.write_text("output: {audit: false}\n")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q", "-c", str(config)]).exit_code == 0
+    result = runner.invoke(cli, ["explain", "2", "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"cleancorpus: error: cannot explain '2': the last run on {out} had output.audit: false, so the spans it "
+        "removed and the documents it rejected are unknown (set output.audit: true and run again)\n"
+    )
