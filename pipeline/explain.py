@@ -104,10 +104,11 @@ def _check_audit(outdir: Path, doc_id: str) -> None:
 
 
 def where(source: str, line: int | None) -> str:
-    """A document's place as explain names it: 'b.jsonl line 2', 'x.parquet row 7'."""
+    """A document's place as explain names it: 'b.jsonl line 2', 'standard input line 3', 'x.parquet row 7'."""
+    name = "standard input" if source == STDIN else source
     if line is None:
-        return source
-    return f"{source} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
+        return name
+    return f"{name} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
 
 
 def _documents(config: RunConfig, outdir: Path, doc_id: str, source: str | None) -> tuple[list[_Doc], dict[str, str]]:
@@ -239,6 +240,10 @@ def explain_document(
                 for d in (every if source is None else _documents(config, outdir, doc_id, None)[0])
             ]
             hint = f"; documents with this id: {_listed(others)}" if others else ""
+        if STDIN in sources and source in (None, STDIN):
+            hint += (
+                "; a document read from standard input is known only if something of it was removed or it was rejected"
+            )
         raise ExplainError(
             f"no document {doc_id!r}{f' ({chosen[4:]})' if chosen else ''} in {outdir} "
             f"(looked in removed.jsonl, rejected.jsonl, state){hint}"
@@ -292,17 +297,25 @@ def _explain_one(config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every:
     if before is None:
         before = rejected[-1].get("text") if rejected else None
     if before is None:
-        lines.append("(input not found: it was moved, or the run was a --limit trial that records no state)")
+        lines.append(
+            "(read from standard input, which was not kept: the audit holds the text of rejected documents only)"
+            if doc.source == STDIN
+            else "(input not found: it was moved, or the run was a --limit trial that records no state)"
+        )
         unplaced = removed
     else:
         marked, unplaced = mark_spans(before, removed, color, doc_id)
         lines.append(marked)
     if unplaced:
-        lines.append("--- removed spans not found verbatim in the input ---")
+        lines.append(
+            "--- removed spans ---" if before is None else "--- removed spans not found verbatim in the input ---"
+        )
         lines.extend(f"[{r['stage']}/{r['rule']}] {r['text']}" for r in unplaced)
     lines.append("--- after ---")
     if rejected:
         lines.append("(rejected: no output)")
+    elif doc.source == STDIN:
+        lines.append("(written to standard output, not kept)")
     else:
         after = _output_text(config, outdir, doc, doc_id, every)
         lines.append(after if after is not None else "(output not found)")

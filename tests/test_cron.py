@@ -1084,3 +1084,29 @@ def test_explain_says_the_audit_was_off_instead_of_showing_an_untouched_document
         f"cleancorpus: error: cannot explain '2': the last run on {out} had output.audit: false, so the spans it "
         "removed and the documents it rejected are unknown (set output.audit: true and run again)\n"
     )
+
+
+def test_explain_names_standard_input_and_output(tmp_path: Path) -> None:
+    data = "".join(
+        json.dumps(r) + "\n"
+        for r in ({"id": "1", "text": f"{SHARE}\n{HARBOUR}"}, {"id": "2", "text": TREES}, {"id": "3", "text": TREES})
+    )
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", "-", "-o", str(out), "-q"], input=data).exit_code == 0
+    kept = runner.invoke(cli, ["explain", "1", "-o", str(out)])
+    assert kept.exit_code == 0, kept.output
+    assert kept.output == (
+        "document 1 from standard input line 1\nKEPT\n1 spans removed\n"
+        "--- before (removed spans marked [-stage/rule: text-]) ---\n"
+        "(read from standard input, which was not kept: the audit holds the text of rejected documents only)\n"
+        f"--- removed spans ---\n[boilerplate/share] {SHARE}\n--- after ---\n(written to standard output, not kept)\n"
+    )
+    rejected = runner.invoke(cli, ["explain", "3", "-o", str(out)])
+    assert rejected.exit_code == 0, rejected.output
+    assert rejected.output.startswith("document 3 from standard input line 3\nREJECTED at stage dedup")
+    assert f"---\n{TREES}\n--- after ---\n(rejected: no output)\n" in rejected.output
+    untouched = runner.invoke(cli, ["explain", "2", "-o", str(out)])
+    assert (
+        untouched.exit_code == 2 and "known only if something of it was removed or it was rejected" in untouched.output
+    )
