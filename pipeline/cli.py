@@ -495,16 +495,34 @@ def state_reset(config_path: str | None, outdir: str | None, yes: bool) -> None:
 
 @cli.command()
 @click.argument("doc_id", metavar="ID")
+@click.option(
+    "--source",
+    metavar="FILE",
+    help="Only the document of this input file (its path relative to the input folder, as the audit records "
+    "name it; - for standard input). Reads only this input file.",
+)
+@click.option(
+    "--line", type=click.IntRange(min=1), metavar="N", help="Only the document of this JSONL line (Parquet row)."
+)
 @_with_state_options
-def explain(doc_id: str, config_path: str | None, outdir: str | None) -> None:
-    """Show document ID before and after, with each removed span marked by stage and rule."""
+def explain(doc_id: str, source: str | None, line: int | None, config_path: str | None, outdir: str | None) -> None:
+    """Show document ID before and after, with each removed span marked by stage and rule.
+
+    A document is its id, its input file and, in JSONL or Parquet, its line. Ids are often shared
+    (per-file numbering, a record id in two archives): then each document with the id is shown in
+    turn, under its own heading and verdict (KEPT or REJECTED), or with more than 10 the command lists
+    them and exits 2; --source and --line pick one. Without --source every input file of the state is
+    read. Exits 2 if the run had output.audit: false (what was removed or rejected is unknown).
+    """
     from pipeline.explain import ExplainError, explain_document
     from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt
 
     config = _config_or_exit(config_path)
     try:
-        text = explain_document(config, Path(outdir or config.output.dir), doc_id, color=sys.stdout.isatty())
+        text = explain_document(
+            config, Path(outdir or config.output.dir), doc_id, sys.stdout.isatty(), source=source, line=line
+        )
     except (ExplainError, Inaccessible) as err:
         _fail(str(err), EXIT_USAGE)
     except (StateCorrupt, sqlite3.DatabaseError) as err:

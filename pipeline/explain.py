@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from pipeline.config import RunConfig
-from pipeline.io import InputFile, input_format, read_documents
+from pipeline.io import STDIN, InputFile, input_format, read_documents
 from pipeline.runner import state_folder
 from pipeline.state import StateStore
 
 _RED_STRIKE, _DIM, _RESET = "\x1b[9;31m", "\x1b[2m", "\x1b[0m"
+MAX_SHOWN = 10  # documents shown for one id; more: the user chooses with --source / --line
 
 
 class ExplainError(Exception):
     pass
+
+
+Key = tuple[str, int | None]  # a document: its source file and, for JSONL and Parquet, its line (row)
+
+
+@dataclass
+class _Doc:
+    source: str
+    line: int | None
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    before: str | None = None  # its text as read, if the input was read
+    copies: int = 0  # documents of the input read with this key (several: an id repeated in a .warc)
+    lineless: bool = False  # audit records without a line, of a source whose documents have lines
+
+
+def _line(record: dict[str, Any]) -> int | None:
+    line = record.get("line")
+    return line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else None
 
 
 def _records(path: Path, doc_id: str) -> list[dict[str, Any]]:
@@ -33,18 +54,18 @@ def _records(path: Path, doc_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def _find(path: Path, source: str, doc_id: str, config: RunConfig) -> tuple[str | None, int]:
-    """The text of the first document with this id in the file, and how many documents have the id."""
+def _read(path: Path, source: str, doc_id: str, config: RunConfig) -> list[tuple[int | None, str]]:
+    """(line, text as read) of each document with this id in the file, in order."""
     fmt = input_format(path)
-    if fmt is None or not path.exists():
-        return None, 0
-    text, count = None, 0
-    for doc in read_documents(InputFile(path, source, *fmt), config.input):
-        if doc.id == doc_id:
-            count += 1
-            if text is None:
-                text = doc.original if doc.rejected else doc.text
-    return text, count
+    if fmt is None or not path.is_file():
+        return []
+    if fmt[0] in ("txt", "html") and source != doc_id:
+        return []  # a .txt or .html file is one document, whose id is its name
+    return [
+        (doc.line_no or None, doc.original if doc.rejected else doc.text)
+        for doc in read_documents(InputFile(path, source, *fmt), config.input)
+        if doc.id == doc_id
+    ]
 
 
 def _known_sources(config: RunConfig, outdir: Path) -> dict[str, str]:
@@ -56,6 +77,92 @@ def _known_sources(config: RunConfig, outdir: Path) -> dict[str, str]:
         return {f.source: f.path for f in store.files()}
     finally:
         store.close()
+
+
+def _run_report(outdir: Path) -> dict[str, Any] | None:
+    try:
+        report = orjson.loads((outdir / "report.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _check_audit(outdir: Path, doc_id: str) -> None:
+    """An ExplainError when the run wrote no audit files: explain cannot answer."""
+    report = _run_report(outdir)
+    output = ((report or {}).get("config") or {}).get("output") or {}
+    if output.get("audit") is False:
+        raise ExplainError(
+            f"cannot explain {doc_id!r}: the last run on {outdir} had output.audit: false, so the spans it removed "
+            "and the documents it rejected are unknown (set output.audit: true and run again)"
+        )
+    if report is not None and not (outdir / "removed.jsonl").exists() and not (outdir / "rejected.jsonl").exists():
+        raise ExplainError(
+            f"cannot explain {doc_id!r}: removed.jsonl and rejected.jsonl are missing from {outdir}, so the spans "
+            "removed and the documents rejected are unknown"
+        )
+
+
+def where(source: str, line: int | None) -> str:
+    """A document's place as explain names it: 'b.jsonl line 2', 'standard input line 3', 'x.parquet row 7'."""
+    name = "standard input" if source == STDIN else source
+    if line is None:
+        return name
+    return f"{name} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
+
+
+def _documents(config: RunConfig, outdir: Path, doc_id: str, source: str | None) -> tuple[list[_Doc], dict[str, str]]:
+    """The documents with this id (of the file ``source`` only, if given), in source and line order: audit
+    records grouped by document, never mixed, and inputs read for those kept untouched; and the state's
+    input files."""
+
+    sources = _known_sources(config, outdir)
+    docs: dict[Key, _Doc] = {}
+    for src, path in sources.items():
+        if src == STDIN or (source is not None and src != source):
+            continue  # stdin was not kept: its documents are known by their audit records only
+        for ln, text in _read(Path(path), src, doc_id, config):
+            doc = docs.setdefault((src, ln), _Doc(src, ln, before=text))
+            doc.copies += 1
+    for kind in ("removed", "rejected"):
+        for record in _records(outdir / f"{kind}.jsonl", doc_id):
+            src, ln = str(record.get("source", "")), _line(record)
+            if source is not None and src != source:
+                continue
+            getattr(docs.setdefault((src, ln), _Doc(src, ln)), kind).append(record)
+    # Audit records without a line in a source whose documents have lines (written before records of
+    # removed.jsonl named their line): theirs is the source's one document with this id, if it has one.
+    for (src, ln), doc in list(docs.items()):
+        if ln is not None:
+            continue
+        numbered = [d for (s, n), d in docs.items() if s == src and n is not None]
+        if len(numbered) == 1:
+            numbered[0].removed[:0], numbered[0].rejected[:0] = doc.removed, doc.rejected
+            del docs[(src, ln)]
+        elif numbered:
+            doc.lineless = True
+    found = [docs[k] for k in sorted(docs, key=lambda k: (k[0], k[1] or 0))]
+    return found, sources
+
+
+def _output_text(config: RunConfig, outdir: Path, doc: _Doc, doc_id: str, every: list[_Doc]) -> str | None:
+    """The cleaned text of a kept document: the output file's documents with this id are those of the input
+    (``every`` document with this id) not rejected, in the same order."""
+    requested = config.output.format
+    for name in dict.fromkeys([doc.source, f"{doc.source}.{requested or 'jsonl'}"]):
+        path = outdir / name
+        if path.is_file():
+            texts = [text for _, text in _read(path, doc.source, doc_id, config)]
+            break
+    else:
+        return None
+    kept = [d for d in every if d.source == doc.source and not d.rejected]
+    if len(texts) == 1 and len(kept) <= 1:
+        return texts[0]
+    if not any(d.copies for d in kept):
+        return None  # the input was not read: which of the output's documents is this one is unknown
+    position = next((i for i, d in enumerate(kept) if d is doc), None)
+    return texts[position] if position is not None and position < len(texts) else None
 
 
 def _occurrences(text: str, span: str) -> list[int]:
@@ -111,46 +218,105 @@ def mark_spans(
     return "".join(out), unplaced
 
 
-def explain_document(config: RunConfig, outdir: Path, doc_id: str, color: bool = False) -> str:
-    removed = _records(outdir / "removed.jsonl", doc_id)
-    rejected = _records(outdir / "rejected.jsonl", doc_id)
-    sources = _known_sources(config, outdir)
-    source = (removed or rejected or [{}])[0].get("source") or (doc_id if doc_id in sources else None)
-    candidates = [source] if source else list(sources)
-    before = after = None
-    sharing = 0
-    for candidate in candidates:
-        if candidate in sources:
-            before, sharing = _find(Path(sources[candidate]), candidate, doc_id, config)
-            if before is not None:
-                source = candidate
-                break
-    if source is None and before is None:
-        raise ExplainError(f"no document {doc_id!r} in {outdir} (looked in removed.jsonl, rejected.jsonl, state)")
-    if not rejected and source:
-        after, _ = _find(outdir / source, source, doc_id, config)
+def explain_document(
+    config: RunConfig,
+    outdir: Path,
+    doc_id: str,
+    color: bool = False,
+    source: str | None = None,
+    line: int | None = None,
+) -> str:
+    """Each document with this id (narrowed to one file with ``source``, one line with ``line``): its
+    verdict, its text before with each removed span marked, and after."""
+    _check_audit(outdir, doc_id)
+    every, sources = _documents(config, outdir, doc_id, source)
+    docs = [d for d in every if line is None or d.line == line]
+    chosen = f" in {where(source, line)}" if source is not None else f" at line {line}" if line is not None else ""
+    if not docs:
+        hint = ""
+        if chosen:
+            others = [
+                where(d.source, d.line)
+                for d in (every if source is None else _documents(config, outdir, doc_id, None)[0])
+            ]
+            hint = f"; documents with this id: {_listed(others)}" if others else ""
+        if STDIN in sources and source in (None, STDIN):
+            hint += (
+                "; a document read from standard input is known only if something of it was removed or it was rejected"
+            )
+        raise ExplainError(
+            f"no document {doc_id!r}{f' ({chosen[4:]})' if chosen else ''} in {outdir} "
+            f"(looked in removed.jsonl, rejected.jsonl, state){hint}"
+        )
+    if len(docs) > MAX_SHOWN:
+        raise ExplainError(
+            f"{len(docs)} documents have the id {doc_id!r}{chosen} in {outdir} "
+            f"({_listed([where(d.source, d.line) for d in docs])}): choose one with --source FILE (and --line N)"
+        )
+    sections = [_explain_one(config, outdir, doc_id, doc, every, color) for doc in docs]
+    if len(docs) == 1:
+        return sections[0]
+    head = (
+        f"{len(docs)} documents have the id {doc_id!r}{chosen}: {_listed([where(d.source, d.line) for d in docs])}; "
+        "each is shown below (--source FILE and --line N show one)"
+    )
+    return "\n".join(
+        [head]
+        + [
+            f"\n===== {i} of {len(docs)}: {where(d.source, d.line)} =====\n{text}"
+            for i, (d, text) in enumerate(zip(docs, sections, strict=True), 1)
+        ]
+    )
 
-    lines = [f"document {doc_id} from {source}"]
-    if sharing > 1:  # the audit records name documents by id: those of all of them are shown together
+
+def _listed(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _explain_one(config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every: list[_Doc], color: bool) -> str:
+    removed, rejected = doc.removed, doc.rejected
+    lines = [f"document {doc_id} from {where(doc.source, doc.line)}"]
+    if doc.lineless:
         lines.append(
-            f"NOTE: {sharing} documents of {source} have this id; shown: the first, with the removals of all of them"
+            f"NOTE: audit records of an earlier version, which name no line: they belong to one of the documents "
+            f"of {doc.source} with this id"
+        )
+    if doc.copies > 1:  # no line tells them apart (a .warc repeating a record id): shown together
+        lines.append(
+            f"NOTE: {doc.copies} documents of {doc.source} have this id and no line to tell them apart; shown: "
+            "the first, with the removals of all of them"
         )
     if rejected:
         r = rejected[-1]
         lines.append(f"REJECTED at stage {r['stage']}: {r['reason']}")
+    else:
+        lines.append("KEPT")
     lines.append(f"{len(removed)} spans removed")
     lines.append("--- before (removed spans marked [-stage/rule: text-]) ---" if not color else "--- before ---")
+    before = doc.before
     if before is None:
-        before = rejected[-1]["text"] if rejected else None
+        before = rejected[-1].get("text") if rejected else None
     if before is None:
-        lines.append("(input not found: it was moved, or the run was a --limit trial that records no state)")
+        lines.append(
+            "(read from standard input, which was not kept: the audit holds the text of rejected documents only)"
+            if doc.source == STDIN
+            else "(input not found: it was moved, or the run was a --limit trial that records no state)"
+        )
         unplaced = removed
     else:
         marked, unplaced = mark_spans(before, removed, color, doc_id)
         lines.append(marked)
     if unplaced:
-        lines.append("--- removed spans not found verbatim in the input ---")
+        lines.append(
+            "--- removed spans ---" if before is None else "--- removed spans not found verbatim in the input ---"
+        )
         lines.extend(f"[{r['stage']}/{r['rule']}] {r['text']}" for r in unplaced)
     lines.append("--- after ---")
-    lines.append("(rejected: no output)" if rejected else after if after is not None else "(output not found)")
+    if rejected:
+        lines.append("(rejected: no output)")
+    elif doc.source == STDIN:
+        lines.append("(written to standard output, not kept)")
+    else:
+        after = _output_text(config, outdir, doc, doc_id, every)
+        lines.append(after if after is not None else "(output not found)")
     return "\n".join(lines)

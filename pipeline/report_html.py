@@ -132,8 +132,21 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _explain_cmd(doc_id: str, outdir: Path) -> str:
+def _where(source: str, line: Any) -> str:
+    """'b.jsonl line 2', 'x.parquet row 7': a document's place, as explain names it."""
+    if not isinstance(line, int) or isinstance(line, bool):
+        return source
+    return f"{source} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
+
+
+def _explain_cmd(doc_id: str, outdir: Path, source: Any = None, line: Any = None) -> str:
+    """The command showing this document: with its input file (and line), as ids are often shared by
+    documents of several files, or of one file (without them, explain shows each document with the id)."""
     cmd = f"cleancorpus explain {shlex.quote(doc_id)} -o {shlex.quote(str(outdir))}"
+    if isinstance(source, str) and source:
+        cmd += f" --source {shlex.quote(source)}"
+        if isinstance(line, int) and not isinstance(line, bool) and line > 0:
+            cmd += f" --line {line}"
     return f'<code class="cmd">{_esc(cmd)}</code>'
 
 
@@ -251,13 +264,15 @@ class _Cluster:
     text: str
     rule: str
     copies: list[str] = field(default_factory=list)  # documents a copy was removed from
+    places: list[tuple[Any, Any]] = field(default_factory=list)  # their (source, line), in the same order
 
 
 @dataclass
 class Audit:
     removed_read: int = 0
     rejected_read: int = 0
-    removals: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (source, id) -> records
+    # (source, id, line) -> records: ids are often shared by documents of several files, or of one
+    removals: dict[tuple[str, str, int | None], list[dict[str, Any]]] = field(default_factory=dict)
     clusters: dict[tuple[str, str], _Cluster] = field(default_factory=dict)  # (original, text) -> cluster
     duplicate_docs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # original -> rejected records
     rejected_samples: list[dict[str, Any]] = field(default_factory=list)
@@ -273,7 +288,8 @@ def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
     audit = Audit()
     for record in _audit_records(removed):
         audit.removed_read += 1
-        key = (str(record.get("source", "")), record["id"])
+        line = record.get("line")
+        key = (str(record.get("source", "")), record["id"], line if isinstance(line, int) else None)
         removals = audit.removals.setdefault(key, [])
         if len(removals) < 200:  # enough to mark a sample; bounds memory for pathological documents
             removals.append({k: record.get(k) for k in ("stage", "rule", "text", "language", "duplicate_of")})
@@ -284,9 +300,10 @@ def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
                 (original, text), _Cluster(original, _short(text, 600), str(record.get("rule", "")))
             )
             cluster.copies.append(record["id"])
+            cluster.places.append((record.get("source"), record.get("line")))
     for record in _audit_records(rejected):
         audit.rejected_read += 1
-        slim = {k: record.get(k) for k in ("id", "source", "stage", "reason", "duplicate_of", "jaccard")}
+        slim = {k: record.get(k) for k in ("id", "source", "line", "stage", "reason", "duplicate_of", "jaccard")}
         if isinstance(record.get("duplicate_of"), str):
             audit.duplicate_docs.setdefault(record["duplicate_of"], []).append(slim)
         elif record.get("stage") != "input" and len(audit.rejected_samples) < SAMPLE_REJECTED:
@@ -295,13 +312,15 @@ def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
     return audit
 
 
-def pick_samples(audit: Audit, count: int = SAMPLE_DOCS) -> list[tuple[str, str]]:
+def pick_samples(audit: Audit, count: int = SAMPLE_DOCS) -> list[tuple[str, str, int | None]]:
     """Documents that together show the most stages at work (then the most removals), in audit order."""
-    chosen: list[tuple[str, str]] = []
+    chosen: list[tuple[str, str, int | None]] = []
     covered: set[str] = set()
     candidates = list(audit.removals.items())
 
-    def score(item: tuple[tuple[str, str], list[dict[str, Any]]], covered: set[str]) -> tuple[int, int, int]:
+    def score(
+        item: tuple[tuple[str, str, int | None], list[dict[str, Any]]], covered: set[str]
+    ) -> tuple[int, int, int]:
         stages = {r["stage"] for r in item[1]}
         return (len(stages - covered), len(stages), min(len(item[1]), 20))
 
@@ -331,17 +350,16 @@ def _state_sources(report: dict[str, Any]) -> dict[str, str]:
         return {}
 
 
-def _find_texts(path: Path, source: str, ids: set[str], cfg: InputConfig) -> dict[str, str]:
-    """Texts of the given documents of one file, reading at most MAX_SCAN_DOCS documents."""
+def _find_texts(path: Path, source: str, ids: set[str], cfg: InputConfig) -> dict[tuple[str, int | None], str]:
+    """Texts of the documents of one file with the given ids, by (id, line), reading at most MAX_SCAN_DOCS
+    documents."""
     fmt = input_format(path)
     if fmt is None or not path.is_file():
         return {}
-    found: dict[str, str] = {}
+    found: dict[tuple[str, int | None], str] = {}
     for doc in islice(read_documents(InputFile(path, source, *fmt), cfg), MAX_SCAN_DOCS):
         if doc.id in ids and not doc.rejected:
-            found[doc.id] = doc.original
-            if len(found) == len(ids):
-                break
+            found.setdefault((doc.id, doc.line_no or None), doc.original)
     return found
 
 
@@ -742,8 +760,11 @@ def _duplicates_section(report: dict[str, Any], audit: Audit, outdir: Path, audi
             docs = list(dict.fromkeys(c.copies))  # documents holding the copies, in order
             shown = ", ".join(f"<code>{_esc(d)}</code>" for d in docs[:3])
             more = f" and {len(docs) - 3} more" if len(docs) > 3 else ""
-            other = next((d for d in docs if d != c.original), None)
-            cmds = _explain_cmd(c.original, outdir) + (f" {_explain_cmd(other, outdir)}" if other else "")
+            # (the kept copy's document is named by its id alone: its command shows each document with the id)
+            other = next((i for i, d in enumerate(c.copies) if d != c.original), None)
+            cmds = _explain_cmd(c.original, outdir) + (
+                f" {_explain_cmd(c.copies[other], outdir, *c.places[other])}" if other is not None else ""
+            )
             parts.append(
                 f'<li data-copies="{len(c.copies)}"><blockquote>{_esc(c.text)}</blockquote>'
                 f"<p>{_count(len(c.copies), 'copy', 'copies')} removed ({_esc(c.rule)}) from "
@@ -767,7 +788,8 @@ def _duplicates_section(report: dict[str, Any], audit: Audit, outdir: Path, audi
             parts.append(
                 f'<li data-copies="{len(records)}"><p>Kept <code>{_esc(original)}</code>; rejected '
                 f"{_count(len(records), 'copy', 'copies')}: {copies}{more}.</p>"
-                f'<p class="cmds">{_explain_cmd(original, outdir)} {_explain_cmd(records[0]["id"], outdir)}</p></li>'
+                f'<p class="cmds">{_explain_cmd(original, outdir)} '
+                f"{_explain_cmd(records[0]['id'], outdir, records[0].get('source'), records[0].get('line'))}</p></li>"
             )
         parts.append("</ol>")
     parts.append("</section>")
@@ -794,18 +816,20 @@ def _samples_section(
     except Exception:  # a report from another version: the defaults read most inputs
         cfg = InputConfig()
     wanted: dict[str, set[str]] = {}
-    for source, doc_id in picked:
+    for source, doc_id, _ in picked:
         wanted.setdefault(source, set()).add(doc_id)
-    before: dict[tuple[str, str], str] = {}
-    after: dict[tuple[str, str], str] = {}
+    before: dict[tuple[str, str, int | None], str] = {}
+    after: dict[tuple[str, str], str | None] = {}  # None: several documents of the output have the id
     for source, ids in wanted.items():
         if source in paths:
-            before.update({(source, i): t for i, t in _find_texts(Path(paths[source]), source, ids, cfg).items()})
+            found = _find_texts(Path(paths[source]), source, ids, cfg)
+            before.update({(source, i, line): t for (i, line), t in found.items()})
         # The output keeps the input's name, or adds the output format's suffix (archives, HTML, output.format).
         requested = ((report.get("config") or {}).get("output") or {}).get("format")
         for name in dict.fromkeys([source, f"{source}.{requested or 'jsonl'}"]):
             if (outdir / name).is_file():
-                after.update({(source, i): t for i, t in _find_texts(outdir / name, source, ids, cfg).items()})
+                for (i, _), t in _find_texts(outdir / name, source, ids, cfg).items():
+                    after[(source, i)] = t if (source, i) not in after else None
                 break
     if not picked and not audit.rejected_samples:
         parts.append("<p>Nothing was removed: no samples to show.</p></section>")
@@ -817,13 +841,16 @@ def _samples_section(
         f"<p>A few documents with removed spans highlighted (label: stage/rule). Stages: {legend}. "
         "The full document: the <code>explain</code> command under it.</p>"
     )
-    for source, doc_id in picked:
-        removals = audit.removals[(source, doc_id)]
+    for source, doc_id, line in picked:
+        removals = audit.removals[(source, doc_id, line)]
         counts: dict[str, int] = {}
         for r in removals:
             counts[r["stage"]] = counts.get(r["stage"], 0) + 1
         summary = ", ".join(f"{n} by {stage}" for stage, n in counts.items())
-        text_before = before.get((source, doc_id))
+        text_before = before.get((source, doc_id, line))
+        if text_before is None and line is None:  # records of an earlier version, which named no line
+            texts = [t for (s, i, _), t in before.items() if (s, i) == (source, doc_id)]
+            text_before = texts[0] if len(texts) == 1 else None
         if text_before is None:
             left = (
                 '<p class="more">Input not found (moved, or not recorded). Removed spans:</p><ul>'
@@ -837,7 +864,9 @@ def _samples_section(
         else:
             left = f'<pre class="doc">{marked_html(text_before, removals, order)}</pre>'
         text_after = after.get((source, doc_id))
-        if text_after is None:
+        if text_after is None and (source, doc_id) in after:
+            right = '<p class="more">Several documents of the output have this id: see the command below.</p>'
+        elif text_after is None:
             right = '<p class="more">Output not found (rejected, written to stdout, or moved).</p>'
         else:
             tail = (
@@ -848,21 +877,23 @@ def _samples_section(
             right = f'<pre class="doc">{_esc(text_after[:DOC_CHARS])}{tail}</pre>'
         parts.append(
             f'<article class="sample" data-id="{_esc(doc_id)}"><h3><code>{_esc(doc_id)}</code> '
-            f"<small>from {_esc(source)}: {_count(len(removals), 'span')} removed ({_esc(summary)})</small></h3>"
+            f"<small>from {_esc(_where(source, line))}: {_count(len(removals), 'span')} removed "
+            f"({_esc(summary)})</small></h3>"
             '<div class="pair"><div><h4>Before: removed spans highlighted, long unchanged stretches shortened</h4>'
             f"{left}</div>"
             f"<div><h4>After: the cleaned text</h4>{right}</div></div>"
-            f'<p class="cmds">{_explain_cmd(doc_id, shown_dir)}</p></article>'
+            f'<p class="cmds">{_explain_cmd(doc_id, shown_dir, source, line)}</p></article>'
         )
     for r in audit.rejected_samples:
         text = r.get("text") or ""
         tail = '<span class="more">… more</span>' if len(text) > DOC_CHARS else ""
         parts.append(
             f'<article class="sample rejected" data-id="{_esc(r["id"])}"><h3><code>{_esc(r["id"])}</code> '
-            f"<small>from {_esc(r.get('source', ''))}: rejected by {_esc(r.get('stage', ''))}</small></h3>"
+            f"<small>from {_esc(_where(str(r.get('source', '')), r.get('line')))}: "
+            f"rejected by {_esc(r.get('stage', ''))}</small></h3>"
             f'<p class="reason">{_esc(r.get("reason", ""))}</p>'
             f'<pre class="doc">{_esc(text[:DOC_CHARS])}{tail}</pre>'
-            f'<p class="cmds">{_explain_cmd(r["id"], shown_dir)}</p></article>'
+            f'<p class="cmds">{_explain_cmd(r["id"], shown_dir, r.get("source"), r.get("line"))}</p></article>'
         )
     cfg_note = ""
     default = InputConfig()

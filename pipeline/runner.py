@@ -452,16 +452,26 @@ def render_removed(batch: Batch) -> None:
 
 def removed_lines(doc: Document) -> bytes:
     """The document's lines of removed.jsonl (``jsonl_line`` of each record, built inline: ~35% less
-    CPU for the 330k lines of 40 MB of web text). Each line is added to one buffer as soon as it is
-    made: orjson's bytes of a short line take ~4 kB of memory while they live, so holding them all for
-    one join cost 1.6 GB for a document with 400k removed lines."""
-    dumps, doc_id, source = orjson.dumps, doc.id, doc.source
+    CPU for the 330k lines of 40 MB of web text). A record of a JSONL line or Parquet row names it
+    (``line``), as rejected.jsonl does: ids are often shared by several documents, even of one file.
+    Each line is added to one buffer as soon as it is made: orjson's bytes of a short line take ~4 kB of
+    memory while they live, so holding them all for one join cost 1.6 GB for a document with 400k
+    removed lines."""
+    dumps, doc_id, src, line = orjson.dumps, doc.id, doc.source, doc.line_no
     out = bytearray()
+    if line:
+        for r in doc.removed:
+            out += dumps(
+                {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text}
+                | (r.extra or {}),
+                option=JSONL_OPTIONS,
+            )
+        return bytes(out)
     for r in doc.removed:
         out += dumps(
-            {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
+            {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
             if r.extra
-            else {"id": doc_id, "source": source, "stage": r.stage, "rule": r.rule, "text": r.text},
+            else {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule, "text": r.text},
             option=JSONL_OPTIONS,
         )
     return bytes(out)

@@ -1104,3 +1104,113 @@ def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     assert "Please enter your comment!" not in after and "Putin in Beijing" in after
     missing = runner.invoke(cli, ["explain", "no-such-doc", "-o", str(out)])
     assert missing.exit_code == 2 and "no document 'no-such-doc'" in missing.output
+
+
+def _explain_sections(output: str) -> dict[str, str]:
+    """explain's output for several documents: each document's section, by its heading."""
+    parts = output.split("\n===== ")[1:]
+    return {part.split(" =====\n", 1)[0].split(": ", 1)[1]: part.split(" =====\n", 1)[1] for part in parts}
+
+
+SHARE = "Share on Facebook"
+HARBOUR = (
+    "The harbour authority approved a plan to dredge the main shipping channel next spring to allow bigger vessels."
+)
+TREES = "Volunteers planted three hundred trees along the riverbank on Saturday morning despite the rain and cold wind."
+
+
+def test_explain_keeps_apart_documents_that_share_an_id(tmp_path: Path) -> None:
+    """Ids numbered per file: id 1 of a.jsonl (kept, a span removed) is not b.jsonl's line 2 (a rejected
+    duplicate) nor its line 1 (kept untouched); each is shown with its own verdict, or picked by --source/--line."""
+    _write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "1", "text": f"{SHARE}\n{HARBOUR}"}])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "1", "text": TREES}, {"id": "1", "text": TREES}])
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    removed = [json.loads(x) for x in (out / "removed.jsonl").read_text().splitlines()]
+    assert [(r["source"], r["line"], r["rule"]) for r in removed] == [("a.jsonl", 1, "share")]
+
+    result = runner.invoke(cli, ["explain", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "3 documents have the id '1': a.jsonl line 1, b.jsonl line 1, b.jsonl line 2; each is shown below"
+    )
+    sections = _explain_sections(result.output)
+    assert list(sections) == ["a.jsonl line 1", "b.jsonl line 1", "b.jsonl line 2"]
+    a, b1, b2 = sections.values()
+    assert "\nKEPT\n1 spans removed\n" in a and f"[-boilerplate/share: {SHARE}-]" in a and "REJECTED" not in a
+    assert a.endswith(f"--- after ---\n{HARBOUR}\n")
+    assert "\nKEPT\n0 spans removed\n" in b1 and b1.endswith(f"--- after ---\n{TREES}\n")
+    assert "REJECTED at stage dedup: exact duplicate of document 1" in b2 and "Share" not in b2
+    assert b2.endswith("--- after ---\n(rejected: no output)\n\n") or b2.endswith("(rejected: no output)\n")
+
+    one = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "b.jsonl", "--line", "2"])
+    assert one.exit_code == 0, one.output
+    assert one.output.startswith("document 1 from b.jsonl line 2\nREJECTED at stage dedup")
+    assert "=====" not in one.output
+    first = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "a.jsonl"])
+    assert first.exit_code == 0 and first.output.startswith("document 1 from a.jsonl line 1\nKEPT\n1 spans removed")
+    none = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "b.jsonl", "--line", "3"])
+    assert none.exit_code == 2 and none.output.count("\n") == 1
+    assert "no document '1' (b.jsonl line 3)" in none.output
+    assert "documents with this id: a.jsonl line 1, b.jsonl line 1, b.jsonl line 2" in none.output
+
+    # Too many to show: they are named, and the user picks one.
+    words = HARBOUR.split() + TREES.split()
+    texts = [" ".join(words[i::7] + words[: i + 3]) for i in range(12)]
+    texts[4] = texts[3]  # line 5 is rejected: line 7's output is the 5th document of c.jsonl with id 1
+    _write_jsonl(tmp_path / "in" / "c.jsonl", [{"id": "1", "text": t} for t in texts])
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    many = runner.invoke(cli, ["explain", "1", "-o", str(out)])
+    assert many.exit_code == 2 and many.output.count("\n") == 1, many.output
+    assert (
+        "15 documents have the id '1' in " in many.output
+        and "(a.jsonl line 1, b.jsonl line 1, b.jsonl line 2, c.jsonl line 1, c.jsonl line 2 and 10 more): "
+        "choose one with --source FILE (and --line N)"
+        in many.output
+    )
+    picked = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "c.jsonl", "--line", "7"])
+    assert picked.exit_code == 0, picked.output
+    assert picked.output.startswith("document 1 from c.jsonl line 7\nKEPT\n")
+    assert picked.output.endswith(f"--- after ---\n{texts[6]}\n")
+
+
+def test_explain_says_the_audit_was_off_instead_of_showing_an_untouched_document(tmp_path: Path) -> None:
+    _write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "1", "text": TREES}, {"id": "2", "text": TREES}])
+    config = tmp_path / "c.yaml"
+    config.write_text("output: {audit: false}\n")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q", "-c", str(config)]).exit_code == 0
+    result = runner.invoke(cli, ["explain", "2", "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"cleancorpus: error: cannot explain '2': the last run on {out} had output.audit: false, so the spans it "
+        "removed and the documents it rejected are unknown (set output.audit: true and run again)\n"
+    )
+
+
+def test_explain_names_standard_input_and_output(tmp_path: Path) -> None:
+    data = "".join(
+        json.dumps(r) + "\n"
+        for r in ({"id": "1", "text": f"{SHARE}\n{HARBOUR}"}, {"id": "2", "text": TREES}, {"id": "3", "text": TREES})
+    )
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", "-", "-o", str(out), "-q"], input=data).exit_code == 0
+    kept = runner.invoke(cli, ["explain", "1", "-o", str(out)])
+    assert kept.exit_code == 0, kept.output
+    assert kept.output == (
+        "document 1 from standard input line 1\nKEPT\n1 spans removed\n"
+        "--- before (removed spans marked [-stage/rule: text-]) ---\n"
+        "(read from standard input, which was not kept: the audit holds the text of rejected documents only)\n"
+        f"--- removed spans ---\n[boilerplate/share] {SHARE}\n--- after ---\n(written to standard output, not kept)\n"
+    )
+    rejected = runner.invoke(cli, ["explain", "3", "-o", str(out)])
+    assert rejected.exit_code == 0, rejected.output
+    assert rejected.output.startswith("document 3 from standard input line 3\nREJECTED at stage dedup")
+    assert f"---\n{TREES}\n--- after ---\n(rejected: no output)\n" in rejected.output
+    untouched = runner.invoke(cli, ["explain", "2", "-o", str(out)])
+    assert (
+        untouched.exit_code == 2 and "known only if something of it was removed or it was rejected" in untouched.output
+    )

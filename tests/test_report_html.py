@@ -560,3 +560,38 @@ def test_an_incremental_runs_page_shows_its_own_documents(tmp_path: Path) -> Non
     assert len((out / "removed.jsonl").read_bytes().splitlines()) > 10  # both files' records
     run(config, [str(tmp_path / "in")], out)
     assert "Nothing was removed" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_explain_commands_lead_to_their_document_when_ids_are_shared(tmp_path: Path) -> None:
+    """Ids numbered per file: each sample's command names its file and line, and explain shows that document."""
+    harbour = "The harbour authority approved a plan to dredge the main shipping channel next spring."
+    trees = "Volunteers planted three hundred trees along the riverbank on Saturday morning despite the rain."
+    choir = "The town choir rehearsed new songs for the winter concert in the old church hall."
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.jsonl").write_text(json.dumps({"id": "1", "text": f"Share on Facebook\n{harbour}"}) + "\n")
+    (inputs / "b.jsonl").write_text(
+        "".join(json.dumps({"id": "1", "text": t}) + "\n" for t in (trees, f"Share on Twitter\n{choir}", trees))
+    )
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(inputs), "-o", str(out), "-q"]).exit_code == 0
+    dom = parse((out / "report.html").read_text(encoding="utf-8"))
+    shown = {}
+    for article in dom.find_all("article"):
+        (cmd,) = [c.text() for c in article.find_all("code", class_="cmd")]
+        place = article.find("small").text().split("from ", 1)[1].split(":", 1)[0]
+        shown[place] = cmd
+    assert set(shown) == {"a.jsonl line 1", "b.jsonl line 2"}, shown
+    # the rejected copy (its kept original is named by id alone: that command shows each document with it)
+    (copy,) = dom.find("section", id="duplicates").find_all("li")
+    shown["b.jsonl line 3"] = [c.text() for c in copy.find_all("code", class_="cmd")][1]
+    for place, cmd in shown.items():
+        args = shlex.split(cmd)
+        assert args[:2] == ["cleancorpus", "explain"] and "--source" in args, cmd
+        result = runner.invoke(cli, args[1:])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(f"document 1 from {place}\n"), (cmd, result.output)
+    assert "REJECTED at stage dedup" in runner.invoke(cli, shlex.split(shown["b.jsonl line 3"])[1:]).output
+    b2 = runner.invoke(cli, shlex.split(shown["b.jsonl line 2"])[1:]).output
+    assert "[-boilerplate/share: Share on Twitter-]" in b2 and b2.endswith(f"--- after ---\n{choir}\n")

@@ -194,6 +194,19 @@ def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -
     back = pickle.loads(pickle.dumps(batch))
     assert back.removed_lines == [lines] and back.docs[0].removed == [] and back.docs[0].text == "kept text"
 
+    # a record of a JSONL line names it, as rejected.jsonl does: ids are often shared by documents of a file
+    doc = Document("a", "kept text", "f.jsonl", line_no=7)
+    doc.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
+    assert json.loads(removed_lines(doc)) == {
+        "id": "a",
+        "source": "f.jsonl",
+        "line": 7,
+        "stage": "dedup",
+        "rule": "near-duplicate",
+        "text": "a paragraph",
+        "duplicate_of": "b",
+    }
+
 
 def test_removals_rendered_in_two_workers_give_the_lines_rendered_at_once() -> None:
     # A worker renders the Removals of its stages and drops them; the next one appends its own.
