@@ -462,8 +462,9 @@ def removed_lines(doc: Document) -> bytes:
     if line:
         for r in doc.removed:
             out += dumps(
-                {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text}
-                | (r.extra or {}),
+                {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
+                if r.extra
+                else {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text},
                 option=JSONL_OPTIONS,
             )
         return bytes(out)
