@@ -433,6 +433,11 @@ class StateStore:
         rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY source").fetchall()
         return [FileRecord(*row) for row in rows]
 
+    def reader(self) -> sqlite3.Connection:
+        """A second connection to the database, for reading from another thread (the runner loads what
+        the stages learnt while its first pass goes on); the caller closes it."""
+        return sqlite3.connect(self.folder / DB_NAME, isolation_level=None)
+
     def stage_rows(self, stage: str, exclude_sources: set[str]) -> StageRows:
         """(source, payload) rows a stage saved, oldest first, leaving out the given sources (``StageRows``)."""
         return StageRows(self.db, stage, exclude_sources)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -651,6 +652,30 @@ def test_the_dedup_tables_are_sized_from_the_saved_rows_headers_alone(tmp_path: 
             read.append(blob.tell())
     assert read and sum(read) < payload_bytes / 4
     store.close()
+
+
+def test_the_index_loads_beside_the_first_pass_and_its_errors_end_the_run(tmp_path: Path) -> None:
+    # What earlier runs learnt loads in a thread while the first pass goes on: a row it cannot read still
+    # ends the run with one line (not a hang, not a run without the index).
+    import sqlite3
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    docs = _cc_docs(30)
+    _write_jsonl(src / "a.jsonl", docs[:20])
+    assert _cli("run", str(src), "-o", str(out), "-q").returncode == 0
+    _write_jsonl(src / "b.jsonl", docs[:3] + docs[20:])  # three copies of a.jsonl's documents
+    good = tmp_path / "good"
+    shutil.copytree(out, good)
+    assert _cli("run", str(src), "-o", str(good), "-q").returncode == 0
+    rejected = [json.loads(line) for line in (good / "rejected.jsonl").read_text().splitlines()]
+    assert sum(r["source"] == "b.jsonl" and r["stage"] == "dedup" for r in rejected) >= 3  # the index was there
+    db = sqlite3.connect(out / ".cleancorpus" / "state.sqlite")
+    db.execute("UPDATE stage_rows SET payload = x'00112233' WHERE stage LIKE '%dedup'")
+    db.commit()
+    db.close()
+    failed = _cli("run", str(src), "-o", str(out), "-q")
+    assert failed.returncode == 1 and "not a dedup state row" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr and not (out / "b.jsonl").exists()
 
 
 def test_a_state_folder_recorded_before_file_times_were_kept_opens_and_reads_its_files(tmp_path: Path) -> None:
