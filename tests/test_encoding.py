@@ -339,3 +339,22 @@ def test_a_cp1250_txt_file_is_read_and_its_encoding_recorded(tmp_path: Path) -> 
     stage = EncodingStage()
     stage.process(doc)
     assert stage.take_stats()[f"decoded-{doc.meta['encoding']}"] == 1
+
+
+def test_a_character_class_with_ranges_matches_exactly_its_code_points() -> None:
+    # The scan's classes are written with ranges (a shorter pattern that compiles ~2x faster at start-up).
+    import re
+
+    from pipeline.stages.encoding import _charclass
+
+    sets = [
+        set(range(0, 40)) - {9, 10, 12},  # controls but tab, newline, form feed
+        {1, 2, 3, 5, 7, 8, 9, 0x5D, 0x5E, 0x2D, 0x5C, 0x80, 0x81, 0x82, 0x2028},  # "]", "^", "-", "\\" inside
+        set(range(0xD7FE, 0xE002)) | {0x10FFFF, 0x1F600, 0x1F601},  # around the surrogates, astral
+    ]
+    probe = range(0, 0x3000)
+    for chars in sets:
+        pattern = re.compile(_charclass(chars))
+        assert [c for c in probe if (pattern.fullmatch(chr(c)) is not None) != (c in chars)] == []
+        assert all(pattern.fullmatch(chr(c)) for c in chars)
+    assert len(_charclass(range(0x80, 0x100))) < 30
