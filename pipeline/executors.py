@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import tempfile
 import threading
@@ -103,6 +105,21 @@ class SerialExecutor:
         pass
 
 
+def _start_worker(parent: int, initializer: Callable[..., None], *initargs: Any) -> None:
+    """A local worker dies with the run: a run killed (SIGKILL, the OOM killer) left its workers alive
+    for ever, holding its memory and stdout, blocked on a pipe nobody writes (Linux: PR_SET_PDEATHSIG;
+    the run lock they inherited is closed at the fork, ``state.close_lock_in_child``)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # (no prctl: nothing to do)
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the run died before the line above
+            os._exit(1)
+    initializer(*initargs)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 class ProcessExecutor:
     """A pool of worker processes (started as ``start_method()`` says), each set up once by
     ``initializer``; large objects reach them through ``share``."""
@@ -119,8 +136,8 @@ class ProcessExecutor:
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("fork" if self.forks else "spawn"),
-            initializer=initializer,
-            initargs=initargs,
+            initializer=_start_worker,
+            initargs=(os.getpid(), initializer, *initargs),
         )
         self.files: list[str] = []
 

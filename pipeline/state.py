@@ -269,12 +269,35 @@ def _take_lock(folder: Path) -> IO[str]:
     fh.truncate()
     fh.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n")
     fh.flush()
+    _held_locks.add(fh.fileno())
     return fh
 
 
 def _release_lock(fh: IO[str]) -> None:
+    _held_locks.discard(fh.fileno())
     fcntl.flock(fh, fcntl.LOCK_UN)
     fh.close()
+
+
+# The run lock is an flock on an open file, and a forked worker shares it: a worker outliving a killed run
+# kept the lock, and every later run exited 75 naming the dead run. Forked children close their copy.
+_held_locks: set[int] = set()
+
+
+def close_lock_in_child() -> None:
+    """In a forked child: the held lock's descriptor now points to /dev/null (not closed: the file object
+    that owns the number must not close another file that would reuse it)."""
+    if not _held_locks:
+        return
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in _held_locks:
+            os.dup2(null, fd)
+        os.close(null)
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=close_lock_in_child)
 
 
 @contextlib.contextmanager

@@ -957,6 +957,39 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(
     assert not list(out.rglob("*.partial")) or all(".cleancorpus" not in p.parts for p in out.rglob("*.partial"))
 
 
+def _processes_naming(text: str) -> list[int]:
+    """Live processes whose command line holds ``text`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path("/proc", entry, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline and b"pytest" not in cmdline:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and PR_SET_PDEATHSIG")
+def test_the_workers_of_a_killed_run_end_with_it_and_leave_no_lock(tmp_path: Path) -> None:
+    # The workers of a run killed with SIGKILL lived on for ever (reparented, blocked on a pipe), and
+    # held the run lock they inherited: every later run exited 75, naming the dead run.
+    src, out = tmp_path / "in", tmp_path / "out-killed-workers"
+    docs = _cc_docs(120)
+    _write_jsonl(src / "a.jsonl", docs[:60])
+    _write_jsonl(src / "b.jsonl", docs[60:])
+    env = {"CLEANCORPUS_CRASH_AT": "file-committed:1"}
+    killed = _cli("run", str(src), "-o", str(out), "-q", "--workers", "2", env=env)
+    assert killed.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while _processes_naming(str(out)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_naming(str(out)) == []
+    rerun = _cli("run", str(src), "-o", str(out), "-q", "--workers", "2")
+    assert rerun.returncode == 0, rerun.stderr
+
+
 def test_run_killed_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(
     crash_corpus: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
