@@ -288,7 +288,9 @@ def _explain_one(config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every:
         )
     if rejected:
         r = rejected[-1]
-        lines.append(f"REJECTED at stage {r['stage']}: {r['reason']}")
+        original = r.get("duplicate_source")
+        place = f" ({where(original, r.get('duplicate_line'))})" if isinstance(original, str) else ""
+        lines.append(f"REJECTED at stage {r['stage']}: {r['reason']}{place}")
     else:
         lines.append("KEPT")
     lines.append(f"{len(removed)} spans removed")

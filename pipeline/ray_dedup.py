@@ -343,7 +343,8 @@ def filter_batch(position: int, groups: int, routes: dict[int, int], batch: Batc
             continue
         # What the stage reads of a document: the group needs no more (the batch keeps the rest).
         cached = doc.scratch.pop(stage.name, None)
-        parts[g].append((i, Document(doc.id, doc.text, doc.source, scratch={stage.name: cached} if cached else {})))
+        scratch = {stage.name: cached} if cached else {}
+        parts[g].append((i, Document(doc.id, doc.text, doc.source, line_no=doc.line_no, scratch=scratch)))
     return [batch, *parts] if groups else batch
 
 

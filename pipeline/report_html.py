@@ -263,6 +263,8 @@ class _Cluster:
     original: str  # the document holding the kept copy
     text: str
     rule: str
+    source: Any = None  # its input file and line (records of earlier versions: none)
+    line: Any = None
     copies: list[str] = field(default_factory=list)  # documents a copy was removed from
     places: list[tuple[Any, Any]] = field(default_factory=list)  # their (source, line), in the same order
 
@@ -273,8 +275,9 @@ class Audit:
     rejected_read: int = 0
     # (source, id, line) -> records: ids are often shared by documents of several files, or of one
     removals: dict[tuple[str, str, int | None], list[dict[str, Any]]] = field(default_factory=dict)
-    clusters: dict[tuple[str, str], _Cluster] = field(default_factory=dict)  # (original, text) -> cluster
-    duplicate_docs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # original -> rejected records
+    clusters: dict[tuple[Any, ...], _Cluster] = field(default_factory=dict)  # (original, its place, text) -> cluster
+    # (original id, input file, line) -> the records of its rejected copies
+    duplicate_docs: dict[tuple[str, Any, Any], list[dict[str, Any]]] = field(default_factory=dict)
     rejected_samples: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -296,8 +299,9 @@ def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
         original = record.get("duplicate_of")
         if isinstance(original, str) and isinstance(record.get("text"), str):
             text = record["text"].strip()
+            where = (record.get("duplicate_source"), record.get("duplicate_line"))
             cluster = audit.clusters.setdefault(
-                (original, text), _Cluster(original, _short(text, 600), str(record.get("rule", "")))
+                (original, *where, text), _Cluster(original, _short(text, 600), str(record.get("rule", "")), *where)
             )
             cluster.copies.append(record["id"])
             cluster.places.append((record.get("source"), record.get("line")))
@@ -305,7 +309,8 @@ def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
         audit.rejected_read += 1
         slim = {k: record.get(k) for k in ("id", "source", "line", "stage", "reason", "duplicate_of", "jaccard")}
         if isinstance(record.get("duplicate_of"), str):
-            audit.duplicate_docs.setdefault(record["duplicate_of"], []).append(slim)
+            key = (record["duplicate_of"], record.get("duplicate_source"), record.get("duplicate_line"))
+            audit.duplicate_docs.setdefault(key, []).append(slim)
         elif record.get("stage") != "input" and len(audit.rejected_samples) < SAMPLE_REJECTED:
             text = record.get("text") if isinstance(record.get("text"), str) else ""
             audit.rejected_samples.append(slim | {"text": text[: DOC_CHARS + 1]})
@@ -762,7 +767,7 @@ def _duplicates_section(report: dict[str, Any], audit: Audit, outdir: Path, audi
             more = f" and {len(docs) - 3} more" if len(docs) > 3 else ""
             # (the kept copy's document is named by its id alone: its command shows each document with the id)
             other = next((i for i, d in enumerate(c.copies) if d != c.original), None)
-            cmds = _explain_cmd(c.original, outdir) + (
+            cmds = _explain_cmd(c.original, outdir, c.source, c.line) + (
                 f" {_explain_cmd(c.copies[other], outdir, *c.places[other])}" if other is not None else ""
             )
             parts.append(
@@ -777,7 +782,7 @@ def _duplicates_section(report: dict[str, Any], audit: Audit, outdir: Path, audi
             f'<h3>Duplicate documents among the first {_num(audit.rejected_read)} rejected</h3><ol class="clusters">'
         )
         ranked = sorted(audit.duplicate_docs.items(), key=lambda kv: -len(kv[1]))[:TOP_CLUSTERS]
-        for original, records in ranked:
+        for (original, original_source, original_line), records in ranked:
 
             def kind(r: dict[str, Any]) -> str:
                 jaccard = f", Jaccard {r['jaccard']:.2f}" if isinstance(r.get("jaccard"), float) else ""
@@ -788,7 +793,7 @@ def _duplicates_section(report: dict[str, Any], audit: Audit, outdir: Path, audi
             parts.append(
                 f'<li data-copies="{len(records)}"><p>Kept <code>{_esc(original)}</code>; rejected '
                 f"{_count(len(records), 'copy', 'copies')}: {copies}{more}.</p>"
-                f'<p class="cmds">{_explain_cmd(original, outdir)} '
+                f'<p class="cmds">{_explain_cmd(original, outdir, original_source, original_line)} '
                 f"{_explain_cmd(records[0]['id'], outdir, records[0].get('source'), records[0].get('line'))}</p></li>"
             )
         parts.append("</ol>")

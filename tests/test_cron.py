@@ -1199,7 +1199,7 @@ def test_explain_keeps_apart_documents_that_share_an_id(tmp_path: Path) -> None:
     assert "\nKEPT\n1 spans removed\n" in a and f"[-boilerplate/share: {SHARE}-]" in a and "REJECTED" not in a
     assert a.endswith(f"--- after ---\n{HARBOUR}\n")
     assert "\nKEPT\n0 spans removed\n" in b1 and b1.endswith(f"--- after ---\n{TREES}\n")
-    assert "REJECTED at stage dedup: exact duplicate of document 1" in b2 and "Share" not in b2
+    assert "REJECTED at stage dedup: exact duplicate of document 1 (b.jsonl line 1)" in b2 and "Share" not in b2
     assert b2.endswith("--- after ---\n(rejected: no output)\n\n") or b2.endswith("(rejected: no output)\n")
 
     one = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "b.jsonl", "--line", "2"])

@@ -380,3 +380,39 @@ def test_state_rows_of_earlier_versions_npz_still_load(verify: str) -> None:
         results.append([(d.text, d.rejected, [(r.rule, r.extra) for r in d.removed]) for d in later])
     assert results[0] == results[1] and ids[0] == ids[1] and len(ids[0]) > 20
     assert results[0][0][1] is not None and results[0][2][1] is None  # a copy of a3 rejected, a new page kept
+
+
+def test_a_duplicate_names_the_document_it_repeats_by_file_and_line_also_from_the_saved_index() -> None:
+    # Ids are often shared (numbered per file): "duplicate of document 1" did not say which document 1.
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(12), fh, strict=False)]
+    first = DedupStage()
+    for i, text in enumerate(texts[:4]):
+        first.process(Document("1" if i == 2 else f"a{i}", text, "a.jsonl", line_no=i + 1))
+    first.process(Document("1", texts[5], "b.jsonl", line_no=1))
+    copy = Document("c0", texts[2], "c.jsonl", line_no=7)
+    first.process(copy)
+    assert copy.rejected is not None
+    assert copy.rejected.extra == {"duplicate_of": "1", "duplicate_source": "a.jsonl", "duplicate_line": 3}
+    # the same, from the index a later run loads; rows of earlier versions (no lines) name the file only
+    rows = [(src, payload) for src in ("a.jsonl", "b.jsonl") for payload in first.pop_state(src)]
+    later = DedupStage()
+    later.load_state(rows)
+    mixed = Document("d0", texts[8] + "\n\n" + texts[5], "d.txt")
+    later.process(mixed)
+    named = [{k: v for k, v in r.extra.items() if k != "jaccard"} for r in mixed.removed]
+    assert named and all(n == {"duplicate_of": "1", "duplicate_source": "b.jsonl", "duplicate_line": 1} for n in named)
+    old = DedupStage()
+    old.load_state([(src, _as_npz(_without_lines(payload))) for src, payload in rows])
+    again = Document("d0", texts[8] + "\n\n" + texts[5], "d.txt")
+    old.process(again)
+    assert {k: v for k, v in again.removed[0].extra.items() if k != "jaccard"} == {
+        "duplicate_of": "1",
+        "duplicate_source": "b.jsonl",
+    }
+
+
+def _without_lines(payload: bytes) -> bytes:
+    header, arrays = dedup.unpack_arrays(payload)
+    header.pop("lines")
+    return dedup.pack_arrays(header, arrays)

@@ -354,7 +354,7 @@ def test_audit_reading_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     line = json.dumps({"id": "d", "source": "s", "stage": "dedup", "rule": "r", "text": "t", "duplicate_of": "o"})
     (out / "removed.jsonl").write_text((line + "\n") * 500, encoding="utf-8")
     audit = report_html.read_audit(out)
-    assert audit.removed_read == 50 and len(audit.clusters[("o", "t")].copies) == 50
+    assert audit.removed_read == 50 and len(audit.clusters[("o", None, None, "t")].copies) == 50
 
 
 def test_missing_audit_and_inputs_still_give_a_page(tmp_path: Path) -> None:

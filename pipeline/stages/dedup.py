@@ -988,6 +988,8 @@ class DedupStage(Stage):
         self._no_sigs = np.empty((0, o.num_perm), np.uint32)  # for the kernel when sets are verified
         self._limits = np.array([o.min_words, o.minhash_min_words, o.digits_min_words, o.ngram], np.int64)
         self.doc_ids: list[str] = []  # owner ordinal -> document id
+        # owner ordinal -> (input file, line): ids are often shared by documents of several files
+        self.doc_where: list[tuple[str, int]] = []
         self.cluster_sizes: Counter[tuple[str, int]] = Counter()
         self._learnt: dict[str, list[dict[str, Any]]] = {}  # input file -> what its documents added
         self._reset()
@@ -1149,24 +1151,26 @@ class DedupStage(Stage):
             if original is not None:
                 self.stat_update("doc-exact-duplicate")
                 orig_id = self.doc_ids[original]
-                doc.reject(self.name, f"exact duplicate of document {orig_id}", duplicate_of=orig_id)
+                doc.reject(self.name, f"exact duplicate of document {orig_id}", **self._named(original))
                 return
             if sk["doc_signature"] is not None:
                 doc_keys = sk["doc_band_keys"]
                 hit = self.docs.query(doc_keys, sk["doc_signature"], None, o.document_threshold)
                 if hit is not None:
                     self.stat_update("doc-near-duplicate")
-                    orig_id = self.doc_ids[self.docs.owners[hit[0]]]
+                    owner = int(self.docs.owners[hit[0]])
                     doc.reject(
                         self.name,
-                        f"near-duplicate of document {orig_id} (Jaccard {hit[1]:.2f})",
-                        duplicate_of=orig_id,
+                        f"near-duplicate of document {self.doc_ids[owner]} (Jaccard {hit[1]:.2f})",
+                        **self._named(owner),
                         jaccard=round(hit[1], 4),
                     )
                     return
         self.doc_ids.append(doc.id)
+        self.doc_where.append((doc.source, doc.line_no))
         if not self._dedup_units(doc, sk, ordinal):
             self.doc_ids.pop()
+            self.doc_where.pop()
             return
         if o.documents:
             self.doc_exact[sk["doc_key"]] = ordinal
@@ -1200,6 +1204,16 @@ class DedupStage(Stage):
             "bands": [self.bands, self.rows, self.doc_bands, self.doc_rows],
         }
 
+    def _named(self, ordinal: int) -> dict[str, Any]:
+        """The fields naming the document at ``ordinal`` in a record: its id, input file and line (a
+        JSONL line or Parquet row; none for a .txt file, or a document saved by a version that did not
+        keep lines)."""
+        source, line = self.doc_where[ordinal]
+        named: dict[str, Any] = {"duplicate_of": self.doc_ids[ordinal], "duplicate_source": source}
+        if line:
+            named["duplicate_line"] = line
+        return named
+
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
         new_keys, added_near = sk["added"]
@@ -1215,6 +1229,7 @@ class DedupStage(Stage):
         rows.append(
             {
                 "id": doc.id,
+                "line": doc.line_no,
                 "keys": new_keys,
                 "unit_keys": sk["band_keys"][added_near],
                 "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
@@ -1260,6 +1275,7 @@ class DedupStage(Stage):
         header = {
             "params": self._params(),
             "ids": [d["id"] for d in docs],
+            "lines": [d.get("line", 0) for d in docs],
             "keys": [len(d["keys"]) for d in docs],
             "units": [len(d["unit_keys"]) for d in docs],
             "doc_keys": [d["doc_keys"] is not None for d in docs],
@@ -1299,6 +1315,7 @@ class DedupStage(Stage):
             ids = header["ids"]
             ordinals = len(self.doc_ids) + np.arange(len(ids), dtype=np.int64)
             self.doc_ids.extend(ids)
+            self.doc_where.extend((source, line) for line in header.get("lines") or [0] * len(ids))
             # Loaded keys are never deleted again: straight into the large tables (first wins, as in one run).
             self.exact.insert_settled(keys, np.repeat(ordinals, header["keys"]))
             unit_owners = np.repeat(ordinals, header["units"])
@@ -1393,11 +1410,12 @@ class DedupStage(Stage):
             by_owner: Counter[int] = Counter()
             for who, chars in zip(owner[copied].tolist(), cand_chars[copied].tolist(), strict=True):
                 by_owner[who] += chars
-            main = self.doc_ids[by_owner.most_common(1)[0][0]]
+            main = by_owner.most_common(1)[0][0]
             doc.reject(
                 self.name,
-                f"mostly duplicate content ({share:.0%} of its text repeats earlier text, most of it from {main})",
-                duplicate_of=main,
+                f"mostly duplicate content ({share:.0%} of its text repeats earlier text, "
+                f"most of it from {self.doc_ids[main]})",
+                **self._named(main),
             )
             return False
         sk["added"] = (new_keys, added_near)
@@ -1432,14 +1450,14 @@ class DedupStage(Stage):
         )
         # Cut the units out of the text by character offsets (no split of the whole text).
         text, at = doc.text, sk["line_chars"].tolist()
-        doc_ids, stage = self.doc_ids, self.name
+        stage = self.name
         for start, end, who, name, similarity in zip(starts, ends, owners, names, sim.tolist(), strict=True):
             doc.remove(
                 stage,
                 name,
                 text[at[start] : at[end] - 1],
                 lines=end - start,
-                duplicate_of=doc_ids[who],
+                **self._named(who),
                 jaccard=round(similarity, 4),
             )
         if not rejected:  # the kept runs of lines, joined as the lines were
