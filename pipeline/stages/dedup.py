@@ -592,7 +592,9 @@ def unpack_arrays(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]
         with np.load(io.BytesIO(payload), allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
         return json.loads(arrays.pop("header").tobytes().decode("utf-8")), arrays
-    header, at = _payload_header(payload)
+    fh = io.BytesIO(payload)
+    header = _payload_header(fh, fh.read(len(PAYLOAD_MAGIC)))
+    at = fh.tell()
     arrays = {}
     for name, dtype, shape in header.pop("arrays"):
         kind = np.dtype(dtype)
@@ -609,19 +611,16 @@ def array_shapes(payload: bytes | IO[bytes], names: Iterable[str]) -> dict[str, 
     magic = fh.read(len(PAYLOAD_MAGIC))
     if magic[:2] == _NPZ_MAGIC:  # (an earlier version's row: read whole, as then)
         return _npz_shapes(io.BytesIO(magic + fh.read()), names)
-    if magic != PAYLOAD_MAGIC:
-        raise ValueError("not a dedup state row (unknown format)")
-    header = orjson.loads(fh.read(int.from_bytes(fh.read(4), "little")))
-    layout = {name: tuple(shape) for name, _, shape in header["arrays"]}
+    layout = {name: tuple(shape) for name, _, shape in _payload_header(fh, magic)["arrays"]}
     return {name: layout[name] for name in names}
 
 
-def _payload_header(payload: bytes) -> tuple[dict[str, Any], int]:
-    if payload[: len(PAYLOAD_MAGIC)] != PAYLOAD_MAGIC:
+def _payload_header(fh: IO[bytes], magic: bytes) -> dict[str, Any]:
+    """The JSON header of a ``pack_arrays`` payload whose first bytes (``magic``) were read from ``fh``;
+    ``fh`` is left at the first array."""
+    if magic != PAYLOAD_MAGIC:
         raise ValueError("not a dedup state row (unknown format)")
-    at = len(PAYLOAD_MAGIC)
-    size = int.from_bytes(payload[at : at + 4], "little")
-    return orjson.loads(payload[at + 4 : at + 4 + size]), at + 4 + size
+    return orjson.loads(fh.read(int.from_bytes(fh.read(4), "little")))
 
 
 def _npz_shapes(fh: IO[bytes], names: Iterable[str]) -> dict[str, tuple[int, ...]]:
