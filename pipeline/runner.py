@@ -1123,7 +1123,7 @@ class _StateLoader:
         self._thread.start()
 
     def wait(self) -> None:
-        if self._thread.is_alive() or self._thread.ident is not None:
+        if self._thread.ident is not None:  # (started)
             self._thread.join()
 
     def join(self) -> None:
