@@ -447,13 +447,10 @@ class ParquetOutput:
 
     def _as_json_strings(self, record: dict[str, Any]) -> dict[str, Any]:
         converted = dict(record)
-        for key in self.json_fields:
-            value = record.get(key)
-            if value is not None and not isinstance(value, str):
-                try:
-                    converted[key] = orjson.dumps(value).decode()
-                except TypeError as err:
-                    raise UnwritableRecord(f"cannot be written to Parquet: {field_problem(record, err)}") from None
+        try:
+            _json_strings(converted, self.json_fields)
+        except TypeError as err:
+            raise UnwritableRecord(f"cannot be written to Parquet: {field_problem(record, err)}") from None
         return converted
 
     def _write_batches(self, rows: list[Any]) -> None:
@@ -487,10 +484,7 @@ class ParquetOutput:
         rows: list[dict[str, Any]] = []
         for line in spool:
             record = orjson.loads(line)
-            for key in as_string:
-                value = record.get(key)
-                if value is not None and not isinstance(value, str):
-                    record[key] = orjson.dumps(value).decode()
+            _json_strings(record, as_string)
             rows.append(record)
             if len(rows) >= PARQUET_BATCH_ROWS:
                 self._write_table(pa.Table.from_pylist(rows, schema=self.schema))
@@ -498,6 +492,15 @@ class ParquetOutput:
         self._write_table(pa.Table.from_pylist(rows, schema=self.schema))
         spool.close()
         self.spool = None
+
+
+def _json_strings(record: dict[str, Any], keys: Iterable[str]) -> None:
+    """The record's values under ``keys`` that are not strings (mappings, lists, numbers) as JSON strings, in
+    place (a string column's form of them); TypeError for a value JSON has no form for."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            record[key] = orjson.dumps(value).decode()
 
 
 INT64 = range(-(2**63), 2**63)
