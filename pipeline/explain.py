@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from pipeline.config import RunConfig
-from pipeline.io import STDIN, InputFile, input_format, read_documents
+from pipeline.io import STDIN, InputFile, document_place, input_format, read_documents
 from pipeline.runner import state_folder
 from pipeline.state import StateStore
 
@@ -104,11 +104,8 @@ def _check_audit(outdir: Path, doc_id: str) -> None:
 
 
 def where(source: str, line: int | None) -> str:
-    """A document's place as explain names it: 'b.jsonl line 2', 'standard input line 3', 'x.parquet row 7'."""
-    name = "standard input" if source == STDIN else source
-    if line is None:
-        return name
-    return f"{name} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
+    """``document_place``, standard input named: 'b.jsonl line 2', 'standard input line 3', 'x.parquet row 7'."""
+    return document_place("standard input" if source == STDIN else source, line)
 
 
 def _documents(config: RunConfig, outdir: Path, doc_id: str, source: str | None) -> tuple[list[_Doc], dict[str, str]]:

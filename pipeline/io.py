@@ -51,6 +51,16 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     ".html.gz": ("html", "gz"),
 }
 STDIN = "-"  # as INPUT: JSONL from stdin, kept records to stdout
+
+
+def document_place(source: str, line: Any) -> str:
+    """A document's place as explain and report.html name it: 'b.jsonl line 2', 'x.parquet row 7', or the
+    file alone when there is no line (a .txt file, a record without one)."""
+    if not isinstance(line, int) or isinstance(line, bool):
+        return source
+    return f"{source} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
+
+
 PARTIAL = ".partial"  # suffix of files still being written
 
 

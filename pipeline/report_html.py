@@ -22,7 +22,7 @@ import orjson
 import yaml
 
 from pipeline.config import InputConfig
-from pipeline.io import AtomicFile, InputFile, input_format, read_documents
+from pipeline.io import AtomicFile, InputFile, document_place, input_format, read_documents
 from pipeline.report import reason_kind
 
 # Bounds: the page must stay cheap for a corpus of any size.
@@ -130,13 +130,6 @@ def _json_for_script(data: Any) -> str:
     """JSON safe inside <script>: no '<', '>' or '&' can end the element or open a comment."""
     text = json.dumps(data, ensure_ascii=False, sort_keys=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _where(source: str, line: Any) -> str:
-    """'b.jsonl line 2', 'x.parquet row 7': a document's place, as explain names it."""
-    if not isinstance(line, int) or isinstance(line, bool):
-        return source
-    return f"{source} {'row' if source.lower().endswith('.parquet') else 'line'} {line}"
 
 
 def _explain_cmd(doc_id: str, outdir: Path, source: Any = None, line: Any = None) -> str:
@@ -882,7 +875,7 @@ def _samples_section(
             right = f'<pre class="doc">{_esc(text_after[:DOC_CHARS])}{tail}</pre>'
         parts.append(
             f'<article class="sample" data-id="{_esc(doc_id)}"><h3><code>{_esc(doc_id)}</code> '
-            f"<small>from {_esc(_where(source, line))}: {_count(len(removals), 'span')} removed "
+            f"<small>from {_esc(document_place(source, line))}: {_count(len(removals), 'span')} removed "
             f"({_esc(summary)})</small></h3>"
             '<div class="pair"><div><h4>Before: removed spans highlighted, long unchanged stretches shortened</h4>'
             f"{left}</div>"
@@ -894,7 +887,7 @@ def _samples_section(
         tail = '<span class="more">… more</span>' if len(text) > DOC_CHARS else ""
         parts.append(
             f'<article class="sample rejected" data-id="{_esc(r["id"])}"><h3><code>{_esc(r["id"])}</code> '
-            f"<small>from {_esc(_where(str(r.get('source', '')), r.get('line')))}: "
+            f"<small>from {_esc(document_place(str(r.get('source', '')), r.get('line')))}: "
             f"rejected by {_esc(r.get('stage', ''))}</small></h3>"
             f'<p class="reason">{_esc(r.get("reason", ""))}</p>'
             f'<pre class="doc">{_esc(text[:DOC_CHARS])}{tail}</pre>'
