@@ -1500,7 +1500,21 @@ def test_tree_ensemble_matches_a_numpy_walk():
         }
     )
     assert deepest._tests is None and shipped._tests is not None and deeper._tests is not None
-    for model in (shipped, deeper, deepest):
+    # Depth 3 with other tree counts: under 8 (summed one by one), under 128 (one run), 300 (split twice).
+    others = [
+        TreeEnsemble(
+            {
+                "features": list(SCORER_FEATURES),
+                "depth": 3,
+                "base": 0.5,
+                "feature": rng.integers(0, len(SCORER_FEATURES), size=(trees, 7)).tolist(),
+                "threshold": rng.normal(size=(trees, 7)).round(1).tolist(),  # (shared thresholds)
+                "leaf": rng.normal(size=(trees, 8)).tolist(),
+            }
+        )
+        for trees in (5, 13, 300)
+    ]
+    for model in (shipped, deeper, deepest, *others):
         x = rng.normal(scale=3.0, size=(60, len(SCORER_FEATURES)))
         for row in range(20):
             tree = row * 7 % len(model.feature)
@@ -1516,12 +1530,22 @@ def test_tree_ensemble_matches_a_numpy_walk():
             xt = np.ascontiguousarray(x.T)
             kernels.tree_leaf_values_by_tests(xt, model.feature, model.threshold, model.leaf, model._tests, tested)
             assert np.array_equal(walked, tested)
-            # score_log_odds' tree pass (leaves by bit pattern at depth 3, through the table at depth 4).
-            fused = kernels._tree_log_odds(
-                xt, model.feature, model.threshold, model.leaf, model._tests, model.base, model._leaf_of_bits
-            )
-            assert np.array_equal(fused.view(np.int64), model.log_odds(x).view(np.int64))
-    assert shipped._leaf_of_bits.shape == (len(shipped.feature), 128) and deeper._leaf_of_bits is deeper.leaf
+            if model._binned is not None:
+                # score_log_odds' tree pass (tests on the features' bins, leaves by bit pattern, depth 3),
+                # also on NaN and infinite values, and in blocks of rows (TREE_ROWS).
+                odd = x.copy()
+                odd[::7, model.feature[0, 0]] = np.nan
+                odd[1::9, model.feature[1, 0]] = np.inf
+                odd[2::11, model.feature[2, 0]] = -np.inf
+                for values in (x, odd):
+                    fused = kernels._tree_log_odds(np.ascontiguousarray(values.T), model._binned)
+                    assert np.array_equal(fused.view(np.int64), _numpy_walk(model, values).view(np.int64))
+                    assert np.array_equal(fused.view(np.int64), model.log_odds(values).view(np.int64))
+                many = np.ascontiguousarray(np.tile(odd, (kernels.TREE_ROWS // len(odd) + 2, 1)).T)
+                blocks = kernels._tree_log_odds(many, model._binned)
+                assert np.array_equal(blocks.view(np.int64), model.log_odds(many.T).view(np.int64))
+    assert shipped._binned is not None and deeper._binned is None and deepest._binned is None
+    assert all(model._binned is not None for model in others)
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():

@@ -1091,10 +1091,12 @@ class TreeEnsemble:
         # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
         # deeper trees are walked node by node.
         self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
-        # Each tree's leaf value per bit pattern, for kernels.score_log_odds: up to depth 3 (128 values per
-        # tree; 32,768 at depth 4 would not stay in cache); otherwise the leaves themselves (not read as such).
+        # kernels.score_log_odds' form of the trees (depth 3 at most: each tree's leaf value per bit pattern,
+        # 128 values; 32,768 at depth 4 would not stay in cache); None: scored step by step.
         small = self._tests is not None and self._tests.size <= 128
-        self._leaf_of_bits = np.ascontiguousarray(self.leaf[:, self._tests]) if small else self.leaf
+        self._binned = (
+            kernels.binned_trees(self.feature, self.threshold, self.leaf[:, self._tests], self.base) if small else None
+        )
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -2587,13 +2589,13 @@ class BoilerplateStage(Stage):
 
     def _compiled_log_odds(self, v: RuleVerdicts, inputs: ScorerInputs) -> np.ndarray | None:
         """kernels.score_log_odds of a document's candidates, or None when it cannot give _log_odds_of's
-        values: trees deeper than MAX_TESTED_DEPTH, a context model whose features are not laid out as
-        the kernel builds them, words with astral characters lower-casing to several characters or
-        that the kernel leaves to Python, SCORED_MAX_ROWS candidates or more."""
+        values: trees kernels.binned_trees cannot take (deeper than 3), a context model whose features are
+        not laid out as the kernel builds them, words with astral characters lower-casing to several
+        characters or that the kernel leaves to Python, SCORED_MAX_ROWS candidates or more."""
         scorer, context = self._scorer, self._context
-        if scorer is None or scorer._tests is None:
+        if scorer is None or scorer._binned is None:
             return None
-        if context is not None and (context._tests is None or not _fused_context_layout()):
+        if context is not None and (context._binned is None or not _fused_context_layout()):
             return None
         if context is not None and len(inputs.rows) >= kernels.SCORED_MAX_ROWS:
             return None  # what the kernel would answer, after the first model (and a copy of x)
@@ -2607,9 +2609,7 @@ class BoilerplateStage(Stage):
         status = kernels.score_log_odds(
             inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
             start, end,
-            scorer.feature, scorer.threshold, scorer.leaf, scorer._tests, scorer.base, scorer._leaf_of_bits,
-            context is not None,
-            second.feature, second.threshold, second.leaf, second._tests, second.base, second._leaf_of_bits,  # type: ignore[arg-type]
+            scorer._binned, context is not None, second._binned,
             inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
             lexicon.slots, lexicon.points, lexicon.starts, lexicon.weight,
             CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,

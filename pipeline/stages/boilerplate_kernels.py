@@ -9,6 +9,7 @@ code-point array of the lines joined by newlines (lines themselves hold no newli
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -1454,54 +1455,144 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int, stride: int) -> float:
     return sums[0]
 
 
-# Rows _tree_log_odds scores at a time: its leaf values per (tree, row) take trees x 8 bytes a row (1.6 kB at
-# 200 trees), 0.8 GB for a document of 500k short lines scored at once.
+# Rows _tree_log_odds scores at a time: its per-row work arrays take ~100 bytes a row, the feature bins one
+# byte per tested feature; a document of 500k short lines is scored in blocks.
 TREE_ROWS = 8192
+# numpy's pairwise summation: runs of up to this many values are summed with eight running sums.
+PW_BLOCKSIZE = 128
+
+
+def pairwise_program(n: int) -> np.ndarray:
+    """numpy's pairwise summation order of n values as a postfix program: rows (start, length) of the runs
+    summed directly, in order, and (-1, 0) where the two sums on top of the stack are added (the first
+    half's plus the second's). _pairwise_sum follows the same order for one run of values."""
+    program: list[tuple[int, int]] = []
+
+    def walk(start: int, length: int) -> None:
+        if length <= PW_BLOCKSIZE:
+            program.append((start, length))
+            return
+        half = length // 2
+        half -= half % 8
+        walk(start, half)
+        walk(start + half, length - half)
+        program.append((-1, 0))
+
+    walk(0, n)
+    return np.array(program, dtype=np.int64).reshape(-1, 2)
+
+
+def binned_trees(
+    feature: np.ndarray, threshold: np.ndarray, leaf_of_bits: np.ndarray, base: float
+) -> tuple[Any, ...] | None:
+    """_tree_log_odds' form of a depth-3 ensemble, or None when it has none (deeper trees, NaN thresholds,
+    a feature with 255 distinct thresholds or more). Each tested feature's distinct thresholds, sorted: a
+    value's bin is how many of them are below it, so ``x > threshold`` is ``bin > rank`` (the threshold's
+    index among them), and NaN, above none, gets bin 0 (x > t is false for NaN). The tests then compare
+    one byte per row instead of a float64 (4x more lanes per vector instruction) and a feature's bins are
+    found once for all the nodes testing it. Tuple: (used features, their thresholds padded with +inf, how
+    many each, per node its feature's slot in ``used``, per node its rank (uint8), the summation program,
+    the leaf value per bit pattern, base)."""
+    trees, inner = feature.shape
+    if inner > 7 or leaf_of_bits.shape != (trees, 1 << inner) or np.isnan(threshold).any():
+        return None
+    used = np.unique(feature)
+    cuts = [np.unique(threshold[feature == f]) for f in used]
+    width = max((c.size for c in cuts), default=0)
+    if width >= 255:
+        return None
+    padded = np.full((used.size, max(width, 1)), np.inf)
+    for s, c in enumerate(cuts):
+        padded[s, : c.size] = c
+    counts = np.array([c.size for c in cuts], dtype=np.int64)
+    slot = np.searchsorted(used, feature).astype(np.int64)
+    rank = np.empty(feature.shape, dtype=np.uint8)
+    for t in range(trees):
+        for j in range(inner):
+            rank[t, j] = np.searchsorted(cuts[slot[t, j]], threshold[t, j])
+    by_bits = np.ascontiguousarray(leaf_of_bits, dtype=np.float64)
+    return used.astype(np.int64), padded, counts, slot, rank, pairwise_program(trees), by_bits, float(base)
 
 
 @numba.njit(cache=True, nogil=True)
-def _tree_log_odds(
-    xt: np.ndarray,
-    feature: np.ndarray,
-    threshold: np.ndarray,
-    leaf: np.ndarray,
-    table: np.ndarray,
-    base: float,
-    leaf_of_bits: np.ndarray,
-) -> np.ndarray:
-    """The stage's TreeEnsemble.log_odds (tested depths), the same bits: the leaves found as
-    tree_leaf_values_by_tests finds them, but stored tree after tree (each tree's values of all rows
-    in one contiguous run: ~25% faster than one row's trees side by side), then each row's values
-    summed in numpy's order, plus ``base``. ``leaf_of_bits``: leaf[:, table], each tree's value per
-    bit pattern (one lookup instead of two, ~12% faster), when it has table.size columns (the stage
-    builds it up to depth 3: 128 values per tree); otherwise leaf and table are used."""
-    trees, inner = feature.shape
+def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[type-arg]
+    """The stage's TreeEnsemble.log_odds of the rows of ``xt`` (features, rows), the same bits, with a
+    binned_trees model: per block of rows, each tested feature's bins, then tree after tree the bit
+    pattern of its node tests (vectorised over rows), its leaf values, added into the per-row sums in
+    numpy's pairwise order (np.sum along a row of the (rows, trees) leaf values), plus the base."""
+    used, cuts, counts, slot, rank, program, by_bits, base = model
+    trees, inner = slot.shape
     total = xt.shape[1]
-    direct = leaf_of_bits.shape[1] == table.size
-    block = min(total, TREE_ROWS)
-    bits = np.empty(block, dtype=np.int64)
-    values = np.empty(trees * block, dtype=np.float64)  # values[t * rows + r]: tree t's leaf for row r
+    block = max(1, min(total, TREE_ROWS))
+    bins = np.empty((used.size, block), dtype=np.uint8)
+    bits = np.empty(block, dtype=np.uint8)
+    running = np.empty((8, block), dtype=np.float64)
+    runs = 0
+    for p in range(program.shape[0]):
+        runs += program[p, 0] >= 0
+    run_sums = np.empty((runs, block), dtype=np.float64)
+    stack = np.empty((runs, block), dtype=np.float64)
     odds = np.empty(total, dtype=np.float64)
-    for first in range(0, total, TREE_ROWS):  # TREE_ROWS rows at a time: each row's sum is the same
+    one, zero = np.uint8(1), np.uint8(0)
+    for first in range(0, total, TREE_ROWS):
         rows = min(TREE_ROWS, total - first)
-        for t in range(trees):
-            bits[:rows] = 0
-            for j in range(inner):
-                column = xt[feature[t, j]]
-                cut = threshold[t, j]
+        for s in range(used.size):
+            column = xt[used[s]]
+            b = bins[s]
+            b[:rows] = 0
+            for k in range(counts[s]):
+                cut = cuts[s, k]
                 for r in range(rows):
-                    bits[r] |= np.int64(column[first + r] > cut) << j
-            at = t * rows
-            if direct:
-                by_bits = leaf_of_bits[t]
-                for r in range(rows):
-                    values[at + r] = by_bits[bits[r]]
+                    b[r] += one if column[first + r] > cut else zero
+        run = 0
+        for p in range(program.shape[0]):
+            start, n = program[p, 0], program[p, 1]
+            if start < 0:
+                continue
+            out = run_sums[run]
+            full = n - n % 8  # the trees summed by the eight running sums (none when n < 8)
+            if n < 8:
+                out[:rows] = 0.0
+            for i in range(n):
+                t = start + i
+                bits[:rows] = 0
+                for j in range(inner):
+                    tested = bins[slot[t, j]]
+                    above = rank[t, j]
+                    bit = np.uint8(1 << j)
+                    for r in range(rows):
+                        bits[r] |= bit if tested[r] > above else zero
+                value = by_bits[t]
+                if i < 8 and n >= 8:
+                    sums = running[i]
+                    for r in range(rows):
+                        sums[r] = value[bits[r]]
+                elif i < full:
+                    sums = running[i % 8]
+                    for r in range(rows):
+                        sums[r] += value[bits[r]]
+                else:
+                    for r in range(rows):
+                        out[r] += value[bits[r]]
+                if i == full - 1:
+                    for r in range(rows):
+                        out[r] = ((running[0, r] + running[1, r]) + (running[2, r] + running[3, r])) + (
+                            (running[4, r] + running[5, r]) + (running[6, r] + running[7, r])
+                        )
+            run += 1
+        top = 0
+        run = 0
+        for p in range(program.shape[0]):
+            if program[p, 0] >= 0:
+                stack[top, :rows] = run_sums[run, :rows]
+                top += 1
+                run += 1
             else:
-                tree_leaf = leaf[t]
                 for r in range(rows):
-                    values[at + r] = tree_leaf[table[bits[r]]]
+                    stack[top - 2, r] = stack[top - 2, r] + stack[top - 1, r]
+                top -= 1
         for r in range(rows):
-            odds[first + r] = base + _pairwise_sum(values, r, trees, rows)
+            odds[first + r] = base + stack[0, r]
     return odds
 
 
@@ -1513,19 +1604,9 @@ def score_log_odds(
     removed: np.ndarray,
     stretch_start: int,
     stretch_end: int,
-    first_feature: np.ndarray,
-    first_threshold: np.ndarray,
-    first_leaf: np.ndarray,
-    first_table: np.ndarray,
-    first_base: float,
-    first_by_bits: np.ndarray,
+    first: tuple,  # type: ignore[type-arg]
     context: bool,
-    context_feature: np.ndarray,
-    context_threshold: np.ndarray,
-    context_leaf: np.ndarray,
-    context_table: np.ndarray,
-    context_base: float,
-    context_by_bits: np.ndarray,
+    second: tuple,  # type: ignore[type-arg]
     points: np.ndarray,
     classes: np.ndarray,
     lower: np.ndarray,
@@ -1551,12 +1632,12 @@ def score_log_odds(
     the stretch mean and the tree sums in numpy's summation order: the same bits. ``rows``/``body_chars``:
     the candidates' line numbers and body characters (-1: not body); ``removed`` (lines + 1): lines removed
     by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one);
-    ``*_by_bits``: the models' leaf values per bit pattern (_tree_log_odds).
+    ``first``/``second``: the models as binned_trees gives them (``second`` is not read without ``context``).
     Writes ``odds`` and returns SCORED_CONTEXT, SCORED_FIRST or SCORED_WORDS_IN_PYTHON (what ``odds``
     holds: see those constants)."""
     m, width = x.shape
     xt = np.ascontiguousarray(x.T)
-    s = _tree_log_odds(xt, first_feature, first_threshold, first_leaf, first_table, first_base, first_by_bits)
+    s = _tree_log_odds(xt, first)
     odds[:] = s
     if not context:
         return SCORED_FIRST
@@ -1611,7 +1692,5 @@ def score_log_odds(
         for j in (0, 5, 6):  # counts (segment size, offset in it, block size), as np.log1p gives them
             blk[k, j] = _log1p_int(int(blk[k, j]), log1p_table)
     xt2[at : at + BLOCK_WIDTH] = blk.T
-    odds[:] = _tree_log_odds(
-        xt2, context_feature, context_threshold, context_leaf, context_table, context_base, context_by_bits
-    )
+    odds[:] = _tree_log_odds(xt2, second)
     return SCORED_CONTEXT
