@@ -447,10 +447,11 @@ class AtomicFile:
     empty file: most input files have nothing rejected, and creating, syncing and renaming an empty
     part cost ~0.5 ms each on the benchmark machine's disk (more where fsync is slow)."""
 
-    def __init__(self, path: Path, compression: str | None = None, if_written: bool = False) -> None:
+    def __init__(self, path: Path, compression: str | None = None, if_written: bool = False, level: int = 3) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + PARTIAL)
         self.compression = compression
+        self.level = level  # (zstd's)
         self._raw: IO[bytes] | None = None
         self._stream: Any = None
         self.empty = True
@@ -463,7 +464,7 @@ class AtomicFile:
         if self.compression == "gz":
             self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
         elif self.compression == "zst":
-            self._stream = zstandard.ZstdCompressor().stream_writer(self._raw, closefd=False)
+            self._stream = zstandard.ZstdCompressor(level=self.level).stream_writer(self._raw, closefd=False)
 
     @property
     def handle(self) -> IO[bytes]:

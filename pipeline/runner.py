@@ -19,9 +19,10 @@ from datetime import datetime, timezone
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import orjson
+import zstandard
 
 from pipeline import __version__
 from pipeline.config import ConfigError, RunConfig, StageConfig
@@ -31,6 +32,7 @@ from pipeline.io import (
     FORMATS,
     JSONL_OPTIONS,
     STDIN,
+    ZSTD_MAGIC,
     AtomicFile,
     InputFile,
     OutputWriter,
@@ -46,6 +48,7 @@ from pipeline.state import (
     STATE_DIRNAME,
     FileRecord,
     StageRows,
+    StateCorrupt,
     StateStore,
     check_writable,
     config_changes,
@@ -786,7 +789,9 @@ class _Outputs:
         self.committed: list[str] = []
 
     def _part(self, source: str, kind: str) -> AtomicFile:
-        return AtomicFile(audit_part(self.store.folder, source, kind), if_written=True)
+        # zstd level 1: the parts hold a second copy of removed.jsonl (kept to assemble it again when a file
+        # changes), ~10x smaller so (55 -> 5 MB for 40 MB of input), for ~0.1 s of CPU there.
+        return AtomicFile(audit_part(self.store.folder, source, kind), compression="zst", if_written=True, level=1)
 
     def _commit_current(self) -> None:
         if self.writer is None:
@@ -873,8 +878,32 @@ def _state_key(position: int, stage: Stage) -> str:
 
 
 def audit_part(state_folder: Path, source: str, kind: str) -> Path:
-    """Where the audit records of one input file are kept between runs."""
+    """Where the audit records of one input file are kept between runs (zstd-compressed JSONL; plain JSONL
+    from earlier versions)."""
     return state_folder / "audit" / f"{source}.{kind}.jsonl"
+
+
+def copy_audit_part(path: Path, out: IO[bytes]) -> None:
+    """Write the records of one audit part to ``out``, decompressed."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != ZSTD_MAGIC:  # a part written before they were compressed
+            fh.seek(0)
+            shutil.copyfileobj(fh, out)
+            return
+        fh.seek(0)
+        # Frame by frame, checking each one ends (a stream reader stops quietly where a cut-short file does).
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            while chunk := fh.read(1 << 20):
+                while chunk:
+                    if frame.eof:  # another frame follows
+                        frame = zstandard.ZstdDecompressor().decompressobj()
+                    out.write(frame.decompress(chunk))
+                    chunk = frame.unused_data if frame.eof else b""
+        except zstandard.ZstdError as err:
+            raise StateCorrupt(path, str(err), "audit part") from err
+        if not frame.eof:
+            raise StateCorrupt(path, "cut short", "audit part")
 
 
 def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], reuse: bool = False) -> None:
@@ -913,8 +942,7 @@ def _write_parts(path: Path, state_folder: Path, parts: list[list[object]]) -> N
     out = AtomicFile(path)
     try:
         for source, kind, _, _ in parts:
-            with open(audit_part(state_folder, str(source), str(kind)), "rb") as fh:
-                shutil.copyfileobj(fh, out)  # type: ignore[misc]
+            copy_audit_part(audit_part(state_folder, str(source), str(kind)), out)  # type: ignore[arg-type]
         out.commit()
     except BaseException:
         out.abort()
@@ -927,8 +955,7 @@ def _append_parts(path: Path, state_folder: Path, parts: list[list[object]]) -> 
     with open(path, "r+b") as out:
         out.seek(0, os.SEEK_END)
         for source, kind, _, _ in parts:
-            with open(audit_part(state_folder, str(source), str(kind)), "rb") as fh:
-                shutil.copyfileobj(fh, out)
+            copy_audit_part(audit_part(state_folder, str(source), str(kind)), out)
             _crash_point("audit-appended")
         out.flush()
         os.fsync(out.fileno())

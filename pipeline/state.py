@@ -74,10 +74,10 @@ class StateLocked(Exception):
 
 
 class StateCorrupt(Exception):
-    """The state database is damaged: not a database, truncated or empty."""
+    """The state database (or a file beside it, ``what``) is damaged: not a database, truncated or empty."""
 
-    def __init__(self, path: Path, detail: str) -> None:
-        super().__init__(f"the state database {path} is damaged ({detail})")
+    def __init__(self, path: Path, detail: str, what: str = "state database") -> None:
+        super().__init__(f"the {what} {path} is damaged ({detail})")
         self.path = path
 
 

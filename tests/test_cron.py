@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+import zstandard
 from click.testing import CliRunner
 from conftest import CORPORA, REPO, SEEDS
 
@@ -191,9 +192,38 @@ def test_a_run_with_nothing_new_loads_no_state_and_leaves_the_audit_files_alone(
     run(config, [str(tmp_path / "in")], tmp_path / "out")
     assert _outputs(tmp_path / "out") == before
     part = next((tmp_path / "out" / ".cleancorpus" / "audit").glob("*.removed.jsonl"))
-    part.write_bytes(part.read_bytes() + b"{}\n")  # a part newer than the assembly (e.g. a killed run's)
+    records = zstandard.ZstdDecompressor().stream_reader(part.read_bytes(), read_across_frames=True).read()
+    part.write_bytes(zstandard.compress(records + b"{}\n"))  # a part newer than the assembly (a killed run's)
     run(config, [str(tmp_path / "in")], tmp_path / "out")
     assert audit["removed"].read_bytes().count(b"{}\n") == 1
+
+
+def test_audit_parts_are_compressed_and_plain_parts_of_earlier_versions_still_assemble(tmp_path: Path) -> None:
+    # The state folder's audit parts (a second copy of removed.jsonl, to assemble it again when a file changes)
+    # are zstd-compressed; a folder whose parts were written plain by an earlier version assembles the same
+    # files; a damaged part is a clear error naming it (exit 2), not a traceback.
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(30)
+    for i in range(3):
+        _write_jsonl(tmp_path / "in" / f"part{i}.jsonl", docs[i * 10 : (i + 1) * 10])
+    out = tmp_path / "out"
+    run(config, [str(tmp_path / "in")], out)
+    removed = (out / "removed.jsonl").read_bytes()
+    parts = sorted((out / ".cleancorpus" / "audit").glob("*.removed.jsonl"))
+    assert len(parts) == 3 and all(p.read_bytes()[:4] == b"\x28\xb5\x2f\xfd" for p in parts)
+    plain = [zstandard.ZstdDecompressor().stream_reader(p.read_bytes()).read() for p in parts]
+    assert b"".join(plain) == removed and sum(p.stat().st_size for p in parts) * 3 < len(removed)
+    for part, records in zip(parts, plain, strict=True):
+        part.write_bytes(records)  # as an earlier version left them
+    (out / "removed.jsonl").unlink()
+    run(config, [str(tmp_path / "in")], out)
+    assert (out / "removed.jsonl").read_bytes() == removed
+    parts[1].write_bytes(zstandard.compress(plain[1])[:-9])  # cut short
+    (out / "removed.jsonl").unlink()
+    (tmp_path / "light.yaml").write_text(json.dumps(LIGHT))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-c", str(tmp_path / "light.yaml")])
+    assert result.exit_code == 2, result.output
+    assert "audit part" in result.output and parts[1].name in result.output and "Traceback" not in result.output
 
 
 def test_new_files_named_after_the_recorded_ones_are_appended_to_the_audit_files(tmp_path: Path) -> None:
