@@ -18,6 +18,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -100,6 +101,11 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
         root = Path(raw)
         if not root.exists():
             raise ConfigError(f"input not found: {raw}")
+        if not root.is_dir() and (kind := _special_file(root)):
+            # os.walk would list nothing in it: the run would end at once, 'successfully', on no input
+            raise ConfigError(
+                f"input is a {kind}, not a file or folder: {raw} (use - to read JSONL from standard input)"
+            )
         if root.is_file():
             candidates = [(root, root.name)]
         else:
@@ -133,8 +139,25 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
                 if not path.name.startswith("."):
                     skipped.append((str(path), "unsupported file type"))
                 continue
+            if path is not root and (kind := _special_file(path)):  # reading a FIFO waits for a writer for ever
+                skipped.append((str(path), f"not a regular file: a {kind}"))
+                continue
             files.append(InputFile(path, rel, *fmt))
     return files, skipped  # (two inputs of one name, from two folders: the runner refuses their one output)
+
+
+def _special_file(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder ('FIFO', 'socket', 'device'), after
+    symlinks; None otherwise, also when it cannot be looked at (a broken link is quarantined when read)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    return "socket" if stat.S_ISSOCK(mode) else "device"
 
 
 # ---------------------------------------------------------------- decoding

@@ -350,6 +350,21 @@ def test_discover_lists_a_folder_it_cannot_read(tmp_path: Path, monkeypatch: pyt
     assert skipped == [(str(tmp_path / "in" / "locked"), "unreadable folder: Permission denied")]
 
 
+def test_discover_skips_a_fifo_in_a_folder_instead_of_waiting_for_a_writer(tmp_path: Path) -> None:
+    """A named pipe (or socket, device) named like an input would block the run for ever on open: it is
+    listed in skipped, and one named as the input itself (/dev/stdin, a shell's <(...)) is an error,
+    not an input folder with nothing in it."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.txt").write_text("x", encoding="utf-8")
+    os.mkfifo(src / "pipe.jsonl")
+    files, skipped = discover([str(src)])
+    assert [f.rel for f in files] == ["a.txt"]
+    assert skipped == [(str(src / "pipe.jsonl"), "not a regular file: a FIFO")]
+    with pytest.raises(ConfigError, match="input is a FIFO, not a file or folder"):
+        discover([str(src / "pipe.jsonl")])
+
+
 def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Path) -> None:
     src = tmp_path / "a.jsonl"
     src.write_bytes(_jsonl([{"id": "1", "text": "Some   text\n\n\n\nhere."}]))
