@@ -142,8 +142,31 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
             if path is not root and (kind := _special_file(path)):  # reading a FIFO waits for a writer for ever
                 skipped.append((str(path), f"not a regular file: a {kind}"))
                 continue
+            if not _utf8_name(str(path)):
+                # Python holds its undecodable bytes as lone surrogates, which neither the state database nor
+                # JSON can store: the whole run failed on it (exit 1), and every later cron run again
+                why = "file name is not valid UTF-8 (rename it to read it)"
+                if root.is_file():
+                    raise ConfigError(f"{why}: {_shown(raw)}")
+                skipped.append((str(path), why))
+                continue
             files.append(InputFile(path, rel, *fmt))
-    return files, skipped  # (two inputs of one name, from two folders: the runner refuses their one output)
+    # (two inputs of one name, from two folders: the runner refuses their one output)
+    return files, [(_shown(path), _shown(why)) for path, why in skipped]
+
+
+def _utf8_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """``name`` with the bytes of a path that is not UTF-8 (lone surrogates in Python) as ``\\xNN`` escapes,
+    which report.json and report.html can hold."""
+    return name if _utf8_name(name) else name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _special_file(path: Path) -> str | None:
