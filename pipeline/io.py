@@ -615,7 +615,8 @@ class OutputWriter:
                     schema = None
             assert isinstance(self.file, AtomicFile)
             fields = [metadata_field] if metadata_field else []
-            self.parquet = formats.ParquetOutput(self.file.handle, schema, json_fields=fields)
+            columns = (cfg.id_field, cfg.text_field)
+            self.parquet = formats.ParquetOutput(self.file.handle, schema, json_fields=fields, columns=columns)
 
     def write(self, doc: Document) -> None:
         if self.format == "txt":
