@@ -10,8 +10,10 @@ import gc
 import logging
 import os
 import shlex
+import signal
 import sqlite3
 import sys
+import threading
 import traceback
 from pathlib import Path
 from types import UnionType
@@ -29,6 +31,26 @@ EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is busy; try again later
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose output pipe was closed
+EXIT_TERMINATED = 143  # 128 + SIGTERM: what a shell reports for a process ended by it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (cron's `timeout`, systemd stopping the job) during a run. Left to its default, it killed the
+    process on the spot: no log line, the `.partial` outputs and temporary files (the stdin spool) left
+    behind. Raised in the main thread, it ends the run as an interrupt does, cleanly."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not break the clean-up of the first
+    raise Terminated
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM into Terminated in this (main) thread; the handler it replaces, to restore (None: not
+    installed, off the main thread). Workers forked later go back to the default (executors._start_worker)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -141,7 +163,7 @@ def run(
     and dedup sees everything kept by earlier runs. Exit status: 0 success, 1 failed, 2 usage or
     config error (or a damaged state database: --rebuild sets it aside), 3 success but some input
     was quarantined (see rejected.jsonl), 75 another run holds the lock, 141 stdout (INPUT '-') was
-    closed by its reader.
+    closed by its reader, 143 ended by SIGTERM (nothing unfinished kept).
     """
     from pipeline.io import StdoutClosed
     from pipeline.runner import run as run_pipeline
@@ -168,6 +190,7 @@ def run(
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
     log.info("run started: inputs=%s config=%s workers=%s", list(inputs), config_path or "defaults", workers)
+    previous_sigterm = _catch_sigterm()
     try:
         if rebuild and folder.is_dir():
             # The runner cannot open a damaged database to reset it: set it aside first (under the lock, so
@@ -212,6 +235,12 @@ def run(
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         sys.exit(EXIT_PIPE_CLOSED)
+    except Terminated:
+        log.error("terminated (SIGTERM)")
+        _fail(
+            "terminated (SIGTERM); files not finished were not committed and will be processed next time",
+            EXIT_TERMINATED,
+        )
     except KeyboardInterrupt:
         log.error("interrupted")
         _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
@@ -222,6 +251,8 @@ def run(
             traceback.print_exc()
         _fail(f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)", EXIT_FAILED)
     finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if progress is not None:
             progress.stop()
     summary = _summary(result.report, result.outdir)

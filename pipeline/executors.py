@@ -114,6 +114,7 @@ def _start_worker(parent: int, initializer: Callable[..., None], *initargs: Any)
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the run died before the line above
             os._exit(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (a forked worker has the run's handler: cli.Terminated)
     initializer(*initargs)
 
 

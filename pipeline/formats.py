@@ -356,9 +356,15 @@ class ParquetOutput:
     list as a JSON string, else its value's type). A record that brings a new field after that is
     refused (UnwritableRecord): the field is not dropped unsaid."""
 
-    def __init__(self, handle: IO[bytes], schema: Any = None, json_fields: Iterable[str] = ()) -> None:
+    def __init__(
+        self, handle: IO[bytes], schema: Any = None, json_fields: Iterable[str] = (), columns: Iterable[str] = ()
+    ) -> None:
         self.handle = handle
         self.schema = schema
+        # Without a schema: the columns of an output that gets no record (the id and text fields), as strings.
+        # One with no column at all made a dataset read over the output folder lose every column if it took
+        # its schema from that file.
+        self.empty_columns = tuple(columns)
         self.json_fields: set[str] = set()  # columns of JSON strings the input's schema lacked
         if schema is not None:
             import pyarrow as pa
@@ -477,7 +483,8 @@ class ParquetOutput:
     def _write_spooled(self, spool: IO[bytes]) -> None:
         import pyarrow as pa
 
-        arrow_types = {key: _unified_arrow_type(seen) for key, seen in self.column_types.items()}
+        seen_types = self.column_types or {key: set() for key in self.empty_columns}
+        arrow_types = {key: _unified_arrow_type(seen) for key, seen in seen_types.items()}
         self.schema = pa.schema([pa.field(key, t) for key, t in arrow_types.items()])
         as_string = [key for key, t in arrow_types.items() if t == pa.string()]
         spool.seek(0)

@@ -18,6 +18,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -100,6 +101,11 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
         root = Path(raw)
         if not root.exists():
             raise ConfigError(f"input not found: {raw}")
+        if not root.is_dir() and (kind := _special_file(root)):
+            # os.walk would list nothing in it: the run would end at once, 'successfully', on no input
+            raise ConfigError(
+                f"input is a {kind}, not a file or folder: {raw} (use - to read JSONL from standard input)"
+            )
         if root.is_file():
             candidates = [(root, root.name)]
         else:
@@ -133,8 +139,48 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
                 if not path.name.startswith("."):
                     skipped.append((str(path), "unsupported file type"))
                 continue
+            if path is not root and (kind := _special_file(path)):  # reading a FIFO waits for a writer for ever
+                skipped.append((str(path), f"not a regular file: a {kind}"))
+                continue
+            if not _utf8_name(str(path)):
+                # Python holds its undecodable bytes as lone surrogates, which neither the state database nor
+                # JSON can store: the whole run failed on it (exit 1), and every later cron run again
+                why = "file name is not valid UTF-8 (rename it to read it)"
+                if root.is_file():
+                    raise ConfigError(f"{why}: {_shown(raw)}")
+                skipped.append((str(path), why))
+                continue
             files.append(InputFile(path, rel, *fmt))
-    return files, skipped  # (two inputs of one name, from two folders: the runner refuses their one output)
+    # (two inputs of one name, from two folders: the runner refuses their one output)
+    return files, [(_shown(path), _shown(why)) for path, why in skipped]
+
+
+def _utf8_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """``name`` with the bytes of a path that is not UTF-8 (lone surrogates in Python) as ``\\xNN`` escapes,
+    which report.json and report.html can hold."""
+    return name if _utf8_name(name) else name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _special_file(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder ('FIFO', 'socket', 'device'), after
+    symlinks; None otherwise, also when it cannot be looked at (a broken link is quarantined when read)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    return "socket" if stat.S_ISSOCK(mode) else "device"
 
 
 # ---------------------------------------------------------------- decoding
@@ -570,7 +616,8 @@ class OutputWriter:
                     schema = None
             assert isinstance(self.file, AtomicFile)
             fields = [metadata_field] if metadata_field else []
-            self.parquet = formats.ParquetOutput(self.file.handle, schema, json_fields=fields)
+            columns = (cfg.id_field, cfg.text_field)
+            self.parquet = formats.ParquetOutput(self.file.handle, schema, json_fields=fields, columns=columns)
 
     def write(self, doc: Document) -> None:
         if self.format == "txt":

@@ -765,6 +765,18 @@ def test_breadcrumb_not_confused_with_quotes_or_prose(stage):
         assert run(f"{ARTICLE}\n{line}\n", stage).removed == []
 
 
+def test_menu_path_in_an_instruction_ending_in_dots_is_kept(stage):
+    """A line walking a menu without a root word that ends a sentence with ".." or "..." (Korean and
+    forum writing) is an instruction, as one ending in "…" or "." is, not a breadcrumb trail (from a
+    Korean macOS tip in the Common Crawl corpus)."""
+    for line in [
+        "60 > value > parameters > Item 2의 값을 1048576에서 131072로 변경합니다..",
+        "Settings > Privacy > Location and switch it off...",
+    ]:
+        assert run(f"{ARTICLE}\n{line}\n", stage).removed == []
+    assert removed(run(f"{ARTICLE}\nNews » World » Asia\n", stage)) == [("breadcrumb", "News » World » Asia")]
+
+
 # -- trailing blocks and navigation -----------------------------------------------------------------
 
 

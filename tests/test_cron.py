@@ -1038,6 +1038,41 @@ def test_run_killed_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(
         assert _outputs(out) == _outputs(reference)
 
 
+class TerminateRun(Stage):
+    """Sends SIGTERM to the run (its main process, also from a worker) at the document named by
+    CLEANCORPUS_TEST_TERM_AT: cron's `timeout` or systemd stopping the job."""
+
+    name = "terminate"
+
+    def process(self, doc: Document) -> None:
+        if doc.id == os.environ.get("CLEANCORPUS_TEST_TERM_AT"):
+            import multiprocessing
+
+            os.kill(os.getppid() if multiprocessing.parent_process() else os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_ends_the_run_like_an_interrupt_logged_with_no_partial_files(tmp_path: Path, workers: str) -> None:
+    """SIGTERM killed the run on the spot (status -15, nothing logged, NAME.partial files left in the
+    output folder and temporary files behind): it ends it as Ctrl-C does, exit 143 (128 + 15)."""
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"First file, document {i}."} for i in range(5)])
+    _write_jsonl(src / "b.jsonl", [{"id": f"b{i}", "text": f"Second file, document {i}."} for i in range(5)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: test_cron:TerminateRun\n  - stage: normalize\n", encoding="utf-8")
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    args = ("run", str(src), "-o", str(out), "-c", str(config), "-q", "--workers", workers)
+    ended = _cli(*args, "--log-file", str(log), env={"CLEANCORPUS_TEST_TERM_AT": "b2"})
+    assert ended.returncode == 143, ended.stderr
+    assert "terminated (SIGTERM)" in ended.stderr and "terminated (SIGTERM)" in log.read_text(encoding="utf-8")
+    assert [p.name for p in out.rglob("*.partial")] == []
+    rerun = _cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    reference = tmp_path / "reference"
+    assert _cli("run", str(src), "-o", str(reference), "-c", str(config), "-q").returncode == 0
+    assert _outputs(out) == _outputs(reference)
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -305,6 +305,25 @@ def test_jsonl_to_parquet_keeps_fields_that_appear_or_change_type_late(tmp_path:
     assert rows[1403]["tags"] == '["a","b"]'
 
 
+def test_parquet_output_with_every_document_rejected_still_has_the_id_and_text_columns(tmp_path: Path) -> None:
+    """A JSONL or text input whose documents were all rejected (empty, duplicates) gave a Parquet file
+    with no column at all: a dataset read over the output folder that took its schema from it lost every
+    column of the other files. It has the id and text fields as string columns, and no row."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_bytes(b'{"doc": "a1", "body": "Some text here.", "n": 1}\n')
+    (tmp_path / "in" / "b.jsonl").write_bytes(b'{"doc": "b1", "body": ""}\n{"doc": "b2", "body": " "}\n')
+    config = load_config_data(
+        {"input": {"id_field": "doc", "text_field": "body"}, "output": {"format": "parquet"}, "stages": []}
+    )
+    run(config, [str(tmp_path / "in")], tmp_path / "out")
+    empty = pq.read_table(tmp_path / "out" / "b.jsonl.parquet")
+    assert empty.num_rows == 0 and empty.schema == pa.schema([("doc", pa.string()), ("body", pa.string())])
+    import pyarrow.dataset as ds
+
+    files = [str(tmp_path / "out" / name) for name in ("b.jsonl.parquet", "a.jsonl.parquet")]
+    assert ds.dataset(files, format="parquet").to_table().column("body").to_pylist() == ["Some text here."]
+
+
 def test_corrupt_parquet_file_is_quarantined(tmp_path: Path) -> None:
     _parquet(tmp_path / "p.parquet", 10, 4)
     data = (tmp_path / "p.parquet").read_bytes()

@@ -350,6 +350,41 @@ def test_discover_lists_a_folder_it_cannot_read(tmp_path: Path, monkeypatch: pyt
     assert skipped == [(str(tmp_path / "in" / "locked"), "unreadable folder: Permission denied")]
 
 
+def test_discover_skips_a_fifo_in_a_folder_instead_of_waiting_for_a_writer(tmp_path: Path) -> None:
+    """A named pipe (or socket, device) named like an input would block the run for ever on open: it is
+    listed in skipped, and one named as the input itself (/dev/stdin, a shell's <(...)) is an error,
+    not an input folder with nothing in it."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.txt").write_text("x", encoding="utf-8")
+    os.mkfifo(src / "pipe.jsonl")
+    files, skipped = discover([str(src)])
+    assert [f.rel for f in files] == ["a.txt"]
+    assert skipped == [(str(src / "pipe.jsonl"), "not a regular file: a FIFO")]
+    with pytest.raises(ConfigError, match="input is a FIFO, not a file or folder"):
+        discover([str(src / "pipe.jsonl")])
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A name with bytes that are not UTF-8 (a Latin-1 file system, an old archive) is held by Python with
+    lone surrogates, which the state database cannot store: the whole run failed (exit 1), every cron run
+    after it too. The file is listed in skipped, with its bytes escaped (report.json is JSON)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.txt").write_text("A document with a plain name.", encoding="utf-8")
+    bad = os.fsdecode(bytes(src) + b"/caf\xe9.txt")
+    Path(bad).write_text("A document whose name is Latin-1.", encoding="utf-8")
+    Path(os.fsdecode(bytes(src) + b"/notes\xff.md")).write_text("x", encoding="utf-8")
+    result = run(NORMALIZE_ONLY, [str(src)], tmp_path / "out")
+    assert (tmp_path / "out" / "a.txt").exists()
+    assert result.report["inputs"]["skipped"] == [
+        {"path": f"{src}/caf\\xe9.txt", "reason": "file name is not valid UTF-8 (rename it to read it)"},
+        {"path": f"{src}/notes\\xff.md", "reason": "unsupported file type"},
+    ]
+    with pytest.raises(ConfigError, match="file name is not valid UTF-8"):
+        discover([bad])
+
+
 def test_input_files_are_never_modified_and_no_partial_files_remain(tmp_path: Path) -> None:
     src = tmp_path / "a.jsonl"
     src.write_bytes(_jsonl([{"id": "1", "text": "Some   text\n\n\n\nhere."}]))

@@ -128,6 +128,9 @@ _CJK_RE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 # Sentence end: ., !, ? after two letters, maybe closed by a bracket or quote ("word)." but not
 # "23. Juni" or "U.S"), or CJK full stops.
 _SENTENCE_END_RE = regex.compile(r"(?:(?<=\p{L}\p{L}[)\]\"'”’»]*)[.!?…]|[?!])[\"'”’»)\]]*(?=\s|$)|[。！？]")
+# An ellipsis typed as dots ending a line after two letters ("변경합니다..", "and then..."): for a trail
+# without a root, the end of a sentence as "…" is (menu paths in instructions end so: "60 > value > ...").
+_DOTS_END_RE = regex.compile(r"(?<=\p{L}\p{L})\.{2,}\s*$")
 # A body line ends like a sentence (or a quote, or a colon introducing a list).
 _BODY_END_RE = regex.compile(r"[.!?…:;\"'”“»)\]。！？]\s*$")
 _LIST_ITEM_RE = regex.compile(r"[•·▪◦‣∙*-]\s|\d{1,2}[.)]\s")
@@ -2106,7 +2109,7 @@ class BoilerplateStage(Stage):
         seps = list(sep_re.finditer(stripped))
         if not rooted and len([s for s in seps if _SEP_STRONG_RE.search(s.group())]) < 2:
             return None
-        if not rooted and _SENTENCE_END_RE.search(stripped):
+        if not rooted and (_SENTENCE_END_RE.search(stripped) or _DOTS_END_RE.search(stripped)):
             return None
         # Walk the crumbs; the first prose-like segment is content glued to the trail.
         bounds = [0, *(s.end() for s in seps)]
