@@ -7,7 +7,9 @@ network, no external files; a few lines of optional JavaScript add copy buttons 
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
 import shlex
 import sqlite3
@@ -20,9 +22,10 @@ from typing import Any
 
 import orjson
 import yaml
+import zstandard
 
 from pipeline.config import InputConfig
-from pipeline.io import AtomicFile, InputFile, document_place, input_format, read_documents
+from pipeline.io import ZSTD_MAGIC, AtomicFile, InputFile, document_place, input_format, read_documents
 from pipeline.report import reason_kind
 
 # Bounds: the page must stay cheap for a corpus of any size.
@@ -230,10 +233,19 @@ def bar_chart(
 
 
 def _lines(paths: Iterable[Path]) -> Iterator[bytes]:
+    """The lines of audit files: removed.jsonl and rejected.jsonl, or the state folder's parts of this run's
+    files, which are zstd-compressed (a damaged one is read as far as it goes: the report shows samples)."""
     for path in paths:
         if path.is_file():
             with open(path, "rb") as fh:
-                yield from fh
+                if fh.read(4) != ZSTD_MAGIC:
+                    fh.seek(0)
+                    yield from fh
+                    continue
+                fh.seek(0)
+                reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True, closefd=False)
+                with contextlib.suppress(zstandard.ZstdError), io.BufferedReader(reader) as lines:  # type: ignore[arg-type]
+                    yield from lines
 
 
 def _audit_records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
