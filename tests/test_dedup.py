@@ -189,6 +189,25 @@ def test_short_lines_that_differ_only_in_numbers_are_kept_long_ones_are_not(shin
     assert "Termin: 29.02.2020" not in doc.text  # every unit normalized: the old behaviour
 
 
+@pytest.mark.parametrize("shingle", ["word", "char"])
+def test_short_documents_that_differ_only_in_numbers_are_not_duplicates(shingle: str) -> None:
+    # Sports results and market briefs (found by a QA round): a whole short document keeps its digits in its
+    # key as a short unit does, so only the same numbers make a copy; long documents are still normalized.
+    briefs = (
+        "Final score: Bayern 2, Dortmund 1.",
+        "Final score: Bayern 0, Dortmund 3.",
+        "The DAX closed at 15,320 points on Monday.",
+        "The DAX closed at 15,980 points on Monday.",
+        "Final score: Bayern 2, Dortmund 1.",
+    )
+    docs = _run(DedupStage(DedupOptions(shingle=shingle)), *briefs)
+    assert [d.rejected is None for d in docs] == [True, True, True, True, False]
+    assert docs[4].rejected is not None and docs[4].rejected.extra["duplicate_of"] == "d0"
+    long = "The council met on 12 May and approved 3 of the 7 proposals after a long debate on the budget."
+    docs = _run(DedupStage(DedupOptions(shingle=shingle)), long, long.replace("12 May", "19 May"))
+    assert docs[0].rejected is None and docs[1].rejected is not None  # digits normalized: a copy
+
+
 def test_near_duplicate_below_threshold_is_kept_and_jaccard_is_exact() -> None:
     para = _real_paragraphs(1)[0]
     words = para.split()

@@ -105,6 +105,9 @@ def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
     assert int(whole) == _poly_numpy(tokens, 0, 60)
     none, _ = kernels.unit_keys(tokens, np.empty(0, np.uint64), starts, ends, words, 25, base, length)
     assert none.tolist() == [_poly_numpy(tokens, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    # a document of fewer words than that: its whole key too
+    _, short = kernels.unit_keys(tokens, raw, starts, ends, words, 61, base, length)
+    assert int(short) == _poly_numpy(raw, 0, 60)
 
 
 def test_line_layout_splits_as_str_split() -> None:

@@ -399,12 +399,16 @@ def unit_keys(
     length: np.uint64,
 ) -> tuple:
     """``poly_key`` of every range [starts[u], ends[u]) and of all the tokens; units of fewer than
-    ``raw_below`` words are keyed on ``raw`` (the tokens with the digits as written) if it is not empty."""
+    ``raw_below`` words are keyed on ``raw`` (the tokens with the digits as written) if it is not empty, and
+    so is a whole document of fewer: "Bayern 2, Dortmund 1" and "Bayern 0, Dortmund 3" are two results."""
     keys = np.empty(starts.size, np.uint64)
+    total = 0
     for u in range(starts.size):
         source = raw if raw.size and words[u] < raw_below else tokens
         keys[u] = poly_key(source, starts[u], ends[u], base, length)
-    return keys, poly_key(tokens, 0, tokens.size, base, length)
+        total += words[u]
+    whole = raw if raw.size and total < raw_below else tokens
+    return keys, poly_key(whole, 0, whole.size, base, length)
 
 
 @numba.njit(cache=True, nogil=True)
