@@ -189,7 +189,14 @@ def run(
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
     interactive = not quiet and sys.stderr.isatty()
     progress, on_progress = _progress_display() if interactive else (None, None)
-    log.info("run started: inputs=%s config=%s workers=%s", list(inputs), config_path or "defaults", workers)
+    shown_workers = workers if workers is not None else "the Ray CPUs" if executor == "ray" else 1
+    log.info(
+        "run started: inputs=%s config=%s executor=%s workers=%s",
+        list(inputs),
+        config_path or "defaults",
+        executor,
+        shown_workers,
+    )
     previous_sigterm = _catch_sigterm()
     try:
         if rebuild and folder.is_dir():
