@@ -15,6 +15,7 @@ import datetime
 import decimal
 import gzip
 import io
+import json
 import os
 import re
 import shutil
@@ -341,6 +342,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             if not isinstance(record, dict):
                 yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
                 continue
+            if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
+                record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
             doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc
@@ -350,6 +353,22 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)  # magic numbers of skippable frames (metadata)
+
+
+# A number of 19 digits or more after a key, in a list or after a comma: orjson reads an integer beyond 64 bits as a
+# float (12345678901234567890123 -> 1.2345678901234568e+22), so a record holding a float whose line has one is read
+# again with the json module, which keeps it exact; the output writes it back as it was (_big_integers_line).
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{19}")
+
+
+def _has_float(value: Any) -> bool:
+    """Whether a parsed JSON value holds a float anywhere: the cheap test before _LONG_NUMBER's scan of the
+    line (most records hold strings and small integers only)."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return type(value) is float
+    return any(type(v) is float or (isinstance(v, (dict, list)) and _has_float(v)) for v in value)
 
 
 def _zstd_problem(path: Path) -> str | None:
@@ -635,7 +654,11 @@ class OutputWriter:
         try:
             line = orjson.dumps(record, default=json_default)
         except orjson.JSONEncodeError as err:  # nothing written: the runner quarantines the document
-            raise UnwritableRecord(f"cannot be written as JSON: {field_problem(record, err, json_default)}") from None
+            line = _big_integers_line(record, err)
+            if line is None:
+                raise UnwritableRecord(
+                    f"cannot be written as JSON: {field_problem(record, err, json_default)}"
+                ) from None
         self.file.write(line + b"\n")
 
     def commit(self) -> None:
@@ -655,6 +678,18 @@ class OutputWriter:
             with contextlib.suppress(Exception):  # the file is abandoned: its state does not matter
                 self.parquet.writer.close()
         self.file.abort()
+
+
+def _big_integers_line(record: dict[str, Any], err: Exception) -> bytes | None:
+    """The record as one JSON line written by the json module when orjson failed on an integer beyond 64 bits
+    (read exactly from the input: _LONG_NUMBER); None for any other failure."""
+    if "64-bit" not in str(err):
+        return None
+    try:
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=json_default, allow_nan=False)
+        return text.encode("utf-8")
+    except (TypeError, ValueError):
+        return None
 
 
 # How every JSONL line is written: non-string keys allowed, the newline appended by orjson.

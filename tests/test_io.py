@@ -439,3 +439,28 @@ def test_output_folder_may_not_overwrite_inputs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="would overwrite the input file"):
         run(NORMALIZE_ONLY, [str(tmp_path / "a.txt")], tmp_path)
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "Hello."
+
+
+def test_integers_beyond_64_bits_in_carried_fields_are_written_back_exactly(tmp_path: Path) -> None:
+    # orjson reads an integer beyond 64 bits as a float: a tweet or order id carried along came out as
+    # 1.2345678901234568e+22 (found by a QA round). Such lines are read with the json module and written back
+    # as they were; records without one are untouched; Parquet, which has no such integers, quarantines the
+    # record with the field named instead of rounding it.
+    big = (
+        b'{"id":"a","text":"Numbers in the text 1234567890123456789012345 stay text.","big":12345678901234567890123,'
+        b'"neg":-9223372036854775809,"u64":18446744073709551615,"nested":{"x":[123456789012345678901234567890,1.5]}}'
+    )
+    plain = b'{"id":"b","text":"A plain record without large numbers.","n":42,"f":1.5}'
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_bytes(big + b"\n" + plain + b"\n")
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        run(NORMALIZE_ONLY, [str(tmp_path / "in")], out, workers=workers)
+        lines = (out / "a.jsonl").read_bytes().splitlines()
+        assert lines == [big, plain]
+        assert json.loads(lines[0])["big"] == 12345678901234567890123
+    parquet = load_config_data({"stages": [{"stage": "normalize"}], "output": {"format": "parquet"}})
+    result = run(parquet, [str(tmp_path / "in")], tmp_path / "pq")
+    assert result.documents_out == 1 and result.quarantined == 1
+    (rejected,) = _lines(tmp_path / "pq" / "rejected.jsonl")
+    assert rejected["id"] == "a" and "'big'" in rejected["reason"] and "64-bit" in rejected["reason"]
