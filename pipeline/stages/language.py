@@ -157,10 +157,6 @@ _CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _CODE_RUN_RE = re.compile(r"[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*")
 _SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
-# Characters that may be a letter outside Latin: all but ASCII, Latin-1 (except µ), Latin
-# Extended-A/B, Latin Extended Additional, general punctuation and currency signs (a cheap range
-# class before the exact check).
-_MAYBE_NON_LATIN_RE = regex.compile("[^\x00-\u00b4\u00b6-\u024f\u1e00-\u1eff\u2000-\u206f\u20a0-\u20bf]")
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _NEWLINE_RE = re.compile("\n")
@@ -1504,7 +1500,11 @@ class LanguageStage(Stage):
     def process(self, doc: Document) -> None:
         text = doc.text
         runs: _Runs | None
-        if not _has_non_latin_letter(text):
+        # the lowercase text and its code points serve the script test, the main-language sample and
+        # the same-script check (lowercase letters are of the script of their capitals)
+        low = text.lower()
+        low_cps = code_points(low)
+        if low.isascii() or not _has_non_latin_letter(low, low_cps):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
@@ -1523,8 +1523,6 @@ class LanguageStage(Stage):
                 doc.reject("language", f"main language und not in {self.allowed}")
             return
         group = self._group(primary_script, counts)
-        low = text.lower()  # shared by the main-language sample and the same-script check
-        low_cps = code_points(low)
         main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
@@ -1920,11 +1918,29 @@ def _build_script_table() -> np.ndarray:
     return table
 
 
-def _has_non_latin_letter(text: str) -> bool:
-    """A letter of a script other than Latin in the text (no: the fast path of most documents)."""
-    if text.isascii():
-        return False
-    return any(_NON_LATIN_LETTER_RE.match(m.group()) for m in _MAYBE_NON_LATIN_RE.finditer(text))
+def _has_non_latin_letter(text: str, cps: np.ndarray) -> bool:
+    """A letter of a script other than Latin in the text (`cps`: its code points; no: the fast path
+    of most documents). The text may be lowercased: a character is such a letter exactly when its
+    lowercase has one (checked over every code point). A compiled scan over a table of the Basic
+    Multilingual Plane's such letters (a regex scan of every character took ~30 µs a page); a code
+    point beyond it is asked of `_NON_LATIN_LETTER_RE` (emoji, mostly: few a page)."""
+    table = _non_latin_letters()
+    i = language_kernels.first_marked(cps, table, 0)
+    while i >= 0:
+        if cps[i] < table.size or _NON_LATIN_LETTER_RE.match(text[i]):
+            return True
+        i = language_kernels.first_marked(cps, table, i + 1)
+    return False
+
+
+@lru_cache(maxsize=1)
+def _non_latin_letters() -> np.ndarray:
+    """`_NON_LATIN_LETTER_RE` of every code point below U+10000 (~2 ms)."""
+    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(0x10000, dtype=np.bool_)
+    for m in regex.finditer(_NON_LATIN_LETTER_RE.pattern + "+", every, flags=regex.V1):
+        table[m.start() : m.end()] = True
+    return table
 
 
 def _is_cjk(c: str) -> bool:

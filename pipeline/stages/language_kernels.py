@@ -138,6 +138,17 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
     return out[:n_out]
 
 
+@numba.njit(cache=True, nogil=True)
+def first_marked(cps: np.ndarray, table: np.ndarray, start: int) -> int:
+    """The first index from `start` whose code point is marked in `table` or lies beyond it, or -1."""
+    size = table.size
+    for i in range(start, cps.size):
+        c = cps[i]
+        if c >= size or table[c]:
+            return i
+    return -1
+
+
 # Classes of `script_table`: 1..OTHER-1 the stage's scripts in order, then these.
 OTHER = 26  # a letter of a script the stage does not name
 INHERITED = 27  # a combining mark (Inherited script): continues any run
