@@ -313,6 +313,7 @@ class _ProfileMap:
 
     def __init__(self, grams: list[str], langs: list[str], starts: np.ndarray, lang_ids: np.ndarray, probs: np.ndarray):
         self.langs = langs
+        self.grams = grams
         self.row = dict(zip(grams, range(len(grams)), strict=True))
         self.starts, self.lang_ids, self.probs = starts, lang_ids, probs
 
@@ -418,11 +419,14 @@ class _Normalized(dict):
 _NORMALIZED = _Normalized()
 
 
-def _ngram_ids(text: str, rows: _NgramRows) -> list[int]:
+def _ngram_ids(text: str, rows: _NgramRows) -> list[int] | np.ndarray:
     """The rows of ``Detector._extract_ngrams()`` (the n-grams of the detector's text that its profiles
     know, in order), without langdetect's per-character method calls: the text normalised at once
     (`_NORMALIZED`), then the same buffer of the last 3 characters (reset after a space; none
-    taken while two capitals in a row) and the same 1-, 2- and 3-grams."""
+    taken while two capitals in a row) and the same 1-, 2- and 3-grams; compiled for the stage's
+    `_ProfileMap` (`language_kernels.ngram_grams`: the Python loop took ~40 % of a call)."""
+    if rows.grams is not None:
+        return _compiled_ngram_ids(text.translate(_NORMALIZED), rows)
     index, known = rows.index, rows.probs
     out: list[int] = []
     grams, capital = " ", False
@@ -453,14 +457,44 @@ def _ngram_ids(text: str, rows: _NgramRows) -> list[int]:
     return out
 
 
+def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:
+    """`_ngram_ids` of a normalised text by `language_kernels.ngram_grams`: the profile map's n-grams,
+    then their rows (those met for the first time added in order of appearance, as there)."""
+    assert rows.grams is not None and rows.by_gram is not None
+    cps = code_points(normalized)
+    upper = _upper_table()[np.minimum(cps, 0xFFFF)]
+    for i in np.flatnonzero(cps > 0xFFFF).tolist():  # beyond the table (emoji, mostly): rare
+        upper[i] = normalized[i].isupper()
+    grams = language_kernels.ngram_grams(cps, upper, *rows.grams)
+    ids = rows.by_gram[grams]
+    if not ids.all():
+        names = rows.probs.grams  # type: ignore[union-attr]
+        for g in dict.fromkeys(grams[ids == 0].tolist()):
+            rows.by_gram[g] = rows.add(names[g])
+        ids = rows.by_gram[grams]
+    return ids
+
+
+@lru_cache(maxsize=1)
+def _upper_table() -> np.ndarray:
+    """`str.isupper` of every code point below U+10000 (~5 ms)."""
+    return np.fromiter(map(str.isupper, map(chr, range(0x10000))), dtype=np.bool_, count=0x10000)
+
+
 class _NgramRows:
     """langdetect's n-gram probabilities (lists of floats) as rows of one matrix, added as n-grams are
-    met: converting a text's n-grams to an array on every call took longer than its trials."""
+    met: converting a text's n-grams to an array on every call took longer than its trials. For a
+    `_ProfileMap`, also its n-grams' `language_kernels.gram_table` and each n-gram's row (0: none yet)."""
 
     def __init__(self, probs: _ProfileMap | dict[str, list[float]], n_langs: int) -> None:
         self.probs = probs  # held: the cache below is keyed by its id
         self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy
         self.matrix = np.zeros((1024, n_langs))
+        self.grams: tuple[np.ndarray, np.ndarray] | None = None
+        self.by_gram: np.ndarray | None = None
+        if isinstance(probs, _ProfileMap):
+            self.grams = language_kernels.gram_table(probs.grams)
+            self.by_gram = np.zeros(len(probs.grams), dtype=np.int64)
 
     def add(self, ngram: str) -> int:
         row = len(self.index)

@@ -247,6 +247,116 @@ def langdetect_trial(
         i += 1
 
 
+# Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """An open-addressing map from an n-gram's key (1 to 3 characters: each code point + 1 in 21 bits)
+    to its index in `grams` (key 0: empty slot), for `ngram_grams`. N-grams of other lengths are left
+    out (never looked up)."""
+    size = table_size(len(grams))
+    keys = np.zeros(size, dtype=np.uint64)
+    ids = np.zeros(size, dtype=np.int64)
+    if grams:
+        ends = np.cumsum(np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)))
+        _put_grams(keys, ids, code_points("".join(grams)), ends)
+    return keys, ids
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_grams(keys: np.ndarray, ids: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
+    start = 0
+    for i in range(ends.size):
+        end = ends[i]
+        if 1 <= end - start <= 3:
+            key = np.uint64(0)
+            for k in range(end - start):
+                key |= (np.uint64(cps[start + k]) + np.uint64(1)) << np.uint64(21 * k)
+            j = _slot(key, keys.size)
+            while keys[j] != 0:
+                j = (j + 1) & (keys.size - 1)
+            keys[j] = key
+            ids[j] = i
+        start = end
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(key: np.uint64, size: int) -> int:
+    return np.int64((key * _GOLDEN) >> np.uint64(40)) & (size - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gram_id(key: np.uint64, keys: np.ndarray, ids: np.ndarray) -> int:
+    mask = keys.size - 1
+    j = _slot(key, keys.size)
+    while keys[j] != 0:
+        if keys[j] == key:
+            return ids[j]
+        j = (j + 1) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def ngram_grams(cps: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """langdetect's n-grams of a normalised text (``Detector._extract_ngrams``) that `gram_table`
+    knows, in order, as their indexes there: a buffer of the last 3 characters (reset after a
+    space), no n-gram while two capitals in a row (`upper`: ``str.isupper`` of each character),
+    then the 1-gram (not a space), the 2-gram and the 3-gram ending at each character."""
+    out = np.empty(3 * cps.size, dtype=np.int64)
+    n_out = 0
+    b0 = np.uint64(32)  # the buffer, oldest first: b0 alone, b0 b1, or b0 b1 b2
+    b1 = np.uint64(0)
+    b2 = np.uint64(0)
+    size = 1
+    last_upper = False  # str.isupper of the buffer's last character
+    capital = False
+    for i in range(cps.size):
+        ch = np.uint64(cps[i])
+        last = b0 if size == 1 else (b1 if size == 2 else b2)
+        if last == 32:
+            b0, size, capital, last_upper = np.uint64(32), 1, False, False
+            if ch == 32:
+                continue
+        elif size == 3:
+            b0, b1, size = b1, b2, 2
+        if size == 1:
+            b1 = ch
+        else:
+            b2 = ch
+        size += 1
+        up = upper[i]
+        if up:
+            if last_upper:
+                capital = True
+        else:
+            capital = False
+        last_upper = up
+        if capital:
+            continue
+        if ch != 32:
+            g = _gram_id(ch + np.uint64(1), keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+        if size == 2:
+            g = _gram_id((b0 + np.uint64(1)) | ((b1 + np.uint64(1)) << np.uint64(21)), keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+        else:
+            g = _gram_id((b1 + np.uint64(1)) | ((b2 + np.uint64(1)) << np.uint64(21)), keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+            key = (b0 + np.uint64(1)) | ((b1 + np.uint64(1)) << np.uint64(21)) | ((b2 + np.uint64(1)) << np.uint64(42))
+            g = _gram_id(key, keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+    return out[:n_out]
+
+
 @numba.njit(cache=True, nogil=True)
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
