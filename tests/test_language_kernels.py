@@ -551,3 +551,14 @@ def test_a_fresh_process_runs_kernels_without_importing_cffi_or_scipy_linalg():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     # (where cffi is installed, e.g. beside cryptography, it still works after the kernels ran)
     assert out.split("\n")[:2] in (["[]", "4"], ["[]", "cffi not installed"])
+
+
+def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
+    """`_has_non_latin_letter` (a table of the BMP, the regex beyond it) says what
+    `_NON_LATIN_LETTER_RE` says, and a character's lowercase says what the character says."""
+    letter = lang._NON_LATIN_LETTER_RE.match
+    assert lang._non_latin_letters().tolist() == [bool(letter(chr(c))) for c in range(0x10000)]
+    for c in map(chr, range(0x110000)):
+        assert bool(letter(c)) == any(map(letter, c.lower())), hex(ord(c))
+    for text, expected in [("é", False), ("é x µ", True), ("é 😀", False), ("é 𝐀", True), ("é 𐐀", True), ("Ωé", True)]:
+        assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
