@@ -49,6 +49,7 @@ import math
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1331,25 +1332,30 @@ class LanguageStage(Stage):
         # host text: half its words or more are on the main language's list (no scoring needed)
         if 2 * sum(map(main_words.__contains__, words)) >= len(words):
             return None
-        scores, _ = self._scores(words, script)
-        n = len(words)
+        table = _score_table(script)
+        get = table.row.get
+        rows = np.array([get(w, 0) for w in words], dtype=np.int64)
         # letters outside a language's alphabet (Ukrainian і ї є in Russian, ñ in Portuguese, ã in
-        # Spanish): such a word is very unlikely in that language unless its list has it
+        # Spanish): such a word is very unlikely in that language unless its list has it. Each such
+        # language (all of `script`: an alphabet is asked of the script's languages only) is scored,
+        # less _ODD_LETTER per word of the text spelt so and not on its list.
         odd = _odd_letter_words(frozenset(words), script)
-        for lang in odd:
-            if lang not in scores and (lang == main or lang in prof.script):
-                scores[lang] = n * prof.oov[lang]
-        for lang, bad in odd.items():
-            if lang in scores:
+        penalties = np.full(len(table.names), -1, dtype=np.int64)
+        if odd:
+            position = _score_positions(script)
+            counts = Counter(words)  # once, not a pass over the words per language
+            for lang, bad in odd.items():
                 listed = prof.words.get(lang, frozenset())
-                scores[lang] -= _ODD_LETTER * sum(1 for w in words if w in bad and w not in listed)
-        own = scores.get(main, n * prof.oov[main])
-        best, best_score = None, -math.inf
-        for lang in sorted(scores):
-            if lang not in main_langs and scores[lang] > best_score:
-                best, best_score = lang, scores[lang]
-        if best is None:
+                penalties[position[lang]] = sum(counts[w] for w in bad if w not in listed)
+        # the scores, the odd-letter costs and the best other language in name order: compiled
+        # (`language_kernels.best_foreign`; the score dicts and their loops took ~25 µs a fragment)
+        j, best_score, own = language_kernels.best_foreign(
+            rows, table.ptr, table.langs, table.deltas, table.oov, penalties, _ODD_LETTER,
+            *_name_order(script, tuple(main_langs)),
+        )  # fmt: skip
+        if j < 0:
             return None
+        best = table.names[j]
         # distinct words that tell the two apart (listed for one and not the other, or spelt with a
         # letter the other lacks): two at least, and more than the main language has - one shared
         # loanword, name or a repeated "na, na" is no evidence
@@ -2122,8 +2128,10 @@ def _odd_letter_words(words: frozenset[str], script: str) -> dict[str, frozenset
     """For each language with a listed alphabet: the words spelt with a letter it lacks (only
     letters some alphabet of the script has count: others are names, symbols or typos)."""
     out: dict[str, set[str]] = {}
+    if "".join(words).isascii():  # every listed Latin alphabet has a-z (most sentences: one test in C)
+        return {}
     for w in words:
-        if not w.isascii():  # every listed Latin alphabet has a-z
+        if not w.isascii():
             for lang in _odd_langs(w, script):
                 out.setdefault(lang, set()).add(w)
     return {lang: frozenset(ws) for lang, ws in out.items()}
@@ -2188,6 +2196,22 @@ def _score_table(script: str) -> _ScoreTable:
         ptr[r + 1] = len(langs)
     oov = np.array([prof.oov[lang] for lang in names], dtype=np.float64)
     return _ScoreTable(names, oov, row, ptr, np.array(langs, dtype=np.int64), np.array(deltas, dtype=np.float64))
+
+
+@lru_cache(maxsize=32)
+def _score_positions(script: str) -> dict[str, int]:
+    """Each language's index in `_score_table(script)`."""
+    return {lang: j for j, lang in enumerate(_score_table(script).names)}
+
+
+@lru_cache(maxsize=256)
+def _name_order(script: str, main_langs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+    """For `language_kernels.best_foreign`: the languages of `_score_table(script)` in name order,
+    which of them are main languages, and the index of the first main language."""
+    names = _score_table(script).names
+    by_name = np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
+    excluded = np.array([lang in main_langs for lang in names], dtype=np.bool_)
+    return by_name, excluded, names.index(main_langs[0])
 
 
 def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float], dict[str, int]]:

@@ -392,6 +392,24 @@ def profile_scores(
     same order as the Python dict loop over ``Counter(words)``, so the same floats. Returns the
     languages touched (in first-touch order, the dict's key order), their scores and hits."""
     n = rows.size
+    delta, hits, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    scores = np.empty(n_order, dtype=np.float64)
+    touched_hits = np.empty(n_order, dtype=np.int64)
+    for t in range(n_order):
+        j = order[t]
+        base = n * oov[j]  # two roundings, as Python's n * oov + delta
+        scores[t] = base + delta[j]
+        touched_hits[t] = hits[j]
+    return order[:n_order], scores, touched_hits
+
+
+@numba.njit(cache=True, nogil=True)
+def _profile_sums(
+    rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, n_langs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`profile_scores`' sums by language (index into the script's languages), hits, and the
+    languages touched in first-touch order (the first `n_order` of `order`)."""
+    n = rows.size
     # distinct rows in first-occurrence order and their counts (an open-addressing table)
     mask = table_size(n) - 1
     slots = np.zeros(mask + 1, dtype=np.int64)  # row + 1 in use, 0 empty
@@ -411,7 +429,6 @@ def profile_scores(
             distinct[n_distinct] = row
             n_distinct += 1
         counts[where[j]] += 1
-    n_langs = oov.size
     delta = np.zeros(n_langs, dtype=np.float64)
     hits = np.zeros(n_langs, dtype=np.int64)
     order = np.empty(n_langs, dtype=np.int64)
@@ -428,14 +445,50 @@ def profile_scores(
                 n_order += 1
             delta[j] += k * deltas[e]
             hits[j] += k
-    scores = np.empty(n_order, dtype=np.float64)
-    touched_hits = np.empty(n_order, dtype=np.int64)
+    return delta, hits, order, n_order
+
+
+@numba.njit(cache=True, nogil=True)
+def best_foreign(
+    rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    deltas: np.ndarray,
+    oov: np.ndarray,
+    penalties: np.ndarray,
+    odd_weight: float,
+    by_name: np.ndarray,
+    excluded: np.ndarray,
+    main: int,
+) -> tuple[int, float, float]:
+    """The stage's ``_judge`` scoring without its dicts: the `profile_scores` of the words, each
+    language with a non-negative entry in `penalties` (its odd-letter words: scored as all-unlisted
+    when untouched) lowered by `odd_weight` times it, then the best language not `excluded` in name
+    order (`by_name`; the first of equal scores) and the main language's score (all-unlisted when
+    untouched). The same floating-point operations as there. Returns (best or -1, its score, main's)."""
+    n = rows.size
+    delta, _, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    touched = np.zeros(oov.size, dtype=np.bool_)
+    score = np.empty(oov.size, dtype=np.float64)
     for t in range(n_order):
         j = order[t]
-        base = n * oov[j]  # two roundings, as Python's n * oov + delta
-        scores[t] = base + delta[j]
-        touched_hits[t] = hits[j]
-    return order[:n_order], scores, touched_hits
+        touched[j] = True
+        base = n * oov[j]
+        score[j] = base + delta[j]
+    for j in range(oov.size):
+        if penalties[j] >= 0:
+            if not touched[j]:
+                touched[j] = True
+                score[j] = n * oov[j]
+            score[j] -= odd_weight * penalties[j]
+    own = score[main] if touched[main] else n * oov[main]
+    best = -1
+    best_score = -np.inf
+    for t in range(by_name.size):
+        j = by_name[t]
+        if touched[j] and not excluded[j] and score[j] > best_score:
+            best, best_score = j, score[j]
+    return best, best_score, own
 
 
 @numba.njit(cache=True, nogil=True)
