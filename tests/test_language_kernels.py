@@ -551,3 +551,75 @@ def test_a_fresh_process_runs_kernels_without_importing_cffi_or_scipy_linalg():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     # (where cffi is installed, e.g. beside cryptography, it still works after the kernels ran)
     assert out.split("\n")[:2] in (["[]", "4"], ["[]", "cffi not installed"])
+
+
+def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
+    """`_has_non_latin_letter` (a table of the BMP, the regex beyond it) says what
+    `_NON_LATIN_LETTER_RE` says, and a character's lowercase says what the character says."""
+    letter = lang._NON_LATIN_LETTER_RE.match
+    assert lang._non_latin_letters().tolist() == [bool(letter(chr(c))) for c in range(0x10000)]
+    for c in map(chr, range(0x110000)):
+        assert bool(letter(c)) == any(map(letter, c.lower())), hex(ord(c))
+    for text, expected in [("é", False), ("é x µ", True), ("é 😀", False), ("é 𝐀", True), ("é 𐐀", True), ("Ωé", True)]:
+        assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
+
+
+def reference_judge(stage, words, main_langs, script):
+    """`LanguageStage._judge` as it was: the score dicts, then the odd-letter costs and the best
+    other language in Python."""
+    import math
+
+    prof = stage.profiles
+    main = main_langs[0]
+    if main not in prof.script:
+        return None
+    if 2 * sum(map(prof.words[main].__contains__, words)) >= len(words):
+        return None
+    scores, _ = stage._scores(words, script)
+    n = len(words)
+    odd = lang._odd_letter_words(frozenset(words), script)
+    for code in odd:
+        if code not in scores and (code == main or code in prof.script):
+            scores[code] = n * prof.oov[code]
+    for code, bad in odd.items():
+        if code in scores:
+            listed = prof.words.get(code, frozenset())
+            scores[code] -= lang._ODD_LETTER * sum(1 for w in words if w in bad and w not in listed)
+    own = scores.get(main, n * prof.oov[main])
+    best, best_score = None, -math.inf
+    for code in sorted(scores):
+        if code not in main_langs and scores[code] > best_score:
+            best, best_score = code, scores[code]
+    if best is None:
+        return None
+    distinct = set(words)
+    for_best = stage._telling(distinct, best, main, odd)
+    if for_best < 2 or for_best <= stage._telling(distinct, main, best, odd):
+        return None
+    margin = best_score - own
+    return None if margin < stage.options.langdetect_margin else (best, margin)
+
+
+@needs_sentences
+def test_judge_is_the_dict_version():
+    """`_judge` (compiled scores, odd-letter costs and best language) gives the languages and the
+    very margins of the dict version, for clauses and sentences of Latin and Cyrillic languages
+    judged against several main languages (two main languages too)."""
+    stage = lang.LanguageStage()
+    judged = 0
+    for script, codes in (
+        ("Latin", ["en", "de", "fr", "es", "pt", "pl", "cs", "ro", "tr", "vi"]),
+        ("Cyrillic", ["ru", "uk", "bg", "sr"]),
+    ):
+        for code in codes:
+            lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:60]
+            for line in lines:
+                words = lang._evidence(lang._WORD_RE.findall(line))
+                for part in (words, words[: len(words) // 2], words[len(words) // 2 :]):
+                    if not part:
+                        continue
+                    for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [code]):
+                        got = stage._judge(part, main_langs, script)
+                        assert got == reference_judge(stage, part, main_langs, script), (part, main_langs)
+                        judged += got is not None
+    assert judged > 100

@@ -49,6 +49,7 @@ import math
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -157,10 +158,6 @@ _CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _CODE_RUN_RE = re.compile(r"[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*")
 _SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
-# Characters that may be a letter outside Latin: all but ASCII, Latin-1 (except µ), Latin
-# Extended-A/B, Latin Extended Additional, general punctuation and currency signs (a cheap range
-# class before the exact check).
-_MAYBE_NON_LATIN_RE = regex.compile("[^\x00-\u00b4\u00b6-\u024f\u1e00-\u1eff\u2000-\u206f\u20a0-\u20bf]")
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _NEWLINE_RE = re.compile("\n")
@@ -317,6 +314,7 @@ class _ProfileMap:
 
     def __init__(self, grams: list[str], langs: list[str], starts: np.ndarray, lang_ids: np.ndarray, probs: np.ndarray):
         self.langs = langs
+        self.grams = grams
         self.row = dict(zip(grams, range(len(grams)), strict=True))
         self.starts, self.lang_ids, self.probs = starts, lang_ids, probs
 
@@ -422,11 +420,14 @@ class _Normalized(dict):
 _NORMALIZED = _Normalized()
 
 
-def _ngram_ids(text: str, rows: _NgramRows) -> list[int]:
+def _ngram_ids(text: str, rows: _NgramRows) -> list[int] | np.ndarray:
     """The rows of ``Detector._extract_ngrams()`` (the n-grams of the detector's text that its profiles
     know, in order), without langdetect's per-character method calls: the text normalised at once
     (`_NORMALIZED`), then the same buffer of the last 3 characters (reset after a space; none
-    taken while two capitals in a row) and the same 1-, 2- and 3-grams."""
+    taken while two capitals in a row) and the same 1-, 2- and 3-grams; compiled for the stage's
+    `_ProfileMap` (`language_kernels.ngram_grams`: the Python loop took ~40 % of a call)."""
+    if rows.grams is not None:
+        return _compiled_ngram_ids(text.translate(_NORMALIZED), rows)
     index, known = rows.index, rows.probs
     out: list[int] = []
     grams, capital = " ", False
@@ -457,14 +458,44 @@ def _ngram_ids(text: str, rows: _NgramRows) -> list[int]:
     return out
 
 
+def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:
+    """`_ngram_ids` of a normalised text by `language_kernels.ngram_grams`: the profile map's n-grams,
+    then their rows (those met for the first time added in order of appearance, as there)."""
+    assert rows.grams is not None and rows.by_gram is not None
+    cps = code_points(normalized)
+    upper = _upper_table()[np.minimum(cps, 0xFFFF)]
+    for i in np.flatnonzero(cps > 0xFFFF).tolist():  # beyond the table (emoji, mostly): rare
+        upper[i] = normalized[i].isupper()
+    grams = language_kernels.ngram_grams(cps, upper, *rows.grams)
+    ids = rows.by_gram[grams]
+    if not ids.all():
+        names = rows.probs.grams  # type: ignore[union-attr]
+        for g in dict.fromkeys(grams[ids == 0].tolist()):
+            rows.by_gram[g] = rows.add(names[g])
+        ids = rows.by_gram[grams]
+    return ids
+
+
+@lru_cache(maxsize=1)
+def _upper_table() -> np.ndarray:
+    """`str.isupper` of every code point below U+10000 (~5 ms)."""
+    return np.fromiter(map(str.isupper, map(chr, range(0x10000))), dtype=np.bool_, count=0x10000)
+
+
 class _NgramRows:
     """langdetect's n-gram probabilities (lists of floats) as rows of one matrix, added as n-grams are
-    met: converting a text's n-grams to an array on every call took longer than its trials."""
+    met: converting a text's n-grams to an array on every call took longer than its trials. For a
+    `_ProfileMap`, also its n-grams' `language_kernels.gram_table` and each n-gram's row (0: none yet)."""
 
     def __init__(self, probs: _ProfileMap | dict[str, list[float]], n_langs: int) -> None:
         self.probs = probs  # held: the cache below is keyed by its id
         self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy
         self.matrix = np.zeros((1024, n_langs))
+        self.grams: tuple[np.ndarray, np.ndarray] | None = None
+        self.by_gram: np.ndarray | None = None
+        if isinstance(probs, _ProfileMap):
+            self.grams = language_kernels.gram_table(probs.grams)
+            self.by_gram = np.zeros(len(probs.grams), dtype=np.int64)
 
     def add(self, ngram: str) -> int:
         row = len(self.index)
@@ -1301,25 +1332,30 @@ class LanguageStage(Stage):
         # host text: half its words or more are on the main language's list (no scoring needed)
         if 2 * sum(map(main_words.__contains__, words)) >= len(words):
             return None
-        scores, _ = self._scores(words, script)
-        n = len(words)
+        table = _score_table(script)
+        get = table.row.get
+        rows = np.array([get(w, 0) for w in words], dtype=np.int64)
         # letters outside a language's alphabet (Ukrainian і ї є in Russian, ñ in Portuguese, ã in
-        # Spanish): such a word is very unlikely in that language unless its list has it
+        # Spanish): such a word is very unlikely in that language unless its list has it. Each such
+        # language (all of `script`: an alphabet is asked of the script's languages only) is scored,
+        # less _ODD_LETTER per word of the text spelt so and not on its list.
         odd = _odd_letter_words(frozenset(words), script)
-        for lang in odd:
-            if lang not in scores and (lang == main or lang in prof.script):
-                scores[lang] = n * prof.oov[lang]
-        for lang, bad in odd.items():
-            if lang in scores:
+        penalties = np.full(len(table.names), -1, dtype=np.int64)
+        if odd:
+            position = _score_positions(script)
+            counts = Counter(words)  # once, not a pass over the words per language
+            for lang, bad in odd.items():
                 listed = prof.words.get(lang, frozenset())
-                scores[lang] -= _ODD_LETTER * sum(1 for w in words if w in bad and w not in listed)
-        own = scores.get(main, n * prof.oov[main])
-        best, best_score = None, -math.inf
-        for lang in sorted(scores):
-            if lang not in main_langs and scores[lang] > best_score:
-                best, best_score = lang, scores[lang]
-        if best is None:
+                penalties[position[lang]] = sum(counts[w] for w in bad if w not in listed)
+        # the scores, the odd-letter costs and the best other language in name order: compiled
+        # (`language_kernels.best_foreign`; the score dicts and their loops took ~25 µs a fragment)
+        j, best_score, own = language_kernels.best_foreign(
+            rows, table.ptr, table.langs, table.deltas, table.oov, penalties, _ODD_LETTER,
+            *_name_order(script, tuple(main_langs)),
+        )  # fmt: skip
+        if j < 0:
             return None
+        best = table.names[j]
         # distinct words that tell the two apart (listed for one and not the other, or spelt with a
         # letter the other lacks): two at least, and more than the main language has - one shared
         # loanword, name or a repeated "na, na" is no evidence
@@ -1504,7 +1540,11 @@ class LanguageStage(Stage):
     def process(self, doc: Document) -> None:
         text = doc.text
         runs: _Runs | None
-        if not _has_non_latin_letter(text):
+        # the lowercase text and its code points serve the script test, the main-language sample and
+        # the same-script check (lowercase letters are of the script of their capitals)
+        low = text.lower()
+        low_cps = code_points(low)
+        if low.isascii() or not _has_non_latin_letter(low, low_cps):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
@@ -1523,8 +1563,6 @@ class LanguageStage(Stage):
                 doc.reject("language", f"main language und not in {self.allowed}")
             return
         group = self._group(primary_script, counts)
-        low = text.lower()  # shared by the main-language sample and the same-script check
-        low_cps = code_points(low)
         main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group)
         lang = main_langs[0]
         doc.meta["language"] = lang
@@ -1920,11 +1958,29 @@ def _build_script_table() -> np.ndarray:
     return table
 
 
-def _has_non_latin_letter(text: str) -> bool:
-    """A letter of a script other than Latin in the text (no: the fast path of most documents)."""
-    if text.isascii():
-        return False
-    return any(_NON_LATIN_LETTER_RE.match(m.group()) for m in _MAYBE_NON_LATIN_RE.finditer(text))
+def _has_non_latin_letter(text: str, cps: np.ndarray) -> bool:
+    """A letter of a script other than Latin in the text (`cps`: its code points; no: the fast path
+    of most documents). The text may be lowercased: a character is such a letter exactly when its
+    lowercase has one (checked over every code point). A compiled scan over a table of the Basic
+    Multilingual Plane's such letters (a regex scan of every character took ~30 µs a page); a code
+    point beyond it is asked of `_NON_LATIN_LETTER_RE` (emoji, mostly: few a page)."""
+    table = _non_latin_letters()
+    i = language_kernels.first_marked(cps, table, 0)
+    while i >= 0:
+        if cps[i] < table.size or _NON_LATIN_LETTER_RE.match(text[i]):
+            return True
+        i = language_kernels.first_marked(cps, table, i + 1)
+    return False
+
+
+@lru_cache(maxsize=1)
+def _non_latin_letters() -> np.ndarray:
+    """`_NON_LATIN_LETTER_RE` of every code point below U+10000 (~2 ms)."""
+    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(0x10000, dtype=np.bool_)
+    for m in regex.finditer(_NON_LATIN_LETTER_RE.pattern + "+", every, flags=regex.V1):
+        table[m.start() : m.end()] = True
+    return table
 
 
 def _is_cjk(c: str) -> bool:
@@ -2072,8 +2128,10 @@ def _odd_letter_words(words: frozenset[str], script: str) -> dict[str, frozenset
     """For each language with a listed alphabet: the words spelt with a letter it lacks (only
     letters some alphabet of the script has count: others are names, symbols or typos)."""
     out: dict[str, set[str]] = {}
+    if "".join(words).isascii():  # every listed Latin alphabet has a-z (most sentences: one test in C)
+        return {}
     for w in words:
-        if not w.isascii():  # every listed Latin alphabet has a-z
+        if not w.isascii():
             for lang in _odd_langs(w, script):
                 out.setdefault(lang, set()).add(w)
     return {lang: frozenset(ws) for lang, ws in out.items()}
@@ -2138,6 +2196,22 @@ def _score_table(script: str) -> _ScoreTable:
         ptr[r + 1] = len(langs)
     oov = np.array([prof.oov[lang] for lang in names], dtype=np.float64)
     return _ScoreTable(names, oov, row, ptr, np.array(langs, dtype=np.int64), np.array(deltas, dtype=np.float64))
+
+
+@lru_cache(maxsize=32)
+def _score_positions(script: str) -> dict[str, int]:
+    """Each language's index in `_score_table(script)`."""
+    return {lang: j for j, lang in enumerate(_score_table(script).names)}
+
+
+@lru_cache(maxsize=256)
+def _name_order(script: str, main_langs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+    """For `language_kernels.best_foreign`: the languages of `_score_table(script)` in name order,
+    which of them are main languages, and the index of the first main language."""
+    names = _score_table(script).names
+    by_name = np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
+    excluded = np.array([lang in main_langs for lang in names], dtype=np.bool_)
+    return by_name, excluded, names.index(main_langs[0])
 
 
 def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float], dict[str, int]]:

@@ -138,6 +138,17 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
     return out[:n_out]
 
 
+@numba.njit(cache=True, nogil=True)
+def first_marked(cps: np.ndarray, table: np.ndarray, start: int) -> int:
+    """The first index from `start` whose code point is marked in `table` or lies beyond it, or -1."""
+    size = table.size
+    for i in range(start, cps.size):
+        c = cps[i]
+        if c >= size or table[c]:
+            return i
+    return -1
+
+
 # Classes of `script_table`: 1..OTHER-1 the stage's scripts in order, then these.
 OTHER = 26  # a letter of a script the stage does not name
 INHERITED = 27  # a combining mark (Inherited script): continues any run
@@ -236,6 +247,116 @@ def langdetect_trial(
         i += 1
 
 
+# Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """An open-addressing map from an n-gram's key (1 to 3 characters: each code point + 1 in 21 bits)
+    to its index in `grams` (key 0: empty slot), for `ngram_grams`. N-grams of other lengths are left
+    out (never looked up)."""
+    size = table_size(len(grams))
+    keys = np.zeros(size, dtype=np.uint64)
+    ids = np.zeros(size, dtype=np.int64)
+    if grams:
+        ends = np.cumsum(np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)))
+        _put_grams(keys, ids, code_points("".join(grams)), ends)
+    return keys, ids
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_grams(keys: np.ndarray, ids: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
+    start = 0
+    for i in range(ends.size):
+        end = ends[i]
+        if 1 <= end - start <= 3:
+            key = np.uint64(0)
+            for k in range(end - start):
+                key |= (np.uint64(cps[start + k]) + np.uint64(1)) << np.uint64(21 * k)
+            j = _slot(key, keys.size)
+            while keys[j] != 0:
+                j = (j + 1) & (keys.size - 1)
+            keys[j] = key
+            ids[j] = i
+        start = end
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(key: np.uint64, size: int) -> int:
+    return np.int64((key * _GOLDEN) >> np.uint64(40)) & (size - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gram_id(key: np.uint64, keys: np.ndarray, ids: np.ndarray) -> int:
+    mask = keys.size - 1
+    j = _slot(key, keys.size)
+    while keys[j] != 0:
+        if keys[j] == key:
+            return ids[j]
+        j = (j + 1) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def ngram_grams(cps: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """langdetect's n-grams of a normalised text (``Detector._extract_ngrams``) that `gram_table`
+    knows, in order, as their indexes there: a buffer of the last 3 characters (reset after a
+    space), no n-gram while two capitals in a row (`upper`: ``str.isupper`` of each character),
+    then the 1-gram (not a space), the 2-gram and the 3-gram ending at each character."""
+    out = np.empty(3 * cps.size, dtype=np.int64)
+    n_out = 0
+    b0 = np.uint64(32)  # the buffer, oldest first: b0 alone, b0 b1, or b0 b1 b2
+    b1 = np.uint64(0)
+    b2 = np.uint64(0)
+    size = 1
+    last_upper = False  # str.isupper of the buffer's last character
+    capital = False
+    for i in range(cps.size):
+        ch = np.uint64(cps[i])
+        last = b0 if size == 1 else (b1 if size == 2 else b2)
+        if last == 32:
+            b0, size, capital, last_upper = np.uint64(32), 1, False, False
+            if ch == 32:
+                continue
+        elif size == 3:
+            b0, b1, size = b1, b2, 2
+        if size == 1:
+            b1 = ch
+        else:
+            b2 = ch
+        size += 1
+        up = upper[i]
+        if up:
+            if last_upper:
+                capital = True
+        else:
+            capital = False
+        last_upper = up
+        if capital:
+            continue
+        if ch != 32:
+            g = _gram_id(ch + np.uint64(1), keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+        if size == 2:
+            g = _gram_id((b0 + np.uint64(1)) | ((b1 + np.uint64(1)) << np.uint64(21)), keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+        else:
+            g = _gram_id((b1 + np.uint64(1)) | ((b2 + np.uint64(1)) << np.uint64(21)), keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+            key = (b0 + np.uint64(1)) | ((b1 + np.uint64(1)) << np.uint64(21)) | ((b2 + np.uint64(1)) << np.uint64(42))
+            g = _gram_id(key, keys, ids)
+            if g >= 0:
+                out[n_out] = g
+                n_out += 1
+    return out[:n_out]
+
+
 @numba.njit(cache=True, nogil=True)
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
@@ -271,6 +392,24 @@ def profile_scores(
     same order as the Python dict loop over ``Counter(words)``, so the same floats. Returns the
     languages touched (in first-touch order, the dict's key order), their scores and hits."""
     n = rows.size
+    delta, hits, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    scores = np.empty(n_order, dtype=np.float64)
+    touched_hits = np.empty(n_order, dtype=np.int64)
+    for t in range(n_order):
+        j = order[t]
+        base = n * oov[j]  # two roundings, as Python's n * oov + delta
+        scores[t] = base + delta[j]
+        touched_hits[t] = hits[j]
+    return order[:n_order], scores, touched_hits
+
+
+@numba.njit(cache=True, nogil=True)
+def _profile_sums(
+    rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, n_langs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`profile_scores`' sums by language (index into the script's languages), hits, and the
+    languages touched in first-touch order (the first `n_order` of `order`)."""
+    n = rows.size
     # distinct rows in first-occurrence order and their counts (an open-addressing table)
     mask = table_size(n) - 1
     slots = np.zeros(mask + 1, dtype=np.int64)  # row + 1 in use, 0 empty
@@ -290,7 +429,6 @@ def profile_scores(
             distinct[n_distinct] = row
             n_distinct += 1
         counts[where[j]] += 1
-    n_langs = oov.size
     delta = np.zeros(n_langs, dtype=np.float64)
     hits = np.zeros(n_langs, dtype=np.int64)
     order = np.empty(n_langs, dtype=np.int64)
@@ -307,14 +445,50 @@ def profile_scores(
                 n_order += 1
             delta[j] += k * deltas[e]
             hits[j] += k
-    scores = np.empty(n_order, dtype=np.float64)
-    touched_hits = np.empty(n_order, dtype=np.int64)
+    return delta, hits, order, n_order
+
+
+@numba.njit(cache=True, nogil=True)
+def best_foreign(
+    rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    deltas: np.ndarray,
+    oov: np.ndarray,
+    penalties: np.ndarray,
+    odd_weight: float,
+    by_name: np.ndarray,
+    excluded: np.ndarray,
+    main: int,
+) -> tuple[int, float, float]:
+    """The stage's ``_judge`` scoring without its dicts: the `profile_scores` of the words, each
+    language with a non-negative entry in `penalties` (its odd-letter words: scored as all-unlisted
+    when untouched) lowered by `odd_weight` times it, then the best language not `excluded` in name
+    order (`by_name`; the first of equal scores) and the main language's score (all-unlisted when
+    untouched). The same floating-point operations as there. Returns (best or -1, its score, main's)."""
+    n = rows.size
+    delta, _, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    touched = np.zeros(oov.size, dtype=np.bool_)
+    score = np.empty(oov.size, dtype=np.float64)
     for t in range(n_order):
         j = order[t]
-        base = n * oov[j]  # two roundings, as Python's n * oov + delta
-        scores[t] = base + delta[j]
-        touched_hits[t] = hits[j]
-    return order[:n_order], scores, touched_hits
+        touched[j] = True
+        base = n * oov[j]
+        score[j] = base + delta[j]
+    for j in range(oov.size):
+        if penalties[j] >= 0:
+            if not touched[j]:
+                touched[j] = True
+                score[j] = n * oov[j]
+            score[j] -= odd_weight * penalties[j]
+    own = score[main] if touched[main] else n * oov[main]
+    best = -1
+    best_score = -np.inf
+    for t in range(by_name.size):
+        j = by_name[t]
+        if touched[j] and not excluded[j] and score[j] > best_score:
+            best, best_score = j, score[j]
+    return best, best_score, own
 
 
 @numba.njit(cache=True, nogil=True)
