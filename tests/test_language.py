@@ -778,3 +778,43 @@ def test_foreign_latin_lines_in_cc_pages_still_removed():
         doc = run(text)
         assert [r.rule for r in doc.removed] == ["fragment-latin"]
         assert fragment in doc.removed[0].text and fragment not in doc.text
+
+
+# ---------------------------------------------------------------------------- quotations (QA round 13)
+# Host sentences from lingua (as in the QA tester's 60-language documents) around a quoted foreign sentence.
+VIETNAMESE = "Có thể chọn hoa lưu ly, hoa hồng vàng, hoa hồng đỏ."
+VIETNAMESE_2 = "Phí và lệ phí xin cấp địa chỉ IPv6 được quy định rõ ràng trong thông tư mới của bộ."
+HEBREW = "וקנית הזכויות ממנה הייתה כמעט בלתי אפשרית."
+HEBREW_2 = "המבנה נבנה בשנת 1826 במקום מבנה קודם שמועד הקמתו המדויק אינו ידוע."
+SERBIAN = "Поред наведених речи користи се у нашем народу и реч мазало."
+SERBIAN_2 = "Наиме, Источна Немачка се налазила чврсто под окупацијом Црвене армије."
+UKRAINIAN = "Колективом вивчаються запити користувачів і комплектується фонд відповідно до потреб."
+UKRAINIAN_2 = "Розуміючи, що він просто обожнює Клементину, Джоел намагається знайти спосіб."
+
+
+@pytest.mark.parametrize(
+    ("before", "quote", "after"),
+    [
+        (VIETNAMESE, "„Das ist nicht mein Problem.“", VIETNAMESE_2),
+        (HEBREW, "« C'est la vie. »", HEBREW_2),
+        (SERBIAN, "„Wir schaffen das“, sagte sie.", SERBIAN_2),
+        (UKRAINIAN, "«No pasarán», gritaban.", UKRAINIAN_2),
+        (SERBIAN, "« Nous ne lâcherons rien », a-t-elle dit.", SERBIAN_2),
+    ],
+    ids=["de-in-vi", "fr-in-he", "de-in-sr", "es-in-uk", "fr-in-sr"],
+)
+def test_removed_quotation_takes_its_marks(before, quote, after):
+    # the quotation goes whole, its marks and final punctuation with it: no "„.“", "« »" or lone "«"
+    doc = run(f"{before} {quote} {after}")
+    assert doc.text == f"{before} {after}"
+    assert [r.text for r in doc.removed] == [quote]
+
+
+def test_quotation_ending_with_german_closing_mark_ends_its_sentence():
+    # ".“ " ends a sentence: the Portuguese question after the German quotation is not judged with it
+    portuguese = "Os alemães lideram o grupo com seis pontos, mais dois do que o Maccabi Telavive."
+    rest = "Afinal, quem somos? A organização de contactos pode ser feita por grupos."
+    doc = run(f"{portuguese} „Das ist nicht mein Problem.“ {rest}")
+    assert doc.meta["language"] == "pt"
+    assert [r.text for r in doc.removed] == ["„Das ist nicht mein Problem.“"]
+    assert doc.text == f"{portuguese} {rest}"

@@ -165,10 +165,10 @@ _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _NEWLINE_RE = re.compile("\n")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
-# Sentence boundaries: after . ! ? … (+ closing quotes) before a space or glued to a capital
+# Sentence boundaries: after . ! ? … (+ closing quotes, also German “ and Danish «) before a space or glued to a capital
 # ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines.
 _SENTENCE_END_RE = regex.compile(
-    r"[.!?…]+[\"”’»)\]]*(?=\s)"
+    r"[.!?…]+[\"”’»“«)\]]*(?=\s)"
     r"|(?<=\p{Ll}{2})[.!?]+[\"”’»]*(?=[\"“„«]?\p{Lu})"
     r"|[。！？!?]+[」』”’）)]*"
     r"|\n"
@@ -1571,6 +1571,9 @@ class LanguageStage(Stage):
                 fragments.append(_Fragment(s, e, "same-script", flang, flang))
         if not fragments:
             return
+        for f in fragments:
+            # a quotation removed whole takes its marks: no "„.“" or lone "«" left in the host text
+            f.start, f.end = _quoted_span(text, f.start, f.end)
         fragments.sort(key=lambda f: f.start)
         for f in fragments:
             self.stat_update(f"fragment-{f.kind}-{f.label}")
@@ -1983,6 +1986,83 @@ def _clause_span(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 _DELIM_BEFORE_RE = regex.compile(r"(?:[,;:]|\s[–—-])\s*$")
+
+# Quotation marks and brackets that enclose a quotation, with the marks that close each ("„" closes
+# with "“" in German and "”" in Polish; "»" opens a Danish or German quotation). The apostrophes
+# ' and ’ are left out: they are mostly inside words ("C'est").
+_QUOTE_PAIRS = {
+    "„": "“”",
+    "“": "”",
+    "«": "»",
+    "»": "«",
+    "‹": "›",
+    "‚": "‘’",
+    "‘": "’",
+    '"': '"',
+    "「": "」",
+    "『": "』",
+    "(": ")",
+    "[": "]",
+    "（": "）",
+}
+_QUOTE_SPACE = " \t\xa0\u202f"
+_QUOTE_FINAL = ".!?…"
+
+
+def _quoted_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """A fragment [s, e) with the quotation marks that belong to it: when it is the whole content of
+    a quotation (only spaces and the quotation's final punctuation between it and the marks), the
+    marks and that punctuation; when it holds the closing mark of an opening mark just before it
+    ("„Wir schaffen das“, sagte sie."), that opening mark; when it holds an opening mark closed just
+    after it, that closing mark. So no half of a pair is left in the host text."""
+    n = len(text)
+    while True:
+        i = s
+        while i > 0 and text[i - 1] in _QUOTE_SPACE:
+            i -= 1
+        j = e
+        while j < n and (text[j] in _QUOTE_SPACE or text[j] in _QUOTE_FINAL):
+            j += 1
+        opener = text[i - 1] if i > 0 else ""
+        closers = _QUOTE_PAIRS.get(opener, "")
+        if closers and j < n and text[j] in closers:
+            s, e = i - 1, j + 1
+            continue
+        if closers and _closing_mark(text, s, e, opener, closers) is not None:
+            s = i - 1
+            continue
+        k = _open_mark(text, s, e)
+        if k is not None and j < n and text[j] in _QUOTE_PAIRS[text[k]]:
+            e = j + 1
+            continue
+        return s, e
+
+
+def _closing_mark(text: str, s: int, e: int, opener: str, closers: str) -> int | None:
+    """Where in [s, e) a quotation opened by `opener` before `s` closes (nested pairs skipped)."""
+    depth = 0
+    for k in range(s, e):
+        c = text[k]
+        if c in closers and (depth == 0 or opener == c):
+            if depth == 0:
+                return k
+            depth -= 1
+        elif c == opener:
+            depth += 1
+    return None
+
+
+def _open_mark(text: str, s: int, e: int) -> int | None:
+    """The last opening mark in [s, e) that is not closed in it (a quote or bracket at the start of a
+    word), or None."""
+    open_at: list[int] = []
+    for k in range(s, e):
+        c = text[k]
+        if open_at and c in _QUOTE_PAIRS[text[open_at[-1]]]:
+            open_at.pop()
+        elif c in _QUOTE_PAIRS and (k + 1 < e and not text[k + 1].isspace()) and (k == s or not text[k - 1].isalnum()):
+            open_at.append(k)
+    return open_at[-1] if open_at else None
 
 
 def _word_pieces(text: str, start: int, words: list[str]) -> list[tuple[int, int, str]]:
