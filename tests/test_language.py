@@ -818,3 +818,72 @@ def test_quotation_ending_with_german_closing_mark_ends_its_sentence():
     assert doc.meta["language"] == "pt"
     assert [r.text for r in doc.removed] == ["„Das ist nicht mein Problem.“"]
     assert doc.text == f"{portuguese} {rest}"
+
+
+# Latin names, terms and titles inside sentences of another script (QA's documents; the Tamil one from the
+# CC corpus): part of the sentence, which must stay whole.
+GREEK_EQUITY = (
+    "Πειραιώς: Ποσοστό άνω του 10% στην Τράπεζα Πειραιώς απέκτησε το αμερικανικό private equity Capital Group. "
+    "Κατά την τοπική παράδοση, που διασώζει ο Περιηγητής, ιδρυτής της πόλης ήταν ο Λας."
+)
+GEORGIAN_ANT = (
+    "მნიშვნელოვანი ნაბიჯი გახდა სტალინის გადაწყვეტილება. Camponotus punctulatus imberbis — ფეხსახსრიანთა "
+    "ტიპის მწერთა კლასის ჭიანჭველასებრთა ერთ-ერთი ნაირსახეობა. ამ პერიოდში ითვლებოდა, რომ ეს მომხმარებელთა."
+)
+KAZAKH_TERM = (
+    "Программаның құрылғыдан тәуелсіздігі (Независимость программы от устройства; device independent program) — "
+    "енгізу шығару құрылғыларының кез келген жинағы бар компьютерде программаның орындалу қабілеттілігі. "
+    "Одан қалың жүн маталар, кілем тоқылады."
+)
+SERBIAN_TITLE = (
+    "Почетак Вечерњег богослужења, његова дужина и структура, варирају од мјеста до мјеста.\n\n"
+    "Album of the Year) и тако постао тек други реп албум који је освојио ово признање. "
+    "Налази се на средњој надморској висини од 36 метара."
+)
+TAMIL_GAMES = (
+    "2014 பொதுநலவாய விளையாட்டுக்கள் (20th Commonwealth Games in 2014) இசுகாட்லாந்தின் மிகப்பெரும் நகரமான "
+    "கிளாஸ்கோவில் சூலை 23 முதல் ஆகத்து 3, 2014 வரை 12 நாட்கள் நடைபெற உள்ளன. 2014 பொதுநலவாய விளையாட்டுப் "
+    "போட்டிகளில் குழுக்கள் வென்ற பதக்கங்களின் எண்ணிக்கைக் கொண்டு தரவரிசைபடுத்தியப் பட்டியலாகும்."
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [GREEK_EQUITY, GEORGIAN_ANT, KAZAKH_TERM, SERBIAN_TITLE, TAMIL_GAMES],
+    ids=["el-term", "ka-species", "kk-term", "sr-title", "ta-event"],
+)
+def test_latin_names_and_terms_inside_a_sentence_of_another_script_kept(text):
+    doc = run(text)
+    assert doc.meta["script"] != "Latin"
+    assert doc.removed == []
+    assert doc.text == text
+
+
+MACEDONIAN_KM = (
+    "Најголемото негово растојание од Земјата било на оддалеченост од 807 km, а најмалото на 783 km. "
+    '"Hasta la victoria siempre." Источногерманските власти стравувале од саботажа поради годишнината.'
+)
+BULGARIAN_DODGER = (
+    "На кльощавия мъж с характерна плешивост лондонското Сити му измисли по-малко ласкателното прозвище "
+    "Хитреца (The Dodger). „Wir schaffen das“, sagte sie. Експертизата ще докаже, че С. е спрял."
+)
+PUNJABI_COMMENT = (
+    "ਇਸ ਉਪਰਾਲੇ ਵਿੱਚ ਤੁਸੀਂ ਵੀ ਆਪਣਾ ਯੋਗਦਾਨ ਪਾ ਸਕਦੇ ਹੋ ਸਿਰਫ ਏਥੇ ਕਲਿੱਕ ਕਰਕੇ. „Das ist nicht mein Problem.“ "
+    "Kahlon bai da fer Shikriya jaswantFebruary 11, 2011 at 7:21 AM ਬਾਈ ਜੀ, ਮੈਂਨੂੰ ਤੁਹਾਡੀ ਟਿੱਪਣੀ ਬਹੁਤ ਸਮਝਦਾਰੀ ਵਾਲੀ ਲੱਗੀ।"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "quote"),
+    [
+        (MACEDONIAN_KM, '"Hasta la victoria siempre."'),
+        (BULGARIAN_DODGER, "„Wir schaffen das“, sagte sie."),
+        (PUNJABI_COMMENT, "„Das ist nicht mein Problem.“"),
+    ],
+    ids=["mk-unit-before", "bg-name-before", "pa-signature-after"],
+)
+def test_removed_latin_quotation_stops_at_its_bounds(text, quote):
+    # the Latin that ends or starts a host sentence next to the quotation stays with that sentence
+    doc = run(text)
+    assert [r.text for r in doc.removed] == [quote]
+    assert doc.text == text.replace(quote + " ", "")

@@ -177,6 +177,13 @@ _SENTENCE_END_RE = regex.compile(
 _TRAILING_NAMES_RE = regex.compile(
     r"((?:[ \t]+[\p{Lu}\d][\w+#-]*){1,2})(?=[.!?…]*(?:\s*$|\s+[\p{Lu}\p{Lo}\d\"“„«(\[]|\n))"
 )
+# A sentence end in any script (Armenian ։, Indic danda, Arabic ؟ and Urdu ۔, Ethiopic, Myanmar,
+# Khmer, Tibetan, CJK) before a space or a letter of another script than Latin (Chinese sentences
+# follow with no space), or a line break: the bounds of the host sentence around a Latin run.
+_ANY_SENTENCE_END_RE = regex.compile(r"[.!?…։।॥؟۔።፧။។།]+[\"”’»“«)\]]*(?:\s|$|(?=[^\p{Latin}\P{L}]))|[。！？]|\n")
+_SENTENCE_WINDOW = 300  # characters searched for the host sentence's bounds around a run
+_EMBEDDED_WORDS = 4  # words of a Latin run inside a host sentence that may be a name, term or title
+_ELISION = "'‘’"
 _CJK_PUNCT = "。．，、！？；：…‥〜～・"
 _STRAY_CJK_PUNCT = "。，、！？；："
 _STRAY_CJK_PUNCT_RE = regex.compile(f"[{_STRAY_CJK_PUNCT}]+")
@@ -1112,7 +1119,9 @@ class LanguageStage(Stage):
 
         found: list[tuple[int, int, str]] = []
         for cluster in clusters:
-            if not self._flag_cluster(text, cluster, main_scripts):
+            if cluster[0].script == "Latin" and "Latin" not in main_scripts:
+                cluster = self._own_sentences(text, cluster)
+            if not cluster or not self._flag_cluster(text, cluster, main_scripts):
                 continue
             scripts = [r.script for r in cluster]
             if "Hangul" in scripts:
@@ -1131,6 +1140,60 @@ class LanguageStage(Stage):
             s, e = self._extend(text, cluster[0].start, end, cjk)
             found.append((s, e, label))
         return found
+
+    def _own_sentences(self, text: str, cluster: list[_Run]) -> list[_Run]:
+        """The runs of a Latin cluster in a text of another script that are not part of a host
+        sentence. A cluster split at sentence ends (not inside a quotation) into pieces: a first
+        piece that host letters precede in its sentence ("783 km." before a quotation, "(The
+        Dodger)."), or a last one that host letters follow in its sentence (a signature before the
+        host's reply), belongs to that host sentence unless its words read as a language
+        (`_reads_foreign`). A short cluster inside one host sentence is a name, term or title of it
+        ("το αμερικανικό private equity Capital Group.", "Camponotus punctulatus imberbis — ...")
+        unless its words read as a language; a longer one is judged as before (a foreign clause)."""
+        pieces: list[list[_Run]] = [[cluster[0]]]
+        start = cluster[0].start
+        for prev, r in zip(cluster, cluster[1:], strict=False):
+            if _ANY_SENTENCE_END_RE.search(text, prev.end, r.start) and _open_mark(text, start, prev.end) is None:
+                pieces.append([])
+            pieces[-1].append(r)
+        before = _host_before(text, cluster[0].start)
+        after = _host_after(text, cluster[-1].end)
+        if len(pieces) == 1:
+            short = sum(1 for r in cluster if r.end - r.start >= 2) <= _EMBEDDED_WORDS
+            return [] if (before or after) and short and not self._reads_foreign(text, cluster) else cluster
+        first, last = 0, len(pieces)
+        if before and not self._reads_foreign(text, pieces[0]):
+            first = 1
+        if after and not self._reads_foreign(text, pieces[-1]):
+            last -= 1
+        return [r for piece in pieces[first:last] for r in piece]
+
+    def _reads_foreign(self, text: str, runs: list[_Run]) -> bool:
+        """Do Latin runs inside a host sentence read as a language rather than names, terms or a
+        title: two distinct words frequent in one language, and two in five of its words
+        (capitalised words inside, names, do not count), and not a title: as many capitalised words
+        as lowercase ones, all frequent ("Album of the Year", "Up from the Ashes")?"""
+        # not the ending of an ordinal number ("20th"), nor a letter standing for a word ("rock 'n' roll")
+        words = [
+            m.group()
+            for m in _WORD_RE.finditer(text, runs[0].start, runs[-1].end)
+            if not (m.start() > 0 and text[m.start() - 1].isdigit())
+            and not (m.end() - m.start() == 1 and text[m.start() - 1 : m.start()] in _ELISION)
+        ]
+        if not words:
+            return False
+        evidence = sorted(set(_evidence(words)))
+        _, hits = self._scores(evidence, "Latin")
+        if not hits:
+            return False
+        lang = max(sorted(hits), key=hits.__getitem__)
+        # a few short words of a romanised name or signature ("da", "at") are frequent somewhere
+        if hits[lang] < 2 or 5 * hits[lang] < 2 * len(evidence):
+            return False
+        listed = self.profiles.words[lang]
+        lower = [w for w in words[1:] if w.islower()]
+        title = 2 * sum(1 for w in words if w[:1].isupper()) >= len(words) and all(w in listed for w in lower)
+        return not title
 
     @staticmethod
     def _bridgeable(text: str, current: list[_Run], r: _Run) -> bool:
@@ -1754,6 +1817,23 @@ def _code_line(text: str, at: int, step: int) -> bool:
             continue
         return _code_like_latin(line)
     return False
+
+
+def _host_before(text: str, at: int) -> bool:
+    """A letter before `at` in its sentence (the runs of a cluster start at its first foreign letter:
+    such a letter is of the host text)."""
+    lo = max(0, at - _SENTENCE_WINDOW)
+    start = lo
+    for m in _ANY_SENTENCE_END_RE.finditer(text, lo, at):
+        start = m.end()
+    return _LETTER_RE.search(text, start, at) is not None
+
+
+def _host_after(text: str, at: int) -> bool:
+    """A letter after `at` in its sentence."""
+    hi = min(len(text), at + _SENTENCE_WINDOW)
+    m = _ANY_SENTENCE_END_RE.search(text, at, hi)
+    return _LETTER_RE.search(text, at, m.start() if m else hi) is not None
 
 
 def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
