@@ -887,3 +887,43 @@ def test_removed_latin_quotation_stops_at_its_bounds(text, quote):
     doc = run(text)
     assert [r.text for r in doc.removed] == [quote]
     assert doc.text == text.replace(quote + " ", "")
+
+
+TELUGU_REFERENCE = (
+    "పరశురాముడు తనకు రాజులను సంహరించిన పాపం నశించాలి అని తనకు పుణ్యలోక ప్రాప్తి కలగాలని కోరుకున్నాడు. "
+    "K S Shukla 1976; p. xxv-xxx, and David Pingree, Census of the Exact Sciences in Sanskrit, volume 4, p. 297. "
+    "ఇతను మహారాష్ట్రలోని పర్భనీ జిల్లాలోని బోరీ వద్ద జన్మించాడు."
+)
+GEORGIAN_TITLES = (
+    "განსაკუთრებით კარგად ასრულებდა ქალაქურ სიმღერებს, ასევე ქართულ, რუსულ და ბოშურ რომანსებს.\n\n"
+    "მისი შრომებიდან აღსანიშნავია „The nature of geography“ (1939); „Perspective on the nature of geography“ "
+    "(1959) და სხვა. მათ სიხარულით მიიღეს სტუმრები და შემდეგ მიიწვიეს ხატწერის სახელოსნოში."
+)
+# cs.wikipedia via CC-MAIN-2019-30: the name in Hebrew script after the language's name
+CZECH_HEBREW_NAME = (
+    "Josef Gedalja Klausner (hebrejsky יוסף גדליה קלוזנר; žil 20. srpna 1874 – 27. října 1958) byl židovský "
+    "historik, profesor hebrejské literatury a hlavní redaktor Hebrejské encyklopedie. Byl zaníceným účastníkem "
+    "sionistických polemik, podporujícím revizionistickou a náboženskou ideologii."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [(TELUGU_REFERENCE, "citation"), (GEORGIAN_TITLES, "citation"), (CZECH_HEBREW_NAME, "name")],
+    ids=["te-pages", "ka-titles-years", "cs-hebrew-name"],
+)
+def test_references_titles_and_original_names_kept(text, kept):
+    stage = LanguageStage()
+    doc = Document(id="c", text=text, source="c")
+    stage.process(doc)
+    assert doc.removed == []
+    assert doc.text == text
+    assert stage.take_stats()[f"fragment-kept-{kept}"] == 1
+
+
+def test_foreign_name_clause_in_brackets_still_removed():
+    # a Hebrew clause right after a bracket is not a name glossed by a word before it
+    czech = "Byl zaníceným účastníkem sionistických polemik, podporujícím revizionistickou a náboženskou ideologii."
+    text = f"{czech[:-1]} (המבנה נבנה בשנת 1826 במקום מבנה קודם). {czech}"
+    doc = run(text)
+    assert [r.rule for r in doc.removed] == ["fragment-hebrew"]

@@ -1050,7 +1050,11 @@ class LanguageStage(Stage):
                 self.stat_update(f"fragment-kept-{kept}")
                 return False
             return True
-        return self._word_count(text, cluster) >= self.options.min_words
+        words = self._word_count(text, cluster)
+        if words <= _GLOSS_WORDS and _bracket_gloss(text, cluster[0].start, cluster[-1].end):
+            self.stat_update("fragment-kept-name")
+            return False
+        return words >= self.options.min_words
 
     @staticmethod
     def _extend(text: str, s: int, e: int, cjk: bool) -> tuple[int, int]:
@@ -1740,12 +1744,14 @@ _BRACKET_RE = re.compile(r"[()\[\]{};=<>*]")
 _ENTITY_RE = re.compile(r"&#?\w+;")
 # a comment marker glued to the first word of a line ("!compute", "//todo", "#set")
 _COMMENT_START_RE = re.compile(r"[ \t\xa0]*(?:!|//|#|/\*|--|%|;)(?=[A-Za-z])")
-# References and taxonomic names: "et al.", editors, rank abbreviations, a journal's year;volume(issue)
-# (one is enough), or author initials ("Caracuta V.", "N. L. Meyer", "D.S.Hardy": a group each)
-# before a year closing a phrase ("2016.", "(2015)", ", 1905")
+# References and taxonomic names: "et al.", editors, rank abbreviations, a journal's year;volume(issue),
+# pages, volumes, a quoted title followed by its year (one is enough), or author initials ("Caracuta
+# V.", "N. L. Meyer", "D.S.Hardy": a group each) before a year closing a phrase ("2016.", "(2015)", ", 1905")
 _CITATION_MARK_RE = regex.compile(
     r"\bet al\b|\(eds?\.?\)|\beds?\.(?=[\s,;]|$)|\b(?:subsp|ssp|var|spp|cv)\.(?=\s)"
     r"|(?<!\d)(?:1[5-9]|20)\d\d ?; ?\d+ ?(?:\(\d+\))?[:.]"
+    # pages and volumes ("p. 297", "pp. xxv-xxx", "vol. 4", "volume 4"), a quoted title with its year
+    r"|(?<![\w.])pp?\. ?(?:\d|[ivxlc]+\b)|\b(?:[Vv]ol\.|[Vv]olume) ?\d|[“”\"»«] ?\((?:1[5-9]|20)\d\d\)"
 )
 _INITIALS_RE = regex.compile(r"(?<![\w.])\p{Lu}\.(?:[ -]?\p{Lu}\.)*(?=[\s,;&)]|\p{Lu}|$)")
 _YEAR_RE = regex.compile(r"(?<![\d-])(?:1[5-9]\d\d|20\d\d)[a-z]?(?=[.,;:)-]|$)")
@@ -1817,6 +1823,19 @@ def _code_line(text: str, at: int, step: int) -> bool:
             continue
         return _code_like_latin(line)
     return False
+
+
+# A name in its own script, given in brackets after a word of the host text (the language's name):
+# "Josef Gedalja Klausner (hebrejsky יוסף גדליה קלוזנר; žil ...)", "Moskau (russisch: Москва)".
+_GLOSS_BEFORE_RE = regex.compile(r"[(\[][ \t]*\p{L}[\p{L}.]*[ \t]*:?[ \t]*$")
+_GLOSS_AFTER_RE = regex.compile(r"[ \t]*[)\];,]")
+_GLOSS_WORDS = 4  # words of such a name at most
+
+
+def _bracket_gloss(text: str, s: int, e: int) -> bool:
+    """Is text[s:e] a short name glossed in brackets: "(<host word>[:] <name>" closed by ")", ";"
+    or ","? (A foreign clause in brackets starts right after the bracket.)"""
+    return bool(_GLOSS_BEFORE_RE.search(text, max(0, s - 40), s) and _GLOSS_AFTER_RE.match(text, e))
 
 
 def _host_before(text: str, at: int) -> bool:
