@@ -927,3 +927,9 @@ def test_foreign_name_clause_in_brackets_still_removed():
     text = f"{czech[:-1]} (המבנה נבנה בשנת 1826 במקום מבנה קודם). {czech}"
     doc = run(text)
     assert [r.rule for r in doc.removed] == ["fragment-hebrew"]
+
+
+def test_quotation_with_few_listed_words_labelled_by_its_language():
+    # only "no" is on a word list: langdetect between the profiles' best (á is not English) names Spanish
+    doc = run(f"{UKRAINIAN} «No pasarán», gritaban. {UKRAINIAN_2}")
+    assert [(r.text, r.extra) for r in doc.removed] == [("«No pasarán», gritaban.", {"language": "es"})]

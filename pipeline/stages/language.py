@@ -987,7 +987,18 @@ class LanguageStage(Stage):
             rest = max((v for k, v in scores.items() if k != best), default=-math.inf)
             if hits[best] >= 2 and scores[best] - rest >= 4:
                 return best
-        # metadata only: not worth a langdetect call; the script's most common language
+        # too few listed words ("«No pasarán», gritaban.": only "no"): langdetect between the
+        # profiles' four best, a word with a letter outside a language's alphabet costing it (á:
+        # not English); one call per such fragment, a few per page at most
+        if scores:
+            for lang, bad in _odd_letter_words(frozenset(words), script).items():
+                if lang in scores:
+                    scores[lang] -= _ODD_LETTER * sum(1 for w in words if w in bad)
+            among = tuple(sorted(scores, key=lambda k: (-scores[k], k))[:4])
+            probs = self._detect(fragment, among)
+            if probs and probs[0][1] >= self.options.langdetect_min_prob:
+                return probs[0][0]
+        # metadata only: the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
     def _sample_language(
