@@ -872,6 +872,13 @@ PUNJABI_COMMENT = (
     "Kahlon bai da fer Shikriya jaswantFebruary 11, 2011 at 7:21 AM ਬਾਈ ਜੀ, ਮੈਂਨੂੰ ਤੁਹਾਡੀ ਟਿੱਪਣੀ ਬਹੁਤ ਸਮਝਦਾਰੀ ਵਾਲੀ ਲੱਗੀ।"
 )
 
+# a Burmese travel blog (CC-MAIN-2019-30): a quotation of two sentences is not split at its inner sentence end
+BURMESE_QUESTION = (
+    "ေျမပံုထုတ္ၾကည့္လိုက္ ေရာက္ျပီးလား မေရာက္ေသးဘူးလား စကားေျပာလိုက္နဲ႔ဆုိေတာ့ ေဘးနားက အဂၤလိပ္လိုေျပာတတ္တဲ့ "
+    "ကိုရီးယားတစ္ေယာက္က “May I help u? Where are you going?” ဆိုျပီး စေမးလာတယ္… သူကေတာ့ ကိုရီးယားအသံ၀ဲေပမဲ့ "
+    "အဂၤလိပ္လို အေတာ္ေလးေျပာတတ္တယ္။"
+)
+
 
 @pytest.mark.parametrize(
     ("text", "quote"),
@@ -879,8 +886,9 @@ PUNJABI_COMMENT = (
         (MACEDONIAN_KM, '"Hasta la victoria siempre."'),
         (BULGARIAN_DODGER, "„Wir schaffen das“, sagte sie."),
         (PUNJABI_COMMENT, "„Das ist nicht mein Problem.“"),
+        (BURMESE_QUESTION, "“May I help u? Where are you going?”"),
     ],
-    ids=["mk-unit-before", "bg-name-before", "pa-signature-after"],
+    ids=["mk-unit-before", "bg-name-before", "pa-signature-after", "my-two-sentence-quotation"],
 )
 def test_removed_latin_quotation_stops_at_its_bounds(text, quote):
     # the Latin that ends or starts a host sentence next to the quotation stays with that sentence

@@ -1167,8 +1167,11 @@ class LanguageStage(Stage):
         unless its words read as a language; a longer one is judged as before (a foreign clause)."""
         pieces: list[list[_Run]] = [[cluster[0]]]
         start = cluster[0].start
+        while start > 0 and (text[start - 1] in _QUOTE_PAIRS or text[start - 1] in _QUOTE_SPACE):
+            start -= 1  # a quotation opened just before the cluster ("“May I help u? Where ...”")
         for prev, r in zip(cluster, cluster[1:], strict=False):
-            if _ANY_SENTENCE_END_RE.search(text, prev.end, r.start) and _open_mark(text, start, prev.end) is None:
+            end = _ANY_SENTENCE_END_RE.search(text, prev.end, r.start)
+            if end and _open_mark(text, start, end.end()) is None:
                 pieces.append([])
             pieces[-1].append(r)
         before = _host_before(text, cluster[0].start)
