@@ -941,3 +941,67 @@ def test_quotation_with_few_listed_words_labelled_by_its_language():
     # only "no" is on a word list: langdetect between the profiles' best (á is not English) names Spanish
     doc = run(f"{UKRAINIAN} «No pasarán», gritaban. {UKRAINIAN_2}")
     assert [(r.text, r.extra) for r in doc.removed] == [("«No pasarán», gritaban.", {"language": "es"})]
+
+
+# it.wikipedia via CC-MAIN-2019-30: Caesar's Latin quoted with its Italian translation. Some Latin clauses
+# share their words with Italian; the line, mostly Latin fragments, goes whole (with its "«"), not in pieces
+ITALIAN_CAESAR = (
+    "Una volta divenuto proconsole della Gallia Cisalpina, della Gallia Narbonense e dell'Illyricum, "
+    "Cesare rivolse il suo interesse alla Gallia celtica e ai suoi popoli, divisi in molteplici fazioni, "
+    "alcune delle quali erano favorevoli allo stesso popolo romano, e la cui sottomissione presentava, "
+    "almeno apparentemente, minori difficoltà militari rispetto alla Dacia e ai Daci (sia per "
+    "l'insidiosità del territorio che per la ritrovata unità del suo popolo). A Cesare serviva solo il "
+    "pretesto per mettere piede in Gallia.\n"
+    "\n"
+    "Quando Cesare entrò con le sue truppe in questa regione, trovò una terra abitata non solo dai "
+    "Celti, che occupavano la maggior parte del territorio, e dai Belgi (un popolo misto di Celti e "
+    "Germani che, a partire dal 200 a.C. circa, aveva occupato la zona nord-orientale della Gallia), ma "
+    "anche da popolazioni probabilmente non indoeuropee come i Liguri e i Reti nella zona sud-orientale "
+    "e gli Iberi in quella sud-occidentale, giunti dalla vicina Penisola iberica.\n"
+    "\n"
+    "Ecco come Cesare, nel celebre incipit del De bello Gallico, descrive la Gallia:\n"
+    "\n"
+    "(LA)\n"
+    "\n"
+    "«Gallia est omnis divisa in partes tres, quarum unam incolunt Belgae, aliam Aquitani, tertiam qui "
+    "ipsorum lingua Celtae, nostra Galli appellantur. Hi omnes lingua, institutis, legibus inter se "
+    "differunt. Gallos ab Aquitanis Garumna flumen, a Belgis Matrona et Sequana dividit. Horum omnium "
+    "fortissimi sunt Belgae, propterea quod a cultu atque humanitate provinciae longissime absunt, "
+    "minimeque ad eos mercatores saepe commeant atque ea quae ad effeminandos animos pertinent "
+    "important, proximique sunt Germanis, qui trans Rhenum incolunt, quibuscum continenter bellum "
+    "gerunt. Qua de causa Helvetii quoque reliquos Gallos virtute praecedunt, quod fere cotidianis "
+    "proeliis cum Germanis contendunt, cum aut suis finibus eos prohibent aut ipsi in eorum finibus "
+    "bellum gerunt. Eorum una, pars, quam Gallos obtinere dictum est, initium capit a flumine Rhodano, "
+    "continetur Garumna flumine, Oceano, finibus Belgarum, attingit etiam ab Sequanis et Helvetiis "
+    "flumen Rhenum, vergit ad septentriones. Belgae ab extremis Galliae finibus oriuntur, pertinent ad "
+    "inferiorem partem fluminis Rheni, spectant in septentrionem et orientem solem.\n"
+    "Aquitania a Garumna flumine ad Pyrenaeos montes et eam partem Oceani quae est ad Hispaniam "
+    "pertinet; spectat inter occasum solis et septentriones\n"
+    "\n"
+    "(IT)\n"
+    "\n"
+    "«La Gallia è, nel suo complesso, divisa in tre parti: la prima la abitano i Belgi, l'altra gli "
+    "Aquitani, la terza quelli che nella loro lingua prendono il nome di Celti, nella nostra, di Galli. "
+    "I tre popoli differiscono tra loro per lingua, istituzioni e leggi. Il fiume Garonna divide i Galli "
+    "dagli Aquitani, la Marna e la Senna li separano dai Belgi. Tra i vari popoli i più forti sono i "
+    "Belgi, ed eccone i motivi: sono lontanissimi dalla finezza e dalla civiltà della nostra provincia; "
+    "i mercanti, con i quali hanno scarsissimi contatti, portano ben pochi fra i prodotti che tendono a "
+    "indebolire gli animi; confinano con i Germani d'oltre Reno e con essi sono continuamente in guerra. "
+    "Anche gli Elvezi superano in valore gli altri Galli per la stessa ragione: combattono con i Germani "
+    "quasi ogni giorno, o per tenerli lontani dai propri territori o per attaccarli nei loro. La parte "
+    "in cui, come si è detto, risiedono i Galli, inizia dal Rodano, è delimitata dalla Garonna, "
+    "dall'Oceano, dai territori dei Belgi, raggiunge anche il Reno dalla parte dei Sequani e degli "
+    "Elvezi, è volta a settentrione. La parte dei Belgi inizia dalle più lontane regioni della Gallia, "
+    "si estende fino al corso inferiore del Reno, guarda a settentrione e a oriente. L'Aquitania, "
+    "invece, va dalla Garonna fino ai Pirenei e alla parte dell'Oceano che bagna la Spagna, è volta a "
+    "occidente e a settentrione»"
+)
+
+
+def test_line_mostly_foreign_goes_whole():
+    doc = run(ITALIAN_CAESAR)
+    assert doc.meta["language"] == "it"
+    assert "quarum unam incolunt" not in doc.text and "Gallia est omnis" not in doc.text
+    assert "(LA)" in doc.text and "«La Gallia è, nel suo complesso" in doc.text
+    assert [r.rule for r in doc.removed] == ["fragment-la", "fragment-la"]
+    assert doc.removed[0].text.startswith("«Gallia est omnis") and doc.removed[0].lines == 1

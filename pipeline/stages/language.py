@@ -1644,7 +1644,9 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
+                found = _foreign_lines(
+                    text, self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
+                )
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
@@ -1850,6 +1852,33 @@ def _bracket_gloss(text: str, s: int, e: int) -> bool:
     """Is text[s:e] a short name glossed in brackets: "(<host word>[:] <name>" closed by ")", ";"
     or ","? (A foreign clause in brackets starts right after the bracket.)"""
     return bool(_GLOSS_BEFORE_RE.search(text, max(0, s - 40), s) and _GLOSS_AFTER_RE.match(text, e))
+
+
+_FOREIGN_LINE_SHARE = 2 / 3  # share of a line's letters in fragments of one language that makes it foreign
+
+
+def _foreign_lines(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Same-script fragments, a line mostly made of fragments of one language taken whole: a quoted
+    passage (Caesar's Latin in an Italian article) keeps no clauses whose words the two languages
+    share ("«, quarum unam incolunt Belgae, ..."), nor the quotation marks around them."""
+    if len(found) < 2:
+        return found
+    by_line: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    for s, e, lang in found:
+        start = text.rfind("\n", 0, s) + 1
+        end = text.find("\n", e)
+        by_line.setdefault((start, len(text) if end < 0 else end), []).append((s, e, lang))
+    out: list[tuple[int, int, str]] = []
+    for (start, end), spans in by_line.items():
+        langs = {lang for _, _, lang in spans}
+        if len(spans) >= 2 and len(langs) == 1:
+            letters = len(_LETTER_RE.findall(text, start, end))
+            covered = sum(len(_LETTER_RE.findall(text, s, e)) for s, e, _ in spans)
+            if covered >= _FOREIGN_LINE_SHARE * letters:
+                out.append((start, end, spans[0][2]))
+                continue
+        out.extend(spans)
+    return out
 
 
 def _host_before(text: str, at: int) -> bool:
