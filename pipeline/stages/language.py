@@ -9,7 +9,11 @@ Two checks, cheap first:
   characters, or ``min_words`` words for alphabetic scripts. Japanese (Han + Kana) and Korean
   (Hangul + Han) are one group each. Latin inside a non-Latin text (names, brands, URLs) is only
   flagged when it looks like a sentence, and not like code, markup or a reference (programming
-  punctuation, tags, shell paths; author initials with a year, "et al.", "subsp.": `_latin_content`).
+  punctuation, tags, shell paths; author initials with a year, "et al.", "subsp.", pages, a quoted
+  title with its year: `_latin_content`); a short run inside a host sentence (a name, term or title)
+  is part of it unless its words read as a language, and a run stops at the host sentence it ends
+  or starts (`_own_sentences`). A short name in its own script glossed in brackets after a host
+  word ("(hebrejsky יוסף גדליה קלוזנר; ...)") stays.
 * **Main language.** Word profiles (``data/language/profiles.json``: the ~300 most frequent
   lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
   words spread over the text; langdetect (seeded) only decides when the profiles give no clear
@@ -26,11 +30,13 @@ Two checks, cheap first:
   are scored against the profiles (capitalised words inside - names, titles - and "et al." do not
   count; a word with a letter outside a language's alphabet costs it). Two distinct telling words
   and a clear margin flag it; a small margin asks langdetect restricted to the two languages. A
-  sentence goes whole only if none of its clauses leans to the main language. Chinese hosts judge
-  Japanese clause by clause (kana share, then langdetect); Japanese/Korean hosts judge Chinese
-  sentences (no kana/hangul, langdetect).
+  sentence goes whole only if none of its clauses leans to the main language; a line two thirds of
+  whose letters are fragments of one language goes whole. Chinese hosts judge Japanese clause by
+  clause (kana share, then langdetect); Japanese/Korean hosts judge Chinese sentences (no
+  kana/hangul, langdetect).
 
-Flagged fragments are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
+Flagged fragments take the quotation marks around them when they are a quotation's whole content
+(`_quoted_span`), then are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
 (``tag``) or only counted (``keep``).
 
 The loops over every character or token (script runs, the same-script word search, the sample's
