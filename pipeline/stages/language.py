@@ -9,7 +9,11 @@ Two checks, cheap first:
   characters, or ``min_words`` words for alphabetic scripts. Japanese (Han + Kana) and Korean
   (Hangul + Han) are one group each. Latin inside a non-Latin text (names, brands, URLs) is only
   flagged when it looks like a sentence, and not like code, markup or a reference (programming
-  punctuation, tags, shell paths; author initials with a year, "et al.", "subsp.": `_latin_content`).
+  punctuation, tags, shell paths; author initials with a year, "et al.", "subsp.", pages, a quoted
+  title with its year: `_latin_content`); a short run inside a host sentence (a name, term or title)
+  is part of it unless its words read as a language, and a run stops at the host sentence it ends
+  or starts (`_own_sentences`). A short name in its own script glossed in brackets after a host
+  word ("(hebrejsky יוסף גדליה קלוזנר; ...)") stays.
 * **Main language.** Word profiles (``data/language/profiles.json``: the ~300 most frequent
   lowercase words of 70 languages, built from the second half of the lingua sentences) score ~250
   words spread over the text; langdetect (seeded) only decides when the profiles give no clear
@@ -26,11 +30,13 @@ Two checks, cheap first:
   are scored against the profiles (capitalised words inside - names, titles - and "et al." do not
   count; a word with a letter outside a language's alphabet costs it). Two distinct telling words
   and a clear margin flag it; a small margin asks langdetect restricted to the two languages. A
-  sentence goes whole only if none of its clauses leans to the main language. Chinese hosts judge
-  Japanese clause by clause (kana share, then langdetect); Japanese/Korean hosts judge Chinese
-  sentences (no kana/hangul, langdetect).
+  sentence goes whole only if none of its clauses leans to the main language; a line two thirds of
+  whose letters are fragments of one language goes whole. Chinese hosts judge Japanese clause by
+  clause (kana share, then langdetect); Japanese/Korean hosts judge Chinese sentences (no
+  kana/hangul, langdetect).
 
-Flagged fragments are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
+Flagged fragments take the quotation marks around them when they are a quotation's whole content
+(`_quoted_span`), then are removed (``action: remove``), listed in ``doc.meta["language_fragments"]``
 (``tag``) or only counted (``keep``).
 
 The loops over every character or token (script runs, the same-script word search, the sample's
@@ -162,10 +168,10 @@ _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _NEWLINE_RE = re.compile("\n")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
-# Sentence boundaries: after . ! ? … (+ closing quotes) before a space or glued to a capital
+# Sentence boundaries: after . ! ? … (+ closing quotes, also German “ and Danish «) before a space or glued to a capital
 # ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines.
 _SENTENCE_END_RE = regex.compile(
-    r"[.!?…]+[\"”’»)\]]*(?=\s)"
+    r"[.!?…]+[\"”’»“«)\]]*(?=\s)"
     r"|(?<=\p{Ll}{2})[.!?]+[\"”’»]*(?=[\"“„«]?\p{Lu})"
     r"|[。！？!?]+[」』”’）)]*"
     r"|\n"
@@ -174,6 +180,13 @@ _SENTENCE_END_RE = regex.compile(
 _TRAILING_NAMES_RE = regex.compile(
     r"((?:[ \t]+[\p{Lu}\d][\w+#-]*){1,2})(?=[.!?…]*(?:\s*$|\s+[\p{Lu}\p{Lo}\d\"“„«(\[]|\n))"
 )
+# A sentence end in any script (Armenian ։, Indic danda, Arabic ؟ and Urdu ۔, Ethiopic, Myanmar,
+# Khmer, Tibetan, CJK) before a space or a letter of another script than Latin (Chinese sentences
+# follow with no space), or a line break: the bounds of the host sentence around a Latin run.
+_ANY_SENTENCE_END_RE = regex.compile(r"[.!?…։।॥؟۔።፧။។།]+[\"”’»“«)\]]*(?:\s|$|(?=[^\p{Latin}\P{L}]))|[。！？]|\n")
+_SENTENCE_WINDOW = 300  # characters searched for the host sentence's bounds around a run
+_EMBEDDED_WORDS = 4  # words of a Latin run inside a host sentence that may be a name, term or title
+_ELISION = "'‘’"
 _CJK_PUNCT = "。．，、！？；：…‥〜～・"
 _STRAY_CJK_PUNCT = "。，、！？；："
 _STRAY_CJK_PUNCT_RE = regex.compile(f"[{_STRAY_CJK_PUNCT}]+")
@@ -1011,7 +1024,18 @@ class LanguageStage(Stage):
             rest = max((v for k, v in scores.items() if k != best), default=-math.inf)
             if hits[best] >= 2 and scores[best] - rest >= 4:
                 return best
-        # metadata only: not worth a langdetect call; the script's most common language
+        # too few listed words ("«No pasarán», gritaban.": only "no"): langdetect between the
+        # profiles' four best, a word with a letter outside a language's alphabet costing it (á:
+        # not English); one call per such fragment, a few per page at most
+        if scores:
+            for lang, bad in _odd_letter_words(frozenset(words), script).items():
+                if lang in scores:
+                    scores[lang] -= _ODD_LETTER * sum(1 for w in words if w in bad)
+            among = tuple(sorted(scores, key=lambda k: (-scores[k], k))[:4])
+            probs = self._detect(fragment, among)
+            if probs and probs[0][1] >= self.options.langdetect_min_prob:
+                return probs[0][0]
+        # metadata only: the script's most common language
         return _SCRIPT_DEFAULT.get(script, "und")
 
     def _sample_language(
@@ -1074,7 +1098,11 @@ class LanguageStage(Stage):
                 self.stat_update(f"fragment-kept-{kept}")
                 return False
             return True
-        return self._word_count(text, cluster) >= self.options.min_words
+        words = self._word_count(text, cluster)
+        if words <= _GLOSS_WORDS and _bracket_gloss(text, cluster[0].start, cluster[-1].end):
+            self.stat_update("fragment-kept-name")
+            return False
+        return words >= self.options.min_words
 
     @staticmethod
     def _extend(text: str, s: int, e: int, cjk: bool) -> tuple[int, int]:
@@ -1143,7 +1171,9 @@ class LanguageStage(Stage):
 
         found: list[tuple[int, int, str]] = []
         for cluster in clusters:
-            if not self._flag_cluster(text, cluster, main_scripts):
+            if cluster[0].script == "Latin" and "Latin" not in main_scripts:
+                cluster = self._own_sentences(text, cluster)
+            if not cluster or not self._flag_cluster(text, cluster, main_scripts):
                 continue
             scripts = [r.script for r in cluster]
             if "Hangul" in scripts:
@@ -1162,6 +1192,63 @@ class LanguageStage(Stage):
             s, e = self._extend(text, cluster[0].start, end, cjk)
             found.append((s, e, label))
         return found
+
+    def _own_sentences(self, text: str, cluster: list[_Run]) -> list[_Run]:
+        """The runs of a Latin cluster in a text of another script that are not part of a host
+        sentence. A cluster split at sentence ends (not inside a quotation) into pieces: a first
+        piece that host letters precede in its sentence ("783 km." before a quotation, "(The
+        Dodger)."), or a last one that host letters follow in its sentence (a signature before the
+        host's reply), belongs to that host sentence unless its words read as a language
+        (`_reads_foreign`). A short cluster inside one host sentence is a name, term or title of it
+        ("το αμερικανικό private equity Capital Group.", "Camponotus punctulatus imberbis — ...")
+        unless its words read as a language; a longer one is judged as before (a foreign clause)."""
+        pieces: list[list[_Run]] = [[cluster[0]]]
+        start = cluster[0].start
+        while start > 0 and (text[start - 1] in _QUOTE_PAIRS or text[start - 1] in _QUOTE_SPACE):
+            start -= 1  # a quotation opened just before the cluster ("“May I help u? Where ...”")
+        for prev, r in zip(cluster, cluster[1:], strict=False):
+            end = _ANY_SENTENCE_END_RE.search(text, prev.end, r.start)
+            if end and _open_mark(text, start, end.end()) is None:
+                pieces.append([])
+            pieces[-1].append(r)
+        before = _host_before(text, cluster[0].start)
+        after = _host_after(text, cluster[-1].end)
+        if len(pieces) == 1:
+            short = sum(1 for r in cluster if r.end - r.start >= 2) <= _EMBEDDED_WORDS
+            return [] if (before or after) and short and not self._reads_foreign(text, cluster) else cluster
+        first, last = 0, len(pieces)
+        if before and not self._reads_foreign(text, pieces[0]):
+            first = 1
+        if after and not self._reads_foreign(text, pieces[-1]):
+            last -= 1
+        return [r for piece in pieces[first:last] for r in piece]
+
+    def _reads_foreign(self, text: str, runs: list[_Run]) -> bool:
+        """Do Latin runs inside a host sentence read as a language rather than names, terms or a
+        title: two distinct words frequent in one language, and two in five of its words
+        (capitalised words inside, names, do not count), and not a title: as many capitalised words
+        as lowercase ones, all frequent ("Album of the Year", "Up from the Ashes")?"""
+        # not the ending of an ordinal number ("20th"), nor a letter standing for a word ("rock 'n' roll")
+        words = [
+            m.group()
+            for m in _WORD_RE.finditer(text, runs[0].start, runs[-1].end)
+            if not (m.start() > 0 and text[m.start() - 1].isdigit())
+            and not (m.end() - m.start() == 1 and text[m.start() - 1 : m.start()] in _ELISION)
+        ]
+        if not words:
+            return False
+        evidence = sorted(set(_evidence(words)))
+        _, hits = self._scores(evidence, "Latin")
+        if not hits:
+            return False
+        lang = max(sorted(hits), key=hits.__getitem__)
+        # a few short words of a romanised name or signature ("da", "at") are frequent somewhere
+        if hits[lang] < 2 or 5 * hits[lang] < 2 * len(evidence):
+            return False
+        listed = self.profiles.words[lang]
+        lower = [w for w in words[1:] if w.islower()]
+        title = 2 * sum(1 for w in words if w[:1].isupper()) >= len(words) and all(w in listed for w in lower)
+        return not title
 
     @staticmethod
     def _bridgeable(text: str, current: list[_Run], r: _Run) -> bool:
@@ -1601,7 +1688,9 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-skipped-unsure")
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
-                found = self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
+                found = _foreign_lines(
+                    text, self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
+                )
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
                 found = []
@@ -1609,6 +1698,9 @@ class LanguageStage(Stage):
                 fragments.append(_Fragment(s, e, "same-script", flang, flang))
         if not fragments:
             return
+        for f in fragments:
+            # a quotation removed whole takes its marks: no "„.“" or lone "«" left in the host text
+            f.start, f.end = _quoted_span(text, f.start, f.end)
         fragments.sort(key=lambda f: f.start)
         for f in fragments:
             self.stat_update(f"fragment-{f.kind}-{f.label}")
@@ -1712,12 +1804,14 @@ _BRACKET_RE = re.compile(r"[()\[\]{};=<>*]")
 _ENTITY_RE = re.compile(r"&#?\w+;")
 # a comment marker glued to the first word of a line ("!compute", "//todo", "#set")
 _COMMENT_START_RE = re.compile(r"[ \t\xa0]*(?:!|//|#|/\*|--|%|;)(?=[A-Za-z])")
-# References and taxonomic names: "et al.", editors, rank abbreviations, a journal's year;volume(issue)
-# (one is enough), or author initials ("Caracuta V.", "N. L. Meyer", "D.S.Hardy": a group each)
-# before a year closing a phrase ("2016.", "(2015)", ", 1905")
+# References and taxonomic names: "et al.", editors, rank abbreviations, a journal's year;volume(issue),
+# pages, volumes, a quoted title followed by its year (one is enough), or author initials ("Caracuta
+# V.", "N. L. Meyer", "D.S.Hardy": a group each) before a year closing a phrase ("2016.", "(2015)", ", 1905")
 _CITATION_MARK_RE = regex.compile(
     r"\bet al\b|\(eds?\.?\)|\beds?\.(?=[\s,;]|$)|\b(?:subsp|ssp|var|spp|cv)\.(?=\s)"
     r"|(?<!\d)(?:1[5-9]|20)\d\d ?; ?\d+ ?(?:\(\d+\))?[:.]"
+    # pages and volumes ("p. 297", "pp. xxv-xxx", "vol. 4", "volume 4"), a quoted title with its year
+    r"|(?<![\w.])pp?\. ?(?:\d|[ivxlc]+\b)|\b(?:[Vv]ol\.|[Vv]olume) ?\d|[“”\"»«] ?\((?:1[5-9]|20)\d\d\)"
 )
 _INITIALS_RE = regex.compile(r"(?<![\w.])\p{Lu}\.(?:[ -]?\p{Lu}\.)*(?=[\s,;&)]|\p{Lu}|$)")
 _YEAR_RE = regex.compile(r"(?<![\d-])(?:1[5-9]\d\d|20\d\d)[a-z]?(?=[.,;:)-]|$)")
@@ -1789,6 +1883,63 @@ def _code_line(text: str, at: int, step: int) -> bool:
             continue
         return _code_like_latin(line)
     return False
+
+
+# A name in its own script, given in brackets after a word of the host text (the language's name):
+# "Josef Gedalja Klausner (hebrejsky יוסף גדליה קלוזנר; žil ...)", "Moskau (russisch: Москва)".
+_GLOSS_BEFORE_RE = regex.compile(r"[(\[][ \t]*\p{L}[\p{L}.]*[ \t]*:?[ \t]*$")
+_GLOSS_AFTER_RE = regex.compile(r"[ \t]*[)\];,]")
+_GLOSS_WORDS = 4  # words of such a name at most
+
+
+def _bracket_gloss(text: str, s: int, e: int) -> bool:
+    """Is text[s:e] a short name glossed in brackets: "(<host word>[:] <name>" closed by ")", ";"
+    or ","? (A foreign clause in brackets starts right after the bracket.)"""
+    return bool(_GLOSS_BEFORE_RE.search(text, max(0, s - 40), s) and _GLOSS_AFTER_RE.match(text, e))
+
+
+_FOREIGN_LINE_SHARE = 2 / 3  # share of a line's letters in fragments of one language that makes it foreign
+
+
+def _foreign_lines(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Same-script fragments, a line mostly made of fragments of one language taken whole: a quoted
+    passage (Caesar's Latin in an Italian article) keeps no clauses whose words the two languages
+    share ("«, quarum unam incolunt Belgae, ..."), nor the quotation marks around them."""
+    if len(found) < 2:
+        return found
+    by_line: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    for s, e, lang in found:
+        start = text.rfind("\n", 0, s) + 1
+        end = text.find("\n", e)
+        by_line.setdefault((start, len(text) if end < 0 else end), []).append((s, e, lang))
+    out: list[tuple[int, int, str]] = []
+    for (start, end), spans in by_line.items():
+        langs = {lang for _, _, lang in spans}
+        if len(spans) >= 2 and len(langs) == 1:
+            letters = len(_LETTER_RE.findall(text, start, end))
+            covered = sum(len(_LETTER_RE.findall(text, s, e)) for s, e, _ in spans)
+            if covered >= _FOREIGN_LINE_SHARE * letters:
+                out.append((start, end, spans[0][2]))
+                continue
+        out.extend(spans)
+    return out
+
+
+def _host_before(text: str, at: int) -> bool:
+    """A letter before `at` in its sentence (the runs of a cluster start at its first foreign letter:
+    such a letter is of the host text)."""
+    lo = max(0, at - _SENTENCE_WINDOW)
+    start = lo
+    for m in _ANY_SENTENCE_END_RE.finditer(text, lo, at):
+        start = m.end()
+    return _LETTER_RE.search(text, start, at) is not None
+
+
+def _host_after(text: str, at: int) -> bool:
+    """A letter after `at` in its sentence."""
+    hi = min(len(text), at + _SENTENCE_WINDOW)
+    m = _ANY_SENTENCE_END_RE.search(text, at, hi)
+    return _LETTER_RE.search(text, at, m.start() if m else hi) is not None
 
 
 def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
@@ -2039,6 +2190,83 @@ def _clause_span(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 _DELIM_BEFORE_RE = regex.compile(r"(?:[,;:]|\s[–—-])\s*$")
+
+# Quotation marks and brackets that enclose a quotation, with the marks that close each ("„" closes
+# with "“" in German and "”" in Polish; "»" opens a Danish or German quotation). The apostrophes
+# ' and ’ are left out: they are mostly inside words ("C'est").
+_QUOTE_PAIRS = {
+    "„": "“”",
+    "“": "”",
+    "«": "»",
+    "»": "«",
+    "‹": "›",
+    "‚": "‘’",
+    "‘": "’",
+    '"': '"',
+    "「": "」",
+    "『": "』",
+    "(": ")",
+    "[": "]",
+    "（": "）",
+}
+_QUOTE_SPACE = " \t\xa0\u202f"
+_QUOTE_FINAL = ".!?…"
+
+
+def _quoted_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """A fragment [s, e) with the quotation marks that belong to it: when it is the whole content of
+    a quotation (only spaces and the quotation's final punctuation between it and the marks), the
+    marks and that punctuation; when it holds the closing mark of an opening mark just before it
+    ("„Wir schaffen das“, sagte sie."), that opening mark; when it holds an opening mark closed just
+    after it, that closing mark. So no half of a pair is left in the host text."""
+    n = len(text)
+    while True:
+        i = s
+        while i > 0 and text[i - 1] in _QUOTE_SPACE:
+            i -= 1
+        j = e
+        while j < n and (text[j] in _QUOTE_SPACE or text[j] in _QUOTE_FINAL):
+            j += 1
+        opener = text[i - 1] if i > 0 else ""
+        closers = _QUOTE_PAIRS.get(opener, "")
+        if closers and j < n and text[j] in closers:
+            s, e = i - 1, j + 1
+            continue
+        if closers and _closing_mark(text, s, e, opener, closers) is not None:
+            s = i - 1
+            continue
+        k = _open_mark(text, s, e)
+        if k is not None and j < n and text[j] in _QUOTE_PAIRS[text[k]]:
+            e = j + 1
+            continue
+        return s, e
+
+
+def _closing_mark(text: str, s: int, e: int, opener: str, closers: str) -> int | None:
+    """Where in [s, e) a quotation opened by `opener` before `s` closes (nested pairs skipped)."""
+    depth = 0
+    for k in range(s, e):
+        c = text[k]
+        if c in closers and (depth == 0 or opener == c):
+            if depth == 0:
+                return k
+            depth -= 1
+        elif c == opener:
+            depth += 1
+    return None
+
+
+def _open_mark(text: str, s: int, e: int) -> int | None:
+    """The last opening mark in [s, e) that is not closed in it (a quote or bracket at the start of a
+    word), or None."""
+    open_at: list[int] = []
+    for k in range(s, e):
+        c = text[k]
+        if open_at and c in _QUOTE_PAIRS[text[open_at[-1]]]:
+            open_at.pop()
+        elif c in _QUOTE_PAIRS and (k + 1 < e and not text[k + 1].isspace()) and (k == s or not text[k - 1].isalnum()):
+            open_at.append(k)
+    return open_at[-1] if open_at else None
 
 
 def _word_pieces(text: str, start: int, words: list[str]) -> list[tuple[int, int, str]]:
