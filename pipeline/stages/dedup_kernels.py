@@ -203,6 +203,7 @@ def dedup_units(
     added_keys = np.empty(band.size, np.uint64)
     n_added_keys = 0
     cands = np.empty(bands, np.int64)
+    found_band = np.zeros(bands, np.bool_)  # per band of the current unit: its bucket exists
     for i in range(n):
         key = keys[i]
         prior = two_tier_get(ex_old_k, ex_old_v, ex_new_k, ex_new_v, key)
@@ -224,6 +225,7 @@ def dedup_units(
         nc = 0
         for b in range(bands):
             value = two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, band[row, b])
+            found_band[b] = value >= 0
             if value >= 0:
                 cands[nc] = value
                 nc += 1
@@ -261,10 +263,12 @@ def dedup_units(
         else:
             sigs[entry] = unit_sigs[row]
         n_entries += 1
+        # Nothing was inserted since the look-ups above: a bucket found there exists, and ht_put
+        # tells a key this unit repeats (two bands, one key). Looking the keys up again in the
+        # large table cost a second pass over its cache lines.
         for b in range(bands):
             k = band[row, b]
-            if two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, k) < 0:
-                ht_put(bk_new_k, bk_new_v, k, np.uint32(entry))
+            if not found_band[b] and ht_put(bk_new_k, bk_new_v, k, np.uint32(entry)):
                 added_keys[n_added_keys] = k
                 n_added_keys += 1
         added_rows[n_added_rows] = row
