@@ -640,14 +640,18 @@ class KeyTable:
 
     A dict of Python ints costs ~100 bytes a key. Here keys live in two open-addressing hash tables
     of numpy arrays (12 bytes a slot, at most 70% full: ~17-34 bytes a key) searched by compiled
-    loops, many keys at once: the recent keys, which a rolled-back document may delete again, and
-    every ``compact_at`` of them move into the large table (``compact()`` between documents, or at
-    the start of ``update`` with ``compact_on_update``, for an owner that only deletes keys of its
-    last update). ``tables()`` hands all four arrays to the compiled dedup pass."""
+    loops, many keys at once: the recent keys, which a rolled-back document may delete again, and,
+    given ``compact_at``, every ``compact_at`` of them move into the large table (``compact()`` between
+    documents, or at the start of ``update`` with ``compact_on_update``, for an owner that only deletes
+    keys of its last update). ``tables()`` hands all four arrays to the compiled dedup pass.
+
+    By default (``compact_at`` None) nothing is compacted: every key, loaded ones too, lives in the one
+    table, which grows in place and deletes any key. Compacting hashed each key into the large table a
+    second time, after the look-up had left its cache lines (the dedup index: ~15% of ``process``)."""
 
     MAX_LOAD = 0.7
 
-    def __init__(self, compact_at: int = 1 << 14, compact_on_update: bool = False) -> None:
+    def __init__(self, compact_at: int | None = None, compact_on_update: bool = False) -> None:
         self.compact_at = compact_at
         self.compact_on_update = compact_on_update
         self.slot_keys, self.slot_values = _empty_slots(1 << 10)
@@ -713,18 +717,27 @@ class KeyTable:
     def insert_settled(self, keys: np.ndarray, values: np.ndarray) -> None:
         """``insert`` straight into the large table, for keys that will never be deleted (an index loaded
         from the state): each key is hashed in once instead of into the recent table and then again when
-        it is compacted. Only while the recent table is empty (first value wins either way)."""
-        if self.recent:
-            raise RuntimeError("insert_settled needs an empty recent table")
+        it is compacted. Only while the recent table is empty (first value wins either way). A table
+        that is never compacted takes them in its one table (one probe chain per look-up)."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
         if keys.size:
             _check_room(int(np.max(values)))
+        values = np.asarray(values, dtype=np.int64)
+        if self.compact_at is None:
+            self.reserve(keys.size)
+            self.recent += kernels.ht_insert(self.recent_keys, self.recent_values, keys, values)
+            return
+        if self.recent:
+            raise RuntimeError("insert_settled needs an empty recent table")
         self.reserve_settled(keys.size)
-        self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, np.asarray(values, dtype=np.int64))
+        self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, values)
 
     def reserve_settled(self, n: int) -> None:
-        """Room in the large table for ``n`` more keys (``insert_settled``), made at once."""
-        self._grow(("slot_keys", "slot_values"), self.runs + n)
+        """Room for ``n`` more keys (``insert_settled``), made at once."""
+        if self.compact_at is None:
+            self.reserve(n)
+        else:
+            self._grow(("slot_keys", "slot_values"), self.runs + n)
 
     def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
         """``insert`` with one value for all the (uint64) keys; returns the keys added."""
@@ -759,7 +772,7 @@ class KeyTable:
 
     def compact(self, force: bool = False) -> None:
         """Move the recent keys into the large table once there are many (or ``force``)."""
-        if not self.recent or (self.recent < self.compact_at and not force):
+        if not self.recent or (not force and (self.compact_at is None or self.recent < self.compact_at)):
             return
         used = self.recent_values != kernels.NO_VALUE
         self._grow(("slot_keys", "slot_values"), self.runs + self.recent)
@@ -780,7 +793,7 @@ class NearIndex:
 
     def __init__(self, bands: int, rows: int, num_perm: int, exact: bool) -> None:
         self.bands, self.rows, self.exact = bands, rows, exact
-        self.buckets = KeyTable()  # band key -> first entry (compacted in flush: undo needs recent keys)
+        self.buckets = KeyTable()  # band key -> first entry (undo deletes the keys of a rolled-back entry)
         self.entry_owners = _Grow(np.int64)  # entry -> document ordinal
         self.signatures = _Grow(np.uint32, num_perm) if not exact else None
         self.sets = _Grow(np.uint32) if exact else None  # concatenated sorted shingle hashes
@@ -888,7 +901,8 @@ class NearIndex:
         return self.buckets.insert_value(np.asarray(keys, dtype=np.uint64), entry).tolist()
 
     def flush(self) -> None:
-        """Between documents: move the new bucket keys into the large table once there are many."""
+        """Between documents: move the new bucket keys into the large table once there are many (a table
+        made with ``compact_at``; by default there is one table)."""
         self.buckets.compact()
 
     def undo(self, added: np.ndarray | list[int], entries: int) -> None:
