@@ -1229,16 +1229,14 @@ class DedupStage(Stage):
 
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
-        new_keys, added_near = sk["added"]
+        new_keys, added_near, span = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
         cuts = sk["set_cuts"]
         sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
         # The kernel appended the kept sets, in order, at the end of the index's set values, which
-        # only grow: where they are is enough (copies doubled the biggest part of the index for a
-        # large input file, kept until the file is committed). The rest: small numpy arrays.
-        sets = self.units.sets
-        span = (sets.size - int(sizes.sum()), sets.size) if sets is not None else (0, 0)
+        # only grow: where they are (``span``) is enough (copies doubled the biggest part of the index
+        # for a large input file, kept until the file is committed). The rest: small numpy arrays.
         rows.append(
             {
                 "id": doc.id,
@@ -1376,7 +1374,25 @@ class DedupStage(Stage):
         exact.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
-        owner, rule, cluster, sim, new_key, added_near, added_lsh, n_entries, n_values = kernels.dedup_units(
+        values_before = units.sets.size if units.sets is not None else 0
+        # Only text of other documents makes this one a duplicate: repeats of its own units are removed
+        # but counted neither way (a page repeating one paragraph is no copy of itself; the document
+        # signatures, of shingle sets, ignore repeats too). The kernel sums the characters.
+        (
+            gone,
+            owner,
+            rule,
+            cluster,
+            sim,
+            new_keys,
+            added_near,
+            added_lsh,
+            n_entries,
+            n_values,
+            gone_chars,
+            removed_chars,
+            copied,
+        ) = kernels.dedup_units(
             keys,
             near_pos,
             exact.tables(),
@@ -1394,9 +1410,9 @@ class DedupStage(Stage):
             sk["signatures"] if units.signatures is not None else self._no_sigs,
             o.threshold,
             ordinal,
+            cand_chars,
         )
         # The kernel wrote the new keys and entries into the index arrays: take them in.
-        new_keys = keys[new_key]
         exact.recent += new_keys.size
         units.buckets.recent += added_lsh.size
         units.entry_owners.size = n_entries
@@ -1404,16 +1420,10 @@ class DedupStage(Stage):
             units.set_ends.size, units.sets.size = n_entries, n_values
         if units.signatures is not None:
             units.signatures.size = n_entries
-        gone = np.flatnonzero(owner >= 0)
-        # Only text of other documents makes this one a duplicate: repeats of its own units are removed
-        # but counted neither way (a page repeating one paragraph is no copy of itself; the document
-        # signatures, of shingle sets, ignore repeats too).
-        copied = gone[owner[gone] != ordinal]
-        removed_chars = int(cand_chars[copied].sum())
-        own_chars = all_chars - int(cand_chars[gone].sum()) + removed_chars
-        rejected = bool(copied.size) and removed_chars >= o.max_duplicate_fraction * own_chars
+        own_chars = all_chars - gone_chars + removed_chars
+        rejected = bool(copied) and removed_chars >= o.max_duplicate_fraction * own_chars
         if gone.size:
-            self._record_removals(doc, sk, elig[gone], owner[gone], rule[gone], cluster[gone], sim[gone], rejected)
+            self._record_removals(doc, sk, elig[gone], owner, rule, cluster, sim, rejected)
         if rejected:
             exact.delete(new_keys)
             units.undo(added_lsh, lsh_entries)
@@ -1421,8 +1431,9 @@ class DedupStage(Stage):
             self.stat_update("doc-mostly-duplicate")
             share = removed_chars / max(1, own_chars)
             by_owner: Counter[int] = Counter()
-            for who, chars in zip(owner[copied].tolist(), cand_chars[copied].tolist(), strict=True):
-                by_owner[who] += chars
+            for who, chars in zip(owner.tolist(), cand_chars[gone].tolist(), strict=True):
+                if who != ordinal:
+                    by_owner[who] += chars
             main = by_owner.most_common(1)[0][0]
             doc.reject(
                 self.name,
@@ -1431,7 +1442,7 @@ class DedupStage(Stage):
                 **self._named(main),
             )
             return False
-        sk["added"] = (new_keys, added_near)
+        sk["added"] = (new_keys, added_near, (values_before, n_values))
         units.flush()
         return True
 

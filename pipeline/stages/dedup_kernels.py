@@ -183,6 +183,7 @@ def dedup_units(
     unit_sigs: np.ndarray,
     threshold: float,
     ordinal: int,
+    chars: np.ndarray,
 ) -> tuple:
     """Decide, in input order, the fate of a document's candidate units (those with enough words).
 
@@ -195,9 +196,11 @@ def dedup_units(
     room) and its band keys go into the recent bucket table (first entry wins). The keys of the
     kept first copies go into the recent exact-key table at the end.
 
-    Returns per candidate (owner, rule, cluster, similarity, new exact key?) — owner -1 when kept —
-    then the near rows indexed, the bucket keys created (both for a roll-back), and the new entry
-    and set-value counts.
+    Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
+    new exact keys, the near rows indexed and the bucket keys created (all three for a roll-back), the
+    new entry and set-value counts, and, of ``chars`` (each candidate's characters), the sums over the
+    removed candidates and over those that repeat another document, with the count of the latter:
+    one call instead of a dozen small numpy steps after it.
     """
     ex_old_k, ex_old_v, ex_new_k, ex_new_v = exact_tables
     bk_old_k, bk_old_v, bk_new_k, bk_new_v = bucket_tables
@@ -288,21 +291,39 @@ def dedup_units(
         added_rows[n_added_rows] = row
         n_added_rows += 1
         new_key[i] = True
+    new_keys = np.empty(n, np.uint64)
+    gone = np.empty(n, np.int64)
+    n_new = n_gone = copied = 0
+    gone_chars = copied_chars = 0
     for i in range(n):
         if new_key[i]:
             ht_put(ex_new_k, ex_new_v, keys[i], np.uint32(ordinal))
+            new_keys[n_new] = keys[i]
+            n_new += 1
+        elif owner[i] >= 0:  # removed (moved to the front of the arrays: n_gone <= i)
+            gone[n_gone] = i
+            owner[n_gone], rule[n_gone], cluster[n_gone], sim[n_gone] = owner[i], rule[i], cluster[i], sim[i]
+            gone_chars += chars[i]
+            if owner[i] != ordinal:  # only text of other documents makes this one a duplicate
+                copied += 1
+                copied_chars += chars[i]
+            n_gone += 1
     if warm == np.uint64(1) and n_entries < 0:  # never true: keeps the loads of ``touch_slots``
         n_values = -1
     return (
-        owner,
-        rule,
-        cluster,
-        sim,
-        new_key,
+        gone[:n_gone],
+        owner[:n_gone],
+        rule[:n_gone],
+        cluster[:n_gone],
+        sim[:n_gone],
+        new_keys[:n_new],
         added_rows[:n_added_rows],
         added_keys[:n_added_keys],
         n_entries,
         n_values,
+        gone_chars,
+        copied_chars,
+        copied,
     )
 
 
