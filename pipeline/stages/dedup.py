@@ -1460,33 +1460,43 @@ class DedupStage(Stage):
         """Record each removed unit (text, rule, the document it repeats), count rules and
         clusters, and drop the units from the text unless the document is rejected anyway."""
         u_start, u_end = sk["units"]
-        starts, ends = u_start[removed].tolist(), u_end[removed].tolist()
+        starts, ends = u_start[removed], u_end[removed]
+        line_chars = sk["line_chars"]
+        # where each removed unit's text starts and ends (without its last newline)
+        firsts, lasts = line_chars[starts].tolist(), (line_chars[ends] - 1).tolist()
         owners = owner.tolist()
         names = [_RULES[r] for r in rule.tolist()]
         ordinal = len(self.doc_ids) - 1
         for name, count in Counter(names).items():
             self.stat_update(name, count)
-        # A rolled-back original is no cluster.
-        self.cluster_sizes.update(
-            (name, group)
-            for name, group, who in zip(names, cluster.tolist(), owners, strict=True)
-            if not (rejected and who == ordinal)
-        )
-        # Cut the units out of the text by character offsets (no split of the whole text).
-        text, at = doc.text, sk["line_chars"].tolist()
-        stage = self.name
-        for start, end, who, name, similarity in zip(starts, ends, owners, names, sim.tolist(), strict=True):
-            doc.remove(
-                stage,
-                name,
-                text[at[start] : at[end] - 1],
-                lines=end - start,
-                **self._named(who),
-                jaccard=round(similarity, 4),
+        if rejected:  # a rolled-back original is no cluster
+            self.cluster_sizes.update(
+                (name, group)
+                for name, group, who in zip(names, cluster.tolist(), owners, strict=True)
+                if who != ordinal
             )
-        if not rejected:  # the kept runs of lines, joined as the lines were
-            cuts = [0, *(x for start, end in zip(starts, ends, strict=True) for x in (start, end)), len(at) - 1]
-            doc.text = "\n".join(text[at[a] : at[b] - 1] for a, b in zip(cuts[0::2], cuts[1::2], strict=True) if b > a)
+        else:
+            self.cluster_sizes.update(zip(names, cluster.tolist(), strict=True))
+        # Cut the units out of the text by character offsets (no split of the whole text), keeping
+        # the runs of lines between them joined as the lines were.
+        text, stage = doc.text, self.name
+        named: dict[int, dict[str, Any]] = {}  # per owner
+        kept: list[str] = []  # the runs of lines between the units
+        line = at = 0  # the first line and character after the last unit
+        for start, end, first, last, who, name, similarity in zip(
+            starts.tolist(), ends.tolist(), firsts, lasts, owners, names, sim.tolist(), strict=True
+        ):
+            extra = named.get(who)
+            if extra is None:
+                extra = named[who] = self._named(who)
+            doc.remove(stage, name, text[first:last], lines=end - start, **extra, jaccard=round(similarity, 4))
+            if start > line:
+                kept.append(text[at : first - 1])
+            line, at = end, last + 1
+        if not rejected:
+            if line_chars.size - 1 > line:
+                kept.append(text[at:])
+            doc.text = "\n".join(kept)
 
     def close(self) -> None:
         """Cluster counts for the report: how many kept units had 1, 2, ... removed copies."""
