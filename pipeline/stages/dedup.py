@@ -1229,11 +1229,9 @@ class DedupStage(Stage):
 
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
-        new_keys, added_near, span = sk["added"]
+        new_keys, (added_near, unit_keys, sizes), span = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
-        cuts = sk["set_cuts"]
-        sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
         # The kernel appended the kept sets, in order, at the end of the index's set values, which
         # only grow: where they are (``span``) is enough (copies doubled the biggest part of the index
         # for a large input file, kept until the file is committed). The rest: small numpy arrays.
@@ -1242,7 +1240,7 @@ class DedupStage(Stage):
                 "id": doc.id,
                 "line": doc.line_no,
                 "keys": new_keys,
-                "unit_keys": sk["band_keys"][added_near],
+                "unit_keys": unit_keys,
                 "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
                 "set_sizes": sizes,
                 "unit_sigs": None if exact else sk["signatures"][added_near],
@@ -1385,7 +1383,7 @@ class DedupStage(Stage):
             cluster,
             sim,
             new_keys,
-            added_near,
+            added_near,  # (rows in the near arrays, their band keys, their set sizes)
             added_lsh,
             n_entries,
             n_values,

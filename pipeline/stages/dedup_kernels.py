@@ -197,7 +197,8 @@ def dedup_units(
     kept first copies go into the recent exact-key table at the end.
 
     Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
-    new exact keys, the near rows indexed and the bucket keys created (all three for a roll-back), the
+    new exact keys, the near rows indexed (with their band keys and set sizes) and the bucket keys
+    created (for a roll-back and the saved state), the
     new entry and set-value counts, and, of ``chars`` (each candidate's characters), the sums over the
     removed candidates and over those that repeat another document, with the count of the latter:
     one call instead of a dozen small numpy steps after it.
@@ -216,6 +217,8 @@ def dedup_units(
     sim = np.ones(n, np.float64)
     new_key = np.zeros(n, np.bool_)
     added_rows = np.empty(band.shape[0], np.int64)
+    added_band = np.empty_like(band)  # their band keys and set sizes, for the saved state
+    added_sizes = np.empty(band.shape[0] if exact_verify else 0, np.int64)
     n_added_rows = 0
     added_keys = np.empty(band.size, np.uint64)
     n_added_keys = 0
@@ -289,6 +292,9 @@ def dedup_units(
                 added_keys[n_added_keys] = k
                 n_added_keys += 1
         added_rows[n_added_rows] = row
+        added_band[n_added_rows] = band[row]
+        if exact_verify:
+            added_sizes[n_added_rows] = unit_set_ends[row + 1] - unit_set_ends[row]
         n_added_rows += 1
         new_key[i] = True
     new_keys = np.empty(n, np.uint64)
@@ -317,7 +323,7 @@ def dedup_units(
         cluster[:n_gone],
         sim[:n_gone],
         new_keys[:n_new],
-        added_rows[:n_added_rows],
+        (added_rows[:n_added_rows], added_band[:n_added_rows], added_sizes[: n_added_rows if exact_verify else 0]),
         added_keys[:n_added_keys],
         n_entries,
         n_values,
