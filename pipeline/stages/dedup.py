@@ -640,14 +640,18 @@ class KeyTable:
 
     A dict of Python ints costs ~100 bytes a key. Here keys live in two open-addressing hash tables
     of numpy arrays (12 bytes a slot, at most 70% full: ~17-34 bytes a key) searched by compiled
-    loops, many keys at once: the recent keys, which a rolled-back document may delete again, and
-    every ``compact_at`` of them move into the large table (``compact()`` between documents, or at
-    the start of ``update`` with ``compact_on_update``, for an owner that only deletes keys of its
-    last update). ``tables()`` hands all four arrays to the compiled dedup pass."""
+    loops, many keys at once: the recent keys, which a rolled-back document may delete again, and,
+    given ``compact_at``, every ``compact_at`` of them move into the large table (``compact()`` between
+    documents, or at the start of ``update`` with ``compact_on_update``, for an owner that only deletes
+    keys of its last update). ``tables()`` hands all four arrays to the compiled dedup pass.
+
+    By default (``compact_at`` None) nothing is compacted: every key, loaded ones too, lives in the one
+    table, which grows in place and deletes any key. Compacting hashed each key into the large table a
+    second time, after the look-up had left its cache lines (the dedup index: ~15% of ``process``)."""
 
     MAX_LOAD = 0.7
 
-    def __init__(self, compact_at: int = 1 << 14, compact_on_update: bool = False) -> None:
+    def __init__(self, compact_at: int | None = None, compact_on_update: bool = False) -> None:
         self.compact_at = compact_at
         self.compact_on_update = compact_on_update
         self.slot_keys, self.slot_values = _empty_slots(1 << 10)
@@ -713,18 +717,27 @@ class KeyTable:
     def insert_settled(self, keys: np.ndarray, values: np.ndarray) -> None:
         """``insert`` straight into the large table, for keys that will never be deleted (an index loaded
         from the state): each key is hashed in once instead of into the recent table and then again when
-        it is compacted. Only while the recent table is empty (first value wins either way)."""
-        if self.recent:
-            raise RuntimeError("insert_settled needs an empty recent table")
+        it is compacted. Only while the recent table is empty (first value wins either way). A table
+        that is never compacted takes them in its one table (one probe chain per look-up)."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
         if keys.size:
             _check_room(int(np.max(values)))
+        values = np.asarray(values, dtype=np.int64)
+        if self.compact_at is None:
+            self.reserve(keys.size)
+            self.recent += kernels.ht_insert(self.recent_keys, self.recent_values, keys, values)
+            return
+        if self.recent:
+            raise RuntimeError("insert_settled needs an empty recent table")
         self.reserve_settled(keys.size)
-        self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, np.asarray(values, dtype=np.int64))
+        self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, values)
 
     def reserve_settled(self, n: int) -> None:
-        """Room in the large table for ``n`` more keys (``insert_settled``), made at once."""
-        self._grow(("slot_keys", "slot_values"), self.runs + n)
+        """Room for ``n`` more keys (``insert_settled``), made at once."""
+        if self.compact_at is None:
+            self.reserve(n)
+        else:
+            self._grow(("slot_keys", "slot_values"), self.runs + n)
 
     def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
         """``insert`` with one value for all the (uint64) keys; returns the keys added."""
@@ -759,7 +772,7 @@ class KeyTable:
 
     def compact(self, force: bool = False) -> None:
         """Move the recent keys into the large table once there are many (or ``force``)."""
-        if not self.recent or (self.recent < self.compact_at and not force):
+        if not self.recent or (not force and (self.compact_at is None or self.recent < self.compact_at)):
             return
         used = self.recent_values != kernels.NO_VALUE
         self._grow(("slot_keys", "slot_values"), self.runs + self.recent)
@@ -780,7 +793,7 @@ class NearIndex:
 
     def __init__(self, bands: int, rows: int, num_perm: int, exact: bool) -> None:
         self.bands, self.rows, self.exact = bands, rows, exact
-        self.buckets = KeyTable()  # band key -> first entry (compacted in flush: undo needs recent keys)
+        self.buckets = KeyTable()  # band key -> first entry (undo deletes the keys of a rolled-back entry)
         self.entry_owners = _Grow(np.int64)  # entry -> document ordinal
         self.signatures = _Grow(np.uint32, num_perm) if not exact else None
         self.sets = _Grow(np.uint32) if exact else None  # concatenated sorted shingle hashes
@@ -888,7 +901,8 @@ class NearIndex:
         return self.buckets.insert_value(np.asarray(keys, dtype=np.uint64), entry).tolist()
 
     def flush(self) -> None:
-        """Between documents: move the new bucket keys into the large table once there are many."""
+        """Between documents: move the new bucket keys into the large table once there are many (a table
+        made with ``compact_at``; by default there is one table)."""
         self.buckets.compact()
 
     def undo(self, added: np.ndarray | list[int], entries: int) -> None:
@@ -1215,22 +1229,18 @@ class DedupStage(Stage):
 
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
-        new_keys, added_near = sk["added"]
+        new_keys, (added_near, unit_keys, sizes), span = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
-        cuts = sk["set_cuts"]
-        sizes = (cuts[added_near + 1] - cuts[added_near]) if exact else np.empty(0, np.int64)
         # The kernel appended the kept sets, in order, at the end of the index's set values, which
-        # only grow: where they are is enough (copies doubled the biggest part of the index for a
-        # large input file, kept until the file is committed). The rest: small numpy arrays.
-        sets = self.units.sets
-        span = (sets.size - int(sizes.sum()), sets.size) if sets is not None else (0, 0)
+        # only grow: where they are (``span``) is enough (copies doubled the biggest part of the index
+        # for a large input file, kept until the file is committed). The rest: small numpy arrays.
         rows.append(
             {
                 "id": doc.id,
                 "line": doc.line_no,
                 "keys": new_keys,
-                "unit_keys": sk["band_keys"][added_near],
+                "unit_keys": unit_keys,
                 "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
                 "set_sizes": sizes,
                 "unit_sigs": None if exact else sk["signatures"][added_near],
@@ -1362,7 +1372,25 @@ class DedupStage(Stage):
         exact.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
-        owner, rule, cluster, sim, new_key, added_near, added_lsh, n_entries, n_values = kernels.dedup_units(
+        values_before = units.sets.size if units.sets is not None else 0
+        # Only text of other documents makes this one a duplicate: repeats of its own units are removed
+        # but counted neither way (a page repeating one paragraph is no copy of itself; the document
+        # signatures, of shingle sets, ignore repeats too). The kernel sums the characters.
+        (
+            gone,
+            owner,
+            rule,
+            cluster,
+            sim,
+            new_keys,
+            added_near,  # (rows in the near arrays, their band keys, their set sizes)
+            added_lsh,
+            n_entries,
+            n_values,
+            gone_chars,
+            removed_chars,
+            copied,
+        ) = kernels.dedup_units(
             keys,
             near_pos,
             exact.tables(),
@@ -1380,9 +1408,9 @@ class DedupStage(Stage):
             sk["signatures"] if units.signatures is not None else self._no_sigs,
             o.threshold,
             ordinal,
+            cand_chars,
         )
         # The kernel wrote the new keys and entries into the index arrays: take them in.
-        new_keys = keys[new_key]
         exact.recent += new_keys.size
         units.buckets.recent += added_lsh.size
         units.entry_owners.size = n_entries
@@ -1390,16 +1418,10 @@ class DedupStage(Stage):
             units.set_ends.size, units.sets.size = n_entries, n_values
         if units.signatures is not None:
             units.signatures.size = n_entries
-        gone = np.flatnonzero(owner >= 0)
-        # Only text of other documents makes this one a duplicate: repeats of its own units are removed
-        # but counted neither way (a page repeating one paragraph is no copy of itself; the document
-        # signatures, of shingle sets, ignore repeats too).
-        copied = gone[owner[gone] != ordinal]
-        removed_chars = int(cand_chars[copied].sum())
-        own_chars = all_chars - int(cand_chars[gone].sum()) + removed_chars
-        rejected = bool(copied.size) and removed_chars >= o.max_duplicate_fraction * own_chars
+        own_chars = all_chars - gone_chars + removed_chars
+        rejected = bool(copied) and removed_chars >= o.max_duplicate_fraction * own_chars
         if gone.size:
-            self._record_removals(doc, sk, elig[gone], owner[gone], rule[gone], cluster[gone], sim[gone], rejected)
+            self._record_removals(doc, sk, elig[gone], owner, rule, cluster, sim, rejected)
         if rejected:
             exact.delete(new_keys)
             units.undo(added_lsh, lsh_entries)
@@ -1407,8 +1429,9 @@ class DedupStage(Stage):
             self.stat_update("doc-mostly-duplicate")
             share = removed_chars / max(1, own_chars)
             by_owner: Counter[int] = Counter()
-            for who, chars in zip(owner[copied].tolist(), cand_chars[copied].tolist(), strict=True):
-                by_owner[who] += chars
+            for who, chars in zip(owner.tolist(), cand_chars[gone].tolist(), strict=True):
+                if who != ordinal:
+                    by_owner[who] += chars
             main = by_owner.most_common(1)[0][0]
             doc.reject(
                 self.name,
@@ -1417,7 +1440,7 @@ class DedupStage(Stage):
                 **self._named(main),
             )
             return False
-        sk["added"] = (new_keys, added_near)
+        sk["added"] = (new_keys, added_near, (values_before, n_values))
         units.flush()
         return True
 
@@ -1435,33 +1458,43 @@ class DedupStage(Stage):
         """Record each removed unit (text, rule, the document it repeats), count rules and
         clusters, and drop the units from the text unless the document is rejected anyway."""
         u_start, u_end = sk["units"]
-        starts, ends = u_start[removed].tolist(), u_end[removed].tolist()
+        starts, ends = u_start[removed], u_end[removed]
+        line_chars = sk["line_chars"]
+        # where each removed unit's text starts and ends (without its last newline)
+        firsts, lasts = line_chars[starts].tolist(), (line_chars[ends] - 1).tolist()
         owners = owner.tolist()
         names = [_RULES[r] for r in rule.tolist()]
         ordinal = len(self.doc_ids) - 1
         for name, count in Counter(names).items():
             self.stat_update(name, count)
-        # A rolled-back original is no cluster.
-        self.cluster_sizes.update(
-            (name, group)
-            for name, group, who in zip(names, cluster.tolist(), owners, strict=True)
-            if not (rejected and who == ordinal)
-        )
-        # Cut the units out of the text by character offsets (no split of the whole text).
-        text, at = doc.text, sk["line_chars"].tolist()
-        stage = self.name
-        for start, end, who, name, similarity in zip(starts, ends, owners, names, sim.tolist(), strict=True):
-            doc.remove(
-                stage,
-                name,
-                text[at[start] : at[end] - 1],
-                lines=end - start,
-                **self._named(who),
-                jaccard=round(similarity, 4),
+        if rejected:  # a rolled-back original is no cluster
+            self.cluster_sizes.update(
+                (name, group)
+                for name, group, who in zip(names, cluster.tolist(), owners, strict=True)
+                if who != ordinal
             )
-        if not rejected:  # the kept runs of lines, joined as the lines were
-            cuts = [0, *(x for start, end in zip(starts, ends, strict=True) for x in (start, end)), len(at) - 1]
-            doc.text = "\n".join(text[at[a] : at[b] - 1] for a, b in zip(cuts[0::2], cuts[1::2], strict=True) if b > a)
+        else:
+            self.cluster_sizes.update(zip(names, cluster.tolist(), strict=True))
+        # Cut the units out of the text by character offsets (no split of the whole text), keeping
+        # the runs of lines between them joined as the lines were.
+        text, stage = doc.text, self.name
+        named: dict[int, dict[str, Any]] = {}  # per owner
+        kept: list[str] = []  # the runs of lines between the units
+        line = at = 0  # the first line and character after the last unit
+        for start, end, first, last, who, name, similarity in zip(
+            starts.tolist(), ends.tolist(), firsts, lasts, owners, names, sim.tolist(), strict=True
+        ):
+            extra = named.get(who)
+            if extra is None:
+                extra = named[who] = self._named(who)
+            doc.remove(stage, name, text[first:last], lines=end - start, **extra, jaccard=round(similarity, 4))
+            if start > line:
+                kept.append(text[at : first - 1])
+            line, at = end, last + 1
+        if not rejected:
+            if line_chars.size - 1 > line:
+                kept.append(text[at:])
+            doc.text = "\n".join(kept)
 
     def close(self) -> None:
         """Cluster counts for the report: how many kept units had 1, 2, ... removed copies."""

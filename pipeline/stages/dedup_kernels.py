@@ -154,6 +154,17 @@ def first_copies(keys: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def touch_slots(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> np.uint64:
+    """Read the home slot of each key (a combination of what was read: for the caller to keep)."""
+    mask = np.uint64(slot_keys.size - 1)
+    acc = np.uint64(0)
+    for i in range(keys.size):
+        j = keys[i] & mask
+        acc ^= slot_keys[j] + np.uint64(slot_values[j])
+    return acc
+
+
+@numba.njit(cache=True, nogil=True)
 def dedup_units(
     keys: np.ndarray,
     near_pos: np.ndarray,
@@ -172,6 +183,7 @@ def dedup_units(
     unit_sigs: np.ndarray,
     threshold: float,
     ordinal: int,
+    chars: np.ndarray,
 ) -> tuple:
     """Decide, in input order, the fate of a document's candidate units (those with enough words).
 
@@ -184,25 +196,34 @@ def dedup_units(
     room) and its band keys go into the recent bucket table (first entry wins). The keys of the
     kept first copies go into the recent exact-key table at the end.
 
-    Returns per candidate (owner, rule, cluster, similarity, new exact key?) — owner -1 when kept —
-    then the near rows indexed, the bucket keys created (both for a roll-back), and the new entry
-    and set-value counts.
+    Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
+    new exact keys, the near rows indexed (with their band keys and set sizes) and the bucket keys
+    created (for a roll-back and the saved state), the
+    new entry and set-value counts, and, of ``chars`` (each candidate's characters), the sums over the
+    removed candidates and over those that repeat another document, with the count of the latter:
+    one call instead of a dozen small numpy steps after it.
     """
     ex_old_k, ex_old_v, ex_new_k, ex_new_v = exact_tables
     bk_old_k, bk_old_v, bk_new_k, bk_new_v = bucket_tables
     n = keys.size
     first = first_copies(keys)
     bands = band.shape[1]
+    # Load the home slots of every key this pass will look up (independent loads, many in flight)
+    # before the look-ups, whose branches let the CPU wait for one cache miss at a time.
+    warm = touch_slots(ex_new_k, ex_new_v, keys) ^ touch_slots(bk_new_k, bk_new_v, band.ravel())
     owner = np.full(n, -1, np.int64)
     rule = np.zeros(n, np.int8)
     cluster = np.zeros(n, np.uint64)
     sim = np.ones(n, np.float64)
     new_key = np.zeros(n, np.bool_)
     added_rows = np.empty(band.shape[0], np.int64)
+    added_band = np.empty_like(band)  # their band keys and set sizes, for the saved state
+    added_sizes = np.empty(band.shape[0] if exact_verify else 0, np.int64)
     n_added_rows = 0
     added_keys = np.empty(band.size, np.uint64)
     n_added_keys = 0
     cands = np.empty(bands, np.int64)
+    found_band = np.zeros(bands, np.bool_)  # per band of the current unit: its bucket exists
     for i in range(n):
         key = keys[i]
         prior = two_tier_get(ex_old_k, ex_old_v, ex_new_k, ex_new_v, key)
@@ -224,6 +245,7 @@ def dedup_units(
         nc = 0
         for b in range(bands):
             value = two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, band[row, b])
+            found_band[b] = value >= 0
             if value >= 0:
                 cands[nc] = value
                 nc += 1
@@ -261,28 +283,53 @@ def dedup_units(
         else:
             sigs[entry] = unit_sigs[row]
         n_entries += 1
+        # Nothing was inserted since the look-ups above: a bucket found there exists, and ht_put
+        # tells a key this unit repeats (two bands, one key). Looking the keys up again in the
+        # large table cost a second pass over its cache lines.
         for b in range(bands):
             k = band[row, b]
-            if two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, k) < 0:
-                ht_put(bk_new_k, bk_new_v, k, np.uint32(entry))
+            if not found_band[b] and ht_put(bk_new_k, bk_new_v, k, np.uint32(entry)):
                 added_keys[n_added_keys] = k
                 n_added_keys += 1
         added_rows[n_added_rows] = row
+        added_band[n_added_rows] = band[row]
+        if exact_verify:
+            added_sizes[n_added_rows] = unit_set_ends[row + 1] - unit_set_ends[row]
         n_added_rows += 1
         new_key[i] = True
+    new_keys = np.empty(n, np.uint64)
+    gone = np.empty(n, np.int64)
+    n_new = n_gone = copied = 0
+    gone_chars = copied_chars = 0
     for i in range(n):
         if new_key[i]:
             ht_put(ex_new_k, ex_new_v, keys[i], np.uint32(ordinal))
+            new_keys[n_new] = keys[i]
+            n_new += 1
+        elif owner[i] >= 0:  # removed (moved to the front of the arrays: n_gone <= i)
+            gone[n_gone] = i
+            owner[n_gone], rule[n_gone], cluster[n_gone], sim[n_gone] = owner[i], rule[i], cluster[i], sim[i]
+            gone_chars += chars[i]
+            if owner[i] != ordinal:  # only text of other documents makes this one a duplicate
+                copied += 1
+                copied_chars += chars[i]
+            n_gone += 1
+    if warm == np.uint64(1) and n_entries < 0:  # never true: keeps the loads of ``touch_slots``
+        n_values = -1
     return (
-        owner,
-        rule,
-        cluster,
-        sim,
-        new_key,
-        added_rows[:n_added_rows],
+        gone[:n_gone],
+        owner[:n_gone],
+        rule[:n_gone],
+        cluster[:n_gone],
+        sim[:n_gone],
+        new_keys[:n_new],
+        (added_rows[:n_added_rows], added_band[:n_added_rows], added_sizes[: n_added_rows if exact_verify else 0]),
         added_keys[:n_added_keys],
         n_entries,
         n_values,
+        gone_chars,
+        copied_chars,
+        copied,
     )
 
 
