@@ -2884,3 +2884,39 @@ def test_first_pass_parts_packed_for_the_state_unpack_to_the_same_parts() -> Non
     assert stage.unpack_parts(stage.pack_parts([])) == []
     off = BoilerplateStage(BoilerplateStage.Options(disable_rules=["recurring"]))
     assert off.pack_parts([off.prepare_part(doc) for doc in docs]) is None  # nothing to keep
+
+
+# -- headlines above a date line ---------------------------------------------------------------------
+
+NEWS_BODY = (
+    "The city council voted 7 to 2 on Monday to build 40 kilometres of protected bike lanes by 2026, "
+    "the largest investment in cycling in the city's history.\n\n"
+    '"This changes how people will move around for decades," said Mayor Ana Ruiz after the vote.\n\n'
+    "Opponents argued that the lanes would remove 600 parking spaces from the busiest shopping streets.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("top", "removed_top"),
+    [
+        ("City council approves new bike lanes\n\nMarch 4, 2024\n\n", [("date-line", "March 4, 2024")]),
+        (
+            "City council approves new bike lanes\n\nBy Maria Lopez\nMarch 4, 2024\n\n",
+            [("date-line", "March 4, 2024")],
+        ),
+        ("Storm floods northern districts\n\nMarch 4, 2024\n\n", [("date-line", "March 4, 2024")]),
+    ],
+)
+def test_headline_above_the_date_line_is_kept(stage, top, removed_top):
+    # The scorer took a short title-cased line next to a date for chrome; the date line dates the
+    # text below it, so the line above it is that text's headline.
+    doc = run(top + NEWS_BODY, stage)
+    assert removed(doc) == removed_top
+    assert doc.text.startswith(top.split("\n")[0] + "\n")
+
+
+def test_dated_comment_author_and_byline_stay_removed(stage):
+    # Only a headline is kept: not "By ..." bylines nor a numbered "... says:" comment header.
+    for top in ("By Ivan Penn\nAug. 16, 2020\n\n", "3. wmu says:\nAugust 5, 2019 at 4:43 pm\n"):
+        doc = run(top + NEWS_BODY, stage)
+        assert top.split("\n")[0] not in doc.text

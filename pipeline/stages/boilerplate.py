@@ -989,6 +989,69 @@ _ENDS_COLON = SCORER_FEATURES.index("ends_colon")
 _LIST_ITEM = SCORER_FEATURES.index("list_item")
 
 
+# A byline between a headline and its date ("By Maria Lopez", "von Marta Orosz", "par ..."): such a line
+# is not taken for the headline itself either.
+_BYLINE_RE = regex.compile(r"(?i)(?:by|von|par|por|door|przez|di|от|(?:author|autor|auteur|autore|автор)\b:?)\s")
+# A headline is a few words, not a sentence or a label: no full stop, colon, comma or semicolon at the
+# end, no separators of breadcrumbs and page titles ("|", "»", ">", "/"), not starting in lower case.
+HEADLINE_MIN_WORDS = 3
+BYLINE_MAX_WORDS = 6
+HEADLINE_MAX_WORDS = 20
+_HEADLINE_BAD_END = ".:;,"
+_HEADLINE_SEPARATORS = ("|", "»", " > ", " / ")
+
+
+def _starts_lowercase(text: str) -> bool:
+    """Whether the first letter of ``text`` is a lower-case one ("weiterlesen 12 Minuten": a link, not a
+    headline; scripts without case never are)."""
+    for ch in text:
+        if ch.isalpha():
+            return ch.islower()
+    return False
+
+
+def _dated_headlines(lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None]) -> list[int]:
+    """Lines the scorer removed that are an article's headline: a few words right above the article's
+    date line (a byline may stand in between), with the article's first paragraph of prose, kept, right
+    below it ("Storm floods northern districts" / "March 4, 2024" / "The storm brought ..."). The date
+    line dates the text that follows, so the line above it heads that text, not the page."""
+    found: list[int] = []
+    if "date-line" not in verdict:  # (C-level: most pages have no date line)
+        return found
+    nonblank = [i for i, info in enumerate(infos) if info is not None and info[0] is not None]
+    for k, d in enumerate(nonblank):
+        if verdict[d] != "date-line" or k == 0 or k + 1 >= len(nonblank):
+            continue
+        first = nonblank[k + 1]
+        info = infos[first]
+        if verdict[first] is not None or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+            continue
+        h = k - 1
+        byline = nonblank[h]
+        if (
+            h > 0
+            and verdict[byline] in (None, SCORER_RULE)
+            and infos[byline][1] <= BYLINE_MAX_WORDS  # type: ignore[index]
+            and _BYLINE_RE.match(lines[byline].strip())
+        ):
+            h -= 1  # (the byline itself stays as the scorer judged it)
+        i = nonblank[h]
+        if verdict[i] != SCORER_RULE:
+            continue
+        stripped = lines[i].strip()
+        words = infos[i][1]  # type: ignore[index]
+        if (
+            HEADLINE_MIN_WORDS <= words <= HEADLINE_MAX_WORDS
+            and stripped[-1] not in _HEADLINE_BAD_END
+            and not any(sep in stripped for sep in _HEADLINE_SEPARATORS)
+            and _LIST_ITEM_RE.match(stripped) is None
+            and _BYLINE_RE.match(stripped) is None
+            and not _starts_lowercase(stripped)
+        ):
+            found.append(i)
+    return found
+
+
 # math.log1p of small counts, looked up (the same values as calling it).
 _LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
 
@@ -2546,7 +2609,8 @@ class BoilerplateStage(Stage):
     def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
         except the items of a list announced by a line ending with a colon ("You will need:") and
-        ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either."""
+        ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
+        headline right above the article's date line (_dated_headlines, counter ``headline-kept``)."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -2565,6 +2629,9 @@ class BoilerplateStage(Stage):
         for i in rows[below & keep].tolist():
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
+        for i in _dated_headlines(lines, verdict, v.infos):
+            verdict[i] = None
+            self.stat_update("headline-kept")
 
     def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
         """Log-odds that each candidate line is content: the first model on the line's own features,
