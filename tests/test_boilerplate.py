@@ -2920,3 +2920,30 @@ def test_dated_comment_author_and_byline_stay_removed(stage):
     for top in ("By Ivan Penn\nAug. 16, 2020\n\n", "3. wmu says:\nAugust 5, 2019 at 4:43 pm\n"):
         doc = run(top + NEWS_BODY, stage)
         assert top.split("\n")[0] not in doc.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Terms of Sale\n\n1. Scope. These terms apply to all orders placed through this website by consumers "
+        "resident in the European Union.\n\n2. Right of withdrawal. You have the right to withdraw from this "
+        "contract within 14 days without giving any reason.\n",
+        'Act One, Scene Two\n\nHAMLET: Seems, madam? Nay, it is. I know not "seems." Why seems it so particular '
+        "with thee, good mother?\nGERTRUDE: Why seems it so particular with thee?\n",
+    ],
+)
+def test_title_on_the_first_line_above_prose_is_kept(stage, text):
+    # The scorer removed a page's title when its first paragraph followed right below it.
+    doc = run(text, stage)
+    assert doc.text.startswith(text.split("\n")[0] + "\n")
+    assert "line-scorer" not in [r for r, _ in removed(doc)]
+
+
+def test_first_line_label_or_menu_item_stays_removed(stage):
+    # A first line that is a label (ends in ':') or a list item is not a title.
+    for top in ("Skip to content:\n", "  • Home\n"):
+        doc = run(top + NEWS_BODY, stage)
+        assert top.strip() not in doc.text
+    # Nor a contact line (CC: "Reach Us +441904929220" heads a company page); a year range is no phone.
+    assert not boilerplate._headline_like("Reach Us +441904929220", 3)
+    assert boilerplate._headline_like("Gender Respect Project 2013-2016", 4)

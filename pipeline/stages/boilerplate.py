@@ -999,6 +999,8 @@ BYLINE_MAX_WORDS = 6
 HEADLINE_MAX_WORDS = 20
 _HEADLINE_BAD_END = ".:;,"
 _HEADLINE_SEPARATORS = ("|", "»", " > ", " / ")
+# A telephone number ("Reach Us +441904929220", "Call 0800 123 456"): a contact line, not a title.
+_PHONE_RE = re.compile(r"\+\d{6,}|\d(?:[ /-]?\d){8,}")
 
 
 def _starts_lowercase(text: str) -> bool:
@@ -1010,21 +1012,46 @@ def _starts_lowercase(text: str) -> bool:
     return False
 
 
-def _dated_headlines(lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None]) -> list[int]:
-    """Lines the scorer removed that are an article's headline: a few words right above the article's
-    date line (a byline may stand in between), with the article's first paragraph of prose, kept, right
-    below it ("Storm floods northern districts" / "March 4, 2024" / "The storm brought ..."). The date
-    line dates the text that follows, so the line above it heads that text, not the page."""
+def _nonblank_lines(infos: list[tuple[Any, ...] | None], limit: int = -1) -> list[int]:
+    """The lines with words, in order (the first ``limit`` of them when limit >= 0)."""
     found: list[int] = []
+    for i, info in enumerate(infos):
+        if info is not None and info[0] is not None:
+            found.append(i)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _opens_prose(verdict: list[str | None], infos: list[tuple[Any, ...] | None], i: int) -> bool:
+    """Whether line ``i`` is kept and reads as prose (the first paragraph of a text)."""
+    info = infos[i]
+    return verdict[i] is None and info is not None and info[4] and info[1] >= SEEN_PROSE_MIN_WORDS
+
+
+def _kept_headlines(lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None]) -> list[int]:
+    """Lines the scorer removed that head the text below them, a few words (_headline_like) with a kept
+    paragraph of prose right below:
+
+    * the page's first line ("Terms of Sale" / "1. Scope. These terms apply to ..."): the title;
+    * the line right above the date line of an article (a short byline may stand in between), with
+      the article's first paragraph right below the date ("Storm floods northern districts" /
+      "March 4, 2024" / "The storm brought ..."): the date dates the text that follows, so the line
+      above it heads that text, not the page."""
+    found: list[int] = []
+    top = _nonblank_lines(infos, 2)
+    if (
+        len(top) == 2
+        and verdict[top[0]] == SCORER_RULE
+        and _opens_prose(verdict, infos, top[1])
+        and _headline_like(lines[top[0]].strip(), infos[top[0]][1])  # type: ignore[index]
+    ):
+        found.append(top[0])
     if "date-line" not in verdict:  # (C-level: most pages have no date line)
         return found
-    nonblank = [i for i, info in enumerate(infos) if info is not None and info[0] is not None]
-    for k, d in enumerate(nonblank):
-        if verdict[d] != "date-line" or k == 0 or k + 1 >= len(nonblank):
-            continue
-        first = nonblank[k + 1]
-        info = infos[first]
-        if verdict[first] is not None or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+    nonblank = _nonblank_lines(infos)
+    for k in range(1, len(nonblank) - 1):
+        if verdict[nonblank[k]] != "date-line" or not _opens_prose(verdict, infos, nonblank[k + 1]):
             continue
         h = k - 1
         byline = nonblank[h]
@@ -1036,20 +1063,22 @@ def _dated_headlines(lines: list[str], verdict: list[str | None], infos: list[tu
         ):
             h -= 1  # (the byline itself stays as the scorer judged it)
         i = nonblank[h]
-        if verdict[i] != SCORER_RULE:
-            continue
-        stripped = lines[i].strip()
-        words = infos[i][1]  # type: ignore[index]
-        if (
-            HEADLINE_MIN_WORDS <= words <= HEADLINE_MAX_WORDS
-            and stripped[-1] not in _HEADLINE_BAD_END
-            and not any(sep in stripped for sep in _HEADLINE_SEPARATORS)
-            and _LIST_ITEM_RE.match(stripped) is None
-            and _BYLINE_RE.match(stripped) is None
-            and not _starts_lowercase(stripped)
-        ):
+        if verdict[i] == SCORER_RULE and i not in found and _headline_like(lines[i].strip(), infos[i][1]):  # type: ignore[index]
             found.append(i)
     return found
+
+
+def _headline_like(stripped: str, words: int) -> bool:
+    """A few words, not a sentence, label, list item, byline or breadcrumb (see HEADLINE_MIN_WORDS)."""
+    return (
+        HEADLINE_MIN_WORDS <= words <= HEADLINE_MAX_WORDS
+        and stripped[-1] not in _HEADLINE_BAD_END
+        and not any(sep in stripped for sep in _HEADLINE_SEPARATORS)
+        and _LIST_ITEM_RE.match(stripped) is None
+        and _BYLINE_RE.match(stripped) is None
+        and not _starts_lowercase(stripped)
+        and _PHONE_RE.search(stripped) is None
+    )
 
 
 # math.log1p of small counts, looked up (the same values as calling it).
@@ -2610,7 +2639,8 @@ class BoilerplateStage(Stage):
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
         except the items of a list announced by a line ending with a colon ("You will need:") and
         ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
-        headline right above the article's date line (_dated_headlines, counter ``headline-kept``)."""
+        headline: the page's first line or the line above the article's date line, right above kept prose
+        (_kept_headlines, counter ``headline-kept``)."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -2629,7 +2659,7 @@ class BoilerplateStage(Stage):
         for i in rows[below & keep].tolist():
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
-        for i in _dated_headlines(lines, verdict, v.infos):
+        for i in _kept_headlines(lines, verdict, v.infos):
             verdict[i] = None
             self.stat_update("headline-kept")
 
