@@ -2947,3 +2947,30 @@ def test_first_line_label_or_menu_item_stays_removed(stage):
     # Nor a contact line (CC: "Reach Us +441904929220" heads a company page); a year range is no phone.
     assert not boilerplate._headline_like("Reach Us +441904929220", 3)
     assert boilerplate._headline_like("Gender Respect Project 2013-2016", 4)
+
+
+def test_stock_sentence_recurring_across_sites_kept_inside_prose():
+    # Recipes of six sites share a step and news pages a stock line; removed as 'recurring' from every
+    # page, the first included, they left holes in the text. Between two kept paragraphs they stay (dedup
+    # decides on copies); a banner without a sentence end and the site's own template line still go.
+    step = "Preheat the oven to 180 degrees and grease a round baking tin."
+    banner = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren und Zugriffe zu messen"
+    template = "Every recipe on this site is tested three times in our own kitchen."
+    intro = "My grandmother baked this apple cake every autumn when the first apples from the garden were ripe."
+    method = "Peel and slice the apples, stir them into the batter and bake the cake for about forty minutes."
+    docs = [
+        jdoc(i, f"{intro} ({i})\n\n{step}\n\n{method} ({i})\n\n{banner}\n", f"https://site{i}.example/cake")
+        for i in range(6)
+    ]
+    docs += [jdoc(10 + i, f"{intro} [{i}]\n{template}\n{method} [{i}]\n", "https://own.example/r") for i in range(3)]
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    assert line_hash(normalise(step)) in stage.recurring
+    for doc in docs[:6]:
+        stage.process(doc)
+        assert removed(doc) == [("recurring", banner)]
+        assert step in doc.text
+    page = docs[6]
+    stage.process(page)
+    assert ("recurring", template) in removed(page)
+    assert stage.take_stats()["recurring-sentence-kept"] == 6

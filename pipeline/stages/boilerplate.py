@@ -1081,6 +1081,38 @@ def _headline_like(stripped: str, words: int) -> bool:
     )
 
 
+# A corpus-wide recurring line kept inside prose is a sentence of at least this many words.
+RECURRING_SENTENCE_MIN_WORDS = 6
+
+
+def _recurring_sentences_in_prose(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], site_recurring: frozenset[int]
+) -> list[int]:
+    """Lines removed as recurring that are a sentence of the text, not template: a full sentence
+    (RECURRING_SENTENCE_MIN_WORDS words or more, ending like one) found across the corpus but not in its
+    own site's template, with a kept paragraph of prose right above and right below it. Stock sentences
+    recur across sites inside articles ("The company did not respond to a request for comment.",
+    "Preheat the oven to 180 degrees."); a cookie banner or comment form sits at the edge of the text."""
+    found: list[int] = []
+    if RECURRING_RULE not in verdict:
+        return found
+    nonblank = _nonblank_lines(infos)
+    for k in range(1, len(nonblank) - 1):
+        i = nonblank[k]
+        if verdict[i] != RECURRING_RULE:
+            continue
+        info = infos[i]
+        if info is None or info[0] in site_recurring or info[1] < RECURRING_SENTENCE_MIN_WORDS:
+            continue
+        if (
+            _opens_prose(verdict, infos, nonblank[k - 1])
+            and _opens_prose(verdict, infos, nonblank[k + 1])
+            and sentence_end(lines[i].strip())
+        ):
+            found.append(i)
+    return found
+
+
 # math.log1p of small counts, looked up (the same values as calling it).
 _LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
 
@@ -2485,11 +2517,18 @@ class BoilerplateStage(Stage):
         A document most of whose body text recurs in other documents is a copy of content (an article
         syndicated to several sites, reposted on the same one), not a page of template lines: the
         recurring rule would take its body from every copy, the first included, so its body lines are
-        left to dedup, which keeps the first copy (``RECURRING_COPY_SHARE``, ``RECURRING_COPY_LINES``)."""
+        left to dedup, which keeps the first copy (``RECURRING_COPY_SHARE``, ``RECURRING_COPY_LINES``).
+        A sentence that recurs across the corpus but not in the site's template, standing between two
+        kept paragraphs of prose, is kept (_recurring_sentences_in_prose)."""
         verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False)
         if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
             self.stat_update("recurring-copy-kept")
             verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True)
+        elif recurring_body and self.recurring:
+            site = self.recurring_by_site.get(self.site_of(doc), frozenset())
+            for i in _recurring_sentences_in_prose(lines, verdicts.verdict, verdicts.infos, site):
+                verdicts.verdict[i] = None
+                self.stat_update("recurring-sentence-kept")
         return verdicts
 
     def _rule_verdicts(
