@@ -2884,3 +2884,93 @@ def test_first_pass_parts_packed_for_the_state_unpack_to_the_same_parts() -> Non
     assert stage.unpack_parts(stage.pack_parts([])) == []
     off = BoilerplateStage(BoilerplateStage.Options(disable_rules=["recurring"]))
     assert off.pack_parts([off.prepare_part(doc) for doc in docs]) is None  # nothing to keep
+
+
+# -- headlines above a date line ---------------------------------------------------------------------
+
+NEWS_BODY = (
+    "The city council voted 7 to 2 on Monday to build 40 kilometres of protected bike lanes by 2026, "
+    "the largest investment in cycling in the city's history.\n\n"
+    '"This changes how people will move around for decades," said Mayor Ana Ruiz after the vote.\n\n'
+    "Opponents argued that the lanes would remove 600 parking spaces from the busiest shopping streets.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("top", "removed_top"),
+    [
+        ("City council approves new bike lanes\n\nMarch 4, 2024\n\n", [("date-line", "March 4, 2024")]),
+        (
+            "City council approves new bike lanes\n\nBy Maria Lopez\nMarch 4, 2024\n\n",
+            [("date-line", "March 4, 2024")],
+        ),
+        ("Storm floods northern districts\n\nMarch 4, 2024\n\n", [("date-line", "March 4, 2024")]),
+    ],
+)
+def test_headline_above_the_date_line_is_kept(stage, top, removed_top):
+    # The scorer took a short title-cased line next to a date for chrome; the date line dates the
+    # text below it, so the line above it is that text's headline.
+    doc = run(top + NEWS_BODY, stage)
+    assert removed(doc) == removed_top
+    assert doc.text.startswith(top.split("\n")[0] + "\n")
+
+
+def test_dated_comment_author_and_byline_stay_removed(stage):
+    # Only a headline is kept: not "By ..." bylines nor a numbered "... says:" comment header.
+    for top in ("By Ivan Penn\nAug. 16, 2020\n\n", "3. wmu says:\nAugust 5, 2019 at 4:43 pm\n"):
+        doc = run(top + NEWS_BODY, stage)
+        assert top.split("\n")[0] not in doc.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Terms of Sale\n\n1. Scope. These terms apply to all orders placed through this website by consumers "
+        "resident in the European Union.\n\n2. Right of withdrawal. You have the right to withdraw from this "
+        "contract within 14 days without giving any reason.\n",
+        'Act One, Scene Two\n\nHAMLET: Seems, madam? Nay, it is. I know not "seems." Why seems it so particular '
+        "with thee, good mother?\nGERTRUDE: Why seems it so particular with thee?\n",
+    ],
+)
+def test_title_on_the_first_line_above_prose_is_kept(stage, text):
+    # The scorer removed a page's title when its first paragraph followed right below it.
+    doc = run(text, stage)
+    assert doc.text.startswith(text.split("\n")[0] + "\n")
+    assert "line-scorer" not in [r for r, _ in removed(doc)]
+
+
+def test_first_line_label_or_menu_item_stays_removed(stage):
+    # A first line that is a label (ends in ':') or a list item is not a title.
+    for top in ("Skip to content:\n", "  • Home\n"):
+        doc = run(top + NEWS_BODY, stage)
+        assert top.strip() not in doc.text
+    # Nor a contact line (CC: "Reach Us +441904929220" heads a company page); a year range is no phone.
+    assert not boilerplate._headline_like("Reach Us +441904929220", 3)
+    assert boilerplate._headline_like("Gender Respect Project 2013-2016", 4)
+
+
+def test_stock_sentence_recurring_across_sites_kept_inside_prose():
+    # Recipes of six sites share a step and news pages a stock line; removed as 'recurring' from every
+    # page, the first included, they left holes in the text. Between two kept paragraphs they stay (dedup
+    # decides on copies); a banner without a sentence end and the site's own template line still go.
+    step = "Preheat the oven to 180 degrees and grease a round baking tin."
+    banner = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren und Zugriffe zu messen"
+    template = "Every recipe on this site is tested three times in our own kitchen."
+    intro = "My grandmother baked this apple cake every autumn when the first apples from the garden were ripe."
+    method = "Peel and slice the apples, stir them into the batter and bake the cake for about forty minutes."
+    docs = [
+        jdoc(i, f"{intro} ({i})\n\n{step}\n\n{method} ({i})\n\n{banner}\n", f"https://site{i}.example/cake")
+        for i in range(6)
+    ]
+    docs += [jdoc(10 + i, f"{intro} [{i}]\n{template}\n{method} [{i}]\n", "https://own.example/r") for i in range(3)]
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    assert line_hash(normalise(step)) in stage.recurring
+    for doc in docs[:6]:
+        stage.process(doc)
+        assert removed(doc) == [("recurring", banner)]
+        assert step in doc.text
+    page = docs[6]
+    stage.process(page)
+    assert ("recurring", template) in removed(page)
+    assert stage.take_stats()["recurring-sentence-kept"] == 6

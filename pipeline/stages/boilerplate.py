@@ -989,6 +989,130 @@ _ENDS_COLON = SCORER_FEATURES.index("ends_colon")
 _LIST_ITEM = SCORER_FEATURES.index("list_item")
 
 
+# A byline between a headline and its date ("By Maria Lopez", "von Marta Orosz", "par ..."): such a line
+# is not taken for the headline itself either.
+_BYLINE_RE = regex.compile(r"(?i)(?:by|von|par|por|door|przez|di|от|(?:author|autor|auteur|autore|автор)\b:?)\s")
+# A headline is a few words, not a sentence or a label: no full stop, colon, comma or semicolon at the
+# end, no separators of breadcrumbs and page titles ("|", "»", ">", "/"), not starting in lower case.
+HEADLINE_MIN_WORDS = 3
+BYLINE_MAX_WORDS = 6
+HEADLINE_MAX_WORDS = 20
+_HEADLINE_BAD_END = ".:;,"
+_HEADLINE_SEPARATORS = ("|", "»", " > ", " / ")
+# A telephone number ("Reach Us +441904929220", "Call 0800 123 456"): a contact line, not a title.
+_PHONE_RE = re.compile(r"\+\d{6,}|\d(?:[ /-]?\d){8,}")
+
+
+def _starts_lowercase(text: str) -> bool:
+    """Whether the first letter of ``text`` is a lower-case one ("weiterlesen 12 Minuten": a link, not a
+    headline; scripts without case never are)."""
+    for ch in text:
+        if ch.isalpha():
+            return ch.islower()
+    return False
+
+
+def _nonblank_lines(infos: list[tuple[Any, ...] | None], limit: int = -1) -> list[int]:
+    """The lines with words, in order (the first ``limit`` of them when limit >= 0)."""
+    found: list[int] = []
+    for i, info in enumerate(infos):
+        if info is not None and info[0] is not None:
+            found.append(i)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _opens_prose(verdict: list[str | None], infos: list[tuple[Any, ...] | None], i: int) -> bool:
+    """Whether line ``i`` is kept and reads as prose (the first paragraph of a text)."""
+    info = infos[i]
+    return verdict[i] is None and info is not None and info[4] and info[1] >= SEEN_PROSE_MIN_WORDS
+
+
+def _kept_headlines(lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None]) -> list[int]:
+    """Lines the scorer removed that head the text below them, a few words (_headline_like) with a kept
+    paragraph of prose right below:
+
+    * the page's first line ("Terms of Sale" / "1. Scope. These terms apply to ..."): the title;
+    * the line right above the date line of an article (a short byline may stand in between), with
+      the article's first paragraph right below the date ("Storm floods northern districts" /
+      "March 4, 2024" / "The storm brought ..."): the date dates the text that follows, so the line
+      above it heads that text, not the page."""
+    found: list[int] = []
+    top = _nonblank_lines(infos, 2)
+    if (
+        len(top) == 2
+        and verdict[top[0]] == SCORER_RULE
+        and _opens_prose(verdict, infos, top[1])
+        and _headline_like(lines[top[0]].strip(), infos[top[0]][1])  # type: ignore[index]
+    ):
+        found.append(top[0])
+    if "date-line" not in verdict:  # (C-level: most pages have no date line)
+        return found
+    nonblank = _nonblank_lines(infos)
+    for k in range(1, len(nonblank) - 1):
+        if verdict[nonblank[k]] != "date-line" or not _opens_prose(verdict, infos, nonblank[k + 1]):
+            continue
+        h = k - 1
+        byline = nonblank[h]
+        if (
+            h > 0
+            and verdict[byline] in (None, SCORER_RULE)
+            and infos[byline][1] <= BYLINE_MAX_WORDS  # type: ignore[index]
+            and _BYLINE_RE.match(lines[byline].strip())
+        ):
+            h -= 1  # (the byline itself stays as the scorer judged it)
+        i = nonblank[h]
+        if verdict[i] == SCORER_RULE and i not in found and _headline_like(lines[i].strip(), infos[i][1]):  # type: ignore[index]
+            found.append(i)
+    return found
+
+
+def _headline_like(stripped: str, words: int) -> bool:
+    """A few words, not a sentence, label, list item, byline or breadcrumb (see HEADLINE_MIN_WORDS)."""
+    return (
+        HEADLINE_MIN_WORDS <= words <= HEADLINE_MAX_WORDS
+        and stripped[-1] not in _HEADLINE_BAD_END
+        and not any(sep in stripped for sep in _HEADLINE_SEPARATORS)
+        and _LIST_ITEM_RE.match(stripped) is None
+        and _BYLINE_RE.match(stripped) is None
+        and not _starts_lowercase(stripped)
+        and _PHONE_RE.search(stripped) is None
+    )
+
+
+# A corpus-wide recurring line kept inside prose is a sentence of at least this many words.
+RECURRING_SENTENCE_MIN_WORDS = 6
+
+
+def _recurring_sentences_in_prose(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], site_recurring: frozenset[int]
+) -> list[int]:
+    """Lines removed as recurring that are a sentence of the text, not template: a full sentence
+    (RECURRING_SENTENCE_MIN_WORDS words or more, ending like one) found across the corpus but not in its
+    own site's template, with a kept paragraph of prose right above and right below it. Stock sentences
+    recur across sites inside articles ("The company did not respond to a request for comment.",
+    "Preheat the oven to 180 degrees."); a cookie banner or comment form sits at the edge of the text."""
+    found: list[int] = []
+    if RECURRING_RULE not in verdict:
+        return found
+    nonblank = _nonblank_lines(infos)
+    for k in range(1, len(nonblank) - 1):
+        i = nonblank[k]
+        if verdict[i] != RECURRING_RULE:
+            continue
+        info = infos[i]
+        if info is None or info[0] in site_recurring or info[1] < RECURRING_SENTENCE_MIN_WORDS:
+            continue
+        if (
+            _opens_prose(verdict, infos, nonblank[k - 1])
+            and _opens_prose(verdict, infos, nonblank[k + 1])
+            and sentence_end(lines[i].strip())
+        ):
+            found.append(i)
+    return found
+
+
 # math.log1p of small counts, looked up (the same values as calling it).
 _LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
 
@@ -2393,11 +2517,18 @@ class BoilerplateStage(Stage):
         A document most of whose body text recurs in other documents is a copy of content (an article
         syndicated to several sites, reposted on the same one), not a page of template lines: the
         recurring rule would take its body from every copy, the first included, so its body lines are
-        left to dedup, which keeps the first copy (``RECURRING_COPY_SHARE``, ``RECURRING_COPY_LINES``)."""
+        left to dedup, which keeps the first copy (``RECURRING_COPY_SHARE``, ``RECURRING_COPY_LINES``).
+        A sentence that recurs across the corpus but not in the site's template, standing between two
+        kept paragraphs of prose, is kept (_recurring_sentences_in_prose)."""
         verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False)
         if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
             self.stat_update("recurring-copy-kept")
             verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True)
+        elif recurring_body and self.recurring:
+            site = self.recurring_by_site.get(self.site_of(doc), frozenset())
+            for i in _recurring_sentences_in_prose(lines, verdicts.verdict, verdicts.infos, site):
+                verdicts.verdict[i] = None
+                self.stat_update("recurring-sentence-kept")
         return verdicts
 
     def _rule_verdicts(
@@ -2546,7 +2677,9 @@ class BoilerplateStage(Stage):
     def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
         except the items of a list announced by a line ending with a colon ("You will need:") and
-        ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either."""
+        ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
+        headline: the page's first line or the line above the article's date line, right above kept prose
+        (_kept_headlines, counter ``headline-kept``)."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -2565,6 +2698,9 @@ class BoilerplateStage(Stage):
         for i in rows[below & keep].tolist():
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
+        for i in _kept_headlines(lines, verdict, v.infos):
+            verdict[i] = None
+            self.stat_update("headline-kept")
 
     def _line_log_odds(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> np.ndarray:
         """Log-odds that each candidate line is content: the first model on the line's own features,
