@@ -464,3 +464,20 @@ def test_integers_beyond_64_bits_in_carried_fields_are_written_back_exactly(tmp_
     assert result.documents_out == 1 and result.quarantined == 1
     (rejected,) = _lines(tmp_path / "pq" / "rejected.jsonl")
     assert rejected["id"] == "a" and "'big'" in rejected["reason"] and "64-bit" in rejected["reason"]
+
+
+@pytest.mark.parametrize(("lang", "line", "page"), [("tr", 22, "cp1254"), ("lt", 14, "cp1257"), ("pl", 10, "cp1250")])
+def test_short_legacy_encoded_text_decodes_to_the_code_page_whose_words_read(
+    tmp_path: Path, lang: str, line: int, page: str
+) -> None:
+    # Two real sentences in their language's usual code page (found by a QA round): charset-normalizer scores
+    # cp1252 as well as the right page, which differs in a few letters (Turkish "çalışmaya" read as
+    # "çalýþmaya"); the candidate whose non-ASCII words are frequent words of a language is taken.
+    from conftest import CORPORA
+
+    sentences = (CORPORA / "lingua-sentences" / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+    text = sentences[line] + "\n" + sentences[line + 1] + "\n"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_bytes(text.encode(page))
+    run(NORMALIZE_ONLY, [str(tmp_path / "in")], tmp_path / "out")
+    assert (tmp_path / "out" / "a.txt").read_text(encoding="utf-8") == text
