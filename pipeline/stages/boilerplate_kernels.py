@@ -1507,9 +1507,9 @@ def binned_trees(
     counts = np.array([c.size for c in cuts], dtype=np.int64)
     slot = np.searchsorted(used, feature).astype(np.int64)
     rank = np.empty(feature.shape, dtype=np.uint8)
-    for t in range(trees):
-        for j in range(inner):
-            rank[t, j] = np.searchsorted(cuts[slot[t, j]], threshold[t, j])
+    for s, c in enumerate(cuts):  # (per feature, not per node: start-up)
+        nodes = slot == s
+        rank[nodes] = np.searchsorted(c, threshold[nodes])
     by_bits = np.ascontiguousarray(leaf_of_bits, dtype=np.float64)
     return used.astype(np.int64), padded, counts, slot, rank, pairwise_program(trees), by_bits, float(base)
 
