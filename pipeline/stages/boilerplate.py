@@ -1113,6 +1113,48 @@ def _recurring_sentences_in_prose(
     return found
 
 
+# A numbered list: items numbered 1., 2., 3. ... (or "1)"), at most NUMBERED_LIST_MAX_GAP other lines (an
+# item's second line, a sub-item) between two items, at least NUMBERED_LIST_MIN_ITEMS items.
+_NUMBERED_ITEM_RE = re.compile(r"(\d{1,3})[.)]\s+\S")
+NUMBERED_LIST_MIN_ITEMS = 5
+NUMBERED_LIST_MAX_GAP = 2
+
+
+def _numbered_list_items(lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None]) -> list[int]:
+    """Items of a numbered list that the line scorer removed while it kept most of the list's items (more
+    than half). Someone numbered the items one after the other: they are one list, all content or all
+    chrome, and the scorer's line-by-line verdicts on look-alike items (references, steps, ranked
+    names) are noise around the list's verdict. Items another rule removed are counted as removed and stay
+    so; a list the scorer mostly removed (a numbered breadcrumb or menu) is left as it is."""
+    found: list[int] = []
+    items: list[int] = []
+    number = gap = 0
+
+    def close() -> None:
+        if len(items) >= NUMBERED_LIST_MIN_ITEMS:
+            kept = sum(1 for i in items if verdict[i] is None)
+            if 2 * kept > len(items):
+                found.extend(i for i in items if verdict[i] == SCORER_RULE)
+
+    for i in _nonblank_lines(infos):
+        stripped = lines[i].lstrip()
+        match = _NUMBERED_ITEM_RE.match(stripped) if stripped[:1].isdigit() else None
+        if match is None:
+            gap += 1
+            if items and gap > NUMBERED_LIST_MAX_GAP:
+                close()
+                items = []
+            continue
+        value = int(match.group(1))
+        if not items or value != number + 1:
+            close()
+            items = []
+        items.append(i)
+        number, gap = value, 0
+    close()
+    return found
+
+
 # math.log1p of small counts, looked up (the same values as calling it).
 _LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
 
@@ -2679,7 +2721,8 @@ class BoilerplateStage(Stage):
         except the items of a list announced by a line ending with a colon ("You will need:") and
         ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
         headline: the page's first line or the line above the article's date line, right above kept prose
-        (_kept_headlines, counter ``headline-kept``)."""
+        (_kept_headlines, counter ``headline-kept``). The items of a numbered list most of whose items it
+        kept are all kept (_numbered_list_items, counter ``numbered-item-kept``)."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -2698,6 +2741,9 @@ class BoilerplateStage(Stage):
         for i in rows[below & keep].tolist():
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
+        for i in _numbered_list_items(lines, verdict, v.infos):
+            verdict[i] = None
+            self.stat_update("numbered-item-kept")
         for i in _kept_headlines(lines, verdict, v.infos):
             verdict[i] = None
             self.stat_update("headline-kept")

@@ -1,0 +1,84 @@
+"""Boilerplate stage: content the line scorer removed and the stage now keeps (cases found by reading the
+removals on the Common Crawl and trafilatura pages)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.document import Document
+from pipeline.stages import boilerplate
+from pipeline.stages.boilerplate import SCORER_RULE, BoilerplateStage
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO.parent / "shared" / "corpora"
+TESTPAGES = CORPORA / "trafilatura-testpages" / "text" / "docs.jsonl"
+
+
+@pytest.fixture(scope="module")
+def stage() -> BoilerplateStage:
+    return BoilerplateStage()
+
+
+def page(path: Path, doc_id: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if f'"{doc_id}"' in line[:80] and (d := json.loads(line))["id"] == doc_id:
+                return d
+    raise KeyError(doc_id)
+
+
+def cleaned(stage: BoilerplateStage, text: str, url: str | None = None) -> Document:
+    doc = Document("t", text, "t.jsonl", record={"url": url})
+    stage.process(doc)
+    return doc
+
+
+# -- numbered lists ---------------------------------------------------------------------------------
+
+
+def _verdicts(lines: list[str], removed: dict[int, str]) -> tuple[list[str | None], list]:
+    verdict: list[str | None] = [removed.get(i) for i in range(len(lines))]
+    infos = [(1, 2) if line.strip() else None for line in lines]
+    return verdict, infos
+
+
+def test_numbered_list_mostly_kept_keeps_its_scored_items():
+    lines = ["Intro:", "1. Robert Plant", "2. Rob Halford", "", "3. Steven Tyler", "4. Bon Scott", "5. Axl Rose"]
+    verdict, infos = _verdicts(lines, {4: SCORER_RULE, 6: SCORER_RULE})
+    assert boilerplate._numbered_list_items(lines, verdict, infos) == [4, 6]
+    # An item another rule removed stays removed (it counts as a removed item).
+    verdict, infos = _verdicts(lines, {1: "recurring", 6: SCORER_RULE})
+    assert boilerplate._numbered_list_items(lines, verdict, infos) == [6]
+
+
+def test_numbered_list_mostly_removed_or_short_or_broken_is_left_alone():
+    crumbs = ["1. Startseite", "2. Presse", "3. Meldungen", "4. 2022", "5. Neue Taskforce nimmt die Arbeit auf"]
+    verdict, infos = _verdicts(crumbs, {0: "recurring", 1: SCORER_RULE, 2: SCORER_RULE})
+    assert boilerplate._numbered_list_items(crumbs, verdict, infos) == []  # 2 of 5 kept
+    short = ["1. Home", "2. News", "3. Sport", "4. Wetter"]
+    verdict, infos = _verdicts(short, {1: SCORER_RULE})
+    assert boilerplate._numbered_list_items(short, verdict, infos) == []  # fewer than 5 items
+    # Numbers that do not follow each other, or items far apart, are no list.
+    jumpy = ["1. a b", "2. c d", "4. e f", "5. g h", "6. i j"]
+    verdict, infos = _verdicts(jumpy, {3: SCORER_RULE})
+    assert boilerplate._numbered_list_items(jumpy, verdict, infos) == []
+    apart = ["1. a", "2. b", "x", "y", "z", "3. c", "4. d", "5. e"]
+    verdict, infos = _verdicts(apart, {6: SCORER_RULE})
+    assert boilerplate._numbered_list_items(apart, verdict, infos) == []
+
+
+@pytest.mark.skipif(not TESTPAGES.exists(), reason="trafilatura test pages not available")
+def test_ranked_list_of_an_article_is_kept_whole(stage):
+    # hearya.com "Hit Parader's Top 100 Metal Vocalists": the scorer removed 39 of the 100 names
+    # ("05. Bon Scott", "11. Axl Rose", ...) and kept the others.
+    d = page(TESTPAGES, "b3c2573b083f336b")
+    items = [line.strip() for line in d["text"].split("\n") if re.match(r"\s*\d{1,3}\. \S", line)]
+    assert len(items) == 100
+    doc = cleaned(stage, d["text"], d["url"])
+    kept = set(doc.text.split("\n"))
+    assert [item for item in items if item not in {k.strip() for k in kept}] == []
+    assert not any(r.rule == SCORER_RULE and r.text.strip() in items for r in doc.removed)
