@@ -82,3 +82,51 @@ def test_ranked_list_of_an_article_is_kept_whole(stage):
     kept = set(doc.text.split("\n"))
     assert [item for item in items if item not in {k.strip() for k in kept}] == []
     assert not any(r.rule == SCORER_RULE and r.text.strip() in items for r in doc.removed)
+
+
+# -- a sentence between two kept paragraphs -----------------------------------------------------------
+
+CC = CORPORA / "cc-2019-30-dolma" / "docs.jsonl"
+
+
+def _infos(lines: list[str]) -> list:
+    # (key, words, rule, crumb, prose, nav item, body chars, keep): the fields the rescue reads
+    return [
+        (1, len(line.split()), None, None, boilerplate.looks_like_prose(line, len(line.split())), False, 0, False)
+        if line.strip()
+        else None
+        for line in lines
+    ]
+
+
+def test_sentence_between_kept_paragraphs_is_kept_but_not_a_teaser_or_list_item():
+    para = "The council met on Tuesday to discuss the new budget for the coming year in the town hall."
+    for middle, kept in [
+        ("The series first aired on Sunday evenings, during what was known as the family hour.", True),
+        ("Should you earn a master of arts in teaching or a master of education this year?", False),
+        ("• It's over! The star files for divorce from her husband after 21 years of marriage.", False),
+        ("FP\t\tMotorrad Räder: Hinterrad aus und einbauen, arbeiten nach der Anweisung im Lehrmaterial.", False),
+        ("Share this article with your friends", False),  # no sentence
+    ]:
+        lines = [para, "", middle, "", para]
+        verdict: list[str | None] = [None, None, SCORER_RULE, None, None]
+        assert boilerplate._sentences_between_prose(lines, verdict, _infos(lines)) == ([2] if kept else []), middle
+    # Only between two kept paragraphs of prose: not next to a removed line or a short kept one.
+    lines = [para, "Read more", "The series first aired on Sunday evenings, during the family hour.", para]
+    verdict = [None, None, SCORER_RULE, None]
+    assert boilerplate._sentences_between_prose(lines, verdict, _infos(lines)) == []
+
+
+@pytest.mark.skipif(not CC.exists(), reason="Common Crawl documents not available")
+def test_sentence_of_a_wiki_article_between_kept_paragraphs_is_kept(stage):
+    # battlestarwiki "Galactica 1980": the scorer removed the second sentence of the section on the
+    # broadcast, between two kept paragraphs.
+    d = page(CC, "awsyqect7xlxhxwjwpu675atitx3cklk")
+    sentence = (
+        'The series first aired in Sunday\'s 7:00 PM time slot, during what was known as the "family hour", '
+        "targeting the show's audience primarily for children."
+    )
+    assert sentence in d["text"]
+    doc = cleaned(stage, d["text"], d["url"])
+    assert sentence in doc.text
+    assert not any(r.text.strip() == sentence for r in doc.removed)

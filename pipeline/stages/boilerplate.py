@@ -1113,6 +1113,40 @@ def _recurring_sentences_in_prose(
     return found
 
 
+def _sentences_between_prose(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None]
+) -> list[int]:
+    """Lines the line scorer removed that are a sentence of the text: prose of at least
+    SEEN_PROSE_MIN_WORDS words ending like a sentence, with a kept paragraph of prose right above and
+    right below it (_opens_prose). Chrome does not sit inside a text's paragraphs: a share bar, a
+    newsletter prompt or a teaser between two kept paragraphs is a line of its own that does not read
+    as a sentence, or the pack rules take it (they ran before the scorer and are not undone here). Not
+    kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
+    line ending in a colon (it announces what follows) or with tabs (a table row)."""
+    found: list[int] = []
+    if SCORER_RULE not in verdict:
+        return found
+    nonblank = _nonblank_lines(infos)
+    for k in range(1, len(nonblank) - 1):
+        i = nonblank[k]
+        if verdict[i] != SCORER_RULE:
+            continue
+        info = infos[i]
+        if info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+            continue
+        stripped = lines[i].strip()
+        if (
+            _opens_prose(verdict, infos, nonblank[k - 1])
+            and _opens_prose(verdict, infos, nonblank[k + 1])
+            and stripped[-1] not in "?:"
+            and "\t" not in stripped
+            and _LIST_ITEM_RE.match(stripped) is None
+            and sentence_end(stripped)
+        ):
+            found.append(i)
+    return found
+
+
 # A numbered list: items numbered 1., 2., 3. ... (or "1)"), at most NUMBERED_LIST_MAX_GAP other lines (an
 # item's second line, a sub-item) between two items, at least NUMBERED_LIST_MIN_ITEMS items.
 _NUMBERED_ITEM_RE = re.compile(r"(\d{1,3})[.)]\s+\S")
@@ -2722,7 +2756,8 @@ class BoilerplateStage(Stage):
         ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
         headline: the page's first line or the line above the article's date line, right above kept prose
         (_kept_headlines, counter ``headline-kept``). The items of a numbered list most of whose items it
-        kept are all kept (_numbered_list_items, counter ``numbered-item-kept``)."""
+        kept are all kept (_numbered_list_items, counter ``numbered-item-kept``), and so is a sentence
+        between two kept paragraphs of prose (_sentences_between_prose, counter ``sentence-kept``)."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -2744,6 +2779,9 @@ class BoilerplateStage(Stage):
         for i in _numbered_list_items(lines, verdict, v.infos):
             verdict[i] = None
             self.stat_update("numbered-item-kept")
+        for i in _sentences_between_prose(lines, verdict, v.infos):
+            verdict[i] = None
+            self.stat_update("sentence-kept")
         for i in _kept_headlines(lines, verdict, v.infos):
             verdict[i] = None
             self.stat_update("headline-kept")
