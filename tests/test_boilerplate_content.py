@@ -130,3 +130,57 @@ def test_sentence_of_a_wiki_article_between_kept_paragraphs_is_kept(stage):
     doc = cleaned(stage, d["text"], d["url"])
     assert sentence in doc.text
     assert not any(r.text.strip() == sentence for r in doc.removed)
+
+
+# -- the page's title, named by its URL ------------------------------------------------------------
+
+
+def test_url_title_words():
+    words = boilerplate.url_title_words
+    assert words("https://adhd.org.sa/en/publication/current-state-of-psychiatry-in-saudi-arabia/") == [
+        ("current", "state", "of", "psychiatry", "in", "saudi", "arabia"),
+        ("publication", "current", "state", "of", "psychiatry", "in", "saudi", "arabia"),
+        ("en", "publication", "current", "state", "of", "psychiatry", "in", "saudi", "arabia"),
+    ]
+    assert words("https://it.wikipedia.org/wiki/Bord%C3%A8res-Louron")[0] == ("bordères", "louron")
+    assert ("category", "mapping", "party", "in", "asia", "translations") in words(
+        "https://wiki.openstreetmap.org/wiki/Category:Mapping_Party_in_Asia/translations"
+    )
+    # File extension and trailing ids go; no path, no title.
+    assert words("http://www.forosdelweb.com/f100/pl-sql-oracle9i-398385/")[0] == ("pl", "sql", "oracle9i")
+    assert words("https://www.iha.co.nl/gite-te-huur-kersey_36055.html")[0] == ("gite", "te", "huur", "kersey")
+    assert words("https://example.org/") == [] and words(None) == []
+
+
+def test_url_title_line_only_when_no_copy_was_kept_and_not_a_menu_entry():
+    url = "https://example.org/blog/2019/05/storm-floods-northern-districts/"
+    lines = ["• Storm floods northern districts", "Storm Floods Northern Districts", "Text."]
+    infos = [(1, 4), (1, 4), (1, 1)]
+    # The menu entry linking to the page is not its title; the heading is.
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, SCORER_RULE, None], infos, url) == 1
+    assert boilerplate._url_title_line(lines, ["navigation", None, None], infos, url) is None  # kept already
+    assert boilerplate._url_title_line(lines, [None, SCORER_RULE, None], infos, url) is None  # a copy kept
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, "recurring", None], infos, url) is None
+    # A one-word title needs 4 characters ("Blog" on /blog/ is one, "FAQ" on /faq is not taken).
+    assert (
+        boilerplate._url_title_line(["FAQ", "Text."], [SCORER_RULE, None], [(1, 1), (1, 1)], "https://e.org/faq")
+        is None
+    )
+
+
+@pytest.mark.skipif(not CC.exists(), reason="Common Crawl documents not available")
+@pytest.mark.parametrize(
+    ("doc_id", "title"),
+    [
+        ("wzzybjzuloxajt55ohuqqsltnsn7xy4f", "Current State of Psychiatry in Saudi Arabia"),
+        ("66zumt4ech7tfzjjbs2zjho5h4sioprh", "Category:Rappahannock County, Virginia"),
+        ("p6zru47fnya2lztuncfkzdpi4hzmi5ko", "Category:Mapping Party in Asia/translations"),
+    ],
+)
+def test_title_named_by_the_url_is_kept(stage, doc_id, title):
+    # Common Crawl pages whose title line the line scorer (or the tag-line pattern, for a wiki category
+    # page) removed; the URL names the page with the same words.
+    d = page(CC, doc_id)
+    doc = cleaned(stage, d["text"], d["url"])
+    assert title in doc.text.split("\n")
+    assert not any(r.text.strip() == title for r in doc.removed)

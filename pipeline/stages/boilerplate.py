@@ -55,7 +55,7 @@ from importlib import resources
 from itertools import chain, compress, filterfalse, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import orjson
@@ -1144,6 +1144,61 @@ def _sentences_between_prose(
             and sentence_end(stripped)
         ):
             found.append(i)
+    return found
+
+
+# The page's title in its URL: the last path segments (a wiki title may hold slashes), without a file
+# extension and trailing id numbers ("/2019/05/some-title-here-123.html"); words of letters and digits.
+_URL_WORD_RE = re.compile(r"[^\W_]+")
+_URL_EXTENSION_RE = re.compile(r"\.(?:s?html?|php\d?|aspx?|jsp|cfm)$", re.IGNORECASE)
+TITLE_URL_SEGMENTS = 3
+# Rules whose removal of the line the URL names as the page's title is undone: the line scorer, and the
+# pack rule for tag/category lines ("Category:Rappahannock County, Virginia" on that category's page).
+TITLE_RESCUED_RULES = frozenset({SCORER_RULE, "tags"})
+
+
+def url_title_words(url: object) -> list[tuple[str, ...]]:
+    """Word sequences the page's title would have, from its URL: the last path segment, the last two,
+    the last three (lower-cased words, a trailing file extension and trailing numbers dropped)."""
+    if not isinstance(url, str) or not url:
+        return []
+    try:
+        path = unquote(urlsplit(url).path)
+    except ValueError:
+        return []
+    segments = [part for part in path.split("/") if part]
+    found: list[tuple[str, ...]] = []
+    for n in range(1, min(TITLE_URL_SEGMENTS, len(segments)) + 1):
+        tail = _URL_EXTENSION_RE.sub("", "/".join(segments[-n:]))
+        words = _URL_WORD_RE.findall(tail.lower())
+        while words and words[-1].isdigit():
+            words.pop()
+        if words and (n == 1 or len(words) >= 3) and tuple(words) not in found:
+            found.append(tuple(words))
+    return found
+
+
+def _url_title_line(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], url: object
+) -> int | None:
+    """The line the page's URL names as its title ("Current State of Psychiatry in Saudi Arabia" on
+    .../current-state-of-psychiatry-in-saudi-arabia/, "Bordères-Louron" on /wiki/Bord%C3%A8res-Louron),
+    when a rule in TITLE_RESCUED_RULES removed it and no line with the same words was kept: the first such
+    line that is not a list item (a menu entry linking to the page itself). A title of one word needs four
+    characters or more."""
+    titles = url_title_words(url)
+    if not titles:
+        return None
+    found = None
+    for i in _nonblank_lines(infos):
+        stripped = lines[i].strip()
+        words = tuple(_URL_WORD_RE.findall(stripped.lower()))
+        if words not in titles or (len(words) == 1 and len(stripped) < 4):
+            continue
+        if verdict[i] is None:
+            return None
+        if found is None and verdict[i] in TITLE_RESCUED_RULES and _LIST_ITEM_RE.match(stripped) is None:
+            found = i
     return found
 
 
@@ -2583,6 +2638,11 @@ class BoilerplateStage(Stage):
         verdict = verdicts.verdict
         if verdicts.stretch is not None and self._scorer is not None:
             self._mark_scored_lines(lines, verdicts)
+        if verdict.count(None) != len(verdict):
+            title = _url_title_line(lines, verdict, verdicts.infos, (doc.record or {}).get("url"))
+            if title is not None:
+                verdict[title] = None
+                self.stat_update("url-title-kept")
         self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text)
 
     def rule_verdicts(self, doc: Document, lines: list[str], scorer: bool | None = None) -> RuleVerdicts:
