@@ -161,6 +161,16 @@ def test_url_title_line_only_when_no_copy_was_kept_and_not_a_menu_entry():
     assert boilerplate._url_title_line(lines, ["navigation", None, None], infos, url) is None  # kept already
     assert boilerplate._url_title_line(lines, [None, SCORER_RULE, None], infos, url) is None  # a copy kept
     assert boilerplate._url_title_line(lines, [SCORER_RULE, "recurring", None], infos, url) is None
+    # A slug of 4+ words may be cut short: a line starting with its words is the title, unless a line
+    # with exactly the slug's words or another such line was kept.
+    url = "https://blog.example/2019/07/storm-floods-the-northern.html"
+    lines = ["Storm floods the northern districts", "Storm floods the northern", "Text."]
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, SCORER_RULE, None], infos, url) == 1
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, "recurring", None], infos, url) == 0
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, None, None], infos, url) is None
+    assert (
+        boilerplate._url_title_line(lines[:1] + lines, [SCORER_RULE, None, "tags", None], infos + infos[:1], url) == 2
+    )
     # A one-word title needs 4 characters ("Blog" on /blog/ is one, "FAQ" on /faq is not taken).
     assert (
         boilerplate._url_title_line(["FAQ", "Text."], [SCORER_RULE, None], [(1, 1), (1, 1)], "https://e.org/faq")
@@ -175,6 +185,8 @@ def test_url_title_line_only_when_no_copy_was_kept_and_not_a_menu_entry():
         ("wzzybjzuloxajt55ohuqqsltnsn7xy4f", "Current State of Psychiatry in Saudi Arabia"),
         ("66zumt4ech7tfzjjbs2zjho5h4sioprh", "Category:Rappahannock County, Virginia"),
         ("p6zru47fnya2lztuncfkzdpi4hzmi5ko", "Category:Mapping Party in Asia/translations"),
+        # a Blogger slug keeps the title's first words: .../assista-ao-novo-e-ousado-videoclipe-da.html
+        ("ni5ifee5eaqeg5m6gx7j6ypsbtkjuy5c", "Assista ao novo e ousado videoclipe da Miley Cyrus"),
     ],
 )
 def test_title_named_by_the_url_is_kept(stage, doc_id, title):

@@ -1152,6 +1152,8 @@ def _sentences_between_prose(
 _URL_WORD_RE = re.compile(r"[^\W_]+")
 _URL_EXTENSION_RE = re.compile(r"\.(?:s?html?|php\d?|aspx?|jsp|cfm)$", re.IGNORECASE)
 TITLE_URL_SEGMENTS = 3
+TITLE_SLUG_MIN_WORDS = 4
+TITLE_SLUG_MORE_WORDS = 8
 # Rules whose removal of the line the URL names as the page's title is undone: the line scorer, and the
 # pack rule for tag/category lines ("Category:Rappahannock County, Virginia" on that category's page).
 TITLE_RESCUED_RULES = frozenset({SCORER_RULE, "tags"})
@@ -1185,21 +1187,40 @@ def _url_title_line(
     .../current-state-of-psychiatry-in-saudi-arabia/, "Bordères-Louron" on /wiki/Bord%C3%A8res-Louron),
     when a rule in TITLE_RESCUED_RULES removed it and no line with the same words was kept: the first such
     line that is not a list item (a menu entry linking to the page itself). A title of one word needs four
-    characters or more."""
+    characters or more; a slug of four words or more may be the title's first words ("Assista ao novo e
+    ousado videoclipe da Miley Cyrus" on .../assista-ao-novo-e-ousado-videoclipe-da.html)."""
     titles = url_title_words(url)
     if not titles:
         return None
-    found = None
+    # A slug cut short (blog platforms keep its first words): a line of up to TITLE_SLUG_MORE_WORDS more
+    # words that starts with a last segment of TITLE_SLUG_MIN_WORDS words or more.
+    slug = titles[0] if len(titles[0]) >= TITLE_SLUG_MIN_WORDS else None
+    # Per kind of match (0: the title's words, 1: the slug's words first): whether a line was kept, and
+    # the first line a rescued rule removed.
+    kept = [False, False]
+    found: list[int | None] = [None, None]
     for i in _nonblank_lines(infos):
         stripped = lines[i].strip()
         words = tuple(_URL_WORD_RE.findall(stripped.lower()))
-        if words not in titles or (len(words) == 1 and len(stripped) < 4):
+        if words in titles:
+            kind = 0
+        elif (
+            slug is not None
+            and len(slug) < len(words) <= len(slug) + TITLE_SLUG_MORE_WORDS
+            and words[: len(slug)] == slug
+        ):
+            kind = 1
+        else:
+            continue
+        if len(words) == 1 and len(stripped) < 4:
             continue
         if verdict[i] is None:
-            return None
-        if found is None and verdict[i] in TITLE_RESCUED_RULES and _LIST_ITEM_RE.match(stripped) is None:
-            found = i
-    return found
+            kept[kind] = True
+        elif found[kind] is None and verdict[i] in TITLE_RESCUED_RULES and _LIST_ITEM_RE.match(stripped) is None:
+            found[kind] = i
+    if kept[0]:
+        return None
+    return found[0] if found[0] is not None or kept[1] else found[1]
 
 
 # A numbered list: items numbered 1., 2., 3. ... (or "1)"), at most NUMBERED_LIST_MAX_GAP other lines (an
