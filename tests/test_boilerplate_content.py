@@ -40,6 +40,11 @@ def cleaned(stage: BoilerplateStage, text: str, url: str | None = None) -> Docum
 # -- numbered lists ---------------------------------------------------------------------------------
 
 
+def scored_out(verdict: list[str | None]) -> list[int]:
+    """The lines the line scorer removed, in order (what the stage passes the rescues)."""
+    return [i for i, rule in enumerate(verdict) if rule == SCORER_RULE]
+
+
 def _verdicts(lines: list[str], removed: dict[int, str]) -> tuple[list[str | None], list]:
     verdict: list[str | None] = [removed.get(i) for i in range(len(lines))]
     infos = [(1, 2) if line.strip() else None for line in lines]
@@ -49,26 +54,26 @@ def _verdicts(lines: list[str], removed: dict[int, str]) -> tuple[list[str | Non
 def test_numbered_list_mostly_kept_keeps_its_scored_items():
     lines = ["Intro:", "1. Robert Plant", "2. Rob Halford", "", "3. Steven Tyler", "4. Bon Scott", "5. Axl Rose"]
     verdict, infos = _verdicts(lines, {4: SCORER_RULE, 6: SCORER_RULE})
-    assert boilerplate._numbered_list_items(lines, verdict, infos) == [4, 6]
+    assert boilerplate._numbered_list_items(lines, verdict, infos, scored_out(verdict)) == [4, 6]
     # An item another rule removed stays removed (it counts as a removed item).
     verdict, infos = _verdicts(lines, {1: "recurring", 6: SCORER_RULE})
-    assert boilerplate._numbered_list_items(lines, verdict, infos) == [6]
+    assert boilerplate._numbered_list_items(lines, verdict, infos, scored_out(verdict)) == [6]
 
 
 def test_numbered_list_mostly_removed_or_short_or_broken_is_left_alone():
     crumbs = ["1. Startseite", "2. Presse", "3. Meldungen", "4. 2022", "5. Neue Taskforce nimmt die Arbeit auf"]
     verdict, infos = _verdicts(crumbs, {0: "recurring", 1: SCORER_RULE, 2: SCORER_RULE})
-    assert boilerplate._numbered_list_items(crumbs, verdict, infos) == []  # 2 of 5 kept
+    assert boilerplate._numbered_list_items(crumbs, verdict, infos, scored_out(verdict)) == []  # 2 of 5 kept
     short = ["1. Home", "2. News", "3. Sport", "4. Wetter"]
     verdict, infos = _verdicts(short, {1: SCORER_RULE})
-    assert boilerplate._numbered_list_items(short, verdict, infos) == []  # fewer than 5 items
+    assert boilerplate._numbered_list_items(short, verdict, infos, scored_out(verdict)) == []  # fewer than 5 items
     # Numbers that do not follow each other, or items far apart, are no list.
     jumpy = ["1. a b", "2. c d", "4. e f", "5. g h", "6. i j"]
     verdict, infos = _verdicts(jumpy, {3: SCORER_RULE})
-    assert boilerplate._numbered_list_items(jumpy, verdict, infos) == []
+    assert boilerplate._numbered_list_items(jumpy, verdict, infos, scored_out(verdict)) == []
     apart = ["1. a", "2. b", "x", "y", "z", "3. c", "4. d", "5. e"]
     verdict, infos = _verdicts(apart, {6: SCORER_RULE})
-    assert boilerplate._numbered_list_items(apart, verdict, infos) == []
+    assert boilerplate._numbered_list_items(apart, verdict, infos, scored_out(verdict)) == []
 
 
 @pytest.mark.skipif(not TESTPAGES.exists(), reason="trafilatura test pages not available")
@@ -110,11 +115,13 @@ def test_sentence_between_kept_paragraphs_is_kept_but_not_a_teaser_or_list_item(
     ]:
         lines = [para, "", middle, "", para]
         verdict: list[str | None] = [None, None, SCORER_RULE, None, None]
-        assert boilerplate._sentences_between_prose(lines, verdict, _infos(lines)) == ([2] if kept else []), middle
+        assert boilerplate._sentences_between_prose(lines, verdict, _infos(lines), scored_out(verdict)) == (
+            [2] if kept else []
+        ), middle
     # Only between two kept paragraphs of prose: not next to a removed line or a short kept one.
     lines = [para, "Read more", "The series first aired on Sunday evenings, during the family hour.", para]
     verdict = [None, None, SCORER_RULE, None]
-    assert boilerplate._sentences_between_prose(lines, verdict, _infos(lines)) == []
+    assert boilerplate._sentences_between_prose(lines, verdict, _infos(lines), scored_out(verdict)) == []
 
 
 @pytest.mark.skipif(not CC.exists(), reason="Common Crawl documents not available")
