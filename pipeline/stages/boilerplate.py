@@ -55,7 +55,7 @@ from importlib import resources
 from itertools import chain, compress, filterfalse, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import orjson
@@ -1111,6 +1111,251 @@ def _recurring_sentences_in_prose(
         ):
             found.append(i)
     return found
+
+
+def _nonblank_neighbour(infos: list[tuple[Any, ...] | None], i: int, step: int) -> int | None:
+    """The nearest line with words before (step -1) or after (step 1) line ``i``, or None."""
+    j = i + step
+    while 0 <= j < len(infos):
+        info = infos[j]
+        if info is not None and info[0] is not None:
+            return j
+        j += step
+    return None
+
+
+def _sentences_between_prose(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], removed: list[int]
+) -> list[int]:
+    """Lines the line scorer removed (``removed``, in order) that are a sentence of the text: prose of at
+    least SEEN_PROSE_MIN_WORDS words ending like a sentence, with a kept paragraph of prose right above
+    and right below it (_opens_prose). Chrome does not sit inside a text's paragraphs: a share bar, a
+    newsletter prompt or a teaser between two kept paragraphs is a line of its own that does not read
+    as a sentence, or the pack rules take it (they ran before the scorer and are not undone here). Not
+    kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
+    line ending in a colon (it announces what follows) or with tabs (a table row)."""
+    found: list[int] = []
+    for i in removed:
+        info = infos[i]
+        if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+            continue
+        above = _nonblank_neighbour(infos, i, -1)
+        below = _nonblank_neighbour(infos, i, 1)
+        if above is None or below is None:
+            continue
+        stripped = lines[i].strip()
+        if (
+            _opens_prose(verdict, infos, above)
+            and _opens_prose(verdict, infos, below)
+            and stripped[-1] not in "?:"
+            and "\t" not in stripped
+            and _LIST_ITEM_RE.match(stripped) is None
+            and sentence_end(stripped)
+        ):
+            found.append(i)
+    return found
+    nonblank = _nonblank_lines(infos)
+    for k in range(1, len(nonblank) - 1):
+        i = nonblank[k]
+        if verdict[i] != SCORER_RULE:
+            continue
+        info = infos[i]
+        if info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+            continue
+        stripped = lines[i].strip()
+        if (
+            _opens_prose(verdict, infos, nonblank[k - 1])
+            and _opens_prose(verdict, infos, nonblank[k + 1])
+            and stripped[-1] not in "?:"
+            and "\t" not in stripped
+            and _LIST_ITEM_RE.match(stripped) is None
+            and sentence_end(stripped)
+        ):
+            found.append(i)
+    return found
+
+
+# The page's title in its URL: the last path segments (a wiki title may hold slashes), without a file
+# extension and trailing id numbers ("/2019/05/some-title-here-123.html"); words of letters and digits.
+_URL_WORD_RE = re.compile(r"[^\W_]+")
+_URL_EXTENSION_RE = re.compile(r"\.(?:s?html?|php\d?|aspx?|jsp|cfm)$", re.IGNORECASE)
+TITLE_URL_SEGMENTS = 3
+TITLE_SLUG_MIN_WORDS = 4
+TITLE_SLUG_MORE_WORDS = 8
+# Rules whose removal of the line the URL names as the page's title is undone: the line scorer, and the
+# pack rule for tag/category lines ("Category:Rappahannock County, Virginia" on that category's page).
+TITLE_RESCUED_RULES = frozenset({SCORER_RULE, "tags"})
+
+
+def url_title_words(url: object) -> list[tuple[str, ...]]:
+    """Word sequences the page's title would have, from its URL: the last path segment, the last two,
+    the last three (lower-cased words, a trailing file extension and trailing numbers dropped)."""
+    if not isinstance(url, str) or not url:
+        return []
+    try:
+        path = unquote(urlsplit(url).path)
+    except ValueError:
+        return []
+    segments = [part for part in path.split("/") if part]
+    found: list[tuple[str, ...]] = []
+    for n in range(1, min(TITLE_URL_SEGMENTS, len(segments)) + 1):
+        tail = _URL_EXTENSION_RE.sub("", "/".join(segments[-n:]))
+        words = _URL_WORD_RE.findall(tail.lower())
+        while words and words[-1].isdigit():
+            words.pop()
+        if words and (n == 1 or len(words) >= 3) and tuple(words) not in found:
+            found.append(tuple(words))
+    return found
+
+
+def _picked(lines: list[str], which: list[int]) -> list[str]:
+    """``[lines[i] for i in which]``, gathered in C."""
+    if len(which) < 2:
+        return [lines[i] for i in which]
+    return list(operator.itemgetter(*which)(lines))
+
+
+def _holding(texts: list[str], needle: str) -> list[int]:
+    """Positions of the texts (lines) whose lower case holds ``needle`` (a lower-case word), in order: substring
+    searches in the texts joined and lower-cased (which keeps every line break and adds none)."""
+    text = "\n".join(texts).lower()
+    found: list[int] = []
+    breaks = at = 0  # line breaks in text[:at]
+    start = text.find(needle)
+    while start != -1:
+        breaks += text.count("\n", at, start)
+        at = start
+        found.append(breaks)
+        start = text.find("\n", start)  # (the next line)
+        start = -1 if start == -1 else text.find(needle, start)
+    return found
+
+
+def _url_title_line(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], url: object
+) -> int | None:
+    """The line the page's URL names as its title ("Current State of Psychiatry in Saudi Arabia" on
+    .../current-state-of-psychiatry-in-saudi-arabia/, "Bordères-Louron" on /wiki/Bord%C3%A8res-Louron),
+    when a rule in TITLE_RESCUED_RULES removed it and no line with the same words was kept: the first such
+    line that is not a list item (a menu entry linking to the page itself). A title of one word needs four
+    characters or more; a slug of four words or more may be the title's first words ("Assista ao novo e
+    ousado videoclipe da Miley Cyrus" on .../assista-ao-novo-e-ousado-videoclipe-da.html)."""
+    rescued = list(compress(range(len(verdict)), map(TITLE_RESCUED_RULES.__contains__, verdict)))
+    titles = url_title_words(url) if rescued else None
+    if not titles:
+        return None
+    # A slug cut short (blog platforms keep its first words): a line of up to TITLE_SLUG_MORE_WORDS more
+    # words that starts with a last segment of TITLE_SLUG_MIN_WORDS words or more.
+    slug = titles[0] if len(titles[0]) >= TITLE_SLUG_MIN_WORDS else None
+
+    def kind_of(i: int) -> int | None:
+        """0: line i has the words of a title, 1: it starts with the slug's words, None: neither."""
+        info = infos[i]
+        if info is None or info[0] is None:
+            return None
+        stripped = lines[i].strip()
+        words = tuple(_URL_WORD_RE.findall(stripped.lower()))
+        if len(words) == 1 and len(stripped) < 4:
+            return None
+        if words in titles:
+            return 0
+        if (
+            slug is not None
+            and len(slug) < len(words) <= len(slug) + TITLE_SLUG_MORE_WORDS
+            and words[: len(slug)] == slug
+        ):
+            return 1
+        return None
+
+    # Every line that can match holds every word of the last segment (each title ends with them, the slug
+    # is them), so the lines holding the longest one are the only ones looked at. The removed lines first
+    # (few): only when one of them could be the title, the kept lines (substring searches in the text).
+    needle = max(titles[0], key=len)
+    found: list[int | None] = [None, None]  # per kind: the first line a rescued rule removed
+    for k in _holding(_picked(lines, rescued), needle):
+        i = rescued[k]
+        if _LIST_ITEM_RE.match(lines[i].strip()) is None:
+            kind = kind_of(i)
+            if kind is not None and found[kind] is None:
+                found[kind] = i
+    if found == [None, None]:
+        return None
+    kept = [False, False]  # per kind: whether such a line was kept
+    for i in _holding(lines, needle):
+        if verdict[i] is None:
+            kind = kind_of(i)
+            if kind is not None:
+                kept[kind] = True
+    if kept[0]:
+        return None
+    return found[0] if found[0] is not None or kept[1] else found[1]
+
+
+# A numbered list: items numbered 1., 2., 3. ... (or "1)"), at most NUMBERED_LIST_MAX_GAP other lines (an
+# item's second line, a sub-item) between two items, at least NUMBERED_LIST_MIN_ITEMS items.
+_NUMBERED_ITEM_RE = re.compile(r"(\d{1,3})[.)]\s+\S")
+# The same at the start of a line of a document's text after its first (from the line break before it;
+# whitespace before the number and after it within the line).
+_NUMBERED_LINE_RE = re.compile(r"\n[^\S\n]*(\d{1,3})[.)][^\S\n]+[^\s]")
+NUMBERED_LIST_MIN_ITEMS = 5
+NUMBERED_LIST_MAX_GAP = 2
+
+
+def _numbered_list_items(
+    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], removed: list[int]
+) -> list[int]:
+    """Items of a numbered list that the line scorer removed (``removed``: the lines it removed, in order)
+    while it kept most of the list's items (more than half). Someone numbered the items one after the
+    other: they are one list, all content or all chrome, and the scorer's line-by-line verdicts on
+    look-alike items (references, steps, ranked names) are noise around the list's verdict. Items another
+    rule removed are counted as removed and stay so; a list the scorer mostly removed (a numbered
+    breadcrumb or menu) is left as it is."""
+    found: list[int] = []
+    # (Only a line the scorer removed, ``removed``, can be kept again: most documents have no such item.)
+    if _NUMBERED_LINE_RE.search("\n" + "\n".join(_picked(lines, removed))) is None:
+        return found
+    items: list[int] = []
+    number = 0
+
+    def close() -> None:
+        if len(items) >= NUMBERED_LIST_MIN_ITEMS:
+            kept = sum(1 for i in items if verdict[i] is None)
+            if 2 * kept > len(items):
+                found.extend(i for i in items if verdict[i] == SCORER_RULE)
+
+    # The numbered lines in order: the first line, then those found in the document's text (the lines joined).
+    text = "\n".join(lines)
+    first = _NUMBERED_ITEM_RE.match(lines[0].lstrip())
+    numbered = [(0, first)] if first is not None else []
+    breaks = at = 0  # line breaks in text[:at]
+    for match in _NUMBERED_LINE_RE.finditer(text):
+        breaks += text.count("\n", at, match.start())
+        at = match.start()  # (the line break before the numbered line: it is line breaks + 1)
+        numbered.append((breaks + 1, match))
+    for line, match in numbered:
+        value = int(match.group(1))
+        if items and _words_between(infos, items[-1], line, NUMBERED_LIST_MAX_GAP) > NUMBERED_LIST_MAX_GAP:
+            close()
+            items = []
+        if items and value != number + 1:
+            close()
+            items = []
+        items.append(line)
+        number = value
+    close()
+    return found
+
+
+def _words_between(infos: list[tuple[Any, ...] | None], first: int, last: int, most: int) -> int:
+    """How many lines with words lie strictly between lines ``first`` and ``last``, counted up to ``most`` + 1."""
+    count = 0
+    for j in range(first + 1, last):
+        info = infos[j]
+        if info is not None and info[0] is not None:
+            count += 1
+            if count > most:
+                break
+    return count
 
 
 # math.log1p of small counts, looked up (the same values as calling it).
@@ -2507,6 +2752,11 @@ class BoilerplateStage(Stage):
         verdict = verdicts.verdict
         if verdicts.stretch is not None and self._scorer is not None:
             self._mark_scored_lines(lines, verdicts)
+        if verdict.count(None) != len(verdict):
+            title = _url_title_line(lines, verdict, verdicts.infos, (doc.record or {}).get("url"))
+            if title is not None:
+                verdict[title] = None
+                self.stat_update("url-title-kept")
         self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text)
 
     def rule_verdicts(self, doc: Document, lines: list[str], scorer: bool | None = None) -> RuleVerdicts:
@@ -2679,7 +2929,9 @@ class BoilerplateStage(Stage):
         except the items of a list announced by a line ending with a colon ("You will need:") and
         ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
         headline: the page's first line or the line above the article's date line, right above kept prose
-        (_kept_headlines, counter ``headline-kept``)."""
+        (_kept_headlines, counter ``headline-kept``). The items of a numbered list most of whose items it
+        kept are all kept (_numbered_list_items, counter ``numbered-item-kept``), and so is a sentence
+        between two kept paragraphs of prose (_sentences_between_prose, counter ``sentence-kept``)."""
         cand = scorer_candidates(lines, v)
         if not cand or self._scorer is None:
             return
@@ -2698,6 +2950,13 @@ class BoilerplateStage(Stage):
         for i in rows[below & keep].tolist():
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
+        removed = [i for i in rows[below].tolist() if verdict[i] == SCORER_RULE]
+        for i in _numbered_list_items(lines, verdict, v.infos, removed):
+            verdict[i] = None
+            self.stat_update("numbered-item-kept")
+        for i in _sentences_between_prose(lines, verdict, v.infos, removed):
+            verdict[i] = None
+            self.stat_update("sentence-kept")
         for i in _kept_headlines(lines, verdict, v.infos):
             verdict[i] = None
             self.stat_update("headline-kept")
