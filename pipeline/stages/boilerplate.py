@@ -1154,25 +1154,6 @@ def _sentences_between_prose(
         ):
             found.append(i)
     return found
-    nonblank = _nonblank_lines(infos)
-    for k in range(1, len(nonblank) - 1):
-        i = nonblank[k]
-        if verdict[i] != SCORER_RULE:
-            continue
-        info = infos[i]
-        if info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
-            continue
-        stripped = lines[i].strip()
-        if (
-            _opens_prose(verdict, infos, nonblank[k - 1])
-            and _opens_prose(verdict, infos, nonblank[k + 1])
-            and stripped[-1] not in "?:"
-            and "\t" not in stripped
-            and _LIST_ITEM_RE.match(stripped) is None
-            and sentence_end(stripped)
-        ):
-            found.append(i)
-    return found
 
 
 # The page's title in its URL: the last path segments (a wiki title may hold slashes), without a file
