@@ -1170,8 +1170,15 @@ class LanguageStage(Stage):
             clusters.append(current)
 
         found: list[tuple[int, int, str]] = []
+        min_words = self.options.min_words
         for cluster in clusters:
             if cluster[0].script == "Latin" and "Latin" not in main_scripts:
+                if sum(1 for r in cluster if r.end - r.start >= 2) < min_words and all(
+                    r.script == "Latin" for r in cluster
+                ):
+                    # too few words to be sentence-like (`_flag_cluster`), and so is any part of
+                    # it that `_own_sentences` would keep: most Latin names and terms stop here
+                    continue
                 cluster = self._own_sentences(text, cluster)
             if not cluster or not self._flag_cluster(text, cluster, main_scripts):
                 continue
