@@ -453,6 +453,35 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
 
 
 @needs_sentences
+def test_text_cleaning_is_langdetects():
+    """`_append` and `_cleaned_text` give the text of ``Detector.append`` and ``cleaning_text`` on
+    lingua text of every language (alone, and with English words around it: Latin dropped or kept),
+    URLs, e-mail addresses, Vietnamese marks, runs of spaces, characters beyond U+FFFF and random
+    strings."""
+    import random
+
+    factory = lang._reference_factory()
+    texts = ["", " ", "  a  b ", "x" * 50, "Tiếng Việt có dấu: a\u0301 e\u0300  ", "𝔘𝔫𝔦 😀 [\\]^_` ЖЖЖ a"]
+    for path in sorted(SENTENCES.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()[:4]
+        texts += lines + [f"see https://x.org/a?b=1  and  {lines[0]} mail me@x.org  ok " + lines[1]]
+    rng = random.Random(0)
+    alphabet = " Az[`é\u0300\u02ff\u1e00ЖあQ\ud800\U0001f600.@/:"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(60))) for _ in range(3000)]
+    for text in texts:
+        for cap in (400, 10):
+            expected = factory.create()
+            expected.max_text_length = cap if cap == 10 else expected.max_text_length
+            expected.append(text)
+            got = factory.create()
+            got.max_text_length = expected.max_text_length
+            lang._append(got, text)
+            assert got.text == expected.text, text
+            expected.cleaning_text()
+            assert lang._cleaned_text(got.text) == expected.text, text
+
+
+@needs_sentences
 def test_word_pieces_are_where_the_word_regex_finds_its_words():
     """`_word_pieces` places `_WORD_RE.findall`'s words where `finditer` finds them (apostrophes,
     combining marks, digits and punctuation between words, a span cutting a word)."""
