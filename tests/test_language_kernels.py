@@ -652,3 +652,20 @@ def test_judge_is_the_dict_version():
                         assert got == reference_judge(stage, part, main_langs, script), (part, main_langs)
                         judged += got is not None
     assert judged > 100
+
+
+def test_best_two_and_runner_up_are_the_sorted_ones():
+    """`_best_two` and `_runner_up` against the sort and max with keys they replace, on random
+    scores with ties (one language, all tied, -inf)."""
+    import math
+    import random
+
+    rng = random.Random(0)
+    for _ in range(20000):
+        names = rng.sample(["en", "de", "fr", "es", "it", "nl", "sv", "da"], rng.randrange(1, 8))
+        scores = {k: rng.choice([-3.5, -1.0, -1.0, 0.0, 2.25, -math.inf, rng.uniform(-9, 9)]) for k in names}
+        ranked = sorted(scores, key=lambda k: (-scores[k], k))
+        assert lang._best_two(scores) == (ranked[0], scores[ranked[1]] if len(ranked) > 1 else -math.inf)
+        main = rng.choice([*names, "pt"])
+        expected = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
+        assert lang._runner_up(scores, main) == expected

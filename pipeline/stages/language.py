@@ -840,9 +840,7 @@ class LanguageStage(Stage):
         safely (else None), and the profiles' best guess (None when under 3 listed words)."""
         if not scores:
             return None, None
-        ranked = sorted(scores, key=lambda k: (-scores[k], k))
-        best = ranked[0]
-        second = scores[ranked[1]] if len(ranked) > 1 else -math.inf
+        best, second = _best_two(scores)
         # clear winner: enough listed words, a fair share of the text, and a wide margin
         if hits[best] >= 8 and hits[best] >= 0.1 * n_words and scores[best] - second >= _MAIN_MARGIN:
             return best, best
@@ -916,7 +914,7 @@ class LanguageStage(Stage):
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
-        runner_up = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
+        runner_up = _runner_up(scores, main)
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
@@ -2486,6 +2484,25 @@ def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float],
     order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
     names = list(map(table.names.__getitem__, order.tolist()))
     return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
+
+
+def _best_two(scores: dict[str, float]) -> tuple[str, float]:
+    """The first language of ``sorted(scores, key=lambda k: (-scores[k], k))`` and the second one's
+    score (-inf if none), without sorting: the best score's first name, and the next score (the same
+    one when languages tie)."""
+    top = max(scores.values())
+    tied = [k for k, v in scores.items() if v == top]
+    best = min(tied)
+    if len(tied) > 1:
+        return best, top
+    return best, max((v for k, v in scores.items() if k != best), default=-math.inf)
+
+
+def _runner_up(scores: dict[str, float], main: str) -> str | None:
+    """``max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)``: the
+    highest score's last name, without a key call per language."""
+    top = max((v for k, v in scores.items() if k != main), default=None)
+    return None if top is None else max(k for k, v in scores.items() if k != main and v == top)
 
 
 # `_STRIP` as a table by code point, for `language_kernels.token_rows`
