@@ -593,6 +593,19 @@ def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
         assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
 
 
+def reference_telling(stage, words, code, other, odd):
+    """`LanguageStage._telling` as it was: a test per word."""
+    prof = stage.profiles
+    mine, theirs = prof.words.get(code, frozenset()), prof.words.get(other, frozenset())
+    bad_theirs = odd.get(other, frozenset()) if code in lang._alphabets() else frozenset()
+    bad_mine = odd.get(code, frozenset())
+    return sum(
+        1
+        for w in words
+        if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
+    )
+
+
 def reference_judge(stage, words, main_langs, script):
     """`LanguageStage._judge` as it was: the score dicts, then the odd-letter costs and the best
     other language in Python."""
@@ -622,8 +635,8 @@ def reference_judge(stage, words, main_langs, script):
     if best is None:
         return None
     distinct = set(words)
-    for_best = stage._telling(distinct, best, main, odd)
-    if for_best < 2 or for_best <= stage._telling(distinct, main, best, odd):
+    for_best = reference_telling(stage, distinct, best, main, odd)
+    if for_best < 2 or for_best <= reference_telling(stage, distinct, main, best, odd):
         return None
     margin = best_score - own
     return None if margin < stage.options.langdetect_margin else (best, margin)
@@ -633,9 +646,10 @@ def reference_judge(stage, words, main_langs, script):
 def test_judge_is_the_dict_version():
     """`_judge` (compiled scores, odd-letter costs and best language) gives the languages and the
     very margins of the dict version, for clauses and sentences of Latin and Cyrillic languages
-    judged against several main languages (two main languages too)."""
+    judged against several main languages (two main languages too); `_telling` (set operations)
+    counts the words the per-word test counts."""
     stage = lang.LanguageStage()
-    judged = 0
+    judged = telling = 0
     for script, codes in (
         ("Latin", ["en", "de", "fr", "es", "pt", "pl", "cs", "ro", "tr", "vi"]),
         ("Cyrillic", ["ru", "uk", "bg", "sr"]),
@@ -647,11 +661,18 @@ def test_judge_is_the_dict_version():
                 for part in (words, words[: len(words) // 2], words[len(words) // 2 :]):
                     if not part:
                         continue
+                    odd = lang._odd_letter_words(frozenset(part), script)
+                    for a in codes:
+                        for b in (codes[0], code):
+                            want = reference_telling(stage, set(part), a, b, odd)
+                            assert stage._telling(set(part), a, b, odd) == want, (part, a, b)
+                            telling += want > 0
                     for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [code]):
                         got = stage._judge(part, main_langs, script)
                         assert got == reference_judge(stage, part, main_langs, script), (part, main_langs)
                         judged += got is not None
     assert judged > 100
+    assert telling > 1000
 
 
 def test_best_two_and_runner_up_are_the_sorted_ones():

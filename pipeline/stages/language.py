@@ -55,7 +55,6 @@ import math
 import os
 import re
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1461,14 +1460,19 @@ class LanguageStage(Stage):
         # Spanish): such a word is very unlikely in that language unless its list has it. Each such
         # language (all of `script`: an alphabet is asked of the script's languages only) is scored,
         # less _ODD_LETTER per word of the text spelt so and not on its list.
-        odd = _odd_letter_words(frozenset(words), script)
-        penalties = np.full(len(table.names), -1, dtype=np.int64)
-        if odd:
-            position = _score_positions(script)
-            counts = Counter(words)  # once, not a pass over the words per language
-            for lang, bad in odd.items():
-                listed = prof.words.get(lang, frozenset())
-                penalties[position[lang]] = sum(counts[w] for w in bad if w not in listed)
+        # Each spelt-so word's row of `_odd_row` (which languages lack a letter of it, and which of
+        # those do not list it) is cached: the costs are the rows' counts, weighted by how often each
+        # word occurs, and -1 for a language no word is odd for (a Latin text's words are mostly ASCII,
+        # which every listed Latin alphabet spells: none to look up).
+        distinct = set(words)
+        spelt = [w for w in distinct if not w.isascii()]
+        if spelt:
+            odd_rows = np.array([_odd_row(w, script) for w in spelt])
+            counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
+            penalties = np.where(odd_rows.any(axis=0), counts @ (odd_rows == 2), -1)
+            odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
+        else:
+            penalties, odd = _no_penalties(script), {}
         # the scores, the odd-letter costs and the best other language in name order: compiled
         # (`language_kernels.best_foreign`; the score dicts and their loops took ~25 µs a fragment)
         j, best_score, own = language_kernels.best_foreign(
@@ -1478,10 +1482,12 @@ class LanguageStage(Stage):
         if j < 0:
             return None
         best = table.names[j]
+        # `_odd_letter_words` of the words, for the two languages `_telling` asks about
+        if spelt:
+            odd[best] = frozenset(w for w in spelt if best in _odd_langs(w, script))
         # distinct words that tell the two apart (listed for one and not the other, or spelt with a
         # letter the other lacks): two at least, and more than the main language has - one shared
         # loanword, name or a repeated "na, na" is no evidence
-        distinct = set(words)
         for_best = self._telling(distinct, best, main, odd)
         if for_best < 2 or for_best <= self._telling(distinct, main, best, odd):
             return None
@@ -1497,11 +1503,12 @@ class LanguageStage(Stage):
         # letters are evidence only for a language whose alphabet is listed and has them
         bad_theirs = odd.get(other, frozenset()) if lang in _alphabets() else frozenset()
         bad_mine = odd.get(lang, frozenset())
-        return sum(
-            1
-            for w in words
-            if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
-        )
+        # the words w with (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine
+        # and w not in theirs), by set operations in C
+        found = (words & mine) - theirs
+        if bad_theirs:
+            found |= (words & bad_theirs) - bad_mine - theirs
+        return len(found)
 
     def _hits_by_sentence(
         self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
@@ -2412,6 +2419,25 @@ def _odd_langs(word: str, script: str) -> tuple[str, ...]:
     if any(c.isalpha() and c not in known for c in word):
         return tuple(alphabets)
     return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
+
+
+@lru_cache(maxsize=32)
+def _no_penalties(script: str) -> np.ndarray:
+    """`language_kernels.best_foreign`'s penalties when no word is spelt with an odd letter (it only
+    reads them; a read-only array would be another signature to compile)."""
+    return np.full(len(_score_table(script).names), -1, dtype=np.int64)
+
+
+@lru_cache(maxsize=65536)
+def _odd_row(word: str, script: str) -> np.ndarray:
+    """For each language of `_score_table(script)`: 0 if it has every letter of `word` (`_odd_langs`),
+    1 if it lacks one and lists the word, 2 if it lacks one and does not list it."""
+    prof = _profiles()
+    position = _score_positions(script)
+    row = np.zeros(len(position), dtype=np.int8)
+    for lang in _odd_langs(word, script):
+        row[position[lang]] = 1 if word in prof.words.get(lang, frozenset()) else 2
+    return row
 
 
 def _script_index(script: str) -> dict[str, tuple[tuple[str, float], ...]]:
