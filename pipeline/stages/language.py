@@ -2515,20 +2515,29 @@ def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float],
 def _best_two(scores: dict[str, float]) -> tuple[str, float]:
     """The first language of ``sorted(scores, key=lambda k: (-scores[k], k))`` and the second one's
     score (-inf if none), without sorting: the best score's first name, and the next score (the same
-    one when languages tie)."""
-    top = max(scores.values())
-    tied = [k for k, v in scores.items() if v == top]
-    best = min(tied)
-    if len(tied) > 1:
-        return best, top
-    return best, max((v for k, v in scores.items() if k != best), default=-math.inf)
+    one when languages tie). List methods in C, not a step per language."""
+    values = list(scores.values())
+    top = max(values)
+    if values.count(top) > 1:
+        return min([k for k, v in scores.items() if v == top]), top
+    best = list(scores)[values.index(top)]
+    values.remove(top)
+    return best, max(values, default=-math.inf)
 
 
 def _runner_up(scores: dict[str, float], main: str) -> str | None:
     """``max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)``: the
     highest score's last name, without a key call per language."""
-    top = max((v for k, v in scores.items() if k != main), default=None)
-    return None if top is None else max(k for k, v in scores.items() if k != main and v == top)
+    names, values = list(scores), list(scores.values())
+    if main in scores:
+        i = names.index(main)
+        del names[i], values[i]
+    if not values:
+        return None
+    top = max(values)
+    if values.count(top) == 1:
+        return names[values.index(top)]
+    return max([k for k, v in zip(names, values, strict=True) if v == top])
 
 
 # `_STRIP` as a table by code point, for `language_kernels.token_rows`
