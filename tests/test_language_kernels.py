@@ -453,6 +453,35 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
 
 
 @needs_sentences
+def test_text_cleaning_is_langdetects():
+    """`_append` and `_cleaned_text` give the text of ``Detector.append`` and ``cleaning_text`` on
+    lingua text of every language (alone, and with English words around it: Latin dropped or kept),
+    URLs, e-mail addresses, Vietnamese marks, runs of spaces, characters beyond U+FFFF and random
+    strings."""
+    import random
+
+    factory = lang._reference_factory()
+    texts = ["", " ", "  a  b ", "x" * 50, "Tiếng Việt có dấu: a\u0301 e\u0300  ", "𝔘𝔫𝔦 😀 [\\]^_` ЖЖЖ a"]
+    for path in sorted(SENTENCES.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()[:4]
+        texts += lines + [f"see https://x.org/a?b=1  and  {lines[0]} mail me@x.org  ok " + lines[1]]
+    rng = random.Random(0)
+    alphabet = " Az[`é\u0300\u02ff\u1e00ЖあQ\ud800\U0001f600.@/:"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(60))) for _ in range(3000)]
+    for text in texts:
+        for cap in (400, 10):
+            expected = factory.create()
+            expected.max_text_length = cap if cap == 10 else expected.max_text_length
+            expected.append(text)
+            got = factory.create()
+            got.max_text_length = expected.max_text_length
+            lang._append(got, text)
+            assert got.text == expected.text, text
+            expected.cleaning_text()
+            assert lang._cleaned_text(got.text) == expected.text, text
+
+
+@needs_sentences
 def test_word_pieces_are_where_the_word_regex_finds_its_words():
     """`_word_pieces` places `_WORD_RE.findall`'s words where `finditer` finds them (apostrophes,
     combining marks, digits and punctuation between words, a span cutting a word)."""
@@ -564,6 +593,19 @@ def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
         assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
 
 
+def reference_telling(stage, words, code, other, odd):
+    """`LanguageStage._telling` as it was: a test per word."""
+    prof = stage.profiles
+    mine, theirs = prof.words.get(code, frozenset()), prof.words.get(other, frozenset())
+    bad_theirs = odd.get(other, frozenset()) if code in lang._alphabets() else frozenset()
+    bad_mine = odd.get(code, frozenset())
+    return sum(
+        1
+        for w in words
+        if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
+    )
+
+
 def reference_judge(stage, words, main_langs, script):
     """`LanguageStage._judge` as it was: the score dicts, then the odd-letter costs and the best
     other language in Python."""
@@ -593,8 +635,8 @@ def reference_judge(stage, words, main_langs, script):
     if best is None:
         return None
     distinct = set(words)
-    for_best = stage._telling(distinct, best, main, odd)
-    if for_best < 2 or for_best <= stage._telling(distinct, main, best, odd):
+    for_best = reference_telling(stage, distinct, best, main, odd)
+    if for_best < 2 or for_best <= reference_telling(stage, distinct, main, best, odd):
         return None
     margin = best_score - own
     return None if margin < stage.options.langdetect_margin else (best, margin)
@@ -604,9 +646,10 @@ def reference_judge(stage, words, main_langs, script):
 def test_judge_is_the_dict_version():
     """`_judge` (compiled scores, odd-letter costs and best language) gives the languages and the
     very margins of the dict version, for clauses and sentences of Latin and Cyrillic languages
-    judged against several main languages (two main languages too)."""
+    judged against several main languages (two main languages too); `_telling` (set operations)
+    counts the words the per-word test counts."""
     stage = lang.LanguageStage()
-    judged = 0
+    judged = telling = 0
     for script, codes in (
         ("Latin", ["en", "de", "fr", "es", "pt", "pl", "cs", "ro", "tr", "vi"]),
         ("Cyrillic", ["ru", "uk", "bg", "sr"]),
@@ -618,8 +661,32 @@ def test_judge_is_the_dict_version():
                 for part in (words, words[: len(words) // 2], words[len(words) // 2 :]):
                     if not part:
                         continue
+                    odd = lang._odd_letter_words(frozenset(part), script)
+                    for a in codes:
+                        for b in (codes[0], code):
+                            want = reference_telling(stage, set(part), a, b, odd)
+                            assert stage._telling(set(part), a, b, odd) == want, (part, a, b)
+                            telling += want > 0
                     for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [code]):
                         got = stage._judge(part, main_langs, script)
                         assert got == reference_judge(stage, part, main_langs, script), (part, main_langs)
                         judged += got is not None
     assert judged > 100
+    assert telling > 1000
+
+
+def test_best_two_and_runner_up_are_the_sorted_ones():
+    """`_best_two` and `_runner_up` against the sort and max with keys they replace, on random
+    scores with ties (one language, all tied, -inf)."""
+    import math
+    import random
+
+    rng = random.Random(0)
+    for _ in range(20000):
+        names = rng.sample(["en", "de", "fr", "es", "it", "nl", "sv", "da"], rng.randrange(1, 8))
+        scores = {k: rng.choice([-3.5, -1.0, -1.0, 0.0, 2.25, -math.inf, rng.uniform(-9, 9)]) for k in names}
+        ranked = sorted(scores, key=lambda k: (-scores[k], k))
+        assert lang._best_two(scores) == (ranked[0], scores[ranked[1]] if len(ranked) > 1 else -math.inf)
+        main = rng.choice([*names, "pt"])
+        expected = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
+        assert lang._runner_up(scores, main) == expected

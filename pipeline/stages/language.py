@@ -55,7 +55,6 @@ import math
 import os
 import re
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -390,7 +389,7 @@ def _probabilities(detector) -> list:
     result. The detector's generator is advanced exactly as langdetect would."""
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 
-    detector.cleaning_text()
+    detector.text = _cleaned_text(detector.text)
     rows = _ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
     ids = np.array(_ngram_ids(detector.text, rows), dtype=np.int64)
     if not len(ids):
@@ -417,6 +416,36 @@ def _probabilities(detector) -> list:
         langprob += prob / detector.n_trial
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
+
+
+# langdetect's `Detector.cleaning_text` counts, a step per character, its "Latin" characters ('A' to
+# 'z') and its others (U+0300 and above: the block test it adds compares a block number with a name,
+# so it is always true), and when the others are over twice as many drops the "Latin" ones.
+_LD_LATIN_RE = re.compile("[A-z]")
+_LD_OTHER_RE = re.compile("[^\x00-\u02ff]")
+# `Detector.append`'s loop keeps a space only after a character other than a space
+_LD_SPACES_RE = re.compile("  +")
+
+
+def _cleaned_text(text: str) -> str:
+    """``Detector.cleaning_text``'s text, by regexes instead of a Python step per character."""
+    if text.isascii():
+        return text  # no character at U+0300 or above: nothing to drop
+    if 2 * len(_LD_LATIN_RE.findall(text)) < len(_LD_OTHER_RE.findall(text)):
+        return _LD_LATIN_RE.sub("", text)
+    return text
+
+
+def _append(detector, text: str) -> None:
+    """``detector.append(text)``: URLs and e-mail addresses blanked, Vietnamese marks normalised,
+    the first ``max_text_length`` characters kept less each space after a space; by a regex
+    instead of its step per character."""
+    from langdetect.utils.ngram import NGram
+
+    text = detector.URL_RE.sub(" ", text)
+    text = detector.MAIL_RE.sub(" ", text)
+    text = NGram.normalize_vi(text)
+    detector.text += _LD_SPACES_RE.sub(" ", text[: detector.max_text_length])
 
 
 class _Normalized(dict):
@@ -778,7 +807,7 @@ class LanguageStage(Stage):
                 if len(prior) < 2:
                     return []
                 detector.set_prior_map(prior)
-            detector.append(text[: cap or self.options.langdetect_max_chars])
+            _append(detector, text[: cap or self.options.langdetect_max_chars])
             self.stat_update("langdetect-calls")
             try:
                 probs = _probabilities(detector)
@@ -810,9 +839,7 @@ class LanguageStage(Stage):
         safely (else None), and the profiles' best guess (None when under 3 listed words)."""
         if not scores:
             return None, None
-        ranked = sorted(scores, key=lambda k: (-scores[k], k))
-        best = ranked[0]
-        second = scores[ranked[1]] if len(ranked) > 1 else -math.inf
+        best, second = _best_two(scores)
         # clear winner: enough listed words, a fair share of the text, and a wide margin
         if hits[best] >= 8 and hits[best] >= 0.1 * n_words and scores[best] - second >= _MAIN_MARGIN:
             return best, best
@@ -886,7 +913,7 @@ class LanguageStage(Stage):
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
-        runner_up = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
+        runner_up = _runner_up(scores, main)
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
@@ -1170,8 +1197,15 @@ class LanguageStage(Stage):
             clusters.append(current)
 
         found: list[tuple[int, int, str]] = []
+        min_words = self.options.min_words
         for cluster in clusters:
             if cluster[0].script == "Latin" and "Latin" not in main_scripts:
+                if sum(1 for r in cluster if r.end - r.start >= 2) < min_words and all(
+                    r.script == "Latin" for r in cluster
+                ):
+                    # too few words to be sentence-like (`_flag_cluster`), and so is any part of
+                    # it that `_own_sentences` would keep: most Latin names and terms stop here
+                    continue
                 cluster = self._own_sentences(text, cluster)
             if not cluster or not self._flag_cluster(text, cluster, main_scripts):
                 continue
@@ -1426,14 +1460,19 @@ class LanguageStage(Stage):
         # Spanish): such a word is very unlikely in that language unless its list has it. Each such
         # language (all of `script`: an alphabet is asked of the script's languages only) is scored,
         # less _ODD_LETTER per word of the text spelt so and not on its list.
-        odd = _odd_letter_words(frozenset(words), script)
-        penalties = np.full(len(table.names), -1, dtype=np.int64)
-        if odd:
-            position = _score_positions(script)
-            counts = Counter(words)  # once, not a pass over the words per language
-            for lang, bad in odd.items():
-                listed = prof.words.get(lang, frozenset())
-                penalties[position[lang]] = sum(counts[w] for w in bad if w not in listed)
+        # Each spelt-so word's row of `_odd_row` (which languages lack a letter of it, and which of
+        # those do not list it) is cached: the costs are the rows' counts, weighted by how often each
+        # word occurs, and -1 for a language no word is odd for (a Latin text's words are mostly ASCII,
+        # which every listed Latin alphabet spells: none to look up).
+        distinct = set(words)
+        spelt = [w for w in distinct if not w.isascii()]
+        if spelt:
+            odd_rows = np.array([_odd_row(w, script) for w in spelt])
+            counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
+            penalties = np.where(odd_rows.any(axis=0), counts @ (odd_rows == 2), -1)
+            odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
+        else:
+            penalties, odd = _no_penalties(script), {}
         # the scores, the odd-letter costs and the best other language in name order: compiled
         # (`language_kernels.best_foreign`; the score dicts and their loops took ~25 µs a fragment)
         j, best_score, own = language_kernels.best_foreign(
@@ -1443,10 +1482,12 @@ class LanguageStage(Stage):
         if j < 0:
             return None
         best = table.names[j]
+        # `_odd_letter_words` of the words, for the two languages `_telling` asks about
+        if spelt:
+            odd[best] = frozenset(w for w in spelt if best in _odd_langs(w, script))
         # distinct words that tell the two apart (listed for one and not the other, or spelt with a
         # letter the other lacks): two at least, and more than the main language has - one shared
         # loanword, name or a repeated "na, na" is no evidence
-        distinct = set(words)
         for_best = self._telling(distinct, best, main, odd)
         if for_best < 2 or for_best <= self._telling(distinct, main, best, odd):
             return None
@@ -1462,11 +1503,12 @@ class LanguageStage(Stage):
         # letters are evidence only for a language whose alphabet is listed and has them
         bad_theirs = odd.get(other, frozenset()) if lang in _alphabets() else frozenset()
         bad_mine = odd.get(lang, frozenset())
-        return sum(
-            1
-            for w in words
-            if (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine and w not in theirs)
-        )
+        # the words w with (w in mine and w not in theirs) or (w in bad_theirs and w not in bad_mine
+        # and w not in theirs), by set operations in C
+        found = (words & mine) - theirs
+        if bad_theirs:
+            found |= (words & bad_theirs) - bad_mine - theirs
+        return len(found)
 
     def _hits_by_sentence(
         self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
@@ -2379,6 +2421,25 @@ def _odd_langs(word: str, script: str) -> tuple[str, ...]:
     return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
 
 
+@lru_cache(maxsize=32)
+def _no_penalties(script: str) -> np.ndarray:
+    """`language_kernels.best_foreign`'s penalties when no word is spelt with an odd letter (it only
+    reads them; a read-only array would be another signature to compile)."""
+    return np.full(len(_score_table(script).names), -1, dtype=np.int64)
+
+
+@lru_cache(maxsize=65536)
+def _odd_row(word: str, script: str) -> np.ndarray:
+    """For each language of `_score_table(script)`: 0 if it has every letter of `word` (`_odd_langs`),
+    1 if it lacks one and lists the word, 2 if it lacks one and does not list it."""
+    prof = _profiles()
+    position = _score_positions(script)
+    row = np.zeros(len(position), dtype=np.int8)
+    for lang in _odd_langs(word, script):
+        row[position[lang]] = 1 if word in prof.words.get(lang, frozenset()) else 2
+    return row
+
+
 def _script_index(script: str) -> dict[str, tuple[tuple[str, float], ...]]:
     """The profile index restricted to the languages of `script`."""
     return _script_indexes().get(script, {})
@@ -2449,6 +2510,34 @@ def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float],
     order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
     names = list(map(table.names.__getitem__, order.tolist()))
     return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
+
+
+def _best_two(scores: dict[str, float]) -> tuple[str, float]:
+    """The first language of ``sorted(scores, key=lambda k: (-scores[k], k))`` and the second one's
+    score (-inf if none), without sorting: the best score's first name, and the next score (the same
+    one when languages tie). List methods in C, not a step per language."""
+    values = list(scores.values())
+    top = max(values)
+    if values.count(top) > 1:
+        return min([k for k, v in scores.items() if v == top]), top
+    best = list(scores)[values.index(top)]
+    values.remove(top)
+    return best, max(values, default=-math.inf)
+
+
+def _runner_up(scores: dict[str, float], main: str) -> str | None:
+    """``max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)``: the
+    highest score's last name, without a key call per language."""
+    names, values = list(scores), list(scores.values())
+    if main in scores:
+        i = names.index(main)
+        del names[i], values[i]
+    if not values:
+        return None
+    top = max(values)
+    if values.count(top) == 1:
+        return names[values.index(top)]
+    return max([k for k, v in zip(names, values, strict=True) if v == top])
 
 
 # `_STRIP` as a table by code point, for `language_kernels.token_rows`
