@@ -230,9 +230,8 @@ def index_keys(stage: DedupStage) -> np.ndarray:
     tables: list[KeyTable] = [stage.exact, stage.units.buckets, stage.docs.buckets]
     parts = []
     for table in tables:
-        slot_keys, slot_values, recent_keys, recent_values = table.tables()
+        slot_keys, slot_values = table.tables()
         parts.append(slot_keys[slot_values != dedup_kernels.NO_VALUE])
-        parts.append(recent_keys[recent_values != dedup_kernels.NO_VALUE])
     parts.append(np.fromiter(stage.doc_exact, np.uint64, len(stage.doc_exact)))
     return np.unique(np.concatenate(parts))
 

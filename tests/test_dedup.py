@@ -324,8 +324,7 @@ def test_saved_index_reloaded_dedups_like_one_run(verify: str, chunk: int, monke
     streamed = DedupStage(options)
     streamed.load_state(iter(rows))  # read once: the tables grow as they fill
     for a, b in ((run2.exact, streamed.exact), (run2.units.buckets, streamed.units.buckets)):
-        assert a.slot_keys.size == b.slot_keys.size and a.runs == b.runs  # sized as filling them would
-        assert a.recent_keys.size == b.recent_keys.size and len(a) == len(b) > 0
+        assert a.slot_keys.size == b.slot_keys.size and len(a) == len(b) > 0  # sized as filling them would
     got = []
     for d in docs("c", later, "c.jsonl"):
         run2.process(d)

@@ -1,4 +1,4 @@
-"""dedup's compiled index pieces: the two-tier key table with deletions, and the per-document kernels
+"""dedup's compiled index pieces: the key table with deletions, and the per-document kernels
 against their numpy definitions."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipeline.stages.dedup import (
 def test_key_table_with_collisions_and_deletions_behaves_like_a_first_wins_dict() -> None:
     # Keys that share their low bits collide in the small table: deletions must keep the probe chains.
     rng = np.random.default_rng(3)
-    table = KeyTable(compact_at=40)
+    table = KeyTable()
     reference: dict[int, int] = {}
     for step in range(300):
         keys = (rng.integers(0, 64, size=25, dtype=np.uint64) << np.uint64(40)) | rng.integers(0, 8, 25, np.uint64)
@@ -38,27 +38,28 @@ def test_key_table_with_collisions_and_deletions_behaves_like_a_first_wins_dict(
             reference.update(dict.fromkeys(new, step))
         probe = np.array(list(reference) + [12345], dtype=np.uint64)
         assert table.get_many(probe) == [reference.get(k) for k in probe.tolist()]
-        table.compact()
-    assert len(table) == len(reference) and table.runs > 0
+    assert len(table) == len(reference)
 
 
-def test_keys_loaded_straight_into_the_large_table_answer_as_inserted_ones() -> None:
-    # An index loaded from the state skips the recent table: the same first-wins answers, colliding keys and
-    # repeats included, growing the large table as it goes; only while the recent table is empty.
+def test_keys_loaded_answer_as_inserted_ones() -> None:
+    # An index loaded from the state (``load``: no mask of the keys added): the same first-wins answers,
+    # colliding keys and repeats included, growing the table as it goes; a document's key inserted after
+    # them can be deleted again.
     rng = np.random.default_rng(7)
-    settled, inserted = KeyTable(compact_at=40), KeyTable(compact_at=40)
+    loaded, inserted = KeyTable(), KeyTable()
     for step in range(60):
         keys = (rng.integers(0, 64, size=30, dtype=np.uint64) << np.uint64(40)) | rng.integers(0, 8, 30, np.uint64)
         values = np.arange(step * 30, step * 30 + 30, dtype=np.int64)
-        settled.insert_settled(keys, values)
+        loaded.load(keys, values)
         inserted.insert(keys, values)
-        inserted.compact()
-    assert settled.recent == 0 and len(settled) == len(inserted) > 100
-    probe = np.concatenate([inserted.slot_keys, inserted.recent_keys, np.array([12345], dtype=np.uint64)])
-    assert settled.get_many(probe) == inserted.get_many(probe)
-    settled.insert(np.array([99], dtype=np.uint64), 5)  # a document's key, not compacted yet
-    with pytest.raises(RuntimeError):
-        settled.insert_settled(np.array([100], dtype=np.uint64), np.array([6]))
+    assert len(loaded) == len(inserted) > 100
+    probe = np.concatenate([inserted.slot_keys, np.array([12345], dtype=np.uint64)])
+    assert loaded.get_many(probe) == inserted.get_many(probe)
+    assert loaded.insert(np.array([99], dtype=np.uint64), 5).tolist() == [True]  # a document's key
+    del loaded[99]
+    assert 99 not in loaded and len(loaded) == len(inserted)
+    with pytest.raises(KeyError):
+        del loaded[99]
 
 
 def _poly_numpy(tokens: np.ndarray, start: int, end: int) -> int:
@@ -146,7 +147,7 @@ def test_a_table_grown_in_place_finds_every_key() -> None:
 def test_key_table_grows_without_a_second_table() -> None:
     # Growing used to build a new table beside the old one (plus copies of the old entries): the
     # peak of a large run. In place, the memory allocated while growing is the grown table alone.
-    table = KeyTable(compact_at=1 << 30)
+    table = KeyTable()
     table.insert(np.arange(1, 700_001, dtype=np.uint64), 1)  # 2**20 slots
     tracemalloc.start()
     try:
@@ -154,8 +155,8 @@ def test_key_table_grows_without_a_second_table() -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    grown = table.recent_keys.nbytes + table.recent_values.nbytes
-    assert table.recent_keys.size == 1 << 21 and peak < 1.1 * grown
+    grown = table.slot_keys.nbytes + table.slot_values.nbytes
+    assert table.slot_keys.size == 1 << 21 and peak < 1.1 * grown
     assert table.get_many(np.array([1, 700_000, 760_000, 760_001], np.uint64)) == [1, 1, 2, None]
 
 

@@ -18,7 +18,7 @@ from pipeline.runner import removed_lines
 from pipeline.stages import boilerplate
 from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages.boilerplate import BoilerplateStage, _scorer_inputs, scorer_candidates
-from pipeline.stages.dedup import DedupStage, KeyTable
+from pipeline.stages.dedup import KeyTable
 
 SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CC = SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl"
@@ -27,7 +27,7 @@ LINGUA_EN = SHARED / "corpora" / "lingua-sentences" / "en.txt"
 
 def test_key_table_behaves_like_a_first_wins_dict() -> None:
     rng = np.random.default_rng(7)
-    table = KeyTable(compact_at=50)
+    table = KeyTable()
     reference: dict[int, int] = {}
     for step in range(400):
         keys = rng.integers(0, 2**64, size=30, dtype=np.uint64)
@@ -41,34 +41,13 @@ def test_key_table_behaves_like_a_first_wins_dict() -> None:
                 del table[k]
         else:
             reference.update(new)
-        table.compact()
-    assert table.runs > 0 and len(table) == len(reference)
+    assert len(table) == len(reference)
     assert table.slot_keys.nbytes + table.slot_values.nbytes < 40 * len(reference)  # vs ~100 in a dict
 
 
 def _docs(n: int) -> list[dict[str, str]]:
     with CC.open(encoding="utf-8") as fh:
         return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
-
-
-def test_dedup_results_do_not_depend_on_when_the_index_is_compacted(monkeypatch: pytest.MonkeyPatch) -> None:
-    records = _docs(150)
-    records += [dict(r, id=r["id"] + "-again") for r in records[:40:3]]  # exact and near repeats
-
-    def run(compact_at: int) -> list[tuple[str, str | None, str]]:
-        monkeypatch.setattr(KeyTable.__init__, "__defaults__", (compact_at, False))
-        stage = DedupStage()
-        out = []
-        for r in records:
-            doc = Document(r["id"], r["text"], "cc")
-            stage.process(doc)
-            out.append((doc.id, doc.rejected.reason if doc.rejected else None, doc.text))
-        assert (stage.units.buckets.runs > 0) == (compact_at < 1000)
-        return out
-
-    small, large = run(8), run(1 << 30)  # compacted after nearly every document / never
-    assert small == large
-    assert any(reason for _, reason, _ in small)
 
 
 def test_ray_executor_output_equals_local(tmp_path: Path) -> None:

@@ -638,37 +638,29 @@ def _npz_shapes(fh: IO[bytes], names: Iterable[str]) -> dict[str, tuple[int, ...
 class KeyTable:
     """uint64 key -> uint32 value where the first value set for a key wins (values grow with time).
 
-    A dict of Python ints costs ~100 bytes a key. Here keys live in two open-addressing hash tables
-    of numpy arrays (12 bytes a slot, at most 70% full: ~17-34 bytes a key) searched by compiled
-    loops, many keys at once: the recent keys, which a rolled-back document may delete again, and,
-    given ``compact_at``, every ``compact_at`` of them move into the large table (``compact()`` between
-    documents, or at the start of ``update`` with ``compact_on_update``, for an owner that only deletes
-    keys of its last update). ``tables()`` hands all four arrays to the compiled dedup pass.
-
-    By default (``compact_at`` None) nothing is compacted: every key, loaded ones too, lives in the one
-    table, which grows in place and deletes any key. Compacting hashed each key into the large table a
-    second time, after the look-up had left its cache lines (the dedup index: ~15% of ``process``)."""
+    A dict of Python ints costs ~100 bytes a key. Here the keys live in one open-addressing hash table
+    of numpy arrays (12 bytes a slot, at most 70% full: ~17-34 bytes a key) searched by compiled loops,
+    many keys at once. It grows in place and deletes any key (a rolled-back document's); ``tables()``
+    hands its two arrays to the compiled dedup pass. (Earlier versions could move keys into a second,
+    large table every so many keys: that hashed each key a second time, after the look-up had left its
+    cache lines, and every look-up probed both tables.)"""
 
     MAX_LOAD = 0.7
 
-    def __init__(self, compact_at: int | None = None, compact_on_update: bool = False) -> None:
-        self.compact_at = compact_at
-        self.compact_on_update = compact_on_update
+    def __init__(self) -> None:
         self.slot_keys, self.slot_values = _empty_slots(1 << 10)
-        self.recent_keys, self.recent_values = _empty_slots(1 << 10)
-        self.runs = 0  # keys in the large table (truthy when there is anything to search)
-        self.recent = 0  # keys in the recent table
+        self.count = 0  # keys in the table
 
     def __len__(self) -> int:
-        return self.runs + self.recent
+        return self.count
 
-    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return self.slot_keys, self.slot_values, self.recent_keys, self.recent_values
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.slot_keys, self.slot_values
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Values for ``keys`` (uint64, any shape), -1 where there is none."""
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        return kernels.two_tier_find(*self.tables(), flat).reshape(np.shape(keys))
+        return kernels.ht_find(self.slot_keys, self.slot_values, flat).reshape(np.shape(keys))
 
     def get_many(self, keys: np.ndarray) -> list[int | None]:
         return [v if v >= 0 else None for v in self.lookup(keys).tolist()]
@@ -680,111 +672,78 @@ class KeyTable:
         return self.get(key) is not None
 
     def reserve(self, n: int) -> None:
-        """Room in the recent table for ``n`` more keys (it grows by doubling and rehashing)."""
-        self._grow(("recent_keys", "recent_values"), self.recent + n)
-
-    def _grow(self, names: tuple[str, str], count: int) -> None:
-        """Double the table held in the attributes ``names`` (keys, values) until ``count`` keys fit.
-        Its arrays are enlarged in place and rehashed there: a second table beside the first (and
-        copies of its entries) made growing the large table the peak of a run's memory."""
-        old = getattr(self, names[0]).size
+        """Room for ``n`` more keys: the table is doubled until they fit, its arrays enlarged in place
+        and rehashed there (a second table beside the first, and copies of its entries, made growing
+        the table the peak of a run's memory)."""
+        old = self.slot_keys.size
         size = old
-        while count > self.MAX_LOAD * size:
+        while self.count + n > self.MAX_LOAD * size:
             size *= 2
         if size == old:
             return
-        for name in names:
-            setattr(self, name, _enlarged(self.__dict__.pop(name), size))
-        keys, values = getattr(self, names[0]), getattr(self, names[1])
-        values[old:] = kernels.NO_VALUE
-        kernels.ht_grow_in_place(keys, values, old)
+        self.slot_keys = _enlarged(self.__dict__.pop("slot_keys"), size)
+        self.slot_values = _enlarged(self.__dict__.pop("slot_values"), size)
+        self.slot_values[old:] = kernels.NO_VALUE
+        kernels.ht_grow_in_place(self.slot_keys, self.slot_values, old)
+
+    def _values(self, keys: np.ndarray, values: np.ndarray | int) -> np.ndarray:
+        """``values`` as an int64 array beside ``keys`` (one value for all the keys if it is a number),
+        checked to fit."""
+        if np.ndim(values) == 0:
+            _check_room(int(values))
+            return np.full(keys.size, values, dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64)
+        if keys.size:
+            _check_room(int(values.max()))
+        return values
 
     def insert(self, keys: np.ndarray, values: np.ndarray | int) -> np.ndarray:
         """Add the keys that are absent, in order (a repeated key keeps its first value); True where
         a key was added."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        if np.ndim(values) == 0:  # one value for all the keys
-            _check_room(int(values))
-            values = np.full(keys.size, values, dtype=np.int64)
-        elif keys.size:
-            values = np.asarray(values, dtype=np.int64)
-            _check_room(int(values.max()))
+        values = self._values(keys, values)
         self.reserve(keys.size)
-        added = kernels.two_tier_insert(*self.tables(), keys, values)
-        self.recent += int(added.sum())
+        added = kernels.ht_insert_mask(self.slot_keys, self.slot_values, keys, values)
+        self.count += int(added.sum())
         return added
 
-    def insert_settled(self, keys: np.ndarray, values: np.ndarray) -> None:
-        """``insert`` straight into the large table, for keys that will never be deleted (an index loaded
-        from the state): each key is hashed in once instead of into the recent table and then again when
-        it is compacted. Only while the recent table is empty (first value wins either way). A table
-        that is never compacted takes them in its one table (one probe chain per look-up)."""
+    def load(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """``insert`` without telling which keys were added: for an index loaded from the state."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        if keys.size:
-            _check_room(int(np.max(values)))
-        values = np.asarray(values, dtype=np.int64)
-        if self.compact_at is None:
-            self.reserve(keys.size)
-            self.recent += kernels.ht_insert(self.recent_keys, self.recent_values, keys, values)
-            return
-        if self.recent:
-            raise RuntimeError("insert_settled needs an empty recent table")
-        self.reserve_settled(keys.size)
-        self.runs += kernels.ht_insert(self.slot_keys, self.slot_values, keys, values)
-
-    def reserve_settled(self, n: int) -> None:
-        """Room for ``n`` more keys (``insert_settled``), made at once."""
-        if self.compact_at is None:
-            self.reserve(n)
-        else:
-            self._grow(("slot_keys", "slot_values"), self.runs + n)
+        values = self._values(keys, values)
+        self.reserve(keys.size)
+        self.count += kernels.ht_insert(self.slot_keys, self.slot_values, keys, values)
 
     def insert_value(self, keys: np.ndarray, value: int) -> np.ndarray:
         """``insert`` with one value for all the (uint64) keys; returns the keys added."""
         _check_room(value)
         self.reserve(keys.size)
-        added = kernels.two_tier_insert_value(*self.tables(), keys, value)
-        self.recent += added.size
+        added = kernels.ht_insert_value(self.slot_keys, self.slot_values, keys, value)
+        self.count += added.size
         return added
 
     def setdefault(self, key: int, value: int) -> int:
-        if self.compact_on_update:
-            self.compact()
         self.insert(np.array([key], dtype=np.uint64), value)
         return self.get(key)  # type: ignore[return-value]
 
     def update(self, items: dict[int, int]) -> None:
         """Add keys the caller found absent (a key already present keeps its first value)."""
-        if self.compact_on_update:
-            self.compact()
         self.insert(np.fromiter(items.keys(), np.uint64, len(items)), np.fromiter(items.values(), np.int64, len(items)))
 
     def delete(self, keys: np.ndarray) -> None:
-        """Forget recent keys (those not compacted yet: a rolled-back document's)."""
+        """Forget keys (a rolled-back document's); each must be present."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        removed = kernels.ht_delete(self.recent_keys, self.recent_values, keys)
-        self.recent -= removed
+        removed = kernels.ht_delete(self.slot_keys, self.slot_values, keys)
+        self.count -= removed
         if removed != keys.size:
-            raise KeyError("only keys not compacted yet can be deleted")
+            raise KeyError("only keys present can be deleted")
 
     def __delitem__(self, key: int) -> None:
         self.delete(np.array([key], dtype=np.uint64))
 
-    def compact(self, force: bool = False) -> None:
-        """Move the recent keys into the large table once there are many (or ``force``)."""
-        if not self.recent or (not force and (self.compact_at is None or self.recent < self.compact_at)):
-            return
-        used = self.recent_values != kernels.NO_VALUE
-        self._grow(("slot_keys", "slot_values"), self.runs + self.recent)
-        self.runs += kernels.ht_insert(
-            self.slot_keys, self.slot_values, self.recent_keys[used], self.recent_values[used]
-        )
-        self.recent_values.fill(kernels.NO_VALUE)
-        self.recent = 0
-
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.tables())
+        return self.slot_keys.nbytes + self.slot_values.nbytes
 
 
 class NearIndex:
@@ -860,12 +819,12 @@ class NearIndex:
         owners: np.ndarray,
         data: np.ndarray,
         set_sizes: np.ndarray | None = None,
-        settled: bool = False,
+        loaded: bool = False,
     ) -> np.ndarray | None:
         """Index entries in order: their band keys (rows of ``keys``), owners and either their
         signatures (rows of ``data``) or their concatenated shingle sets (``data``, ``set_sizes``).
-        Returns the bucket keys they created; ``settled`` (entries loaded from the state, never undone):
-        the keys go straight into the large table (``KeyTable.insert_settled``) and None is returned."""
+        Returns the bucket keys they created; ``loaded`` (entries loaded from the state, never undone):
+        None (``KeyTable.load``)."""
         first = len(self)
         self.reserve(len(keys), 0)
         self.entry_owners.append(np.asarray(owners, dtype=np.int64))
@@ -877,11 +836,11 @@ class NearIndex:
             assert self.signatures is not None
             self.signatures.append(data)
         flat = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
-        if len(keys) == 1 and not settled:
+        if len(keys) == 1 and not loaded:
             return self.buckets.insert_value(flat, first)
         entries = np.repeat(np.arange(first, len(self), dtype=np.int64), keys.shape[1])
-        if settled:
-            self.buckets.insert_settled(flat, entries)
+        if loaded:
+            self.buckets.load(flat, entries)
             return None
         return flat[self.buckets.insert(flat, entries)]
 
@@ -899,11 +858,6 @@ class NearIndex:
         self.signatures.data[entry] = sig
         self.signatures.size += 1
         return self.buckets.insert_value(np.asarray(keys, dtype=np.uint64), entry).tolist()
-
-    def flush(self) -> None:
-        """Between documents: move the new bucket keys into the large table once there are many (a table
-        made with ``compact_at``; by default there is one table)."""
-        self.buckets.compact()
 
     def undo(self, added: np.ndarray | list[int], entries: int) -> None:
         """Forget the entries from ``entries`` on and the bucket keys they created."""
@@ -1008,7 +962,7 @@ class DedupStage(Stage):
         self._reset()
 
     def _reset(self) -> None:
-        self.exact = KeyTable(compact_on_update=True)  # unit key -> owner ordinal
+        self.exact = KeyTable()  # unit key -> owner ordinal
         self.units = NearIndex(self.bands, self.rows, self.options.num_perm, self.options.verify == "exact")
         self.doc_exact: dict[int, int] = {}
         self.docs = NearIndex(self.doc_bands, self.doc_rows, self.options.num_perm, exact=False)
@@ -1189,7 +1143,6 @@ class DedupStage(Stage):
             self.doc_exact[sk["doc_key"]] = ordinal
             if doc_keys is not None:
                 self.docs.add(doc_keys, sk["doc_signature"], None, ordinal)
-                self.docs.flush()
         if o.scope == "corpus":
             self._learn(doc, sk, doc_keys)
 
@@ -1325,17 +1278,17 @@ class DedupStage(Stage):
             ordinals = len(self.doc_ids) + np.arange(len(ids), dtype=np.int64)
             self.doc_ids.extend(ids)
             self.doc_where.extend((source, line) for line in header.get("lines") or [0] * len(ids))
-            # Loaded keys are never deleted again: straight into the large tables (first wins, as in one run).
-            self.exact.insert_settled(keys, np.repeat(ordinals, header["keys"]))
+            # Loaded keys are never deleted again (first wins, as in one run).
+            self.exact.load(keys, np.repeat(ordinals, header["keys"]))
             unit_owners = np.repeat(ordinals, header["units"])
             if self.units.exact:
-                self.units.add_many(unit_keys, unit_owners, sets, sizes, settled=True)
+                self.units.add_many(unit_keys, unit_owners, sets, sizes, loaded=True)
             else:
-                self.units.add_many(unit_keys, unit_owners, unit_sigs, settled=True)
+                self.units.add_many(unit_keys, unit_owners, unit_sigs, loaded=True)
             for ordinal, doc_key in zip(ordinals.tolist(), header["doc_key"], strict=True):
                 if doc_key is not None:
                     self.doc_exact.setdefault(doc_key, ordinal)
-            self.docs.add_many(doc_keys, ordinals[np.array(header["doc_keys"], dtype=bool)], doc_sigs, settled=True)
+            self.docs.add_many(doc_keys, ordinals[np.array(header["doc_keys"], dtype=bool)], doc_sigs, loaded=True)
 
     def _reserve_for(self, rows: Iterable[tuple[str, bytes]]) -> None:
         """Size the index's tables for the saved rows, from their arrays' headers (nothing else is read):
@@ -1350,11 +1303,11 @@ class DedupStage(Stage):
             units += shapes["unit_keys"][0]
             values += shapes["sets"][0]
             docs += shapes["doc_keys"][0]
-        self.exact.reserve_settled(keys)
+        self.exact.reserve(keys)
         self.units.reserve(units, values if self.units.exact else 0)
-        self.units.buckets.reserve_settled(units * self.units.bands)
+        self.units.buckets.reserve(units * self.units.bands)
         self.docs.reserve(docs, 0)
-        self.docs.buckets.reserve_settled(docs * self.docs.bands)
+        self.docs.buckets.reserve(docs * self.docs.bands)
 
     def _dedup_units(self, doc: Document, sk: dict[str, Any], ordinal: int) -> bool:
         """Remove the document's repeated units; False if it was rejected as mostly duplicate."""
@@ -1367,8 +1320,6 @@ class DedupStage(Stage):
         keys = sk["keys"][elig]
         band = sk["band_keys"]
         values = sk["set_values"]
-        if exact.compact_on_update:
-            exact.compact()  # before: only this document's keys may have to be deleted again
         exact.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
@@ -1411,8 +1362,8 @@ class DedupStage(Stage):
             cand_chars,
         )
         # The kernel wrote the new keys and entries into the index arrays: take them in.
-        exact.recent += new_keys.size
-        units.buckets.recent += added_lsh.size
+        exact.count += new_keys.size
+        units.buckets.count += added_lsh.size
         units.entry_owners.size = n_entries
         if units.sets is not None:
             units.set_ends.size, units.sets.size = n_entries, n_values
@@ -1425,7 +1376,6 @@ class DedupStage(Stage):
         if rejected:
             exact.delete(new_keys)
             units.undo(added_lsh, lsh_entries)
-            units.flush()
             self.stat_update("doc-mostly-duplicate")
             share = removed_chars / max(1, own_chars)
             by_owner: Counter[int] = Counter()
@@ -1441,7 +1391,6 @@ class DedupStage(Stage):
             )
             return False
         sk["added"] = (new_keys, added_near, (values_before, n_values))
-        units.flush()
         return True
 
     def _record_removals(

@@ -111,12 +111,33 @@ def ht_delete(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) 
 
 
 @numba.njit(cache=True, nogil=True)
-def two_tier_get(
-    old_keys: np.ndarray, old_values: np.ndarray, new_keys: np.ndarray, new_values: np.ndarray, key: np.uint64
-) -> np.int64:
-    # KeyTable: the compacted table holds the older keys (first value wins), the recent one the rest.
-    value = ht_get(old_keys, old_values, key)
-    return value if value >= 0 else ht_get(new_keys, new_values, key)
+def ht_find(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The value of each key, -1 where there is none."""
+    out = np.empty(keys.size, np.int64)
+    for i in range(keys.size):
+        out[i] = ht_get(slot_keys, slot_values, keys[i])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_insert_mask(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``ht_insert``, True where a key was added."""
+    added = np.zeros(keys.size, np.bool_)
+    for i in range(keys.size):
+        added[i] = ht_put(slot_keys, slot_values, keys[i], np.uint32(values[i]))
+    return added
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_insert_value(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray, value: int) -> np.ndarray:
+    """``ht_insert`` with one value for all the keys; returns the keys added."""
+    added = np.empty(keys.size, np.uint64)
+    n = 0
+    for i in range(keys.size):
+        if ht_put(slot_keys, slot_values, keys[i], np.uint32(value)):
+            added[n] = keys[i]
+            n += 1
+    return added[:n]
 
 
 # ---------------------------------------------------------------- one document's units
@@ -193,8 +214,9 @@ def dedup_units(
     is removed when an LSH candidate (the earliest first) is at least ``threshold`` similar, by the
     exact Jaccard of the shingle sets or the signatures' estimate; otherwise it is indexed: its
     entry is appended to ``owners`` and ``sets``/``set_ends`` (or ``sigs``; the caller reserved
-    room) and its band keys go into the recent bucket table (first entry wins). The keys of the
-    kept first copies go into the recent exact-key table at the end.
+    room) and its band keys go into the bucket table (first entry wins). The keys of the kept first
+    copies go into the exact-key table at the end. ``exact_tables``, ``bucket_tables``: the (keys,
+    values) arrays of those tables (``KeyTable.tables()``).
 
     Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
     new exact keys, the near rows indexed (with their band keys and set sizes) and the bucket keys
@@ -203,14 +225,14 @@ def dedup_units(
     removed candidates and over those that repeat another document, with the count of the latter:
     one call instead of a dozen small numpy steps after it.
     """
-    ex_old_k, ex_old_v, ex_new_k, ex_new_v = exact_tables
-    bk_old_k, bk_old_v, bk_new_k, bk_new_v = bucket_tables
+    ex_k, ex_v = exact_tables
+    bk_k, bk_v = bucket_tables
     n = keys.size
     first = first_copies(keys)
     bands = band.shape[1]
     # Load the home slots of every key this pass will look up (independent loads, many in flight)
     # before the look-ups, whose branches let the CPU wait for one cache miss at a time.
-    warm = touch_slots(ex_new_k, ex_new_v, keys) ^ touch_slots(bk_new_k, bk_new_v, band.ravel())
+    warm = touch_slots(ex_k, ex_v, keys) ^ touch_slots(bk_k, bk_v, band.ravel())
     owner = np.full(n, -1, np.int64)
     rule = np.zeros(n, np.int8)
     cluster = np.zeros(n, np.uint64)
@@ -226,7 +248,7 @@ def dedup_units(
     found_band = np.zeros(bands, np.bool_)  # per band of the current unit: its bucket exists
     for i in range(n):
         key = keys[i]
-        prior = two_tier_get(ex_old_k, ex_old_v, ex_new_k, ex_new_v, key)
+        prior = ht_get(ex_k, ex_v, key)
         if prior >= 0:  # an earlier document has it
             owner[i], rule[i], cluster[i] = prior, RULE_EXACT, key
             continue
@@ -244,7 +266,7 @@ def dedup_units(
         # LSH candidates: the first entry of each band bucket, earliest first.
         nc = 0
         for b in range(bands):
-            value = two_tier_get(bk_old_k, bk_old_v, bk_new_k, bk_new_v, band[row, b])
+            value = ht_get(bk_k, bk_v, band[row, b])
             found_band[b] = value >= 0
             if value >= 0:
                 cands[nc] = value
@@ -284,11 +306,11 @@ def dedup_units(
             sigs[entry] = unit_sigs[row]
         n_entries += 1
         # Nothing was inserted since the look-ups above: a bucket found there exists, and ht_put
-        # tells a key this unit repeats (two bands, one key). Looking the keys up again in the
-        # large table cost a second pass over its cache lines.
+        # tells a key this unit repeats (two bands, one key). Looking the keys up again cost a
+        # second pass over the table's cache lines.
         for b in range(bands):
             k = band[row, b]
-            if not found_band[b] and ht_put(bk_new_k, bk_new_v, k, np.uint32(entry)):
+            if not found_band[b] and ht_put(bk_k, bk_v, k, np.uint32(entry)):
                 added_keys[n_added_keys] = k
                 n_added_keys += 1
         added_rows[n_added_rows] = row
@@ -303,7 +325,7 @@ def dedup_units(
     gone_chars = copied_chars = 0
     for i in range(n):
         if new_key[i]:
-            ht_put(ex_new_k, ex_new_v, keys[i], np.uint32(ordinal))
+            ht_put(ex_k, ex_v, keys[i], np.uint32(ordinal))
             new_keys[n_new] = keys[i]
             n_new += 1
         elif owner[i] >= 0:  # removed (moved to the front of the arrays: n_gone <= i)
@@ -339,11 +361,11 @@ def estimate_query(
 ) -> tuple:
     """The earliest entry found in the buckets of ``keys`` whose signature (a row of ``sigs``) agrees
     with ``sig`` on at least ``threshold`` of the permutations, with that share; (-1, 0.0) if none."""
-    old_k, old_v, new_k, new_v = bucket_tables
+    bk_k, bk_v = bucket_tables
     cands = np.empty(keys.size, np.int64)
     nc = 0
     for b in range(keys.size):
-        value = two_tier_get(old_k, old_v, new_k, new_v, keys[b])
+        value = ht_get(bk_k, bk_v, keys[b])
         if value >= 0:
             cands[nc] = value
             nc += 1
@@ -359,53 +381,6 @@ def estimate_query(
         if s >= threshold:
             return entry, s
     return np.int64(-1), 0.0
-
-
-@numba.njit(cache=True, nogil=True)
-def two_tier_find(
-    old_keys: np.ndarray, old_values: np.ndarray, new_keys: np.ndarray, new_values: np.ndarray, keys: np.ndarray
-) -> np.ndarray:
-    out = np.empty(keys.size, np.int64)
-    for i in range(keys.size):
-        out[i] = two_tier_get(old_keys, old_values, new_keys, new_values, keys[i])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def two_tier_insert_value(
-    old_keys: np.ndarray,
-    old_values: np.ndarray,
-    new_keys: np.ndarray,
-    new_values: np.ndarray,
-    keys: np.ndarray,
-    value: int,
-) -> np.ndarray:
-    """``two_tier_insert`` with one value for all the keys; returns the keys added."""
-    added = np.empty(keys.size, np.uint64)
-    n = 0
-    for i in range(keys.size):
-        if ht_get(old_keys, old_values, keys[i]) < 0 and ht_put(new_keys, new_values, keys[i], np.uint32(value)):
-            added[n] = keys[i]
-            n += 1
-    return added[:n]
-
-
-@numba.njit(cache=True, nogil=True)
-def two_tier_insert(
-    old_keys: np.ndarray,
-    old_values: np.ndarray,
-    new_keys: np.ndarray,
-    new_values: np.ndarray,
-    keys: np.ndarray,
-    values: np.ndarray,
-) -> np.ndarray:
-    """Insert in order into the recent table the keys neither table has (first value wins); True
-    where a key was added."""
-    added = np.zeros(keys.size, np.bool_)
-    for i in range(keys.size):
-        if ht_get(old_keys, old_values, keys[i]) < 0:
-            added[i] = ht_put(new_keys, new_values, keys[i], np.uint32(values[i]))
-    return added
 
 
 # ---------------------------------------------------------------- one document's sketch
