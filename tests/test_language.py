@@ -1005,3 +1005,25 @@ def test_line_mostly_foreign_goes_whole():
     assert "(LA)" in doc.text and "«La Gallia è, nel suo complesso" in doc.text
     assert [r.rule for r in doc.removed] == ["fragment-la", "fragment-la"]
     assert doc.removed[0].text.startswith("«Gallia est omnis") and doc.removed[0].lines == 1
+
+
+@needs_sentences
+@pytest.mark.parametrize("lang", ["eo", "la", "eu", "hy"])
+def test_two_main_languages_allowed_keeps_a_monolingual_text(lang):
+    # main_languages_max: 2 named the main language with langdetect alone, which lacks Esperanto and
+    # Latin: an Esperanto text became Spanish and lost most of its sentences as "foreign"
+    text = "\n".join(_sentences(lang)[:30])
+    one, two = run(text), run(text, main_languages_max=2)
+    assert one.meta["language"] == lang and one.removed == []
+    assert two.meta["language"] == lang and two.removed == []
+    assert two.meta.get("main_languages", [lang]) == [lang]  # no second language langdetect made up
+
+
+@needs_sentences
+@pytest.mark.parametrize(("first", "second"), [("en", "de"), ("en", "fr"), ("de", "pl")])
+def test_two_main_languages_allowed_keeps_both_halves_in_one_script(first, second):
+    # the option "keeps both halves of a bilingual text": it removed the second half, which one main
+    # language (bilingual_share) keeps
+    text = "\n".join(x for pair in zip(_sentences(first)[:20], _sentences(second)[:20], strict=True) for x in pair)
+    assert run(text).removed == []
+    assert run(text, main_languages_max=2).removed == []
