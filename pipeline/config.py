@@ -74,6 +74,13 @@ class RunConfig:
             "state": self.state,
         }
 
+    def result_dump(self) -> dict[str, Any]:
+        """``dump()`` plus what of the files the stage options name changes results (their content's hash):
+        what the state hashes, so that an edited pattern file is a config change."""
+        dump = self.dump()
+        dump["stages"] = [{**d, **s.options.file_digests()} for d, s in zip(dump["stages"], self.stages, strict=True)]
+        return dump
+
     def enabled_stages(self) -> list[StageConfig]:
         return [s for s in self.stages if s.options.enabled]
 

@@ -382,6 +382,30 @@ def test_a_changed_output_format_is_a_config_change_named_in_the_error(tmp_path:
     run(load_config_data({"stages": [{"stage": "normalize"}], "output": {"audit": False}}), [str(tmp_path / "in")], out)
 
 
+def test_an_edited_pattern_file_is_a_config_change(tmp_path: Path) -> None:
+    """The config names a pattern pack by path; editing the pack changes what is removed. It went unnoticed:
+    an incremental run cleaned the new file with the new pack and kept the old file's output of the old one."""
+    from pipeline.config import ConfigError
+
+    (tmp_path / "in").mkdir()
+    text = "Sponsored content\nThe harbour authority approved a plan to dredge the channel.\nSpecial offer today\n"
+    (tmp_path / "in" / "a.txt").write_text(text, encoding="utf-8")
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("rules:\n  sponsor:\n    lines: [sponsored content]\n", encoding="utf-8")
+    config = {"stages": [{"stage": "boilerplate", "pattern_files": [str(pack)]}]}
+    out = tmp_path / "out"
+    run(load_config_data(config), [str(tmp_path / "in")], out)
+    assert "Special offer today" in (out / "a.txt").read_text(encoding="utf-8")
+    pack.write_text("rules:\n  sponsor:\n    lines: [sponsored content, special offer today]\n", encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text(text, encoding="utf-8")
+    key = "stages[0].pattern_files_content (boilerplate)"
+    with pytest.raises(ConfigError, match=rf"config changed \({re.escape(key)}\).*--rebuild"):
+        run(load_config_data(config), [str(tmp_path / "in")], out)
+    run(load_config_data(config), [str(tmp_path / "in")], out, rebuild=True)
+    for name in ("a.txt", "b.txt"):
+        assert (out / name).read_text(encoding="utf-8").strip() == text.splitlines()[1]
+
+
 def test_config_hash_of_a_config_without_output_format_is_the_one_earlier_versions_recorded() -> None:
     import hashlib
 

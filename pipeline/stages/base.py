@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,11 @@ class StageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="Run this stage (false keeps it in the config but skips it).")
+
+    def file_digests(self) -> dict[str, Any]:
+        """What of the files these options name changes results (e.g. a hash of each pattern file's content):
+        hashed with the config, so that editing such a file is a config change like editing the config."""
+        return {}
 
 
 class Stage:

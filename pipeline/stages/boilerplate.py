@@ -1953,6 +1953,19 @@ class BoilerplateStage(Stage):
             "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
         )
 
+        def file_digests(self) -> dict[str, Any]:
+            # An edited pack changes what is removed: without its content in the config hash, an incremental
+            # run cleaned new files with the new pack and kept the old files' outputs of the old one.
+            if not self.pattern_files:
+                return {}  # the hash of a config without pattern files stays what it was
+            digests = []
+            for path in self.pattern_files:
+                try:
+                    digests.append(hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16])
+                except OSError:
+                    digests.append(None)  # the stage reports it when it loads the packs
+            return {"pattern_files_content": digests}
+
     needs_prepare: ClassVar[bool] = True
 
     def __init__(self, options: StageOptions | None = None, scorer_model: dict[str, Any] | None = None) -> None:
