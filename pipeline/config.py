@@ -75,8 +75,8 @@ class RunConfig:
         }
 
     def result_dump(self) -> dict[str, Any]:
-        """``dump()`` plus what of the files the stage options name changes results (their content's hash):
-        what the state hashes, so that an edited pattern file is a config change."""
+        """``dump()`` with the stage options that name files replaced by what of the files changes results
+        (their content's hash): what the state hashes, so that an edited pattern file is a config change."""
         dump = self.dump()
         dump["stages"] = [{**d, **s.options.file_digests()} for d, s in zip(dump["stages"], self.stages, strict=True)]
         return dump
@@ -117,7 +117,9 @@ def _validate(model: type[BaseModel], data: Any, where: str, prefix: str) -> Any
         raise ConfigError(_validation_message(where, prefix, model, err)) from None
 
 
-def _build_stage(item: Any, index: int, where: str, search: tuple[Path, ...] = ()) -> StageConfig:
+def _build_stage(
+    item: Any, index: int, where: str, search: tuple[Path, ...] = (), folder: Path | None = None
+) -> StageConfig:
     path = f"stages[{index}]"
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: {path}: expected a mapping like {{stage: NAME, ...}}, got {item!r}")
@@ -136,6 +138,8 @@ def _build_stage(item: Any, index: int, where: str, search: tuple[Path, ...] = (
             f"known stages: {', '.join(BUILTIN_STAGES)}, or package.module:Class"
         ) from None
     options = _validate(cls.Options, {k: v for k, v in item.items() if k != "stage"}, where, path)
+    if folder is not None:
+        options = options.with_paths_from(folder)
     try:
         cls(options)  # a stage checks what its model cannot: regexes, pattern packs, rule names
     except (ValueError, OSError) as err:
@@ -175,7 +179,7 @@ def load_config_data(data: Any, where: str = "config", folder: Path | None = Non
         stages=default_config().stages
         if raw_stages is None
         else tuple(
-            _build_stage(item, i, where, (*((folder,) if folder is not None else ()), Path.cwd()))
+            _build_stage(item, i, where, (*((folder,) if folder is not None else ()), Path.cwd()), folder)
             for i, item in enumerate(raw_stages)
         ),
     )

@@ -161,3 +161,32 @@ def test_a_user_stage_beside_the_config_or_in_the_current_directory_is_found_by_
     result = cleancorpus("run", "../in.jsonl", "-c", "../confdir/c.yaml", "-o", "../out", "--workers", "2", "-q")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "in.jsonl").read_text() == '{"id":"b","text":"Long enough here."}\n'
+
+
+def test_a_pattern_file_beside_the_config_is_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cleancorpus run -c /srv/cleaning/cleaning.yaml` from another folder: the pack beside the config was
+    # looked for in the current directory only ("cannot read pattern file pack.yaml")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "pack.yaml").write_text("rules:\n  sponsor:\n    lines: [sponsored content]\n")
+    config = tmp_path / "conf" / "c.yaml"
+    config.write_text("stages:\n  - stage: boilerplate\n    pattern_files: [pack.yaml]\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (stage,) = load_config(config).stages
+    assert stage.options.pattern_files == [str(tmp_path / "conf" / "pack.yaml")]
+    # the current directory's file first, as before
+    (tmp_path / "elsewhere" / "pack.yaml").write_text("rules:\n  sponsor:\n    lines: [sponsored by]\n")
+    assert load_config(config).stages[0].options.pattern_files == ["pack.yaml"]
+    # named by content in the config hash: the same pack reached by another path is no config change
+    from pipeline.state import config_hash
+
+    monkeypatch.chdir(tmp_path / "conf")
+    here = config_hash(load_config(config).result_dump())
+    monkeypatch.chdir(tmp_path)
+    assert config_hash(load_config(config).result_dump()) == here
+    missing = tmp_path / "conf" / "missing.yaml"
+    missing.write_text("stages:\n  - stage: boilerplate\n    pattern_files: [nowhere.yaml]\n")
+    with pytest.raises(ConfigError, match="cannot read pattern file nowhere.yaml"):
+        load_config(missing)

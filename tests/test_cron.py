@@ -398,7 +398,7 @@ def test_an_edited_pattern_file_is_a_config_change(tmp_path: Path) -> None:
     assert "Special offer today" in (out / "a.txt").read_text(encoding="utf-8")
     pack.write_text("rules:\n  sponsor:\n    lines: [sponsored content, special offer today]\n", encoding="utf-8")
     (tmp_path / "in" / "b.txt").write_text(text, encoding="utf-8")
-    key = "stages[0].pattern_files_content (boilerplate)"
+    key = "stages[0].pattern_files (boilerplate)"
     with pytest.raises(ConfigError, match=rf"config changed \({re.escape(key)}\).*--rebuild"):
         run(load_config_data(config), [str(tmp_path / "in")], out)
     run(load_config_data(config), [str(tmp_path / "in")], out, rebuild=True)

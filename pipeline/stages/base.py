@@ -34,9 +34,15 @@ class StageOptions(BaseModel):
 
     enabled: bool = Field(True, description="Run this stage (false keeps it in the config but skips it).")
 
+    def with_paths_from(self, folder: Path) -> StageOptions:
+        """These options with the relative file paths they hold found from ``folder`` (the config file's)
+        where the current directory does not have them."""
+        return self
+
     def file_digests(self) -> dict[str, Any]:
-        """What of the files these options name changes results (e.g. a hash of each pattern file's content):
-        hashed with the config, so that editing such a file is a config change like editing the config."""
+        """Options that name files, with what of the files changes results instead (e.g. each pattern file's
+        content hash for its path): hashed with the config, so that editing such a file is a config change
+        like editing the config."""
         return {}
 
 

@@ -1849,7 +1849,8 @@ class BoilerplateStage(Stage):
         pattern_files: list[str] = Field(
             default_factory=list,
             description="Extra YAML pattern packs in the shipped format (rules: {name: {lines, patterns, phrases}};"
-            " optional definitions: {name: regex}, written {{name}} in patterns). Their patterns, like"
+            " optional definitions: {name: regex}, written {{name}} in patterns); a relative path is found from the"
+            " current directory, else from the config file's folder. Their patterns, like"
             f" 'patterns', are not tried on lines longer than {MAX_WHOLE_LINE_CHARS} characters.",
         )
         max_phrase_line_words: int = Field(
@@ -1953,18 +1954,27 @@ class BoilerplateStage(Stage):
             "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
         )
 
+        def with_paths_from(self, folder: Path) -> StageOptions:
+            # a pack kept beside the config is found from any working directory, as a stage module there is
+            files = [
+                str(folder / p) if not Path(p).is_absolute() and not Path(p).exists() and (folder / p).exists() else p
+                for p in self.pattern_files
+            ]
+            return self if files == self.pattern_files else self.model_copy(update={"pattern_files": files})
+
         def file_digests(self) -> dict[str, Any]:
             # An edited pack changes what is removed: without its content in the config hash, an incremental
-            # run cleaned new files with the new pack and kept the old files' outputs of the old one.
+            # run cleaned new files with the new pack and kept the old files' outputs of the old one. The
+            # packs are hashed by content, not path: the same pack named from another folder is no change.
             if not self.pattern_files:
                 return {}  # the hash of a config without pattern files stays what it was
             digests = []
             for path in self.pattern_files:
                 try:
-                    digests.append(hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16])
+                    digests.append("sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16])
                 except OSError:
-                    digests.append(None)  # the stage reports it when it loads the packs
-            return {"pattern_files_content": digests}
+                    digests.append(path)  # the stage reports it when it loads the packs
+            return {"pattern_files": digests}
 
     needs_prepare: ClassVar[bool] = True
 
