@@ -643,8 +643,12 @@ def _top(items: dict[str, int], n: int) -> list[tuple[str, int, int]]:
 
 
 def _languages_section(report: dict[str, Any]) -> str:
-    mains = {k: v for k, v in _counters(report, "main-language-").items() if not k.startswith("by-")}
-    fragments = {k: v for k, v in _counters(report, "fragment-").items() if k != "chars"}
+    # main-language-by-profile/-by-langdetect say how, -bilingual that a text has two (it is counted under its
+    # first too); fragment-kept-code/-citation/-name count Latin kept as content: none is a language or fragment
+    mains = {
+        k: v for k, v in _counters(report, "main-language-").items() if not k.startswith("by-") and k != "bilingual"
+    }
+    fragments = {k: v for k, v in _counters(report, "fragment-").items() if k.startswith(("script-", "same-script-"))}
     fragment_chars = _counters(report, "fragment-").get("chars", 0)
     if not mains and not fragments:
         return '<section id="languages"><h2>Language mix</h2><p>No language counts in this run.</p></section>'

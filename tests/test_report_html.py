@@ -619,3 +619,19 @@ def test_before_after_places_spans_as_explain_does() -> None:
     explained, unplaced = mark_spans(before, removals, color=False, doc_id="d1")
     assert unplaced == [] and "[-boilerplate/navigation: n-]\n" in explained
     assert explained.endswith(f"{para}\n\n[-dedup/exact-paragraph: {para}-]")
+
+
+def test_language_mix_counts_only_main_languages_and_foreign_fragments(tmp_path: Path) -> None:
+    """The language stage also counts bilingual texts (main-language-bilingual) and Latin it kept as code,
+    a citation or a name (fragment-kept-*): neither is a main language nor a fragment removed or tagged.
+    The page said "4 main languages across 12 documents; 8 foreign fragments removed or tagged"."""
+    report, out, sources = _synthetic(tmp_path)
+    (language,) = [s for s in report["stages"] if s["stage"] == "language"]
+    language["counters"].update(
+        {"main-language-bilingual": 1, "fragment-kept-code": 2, "fragment-kept-citation": 1, "fragment-kept-name": 0}
+    )
+    dom = parse(render_html(report, out, sources))
+    section = dom.find("section", id="languages")
+    assert "3 main languages across 11 documents; 5 foreign fragments removed or tagged" in section.text()
+    labels = {g.attrs["data-label"] for g in section.find_all("g", class_="row")}
+    assert labels == {"de", "en", "fr", "han script", "en (same script)"}
