@@ -100,21 +100,52 @@ def _loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _validation_message(where: str, prefix: str, model: type[BaseModel], err: ValidationError) -> str:
+def _elsewhere(key: str, value: Any, model: type[BaseModel] | None, stage: str | None = None) -> str:
+    """For a key no closer name explains: where it belongs (another section, another stage), or that a stage's
+    options were nested under a key of their own instead of standing beside `stage:`."""
+    if (
+        isinstance(value, dict)
+        and value
+        and model is not None
+        and stage is not None
+        and set(value) <= set(model.model_fields)
+    ):
+        return f" (a stage's options go directly in its item, beside 'stage: {stage}', not under '{key}:')"
+    for section, other in (("input", InputConfig), ("output", OutputConfig)):
+        if key in other.model_fields and other is not model:
+            return f" ('{key}' is an option of {section}: write {section}: {{{key}: ...}})"
+    owners = [
+        name
+        for name in BUILTIN_STAGES
+        if name != stage and key != "enabled" and key in stage_class(name).Options.model_fields
+    ]
+    if not owners:
+        return ""
+    if stage is None:
+        return f" ('{key}' is an option of stage {' and '.join(owners)}: set it in that stage's item under stages)"
+    return f" ('{key}' is an option of stage {' and '.join(owners)}, not of {stage})"
+
+
+def _validation_message(
+    where: str, prefix: str, model: type[BaseModel], err: ValidationError, stage: str | None = None
+) -> str:
     first = err.errors()[0]
     loc = tuple(first["loc"])
     path = _loc_path(prefix, loc)
     if first["type"] == "extra_forbidden":
         known = list(model.model_fields)
-        return f"{where}: {path}: unknown option '{loc[-1]}'{_suggest(str(loc[-1]), known)}"
+        hint = _suggest(str(loc[-1]), known)
+        if not hint and len(loc) == 1:
+            hint = _elsewhere(str(loc[-1]), first.get("input"), model, stage)
+        return f"{where}: {path}: unknown option '{loc[-1]}'{hint}"
     return f"{where}: {path}: {first['msg']} (got {first.get('input')!r})"
 
 
-def _validate(model: type[BaseModel], data: Any, where: str, prefix: str) -> Any:
+def _validate(model: type[BaseModel], data: Any, where: str, prefix: str, stage: str | None = None) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_validation_message(where, prefix, model, err)) from None
+        raise ConfigError(_validation_message(where, prefix, model, err, stage)) from None
 
 
 def _build_stage(
@@ -137,7 +168,7 @@ def _build_stage(
             f"{where}: {path}.stage: unknown stage '{name}'{_suggest(name, list(BUILTIN_STAGES))}; "
             f"known stages: {', '.join(BUILTIN_STAGES)}, or package.module:Class"
         ) from None
-    options = _validate(cls.Options, {k: v for k, v in item.items() if k != "stage"}, where, path)
+    options = _validate(cls.Options, {k: v for k, v in item.items() if k != "stage"}, where, path, name)
     if folder is not None:
         options = options.with_paths_from(folder)
     try:
@@ -157,7 +188,8 @@ def load_config_data(data: Any, where: str = "config", folder: Path | None = Non
     known = ["input", "output", "stages", "state"]
     for key in data:
         if key not in known:
-            raise ConfigError(f"{where}: {key}: unknown key '{key}'{_suggest(str(key), known)}")
+            hint = _suggest(str(key), known) or _elsewhere(str(key), data[key], None)
+            raise ConfigError(f"{where}: {key}: unknown key '{key}'{hint}")
     raw_input = data.get("input") or {}
     if isinstance(raw_input, (str, list)):  # `input: corpus/` or `input: [a, b]`
         raw_input = {"paths": [raw_input] if isinstance(raw_input, str) else raw_input}

@@ -59,6 +59,28 @@ def test_unknown_top_level_key_suggests() -> None:
     assert "unknown option 'text_feld' (did you mean 'text_field'?)" in _error({"input": {"text_feld": "body"}})
 
 
+def test_an_option_in_the_wrong_place_names_where_it_belongs() -> None:
+    # misplaced rather than misspelt: no close name, so the message said only "unknown option 'action'"
+    assert _error({"format": "txt"}) == (
+        "my.yaml: format: unknown key 'format' ('format' is an option of output: write output: {format: ...})"
+    )
+    assert "'format' is an option of output" in _error({"input": {"format": "txt"}})
+    assert "'threshold' is an option of stage dedup: set it in that stage's item under stages" in _error(
+        {"threshold": 0.5}
+    )
+    # an option under the previous stage's item (one indentation level off)
+    msg = _error({"stages": [{"stage": "language"}, {"stage": "dedup", "action": "tag"}]})
+    assert (
+        msg
+        == "my.yaml: stages[1].action: unknown option 'action' ('action' is an option of stage language, not of dedup)"
+    )
+    # options nested under a key of their own
+    for key in ("options", "dedup"):
+        msg = _error({"stages": [{"stage": "dedup", key: {"threshold": 0.5}}]})
+        assert msg.endswith(f"(a stage's options go directly in its item, beside 'stage: dedup', not under '{key}:')")
+    assert _error({"stages": [{"stage": "dedup", "colour": 1}]}) == "my.yaml: stages[0].colour: unknown option 'colour'"
+
+
 def test_shorthands_for_input_and_output() -> None:
     config = load_config_data({"input": "corpus/", "output": "out/"})
     assert config.input.paths == ["corpus/"] and config.output.dir == "out/"
