@@ -2974,3 +2974,12 @@ def test_stock_sentence_recurring_across_sites_kept_inside_prose():
     stage.process(page)
     assert ("recurring", template) in removed(page)
     assert stage.take_stats()["recurring-sentence-kept"] == 6
+
+
+def test_pack_languages_in_upper_case_load_as_the_language_stage_takes_them():
+    # `languages: [EN]` is taken by the language stage; the boilerplate stage refused it with no suggestion
+    upper = BoilerplateStage(BoilerplateStage.Options(languages=["EN", "De"]))
+    lower = BoilerplateStage(BoilerplateStage.Options(languages=["en", "de"]))
+    assert upper._exact == lower._exact
+    with pytest.raises(ValueError, match=r"no pattern pack for language 'xx'"):
+        BoilerplateStage(BoilerplateStage.Options(languages=["XX"]))

@@ -1992,7 +1992,8 @@ class BoilerplateStage(Stage):
     def _load_packs(self) -> list[tuple[str, dict[str, Any]]]:
         opts = self.options
         shipped = available_languages()
-        languages = shipped if opts.languages is None else list(opts.languages)
+        # codes in any case, as the language stage takes them: [EN, De] loads en and de
+        languages = shipped if opts.languages is None else [lang.lower() for lang in opts.languages]
         for lang in languages:
             if lang not in shipped:
                 close = difflib.get_close_matches(lang, shipped, n=1)
