@@ -23,7 +23,7 @@ import click
 import orjson
 
 from pipeline import __version__
-from pipeline.config import ConfigError, RunConfig, default_config, load_config, render_config_yaml
+from pipeline.config import ConfigError, RunConfig, config_warnings, default_config, load_config, render_config_yaml
 from pipeline.stages import BUILTIN_STAGES, stage_class
 
 EXIT_FAILED = 1
@@ -185,6 +185,10 @@ def run(
     if quiet and executor == "ray":
         _quiet_ray()
     config = _config_or_exit(config_path, log)
+    for warning in config_warnings(config, config_path or "config"):
+        log.warning("%s", warning)
+        if not quiet:
+            click.echo(f"cleancorpus: warning: {warning}", err=True)
     folder = state_folder(config, Path(outdir or config.output.dir))
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
     interactive = not quiet and sys.stderr.isatty()
@@ -379,8 +383,12 @@ def _progress_display(console: Any = None) -> tuple[Any, Any]:
 @cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 def check(config_path: str) -> None:
-    """Validate CONFIG and print it resolved (every option with its value)."""
-    click.echo(render_config_yaml(_config_or_exit(config_path)), nl=False)
+    """Validate CONFIG and print it resolved (every option with its value); settings that do nothing as
+    configured are warned about on stderr (exit 0)."""
+    config = _config_or_exit(config_path)
+    for warning in config_warnings(config, config_path):
+        click.echo(f"cleancorpus: warning: {warning}", err=True)
+    click.echo(render_config_yaml(config), nl=False)
 
 
 def _type_name(annotation: Any) -> str:

@@ -217,6 +217,19 @@ def load_config_data(data: Any, where: str = "config", folder: Path | None = Non
     )
 
 
+def config_warnings(config: RunConfig, where: str = "config") -> list[str]:
+    """Settings that are valid but do nothing as configured: said by `check` and at the start of a run."""
+    warnings = []
+    for i, s in enumerate(config.stages):
+        if s.options.enabled and getattr(s.options, "action", None) == "tag" and config.output.metadata_field is None:
+            warnings.append(
+                f"{where}: stages[{i}].action: tag lists the fragments in each document's metadata, which is "
+                "written only to output.metadata_field (not set): set it, e.g. output: {metadata_field: meta}, "
+                "or the fragments are found and shown nowhere (as with action: keep)"
+            )
+    return warnings
+
+
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:

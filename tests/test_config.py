@@ -212,3 +212,16 @@ def test_a_pattern_file_beside_the_config_is_found_from_any_directory(
     missing.write_text("stages:\n  - stage: boilerplate\n    pattern_files: [nowhere.yaml]\n")
     with pytest.raises(ConfigError, match="cannot read pattern file nowhere.yaml"):
         load_config(missing)
+
+
+def test_language_tagging_without_a_metadata_field_is_warned_about(tmp_path: Path) -> None:
+    # action: tag lists fragments in the document's metadata, written only to output.metadata_field: the
+    # README's example config set tag without it, and the fragments were found and shown nowhere
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n  - stage: language\n    action: tag\n")
+    result = CliRunner().invoke(cli, ["check", str(config)])
+    assert result.exit_code == 0
+    assert f"cleancorpus: warning: {config}: stages[1].action: tag lists the fragments" in result.stderr
+    assert "output.metadata_field (not set)" in result.stderr and "warning" not in result.stdout
+    config.write_text("output: {metadata_field: meta}\nstages:\n  - stage: language\n    action: tag\n")
+    assert "warning" not in CliRunner().invoke(cli, ["check", str(config)]).stderr
