@@ -1362,3 +1362,24 @@ def test_explain_names_standard_input_and_output(tmp_path: Path) -> None:
     assert (
         untouched.exit_code == 2 and "known only if something of it was removed or it was rejected" in untouched.output
     )
+
+
+def test_explain_and_state_info_without_config_use_the_last_runs(tmp_path: Path) -> None:
+    """After a run with -c setting input.id_field/text_field and state:, `explain ID -o OUT` (no -c) read the
+    input with the default field names ("input not found: it was moved ...") and `state info` looked in
+    OUT/.cleancorpus ("no state"): both take the config the last run recorded in report.json."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(
+        json.dumps({"doc": "x1", "body": f"Share on Facebook\n{TREES}"}) + "\n", encoding="utf-8"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state: {tmp_path / 'st'}\ninput: {{id_field: doc, text_field: body}}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-c", str(config), "-q"]).exit_code == 0
+    result = runner.invoke(cli, ["explain", "x1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"[-boilerplate/share: Share on Facebook-]\n{TREES}\n--- after ---\n{TREES}\n" in result.output
+    info = runner.invoke(cli, ["state", "info", "-o", str(out)]).output
+    assert f"folder: {tmp_path / 'st'}\n" in info and "files: 1\n" in info
+    assert runner.invoke(cli, ["explain", "x1", "-o", str(out), "-c", str(config)]).output == result.output
