@@ -227,6 +227,11 @@ def config_warnings(config: RunConfig, where: str = "config") -> list[str]:
                 "written only to output.metadata_field (not set): set it, e.g. output: {metadata_field: meta}, "
                 "or the fragments are found and shown nowhere (as with action: keep)"
             )
+    if config.output.metadata_field is not None and config.output.format == "txt":
+        warnings.append(
+            f"{where}: output.metadata_field: txt output holds the text only, so the field "
+            f"'{config.output.metadata_field}' is written nowhere (output.format: jsonl or parquet has it)"
+        )
     return warnings
 
 

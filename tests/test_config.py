@@ -225,3 +225,8 @@ def test_language_tagging_without_a_metadata_field_is_warned_about(tmp_path: Pat
     assert "output.metadata_field (not set)" in result.stderr and "warning" not in result.stdout
     config.write_text("output: {metadata_field: meta}\nstages:\n  - stage: language\n    action: tag\n")
     assert "warning" not in CliRunner().invoke(cli, ["check", str(config)]).stderr
+    config.write_text("output: {format: txt, metadata_field: meta}\n")
+    assert (
+        "output.metadata_field: txt output holds the text only"
+        in CliRunner().invoke(cli, ["check", str(config)]).stderr
+    )
