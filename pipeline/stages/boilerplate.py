@@ -2035,6 +2035,12 @@ class BoilerplateStage(Stage):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(f"boilerplate: unknown rule {rule!r} in disable_rules{hint}")
         disabled = set(opts.disable_rules)
+        both = sorted(disabled & set(opts.patterns))
+        if both:  # the patterns were skipped without a word: a user replacing a shipped rule's patterns wrote this
+            raise ValueError(
+                f"boilerplate: patterns.{both[0]} would never apply: {both[0]!r} is in disable_rules too (to replace "
+                f"the shipped rule, keep it disabled and give your patterns another name, e.g. my-{both[0]})"
+            )
         self._disabled = frozenset(disabled)
 
         exact: dict[str, str] = {}
