@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 from pathlib import Path
@@ -1027,3 +1028,16 @@ def test_two_main_languages_allowed_keeps_both_halves_in_one_script(first, secon
     text = "\n".join(x for pair in zip(_sentences(first)[:20], _sentences(second)[:20], strict=True) for x in pair)
     assert run(text).removed == []
     assert run(text, main_languages_max=2).removed == []
+
+
+def test_two_main_languages_keep_the_chinese_sentences_of_a_chinese_and_english_paper():
+    # A Chinese engineering paper with English abstract and references (CC-MAIN-2019-30): with
+    # main_languages_max: 2 its main scripts are Han and Latin, and the check meant for a Japanese or Korean
+    # host ("a Chinese sentence with no kana/hangul") removed five Chinese sentences as fragment-ko
+    from conftest import CORPORA
+
+    with (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").open(encoding="utf-8") as lines:
+        (text,) = [d["text"] for d in map(json.loads, lines) if d["id"] == "mflufucvp6eburl3xg5ozi4sogwicnze"]
+    assert run(text).removed == []
+    doc = run(text, main_languages_max=2)
+    assert doc.meta["main_languages"] == ["zh", "en"] and doc.removed == []

@@ -1345,7 +1345,7 @@ class LanguageStage(Stage):
             if not total or hosts[k] < 0.8 * total:
                 continue
             cjk_chars, kana, hangul = cjks[k], kanas[k], hanguls[k]
-            if main_scripts == frozenset({"Han"}):
+            if main_scripts & _CJK == frozenset({"Han"}):  # (a Chinese + English text has Latin too)
                 if kana >= 2 and cjk_chars >= opt.min_cjk_chars:
                     own = _runs_of_rows(rows[first[k] : last[k]])
                     found.extend(self._japanese_clauses(text, s, e, own, main_langs))
@@ -1955,7 +1955,7 @@ def _host_after(text: str, at: int) -> bool:
 def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
     """Scripts the script check leaves alone: a Chinese text's kana go to the same-script check
     (a Japanese sentence mixes kana with Han, so it is judged as a whole sentence)."""
-    if main_scripts == frozenset({"Han"}):
+    if main_scripts & _CJK == frozenset({"Han"}):
         return main_scripts | {"Kana"}
     return main_scripts
 
