@@ -479,7 +479,8 @@ def _runs_config(config_path: str | None, outdir: str | None) -> RunConfig:
     report = Path(outdir or default_config().output.dir) / "report.json"
     try:
         recorded = json.loads(report.read_bytes())["config"]
-        return load_config_data({"stages": [], **{k: recorded[k] for k in ("input", "output", "state")}}, str(report))
+        kept = {k: recorded[k] for k in ("input", "output", "state") if k in recorded}
+        return load_config_data({"stages": [], **kept}, str(report))
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return default_config()
 
