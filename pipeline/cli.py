@@ -7,6 +7,7 @@ output or state folder that cannot be written).
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import shlex
@@ -23,7 +24,15 @@ import click
 import orjson
 
 from pipeline import __version__
-from pipeline.config import ConfigError, RunConfig, default_config, load_config, render_config_yaml
+from pipeline.config import (
+    ConfigError,
+    RunConfig,
+    config_warnings,
+    default_config,
+    load_config,
+    load_config_data,
+    render_config_yaml,
+)
 from pipeline.stages import BUILTIN_STAGES, stage_class
 
 EXIT_FAILED = 1
@@ -185,6 +194,10 @@ def run(
     if quiet and executor == "ray":
         _quiet_ray()
     config = _config_or_exit(config_path, log)
+    for warning in config_warnings(config, config_path or "config"):
+        log.warning("%s", warning)
+        if not quiet:
+            click.echo(f"cleancorpus: warning: {warning}", err=True)
     folder = state_folder(config, Path(outdir or config.output.dir))
     gc.enable()  # (main() paused it for the imports; the run pauses it again while it sets up)
     interactive = not quiet and sys.stderr.isatty()
@@ -379,8 +392,12 @@ def _progress_display(console: Any = None) -> tuple[Any, Any]:
 @cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 def check(config_path: str) -> None:
-    """Validate CONFIG and print it resolved (every option with its value)."""
-    click.echo(render_config_yaml(_config_or_exit(config_path)), nl=False)
+    """Validate CONFIG and print it resolved (every option with its value); settings that do nothing as
+    configured are warned about on stderr (exit 0)."""
+    config = _config_or_exit(config_path)
+    for warning in config_warnings(config, config_path):
+        click.echo(f"cleancorpus: warning: {warning}", err=True)
+    click.echo(render_config_yaml(config), nl=False)
 
 
 def _type_name(annotation: Any) -> str:
@@ -453,15 +470,36 @@ def state() -> None:
     """Show or clear the state kept between runs (processed files, dedup index)."""
 
 
+def _runs_config(config_path: str | None, outdir: str | None) -> RunConfig:
+    """The config of the runs on an output folder: the one given, else what the last run recorded in its
+    report.json (where its state is, how its inputs were read, its output format; not its stages), else the
+    defaults. Without it, `explain` after a run with input.text_field: body said the input was not found."""
+    if config_path:
+        return _config_or_exit(config_path)
+    report = Path(outdir or default_config().output.dir) / "report.json"
+    try:
+        recorded = json.loads(report.read_bytes())["config"]
+        kept = {k: recorded[k] for k in ("input", "output", "state") if k in recorded}
+        return load_config_data({"stages": [], **kept}, str(report))
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return default_config()
+
+
 def _state_folder(config_path: str | None, outdir: str | None) -> Path:
     from pipeline.runner import state_folder
 
-    config = _config_or_exit(config_path)
+    config = _runs_config(config_path, outdir)
     return state_folder(config, Path(outdir or config.output.dir))
 
 
 _state_options = [
-    click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config."),
+    click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        help="YAML config of the runs (default: the config the last run recorded in OUTDIR/report.json).",
+    ),
     click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), help="Output folder of the runs."),
 ]
 
@@ -556,7 +594,7 @@ def explain(doc_id: str, source: str | None, line: int | None, config_path: str 
     from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt
 
-    config = _config_or_exit(config_path)
+    config = _runs_config(config_path, outdir)
     try:
         text = explain_document(
             config, Path(outdir or config.output.dir), doc_id, sys.stdout.isatty(), source=source, line=line

@@ -74,6 +74,13 @@ class RunConfig:
             "state": self.state,
         }
 
+    def result_dump(self) -> dict[str, Any]:
+        """``dump()`` with the stage options that name files replaced by what of the files changes results
+        (their content's hash): what the state hashes, so that an edited pattern file is a config change."""
+        dump = self.dump()
+        dump["stages"] = [{**d, **s.options.file_digests()} for d, s in zip(dump["stages"], self.stages, strict=True)]
+        return dump
+
     def enabled_stages(self) -> list[StageConfig]:
         return [s for s in self.stages if s.options.enabled]
 
@@ -93,24 +100,57 @@ def _loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _validation_message(where: str, prefix: str, model: type[BaseModel], err: ValidationError) -> str:
+def _elsewhere(key: str, value: Any, model: type[BaseModel] | None, stage: str | None = None) -> str:
+    """For a key no closer name explains: where it belongs (another section, another stage), or that a stage's
+    options were nested under a key of their own instead of standing beside `stage:`."""
+    if (
+        isinstance(value, dict)
+        and value
+        and model is not None
+        and stage is not None
+        and set(value) <= set(model.model_fields)
+    ):
+        return f" (a stage's options go directly in its item, beside 'stage: {stage}', not under '{key}:')"
+    for section, other in (("input", InputConfig), ("output", OutputConfig)):
+        if key in other.model_fields and other is not model:
+            return f" ('{key}' is an option of {section}: write {section}: {{{key}: ...}})"
+    owners = [
+        name
+        for name in BUILTIN_STAGES
+        if name != stage and key != "enabled" and key in stage_class(name).Options.model_fields
+    ]
+    if not owners:
+        return ""
+    if stage is None:
+        return f" ('{key}' is an option of stage {' and '.join(owners)}: set it in that stage's item under stages)"
+    return f" ('{key}' is an option of stage {' and '.join(owners)}, not of {stage})"
+
+
+def _validation_message(
+    where: str, prefix: str, model: type[BaseModel], err: ValidationError, stage: str | None = None
+) -> str:
     first = err.errors()[0]
     loc = tuple(first["loc"])
     path = _loc_path(prefix, loc)
     if first["type"] == "extra_forbidden":
         known = list(model.model_fields)
-        return f"{where}: {path}: unknown option '{loc[-1]}'{_suggest(str(loc[-1]), known)}"
+        hint = _suggest(str(loc[-1]), known)
+        if not hint and len(loc) == 1:
+            hint = _elsewhere(str(loc[-1]), first.get("input"), model, stage)
+        return f"{where}: {path}: unknown option '{loc[-1]}'{hint}"
     return f"{where}: {path}: {first['msg']} (got {first.get('input')!r})"
 
 
-def _validate(model: type[BaseModel], data: Any, where: str, prefix: str) -> Any:
+def _validate(model: type[BaseModel], data: Any, where: str, prefix: str, stage: str | None = None) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_validation_message(where, prefix, model, err)) from None
+        raise ConfigError(_validation_message(where, prefix, model, err, stage)) from None
 
 
-def _build_stage(item: Any, index: int, where: str, search: tuple[Path, ...] = ()) -> StageConfig:
+def _build_stage(
+    item: Any, index: int, where: str, search: tuple[Path, ...] = (), folder: Path | None = None
+) -> StageConfig:
     path = f"stages[{index}]"
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: {path}: expected a mapping like {{stage: NAME, ...}}, got {item!r}")
@@ -128,7 +168,9 @@ def _build_stage(item: Any, index: int, where: str, search: tuple[Path, ...] = (
             f"{where}: {path}.stage: unknown stage '{name}'{_suggest(name, list(BUILTIN_STAGES))}; "
             f"known stages: {', '.join(BUILTIN_STAGES)}, or package.module:Class"
         ) from None
-    options = _validate(cls.Options, {k: v for k, v in item.items() if k != "stage"}, where, path)
+    options = _validate(cls.Options, {k: v for k, v in item.items() if k != "stage"}, where, path, name)
+    if folder is not None:
+        options = options.with_paths_from(folder)
     try:
         cls(options)  # a stage checks what its model cannot: regexes, pattern packs, rule names
     except (ValueError, OSError) as err:
@@ -146,7 +188,8 @@ def load_config_data(data: Any, where: str = "config", folder: Path | None = Non
     known = ["input", "output", "stages", "state"]
     for key in data:
         if key not in known:
-            raise ConfigError(f"{where}: {key}: unknown key '{key}'{_suggest(str(key), known)}")
+            hint = _suggest(str(key), known) or _elsewhere(str(key), data[key], None)
+            raise ConfigError(f"{where}: {key}: unknown key '{key}'{hint}")
     raw_input = data.get("input") or {}
     if isinstance(raw_input, (str, list)):  # `input: corpus/` or `input: [a, b]`
         raw_input = {"paths": [raw_input] if isinstance(raw_input, str) else raw_input}
@@ -168,10 +211,28 @@ def load_config_data(data: Any, where: str = "config", folder: Path | None = Non
         stages=default_config().stages
         if raw_stages is None
         else tuple(
-            _build_stage(item, i, where, (*((folder,) if folder is not None else ()), Path.cwd()))
+            _build_stage(item, i, where, (*((folder,) if folder is not None else ()), Path.cwd()), folder)
             for i, item in enumerate(raw_stages)
         ),
     )
+
+
+def config_warnings(config: RunConfig, where: str = "config") -> list[str]:
+    """Settings that are valid but do nothing as configured: said by `check` and at the start of a run."""
+    warnings = []
+    for i, s in enumerate(config.stages):
+        if s.options.enabled and getattr(s.options, "action", None) == "tag" and config.output.metadata_field is None:
+            warnings.append(
+                f"{where}: stages[{i}].action: tag lists the fragments in each document's metadata, which is "
+                "written only to output.metadata_field (not set): set it, e.g. output: {metadata_field: meta}, "
+                "or the fragments are found and shown nowhere (as with action: keep)"
+            )
+    if config.output.metadata_field is not None and config.output.format == "txt":
+        warnings.append(
+            f"{where}: output.metadata_field: txt output holds the text only, so the field "
+            f"'{config.output.metadata_field}' is written nowhere (output.format: jsonl or parquet has it)"
+        )
+    return warnings
 
 
 def load_config(path: str | Path) -> RunConfig:

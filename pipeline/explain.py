@@ -10,6 +10,7 @@ import orjson
 
 from pipeline.config import RunConfig
 from pipeline.io import STDIN, InputFile, document_place, input_format, read_documents
+from pipeline.report import place_removals
 from pipeline.runner import state_folder
 from pipeline.state import StateStore
 
@@ -162,51 +163,15 @@ def _output_text(config: RunConfig, outdir: Path, doc: _Doc, doc_id: str, every:
     return texts[position] if position is not None and position < len(texts) else None
 
 
-def _occurrences(text: str, span: str) -> list[int]:
-    found, start = [], text.find(span)
-    while start != -1:
-        found.append(start)
-        start = text.find(span, start + 1)
-    return found
-
-
-def _whole_line(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] spans whole lines (spaces around it aside), as a removed line does."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    return not text[line_start:start].strip() and not text[end : len(text) if line_end == -1 else line_end].strip()
-
-
 def mark_spans(
     before: str, removals: list[dict[str, Any]], color: bool, doc_id: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The text with each removal marked where it occurs, and the removals not found verbatim
-    (an earlier stage, e.g. encoding repair, changed the text around them). Where a span occurs several
-    times: a free occurrence that is a whole line first (a removed line "Saludos" is not the start of a
-    kept line "Saludos!"), and for a repeat of the document's own text (``duplicate_of`` is ``doc_id``:
-    dedup kept the first copy) not the first occurrence."""
-    taken: list[tuple[int, int, str]] = []
-    unplaced = []
-    for r in removals:
-        text = r["text"]
-        free = (
-            [
-                start
-                for start in _occurrences(before, text)
-                if not any(s < start + len(text) and start < e for s, e, _ in taken)
-            ]
-            if text
-            else []
-        )
-        if doc_id is not None and r.get("duplicate_of") == doc_id and len(free) > 1:
-            free = free[1:]  # the first copy is the one kept
-        if not free:
-            unplaced.append(r)
-            continue
-        start = next((at for at in free if _whole_line(before, at, at + len(text))), free[0])
-        taken.append((start, start + len(text), f"{r['stage']}/{r['rule']}"))
+    """The text with each removal marked where it occurs (placed by `place_removals`), and the removals
+    not found verbatim (an earlier stage, e.g. encoding repair, changed the text around them)."""
+    taken, unplaced = place_removals(before, removals, doc_id)
     out, pos = [], 0
-    for start, end, label in sorted(taken):
+    for start, end, r in taken:
+        label = f"{r['stage']}/{r['rule']}"
         out.append(before[pos:start])
         span = before[start:end]
         out.append(f"{_RED_STRIKE}{span}{_RESET}{_DIM}[{label}]{_RESET}" if color else f"[-{label}: {span}-]")

@@ -83,3 +83,52 @@ def reason_kind(reason: str) -> str:
     for sep in (" of document", " (", ":"):
         reason = reason.split(sep, 1)[0]
     return _NUMBER.sub("N", reason.strip())
+
+
+# ---------------------------------------------------------------- where a removed span was
+
+
+def _occurrences(text: str, span: str) -> list[int]:
+    found, start = [], text.find(span)
+    while start != -1:
+        found.append(start)
+        start = text.find(span, start + 1)
+    return found
+
+
+def _whole_line(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] spans whole lines (spaces around it aside), as a removed line does."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    return not text[line_start:start].strip() and not text[end : len(text) if line_end == -1 else line_end].strip()
+
+
+def place_removals(
+    before: str, removals: list[dict[str, Any]], doc_id: str | None = None
+) -> tuple[list[tuple[int, int, dict[str, Any]]], list[dict[str, Any]]]:
+    """Where each removal (an audit record) occurs in the text, sorted by position, and the removals not
+    found verbatim (an earlier stage, e.g. encoding repair, changed the text around them). Where a span
+    occurs several times: a free occurrence that is a whole line first (a removed line "n" is not the "n"
+    of a kept "relation"), and for a repeat of the document's own text (``duplicate_of`` is ``doc_id``:
+    dedup kept the first copy) not the first occurrence. `explain` and report.html both place spans so."""
+    taken: list[tuple[int, int, dict[str, Any]]] = []
+    unplaced = []
+    for r in removals:
+        text = r.get("text") or ""
+        free = (
+            [
+                start
+                for start in _occurrences(before, text)
+                if not any(s < start + len(text) and start < e for s, e, _ in taken)
+            ]
+            if text
+            else []
+        )
+        if doc_id is not None and r.get("duplicate_of") == doc_id and len(free) > 1:
+            free = free[1:]  # the first copy is the one kept
+        if not free:
+            unplaced.append(r)
+            continue
+        start = next((at for at in free if _whole_line(before, at, at + len(text))), free[0])
+        taken.append((start, start + len(text), r))
+    return sorted(taken, key=lambda t: t[0]), unplaced

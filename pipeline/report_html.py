@@ -26,7 +26,7 @@ import zstandard
 
 from pipeline.config import InputConfig
 from pipeline.io import ZSTD_MAGIC, AtomicFile, InputFile, document_place, input_format, read_documents
-from pipeline.report import reason_kind
+from pipeline.report import place_removals, reason_kind
 
 # Bounds: the page must stay cheap for a corpus of any size.
 MAX_AUDIT_LINES = 5000  # lines read from the start of each audit file
@@ -376,28 +376,14 @@ def _find_texts(path: Path, source: str, ids: set[str], cfg: InputConfig) -> dic
 # ---------------------------------------------------------------- spans
 
 
-def place_spans(before: str, removals: list[dict[str, Any]]) -> tuple[list[tuple[int, int, dict[str, Any]]], int]:
-    """Where each removed span occurs in the text (first free occurrence, as `explain` does), and how
-    many were not found verbatim (an earlier stage, e.g. encoding repair, changed the text)."""
-    taken: list[tuple[int, int, dict[str, Any]]] = []
-    unplaced = 0
-    for r in removals:
-        text = r.get("text") or ""
-        start = before.find(text) if text else -1
-        while start != -1 and any(s < start + len(text) and start < e for s, e, _ in taken):
-            start = before.find(text, start + 1)
-        if start == -1:
-            unplaced += 1
-            continue
-        taken.append((start, start + len(text), r))
-    return sorted(taken, key=lambda t: t[0]), unplaced
-
-
-def marked_html(before: str, removals: list[dict[str, Any]], order: list[str], limit: int = DOC_CHARS) -> str:
+def marked_html(
+    before: str, removals: list[dict[str, Any]], order: list[str], limit: int = DOC_CHARS, doc_id: str | None = None
+) -> str:
     """The text with each removed span highlighted and labelled. Long unchanged stretches are cut to
     CONTEXT characters around the spans, so the removals are on screen; at most ``limit`` characters
     of removed and context text are shown."""
-    spans, unplaced = place_spans(before, removals)
+    spans, missing = place_removals(before, removals, doc_id)
+    unplaced = len(missing)
     out: list[str] = []
     shown = pos = 0
 
@@ -657,8 +643,12 @@ def _top(items: dict[str, int], n: int) -> list[tuple[str, int, int]]:
 
 
 def _languages_section(report: dict[str, Any]) -> str:
-    mains = {k: v for k, v in _counters(report, "main-language-").items() if not k.startswith("by-")}
-    fragments = {k: v for k, v in _counters(report, "fragment-").items() if k != "chars"}
+    # main-language-by-profile/-by-langdetect say how, -bilingual that a text has two (it is counted under its
+    # first too); fragment-kept-code/-citation/-name count Latin kept as content: none is a language or fragment
+    mains = {
+        k: v for k, v in _counters(report, "main-language-").items() if not k.startswith("by-") and k != "bilingual"
+    }
+    fragments = {k: v for k, v in _counters(report, "fragment-").items() if k.startswith(("script-", "same-script-"))}
     fragment_chars = _counters(report, "fragment-").get("chars", 0)
     if not mains and not fragments:
         return '<section id="languages"><h2>Language mix</h2><p>No language counts in this run.</p></section>'
@@ -872,7 +862,7 @@ def _samples_section(
                 + "</ul>"
             )
         else:
-            left = f'<pre class="doc">{marked_html(text_before, removals, order)}</pre>'
+            left = f'<pre class="doc">{marked_html(text_before, removals, order, doc_id=doc_id)}</pre>'
         text_after = after.get((source, doc_id))
         if text_after is None and (source, doc_id) in after:
             right = '<p class="more">Several documents of the output have this id: see the command below.</p>'

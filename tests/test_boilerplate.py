@@ -2974,3 +2974,26 @@ def test_stock_sentence_recurring_across_sites_kept_inside_prose():
     stage.process(page)
     assert ("recurring", template) in removed(page)
     assert stage.take_stats()["recurring-sentence-kept"] == 6
+
+
+def test_pack_languages_in_upper_case_load_as_the_language_stage_takes_them():
+    # `languages: [EN]` is taken by the language stage; the boilerplate stage refused it with no suggestion
+    upper = BoilerplateStage(BoilerplateStage.Options(languages=["EN", "De"]))
+    lower = BoilerplateStage(BoilerplateStage.Options(languages=["en", "de"]))
+    assert upper._exact == lower._exact
+    with pytest.raises(ValueError, match=r"no pattern pack for language 'xx'"):
+        BoilerplateStage(BoilerplateStage.Options(languages=["XX"]))
+
+
+def test_own_patterns_under_a_disabled_rule_name_are_a_config_error():
+    # disable_rules: [date-line] with patterns: {date-line: [...]} (replacing the shipped rule's patterns)
+    # skipped the user's patterns without a word: every date line stayed
+    with pytest.raises(ValueError, match=r"patterns.date-line would never apply: 'date-line' is in disable_rules"):
+        BoilerplateStage(BoilerplateStage.Options(disable_rules=["date-line"], patterns={"date-line": ["posted .*"]}))
+    # the way the message names: the shipped rule off, the user's patterns under a name of their own
+    stage = BoilerplateStage(
+        BoilerplateStage.Options(disable_rules=["date-line"], patterns={"my-date-line": [r"posted on \w+ \d+"]})
+    )
+    doc = Document(id="d", text="Posted on March 3\nThe harbour authority approved a plan to dredge.", source="s")
+    stage.process(doc)
+    assert [(r.rule, r.text) for r in doc.removed] == [("my-date-line", "Posted on March 3")]

@@ -59,6 +59,28 @@ def test_unknown_top_level_key_suggests() -> None:
     assert "unknown option 'text_feld' (did you mean 'text_field'?)" in _error({"input": {"text_feld": "body"}})
 
 
+def test_an_option_in_the_wrong_place_names_where_it_belongs() -> None:
+    # misplaced rather than misspelt: no close name, so the message said only "unknown option 'action'"
+    assert _error({"format": "txt"}) == (
+        "my.yaml: format: unknown key 'format' ('format' is an option of output: write output: {format: ...})"
+    )
+    assert "'format' is an option of output" in _error({"input": {"format": "txt"}})
+    assert "'threshold' is an option of stage dedup: set it in that stage's item under stages" in _error(
+        {"threshold": 0.5}
+    )
+    # an option under the previous stage's item (one indentation level off)
+    msg = _error({"stages": [{"stage": "language"}, {"stage": "dedup", "action": "tag"}]})
+    assert (
+        msg
+        == "my.yaml: stages[1].action: unknown option 'action' ('action' is an option of stage language, not of dedup)"
+    )
+    # options nested under a key of their own
+    for key in ("options", "dedup"):
+        msg = _error({"stages": [{"stage": "dedup", key: {"threshold": 0.5}}]})
+        assert msg.endswith(f"(a stage's options go directly in its item, beside 'stage: dedup', not under '{key}:')")
+    assert _error({"stages": [{"stage": "dedup", "colour": 1}]}) == "my.yaml: stages[0].colour: unknown option 'colour'"
+
+
 def test_shorthands_for_input_and_output() -> None:
     config = load_config_data({"input": "corpus/", "output": "out/"})
     assert config.input.paths == ["corpus/"] and config.output.dir == "out/"
@@ -161,3 +183,50 @@ def test_a_user_stage_beside_the_config_or_in_the_current_directory_is_found_by_
     result = cleancorpus("run", "../in.jsonl", "-c", "../confdir/c.yaml", "-o", "../out", "--workers", "2", "-q")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "in.jsonl").read_text() == '{"id":"b","text":"Long enough here."}\n'
+
+
+def test_a_pattern_file_beside_the_config_is_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cleancorpus run -c /srv/cleaning/cleaning.yaml` from another folder: the pack beside the config was
+    # looked for in the current directory only ("cannot read pattern file pack.yaml")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "pack.yaml").write_text("rules:\n  sponsor:\n    lines: [sponsored content]\n")
+    config = tmp_path / "conf" / "c.yaml"
+    config.write_text("stages:\n  - stage: boilerplate\n    pattern_files: [pack.yaml]\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (stage,) = load_config(config).stages
+    assert stage.options.pattern_files == [str(tmp_path / "conf" / "pack.yaml")]
+    # the current directory's file first, as before
+    (tmp_path / "elsewhere" / "pack.yaml").write_text("rules:\n  sponsor:\n    lines: [sponsored by]\n")
+    assert load_config(config).stages[0].options.pattern_files == ["pack.yaml"]
+    # named by content in the config hash: the same pack reached by another path is no config change
+    from pipeline.state import config_hash
+
+    monkeypatch.chdir(tmp_path / "conf")
+    here = config_hash(load_config(config).result_dump())
+    monkeypatch.chdir(tmp_path)
+    assert config_hash(load_config(config).result_dump()) == here
+    missing = tmp_path / "conf" / "missing.yaml"
+    missing.write_text("stages:\n  - stage: boilerplate\n    pattern_files: [nowhere.yaml]\n")
+    with pytest.raises(ConfigError, match="cannot read pattern file nowhere.yaml"):
+        load_config(missing)
+
+
+def test_language_tagging_without_a_metadata_field_is_warned_about(tmp_path: Path) -> None:
+    # action: tag lists fragments in the document's metadata, written only to output.metadata_field: the
+    # README's example config set tag without it, and the fragments were found and shown nowhere
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n  - stage: language\n    action: tag\n")
+    result = CliRunner().invoke(cli, ["check", str(config)])
+    assert result.exit_code == 0
+    assert f"cleancorpus: warning: {config}: stages[1].action: tag lists the fragments" in result.stderr
+    assert "output.metadata_field (not set)" in result.stderr and "warning" not in result.stdout
+    config.write_text("output: {metadata_field: meta}\nstages:\n  - stage: language\n    action: tag\n")
+    assert "warning" not in CliRunner().invoke(cli, ["check", str(config)]).stderr
+    config.write_text("output: {format: txt, metadata_field: meta}\n")
+    assert (
+        "output.metadata_field: txt output holds the text only"
+        in CliRunner().invoke(cli, ["check", str(config)]).stderr
+    )

@@ -382,6 +382,30 @@ def test_a_changed_output_format_is_a_config_change_named_in_the_error(tmp_path:
     run(load_config_data({"stages": [{"stage": "normalize"}], "output": {"audit": False}}), [str(tmp_path / "in")], out)
 
 
+def test_an_edited_pattern_file_is_a_config_change(tmp_path: Path) -> None:
+    """The config names a pattern pack by path; editing the pack changes what is removed. It went unnoticed:
+    an incremental run cleaned the new file with the new pack and kept the old file's output of the old one."""
+    from pipeline.config import ConfigError
+
+    (tmp_path / "in").mkdir()
+    text = "Sponsored content\nThe harbour authority approved a plan to dredge the channel.\nSpecial offer today\n"
+    (tmp_path / "in" / "a.txt").write_text(text, encoding="utf-8")
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("rules:\n  sponsor:\n    lines: [sponsored content]\n", encoding="utf-8")
+    config = {"stages": [{"stage": "boilerplate", "pattern_files": [str(pack)]}]}
+    out = tmp_path / "out"
+    run(load_config_data(config), [str(tmp_path / "in")], out)
+    assert "Special offer today" in (out / "a.txt").read_text(encoding="utf-8")
+    pack.write_text("rules:\n  sponsor:\n    lines: [sponsored content, special offer today]\n", encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text(text, encoding="utf-8")
+    key = "stages[0].pattern_files (boilerplate)"
+    with pytest.raises(ConfigError, match=rf"config changed \({re.escape(key)}\).*--rebuild"):
+        run(load_config_data(config), [str(tmp_path / "in")], out)
+    run(load_config_data(config), [str(tmp_path / "in")], out, rebuild=True)
+    for name in ("a.txt", "b.txt"):
+        assert (out / name).read_text(encoding="utf-8").strip() == text.splitlines()[1]
+
+
 def test_config_hash_of_a_config_without_output_format_is_the_one_earlier_versions_recorded() -> None:
     import hashlib
 
@@ -1337,3 +1361,24 @@ def test_explain_names_standard_input_and_output(tmp_path: Path) -> None:
     assert (
         untouched.exit_code == 2 and "known only if something of it was removed or it was rejected" in untouched.output
     )
+
+
+def test_explain_and_state_info_without_config_use_the_last_runs(tmp_path: Path) -> None:
+    """After a run with -c setting input.id_field/text_field and state:, `explain ID -o OUT` (no -c) read the
+    input with the default field names ("input not found: it was moved ...") and `state info` looked in
+    OUT/.cleancorpus ("no state"): both take the config the last run recorded in report.json."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(
+        json.dumps({"doc": "x1", "body": f"Share on Facebook\n{TREES}"}) + "\n", encoding="utf-8"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state: {tmp_path / 'st'}\ninput: {{id_field: doc, text_field: body}}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-c", str(config), "-q"]).exit_code == 0
+    result = runner.invoke(cli, ["explain", "x1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"[-boilerplate/share: Share on Facebook-]\n{TREES}\n--- after ---\n{TREES}\n" in result.output
+    info = runner.invoke(cli, ["state", "info", "-o", str(out)]).output
+    assert f"folder: {tmp_path / 'st'}\n" in info and "files: 1\n" in info
+    assert runner.invoke(cli, ["explain", "x1", "-o", str(out), "-c", str(config)]).output == result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 from pathlib import Path
@@ -1005,3 +1006,38 @@ def test_line_mostly_foreign_goes_whole():
     assert "(LA)" in doc.text and "«La Gallia è, nel suo complesso" in doc.text
     assert [r.rule for r in doc.removed] == ["fragment-la", "fragment-la"]
     assert doc.removed[0].text.startswith("«Gallia est omnis") and doc.removed[0].lines == 1
+
+
+@needs_sentences
+@pytest.mark.parametrize("lang", ["eo", "la", "eu", "hy"])
+def test_two_main_languages_allowed_keeps_a_monolingual_text(lang):
+    # main_languages_max: 2 named the main language with langdetect alone, which lacks Esperanto and
+    # Latin: an Esperanto text became Spanish and lost most of its sentences as "foreign"
+    text = "\n".join(_sentences(lang)[:30])
+    one, two = run(text), run(text, main_languages_max=2)
+    assert one.meta["language"] == lang and one.removed == []
+    assert two.meta["language"] == lang and two.removed == []
+    assert two.meta.get("main_languages", [lang]) == [lang]  # no second language langdetect made up
+
+
+@needs_sentences
+@pytest.mark.parametrize(("first", "second"), [("en", "de"), ("en", "fr"), ("de", "pl")])
+def test_two_main_languages_allowed_keeps_both_halves_in_one_script(first, second):
+    # the option "keeps both halves of a bilingual text": it removed the second half, which one main
+    # language (bilingual_share) keeps
+    text = "\n".join(x for pair in zip(_sentences(first)[:20], _sentences(second)[:20], strict=True) for x in pair)
+    assert run(text).removed == []
+    assert run(text, main_languages_max=2).removed == []
+
+
+def test_two_main_languages_keep_the_chinese_sentences_of_a_chinese_and_english_paper():
+    # A Chinese engineering paper with English abstract and references (CC-MAIN-2019-30): with
+    # main_languages_max: 2 its main scripts are Han and Latin, and the check meant for a Japanese or Korean
+    # host ("a Chinese sentence with no kana/hangul") removed five Chinese sentences as fragment-ko
+    from conftest import CORPORA
+
+    with (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").open(encoding="utf-8") as lines:
+        (text,) = [d["text"] for d in map(json.loads, lines) if d["id"] == "mflufucvp6eburl3xg5ozi4sogwicnze"]
+    assert run(text).removed == []
+    doc = run(text, main_languages_max=2)
+    assert doc.meta["main_languages"] == ["zh", "en"] and doc.removed == []

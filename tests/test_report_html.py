@@ -595,3 +595,43 @@ def test_explain_commands_lead_to_their_document_when_ids_are_shared(tmp_path: P
     assert "REJECTED at stage dedup" in runner.invoke(cli, shlex.split(shown["b.jsonl line 3"])[1:]).output
     b2 = runner.invoke(cli, shlex.split(shown["b.jsonl line 2"])[1:]).output
     assert "[-boilerplate/share: Share on Twitter-]" in b2 and b2.endswith(f"--- after ---\n{choir}\n")
+
+
+def test_before_after_places_spans_as_explain_does() -> None:
+    """A removed line "n" is highlighted on its own line, not in the first word with an "n" (the page and
+    `explain` place spans alike); a paragraph dedup removed as a repeat of its own document is marked at
+    the second copy, the kept first one left plain."""
+    from pipeline.explain import mark_spans
+
+    para = "The council will vote on the new budget for the harbour next Tuesday evening."
+    before = f"http://bibfra.me/vocab/relation/continuedBy\nMedia type code\nn\n{para}\n\n{para}"
+    removals = [
+        {"stage": "boilerplate", "rule": "navigation", "text": "Media type code"},
+        {"stage": "boilerplate", "rule": "navigation", "text": "n"},
+        {"stage": "dedup", "rule": "exact-paragraph", "text": para, "duplicate_of": "d1"},
+    ]
+    page = report_html.marked_html(before, removals, ["boilerplate", "dedup"], doc_id="d1")
+    dom = parse(f"<pre>{page}</pre>")
+    assert [d.text() for d in dom.find_all("del")] == ["Media type code", "n", para]
+    assert "relation/continuedBy" in dom.text()
+    after_n = page.index(">n</del>")
+    assert para in page[after_n : page.index("<del", after_n)]  # the kept first copy, plain
+    explained, unplaced = mark_spans(before, removals, color=False, doc_id="d1")
+    assert unplaced == [] and "[-boilerplate/navigation: n-]\n" in explained
+    assert explained.endswith(f"{para}\n\n[-dedup/exact-paragraph: {para}-]")
+
+
+def test_language_mix_counts_only_main_languages_and_foreign_fragments(tmp_path: Path) -> None:
+    """The language stage also counts bilingual texts (main-language-bilingual) and Latin it kept as code,
+    a citation or a name (fragment-kept-*): neither is a main language nor a fragment removed or tagged.
+    The page said "4 main languages across 12 documents; 8 foreign fragments removed or tagged"."""
+    report, out, sources = _synthetic(tmp_path)
+    (language,) = [s for s in report["stages"] if s["stage"] == "language"]
+    language["counters"].update(
+        {"main-language-bilingual": 1, "fragment-kept-code": 2, "fragment-kept-citation": 1, "fragment-kept-name": 0}
+    )
+    dom = parse(render_html(report, out, sources))
+    section = dom.find("section", id="languages")
+    assert "3 main languages across 11 documents; 5 foreign fragments removed or tagged" in section.text()
+    labels = {g.attrs["data-label"] for g in section.find_all("g", class_="row")}
+    assert labels == {"de", "en", "fr", "han script", "en (same script)"}

@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,17 @@ class StageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="Run this stage (false keeps it in the config but skips it).")
+
+    def with_paths_from(self, folder: Path) -> StageOptions:
+        """These options with the relative file paths they hold found from ``folder`` (the config file's)
+        where the current directory does not have them."""
+        return self
+
+    def file_digests(self) -> dict[str, Any]:
+        """Options that name files, with what of the files changes results instead (e.g. each pattern file's
+        content hash for its path): hashed with the config, so that editing such a file is a config change
+        like editing the config."""
+        return {}
 
 
 class Stage:

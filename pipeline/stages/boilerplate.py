@@ -1849,7 +1849,8 @@ class BoilerplateStage(Stage):
         pattern_files: list[str] = Field(
             default_factory=list,
             description="Extra YAML pattern packs in the shipped format (rules: {name: {lines, patterns, phrases}};"
-            " optional definitions: {name: regex}, written {{name}} in patterns). Their patterns, like"
+            " optional definitions: {name: regex}, written {{name}} in patterns); a relative path is found from the"
+            " current directory, else from the config file's folder. Their patterns, like"
             f" 'patterns', are not tried on lines longer than {MAX_WHOLE_LINE_CHARS} characters.",
         )
         max_phrase_line_words: int = Field(
@@ -1953,6 +1954,28 @@ class BoilerplateStage(Stage):
             "('outside-content'). 0 switches the scorer off (the margin rule applies again).",
         )
 
+        def with_paths_from(self, folder: Path) -> StageOptions:
+            # a pack kept beside the config is found from any working directory, as a stage module there is
+            files = [
+                str(folder / p) if not Path(p).is_absolute() and not Path(p).exists() and (folder / p).exists() else p
+                for p in self.pattern_files
+            ]
+            return self if files == self.pattern_files else self.model_copy(update={"pattern_files": files})
+
+        def file_digests(self) -> dict[str, Any]:
+            # An edited pack changes what is removed: without its content in the config hash, an incremental
+            # run cleaned new files with the new pack and kept the old files' outputs of the old one. The
+            # packs are hashed by content, not path: the same pack named from another folder is no change.
+            if not self.pattern_files:
+                return {}  # the hash of a config without pattern files stays what it was
+            digests = []
+            for path in self.pattern_files:
+                try:
+                    digests.append("sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16])
+                except OSError:
+                    digests.append(path)  # the stage reports it when it loads the packs
+            return {"pattern_files": digests}
+
     needs_prepare: ClassVar[bool] = True
 
     def __init__(self, options: StageOptions | None = None, scorer_model: dict[str, Any] | None = None) -> None:
@@ -1969,7 +1992,8 @@ class BoilerplateStage(Stage):
     def _load_packs(self) -> list[tuple[str, dict[str, Any]]]:
         opts = self.options
         shipped = available_languages()
-        languages = shipped if opts.languages is None else list(opts.languages)
+        # codes in any case, as the language stage takes them: [EN, De] loads en and de
+        languages = shipped if opts.languages is None else [lang.lower() for lang in opts.languages]
         for lang in languages:
             if lang not in shipped:
                 close = difflib.get_close_matches(lang, shipped, n=1)
@@ -2011,6 +2035,12 @@ class BoilerplateStage(Stage):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(f"boilerplate: unknown rule {rule!r} in disable_rules{hint}")
         disabled = set(opts.disable_rules)
+        both = sorted(disabled & set(opts.patterns))
+        if both:  # the patterns were skipped without a word: a user replacing a shipped rule's patterns wrote this
+            raise ValueError(
+                f"boilerplate: patterns.{both[0]} would never apply: {both[0]!r} is in disable_rules too (to replace "
+                f"the shipped rule, keep it disabled and give your patterns another name, e.g. my-{both[0]})"
+            )
         self._disabled = frozenset(disabled)
 
         exact: dict[str, str] = {}

@@ -1013,20 +1013,30 @@ class LanguageStage(Stage):
         probs = self._detect(sample)
         if not probs:
             return langs or ["und"], False
+        sure = True
         if not langs:
-            langs = [probs[0][0]]
+            # the first main language as with one main language: word profiles first, langdetect when they
+            # cannot tell, and not sure on a text in two languages (then same-script "fragments" stay).
+            # langdetect alone lacks profiled languages (it calls Esperanto Spanish) and leans all-or-nothing
+            # on a mixed text: the real main language, or a bilingual text's other half, went as fragments.
+            lang, sure = self._sample_language(sample, primary_script, sample)
+            langs = [lang if lang != "und" else probs[0][0]]
         if self.options.main_languages_max > 1:
             share = self.options.second_language_min_share
             words = {w.lower() for w in _WORD_RE.findall(sample)}
-            for lang, p in probs[1:]:
+            for lang, p in probs:
                 if len(langs) >= self.options.main_languages_max:
                     break
+                if lang in langs:
+                    continue
                 # a second language with a fair share of the distinctive words (langdetect's
                 # probabilities on a mixed text tend to all-or-nothing)
                 distinct = self._distinct_hits(words, lang, langs[0])
                 main_distinct = self._distinct_hits(words, langs[0], lang)
                 by_words = distinct >= 3 and distinct >= share * (distinct + main_distinct)
-                if p >= share or (lang in self.profiles.words and by_words):
+                # langdetect's runner-up alone is no second language where the profiles know the first:
+                # on a monolingual text it names a neighbour (Esperanto: es; Basque: id; Armenian: et)
+                if by_words or (p >= share and langs[0] not in self.profiles.words):
                     langs.append(lang)
             # a second script group (e.g. Latin + Cyrillic halves): name its language too
             for script in sorted(main_scripts - group):
@@ -1040,7 +1050,7 @@ class LanguageStage(Stage):
                     lang = found[0][0] if found else "und"
                 if lang not in langs:
                     langs.append(lang)
-        return langs, True
+        return langs, sure
 
     def _fragment_language(self, fragment: str, script: str) -> str:
         """Language of a fragment in a script that names none (Cyrillic, Arabic, Latin, ...)."""
@@ -1369,7 +1379,7 @@ class LanguageStage(Stage):
             if not total or hosts[k] < 0.8 * total:
                 continue
             cjk_chars, kana, hangul = cjks[k], kanas[k], hanguls[k]
-            if main_scripts == frozenset({"Han"}):
+            if main_scripts & _CJK == frozenset({"Han"}):  # (a Chinese + English text has Latin too)
                 if kana >= 2 and cjk_chars >= opt.min_cjk_chars:
                     own = _runs_of_rows(rows[first[k] : last[k]])
                     found.extend(self._japanese_clauses(text, s, e, own, main_langs))
@@ -1987,7 +1997,7 @@ def _host_after(text: str, at: int) -> bool:
 def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
     """Scripts the script check leaves alone: a Chinese text's kana go to the same-script check
     (a Japanese sentence mixes kana with Han, so it is judged as a whole sentence)."""
-    if main_scripts == frozenset({"Han"}):
+    if main_scripts & _CJK == frozenset({"Han"}):
         return main_scripts | {"Kana"}
     return main_scripts
 
