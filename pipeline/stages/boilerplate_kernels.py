@@ -357,9 +357,10 @@ CAPITAL_SIGMA = 0x3A3
 
 @numba.njit(cache=True, nogil=True)
 def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]]."""
+    """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]].
+    int32: half the bytes a lookup's cache lines come from (a document's lookups mostly miss the cache)."""
     n = starts.size - 1
-    slots = np.full(table_size(n), -1, dtype=np.int64)
+    slots = np.full(table_size(n), -1, dtype=np.int32)
     mask = np.uint64(slots.size - 1)
     for k in range(n):
         h = FNV_OFFSET
@@ -456,7 +457,7 @@ def candidate_words(
     id_start = np.empty(most, dtype=np.int64)  # first occurrence of each id, to compare characters
     id_len = np.empty(most, dtype=np.int64)
     id_line = np.empty(most, dtype=np.int64)  # last line the id was counted in (distinct per line)
-    id_weight = np.empty(most, dtype=np.float64)
+    id_hash = np.empty(most, dtype=np.uint64)
     ids = 0
     words = 0
     line = 0
@@ -494,8 +495,7 @@ def candidate_words(
                 id_start[found] = begin
                 id_len[found] = size
                 id_line[found] = -1
-                at = _lexicon_find(low, begin, p, h, slots, lex_points, lex_starts)
-                id_weight[found] = lex_weight[at] if at >= 0 else np.nan
+                id_hash[found] = h
             if id_line[found] != line:
                 id_line[found] = line
                 word_id[words] = found
@@ -506,6 +506,12 @@ def candidate_words(
             begin = -1
         if p < n and points[p] == NEWLINE:
             line += 1
+    # The distinct words' lexicon weights, in a loop of their own: the lookups are independent, so their
+    # cache misses overlap (one at each new word of the loop above, each waited for the last).
+    id_weight = np.empty(ids, dtype=np.float64)
+    for k in range(ids):
+        at = _lexicon_find(low, id_start[k], id_start[k] + id_len[k], id_hash[k], slots, lex_points, lex_starts)
+        id_weight[k] = lex_weight[at] if at >= 0 else np.nan
     weight = np.empty(words, dtype=np.float64)
     for k in range(words):
         weight[k] = id_weight[word_id[k]]
