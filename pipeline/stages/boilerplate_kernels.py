@@ -1542,14 +1542,18 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     one, zero = np.uint8(1), np.uint8(0)
     for first in range(0, total, TREE_ROWS):
         rows = min(TREE_ROWS, total - first)
+        # A row's bin: how many of the feature's thresholds are below its value (a short loop over the
+        # thresholds per row, rather than a pass over the rows per threshold).
         for s in range(used.size):
             column = xt[used[s]]
             b = bins[s]
-            b[:rows] = 0
-            for k in range(counts[s]):
-                cut = cuts[s, k]
-                for r in range(rows):
-                    b[r] += one if column[first + r] > cut else zero
+            below = cuts[s, : counts[s]]
+            for r in range(rows):
+                v = column[first + r]
+                c = zero
+                for k in range(below.size):
+                    c += one if v > below[k] else zero
+                b[r] = c
         run = 0
         for p in range(program.shape[0]):
             start, n = program[p, 0], program[p, 1]
@@ -1561,13 +1565,30 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
                 out[:rows] = 0.0
             for i in range(n):
                 t = start + i
-                bits[:rows] = 0
-                for j in range(inner):
-                    tested = bins[slot[t, j]]
-                    above = rank[t, j]
-                    bit = np.uint8(1 << j)
+                if inner == 7:
+                    # A depth-3 tree's seven node tests in one pass over the rows (not one pass per test).
+                    b0, b1, b2, b3 = bins[slot[t, 0]], bins[slot[t, 1]], bins[slot[t, 2]], bins[slot[t, 3]]
+                    b4, b5, b6 = bins[slot[t, 4]], bins[slot[t, 5]], bins[slot[t, 6]]
+                    a0, a1, a2, a3 = rank[t, 0], rank[t, 1], rank[t, 2], rank[t, 3]
+                    a4, a5, a6 = rank[t, 4], rank[t, 5], rank[t, 6]
                     for r in range(rows):
-                        bits[r] |= bit if tested[r] > above else zero
+                        bits[r] = (
+                            (np.uint8(1) if b0[r] > a0 else zero)
+                            | (np.uint8(2) if b1[r] > a1 else zero)
+                            | (np.uint8(4) if b2[r] > a2 else zero)
+                            | (np.uint8(8) if b3[r] > a3 else zero)
+                            | (np.uint8(16) if b4[r] > a4 else zero)
+                            | (np.uint8(32) if b5[r] > a5 else zero)
+                            | (np.uint8(64) if b6[r] > a6 else zero)
+                        )
+                else:
+                    bits[:rows] = 0
+                    for j in range(inner):
+                        tested = bins[slot[t, j]]
+                        above = rank[t, j]
+                        bit = np.uint8(1 << j)
+                        for r in range(rows):
+                            bits[r] |= bit if tested[r] > above else zero
                 value = by_bits[t]
                 if i < 8 and n >= 8:
                     sums = running[i]
