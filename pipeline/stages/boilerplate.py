@@ -1572,7 +1572,9 @@ class CompiledLexicon:
     def __init__(self, lexicon: dict[str, float]) -> None:
         self.lexicon = lexicon
         words = list(lexicon)
-        self.points = code_points("".join(words))
+        points = code_points("".join(words))
+        # uint16 when every character is in the BMP (the usual case): fewer cache lines per lookup.
+        self.points = points.astype(np.uint16) if points.size and int(points.max()) < 0x10000 else points
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         # Word k: starts[k]:starts[k + 1] (int32, as lexicon_table's slots: fewer cache lines per lookup).
         self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
