@@ -2923,18 +2923,20 @@ class BoilerplateStage(Stage):
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
         odds, inputs = self._scored(lines, v, cand)
-        rows = inputs.rows
-        # _announced_list_items from the features' colon and list-item columns (exact for every line).
-        x = inputs.x
-        below = (odds < low) & ~kernels.score_announced(x[:, _ENDS_COLON], x[:, _LIST_ITEM], rows, inputs.removed)
-        # A quantity line is always kept outside the article (_line_info): only those lines are tested.
-        keep = inputs.facts[:, kernels.COL_KEEP] != 0
-        for i in rows[below & ~keep].tolist():
+        # Below the threshold and not an item of an announced list (_announced_list_items from the features'
+        # colon and list-item columns: exact for every line). A quantity line is always kept outside the
+        # article (_line_info): only the lines with the keep mark (from `split` on) are tested.
+        below, split = kernels.scorer_removals(
+            odds, low, inputs.x, _ENDS_COLON, _LIST_ITEM, inputs.rows, inputs.removed, inputs.facts, kernels.COL_KEEP
+        )
+        below = below.tolist()
+        for i in below[:split]:
             verdict[i] = SCORER_RULE
-        for i in rows[below & keep].tolist():
+        for i in below[split:]:
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
-        removed = [i for i in rows[below].tolist() if verdict[i] == SCORER_RULE]
+        # The lines it removed, in line order (the kernel lists those without the keep mark first).
+        removed = sorted(i for i in below if verdict[i] == SCORER_RULE)
         for i in _numbered_list_items(lines, verdict, v.infos, removed):
             verdict[i] = None
             self.stat_update("numbered-item-kept")

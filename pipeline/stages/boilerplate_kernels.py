@@ -1388,6 +1388,38 @@ def score_announced(colon: np.ndarray, listed: np.ndarray, rows: np.ndarray, rem
     return items
 
 
+@numba.njit(cache=True, nogil=True)
+def scorer_removals(
+    odds: np.ndarray,
+    low: float,
+    x: np.ndarray,
+    colon_col: int,
+    list_col: int,
+    rows: np.ndarray,
+    removed: np.ndarray,
+    facts: np.ndarray,
+    keep_col: int,
+) -> tuple[np.ndarray, int]:
+    """The candidate lines (``rows``) whose log-odds are below ``low`` and that are not items of an announced
+    list (score_announced on the colon and list-item columns of ``x``), in one call instead of a dozen small
+    numpy ones per document: first those without the keep mark in ``facts`` (removed), in row order, then
+    (from the returned index on) those with it (removed unless is_quantity_line: the caller tests)."""
+    m = rows.size
+    items = score_announced(x[:, colon_col], x[:, list_col], rows, removed)
+    out = np.empty(m, dtype=np.int64)
+    w = 0
+    for k in range(m):
+        if odds[k] < low and not items[k] and facts[k, keep_col] == 0:
+            out[w] = rows[k]
+            w += 1
+    split = w
+    for k in range(m):
+        if odds[k] < low and not items[k] and facts[k, keep_col] != 0:
+            out[w] = rows[k]
+            w += 1
+    return out[:w], split
+
+
 # --- Line scorer: both models and the context model's features of a document in one call. ---
 # What score_log_odds returns: the context model's log-odds; the first model's (the stage has no context
 # model, or the lexicon covers too few of the words); the first model's, and the words need Python
