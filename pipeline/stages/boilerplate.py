@@ -936,25 +936,15 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
     points = code_points("\n".join(map(lines.__getitem__, cand)))
-    removed = np.zeros(n + 1, dtype=np.int64)
     # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
-    np.cumsum(np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.bool_), out=removed[1:])
+    removed_lines = np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.uint8)
     facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
     rows = np.asarray(cand, dtype=np.int64)
     if not m:
+        removed = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(removed_lines, out=removed[1:])
         return ScorerInputs(x, points, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.score_line_shapes(
-        points,
-        _shape_classes(),
-        _lower_table(),
-        _function_word_keys(),
-        _shape_flags(),
-        shapes,
-        facts[:, kernels.COL_CHARS],
-        facts[:, kernels.COL_REPEATED],
-    )
     facts[:, kernels.COL_ROW] = rows
     # One C-level transposition of the candidates' _line_info tuples into columns.
     _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
@@ -964,10 +954,15 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     facts[:, kernels.COL_NAV] = np.fromiter(nav, dtype=np.bool_, count=m)
     facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
     facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
-    kernels.scorer_rows(
+    # The removed-lines prefix sum, the shape counts (kernels.score_line_shapes) and scorer_rows in one call.
+    removed, fallback = kernels.scorer_inputs(
+        points,
+        _shape_classes(),
+        _lower_table(),
+        _function_word_keys(),
+        _shape_flags(),
+        removed_lines,
         facts,
-        shapes,
-        removed,
         bisect.bisect_left(cand, start),
         bisect.bisect_left(cand, end),
         v.markers[0] if v.markers else n,
@@ -976,7 +971,7 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         x,
     )
     # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
-    for j in np.flatnonzero(shapes[:, kernels.C_FALLBACK]).tolist():
+    for j in fallback.tolist():
         x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
     return ScorerInputs(x, points, removed, facts, rows)
 

@@ -1146,6 +1146,47 @@ def scorer_rows(
 
 
 @numba.njit(cache=True, nogil=True)
+def scorer_inputs(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    flags: np.ndarray,
+    removed_lines: np.ndarray,
+    facts: np.ndarray,
+    first_in: int,
+    after_in: int,
+    first_marker: int,
+    log1p_table: np.ndarray,
+    where: np.ndarray,
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """score_line_shapes then scorer_rows of a document's candidate lines in one call (a few numpy calls
+    fewer per document): ``removed_lines`` (n, uint8): whether the rules removed each line (its prefix sum
+    is the ``removed`` array returned); ``facts``: the candidates' line numbers, words, prose, nav item,
+    body characters and kept-outside columns filled, the repeated and character columns are written here;
+    ``x``: the features. Also returns the candidates whose shape counts need Python (C_FALLBACK)."""
+    n = removed_lines.size
+    removed = np.empty(n + 1, dtype=np.int64)
+    removed[0] = 0
+    count = 0
+    for i in range(n):
+        count += removed_lines[i] != 0
+        removed[i + 1] = count
+    m = facts.shape[0]
+    shapes = np.zeros((m, COLUMNS), dtype=np.int64)
+    score_line_shapes(points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED])
+    scorer_rows(facts, shapes, removed, first_in, after_in, first_marker, log1p_table, where, x)
+    fallback = np.empty(m, dtype=np.int64)
+    count = 0
+    for k in range(m):
+        if shapes[k, C_FALLBACK] != 0:
+            fallback[count] = k
+            count += 1
+    return removed, fallback[:count]
+
+
+@numba.njit(cache=True, nogil=True)
 def context_rows(
     s: np.ndarray, near: int, wide: int, confident: float, pad: float, log1p_table: np.ndarray, x: np.ndarray
 ) -> None:
