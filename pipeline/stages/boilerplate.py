@@ -927,6 +927,8 @@ class ScorerInputs(NamedTuple):
     removed: np.ndarray  # per line + 1: lines removed by the rules before it (prefix sum)
     facts: np.ndarray  # (candidates, kernels.FACT_COLUMNS): what scorer_rows read
     rows: np.ndarray  # the candidates' line numbers (int64)
+    # True: no candidate line holds a character outside the BMP (the shape pass flags every line with one).
+    bmp: bool = False
 
 
 def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> ScorerInputs:
@@ -973,7 +975,7 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
     for j in fallback.tolist():
         x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
-    return ScorerInputs(x, points, removed, facts, rows)
+    return ScorerInputs(x, points, removed, facts, rows, bmp=not fallback.size)
 
 
 # Where scorer_rows' features go among SCORER_FEATURES.
@@ -2978,7 +2980,9 @@ class BoilerplateStage(Stage):
             return None
         if context is not None and len(inputs.rows) >= kernels.SCORED_MAX_ROWS:
             return None  # what the kernel would answer, after the first model (and a copy of x)
-        astral, astral_lower = _astral_table(inputs.points) if context is not None else (_NO_ASTRAL, _NO_ASTRAL)
+        astral, astral_lower = (
+            _astral_table(inputs.points) if context is not None and not inputs.bmp else (_NO_ASTRAL, _NO_ASTRAL)
+        )
         if astral is None or astral_lower is None:
             return None
         second = context if context is not None else scorer  # (arrays of the right types when there is none)
