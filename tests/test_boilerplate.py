@@ -13,6 +13,7 @@ import statistics
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -1209,6 +1210,35 @@ def test_document_counts_equal_counters_across_merges(monkeypatch):
 def test_site_of_uses_url_host_else_source():
     assert BoilerplateStage.site_of(jdoc(1, "x", "https://www.Example.org/a?b")) == "example.org"
     assert BoilerplateStage.site_of(Document("a", "x", "dir/file.txt")) == "dir/file.txt"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.example.org/a?b",
+        "http://example.org",
+        "http://www.",
+        "https://sub.example-site.co.uk?x#y",
+        "https://Example.org/",
+        "https://user@example.org/",
+        "https://example.org:8080/",
+        "https://exa\tmple.org/",
+        "https://example.org\n/x",
+        "http://[::1]/",
+        "http:///path",
+        "https://ex_ample.org/",
+        "https://exämple.org/",
+        "  http://example.org/",
+        "ftp://example.org/",
+        "https:example.org",
+        "example.org/page",
+    ],
+)
+def test_site_of_is_urlsplit_hostname(url):
+    """The fast path for plain hosts gives what urlsplit(url).hostname gives (without "www.")."""
+    host = urlsplit(url).hostname
+    expected = host.removeprefix("www.") if host else "src"
+    assert BoilerplateStage.site_of(Document("a", "x", "src", record={"url": url})) == expected
 
 
 # -- main-content localisation -----------------------------------------------------------------------

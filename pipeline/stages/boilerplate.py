@@ -144,6 +144,8 @@ _QUANTITY_RE = re.compile(
     r"|cuillères?|pincée|gousses?|sachets?|łyżk[aię]|łyżeczk[aię]|szklank[aię])\.?\s+\S",
     re.IGNORECASE,
 )
+# A URL whose host urlsplit(url).hostname gives unchanged (BoilerplateStage.site_of).
+_PLAIN_HOST_RE = re.compile(r"https?://([a-z0-9.-]+)(?:[/?#]|\Z)")
 # Breadcrumb separators: arrows and guillemets may be glued to words, ">" needs spaces (and no "<" in
 # the line: code, markup), "/", "|" and "::" need spaces and only count after a root word ("Home / News").
 _SEP_STRONG_RE = regex.compile(r"[»›→]|\s>\s")
@@ -927,6 +929,8 @@ class ScorerInputs(NamedTuple):
     removed: np.ndarray  # per line + 1: lines removed by the rules before it (prefix sum)
     facts: np.ndarray  # (candidates, kernels.FACT_COLUMNS): what scorer_rows read
     rows: np.ndarray  # the candidates' line numbers (int64)
+    # True: no candidate line holds a character outside the BMP (the shape pass flags every line with one).
+    bmp: bool = False
 
 
 def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> ScorerInputs:
@@ -936,25 +940,15 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
     points = code_points("\n".join(map(lines.__getitem__, cand)))
-    removed = np.zeros(n + 1, dtype=np.int64)
     # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
-    np.cumsum(np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.bool_), out=removed[1:])
+    removed_lines = np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.uint8)
     facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
     rows = np.asarray(cand, dtype=np.int64)
     if not m:
+        removed = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(removed_lines, out=removed[1:])
         return ScorerInputs(x, points, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    shapes = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
-    kernels.score_line_shapes(
-        points,
-        _shape_classes(),
-        _lower_table(),
-        _function_word_keys(),
-        _shape_flags(),
-        shapes,
-        facts[:, kernels.COL_CHARS],
-        facts[:, kernels.COL_REPEATED],
-    )
     facts[:, kernels.COL_ROW] = rows
     # One C-level transposition of the candidates' _line_info tuples into columns.
     _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
@@ -964,10 +958,15 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     facts[:, kernels.COL_NAV] = np.fromiter(nav, dtype=np.bool_, count=m)
     facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
     facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
-    kernels.scorer_rows(
+    # The removed-lines prefix sum, the shape counts (kernels.score_line_shapes) and scorer_rows in one call.
+    removed, fallback = kernels.scorer_inputs(
+        points,
+        _shape_classes(),
+        _lower_table(),
+        _function_word_keys(),
+        _shape_flags(),
+        removed_lines,
         facts,
-        shapes,
-        removed,
         bisect.bisect_left(cand, start),
         bisect.bisect_left(cand, end),
         v.markers[0] if v.markers else n,
@@ -976,9 +975,9 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         x,
     )
     # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
-    for j in np.flatnonzero(shapes[:, kernels.C_FALLBACK]).tolist():
+    for j in fallback.tolist():
         x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
-    return ScorerInputs(x, points, removed, facts, rows)
+    return ScorerInputs(x, points, removed, facts, rows, bmp=not fallback.size)
 
 
 # Where scorer_rows' features go among SCORER_FEATURES.
@@ -1572,9 +1571,12 @@ class CompiledLexicon:
     def __init__(self, lexicon: dict[str, float]) -> None:
         self.lexicon = lexicon
         words = list(lexicon)
-        self.points = code_points("".join(words))
+        points = code_points("".join(words))
+        # uint16 when every character is in the BMP (the usual case): fewer cache lines per lookup.
+        self.points = points.astype(np.uint16) if points.size and int(points.max()) < 0x10000 else points
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)  # word k: starts[k]:starts[k + 1]
+        # Word k: starts[k]:starts[k + 1] (int32, as lexicon_table's slots: fewer cache lines per lookup).
+        self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
         self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
         self.slots = kernels.lexicon_table(self.points, self.starts)
 
@@ -2258,6 +2260,11 @@ class BoilerplateStage(Stage):
         """Host of the record's ``url`` (without "www."), else the input file."""
         url = (doc.record or {}).get("url")
         if isinstance(url, str) and url:
+            # The usual URL (http(s), a lower-case host of letters, digits, dots and hyphens, no tab or line
+            # break for urlsplit to drop) without urlsplit's ~5 µs: its hostname is that host as written.
+            plain = _PLAIN_HOST_RE.match(url)
+            if plain is not None and "\t" not in url and "\r" not in url and "\n" not in url:
+                return plain.group(1).removeprefix("www.")
             host = urlsplit(url).hostname
             if host:
                 return host.removeprefix("www.")
@@ -2950,18 +2957,20 @@ class BoilerplateStage(Stage):
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
         odds, inputs = self._scored(lines, v, cand)
-        rows = inputs.rows
-        # _announced_list_items from the features' colon and list-item columns (exact for every line).
-        x = inputs.x
-        below = (odds < low) & ~kernels.score_announced(x[:, _ENDS_COLON], x[:, _LIST_ITEM], rows, inputs.removed)
-        # A quantity line is always kept outside the article (_line_info): only those lines are tested.
-        keep = inputs.facts[:, kernels.COL_KEEP] != 0
-        for i in rows[below & ~keep].tolist():
+        # Below the threshold and not an item of an announced list (_announced_list_items from the features'
+        # colon and list-item columns: exact for every line). A quantity line is always kept outside the
+        # article (_line_info): only the lines with the keep mark (from `split` on) are tested.
+        below, split = kernels.scorer_removals(
+            odds, low, inputs.x, _ENDS_COLON, _LIST_ITEM, inputs.rows, inputs.removed, inputs.facts, kernels.COL_KEEP
+        )
+        below = below.tolist()
+        for i in below[:split]:
             verdict[i] = SCORER_RULE
-        for i in rows[below & keep].tolist():
+        for i in below[split:]:
             if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
                 verdict[i] = SCORER_RULE
-        removed = [i for i in rows[below].tolist() if verdict[i] == SCORER_RULE]
+        # The lines it removed, in line order (the kernel lists those without the keep mark first).
+        removed = sorted(i for i in below if verdict[i] == SCORER_RULE)
         for i in _numbered_list_items(lines, verdict, v.infos, removed):
             verdict[i] = None
             self.stat_update("numbered-item-kept")
@@ -3008,7 +3017,9 @@ class BoilerplateStage(Stage):
             return None
         if context is not None and len(inputs.rows) >= kernels.SCORED_MAX_ROWS:
             return None  # what the kernel would answer, after the first model (and a copy of x)
-        astral, astral_lower = _astral_table(inputs.points) if context is not None else (_NO_ASTRAL, _NO_ASTRAL)
+        astral, astral_lower = (
+            _astral_table(inputs.points) if context is not None and not inputs.bmp else (_NO_ASTRAL, _NO_ASTRAL)
+        )
         if astral is None or astral_lower is None:
             return None
         second = context if context is not None else scorer  # (arrays of the right types when there is none)

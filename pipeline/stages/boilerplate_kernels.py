@@ -357,9 +357,10 @@ CAPITAL_SIGMA = 0x3A3
 
 @numba.njit(cache=True, nogil=True)
 def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]]."""
+    """Open-addressing slots (word index, -1 when empty) of the words points[starts[k]:starts[k + 1]].
+    int32: half the bytes a lookup's cache lines come from (a document's lookups mostly miss the cache)."""
     n = starts.size - 1
-    slots = np.full(table_size(n), -1, dtype=np.int64)
+    slots = np.full(table_size(n), -1, dtype=np.int32)
     mask = np.uint64(slots.size - 1)
     for k in range(n):
         h = FNV_OFFSET
@@ -456,7 +457,7 @@ def candidate_words(
     id_start = np.empty(most, dtype=np.int64)  # first occurrence of each id, to compare characters
     id_len = np.empty(most, dtype=np.int64)
     id_line = np.empty(most, dtype=np.int64)  # last line the id was counted in (distinct per line)
-    id_weight = np.empty(most, dtype=np.float64)
+    id_hash = np.empty(most, dtype=np.uint64)
     ids = 0
     words = 0
     line = 0
@@ -494,8 +495,7 @@ def candidate_words(
                 id_start[found] = begin
                 id_len[found] = size
                 id_line[found] = -1
-                at = _lexicon_find(low, begin, p, h, slots, lex_points, lex_starts)
-                id_weight[found] = lex_weight[at] if at >= 0 else np.nan
+                id_hash[found] = h
             if id_line[found] != line:
                 id_line[found] = line
                 word_id[words] = found
@@ -506,6 +506,12 @@ def candidate_words(
             begin = -1
         if p < n and points[p] == NEWLINE:
             line += 1
+    # The distinct words' lexicon weights, in a loop of their own: the lookups are independent, so their
+    # cache misses overlap (one at each new word of the loop above, each waited for the last).
+    id_weight = np.empty(ids, dtype=np.float64)
+    for k in range(ids):
+        at = _lexicon_find(low, id_start[k], id_start[k] + id_len[k], id_hash[k], slots, lex_points, lex_starts)
+        id_weight[k] = lex_weight[at] if at >= 0 else np.nan
     weight = np.empty(words, dtype=np.float64)
     for k in range(words):
         weight[k] = id_weight[word_id[k]]
@@ -1140,6 +1146,47 @@ def scorer_rows(
 
 
 @numba.njit(cache=True, nogil=True)
+def scorer_inputs(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    flags: np.ndarray,
+    removed_lines: np.ndarray,
+    facts: np.ndarray,
+    first_in: int,
+    after_in: int,
+    first_marker: int,
+    log1p_table: np.ndarray,
+    where: np.ndarray,
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """score_line_shapes then scorer_rows of a document's candidate lines in one call (a few numpy calls
+    fewer per document): ``removed_lines`` (n, uint8): whether the rules removed each line (its prefix sum
+    is the ``removed`` array returned); ``facts``: the candidates' line numbers, words, prose, nav item,
+    body characters and kept-outside columns filled, the repeated and character columns are written here;
+    ``x``: the features. Also returns the candidates whose shape counts need Python (C_FALLBACK)."""
+    n = removed_lines.size
+    removed = np.empty(n + 1, dtype=np.int64)
+    removed[0] = 0
+    count = 0
+    for i in range(n):
+        count += removed_lines[i] != 0
+        removed[i + 1] = count
+    m = facts.shape[0]
+    shapes = np.zeros((m, COLUMNS), dtype=np.int64)
+    score_line_shapes(points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED])
+    scorer_rows(facts, shapes, removed, first_in, after_in, first_marker, log1p_table, where, x)
+    fallback = np.empty(m, dtype=np.int64)
+    count = 0
+    for k in range(m):
+        if shapes[k, C_FALLBACK] != 0:
+            fallback[count] = k
+            count += 1
+    return removed, fallback[:count]
+
+
+@numba.njit(cache=True, nogil=True)
 def context_rows(
     s: np.ndarray, near: int, wide: int, confident: float, pad: float, log1p_table: np.ndarray, x: np.ndarray
 ) -> None:
@@ -1382,6 +1429,38 @@ def score_announced(colon: np.ndarray, listed: np.ndarray, rows: np.ndarray, rem
     return items
 
 
+@numba.njit(cache=True, nogil=True)
+def scorer_removals(
+    odds: np.ndarray,
+    low: float,
+    x: np.ndarray,
+    colon_col: int,
+    list_col: int,
+    rows: np.ndarray,
+    removed: np.ndarray,
+    facts: np.ndarray,
+    keep_col: int,
+) -> tuple[np.ndarray, int]:
+    """The candidate lines (``rows``) whose log-odds are below ``low`` and that are not items of an announced
+    list (score_announced on the colon and list-item columns of ``x``), in one call instead of a dozen small
+    numpy ones per document: first those without the keep mark in ``facts`` (removed), in row order, then
+    (from the returned index on) those with it (removed unless is_quantity_line: the caller tests)."""
+    m = rows.size
+    items = score_announced(x[:, colon_col], x[:, list_col], rows, removed)
+    out = np.empty(m, dtype=np.int64)
+    w = 0
+    for k in range(m):
+        if odds[k] < low and not items[k] and facts[k, keep_col] == 0:
+            out[w] = rows[k]
+            w += 1
+    split = w
+    for k in range(m):
+        if odds[k] < low and not items[k] and facts[k, keep_col] != 0:
+            out[w] = rows[k]
+            w += 1
+    return out[:w], split
+
+
 # --- Line scorer: both models and the context model's features of a document in one call. ---
 # What score_log_odds returns: the context model's log-odds; the first model's (the stage has no context
 # model, or the lexicon covers too few of the words); the first model's, and the words need Python
@@ -1536,14 +1615,18 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     one, zero = np.uint8(1), np.uint8(0)
     for first in range(0, total, TREE_ROWS):
         rows = min(TREE_ROWS, total - first)
+        # A row's bin: how many of the feature's thresholds are below its value (a short loop over the
+        # thresholds per row, rather than a pass over the rows per threshold).
         for s in range(used.size):
             column = xt[used[s]]
             b = bins[s]
-            b[:rows] = 0
-            for k in range(counts[s]):
-                cut = cuts[s, k]
-                for r in range(rows):
-                    b[r] += one if column[first + r] > cut else zero
+            below = cuts[s, : counts[s]]
+            for r in range(rows):
+                v = column[first + r]
+                c = zero
+                for k in range(below.size):
+                    c += one if v > below[k] else zero
+                b[r] = c
         run = 0
         for p in range(program.shape[0]):
             start, n = program[p, 0], program[p, 1]
@@ -1555,13 +1638,30 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
                 out[:rows] = 0.0
             for i in range(n):
                 t = start + i
-                bits[:rows] = 0
-                for j in range(inner):
-                    tested = bins[slot[t, j]]
-                    above = rank[t, j]
-                    bit = np.uint8(1 << j)
+                if inner == 7:
+                    # A depth-3 tree's seven node tests in one pass over the rows (not one pass per test).
+                    b0, b1, b2, b3 = bins[slot[t, 0]], bins[slot[t, 1]], bins[slot[t, 2]], bins[slot[t, 3]]
+                    b4, b5, b6 = bins[slot[t, 4]], bins[slot[t, 5]], bins[slot[t, 6]]
+                    a0, a1, a2, a3 = rank[t, 0], rank[t, 1], rank[t, 2], rank[t, 3]
+                    a4, a5, a6 = rank[t, 4], rank[t, 5], rank[t, 6]
                     for r in range(rows):
-                        bits[r] |= bit if tested[r] > above else zero
+                        bits[r] = (
+                            (np.uint8(1) if b0[r] > a0 else zero)
+                            | (np.uint8(2) if b1[r] > a1 else zero)
+                            | (np.uint8(4) if b2[r] > a2 else zero)
+                            | (np.uint8(8) if b3[r] > a3 else zero)
+                            | (np.uint8(16) if b4[r] > a4 else zero)
+                            | (np.uint8(32) if b5[r] > a5 else zero)
+                            | (np.uint8(64) if b6[r] > a6 else zero)
+                        )
+                else:
+                    bits[:rows] = 0
+                    for j in range(inner):
+                        tested = bins[slot[t, j]]
+                        above = rank[t, j]
+                        bit = np.uint8(1 << j)
+                        for r in range(rows):
+                            bits[r] |= bit if tested[r] > above else zero
                 value = by_bits[t]
                 if i < 8 and n >= 8:
                     sums = running[i]
