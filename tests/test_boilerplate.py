@@ -967,6 +967,32 @@ def test_bad_user_regex_is_reported():
         BoilerplateStage(BoilerplateStage.Options(patterns={"x": ["(unclosed"]}))
 
 
+def test_user_patterns_that_would_empty_every_document_are_refused(tmp_path):
+    # '.*' (or any pattern matching an ordinary sentence) would remove every line up to the length limit,
+    # and a blank YAML list item is an empty pattern: both are config errors naming where they are.
+    for bad in [".*", "(?:.*)", "[^\\n]+", "", "  "]:
+        with pytest.raises(ValueError, match=r"patterns\.mine"):
+            BoilerplateStage(BoilerplateStage.Options(patterns={"mine": [bad]}))
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("rules:\n  mine:\n    patterns: ['.+']\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="matches an ordinary sentence"):
+        BoilerplateStage(BoilerplateStage.Options(pattern_files=[str(pack)]))
+    # Patterns with some boilerplate in them are taken.
+    stage = BoilerplateStage(BoilerplateStage.Options(patterns={"mine": ["share on .*", "(?:print|email)( this)?"]}))
+    assert stage.classify("Share on Facebook") == "mine" and stage.classify("Print this") == "mine"
+
+
+def test_no_shipped_pattern_matches_the_prose_probes():
+    # The probes that refuse a user's pattern must not match a shipped one (they are plain sentences).
+    import regex
+
+    for name in ["common", *boilerplate.available_languages()]:
+        for rule, entry in (boilerplate._read_shipped_pack(name).get("rules") or {}).items():
+            for pattern in entry.get("patterns") or []:
+                compiled = regex.compile(str(pattern), regex.IGNORECASE)
+                assert not any(compiled.fullmatch(p) for p in boilerplate._PROSE_PROBES), (name, rule, pattern)
+
+
 def test_shipped_patterns_compile_one_by_one():
     # The stage no longer compiles every shipped pattern on its own at set-up (only the combined
     # alternation): this is where a broken shipped pattern is caught, with both engines.

@@ -595,6 +595,28 @@ def _compile(pattern: str, where: str) -> regex.Pattern:
         raise ValueError(f"boilerplate: bad regex {pattern!r} in {where}: {err}") from err
 
 
+# Lines of prose (as normalise() gives them) that no whole-line pattern of boilerplate may match.
+_PROSE_PROBES = (
+    "the committee approved the new budget on tuesday after a debate that lasted more than six hours",
+    "er sagte, dass die regierung die pläne im nächsten jahr umsetzen werde",
+)
+
+
+def _compile_user_pattern(pattern: str, where: str) -> regex.Pattern:
+    """``_compile`` of a pattern from the config or a user's pack, refusing one that would empty documents:
+    an empty pattern (a YAML list item left blank), or one matching an ordinary sentence (``.*``)."""
+    if not pattern.strip():
+        raise ValueError(f"boilerplate: empty pattern in {where}")
+    compiled = _compile(pattern, where)
+    for probe in _PROSE_PROBES:
+        if compiled.fullmatch(probe):
+            raise ValueError(
+                f"boilerplate: pattern {pattern!r} in {where} matches an ordinary sentence ({probe!r}): it would"
+                " remove the text of every document; a whole-line pattern must match only the boilerplate lines"
+            )
+    return compiled
+
+
 def _phrase_table(phrases: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The phrases for kernels.phrase_lines: (per BMP code point c, where the phrases starting with c begin
     in the sorted list, up to c + 1's entry; their code points one after another; where each begins and
@@ -1842,7 +1864,8 @@ class BoilerplateStage(Stage):
             default_factory=dict,
             description="Extra whole-line regexes per rule name (new names allowed), matched "
             "case-insensitively against the trimmed line with surrounding punctuation removed; lines longer "
-            f"than {MAX_WHOLE_LINE_CHARS} characters are not tried (a limit for speed, as for the shipped packs).",
+            f"than {MAX_WHOLE_LINE_CHARS} characters are not tried (a limit for speed, as for the shipped packs). "
+            "An empty pattern, or one matching an ordinary sentence (.*), is refused.",
         )
         disable_rules: list[str] = Field(
             default_factory=list,
@@ -2052,7 +2075,7 @@ class BoilerplateStage(Stage):
             if rule in disabled:
                 continue
             for pattern in user_patterns:
-                _compile(pattern, f"patterns.{rule}")
+                _compile_user_pattern(pattern, f"patterns.{rule}")
                 whole.setdefault(rule, []).append(pattern)
         phrases: list[tuple[str, str, bool, bool]] = []
         end_markers = set(DEFAULT_END_MARKERS)
@@ -2076,7 +2099,7 @@ class BoilerplateStage(Stage):
                         exact.setdefault(key, rule)
                 for pattern in entry.get("patterns") or []:
                     if where in user_files:
-                        _compile(str(pattern), f"{where} rule {rule}")
+                        _compile_user_pattern(str(pattern), f"{where} rule {rule}")
                     else:
                         self._unchecked.append((str(pattern), f"{where} rule {rule}"))
                     whole.setdefault(rule, []).append(str(pattern))
