@@ -531,8 +531,23 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
     except (StateCorrupt, sqlite3.DatabaseError) as err:
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir)
         raise
+    if not info["files"]:
+        click.echo(f"no state in {folder} (no file recorded: a --limit trial run records nothing)")
+        return
     for key, value in info.items():
-        click.echo(f"{key}: {value}")
+        if key == "stage_rows":  # what each stage keeps for later runs, e.g. "dedup_index: 3 files, 2.1 MB"
+            for stage, (files, size) in sorted(value.items()):
+                name = stage.partition(":")[2]
+                label = "dedup_index" if name == "dedup" else f"{name}_state"
+                click.echo(f"{label}: {files} file{'s' * (files != 1)}, {_megabytes(size)}")
+        elif key == "bytes":
+            click.echo(f"bytes: {value} ({_megabytes(value)} of state database)")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 @state.command("reset")

@@ -489,7 +489,12 @@ class StateStore:
 
     def info(self) -> dict[str, Any]:
         files = self.files()
-        stage_counts = dict(self.db.execute("SELECT stage, COUNT(*) FROM stage_rows GROUP BY stage").fetchall())
+        stage_rows = {  # per stage (position:name): files with rows, bytes of their payloads
+            stage: (files, size or 0)
+            for stage, files, size in self.db.execute(
+                "SELECT stage, COUNT(DISTINCT source), SUM(LENGTH(payload)) FROM stage_rows GROUP BY stage"
+            )
+        }
         side_files = (self.folder / f"{DB_NAME}{suffix}" for suffix in _SIDE_FILES)
         size = sum(p.stat().st_size for p in side_files if p.exists())  # (not copies set aside)
         return {
@@ -501,7 +506,7 @@ class StateStore:
             "kept": sum(f.kept for f in files),
             "rejected": sum(f.rejected for f in files),
             "last_finished": max((f.finished for f in files), default=None),
-            "stage_rows": stage_counts,
+            "stage_rows": stage_rows,
             "first_pass_files": self.db.execute("SELECT COUNT(DISTINCT source) FROM first_pass").fetchone()[0],
             "bytes": size,
         }

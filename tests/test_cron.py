@@ -484,6 +484,9 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
     runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
     info = runner.invoke(cli, ["state", "info", "-o", str(out)])
     assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
+    # The dedup index's size, as the help says (it printed a Python dict of row counts), and the database's.
+    assert re.search(r"^dedup_index: 1 file, \d+\.\d MB$", info.output, re.M), info.output
+    assert re.search(r"^bytes: \d+ \(\d+\.\d MB of state database\)$", info.output, re.M), info.output
     for answer in ("n\n", ""):  # declined, or no answer (end of input): before, exit 1 (and "Aborted!")
         result = runner.invoke(cli, ["state", "reset", "-o", str(out)], input=answer)
         assert result.exit_code == 0 and "nothing reset" in result.output, result.output
@@ -569,6 +572,16 @@ def test_a_damaged_state_database_is_named_and_set_aside_by_reset_or_rebuild(
     assert aside.read_bytes() == damaged
     info = runner.invoke(cli, ["state", "info", "-o", str(out)])
     assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
+
+
+def test_state_info_after_a_limit_trial_says_there_is_no_state(tmp_path: Path) -> None:
+    # A --limit trial records nothing: state info printed "config_hash: None" and zeros.
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q", "--limit", "3"]).exit_code == 0
+    info = runner.invoke(cli, ["state", "info", "-o", str(out)])
+    assert info.exit_code == 0 and info.output.startswith("no state in ") and "None" not in info.output
 
 
 def test_setting_a_damaged_database_aside_takes_its_side_files_and_waits_for_the_lock(tmp_path: Path) -> None:
