@@ -190,6 +190,26 @@ def test_short_lines_that_differ_only_in_numbers_are_kept_long_ones_are_not(shin
 
 
 @pytest.mark.parametrize("shingle", ["word", "char"])
+def test_dates_and_times_do_not_count_as_words_for_keeping_digits(shingle: str) -> None:
+    # Comment headers of a trafilatura test page (oekonomenstimme.org): 7 words as written, but the
+    # date and time split into 5 tokens, so the line counted 10 "words" and lost its digits: every
+    # header of the same commenter was removed as a copy of the first one.
+    headers = [
+        "geschrieben von berg2012 am 21. Jan. 2015, 19:04 [ antworten ]",
+        "geschrieben von berg2012 am 22. Jan. 2015, 11:38 [ antworten ]",
+        "geschrieben von berg2012 am 21. Jan. 2015, 19:04 [ antworten ]",
+    ]
+    (doc,) = _run(DedupStage(DedupOptions(shingle=shingle)), "\n\n".join(headers))
+    assert "22. Jan. 2015, 11:38" in doc.text  # other digits: another comment
+    assert doc.text.count("21. Jan. 2015, 19:04") == 1  # the same digits: still a repeat
+    assert [r.rule for r in doc.removed] == ["exact-paragraph"]
+    # words with digits do not count towards digits_min_words, so ten real words still normalize
+    long = "The council met on 12 May and approved 3 of the 7 proposals after a long debate."
+    (doc,) = _run(DedupStage(DedupOptions(shingle=shingle)), long + "\n" + long.replace("12 May", "19 May"))
+    assert "19 May" not in doc.text
+
+
+@pytest.mark.parametrize("shingle", ["word", "char"])
 def test_short_documents_that_differ_only_in_numbers_are_not_duplicates(shingle: str) -> None:
     # Sports results and market briefs (found by a QA round): a whole short document keeps its digits in its
     # key as a short unit does, so only the same numbers make a copy; long documents are still normalized.

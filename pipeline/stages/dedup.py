@@ -53,7 +53,8 @@ HASH_SCHEME = {
     "scheme": "affine32",
     "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
     "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
-    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64), digits as written below digits_min_words",
+    "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64), digits as written below digits_min_words"
+    " words without digits",
 }
 
 # Documents per saved state row: a large input file's index entries are saved in several rows, so
@@ -90,8 +91,8 @@ class DedupOptions(StageOptions):
     minhash_min_words: int = Field(
         10,
         ge=1,
-        description="Units with at least this many words (and at least ngram tokens) are also matched "
-        "as near-duplicates; shorter ones only exactly.",
+        description="Units with at least this many words without digits (and at least ngram tokens) are "
+        "also matched as near-duplicates; shorter ones only exactly.",
     )
     lowercase: bool = Field(True, description="Ignore case when comparing units (str.casefold).")
     strip_punctuation: bool = Field(
@@ -103,8 +104,9 @@ class DedupOptions(StageOptions):
     digits_min_words: int = Field(
         10,
         ge=1,
-        description="Shorter units keep their digits when compared exactly: in a short line (a date, price, "
-        "score, table row) the numbers are the content, so lines that differ only in them are all kept.",
+        description="Units with fewer words without digits keep their digits when compared exactly: in a "
+        "short line (a date, price, score, table row) the numbers are the content, so lines that differ only "
+        "in them are all kept.",
     )
     shingle: Literal["word", "char"] = Field("word", description="MinHash shingles: word or character n-grams.")
     ngram: int = Field(5, ge=1, le=64, description="Shingle size (words or characters).")

@@ -457,6 +457,10 @@ def unit_plan(
     words = np.empty(units, np.int64)
     t_start = np.empty(units, np.int64)
     t_end = np.empty(units, np.int64)
+    # the words without digits of each unit decide whether it keeps its digits and is matched as a
+    # near-duplicate: a date or a time ("21. Jan. 2015, 19:04") splits into several tokens that are
+    # not words of the line
+    plain = np.empty(units, np.int64)
     for u in range(units):
         w0, w1 = line_words[starts[u]], line_words[ends[u]]
         words[u] = w1 - w0
@@ -466,7 +470,17 @@ def unit_plan(
             t_end[u] = max(t_start[u], char_offsets[w1] - 1)
         else:
             t_start[u], t_end[u] = w0, w1
-    keys, whole = unit_keys(tokens, raw, t_start, t_end, words, digits_min, base, length)
+        plain[u] = words[u]
+        if raw.size:  # raw differs from tokens where the digits were normalized
+            for w in range(w0, w1):
+                if char_offsets.size:
+                    for c in range(char_offsets[w], char_offsets[w + 1] - 1):
+                        if raw[c] != tokens[c]:
+                            plain[u] -= 1
+                            break
+                elif raw[w] != tokens[w]:
+                    plain[u] -= 1
+    keys, whole = unit_keys(tokens, raw, t_start, t_end, plain, digits_min, base, length)
     near = np.empty(units, np.int64)
     sh_start = np.empty(units, np.int64)
     sh_end = np.empty(units, np.int64)
@@ -479,7 +493,7 @@ def unit_plan(
         size = line_chars[ends[u]] - line_chars[starts[u]] - 1  # without the last newline
         total += size
         row = -1
-        if words[u] >= minhash_min and t_end[u] - t_start[u] >= n:
+        if plain[u] >= minhash_min and t_end[u] - t_start[u] >= n:  # words as above
             row = r
             near[r], sh_start[r], sh_end[r] = u, t_start[u], t_end[u] - n + 1
             r += 1
