@@ -574,6 +574,25 @@ def test_a_damaged_state_database_is_named_and_set_aside_by_reset_or_rebuild(
     assert info.exit_code == 0 and "files: 1" in info.output and "documents: 8" in info.output
 
 
+def test_a_dedup_index_hashed_another_way_is_a_clear_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A state written by a version that hashed exact keys otherwise (an upgrade): the next run with a new file
+    # said "run failed: ValueError: ..." with the whole parameter dict, exit 1.
+    from pipeline.stages import dedup as dedup_module
+
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    monkeypatch.setattr(dedup_module, "HASH_SCHEME", {**dedup_module.HASH_SCHEME, "exact_key": "another"})
+    _write_jsonl(tmp_path / "in" / "b.jsonl", _cc_docs(4, start=8))
+    result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert result.exit_code == 2, result.output
+    assert "other hashing (exact_key:" in result.output and "--rebuild" in result.output
+    assert "ValueError" not in result.output and "Traceback" not in result.output
+    rebuilt = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q", "--rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+
+
 def test_state_info_after_a_limit_trial_says_there_is_no_state(tmp_path: Path) -> None:
     # A --limit trial records nothing: state info printed "config_hash: None" and zeros.
     _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(8))

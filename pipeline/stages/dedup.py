@@ -1270,9 +1270,14 @@ class DedupStage(Stage):
         for source, payload in rows:
             header, data = unpack_arrays(payload)
             if header["params"] != self._params():
-                raise ValueError(
-                    f"the dedup state saved for {source} was made with other hashing options or another "
-                    f"datasketch/hash scheme ({header['params']}); run again with --rebuild"
+                from pipeline.config import ConfigError  # (a stage module does not import the config's at start)
+
+                saved, now = header["params"], self._params()
+                changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+                raise ConfigError(
+                    f"the dedup index saved for {source} was made with other hashing ({', '.join(changed)}: another"
+                    " version of cleancorpus or datasketch, or other dedup options); run again with --rebuild to"
+                    " reprocess everything"
                 )
             keys, unit_keys, sets, sizes = data["keys"], data["unit_keys"], data["sets"], data["set_sizes"]
             unit_sigs, doc_keys, doc_sigs = data["unit_sigs"], data["doc_keys"], data["doc_sigs"]
