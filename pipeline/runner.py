@@ -779,8 +779,9 @@ class _Outputs:
         self.hashes = hashes
         self.mtimes = mtimes
         self.record_state = record_state
-        self.config_hash = config_hash(config.result_dump())
-        self.result_config = result_config(config.result_dump())
+        dump = config.result_dump()  # (reads and hashes the stages' pattern files)
+        self.config_hash = config_hash(dump)
+        self.result_config = result_config(dump)
         self.index = {f.rel: i for i, f in enumerate(files)}
         self.next_file = 0  # files before this one are complete
         self.writer: OutputWriter | None = None
@@ -1175,7 +1176,8 @@ def _run_locked(
     executor_kind: str = "local",
     ray_address: str | None = None,
 ) -> RunResult:
-    current_hash = config_hash(config.result_dump())
+    dump = config.result_dump()
+    current_hash = config_hash(dump)
     previous_hash = store.meta("config_hash")
     stale_outputs: list[str] = []
     if rebuild:
@@ -1184,7 +1186,7 @@ def _run_locked(
         shutil.rmtree(store.folder / "audit", ignore_errors=True)
     elif previous_hash is not None and previous_hash != current_hash:
         before = store.meta("config")  # (earlier versions recorded the hash only)
-        changes = config_changes(orjson.loads(before), result_config(config.result_dump())) if before else []
+        changes = config_changes(orjson.loads(before), result_config(dump)) if before else []
         what = f" ({', '.join(changes)})" if changes else ""
         raise ConfigError(
             f"the config changed{what} since the files recorded in {store.folder} were processed "
