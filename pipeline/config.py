@@ -28,8 +28,10 @@ class InputConfig(BaseModel):
     paths: list[str] = Field(
         default_factory=list, description="Files or folders to read when the command line names none."
     )
-    id_field: str = Field("id", description="JSONL field or Parquet column holding the document id.")
-    text_field: str = Field("text", description="JSONL field or Parquet column holding the document text.")
+    id_field: str = Field("id", min_length=1, description="JSONL field or Parquet column holding the document id.")
+    text_field: str = Field(
+        "text", min_length=1, description="JSONL field or Parquet column holding the document text."
+    )
     max_doc_chars: int = Field(20_000_000, ge=1, description="Documents longer than this are rejected as too large.")
 
 
@@ -40,6 +42,7 @@ class OutputConfig(BaseModel):
     audit: bool = Field(True, description="Write removed.jsonl and rejected.jsonl next to the output.")
     metadata_field: str | None = Field(
         None,
+        min_length=1,
         description="If set, JSONL output records get this field with what stages learnt "
         "(language, fragments, encoding).",
     )

@@ -54,6 +54,15 @@ def test_wrong_type_and_range() -> None:
     assert "output.audit" in _error({"output": {"audit": "maybe"}})
 
 
+def test_empty_field_names_are_refused() -> None:
+    # an empty metadata_field silently wrote no metadata; an empty field name is a typo, not a choice
+    assert "output.metadata_field: String should have at least 1 character" in _error(
+        {"output": {"metadata_field": ""}}
+    )
+    assert "input.text_field" in _error({"input": {"text_field": ""}})
+    assert "input.id_field" in _error({"input": {"id_field": ""}})
+
+
 def test_unknown_top_level_key_suggests() -> None:
     assert "did you mean 'stages'" in _error({"stage": []})
     assert "unknown option 'text_feld' (did you mean 'text_field'?)" in _error({"input": {"text_feld": "body"}})
