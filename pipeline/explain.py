@@ -70,12 +70,16 @@ def _read(path: Path, source: str, doc_id: str, config: RunConfig) -> list[tuple
 
 
 def _known_sources(config: RunConfig, outdir: Path) -> dict[str, str]:
+    """Source name -> path of the input files: the state's, and those a --limit trial (which records no
+    state) read, from report.json."""
+    read = ((_run_report(outdir) or {}).get("inputs") or {}).get("read_files")
+    sources = {str(k): str(v) for k, v in read.items()} if isinstance(read, dict) else {}
     folder = state_folder(config, outdir)
     if not (folder / "state.sqlite").exists():
-        return {}
+        return sources
     store = StateStore(folder)
     try:
-        return {f.source: f.path for f in store.files()}
+        return sources | {f.source: f.path for f in store.files()}
     finally:
         store.close()
 
@@ -264,7 +268,7 @@ def _explain_one(config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every:
         lines.append(
             "(read from standard input, which was not kept: the audit holds the text of rejected documents only)"
             if doc.source == STDIN
-            else "(input not found: it was moved, or the run was a --limit trial that records no state)"
+            else "(input not found: it was moved or deleted)"
         )
         unplaced = removed
     else:

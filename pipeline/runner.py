@@ -1381,6 +1381,10 @@ def _run_locked(
             "removed_outputs": stale_outputs,
             "bytes": sum(f.size for f in files[:read]),
             "limit": limit,
+            # a --limit trial records no state: explain finds the inputs it read here
+            "read_files": None
+            if limit is None
+            else {f.rel: str(f.path.resolve()) for f in files[:read] if not f.stdio},
             "skipped": [{"path": p, "reason": r} for p, r in skipped],
         },
         "documents": {

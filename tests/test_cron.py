@@ -1414,3 +1414,23 @@ def test_explain_and_state_info_without_config_use_the_last_runs(tmp_path: Path)
     info = runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     assert f"folder: {tmp_path / 'st'}\n" in info and "files: 1\n" in info
     assert runner.invoke(cli, ["explain", "x1", "-o", str(out), "-c", str(config)]).output == result.output
+
+
+def test_explain_after_a_limit_trial_shows_the_text_before(tmp_path: Path) -> None:
+    """A --limit trial records no state, so explain could not find the input it read ("input not found"):
+    report.json names the files the trial read."""
+    (tmp_path / "in").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "in" / f"{name}.jsonl").write_text(
+            json.dumps({"id": name, "text": f"Share on Facebook\n{TREES}"}) + "\n", encoding="utf-8"
+        )
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "--limit", "1", "-q"]).exit_code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["read_files"] == {"a.jsonl": str((tmp_path / "in" / "a.jsonl").resolve())}
+    result = runner.invoke(cli, ["explain", "a", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"[-boilerplate/share: Share on Facebook-]\n{TREES}\n--- after ---\n{TREES}\n" in result.output
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["inputs"]["read_files"] is None
