@@ -171,7 +171,7 @@ def _check_rejection(
     if len(records) != 1:
         problems.add("rejected document with not exactly one rejected.jsonl record", f"{where}: {len(records)}", show)
         return
-    if (records[0].get("text") or "") != doc.original and not records[0].get("stage") == "input":
+    if (records[0].get("text") or "") != doc.original and records[0].get("stage") != "input":
         problems.add("rejected record text differs from the input", where, show)
 
 
@@ -188,7 +188,11 @@ def _rebuilt_output(
         taken, unplaced = place_removals(text, records, doc.id)
         taken, unplaced = _place_loosely(text, taken, unplaced)
         for r in unplaced:
-            problems.add("removed span not found in the text its stage saw", f"{where} [{stage}/{r.get('rule')}] {r.get('text')!r}"[:300], show)
+            problems.add(
+                "removed span not found in the text its stage saw",
+                f"{where} [{stage}/{r.get('rule')}] {r.get('text')!r}"[:300],
+                show,
+            )
         out, pos = [], 0
         for start, end, _ in taken:
             start, end = _with_line_break(text, start, end, pos)
