@@ -1270,6 +1270,41 @@ def test_explain_marks_the_occurrence_that_was_removed() -> None:
     assert mark_spans(before, other, color=False, doc_id="rep")[0].startswith(f"[-dedup/exact-paragraph: {para}-]")
 
 
+def test_explain_marks_the_copy_of_a_line_removed_after_the_spans_its_stage_removed_before() -> None:
+    """The audit names a span's text, not its place, and a stage records its spans in text order: a line
+    repeated at the foot of a real CC page (the line scorer kept its copy at the top) is marked at the
+    foot, after the line the stage removed before it (it was marked at the top)."""
+    from pipeline.report import place_removals
+
+    (doc,) = _cc_docs(1, 12)
+    text, line = doc["text"], "1 result found Page 1 of 1"
+    removals = [
+        {"stage": "boilerplate", "rule": "line-scorer", "text": "Click images to view larger"},
+        {"stage": "boilerplate", "rule": "line-scorer", "text": line},
+        {"stage": "boilerplate", "rule": "cookie", "text": "Cookie Policy"},
+    ]
+    taken, unplaced = place_removals(text, removals)
+    assert unplaced == [] and text.count(line) == 2
+    (start,) = [s for s, _, r in taken if r["text"] == line]
+    assert start == text.rindex(line)
+
+
+def test_explain_before_without_its_marked_spans_is_the_output(tmp_path: Path) -> None:
+    """Nothing lost, as explain shows it: on a real CC page with lines repeated, the text before with the
+    marked spans cut out is the text after (spaces aside)."""
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(1, 12))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    result = runner.invoke(cli, ["explain", _cc_docs(1, 12)[0]["id"], "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    before = result.output.split("--- before (removed spans marked [-stage/rule: text-]) ---\n", 1)[1]
+    before, after = before.split("\n--- after ---\n", 1)
+    assert "--- removed spans not found verbatim" not in before and "[-boilerplate/" in before
+    cut = re.sub(r"\[-[a-z]+/[a-z0-9-]+: .*?-\]", "", before, flags=re.S)
+    assert cut.split() == after.split()
+
+
 def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()
