@@ -1289,6 +1289,34 @@ def test_explain_marks_the_copy_of_a_line_removed_after_the_spans_its_stage_remo
     assert start == text.rindex(line)
 
 
+def test_explain_marks_repeats_whose_kept_copy_differs_in_punctuation() -> None:
+    """Dedup keys ignore case and punctuation: in a real forum page of SQL, the copy kept of
+    ":c_discount, :c_balance, :c_since" is the earlier "c_discount, c_balance, c_since", so the first
+    verbatim copy is a removed one (it was skipped as the kept copy, and the line ending with ";" that
+    starts with the same text was marked instead, leaving that line's own removal unplaced)."""
+    from pipeline.report import place_removals
+
+    (doc,) = _cc_docs(1, 194)
+    text = doc["text"]
+    repeats = [
+        ":c_street_1, :c_street_2, :c_city, :c_state, :c_zip,",
+        ":c_phone, :c_credit, :c_credit_lim,",
+        ":c_discount, :c_balance, :c_since",
+        "c_street_1, c_street_2, c_city, c_state, c_zip,",
+        "c_phone, c_credit, c_credit_lim,",
+        "c_discount, c_balance, c_since",
+        ":c_street_1, :c_street_2, :c_city, :c_state, :c_zip,",
+        ":c_phone, :c_credit, :c_credit_lim,",
+        ":c_discount, :c_balance, :c_since;",
+    ]
+    removals = [{"stage": "dedup", "rule": "exact-paragraph", "text": t, "duplicate_of": doc["id"]} for t in repeats]
+    taken, unplaced = place_removals(text, removals, doc["id"])
+    assert unplaced == []
+    lines = [text[:s].count("\n") for s, _, _ in taken]
+    assert len(set(lines)) == len(repeats)  # each on a line of its own: whole lines, no line twice
+    assert all(text.split("\n")[n] == r["text"] for n, (_, _, r) in zip(lines, taken, strict=True))
+
+
 def test_explain_before_without_its_marked_spans_is_the_output(tmp_path: Path) -> None:
     """Nothing lost, as explain shows it: on a real CC page with lines repeated, the text before with the
     marked spans cut out is the text after (spaces aside)."""
