@@ -661,20 +661,13 @@ def _is_span(value: Any) -> bool:
 
 
 def _anchored_spans(spans: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
-    """Each span found in ``text`` after the one before: the text only shrank since the offsets were taken,
-    so of several occurrences the last at or before its old start, else the first after it; spaces may
-    have been squeezed inside it (normalize)."""
+    """Each span at its first occurrence in ``text`` after the span before it (the spans are in text order,
+    and the text only lost parts since: the earliest match keeps the most of them); spaces may have been
+    squeezed inside it (normalize)."""
     out, pos = [], 0
     for span in sorted(spans, key=lambda s: s["start"]):
         words = span["text"].split()
-        if not words:
-            continue
-        pattern = re.compile(r"\s+".join(map(re.escape, words)))
-        found = None
-        for m in pattern.finditer(text, pos):
-            if found is not None and m.start() > span["start"]:
-                break
-            found = m
+        found = re.compile(r"\s+".join(map(re.escape, words))).search(text, pos) if words else None
         if found is None:
             continue
         out.append({**span, "start": found.start(), "end": found.end(), "text": found.group()})

@@ -1050,10 +1050,10 @@ def test_tagged_fragments_point_into_the_output_text(tmp_path: Path) -> None:
     from pipeline.config import load_config_data
     from pipeline.runner import run as run_pipeline
 
-    german = (SENTENCES / "de.txt").read_text(encoding="utf-8").splitlines()[:6]
+    german = (SENTENCES / "de.txt").read_text(encoding="utf-8").splitlines()[:9]
     russian = (SENTENCES / "ru.txt").read_text(encoding="utf-8").splitlines()[0]
-    repeated = " ".join(german[:2])
-    text = f"{repeated}\n\n{repeated}\n\n{german[2]}   {german[3]} {russian} {german[4]}\n\n{german[5]}"
+    repeated = " ".join(german[:5])  # longer than the text between the two fragments
+    text = f"{repeated}\n\n{repeated}\n\n{german[5]}   {german[6]} {russian} {german[7]}\n\n{russian} {german[8]}"
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text(json.dumps({"id": "a", "text": text}) + "\n", encoding="utf-8")
     config = load_config_data(
@@ -1066,5 +1066,6 @@ def test_tagged_fragments_point_into_the_output_text(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "out" / "a.jsonl").read_text(encoding="utf-8"))
     assert record["text"].count(repeated) == 1 and "   " not in record["text"]  # both stages changed the text
     fragments = record["meta"]["language_fragments"]
-    assert [f["language"] for f in fragments] == ["ru"]
-    assert record["text"][fragments[0]["start"] : fragments[0]["end"]] == fragments[0]["text"] == russian
+    assert [f["language"] for f in fragments] == ["ru", "ru"]
+    assert [record["text"][f["start"] : f["end"]] for f in fragments] == [russian, russian]
+    assert fragments[0]["end"] < fragments[1]["start"]
