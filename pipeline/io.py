@@ -643,6 +643,38 @@ def output_rel(f: InputFile, requested: str | None) -> str:
     return f.rel if fmt == f.format else f"{f.rel}.{fmt}"
 
 
+def anchored_meta(meta: dict[str, Any], text: str) -> dict[str, Any]:
+    """``meta`` with each listed span (a dict with ``start``, ``end`` and ``text``, as language's
+    ``action: tag`` lists fragments) pointing into ``text``, the output text: a stage gives offsets in the
+    text as it saw it, which later stages (dedup, normalize) shorten. A span no longer in the output (in a
+    paragraph dedup removed) is left out."""
+    fixed: dict[str, Any] | None = None
+    for key, value in meta.items():
+        if isinstance(value, list) and value and all(_is_span(v) for v in value):
+            fixed = fixed if fixed is not None else dict(meta)
+            fixed[key] = _anchored_spans(value, text)
+    return meta if fixed is None else fixed
+
+
+def _is_span(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("text"), str) and isinstance(value.get("start"), int)
+
+
+def _anchored_spans(spans: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Each span at its first occurrence in ``text`` after the span before it (the spans are in text order,
+    and the text only lost parts since: the earliest match keeps the most of them); spaces may have been
+    squeezed inside it (normalize)."""
+    out, pos = [], 0
+    for span in sorted(spans, key=lambda s: s["start"]):
+        words = span["text"].split()
+        found = re.compile(r"\s+".join(map(re.escape, words))).search(text, pos) if words else None
+        if found is None:
+            continue
+        out.append({**span, "start": found.start(), "end": found.end(), "text": found.group()})
+        pos = found.end()
+    return out
+
+
 class OutputWriter:
     """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 
@@ -682,7 +714,7 @@ class OutputWriter:
         record = dict(doc.record or {self.cfg.id_field: doc.id})
         record[self.cfg.text_field] = doc.text
         if self.metadata_field and doc.meta:
-            record[self.metadata_field] = doc.meta
+            record[self.metadata_field] = anchored_meta(doc.meta, doc.text)
         if self.parquet is not None:
             self.parquet.write(record)
             return

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.document import Removal
 
 _NUMBER = re.compile(r"\d[\d,.]*")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass
@@ -103,32 +104,52 @@ def _whole_line(text: str, start: int, end: int) -> bool:
     return not text[line_start:start].strip() and not text[end : len(text) if line_end == -1 else line_end].strip()
 
 
+def _key(text: str) -> str:
+    return _NOT_WORD.sub("", text.lower())
+
+
+def _copy_before(text: str, span: str, at: int) -> bool:
+    """Whether lines before ``at`` repeat ``span`` but for case and punctuation: the copy dedup kept
+    (its keys ignore both), so the first verbatim occurrence is a removed one."""
+    key, lines = _key(span), text[:at].split("\n")
+    n = span.count("\n") + 1
+    return bool(key) and any(_key("\n".join(lines[i : i + n])) == key for i in range(len(lines) - n + 1))
+
+
 def place_removals(
     before: str, removals: list[dict[str, Any]], doc_id: str | None = None
 ) -> tuple[list[tuple[int, int, dict[str, Any]]], list[dict[str, Any]]]:
     """Where each removal (an audit record) occurs in the text, sorted by position, and the removals not
-    found verbatim (an earlier stage, e.g. encoding repair, changed the text around them). Where a span
-    occurs several times: a free occurrence that is a whole line first (a removed line "n" is not the "n"
-    of a kept "relation"), and for a repeat of the document's own text (``duplicate_of`` is ``doc_id``:
-    dedup kept the first copy) not the first occurrence. `explain` and report.html both place spans so."""
+    found verbatim (an earlier stage, e.g. encoding repair, changed the text around them). The audit
+    records a span's text, not its place, but a stage records its removals in text order: each is looked
+    for after the one its stage removed before it (a line removed late in the page is not the copy of it
+    kept at the top). Where a span still occurs several times: the free occurrences that are whole lines, if any
+    (a removed line "n" is not the "n" of a kept "relation", nor ":a, :b" the start of a line ":a, :b;"),
+    and for a repeat of the document's own text (``duplicate_of`` is ``doc_id``: dedup kept the first
+    copy) not the first occurrence. `explain` and
+    report.html both place spans so."""
     taken: list[tuple[int, int, dict[str, Any]]] = []
     unplaced = []
+    after: dict[Any, int] = {}  # per stage: where its last placed span ended
     for r in removals:
         text = r.get("text") or ""
-        free = (
-            [
-                start
-                for start in _occurrences(before, text)
-                if not any(s < start + len(text) and start < e for s, e, _ in taken)
-            ]
-            if text
-            else []
-        )
-        if doc_id is not None and r.get("duplicate_of") == doc_id and len(free) > 1:
+        every = _occurrences(before, text) if text else []
+        free = [start for start in every if not any(s < start + len(text) and start < e for s, e, _ in taken)]
+        later = [start for start in free if start >= after.get(r.get("stage"), 0)]
+        free = later or free  # none later: records not in text order (another version, a user's stage)
+        free = [at for at in free if _whole_line(before, at, at + len(text))] or free
+        if (
+            doc_id is not None
+            and r.get("duplicate_of") == doc_id
+            and len(free) > 1
+            and free[0] == every[0]
+            and not _copy_before(before, text, every[0])
+        ):
             free = free[1:]  # the first copy is the one kept
         if not free:
             unplaced.append(r)
             continue
-        start = next((at for at in free if _whole_line(before, at, at + len(text))), free[0])
+        start = free[0]
         taken.append((start, start + len(text), r))
+        after[r.get("stage")] = start + len(text)
     return sorted(taken, key=lambda t: t[0]), unplaced

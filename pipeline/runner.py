@@ -1033,6 +1033,9 @@ def run(
     for p in paths:
         if Path(p).is_dir() and Path(p).resolve() == out.resolve():
             raise ConfigError(f"the output folder {out} is the input folder {p}: choose another with -o")
+        if Path(p).is_dir() and out.resolve() in Path(p).resolve().parents:
+            # the output folder is left out of the inputs, so its subfolders were: a run read nothing, exit 0
+            raise ConfigError(f"the input folder {p} is inside the output folder {out}: choose another with -o")
     folder = state_folder(config, out)
     files, skipped = discover(paths, exclude=out)
     files = [f for f in files if folder.resolve() not in f.path.resolve().parents]

@@ -1270,6 +1270,69 @@ def test_explain_marks_the_occurrence_that_was_removed() -> None:
     assert mark_spans(before, other, color=False, doc_id="rep")[0].startswith(f"[-dedup/exact-paragraph: {para}-]")
 
 
+def test_explain_marks_the_copy_of_a_line_removed_after_the_spans_its_stage_removed_before() -> None:
+    """The audit names a span's text, not its place, and a stage records its spans in text order: a line
+    repeated at the foot of a real CC page (the line scorer kept its copy at the top) is marked at the
+    foot, after the line the stage removed before it (it was marked at the top)."""
+    from pipeline.report import place_removals
+
+    (doc,) = _cc_docs(1, 12)
+    text, line = doc["text"], "1 result found Page 1 of 1"
+    removals = [
+        {"stage": "boilerplate", "rule": "line-scorer", "text": "Click images to view larger"},
+        {"stage": "boilerplate", "rule": "line-scorer", "text": line},
+        {"stage": "boilerplate", "rule": "cookie", "text": "Cookie Policy"},
+    ]
+    taken, unplaced = place_removals(text, removals)
+    assert unplaced == [] and text.count(line) == 2
+    (start,) = [s for s, _, r in taken if r["text"] == line]
+    assert start == text.rindex(line)
+
+
+def test_explain_marks_repeats_whose_kept_copy_differs_in_punctuation() -> None:
+    """Dedup keys ignore case and punctuation: in a real forum page of SQL, the copy kept of
+    ":c_discount, :c_balance, :c_since" is the earlier "c_discount, c_balance, c_since", so the first
+    verbatim copy is a removed one (it was skipped as the kept copy, and the line ending with ";" that
+    starts with the same text was marked instead, leaving that line's own removal unplaced)."""
+    from pipeline.report import place_removals
+
+    (doc,) = _cc_docs(1, 194)
+    text = doc["text"]
+    repeats = [
+        ":c_street_1, :c_street_2, :c_city, :c_state, :c_zip,",
+        ":c_phone, :c_credit, :c_credit_lim,",
+        ":c_discount, :c_balance, :c_since",
+        "c_street_1, c_street_2, c_city, c_state, c_zip,",
+        "c_phone, c_credit, c_credit_lim,",
+        "c_discount, c_balance, c_since",
+        ":c_street_1, :c_street_2, :c_city, :c_state, :c_zip,",
+        ":c_phone, :c_credit, :c_credit_lim,",
+        ":c_discount, :c_balance, :c_since;",
+    ]
+    removals = [{"stage": "dedup", "rule": "exact-paragraph", "text": t, "duplicate_of": doc["id"]} for t in repeats]
+    taken, unplaced = place_removals(text, removals, doc["id"])
+    assert unplaced == []
+    lines = [text[:s].count("\n") for s, _, _ in taken]
+    assert len(set(lines)) == len(repeats)  # each on a line of its own: whole lines, no line twice
+    assert all(text.split("\n")[n] == r["text"] for n, (_, _, r) in zip(lines, taken, strict=True))
+
+
+def test_explain_before_without_its_marked_spans_is_the_output(tmp_path: Path) -> None:
+    """Nothing lost, as explain shows it: on a real CC page with lines repeated, the text before with the
+    marked spans cut out is the text after (spaces aside)."""
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(1, 12))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-q"]).exit_code == 0
+    result = runner.invoke(cli, ["explain", _cc_docs(1, 12)[0]["id"], "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    before = result.output.split("--- before (removed spans marked [-stage/rule: text-]) ---\n", 1)[1]
+    before, after = before.split("\n--- after ---\n", 1)
+    assert "--- removed spans not found verbatim" not in before and "[-boilerplate/" in before
+    cut = re.sub(r"\[-[a-z]+/[a-z0-9-]+: .*?-\]", "", before, flags=re.S)
+    assert cut.split() == after.split()
+
+
 def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()

@@ -220,3 +220,17 @@ def test_stage_with_a_first_pass_sees_the_whole_input(tmp_path: Path, workers: i
     assert result.exit_code == 0, result.output
     got = [json.loads(line)["text"] for line in (out / "in.jsonl").read_text().splitlines()]
     assert got == ["First article body.", "Second body.", "Unique start\nThird."]
+
+
+def test_nothing_is_lost_on_the_seeds(seed_run: Path) -> None:
+    """benchmarks/check_nothing_lost.py: each seed article, its audited spans cut out stage by stage, is its
+    output (spaces and Unicode form aside); every span is found where its stage removed it."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "check_nothing_lost.py"), str(SEEDS), "-o", str(seed_run)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["5 documents: 5 kept, 0 rejected", "every document accounted for"]

@@ -1041,3 +1041,31 @@ def test_two_main_languages_keep_the_chinese_sentences_of_a_chinese_and_english_
     assert run(text).removed == []
     doc = run(text, main_languages_max=2)
     assert doc.meta["main_languages"] == ["zh", "en"] and doc.removed == []
+
+
+def test_tagged_fragments_point_into_the_output_text(tmp_path: Path) -> None:
+    """action: tag lists each fragment with start/end; dedup (a repeated paragraph before it) and normalize
+    (squeezed spaces) shorten the text after the language stage, so the offsets it took would point at
+    other text of the output (313 of 400 fragments on the CC corpus did)."""
+    from pipeline.config import load_config_data
+    from pipeline.runner import run as run_pipeline
+
+    german = (SENTENCES / "de.txt").read_text(encoding="utf-8").splitlines()[:9]
+    russian = (SENTENCES / "ru.txt").read_text(encoding="utf-8").splitlines()[0]
+    repeated = " ".join(german[:5])  # longer than the text between the two fragments
+    text = f"{repeated}\n\n{repeated}\n\n{german[5]}   {german[6]} {russian} {german[7]}\n\n{russian} {german[8]}"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps({"id": "a", "text": text}) + "\n", encoding="utf-8")
+    config = load_config_data(
+        {
+            "output": {"metadata_field": "meta"},
+            "stages": [{"stage": "language", "action": "tag"}, {"stage": "dedup"}, {"stage": "normalize"}],
+        }
+    )
+    run_pipeline(config, [str(tmp_path / "in")], tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "a.jsonl").read_text(encoding="utf-8"))
+    assert record["text"].count(repeated) == 1 and "   " not in record["text"]  # both stages changed the text
+    fragments = record["meta"]["language_fragments"]
+    assert [f["language"] for f in fragments] == ["ru", "ru"]
+    assert [record["text"][f["start"] : f["end"]] for f in fragments] == [russian, russian]
+    assert fragments[0]["end"] < fragments[1]["start"]

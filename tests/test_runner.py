@@ -416,6 +416,22 @@ def test_an_empty_input_folder_is_a_run_with_nothing_to_do(tmp_path: Path) -> No
     assert result.exit_code == 2 and "input not found" in result.output
 
 
+def test_an_input_folder_inside_the_output_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """`cleancorpus run corpus/ -o .`: the output folder is left out of the inputs, so a folder inside it
+    was too, and the run cleaned nothing, exit 0, night after night in cron."""
+    from conftest import seed_text
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text(seed_text("000"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "corpus"), "-o", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "inside the output folder" in result.output and not (tmp_path / "a.txt").exists()
+    # an output folder inside the input folder is still left out of the inputs
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "corpus"), "-o", str(tmp_path / "corpus" / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "corpus" / "out" / "a.txt").read_text(encoding="utf-8").strip()
+
+
 def test_a_recorded_file_now_read_from_another_path_is_reported(tmp_path: Path) -> None:
     """Two input folders with the same file names into one output folder: the second run replaces the
     first one's output of a.txt, and says so in the report (and the log)."""

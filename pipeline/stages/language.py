@@ -681,8 +681,8 @@ class LanguageStage(Stage):
         action: Literal["remove", "tag", "keep"] = Field(
             "remove",
             description="What to do with a foreign fragment: remove it, tag it in "
-            "meta.language_fragments (start/end: offsets in the text as this stage saw it, which later stages "
-            "such as dedup and normalize may shift; text: the fragment), or keep it and only count it.",
+            "meta.language_fragments (written with output.metadata_field; start/end: its place in the output "
+            "text; text: the fragment), or keep it and only count it.",
         )
         languages: list[str] = Field(
             [],
