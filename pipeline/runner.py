@@ -1405,6 +1405,10 @@ def _run_locked(
     report_file = AtomicFile(out / "report.json")
     report_file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     report_file.commit()
+    if idle and (out / "report.html").exists():
+        # Nothing processed: the page keeps showing the last run that did work (an hourly cron job's page
+        # was otherwise almost always empty); report.json describes this run.
+        return RunResult(out, report)
     try:  # report.html is for people to look at: failing to write it must never fail the run
         from pipeline.report_html import write_html_report
 

@@ -172,6 +172,7 @@ def test_a_run_with_nothing_new_loads_no_state_and_leaves_the_audit_files_alone(
     audit = {k: tmp_path / "out" / f"{k}.jsonl" for k in ("rejected", "removed")}
     times = {k: p.stat().st_mtime_ns for k, p in audit.items()}
     assert audit["removed"].stat().st_size > 0
+    page = (tmp_path / "out" / "report.html").read_bytes()
 
     loaded: list[str] = []
     monkeypatch.setattr(DedupStage, "load_state", lambda self, rows: loaded.append("dedup"))
@@ -187,6 +188,8 @@ def test_a_run_with_nothing_new_loads_no_state_and_leaves_the_audit_files_alone(
     assert loaded == [] and read == [] and assembled == [True]
     assert {k: p.stat().st_mtime_ns for k, p in audit.items()} == times  # not written again
     assert _outputs(tmp_path / "out") == before
+    # report.html still shows the run that did work (an hourly cron job's page was otherwise empty)
+    assert (tmp_path / "out" / "report.html").read_bytes() == page
 
     audit["removed"].unlink()  # a missing audit file comes back, the same
     run(config, [str(tmp_path / "in")], tmp_path / "out")
