@@ -86,7 +86,24 @@ class DedupOptions(StageOptions):
         ge=1,
         description="Units with fewer words are never removed: one- and two-word lines ('Yes.', 'Thanks!', "
         "headings, list items) recur in unrelated documents as real content, and removing them saves "
-        "little; from this size on units are deduplicated exactly.",
+        "little; from this size on units are deduplicated exactly. Words as written: whitespace-separated, "
+        "with a letter or digit ('10:32 BST' is two).",
+    )
+    short_words: int = Field(
+        6,
+        ge=1,
+        description="Units with fewer words (as min_words counts them) are short: one that an earlier document "
+        "has is removed only as part of a copied run (short_run_words), so that a generic line one other "
+        "document happens to share ('200 g Zucker' in a second recipe, 'FROM python:3.7' in a second "
+        "Dockerfile) is kept; repeats inside one document are removed at any length. 1 removes short "
+        "units as any other.",
+    )
+    short_run_words: int = Field(
+        10,
+        ge=1,
+        description="A run is a stretch of consecutive units (of at least min_words words) all repeating the "
+        "same earlier document; with at least this many words in all it is a copied block, and its short "
+        "units are removed with it.",
     )
     minhash_min_words: int = Field(
         10,
@@ -247,6 +264,21 @@ def _class_points_bytes(points: tuple[np.ndarray, np.ndarray]) -> bytes:
     return data.getvalue()
 
 
+# Punctuation that separates written words even without a space after it: commas and clause marks,
+# and their CJK and full-width forms (Chinese and Japanese are written without spaces). Colons,
+# periods, apostrophes, hyphens and slashes join ("10:32", "3.7", "don't", "e-mail", "km/h").
+_CLAUSE_MARKS = ",;!?\u3001\u3002\uff0c\uff1b\uff01\uff1f\uff1a"
+
+
+@lru_cache(maxsize=1)
+def _written_breaks() -> np.ndarray:
+    """Per code point below U+10000: does it end a written word (whitespace or a clause mark)."""
+    breaks = np.zeros(0x10000, dtype=bool)
+    breaks[: 0x3100] = _space_table()
+    breaks[[ord(c) for c in _CLAUSE_MARKS]] = True
+    return breaks
+
+
 @lru_cache(maxsize=1)
 def _space_table() -> np.ndarray:
     """Per code point below U+3100 (the last whitespace is U+3000): is it whitespace (str.isspace)."""
@@ -317,10 +349,13 @@ def _nb_minhash(
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool) -> tuple:
+def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool, breaks: np.ndarray) -> tuple:
     """Words of a code point array: start, end, polynomial hash (``_word_hash`` of the mapped code
-    points) of each, the word offset of each line (len = newlines + 2) and, if ``mapped``, the same
-    hash of each word's code points as written (else an empty array)."""
+    points) of each, the word offset of each line (len = newlines + 2), if ``mapped`` the same hash
+    of each word's code points as written (else an empty array), and the count of written words
+    before each line (as ``line_words``): the pieces between whitespace or clause punctuation that
+    hold at least one word ("10:32 BST" is two written words, three words; "—" none). ``breaks``:
+    whether a code point below its size ends a written word (``_written_breaks``)."""
     n = cp.size
     w_start = np.empty(n // 2 + 1, np.int64)
     w_end = np.empty(n // 2 + 1, np.int64)
@@ -329,6 +364,10 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
     acc_raw = np.uint64(0)
     line_words = np.empty(n + 2, np.int64)
     line_words[0] = 0
+    line_written = np.empty(n + 2, np.int64)
+    line_written[0] = 0
+    written = 0
+    counted = False  # the current whitespace-separated token has been counted as a written word
     words = 0
     lines = 1
     inside = False
@@ -346,11 +385,17 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                     raw[words] = _nb_fmix64(acc_raw + np.uint64(i - start) * _NB_POLY_LEN)
                 words += 1
                 inside = False
+            if c < breaks.size and breaks[c]:
+                counted = False
             if c == 10 and i < n:
                 line_words[lines] = words
+                line_written[lines] = written
                 lines += 1
         else:
             if not inside:
+                if not counted:
+                    written += 1
+                    counted = True
                 inside = True
                 start = i
                 acc = np.uint64(0)
@@ -362,7 +407,15 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
             acc += np.uint64(c) * power
             power *= _NB_POLY_BASE
     line_words[lines] = words
-    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1], raw[: words if mapped else 0]
+    line_written[lines] = written
+    return (
+        w_start[:words],
+        w_end[:words],
+        hashes[:words],
+        line_words[: lines + 1],
+        raw[: words if mapped else 0],
+        line_written[: lines + 1],
+    )
 
 
 class ShingleHash:
@@ -1003,17 +1056,20 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _tokens(
+        self, text: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Token hashes of a document, the word offset of each line (len = lines + 1), for char
-        shingles the token offset of each word, and (with ``normalize_digits``) the token hashes
-        with the digits as written. All on the code point array: no Python per word."""
+        shingles the token offset of each word, (with ``normalize_digits``) the token hashes with
+        the digits as written, and the written-word offset of each line (``_nb_words``). All on the
+        code point array: no Python per word."""
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
-        w_start, w_end, words, line_words, raw = _nb_words(cp, is_sep, table, mapping is not None)
+        w_start, w_end, words, line_words, raw, written = _nb_words(cp, is_sep, table, mapping is not None, _written_breaks())
         if o.shingle == "word":
-            return words, line_words, None, raw if mapping is not None else None
+            return words, line_words, None, raw if mapping is not None else None, written
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -1022,8 +1078,8 @@ class DedupStage(Stage):
         chars[offsets[1:] - 1] = 32
         chars = chars[:-1]
         if mapping is None:
-            return _char_hashes(chars), line_words, offsets, None
-        return _char_hashes(mapping[chars]), line_words, offsets, _char_hashes(chars)
+            return _char_hashes(chars), line_words, offsets, None, written
+        return _char_hashes(mapping[chars]), line_words, offsets, _char_hashes(chars), written
 
     def normalized(self, text: str) -> str:
         """The normalized words of a text joined by spaces, as the vectorized path sees them
@@ -1051,13 +1107,14 @@ class DedupStage(Stage):
         def block(start: int, end: int) -> list[str]:
             return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
 
-        tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
+        tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text)
         u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
         # short units: the digits as written are part of their key
         n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
             tokens,
             raw_tokens if raw_tokens is not None else _NO_TOKENS,
             line_words,
+            line_written,
             char_offsets if char_offsets is not None else _NO_OFFSETS,
             u_start,
             u_end,
@@ -1079,7 +1136,7 @@ class DedupStage(Stage):
         return {
             "lines": text.split("\n") if views else None,
             "units": (u_start, u_end),
-            "words": n_words,
+            "words": n_words,  # written words per unit (what min_words counts)
             "keys": keys,
             "doc_key": doc_key,
             "near": near,
@@ -1092,7 +1149,7 @@ class DedupStage(Stage):
             "doc_band_keys": self.docs.band_key_array(doc_sig[None, :])[0] if doc_sig is not None else None,
             "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
             # what process decides on: the units with at least min_words words (their positions,
-            # rows in the near arrays or -1, characters), and the characters of all units
+            # rows in the near arrays or -1, characters, words), and the characters of all units
             "candidates": cands,
         }
 
@@ -1323,7 +1380,7 @@ class DedupStage(Stage):
         lsh_entries = len(units)
         _check_room(ordinal)
         # Candidates (units with enough words) and the row of those matched as near-duplicates.
-        elig, near_pos, cand_chars, all_chars = sk["candidates"]
+        elig, near_pos, cand_chars, cand_words, all_chars = sk["candidates"]
         keys = sk["keys"][elig]
         band = sk["band_keys"]
         values = sk["set_values"]
@@ -1367,6 +1424,9 @@ class DedupStage(Stage):
             o.threshold,
             ordinal,
             cand_chars,
+            cand_words,
+            o.short_words,
+            o.short_run_words,
         )
         # The kernel wrote the new keys and entries into the index arrays: take them in.
         exact.count += new_keys.size
