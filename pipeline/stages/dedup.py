@@ -274,7 +274,7 @@ _CLAUSE_MARKS = ",;!?\u3001\u3002\uff0c\uff1b\uff01\uff1f\uff1a"
 def _written_breaks() -> np.ndarray:
     """Per code point below U+10000: does it end a written word (whitespace or a clause mark)."""
     breaks = np.zeros(0x10000, dtype=bool)
-    breaks[: 0x3100] = _space_table()
+    breaks[:0x3100] = _space_table()
     breaks[[ord(c) for c in _CLAUSE_MARKS]] = True
     return breaks
 
@@ -1056,9 +1056,7 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(
-        self, text: str
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Token hashes of a document, the word offset of each line (len = lines + 1), for char
         shingles the token offset of each word, (with ``normalize_digits``) the token hashes with
         the digits as written, and the written-word offset of each line (``_nb_words``). All on the
@@ -1067,7 +1065,9 @@ class DedupStage(Stage):
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
-        w_start, w_end, words, line_words, raw, written = _nb_words(cp, is_sep, table, mapping is not None, _written_breaks())
+        w_start, w_end, words, line_words, raw, written = _nb_words(
+            cp, is_sep, table, mapping is not None, _written_breaks()
+        )
         if o.shingle == "word":
             return words, line_words, None, raw if mapping is not None else None, written
         # char shingles: the words joined by single spaces
