@@ -92,11 +92,12 @@ class DedupOptions(StageOptions):
     short_words: int = Field(
         6,
         ge=1,
-        description="Units with fewer words (as min_words counts them) are short: one that an earlier document "
-        "has is removed only as part of a copied run (short_run_words), so that a generic line one other "
-        "document happens to share ('200 g Zucker' in a second recipe, 'FROM python:3.7' in a second "
-        "Dockerfile) is kept; repeats inside one document are removed at any length. 1 removes short "
-        "units as any other.",
+        description="Units with fewer words (as min_words counts them) are short, unless long enough to be matched "
+        "as near-duplicates (minhash_min_words: a formula, a URL, a sentence written without spaces). A short unit "
+        "an earlier document has is removed only as part of a copied run (short_run_words), so that a generic line "
+        "one other document happens to share ('200 g Zucker' in a second recipe, 'RUN pip install -r "
+        "requirements.txt' in a second Dockerfile) is kept; repeats inside one document are removed at any length. "
+        "1: short units are removed as any other.",
     )
     short_run_words: int = Field(
         10,

@@ -268,9 +268,10 @@ def dedup_units(
     copies go into the exact-key table at the end. ``exact_tables``, ``bucket_tables``: the (keys,
     values) arrays of those tables (``KeyTable.tables()``).
 
-    A short candidate (fewer than ``short_words`` written words, ``words[i]``) whose key an earlier
-    document has is removed only inside a copied run (``short_runs``); else its first copy here is
-    kept (its key stays the earlier document's) and later copies are repeats inside the document.
+    A short candidate (fewer than ``short_words`` written words, ``words[i]``, and not matched as a
+    near-duplicate) whose key an earlier document has is removed only inside a copied run
+    (``short_runs``); else its first copy here is kept (its key stays the earlier document's) and
+    later copies are repeats inside the document.
 
     Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
     new exact keys, the near rows indexed (with their band keys and set sizes) and the bucket keys
@@ -306,7 +307,7 @@ def dedup_units(
         prior = ht_get(ex_k, ex_v, key)
         if prior >= 0:  # an earlier document has it
             owner[i], rule[i], cluster[i] = prior, RULE_EXACT, key
-            short[i] = words[i] < short_words
+            short[i] = words[i] < short_words and near_pos[i] < 0  # (a formula, a URL: long all the same)
             continue
         f = first[i]
         if f != i:  # a repeat of a unit of this document: the first copy's fate
