@@ -86,8 +86,9 @@ class DedupOptions(StageOptions):
         ge=1,
         description="Units with fewer words are never removed: one- and two-word lines ('Yes.', 'Thanks!', "
         "headings, list items) recur in unrelated documents as real content, and removing them saves "
-        "little; from this size on units are deduplicated exactly. Words as written: whitespace-separated, "
-        "with a letter or digit ('10:32 BST' is two).",
+        "little; from this size on units are deduplicated exactly. Words as written: separated by whitespace or "
+        "a comma or clause mark, with a letter or digit in them ('10:32 BST' is two). Units matched as "
+        "near-duplicates (minhash_min_words) are never this short: a long URL or formula is one or two words.",
     )
     short_words: int = Field(
         6,

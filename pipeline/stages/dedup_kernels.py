@@ -508,11 +508,11 @@ def unit_plan(
     """Per unit (line ranges [starts[u], ends[u])): its written words (``line_written``: whitespace-
     separated tokens with a word in them), its exact key (``unit_keys``), the units matched as
     near-duplicates and their shingle ranges, and the units ``dedup_units`` decides on (at least
-    min_words written words: their positions, rows in the near arrays or -1, characters without the
-    last newline, written words) with the characters of all the units. ``char_offsets`` (the token
-    offset of each word, char shingles) is empty for word shingles (tokens are words). ``limits``:
-    min_words, minhash_min_words, digits_min_words, ngram. One pass instead of a dozen numpy steps a
-    document."""
+    min_words written words, or matched as near-duplicates: their positions, rows in the near arrays
+    or -1, characters without the last newline, written words) with the characters of all the units.
+    ``char_offsets`` (the token offset of each word, char shingles) is empty for word shingles (tokens
+    are words). ``limits``: min_words, minhash_min_words, digits_min_words, ngram. One pass instead of
+    a dozen numpy steps a document."""
     min_words, minhash_min, digits_min, n = limits[0], limits[1], limits[2], limits[3]
     units = starts.size
     words = np.empty(units, np.int64)
@@ -561,7 +561,7 @@ def unit_plan(
             near[r], sh_start[r], sh_end[r] = u, t_start[u], t_end[u] - n + 1
             r += 1
         written[u] = line_written[ends[u]] - line_written[starts[u]]
-        if written[u] >= min_words:
+        if written[u] >= min_words or row >= 0:  # (a long URL, a formula: one or two written words)
             cand[k], near_pos[k], chars[k], cand_written[k] = u, row, size, written[u]
             k += 1
     return (
