@@ -252,6 +252,10 @@ def test_min_words_counts_words_as_written() -> None:
     ]
     (doc,) = _run(stage, "10:32 BST\nA first update of the live blog.\n10:32 BST\nAnd a second update of it.")
     assert doc.text.count("10:32 BST") == 2 and not doc.removed
+    # a unit long enough to be matched as a near-duplicate is no short line, however few its written words
+    url = "https://mywakenews.wordpress.com/2016/07/06/was-wissen-wir-talk-von-und-mit-menschen-mit-maria-wake-news-radiotv/"
+    first, second = _run(DedupStage(DedupOptions(documents=False)), f"{url}\nOne line of text.", url)
+    assert second.rejected is not None and second.rejected.extra["duplicate_of"] == "d0"
 
 
 @pytest.mark.parametrize("shingle", ["word", "char"])
