@@ -387,7 +387,7 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                     raw[words] = _nb_fmix64(acc_raw + np.uint64(i - start) * _NB_POLY_LEN)
                 words += 1
                 inside = False
-            if c < breaks.size and breaks[c]:
+            if counted and c < breaks.size and breaks[c]:
                 counted = False
             if c == 10 and i < n:
                 line_words[lines] = words
