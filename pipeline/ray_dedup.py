@@ -228,7 +228,7 @@ def shared_links(known: np.ndarray, *parts: tuple[np.ndarray, np.ndarray]) -> tu
 
 def index_keys(stage: DedupStage) -> np.ndarray:
     """Sorted keys of the stage's index (what earlier runs saved and this run loaded)."""
-    tables: list[KeyTable] = [stage.exact, stage.units.buckets, stage.docs.buckets]
+    tables: list[KeyTable] = [stage.exact, stage.short_counts, stage.units.buckets, stage.docs.buckets]
     parts = []
     for table in tables:
         slot_keys, slot_values = table.tables()

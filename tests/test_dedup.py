@@ -230,6 +230,37 @@ def test_short_lines_of_a_copied_run_are_removed_with_it() -> None:
     assert copy.text == f"{paras[3]}\n{menu}"
 
 
+def test_a_short_line_common_to_many_documents_is_removed_from_the_fifth_on() -> None:
+    # "Skip to content" heads 51 of the trafilatura test pages (raw page text): boilerplate-like, it is
+    # removed from the short_common_documents-th (5th) document holding it on, wherever it stands; a
+    # document rejected as a copy does not count; the counts survive the saved state.
+    paras = _real_paragraphs(8)
+    options = DedupOptions(documents=False)  # (a near copy of a whole document: rejected as mostly duplicate)
+    texts = [f"Skip to content\n{p}" for p in paras[:8]]
+    texts.insert(3, f"Skip to content\n{paras[0]}\nAnd a line of its own.")  # mostly d0's text
+    docs = _run(DedupStage(options), *texts)
+    assert "mostly duplicate" in docs[3].rejected.reason  # its units are taken back out, and its counts
+    kept = ["Skip to content" in d.text for d in docs if d.rejected is None]
+    assert kept == [True, True, True, True, False, False, False, False]
+    assert docs[5].removed[0].extra["duplicate_of"] == "d0"
+    stage = DedupStage(options)
+    first = _run(stage, *texts[:4])
+    rows = [("a.jsonl", payload) for payload in stage.pop_state("s")]
+    again = DedupStage(options)
+    again.load_state(rows)
+    loaded = (len(again.exact), len(again.short_counts))
+    later = [Document(f"d{i}", t, "b.jsonl") for i, t in enumerate(texts[4:], 4)]
+    for d in later:
+        again.process(d)
+    assert [d.text for d in first + later] == [d.text for d in docs]
+    # rows saved before the counts were kept still load (without them: fewer lines look common)
+    header, arrays = dedup.unpack_arrays(rows[0][1])
+    del arrays["short_keys"], header["short_keys"]
+    older = DedupStage(options)
+    older.load_state([("a.jsonl", dedup.pack_arrays(header, arrays))])
+    assert loaded[1] == 1 and (len(older.exact), len(older.short_counts)) == (loaded[0], 0)
+
+
 def test_repeats_of_a_short_line_inside_a_document_are_still_removed() -> None:
     # The first copy of a short line another document has is kept; later copies in the same document
     # are repeats of it (as of any line there), named as such.

@@ -95,10 +95,18 @@ class DedupOptions(StageOptions):
         ge=1,
         description="Units with fewer words (as min_words counts them) are short, unless long enough to be matched "
         "as near-duplicates (minhash_min_words: a formula, a URL, a sentence written without spaces). A short unit "
-        "an earlier document has is removed only as part of a copied run (short_run_words), so that a generic line "
-        "one other document happens to share ('200 g Zucker' in a second recipe, 'RUN pip install -r "
-        "requirements.txt' in a second Dockerfile) is kept; repeats inside one document are removed at any length. "
-        "1: short units are removed as any other.",
+        "an earlier document has is removed only as part of a copied run (short_run_words) or when it is common "
+        "(short_common_documents), so that a generic line one other document happens to share ('200 g Zucker' in a "
+        "second recipe, 'RUN pip install -r requirements.txt' in a second Dockerfile) is kept; repeats inside one "
+        "document are removed at any length. 1: short units are removed as any other.",
+    )
+    short_common_documents: int = Field(
+        5,
+        ge=2,
+        description="A short unit is common, and removed wherever it stands, from the this-many-th document holding "
+        "it on (in input order; rejected documents do not count): boilerplate-like lines ('Skip to content', 'Zum "
+        "Inhalt springen') recur in many documents, a generic line of content in a few. (The boilerplate stage, "
+        "before dedup, removes lines found in recurring_min_documents documents of the whole input.)",
     )
     short_run_words: int = Field(
         10,
@@ -787,6 +795,17 @@ class KeyTable:
         """Add keys the caller found absent (a key already present keeps its first value)."""
         self.insert(np.fromiter(items.keys(), np.uint64, len(items)), np.fromiter(items.values(), np.int64, len(items)))
 
+    def increment(self, keys: np.ndarray) -> None:
+        """Add one to each key's value (an absent key gets 1): the table counts."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        self.reserve(keys.size)
+        self.count += kernels.ht_increment(self.slot_keys, self.slot_values, keys)
+
+    def decrement(self, keys: np.ndarray) -> None:
+        """Take one from each key's value (a rolled-back document's counts); a key at 0 is deleted."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        self.delete(kernels.ht_decrement(self.slot_keys, self.slot_values, keys))
+
     def delete(self, keys: np.ndarray) -> None:
         """Forget keys (a rolled-back document's); each must be present."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
@@ -1020,6 +1039,8 @@ class DedupStage(Stage):
 
     def _reset(self) -> None:
         self.exact = KeyTable()  # unit key -> owner ordinal
+        # short unit key -> documents after the first (its owner) that held it: boilerplate-like lines
+        self.short_counts = KeyTable()
         self.units = NearIndex(self.bands, self.rows, self.options.num_perm, self.options.verify == "exact")
         self.doc_exact: dict[int, int] = {}
         self.docs = NearIndex(self.doc_bands, self.doc_rows, self.options.num_perm, exact=False)
@@ -1031,6 +1052,7 @@ class DedupStage(Stage):
             "unit_arrays": self.units.nbytes(),
             "unit_band_keys": len(self.units.buckets),
             "exact_keys": len(self.exact),
+            "short_unit_counts": len(self.short_counts),
             "document_entries": len(self.docs),
             "document_arrays": self.docs.nbytes(),
         }
@@ -1243,7 +1265,7 @@ class DedupStage(Stage):
 
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
-        new_keys, (added_near, unit_keys, sizes), span = sk["added"]
+        new_keys, (added_near, unit_keys, sizes), span, counted = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
         # The kernel appended the kept sets, in order, at the end of the index's set values, which
@@ -1254,6 +1276,7 @@ class DedupStage(Stage):
                 "id": doc.id,
                 "line": doc.line_no,
                 "keys": new_keys,
+                "short_keys": counted,
                 "unit_keys": unit_keys,
                 "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
                 "set_sizes": sizes,
@@ -1300,12 +1323,14 @@ class DedupStage(Stage):
             "ids": [d["id"] for d in docs],
             "lines": [d.get("line", 0) for d in docs],
             "keys": [len(d["keys"]) for d in docs],
+            "short_keys": [len(d["short_keys"]) for d in docs],
             "units": [len(d["unit_keys"]) for d in docs],
             "doc_keys": [d["doc_keys"] is not None for d in docs],
             "doc_key": [d["doc_key"] for d in docs],
         }
         arrays = {
             "keys": np.concatenate([d["keys"] for d in docs]),
+            "short_keys": np.concatenate([d["short_keys"] for d in docs]),
             "unit_keys": np.concatenate([d["unit_keys"] for d in docs]).reshape(-1, self.bands),
             "set_sizes": np.concatenate([d["set_sizes"] for d in docs]),
             "sets": np.concatenate([self._kept_sets(d["unit_sets"]) for d in docs]),
@@ -1346,6 +1371,8 @@ class DedupStage(Stage):
             self.doc_where.extend((source, line) for line in header.get("lines") or [0] * len(ids))
             # Loaded keys are never deleted again (first wins, as in one run).
             self.exact.load(keys, np.repeat(ordinals, header["keys"]))
+            if "short_keys" in data:  # (rows of versions before short_common_documents hold no counts)
+                self.short_counts.increment(data["short_keys"])
             unit_owners = np.repeat(ordinals, header["units"])
             if self.units.exact:
                 self.units.add_many(unit_keys, unit_owners, sets, sizes, loaded=True)
@@ -1387,6 +1414,7 @@ class DedupStage(Stage):
         band = sk["band_keys"]
         values = sk["set_values"]
         exact.reserve(keys.size)
+        self.short_counts.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
         values_before = units.sets.size if units.sets is not None else 0
@@ -1407,6 +1435,7 @@ class DedupStage(Stage):
             gone_chars,
             removed_chars,
             copied,
+            (counted, new_counts),  # short keys this document counts (first copies), keys new to the table
         ) = kernels.dedup_units(
             keys,
             near_pos,
@@ -1429,9 +1458,12 @@ class DedupStage(Stage):
             cand_words,
             o.short_words,
             o.short_run_words,
+            self.short_counts.tables(),
+            o.short_common_documents,
         )
         # The kernel wrote the new keys and entries into the index arrays: take them in.
         exact.count += new_keys.size
+        self.short_counts.count += new_counts
         units.buckets.count += added_lsh.size
         units.entry_owners.size = n_entries
         if units.sets is not None:
@@ -1444,6 +1476,7 @@ class DedupStage(Stage):
             self._record_removals(doc, sk, elig[gone], owner, rule, cluster, sim, rejected)
         if rejected:
             exact.delete(new_keys)
+            self.short_counts.decrement(counted)
             units.undo(added_lsh, lsh_entries)
             self.stat_update("doc-mostly-duplicate")
             share = removed_chars / max(1, own_chars)
@@ -1459,7 +1492,7 @@ class DedupStage(Stage):
                 **self._named(main),
             )
             return False
-        sk["added"] = (new_keys, added_near, (values_before, n_values))
+        sk["added"] = (new_keys, added_near, (values_before, n_values), counted)
         return True
 
     def _record_removals(

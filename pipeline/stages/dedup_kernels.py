@@ -140,6 +140,45 @@ def ht_insert_value(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.nda
     return added[:n]
 
 
+@numba.njit(cache=True, nogil=True)
+def ht_increment(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> int:
+    """Add one to the value of each key (an absent key gets 1; a key listed twice, 2); returns the
+    number of keys added. The caller reserved room for them."""
+    mask = slot_keys.size - 1
+    added = 0
+    for i in range(keys.size):
+        key = keys[i]
+        j = np.int64(key & np.uint64(mask))
+        while slot_values[j] != NO_VALUE and slot_keys[j] != key:
+            j = (j + 1) & mask
+        if slot_values[j] == NO_VALUE:
+            slot_keys[j] = key
+            slot_values[j] = 1
+            added += 1
+        else:
+            slot_values[j] += 1
+    return added
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_decrement(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Take one from the value of each key (each present); returns the keys that reached 0, for
+    the caller to delete (``ht_delete``)."""
+    zero = np.empty(keys.size, np.uint64)
+    n = 0
+    mask = slot_keys.size - 1
+    for i in range(keys.size):
+        key = keys[i]
+        j = np.int64(key & np.uint64(mask))
+        while slot_keys[j] != key or slot_values[j] == NO_VALUE:
+            j = (j + 1) & mask
+        slot_values[j] -= 1
+        if slot_values[j] == 0:
+            zero[n] = key
+            n += 1
+    return zero[:n]
+
+
 # ---------------------------------------------------------------- one document's units
 
 
@@ -196,13 +235,14 @@ def short_runs(
     run_words: int,
     ordinal: int,
 ) -> None:
-    """Keep the ``short`` candidates (short units an earlier document has) that are not part of a
-    copied run: a run is a stretch of consecutive candidates all removed as repeats of the same
-    earlier document, and it counts as copied when its units hold at least ``run_words`` written
-    words together. A short line one other document happens to share ("200 g Zucker" in two
-    recipes) stands alone or with a few other short lines; a copied block is a stretch of them.
-    A kept unit's later copies in this document are repeats of it (as a repeat of any unit here),
-    or, if its first copy was removed in a run, repeats of that earlier document."""
+    """Keep the ``short`` candidates (short units an earlier document has, but for those found in
+    many documents: ``dedup_units`` cleared their flag) that are not part of a copied run: a run is
+    a stretch of consecutive candidates all removed as repeats of the same earlier document, and it
+    counts as copied when its units hold at least ``run_words`` written words together. A short
+    line one other document happens to share ("200 g Zucker" in two recipes) stands alone or with a
+    few other short lines; a copied block is a stretch of them. A kept unit's later copies in this
+    document are repeats of it (as a repeat of any unit here), or, if its first copy was removed,
+    repeats of that earlier document."""
     n = owner.size
     i = 0
     while i < n:
@@ -255,6 +295,8 @@ def dedup_units(
     words: np.ndarray,
     short_words: int,
     run_words: int,
+    count_tables: tuple,
+    common_documents: int,
 ) -> tuple:
     """Decide, in input order, the fate of a document's candidate units (those with enough words).
 
@@ -270,8 +312,11 @@ def dedup_units(
 
     A short candidate (fewer than ``short_words`` written words, ``words[i]``, and not matched as a
     near-duplicate) whose key an earlier document has is removed only inside a copied run
-    (``short_runs``); else its first copy here is kept (its key stays the earlier document's) and
-    later copies are repeats inside the document.
+    (``short_runs``), or when this is at least the ``common_documents``-th document holding it; else its
+    first copy here is kept (its key stays the earlier document's) and later copies are repeats inside
+    the document. ``count_tables``: the (keys, values) of the table counting, per such key, the
+    documents after the first that held it; this document's are added (the caller reserved room) and
+    returned last, for a roll-back and the saved state.
 
     Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
     new exact keys, the near rows indexed (with their band keys and set sizes) and the bucket keys
@@ -376,6 +421,19 @@ def dedup_units(
             added_sizes[n_added_rows] = unit_set_ends[row + 1] - unit_set_ends[row]
         n_added_rows += 1
         new_key[i] = True
+    # Short units found in many documents are boilerplate-like: removed wherever they stand. Each
+    # document counts once per key (its first copy), whatever happens to the unit here.
+    ct_k, ct_v = count_tables
+    counted = np.empty(n, np.uint64)
+    n_counted = 0
+    for i in range(n):
+        if short[i]:
+            if max(ht_get(ct_k, ct_v, keys[i]), 0) + 2 >= common_documents:  # the first, the others, this one
+                short[i] = False
+            if first[i] == i:
+                counted[n_counted] = keys[i]
+                n_counted += 1
+    new_counts = ht_increment(ct_k, ct_v, counted[:n_counted])
     short_runs(owner, rule, cluster, short, first, words, run_words, ordinal)
     new_keys = np.empty(n, np.uint64)
     gone = np.empty(n, np.int64)
@@ -410,6 +468,7 @@ def dedup_units(
         gone_chars,
         copied_chars,
         copied,
+        (counted[:n_counted], new_counts),
     )
 
 
