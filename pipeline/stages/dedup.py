@@ -17,6 +17,11 @@ How a document is hashed (all of it vectorized per document, no Python work per 
   equal normalized text, give equal keys). Units shorter than ``digits_min_words`` are keyed with
   their digits as written: "Termin: 29.02.2020, 19 Uhr" and "Termin: 06.03.2020, 19 Uhr" differ.
 
+Short units (fewer than ``short_words`` words as written) that an earlier document has are removed
+only inside a copied run (consecutive units repeating the same earlier document, ``short_run_words``
+words in all) or once common (``short_common_documents`` documents hold them: a count per such key,
+saved with the index): a generic line one other document happens to share is content there.
+
 Candidates come from LSH band buckets and are verified (exact shingle-set Jaccard by default)
 before anything is removed. The index side runs one compiled pass per document
 (``dedup_kernels.dedup_units``): exact-key look-ups, LSH candidates, verification and inserts, in
