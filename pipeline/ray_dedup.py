@@ -6,10 +6,11 @@ in input order wins, and a document rejected as mostly duplicate takes its units
 index. But ``DedupStage.process`` reads and writes the index only through the document's own keys:
 
 * reads: the whole-document key (``doc_exact``) and document band keys (``docs`` buckets), the
-  exact keys of its units of at least ``min_words`` words (``exact``) and the band keys of its
-  near-matched units (``units`` buckets). A hit names an earlier document holding that same key;
-  verification (shingle sets or signatures) only reads the entries found that way, and messages
-  and the "mostly duplicate of" owner only name those documents.
+  exact keys of its candidate units (at least ``min_words`` words, or matched as near-duplicates:
+  ``exact``) and the band keys of its near-matched units (``units`` buckets). A hit names an
+  earlier document holding that same key; verification (shingle sets or signatures) only reads the
+  entries found that way, and messages and the "mostly duplicate of" owner only name those
+  documents. Which of its short units stay (copied runs) depends only on those hits.
 * writes: it inserts its own keys that are absent (first value wins), appends its own entries, and a
   roll-back deletes only what it has just added. Its state rows (``_learn``) are what it added.
 * ordinals and cluster labels (an exact key, an LSH entry number) differ between a run over part of
@@ -126,7 +127,7 @@ def document_keys(stage: DedupStage, sketch: dict[str, Any]) -> np.ndarray:
     """Every key by which the document can find, or be found by, another one in ``stage``'s index.
     Kinds are not told apart: an equal key of two kinds only joins two components."""
     o = stage.options
-    parts = [sketch["keys"][sketch["words"] >= o.min_words]]
+    parts = [sketch["keys"][sketch["candidates"][0]]]  # the units process decides on (see unit_plan)
     if o.documents:
         parts.append(np.array([sketch["doc_key"]], dtype=np.uint64))
         if sketch["doc_signature"] is not None:
@@ -227,7 +228,7 @@ def shared_links(known: np.ndarray, *parts: tuple[np.ndarray, np.ndarray]) -> tu
 
 def index_keys(stage: DedupStage) -> np.ndarray:
     """Sorted keys of the stage's index (what earlier runs saved and this run loaded)."""
-    tables: list[KeyTable] = [stage.exact, stage.units.buckets, stage.docs.buckets]
+    tables: list[KeyTable] = [stage.exact, stage.short_counts, stage.units.buckets, stage.docs.buckets]
     parts = []
     for table in tables:
         slot_keys, slot_values = table.tables()

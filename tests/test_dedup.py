@@ -176,6 +176,119 @@ def test_short_units_below_min_words_are_kept_and_longer_short_units_deduplicate
     assert [r.rule for r in doc.removed] == ["exact-paragraph"]
 
 
+# Two recipes and two Dockerfile write-ups of the trafilatura test pages (de0d199faa66 / b25b509c8902,
+# cba3f608eabf / 8b7126af1471): unrelated documents that share a few generic lines.
+_RECIPE_A = (
+    "Für den Mürbeteig:\n125 g \t\tMehl\n65 g \t\tZucker\n65 g \t\tMargarine oder Butter\n1 \t\tEi(er)\n"
+    "1 TL \t\tBackpulver\nFür die Füllung:\n500 ml \t\tMilch\n2 Pck. \t\tVanillepuddingpulver\n200 g \t\tZucker\n"
+    "Aus Mehl, Zucker, Fett, Ei und Backpulver einen Mürbeteig herstellen und in eine gefettete Springform geben."
+)
+_RECIPE_B = (
+    "Ergibt:\xa040 Stück\nZutaten:\n300 g Mehl\n1 TL Backpulver\n100 g gemahlene Mandeln\n200 g Margarine\n"
+    "200 g Zucker\n1 Prise Salz\n1 Ei\n1 Vanillezucker\n"
+    "Alle Zutaten zu einem glatten Teig verkneten und eine Stunde im Kühlschrank ruhen lassen."
+)
+_DOCKER_A = (
+    "Your Dockerfile might then look like this:\nFROM python:3.7\nCOPY . /tmp/myapp\nRUN pip install /tmp/myapp\n"
+    "CMD flask run exampleapp:app\nThe problem with this setup is that every time you change the code, the image"
+    " is rebuilt from scratch.\nRUN pip install -r requirements.txt"
+)
+_DOCKER_B = (
+    "The Dockerfile will look something like\nFROM python:3.7\nWORKDIR /opt/app\n"
+    "COPY ./requirements.txt ./requirements.txt\nRUN pip install -r requirements.txt\nin which we:"
+)
+
+
+def test_short_generic_lines_one_other_document_shares_are_kept() -> None:
+    # A QA round found ingredients and Dockerfile lines removed from a second, unrelated document
+    # because the first had them: the reader of the second lost a line of its content.
+    a, b, c, d = _run(DedupStage(), _RECIPE_A, _RECIPE_B, _DOCKER_A, _DOCKER_B)
+    assert b.text == _RECIPE_B and not b.removed  # "1 TL Backpulver", "200 g Zucker" stay
+    assert d.text == _DOCKER_B and not d.removed  # "RUN pip install -r requirements.txt" stays
+    # short_words: 1 is the earlier rule: every unit of min_words words is removed as a repeat
+    a, b, c, d = _run(DedupStage(DedupOptions(short_words=1)), _RECIPE_A, _RECIPE_B, _DOCKER_A, _DOCKER_B)
+    assert [r.text for r in b.removed] == ["1 TL Backpulver", "200 g Zucker"]
+    assert [r.text for r in d.removed] == ["RUN pip install -r requirements.txt"]
+
+
+def test_short_lines_of_a_copied_run_are_removed_with_it() -> None:
+    # An article republished with its sub-heading (a trafilatura test page, c56b5ab61f8a): the heading
+    # sits between copied paragraphs, so it is part of the copy.
+    paras = _real_paragraphs(4)
+    article = f"{paras[0]}\nRECUPERAR LA CONFIANZA\n{paras[1]}"
+    menu = "  • Notebook, Netbook & Tablet PC\n  • Kunden werben Kunden\n  • Vergleichsrechner: DSL & Festnetz"
+    stage = DedupStage(DedupOptions(max_duplicate_fraction=1.0))  # (a copy of most of d0: kept, to show the removals)
+    first, copy = _run(stage, f"{article}\n{menu}\n{paras[2]}", f"{paras[3]}\n{article}\nOther text here.\n{menu}")
+    assert copy.rejected is None
+    removed = [r.text for r in copy.removed]
+    assert removed[:3] == [paras[0], "RECUPERAR LA CONFIANZA", paras[1]]
+    assert all(r.extra["duplicate_of"] == "d0" for r in copy.removed)
+    # three short menu lines in a row (10 words together: short_run_words) are a copied block too
+    assert removed[3:] == menu.split("\n")
+    # a run shorter than short_run_words is not: the menu stays
+    _, copy = _run(DedupStage(DedupOptions(short_run_words=11)), f"{article}\n{menu}", f"{paras[3]}\n{menu}")
+    assert copy.text == f"{paras[3]}\n{menu}"
+
+
+def test_a_short_line_common_to_many_documents_is_removed_from_the_fifth_on() -> None:
+    # "Skip to content" heads 51 of the trafilatura test pages (raw page text): boilerplate-like, it is
+    # removed from the short_common_documents-th (5th) document holding it on, wherever it stands; a
+    # document rejected as a copy does not count; the counts survive the saved state.
+    paras = _real_paragraphs(8)
+    options = DedupOptions(documents=False)  # (a near copy of a whole document: rejected as mostly duplicate)
+    texts = [f"Skip to content\n{p}" for p in paras[:8]]
+    texts.insert(3, f"Skip to content\n{paras[0]}\nAnd a line of its own.")  # mostly d0's text
+    docs = _run(DedupStage(options), *texts)
+    assert "mostly duplicate" in docs[3].rejected.reason  # its units are taken back out, and its counts
+    kept = ["Skip to content" in d.text for d in docs if d.rejected is None]
+    assert kept == [True, True, True, True, False, False, False, False]
+    assert docs[5].removed[0].extra["duplicate_of"] == "d0"
+    stage = DedupStage(options)
+    first = _run(stage, *texts[:4])
+    rows = [("a.jsonl", payload) for payload in stage.pop_state("s")]
+    again = DedupStage(options)
+    again.load_state(rows)
+    loaded = (len(again.exact), len(again.short_counts))
+    later = [Document(f"d{i}", t, "b.jsonl") for i, t in enumerate(texts[4:], 4)]
+    for d in later:
+        again.process(d)
+    assert [d.text for d in first + later] == [d.text for d in docs]
+    # rows saved before the counts were kept still load (without them: fewer lines look common)
+    header, arrays = dedup.unpack_arrays(rows[0][1])
+    del arrays["short_keys"], header["short_keys"]
+    older = DedupStage(options)
+    older.load_state([("a.jsonl", dedup.pack_arrays(header, arrays))])
+    assert loaded[1] == 1 and (len(older.exact), len(older.short_counts)) == (loaded[0], 0)
+
+
+def test_repeats_of_a_short_line_inside_a_document_are_still_removed() -> None:
+    # The first copy of a short line another document has is kept; later copies in the same document
+    # are repeats of it (as of any line there), named as such.
+    a, b = _run(DedupStage(), _RECIPE_A, _RECIPE_B.replace("1 Prise Salz", "1 TL Backpulver"))
+    assert b.text.count("1 TL Backpulver") == 1
+    (removal,) = b.removed
+    assert removal.text == "1 TL Backpulver" and removal.extra["duplicate_of"] == "d1"
+
+
+def test_min_words_counts_words_as_written() -> None:
+    # "10:32 BST" is two words (the time split into three tokens: a repeated time stamp of a live blog
+    # was removed); commas and CJK clause marks separate words written without a space.
+    stage = DedupStage()
+    assert stage.sketch("10:32 BST\nFROM python:3.7\n— — —\na,b,c\n有病看醫生，用藥問藥師。")["words"].tolist() == [
+        2,
+        2,
+        0,
+        3,
+        2,
+    ]
+    (doc,) = _run(stage, "10:32 BST\nA first update of the live blog.\n10:32 BST\nAnd a second update of it.")
+    assert doc.text.count("10:32 BST") == 2 and not doc.removed
+    # a unit long enough to be matched as a near-duplicate is no short line, however few its written words
+    url = "https://mywakenews.wordpress.com/2016/07/06/was-wissen-wir-talk-von-und-mit-menschen-mit-maria-wake-news-radiotv/"
+    first, second = _run(DedupStage(DedupOptions(documents=False)), f"{url}\nOne line of text.", url)
+    assert second.rejected is not None and second.rejected.extra["duplicate_of"] == "d0"
+
+
 @pytest.mark.parametrize("shingle", ["word", "char"])
 def test_short_lines_that_differ_only_in_numbers_are_kept_long_ones_are_not(shingle: str) -> None:
     # An event list (from a trafilatura test page): the dates are the content of each line.

@@ -91,6 +91,18 @@ def _pairs() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     return firsts, seconds
 
 
+def _short_lines() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Documents of real, otherwise unique sentences holding short lines: "Notes from the reading room" in six
+    (common from the fifth on: removed there), "Tickets at the door." in two (kept in both)."""
+    sentences = ENGLISH.read_text(encoding="utf-8").splitlines()[200:]
+    docs = []
+    for k in range(6):
+        body = " ".join(sentences[4 * k : 4 * k + 4])
+        tail = "\nTickets at the door." if k in (1, 4) else ""
+        docs.append({"id": f"short-{k}", "text": f"Notes from the reading room\n{body}{tail}"})
+    return docs[:3], docs[3:]
+
+
 def _write(folder: Path, name: str, records: list[dict[str, str]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
@@ -149,6 +161,22 @@ def test_distributed_dedup_equals_local(tmp_path: Path) -> None:
         assert [r["id"] for r in removed if r["text"] == phrase] == [f"pair-{k}-b"], phrase
     kept = (tmp_path / "ray" / "docs.jsonl").read_text(encoding="utf-8")
     assert '"id":"repeats-novel"' in kept and "only in the injected documents" in kept
+
+
+def test_short_lines_are_decided_as_locally(tmp_path: Path) -> None:
+    # Without the boilerplate stage (which removes a line of five documents first): a short line one
+    # other document shares is kept, one common to many documents is removed from the fifth on.
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "dedup"}, {"stage": "normalize"}]})
+    src = tmp_path / "in"
+    early, late = _short_lines()
+    records = _with_duplicates(_cc(40))
+    _write(src, "docs.jsonl", records[:5] + early + records[5:] + late)
+    reports = tuple(_run(src, tmp_path / executor, executor, config) for executor in ("local", "ray"))
+    _assert_same(tmp_path / "local", tmp_path / "ray", reports)
+    removed = [json.loads(line) for line in (tmp_path / "ray" / "removed.jsonl").open(encoding="utf-8")]
+    assert [r["id"] for r in removed if r["text"] == "Notes from the reading room"] == ["short-4", "short-5"]
+    kept = (tmp_path / "ray" / "docs.jsonl").read_text(encoding="utf-8")
+    assert kept.count("Tickets at the door.") == 2
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,11 @@ How a document is hashed (all of it vectorized per document, no Python work per 
   equal normalized text, give equal keys). Units shorter than ``digits_min_words`` are keyed with
   their digits as written: "Termin: 29.02.2020, 19 Uhr" and "Termin: 06.03.2020, 19 Uhr" differ.
 
+Short units (fewer than ``short_words`` words as written) that an earlier document has are removed
+only inside a copied run (consecutive units repeating the same earlier document, ``short_run_words``
+words in all) or once common (``short_common_documents`` documents hold them: a count per such key,
+saved with the index): a generic line one other document happens to share is content there.
+
 Candidates come from LSH band buckets and are verified (exact shingle-set Jaccard by default)
 before anything is removed. The index side runs one compiled pass per document
 (``dedup_kernels.dedup_units``): exact-key look-ups, LSH candidates, verification and inserts, in
@@ -86,7 +91,34 @@ class DedupOptions(StageOptions):
         ge=1,
         description="Units with fewer words are never removed: one- and two-word lines ('Yes.', 'Thanks!', "
         "headings, list items) recur in unrelated documents as real content, and removing them saves "
-        "little; from this size on units are deduplicated exactly.",
+        "little; from this size on units are deduplicated exactly. Words as written: separated by whitespace or "
+        "a comma or clause mark, with a letter or digit in them ('10:32 BST' is two). Units matched as "
+        "near-duplicates (minhash_min_words) are never this short: a long URL or formula is one or two words.",
+    )
+    short_words: int = Field(
+        6,
+        ge=1,
+        description="Units with fewer words (as min_words counts them) are short, unless long enough to be matched "
+        "as near-duplicates (minhash_min_words: a formula, a URL, a sentence written without spaces). A short unit "
+        "an earlier document has is removed only as part of a copied run (short_run_words) or when it is common "
+        "(short_common_documents), so that a generic line one other document happens to share ('200 g Zucker' in a "
+        "second recipe, 'RUN pip install -r requirements.txt' in a second Dockerfile) is kept; repeats inside one "
+        "document are removed at any length. 1: short units are removed as any other.",
+    )
+    short_common_documents: int = Field(
+        5,
+        ge=2,
+        description="A short unit is common, and removed wherever it stands, from the this-many-th document holding "
+        "it on (in input order; rejected documents do not count): boilerplate-like lines ('Skip to content', 'Zum "
+        "Inhalt springen') recur in many documents, a generic line of content in a few. (The boilerplate stage, "
+        "before dedup, removes lines found in recurring_min_documents documents of the whole input.)",
+    )
+    short_run_words: int = Field(
+        10,
+        ge=1,
+        description="A run is a stretch of consecutive units (of at least min_words words) all repeating the "
+        "same earlier document; with at least this many words in all it is a copied block, and its short "
+        "units are removed with it.",
     )
     minhash_min_words: int = Field(
         10,
@@ -247,6 +279,21 @@ def _class_points_bytes(points: tuple[np.ndarray, np.ndarray]) -> bytes:
     return data.getvalue()
 
 
+# Punctuation that separates written words even without a space after it: commas and clause marks,
+# and their CJK and full-width forms (Chinese and Japanese are written without spaces). Colons,
+# periods, apostrophes, hyphens and slashes join ("10:32", "3.7", "don't", "e-mail", "km/h").
+_CLAUSE_MARKS = ",;!?\u3001\u3002\uff0c\uff1b\uff01\uff1f\uff1a"
+
+
+@lru_cache(maxsize=1)
+def _written_breaks() -> np.ndarray:
+    """Per code point below U+10000: does it end a written word (whitespace or a clause mark)."""
+    breaks = np.zeros(0x10000, dtype=bool)
+    breaks[:0x3100] = _space_table()
+    breaks[[ord(c) for c in _CLAUSE_MARKS]] = True
+    return breaks
+
+
 @lru_cache(maxsize=1)
 def _space_table() -> np.ndarray:
     """Per code point below U+3100 (the last whitespace is U+3000): is it whitespace (str.isspace)."""
@@ -317,10 +364,13 @@ def _nb_minhash(
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool) -> tuple:
+def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool, breaks: np.ndarray) -> tuple:
     """Words of a code point array: start, end, polynomial hash (``_word_hash`` of the mapped code
-    points) of each, the word offset of each line (len = newlines + 2) and, if ``mapped``, the same
-    hash of each word's code points as written (else an empty array)."""
+    points) of each, the word offset of each line (len = newlines + 2), if ``mapped`` the same hash
+    of each word's code points as written (else an empty array), and the count of written words
+    before each line (as ``line_words``): the pieces between whitespace or clause punctuation that
+    hold at least one word ("10:32 BST" is two written words, three words; "—" none). ``breaks``:
+    whether a code point below its size ends a written word (``_written_breaks``)."""
     n = cp.size
     w_start = np.empty(n // 2 + 1, np.int64)
     w_end = np.empty(n // 2 + 1, np.int64)
@@ -329,6 +379,10 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
     acc_raw = np.uint64(0)
     line_words = np.empty(n + 2, np.int64)
     line_words[0] = 0
+    line_written = np.empty(n + 2, np.int64)
+    line_written[0] = 0
+    written = 0
+    counted = False  # the current whitespace-separated token has been counted as a written word
     words = 0
     lines = 1
     inside = False
@@ -346,11 +400,17 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                     raw[words] = _nb_fmix64(acc_raw + np.uint64(i - start) * _NB_POLY_LEN)
                 words += 1
                 inside = False
+            if counted and c < breaks.size and breaks[c]:
+                counted = False
             if c == 10 and i < n:
                 line_words[lines] = words
+                line_written[lines] = written
                 lines += 1
         else:
             if not inside:
+                if not counted:
+                    written += 1
+                    counted = True
                 inside = True
                 start = i
                 acc = np.uint64(0)
@@ -362,7 +422,15 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
             acc += np.uint64(c) * power
             power *= _NB_POLY_BASE
     line_words[lines] = words
-    return w_start[:words], w_end[:words], hashes[:words], line_words[: lines + 1], raw[: words if mapped else 0]
+    line_written[lines] = written
+    return (
+        w_start[:words],
+        w_end[:words],
+        hashes[:words],
+        line_words[: lines + 1],
+        raw[: words if mapped else 0],
+        line_written[: lines + 1],
+    )
 
 
 class ShingleHash:
@@ -732,6 +800,17 @@ class KeyTable:
         """Add keys the caller found absent (a key already present keeps its first value)."""
         self.insert(np.fromiter(items.keys(), np.uint64, len(items)), np.fromiter(items.values(), np.int64, len(items)))
 
+    def increment(self, keys: np.ndarray) -> None:
+        """Add one to each key's value (an absent key gets 1): the table counts."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        self.reserve(keys.size)
+        self.count += kernels.ht_increment(self.slot_keys, self.slot_values, keys)
+
+    def decrement(self, keys: np.ndarray) -> None:
+        """Take one from each key's value (a rolled-back document's counts); a key at 0 is deleted."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
+        self.delete(kernels.ht_decrement(self.slot_keys, self.slot_values, keys))
+
     def delete(self, keys: np.ndarray) -> None:
         """Forget keys (a rolled-back document's); each must be present."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64).ravel()
@@ -965,6 +1044,8 @@ class DedupStage(Stage):
 
     def _reset(self) -> None:
         self.exact = KeyTable()  # unit key -> owner ordinal
+        # short unit key -> documents after the first (its owner) that held it: boilerplate-like lines
+        self.short_counts = KeyTable()
         self.units = NearIndex(self.bands, self.rows, self.options.num_perm, self.options.verify == "exact")
         self.doc_exact: dict[int, int] = {}
         self.docs = NearIndex(self.doc_bands, self.doc_rows, self.options.num_perm, exact=False)
@@ -976,6 +1057,7 @@ class DedupStage(Stage):
             "unit_arrays": self.units.nbytes(),
             "unit_band_keys": len(self.units.buckets),
             "exact_keys": len(self.exact),
+            "short_unit_counts": len(self.short_counts),
             "document_entries": len(self.docs),
             "document_arrays": self.docs.nbytes(),
         }
@@ -1003,17 +1085,20 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Token hashes of a document, the word offset of each line (len = lines + 1), for char
-        shingles the token offset of each word, and (with ``normalize_digits``) the token hashes
-        with the digits as written. All on the code point array: no Python per word."""
+        shingles the token offset of each word, (with ``normalize_digits``) the token hashes with
+        the digits as written, and the written-word offset of each line (``_nb_words``). All on the
+        code point array: no Python per word."""
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
-        w_start, w_end, words, line_words, raw = _nb_words(cp, is_sep, table, mapping is not None)
+        w_start, w_end, words, line_words, raw, written = _nb_words(
+            cp, is_sep, table, mapping is not None, _written_breaks()
+        )
         if o.shingle == "word":
-            return words, line_words, None, raw if mapping is not None else None
+            return words, line_words, None, raw if mapping is not None else None, written
         # char shingles: the words joined by single spaces
         lengths = w_end - w_start + 1
         offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -1022,8 +1107,8 @@ class DedupStage(Stage):
         chars[offsets[1:] - 1] = 32
         chars = chars[:-1]
         if mapping is None:
-            return _char_hashes(chars), line_words, offsets, None
-        return _char_hashes(mapping[chars]), line_words, offsets, _char_hashes(chars)
+            return _char_hashes(chars), line_words, offsets, None, written
+        return _char_hashes(mapping[chars]), line_words, offsets, _char_hashes(chars), written
 
     def normalized(self, text: str) -> str:
         """The normalized words of a text joined by spaces, as the vectorized path sees them
@@ -1051,13 +1136,14 @@ class DedupStage(Stage):
         def block(start: int, end: int) -> list[str]:
             return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
 
-        tokens, line_words, char_offsets, raw_tokens = self._tokens(text)
+        tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text)
         u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
         # short units: the digits as written are part of their key
         n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
             tokens,
             raw_tokens if raw_tokens is not None else _NO_TOKENS,
             line_words,
+            line_written,
             char_offsets if char_offsets is not None else _NO_OFFSETS,
             u_start,
             u_end,
@@ -1079,7 +1165,7 @@ class DedupStage(Stage):
         return {
             "lines": text.split("\n") if views else None,
             "units": (u_start, u_end),
-            "words": n_words,
+            "words": n_words,  # written words per unit (what min_words counts)
             "keys": keys,
             "doc_key": doc_key,
             "near": near,
@@ -1092,7 +1178,7 @@ class DedupStage(Stage):
             "doc_band_keys": self.docs.band_key_array(doc_sig[None, :])[0] if doc_sig is not None else None,
             "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
             # what process decides on: the units with at least min_words words (their positions,
-            # rows in the near arrays or -1, characters), and the characters of all units
+            # rows in the near arrays or -1, characters, words), and the characters of all units
             "candidates": cands,
         }
 
@@ -1184,7 +1270,7 @@ class DedupStage(Stage):
 
     def _learn(self, doc: Document, sk: dict[str, Any], doc_keys: np.ndarray | None) -> None:
         """Keep what this kept document added to the index, per input file, for ``pop_state``."""
-        new_keys, (added_near, unit_keys, sizes), span = sk["added"]
+        new_keys, (added_near, unit_keys, sizes), span, counted = sk["added"]
         rows = self._learnt.setdefault(doc.source, [])
         exact = self.units.exact
         # The kernel appended the kept sets, in order, at the end of the index's set values, which
@@ -1195,6 +1281,7 @@ class DedupStage(Stage):
                 "id": doc.id,
                 "line": doc.line_no,
                 "keys": new_keys,
+                "short_keys": counted,
                 "unit_keys": unit_keys,
                 "unit_sets": span,  # in the index's set values, or a copy (see ``take_learnt``)
                 "set_sizes": sizes,
@@ -1241,12 +1328,14 @@ class DedupStage(Stage):
             "ids": [d["id"] for d in docs],
             "lines": [d.get("line", 0) for d in docs],
             "keys": [len(d["keys"]) for d in docs],
+            "short_keys": [len(d["short_keys"]) for d in docs],
             "units": [len(d["unit_keys"]) for d in docs],
             "doc_keys": [d["doc_keys"] is not None for d in docs],
             "doc_key": [d["doc_key"] for d in docs],
         }
         arrays = {
             "keys": np.concatenate([d["keys"] for d in docs]),
+            "short_keys": np.concatenate([d["short_keys"] for d in docs]),
             "unit_keys": np.concatenate([d["unit_keys"] for d in docs]).reshape(-1, self.bands),
             "set_sizes": np.concatenate([d["set_sizes"] for d in docs]),
             "sets": np.concatenate([self._kept_sets(d["unit_sets"]) for d in docs]),
@@ -1287,6 +1376,8 @@ class DedupStage(Stage):
             self.doc_where.extend((source, line) for line in header.get("lines") or [0] * len(ids))
             # Loaded keys are never deleted again (first wins, as in one run).
             self.exact.load(keys, np.repeat(ordinals, header["keys"]))
+            if "short_keys" in data:  # (rows of versions before short_common_documents hold no counts)
+                self.short_counts.increment(data["short_keys"])
             unit_owners = np.repeat(ordinals, header["units"])
             if self.units.exact:
                 self.units.add_many(unit_keys, unit_owners, sets, sizes, loaded=True)
@@ -1323,11 +1414,12 @@ class DedupStage(Stage):
         lsh_entries = len(units)
         _check_room(ordinal)
         # Candidates (units with enough words) and the row of those matched as near-duplicates.
-        elig, near_pos, cand_chars, all_chars = sk["candidates"]
+        elig, near_pos, cand_chars, cand_words, all_chars = sk["candidates"]
         keys = sk["keys"][elig]
         band = sk["band_keys"]
         values = sk["set_values"]
         exact.reserve(keys.size)
+        self.short_counts.reserve(keys.size)
         units.reserve(band.shape[0], values.size)
         units.buckets.reserve(band.size)
         values_before = units.sets.size if units.sets is not None else 0
@@ -1348,6 +1440,7 @@ class DedupStage(Stage):
             gone_chars,
             removed_chars,
             copied,
+            (counted, new_counts),  # short keys this document counts (first copies), keys new to the table
         ) = kernels.dedup_units(
             keys,
             near_pos,
@@ -1367,9 +1460,15 @@ class DedupStage(Stage):
             o.threshold,
             ordinal,
             cand_chars,
+            cand_words,
+            o.short_words,
+            o.short_run_words,
+            self.short_counts.tables(),
+            o.short_common_documents,
         )
         # The kernel wrote the new keys and entries into the index arrays: take them in.
         exact.count += new_keys.size
+        self.short_counts.count += new_counts
         units.buckets.count += added_lsh.size
         units.entry_owners.size = n_entries
         if units.sets is not None:
@@ -1382,6 +1481,7 @@ class DedupStage(Stage):
             self._record_removals(doc, sk, elig[gone], owner, rule, cluster, sim, rejected)
         if rejected:
             exact.delete(new_keys)
+            self.short_counts.decrement(counted)
             units.undo(added_lsh, lsh_entries)
             self.stat_update("doc-mostly-duplicate")
             share = removed_chars / max(1, own_chars)
@@ -1397,7 +1497,7 @@ class DedupStage(Stage):
                 **self._named(main),
             )
             return False
-        sk["added"] = (new_keys, added_near, (values_before, n_values))
+        sk["added"] = (new_keys, added_near, (values_before, n_values), counted)
         return True
 
     def _record_removals(

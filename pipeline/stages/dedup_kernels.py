@@ -140,6 +140,45 @@ def ht_insert_value(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.nda
     return added[:n]
 
 
+@numba.njit(cache=True, nogil=True)
+def ht_increment(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> int:
+    """Add one to the value of each key (an absent key gets 1; a key listed twice, 2); returns the
+    number of keys added. The caller reserved room for them."""
+    mask = slot_keys.size - 1
+    added = 0
+    for i in range(keys.size):
+        key = keys[i]
+        j = np.int64(key & np.uint64(mask))
+        while slot_values[j] != NO_VALUE and slot_keys[j] != key:
+            j = (j + 1) & mask
+        if slot_values[j] == NO_VALUE:
+            slot_keys[j] = key
+            slot_values[j] = 1
+            added += 1
+        else:
+            slot_values[j] += 1
+    return added
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_decrement(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Take one from the value of each key (each present); returns the keys that reached 0, for
+    the caller to delete (``ht_delete``)."""
+    zero = np.empty(keys.size, np.uint64)
+    n = 0
+    mask = slot_keys.size - 1
+    for i in range(keys.size):
+        key = keys[i]
+        j = np.int64(key & np.uint64(mask))
+        while slot_keys[j] != key or slot_values[j] == NO_VALUE:
+            j = (j + 1) & mask
+        slot_values[j] -= 1
+        if slot_values[j] == 0:
+            zero[n] = key
+            n += 1
+    return zero[:n]
+
+
 # ---------------------------------------------------------------- one document's units
 
 
@@ -186,6 +225,54 @@ def touch_slots(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True)
+def short_runs(
+    owner: np.ndarray,
+    rule: np.ndarray,
+    cluster: np.ndarray,
+    short: np.ndarray,
+    first: np.ndarray,
+    words: np.ndarray,
+    run_words: int,
+    ordinal: int,
+) -> None:
+    """Keep the ``short`` candidates (short units an earlier document has, but for those found in
+    many documents: ``dedup_units`` cleared their flag) that are not part of a copied run: a run is
+    a stretch of consecutive candidates all removed as repeats of the same earlier document, and it
+    counts as copied when its units hold at least ``run_words`` written words together. A short
+    line one other document happens to share ("200 g Zucker" in two recipes) stands alone or with a
+    few other short lines; a copied block is a stretch of them. A kept unit's later copies in this
+    document are repeats of it (as a repeat of any unit here), or, if its first copy was removed,
+    repeats of that earlier document."""
+    n = owner.size
+    i = 0
+    while i < n:
+        who = owner[i]
+        if who < 0 or who == ordinal:
+            i += 1
+            continue
+        end = i
+        total = 0
+        while end < n and owner[end] == who:
+            total += words[end]
+            end += 1
+        if total < run_words:
+            for j in range(i, end):
+                if short[j]:
+                    owner[j] = -2  # decided below
+        i = end
+    for j in range(n):
+        if owner[j] != -2:
+            continue
+        f = first[j]
+        if f == j:  # the first copy: kept (no key to add, an earlier document has it)
+            owner[j], rule[j], cluster[j] = -1, RULE_KEPT, np.uint64(0)
+        elif owner[f] >= 0:  # a later copy: the first copy's fate (f < j is decided)
+            owner[j] = owner[f]
+        else:
+            owner[j] = ordinal
+
+
+@numba.njit(cache=True, nogil=True)
 def dedup_units(
     keys: np.ndarray,
     near_pos: np.ndarray,
@@ -205,6 +292,11 @@ def dedup_units(
     threshold: float,
     ordinal: int,
     chars: np.ndarray,
+    words: np.ndarray,
+    short_words: int,
+    run_words: int,
+    count_tables: tuple,
+    common_documents: int,
 ) -> tuple:
     """Decide, in input order, the fate of a document's candidate units (those with enough words).
 
@@ -217,6 +309,14 @@ def dedup_units(
     room) and its band keys go into the bucket table (first entry wins). The keys of the kept first
     copies go into the exact-key table at the end. ``exact_tables``, ``bucket_tables``: the (keys,
     values) arrays of those tables (``KeyTable.tables()``).
+
+    A short candidate (fewer than ``short_words`` written words, ``words[i]``, and not matched as a
+    near-duplicate) whose key an earlier document has is removed only inside a copied run
+    (``short_runs``), or when this is at least the ``common_documents``-th document holding it; else its
+    first copy here is kept (its key stays the earlier document's) and later copies are repeats inside
+    the document. ``count_tables``: the (keys, values) of the table counting, per such key, the
+    documents after the first that held it; this document's are added (the caller reserved room) and
+    returned last, for a roll-back and the saved state.
 
     Returns the removed candidates (positions) with their owner, rule, cluster and similarity, the
     new exact keys, the near rows indexed (with their band keys and set sizes) and the bucket keys
@@ -246,11 +346,13 @@ def dedup_units(
     n_added_keys = 0
     cands = np.empty(bands, np.int64)
     found_band = np.zeros(bands, np.bool_)  # per band of the current unit: its bucket exists
+    short = np.zeros(n, np.bool_)  # short units an earlier document has: decided after the others
     for i in range(n):
         key = keys[i]
         prior = ht_get(ex_k, ex_v, key)
         if prior >= 0:  # an earlier document has it
             owner[i], rule[i], cluster[i] = prior, RULE_EXACT, key
+            short[i] = words[i] < short_words and near_pos[i] < 0  # (a formula, a URL: long all the same)
             continue
         f = first[i]
         if f != i:  # a repeat of a unit of this document: the first copy's fate
@@ -319,6 +421,20 @@ def dedup_units(
             added_sizes[n_added_rows] = unit_set_ends[row + 1] - unit_set_ends[row]
         n_added_rows += 1
         new_key[i] = True
+    # Short units found in many documents are boilerplate-like: removed wherever they stand. Each
+    # document counts once per key (its first copy), whatever happens to the unit here.
+    ct_k, ct_v = count_tables
+    counted = np.empty(n, np.uint64)
+    n_counted = 0
+    for i in range(n):
+        if short[i]:
+            if max(ht_get(ct_k, ct_v, keys[i]), 0) + 2 >= common_documents:  # the first, the others, this one
+                short[i] = False
+            if first[i] == i:
+                counted[n_counted] = keys[i]
+                n_counted += 1
+    new_counts = ht_increment(ct_k, ct_v, counted[:n_counted])
+    short_runs(owner, rule, cluster, short, first, words, run_words, ordinal)
     new_keys = np.empty(n, np.uint64)
     gone = np.empty(n, np.int64)
     n_new = n_gone = copied = 0
@@ -352,6 +468,7 @@ def dedup_units(
         gone_chars,
         copied_chars,
         copied,
+        (counted[:n_counted], new_counts),
     )
 
 
@@ -438,6 +555,7 @@ def unit_plan(
     tokens: np.ndarray,
     raw: np.ndarray,
     line_words: np.ndarray,
+    line_written: np.ndarray,
     char_offsets: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
@@ -446,12 +564,14 @@ def unit_plan(
     base: np.uint64,
     length: np.uint64,
 ) -> tuple:
-    """Per unit (line ranges [starts[u], ends[u])): its words, its exact key (``unit_keys``), the
-    units matched as near-duplicates and their shingle ranges, and the units ``dedup_units`` decides
-    on (at least min_words words: their positions, rows in the near arrays or -1, characters without
-    the last newline) with the characters of all the units. ``char_offsets`` (the token offset of
-    each word, char shingles) is empty for word shingles (tokens are words). ``limits``: min_words,
-    minhash_min_words, digits_min_words, ngram. One pass instead of a dozen numpy steps a document."""
+    """Per unit (line ranges [starts[u], ends[u])): its written words (``line_written``: whitespace-
+    separated tokens with a word in them), its exact key (``unit_keys``), the units matched as
+    near-duplicates and their shingle ranges, and the units ``dedup_units`` decides on (at least
+    min_words written words, or matched as near-duplicates: their positions, rows in the near arrays
+    or -1, characters without the last newline, written words) with the characters of all the units.
+    ``char_offsets`` (the token offset of each word, char shingles) is empty for word shingles (tokens
+    are words). ``limits``: min_words, minhash_min_words, digits_min_words, ngram. One pass instead of
+    a dozen numpy steps a document."""
     min_words, minhash_min, digits_min, n = limits[0], limits[1], limits[2], limits[3]
     units = starts.size
     words = np.empty(units, np.int64)
@@ -487,6 +607,8 @@ def unit_plan(
     cand = np.empty(units, np.int32)  # int32: this travels from the workers (units < 2**31)
     near_pos = np.empty(units, np.int32)
     chars = np.empty(units, np.int64)
+    written = np.empty(units, np.int32)
+    cand_written = np.empty(units, np.int32)
     total = 0
     r = k = 0
     for u in range(units):
@@ -497,10 +619,19 @@ def unit_plan(
             row = r
             near[r], sh_start[r], sh_end[r] = u, t_start[u], t_end[u] - n + 1
             r += 1
-        if words[u] >= min_words:
-            cand[k], near_pos[k], chars[k] = u, row, size
+        written[u] = line_written[ends[u]] - line_written[starts[u]]
+        if written[u] >= min_words or row >= 0:  # (a long URL, a formula: one or two written words)
+            cand[k], near_pos[k], chars[k], cand_written[k] = u, row, size, written[u]
             k += 1
-    return words, keys, whole, near[:r], sh_start[:r], sh_end[:r], (cand[:k], near_pos[:k], chars[:k], total)
+    return (
+        written,
+        keys,
+        whole,
+        near[:r],
+        sh_start[:r],
+        sh_end[:r],
+        (cand[:k], near_pos[:k], chars[:k], cand_written[:k], total),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
