@@ -1383,7 +1383,8 @@ def _run_locked(
             if stage.cross_document:
                 stage.close()
                 totals[position].counters.update(stage.take_stats())
-        recorded = [r.source for r in store.files()]  # (read before the last file is recorded, below)
+        # (Read before the last file is recorded, below: the database is the recording thread's until then.)
+        recorded = [r.source for r in store.files()] if config.output.audit else []
         # The last file's state record (the stages' rows, SQLite's fsync: ~0.4 s on 40 MB of input) is
         # written in a thread while the audit files are assembled.
         outputs.finish(last_file if limit is not None else len(files) - 1, in_background=True)
