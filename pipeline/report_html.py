@@ -360,9 +360,12 @@ def _state_sources(report: dict[str, Any]) -> dict[str, str]:
         return {}
 
 
-def _find_texts(path: Path, source: str, ids: set[str], cfg: InputConfig) -> dict[tuple[str, int | None], str]:
+def _find_texts(
+    path: Path, source: str, ids: set[str], cfg: InputConfig, last_line: int | None = None
+) -> dict[tuple[str, int | None], str]:
     """Texts of the documents of one file with the given ids, by (id, line), reading at most MAX_SCAN_DOCS
-    documents."""
+    documents, and none after line ``last_line`` when it is given (the samples come from the start of the
+    audit: reading the rest of a 40 MB input took 0.13 s of the page's 0.29)."""
     fmt = input_format(path)
     if fmt is None or not path.is_file():
         return {}
@@ -370,6 +373,8 @@ def _find_texts(path: Path, source: str, ids: set[str], cfg: InputConfig) -> dic
     for doc in islice(read_documents(InputFile(path, source, *fmt), cfg), MAX_SCAN_DOCS):
         if doc.id in ids and not doc.rejected:
             found.setdefault((doc.id, doc.line_no or None), doc.original)
+        if last_line is not None and doc.line_no and doc.line_no >= last_line:
+            break
     return found
 
 
@@ -816,13 +821,18 @@ def _samples_section(
     except Exception:  # a report from another version: the defaults read most inputs
         cfg = InputConfig()
     wanted: dict[str, set[str]] = {}
-    for source, doc_id, _ in picked:
+    lines: dict[str, list[int | None]] = {}
+    for source, doc_id, line in picked:
         wanted.setdefault(source, set()).add(doc_id)
+        lines.setdefault(source, []).append(line)
     before: dict[tuple[str, str, int | None], str] = {}
     after: dict[tuple[str, str], str | None] = {}  # None: several documents of the output have the id
     for source, ids in wanted.items():
         if source in paths:
-            found = _find_texts(Path(paths[source]), source, ids, cfg)
+            # Picked by (id, line): with every line known, nothing after the last one is needed.
+            known = [line for line in lines[source] if line is not None]
+            last_line = max(known) if len(known) == len(lines[source]) else None
+            found = _find_texts(Path(paths[source]), source, ids, cfg, last_line)
             before.update({(source, i, line): t for (i, line), t in found.items()})
         # The output keeps the input's name, or adds the output format's suffix (archives, HTML, output.format).
         requested = ((report.get("config") or {}).get("output") or {}).get("format")

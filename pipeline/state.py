@@ -390,7 +390,8 @@ class StateStore:
         if header != _SQLITE_HEADER:
             raise StateCorrupt(path, "file is not a database")
         try:
-            self.db = sqlite3.connect(path, isolation_level=None)
+            # (Used by one thread at a time: the run records its last file in a thread, runner._Outputs.finish.)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as err:
             if is_unwritable(err):
                 raise _unwritable_database(err, path) from None

@@ -636,3 +636,40 @@ def test_language_mix_counts_only_main_languages_and_foreign_fragments(tmp_path:
     assert "3 main languages across 11 documents; 5 foreign fragments removed or tagged" in section.text()
     labels = {g.attrs["data-label"] for g in section.find_all("g", class_="row")}
     assert labels == {"de", "en", "fr", "han script", "en (same script)"}
+
+
+def test_the_samples_input_is_read_only_up_to_the_last_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The samples come from the start of the audit: the input is read up to the last sample's line, not
+    to its end, and the page is the one a whole read gives."""
+    from conftest import CORPORA
+
+    docs = CORPORA / "cc-2019-30-dolma" / "docs.jsonl"
+    src = tmp_path / "in.jsonl"
+    with docs.open(encoding="utf-8") as fh:
+        src.write_text("".join(line for _, line in zip(range(120), fh, strict=False)), encoding="utf-8")
+    out = tmp_path / "out"
+    run(default_config(), [str(src)], out)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    read_lines: list[int] = []
+    reader = report_html.read_documents
+
+    def counting(f: Any, cfg: Any) -> Any:
+        for doc in reader(f, cfg):
+            if Path(f.path) == src:
+                read_lines.append(doc.line_no)
+            yield doc
+
+    monkeypatch.setattr(report_html, "read_documents", counting)
+    page = render_html(report, out, sources={"in.jsonl": str(src)})
+    picked = report_html.pick_samples(report_html.read_audit(out))
+    assert picked and read_lines == list(range(1, max(line for _, _, line in picked) + 1))  # type: ignore[type-var]
+    assert max(read_lines) < 120
+    monkeypatch.setattr(report_html, "_find_texts", _whole_read(report_html._find_texts))
+    assert render_html(report, out, sources={"in.jsonl": str(src)}) == page
+
+
+def _whole_read(find: Any) -> Any:
+    def whole(path: Path, source: str, ids: set[str], cfg: Any, last_line: int | None = None) -> Any:
+        return find(path, source, ids, cfg)
+
+    return whole

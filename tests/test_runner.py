@@ -10,9 +10,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import seed_text
 
 from pipeline import executors
 from pipeline.cli import cli
@@ -470,3 +472,64 @@ def test_a_record_the_output_format_cannot_hold_is_quarantined_and_the_run_goes_
     assert rejected["text"] == "odd one"
     report = json.loads((out / "report.json").read_text())
     assert report["documents"] == report["documents"] | {"in": 3, "out": 2, "rejected": 1, "quarantined": 1}
+
+
+def test_the_last_files_state_record_is_written_while_the_audit_is_assembled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last file's record waits here until the audit assembly has begun: written in the run's main thread,
+    before the assembly, it would wait in vain."""
+    import threading
+
+    import pipeline.runner as runner_module
+    from pipeline.config import default_config
+    from pipeline.runner import run
+    from pipeline.state import StateStore
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, seed in (("a.txt", "003"), ("b.txt", "004")):
+        (src / name).write_text(seed_text(seed), encoding="utf-8")
+    assembling = threading.Event()
+    waited: list[bool] = []
+    commit_file, assemble = StateStore.commit_file, runner_module._assemble_audit
+
+    def record_after_assembly_began(self: StateStore, record: Any, rows: Any, config: Any = None) -> None:
+        if record.source == "b.txt":
+            waited.append(assembling.wait(timeout=10))
+        commit_file(self, record, rows, config)
+
+    def assemble_noting(*args: Any, **kwargs: Any) -> None:
+        assembling.set()
+        assemble(*args, **kwargs)
+
+    monkeypatch.setattr(StateStore, "commit_file", record_after_assembly_began)
+    monkeypatch.setattr(runner_module, "_assemble_audit", assemble_noting)
+    out = tmp_path / "out"
+    run(default_config(), [str(src)], out)
+    assert waited == [True]
+    store = StateStore(out / ".cleancorpus")
+    try:
+        assert [r.source for r in store.files()] == ["a.txt", "b.txt"]
+    finally:
+        store.close()
+    removed = [json.loads(line)["source"] for line in (out / "removed.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert "b.txt" in removed
+
+
+def test_a_failing_last_state_record_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from pipeline.config import default_config
+    from pipeline.runner import run
+    from pipeline.state import StateStore
+
+    (tmp_path / "a.txt").write_text(seed_text("003"), encoding="utf-8")
+
+    def full_disk(self: StateStore, record: Any, rows: Any, config: Any = None) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(StateStore, "commit_file", full_disk)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        run(default_config(), [str(tmp_path / "a.txt")], tmp_path / "out")
+    assert not (tmp_path / "out" / "report.json").exists()
