@@ -845,8 +845,15 @@ class _Outputs:
     def wait_recorded(self, raise_error: bool = True) -> None:
         """Wait for the state record ``finish(..., in_background=True)`` started; raise what it raised."""
         if self._recording is not None:
-            self._recording.join()
-            self._recording = None
+            try:
+                self._recording.join()
+            except BaseException:
+                # A signal (SIGTERM, Ctrl-C) while waiting: the record goes on using the state connection,
+                # which the caller closes next, so let it end first (SQLite keeps it whole either way).
+                self._recording.join()
+                raise
+            finally:
+                self._recording = None
         if self._recording_error is not None and raise_error:
             error, self._recording_error = self._recording_error, None
             raise error
