@@ -9,7 +9,8 @@ an ASCII letter's non-ASCII fold partners, İ ı ſ K, likewise), and anything e
 ASCII becomes "one or more bytes >= 0x80"; large repeat bounds become open, lookarounds, anchors and word
 boundaries are dropped (a pattern with a back-reference is not translated). So every line that ``re``
 fullmatches is reported; the stage confirms each reported line with ``re`` (reported lines are the few
-that really match). Phrases are literal byte strings: a UTF-8 substring is a character substring.
+that really match; a pattern opening with a one-letter alternative is scanned as several expressions:
+superset_expressions). Phrases are literal byte strings: a UTF-8 substring is a character substring.
 Without the optional ``hyperscan`` package, or for patterns the stdlib parser cannot read, the stage
 keeps matching every line with ``re``.
 """
