@@ -17,14 +17,16 @@ used for development, half B only for checking); both halves and the whole dev s
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -143,6 +145,101 @@ def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
     return statistics.median(prep), statistics.median(proc), mb
 
 
+# What phases() times: the compiled calls (numba kernels, the hyperscan scan), then the stage's Python steps
+# (each inclusive of what it calls), as (owner's name in the stage module or None for the class, attribute).
+PHASE_KERNELS = (
+    ("kernels", "line_facts"),
+    ("kernels", "info_marks"),
+    ("kernels", "phrase_lines"),
+    ("kernels", "scorer_inputs"),
+    ("kernels", "score_log_odds"),
+    ("kernels", "scorer_removals"),
+    ("prefilter.Prefilter", "scan"),
+)
+PHASE_STEPS = (
+    (None, "line_infos"),
+    (None, "_new_line_infos"),
+    (None, "_pattern_rules"),
+    (None, "_crumbs"),
+    (None, "_rule_verdicts"),
+    (None, "_mark_scored_lines"),
+    ("", "_scorer_inputs"),
+    (None, "_compiled_log_odds"),
+    ("", "_url_title_line"),
+    (None, "_write_out"),
+)
+
+
+def _phase_owner(module: Any, owner: str | None) -> Any:
+    if owner is None:
+        return BoilerplateStage
+    target = module
+    for part in filter(None, owner.split(".")):
+        target = getattr(target, part)
+    return target
+
+
+def _timed(fn: Callable[..., Any], into: dict[str, float], label: str) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            into[label] = into.get(label, 0.0) + time.process_time() - start
+
+    return timed
+
+
+def phases(docs: list[dict], repeat: int) -> dict[str, float]:
+    """CPU seconds of the cleaning pass by part, medians of ``repeat`` runs (set up as speed() does): each
+    compiled call (numba kernels, the hyperscan scan), the stage's Python steps (inclusive: a step's time
+    holds the kernels and steps it calls) and the garbage collector's passes (gc.callbacks; a pass runs
+    inside whichever call allocated last, so it is in that call's time too). "python" is the pass minus
+    the compiled calls and the collector: the interpreted work. The timing wrappers add ~1 µs a call."""
+    module = sys.modules[BoilerplateStage.__module__]
+    targets = [(owner, name, f"kernel {name}") for owner, name in PHASE_KERNELS]
+    targets += [(owner, name, f"step {name}") for owner, name in PHASE_STEPS]
+    runs: list[dict[str, float]] = []
+    gc_start = [0.0]
+
+    def on_gc(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_start[0] = time.process_time()
+        else:
+            now[label_gc] = now.get(label_gc, 0.0) + time.process_time() - gc_start[0]
+
+    label_gc = "garbage collector"
+    originals = []
+    now: dict[str, float] = {}
+    for owner, name, label in targets:
+        where = _phase_owner(module, owner)
+        fn = where.__dict__[name] if isinstance(where, type) else getattr(where, name)
+        originals.append((where, name, fn))
+        setattr(where, name, _timed(fn, now, label))
+    gc.callbacks.append(on_gc)
+    try:
+        for _ in range(repeat):
+            forget_lines(module)
+            stage = BoilerplateStage()
+            items = [make_doc(d) for d in docs]
+            stage.prepare(items)
+            now.clear()
+            started = time.process_time()
+            for doc in items:
+                stage.process(doc)
+            now["cleaning pass"] = time.process_time() - started
+            compiled = sum(v for k, v in now.items() if k.startswith("kernel "))
+            now["compiled (kernels + scan)"] = compiled
+            now["python"] = now["cleaning pass"] - compiled - now.get(label_gc, 0.0)
+            runs.append(dict(now))
+    finally:
+        gc.callbacks.remove(on_gc)
+        for where, name, fn in originals:
+            setattr(where, name, fn)
+    order = ["cleaning pass", "compiled (kernels + scan)", label_gc, "python"] + [label for *_, label in targets]
+    return {k: statistics.median(r.get(k, 0.0) for r in runs) for k in order}
+
+
 def forget_lines(module: object) -> None:
     """Empty a stage module's module-level per-line caches, so that every timed run sees the lines for
     the first time, as a real run does (a stage instance's own cache starts empty anyway)."""
@@ -232,12 +329,19 @@ def main() -> None:
     parser.add_argument("--show-errors", choices=["A", "B", "all"], default=None)
     recording.add_options(parser)
     parser.add_argument("--compare-with", type=Path, help="an older boilerplate.py: time both side by side")
+    parser.add_argument("--phases", action="store_true", help="CPU seconds of the cleaning pass by part")
     args = parser.parse_args()
     if recording.run_requested(args, stage_outputs, ("variant", "set", "id")):
         return
     docs, gold = load()
     if args.compare_with:
         compare_speed(args.compare_with, docs, args.repeat)
+        return
+    if args.phases:
+        mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
+        print(f"cleaning pass by part, CPU seconds, median of {args.repeat} runs, {mb:.1f} MB:")
+        for label, seconds in phases(docs, args.repeat).items():
+            print(f"  {label:34s} {seconds:6.3f}")
         return
     print(f"# {platform.python_version()}, {len(docs)} pages, {len(gold)} with dev gold")
 

@@ -2452,6 +2452,42 @@ def test_prefilter_translation_is_a_superset_and_refuses_what_it_cannot_translat
     assert stage.line_infos(lines)[0][2] == "doubled"
 
 
+def test_prefilter_scans_a_weak_leading_alternative_on_its_own():
+    """A pattern opening with an alternation that holds a one-letter alternative (the share buttons' "x")
+    is scanned as several expressions with the pattern's id, the weak alternative in one of its own (as one
+    expression, hyperscan ran it over every byte: a third of the scan). Their union is still a superset:
+    every key of the trafilatura pages and every share line the pattern fullmatches is reported."""
+    from pipeline.stages import boilerplate_prefilter as prefilter
+
+    stage = BoilerplateStage()
+    if stage._prefilter() is None:
+        pytest.skip("hyperscan is not installed")
+    share = next(wrapped for _i, wrapped in stage._whole_patterns if wrapped.startswith("(?:(?:(?:facebook|twitter|x|"))
+    assert len(prefilter.superset_expressions(share)) == 2
+    assert len(prefilter.superset_expressions(r"(?:(?:facebook|twitter)\s*\d*\s*){2,}")) == 1  # no weak one
+    # Generic forms: a leading group, a leading repeat, a lazy one; the union covers every match.
+    for pattern, key in [
+        (r"(?:(?:ab|c|d) end)", "c end"),
+        (r"(?:(?:abc|x)+ y)", "abcxabc y"),
+        (r"(?i:(?:hello|ok|x)+? z)", "OKx z"),
+        (r"(?:(?:©|copy) \d{4})", "© 2024"),
+    ]:
+        assert re.fullmatch(pattern, key)
+        data = key.encode("utf-8")
+        assert prefilter.Prefilter([pattern], []).scan(data, np.array([len(data)]))[0].tolist() == [0], pattern
+    db = prefilter.Prefilter([share], ["zzz"])
+    with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+        keys = [normalise(line) for row in map(json.loads, f) for line in row["text"].split("\n")]
+    keys = [k for k in keys if k and "\n" not in k]
+    keys += ["facebook x", "x twitter", "twitter 3 x 12", "x x", "e-mail print x 5 likes"]
+    data = "\n".join(keys).encode("utf-8")
+    ends = np.cumsum([len(k.encode("utf-8")) + 1 for k in keys]) - 1
+    lines, ids = db.scan(data, ends)
+    reported = set(lines[ids == 0].tolist())
+    matched = [j for j, key in enumerate(keys) if re.fullmatch(share, key)]
+    assert len(matched) >= 5 and set(matched) <= reported
+
+
 def test_prefilter_case_insensitive_atoms_are_exact_supersets():
     """A case-insensitive atom of ASCII and uncased characters (the packs' "(?i:" patterns: Chinese source
     lines, "pingback") is translated exactly, not as "any non-ASCII character": its byte expression matches the
