@@ -1043,6 +1043,21 @@ def test_two_main_languages_keep_the_chinese_sentences_of_a_chinese_and_english_
     assert doc.meta["main_languages"] == ["zh", "en"] and doc.removed == []
 
 
+def test_a_fragment_removed_from_a_tag_list_leaves_the_items_beside_it_apart():
+    # Chinese tag lists of a CC page (CC-MAIN-2019-30): a Japanese fragment begun inside an item took the
+    # list's separator and the space with it, gluing two items ("おそ松天下一品", "Smith,法案")
+    from conftest import CORPORA
+
+    ids = {"6e3gxyjxhlussaxs53u2", "xnr3punrn5xhnw4arkyf"}
+    with (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").open(encoding="utf-8") as lines:
+        texts = [run(d["text"]).text for d in map(json.loads, lines) if any(d["id"].endswith(i) for i in ids)]
+    assert len(texts) == 2
+    cleaned = "\n".join(texts)
+    assert "Zone, おそ松, 天下一品, 徐子淇" in cleaned and "おそ松天下一品" not in cleaned
+    assert "Will Smith, 法案, " in cleaned and "Smith,法案" not in cleaned
+    assert "路斯明, 那覇, 飛刀又見飛刀" in cleaned and "Knicks, M1, Marquette King" in cleaned
+
+
 def test_tagged_fragments_point_into_the_output_text(tmp_path: Path) -> None:
     """action: tag lists each fragment with start/end; dedup (a repeated paragraph before it) and normalize
     (squeezed spaces) shorten the text after the language stage, so the offsets it took would point at

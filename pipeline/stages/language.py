@@ -188,6 +188,7 @@ _EMBEDDED_WORDS = 4  # words of a Latin run inside a host sentence that may be a
 _ELISION = "'‘’"
 _CJK_PUNCT = "。．，、！？；：…‥〜～・"
 _STRAY_CJK_PUNCT = "。，、！？；："
+_LIST_SEPARATORS = ",，、;；|/"
 _STRAY_CJK_PUNCT_RE = regex.compile(f"[{_STRAY_CJK_PUNCT}]+")
 _OPENERS = {
     "(": ")",
@@ -1782,6 +1783,10 @@ class LanguageStage(Stage):
             s, e = f.start, f.end
             if s < pos:
                 continue
+            if e - s > 1 and text[e - 1] in _LIST_SEPARATORS and s > 0 and text[s - 1].isalnum():
+                # begun inside a list item ("おそ松[さん, ドコモ,] 天下一品"): the item's separator stays, else
+                # the two items beside it were glued ("おそ松天下一品")
+                e -= 1
             fragment = text[s:e]
             i = bisect.bisect_left(breaks, s)  # the newlines before s
             line_start = breaks[i - 1] + 1 if i else 0
@@ -1816,8 +1821,8 @@ class LanguageStage(Stage):
                     e += 1
                 elif after in " \t" and _is_cjk(before):
                     e += 1  # "。 许多" -> "。许多": CJK text has no spaces between sentences
-                elif before in " \t" and _is_cjk(after) and s - 1 >= pos:
-                    s -= 1
+                elif before in " \t" and _is_cjk(after) and s - 1 >= pos and (s < 2 or not text[s - 2].isascii()):
+                    s -= 1  # (not after Latin text or punctuation: "Smith, [ほっしゃん, カジノ]法案" -> "Smith, 法案")
                 elif _joins_words(before, after):
                     replacement = " "
             pieces.append(text[pos:s])
