@@ -455,18 +455,22 @@ def best_foreign(
     langs: np.ndarray,
     deltas: np.ndarray,
     oov: np.ndarray,
-    penalties: np.ndarray,
+    odd_rows: np.ndarray,
+    counts: np.ndarray,
     odd_weight: float,
     by_name: np.ndarray,
     excluded: np.ndarray,
     main: int,
 ) -> tuple[int, float, float]:
     """The stage's ``_judge`` scoring without its dicts: the `profile_scores` of the words, each
-    language with a non-negative entry in `penalties` (its odd-letter words: scored as all-unlisted
-    when untouched) lowered by `odd_weight` times it, then the best language not `excluded` in name
-    order (`by_name`; the first of equal scores) and the main language's score (all-unlisted when
+    language some word spelt with an odd letter is odd for (`odd_rows`: a row per such word, by
+    language 0 if not odd, 1 if odd and listed, 2 if odd and unlisted; `counts`: each word's
+    occurrences) scored as all-unlisted when untouched and lowered by `odd_weight` times the
+    occurrences of its odd unlisted words, then the best language not `excluded` in name order
+    (`by_name`; the first of equal scores) and the main language's score (all-unlisted when
     untouched). The same floating-point operations as there. Returns (best or -1, its score, main's)."""
     n = rows.size
+    penalties = _odd_penalties(odd_rows, counts)
     delta, _, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
     touched = np.zeros(oov.size, dtype=np.bool_)
     score = np.empty(oov.size, dtype=np.float64)
@@ -489,6 +493,21 @@ def best_foreign(
         if touched[j] and not excluded[j] and score[j] > best_score:
             best, best_score = j, score[j]
     return best, best_score, own
+
+
+@numba.njit(cache=True, nogil=True)
+def _odd_penalties(odd_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """By language: the occurrences of the words odd for it and unlisted (`best_foreign`'s
+    `odd_rows` == 2, weighted by `counts`), or -1 when no word is odd for it."""
+    penalties = np.full(odd_rows.shape[1], -1, dtype=np.int64)
+    for w in range(odd_rows.shape[0]):
+        for j in range(odd_rows.shape[1]):
+            if odd_rows[w, j] != 0:
+                if penalties[j] < 0:
+                    penalties[j] = 0
+                if odd_rows[w, j] == 2:
+                    penalties[j] += counts[w]
+    return penalties
 
 
 @numba.njit(cache=True, nogil=True)
