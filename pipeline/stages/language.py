@@ -53,6 +53,7 @@ import json
 import marshal
 import math
 import os
+import random
 import re
 import threading
 from collections.abc import Iterable
@@ -383,13 +384,12 @@ class _ProfileMap:
             return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
 
 
-_DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial takes ~100)
-
-
 def _probabilities(detector) -> list:
     """``detector.get_probabilities()`` with its trial loop compiled (`language_kernels.
     langdetect_trial`): the same text cleaning, n-grams, random draws and arithmetic, so the same
-    result. The detector's generator is advanced exactly as langdetect would."""
+    result. The draws come from a copy of the seeded generator's state, stepped by the kernels
+    (`language_kernels.mt_next`: Python's own generator cost a state copy and restore per trial);
+    the detector's generator is left as langdetect would leave it."""
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 
     detector.text = _cleaned_text(detector.text)
@@ -398,27 +398,55 @@ def _probabilities(detector) -> list:
     if not len(ids):
         raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
     langprob = np.zeros(len(detector.langlist))
-    rng = detector.random
-    rng.seed(detector.seed)
-    k = len(ids).bit_length()
+    state = _seeded_state(detector.seed).copy()
+    gauss_next = None
     for _ in range(detector.n_trial):
         prob = np.array(detector._init_probability(), dtype=np.float64)
-        alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
+        z, gauss_next = _gauss(state, gauss_next)
+        alpha = detector.alpha + z * detector.ALPHA_WIDTH
         weight = alpha / detector.BASE_FREQ
-        converged, i = False, 0
-        while not converged:
-            # raw outputs of the generator, then rewind it to just after the draws the trial used
-            state = rng.getstate()
-            words = np.frombuffer(rng.getrandbits(32 * _DRAWS).to_bytes(4 * _DRAWS, "little"), dtype=np.uint32)
-            converged, i, used = language_kernels.langdetect_trial(
-                ids, rows.matrix, prob, weight, words, k, i, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
-            )
-            rng.setstate(state)
-            if used:
-                rng.getrandbits(32 * used)
+        language_kernels.langdetect_trial(
+            ids, rows.matrix, prob, weight, state, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+        )
         langprob += prob / detector.n_trial
+    detector.random.setstate((3, tuple(state.tolist()), gauss_next))
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
+
+
+@lru_cache(maxsize=256)
+def _prior_map(among: tuple[str, ...]) -> list[float] | None:
+    """``Detector.set_prior_map`` with each language of `among` langdetect knows at 1.0 (None when
+    it knows fewer than two): the same list, built once per choice of languages (its loop over
+    langdetect's 55 languages ran on every restricted call)."""
+    factory = _factory()
+    known = set(factory.get_lang_list())
+    prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
+    if len(prior) < 2:
+        return None
+    detector = factory.create()
+    detector.set_prior_map(prior)
+    return detector.prior_map
+
+
+@lru_cache(maxsize=8)
+def _seeded_state(seed: int) -> np.ndarray:
+    """``random.Random(seed)``'s generator state (`language_kernels.mt_next`'s form)."""
+    return np.array(random.Random(seed).getstate()[1], dtype=np.uint64)
+
+
+def _gauss(state: np.ndarray, cached: float | None) -> tuple[float, float | None]:
+    """``random.Random.gauss(0.0, 1.0)`` (3.11's Box-Muller, the same operations) drawing from
+    `state`, with the generator's cached second value: the value and the cache after."""
+    if cached is not None:
+        return 0.0 + cached * 1.0, None
+    a, b, c, d = language_kernels.mt_outputs(state, 4).tolist()
+    # random.random(): 53 bits from two outputs
+    first = ((a >> 5) * 67108864.0 + (b >> 6)) * (1.0 / 9007199254740992.0)
+    second = ((c >> 5) * 67108864.0 + (d >> 6)) * (1.0 / 9007199254740992.0)
+    x2pi = first * math.tau
+    g2rad = math.sqrt(-2.0 * math.log(1.0 - second))
+    return 0.0 + math.cos(x2pi) * g2rad * 1.0, math.sin(x2pi) * g2rad
 
 
 # langdetect's `Detector.cleaning_text` counts, a step per character, its "Latin" characters ('A' to
@@ -805,11 +833,10 @@ class LanguageStage(Stage):
             detector.seed = self.options.seed
             detector.n_trial = self.options.langdetect_trials
             if among:
-                known = set(factory.get_lang_list())
-                prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
-                if len(prior) < 2:
+                prior = _prior_map(among)
+                if prior is None:
                     return []
-                detector.set_prior_map(prior)
+                detector.prior_map = list(prior)
             _append(detector, text[: cap or self.options.langdetect_max_chars])
             self.stat_update("langdetect-calls")
             try:

@@ -194,41 +194,73 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
     return out[:n_out]
 
 
+# CPython's `random` generator (MT19937, `_randommodule.c`): a state is 624 words and, last, the
+# index of the next one (`random.Random.getstate()[1]`), held as uint64 (every value below 2**32)
+MT_WORDS = 624
+_MT_SHIFT = 397
+_MT_MATRIX = np.uint64(0x9908B0DF)
+_MT_UPPER = np.uint64(0x80000000)
+_MT_LOWER = np.uint64(0x7FFFFFFF)
+_ONE = np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mt_twist(state: np.ndarray) -> None:
+    """The next 624 words (``genrand_uint32``'s refill)."""
+    n, m = MT_WORDS, _MT_SHIFT
+    for kk in range(n):
+        y = (state[kk] & _MT_UPPER) | (state[(kk + 1) % n] & _MT_LOWER)
+        mixed = state[(kk + m) % n] ^ (y >> _ONE)
+        state[kk] = mixed ^ _MT_MATRIX if y & _ONE else mixed
+
+
+@numba.njit(cache=True, nogil=True)
+def mt_next(state: np.ndarray) -> np.uint64:
+    """``genrand_uint32``: the generator's next 32-bit output (what ``getrandbits(32)`` returns)."""
+    index = np.int64(state[MT_WORDS])
+    if index >= MT_WORDS:
+        _mt_twist(state)
+        index = 0
+    y = state[index]
+    state[MT_WORDS] = np.uint64(index + 1)
+    y ^= y >> np.uint64(11)
+    y ^= (y << np.uint64(7)) & np.uint64(0x9D2C5680)
+    y ^= (y << np.uint64(15)) & np.uint64(0xEFC60000)
+    y ^= y >> np.uint64(18)
+    return y
+
+
+@numba.njit(cache=True, nogil=True)
+def mt_outputs(state: np.ndarray, count: int) -> np.ndarray:
+    """The generator's next `count` 32-bit outputs."""
+    out = np.empty(count, dtype=np.uint64)
+    for t in range(count):
+        out[t] = mt_next(state)
+    return out
+
+
 @numba.njit(cache=True, nogil=True)
 def langdetect_trial(
-    ids: np.ndarray,
-    rows: np.ndarray,
-    prob: np.ndarray,
-    weight: float,
-    words: np.ndarray,
-    k: int,
-    i: int,
-    conv: float,
-    limit: int,
-) -> tuple[bool, int, int]:
+    ids: np.ndarray, rows: np.ndarray, prob: np.ndarray, weight: float, state: np.ndarray, conv: float, limit: int
+) -> None:
     """langdetect's trial loop (``Detector._detect_block``), the same floating-point operations in
     the same order: draw an n-gram, multiply each language's probability by ``weight + p(n-gram |
     language)``, every 5th draw normalise and stop above `conv` or at `limit`.
 
-    The draws are ``random.choice`` over the text's n-grams, made here from that generator's raw
-    32-bit outputs `words`: ``_randbelow(n)`` keeps the top `k` = n.bit_length() bits of one output,
+    The draws are ``random.choice`` over the text's n-grams from the generator `state` (`mt_next`,
+    advanced as there): ``_randbelow(n)`` keeps the top k = n.bit_length() bits of one output,
     drawing again while they are >= n. `ids` maps a draw to its row of `rows` (n-gram
-    probabilities by language). Returns (converged, iteration reached, outputs used by complete
-    draws); when `words` runs out before convergence, call again from that iteration with the next
-    outputs."""
+    probabilities by language)."""
     n = ids.size
-    shift = 32 - k
-    used = 0
+    k = 0
+    while (1 << k) <= n:
+        k += 1
+    shift = np.uint64(32 - k)
+    i = 0
     while True:
-        j = used
-        while True:
-            if j >= words.size:
-                return False, i, used
-            r = np.int64(words[j] >> shift)
-            j += 1
-            if r < n:
-                break
-        used = j
+        r = np.int64(mt_next(state) >> shift)
+        while r >= n:
+            r = np.int64(mt_next(state) >> shift)
         row = ids[r]
         for x in range(prob.size):
             prob[x] *= weight + rows[row, x]
@@ -243,7 +275,7 @@ def langdetect_trial(
                     top = p
                 prob[x] = p
             if top > conv or i >= limit:
-                return True, i, used
+                return
         i += 1
 
 
