@@ -2618,23 +2618,14 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     return rows
 
 
-@lru_cache(maxsize=32)
-def _rows_listed(script: str) -> dict[str, frozenset[int]]:
-    """For each language of `script`: the rows of `_score_table(script)` whose word it lists."""
-    table = _score_table(script)
-    per_row = np.diff(table.ptr)
-    rows = np.repeat(np.arange(len(per_row)), per_row)
-    return {name: frozenset(rows[table.langs == j].tolist()) for j, name in enumerate(table.names)}
-
-
 def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
     """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
     distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
-    on a list of the script's languages has a row, and that row's entries are the lists having it."""
-    listed = _rows_listed(script)
-    distinct = set(rows.tolist())
-    mine, theirs = distinct & listed[lang], distinct & listed[other]
-    return len(mine - theirs), len(theirs - mine)
+    on a list of the script's languages has a row, and that row's entries are the lists having it.
+    Compiled (`language_kernels.distinct_hits`; sets of the rows took ~25 µs a document)."""
+    table = _score_table(script)
+    position = _score_positions(script)
+    return language_kernels.distinct_hits(rows, table.ptr, table.langs, position[lang], position[other])
 
 
 @lru_cache(maxsize=32)

@@ -481,6 +481,30 @@ def _profile_sums(
 
 
 @numba.njit(cache=True, nogil=True)
+def distinct_hits(rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, mine: int, theirs: int) -> tuple[int, int]:
+    """Among the distinct rows of a script's profile index in `rows` (0: unlisted, never counted):
+    how many language `mine` lists and `theirs` does not, and the other way round (entries
+    ptr[row]:ptr[row + 1] of `langs` are the languages listing a row's word)."""
+    seen = np.zeros(ptr.size, dtype=np.bool_)
+    only_mine = 0
+    only_theirs = 0
+    for row in rows:
+        if row == 0 or seen[row]:
+            continue
+        seen[row] = True
+        in_mine = False
+        in_theirs = False
+        for e in range(ptr[row], ptr[row + 1]):
+            in_mine |= langs[e] == mine
+            in_theirs |= langs[e] == theirs
+        if in_mine and not in_theirs:
+            only_mine += 1
+        elif in_theirs and not in_mine:
+            only_theirs += 1
+    return only_mine, only_theirs
+
+
+@numba.njit(cache=True, nogil=True)
 def best_foreign(
     rows: np.ndarray,
     ptr: np.ndarray,
