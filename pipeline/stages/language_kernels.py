@@ -697,3 +697,141 @@ def token_rows(
             out[n_out] = row
         n_out += 1
     return out[:n_out], spans[:n_out]
+
+
+# Classes of the sentence-end search (`sentence_spans`), bits of a table by code point below U+10000
+# built from the stage's `_SENTENCE_END_RE` character classes (`regex`'s own Unicode tables).
+END_MARK = 1  # [.!?…]: a run of them before a space ends a sentence
+END_CLOSER = 2  # ["”’»“«)\]]: closing that run
+END_SPACE = 4  # regex's \s (which is not str.isspace: U+001C-U+001F are not)
+LOWER = 8  # \p{Ll}
+UPPER = 16  # \p{Lu}
+GLUED_MARK = 32  # [.!?]: a run of them glued to a capital after two lowercase letters
+GLUED_CLOSER = 64  # ["”’»]: closing that run
+GLUED_OPENER = 128  # ["“„«]: may open the next sentence
+CJK_MARK = 256  # [。！？!?]: a run of them always ends a sentence
+CJK_CLOSER = 512  # [」』”’）)]: closing that run
+SENTENCE_TABLE_SIZE = 0x10000
+
+
+@numba.njit(cache=True, nogil=True)
+def _has(cps: np.ndarray, k: int, end: int, table: np.ndarray, bit: int) -> bool:
+    return k < end and (table[cps[k]] & bit) != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def sentence_spans(cps: np.ndarray, pos: int, table: np.ndarray, spaces: np.ndarray) -> tuple[bool, np.ndarray]:
+    """The stage's ``_sentences`` of cps[pos:] (`cps` may start up to two characters before `pos`,
+    which the glued end's lookbehind reads): `_add_sentences`' spans, or (False, empty) when a code
+    point from U+10000 lies there (the regex decides)."""
+    out = np.empty((cps.size - pos + 1, 2), dtype=np.int64)
+    n_out = _add_sentences(cps, pos, cps.size, table, spaces, out, 0)
+    return n_out >= 0, out[: max(n_out, 0)]
+
+
+@numba.njit(cache=True, nogil=True)
+def hit_sentences(
+    cps: np.ndarray, hits: np.ndarray, table: np.ndarray, spaces: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For `line_hits`' rows over a text's code points `cps`: the sentences (`_add_sentences`) of
+    each line holding hits, and each hit's sentence there (the last one starting at or before it:
+    an index into those spans, -1 if none; -2 for every hit of a line holding a code point from
+    U+10000, which the regex splits)."""
+    spans = np.empty((64, 2), dtype=np.int64)
+    n_spans = 0
+    which = np.empty(hits.shape[0], dtype=np.int64)
+    line = -1
+    first = 0  # the current line's first span
+    ok = True
+    for r in range(hits.shape[0]):
+        ls, le, ts = hits[r, 0], hits[r, 1], hits[r, 2]
+        if ls != line:
+            line, first = ls, n_spans
+            while spans.shape[0] - n_spans < le - ls + 1:
+                spans = _doubled(spans)
+            added = _add_sentences(cps, ls, le, table, spaces, spans, n_spans)
+            ok = added >= 0
+            n_spans = added if ok else n_spans
+        if not ok:
+            which[r] = -2
+            continue
+        k = first - 1
+        while k + 1 < n_spans and spans[k + 1, 0] <= ts:
+            k += 1
+        which[r] = k if k >= first else -1
+    return spans[:n_spans], which
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_sentences(
+    cps: np.ndarray, pos: int, end: int, table: np.ndarray, spaces: np.ndarray, out: np.ndarray, n_out: int
+) -> int:
+    """The stage's ``_sentences`` of cps[pos:end] written to `out` from row `n_out`: the ends
+    ``_SENTENCE_END_RE.finditer`` finds (its lookbehind reads up to two characters before `pos`, its
+    lookaheads nothing from `end`), in its order of alternatives and with its backtracking, then the
+    spans between them with `spaces` (str.isspace) stripped, empty ones dropped. Returns the rows
+    filled, or -1 when a code point from U+10000 lies there (the table does not cover it)."""
+    for k in range(max(0, pos - 2), end):
+        if cps[k] >= SENTENCE_TABLE_SIZE:
+            return -1
+    start = pos
+    i = pos
+    while i <= end:
+        stop = end + 1  # past the last match: the rest of the range is the last span
+        if i < end:
+            stop = _sentence_end(cps, i, end, table)
+            if stop < 0:
+                i += 1
+                continue
+        s = start
+        e = min(stop, end)
+        while s < e and _is_space(cps[s], spaces):
+            s += 1
+        while e > s and _is_space(cps[e - 1], spaces):
+            e -= 1
+        if e > s:
+            out[n_out, 0] = s
+            out[n_out, 1] = e
+            n_out += 1
+        start = stop
+        i = stop
+    return n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _sentence_end(cps: np.ndarray, i: int, end: int, table: np.ndarray) -> int:
+    """Where a `_SENTENCE_END_RE` match starting at i ends, or -1 when none starts there."""
+    flags = table[cps[i]]
+    if flags & END_MARK:
+        # [.!?…]+["”’»“«)\]]*(?=\s): giving back marks or closers never puts a space next
+        j = i + 1
+        while _has(cps, j, end, table, END_MARK):
+            j += 1
+        while _has(cps, j, end, table, END_CLOSER):
+            j += 1
+        if _has(cps, j, end, table, END_SPACE):
+            return j
+    if flags & GLUED_MARK and i >= 2 and table[cps[i - 2]] & LOWER and table[cps[i - 1]] & LOWER:
+        # [.!?](?<=\p{Ll}{2}.)[.!?]*["”’»]*(?=["“„«]?\p{Lu}): the closers given back one by one
+        # until a capital (after an optional opener) follows; giving back marks never helps
+        j = i + 1
+        while _has(cps, j, end, table, GLUED_MARK):
+            j += 1
+        m = j
+        while _has(cps, m, end, table, GLUED_CLOSER):
+            m += 1
+        for k in range(m, j - 1, -1):
+            if _has(cps, k, end, table, GLUED_OPENER) and _has(cps, k + 1, end, table, UPPER):
+                return k
+            if _has(cps, k, end, table, UPPER):
+                return k
+    if flags & CJK_MARK:
+        j = i + 1
+        while _has(cps, j, end, table, CJK_MARK):
+            j += 1
+        while _has(cps, j, end, table, CJK_CLOSER):
+            j += 1
+        return j
+    if cps[i] == 10:
+        return i + 1
+    return -1
