@@ -89,7 +89,10 @@ def test_line_hits_match_str_split():
     table = np.zeros(0x500, dtype=bool)
     table[[ord(c) for c in odd]] = True
     for shortest in (1, 7):
-        got = kernels.line_hits(code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES).tolist()
+        keys = kernels.word_hashes(words)
+        got = kernels.line_hits(
+            code_points(low), keys, kernels.word_bloom(keys), table, shortest, kernels.SPACES
+        ).tolist()
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
@@ -690,3 +693,13 @@ def test_best_two_and_runner_up_are_the_sorted_ones():
         main = rng.choice([*names, "pt"])
         expected = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
         assert lang._runner_up(scores, main) == expected
+
+
+def test_word_bloom_holds_every_key_of_a_foreign_word_set():
+    """No false negatives (`line_hits` skips the set when the filter says no), and few false positives."""
+    stage = lang.LanguageStage()
+    keys = kernels.word_hashes(stage._foreign_set("en"))
+    bloom = kernels.word_bloom(keys)
+    assert all(kernels._maybe(bloom, key) for key in keys[keys != 0])
+    others = [np.uint64(fnv1a(code_points(w), 0, len(w))) for w in (f"zq{i}x" for i in range(20000))]
+    assert sum(map(lambda k: kernels._maybe(bloom, k), others)) < 0.1 * len(others)

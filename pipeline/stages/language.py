@@ -815,7 +815,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
-        self._foreign_hash: dict[str, np.ndarray] = {}
+        self._foreign_hash: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1369,7 +1369,6 @@ class LanguageStage(Stage):
             found += base
         return list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
 
-
     def _cjk_same_script(
         self,
         text: str,
@@ -1563,7 +1562,7 @@ class LanguageStage(Stage):
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
-            low_cps, self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
+            low_cps, *self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
         )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         if not len(rows):
@@ -1594,11 +1593,12 @@ class LanguageStage(Stage):
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
 
-    def _foreign_keys(self, main: str) -> np.ndarray:
-        """`language_kernels.word_hashes` of `_foreign_set(main)`."""
+    def _foreign_keys(self, main: str) -> tuple[np.ndarray, np.ndarray]:
+        """`language_kernels.word_hashes` of `_foreign_set(main)` and their `word_bloom`."""
         keys = self._foreign_hash.get(main)
         if keys is None:
-            keys = self._foreign_hash[main] = language_kernels.word_hashes(self._foreign_set(main))
+            table = language_kernels.word_hashes(self._foreign_set(main))
+            keys = self._foreign_hash[main] = (table, language_kernels.word_bloom(table))
         return keys
 
     def _hits_by_sentence_by_line(

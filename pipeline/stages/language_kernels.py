@@ -43,6 +43,47 @@ def word_hashes(words: frozenset[str] | set[str]) -> np.ndarray:
     return table
 
 
+# Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+# A Bloom filter of a word set's keys (two bits a key) that a token is tested against before the
+# set itself: the set of a main language's foreign-frequent words (~10^4 keys, 256 KB) is mostly out
+# of the cache by the next document, and a look-up per token went to memory; 16 KB stay near.
+BLOOM_BITS = 1 << 17
+_BLOOM_MASK = np.uint64(BLOOM_BITS - 1)
+
+
+def word_bloom(keys: np.ndarray) -> np.ndarray:
+    """The Bloom filter (`BLOOM_BITS` bits in uint64 words) of a `word_hashes` table's keys."""
+    bloom = np.zeros(BLOOM_BITS // 64, dtype=np.uint64)
+    _put_bloom(bloom, keys)
+    return bloom
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_bloom(bloom: np.ndarray, keys: np.ndarray) -> None:
+    for key in keys:
+        if key != 0:
+            a, b = _bloom_bits(key)
+            bloom[a >> 6] |= np.uint64(1) << np.uint64(a & 63)
+            bloom[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bloom_bits(key: np.uint64) -> tuple[int, int]:
+    h = key * _GOLDEN
+    return np.int64(h >> np.uint64(47)), np.int64((h >> np.uint64(30)) & _BLOOM_MASK)
+
+
+@numba.njit(cache=True, nogil=True)
+def _maybe(bloom: np.ndarray, key: np.uint64) -> bool:
+    """False: the key is not in the filter's set; True: it may be."""
+    a, b = _bloom_bits(key)
+    one = np.uint64(1)
+    return (bloom[a >> 6] >> np.uint64(a & 63)) & one != 0 and (bloom[b >> 6] >> np.uint64(b & 63)) & one != 0
+
+
 @numba.njit(cache=True, nogil=True)
 def _put_words(table: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
     start = 0
@@ -72,11 +113,14 @@ def _contains(table: np.ndarray, key: np.uint64) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int, spaces: np.ndarray) -> np.ndarray:
+def line_hits(
+    low: np.ndarray, keys: np.ndarray, bloom: np.ndarray, odd: np.ndarray, shortest: int, spaces: np.ndarray
+) -> np.ndarray:
     """Candidate words of the same-script check, over a lowercased text's code points.
 
     Lines are split at "\\n" and tokens at whitespace (as ``str.split``). A token is a hit when
-    its `fnv1a` key is in `keys` (`word_hashes` of the foreign-frequent words), or when it holds a code
+    its `fnv1a` key is in `keys` (`word_hashes` of the foreign-frequent words; asked only when their
+    `word_bloom`, `bloom`, may hold it), or when it holds a code
     point marked in `odd` (letters the main language's alphabet lacks; an empty array: none).
     Lines shorter than `shortest` are skipped; only lines with hits of two distinct keys are
     reported, since a sentence needs two to be judged. One row per hit: line start, line end,
@@ -116,7 +160,7 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
                     if shift < 0 and c < n_odd and odd[c]:
                         shift = i - ts
                     i += 1
-                if _contains(keys, key):
+                if _maybe(bloom, key) and _contains(keys, key):
                     shift = 0
                 elif shift < 0:
                     continue
@@ -277,10 +321,6 @@ def langdetect_trial(
             if top > conv or i >= limit:
                 return
         i += 1
-
-
-# Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
