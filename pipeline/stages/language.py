@@ -2263,6 +2263,7 @@ def _sentence_table() -> np.ndarray:
         k.GLUED_OPENER: r"[\"“„«]",
         k.CJK_MARK: r"[。！？!?]",
         k.CJK_CLOSER: r"[」』”’）)]",
+        k.NEWLINE: r"\n",
     }
     for bit, cls in classes.items():
         for m in regex.finditer(cls + "+", every):

@@ -751,6 +751,8 @@ GLUED_CLOSER = 64  # ["”’»]: closing that run
 GLUED_OPENER = 128  # ["“„«]: may open the next sentence
 CJK_MARK = 256  # [。！？!?]: a run of them always ends a sentence
 CJK_CLOSER = 512  # [」』”’）)]: closing that run
+NEWLINE = 1024  # \n: always ends a sentence
+_STARTS = END_MARK | GLUED_MARK | CJK_MARK | NEWLINE  # what a match can start with
 SENTENCE_TABLE_SIZE = 0x10000
 
 
@@ -819,6 +821,9 @@ def _add_sentences(
     while i <= end:
         stop = end + 1  # past the last match: the rest of the range is the last span
         if i < end:
+            if not table[cps[i]] & _STARTS:
+                i += 1
+                continue
             stop = _sentence_end(cps, i, end, table)
             if stop < 0:
                 i += 1
