@@ -685,8 +685,16 @@ class _Runs:
 
 
 def _in_scripts(rows: np.ndarray, scripts: frozenset[str]) -> np.ndarray:
-    """Which run rows are of one of `scripts`."""
-    return np.isin(rows[:, 2], _run_classes(scripts))
+    """Which run rows are of one of `scripts` (a table by class: np.isin sorted the rows' classes)."""
+    return _class_mask(scripts)[rows[:, 2]]
+
+
+@lru_cache(maxsize=256)
+def _class_mask(scripts: frozenset[str]) -> np.ndarray:
+    """By `script_runs` class: is it one of `scripts`?"""
+    mask = np.zeros(len(_RUN_SCRIPTS), dtype=np.bool_)
+    mask[_run_classes(scripts)] = True
+    return mask
 
 
 def _run_classes(scripts: frozenset[str]) -> list[int]:
