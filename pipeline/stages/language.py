@@ -1367,6 +1367,8 @@ class LanguageStage(Stage):
         stripped), by a compiled scan (`language_kernels.sentence_spans`: the regex took ~8 µs a
         line); a stretch holding a code point beyond its table goes to the regex."""
         endpos = len(text) if endpos is None else endpos
+        if endpos <= pos:
+            return []
         base = max(0, pos - 2)  # the glued end's lookbehind reads two letters before a mark
         done, found = language_kernels.sentence_spans(
             code_points(text[base:endpos]), pos - base, _sentence_table(), language_kernels.SPACES
