@@ -768,3 +768,15 @@ def test_compiled_generator_is_pythons_random():
             assert z == reference.gauss(0.0, 1.0)
             assert kernels.mt_outputs(state, 3).tolist() == [reference.getrandbits(32) for _ in range(3)]
         assert (3, tuple(state.tolist()), cached) == reference.getstate()
+
+
+def test_fresh_detectors_are_new_detectors_but_for_a_shared_generator():
+    factory = lang._factory()
+    made = factory.create()
+    first = lang._fresh_detector(factory)
+    first.text, first.prior_map = "changed", [1.0]
+    second = lang._fresh_detector(factory)
+    assert second is not first and second.random is first.random
+    assert {k: v for k, v in vars(second).items() if k != "random"} == {
+        k: v for k, v in vars(made).items() if k != "random"
+    }
