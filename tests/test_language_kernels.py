@@ -17,6 +17,7 @@ from pipeline.stages.text_kernels import code_points, fnv1a
 
 SENTENCES = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "lingua-sentences"
 needs_sentences = pytest.mark.skipif(not SENTENCES.is_dir(), reason="lingua sentences not available")
+CC = SENTENCES.parent / "cc-2019-30-dolma" / "docs.jsonl"
 # scripts with combining marks (hi, ta, th), unnamed scripts in other ones' text, CJK, RTL
 MIXED = ["en", "ru", "zh", "ja", "ko", "ar", "he", "hi", "ta", "th", "el", "ka", "hy", "vi", "ur", "mn"]
 
@@ -89,7 +90,10 @@ def test_line_hits_match_str_split():
     table = np.zeros(0x500, dtype=bool)
     table[[ord(c) for c in odd]] = True
     for shortest in (1, 7):
-        got = kernels.line_hits(code_points(low), kernels.word_hashes(words), table, shortest, kernels.SPACES).tolist()
+        keys = kernels.word_hashes(words)
+        got = kernels.line_hits(
+            code_points(low), keys, kernels.word_bloom(keys), table, shortest, kernels.SPACES
+        ).tolist()
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
@@ -690,3 +694,89 @@ def test_best_two_and_runner_up_are_the_sorted_ones():
         main = rng.choice([*names, "pt"])
         expected = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
         assert lang._runner_up(scores, main) == expected
+
+
+def test_word_bloom_holds_every_key_of_a_foreign_word_set():
+    """No false negatives (`line_hits` skips the set when the filter says no), and few false positives."""
+    stage = lang.LanguageStage()
+    keys = kernels.word_hashes(stage._foreign_set("en"))
+    bloom = kernels.word_bloom(keys)
+    assert all(kernels._maybe(bloom, key) for key in keys[keys != 0])
+    others = [np.uint64(fnv1a(code_points(w), 0, len(w))) for w in (f"zq{i}x" for i in range(20000))]
+    assert sum(map(lambda k: kernels._maybe(bloom, k), others)) < 0.1 * len(others)
+
+
+# characters that start, close or surround the sentence ends, spaces of both kinds, cases, an astral capital
+SENTENCE_CHARS = list('aAbBéÉσΣz.!?…"”’»“«)]„。！？」』）( \t\n\x1c\u00a0\u3000') + ["\U0001d400"]
+
+
+@needs_sentences
+def test_compiled_sentences_are_the_regex_ones():
+    """`_sentences` (kernel) against `_SENTENCE_END_RE` on lingua text of many scripts, CC pages and
+    random strings of the characters its alternatives, lookbehind and lookaheads read."""
+    import random
+
+    stage = lang.LanguageStage()
+    texts = [mixed_text()]
+    texts += [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:200] if CC.is_file() else []
+    for text in texts:
+        for pos, end in ((0, len(text)), (3, len(text) - 5), (len(text) // 3, len(text) // 2)):
+            assert stage._sentences(text, pos, end) == lang._sentences_by_regex(text, pos, end)
+    rng = random.Random(5)
+    for _ in range(30000):
+        text = "".join(rng.choice(SENTENCE_CHARS) for _ in range(rng.randint(0, 12)))
+        pos = rng.randint(0, len(text))
+        end = rng.randint(pos, len(text))
+        assert stage._sentences(text, pos, end) == lang._sentences_by_regex(text, pos, end), (text, pos, end)
+
+
+@needs_sentences
+def test_hit_sentences_place_each_hit_in_its_regex_sentence():
+    """`hit_sentences` against each hit line split by the regex and the hit found by bisection;
+    lines with an astral character are left to Python (-2)."""
+    import bisect
+
+    text = mixed_text().replace("\n", ". Der die das.\n", 40) + "\nthe 𝐀 die der. De la."
+    low = text.lower()
+    keys = kernels.word_hashes({"die", "der", "das", "de", "la", "the", "и", "на"})
+    rows = kernels.line_hits(code_points(low), keys, kernels.word_bloom(keys), np.zeros(0, bool), 1, kernels.SPACES)
+    spans, which = kernels.hit_sentences(code_points(text), rows, lang._sentence_table(), kernels.SPACES)
+    placed = 0
+    for (ls, le, ts, _, _), k in zip(rows.tolist(), which.tolist(), strict=True):
+        line = lang._sentences_by_regex(text, ls, le)
+        if any(ord(c) >= 0x10000 for c in text[max(0, ls - 2) : le]):
+            assert k == -2
+            continue
+        expected = bisect.bisect_right(line, (ts, le)) - 1
+        assert (tuple(spans[k]) if k >= 0 else None) == (line[expected] if expected >= 0 else None)
+        placed += k >= 0
+    assert placed > 50 and (which == -2).any()
+
+
+def test_compiled_generator_is_pythons_random():
+    """`mt_next` and `_gauss` from `_seeded_state` give what random.Random(seed) gives: its 32-bit
+    outputs (past a refill of the 624 words) and gauss(0, 1) with its cached second value."""
+    import random
+
+    for seed in (0, 1, 7, 2**40):
+        state = lang._seeded_state(seed).copy()
+        reference = random.Random(seed)
+        assert kernels.mt_outputs(state, 1500).tolist() == [reference.getrandbits(32) for _ in range(1500)]
+        cached = None
+        for _ in range(5):
+            z, cached = lang._gauss(state, cached)
+            assert z == reference.gauss(0.0, 1.0)
+            assert kernels.mt_outputs(state, 3).tolist() == [reference.getrandbits(32) for _ in range(3)]
+        assert (3, tuple(state.tolist()), cached) == reference.getstate()
+
+
+def test_fresh_detectors_are_new_detectors_but_for_a_shared_generator():
+    factory = lang._factory()
+    made = factory.create()
+    first = lang._fresh_detector(factory)
+    first.text, first.prior_map = "changed", [1.0]
+    second = lang._fresh_detector(factory)
+    assert second is not first and second.random is first.random
+    assert {k: v for k, v in vars(second).items() if k != "random"} == {
+        k: v for k, v in vars(made).items() if k != "random"
+    }

@@ -53,6 +53,7 @@ import json
 import marshal
 import math
 import os
+import random
 import re
 import threading
 from collections.abc import Iterable
@@ -168,12 +169,15 @@ _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _NEWLINE_RE = re.compile("\n")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
 # Sentence boundaries: after . ! ? … (+ closing quotes, also German “ and Danish «) before a space or glued to a capital
-# ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines.
+# ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines. The leading lookahead holds
+# the first character of every alternative, and the glued end's lookbehind comes after its first
+# mark: the regex skips all other characters without trying the alternatives (~40 % faster).
 _SENTENCE_END_RE = regex.compile(
+    r"(?=[.!?…。！？\n])(?:"
     r"[.!?…]+[\"”’»“«)\]]*(?=\s)"
-    r"|(?<=\p{Ll}{2})[.!?]+[\"”’»]*(?=[\"“„«]?\p{Lu})"
+    r"|[.!?](?<=\p{Ll}{2}.)[.!?]*[\"”’»]*(?=[\"“„«]?\p{Lu})"
     r"|[。！？!?]+[」』”’）)]*"
-    r"|\n"
+    r"|\n)"
 )
 # One or two capitalised/code words closing a sentence right after a foreign run.
 _TRAILING_NAMES_RE = regex.compile(
@@ -381,13 +385,12 @@ class _ProfileMap:
             return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
 
 
-_DRAWS = 256  # random outputs handed to a langdetect trial at a time (a trial takes ~100)
-
-
 def _probabilities(detector) -> list:
     """``detector.get_probabilities()`` with its trial loop compiled (`language_kernels.
     langdetect_trial`): the same text cleaning, n-grams, random draws and arithmetic, so the same
-    result. The detector's generator is advanced exactly as langdetect would."""
+    result. The draws come from a copy of the seeded generator's state, stepped by the kernels
+    (`language_kernels.mt_next`: Python's own generator cost a state copy and restore per trial);
+    the detector's generator is left as langdetect would leave it."""
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 
     detector.text = _cleaned_text(detector.text)
@@ -396,27 +399,73 @@ def _probabilities(detector) -> list:
     if not len(ids):
         raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
     langprob = np.zeros(len(detector.langlist))
-    rng = detector.random
-    rng.seed(detector.seed)
-    k = len(ids).bit_length()
+    state = _seeded_state(detector.seed).copy()
+    gauss_next = None
     for _ in range(detector.n_trial):
         prob = np.array(detector._init_probability(), dtype=np.float64)
-        alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
+        z, gauss_next = _gauss(state, gauss_next)
+        alpha = detector.alpha + z * detector.ALPHA_WIDTH
         weight = alpha / detector.BASE_FREQ
-        converged, i = False, 0
-        while not converged:
-            # raw outputs of the generator, then rewind it to just after the draws the trial used
-            state = rng.getstate()
-            words = np.frombuffer(rng.getrandbits(32 * _DRAWS).to_bytes(4 * _DRAWS, "little"), dtype=np.uint32)
-            converged, i, used = language_kernels.langdetect_trial(
-                ids, rows.matrix, prob, weight, words, k, i, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
-            )
-            rng.setstate(state)
-            if used:
-                rng.getrandbits(32 * used)
+        language_kernels.langdetect_trial(
+            ids, rows.matrix, prob, weight, state, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+        )
         langprob += prob / detector.n_trial
+    detector.random.setstate((3, tuple(state.tolist()), gauss_next))
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
+
+
+@lru_cache(maxsize=256)
+def _prior_map(among: tuple[str, ...]) -> list[float] | None:
+    """``Detector.set_prior_map`` with each language of `among` langdetect knows at 1.0 (None when
+    it knows fewer than two): the same list, built once per choice of languages (its loop over
+    langdetect's 55 languages ran on every restricted call)."""
+    factory = _factory()
+    known = set(factory.get_lang_list())
+    prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
+    if len(prior) < 2:
+        return None
+    detector = factory.create()
+    detector.set_prior_map(prior)
+    return detector.prior_map
+
+
+_DETECTOR_TEMPLATE: list[tuple[object, dict]] = []  # (factory, a new detector's attributes)
+
+
+def _fresh_detector(factory):
+    """``factory.create()`` without seeding a new random generator from the OS for each detector
+    (~40-70 µs a call, a tenth of a short langdetect call): the detectors share one, which
+    `_probabilities` only leaves in the state langdetect would (its draws come from `_seeded_state`).
+    The detector's other attributes are those a new one has."""
+    from langdetect.detector import Detector
+
+    if not _DETECTOR_TEMPLATE or _DETECTOR_TEMPLATE[0][0] is not factory:
+        _DETECTOR_TEMPLATE[:] = [(factory, dict(vars(factory.create())))]
+    template = _DETECTOR_TEMPLATE[0][1]
+    detector = Detector.__new__(Detector)
+    detector.__dict__.update(template)
+    return detector
+
+
+@lru_cache(maxsize=8)
+def _seeded_state(seed: int) -> np.ndarray:
+    """``random.Random(seed)``'s generator state (`language_kernels.mt_next`'s form)."""
+    return np.array(random.Random(seed).getstate()[1], dtype=np.uint64)
+
+
+def _gauss(state: np.ndarray, cached: float | None) -> tuple[float, float | None]:
+    """``random.Random.gauss(0.0, 1.0)`` (3.11's Box-Muller, the same operations) drawing from
+    `state`, with the generator's cached second value: the value and the cache after."""
+    if cached is not None:
+        return 0.0 + cached * 1.0, None
+    a, b, c, d = language_kernels.mt_outputs(state, 4).tolist()
+    # random.random(): 53 bits from two outputs
+    first = ((a >> 5) * 67108864.0 + (b >> 6)) * (1.0 / 9007199254740992.0)
+    second = ((c >> 5) * 67108864.0 + (d >> 6)) * (1.0 / 9007199254740992.0)
+    x2pi = first * math.tau
+    g2rad = math.sqrt(-2.0 * math.log(1.0 - second))
+    return 0.0 + math.cos(x2pi) * g2rad * 1.0, math.sin(x2pi) * g2rad
 
 
 # langdetect's `Detector.cleaning_text` counts, a step per character, its "Latin" characters ('A' to
@@ -655,8 +704,16 @@ class _Runs:
 
 
 def _in_scripts(rows: np.ndarray, scripts: frozenset[str]) -> np.ndarray:
-    """Which run rows are of one of `scripts`."""
-    return np.isin(rows[:, 2], _run_classes(scripts))
+    """Which run rows are of one of `scripts` (a table by class: np.isin sorted the rows' classes)."""
+    return _class_mask(scripts)[rows[:, 2]]
+
+
+@lru_cache(maxsize=256)
+def _class_mask(scripts: frozenset[str]) -> np.ndarray:
+    """By `script_runs` class: is it one of `scripts`?"""
+    mask = np.zeros(len(_RUN_SCRIPTS), dtype=np.bool_)
+    mask[_run_classes(scripts)] = True
+    return mask
 
 
 def _run_classes(scripts: frozenset[str]) -> list[int]:
@@ -785,7 +842,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
-        self._foreign_hash: dict[str, np.ndarray] = {}
+        self._foreign_hash: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -799,15 +856,14 @@ class LanguageStage(Stage):
         with _detect_lock:
             factory = _factory()
             DetectorFactory.seed = self.options.seed
-            detector = factory.create()
+            detector = _fresh_detector(factory)
             detector.seed = self.options.seed
             detector.n_trial = self.options.langdetect_trials
             if among:
-                known = set(factory.get_lang_list())
-                prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
-                if len(prior) < 2:
+                prior = _prior_map(among)
+                if prior is None:
                     return []
-                detector.set_prior_map(prior)
+                detector.prior_map = list(prior)
             _append(detector, text[: cap or self.options.langdetect_max_chars])
             self.stat_update("langdetect-calls")
             try:
@@ -1326,22 +1382,21 @@ class LanguageStage(Stage):
 
     # ------------------------------------------------------------------ same-script check
     def _sentences(self, text: str, pos: int = 0, endpos: int | None = None) -> list[tuple[int, int]]:
+        """The sentences of text[pos:endpos] (split after each `_SENTENCE_END_RE` match, spaces
+        stripped), by a compiled scan (`language_kernels.sentence_spans`: the regex took ~8 µs a
+        line); a stretch holding a code point beyond its table goes to the regex."""
         endpos = len(text) if endpos is None else endpos
-        spans = []
-        start = pos
-        for m in _SENTENCE_END_RE.finditer(text, pos, endpos):
-            spans.append((start, m.end()))
-            start = m.end()
-        spans.append((start, endpos))
-        out = []
-        for s, e in spans:
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                out.append((s, e))
-        return out
+        if endpos <= pos:
+            return []
+        base = max(0, pos - 2)  # the glued end's lookbehind reads two letters before a mark
+        done, found = language_kernels.sentence_spans(
+            code_points(text[base:endpos]), pos - base, _sentence_table(), language_kernels.SPACES
+        )
+        if not done:
+            return _sentences_by_regex(text, pos, endpos)
+        if base:
+            found += base
+        return list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
 
     def _cjk_same_script(
         self,
@@ -1476,18 +1531,19 @@ class LanguageStage(Stage):
         # word occurs, and -1 for a language no word is odd for (a Latin text's words are mostly ASCII,
         # which every listed Latin alphabet spells: none to look up).
         distinct = set(words)
-        spelt = [w for w in distinct if not w.isascii()]
+        # all ASCII (most fragments): one test in C instead of one per word
+        spelt = [] if "".join(distinct).isascii() else [w for w in distinct if not w.isascii()]
         if spelt:
             odd_rows = np.array([_odd_row(w, script) for w in spelt])
             counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
-            penalties = np.where(odd_rows.any(axis=0), counts @ (odd_rows == 2), -1)
             odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
         else:
-            penalties, odd = _no_penalties(script), {}
-        # the scores, the odd-letter costs and the best other language in name order: compiled
-        # (`language_kernels.best_foreign`; the score dicts and their loops took ~25 µs a fragment)
+            odd_rows, counts, odd = _no_odd_rows(script), _NO_COUNTS, {}
+        # the scores, the odd-letter costs (from the rows and counts) and the best other language in
+        # name order: compiled (`language_kernels.best_foreign`; the score dicts and their loops took
+        # ~25 µs a fragment, numpy's costs from the rows ~8 µs)
         j, best_score, own = language_kernels.best_foreign(
-            rows, table.ptr, table.langs, table.deltas, table.oov, penalties, _ODD_LETTER,
+            rows, table.ptr, table.langs, table.deltas, table.oov, odd_rows, counts, _ODD_LETTER,
             *_name_order(script, tuple(main_langs)),
         )  # fmt: skip
         if j < 0:
@@ -1535,31 +1591,43 @@ class LanguageStage(Stage):
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
-            low_cps, self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
+            low_cps, *self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
         )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
-        spans: list[tuple[int, int]] = []
-        line = -1
-        for ls, le, ts, te, shift in rows.tolist():
+        if not len(rows):
+            return out
+        # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
+        # took ~8 µs of regex and Python a line); a line the kernel leaves (-2) is split here
+        found, which = language_kernels.hit_sentences(
+            code_points(text), rows, _sentence_table(), language_kernels.SPACES
+        )
+        spans = list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
+        line, line_spans = -1, spans
+        for (ls, le, ts, te, shift), k in zip(rows.tolist(), which.tolist(), strict=True):
             w = lowered[ts:te]
             if shift == 0 and w not in foreign and (odd_re is None or not odd_re.search(w)):
                 continue  # a key collision, not a listed word
-            if ls != line:
-                line, spans = ls, self._sentences(text, ls, le)
-            k = bisect.bisect_right(spans, (ts, le)) - 1
+            if k == -2:
+                if ls != line:
+                    line, line_spans = ls, self._sentences(text, ls, le)
+                k = bisect.bisect_right(line_spans, (ts, le)) - 1
+                sentence = line_spans[k] if k >= 0 else None
+            else:
+                sentence = spans[k] if k >= 0 else None
             # a token with no uppercase letter (most) is not capitalised: skip the full test
-            if k >= 0 and (text[ts:te].islower() or not _capitalised_inside(text, spans[k][0], ts, te - ts)):
-                out.setdefault(spans[k], []).append((ts + shift, w))
+            if sentence and (text[ts:te].islower() or not _capitalised_inside(text, sentence[0], ts, te - ts)):
+                out.setdefault(sentence, []).append((ts + shift, w))
         return out
 
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
 
-    def _foreign_keys(self, main: str) -> np.ndarray:
-        """`language_kernels.word_hashes` of `_foreign_set(main)`."""
+    def _foreign_keys(self, main: str) -> tuple[np.ndarray, np.ndarray]:
+        """`language_kernels.word_hashes` of `_foreign_set(main)` and their `word_bloom`."""
         keys = self._foreign_hash.get(main)
         if keys is None:
-            keys = self._foreign_hash[main] = language_kernels.word_hashes(self._foreign_set(main))
+            table = language_kernels.word_hashes(self._foreign_set(main))
+            keys = self._foreign_hash[main] = (table, language_kernels.word_bloom(table))
         return keys
 
     def _hits_by_sentence_by_line(
@@ -2191,6 +2259,51 @@ def _non_latin_letters() -> np.ndarray:
     return table
 
 
+def _sentences_by_regex(text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
+    """`LanguageStage._sentences` by `_SENTENCE_END_RE` itself."""
+    spans = []
+    start = pos
+    for m in _SENTENCE_END_RE.finditer(text, pos, endpos):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, endpos))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _sentence_table() -> np.ndarray:
+    """`language_kernels.sentence_spans`' classes of every code point below U+10000, from the
+    character classes of `_SENTENCE_END_RE` matched by `regex` itself (~10 ms)."""
+    k = language_kernels
+    every = np.arange(k.SENTENCE_TABLE_SIZE, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(k.SENTENCE_TABLE_SIZE, dtype=np.uint16)
+    classes = {
+        k.END_MARK: r"[.!?…]",
+        k.END_CLOSER: r"[\"”’»“«)\]]",
+        k.END_SPACE: r"\s",
+        k.LOWER: r"\p{Ll}",
+        k.UPPER: r"\p{Lu}",
+        k.GLUED_MARK: r"[.!?]",
+        k.GLUED_CLOSER: r"[\"”’»]",
+        k.GLUED_OPENER: r"[\"“„«]",
+        k.CJK_MARK: r"[。！？!?]",
+        k.CJK_CLOSER: r"[」』”’）)]",
+        k.NEWLINE: r"\n",
+    }
+    for bit, cls in classes.items():
+        for m in regex.finditer(cls + "+", every):
+            table[m.start() : m.end()] |= bit
+    return table
+
+
 def _is_cjk(c: str) -> bool:
     """A Han/Kana/Hangul letter or CJK punctuation."""
     if c in _CJK_PUNCT or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uff65":
@@ -2437,10 +2550,13 @@ def _odd_langs(word: str, script: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=32)
-def _no_penalties(script: str) -> np.ndarray:
-    """`language_kernels.best_foreign`'s penalties when no word is spelt with an odd letter (it only
-    reads them; a read-only array would be another signature to compile)."""
-    return np.full(len(_score_table(script).names), -1, dtype=np.int64)
+def _no_odd_rows(script: str) -> np.ndarray:
+    """`language_kernels.best_foreign`'s odd-letter rows when no word is spelt with an odd letter:
+    none (it only reads them; a read-only array would be another signature to compile)."""
+    return np.zeros((0, len(_score_table(script).names)), dtype=np.int8)
+
+
+_NO_COUNTS = np.zeros(0, dtype=np.int64)  # the words' counts that go with `_no_odd_rows`
 
 
 @lru_cache(maxsize=65536)
@@ -2589,23 +2705,14 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     return rows
 
 
-@lru_cache(maxsize=32)
-def _rows_listed(script: str) -> dict[str, frozenset[int]]:
-    """For each language of `script`: the rows of `_score_table(script)` whose word it lists."""
-    table = _score_table(script)
-    per_row = np.diff(table.ptr)
-    rows = np.repeat(np.arange(len(per_row)), per_row)
-    return {name: frozenset(rows[table.langs == j].tolist()) for j, name in enumerate(table.names)}
-
-
 def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
     """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
     distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
-    on a list of the script's languages has a row, and that row's entries are the lists having it."""
-    listed = _rows_listed(script)
-    distinct = set(rows.tolist())
-    mine, theirs = distinct & listed[lang], distinct & listed[other]
-    return len(mine - theirs), len(theirs - mine)
+    on a list of the script's languages has a row, and that row's entries are the lists having it.
+    Compiled (`language_kernels.distinct_hits`; sets of the rows took ~25 µs a document)."""
+    table = _score_table(script)
+    position = _score_positions(script)
+    return language_kernels.distinct_hits(rows, table.ptr, table.langs, position[lang], position[other])
 
 
 @lru_cache(maxsize=32)

@@ -43,6 +43,47 @@ def word_hashes(words: frozenset[str] | set[str]) -> np.ndarray:
     return table
 
 
+# Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+# A Bloom filter of a word set's keys (two bits a key) that a token is tested against before the
+# set itself: the set of a main language's foreign-frequent words (~10^4 keys, 256 KB) is mostly out
+# of the cache by the next document, and a look-up per token went to memory; 16 KB stay near.
+BLOOM_BITS = 1 << 17
+_BLOOM_MASK = np.uint64(BLOOM_BITS - 1)
+
+
+def word_bloom(keys: np.ndarray) -> np.ndarray:
+    """The Bloom filter (`BLOOM_BITS` bits in uint64 words) of a `word_hashes` table's keys."""
+    bloom = np.zeros(BLOOM_BITS // 64, dtype=np.uint64)
+    _put_bloom(bloom, keys)
+    return bloom
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_bloom(bloom: np.ndarray, keys: np.ndarray) -> None:
+    for key in keys:
+        if key != 0:
+            a, b = _bloom_bits(key)
+            bloom[a >> 6] |= np.uint64(1) << np.uint64(a & 63)
+            bloom[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bloom_bits(key: np.uint64) -> tuple[int, int]:
+    h = key * _GOLDEN
+    return np.int64(h >> np.uint64(47)), np.int64((h >> np.uint64(30)) & _BLOOM_MASK)
+
+
+@numba.njit(cache=True, nogil=True)
+def _maybe(bloom: np.ndarray, key: np.uint64) -> bool:
+    """False: the key is not in the filter's set; True: it may be."""
+    a, b = _bloom_bits(key)
+    one = np.uint64(1)
+    return (bloom[a >> 6] >> np.uint64(a & 63)) & one != 0 and (bloom[b >> 6] >> np.uint64(b & 63)) & one != 0
+
+
 @numba.njit(cache=True, nogil=True)
 def _put_words(table: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
     start = 0
@@ -72,11 +113,14 @@ def _contains(table: np.ndarray, key: np.uint64) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int, spaces: np.ndarray) -> np.ndarray:
+def line_hits(
+    low: np.ndarray, keys: np.ndarray, bloom: np.ndarray, odd: np.ndarray, shortest: int, spaces: np.ndarray
+) -> np.ndarray:
     """Candidate words of the same-script check, over a lowercased text's code points.
 
     Lines are split at "\\n" and tokens at whitespace (as ``str.split``). A token is a hit when
-    its `fnv1a` key is in `keys` (`word_hashes` of the foreign-frequent words), or when it holds a code
+    its `fnv1a` key is in `keys` (`word_hashes` of the foreign-frequent words; asked only when their
+    `word_bloom`, `bloom`, may hold it), or when it holds a code
     point marked in `odd` (letters the main language's alphabet lacks; an empty array: none).
     Lines shorter than `shortest` are skipped; only lines with hits of two distinct keys are
     reported, since a sentence needs two to be judged. One row per hit: line start, line end,
@@ -116,7 +160,7 @@ def line_hits(low: np.ndarray, keys: np.ndarray, odd: np.ndarray, shortest: int,
                     if shift < 0 and c < n_odd and odd[c]:
                         shift = i - ts
                     i += 1
-                if _contains(keys, key):
+                if _maybe(bloom, key) and _contains(keys, key):
                     shift = 0
                 elif shift < 0:
                     continue
@@ -194,41 +238,73 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
     return out[:n_out]
 
 
+# CPython's `random` generator (MT19937, `_randommodule.c`): a state is 624 words and, last, the
+# index of the next one (`random.Random.getstate()[1]`), held as uint64 (every value below 2**32)
+MT_WORDS = 624
+_MT_SHIFT = 397
+_MT_MATRIX = np.uint64(0x9908B0DF)
+_MT_UPPER = np.uint64(0x80000000)
+_MT_LOWER = np.uint64(0x7FFFFFFF)
+_ONE = np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mt_twist(state: np.ndarray) -> None:
+    """The next 624 words (``genrand_uint32``'s refill)."""
+    n, m = MT_WORDS, _MT_SHIFT
+    for kk in range(n):
+        y = (state[kk] & _MT_UPPER) | (state[(kk + 1) % n] & _MT_LOWER)
+        mixed = state[(kk + m) % n] ^ (y >> _ONE)
+        state[kk] = mixed ^ _MT_MATRIX if y & _ONE else mixed
+
+
+@numba.njit(cache=True, nogil=True)
+def mt_next(state: np.ndarray) -> np.uint64:
+    """``genrand_uint32``: the generator's next 32-bit output (what ``getrandbits(32)`` returns)."""
+    index = np.int64(state[MT_WORDS])
+    if index >= MT_WORDS:
+        _mt_twist(state)
+        index = 0
+    y = state[index]
+    state[MT_WORDS] = np.uint64(index + 1)
+    y ^= y >> np.uint64(11)
+    y ^= (y << np.uint64(7)) & np.uint64(0x9D2C5680)
+    y ^= (y << np.uint64(15)) & np.uint64(0xEFC60000)
+    y ^= y >> np.uint64(18)
+    return y
+
+
+@numba.njit(cache=True, nogil=True)
+def mt_outputs(state: np.ndarray, count: int) -> np.ndarray:
+    """The generator's next `count` 32-bit outputs."""
+    out = np.empty(count, dtype=np.uint64)
+    for t in range(count):
+        out[t] = mt_next(state)
+    return out
+
+
 @numba.njit(cache=True, nogil=True)
 def langdetect_trial(
-    ids: np.ndarray,
-    rows: np.ndarray,
-    prob: np.ndarray,
-    weight: float,
-    words: np.ndarray,
-    k: int,
-    i: int,
-    conv: float,
-    limit: int,
-) -> tuple[bool, int, int]:
+    ids: np.ndarray, rows: np.ndarray, prob: np.ndarray, weight: float, state: np.ndarray, conv: float, limit: int
+) -> None:
     """langdetect's trial loop (``Detector._detect_block``), the same floating-point operations in
     the same order: draw an n-gram, multiply each language's probability by ``weight + p(n-gram |
     language)``, every 5th draw normalise and stop above `conv` or at `limit`.
 
-    The draws are ``random.choice`` over the text's n-grams, made here from that generator's raw
-    32-bit outputs `words`: ``_randbelow(n)`` keeps the top `k` = n.bit_length() bits of one output,
+    The draws are ``random.choice`` over the text's n-grams from the generator `state` (`mt_next`,
+    advanced as there): ``_randbelow(n)`` keeps the top k = n.bit_length() bits of one output,
     drawing again while they are >= n. `ids` maps a draw to its row of `rows` (n-gram
-    probabilities by language). Returns (converged, iteration reached, outputs used by complete
-    draws); when `words` runs out before convergence, call again from that iteration with the next
-    outputs."""
+    probabilities by language)."""
     n = ids.size
-    shift = 32 - k
-    used = 0
+    k = 0
+    while (1 << k) <= n:
+        k += 1
+    shift = np.uint64(32 - k)
+    i = 0
     while True:
-        j = used
-        while True:
-            if j >= words.size:
-                return False, i, used
-            r = np.int64(words[j] >> shift)
-            j += 1
-            if r < n:
-                break
-        used = j
+        r = np.int64(mt_next(state) >> shift)
+        while r >= n:
+            r = np.int64(mt_next(state) >> shift)
         row = ids[r]
         for x in range(prob.size):
             prob[x] *= weight + rows[row, x]
@@ -243,12 +319,8 @@ def langdetect_trial(
                     top = p
                 prob[x] = p
             if top > conv or i >= limit:
-                return True, i, used
+                return
         i += 1
-
-
-# Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -449,24 +521,52 @@ def _profile_sums(
 
 
 @numba.njit(cache=True, nogil=True)
+def distinct_hits(rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, mine: int, theirs: int) -> tuple[int, int]:
+    """Among the distinct rows of a script's profile index in `rows` (0: unlisted, never counted):
+    how many language `mine` lists and `theirs` does not, and the other way round (entries
+    ptr[row]:ptr[row + 1] of `langs` are the languages listing a row's word)."""
+    seen = np.zeros(ptr.size, dtype=np.bool_)
+    only_mine = 0
+    only_theirs = 0
+    for row in rows:
+        if row == 0 or seen[row]:
+            continue
+        seen[row] = True
+        in_mine = False
+        in_theirs = False
+        for e in range(ptr[row], ptr[row + 1]):
+            in_mine |= langs[e] == mine
+            in_theirs |= langs[e] == theirs
+        if in_mine and not in_theirs:
+            only_mine += 1
+        elif in_theirs and not in_mine:
+            only_theirs += 1
+    return only_mine, only_theirs
+
+
+@numba.njit(cache=True, nogil=True)
 def best_foreign(
     rows: np.ndarray,
     ptr: np.ndarray,
     langs: np.ndarray,
     deltas: np.ndarray,
     oov: np.ndarray,
-    penalties: np.ndarray,
+    odd_rows: np.ndarray,
+    counts: np.ndarray,
     odd_weight: float,
     by_name: np.ndarray,
     excluded: np.ndarray,
     main: int,
 ) -> tuple[int, float, float]:
     """The stage's ``_judge`` scoring without its dicts: the `profile_scores` of the words, each
-    language with a non-negative entry in `penalties` (its odd-letter words: scored as all-unlisted
-    when untouched) lowered by `odd_weight` times it, then the best language not `excluded` in name
-    order (`by_name`; the first of equal scores) and the main language's score (all-unlisted when
+    language some word spelt with an odd letter is odd for (`odd_rows`: a row per such word, by
+    language 0 if not odd, 1 if odd and listed, 2 if odd and unlisted; `counts`: each word's
+    occurrences) scored as all-unlisted when untouched and lowered by `odd_weight` times the
+    occurrences of its odd unlisted words, then the best language not `excluded` in name order
+    (`by_name`; the first of equal scores) and the main language's score (all-unlisted when
     untouched). The same floating-point operations as there. Returns (best or -1, its score, main's)."""
     n = rows.size
+    penalties = _odd_penalties(odd_rows, counts)
     delta, _, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
     touched = np.zeros(oov.size, dtype=np.bool_)
     score = np.empty(oov.size, dtype=np.float64)
@@ -489,6 +589,21 @@ def best_foreign(
         if touched[j] and not excluded[j] and score[j] > best_score:
             best, best_score = j, score[j]
     return best, best_score, own
+
+
+@numba.njit(cache=True, nogil=True)
+def _odd_penalties(odd_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """By language: the occurrences of the words odd for it and unlisted (`best_foreign`'s
+    `odd_rows` == 2, weighted by `counts`), or -1 when no word is odd for it."""
+    penalties = np.full(odd_rows.shape[1], -1, dtype=np.int64)
+    for w in range(odd_rows.shape[0]):
+        for j in range(odd_rows.shape[1]):
+            if odd_rows[w, j] != 0:
+                if penalties[j] < 0:
+                    penalties[j] = 0
+                if odd_rows[w, j] == 2:
+                    penalties[j] += counts[w]
+    return penalties
 
 
 @numba.njit(cache=True, nogil=True)
@@ -622,3 +737,146 @@ def token_rows(
             out[n_out] = row
         n_out += 1
     return out[:n_out], spans[:n_out]
+
+
+# Classes of the sentence-end search (`sentence_spans`), bits of a table by code point below U+10000
+# built from the stage's `_SENTENCE_END_RE` character classes (`regex`'s own Unicode tables).
+END_MARK = 1  # [.!?…]: a run of them before a space ends a sentence
+END_CLOSER = 2  # ["”’»“«)\]]: closing that run
+END_SPACE = 4  # regex's \s (which is not str.isspace: U+001C-U+001F are not)
+LOWER = 8  # \p{Ll}
+UPPER = 16  # \p{Lu}
+GLUED_MARK = 32  # [.!?]: a run of them glued to a capital after two lowercase letters
+GLUED_CLOSER = 64  # ["”’»]: closing that run
+GLUED_OPENER = 128  # ["“„«]: may open the next sentence
+CJK_MARK = 256  # [。！？!?]: a run of them always ends a sentence
+CJK_CLOSER = 512  # [」』”’）)]: closing that run
+NEWLINE = 1024  # \n: always ends a sentence
+_STARTS = END_MARK | GLUED_MARK | CJK_MARK | NEWLINE  # what a match can start with
+SENTENCE_TABLE_SIZE = 0x10000
+
+
+@numba.njit(cache=True, nogil=True)
+def _has(cps: np.ndarray, k: int, end: int, table: np.ndarray, bit: int) -> bool:
+    return k < end and (table[cps[k]] & bit) != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def sentence_spans(cps: np.ndarray, pos: int, table: np.ndarray, spaces: np.ndarray) -> tuple[bool, np.ndarray]:
+    """The stage's ``_sentences`` of cps[pos:] (`cps` may start up to two characters before `pos`,
+    which the glued end's lookbehind reads): `_add_sentences`' spans, or (False, empty) when a code
+    point from U+10000 lies there (the regex decides)."""
+    out = np.empty((cps.size - pos + 1, 2), dtype=np.int64)
+    n_out = _add_sentences(cps, pos, cps.size, table, spaces, out, 0)
+    return n_out >= 0, out[: max(n_out, 0)]
+
+
+@numba.njit(cache=True, nogil=True)
+def hit_sentences(
+    cps: np.ndarray, hits: np.ndarray, table: np.ndarray, spaces: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For `line_hits`' rows over a text's code points `cps`: the sentences (`_add_sentences`) of
+    each line holding hits, and each hit's sentence there (the last one starting at or before it:
+    an index into those spans, -1 if none; -2 for every hit of a line holding a code point from
+    U+10000, which the regex splits)."""
+    spans = np.empty((64, 2), dtype=np.int64)
+    n_spans = 0
+    which = np.empty(hits.shape[0], dtype=np.int64)
+    line = -1
+    first = 0  # the current line's first span
+    ok = True
+    for r in range(hits.shape[0]):
+        ls, le, ts = hits[r, 0], hits[r, 1], hits[r, 2]
+        if ls != line:
+            line, first = ls, n_spans
+            while spans.shape[0] - n_spans < le - ls + 1:
+                spans = _doubled(spans)
+            added = _add_sentences(cps, ls, le, table, spaces, spans, n_spans)
+            ok = added >= 0
+            n_spans = added if ok else n_spans
+        if not ok:
+            which[r] = -2
+            continue
+        k = first - 1
+        while k + 1 < n_spans and spans[k + 1, 0] <= ts:
+            k += 1
+        which[r] = k if k >= first else -1
+    return spans[:n_spans], which
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_sentences(
+    cps: np.ndarray, pos: int, end: int, table: np.ndarray, spaces: np.ndarray, out: np.ndarray, n_out: int
+) -> int:
+    """The stage's ``_sentences`` of cps[pos:end] written to `out` from row `n_out`: the ends
+    ``_SENTENCE_END_RE.finditer`` finds (its lookbehind reads up to two characters before `pos`, its
+    lookaheads nothing from `end`), in its order of alternatives and with its backtracking, then the
+    spans between them with `spaces` (str.isspace) stripped, empty ones dropped. Returns the rows
+    filled, or -1 when a code point from U+10000 lies there (the table does not cover it)."""
+    for k in range(max(0, pos - 2), end):
+        if cps[k] >= SENTENCE_TABLE_SIZE:
+            return -1
+    start = pos
+    i = pos
+    while i <= end:
+        stop = end + 1  # past the last match: the rest of the range is the last span
+        if i < end:
+            if not table[cps[i]] & _STARTS:
+                i += 1
+                continue
+            stop = _sentence_end(cps, i, end, table)
+            if stop < 0:
+                i += 1
+                continue
+        s = start
+        e = min(stop, end)
+        while s < e and _is_space(cps[s], spaces):
+            s += 1
+        while e > s and _is_space(cps[e - 1], spaces):
+            e -= 1
+        if e > s:
+            out[n_out, 0] = s
+            out[n_out, 1] = e
+            n_out += 1
+        start = stop
+        i = stop
+    return n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _sentence_end(cps: np.ndarray, i: int, end: int, table: np.ndarray) -> int:
+    """Where a `_SENTENCE_END_RE` match starting at i ends, or -1 when none starts there."""
+    flags = table[cps[i]]
+    if flags & END_MARK:
+        # [.!?…]+["”’»“«)\]]*(?=\s): giving back marks or closers never puts a space next
+        j = i + 1
+        while _has(cps, j, end, table, END_MARK):
+            j += 1
+        while _has(cps, j, end, table, END_CLOSER):
+            j += 1
+        if _has(cps, j, end, table, END_SPACE):
+            return j
+    if flags & GLUED_MARK and i >= 2 and table[cps[i - 2]] & LOWER and table[cps[i - 1]] & LOWER:
+        # [.!?](?<=\p{Ll}{2}.)[.!?]*["”’»]*(?=["“„«]?\p{Lu}): the closers given back one by one
+        # until a capital (after an optional opener) follows; giving back marks never helps
+        j = i + 1
+        while _has(cps, j, end, table, GLUED_MARK):
+            j += 1
+        m = j
+        while _has(cps, m, end, table, GLUED_CLOSER):
+            m += 1
+        for k in range(m, j - 1, -1):
+            if _has(cps, k, end, table, GLUED_OPENER) and _has(cps, k + 1, end, table, UPPER):
+                return k
+            if _has(cps, k, end, table, UPPER):
+                return k
+    if flags & CJK_MARK:
+        j = i + 1
+        while _has(cps, j, end, table, CJK_MARK):
+            j += 1
+        while _has(cps, j, end, table, CJK_CLOSER):
+            j += 1
+        return j
+    if cps[i] == 10:
+        return i + 1
+    return -1
