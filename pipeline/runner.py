@@ -1228,8 +1228,10 @@ def _run_locked(
         before = store.meta("config")  # (earlier versions recorded the hash only)
         changes = config_changes(orjson.loads(before), result_config(dump)) if before else []
         what = f" ({', '.join(changes)})" if changes else ""
+        upgraded = bool(changes) and all(c.endswith(", new in this version)") for c in changes)
         raise ConfigError(
-            f"the config changed{what} since the files recorded in {store.folder} were processed "
+            f"{'this version of cleancorpus has options that change results' if upgraded else 'the config changed'}"
+            f"{what} since the files recorded in {store.folder} were processed "
             f"(config hash {previous_hash} -> {current_hash}): run with --rebuild to reprocess everything "
             "with the new config, or use the earlier config"
         )

@@ -221,7 +221,9 @@ def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         for i, (old, new) in enumerate(zip(old_stages, new_stages, strict=True)):
             for key in sorted(set(old) | set(new)):
                 if old.get(key) != new.get(key):
-                    changes.append(f"stages[{i}].{key} ({old.get('stage')})")
+                    # an option the recorded config lacks came with a newer cleancorpus, not from the user
+                    added = "" if key in old else ", new in this version"
+                    changes.append(f"stages[{i}].{key} ({old.get('stage')}{added})")
     return changes
 
 

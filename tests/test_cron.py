@@ -385,6 +385,34 @@ def test_a_changed_output_format_is_a_config_change_named_in_the_error(tmp_path:
     run(load_config_data({"stages": [{"stage": "normalize"}], "output": {"audit": False}}), [str(tmp_path / "in")], out)
 
 
+def test_options_a_new_version_added_are_named_as_such_not_as_a_config_change(tmp_path: Path) -> None:
+    """A cron job's config did not change, but the new version's dedup has options that change results (as
+    short_words came in session 15): the stop said "the config changed", which the user had not touched."""
+    import sqlite3
+
+    from pipeline.config import ConfigError
+
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_docs(3))
+    out = tmp_path / "out"
+    config = load_config_data({"stages": [{"stage": "dedup"}]})
+    run(config, [str(tmp_path / "in")], out)
+    db = sqlite3.connect(out / ".cleancorpus" / "state.sqlite")
+    (recorded,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    older = json.loads(recorded)
+    del older["stages"][0]["short_words"]  # as recorded by a version without the option
+    db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(older),))
+    db.execute("UPDATE meta SET value = 'older' WHERE key = 'config_hash'")
+    db.commit()
+    db.close()
+    _write_jsonl(tmp_path / "in" / "b.jsonl", _cc_docs(3, start=3))
+    key = "stages[0].short_words (dedup, new in this version)"
+    with pytest.raises(
+        ConfigError,
+        match=rf"^this version of cleancorpus has options that change results \({re.escape(key)}\).*--rebuild",
+    ):
+        run(config, [str(tmp_path / "in")], out)
+
+
 def test_an_edited_pattern_file_is_a_config_change(tmp_path: Path) -> None:
     """The config names a pattern pack by path; editing the pack changes what is removed. It went unnoticed:
     an incremental run cleaned the new file with the new pack and kept the old file's output of the old one."""
