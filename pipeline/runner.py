@@ -1233,7 +1233,11 @@ def _run_locked(
             f"{'this version of cleancorpus has options that change results' if upgraded else 'the config changed'}"
             f"{what} since the files recorded in {store.folder} were processed "
             f"(config hash {previous_hash} -> {current_hash}): run with --rebuild to reprocess everything "
-            "with the new config, or use the earlier config"
+            + (
+                "with this version, or go on with the earlier one"
+                if upgraded
+                else "with the new config, or use the earlier config"
+            )
         )
 
     # Only new or changed files are processed; unchanged ones were done by an earlier run. A file with the
