@@ -1068,9 +1068,11 @@ def run(
             "or write the input to a file first"
         )
     for p in paths:
-        if Path(p).is_dir() and Path(p).resolve() == out.resolve():
+        if not Path(p).is_dir():
+            continue
+        if Path(p).resolve() == out.resolve():
             raise ConfigError(f"the output folder {out} is the input folder {p}: choose another with -o")
-        if Path(p).is_dir() and out.resolve() in Path(p).resolve().parents:
+        if out.resolve() in Path(p).resolve().parents:
             # the output folder is left out of the inputs, so its subfolders were: a run read nothing, exit 0
             raise ConfigError(f"the input folder {p} is inside the output folder {out}: choose another with -o")
     folder = state_folder(config, out)
@@ -1226,18 +1228,16 @@ def _run_locked(
         shutil.rmtree(store.folder / "audit", ignore_errors=True)
     elif previous_hash is not None and previous_hash != current_hash:
         before = store.meta("config")  # (earlier versions recorded the hash only)
-        changes = config_changes(orjson.loads(before), result_config(dump)) if before else []
+        changes, upgraded = config_changes(orjson.loads(before), result_config(dump)) if before else ([], False)
         what = f" ({', '.join(changes)})" if changes else ""
-        upgraded = bool(changes) and all(c.endswith(", new in this version)") for c in changes)
+        if upgraded:  # the user's config is as it was: a newer cleancorpus added options that change results
+            change, other = "this version of cleancorpus has options that change results", "go on with the earlier one"
+        else:
+            change, other = "the config changed", "use the earlier config"
         raise ConfigError(
-            f"{'this version of cleancorpus has options that change results' if upgraded else 'the config changed'}"
-            f"{what} since the files recorded in {store.folder} were processed "
-            f"(config hash {previous_hash} -> {current_hash}): run with --rebuild to reprocess everything "
-            + (
-                "with this version, or go on with the earlier one"
-                if upgraded
-                else "with the new config, or use the earlier config"
-            )
+            f"{change}{what} since the files recorded in {store.folder} were processed (config hash "
+            f"{previous_hash} -> {current_hash}): run with --rebuild to reprocess everything with "
+            f"{'this version' if upgraded else 'the new config'}, or {other}"
         )
 
     # Only new or changed files are processed; unchanged ones were done by an earlier run. A file with the

@@ -203,9 +203,11 @@ def config_hash(config_dump: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(result_config(config_dump), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[list[str], bool]:
     """The key paths in which two ``result_config`` differ, as the config names them (``output.format``,
-    ``input.max_doc_chars``, ``stages[3].threshold``; stages counted among the enabled ones)."""
+    ``input.max_doc_chars``, ``stages[3].threshold``; stages counted among the enabled ones), and whether
+    they are all stage options ``before`` lacks: options a newer cleancorpus added, not the user's edits."""
+    added = 0  # stage options the recorded config lacks
     changes = [
         f"input.{key}"
         for key in sorted(set(before.get("input", {})) | set(after.get("input", {})))
@@ -222,9 +224,12 @@ def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             for key in sorted(set(old) | set(new)):
                 if old.get(key) != new.get(key):
                     # an option the recorded config lacks came with a newer cleancorpus, not from the user
-                    added = "" if key in old else ", new in this version"
-                    changes.append(f"stages[{i}].{key} ({old.get('stage')}{added})")
-    return changes
+                    new_option = key not in old
+                    added += new_option
+                    changes.append(
+                        f"stages[{i}].{key} ({old.get('stage')}{', new in this version' if new_option else ''})"
+                    )
+    return changes, bool(changes) and added == len(changes)
 
 
 # The files table as FileRecord(*row) reads it.
