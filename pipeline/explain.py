@@ -69,10 +69,10 @@ def _read(path: Path, source: str, doc_id: str, config: RunConfig) -> list[tuple
     ]
 
 
-def _known_sources(config: RunConfig, outdir: Path) -> dict[str, str]:
+def _known_sources(config: RunConfig, outdir: Path, report: dict[str, Any] | None) -> dict[str, str]:
     """Source name -> path of the input files: the state's, and those a --limit trial (which records no
-    state) read, from report.json."""
-    read = ((_run_report(outdir) or {}).get("inputs") or {}).get("read_files")
+    state) read, from its ``report`` (report.json)."""
+    read = ((report or {}).get("inputs") or {}).get("read_files")
     sources = {str(k): str(v) for k, v in read.items()} if isinstance(read, dict) else {}
     folder = state_folder(config, outdir)
     if not (folder / "state.sqlite").exists():
@@ -92,9 +92,8 @@ def _run_report(outdir: Path) -> dict[str, Any] | None:
     return report if isinstance(report, dict) else None
 
 
-def _check_audit(outdir: Path, doc_id: str) -> None:
-    """An ExplainError when the run wrote no audit files: explain cannot answer."""
-    report = _run_report(outdir)
+def _check_audit(outdir: Path, doc_id: str, report: dict[str, Any] | None) -> None:
+    """An ExplainError when the run (its ``report``) wrote no audit files: explain cannot answer."""
     output = ((report or {}).get("config") or {}).get("output") or {}
     if output.get("audit") is False:
         raise ExplainError(
@@ -113,12 +112,14 @@ def where(source: str, line: int | None) -> str:
     return document_place("standard input" if source == STDIN else source, line)
 
 
-def _documents(config: RunConfig, outdir: Path, doc_id: str, source: str | None) -> tuple[list[_Doc], dict[str, str]]:
+def _documents(
+    config: RunConfig, outdir: Path, doc_id: str, source: str | None, report: dict[str, Any] | None
+) -> tuple[list[_Doc], dict[str, str]]:
     """The documents with this id (of the file ``source`` only, if given), in source and line order: audit
     records grouped by document, never mixed, and inputs read for those kept untouched; and the state's
     input files."""
 
-    sources = _known_sources(config, outdir)
+    sources = _known_sources(config, outdir, report)
     docs: dict[Key, _Doc] = {}
     for src, path in sources.items():
         if src == STDIN or (source is not None and src != source):
@@ -194,8 +195,9 @@ def explain_document(
 ) -> str:
     """Each document with this id (narrowed to one file with ``source``, one line with ``line``): its
     verdict, its text before with each removed span marked, and after."""
-    _check_audit(outdir, doc_id)
-    every, sources = _documents(config, outdir, doc_id, source)
+    report = _run_report(outdir)
+    _check_audit(outdir, doc_id, report)
+    every, sources = _documents(config, outdir, doc_id, source, report)
     docs = [d for d in every if line is None or d.line == line]
     chosen = f" in {where(source, line)}" if source is not None else f" at line {line}" if line is not None else ""
     if not docs:
@@ -203,7 +205,7 @@ def explain_document(
         if chosen:
             others = [
                 where(d.source, d.line)
-                for d in (every if source is None else _documents(config, outdir, doc_id, None)[0])
+                for d in (every if source is None else _documents(config, outdir, doc_id, None, report)[0])
             ]
             hint = f"; documents with this id: {_listed(others)}" if others else ""
         if STDIN in sources and source in (None, STDIN):
