@@ -22,25 +22,27 @@ RULE_KEPT, RULE_EXACT, RULE_NEAR = 0, 1, 2
 
 
 @numba.njit(cache=True, nogil=True)
-def ht_get(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64) -> np.int64:
+def ht_slot(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64) -> np.int64:
+    """The key's slot, or the empty slot where it would go (its value is then NO_VALUE)."""
     mask = slot_keys.size - 1
     j = np.int64(key & np.uint64(mask))
-    while slot_values[j] != NO_VALUE:
-        if slot_keys[j] == key:
-            return np.int64(slot_values[j])
+    while slot_values[j] != NO_VALUE and slot_keys[j] != key:
         j = (j + 1) & mask
-    return np.int64(-1)
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
+def ht_get(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64) -> np.int64:
+    j = ht_slot(slot_keys, slot_values, key)
+    return np.int64(-1) if slot_values[j] == NO_VALUE else np.int64(slot_values[j])
 
 
 @numba.njit(cache=True, nogil=True)
 def ht_put(slot_keys: np.ndarray, slot_values: np.ndarray, key: np.uint64, value: np.uint32) -> bool:
     # A key already present keeps its (earlier) value; True if the key was added.
-    mask = slot_keys.size - 1
-    j = np.int64(key & np.uint64(mask))
-    while slot_values[j] != NO_VALUE:
-        if slot_keys[j] == key:
-            return False
-        j = (j + 1) & mask
+    j = ht_slot(slot_keys, slot_values, key)
+    if slot_values[j] != NO_VALUE:
+        return False
     slot_keys[j] = key
     slot_values[j] = value
     return True
@@ -84,10 +86,7 @@ def ht_delete(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) 
     mask = slot_keys.size - 1
     removed = 0
     for n in range(keys.size):
-        key = keys[n]
-        i = np.int64(key & np.uint64(mask))
-        while slot_values[i] != NO_VALUE and slot_keys[i] != key:
-            i = (i + 1) & mask
+        i = ht_slot(slot_keys, slot_values, keys[n])
         if slot_values[i] == NO_VALUE:
             continue
         removed += 1
@@ -144,13 +143,10 @@ def ht_insert_value(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.nda
 def ht_increment(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> int:
     """Add one to the value of each key (an absent key gets 1; a key listed twice, 2); returns the
     number of keys added. The caller reserved room for them."""
-    mask = slot_keys.size - 1
     added = 0
     for i in range(keys.size):
         key = keys[i]
-        j = np.int64(key & np.uint64(mask))
-        while slot_values[j] != NO_VALUE and slot_keys[j] != key:
-            j = (j + 1) & mask
+        j = ht_slot(slot_keys, slot_values, key)
         if slot_values[j] == NO_VALUE:
             slot_keys[j] = key
             slot_values[j] = 1
@@ -166,12 +162,9 @@ def ht_decrement(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarra
     the caller to delete (``ht_delete``)."""
     zero = np.empty(keys.size, np.uint64)
     n = 0
-    mask = slot_keys.size - 1
     for i in range(keys.size):
         key = keys[i]
-        j = np.int64(key & np.uint64(mask))
-        while slot_keys[j] != key or slot_values[j] == NO_VALUE:
-            j = (j + 1) & mask
+        j = ht_slot(slot_keys, slot_values, key)
         slot_values[j] -= 1
         if slot_values[j] == 0:
             zero[n] = key
