@@ -13,7 +13,12 @@ document (paragraph removed, or document rejected, naming ``duplicate_of``) is o
   number of flagged pairs below 0.5 must be 0. precision@threshold: the same with J >= 0.75.
 
 Then the duplicate rates the default stage finds in the CC and trafilatura corpora.
-Run from the repo root: ``python benchmarks/bench_dedup_quality.py [--bases 2000 --seed 0]``.
+
+``--cjk``: the same with Chinese and Japanese paragraphs (two consecutive sentences of the lingua corpus's
+zh.txt / ja.txt, which are written without spaces), edited character by character, and the true Jaccard
+taken on character 5-grams of the text without whitespace and punctuation (a measure that does not depend
+on how the stage splits words).
+Run from the repo root: ``python benchmarks/bench_dedup_quality.py [--bases 2000 --seed 0] [--cjk]``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.corpora import CORPORA as SHARED_CORPORA  # noqa: E402
 from benchmarks.corpora import TEXT_CORPORA  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.dedup import DedupOptions, DedupStage  # noqa: E402
@@ -48,6 +54,50 @@ def real_paragraphs(norm: DedupStage) -> list[str]:
                         seen.add(key)
                         out.append(line.strip())
     return out
+
+
+def cjk_paragraphs() -> list[str]:
+    """Two consecutive sentences of the lingua corpus's Chinese and Japanese files, distinct."""
+    out: list[str] = []
+    for lang in ("zh", "ja"):
+        with open(SHARED_CORPORA / "lingua-sentences" / f"{lang}.txt", encoding="utf-8") as fh:
+            sentences = [line.strip() for line in fh if line.strip()]
+        out += [a + b for a, b in zip(sentences[::2], sentences[1::2], strict=False)]
+    return list(dict.fromkeys(out))
+
+
+_CJK_SURFACE = {"，": ",", "。": ".", "、": ",", "！": "!", "？": "?", "：": ":"}
+
+
+def cjk_edit(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str:
+    """``edit`` on characters: the unit a text written without spaces can be edited by."""
+    chars = list(text)
+    k = max(1, round(rng.uniform(0.0, 0.12) * len(chars)))  # a char edit touches ~5 char 5-grams
+    if kind == "substitute":
+        for i in rng.sample(range(len(chars)), k):
+            chars[i] = rng.choice(vocab)
+    elif kind == "insert":
+        for _ in range(k):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(vocab))
+    elif kind == "delete":
+        for i in sorted(rng.sample(range(len(chars)), min(k, len(chars) - 1)), reverse=True):
+            del chars[i]
+    elif kind == "truncate":
+        chars = chars[: max(10, len(chars) - 4 * k)]
+    elif kind == "surface":  # full-width punctuation as half-width, a space here and there
+        return "".join(_CJK_SURFACE.get(c, c) + (" " if rng.random() < 0.05 else "") for c in chars)
+    else:
+        for _ in range(2):
+            chars = list(cjk_edit("".join(chars), rng.choice(["substitute", "insert", "delete"]), rng, vocab))
+        return cjk_edit("".join(chars), "surface", rng, vocab)
+    return "".join(chars)
+
+
+def char_grams(text: str, n: int = 5) -> frozenset[str]:
+    chars = "".join(c for c in text if c.isalnum())
+    if len(chars) < n:
+        return frozenset([chars])
+    return frozenset(chars[i : i + n] for i in range(len(chars) - n + 1))
 
 
 def edit(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str:
@@ -89,13 +139,14 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def make_set(bases: int, seed: int) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]:
+def make_set(bases: int, seed: int, cjk: bool = False) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]:
     """(id, text) in input order, variant id -> base id, id -> kind."""
     norm = DedupStage()
     rng = random.Random(seed)
-    paras = real_paragraphs(norm)
+    paras = cjk_paragraphs() if cjk else real_paragraphs(norm)
     rng.shuffle(paras)
-    vocab = [w for p in paras[:2000] for w in p.split()]
+    bases = min(bases, len(paras) // 3)
+    vocab = [c for p in paras[:2000] for c in p] if cjk else [w for p in paras[:2000] for w in p.split()]
     base_texts, fillers = paras[:bases], paras[bases : bases * 3]
     order: list[tuple[str, str]] = [(f"d{i}", t) for i, t in enumerate(fillers)]
     order += [(f"b{i}", t) for i, t in enumerate(base_texts)]
@@ -108,11 +159,14 @@ def make_set(bases: int, seed: int) -> tuple[list[tuple[str, str]], dict[str, st
             kind = rng.choice(EDITS)
             vid = f"v{i}.{v}"
             variant_of[vid], kinds[vid] = f"b{i}", kind
-            order.insert(rng.randint(pos + 1, len(order)), (vid, edit(base, kind, rng, vocab)))
+            changed = cjk_edit(base, kind, rng, vocab) if cjk else edit(base, kind, rng, vocab)
+            order.insert(rng.randint(pos + 1, len(order)), (vid, changed))
     return order, variant_of, kinds
 
 
-def score(options: DedupOptions, order: list[tuple[str, str]], variant_of: dict[str, str]) -> dict[str, object]:
+def score(
+    options: DedupOptions, order: list[tuple[str, str]], variant_of: dict[str, str], cjk: bool = False
+) -> dict[str, object]:
     norm = DedupStage()
     stage = DedupStage(options)
     texts = dict(order)
@@ -124,7 +178,7 @@ def score(options: DedupOptions, order: list[tuple[str, str]], variant_of: dict[
             flagged[doc_id] = doc.rejected.extra["duplicate_of"]
         elif doc.removed:
             flagged[doc_id] = doc.removed[0].extra["duplicate_of"]  # type: ignore[index]
-    g = {doc_id: grams(norm, text) for doc_id, text in order}
+    g = {doc_id: char_grams(text) if cjk else grams(norm, text) for doc_id, text in order}
     pair_j = {d: jaccard(g[d], g[o]) for d, o in flagged.items()}
     true = {v: jaccard(g[v], g[b]) for v, b in variant_of.items()}
     high = [v for v, j in true.items() if j >= 0.8]
@@ -172,9 +226,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bases", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cjk", action="store_true", help="Chinese and Japanese paragraphs, edited by character")
     args = parser.parse_args()
-    order, variant_of, kinds = make_set(args.bases, args.seed)
-    print(f"{len(order)} paragraphs: {args.bases} bases, {len(variant_of)} variants, {Counter(kinds.values())}\n")
+    order, variant_of, kinds = make_set(args.bases, args.seed, args.cjk)
+    bases = len(order) - len(variant_of)
+    kinds_seen = Counter(kinds.values())
+    print(f"{len(order)} paragraphs: {bases} bases and fillers, {len(variant_of)} variants, {kinds_seen}\n")
     configs = {
         "defaults (each paragraph a document)": DedupOptions(),
         "paragraph matcher only (documents: false)": DedupOptions(documents=False),
@@ -184,7 +241,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     results = {}
     for name, options in configs.items():
-        r = score(options, order, variant_of)
+        r = score(options, order, variant_of, args.cjk)
         results[name] = r
         print(
             f"| {name} | {r['flagged']} | {r['recall@0.8']:.4f} ({r['pairs>=0.8']}) | {r['precision@0.5']:.4f} | "
@@ -195,7 +252,8 @@ def main() -> None:
     print("| --- |" + " ---: |" * len(results[next(iter(results))]["by_bin"]))  # type: ignore[arg-type]
     for name, r in results.items():
         print(f"| {name} | " + " | ".join(f"{h}/{n}" for h, n in r["by_bin"].values()) + " |")  # type: ignore[attr-defined]
-    corpus_rates()
+    if not args.cjk:
+        corpus_rates()
 
 
 if __name__ == "__main__":
