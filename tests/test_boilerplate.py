@@ -69,6 +69,7 @@ from pipeline.stages.boilerplate import (
     lexicon_coverage,
     line_features,
     line_hash,
+    log1p_counts,
     normalise,
     scorer_candidates,
     word_count,
@@ -1768,7 +1769,8 @@ def _context_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarr
     stretch_mean = float(s[inside].mean()) if inside.any() else CONTEXT_PAD
     pad = np.nan_to_num(shifted, nan=CONTEXT_PAD)
     columns = (s, pad[w - 1], pad[w - 2], pad[w - 3], pad[w + 1], pad[w + 2], pad[w + 3], near_mean, near_min)
-    columns += (near_max, wide_mean, np.log1p(before), np.log1p(after), np.log1p(to_before), np.log1p(to_after))
+    counts = [log1p_counts(c) for c in (before, after, to_before, to_after)]  # (as math.log1p: see log1p_counts)
+    columns += (near_max, wide_mean, *counts)
     columns += (np.full(m, median), s - median, rank, np.full(m, stretch_mean))
     for j, column in enumerate(columns):
         x[:, j] = column
@@ -1821,13 +1823,13 @@ def _block_features_reference(v: RuleVerdicts, cand: list[int], base: np.ndarray
         counts = np.diff(np.append(starts, m))
         means = np.bincount(group, weights=s) / counts
         x[:, mean_col] = means[group]
-        x[:, 0 if offset == 0 else 6] = np.log1p(counts)[group]
+        x[:, 0 if offset == 0 else 6] = log1p_counts(counts)[group]
         if offset == 0:
             x[:, 2] = np.minimum.reduceat(s, starts)[group]
             x[:, 3] = np.maximum.reduceat(s, starts)[group]
             confident = np.bincount(group, weights=(s >= CONTEXT_CONFIDENT).astype(np.float64)) / counts
             x[:, 4] = confident[group]
-            x[:, 5] = np.log1p(np.arange(m) - starts[group])
+            x[:, 5] = log1p_counts(np.arange(m) - starts[group])
     # Mean score of the lines up to this one / from this one on (the line itself included, so that
     # the first and last lines of a short clean text get their own score, not a "nothing there" pad).
     sums = np.concatenate(([0.0], np.cumsum(s)))
@@ -3089,3 +3091,11 @@ def test_own_patterns_under_a_disabled_rule_name_are_a_config_error():
     doc = Document(id="d", text="Posted on March 3\nThe harbour authority approved a plan to dredge.", source="s")
     stage.process(doc)
     assert [(r.rule, r.text) for r in doc.removed] == [("my-date-line", "Posted on March 3")]
+
+
+def test_log1p_of_counts_is_the_c_librarys_on_every_path() -> None:
+    """The step-by-step scorer takes log1p of counts as the compiled one does (math.log1p, the C library's):
+    numpy's own log1p differed in the last bit for some counts on an AMD EPYC, and a tree split there."""
+    counts = np.arange(100_000).reshape(2, -1)
+    want = np.array([[math.log1p(k) for k in row] for row in counts.tolist()])
+    assert np.array_equal(log1p_counts(counts).view(np.int64), want.view(np.int64))

@@ -1364,6 +1364,18 @@ def _words_between(infos: list[tuple[Any, ...] | None], first: int, last: int, m
 _LOG1P_TABLE = np.array([math.log1p(k) for k in range(4096)], dtype=np.float64)
 
 
+def log1p_counts(counts: np.ndarray) -> np.ndarray:
+    """math.log1p of non-negative integer counts, as the compiled scorer takes them. (numpy's log1p is
+    its own SIMD code on some CPUs: on an AMD EPYC it differed from the C library's in the last bit for
+    some counts, and a tree split at such a value scored a line differently by path.)"""
+    ints = np.asarray(counts).astype(np.int64)
+    out = _LOG1P_TABLE[np.minimum(ints, _LOG1P_TABLE.size - 1)]
+    big = ints >= _LOG1P_TABLE.size
+    if big.any():
+        out[big] = [math.log1p(int(k)) for k in ints[big]]
+    return out
+
+
 def _announced_list_items(lines: list[str], verdict: list[str | None], cand: list[int]) -> set[int]:
     """List items right after a kept line ending with a colon (nothing removed in between), and the
     items right after those. Only a line ending with a colon starts a list, so the text of the other
@@ -1710,7 +1722,7 @@ def block_features(
     if rows is None:
         rows = np.asarray(cand, dtype=np.int64)
     kernels.block_rows(np.ascontiguousarray(base, dtype=np.float64), rows, removed, CONTEXT_CONFIDENT, x)
-    x[:, _BLOCK_COUNT_COLUMNS] = np.log1p(x[:, _BLOCK_COUNT_COLUMNS])
+    x[:, _BLOCK_COUNT_COLUMNS] = log1p_counts(x[:, _BLOCK_COUNT_COLUMNS])
     return x
 
 
