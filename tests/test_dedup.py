@@ -89,7 +89,7 @@ def test_vectorized_normalization_equals_the_string_one_on_real_documents() -> N
         texts = [json.loads(line)["text"] for _, line in zip(range(80), fh, strict=False)]
     for text in texts:
         assert stage.normalized(text) == stage.normalize(text)
-        assert raw.normalized(text) == " ".join(text.split())
+        assert raw.normalized(text) == " ".join(dedup._SOLO.sub(r" \g<0> ", text).split())
 
 
 def test_exact_repeated_paragraph_inside_a_document_is_removed_and_first_kept() -> None:
@@ -272,14 +272,15 @@ def test_repeats_of_a_short_line_inside_a_document_are_still_removed() -> None:
 
 def test_min_words_counts_words_as_written() -> None:
     # "10:32 BST" is two words (the time split into three tokens: a repeated time stamp of a live blog
-    # was removed); commas and CJK clause marks separate words written without a space.
+    # was removed); commas separate words written without a space; a run of Chinese characters counts
+    # half its length (rounded up) between clause marks: 3 + 3.
     stage = DedupStage()
     assert stage.sketch("10:32 BST\nFROM python:3.7\n— — —\na,b,c\n有病看醫生，用藥問藥師。")["words"].tolist() == [
         2,
         2,
         0,
         3,
-        2,
+        6,
     ]
     (doc,) = _run(stage, "10:32 BST\nA first update of the live blog.\n10:32 BST\nAnd a second update of it.")
     assert doc.text.count("10:32 BST") == 2 and not doc.removed
@@ -486,8 +487,11 @@ def test_punctuation_and_digit_code_points_come_from_a_saved_copy_only_when_it_r
     unreadable copy is scanned again, and an unwritable place only means scanning in each process."""
     monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
     every = dedup._every_code_point()
-    fresh = [dedup._codepoints("".join(p.findall(every))) for p in (dedup._PUNCT_SYMBOLS, dedup._DIGITS)]
+    patterns = (dedup._PUNCT_SYMBOLS, dedup._DIGITS, dedup._SOLO)
+    fresh = [dedup._codepoints("".join(p.findall(every))) for p in patterns]
     assert fresh[0].size > 1000 and ord("!") in fresh[0] and ord("٣") in fresh[1]  # (Arabic-Indic three)
+    assert {ord("京"), ord("の"), ord("カ")} <= set(fresh[2].tolist()) and ord("한") not in fresh[2]
+    assert fresh[2].min() >= dedup._NB_FIRST_SOLO  # the kernel looks them up only from there on
     built = dedup._class_points()
     [saved] = tmp_path.glob("dedup_classes-*.npz")
     for points in (built, dedup._class_points()):  # scanned, then read back
@@ -569,3 +573,42 @@ def _without_lines(payload: bytes) -> bytes:
     header, arrays = dedup.unpack_arrays(payload)
     header.pop("lines")
     return dedup.pack_arrays(header, arrays)
+
+
+def _lingua(lang: str, n: int) -> list[str]:
+    with open(CORPORA / "lingua-sentences" / f"{lang}.txt", encoding="utf-8") as fh:
+        return [line.strip() for _, line in zip(range(n), fh, strict=False)]
+
+
+def test_chinese_and_japanese_characters_are_words_of_their_own() -> None:
+    """Written without spaces, a Chinese sentence was one or a few "words" (its clauses): it was never
+    matched as a near-duplicate and, counted as a few written words, was short."""
+    stage = DedupStage()
+    assert stage.normalize("东京的天气，很好。iPhone手机") == "东 京 的 天 气 很 好 iphone 手 机"
+    assert stage.normalized("東京の天気は、とても良い。") == "東 京 の 天 気 は と て も 良 い"
+    written = stage._tokens("北京时间昨天晚上\n东京a\nabc 東京, 大阪\n")[4]
+    assert np.diff(written).tolist() == [4, 2, 3, 0]  # half a run of characters, rounded up
+    # signatures still equal datasketch's on the shingles of such words
+    paras = _lingua("zh", 20) + _lingua("ja", 20)
+    sk = DedupStage(DedupOptions(unit="line", documents=False)).sketch("\n".join(paras))
+    assert sk["near"].tolist() == list(range(len(paras)))
+    for para, ours in zip(paras, sk["signatures"], strict=True):
+        theirs = datasketch.MinHash(num_perm=128, seed=1, hashfunc=stage.shingle_hash)
+        theirs.update_batch([s.encode("utf-8") for s in stage.shingles(stage.normalize(para))])
+        assert np.array_equal(ours, theirs.hashvalues)
+
+
+def test_chinese_near_duplicate_and_repeated_sentences_across_documents_are_removed() -> None:
+    zh = _lingua("zh", 12)
+    edited = zh[0][:10] + "的" + zh[0][11:]  # one character changed
+    a, b = _run(DedupStage(), "\n".join(zh[:6]), "\n".join([zh[6], edited, zh[7], zh[3], zh[8]]))
+    assert a.text == "\n".join(zh[:6])
+    assert b.text == "\n".join([zh[6], zh[7], zh[8]])
+    assert [(r.rule, r.text) for r in b.removed] == [
+        ("near-duplicate-paragraph", edited),
+        ("exact-paragraph", zh[3]),
+    ]
+    # a short line (fewer than short_words written words) one other document shares stays
+    short = "今天天气很好"  # 3 written words
+    c, d = _run(DedupStage(), zh[9] + "\n" + short, zh[10] + "\n" + short + "\n" + zh[11])
+    assert short in d.text.split("\n") and not d.removed

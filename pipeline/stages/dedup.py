@@ -57,6 +57,8 @@ HASH_SCHEME = {
     "datasketch": version("datasketch"),
     "scheme": "affine32",
     "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
+    # a saved index of an earlier version keyed a run of Chinese or Japanese characters as one word
+    "words": "between whitespace (and punctuation when stripped); each Han, Hiragana or Katakana character a word",
     "shingle_hash": "(sum_k token_hash[k] * C_k mod 2**64) >> 32, C_k = ShingleHash.multipliers(n)",
     "exact_key": "fmix64(sum_i token_hash[i] * B**i + len * K mod 2**64), digits as written below digits_min_words"
     " words without digits",
@@ -69,6 +71,10 @@ STATE_CHUNK_DOCUMENTS = 2_000
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _DIGITS = regex.compile(r"\d")
+# Chinese and Japanese are written without spaces: each of their characters is a word of its own (as
+# whitespace-separated words are), and a run of them counts half its characters as written words (a
+# Chinese word is 1-2 characters), so "北京时间昨天晚上" is eight words and four written words.
+_SOLO = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
 _SENTENCE_END = tuple('.!?:;"”’»)。！？')
 _M64 = (1 << 64) - 1
 _POLY_BASE = 0x9E3779B97F4A7C15  # odd: invertible mod 2**64
@@ -238,7 +244,7 @@ def _every_code_point() -> str:
 def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per code point: does it separate words (whitespace as str.split sees it, and punctuation,
     symbols and control characters when stripped), and what it maps to (digits -> '0')."""
-    punct, digits = _class_points()
+    punct, digits, _ = _class_points()
     is_sep = np.zeros(0x110000, dtype=bool)
     is_sep[[c for c in range(0x3100) if chr(c).isspace()]] = True
     if strip_punctuation:
@@ -253,30 +259,42 @@ def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.nd
 _CLASS_CACHE_DIR = CACHE_DIR  # (a name of its own: tests point it elsewhere)
 
 
-def _class_points() -> tuple[np.ndarray, np.ndarray]:
-    """The code points _PUNCT_SYMBOLS and _DIGITS match, read from the copy an earlier process saved beside
-    the package (``__pycache__``): two regex scans over every code point take ~0.06 s of a fresh process.
+def _class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The code points _PUNCT_SYMBOLS, _DIGITS and _SOLO match, read from the copy an earlier process saved
+    beside the package (``__pycache__``): the regex scans over every code point take ~0.1 s of a fresh process.
     The file name holds a hash of what they depend on (the patterns, ``regex``'s version: its Unicode
     tables); an unreadable copy is rebuilt."""
-    key = json.dumps([_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, regex.__version__])
+    key = json.dumps([_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, _SOLO.pattern, regex.__version__])
     path = _CLASS_CACHE_DIR / f"dedup_classes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     return cached_build(path, _read_class_points, _scan_class_points, _class_points_bytes)
 
 
-def _scan_class_points() -> tuple[np.ndarray, np.ndarray]:
+def _scan_class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     every = _every_code_point()
-    return _codepoints("".join(_PUNCT_SYMBOLS.findall(every))), _codepoints("".join(_DIGITS.findall(every)))
+    return (
+        _codepoints("".join(_PUNCT_SYMBOLS.findall(every))),
+        _codepoints("".join(_DIGITS.findall(every))),
+        _codepoints("".join(_SOLO.findall(every))),
+    )
 
 
-def _read_class_points(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _read_class_points(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-        return saved["punct"], saved["digits"]
+        return saved["punct"], saved["digits"], saved["solo"]
 
 
-def _class_points_bytes(points: tuple[np.ndarray, np.ndarray]) -> bytes:
+def _class_points_bytes(points: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bytes:
     data = io.BytesIO()
-    np.savez(data, punct=points[0], digits=points[1])
+    np.savez(data, punct=points[0], digits=points[1], solo=points[2])
     return data.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _solo_table() -> np.ndarray:
+    """Per code point: is it a word by itself (``_SOLO``: a Han, Hiragana or Katakana character)."""
+    solo = np.zeros(0x110000, dtype=bool)
+    solo[_class_points()[2]] = True
+    return solo
 
 
 # Punctuation that separates written words even without a space after it: commas and clause marks,
@@ -315,6 +333,7 @@ _NO_TOKENS = np.empty(0, dtype=np.uint64)
 _NO_OFFSETS = np.empty(0, dtype=np.int64)
 _NB_POLY_BASE = np.uint64(_POLY_BASE)
 _NB_POLY_LEN = np.uint64(_POLY_LEN)
+_NB_FIRST_SOLO = np.uint32(0x2E80)  # no Han, Hiragana or Katakana character comes before (tested)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -364,18 +383,36 @@ def _nb_minhash(
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: bool, breaks: np.ndarray) -> tuple:
+def _nb_words(
+    cp: np.ndarray,
+    is_sep: np.ndarray,
+    mapping: np.ndarray,
+    mapped: bool,
+    breaks: np.ndarray,
+    solo: np.ndarray,
+    split_solo: bool,
+) -> tuple:
     """Words of a code point array: start, end, polynomial hash (``_word_hash`` of the mapped code
     points) of each, the word offset of each line (len = newlines + 2), if ``mapped`` the same hash
     of each word's code points as written (else an empty array), and the count of written words
     before each line (as ``line_words``): the pieces between whitespace or clause punctuation that
-    hold at least one word ("10:32 BST" is two written words, three words; "—" none). ``breaks``:
-    whether a code point below its size ends a written word (``_written_breaks``)."""
+    hold at least one word ("10:32 BST" is two written words, three words; "—" none), a run of
+    ``solo`` characters (Han, kana) counting half its length, rounded up. ``breaks``: whether a code
+    point below its size ends a written word (``_written_breaks``). With ``split_solo`` each ``solo``
+    character is a word of its own."""
     n = cp.size
-    w_start = np.empty(n // 2 + 1, np.int64)
-    w_end = np.empty(n // 2 + 1, np.int64)
-    hashes = np.empty(n // 2 + 1, np.uint64)
-    raw = np.empty(n // 2 + 1 if mapped else 0, np.uint64)
+    solos = 0
+    if split_solo:
+        for i in range(n):
+            if cp[i] >= _NB_FIRST_SOLO and solo[cp[i]]:
+                solos += 1
+    # A word takes a character and the separator after it, a solo character only itself. (Arrays
+    # grown inside the loop below made it several times slower.)
+    cap = (n - solos) // 2 + 1 + solos
+    w_start = np.empty(cap, np.int64)
+    w_end = np.empty(cap, np.int64)
+    hashes = np.empty(cap, np.uint64)
+    raw = np.empty(cap if mapped else 0, np.uint64)
     acc_raw = np.uint64(0)
     line_words = np.empty(n + 2, np.int64)
     line_words[0] = 0
@@ -383,6 +420,7 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
     line_written[0] = 0
     written = 0
     counted = False  # the current whitespace-separated token has been counted as a written word
+    run = 0  # solo characters in a row
     words = 0
     lines = 1
     inside = False
@@ -391,7 +429,8 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
     start = 0
     for i in range(n + 1):
         c = cp[i] if i < n else np.uint32(32)
-        if is_sep[c]:
+        single = c >= _NB_FIRST_SOLO and not is_sep[c] and solo[c]
+        if is_sep[c] or (single and split_solo):
             if inside:
                 w_start[words] = start
                 w_end[words] = i
@@ -400,27 +439,44 @@ def _nb_words(cp: np.ndarray, is_sep: np.ndarray, mapping: np.ndarray, mapped: b
                     raw[words] = _nb_fmix64(acc_raw + np.uint64(i - start) * _NB_POLY_LEN)
                 words += 1
                 inside = False
-            if counted and c < breaks.size and breaks[c]:
-                counted = False
-            if c == 10 and i < n:
-                line_words[lines] = words
-                line_written[lines] = written
-                lines += 1
+            if not single:
+                run = 0
+                if counted and c < breaks.size and breaks[c]:
+                    counted = False
+                if c == 10 and i < n:
+                    line_words[lines] = words
+                    line_written[lines] = written
+                    lines += 1
+                continue
+        if single:
+            run += 1
+            if run % 2 == 1:
+                written += 1
+            counted = False
         else:
-            if not inside:
-                if not counted:
-                    written += 1
-                    counted = True
-                inside = True
-                start = i
-                acc = np.uint64(0)
-                acc_raw = np.uint64(0)
-                power = np.uint64(1)
+            run = 0
+            if not counted:
+                written += 1
+                counted = True
+        if not inside:
+            inside = True
+            start = i
+            acc = np.uint64(0)
+            acc_raw = np.uint64(0)
+            power = np.uint64(1)
+        if mapped:
+            acc_raw += np.uint64(c) * power
+            c = mapping[c]
+        acc += np.uint64(c) * power
+        power *= _NB_POLY_BASE
+        if single and split_solo:
+            inside = False
+            w_start[words] = i
+            w_end[words] = i + 1
+            hashes[words] = _nb_fmix64(acc + _NB_POLY_LEN)
             if mapped:
-                acc_raw += np.uint64(c) * power
-                c = mapping[c]
-            acc += np.uint64(c) * power
-            power *= _NB_POLY_BASE
+                raw[words] = _nb_fmix64(acc_raw + _NB_POLY_LEN)
+            words += 1
     line_words[lines] = words
     line_written[lines] = written
     return (
@@ -1073,6 +1129,8 @@ class DedupStage(Stage):
             text = _PUNCT_SYMBOLS.sub(" ", text)
         if o.normalize_digits:
             text = _DIGITS.sub("0", text)
+        if o.shingle == "word":
+            text = _SOLO.sub(r" \g<0> ", text)
         if keep:
             return keep.join(" ".join(part.split()) for part in text.split(keep))
         return " ".join(text.split())
@@ -1095,7 +1153,7 @@ class DedupStage(Stage):
         cp = _codepoints(text.casefold() if o.lowercase else text)
         table = mapping if mapping is not None else _NO_MAPPING
         w_start, w_end, words, line_words, raw, written = _nb_words(
-            cp, is_sep, table, mapping is not None, _written_breaks()
+            cp, is_sep, table, mapping is not None, _written_breaks(), _solo_table(), o.shingle == "word"
         )
         if o.shingle == "word":
             return words, line_words, None, raw if mapping is not None else None, written
@@ -1117,7 +1175,10 @@ class DedupStage(Stage):
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
         cp = _codepoints(text.casefold() if o.lowercase else text)
         cp = np.where(is_sep[cp], np.uint32(32), cp if mapping is None else mapping[cp]).astype(np.uint32)
-        return " ".join(cp.tobytes().decode("utf-32-le", "surrogatepass").split())
+        words = cp.tobytes().decode("utf-32-le", "surrogatepass")
+        if o.shingle == "word":
+            words = _SOLO.sub(r" \g<0> ", words)
+        return " ".join(words.split())
 
     # ------------------------------------------------------------ sketches of one document
 
