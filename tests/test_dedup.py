@@ -487,10 +487,11 @@ def test_punctuation_and_digit_code_points_come_from_a_saved_copy_only_when_it_r
     unreadable copy is scanned again, and an unwritable place only means scanning in each process."""
     monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
     every = dedup._every_code_point()
-    patterns = (dedup._PUNCT_SYMBOLS, dedup._DIGITS, dedup._SOLO)
+    patterns = (dedup._PUNCT_SYMBOLS, dedup._DIGITS, dedup._SOLO, dedup._SOLO_HALF)
     fresh = [dedup._codepoints("".join(p.findall(every))) for p in patterns]
     assert fresh[0].size > 1000 and ord("!") in fresh[0] and ord("٣") in fresh[1]  # (Arabic-Indic three)
-    assert {ord("京"), ord("の"), ord("カ")} <= set(fresh[2].tolist()) and ord("한") not in fresh[2]
+    assert {ord("京"), ord("の"), ord("カ"), ord("ไ")} <= set(fresh[2].tolist()) and ord("한") not in fresh[2]
+    assert ord("京") in fresh[3] and ord("ไ") not in fresh[3]
     assert fresh[2].min() >= dedup._NB_FIRST_SOLO  # the kernel looks them up only from there on
     built = dedup._class_points()
     [saved] = tmp_path.glob("dedup_classes-*.npz")
@@ -580,16 +581,21 @@ def _lingua(lang: str, n: int) -> list[str]:
         return [line.strip() for _, line in zip(range(n), fh, strict=False)]
 
 
-def test_chinese_and_japanese_characters_are_words_of_their_own() -> None:
+def test_chinese_japanese_and_thai_characters_are_words_of_their_own() -> None:
     """Written without spaces, a Chinese sentence was one or a few "words" (its clauses): it was never
-    matched as a near-duplicate and, counted as a few written words, was short."""
+    matched as a near-duplicate and, counted as a few written words, was short. So was Thai."""
     stage = DedupStage()
     assert stage.normalize("东京的天气，很好。iPhone手机") == "东 京 的 天 气 很 好 iphone 手 机"
     assert stage.normalized("東京の天気は、とても良い。") == "東 京 の 天 気 は と て も 良 い"
-    written = stage._tokens("北京时间昨天晚上\n东京a\nabc 東京, 大阪\n")[4]
-    assert np.diff(written).tolist() == [4, 2, 3, 0]  # half a run of characters, rounded up
+    assert stage.normalize("ภาษาไทย ง่าย") == "ภ า ษ า ไ ท ย ง ่ า ย"
+    mixed = "a京" * 5000 + "b"  # as many words as characters: the kernel's arrays are sized for them
+    assert len(stage._tokens(mixed)[0]) == len(stage.normalize(mixed).split()) == 10_001
+    raw = DedupStage(DedupOptions(normalize_digits=False))
+    assert raw.normalize("พ.ศ. ๒๕๖๖") == raw.normalized("พ.ศ. ๒๕๖๖") == "พ ศ ๒๕๖๖"  # digits are digits
+    written = stage._tokens("北京时间昨天晚上\n东京a\nabc 東京, 大阪\nภาษาไทยง่ายมาก\n")[4]
+    assert np.diff(written).tolist() == [4, 2, 3, 4, 0]  # half a run of Han or kana, a quarter of Thai, rounded up
     # signatures still equal datasketch's on the shingles of such words
-    paras = _lingua("zh", 20) + _lingua("ja", 20)
+    paras = _lingua("zh", 20) + _lingua("ja", 20) + _lingua("th", 20)
     sk = DedupStage(DedupOptions(unit="line", documents=False)).sketch("\n".join(paras))
     assert sk["near"].tolist() == list(range(len(paras)))
     for para, ours in zip(paras, sk["signatures"], strict=True):

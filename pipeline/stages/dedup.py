@@ -71,10 +71,13 @@ STATE_CHUNK_DOCUMENTS = 2_000
 
 _PUNCT_SYMBOLS = regex.compile(r"[\p{P}\p{S}\p{Cc}]+")
 _DIGITS = regex.compile(r"\d")
-# Chinese and Japanese are written without spaces: each of their characters is a word of its own (as
-# whitespace-separated words are), and a run of them counts half its characters as written words (a
-# Chinese word is 1-2 characters), so "北京时间昨天晚上" is eight words and four written words.
-_SOLO = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
+# Chinese, Japanese, Thai, Lao, Khmer and Myanmar are written without spaces between words: each of their
+# characters is a word of its own (as whitespace-separated words are). Toward written words a run of Han or
+# kana counts half its characters (a Chinese word is 1-2 characters: "北京时间昨天晚上" is eight words and four
+# written words), a run of the others a quarter (their words are spelt in 3-5 letters and marks).
+# (Their digits are digits: "๒๕๖๖" is one word, as "2023" is.)
+_SOLO = regex.compile(r"(?V1)[[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]--\d]")
+_SOLO_HALF = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
 _SENTENCE_END = tuple('.!?:;"”’»)。！？')
 _M64 = (1 << 64) - 1
 _POLY_BASE = 0x9E3779B97F4A7C15  # odd: invertible mod 2**64
@@ -244,7 +247,7 @@ def _every_code_point() -> str:
 def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per code point: does it separate words (whitespace as str.split sees it, and punctuation,
     symbols and control characters when stripped), and what it maps to (digits -> '0')."""
-    punct, digits, _ = _class_points()
+    punct, digits, _, _ = _class_points()
     is_sep = np.zeros(0x110000, dtype=bool)
     is_sep[[c for c in range(0x3100) if chr(c).isspace()]] = True
     if strip_punctuation:
@@ -259,42 +262,47 @@ def _char_tables(strip_punctuation: bool, normalize_digits: bool) -> tuple[np.nd
 _CLASS_CACHE_DIR = CACHE_DIR  # (a name of its own: tests point it elsewhere)
 
 
-def _class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The code points _PUNCT_SYMBOLS, _DIGITS and _SOLO match, read from the copy an earlier process saved
+def _class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The code points _PUNCT_SYMBOLS, _DIGITS, _SOLO and _SOLO_HALF match, read from the copy an earlier process saved
     beside the package (``__pycache__``): the regex scans over every code point take ~0.1 s of a fresh process.
     The file name holds a hash of what they depend on (the patterns, ``regex``'s version: its Unicode
     tables); an unreadable copy is rebuilt."""
-    key = json.dumps([_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, _SOLO.pattern, regex.__version__])
+    patterns = [_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, _SOLO.pattern, _SOLO_HALF.pattern, regex.__version__]
+    key = json.dumps(patterns)
     path = _CLASS_CACHE_DIR / f"dedup_classes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     return cached_build(path, _read_class_points, _scan_class_points, _class_points_bytes)
 
 
-def _scan_class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scan_class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     every = _every_code_point()
     return (
         _codepoints("".join(_PUNCT_SYMBOLS.findall(every))),
         _codepoints("".join(_DIGITS.findall(every))),
         _codepoints("".join(_SOLO.findall(every))),
+        _codepoints("".join(_SOLO_HALF.findall(every))),
     )
 
 
-def _read_class_points(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_class_points(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-        return saved["punct"], saved["digits"], saved["solo"]
+        return saved["punct"], saved["digits"], saved["solo"], saved["solo_half"]
 
 
-def _class_points_bytes(points: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bytes:
+def _class_points_bytes(points: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> bytes:
     data = io.BytesIO()
-    np.savez(data, punct=points[0], digits=points[1], solo=points[2])
+    np.savez(data, punct=points[0], digits=points[1], solo=points[2], solo_half=points[3])
     return data.getvalue()
 
 
 @lru_cache(maxsize=1)
 def _solo_table() -> np.ndarray:
-    """Per code point: is it a word by itself (``_SOLO``: a Han, Hiragana or Katakana character)."""
-    solo = np.zeros(0x110000, dtype=bool)
-    solo[_class_points()[2]] = True
-    return solo
+    """Per code point: 0, or it is a word by itself (``_SOLO``) and a run of such characters counts one
+    written word in this many (2 for Han and kana, 4 for Thai, Lao, Khmer and Myanmar)."""
+    _, _, solo, half = _class_points()
+    table = np.zeros(0x110000, dtype=np.uint8)
+    table[solo] = 4
+    table[half] = 2
+    return table
 
 
 # Punctuation that separates written words even without a space after it: commas and clause marks,
@@ -333,7 +341,7 @@ _NO_TOKENS = np.empty(0, dtype=np.uint64)
 _NO_OFFSETS = np.empty(0, dtype=np.int64)
 _NB_POLY_BASE = np.uint64(_POLY_BASE)
 _NB_POLY_LEN = np.uint64(_POLY_LEN)
-_NB_FIRST_SOLO = np.uint32(0x2E80)  # no Han, Hiragana or Katakana character comes before (tested)
+_NB_FIRST_SOLO = np.uint32(0x0E00)  # no _SOLO character comes before Thai (tested)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -397,18 +405,19 @@ def _nb_words(
     of each word's code points as written (else an empty array), and the count of written words
     before each line (as ``line_words``): the pieces between whitespace or clause punctuation that
     hold at least one word ("10:32 BST" is two written words, three words; "—" none), a run of
-    ``solo`` characters (Han, kana) counting half its length, rounded up. ``breaks``: whether a code
-    point below its size ends a written word (``_written_breaks``). With ``split_solo`` each ``solo``
+    ``solo`` characters counting one in ``solo[c]`` (``_solo_table``), rounded up. ``breaks``: whether a
+    code point below its size ends a written word (``_written_breaks``). With ``split_solo`` each ``solo``
     character is a word of its own."""
     n = cp.size
     solos = 0
     if split_solo:
         for i in range(n):
-            if cp[i] >= _NB_FIRST_SOLO and solo[cp[i]]:
+            if cp[i] >= _NB_FIRST_SOLO and solo[cp[i]] != 0:
                 solos += 1
-    # A word takes a character and the separator after it, a solo character only itself. (Arrays
-    # grown inside the loop below made it several times slower.)
-    cap = (n - solos) // 2 + 1 + solos
+    # Other words: each takes a character, and two of them are apart by a separator or a solo character,
+    # so there are at most (n + 1) // 2; a solo character is a word by itself. (Arrays grown inside the
+    # loop below made it several times slower.)
+    cap = (n + 1) // 2 + solos + 1
     w_start = np.empty(cap, np.int64)
     w_end = np.empty(cap, np.int64)
     hashes = np.empty(cap, np.uint64)
@@ -429,7 +438,7 @@ def _nb_words(
     start = 0
     for i in range(n + 1):
         c = cp[i] if i < n else np.uint32(32)
-        single = c >= _NB_FIRST_SOLO and not is_sep[c] and solo[c]
+        single = c >= _NB_FIRST_SOLO and not is_sep[c] and solo[c] != 0
         if is_sep[c] or (single and split_solo):
             if inside:
                 w_start[words] = start
@@ -449,9 +458,9 @@ def _nb_words(
                     lines += 1
                 continue
         if single:
-            run += 1
-            if run % 2 == 1:
+            if run % solo[c] == 0:
                 written += 1
+            run += 1
             counted = False
         else:
             run = 0
