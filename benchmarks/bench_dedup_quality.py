@@ -76,24 +76,31 @@ def cjk_edit(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str:
     """``edit`` on characters: the unit a text written without spaces can be edited by."""
     chars = list(text)
     k = max(1, round(rng.uniform(0.0, 0.12) * len(chars)))  # a char edit touches ~5 char 5-grams
-    if kind == "substitute":
-        for i in rng.sample(range(len(chars)), k):
-            chars[i] = rng.choice(vocab)
-    elif kind == "insert":
-        for _ in range(k):
-            chars.insert(rng.randrange(len(chars) + 1), rng.choice(vocab))
-    elif kind == "delete":
-        for i in sorted(rng.sample(range(len(chars)), min(k, len(chars) - 1)), reverse=True):
-            del chars[i]
-    elif kind == "truncate":
-        chars = chars[: max(10, len(chars) - 4 * k)]
-    elif kind == "surface":  # full-width punctuation as half-width, a space here and there
+    if kind == "surface":  # full-width punctuation as half-width, a space here and there
         return "".join(_CJK_SURFACE.get(c, c) + (" " if rng.random() < 0.05 else "") for c in chars)
-    else:
+    if kind == "mixed":
         for _ in range(2):
             chars = list(cjk_edit("".join(chars), rng.choice(["substitute", "insert", "delete"]), rng, vocab))
         return cjk_edit("".join(chars), "surface", rng, vocab)
-    return "".join(chars)
+    return "".join(_edit_items(chars, kind, k, rng, vocab, shortest=10, cut=4 * k))
+
+
+def _edit_items(
+    items: list[str], kind: str, k: int, rng: random.Random, vocab: list[str], shortest: int, cut: int
+) -> list[str]:
+    """Substitute, insert or delete ``k`` random items (words or characters), or cut ``cut`` off the end."""
+    if kind == "substitute":
+        for i in rng.sample(range(len(items)), k):
+            items[i] = rng.choice(vocab)
+    elif kind == "insert":
+        for _ in range(k):
+            items.insert(rng.randrange(len(items) + 1), rng.choice(vocab))
+    elif kind == "delete":
+        for i in sorted(rng.sample(range(len(items)), min(k, len(items) - 1)), reverse=True):
+            del items[i]
+    elif kind == "truncate":
+        items = items[: max(shortest, len(items) - cut)]
+    return items
 
 
 def char_grams(text: str, n: int = 5) -> frozenset[str]:
@@ -107,28 +114,17 @@ def edit(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str:
     words = text.split()
     strength = rng.uniform(0.0, 0.35)  # share of words touched: true Jaccard from ~0.1 to 1
     k = max(1, round(strength * len(words)))
-    if kind == "substitute":
-        for i in rng.sample(range(len(words)), k):
-            words[i] = rng.choice(vocab)
-    elif kind == "insert":
-        for _ in range(k):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(vocab))
-    elif kind == "delete":
-        for i in sorted(rng.sample(range(len(words)), min(k, len(words) - 1)), reverse=True):
-            del words[i]
-    elif kind == "truncate":
-        words = words[: max(5, len(words) - k)]
-    elif kind == "surface":  # normalization must make these equal: case, punctuation, whitespace
+    if kind == "surface":  # normalization must make these equal: case, punctuation, whitespace
         out = []
         for w in words:
             r = rng.random()
             out.append(w.upper() if r < 0.3 else w.lower() if r < 0.5 else w + rng.choice(",.;!") if r < 0.6 else w)
         return rng.choice([" ", "  ", "\t"]).join(out)
-    else:  # mixed: a little of everything
+    if kind == "mixed":  # a little of everything
         for _ in range(2):
             words = edit(" ".join(words), rng.choice(["substitute", "insert", "delete"]), rng, vocab).split()
         return edit(" ".join(words), "surface", rng, vocab)
-    return " ".join(words)
+    return " ".join(_edit_items(words, kind, k, rng, vocab, shortest=5, cut=k))
 
 
 def grams(norm: DedupStage, text: str, n: int = 5) -> frozenset[str]:
