@@ -1462,15 +1462,23 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
-        # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
-        # deeper trees are walked node by node.
-        self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
-        # kernels.score_log_odds' form of the trees (depth 3 at most: each tree's leaf value per bit pattern,
-        # 128 values; 32,768 at depth 4 would not stay in cache); None: scored step by step.
+
+    # The two tables below come from compiled kernels: made at first use, so that a stage built only to check
+    # a config, or by a run with nothing new, loads no compiled code (numba's first load: ~70 ms a process).
+    @functools.cached_property
+    def _tests(self) -> np.ndarray | None:
+        """Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4; deeper
+        trees are walked node by node (None)."""
+        return kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
+
+    @functools.cached_property
+    def _binned(self) -> np.ndarray | None:
+        """kernels.score_log_odds' form of the trees (depth 3 at most: each tree's leaf value per bit pattern,
+        128 values; 32,768 at depth 4 would not stay in cache); None: scored step by step."""
         small = self._tests is not None and self._tests.size <= 128
-        self._binned = (
-            kernels.binned_trees(self.feature, self.threshold, self.leaf[:, self._tests], self.base) if small else None
-        )
+        if not small:
+            return None
+        return kernels.binned_trees(self.feature, self.threshold, self.leaf[:, self._tests], self.base)
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -1600,7 +1608,11 @@ class CompiledLexicon:
         # Word k: starts[k]:starts[k + 1] (int32, as lexicon_table's slots: fewer cache lines per lookup).
         self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
         self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
-        self.slots = kernels.lexicon_table(self.points, self.starts)
+
+    @functools.cached_property
+    def slots(self) -> np.ndarray:
+        """The words' hash table (kernels.lexicon_table), made at first use as TreeEnsemble's tables."""
+        return kernels.lexicon_table(self.points, self.starts)
 
     def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
         """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
