@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import marshal
 import math
 import os
 import pickle
@@ -1026,6 +1027,25 @@ def test_packs_same_without_libyaml(monkeypatch):
         text = (Path(boilerplate.__file__).parent.parent / "data" / "boilerplate" / f"{name}.yaml").read_text("utf-8")
         assert boilerplate._check_pack(boilerplate._parse_pack(text), name) == pack, name
     assert fast["en"]["rules"]
+
+
+def test_shipped_packs_come_from_a_saved_copy_only_when_it_reads(monkeypatch, tmp_path: Path) -> None:
+    """A shipped pack is parsed once and saved (its YAML costs ~2 ms a pack at every start), then read back equal;
+    a copy that does not hold a pack is parsed again, and an unwritable place only means parsing each time."""
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path)
+    text = (Path(boilerplate.__file__).parent.parent / "data" / "boilerplate" / "en.yaml").read_text("utf-8")
+    parsed = boilerplate._check_pack(boilerplate._parse_pack(text), "en.yaml")
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+    [saved] = tmp_path.glob("boilerplate_pack-en-*.marshal")
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+    saved.write_bytes(marshal.dumps({"rules": {}}))  # (not what the pack holds: shows the copy is what is read)
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == {"rules": {}}
+    for foreign in (b"", marshal.dumps(["rules"]), marshal.dumps(parsed)[:100]):
+        saved.write_bytes(foreign)
+        assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path / "file" / "cache")
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
 
 
 def test_max_phrase_line_words():

@@ -43,6 +43,7 @@ import hashlib
 import inspect
 import io
 import json
+import marshal
 import math
 import operator
 import re
@@ -505,11 +506,39 @@ def _parse_pack(text: str) -> Any:
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (C or Python)
 
 
+_PACK_CACHE_VERSION = 1  # raise when what _read_shipped_pack makes of a pack's text changes
+
+
 @functools.cache
 def _read_shipped_pack(name: str) -> dict[str, Any]:
-    """A shipped pack, parsed once per process (callers must not modify it)."""
-    text = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, f"{name}.yaml").read_text(encoding="utf-8")
-    return _check_pack(_parse_pack(text) or {}, f"{name}.yaml")
+    """A shipped pack, parsed once per process (callers must not modify it): from the copy an earlier process
+    saved beside the package (marshal, ~0.4 ms for all the packs, against ~22 ms of YAML), its file name
+    holding a hash of the pack's text; an unreadable copy, or none, is parsed and saved."""
+    data = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, f"{name}.yaml").read_bytes()
+    digest = hashlib.sha256(data + repr(_PACK_CACHE_VERSION).encode()).hexdigest()[:16]
+    return cached_build(
+        _TABLE_CACHE_DIR / f"boilerplate_pack-{name}-{digest}.marshal",
+        _read_marshalled_pack,
+        lambda: _check_pack(_parse_pack(_text_mode(data.decode("utf-8"))) or {}, f"{name}.yaml"),
+        _marshalled_pack,
+    )
+
+
+def _text_mode(text: str) -> str:
+    """``text`` as a file opened in text mode reads it (universal newlines)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_marshalled_pack(data: bytes) -> dict[str, Any] | None:
+    pack = marshal.loads(data)
+    return pack if isinstance(pack, dict) else None
+
+
+def _marshalled_pack(pack: dict[str, Any]) -> bytes | None:
+    try:  # (YAML has values marshal cannot hold, e.g. dates: such a pack is parsed in every process)
+        return marshal.dumps(pack)
+    except ValueError:
+        return None
 
 
 def _check_pack(pack: Any, where: str) -> dict[str, Any]:
