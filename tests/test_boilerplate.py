@@ -1425,6 +1425,17 @@ def test_normalise_fast_path_equals_the_edge_pattern(line):
     assert normalise(line) == _EDGE_RE.sub("", " ".join(line.split()).lower())
 
 
+def test_the_phrase_hint_is_compiled_at_its_first_use():
+    # (~3 ms a process: a stage built to check a config, or by a run with nothing new, does not compile it.)
+    built = BoilerplateStage()
+    assert "_phrase_hint" not in vars(built) and built._phrases
+    assert built._classify_key("the weather was fine today", 5, None) is None  # no rule: the hint is asked
+    assert vars(built)["_phrase_hint"] is not None
+    copy = pickle.loads(pickle.dumps(built))  # (rebuilt, as in a worker)
+    assert "_phrase_hint" not in vars(copy)
+    assert copy._classify_key("die kommentarfunktion ist geschlossen", 4, None) == "comment-form"
+
+
 def test_first_character_buckets_and_phrase_hint_agree_with_the_plain_rules(stage):
     """Every line of the seeds and tricky cases: the per-first-character alternation finds the same
     rule as the full one, and the phrase trie misses no line a phrase occurs in."""

@@ -2163,7 +2163,7 @@ class BoilerplateStage(Stage):
         # Plain substring search (C speed) confirms a phrase; the trie regex first tells in one pass
         # whether any phrase occurs at all (most lines contain none).
         self._phrases = tuple(phrases)
-        self._phrase_hint = _phrase_hint_re(tuple(p for p, *_ in phrases)) if phrases else None
+        self.__dict__.pop("_phrase_hint", None)  # (compiled at first use: _phrase_hint)
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
@@ -2209,6 +2209,12 @@ class BoilerplateStage(Stage):
         self._root_lengths[[len(r) for r in roots if r]] = 1
         # The hyperscan database of the whole-line patterns and phrases, built at first use (_prefilter).
         self._prefilter_db: prefilter.Prefilter | None | bool = False
+
+    @functools.cached_property
+    def _phrase_hint(self) -> re.Pattern | None:
+        """The trie regex telling in one pass whether any contains-phrase occurs in a key, compiled at first use
+        (~3 ms a process): with the prefilter, which finds the phrases itself, most processes never use it."""
+        return _phrase_hint_re(tuple(p for p, *_ in self._phrases)) if self._phrases else None
 
     def _combine(self, rules: dict[str, list[str]], prefix: str) -> None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored): its source in
@@ -2502,7 +2508,7 @@ class BoilerplateStage(Stage):
                 return self._group_rule[m.lastgroup]
         if (
             words <= self.options.max_phrase_line_words
-            and self._phrase_hint is not None
+            and self._phrases  # (then there is a _phrase_hint)
             and (self._phrase_hint.search(key) is not None if phrase_hit is None else phrase_hit)
         ):
             for phrase, rule, head, tail in self._phrases:
