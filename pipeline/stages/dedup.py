@@ -577,10 +577,11 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 @lru_cache(maxsize=64)
 def saved_lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """``lsh_params``, read from the copy an earlier process saved beside the package (``__pycache__``): its
-    integration costs ~6 ms a threshold, at every start. The file name holds a hash of its code and
-    arguments; an unreadable copy is computed again."""
+    integration costs ~6 ms a threshold, at every start. The file name holds a hash of its code, arguments and
+    datasketch's version (it decides near ties); an unreadable copy is computed again."""
     code = marshal.dumps(lsh_params.__wrapped__.__code__)  # type: ignore[attr-defined]
-    key = hashlib.sha256(code + repr((threshold, num_perm, _LSH_NEAR_TIE)).encode()).hexdigest()[:16]
+    what = repr((threshold, num_perm, _LSH_NEAR_TIE, HASH_SCHEME["datasketch"])).encode()
+    key = hashlib.sha256(code + what).hexdigest()[:16]
     return cached_build(
         _CLASS_CACHE_DIR / f"dedup_lsh-{key}.json",
         _read_lsh_params,
