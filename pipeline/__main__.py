@@ -1,4 +1,12 @@
-from pipeline.cli import main
+"""``python -m pipeline`` and the ``cleancorpus`` command."""
+
+import gc
+
+# main() pauses the collector while a command imports and sets up (see there); the CLI's own imports
+# (pydantic, click, the config models: ~0.1 s) come first, so pause it before them too (~12 ms of their CPU).
+gc.disable()
+
+from pipeline.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import marshal
 import math
 import os
 import pickle
@@ -1029,6 +1030,25 @@ def test_packs_same_without_libyaml(monkeypatch):
     assert fast["en"]["rules"]
 
 
+def test_shipped_packs_come_from_a_saved_copy_only_when_it_reads(monkeypatch, tmp_path: Path) -> None:
+    """A shipped pack is parsed once and saved (its YAML costs ~2 ms a pack at every start), then read back equal;
+    a copy that does not hold a pack is parsed again, and an unwritable place only means parsing each time."""
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path)
+    text = (Path(boilerplate.__file__).parent.parent / "data" / "boilerplate" / "en.yaml").read_text("utf-8")
+    parsed = boilerplate._check_pack(boilerplate._parse_pack(text), "en.yaml")
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+    [saved] = tmp_path.glob("boilerplate_pack-en-*.marshal")
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+    saved.write_bytes(marshal.dumps({"rules": {}}))  # (not what the pack holds: shows the copy is what is read)
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == {"rules": {}}
+    for foreign in (b"", marshal.dumps(["rules"]), marshal.dumps(parsed)[:100]):
+        saved.write_bytes(foreign)
+        assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path / "file" / "cache")
+    assert boilerplate._read_shipped_pack.__wrapped__("en") == parsed
+
+
 def test_max_phrase_line_words():
     line = "Note: the shop uses cookies"
     assert run(f"{ARTICLE}\n{line}\n").removed[0].rule == "cookie"
@@ -1404,6 +1424,17 @@ def test_normalise_fast_path_equals_the_edge_pattern(line):
     from pipeline.stages.boilerplate import _EDGE_RE
 
     assert normalise(line) == _EDGE_RE.sub("", " ".join(line.split()).lower())
+
+
+def test_the_phrase_hint_is_compiled_at_its_first_use():
+    # (~3 ms a process: a stage built to check a config, or by a run with nothing new, does not compile it.)
+    built = BoilerplateStage()
+    assert "_phrase_hint" not in vars(built) and built._phrases
+    assert built._classify_key("the weather was fine today", 5, None) is None  # no rule: the hint is asked
+    assert vars(built)["_phrase_hint"] is not None
+    copy = pickle.loads(pickle.dumps(built))  # (rebuilt, as in a worker)
+    assert "_phrase_hint" not in vars(copy)
+    assert copy._classify_key("die kommentarfunktion ist geschlossen", 4, None) == "comment-form"
 
 
 def test_first_character_buckets_and_phrase_hint_agree_with_the_plain_rules(stage):

@@ -73,6 +73,29 @@ def test_band_parameters_near_a_tie_are_datasketchs(monkeypatch: pytest.MonkeyPa
     assert dedup.lsh_params.__wrapped__(0.65, 64) == _optimal_param(0.65, 64, 0.5, 0.5)
 
 
+def test_band_parameters_come_from_a_saved_copy_only_when_it_reads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The stage's (bands, rows) are saved once (their integration costs ~6 ms a threshold at every start) and
+    read back; a copy that does not hold a pair is computed again, and an unwritable place only means
+    computing in each process."""
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    expected = dedup.lsh_params.__wrapped__(0.6, 128)
+    assert dedup.saved_lsh_params.__wrapped__(0.6, 128) == expected
+    [saved] = tmp_path.glob("dedup_lsh-*.json")
+    assert json.loads(saved.read_bytes()) == list(expected)
+    saved.write_bytes(b"[3, 4]")  # (not a pair this computes: shows the copy is what is read)
+    assert dedup.saved_lsh_params.__wrapped__(0.6, 128) == (3, 4)
+    for foreign in (b"[3", b'["3", 4]', b"{}"):
+        saved.write_bytes(foreign)
+        assert dedup.saved_lsh_params.__wrapped__(0.6, 128) == expected
+    assert dedup.saved_lsh_params.__wrapped__(0.65, 128) == dedup.lsh_params.__wrapped__(0.65, 128)
+    assert len(list(tmp_path.glob("dedup_lsh-*.json"))) == 2  # one per threshold
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path / "file" / "cache")
+    assert dedup.saved_lsh_params.__wrapped__(0.6, 128) == expected
+
+
 def test_exact_verification_sets_are_the_unique_shingle_hashes() -> None:
     stage = DedupStage(DedupOptions(unit="line", documents=False))
     paras = _real_paragraphs(20)

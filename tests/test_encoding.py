@@ -362,3 +362,15 @@ def test_a_character_class_with_ranges_matches_exactly_its_code_points() -> None
         assert [c for c in probe if (pattern.fullmatch(chr(c)) is not None) != (c in chars)] == []
         assert all(pattern.fullmatch(chr(c)) for c in chars)
     assert len(_charclass(range(0x80, 0x100))) < 30
+
+
+def test_the_heavy_pattern_is_compiled_only_for_texts_that_need_it() -> None:
+    # (~8 ms of every process's first document otherwise.) A short text with a scan: the scan finds the heavy
+    # segments itself; a text longer than max_decode_length is cut in ftfy's segments, each checked with it.
+    stage = EncodingStage()
+    text = "Caf\u00c3\u00a9 &amp; plain text \u2014 fixed."
+    assert stage.fixer.fix(text) == ftfy.fix_text(text, stage.fixer.config._replace(explain=False))
+    assert "heavy" not in vars(stage.fixer)
+    long = "plain line\n" * (stage.fixer.max_len // 11 + 10) + text
+    assert stage.fixer.fix(long) == ftfy.fix_text(long, stage.fixer.config._replace(explain=False))
+    assert vars(stage.fixer)["heavy"] is not None

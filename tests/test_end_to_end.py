@@ -234,3 +234,23 @@ def test_nothing_is_lost_on_the_seeds(seed_run: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == ["5 documents: 5 kept, 0 rejected", "every document accounted for"]
+
+
+def test_the_cleancorpus_command_is_the_cli_with_the_collector_paused_for_its_imports() -> None:
+    # The console script enters through pipeline.__main__ (as `python -m pipeline` does), which pauses the
+    # collector before the CLI's imports; main() keeps it paused while a command sets up.
+    import importlib
+    import re
+
+    from pipeline import cli as cli_module
+
+    [target] = re.findall(r'(?m)^cleancorpus = "(.+)"$', (REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    module, _, name = target.partition(":")
+    done = subprocess.run(
+        [sys.executable, "-c", f"import gc, {module}; print(gc.isenabled())"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.stdout.strip() == "False", done.stderr
+    assert getattr(importlib.import_module(module), name) is cli_module.main

@@ -43,6 +43,7 @@ import hashlib
 import inspect
 import io
 import json
+import marshal
 import math
 import operator
 import re
@@ -505,11 +506,39 @@ def _parse_pack(text: str) -> Any:
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (C or Python)
 
 
+_PACK_CACHE_VERSION = 1  # raise when what _read_shipped_pack makes of a pack's text changes
+
+
 @functools.cache
 def _read_shipped_pack(name: str) -> dict[str, Any]:
-    """A shipped pack, parsed once per process (callers must not modify it)."""
-    text = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, f"{name}.yaml").read_text(encoding="utf-8")
-    return _check_pack(_parse_pack(text) or {}, f"{name}.yaml")
+    """A shipped pack, parsed once per process (callers must not modify it): from the copy an earlier process
+    saved beside the package (marshal, ~0.4 ms for all the packs, against ~22 ms of YAML), its file name
+    holding a hash of the pack's text; an unreadable copy, or none, is parsed and saved."""
+    data = resources.files(PACK_PACKAGE).joinpath(*PACK_DIR, f"{name}.yaml").read_bytes()
+    digest = hashlib.sha256(data + repr(_PACK_CACHE_VERSION).encode()).hexdigest()[:16]
+    return cached_build(
+        _TABLE_CACHE_DIR / f"boilerplate_pack-{name}-{digest}.marshal",
+        _read_marshalled_pack,
+        lambda: _check_pack(_parse_pack(_text_mode(data.decode("utf-8"))) or {}, f"{name}.yaml"),
+        _marshalled_pack,
+    )
+
+
+def _text_mode(text: str) -> str:
+    """``text`` as a file opened in text mode reads it (universal newlines)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_marshalled_pack(data: bytes) -> dict[str, Any] | None:
+    pack = marshal.loads(data)
+    return pack if isinstance(pack, dict) else None
+
+
+def _marshalled_pack(pack: dict[str, Any]) -> bytes | None:
+    try:  # (YAML has values marshal cannot hold, e.g. dates: such a pack is parsed in every process)
+        return marshal.dumps(pack)
+    except ValueError:
+        return None
 
 
 def _check_pack(pack: Any, where: str) -> dict[str, Any]:
@@ -1474,15 +1503,23 @@ class TreeEnsemble:
         self.feature = np.asarray(model["feature"], dtype=np.intp)
         self.threshold = np.asarray(model["threshold"], dtype=np.float64)
         self.leaf = np.asarray(model["leaf"], dtype=np.float64)
-        # Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4;
-        # deeper trees are walked node by node.
-        self._tests = kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
-        # kernels.score_log_odds' form of the trees (depth 3 at most: each tree's leaf value per bit pattern,
-        # 128 values; 32,768 at depth 4 would not stay in cache); None: scored step by step.
+
+    # The two tables below come from compiled kernels: made at first use, so that a stage built only to check
+    # a config, or by a run with nothing new, loads no compiled code (numba's first load: ~70 ms a process).
+    @functools.cached_property
+    def _tests(self) -> np.ndarray | None:
+        """Leaf per bit pattern of a tree's node tests (2**(2**depth - 1) entries): up to depth 4; deeper
+        trees are walked node by node (None)."""
+        return kernels.leaf_of_tests(self.depth) if self.depth <= MAX_TESTED_DEPTH else None
+
+    @functools.cached_property
+    def _binned(self) -> np.ndarray | None:
+        """kernels.score_log_odds' form of the trees (depth 3 at most: each tree's leaf value per bit pattern,
+        128 values; 32,768 at depth 4 would not stay in cache); None: scored step by step."""
         small = self._tests is not None and self._tests.size <= 128
-        self._binned = (
-            kernels.binned_trees(self.feature, self.threshold, self.leaf[:, self._tests], self.base) if small else None
-        )
+        if not small:
+            return None
+        return kernels.binned_trees(self.feature, self.threshold, self.leaf[:, self._tests], self.base)
 
     @staticmethod
     def expected_features() -> list[str]:
@@ -1612,7 +1649,11 @@ class CompiledLexicon:
         # Word k: starts[k]:starts[k + 1] (int32, as lexicon_table's slots: fewer cache lines per lookup).
         self.starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
         self.weight = np.fromiter(lexicon.values(), dtype=np.float64, count=len(words))
-        self.slots = kernels.lexicon_table(self.points, self.starts)
+
+    @functools.cached_property
+    def slots(self) -> np.ndarray:
+        """The words' hash table (kernels.lexicon_table), made at first use as TreeEnsemble's tables."""
+        return kernels.lexicon_table(self.points, self.starts)
 
     def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
         """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
@@ -2134,7 +2175,7 @@ class BoilerplateStage(Stage):
         # Plain substring search (C speed) confirms a phrase; the trie regex first tells in one pass
         # whether any phrase occurs at all (most lines contain none).
         self._phrases = tuple(phrases)
-        self._phrase_hint = _phrase_hint_re(tuple(p for p, *_ in phrases)) if phrases else None
+        self.__dict__.pop("_phrase_hint", None)  # (compiled at first use: _phrase_hint)
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
@@ -2180,6 +2221,12 @@ class BoilerplateStage(Stage):
         self._root_lengths[[len(r) for r in roots if r]] = 1
         # The hyperscan database of the whole-line patterns and phrases, built at first use (_prefilter).
         self._prefilter_db: prefilter.Prefilter | None | bool = False
+
+    @functools.cached_property
+    def _phrase_hint(self) -> re.Pattern | None:
+        """The trie regex telling in one pass whether any contains-phrase occurs in a key, compiled at first use
+        (~3 ms a process): with the prefilter, which finds the phrases itself, most processes never use it."""
+        return _phrase_hint_re(tuple(p for p, *_ in self._phrases)) if self._phrases else None
 
     def _combine(self, rules: dict[str, list[str]], prefix: str) -> None:
         """One alternation with a named group per rule (matched with fullmatch, so anchored): its source in
@@ -2473,7 +2520,7 @@ class BoilerplateStage(Stage):
                 return self._group_rule[m.lastgroup]
         if (
             words <= self.options.max_phrase_line_words
-            and self._phrase_hint is not None
+            and self._phrases  # (then there is a _phrase_hint)
             and (self._phrase_hint.search(key) is not None if phrase_hit is None else phrase_hit)
         ):
             for phrase, rule, head, tail in self._phrases:

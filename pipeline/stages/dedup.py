@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import marshal
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -638,6 +639,27 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     return int(pairs[best, 0]), int(pairs[best, 1])
 
 
+@lru_cache(maxsize=64)
+def saved_lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """``lsh_params``, read from the copy an earlier process saved beside the package (``__pycache__``): its
+    integration costs ~6 ms a threshold, at every start. The file name holds a hash of its code, arguments and
+    datasketch's version (it decides near ties); an unreadable copy is computed again."""
+    code = marshal.dumps(lsh_params.__wrapped__.__code__)  # type: ignore[attr-defined]
+    what = repr((threshold, num_perm, _LSH_NEAR_TIE, HASH_SCHEME["datasketch"])).encode()
+    key = hashlib.sha256(code + what).hexdigest()[:16]
+    return cached_build(
+        _CLASS_CACHE_DIR / f"dedup_lsh-{key}.json",
+        _read_lsh_params,
+        lambda: lsh_params(threshold, num_perm),
+        lambda pair: orjson.dumps([int(pair[0]), int(pair[1])]),
+    )
+
+
+def _read_lsh_params(data: bytes) -> tuple[int, int] | None:
+    bands, rows = orjson.loads(data)
+    return (bands, rows) if type(bands) is int and type(rows) is int else None
+
+
 # ---------------------------------------------------------------- storage
 
 
@@ -1094,8 +1116,8 @@ class DedupStage(Stage):
         else:
             # Band for a lower similarity than the removal threshold so that true pairs near the
             # threshold still become candidates; the verification step keeps precision.
-            self.bands, self.rows = lsh_params(round(max(0.05, o.threshold - 0.15), 4), o.num_perm)
-        self.doc_bands, self.doc_rows = lsh_params(round(max(0.05, o.document_threshold - 0.15), 4), o.num_perm)
+            self.bands, self.rows = saved_lsh_params(round(max(0.05, o.threshold - 0.15), 4), o.num_perm)
+        self.doc_bands, self.doc_rows = saved_lsh_params(round(max(0.05, o.document_threshold - 0.15), 4), o.num_perm)
         self._pow = np.ones(1, dtype=np.uint64)  # B**i and B**-i mod 2**64 for exact keys
         self._ipow = np.ones(1, dtype=np.uint64)
         self._no_sigs = np.empty((0, o.num_perm), np.uint32)  # for the kernel when sets are verified

@@ -457,7 +457,7 @@ class FastFixer:
         lt = text.find("<") if self.config.unescape_html == "auto" else -1
         if len(text) > self.max_len:  # segments may be cut inside a line: follow ftfy's loop
             return self._segments(text, 0, lt, kinds, light=True)
-        if self.heavy is None or self.scan is None:
+        if not self._groups or self.scan is None:  # (no groups: no heavy pattern, without compiling it)
             return self._light(text, 0, lt, kinds)
         out: list[str] = []
         pos = 0
