@@ -675,6 +675,21 @@ def _anchored_spans(spans: list[dict[str, Any]], text: str) -> list[dict[str, An
     return out
 
 
+# Between two documents of a txt output that holds several (of a JSONL, Parquet or archive input, or
+# stdin): a line holding only a form feed, the ASCII page break. Normalize turns form feeds into line
+# breaks, so with its defaults no document has such a line of its own.
+TXT_SEPARATOR = "\f\n"
+_TXT_SEPARATOR_LINE = re.compile(r"(?:^|\n)\f(?:\r?\n|$)")
+
+
+def split_txt_documents(data: str) -> list[str]:
+    """The document texts of a txt output that holds several documents (what ``OutputWriter`` wrote:
+    each text and a newline, a form-feed line between two)."""
+    if not data:
+        return []
+    return data.removesuffix("\n").split("\n" + TXT_SEPARATOR)
+
+
 class OutputWriter:
     """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 
@@ -707,8 +722,15 @@ class OutputWriter:
 
     def write(self, doc: Document) -> None:
         if self.format == "txt":
-            # one document per .txt input; several are separated by a blank line
-            sep = b"" if self.file.empty else b"\n"
+            # A .txt input is one document, written as it is; the documents of any other input are
+            # separated by a form-feed line (a blank line separates paragraphs inside a document).
+            several = self.input.format != "txt" or self.input.stdio
+            if several and _TXT_SEPARATOR_LINE.search(doc.text):  # nothing written: quarantined
+                raise UnwritableRecord(
+                    "cannot be written as txt: its text has a line holding only a form feed, "
+                    "which separates documents in txt output"
+                )
+            sep = TXT_SEPARATOR.encode("ascii") if several and not self.file.empty else b""
             self.file.write(sep + doc.text.encode("utf-8") + (b"\n" if doc.text else b""))
             return
         record = dict(doc.record or {self.cfg.id_field: doc.id})

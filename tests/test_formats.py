@@ -21,7 +21,7 @@ from conftest import CORPORA, REPO
 from pipeline.config import InputConfig, default_config, load_config_data
 from pipeline.document import Document
 from pipeline.formats import decode_html
-from pipeline.io import discover, read_documents
+from pipeline.io import discover, read_documents, split_txt_documents
 from pipeline.runner import run
 from pipeline.stages.base import Stage
 from pipeline.stages.extract import ExtractOptions, ExtractStage
@@ -260,6 +260,45 @@ def test_output_format_overrides_the_input_format(tmp_path: Path) -> None:
         {"id": "j1", "text": "One.", "meta": '{"a":1}'},  # nested values are JSON strings
         {"id": "j2", "text": "Two.", "meta": None},
     ]
+
+
+def test_txt_output_tells_documents_apart_from_paragraphs(tmp_path: Path) -> None:
+    # Documents of several paragraphs (CC pages): in a txt output of many documents a blank line is a
+    # paragraph break, a form-feed line a document break; split_txt_documents gives the JSONL output's texts.
+    with (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").open(encoding="utf-8") as fh:
+        records = [json.loads(line) for _, line in zip(range(8), fh, strict=False)]
+    records = [{"id": r["id"], "text": r["text"].replace("\n", "\n\n")} for r in records if r["text"].strip()]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text("One page.\n\nIts second paragraph.", encoding="utf-8")
+    stages = [{"stage": "encoding"}, {"stage": "normalize"}]
+    run(load_config_data({"stages": stages}), [str(tmp_path / "in")], tmp_path / "jsonl")
+    run(load_config_data({"output": {"format": "txt"}, "stages": stages}), [str(tmp_path / "in")], tmp_path / "txt")
+    texts = [r["text"] for r in _lines(tmp_path / "jsonl" / "a.jsonl")]
+    assert len(texts) >= 5 and all("\n\n" in t for t in texts)
+    data = (tmp_path / "txt" / "a.jsonl.txt").read_text(encoding="utf-8")
+    assert data.count("\n\f\n") == len(texts) - 1
+    assert split_txt_documents(data) == texts
+    assert (tmp_path / "txt" / "b.txt").read_text(encoding="utf-8") == "One page.\n\nIts second paragraph.\n"
+
+
+def test_a_document_with_a_form_feed_line_is_quarantined_in_txt_output_not_split(tmp_path: Path) -> None:
+    # Without normalize (which turns form feeds into line breaks) a page break of pdftotext survives;
+    # on a line of its own it would read as two documents: quarantined at stage output instead.
+    records = [
+        {"id": "a", "text": "Page one.\n\f\nPage two."},
+        {"id": "b", "text": "End of a page.\fStart of the next."},  # not a line of its own: kept
+        {"id": "c", "text": "Closing words."},
+    ]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    config = load_config_data({"output": {"format": "txt"}, "stages": []})
+    report = run(config, [str(tmp_path / "a.jsonl")], tmp_path / "out").report
+    assert report["documents"]["quarantined"] == 1
+    data = (tmp_path / "out" / "a.jsonl.txt").read_text(encoding="utf-8")
+    assert split_txt_documents(data) == [records[1]["text"], records[2]["text"]]
+    (rejected,) = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert rejected["id"] == "a" and rejected["stage"] == "output" and "form feed" in rejected["reason"]
+    assert rejected["text"] == records[0]["text"]
 
 
 def test_parquet_columns_json_lacks_are_written_to_jsonl_in_a_lossless_form(tmp_path: Path) -> None:
