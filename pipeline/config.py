@@ -160,6 +160,9 @@ def _build_stage(
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: {path}: expected a mapping like {{stage: NAME, ...}}, got {item!r}")
     if "stage" not in item:
+        for key in item:  # `stag: dedup`, `Stage: dedup`: the misspelt key, not a missing one
+            if _suggest(str(key), ["stage"]):
+                raise ConfigError(f"{where}: {path}.{key}: unknown key '{key}'{_suggest(str(key), ['stage'])}")
         raise ConfigError(f"{where}: {path}: missing key 'stage' (one of {', '.join(BUILTIN_STAGES)})")
     name = item["stage"]
     if not isinstance(name, str):

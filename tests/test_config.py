@@ -43,6 +43,17 @@ def test_unknown_stage_names_path_and_suggests() -> None:
     assert "did you mean 'dedup'" in msg
 
 
+def test_a_misspelt_stage_key_or_class_is_named_with_the_closest_name() -> None:
+    # `stag: dedup` said only "missing key 'stage'"; a user class one letter off gave no hint
+    assert _error({"stages": [{"stage": "encoding"}, {"stag": "dedup"}]}) == (
+        "my.yaml: stages[1].stag: unknown key 'stag' (did you mean 'stage'?)"
+    )
+    assert "missing key 'stage'" in _error({"stages": [{"threshold": 0.5}]})
+    msg = _error({"stages": [{"stage": "example_stage:MinWord"}]})
+    assert msg.startswith("my.yaml: stages[0].stage: cannot load stage example_stage:MinWord")
+    assert "did you mean example_stage:MinWords?" in msg
+
+
 def test_unknown_option_names_path_and_suggests() -> None:
     msg = _error({"stages": [{"stage": "encoding"}, {"stage": "normalize"}, {"stage": "dedup", "treshold": 0.9}]})
     assert msg == "my.yaml: stages[2].treshold: unknown option 'treshold' (did you mean 'threshold'?)"
