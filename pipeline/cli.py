@@ -300,10 +300,15 @@ def _quiet_ray() -> None:
         handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``: a nightly cron run over one new file said "1 files"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _summary(report: dict[str, Any], outdir: Any) -> str:
     inputs, docs, chars = report["inputs"], report["documents"], report["characters"]
     share = chars["removed"] / chars["in"] if chars["in"] else 0.0
-    files = f"{inputs['files']} files"
+    files = _count(inputs["files"], "file")
     to_do = inputs["files"] - inputs["unchanged_skipped"]
     if inputs.get("limit") is not None and inputs["processed"] < to_do:  # a trial that stopped early
         new = "new or changed " if inputs["unchanged_skipped"] else ""
@@ -312,7 +317,7 @@ def _summary(report: dict[str, Any], outdir: Any) -> str:
         files = f"{inputs['processed']} new or changed of {files}"
     quarantined = f" ({docs['quarantined']} quarantined)" if docs["quarantined"] else ""
     return (
-        f"{files}, {docs['in']} documents: {docs['out']} kept, {docs['rejected']} rejected{quarantined}; "
+        f"{files}, {_count(docs['in'], 'document')}: {docs['out']} kept, {docs['rejected']} rejected{quarantined}; "
         f"{share:.1%} of characters removed; output in {outdir} ({report['seconds']:.1f} s)"
     )
 

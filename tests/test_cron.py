@@ -525,7 +525,7 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"]).exit_code == 0
     assert "no state" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out)])
-    assert "1 files, 8 documents" in result.output  # processed again from scratch
+    assert "1 file, 8 documents" in result.output  # processed again from scratch
 
 
 def _damage(db: Path, kind: str) -> None:

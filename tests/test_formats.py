@@ -498,7 +498,7 @@ def test_stdin_to_stdout_with_reports_in_outdir(tmp_path: Path) -> None:
         assert proc.returncode == 3, proc.stderr  # the record without text is quarantined
         out = [json.loads(line) for line in proc.stdout.splitlines()]
         assert out == [{"id": f"s{i}", "text": f"Line {i}.\n\nMore {i}."} for i in range(3)]
-        assert b"cleancorpus: 1 files, 4 documents: 3 kept" in proc.stderr
+        assert b"cleancorpus: 1 file, 4 documents: 3 kept" in proc.stderr
         report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
         assert report["inputs"]["processed"] == 1 and report["documents"]["in"] == 4
         assert [r["id"] for r in _lines(tmp_path / "out" / "rejected.jsonl")] == ["bad"]
