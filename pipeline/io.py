@@ -56,6 +56,12 @@ FORMATS: dict[str, tuple[str, str | None]] = {
 STDIN = "-"  # as INPUT: JSONL from stdin, kept records to stdout
 
 
+def holds_html(f: InputFile) -> bool:
+    """An HTML page or a WARC (of HTTP responses), which the extract stage turns into text; a WET
+    archive (.warc.wet) holds text already."""
+    return f.format == "html" or (f.format == "warc" and ".warc.wet" not in f.path.name.lower())
+
+
 def document_place(source: str, line: Any) -> str:
     """A document's place as explain and report.html name it: 'b.jsonl line 2', 'x.parquet row 7', or the
     file alone when there is no line (a .txt file, a record without one)."""

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CORPORA, REPO
 
-from pipeline.config import InputConfig, default_config, load_config_data
+from pipeline.config import ConfigError, InputConfig, default_config, load_config_data
 from pipeline.document import Document
 from pipeline.formats import decode_html
 from pipeline.io import discover, read_documents, split_txt_documents
@@ -148,6 +148,22 @@ def test_run_goes_on_after_a_truncated_archive(tmp_path: Path) -> None:
     ]
     assert len(_lines(tmp_path / "out" / "a-cut.warc.gz.jsonl")) == result.documents_out - 1
     assert _lines(tmp_path / "out" / "b.jsonl") == [{"id": "j1", "text": "A plain record."}]
+
+
+def test_html_input_with_no_extract_stage_is_a_config_error_not_markup_as_text(tmp_path: Path) -> None:
+    # README's own example config lists no extract stage: a WARC ran through it wrote "<head>\n<meta ..."
+    # as the documents' text (kept, exit 0). A WET archive holds text and needs no extract.
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "normalize"}]})
+    for page in (WARC, PAGES / "html" / "eval" / "006af185d8299148.html.gz"):
+        with pytest.raises(ConfigError, match=r"holds HTML pages, but the config runs no extract stage"):
+            run(config, [str(page)], tmp_path / "out")
+        assert not (tmp_path / "out" / f"{page.name}.jsonl").exists()
+    disabled = load_config_data({"stages": [{"stage": "extract", "enabled": False}, {"stage": "normalize"}]})
+    with pytest.raises(ConfigError, match="no extract stage"):
+        run(disabled, [str(WARC)], tmp_path / "out")
+    run(config, [str(WET)], tmp_path / "wet")
+    (record,) = _lines(tmp_path / "wet" / "whirlwind.warc.wet.jsonl")
+    assert record["url"] == "https://an.wikipedia.org/wiki/Escopete" and "<" not in record["text"][:200]
 
 
 # ---------------------------------------------------------------- HTML
