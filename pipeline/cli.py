@@ -315,6 +315,9 @@ def _summary(report: dict[str, Any], outdir: Any) -> str:
         files = f"{inputs['processed']} of {to_do} {new}files read (--limit {inputs['limit']})"
     elif inputs["unchanged_skipped"]:
         files = f"{inputs['processed']} new or changed of {files}"
+    if inputs.get("skipped"):  # a folder of .ndjson or .json files read nothing and said only "0 files"
+        first = inputs["skipped"][0]
+        files += f" ({len(inputs['skipped'])} skipped, e.g. {first['path']}: {first['reason']})"
     quarantined = f" ({docs['quarantined']} quarantined)" if docs["quarantined"] else ""
     return (
         f"{files}, {_count(docs['in'], 'document')}: {docs['out']} kept, {docs['rejected']} rejected{quarantined}; "
