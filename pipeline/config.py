@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -131,6 +131,26 @@ def _elsewhere(key: str, value: Any, model: type[BaseModel] | None, stage: str |
     return f" ('{key}' is an option of stage {' and '.join(owners)}, not of {stage})"
 
 
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The model a key at ``loc`` belongs to: fields of nested models (also in lists, dicts, optionals)
+    are followed; a list index or dict key stays with the model of the container's items."""
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is not None:
+            model = _model_in(field.annotation) or model
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _validation_message(
     where: str, prefix: str, model: type[BaseModel], err: ValidationError, stage: str | None = None
 ) -> str:
@@ -138,7 +158,7 @@ def _validation_message(
     loc = tuple(first["loc"])
     path = _loc_path(prefix, loc)
     if first["type"] == "extra_forbidden":
-        known = list(model.model_fields)
+        known = list(_model_at(model, loc[:-1]).model_fields)  # a nested model's names for a nested key
         hint = _suggest(str(loc[-1]), known)
         if not hint and len(loc) == 1:
             hint = _elsewhere(str(loc[-1]), first.get("input"), model, stage)

@@ -54,6 +54,18 @@ def test_a_misspelt_stage_key_or_class_is_named_with_the_closest_name() -> None:
     assert "did you mean example_stage:MinWords?" in msg
 
 
+def test_a_misspelt_key_in_a_nested_options_model_suggests_the_closest_name() -> None:
+    # the suggestion came from the stage's own options only: nested keys got none
+    bounds = {"stage": "example_stage:WordBounds", "bounds": {"min_word": 3}}
+    assert _error({"stages": [bounds]}) == (
+        "my.yaml: stages[0].bounds.min_word: unknown option 'min_word' (did you mean 'min_words'?)"
+    )
+    per_language = {"stage": "example_stage:WordBounds", "per_language": {"de": {"max_wrods": 9}}}
+    assert _error({"stages": [per_language]}).endswith(
+        "stages[0].per_language.de.max_wrods: unknown option 'max_wrods' (did you mean 'max_words'?)"
+    )
+
+
 def test_unknown_option_names_path_and_suggests() -> None:
     msg = _error({"stages": [{"stage": "encoding"}, {"stage": "normalize"}, {"stage": "dedup", "treshold": 0.9}]})
     assert msg == "my.yaml: stages[2].treshold: unknown option 'treshold' (did you mean 'threshold'?)"
