@@ -23,7 +23,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -349,13 +349,50 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     yield check_size(doc, cfg)
 
 
+# What a file named .jsonl (or JSONL on stdin) may really be: data every line of which would be
+# quarantined as undecodable, one record each, while the file is simply misnamed.
+_MISNAMED = (
+    (b"\x1f\x8b", "gzip-compressed data", ".jsonl.gz", "zcat"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data", ".jsonl.zst", "zstdcat"),
+    (b"PAR1", "a Parquet file", ".parquet", None),
+)
+
+
+def _misnamed(f: InputFile, head: bytes) -> str | None:
+    """Why a JSONL input is not JSONL text, from its first bytes (None: it may be)."""
+    for magic, what, suffix, tool in _MISNAMED:
+        if head.startswith(magic):
+            if f.stdio:
+                return f"{what} on standard input, not JSONL" + (f": decompress it ({tool} FILE | ...)" if tool else "")
+            return f"{what} in a file named {f.path.name}: name it *{suffix} to read it"
+    return None
+
+
+def _utf16_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a UTF-16 text (a BOM says which byte order; Windows tools write it), as UTF-8."""
+    for line in io.TextIOWrapper(fh, encoding="utf-16", errors="replace", newline=""):  # type: ignore[arg-type]
+        yield line.encode("utf-8", "surrogatepass")
+
+
 def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
+    utf16 = False
+    if f.compression is None:
+        with open(f.path, "rb") as fh:
+            head = fh.read(4)
+        problem = _misnamed(f, head)
+        if problem:  # one record for the file, not one per "line" of binary data
+            yield quarantined(f.rel, f.rel, problem)
+            return
+        # a BOM and "{" in UTF-16 (not a BOM-like start of binary data)
+        utf16 = head in (codecs.BOM_UTF16_LE + "{".encode("utf-16-le"), codecs.BOM_UTF16_BE + "{".encode("utf-16-be"))
     # The zstd reader ends quietly where the file is cut short: its frames are checked at the end, or
     # at a last line without its newline (which the cut may have made: it is not parsed then).
     unchecked = f.compression == "zst"
     with _open_binary(f.path, f.compression) as fh:
-        lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
+        lines: Iterable[bytes] = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
+        if utf16:
+            lines = _utf16_lines(fh)
         line_no = 0
         # (No enumerate(): its reused result tuple would keep the line read last alive while the document
         # made of it is processed, one more copy of a document of up to max_doc_chars.)
@@ -386,6 +423,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
                 record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
             doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+            if utf16:
+                doc.meta["encoding"] = "utf_16"
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc
     if unchecked and (problem := _zstd_problem(f.path)):
