@@ -618,6 +618,9 @@ def explain(doc_id: str, source: str | None, line: int | None, config_path: str 
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt
 
     config = _runs_config(config_path, outdir)
+    folder = Path(outdir or config.output.dir)
+    if not folder.is_dir():  # a mistyped -o said "no document ... (looked in removed.jsonl, ...)"
+        _fail(f"no output folder {folder}: name the folder of the run with -o", EXIT_USAGE)
     try:
         text = explain_document(
             config, Path(outdir or config.output.dir), doc_id, sys.stdout.isatty(), source=source, line=line

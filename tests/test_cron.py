@@ -1377,6 +1377,9 @@ def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     assert "Please enter your comment!" not in after and "Putin in Beijing" in after
     missing = runner.invoke(cli, ["explain", "no-such-doc", "-o", str(out)])
     assert missing.exit_code == 2 and "no document 'no-such-doc'" in missing.output
+    # a mistyped output folder is named as such, not as a document missing from it
+    typo = runner.invoke(cli, ["explain", doc_id, "-o", str(tmp_path / "ot")])
+    assert typo.exit_code == 2 and f"no output folder {tmp_path / 'ot'}" in typo.output
 
 
 def _explain_sections(output: str) -> dict[str, str]:
