@@ -102,6 +102,7 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
     files: list[InputFile] = []
     skipped: list[tuple[str, str]] = []
     exclude = exclude.resolve() if exclude else None
+    named: set[tuple[Path, str]] = set()  # (file, name relative to its input) of the inputs so far
     for raw in paths:
         if raw == STDIN:
             files.append(InputFile(spool_stdin(), STDIN, "jsonl", None, stdio=True))
@@ -158,6 +159,10 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
                     raise ConfigError(f"{why}: {_shown(raw)}")
                 skipped.append((str(path), why))
                 continue
+            if (path.resolve(), rel) in named:  # `a.jsonl a.jsonl`, `in/ in/a.jsonl`: one file, one output
+                skipped.append((str(path), "named twice, read once"))
+                continue
+            named.add((path.resolve(), rel))
             files.append(InputFile(path, rel, *fmt))
     # (two inputs of one name, from two folders: the runner refuses their one output)
     return files, [(_shown(path), _shown(why)) for path, why in skipped]

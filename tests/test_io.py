@@ -342,6 +342,22 @@ def test_discover_is_sorted_recursive_and_skips_the_output_folder(tmp_path: Path
         discover([str(tmp_path / "missing")])
 
 
+def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
+    # `run in/a.jsonl in/a.jsonl` or `run in in/a.jsonl` (overlapping globs) stopped with "two inputs would
+    # write the same output file ...: in/a.jsonl and in/a.jsonl", exit 2
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"id": "a", "text": "A short document."}\n', encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text("Another one.", encoding="utf-8")
+    a = str(tmp_path / "in" / "a.jsonl")
+    files, skipped = discover([str(tmp_path / "in"), a, a])
+    assert [f.rel for f in files] == ["a.jsonl", "b.txt"]
+    assert skipped == [(a, "named twice, read once")] * 2
+    result = run(NORMALIZE_ONLY, [a, a], tmp_path / "out")
+    assert result.report["documents"]["in"] == 1 and _lines(tmp_path / "out" / "a.jsonl") == [
+        {"id": "a", "text": "A short document."}
+    ]
+
+
 def test_discover_follows_symlinked_folders_and_reads_a_folder_once(tmp_path: Path) -> None:
     src, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
     for rel in ["in/a/x.txt", "elsewhere/y.jsonl"]:
