@@ -531,9 +531,12 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
             raise ValueError(f"boilerplate pack {where}: rule {rule!r} must be a mapping")
         unknown = set(entry) - PACK_KEYS
         if unknown:
+            first = sorted(map(str, unknown))[0]
+            close = difflib.get_close_matches(first, sorted(PACK_KEYS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
                 f"boilerplate pack {where}: rule {rule!r} has unknown keys {sorted(unknown)} "
-                f"(allowed: {sorted(PACK_KEYS)})"
+                f"({hint}allowed: {sorted(PACK_KEYS)})"
             )
         for key in ("lines", "patterns", "phrases"):
             _check_strings(entry.get(key), where, f"rules.{rule}.{key}")
