@@ -263,6 +263,26 @@ def config_warnings(config: RunConfig, where: str = "config") -> list[str]:
     return warnings
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping is an error: PyYAML keeps the last one without
+    a word, so a second `output:` block (a snippet pasted at the end) dropped every option of the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            try:
+                key = self.construct_object(key_node, deep=True)
+                hash(key)
+            except (yaml.YAMLError, TypeError):
+                continue  # a merge key or an unhashable key: PyYAML's own rules and errors apply
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first at line {first[key]})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
@@ -272,7 +292,7 @@ def load_config(path: str | Path) -> RunConfig:
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: config is not valid UTF-8 ({err.reason} at byte {err.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: {yaml_error(err)}") from None
     return load_config_data(data, str(path), path.parent)

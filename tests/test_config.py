@@ -147,6 +147,20 @@ def test_invalid_yaml_is_one_line_with_position(tmp_path: Path) -> None:
     assert str(err.value).startswith(f"{bad}: invalid YAML at line")
 
 
+def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:
+    # PyYAML keeps the last: an `output:` block pasted at the end dropped `format: txt` of the first
+    config = tmp_path / "twice.yaml"
+    config.write_text("output: {format: txt}\nstages:\n  - stage: dedup\noutput: {audit: false}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert str(err.value) == f"{config}: invalid YAML at line 4, column 1: key 'output' given twice (first at line 1)"
+    config.write_text("stages:\n  - stage: dedup\n    threshold: 0.9\n    threshold: 0.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 4, column 5: key 'threshold' given twice \(first at line 3\)"):
+        load_config(config)
+    config.write_text("stages:\n  - stage: dedup\n    threshold: 0.9\n  - stage: dedup\n", encoding="utf-8")
+    assert [s.stage for s in load_config(config).stages] == ["dedup", "dedup"]  # one key per mapping
+
+
 def test_check_prints_resolved_config_and_exits_2_on_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text("stages:\n  - stage: dedup\n    threshold: 0.9\n", encoding="utf-8")
