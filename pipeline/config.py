@@ -49,9 +49,9 @@ class OutputConfig(BaseModel):
     format: Literal["jsonl", "parquet", "txt"] | None = Field(
         None,
         description="Output format; null: the input's (JSONL for WARC, WET and HTML inputs). Another format "
-        "than the input's is written to OUTDIR/<input name>.<format>. txt: a .txt input's one document as it is; "
-        "the documents of other inputs separated by a line holding only a form feed (\\f; a blank line "
-        "separates paragraphs).",
+        "than the input's is written to OUTDIR/<input name>.<format>. txt: a .txt or .html input's one document "
+        "as it is; the documents of other inputs separated by a line holding only a form feed (\\f; a blank "
+        "line separates paragraphs).",
     )
 
 

@@ -772,9 +772,9 @@ class OutputWriter:
 
     def write(self, doc: Document) -> None:
         if self.format == "txt":
-            # A .txt input is one document, written as it is; the documents of any other input are
-            # separated by a form-feed line (a blank line separates paragraphs inside a document).
-            several = self.input.format != "txt" or self.input.stdio
+            # A .txt or .html input is one document, written as it is; the documents of any other input
+            # are separated by a form-feed line (a blank line separates paragraphs inside a document).
+            several = self.input.format not in ("txt", "html") or self.input.stdio
             if several and _TXT_SEPARATOR_LINE.search(doc.text):  # nothing written: quarantined
                 raise UnwritableRecord(
                     "cannot be written as txt: its text has a line holding only a form feed, "

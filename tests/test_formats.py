@@ -21,7 +21,7 @@ from conftest import CORPORA, REPO
 from pipeline.config import ConfigError, InputConfig, default_config, load_config_data
 from pipeline.document import Document
 from pipeline.formats import decode_html
-from pipeline.io import discover, read_documents, split_txt_documents
+from pipeline.io import InputFile, OutputWriter, discover, read_documents, split_txt_documents
 from pipeline.runner import run
 from pipeline.stages.base import Stage
 from pipeline.stages.extract import ExtractOptions, ExtractStage
@@ -315,6 +315,17 @@ def test_a_document_with_a_form_feed_line_is_quarantined_in_txt_output_not_split
     (rejected,) = _lines(tmp_path / "out" / "rejected.jsonl")
     assert rejected["id"] == "a" and rejected["stage"] == "output" and "form feed" in rejected["reason"]
     assert rejected["text"] == records[0]["text"]
+
+
+def test_a_one_document_input_is_written_to_txt_as_it_is_form_feeds_and_all(tmp_path: Path) -> None:
+    # A .txt or .html input holds one document: its txt output has no separator to be mistaken for,
+    # so a page break of its own (pdftotext's, normalize off) is written, not quarantined.
+    text = "Page one.\n\f\nPage two."
+    for name, fmt in (("a.txt", "txt"), ("p.html", "html")):
+        writer = OutputWriter(InputFile(tmp_path / name, name, fmt, None), tmp_path / "out", CFG, None, "txt")
+        writer.write(Document(name, text, name))
+        writer.commit()
+        assert writer.path.read_text(encoding="utf-8") == text + "\n"
 
 
 def test_parquet_columns_json_lacks_are_written_to_jsonl_in_a_lossless_form(tmp_path: Path) -> None:
