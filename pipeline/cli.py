@@ -280,9 +280,10 @@ def run(
     if not quiet:
         click.echo(f"cleancorpus: {summary}", err=True)
     if result.quarantined:
-        log.warning("%d documents quarantined, see %s", result.quarantined, result.outdir / "rejected.jsonl")
+        quarantined = _count(result.quarantined, "document")
+        log.warning("%s quarantined, see %s", quarantined, result.outdir / "rejected.jsonl")
         if strict:
-            _fail(f"{result.quarantined} documents quarantined (--strict)", EXIT_FAILED)
+            _fail(f"{quarantined} quarantined (--strict)", EXIT_FAILED)
         sys.exit(EXIT_QUARANTINED)
 
 

@@ -1241,7 +1241,7 @@ def test_exit_status_says_whether_input_was_quarantined(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o2")])
     assert result.exit_code == 3 and "(1 quarantined)" in result.output
     result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o3"), "--strict"])
-    assert result.exit_code == 1 and "quarantined (--strict)" in result.output
+    assert result.exit_code == 1 and "error: 1 document quarantined (--strict)" in result.output
 
 
 # ---------------------------------------------------------------- cron manners and audit
