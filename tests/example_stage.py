@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -88,3 +89,16 @@ class WordBounds(Stage):
         words = len(doc.text.split())
         if not bounds.min_words <= words <= bounds.max_words:
             doc.reject(self.name, f"{words} words")
+
+
+class TagStripper(Stage):
+    """A user's own HTML-to-text stage (tags dropped, nothing else): it declares extracts_html, so that .html
+    and WARC inputs are accepted without the built-in extract stage."""
+
+    name = "tag_stripper"
+    extracts_html = True
+
+    def process(self, doc: Document) -> None:
+        if doc.meta.get("content_type") == "text/html":
+            doc.text = re.sub(r"(?s)<(script|style)\b.*?</\1>|<[^>]*>", " ", doc.text)
+            doc.meta["content_type"] = "text/plain"

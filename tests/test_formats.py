@@ -164,6 +164,11 @@ def test_html_input_with_no_extract_stage_is_a_config_error_not_markup_as_text(t
     run(config, [str(WET)], tmp_path / "wet")
     (record,) = _lines(tmp_path / "wet" / "whirlwind.warc.wet.jsonl")
     assert record["url"] == "https://an.wikipedia.org/wiki/Escopete" and "<" not in record["text"][:200]
+    # a stage of the user's own that turns HTML into text (extracts_html) stands in for extract
+    own = load_config_data({"stages": [{"stage": "example_stage:TagStripper"}, {"stage": "normalize"}]})
+    run(own, [str(WARC)], tmp_path / "own")
+    pages = _lines(tmp_path / "own" / f"{WARC.name}.jsonl")
+    assert len(pages) == 22 and not any("<head" in p["text"] or "<div" in p["text"] for p in pages)
 
 
 # ---------------------------------------------------------------- HTML
