@@ -66,6 +66,14 @@ def test_a_misspelt_key_in_a_nested_options_model_suggests_the_closest_name() ->
     )
 
 
+def test_no_unicode_normalization_is_written_alike_in_encoding_and_normalize() -> None:
+    # encoding took only null and normalize only 'none': switching both off took two spellings
+    for value in (None, "none"):
+        stages = [{"stage": "encoding", "normalization": value}, {"stage": "normalize", "unicode_form": value}]
+        encoding, normalize = load_config_data({"stages": stages}).stages
+        assert encoding.options.normalization is None and normalize.options.unicode_form == "none"
+
+
 def test_unknown_option_names_path_and_suggests() -> None:
     msg = _error({"stages": [{"stage": "encoding"}, {"stage": "normalize"}, {"stage": "dedup", "treshold": 0.9}]})
     assert msg == "my.yaml: stages[2].treshold: unknown option 'treshold' (did you mean 'threshold'?)"
