@@ -1080,7 +1080,9 @@ def run(
     files, skipped = discover(paths, exclude=out)
     files = [f for f in files if folder.resolve() not in f.path.resolve().parents]
     page = next((f for f in files if holds_html(f)), None)
-    if page is not None and not any(stage_class(s.stage).extracts_html for s in config.enabled_stages()):
+    if page is not None and not any(
+        getattr(stage_class(s.stage), "extracts_html", False) for s in config.enabled_stages()
+    ):
         # else its markup would be "cleaned" as text and written as the documents' text
         raise ConfigError(
             f"{page.path} holds HTML pages, but the config runs no extract stage to turn them into text: "
