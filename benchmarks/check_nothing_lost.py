@@ -33,7 +33,7 @@ import orjson
 
 from pipeline.config import RunConfig, default_config, load_config
 from pipeline.document import Document
-from pipeline.io import InputFile, discover, input_format, read_documents
+from pipeline.io import InputFile, discover, input_format, read_documents, split_txt_documents
 from pipeline.report import place_removals
 from pipeline.runner import build_stages
 
@@ -136,10 +136,9 @@ def check(inputs: list[str], outdir: Path, config: RunConfig, show: int = 5) -> 
         kept = [d for d in docs if not d.rejected and not rejected.get((d.source, d.line_no))]
         out_path = _output_file(outdir, f, config)
         out_texts = _output_texts(out_path, config) if out_path else []
-        whole_file = out_path is not None and out_path.suffix == ".txt" and f.format != "txt"
-        if whole_file:  # .txt output of a many-document input: documents are not told apart
-            out_texts = ["\n\n".join(out_texts)]
-        elif len(out_texts) != len(kept):
+        if out_path is not None and out_path.suffix == ".txt" and f.format != "txt":  # documents by form feeds
+            out_texts = split_txt_documents(out_path.read_text(encoding="utf-8")) if out_path.exists() else []
+        if len(out_texts) != len(kept):
             problems.add(
                 "output count differs from documents not rejected",
                 f"{f.rel}: {len(kept)} not rejected, {len(out_texts)} in {out_path}",
@@ -157,8 +156,6 @@ def check(inputs: list[str], outdir: Path, config: RunConfig, show: int = 5) -> 
             seen["kept"] += 1
             expected.append(_rebuilt_output(doc, config, removed.get(key, []), problems, show))
             places.append(f"{doc.source} line {doc.line_no}" if doc.line_no else doc.source)
-        if whole_file:
-            expected, places = ["\n\n".join(expected)], [f.rel]
         for place, want, got in zip(places, expected, out_texts, strict=False):
             _compare(place, comparable(want, form), comparable(got, form), problems, show)
     return problems, seen

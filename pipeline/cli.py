@@ -283,9 +283,10 @@ def run(
     if not quiet:
         click.echo(f"cleancorpus: {summary}", err=True)
     if result.quarantined:
-        log.warning("%d documents quarantined, see %s", result.quarantined, result.outdir / "rejected.jsonl")
+        quarantined = _count(result.quarantined, "document")
+        log.warning("%s quarantined, see %s", quarantined, result.outdir / "rejected.jsonl")
         if strict:
-            _fail(f"{result.quarantined} documents quarantined (--strict)", EXIT_FAILED)
+            _fail(f"{quarantined} quarantined (--strict)", EXIT_FAILED)
         sys.exit(EXIT_QUARANTINED)
 
 
@@ -303,19 +304,27 @@ def _quiet_ray() -> None:
         handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``: a nightly cron run over one new file said "1 files"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _summary(report: dict[str, Any], outdir: Any) -> str:
     inputs, docs, chars = report["inputs"], report["documents"], report["characters"]
     share = chars["removed"] / chars["in"] if chars["in"] else 0.0
-    files = f"{inputs['files']} files"
+    files = _count(inputs["files"], "file")
     to_do = inputs["files"] - inputs["unchanged_skipped"]
     if inputs.get("limit") is not None and inputs["processed"] < to_do:  # a trial that stopped early
         new = "new or changed " if inputs["unchanged_skipped"] else ""
         files = f"{inputs['processed']} of {to_do} {new}files read (--limit {inputs['limit']})"
     elif inputs["unchanged_skipped"]:
         files = f"{inputs['processed']} new or changed of {files}"
+    if inputs.get("skipped"):  # a folder of .ndjson or .json files read nothing and said only "0 files"
+        first = inputs["skipped"][0]
+        files += f" ({len(inputs['skipped'])} skipped, e.g. {first['path']}: {first['reason']})"
     quarantined = f" ({docs['quarantined']} quarantined)" if docs["quarantined"] else ""
     return (
-        f"{files}, {docs['in']} documents: {docs['out']} kept, {docs['rejected']} rejected{quarantined}; "
+        f"{files}, {_count(docs['in'], 'document')}: {docs['out']} kept, {docs['rejected']} rejected{quarantined}; "
         f"{share:.1%} of characters removed; output in {outdir} ({report['seconds']:.1f} s)"
     )
 
@@ -613,6 +622,9 @@ def explain(doc_id: str, source: str | None, line: int | None, config_path: str 
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt
 
     config = _runs_config(config_path, outdir)
+    folder = Path(outdir or config.output.dir)
+    if not folder.is_dir():  # a mistyped -o said "no document ... (looked in removed.jsonl, ...)"
+        _fail(f"no output folder {folder}: name the folder of the run with -o", EXIT_USAGE)
     try:
         text = explain_document(
             config, Path(outdir or config.output.dir), doc_id, sys.stdout.isatty(), source=source, line=line

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,7 +49,9 @@ class OutputConfig(BaseModel):
     format: Literal["jsonl", "parquet", "txt"] | None = Field(
         None,
         description="Output format; null: the input's (JSONL for WARC, WET and HTML inputs). Another format "
-        "than the input's is written to OUTDIR/<input name>.<format>; txt separates documents by a blank line.",
+        "than the input's is written to OUTDIR/<input name>.<format>. txt: a .txt or .html input's one document "
+        "as it is; the documents of other inputs separated by a line holding only a form feed (\\f; a blank "
+        "line separates paragraphs).",
     )
 
 
@@ -129,6 +131,26 @@ def _elsewhere(key: str, value: Any, model: type[BaseModel] | None, stage: str |
     return f" ('{key}' is an option of stage {' and '.join(owners)}, not of {stage})"
 
 
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The model a key at ``loc`` belongs to: fields of nested models (also in lists, dicts, optionals)
+    are followed; a list index or dict key stays with the model of the container's items."""
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is not None:
+            model = _model_in(field.annotation) or model
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _validation_message(
     where: str, prefix: str, model: type[BaseModel], err: ValidationError, stage: str | None = None
 ) -> str:
@@ -136,7 +158,7 @@ def _validation_message(
     loc = tuple(first["loc"])
     path = _loc_path(prefix, loc)
     if first["type"] == "extra_forbidden":
-        known = list(model.model_fields)
+        known = list(_model_at(model, loc[:-1]).model_fields)  # a nested model's names for a nested key
         hint = _suggest(str(loc[-1]), known)
         if not hint and len(loc) == 1:
             hint = _elsewhere(str(loc[-1]), first.get("input"), model, stage)
@@ -158,6 +180,9 @@ def _build_stage(
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: {path}: expected a mapping like {{stage: NAME, ...}}, got {item!r}")
     if "stage" not in item:
+        for key in item:  # `stag: dedup`, `Stage: dedup`: the misspelt key, not a missing one
+            if _suggest(str(key), ["stage"]):
+                raise ConfigError(f"{where}: {path}.{key}: unknown key '{key}'{_suggest(str(key), ['stage'])}")
         raise ConfigError(f"{where}: {path}: missing key 'stage' (one of {', '.join(BUILTIN_STAGES)})")
     name = item["stage"]
     if not isinstance(name, str):
@@ -238,6 +263,26 @@ def config_warnings(config: RunConfig, where: str = "config") -> list[str]:
     return warnings
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping is an error: PyYAML keeps the last one without
+    a word, so a second `output:` block (a snippet pasted at the end) dropped every option of the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            try:
+                key = self.construct_object(key_node, deep=True)
+                hash(key)
+            except (yaml.YAMLError, TypeError):
+                continue  # a merge key or an unhashable key: PyYAML's own rules and errors apply
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first at line {first[key]})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
@@ -247,7 +292,7 @@ def load_config(path: str | Path) -> RunConfig:
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: config is not valid UTF-8 ({err.reason} at byte {err.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: {yaml_error(err)}") from None
     return load_config_data(data, str(path), path.parent)

@@ -23,7 +23,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +53,12 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     ".html.gz": ("html", "gz"),
 }
 STDIN = "-"  # as INPUT: JSONL from stdin, kept records to stdout
+
+
+def holds_html(f: InputFile) -> bool:
+    """An HTML page or a WARC (of HTTP responses), which the extract stage turns into text; a WET
+    archive (.warc.wet) holds text already."""
+    return f.format == "html" or (f.format == "warc" and ".warc.wet" not in f.path.name.lower())
 
 
 def document_place(source: str, line: Any) -> str:
@@ -95,6 +101,7 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
     files: list[InputFile] = []
     skipped: list[tuple[str, str]] = []
     exclude = exclude.resolve() if exclude else None
+    named: set[tuple[Path, str]] = set()  # (file, name relative to its input) of the inputs so far
     for raw in paths:
         if raw == STDIN:
             files.append(InputFile(spool_stdin(), STDIN, "jsonl", None, stdio=True))
@@ -151,6 +158,11 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
                     raise ConfigError(f"{why}: {_shown(raw)}")
                 skipped.append((str(path), why))
                 continue
+            if len(paths) > 1:  # `a.jsonl a.jsonl`, `in/ in/a.jsonl`: one file, one output (one input: no resolve())
+                if (path.resolve(), rel) in named:
+                    skipped.append((str(path), "named twice, read once"))
+                    continue
+                named.add((path.resolve(), rel))
             files.append(InputFile(path, rel, *fmt))
     # (two inputs of one name, from two folders: the runner refuses their one output)
     return files, [(_shown(path), _shown(why)) for path, why in skipped]
@@ -344,13 +356,50 @@ def _read_txt(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     yield check_size(doc, cfg)
 
 
+# What a file named .jsonl (or JSONL on stdin) may really be: data every line of which would be
+# quarantined as undecodable, one record each, while the file is simply misnamed.
+_MISNAMED = (
+    (b"\x1f\x8b", "gzip-compressed data", ".jsonl.gz", "zcat"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data", ".jsonl.zst", "zstdcat"),
+    (b"PAR1", "a Parquet file", ".parquet", None),
+)
+
+
+def _misnamed(f: InputFile, head: bytes) -> str | None:
+    """Why a JSONL input is not JSONL text, from its first bytes (None: it may be)."""
+    for magic, what, suffix, tool in _MISNAMED:
+        if head.startswith(magic):
+            if f.stdio:
+                return f"{what} on standard input, not JSONL" + (f": decompress it ({tool} FILE | ...)" if tool else "")
+            return f"{what} in a file named {f.path.name}: name it *{suffix} to read it"
+    return None
+
+
+def _utf16_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a UTF-16 text (a BOM says which byte order; Windows tools write it), as UTF-8."""
+    for line in io.TextIOWrapper(fh, encoding="utf-16", errors="replace", newline=""):  # type: ignore[arg-type]
+        yield line.encode("utf-8", "surrogatepass")
+
+
 def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
+    utf16 = False
+    if f.compression is None:
+        with open(f.path, "rb") as fh:
+            head = fh.read(4)
+        problem = _misnamed(f, head)
+        if problem:  # one record for the file, not one per "line" of binary data
+            yield quarantined(f.rel, f.rel, problem)
+            return
+        # a BOM and "{" in UTF-16 (not a BOM-like start of binary data)
+        utf16 = head in (codecs.BOM_UTF16_LE + "{".encode("utf-16-le"), codecs.BOM_UTF16_BE + "{".encode("utf-16-be"))
     # The zstd reader ends quietly where the file is cut short: its frames are checked at the end, or
     # at a last line without its newline (which the cut may have made: it is not parsed then).
     unchecked = f.compression == "zst"
     with _open_binary(f.path, f.compression) as fh:
-        lines = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
+        lines: Iterable[bytes] = io.BufferedReader(fh) if f.compression == "zst" else fh  # type: ignore[arg-type]
+        if utf16:
+            lines = _utf16_lines(fh)
         line_no = 0
         # (No enumerate(): its reused result tuple would keep the line read last alive while the document
         # made of it is processed, one more copy of a document of up to max_doc_chars.)
@@ -381,6 +430,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
                 record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
             doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+            if utf16:
+                doc.meta["encoding"] = "utf_16"
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc
     if unchecked and (problem := _zstd_problem(f.path)):
@@ -676,6 +727,21 @@ def _anchored_spans(spans: list[dict[str, Any]], text: str) -> list[dict[str, An
     return out
 
 
+# Between two documents of a txt output that holds several (of a JSONL, Parquet or archive input, or
+# stdin): a line holding only a form feed, the ASCII page break. Normalize turns form feeds into line
+# breaks, so with its defaults no document has such a line of its own.
+TXT_SEPARATOR = "\f\n"
+_TXT_SEPARATOR_LINE = re.compile(r"(?:^|\n)\f(?:\r?\n|$)")
+
+
+def split_txt_documents(data: str) -> list[str]:
+    """The document texts of a txt output that holds several documents (what ``OutputWriter`` wrote:
+    each text and a newline, a form-feed line between two)."""
+    if not data:
+        return []
+    return data.removesuffix("\n").split("\n" + TXT_SEPARATOR)
+
+
 class OutputWriter:
     """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 
@@ -708,8 +774,15 @@ class OutputWriter:
 
     def write(self, doc: Document) -> None:
         if self.format == "txt":
-            # one document per .txt input; several are separated by a blank line
-            sep = b"" if self.file.empty else b"\n"
+            # A .txt or .html input is one document, written as it is; the documents of any other input
+            # are separated by a form-feed line (a blank line separates paragraphs inside a document).
+            several = self.input.format not in ("txt", "html") or self.input.stdio
+            if several and _TXT_SEPARATOR_LINE.search(doc.text):  # nothing written: quarantined
+                raise UnwritableRecord(
+                    "cannot be written as txt: its text has a line holding only a form feed, "
+                    "which separates documents in txt output"
+                )
+            sep = TXT_SEPARATOR.encode("ascii") if several and not self.file.empty else b""
             self.file.write(sep + doc.text.encode("utf-8") + (b"\n" if doc.text else b""))
             return
         record = dict(doc.record or {self.cfg.id_field: doc.id})

@@ -166,6 +166,12 @@ def partition_keys(position: int, parts: int, batch_no: int, batch: Batch) -> li
     return [(all_keys[part == p], all_codes[part == p]) for p in range(parts)]
 
 
+def only_partition(position: int, batch_no: int, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """``partition_keys`` with one partition (a one-CPU Ray): its one part, which a task with one
+    return value must return as itself, not in a list."""
+    return partition_keys(position, 1, batch_no, batch)[0]
+
+
 # ---------------------------------------------------------------- components (union-find)
 
 
@@ -464,8 +470,12 @@ def distributed_dedup(
     for batch_no, ref in enumerate(_batch_refs(executor, stream)):  # map
         batches.append(ref)
         if corpus:
-            out = executor.submit(partial(partition_keys, position, parts, batch_no), ref, num_returns=parts)
-            keyed.append(out if parts > 1 else [out])
+            if parts > 1:
+                keyed.append(
+                    executor.submit(partial(partition_keys, position, parts, batch_no), ref, num_returns=parts)
+                )
+            else:  # one return value is the task's whole result: return the one part itself
+                keyed.append([executor.submit(partial(only_partition, position, batch_no), ref)])
     plan = _plan(executor, stage, keyed, parts) if corpus and batches else Plan({}, 0, [], np.empty(0, np.int64), [])
     del keyed
     filtered: list[Any] = []

@@ -38,6 +38,7 @@ from pipeline.io import (
     OutputWriter,
     UnwritableRecord,
     discover,
+    holds_html,
     jsonl_line,
     output_rel,
     read_documents,
@@ -1078,6 +1079,15 @@ def run(
     folder = state_folder(config, out)
     files, skipped = discover(paths, exclude=out)
     files = [f for f in files if folder.resolve() not in f.path.resolve().parents]
+    page = next((f for f in files if holds_html(f)), None)
+    if page is not None and not any(
+        getattr(stage_class(s.stage), "extracts_html", False) for s in config.enabled_stages()
+    ):
+        # else its markup would be "cleaned" as text and written as the documents' text
+        raise ConfigError(
+            f"{page.path} holds HTML pages, but the config runs no extract stage to turn them into text: "
+            "add '- stage: extract' first under stages: (or enable it)"
+        )
     # Output names, not input names, must differ: x.html is written to x.html.jsonl, which may be an input too.
     written: dict[str, InputFile] = {}
     for f in files:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.document import Document
 from pipeline.stages.base import Stage, StageOptions
@@ -63,3 +64,41 @@ class WordCountField(Stage):
     def process(self, doc: Document) -> None:
         if doc.record is not None:
             doc.record["words"] = len(doc.text.split())
+
+
+class Bounds(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # as StageOptions: a misspelt key is an error, not ignored
+    min_words: int = Field(1, ge=0)
+    max_words: int = Field(100_000, ge=1)
+
+
+class WordBoundsOptions(StageOptions):
+    bounds: Bounds = Field(default_factory=Bounds, description="Words a document may have.")
+    per_language: dict[str, Bounds] = Field(default_factory=dict, description="Bounds for some languages.")
+
+
+class WordBounds(Stage):
+    """Reject documents with too few or too many words: options in nested models."""
+
+    name = "word_bounds"
+    Options = WordBoundsOptions
+
+    def process(self, doc: Document) -> None:
+        o: WordBoundsOptions = self.options  # type: ignore[assignment]
+        bounds = o.per_language.get(str(doc.meta.get("language")), o.bounds)
+        words = len(doc.text.split())
+        if not bounds.min_words <= words <= bounds.max_words:
+            doc.reject(self.name, f"{words} words")
+
+
+class TagStripper(Stage):
+    """A user's own HTML-to-text stage (tags dropped, nothing else): it declares extracts_html, so that .html
+    and WARC inputs are accepted without the built-in extract stage."""
+
+    name = "tag_stripper"
+    extracts_html = True
+
+    def process(self, doc: Document) -> None:
+        if doc.meta.get("content_type") == "text/html":
+            doc.text = re.sub(r"(?s)<(script|style)\b.*?</\1>|<[^>]*>", " ", doc.text)
+            doc.meta["content_type"] = "text/plain"

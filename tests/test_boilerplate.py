@@ -877,7 +877,7 @@ def test_pattern_files(tmp_path):
     )
     doc = run(f"{ARTICLE}\nAdd to cart\nOnly 3 left in stock\nFree shipping on all orders\n", stage)
     assert [r for r, _ in removed(doc)] == ["shop"] * 3
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match=r"unknown keys \['line'\] \(did you mean 'lines'\? allowed:"):
         _stage_with_pack(tmp_path, "bad.yaml", "rules:\n  shop:\n    line: [x]\n")
 
 
@@ -894,6 +894,8 @@ def test_pattern_files(tmp_path):
         ("breadcrumb_roots: [home, 1]\n", r"breadcrumb_roots\[1\] must be a string"),
         ("- a\n- b\n", r"bad.yaml: expected a mapping at the top level"),
         ("rules: [a]\n", r"bad.yaml: 'rules' must map rule names to entries"),
+        ("rulez:\n  mine:\n    lines: [x]\n", r"bad.yaml: unknown key 'rulez' \(did you mean 'rules'\?\)"),
+        ("language: en\ndefinition: {a: b}\n", r"unknown key 'definition' \(did you mean 'definitions'\?\)"),
     ],
 )
 def test_broken_pattern_files_are_config_errors_naming_file_and_key(tmp_path, text, error):

@@ -43,6 +43,37 @@ def test_unknown_stage_names_path_and_suggests() -> None:
     assert "did you mean 'dedup'" in msg
 
 
+def test_a_misspelt_stage_key_or_class_is_named_with_the_closest_name() -> None:
+    # `stag: dedup` said only "missing key 'stage'"; a user class one letter off gave no hint
+    assert _error({"stages": [{"stage": "encoding"}, {"stag": "dedup"}]}) == (
+        "my.yaml: stages[1].stag: unknown key 'stag' (did you mean 'stage'?)"
+    )
+    assert "missing key 'stage'" in _error({"stages": [{"threshold": 0.5}]})
+    msg = _error({"stages": [{"stage": "example_stage:MinWord"}]})
+    assert msg.startswith("my.yaml: stages[0].stage: cannot load stage example_stage:MinWord")
+    assert "did you mean example_stage:MinWords?" in msg
+
+
+def test_a_misspelt_key_in_a_nested_options_model_suggests_the_closest_name() -> None:
+    # the suggestion came from the stage's own options only: nested keys got none
+    bounds = {"stage": "example_stage:WordBounds", "bounds": {"min_word": 3}}
+    assert _error({"stages": [bounds]}) == (
+        "my.yaml: stages[0].bounds.min_word: unknown option 'min_word' (did you mean 'min_words'?)"
+    )
+    per_language = {"stage": "example_stage:WordBounds", "per_language": {"de": {"max_wrods": 9}}}
+    assert _error({"stages": [per_language]}).endswith(
+        "stages[0].per_language.de.max_wrods: unknown option 'max_wrods' (did you mean 'max_words'?)"
+    )
+
+
+def test_no_unicode_normalization_is_written_alike_in_encoding_and_normalize() -> None:
+    # encoding took only null and normalize only 'none': switching both off took two spellings
+    for value in (None, "none"):
+        stages = [{"stage": "encoding", "normalization": value}, {"stage": "normalize", "unicode_form": value}]
+        encoding, normalize = load_config_data({"stages": stages}).stages
+        assert encoding.options.normalization is None and normalize.options.unicode_form == "none"
+
+
 def test_unknown_option_names_path_and_suggests() -> None:
     msg = _error({"stages": [{"stage": "encoding"}, {"stage": "normalize"}, {"stage": "dedup", "treshold": 0.9}]})
     assert msg == "my.yaml: stages[2].treshold: unknown option 'treshold' (did you mean 'threshold'?)"
@@ -122,6 +153,20 @@ def test_invalid_yaml_is_one_line_with_position(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(bad)
     assert str(err.value).startswith(f"{bad}: invalid YAML at line")
+
+
+def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:
+    # PyYAML keeps the last: an `output:` block pasted at the end dropped `format: txt` of the first
+    config = tmp_path / "twice.yaml"
+    config.write_text("output: {format: txt}\nstages:\n  - stage: dedup\noutput: {audit: false}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert str(err.value) == f"{config}: invalid YAML at line 4, column 1: key 'output' given twice (first at line 1)"
+    config.write_text("stages:\n  - stage: dedup\n    threshold: 0.9\n    threshold: 0.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 4, column 5: key 'threshold' given twice \(first at line 3\)"):
+        load_config(config)
+    config.write_text("stages:\n  - stage: dedup\n    threshold: 0.9\n  - stage: dedup\n", encoding="utf-8")
+    assert [s.stage for s in load_config(config).stages] == ["dedup", "dedup"]  # one key per mapping
 
 
 def test_check_prints_resolved_config_and_exits_2_on_errors(tmp_path: Path) -> None:

@@ -568,7 +568,7 @@ def test_state_info_and_reset(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["state", "reset", "-o", str(out), "--yes"]).exit_code == 0
     assert "no state" in runner.invoke(cli, ["state", "info", "-o", str(out)]).output
     result = runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out)])
-    assert "1 files, 8 documents" in result.output  # processed again from scratch
+    assert "1 file, 8 documents" in result.output  # processed again from scratch
 
 
 def _damage(db: Path, kind: str) -> None:
@@ -1284,7 +1284,7 @@ def test_exit_status_says_whether_input_was_quarantined(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o2")])
     assert result.exit_code == 3 and "(1 quarantined)" in result.output
     result = runner.invoke(cli, ["run", str(src), "-o", str(tmp_path / "o3"), "--strict"])
-    assert result.exit_code == 1 and "quarantined (--strict)" in result.output
+    assert result.exit_code == 1 and "error: 1 document quarantined (--strict)" in result.output
 
 
 # ---------------------------------------------------------------- cron manners and audit
@@ -1420,6 +1420,9 @@ def test_explain_marks_each_removed_span(tmp_path: Path) -> None:
     assert "Please enter your comment!" not in after and "Putin in Beijing" in after
     missing = runner.invoke(cli, ["explain", "no-such-doc", "-o", str(out)])
     assert missing.exit_code == 2 and "no document 'no-such-doc'" in missing.output
+    # a mistyped output folder is named as such, not as a document missing from it
+    typo = runner.invoke(cli, ["explain", doc_id, "-o", str(tmp_path / "ot")])
+    assert typo.exit_code == 2 and f"no output folder {tmp_path / 'ot'}" in typo.output
 
 
 def _explain_sections(output: str) -> dict[str, str]:

@@ -172,6 +172,22 @@ def test_config_input_and_output_are_used_without_arguments(tmp_path: Path) -> N
     assert "2 documents: 2 kept" in result.output
 
 
+def test_the_summary_says_files_of_the_folder_were_skipped(tmp_path: Path) -> None:
+    # A folder of .ndjson / .json.gz exports read nothing and said only "0 files, 0 documents" (exit 0):
+    # the skipped files were listed in report.json alone.
+    src = tmp_path / "in"
+    src.mkdir()
+    line = json.dumps({"id": "a", "text": seed_text("000")}) + "\n"
+    (src / "a.ndjson").write_text(line, encoding="utf-8")
+    (src / "b.json").write_text(line, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(src), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"0 files (2 skipped, e.g. {src}/a.ndjson: unsupported file type), 0 documents" in result.output
+    (src / "c.jsonl").write_text(line, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(src), "-o", str(tmp_path / "out2")])
+    assert "cleancorpus: 1 file (2 skipped, e.g." in result.output and "1 document: 1 kept" in result.output
+
+
 def test_python_dash_m_is_the_same_app(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "pipeline", "stages"], capture_output=True, text=True, env=env)

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CORPORA, REPO
 
-from pipeline.config import InputConfig, default_config, load_config_data
+from pipeline.config import ConfigError, InputConfig, default_config, load_config_data
 from pipeline.document import Document
 from pipeline.formats import decode_html
-from pipeline.io import discover, read_documents
+from pipeline.io import InputFile, OutputWriter, discover, read_documents, split_txt_documents
 from pipeline.runner import run
 from pipeline.stages.base import Stage
 from pipeline.stages.extract import ExtractOptions, ExtractStage
@@ -150,6 +150,27 @@ def test_run_goes_on_after_a_truncated_archive(tmp_path: Path) -> None:
     assert _lines(tmp_path / "out" / "b.jsonl") == [{"id": "j1", "text": "A plain record."}]
 
 
+def test_html_input_with_no_extract_stage_is_a_config_error_not_markup_as_text(tmp_path: Path) -> None:
+    # README's own example config lists no extract stage: a WARC ran through it wrote "<head>\n<meta ..."
+    # as the documents' text (kept, exit 0). A WET archive holds text and needs no extract.
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "normalize"}]})
+    for page in (WARC, PAGES / "html" / "eval" / "006af185d8299148.html.gz"):
+        with pytest.raises(ConfigError, match=r"holds HTML pages, but the config runs no extract stage"):
+            run(config, [str(page)], tmp_path / "out")
+        assert not (tmp_path / "out" / f"{page.name}.jsonl").exists()
+    disabled = load_config_data({"stages": [{"stage": "extract", "enabled": False}, {"stage": "normalize"}]})
+    with pytest.raises(ConfigError, match="no extract stage"):
+        run(disabled, [str(WARC)], tmp_path / "out")
+    run(config, [str(WET)], tmp_path / "wet")
+    (record,) = _lines(tmp_path / "wet" / "whirlwind.warc.wet.jsonl")
+    assert record["url"] == "https://an.wikipedia.org/wiki/Escopete" and "<" not in record["text"][:200]
+    # a stage of the user's own that turns HTML into text (extracts_html) stands in for extract
+    own = load_config_data({"stages": [{"stage": "example_stage:TagStripper"}, {"stage": "normalize"}]})
+    run(own, [str(WARC)], tmp_path / "own")
+    pages = _lines(tmp_path / "own" / f"{WARC.name}.jsonl")
+    assert len(pages) == 22 and not any("<head" in p["text"] or "<div" in p["text"] for p in pages)
+
+
 # ---------------------------------------------------------------- HTML
 
 
@@ -260,6 +281,56 @@ def test_output_format_overrides_the_input_format(tmp_path: Path) -> None:
         {"id": "j1", "text": "One.", "meta": '{"a":1}'},  # nested values are JSON strings
         {"id": "j2", "text": "Two.", "meta": None},
     ]
+
+
+def test_txt_output_tells_documents_apart_from_paragraphs(tmp_path: Path) -> None:
+    # Documents of several paragraphs (CC pages): in a txt output of many documents a blank line is a
+    # paragraph break, a form-feed line a document break; split_txt_documents gives the JSONL output's texts.
+    with (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").open(encoding="utf-8") as fh:
+        records = [json.loads(line) for _, line in zip(range(8), fh, strict=False)]
+    records = [{"id": r["id"], "text": r["text"].replace("\n", "\n\n")} for r in records if r["text"].strip()]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text("One page.\n\nIts second paragraph.", encoding="utf-8")
+    stages = [{"stage": "encoding"}, {"stage": "normalize"}]
+    run(load_config_data({"stages": stages}), [str(tmp_path / "in")], tmp_path / "jsonl")
+    run(load_config_data({"output": {"format": "txt"}, "stages": stages}), [str(tmp_path / "in")], tmp_path / "txt")
+    texts = [r["text"] for r in _lines(tmp_path / "jsonl" / "a.jsonl")]
+    assert len(texts) >= 5 and all("\n\n" in t for t in texts)
+    data = (tmp_path / "txt" / "a.jsonl.txt").read_text(encoding="utf-8")
+    assert data.count("\n\f\n") == len(texts) - 1
+    assert split_txt_documents(data) == texts
+    assert (tmp_path / "txt" / "b.txt").read_text(encoding="utf-8") == "One page.\n\nIts second paragraph.\n"
+
+
+def test_a_document_with_a_form_feed_line_is_quarantined_in_txt_output_not_split(tmp_path: Path) -> None:
+    # Without normalize (which turns form feeds into line breaks) a page break of pdftotext survives;
+    # on a line of its own it would read as two documents: quarantined at stage output instead.
+    records = [
+        {"id": "a", "text": "Page one.\n\f\nPage two."},
+        {"id": "b", "text": "End of a page.\fStart of the next."},  # not a line of its own: kept
+        {"id": "c", "text": "Closing words."},
+    ]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    config = load_config_data({"output": {"format": "txt"}, "stages": []})
+    report = run(config, [str(tmp_path / "a.jsonl")], tmp_path / "out").report
+    assert report["documents"]["quarantined"] == 1
+    data = (tmp_path / "out" / "a.jsonl.txt").read_text(encoding="utf-8")
+    assert split_txt_documents(data) == [records[1]["text"], records[2]["text"]]
+    (rejected,) = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert rejected["id"] == "a" and rejected["stage"] == "output" and "form feed" in rejected["reason"]
+    assert rejected["text"] == records[0]["text"]
+
+
+def test_a_one_document_input_is_written_to_txt_as_it_is_form_feeds_and_all(tmp_path: Path) -> None:
+    # A .txt or .html input holds one document: its txt output has no separator to be mistaken for,
+    # so a page break of its own (pdftotext's, normalize off) is written, not quarantined.
+    text = "Page one.\n\f\nPage two."
+    for name, fmt in (("a.txt", "txt"), ("p.html", "html")):
+        writer = OutputWriter(InputFile(tmp_path / name, name, fmt, None), tmp_path / "out", CFG, None, "txt")
+        writer.write(Document(name, text, name))
+        writer.commit()
+        assert writer.path.read_text(encoding="utf-8") == text + "\n"
 
 
 def test_parquet_columns_json_lacks_are_written_to_jsonl_in_a_lossless_form(tmp_path: Path) -> None:
@@ -459,7 +530,7 @@ def test_stdin_to_stdout_with_reports_in_outdir(tmp_path: Path) -> None:
         assert proc.returncode == 3, proc.stderr  # the record without text is quarantined
         out = [json.loads(line) for line in proc.stdout.splitlines()]
         assert out == [{"id": f"s{i}", "text": f"Line {i}.\n\nMore {i}."} for i in range(3)]
-        assert b"cleancorpus: 1 files, 4 documents: 3 kept" in proc.stderr
+        assert b"cleancorpus: 1 file, 4 documents: 3 kept" in proc.stderr
         report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
         assert report["inputs"]["processed"] == 1 and report["documents"]["in"] == 4
         assert [r["id"] for r in _lines(tmp_path / "out" / "rejected.jsonl")] == ["bad"]

@@ -284,6 +284,29 @@ def test_lone_surrogate_escapes_in_jsonl_become_u_fffd_in_every_string_and_the_d
     assert result.report["stages"][0]["counters"]["lone-surrogates-replaced"] == 9
 
 
+def test_a_misnamed_jsonl_file_is_one_quarantine_and_utf16_jsonl_is_read(tmp_path: Path) -> None:
+    # A .jsonl that is really gzip (a download saved under the wrong name) was quarantined line by line
+    # as undecodable bytes, garbage in each record; a UTF-16 JSONL (Windows tools) as NUL bytes.
+    records = [{"id": f"r{i}", "text": f"Ceci est le document numéro {i}, écrit en français."} for i in range(300)]
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in records)
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "gzipped.jsonl").write_bytes(gzip.compress(data.encode()))
+    (src / "zstd.jsonl").write_bytes(zstandard.ZstdCompressor().compress(data.encode()))
+    (src / "le.jsonl").write_bytes(data.encode("utf-16"))  # with its BOM
+    first = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records[:20])
+    (src / "be.jsonl").write_bytes(codecs.BOM_UTF16_BE + first.encode("utf-16-be"))
+    result = run(NORMALIZE_ONLY, [str(src)], tmp_path / "out")
+    rejected = _lines(tmp_path / "out" / "rejected.jsonl")
+    assert [(r["id"], r["reason"]) for r in rejected] == [
+        ("gzipped.jsonl", "gzip-compressed data in a file named gzipped.jsonl: name it *.jsonl.gz to read it"),
+        ("zstd.jsonl", "zstd-compressed data in a file named zstd.jsonl: name it *.jsonl.zst to read it"),
+    ]
+    assert _lines(tmp_path / "out" / "le.jsonl") == records
+    assert _lines(tmp_path / "out" / "be.jsonl") == records[:20]
+    assert result.report["documents"]["quarantined"] == 2
+
+
 def test_txt_inputs_non_utf8_binary_and_too_large(tmp_path: Path) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
@@ -317,6 +340,22 @@ def test_discover_is_sorted_recursive_and_skips_the_output_folder(tmp_path: Path
     assert [f.rel for f in files] == ["a.txt", "b/1.jsonl", "b/2.txt"]
     with pytest.raises(ConfigError):
         discover([str(tmp_path / "missing")])
+
+
+def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
+    # `run in/a.jsonl in/a.jsonl` or `run in in/a.jsonl` (overlapping globs) stopped with "two inputs would
+    # write the same output file ...: in/a.jsonl and in/a.jsonl", exit 2
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"id": "a", "text": "A short document."}\n', encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text("Another one.", encoding="utf-8")
+    a = str(tmp_path / "in" / "a.jsonl")
+    files, skipped = discover([str(tmp_path / "in"), a, a])
+    assert [f.rel for f in files] == ["a.jsonl", "b.txt"]
+    assert skipped == [(a, "named twice, read once")] * 2
+    result = run(NORMALIZE_ONLY, [a, a], tmp_path / "out")
+    assert result.report["documents"]["in"] == 1 and _lines(tmp_path / "out" / "a.jsonl") == [
+        {"id": "a", "text": "A short document."}
+    ]
 
 
 def test_discover_follows_symlinked_folders_and_reads_a_folder_once(tmp_path: Path) -> None:

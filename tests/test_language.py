@@ -602,6 +602,11 @@ def test_languages_lists_only_codes_the_stage_can_give():
         LanguageStage.Options(languages=["english"])
     with pytest.raises(ValueError, match="unknown language code 'xx'"):
         LanguageStage.Options(languages=["en", "xx"])
+    # a locale names its language: en-US suggested 'eu' (Basque), the closest spelling
+    with pytest.raises(ValueError, match=r"unknown language code 'en-US'.*did you mean 'en'\?"):
+        LanguageStage.Options(languages=["en-US"])
+    with pytest.raises(ValueError, match=r"unknown language code 'pt_BR'.*did you mean 'pt'\?"):
+        LanguageStage.Options(languages=["pt_BR"])
     ok = LanguageStage.Options(languages=["en", "DE", "zh-cn", "und", "zu", "ka"])
     assert LanguageStage(ok).allowed == ["en", "de", "zh", "und", "zu", "ka"]
 

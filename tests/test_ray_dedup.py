@@ -179,6 +179,19 @@ def test_short_lines_are_decided_as_locally(tmp_path: Path) -> None:
     assert kept.count("Tickets at the door.") == 2
 
 
+def test_one_cpu_one_key_partition_equals_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--executor ray --workers 1` (a one-CPU Ray): one key partition, whose task returns its one
+    # part as a single object (num_returns=1); the reducer took that list for the pair and failed.
+    monkeypatch.setattr(ray_dedup, "MAX_PARTITIONS", 1)
+    config = load_config_data({"stages": [{"stage": "encoding"}, {"stage": "dedup"}, {"stage": "normalize"}]})
+    src = tmp_path / "in"
+    firsts, seconds = _pairs()
+    _write(src, "docs.jsonl", firsts + _with_duplicates(_cc(30)) + seconds)
+    reports = tuple(_run(src, tmp_path / executor, executor, config) for executor in ("local", "ray"))
+    _assert_same(tmp_path / "local", tmp_path / "ray", reports)
+    assert len(ray_dedup.last_split.tasks) == 1
+
+
 @pytest.mark.parametrize(
     "options",
     [

@@ -539,7 +539,7 @@ def test_no_progress_display_without_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Some text.", encoding="utf-8")
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "a.txt"), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("cleancorpus: 1 files")
+    assert result.output.count("\n") == 1 and result.output.startswith("cleancorpus: 1 file,")
     assert (tmp_path / "o" / "report.html").is_file()
 
 

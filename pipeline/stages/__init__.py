@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from collections.abc import Iterable
@@ -63,7 +64,10 @@ def stage_class(name: str, search: Iterable[Path] = ()) -> type[Stage]:
         raise StageLookupError(f"{name} (cannot import {module_name}: {err})") from err
     cls = getattr(module, class_name, None)
     if cls is None:
-        raise StageLookupError(f"{name} (no {class_name} in {module_name})")
+        classes = [n for n, v in vars(module).items() if isinstance(v, type) and hasattr(v, "process")]
+        close = difflib.get_close_matches(class_name, classes, n=1)
+        hint = f"; did you mean {module_name}:{close[0]}?" if close else ""
+        raise StageLookupError(f"{name} (no {class_name} in {module_name}{hint})")
     if not (isinstance(getattr(cls, "Options", None), type) and issubclass(cls.Options, StageOptions)):
         raise StageLookupError(f"{name} ({class_name} has no Options model derived from StageOptions)")
     if not callable(getattr(cls, "process", None)):

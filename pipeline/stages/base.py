@@ -56,6 +56,9 @@ class Stage:
     # pages) sets this; the runner then first calls prepare_merge() (by default: prepare()) with the
     # prepare_part() of every input document, computed in the workers.
     needs_prepare: ClassVar[bool] = False
+    # A stage that turns HTML documents (doc.meta["content_type"] == "text/html": .html and WARC inputs)
+    # into text sets this (extract; a user's own extractor): without one such inputs are refused.
+    extracts_html: ClassVar[bool] = False
 
     def __init__(self, options: StageOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()

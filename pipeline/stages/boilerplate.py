@@ -94,6 +94,7 @@ RECURRING_MAX_CHARS = 2000
 # Rules whose match starts a trailing widget block unless a pack says otherwise (`ends_article`).
 DEFAULT_END_MARKERS = frozenset({"comment-form", "widget-heading"})
 PACK_KEYS = frozenset({"lines", "patterns", "phrases", "ends_article"})
+PACK_TOP_KEYS = frozenset({"language", "breadcrumb_roots", "rules", "definitions"})
 
 # Distinct lines remembered with what the rules said about them (menus, share bars and footers recur
 # across a site's pages); longer lines are rarely repeated and not kept.
@@ -544,6 +545,11 @@ def _marshalled_pack(pack: dict[str, Any]) -> bytes | None:
 def _check_pack(pack: Any, where: str) -> dict[str, Any]:
     if not isinstance(pack, dict):
         raise ValueError(f"boilerplate pack {where}: expected a mapping at the top level")
+    for key in pack:  # a misspelt 'rules' loaded an empty pack without a word
+        if key not in PACK_TOP_KEYS:
+            close = difflib.get_close_matches(str(key), sorted(PACK_TOP_KEYS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {sorted(PACK_TOP_KEYS)})"
+            raise ValueError(f"boilerplate pack {where}: unknown key {key!r}{hint}")
     rules = pack.get("rules") or {}
     if not isinstance(rules, dict):
         raise ValueError(f"boilerplate pack {where}: 'rules' must map rule names to entries")
@@ -554,9 +560,12 @@ def _check_pack(pack: Any, where: str) -> dict[str, Any]:
             raise ValueError(f"boilerplate pack {where}: rule {rule!r} must be a mapping")
         unknown = set(entry) - PACK_KEYS
         if unknown:
+            first = sorted(map(str, unknown))[0]
+            close = difflib.get_close_matches(first, sorted(PACK_KEYS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
                 f"boilerplate pack {where}: rule {rule!r} has unknown keys {sorted(unknown)} "
-                f"(allowed: {sorted(PACK_KEYS)})"
+                f"({hint}allowed: {sorted(PACK_KEYS)})"
             )
         for key in ("lines", "patterns", "phrases"):
             _check_strings(entry.get(key), where, f"rules.{rule}.{key}")

@@ -333,7 +333,8 @@ class EncodingOptions(StageOptions):
     remove_control_chars: bool = Field(True, description="Remove control characters that have no meaning in text.")
     normalization: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = Field(
         "NFC",
-        description="Unicode normalization form (NFKC/NFKD change meaning: '²' becomes '2', 'ﬁ' 'fi'; null = none).",
+        description="Unicode normalization form (NFKC/NFKD change meaning: '²' becomes '2', 'ﬁ' 'fi'; null or "
+        "'none': none).",
     )
     max_decode_length: int = Field(1_000_000, ge=1, description="Longest segment (line) ftfy repairs in one piece.")
 
@@ -344,6 +345,8 @@ class EncodingOptions(StageOptions):
         if isinstance(data, dict):
             preset = PRESETS.get(data.get("preset", "preserve"), {})
             data = {**preset, **data}
+            if isinstance(data.get("normalization"), str) and data["normalization"].lower() == "none":
+                data["normalization"] = None  # as normalize's unicode_form: none is written
         return data
 
 

@@ -755,8 +755,11 @@ class LanguageStage(Stage):
             for code in codes:
                 if _norm_lang(code.lower()) in known:
                     continue
-                guess = _LANGUAGE_NAMES.get(code.lower()) or next(
-                    iter(difflib.get_close_matches(code.lower(), sorted(known), n=1, cutoff=0.5)), None
+                base = _norm_lang(re.split(r"[-_]", code.lower())[0])  # en-US, pt_BR: the language is en, pt
+                guess = (
+                    _LANGUAGE_NAMES.get(code.lower())
+                    or (base if base in known else None)
+                    or next(iter(difflib.get_close_matches(code.lower(), sorted(known), n=1, cutoff=0.5)), None)
                 )
                 hint = f" (did you mean '{guess}'?)" if guess else ""
                 raise ValueError(f"unknown language code {code!r}: ISO 639-1 codes such as en, de, zh{hint}")

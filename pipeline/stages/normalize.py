@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from itertools import repeat
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.document import Document
 from pipeline.stages.base import Stage, StageOptions
@@ -35,8 +35,16 @@ def _has_any(text: str, chars: tuple[str, ...]) -> bool:
 
 class NormalizeOptions(StageOptions):
     unicode_form: Literal["NFC", "NFKC", "none"] = Field(
-        "NFC", description="Unicode normalization form (NFKC folds compatibility characters; changes meaning)."
+        "NFC",
+        description="Unicode normalization form (NFKC folds compatibility characters; changes meaning; 'none' "
+        "or null: none).",
     )
+
+    @field_validator("unicode_form", mode="before")
+    @classmethod
+    def _null_is_none(cls, value: Any) -> Any:
+        return "none" if value is None else value  # as encoding's normalization: null is written
+
     line_breaks: bool = Field(True, description="Turn CRLF, CR and Unicode line/paragraph separators into \\n.")
     strip_trailing_spaces: bool = Field(True, description="Remove spaces and tabs at the end of lines.")
     collapse_spaces: bool = Field(
