@@ -63,3 +63,17 @@ class WordCountField(Stage):
     def process(self, doc: Document) -> None:
         if doc.record is not None:
             doc.record["words"] = len(doc.text.split())
+
+
+class RepeatedTitleAtFoot(Stage):
+    """Drop the last line when it repeats the first (a page title repeated at the foot), recording where
+    it was: the text alone names the first copy."""
+
+    name = "repeated_title"
+
+    def process(self, doc: Document) -> None:
+        head, _, _ = doc.text.partition("\n")
+        body, sep, last = doc.text.rpartition("\n")
+        if sep and last == head:
+            doc.remove(self.name, "title-at-foot", last, 1, len(body) + 1, len(doc.text))
+            doc.text = body

@@ -56,6 +56,11 @@ class Stage:
     # pages) sets this; the runner then first calls prepare_merge() (by default: prepare()) with the
     # prepare_part() of every input document, computed in the workers.
     needs_prepare: ClassVar[bool] = False
+    # The text this stage makes is the one removed.jsonl's offsets index (extract: HTML to text).
+    offsets_origin: ClassVar[bool] = False
+    # False for the last stage (set by the runner): no later stage removes anything, so the offsets
+    # module need not follow this stage's change of the text (normalize's spaces).
+    offsets_followed: bool = True
 
     def __init__(self, options: StageOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()

@@ -37,6 +37,7 @@ class ExtractStage(Stage):
     """Main text of HTML documents with trafilatura (other documents pass untouched)."""
 
     name: ClassVar[str] = "extract"
+    offsets_origin: ClassVar[bool] = True
     Options: ClassVar[type[StageOptions]] = ExtractOptions
 
     def __init__(self, options: StageOptions | None = None) -> None:
