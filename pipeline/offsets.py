@@ -66,8 +66,8 @@ def after_stage(doc: Document, before: str, removals: list[Removal], last: bool 
     lost = LOST in scratch if scratch else False
     edits = scratch.get(MAP) if scratch else None
     changed = not (last or lost or doc.rejected is not None or doc.text == before)
-    if removals and (removals[0].start is None or removals[-1].start is None):  # a stage that gave no offsets (a user's): found by text
-        _locate(before, removals)
+    if removals and (removals[0].start is None or removals[-1].start is None):
+        _locate(before, removals)  # a stage that gave no offsets (a user's): found by their text
     if changed and cuts is None:  # from the spans as the stage gave them, before they are mapped
         cuts = _cuts_from_spans(before, doc.text, removals) if removals else _cuts_from_diff(before, doc.text)
     if removals and (edits is not None or lost):
