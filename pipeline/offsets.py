@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from itertools import accumulate, compress
-from operator import add, sub
+from operator import add, ne, sub
 from typing import Any
 
 from pipeline.document import Document, Removal
@@ -46,15 +46,16 @@ def removed_lines_at(
     (``lines``: its split on newlines), and the cuts noted: each removed line with the newline after it
     (the last line of the text has none), as a stage that keeps the other lines joined by newlines cuts
     them. C-level passes only: a page has hundreds of removed lines, 40 MB of web text 330k."""
-    rows = list(compress(range(len(lines)), verdict))
-    before = list(accumulate(map(len, lines), initial=0))  # characters of the lines before each line
-    starts = list(map(add, map(before.__getitem__, rows), rows))  # (+ one newline per line before)
+    at = list(accumulate(map((1).__add__, map(len, lines)), initial=0))  # where each line starts
+    starts = list(compress(at, verdict))
     ends = list(map(add, starts, map(len, texts)))
-    nexts = list(map((1).__add__, rows))
-    cut_ends = list(map(add, map(before.__getitem__, nexts), nexts))
-    if rows and rows[-1] == len(lines) - 1:
+    cut_ends = list(compress(at[1:], verdict))  # the next line's start
+    if verdict[-1]:
         cut_ends[-1] -= 1  # the last line has no newline after it
-    doc.scratch[CUTS] = (starts, cut_ends, [0] * len(rows))
+    # runs of removed lines as one cut each: shorter maps for the later stages to go through
+    new_run = list(map(ne, starts[1:], cut_ends[:-1]))
+    run_starts = [starts[0], *compress(starts[1:], new_run)]
+    doc.scratch[CUTS] = (run_starts, [*compress(cut_ends, new_run), cut_ends[-1]], [0] * len(run_starts))
     return starts, ends
 
 
@@ -70,15 +71,17 @@ def after_stage(doc: Document, before: str, removals: list[Removal], last: bool 
         _locate(before, removals)  # a stage that gave no offsets (a user's): found by their text
     if changed and cuts is None:  # from the spans as the stage gave them, before they are mapped
         cuts = _cuts_from_spans(before, doc.text, removals) if removals else _cuts_from_diff(before, doc.text)
-    if removals and (edits is not None or lost):
-        _to_input(removals, edits, lost)
+    needed = edits is not None and (removals or (changed and cuts is not None))
+    where = _where(edits) if needed else None  # the edits' characters in the current text
+    if removals and (where is not None or lost):
+        _to_input(removals, edits, where, lost)
     if not changed:
         return
     if cuts is None:
         scratch[LOST] = True
         scratch.pop(MAP, None)
     else:
-        scratch[MAP] = cuts if edits is None else _compose(edits, cuts)
+        scratch[MAP] = cuts if edits is None or where is None else _compose(edits, where, cuts)
 
 
 def _locate(before: str, removals: list[Removal]) -> None:
@@ -97,20 +100,22 @@ def _locate(before: str, removals: list[Removal]) -> None:
             pos = r.end
 
 
-def _current_starts(a: list[int], b: list[int], n: list[int]) -> list[int]:
-    """Where each edit's characters start in the current text (C-level passes: a page has hundreds)."""
-    shifts = accumulate(map(sub, n, map(sub, b, a)), initial=0)
-    return list(map(add, a, shifts))
+def _where(edits: Edits) -> tuple[list[int], list[int]]:
+    """Where each edit's characters start and end in the current text (C-level passes: a page has hundreds)."""
+    a, b, n = edits
+    starts = list(map(add, a, accumulate(map(sub, n, map(sub, b, a)), initial=0)))
+    return starts, list(map(add, starts, n))
 
 
-def _to_input(removals: list[Removal], edits: Edits | None, lost: bool) -> None:
-    if lost or edits is None:
+def _to_input(
+    removals: list[Removal], edits: Edits | None, where: tuple[list[int], list[int]] | None, lost: bool
+) -> None:
+    if lost or edits is None or where is None:
         for r in removals:
             r.start = r.end = None
         return
-    a, b, n = edits
-    cs = _current_starts(a, b, n)
-    ce = list(map(add, cs, n))
+    a, b, _ = edits
+    cs, ce = where
     for r in removals:
         if r.start is None or r.end is None:
             continue
@@ -135,12 +140,11 @@ def _map_end(c: int, cs: list[int], ce: list[int], a: list[int], b: list[int]) -
     return b[i] if c <= ce[i] else b[i] + (c - ce[i])
 
 
-def _compose(edits: Edits, cuts: Edits) -> Edits:
+def _compose(edits: Edits, where: tuple[list[int], list[int]], cuts: Edits) -> Edits:
     """The map after a stage: its ``cuts`` (offsets into the current text) as edits of the input text,
     merged with the ``edits`` before them (an old edit a cut reaches into or covers becomes part of it)."""
     a, b, n = edits
-    cs = _current_starts(a, b, n)
-    ce = list(map(add, cs, n))
+    cs, ce = where
     # The cuts in the current text, widened to the whole of an old edit they start or end inside, and
     # joined where they then touch: [start, end, characters cut, characters put].
     groups: list[list[int]] = []

@@ -24,7 +24,7 @@ def _check_map(source: str, current: str, edits: offsets.Edits | None) -> None:
         return
     a, b, n = edits
     was = now = 0
-    for start, end, size, at in zip(a, b, n, offsets._current_starts(a, b, n), strict=True):
+    for start, end, size, at in zip(a, b, n, offsets._where(edits)[0], strict=True):
         assert start >= was and end >= start
         assert source[was:start] == current[now:at]
         was, now = end, at + size
@@ -164,3 +164,29 @@ def test_a_stage_without_offsets_has_its_spans_found_by_text() -> None:
     offsets.after_stage(doc, before, doc.removed)
     assert [(r.start, r.end) for r in doc.removed] == [(0, 4), (10, 14)]
     assert doc.scratch[offsets.MAP] == ([0, 9], [5, 14], [0, 0])
+
+
+def test_removed_lines_are_cut_with_the_newline_after_them() -> None:
+    """Boilerplate's removed lines: each record at its line, and the noted cuts make the kept lines joined by
+    newlines (with a newline at the end where the last line went), "\\r" of a CRLF line included."""
+    from itertools import compress, repeat
+
+    for seed in range(500):
+        rnd = random.Random(seed)
+        lines = ["".join(rnd.choice("ab\r") for _ in range(rnd.randint(0, 4))) for _ in range(rnd.randint(1, 8))]
+        verdict = [rnd.choice([None, "nav"]) for _ in lines]
+        if not any(verdict):
+            continue
+        text = "\n".join(lines)
+        doc = Document("x", text, "s")
+        texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
+        starts, ends = offsets.removed_lines_at(doc, lines, verdict, texts)
+        assert [text[s:e] for s, e in zip(starts, ends, strict=True)] == texts
+        kept = [line for line, v in zip(lines, verdict, strict=True) if v is None]
+        want = "\n".join(kept) + ("\n" if kept and verdict[-1] else "")
+        a, b, _ = doc.scratch[offsets.CUTS]
+        pieces, pos = [], 0
+        for x, y in zip(a, b, strict=True):
+            pieces.append(text[pos:x])
+            pos = y
+        assert "".join([*pieces, text[pos:]]) == want
