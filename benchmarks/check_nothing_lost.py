@@ -4,8 +4,9 @@ For every document of the inputs (read as the run read them) this checks that
 
 * it is either in the output or in ``rejected.jsonl`` (exactly one of the two), and a rejection names its
   stage and reason and carries the original text;
-* every removal in ``removed.jsonl`` names its stage and rule and is found, stage after stage, in the text
-  as that stage saw it (the audit has no offsets: spans are placed by their text, as ``explain`` does);
+* every removal in ``removed.jsonl`` names its stage and rule, and its text is the input's at its offsets
+  (``start``, ``end``; records of versions before session 16 have none: they are placed by their text,
+  stage after stage, as ``explain`` places them);
 * the text before cleaning, with the audited spans cut out, equals the output text up to what the
   encoding and normalize stages change (ftfy repairs, Unicode form, whitespace, zero-width characters).
   What is left over is shown: words gone without an audit record (lost) and words the output has that
@@ -34,6 +35,7 @@ import orjson
 from pipeline.config import RunConfig, default_config, load_config
 from pipeline.document import Document
 from pipeline.io import InputFile, discover, input_format, read_documents, split_txt_documents
+from pipeline.offsets import offsets_of
 from pipeline.report import place_removals
 from pipeline.runner import build_stages
 
@@ -175,9 +177,12 @@ def _check_rejection(
 def _rebuilt_output(
     doc: Document, config: RunConfig, spans: list[dict[str, Any]], problems: Problems, show: int
 ) -> str:
-    """The text as read, encoding repaired, each stage's audited spans cut out in stage order."""
-    _, text = _before_stages(doc, config)
+    """The text as read with every audited span cut out at its offsets, encoding repaired; for records
+    without offsets (an earlier version), each stage's spans placed by their text, in stage order."""
+    read, text = _before_stages(doc, config)
     where = f"{doc.source} line {doc.line_no}" if doc.line_no else doc.source
+    if spans and all(offsets_of(r) is not None for r in spans):
+        return _cut_at_offsets(doc, config, read, text, spans, where, problems, show)
     by_stage: dict[str, list[dict[str, Any]]] = {}
     for r in spans:
         by_stage.setdefault(str(r.get("stage")), []).append(r)
@@ -198,6 +203,56 @@ def _rebuilt_output(
         out.append(text[pos:])
         text = "".join(out)
     return text
+
+
+def _cut_at_offsets(
+    doc: Document,
+    config: RunConfig,
+    read: str,
+    repaired: str,
+    spans: list[dict[str, Any]],
+    where: str,
+    problems: Problems,
+    show: int,
+) -> str:
+    """``read`` with every span (its ``start:end``) cut out, a space put where a record says ``replaced_by``,
+    then encoding applied. Each span's text is checked against the input at its offsets: it differs only
+    where an earlier stage removed something inside it (a record of its own) or encoding repaired it."""
+    placed = sorted((*offsets_of(r), k) for k, r in enumerate(spans))  # type: ignore[misc]
+    for start, end, k in placed:
+        r = spans[k]
+        if end > len(read) or (read[start:end] != r.get("text") and read == repaired and not _holds_earlier(spans, k)):
+            problems.add(
+                "span text differs from the input at its offsets",
+                f"{where} [{r.get('stage')}/{r.get('rule')}] {start}:{end} {r.get('text')!r} vs {read[start:end]!r}"[
+                    :300
+                ],
+                show,
+            )
+    out, pos = [], 0
+    for start, end, k in placed:
+        if start >= pos:
+            out.append(read[pos:start])
+        out.append(str(spans[k].get("replaced_by") or ""))
+        pos = max(pos, end)
+    out.append(read[pos:])
+    text = "".join(out)
+    if read != repaired:  # the encoding stage repaired the document: repair the rest as it did
+        work = Document(doc.id, text, doc.source, record=doc.record, meta=dict(doc.meta))
+        for stage in build_stages([s for s in config.enabled_stages() if s.stage == "encoding"]):
+            stage.process(work)
+        text = work.text
+    return text
+
+
+def _holds_earlier(spans: list[dict[str, Any]], k: int) -> bool:
+    """Whether an earlier stage's span lies inside span ``k`` (a paragraph dedup removed after the language
+    stage took a fragment out of it: its text is the paragraph as dedup saw it)."""
+    s, e = offsets_of(spans[k]) or (0, 0)
+    stage = spans[k].get("stage")
+    return any(
+        (at := offsets_of(r)) is not None and s <= at[0] and at[1] <= e and r.get("stage") != stage for r in spans[:k]
+    )
 
 
 def _place_loosely(

@@ -15,6 +15,10 @@ class Removal:
     text: str
     lines: int = 0  # whole lines removed by this span (0 for a fragment inside a line)
     extra: dict[str, Any] | None = None  # e.g. {"duplicate_of": "doc-7"}
+    # Where the span was: offsets into the text its stage saw, then (the runner maps them, offsets.py)
+    # into the input text. None: not known (a stage of another version or a user stage).
+    start: int | None = None
+    end: int | None = None
 
 
 @dataclass(slots=True)
@@ -45,8 +49,18 @@ class Document:
         if not self.original:
             self.original = self.text
 
-    def remove(self, stage: str, rule: str, text: str, lines: int = 0, **extra: Any) -> None:
-        self.removed.append(Removal(stage, rule, text, lines, extra or None))
+    def remove(
+        self,
+        stage: str,
+        rule: str,
+        text: str,
+        lines: int = 0,
+        start: int | None = None,
+        end: int | None = None,
+        **extra: Any,
+    ) -> None:
+        """Record a removed span: ``text`` was at ``start:end`` of the text the stage saw (give both)."""
+        self.removed.append(Removal(stage, rule, text, lines, extra or None, start, end))
 
     def reject(self, stage: str, reason: str, quarantine: bool = False, **extra: Any) -> None:
         self.rejected = Rejection(stage, reason, extra or None, quarantine)

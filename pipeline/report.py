@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.document import Removal
+from pipeline.offsets import offsets_of
 
 _NUMBER = re.compile(r"\d[\d,.]*")
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -116,19 +117,59 @@ def _copy_before(text: str, span: str, at: int) -> bool:
     return bool(key) and any(_key("\n".join(lines[i : i + n])) == key for i in range(len(lines) - n + 1))
 
 
+def _placed_by_offsets(
+    before: str, removals: list[dict[str, Any]]
+) -> tuple[list[tuple[int, int, dict[str, Any]]], list[dict[str, Any]]]:
+    """The removals placed by their offsets (``start``, ``end``: since session 16), sorted and not overlapping
+    (a span inside one a later stage removed, a paragraph holding a fragment removed before, is marked by
+    that one), and those to place by their text: records without offsets (an earlier version), or whose
+    offsets do not index ``before`` (an HTML page: they index its extracted text). Where the encoding stage
+    repaired the text, a span's offsets cover the input as it was: used when its text is not found verbatim
+    and the other spans' offsets fit ``before``."""
+    placed: list[tuple[int, int, dict[str, Any]]] = []
+    doubtful: list[tuple[int, int, dict[str, Any]]] = []
+    rest: list[dict[str, Any]] = []
+    for r in removals:
+        at = offsets_of(r)
+        if at is None or at[1] > len(before):
+            rest.append(r)
+        elif before[at[0] : at[1]] == (r.get("text") or ""):
+            placed.append((at[0], at[1], r))
+        else:
+            doubtful.append((at[0], at[1], r))
+    if doubtful and placed:  # the offsets index this text: the repaired ones are where they say
+        placed += [(s, e, r) for s, e, r in doubtful if (r.get("text") or "") not in before]
+        rest += [r for s, e, r in doubtful if (r.get("text") or "") in before]
+    else:
+        rest += [r for _, _, r in doubtful]
+    placed.sort(key=lambda t: (t[0], -t[1]))
+    shown: list[tuple[int, int, dict[str, Any]]] = []
+    for s, e, r in placed:
+        if shown and s < shown[-1][1]:
+            if e <= shown[-1][1]:
+                continue  # inside the span before
+            s = shown[-1][1]
+        shown.append((s, e, r))
+    return shown, rest
+
+
 def place_removals(
     before: str, removals: list[dict[str, Any]], doc_id: str | None = None
 ) -> tuple[list[tuple[int, int, dict[str, Any]]], list[dict[str, Any]]]:
     """Where each removal (an audit record) occurs in the text, sorted by position, and the removals not
-    found verbatim (an earlier stage, e.g. encoding repair, changed the text around them). The audit
-    records a span's text, not its place, but a stage records its removals in text order: each is looked
+    found verbatim (an earlier stage, e.g. encoding repair, changed the text around them). A record with
+    offsets is where they say (``_placed_by_offsets``). Records of earlier versions have no offsets, only
+    the span's text, but a stage records its removals in text order: each is looked
     for after the one its stage removed before it (a line removed late in the page is not the copy of it
     kept at the top). Where a span still occurs several times: the free occurrences that are whole lines, if any
     (a removed line "n" is not the "n" of a kept "relation", nor ":a, :b" the start of a line ":a, :b;"),
     and for a repeat of the document's own text (``duplicate_of`` is ``doc_id``: dedup kept the first
     copy) not the first occurrence. `explain` and
     report.html both place spans so."""
-    taken: list[tuple[int, int, dict[str, Any]]] = []
+    by_offsets, removals = _placed_by_offsets(before, removals)
+    if not removals:
+        return by_offsets, []
+    taken: list[tuple[int, int, dict[str, Any]]] = list(by_offsets)
     unplaced = []
     after: dict[Any, int] = {}  # per stage: where its last placed span ended
     for r in removals:

@@ -300,7 +300,8 @@ def read_audit(outdir: Path, files: AuditFiles | None = None) -> Audit:
         key = (str(record.get("source", "")), record["id"], line if isinstance(line, int) else None)
         removals = audit.removals.setdefault(key, [])
         if len(removals) < 200:  # enough to mark a sample; bounds memory for pathological documents
-            removals.append({k: record.get(k) for k in ("stage", "rule", "text", "language", "duplicate_of")})
+            keys = ("stage", "rule", "start", "end", "text", "language", "duplicate_of")
+            removals.append({k: record.get(k) for k in keys})
         original = record.get("duplicate_of")
         if isinstance(original, str) and isinstance(record.get("text"), str):
             text = record["text"].strip()

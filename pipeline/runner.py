@@ -43,6 +43,7 @@ from pipeline.io import (
     output_rel,
     read_documents,
 )
+from pipeline.offsets import after_stage
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
 from pipeline.state import (
@@ -65,7 +66,10 @@ BATCH_CHARS = 2_000_000
 
 
 def build_stages(specs: Iterable[StageConfig]) -> list[Stage]:
-    return [stage_class(spec.stage)(spec.options) for spec in specs]
+    stages = [stage_class(spec.stage)(spec.options) for spec in specs]
+    if stages:
+        stages[-1].offsets_followed = False  # nothing after it removes: offsets.after_stage
+    return stages
 
 
 @dataclass
@@ -173,7 +177,7 @@ def _rejection_tuple(rejected: Rejection) -> tuple[Any, ...]:
 
 def _removal_tuples(removed: list[Removal]) -> list[tuple[Any, ...]]:
     """A document's removals as plain tuples (``Removal(*t)`` rebuilds each): cheaper to pickle."""
-    return [(r.stage, r.rule, r.text, r.lines, r.extra) for r in removed]
+    return [(r.stage, r.rule, r.text, r.lines, r.extra, r.start, r.end) for r in removed]
 
 
 def _apply_changes(batch: Batch, live: list[int], changes: Changes, text_field: str = "text") -> None:
@@ -243,10 +247,11 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
     st.counters.update(stage.take_stats())
 
 
-def _apply_one(stage: Stage, st: StageStats, doc: Document) -> None:
+def _apply_one(stage: Stage, st: StageStats, doc: Document, offsets: bool = True) -> None:
     st.documents_in += 1
     st.characters_in += len(doc.text)
     seen = len(doc.removed)
+    text = doc.text
     try:
         stage.process(doc)
     except Exception as err:  # a bug or a pathological document: quarantine it, go on
@@ -254,6 +259,10 @@ def _apply_one(stage: Stage, st: StageStats, doc: Document) -> None:
         doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}", quarantine=True)
     if len(doc.removed) > seen:
         st.count_removals(doc.removed[seen:])
+        if offsets:
+            after_stage(doc, text, doc.removed[seen:], not stage.offsets_followed)
+    elif offsets and doc.text is not text and not stage.extracts_html:
+        after_stage(doc, text, [], not stage.offsets_followed)  # where the removed spans were: offsets.py
     if not doc.rejected and not doc.text.strip():
         doc.reject(stage.name, f"empty after {stage.name}")
     if doc.rejected:
@@ -285,7 +294,7 @@ def _apply_noting(stage: Stage, position: int, batch: Batch, masks: list[int]) -
             continue
         text, removed, counted = doc.text, len(doc.removed), dict(stage.stats)
         meta, scratch, record = _snapshot(doc.meta), _snapshot(doc.scratch), _record_snapshot(doc)
-        _apply_one(stage, st, doc)
+        _apply_one(stage, st, doc, offsets=False)  # (the real pass places the removed spans)
         if (
             doc.rejected is None
             and len(doc.removed) == removed
@@ -467,17 +476,53 @@ def removed_lines(doc: Document) -> bytes:
     if line:
         for r in doc.removed:
             out += dumps(
-                {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
+                {
+                    "id": doc_id,
+                    "source": src,
+                    "line": line,
+                    "stage": r.stage,
+                    "rule": r.rule,
+                    "start": r.start,
+                    "end": r.end,
+                    "text": r.text,
+                    **r.extra,
+                }
                 if r.extra
-                else {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule, "text": r.text},
+                else {
+                    "id": doc_id,
+                    "source": src,
+                    "line": line,
+                    "stage": r.stage,
+                    "rule": r.rule,
+                    "start": r.start,
+                    "end": r.end,
+                    "text": r.text,
+                },
                 option=JSONL_OPTIONS,
             )
         return bytes(out)
     for r in doc.removed:
         out += dumps(
-            {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule, "text": r.text, **r.extra}
+            {
+                "id": doc_id,
+                "source": src,
+                "stage": r.stage,
+                "rule": r.rule,
+                "start": r.start,
+                "end": r.end,
+                "text": r.text,
+                **r.extra,
+            }
             if r.extra
-            else {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule, "text": r.text},
+            else {
+                "id": doc_id,
+                "source": src,
+                "stage": r.stage,
+                "rule": r.rule,
+                "start": r.start,
+                "end": r.end,
+                "text": r.text,
+            },
             option=JSONL_OPTIONS,
         )
     return bytes(out)

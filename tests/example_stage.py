@@ -102,3 +102,17 @@ class TagStripper(Stage):
         if doc.meta.get("content_type") == "text/html":
             doc.text = re.sub(r"(?s)<(script|style)\b.*?</\1>|<[^>]*>", " ", doc.text)
             doc.meta["content_type"] = "text/plain"
+
+
+class RepeatedTitleAtFoot(Stage):
+    """Drop the last line when it repeats the first (a page title repeated at the foot), recording where
+    it was: the text alone names the first copy."""
+
+    name = "repeated_title"
+
+    def process(self, doc: Document) -> None:
+        head, _, _ = doc.text.partition("\n")
+        body, sep, last = doc.text.rpartition("\n")
+        if sep and last == head:
+            doc.remove(self.name, "title-at-foot", last, 1, len(body) + 1, len(doc.text))
+            doc.text = body

@@ -177,16 +177,26 @@ def test_a_batch_comes_back_from_a_worker_unchanged() -> None:
 
 def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -> None:
     doc = Document("a", "kept text", "f.jsonl")
-    doc.remove("boilerplate", "menu", "Home | About", lines=1)
-    doc.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")
+    doc.remove("boilerplate", "menu", "Home | About", 1, 0, 12)  # where it was (offsets.py)
+    doc.remove("dedup", "near-duplicate", "a paragraph", duplicate_of="b")  # not known
     lines = removed_lines(doc)
     assert [json.loads(line) for line in lines.splitlines()] == [
-        {"id": "a", "source": "f.jsonl", "stage": "boilerplate", "rule": "menu", "text": "Home | About"},
+        {
+            "id": "a",
+            "source": "f.jsonl",
+            "stage": "boilerplate",
+            "rule": "menu",
+            "start": 0,
+            "end": 12,
+            "text": "Home | About",
+        },
         {
             "id": "a",
             "source": "f.jsonl",
             "stage": "dedup",
             "rule": "near-duplicate",
+            "start": None,
+            "end": None,
             "text": "a paragraph",
             "duplicate_of": "b",
         },
@@ -205,6 +215,8 @@ def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -
         "line": 7,
         "stage": "dedup",
         "rule": "near-duplicate",
+        "start": None,
+        "end": None,
         "text": "a paragraph",
         "duplicate_of": "b",
     }

@@ -57,8 +57,12 @@ class Stage:
     # prepare_part() of every input document, computed in the workers.
     needs_prepare: ClassVar[bool] = False
     # A stage that turns HTML documents (doc.meta["content_type"] == "text/html": .html and WARC inputs)
-    # into text sets this (extract; a user's own extractor): without one such inputs are refused.
+    # into text sets this (extract; a user's own extractor): without one such inputs are refused. The text it
+    # makes is the one removed.jsonl's offsets index.
     extracts_html: ClassVar[bool] = False
+    # False for the last stage (set by the runner): no later stage removes anything, so the offsets
+    # module need not follow this stage's change of the text (normalize's spaces).
+    offsets_followed: bool = True
 
     def __init__(self, options: StageOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()

@@ -66,6 +66,7 @@ import yaml
 from pydantic import Field
 
 from pipeline.document import Document, Removal
+from pipeline.offsets import removed_lines_at
 from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages import boilerplate_prefilter as prefilter
 
@@ -967,14 +968,17 @@ def _cut_lines(
     out: list[str] = []
     append_removal = removed.append
     counts: dict[str, int] = {}
+    at = 0  # where the line starts in the text (the removal's offsets)
     for i, line in enumerate(lines):
         rule = verdict[i]
+        start, at = at, at + len(line) + 1
         if rule is not None:
-            append_removal(Removal(name, rule, line.rstrip("\r"), 1, None))
+            text = line.rstrip("\r")
+            append_removal(Removal(name, rule, text, 1, None, start, start + len(text)))
             counts[rule] = counts.get(rule, 0) + 1
             continue
         if i in cuts:
-            append_removal(Removal(name, "breadcrumb-prefix", cuts[i], 0, None))
+            append_removal(Removal(name, "breadcrumb-prefix", cuts[i], 0, None, start, start + len(cuts[i])))
             counts["breadcrumb-prefix"] = counts.get("breadcrumb-prefix", 0) + 1
             line = rest[i]
         out.append(line)
@@ -3022,8 +3026,10 @@ class BoilerplateStage(Stage):
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
             out = list(compress(lines, map(operator.not_, verdict)))
-            texts = map(str.rstrip, compress(lines, verdict), repeat("\r"))
-            doc.removed.extend(map(Removal, repeat(name), compress(verdict, verdict), texts, repeat(1), repeat(None)))
+            texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
+            starts, ends = removed_lines_at(doc, lines, verdict, texts)
+            rules = compress(verdict, verdict)
+            doc.removed.extend(map(Removal, repeat(name), rules, texts, repeat(1), repeat(None), starts, ends))
             counts = Counter(compress(verdict, verdict))
         # Kept lines are joined by newlines; every kept line had one after it except the last line.
         text = "\n".join(out)

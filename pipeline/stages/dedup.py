@@ -48,6 +48,7 @@ import regex
 from pydantic import Field, model_validator
 
 from pipeline.document import Document
+from pipeline.offsets import note_cuts
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build
 
@@ -1628,6 +1629,8 @@ class DedupStage(Stage):
         text, stage = doc.text, self.name
         named: dict[int, dict[str, Any]] = {}  # per owner
         kept: list[str] = []  # the runs of lines between the units
+        cut_starts: list[int] = []  # each unit with its newline (offsets.note_cuts)
+        cut_ends: list[int] = []
         line = at = 0  # the first line and character after the last unit
         for start, end, first, last, who, name, similarity in zip(
             starts.tolist(), ends.tolist(), firsts, lasts, owners, names, sim.tolist(), strict=True
@@ -1635,14 +1638,23 @@ class DedupStage(Stage):
             extra = named.get(who)
             if extra is None:
                 extra = named[who] = self._named(who)
-            doc.remove(stage, name, text[first:last], lines=end - start, **extra, jaccard=round(similarity, 4))
+            doc.remove(stage, name, text[first:last], end - start, first, last, **extra, jaccard=round(similarity, 4))
             if start > line:
                 kept.append(text[at : first - 1])
             line, at = end, last + 1
+            cut_starts.append(first)
+            cut_ends.append(min(last + 1, len(text)))
         if not rejected:
             if line_chars.size - 1 > line:
                 kept.append(text[at:])
+            elif cut_starts:  # the units end the text: the newline before them goes, not one after
+                block = len(cut_starts) - 1
+                while block and cut_starts[block] == cut_ends[block - 1]:
+                    block -= 1
+                if cut_starts[block]:
+                    cut_starts[block] -= 1
             doc.text = "\n".join(kept)
+            note_cuts(doc, cut_starts, cut_ends)
 
     def close(self) -> None:
         """Cluster counts for the report: how many kept units had 1, 2, ... removed copies."""

@@ -71,6 +71,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from pipeline.document import Document
+from pipeline.offsets import note_cuts
 from pipeline.stages import language_kernels
 from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file
 from pipeline.stages.text_kernels import code_points
@@ -1845,6 +1846,7 @@ class LanguageStage(Stage):
 
     def _remove(self, doc: Document, text: str, fragments: list[_Fragment]) -> str:
         pieces: list[str] = []
+        cuts: tuple[list[int], list[int], list[int]] = ([], [], [])  # what was cut: offsets.note_cuts
         pos = 0
         n = len(text)
         # Each fragment's line from the newlines' positions (searching the text from each fragment took the
@@ -1873,6 +1875,7 @@ class LanguageStage(Stage):
                 # the fragment is the whole line: drop the line and its newline, and record the line, as
                 # the marks and punctuation beside the fragment ("• ", ". . . ") go with it
                 fragment = text[line_start:line_end]
+                span = (line_start, line_end)  # its line break goes with it, as with any removed line
                 s = line_start
                 if line_end < n:
                     e = line_end + 1
@@ -1896,12 +1899,23 @@ class LanguageStage(Stage):
                     s -= 1  # (not after Latin text or punctuation: "Smith, [ほっしゃん, カジノ]法案" -> "Smith, 法案")
                 elif _joins_words(before, after):
                     replacement = " "
+                # The space taken beside the fragment is part of the recorded span (an audit that cuts every
+                # span from the input gets the output); a space put between two words is named.
+                span = (s, e)
+                fragment = text[s:e]
             pieces.append(text[pos:s])
             pieces.append(replacement)
+            cuts[0].append(s)
+            cuts[1].append(e)
+            cuts[2].append(len(replacement))
             pos = e
             rule = f"fragment-{f.label}"
-            doc.remove("language", rule, fragment, lines=lines, language=f.language)
+            if replacement:
+                doc.remove("language", rule, fragment, lines, *span, language=f.language, replaced_by=replacement)
+            else:
+                doc.remove("language", rule, fragment, lines, *span, language=f.language)
         pieces.append(text[pos:])
+        note_cuts(doc, *cuts)
         return "".join(pieces)
 
 
