@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pipeline.runner import removed_lines
 from pipeline.stages import boilerplate
 from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages.boilerplate import BoilerplateStage, _scorer_inputs, scorer_candidates
-from pipeline.stages.dedup import KeyTable
+from pipeline.stages.dedup import DedupStage, KeyTable, Sketch
 
 SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CC = SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl"
@@ -43,6 +44,46 @@ def test_key_table_behaves_like_a_first_wins_dict() -> None:
             reference.update(new)
     assert len(table) == len(reference)
     assert table.slot_keys.nbytes + table.slot_values.nbytes < 40 * len(reference)  # vs ~100 in a dict
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray):
+        return (
+            isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b)
+            and b.flags.writeable
+            and b.flags.aligned
+        )
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def test_a_sketch_travels_as_one_buffer_and_dedups_as_before() -> None:
+    """A worker's sketch (prepare_document) is pickled as one buffer, not array by array; back in the
+    main process its arrays are equal, writable and aligned (as numba's kernels are typed for), and
+    dedup's decisions on the documents are the ones the sketches it made itself give."""
+    records = _docs(60)
+    records += [dict(r, id=r["id"] + "-again") for r in records[:20:3]]
+    here, there = DedupStage(), DedupStage()
+    for record in records:
+        doc = Document(record["id"], record["text"], "docs.jsonl")
+        here.prepare_document(doc)
+        text, sketch = doc.scratch["dedup"]
+        assert isinstance(sketch, Sketch)
+        payload = pickle.dumps(sketch, protocol=pickle.HIGHEST_PROTOCOL)
+        assert b"numpy" not in payload  # (each array pickled alone names numpy's reconstructor)
+        back = pickle.loads(payload)
+        assert list(back) == list(sketch) and all(_same(sketch[k], back[k]) for k in sketch)
+        sent = Document(record["id"], record["text"], "docs.jsonl", scratch={"dedup": (text, back)})
+        own = Document(record["id"], record["text"], "docs.jsonl")
+        here.process(sent)
+        there.process(own)
+        assert (sent.text, sent.rejected, removed_lines(sent)) == (own.text, own.rejected, removed_lines(own))
+    assert here.take_stats() == there.take_stats()
+    assert len(here.doc_ids) < len(records)  # some duplicates were found
 
 
 def _docs(n: int) -> list[dict[str, str]]:
