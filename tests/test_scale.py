@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pipeline import runner
 from pipeline.cli import cli
 from pipeline.document import Document
 from pipeline.runner import removed_lines
@@ -155,3 +156,19 @@ def test_a_large_document_of_short_lines_is_scored_in_blocks_as_at_once(monkeypa
     monkeypatch.setattr(kernels, "SCORED_MAX_ROWS", 1000)  # this document now takes the step-by-step path
     assert cleaned() == by_kernel
     assert by_kernel[1].count(b'"rule":"line-scorer"') > 10
+
+
+def test_the_warm_up_takes_the_line_scorers_python_words_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm-up page has a word whose capital lower-cases to two characters: boilerplate's line scorer
+    finds its words in Python then, loading that path's kernels before the stream's workers fork (each
+    worker loaded them, ~0.1 s apiece, on the first such page of its share)."""
+    calls: list[str] = []
+    python_path = BoilerplateStage._log_odds_of
+
+    def noted(self: BoilerplateStage, *args: object, **kwargs: object) -> np.ndarray:
+        calls.append("python words")
+        return python_path(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BoilerplateStage, "_log_odds_of", noted)
+    runner._warm_up([BoilerplateStage()])
+    assert calls
