@@ -394,6 +394,9 @@ Copyright 2024 Town Library. All rights reserved. Privacy policy | Terms of use"
 # scripts (the script table): loaded here, they are loaded once instead of once per worker.
 _WARM_UP_TEXTS = (
     _WARM_UP_TEXT,
+    # A word whose capital lower-cases to two characters (İ): boilerplate's line scorer finds the page's
+    # words in Python then, with six kernels of its own that each stream worker loaded (~0.1 s apiece).
+    _WARM_UP_TEXT.replace("Our reading room", "Our reading room in İzmir"),
     "Der Verein trifft sich jeden Dienstag.",
     "Новости дня: в городе открылась новая библиотека. 图书馆每天开放。 The library is open every day.",
 )
@@ -410,11 +413,12 @@ def _first_pass_stages(stages: list[Stage]) -> int:
     return max((i + 1 for i, stage in enumerate(stages) if stage.needs_prepare), default=0)
 
 
-def _warm_up(stages: list[Stage | None]) -> None:
+def _warm_up(stages: list[Stage | None], first_pass: bool = False) -> None:
     """Run sample documents through ``stages`` (copies: what they learn is thrown away) before the
     workers fork, so that what stages load on their first document is loaded once, here, and every
-    worker inherits it (about 0.7 s of CPU per worker with the default stages, mostly numba's cache)."""
-    for stage in stages:
+    worker inherits it (about 0.7 s of CPU per worker with the default stages, mostly numba's cache).
+    ``first_pass``: only what the first pass's workers run, the last stage's part (not its run)."""
+    for position, stage in enumerate(stages):
         if stage is None:
             continue
         for text in _WARM_UP_TEXTS:
@@ -422,6 +426,8 @@ def _warm_up(stages: list[Stage | None]) -> None:
             try:
                 if stage.needs_prepare:
                     stage.prepare_part(doc)
+                if first_pass and position == len(stages) - 1:
+                    continue
                 if stage.cross_document and _prepares_documents(stage):
                     stage.prepare_document(doc)
                 stage.process(doc)
@@ -1377,11 +1383,15 @@ def _run_locked(
     if getattr(executor, "forks", False):  # before the first task starts the workers
         copies = pickle.loads(pickle.dumps(worker_stages, protocol=pickle.HIGHEST_PROTOCOL))  # warm copies
         split = _first_pass_stages(stages) or len(copies)  # no first pass: all of them now
-        _warm_up(copies[:split])  # what the first pass's workers run
         if split < len(copies):
-            # The later stages warm up in this process while the workers run the first pass; the
-            # stream then gets new workers, forked once that is done (see _first_pass_stages).
-            warming = threading.Thread(target=_warm_up, args=(copies[split:],), name="cleancorpus-warm-up")
+            _warm_up(copies[:split], first_pass=True)  # what the first pass's workers run
+            # The rest warms up in this process while the workers run the first pass (the later stages,
+            # and the first-pass stage's own run: boilerplate's line scorer, ~0.06 s off the serial
+            # start-up); the stream then gets new workers, forked once that is done (see _first_pass_stages).
+            later = copies[split - 1 :]
+            warming = threading.Thread(target=_warm_up, args=(later,), name="cleancorpus-warm-up")
+        else:
+            _warm_up(copies)
     # What exists now (modules, stages, the loaded state) lives as long as the run: the garbage
     # collector's full passes need not walk it again and again, here nor in forked workers.
     gc.freeze()

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import pickle
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -55,6 +56,9 @@ class SplitHeaderStage(Stage):
         self.parts_from_main = any(pid == os.getpid() for _, pid in pairs)
 
     def process(self, doc: Document) -> None:
+        if not _FIRST_RUNS:
+            _FIRST_RUNS.append((os.getpid(), threading.current_thread().name))
+        doc.meta["first_run_in"] = _FIRST_RUNS[0]
         first, _, rest = doc.text.partition("\n")
         doc.meta["order"] = self.order
         doc.meta["parts_from_main"] = self.parts_from_main
@@ -63,6 +67,7 @@ class SplitHeaderStage(Stage):
             doc.text = rest
 
 
+_FIRST_RUNS: list[tuple[int, str]] = []  # where SplitHeaderStage.process first ran: process, thread
 _TABLE: list[int] = []  # loaded on the first document, in the process where that happens
 
 
@@ -157,6 +162,19 @@ def test_stages_after_the_first_pass_warm_up_here_and_the_stream_workers_inherit
     assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
     assert {r["meta"]["table_loaded_in"] for r in records} == {os.getpid()}  # type: ignore[index]
     assert records[0]["meta"]["parts_from_main"] is False  # type: ignore[index]
+
+
+def test_the_first_pass_stage_runs_first_in_the_warm_up_thread_while_its_workers_prepare_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first pass's workers only prepare that stage's parts: its own run (boilerplate's line scorer,
+    # numba's cached kernels) warms up with the later stages during the first pass, not before it.
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    _FIRST_RUNS.clear()
+    _TABLE.clear()
+    records = _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert {tuple(r["meta"]["first_run_in"]) for r in records} == {(os.getpid(), "cleancorpus-warm-up")}  # type: ignore[index]
 
 
 def test_a_batch_comes_back_from_a_worker_unchanged() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -12,13 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pipeline import runner
 from pipeline.cli import cli
 from pipeline.document import Document
 from pipeline.runner import removed_lines
 from pipeline.stages import boilerplate
 from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages.boilerplate import BoilerplateStage, _scorer_inputs, scorer_candidates
-from pipeline.stages.dedup import KeyTable
+from pipeline.stages.dedup import DedupStage, KeyTable, Sketch
 
 SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CC = SHARED / "corpora" / "cc-2019-30-dolma" / "docs.jsonl"
@@ -43,6 +45,46 @@ def test_key_table_behaves_like_a_first_wins_dict() -> None:
             reference.update(new)
     assert len(table) == len(reference)
     assert table.slot_keys.nbytes + table.slot_values.nbytes < 40 * len(reference)  # vs ~100 in a dict
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray):
+        return (
+            isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b)
+            and b.flags.writeable
+            and b.flags.aligned
+        )
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def test_a_sketch_travels_as_one_buffer_and_dedups_as_before() -> None:
+    """A worker's sketch (prepare_document) is pickled as one buffer, not array by array; back in the
+    main process its arrays are equal, writable and aligned (as numba's kernels are typed for), and
+    dedup's decisions on the documents are the ones the sketches it made itself give."""
+    records = _docs(60)
+    records += [dict(r, id=r["id"] + "-again") for r in records[:20:3]]
+    here, there = DedupStage(), DedupStage()
+    for record in records:
+        doc = Document(record["id"], record["text"], "docs.jsonl")
+        here.prepare_document(doc)
+        text, sketch = doc.scratch["dedup"]
+        assert isinstance(sketch, Sketch)
+        payload = pickle.dumps(sketch, protocol=pickle.HIGHEST_PROTOCOL)
+        assert b"numpy" not in payload  # (each array pickled alone names numpy's reconstructor)
+        back = pickle.loads(payload)
+        assert list(back) == list(sketch) and all(_same(sketch[k], back[k]) for k in sketch)
+        sent = Document(record["id"], record["text"], "docs.jsonl", scratch={"dedup": (text, back)})
+        own = Document(record["id"], record["text"], "docs.jsonl")
+        here.process(sent)
+        there.process(own)
+        assert (sent.text, sent.rejected, removed_lines(sent)) == (own.text, own.rejected, removed_lines(own))
+    assert here.take_stats() == there.take_stats()
+    assert len(here.doc_ids) < len(records)  # some duplicates were found
 
 
 def _docs(n: int) -> list[dict[str, str]]:
@@ -114,3 +156,19 @@ def test_a_large_document_of_short_lines_is_scored_in_blocks_as_at_once(monkeypa
     monkeypatch.setattr(kernels, "SCORED_MAX_ROWS", 1000)  # this document now takes the step-by-step path
     assert cleaned() == by_kernel
     assert by_kernel[1].count(b'"rule":"line-scorer"') > 10
+
+
+def test_the_warm_up_takes_the_line_scorers_python_words_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm-up page has a word whose capital lower-cases to two characters: boilerplate's line scorer
+    finds its words in Python then, loading that path's kernels before the stream's workers fork (each
+    worker loaded them, ~0.1 s apiece, on the first such page of its share)."""
+    calls: list[str] = []
+    python_path = BoilerplateStage._log_odds_of
+
+    def noted(self: BoilerplateStage, *args: object, **kwargs: object) -> np.ndarray:
+        calls.append("python words")
+        return python_path(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BoilerplateStage, "_log_odds_of", noted)
+    runner._warm_up([BoilerplateStage()])
+    assert calls

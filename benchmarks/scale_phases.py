@@ -1,0 +1,168 @@
+"""Where a run's time goes, phase by phase, in the main process and in each worker (issue 10's scaling).
+
+    python benchmarks/scale_phases.py INPUT [--workers N] [-o OUT]   (from the repository root)
+
+Runs ``cleancorpus run INPUT -o OUT -q --workers N`` in this process with marks around its phases (start-up,
+first pass, stream, tail): for each, the wall time and the main process's CPU (all its threads, the main
+thread alone, and system time); for each worker process, its tasks' wall and CPU and its whole CPU (user,
+system) at its last task. Compare ``--workers 1`` and ``2``: the ideal 2-worker phase is half the
+1-worker one. The marks wrap runner functions (``_first_pass``, ``_stream``, the worker tasks), so they
+follow the runner as it is; the run itself is the same (``main()`` turns the collector off as the CLI does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's pipeline, not an installed one
+
+from pipeline import runner  # noqa: E402
+
+TASKS = ("_prepare_sent", "_run_sent", "_prepare_parts", "_run_in_worker")  # in workers (or here, at 1 worker)
+_log: Path | None = None
+
+
+def _write(record: dict[str, Any]) -> None:
+    assert _log is not None
+    with _log.open("a") as fh:  # (appends from several processes: one short line each)
+        fh.write(json.dumps(record) + "\n")
+
+
+def _mark(name: str) -> None:
+    user, system = os.times()[:2]
+    _write(
+        {
+            "pid": os.getpid(),
+            "mark": name,
+            "t": time.time(),
+            "cpu": time.process_time(),
+            "thread": time.thread_time(),
+            "sys": system,
+        }
+    )
+
+
+def _task(name: str) -> None:
+    """Wrap the worker task ``runner.<name>``; forked workers inherit the wrapper, and pickling finds it by name."""
+    inner = getattr(runner, name)
+
+    def task(*args: Any, **kwargs: Any) -> Any:
+        started, cpu = time.time(), time.process_time()
+        result = inner(*args, **kwargs)
+        user, system = os.times()[:2]
+        _write(
+            {
+                "pid": os.getpid(),
+                "task": name,
+                "t0": started,
+                "t": time.time(),
+                "c0": cpu,
+                "cpu": time.process_time(),
+                "user": user,
+                "sys": system,
+            }
+        )
+        return result
+
+    task.__name__ = task.__qualname__ = name
+    task.__module__ = runner.__name__
+    setattr(runner, name, task)
+
+
+def _instrument() -> None:
+    for name in TASKS:
+        _task(name)
+    first_pass = runner._first_pass
+
+    def marked_first_pass(*args: Any, **kwargs: Any) -> Any:
+        _mark("first pass")
+        try:
+            return first_pass(*args, **kwargs)
+        finally:
+            _mark("between passes")
+
+    stream = runner._stream
+
+    def marked_stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        _mark("stream: to the first batch")
+        first = True
+        for batch in stream(*args, **kwargs):
+            if first:
+                _mark("stream")
+                first = False
+            yield batch
+        _mark("tail")
+
+    runner._first_pass = marked_first_pass  # type: ignore[assignment]
+    runner._stream = marked_stream  # type: ignore[assignment]
+
+
+def summary(records: list[dict[str, Any]], main_pid: int) -> str:
+    marks = [r for r in records if "mark" in r and r["pid"] == main_pid]
+    t0 = marks[0]["t"]
+    rows = [f"{'phase':28s} {'wall':>7s} {'CPU':>7s} {'thread':>7s} {'sys':>6s}   (main process)"]
+    for before, after in zip(marks, marks[1:], strict=False):
+        rows.append(
+            f"{before['mark']:28s} {after['t'] - before['t']:7.3f} {after['cpu'] - before['cpu']:7.3f} "
+            f"{after['thread'] - before['thread']:7.3f} {after['sys'] - before['sys']:6.3f}"
+        )
+    rows.append(f"{'whole run':28s} {marks[-1]['t'] - t0:7.3f} {marks[-1]['cpu'] - marks[0]['cpu']:7.3f}")
+    tasks: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if "task" in r:
+            tasks[(r["pid"], r["task"])].append(r)
+    nested = {"_prepare_parts", "_run_in_worker"}  # (called by the _sent tasks in local workers)
+    head = ("process", "task", "n", "from", "to", "busy", "taskCPU", "user", "sys")
+    rows.append("\n{:>8s} {:15s} {:>4s} {:>7s} {:>7s} {:>7s} {:>7s} {:>6s} {:>5s}".format(*head))
+    for (pid, name), rs in sorted(tasks.items()):
+        if name in nested and any(p == pid and n not in nested for p, n in tasks):
+            continue
+        last = max(rs, key=lambda r: r["t"])
+        rows.append(
+            f"{pid:8d} {name:15s} {len(rs):4d} {min(r['t0'] for r in rs) - t0:7.3f} {last['t'] - t0:7.3f} "
+            f"{sum(r['t'] - r['t0'] for r in rs):7.3f} {sum(r['cpu'] - r['c0'] for r in rs):7.3f} "
+            f"{last['user']:6.2f} {last['sys']:5.2f}"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    global _log
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("-o", "--out", help="output folder (default: a temporary one, removed after)")
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="scale-phases-")) / "out"
+    with tempfile.NamedTemporaryFile(prefix="scale-phases-", suffix=".jsonl", delete=False) as fh:
+        _log = Path(fh.name)
+    _instrument()
+    from pipeline.cli import cli
+
+    run: Callable[..., Any] = cli.main
+    gc.disable()  # as pipeline.cli.main does
+    _mark("start-up")
+    try:
+        run(["run", args.input, "-o", str(out), "-q", "--workers", str(args.workers)], standalone_mode=False)
+    finally:
+        _mark("end")
+        records = [json.loads(line) for line in _log.read_text().splitlines()]
+        _log.unlink()
+        if not args.out:
+            shutil.rmtree(out.parent, ignore_errors=True)
+    print(summary(records, os.getpid()))
+
+
+if __name__ == "__main__":
+    main()
