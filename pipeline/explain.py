@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from pipeline.config import RunConfig
-from pipeline.io import STDIN, InputFile, document_place, input_format, read_documents
+from pipeline.io import STDIN, InputFile, document_place, input_format, read_documents, split_txt_documents
 from pipeline.report import place_removals
 from pipeline.runner import state_folder
 from pipeline.state import StateStore
@@ -148,13 +148,17 @@ def _documents(
     return found, sources
 
 
-def _output_text(config: RunConfig, outdir: Path, doc: _Doc, doc_id: str, every: list[_Doc]) -> str | None:
+def _output_text(
+    config: RunConfig, outdir: Path, doc: _Doc, doc_id: str, every: list[_Doc], sources: dict[str, str]
+) -> str | None:
     """The cleaned text of a kept document: the output file's documents with this id are those of the input
     (``every`` document with this id) not rejected, in the same order."""
     requested = config.output.format
     for name in dict.fromkeys([doc.source, f"{doc.source}.{requested or 'jsonl'}"]):
         path = outdir / name
         if path.is_file():
+            if name != doc.source and requested == "txt":
+                return _txt_output_text(config, outdir, path, doc, sources)
             texts = [text for _, text in _read(path, doc.source, doc_id, config)]
             break
     else:
@@ -166,6 +170,34 @@ def _output_text(config: RunConfig, outdir: Path, doc: _Doc, doc_id: str, every:
         return None  # the input was not read: which of the output's documents is this one is unknown
     position = next((i for i, d in enumerate(kept) if d is doc), None)
     return texts[position] if position is not None and position < len(texts) else None
+
+
+def _txt_output_text(config: RunConfig, outdir: Path, path: Path, doc: _Doc, sources: dict[str, str]) -> str | None:
+    """A document of a txt output written for an input of several documents (JSONL, Parquet, WARC): the
+    output holds the input's kept documents, in input order, a form-feed line between two; which one is
+    this document is told by its line and the lines rejected.jsonl names for the input."""
+    input_path = sources.get(doc.source)
+    fmt = input_format(Path(input_path)) if input_path else None
+    if fmt is None or doc.line is None or not Path(input_path).is_file():  # type: ignore[arg-type]
+        return None
+    rejected = set()
+    key = orjson.dumps(doc.source)
+    if (outdir / "rejected.jsonl").exists():
+        with open(outdir / "rejected.jsonl", "rb") as fh:
+            for line in fh:
+                if key in line:
+                    record = orjson.loads(line)
+                    if record.get("source") == doc.source:
+                        rejected.add(_line(record))
+    position = 0
+    for read in read_documents(InputFile(Path(input_path), doc.source, *fmt), config.input):  # type: ignore[arg-type]
+        line = read.line_no or None
+        if line == doc.line:
+            texts = split_txt_documents(path.read_text(encoding="utf-8"))
+            return texts[position] if position < len(texts) else None
+        if not read.rejected and line not in rejected:
+            position += 1
+    return None
 
 
 def mark_spans(
@@ -221,7 +253,7 @@ def explain_document(
             f"{len(docs)} documents have the id {doc_id!r}{chosen} in {outdir} "
             f"({_listed([where(d.source, d.line) for d in docs])}): choose one with --source FILE (and --line N)"
         )
-    sections = [_explain_one(config, outdir, doc_id, doc, every, color) for doc in docs]
+    sections = [_explain_one(config, outdir, doc_id, doc, every, sources, color) for doc in docs]
     if len(docs) == 1:
         return sections[0]
     head = (
@@ -241,7 +273,9 @@ def _listed(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
-def _explain_one(config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every: list[_Doc], color: bool) -> str:
+def _explain_one(
+    config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every: list[_Doc], sources: dict[str, str], color: bool
+) -> str:
     removed, rejected = doc.removed, doc.rejected
     lines = [f"document {doc_id} from {where(doc.source, doc.line)}"]
     if doc.lineless:
@@ -287,6 +321,6 @@ def _explain_one(config: RunConfig, outdir: Path, doc_id: str, doc: _Doc, every:
     elif doc.source == STDIN:
         lines.append("(written to standard output, not kept)")
     else:
-        after = _output_text(config, outdir, doc, doc_id, every)
+        after = _output_text(config, outdir, doc, doc_id, every, sources)
         lines.append(after if after is not None else "(output not found)")
     return "\n".join(lines)

@@ -322,6 +322,26 @@ def test_a_document_with_a_form_feed_line_is_quarantined_in_txt_output_not_split
     assert rejected["text"] == records[0]["text"]
 
 
+def test_explain_finds_a_document_of_a_txt_output_of_many(tmp_path: Path) -> None:
+    # The output holds the input's kept documents in order: explain counts those before it (the rejected
+    # ones, here an exact duplicate and a page break on a line of its own, are not there).
+    from pipeline.explain import explain_document
+
+    records = [
+        {"id": "a", "text": "A first page about rivers and the towns along them."},
+        {"id": "b", "text": "Page one.\n\f\nPage two."},
+        {"id": "c", "text": "A first page about rivers and the towns along them."},
+        {"id": "d", "text": "Closing words of the last page, on mountains."},
+    ]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    config = load_config_data({"output": {"format": "txt"}, "stages": [{"stage": "dedup"}]})
+    run(config, [str(tmp_path / "a.jsonl")], tmp_path / "out")
+    assert len(split_txt_documents((tmp_path / "out" / "a.jsonl.txt").read_text(encoding="utf-8"))) == 2
+    for doc_id, after in (("a", records[0]["text"]), ("d", records[3]["text"]), ("c", "(rejected: no output)")):
+        shown = explain_document(config, tmp_path / "out", doc_id)
+        assert shown.split("--- after ---\n")[1] == after
+
+
 def test_a_one_document_input_is_written_to_txt_as_it_is_form_feeds_and_all(tmp_path: Path) -> None:
     # A .txt or .html input holds one document: its txt output has no separator to be mistaken for,
     # so a page break of its own (pdftotext's, normalize off) is written, not quarantined.
