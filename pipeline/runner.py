@@ -885,7 +885,8 @@ class _Outputs:
                 output="" if f.stdio else output_rel(f, self.config.output.format),
             )
             self.store.commit_file(record, rows, self.result_config)
-        log.info("finished %s: %d documents, %d kept", f.rel, tally.documents, tally.kept)
+        noun = "document" if tally.documents == 1 else "documents"
+        log.info("finished %s: %d %s, %d kept", f.rel, tally.documents, noun, tally.kept)
         _crash_point("file-committed")
 
     def _record_noting_error(self, f: InputFile, tally: _FileTally) -> None:

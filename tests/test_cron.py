@@ -1297,6 +1297,7 @@ def test_cron_run_is_quiet_and_logs_json_lines(tmp_path: Path) -> None:
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert entries[0]["message"].startswith("run started")
     assert entries[-1]["report"]["documents"]["in"] == 5
+    assert any(e["message"].endswith(": 1 document, 1 kept") for e in entries)  # a .txt file: one document
     # not quiet, not a terminal: one summary line, no progress bar
     result = _cli("run", str(SEEDS), "-o", str(tmp_path / "out2"))
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("cleancorpus: 5 files, 5 documents")
