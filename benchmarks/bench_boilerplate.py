@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import recording  # noqa: E402
 from benchmarks.snippet_metric import Score, fold, score_page  # noqa: E402
+from pipeline import runner  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.boilerplate import BoilerplateStage  # noqa: E402
 
@@ -127,8 +128,55 @@ def ablations(stage: BoilerplateStage) -> dict[str, dict[str, object]]:
     }
 
 
-def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
-    """Median seconds of prepare() and of process() over every page, and MB of UTF-8 text."""
+def cleaning_pass(
+    stage: BoilerplateStage,
+    items: list[Document],
+    clock: Callable[[], float],
+    runner_gc: bool = False,
+    paused: list[bool] | None = None,
+) -> float:
+    """Seconds (by ``clock``) of stage.process over ``items``, one after the other. By default every
+    document keeps its removal records to the end, so the collector's full passes walk more and more of
+    them (~140k). With ``runner_gc`` the pass is timed as the runner runs it: before it and after each
+    batch (runner.BATCH_DOCS documents or BATCH_CHARS characters), not timed, what the runner does there:
+    the batch's removal records handed on (dropped here: render_removed turns them into bytes) and
+    settle_garbage() (a collection, the survivors frozen). ``paused[0]`` is True during the untimed part."""
+    if not runner_gc:
+        started = clock()
+        for doc in items:
+            stage.process(doc)
+        return clock() - started
+
+    def settle(batch: list[Document]) -> None:
+        if paused is not None:
+            paused[0] = True
+        for doc in batch:
+            doc.removed.clear()
+        runner.settle_garbage()
+        if paused is not None:
+            paused[0] = False
+
+    settle([])
+    total = 0.0
+    batch: list[Document] = []
+    chars = 0
+    started = clock()
+    for doc in items:
+        chars += len(doc.text)
+        stage.process(doc)
+        batch.append(doc)
+        if len(batch) >= runner.BATCH_DOCS or chars >= runner.BATCH_CHARS:
+            total += clock() - started
+            settle(batch)
+            batch, chars = [], 0
+            started = clock()
+    total += clock() - started
+    settle(batch)
+    return total
+
+
+def speed(docs: list[dict], repeat: int, runner_gc: bool = False) -> tuple[float, float, float]:
+    """Median seconds of prepare() and of process() over every page (cleaning_pass), and MB of UTF-8 text."""
     mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
     prep, proc = [], []
     for _ in range(repeat):
@@ -138,10 +186,7 @@ def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
         started = time.perf_counter()
         stage.prepare(items)
         prep.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        for doc in items:
-            stage.process(doc)
-        proc.append(time.perf_counter() - started)
+        proc.append(cleaning_pass(stage, items, time.perf_counter, runner_gc))
     return statistics.median(prep), statistics.median(proc), mb
 
 
@@ -190,19 +235,23 @@ def _timed(fn: Callable[..., Any], into: dict[str, float], label: str) -> Callab
     return timed
 
 
-def phases(docs: list[dict], repeat: int) -> dict[str, float]:
+def phases(docs: list[dict], repeat: int, runner_gc: bool = False) -> dict[str, float]:
     """CPU seconds of the cleaning pass by part, medians of ``repeat`` runs (set up as speed() does): each
     compiled call (numba kernels, the hyperscan scan), the stage's Python steps (inclusive: a step's time
     holds the kernels and steps it calls) and the garbage collector's passes (gc.callbacks; a pass runs
     inside whichever call allocated last, so it is in that call's time too). "python" is the pass minus
-    the compiled calls and the collector: the interpreted work. The timing wrappers add ~1 µs a call."""
+    the compiled calls and the collector: the interpreted work. The timing wrappers add ~1 µs a call.
+    ``runner_gc``: the pass timed as the runner runs it (cleaning_pass)."""
     module = sys.modules[BoilerplateStage.__module__]
     targets = [(owner, name, f"kernel {name}") for owner, name in PHASE_KERNELS]
     targets += [(owner, name, f"step {name}") for owner, name in PHASE_STEPS]
     runs: list[dict[str, float]] = []
     gc_start = [0.0]
+    paused = [False]  # the runner's collections between batches are not part of the pass
 
     def on_gc(phase: str, _info: dict[str, Any]) -> None:
+        if paused[0]:
+            return
         if phase == "start":
             gc_start[0] = time.process_time()
         else:
@@ -224,10 +273,7 @@ def phases(docs: list[dict], repeat: int) -> dict[str, float]:
             items = [make_doc(d) for d in docs]
             stage.prepare(items)
             now.clear()
-            started = time.process_time()
-            for doc in items:
-                stage.process(doc)
-            now["cleaning pass"] = time.process_time() - started
+            now["cleaning pass"] = cleaning_pass(stage, items, time.process_time, runner_gc, paused)
             compiled = sum(v for k, v in now.items() if k.startswith("kernel "))
             now["compiled (kernels + scan)"] = compiled
             now["python"] = now["cleaning pass"] - compiled - now.get(label_gc, 0.0)
@@ -330,6 +376,12 @@ def main() -> None:
     recording.add_options(parser)
     parser.add_argument("--compare-with", type=Path, help="an older boilerplate.py: time both side by side")
     parser.add_argument("--phases", action="store_true", help="CPU seconds of the cleaning pass by part")
+    parser.add_argument(
+        "--runner-gc",
+        action="store_true",
+        help="time the cleaning pass as the runner runs it: removal records dropped and garbage settled "
+        "(collected, frozen) between batches, not timed",
+    )
     args = parser.parse_args()
     if recording.run_requested(args, stage_outputs, ("variant", "set", "id")):
         return
@@ -340,7 +392,7 @@ def main() -> None:
     if args.phases:
         mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
         print(f"cleaning pass by part, CPU seconds, median of {args.repeat} runs, {mb:.1f} MB:")
-        for label, seconds in phases(docs, args.repeat).items():
+        for label, seconds in phases(docs, args.repeat, args.runner_gc).items():
             print(f"  {label:34s} {seconds:6.3f}")
         return
     print(f"# {platform.python_version()}, {len(docs)} pages, {len(gold)} with dev gold")
@@ -362,7 +414,7 @@ def main() -> None:
             print(f"| {label} | {h} | {scores[h].row()} |")
 
     if not args.no_speed:
-        prep, proc, mb = speed(docs, args.repeat)
+        prep, proc, mb = speed(docs, args.repeat, args.runner_gc)
         print(
             f"\nspeed (median of {args.repeat}): {mb:.1f} MB, prepare {prep:.2f} s ({mb / prep:.1f} MB/s), "
             f"process {proc:.2f} s ({mb / proc:.1f} MB/s), both {mb / (prep + proc):.1f} MB/s"

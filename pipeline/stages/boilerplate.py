@@ -1070,20 +1070,22 @@ def _kept_headlines(lines: list[str], verdict: list[str | None], infos: list[tup
         found.append(top[0])
     if "date-line" not in verdict:  # (C-level: most pages have no date line)
         return found
-    nonblank = _nonblank_lines(infos)
-    for k in range(1, len(nonblank) - 1):
-        if verdict[nonblank[k]] != "date-line" or not _opens_prose(verdict, infos, nonblank[k + 1]):
+    # The date lines found in C, then their neighbours with words (not a Python pass over every line).
+    for date in compress(range(len(verdict)), map(operator.eq, verdict, repeat("date-line"))):
+        above = _nonblank_neighbour(infos, date, -1)
+        below = _nonblank_neighbour(infos, date, 1)
+        if above is None or below is None or not _opens_prose(verdict, infos, below):
             continue
-        h = k - 1
-        byline = nonblank[h]
+        i = above
         if (
-            h > 0
-            and verdict[byline] in (None, SCORER_RULE)
-            and infos[byline][1] <= BYLINE_MAX_WORDS  # type: ignore[index]
-            and _BYLINE_RE.match(lines[byline].strip())
+            verdict[above] in (None, SCORER_RULE)
+            and infos[above][1] <= BYLINE_MAX_WORDS  # type: ignore[index]
+            and _BYLINE_RE.match(lines[above].strip())
         ):
-            h -= 1  # (the byline itself stays as the scorer judged it)
-        i = nonblank[h]
+            # (the byline itself stays as the scorer judged it; without a line above it, it is not one)
+            i = _nonblank_neighbour(infos, above, -1)  # type: ignore[assignment]
+            if i is None:
+                i = above
         if verdict[i] == SCORER_RULE and i not in found and _headline_like(lines[i].strip(), infos[i][1]):  # type: ignore[index]
             found.append(i)
     return found
