@@ -134,13 +134,16 @@ def cleaning_pass(
     clock: Callable[[], float],
     runner_gc: bool = False,
     paused: list[bool] | None = None,
+    ahead: bool = True,
 ) -> float:
     """Seconds (by ``clock``) of stage.process over ``items``, one after the other. By default every
     document keeps its removal records to the end, so the collector's full passes walk more and more of
     them (~140k). With ``runner_gc`` the pass is timed as the runner runs it: before it and after each
     batch (runner.BATCH_DOCS documents or BATCH_CHARS characters), not timed, what the runner does there:
     the batch's removal records handed on (dropped here: render_removed turns them into bytes) and
-    settle_garbage() (a collection, the survivors frozen). ``paused[0]`` is True during the untimed part."""
+    settle_garbage() (a collection, the survivors frozen); and each batch goes through the stage's
+    process_ahead() first (``ahead``), as runner.apply_stage does. ``paused[0]`` is True during the untimed
+    part."""
     if not runner_gc:
         started = clock()
         for doc in items:
@@ -156,22 +159,25 @@ def cleaning_pass(
         if paused is not None:
             paused[0] = False
 
+    # The runner's batches: BATCH_DOCS documents, or fewer holding BATCH_CHARS characters.
+    batches: list[list[Document]] = [[]]
+    chars = 0
+    for doc in items:
+        if len(batches[-1]) >= runner.BATCH_DOCS or chars >= runner.BATCH_CHARS:
+            batches.append([])
+            chars = 0
+        batches[-1].append(doc)
+        chars += len(doc.text)
     settle([])
     total = 0.0
-    batch: list[Document] = []
-    chars = 0
-    started = clock()
-    for doc in items:
-        chars += len(doc.text)
-        stage.process(doc)
-        batch.append(doc)
-        if len(batch) >= runner.BATCH_DOCS or chars >= runner.BATCH_CHARS:
-            total += clock() - started
-            settle(batch)
-            batch, chars = [], 0
-            started = clock()
-    total += clock() - started
-    settle(batch)
+    for batch in batches:
+        started = clock()
+        if ahead:
+            stage.process_ahead(batch)  # as runner.apply_stage does
+        for doc in batch:
+            stage.process(doc)
+        total += clock() - started
+        settle(batch)
     return total
 
 
