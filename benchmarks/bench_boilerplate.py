@@ -292,6 +292,37 @@ def phases(docs: list[dict], repeat: int, runner_gc: bool = False) -> dict[str, 
     return {k: statistics.median(r.get(k, 0.0) for r in runs) for k in order}
 
 
+def ahead_ab(docs: list[dict], repeat: int) -> dict[str, list[float]]:
+    """CPU seconds of the cleaning pass as the runner runs it (cleaning_pass with runner_gc), without and with
+    process_ahead, alternated in this process ``repeat`` times (the same load for both), after an untimed
+    round of each whose outputs (texts and removals) are compared."""
+    module = sys.modules[BoilerplateStage.__module__]
+    times: dict[str, list[float]] = {"per document": [], "process_ahead": []}
+    outputs: list[list[Any]] = []
+    for round_ in range(repeat + 1):
+        for label, ahead in (("per document", False), ("process_ahead", True)):
+            forget_lines(module)
+            stage = BoilerplateStage()
+            items = [make_doc(d) for d in docs]
+            stage.prepare(items)
+            if round_:
+                times[label].append(cleaning_pass(stage, items, time.process_time, runner_gc=True, ahead=ahead))
+                continue
+            seen: list[Any] = []
+            process = stage.process
+
+            def keep(doc: Document, _process: Callable[[Document], None] = process, _seen: list[Any] = seen) -> None:
+                _process(doc)  # (the records are dropped between batches: keep what the check compares)
+                _seen.append((doc.text, [(r.rule, r.text) for r in doc.removed]))
+
+            stage.process = keep  # type: ignore[method-assign]
+            cleaning_pass(stage, items, time.process_time, runner_gc=True, ahead=ahead)
+            outputs.append(seen)
+        if not round_ and outputs[0] != outputs[1]:
+            raise SystemExit("outputs differ with process_ahead")
+    return times
+
+
 def replay(docs: list[dict], repeat: int) -> dict[str, dict[str, float]]:
     """CPU seconds of the cleaning pass's compiled calls (PHASE_KERNELS) made again with the same arguments,
     medians of ``repeat`` rounds: "interleaved" in the pass's order (each document's calls one after the
@@ -434,6 +465,9 @@ def main() -> None:
     parser.add_argument("--compare-with", type=Path, help="an older boilerplate.py: time both side by side")
     parser.add_argument("--phases", action="store_true", help="CPU seconds of the cleaning pass by part")
     parser.add_argument(
+        "--ahead-ab", action="store_true", help="runner-like passes without and with process_ahead, alternated"
+    )
+    parser.add_argument(
         "--replay", action="store_true", help="the pass's compiled calls again: per document vs per kernel"
     )
     parser.add_argument(
@@ -448,6 +482,11 @@ def main() -> None:
     docs, gold = load()
     if args.compare_with:
         compare_speed(args.compare_with, docs, args.repeat)
+        return
+    if args.ahead_ab:
+        for label, spent in ahead_ab(docs, args.repeat).items():
+            runs = " ".join(f"{t:.3f}" for t in spent)
+            print(f"{label}: median {statistics.median(spent):.3f} s CPU ({runs})")
         return
     if args.replay:
         for order, spent in replay(docs, args.repeat).items():
