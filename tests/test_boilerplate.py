@@ -3152,3 +3152,26 @@ def test_a_document_changed_after_the_work_ahead_is_processed_afresh():
     page.text = "Skip to content\n" + ARTICLE  # (another stage of the batch could not do this; a caller could)
     stage.process(page)
     assert removed(page) == [("skip-link", "Skip to content")] and page.text == ARTICLE
+
+
+def test_a_document_failing_ahead_is_left_to_process(monkeypatch):
+    # A failure ahead does not stop the batch's other documents; process() meets it again and raises, so
+    # that the runner quarantines that document as before.
+    stage = BoilerplateStage()
+    docs = _ahead_corpus()[:4]
+    stage.prepare(iter(docs))
+    counted = stage._rule_verdicts_counted
+
+    def failing(doc, lines, *args, **kwargs):
+        if doc.id == "d1":
+            raise ValueError("broken page")
+        return counted(doc, lines, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "_rule_verdicts_counted", failing)
+    stage.process_ahead(docs)
+    assert sorted(got.doc.id for got in stage._ahead.values()) == ["d0", "d2", "d3"]
+    with pytest.raises(ValueError, match="broken page"):
+        stage.process(docs[1])
+    for doc in (docs[0], docs[2], docs[3]):
+        stage.process(doc)
+    assert not stage._ahead
