@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import recording  # noqa: E402
 from benchmarks.snippet_metric import Score, fold, score_page  # noqa: E402
+from pipeline import runner  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.boilerplate import BoilerplateStage  # noqa: E402
 
@@ -127,8 +128,61 @@ def ablations(stage: BoilerplateStage) -> dict[str, dict[str, object]]:
     }
 
 
-def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
-    """Median seconds of prepare() and of process() over every page, and MB of UTF-8 text."""
+def cleaning_pass(
+    stage: BoilerplateStage,
+    items: list[Document],
+    clock: Callable[[], float],
+    runner_gc: bool = False,
+    paused: list[bool] | None = None,
+    ahead: bool = True,
+) -> float:
+    """Seconds (by ``clock``) of stage.process over ``items``, one after the other. By default every
+    document keeps its removal records to the end, so the collector's full passes walk more and more of
+    them (~140k). With ``runner_gc`` the pass is timed as the runner runs it: before it and after each
+    batch (runner.BATCH_DOCS documents or BATCH_CHARS characters), not timed, what the runner does there:
+    the batch's removal records handed on (dropped here: render_removed turns them into bytes) and
+    settle_garbage() (a collection, the survivors frozen); and each batch goes through the stage's
+    process_ahead() first (``ahead``), as runner.apply_stage does. ``paused[0]`` is True during the untimed
+    part."""
+    if not runner_gc:
+        started = clock()
+        for doc in items:
+            stage.process(doc)
+        return clock() - started
+
+    def settle(batch: list[Document]) -> None:
+        if paused is not None:
+            paused[0] = True
+        for doc in batch:
+            doc.removed.clear()
+        runner.settle_garbage()
+        if paused is not None:
+            paused[0] = False
+
+    # The runner's batches: BATCH_DOCS documents, or fewer holding BATCH_CHARS characters.
+    batches: list[list[Document]] = [[]]
+    chars = 0
+    for doc in items:
+        if len(batches[-1]) >= runner.BATCH_DOCS or chars >= runner.BATCH_CHARS:
+            batches.append([])
+            chars = 0
+        batches[-1].append(doc)
+        chars += len(doc.text)
+    settle([])
+    total = 0.0
+    for batch in batches:
+        started = clock()
+        if ahead:
+            stage.process_ahead(batch)  # as runner.apply_stage does
+        for doc in batch:
+            stage.process(doc)
+        total += clock() - started
+        settle(batch)
+    return total
+
+
+def speed(docs: list[dict], repeat: int, runner_gc: bool = False) -> tuple[float, float, float]:
+    """Median seconds of prepare() and of process() over every page (cleaning_pass), and MB of UTF-8 text."""
     mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
     prep, proc = [], []
     for _ in range(repeat):
@@ -138,10 +192,7 @@ def speed(docs: list[dict], repeat: int) -> tuple[float, float, float]:
         started = time.perf_counter()
         stage.prepare(items)
         prep.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        for doc in items:
-            stage.process(doc)
-        proc.append(time.perf_counter() - started)
+        proc.append(cleaning_pass(stage, items, time.perf_counter, runner_gc))
     return statistics.median(prep), statistics.median(proc), mb
 
 
@@ -190,19 +241,23 @@ def _timed(fn: Callable[..., Any], into: dict[str, float], label: str) -> Callab
     return timed
 
 
-def phases(docs: list[dict], repeat: int) -> dict[str, float]:
+def phases(docs: list[dict], repeat: int, runner_gc: bool = False) -> dict[str, float]:
     """CPU seconds of the cleaning pass by part, medians of ``repeat`` runs (set up as speed() does): each
     compiled call (numba kernels, the hyperscan scan), the stage's Python steps (inclusive: a step's time
     holds the kernels and steps it calls) and the garbage collector's passes (gc.callbacks; a pass runs
     inside whichever call allocated last, so it is in that call's time too). "python" is the pass minus
-    the compiled calls and the collector: the interpreted work. The timing wrappers add ~1 µs a call."""
+    the compiled calls and the collector: the interpreted work. The timing wrappers add ~1 µs a call.
+    ``runner_gc``: the pass timed as the runner runs it (cleaning_pass)."""
     module = sys.modules[BoilerplateStage.__module__]
     targets = [(owner, name, f"kernel {name}") for owner, name in PHASE_KERNELS]
     targets += [(owner, name, f"step {name}") for owner, name in PHASE_STEPS]
     runs: list[dict[str, float]] = []
     gc_start = [0.0]
+    paused = [False]  # the runner's collections between batches are not part of the pass
 
     def on_gc(phase: str, _info: dict[str, Any]) -> None:
+        if paused[0]:
+            return
         if phase == "start":
             gc_start[0] = time.process_time()
         else:
@@ -224,10 +279,7 @@ def phases(docs: list[dict], repeat: int) -> dict[str, float]:
             items = [make_doc(d) for d in docs]
             stage.prepare(items)
             now.clear()
-            started = time.process_time()
-            for doc in items:
-                stage.process(doc)
-            now["cleaning pass"] = time.process_time() - started
+            now["cleaning pass"] = cleaning_pass(stage, items, time.process_time, runner_gc, paused)
             compiled = sum(v for k, v in now.items() if k.startswith("kernel "))
             now["compiled (kernels + scan)"] = compiled
             now["python"] = now["cleaning pass"] - compiled - now.get(label_gc, 0.0)
@@ -238,6 +290,88 @@ def phases(docs: list[dict], repeat: int) -> dict[str, float]:
             setattr(where, name, fn)
     order = ["cleaning pass", "compiled (kernels + scan)", label_gc, "python"] + [label for *_, label in targets]
     return {k: statistics.median(r.get(k, 0.0) for r in runs) for k in order}
+
+
+def ahead_ab(docs: list[dict], repeat: int) -> dict[str, list[float]]:
+    """CPU seconds of the cleaning pass as the runner runs it (cleaning_pass with runner_gc), without and with
+    process_ahead, alternated in this process ``repeat`` times (the same load for both), after an untimed
+    round of each whose outputs (texts and removals) are compared."""
+    module = sys.modules[BoilerplateStage.__module__]
+    times: dict[str, list[float]] = {"per document": [], "process_ahead": []}
+    outputs: list[list[Any]] = []
+    for round_ in range(repeat + 1):
+        for label, ahead in (("per document", False), ("process_ahead", True)):
+            forget_lines(module)
+            stage = BoilerplateStage()
+            items = [make_doc(d) for d in docs]
+            stage.prepare(items)
+            if round_:
+                times[label].append(cleaning_pass(stage, items, time.process_time, runner_gc=True, ahead=ahead))
+                continue
+            seen: list[Any] = []
+            process = stage.process
+
+            def keep(doc: Document, _process: Callable[[Document], None] = process, _seen: list[Any] = seen) -> None:
+                _process(doc)  # (the records are dropped between batches: keep what the check compares)
+                _seen.append((doc.text, [(r.rule, r.text) for r in doc.removed]))
+
+            stage.process = keep  # type: ignore[method-assign]
+            cleaning_pass(stage, items, time.process_time, runner_gc=True, ahead=ahead)
+            outputs.append(seen)
+        if not round_ and outputs[0] != outputs[1]:
+            raise SystemExit("outputs differ with process_ahead")
+    return times
+
+
+def replay(docs: list[dict], repeat: int) -> dict[str, dict[str, float]]:
+    """CPU seconds of the cleaning pass's compiled calls (PHASE_KERNELS) made again with the same arguments,
+    medians of ``repeat`` rounds: "interleaved" in the pass's order (each document's calls one after the
+    other, as process() makes them) and "grouped" (each kernel's calls of every document in a row). The
+    difference is what the kernels lose to each other's tables leaving the caches (the hyperscan database
+    is ~2.3 MB, the lexicon ~0.7 MB), not counting what the Python work between them evicts too."""
+    module = sys.modules[BoilerplateStage.__module__]
+    calls: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = []
+    originals = []
+
+    def recorder(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def record(*args: Any) -> Any:
+            calls.append((label, fn, args))
+            return fn(*args)
+
+        return record
+
+    for owner, name in PHASE_KERNELS:
+        where = _phase_owner(module, owner)
+        fn = where.__dict__[name] if isinstance(where, type) else getattr(where, name)
+        originals.append((where, name, fn))
+        setattr(where, name, recorder(fn, name))
+    try:
+        stage = BoilerplateStage()
+        items = [make_doc(d) for d in docs]
+        stage.prepare(items)
+        for doc in items:
+            stage.process(doc)
+    finally:
+        for where, name, fn in originals:
+            setattr(where, name, fn)
+    labels = [name for _owner, name in PHASE_KERNELS]
+    rounds: dict[str, list[dict[str, float]]] = {"interleaved": [], "grouped": []}
+    for _ in range(repeat):
+        spent = dict.fromkeys(labels, 0.0)
+        for label, fn, args in calls:  # (the calls write the same values into their output arrays again)
+            start = time.process_time()
+            fn(*args)
+            spent[label] += time.process_time() - start
+        rounds["interleaved"].append(spent)
+        spent = dict.fromkeys(labels, 0.0)
+        for kernel in labels:
+            start = time.process_time()
+            for label, fn, args in calls:
+                if label == kernel:
+                    fn(*args)
+            spent[kernel] = time.process_time() - start
+        rounds["grouped"].append(spent)
+    return {order: {k: statistics.median(r[k] for r in runs) for k in labels} for order, runs in rounds.items()}
 
 
 def forget_lines(module: object) -> None:
@@ -330,6 +464,18 @@ def main() -> None:
     recording.add_options(parser)
     parser.add_argument("--compare-with", type=Path, help="an older boilerplate.py: time both side by side")
     parser.add_argument("--phases", action="store_true", help="CPU seconds of the cleaning pass by part")
+    parser.add_argument(
+        "--ahead-ab", action="store_true", help="runner-like passes without and with process_ahead, alternated"
+    )
+    parser.add_argument(
+        "--replay", action="store_true", help="the pass's compiled calls again: per document vs per kernel"
+    )
+    parser.add_argument(
+        "--runner-gc",
+        action="store_true",
+        help="time the cleaning pass as the runner runs it: removal records dropped and garbage settled "
+        "(collected, frozen) between batches, not timed",
+    )
     args = parser.parse_args()
     if recording.run_requested(args, stage_outputs, ("variant", "set", "id")):
         return
@@ -337,10 +483,20 @@ def main() -> None:
     if args.compare_with:
         compare_speed(args.compare_with, docs, args.repeat)
         return
+    if args.ahead_ab:
+        for label, spent in ahead_ab(docs, args.repeat).items():
+            runs = " ".join(f"{t:.3f}" for t in spent)
+            print(f"{label}: median {statistics.median(spent):.3f} s CPU ({runs})")
+        return
+    if args.replay:
+        for order, spent in replay(docs, args.repeat).items():
+            parts = ", ".join(f"{k} {v:.3f}" for k, v in spent.items())
+            print(f"compiled calls {order}: {sum(spent.values()):.3f} s CPU ({parts})")
+        return
     if args.phases:
         mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
         print(f"cleaning pass by part, CPU seconds, median of {args.repeat} runs, {mb:.1f} MB:")
-        for label, seconds in phases(docs, args.repeat).items():
+        for label, seconds in phases(docs, args.repeat, args.runner_gc).items():
             print(f"  {label:34s} {seconds:6.3f}")
         return
     print(f"# {platform.python_version()}, {len(docs)} pages, {len(gold)} with dev gold")
@@ -362,7 +518,7 @@ def main() -> None:
             print(f"| {label} | {h} | {scores[h].row()} |")
 
     if not args.no_speed:
-        prep, proc, mb = speed(docs, args.repeat)
+        prep, proc, mb = speed(docs, args.repeat, args.runner_gc)
         print(
             f"\nspeed (median of {args.repeat}): {mb:.1f} MB, prepare {prep:.2f} s ({mb / prep:.1f} MB/s), "
             f"process {proc:.2f} s ({mb / proc:.1f} MB/s), both {mb / (prep + proc):.1f} MB/s"

@@ -232,6 +232,9 @@ def apply_stage(stage: Stage, position: int, batch: Batch) -> None:
     st = batch.stats.setdefault(position, StageStats(stage.name))
     started = time.perf_counter()
     bit = 1 << position
+    ahead = getattr(stage, "process_ahead", None)
+    if ahead is not None:  # a stage that does part of its work for the batch at once (boilerplate)
+        ahead([d for d in batch.docs if not d.rejected and not (d.scratch and d.scratch.get(_UNCHANGED, 0) & bit)])
     for doc in batch.docs:
         if doc.rejected:
             continue

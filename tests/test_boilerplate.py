@@ -3132,3 +3132,89 @@ def test_log1p_of_counts_is_the_c_librarys_on_every_path() -> None:
     counts = np.arange(100_000).reshape(2, -1)
     want = np.array([[math.log1p(k) for k in row] for row in counts.tolist()])
     assert np.array_equal(log1p_counts(counts).view(np.int64), want.view(np.int64))
+
+
+# -- a batch's work done ahead (process_ahead, called by the runner per batch) ---------------------------
+
+
+def _ahead_corpus() -> list[Document]:
+    """Pages with the line scorer's work, recurring copies of an article (counter recurring-copy-kept),
+    recurring sentences inside prose (recurring-sentence-kept) and an empty document."""
+    article = (SEEDS / next(p.name for p in SEEDS.glob("002_*.txt"))).read_text(encoding="utf-8").strip()
+    footer = "Diese Seite nutzt Technik von Partnern um Inhalte zu personalisieren"
+    sites = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    docs = [jdoc(i, f"{s.title()} Daily\n{article}\n{footer}", f"https://{s}.example/1") for i, s in enumerate(sites)]
+    docs += [jdoc(10 + i, f"{ARTICLE} Nummer {i}.\n{footer}", f"https://{s}.example/2") for i, s in enumerate(sites)]
+    step = "Preheat the oven to 180 degrees and grease a round baking tin."
+    intro = "My grandmother baked this apple cake every autumn when the first apples from the garden were ripe."
+    method = "Peel and slice the apples, stir them into the batter and bake the cake for about forty minutes."
+    docs += [
+        jdoc(20 + i, f"{intro} ({i})\n\n{step}\n\n{method} ({i})\n\n{footer}\n", f"https://site{i}.example/cake")
+        for i in range(6)
+    ]
+    docs += [jdoc(30 + i, p.read_text(encoding="utf-8"), None) for i, p in enumerate(sorted(SEEDS.glob("*.txt")))]
+    docs.append(jdoc(40, "", None))
+    return docs
+
+
+def _outcome(stage: BoilerplateStage, docs: list[Document]) -> tuple[object, ...]:
+    return (
+        [d.text for d in docs],
+        [[(r.rule, r.text, r.lines) for r in d.removed] for d in docs],
+        list(stage.take_stats().items()),  # (in the order counted)
+    )
+
+
+def test_work_done_ahead_for_a_batch_gives_what_process_gives():
+    # The runner hands each batch to process_ahead before processing its documents one by one: the
+    # verdicts and scores found ahead give the same texts, removals and counters, counted in the same order.
+    plain, ahead = _ahead_corpus(), _ahead_corpus()
+    stages = [BoilerplateStage(), BoilerplateStage()]
+    for stage, docs in zip(stages, (plain, ahead), strict=True):
+        stage.prepare(iter(docs))
+    for doc in plain:
+        stages[0].process(doc)
+    stages[1].process_ahead(ahead)
+    assert len(stages[1]._ahead) == len(ahead) - 1  # every document but the empty one
+    assert sum(got.scored is not None for got in stages[1]._ahead.values()) >= 5  # the scorer's work too
+    for doc in ahead:
+        stages[1].process(doc)
+    assert not stages[1]._ahead
+    done = _outcome(stages[1], ahead)
+    assert done == _outcome(stages[0], plain)
+    counters = dict(done[2])
+    assert counters["recurring-copy-kept"] == 6 and counters["recurring-sentence-kept"] >= 1, counters
+
+
+def test_a_document_changed_after_the_work_ahead_is_processed_afresh():
+    stage = BoilerplateStage()
+    docs = _ahead_corpus()
+    stage.prepare(iter(docs))
+    stage.process_ahead(docs)
+    page = docs[-2]
+    page.text = "Skip to content\n" + ARTICLE  # (another stage of the batch could not do this; a caller could)
+    stage.process(page)
+    assert removed(page) == [("skip-link", "Skip to content")] and page.text == ARTICLE
+
+
+def test_a_document_failing_ahead_is_left_to_process(monkeypatch):
+    # A failure ahead does not stop the batch's other documents; process() meets it again and raises, so
+    # that the runner quarantines that document as before.
+    stage = BoilerplateStage()
+    docs = _ahead_corpus()[:4]
+    stage.prepare(iter(docs))
+    counted = stage._rule_verdicts_counted
+
+    def failing(doc, lines, *args, **kwargs):
+        if doc.id == "d1":
+            raise ValueError("broken page")
+        return counted(doc, lines, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "_rule_verdicts_counted", failing)
+    stage.process_ahead(docs)
+    assert sorted(got.doc.id for got in stage._ahead.values()) == ["d0", "d2", "d3"]
+    with pytest.raises(ValueError, match="broken page"):
+        stage.process(docs[1])
+    for doc in (docs[0], docs[2], docs[3]):
+        stage.process(doc)
+    assert not stage._ahead

@@ -21,12 +21,14 @@ from pipeline import executors
 from pipeline.cli import cli
 from pipeline.document import Document
 from pipeline.runner import (
+    _UNCHANGED,
     Batch,
     _apply_changes,
     _changes,
     _incoming,
     _outgoing,
     _snapshot,
+    apply_stage,
     removed_lines,
     render_removed,
 )
@@ -563,3 +565,32 @@ def test_a_failing_last_state_record_fails_the_run(tmp_path: Path, monkeypatch: 
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
         run(default_config(), [str(tmp_path / "a.txt")], tmp_path / "out")
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+class AheadStage(Stage):
+    """Records the documents process_ahead is given and those process() then sees."""
+
+    name = "ahead"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ahead: list[list[str]] = []
+        self.processed: list[str] = []
+
+    def process_ahead(self, docs: list[Document]) -> None:
+        self.ahead.append([d.id for d in docs])
+
+    def process(self, doc: Document) -> None:
+        self.processed.append(doc.id)
+
+
+def test_apply_stage_hands_the_batch_to_process_ahead_first() -> None:
+    # A stage with process_ahead (boilerplate) gets the documents it is about to process, at once: not a
+    # rejected one, nor one the first pass saw it leave unchanged (only counted).
+    docs = [Document(str(i), f"text {i}", "in.jsonl") for i in range(4)]
+    docs[1].reject("input", "broken")
+    docs[2].scratch = {_UNCHANGED: 1 << 3}
+    stage = AheadStage()
+    apply_stage(stage, 3, Batch(docs))
+    assert stage.ahead == [["0", "3"]]
+    assert stage.processed == ["0", "3"]

@@ -1112,20 +1112,22 @@ def _kept_headlines(lines: list[str], verdict: list[str | None], infos: list[tup
         found.append(top[0])
     if "date-line" not in verdict:  # (C-level: most pages have no date line)
         return found
-    nonblank = _nonblank_lines(infos)
-    for k in range(1, len(nonblank) - 1):
-        if verdict[nonblank[k]] != "date-line" or not _opens_prose(verdict, infos, nonblank[k + 1]):
+    # The date lines found in C, then their neighbours with words (not a Python pass over every line).
+    for date in compress(range(len(verdict)), map(operator.eq, verdict, repeat("date-line"))):
+        above = _nonblank_neighbour(infos, date, -1)
+        below = _nonblank_neighbour(infos, date, 1)
+        if above is None or below is None or not _opens_prose(verdict, infos, below):
             continue
-        h = k - 1
-        byline = nonblank[h]
+        i = above
         if (
-            h > 0
-            and verdict[byline] in (None, SCORER_RULE)
-            and infos[byline][1] <= BYLINE_MAX_WORDS  # type: ignore[index]
-            and _BYLINE_RE.match(lines[byline].strip())
+            verdict[above] in (None, SCORER_RULE)
+            and infos[above][1] <= BYLINE_MAX_WORDS  # type: ignore[index]
+            and _BYLINE_RE.match(lines[above].strip())
         ):
-            h -= 1  # (the byline itself stays as the scorer judged it)
-        i = nonblank[h]
+            # (the byline itself stays as the scorer judged it; without a line above it, it is not one)
+            i = _nonblank_neighbour(infos, above, -1)  # type: ignore[assignment]
+            if i is None:
+                i = above
         if verdict[i] == SCORER_RULE and i not in found and _headline_like(lines[i].strip(), infos[i][1]):  # type: ignore[index]
             found.append(i)
     return found
@@ -1915,6 +1917,17 @@ class _DocumentCounts:
         return self.keys, self.groups, self.totals
 
 
+class _Ahead(NamedTuple):
+    """What process_ahead did for a document, waiting for its process() call."""
+
+    doc: Document
+    text: str  # the text it saw (process() takes this only for the same text object)
+    lines: list[str]
+    verdicts: RuleVerdicts
+    counters: list[str]  # rule_verdicts' counters, counted by process()
+    scored: tuple[list[int], np.ndarray, ScorerInputs] | None = None  # candidates, _scored's odds and inputs
+
+
 class BoilerplateStage(Stage):
     """Remove boilerplate lines (comment forms, widgets, share/cookie/login lines, breadcrumbs, menus)."""
 
@@ -2192,6 +2205,8 @@ class BoilerplateStage(Stage):
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line).
         self._line_cache: dict[str, tuple[Any, ...]] = {}
+        # process_ahead's work per document (by id), taken by process(); never pickled.
+        self._ahead: dict[int, _Ahead] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
         self._scorer: TreeEnsemble | None = None
         if SCORER_RULE not in disabled and opts.line_scorer_threshold > 0:
@@ -2856,15 +2871,54 @@ class BoilerplateStage(Stage):
 
     # -- per document ---------------------------------------------------------------------------
 
+    def process_ahead(self, docs: list[Document]) -> None:
+        """Do the first part of process() for these documents (a runner batch, about to be processed one by
+        one) phase by phase: every document's rule verdicts (its lines' facts: line_facts, the hyperscan
+        scan), then every document's line-scorer kernels (_scored). Each phase's tables (the scan's ~2.3 MB
+        database, the lexicon, the trees) then stay in the CPU caches from one document to the next rather
+        than each evicting the others'. The results wait for each document's process() call, which takes
+        them if the document and its text are still the ones seen here (else it does the work itself);
+        counters are counted there, in the same order. A document that fails here is left to process(),
+        whose error the runner reports."""
+        ahead: dict[int, _Ahead] = {}
+        for doc in docs:
+            text = doc.text
+            if not text:
+                continue
+            try:
+                lines = text.split("\n")
+                verdicts, counters = self._rule_verdicts_counted(doc, lines)
+            except Exception:  # noqa: BLE001 - process() does it again and reports the error
+                continue
+            ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
+        for key, got in list(ahead.items()):
+            v = got.verdicts
+            if v.stretch is None or self._scorer is None:
+                continue
+            try:
+                cand = scorer_candidates(got.lines, v)
+                if cand:
+                    ahead[key] = got._replace(scored=(cand, *self._scored(got.lines, v, cand)))
+            except Exception:  # noqa: BLE001 - as above
+                del ahead[key]
+        self._ahead = ahead
+
     def process(self, doc: Document) -> None:
         text = doc.text
         if not text:
             return
-        lines = text.split("\n")
-        verdicts = self.rule_verdicts(doc, lines)
+        got = self._ahead.pop(id(doc), None) if self._ahead else None
+        scored = None
+        if got is not None and got.doc is doc and got.text is text:
+            lines, verdicts, scored = got.lines, got.verdicts, got.scored
+            for name in got.counters:
+                self.stat_update(name)
+        else:
+            lines = text.split("\n")
+            verdicts = self.rule_verdicts(doc, lines)
         verdict = verdicts.verdict
         if verdicts.stretch is not None and self._scorer is not None:
-            self._mark_scored_lines(lines, verdicts)
+            self._mark_scored_lines(lines, verdicts, scored)
         if verdict.count(None) != len(verdict):
             title = _url_title_line(lines, verdict, verdicts.infos, (doc.record or {}).get("url"))
             if title is not None:
@@ -2883,16 +2937,26 @@ class BoilerplateStage(Stage):
         left to dedup, which keeps the first copy (``RECURRING_COPY_SHARE``, ``RECURRING_COPY_LINES``).
         A sentence that recurs across the corpus but not in the site's template, standing between two
         kept paragraphs of prose, is kept (_recurring_sentences_in_prose)."""
+        verdicts, counters = self._rule_verdicts_counted(doc, lines, scorer)
+        for name in counters:
+            self.stat_update(name)
+        return verdicts
+
+    def _rule_verdicts_counted(
+        self, doc: Document, lines: list[str], scorer: bool | None = None
+    ) -> tuple[RuleVerdicts, list[str]]:
+        """rule_verdicts, and the counters it counts (in order) instead of counting them."""
+        counters: list[str] = []
         verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False)
         if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
-            self.stat_update("recurring-copy-kept")
+            counters.append("recurring-copy-kept")
             verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True)
         elif recurring_body and self.recurring:
             site = self.recurring_by_site.get(self.site_of(doc), frozenset())
             for i in _recurring_sentences_in_prose(lines, verdicts.verdict, verdicts.infos, site):
                 verdicts.verdict[i] = None
-                self.stat_update("recurring-sentence-kept")
-        return verdicts
+                counters.append("recurring-sentence-kept")
+        return verdicts, counters
 
     def _rule_verdicts(
         self, doc: Document, lines: list[str], scorer: bool | None, copy: bool
@@ -3039,21 +3103,24 @@ class BoilerplateStage(Stage):
         for rule, count in counts.items():
             self.stat_update(f"line-filter-{rule}", count)
 
-    def _mark_scored_lines(self, lines: list[str], v: RuleVerdicts) -> None:
+    def _mark_scored_lines(
+        self, lines: list[str], v: RuleVerdicts, scored: tuple[list[int], np.ndarray, ScorerInputs] | None = None
+    ) -> None:
         """Line scorer: remove the kept lines whose content probability is below line_scorer_threshold,
         except the items of a list announced by a line ending with a colon ("You will need:") and
         ingredient/spec lines ("½ TL Salz"), which the margin rule never removed either, and a
         headline: the page's first line or the line above the article's date line, right above kept prose
         (_kept_headlines, counter ``headline-kept``). The items of a numbered list most of whose items it
         kept are all kept (_numbered_list_items, counter ``numbered-item-kept``), and so is a sentence
-        between two kept paragraphs of prose (_sentences_between_prose, counter ``sentence-kept``)."""
-        cand = scorer_candidates(lines, v)
+        between two kept paragraphs of prose (_sentences_between_prose, counter ``sentence-kept``).
+        ``scored``: the candidates and what _scored gives for them, when process_ahead found them."""
+        cand = scorer_candidates(lines, v) if scored is None else scored[0]
         if not cand or self._scorer is None:
             return
         # p < threshold  <=>  log-odds < logit(threshold)
         low = float(np.log(self.options.line_scorer_threshold / (1 - self.options.line_scorer_threshold)))
         verdict = v.verdict
-        odds, inputs = self._scored(lines, v, cand)
+        odds, inputs = self._scored(lines, v, cand) if scored is None else scored[1:]
         # Below the threshold and not an item of an announced list (_announced_list_items from the features'
         # colon and list-item columns: exact for every line). A quantity line is always kept outside the
         # article (_line_info): only the lines with the keep mark (from `split` on) are tested.

@@ -1,0 +1,38 @@
+"""The boilerplate benchmark's timing of the cleaning pass (benchmarks/bench_boilerplate.py)."""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks.bench_boilerplate import cleaning_pass
+from pipeline import runner
+from pipeline.document import Document
+from pipeline.stages.boilerplate import BoilerplateStage
+
+PAGE = (
+    "Skip to content\nHome\nNews\nSport\nWeather\nContact\n\n"
+    "The council voted on Monday to build forty kilometres of protected bike lanes across the city.\n\n"
+    "Opponents said that the lanes would remove hundreds of parking spaces from the busiest streets.\n\n"
+    "Share on Facebook\nShare on Twitter\n"
+)
+
+
+def _pages(count: int) -> list[Document]:
+    return [Document(f"p{i}", PAGE.replace("Monday", f"day {i}"), "pages.jsonl") for i in range(count)]
+
+
+def test_cleaning_pass_as_the_runner_runs_it_cleans_the_same():
+    # More documents than one runner batch: the pass goes on after a batch is settled.
+    count = runner.BATCH_DOCS + 5
+    kept, settled = _pages(count), _pages(count)
+    for docs in (kept, settled):
+        stage = BoilerplateStage()
+        stage.prepare(docs)
+        paused = [False]
+        seconds = cleaning_pass(stage, docs, time.process_time, runner_gc=docs is settled, paused=paused)
+        assert seconds >= 0 and paused == [False]
+    assert [d.text for d in settled] == [d.text for d in kept]
+    assert "Skip to content" not in kept[0].text and "bike lanes" in kept[0].text
+    # By default every document keeps its removal records; as the runner does, they are handed on (dropped).
+    assert all(d.removed for d in kept)
+    assert not any(d.removed for d in settled)
