@@ -9,7 +9,16 @@ from typing import Any
 import orjson
 
 from pipeline.config import RunConfig
-from pipeline.io import STDIN, InputFile, document_place, input_format, read_documents, split_txt_documents
+from pipeline.io import (
+    STDIN,
+    InputFile,
+    document_place,
+    input_format,
+    read_documents,
+    rejected_lines,
+    split_txt_documents,
+    txt_output_places,
+)
 from pipeline.report import place_removals
 from pipeline.runner import state_folder
 from pipeline.state import StateStore
@@ -173,31 +182,16 @@ def _output_text(
 
 
 def _txt_output_text(config: RunConfig, outdir: Path, path: Path, doc: _Doc, sources: dict[str, str]) -> str | None:
-    """A document of a txt output written for an input of several documents (JSONL, Parquet, WARC): the
-    output holds the input's kept documents, in input order, a form-feed line between two; which one is
-    this document is told by its line and the lines rejected.jsonl names for the input."""
-    input_path = sources.get(doc.source)
-    fmt = input_format(Path(input_path)) if input_path else None
-    if fmt is None or doc.line is None or not Path(input_path).is_file():  # type: ignore[arg-type]
+    """A document of a txt output written for an input of several documents (JSONL, Parquet, WARC): found by
+    its line among the input's kept documents (``txt_output_places``)."""
+    input_path = Path(sources[doc.source]) if doc.source in sources else None
+    fmt = input_format(input_path) if input_path is not None else None
+    if input_path is None or fmt is None or doc.line is None or not input_path.is_file():
         return None
-    rejected = set()
-    key = orjson.dumps(doc.source)
-    if (outdir / "rejected.jsonl").exists():
-        with open(outdir / "rejected.jsonl", "rb") as fh:
-            for line in fh:
-                if key in line:
-                    record = orjson.loads(line)
-                    if record.get("source") == doc.source:
-                        rejected.add(_line(record))
-    position = 0
-    for read in read_documents(InputFile(Path(input_path), doc.source, *fmt), config.input):  # type: ignore[arg-type]
-        line = read.line_no or None
-        if line == doc.line:
-            texts = split_txt_documents(path.read_text(encoding="utf-8"))
-            return texts[position] if position < len(texts) else None
-        if not read.rejected and line not in rejected:
-            position += 1
-    return None
+    rejected = rejected_lines(outdir / "rejected.jsonl", doc.source)
+    places = txt_output_places(InputFile(input_path, doc.source, *fmt), config.input, rejected, {doc.line})
+    texts = split_txt_documents(path.read_text(encoding="utf-8")) if doc.line in places else []
+    return texts[places[doc.line]] if places.get(doc.line, len(texts)) < len(texts) else None
 
 
 def mark_spans(

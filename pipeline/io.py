@@ -742,6 +742,39 @@ def split_txt_documents(data: str) -> list[str]:
     return data.removesuffix("\n").split("\n" + TXT_SEPARATOR)
 
 
+def rejected_lines(path: Path, source: str) -> set[int]:
+    """The lines (JSONL) or rows (Parquet) of ``source`` that a rejected.jsonl at ``path`` lists."""
+    found: set[int] = set()
+    if not path.is_file():
+        return found
+    key = orjson.dumps(source)
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if key in raw:  # cheap filter before parsing
+                record = orjson.loads(raw)
+                line = record.get("line")
+                if record.get("source") == source and isinstance(line, int):
+                    found.add(line)
+    return found
+
+
+def txt_output_places(f: InputFile, cfg: InputConfig, rejected: set[int], lines: set[int]) -> dict[int, int]:
+    """For a txt output written for an input of several documents (``split_txt_documents`` splits it): the
+    place in it of the document at each of ``lines``. It holds the input's documents in order, but those
+    rejected when read or listed (by line) in ``rejected``."""
+    places: dict[int, int] = {}
+    place, last = 0, max(lines, default=0)
+    for doc in read_documents(f, cfg):
+        line = doc.line_no or 0
+        if line in lines:
+            places[line] = place
+        if line >= last:
+            break
+        if not doc.rejected and line not in rejected:
+            place += 1
+    return places
+
+
 class OutputWriter:
     """The cleaned counterpart of one input file (``output_rel``), in its output format."""
 

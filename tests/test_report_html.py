@@ -598,6 +598,24 @@ def test_explain_commands_lead_to_their_document_when_ids_are_shared(tmp_path: P
     assert "[-boilerplate/share: Share on Twitter-]" in b2 and b2.endswith(f"--- after ---\n{choir}\n")
 
 
+def test_samples_of_a_txt_output_of_many_documents_show_their_cleaned_text(tmp_path: Path) -> None:
+    """A txt output holds the input's kept documents, a form-feed line between two: a sample's "after" is the
+    one at its place (the rejected copy before it is not there); the page said "Output not found"."""
+    harbour = "The harbour authority approved a plan to dredge the main shipping channel next spring."
+    choir = "The town choir rehearsed new songs for the winter concert in the old church hall."
+    records = [
+        {"id": "a", "text": harbour},
+        {"id": "b", "text": harbour},  # an exact duplicate: rejected
+        {"id": "c", "text": f"Share on Twitter\n{choir}"},
+    ]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    config = load_config_data({"output": {"format": "txt"}})
+    run(config, [str(tmp_path / "a.jsonl")], tmp_path / "out")
+    dom = parse((tmp_path / "out" / "report.html").read_text(encoding="utf-8"))
+    (article,) = [a for a in dom.find_all("article") if "sample" in a.attrs.get("class", "")]
+    assert [pre.text() for pre in article.find_all("pre")][-1] == choir
+
+
 def test_before_after_places_spans_as_explain_does() -> None:
     """A removed line "n" is highlighted on its own line, not in the first word with an "n" (the page and
     `explain` place spans alike); a paragraph dedup removed as a repeat of its own document is marked at
