@@ -492,7 +492,9 @@ def _runs_config(config_path: str | None, outdir: str | None) -> RunConfig:
     try:
         recorded = json.loads(report.read_bytes())["config"]
         kept = {k: recorded[k] for k in ("input", "output", "state") if k in recorded}
-        return load_config_data({"stages": [], **kept}, str(report))
+        # and its extract stage: an HTML page's "before" is the text it made (what removed.jsonl's offsets index)
+        extract = [s for s in recorded.get("stages", []) if isinstance(s, dict) and s.get("stage") == "extract"]
+        return load_config_data({"stages": extract, **kept}, str(report))
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return default_config()
 

@@ -20,7 +20,9 @@ from pipeline.io import (
     txt_output_places,
 )
 from pipeline.report import place_removals
-from pipeline.runner import state_folder
+from pipeline.runner import build_stages, state_folder
+from pipeline.stages import stage_class
+from pipeline.stages.base import Stage
 from pipeline.state import StateStore
 
 _RED_STRIKE, _DIM, _RESET = "\x1b[9;31m", "\x1b[2m", "\x1b[0m"
@@ -64,18 +66,37 @@ def _records(path: Path, doc_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def _read(path: Path, source: str, doc_id: str, config: RunConfig) -> list[tuple[int | None, str]]:
-    """(line, text as read) of each document with this id in the file, in order."""
+def _read(
+    path: Path, source: str, doc_id: str, config: RunConfig, extract: bool = False
+) -> list[tuple[int | None, str]]:
+    """(line, text as read) of each document with this id in the file, in order; with ``extract``, an HTML
+    page's text as the config's extract stage makes it (what the run cleaned, and removed.jsonl's offsets
+    index), when the config has one."""
     fmt = input_format(path)
     if fmt is None or not path.is_file():
         return []
     if fmt[0] in ("txt", "html") and source != doc_id:
         return []  # a .txt or .html file is one document, whose id is its name
-    return [
-        (doc.line_no or None, doc.original if doc.rejected else doc.text)
-        for doc in read_documents(InputFile(path, source, *fmt), config.input)
-        if doc.id == doc_id
-    ]
+    found = []
+    extractor = None
+    for doc in read_documents(InputFile(path, source, *fmt), config.input):
+        if doc.id != doc_id:
+            continue
+        if extract and not doc.rejected and doc.meta.get("content_type") == "text/html":
+            extractor = extractor or _html_extractor(config)
+            if extractor is not None:
+                extractor.process(doc)
+                if doc.rejected:  # no main text: the page as read
+                    found.append((doc.line_no or None, doc.original))
+                    continue
+        found.append((doc.line_no or None, doc.original if doc.rejected else doc.text))
+    return found
+
+
+def _html_extractor(config: RunConfig) -> Stage | None:
+    """The config's stage that turns HTML into text (extract), built, or None."""
+    spec = next((s for s in config.enabled_stages() if getattr(stage_class(s.stage), "extracts_html", False)), None)
+    return build_stages([spec])[0] if spec is not None else None
 
 
 def _known_sources(config: RunConfig, outdir: Path, report: dict[str, Any] | None) -> dict[str, str]:
@@ -133,7 +154,7 @@ def _documents(
     for src, path in sources.items():
         if src == STDIN or (source is not None and src != source):
             continue  # stdin was not kept: its documents are known by their audit records only
-        for ln, text in _read(Path(path), src, doc_id, config):
+        for ln, text in _read(Path(path), src, doc_id, config, extract=True):
             doc = docs.setdefault((src, ln), _Doc(src, ln, before=text))
             doc.copies += 1
     for kind in ("removed", "rejected"):
@@ -289,7 +310,7 @@ def _explain_one(
         lines.append(f"REJECTED at stage {r['stage']}: {r['reason']}{place}")
     else:
         lines.append("KEPT")
-    lines.append(f"{len(removed)} spans removed")
+    lines.append(f"{len(removed)} {'span' if len(removed) == 1 else 'spans'} removed")
     lines.append("--- before (removed spans marked [-stage/rule: text-]) ---" if not color else "--- before ---")
     before = doc.before
     if before is None:

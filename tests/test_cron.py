@@ -1458,7 +1458,7 @@ def test_explain_keeps_apart_documents_that_share_an_id(tmp_path: Path) -> None:
     sections = _explain_sections(result.output)
     assert list(sections) == ["a.jsonl line 1", "b.jsonl line 1", "b.jsonl line 2"]
     a, b1, b2 = sections.values()
-    assert "\nKEPT\n1 spans removed\n" in a and f"[-boilerplate/share: {SHARE}-]" in a and "REJECTED" not in a
+    assert "\nKEPT\n1 span removed\n" in a and f"[-boilerplate/share: {SHARE}-]" in a and "REJECTED" not in a
     assert a.endswith(f"--- after ---\n{HARBOUR}\n")
     assert "\nKEPT\n0 spans removed\n" in b1 and b1.endswith(f"--- after ---\n{TREES}\n")
     assert "REJECTED at stage dedup: exact duplicate of document 1 (b.jsonl line 1)" in b2 and "Share" not in b2
@@ -1469,7 +1469,7 @@ def test_explain_keeps_apart_documents_that_share_an_id(tmp_path: Path) -> None:
     assert one.output.startswith("document 1 from b.jsonl line 2\nREJECTED at stage dedup")
     assert "=====" not in one.output
     first = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "a.jsonl"])
-    assert first.exit_code == 0 and first.output.startswith("document 1 from a.jsonl line 1\nKEPT\n1 spans removed")
+    assert first.exit_code == 0 and first.output.startswith("document 1 from a.jsonl line 1\nKEPT\n1 span removed")
     none = runner.invoke(cli, ["explain", "1", "-o", str(out), "--source", "b.jsonl", "--line", "3"])
     assert none.exit_code == 2 and none.output.count("\n") == 1
     assert "no document '1' (b.jsonl line 3)" in none.output
@@ -1521,7 +1521,7 @@ def test_explain_names_standard_input_and_output(tmp_path: Path) -> None:
     kept = runner.invoke(cli, ["explain", "1", "-o", str(out)])
     assert kept.exit_code == 0, kept.output
     assert kept.output == (
-        "document 1 from standard input line 1\nKEPT\n1 spans removed\n"
+        "document 1 from standard input line 1\nKEPT\n1 span removed\n"
         "--- before (removed spans marked [-stage/rule: text-]) ---\n"
         "(read from standard input, which was not kept: the audit holds the text of rejected documents only)\n"
         f"--- removed spans ---\n[boilerplate/share] {SHARE}\n--- after ---\n(written to standard output, not kept)\n"

@@ -342,6 +342,23 @@ def test_explain_finds_a_document_of_a_txt_output_of_many(tmp_path: Path) -> Non
         assert shown.split("--- after ---\n")[1] == after
 
 
+def test_explain_shows_an_html_pages_text_as_extract_made_it(tmp_path: Path) -> None:
+    # removed.jsonl's offsets index the text extract made: explain (without -c: the last run's config) shows
+    # that text with the spans marked, not the page's markup with every span "not found verbatim".
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    (tmp_path / "in").mkdir()
+    page = "006af185d8299148.html.gz"
+    (tmp_path / "in" / page).write_bytes((PAGES / "html" / "eval" / page).read_bytes())
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]).exit_code == 0
+    shown = runner.invoke(cli, ["explain", page, "-o", str(tmp_path / "out")]).output
+    assert "1 span removed" in shown and "[-boilerplate/copyright: Sofern nicht anders" in shown, shown[:500]
+    assert "<html" not in shown and "not found verbatim" not in shown
+
+
 def test_a_one_document_input_is_written_to_txt_as_it_is_form_feeds_and_all(tmp_path: Path) -> None:
     # A .txt or .html input holds one document: its txt output has no separator to be mistaken for,
     # so a page break of its own (pdftotext's, normalize off) is written, not quarantined.
