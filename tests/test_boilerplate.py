@@ -896,6 +896,8 @@ def test_pattern_files(tmp_path):
         ("rules: [a]\n", r"bad.yaml: 'rules' must map rule names to entries"),
         ("rulez:\n  mine:\n    lines: [x]\n", r"bad.yaml: unknown key 'rulez' \(did you mean 'rules'\?\)"),
         ("language: en\ndefinition: {a: b}\n", r"unknown key 'definition' \(did you mean 'definitions'\?\)"),
+        # a rule given twice: the first one's lines were dropped without a word
+        ("rules:\n  shop: {lines: [a]}\n  shop: {lines: [b]}\n", r"bad.yaml: .*'shop' given twice \(first at line 2\)"),
     ],
 )
 def test_broken_pattern_files_are_config_errors_naming_file_and_key(tmp_path, text, error):

@@ -2114,8 +2114,12 @@ class BoilerplateStage(Stage):
                 raise ValueError(
                     f"boilerplate pack {path}: not valid UTF-8 ({err.reason} at byte {err.start})"
                 ) from None
+            from pipeline.config import _UniqueKeyLoader  # (the config module is not imported at start)
+
             try:
                 pack = _parse_pack(text)
+                # a rule or key given twice is an error (PyYAML keeps the last one without a word)
+                yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
             except yaml.YAMLError as err:  # not a ValueError: the config loader would show a traceback
                 raise ValueError(f"boilerplate pack {path}: {yaml_error(err)}") from None
             packs.append((path, _check_pack(pack or {}, path)))
