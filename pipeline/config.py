@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.stages import BUILTIN_STAGES, StageLookupError, StageOptions, stage_class
-from pipeline.stages.base import yaml_error
+from pipeline.stages.base import OptionError, yaml_error
 
 
 class ConfigError(Exception):
@@ -201,6 +201,8 @@ def _build_stage(
         options = options.with_paths_from(folder)
     try:
         cls(options)  # a stage checks what its model cannot: regexes, pattern packs, rule names
+    except OptionError as err:
+        raise ConfigError(f"{where}: {path}.{err.key}: {err.message}") from None
     except (ValueError, OSError) as err:
         raise ConfigError(f"{where}: {path}: {err}") from None
     return StageConfig(name, options)

@@ -3117,7 +3117,7 @@ def test_pack_languages_in_upper_case_load_as_the_language_stage_takes_them():
 def test_own_patterns_under_a_disabled_rule_name_are_a_config_error():
     # disable_rules: [date-line] with patterns: {date-line: [...]} (replacing the shipped rule's patterns)
     # skipped the user's patterns without a word: every date line stayed
-    with pytest.raises(ValueError, match=r"patterns.date-line would never apply: 'date-line' is in disable_rules"):
+    with pytest.raises(ValueError, match=r"patterns.date-line: would never apply: 'date-line' is in disable_rules"):
         BoilerplateStage(BoilerplateStage.Options(disable_rules=["date-line"], patterns={"date-line": ["posted .*"]}))
     # the way the message names: the shipped rule off, the user's patterns under a name of their own
     stage = BoilerplateStage(

@@ -194,8 +194,9 @@ def test_stages_command_lists_every_option() -> None:
 
 
 def test_stage_checks_beyond_the_model_are_config_errors() -> None:
-    msg = _error({"stages": [{"stage": "boilerplate", "disable_rules": ["coment-form"]}]})
-    assert msg.startswith("my.yaml: stages[0]: ") and "did you mean 'comment-form'" in msg
+    msg = _error({"stages": [{"stage": "boilerplate", "disable_rules": ["share", "coment-form"]}]})
+    # named by its key path, as a misspelt option is
+    assert msg == "my.yaml: stages[0].disable_rules[1]: unknown rule 'coment-form' (did you mean 'comment-form'?)"
     assert "bad regex" in _error({"stages": [{"stage": "boilerplate", "patterns": {"x": ["(unclosed"]}}]})
 
 

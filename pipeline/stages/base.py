@@ -27,6 +27,15 @@ def yaml_error(err: Exception) -> str:
     return f"invalid YAML{at}: {getattr(err, 'problem', None) or err}"
 
 
+class OptionError(ValueError):
+    """A stage option its model cannot check (a rule name, a regex), named by its key path inside the stage
+    (``disable_rules[1]``): the config error then reads ``stages[2].disable_rules[1]: unknown rule ...``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
+
+
 class StageOptions(BaseModel):
     """Options every stage accepts."""
 

@@ -76,7 +76,15 @@ try:
     import re._parser as sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file, yaml_error
+from pipeline.stages.base import (
+    CACHE_DIR,
+    OptionError,
+    Stage,
+    StageOptions,
+    cached_build,
+    save_cache_file,
+    yaml_error,
+)
 from pipeline.stages.text_kernels import code_points, table_size
 
 PACK_PACKAGE = "pipeline"
@@ -2137,17 +2145,18 @@ class BoilerplateStage(Stage):
         opts = self.options
         packs = self._load_packs()
         known = self._known_rules(packs)
-        for rule in opts.disable_rules:
+        for i, rule in enumerate(opts.disable_rules):
             if rule not in known:
                 close = difflib.get_close_matches(rule, sorted(known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"boilerplate: unknown rule {rule!r} in disable_rules{hint}")
+                raise OptionError(f"disable_rules[{i}]", f"unknown rule {rule!r}{hint}")
         disabled = set(opts.disable_rules)
         both = sorted(disabled & set(opts.patterns))
         if both:  # the patterns were skipped without a word: a user replacing a shipped rule's patterns wrote this
-            raise ValueError(
-                f"boilerplate: patterns.{both[0]} would never apply: {both[0]!r} is in disable_rules too (to replace "
-                f"the shipped rule, keep it disabled and give your patterns another name, e.g. my-{both[0]})"
+            raise OptionError(
+                f"patterns.{both[0]}",
+                f"would never apply: {both[0]!r} is in disable_rules too (to replace the shipped rule, keep it "
+                f"disabled and give your patterns another name, e.g. my-{both[0]})",
             )
         self._disabled = frozenset(disabled)
 
