@@ -108,7 +108,9 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
             continue
         root = Path(raw)
         if not root.exists():
-            raise ConfigError(f"input not found: {raw}")
+            # a cron job's working directory is its user's home: say where a relative path was looked for
+            where = "" if root.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
+            raise ConfigError(f"input not found: {raw}{where}")
         if not root.is_dir() and (kind := _special_file(root)):
             # os.walk would list nothing in it: the run would end at once, 'successfully', on no input
             raise ConfigError(

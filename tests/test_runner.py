@@ -447,7 +447,11 @@ def test_an_empty_input_folder_is_a_run_with_nothing_to_do(tmp_path: Path) -> No
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["inputs"]["files"] == 0 and report["documents"]["in"] == 0
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "missing"), "-o", str(out)])
-    assert result.exit_code == 2 and "input not found" in result.output
+    assert result.exit_code == 2 and "input not found" in result.output and "relative to" not in result.output
+    # a relative path: where it was looked for (a cron job runs in its user's home)
+    result = CliRunner().invoke(cli, ["run", "no-such-folder", "-o", str(out)])
+    assert result.exit_code == 2
+    assert f"input not found: no-such-folder (relative to the current directory, {Path.cwd()})" in result.output
 
 
 def test_an_input_folder_inside_the_output_folder_is_a_usage_error(tmp_path: Path) -> None:
