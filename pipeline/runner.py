@@ -892,7 +892,7 @@ class _Outputs:
     def _commit_group(self, in_background: bool = False) -> None:
         """Make the group's outputs durable (all synced, then renamed), then record its files in the state: here,
         or (``in_background``, for the last group, whose stages are done) in a thread that ``wait_recorded`` joins."""
-        group, self.pending, self.pending_bytes = self.pending, [], 0
+        group = self.pending  # (left in place until it is durable: abort() removes what is left of it)
         if not group:
             return
         # Synced in a row, not file by file between the writes: a file created while the filesystem commits
@@ -909,6 +909,7 @@ class _Outputs:
                 part.commit()
             _crash_point("file-outputs-durable")
             self.committed.append(done.input.rel)
+        self.pending, self.pending_bytes = [], 0
         if in_background:
             self._recording = threading.Thread(
                 target=self._record_noting_error, args=(group,), name="cleancorpus-record"
@@ -1013,7 +1014,7 @@ class _Outputs:
 
     def abort(self) -> None:
         """Leave no output of the files not committed: the current one and the group under way (the next run
-        processes them again)."""
+        processes them again; aborting one already committed removes nothing)."""
         group, self.pending = self.pending, []
         current = [_Finished(self.writer.input, self.tally, self.writer, self.parts)] if self.writer else []
         for done in group + current:
