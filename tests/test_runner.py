@@ -557,10 +557,10 @@ def test_a_failing_last_state_record_fails_the_run(tmp_path: Path, monkeypatch: 
 
     (tmp_path / "a.txt").write_text(seed_text("003"), encoding="utf-8")
 
-    def full_disk(self: StateStore, record: Any, rows: Any, config: Any = None) -> None:
+    def full_disk(self: StateStore, entries: Any, config: Any = None) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(StateStore, "commit_file", full_disk)
+    monkeypatch.setattr(StateStore, "commit_files", full_disk)
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
         run(default_config(), [str(tmp_path / "a.txt")], tmp_path / "out")
     assert not (tmp_path / "out" / "report.json").exists()
