@@ -629,19 +629,28 @@ class AtomicFile:
         return self._raw  # type: ignore[return-value]
 
     def write(self, data: bytes) -> None:
-        if self._stream is None:
+        if self._raw is None:
             self._open()
         self.empty = False
         self._stream.write(data)
+
+    def close(self) -> None:
+        """End the content (the compressed stream's last frame) and hand it to the OS, not yet synced nor
+        renamed: ``commit`` does that, later, so that a run can sync several files' outputs in a row."""
+        raw = self._raw
+        if raw is None or self._stream is None:  # nothing written, or closed already
+            return
+        if self._stream is not raw:
+            self._stream.close()
+        self._stream = None
+        raw.flush()
 
     def commit(self) -> None:
         raw = self._raw
         if raw is None:  # if_written, and nothing was
             self.path.unlink(missing_ok=True)
             return
-        if self._stream is not raw:
-            self._stream.close()
-        raw.flush()
+        self.close()
         os.fsync(raw.fileno())
         raw.close()
         os.replace(self.tmp, self.path)
@@ -668,6 +677,9 @@ class _StdoutFile:
             sys.stdout.buffer.write(data)
         except BrokenPipeError:
             raise StdoutClosed from None
+
+    def close(self) -> None:
+        self.commit()
 
     def commit(self) -> None:
         try:
@@ -793,6 +805,8 @@ class OutputWriter:
             _StdoutFile() if f.stdio else AtomicFile(self.path, f.compression if same else None)
         )
         self.parquet: formats.ParquetOutput | None = None
+        self.closed = False  # close() was called
+        self.dropped = False  # and found no output to write (a rejected .txt document)
         if self.format == "parquet":
             schema = None
             if f.format == "parquet":
@@ -837,15 +851,25 @@ class OutputWriter:
                 ) from None
         self.file.write(line + b"\n")
 
-    def commit(self) -> None:
+    def close(self) -> None:
+        """Complete the output's content (``AtomicFile.close``); ``commit`` makes it durable under its name."""
+        if self.closed:
+            return
+        self.closed = True
         if self.input.format == "txt" and self.format == "txt" and self.file.empty:
             # The document was rejected: no output file, and no stale one from an earlier run.
             self.file.abort()
             self.path.unlink(missing_ok=True)
+            self.dropped = True
             return
         if self.parquet is not None:
             self.parquet.close()
-        self.file.commit()
+        self.file.close()
+
+    def commit(self) -> None:
+        self.close()
+        if not self.dropped:
+            self.file.commit()
 
     def abort(self) -> None:
         """Leave no output (the run failed): nothing is renamed, and a Parquet writer is closed first, so

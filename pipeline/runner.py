@@ -811,9 +811,28 @@ class _FileTally:
     rejected: int = 0
 
 
+# Files whose outputs are made durable and recorded in the state together (see _Outputs): a small file's
+# fsyncs and SQLite commit cost more than its cleaning (1,000 .txt files: ~3,000 fsyncs). A group ends at
+# whichever limit comes first, so that a killed run loses little work (the next run redoes it).
+GROUP_FILES = 64
+GROUP_BYTES = 16 << 20  # of input
+GROUP_SECONDS = 2.0
+
+
+@dataclass
+class _Finished:
+    """A file whose outputs are complete (``close``d, not yet synced nor renamed), awaiting its group's commit."""
+
+    input: InputFile
+    tally: _FileTally
+    writer: OutputWriter
+    parts: tuple[AtomicFile, AtomicFile] | None
+
+
 class _Outputs:
-    """Output files in input order and their audit parts, committed file by file: outputs are made
-    durable first, then the file and what stages learnt from it are recorded in the state."""
+    """Output files in input order and their audit parts, committed in groups of files (``GROUP_*``): a group's
+    outputs are made durable (fsync, rename) first, then its files and what stages learnt from them are
+    recorded in the state in one transaction. A kill loses the files of the group under way only."""
 
     def __init__(
         self,
@@ -842,8 +861,11 @@ class _Outputs:
         self.writer: OutputWriter | None = None
         self.parts: tuple[AtomicFile, AtomicFile] | None = None
         self.tally = _FileTally()
+        self.pending: list[_Finished] = []  # the group under way
+        self.pending_bytes = 0
+        self.group_started = 0.0
         self.committed: list[str] = []
-        self._recording: threading.Thread | None = None  # the last file's state record (finish)
+        self._recording: threading.Thread | None = None  # the last group's state record (finish)
         self._recording_error: BaseException | None = None
 
     def _part(self, source: str, kind: str) -> AtomicFile:
@@ -851,50 +873,78 @@ class _Outputs:
         # changes), ~10x smaller so (55 -> 5 MB for 40 MB of input), for ~0.1 s of CPU there.
         return AtomicFile(audit_part(self.store.folder, source, kind), compression="zst", if_written=True, level=1)
 
-    def _commit_current(self, in_background: bool = False) -> None:
-        """Make the current file's outputs durable, then record it in the state: here, or (``in_background``,
-        for the last file, whose stages are done) in a thread that ``wait_recorded`` joins."""
+    def _close_current(self) -> None:
+        """The current file is complete: its outputs join the group under way, which is committed when full."""
         if self.writer is None:
             return
-        f, tally = self.writer.input, self.tally
-        self.writer.commit()
-        if self.parts is not None:
-            for part in self.parts:
+        self.writer.close()
+        for part in self.parts or ():
+            part.close()
+        if not self.pending:
+            self.group_started = time.monotonic()
+        self.pending.append(_Finished(self.writer.input, self.tally, self.writer, self.parts))
+        self.pending_bytes += self.writer.input.size
+        self.writer, self.parts = None, None
+        if (
+            len(self.pending) >= GROUP_FILES
+            or self.pending_bytes >= GROUP_BYTES
+            or time.monotonic() - self.group_started >= GROUP_SECONDS
+        ):
+            self._commit_group()
+
+    def _commit_group(self, in_background: bool = False) -> None:
+        """Make the group's outputs durable (all synced, then renamed), then record its files in the state: here,
+        or (``in_background``, for the last group, whose stages are done) in a thread that ``wait_recorded`` joins."""
+        group = self.pending  # (left in place until it is durable: abort() removes what is left of it)
+        if not group:
+            return
+        # Synced in a row, not file by file between the writes: a file created while the filesystem commits
+        # its journal for an fsync waits for it (ext4: creating an output took 0.25-0.75 ms so, and 1,000
+        # .txt files spent ~1 s there). (Starting every file's write-back first, fadvise DONTNEED, was slower.)
+        for done in group:
+            done.writer.commit()
+            for part in done.parts or ():
                 part.commit()
-        _crash_point("file-outputs-durable")
-        self.committed.append(f.rel)
-        self.writer = None
+            _crash_point("file-outputs-durable")
+            self.committed.append(done.input.rel)
+        self.pending, self.pending_bytes = [], 0
         if in_background:
             self._recording = threading.Thread(
-                target=self._record_noting_error, args=(f, tally), name="cleancorpus-record"
+                target=self._record_noting_error, args=(group,), name="cleancorpus-record"
             )
             self._recording.start()
         else:
-            self._record(f, tally)
+            self._record(group)
 
-    def _record(self, f: InputFile, tally: _FileTally) -> None:
+    def _record(self, group: list[_Finished]) -> None:
         # Taken even when not recorded (a --limit trial), so stages do not hold it for the whole run.
-        popped = [(_state_key(i, s), s.pop_state(f.rel)) for i, s in enumerate(self.stages)]
-        rows = ((key, payload) for key, payloads in popped for payload in payloads)  # built as they are saved
-        if self.record_state:
+        entries = []
+        for done in group:
+            f = done.input
+            popped = [(_state_key(i, s), s.pop_state(f.rel)) for i, s in enumerate(self.stages)]
+            rows = ((key, payload) for key, payloads in popped for payload in payloads)  # built as they are saved
             record = FileRecord(
                 f.rel,
                 str(f.path),
                 f.size,
                 self.hashes.get(f.rel, ""),
                 self.config_hash,
-                **vars(tally),
+                **vars(done.tally),
                 mtime_ns=self.mtimes.get(f.rel, 0),
                 output="" if f.stdio else output_rel(f, self.config.output.format),
             )
-            self.store.commit_file(record, rows, self.result_config)
-        noun = "document" if tally.documents == 1 else "documents"
-        log.info("finished %s: %d %s, %d kept", f.rel, tally.documents, noun, tally.kept)
-        _crash_point("file-committed")
+            entries.append((record, rows))
+        if self.record_state:
+            self.store.commit_files(entries, self.result_config)
+        for done in group:
+            tally = done.tally
+            noun = "document" if tally.documents == 1 else "documents"
+            log.info("finished %s: %d %s, %d kept", done.input.rel, tally.documents, noun, tally.kept)
+            _crash_point("file-committed")
 
-    def _record_noting_error(self, f: InputFile, tally: _FileTally) -> None:
+    def _record_noting_error(self, group: list[_Finished]) -> None:
         try:
-            self._record(f, tally)
+            self._record(group)
         except BaseException as err:  # raised in the main thread by wait_recorded()
             self._recording_error = err
 
@@ -916,7 +966,7 @@ class _Outputs:
 
     def _advance_to(self, file_index: int) -> None:
         while self.next_file <= file_index:
-            self._commit_current()
+            self._close_current()
             f = self.files[self.next_file]
             self.writer = OutputWriter(
                 f, self.outdir, self.config.input, self.config.output.metadata_field, self.config.output.format
@@ -958,13 +1008,19 @@ class _Outputs:
         """Commit the files up to ``last_file``; the last one's state record in a thread if ``in_background``
         (the state database is not to be used until ``wait_recorded``)."""
         self._advance_to(last_file)
-        self._commit_current(in_background)
+        self._close_current()
+        self._commit_group(in_background)
 
     def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-        for part in self.parts or ():
-            part.abort()
+        """Leave no output of the files not committed: the current one and the group under way (the next run
+        processes them again; aborting one already committed removes nothing)."""
+        group, self.pending = self.pending, []
+        current = [_Finished(self.writer.input, self.tally, self.writer, self.parts)] if self.writer else []
+        for done in group + current:
+            done.writer.abort()
+            for part in done.parts or ():
+                part.abort()
+        self.writer, self.parts = None, None
 
 
 def _state_key(position: int, stage: Stage) -> str:

@@ -526,30 +526,42 @@ class StateStore:
     ) -> None:
         """Record a finished file and the stage rows learnt from it, atomically; replaces an older
         record of the same file (a changed file that was processed again)."""
+        self.commit_files([(record, rows)], config)
+
+    def commit_files(
+        self, entries: Iterable[tuple[FileRecord, Iterable[tuple[str, bytes]]]], config: dict[str, Any] | None = None
+    ) -> None:
+        """``commit_file`` for several files in one transaction, all or none: one commit (and fsync) for a
+        group of small files rather than one each."""
         finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._transaction():
-            self.db.execute("DELETE FROM stage_rows WHERE source = ?", (record.source,))
-            self.db.executemany(
-                "INSERT INTO stage_rows (stage, source, payload) VALUES (?, ?, ?)",
-                ((stage, record.source, payload) for stage, payload in rows),
-            )
-            self.db.execute(
-                f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.source,
-                    record.path,
-                    record.size,
-                    record.content_hash,
-                    record.config_hash,
-                    record.documents,
-                    record.kept,
-                    record.rejected,
-                    finished,
-                    record.mtime_ns,
-                    record.output,
-                ),
-            )
-            meta = [("config_hash", record.config_hash), ("cleancorpus", __version__)]
+            config_hash = None
+            for record, rows in entries:
+                self.db.execute("DELETE FROM stage_rows WHERE source = ?", (record.source,))
+                self.db.executemany(
+                    "INSERT INTO stage_rows (stage, source, payload) VALUES (?, ?, ?)",
+                    ((stage, record.source, payload) for stage, payload in rows),
+                )
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.source,
+                        record.path,
+                        record.size,
+                        record.content_hash,
+                        record.config_hash,
+                        record.documents,
+                        record.kept,
+                        record.rejected,
+                        finished,
+                        record.mtime_ns,
+                        record.output,
+                    ),
+                )
+                config_hash = record.config_hash
+            if config_hash is None:
+                return
+            meta = [("config_hash", config_hash), ("cleancorpus", __version__)]
             if config is not None:  # what it hashes (``result_config``), to name what changed later
                 meta.append(("config", orjson.dumps(config, option=orjson.OPT_SORT_KEYS).decode()))
             for key, value in meta:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -1148,6 +1149,74 @@ def test_the_workers_of_a_killed_run_end_with_it_and_leave_no_lock(tmp_path: Pat
     assert _processes_naming(str(out)) == []
     rerun = _cli("run", str(src), "-o", str(out), "-q", "--workers", "2")
     assert rerun.returncode == 0, rerun.stderr
+
+
+def _small_files(folder: Path, n: int) -> None:
+    """n one-document .txt files (CC pages), as a folder of scraped articles."""
+    folder.mkdir(parents=True)
+    for i, doc in enumerate(_cc_docs(n, start=300)):
+        (folder / f"article{i:02d}.txt").write_text(doc["text"], encoding="utf-8")
+
+
+def test_small_files_are_committed_in_groups_each_group_durable_before_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file had its outputs synced and its state record committed before the next one was written
+    # (~3 fsyncs and a SQLite commit per file: a folder of 1,000 articles spent more time there than
+    # cleaning). Files are now committed in groups: the group's outputs under their names, then one record.
+    import pipeline.runner as runner_module
+    from pipeline.state import StateStore
+
+    config = load_config_data(LIGHT)
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    _small_files(corpus, 5)
+    monkeypatch.setattr(runner_module, "GROUP_FILES", 2)
+    monkeypatch.setattr(runner_module, "GROUP_SECONDS", 1e9)
+    groups: list[list[str]] = []
+    original = StateStore.commit_files
+
+    def recording(self: StateStore, entries: Any, config: Any = None) -> None:
+        entries = list(entries)
+        for record, _ in entries:  # the outputs are durable, under their names, before the record
+            assert not (out / f"{record.source}.partial").exists()
+            assert (out / record.output).exists() == (record.kept > 0)
+            assert not (out / ".cleancorpus" / "audit" / f"{record.source}.removed.jsonl.partial").exists()
+        groups.append([record.source for record, _ in entries])
+        original(self, entries, config)
+
+    monkeypatch.setattr(StateStore, "commit_files", recording)
+    result = run(config, [str(corpus)], out)
+    names = [f"article{i:02d}.txt" for i in range(5)]
+    assert groups == [names[:2], names[2:4], names[4:]]
+    assert result.report["inputs"]["processed"] == 5
+    one_by_one = tmp_path / "one-by-one"
+    monkeypatch.setattr(runner_module, "GROUP_FILES", 1)
+    run(config, [str(corpus)], one_by_one)
+    assert len(groups) == 3 + 5
+    assert _outputs(out) == _outputs(one_by_one)
+
+
+@pytest.mark.parametrize("crash_at", ["file-outputs-durable:3", "file-committed:1"])
+def test_killed_in_a_group_of_small_files_records_all_of_it_or_none(tmp_path: Path, crash_at: str) -> None:
+    # A group's files are recorded in one transaction: killed while its outputs were made durable, the
+    # state holds none of them (the next run writes them again); killed after, all of them.
+    corpus, out, reference = tmp_path / "corpus", tmp_path / "out", tmp_path / "reference"
+    _small_files(corpus, 5)
+    config = tmp_path / "light.yaml"
+    config.write_text(json.dumps(LIGHT))
+    assert _cli("run", str(corpus), "-o", str(reference), "-c", str(config), "-q").returncode == 0
+    killed = _cli("run", str(corpus), "-o", str(out), "-c", str(config), "-q", env={"CLEANCORPUS_CRASH_AT": crash_at})
+    assert killed.returncode == -signal.SIGKILL
+    db = sqlite3.connect(out / ".cleancorpus" / "state.sqlite")
+    recorded = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    db.close()
+    assert recorded == (0 if crash_at.startswith("file-outputs-durable") else 5)
+    rerun = _cli("run", str(corpus), "-o", str(out), "-c", str(config), "-q")
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["inputs"]["processed"] == 5 - recorded
+    assert _outputs(out) == _outputs(reference)
+    assert not list(out.rglob("*.partial"))
 
 
 def test_run_killed_at_a_random_moment_then_rerun_equals_an_uninterrupted_run(

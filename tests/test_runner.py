@@ -513,7 +513,7 @@ def test_a_record_the_output_format_cannot_hold_is_quarantined_and_the_run_goes_
 def test_the_last_files_state_record_is_written_while_the_audit_is_assembled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The last file's record waits here until the audit assembly has begun: written in the run's main thread,
+    """The last files' record waits here until the audit assembly has begun: written in the run's main thread,
     before the assembly, it would wait in vain."""
     import threading
 
@@ -528,18 +528,19 @@ def test_the_last_files_state_record_is_written_while_the_audit_is_assembled(
         (src / name).write_text(seed_text(seed), encoding="utf-8")
     assembling = threading.Event()
     waited: list[bool] = []
-    commit_file, assemble = StateStore.commit_file, runner_module._assemble_audit
+    commit_files, assemble = StateStore.commit_files, runner_module._assemble_audit
 
-    def record_after_assembly_began(self: StateStore, record: Any, rows: Any, config: Any = None) -> None:
-        if record.source == "b.txt":
+    def record_after_assembly_began(self: StateStore, entries: Any, config: Any = None) -> None:
+        entries = list(entries)  # (the last group of files: here both)
+        if any(record.source == "b.txt" for record, _ in entries):
             waited.append(assembling.wait(timeout=10))
-        commit_file(self, record, rows, config)
+        commit_files(self, entries, config)
 
     def assemble_noting(*args: Any, **kwargs: Any) -> None:
         assembling.set()
         assemble(*args, **kwargs)
 
-    monkeypatch.setattr(StateStore, "commit_file", record_after_assembly_began)
+    monkeypatch.setattr(StateStore, "commit_files", record_after_assembly_began)
     monkeypatch.setattr(runner_module, "_assemble_audit", assemble_noting)
     out = tmp_path / "out"
     run(default_config(), [str(src)], out)
@@ -562,10 +563,10 @@ def test_a_failing_last_state_record_fails_the_run(tmp_path: Path, monkeypatch: 
 
     (tmp_path / "a.txt").write_text(seed_text("003"), encoding="utf-8")
 
-    def full_disk(self: StateStore, record: Any, rows: Any, config: Any = None) -> None:
+    def full_disk(self: StateStore, entries: Any, config: Any = None) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(StateStore, "commit_file", full_disk)
+    monkeypatch.setattr(StateStore, "commit_files", full_disk)
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
         run(default_config(), [str(tmp_path / "a.txt")], tmp_path / "out")
     assert not (tmp_path / "out" / "report.json").exists()
