@@ -1,6 +1,6 @@
 """cleancorpus's default pipeline and a datatrove job side by side, on the same JSONL input, in one run.
 
-    python -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install 'datatrove[processing]' spacy
+    python -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install 'datatrove[processing]' spacy orjson
     python benchmarks/bench_datatrove.py [--corpus cc|trafilatura|both] [--workers N]
                                          [--datatrove-python /tmp/dtvenv/bin/python]
 
