@@ -482,58 +482,16 @@ def removed_lines(doc: Document) -> bytes:
     removed lines."""
     dumps, doc_id, src, line = orjson.dumps, doc.id, doc.source, doc.line_no
     out = bytearray()
-    if line:
-        for r in doc.removed:
-            out += dumps(
-                {
-                    "id": doc_id,
-                    "source": src,
-                    "line": line,
-                    "stage": r.stage,
-                    "rule": r.rule,
-                    "start": r.start,
-                    "end": r.end,
-                    "text": r.text,
-                    **r.extra,
-                }
-                if r.extra
-                else {
-                    "id": doc_id,
-                    "source": src,
-                    "line": line,
-                    "stage": r.stage,
-                    "rule": r.rule,
-                    "start": r.start,
-                    "end": r.end,
-                    "text": r.text,
-                },
-                option=JSONL_OPTIONS,
-            )
-        return bytes(out)
     for r in doc.removed:
-        out += dumps(
-            {
-                "id": doc_id,
-                "source": src,
-                "stage": r.stage,
-                "rule": r.rule,
-                "start": r.start,
-                "end": r.end,
-                "text": r.text,
-                **r.extra,
-            }
-            if r.extra
-            else {
-                "id": doc_id,
-                "source": src,
-                "stage": r.stage,
-                "rule": r.rule,
-                "start": r.start,
-                "end": r.end,
-                "text": r.text,
-            },
-            option=JSONL_OPTIONS,
+        record = (
+            {"id": doc_id, "source": src, "line": line, "stage": r.stage, "rule": r.rule}
+            if line
+            else {"id": doc_id, "source": src, "stage": r.stage, "rule": r.rule}
         )
+        record["start"], record["end"], record["text"] = r.start, r.end, r.text
+        if r.extra:
+            record.update(r.extra)  # (after "text", where a key it repeats keeps its place)
+        out += dumps(record, option=JSONL_OPTIONS)
     return bytes(out)
 
 
