@@ -15,9 +15,7 @@ from pipeline.io import (
     document_place,
     input_format,
     read_documents,
-    rejected_lines,
-    split_txt_documents,
-    txt_output_places,
+    txt_output_texts,
 )
 from pipeline.report import place_removals
 from pipeline.runner import build_stages, state_folder
@@ -204,15 +202,10 @@ def _output_text(
 
 def _txt_output_text(config: RunConfig, outdir: Path, path: Path, doc: _Doc, sources: dict[str, str]) -> str | None:
     """A document of a txt output written for an input of several documents (JSONL, Parquet, WARC): found by
-    its line among the input's kept documents (``txt_output_places``)."""
-    input_path = Path(sources[doc.source]) if doc.source in sources else None
-    fmt = input_format(input_path) if input_path is not None else None
-    if input_path is None or fmt is None or doc.line is None or not input_path.is_file():
+    its line among the input's kept documents (``txt_output_texts``)."""
+    if doc.line is None:
         return None
-    rejected = rejected_lines(outdir / "rejected.jsonl", doc.source)
-    places = txt_output_places(InputFile(input_path, doc.source, *fmt), config.input, rejected, {doc.line})
-    texts = split_txt_documents(path.read_text(encoding="utf-8")) if doc.line in places else []
-    return texts[places[doc.line]] if places.get(doc.line, len(texts)) < len(texts) else None
+    return txt_output_texts(outdir, path, sources.get(doc.source), doc.source, config.input, {doc.line}).get(doc.line)
 
 
 def mark_spans(

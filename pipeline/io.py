@@ -756,7 +756,7 @@ def split_txt_documents(data: str) -> list[str]:
     return data.removesuffix("\n").split("\n" + TXT_SEPARATOR)
 
 
-def rejected_lines(path: Path, source: str) -> set[int]:
+def _rejected_lines(path: Path, source: str) -> set[int]:
     """The lines (JSONL) or rows (Parquet) of ``source`` that a rejected.jsonl at ``path`` lists."""
     found: set[int] = set()
     if not path.is_file():
@@ -772,13 +772,19 @@ def rejected_lines(path: Path, source: str) -> set[int]:
     return found
 
 
-def txt_output_places(f: InputFile, cfg: InputConfig, rejected: set[int], lines: set[int]) -> dict[int, int]:
-    """For a txt output written for an input of several documents (``split_txt_documents`` splits it): the
-    place in it of the document at each of ``lines``. It holds the input's documents in order, but those
-    rejected when read or listed (by line) in ``rejected``."""
+def txt_output_texts(
+    outdir: Path, output: Path, input_path: str | None, source: str, cfg: InputConfig, lines: set[int]
+) -> dict[int, str]:
+    """The texts, by line, of the documents at ``lines`` of an input of several documents, from its txt
+    output (``split_txt_documents``). The output holds the input's documents in order, but those rejected
+    when read or listed (by line) in ``outdir``'s rejected.jsonl; an input no longer there finds none."""
+    fmt = input_format(Path(input_path)) if input_path else None
+    if not lines or input_path is None or fmt is None or not Path(input_path).is_file():
+        return {}
+    rejected = _rejected_lines(outdir / "rejected.jsonl", source)
     places: dict[int, int] = {}
-    place, last = 0, max(lines, default=0)
-    for doc in read_documents(f, cfg):
+    place, last = 0, max(lines)
+    for doc in read_documents(InputFile(Path(input_path), source, *fmt), cfg):
         line = doc.line_no or 0
         if line in lines:
             places[line] = place
@@ -786,7 +792,10 @@ def txt_output_places(f: InputFile, cfg: InputConfig, rejected: set[int], lines:
             break
         if not doc.rejected and line not in rejected:
             place += 1
-    return places
+    if not places:
+        return {}
+    texts = split_txt_documents(output.read_text(encoding="utf-8"))
+    return {line: texts[at] for line, at in places.items() if at < len(texts)}
 
 
 class OutputWriter:

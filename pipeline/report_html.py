@@ -32,9 +32,7 @@ from pipeline.io import (
     document_place,
     input_format,
     read_documents,
-    rejected_lines,
-    split_txt_documents,
-    txt_output_places,
+    txt_output_texts,
 )
 from pipeline.report import place_removals, reason_kind
 
@@ -386,24 +384,6 @@ def _find_texts(
             found.setdefault((doc.id, doc.line_no or None), doc.original)
         if last_line is not None and doc.line_no and doc.line_no >= last_line:
             break
-    return found
-
-
-def _txt_texts(
-    outdir: Path, output: Path, source: str, input_path: str | None, picks: list[tuple[str, int]], cfg: InputConfig
-) -> dict[tuple[str, str], str | None]:
-    """The cleaned texts of picked documents (id, line) in a txt output of an input of several documents, by
-    their place among its kept documents (``txt_output_places``)."""
-    fmt = input_format(Path(input_path)) if input_path else None
-    if not picks or input_path is None or fmt is None or not Path(input_path).is_file():
-        return {}
-    rejected = rejected_lines(outdir / "rejected.jsonl", source)
-    places = txt_output_places(InputFile(Path(input_path), source, *fmt), cfg, rejected, {ln for _, ln in picks})
-    texts = split_txt_documents(output.read_text(encoding="utf-8"))
-    found: dict[tuple[str, str], str | None] = {}
-    for doc_id, line in picks:
-        if places.get(line, len(texts)) < len(texts):
-            found[(source, doc_id)] = texts[places[line]] if (source, doc_id) not in found else None
     return found
 
 
@@ -870,7 +850,10 @@ def _samples_section(
                 continue
             if name != source and requested == "txt":  # an input of several documents: found by place
                 picks = [(i, line) for s, i, line in picked if s == source and line is not None]
-                after.update(_txt_texts(outdir, outdir / name, source, paths.get(source), picks, cfg))
+                texts = txt_output_texts(outdir, outdir / name, paths.get(source), source, cfg, {ln for _, ln in picks})
+                for doc_id, ln in picks:
+                    if ln in texts:  # (an id twice among the samples: "several documents have this id")
+                        after[(source, doc_id)] = texts[ln] if (source, doc_id) not in after else None
                 break
             for (i, _), t in _find_texts(outdir / name, source, ids, cfg).items():
                 after[(source, i)] = t if (source, i) not in after else None
