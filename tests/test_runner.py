@@ -599,3 +599,45 @@ def test_apply_stage_hands_the_batch_to_process_ahead_first() -> None:
     apply_stage(stage, 3, Batch(docs))
     assert stage.ahead == [["0", "3"]]
     assert stage.processed == ["0", "3"]
+
+
+def _shared_value(shared: executors.Shared) -> Any:
+    return shared.get()
+
+
+def _share_then_die(ready: Any) -> None:
+    """(In a child process.) Share an object with a worker pool, then die as the OOM killer would kill it."""
+    pool = executors.ProcessExecutor(2, int)
+    shared = executors.share(pool, {"tables": list(range(1000))})
+    assert list(pool.map(_shared_value, [shared]))[0]["tables"][-1] == 999
+    ready.set()
+    os.kill(os.getpid(), 9)
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_workers_load_a_shared_object_that_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    # A temporary file in /tmp outlived every run killed by SIGKILL (1.2 MB each); on Linux the object
+    # lives in an in-memory file the workers open through /proc, gone with the run's process.
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("no memfd_create here: a temporary file, removed at exit")
+    import multiprocessing
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(executors.tempfile, "tempdir", None)  # (read TMPDIR again)
+    monkeypatch.setattr(executors, "start_method", lambda: start)
+    pool = executors.ProcessExecutor(2, int)
+    try:
+        shared = executors.share(pool, {"word": "Grüße", "n": list(range(10))})
+        assert list(pool.map(_shared_value, [shared, shared, shared])) == [{"word": "Grüße", "n": list(range(10))}] * 3
+        assert not list(tmp_path.iterdir())
+    finally:
+        pool.close()
+    assert not os.path.exists(shared.path)  # closed with the pool
+    ready = multiprocessing.get_context("fork").Event()
+    child = multiprocessing.get_context("fork").Process(target=_share_then_die, args=(ready,))
+    child.start()
+    child.join(60)
+    assert ready.is_set() and child.exitcode == -9
+    assert not list(tmp_path.iterdir())
