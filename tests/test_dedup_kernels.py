@@ -10,12 +10,15 @@ import pytest
 
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.dedup import (
+    _FOLD_LIMIT,
     _POLY_BASE,
     _POLY_LEN,
     DedupStage,
     KeyTable,
     ShingleHash,
+    _casefold_codepoints,
     _codepoints,
+    _every_code_point,
     _fmix64,
     _Grow,
     _space_table,
@@ -202,3 +205,12 @@ def test_kernels_start_without_importing_scipy_linalg() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "6.0"
+
+
+def test_casefold_on_code_points_is_str_casefold() -> None:
+    # Every code point (the folds to two and three: ß, İ, ΐ), lone surrogates, and a text of them.
+    every = _every_code_point() + "\ud800x\udfff"
+    assert np.array_equal(_casefold_codepoints(_codepoints(every)), _codepoints(every.casefold()))
+    text = "Straße İstanbul ΰ ﬃ ǰ ŉ Größe\nAΣ ΣΑΣ 𐐀 𞤀 ＡＢ"
+    assert _casefold_codepoints(_codepoints(text)).tobytes().decode("utf-32-le") == text.casefold()
+    assert all(chr(c).casefold() == chr(c) for c in range(_FOLD_LIMIT, 0x110000))  # (the table stops there)

@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from importlib.metadata import version
+from itertools import compress
 from typing import IO, Any, Literal
 
 import numba
@@ -237,6 +238,34 @@ def _word_hash(word: str) -> int:
 
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+# No code point from here on changes under str.casefold (tested): the fold table stops here.
+_FOLD_LIMIT = 0x20000
+
+
+@lru_cache(maxsize=1)
+def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``casefold_points``'s tables: per code point below _FOLD_LIMIT what it folds to, and the rows of
+    the folds to several code points (~10 ms: the code points' casefold in one call, not one each)."""
+    points = np.arange(_FOLD_LIMIT, dtype=np.uint32)
+    apart = "\U0010ffff"  # (not below _FOLD_LIMIT, folds to itself)
+    folds = apart.join(points.tobytes().decode("utf-32-le", "surrogatepass")).casefold().split(apart)
+    lengths = np.fromiter(map(len, folds), dtype=np.int64, count=len(folds))
+    table = np.empty(_FOLD_LIMIT, dtype=np.uint32)
+    single = lengths == 1
+    table[single] = _codepoints("".join(compress(folds, single)))
+    several_at = np.flatnonzero(~single)
+    several = np.zeros((several_at.size, 3), dtype=np.uint32)
+    for row, at in enumerate(several_at.tolist()):
+        several[row, : len(folds[at])] = _codepoints(folds[at])
+    table[several_at] = kernels.FOLD_SEVERAL | np.arange(several_at.size, dtype=np.uint32)
+    return table, several
+
+
+def _casefold_codepoints(cp: np.ndarray) -> np.ndarray:
+    """``_codepoints(text.casefold())`` from ``_codepoints(text)``."""
+    return kernels.casefold_points(cp, *_fold_tables())
 
 
 def _every_code_point() -> str:
@@ -1222,14 +1251,18 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    def _tokens(
+        self, text: str, points: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Token hashes of a document, the word offset of each line (len = lines + 1), for char
         shingles the token offset of each word, (with ``normalize_digits``) the token hashes with
         the digits as written, and the written-word offset of each line (``_nb_words``). All on the
-        code point array: no Python per word."""
+        code point array: no Python per word. ``points``: the text's code points, if the caller has them."""
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
-        cp = _codepoints(text.casefold() if o.lowercase else text)
+        cp = _codepoints(text) if points is None else points
+        if o.lowercase:
+            cp = _casefold_codepoints(cp)
         table = mapping if mapping is not None else _NO_MAPPING
         w_start, w_end, words, line_words, raw, written = _nb_words(
             cp, is_sep, table, mapping is not None, _written_breaks(), _solo_table(), o.shingle == "word"
@@ -1270,13 +1303,14 @@ class DedupStage(Stage):
         # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
         # The lines as text.split("\n") gives them, from the code points (no list of strings).
-        lengths, blank, line_chars = kernels.line_layout(_codepoints(text), _space_table())
+        points = _codepoints(text)
+        lengths, blank, line_chars = kernels.line_layout(points, _space_table())
         at = line_chars.tolist() if o.unit == "auto" else []
 
         def block(start: int, end: int) -> list[str]:
             return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
 
-        tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text)
+        tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text, points)
         u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
         # short units: the digits as written are part of their key
         n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
