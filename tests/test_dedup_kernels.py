@@ -4,6 +4,8 @@ against their numpy definitions."""
 from __future__ import annotations
 
 import tracemalloc
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +216,16 @@ def test_casefold_on_code_points_is_str_casefold() -> None:
     text = "Straße İstanbul ΰ ﬃ ǰ ŉ Größe\nAΣ ΣΑΣ 𐐀 𞤀 ＡＢ"
     assert _casefold_codepoints(_codepoints(text)).tobytes().decode("utf-32-le") == text.casefold()
     assert all(chr(c).casefold() == chr(c) for c in range(_FOLD_LIMIT, 0x110000))  # (the table stops there)
+
+
+def test_casefold_tables_are_saved_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.stages import dedup
+
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    scanned = dedup._fold_changes()
+    assert [p.name for p in tmp_path.iterdir()] == [f"dedup_casefold-{unicodedata.unidata_version}.npz"]
+    assert all(np.array_equal(a, b) for a, b in zip(dedup._fold_changes(), scanned, strict=True))  # read back
+    monkeypatch.setattr(dedup, "_scan_fold_changes", None)  # (read, not scanned again)
+    assert all(np.array_equal(a, b) for a, b in zip(dedup._fold_changes(), scanned, strict=True))
+    several = "".join(map(chr, scanned[2].tolist()))
+    assert len(several.casefold()) > len(several) and all(len(c.casefold()) > 1 for c in several)

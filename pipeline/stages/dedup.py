@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import marshal
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -247,20 +248,47 @@ _FOLD_LIMIT = 0x20000
 @lru_cache(maxsize=1)
 def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
     """``casefold_points``'s tables: per code point below _FOLD_LIMIT what it folds to, and the rows of
-    the folds to several code points (~10 ms: the code points' casefold in one call, not one each)."""
-    points = np.arange(_FOLD_LIMIT, dtype=np.uint32)
-    apart = "\U0010ffff"  # (not below _FOLD_LIMIT, folds to itself)
-    folds = apart.join(points.tobytes().decode("utf-32-le", "surrogatepass")).casefold().split(apart)
-    lengths = np.fromiter(map(len, folds), dtype=np.int64, count=len(folds))
-    table = np.empty(_FOLD_LIMIT, dtype=np.uint32)
-    single = lengths == 1
-    table[single] = _codepoints("".join(compress(folds, single)))
-    several_at = np.flatnonzero(~single)
-    several = np.zeros((several_at.size, 3), dtype=np.uint32)
-    for row, at in enumerate(several_at.tolist()):
-        several[row, : len(folds[at])] = _codepoints(folds[at])
-    table[several_at] = kernels.FOLD_SEVERAL | np.arange(several_at.size, dtype=np.uint32)
+    the folds to several code points."""
+    points, folds, several_points, several = _fold_changes()
+    table = np.arange(_FOLD_LIMIT, dtype=np.uint32)
+    table[points] = folds
+    table[several_points] = kernels.FOLD_SEVERAL | np.arange(several_points.size, dtype=np.uint32)
     return table, several
+
+
+def _fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The code points below _FOLD_LIMIT that str.casefold changes: those folding to one code point and
+    what to, those folding to several and those as rows of three (0 pads). Read from the copy an earlier
+    process saved beside the package (scanning takes ~20 ms), named by Python's Unicode version."""
+    path = _CLASS_CACHE_DIR / f"dedup_casefold-{unicodedata.unidata_version}.npz"
+    return cached_build(path, _read_fold_changes, _scan_fold_changes, _fold_changes_bytes)
+
+
+def _scan_fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    every = np.arange(_FOLD_LIMIT, dtype=np.uint32)
+    apart = "\U0010ffff"  # (not below _FOLD_LIMIT, folds to itself): each code point's casefold in one call
+    folds = apart.join(every.tobytes().decode("utf-32-le", "surrogatepass")).casefold().split(apart)
+    lengths = np.fromiter(map(len, folds), dtype=np.int64, count=len(folds))
+    single = _codepoints("".join(compress(folds, lengths == 1)))
+    changed = np.zeros(_FOLD_LIMIT, dtype=bool)
+    changed[lengths == 1] = single != every[lengths == 1]
+    points = np.flatnonzero(changed).astype(np.uint32)
+    several_points = np.flatnonzero(lengths != 1).astype(np.uint32)
+    several = np.zeros((several_points.size, 3), dtype=np.uint32)
+    for row, at in enumerate(several_points.tolist()):
+        several[row, : len(folds[at])] = _codepoints(folds[at])
+    return points, single[changed[lengths == 1]], several_points, several
+
+
+def _read_fold_changes(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        return saved["points"], saved["folds"], saved["several_points"], saved["several"]
+
+
+def _fold_changes_bytes(changes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> bytes:
+    data = io.BytesIO()
+    np.savez(data, points=changes[0], folds=changes[1], several_points=changes[2], several=changes[3])
+    return data.getvalue()
 
 
 def _casefold_codepoints(cp: np.ndarray) -> np.ndarray:
