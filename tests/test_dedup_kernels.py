@@ -4,18 +4,23 @@ against their numpy definitions."""
 from __future__ import annotations
 
 import tracemalloc
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.dedup import (
+    _FOLD_LIMIT,
     _POLY_BASE,
     _POLY_LEN,
     DedupStage,
     KeyTable,
     ShingleHash,
+    _casefold_codepoints,
     _codepoints,
+    _every_code_point,
     _fmix64,
     _Grow,
     _space_table,
@@ -202,3 +207,25 @@ def test_kernels_start_without_importing_scipy_linalg() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "6.0"
+
+
+def test_casefold_on_code_points_is_str_casefold() -> None:
+    # Every code point (the folds to two and three: ß, İ, ΐ), lone surrogates, and a text of them.
+    every = _every_code_point() + "\ud800x\udfff"
+    assert np.array_equal(_casefold_codepoints(_codepoints(every)), _codepoints(every.casefold()))
+    text = "Straße İstanbul ΰ ﬃ ǰ ŉ Größe\nAΣ ΣΑΣ 𐐀 𞤀 ＡＢ"
+    assert _casefold_codepoints(_codepoints(text)).tobytes().decode("utf-32-le") == text.casefold()
+    assert all(chr(c).casefold() == chr(c) for c in range(_FOLD_LIMIT, 0x110000))  # (the table stops there)
+
+
+def test_casefold_tables_are_saved_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.stages import dedup
+
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    scanned = dedup._fold_changes()
+    assert [p.name for p in tmp_path.iterdir()] == [f"dedup_casefold-{unicodedata.unidata_version}.npz"]
+    assert all(np.array_equal(a, b) for a, b in zip(dedup._fold_changes(), scanned, strict=True))  # read back
+    monkeypatch.setattr(dedup, "_scan_fold_changes", None)  # (read, not scanned again)
+    assert all(np.array_equal(a, b) for a, b in zip(dedup._fold_changes(), scanned, strict=True))
+    several = "".join(map(chr, scanned[2].tolist()))
+    assert len(several.casefold()) > len(several) and all(len(c.casefold()) > 1 for c in several)

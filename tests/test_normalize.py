@@ -64,3 +64,53 @@ def test_skip_checks_miss_no_special_character() -> None:
         for ch in specials:
             for text in (f"a{ch}b\n{host}", f"{host}{ch}\nend", f"{host}{ch}", f"{ch}{host}"):
                 assert _norm(text) == _reference(text), (repr(ch), repr(text))
+
+
+def _lines_reference(text: str, collapse: bool, strip: bool) -> str:
+    """collapse_spaces and strip_trailing_spaces as they were done in Python, line by line."""
+    import re
+
+    if collapse:
+        text = re.sub(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]", " ", text)
+        lines = [(line[: len(line) - len(line.lstrip(" "))], line.lstrip(" ")) for line in text.split("\n")]
+        text = "\n".join(indent + re.sub(" {2,}", " ", body) for indent, body in lines)
+    if strip:
+        text = "\n".join(line.rstrip(" \t\u00a0\u3000") for line in text.split("\n"))
+    return text
+
+
+def test_compiled_space_pass_equals_the_line_by_line_one() -> None:
+    # normalize_kernels.squeeze_strip (indentation, runs of spaces, odd spaces, line ends, lone
+    # surrogates), alone and as the stage runs it with each option on and off.
+    import random
+
+    from pipeline.stages.normalize_kernels import squeeze_strip_text
+
+    rng = random.Random(7)
+    alphabet = [" ", " ", " ", "a", "é", "\n", "\n", "\t", "\u00a0", "\u3000", "\u2009", "\u200b", "\r", "\ud800"]
+    texts = ["", " ", "  ", "\n  \n", "  a  b  \n   c \t\n\u3000 d\u00a0 ", "x" * 3 + "   "]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(3000)]
+    for text in texts:
+        for collapse in (True, False):
+            for strip in (True, False):
+                expected = _lines_reference(text, collapse, strip)
+                assert squeeze_strip_text(text, collapse, strip) == expected, (repr(text), collapse, strip)
+                options = {"collapse_spaces": collapse, "strip_trailing_spaces": strip, "unicode_form": "none"}
+                options |= {"line_breaks": False, "remove_zero_width": False, "max_blank_lines": 30}
+                assert _norm(text, strip_document=False, **options) == expected, (repr(text), collapse, strip)
+
+
+def test_compiled_space_pass_collapses_exactly_the_odd_spaces() -> None:
+    import numpy as np
+
+    from pipeline.stages.normalize import _ODD_SPACES
+    from pipeline.stages.normalize_kernels import squeeze_strip
+
+    # Every code point (but the line break) after an "A", so that no two spaces follow each other.
+    points = np.arange(0x110000, dtype=np.uint32)
+    points[10] = 0x41
+    spaced = np.full(2 * points.size, 0x41, dtype=np.uint32)
+    spaced[1::2] = points
+    made_spaces = np.flatnonzero(squeeze_strip(spaced, True, False)[1::2] == 32).tolist()
+    odd = [c for c in range(0x110000) if _ODD_SPACES.fullmatch(chr(c))]
+    assert made_spaces == sorted({32, *odd})

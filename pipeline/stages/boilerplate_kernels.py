@@ -1794,3 +1794,71 @@ def score_log_odds(
     xt2[at : at + BLOCK_WIDTH] = blk.T
     odds[:] = _tree_log_odds(xt2, second)
     return SCORED_CONTEXT
+
+
+@numba.njit(cache=True, nogil=True)
+def recurring_distinct(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    max_chars: int,
+    min_words: int,
+    out: np.ndarray,
+    marks: np.ndarray,
+) -> tuple[int, int]:
+    """``recurring_keys`` with only the distinct keys written (first occurrence order, joined by newlines,
+    none empty) and ``marks[k]`` of the k-th of them (RECURRING_COUNTED or RECURRING_SITE: a function of
+    the key). Returns (bytes written, keys), or (-1, 0) at the first line Python must normalise (the caller
+    then runs recurring_keys). In Python, the split of every line's key, and the dict that dropped the
+    repeated ones, took ~0.1 s of CPU on 40 MB of web text, as long as this pass."""
+    n = points.size
+    key = np.empty(n + 1, dtype=np.uint32)
+    mask = table_size(marks.size) - 1  # (a mark per line: at least as many as the distinct keys)
+    slot_start = np.full(mask + 1, -1, dtype=np.int64)  # the key's bytes in ``out``: start, end
+    slot_end = np.empty(mask + 1, dtype=np.int64)
+    slot_hash = np.empty(mask + 1, dtype=np.uint64)
+    w = 0
+    count = 0
+    b = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        if 0 < p - b <= max_chars:
+            start, end, bad = _line_key(points, b, p, classes, lower, key_classes, key)
+            if bad:
+                return -1, 0
+            if end > start:
+                w0 = w + (count > 0)
+                if count > 0:
+                    out[w] = NEWLINE
+                w1 = w0
+                spaces = cjk = 0
+                h = FNV_OFFSET
+                for k in range(start, end):
+                    x = key[k]
+                    w1 = _put_utf8(out, w1, x)
+                    spaces += x == 32
+                    cjk += (key_classes[x] & KEY_CJK) != 0
+                    h = (h ^ np.uint64(x)) * FNV_PRIME
+                j = np.int64(h & np.uint64(mask))
+                seen = False
+                while slot_start[j] >= 0:
+                    if slot_hash[j] == h and slot_end[j] - slot_start[j] == w1 - w0:
+                        same = True
+                        a = slot_start[j]
+                        for q in range(w1 - w0):
+                            if out[a + q] != out[w0 + q]:
+                                same = False
+                                break
+                        if same:
+                            seen = True
+                            break
+                    j = (j + 1) & mask
+                if not seen:  # (a repeat is left where it was written: the next key overwrites it)
+                    slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
+                    marks[count] = RECURRING_COUNTED if spaces + 1 + cjk // 2 >= min_words else RECURRING_SITE
+                    count += 1
+                    w = w1
+        b = p + 1
+    return w, count

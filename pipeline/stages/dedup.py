@@ -34,11 +34,13 @@ import hashlib
 import io
 import json
 import marshal
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from importlib.metadata import version
+from itertools import compress
 from typing import IO, Any, Literal
 
 import numba
@@ -237,6 +239,61 @@ def _word_hash(word: str) -> int:
 
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+# No code point from here on changes under str.casefold (tested): the fold table stops here.
+_FOLD_LIMIT = 0x20000
+
+
+@lru_cache(maxsize=1)
+def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``casefold_points``'s tables: per code point below _FOLD_LIMIT what it folds to, and the rows of
+    the folds to several code points."""
+    points, folds, several_points, several = _fold_changes()
+    table = np.arange(_FOLD_LIMIT, dtype=np.uint32)
+    table[points] = folds
+    table[several_points] = kernels.FOLD_SEVERAL | np.arange(several_points.size, dtype=np.uint32)
+    return table, several
+
+
+def _fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The code points below _FOLD_LIMIT that str.casefold changes: those folding to one code point and
+    what to, those folding to several and those as rows of three (0 pads). Read from the copy an earlier
+    process saved beside the package (scanning takes ~20 ms), named by Python's Unicode version."""
+    path = _CLASS_CACHE_DIR / f"dedup_casefold-{unicodedata.unidata_version}.npz"
+    return cached_build(path, _read_fold_changes, _scan_fold_changes, _fold_changes_bytes)
+
+
+def _scan_fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    every = np.arange(_FOLD_LIMIT, dtype=np.uint32)
+    apart = "\U0010ffff"  # (not below _FOLD_LIMIT, folds to itself): each code point's casefold in one call
+    folds = apart.join(every.tobytes().decode("utf-32-le", "surrogatepass")).casefold().split(apart)
+    lengths = np.fromiter(map(len, folds), dtype=np.int64, count=len(folds))
+    single = _codepoints("".join(compress(folds, lengths == 1)))
+    changed = np.zeros(_FOLD_LIMIT, dtype=bool)
+    changed[lengths == 1] = single != every[lengths == 1]
+    points = np.flatnonzero(changed).astype(np.uint32)
+    several_points = np.flatnonzero(lengths != 1).astype(np.uint32)
+    several = np.zeros((several_points.size, 3), dtype=np.uint32)
+    for row, at in enumerate(several_points.tolist()):
+        several[row, : len(folds[at])] = _codepoints(folds[at])
+    return points, single[changed[lengths == 1]], several_points, several
+
+
+def _read_fold_changes(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        return saved["points"], saved["folds"], saved["several_points"], saved["several"]
+
+
+def _fold_changes_bytes(changes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> bytes:
+    data = io.BytesIO()
+    np.savez(data, points=changes[0], folds=changes[1], several_points=changes[2], several=changes[3])
+    return data.getvalue()
+
+
+def _casefold_codepoints(cp: np.ndarray) -> np.ndarray:
+    """``_codepoints(text.casefold())`` from ``_codepoints(text)``."""
+    return kernels.casefold_points(cp, *_fold_tables())
 
 
 def _every_code_point() -> str:
@@ -1222,14 +1279,18 @@ class DedupStage(Stage):
         words = key.split(" ")
         return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
-    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    def _tokens(
+        self, text: str, points: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Token hashes of a document, the word offset of each line (len = lines + 1), for char
         shingles the token offset of each word, (with ``normalize_digits``) the token hashes with
         the digits as written, and the written-word offset of each line (``_nb_words``). All on the
-        code point array: no Python per word."""
+        code point array: no Python per word. ``points``: the text's code points, if the caller has them."""
         o = self.options
         is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
-        cp = _codepoints(text.casefold() if o.lowercase else text)
+        cp = _codepoints(text) if points is None else points
+        if o.lowercase:
+            cp = _casefold_codepoints(cp)
         table = mapping if mapping is not None else _NO_MAPPING
         w_start, w_end, words, line_words, raw, written = _nb_words(
             cp, is_sep, table, mapping is not None, _written_breaks(), _solo_table(), o.shingle == "word"
@@ -1270,13 +1331,14 @@ class DedupStage(Stage):
         # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
         # The lines as text.split("\n") gives them, from the code points (no list of strings).
-        lengths, blank, line_chars = kernels.line_layout(_codepoints(text), _space_table())
+        points = _codepoints(text)
+        lengths, blank, line_chars = kernels.line_layout(points, _space_table())
         at = line_chars.tolist() if o.unit == "auto" else []
 
         def block(start: int, end: int) -> list[str]:
             return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
 
-        tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text)
+        tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text, points)
         u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
         # short units: the digits as written are part of their key
         n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(

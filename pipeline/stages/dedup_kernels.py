@@ -733,3 +733,39 @@ def line_units(lengths: np.ndarray, blank: np.ndarray, per_line: bool) -> tuple:
                 c += 1
         i = j
     return starts[:k], ends[:k], cand_starts[:c], cand_ends[:c]
+
+
+# ---------------------------------------------------------------- case folding
+
+FOLD_SEVERAL = np.uint32(0x80000000)  # in a fold table: the code point folds to several, row (value & ~this)
+
+
+@numba.njit(cache=True, nogil=True)
+def casefold_points(cp: np.ndarray, table: np.ndarray, several: np.ndarray) -> np.ndarray:
+    """``str.casefold`` on code points: it folds each on its own (no context), to one code point
+    (``table[c]``, code points from ``table.size`` on fold to themselves) or to the two or three of
+    row ``table[c] & ~FOLD_SEVERAL`` of ``several`` (0 pads). The text's casefold() and then its code
+    points took ~3x as long (a second copy of the text, as str, then as code points)."""
+    size = cp.size
+    for i in range(cp.size):  # the folded length first: ß -> ss makes it longer
+        c = cp[i]
+        if c < table.size and table[c] & FOLD_SEVERAL:
+            row = several[table[c] & ~FOLD_SEVERAL]
+            size += (row[1] != 0) + (row[2] != 0)
+    out = np.empty(size, np.uint32)
+    j = 0
+    for i in range(cp.size):
+        c = cp[i]
+        if c < table.size:
+            f = table[c]
+            if f & FOLD_SEVERAL:
+                row = several[f & ~FOLD_SEVERAL]
+                for k in range(3):
+                    if k == 0 or row[k] != 0:
+                        out[j] = row[k]
+                        j += 1
+                continue
+            c = f
+        out[j] = c
+        j += 1
+    return out

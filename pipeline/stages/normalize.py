@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import repeat
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -12,9 +11,9 @@ from pydantic import Field, field_validator
 from pipeline.document import Document
 from pipeline.stages.base import Stage, StageOptions
 
-# Horizontal whitespace other than a plain space: tabs, NBSP, the Unicode spaces, ideographic space.
+# Horizontal whitespace other than a plain space: tabs, NBSP, the Unicode spaces, ideographic space
+# (what collapse_spaces makes a space: normalize_kernels.squeeze_strip, tested against this pattern).
 _ODD_SPACES = re.compile(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-_SPACE_RUNS = re.compile(r" {2,}")
 _ZERO_WIDTH = re.compile(r"[\u200b\u2060\ufeff]")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 _LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]")
@@ -25,7 +24,6 @@ _ODD_SPACE_CHARS = ("\u00a0", "\u1680", "\u202f", "\u205f", "\u3000", *map(chr, 
 _ZERO_WIDTH_CHARS = ("\u200b", "\u2060", "\ufeff")
 _LINE_BREAK_CHARS = ("\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c")
 _TRAILING_CHARS = (" ", "\t", "\u00a0", "\u3000")
-_TRAILING = "".join(_TRAILING_CHARS)
 _TRAILING_BEFORE_BREAK = tuple(c + "\n" for c in _TRAILING_CHARS)
 
 
@@ -79,14 +77,21 @@ class NormalizeStage(Stage):
             text = _LINE_BREAKS.sub("\n", text)
         if opts.remove_zero_width and not ascii_only and _has_any(text, _ZERO_WIDTH_CHARS):
             text = _ZERO_WIDTH.sub("", text)
-        if opts.collapse_spaces:
-            if "\t" in text or (not ascii_only and _has_any(text, _ODD_SPACE_CHARS)):
-                text = _ODD_SPACES.sub(" ", text)
-            # squeeze runs after the first non-space character of each line (keep indentation)
-            text = "\n".join(_squeeze(line) for line in text.split("\n")) if "  " in text else text
-        if opts.strip_trailing_spaces and (_has_any(text, _TRAILING_BEFORE_BREAK) or text.endswith(_TRAILING_CHARS)):
-            # Line by line in C: a MULTILINE "[ ...]+$" regex tries a match at every space of the text (5x slower).
-            text = "\n".join(map(str.rstrip, text.split("\n"), repeat(_TRAILING)))
+        # (Collapsed, the only character a line can end with that strip_trailing_spaces strips is the space.)
+        collapse = opts.collapse_spaces and (
+            "  " in text or "\t" in text or (not ascii_only and _has_any(text, _ODD_SPACE_CHARS))
+        )
+        strip = opts.strip_trailing_spaces and (
+            collapse  # (the compiled pass strips line ends at no extra cost)
+            or (" \n" in text if opts.collapse_spaces else _has_any(text, _TRAILING_BEFORE_BREAK))
+            or text.endswith(_TRAILING_CHARS)
+        )
+        if collapse or strip:
+            # Odd spaces made spaces, runs of spaces after a line's first other character squeezed to one
+            # (indentation kept), then line ends stripped (str.rstrip of _TRAILING_CHARS): one compiled pass.
+            from pipeline.stages.normalize_kernels import squeeze_strip_text  # (numba: loaded when needed)
+
+            text = squeeze_strip_text(text, collapse, strip)
         leading = None if opts.strip_document else _LEADING_BLANK_LINES.match(text)
         if leading is not None and leading.group().count("\n") > opts.max_blank_lines:
             # Blank lines at the start: no line ends before the first, as _blank_runs counts from a line's end.
@@ -97,10 +102,3 @@ class NormalizeStage(Stage):
         if text != doc.text:
             self.stat_update("doc-changed")
             doc.text = text
-
-
-def _squeeze(line: str) -> str:
-    body = line.lstrip(" ")
-    if "  " not in body:
-        return line
-    return line[: len(line) - len(body)] + _SPACE_RUNS.sub(" ", body)
