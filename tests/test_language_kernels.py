@@ -385,6 +385,32 @@ def test_sample_rows_are_the_split_stripped_alphabetic_words_rows():
 
 
 @needs_sentences
+def test_spread_rows_are_the_sample_rows_of_the_joined_sample():
+    """`spread_rows` (via `_spread_rows`) reads the Latin sample's words in place: the rows of the joined
+    `spread_sample`, also for astral letters (decided in Python at their offsets in the text)."""
+    extra = " «Überall» (naïve) 'quoted' 𝐀𝐁𝐂 x𝐀 😀 a😀 ...!!! 12 ab12 l'été — ‹x› ǅemal ǅ \u00a0nbsp"
+    checked = astral = 0
+    for code in ("en", "de", "fr", "vi", "pl"):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:600]
+        for k in range(0, len(lines), 100):
+            low = (extra + " ".join(lines[k : k + 100]) + extra * 3).lower()
+            cps = code_points(low)
+            for want in (1, 7, 250, 10**6):
+                sample = kernels.spread_sample(cps, want, kernels.SPACES)
+                joined = sample.tobytes().decode("utf-32-le", "surrogatepass")
+                expected = lang._sample_rows(joined, sample, "Latin").tolist()
+                rows, spans = kernels.spread_rows(
+                    cps, want, kernels.SPACES, lang._STRIP_TABLE, lang._alpha_table(), *lang._word_rows("Latin")
+                )
+                astral += int((rows < 0).sum())
+                if want == lang._SAMPLE_WORDS:
+                    assert lang._spread_rows(low, cps, "Latin").tolist() == expected
+                    assert str(lang._SpreadSample(cps)) == joined
+                checked += sum(1 for r in expected if r)
+    assert checked > 2000 and astral > 10
+
+
+@needs_sentences
 def test_distinct_row_hits_are_the_distinct_hits_of_the_words():
     stage = lang.LanguageStage()
     for code in ("en", "de", "es", "it", "nl", "pl"):

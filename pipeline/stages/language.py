@@ -1053,9 +1053,10 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                spread = language_kernels.spread_sample(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
-                sample = spread.tobytes().decode("utf-32-le", "surrogatepass")
-                lang, sure = self._sample_language(sample, "Latin", text, spread)
+                # the sample's words as rows, read in place (`_spread_rows`); the sample itself is
+                # joined only when langdetect has to read it
+                rows = _spread_rows(low, low_cps, "Latin")
+                lang, sure = self._sample_language(_SpreadSample(low_cps), "Latin", text, rows=rows)
                 return [lang], sure
             runs = _Runs(_run_rows(text))
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -1137,15 +1138,17 @@ class LanguageStage(Stage):
         return _SCRIPT_DEFAULT.get(script, "und")
 
     def _sample_language(
-        self, sample: str, script: str, text: str, low_cps: np.ndarray | None = None
+        self, sample: str | _SpreadSample, script: str, text: str, rows: np.ndarray | None = None
     ) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
-        they cannot tell. `low_cps`: the code points of ``sample.lower()`` if known (the Latin
-        sample is cut from the lowercased text)."""
+        they cannot tell. `rows`: the sample's words as `_sample_rows` if known (the Latin sample,
+        cut from the lowercased text, is then a `_SpreadSample`, joined only for langdetect)."""
         # the words ([v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]) as
         # their rows of the script's profile index, found by a compiled pass
-        low = sample.lower() if low_cps is None else sample
-        rows = _sample_rows(low, code_points(low) if low_cps is None else low_cps, script)
+        if rows is None:
+            assert isinstance(sample, str)
+            low = sample.lower()
+            rows = _sample_rows(low, code_points(low), script)
         scores, hits = _row_scores(rows, _score_table(script))
         lang, guess = self._cheap_main(len(rows), scores, hits)
         if lang is not None and self._bilingual(text, rows, scores, lang, script):
@@ -1157,7 +1160,7 @@ class LanguageStage(Stage):
             self.stat_update("main-language-by-profile")
             return lang, True
         self.stat_update("main-language-by-langdetect")
-        probs = self._detect(sample, cap=_MAIN_LANGDETECT_CHARS)
+        probs = self._detect(str(sample), cap=_MAIN_LANGDETECT_CHARS)
         found = probs[0][0] if probs else "und"
         # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw): keep the
         # profiles' guess when they rate langdetect's answer far lower
@@ -2720,6 +2723,38 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
                 kept.append(get(low[s:e], 0))
         rows = np.array(kept, dtype=np.int64)
     return rows
+
+
+def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
+    """`_sample_rows` of the `language_kernels.spread_sample` of a lowercased text (`low`, its code
+    points `cps`), without joining the sample (`language_kernels.spread_rows`)."""
+    rows, spans = language_kernels.spread_rows(
+        cps, _SAMPLE_WORDS, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
+    )
+    if (rows < 0).any():  # tokens with a letter beyond the kernel's table: str.isalpha decides
+        get = _score_table(script).row.get
+        kept = []
+        for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
+            if row >= 0:
+                kept.append(row)
+            elif low[s:e].isalpha():
+                kept.append(get(low[s:e], 0))
+        rows = np.array(kept, dtype=np.int64)
+    return rows
+
+
+class _SpreadSample:
+    """The Latin main-language sample (`language_kernels.spread_sample` of a lowercased text's code
+    points), joined when read as a string: only langdetect reads it (~1 document in 10)."""
+
+    __slots__ = ("cps",)
+
+    def __init__(self, cps: np.ndarray) -> None:
+        self.cps = cps
+
+    def __str__(self) -> str:
+        spread = language_kernels.spread_sample(self.cps, _SAMPLE_WORDS, language_kernels.SPACES)
+        return spread.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:

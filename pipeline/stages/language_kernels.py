@@ -739,6 +739,76 @@ def token_rows(
     return out[:n_out], spans[:n_out]
 
 
+@numba.njit(cache=True, nogil=True)
+def spread_rows(
+    cps: np.ndarray,
+    want: int,
+    spaces: np.ndarray,
+    strip: np.ndarray,
+    alpha: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`token_rows` of the `spread_sample` of `cps`, read from the `spread_tokens` in place (the sample
+    is never joined, decoded and split again): the same rows, and the spans of the -1 rows as offsets
+    of `cps` (others: 0, 0)."""
+    bounds = spread_tokens(cps, want, spaces)
+    n = bounds.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    spans = np.zeros((n, 2), dtype=np.int64)
+    n_out = 0
+    n_strip = strip.size
+    mask = keys.size - 1
+    for t in range(n):
+        s = bounds[t, 0]
+        e = bounds[t, 1]
+        # from here as in token_rows (written out: numba does not inline a call per token)
+        while s < e and cps[s] < n_strip and strip[cps[s]]:
+            s += 1
+        while e > s and cps[e - 1] < n_strip and strip[cps[e - 1]]:
+            e -= 1
+        if s == e:
+            continue  # "".isalpha() is False
+        letters = True
+        python = False
+        for k in range(s, e):
+            c = cps[k]
+            if c >= ALPHA_LIMIT:
+                python = True
+            elif not alpha[c]:
+                letters = False
+                break
+        if not letters:
+            continue
+        if python:
+            out[n_out] = -1
+            spans[n_out, 0] = s
+            spans[n_out, 1] = e
+        else:
+            key = fnv1a(cps, s, e)
+            j = np.int64(key & np.uint64(mask))
+            row = 0
+            while keys[j] != 0:
+                if keys[j] == key:
+                    w = rows[j] - 1
+                    ws = starts[w]
+                    if starts[w + 1] - ws == e - s:
+                        same = True
+                        for q in range(e - s):
+                            if words[ws + q] != cps[s + q]:
+                                same = False
+                                break
+                        if same:
+                            row = rows[j]
+                            break
+                j = (j + 1) & mask
+            out[n_out] = row
+        n_out += 1
+    return out[:n_out], spans[:n_out]
+
+
 # Classes of the sentence-end search (`sentence_spans`), bits of a table by code point below U+10000
 # built from the stage's `_SENTENCE_END_RE` character classes (`regex`'s own Unicode tables).
 END_MARK = 1  # [.!?…]: a run of them before a space ends a sentence
