@@ -261,6 +261,19 @@ def test_word_profiles_come_from_a_saved_copy_only_when_it_reads(tmp_path, monke
         lang._profiles.cache_clear()
 
 
+def test_foreign_keys_are_the_keys_of_the_foreign_set_for_every_language():
+    """`_foreign_keys` picks a main language's keys from the script's `_frequent_keys`: the table holds
+    exactly the keys of `_foreign_set(main)`, and the Bloom filter is that table's."""
+    stage = lang.LanguageStage()
+    prof = lang._profiles()
+    for main in sorted(prof.script):
+        table, bloom = stage._foreign_keys(main)
+        expected = kernels.word_keys(sorted(stage._foreign_set(main)))
+        assert sorted(table[table != 0].tolist()) == sorted(set(expected.tolist())), main
+        assert (bloom == kernels.word_bloom(kernels.word_hashes(stage._foreign_set(main)))).all(), main
+    assert kernels.word_keys([]).size == 0 and not kernels.key_table(kernels.word_keys([])).any()
+
+
 def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():
     prof = lang._profiles()
     stage = lang.LanguageStage()

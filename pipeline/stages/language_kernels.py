@@ -43,6 +43,36 @@ def word_hashes(words: frozenset[str] | set[str]) -> np.ndarray:
     return table
 
 
+def word_keys(words: list[str]) -> np.ndarray:
+    """The `fnv1a` key of each word, in order (what `word_hashes` puts in its table)."""
+    keys = np.zeros(len(words), dtype=np.uint64)
+    if words:
+        ends = np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)))
+        _keys_of_words(keys, code_points("".join(words)), ends)
+    return keys
+
+
+def key_table(keys: np.ndarray) -> np.ndarray:
+    """`word_hashes` of words given as their `word_keys`: a table holding the same keys."""
+    table = np.zeros(table_size(len(keys)), dtype=np.uint64)
+    _put_keys(table, keys)
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
+def _keys_of_words(keys: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
+    start = 0
+    for w in range(ends.size):
+        keys[w] = fnv1a(cps, start, ends[w])
+        start = ends[w]
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_keys(table: np.ndarray, keys: np.ndarray) -> None:
+    for key in keys:
+        _put(table, key)
+
+
 # Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
