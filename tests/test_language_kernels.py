@@ -819,3 +819,25 @@ def test_fresh_detectors_are_new_detectors_but_for_a_shared_generator():
     assert {k: v for k, v in vars(second).items() if k != "random"} == {
         k: v for k, v in vars(made).items() if k != "random"
     }
+
+
+@needs_sentences
+def test_odd_langs_by_shared_letters_are_the_alphabet_definition():
+    """`_odd_langs` decides by the letters not every alphabet has (cached per letter set): the same
+    languages as testing every alphabet with all the word's letters."""
+    checked = 0
+    for script, codes in (("Latin", ("de", "fr", "pl", "vi", "tr", "is", "ro")), ("Cyrillic", ("ru", "uk", "sr"))):
+        known, alphabets = lang._script_alphabets(script)
+        for code in codes:
+            text = " ".join((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:200]).lower()
+            for word in set(text.split()) | {"þarkýcý", "naïve", "x"}:
+                letters = known.intersection(word)
+                if not letters:
+                    expected: tuple[str, ...] = ()
+                elif any(c.isalpha() and c not in known for c in word):
+                    expected = tuple(alphabets)
+                else:
+                    expected = tuple(code for code, a in alphabets.items() if not letters <= a)
+                assert lang._odd_langs(word, script) == expected, word
+                checked += bool(expected)
+    assert checked > 1000

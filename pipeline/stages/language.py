@@ -594,7 +594,13 @@ class _NgramRows:
         row = len(self.index)
         if row == self.matrix.shape[0]:
             self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
-        self.matrix[row] = self.probs[ngram]
+        probs = self.probs
+        if isinstance(probs, _ProfileMap):  # its non-zero values straight into the (zero) row
+            r = probs.row[ngram]
+            begin, end = probs.starts[r], probs.starts[r + 1]
+            self.matrix[row, probs.lang_ids[begin:end]] = probs.probs[begin:end]
+        else:
+            self.matrix[row] = probs[ngram]
         self.index[ngram] = row
         return row
 
@@ -2573,7 +2579,23 @@ def _odd_langs(word: str, script: str) -> tuple[str, ...]:
         return ()
     if any(c.isalpha() and c not in known for c in word):
         return tuple(alphabets)
-    return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
+    # letters every alphabet has change nothing: the rest (mostly one or two, as "é") decide, and
+    # many words share them
+    return _lacking(letters - _common_letters(script), script)
+
+
+@lru_cache(maxsize=4096)
+def _lacking(letters: frozenset[str], script: str) -> tuple[str, ...]:
+    """The languages (with a listed alphabet of `script`) whose alphabet lacks one of `letters`."""
+    _, alphabets = _script_alphabets(script)
+    return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet) if letters else ()
+
+
+@lru_cache(maxsize=32)
+def _common_letters(script: str) -> frozenset[str]:
+    """The letters every listed alphabet of `script` has."""
+    _, alphabets = _script_alphabets(script)
+    return frozenset.intersection(*alphabets.values()) if alphabets else frozenset()
 
 
 @lru_cache(maxsize=32)
