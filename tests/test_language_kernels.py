@@ -841,3 +841,27 @@ def test_odd_langs_by_shared_letters_are_the_alphabet_definition():
                 assert lang._odd_langs(word, script) == expected, word
                 checked += bool(expected)
     assert checked > 1000
+
+
+@needs_sentences
+def test_most_listed_is_the_most_words_one_language_lists_and_main_lacks():
+    """`most_listed` (the bound `_judge` stops at before scoring) against the sets of each language's
+    list: distinct words listed for a language and not for the main language, the most of any."""
+    prof = lang._profiles()
+    table = lang._score_table("Latin")
+    position = lang._score_positions("Latin")
+    seen = 0
+    for code in ("en", "de", "fr", "es", "it", "nl", "pl", "pt"):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:60]
+        for k in range(0, 60, 3):
+            words = [w.lower() for w in lang._WORD_RE.findall(" ".join(lines[k : k + 3]))]
+            rows = np.array([table.row.get(w, 0) for w in words], dtype=np.int64)
+            for main in ("en", "de", "fr"):
+                expected = max(
+                    len({w for w in words if w in prof.words[other] and w not in prof.words[main]})
+                    for other in table.names
+                )
+                got = kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position[main])
+                assert got == expected, (code, main, k)
+                seen += expected >= 2
+    assert seen > 50

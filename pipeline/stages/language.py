@@ -1552,6 +1552,14 @@ class LanguageStage(Stage):
             odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
         else:
             odd_rows, counts, odd = _no_odd_rows(script), _NO_COUNTS, {}
+        # most fragments end below at "two telling words" for the best language: no language has two
+        # listed words main lacks, with main's odd-spelt words added (what `_telling` can count at
+        # most), then no scoring is needed (the same None)
+        position = _score_positions(script).get(main)
+        if position is not None:
+            listed = language_kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position)
+            if listed + (len(odd[main] - main_words) if spelt else 0) < 2:
+                return None
         # the scores, the odd-letter costs (from the rows and counts) and the best other language in
         # name order: compiled (`language_kernels.best_foreign`; the score dicts and their loops took
         # ~25 µs a fragment, numpy's costs from the rows ~8 µs)

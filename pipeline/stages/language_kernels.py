@@ -575,6 +575,40 @@ def distinct_hits(rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, mine: in
 
 
 @numba.njit(cache=True, nogil=True)
+def most_listed(rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, n_langs: int, main: int) -> int:
+    """The most distinct rows of a script's profile index in `rows` (0: unlisted, never counted) that
+    one language lists and `main` does not (entries ptr[row]:ptr[row + 1] of `langs` are the
+    languages listing a row's word): as many as any language's listed words telling it from `main`."""
+    counts = np.zeros(n_langs, dtype=np.int64)
+    seen = np.empty(rows.size, dtype=np.int64)
+    n_seen = 0
+    best = 0
+    for i in range(rows.size):
+        row = rows[i]
+        if row == 0:
+            continue
+        again = False
+        for k in range(n_seen):  # a fragment's few dozen words: a scan beats a table
+            if seen[k] == row:
+                again = True
+                break
+        if again:
+            continue
+        seen[n_seen] = row
+        n_seen += 1
+        listed_main = False
+        for e in range(ptr[row], ptr[row + 1]):
+            listed_main |= langs[e] == main
+        if listed_main:
+            continue
+        for e in range(ptr[row], ptr[row + 1]):
+            j = langs[e]
+            counts[j] += 1
+            best = max(best, counts[j])
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
 def best_foreign(
     rows: np.ndarray,
     ptr: np.ndarray,
