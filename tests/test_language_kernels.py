@@ -865,3 +865,27 @@ def test_most_listed_is_the_most_words_one_language_lists_and_main_lacks():
                 assert got == expected, (code, main, k)
                 seen += expected >= 2
     assert seen > 50
+
+
+@needs_sentences
+def test_may_tell_false_means_no_sentence_or_clause_is_judged_foreign():
+    """`_may_tell` skips a candidate sentence: then `_judge` finds neither it nor any clause of it
+    foreign (clauses may start with a word the sentence's evidence leaves out as capitalised)."""
+    stage = lang.LanguageStage()
+    skipped = kept = 0
+    for code in ("en", "de", "fr", "es", "nl", "pl", "pt", "sv"):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:80]
+        for k in range(0, 80, 2):
+            text = lines[k] + ", " + lines[k + 1][:1].upper() + lines[k + 1][1:]
+            words = lang._WORD_RE.findall(text)
+            for main in ("en", "de"):
+                if stage._may_tell(words, main, "Latin"):
+                    kept += 1
+                    continue
+                skipped += 1
+                assert stage._judge(lang._evidence(words), [main], "Latin") is None
+                for cs, ce in lang._clauses(text, 0, len(text)):
+                    clause = lang._WORD_RE.findall(text, cs, ce)
+                    if clause:
+                        assert stage._judge(lang._evidence(clause), [main], "Latin") is None
+    assert skipped > 50 and kept > 50

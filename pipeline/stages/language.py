@@ -1584,6 +1584,28 @@ class LanguageStage(Stage):
             return None
         return best, margin
 
+    def _may_tell(self, words: list[str], main: str, script: str) -> bool:
+        """Can `_judge` find the sentence of these words, or a clause of it, foreign? Not when no
+        language has two of the words listed that `main` lacks, with main's odd-spelt words added:
+        `_judge`'s bound before scoring, taken over all the words lowercased (each clause's evidence,
+        capitalised first words included, is among them), so the sentence's clauses, evidence and
+        judgings are skipped (about half the candidates)."""
+        position = _score_positions(script).get(main)
+        if position is None:
+            return True
+        low = [w.lower() for w in words]
+        table = _score_table(script)
+        rows = np.fromiter(map(table.row.get, low, repeat(0)), dtype=np.int64, count=len(low))
+        listed = language_kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position)
+        if listed >= 2:
+            return True
+        distinct = set(low)
+        if "".join(distinct).isascii():
+            return False  # `_judge` looks only at non-ASCII words for odd letters
+        main_words = self.profiles.words[main]
+        odd = {w for w in distinct if not w.isascii() and main in _odd_langs(w, script) and w not in main_words}
+        return listed + len(odd) >= 2
+
     def _telling(self, words: set[str], lang: str, other: str, odd: dict[str, frozenset[str]]) -> int:
         """Words that are evidence for `lang` against `other`."""
         prof = self.profiles
@@ -1716,6 +1738,8 @@ class LanguageStage(Stage):
             if _code_like(text, s, e, sentence_words):
                 continue  # shell commands, LaTeX, markup: their words tell no language
             self.stat_update("same-script-candidates")
+            if not self._may_tell(sentence_words, main, script):
+                continue  # neither the sentence nor a clause of it can be judged foreign
             clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
             pieces = None
