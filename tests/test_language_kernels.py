@@ -97,6 +97,14 @@ def test_line_hits_match_str_split():
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
+    # line ends: the text's end, empty lines, a line of exactly `shortest` characters, one word twice
+    for small in ("", "\n", "de la\n", "de la", "\n\nde la\n\n", "de de\nla la\nde la", "la de\n\u00f1o", "de\nla"):
+        for shortest in (0, 1, 5, 6):
+            keys = kernels.word_hashes(words)
+            got = kernels.line_hits(
+                code_points(small), keys, kernels.word_bloom(keys), table, shortest, kernels.SPACES
+            ).tolist()
+            assert [tuple(r) for r in got] == python_hits(small, words, odd, shortest), (small, shortest)
 
 
 def test_spaces_table_is_str_isspace():

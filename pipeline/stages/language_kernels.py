@@ -160,55 +160,60 @@ def line_hits(
     n_out = 0
     n = low.size
     n_odd = odd.size
-    ls = 0
-    while ls <= n:
-        le = ls
-        while le < n and low[le] != 10:
-            le += 1
-        if le - ls >= shortest:
-            first = n_out
-            first_key = np.uint64(0)
-            distinct = 0  # distinct keys on the line, counted up to 2
-            i = ls
-            while i < le:
-                c = low[i]
-                if c == 32 or _is_space(c, spaces):
-                    i += 1
-                    continue
-                ts = i
-                shift = -1
-                key = FNV_OFFSET
-                while i < le:
-                    c = low[i]
-                    # the ASCII spaces of str.isspace spelt out (no "\n" inside a line): ~30 % faster
-                    # than a table load per character
-                    if c == 32 or (c < 128 and (c == 9 or (c >= 11 and c <= 13) or (c >= 28 and c <= 31))):
-                        break
-                    if c >= 128 and _is_space(c, spaces):
-                        break
-                    key = (key ^ np.uint64(c)) * FNV_PRIME  # fnv1a, as the token is read
-                    if shift < 0 and c < n_odd and odd[c]:
-                        shift = i - ts
-                    i += 1
-                if _maybe(bloom, key) and _contains(keys, key):
-                    shift = 0
-                elif shift < 0:
-                    continue
-                if n_out == out.shape[0]:
-                    out = _doubled(out)
-                out[n_out, 0] = ls
-                out[n_out, 1] = le
-                out[n_out, 2] = ts
-                out[n_out, 3] = i
-                out[n_out, 4] = shift
-                n_out += 1
-                if distinct == 0:
-                    first_key, distinct = key, 1
-                elif distinct == 1 and key != first_key:
-                    distinct = 2
-            if distinct < 2:
-                n_out = first  # one distinct word (or none): nothing to judge on this line
-        ls = le + 1
+    # one pass over the text: a line's rows are written as its tokens are read and get the line's end
+    # when the "\n" (or the text's end) is met, or are dropped then (a short line, one distinct key).
+    # Finding each line's end first read every character twice: 0.123 -> 0.074 s on the 40 MB texts.
+    ls = 0  # the current line's start
+    first = 0  # its first row
+    first_key = np.uint64(0)
+    distinct = 0  # distinct keys on the line, counted up to 2
+    i = 0
+    while True:
+        if i >= n or low[i] == 10:
+            if i - ls < shortest or distinct < 2:
+                n_out = first  # a short line, or one distinct word (or none): nothing to judge on it
+            else:
+                for r in range(first, n_out):
+                    out[r, 1] = i
+            if i >= n:
+                break
+            i += 1
+            ls, first, distinct = i, n_out, 0
+            continue
+        c = low[i]
+        if c == 32 or _is_space(c, spaces):
+            i += 1
+            continue
+        ts = i
+        shift = -1
+        key = FNV_OFFSET
+        while i < n:
+            c = low[i]
+            # the ASCII spaces of str.isspace spelt out, "\n" (the line's end) among them: ~30 % faster
+            # than a table load per character
+            if c == 32 or (c < 128 and (c == 9 or (c >= 10 and c <= 13) or (c >= 28 and c <= 31))):
+                break
+            if c >= 128 and _is_space(c, spaces):
+                break
+            key = (key ^ np.uint64(c)) * FNV_PRIME  # fnv1a, as the token is read
+            if shift < 0 and c < n_odd and odd[c]:
+                shift = i - ts
+            i += 1
+        if _maybe(bloom, key) and _contains(keys, key):
+            shift = 0
+        elif shift < 0:
+            continue
+        if n_out == out.shape[0]:
+            out = _doubled(out)
+        out[n_out, 0] = ls
+        out[n_out, 2] = ts
+        out[n_out, 3] = i
+        out[n_out, 4] = shift
+        n_out += 1
+        if distinct == 0:
+            first_key, distinct = key, 1
+        elif distinct == 1 and key != first_key:
+            distinct = 2
     return out[:n_out]
 
 
