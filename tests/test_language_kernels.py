@@ -97,6 +97,14 @@ def test_line_hits_match_str_split():
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
+    # line ends: the text's end, empty lines, a line of exactly `shortest` characters, one word twice
+    for small in ("", "\n", "de la\n", "de la", "\n\nde la\n\n", "de de\nla la\nde la", "la de\n\u00f1o", "de\nla"):
+        for shortest in (0, 1, 5, 6):
+            keys = kernels.word_hashes(words)
+            got = kernels.line_hits(
+                code_points(small), keys, kernels.word_bloom(keys), table, shortest, kernels.SPACES
+            ).tolist()
+            assert [tuple(r) for r in got] == python_hits(small, words, odd, shortest), (small, shortest)
 
 
 def test_spaces_table_is_str_isspace():
@@ -261,6 +269,19 @@ def test_word_profiles_come_from_a_saved_copy_only_when_it_reads(tmp_path, monke
         lang._profiles.cache_clear()
 
 
+def test_foreign_keys_are_the_keys_of_the_foreign_set_for_every_language():
+    """`_foreign_keys` picks a main language's keys from the script's `_frequent_keys`: the table holds
+    exactly the keys of `_foreign_set(main)`, and the Bloom filter is that table's."""
+    stage = lang.LanguageStage()
+    prof = lang._profiles()
+    for main in sorted(prof.script):
+        table, bloom = stage._foreign_keys(main)
+        expected = kernels.word_keys(sorted(stage._foreign_set(main)))
+        assert sorted(table[table != 0].tolist()) == sorted(set(expected.tolist())), main
+        assert (bloom == kernels.word_bloom(kernels.word_hashes(stage._foreign_set(main)))).all(), main
+    assert kernels.word_keys([]).size == 0 and not kernels.key_table(kernels.word_keys([])).any()
+
+
 def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():
     prof = lang._profiles()
     stage = lang.LanguageStage()
@@ -382,6 +403,32 @@ def test_sample_rows_are_the_split_stripped_alphabetic_words_rows():
             assert lang._sample_rows(low, code_points(low), script).tolist() == expected
             checked += sum(1 for r in expected if r)
     assert checked > 2000
+
+
+@needs_sentences
+def test_spread_rows_are_the_sample_rows_of_the_joined_sample():
+    """`spread_rows` (via `_spread_rows`) reads the Latin sample's words in place: the rows of the joined
+    `spread_sample`, also for astral letters (decided in Python at their offsets in the text)."""
+    extra = " «Überall» (naïve) 'quoted' 𝐀𝐁𝐂 x𝐀 😀 a😀 ...!!! 12 ab12 l'été — ‹x› ǅemal ǅ \u00a0nbsp"
+    checked = astral = 0
+    for code in ("en", "de", "fr", "vi", "pl"):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:600]
+        for k in range(0, len(lines), 100):
+            low = (extra + " ".join(lines[k : k + 100]) + extra * 3).lower()
+            cps = code_points(low)
+            for want in (1, 7, 250, 10**6):
+                sample = kernels.spread_sample(cps, want, kernels.SPACES)
+                joined = sample.tobytes().decode("utf-32-le", "surrogatepass")
+                expected = lang._sample_rows(joined, sample, "Latin").tolist()
+                rows, spans = kernels.spread_rows(
+                    cps, want, kernels.SPACES, lang._STRIP_TABLE, lang._alpha_table(), *lang._word_rows("Latin")
+                )
+                astral += int((rows < 0).sum())
+                if want == lang._SAMPLE_WORDS:
+                    assert lang._spread_rows(low, cps, "Latin").tolist() == expected
+                    assert str(lang._SpreadSample(cps)) == joined
+                checked += sum(1 for r in expected if r)
+    assert checked > 2000 and astral > 10
 
 
 @needs_sentences
@@ -780,3 +827,73 @@ def test_fresh_detectors_are_new_detectors_but_for_a_shared_generator():
     assert {k: v for k, v in vars(second).items() if k != "random"} == {
         k: v for k, v in vars(made).items() if k != "random"
     }
+
+
+@needs_sentences
+def test_odd_langs_by_shared_letters_are_the_alphabet_definition():
+    """`_odd_langs` decides by the letters not every alphabet has (cached per letter set): the same
+    languages as testing every alphabet with all the word's letters."""
+    checked = 0
+    for script, codes in (("Latin", ("de", "fr", "pl", "vi", "tr", "is", "ro")), ("Cyrillic", ("ru", "uk", "sr"))):
+        known, alphabets = lang._script_alphabets(script)
+        for code in codes:
+            text = " ".join((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:200]).lower()
+            for word in set(text.split()) | {"þarkýcý", "naïve", "x"}:
+                letters = known.intersection(word)
+                if not letters:
+                    expected: tuple[str, ...] = ()
+                elif any(c.isalpha() and c not in known for c in word):
+                    expected = tuple(alphabets)
+                else:
+                    expected = tuple(code for code, a in alphabets.items() if not letters <= a)
+                assert lang._odd_langs(word, script) == expected, word
+                checked += bool(expected)
+    assert checked > 1000
+
+
+@needs_sentences
+def test_most_listed_is_the_most_words_one_language_lists_and_main_lacks():
+    """`most_listed` (the bound `_judge` stops at before scoring) against the sets of each language's
+    list: distinct words listed for a language and not for the main language, the most of any."""
+    prof = lang._profiles()
+    table = lang._score_table("Latin")
+    position = lang._score_positions("Latin")
+    seen = 0
+    for code in ("en", "de", "fr", "es", "it", "nl", "pl", "pt"):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:60]
+        for k in range(0, 60, 3):
+            words = [w.lower() for w in lang._WORD_RE.findall(" ".join(lines[k : k + 3]))]
+            rows = np.array([table.row.get(w, 0) for w in words], dtype=np.int64)
+            for main in ("en", "de", "fr"):
+                expected = max(
+                    len({w for w in words if w in prof.words[other] and w not in prof.words[main]})
+                    for other in table.names
+                )
+                got = kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position[main])
+                assert got == expected, (code, main, k)
+                seen += expected >= 2
+    assert seen > 50
+
+
+@needs_sentences
+def test_may_tell_false_means_no_sentence_or_clause_is_judged_foreign():
+    """`_may_tell` skips a candidate sentence: then `_judge` finds neither it nor any clause of it
+    foreign (clauses may start with a word the sentence's evidence leaves out as capitalised)."""
+    stage = lang.LanguageStage()
+    skipped = kept = 0
+    for code in ("en", "de", "fr", "es", "nl", "pl", "pt", "sv"):
+        lines = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:80]
+        for k in range(0, 80, 2):
+            text = lines[k] + ", " + lines[k + 1][:1].upper() + lines[k + 1][1:]
+            words = lang._WORD_RE.findall(text)
+            for main in ("en", "de"):
+                if stage._may_tell(words, main, "Latin"):
+                    kept += 1
+                    continue
+                skipped += 1
+                assert stage._judge(lang._evidence(words), [main], "Latin") is None
+                for cs, ce in lang._clauses(text, 0, len(text)):
+                    clause = lang._WORD_RE.findall(text, cs, ce)
+                    if clause:
+                        assert stage._judge(lang._evidence(clause), [main], "Latin") is None
+    assert skipped > 50 and kept > 50

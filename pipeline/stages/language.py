@@ -594,7 +594,13 @@ class _NgramRows:
         row = len(self.index)
         if row == self.matrix.shape[0]:
             self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
-        self.matrix[row] = self.probs[ngram]
+        probs = self.probs
+        if isinstance(probs, _ProfileMap):  # its non-zero values straight into the (zero) row
+            r = probs.row[ngram]
+            begin, end = probs.starts[r], probs.starts[r + 1]
+            self.matrix[row, probs.lang_ids[begin:end]] = probs.probs[begin:end]
+        else:
+            self.matrix[row] = probs[ngram]
         self.index[ngram] = row
         return row
 
@@ -1053,9 +1059,10 @@ class LanguageStage(Stage):
         if runs is None:  # Latin letters only
             if self.options.main_languages_max == 1:
                 # words spread over the whole text: a page may open with navigation in English
-                spread = language_kernels.spread_sample(low_cps, _SAMPLE_WORDS, language_kernels.SPACES)
-                sample = spread.tobytes().decode("utf-32-le", "surrogatepass")
-                lang, sure = self._sample_language(sample, "Latin", text, spread)
+                # the sample's words as rows, read in place (`_spread_rows`); the sample itself is
+                # joined only when langdetect has to read it
+                rows = _spread_rows(low, low_cps, "Latin")
+                lang, sure = self._sample_language(_SpreadSample(low_cps), "Latin", text, rows=rows)
                 return [lang], sure
             runs = _Runs(_run_rows(text))
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -1137,15 +1144,17 @@ class LanguageStage(Stage):
         return _SCRIPT_DEFAULT.get(script, "und")
 
     def _sample_language(
-        self, sample: str, script: str, text: str, low_cps: np.ndarray | None = None
+        self, sample: str | _SpreadSample, script: str, text: str, rows: np.ndarray | None = None
     ) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
-        they cannot tell. `low_cps`: the code points of ``sample.lower()`` if known (the Latin
-        sample is cut from the lowercased text)."""
+        they cannot tell. `rows`: the sample's words as `_sample_rows` if known (the Latin sample,
+        cut from the lowercased text, is then a `_SpreadSample`, joined only for langdetect)."""
         # the words ([v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]) as
         # their rows of the script's profile index, found by a compiled pass
-        low = sample.lower() if low_cps is None else sample
-        rows = _sample_rows(low, code_points(low) if low_cps is None else low_cps, script)
+        if rows is None:
+            assert isinstance(sample, str)
+            low = sample.lower()
+            rows = _sample_rows(low, code_points(low), script)
         scores, hits = _row_scores(rows, _score_table(script))
         lang, guess = self._cheap_main(len(rows), scores, hits)
         if lang is not None and self._bilingual(text, rows, scores, lang, script):
@@ -1157,7 +1166,7 @@ class LanguageStage(Stage):
             self.stat_update("main-language-by-profile")
             return lang, True
         self.stat_update("main-language-by-langdetect")
-        probs = self._detect(sample, cap=_MAIN_LANGDETECT_CHARS)
+        probs = self._detect(str(sample), cap=_MAIN_LANGDETECT_CHARS)
         found = probs[0][0] if probs else "und"
         # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw): keep the
         # profiles' guess when they rate langdetect's answer far lower
@@ -1543,6 +1552,14 @@ class LanguageStage(Stage):
             odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
         else:
             odd_rows, counts, odd = _no_odd_rows(script), _NO_COUNTS, {}
+        # most fragments end below at "two telling words" for the best language: no language has two
+        # listed words main lacks, with main's odd-spelt words added (what `_telling` can count at
+        # most), then no scoring is needed (the same None)
+        position = _score_positions(script).get(main)
+        if position is not None:
+            listed = language_kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position)
+            if listed + (len(odd[main] - main_words) if spelt else 0) < 2:
+                return None
         # the scores, the odd-letter costs (from the rows and counts) and the best other language in
         # name order: compiled (`language_kernels.best_foreign`; the score dicts and their loops took
         # ~25 µs a fragment, numpy's costs from the rows ~8 µs)
@@ -1567,6 +1584,28 @@ class LanguageStage(Stage):
             return None
         return best, margin
 
+    def _may_tell(self, words: list[str], main: str, script: str) -> bool:
+        """Can `_judge` find the sentence of these words, or a clause of it, foreign? Not when no
+        language has two of the words listed that `main` lacks, with main's odd-spelt words added:
+        `_judge`'s bound before scoring, taken over all the words lowercased (each clause's evidence,
+        capitalised first words included, is among them), so the sentence's clauses, evidence and
+        judgings are skipped (about half the candidates)."""
+        position = _score_positions(script).get(main)
+        if position is None:
+            return True
+        low = [w.lower() for w in words]
+        table = _score_table(script)
+        rows = np.fromiter(map(table.row.get, low, repeat(0)), dtype=np.int64, count=len(low))
+        listed = language_kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position)
+        if listed >= 2:
+            return True
+        distinct = set(low)
+        if "".join(distinct).isascii():
+            return False  # `_judge` looks only at non-ASCII words for odd letters
+        main_words = self.profiles.words[main]
+        odd = {w for w in distinct if not w.isascii() and main in _odd_langs(w, script) and w not in main_words}
+        return listed + len(odd) >= 2
+
     def _telling(self, words: set[str], lang: str, other: str, odd: dict[str, frozenset[str]]) -> int:
         """Words that are evidence for `lang` against `other`."""
         prof = self.profiles
@@ -1588,9 +1627,12 @@ class LanguageStage(Stage):
         (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
         whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
         two to be judged, and most lines have none or one."""
-        foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
+            foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
             return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
+        # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
+        # a set of letters: nothing built per main language for them (~38 languages on CC)
+        frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
@@ -1609,7 +1651,7 @@ class LanguageStage(Stage):
         line, line_spans = -1, spans
         for (ls, le, ts, te, shift), k in zip(rows.tolist(), which.tolist(), strict=True):
             w = lowered[ts:te]
-            if shift == 0 and w not in foreign and (odd_re is None or not odd_re.search(w)):
+            if shift == 0 and (w not in frequent or w in main_words) and odd_letters.isdisjoint(w):
                 continue  # a key collision, not a listed word
             if k == -2:
                 if ls != line:
@@ -1627,10 +1669,14 @@ class LanguageStage(Stage):
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
 
     def _foreign_keys(self, main: str) -> tuple[np.ndarray, np.ndarray]:
-        """`language_kernels.word_hashes` of `_foreign_set(main)` and their `word_bloom`."""
+        """`language_kernels.word_hashes` of `_foreign_set(main)` and their `word_bloom`: the keys of the
+        script's frequent words that main's list lacks, picked from `_frequent_keys` (hashing the set's
+        ~10k words for each main language took ~2 ms, ~0.08 s of a CC run's first documents)."""
         keys = self._foreign_hash.get(main)
         if keys is None:
-            table = language_kernels.word_hashes(self._foreign_set(main))
+            script = self.profiles.script[main]
+            frequent, listed = _frequent_keys(script)
+            table = language_kernels.key_table(frequent[~listed[:, _score_positions(script)[main]]])
             keys = self._foreign_hash[main] = (table, language_kernels.word_bloom(table))
         return keys
 
@@ -1692,6 +1738,8 @@ class LanguageStage(Stage):
             if _code_like(text, s, e, sentence_words):
                 continue  # shell commands, LaTeX, markup: their words tell no language
             self.stat_update("same-script-candidates")
+            if not self._may_tell(sentence_words, main, script):
+                continue  # neither the sentence nor a clause of it can be judged foreign
             clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
             pieces = None
@@ -2563,7 +2611,23 @@ def _odd_langs(word: str, script: str) -> tuple[str, ...]:
         return ()
     if any(c.isalpha() and c not in known for c in word):
         return tuple(alphabets)
-    return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet)
+    # letters every alphabet has change nothing: the rest (mostly one or two, as "é") decide, and
+    # many words share them
+    return _lacking(letters - _common_letters(script), script)
+
+
+@lru_cache(maxsize=4096)
+def _lacking(letters: frozenset[str], script: str) -> tuple[str, ...]:
+    """The languages (with a listed alphabet of `script`) whose alphabet lacks one of `letters`."""
+    _, alphabets = _script_alphabets(script)
+    return tuple(lang for lang, alphabet in alphabets.items() if not letters <= alphabet) if letters else ()
+
+
+@lru_cache(maxsize=32)
+def _common_letters(script: str) -> frozenset[str]:
+    """The letters every listed alphabet of `script` has."""
+    _, alphabets = _script_alphabets(script)
+    return frozenset.intersection(*alphabets.values()) if alphabets else frozenset()
 
 
 @lru_cache(maxsize=32)
@@ -2722,6 +2786,38 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     return rows
 
 
+def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
+    """`_sample_rows` of the `language_kernels.spread_sample` of a lowercased text (`low`, its code
+    points `cps`), without joining the sample (`language_kernels.spread_rows`)."""
+    rows, spans = language_kernels.spread_rows(
+        cps, _SAMPLE_WORDS, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
+    )
+    if (rows < 0).any():  # tokens with a letter beyond the kernel's table: str.isalpha decides
+        get = _score_table(script).row.get
+        kept = []
+        for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
+            if row >= 0:
+                kept.append(row)
+            elif low[s:e].isalpha():
+                kept.append(get(low[s:e], 0))
+        rows = np.array(kept, dtype=np.int64)
+    return rows
+
+
+class _SpreadSample:
+    """The Latin main-language sample (`language_kernels.spread_sample` of a lowercased text's code
+    points), joined when read as a string: only langdetect reads it (~1 document in 10)."""
+
+    __slots__ = ("cps",)
+
+    def __init__(self, cps: np.ndarray) -> None:
+        self.cps = cps
+
+    def __str__(self) -> str:
+        spread = language_kernels.spread_sample(self.cps, _SAMPLE_WORDS, language_kernels.SPACES)
+        return spread.tobytes().decode("utf-32-le", "surrogatepass")
+
+
 def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
     """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
     distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
@@ -2744,6 +2840,20 @@ def _frequent_words(script: str) -> dict[str, frozenset[str]]:
             if d + prof.oov[lang] >= _FREQUENT:
                 out.setdefault(w, set()).add(lang)
     return {w: frozenset(v) for w, v in out.items()}
+
+
+@lru_cache(maxsize=32)
+def _frequent_keys(script: str) -> tuple[np.ndarray, np.ndarray]:
+    """The `language_kernels.word_keys` of `_frequent_words(script)` and, by language of
+    `_score_table(script)` (a column each, `_score_positions`), which of those words its list has
+    (a word is on a language's list when the profile index has an entry of the language for it)."""
+    words = list(_frequent_words(script))
+    index, position = _script_index(script), _score_positions(script)
+    listed = np.zeros((len(words), len(position)), dtype=np.bool_)
+    for i, w in enumerate(words):
+        for lang, _ in index[w]:
+            listed[i, position[lang]] = True
+    return language_kernels.word_keys(words), listed
 
 
 @lru_cache(maxsize=32)
