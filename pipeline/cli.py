@@ -6,6 +6,7 @@ output or state folder that cannot be written).
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import logging
@@ -272,7 +273,7 @@ def run(
         log.exception("run failed")
         if os.environ.get("CLEANCORPUS_DEBUG"):
             traceback.print_exc()
-        _fail(f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)", EXIT_FAILED)
+        _fail(_failure(err, folder / DB_NAME), EXIT_FAILED)
     finally:
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
@@ -288,6 +289,26 @@ def run(
         if strict:
             _fail(f"{quarantined} quarantined (--strict)", EXIT_FAILED)
         sys.exit(EXIT_QUARANTINED)
+
+
+# A file system that stops taking writes: full, over quota, a file over the size limit, read-only, an I/O error.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def _failure(err: Exception, database: Path) -> str:
+    """The line for a failed run: a full disk names the file and says what happens next, rather than only
+    "OSError: [Errno 28] No space left on device"."""
+    if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS and err.filename:
+        return (
+            f"run failed: cannot write {err.filename}: {err.strerror}; files not finished were not committed "
+            "and will be processed next time"
+        )
+    if isinstance(err, sqlite3.OperationalError) and "disk is full" in str(err):
+        return (
+            f"run failed: cannot write the state database {database}: {err}; files not finished were not committed "
+            "and will be processed next time"
+        )
+    return f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)"
 
 
 def _quiet_ray() -> None:

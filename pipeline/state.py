@@ -592,7 +592,11 @@ class StateStore:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (a full disk: SQLITE_FULL); ROLLBACK then raised "cannot
+            # rollback - no transaction is active" in place of the error that said what happened.
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
