@@ -511,8 +511,12 @@ def _runs_config(config_path: str | None, outdir: str | None) -> RunConfig:
         return _config_or_exit(config_path)
     report = Path(outdir or default_config().output.dir) / "report.json"
     try:
-        recorded = json.loads(report.read_bytes())["config"]
+        ran = json.loads(report.read_bytes())
+        recorded = ran["config"]
         kept = {k: recorded[k] for k in ("input", "output", "state") if k in recorded}
+        if isinstance(kept.get("state"), str) and isinstance(ran.get("cwd"), str):
+            # a relative `state:` is relative to the directory the run was started in, not to this command's
+            kept["state"] = os.path.join(ran["cwd"], kept["state"])
         # and its extract stage: an HTML page's "before" is the text it made (what removed.jsonl's offsets index)
         extract = [s for s in recorded.get("stages", []) if isinstance(s, dict) and s.get("stage") == "extract"]
         return load_config_data({"stages": extract, **kept}, str(report))

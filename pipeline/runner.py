@@ -883,7 +883,8 @@ class _Outputs:
             rows = ((key, payload) for key, payloads in popped for payload in payloads)  # built as they are saved
             record = FileRecord(
                 f.rel,
-                str(f.path),
+                # absolute: explain and report.html, run from another directory than the run, read it there
+                str(f.path) if f.stdio else os.path.abspath(f.path),
                 f.size,
                 self.hashes.get(f.rel, ""),
                 self.config_hash,
@@ -1352,7 +1353,8 @@ def _run_locked(
         else:
             changed += 1
             files.append(f)
-            if previous.path != str(f.path):  # e.g. another input folder with the same file names
+            # (another input folder with the same file names; recorded relative to the run's directory before)
+            if os.path.abspath(previous.path) != os.path.abspath(f.path):
                 replaced.append({"file": f.rel, "before": previous.path, "now": str(f.path)})
                 log.warning(
                     "%s was processed from %s before; its output is replaced with that of %s",
@@ -1509,6 +1511,8 @@ def _run_locked(
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 3),
         "workers": workers or 1,
+        # where relative paths of the run (inputs, output, state) start: explain run elsewhere resolves them
+        "cwd": os.getcwd(),
         "inputs": {
             "files": len(all_files),
             "processed": read,

@@ -109,3 +109,52 @@ def test_a_full_state_database_says_so_rather_than_cannot_rollback(tmp_path: Pat
     assert [f.source for f in store.files()] == ["a.jsonl"]
     store.close()
 
+
+def _relative_run(tmp_path: Path) -> tuple[Path, str]:
+    """A run in ``tmp_path`` naming its input, output and state by relative paths (as a cron line after
+    ``cd /srv/cleaning`` does); the id of a document it removed spans from."""
+    _write_jsonl(tmp_path / "data" / "a.jsonl", _cc_records(40))
+    (tmp_path / "c.yaml").write_text("state: st\n", encoding="utf-8")
+    done = _cli("run", "data", "-o", "out", "-c", "c.yaml", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    first = orjson.loads((tmp_path / "out" / "removed.jsonl").read_bytes().splitlines()[0])
+    return tmp_path / "elsewhere", first["id"]
+
+
+def test_explain_and_state_info_from_another_directory_than_the_runs(tmp_path: Path) -> None:
+    # The input path and `state:` were recorded relative to the directory of the run: explain run from elsewhere
+    # said "(input not found: it was moved or deleted)" for an input that was there, and state info said
+    # "No state in st".
+    elsewhere, doc_id = _relative_run(tmp_path)
+    elsewhere.mkdir()
+    out = str(tmp_path / "out")
+    shown = _cli("explain", doc_id, "-o", out, cwd=elsewhere)
+    assert shown.returncode == 0, shown.stderr
+    assert "input not found" not in shown.stdout
+    before = shown.stdout.split("--- before")[1].split("--- after ---")[0]
+    assert "[-boilerplate/" in before, shown.stdout
+    info = _cli("state", "info", "-o", out, cwd=elsewhere)
+    assert info.returncode == 0, info.stderr
+    assert f"folder: {tmp_path / 'st'}" in info.stdout and "files: 1" in info.stdout, info.stdout
+
+
+def test_explain_of_a_state_with_relative_paths_says_where_it_looked(tmp_path: Path) -> None:
+    # A state and report of a version before this one: the path relative, no directory of the run in
+    # report.json. explain cannot know where the run started: it says where it looked and what to do.
+    elsewhere, doc_id = _relative_run(tmp_path)
+    elsewhere.mkdir()
+    with sqlite3.connect(tmp_path / "st" / "state.sqlite") as db:
+        db.execute("UPDATE files SET path = 'data/a.jsonl'")
+    db.close()
+    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    del report["cwd"]
+    report["config"]["state"] = str(tmp_path / "st")
+    (tmp_path / "out" / "report.json").write_bytes(orjson.dumps(report))
+    shown = _cli("explain", doc_id, "-o", str(tmp_path / "out"), cwd=elsewhere)
+    assert shown.returncode == 0, shown.stderr
+    assert f"(input not found at data/a.jsonl from {elsewhere}: it was moved or deleted, or the run was " in (
+        shown.stdout
+    ), shown.stdout
+    assert "run explain from there" in shown.stdout
+    from_there = _cli("explain", doc_id, "-o", "out", cwd=tmp_path)  # from the run's directory it is found
+    assert "input not found" not in from_there.stdout and "[-boilerplate/" in from_there.stdout, from_there.stdout
