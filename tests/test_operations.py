@@ -10,12 +10,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 from conftest import CORPORA, REPO
 
+from pipeline.document import Document
+from pipeline.stages.base import Stage
 from pipeline.state import FileRecord, StateStore
 
 NORMALIZE_ONLY = "stages:\n  - stage: normalize\n"  # no first pass nor index: the state stays a few KB
@@ -31,25 +34,34 @@ def _write_jsonl(path: Path, records: list[dict]) -> None:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
 
 
-def _cli(*args: str, cwd: Path | None = None, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
-    """``python -m pipeline ARGS`` in a child; ``file_size_limit``: no file it writes may grow beyond so many
-    bytes (RLIMIT_FSIZE, with SIGXFSZ ignored, so that the write fails with EFBIG as on a full disk)."""
+def _cli(
+    *args: str,
+    cwd: Path | None = None,
+    file_size_limit: int | None = None,
+    env: dict[str, str] | None = None,
+    new_session: bool = False,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` in a child (in a process group of its own with ``new_session``);
+    ``file_size_limit``: no file it writes may grow beyond so many bytes (RLIMIT_FSIZE, with SIGXFSZ ignored,
+    so that the write fails with EFBIG as on a full disk)."""
 
     def limited() -> None:
         if file_size_limit is not None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (an ignored signal stays ignored across exec)
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=full_env,
         cwd=cwd,
-        timeout=300,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
         preexec_fn=limited,
+        start_new_session=new_session,
     )
 
 
@@ -158,3 +170,77 @@ def test_explain_of_a_state_with_relative_paths_says_where_it_looked(tmp_path: P
     assert "run explain from there" in shown.stdout
     from_there = _cli("explain", doc_id, "-o", "out", cwd=tmp_path)  # from the run's directory it is found
     assert "input not found" not in from_there.stdout and "[-boilerplate/" in from_there.stdout, from_there.stdout
+
+
+class SignalFromWorker(Stage):
+    """At the document named by CLEANCORPUS_TEST_SIGNAL_AT, a worker sends SIGTERM to itself (``worker``) or to
+    the run's whole process group (``group``: what timeout(1) and systemd do), as CLEANCORPUS_TEST_SIGNAL says."""
+
+    name = "signal"
+
+    def process(self, doc: Document) -> None:
+        import multiprocessing
+
+        if doc.id != os.environ.get("CLEANCORPUS_TEST_SIGNAL_AT") or multiprocessing.parent_process() is None:
+            return
+        if os.environ["CLEANCORPUS_TEST_SIGNAL"] == "group":
+            os.killpg(os.getpgid(0), signal.SIGTERM)
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # (the signal is handled before the document is done)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and fork")
+@pytest.mark.parametrize("to", ["worker", "group"])
+def test_sigterm_to_the_workers_does_not_break_the_run(tmp_path: Path, to: str) -> None:
+    # timeout(1), systemd and a terminal signal the whole process group: the workers died of SIGTERM at once,
+    # and the run failed with "BrokenProcessPool: A process in the process pool was terminated abruptly"
+    # (exit 1) or, when a worker died half-way through sending its result, hung for ever in the pool's shutdown
+    # holding the lock. Workers now leave a stop to the run: SIGTERM to a worker alone changes nothing, SIGTERM
+    # to the group ends the run with 143, and the next run gives what an uninterrupted one gives.
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"First file, document {i}."} for i in range(40)])
+    _write_jsonl(src / "b.jsonl", [{"id": f"b{i}", "text": f"Second file, document {i}."} for i in range(40)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: test_operations:SignalFromWorker\n  - stage: normalize\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("run", str(src), "-o", str(out), "-c", str(config), "-q", "--workers", "2")
+    env = {"CLEANCORPUS_TEST_SIGNAL_AT": "a3", "CLEANCORPUS_TEST_SIGNAL": to}
+    ended = _cli(*args, env=env, new_session=True, timeout=120)
+    if to == "worker":
+        assert ended.returncode == 0, ended.stderr
+    else:
+        assert ended.returncode == 143, ended.stderr
+        assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
+        assert [p.name for p in out.rglob("*.partial")] == []
+        assert _cli(*args).returncode == 0
+    reference = tmp_path / "reference"
+    assert _cli("run", str(src), "-o", str(reference), "-c", str(config), "-q").returncode == 0
+    assert _outputs(out) == _outputs(reference)
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="fork callbacks")
+def test_sigterm_while_a_worker_is_forked_ends_the_run(tmp_path: Path) -> None:
+    # Python ran the SIGTERM handler inside a fork callback (logging's lock release), where the exception it
+    # raises is printed as "Exception ignored ... Terminated" and dropped: the run went on to the end and exited
+    # 0 (seen with `timeout -s TERM 1.9` at --workers 2). Here a fork callback sends the signal at every fork.
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"A document, number {i}."} for i in range(20)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = (
+        "import os, signal, sys\n"
+        "os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+        "from pipeline.cli import main\n"
+        "main()\n"
+    )
+    args = ("run", str(src), "-o", str(out), "-c", str(config), "-q", "--workers", "2")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    ended = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert ended.returncode == 143, ended.stderr
+    assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
+    assert "Exception ignored" not in ended.stderr
+    assert not (out / "a.jsonl").exists() and not list(out.rglob("*.partial"))
