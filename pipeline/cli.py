@@ -560,7 +560,7 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
         click.echo(f"no state in {folder} (no run has finished a file there yet)")
         return
     try:
-        store = StateStore(folder)
+        store = StateStore.for_reading(folder)
         try:
             info = store.info()
         finally:

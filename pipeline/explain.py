@@ -106,7 +106,7 @@ def _known_sources(config: RunConfig, outdir: Path, report: dict[str, Any] | Non
     folder = state_folder(config, outdir)
     if not (folder / "state.sqlite").exists():
         return sources
-    store = StateStore(folder)
+    store = StateStore.for_reading(folder)
     try:
         recorded = {f.source: f.path for f in store.files()}
     finally:

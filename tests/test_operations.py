@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -244,3 +245,44 @@ def test_sigterm_while_a_worker_is_forked_ends_the_run(tmp_path: Path) -> None:
     assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
     assert "Exception ignored" not in ended.stderr
     assert not (out / "a.jsonl").exists() and not list(out.rglob("*.partial"))
+
+
+def _on_a_read_only_mount(folder: Path, *command: str) -> subprocess.CompletedProcess:
+    """``python -m pipeline COMMAND`` with ``folder`` mounted read-only (a backup, a snapshot, an NFS export):
+    in a mount namespace of its own (unshare), so nothing changes outside; skipped where that is not allowed."""
+    mount = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} {folder}"
+    probe = subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c", f"{mount} && ! touch {folder}/.probe"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no read-only mount here (unshare: {probe.stderr.decode().strip()[:80]})")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    python = f"{sys.executable} -m pipeline {' '.join(command)}"
+    return subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c", f"{mount} && {python}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="unshare(1) makes the read-only mount")
+def test_explain_and_state_info_read_an_output_folder_on_a_read_only_file_system(tmp_path: Path) -> None:
+    # Both failed with "cannot write to the state database .../state.sqlite: Permission denied" (exit 2): SQLite
+    # makes a -shm file to read a WAL database, even read-only. The state is now opened read-only (immutable).
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_records(30))
+    out = tmp_path / "out"
+    assert _cli("run", str(tmp_path / "in"), "-o", str(out), "-q").returncode == 0
+    doc_id = orjson.loads((out / "removed.jsonl").read_bytes().splitlines()[0])["id"]
+    info = _on_a_read_only_mount(out, "state", "info", "-o", str(out))
+    assert info.returncode == 0, info.stderr
+    assert "files: 1" in info.stdout and "documents: 30" in info.stdout, info.stdout
+    shown = _on_a_read_only_mount(out, "explain", doc_id, "-o", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "[-boilerplate/" in shown.stdout and "input not found" not in shown.stdout, shown.stdout
+    ran = _on_a_read_only_mount(out, "run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert ran.returncode == 2 and "Read-only file system" in ran.stderr, ran.stderr
