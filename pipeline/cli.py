@@ -279,6 +279,8 @@ def run(
             signal.signal(signal.SIGTERM, previous_sigterm)
         if progress is not None:
             progress.stop()
+    for warning in result.report.get("warnings", []):  # (logged by the run) what a cron job's owner must see
+        click.echo(f"cleancorpus: warning: {warning}", err=True)
     summary = _summary(result.report, result.outdir)
     log.info("%s", summary, extra={"report": {k: result.report[k] for k in ("inputs", "documents", "characters")}})
     if not quiet:

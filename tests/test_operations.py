@@ -286,3 +286,37 @@ def test_explain_and_state_info_read_an_output_folder_on_a_read_only_file_system
     assert "[-boilerplate/" in shown.stdout and "input not found" not in shown.stdout, shown.stdout
     ran = _on_a_read_only_mount(out, "run", str(tmp_path / "in"), "-o", str(out), "-q")
     assert ran.returncode == 2 and "Read-only file system" in ran.stderr, ran.stderr
+
+
+def test_a_deleted_audit_folder_does_not_empty_the_audit_files(tmp_path: Path) -> None:
+    # removed.jsonl and rejected.jsonl are assembled from each file's part in the state folder. With the parts
+    # gone (.cleancorpus/audit deleted: a clean-up script, a partial restore), the next run that processed a
+    # file wrote both anew from what was left: every earlier record lost (their last copy), exit 0, not a word.
+    records = _cc_records(80)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:40])
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert _cli(*args).returncode == 0
+    before = {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")}
+    assert before["removed"].count(b"\n") > 100
+    shutil.rmtree(out / ".cleancorpus" / "audit")
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[40:])
+    warned = _cli(*args)
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: the audit parts of 1 file (a.jsonl) are missing from" in warned.stderr, warned.stderr
+    assert "Run with --rebuild" in warned.stderr
+    for kind, old in before.items():
+        now = (out / f"{kind}.jsonl").read_bytes()
+        assert now.startswith(old), kind  # the earlier records kept, this run's after them
+    assert b'"source":"b.jsonl"' in (out / "removed.jsonl").read_bytes()
+    report = orjson.loads((out / "report.json").read_bytes())
+    assert len(report["warnings"]) == 1
+    kept = {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")}
+    again = _cli(*args)  # nothing new: said again (until --rebuild), nothing appended twice
+    assert again.returncode == 0 and "are missing from" in again.stderr, again.stderr
+    assert {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")} == kept
+    rebuilt = _cli(*args, "--rebuild")
+    assert rebuilt.returncode == 0 and rebuilt.stderr == "", rebuilt.stderr
+    fresh = tmp_path / "fresh"
+    assert _cli("run", str(tmp_path / "in"), "-o", str(fresh), "-q").returncode == 0
+    assert _outputs(out) == _outputs(fresh)
