@@ -982,6 +982,23 @@ class _Outputs:
         self.writer, self.parts = None, None
 
 
+def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, str], inputs: set[str]) -> list[str]:
+    """Warnings for new input files with the content of a recorded file that is no longer an input (renamed or
+    moved): dedup rejects each of their documents as a copy of the old file's, which stays recorded, so the run
+    kept nothing of them and said only "0 kept"."""
+    new = [f for f in files if not f.stdio and f.rel in hashes and store.file(f.rel) is None]
+    if not new:
+        return []
+    gone = {r.content_hash: r.source for r in store.files() if r.source not in inputs and r.source != STDIN}
+    return [
+        f"{f.rel} has the content of {gone[hashes[f.rel]]}, processed before and no longer an input (renamed?): "
+        f"its documents are copies of those recorded from {gone[hashes[f.rel]]}, which are kept, so they are "
+        "rejected as duplicates; run with --rebuild to process the inputs as they are now"
+        for f in new
+        if hashes[f.rel] in gone
+    ]
+
+
 def _state_key(position: int, stage: Stage) -> str:
     return f"{position}:{stage.name}"
 
@@ -1400,6 +1417,7 @@ def _run_locked(
                 )
     if retimed:
         store.note_mtimes(retimed)
+    renamed = _renamed_files(store, files, hashes, {f.rel for f in all_files})
 
     # Setting up makes the run's long-lived objects (stages, tables, caches, the loaded state): the collector's
     # automatic full passes on the way would walk them again and again (one took 48 ms in a fresh run here); it
@@ -1533,7 +1551,7 @@ def _run_locked(
             loader.wait()  # (a run that failed in its first pass: the thread ends before the process goes on)
         executor.close()
         gc.unfreeze()  # a library call: leave the process's collector as it was
-    warnings: list[str] = []  # for the operator: printed even by a --quiet run, and logged
+    warnings = list(renamed)  # for the operator: printed even by a --quiet run, and logged
     try:
         if config.output.audit:
             warnings += _assemble_audit(

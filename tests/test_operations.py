@@ -320,3 +320,26 @@ def test_a_deleted_audit_folder_does_not_empty_the_audit_files(tmp_path: Path) -
     fresh = tmp_path / "fresh"
     assert _cli("run", str(tmp_path / "in"), "-o", str(fresh), "-q").returncode == 0
     assert _outputs(out) == _outputs(fresh)
+
+
+def test_a_renamed_input_file_is_named_in_a_warning(tmp_path: Path) -> None:
+    # A file renamed between two runs (moved to a folder, a new naming scheme) is a new file whose documents are
+    # all exact copies of the old name's, which stay recorded: every one was rejected as a duplicate, and the
+    # run said "0 kept, 40 rejected" and nothing else (exit 0).
+    records = _cc_records(80)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:40])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[40:])
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert _cli(*args).returncode == 0
+    (tmp_path / "in" / "b.jsonl").rename(tmp_path / "in" / "c.jsonl")
+    renamed = _cli(*args)
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stderr.startswith(
+        "cleancorpus: warning: c.jsonl has the content of b.jsonl, processed before and no longer an input"
+    ), renamed.stderr
+    assert "--rebuild" in renamed.stderr
+    assert (out / "c.jsonl").read_bytes() == b""  # (what the warning is about)
+    assert _cli(*args).stderr == ""  # said once
+    assert _cli(*args, "--rebuild").stderr == ""
+    assert (out / "c.jsonl").read_bytes() == (out / "b.jsonl").read_bytes() != b""
