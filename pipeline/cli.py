@@ -555,7 +555,7 @@ def _with_state_options(fn: Any) -> Any:
 @_with_state_options
 def state_info(config_path: str | None, outdir: str | None) -> None:
     """What the state holds: files processed, documents, config hash, dedup index size."""
-    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateStore
+    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateStore, lock_holder
 
     folder = _state_folder(config_path, outdir)
     if not (folder / DB_NAME).exists():
@@ -573,7 +573,11 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir)
         raise
     if not info["files"]:
-        click.echo(f"no state in {folder} (no file recorded: a --limit trial run records nothing)")
+        holder = lock_holder(folder)
+        if holder is not None:  # (the first run of a new output folder, under way: it said "a --limit trial")
+            click.echo(f"no file recorded in {folder} yet: a run ({holder}) is under way")
+        else:
+            click.echo(f"no state in {folder} (no file recorded: a --limit trial run records nothing)")
         return
     for key, value in info.items():
         if key == "stage_rows":  # what each stage keeps for later runs, e.g. "dedup_index: 3 files, 2.1 MB"

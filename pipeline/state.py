@@ -287,6 +287,29 @@ def _take_lock(folder: Path) -> IO[str]:
     return fh
 
 
+def lock_holder(folder: Path) -> str | None:
+    """Who holds the run lock of ``folder`` (``pid N, started TIME``), or None: it is free, or that cannot be
+    told without taking it (not Linux). Read from /proc/locks, so that asking never makes a run that starts
+    meanwhile find it taken."""
+    try:
+        st = (folder / "lock").stat()
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    inode = f":{st.st_ino} "
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device as major:minor, in hex)
+        if len(fields) >= 6 and fields[1] == "FLOCK" and f"{fields[5]} ".endswith(inode):
+            major, minor, _ = fields[5].split(":")
+            if (int(major, 16), int(minor, 16)) == (os.major(st.st_dev), os.minor(st.st_dev)):
+                try:
+                    return (folder / "lock").read_text(encoding="utf-8").strip() or f"pid {fields[4]}"
+                except OSError:
+                    return f"pid {fields[4]}"
+    return None
+
+
 def _release_lock(fh: IO[str]) -> None:
     _held_locks.discard(fh.fileno())
     fcntl.flock(fh, fcntl.LOCK_UN)

@@ -343,3 +343,21 @@ def test_a_renamed_input_file_is_named_in_a_warning(tmp_path: Path) -> None:
     assert _cli(*args).stderr == ""  # said once
     assert _cli(*args, "--rebuild").stderr == ""
     assert (out / "c.jsonl").read_bytes() == (out / "b.jsonl").read_bytes() != b""
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="the lock's holder is read from /proc/locks")
+def test_state_info_during_the_first_run_says_a_run_is_under_way(tmp_path: Path) -> None:
+    # While the first run on an output folder works through its first files (hours on a large corpus), state
+    # info said "no state in OUT/.cleancorpus (no file recorded: a --limit trial run records nothing)".
+    folder = tmp_path / "out" / ".cleancorpus"
+    store = StateStore(folder)  # (what a run has made before it records its first file)
+    store.lock()
+    try:
+        info = _cli("state", "info", "-o", str(tmp_path / "out"))
+    finally:
+        store.close()
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"no file recorded in {folder} yet: a run (pid {os.getpid()}, started "), info.stdout
+    assert "under way" in info.stdout
+    after = _cli("state", "info", "-o", str(tmp_path / "out"))
+    assert "a --limit trial run records nothing" in after.stdout, after.stdout
