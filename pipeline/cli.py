@@ -305,6 +305,11 @@ def _failure(err: Exception, database: Path) -> str:
             f"run failed: cannot write {err.filename}: {err.strerror}; files not finished were not committed "
             "and will be processed next time"
         )
+    if type(err).__name__ == "BrokenProcessPool":  # (concurrent.futures, not imported for this)
+        return (
+            "run failed: a worker process died (killed: out of memory? see `dmesg`); files not finished were not "
+            "committed and will be processed next time (fewer --workers need less memory)"
+        )
     if isinstance(err, sqlite3.OperationalError) and "disk is full" in str(err):
         return (
             f"run failed: cannot write the state database {database}: {err}; files not finished were not committed "

@@ -175,7 +175,8 @@ def test_explain_of_a_state_with_relative_paths_says_where_it_looked(tmp_path: P
 
 class SignalFromWorker(Stage):
     """At the document named by CLEANCORPUS_TEST_SIGNAL_AT, a worker sends SIGTERM to itself (``worker``) or to
-    the run's whole process group (``group``: what timeout(1) and systemd do), as CLEANCORPUS_TEST_SIGNAL says."""
+    the run's whole process group (``group``: what timeout(1) and systemd do), or SIGKILL to itself (``kill``), as
+    CLEANCORPUS_TEST_SIGNAL says."""
 
     name = "signal"
 
@@ -186,13 +187,15 @@ class SignalFromWorker(Stage):
             return
         if os.environ["CLEANCORPUS_TEST_SIGNAL"] == "group":
             os.killpg(os.getpgid(0), signal.SIGTERM)
+        elif os.environ["CLEANCORPUS_TEST_SIGNAL"] == "kill":  # (the OOM killer)
+            os.kill(os.getpid(), signal.SIGKILL)
         else:
             os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.5)  # (the signal is handled before the document is done)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and fork")
-@pytest.mark.parametrize("to", ["worker", "group"])
+@pytest.mark.parametrize("to", ["worker", "group", "kill"])
 def test_sigterm_to_the_workers_does_not_break_the_run(tmp_path: Path, to: str) -> None:
     # timeout(1), systemd and a terminal signal the whole process group: the workers died of SIGTERM at once,
     # and the run failed with "BrokenProcessPool: A process in the process pool was terminated abruptly"
@@ -210,6 +213,12 @@ def test_sigterm_to_the_workers_does_not_break_the_run(tmp_path: Path, to: str) 
     ended = _cli(*args, env=env, new_session=True, timeout=120)
     if to == "worker":
         assert ended.returncode == 0, ended.stderr
+    elif to == "kill":  # a worker killed (out of memory): said so, in one line, and the next run redoes it
+        assert ended.returncode == 1, ended.stderr
+        assert ended.stderr.startswith("cleancorpus: error: run failed: a worker process died (killed: out of memory?")
+        assert ended.stderr.count("\n") == 1, ended.stderr
+        assert [p.name for p in out.rglob("*.partial")] == []
+        assert _cli(*args).returncode == 0
     else:
         assert ended.returncode == 143, ended.stderr
         assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
