@@ -6,6 +6,7 @@ output or state folder that cannot be written).
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import logging
@@ -272,12 +273,14 @@ def run(
         log.exception("run failed")
         if os.environ.get("CLEANCORPUS_DEBUG"):
             traceback.print_exc()
-        _fail(f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)", EXIT_FAILED)
+        _fail(_failure(err, folder / DB_NAME), EXIT_FAILED)
     finally:
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         if progress is not None:
             progress.stop()
+    for warning in result.report.get("warnings", []):  # (logged by the run) what a cron job's owner must see
+        click.echo(f"cleancorpus: warning: {warning}", err=True)
     summary = _summary(result.report, result.outdir)
     log.info("%s", summary, extra={"report": {k: result.report[k] for k in ("inputs", "documents", "characters")}})
     if not quiet:
@@ -288,6 +291,31 @@ def run(
         if strict:
             _fail(f"{quarantined} quarantined (--strict)", EXIT_FAILED)
         sys.exit(EXIT_QUARANTINED)
+
+
+# A file system that stops taking writes: full, over quota, a file over the size limit, read-only, an I/O error.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def _failure(err: Exception, database: Path) -> str:
+    """The line for a failed run: a full disk names the file and says what happens next, rather than only
+    "OSError: [Errno 28] No space left on device"."""
+    if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS and err.filename:
+        return (
+            f"run failed: cannot write {err.filename}: {err.strerror}; files not finished were not committed "
+            "and will be processed next time"
+        )
+    if type(err).__name__ == "BrokenProcessPool":  # (concurrent.futures, not imported for this)
+        return (
+            "run failed: a worker process died (killed: out of memory? see `dmesg`); files not finished were not "
+            "committed and will be processed next time (fewer --workers need less memory)"
+        )
+    if isinstance(err, sqlite3.OperationalError) and "disk is full" in str(err):
+        return (
+            f"run failed: cannot write the state database {database}: {err}; files not finished were not committed "
+            "and will be processed next time"
+        )
+    return f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)"
 
 
 def _quiet_ray() -> None:
@@ -490,8 +518,12 @@ def _runs_config(config_path: str | None, outdir: str | None) -> RunConfig:
         return _config_or_exit(config_path)
     report = Path(outdir or default_config().output.dir) / "report.json"
     try:
-        recorded = json.loads(report.read_bytes())["config"]
+        ran = json.loads(report.read_bytes())
+        recorded = ran["config"]
         kept = {k: recorded[k] for k in ("input", "output", "state") if k in recorded}
+        if isinstance(kept.get("state"), str) and isinstance(ran.get("cwd"), str):
+            # a relative `state:` is relative to the directory the run was started in, not to this command's
+            kept["state"] = os.path.join(ran["cwd"], kept["state"])
         # and its extract stage: an HTML page's "before" is the text it made (what removed.jsonl's offsets index)
         extract = [s for s in recorded.get("stages", []) if isinstance(s, dict) and s.get("stage") == "extract"]
         return load_config_data({"stages": extract, **kept}, str(report))
@@ -528,14 +560,14 @@ def _with_state_options(fn: Any) -> Any:
 @_with_state_options
 def state_info(config_path: str | None, outdir: str | None) -> None:
     """What the state holds: files processed, documents, config hash, dedup index size."""
-    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateStore
+    from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateStore, lock_holder
 
     folder = _state_folder(config_path, outdir)
     if not (folder / DB_NAME).exists():
         click.echo(f"no state in {folder} (no run has finished a file there yet)")
         return
     try:
-        store = StateStore(folder)
+        store = StateStore.for_reading(folder)
         try:
             info = store.info()
         finally:
@@ -546,7 +578,11 @@ def state_info(config_path: str | None, outdir: str | None) -> None:
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir)
         raise
     if not info["files"]:
-        click.echo(f"no state in {folder} (no file recorded: a --limit trial run records nothing)")
+        holder = lock_holder(folder)
+        if holder is not None:  # (the first run of a new output folder, under way: it said "a --limit trial")
+            click.echo(f"no file recorded in {folder} yet: a run ({holder}) is under way")
+        else:
+            click.echo(f"no state in {folder} (no file recorded: a --limit trial run records nothing)")
         return
     for key, value in info.items():
         if key == "stage_rows":  # what each stage keeps for later runs, e.g. "dedup_index: 3 files, 2.1 MB"

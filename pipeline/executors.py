@@ -114,11 +114,18 @@ def _start_worker(parent: int, initializer: Callable[..., None], *initargs: Any)
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the run died before the line above
             os._exit(1)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (a forked worker has the run's handler: cli.Terminated)
+    # A stop is the run's to handle: timeout(1), systemd and a terminal's Ctrl-C signal the whole process group.
+    # A worker that died of it, maybe half-way through sending a result, made the run fail with BrokenProcessPool
+    # (exit 1, not 143) or hang for ever in the pool's shutdown (its thread waiting for the rest of the result),
+    # holding the lock. Ignoring them, a worker ends when the run closes the pool, or dies with the run (above).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # (forked while they were held: _submit)
     initializer(*initargs)
 
 
 _PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 class ProcessExecutor:
@@ -142,11 +149,27 @@ class ProcessExecutor:
         )
         self.files: list[str] = []  # temporary files of shared objects
         self.memory_files: list[int] = []  # in-memory ones (their descriptors)
+        self._forked = False  # (the first submit forks the workers: _submit)
 
     def start(self) -> None:
         """Start the workers now (a fork pool starts all of them at its first task), e.g. before this
         process starts a thread: a worker forked while a thread holds a lock would never see it released."""
-        self.pool.submit(int).result()
+        self._submit(int).result()
+
+    def _submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
+        """``pool.submit``; the first, which forks the workers, with SIGTERM and SIGINT held. Python runs a
+        signal's handler at the next line of Python, and at a fork that was a fork callback (logging's lock
+        release), where the exception it raises (cli.Terminated, KeyboardInterrupt) is printed as "Exception
+        ignored" and dropped: a run told to stop went on to the end and exited 0. Held, the signal is handled
+        here once the workers are started."""
+        if self._forked or not self.forks:
+            return self.pool.submit(fn, *args)
+        self._forked = True
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            return self.pool.submit(fn, *args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def share(self, obj: Any) -> Shared:
         """Pickle ``obj`` to a file that each worker loads once: on Linux an anonymous in-memory file
@@ -168,13 +191,19 @@ class ProcessExecutor:
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         pending: deque[Future[R]] = deque()
         for item in items:
-            pending.append(self.pool.submit(fn, item))
+            pending.append(self._submit(fn, item))
             if len(pending) >= self.in_flight:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
     def close(self) -> None:
+        if getattr(self.pool, "_broken", False):
+            # A worker died (the OOM killer): the pool's thread terminates the others and waits for them, but
+            # they ignore SIGTERM (_start_worker)
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
         for path in self.files:
             _unlink(path)

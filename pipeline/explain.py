@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,17 @@ def _known_sources(config: RunConfig, outdir: Path, report: dict[str, Any] | Non
     folder = state_folder(config, outdir)
     if not (folder / "state.sqlite").exists():
         return sources
-    store = StateStore(folder)
+    store = StateStore.for_reading(folder)
     try:
-        return sources | {f.source: f.path for f in store.files()}
+        recorded = {f.source: f.path for f in store.files()}
     finally:
         store.close()
+    # Versions before session 17 recorded an input named by a relative path as given: relative to the directory
+    # the run was started in (report.json's ``cwd`` since), not to explain's.
+    started_in = (report or {}).get("cwd")
+    if isinstance(started_in, str):
+        recorded = {k: v if k == STDIN else os.path.join(started_in, v) for k, v in recorded.items()}
+    return sources | recorded
 
 
 def _run_report(outdir: Path) -> dict[str, Any] | None:
@@ -277,6 +284,19 @@ def explain_document(
     )
 
 
+def _not_found(path: str | None) -> str:
+    """Why there is no "before": where the input was looked for, and, for a path relative to the directory of
+    a run whose report names none, that explain must be run from there."""
+    if path is None:
+        return "(input not found: the state records no input file of this name)"
+    if os.path.isabs(path):
+        return f"(input not found at {path}: it was moved or deleted)"
+    return (
+        f"(input not found at {path} from {os.getcwd()}: it was moved or deleted, or the run was started in "
+        "another directory; the path is relative to that one: run explain from there)"
+    )
+
+
 def _listed(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
@@ -312,7 +332,7 @@ def _explain_one(
         lines.append(
             "(read from standard input, which was not kept: the audit holds the text of rejected documents only)"
             if doc.source == STDIN
-            else "(input not found: it was moved or deleted)"
+            else _not_found(sources.get(doc.source))
         )
         unplaced = removed
     else:

@@ -639,7 +639,16 @@ class AtomicFile:
         if self._raw is None:
             self._open()
         self.empty = False
-        self._stream.write(data)
+        try:
+            self._stream.write(data)
+        except OSError as err:
+            raise self._named(err) from None
+
+    def _named(self, err: OSError) -> OSError:
+        """``err`` naming the file: a full disk said only "[Errno 28] No space left on device"."""
+        if err.filename is not None or err.errno is None:
+            return err
+        return type(err)(err.errno, err.strerror, str(self.tmp))
 
     def close(self) -> None:
         """End the content (the compressed stream's last frame) and hand it to the OS, not yet synced nor
@@ -647,10 +656,13 @@ class AtomicFile:
         raw = self._raw
         if raw is None or self._stream is None:  # nothing written, or closed already
             return
-        if self._stream is not raw:
-            self._stream.close()
-        self._stream = None
-        raw.flush()
+        try:
+            if self._stream is not raw:
+                self._stream.close()
+            self._stream = None
+            raw.flush()
+        except OSError as err:
+            raise self._named(err) from None
 
     def commit(self) -> None:
         raw = self._raw
@@ -658,13 +670,19 @@ class AtomicFile:
             self.path.unlink(missing_ok=True)
             return
         self.close()
-        os.fsync(raw.fileno())
-        raw.close()
+        try:
+            os.fsync(raw.fileno())
+            raw.close()
+        except OSError as err:
+            raise self._named(err) from None
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Remove the partial file. Closing may fail where writing did (a full disk: the buffered rest cannot
+        be flushed): the file is removed all the same, else a full disk left a ``.partial`` file behind."""
         if self._raw is not None:
-            self._raw.close()
+            with contextlib.suppress(OSError):
+                self._raw.close()
             self.tmp.unlink(missing_ok=True)
 
 

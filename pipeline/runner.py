@@ -883,7 +883,8 @@ class _Outputs:
             rows = ((key, payload) for key, payloads in popped for payload in payloads)  # built as they are saved
             record = FileRecord(
                 f.rel,
-                str(f.path),
+                # absolute: explain and report.html, run from another directory than the run, read it there
+                str(f.path) if f.stdio else os.path.abspath(f.path),
                 f.size,
                 self.hashes.get(f.rel, ""),
                 self.config_hash,
@@ -981,6 +982,23 @@ class _Outputs:
         self.writer, self.parts = None, None
 
 
+def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, str], inputs: set[str]) -> list[str]:
+    """Warnings for new input files with the content of a recorded file that is no longer an input (renamed or
+    moved): dedup rejects each of their documents as a copy of the old file's, which stays recorded, so the run
+    kept nothing of them and said only "0 kept"."""
+    new = [f for f in files if not f.stdio and f.rel in hashes and store.file(f.rel) is None]
+    if not new:
+        return []
+    gone = {r.content_hash: r.source for r in store.files() if r.source not in inputs and r.source != STDIN}
+    return [
+        f"{f.rel} has the content of {gone[hashes[f.rel]]}, processed before and no longer an input (renamed?): "
+        f"its documents are copies of those recorded from {gone[hashes[f.rel]]}, which are kept, so they are "
+        "rejected as duplicates; run with --rebuild to process the inputs as they are now"
+        for f in new
+        if hashes[f.rel] in gone
+    ]
+
+
 def _state_key(position: int, stage: Stage) -> str:
     return f"{position}:{stage.name}"
 
@@ -1014,14 +1032,21 @@ def copy_audit_part(path: Path, out: IO[bytes]) -> None:
             raise StateCorrupt(path, "cut short", "audit part")
 
 
-def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], reuse: bool = False) -> None:
+def _assemble_audit(
+    outdir: Path, state_folder: Path, sources: Iterable[str], reuse: bool = False, fresh: Iterable[str] = ()
+) -> list[str]:
     """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order.
 
     What the last assembly made is recorded (``AUDIT_MANIFEST``: each part's size and time, the outputs'
     size and time). While the two files are as it left them: a run that processed nothing (``reuse``) leaves
     them alone when the parts are the same too, and a run whose new parts all come after the recorded ones
     (a cron job's new files, named by date) appends them. Else a file is written anew, whole (rewriting a
-    large archive's audit each run took ~1 s and wrote all of it again: 250 MB for a 200 MB archive)."""
+    large archive's audit each run took ~1 s and wrote all of it again: 250 MB for a 200 MB archive).
+
+    Returns warnings: parts the last assembly used that are gone, of files not processed again (``fresh``) by
+    this run (the audit folder deleted or damaged). Then
+    the two files are not written anew from what is left, which lost the records of every earlier run (the
+    only copy left): this run's parts are appended to them."""
     names = sorted(set(sources))
     listing = _audit_listing(state_folder, names)
     manifest = state_folder / AUDIT_MANIFEST  # (beside the audit folder, which holds the parts only)
@@ -1033,7 +1058,22 @@ def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], re
     outputs = _audit_outputs(outdir)
     intact = isinstance(recorded, dict) and outputs is not None and recorded.get("outputs") == outputs
     if reuse and intact and recorded["parts"] == listing:  # type: ignore[index]
-        return
+        return []
+    lost = _lost_parts(recorded, listing, set(names) - set(fresh)) if outputs is not None else []
+    if lost:
+        used = [e for e in recorded["parts"] if isinstance(e, list)]  # type: ignore[index]
+        new_parts = [e for e in listing if e not in used]
+        for kind in ("rejected", "removed"):
+            _append_parts(outdir / f"{kind}.jsonl", state_folder, [e for e in new_parts if e[1] == kind])
+        written = AtomicFile(manifest)  # (the parts gone stay listed: later runs append too, until --rebuild)
+        written.write(orjson.dumps({"parts": used + new_parts, "outputs": _audit_outputs(outdir), "lost": lost}))
+        written.commit()
+        return [
+            f"the audit parts of {len(lost)} file{'s' * (len(lost) != 1)} ({', '.join(lost[:3])}"
+            f"{', ...' if len(lost) > 3 else ''}) are missing from {state_folder / 'audit'}: removed.jsonl and "
+            "rejected.jsonl were not written anew from the parts left, which would lose their records; this run's "
+            "were appended. Run with --rebuild to write both anew"
+        ]
     for kind in ("rejected", "removed"):
         parts = [entry for entry in listing if entry[1] == kind]
         before = [entry for entry in recorded["parts"] if entry[1] == kind] if intact else None  # type: ignore[index]
@@ -1044,6 +1084,19 @@ def _assemble_audit(outdir: Path, state_folder: Path, sources: Iterable[str], re
     written = AtomicFile(manifest)
     written.write(orjson.dumps({"parts": listing, "outputs": _audit_outputs(outdir)}))
     written.commit()
+    return []
+
+
+def _lost_parts(recorded: Any, listing: list[list[object]], sources: set[str]) -> list[str]:
+    """The input files (still recorded) whose audit parts the last assembly used and that are gone now."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("parts"), list):
+        return []
+    present = {(e[0], e[1]) for e in listing}
+    lost = {str(s) for s in recorded.get("lost", []) if s in sources}
+    for entry in recorded["parts"]:
+        if isinstance(entry, list) and len(entry) == 4 and entry[0] in sources and (entry[0], entry[1]) not in present:
+            lost.add(str(entry[0]))
+    return sorted(lost)
 
 
 def _write_parts(path: Path, state_folder: Path, parts: list[list[object]]) -> None:
@@ -1352,7 +1405,8 @@ def _run_locked(
         else:
             changed += 1
             files.append(f)
-            if previous.path != str(f.path):  # e.g. another input folder with the same file names
+            # (another input folder with the same file names; recorded relative to the run's directory before)
+            if os.path.abspath(previous.path) != os.path.abspath(f.path):
                 replaced.append({"file": f.rel, "before": previous.path, "now": str(f.path)})
                 log.warning(
                     "%s was processed from %s before; its output is replaced with that of %s",
@@ -1363,6 +1417,7 @@ def _run_locked(
                 )
     if retimed:
         store.note_mtimes(retimed)
+    renamed = _renamed_files(store, files, hashes, {f.rel for f in all_files})
 
     # Setting up makes the run's long-lived objects (stages, tables, caches, the loaded state): the collector's
     # automatic full passes on the way would walk them again and again (one took 48 ms in a fresh run here); it
@@ -1496,9 +1551,12 @@ def _run_locked(
             loader.wait()  # (a run that failed in its first pass: the thread ends before the process goes on)
         executor.close()
         gc.unfreeze()  # a library call: leave the process's collector as it was
+    warnings = list(renamed)  # for the operator: printed even by a --quiet run, and logged
     try:
         if config.output.audit:
-            _assemble_audit(out, store.folder, recorded + outputs.committed, reuse=idle)
+            warnings += _assemble_audit(
+                out, store.folder, recorded + outputs.committed, reuse=idle, fresh=outputs.committed
+            )
     finally:
         outputs.wait_recorded()
     # A --limit trial reads the files up to the one its last document came from (when it stopped early).
@@ -1509,6 +1567,8 @@ def _run_locked(
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 3),
         "workers": workers or 1,
+        # where relative paths of the run (inputs, output, state) start: explain run elsewhere resolves them
+        "cwd": os.getcwd(),
         "inputs": {
             "files": len(all_files),
             "processed": read,
@@ -1534,8 +1594,11 @@ def _run_locked(
         "characters": {"in": chars_in, "out": chars_out, "removed": chars_in - chars_out},
         "stages": [totals[i].to_json() for i in range(len(stages))],
         "state": {"folder": str(store.folder), "config_hash": current_hash, "recorded": limit is None},
+        "warnings": warnings,
         "config": config.dump(),
     }
+    for warning in warnings:
+        log.warning("%s", warning)
     report_file = AtomicFile(out / "report.json")
     report_file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     report_file.commit()

@@ -113,6 +113,13 @@ def check_writable(folder: Path, what: str) -> None:
     os.unlink(name)
 
 
+def _on_read_only_file_system(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # (no statvfs: not POSIX)
+        return False
+
+
 def is_unwritable(err: sqlite3.Error) -> bool:
     """Whether SQLite failed because it may not write or create a file (not because the database is damaged
     or busy): a read-only database file, or a folder where it cannot make its -wal and -shm files."""
@@ -280,6 +287,29 @@ def _take_lock(folder: Path) -> IO[str]:
     return fh
 
 
+def lock_holder(folder: Path) -> str | None:
+    """Who holds the run lock of ``folder`` (``pid N, started TIME``), or None: it is free, or that cannot be
+    told without taking it (not Linux). Read from /proc/locks, so that asking never makes a run that starts
+    meanwhile find it taken."""
+    try:
+        st = (folder / "lock").stat()
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    inode = f":{st.st_ino} "
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device as major:minor, in hex)
+        if len(fields) >= 6 and fields[1] == "FLOCK" and f"{fields[5]} ".endswith(inode):
+            major, minor, _ = fields[5].split(":")
+            if (int(major, 16), int(minor, 16)) == (os.major(st.st_dev), os.minor(st.st_dev)):
+                try:
+                    return (folder / "lock").read_text(encoding="utf-8").strip() or f"pid {fields[4]}"
+                except OSError:
+                    return f"pid {fields[4]}"
+    return None
+
+
 def _release_lock(fh: IO[str]) -> None:
     _held_locks.discard(fh.fileno())
     fcntl.flock(fh, fcntl.LOCK_UN)
@@ -419,6 +449,36 @@ class StateStore:
             if is_unwritable(err):
                 raise _unwritable_database(err, path) from None
             raise
+
+    @classmethod
+    def for_reading(cls, folder: Path) -> StateStore:
+        """The state, to read only (explain, state info). On a read-only file system (a backup or snapshot
+        of an output folder, a read-only mount), where SQLite cannot make the -shm file it needs to read a WAL
+        database, it is opened read-only, and as immutable when no -wal file holds recent commits: both commands
+        failed with "cannot write to the state database ...: Permission denied". Elsewhere as ``StateStore``."""
+        if not _on_read_only_file_system(folder):
+            return cls(folder)
+        path = folder / DB_NAME
+        try:
+            with open(path, "rb") as fh:
+                header = fh.read(len(_SQLITE_HEADER))
+        except OSError as err:
+            raise Inaccessible(path, "state database", _problem(err), "read") from None
+        if header != _SQLITE_HEADER:
+            raise StateCorrupt(path, "the file is empty" if not header else "file is not a database")
+        store = cls.__new__(cls)
+        store.folder, store._lock_fh = folder, None
+        immutable = "" if Path(f"{path}-wal").exists() else "&immutable=1"
+        try:
+            store.db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro{immutable}", uri=True, isolation_level=None, check_same_thread=False
+            )
+            store.db.execute("SELECT count(*) FROM files").fetchone()
+        except sqlite3.DatabaseError as err:
+            if is_damage(err):
+                raise StateCorrupt(path, str(err)) from None
+            raise Inaccessible(path, "state database", f"{err} (on a read-only file system)", "read") from None
+        return store
 
     def check_writable(self) -> None:
         """Raise Inaccessible unless the database can be written. A read-only database file (in a folder
@@ -592,7 +652,11 @@ class StateStore:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (a full disk: SQLITE_FULL); ROLLBACK then raised "cannot
+            # rollback - no transaction is active" in place of the error that said what happened.
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 

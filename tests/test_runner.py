@@ -536,9 +536,9 @@ def test_the_last_files_state_record_is_written_while_the_audit_is_assembled(
             waited.append(assembling.wait(timeout=10))
         commit_files(self, entries, config)
 
-    def assemble_noting(*args: Any, **kwargs: Any) -> None:
+    def assemble_noting(*args: Any, **kwargs: Any) -> list[str]:
         assembling.set()
-        assemble(*args, **kwargs)
+        return assemble(*args, **kwargs)
 
     monkeypatch.setattr(StateStore, "commit_files", record_after_assembly_began)
     monkeypatch.setattr(runner_module, "_assemble_audit", assemble_noting)

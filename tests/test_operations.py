@@ -1,0 +1,372 @@
+"""Operations and failure modes, as a nightly cron job meets them: a file system that stops taking writes,
+a run started from another directory, inputs that change between runs, a damaged state."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import CORPORA, REPO
+
+from pipeline.document import Document
+from pipeline.stages.base import Stage
+from pipeline.state import FileRecord, StateStore
+
+NORMALIZE_ONLY = "stages:\n  - stage: normalize\n"  # no first pass nor index: the state stays a few KB
+
+
+def _cc_records(n: int) -> list[dict]:
+    lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:n]]
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+
+def _cli(
+    *args: str,
+    cwd: Path | None = None,
+    file_size_limit: int | None = None,
+    env: dict[str, str] | None = None,
+    new_session: bool = False,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` in a child (in a process group of its own with ``new_session``);
+    ``file_size_limit``: no file it writes may grow beyond so many bytes (RLIMIT_FSIZE, with SIGXFSZ ignored,
+    so that the write fails with EFBIG as on a full disk)."""
+
+    def limited() -> None:
+        if file_size_limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (an ignored signal stays ignored across exec)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limited,
+        start_new_session=new_session,
+    )
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    """Every file of a run but its reports (they carry timings) and the state folder."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.name.startswith("report.") and ".cleancorpus" not in p.parts
+    }
+
+
+def test_a_file_system_that_stops_taking_writes_leaves_no_partial_file_and_names_the_file(tmp_path: Path) -> None:
+    # A full disk (or a quota, or a file size limit) mid-run: the run failed with "OSError: [Errno 28] No space
+    # left on device", naming no file, and left the .partial output behind (closing it failed too, before it
+    # was removed). Now: one line naming the file, no .partial file, nothing recorded; once there is room, the
+    # next run gives what a run that never failed gives.
+    records = _cc_records(120)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    config = tmp_path / "n.yaml"
+    config.write_text(NORMALIZE_ONLY, encoding="utf-8")
+    size = (tmp_path / "in" / "a.jsonl").stat().st_size
+    assert size > 300_000
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-c", str(config), "-q")
+    failed = _cli(*args, file_size_limit=size // 2)
+    assert failed.returncode == 1, failed.stderr
+    message = failed.stderr.strip()
+    assert message.count("\n") == 0 and "Traceback" not in message, message
+    assert f"cannot write {out / 'a.jsonl.partial'}: File too large" in message, message
+    assert "will be processed next time" in message
+    assert not list(out.rglob("*.partial")), list(out.rglob("*.partial"))
+    assert not (out / "a.jsonl").exists()
+    info = _cli("state", "info", "-o", str(out))
+    assert "no file recorded" in info.stdout + info.stderr, info.stdout + info.stderr
+
+    again = _cli(*args)
+    assert again.returncode == 0, again.stderr
+    fresh = _cli("run", str(tmp_path / "in"), "-o", str(tmp_path / "fresh"), "-c", str(config), "-q")
+    assert fresh.returncode == 0, fresh.stderr
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+
+
+def test_a_full_state_database_says_so_rather_than_cannot_rollback(tmp_path: Path) -> None:
+    # SQLite rolls a transaction back by itself when the disk is full; the state's ROLLBACK then failed with
+    # "cannot rollback - no transaction is active", and that was the run's error line. (A database at its
+    # max_page_count fails as a full disk does: SQLITE_FULL.)
+    store = StateStore(tmp_path / "state")
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={pages + 2}")
+    record = FileRecord("a.jsonl", str(tmp_path / "a.jsonl"), 1, "hash", "config")
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        store.commit_files([(record, [("4:dedup", b"x" * 200_000)])])
+    assert store.files() == []
+    store.db.execute(f"PRAGMA max_page_count={1 << 30}")
+    store.commit_files([(record, [("4:dedup", b"x" * 200_000)])])  # the store is usable again
+    assert [f.source for f in store.files()] == ["a.jsonl"]
+    store.close()
+
+
+def _relative_run(tmp_path: Path) -> tuple[Path, str]:
+    """A run in ``tmp_path`` naming its input, output and state by relative paths (as a cron line after
+    ``cd /srv/cleaning`` does); the id of a document it removed spans from."""
+    _write_jsonl(tmp_path / "data" / "a.jsonl", _cc_records(40))
+    (tmp_path / "c.yaml").write_text("state: st\n", encoding="utf-8")
+    done = _cli("run", "data", "-o", "out", "-c", "c.yaml", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    first = orjson.loads((tmp_path / "out" / "removed.jsonl").read_bytes().splitlines()[0])
+    return tmp_path / "elsewhere", first["id"]
+
+
+def test_explain_and_state_info_from_another_directory_than_the_runs(tmp_path: Path) -> None:
+    # The input path and `state:` were recorded relative to the directory of the run: explain run from elsewhere
+    # said "(input not found: it was moved or deleted)" for an input that was there, and state info said
+    # "No state in st".
+    elsewhere, doc_id = _relative_run(tmp_path)
+    elsewhere.mkdir()
+    out = str(tmp_path / "out")
+    shown = _cli("explain", doc_id, "-o", out, cwd=elsewhere)
+    assert shown.returncode == 0, shown.stderr
+    assert "input not found" not in shown.stdout
+    before = shown.stdout.split("--- before")[1].split("--- after ---")[0]
+    assert "[-boilerplate/" in before, shown.stdout
+    info = _cli("state", "info", "-o", out, cwd=elsewhere)
+    assert info.returncode == 0, info.stderr
+    assert f"folder: {tmp_path / 'st'}" in info.stdout and "files: 1" in info.stdout, info.stdout
+
+
+def test_explain_of_a_state_with_relative_paths_says_where_it_looked(tmp_path: Path) -> None:
+    # A state and report of a version before this one: the path relative, no directory of the run in
+    # report.json. explain cannot know where the run started: it says where it looked and what to do.
+    elsewhere, doc_id = _relative_run(tmp_path)
+    elsewhere.mkdir()
+    with sqlite3.connect(tmp_path / "st" / "state.sqlite") as db:
+        db.execute("UPDATE files SET path = 'data/a.jsonl'")
+    db.close()
+    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    del report["cwd"]
+    report["config"]["state"] = str(tmp_path / "st")
+    (tmp_path / "out" / "report.json").write_bytes(orjson.dumps(report))
+    shown = _cli("explain", doc_id, "-o", str(tmp_path / "out"), cwd=elsewhere)
+    assert shown.returncode == 0, shown.stderr
+    assert f"(input not found at data/a.jsonl from {elsewhere}: it was moved or deleted, or the run was " in (
+        shown.stdout
+    ), shown.stdout
+    assert "run explain from there" in shown.stdout
+    from_there = _cli("explain", doc_id, "-o", "out", cwd=tmp_path)  # from the run's directory it is found
+    assert "input not found" not in from_there.stdout and "[-boilerplate/" in from_there.stdout, from_there.stdout
+
+
+class SignalFromWorker(Stage):
+    """At the document named by CLEANCORPUS_TEST_SIGNAL_AT, a worker sends SIGTERM to itself (``worker``) or to
+    the run's whole process group (``group``: what timeout(1) and systemd do), or SIGKILL to itself (``kill``), as
+    CLEANCORPUS_TEST_SIGNAL says."""
+
+    name = "signal"
+
+    def process(self, doc: Document) -> None:
+        import multiprocessing
+
+        if doc.id != os.environ.get("CLEANCORPUS_TEST_SIGNAL_AT") or multiprocessing.parent_process() is None:
+            return
+        if os.environ["CLEANCORPUS_TEST_SIGNAL"] == "group":
+            os.killpg(os.getpgid(0), signal.SIGTERM)
+        elif os.environ["CLEANCORPUS_TEST_SIGNAL"] == "kill":  # (the OOM killer)
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # (the signal is handled before the document is done)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and fork")
+@pytest.mark.parametrize("to", ["worker", "group", "kill"])
+def test_sigterm_to_the_workers_does_not_break_the_run(tmp_path: Path, to: str) -> None:
+    # timeout(1), systemd and a terminal signal the whole process group: the workers died of SIGTERM at once,
+    # and the run failed with "BrokenProcessPool: A process in the process pool was terminated abruptly"
+    # (exit 1) or, when a worker died half-way through sending its result, hung for ever in the pool's shutdown
+    # holding the lock. Workers now leave a stop to the run: SIGTERM to a worker alone changes nothing, SIGTERM
+    # to the group ends the run with 143, and the next run gives what an uninterrupted one gives.
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"First file, document {i}."} for i in range(40)])
+    _write_jsonl(src / "b.jsonl", [{"id": f"b{i}", "text": f"Second file, document {i}."} for i in range(40)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: test_operations:SignalFromWorker\n  - stage: normalize\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("run", str(src), "-o", str(out), "-c", str(config), "-q", "--workers", "2")
+    env = {"CLEANCORPUS_TEST_SIGNAL_AT": "a3", "CLEANCORPUS_TEST_SIGNAL": to}
+    ended = _cli(*args, env=env, new_session=True, timeout=120)
+    if to == "worker":
+        assert ended.returncode == 0, ended.stderr
+    elif to == "kill":  # a worker killed (out of memory): said so, in one line, and the next run redoes it
+        assert ended.returncode == 1, ended.stderr
+        assert ended.stderr.startswith("cleancorpus: error: run failed: a worker process died (killed: out of memory?")
+        assert ended.stderr.count("\n") == 1, ended.stderr
+        assert [p.name for p in out.rglob("*.partial")] == []
+        assert _cli(*args).returncode == 0
+    else:
+        assert ended.returncode == 143, ended.stderr
+        assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
+        assert [p.name for p in out.rglob("*.partial")] == []
+        assert _cli(*args).returncode == 0
+    reference = tmp_path / "reference"
+    assert _cli("run", str(src), "-o", str(reference), "-c", str(config), "-q").returncode == 0
+    assert _outputs(out) == _outputs(reference)
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="fork callbacks")
+def test_sigterm_while_a_worker_is_forked_ends_the_run(tmp_path: Path) -> None:
+    # Python ran the SIGTERM handler inside a fork callback (logging's lock release), where the exception it
+    # raises is printed as "Exception ignored ... Terminated" and dropped: the run went on to the end and exited
+    # 0 (seen with `timeout -s TERM 1.9` at --workers 2). Here a fork callback sends the signal at every fork.
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"A document, number {i}."} for i in range(20)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: normalize\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = (
+        "import os, signal, sys\n"
+        "os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+        "from pipeline.cli import main\n"
+        "main()\n"
+    )
+    args = ("run", str(src), "-o", str(out), "-c", str(config), "-q", "--workers", "2")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    ended = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert ended.returncode == 143, ended.stderr
+    assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
+    assert "Exception ignored" not in ended.stderr
+    assert not (out / "a.jsonl").exists() and not list(out.rglob("*.partial"))
+
+
+def _on_a_read_only_mount(folder: Path, *command: str) -> subprocess.CompletedProcess:
+    """``python -m pipeline COMMAND`` with ``folder`` mounted read-only (a backup, a snapshot, an NFS export):
+    in a mount namespace of its own (unshare), so nothing changes outside; skipped where that is not allowed."""
+    mount = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} {folder}"
+    probe = subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c", f"{mount} && ! touch {folder}/.probe"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no read-only mount here (unshare: {probe.stderr.decode().strip()[:80]})")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    python = f"{sys.executable} -m pipeline {' '.join(command)}"
+    return subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c", f"{mount} && {python}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="unshare(1) makes the read-only mount")
+def test_explain_and_state_info_read_an_output_folder_on_a_read_only_file_system(tmp_path: Path) -> None:
+    # Both failed with "cannot write to the state database .../state.sqlite: Permission denied" (exit 2): SQLite
+    # makes a -shm file to read a WAL database, even read-only. The state is now opened read-only (immutable).
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_records(30))
+    out = tmp_path / "out"
+    assert _cli("run", str(tmp_path / "in"), "-o", str(out), "-q").returncode == 0
+    doc_id = orjson.loads((out / "removed.jsonl").read_bytes().splitlines()[0])["id"]
+    info = _on_a_read_only_mount(out, "state", "info", "-o", str(out))
+    assert info.returncode == 0, info.stderr
+    assert "files: 1" in info.stdout and "documents: 30" in info.stdout, info.stdout
+    shown = _on_a_read_only_mount(out, "explain", doc_id, "-o", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "[-boilerplate/" in shown.stdout and "input not found" not in shown.stdout, shown.stdout
+    ran = _on_a_read_only_mount(out, "run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert ran.returncode == 2 and "Read-only file system" in ran.stderr, ran.stderr
+
+
+def test_a_deleted_audit_folder_does_not_empty_the_audit_files(tmp_path: Path) -> None:
+    # removed.jsonl and rejected.jsonl are assembled from each file's part in the state folder. With the parts
+    # gone (.cleancorpus/audit deleted: a clean-up script, a partial restore), the next run that processed a
+    # file wrote both anew from what was left: every earlier record lost (their last copy), exit 0, not a word.
+    records = _cc_records(80)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:40])
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert _cli(*args).returncode == 0
+    before = {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")}
+    assert before["removed"].count(b"\n") > 100
+    shutil.rmtree(out / ".cleancorpus" / "audit")
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[40:])
+    warned = _cli(*args)
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: the audit parts of 1 file (a.jsonl) are missing from" in warned.stderr, warned.stderr
+    assert "Run with --rebuild" in warned.stderr
+    for kind, old in before.items():
+        now = (out / f"{kind}.jsonl").read_bytes()
+        assert now.startswith(old), kind  # the earlier records kept, this run's after them
+    assert b'"source":"b.jsonl"' in (out / "removed.jsonl").read_bytes()
+    report = orjson.loads((out / "report.json").read_bytes())
+    assert len(report["warnings"]) == 1
+    kept = {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")}
+    again = _cli(*args)  # nothing new: said again (until --rebuild), nothing appended twice
+    assert again.returncode == 0 and "are missing from" in again.stderr, again.stderr
+    assert {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")} == kept
+    rebuilt = _cli(*args, "--rebuild")
+    assert rebuilt.returncode == 0 and rebuilt.stderr == "", rebuilt.stderr
+    fresh = tmp_path / "fresh"
+    assert _cli("run", str(tmp_path / "in"), "-o", str(fresh), "-q").returncode == 0
+    assert _outputs(out) == _outputs(fresh)
+
+
+def test_a_renamed_input_file_is_named_in_a_warning(tmp_path: Path) -> None:
+    # A file renamed between two runs (moved to a folder, a new naming scheme) is a new file whose documents are
+    # all exact copies of the old name's, which stay recorded: every one was rejected as a duplicate, and the
+    # run said "0 kept, 40 rejected" and nothing else (exit 0).
+    records = _cc_records(80)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:40])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[40:])
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    assert _cli(*args).returncode == 0
+    (tmp_path / "in" / "b.jsonl").rename(tmp_path / "in" / "c.jsonl")
+    renamed = _cli(*args)
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stderr.startswith(
+        "cleancorpus: warning: c.jsonl has the content of b.jsonl, processed before and no longer an input"
+    ), renamed.stderr
+    assert "--rebuild" in renamed.stderr
+    assert (out / "c.jsonl").read_bytes() == b""  # (what the warning is about)
+    assert _cli(*args).stderr == ""  # said once
+    assert _cli(*args, "--rebuild").stderr == ""
+    assert (out / "c.jsonl").read_bytes() == (out / "b.jsonl").read_bytes() != b""
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="the lock's holder is read from /proc/locks")
+def test_state_info_during_the_first_run_says_a_run_is_under_way(tmp_path: Path) -> None:
+    # While the first run on an output folder works through its first files (hours on a large corpus), state
+    # info said "no state in OUT/.cleancorpus (no file recorded: a --limit trial run records nothing)".
+    folder = tmp_path / "out" / ".cleancorpus"
+    store = StateStore(folder)  # (what a run has made before it records its first file)
+    store.lock()
+    try:
+        info = _cli("state", "info", "-o", str(tmp_path / "out"))
+    finally:
+        store.close()
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"no file recorded in {folder} yet: a run (pid {os.getpid()}, started "), info.stdout
+    assert "under way" in info.stdout
+    after = _cli("state", "info", "-o", str(tmp_path / "out"))
+    assert "a --limit trial run records nothing" in after.stdout, after.stdout
