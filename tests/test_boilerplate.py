@@ -2392,6 +2392,22 @@ def test_line_infos_cache_stays_bounded(monkeypatch):
     assert any(len(line.strip()) > 40 for line in lines)
 
 
+def test_line_cache_index_is_not_tracked_by_the_collector():
+    """The line cache's index (line -> row of its table) holds no object the garbage collector tracks, so it is
+    never tracked itself: a dict of the info tuples was tracked again whenever new tuples went in, and the
+    next collections walked all of its entries. The rows still give _line_info's tuples."""
+    import gc
+
+    with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+        docs = [json.loads(row)["text"].split("\n") for _n, row in zip(range(5), f, strict=False)]
+    stage = BoilerplateStage()
+    for lines in docs:
+        infos = stage.line_infos(lines)
+        assert not gc.is_tracked(stage._line_cache)
+        assert infos == [stage._line_info(line.strip()) if line.strip() else None for line in lines]
+    assert len(stage._line_cache) > 100
+
+
 def test_exact_rules_by_hash_are_confirmed_by_the_bytes():
     """line_infos finds exact-line rules by the keys' xxh3 hash; a hash entry holding another key (what a
     collision would look like, forged here) does not decide: the key's own bytes do. Every pack key still

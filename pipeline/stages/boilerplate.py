@@ -2216,8 +2216,12 @@ class BoilerplateStage(Stage):
         self._phrases = tuple(phrases)
         self.__dict__.pop("_phrase_hint", None)  # (compiled at first use: _phrase_hint)
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
-        # Per distinct stripped line: what the rules say about it (a pure function of the line).
-        self._line_cache: dict[str, tuple[Any, ...]] = {}
+        # Per distinct stripped line: what the rules say about it (a pure function of the line), as its row in
+        # _line_table (row 0: None, a blank line). Ints and strings are not tracked by the garbage collector,
+        # so the index never is: a dict holding the info tuples was tracked again each time new ones went in,
+        # and the next collections walked all of its ~100k entries.
+        self._line_cache: dict[str, int] = {}
+        self._line_table: list[tuple[Any, ...] | None] = [None]
         # process_ahead's work per document (by id), taken by process(); never pickled.
         self._ahead: dict[int, _Ahead] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -2493,6 +2497,7 @@ class BoilerplateStage(Stage):
         and per distinct line, where Counters took ~75 bytes an entry)."""
         opts = self.options
         self._line_cache.clear()  # its entries do not depend on what is learnt here, but stay lean
+        del self._line_table[1:]
         corpus = _DocumentCounts()
         by_site = _DocumentCounts()
         site_ids: dict[str, int] = {}
@@ -2694,33 +2699,36 @@ class BoilerplateStage(Stage):
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos."""
         stripped = list(map(str.strip, lines))
-        cache = self._line_cache
+        index, table = self._line_cache, self._line_table
         # Only the distinct lines not cached go through Python-level work; the rest is C-level map/dict calls.
-        texts = dict.fromkeys(filterfalse(cache.__contains__, stripped))
-        texts.pop("", None)  # blank lines: None (cache.get below; "" is never cached)
+        texts = dict.fromkeys(filterfalse(index.__contains__, stripped))
+        texts.pop("", None)  # blank lines: row 0, None ("" is never cached)
         if not texts:
-            return list(map(cache.get, stripped))
+            return list(map(table.__getitem__, map(index.get, stripped, repeat(0))))
         new = list(texts)
-        fresh = self._new_line_infos(new)
-        cache.update(zip(new, fresh, strict=True))  # at once, so that one lookup per line answers; trimmed below
-        infos: list[tuple[Any, ...] | None] = list(map(cache.get, stripped))
-        self._trim_cache(new, fresh)
+        base = len(table)
+        table += self._new_line_infos(new)
+        index.update(zip(new, range(base, len(table)), strict=True))  # at once, so that one lookup per line answers
+        infos: list[tuple[Any, ...] | None] = list(map(table.__getitem__, map(index.get, stripped, repeat(0))))
+        self._trim_cache(new, base)
         return infos
 
-    def _trim_cache(self, new: list[str], fresh: list[tuple[Any, ...]]) -> None:
-        """Keep the line cache lean after line_infos added the ``new`` lines' infos: long lines out, emptied
-        (but for the short new lines) when full. It is only a speed-up."""
-        cache = self._line_cache
+    def _trim_cache(self, new: list[str], base: int) -> None:
+        """Keep the line cache lean after line_infos added the ``new`` lines' infos (rows from ``base`` on): long
+        lines out, emptied (but for the short new lines) when full. It is only a speed-up."""
+        index, table = self._line_cache, self._line_table
         long = []
         if max(map(len, new)) > LINE_CACHE_MAX_CHARS:  # one C-level pass; long lines are rare
             long = list(compress(new, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, new))))
             for text in long:
-                del cache[text]
-        if len(cache) > LINE_CACHE_MAX_LINES:
-            cache.clear()
-            cache.update(zip(new, fresh, strict=True))
+                del index[text]
+        # (By the table's rows, which the long lines' keep taking until it is emptied.)
+        if len(table) - 1 > LINE_CACHE_MAX_LINES:
+            table[1:] = table[base:]
+            index.clear()
+            index.update(zip(new, range(1, len(table)), strict=True))
             for text in long:
-                del cache[text]
+                del index[text]
 
     def _new_line_infos(self, texts: list[str]) -> list[tuple[Any, ...]]:
         """_line_info of each of these stripped non-blank lines, the same tuples: keys, words and the facts
