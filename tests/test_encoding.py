@@ -20,6 +20,7 @@ from pipeline.document import Document
 from pipeline.io import InputFile, decode_bytes, input_format, read_documents
 from pipeline.stages import encoding as enc
 from pipeline.stages.encoding import EncodingOptions, EncodingStage
+from pipeline.stages.text_kernels import code_points, lead_positions
 
 CASES_DIR = CORPORA / "ftfy-test-cases"
 PASS_FILES = ["in-the-wild.json", "synthetic.json", "language-names.json", "negative.json"]
@@ -131,6 +132,28 @@ def test_anchored_badness_matches_wherever_ftfy_badness_does() -> None:
             for preset in PRESET_NAMES:
                 stage = _stage(preset)
                 assert _fix(stage, text) == ftfy.fix_text(text, stage.ftfy_config), (preset, text)
+
+
+def test_the_scan_is_tried_only_where_it_can_match_and_finds_every_match() -> None:
+    """The fixer tries its scan only at the positions ``lead_positions`` gives: the same matches as the
+    scan over the whole text (ftfy's cases, and bullets, quotes and entities after every character the
+    scan names, in random context), and no try at a bullet after an ordinary character."""
+    rng = random.Random(17)
+    needed = (chars for needs in enc._BADNESS_PREVIOUS.values() for chars in needs if chars)
+    named = sorted(set().union(*enc._BADNESS_GROUPS, *needed))
+    pool = [chr(c) for c in rng.sample(named, 400)] + list("ab \n\t.&;#<>1") + ["&amp;", "&#8226;", "â€¢", "Ã©"]
+    texts = [c["original"] for c in _cases(*PASS_FILES, "known-failures.json")]
+    for lead in "•“„«©‘€&":
+        texts += [prev + lead + nxt for prev in pool for nxt in ("", "a", "™", "Â")]
+    texts += ["".join(rng.choices(pool, k=rng.randrange(1, 12))) for _ in range(3000)]
+    for preset in PRESET_NAMES:
+        fixer = _stage(preset).fixer
+        for text in texts:
+            every = [(m.start(), m.group(), m.group(1)) for m in fixer.scan.finditer(text)]
+            tried = lead_positions(code_points(text), fixer._lead_kind, fixer._lead_before).tolist()
+            found = [(m.start(), m.group(), m.group(1)) for m in (fixer.scan.match(text, at) for at in tried) if m]
+            assert found == every, (preset, text)
+        assert lead_positions(code_points("a • b\n• c"), fixer._lead_kind, fixer._lead_before).size == 0
 
 
 _STAGES: dict[str, EncodingStage] = {}

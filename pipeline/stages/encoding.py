@@ -37,12 +37,14 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 import ftfy
+import numpy as np
 from ftfy import TextFixerConfig, chardata, fixes
 from ftfy.badness import BADNESS_RE
 from pydantic import Field, model_validator
 
 from pipeline.document import Document
 from pipeline.stages.base import Stage, StageOptions
+from pipeline.stages.text_kernels import code_points, lead_positions
 
 # ftfy's own defaults, and ours: the same repairs, but the writer's typography is kept.
 FTFY_DEFAULTS: dict[str, Any] = {
@@ -130,9 +132,16 @@ def _anchor_cost(chars: set[int]) -> int:
 
 
 def _anchored_branches(pattern: re.Pattern[str]) -> dict[frozenset[int], list[str]]:
+    return _anchored(pattern)[0]
+
+
+def _anchored(
+    pattern: re.Pattern[str],
+) -> tuple[dict[frozenset[int], list[str]], dict[frozenset[int], list[frozenset[int] | None]]]:
     """Rewrite each top-level branch of ``pattern`` around one mandatory character class made only
     of non-ASCII characters (its anchor), as lookarounds to put after the consumed anchor:
-    ``(?<=before anchor)(?=after)``. Returns anchor set -> rewritten branches.
+    ``(?<=before anchor)(?=after)``. Returns anchor set -> rewritten branches, and anchor set -> for
+    each of those branches the characters its lookbehind needs just before the anchor (None: any).
 
     Context is only ever dropped (at a variable-width element or '^'), never added, so wherever
     the branch matches, its rewrite matches at the anchor, inside the same span.
@@ -141,6 +150,7 @@ def _anchored_branches(pattern: re.Pattern[str]) -> dict[frozenset[int], list[st
     is_branch = len(tree.data) == 1 and tree.data[0][0] is sre_c.BRANCH
     branches = tree.data[0][1][1] if is_branch else [tree]
     groups: dict[frozenset[int], list[str]] = {}
+    previous: dict[frozenset[int], list[frozenset[int] | None]] = {}
     for branch in branches:
         elements = list(branch.data)
         candidates = []
@@ -169,7 +179,9 @@ def _anchored_branches(pattern: re.Pattern[str]) -> dict[frozenset[int], list[st
             f"(?={''.join(after)})" if after else ""
         )
         groups.setdefault(frozenset(chars), []).append(rewritten)
-    return groups
+        just_before = _explicit_chars(*elements[k - 1]) if before else None
+        previous.setdefault(frozenset(chars), []).append(frozenset(just_before) if just_before else None)
+    return groups, previous
 
 
 def _charclass(chars: Iterable[int]) -> str:
@@ -199,7 +211,7 @@ def _after_anchor(groups: dict[frozenset[int], list[str]]) -> str:
     return "(?:" + "|".join(parts) + ")"
 
 
-_BADNESS_GROUPS = _anchored_branches(BADNESS_RE)
+_BADNESS_GROUPS, _BADNESS_PREVIOUS = _anchored(BADNESS_RE)
 _BADNESS_ANCHORS: set[int] = set().union(*_BADNESS_GROUPS)
 
 
@@ -352,6 +364,40 @@ class EncodingOptions(StageOptions):
 
 # ---------------------------------------------------------------- the fixer
 
+# Above this many distinct sets of characters needed before an anchor, the rest count as "any".
+_MAX_BEFORE_SETS = 16
+
+
+def _lead_tables(
+    lead: set[int],
+    simple: set[int],
+    groups: dict[frozenset[int], list[str]],
+    previous: dict[frozenset[int], list[frozenset[int] | None]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tables for ``text_kernels.lead_positions``: where the scan (a ``lead`` character, then a group's
+    branches after the anchor, or a ``simple`` character) can match. Kind 0: no lead character; 1: it
+    can match; k >= 2: only after a character of row k - 2 of the second table, the union of what the
+    lookbehind of every branch anchored on that character needs just before it (a superset of the
+    scan's matches, which are then tried one by one)."""
+    kind = np.zeros(0x110000, np.uint8)
+    kind[sorted(lead)] = 1
+    unions: dict[int, set[int]] = {}
+    for anchor in groups:
+        needs = previous.get(anchor)
+        for c in anchor:
+            if c in simple or needs is None or None in needs or len(needs) != len(groups[anchor]):
+                unions[c] = set()  # can match after anything
+            elif unions.get(c, True) != set():
+                unions.setdefault(c, set()).update(*needs)
+    rows: dict[frozenset[int], int] = {}
+    for c, chars in unions.items():
+        if chars and max(chars) < 0x10000 and (frozenset(chars) in rows or len(rows) < _MAX_BEFORE_SETS):
+            kind[c] = 2 + rows.setdefault(frozenset(chars), len(rows))
+    before = np.zeros((max(len(rows), 1), 0x10000), np.bool_)
+    for chars, row in rows.items():
+        before[row, sorted(chars)] = True
+    return kind, before
+
 
 class FastFixer:
     """``ftfy.fix_text(text, config)`` with identical output, skipping work that cannot change text."""
@@ -381,6 +427,7 @@ class FastFixer:
         parts = ([f"({_after_anchor(groups)})"] if groups else []) + ([f"(?<={_charclass(simple)})"] if simple else [])
         lead = set().union(simple, *groups)
         self.scan = re.compile(_charclass(lead) + "(?:" + "|".join(parts) + ")") if parts else None
+        self._lead_kind, self._lead_before = _lead_tables(lead, simple, groups, _BADNESS_PREVIOUS)
         self.normalization = config.normalization
         self.max_len = config.max_decode_length
 
@@ -465,9 +512,14 @@ class FastFixer:
         out: list[str] = []
         pos = 0
         present: set[str] = set()  # characters some fixer acts on, between pos and the next heavy segment
-        for match in self.scan.finditer(text):
-            at = match.start()
+        # The scan only from the positions where it can match (a compiled pass: the regex engine's own
+        # skip of ordinary text is ~2.5 ns a character, and most "•" cannot start a match).
+        scan = self.scan
+        for at in lead_positions(code_points(text), self._lead_kind, self._lead_before).tolist():
             if at < pos:  # in a segment already given to ftfy
+                continue
+            match = scan.match(text, at)
+            if match is None:
                 continue
             if match.group(1) is None:
                 present.add(match.group())

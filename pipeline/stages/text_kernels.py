@@ -76,3 +76,19 @@ def table_size(items: int) -> int:
     while size < 2 * items:
         size *= 2
     return size
+
+
+@numba.njit(cache=True, nogil=True)
+def lead_positions(cps: np.ndarray, kind: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Positions of the code points whose ``kind`` is 1, or k >= 2 and the code point before them is
+    one of row k - 2 of ``before`` (a table of the code points below its width)."""
+    out = np.empty(cps.size, np.int64)
+    n = 0
+    for i in range(cps.size):
+        k = kind[cps[i]]
+        if k == 0:
+            continue
+        if k == 1 or (i > 0 and cps[i - 1] < before.shape[1] and before[k - 2, cps[i - 1]]):
+            out[n] = i
+            n += 1
+    return out[:n]
