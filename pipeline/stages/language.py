@@ -1723,23 +1723,42 @@ class LanguageStage(Stage):
         per_sentence = self._hits_by_sentence(text, low, low_cps, main, script)
         found: list[tuple[int, int, str]] = []
         spans = _Taken(taken)
-        for (s, e), where in sorted(per_sentence.items()):
-            # judging needs two distinct words telling another language: most host sentences
-            # with one frequent foreign word ("die" in English, "in" in German) stop here
-            if len({w for _, w in where}) < 2:
-                continue
-            if spans.overlaps(s, e):
-                continue
-            # the words' text first (findall); where they are only when a clause or the sentence's
-            # end needs it (`_word_pieces`)
-            sentence_words = _WORD_RE.findall(text, s, e)
-            if len(sentence_words) < opt.same_script_min_words:
-                continue
-            if _code_like(text, s, e, sentence_words):
-                continue  # shell commands, LaTeX, markup: their words tell no language
-            self.stat_update("same-script-candidates")
-            if not self._may_tell(sentence_words, main, script):
-                continue  # neither the sentence nor a clause of it can be judged foreign
+        # judging needs two distinct words telling another language: most host sentences with one
+        # frequent foreign word ("die" in English, "in" in German) stop here
+        sentences = [
+            (s, e, where)
+            for (s, e), where in sorted(per_sentence.items())
+            if len({w for _, w in where}) >= 2 and not spans.overlaps(s, e)
+        ]
+        if not sentences:
+            return found
+        # each sentence's word count, letters, non-space characters and `_may_tell` bound in one
+        # compiled pass (`_sentence_counts`): the words' text is read only for a sentence that may
+        # be judged (the regex, lowering and look-ups per candidate took ~20 µs)
+        counts = self._sentence_counts(text, low, low_cps, [(s, e) for s, e, _ in sentences], main, script)
+        for (s, e, where), (n_words, letters, nonspace, listed, ascii) in zip(sentences, counts, strict=True):
+            if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
+                sentence_words = _WORD_RE.findall(text, s, e)
+                if len(sentence_words) < opt.same_script_min_words:
+                    continue
+                if _code_like(text, s, e, sentence_words):
+                    continue  # shell commands, LaTeX, markup: their words tell no language
+                self.stat_update("same-script-candidates")
+                if not self._may_tell(sentence_words, main, script):
+                    continue  # neither the sentence nor a clause of it can be judged foreign
+            else:
+                if n_words < opt.same_script_min_words:
+                    continue
+                if letters < 0.7 * nonspace:
+                    continue  # `_code_like`
+                self.stat_update("same-script-candidates")
+                if listed < 2 and ascii:
+                    continue  # `_may_tell`: no odd-spelt word to add to the listed ones
+                # the words' text first (findall); where they are only when a clause or the
+                # sentence's end needs it (`_word_pieces`)
+                sentence_words = _WORD_RE.findall(text, s, e)
+                if listed < 2 and not self._may_tell(sentence_words, main, script):
+                    continue
             clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
             pieces = None
@@ -1763,6 +1782,22 @@ class LanguageStage(Stage):
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
+
+    def _sentence_counts(
+        self, text: str, low: str, low_cps: np.ndarray, spans: list[tuple[int, int]], main: str, script: str
+    ) -> list[tuple[int, int, int, int, int]]:
+        """`language_kernels.sentence_words` of the sentences: (words, letters, non-space characters,
+        `most_listed` of the lowercased words for `main`, all ASCII) each, or -1s where Python decides
+        (every sentence when lowercasing moved offsets or `main` has no profile)."""
+        position = _score_positions(script).get(main)
+        if position is None or len(low) != len(text):
+            return [(-1, -1, -1, -1, -1)] * len(spans)
+        table = _score_table(script)
+        counts = language_kernels.sentence_words(
+            code_points(text), low_cps, np.array(spans, dtype=np.int64), _word_char_table(),
+            language_kernels.SPACES, *_word_rows(script), table.ptr, table.langs, len(table.names), position,
+        )  # fmt: skip
+        return list(map(tuple, counts.tolist()))
 
     def _host_clause(
         self, text: str, pieces: list[tuple[int, int, str]], clauses: list[tuple[int, int]], main: str, lang: str
@@ -2341,6 +2376,18 @@ def _sentences_by_regex(text: str, pos: int, endpos: int) -> list[tuple[int, int
         if e > s:
             out.append((s, e))
     return out
+
+
+@lru_cache(maxsize=1)
+def _word_char_table() -> np.ndarray:
+    """`[\\p{L}\\p{M}]` (`_WORD_RE`'s letters) of every code point below U+10000, matched by `regex`
+    itself (~10 ms), for `language_kernels.sentence_words`."""
+    size = language_kernels.WORD_TABLE_SIZE
+    every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(size, dtype=np.bool_)
+    for m in regex.finditer(r"[\p{L}\p{M}]+", every):
+        table[m.start() : m.end()] = True
+    return table
 
 
 @lru_cache(maxsize=1)

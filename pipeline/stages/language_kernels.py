@@ -1019,3 +1019,99 @@ def _sentence_end(cps: np.ndarray, i: int, end: int, table: np.ndarray) -> int:
     if cps[i] == 10:
         return i + 1
     return -1
+
+
+# `sentence_words`: a table of `[\p{L}\p{M}]` (the stage's `_WORD_RE` letters) by code point below this;
+# a sentence holding a code point from it (or a capital sigma, lowercased by context) goes to Python.
+WORD_TABLE_SIZE = 0x10000
+_CAPITAL_SIGMA = 0x3A3
+_APOSTROPHES = (0x27, 0x2019)  # the `['’]` joining the parts of one `_WORD_RE` word
+
+
+@numba.njit(cache=True, nogil=True)
+def sentence_words(
+    cps: np.ndarray,
+    low: np.ndarray,
+    spans: np.ndarray,
+    word_chars: np.ndarray,
+    spaces: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    n_langs: int,
+    main: int,
+) -> np.ndarray:
+    """For each sentence (s, e) of `spans` over a text's code points `cps` (`low`: its lowercase's,
+    of the same length): the count of ``_WORD_RE.findall(text, s, e)``'s words, their letters (the
+    sum of their lengths), the non-space characters of text[s:e] (`spaces`: str.isspace), the
+    `most_listed` of the words' lowercase as rows of the `word_rows_table` (keys..starts) of a
+    script's profile (ptr, langs: `_score_table`), and 1 when every lowercased word is ASCII.
+    A row of -1s for a sentence holding a code point from WORD_TABLE_SIZE or a capital sigma
+    (whose lowercase depends on the letters around it: a word alone may lower otherwise)."""
+    out = np.zeros((spans.shape[0], 5), dtype=np.int64)
+    mask = keys.size - 1
+    for r in range(spans.shape[0]):
+        s = spans[r, 0]
+        e = spans[r, 1]
+        python = False
+        nonspace = 0
+        for k in range(s, e):
+            c = cps[k]
+            if c >= WORD_TABLE_SIZE or c == _CAPITAL_SIGMA or low[k] >= WORD_TABLE_SIZE:
+                python = True
+                break
+            if not _is_space(c, spaces):
+                nonspace += 1
+        if python:
+            out[r, :] = -1
+            continue
+        found = np.empty((e - s + 1) // 2 + 1, dtype=np.int64)
+        n_words = 0
+        letters = 0
+        ascii = 1
+        i = s
+        while i < e:
+            if not word_chars[cps[i]]:
+                i += 1
+                continue
+            a = i
+            while i < e and word_chars[cps[i]]:
+                i += 1
+            # (?:['’][\p{L}\p{M}]+)*: an apostrophe joins only when a letter or mark follows it
+            while i + 1 < e and (cps[i] == _APOSTROPHES[0] or cps[i] == _APOSTROPHES[1]) and word_chars[cps[i + 1]]:
+                i += 1
+                while i < e and word_chars[cps[i]]:
+                    i += 1
+            letters += i - a
+            for k in range(a, i):
+                if low[k] >= 128:
+                    ascii = 0
+            # the lowercase word's row, as in token_rows (written out: a call per word costs)
+            key = fnv1a(low, a, i)
+            j = np.int64(key & np.uint64(mask))
+            row = 0
+            while keys[j] != 0:
+                if keys[j] == key:
+                    w = rows[j] - 1
+                    ws = starts[w]
+                    if starts[w + 1] - ws == i - a:
+                        same = True
+                        for q in range(i - a):
+                            if words[ws + q] != low[a + q]:
+                                same = False
+                                break
+                        if same:
+                            row = rows[j]
+                            break
+                j = (j + 1) & mask
+            found[n_words] = row
+            n_words += 1
+        out[r, 0] = n_words
+        out[r, 1] = letters
+        out[r, 2] = nonspace
+        out[r, 3] = most_listed(found[:n_words], ptr, langs, n_langs, main)
+        out[r, 4] = ascii
+    return out
