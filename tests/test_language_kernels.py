@@ -900,14 +900,17 @@ def test_may_tell_false_means_no_sentence_or_clause_is_judged_foreign():
 
 
 def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) -> tuple[int, ...]:
-    """What `sentence_words` replaces: `_WORD_RE.findall`, `_code_like`'s counts and `_may_tell`'s bound."""
+    """What `sentence_words` replaces: `_WORD_RE.findall`, `_code_like`'s counts and `_may_tell`'s bound
+    (the most listed words, plus main's odd-spelt words)."""
     table = lang._score_table(script)
     words = lang._WORD_RE.findall(text, s, e)
     low = [w.lower() for w in words]
     rows = np.array([table.row.get(w, 0) for w in low], dtype=np.int64)
     listed = kernels.most_listed(rows, table.ptr, table.langs, len(table.names), lang._score_positions(script)[main])
+    main_words = lang._profiles().words[main]
+    odd = {w for w in low if not w.isascii() and main in lang._odd_langs(w, script) and w not in main_words}
     nonspace = len("".join(text[s:e].split()))
-    return len(words), sum(map(len, words)), nonspace, listed, int("".join(set(low)).isascii())
+    return len(words), sum(map(len, words)), nonspace, listed, listed + len(odd), int("".join(set(low)).isascii())
 
 
 @needs_sentences
@@ -932,21 +935,24 @@ def test_sentence_words_are_the_word_regex_counts_and_bound():
     spans += [(0, 0), (5, 40), (len(text) - 30, len(text))]  # any span: none, mid-word ends
     cps, low_cps = code_points(text), code_points(low)
     left = 0
-    for script, mains in (("Latin", ("en", "de", "pl")), ("Cyrillic", ("ru", "uk")), ("Greek", ("el",))):
+    odd_words = 0  # sentences whose bound counts odd-spelt words (main: with an alphabet or, vi, el, none)
+    for script, mains in (("Latin", ("en", "de", "pl", "vi")), ("Cyrillic", ("ru", "uk", "be")), ("Greek", ("el",))):
         table = lang._score_table(script)
         for main in mains:
             got = kernels.sentence_words(
                 cps, low_cps, np.array(spans, dtype=np.int64), lang._word_char_table(), kernels.SPACES,
                 *lang._word_rows(script), table.ptr, table.langs, len(table.names), lang._score_positions(script)[main],
+                lang._letter_classes(script), lang._odd_table(main, script), main in lang._script_alphabets(script)[1],
             )  # fmt: skip
             for (s, e), row in zip(spans, got.tolist(), strict=True):
                 segment = text[s:e]
                 if "Σ" in segment or any(ord(c) >= 0x10000 for c in segment):
-                    assert row == [-1] * 5, segment
+                    assert row == [-1] * 6, segment
                     left += 1
                     continue
                 assert tuple(row) == sentence_words_by_python(text, s, e, script, main), (script, main, segment)
-    assert left >= 4
+                odd_words += row[4] > row[3]
+    assert left >= 4 and odd_words >= 20
 
 
 @pytest.mark.skipif(not CC.is_file(), reason="CC documents not available")
@@ -968,8 +974,8 @@ def test_same_script_search_with_sentence_words_is_the_python_one(monkeypatch: p
 
     compiled = run()
 
-    def by_python(self, text, low, cps, spans, main, script) -> list:
-        return [(-1,) * 5] * len(spans)
+    def by_python(self, text, cps, low, low_cps, spans, main, script) -> list:
+        return [(-1,) * 6] * len(spans)
 
     monkeypatch.setattr(lang.LanguageStage, "_sentence_counts", by_python)
     assert run() == compiled

@@ -1622,14 +1622,15 @@ class LanguageStage(Stage):
 
     def _hits_by_sentence(
         self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
-    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+    ) -> tuple[dict[tuple[int, int], list[tuple[int, str]]], np.ndarray | None]:
         """Where the document's foreign-frequent words (`_foreign_set`) and odd-letter tokens
         (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
         whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
-        two to be judged, and most lines have none or one."""
+        two to be judged, and most lines have none or one. Also the text's code points when they
+        were needed (None otherwise)."""
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
             foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
-            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
+            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re), None
         # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
         # a set of letters: nothing built per main language for them (~38 languages on CC)
         frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
@@ -1641,12 +1642,11 @@ class LanguageStage(Stage):
         )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         if not len(rows):
-            return out
+            return out, None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
         # took ~8 µs of regex and Python a line); a line the kernel leaves (-2) is split here
-        found, which = language_kernels.hit_sentences(
-            code_points(text), rows, _sentence_table(), language_kernels.SPACES
-        )
+        cps = code_points(text)
+        found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
         spans = list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
         line, line_spans = -1, spans
         for (ls, le, ts, te, shift), k in zip(rows.tolist(), which.tolist(), strict=True):
@@ -1663,7 +1663,7 @@ class LanguageStage(Stage):
             # a token with no uppercase letter (most) is not capitalised: skip the full test
             if sentence and (text[ts:te].islower() or not _capitalised_inside(text, sentence[0], ts, te - ts)):
                 out.setdefault(sentence, []).append((ts + shift, w))
-        return out
+        return out, cps
 
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
@@ -1720,7 +1720,7 @@ class LanguageStage(Stage):
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
-        per_sentence = self._hits_by_sentence(text, low, low_cps, main, script)
+        per_sentence, cps = self._hits_by_sentence(text, low, low_cps, main, script)
         found: list[tuple[int, int, str]] = []
         spans = _Taken(taken)
         # judging needs two distinct words telling another language: most host sentences with one
@@ -1735,8 +1735,8 @@ class LanguageStage(Stage):
         # each sentence's word count, letters, non-space characters and `_may_tell` bound in one
         # compiled pass (`_sentence_counts`): the words' text is read only for a sentence that may
         # be judged (the regex, lowering and look-ups per candidate took ~20 µs)
-        counts = self._sentence_counts(text, low, low_cps, [(s, e) for s, e, _ in sentences], main, script)
-        for (s, e, where), (n_words, letters, nonspace, listed, ascii) in zip(sentences, counts, strict=True):
+        counts = self._sentence_counts(text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script)
+        for (s, e, where), (n_words, letters, nonspace, _, bound, _) in zip(sentences, counts, strict=True):
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
                 if len(sentence_words) < opt.same_script_min_words:
@@ -1752,13 +1752,11 @@ class LanguageStage(Stage):
                 if letters < 0.7 * nonspace:
                     continue  # `_code_like`
                 self.stat_update("same-script-candidates")
-                if listed < 2 and ascii:
-                    continue  # `_may_tell`: no odd-spelt word to add to the listed ones
+                if bound < 2:
+                    continue  # `_may_tell`
                 # the words' text first (findall); where they are only when a clause or the
                 # sentence's end needs it (`_word_pieces`)
                 sentence_words = _WORD_RE.findall(text, s, e)
-                if listed < 2 and not self._may_tell(sentence_words, main, script):
-                    continue
             clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
             pieces = None
@@ -1784,18 +1782,27 @@ class LanguageStage(Stage):
         return found
 
     def _sentence_counts(
-        self, text: str, low: str, low_cps: np.ndarray, spans: list[tuple[int, int]], main: str, script: str
-    ) -> list[tuple[int, int, int, int, int]]:
-        """`language_kernels.sentence_words` of the sentences: (words, letters, non-space characters,
-        `most_listed` of the lowercased words for `main`, all ASCII) each, or -1s where Python decides
-        (every sentence when lowercasing moved offsets or `main` has no profile)."""
+        self,
+        text: str,
+        cps: np.ndarray | None,
+        low: str,
+        low_cps: np.ndarray,
+        spans: list[tuple[int, int]],
+        main: str,
+        script: str,
+    ) -> list[tuple[int, int, int, int, int, int]]:
+        """`language_kernels.sentence_words` of the sentences (`cps`: the text's code points): words,
+        letters, non-space characters, `most_listed` of the lowercased words for `main`, that plus
+        main's odd-spelt words (`_may_tell`'s bound) and all ASCII, or -1s where Python decides (every
+        sentence when lowercasing moved offsets or `main` has no profile)."""
         position = _score_positions(script).get(main)
-        if position is None or len(low) != len(text):
-            return [(-1, -1, -1, -1, -1)] * len(spans)
+        if position is None or cps is None or len(low) != len(text):
+            return [(-1,) * 6] * len(spans)
         table = _score_table(script)
         counts = language_kernels.sentence_words(
-            code_points(text), low_cps, np.array(spans, dtype=np.int64), _word_char_table(),
-            language_kernels.SPACES, *_word_rows(script), table.ptr, table.langs, len(table.names), position,
+            cps, low_cps, np.array(spans, dtype=np.int64), _word_char_table(), language_kernels.SPACES,
+            *_word_rows(script), table.ptr, table.langs, len(table.names), position,
+            _letter_classes(script), _odd_table(main, script), main in _script_alphabets(script)[1],
         )  # fmt: skip
         return list(map(tuple, counts.tolist()))
 
@@ -2376,6 +2383,18 @@ def _sentences_by_regex(text: str, pos: int, endpos: int) -> list[tuple[int, int
         if e > s:
             out.append((s, e))
     return out
+
+
+@lru_cache(maxsize=32)
+def _letter_classes(script: str) -> np.ndarray:
+    """`language_kernels.IS_ALPHA` (str.isalpha) and `IN_ALPHABETS` (a letter of a listed alphabet of
+    `script`) by code point below U+10000, for `sentence_words`' odd-spelt words."""
+    k = language_kernels
+    table = _alpha_table()[: k.WORD_TABLE_SIZE].astype(np.uint8) * np.uint8(k.IS_ALPHA)
+    for c in _script_alphabets(script)[0]:
+        if len(c) == 1 and ord(c) < k.WORD_TABLE_SIZE:
+            table[ord(c)] |= k.IN_ALPHABETS
+    return table
 
 
 @lru_cache(maxsize=1)

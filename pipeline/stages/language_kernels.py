@@ -1043,15 +1043,22 @@ def sentence_words(
     langs: np.ndarray,
     n_langs: int,
     main: int,
+    letter_classes: np.ndarray,
+    odd: np.ndarray,
+    has_alphabet: bool,
 ) -> np.ndarray:
     """For each sentence (s, e) of `spans` over a text's code points `cps` (`low`: its lowercase's,
     of the same length): the count of ``_WORD_RE.findall(text, s, e)``'s words, their letters (the
     sum of their lengths), the non-space characters of text[s:e] (`spaces`: str.isspace), the
     `most_listed` of the words' lowercase as rows of the `word_rows_table` (keys..starts) of a
-    script's profile (ptr, langs: `_score_table`), and 1 when every lowercased word is ASCII.
+    script's profile (ptr, langs: `_score_table`) for language `main`, that plus the distinct
+    non-ASCII lowercased words `main` lacks a letter of and does not list (`_may_tell`'s bound;
+    `letter_classes`: IS_ALPHA, IN_ALPHABETS by code point; `odd`: the letters main's alphabet
+    lacks; `has_alphabet`: main has one listed, else no word counts), and 1 when every lowercased
+    word is ASCII.
     A row of -1s for a sentence holding a code point from WORD_TABLE_SIZE or a capital sigma
     (whose lowercase depends on the letters around it: a word alone may lower otherwise)."""
-    out = np.zeros((spans.shape[0], 5), dtype=np.int64)
+    out = np.zeros((spans.shape[0], 6), dtype=np.int64)
     mask = keys.size - 1
     for r in range(spans.shape[0]):
         s = spans[r, 0]
@@ -1069,6 +1076,8 @@ def sentence_words(
             out[r, :] = -1
             continue
         found = np.empty((e - s + 1) // 2 + 1, dtype=np.int64)
+        odd_words = np.empty(((e - s + 1) // 2 + 1, 2), dtype=np.int64)  # spans of distinct such words
+        n_odd = 0
         n_words = 0
         letters = 0
         ascii = 1
@@ -1086,9 +1095,12 @@ def sentence_words(
                 while i < e and word_chars[cps[i]]:
                     i += 1
             letters += i - a
+            word_ascii = True
             for k in range(a, i):
                 if low[k] >= 128:
-                    ascii = 0
+                    word_ascii = False
+            if not word_ascii:
+                ascii = 0
             # the lowercase word's row, as in token_rows (written out: a call per word costs)
             key = fnv1a(low, a, i)
             j = np.int64(key & np.uint64(mask))
@@ -1109,9 +1121,59 @@ def sentence_words(
                 j = (j + 1) & mask
             found[n_words] = row
             n_words += 1
+            if has_alphabet and not word_ascii and _lacks(low, a, i, letter_classes, odd):
+                listed_main = False
+                if row != 0:
+                    for q in range(ptr[row], ptr[row + 1]):
+                        listed_main |= langs[q] == main
+                if not listed_main and not _seen_word(low, a, i, odd_words, n_odd):
+                    odd_words[n_odd, 0] = a
+                    odd_words[n_odd, 1] = i
+                    n_odd += 1
         out[r, 0] = n_words
         out[r, 1] = letters
         out[r, 2] = nonspace
         out[r, 3] = most_listed(found[:n_words], ptr, langs, n_langs, main)
-        out[r, 4] = ascii
+        out[r, 4] = out[r, 3] + n_odd
+        out[r, 5] = ascii
     return out
+
+
+IS_ALPHA = 1  # str.isalpha
+IN_ALPHABETS = 2  # a letter of some listed alphabet of the script
+
+
+@numba.njit(cache=True, nogil=True)
+def _lacks(low: np.ndarray, a: int, e: int, letter_classes: np.ndarray, odd: np.ndarray) -> bool:
+    """`main in _odd_langs(word, script)` for the word low[a:e] (main with a listed alphabet): it has
+    a letter main's alphabet lacks (`odd`), or a letter of the script's alphabets and a letter none
+    of them has (then every alphabet lacks one)."""
+    known = False
+    stray = False
+    for k in range(a, e):
+        c = low[k]
+        if c < odd.size and odd[c]:
+            return True
+        flags = letter_classes[c]
+        if flags & IN_ALPHABETS:
+            known = True
+        elif flags & IS_ALPHA:
+            stray = True
+    return known and stray
+
+
+@numba.njit(cache=True, nogil=True)
+def _seen_word(low: np.ndarray, a: int, e: int, spans: np.ndarray, n: int) -> bool:
+    """Is low[a:e] the same text as one of the first n spans?"""
+    for k in range(n):
+        s = spans[k, 0]
+        if spans[k, 1] - s != e - a:
+            continue
+        same = True
+        for q in range(e - a):
+            if low[s + q] != low[a + q]:
+                same = False
+                break
+        if same:
+            return True
+    return False
