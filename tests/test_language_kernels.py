@@ -915,17 +915,20 @@ def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) 
 
 @needs_sentences
 def test_sentence_words_are_the_word_regex_counts_and_bound():
-    """`sentence_words` per sentence against the regex, `str.split` and the lowercased words' rows;
-    a sentence with a capital sigma or an astral letter is left to Python (-1s)."""
+    """`sentence_words` per sentence against the regex, `str.split` and the lowercased words' rows,
+    and its words against `_WORD_RE.finditer` and `_evidence`'s case tests; a sentence with a capital
+    sigma or an astral letter is left to Python (-1s)."""
     lines = []
     for code in ("en", "de", "fr", "pl", "vi", "ru", "uk", "el"):
         lines.extend((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:30])
     edge = [
         "L'homme d’affaires a dit: rock’n’roll' et l'' eau ’s x' y.",  # apostrophes joining or not
         "Ca\u0301fe\u0301 na\u00efve Ⅻ ǅungla \u212aelvin ẞtraße\u00a0und\x1cdas\u2003ist gut.",  # marks, case, spaces
+        "la Ǆungla, el ǅungla y ǆungla, ⅻ ﬀ iPhone eBay McDonald ÉCOLE ſtraße ﬁnal ᾈδης.",  # titlecase, no case
         "ΟΔΟΣ.Α και ΟΔΟΣ ΑΘΗΝΑΣ, σας παρακαλώ ΣΑΣ.",  # capital sigma: lowercased by context
         "Math 𝐀𝐁𝐂 letters and 𠀋 here, then words.",  # astral letters
         "x_y=1; f(a, b) -> c[0] {}",
+        "as Smith et al. found, and et al, and al et al",  # "et al." left out
         "",
     ]
     text = "\n".join(lines + edge)
@@ -935,6 +938,7 @@ def test_sentence_words_are_the_word_regex_counts_and_bound():
     spans += [(0, 0), (5, 40), (len(text) - 30, len(text))]  # any span: none, mid-word ends
     cps, low_cps = code_points(text), code_points(low)
     left = 0
+    dropped = 0  # capitalised words inside that `_evidence` leaves out
     odd_words = 0  # sentences whose bound counts odd-spelt words (main: with an alphabet or, vi, el, none)
     for script, mains in (("Latin", ("en", "de", "pl", "vi")), ("Cyrillic", ("ru", "uk", "be")), ("Greek", ("el",))):
         table = lang._score_table(script)
@@ -943,16 +947,27 @@ def test_sentence_words_are_the_word_regex_counts_and_bound():
                 cps, low_cps, np.array(spans, dtype=np.int64), lang._word_char_table(), kernels.SPACES,
                 *lang._word_rows(script), table.ptr, table.langs, len(table.names), lang._score_positions(script)[main],
                 lang._letter_classes(script), lang._odd_table(main, script), main in lang._script_alphabets(script)[1],
+                lang._case_table(),
             )  # fmt: skip
-            for (s, e), row in zip(spans, got.tolist(), strict=True):
+            got, words = got[0].tolist(), got[1].tolist()
+            for (s, e), row in zip(spans, got, strict=True):
                 segment = text[s:e]
                 if "Σ" in segment or any(ord(c) >= 0x10000 for c in segment):
-                    assert row == [-1] * 6, segment
+                    assert row == [-1] * 7, segment
                     left += 1
                     continue
-                assert tuple(row) == sentence_words_by_python(text, s, e, script, main), (script, main, segment)
+                assert tuple(row[:6]) == sentence_words_by_python(text, s, e, script, main), (script, main, segment)
                 odd_words += row[4] > row[3]
-    assert left >= 4 and odd_words >= 20
+                found = [m.group() for m in lang._WORD_RE.finditer(text, s, e)]
+                assert words[row[6] : row[6] + row[0]] == [
+                    [m.start(), m.end(), int(w.islower() or not w[:1].isupper())]
+                    for m, w in zip(lang._WORD_RE.finditer(text, s, e), found, strict=True)
+                ]
+                pieces = [(a, b, low[a:b], kept) for a, b, kept in words[row[6] : row[6] + row[0]]]
+                for k in range(len(found)):  # any run of words, as a clause's: its first word kept
+                    assert lang._evidence_of(pieces[k:]) == lang._evidence(found[k:])
+                dropped += sum(1 for *_, kept in pieces if not kept)
+    assert left >= 4 and odd_words >= 20 and dropped >= 100
 
 
 @pytest.mark.skipif(not CC.is_file(), reason="CC documents not available")
@@ -974,8 +989,8 @@ def test_same_script_search_with_sentence_words_is_the_python_one(monkeypatch: p
 
     compiled = run()
 
-    def by_python(self, text, cps, low, low_cps, spans, main, script) -> list:
-        return [(-1,) * 6] * len(spans)
+    def by_python(self, text, cps, low, low_cps, spans, main, script) -> tuple:
+        return [(-1,) * 7] * len(spans), np.zeros((0, 3), dtype=np.int64)
 
     monkeypatch.setattr(lang.LanguageStage, "_sentence_counts", by_python)
     assert run() == compiled

@@ -1735,8 +1735,11 @@ class LanguageStage(Stage):
         # each sentence's word count, letters, non-space characters and `_may_tell` bound in one
         # compiled pass (`_sentence_counts`): the words' text is read only for a sentence that may
         # be judged (the regex, lowering and look-ups per candidate took ~20 µs)
-        counts = self._sentence_counts(text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script)
-        for (s, e, where), (n_words, letters, nonspace, _, bound, _) in zip(sentences, counts, strict=True):
+        counts, word_rows = self._sentence_counts(
+            text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script
+        )
+        word_list = word_rows.tolist()
+        for (s, e, where), (n_words, letters, nonspace, _, bound, _, first) in zip(sentences, counts, strict=True):
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
                 if len(sentence_words) < opt.same_script_min_words:
@@ -1746,6 +1749,10 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-candidates")
                 if not self._may_tell(sentence_words, main, script):
                     continue  # neither the sentence nor a clause of it can be judged foreign
+                pieces = [
+                    (a, b, w.lower(), w.islower() or not w[:1].isupper())
+                    for a, b, w in _word_pieces(text, s, sentence_words)
+                ]
             else:
                 if n_words < opt.same_script_min_words:
                     continue
@@ -1754,29 +1761,24 @@ class LanguageStage(Stage):
                 self.stat_update("same-script-candidates")
                 if bound < 2:
                     continue  # `_may_tell`
-                # the words' text first (findall); where they are only when a clause or the
-                # sentence's end needs it (`_word_pieces`)
-                sentence_words = _WORD_RE.findall(text, s, e)
+                # the words where the kernel found them, lowercased from the lowercase text (the
+                # kernel leaves sentences where a word alone lowers otherwise)
+                pieces = [(a, b, low[a:b], kept) for a, b, kept in word_list[first : first + n_words]]
             clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
-            pieces = None
-            if verdict is not None:
-                pieces = _word_pieces(text, s, sentence_words)
-                if not self._host_clause(text, pieces, clauses, main, verdict):
-                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
-                    found.append((s, end, verdict))
-                    continue
+            verdict = self._decide(_evidence_of(pieces), main_langs, script, text[s:e])
+            if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
+                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                found.append((s, end, verdict))
+                continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
-                if pieces is None:
-                    pieces = _word_pieces(text, s, sentence_words)
-                words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
+                words = [p for p in pieces if cs <= p[0] and p[1] <= ce]
                 if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence([w for _, _, w in words]), main_langs, script, text[fs:fe])
+                verdict = self._decide(_evidence_of(words), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -1790,29 +1792,31 @@ class LanguageStage(Stage):
         spans: list[tuple[int, int]],
         main: str,
         script: str,
-    ) -> list[tuple[int, int, int, int, int, int]]:
+    ) -> tuple[list[tuple[int, ...]], np.ndarray]:
         """`language_kernels.sentence_words` of the sentences (`cps`: the text's code points): words,
         letters, non-space characters, `most_listed` of the lowercased words for `main`, that plus
-        main's odd-spelt words (`_may_tell`'s bound) and all ASCII, or -1s where Python decides (every
+        main's odd-spelt words (`_may_tell`'s bound), all ASCII and the first of its rows of words
+        (start, end, kept by `_evidence` inside a clause), or -1s where Python decides (every
         sentence when lowercasing moved offsets or `main` has no profile)."""
         position = _score_positions(script).get(main)
         if position is None or cps is None or len(low) != len(text):
-            return [(-1,) * 6] * len(spans)
+            return [(-1,) * 7] * len(spans), _NO_WORDS
         table = _score_table(script)
-        counts = language_kernels.sentence_words(
+        counts, words = language_kernels.sentence_words(
             cps, low_cps, np.array(spans, dtype=np.int64), _word_char_table(), language_kernels.SPACES,
             *_word_rows(script), table.ptr, table.langs, len(table.names), position,
             _letter_classes(script), _odd_table(main, script), main in _script_alphabets(script)[1],
+            _case_table(),
         )  # fmt: skip
-        return list(map(tuple, counts.tolist()))
+        return list(map(tuple, counts.tolist())), words
 
     def _host_clause(
-        self, text: str, pieces: list[tuple[int, int, str]], clauses: list[tuple[int, int]], main: str, lang: str
+        self, pieces: list[tuple[int, int, str, bool]], clauses: list[tuple[int, int]], main: str, lang: str
     ) -> bool:
         """Does a clause of a sentence judged `lang` lean to the main language (a foreign clause
-        inside a host sentence: only the clause is foreign)?"""
+        inside a host sentence: only the clause is foreign)? `pieces` as `_evidence_of` takes them."""
         for cs, ce in clauses:
-            words = set(_evidence([w for a, b, w in pieces if cs <= a and b <= ce]))
+            words = set(_evidence_of([p for p in pieces if cs <= p[0] and p[1] <= ce]))
             if not words:
                 continue
             odd = _odd_letter_words(frozenset(words), self.profiles.script[main])
@@ -2385,6 +2389,22 @@ def _sentences_by_regex(text: str, pos: int, endpos: int) -> list[tuple[int, int
     return out
 
 
+_NO_WORDS = np.zeros((0, 3), dtype=np.int64)
+
+
+@lru_cache(maxsize=1)
+def _case_table() -> np.ndarray:
+    """`language_kernels.CASE_LOWER`, `CASE_BLOCKS` and `CASE_UPPER` (str.islower, str.istitle and
+    str.isupper of the character) by code point below U+10000, for `_evidence`'s tests in
+    `sentence_words` (str.islower of a word: no character istitle, one islower)."""
+    k = language_kernels
+    chars = [chr(c) for c in range(k.WORD_TABLE_SIZE)]
+    lower = np.fromiter(map(str.islower, chars), dtype=np.bool_, count=len(chars))
+    blocks = np.fromiter(map(str.istitle, chars), dtype=np.bool_, count=len(chars))
+    upper = np.fromiter(map(str.isupper, chars), dtype=np.bool_, count=len(chars))
+    return (lower * k.CASE_LOWER + blocks * k.CASE_BLOCKS + upper * k.CASE_UPPER).astype(np.uint8)
+
+
 @lru_cache(maxsize=32)
 def _letter_classes(script: str) -> np.ndarray:
     """`language_kernels.IS_ALPHA` (str.isalpha) and `IN_ALPHABETS` (a letter of a listed alphabet of
@@ -2587,7 +2607,16 @@ def _evidence(words: list[str]) -> list[str]:
     """Lowercased words that can tell a language: lowercase ones and the first word; capitalised
     words inside (names, titles such as "The Merchants Exchange") are left out, and so is "et al."
     (Latin, in references of any language)."""
-    words = [w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()]
+    return _without_et_al([w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()])
+
+
+def _evidence_of(pieces: list[tuple[int, int, str, bool]]) -> list[str]:
+    """`_evidence` of words given as (start, end, lowercase, kept inside a clause: ``w.islower() or
+    not w[:1].isupper()``), as `sentence_words` gives them."""
+    return _without_et_al([p[2] for i, p in enumerate(pieces) if i == 0 or p[3]])
+
+
+def _without_et_al(words: list[str]) -> list[str]:
     if "al" in words:
         for i in range(len(words) - 2, -1, -1):
             if words[i] == "et" and words[i + 1] == "al":

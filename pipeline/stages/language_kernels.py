@@ -1046,7 +1046,8 @@ def sentence_words(
     letter_classes: np.ndarray,
     odd: np.ndarray,
     has_alphabet: bool,
-) -> np.ndarray:
+    cases: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """For each sentence (s, e) of `spans` over a text's code points `cps` (`low`: its lowercase's,
     of the same length): the count of ``_WORD_RE.findall(text, s, e)``'s words, their letters (the
     sum of their lengths), the non-space characters of text[s:e] (`spaces`: str.isspace), the
@@ -1054,11 +1055,18 @@ def sentence_words(
     script's profile (ptr, langs: `_score_table`) for language `main`, that plus the distinct
     non-ASCII lowercased words `main` lacks a letter of and does not list (`_may_tell`'s bound;
     `letter_classes`: IS_ALPHA, IN_ALPHABETS by code point; `odd`: the letters main's alphabet
-    lacks; `has_alphabet`: main has one listed, else no word counts), and 1 when every lowercased
-    word is ASCII.
+    lacks; `has_alphabet`: main has one listed, else no word counts), 1 when every lowercased
+    word is ASCII, and where its words start in the second array: a row (start, end, kept) per word,
+    kept 1 when `_evidence` keeps the word inside a clause (``w.islower() or not w[:1].isupper()``;
+    `cases`: CASE_LOWER, CASE_BLOCKS, CASE_UPPER by code point).
     A row of -1s for a sentence holding a code point from WORD_TABLE_SIZE or a capital sigma
     (whose lowercase depends on the letters around it: a word alone may lower otherwise)."""
-    out = np.zeros((spans.shape[0], 6), dtype=np.int64)
+    out = np.zeros((spans.shape[0], 7), dtype=np.int64)
+    total = 0
+    for r in range(spans.shape[0]):
+        total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
+    all_words = np.empty((total, 3), dtype=np.int64)
+    n_all = 0
     mask = keys.size - 1
     for r in range(spans.shape[0]):
         s = spans[r, 0]
@@ -1095,6 +1103,17 @@ def sentence_words(
                 while i < e and word_chars[cps[i]]:
                     i += 1
             letters += i - a
+            # str.islower: no upper- or titlecase letter and a lowercase one; str.isupper of the first
+            lower = False
+            blocked = False
+            for k in range(a, i):
+                flags = cases[cps[k]]
+                blocked |= (flags & CASE_BLOCKS) != 0
+                lower |= (flags & CASE_LOWER) != 0
+            all_words[n_all, 0] = a
+            all_words[n_all, 1] = i
+            all_words[n_all, 2] = (lower and not blocked) or (cases[cps[a]] & CASE_UPPER) == 0
+            n_all += 1
             word_ascii = True
             for k in range(a, i):
                 if low[k] >= 128:
@@ -1136,7 +1155,13 @@ def sentence_words(
         out[r, 3] = most_listed(found[:n_words], ptr, langs, n_langs, main)
         out[r, 4] = out[r, 3] + n_odd
         out[r, 5] = ascii
-    return out
+        out[r, 6] = n_all - n_words
+    return out, all_words[:n_all]
+
+
+CASE_LOWER = 1  # str.islower of the character
+CASE_BLOCKS = 2  # str.istitle of the character (upper- or titlecase): the word is not str.islower
+CASE_UPPER = 4  # str.isupper of the character
 
 
 IS_ALPHA = 1  # str.isalpha
