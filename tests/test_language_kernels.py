@@ -897,3 +897,101 @@ def test_may_tell_false_means_no_sentence_or_clause_is_judged_foreign():
                     if clause:
                         assert stage._judge(lang._evidence(clause), [main], "Latin") is None
     assert skipped > 50 and kept > 50
+
+
+def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) -> tuple[int, ...]:
+    """What `sentence_words` replaces: `_WORD_RE.findall`, `_code_like`'s counts and `_may_tell`'s bound
+    (the most listed words, plus main's odd-spelt words)."""
+    table = lang._score_table(script)
+    words = lang._WORD_RE.findall(text, s, e)
+    low = [w.lower() for w in words]
+    rows = np.array([table.row.get(w, 0) for w in low], dtype=np.int64)
+    listed = kernels.most_listed(rows, table.ptr, table.langs, len(table.names), lang._score_positions(script)[main])
+    main_words = lang._profiles().words[main]
+    odd = {w for w in low if not w.isascii() and main in lang._odd_langs(w, script) and w not in main_words}
+    nonspace = len("".join(text[s:e].split()))
+    return len(words), sum(map(len, words)), nonspace, listed, listed + len(odd), int("".join(set(low)).isascii())
+
+
+@needs_sentences
+def test_sentence_words_are_the_word_regex_counts_and_bound():
+    """`sentence_words` per sentence against the regex, `str.split` and the lowercased words' rows,
+    and its words against `_WORD_RE.finditer` and `_evidence`'s case tests; a sentence with a capital
+    sigma or an astral letter is left to Python (-1s)."""
+    lines = []
+    for code in ("en", "de", "fr", "pl", "vi", "ru", "uk", "el"):
+        lines.extend((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:30])
+    edge = [
+        "L'homme d’affaires a dit: rock’n’roll' et l'' eau ’s x' y.",  # apostrophes joining or not
+        "Ca\u0301fe\u0301 na\u00efve Ⅻ ǅungla \u212aelvin ẞtraße\u00a0und\x1cdas\u2003ist gut.",  # marks, case, spaces
+        "la Ǆungla, el ǅungla y ǆungla, ⅻ ﬀ iPhone eBay McDonald ÉCOLE ſtraße ﬁnal ᾈδης.",  # titlecase, no case
+        "ΟΔΟΣ.Α και ΟΔΟΣ ΑΘΗΝΑΣ, σας παρακαλώ ΣΑΣ.",  # capital sigma: lowercased by context
+        "Math 𝐀𝐁𝐂 letters and 𠀋 here, then words.",  # astral letters
+        "x_y=1; f(a, b) -> c[0] {}",
+        "as Smith et al. found, and et al, and al et al",  # "et al." left out
+        "",
+    ]
+    text = "\n".join(lines + edge)
+    low = text.lower()
+    assert len(low) == len(text)
+    spans = lang._sentences_by_regex(text, 0, len(text))
+    spans += [(0, 0), (5, 40), (len(text) - 30, len(text))]  # any span: none, mid-word ends
+    cps, low_cps = code_points(text), code_points(low)
+    left = 0
+    dropped = 0  # capitalised words inside that `_evidence` leaves out
+    odd_words = 0  # sentences whose bound counts odd-spelt words (main: with an alphabet or, vi, el, none)
+    for script, mains in (("Latin", ("en", "de", "pl", "vi")), ("Cyrillic", ("ru", "uk", "be")), ("Greek", ("el",))):
+        table = lang._score_table(script)
+        for main in mains:
+            got = kernels.sentence_words(
+                cps, low_cps, np.array(spans, dtype=np.int64), lang._word_char_table(), kernels.SPACES,
+                *lang._word_rows(script), table.ptr, table.langs, len(table.names), lang._score_positions(script)[main],
+                lang._letter_classes(script), lang._odd_table(main, script), main in lang._script_alphabets(script)[1],
+                lang._case_table(),
+            )  # fmt: skip
+            got, words = got[0].tolist(), got[1].tolist()
+            for (s, e), row in zip(spans, got, strict=True):
+                segment = text[s:e]
+                if "Σ" in segment or any(ord(c) >= 0x10000 for c in segment):
+                    assert row == [-1] * 7, segment
+                    left += 1
+                    continue
+                assert tuple(row[:6]) == sentence_words_by_python(text, s, e, script, main), (script, main, segment)
+                odd_words += row[4] > row[3]
+                found = [m.group() for m in lang._WORD_RE.finditer(text, s, e)]
+                assert words[row[6] : row[6] + row[0]] == [
+                    [m.start(), m.end(), int(w.islower() or not w[:1].isupper())]
+                    for m, w in zip(lang._WORD_RE.finditer(text, s, e), found, strict=True)
+                ]
+                pieces = [(a, b, low[a:b], kept) for a, b, kept in words[row[6] : row[6] + row[0]]]
+                for k in range(len(found)):  # any run of words, as a clause's: its first word kept
+                    assert lang._evidence_of(pieces[k:]) == lang._evidence(found[k:])
+                dropped += sum(1 for *_, kept in pieces if not kept)
+    assert left >= 4 and odd_words >= 20 and dropped >= 100
+
+
+@pytest.mark.skipif(not CC.is_file(), reason="CC documents not available")
+def test_same_script_search_with_sentence_words_is_the_python_one(monkeypatch: pytest.MonkeyPatch):
+    """The stage with `sentence_words` and with every sentence left to Python (-1s, the code before
+    the kernel) on CC pages: the same texts, meta and counters (same-script-candidates included)."""
+    from pipeline.document import Document
+
+    texts = [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:300]
+
+    def run() -> list:
+        stage = lang.LanguageStage()
+        out = []
+        for i, text in enumerate(texts):
+            doc = Document(id=str(i), text=text, source="cc")
+            stage.process(doc)
+            out.append((doc.text, sorted(doc.meta.items())))
+        return [out, sorted(stage.take_stats().items())]
+
+    compiled = run()
+
+    def by_python(self, text, cps, low, low_cps, spans, main, script) -> tuple:
+        return [(-1,) * 7] * len(spans), np.zeros((0, 3), dtype=np.int64)
+
+    monkeypatch.setattr(lang.LanguageStage, "_sentence_counts", by_python)
+    assert run() == compiled
+    assert dict(compiled[1]).get("same-script-candidates", 0) > 20

@@ -1622,14 +1622,15 @@ class LanguageStage(Stage):
 
     def _hits_by_sentence(
         self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
-    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+    ) -> tuple[dict[tuple[int, int], list[tuple[int, str]]], np.ndarray | None]:
         """Where the document's foreign-frequent words (`_foreign_set`) and odd-letter tokens
         (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
         whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
-        two to be judged, and most lines have none or one."""
+        two to be judged, and most lines have none or one. Also the text's code points when they
+        were needed (None otherwise)."""
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
             foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
-            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
+            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re), None
         # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
         # a set of letters: nothing built per main language for them (~38 languages on CC)
         frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
@@ -1641,12 +1642,11 @@ class LanguageStage(Stage):
         )
         out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         if not len(rows):
-            return out
+            return out, None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
         # took ~8 µs of regex and Python a line); a line the kernel leaves (-2) is split here
-        found, which = language_kernels.hit_sentences(
-            code_points(text), rows, _sentence_table(), language_kernels.SPACES
-        )
+        cps = code_points(text)
+        found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
         spans = list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
         line, line_spans = -1, spans
         for (ls, le, ts, te, shift), k in zip(rows.tolist(), which.tolist(), strict=True):
@@ -1663,7 +1663,7 @@ class LanguageStage(Stage):
             # a token with no uppercase letter (most) is not capitalised: skip the full test
             if sentence and (text[ts:te].islower() or not _capitalised_inside(text, sentence[0], ts, te - ts)):
                 out.setdefault(sentence, []).append((ts + shift, w))
-        return out
+        return out, cps
 
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
@@ -1720,57 +1720,103 @@ class LanguageStage(Stage):
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
-        per_sentence = self._hits_by_sentence(text, low, low_cps, main, script)
+        per_sentence, cps = self._hits_by_sentence(text, low, low_cps, main, script)
         found: list[tuple[int, int, str]] = []
         spans = _Taken(taken)
-        for (s, e), where in sorted(per_sentence.items()):
-            # judging needs two distinct words telling another language: most host sentences
-            # with one frequent foreign word ("die" in English, "in" in German) stop here
-            if len({w for _, w in where}) < 2:
-                continue
-            if spans.overlaps(s, e):
-                continue
-            # the words' text first (findall); where they are only when a clause or the sentence's
-            # end needs it (`_word_pieces`)
-            sentence_words = _WORD_RE.findall(text, s, e)
-            if len(sentence_words) < opt.same_script_min_words:
-                continue
-            if _code_like(text, s, e, sentence_words):
-                continue  # shell commands, LaTeX, markup: their words tell no language
-            self.stat_update("same-script-candidates")
-            if not self._may_tell(sentence_words, main, script):
-                continue  # neither the sentence nor a clause of it can be judged foreign
-            clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence(sentence_words), main_langs, script, text[s:e])
-            pieces = None
-            if verdict is not None:
-                pieces = _word_pieces(text, s, sentence_words)
-                if not self._host_clause(text, pieces, clauses, main, verdict):
-                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
-                    found.append((s, end, verdict))
+        # judging needs two distinct words telling another language: most host sentences with one
+        # frequent foreign word ("die" in English, "in" in German) stop here
+        sentences = [
+            (s, e, where)
+            for (s, e), where in sorted(per_sentence.items())
+            if len({w for _, w in where}) >= 2 and not spans.overlaps(s, e)
+        ]
+        if not sentences:
+            return found
+        # each sentence's word count, letters, non-space characters and `_may_tell` bound in one
+        # compiled pass (`_sentence_counts`): the words' text is read only for a sentence that may
+        # be judged (the regex, lowering and look-ups per candidate took ~20 µs)
+        counts, word_rows = self._sentence_counts(
+            text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script
+        )
+        word_list = word_rows.tolist()
+        for (s, e, where), (n_words, letters, nonspace, _, bound, _, first) in zip(sentences, counts, strict=True):
+            if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
+                sentence_words = _WORD_RE.findall(text, s, e)
+                if len(sentence_words) < opt.same_script_min_words:
                     continue
+                if _code_like(text, s, e, sentence_words):
+                    continue  # shell commands, LaTeX, markup: their words tell no language
+                self.stat_update("same-script-candidates")
+                if not self._may_tell(sentence_words, main, script):
+                    continue  # neither the sentence nor a clause of it can be judged foreign
+                pieces = [
+                    (a, b, w.lower(), w.islower() or not w[:1].isupper())
+                    for a, b, w in _word_pieces(text, s, sentence_words)
+                ]
+            else:
+                if n_words < opt.same_script_min_words:
+                    continue
+                if letters < 0.7 * nonspace:
+                    continue  # `_code_like`
+                self.stat_update("same-script-candidates")
+                if bound < 2:
+                    continue  # `_may_tell`
+                # the words where the kernel found them, lowercased from the lowercase text (the
+                # kernel leaves sentences where a word alone lowers otherwise)
+                pieces = [(a, b, low[a:b], kept) for a, b, kept in word_list[first : first + n_words]]
+            clauses = _clauses(text, s, e)
+            verdict = self._decide(_evidence_of(pieces), main_langs, script, text[s:e])
+            if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
+                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                found.append((s, end, verdict))
+                continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
-                if pieces is None:
-                    pieces = _word_pieces(text, s, sentence_words)
-                words = [(a, b, w) for a, b, w in pieces if cs <= a and b <= ce]
+                words = [p for p in pieces if cs <= p[0] and p[1] <= ce]
                 if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence([w for _, _, w in words]), main_langs, script, text[fs:fe])
+                verdict = self._decide(_evidence_of(words), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
 
+    def _sentence_counts(
+        self,
+        text: str,
+        cps: np.ndarray | None,
+        low: str,
+        low_cps: np.ndarray,
+        spans: list[tuple[int, int]],
+        main: str,
+        script: str,
+    ) -> tuple[list[tuple[int, ...]], np.ndarray]:
+        """`language_kernels.sentence_words` of the sentences (`cps`: the text's code points): words,
+        letters, non-space characters, `most_listed` of the lowercased words for `main`, that plus
+        main's odd-spelt words (`_may_tell`'s bound), all ASCII and the first of its rows of words
+        (start, end, kept by `_evidence` inside a clause), or -1s where Python decides (every
+        sentence when lowercasing moved offsets or `main` has no profile)."""
+        position = _score_positions(script).get(main)
+        if position is None or cps is None or len(low) != len(text):
+            return [(-1,) * 7] * len(spans), _NO_WORDS
+        table = _score_table(script)
+        counts, words = language_kernels.sentence_words(
+            cps, low_cps, np.array(spans, dtype=np.int64), _word_char_table(), language_kernels.SPACES,
+            *_word_rows(script), table.ptr, table.langs, len(table.names), position,
+            _letter_classes(script), _odd_table(main, script), main in _script_alphabets(script)[1],
+            _case_table(),
+        )  # fmt: skip
+        return list(map(tuple, counts.tolist())), words
+
     def _host_clause(
-        self, text: str, pieces: list[tuple[int, int, str]], clauses: list[tuple[int, int]], main: str, lang: str
+        self, pieces: list[tuple[int, int, str, bool]], clauses: list[tuple[int, int]], main: str, lang: str
     ) -> bool:
         """Does a clause of a sentence judged `lang` lean to the main language (a foreign clause
-        inside a host sentence: only the clause is foreign)?"""
+        inside a host sentence: only the clause is foreign)? `pieces` as `_evidence_of` takes them."""
         for cs, ce in clauses:
-            words = set(_evidence([w for a, b, w in pieces if cs <= a and b <= ce]))
+            words = set(_evidence_of([p for p in pieces if cs <= p[0] and p[1] <= ce]))
             if not words:
                 continue
             odd = _odd_letter_words(frozenset(words), self.profiles.script[main])
@@ -2343,6 +2389,46 @@ def _sentences_by_regex(text: str, pos: int, endpos: int) -> list[tuple[int, int
     return out
 
 
+_NO_WORDS = np.zeros((0, 3), dtype=np.int64)
+
+
+@lru_cache(maxsize=1)
+def _case_table() -> np.ndarray:
+    """`language_kernels.CASE_LOWER`, `CASE_BLOCKS` and `CASE_UPPER` (str.islower, str.istitle and
+    str.isupper of the character) by code point below U+10000, for `_evidence`'s tests in
+    `sentence_words` (str.islower of a word: no character istitle, one islower)."""
+    k = language_kernels
+    chars = [chr(c) for c in range(k.WORD_TABLE_SIZE)]
+    lower = np.fromiter(map(str.islower, chars), dtype=np.bool_, count=len(chars))
+    blocks = np.fromiter(map(str.istitle, chars), dtype=np.bool_, count=len(chars))
+    upper = np.fromiter(map(str.isupper, chars), dtype=np.bool_, count=len(chars))
+    return (lower * k.CASE_LOWER + blocks * k.CASE_BLOCKS + upper * k.CASE_UPPER).astype(np.uint8)
+
+
+@lru_cache(maxsize=32)
+def _letter_classes(script: str) -> np.ndarray:
+    """`language_kernels.IS_ALPHA` (str.isalpha) and `IN_ALPHABETS` (a letter of a listed alphabet of
+    `script`) by code point below U+10000, for `sentence_words`' odd-spelt words."""
+    k = language_kernels
+    table = _alpha_table()[: k.WORD_TABLE_SIZE].astype(np.uint8) * np.uint8(k.IS_ALPHA)
+    for c in _script_alphabets(script)[0]:
+        if len(c) == 1 and ord(c) < k.WORD_TABLE_SIZE:
+            table[ord(c)] |= k.IN_ALPHABETS
+    return table
+
+
+@lru_cache(maxsize=1)
+def _word_char_table() -> np.ndarray:
+    """`[\\p{L}\\p{M}]` (`_WORD_RE`'s letters) of every code point below U+10000, matched by `regex`
+    itself (~10 ms), for `language_kernels.sentence_words`."""
+    size = language_kernels.WORD_TABLE_SIZE
+    every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(size, dtype=np.bool_)
+    for m in regex.finditer(r"[\p{L}\p{M}]+", every):
+        table[m.start() : m.end()] = True
+    return table
+
+
 @lru_cache(maxsize=1)
 def _sentence_table() -> np.ndarray:
     """`language_kernels.sentence_spans`' classes of every code point below U+10000, from the
@@ -2521,7 +2607,16 @@ def _evidence(words: list[str]) -> list[str]:
     """Lowercased words that can tell a language: lowercase ones and the first word; capitalised
     words inside (names, titles such as "The Merchants Exchange") are left out, and so is "et al."
     (Latin, in references of any language)."""
-    words = [w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()]
+    return _without_et_al([w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()])
+
+
+def _evidence_of(pieces: list[tuple[int, int, str, bool]]) -> list[str]:
+    """`_evidence` of words given as (start, end, lowercase, kept inside a clause: ``w.islower() or
+    not w[:1].isupper()``), as `sentence_words` gives them."""
+    return _without_et_al([p[2] for i, p in enumerate(pieces) if i == 0 or p[3]])
+
+
+def _without_et_al(words: list[str]) -> list[str]:
     if "al" in words:
         for i in range(len(words) - 2, -1, -1):
             if words[i] == "et" and words[i + 1] == "al":

@@ -1019,3 +1019,186 @@ def _sentence_end(cps: np.ndarray, i: int, end: int, table: np.ndarray) -> int:
     if cps[i] == 10:
         return i + 1
     return -1
+
+
+# `sentence_words`: a table of `[\p{L}\p{M}]` (the stage's `_WORD_RE` letters) by code point below this;
+# a sentence holding a code point from it (or a capital sigma, lowercased by context) goes to Python.
+WORD_TABLE_SIZE = 0x10000
+_CAPITAL_SIGMA = 0x3A3
+_APOSTROPHES = (0x27, 0x2019)  # the `['’]` joining the parts of one `_WORD_RE` word
+
+
+@numba.njit(cache=True, nogil=True)
+def sentence_words(
+    cps: np.ndarray,
+    low: np.ndarray,
+    spans: np.ndarray,
+    word_chars: np.ndarray,
+    spaces: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    n_langs: int,
+    main: int,
+    letter_classes: np.ndarray,
+    odd: np.ndarray,
+    has_alphabet: bool,
+    cases: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each sentence (s, e) of `spans` over a text's code points `cps` (`low`: its lowercase's,
+    of the same length): the count of ``_WORD_RE.findall(text, s, e)``'s words, their letters (the
+    sum of their lengths), the non-space characters of text[s:e] (`spaces`: str.isspace), the
+    `most_listed` of the words' lowercase as rows of the `word_rows_table` (keys..starts) of a
+    script's profile (ptr, langs: `_score_table`) for language `main`, that plus the distinct
+    non-ASCII lowercased words `main` lacks a letter of and does not list (`_may_tell`'s bound;
+    `letter_classes`: IS_ALPHA, IN_ALPHABETS by code point; `odd`: the letters main's alphabet
+    lacks; `has_alphabet`: main has one listed, else no word counts), 1 when every lowercased
+    word is ASCII, and where its words start in the second array: a row (start, end, kept) per word,
+    kept 1 when `_evidence` keeps the word inside a clause (``w.islower() or not w[:1].isupper()``;
+    `cases`: CASE_LOWER, CASE_BLOCKS, CASE_UPPER by code point).
+    A row of -1s for a sentence holding a code point from WORD_TABLE_SIZE or a capital sigma
+    (whose lowercase depends on the letters around it: a word alone may lower otherwise)."""
+    out = np.zeros((spans.shape[0], 7), dtype=np.int64)
+    total = 0
+    for r in range(spans.shape[0]):
+        total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
+    all_words = np.empty((total, 3), dtype=np.int64)
+    n_all = 0
+    mask = keys.size - 1
+    for r in range(spans.shape[0]):
+        s = spans[r, 0]
+        e = spans[r, 1]
+        python = False
+        nonspace = 0
+        for k in range(s, e):
+            c = cps[k]
+            if c >= WORD_TABLE_SIZE or c == _CAPITAL_SIGMA or low[k] >= WORD_TABLE_SIZE:
+                python = True
+                break
+            if not _is_space(c, spaces):
+                nonspace += 1
+        if python:
+            out[r, :] = -1
+            continue
+        found = np.empty((e - s + 1) // 2 + 1, dtype=np.int64)
+        odd_words = np.empty(((e - s + 1) // 2 + 1, 2), dtype=np.int64)  # spans of distinct such words
+        n_odd = 0
+        n_words = 0
+        letters = 0
+        ascii = 1
+        i = s
+        while i < e:
+            if not word_chars[cps[i]]:
+                i += 1
+                continue
+            a = i
+            while i < e and word_chars[cps[i]]:
+                i += 1
+            # (?:['’][\p{L}\p{M}]+)*: an apostrophe joins only when a letter or mark follows it
+            while i + 1 < e and (cps[i] == _APOSTROPHES[0] or cps[i] == _APOSTROPHES[1]) and word_chars[cps[i + 1]]:
+                i += 1
+                while i < e and word_chars[cps[i]]:
+                    i += 1
+            letters += i - a
+            # str.islower: no upper- or titlecase letter and a lowercase one; str.isupper of the first
+            lower = False
+            blocked = False
+            for k in range(a, i):
+                flags = cases[cps[k]]
+                blocked |= (flags & CASE_BLOCKS) != 0
+                lower |= (flags & CASE_LOWER) != 0
+            all_words[n_all, 0] = a
+            all_words[n_all, 1] = i
+            all_words[n_all, 2] = (lower and not blocked) or (cases[cps[a]] & CASE_UPPER) == 0
+            n_all += 1
+            word_ascii = True
+            for k in range(a, i):
+                if low[k] >= 128:
+                    word_ascii = False
+            if not word_ascii:
+                ascii = 0
+            # the lowercase word's row, as in token_rows (written out: a call per word costs)
+            key = fnv1a(low, a, i)
+            j = np.int64(key & np.uint64(mask))
+            row = 0
+            while keys[j] != 0:
+                if keys[j] == key:
+                    w = rows[j] - 1
+                    ws = starts[w]
+                    if starts[w + 1] - ws == i - a:
+                        same = True
+                        for q in range(i - a):
+                            if words[ws + q] != low[a + q]:
+                                same = False
+                                break
+                        if same:
+                            row = rows[j]
+                            break
+                j = (j + 1) & mask
+            found[n_words] = row
+            n_words += 1
+            if has_alphabet and not word_ascii and _lacks(low, a, i, letter_classes, odd):
+                listed_main = False
+                if row != 0:
+                    for q in range(ptr[row], ptr[row + 1]):
+                        listed_main |= langs[q] == main
+                if not listed_main and not _seen_word(low, a, i, odd_words, n_odd):
+                    odd_words[n_odd, 0] = a
+                    odd_words[n_odd, 1] = i
+                    n_odd += 1
+        out[r, 0] = n_words
+        out[r, 1] = letters
+        out[r, 2] = nonspace
+        out[r, 3] = most_listed(found[:n_words], ptr, langs, n_langs, main)
+        out[r, 4] = out[r, 3] + n_odd
+        out[r, 5] = ascii
+        out[r, 6] = n_all - n_words
+    return out, all_words[:n_all]
+
+
+CASE_LOWER = 1  # str.islower of the character
+CASE_BLOCKS = 2  # str.istitle of the character (upper- or titlecase): the word is not str.islower
+CASE_UPPER = 4  # str.isupper of the character
+
+
+IS_ALPHA = 1  # str.isalpha
+IN_ALPHABETS = 2  # a letter of some listed alphabet of the script
+
+
+@numba.njit(cache=True, nogil=True)
+def _lacks(low: np.ndarray, a: int, e: int, letter_classes: np.ndarray, odd: np.ndarray) -> bool:
+    """`main in _odd_langs(word, script)` for the word low[a:e] (main with a listed alphabet): it has
+    a letter main's alphabet lacks (`odd`), or a letter of the script's alphabets and a letter none
+    of them has (then every alphabet lacks one)."""
+    known = False
+    stray = False
+    for k in range(a, e):
+        c = low[k]
+        if c < odd.size and odd[c]:
+            return True
+        flags = letter_classes[c]
+        if flags & IN_ALPHABETS:
+            known = True
+        elif flags & IS_ALPHA:
+            stray = True
+    return known and stray
+
+
+@numba.njit(cache=True, nogil=True)
+def _seen_word(low: np.ndarray, a: int, e: int, spans: np.ndarray, n: int) -> bool:
+    """Is low[a:e] the same text as one of the first n spans?"""
+    for k in range(n):
+        s = spans[k, 0]
+        if spans[k, 1] - s != e - a:
+            continue
+        same = True
+        for q in range(e - a):
+            if low[s + q] != low[a + q]:
+                same = False
+                break
+        if same:
+            return True
+    return False
