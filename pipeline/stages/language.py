@@ -2869,16 +2869,22 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     rows, spans = language_kernels.token_rows(
         cps, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
     )
-    if (rows < 0).any():  # tokens with a letter beyond the kernel's table: str.isalpha decides
-        get = _score_table(script).row.get
-        kept = []
-        for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
-            if row >= 0:
-                kept.append(row)
-            elif low[s:e].isalpha():
-                kept.append(get(low[s:e], 0))
-        rows = np.array(kept, dtype=np.int64)
-    return rows
+    return _python_rows(low, rows, spans, script)
+
+
+def _python_rows(low: str, rows: np.ndarray, spans: np.ndarray, script: str) -> np.ndarray:
+    """The kernel's rows with its -1 rows decided here: tokens with a letter beyond the kernel's table,
+    kept when str.isalpha says so (spans: their offsets in `low`)."""
+    if not (rows < 0).any():
+        return rows
+    get = _score_table(script).row.get
+    kept = []
+    for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
+        if row >= 0:
+            kept.append(row)
+        elif low[s:e].isalpha():
+            kept.append(get(low[s:e], 0))
+    return np.array(kept, dtype=np.int64)
 
 
 def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
@@ -2887,16 +2893,7 @@ def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     rows, spans = language_kernels.spread_rows(
         cps, _SAMPLE_WORDS, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
     )
-    if (rows < 0).any():  # tokens with a letter beyond the kernel's table: str.isalpha decides
-        get = _score_table(script).row.get
-        kept = []
-        for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
-            if row >= 0:
-                kept.append(row)
-            elif low[s:e].isalpha():
-                kept.append(get(low[s:e], 0))
-        rows = np.array(kept, dtype=np.int64)
-    return rows
+    return _python_rows(low, rows, spans, script)
 
 
 class _SpreadSample:
