@@ -261,7 +261,7 @@ def _fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     what to, those folding to several and those as rows of three (0 pads). Read from the copy an earlier
     process saved beside the package (scanning takes ~20 ms), named by Python's Unicode version."""
     path = _CLASS_CACHE_DIR / f"dedup_casefold-{unicodedata.unidata_version}.npz"
-    return cached_build(path, _read_fold_changes, _scan_fold_changes, _fold_changes_bytes)
+    return cached_build(path, _read_arrays, _scan_fold_changes, _arrays_bytes)
 
 
 def _scan_fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -280,14 +280,15 @@ def _scan_fold_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return points, single[changed[lengths == 1]], several_points, several
 
 
-def _read_fold_changes(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _read_arrays(data: bytes) -> tuple[np.ndarray, ...]:
+    """The arrays ``_arrays_bytes`` saved, in their order (a table saved beside the package)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-        return saved["points"], saved["folds"], saved["several_points"], saved["several"]
+        return tuple(saved[f"a{i}"] for i in range(len(saved.files)))
 
 
-def _fold_changes_bytes(changes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> bytes:
+def _arrays_bytes(arrays: tuple[np.ndarray, ...]) -> bytes:
     data = io.BytesIO()
-    np.savez(data, points=changes[0], folds=changes[1], several_points=changes[2], several=changes[3])
+    np.savez(data, **{f"a{i}": a for i, a in enumerate(arrays)})
     return data.getvalue()
 
 
@@ -329,7 +330,7 @@ def _class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     patterns = [_PUNCT_SYMBOLS.pattern, _DIGITS.pattern, _SOLO.pattern, _SOLO_HALF.pattern, regex.__version__]
     key = json.dumps(patterns)
     path = _CLASS_CACHE_DIR / f"dedup_classes-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    return cached_build(path, _read_class_points, _scan_class_points, _class_points_bytes)
+    return cached_build(path, _read_arrays, _scan_class_points, _arrays_bytes)
 
 
 def _scan_class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -340,17 +341,6 @@ def _scan_class_points() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         _codepoints("".join(_SOLO.findall(every))),
         _codepoints("".join(_SOLO_HALF.findall(every))),
     )
-
-
-def _read_class_points(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-        return saved["punct"], saved["digits"], saved["solo"], saved["solo_half"]
-
-
-def _class_points_bytes(points: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> bytes:
-    data = io.BytesIO()
-    np.savez(data, punct=points[0], digits=points[1], solo=points[2], solo_half=points[3])
-    return data.getvalue()
 
 
 @lru_cache(maxsize=1)
