@@ -762,7 +762,15 @@ def _token_row(
             return -2, s, e
     if python:
         return -1, s, e
-    # the word's row: a slot with its key, confirmed by the text
+    return _word_row(cps, s, e, keys, rows, words, starts), s, e
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _word_row(
+    cps: np.ndarray, s: int, e: int, keys: np.ndarray, rows: np.ndarray, words: np.ndarray, starts: np.ndarray
+) -> int:
+    """The row of the word cps[s:e] in a `word_rows_table` (0: none): a slot with its key, confirmed by the
+    text. (Inlined: a call per word took ~3x as long.)"""
     mask = keys.size - 1
     key = fnv1a(cps, s, e)
     j = np.int64(key & np.uint64(mask))
@@ -777,9 +785,9 @@ def _token_row(
                         same = False
                         break
                 if same:
-                    return rows[j], s, e
+                    return rows[j]
         j = (j + 1) & mask
-    return 0, s, e
+    return 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1044,7 +1052,6 @@ def sentence_words(
         total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
     all_words = np.empty((total, 3), dtype=np.int64)
     n_all = 0
-    mask = keys.size - 1
     for r in range(spans.shape[0]):
         s = spans[r, 0]
         e = spans[r, 1]
@@ -1097,24 +1104,7 @@ def sentence_words(
                     word_ascii = False
             if not word_ascii:
                 ascii = 0
-            # the lowercase word's row, as in token_rows (written out: a call per word costs)
-            key = fnv1a(low, a, i)
-            j = np.int64(key & np.uint64(mask))
-            row = 0
-            while keys[j] != 0:
-                if keys[j] == key:
-                    w = rows[j] - 1
-                    ws = starts[w]
-                    if starts[w + 1] - ws == i - a:
-                        same = True
-                        for q in range(i - a):
-                            if words[ws + q] != low[a + q]:
-                                same = False
-                                break
-                        if same:
-                            row = rows[j]
-                            break
-                j = (j + 1) & mask
+            row = _word_row(low, a, i, keys, rows, words, starts)  # the lowercase word's row
             found[n_words] = row
             n_words += 1
             if has_alphabet and not word_ascii and _lacks(low, a, i, letter_classes, odd):
