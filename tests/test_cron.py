@@ -19,6 +19,7 @@ import pytest
 import zstandard
 from click.testing import CliRunner
 from conftest import CORPORA, REPO, SEEDS
+from conftest import run_cli as _cli
 
 from pipeline.cli import cli
 from pipeline.config import load_config_data
@@ -50,18 +51,6 @@ def _outputs(out: Path) -> dict[str, bytes]:
         for p in sorted(out.rglob("*"))
         if p.is_file() and not p.name.startswith("report.") and ".cleancorpus" not in p.parts
     }
-
-
-def _cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:

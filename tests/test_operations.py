@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
 import sqlite3
@@ -17,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import CORPORA, REPO
+from conftest import run_cli as _cli
 
 from pipeline.document import Document
 from pipeline.stages.base import Stage
@@ -33,37 +33,6 @@ def _cc_records(n: int) -> list[dict]:
 def _write_jsonl(path: Path, records: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-
-
-def _cli(
-    *args: str,
-    cwd: Path | None = None,
-    file_size_limit: int | None = None,
-    env: dict[str, str] | None = None,
-    new_session: bool = False,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess:
-    """``python -m pipeline ARGS`` in a child (in a process group of its own with ``new_session``);
-    ``file_size_limit``: no file it writes may grow beyond so many bytes (RLIMIT_FSIZE, with SIGXFSZ ignored,
-    so that the write fails with EFBIG as on a full disk)."""
-
-    def limited() -> None:
-        if file_size_limit is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (an ignored signal stays ignored across exec)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
-    full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=limited,
-        start_new_session=new_session,
-    )
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
