@@ -195,10 +195,11 @@ def run(
     if quiet and executor == "ray":
         _quiet_ray()
     config = _config_or_exit(config_path, log)
+    # Each means the run does not do what the config says (an option that does nothing as set): a --quiet (cron)
+    # run prints them too, one line each, every run until the config is fixed; hidden, a cron owner never knew.
     for warning in config_warnings(config, config_path or "config"):
         log.warning("%s", warning)
-        if not quiet:
-            click.echo(f"cleancorpus: warning: {warning}", err=True)
+        click.echo(f"cleancorpus: warning: {warning}", err=True)
     folder = state_folder(config, Path(outdir or config.output.dir))
     # main() paused the collector for the imports; what they and the config made lives until exit. Frozen
     # first, it is not walked by the first collection after enable() (one pass over all of it: ~35 ms a run).
@@ -259,15 +260,12 @@ def run(
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         sys.exit(EXIT_PIPE_CLOSED)
-    except Terminated:
+    except Terminated as err:
         log.error("terminated (SIGTERM)")
-        _fail(
-            "terminated (SIGTERM); files not finished were not committed and will be processed next time",
-            EXIT_TERMINATED,
-        )
-    except KeyboardInterrupt:
+        _fail(f"terminated (SIGTERM); {_what_is_left(err)}", EXIT_TERMINATED)
+    except KeyboardInterrupt as err:
         log.error("interrupted")
-        _fail("interrupted; files not finished were not committed and will be processed next time", EXIT_FAILED)
+        _fail(f"interrupted; {_what_is_left(err)}", EXIT_FAILED)
     except Exception as err:
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir, log)  # damage found past the database's header
         log.exception("run failed")
@@ -297,14 +295,21 @@ def run(
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
+def _what_is_left(err: BaseException) -> str:
+    """What a failed or stopped run leaves for the next one. The runner marks a failure that came after every
+    file was committed (``unfinished``: the audit files, report.json), where "files not finished were not
+    committed" was true but there were none."""
+    unfinished = getattr(err, "unfinished", None)
+    if unfinished:
+        return f"every file was committed; {unfinished}"
+    return "files not finished were not committed and will be processed next time"
+
+
 def _failure(err: Exception, database: Path) -> str:
     """The line for a failed run: a full disk names the file and says what happens next, rather than only
     "OSError: [Errno 28] No space left on device"."""
     if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS and err.filename:
-        return (
-            f"run failed: cannot write {err.filename}: {err.strerror}; files not finished were not committed "
-            "and will be processed next time"
-        )
+        return f"run failed: cannot write {err.filename}: {err.strerror}; {_what_is_left(err)}"
     if type(err).__name__ == "BrokenProcessPool":  # (concurrent.futures, not imported for this)
         return (
             "run failed: a worker process died (killed: out of memory? see `dmesg`); files not finished were not "
@@ -314,6 +319,10 @@ def _failure(err: Exception, database: Path) -> str:
         return (
             f"run failed: cannot write the state database {database}: {err}; files not finished were not committed "
             "and will be processed next time"
+        )
+    if getattr(err, "unfinished", None):
+        return (
+            f"run failed: {type(err).__name__}: {err}; {_what_is_left(err)} (set CLEANCORPUS_DEBUG=1 for a traceback)"
         )
     return f"run failed: {type(err).__name__}: {err} (set CLEANCORPUS_DEBUG=1 for a traceback)"
 

@@ -304,6 +304,11 @@ def decode_bytes(
     return text, encoding, None
 
 
+def decompressed(f: InputFile) -> IO[bytes]:
+    """An input file's bytes as its reader sees them (decompressed)."""
+    return _open_binary(f.path, f.compression)
+
+
 def _open_binary(path: Path, compression: str | None, buffering: int = -1) -> IO[bytes]:
     raw = open(path, "rb", buffering=buffering)  # noqa: SIM115 - handed to the caller
     if compression == "gz":

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import orjson
+import xxhash
 import zstandard
 
 from pipeline import __version__
@@ -37,6 +38,7 @@ from pipeline.io import (
     InputFile,
     OutputWriter,
     UnwritableRecord,
+    decompressed,
     discover,
     holds_html,
     jsonl_line,
@@ -993,13 +995,47 @@ def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, 
     if not new:
         return []
     gone = {r.content_hash: r.source for r in store.files() if r.source not in inputs and r.source != STDIN}
-    return [
-        f"{f.rel} has the content of {gone[hashes[f.rel]]}, processed before and no longer an input (renamed?): "
-        f"its documents are copies of those recorded from {gone[hashes[f.rel]]}, which are kept, so they are "
-        "rejected as duplicates; run with --rebuild to process the inputs as they are now"
-        for f in new
-        if hashes[f.rel] in gone
-    ]
+    if not gone:
+        return []
+    names = set(gone.values())
+    warnings = []
+    for f in new:
+        if hashes[f.rel] in gone:
+            old, how = gone[hashes[f.rel]], ""
+        elif f.compression and _without_compression(f.rel) in names:
+            # Compressed in place (a.jsonl -> a.jsonl.zst): other bytes, the same documents. Decompressed and
+            # hashed only where the old name is gone, once: the cost of reading the file once more.
+            old, how = _without_compression(f.rel), " compressed"
+            try:
+                if gone.get(_decompressed_hash(f)) != old:
+                    continue
+            except (OSError, EOFError, zstandard.ZstdError):
+                continue  # (a damaged file: the reader says so)
+        else:
+            continue
+        warnings.append(
+            f"{f.rel} has the content of {old}{how}, processed before and no longer an input (renamed?): "
+            f"its documents are copies of those recorded from {old}, which are kept, so they are "
+            "rejected as duplicates; run with --rebuild to process the inputs as they are now"
+        )
+    return warnings
+
+
+def _without_compression(rel: str) -> str:
+    """``a.jsonl.zst`` -> ``a.jsonl``."""
+    for suffix in (".gz", ".zst"):
+        if rel.endswith(suffix):
+            return rel[: -len(suffix)]
+    return rel
+
+
+def _decompressed_hash(f: InputFile) -> str:
+    """The content hash (``file_hash``'s) of a compressed input's decompressed bytes."""
+    h = xxhash.xxh3_128()
+    with decompressed(f) as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _state_key(position: int, stage: Stage) -> str:
@@ -1560,8 +1596,12 @@ def _run_locked(
             warnings += _assemble_audit(
                 out, store.folder, recorded + outputs.committed, reuse=idle, fresh=outputs.committed
             )
-    finally:
-        outputs.wait_recorded()
+    except BaseException as err:
+        outputs.wait_recorded()  # (a failure to record the last file is the one to report: it is not committed)
+        # The assembly starts again from the parts next time (the manifest is written last).
+        err.unfinished = "removed.jsonl and rejected.jsonl were not finished (the next run writes them)"  # type: ignore[attr-defined]
+        raise
+    outputs.wait_recorded()
     # A --limit trial reads the files up to the one its last document came from (when it stopped early).
     read = len(files) if limit is None or done < limit else last_file + 1
 
@@ -1602,9 +1642,16 @@ def _run_locked(
     }
     for warning in warnings:
         log.warning("%s", warning)
-    report_file = AtomicFile(out / "report.json")
-    report_file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
-    report_file.commit()
+    report_file = None
+    try:
+        report_file = AtomicFile(out / "report.json")
+        report_file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+        report_file.commit()
+    except BaseException as err:
+        if report_file is not None:
+            report_file.abort()  # (a full disk left report.json.partial)
+        err.unfinished = "report.json was not written (report.json and report.html describe an earlier run)"  # type: ignore[attr-defined]
+        raise
     if idle and (out / "report.html").exists():
         # Nothing processed: the page keeps showing the last run that did work (an hourly cron job's page
         # was otherwise almost always empty); report.json describes this run.

@@ -339,3 +339,121 @@ def test_state_info_during_the_first_run_says_a_run_is_under_way(tmp_path: Path)
     assert "under way" in info.stdout
     after = _cli("state", "info", "-o", str(tmp_path / "out"))
     assert "a --limit trial run records nothing" in after.stdout, after.stdout
+
+
+# A child that runs the CLI with one of the run's last writes failing as on a full disk (ENOSPC, naming the file):
+# the audit assembly, or report.json. Everything before (every file's outputs and state) is as in a real run.
+_FAIL_LATE = """
+import errno, sys
+import pipeline.runner as runner
+from pipeline.cli import main
+
+def full(path):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+if sys.argv[1] == "audit":
+    runner._assemble_audit = lambda outdir, *a, **k: full(outdir / "removed.jsonl.partial")
+else:
+    class Report(runner.AtomicFile):
+        def write(self, data):
+            if self.path.name == "report.json":
+                full(self.tmp)
+            super().write(data)
+    runner.AtomicFile = Report
+sys.argv[1:2] = []
+main()
+"""
+
+
+@pytest.mark.parametrize("late", ["audit", "report"])
+def test_a_failure_after_every_file_was_committed_says_so(tmp_path: Path, late: str) -> None:
+    # A run failing after the last file was committed (removed.jsonl or report.json on a full disk) said "files
+    # not finished were not committed and will be processed next time": true, but there were none.
+    records = _cc_records(60)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:30])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[30:])
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    failed = subprocess.run(
+        [sys.executable, "-c", _FAIL_LATE, late, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert failed.returncode == 1, failed.stderr
+    message = failed.stderr.strip()
+    assert message.count("\n") == 0 and "Traceback" not in message, message
+    assert "files not finished" not in message, message
+    if late == "audit":
+        assert message.endswith(
+            "No space left on device; every file was committed; removed.jsonl and rejected.jsonl were not finished "
+            "(the next run writes them)"
+        ), message
+    else:
+        assert message.endswith(
+            "No space left on device; every file was committed; report.json was not written (report.json and "
+            "report.html describe an earlier run)"
+        ), message
+    assert not list(out.rglob("*.partial")), list(out.rglob("*.partial"))
+    assert "2 files" in _cli("state", "info", "-o", str(out)).stdout  # (both recorded)
+    again = _cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "report.json").read_bytes())["inputs"]["processed"] == 0  # nothing to do again
+    assert _cli("run", str(tmp_path / "in"), "-o", str(tmp_path / "fresh"), "-q").returncode == 0
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+    assert (out / "removed.jsonl").stat().st_size > 0
+
+
+def test_quiet_runs_print_the_config_warnings(tmp_path: Path) -> None:
+    # --quiet hid the config's warnings (an option that does nothing as set): a cron run did not do what its
+    # config said, and its owner was never told. Each means that, so each is printed, one line, every run.
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_records(5))
+    config = tmp_path / "c.yaml"
+    config.write_text("output: {format: txt, metadata_field: meta}\n" + NORMALIZE_ONLY, encoding="utf-8")
+    args = ("run", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-c", str(config), "-q")
+    for _ in range(2):
+        quiet = _cli(*args)
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stderr == (
+            f"cleancorpus: warning: {config}: output.metadata_field: txt output holds the text only, so the field "
+            "'meta' is written nowhere (output.format: jsonl or parquet has it)\n"
+        ), quiet.stderr
+    config.write_text("output: {format: txt}\n" + NORMALIZE_ONLY, encoding="utf-8")
+    assert _cli(*args, "--rebuild").stderr == ""
+
+
+@pytest.mark.parametrize("compression", ["zst", "gz"])
+def test_an_input_file_compressed_in_place_is_named_in_a_warning(tmp_path: Path, compression: str) -> None:
+    # b.jsonl compressed in place (b.jsonl.zst): a new file whose documents are all copies of b.jsonl's, rejected
+    # as duplicates; the rename warning compared the files' bytes, which differ, so the run said only "0 kept".
+    import gzip
+
+    import zstandard
+
+    records = _cc_records(80)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:40])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[40:])
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q", "-c", str(tmp_path / "n.yaml"))
+    (tmp_path / "n.yaml").write_text("stages:\n  - stage: dedup\n", encoding="utf-8")
+    assert _cli(*args).returncode == 0
+
+    def compress(name: str) -> None:
+        plain = tmp_path / "in" / name
+        data = plain.read_bytes()
+        packed = zstandard.ZstdCompressor().compress(data) if compression == "zst" else gzip.compress(data)
+        (tmp_path / "in" / f"{name}.{compression}").write_bytes(packed)
+        plain.unlink()
+
+    compress("b.jsonl")
+    run = _cli(*args)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.startswith(
+        f"cleancorpus: warning: b.jsonl.{compression} has the content of b.jsonl compressed, processed before and "
+        "no longer an input (renamed?)"
+    ), run.stderr
+    assert run.stderr.count("\n") == 1 and "--rebuild" in run.stderr
+    assert _cli(*args).stderr == ""  # said once
+    # Under the old name's name compressed but not its content (one document fewer): no warning
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:39])
+    compress("a.jsonl")
+    other = _cli(*args)
+    assert other.returncode == 0 and other.stderr == "", other.stderr
