@@ -719,6 +719,23 @@ def _put_utf8(out: np.ndarray, w: int, c: int) -> int:
     return w + 3
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put_key(
+    out: np.ndarray, w: int, key: np.ndarray, start: int, end: int, key_classes: np.ndarray, min_words: int
+) -> tuple[int, int, np.uint64]:
+    """key[start:end] written to ``out`` from ``w`` as UTF-8: where it ends, its mark (RECURRING_COUNTED with at
+    least ``min_words`` words, a CJK character counting half a word; else RECURRING_SITE) and its FNV-1a hash."""
+    spaces = cjk = 0
+    h = FNV_OFFSET
+    for k in range(start, end):
+        x = key[k]
+        w = _put_utf8(out, w, x)
+        spaces += x == 32
+        cjk += (key_classes[x] & KEY_CJK) != 0
+        h = (h ^ np.uint64(x)) * FNV_PRIME
+    return w, RECURRING_COUNTED if spaces + 1 + cjk // 2 >= min_words else RECURRING_SITE, h
+
+
 @numba.njit(cache=True, nogil=True)
 def recurring_keys(
     points: np.ndarray,
@@ -750,13 +767,7 @@ def recurring_keys(
             if bad:
                 mark = RECURRING_FALLBACK
             elif end > start:
-                spaces = cjk = 0
-                for k in range(start, end):
-                    x = key[k]
-                    w = _put_utf8(out, w, x)
-                    spaces += x == 32
-                    cjk += (key_classes[x] & KEY_CJK) != 0
-                mark = RECURRING_COUNTED if spaces + 1 + cjk // 2 >= min_words else RECURRING_SITE
+                w, mark, _ = _put_key(out, w, key, start, end, key_classes, min_words)
         marks[line] = mark
         if p < n:
             out[w] = NEWLINE
@@ -1832,15 +1843,7 @@ def recurring_distinct(
                 w0 = w + (count > 0)
                 if count > 0:
                     out[w] = NEWLINE
-                w1 = w0
-                spaces = cjk = 0
-                h = FNV_OFFSET
-                for k in range(start, end):
-                    x = key[k]
-                    w1 = _put_utf8(out, w1, x)
-                    spaces += x == 32
-                    cjk += (key_classes[x] & KEY_CJK) != 0
-                    h = (h ^ np.uint64(x)) * FNV_PRIME
+                w1, mark, h = _put_key(out, w0, key, start, end, key_classes, min_words)
                 j = np.int64(h & np.uint64(mask))
                 seen = False
                 while slot_start[j] >= 0:
@@ -1857,7 +1860,7 @@ def recurring_distinct(
                     j = (j + 1) & mask
                 if not seen:  # (a repeat is left where it was written: the next key overwrites it)
                     slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
-                    marks[count] = RECURRING_COUNTED if spaces + 1 + cjk // 2 >= min_words else RECURRING_SITE
+                    marks[count] = mark
                     count += 1
                     w = w1
         b = p + 1
