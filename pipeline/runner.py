@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import orjson
-import xxhash
 import zstandard
 
 from pipeline import __version__
@@ -59,6 +58,7 @@ from pipeline.state import (
     config_hash,
     file_hash,
     result_config,
+    stream_hash,
     trusted_mtime,
 )
 
@@ -1031,11 +1031,8 @@ def _without_compression(rel: str) -> str:
 
 def _decompressed_hash(f: InputFile) -> str:
     """The content hash (``file_hash``'s) of a compressed input's decompressed bytes."""
-    h = xxhash.xxh3_128()
     with decompressed(f) as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return stream_hash(fh)
 
 
 def _state_key(position: int, stage: Stage) -> str:

@@ -183,10 +183,15 @@ def trusted_mtime(mtime_ns: int, now_ns: int) -> int:
 
 def file_hash(path: Path) -> str:
     """Content hash of a file (xxh3-128, streamed)."""
-    h = xxhash.xxh3_128()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+        return stream_hash(fh)
+
+
+def stream_hash(fh: IO[bytes]) -> str:
+    """``file_hash`` of the bytes read from ``fh`` (e.g. a compressed file's, decompressed)."""
+    h = xxhash.xxh3_128()
+    while chunk := fh.read(1 << 20):
+        h.update(chunk)
     return h.hexdigest()
 
 
