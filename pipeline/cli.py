@@ -312,14 +312,11 @@ def _failure(err: Exception, database: Path) -> str:
         return f"run failed: cannot write {err.filename}: {err.strerror}; {_what_is_left(err)}"
     if type(err).__name__ == "BrokenProcessPool":  # (concurrent.futures, not imported for this)
         return (
-            "run failed: a worker process died (killed: out of memory? see `dmesg`); files not finished were not "
-            "committed and will be processed next time (fewer --workers need less memory)"
+            f"run failed: a worker process died (killed: out of memory? see `dmesg`); {_what_is_left(err)} "
+            "(fewer --workers need less memory)"
         )
     if isinstance(err, sqlite3.OperationalError) and "disk is full" in str(err):
-        return (
-            f"run failed: cannot write the state database {database}: {err}; files not finished were not committed "
-            "and will be processed next time"
-        )
+        return f"run failed: cannot write the state database {database}: {err}; {_what_is_left(err)}"
     if getattr(err, "unfinished", None):
         return (
             f"run failed: {type(err).__name__}: {err}; {_what_is_left(err)} (set CLEANCORPUS_DEBUG=1 for a traceback)"

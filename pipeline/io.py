@@ -161,10 +161,11 @@ def discover(paths: list[str], exclude: Path | None = None) -> tuple[list[InputF
                 skipped.append((str(path), why))
                 continue
             if len(paths) > 1:  # `a.jsonl a.jsonl`, `in/ in/a.jsonl`: one file, one output (one input: no resolve())
-                if (path.resolve(), rel) in named:
+                seen = (path.resolve(), rel)
+                if seen in named:
                     skipped.append((str(path), "named twice, read once"))
                     continue
-                named.add((path.resolve(), rel))
+                named.add(seen)
             files.append(InputFile(path, rel, *fmt))
     # (two inputs of one name, from two folders: the runner refuses their one output)
     return files, [(_shown(path), _shown(why)) for path, why in skipped]
