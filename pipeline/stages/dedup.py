@@ -50,7 +50,7 @@ import orjson
 import regex
 from pydantic import Field, model_validator
 
-from pipeline.document import Document
+from pipeline.document import Document, Removal
 from pipeline.offsets import note_cuts
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build
@@ -856,6 +856,7 @@ class KeyTable:
     def __init__(self) -> None:
         self.slot_keys, self.slot_values = _empty_slots(1 << 10)
         self.count = 0  # keys in the table
+        self.limit = self.MAX_LOAD * self.slot_keys.size  # keys it holds before it grows
 
     def __len__(self) -> int:
         return self.count
@@ -881,12 +882,13 @@ class KeyTable:
         """Room for ``n`` more keys: the table is doubled until they fit, its arrays enlarged in place
         and rehashed there (a second table beside the first, and copies of its entries, made growing
         the table the peak of a run's memory)."""
+        if self.count + n <= self.limit:  # (the usual case: a call per table and document)
+            return
         old = self.slot_keys.size
         size = old
         while self.count + n > self.MAX_LOAD * size:
             size *= 2
-        if size == old:
-            return
+        self.limit = self.MAX_LOAD * size
         self.slot_keys = _enlarged(self.__dict__.pop("slot_keys"), size)
         self.slot_values = _enlarged(self.__dict__.pop("slot_values"), size)
         self.slot_values[old:] = kernels.NO_VALUE
@@ -1839,13 +1841,18 @@ class DedupStage(Stage):
         cut_starts: list[int] = []  # each unit with its newline (offsets.note_cuts)
         cut_ends: list[int] = []
         line = at = 0  # the first line and character after the last unit
+        append = doc.removed.append  # (doc.remove's record, made here: ~8k removals on 40 MB of web text)
         for start, end, first, last, who, name, similarity in zip(
             starts.tolist(), ends.tolist(), firsts, lasts, owners, names, sim.tolist(), strict=True
         ):
             extra = named.get(who)
             if extra is None:
                 extra = named[who] = self._named(who)
-            doc.remove(stage, name, text[first:last], end - start, first, last, **extra, jaccard=round(similarity, 4))
+            append(
+                Removal(
+                    stage, name, text[first:last], end - start, {**extra, "jaccard": round(similarity, 4)}, first, last
+                )
+            )
             if start > line:
                 kept.append(text[at : first - 1])
             line, at = end, last + 1
