@@ -140,6 +140,28 @@ def test_a_batch_of_sketches_travels_as_one_pack() -> None:
         assert list(got) == list(sketch) and all(_same(sketch[k], got[k]) for k in sketch)
 
 
+def test_what_the_index_keeps_of_a_sent_sketch_does_not_hold_its_buffer() -> None:
+    """A sketch comes back as views of its batch's buffer. What the stage keeps of a kept document until
+    its input file's state is saved (``_learnt``) must not be one of them: a view held the whole buffer
+    (all the batch's sketches: ~35 MB of 40 MB of web text in one file, until the file was done)."""
+    worker, main = DedupStage(), DedupStage()
+    docs = [Document(r["id"], r["text"], "docs.jsonl") for r in _docs(20)]
+    for doc in docs:
+        worker.prepare_document(doc)
+    back = pickle.loads(pickle.dumps([doc.scratch for doc in docs], protocol=pickle.HIGHEST_PROTOCOL))
+    for doc, scratch in zip(docs, back, strict=True):
+        main.process(Document(doc.id, doc.text, doc.source, scratch=scratch))
+    rows = main._learnt["docs.jsonl"]
+    assert rows and any(row["doc_sig"] is not None for row in rows)
+    for row in rows:
+        for value in row.values():
+            while isinstance(value, np.ndarray):
+                value = value.base
+            if isinstance(value, memoryview):
+                value = value.obj
+            assert not isinstance(value, (bytes, bytearray)), row
+
+
 def _docs(n: int) -> list[dict[str, str]]:
     with CC.open(encoding="utf-8") as fh:
         return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]

@@ -1590,7 +1590,8 @@ class DedupStage(Stage):
                 "unit_sigs": None if exact else sk["signatures"][added_near],
                 "doc_key": sk["doc_key"] if self.options.documents else None,
                 "doc_keys": np.array(doc_keys, dtype=np.uint64) if doc_keys is not None else None,
-                "doc_sig": sk["doc_signature"] if doc_keys is not None else None,
+                # (a copy: a view would hold the whole buffer the sketch came in until the file is saved)
+                "doc_sig": sk["doc_signature"].copy() if doc_keys is not None else None,
             }
         )
 
