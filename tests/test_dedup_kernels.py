@@ -125,6 +125,20 @@ def test_line_layout_splits_as_str_split() -> None:
     assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines
 
 
+def _grown_by_putting_back(slot_keys: np.ndarray, slot_values: np.ndarray, old: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rehash as it was first written: each entry of the old part, from just after an empty slot,
+    taken out and put back with ``ht_put`` (on copies)."""
+    keys, values = slot_keys.copy(), slot_values.copy()
+    empty = int(np.flatnonzero(values[:old] == kernels.NO_VALUE)[0])
+    for step in range(1, old + 1):
+        j = (empty + step) % old
+        if values[j] != kernels.NO_VALUE:
+            value = values[j]
+            values[j] = kernels.NO_VALUE
+            kernels.ht_put(keys, values, keys[j], value)
+    return keys, values
+
+
 def test_a_table_grown_in_place_finds_every_key() -> None:
     # Probe chains that wrap past the last slot, and keys whose home stays or moves up: every key must
     # keep its value after the arrays are enlarged and rehashed in place.
@@ -142,7 +156,13 @@ def test_a_table_grown_in_place_finds_every_key() -> None:
                 old = slot_keys.size
                 slot_keys = np.concatenate([slot_keys, np.zeros(grown - old, np.uint64)])
                 slot_values = np.concatenate([slot_values, np.full(grown - old, kernels.NO_VALUE, np.uint32)])
+                want_keys, want_values = _grown_by_putting_back(slot_keys, slot_values, old)
                 kernels.ht_grow_in_place(slot_keys, slot_values, old)
+                # the slots every entry taken out and put back (ht_put) gives: entries at their new home stay
+                assert np.array_equal(slot_values, want_values)
+                assert np.array_equal(
+                    slot_keys[slot_values != kernels.NO_VALUE], want_keys[want_values != kernels.NO_VALUE]
+                )
                 found = [kernels.ht_get(slot_keys, slot_values, k) for k in keys]
                 assert found == list(range(keys.size))
                 assert (slot_values != kernels.NO_VALUE).sum() == keys.size

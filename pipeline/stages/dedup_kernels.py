@@ -65,8 +65,11 @@ def ht_grow_in_place(slot_keys: np.ndarray, slot_values: np.ndarray, old_size: i
     chain is cut before its entries are moved: an entry whose home stays in the old part lands at or
     before its old slot, behind the scan, and the chains it crosses hold moved entries only; an entry
     whose home moves up lands among moved entries (or, wrapping past the end, ahead of the scan,
-    where it is moved again)."""
+    where it is moved again). An entry already at its new home stays (no chain leads through it to
+    its own slot). The keys are distinct: an entry goes to the first empty slot from its home, with
+    no key compared on the way (half the time of ``ht_put``'s probe)."""
     old_mask = old_size - 1
+    mask = slot_keys.size - 1
     empty = 0
     while slot_values[empty] != NO_VALUE:
         empty += 1
@@ -75,8 +78,15 @@ def ht_grow_in_place(slot_keys: np.ndarray, slot_values: np.ndarray, old_size: i
         value = slot_values[j]
         if value == NO_VALUE:
             continue
+        key = slot_keys[j]
+        k = np.int64(key & np.uint64(mask))
+        if k == j:
+            continue
         slot_values[j] = NO_VALUE
-        ht_put(slot_keys, slot_values, slot_keys[j], value)
+        while slot_values[k] != NO_VALUE:
+            k = (k + 1) & mask
+        slot_keys[k] = key
+        slot_values[k] = value
 
 
 @numba.njit(cache=True, nogil=True)
