@@ -1,0 +1,106 @@
+"""Loading numba's cached kernels without parsing their linking bitcode up front.
+
+A kernel numba loads from its cache (``cache=True``) comes as machine code plus the kernel's LLVM
+bitcode, kept so that a kernel compiled later can link (inline) it. numba parses that bitcode at every
+load, and reads from it which symbols the kernel defines (``JitEngine._defined_symbols``, what
+``get_pointer_to_function`` checks before asking for an address): ~40 % of loading a kernel, ~0.1 s of
+the ~38 kernels a run loads (`benchmarks/bench_startup.py`), while a run whose kernels are all cached
+links nothing. Here the bitcode is parsed when something links the kernel (a kernel compiled in this
+process calls it); the defined symbols come from the machine code's ELF symbol table instead (its
+global and weak symbols: the same names as the bitcode's definitions that are not internal or private,
+checked for every kernel by the tests), and a question about any other name parses every kernel's
+bitcode first, so that ``is_symbol_defined`` answers as numba's own loading would. Machine code that is
+not 64-bit little-endian ELF (other platforms) is loaded numba's way.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+_SECTION = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr: name type flags addr offset size link info addralign entsize
+_SYMBOL = struct.Struct("<IBBHQQ")  # Elf64_Sym: name info other shndx value size
+_SHT_SYMTAB = 2
+_STB_GLOBAL, _STB_WEAK = 1, 2
+
+
+def elf_defined_globals(obj: bytes) -> set[str] | None:
+    """The names of the global and weak symbols an ELF64 little-endian object defines (its symbol
+    table's entries with a section); None if ``obj`` is not such an object or has no symbol table."""
+    try:
+        if obj[:6] != b"\x7fELF\x02\x01":  # magic, 64-bit, little-endian
+            return None
+        (shoff,) = struct.unpack_from("<Q", obj, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+        for i in range(shnum):
+            _, kind, _, _, offset, size, link, first_global, _, _ = _SECTION.unpack_from(obj, shoff + i * shentsize)
+            if kind != _SHT_SYMTAB:
+                continue
+            strings = _SECTION.unpack_from(obj, shoff + link * shentsize)[4]
+            names = set()
+            # (local symbols come first: sh_info is the index of the first non-local one)
+            for j in range(first_global, size // _SYMBOL.size):
+                name, info, _, section, _, _ = _SYMBOL.unpack_from(obj, offset + j * _SYMBOL.size)
+                if section != 0 and info >> 4 in (_STB_GLOBAL, _STB_WEAK):
+                    start = strings + name
+                    names.add(obj[start : obj.index(b"\0", start)].decode())
+            return names
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def install() -> None:
+    """Make numba's CPU code libraries parse a cached kernel's bitcode when it is needed (see above).
+    Nothing changes where numba's loader is not the one this was written for (its attributes missing)."""
+    try:
+        import llvmlite.binding as ll
+        from numba.core.codegen import CPUCodeLibrary, JitEngine
+    except ImportError:
+        return
+    unserialize = CPUCodeLibrary.__dict__.get("_unserialize")
+    linking = CPUCodeLibrary.__dict__.get("_get_module_for_linking")
+    defined = JitEngine.__dict__.get("is_symbol_defined")
+    if not isinstance(unserialize, classmethod) or linking is None or defined is None:
+        return
+    if getattr(linking, "_lazy_bitcode", False):
+        return  # installed already
+    numba_unserialize = unserialize.__func__
+
+    def _unserialize(cls: type, codegen: Any, state: tuple[str, str, Any]) -> Any:
+        # numba's 'object' branch, but for the bitcode: kept as bytes, its symbols read from the object
+        name, kind, data = state
+        if kind != "object":
+            return numba_unserialize(cls, codegen, state)
+        object_code, shared_bitcode = data
+        names = elf_defined_globals(object_code)
+        if names is None:
+            return numba_unserialize(cls, codegen, state)
+        self = codegen.create_library(name)
+        self.enable_object_caching()
+        self._set_compiled_object(object_code)
+        self._unparsed_bitcode = shared_bitcode
+        self._finalize_final_module()
+        engine = self._codegen._engine
+        engine._defined_symbols |= names
+        engine.__dict__.setdefault("_unparsed_bitcode", []).append(shared_bitcode)
+        return self
+
+    def _get_module_for_linking(self: Any) -> Any:
+        bitcode = self.__dict__.pop("_unparsed_bitcode", None)
+        if bitcode is not None and self._shared_module is None:
+            self._shared_module = ll.parse_bitcode(bitcode)
+            self._codegen._engine._load_defined_symbols(self._shared_module)
+        return linking(self)
+
+    def is_symbol_defined(self: Any, name: str) -> bool:
+        if name not in self._defined_symbols:
+            # a name the machine code's symbol table does not list (an internal one): the full set
+            for bitcode in self.__dict__.pop("_unparsed_bitcode", ()):
+                self._load_defined_symbols(ll.parse_bitcode(bitcode))
+        return defined(self, name)
+
+    _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
+    CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
+    CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
+    JitEngine.is_symbol_defined = is_symbol_defined  # type: ignore[method-assign]

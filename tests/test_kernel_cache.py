@@ -1,0 +1,86 @@
+"""kernel_cache: cached kernels load without parsing their linking bitcode, and still link and answer
+symbol questions as numba's own loading does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import llvmlite.binding as ll
+from numba.core.dispatcher import Dispatcher
+
+from pipeline.stages import boilerplate_kernels, dedup_kernels, language_kernels, text_kernels
+from pipeline.stages.kernel_cache import elf_defined_globals
+
+
+def _external_definitions(bitcode: bytes) -> tuple[set[str], set[str]]:
+    """The names the bitcode defines that are not internal or private, and those that are."""
+    module = ll.parse_bitcode(bitcode)
+    outside, inside = set(), set()
+    for values in (module.functions, module.global_variables):
+        for v in values:
+            if not v.is_declaration:
+                local = v.linkage in (ll.Linkage.internal, ll.Linkage.private)
+                (inside if local else outside).add(v.name)
+    return outside, inside
+
+
+def test_the_machine_codes_symbols_are_the_bitcodes_external_definitions_for_every_cached_kernel() -> None:
+    # what numba would read from the bitcode (`_load_defined_symbols`), less the internal names, for each
+    # kernel the cache holds (the cache entry's library: name, "object", (machine code, bitcode))
+    text_kernels.table_size(10)  # (a cache entry at least, in a fresh clone)
+    checked = 0
+    for module in (text_kernels, boilerplate_kernels, language_kernels, dedup_kernels):
+        for kernel in vars(module).values():
+            if not isinstance(kernel, Dispatcher) or kernel._cache is None:
+                continue
+            cache_file = kernel._cache._cache_file
+            for data_name in cache_file._load_index().values():
+                _, kind, (object_code, bitcode) = cache_file._load_data(data_name)[0]
+                outside, inside = _external_definitions(bitcode)
+                assert kind == "object"
+                assert elf_defined_globals(object_code) == outside, kernel
+                assert outside and inside.isdisjoint(outside)
+                checked += 1
+    assert checked >= 1
+
+
+def test_what_is_not_a_64_bit_elf_object_is_loaded_numbas_way() -> None:
+    assert elf_defined_globals(b"") is None
+    assert elf_defined_globals(b"\xcf\xfa\xed\xfe" + bytes(60)) is None  # Mach-O
+    assert elf_defined_globals(b"\x7fELF\x01\x01" + bytes(60)) is None  # 32-bit
+    assert elf_defined_globals(b"\x7fELF\x02\x01" + bytes(20)) is None  # cut short
+
+
+# A fresh process (twice: the first may compile and cache): kernels come from the cache unparsed, a
+# kernel compiled here links one of them, and the engine knows their internal names when asked.
+_FRESH = """
+import llvmlite.binding as ll, numba, numpy as np
+from numba.core.registry import cpu_target
+from pipeline.stages import text_kernels
+cps = np.array([104, 105, 33], dtype=np.uint32)
+h = text_kernels.fnv1a(cps, 0, 3)
+[library] = [o.library for o in text_kernels.fnv1a.overloads.values()]
+unparsed = library._shared_module is None and "_unparsed_bitcode" in vars(library)
+engine = cpu_target.target_context.codegen()._engine
+internal = [g.name for g in ll.parse_bitcode(vars(library).get("_unparsed_bitcode", b"")).global_variables
+            if not g.is_declaration and g.linkage.name in ("internal", "private")]
+functions = {g.name for g in ll.parse_bitcode(vars(library).get("_unparsed_bitcode", b"")).functions
+                if not g.is_declaration}
+knows = bool(internal) and all(map(engine.is_symbol_defined, internal)) and not engine.is_symbol_defined("none")
+
+@numba.njit
+def twice(a):
+    return text_kernels.fnv1a(a, 0, 3) ^ text_kernels.fnv1a(a, 0, 2)
+
+linked = {f.name for f in library._get_module_for_linking().functions if not f.is_declaration}
+with np.errstate(over="ignore"):
+    print(unparsed, knows, h == text_kernels.fnv1a.py_func(cps, 0, 3),
+          twice(cps) == h ^ text_kernels.fnv1a.py_func(cps, 0, 2), linked >= functions)
+"""
+
+
+def test_a_fresh_process_loads_cached_kernels_unparsed_and_they_still_link() -> None:
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True"] * 5, done.stdout + done.stderr
