@@ -8,8 +8,9 @@ import sys
 
 import llvmlite.binding as ll
 from numba.core.dispatcher import Dispatcher
+from numba.core.registry import cpu_target
 
-from pipeline.stages import boilerplate_kernels, dedup_kernels, language_kernels, text_kernels
+from pipeline.stages import boilerplate_kernels, dedup_kernels, kernel_cache, language_kernels, text_kernels
 from pipeline.stages.kernel_cache import elf_defined_globals
 
 
@@ -52,10 +53,11 @@ def test_what_is_not_a_64_bit_elf_object_is_loaded_numbas_way() -> None:
     assert elf_defined_globals(b"\x7fELF\x02\x01" + bytes(20)) is None  # cut short
 
 
-# A fresh process (twice: the first may compile and cache): kernels come from the cache unparsed, a
-# kernel compiled here links one of them, and the engine knows their internal names when asked.
+# A fresh process (twice: the first may compile and cache): kernels come from the cache unparsed and
+# without numba's registries, a kernel compiled here links one of them (and gets the registries from
+# numba's compiler), and the engine knows their internal names when asked.
 _FRESH = """
-import llvmlite.binding as ll, numba, numpy as np
+import sys, llvmlite.binding as ll, numba, numpy as np
 from numba.core.registry import cpu_target
 from pipeline.stages import text_kernels
 cps = np.array([104, 105, 33], dtype=np.uint32)
@@ -67,6 +69,9 @@ internal = [g.name for g in ll.parse_bitcode(vars(library).get("_unparsed_bitcod
             if not g.is_declaration and g.linkage.name in ("internal", "private")]
 functions = {g.name for g in ll.parse_bitcode(vars(library).get("_unparsed_bitcode", b"")).functions
                 if not g.is_declaration}
+# numba's implementation registries (what compiling needs) are not imported to load cached code
+registries = ("numba.np.polynomial.polynomial_functions", "numba.typed.typeddict", "numba.cpython.cmathimpl")
+light = not any(m in sys.modules for m in registries)
 knows = bool(internal) and all(map(engine.is_symbol_defined, internal)) and not engine.is_symbol_defined("none")
 
 @numba.njit
@@ -75,7 +80,7 @@ def twice(a):
 
 linked = {f.name for f in library._get_module_for_linking().functions if not f.is_declaration}
 with np.errstate(over="ignore"):
-    print(unparsed, knows, h == text_kernels.fnv1a.py_func(cps, 0, 3),
+    print(unparsed, light, knows, h == text_kernels.fnv1a.py_func(cps, 0, 3),
           twice(cps) == h ^ text_kernels.fnv1a.py_func(cps, 0, 2), linked >= functions)
 """
 
@@ -83,4 +88,29 @@ with np.errstate(over="ignore"):
 def test_a_fresh_process_loads_cached_kernels_unparsed_and_they_still_link() -> None:
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["True"] * 5, done.stdout + done.stderr
+    assert done.stdout.split() == ["True"] * 6, done.stdout + done.stderr
+
+
+class _Context:
+    refreshed = 0
+
+    def refresh(self) -> None:
+        self.refreshed += 1
+
+
+def test_a_load_refreshes_numbas_context_first_when_its_code_calls_a_symbol_llvm_cannot_resolve() -> None:
+    text_kernels.table_size(10)  # (numba's context made: LLVM looks symbols up in the process too)
+    engine = cpu_target.target_context.codegen()._engine
+    context = _Context()
+    kernel_cache._loading.append(context)
+    try:
+        # the Python API, numba's runtime and helpers (set up before any load): no refresh
+        resolved = {"PyArg_UnpackTuple", "NRT_MemInfo_call_dtor", "numba_gil_ensure", "memset"}
+        assert not kernel_cache._refresh_if_unresolved(resolved, engine, ll.address_of_symbol)
+        # one a registry's import might add (hashing's secrets are such): refreshed first
+        assert kernel_cache._refresh_if_unresolved({"memset", "no_such_symbol_here"}, engine, ll.address_of_symbol)
+        assert context.refreshed == 1
+    finally:
+        kernel_cache._loading.pop()
+    # outside a load (numba unpickling compiled code elsewhere does not refresh either): nothing to do
+    assert not kernel_cache._refresh_if_unresolved({"no_such_symbol_here"}, engine, ll.address_of_symbol)

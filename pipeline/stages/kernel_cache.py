@@ -11,6 +11,13 @@ global and weak symbols: the same names as the bitcode's definitions that are no
 checked for every kernel by the tests), and a question about any other name parses every kernel's
 bitcode first, so that ``is_symbol_defined`` answers as numba's own loading would. Machine code that is
 not 64-bit little-endian ELF (other platforms) is loaded numba's way.
+
+And before each cached load numba refreshes its CPU target context: the first refresh imports and
+installs every implementation registry numba has (~0.06 s: what compiling needs; numba's compiler
+refreshes on its own before compiling anything). Loading machine code needs only numba's runtime (NRT)
+and the symbols it calls: here a load sets up the runtime, and refreshes first only when the machine
+code calls a symbol LLVM cannot resolve yet (one a registry's import would add), so that what loads is
+what numba's own loading would load.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ _SHT_SYMTAB = 2
 _STB_GLOBAL, _STB_WEAK = 1, 2
 
 
-def elf_defined_globals(obj: bytes) -> set[str] | None:
+def elf_symbols(obj: bytes) -> tuple[set[str], set[str]] | None:
     """The names of the global and weak symbols an ELF64 little-endian object defines (its symbol
-    table's entries with a section); None if ``obj`` is not such an object or has no symbol table."""
+    table's entries with a section), and of those it uses without defining; None if ``obj`` is not
+    such an object or has no symbol table."""
     try:
         if obj[:6] != b"\x7fELF\x02\x01":  # magic, 64-bit, little-endian
             return None
@@ -37,31 +45,66 @@ def elf_defined_globals(obj: bytes) -> set[str] | None:
             if kind != _SHT_SYMTAB:
                 continue
             strings = _SECTION.unpack_from(obj, shoff + link * shentsize)[4]
-            names = set()
+            defined, undefined = set(), set()
             # (local symbols come first: sh_info is the index of the first non-local one)
             for j in range(first_global, size // _SYMBOL.size):
                 name, info, _, section, _, _ = _SYMBOL.unpack_from(obj, offset + j * _SYMBOL.size)
-                if section != 0 and info >> 4 in (_STB_GLOBAL, _STB_WEAK):
-                    start = strings + name
-                    names.add(obj[start : obj.index(b"\0", start)].decode())
-            return names
+                start = strings + name
+                if section == 0:
+                    undefined.add(obj[start : obj.index(b"\0", start)].decode())
+                elif info >> 4 in (_STB_GLOBAL, _STB_WEAK):
+                    defined.add(obj[start : obj.index(b"\0", start)].decode())
+            return defined, undefined
     except (struct.error, ValueError, UnicodeDecodeError):
         return None
     return None
 
 
+def elf_defined_globals(obj: bytes) -> set[str] | None:
+    """The first of `elf_symbols`."""
+    symbols = elf_symbols(obj)
+    return None if symbols is None else symbols[0]
+
+
+# The target context of the cached load in progress (numba loads under its compiler lock), and the
+# symbols found resolvable so far (LLVM's own lookup: what the runtime and the contexts added, the process)
+_loading: list[Any] = []
+_resolvable: set[str] = set()
+
+
+def _refresh_if_unresolved(names: set[str], engine: Any, address_of_symbol: Any) -> bool:
+    """Refresh the context of the load in progress if LLVM cannot resolve one of ``names`` (and the
+    engine does not define it); True if it did."""
+    if not _loading:
+        return False
+    for name in names - _resolvable:
+        if name in engine._defined_symbols or address_of_symbol(name):
+            _resolvable.add(name)
+        else:
+            _loading[-1].refresh()
+            return True
+    return False
+
+
 def install() -> None:
-    """Make numba's CPU code libraries parse a cached kernel's bitcode when it is needed (see above).
-    Nothing changes where numba's loader is not the one this was written for (its attributes missing)."""
+    """Make numba load cached CPU kernels as above. Nothing changes where numba's loader is not the one
+    this was written for (its functions or attributes missing)."""
     try:
         import llvmlite.binding as ll
+        from numba.core.caching import Cache
         from numba.core.codegen import CPUCodeLibrary, JitEngine
+        from numba.core.cpu import CPUContext
+        from numba.core.runtime.nrt import rtsys
     except ImportError:
         return
     unserialize = CPUCodeLibrary.__dict__.get("_unserialize")
     linking = CPUCodeLibrary.__dict__.get("_get_module_for_linking")
     defined = JitEngine.__dict__.get("is_symbol_defined")
-    if not isinstance(unserialize, classmethod) or linking is None or defined is None:
+    load = Cache.__dict__.get("load_overload")
+    guarded = callable(getattr(Cache, "_guard_against_spurious_io_errors", None)) and callable(
+        getattr(Cache, "_load_overload", None)
+    )
+    if not isinstance(unserialize, classmethod) or linking is None or defined is None or load is None or not guarded:
         return
     if getattr(linking, "_lazy_bitcode", False):
         return  # installed already
@@ -70,19 +113,20 @@ def install() -> None:
     def _unserialize(cls: type, codegen: Any, state: tuple[str, str, Any]) -> Any:
         # numba's 'object' branch, but for the bitcode: kept as bytes, its symbols read from the object
         name, kind, data = state
-        if kind != "object":
+        symbols = elf_symbols(data[0]) if kind == "object" else None
+        if symbols is None:
+            if _loading:
+                _loading[-1].refresh()  # numba's way throughout
             return numba_unserialize(cls, codegen, state)
         object_code, shared_bitcode = data
-        names = elf_defined_globals(object_code)
-        if names is None:
-            return numba_unserialize(cls, codegen, state)
+        engine = codegen._engine
+        _refresh_if_unresolved(symbols[1], engine, ll.address_of_symbol)
         self = codegen.create_library(name)
         self.enable_object_caching()
         self._set_compiled_object(object_code)
         self._unparsed_bitcode = shared_bitcode
         self._finalize_final_module()
-        engine = self._codegen._engine
-        engine._defined_symbols |= names
+        engine._defined_symbols |= symbols[0]
         engine.__dict__.setdefault("_unparsed_bitcode", []).append(shared_bitcode)
         return self
 
@@ -100,7 +144,20 @@ def install() -> None:
                 self._load_defined_symbols(ll.parse_bitcode(bitcode))
         return defined(self, name)
 
+    def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
+        # numba's, with the runtime set up in place of the context's refresh (see above)
+        if not isinstance(target_context, CPUContext):
+            return load(self, sig, target_context)
+        rtsys.initialize(target_context)
+        _loading.append(target_context)
+        try:
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+        finally:
+            _loading.pop()
+
     _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
     CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
     CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
     JitEngine.is_symbol_defined = is_symbol_defined  # type: ignore[method-assign]
+    Cache.load_overload = load_overload  # type: ignore[method-assign]
