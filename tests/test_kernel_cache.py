@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import llvmlite.binding as ll
 from numba.core.dispatcher import Dispatcher
@@ -114,3 +115,36 @@ def test_a_load_refreshes_numbas_context_first_when_its_code_calls_a_symbol_llvm
         kernel_cache._loading.pop()
     # outside a load (numba unpickling compiled code elsewhere does not refresh either): nothing to do
     assert not kernel_cache._refresh_if_unresolved({"no_such_symbol_here"}, engine, ll.address_of_symbol)
+
+
+# A fresh process with the runtime's saved copy in FOLDER: a kernel runs, and one compiled here (lists of
+# arrays: numba's runtime linked in) too; prints whether the runtime came from the saved copy.
+_RUNTIME = """
+import sys, pathlib, numba, numpy as np
+from numba.core.runtime import nrt
+from pipeline.stages import kernel_cache, text_kernels
+kernel_cache.CACHE_DIR = pathlib.Path(sys.argv[1])
+found = text_kernels.lead_positions(np.array([1, 2, 3], np.uint32), np.ones(8, np.uint8), np.zeros((1, 8), np.bool_))
+saved = "_unparsed_bitcode" in vars(nrt.rtsys.library)
+
+@numba.njit
+def sums(n):
+    return [np.arange(i).sum() for i in range(n)]
+
+print(saved, found.tolist() == [0, 1, 2] and sums(4) == [0, 0, 1, 3])
+"""
+
+
+def test_numbas_runtime_is_compiled_once_then_loaded_from_its_saved_copy(tmp_path: Path) -> None:
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _RUNTIME, str(tmp_path)], capture_output=True, text=True, check=True
+        )
+        return done.stdout.split()
+
+    assert run() == ["False", "True"]  # compiled, and saved
+    [saved] = tmp_path.glob("numba_nrt-*.marshal")
+    assert run() == ["True", "True"]  # loaded
+    saved.write_bytes(saved.read_bytes()[:100])  # a truncated copy: compiled again and saved again
+    assert run() == ["False", "True"]
+    assert run() == ["True", "True"]

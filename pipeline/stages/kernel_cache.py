@@ -18,12 +18,23 @@ refreshes on its own before compiling anything). Loading machine code needs only
 and the symbols it calls: here a load sets up the runtime, and refreshes first only when the machine
 code calls a symbol LLVM cannot resolve yet (one a registry's import would add), so that what loads is
 what numba's own loading would load.
+
+numba's runtime itself (NRT: a small LLVM module of reference counting and atomic helpers) is compiled
+by every process, at its first kernel (~17 ms of LLVM's optimizer and code generator). Its machine code
+is saved beside the package like the other first-use caches (`base.cached_build`), under a name that
+holds numba's and llvmlite's versions, this Python's and numba's code generation settings (target
+triple, CPU and its features, optimization options), and loaded like a cached kernel in later processes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import struct
+import sys
 from typing import Any
+
+from pipeline.stages.base import CACHE_DIR, cached_build
 
 _SECTION = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr: name type flags addr offset size link info addralign entsize
 _SYMBOL = struct.Struct("<IBBHQQ")  # Elf64_Sym: name info other shndx value size
@@ -86,6 +97,27 @@ def _refresh_if_unresolved(names: set[str], engine: Any, address_of_symbol: Any)
     return False
 
 
+def _nrt_cache_name(codegen: Any) -> str:
+    """The saved runtime's file name: a hash of everything its machine code depends on."""
+    import llvmlite
+    import numba
+    from numba.core import config
+
+    settings = [config.OPT, config.LOOP_VECTORIZE, config.SLP_VECTORIZE, config.ENABLE_AVX, config.DEBUGINFO_DEFAULT]
+    key = repr((numba.__version__, llvmlite.__version__, sys.version, codegen.magic_tuple(), settings))
+    return f"numba_nrt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
+
+
+def _read_nrt(codegen: Any, data: bytes) -> Any:
+    """The runtime's library from its saved state (numba's own form of a cached library), or None."""
+    state = marshal.loads(data)
+    if not (isinstance(state, tuple) and len(state) == 3 and state[1] == "object" and isinstance(state[2], tuple)):
+        return None
+    if elf_symbols(state[2][0]) is None:  # (loaded by numba's code otherwise: not what was saved)
+        return None
+    return codegen.unserialize_library(state)
+
+
 def install() -> None:
     """Make numba load cached CPU kernels as above. Nothing changes where numba's loader is not the one
     this was written for (its functions or attributes missing)."""
@@ -94,6 +126,7 @@ def install() -> None:
         from numba.core.caching import Cache
         from numba.core.codegen import CPUCodeLibrary, JitEngine
         from numba.core.cpu import CPUContext
+        from numba.core.runtime import nrtdynmod
         from numba.core.runtime.nrt import rtsys
     except ImportError:
         return
@@ -104,7 +137,11 @@ def install() -> None:
     guarded = callable(getattr(Cache, "_guard_against_spurious_io_errors", None)) and callable(
         getattr(Cache, "_load_overload", None)
     )
+    compile_nrt = getattr(nrtdynmod, "compile_nrt_functions", None)
+    create_nrt = getattr(nrtdynmod, "create_nrt_module", None)
     if not isinstance(unserialize, classmethod) or linking is None or defined is None or load is None or not guarded:
+        return
+    if compile_nrt is None or create_nrt is None:
         return
     if getattr(linking, "_lazy_bitcode", False):
         return  # installed already
@@ -156,8 +193,27 @@ def install() -> None:
         finally:
             _loading.pop()
 
+    def compile_nrt_functions(ctx: Any) -> Any:
+        # numba's, with the library's machine code kept (object caching on) and saved; or the saved one
+        codegen = ctx.codegen()
+
+        def build() -> Any:
+            ir_module, library = create_nrt(ctx)
+            library.enable_object_caching()
+            library.add_ir_module(ir_module)
+            library.finalize()
+            return library
+
+        return cached_build(
+            CACHE_DIR / _nrt_cache_name(codegen),
+            lambda data: _read_nrt(codegen, data),
+            build,
+            lambda library: marshal.dumps(library.serialize_using_object_code()),
+        )
+
     _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
     CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
     CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
     JitEngine.is_symbol_defined = is_symbol_defined  # type: ignore[method-assign]
     Cache.load_overload = load_overload  # type: ignore[method-assign]
+    nrtdynmod.compile_nrt_functions = compile_nrt_functions
