@@ -3,6 +3,7 @@ symbol questions as numba's own loading does."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ from numba.core.registry import cpu_target
 
 from pipeline.stages import boilerplate_kernels, dedup_kernels, kernel_cache, language_kernels, text_kernels
 from pipeline.stages.kernel_cache import elf_defined_globals
+
+REPO = Path(__file__).resolve().parents[1]
+_ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # (this checkout's package in the fresh processes)
 
 
 def _external_definitions(bitcode: bytes) -> tuple[set[str], set[str]]:
@@ -88,7 +92,7 @@ with np.errstate(over="ignore"):
 
 def test_a_fresh_process_loads_cached_kernels_unparsed_and_they_still_link() -> None:
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True, env=_ENV)
     assert done.stdout.split() == ["True"] * 6, done.stdout + done.stderr
 
 
@@ -138,7 +142,7 @@ print(saved, found.tolist() == [0, 1, 2] and sums(4) == [0, 0, 1, 3])
 def test_numbas_runtime_is_compiled_once_then_loaded_from_its_saved_copy(tmp_path: Path) -> None:
     def run() -> list[str]:
         done = subprocess.run(
-            [sys.executable, "-c", _RUNTIME, str(tmp_path)], capture_output=True, text=True, check=True
+            [sys.executable, "-c", _RUNTIME, str(tmp_path)], capture_output=True, text=True, check=True, env=_ENV
         )
         return done.stdout.split()
 
