@@ -688,5 +688,33 @@ def main() -> None:
     gc.disable()
     try:
         cli(prog_name="cleancorpus")
+    except SystemExit as done:
+        gc.freeze()
+        if isinstance(done.code, int | None) and sys._getframe(1).f_globals.get("__name__") == "__main__":
+            _exit_process(done.code or 0)  # (the program itself: `python -m pipeline`, the command)
+        raise
     finally:
         gc.freeze()
+
+
+def _exit_process(code: int) -> None:
+    """End the process as the interpreter would, less tearing it down: wait for its threads and run the
+    exit handlers (pools, temporary files, logging: `atexit`), flush the standard streams, then exit with
+    ``code`` at once. Taking apart what the imports built (numba's types and compiled code, the stages'
+    tables: module by module, object by object) costs every command ~0.04 s of CPU and nothing else: each
+    file, database and pool is closed by the command or by those handlers. Returns (to exit the usual
+    way) if a stream cannot be flushed (a closed pipe: reported as the interpreter reports it)."""
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # not CPython's threading: the interpreter's own way
+        return
+    shutdown()
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)

@@ -9,6 +9,10 @@ import sys
 import numba
 import numpy as np
 
+from pipeline.stages import kernel_cache
+
+kernel_cache.install()  # cached kernels' linking bitcode parsed when needed, not at each load
+
 
 def _load_numba_arraymath_without_scipy() -> None:
     """Import numba's array registry with ``scipy.linalg.cython_blas`` hidden: at its import it probes

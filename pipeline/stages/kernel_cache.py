@@ -1,0 +1,219 @@
+"""Loading numba's cached kernels without parsing their linking bitcode up front.
+
+A kernel numba loads from its cache (``cache=True``) comes as machine code plus the kernel's LLVM
+bitcode, kept so that a kernel compiled later can link (inline) it. numba parses that bitcode at every
+load, and reads from it which symbols the kernel defines (``JitEngine._defined_symbols``, what
+``get_pointer_to_function`` checks before asking for an address): ~40 % of loading a kernel, ~0.1 s of
+the ~38 kernels a run loads (`benchmarks/bench_startup.py`), while a run whose kernels are all cached
+links nothing. Here the bitcode is parsed when something links the kernel (a kernel compiled in this
+process calls it); the defined symbols come from the machine code's ELF symbol table instead (its
+global and weak symbols: the same names as the bitcode's definitions that are not internal or private,
+checked for every kernel by the tests), and a question about any other name parses every kernel's
+bitcode first, so that ``is_symbol_defined`` answers as numba's own loading would. Machine code that is
+not 64-bit little-endian ELF (other platforms) is loaded numba's way.
+
+And before each cached load numba refreshes its CPU target context: the first refresh imports and
+installs every implementation registry numba has (~0.06 s: what compiling needs; numba's compiler
+refreshes on its own before compiling anything). Loading machine code needs only numba's runtime (NRT)
+and the symbols it calls: here a load sets up the runtime, and refreshes first only when the machine
+code calls a symbol LLVM cannot resolve yet (one a registry's import would add), so that what loads is
+what numba's own loading would load.
+
+numba's runtime itself (NRT: a small LLVM module of reference counting and atomic helpers) is compiled
+by every process, at its first kernel (~17 ms of LLVM's optimizer and code generator). Its machine code
+is saved beside the package like the other first-use caches (`base.cached_build`), under a name that
+holds numba's and llvmlite's versions, this Python's and numba's code generation settings (target
+triple, CPU and its features, optimization options), and loaded like a cached kernel in later processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import struct
+import sys
+from typing import Any
+
+from pipeline.stages.base import CACHE_DIR, cached_build
+
+_SECTION = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr: name type flags addr offset size link info addralign entsize
+_SYMBOL = struct.Struct("<IBBHQQ")  # Elf64_Sym: name info other shndx value size
+_SHT_SYMTAB = 2
+_STB_GLOBAL, _STB_WEAK = 1, 2
+
+
+def elf_symbols(obj: bytes) -> tuple[set[str], set[str]] | None:
+    """The names of the global and weak symbols an ELF64 little-endian object defines (its symbol
+    table's entries with a section), and of those it uses without defining; None if ``obj`` is not
+    such an object or has no symbol table."""
+    try:
+        if obj[:6] != b"\x7fELF\x02\x01":  # magic, 64-bit, little-endian
+            return None
+        (shoff,) = struct.unpack_from("<Q", obj, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+        for i in range(shnum):
+            _, kind, _, _, offset, size, link, first_global, _, _ = _SECTION.unpack_from(obj, shoff + i * shentsize)
+            if kind != _SHT_SYMTAB:
+                continue
+            strings = _SECTION.unpack_from(obj, shoff + link * shentsize)[4]
+            defined, undefined = set(), set()
+            # (local symbols come first: sh_info is the index of the first non-local one)
+            for j in range(first_global, size // _SYMBOL.size):
+                name, info, _, section, _, _ = _SYMBOL.unpack_from(obj, offset + j * _SYMBOL.size)
+                start = strings + name
+                if section == 0:
+                    undefined.add(obj[start : obj.index(b"\0", start)].decode())
+                elif info >> 4 in (_STB_GLOBAL, _STB_WEAK):
+                    defined.add(obj[start : obj.index(b"\0", start)].decode())
+            return defined, undefined
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def elf_defined_globals(obj: bytes) -> set[str] | None:
+    """The first of `elf_symbols`."""
+    symbols = elf_symbols(obj)
+    return None if symbols is None else symbols[0]
+
+
+# The target context of the cached load in progress (numba loads under its compiler lock), and the
+# symbols found resolvable so far (LLVM's own lookup: what the runtime and the contexts added, the process)
+_loading: list[Any] = []
+_resolvable: set[str] = set()
+
+
+def _refresh_if_unresolved(names: set[str], engine: Any, address_of_symbol: Any) -> bool:
+    """Refresh the context of the load in progress if LLVM cannot resolve one of ``names`` (and the
+    engine does not define it); True if it did."""
+    if not _loading:
+        return False
+    for name in names - _resolvable:
+        if name in engine._defined_symbols or address_of_symbol(name):
+            _resolvable.add(name)
+        else:
+            _loading[-1].refresh()
+            return True
+    return False
+
+
+def _nrt_cache_name(codegen: Any) -> str:
+    """The saved runtime's file name: a hash of everything its machine code depends on."""
+    import llvmlite
+    import numba
+    from numba.core import config
+
+    settings = [config.OPT, config.LOOP_VECTORIZE, config.SLP_VECTORIZE, config.ENABLE_AVX, config.DEBUGINFO_DEFAULT]
+    key = repr((numba.__version__, llvmlite.__version__, sys.version, codegen.magic_tuple(), settings))
+    return f"numba_nrt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
+
+
+def _read_nrt(codegen: Any, data: bytes) -> Any:
+    """The runtime's library from its saved state (numba's own form of a cached library), or None."""
+    state = marshal.loads(data)
+    if not (isinstance(state, tuple) and len(state) == 3 and state[1] == "object" and isinstance(state[2], tuple)):
+        return None
+    if elf_symbols(state[2][0]) is None:  # (loaded by numba's code otherwise: not what was saved)
+        return None
+    return codegen.unserialize_library(state)
+
+
+def install() -> None:
+    """Make numba load cached CPU kernels as above. Nothing changes where numba's loader is not the one
+    this was written for (its functions or attributes missing)."""
+    try:
+        import llvmlite.binding as ll
+        from numba.core.caching import Cache
+        from numba.core.codegen import CPUCodeLibrary, JitEngine
+        from numba.core.cpu import CPUContext
+        from numba.core.runtime import nrtdynmod
+        from numba.core.runtime.nrt import rtsys
+    except ImportError:
+        return
+    unserialize = CPUCodeLibrary.__dict__.get("_unserialize")
+    linking = CPUCodeLibrary.__dict__.get("_get_module_for_linking")
+    defined = JitEngine.__dict__.get("is_symbol_defined")
+    load = Cache.__dict__.get("load_overload")
+    guarded = callable(getattr(Cache, "_guard_against_spurious_io_errors", None)) and callable(
+        getattr(Cache, "_load_overload", None)
+    )
+    compile_nrt = getattr(nrtdynmod, "compile_nrt_functions", None)
+    create_nrt = getattr(nrtdynmod, "create_nrt_module", None)
+    if not isinstance(unserialize, classmethod) or linking is None or defined is None or load is None or not guarded:
+        return
+    if compile_nrt is None or create_nrt is None:
+        return
+    if getattr(linking, "_lazy_bitcode", False):
+        return  # installed already
+    numba_unserialize = unserialize.__func__
+
+    def _unserialize(cls: type, codegen: Any, state: tuple[str, str, Any]) -> Any:
+        # numba's 'object' branch, but for the bitcode: kept as bytes, its symbols read from the object
+        name, kind, data = state
+        symbols = elf_symbols(data[0]) if kind == "object" else None
+        if symbols is None:
+            if _loading:
+                _loading[-1].refresh()  # numba's way throughout
+            return numba_unserialize(cls, codegen, state)
+        object_code, shared_bitcode = data
+        engine = codegen._engine
+        _refresh_if_unresolved(symbols[1], engine, ll.address_of_symbol)
+        self = codegen.create_library(name)
+        self.enable_object_caching()
+        self._set_compiled_object(object_code)
+        self._unparsed_bitcode = shared_bitcode
+        self._finalize_final_module()
+        engine._defined_symbols |= symbols[0]
+        engine.__dict__.setdefault("_unparsed_bitcode", []).append(shared_bitcode)
+        return self
+
+    def _get_module_for_linking(self: Any) -> Any:
+        bitcode = self.__dict__.pop("_unparsed_bitcode", None)
+        if bitcode is not None and self._shared_module is None:
+            self._shared_module = ll.parse_bitcode(bitcode)
+            self._codegen._engine._load_defined_symbols(self._shared_module)
+        return linking(self)
+
+    def is_symbol_defined(self: Any, name: str) -> bool:
+        if name not in self._defined_symbols:
+            # a name the machine code's symbol table does not list (an internal one): the full set
+            for bitcode in self.__dict__.pop("_unparsed_bitcode", ()):
+                self._load_defined_symbols(ll.parse_bitcode(bitcode))
+        return defined(self, name)
+
+    def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
+        # numba's, with the runtime set up in place of the context's refresh (see above)
+        if not isinstance(target_context, CPUContext):
+            return load(self, sig, target_context)
+        rtsys.initialize(target_context)
+        _loading.append(target_context)
+        try:
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+        finally:
+            _loading.pop()
+
+    def compile_nrt_functions(ctx: Any) -> Any:
+        # numba's, with the library's machine code kept (object caching on) and saved; or the saved one
+        codegen = ctx.codegen()
+
+        def build() -> Any:
+            ir_module, library = create_nrt(ctx)
+            library.enable_object_caching()
+            library.add_ir_module(ir_module)
+            library.finalize()
+            return library
+
+        return cached_build(
+            CACHE_DIR / _nrt_cache_name(codegen),
+            lambda data: _read_nrt(codegen, data),
+            build,
+            lambda library: marshal.dumps(library.serialize_using_object_code()),
+        )
+
+    _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
+    CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
+    CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
+    JitEngine.is_symbol_defined = is_symbol_defined  # type: ignore[method-assign]
+    Cache.load_overload = load_overload  # type: ignore[method-assign]
+    nrtdynmod.compile_nrt_functions = compile_nrt_functions

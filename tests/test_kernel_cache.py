@@ -1,0 +1,154 @@
+"""kernel_cache: cached kernels load without parsing their linking bitcode, and still link and answer
+symbol questions as numba's own loading does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import llvmlite.binding as ll
+from numba.core.dispatcher import Dispatcher
+from numba.core.registry import cpu_target
+
+from pipeline.stages import boilerplate_kernels, dedup_kernels, kernel_cache, language_kernels, text_kernels
+from pipeline.stages.kernel_cache import elf_defined_globals
+
+REPO = Path(__file__).resolve().parents[1]
+_ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # (this checkout's package in the fresh processes)
+
+
+def _external_definitions(bitcode: bytes) -> tuple[set[str], set[str]]:
+    """The names the bitcode defines that are not internal or private, and those that are."""
+    module = ll.parse_bitcode(bitcode)
+    outside, inside = set(), set()
+    for values in (module.functions, module.global_variables):
+        for v in values:
+            if not v.is_declaration:
+                local = v.linkage in (ll.Linkage.internal, ll.Linkage.private)
+                (inside if local else outside).add(v.name)
+    return outside, inside
+
+
+def test_the_machine_codes_symbols_are_the_bitcodes_external_definitions_for_every_cached_kernel() -> None:
+    # what numba would read from the bitcode (`_load_defined_symbols`), less the internal names, for each
+    # kernel the cache holds (the cache entry's library: name, "object", (machine code, bitcode))
+    text_kernels.table_size(10)  # (a cache entry at least, in a fresh clone)
+    checked = 0
+    for module in (text_kernels, boilerplate_kernels, language_kernels, dedup_kernels):
+        for kernel in vars(module).values():
+            if not isinstance(kernel, Dispatcher) or kernel._cache is None:
+                continue
+            cache_file = kernel._cache._cache_file
+            for data_name in cache_file._load_index().values():
+                _, kind, (object_code, bitcode) = cache_file._load_data(data_name)[0]
+                outside, inside = _external_definitions(bitcode)
+                assert kind == "object"
+                assert elf_defined_globals(object_code) == outside, kernel
+                assert outside and inside.isdisjoint(outside)
+                checked += 1
+    assert checked >= 1
+
+
+def test_what_is_not_a_64_bit_elf_object_is_loaded_numbas_way() -> None:
+    assert elf_defined_globals(b"") is None
+    assert elf_defined_globals(b"\xcf\xfa\xed\xfe" + bytes(60)) is None  # Mach-O
+    assert elf_defined_globals(b"\x7fELF\x01\x01" + bytes(60)) is None  # 32-bit
+    assert elf_defined_globals(b"\x7fELF\x02\x01" + bytes(20)) is None  # cut short
+
+
+# A fresh process (twice: the first may compile and cache): kernels come from the cache unparsed and
+# without numba's registries, a kernel compiled here links one of them (and gets the registries from
+# numba's compiler), and the engine knows their internal names when asked.
+_FRESH = """
+import sys, llvmlite.binding as ll, numba, numpy as np
+from numba.core.registry import cpu_target
+from pipeline.stages import text_kernels
+cps = np.array([104, 105, 33], dtype=np.uint32)
+h = text_kernels.fnv1a(cps, 0, 3)
+[library] = [o.library for o in text_kernels.fnv1a.overloads.values()]
+unparsed = library._shared_module is None and "_unparsed_bitcode" in vars(library)
+engine = cpu_target.target_context.codegen()._engine
+internal = [g.name for g in ll.parse_bitcode(vars(library).get("_unparsed_bitcode", b"")).global_variables
+            if not g.is_declaration and g.linkage.name in ("internal", "private")]
+functions = {g.name for g in ll.parse_bitcode(vars(library).get("_unparsed_bitcode", b"")).functions
+                if not g.is_declaration}
+# numba's implementation registries (what compiling needs) are not imported to load cached code
+registries = ("numba.np.polynomial.polynomial_functions", "numba.typed.typeddict", "numba.cpython.cmathimpl")
+light = not any(m in sys.modules for m in registries)
+knows = bool(internal) and all(map(engine.is_symbol_defined, internal)) and not engine.is_symbol_defined("none")
+
+@numba.njit
+def twice(a):
+    return text_kernels.fnv1a(a, 0, 3) ^ text_kernels.fnv1a(a, 0, 2)
+
+linked = {f.name for f in library._get_module_for_linking().functions if not f.is_declaration}
+with np.errstate(over="ignore"):
+    print(unparsed, light, knows, h == text_kernels.fnv1a.py_func(cps, 0, 3),
+          twice(cps) == h ^ text_kernels.fnv1a.py_func(cps, 0, 2), linked >= functions)
+"""
+
+
+def test_a_fresh_process_loads_cached_kernels_unparsed_and_they_still_link() -> None:
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True, env=_ENV)
+    assert done.stdout.split() == ["True"] * 6, done.stdout + done.stderr
+
+
+class _Context:
+    refreshed = 0
+
+    def refresh(self) -> None:
+        self.refreshed += 1
+
+
+def test_a_load_refreshes_numbas_context_first_when_its_code_calls_a_symbol_llvm_cannot_resolve() -> None:
+    text_kernels.table_size(10)  # (numba's context made: LLVM looks symbols up in the process too)
+    engine = cpu_target.target_context.codegen()._engine
+    context = _Context()
+    kernel_cache._loading.append(context)
+    try:
+        # the Python API, numba's runtime and helpers (set up before any load): no refresh
+        resolved = {"PyArg_UnpackTuple", "NRT_MemInfo_call_dtor", "numba_gil_ensure", "memset"}
+        assert not kernel_cache._refresh_if_unresolved(resolved, engine, ll.address_of_symbol)
+        # one a registry's import might add (hashing's secrets are such): refreshed first
+        assert kernel_cache._refresh_if_unresolved({"memset", "no_such_symbol_here"}, engine, ll.address_of_symbol)
+        assert context.refreshed == 1
+    finally:
+        kernel_cache._loading.pop()
+    # outside a load (numba unpickling compiled code elsewhere does not refresh either): nothing to do
+    assert not kernel_cache._refresh_if_unresolved({"no_such_symbol_here"}, engine, ll.address_of_symbol)
+
+
+# A fresh process with the runtime's saved copy in FOLDER: a kernel runs, and one compiled here (lists of
+# arrays: numba's runtime linked in) too; prints whether the runtime came from the saved copy.
+_RUNTIME = """
+import sys, pathlib, numba, numpy as np
+from numba.core.runtime import nrt
+from pipeline.stages import kernel_cache, text_kernels
+kernel_cache.CACHE_DIR = pathlib.Path(sys.argv[1])
+found = text_kernels.lead_positions(np.array([1, 2, 3], np.uint32), np.ones(8, np.uint8), np.zeros((1, 8), np.bool_))
+saved = "_unparsed_bitcode" in vars(nrt.rtsys.library)
+
+@numba.njit
+def sums(n):
+    return [np.arange(i).sum() for i in range(n)]
+
+print(saved, found.tolist() == [0, 1, 2] and sums(4) == [0, 0, 1, 3])
+"""
+
+
+def test_numbas_runtime_is_compiled_once_then_loaded_from_its_saved_copy(tmp_path: Path) -> None:
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _RUNTIME, str(tmp_path)], capture_output=True, text=True, check=True, env=_ENV
+        )
+        return done.stdout.split()
+
+    assert run() == ["False", "True"]  # compiled, and saved
+    [saved] = tmp_path.glob("numba_nrt-*.marshal")
+    assert run() == ["True", "True"]  # loaded
+    saved.write_bytes(saved.read_bytes()[:100])  # a truncated copy: compiled again and saved again
+    assert run() == ["False", "True"]
+    assert run() == ["True", "True"]
