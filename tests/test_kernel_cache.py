@@ -96,6 +96,33 @@ def test_a_fresh_process_loads_cached_kernels_unparsed_and_they_still_link() -> 
     assert done.stdout.split() == ["True"] * 6, done.stdout + done.stderr
 
 
+def test_only_tested_numba_releases_are_patched_and_the_environment_can_opt_out() -> None:
+    assert kernel_cache.applies("0.68.1", {})
+    assert not kernel_cache.applies("0.69.0", {})  # (untested: numba loads its own way, only slower)
+    assert not kernel_cache.applies("0.59.1", {})
+    assert not kernel_cache.applies("weird", {})
+    assert not kernel_cache.applies("0.68.1", {kernel_cache.STOCK_LOADING_ENV: "1"})
+    assert kernel_cache.applies("0.68.1", {kernel_cache.STOCK_LOADING_ENV: "0"})
+
+
+_STOCK = """
+import numpy as np
+from numba.core.codegen import CPUCodeLibrary
+from pipeline.stages import text_kernels
+cps = np.array([104, 105, 33], dtype=np.uint32)
+patched = getattr(CPUCodeLibrary.__dict__["_get_module_for_linking"], "_lazy_bitcode", False)
+with np.errstate(over="ignore"):
+    print(patched, text_kernels.fnv1a(cps, 0, 3) == text_kernels.fnv1a.py_func(cps, 0, 3))
+"""
+
+
+def test_with_the_opt_out_a_fresh_process_loads_kernels_numbas_way_and_they_give_the_same_results() -> None:
+    for opt_out, patched in (("1", "False"), ("", "True")):
+        env = {**_ENV, kernel_cache.STOCK_LOADING_ENV: opt_out}
+        done = subprocess.run([sys.executable, "-c", _STOCK], capture_output=True, text=True, check=True, env=env)
+        assert done.stdout.split() == [patched, "True"], done.stdout + done.stderr
+
+
 class _Context:
     refreshed = 0
 

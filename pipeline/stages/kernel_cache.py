@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import os
 import struct
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from pipeline.stages.base import CACHE_DIR, cached_build
@@ -118,10 +120,33 @@ def _read_nrt(codegen: Any, data: bytes) -> Any:
     return codegen.unserialize_library(state)
 
 
+# The numba releases whose loader this was written for and tested with (major, minor): with any other the
+# attributes may be there and mean something else, so numba loads its own way (only slower to start).
+TESTED_NUMBA = {(0, 68)}
+# Set to anything but "" or "0" to leave numba's loading as it is (a check when a numba upgrade misbehaves).
+STOCK_LOADING_ENV = "CLEANCORPUS_NUMBA_STOCK_LOADING"
+
+
+def applies(numba_version: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``install`` changes numba's loading for this numba version and environment."""
+    if environ.get(STOCK_LOADING_ENV, "") not in ("", "0"):
+        return False
+    try:
+        major, minor = (int(part) for part in numba_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) in TESTED_NUMBA
+
+
 def install() -> None:
     """Make numba load cached CPU kernels as above. Nothing changes where numba's loader is not the one
-    this was written for (its functions or attributes missing)."""
+    this was written for (another numba release than those tested, its functions or attributes missing),
+    or when ``CLEANCORPUS_NUMBA_STOCK_LOADING`` is set."""
     try:
+        import numba
+
+        if not applies(numba.__version__):
+            return
         import llvmlite.binding as ll
         from numba.core.caching import Cache
         from numba.core.codegen import CPUCodeLibrary, JitEngine
