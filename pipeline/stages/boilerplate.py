@@ -2900,7 +2900,8 @@ class BoilerplateStage(Stage):
             for name in set(rules).difference(codes):
                 self._rule_code(name)  # type: ignore[arg-type]
             kernels.line_rows(
-                points, _shape_classes(), flags_a, words_a, body_a, keep_a,
+                points, np.fromiter(map(len, texts), dtype=np.int64, count=m), _shape_classes(),
+                flags_a, words_a, body_a, keep_a,
                 np.fromiter(map(codes.__getitem__, rules), dtype=np.int32, count=m), self._marker_codes,
                 self._sorted_hashes(None, self.recurring), cols, hash_col,
             )  # fmt: skip

@@ -2113,6 +2113,7 @@ def _mark_outside_content(
 @numba.njit(cache=True, nogil=True)
 def line_rows(
     points: np.ndarray,
+    lengths: np.ndarray,
     classes: np.ndarray,
     flags: np.ndarray,
     words: np.ndarray,
@@ -2125,18 +2126,16 @@ def line_rows(
     hashes: np.ndarray,
 ) -> None:
     """The line cache rows (``cols``, ``hashes``: the new rows, zeroed) of m new stripped lines, from
-    line_facts' ``flags``, ``words``, ``body`` (of ``points``, the lines joined by newlines), the keep
-    column with the quantity lines decided, the lines' pack rule codes (``rules``, 0: none; whether a code
-    is an end marker: ``marker_rules``) and their key ``hashes``: what BoilerplateStage._new_line_infos'
-    tuples say, and whether the key hash is corpus-wide ``recurring`` (sorted int64). The F_FALLBACK
-    lines are left to the caller (zero), and so are breadcrumbs. The list-item test (of an end marker,
-    of a teaser) reads ``classes`` (the shape classes: BMP lines only)."""
+    line_facts' ``flags``, ``words``, ``body`` (of ``points``, the lines joined by newlines; ``lengths``:
+    the lines' lengths), the keep column with the quantity lines decided, the lines' pack rule codes
+    (``rules``, 0: none; whether a code is an end marker: ``marker_rules``) and their key ``hashes``: what
+    BoilerplateStage._new_line_infos' tuples say, and whether the key hash is corpus-wide ``recurring``
+    (sorted int64). The F_FALLBACK lines are left to the caller (zero), and so are breadcrumbs. The
+    list-item test (of an end marker, of a teaser) reads ``classes`` (the shape classes: BMP lines only)."""
     m = words.size
     begin = 0
     for j in range(m):
-        end = begin
-        while end < points.size and points[end] != NEWLINE:
-            end += 1
+        end = begin + lengths[j]
         f = flags[j]
         if f & F_FALLBACK:
             hashes[j] = 0
