@@ -14,6 +14,7 @@ import statistics
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -3260,7 +3261,7 @@ def _assert_loops_agree(stage: BoilerplateStage, docs: list[Document], seen: Cou
                 assert got.verdict == want.verdict, doc.id
                 assert (got.prefixes, got.new_text) == (want.prefixes, want.new_text), doc.id
                 assert (got.stretch, got.markers, got.scored) == (want.stretch, want.markers, want.scored), doc.id
-                assert got.infos == want.infos, doc.id
+                assert list(got.infos) == want.infos, doc.id
                 seen.update(rule for rule in got.verdict if rule)
                 seen["prefix"] += len(got.prefixes)
                 seen["marker"] += len(got.markers)
@@ -3307,6 +3308,7 @@ def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):
     for doc, got in zip(docs, ahead, strict=True):  # (the cache was emptied several times since)
         want = stage._rule_verdicts_python(doc, doc.text.split("\n"), None, False)[0]
         assert got.verdict == want.verdict, doc.id
+        assert list(got.infos) == want.infos, doc.id  # (its rows' tuples, made after the cache was emptied)
         inputs = boilerplate._scorer_inputs(doc.text.split("\n"), got, got.scored or [])
         expected = boilerplate._scorer_inputs(doc.text.split("\n"), want, want.scored or [])
         assert np.array_equal(inputs.facts, expected.facts), doc.id
@@ -3318,3 +3320,53 @@ def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):
     after: Counter = Counter()
     _assert_loops_agree(stage, docs, after)
     assert after["recurring"] > before["recurring"], (before, after)
+
+
+def test_rescue_helpers_read_the_rows_as_they_read_the_tuples(monkeypatch):
+    """The rescue helpers given a document's rows (_RowInfos: tuples made when read, the lines with words
+    found once from the state column) answer what they answer given the list of _line_info tuples: every
+    line's neighbours with words and the lines with words between two lines, and each helper's lines in
+    every call process() makes, on a seventh of the trafilatura pages."""
+    docs = _loop_pages(7)
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    found: Counter = Counter()
+
+    def both_ways(name: str) -> Any:
+        helper = getattr(boilerplate, name)
+
+        def spy(lines: list[str], verdict: list[str | None], infos: Any, *args: Any) -> Any:
+            assert isinstance(infos, boilerplate._RowInfos)
+            got = helper(lines, verdict, infos, *args)
+            assert got == helper(lines, verdict, list(infos), *args), name
+            found[name] += 1 if isinstance(got, int) else len(got or [])
+            return got
+
+        return spy
+
+    names = (
+        "_numbered_list_items",
+        "_sentences_between_prose",
+        "_kept_headlines",
+        "_recurring_sentences_in_prose",
+        "_url_title_line",
+    )
+    for name in names:
+        monkeypatch.setattr(boilerplate, name, both_ways(name))
+    for doc in docs:
+        lines = doc.text.split("\n")
+        rows = stage.rule_verdicts(doc, lines).infos
+        listed = list(rows)
+        assert isinstance(rows, boilerplate._RowInfos)
+        assert listed == stage.line_infos(lines)
+        n = len(lines)
+        assert boilerplate._nonblank_lines(rows) == boilerplate._nonblank_lines(listed)
+        assert boilerplate._nonblank_lines(rows, 2) == boilerplate._nonblank_lines(listed, 2)
+        for i in range(n):
+            for step in (-1, 1):
+                want = boilerplate._nonblank_neighbour(listed, i, step)
+                assert boilerplate._nonblank_neighbour(rows, i, step) == want
+            for last in range(i, min(n, i + 6)):
+                assert boilerplate._words_between(rows, i, last, 2) == boilerplate._words_between(listed, i, last, 2)
+        stage.process(doc)
+    assert all(found[name] for name in names[1:3]), found
