@@ -1111,6 +1111,9 @@ def _nonblank_lines(infos: list[tuple[Any, ...] | None], limit: int = -1) -> lis
 
 def _opens_prose(verdict: list[str | None], infos: list[tuple[Any, ...] | None], i: int) -> bool:
     """Whether line ``i`` is kept and reads as prose (the first paragraph of a text)."""
+    if isinstance(infos, _RowInfos):
+        words, prose = infos.words_prose()
+        return verdict[i] is None and prose[i] != 0 and words[i] >= SEEN_PROSE_MIN_WORDS
     info = infos[i]
     return verdict[i] is None and info is not None and info[4] and info[1] >= SEEN_PROSE_MIN_WORDS
 
@@ -1227,10 +1230,15 @@ def _sentences_between_prose(
     kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
     line ending in a colon (it announces what follows) or with tabs (a table row)."""
     found: list[int] = []
+    words, prose = infos.words_prose() if isinstance(infos, _RowInfos) else ([], [])
     for i in removed:
-        info = infos[i]
-        if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
-            continue
+        if words:
+            if verdict[i] != SCORER_RULE or not prose[i] or words[i] < SEEN_PROSE_MIN_WORDS:
+                continue
+        else:
+            info = infos[i]
+            if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+                continue
         above = _nonblank_neighbour(infos, i, -1)
         below = _nonblank_neighbour(infos, i, 1)
         if above is None or below is None:
@@ -1991,11 +1999,12 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
     """A document's _line_info tuples (None for blank lines), made from its rows of the line cache's columns
     only when asked for: the rescue helpers read a few lines' (no table of tuples is kept for every row)."""
 
-    __slots__ = ("_cols", "_hashes", "_names", "_rows", "_with_words")
+    __slots__ = ("_cols", "_hashes", "_names", "_rows", "_with_words", "_words_prose")
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, hashes: np.ndarray, names: list[str | None]) -> None:
         self._rows, self._cols, self._hashes, self._names = rows, cols, hashes, names
         self._with_words: list[int] | None = None
+        self._words_prose: tuple[list[int], list[int]] | None = None
 
     def __len__(self) -> int:
         return int(self._rows.size)
@@ -2014,6 +2023,16 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
             states = self._cols[self._rows, kernels.LC_STATE]
             self._with_words = np.flatnonzero(states == kernels.LC_KEY).tolist()
         return self._with_words
+
+    def words_prose(self) -> tuple[list[int], list[int]]:
+        """Each line's words and prose mark (the tuples' [1] and [4]; 0 for a blank line), gathered once:
+        _opens_prose reads them for many lines."""
+        if self._words_prose is None:
+            self._words_prose = (
+                self._cols[self._rows, kernels.LC_WORDS].tolist(),
+                self._cols[self._rows, kernels.LC_PROSE].tolist(),
+            )
+        return self._words_prose
 
 
 class _Ahead(NamedTuple):
