@@ -14,6 +14,7 @@ import statistics
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -3236,3 +3237,136 @@ def test_a_document_failing_ahead_is_left_to_process(monkeypatch):
     for doc in (docs[0], docs[2], docs[3]):
         stage.process(doc)
     assert not stage._ahead
+
+
+# --- the compiled rule loop (kernels.rule_loop over the line cache's columns) ---
+
+
+def _loop_pages(every: int) -> list[Document]:
+    with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for n, line in enumerate(f) if n % every == 0]
+    return [Document(d["id"], d["text"], "docs.jsonl", record={"url": d.get("url")}) for d in rows]
+
+
+def _assert_loops_agree(stage: BoilerplateStage, docs: list[Document], seen: Counter) -> None:
+    """_rule_verdicts (compiled) and _rule_verdicts_python give the same verdicts, cuts, markers, article
+    stretch, scored lines and counts on every document, with the line scorer on and off, copies or not."""
+    for doc in docs:
+        lines = doc.text.split("\n")
+        for scorer in (True, False):
+            for copy in (False, True):
+                got, recurring_body, body = stage._rule_verdicts(doc, lines, scorer, copy)
+                want, want_recurring_body, want_body = stage._rule_verdicts_python(doc, lines, scorer, copy)
+                assert (recurring_body, body) == (want_recurring_body, want_body), doc.id
+                assert got.verdict == want.verdict, doc.id
+                assert (got.prefixes, got.new_text) == (want.prefixes, want.new_text), doc.id
+                assert (got.stretch, got.markers, got.scored) == (want.stretch, want.markers, want.scored), doc.id
+                assert list(got.infos) == want.infos, doc.id
+                seen.update(rule for rule in got.verdict if rule)
+                seen["prefix"] += len(got.prefixes)
+                seen["marker"] += len(got.markers)
+                seen["stretch"] += got.stretch is not None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"disable_rules": ["navigation", "breadcrumb"], "trailing_max_words": 30, "nav_min_run": 2},
+        {"disable_rules": ["recurring", "breadcrumb-prefix", "widget-list"], "content_margin": 0},
+        {"remove_trailing_blocks": False, "content_line_penalty": 200, "content_removed_penalty": 0},
+    ],
+)
+def test_compiled_rule_loop_equals_the_python_loop_on_real_pages(options):
+    """kernels.rule_loop (with navigation and the article stretch) over the line cache's columns
+    (kernels.line_rows) decides what the Python loop decides, on a seventh of the trafilatura pages,
+    the stage prepared on them (recurring lines corpus-wide and per site), under several option sets."""
+    docs = _loop_pages(7)
+    stage = BoilerplateStage(BoilerplateStage.Options(**options))
+    stage.prepare(iter(docs))
+    seen: Counter = Counter()
+    _assert_loops_agree(stage, docs, seen)
+    # (Each branch of the loop was taken, unless the options switch it off.)
+    expected = {"navigation", "outside-content", "stretch"} - set(options.get("disable_rules", []))
+    expected |= {"recurring", "widget-list", "breadcrumb", "prefix", "marker"} - set(options.get("disable_rules", []))
+    if "breadcrumb-prefix" in options.get("disable_rules", []):
+        expected.discard("prefix")
+    if not options.get("remove_trailing_blocks", True):
+        expected.discard("widget-list")
+    assert all(seen[name] > 0 for name in expected), seen
+
+
+def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):
+    """A document's verdicts read the column rows they were found with: the cache emptied (a small
+    LINE_CACHE_MAX_LINES) or grown between documents, and after the recurring set changed (the rows'
+    recurring column is of the set they were made with), the compiled loop still agrees with Python."""
+    monkeypatch.setattr(boilerplate, "LINE_CACHE_MAX_LINES", 300)
+    docs = _loop_pages(7)
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    ahead = [stage._rule_verdicts(doc, doc.text.split("\n"), None, False)[0] for doc in docs]
+    for doc, got in zip(docs, ahead, strict=True):  # (the cache was emptied several times since)
+        want = stage._rule_verdicts_python(doc, doc.text.split("\n"), None, False)[0]
+        assert got.verdict == want.verdict, doc.id
+        assert list(got.infos) == want.infos, doc.id  # (its rows' tuples, made after the cache was emptied)
+        inputs = boilerplate._scorer_inputs(doc.text.split("\n"), got, got.scored or [])
+        expected = boilerplate._scorer_inputs(doc.text.split("\n"), want, want.scored or [])
+        assert np.array_equal(inputs.facts, expected.facts), doc.id
+    # The first page's lines made recurring (rows cached before): both loops remove them now.
+    before: Counter = Counter()
+    _assert_loops_agree(stage, docs, before)
+    first = stage.line_infos(docs[0].text.split("\n"))
+    stage.recurring = stage.recurring | {info[0] for info in first if info is not None and info[0]}
+    after: Counter = Counter()
+    _assert_loops_agree(stage, docs, after)
+    assert after["recurring"] > before["recurring"], (before, after)
+
+
+def test_rescue_helpers_read_the_rows_as_they_read_the_tuples(monkeypatch):
+    """The rescue helpers given a document's rows (_RowInfos: tuples made when read, the lines with words
+    found once from the state column) answer what they answer given the list of _line_info tuples: every
+    line's neighbours with words and the lines with words between two lines, and each helper's lines in
+    every call process() makes, on a seventh of the trafilatura pages."""
+    docs = _loop_pages(7)
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    found: Counter = Counter()
+
+    def both_ways(name: str) -> Any:
+        helper = getattr(boilerplate, name)
+
+        def spy(lines: list[str], verdict: list[str | None], infos: Any, *args: Any) -> Any:
+            assert isinstance(infos, boilerplate._RowInfos)
+            got = helper(lines, verdict, infos, *args)
+            assert got == helper(lines, verdict, list(infos), *args), name
+            found[name] += 1 if isinstance(got, int) else len(got or [])
+            return got
+
+        return spy
+
+    names = (
+        "_numbered_list_items",
+        "_sentences_between_prose",
+        "_kept_headlines",
+        "_recurring_sentences_in_prose",
+        "_url_title_line",
+    )
+    for name in names:
+        monkeypatch.setattr(boilerplate, name, both_ways(name))
+    for doc in docs:
+        lines = doc.text.split("\n")
+        rows = stage.rule_verdicts(doc, lines).infos
+        listed = list(rows)
+        assert isinstance(rows, boilerplate._RowInfos)
+        assert listed == stage.line_infos(lines)
+        n = len(lines)
+        assert boilerplate._nonblank_lines(rows) == boilerplate._nonblank_lines(listed)
+        assert boilerplate._nonblank_lines(rows, 2) == boilerplate._nonblank_lines(listed, 2)
+        for i in range(n):
+            for step in (-1, 1):
+                want = boilerplate._nonblank_neighbour(listed, i, step)
+                assert boilerplate._nonblank_neighbour(rows, i, step) == want
+            for last in range(i, min(n, i + 6)):
+                assert boilerplate._words_between(rows, i, last, 2) == boilerplate._words_between(listed, i, last, 2)
+        stage.process(doc)
+    assert all(found[name] for name in names[1:3]), found

@@ -704,12 +704,15 @@ class RuleVerdicts(NamedTuple):
     verdict: list[str | None]  # per line: the rule removing it, or None (kept)
     prefixes: dict[int, str]  # line -> breadcrumb prefix cut from it
     new_text: dict[int, str]  # line -> what is left of it after the cut
-    infos: list[tuple[Any, ...] | None]  # per line: _line_info (None for blank lines)
+    infos: Sequence[tuple[Any, ...] | None]  # per line: _line_info (None for blank lines), made when read
     stretch: tuple[int, int] | None  # the article stretch (first line, line after the last)
     markers: list[int]  # lines of comment/widget headings after the first prose
     # Lines every rule kept (not cut either), in order, when the article stretch was looked for: the
     # scorer's candidates are those navigation and the margin rule did not remove since.
     scored: list[int] | None = None
+    # Per line: its row in the line cache's columns ``cols`` (kernels.LC_*), when the compiled loop ran.
+    rows: np.ndarray | None = None
+    cols: np.ndarray | None = None
 
 
 # Features of one line for the line scorer, in the order of the model's columns.
@@ -1022,14 +1025,19 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         return ScorerInputs(x, points, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
     facts[:, kernels.COL_ROW] = rows
-    # One C-level transposition of the candidates' _line_info tuples into columns.
-    _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
-    # (Through array/fromiter: numpy converts a tuple assigned to a column element by element, slower.)
-    facts[:, kernels.COL_WORDS] = array("q", words)
-    facts[:, kernels.COL_PROSE] = np.fromiter(prose, dtype=np.bool_, count=m)
-    facts[:, kernels.COL_NAV] = np.fromiter(nav, dtype=np.bool_, count=m)
-    facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
-    facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
+    if v.rows is not None and v.cols is not None:
+        # The candidates' rows of the line cache's columns, gathered at once.
+        got = v.cols[v.rows[rows]]
+        facts[:, _FACT_COLUMNS] = got[:, _LINE_FACT_COLUMNS]
+    else:
+        # One C-level transposition of the candidates' _line_info tuples into columns.
+        _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
+        # (Through array/fromiter: numpy converts a tuple assigned to a column element by element, slower.)
+        facts[:, kernels.COL_WORDS] = array("q", words)
+        facts[:, kernels.COL_PROSE] = np.fromiter(prose, dtype=np.bool_, count=m)
+        facts[:, kernels.COL_NAV] = np.fromiter(nav, dtype=np.bool_, count=m)
+        facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
+        facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
     # The removed-lines prefix sum, the shape counts (kernels.score_line_shapes) and scorer_rows in one call.
     removed, fallback = kernels.scorer_inputs(
         points,
@@ -1051,6 +1059,10 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
     return ScorerInputs(x, points, removed, facts, rows, bmp=not fallback.size)
 
+
+# The facts _scorer_inputs takes from the line cache's columns, and those columns.
+_FACT_COLUMNS = [kernels.COL_WORDS, kernels.COL_PROSE, kernels.COL_NAV, kernels.COL_BODY_CHARS, kernels.COL_KEEP]
+_LINE_FACT_COLUMNS = [kernels.LC_WORDS, kernels.LC_PROSE, kernels.LC_NAV, kernels.LC_BODY, kernels.LC_KEEP]
 
 # Where scorer_rows' features go among SCORER_FEATURES.
 _ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
@@ -1085,7 +1097,10 @@ def _starts_lowercase(text: str) -> bool:
 
 def _nonblank_lines(infos: list[tuple[Any, ...] | None], limit: int = -1) -> list[int]:
     """The lines with words, in order (the first ``limit`` of them when limit >= 0)."""
-    found: list[int] = []
+    if isinstance(infos, _RowInfos):
+        found = infos.with_words()
+        return found[:limit] if limit >= 0 else list(found)
+    found = []
     for i, info in enumerate(infos):
         if info is not None and info[0] is not None:
             found.append(i)
@@ -1096,6 +1111,9 @@ def _nonblank_lines(infos: list[tuple[Any, ...] | None], limit: int = -1) -> lis
 
 def _opens_prose(verdict: list[str | None], infos: list[tuple[Any, ...] | None], i: int) -> bool:
     """Whether line ``i`` is kept and reads as prose (the first paragraph of a text)."""
+    if isinstance(infos, _RowInfos):
+        words, prose = infos.words_prose()
+        return verdict[i] is None and prose[i] != 0 and words[i] >= SEEN_PROSE_MIN_WORDS
     info = infos[i]
     return verdict[i] is None and info is not None and info[4] and info[1] >= SEEN_PROSE_MIN_WORDS
 
@@ -1188,6 +1206,10 @@ def _recurring_sentences_in_prose(
 
 def _nonblank_neighbour(infos: list[tuple[Any, ...] | None], i: int, step: int) -> int | None:
     """The nearest line with words before (step -1) or after (step 1) line ``i``, or None."""
+    if isinstance(infos, _RowInfos):
+        with_words = infos.with_words()
+        k = bisect.bisect_left(with_words, i) - 1 if step < 0 else bisect.bisect_right(with_words, i)
+        return with_words[k] if 0 <= k < len(with_words) else None
     j = i + step
     while 0 <= j < len(infos):
         info = infos[j]
@@ -1208,10 +1230,15 @@ def _sentences_between_prose(
     kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
     line ending in a colon (it announces what follows) or with tabs (a table row)."""
     found: list[int] = []
+    words, prose = infos.words_prose() if isinstance(infos, _RowInfos) else ([], [])
     for i in removed:
-        info = infos[i]
-        if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
-            continue
+        if words:
+            if verdict[i] != SCORER_RULE or not prose[i] or words[i] < SEEN_PROSE_MIN_WORDS:
+                continue
+        else:
+            info = infos[i]
+            if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+                continue
         above = _nonblank_neighbour(infos, i, -1)
         below = _nonblank_neighbour(infos, i, 1)
         if above is None or below is None:
@@ -1402,6 +1429,10 @@ def _numbered_list_items(
 
 def _words_between(infos: list[tuple[Any, ...] | None], first: int, last: int, most: int) -> int:
     """How many lines with words lie strictly between lines ``first`` and ``last``, counted up to ``most`` + 1."""
+    if isinstance(infos, _RowInfos):
+        with_words = infos.with_words()
+        between = bisect.bisect_left(with_words, last) - bisect.bisect_right(with_words, first)
+        return max(0, min(between, most + 1))
     count = 0
     for j in range(first + 1, last):
         info = infos[j]
@@ -1925,6 +1956,85 @@ class _DocumentCounts:
         return self.keys, self.groups, self.totals
 
 
+_NONE_AS_ZERO: dict[Any, int] = {None: 0}
+_NO_HASHES: frozenset[int] = frozenset()
+_NO_KEYS = np.empty(0, dtype=np.int64)
+
+
+def _empty_line_columns(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Line cache columns (kernels.LC_*) and key hashes for ``rows`` rows, row 0 a blank line."""
+    return np.zeros((rows, kernels.LINE_COLUMNS), dtype=np.int32), np.zeros(rows, dtype=np.int64)
+
+
+_CRUMB_KINDS = {kernels.CRUMB_WHOLE: "breadcrumb", kernels.CRUMB_PREFIX: "breadcrumb-prefix"}
+_UINT64 = (1 << 64) - 1
+
+
+def _row_info(cols: np.ndarray, hashes: np.ndarray, names: list[str | None], r: int) -> tuple[Any, ...] | None:
+    """The _line_info tuple of row ``r`` of the line cache's columns (None for a blank line)."""
+    row = cols[r].tolist()
+    state = row[kernels.LC_STATE]
+    if state == kernels.LC_BLANK:
+        return None
+    if state == kernels.LC_NO_KEY:
+        return _NO_KEY
+    words = row[kernels.LC_WORDS]
+    rule = row[kernels.LC_RULE]
+    if rule:
+        return 0, words, names[rule], None, False, False, -1, False
+    kind = row[kernels.LC_CRUMB]
+    return (
+        int(hashes[r]) & _UINT64,
+        words,
+        None,
+        (_CRUMB_KINDS[kind], row[kernels.LC_CUT]) if kind else None,
+        bool(row[kernels.LC_PROSE]),
+        bool(row[kernels.LC_NAV]),
+        row[kernels.LC_BODY],
+        bool(row[kernels.LC_KEEP]),
+    )
+
+
+class _RowInfos(Sequence):  # type: ignore[type-arg]
+    """A document's _line_info tuples (None for blank lines), made from its rows of the line cache's columns
+    only when asked for: the rescue helpers read a few lines' (no table of tuples is kept for every row)."""
+
+    __slots__ = ("_cols", "_hashes", "_names", "_rows", "_with_words", "_words_prose")
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, hashes: np.ndarray, names: list[str | None]) -> None:
+        self._rows, self._cols, self._hashes, self._names = rows, cols, hashes, names
+        self._with_words: list[int] | None = None
+        self._words_prose: tuple[list[int], list[int]] | None = None
+
+    def __len__(self) -> int:
+        return int(self._rows.size)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        return _row_info(self._cols, self._hashes, self._names, int(self._rows[i]))
+
+    def __iter__(self) -> Any:
+        return (_row_info(self._cols, self._hashes, self._names, r) for r in self._rows.tolist())
+
+    def with_words(self) -> list[int]:
+        """The lines whose key hash is not None (a key left after normalisation), in order; found once."""
+        if self._with_words is None:
+            states = self._cols[self._rows, kernels.LC_STATE]
+            self._with_words = np.flatnonzero(states == kernels.LC_KEY).tolist()
+        return self._with_words
+
+    def words_prose(self) -> tuple[list[int], list[int]]:
+        """Each line's words and prose mark (the tuples' [1] and [4]; 0 for a blank line), gathered once:
+        _opens_prose reads them for many lines."""
+        if self._words_prose is None:
+            self._words_prose = (
+                self._cols[self._rows, kernels.LC_WORDS].tolist(),
+                self._cols[self._rows, kernels.LC_PROSE].tolist(),
+            )
+        return self._words_prose
+
+
 class _Ahead(NamedTuple):
     """What process_ahead did for a document, waiting for its process() call."""
 
@@ -2216,12 +2326,25 @@ class BoilerplateStage(Stage):
         self._phrases = tuple(phrases)
         self.__dict__.pop("_phrase_hint", None)  # (compiled at first use: _phrase_hint)
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
-        # Per distinct stripped line: what the rules say about it (a pure function of the line), as its row in
-        # _line_table (row 0: None, a blank line). Ints and strings are not tracked by the garbage collector,
-        # so the index never is: a dict holding the info tuples was tracked again each time new ones went in,
-        # and the next collections walked all of its ~100k entries.
+        # Per distinct stripped line: what the rules say about it (a pure function of the line), as its row of
+        # the columns below (row 0: a blank line; _line_count rows in use). Ints and strings are not tracked by
+        # the garbage collector, so the index never is: a dict holding info tuples was tracked again each time
+        # new ones went in, and the next collections walked all of its ~100k entries.
         self._line_cache: dict[str, int] = {}
-        self._line_table: list[tuple[Any, ...] | None] = [None]
+        self._line_count = 1
+        # The rows as columns (kernels.LC_*, and the key hashes) for the compiled rule loop (_RowInfos makes a
+        # row's _line_info tuple when asked for); replaced, never changed in place but for rows past the last
+        # in use, so that a document's verdicts keep reading the rows they were found with after the cache
+        # is emptied.
+        self._line_cols, self._line_hashes = _empty_line_columns(1)
+        self._line_recurring = self.recurring
+        # Rule names by code (kernels.RULE_*, then the packs' rules as rows meet them), and the codes.
+        self._rule_names: list[str | None] = [None, RECURRING_RULE, "breadcrumb", "widget-list", "navigation"]
+        self._rule_names.append(CONTENT_RULE)
+        self._rule_codes: dict[str | None, int] = {name: code for code, name in enumerate(self._rule_names)}
+        self._marker_codes = np.array([rule in self._end_markers for rule in self._rule_names], dtype=np.bool_)
+        # The recurring hash sets as sorted int64 arrays (the loop's binary search), by the set they are of.
+        self._sorted_recurring: dict[str | None, tuple[frozenset[int], np.ndarray]] = {}
         # process_ahead's work per document (by id), taken by process(); never pickled.
         self._ahead: dict[int, _Ahead] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -2497,7 +2620,8 @@ class BoilerplateStage(Stage):
         and per distinct line, where Counters took ~75 bytes an entry)."""
         opts = self.options
         self._line_cache.clear()  # its entries do not depend on what is learnt here, but stay lean
-        del self._line_table[1:]
+        self._line_count = 1
+        self._line_cols, self._line_hashes = _empty_line_columns(1)
         corpus = _DocumentCounts()
         by_site = _DocumentCounts()
         site_ids: dict[str, int] = {}
@@ -2697,41 +2821,106 @@ class BoilerplateStage(Stage):
 
     def line_infos(self, lines: list[str]) -> list[tuple[Any, ...] | None]:
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
-        before, the others (each distinct one once) by _new_line_infos."""
+        before, the others (each distinct one once) by _new_line_infos; made from the cache's columns."""
+        rows, cols, hashes = self._line_rows(lines)
+        return list(_RowInfos(np.array(rows, dtype=np.int64), cols, hashes, self._rule_names))
+
+    def _line_rows(self, lines: list[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Each line's row in the line cache with the columns and key hashes those rows are in (kernels.LC_*;
+        the cache may be emptied after this, the arrays stay as they are)."""
+        if self._line_recurring is not self.recurring:
+            # (The rows' recurring column is of the recurring set they were made with.)
+            self._line_cache.clear()
+            self._line_count = 1
+            self._line_cols, self._line_hashes = _empty_line_columns(1)
+            self._line_recurring = self.recurring
         stripped = list(map(str.strip, lines))
-        index, table = self._line_cache, self._line_table
+        index = self._line_cache
         # Only the distinct lines not cached go through Python-level work; the rest is C-level map/dict calls.
         texts = dict.fromkeys(filterfalse(index.__contains__, stripped))
-        texts.pop("", None)  # blank lines: row 0, None ("" is never cached)
+        texts.pop("", None)  # blank lines: row 0, a blank line ("" is never cached)
         if not texts:
-            return list(map(table.__getitem__, map(index.get, stripped, repeat(0))))
+            return list(map(index.get, stripped, repeat(0))), self._line_cols, self._line_hashes
         new = list(texts)
-        base = len(table)
-        table += self._new_line_infos(new)
-        index.update(zip(new, range(base, len(table)), strict=True))  # at once, so that one lookup per line answers
-        infos: list[tuple[Any, ...] | None] = list(map(table.__getitem__, map(index.get, stripped, repeat(0))))
+        base = self._line_count
+        self._new_line_infos(new, self._new_line_columns(base, len(new)))
+        self._line_count = base + len(new)
+        index.update(zip(new, range(base, self._line_count), strict=True))  # at once: one lookup per line answers
+        rows = list(map(index.get, stripped, repeat(0)))
+        cols, hashes = self._line_cols, self._line_hashes
         self._trim_cache(new, base)
-        return infos
+        return rows, cols, hashes
+
+    def _new_line_columns(self, base: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The line cache's columns and key hashes of rows base to base + m (zero), growing the arrays
+        (into new ones: those handed out stay as they are) when full."""
+        cols, hashes = self._line_cols, self._line_hashes
+        if base + m > len(cols):
+            cols, hashes = _empty_line_columns(max(2 * len(cols), base + m, 1024))
+            cols[:base] = self._line_cols[:base]
+            hashes[:base] = self._line_hashes[:base]
+            self._line_cols, self._line_hashes = cols, hashes
+        return cols[base : base + m], hashes[base : base + m]
+
+    def _rule_code(self, name: str) -> int:
+        """The code of a rule name in the line cache's columns (given at first sight)."""
+        code = self._rule_codes.get(name)
+        if code is None:
+            code = self._rule_codes[name] = len(self._rule_names)
+            self._rule_names.append(name)
+            self._marker_codes = np.array([rule in self._end_markers for rule in self._rule_names], dtype=np.bool_)
+        return code
+
+    def _set_line_row(self, cols: np.ndarray, hashes: np.ndarray, j: int, text: str, info: tuple[Any, ...]) -> None:
+        """Row j of the line cache's columns from a line's _line_info tuple (the few lines line_rows leaves)."""
+        key_hash, words, rule, crumb, prose, nav, body, keep = info
+        cols[j] = 0
+        hashes[j] = 0
+        if key_hash is None:
+            cols[j, kernels.LC_STATE] = kernels.LC_NO_KEY
+            return
+        hashes[j] = np.uint64(key_hash).view(np.int64)
+        row = cols[j]
+        row[kernels.LC_STATE] = kernels.LC_KEY
+        row[kernels.LC_WORDS] = words
+        if rule is not None:
+            row[kernels.LC_RULE] = self._rule_code(rule)
+            row[kernels.LC_MARKER] = rule in self._end_markers and _LIST_ITEM_RE.match(text) is None
+        if crumb is not None:
+            row[kernels.LC_CRUMB] = kernels.CRUMB_WHOLE if crumb[0] == "breadcrumb" else kernels.CRUMB_PREFIX
+            row[kernels.LC_CUT] = crumb[1]
+        row[kernels.LC_PROSE] = prose
+        row[kernels.LC_NAV] = nav
+        row[kernels.LC_BODY] = body
+        row[kernels.LC_KEEP] = keep
+        row[kernels.LC_TEASER] = prose and _listed_teaser(text)
+        row[kernels.LC_RECURRING] = key_hash in self.recurring
 
     def _trim_cache(self, new: list[str], base: int) -> None:
         """Keep the line cache lean after line_infos added the ``new`` lines' infos (rows from ``base`` on): long
         lines out, emptied (but for the short new lines) when full. It is only a speed-up."""
-        index, table = self._line_cache, self._line_table
+        index = self._line_cache
         long = []
         if max(map(len, new)) > LINE_CACHE_MAX_CHARS:  # one C-level pass; long lines are rare
             long = list(compress(new, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, new))))
             for text in long:
                 del index[text]
-        # (By the table's rows, which the long lines' keep taking until it is emptied.)
-        if len(table) - 1 > LINE_CACHE_MAX_LINES:
-            table[1:] = table[base:]
+        # (By the rows, which the long lines' keep taking until it is emptied.)
+        count = self._line_count
+        if count - 1 > LINE_CACHE_MAX_LINES:
+            cols, hashes = _empty_line_columns(len(self._line_cols))
+            cols[1 : count - base + 1] = self._line_cols[base:count]
+            hashes[1 : count - base + 1] = self._line_hashes[base:count]
+            self._line_cols, self._line_hashes = cols, hashes
+            self._line_count = count - base + 1
             index.clear()
-            index.update(zip(new, range(1, len(table)), strict=True))
+            index.update(zip(new, range(1, self._line_count), strict=True))
             for text in long:
                 del index[text]
 
-    def _new_line_infos(self, texts: list[str]) -> list[tuple[Any, ...]]:
-        """_line_info of each of these stripped non-blank lines, the same tuples: keys, words and the facts
+    def _new_line_infos(self, texts: list[str], into: tuple[np.ndarray, np.ndarray]) -> None:
+        """_line_info of each of these stripped non-blank lines, as the line cache rows ``into`` (columns and
+        key hashes, zero; _row_info makes the same tuples from them): keys, words and the facts
         that only need the text (sentence end, navigation item, body, kept outside the article, whether a
         breadcrumb or quantity test can say yes) from one compiled pass (kernels.line_facts); pack rules from
         the exact-line table plus one hyperscan scan (boilerplate_prefilter) that tells the few lines to try
@@ -2779,20 +2968,30 @@ class BoilerplateStage(Stage):
         at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
         a, b, c, d, e, f = at  # the INFO_MARKS kinds' bounds in `flagged`
-        glued, crumb, quantity, no_key, fallback = flagged[a:b], flagged[b:c], flagged[c:d], flagged[d:e], flagged[e:f]
+        # (The lines with no key, flagged[d:e], are line_rows' LC_NO_KEY rows: no words.)
+        glued, crumb, quantity, fallback = flagged[a:b], flagged[b:c], flagged[c:d], flagged[e:f]
         self._pattern_rules(data, ends, keys, words, rules)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
-        keep = keep_a.tolist()
         for j in quantity:
-            keep[j] = is_quantity_line(texts[j], words[j])
-        infos = list(zip(hashes, words, repeat(None), crumbs, prose.tolist(), nav.tolist(), body_a.tolist(), keep))
-        for j in compress(range(m), rules):
-            infos[j] = (0, words[j], rules[j], None, False, False, -1, False)
-        for j in no_key:
-            infos[j] = _NO_KEY  # nothing left after normalisation (no words: an empty key)
+            keep_a[j] = is_quantity_line(texts[j], words[j])
+        # The rows (kernels.LC_*) from one kernel call, but for the fallback lines and breadcrumbs.
+        cols, hash_col = into
+        hash_col[:] = np.array(hashes, dtype=np.uint64).view(np.int64)
+        codes = self._rule_codes
+        for name in set(rules).difference(codes):
+            self._rule_code(name)  # type: ignore[arg-type]
+        kernels.line_rows(
+            points, np.fromiter(map(len, texts), dtype=np.int64, count=m), _shape_classes(),
+            flags_a, words_a, body_a, keep_a,
+            np.fromiter(map(codes.__getitem__, rules), dtype=np.int32, count=m), self._marker_codes,
+            self._sorted_hashes(None, self.recurring), cols, hash_col,
+        )  # fmt: skip
+        for j in compress(range(m), crumbs):
+            kind, cut = crumbs[j]  # type: ignore[misc]
+            cols[j, kernels.LC_CRUMB] = kernels.CRUMB_WHOLE if kind == "breadcrumb" else kernels.CRUMB_PREFIX
+            cols[j, kernels.LC_CUT] = cut
         for j in fallback:
-            infos[j] = self._line_info(texts[j])
-        return infos
+            self._set_line_row(cols, hash_col, j, texts[j], self._line_info(texts[j]))
 
     def _exact_rules(self, parts: list[bytes], hashes: list[int]) -> list[str | None]:
         """The exact-line rule of each key (UTF-8 ``parts``, their xxh3 ``hashes``), None for most: looked up
@@ -2992,7 +3191,89 @@ class BoilerplateStage(Stage):
         self, doc: Document, lines: list[str], scorer: bool | None, copy: bool
     ) -> tuple[RuleVerdicts, int, int]:
         """rule_verdicts, and the body lines the recurring rule removed and all the body lines it saw;
-        ``copy``: body lines are not removed as recurring."""
+        ``copy``: body lines are not removed as recurring. The loop, navigation and the article stretch
+        run compiled (kernels.rule_loop) over the line cache's columns; _rule_verdicts_python is the same
+        in Python, step by step."""
+        opts = self.options
+        disabled = self._disabled
+        n = len(lines)
+        if scorer is None:
+            scorer = self._scorer is not None
+        recurring_on = RECURRING_RULE not in disabled
+        site = self.site_of(doc) if recurring_on else None
+        # An extractor (the extract stage) already kept only the main content: looking for the
+        # article again inside its output can only lose content.
+        content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
+        row_list, cols, hashes = self._line_rows(lines)
+        rows = np.array(row_list, dtype=np.int64)
+        switches = np.array(
+            [
+                recurring_on,
+                copy,
+                "breadcrumb" not in disabled,
+                "breadcrumb-prefix" not in disabled,
+                opts.remove_trailing_blocks and "widget-list" not in disabled,
+                opts.trailing_max_words,
+                content_on,
+                "navigation" not in disabled,
+                not scorer,
+                opts.content_removed_penalty,
+                opts.content_marker_penalty,
+                SEEN_PROSE_MIN_WORDS,
+                opts.nav_min_run,
+                opts.content_line_penalty,
+                opts.content_margin,
+            ],
+            dtype=np.int64,
+        )
+        codes = np.empty(n, dtype=np.int32)
+        at = np.empty(3 * n, dtype=np.int64)  # the cut lines', markers' and scored lines' numbers
+        counts = np.empty(kernels.RL_COUNTS, dtype=np.int64)
+        kernels.rule_loop(
+            cols,
+            hashes,
+            rows,
+            self._sorted_hashes(site, self.recurring_by_site.get(site, _NO_HASHES)) if site is not None else _NO_KEYS,
+            switches,
+            codes,
+            at[:n],
+            at[n : 2 * n],
+            at[2 * n :],
+            counts,
+        )
+        got = counts.tolist()
+        names = self._rule_names
+        verdict: list[str | None] = list(map(names.__getitem__, codes.tolist()))
+        prefixes: dict[int, str] = {}
+        new_text: dict[int, str] = {}
+        for i in at[: got[kernels.RL_PREFIXES]].tolist():
+            line = lines[i]
+            cut = len(line) - len(line.lstrip()) + int(cols[row_list[i], kernels.LC_CUT])
+            prefixes[i] = line[:cut]
+            new_text[i] = line[cut:]
+        markers = at[n : n + got[kernels.RL_MARKERS]].tolist()
+        scored = at[2 * n : 2 * n + got[kernels.RL_SCORED]].tolist() if content_on else None
+        stretch = (got[kernels.RL_START], got[kernels.RL_END]) if got[kernels.RL_STRETCH] else None
+        infos = _RowInfos(rows, cols, hashes, names)
+        verdicts = RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored, rows, cols)
+        return verdicts, got[kernels.RL_RECURRING_BODY], got[kernels.RL_BODY_LINES]
+
+    def _sorted_hashes(self, site: str | None, hashes: frozenset[int]) -> np.ndarray:
+        """A recurring hash set (``site`` None: the corpus-wide one) as a sorted int64 array, made once a set."""
+        if not hashes:
+            return _NO_KEYS  # (most sites: not kept, one entry per site would pile up)
+        got = self._sorted_recurring.get(site)
+        if got is not None and got[0] is hashes:
+            return got[1]
+        keys = np.fromiter(hashes, dtype=np.uint64, count=len(hashes)).view(np.int64)
+        keys.sort()
+        self._sorted_recurring[site] = (hashes, keys)
+        return keys
+
+    def _rule_verdicts_python(
+        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool
+    ) -> tuple[RuleVerdicts, int, int]:
+        """_rule_verdicts in Python, step by step (the definition the compiled loop is tested against)."""
         opts = self.options
         disabled = self._disabled
         n = len(lines)

@@ -1865,3 +1865,299 @@ def recurring_distinct(
                     w = w1
         b = p + 1
     return w, count
+
+
+# --- The rule loop of a document (BoilerplateStage._rule_verdicts) over the line cache's columns. ---
+# Columns of a line cache row (int32; the key hash is a column of its own, int64): what _line_info says
+# about one stripped line, with the rule as a code (0: none) and the two text tests the loop needs.
+(
+    LC_STATE,  # LC_BLANK, LC_NO_KEY (nothing left after normalisation) or LC_KEY
+    LC_WORDS,
+    LC_RULE,  # the pack rule's code, 0 for none
+    LC_CRUMB,  # CRUMB_NONE, CRUMB_WHOLE ('breadcrumb') or CRUMB_PREFIX ('breadcrumb-prefix')
+    LC_CUT,  # a breadcrumb prefix's length
+    LC_PROSE,
+    LC_NAV,
+    LC_BODY,  # body characters, or -1
+    LC_KEEP,
+    LC_MARKER,  # an end-marker rule, and not a list item: ends the article once prose was seen
+    LC_TEASER,  # a list item ending in "?" or "!" (_listed_teaser), for a prose line
+    LC_RECURRING,  # the key hash is one of the corpus-wide recurring ones
+) = range(12)
+LINE_COLUMNS = 12
+LC_BLANK, LC_NO_KEY, LC_KEY = 0, 1, 2
+CRUMB_NONE, CRUMB_WHOLE, CRUMB_PREFIX = 0, 1, 2
+# Rule codes the loop gives itself (the stage's rule names list starts with these).
+RULE_NONE, RULE_RECURRING, RULE_BREADCRUMB, RULE_WIDGET, RULE_NAVIGATION, RULE_CONTENT = range(6)
+# rule_loop's counts, in its `counts` output.
+RL_PREFIXES, RL_MARKERS, RL_SCORED, RL_BODY_LINES, RL_RECURRING_BODY, RL_STRETCH, RL_START, RL_END = range(8)
+RL_COUNTS = 8
+# rule_loop's switches, in its `switches` input.
+(
+    RS_RECURRING,
+    RS_COPY,
+    RS_CRUMBS,
+    RS_PREFIX,
+    RS_TRAILING,
+    RS_TRAILING_MAX,
+    RS_CONTENT,
+    RS_NAVIGATION,
+    RS_MARK,
+    RS_REMOVED_COST,
+    RS_MARKER_COST,
+    RS_SEEN_PROSE_WORDS,
+    RS_NAV_MIN_RUN,
+    RS_LINE_PENALTY,
+    RS_MARGIN,
+) = range(15)
+RL_SWITCHES = 15
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _in_sorted(keys: np.ndarray, key: np.int64) -> bool:
+    k = np.searchsorted(keys, key)
+    return k < keys.size and keys[k] == key
+
+
+@numba.njit(cache=True, nogil=True)
+def rule_loop(
+    cols: np.ndarray,
+    hashes: np.ndarray,
+    rows: np.ndarray,
+    site: np.ndarray,
+    switches: np.ndarray,
+    verdict: np.ndarray,
+    prefixes: np.ndarray,
+    markers: np.ndarray,
+    scored: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """BoilerplateStage._rule_verdicts' loop, _mark_navigation and _mark_outside_content for one document
+    of n lines: ``rows`` (n) its lines' rows in the line cache's ``cols`` / ``hashes``; ``site``: the
+    site's recurring key hashes (sorted int64; the corpus-wide ones are a column); ``switches``: the
+    options (RS_*). Writes each line's rule code to ``verdict`` (n, 0 kept), and in line order the lines
+    cut as a breadcrumb prefix, the end markers and the lines the article search looks at to
+    ``prefixes``, ``markers``, ``scored`` (n each), with their numbers and the rest in ``counts`` (RL_*)."""
+    n = rows.size
+    recurring_on = switches[RS_RECURRING] != 0
+    copy = switches[RS_COPY] != 0
+    crumbs_on = switches[RS_CRUMBS] != 0
+    prefix_on = switches[RS_PREFIX] != 0
+    trailing_on = switches[RS_TRAILING] != 0
+    trailing_max = switches[RS_TRAILING_MAX]
+    content_on = switches[RS_CONTENT] != 0
+    removed_cost = switches[RS_REMOVED_COST]
+    marker_cost = switches[RS_MARKER_COST]
+    seen_words = switches[RS_SEEN_PROSE_WORDS]
+    body = np.zeros(n, dtype=np.int64)
+    keep = np.zeros(n, dtype=np.bool_)
+    gap = np.zeros(n, dtype=np.int64)
+    nav = np.zeros(n, dtype=np.bool_)
+    nav_lines = np.empty(n, dtype=np.int64)
+    n_nav = n_prefix = n_markers = n_scored = body_lines = recurring_body = 0
+    pending = 0
+    trailing = seen_prose = False
+    for i in range(n):
+        verdict[i] = RULE_NONE
+    for i in range(n):
+        r = rows[i]
+        if cols[r, LC_STATE] != LC_KEY:
+            continue
+        words = cols[r, LC_WORDS]
+        rule = cols[r, LC_RULE]
+        if rule != RULE_NONE:
+            verdict[i] = rule
+            pending += removed_cost
+            # A marker ends an article only once some prose was seen (a list item is a menu link).
+            if cols[r, LC_MARKER] != 0 and seen_prose:
+                trailing = trailing_on
+                pending += marker_cost
+                markers[n_markers] = i
+                n_markers += 1
+            continue
+        body_chars = cols[r, LC_BODY]
+        if body_chars > 0:
+            body_lines += 1
+        if recurring_on and (cols[r, LC_RECURRING] != 0 or _in_sorted(site, hashes[r])):
+            if body_chars > 0:
+                recurring_body += 1
+            if not copy or body_chars <= 0:
+                verdict[i] = RULE_RECURRING
+                pending += removed_cost
+                continue
+        crumb = cols[r, LC_CRUMB]
+        if crumb == CRUMB_WHOLE and crumbs_on:
+            verdict[i] = RULE_BREADCRUMB
+            pending += removed_cost
+            continue
+        if crumb == CRUMB_PREFIX and prefix_on:
+            prefixes[n_prefix] = i
+            n_prefix += 1
+            trailing = False
+            continue
+        prose = cols[r, LC_PROSE] != 0
+        if trailing:
+            # A listed headline ending in "?" or "!" is one more teaser, not the article resuming.
+            if words <= trailing_max and (not prose or cols[r, LC_TEASER] != 0):
+                verdict[i] = RULE_WIDGET
+                pending += removed_cost
+                continue
+            trailing = False
+        if prose and words >= seen_words:
+            seen_prose = True
+        if cols[r, LC_NAV] != 0:
+            nav[i] = True
+            nav_lines[n_nav] = i
+            n_nav += 1
+        if content_on:
+            body[i] = body_chars
+            keep[i] = cols[r, LC_KEEP] != 0
+            scored[n_scored] = i
+            n_scored += 1
+            gap[i] = pending
+            pending = 0
+    if n_nav and switches[RS_NAVIGATION] != 0:
+        _mark_navigation(verdict, nav, nav_lines[:n_nav], switches[RS_NAV_MIN_RUN])
+    counts[:] = 0
+    if content_on:
+        _mark_outside_content(verdict, body, keep, scored[:n_scored], gap, switches, counts)
+    counts[RL_PREFIXES] = n_prefix
+    counts[RL_MARKERS] = n_markers
+    counts[RL_SCORED] = n_scored
+    counts[RL_BODY_LINES] = body_lines
+    counts[RL_RECURRING_BODY] = recurring_body
+
+
+@numba.njit(cache=True, nogil=True)
+def _mark_navigation(verdict: np.ndarray, nav: np.ndarray, nav_lines: np.ndarray, min_run: int) -> None:
+    """BoilerplateStage._mark_navigation on rule codes."""
+    n = verdict.size
+    i = 0
+    for start in nav_lines:
+        if start < i:
+            continue
+        i = start
+        first = i
+        items = 0
+        anchored = start > 0 and verdict[start - 1] != RULE_NONE
+        while i < n and (nav[i] or verdict[i] != RULE_NONE):
+            if nav[i]:
+                items += 1
+            else:
+                anchored = True
+            i += 1
+        if items >= min_run and (anchored or items >= 2 * min_run):
+            for j in range(first, i):
+                if nav[j]:
+                    verdict[j] = RULE_NAVIGATION
+
+
+@numba.njit(cache=True, nogil=True)
+def _mark_outside_content(
+    verdict: np.ndarray,
+    body: np.ndarray,
+    keep: np.ndarray,
+    scored: np.ndarray,
+    gap: np.ndarray,
+    switches: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """BoilerplateStage._mark_outside_content on rule codes; the stretch goes to counts[RL_STRETCH:]."""
+    penalty = switches[RS_LINE_PENALTY]
+    removed_penalty = switches[RS_REMOVED_COST]
+    best = cur = 0
+    best_start = best_end = cur_start = 0
+    cur_body = best_body = 0
+    live = np.empty(scored.size, dtype=np.int64)
+    n_live = 0
+    skipped = 0
+    for i in scored:
+        if verdict[i] != RULE_NONE:  # navigation removed it since
+            skipped += 1
+            continue
+        live[n_live] = i
+        n_live += 1
+        value = body[i]
+        if gap[i] or skipped:
+            cur -= gap[i] + removed_penalty * skipped
+        skipped = 0
+        if cur <= 0:
+            cur, cur_start, cur_body = 0, i, 0
+        if value > 0:
+            cur += value
+            cur_body += 1
+        else:
+            cur -= penalty
+        if cur > best:
+            best, best_start, best_end, best_body = cur, cur_start, i + 1, cur_body
+    if best_body < 2:
+        return
+    counts[RL_STRETCH] = 1
+    counts[RL_START] = best_start
+    counts[RL_END] = best_end
+    if switches[RS_MARK] == 0:
+        return
+    margin = switches[RS_MARGIN]
+    # Walk outwards from the stretch, counting kept non-blank lines.
+    live = live[:n_live]
+    split_before = np.searchsorted(live, best_start)
+    split_after = np.searchsorted(live, best_end)
+    for k in range(split_before - 1, -1, -1):
+        if split_before - k > margin and not keep[live[k]]:
+            verdict[live[k]] = RULE_CONTENT
+    for k in range(split_after, n_live):
+        if k - split_after + 1 > margin and not keep[live[k]]:
+            verdict[live[k]] = RULE_CONTENT
+
+
+@numba.njit(cache=True, nogil=True)
+def line_rows(
+    points: np.ndarray,
+    lengths: np.ndarray,
+    classes: np.ndarray,
+    flags: np.ndarray,
+    words: np.ndarray,
+    body: np.ndarray,
+    keep: np.ndarray,
+    rules: np.ndarray,
+    marker_rules: np.ndarray,
+    recurring: np.ndarray,
+    cols: np.ndarray,
+    hashes: np.ndarray,
+) -> None:
+    """The line cache rows (``cols``, ``hashes``: the new rows, zeroed) of m new stripped lines, from
+    line_facts' ``flags``, ``words``, ``body`` (of ``points``, the lines joined by newlines; ``lengths``:
+    the lines' lengths), the keep column with the quantity lines decided, the lines' pack rule codes
+    (``rules``, 0: none; whether a code is an end marker: ``marker_rules``) and their key ``hashes``: what
+    BoilerplateStage._new_line_infos' tuples say, and whether the key hash is corpus-wide ``recurring``
+    (sorted int64). The F_FALLBACK lines are left to the caller (zero), and so are breadcrumbs. The
+    list-item test (of an end marker, of a teaser) reads ``classes`` (the shape classes: BMP lines only)."""
+    m = words.size
+    begin = 0
+    for j in range(m):
+        end = begin + lengths[j]
+        f = flags[j]
+        if f & F_FALLBACK:
+            hashes[j] = 0
+        elif words[j] == 0:
+            cols[j, LC_STATE] = LC_NO_KEY
+            hashes[j] = 0
+        else:
+            cols[j, LC_STATE] = LC_KEY
+            cols[j, LC_WORDS] = words[j]
+            rule = rules[j]
+            if rule != RULE_NONE:
+                cols[j, LC_RULE] = rule
+                cols[j, LC_BODY] = -1
+                hashes[j] = 0
+                cols[j, LC_MARKER] = marker_rules[rule] and not _list_item(points, begin, end, classes)
+            else:
+                prose = (f & F_PROSE) != 0
+                cols[j, LC_PROSE] = prose
+                cols[j, LC_NAV] = (f & F_NAV) != 0
+                cols[j, LC_BODY] = body[j]
+                cols[j, LC_KEEP] = keep[j]
+                cols[j, LC_RECURRING] = _in_sorted(recurring, hashes[j])
+                last = points[end - 1]
+                cols[j, LC_TEASER] = prose and (last == 63 or last == 33) and _list_item(points, begin, end, classes)
+        begin = end + 1
