@@ -1738,7 +1738,6 @@ class LanguageStage(Stage):
         counts, word_rows = self._sentence_counts(
             text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script
         )
-        word_list = word_rows.tolist()
         for (s, e, where), (n_words, letters, nonspace, _, bound, _, first) in zip(sentences, counts, strict=True):
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
@@ -1763,7 +1762,8 @@ class LanguageStage(Stage):
                     continue  # `_may_tell`
                 # the words where the kernel found them, lowercased from the lowercase text (the
                 # kernel leaves sentences where a word alone lowers otherwise)
-                pieces = [(a, b, low[a:b], kept) for a, b, kept in word_list[first : first + n_words]]
+                # (only these sentences' rows as lists: about half the candidates get here)
+                pieces = [(a, b, low[a:b], kept) for a, b, kept in word_rows[first : first + n_words].tolist()]
             clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence_of(pieces), main_langs, script, text[s:e])
             if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
@@ -2866,34 +2866,34 @@ def _word_rows(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     """``[row.get(v, 0) for w in low.split() if (v := w.strip(_STRIP)).isalpha()]`` with `row` the
     rows of `_score_table(script)`; `cps` are `low`'s code points."""
-    rows, spans = language_kernels.token_rows(
+    rows, python = language_kernels.token_rows(
         cps, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
     )
-    return _python_rows(low, rows, spans, script)
+    return _python_rows(low, rows, python, script)
 
 
-def _python_rows(low: str, rows: np.ndarray, spans: np.ndarray, script: str) -> np.ndarray:
+def _python_rows(low: str, rows: np.ndarray, python: np.ndarray, script: str) -> np.ndarray:
     """The kernel's rows with its -1 rows decided here: tokens with a letter beyond the kernel's table,
-    kept when str.isalpha says so (spans: their offsets in `low`)."""
-    if not (rows < 0).any():
+    kept when str.isalpha says so (`python`: their index in `rows` and offsets in `low`)."""
+    if not len(python):
         return rows
     get = _score_table(script).row.get
-    kept = []
-    for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
-        if row >= 0:
-            kept.append(row)
-        elif low[s:e].isalpha():
-            kept.append(get(low[s:e], 0))
+    kept = rows.tolist()
+    for i, s, e in reversed(python.tolist()):  # from the end: deleting leaves the earlier indices
+        if low[s:e].isalpha():
+            kept[i] = get(low[s:e], 0)
+        else:
+            del kept[i]
     return np.array(kept, dtype=np.int64)
 
 
 def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     """`_sample_rows` of the `language_kernels.spread_sample` of a lowercased text (`low`, its code
     points `cps`), without joining the sample (`language_kernels.spread_rows`)."""
-    rows, spans = language_kernels.spread_rows(
+    rows, python = language_kernels.spread_rows(
         cps, _SAMPLE_WORDS, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
     )
-    return _python_rows(low, rows, spans, script)
+    return _python_rows(low, rows, python, script)
 
 
 class _SpreadSample:

@@ -745,13 +745,16 @@ def _bounds_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`token_rows` of the tokens cps[s:e] of `bounds` (a row (s, e) each): the `strip` characters taken
     off both ends, kept when all the rest are letters (`alpha`), each as its row of the
-    `word_rows_table` (0: none), confirmed by the text; -1 and the stripped span (others: 0, 0) for a
-    token with a code point of ALPHA_LIMIT or more (Python decides it). One loop, written out: the key
+    `word_rows_table` (0: none), confirmed by the text; -1 for a token with a code point of ALPHA_LIMIT
+    or more (Python decides it), listed in the second array as (its index in the rows, the stripped
+    span's start, end): most texts have none, and Python tests an empty array's length, not every
+    row. One loop, written out: the key
     is hashed in the letter test's pass, and the probe exits by `break` (the same steps as inlined
     helpers returning from inside their loops ran ~2.5x as long)."""
     n = bounds.shape[0]
     out = np.empty(n, dtype=np.int64)
-    spans = np.zeros((n, 2), dtype=np.int64)
+    python = np.empty((n, 3), dtype=np.int64)
+    n_python = 0
     n_strip = strip.size
     mask = keys.size - 1
     n_out = 0
@@ -778,8 +781,10 @@ def _bounds_rows(
             continue
         if state == 1:
             out[n_out] = -1
-            spans[n_out, 0] = s
-            spans[n_out, 1] = e
+            python[n_python, 0] = n_out
+            python[n_python, 1] = s
+            python[n_python, 2] = e
+            n_python += 1
             n_out += 1
             continue
         j = np.int64(key & np.uint64(mask))
@@ -800,7 +805,7 @@ def _bounds_rows(
             j = (j + 1) & mask
         out[n_out] = found
         n_out += 1
-    return out[:n_out], spans[:n_out]
+    return out[:n_out], python[:n_python]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -844,8 +849,8 @@ def token_rows(
     """``[row.get(v, 0) for w in text.split() if (v := w.strip(STRIP)).isalpha()]`` over a (lowercase)
     text's code points: whitespace tokens, the `strip` characters taken off both ends, kept when
     all the rest are letters (`alpha`), each as its row of the `word_rows_table`. A token with a
-    code point of ALPHA_LIMIT or more gets row -1 and its stripped span: Python decides it.
-    Returns the rows and the spans (start, end) of the -1 rows (others: 0, 0)."""
+    code point of ALPHA_LIMIT or more gets row -1: Python decides it. Returns the rows and, for the -1
+    rows, (index, start, end) of their stripped spans (`_bounds_rows`)."""
     return _bounds_rows(cps, spread_tokens(cps, 0, spaces), strip, alpha, keys, rows, words, starts)
 
 
@@ -862,8 +867,8 @@ def spread_rows(
     starts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`token_rows` of the `spread_sample` of `cps`, read from the `spread_tokens` in place (the sample
-    is never joined, decoded and split again): the same rows, and the spans of the -1 rows as offsets
-    of `cps` (others: 0, 0)."""
+    is never joined, decoded and split again): the same rows, and the -1 rows' (index, start, end) with
+    offsets of `cps`."""
     return _bounds_rows(cps, spread_tokens(cps, want, spaces), strip, alpha, keys, rows, words, starts)
 
 
