@@ -1621,33 +1621,64 @@ class LanguageStage(Stage):
         return len(found)
 
     def _hits_by_sentence(
-        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
-    ) -> tuple[dict[tuple[int, int], list[tuple[int, str]]], np.ndarray | None]:
-        """Where the document's foreign-frequent words (`_foreign_set`) and odd-letter tokens
-        (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
-        whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
-        two to be judged, and most lines have none or one. Also the text's code points when they
-        were needed (None otherwise)."""
+        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str, taken: _Taken
+    ) -> tuple[list[tuple[int, int, list[tuple[int, str]]]], np.ndarray | None]:
+        """The sentences holding two distinct of the document's foreign-frequent words (`_foreign_set`)
+        and odd-letter tokens (`_odd_letters`), in order, outside the `taken` spans, with where each of
+        its hits is and its word; tokens are str.split tokens, whole words between whitespace. Only
+        lines holding two distinct ones are split into sentences: a sentence needs two to be judged,
+        and most lines have none or one. Also the text's code points when they were needed (None
+        otherwise)."""
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
             foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
-            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re), None
-        # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
-        # a set of letters: nothing built per main language for them (~38 languages on CC)
-        frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
+            hits = self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
+            return _two_words(hits, taken), None
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
             low_cps, *self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
         )
-        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         if not len(rows):
-            return out, None
+            return [], None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
-        # took ~8 µs of regex and Python a line); a line the kernel leaves (-2) is split here
+        # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
+        # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
         cps = code_points(text)
         found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
+        table = _score_table(script)
+        ok, kept, groups = language_kernels.sentence_hits(
+            cps, low_cps, rows, which, len(found), _case_table(), _alpha_table(), _letter_or_digit_table(),
+            _CLAUSE_MARK_TABLE, language_kernels.SPACES, *_word_rows(script), _frequent_rows(script),
+            table.ptr, table.langs, _score_positions(script)[main], odd, found,
+        )  # fmt: skip
+        if not ok:
+            return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
+        out = []
+        for k in np.flatnonzero(groups[:, 2]).tolist():
+            s, e = found[k].tolist()
+            if not taken.overlaps(s, e):
+                first, end, _ = groups[k].tolist()
+                out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in kept[first:end].tolist()]))
+        return out, cps
+
+    def _hits_in_python(
+        self,
+        text: str,
+        lowered: str,
+        rows: np.ndarray,
+        found: np.ndarray,
+        which: np.ndarray,
+        main: str,
+        script: str,
+    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+        """`language_kernels.sentence_hits`' choice of hits by sentence, in Python: for a text with a
+        hit line the sentence kernel leaves (-2 in `which`: a code point from U+10000)."""
+        # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
+        # a set of letters: nothing built per main language for them (~38 languages on CC)
+        frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
         spans = list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
+        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         line, line_spans = -1, spans
         for (ls, le, ts, te, shift), k in zip(rows.tolist(), which.tolist(), strict=True):
             w = lowered[ts:te]
@@ -1663,7 +1694,7 @@ class LanguageStage(Stage):
             # a token with no uppercase letter (most) is not capitalised: skip the full test
             if sentence and (text[ts:te].islower() or not _capitalised_inside(text, sentence[0], ts, te - ts)):
                 out.setdefault(sentence, []).append((ts + shift, w))
-        return out, cps
+        return out
 
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
@@ -1720,16 +1751,10 @@ class LanguageStage(Stage):
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
-        per_sentence, cps = self._hits_by_sentence(text, low, low_cps, main, script)
-        found: list[tuple[int, int, str]] = []
-        spans = _Taken(taken)
         # judging needs two distinct words telling another language: most host sentences with one
-        # frequent foreign word ("die" in English, "in" in German) stop here
-        sentences = [
-            (s, e, where)
-            for (s, e), where in sorted(per_sentence.items())
-            if len({w for _, w in where}) >= 2 and not spans.overlaps(s, e)
-        ]
+        # frequent foreign word ("die" in English, "in" in German) stop there
+        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, _Taken(taken))
+        found: list[tuple[int, int, str]] = []
         if not sentences:
             return found
         # each sentence's word count, letters, non-space characters and `_may_tell` bound in one
@@ -2430,6 +2455,27 @@ def _word_char_table() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
+def _letter_or_digit_table() -> np.ndarray:
+    """`_LETTER_OR_DIGIT_RE` of every code point below U+10000, matched by `regex` itself, for
+    `language_kernels.sentence_hits`' `_capitalised_inside`."""
+    size = language_kernels.WORD_TABLE_SIZE
+    every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(size, dtype=np.bool_)
+    for m in regex.finditer(_LETTER_OR_DIGIT_RE.pattern + "+", every):
+        table[m.start() : m.end()] = True
+    return table
+
+
+@lru_cache(maxsize=32)
+def _frequent_rows(script: str) -> np.ndarray:
+    """By row of `_score_table(script)` (row 0: unlisted): is the word one of `_frequent_words(script)`."""
+    frequent = _frequent_set(script)
+    flags = np.zeros(len(_score_table(script).row) + 1, dtype=np.bool_)
+    flags[[r for w, r in _score_table(script).row.items() if w in frequent]] = True
+    return flags
+
+
+@lru_cache(maxsize=1)
 def _sentence_table() -> np.ndarray:
     """`language_kernels.sentence_spans`' classes of every code point below U+10000, from the
     character classes of `_SENTENCE_END_RE` matched by `regex` itself (~10 ms)."""
@@ -2624,6 +2670,18 @@ def _without_et_al(words: list[str]) -> list[str]:
     return words
 
 
+def _two_words(
+    hits: dict[tuple[int, int], list[tuple[int, str]]], taken: _Taken
+) -> list[tuple[int, int, list[tuple[int, str]]]]:
+    """The sentences of `hits` (sentence -> its hits' positions and words) with two distinct words,
+    in order, outside the `taken` spans."""
+    return [
+        (s, e, where)
+        for (s, e), where in sorted(hits.items())
+        if len({w for _, w in where}) >= 2 and not taken.overlaps(s, e)
+    ]
+
+
 def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) -> bool:
     """Is the token at `at` capitalised and neither the first word of the sentence nor of a clause?
     Such words (names, titles, German nouns) are no evidence of a language (`_evidence`), so they
@@ -2637,6 +2695,8 @@ def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) ->
 
 # what may end the text before a clause's first word (clause delimiters of `_clauses`, sentence ends)
 _CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
+_CLAUSE_MARK_TABLE = np.zeros(max(map(ord, _CLAUSE_MARKS)) + 1, dtype=np.bool_)
+_CLAUSE_MARK_TABLE[list(map(ord, _CLAUSE_MARKS))] = True
 
 
 def _code_like(text: str, s: int, e: int, words: list[str]) -> bool:

@@ -938,6 +938,135 @@ def hit_sentences(
 
 
 @numba.njit(cache=True, nogil=True)
+def sentence_hits(
+    cps: np.ndarray,
+    low: np.ndarray,
+    hits: np.ndarray,
+    which: np.ndarray,
+    n_spans: int,
+    cases: np.ndarray,
+    alpha: np.ndarray,
+    letter_digit: np.ndarray,
+    marks: np.ndarray,
+    spaces: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    frequent: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    main: int,
+    odd: np.ndarray,
+    spans: np.ndarray,
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """The stage's `_hits_by_sentence` loop over `line_hits`' rows (`hits`) and their sentences
+    (`hit_sentences`: `spans`, n_spans of them, and `which`), for a text's code points `cps` and its
+    lowercase's `low` (same offsets). A hit is kept when its token low[ts:te] is a listed word
+    (`frequent`: by row of the `word_rows_table` keys..starts, a word of `_frequent_words`; not
+    listed for language `main`, by `ptr` / `langs`) or holds a letter of `odd` (a key hit is a key
+    collision otherwise), lies in a sentence, and is not capitalised inside it: cps[ts:te] is
+    lowercase (`cases`: str.islower, no istitle) or `_capitalised_inside` does not hold (its first
+    letter, by `alpha`, is upper; a letter or digit (`letter_digit`) lies before it in the sentence;
+    the last non-space (`spaces`) character before that letter is not a clause mark (`marks`)).
+    Returns False and empty arrays when a hit's line holds a code point from U+10000 (which -2:
+    Python decides), else the kept hits as rows (position: ts + shift, ts, te) in order, and per
+    sentence the range [first, end) of its rows and 1 when they hold two distinct tokens."""
+    groups = np.zeros((n_spans, 3), dtype=np.int64)
+    kept = np.empty((hits.shape[0], 3), dtype=np.int64)
+    n_kept = 0
+    n_odd = odd.size
+    mask = keys.size - 1
+    for r in range(hits.shape[0]):
+        k = which[r]
+        if k == -2:
+            return False, kept[:0], groups[:0]
+        ts, te, shift = hits[r, 2], hits[r, 3], hits[r, 4]
+        if shift == 0:
+            # a key hit is confirmed by the word's text, else by an odd letter (which may also sit at 0)
+            confirmed = False
+            for q in range(ts, te):
+                c = low[q]
+                if c < n_odd and odd[c]:
+                    confirmed = True
+                    break
+            if not confirmed:
+                key = FNV_OFFSET
+                for q in range(ts, te):
+                    key = (key ^ np.uint64(low[q])) * FNV_PRIME
+                j = np.int64(key & np.uint64(mask))
+                row = 0
+                while keys[j] != 0:
+                    if keys[j] == key:
+                        w = rows[j] - 1
+                        ws = starts[w]
+                        if starts[w + 1] - ws == te - ts:
+                            same = True
+                            for q in range(te - ts):
+                                if words[ws + q] != low[ts + q]:
+                                    same = False
+                                    break
+                            if same:
+                                row = rows[j]
+                                break
+                    j = (j + 1) & mask
+                if row != 0 and frequent[row]:
+                    confirmed = True
+                    for q in range(ptr[row], ptr[row + 1]):
+                        if langs[q] == main:
+                            confirmed = False  # on main's list: no evidence
+                            break
+            if not confirmed:
+                continue
+        if k < 0:
+            continue  # in no sentence
+        lower = False
+        blocked = False
+        for q in range(ts, te):
+            flags = cases[cps[q]]
+            blocked |= (flags & CASE_BLOCKS) != 0
+            lower |= (flags & CASE_LOWER) != 0
+        if not (lower and not blocked):
+            # `_capitalised_inside(text, sentence start, ts, te - ts)`
+            first = te
+            for q in range(ts, te):
+                if alpha[cps[q]]:
+                    first = q
+                    break
+            if first < te and (cases[cps[first]] & CASE_UPPER) != 0:
+                ss = spans[k, 0]
+                inside = False
+                for q in range(ss, ts):
+                    if letter_digit[cps[q]]:
+                        inside = True
+                        break
+                if inside:
+                    q = first - 1
+                    while q >= ss and _is_space(cps[q], spaces):
+                        q -= 1
+                    if q < ss or not (cps[q] < marks.size and marks[cps[q]]):
+                        continue  # capitalised inside the sentence: a name, no evidence
+        if groups[k, 1] == 0:
+            groups[k, 0] = n_kept
+        else:
+            # two distinct tokens: this one against the sentence's first
+            a, b = kept[groups[k, 0], 1], kept[groups[k, 0], 2]
+            if groups[k, 2] == 0:
+                differ = b - a != te - ts
+                for q in range(te - ts):
+                    if differ:
+                        break
+                    differ = low[a + q] != low[ts + q]
+                groups[k, 2] = differ
+        kept[n_kept, 0] = ts + shift
+        kept[n_kept, 1] = ts
+        kept[n_kept, 2] = te
+        n_kept += 1
+        groups[k, 1] = n_kept
+    return True, kept[:n_kept], groups
+
+
+@numba.njit(cache=True, nogil=True)
 def _add_sentences(
     cps: np.ndarray, pos: int, end: int, table: np.ndarray, spaces: np.ndarray, out: np.ndarray, n_out: int
 ) -> int:
