@@ -1030,7 +1030,7 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
                 expected = stage._hits_in_python(text, low, rows, found, which, main, "Latin")
                 got, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._Taken([]))
                 if keys[0] is every:  # `_hits_by_sentence` uses the real keys: compare the kernel itself
-                    ok, rows_kept, groups = kernels.sentence_hits(
+                    ok, rows_kept, two = kernels.sentence_hits(
                         cps, low_cps, rows, which, len(found), lang._case_table(), lang._alpha_table(),
                         lang._letter_or_digit_table(), lang._CLAUSE_MARK_TABLE, kernels.SPACES,
                         *lang._word_rows("Latin"), lang._frequent_rows("Latin"), lang._score_table("Latin").ptr,
@@ -1039,13 +1039,11 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
                     if not ok:  # a hit line holding an astral code point: Python decides
                         assert (which == -2).any()
                         continue
-                    by_kernel = {}
-                    for k, (first, end, two) in enumerate(groups.tolist()):
-                        if end:
-                            where = [(at, low[ts:te]) for at, ts, te in rows_kept[first:end].tolist()]
-                            by_kernel[tuple(found[k].tolist())] = where
-                            assert two == (len({w for _, w in where}) >= 2)
-                    assert by_kernel == expected
+                    # every kept hit, by sentence, in order; the sentences with two distinct words
+                    where = [(at, low[ts:te]) for at, ts, te in rows_kept.tolist()]
+                    assert where == [hit for hits in expected.values() for hit in hits]
+                    by_kernel = {(s, e): where[first:end] for s, e, first, end in two.tolist()}
+                    assert by_kernel == {k: v for k, v in expected.items() if len({w for _, w in v}) >= 2}
                     collisions += len(rows) - len(rows_kept)
                 else:
                     assert got == lang._two_words(expected, lang._Taken([]))

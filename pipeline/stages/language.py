@@ -1647,7 +1647,7 @@ class LanguageStage(Stage):
         cps = code_points(text)
         found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
         table = _score_table(script)
-        ok, kept, groups = language_kernels.sentence_hits(
+        ok, kept, two = language_kernels.sentence_hits(
             cps, low_cps, rows, which, len(found), _case_table(), _alpha_table(), _letter_or_digit_table(),
             _CLAUSE_MARK_TABLE, language_kernels.SPACES, *_word_rows(script), _frequent_rows(script),
             table.ptr, table.langs, _score_positions(script)[main], odd, found,
@@ -1655,11 +1655,11 @@ class LanguageStage(Stage):
         if not ok:
             return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
         out = []
-        for k in np.flatnonzero(groups[:, 2]).tolist():
-            s, e = found[k].tolist()
-            if not taken.overlaps(s, e):
-                first, end, _ = groups[k].tolist()
-                out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in kept[first:end].tolist()]))
+        if len(two):
+            hits = kept.tolist()
+            for s, e, first, end in two.tolist():
+                if not taken.overlaps(s, e):
+                    out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in hits[first:end]]))
         return out, cps
 
     def _hits_in_python(

@@ -970,8 +970,8 @@ def sentence_hits(
     letter, by `alpha`, is upper; a letter or digit (`letter_digit`) lies before it in the sentence;
     the last non-space (`spaces`) character before that letter is not a clause mark (`marks`)).
     Returns False and empty arrays when a hit's line holds a code point from U+10000 (which -2:
-    Python decides), else the kept hits as rows (position: ts + shift, ts, te) in order, and per
-    sentence the range [first, end) of its rows and 1 when they hold two distinct tokens."""
+    Python decides), else the kept hits as rows (position: ts + shift, ts, te) in order, and the
+    sentences whose rows hold two distinct tokens as rows (start, end, first row, end row)."""
     groups = np.zeros((n_spans, 3), dtype=np.int64)
     kept = np.empty((hits.shape[0], 3), dtype=np.int64)
     n_kept = 0
@@ -980,7 +980,7 @@ def sentence_hits(
     for r in range(hits.shape[0]):
         k = which[r]
         if k == -2:
-            return False, kept[:0], groups[:0]
+            return False, kept[:0], np.empty((0, 4), dtype=np.int64)
         ts, te, shift = hits[r, 2], hits[r, 3], hits[r, 4]
         if shift == 0:
             # a key hit is confirmed by the word's text, else by an odd letter (which may also sit at 0)
@@ -1063,7 +1063,16 @@ def sentence_hits(
         kept[n_kept, 2] = te
         n_kept += 1
         groups[k, 1] = n_kept
-    return True, kept[:n_kept], groups
+    two = np.empty((n_spans, 4), dtype=np.int64)
+    n_two = 0
+    for k in range(n_spans):
+        if groups[k, 2]:
+            two[n_two, 0] = spans[k, 0]
+            two[n_two, 1] = spans[k, 1]
+            two[n_two, 2] = groups[k, 0]
+            two[n_two, 3] = groups[k, 1]
+            n_two += 1
+    return True, kept[:n_kept], two[:n_two]
 
 
 @numba.njit(cache=True, nogil=True)
