@@ -960,12 +960,13 @@ def test_sentence_words_are_the_word_regex_counts_and_bound():
                 odd_words += row[4] > row[3]
                 found = [m.group() for m in lang._WORD_RE.finditer(text, s, e)]
                 assert words[row[6] : row[6] + row[0]] == [
-                    [m.start(), m.end(), int(w.islower() or not w[:1].isupper())]
+                    [m.start(), m.end(), int(w.islower() or not w[:1].isupper()), table.row.get(w.lower(), 0)]
                     for m, w in zip(lang._WORD_RE.finditer(text, s, e), found, strict=True)
                 ]
-                pieces = [(a, b, low[a:b], kept) for a, b, kept in words[row[6] : row[6] + row[0]]]
+                pieces = [(a, b, low[a:b], kept, r) for a, b, kept, r in words[row[6] : row[6] + row[0]]]
                 for k in range(len(found)):  # any run of words, as a clause's: its first word kept
                     assert lang._evidence_of(pieces[k:]) == lang._evidence(found[k:])
+                    assert [p[2] for p in lang._evidence_pieces(pieces[k:])] == lang._evidence(found[k:])
                 dropped += sum(1 for *_, kept in pieces if not kept)
     assert left >= 4 and odd_words >= 20 and dropped >= 100
 

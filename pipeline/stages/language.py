@@ -1521,9 +1521,12 @@ class LanguageStage(Stage):
             self._foreign_words[main] = cached
         return cached
 
-    def _judge(self, words: list[str], main_langs: list[str], script: str) -> tuple[str, float] | None:
+    def _judge(
+        self, words: list[str], main_langs: list[str], script: str, known: list[int] | None = None
+    ) -> tuple[str, float] | None:
         """The foreign language of a fragment's words and the margin by which its profile beats the
-        main language's, or None when the fragment is not (clearly) foreign."""
+        main language's, or None when the fragment is not (clearly) foreign. `known`: the words' rows
+        of `_score_table(script)` when the caller has them."""
         prof = self.profiles
         main = main_langs[0]
         if main not in prof.script:
@@ -1533,8 +1536,10 @@ class LanguageStage(Stage):
         if 2 * sum(map(main_words.__contains__, words)) >= len(words):
             return None
         table = _score_table(script)
-        get = table.row.get
-        rows = np.array([get(w, 0) for w in words], dtype=np.int64)
+        if known is None:
+            get = table.row.get
+            known = [get(w, 0) for w in words]
+        rows = np.array(known, dtype=np.int64)
         # letters outside a language's alphabet (Ukrainian і ї є in Russian, ñ in Portuguese, ã in
         # Spanish): such a word is very unlikely in that language unless its list has it. Each such
         # language (all of `script`: an alphabet is asked of the script's languages only) is scored,
@@ -1774,7 +1779,7 @@ class LanguageStage(Stage):
                 if not self._may_tell(sentence_words, main, script):
                     continue  # neither the sentence nor a clause of it can be judged foreign
                 pieces = [
-                    (a, b, w.lower(), w.islower() or not w[:1].isupper())
+                    (a, b, w.lower(), w.islower() or not w[:1].isupper(), -1)
                     for a, b, w in _word_pieces(text, s, sentence_words)
                 ]
             else:
@@ -1788,9 +1793,11 @@ class LanguageStage(Stage):
                 # the words where the kernel found them, lowercased from the lowercase text (the
                 # kernel leaves sentences where a word alone lowers otherwise)
                 # (only these sentences' rows as lists: about half the candidates get here)
-                pieces = [(a, b, low[a:b], kept) for a, b, kept in word_rows[first : first + n_words].tolist()]
+                pieces = [
+                    (a, b, low[a:b], kept, row) for a, b, kept, row in word_rows[first : first + n_words].tolist()
+                ]
             clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence_of(pieces), main_langs, script, text[s:e])
+            verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
             if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
                 end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
                 found.append((s, end, verdict))
@@ -1803,7 +1810,7 @@ class LanguageStage(Stage):
                 if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence_of(words), main_langs, script, text[fs:fe])
+                verdict = self._decide(_evidence_pieces(words), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -1850,10 +1857,15 @@ class LanguageStage(Stage):
                 return True
         return False
 
-    def _decide(self, words: list[str], main_langs: list[str], script: str, fragment: str) -> str | None:
-        if len(words) < max(2, self.options.same_script_min_words - 1):
+    def _decide(self, pieces: list[_Piece], main_langs: list[str], script: str, fragment: str) -> str | None:
+        """The foreign language of a sentence or clause whose evidence is `pieces` (`_evidence_pieces`),
+        or None."""
+        if len(pieces) < max(2, self.options.same_script_min_words - 1):
             return None  # mostly capitalised names or titles: no evidence either way
-        judged = self._judge(words, main_langs, script)
+        words = [p[2] for p in pieces]
+        # the words' profile rows as `sentence_words` found them (-1: not known, looked up in `_judge`)
+        rows = [p[4] for p in pieces]
+        judged = self._judge(words, main_langs, script, None if -1 in rows else rows)
         if judged is None:
             return None
         lang, margin = judged
@@ -2656,7 +2668,22 @@ def _evidence(words: list[str]) -> list[str]:
     return _without_et_al([w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()])
 
 
-def _evidence_of(pieces: list[tuple[int, int, str, bool]]) -> list[str]:
+# a word of a candidate sentence: start, end, lowercase, kept by `_evidence` inside a clause, and its
+# row of `_score_table` (-1: not known)
+_Piece = tuple[int, int, str, bool, int]
+
+
+def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:
+    """The pieces of the words `_evidence_of` gives."""
+    kept = [p for i, p in enumerate(pieces) if i == 0 or p[3]]
+    if any(p[2] == "al" for p in kept):
+        for i in range(len(kept) - 2, -1, -1):
+            if kept[i][2] == "et" and kept[i + 1][2] == "al":
+                del kept[i : i + 2]
+    return kept
+
+
+def _evidence_of(pieces: list[tuple[int, int, str, bool]] | list[_Piece]) -> list[str]:
     """`_evidence` of words given as (start, end, lowercase, kept inside a clause: ``w.islower() or
     not w[:1].isupper()``), as `sentence_words` gives them."""
     return _without_et_al([p[2] for i, p in enumerate(pieces) if i == 0 or p[3]])

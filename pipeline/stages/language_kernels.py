@@ -1188,16 +1188,17 @@ def sentence_words(
     non-ASCII lowercased words `main` lacks a letter of and does not list (`_may_tell`'s bound;
     `letter_classes`: IS_ALPHA, IN_ALPHABETS by code point; `odd`: the letters main's alphabet
     lacks; `has_alphabet`: main has one listed, else no word counts), 1 when every lowercased
-    word is ASCII, and where its words start in the second array: a row (start, end, kept) per word,
-    kept 1 when `_evidence` keeps the word inside a clause (``w.islower() or not w[:1].isupper()``;
-    `cases`: CASE_LOWER, CASE_BLOCKS, CASE_UPPER by code point).
+    word is ASCII, and where its words start in the second array: a row (start, end, kept, profile row)
+    per word, kept 1 when `_evidence` keeps the word inside a clause (``w.islower() or not
+    w[:1].isupper()``; `cases`: CASE_LOWER, CASE_BLOCKS, CASE_UPPER by code point), and the row of its
+    lowercase in the `word_rows_table` (0: unlisted; what `_judge` scores it by).
     A row of -1s for a sentence holding a code point from WORD_TABLE_SIZE or a capital sigma
     (whose lowercase depends on the letters around it: a word alone may lower otherwise)."""
     out = np.zeros((spans.shape[0], 7), dtype=np.int64)
     total = 0
     for r in range(spans.shape[0]):
         total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
-    all_words = np.empty((total, 3), dtype=np.int64)
+    all_words = np.empty((total, 4), dtype=np.int64)
     n_all = 0
     for r in range(spans.shape[0]):
         s = spans[r, 0]
@@ -1252,6 +1253,7 @@ def sentence_words(
             if not word_ascii:
                 ascii = 0
             row = _word_row(low, a, i, keys, rows, words, starts)  # the lowercase word's row
+            all_words[n_all - 1, 3] = row
             found[n_words] = row
             n_words += 1
             if has_alphabet and not word_ascii and _lacks(low, a, i, letter_classes, odd):
