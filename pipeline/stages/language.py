@@ -2678,7 +2678,7 @@ def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:
     kept = [p for i, p in enumerate(pieces) if i == 0 or p[3]]
     if any(p[2] == "al" for p in kept):
         for i in range(len(kept) - 2, -1, -1):
-            if kept[i][2] == "et" and kept[i + 1][2] == "al":
+            if [p[2] for p in kept[i : i + 2]] == ["et", "al"]:  # a slice: "et et al" shortened the list
                 del kept[i : i + 2]
     return kept
 
@@ -2692,7 +2692,8 @@ def _evidence_of(pieces: list[tuple[int, int, str, bool]] | list[_Piece]) -> lis
 def _without_et_al(words: list[str]) -> list[str]:
     if "al" in words:
         for i in range(len(words) - 2, -1, -1):
-            if words[i] == "et" and words[i + 1] == "al":
+            # a slice, not words[i + 1]: after "et et al" lost its "et al", i + 1 is past the end
+            if words[i : i + 2] == ["et", "al"]:
                 del words[i : i + 2]
     return words
 
