@@ -498,6 +498,17 @@ def test_references_repeats_and_code_kept_in_english_page(line):
     assert doc.removed == [], doc.removed
 
 
+def test_et_et_al_in_a_candidate_sentence_is_judged_not_a_stage_error():
+    """A candidate sentence whose evidence ends "et et al" (a doubled word before a reference) lost its
+    "et al" and then read past the end of the list: an IndexError, and the document rejected with a
+    stage error. Now its one "et" is left and the French sentences are found as ever."""
+    host = "The committee met on Tuesday to discuss the budget for the next year and the plans for the town. " * 6
+    french = "Les résultats de la étude sont dans le livre de Dupont et et al. et ils sont très bons pour nous. "
+    doc = run(host + french + host)
+    assert doc.meta["language"] == "en"
+    assert " ".join(r.text for r in doc.removed).split() == french.split()  # its two sentences
+
+
 def test_unsure_main_language_skips_same_script_check():
     stage = LanguageStage()
     # a few words in no clear language: langdetect names it, the same-script check stays off

@@ -960,12 +960,13 @@ def test_sentence_words_are_the_word_regex_counts_and_bound():
                 odd_words += row[4] > row[3]
                 found = [m.group() for m in lang._WORD_RE.finditer(text, s, e)]
                 assert words[row[6] : row[6] + row[0]] == [
-                    [m.start(), m.end(), int(w.islower() or not w[:1].isupper())]
+                    [m.start(), m.end(), int(w.islower() or not w[:1].isupper()), table.row.get(w.lower(), 0)]
                     for m, w in zip(lang._WORD_RE.finditer(text, s, e), found, strict=True)
                 ]
-                pieces = [(a, b, low[a:b], kept) for a, b, kept in words[row[6] : row[6] + row[0]]]
+                pieces = [(a, b, low[a:b], kept, r) for a, b, kept, r in words[row[6] : row[6] + row[0]]]
                 for k in range(len(found)):  # any run of words, as a clause's: its first word kept
                     assert lang._evidence_of(pieces[k:]) == lang._evidence(found[k:])
+                    assert [p[2] for p in lang._evidence_pieces(pieces[k:])] == lang._evidence(found[k:])
                 dropped += sum(1 for *_, kept in pieces if not kept)
     assert left >= 4 and odd_words >= 20 and dropped >= 100
 
@@ -995,3 +996,58 @@ def test_same_script_search_with_sentence_words_is_the_python_one(monkeypatch: p
     monkeypatch.setattr(lang.LanguageStage, "_sentence_counts", by_python)
     assert run() == compiled
     assert dict(compiled[1]).get("same-script-candidates", 0) > 20
+
+
+@needs_sentences
+def test_sentence_hits_keep_what_the_python_loop_keeps():
+    """`sentence_hits` (via `_hits_by_sentence`) against `_hits_in_python`, the loop it replaces: on lingua
+    text of Latin languages with capitalised words inside and at the start of sentences and clauses,
+    odd-spelt words, and CC pages; once with the main language's real foreign-word keys and once with
+    the keys of every token of the text (then most key hits are not foreign words: "collisions" the
+    text must turn down), for several main languages."""
+    stage = lang.LanguageStage()
+    extra = (
+        "\nDie Katze und der Hund. Und Der Hund, Die Katze (Der Mann) sagte: Die Frau — Das Haus. "
+        "«Der» „Die“ (die) die; Die der. ÉCOLE et Été, l'été ǅemal die DER Der1 1Der der, die ñandú "
+        "Über über ÜBER Straße straße. A B Die der die der.\n"
+    )
+    texts = ["\n".join((SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:150]) + extra for c in
+             ("en", "de", "fr", "es", "pl", "vi")]  # fmt: skip
+    texts += [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:120] if CC.is_file() else []
+    compared = kept = collisions = 0
+    for text in texts:
+        low = text.lower()
+        if len(low) != len(text):
+            continue
+        low_cps, cps = code_points(low), code_points(text)
+        for main in ("en", "de", "fr", "pl"):
+            odd = lang._odd_table(main, "Latin")
+            every = kernels.word_hashes(set(low.split()))
+            for keys in (stage._foreign_keys(main), (every, kernels.word_bloom(every))):
+                rows = kernels.line_hits(low_cps, *keys, odd, stage._shortest_line(), kernels.SPACES)
+                if not len(rows):
+                    continue
+                found, which = kernels.hit_sentences(cps, rows, lang._sentence_table(), kernels.SPACES)
+                expected = stage._hits_in_python(text, low, rows, found, which, main, "Latin")
+                got, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._Taken([]))
+                if keys[0] is every:  # `_hits_by_sentence` uses the real keys: compare the kernel itself
+                    ok, rows_kept, two = kernels.sentence_hits(
+                        cps, low_cps, rows, which, len(found), lang._case_table(), lang._alpha_table(),
+                        lang._letter_or_digit_table(), lang._CLAUSE_MARK_TABLE, kernels.SPACES,
+                        *lang._word_rows("Latin"), lang._frequent_rows("Latin"), lang._score_table("Latin").ptr,
+                        lang._score_table("Latin").langs, lang._score_positions("Latin")[main], odd, found,
+                    )  # fmt: skip
+                    if not ok:  # a hit line holding an astral code point: Python decides
+                        assert (which == -2).any()
+                        continue
+                    # every kept hit, by sentence, in order; the sentences with two distinct words
+                    where = [(at, low[ts:te]) for at, ts, te in rows_kept.tolist()]
+                    assert where == [hit for hits in expected.values() for hit in hits]
+                    by_kernel = {(s, e): where[first:end] for s, e, first, end in two.tolist()}
+                    assert by_kernel == {k: v for k, v in expected.items() if len({w for _, w in v}) >= 2}
+                    collisions += len(rows) - len(rows_kept)
+                else:
+                    assert got == lang._two_words(expected, lang._Taken([]))
+                compared += 1
+                kept += sum(map(len, expected.values()))
+    assert compared > 100 and kept > 1000 and collisions > 1000

@@ -1521,9 +1521,12 @@ class LanguageStage(Stage):
             self._foreign_words[main] = cached
         return cached
 
-    def _judge(self, words: list[str], main_langs: list[str], script: str) -> tuple[str, float] | None:
+    def _judge(
+        self, words: list[str], main_langs: list[str], script: str, known: list[int] | None = None
+    ) -> tuple[str, float] | None:
         """The foreign language of a fragment's words and the margin by which its profile beats the
-        main language's, or None when the fragment is not (clearly) foreign."""
+        main language's, or None when the fragment is not (clearly) foreign. `known`: the words' rows
+        of `_score_table(script)` when the caller has them."""
         prof = self.profiles
         main = main_langs[0]
         if main not in prof.script:
@@ -1533,8 +1536,10 @@ class LanguageStage(Stage):
         if 2 * sum(map(main_words.__contains__, words)) >= len(words):
             return None
         table = _score_table(script)
-        get = table.row.get
-        rows = np.array([get(w, 0) for w in words], dtype=np.int64)
+        if known is None:
+            get = table.row.get
+            known = [get(w, 0) for w in words]
+        rows = np.array(known, dtype=np.int64)
         # letters outside a language's alphabet (Ukrainian і ї є in Russian, ñ in Portuguese, ã in
         # Spanish): such a word is very unlikely in that language unless its list has it. Each such
         # language (all of `script`: an alphabet is asked of the script's languages only) is scored,
@@ -1621,33 +1626,64 @@ class LanguageStage(Stage):
         return len(found)
 
     def _hits_by_sentence(
-        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str
-    ) -> tuple[dict[tuple[int, int], list[tuple[int, str]]], np.ndarray | None]:
-        """Where the document's foreign-frequent words (`_foreign_set`) and odd-letter tokens
-        (`_odd_letters`) are, by sentence; tokens are str.split tokens, whole words between
-        whitespace. Only lines holding two distinct ones are split into sentences: a sentence needs
-        two to be judged, and most lines have none or one. Also the text's code points when they
-        were needed (None otherwise)."""
+        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str, taken: _Taken
+    ) -> tuple[list[tuple[int, int, list[tuple[int, str]]]], np.ndarray | None]:
+        """The sentences holding two distinct of the document's foreign-frequent words (`_foreign_set`)
+        and odd-letter tokens (`_odd_letters`), in order, outside the `taken` spans, with where each of
+        its hits is and its word; tokens are str.split tokens, whole words between whitespace. Only
+        lines holding two distinct ones are split into sentences: a sentence needs two to be judged,
+        and most lines have none or one. Also the text's code points when they were needed (None
+        otherwise)."""
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
             foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
-            return self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re), None
-        # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
-        # a set of letters: nothing built per main language for them (~38 languages on CC)
-        frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
+            hits = self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
+            return _two_words(hits, taken), None
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
             low_cps, *self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
         )
-        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         if not len(rows):
-            return out, None
+            return [], None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
-        # took ~8 µs of regex and Python a line); a line the kernel leaves (-2) is split here
+        # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
+        # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
         cps = code_points(text)
         found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
+        table = _score_table(script)
+        ok, kept, two = language_kernels.sentence_hits(
+            cps, low_cps, rows, which, len(found), _case_table(), _alpha_table(), _letter_or_digit_table(),
+            _CLAUSE_MARK_TABLE, language_kernels.SPACES, *_word_rows(script), _frequent_rows(script),
+            table.ptr, table.langs, _score_positions(script)[main], odd, found,
+        )  # fmt: skip
+        if not ok:
+            return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
+        out = []
+        if len(two):
+            hits = kept.tolist()
+            for s, e, first, end in two.tolist():
+                if not taken.overlaps(s, e):
+                    out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in hits[first:end]]))
+        return out, cps
+
+    def _hits_in_python(
+        self,
+        text: str,
+        lowered: str,
+        rows: np.ndarray,
+        found: np.ndarray,
+        which: np.ndarray,
+        main: str,
+        script: str,
+    ) -> dict[tuple[int, int], list[tuple[int, str]]]:
+        """`language_kernels.sentence_hits`' choice of hits by sentence, in Python: for a text with a
+        hit line the sentence kernel leaves (-2 in `which`: a code point from U+10000)."""
+        # `_foreign_set(main)` and `_odd_letter_re` as the script's frequent words less main's list and
+        # a set of letters: nothing built per main language for them (~38 languages on CC)
+        frequent, main_words, odd_letters = _frequent_set(script), self.profiles.words[main], _odd_letters(main, script)
         spans = list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
+        out: dict[tuple[int, int], list[tuple[int, str]]] = {}
         line, line_spans = -1, spans
         for (ls, le, ts, te, shift), k in zip(rows.tolist(), which.tolist(), strict=True):
             w = lowered[ts:te]
@@ -1663,7 +1699,7 @@ class LanguageStage(Stage):
             # a token with no uppercase letter (most) is not capitalised: skip the full test
             if sentence and (text[ts:te].islower() or not _capitalised_inside(text, sentence[0], ts, te - ts)):
                 out.setdefault(sentence, []).append((ts + shift, w))
-        return out, cps
+        return out
 
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
@@ -1720,16 +1756,10 @@ class LanguageStage(Stage):
         """Foreign sentences and clauses in the main script, located by word profiles."""
         main = main_langs[0]
         opt = self.options
-        per_sentence, cps = self._hits_by_sentence(text, low, low_cps, main, script)
-        found: list[tuple[int, int, str]] = []
-        spans = _Taken(taken)
         # judging needs two distinct words telling another language: most host sentences with one
-        # frequent foreign word ("die" in English, "in" in German) stop here
-        sentences = [
-            (s, e, where)
-            for (s, e), where in sorted(per_sentence.items())
-            if len({w for _, w in where}) >= 2 and not spans.overlaps(s, e)
-        ]
+        # frequent foreign word ("die" in English, "in" in German) stop there
+        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, _Taken(taken))
+        found: list[tuple[int, int, str]] = []
         if not sentences:
             return found
         # each sentence's word count, letters, non-space characters and `_may_tell` bound in one
@@ -1738,7 +1768,6 @@ class LanguageStage(Stage):
         counts, word_rows = self._sentence_counts(
             text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script
         )
-        word_list = word_rows.tolist()
         for (s, e, where), (n_words, letters, nonspace, _, bound, _, first) in zip(sentences, counts, strict=True):
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
@@ -1750,7 +1779,7 @@ class LanguageStage(Stage):
                 if not self._may_tell(sentence_words, main, script):
                     continue  # neither the sentence nor a clause of it can be judged foreign
                 pieces = [
-                    (a, b, w.lower(), w.islower() or not w[:1].isupper())
+                    (a, b, w.lower(), w.islower() or not w[:1].isupper(), -1)
                     for a, b, w in _word_pieces(text, s, sentence_words)
                 ]
             else:
@@ -1763,9 +1792,12 @@ class LanguageStage(Stage):
                     continue  # `_may_tell`
                 # the words where the kernel found them, lowercased from the lowercase text (the
                 # kernel leaves sentences where a word alone lowers otherwise)
-                pieces = [(a, b, low[a:b], kept) for a, b, kept in word_list[first : first + n_words]]
+                # (only these sentences' rows as lists: about half the candidates get here)
+                pieces = [
+                    (a, b, low[a:b], kept, row) for a, b, kept, row in word_rows[first : first + n_words].tolist()
+                ]
             clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence_of(pieces), main_langs, script, text[s:e])
+            verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
             if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
                 end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
                 found.append((s, end, verdict))
@@ -1778,7 +1810,7 @@ class LanguageStage(Stage):
                 if len(words) < opt.same_script_min_words:
                     continue
                 fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence_of(words), main_langs, script, text[fs:fe])
+                verdict = self._decide(_evidence_pieces(words), main_langs, script, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -1825,10 +1857,15 @@ class LanguageStage(Stage):
                 return True
         return False
 
-    def _decide(self, words: list[str], main_langs: list[str], script: str, fragment: str) -> str | None:
-        if len(words) < max(2, self.options.same_script_min_words - 1):
+    def _decide(self, pieces: list[_Piece], main_langs: list[str], script: str, fragment: str) -> str | None:
+        """The foreign language of a sentence or clause whose evidence is `pieces` (`_evidence_pieces`),
+        or None."""
+        if len(pieces) < max(2, self.options.same_script_min_words - 1):
             return None  # mostly capitalised names or titles: no evidence either way
-        judged = self._judge(words, main_langs, script)
+        words = [p[2] for p in pieces]
+        # the words' profile rows as `sentence_words` found them (-1: not known, looked up in `_judge`)
+        rows = [p[4] for p in pieces]
+        judged = self._judge(words, main_langs, script, None if -1 in rows else rows)
         if judged is None:
             return None
         lang, margin = judged
@@ -2430,6 +2467,27 @@ def _word_char_table() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
+def _letter_or_digit_table() -> np.ndarray:
+    """`_LETTER_OR_DIGIT_RE` of every code point below U+10000, matched by `regex` itself, for
+    `language_kernels.sentence_hits`' `_capitalised_inside`."""
+    size = language_kernels.WORD_TABLE_SIZE
+    every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(size, dtype=np.bool_)
+    for m in regex.finditer(_LETTER_OR_DIGIT_RE.pattern + "+", every):
+        table[m.start() : m.end()] = True
+    return table
+
+
+@lru_cache(maxsize=32)
+def _frequent_rows(script: str) -> np.ndarray:
+    """By row of `_score_table(script)` (row 0: unlisted): is the word one of `_frequent_words(script)`."""
+    frequent = _frequent_set(script)
+    flags = np.zeros(len(_score_table(script).row) + 1, dtype=np.bool_)
+    flags[[r for w, r in _score_table(script).row.items() if w in frequent]] = True
+    return flags
+
+
+@lru_cache(maxsize=1)
 def _sentence_table() -> np.ndarray:
     """`language_kernels.sentence_spans`' classes of every code point below U+10000, from the
     character classes of `_SENTENCE_END_RE` matched by `regex` itself (~10 ms)."""
@@ -2610,7 +2668,22 @@ def _evidence(words: list[str]) -> list[str]:
     return _without_et_al([w.lower() for i, w in enumerate(words) if i == 0 or w.islower() or not w[:1].isupper()])
 
 
-def _evidence_of(pieces: list[tuple[int, int, str, bool]]) -> list[str]:
+# a word of a candidate sentence: start, end, lowercase, kept by `_evidence` inside a clause, and its
+# row of `_score_table` (-1: not known)
+_Piece = tuple[int, int, str, bool, int]
+
+
+def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:
+    """The pieces of the words `_evidence_of` gives."""
+    kept = [p for i, p in enumerate(pieces) if i == 0 or p[3]]
+    if any(p[2] == "al" for p in kept):
+        for i in range(len(kept) - 2, -1, -1):
+            if [p[2] for p in kept[i : i + 2]] == ["et", "al"]:  # a slice: "et et al" shortened the list
+                del kept[i : i + 2]
+    return kept
+
+
+def _evidence_of(pieces: list[tuple[int, int, str, bool]] | list[_Piece]) -> list[str]:
     """`_evidence` of words given as (start, end, lowercase, kept inside a clause: ``w.islower() or
     not w[:1].isupper()``), as `sentence_words` gives them."""
     return _without_et_al([p[2] for i, p in enumerate(pieces) if i == 0 or p[3]])
@@ -2619,9 +2692,22 @@ def _evidence_of(pieces: list[tuple[int, int, str, bool]]) -> list[str]:
 def _without_et_al(words: list[str]) -> list[str]:
     if "al" in words:
         for i in range(len(words) - 2, -1, -1):
-            if words[i] == "et" and words[i + 1] == "al":
+            # a slice, not words[i + 1]: after "et et al" lost its "et al", i + 1 is past the end
+            if words[i : i + 2] == ["et", "al"]:
                 del words[i : i + 2]
     return words
+
+
+def _two_words(
+    hits: dict[tuple[int, int], list[tuple[int, str]]], taken: _Taken
+) -> list[tuple[int, int, list[tuple[int, str]]]]:
+    """The sentences of `hits` (sentence -> its hits' positions and words) with two distinct words,
+    in order, outside the `taken` spans."""
+    return [
+        (s, e, where)
+        for (s, e), where in sorted(hits.items())
+        if len({w for _, w in where}) >= 2 and not taken.overlaps(s, e)
+    ]
 
 
 def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) -> bool:
@@ -2637,6 +2723,8 @@ def _capitalised_inside(text: str, sentence_start: int, at: int, length: int) ->
 
 # what may end the text before a clause's first word (clause delimiters of `_clauses`, sentence ends)
 _CLAUSE_MARKS = ",;:()[]{}“”„\"«»‹›「」'‘’–—-.!?…"
+_CLAUSE_MARK_TABLE = np.zeros(max(map(ord, _CLAUSE_MARKS)) + 1, dtype=np.bool_)
+_CLAUSE_MARK_TABLE[list(map(ord, _CLAUSE_MARKS))] = True
 
 
 def _code_like(text: str, s: int, e: int, words: list[str]) -> bool:
@@ -2866,34 +2954,34 @@ def _word_rows(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     """``[row.get(v, 0) for w in low.split() if (v := w.strip(_STRIP)).isalpha()]`` with `row` the
     rows of `_score_table(script)`; `cps` are `low`'s code points."""
-    rows, spans = language_kernels.token_rows(
+    rows, python = language_kernels.token_rows(
         cps, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
     )
-    return _python_rows(low, rows, spans, script)
+    return _python_rows(low, rows, python, script)
 
 
-def _python_rows(low: str, rows: np.ndarray, spans: np.ndarray, script: str) -> np.ndarray:
+def _python_rows(low: str, rows: np.ndarray, python: np.ndarray, script: str) -> np.ndarray:
     """The kernel's rows with its -1 rows decided here: tokens with a letter beyond the kernel's table,
-    kept when str.isalpha says so (spans: their offsets in `low`)."""
-    if not (rows < 0).any():
+    kept when str.isalpha says so (`python`: their index in `rows` and offsets in `low`)."""
+    if not len(python):
         return rows
     get = _score_table(script).row.get
-    kept = []
-    for row, (s, e) in zip(rows.tolist(), spans.tolist(), strict=True):
-        if row >= 0:
-            kept.append(row)
-        elif low[s:e].isalpha():
-            kept.append(get(low[s:e], 0))
+    kept = rows.tolist()
+    for i, s, e in reversed(python.tolist()):  # from the end: deleting leaves the earlier indices
+        if low[s:e].isalpha():
+            kept[i] = get(low[s:e], 0)
+        else:
+            del kept[i]
     return np.array(kept, dtype=np.int64)
 
 
 def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     """`_sample_rows` of the `language_kernels.spread_sample` of a lowercased text (`low`, its code
     points `cps`), without joining the sample (`language_kernels.spread_rows`)."""
-    rows, spans = language_kernels.spread_rows(
+    rows, python = language_kernels.spread_rows(
         cps, _SAMPLE_WORDS, language_kernels.SPACES, _STRIP_TABLE, _alpha_table(), *_word_rows(script)
     )
-    return _python_rows(low, rows, spans, script)
+    return _python_rows(low, rows, python, script)
 
 
 class _SpreadSample:

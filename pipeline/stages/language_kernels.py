@@ -467,7 +467,8 @@ def ngram_grams(cps: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.nd
 @numba.njit(cache=True, nogil=True)
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
-    max(1, tokens // want)): words spread over the whole text, without splitting all of it."""
+    max(1, tokens // want); every token for want 0): words spread over the whole text, without splitting
+    all of it."""
     # one pass records every token (at most n // 2 + 1 of them), then every step-th is kept: a
     # counting pass and a second one over the whole text took ~2x as long
     n = cps.size
@@ -483,7 +484,7 @@ def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
             i += 1
         bounds[count, 1] = i
         count += 1
-    step = max(1, count // want)
+    step = max(1, count // want) if want > 0 else 1
     out = bounds[:count:step].copy()
     return out
 
@@ -731,38 +732,80 @@ def _put_rows(keys: np.ndarray, rows: np.ndarray, cps: np.ndarray, starts: np.nd
         rows[j] = w + 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _token_row(
+@numba.njit(cache=True, nogil=True)
+def _bounds_rows(
     cps: np.ndarray,
-    s: int,
-    e: int,
+    bounds: np.ndarray,
     strip: np.ndarray,
     alpha: np.ndarray,
     keys: np.ndarray,
     rows: np.ndarray,
     words: np.ndarray,
     starts: np.ndarray,
-) -> tuple[int, int, int]:
-    """The row of the token cps[s:e] once the `strip` characters are off both ends (see token_rows), with
-    the stripped span: -2 when it is not all letters (skipped), -1 when Python decides it (a code point of
-    ALPHA_LIMIT or more), 0 when it has no row. (Inlined: a call per token took ~3x as long.)"""
+) -> tuple[np.ndarray, np.ndarray]:
+    """`token_rows` of the tokens cps[s:e] of `bounds` (a row (s, e) each): the `strip` characters taken
+    off both ends, kept when all the rest are letters (`alpha`), each as its row of the
+    `word_rows_table` (0: none), confirmed by the text; -1 for a token with a code point of ALPHA_LIMIT
+    or more (Python decides it), listed in the second array as (its index in the rows, the stripped
+    span's start, end): most texts have none, and Python tests an empty array's length, not every
+    row. One loop, written out: the key
+    is hashed in the letter test's pass, and the probe exits by `break` (the same steps as inlined
+    helpers returning from inside their loops ran ~2.5x as long)."""
+    n = bounds.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    python = np.empty((n, 3), dtype=np.int64)
+    n_python = 0
     n_strip = strip.size
-    while s < e and cps[s] < n_strip and strip[cps[s]]:
-        s += 1
-    while e > s and cps[e - 1] < n_strip and strip[cps[e - 1]]:
-        e -= 1
-    if s == e:
-        return -2, s, e  # "".isalpha() is False
-    python = False
-    for k in range(s, e):
-        c = cps[k]
-        if c >= ALPHA_LIMIT:
-            python = True
-        elif not alpha[c]:
-            return -2, s, e
-    if python:
-        return -1, s, e
-    return _word_row(cps, s, e, keys, rows, words, starts), s, e
+    mask = keys.size - 1
+    n_out = 0
+    for t in range(n):
+        s = bounds[t, 0]
+        e = bounds[t, 1]
+        while s < e and cps[s] < n_strip and strip[cps[s]]:
+            s += 1
+        while e > s and cps[e - 1] < n_strip and strip[cps[e - 1]]:
+            e -= 1
+        if s == e:
+            continue  # "".isalpha() is False
+        state = 0  # 1: a code point from ALPHA_LIMIT, 2: not all letters
+        key = FNV_OFFSET
+        for k in range(s, e):
+            c = cps[k]
+            if c >= ALPHA_LIMIT:
+                state = 1
+            elif not alpha[c]:
+                state = 2
+                break
+            key = (key ^ np.uint64(c)) * FNV_PRIME  # `fnv1a`
+        if state == 2:
+            continue
+        if state == 1:
+            out[n_out] = -1
+            python[n_python, 0] = n_out
+            python[n_python, 1] = s
+            python[n_python, 2] = e
+            n_python += 1
+            n_out += 1
+            continue
+        j = np.int64(key & np.uint64(mask))
+        found = 0
+        while keys[j] != 0:
+            if keys[j] == key:
+                w = rows[j] - 1
+                ws = starts[w]
+                if starts[w + 1] - ws == e - s:
+                    same = True
+                    for q in range(e - s):
+                        if words[ws + q] != cps[s + q]:
+                            same = False
+                            break
+                    if same:
+                        found = rows[j]
+                        break
+            j = (j + 1) & mask
+        out[n_out] = found
+        n_out += 1
+    return out[:n_out], python[:n_python]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -774,6 +817,7 @@ def _word_row(
     mask = keys.size - 1
     key = fnv1a(cps, s, e)
     j = np.int64(key & np.uint64(mask))
+    found = 0
     while keys[j] != 0:
         if keys[j] == key:
             w = rows[j] - 1
@@ -785,9 +829,10 @@ def _word_row(
                         same = False
                         break
                 if same:
-                    return rows[j]
+                    found = rows[j]
+                    break
         j = (j + 1) & mask
-    return 0
+    return found
 
 
 @numba.njit(cache=True, nogil=True)
@@ -804,29 +849,9 @@ def token_rows(
     """``[row.get(v, 0) for w in text.split() if (v := w.strip(STRIP)).isalpha()]`` over a (lowercase)
     text's code points: whitespace tokens, the `strip` characters taken off both ends, kept when
     all the rest are letters (`alpha`), each as its row of the `word_rows_table`. A token with a
-    code point of ALPHA_LIMIT or more gets row -1 and its stripped span: Python decides it.
-    Returns the rows and the spans (start, end) of the -1 rows (others: 0, 0)."""
-    n = cps.size
-    out = np.empty(n // 2 + 1, dtype=np.int64)
-    spans = np.zeros((n // 2 + 1, 2), dtype=np.int64)
-    n_out = 0
-    i = 0
-    while i < n:
-        if _is_space(cps[i], spaces):
-            i += 1
-            continue
-        s = i
-        while i < n and not _is_space(cps[i], spaces):
-            i += 1
-        row, s, e = _token_row(cps, s, i, strip, alpha, keys, rows, words, starts)
-        if row == -2:
-            continue
-        out[n_out] = row
-        if row == -1:
-            spans[n_out, 0] = s
-            spans[n_out, 1] = e
-        n_out += 1
-    return out[:n_out], spans[:n_out]
+    code point of ALPHA_LIMIT or more gets row -1: Python decides it. Returns the rows and, for the -1
+    rows, (index, start, end) of their stripped spans (`_bounds_rows`)."""
+    return _bounds_rows(cps, spread_tokens(cps, 0, spaces), strip, alpha, keys, rows, words, starts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -842,25 +867,9 @@ def spread_rows(
     starts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`token_rows` of the `spread_sample` of `cps`, read from the `spread_tokens` in place (the sample
-    is never joined, decoded and split again): the same rows, and the spans of the -1 rows as offsets
-    of `cps` (others: 0, 0)."""
-    bounds = spread_tokens(cps, want, spaces)
-    n = bounds.shape[0]
-    out = np.empty(n, dtype=np.int64)
-    spans = np.zeros((n, 2), dtype=np.int64)
-    n_out = 0
-    for t in range(n):
-        s = bounds[t, 0]
-        e = bounds[t, 1]
-        row, s, e = _token_row(cps, s, e, strip, alpha, keys, rows, words, starts)
-        if row == -2:
-            continue
-        out[n_out] = row
-        if row == -1:
-            spans[n_out, 0] = s
-            spans[n_out, 1] = e
-        n_out += 1
-    return out[:n_out], spans[:n_out]
+    is never joined, decoded and split again): the same rows, and the -1 rows' (index, start, end) with
+    offsets of `cps`."""
+    return _bounds_rows(cps, spread_tokens(cps, want, spaces), strip, alpha, keys, rows, words, starts)
 
 
 # Classes of the sentence-end search (`sentence_spans`), bits of a table by code point below U+10000
@@ -926,6 +935,144 @@ def hit_sentences(
             k += 1
         which[r] = k if k >= first else -1
     return spans[:n_spans], which
+
+
+@numba.njit(cache=True, nogil=True)
+def sentence_hits(
+    cps: np.ndarray,
+    low: np.ndarray,
+    hits: np.ndarray,
+    which: np.ndarray,
+    n_spans: int,
+    cases: np.ndarray,
+    alpha: np.ndarray,
+    letter_digit: np.ndarray,
+    marks: np.ndarray,
+    spaces: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    frequent: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    main: int,
+    odd: np.ndarray,
+    spans: np.ndarray,
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """The stage's `_hits_by_sentence` loop over `line_hits`' rows (`hits`) and their sentences
+    (`hit_sentences`: `spans`, n_spans of them, and `which`), for a text's code points `cps` and its
+    lowercase's `low` (same offsets). A hit is kept when its token low[ts:te] is a listed word
+    (`frequent`: by row of the `word_rows_table` keys..starts, a word of `_frequent_words`; not
+    listed for language `main`, by `ptr` / `langs`) or holds a letter of `odd` (a key hit is a key
+    collision otherwise), lies in a sentence, and is not capitalised inside it: cps[ts:te] is
+    lowercase (`cases`: str.islower, no istitle) or `_capitalised_inside` does not hold (its first
+    letter, by `alpha`, is upper; a letter or digit (`letter_digit`) lies before it in the sentence;
+    the last non-space (`spaces`) character before that letter is not a clause mark (`marks`)).
+    Returns False and empty arrays when a hit's line holds a code point from U+10000 (which -2:
+    Python decides), else the kept hits as rows (position: ts + shift, ts, te) in order, and the
+    sentences whose rows hold two distinct tokens as rows (start, end, first row, end row)."""
+    groups = np.zeros((n_spans, 3), dtype=np.int64)
+    kept = np.empty((hits.shape[0], 3), dtype=np.int64)
+    n_kept = 0
+    n_odd = odd.size
+    mask = keys.size - 1
+    for r in range(hits.shape[0]):
+        k = which[r]
+        if k == -2:
+            return False, kept[:0], np.empty((0, 4), dtype=np.int64)
+        ts, te, shift = hits[r, 2], hits[r, 3], hits[r, 4]
+        if shift == 0:
+            # a key hit is confirmed by the word's text, else by an odd letter (which may also sit at 0)
+            confirmed = False
+            for q in range(ts, te):
+                c = low[q]
+                if c < n_odd and odd[c]:
+                    confirmed = True
+                    break
+            if not confirmed:
+                key = FNV_OFFSET
+                for q in range(ts, te):
+                    key = (key ^ np.uint64(low[q])) * FNV_PRIME
+                j = np.int64(key & np.uint64(mask))
+                row = 0
+                while keys[j] != 0:
+                    if keys[j] == key:
+                        w = rows[j] - 1
+                        ws = starts[w]
+                        if starts[w + 1] - ws == te - ts:
+                            same = True
+                            for q in range(te - ts):
+                                if words[ws + q] != low[ts + q]:
+                                    same = False
+                                    break
+                            if same:
+                                row = rows[j]
+                                break
+                    j = (j + 1) & mask
+                if row != 0 and frequent[row]:
+                    confirmed = True
+                    for q in range(ptr[row], ptr[row + 1]):
+                        if langs[q] == main:
+                            confirmed = False  # on main's list: no evidence
+                            break
+            if not confirmed:
+                continue
+        if k < 0:
+            continue  # in no sentence
+        lower = False
+        blocked = False
+        for q in range(ts, te):
+            flags = cases[cps[q]]
+            blocked |= (flags & CASE_BLOCKS) != 0
+            lower |= (flags & CASE_LOWER) != 0
+        if not (lower and not blocked):
+            # `_capitalised_inside(text, sentence start, ts, te - ts)`
+            first = te
+            for q in range(ts, te):
+                if alpha[cps[q]]:
+                    first = q
+                    break
+            if first < te and (cases[cps[first]] & CASE_UPPER) != 0:
+                ss = spans[k, 0]
+                inside = False
+                for q in range(ss, ts):
+                    if letter_digit[cps[q]]:
+                        inside = True
+                        break
+                if inside:
+                    q = first - 1
+                    while q >= ss and _is_space(cps[q], spaces):
+                        q -= 1
+                    if q < ss or not (cps[q] < marks.size and marks[cps[q]]):
+                        continue  # capitalised inside the sentence: a name, no evidence
+        if groups[k, 1] == 0:
+            groups[k, 0] = n_kept
+        else:
+            # two distinct tokens: this one against the sentence's first
+            a, b = kept[groups[k, 0], 1], kept[groups[k, 0], 2]
+            if groups[k, 2] == 0:
+                differ = b - a != te - ts
+                for q in range(te - ts):
+                    if differ:
+                        break
+                    differ = low[a + q] != low[ts + q]
+                groups[k, 2] = differ
+        kept[n_kept, 0] = ts + shift
+        kept[n_kept, 1] = ts
+        kept[n_kept, 2] = te
+        n_kept += 1
+        groups[k, 1] = n_kept
+    two = np.empty((n_spans, 4), dtype=np.int64)
+    n_two = 0
+    for k in range(n_spans):
+        if groups[k, 2]:
+            two[n_two, 0] = spans[k, 0]
+            two[n_two, 1] = spans[k, 1]
+            two[n_two, 2] = groups[k, 0]
+            two[n_two, 3] = groups[k, 1]
+            n_two += 1
+    return True, kept[:n_kept], two[:n_two]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1041,16 +1188,17 @@ def sentence_words(
     non-ASCII lowercased words `main` lacks a letter of and does not list (`_may_tell`'s bound;
     `letter_classes`: IS_ALPHA, IN_ALPHABETS by code point; `odd`: the letters main's alphabet
     lacks; `has_alphabet`: main has one listed, else no word counts), 1 when every lowercased
-    word is ASCII, and where its words start in the second array: a row (start, end, kept) per word,
-    kept 1 when `_evidence` keeps the word inside a clause (``w.islower() or not w[:1].isupper()``;
-    `cases`: CASE_LOWER, CASE_BLOCKS, CASE_UPPER by code point).
+    word is ASCII, and where its words start in the second array: a row (start, end, kept, profile row)
+    per word, kept 1 when `_evidence` keeps the word inside a clause (``w.islower() or not
+    w[:1].isupper()``; `cases`: CASE_LOWER, CASE_BLOCKS, CASE_UPPER by code point), and the row of its
+    lowercase in the `word_rows_table` (0: unlisted; what `_judge` scores it by).
     A row of -1s for a sentence holding a code point from WORD_TABLE_SIZE or a capital sigma
     (whose lowercase depends on the letters around it: a word alone may lower otherwise)."""
     out = np.zeros((spans.shape[0], 7), dtype=np.int64)
     total = 0
     for r in range(spans.shape[0]):
         total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
-    all_words = np.empty((total, 3), dtype=np.int64)
+    all_words = np.empty((total, 4), dtype=np.int64)
     n_all = 0
     for r in range(spans.shape[0]):
         s = spans[r, 0]
@@ -1105,6 +1253,7 @@ def sentence_words(
             if not word_ascii:
                 ascii = 0
             row = _word_row(low, a, i, keys, rows, words, starts)  # the lowercase word's row
+            all_words[n_all - 1, 3] = row
             found[n_words] = row
             n_words += 1
             if has_alphabet and not word_ascii and _lacks(low, a, i, letter_classes, odd):
