@@ -506,36 +506,38 @@ def _run_ahead(stages: list[Stage], after: list[int], batch: Batch) -> list[Ahea
     (``Ahead``; None: a stage did more than change the text, so it is to run on the document itself). Their
     time goes to the batch's statistics; the rest of their statistics is counted where a result is used."""
     made: list[Ahead | None] = []
-    spent = [0.0] * len(after)
+    totals = [StageStats(stages[position].name) for position in after]  # (of which only errors and seconds are read)
     for doc in batch.docs:
         if doc.rejected is not None:
             made.append(None)
             continue
         copy = Document(doc.id, doc.text, doc.source, line_no=doc.line_no)
         steps: list[Step] | None = []
-        for k, position in enumerate(after):
+        for position, st in zip(after, totals, strict=True):
             stage = stages[position]
-            st = StageStats(stage.name)
+            errors = st.counters["errors"]
             started = time.perf_counter()
             _apply_one(stage, st, copy, offsets=False)  # (no removal: nothing to place)
-            st.counters.update(stage.take_stats())
-            spent[k] += time.perf_counter() - started
+            st.seconds += time.perf_counter() - started
+            counts = stage.take_stats()
+            if st.counters["errors"] != errors:
+                counts["errors"] += 1
             if copy.removed or copy.meta or copy.scratch or copy.record is not None:
                 steps = None  # not text-only after all
                 break
             rejected = copy.rejected
             steps.append(
                 (
-                    st.characters_out,
-                    tuple(st.counters.items()) or None,
+                    len(copy.text),
+                    tuple(counts.items()) or None,
                     None if rejected is None else _rejection_tuple(rejected),
                 )
             )
             if rejected is not None:
                 break
         made.append(None if steps is None else (None if copy.text is doc.text else copy.text, tuple(steps)))
-    for position, seconds in zip(after, spent, strict=True):
-        batch.stats.setdefault(position, StageStats(stages[position].name)).seconds += seconds
+    for position, st in zip(after, totals, strict=True):
+        batch.stats.setdefault(position, StageStats(st.stage)).seconds += st.seconds
     return made
 
 
