@@ -641,3 +641,167 @@ def test_workers_load_a_shared_object_that_leaves_no_file_behind(
     child.join(60)
     assert ready.is_set() and child.exitcode == -9
     assert not list(tmp_path.iterdir())
+
+
+class _HerePool(executors.ProcessExecutor):
+    """The runner's path for local worker processes, run in this process: each task gets a pickled copy of its
+    item and gives back a pickled copy of its result, as between processes; ``maps`` counts the round trips."""
+
+    forks = False
+
+    def __init__(self) -> None:  # (no pool)
+        self.maps = 0
+
+    def share(self, obj: Any) -> executors.Shared:
+        return executors.Shared(value=obj)
+
+    def map(self, fn: Any, items: Iterable[Any]) -> Any:
+        self.maps += 1
+        for item in items:
+            yield pickle.loads(pickle.dumps(fn(pickle.loads(pickle.dumps(item)))))
+
+    def close(self) -> None:
+        pass
+
+
+class NoisyNormalizeStage(Stage):
+    """Says it only changes the text (``text_only``), but notes in the metadata what it did to some documents."""
+
+    name = "noisy_normalize"
+    text_only = True
+
+    def process(self, doc: Document) -> None:
+        doc.text = doc.text.replace("  ", " ")
+        if "Two" in doc.text:
+            doc.meta["noisy"] = True
+
+
+def _ahead_inputs(tmp_path: Path) -> Path:
+    # Seed articles; one repeats a line of another (dedup cuts it: normalize runs on what is left), one
+    # is a copy (dedup rejects it), others have runs of spaces, trailing spaces and tabs (normalize changes them).
+    first, second = seed_text("000"), seed_text("001")
+    paragraph = max(first.split("\n"), key=len)
+    texts = [
+        first,
+        second.replace(". ", ".  ", 3) + "  \n",
+        "A short page of its own with a\ttab and  two spaces.\n\n" + paragraph + "\n\nAnd a last line of its own here.",
+        first,
+        seed_text("002"),
+        "Two  words, then  more words in a sentence of this page.",
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    return src
+
+
+def _run_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, src: Path, config: str, pool: _HerePool | None
+) -> tuple[Path, dict[str, Any]]:
+    from pipeline import runner
+
+    if pool is not None:
+        monkeypatch.setattr(runner, "make_executor", lambda *args, **kwargs: pool)
+    (tmp_path / "c.yaml").write_text(config)
+    out = tmp_path / name
+    args = ["run", str(src), "-c", str(tmp_path / "c.yaml"), "-o", str(out), "-q", "--workers", "2" if pool else "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    for stage in report["stages"]:
+        stage.pop("seconds")
+    return out, report
+
+
+def _same_runs(one: Path, other: Path) -> None:
+    for name in ("in.jsonl", "removed.jsonl", "rejected.jsonl"):
+        assert (one / name).read_bytes() == (other / name).read_bytes(), name
+
+
+def _count_ahead(monkeypatch: pytest.MonkeyPatch, position: int) -> tuple[list[str], list[str]]:
+    """The ids of the documents given what was made ahead for them, and of those the stage at ``position`` ran
+    on in this process."""
+    from pipeline import runner
+
+    kept_ahead: list[str] = []
+    run_here: list[str] = []
+    keep_ahead, run_positions = runner._keep_ahead, runner._run_positions
+
+    def counting_keep(stages: Any, after: Any, batch: Any, doc: Document, made: Any) -> None:
+        kept_ahead.append(doc.id)
+        keep_ahead(stages, after, batch, doc, made)
+
+    def counting_run(stages: Any, positions: list[int], batch: Batch, ahead: Any = None) -> Batch:
+        if positions == [position]:
+            run_here.extend(doc.id for doc in batch.docs)
+        return run_positions(stages, positions, batch, ahead)
+
+    monkeypatch.setattr(runner, "_keep_ahead", counting_keep)
+    monkeypatch.setattr(runner, "_run_positions", counting_run)
+    return kept_ahead, run_here
+
+
+def test_local_workers_normalize_ahead_of_dedup_in_one_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Local workers run the stages before dedup and normalize a copy of each document in the same task; this
+    # process keeps that text where dedup changed nothing and normalizes the others itself. The texts were
+    # sent out and back twice (three maps with the first pass's); the results, records and counts are the
+    # serial run's.
+    src = _ahead_inputs(tmp_path)
+    config = "output:\n  metadata_field: meta\n"
+    serial, serial_report = _run_here(tmp_path, monkeypatch, "serial", src, config, None)
+    kept_ahead, normalized_here = _count_ahead(monkeypatch, 5)
+    pool = _HerePool()
+    here, report = _run_here(tmp_path, monkeypatch, "here", src, config, pool)
+    assert pool.maps == 2  # the first pass, and the stream's one round trip
+    _same_runs(serial, here)
+    assert report["stages"] == serial_report["stages"]
+    assert normalized_here == ["2"]  # dedup cut its line: normalized here
+    assert sorted(kept_ahead) == ["0", "1", "4", "5"]  # ("3", a copy, was rejected)
+    dedup, normalize = report["stages"][4], report["stages"][5]
+    assert dedup["documents_rejected"] == 1 and dedup["counters"]["exact-paragraph"] >= 1
+    assert normalize["counters"]["doc-changed"] >= 3
+
+
+def test_a_stage_after_dedup_that_changes_more_than_the_text_runs_on_the_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run ahead, NoisyNormalizeStage changed the metadata of a document: that result is not used, the stage
+    # runs on the document itself, here. A stage that is not text-only is not run ahead at all.
+    src = _ahead_inputs(tmp_path)
+    noisy = (
+        "output:\n  metadata_field: meta\nstages:\n  - stage: encoding\n  - stage: dedup\n"
+        "  - stage: test_runner:NoisyNormalizeStage\n"
+    )
+    serial, serial_report = _run_here(tmp_path, monkeypatch, "serial", src, noisy, None)
+    kept_ahead, normalized_here = _count_ahead(monkeypatch, 2)
+    pool = _HerePool()
+    here, report = _run_here(tmp_path, monkeypatch, "here", src, noisy, pool)
+    assert pool.maps == 1  # (no first pass)
+    _same_runs(serial, here)
+    assert report["stages"] == serial_report["stages"]
+    assert "5" in normalized_here and "5" not in kept_ahead and "0" in kept_ahead
+    assert json.loads((here / "in.jsonl").read_text().splitlines()[-1])["meta"]["noisy"] is True
+    touch = "stages:\n  - stage: encoding\n  - stage: dedup\n  - stage: test_runner:TouchStage\n"
+    serial, serial_report = _run_here(tmp_path, monkeypatch, "serial-touch", src, touch, None)
+    pool = _HerePool()
+    here, report = _run_here(tmp_path, monkeypatch, "here-touch", src, touch, pool)
+    assert pool.maps == 2  # out and back for encoding, then for TouchStage
+    _same_runs(serial, here)
+    assert report["stages"] == serial_report["stages"]
+
+
+def test_offsets_are_not_followed_after_the_last_stage_that_can_remove_something() -> None:
+    # Normalize records no removal: after dedup's change of a text, nothing reads the offsets' map.
+    from pipeline.config import StageConfig
+    from pipeline.runner import build_stages
+    from pipeline.stages import stage_class
+
+    def specs(names: list[str]) -> list[StageConfig]:
+        return [StageConfig(name, stage_class(name).Options()) for name in names]
+
+    names = ["encoding", "boilerplate", "language", "dedup", "normalize"]
+    stages = build_stages(specs(names))
+    assert [stage.offsets_followed for stage in stages] == [True, True, True, False, False]
+    stages = build_stages(specs([*names, "test_runner:TouchStage"]))
+    assert [stage.offsets_followed for stage in stages] == [True, True, True, True, True, False]

@@ -69,6 +69,11 @@ class Stage:
     # into text sets this (extract; a user's own extractor): without one such inputs are refused. The text it
     # makes is the one removed.jsonl's offsets index.
     extracts_html: ClassVar[bool] = False
+    # A stage whose process() reads nothing but doc.text (and its options) and changes nothing but doc.text,
+    # recording no removal (normalize) sets this: the runner may then run it on a copy of a document in a
+    # worker before the cross-document stage before it has seen the document, and keep that result when the
+    # cross-document stage leaves the document as it was (one round trip to the workers instead of two).
+    text_only: ClassVar[bool] = False
     # False for the last stage (set by the runner): no later stage removes anything, so the offsets
     # module need not follow this stage's change of the text (normalize's spaces).
     offsets_followed: bool = True

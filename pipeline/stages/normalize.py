@@ -60,6 +60,7 @@ class NormalizeStage(Stage):
 
     name = "normalize"
     Options = NormalizeOptions
+    text_only = True  # (the runner may normalize a document ahead of dedup: Stage.text_only)
 
     def __init__(self, options: NormalizeOptions | None = None) -> None:
         super().__init__(options)
