@@ -690,11 +690,30 @@ def main() -> None:
         cli(prog_name="cleancorpus")
     except SystemExit as done:
         gc.freeze()
-        if isinstance(done.code, int | None) and sys._getframe(1).f_globals.get("__name__") == "__main__":
+        if isinstance(done.code, int | None) and _called_by_the_program(sys._getframe(1)):
             _exit_process(done.code or 0)  # (the program itself: `python -m pipeline`, the command)
         raise
     finally:
         gc.freeze()
+
+
+def _called_by_the_program(caller: Any) -> bool:
+    """Whether ``main()`` was called by the program's own top level, with nothing to do after it: the code of
+    a ``__main__`` module run by the interpreter (`python -m pipeline`, the command's launcher, `python -c`),
+    outside any ``try`` or ``with`` block. Not so for IPython and Jupyter (a cell's code runs in ``__main__``
+    too, called by the shell, which catches SystemExit: ending the process killed the kernel), nor for a
+    script of the user's that catches SystemExit around it (it never got it)."""
+    if caller.f_globals.get("__name__") != "__main__":
+        return False
+    below = caller.f_back  # (None: the interpreter ran the script; runpy: `python -m`)
+    if below is not None and below.f_globals.get("__name__") != "runpy":
+        return False
+    import dis
+
+    exception_table = getattr(dis, "_parse_exception_table", None)  # (Python 3.11+: try/with blocks)
+    if exception_table is None:
+        return False
+    return not any(entry.start <= caller.f_lasti < entry.end for entry in exception_table(caller.f_code))
 
 
 def _exit_process(code: int) -> None:

@@ -278,6 +278,10 @@ def _apply_one(stage: Stage, st: StageStats, doc: Document, offsets: bool = True
     try:
         stage.process(doc)
     except Exception as err:  # a bug or a pathological document: quarantine it, go on
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            # SIGTERM's or Ctrl-C's exception, raised in Python code a kernel called (numba unpickling a
+            # constant) and wrapped by C in SystemError: the run stops, the document is not quarantined
+            raise err.__cause__ from None
         st.counters["errors"] += 1
         doc.reject(stage.name, f"stage error: {type(err).__name__}: {err}", quarantine=True)
     if len(doc.removed) > seen:

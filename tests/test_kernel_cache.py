@@ -179,3 +179,11 @@ def test_numbas_runtime_is_compiled_once_then_loaded_from_its_saved_copy(tmp_pat
     saved.write_bytes(saved.read_bytes()[:100])  # a truncated copy: compiled again and saved again
     assert run() == ["False", "True"]
     assert run() == ["True", "True"]
+    # a copy damaged on disk where its form still parses (a symbol's name in the machine code: one flipped
+    # bit): compiled again, not loaded (LLVM aborted the process: "Symbol not found", in every later run)
+    good = saved.read_bytes()
+    assert good.count(b"NRT_MemInfo_call_dtor") >= 1
+    saved.write_bytes(good.replace(b"NRT_MemInfo_call_dtor", b"NRT_MemInvo_call_dtor", 1))
+    assert run() == ["False", "True"]
+    assert saved.read_bytes() == good  # (the runtime's machine code is the same each time it is compiled)
+    assert run() == ["True", "True"]

@@ -805,3 +805,24 @@ def test_offsets_are_not_followed_after_the_last_stage_that_can_remove_something
     assert [stage.offsets_followed for stage in stages] == [True, True, True, False, False]
     stages = build_stages(specs([*names, "test_runner:TouchStage"]))
     assert [stage.offsets_followed for stage in stages] == [True, True, True, True, True, False]
+
+
+class StoppedInKernelStage(Stage):
+    """What a stop signal does to a stage whose numba kernel calls back into Python (numba unpickling a
+    constant): the handler's exception comes out of the kernel's call as SystemError caused by it."""
+
+    name = "stopped"
+
+    def process(self, doc: Document) -> None:
+        if doc.id == "1":
+            raise SystemError("CPUDispatcher(<function k>) returned a result with an exception set") from (
+                KeyboardInterrupt()
+            )
+
+
+def test_a_stop_signal_wrapped_by_a_kernels_call_stops_the_run_and_quarantines_nothing() -> None:
+    # (it was quarantined as "stage error: SystemError", and the run went on to exit 3 instead of 143)
+    docs = [Document(str(i), f"text {i}", "in.jsonl") for i in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        apply_stage(StoppedInKernelStage(), 0, Batch(docs))
+    assert not any(doc.rejected for doc in docs)

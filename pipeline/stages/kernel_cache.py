@@ -110,8 +110,23 @@ def _nrt_cache_name(codegen: Any) -> str:
     return f"numba_nrt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
 
 
-def _read_nrt(codegen: Any, data: bytes) -> Any:
-    """The runtime's library from its saved state (numba's own form of a cached library), or None."""
+# A saved runtime starts with the SHA-256 of the rest: machine code damaged on disk (a flipped bit, a block lost
+# in a crash) is otherwise loaded and run as it is: LLVM aborts the process on a bad relocation or symbol, and
+# a flipped instruction crashes it (SIGILL, SIGSEGV) or miscounts references, in every later run until deleted.
+_DIGEST_SIZE = 32
+
+
+def _nrt_bytes(library: Any) -> bytes:
+    """What is saved of the runtime's library: the digest, then numba's own form of a cached library."""
+    data = marshal.dumps(library.serialize_using_object_code())
+    return hashlib.sha256(data).digest() + data
+
+
+def _read_nrt(codegen: Any, saved: bytes) -> Any:
+    """The runtime's library from what ``_nrt_bytes`` saved, or None (damaged, or not such a copy)."""
+    digest, data = saved[:_DIGEST_SIZE], saved[_DIGEST_SIZE:]
+    if hashlib.sha256(data).digest() != digest:
+        return None
     state = marshal.loads(data)
     if not (isinstance(state, tuple) and len(state) == 3 and state[1] == "object" and isinstance(state[2], tuple)):
         return None
@@ -233,7 +248,7 @@ def install() -> None:
             CACHE_DIR / _nrt_cache_name(codegen),
             lambda data: _read_nrt(codegen, data),
             build,
-            lambda library: marshal.dumps(library.serialize_using_object_code()),
+            _nrt_bytes,
         )
 
     _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
