@@ -11,6 +11,8 @@ import shlex
 import shutil
 import struct
 import subprocess
+import sys
+import threading
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -533,6 +535,26 @@ def test_progress_display_shows_files_documents_speed_and_stage_counts() -> None
     shown = buffer.getvalue()
     assert "file 2/2" in shown and "120 docs" in shown and "dedup −20.0% 10 rejected" in shown
     assert "2.5/4.0 MB" in shown
+
+
+def test_the_progress_display_runs_no_thread_so_the_workers_can_be_forked() -> None:
+    from rich.console import Console
+
+    from pipeline.executors import start_method
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=200, color_system=None)
+    progress, update = _progress_display(console)
+    before = threading.active_count()
+    progress.start()
+    try:
+        assert threading.active_count() == before  # (rich's auto-refresh would start a thread here)
+        if before == 1:
+            assert start_method() == "fork" or sys.platform != "linux"
+        update(50, 500_000, 4_000_000, {"file": 0, "files": [_File(4_000_000)], "stages": {}})
+        assert "50 docs" in buffer.getvalue()  # update() redraws the display itself
+    finally:
+        progress.stop()
 
 
 def test_no_progress_display_without_a_terminal(tmp_path: Path) -> None:
