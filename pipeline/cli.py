@@ -700,14 +700,44 @@ def main() -> None:
     # set up), and frozen at exit the interpreter's last collection skips them: ~0.5 s of a short run here.
     gc.disable()
     try:
-        cli(prog_name="cleancorpus")
+        try:
+            cli(prog_name="cleancorpus")
+        except OSError as err:
+            if err.errno not in _WRITE_ERRNOS:
+                raise
+            sys.exit(_output_failed(err))
     except SystemExit as done:
         gc.freeze()
-        if isinstance(done.code, int | None) and _called_by_the_program(sys._getframe(1)):
-            _exit_process(done.code or 0)  # (the program itself: `python -m pipeline`, the command)
+        code = done.code
+        if code in (0, None) and sys.stdout is not None:
+            try:  # (what is still buffered: its error would otherwise come at exit, as a traceback)
+                sys.stdout.flush()
+            except OSError as err:
+                if err.errno not in _WRITE_ERRNOS:
+                    raise
+                code = _output_failed(err)
+        if isinstance(code, int | None) and _called_by_the_program(sys._getframe(1)):
+            _exit_process(code or 0)  # (the program itself: `python -m pipeline`, the command)
+        if code != done.code:
+            raise SystemExit(code) from None
         raise
     finally:
         gc.freeze()
+
+
+def _output_failed(err: OSError) -> int:
+    """A command's output that cannot be written (`cleancorpus stages > /dev/full`, a full disk under a
+    redirect): one line, not a traceback, and exit 1. What is still buffered for stdout is dropped, so that
+    the interpreter does not fail again on it at exit. (A run reports its own files' write errors.)"""
+    where = err.filename or "the output"
+    click.echo(f"cleancorpus: cannot write {where}: {err.strerror}", err=True)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_FAILED
 
 
 def _called_by_the_program(caller: Any) -> bool:

@@ -112,3 +112,15 @@ def test_main_in_a_try_block_or_under_a_shell_raises_system_exit() -> None:
         "shell got 2",
         "shell goes on",
     ]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["stages"], ["--version"]])  # (written at once, and left buffered until exit)
+def test_output_that_cannot_be_written_is_one_line_and_exit_1_not_a_traceback(args: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", *args], stdout=full, stderr=subprocess.PIPE, text=True, env=env
+        )
+    assert done.returncode == 1
+    assert done.stderr == "cleancorpus: cannot write the output: No space left on device\n"
