@@ -51,17 +51,21 @@ class Terminated(KeyboardInterrupt):
     behind. Raised in the main thread, it ends the run as an interrupt does, cleanly."""
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not break the clean-up of the first
-    raise Terminated
-
-
-def _catch_sigterm() -> Any:
-    """Turn SIGTERM into Terminated in this (main) thread; the handler it replaces, to restore (None: not
+def _catch_sigterm(stop: threading.Event) -> Any:
+    """Turn SIGTERM into Terminated in this (main) thread, and set ``stop`` first: where Python drops the
+    exception a handler raises (code called back from C: a ``__del__``, a kernel's callback), the runner still
+    stops at its next batch (``runner.StopRequested``). Returns the handler it replaces, to restore (None: not
     installed, off the main thread). Workers forked later go back to the default (executors._start_worker)."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, _terminate)
+    stop.clear()
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not break the clean-up of the first
+        stop.set()
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -177,8 +181,8 @@ def run(
     closed by its reader, 143 ended by SIGTERM (nothing unfinished kept).
     """
     from pipeline.io import StdoutClosed
+    from pipeline.runner import StopRequested, state_folder, stop_requested
     from pipeline.runner import run as run_pipeline
-    from pipeline.runner import state_folder
     from pipeline.state import DB_NAME, Inaccessible, StateCorrupt, StateLocked, run_lock, set_aside_if_damaged
 
     if log_json and not log_file:  # it would be ignored: there is no log without a log file
@@ -216,7 +220,7 @@ def run(
         executor,
         shown_workers,
     )
-    previous_sigterm = _catch_sigterm()
+    previous_sigterm = _catch_sigterm(stop_requested)
     try:
         if rebuild and folder.is_dir():
             # The runner cannot open a damaged database to reset it: set it aside first (under the lock, so
@@ -261,7 +265,7 @@ def run(
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         sys.exit(EXIT_PIPE_CLOSED)
-    except Terminated as err:
+    except (Terminated, StopRequested) as err:
         log.error("terminated (SIGTERM)")
         _fail(f"terminated (SIGTERM); {_what_is_left(err)}", EXIT_TERMINATED)
     except KeyboardInterrupt as err:

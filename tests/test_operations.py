@@ -198,6 +198,39 @@ def test_sigterm_to_the_workers_does_not_break_the_run(tmp_path: Path, to: str) 
     assert _outputs(out) == _outputs(reference)
 
 
+class SignalLostAt(Stage):
+    """At the document named by CLEANCORPUS_TEST_SIGNAL_AT, what the SIGTERM handler does when Python then drops
+    the exception it raises (code called back from C: a ``__del__``, a kernel's callback): the stop flag is set,
+    and nothing is raised."""
+
+    name = "signal-lost"
+
+    def process(self, doc: Document) -> None:
+        from pipeline import runner
+
+        if doc.id == os.environ.get("CLEANCORPUS_TEST_SIGNAL_AT"):
+            runner.stop_requested.set()
+
+
+def test_a_sigterm_whose_exception_was_lost_still_stops_the_run(tmp_path: Path) -> None:
+    # The run went on to the end and exited 0 (3 of 14 SIGTERMs in session 18's QA); it now stops after the batch.
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"First file, document {i}."} for i in range(200)])
+    _write_jsonl(src / "b.jsonl", [{"id": f"b{i}", "text": f"Second file, document {i}."} for i in range(40)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: test_operations:SignalLostAt\n  - stage: normalize\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("run", str(src), "-o", str(out), "-c", str(config), "-q")
+    ended = _cli(*args, env={"CLEANCORPUS_TEST_SIGNAL_AT": "a3"})
+    assert ended.returncode == 143, ended.stderr
+    assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
+    assert not (out / "a.jsonl").exists() and not list(out.rglob("*.partial"))
+    assert _cli(*args).returncode == 0  # (and the next run does it all)
+    reference = tmp_path / "reference"
+    assert _cli("run", str(src), "-o", str(reference), "-c", str(config), "-q").returncode == 0
+    assert _outputs(out) == _outputs(reference)
+
+
 @pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="fork callbacks")
 def test_sigterm_while_a_worker_is_forked_ends_the_run(tmp_path: Path) -> None:
     # Python ran the SIGTERM handler inside a fork callback (logging's lock release), where the exception it
