@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from boilerplate_reference import rule_verdicts_python
 
 from pipeline.document import Document
 from pipeline.stages import boilerplate
@@ -3249,14 +3250,15 @@ def _loop_pages(every: int) -> list[Document]:
 
 
 def _assert_loops_agree(stage: BoilerplateStage, docs: list[Document], seen: Counter) -> None:
-    """_rule_verdicts (compiled) and _rule_verdicts_python give the same verdicts, cuts, markers, article
-    stretch, scored lines and counts on every document, with the line scorer on and off, copies or not."""
+    """_rule_verdicts (compiled) and rule_verdicts_python (tests/boilerplate_reference.py) give the same verdicts,
+    cuts, markers, article stretch, scored lines and counts on every document, with the line scorer on and off,
+    copies or not."""
     for doc in docs:
         lines = doc.text.split("\n")
         for scorer in (True, False):
             for copy in (False, True):
                 got, recurring_body, body = stage._rule_verdicts(doc, lines, scorer, copy)
-                want, want_recurring_body, want_body = stage._rule_verdicts_python(doc, lines, scorer, copy)
+                want, want_recurring_body, want_body = rule_verdicts_python(stage, doc, lines, scorer, copy)
                 assert (recurring_body, body) == (want_recurring_body, want_body), doc.id
                 assert got.verdict == want.verdict, doc.id
                 assert (got.prefixes, got.new_text) == (want.prefixes, want.new_text), doc.id
@@ -3306,7 +3308,7 @@ def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):
     stage.prepare(iter(docs))
     ahead = [stage._rule_verdicts(doc, doc.text.split("\n"), None, False)[0] for doc in docs]
     for doc, got in zip(docs, ahead, strict=True):  # (the cache was emptied several times since)
-        want = stage._rule_verdicts_python(doc, doc.text.split("\n"), None, False)[0]
+        want = rule_verdicts_python(stage, doc, doc.text.split("\n"), None, False)[0]
         assert got.verdict == want.verdict, doc.id
         assert list(got.infos) == want.infos, doc.id  # (its rows' tuples, made after the cache was emptied)
         inputs = boilerplate._scorer_inputs(doc.text.split("\n"), got, got.scored or [])

@@ -1932,12 +1932,13 @@ def rule_loop(
     scored: np.ndarray,
     counts: np.ndarray,
 ) -> None:
-    """BoilerplateStage._rule_verdicts' loop, _mark_navigation and _mark_outside_content for one document
-    of n lines: ``rows`` (n) its lines' rows in the line cache's ``cols`` / ``hashes``; ``site``: the
-    site's recurring key hashes (sorted int64; the corpus-wide ones are a column); ``switches``: the
-    options (RS_*). Writes each line's rule code to ``verdict`` (n, 0 kept), and in line order the lines
-    cut as a breadcrumb prefix, the end markers and the lines the article search looks at to
-    ``prefixes``, ``markers``, ``scored`` (n each), with their numbers and the rest in ``counts`` (RL_*)."""
+    """BoilerplateStage._rule_verdicts' loop, navigation runs and article stretch (in Python:
+    tests/boilerplate_reference.py) for one document of n lines: ``rows`` (n) its lines' rows in the line
+    cache's ``cols`` / ``hashes``; ``site``: the site's recurring key hashes (sorted int64; the corpus-wide
+    ones are a column); ``switches``: the options (RS_*). Writes each line's rule code to ``verdict`` (n, 0
+    kept), and in line order the lines cut as a breadcrumb prefix, the end markers and the lines the article
+    search looks at to ``prefixes``, ``markers``, ``scored`` (n each), with their numbers and the rest in
+    ``counts`` (RL_*)."""
     n = rows.size
     recurring_on = switches[RS_RECURRING] != 0
     copy = switches[RS_COPY] != 0
@@ -2030,7 +2031,7 @@ def rule_loop(
 
 @numba.njit(cache=True, nogil=True)
 def _mark_navigation(verdict: np.ndarray, nav: np.ndarray, nav_lines: np.ndarray, min_run: int) -> None:
-    """BoilerplateStage._mark_navigation on rule codes."""
+    """tests/boilerplate_reference.mark_navigation on rule codes."""
     n = verdict.size
     i = 0
     for start in nav_lines:
@@ -2062,7 +2063,7 @@ def _mark_outside_content(
     switches: np.ndarray,
     counts: np.ndarray,
 ) -> None:
-    """BoilerplateStage._mark_outside_content on rule codes; the stretch goes to counts[RL_STRETCH:]."""
+    """tests/boilerplate_reference.mark_outside_content on rule codes; the stretch goes to counts[RL_STRETCH:]."""
     penalty = switches[RS_LINE_PENALTY]
     removed_penalty = switches[RS_REMOVED_COST]
     best = cur = 0
