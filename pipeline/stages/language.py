@@ -50,19 +50,23 @@ import difflib
 import hashlib
 import io
 import json
+import linecache
 import marshal
 import math
 import os
 import random
 import re
+import sys
 import threading
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import accumulate, repeat
 from operator import itemgetter
 from pathlib import Path
+from types import CodeType
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -2315,6 +2319,53 @@ _SCRIPT_TABLE_FILE = "script_table.json"
 _CACHE_DIR = CACHE_DIR  # the script table's and langdetect profiles' (tests point it elsewhere)
 
 
+def _cached_bmp_table(name: str, build: Callable[[], np.ndarray], *patterns: regex.Pattern) -> np.ndarray:
+    """``build()``, a table by code point (below U+10000), read from the copy an earlier process saved
+    in ``_CACHE_DIR`` (`cached_build`): the six such tables took ~22 ms of every fresh process. The file
+    name holds a hash of what the table depends on (the builder's source, the ``patterns`` it matches,
+    this Python (its ``str`` predicates), its Unicode data, ``regex``, the kernels' constants), so a change
+    to any builds and saves a new one. The copy carries a SHA-256 of its bytes: a damaged one is rebuilt."""
+    source = _source_of(build.__code__)
+    if not source:  # no source (a bytecode-only install): no key to trust a copy by
+        return build()
+    constants = sorted((k, int(v)) for k, v in vars(language_kernels).items() if k.isupper() and isinstance(v, int))
+    depends = [(p.pattern, int(p.flags)) for p in patterns]
+    key = [source, depends, sys.version, unicodedata.unidata_version, regex.__version__, constants]
+    digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
+    return cached_build(_CACHE_DIR / f"language_{name}-{digest}.npy", _read_bmp_table, build, _bmp_table_bytes)
+
+
+def _source_of(code: CodeType) -> str:
+    """The source lines of a function's code, from its first line to the last line of its own or its
+    nested code's (``inspect.getsource`` tokenizes: ~6 ms to compile its tokenizer in a fresh process)."""
+    lines = linecache.getlines(code.co_filename)
+    last = max(_last_line(code), code.co_firstlineno)
+    return "".join(lines[code.co_firstlineno - 1 : last])
+
+
+def _last_line(code: CodeType) -> int:
+    nested = [_last_line(c) for c in code.co_consts if isinstance(c, CodeType)]
+    return max([line for _, _, line in code.co_lines() if line is not None] + nested)
+
+
+def _read_bmp_table(data: bytes) -> np.ndarray | None:
+    """The table `_bmp_table_bytes` saved, or None if its bytes are not the ones it hashed."""
+    body = memoryview(data)[32:]
+    if hashlib.sha256(body).digest() != data[:32]:
+        return None
+    table = np.load(io.BytesIO(body), allow_pickle=False)
+    # writable like a built one: the kernels were compiled for writable arrays (a read-only one is
+    # another numba type, which would compile them again)
+    return table.copy() if table.ndim == 1 else None
+
+
+def _bmp_table_bytes(table: np.ndarray) -> bytes:
+    saved = io.BytesIO()
+    np.save(saved, table, allow_pickle=False)
+    body = saved.getvalue()
+    return hashlib.sha256(body).digest() + body
+
+
 def _script_table_key() -> dict:
     """What the table depends on: the `regex` version and the classes."""
     return {
@@ -2399,7 +2450,11 @@ def _has_non_latin_letter(text: str, cps: np.ndarray) -> bool:
 
 @lru_cache(maxsize=1)
 def _non_latin_letters() -> np.ndarray:
-    """`_NON_LATIN_LETTER_RE` of every code point below U+10000 (~2 ms)."""
+    """`_NON_LATIN_LETTER_RE` of every code point below U+10000 (~1 ms to build)."""
+    return _cached_bmp_table("non_latin_letters", _build_non_latin_letters, _NON_LATIN_LETTER_RE)
+
+
+def _build_non_latin_letters() -> np.ndarray:
     every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     table = np.zeros(0x10000, dtype=np.bool_)
     for m in regex.finditer(_NON_LATIN_LETTER_RE.pattern + "+", every, flags=regex.V1):
@@ -2433,7 +2488,11 @@ _NO_WORDS = np.zeros((0, 3), dtype=np.int64)
 def _case_table() -> np.ndarray:
     """`language_kernels.CASE_LOWER`, `CASE_BLOCKS` and `CASE_UPPER` (str.islower, str.istitle and
     str.isupper of the character) by code point below U+10000, for `_evidence`'s tests in
-    `sentence_words` (str.islower of a word: no character istitle, one islower)."""
+    `sentence_words` (str.islower of a word: no character istitle, one islower). ~10 ms to build."""
+    return _cached_bmp_table("case", _build_case_table)
+
+
+def _build_case_table() -> np.ndarray:
     k = language_kernels
     chars = [chr(c) for c in range(k.WORD_TABLE_SIZE)]
     lower = np.fromiter(map(str.islower, chars), dtype=np.bool_, count=len(chars))
@@ -2457,7 +2516,11 @@ def _letter_classes(script: str) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _word_char_table() -> np.ndarray:
     """`[\\p{L}\\p{M}]` (`_WORD_RE`'s letters) of every code point below U+10000, matched by `regex`
-    itself (~10 ms), for `language_kernels.sentence_words`."""
+    itself (~1 ms to build), for `language_kernels.sentence_words`."""
+    return _cached_bmp_table("word_chars", _build_word_char_table)
+
+
+def _build_word_char_table() -> np.ndarray:
     size = language_kernels.WORD_TABLE_SIZE
     every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     table = np.zeros(size, dtype=np.bool_)
@@ -2470,6 +2533,10 @@ def _word_char_table() -> np.ndarray:
 def _letter_or_digit_table() -> np.ndarray:
     """`_LETTER_OR_DIGIT_RE` of every code point below U+10000, matched by `regex` itself, for
     `language_kernels.sentence_hits`' `_capitalised_inside`."""
+    return _cached_bmp_table("letters_or_digits", _build_letter_or_digit_table, _LETTER_OR_DIGIT_RE)
+
+
+def _build_letter_or_digit_table() -> np.ndarray:
     size = language_kernels.WORD_TABLE_SIZE
     every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     table = np.zeros(size, dtype=np.bool_)
@@ -2490,7 +2557,11 @@ def _frequent_rows(script: str) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _sentence_table() -> np.ndarray:
     """`language_kernels.sentence_spans`' classes of every code point below U+10000, from the
-    character classes of `_SENTENCE_END_RE` matched by `regex` itself (~10 ms)."""
+    character classes of `_SENTENCE_END_RE` matched by `regex` itself (~6 ms to build)."""
+    return _cached_bmp_table("sentence", _build_sentence_table)
+
+
+def _build_sentence_table() -> np.ndarray:
     k = language_kernels
     every = np.arange(k.SENTENCE_TABLE_SIZE, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     table = np.zeros(k.SENTENCE_TABLE_SIZE, dtype=np.uint16)
@@ -2942,7 +3013,7 @@ _STRIP_TABLE[list(map(ord, _STRIP))] = True
 
 @lru_cache(maxsize=1)
 def _alpha_table() -> np.ndarray:
-    return language_kernels.alpha_table()
+    return _cached_bmp_table("alpha", language_kernels.alpha_table)
 
 
 @lru_cache(maxsize=32)
