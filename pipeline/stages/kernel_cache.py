@@ -153,6 +153,48 @@ def applies(numba_version: str, environ: Mapping[str, str] = os.environ) -> bool
     return (major, minor) in TESTED_NUMBA
 
 
+# numba's cache data files (.nbc: a kernel's machine code, pickled) end with this mark and a SHA-256 of the rest.
+# numba trusts what it reads: 4 flipped bits in one made runs crash (SIGSEGV) or quarantine documents, every run
+# until the file was deleted (session 18). pickle stops at its STOP opcode, so numba's own loader still reads
+# these files; a file without a good mark is a cache miss here: compiled again and saved with one.
+DATA_MARK = b"\0ccsha256"
+
+
+def _check_data_files() -> None:
+    """Make numba's cache write its data files with DATA_MARK and a checksum, and read only files that pass."""
+    import hashlib
+    import pickle
+
+    from numba.core.caching import IndexDataCacheFile
+
+    load_data = IndexDataCacheFile.__dict__.get("_load_data")
+    save_data = IndexDataCacheFile.__dict__.get("_save_data")
+    if load_data is None or save_data is None or getattr(save_data, "_checked", False):
+        return
+    needed = ("_dump", "_data_path", "_open_for_write")
+    if not all(callable(getattr(IndexDataCacheFile, name, None)) for name in needed):
+        return
+    tail = len(DATA_MARK) + hashlib.sha256().digest_size
+
+    def _save_data(self: Any, name: str, data: Any) -> None:
+        payload = self._dump(data)
+        with self._open_for_write(self._data_path(name)) as f:  # (numba's: a temporary file, renamed)
+            f.write(payload + DATA_MARK + hashlib.sha256(payload).digest())
+
+    def _load_data(self: Any, name: str) -> Any:
+        path = self._data_path(name)
+        with open(path, "rb") as f:
+            data = f.read()
+        payload, mark, digest = data[:-tail], data[-tail : -tail + len(DATA_MARK)], data[-tail + len(DATA_MARK) :]
+        if mark != DATA_MARK or hashlib.sha256(payload).digest() != digest:
+            raise OSError(f"{path}: not written by this check or damaged")  # (IndexDataCacheFile.load: a miss)
+        return pickle.loads(payload)
+
+    _save_data._checked = True  # type: ignore[attr-defined]
+    IndexDataCacheFile._save_data = _save_data  # type: ignore[method-assign]
+    IndexDataCacheFile._load_data = _load_data  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Make numba load cached CPU kernels as above. Nothing changes where numba's loader is not the one
     this was written for (another numba release than those tested, its functions or attributes missing),
@@ -251,6 +293,7 @@ def install() -> None:
             _nrt_bytes,
         )
 
+    _check_data_files()
     _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
     CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
     CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
