@@ -272,6 +272,9 @@ def run(
         log.error("interrupted")
         _fail(f"interrupted; {_what_is_left(err)}", EXIT_FAILED)
     except Exception as err:
+        if stop_requested.is_set():  # SIGTERM's exception wrapped on its way (a kernel's callback: SystemError)
+            log.error("terminated (SIGTERM): %s: %s", type(err).__name__, err)
+            _fail(f"terminated (SIGTERM); {_what_is_left(err)}", EXIT_TERMINATED)
         _exit_if_damaged(err, folder / DB_NAME, config_path, outdir, log)  # damage found past the database's header
         log.exception("run failed")
         if os.environ.get("CLEANCORPUS_DEBUG"):

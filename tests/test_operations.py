@@ -212,6 +212,38 @@ class SignalLostAt(Stage):
             runner.stop_requested.set()
 
 
+class SignalWrappedAt(Stage):
+    """At the document named by CLEANCORPUS_TEST_SIGNAL_AT, in its batch's ``process_ahead`` (outside the per-document
+    quarantine): SIGTERM's handler ran inside code called back from C, which wrapped its exception in SystemError."""
+
+    name = "signal-wrapped"
+
+    def process_ahead(self, docs: list[Document]) -> None:
+        from pipeline import runner
+        from pipeline.cli import Terminated
+
+        if any(doc.id == os.environ.get("CLEANCORPUS_TEST_SIGNAL_AT") for doc in docs):
+            runner.stop_requested.set()
+            raise SystemError("<built-in function kernel> returned a result with an exception set") from Terminated()
+
+    def process(self, doc: Document) -> None:
+        return None
+
+
+def test_a_sigterm_wrapped_on_its_way_outside_a_document_still_ends_the_run_as_terminated(tmp_path: Path) -> None:
+    # It failed the run with exit 1 and "run failed: SystemError: ..." (seen by session 18's QA as possible in
+    # boilerplate's process_ahead); a stop is a stop: exit 143, nothing half-written.
+    src = tmp_path / "in"
+    _write_jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": f"First file, document {i}."} for i in range(200)])
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  - stage: test_operations:SignalWrappedAt\n  - stage: normalize\n", encoding="utf-8")
+    out = tmp_path / "out"
+    ended = _cli("run", str(src), "-o", str(out), "-c", str(config), "-q", env={"CLEANCORPUS_TEST_SIGNAL_AT": "a70"})
+    assert ended.returncode == 143, ended.stderr
+    assert ended.stderr.startswith("cleancorpus: error: terminated (SIGTERM)"), ended.stderr
+    assert not (out / "a.jsonl").exists() and not list(out.rglob("*.partial"))
+
+
 def test_a_sigterm_whose_exception_was_lost_still_stops_the_run(tmp_path: Path) -> None:
     # The run went on to the end and exited 0 (3 of 14 SIGTERMs in session 18's QA); it now stops after the batch.
     src = tmp_path / "in"
