@@ -254,20 +254,23 @@ def _create_database(path: Path) -> None:
     new = path.with_name(f"{path.name}.new-{os.getpid()}")
     for suffix in _SIDE_FILES:  # left by a process of the same id that was killed here
         Path(f"{new}{suffix}").unlink(missing_ok=True)
-    db = sqlite3.connect(new, isolation_level=None)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(_SCHEMA)
-    finally:
-        db.close()
-    try:
-        os.link(new, path)
-    except FileExistsError:
-        pass  # another process made it first: use theirs
-    except OSError:  # a file system without hard links
-        if not path.exists():
-            os.replace(new, path)
-    new.unlink(missing_ok=True)
+        db = sqlite3.connect(new, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+        try:
+            os.link(new, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(new, path)
+    finally:  # (also when a stop signal ends the run here: a stray state.sqlite.new-PID was left once)
+        for suffix in _SIDE_FILES:
+            Path(f"{new}{suffix}").unlink(missing_ok=True)
 
 
 def _take_lock(folder: Path) -> IO[str]:

@@ -522,3 +522,18 @@ def test_an_input_file_compressed_in_place_is_named_in_a_warning(tmp_path: Path,
     compress("a.jsonl")
     other = _cli(*args)
     assert other.returncode == 0 and other.stderr == "", other.stderr
+
+
+def test_a_stop_while_the_state_database_is_made_leaves_no_stray_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SIGTERM 1 s into a first --workers 2 run once left state.sqlite.new-PID beside the database (s18-qa).
+    from pipeline import state
+
+    def stopped(src: object, dst: object) -> None:
+        raise KeyboardInterrupt  # (the stop signal's exception, raised just as the database is put in place)
+
+    monkeypatch.setattr(state.os, "link", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        state._create_database(tmp_path / "state.sqlite")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
