@@ -203,7 +203,7 @@ def test_numbas_runtime_is_compiled_once_then_loaded_from_its_saved_copy(tmp_pat
     assert run() == ["True", "True"]
 
 
-def test_numbas_cache_data_files_carry_a_checksum_and_a_damaged_or_unmarked_one_is_a_miss(tmp_path: Path) -> None:
+def test_numbas_cache_files_carry_a_checksum_and_a_damaged_or_unmarked_one_is_a_miss(tmp_path: Path) -> None:
     # 4 flipped bits in one .nbc file made every later run crash (SIGSEGV) or quarantine documents (session 18).
     from numba.core.caching import IndexDataCacheFile
 
@@ -221,4 +221,14 @@ def test_numbas_cache_data_files_carry_a_checksum_and_a_damaged_or_unmarked_one_
     assert files.load("key") == ("machine code", b"\x01")
     unmarked = data.read_bytes()[: -len(kernel_cache.DATA_MARK) - 32]  # as numba's own loader wrote it
     data.write_bytes(unmarked)
+    assert files.load("key") is None
+    # The index (which data file holds which signature) too: damaged, it is empty, a miss.
+    files.save("key", ("machine code", b"\x02"))
+    [index] = tmp_path.glob("*.nbi")
+    assert files.load("key") == ("machine code", b"\x02")
+    damaged = bytearray(index.read_bytes())
+    damaged[-40] ^= 0x01
+    index.write_bytes(bytes(damaged))
+    assert files.load("key") is None
+    index.write_bytes(b"\x80\x05garbage")
     assert files.load("key") is None

@@ -153,7 +153,8 @@ def applies(numba_version: str, environ: Mapping[str, str] = os.environ) -> bool
     return (major, minor) in TESTED_NUMBA
 
 
-# numba's cache data files (.nbc: a kernel's machine code, pickled) end with this mark and a SHA-256 of the rest.
+# numba's cache files (.nbc: a kernel's machine code, pickled; .nbi: which file holds which signature) end with
+# this mark and a SHA-256 of the rest.
 # numba trusts what it reads: 4 flipped bits in one made runs crash (SIGSEGV) or quarantine documents, every run
 # until the file was deleted (session 18). pickle stops at its STOP opcode, so numba's own loader still reads
 # these files; a file without a good mark is a cache miss here: compiled again and saved with one.
@@ -161,20 +162,25 @@ DATA_MARK = b"\0ccsha256"
 
 
 def _check_data_files() -> None:
-    """Make numba's cache write its data files with DATA_MARK and a checksum, and read only files that pass."""
+    """Make numba's cache write its data and index files with DATA_MARK and a checksum, and read only files
+    that pass."""
     import hashlib
     import pickle
 
     from numba.core.caching import IndexDataCacheFile
 
-    load_data = IndexDataCacheFile.__dict__.get("_load_data")
     save_data = IndexDataCacheFile.__dict__.get("_save_data")
-    if load_data is None or save_data is None or getattr(save_data, "_checked", False):
+    if save_data is None or getattr(save_data, "_checked", False):
         return
-    needed = ("_dump", "_data_path", "_open_for_write")
+    needed = ("_dump", "_data_path", "_open_for_write", "_load_data", "_load_index", "_save_index")
     if not all(callable(getattr(IndexDataCacheFile, name, None)) for name in needed):
         return
     tail = len(DATA_MARK) + hashlib.sha256().digest_size
+
+    def _checked(data: bytes) -> bytes | None:
+        """``data`` less its mark and checksum, if they are there and right; else None."""
+        payload, mark, digest = data[:-tail], data[-tail : -tail + len(DATA_MARK)], data[-tail + len(DATA_MARK) :]
+        return payload if mark == DATA_MARK and hashlib.sha256(payload).digest() == digest else None
 
     def _save_data(self: Any, name: str, data: Any) -> None:
         payload = self._dump(data)
@@ -185,14 +191,41 @@ def _check_data_files() -> None:
         path = self._data_path(name)
         with open(path, "rb") as f:
             data = f.read()
-        payload, mark, digest = data[:-tail], data[-tail : -tail + len(DATA_MARK)], data[-tail + len(DATA_MARK) :]
-        if mark != DATA_MARK or hashlib.sha256(payload).digest() != digest:
+        payload = _checked(data)
+        if payload is None:
             raise OSError(f"{path}: not written by this check or damaged")  # (IndexDataCacheFile.load: a miss)
         return pickle.loads(payload)
+
+    def _save_index(self: Any, overloads: dict[Any, str]) -> None:
+        payload = self._dump((self._source_stamp, overloads))
+        with self._open_for_write(self._index_path) as f:
+            pickle.dump(self._version, f, protocol=-1)
+            f.write(payload + DATA_MARK + hashlib.sha256(payload).digest())
+
+    def _load_index(self: Any) -> dict[Any, str]:
+        # numba's, but an index that fails its check is empty (a miss): a damaged one mapped signatures to
+        # other kernels' data or failed to unpickle, and every call of its kernels failed (documents quarantined)
+        try:
+            with open(self._index_path, "rb") as f:
+                version = pickle.load(f)
+                data = f.read()
+        except FileNotFoundError:
+            return {}
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError):
+            return {}
+        if version != self._version:
+            return {}
+        payload = _checked(data)
+        if payload is None:
+            return {}
+        stamp, overloads = pickle.loads(payload)
+        return overloads if stamp == self._source_stamp else {}
 
     _save_data._checked = True  # type: ignore[attr-defined]
     IndexDataCacheFile._save_data = _save_data  # type: ignore[method-assign]
     IndexDataCacheFile._load_data = _load_data  # type: ignore[method-assign]
+    IndexDataCacheFile._save_index = _save_index  # type: ignore[method-assign]
+    IndexDataCacheFile._load_index = _load_index  # type: ignore[method-assign]
 
 
 def install() -> None:
