@@ -3,7 +3,9 @@ text: lingua sentences of many scripts, mixed with URLs and code tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 from importlib import resources
 from pathlib import Path
 
@@ -242,15 +244,33 @@ def test_script_table_for_another_regex_is_built_once_and_cached(tmp_path, monke
         lang._script_table.cache_clear()
 
 
+def _clear_profiles() -> None:
+    for cached in (lang._saved_profiles, lang._profiles, lang._script_indexes, lang._frequent_words, lang._score_table):
+        cached.cache_clear()
+
+
 def test_word_profiles_come_from_a_saved_copy_only_when_it_reads(tmp_path, monkeypatch):
-    """The word profiles are saved once and read back equal to the ones built from profiles.json (same
-    order, same floats); a damaged copy is rebuilt, and an unwritable place only means building each time."""
+    """The word profiles, their by-script indexes and each script's score table and frequent words are saved
+    once and read back equal to the ones built from profiles.json (same order, same floats, writable arrays);
+    a copy whose SHA-256 does not match (damaged, truncated) is rebuilt, and an unwritable place only means
+    building each time."""
     text = resources.files("pipeline").joinpath("data", "language", "profiles.json").read_text(encoding="utf-8")
     built = lang._build_profiles(json.loads(text))
+    indexes = lang._build_script_indexes(built)
     monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path)
 
     def fresh() -> lang._Profiles:
-        lang._profiles.cache_clear()
+        _clear_profiles()
+        got = lang._script_indexes()
+        assert got == indexes and list(got) == list(indexes) and list(got["Latin"]) == list(indexes["Latin"])
+        for script, index in indexes.items():
+            frequent = lang._build_frequent_words(built, index)
+            assert lang._frequent_words(script) == frequent and list(lang._frequent_words(script)) == list(frequent)
+            want, table = lang._build_score_table(built, index, script), lang._score_table(script)
+            assert table.names == want.names and list(table.row.items()) == list(want.row.items())
+            for a, b in zip(table[3:], want[3:], strict=True):
+                assert a.dtype == b.dtype and np.array_equal(a, b) and a.flags.writeable
+            assert table.oov.dtype == want.oov.dtype and np.array_equal(table.oov, want.oov)
         return lang._profiles()
 
     try:
@@ -258,15 +278,50 @@ def test_word_profiles_come_from_a_saved_copy_only_when_it_reads(tmp_path, monke
         [saved] = tmp_path.glob("language_profiles-*.marshal")
         read = fresh()
         assert read == built and list(read.index) == list(built.index) and list(read.words) == list(built.words)
-        saved.write_bytes(saved.read_bytes()[:1000])  # truncated
-        assert fresh() == built
-        saved.write_bytes(b"\x00not marshal")
-        assert fresh() == built
+        good = saved.read_bytes()
+        data = bytearray(good)
+        data[-40] ^= 1  # one bit flipped in the payload: not trusted
+        for damaged in (bytes(data), good[:1000], b"\x00not marshal", b""):
+            saved.write_bytes(damaged)
+            assert fresh() == built
+            assert saved.read_bytes() == good  # rebuilt and saved again
         (tmp_path / "file").write_text("")
         monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path / "file" / "cache")
         assert fresh() == built
     finally:
-        lang._profiles.cache_clear()
+        _clear_profiles()
+
+
+def test_the_script_tables_are_read_with_the_profiles_not_built_in_each_process(tmp_path, monkeypatch):
+    """A process that finds the saved copy does not regroup the profile index by script nor build a script's
+    score table and frequent words (~17 ms of every fresh process): the copy holds them, and a good copy of
+    other ones shows it is what is read (patching a builder would change the copy's name: its source is part
+    of it)."""
+    monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path)
+    try:
+        _clear_profiles()
+        lang._script_indexes()
+        [saved] = tmp_path.glob("language_profiles-*.marshal")
+        script, words, oov, index, _, _, scores = marshal.loads(saved.read_bytes()[32:])
+        other_index = {"Latin": {"zz": (("en", 1.0),)}}
+        other_frequent = {"Latin": {"zz": frozenset({"en"})}}
+        ptr, langs, deltas = np.array([0, 0, 1], dtype=np.int64), np.array([0]), np.array([1.0])
+        other_scores = {
+            "Latin": (("en",), np.array([-9.0]).tobytes(), {"zz": 1}, ptr.tobytes(), langs.tobytes(), deltas.tobytes())
+        }
+        payload = marshal.dumps((script, words, oov, index, other_index, other_frequent, other_scores))
+        saved.write_bytes(hashlib.sha256(payload).digest() + payload)
+        _clear_profiles()
+        assert lang._script_index("Latin") == other_index["Latin"]
+        assert lang._frequent_words("Latin") == other_frequent["Latin"]
+        table = lang._score_table("Latin")
+        assert table.names == ("en",) and table.row == {"zz": 1} and table.deltas.tolist() == [1.0]
+        assert table.oov.tolist() == [-9.0] and table.ptr.tolist() == [0, 0, 1] and table.langs.flags.writeable
+        assert "Cyrillic" not in lang._script_indexes()
+        assert lang._frequent_words("Cyrillic") == {}  # a script the copy lacks: built (from nothing here)
+        assert scores  # the real copy held every script's table
+    finally:
+        _clear_profiles()
 
 
 _BMP_TABLES = {

@@ -255,20 +255,68 @@ class _Profiles:
 
 @lru_cache(maxsize=1)
 def _profiles() -> _Profiles:
-    """profiles.json as `_Profiles`, from the copy an earlier process saved beside the package (marshal:
-    ~0.02 s instead of ~0.05-0.07 s of parsing and building). The file name holds a hash of what it is made from
-    (the JSON, _OOV, _PROFILES_CACHE_VERSION); an unreadable copy is rebuilt."""
+    """profiles.json as `_Profiles` (`_saved_profiles`)."""
+    return _saved_profiles().profiles
+
+
+class _Saved(NamedTuple):
+    """What `_saved_profiles` keeps: the profiles and the tables made from them for every script."""
+
+    profiles: _Profiles
+    indexes: dict[str, dict[str, tuple[tuple[str, float], ...]]]  # `_script_indexes`
+    frequent: dict[str, dict[str, frozenset[str]]]  # script -> `_frequent_words`
+    scores: dict[str, _ScoreTable]  # script -> `_score_table`
+
+
+@lru_cache(maxsize=1)
+def _saved_profiles() -> _Saved:
+    """`_Profiles`, `_script_indexes` and each script's `_frequent_words` and `_score_table`, from the copy an
+    earlier process saved beside the package (marshal: ~10 ms for all instead of ~0.05-0.07 s of parsing and
+    building, and ~15 ms of regrouping the index by script and building a script's tables in every fresh
+    process). The file name holds a hash of what it is made from (the JSON, _OOV, _FREQUENT, the builders'
+    source, _PROFILES_CACHE_VERSION, the marshal format); the file holds the SHA-256 of its payload, and a copy
+    that does not match it or does not read is rebuilt."""
     text = resources.files("pipeline").joinpath("data", "language", "profiles.json").read_bytes()
-    key = hashlib.sha256(text + repr((_OOV, _PROFILES_CACHE_VERSION)).encode()).hexdigest()[:16]
-    return cached_build(
-        _CACHE_DIR / f"language_profiles-{key}.marshal",
-        lambda data: _Profiles(*marshal.loads(data)),
-        lambda: _build_profiles(json.loads(text)),
-        lambda built: marshal.dumps((built.script, built.words, built.oov, built.index)),
-    )
+    builders = (_build_profiles, _build_script_indexes, _build_frequent_words, _build_score_table)
+    sources = "".join(_source_of(f.__code__) for f in builders)
+    meta = repr((_OOV, _FREQUENT, _PROFILES_CACHE_VERSION, marshal.version, sources)).encode()
+    key = hashlib.sha256(text + meta).hexdigest()[:16]
+
+    def build() -> _Saved:
+        prof = _build_profiles(json.loads(text))
+        indexes = _build_script_indexes(prof)
+        frequent = {script: _build_frequent_words(prof, index) for script, index in indexes.items()}
+        scores = {script: _build_score_table(prof, index, script) for script, index in indexes.items()}
+        return _Saved(prof, indexes, frequent, scores)
+
+    def write(built: _Saved) -> bytes:
+        prof = built.profiles
+        scores = {
+            script: (t.names, t.oov.tobytes(), t.row, t.ptr.tobytes(), t.langs.tobytes(), t.deltas.tobytes())
+            for script, t in built.scores.items()
+        }
+        payload = marshal.dumps((prof.script, prof.words, prof.oov, prof.index, built.indexes, built.frequent, scores))
+        return hashlib.sha256(payload).digest() + payload
+
+    def read(data: bytes) -> _Saved | None:
+        digest, payload = data[:32], data[32:]
+        if hashlib.sha256(payload).digest() != digest:
+            return None
+        script, words, oov, index, indexes, frequent, saved_scores = marshal.loads(payload)
+        scores = {}
+        for name, (names, oovs, row, ptr, langs, deltas) in saved_scores.items():
+            # copies: writable arrays (a read-only one would make numba compile its kernels again)
+            arrays = [np.frombuffer(b, dtype=t).copy() for b, t in ((oovs, np.float64), (ptr, np.int64))]
+            arrays += [np.frombuffer(b, dtype=t).copy() for b, t in ((langs, np.int64), (deltas, np.float64))]
+            scores[name] = _ScoreTable(names, arrays[0], row, arrays[1], arrays[2], arrays[3])
+        return _Saved(_Profiles(script, words, oov, index), indexes, frequent, scores)
+
+    return cached_build(_CACHE_DIR / f"language_profiles-{key}.marshal", read, build, write)
 
 
-_PROFILES_CACHE_VERSION = 1  # raise when _build_profiles changes
+_PROFILES_CACHE_VERSION = (
+    3  # raise when what the saved copy holds changes (3: the script indexes and tables, a SHA-256)
+)
 
 
 def _build_profiles(data: dict) -> _Profiles:
@@ -2913,9 +2961,13 @@ def _script_index(script: str) -> dict[str, tuple[tuple[str, float], ...]]:
 
 @lru_cache(maxsize=1)
 def _script_indexes() -> dict[str, dict[str, tuple[tuple[str, float], ...]]]:
+    """`_script_index` of every script (`_build_script_indexes`, saved with the profiles: `_saved_profiles`)."""
+    return _saved_profiles().indexes
+
+
+def _build_script_indexes(prof: _Profiles) -> dict[str, dict[str, tuple[tuple[str, float], ...]]]:
     """`_script_index` of every script, in one pass over the index (a pass per script cost ~10-40 ms
     each at the first document of each script)."""
-    prof = _profiles()
     out: dict[str, dict[str, list[tuple[str, float]]]] = {}
     for w, entries in prof.index.items():
         for e in entries:
@@ -2937,8 +2989,11 @@ class _ScoreTable(NamedTuple):
 
 @lru_cache(maxsize=32)
 def _score_table(script: str) -> _ScoreTable:
-    prof = _profiles()
-    index = _script_index(script)
+    saved = _saved_profiles().scores.get(script)  # every script with a language: saved with the profiles
+    return saved if saved is not None else _build_score_table(_profiles(), _script_index(script), script)
+
+
+def _build_score_table(prof: _Profiles, index: dict[str, tuple[tuple[str, float], ...]], script: str) -> _ScoreTable:
     names = tuple(lang for lang in prof.script if prof.script[lang] == script)
     position = {lang: j for j, lang in enumerate(names)}
     row = {w: r for r, w in enumerate(index, start=1)}
@@ -3082,9 +3137,15 @@ def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> 
 @lru_cache(maxsize=32)
 def _frequent_words(script: str) -> dict[str, frozenset[str]]:
     """Words of 2+ letters at least 1 in 1000 in some language of `script` -> those languages."""
-    prof = _profiles()
+    saved = _saved_profiles().frequent.get(script)  # every script with a language: saved with the profiles
+    return saved if saved is not None else _build_frequent_words(_profiles(), _script_index(script))
+
+
+def _build_frequent_words(
+    prof: _Profiles, index: dict[str, tuple[tuple[str, float], ...]]
+) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {}
-    for w, entries in _script_index(script).items():  # the script's entries, in index order
+    for w, entries in index.items():  # the script's entries, in index order
         if len(w) < 2:
             continue
         for lang, d in entries:
