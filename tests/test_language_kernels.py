@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.stages import language as lang
 from pipeline.stages import language_kernels as kernels
-from pipeline.stages.base import cached_build
+from pipeline.stages.base import cached_build, source_of, table_bytes
 from pipeline.stages.text_kernels import code_points, fnv1a
 
 SENTENCES = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "lingua-sentences"
@@ -354,15 +354,15 @@ def test_code_point_tables_come_from_a_saved_copy_only_when_it_reads(name, tmp_p
         fresh()
         [saved] = tmp_path.glob(f"language_{name}-*.npy")
         other = np.zeros_like(built)
-        saved.write_bytes(lang._bmp_table_bytes(other))  # a good copy of something else: shows the copy is read
+        saved.write_bytes(table_bytes(other))  # a good copy of something else: shows the copy is read
         table.cache_clear()
         assert np.array_equal(table(), other)
-        data = bytearray(lang._bmp_table_bytes(built))
+        data = bytearray(table_bytes(built))
         data[-1] ^= 1  # one bit flipped in the table: not trusted
         for damaged in (bytes(data), bytes(data[:100]), b""):
             saved.write_bytes(damaged)
             fresh()
-            assert saved.read_bytes() == lang._bmp_table_bytes(built)  # rebuilt and saved again
+            assert saved.read_bytes() == table_bytes(built)  # rebuilt and saved again
         (tmp_path / "file").write_text("")
         monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path / "file" / "cache")
         fresh()
@@ -379,7 +379,7 @@ def test_a_code_point_table_is_saved_under_a_new_name_when_its_definition_change
     lang._cached_bmp_table("t", lang._build_letter_or_digit_table, lang._LETTER_OR_DIGIT_RE)
     lang._cached_bmp_table("t", lang._build_letter_or_digit_table, lang._NON_LATIN_LETTER_RE)  # another pattern
     assert len(list(tmp_path.glob("language_t-*.npy"))) == 4
-    source = lang._source_of(lang._build_word_char_table.__code__)
+    source = source_of(lang._build_word_char_table.__code__)
     assert source.startswith("def _build_word_char_table") and source.rstrip().endswith("return table")
 
 

@@ -7,11 +7,14 @@ removed span with ``doc.remove(...)`` and drops a document with ``doc.reject(...
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
+from types import CodeType, ModuleType
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -158,6 +161,74 @@ def save_cache_file(path: Path, data: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def cached_table(
+    folder: Path, name: str, build: Callable[[], Any], constants: ModuleType, *patterns: Any, size: int | None = None
+) -> Any:
+    """``build()``, a numpy table by code point, read from the copy an earlier process saved in ``folder``
+    (`cached_build`). The file name holds a hash of what the table depends on (the builder's source, the
+    ``patterns`` it matches, this Python (its ``str`` predicates), its Unicode data, ``regex``, the integer
+    constants of the ``constants`` module (a kernels module's class bits)), so a change to any builds and saves
+    a new one. The copy carries a SHA-256 of its bytes: a damaged one is rebuilt; ``size``: its length."""
+    import hashlib
+    import json
+    import unicodedata
+
+    import regex
+
+    source = source_of(build.__code__)
+    if not source:  # no source (a bytecode-only install): no key to trust a copy by
+        return build()
+    bits = sorted((k, int(v)) for k, v in vars(constants).items() if k.isupper() and isinstance(v, int))
+    depends = [(p.pattern, int(p.flags)) for p in patterns]
+    key = [source, depends, sys.version, unicodedata.unidata_version, regex.__version__, bits]
+    digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
+    return cached_build(folder / f"{name}-{digest}.npy", partial(read_table, size=size), build, table_bytes)
+
+
+def source_of(code: CodeType) -> str:
+    """The source lines of a function's code, from its first line to the last line of its own or its
+    nested code's (``inspect.getsource`` tokenizes: ~6 ms to compile its tokenizer in a fresh process)."""
+    lines = linecache.getlines(code.co_filename)
+    last = max(_last_line(code), code.co_firstlineno)
+    return "".join(lines[code.co_firstlineno - 1 : last])
+
+
+def _last_line(code: CodeType) -> int:
+    nested = [_last_line(c) for c in code.co_consts if isinstance(c, CodeType)]
+    return max([line for _, _, line in code.co_lines() if line is not None] + nested)
+
+
+def read_table(data: bytes, size: int | None = None) -> Any:
+    """The table `table_bytes` saved, or None if its bytes are not the ones it hashed (or not ``size`` long)."""
+    import hashlib
+    import io
+
+    import numpy as np
+
+    body = memoryview(data)[32:]
+    if hashlib.sha256(body).digest() != data[:32]:
+        return None
+    table = np.load(io.BytesIO(body), allow_pickle=False)
+    if table.ndim != 1 or (size is not None and table.size != size):
+        return None
+    # writable like a built one: the kernels were compiled for writable arrays (a read-only one is
+    # another numba type, which would compile them again)
+    return table.copy()
+
+
+def table_bytes(table: Any) -> bytes:
+    """A table as `read_table` reads it: a SHA-256 of the rest, then the array as ``np.save`` writes it."""
+    import hashlib
+    import io
+
+    import numpy as np
+
+    saved = io.BytesIO()
+    np.save(saved, table, allow_pickle=False)
+    body = saved.getvalue()
+    return hashlib.sha256(body).digest() + body
 
 
 def cached_build(

@@ -40,15 +40,11 @@ import bisect
 import difflib
 import functools
 import hashlib
-import inspect
-import io
-import json
 import marshal
 import math
 import operator
 import re
 import sys
-import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -82,6 +78,7 @@ from pipeline.stages.base import (
     Stage,
     StageOptions,
     cached_build,
+    cached_table,
     save_cache_file,
     yaml_error,
 )
@@ -215,26 +212,10 @@ _TABLE_CACHE_DIR = CACHE_DIR  # (a name of its own: tests point it elsewhere)
 
 def _cached_bmp_table(build: Callable[[], np.ndarray]) -> np.ndarray:
     """``build()``, a table of one value per BMP code point, read from the copy an earlier process saved
-    beside the package (``__pycache__``, like the language stage's script table): ~0.1 s of scans over
-    65,536 characters per fresh process for the three tables. The file name holds a hash of what the
-    table depends on (the builder's source, this Python's Unicode data, ``regex``, the kernels' class
-    bits), so any change to one of them builds and saves a new table; an unreadable copy is rebuilt."""
-    constants = sorted((k, int(v)) for k, v in vars(kernels).items() if k.isupper() and isinstance(v, int))
-    key = [inspect.getsource(build), sys.version, unicodedata.unidata_version, regex.__version__, constants]
-    digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
-    path = _TABLE_CACHE_DIR / f"boilerplate{build.__name__.removeprefix('_build')}-{digest}.npy"
-    return cached_build(path, _read_bmp_table, build, _npy_bytes)
-
-
-def _read_bmp_table(data: bytes) -> np.ndarray | None:
-    table = np.load(io.BytesIO(data), allow_pickle=False)
-    return table if table.shape == (0x10000,) else None
-
-
-def _npy_bytes(table: np.ndarray) -> bytes:
-    saved = io.BytesIO()
-    np.save(saved, table, allow_pickle=False)
-    return saved.getvalue()
+    beside the package (`base.cached_table`, as the language stage's tables): ~0.1 s of scans over 65,536
+    characters per fresh process for the three tables."""
+    name = f"boilerplate{build.__name__.removeprefix('_build')}"
+    return cached_table(_TABLE_CACHE_DIR, name, build, kernels, size=0x10000)
 
 
 @functools.cache

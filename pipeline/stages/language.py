@@ -50,15 +50,12 @@ import difflib
 import hashlib
 import io
 import json
-import linecache
 import marshal
 import math
 import os
 import random
 import re
-import sys
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,7 +63,6 @@ from importlib import resources
 from itertools import accumulate, repeat
 from operator import itemgetter
 from pathlib import Path
-from types import CodeType
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -77,7 +73,15 @@ from pydantic import Field, field_validator
 from pipeline.document import Document
 from pipeline.offsets import note_cuts
 from pipeline.stages import language_kernels
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, save_cache_file
+from pipeline.stages.base import (
+    CACHE_DIR,
+    Stage,
+    StageOptions,
+    cached_build,
+    cached_table,
+    save_cache_file,
+    source_of,
+)
 from pipeline.stages.text_kernels import code_points
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
@@ -278,7 +282,7 @@ def _saved_profiles() -> _Saved:
     that does not match it or does not read is rebuilt."""
     text = resources.files("pipeline").joinpath("data", "language", "profiles.json").read_bytes()
     builders = (_build_profiles, _build_script_indexes, _build_frequent_words, _build_score_table)
-    sources = "".join(_source_of(f.__code__) for f in builders)
+    sources = "".join(source_of(f.__code__) for f in builders)
     meta = repr((_OOV, _FREQUENT, _PROFILES_CACHE_VERSION, marshal.version, sources)).encode()
     key = hashlib.sha256(text + meta).hexdigest()[:16]
 
@@ -2368,50 +2372,9 @@ _CACHE_DIR = CACHE_DIR  # the script table's and langdetect profiles' (tests poi
 
 
 def _cached_bmp_table(name: str, build: Callable[[], np.ndarray], *patterns: regex.Pattern) -> np.ndarray:
-    """``build()``, a table by code point (below U+10000), read from the copy an earlier process saved
-    in ``_CACHE_DIR`` (`cached_build`): the six such tables took ~22 ms of every fresh process. The file
-    name holds a hash of what the table depends on (the builder's source, the ``patterns`` it matches,
-    this Python (its ``str`` predicates), its Unicode data, ``regex``, the kernels' constants), so a change
-    to any builds and saves a new one. The copy carries a SHA-256 of its bytes: a damaged one is rebuilt."""
-    source = _source_of(build.__code__)
-    if not source:  # no source (a bytecode-only install): no key to trust a copy by
-        return build()
-    constants = sorted((k, int(v)) for k, v in vars(language_kernels).items() if k.isupper() and isinstance(v, int))
-    depends = [(p.pattern, int(p.flags)) for p in patterns]
-    key = [source, depends, sys.version, unicodedata.unidata_version, regex.__version__, constants]
-    digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
-    return cached_build(_CACHE_DIR / f"language_{name}-{digest}.npy", _read_bmp_table, build, _bmp_table_bytes)
-
-
-def _source_of(code: CodeType) -> str:
-    """The source lines of a function's code, from its first line to the last line of its own or its
-    nested code's (``inspect.getsource`` tokenizes: ~6 ms to compile its tokenizer in a fresh process)."""
-    lines = linecache.getlines(code.co_filename)
-    last = max(_last_line(code), code.co_firstlineno)
-    return "".join(lines[code.co_firstlineno - 1 : last])
-
-
-def _last_line(code: CodeType) -> int:
-    nested = [_last_line(c) for c in code.co_consts if isinstance(c, CodeType)]
-    return max([line for _, _, line in code.co_lines() if line is not None] + nested)
-
-
-def _read_bmp_table(data: bytes) -> np.ndarray | None:
-    """The table `_bmp_table_bytes` saved, or None if its bytes are not the ones it hashed."""
-    body = memoryview(data)[32:]
-    if hashlib.sha256(body).digest() != data[:32]:
-        return None
-    table = np.load(io.BytesIO(body), allow_pickle=False)
-    # writable like a built one: the kernels were compiled for writable arrays (a read-only one is
-    # another numba type, which would compile them again)
-    return table.copy() if table.ndim == 1 else None
-
-
-def _bmp_table_bytes(table: np.ndarray) -> bytes:
-    saved = io.BytesIO()
-    np.save(saved, table, allow_pickle=False)
-    body = saved.getvalue()
-    return hashlib.sha256(body).digest() + body
+    """``build()``, a table by code point (below U+10000), read from the copy an earlier process saved in
+    ``_CACHE_DIR`` (`base.cached_table`): the six such tables took ~22 ms of every fresh process."""
+    return cached_table(_CACHE_DIR, f"language_{name}", build, language_kernels, *patterns)
 
 
 def _script_table_key() -> dict:
