@@ -200,15 +200,30 @@ def _last_line(code: CodeType) -> int:
     return max([line for _, _, line in code.co_lines() if line is not None] + nested)
 
 
+def with_digest(payload: bytes) -> bytes:
+    """``payload`` as a cache file holds it: after a SHA-256 of it, so that a copy damaged on disk (a flipped
+    bit, a block lost in a crash) is found by `without_digest` and built again, never used."""
+    import hashlib
+
+    return hashlib.sha256(payload).digest() + payload
+
+
+def without_digest(data: bytes) -> memoryview | None:
+    """The payload `with_digest` saved, or None if its bytes are not the ones it hashed."""
+    import hashlib
+
+    payload = memoryview(data)[32:]
+    return payload if hashlib.sha256(payload).digest() == data[:32] else None
+
+
 def read_table(data: bytes, size: int | None = None) -> Any:
     """The table `table_bytes` saved, or None if its bytes are not the ones it hashed (or not ``size`` long)."""
-    import hashlib
     import io
 
     import numpy as np
 
-    body = memoryview(data)[32:]
-    if hashlib.sha256(body).digest() != data[:32]:
+    body = without_digest(data)
+    if body is None:
         return None
     table = np.load(io.BytesIO(body), allow_pickle=False)
     if table.ndim != 1 or (size is not None and table.size != size):
@@ -220,15 +235,13 @@ def read_table(data: bytes, size: int | None = None) -> Any:
 
 def table_bytes(table: Any) -> bytes:
     """A table as `read_table` reads it: a SHA-256 of the rest, then the array as ``np.save`` writes it."""
-    import hashlib
     import io
 
     import numpy as np
 
     saved = io.BytesIO()
     np.save(saved, table, allow_pickle=False)
-    body = saved.getvalue()
-    return hashlib.sha256(body).digest() + body
+    return with_digest(saved.getvalue())
 
 
 def cached_build(

@@ -36,7 +36,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.stages.base import CACHE_DIR, cached_build
+from pipeline.stages.base import CACHE_DIR, cached_build, with_digest, without_digest
 
 _SECTION = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr: name type flags addr offset size link info addralign entsize
 _SYMBOL = struct.Struct("<IBBHQQ")  # Elf64_Sym: name info other shndx value size
@@ -110,22 +110,20 @@ def _nrt_cache_name(codegen: Any) -> str:
     return f"numba_nrt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
 
 
-# A saved runtime starts with the SHA-256 of the rest: machine code damaged on disk (a flipped bit, a block lost
-# in a crash) is otherwise loaded and run as it is: LLVM aborts the process on a bad relocation or symbol, and
-# a flipped instruction crashes it (SIGILL, SIGSEGV) or miscounts references, in every later run until deleted.
-_DIGEST_SIZE = 32
+# A saved runtime carries a SHA-256 (`base.with_digest`): machine code damaged on disk is otherwise loaded and
+# run as it is: LLVM aborts the process on a bad relocation or symbol, and a flipped instruction crashes it
+# (SIGILL, SIGSEGV) or miscounts references, in every later run until deleted.
 
 
 def _nrt_bytes(library: Any) -> bytes:
     """What is saved of the runtime's library: the digest, then numba's own form of a cached library."""
-    data = marshal.dumps(library.serialize_using_object_code())
-    return hashlib.sha256(data).digest() + data
+    return with_digest(marshal.dumps(library.serialize_using_object_code()))
 
 
 def _read_nrt(codegen: Any, saved: bytes) -> Any:
     """The runtime's library from what ``_nrt_bytes`` saved, or None (damaged, or not such a copy)."""
-    digest, data = saved[:_DIGEST_SIZE], saved[_DIGEST_SIZE:]
-    if hashlib.sha256(data).digest() != digest:
+    data = without_digest(saved)
+    if data is None:
         return None
     state = marshal.loads(data)
     if not (isinstance(state, tuple) and len(state) == 3 and state[1] == "object" and isinstance(state[2], tuple)):

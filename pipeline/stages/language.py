@@ -81,6 +81,8 @@ from pipeline.stages.base import (
     cached_table,
     save_cache_file,
     source_of,
+    with_digest,
+    without_digest,
 )
 from pipeline.stages.text_kernels import code_points
 
@@ -300,11 +302,11 @@ def _saved_profiles() -> _Saved:
             for script, t in built.scores.items()
         }
         payload = marshal.dumps((prof.script, prof.words, prof.oov, prof.index, built.indexes, built.frequent, scores))
-        return hashlib.sha256(payload).digest() + payload
+        return with_digest(payload)
 
     def read(data: bytes) -> _Saved | None:
-        digest, payload = data[:32], data[32:]
-        if hashlib.sha256(payload).digest() != digest:
+        payload = without_digest(data)
+        if payload is None:
             return None
         script, words, oov, index, indexes, frequent, saved_scores = marshal.loads(payload)
         scores = {}
