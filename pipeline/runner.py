@@ -636,6 +636,7 @@ def removed_lines(doc: Document) -> bytes:
 
 
 Parts = tuple[list[object], list[int], list[bool]]
+PackedParts = tuple[bytes, list[int], list[bool]]  # (the live documents' parts as Stage.pack_parts packs them)
 
 
 def _prepare_parts(stages: Shared, position: int, batch: Batch) -> Parts:
@@ -662,9 +663,20 @@ def _prepare_parts(stages: Shared, position: int, batch: Batch) -> Parts:
     return parts, masks, live
 
 
-def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> Parts:
-    """``_prepare_parts`` of documents sent as ``_outgoing`` tuples (local workers)."""
-    return _prepare_parts(stages, position, Batch([_incoming(packed) for packed in sent]))
+def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> Parts | PackedParts:
+    """``_prepare_parts`` of documents sent as ``_outgoing`` tuples (local workers), the live documents' parts
+    packed by the stage's ``pack_parts`` where it packs them (``_unpacked`` in the main process): one bytes
+    object instead of two small arrays a document to pickle here and unpickle in the main process, where
+    it held the GIL (~0.01 s each side on 40 MB; boilerplate's parts, ~3.8 MB)."""
+    parts, masks, live = _prepare_parts(stages, position, Batch([_incoming(packed) for packed in sent]))
+    payload = stages.get()[position].pack_parts([part for part, alive in zip(parts, live, strict=True) if alive])
+    return (parts, masks, live) if payload is None else (payload, masks, live)
+
+
+def _unpacked(stage: Stage, payload: bytes, live: list[bool]) -> list[object]:
+    """The parts ``_prepare_sent`` packed, with None for the documents that did not live."""
+    unpacked = iter(stage.unpack_parts(payload))
+    return [next(unpacked) if alive else None for alive in live]
 
 
 def _prepares_documents(stage: Stage) -> bool:
@@ -751,7 +763,7 @@ def _first_pass(
                 yield [_outgoing(doc, text_field) for doc, _ in numbered] if compact else batch
 
         def parts(
-            results: Iterable[Parts],
+            results: Iterable[Parts | PackedParts],
             sent: deque[list[tuple[str, int]]] = sent,
             stage: Stage = stage,
             key: str = key,
@@ -786,6 +798,8 @@ def _first_pass(
                 following = max(following, until)
 
             for doc_parts, masks, live in results:
+                if isinstance(doc_parts, bytes):
+                    doc_parts = _unpacked(stage, doc_parts, live)
                 for (source, ordinal), mask, part, alive in zip(sent.popleft(), masks, doc_parts, live, strict=True):
                     if mask:
                         _note_unchanged(unchanged, source, ordinal, mask)

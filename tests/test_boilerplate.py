@@ -1261,6 +1261,29 @@ def test_document_counts_equal_counters_across_merges(monkeypatch):
     }
 
 
+def test_document_counts_keep_the_group_of_a_keys_first_occurrence_across_merges(monkeypatch):
+    """A key added in several groups (salts equal: what a 64-bit collision of two sites' salted hashes gives) is
+    counted once, in the group it was first added with, whatever the merge points and the sort's tie order."""
+    rng = np.random.default_rng(3)
+    for merge_at in (1 << 20, 60, 7):
+        monkeypatch.setattr(boilerplate._DocumentCounts, "MERGE_AT", merge_at)
+        counts = boilerplate._DocumentCounts()
+        first: dict[int, int] = {}
+        total: Counter[int] = Counter()
+        for _ in range(400):
+            group = int(rng.integers(5))
+            hashes = np.unique(rng.integers(0, 150, int(rng.integers(0, 12)), dtype=np.uint64))
+            counts.add(hashes, group, 0)
+            for key in hashes.tolist():
+                first.setdefault(key, group)
+            total.update(hashes.tolist())
+        keys, groups, totals = counts.counts()
+        assert keys.tolist() == sorted(first)
+        assert dict(zip(keys.tolist(), groups.tolist(), strict=True)) == first
+        assert dict(zip(keys.tolist(), totals.tolist(), strict=True)) == total
+        assert len(set(first.values())) == 5
+
+
 def test_site_of_uses_url_host_else_source():
     assert BoilerplateStage.site_of(jdoc(1, "x", "https://www.Example.org/a?b")) == "example.org"
     assert BoilerplateStage.site_of(Document("a", "x", "dir/file.txt")) == "dir/file.txt"

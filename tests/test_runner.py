@@ -27,7 +27,10 @@ from pipeline.runner import (
     _changes,
     _incoming,
     _outgoing,
+    _prepare_parts,
+    _prepare_sent,
     _snapshot,
+    _unpacked,
     apply_stage,
     removed_lines,
     render_removed,
@@ -324,6 +327,50 @@ class TouchStage(Stage):
         if "fix" in doc.text:
             doc.text = doc.text.replace("fix", "fixed")
             self.stat_update("fixed")
+
+
+class DropEmptyStage(Stage):
+    """Rejects documents without text (a per-document stage before the first pass's one)."""
+
+    name = "drop_empty"
+
+    def process(self, doc: Document) -> None:
+        if not doc.text:
+            doc.reject(self.name, "empty")
+
+
+def test_the_first_pass_workers_send_a_batchs_parts_packed_and_they_unpack_equal():
+    """A local worker of the first pass packs its batch's parts with the stage's pack_parts (one bytes object to
+    pickle); unpacked in this process they equal prepare_part's, None where a document did not live. A stage
+    that packs nothing (the default, or boilerplate with the recurring rule off) sends its parts as they are."""
+    from pipeline.executors import Shared
+    from pipeline.stages.boilerplate import BoilerplateStage
+
+    texts = ["Home\nNews\nA first line of the article here.\nShare this", "", "Menu\nΣίγμα line\n\U0001f600 ok"]
+    docs = [
+        Document(f"d{i}", text, "a.jsonl", record={"url": f"https://s{i % 2}.example/x"})
+        for i, text in enumerate(texts)
+    ]
+    sent = [_outgoing(doc, "text") for doc in docs]
+    stages = [DropEmptyStage(), BoilerplateStage()]
+    payload, masks, live = _prepare_sent(Shared(value=stages), 1, sent)
+    assert live == [True, False, True]
+    expected, expected_masks, expected_live = _prepare_parts(
+        Shared(value=stages), 1, Batch([_incoming(p) for p in sent])
+    )
+    assert isinstance(payload, bytes) and masks == expected_masks and live == expected_live
+    got = _unpacked(stages[1], payload, live)
+    assert len(got) == len(expected) == 3
+    for part, want in zip(got, expected, strict=True):
+        if want is None:
+            assert part is None
+            continue
+        assert part[0] == want[0] and part[1].tolist() == want[1].tolist() and part[2].tolist() == want[2].tolist()
+        assert part[1].dtype == want[1].dtype and part[2].dtype == want[2].dtype
+    assert any(p is not None and p[1].size for p in expected)
+    off = [DropEmptyStage(), BoilerplateStage(BoilerplateStage.Options(disable_rules=["recurring"]))]
+    plain, _, _ = _prepare_sent(Shared(value=off), 1, sent)
+    assert isinstance(plain, list) and all(part is None for part in plain)
 
 
 @pytest.mark.parametrize("dedup_first", [False, True])

@@ -1913,13 +1913,22 @@ class _DocumentCounts:
             return
         if one_group:  # (the corpus-wide counts): no group to carry along, so a plain sort (~8x faster)
             keys.sort()
-        else:  # stable: each key keeps the group of its first occurrence
-            order = np.argsort(keys, kind="stable")
-            keys, groups = keys[order], groups[order]
+            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            groups = groups[: starts.size]  # (all the same)
+        else:
+            # Each key keeps the group of its first occurrence: the smallest position among its copies. An
+            # unstable argsort and that minimum per run of equal keys give what a stable argsort gave, in
+            # a third of the time (0.041 -> 0.013 s for 530k keys: numpy's SIMD sort is not stable).
+            order = np.argsort(keys)
+            keys = keys[order]
+            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            groups = groups[np.minimum.reduceat(order, starts)]
             del order
-        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         totals = np.diff(np.append(starts, keys.size)).astype(np.int32)
-        keys, groups = keys[starts], groups[starts]
+        keys = keys[starts]
+        if not self.keys.size:  # the first merge (the only one below MERGE_AT keys): nothing to add to
+            self.keys, self.groups, self.totals = keys, groups, totals
+            return
         at = np.searchsorted(self.keys, keys)
         known = at < self.keys.size
         known[known] = self.keys[at[known]] == keys[known]
