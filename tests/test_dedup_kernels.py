@@ -100,6 +100,21 @@ def test_document_kernels_equal_their_definitions() -> None:
     assert np.array_equal(index.band_key_array(sigs), _fmix64((x * index._row_mult).sum(axis=2) + index._band_salt))
 
 
+def test_unit_sets_are_each_ranges_sorted_unique_values() -> None:
+    # full 32-bit values (every byte of the radix sort matters), repeats, empty and one-value ranges, many ranges
+    rng = np.random.default_rng(19)
+    pool = rng.integers(0, 2**32, size=400, dtype=np.uint32)
+    shingles = np.concatenate([pool, [0, 2**32 - 1, 0, 255, 256, 65535, 65536]]).astype(np.uint32)
+    shingles = shingles[rng.integers(0, shingles.size, size=5000)]
+    bounds = np.sort(rng.choice(np.arange(1, 5000), size=300, replace=False))
+    starts = np.concatenate(([0], bounds, [4990, 4995]))
+    ends = np.concatenate((bounds, [4990, 4990, 4996]))  # (an empty range, then a single value)
+    values, cuts = kernels.unit_sets(shingles, starts, ends)
+    got = [values[cuts[i] : cuts[i + 1]].tolist() for i in range(starts.size)]
+    assert got == [np.unique(shingles[s:e]).tolist() for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    assert values.dtype == np.uint32 and cuts.tolist() == np.cumsum([0] + [len(g) for g in got]).tolist()
+
+
 def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
     rng = np.random.default_rng(7)
     tokens = rng.integers(0, 2**64, size=60, dtype=np.uint64)
