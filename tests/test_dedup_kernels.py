@@ -253,6 +253,42 @@ def test_casefold_on_code_points_is_str_casefold() -> None:
     assert all(chr(c).casefold() == chr(c) for c in range(_FOLD_LIMIT, 0x110000))  # (the table stops there)
 
 
+def test_words_fold_case_as_they_read_as_the_folded_copy_would() -> None:
+    # _nb_words folds each code point as it reads it, and copies the folded text first only for a text with
+    # a code point that folds to several (ß -> ss): both as _nb_words given the folded code points.
+    from pipeline.stages import dedup
+
+    fold, several = dedup._fold_tables()
+    is_sep, mapping = dedup._char_tables(True, True)
+    tables = (dedup._written_breaks(), dedup._solo_table())
+    table, points = fold.astype(np.int64), np.arange(_FOLD_LIMIT)
+    assert not (table[: dedup._NB_FIRST_CHANGING] & kernels.FOLD_SEVERAL).any()  # (the kernel skips them)
+    assert not tables[1][table[: dedup._NB_FIRST_CHANGING]].any() and (points[table != points] >= 0x41).all()
+    texts = [
+        _every_code_point(),
+        "Straße İstanbul ΰ ﬃ ǰ ŉ Größe\nAΣ ΣΑΣ 𐐀 𞤀 ＡＢ 北京ﬀ时间 ภาษา\n\n",  # folds to several
+        "Ünïcödé ÀÉÎ 12:30 北京时间昨天晚上 ΣΑΣ ＡＢ Ωmega ǅ\n 东京a\n\nabc 東京, 大阪 ภาษาไทย",  # to one each
+        "",
+    ]
+    for text in texts:
+        cp = _codepoints(text)
+        for split_solo in (True, False):
+            for mapped, table in ((True, mapping), (False, dedup._NO_MAPPING)):
+                want = dedup._nb_words(
+                    _casefold_codepoints(cp),
+                    is_sep,
+                    table,
+                    mapped,
+                    *tables,
+                    split_solo,
+                    dedup._NO_FOLD,
+                    dedup._NO_SEVERAL,
+                )
+                got = dedup._nb_words(cp, is_sep, table, mapped, *tables, split_solo, fold, several)
+                assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), (text[:20], split_solo)
+    assert dedup._nb_words(_codepoints("AB Cd"), is_sep, mapping, True, *tables, True, fold, several)[2].size == 2
+
+
 def test_casefold_tables_are_saved_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.stages import dedup
 
