@@ -438,7 +438,8 @@ def test_compiled_kernel_equals_numpy_for_units_with_gaps_and_the_whole_document
     stage = DedupStage()
     rng = np.random.default_rng(5)
     hashes = rng.integers(0, 2**32, size=9_000, dtype=np.uint64).astype(np.uint32)
-    starts, ends = np.array([3, 100, 2047, 5000]), np.array([90, 2000, 4500, 5001])
+    # (the kernel takes four hashes a step: ranges of every length modulo 4)
+    starts, ends = np.array([3, 100, 2047, 5000, 5003]), np.array([90, 2000, 4500, 5001, 5009])
     sigs, doc = stage.hasher.ranges_min(hashes, starts, ends, True)
     for row, s, e in zip(sigs, starts, ends, strict=True):
         assert np.array_equal(row, stage.hasher.segment_min_numpy(hashes[s:e], np.zeros(1, np.int64))[0])

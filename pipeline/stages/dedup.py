@@ -413,9 +413,20 @@ _nb_fmix64 = kernels.fmix64  # MurmurHash3 fmix64, compiled (one definition for 
 @numba.njit(cache=True, nogil=True)
 def _nb_fold_min(mixed: np.ndarray, a: np.ndarray, b: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
     # out[p] = min(out[p], min_i (a[p] * mixed[i] + b[p] mod 2**32)): the permutation loop is
-    # innermost so that it compiles to SIMD lanes (no branch, 32-bit wrap-around).
-    for i in range(start, end):
-        m = mixed[i]
+    # innermost so that it compiles to SIMD lanes (no branch, 32-bit wrap-around). Four hashes a pass
+    # over the permutations: a quarter of the loads and stores of ``out`` (0.042 -> 0.022 s on the 40 MB
+    # input's 3.7M shingles; a minimum in any order is the same).
+    i = start
+    while i + 4 <= end:
+        m0, m1, m2, m3 = mixed[i], mixed[i + 1], mixed[i + 2], mixed[i + 3]
+        for p in range(a.size):
+            ap, bp = a[p], b[p]
+            x = min(np.uint32(ap * m0 + bp), np.uint32(ap * m1 + bp))
+            y = min(np.uint32(ap * m2 + bp), np.uint32(ap * m3 + bp))
+            out[p] = min(out[p], min(x, y))
+        i += 4
+    for j in range(i, end):
+        m = mixed[j]
         for p in range(a.size):
             out[p] = min(out[p], np.uint32(a[p] * m + b[p]))
 
