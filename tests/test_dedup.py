@@ -391,6 +391,27 @@ def test_units_lines_unless_hard_wrapped() -> None:
     assert split_units(["a", "", "b", "c"], "paragraph") == [(0, 1), (2, 4)]
 
 
+def test_hard_wrapped_blocks_are_found_on_code_points_as_on_lines() -> None:
+    # The sketch tests blocks on the text's code points (a kernel), unit_ranges on its lines (_hard_wrapped):
+    # the same units on real pages and on lines ending in spaces, \r, CJK marks, or a mark then spaces.
+    body = "word " * 8
+    made = [
+        f"{body}ends here.  \n{body}and goes on\r\n{body}ends。\u3000\n{body}ends ”\t\nlast",
+        f"{body}one\n{body}two.\n{body}three)\n{body}four !\nend\n\n{body}a\n{body}b",
+        f"{body}x\n{body}y;\n{body}z»\nend\n{body}\u3002\n{body}?\nend",
+        f"{body}one\u2028\n{body}two\xa0\n{body}.\n\n",
+    ]
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = made + [json.loads(line)["text"] for line in fh]
+    stage, wrapped = DedupStage(), 0
+    for text in texts:
+        u_start, u_end = stage.sketch(text)["units"]
+        starts, ends = dedup.unit_ranges(text.split("\n"), "auto")
+        assert u_start.tolist() == starts.tolist() and u_end.tolist() == ends.tolist(), text[:80]
+        wrapped += int((ends - starts > 1).sum())
+    assert wrapped > 50  # (blocks taken as one unit: the test sees both answers)
+
+
 def test_cluster_counts_at_close() -> None:
     para = _real_paragraphs(1)[0]
     stage = DedupStage(DedupOptions(documents=False, max_duplicate_fraction=1.0))

@@ -1165,28 +1165,31 @@ def unit_ranges(lines: list[str], unit: str, lengths: np.ndarray | None = None) 
     if lengths is None:
         lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
     blank = (lengths == 0) | np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
-    return _unit_ranges(lengths, blank, unit, lambda s, e: lines[s:e])
+
+    def wrapped(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        return np.array([_hard_wrapped(lines[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)], bool)
+
+    return _unit_ranges(lengths, blank, unit, wrapped)
 
 
 def _unit_ranges(
-    lengths: np.ndarray, blank: np.ndarray, unit: str, block: Callable[[int, int], list[str]]
+    lengths: np.ndarray, blank: np.ndarray, unit: str, wrapped: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``unit_ranges`` from the lines' lengths and blank flags; ``block(s, e)`` gives lines s..e-1
-    (only asked for blocks that may be hard-wrapped, so callers need not split the whole text)."""
+    """``unit_ranges`` from the lines' lengths and blank flags; ``wrapped(starts, ends)`` tells which blocks of
+    lines (s..e-1) are hard-wrapped (``_hard_wrapped``; only asked for blocks that may be, so callers need not
+    split the whole text)."""
     n = lengths.size
     starts, ends, cand_starts, cand_ends = kernels.line_units(lengths, blank, unit != "paragraph")
-    if unit != "auto":
+    if unit != "auto" or not cand_starts.size:
         return starts, ends
     # auto: a block is one unit when it looks hard-wrapped (see _hard_wrapped), else one per line.
     # The kernel made the cheap test: every line but the last is 30-120 characters wide.
-    wrapped = [
-        (s, e) for s, e in zip(cand_starts.tolist(), cand_ends.tolist(), strict=True) if _hard_wrapped(block(s, e))
-    ]
-    if not wrapped:
+    found = wrapped(cand_starts, cand_ends)
+    if not found.any():
         return starts, ends
     keep = np.ones(n, dtype=bool)
     ends = np.arange(1, n + 1)
-    for s, e in wrapped:
+    for s, e in zip(cand_starts[found].tolist(), cand_ends[found].tolist(), strict=True):
         keep[s + 1 : e] = False
         ends[s] = e
     starts = starts[keep[starts]]
@@ -1205,6 +1208,9 @@ def _hard_wrapped(block: list[str]) -> bool:
     body = block[:-1]
     unfinished = sum(1 for line in body if not line.rstrip().endswith(_SENTENCE_END))
     return unfinished >= 0.6 * len(body)
+
+
+_SENTENCE_END_POINTS = np.array([ord(c) for c in _SENTENCE_END], dtype=np.uint32)
 
 
 # ---------------------------------------------------------------- a sketch on its way back from a worker
@@ -1496,13 +1502,12 @@ class DedupStage(Stage):
         # The lines as text.split("\n") gives them, from the code points (no list of strings).
         points = _codepoints(text)
         lengths, blank, line_chars = kernels.line_layout(points, _space_table())
-        at = line_chars.tolist() if o.unit == "auto" else []
 
-        def block(start: int, end: int) -> list[str]:
-            return [text[at[i] : at[i + 1] - 1] for i in range(start, end)]
+        def wrapped(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:  # (_hard_wrapped on the code points)
+            return kernels.hard_wrapped(points, line_chars, starts, ends, _space_table(), _SENTENCE_END_POINTS)
 
         tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text, points)
-        u_start, u_end = _unit_ranges(lengths, blank, o.unit, block)
+        u_start, u_end = _unit_ranges(lengths, blank, o.unit, wrapped)
         # short units: the digits as written are part of their key
         n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
             tokens,

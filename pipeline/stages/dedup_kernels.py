@@ -798,6 +798,37 @@ def line_units(lengths: np.ndarray, blank: np.ndarray, per_line: bool) -> tuple:
     return starts[:k], ends[:k], cand_starts[:c], cand_ends[:c]
 
 
+@numba.njit(cache=True, nogil=True)
+def hard_wrapped(
+    cp: np.ndarray,
+    line_chars: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    is_space: np.ndarray,
+    marks: np.ndarray,
+) -> np.ndarray:
+    """``dedup._hard_wrapped`` of each block of lines [starts[b], ends[b]) of a code point array whose
+    lines start at ``line_chars`` (``line_layout``): at least 0.6 of its lines but the last do not end,
+    trailing whitespace (``is_space``, as in ``line_layout``) aside, in one of ``marks``."""
+    out = np.zeros(starts.size, np.bool_)
+    for b in range(starts.size):
+        unfinished = 0
+        for t in range(starts[b], ends[b] - 1):
+            first, j = line_chars[t], line_chars[t + 1] - 2  # the line's last character (before its newline)
+            while j >= first and cp[j] < is_space.size and is_space[cp[j]]:
+                j -= 1
+            ended = False
+            if j >= first:
+                for m in marks:
+                    if cp[j] == m:
+                        ended = True
+                        break
+            if not ended:
+                unfinished += 1
+        out[b] = unfinished >= 0.6 * (ends[b] - 1 - starts[b])
+    return out
+
+
 # ---------------------------------------------------------------- case folding
 
 FOLD_SEVERAL = np.uint32(0x80000000)  # in a fold table: the code point folds to several, row (value & ~this)
