@@ -456,6 +456,89 @@ def _nb_minhash(
 
 
 @numba.njit(cache=True, nogil=True)
+def _nb_signatures(
+    tokens: np.ndarray,
+    mult: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    sh_start: np.ndarray,
+    sh_end: np.ndarray,
+    documents: bool,
+    exact_sets: bool,
+    unit_lsh: tuple,
+    doc_lsh: tuple,
+) -> tuple:
+    """A document's shingle hashes (``ShingleHash.vectorized``) and from them: whether it has a signature of
+    its own (``documents`` and shingles), the signatures of the shingle ranges [sh_start, sh_end) and of the
+    document (``MinHasher.ranges_min``), with ``exact_sets`` the ranges' sorted sets (``unit_sets``; else an
+    empty array and zero bounds), and the band keys of the ranges and the document (``NearIndex.band_key_array``;
+    ``*_lsh``: bands, rows, row multipliers, salts). One call a document instead of five and the Python
+    between them."""
+    shingles = kernels.shingle_hashes(tokens, mult)
+    whole = documents and shingles.size > 0
+    sigs, doc_sig = _nb_minhash(shingles, a, b, sh_start, sh_end, whole)
+    if exact_sets and sh_start.size:
+        values, cuts = kernels.unit_sets(shingles, sh_start, sh_end)
+    else:
+        values, cuts = np.empty(0, np.uint32), np.zeros(sh_start.size + 1, np.int64)
+    band = kernels.band_keys(sigs, unit_lsh[0], unit_lsh[1], unit_lsh[2], unit_lsh[3])
+    doc_band = kernels.band_keys(doc_sig.reshape(1, doc_sig.size), doc_lsh[0], doc_lsh[1], doc_lsh[2], doc_lsh[3])[0]
+    return whole, sigs, doc_sig, values, cuts, band, doc_band
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_word_sketch(
+    points: np.ndarray, unit_args: tuple, word_args: tuple, limits: np.ndarray, sig_args: tuple
+) -> tuple:
+    """``DedupStage._sketch``'s arrays with word shingles, from the text's code points: its units and line
+    starts (``line_unit_ranges``), words (``_nb_words``), unit plan (``unit_plan``) and signatures
+    (``_nb_signatures``). One call a document: the four calls, the arrays between them and their Python took
+    ~12 us a document (4,312 documents in the 40 MB input). ``unit_args``: is_space, sentence marks,
+    per_line, auto; ``word_args``: is_sep, mapping, mapped, breaks, solo, fold, several; ``sig_args``: mult,
+    a, b, documents, exact_sets, unit_lsh, doc_lsh."""
+    is_space, marks, per_line, auto = unit_args
+    is_sep, mapping, mapped, breaks, solo, fold, several = word_args
+    mult, a, b, documents, exact_sets, unit_lsh, doc_lsh = sig_args
+    u_start, u_end, line_chars = kernels.line_unit_ranges(points, is_space, marks, per_line, auto)
+    _, _, tokens, line_words, raw, written = _nb_words(
+        points, is_sep, mapping, mapped, breaks, solo, True, fold, several
+    )
+    n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
+        tokens,
+        raw,
+        line_words,
+        written,
+        np.empty(0, np.int64),
+        u_start,
+        u_end,
+        line_chars,
+        limits,
+        _NB_POLY_BASE,
+        _NB_POLY_LEN,
+    )
+    whole, sigs, doc_sig, values, cuts, band, doc_band = _nb_signatures(
+        tokens, mult, a, b, sh_start, sh_end, documents and line_words[-1] >= limits[1], exact_sets, unit_lsh, doc_lsh
+    )
+    return (
+        u_start,
+        u_end,
+        line_chars,
+        n_words,
+        keys,
+        whole_key,
+        near,
+        cands,
+        whole,
+        sigs,
+        doc_sig,
+        values,
+        cuts,
+        band,
+        doc_band,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
 def _nb_words(
     cp: np.ndarray,
     is_sep: np.ndarray,
@@ -1394,6 +1477,7 @@ class DedupStage(Stage):
         self._ipow = np.ones(1, dtype=np.uint64)
         self._no_sigs = np.empty((0, o.num_perm), np.uint32)  # for the kernel when sets are verified
         self._limits = np.array([o.min_words, o.minhash_min_words, o.digits_min_words, o.ngram], np.int64)
+        self._sketch_args: tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
         self.doc_ids: list[str] = []  # owner ordinal -> document id
         # owner ordinal -> (input file, line): ids are often shared by documents of several files
         self.doc_where: list[tuple[str, int]] = []
@@ -1496,18 +1580,37 @@ class DedupStage(Stage):
         the signatures of the units that are matched as near-duplicates, the document's signature."""
         return self._sketch(text, views=True)
 
+    def _word_sketch_args(self) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+        """``_nb_word_sketch``'s tables and options (unit, word and signature arguments), made once."""
+        if self._sketch_args is None:
+            o = self.options
+            is_sep, mapping = _char_tables(o.strip_punctuation, o.normalize_digits)
+            fold, several = _fold_tables() if o.lowercase else (_NO_FOLD, _NO_SEVERAL)
+            units, docs, hasher = self.units, self.docs, self.hasher
+            self._sketch_args = (
+                (_space_table(), _SENTENCE_END_POINTS, o.unit != "paragraph", o.unit == "auto"),
+                (is_sep, _NO_MAPPING if mapping is None else mapping, mapping is not None)
+                + (_written_breaks(), _solo_table(), fold, several),
+                (self.shingle_hash._mult, hasher.a_flat, hasher.b_flat, o.documents, o.verify == "exact")
+                + ((units.bands, units.rows, units._row_mult, units._band_salt),)
+                + ((docs.bands, docs.rows, docs._row_mult, docs._band_salt),),
+            )
+        return self._sketch_args
+
     def _sketch(self, text: str, views: bool) -> dict[str, Any]:
         # views=False leaves out the lines and the per-unit set views, which process does not use
         o = self.options
         # The lines as text.split("\n") gives them, from the code points (no list of strings).
         points = _codepoints(text)
-        lengths, blank, line_chars = kernels.line_layout(points, _space_table())
-
-        def wrapped(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:  # (_hard_wrapped on the code points)
-            return kernels.hard_wrapped(points, line_chars, starts, ends, _space_table(), _SENTENCE_END_POINTS)
-
+        if o.shingle == "word":  # (char shingles: the words' characters as tokens, below)
+            unit_args, word_args, sig_args = self._word_sketch_args()
+            return self._sketch_dict(
+                text, views, *_nb_word_sketch(points, unit_args, word_args, self._limits, sig_args)
+            )
+        u_start, u_end, line_chars = kernels.line_unit_ranges(
+            points, _space_table(), _SENTENCE_END_POINTS, o.unit != "paragraph", o.unit == "auto"
+        )
         tokens, line_words, char_offsets, raw_tokens, line_written = self._tokens(text, points)
-        u_start, u_end = _unit_ranges(lengths, blank, o.unit, wrapped)
         # short units: the digits as written are part of their key
         n_words, keys, whole_key, near, sh_start, sh_end, cands = kernels.unit_plan(
             tokens,
@@ -1522,30 +1625,60 @@ class DedupStage(Stage):
             _NB_POLY_BASE,
             _NB_POLY_LEN,
         )
-        doc_key = int(whole_key)
-        shingles = self.shingle_hash.vectorized(tokens)
-        whole = bool(o.documents and line_words[-1] >= o.minhash_min_words and shingles.size)
+        units, docs, hasher = self.units, self.docs, self.hasher
         # units are disjoint and in order: their shingle ranges too
-        sigs, doc_sig = self.hasher.ranges_min(shingles, sh_start, sh_end, whole)
+        whole, sigs, doc_sig, values, cuts, band, doc_band = _nb_signatures(
+            tokens,
+            self.shingle_hash._mult,
+            hasher.a_flat,
+            hasher.b_flat,
+            sh_start,
+            sh_end,
+            o.documents and line_words[-1] >= o.minhash_min_words,
+            o.verify == "exact",
+            (units.bands, units.rows, units._row_mult, units._band_salt),
+            (docs.bands, docs.rows, docs._row_mult, docs._band_salt),
+        )
+        plan = (u_start, u_end, line_chars, n_words, keys, whole_key, near, cands)
+        return self._sketch_dict(text, views, *plan, whole, sigs, doc_sig, values, cuts, band, doc_band)
+
+    def _sketch_dict(
+        self,
+        text: str,
+        views: bool,
+        u_start: np.ndarray,
+        u_end: np.ndarray,
+        line_chars: np.ndarray,
+        n_words: np.ndarray,
+        keys: np.ndarray,
+        whole_key: int,
+        near: np.ndarray,
+        cands: tuple[Any, ...],
+        whole: bool,
+        sigs: np.ndarray,
+        doc_sig: np.ndarray,
+        values: np.ndarray,
+        cuts: np.ndarray,
+        band: np.ndarray,
+        doc_band: np.ndarray,
+    ) -> dict[str, Any]:
         sets: list[np.ndarray] | None = None
-        values, cuts = np.empty(0, np.uint32), np.zeros(near.size + 1, np.int64)
-        if o.verify == "exact" and near.size:
-            values, cuts = kernels.unit_sets(shingles, sh_start, sh_end)  # sorted unique, per unit
-            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)] if views else None
+        if self.options.verify == "exact" and near.size and views:
+            sets = [values[cuts[i] : cuts[i + 1]] for i in range(near.size)]
         return {
             "lines": text.split("\n") if views else None,
             "units": (u_start, u_end),
             "words": n_words,  # written words per unit (what min_words counts)
             "keys": keys,
-            "doc_key": doc_key,
+            "doc_key": int(whole_key),
             "near": near,
             "signatures": sigs,
             "sets": sets,  # per near unit (views of set_values)
             "set_values": values,  # the sets concatenated, ``set_cuts`` their bounds
             "set_cuts": cuts,
-            "band_keys": self.units.band_key_array(sigs) if near.size else np.empty((0, self.bands), np.uint64),
-            "doc_signature": doc_sig,
-            "doc_band_keys": self.docs.band_key_array(doc_sig[None, :])[0] if doc_sig is not None else None,
+            "band_keys": band,
+            "doc_signature": doc_sig if whole else None,
+            "doc_band_keys": doc_band if whole else None,
             "line_chars": line_chars,  # where each line starts in the text (and where the text ends, + 1)
             # what process decides on: the units with at least min_words words (their positions,
             # rows in the near arrays or -1, characters, words), and the characters of all units

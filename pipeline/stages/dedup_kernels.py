@@ -829,6 +829,38 @@ def hard_wrapped(
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def line_unit_ranges(cp: np.ndarray, is_space: np.ndarray, marks: np.ndarray, per_line: bool, auto: bool) -> tuple:
+    """A document's units as line ranges [start, end) (``dedup.unit_ranges`` of its lines: ``line_units``,
+    and with ``auto`` the blocks ``hard_wrapped`` finds taken as one unit each) and where each line starts
+    (``line_layout``): one call a document instead of four and the Python between them."""
+    lengths, blank, line_chars = line_layout(cp, is_space)
+    starts, ends, cand_starts, cand_ends = line_units(lengths, blank, per_line)
+    if not auto or not cand_starts.size:
+        return starts.copy(), ends.copy(), line_chars
+    found = hard_wrapped(cp, line_chars, cand_starts, cand_ends, is_space, marks)
+    if not found.any():
+        return starts.copy(), ends.copy(), line_chars
+    n = lengths.size
+    keep = np.ones(n, np.bool_)
+    line_ends = np.arange(1, n + 1)
+    for b in range(cand_starts.size):
+        if found[b]:
+            keep[cand_starts[b] + 1 : cand_ends[b]] = False
+            line_ends[cand_starts[b]] = cand_ends[b]
+    kept = 0
+    for u in range(starts.size):
+        kept += keep[starts[u]]
+    u_start = np.empty(kept, np.int64)
+    u_end = np.empty(kept, np.int64)
+    k = 0
+    for u in range(starts.size):
+        if keep[starts[u]]:
+            u_start[k], u_end[k] = starts[u], line_ends[starts[u]]
+            k += 1
+    return u_start, u_end, line_chars
+
+
 # ---------------------------------------------------------------- case folding
 
 FOLD_SEVERAL = np.uint32(0x80000000)  # in a fold table: the code point folds to several, row (value & ~this)
