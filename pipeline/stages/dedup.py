@@ -1392,38 +1392,24 @@ def _pack_sketches(sketches: list[Sketch | None]) -> tuple[Any, ...]:
     for position, (key, many) in enumerate(fields):
         values = [s[key] for s in rows]
         for column in zip(*values, strict=True) if many >= 0 else (values,):
-            arrays: list[np.ndarray] = []
-            counts: list[int] = []
-            dtype = shape = None
-            unlike = False
+            # (set, map and list comprehensions: C loops over the column's values)
             kinds = set(map(type, column))
-            if kinds == {ndarray}:  # (the usual column: arrays all, in C loops over the values)
-                dtypes, ndims = set(map(_DTYPE, column)), set(map(_NDIM, column))
-                if len(dtypes) == 1 and len(ndims) == 1 and 0 not in ndims:
-                    rows_shapes = {()} if ndims == {1} else {a.shape[1:] for a in column}
-                    if len(rows_shapes) == 1 and not next(iter(dtypes)).hasobject:
-                        dtype, shape = dtypes.pop(), rows_shapes.pop()
-                        arrays, counts = list(column), list(map(len, column))
-                        column = ()  # (done)
-            for v in column:
-                if type(v) is ndarray and v.ndim and not v.dtype.hasobject:
-                    if dtype is None:
-                        dtype, shape = v.dtype, v.shape[1:]
-                    elif (v.dtype is not dtype and v.dtype != dtype) or v.shape[1:] != shape:
-                        unlike = True
-                    arrays.append(v)
-                    counts.append(len(v))
-                else:
-                    counts.append(-1)
-            if dtype is None or unlike:  # no arrays, or unlike ones: the values as they are
+            if ndarray not in kinds:  # no arrays: the values as they are
                 columns.append((position, None, None, 0, None, list(column)))
                 continue
-            n = sum(c for c in counts if c > 0)  # (the rows of the arrays)
-            objects = (
-                None
-                if len(arrays) == len(counts)
-                else [None if c >= 0 else v for v, c in zip(column, counts, strict=True)]
-            )
+            arrays = list(column) if len(kinds) == 1 else [v for v in column if type(v) is ndarray]
+            dtypes, ndims = set(map(_DTYPE, arrays)), set(map(_NDIM, arrays))
+            shapes = {()} if ndims == {1} else {a.shape[1:] for a in arrays}
+            if len(dtypes) != 1 or len(shapes) != 1 or 0 in ndims or next(iter(dtypes)).hasobject:
+                columns.append((position, None, None, 0, None, list(column)))  # unlike arrays: as they are
+                continue
+            dtype, shape = dtypes.pop(), shapes.pop()
+            if len(kinds) == 1:
+                counts, objects = list(map(len, column)), None
+            else:  # arrays and other values (None): those in their place
+                counts = [len(v) if type(v) is ndarray else -1 for v in column]
+                objects = [None if type(v) is ndarray else v for v in column]
+            n = sum(map(len, arrays))  # (the rows of the arrays)
             columns.append((position, dtype.str, shape, size, counts, objects))
             copies.append((size, dtype, shape, n, arrays))
             size += n * dtype.itemsize * (int(np.prod(shape)) if shape else 1)
