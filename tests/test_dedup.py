@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from pathlib import Path
 
 import datasketch
@@ -410,6 +411,17 @@ def test_hard_wrapped_blocks_are_found_on_code_points_as_on_lines() -> None:
         assert u_start.tolist() == starts.tolist() and u_end.tolist() == ends.tolist(), text[:80]
         wrapped += int((ends - starts > 1).sum())
     assert wrapped > 50  # (blocks taken as one unit: the test sees both answers)
+
+
+def test_a_pickled_stage_leaves_the_sketch_tables_behind() -> None:
+    stage = DedupStage()
+    empty = len(pickle.dumps(stage))
+    stage.sketch("A first sentence of a document here.\nAnd its second line of words.")
+    assert stage._sketch_args is not None  # (built by the first sketch)
+    back = pickle.loads(pickle.dumps(stage))
+    assert len(pickle.dumps(stage)) < empty + 10_000 and back._sketch_args is None  # (the tables: ~7 MB)
+    text = "Straße one two three four five six seven eight nine ten\nmore words here"
+    assert all(np.array_equal(a, b) for a, b in zip(back.sketch(text)["keys"], stage.sketch(text)["keys"], strict=True))
 
 
 def test_cluster_counts_at_close() -> None:

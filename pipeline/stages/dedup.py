@@ -1512,6 +1512,11 @@ class DedupStage(Stage):
         self._learnt: dict[str, list[dict[str, Any]]] = {}  # input file -> what its documents added
         self._reset()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The sketch's tables (~7 MB, the module's: built again where they are needed) do not travel with a
+        # pickled stage (Ray's driver sends its stage and index to its tasks).
+        return {**self.__dict__, "_sketch_args": None}
+
     def _reset(self) -> None:
         self.exact = KeyTable()  # unit key -> owner ordinal
         # short unit key -> documents after the first (its owner) that held it: boilerplate-like lines
