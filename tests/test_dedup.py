@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from pathlib import Path
 
 import datasketch
@@ -391,6 +392,38 @@ def test_units_lines_unless_hard_wrapped() -> None:
     assert split_units(["a", "", "b", "c"], "paragraph") == [(0, 1), (2, 4)]
 
 
+def test_hard_wrapped_blocks_are_found_on_code_points_as_on_lines() -> None:
+    # The sketch tests blocks on the text's code points (a kernel), unit_ranges on its lines (_hard_wrapped):
+    # the same units on real pages and on lines ending in spaces, \r, CJK marks, or a mark then spaces.
+    body = "word " * 8
+    made = [
+        f"{body}ends here.  \n{body}and goes on\r\n{body}ends。\u3000\n{body}ends ”\t\nlast",
+        f"{body}one\n{body}two.\n{body}three)\n{body}four !\nend\n\n{body}a\n{body}b",
+        f"{body}x\n{body}y;\n{body}z»\nend\n{body}\u3002\n{body}?\nend",
+        f"{body}one\u2028\n{body}two\xa0\n{body}.\n\n",
+    ]
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = made + [json.loads(line)["text"] for line in fh]
+    stage, wrapped = DedupStage(), 0
+    for text in texts:
+        u_start, u_end = stage.sketch(text)["units"]
+        starts, ends = dedup.unit_ranges(text.split("\n"), "auto")
+        assert u_start.tolist() == starts.tolist() and u_end.tolist() == ends.tolist(), text[:80]
+        wrapped += int((ends - starts > 1).sum())
+    assert wrapped > 50  # (blocks taken as one unit: the test sees both answers)
+
+
+def test_a_pickled_stage_leaves_the_sketch_tables_behind() -> None:
+    stage = DedupStage()
+    empty = len(pickle.dumps(stage))
+    stage.sketch("A first sentence of a document here.\nAnd its second line of words.")
+    assert stage._sketch_args is not None  # (built by the first sketch)
+    back = pickle.loads(pickle.dumps(stage))
+    assert len(pickle.dumps(stage)) < empty + 10_000 and back._sketch_args is None  # (the tables: ~7 MB)
+    text = "Straße one two three four five six seven eight nine ten\nmore words here"
+    assert all(np.array_equal(a, b) for a, b in zip(back.sketch(text)["keys"], stage.sketch(text)["keys"], strict=True))
+
+
 def test_cluster_counts_at_close() -> None:
     para = _real_paragraphs(1)[0]
     stage = DedupStage(DedupOptions(documents=False, max_duplicate_fraction=1.0))
@@ -438,7 +471,8 @@ def test_compiled_kernel_equals_numpy_for_units_with_gaps_and_the_whole_document
     stage = DedupStage()
     rng = np.random.default_rng(5)
     hashes = rng.integers(0, 2**32, size=9_000, dtype=np.uint64).astype(np.uint32)
-    starts, ends = np.array([3, 100, 2047, 5000]), np.array([90, 2000, 4500, 5001])
+    # (the kernel takes four hashes a step: ranges of every length modulo 4)
+    starts, ends = np.array([3, 100, 2047, 5000, 5003]), np.array([90, 2000, 4500, 5001, 5009])
     sigs, doc = stage.hasher.ranges_min(hashes, starts, ends, True)
     for row, s, e in zip(sigs, starts, ends, strict=True):
         assert np.array_equal(row, stage.hasher.segment_min_numpy(hashes[s:e], np.zeros(1, np.int64))[0])

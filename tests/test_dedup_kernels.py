@@ -100,6 +100,21 @@ def test_document_kernels_equal_their_definitions() -> None:
     assert np.array_equal(index.band_key_array(sigs), _fmix64((x * index._row_mult).sum(axis=2) + index._band_salt))
 
 
+def test_unit_sets_are_each_ranges_sorted_unique_values() -> None:
+    # full 32-bit values (every byte of the radix sort matters), repeats, empty and one-value ranges, many ranges
+    rng = np.random.default_rng(19)
+    pool = rng.integers(0, 2**32, size=400, dtype=np.uint32)
+    shingles = np.concatenate([pool, [0, 2**32 - 1, 0, 255, 256, 65535, 65536]]).astype(np.uint32)
+    shingles = shingles[rng.integers(0, shingles.size, size=5000)]
+    bounds = np.sort(rng.choice(np.arange(1, 5000), size=300, replace=False))
+    starts = np.concatenate(([0], bounds, [4990, 4995]))
+    ends = np.concatenate((bounds, [4990, 4990, 4996]))  # (an empty range, then a single value)
+    values, cuts = kernels.unit_sets(shingles, starts, ends)
+    got = [values[cuts[i] : cuts[i + 1]].tolist() for i in range(starts.size)]
+    assert got == [np.unique(shingles[s:e]).tolist() for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    assert values.dtype == np.uint32 and cuts.tolist() == np.cumsum([0] + [len(g) for g in got]).tolist()
+
+
 def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
     rng = np.random.default_rng(7)
     tokens = rng.integers(0, 2**64, size=60, dtype=np.uint64)
@@ -236,6 +251,42 @@ def test_casefold_on_code_points_is_str_casefold() -> None:
     text = "Straße İstanbul ΰ ﬃ ǰ ŉ Größe\nAΣ ΣΑΣ 𐐀 𞤀 ＡＢ"
     assert _casefold_codepoints(_codepoints(text)).tobytes().decode("utf-32-le") == text.casefold()
     assert all(chr(c).casefold() == chr(c) for c in range(_FOLD_LIMIT, 0x110000))  # (the table stops there)
+
+
+def test_words_fold_case_as_they_read_as_the_folded_copy_would() -> None:
+    # _nb_words folds each code point as it reads it, and copies the folded text first only for a text with
+    # a code point that folds to several (ß -> ss): both as _nb_words given the folded code points.
+    from pipeline.stages import dedup
+
+    fold, several = dedup._fold_tables()
+    is_sep, mapping = dedup._char_tables(True, True)
+    tables = (dedup._written_breaks(), dedup._solo_table())
+    table, points = fold.astype(np.int64), np.arange(_FOLD_LIMIT)
+    assert not (table[: dedup._NB_FIRST_CHANGING] & kernels.FOLD_SEVERAL).any()  # (the kernel skips them)
+    assert not tables[1][table[: dedup._NB_FIRST_CHANGING]].any() and (points[table != points] >= 0x41).all()
+    texts = [
+        _every_code_point(),
+        "Straße İstanbul ΰ ﬃ ǰ ŉ Größe\nAΣ ΣΑΣ 𐐀 𞤀 ＡＢ 北京ﬀ时间 ภาษา\n\n",  # folds to several
+        "Ünïcödé ÀÉÎ 12:30 北京时间昨天晚上 ΣΑΣ ＡＢ Ωmega ǅ\n 东京a\n\nabc 東京, 大阪 ภาษาไทย",  # to one each
+        "",
+    ]
+    for text in texts:
+        cp = _codepoints(text)
+        for split_solo in (True, False):
+            for mapped, table in ((True, mapping), (False, dedup._NO_MAPPING)):
+                want = dedup._nb_words(
+                    _casefold_codepoints(cp),
+                    is_sep,
+                    table,
+                    mapped,
+                    *tables,
+                    split_solo,
+                    dedup._NO_FOLD,
+                    dedup._NO_SEVERAL,
+                )
+                got = dedup._nb_words(cp, is_sep, table, mapped, *tables, split_solo, fold, several)
+                assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), (text[:20], split_solo)
+    assert dedup._nb_words(_codepoints("AB Cd"), is_sep, mapping, True, *tables, True, fold, several)[2].size == 2
 
 
 def test_casefold_tables_are_saved_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

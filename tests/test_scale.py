@@ -128,16 +128,22 @@ def test_a_batch_of_sketches_travels_as_one_pack() -> None:
             assert isinstance(got, Sketch) and list(got) == list(sketch)
             assert all(_same(sketch[k], got[k]) for k in sketch)
     # sketches unlike the others (a field changed, another added) and one of its own travel too
-    docs = [Document(r["id"], r["text"], "docs.jsonl") for r in records[:4]]
+    docs = [Document(r["id"], r["text"], "docs.jsonl") for r in records[:8]]
     for doc in docs:
         stage.prepare_document(doc)
     docs[1].scratch["dedup"][1]["doc_signature"] = None
     docs[2].scratch["dedup"][1]["extra"] = np.arange(3)
+    # columns of arrays unlike each other: a dtype, a row shape, a 0-d array, a 2-d column's only 1-d one
+    docs[4].scratch["dedup"][1]["keys"] = docs[4].scratch["dedup"][1]["keys"].astype(np.uint32)
+    docs[5].scratch["dedup"][1]["band_keys"] = np.arange(12, dtype=np.uint64).reshape(4, 3)
+    docs[6].scratch["dedup"][1]["line_chars"] = np.array(7)
+    docs[7].scratch["dedup"][1]["band_keys"] = np.arange(5, dtype=np.uint64)
     alone = Sketch(docs[3].scratch["dedup"][1])
     sketches = [doc.scratch["dedup"][1] for doc in docs] + [alone]
     back = pickle.loads(pickle.dumps(sketches, protocol=pickle.HIGHEST_PROTOCOL))
     for sketch, got in zip(sketches, back, strict=True):
         assert list(got) == list(sketch) and all(_same(sketch[k], got[k]) for k in sketch)
+        assert all(np.asarray(sketch[k]).dtype == np.asarray(got[k]).dtype for k in ("keys", "band_keys"))
 
 
 def test_what_the_index_keeps_of_a_sent_sketch_does_not_hold_its_buffer() -> None:

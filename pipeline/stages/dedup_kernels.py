@@ -693,16 +693,69 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int, row_mult: np.ndarray, sal
 
 @numba.njit(cache=True, nogil=True)
 def unit_sets(shingles: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
-    """The sorted unique shingle hashes of each range, concatenated, and their bounds."""
-    values = np.empty(max(0, (ends - starts).sum()), np.uint32)
-    cuts = np.zeros(starts.size + 1, np.int64)
+    """The sorted unique shingle hashes of each range, concatenated, and their bounds.
+
+    One radix sort for the whole document, not a sort per range: the values of all ranges by their
+    four bytes (least significant first, each pass stable), then a stable pass by range. A quicksort
+    per range (~40 values) mispredicted about every other comparison: 0.078 -> 0.030 s on the 40 MB
+    input's 75k near units (3M values)."""
+    units = starts.size
+    total = 0
+    for u in range(units):
+        total += max(0, ends[u] - starts[u])
+    a = np.empty(total, np.uint32)
+    a_unit = np.empty(total, np.int32)
+    counts = np.zeros((4, 256), np.int64)
     n = 0
-    for u in range(starts.size):
-        part = np.sort(shingles[starts[u] : ends[u]])
-        for j in range(part.size):
-            if j == 0 or part[j] != part[j - 1]:
-                values[n] = part[j]
+    for u in range(units):
+        for j in range(starts[u], ends[u]):
+            v = shingles[j]
+            a[n] = v
+            a_unit[n] = u
+            n += 1
+            counts[0, v & 255] += 1
+            counts[1, (v >> 8) & 255] += 1
+            counts[2, (v >> 16) & 255] += 1
+            counts[3, v >> 24] += 1
+    b = np.empty(total, np.uint32)
+    b_unit = np.empty(total, np.int32)
+    for d in range(4):
+        shift = 8 * d
+        at = 0
+        for k in range(256):  # where each digit's values start
+            c = counts[d, k]
+            counts[d, k] = at
+            at += c
+        for i in range(total):
+            v = a[i]
+            k = (v >> shift) & 255
+            p = counts[d, k]
+            counts[d, k] = p + 1
+            b[p] = v
+            b_unit[p] = a_unit[i]
+        a, b = b, a
+        a_unit, b_unit = b_unit, a_unit
+    # by range, keeping the order: each range's values sorted, the ranges in order
+    where = np.zeros(units + 1, np.int64)
+    for i in range(total):
+        where[a_unit[i] + 1] += 1
+    for u in range(units):
+        where[u + 1] += where[u]
+    for i in range(total):
+        u = a_unit[i]
+        p = where[u]
+        where[u] = p + 1
+        b[p] = a[i]
+    values = np.empty(total, np.uint32)
+    cuts = np.zeros(units + 1, np.int64)
+    n = at = 0
+    for u in range(units):
+        end = where[u]  # (now where range u ends in b)
+        for j in range(at, end):
+            if j == at or b[j] != b[j - 1]:
+                values[n] = b[j]
                 n += 1
+        at = end
         cuts[u + 1] = n
     return values[:n], cuts
 
@@ -743,6 +796,69 @@ def line_units(lengths: np.ndarray, blank: np.ndarray, per_line: bool) -> tuple:
                 c += 1
         i = j
     return starts[:k], ends[:k], cand_starts[:c], cand_ends[:c]
+
+
+@numba.njit(cache=True, nogil=True)
+def hard_wrapped(
+    cp: np.ndarray,
+    line_chars: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    is_space: np.ndarray,
+    marks: np.ndarray,
+) -> np.ndarray:
+    """``dedup._hard_wrapped`` of each block of lines [starts[b], ends[b]) of a code point array whose
+    lines start at ``line_chars`` (``line_layout``): at least 0.6 of its lines but the last do not end,
+    trailing whitespace (``is_space``, as in ``line_layout``) aside, in one of ``marks``."""
+    out = np.zeros(starts.size, np.bool_)
+    for b in range(starts.size):
+        unfinished = 0
+        for t in range(starts[b], ends[b] - 1):
+            first, j = line_chars[t], line_chars[t + 1] - 2  # the line's last character (before its newline)
+            while j >= first and cp[j] < is_space.size and is_space[cp[j]]:
+                j -= 1
+            ended = False
+            if j >= first:
+                for m in marks:
+                    if cp[j] == m:
+                        ended = True
+                        break
+            if not ended:
+                unfinished += 1
+        out[b] = unfinished >= 0.6 * (ends[b] - 1 - starts[b])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def line_unit_ranges(cp: np.ndarray, is_space: np.ndarray, marks: np.ndarray, per_line: bool, auto: bool) -> tuple:
+    """A document's units as line ranges [start, end) (``dedup.unit_ranges`` of its lines: ``line_units``,
+    and with ``auto`` the blocks ``hard_wrapped`` finds taken as one unit each) and where each line starts
+    (``line_layout``): one call a document instead of four and the Python between them."""
+    lengths, blank, line_chars = line_layout(cp, is_space)
+    starts, ends, cand_starts, cand_ends = line_units(lengths, blank, per_line)
+    if not auto or not cand_starts.size:
+        return starts.copy(), ends.copy(), line_chars
+    found = hard_wrapped(cp, line_chars, cand_starts, cand_ends, is_space, marks)
+    if not found.any():
+        return starts.copy(), ends.copy(), line_chars
+    n = lengths.size
+    keep = np.ones(n, np.bool_)
+    line_ends = np.arange(1, n + 1)
+    for b in range(cand_starts.size):
+        if found[b]:
+            keep[cand_starts[b] + 1 : cand_ends[b]] = False
+            line_ends[cand_starts[b]] = cand_ends[b]
+    kept = 0
+    for u in range(starts.size):
+        kept += keep[starts[u]]
+    u_start = np.empty(kept, np.int64)
+    u_end = np.empty(kept, np.int64)
+    k = 0
+    for u in range(starts.size):
+        if keep[starts[u]]:
+            u_start[k], u_end[k] = starts[u], line_ends[starts[u]]
+            k += 1
+    return u_start, u_end, line_chars
 
 
 # ---------------------------------------------------------------- case folding
