@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import random
 from importlib import resources
 from pathlib import Path
 
@@ -158,6 +159,22 @@ def test_spread_tokens_are_split_every_step():
         rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
         assert [text[s:e] for s, e in rows] == tokens[::step]
     assert kernels.spread_tokens(code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)
+
+
+def test_spread_tokens_at_the_texts_ends_and_around_every_space():
+    # the branch-free scan: tokens touching the text's ends, one-character tokens and texts, runs of
+    # spaces, every str.isspace character (U+3000 the last), U+3001 and astral characters (no spaces)
+    spaces = "".join(chr(c) for c in range(0x3002) if chr(c).isspace())
+    texts = ["", "a", " ", "a b", " a", "a ", "ab  cd\n", "\u3000x\u3001y\u3000", "\U0001f600 \U0001f600z", spaces]
+    texts += [spaces.join("x" * k) + spaces[k % len(spaces)] * (k % 2) for k in range(1, 9)]
+    rng = random.Random(0)
+    texts += ["".join(rng.choice("ab \n\u3000\u3001\u2028\x1c") for _ in range(60)) for _ in range(40)]
+    for text in texts:
+        tokens = text.split()
+        for want in (0, 1, 2, 3, 250):
+            step = max(1, len(tokens) // want) if want else 1
+            rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
+            assert [text[s:e] for s, e in rows] == tokens[::step], (text, want)
 
 
 def test_word_hashes_holds_each_words_key_and_nothing_else():
