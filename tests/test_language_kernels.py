@@ -177,6 +177,23 @@ def test_spread_tokens_at_the_texts_ends_and_around_every_space():
             assert [text[s:e] for s, e in rows] == tokens[::step], (text, want)
 
 
+def test_lowercase_is_str_lower():
+    # by the table wherever str.lower maps a character to one of its own: every code point (in pieces,
+    # lone surrogates included), cased astral letters (Deseret, Adlam), İ (two characters) and Σ (ς or σ by
+    # its neighbours) anywhere
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    texts = [every[i : i + 0x8000] for i in range(0, 0x110000, 0x8000)]
+    texts.append(texts[0].replace("\u0130", "").replace("\u03a3", ""))  # the first piece by the table too
+    texts += ["ΟΔΥΣΣΕΥΣ Σ ΑΣ.", "İstanbul", "x\U00010400\U0001e900y", "", "Ab", "KELVIN \u212a"]
+    for text in texts:
+        low, low_cps = lang._lowercase(text, code_points(text))
+        assert low == text.lower()
+        assert low_cps.tolist() == code_points(text.lower()).tolist()
+    table = kernels.lower_table()
+    assert (table == kernels.NO_LOWER).nonzero()[0].tolist() == [0x130, 0x3A3]
+    assert all(chr(c).lower() == chr(c) for c in range(table.size, 0x110000))
+
+
 def test_word_hashes_holds_each_words_key_and_nothing_else():
     # Words of several scripts, a lone surrogate and an astral character: the table built from one
     # joined array holds exactly the keys of the words hashed one by one.

@@ -1684,14 +1684,21 @@ class LanguageStage(Stage):
         return len(found)
 
     def _hits_by_sentence(
-        self, text: str, lowered: str, low_cps: np.ndarray, main: str, script: str, taken: _Taken
+        self,
+        text: str,
+        lowered: str,
+        low_cps: np.ndarray,
+        main: str,
+        script: str,
+        taken: _Taken,
+        text_cps: np.ndarray | None = None,
     ) -> tuple[list[tuple[int, int, list[tuple[int, str]]]], np.ndarray | None]:
         """The sentences holding two distinct of the document's foreign-frequent words (`_foreign_set`)
         and odd-letter tokens (`_odd_letters`), in order, outside the `taken` spans, with where each of
         its hits is and its word; tokens are str.split tokens, whole words between whitespace. Only
         lines holding two distinct ones are split into sentences: a sentence needs two to be judged,
         and most lines have none or one. Also the text's code points when they were needed (None
-        otherwise)."""
+        otherwise; `text_cps` if given)."""
         if len(lowered) != len(text):  # lowercasing moved offsets (rare letters such as "İ")
             foreign, odd_re = self._foreign_set(main), _odd_letter_re(main, script)
             hits = self._hits_by_sentence_by_line(text, foreign.intersection(lowered.split()), odd_re)
@@ -1707,7 +1714,7 @@ class LanguageStage(Stage):
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
         # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
         # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
-        cps = code_points(text)
+        cps = code_points(text) if text_cps is None else text_cps
         found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
         table = _score_table(script)
         ok, kept, two = language_kernels.sentence_hits(
@@ -1810,13 +1817,15 @@ class LanguageStage(Stage):
         main_langs: list[str],
         script: str,
         taken: list[tuple[int, int]],
+        text_cps: np.ndarray | None = None,
     ) -> list[tuple[int, int, str]]:
-        """Foreign sentences and clauses in the main script, located by word profiles."""
+        """Foreign sentences and clauses in the main script, located by word profiles (`text_cps`: the
+        text's code points if known)."""
         main = main_langs[0]
         opt = self.options
         # judging needs two distinct words telling another language: most host sentences with one
         # frequent foreign word ("die" in English, "in" in German) stop there
-        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, _Taken(taken))
+        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, _Taken(taken), text_cps)
         found: list[tuple[int, int, str]] = []
         if not sentences:
             return found
@@ -1942,16 +1951,17 @@ class LanguageStage(Stage):
         text = doc.text
         runs: _Runs | None
         # the lowercase text and its code points serve the script test, the main-language sample and
-        # the same-script check (lowercase letters are of the script of their capitals)
-        low = text.lower()
-        low_cps = code_points(low)
+        # the same-script check (lowercase letters are of the script of their capitals); the text's
+        # own code points the script runs and the same-script check
+        cps = code_points(text)
+        low, low_cps = _lowercase(text, cps)
         if low.isascii() or not _has_non_latin_letter(low, low_cps):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
             main_scripts = frozenset({primary_script}) if primary_script != "und" else frozenset()
         else:
-            rows = _run_rows(text)
+            rows = _run_rows(text, cps)
             runs = _Runs(rows)
             counts = self._weights_of_rows(text, rows)
             primary_script, main_scripts = self._main_scripts(counts)
@@ -2003,7 +2013,7 @@ class LanguageStage(Stage):
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
                 found = _foreign_lines(
-                    text, self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken)
+                    text, self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken, cps)
                 )
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
@@ -2338,10 +2348,28 @@ _RUN_CLASS = {name: k for k, name in enumerate(_RUN_SCRIPTS) if name}
 _CJK_CLASSES = np.array([name in _CJK for name in _RUN_SCRIPTS], dtype=np.bool_)
 
 
-def _run_rows(text: str) -> np.ndarray:
-    """`language_kernels.script_runs` of the text: rows (start, end, class)."""
+def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
+    """`language_kernels.script_runs` of the text (`cps`: its code points if known): rows (start, end, class)."""
     opaque = np.array(_opaque_spans(text), dtype=np.int64).reshape(-1, 2)
-    return language_kernels.script_runs(code_points(text), _script_table(), opaque)
+    return language_kernels.script_runs(code_points(text) if cps is None else cps, _script_table(), opaque)
+
+
+def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray]:
+    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered`)
+    and one decode: str.lower and encoding its result took ~2x as long (0.07 of ~1 s of the stage on the
+    40 MB texts). A text with an İ or Σ (whose lowercase is two characters, or depends on the next) is
+    lowered by str.lower itself."""
+    low_cps, ok = language_kernels.lowered(cps, _lower_table())
+    if not ok:
+        low = text.lower()
+        return low, code_points(low)
+    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps
+
+
+@lru_cache(maxsize=1)
+def _lower_table() -> np.ndarray:
+    """`language_kernels.lower_table` (saved beside the package: ~0.3 s to build)."""
+    return _cached_bmp_table("lower", language_kernels.lower_table)
 
 
 def _runs_of_rows(rows: np.ndarray) -> list[_Run]:
