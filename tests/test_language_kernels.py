@@ -647,6 +647,9 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             expected.append(text)
             expected.cleaning_text()
             assert got == expected._extract_ngrams(), text
+            # each n-gram's row holds langdetect's probabilities (rows are added as n-grams are met)
+            for row in set(ids.tolist() if isinstance(ids, np.ndarray) else ids):
+                assert rows.matrix[row].tolist() == reference.word_lang_prob_map[names[row]], names[row]
             checked += len(got)
     assert checked > 100_000
 

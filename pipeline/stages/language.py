@@ -620,9 +620,9 @@ def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:
     grams = language_kernels.ngram_grams(cps, upper, *rows.grams)
     ids = rows.by_gram[grams]
     if not ids.all():
-        names = rows.probs.grams  # type: ignore[union-attr]
-        for g in dict.fromkeys(grams[ids == 0].tolist()):
-            rows.by_gram[g] = rows.add(names[g])
+        new = grams[ids == 0]
+        _, first = np.unique(new, return_index=True)
+        rows.add_grams(new[np.sort(first)])
         ids = rows.by_gram[grams]
     return ids
 
@@ -661,6 +661,24 @@ class _NgramRows:
             self.matrix[row] = probs[ngram]
         self.index[ngram] = row
         return row
+
+    def add_grams(self, grams: np.ndarray) -> None:
+        """`add` of each n-gram of the `_ProfileMap` (by index, distinct) in order, at once: the rows they
+        get and what the rows hold are those `add` gives (a call per n-gram cost ~4 µs, ~5 % of a CC run's
+        stage time, where most n-grams are met for the first time)."""
+        probs, by_gram = self.probs, self.by_gram
+        assert isinstance(probs, _ProfileMap) and by_gram is not None
+        first = len(self.index)
+        new_rows = np.arange(first, first + len(grams))
+        while self.matrix.shape[0] <= first + len(grams) - 1:
+            self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+        # each n-gram's non-zero values (entries starts[g]:starts[g + 1]) straight into its (zero) row
+        begins, ends = probs.starts[grams], probs.starts[grams + 1]
+        counts = ends - begins
+        entries = np.arange(counts.sum()) + np.repeat(begins - (np.cumsum(counts) - counts), counts)
+        self.matrix[np.repeat(new_rows, counts), probs.lang_ids[entries]] = probs.probs[entries]
+        self.index.update(zip(map(probs.grams.__getitem__, grams.tolist()), new_rows.tolist(), strict=True))
+        by_gram[grams] = new_rows
 
 
 _NGRAM_ROWS: dict[int, _NgramRows] = {}
