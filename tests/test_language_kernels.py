@@ -189,6 +189,7 @@ def test_lowercase_is_str_lower():
         low, low_cps = lang._lowercase(text, code_points(text))
         assert low == text.lower()
         assert low_cps.tolist() == code_points(text.lower()).tolist()
+        assert not low_cps.flags.writeable  # the kernels' one signature, as `code_points` gives
     table = kernels.lower_table()
     assert (table == kernels.NO_LOWER).nonzero()[0].tolist() == [0x130, 0x3A3]
     assert all(chr(c).lower() == chr(c) for c in range(table.size, 0x110000))

@@ -2381,6 +2381,9 @@ def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray]:
     if not ok:
         low = text.lower()
         return low, code_points(low)
+    # read-only as `code_points` gives them: a writable array is another numba type, for which every
+    # kernel reading it would be compiled and loaded again
+    low_cps.flags.writeable = False
     return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps
 
 
