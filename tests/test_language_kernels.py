@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import math
 import random
 from importlib import resources
 from pathlib import Path
@@ -186,7 +187,8 @@ def test_lowercase_is_str_lower():
     texts.append(texts[0].replace("\u0130", "").replace("\u03a3", ""))  # the first piece by the table too
     texts += ["ΟΔΥΣΣΕΥΣ Σ ΑΣ.", "İstanbul", "x\U00010400\U0001e900y", "", "Ab", "KELVIN \u212a"]
     for text in texts:
-        low, low_cps = lang._lowercase(text, code_points(text))
+        low, low_cps, per_char = lang._lowercase(text, code_points(text))
+        assert per_char == ("\u0130" not in text and "\u03a3" not in text)
         assert low == text.lower()
         assert low_cps.tolist() == code_points(text.lower()).tolist()
         assert not low_cps.flags.writeable  # the kernels' one signature, as `code_points` gives
@@ -1063,6 +1065,40 @@ def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) 
     odd = {w for w in low if not w.isascii() and main in lang._odd_langs(w, script) and w not in main_words}
     nonspace = len("".join(text[s:e].split()))
     return len(words), sum(map(len, words)), nonspace, listed, listed + len(odd), int("".join(set(low)).isascii())
+
+
+@needs_sentences
+def test_pair_scores_are_the_sentences_scores():
+    """`_pair_scores` (`_bilingual`'s two scores per sentence) against `_scores` of each sentence's
+    words, on lingua text of several languages and CC pages, for pairs of the script's languages (ones
+    the words touch, and ones they do not: -inf); a word with an astral letter leaves it to Python."""
+    lines = []
+    for code in ("en", "de", "fr", "es", "pl", "vi", "nl", "it"):
+        lines.extend((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40])
+    texts = ["\n".join(lines), "(« Oui, » dit-il) -- l'été: ÉCOLE… x\u3000y\u00a0z « ok »!", "", "   "]
+    if CC.exists():
+        with CC.open(encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(60), f, strict=False)]
+    stage = lang.LanguageStage()
+    names = lang._score_table("Latin").names
+    checked = 0
+    for text in texts:
+        low, low_cps, per_char = lang._lowercase(text, code_points(text))
+        if not per_char:
+            continue
+        spans = stage._sentences(text, 0, len(text)) + [(0, len(text)), (0, 0)]
+        for mine, theirs in (("en", "de"), ("fr", "es"), ("pl", "vi"), ("de", "nl"), ("it", "xh")):
+            got = lang._pair_scores(low_cps, spans, "Latin", mine, theirs)
+            if got is None:
+                continue
+            for (s, e), pair in zip(spans, got, strict=True):
+                words = [v for w in text[s:e].lower().split() if (v := w.strip(lang._STRIP)).isalpha()]
+                scores, _ = stage._scores(words, "Latin")
+                assert pair == [scores.get(mine, -math.inf), scores.get(theirs, -math.inf)], text[s:e]
+                checked += 1
+    assert checked > 2000
+    assert "xh" in names and "it" in names
+    assert lang._pair_scores(code_points("the cat 𝐀𝐁𝐂 sat"), [(0, 15)], "Latin", "en", "de") is None
 
 
 @needs_sentences

@@ -1051,11 +1051,20 @@ class LanguageStage(Stage):
                 groups += 1
         return primary, frozenset(main)
 
-    def _bilingual(self, text: str, rows: np.ndarray, scores: dict[str, float], main: str, script: str) -> bool:
+    def _bilingual(
+        self,
+        text: str,
+        rows: np.ndarray,
+        scores: dict[str, float],
+        main: str,
+        script: str,
+        low_cps: np.ndarray | None = None,
+    ) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
-        `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this."""
+        `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this.
+        `low_cps`: the code points of the text lowercased character by character, if known."""
         runner_up = _runner_up(scores, main)
         if runner_up is None or not self.options.bilingual_share:
             return False
@@ -1064,11 +1073,19 @@ class LanguageStage(Stage):
         if theirs < 3 or theirs < share * (theirs + mine):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
-        for s, e in self._sentences(text, 0, min(len(text), _BILINGUAL_CHARS)):
-            sentence = [v for w in text[s:e].lower().split() if (v := w.strip(_STRIP)).isalpha()]
-            sentence_scores, _ = self._scores(sentence, script)
-            mine_score = sentence_scores.get(main, -math.inf)
-            theirs_score = sentence_scores.get(runner_up, -math.inf)
+        spans = self._sentences(text, 0, min(len(text), _BILINGUAL_CHARS))
+        # the two languages' scores of every sentence in one compiled pass over the lowercase text when
+        # each of its characters was lowered on its own (so a sentence's lowercase is its slice of it):
+        # a word list and `_scores` per sentence took ~10 µs each
+        pairs = _pair_scores(low_cps, spans, script, main, runner_up) if low_cps is not None else None
+        for k, (s, e) in enumerate(spans):
+            if pairs is not None:
+                mine_score, theirs_score = pairs[k]
+            else:
+                sentence = [v for w in text[s:e].lower().split() if (v := w.strip(_STRIP)).isalpha()]
+                sentence_scores, _ = self._scores(sentence, script)
+                mine_score = sentence_scores.get(main, -math.inf)
+                theirs_score = sentence_scores.get(runner_up, -math.inf)
             if mine_score != theirs_score:
                 chars[main if mine_score > theirs_score else runner_up] += e - s
                 sentences += theirs_score > mine_score
@@ -1118,9 +1135,11 @@ class LanguageStage(Stage):
         primary_script: str,
         main_scripts: frozenset[str],
         group: frozenset[str],
+        per_char: bool = False,
     ) -> tuple[list[str], bool]:
         """The main language(s), and whether they are sure enough to judge same-script fragments
-        against (a main language langdetect had to guess is not)."""
+        against (a main language langdetect had to guess is not). `per_char`: `low` is the text
+        lowercased character by character (`_lowercase`)."""
         if "Kana" in group:
             langs = ["ja"]
         elif "Hangul" in group:
@@ -1138,7 +1157,9 @@ class LanguageStage(Stage):
                 # the sample's words as rows, read in place (`_spread_rows`); the sample itself is
                 # joined only when langdetect has to read it
                 rows = _spread_rows(low, low_cps, "Latin")
-                lang, sure = self._sample_language(_SpreadSample(low_cps), "Latin", text, rows=rows)
+                lang, sure = self._sample_language(
+                    _SpreadSample(low_cps), "Latin", text, rows=rows, low_cps=low_cps if per_char else None
+                )
                 return [lang], sure
             runs = _Runs(_run_rows(text))
         # the sample keeps only the main script's letters, so foreign fragments do not sway it
@@ -1220,11 +1241,17 @@ class LanguageStage(Stage):
         return _SCRIPT_DEFAULT.get(script, "und")
 
     def _sample_language(
-        self, sample: str | _SpreadSample, script: str, text: str, rows: np.ndarray | None = None
+        self,
+        sample: str | _SpreadSample,
+        script: str,
+        text: str,
+        rows: np.ndarray | None = None,
+        low_cps: np.ndarray | None = None,
     ) -> tuple[str, bool]:
         """The main language and whether the word profiles named it clearly; langdetect only when
         they cannot tell. `rows`: the sample's words as `_sample_rows` if known (the Latin sample,
-        cut from the lowercased text, is then a `_SpreadSample`, joined only for langdetect)."""
+        cut from the lowercased text, is then a `_SpreadSample`, joined only for langdetect);
+        `low_cps`: `text` lowercased character by character, if known (`_bilingual`)."""
         # the words ([v for w in sample.lower().split() if (v := w.strip(_STRIP)).isalpha()]) as
         # their rows of the script's profile index, found by a compiled pass
         if rows is None:
@@ -1233,7 +1260,7 @@ class LanguageStage(Stage):
             rows = _sample_rows(low, code_points(low), script)
         scores, hits = _row_scores(rows, _score_table(script))
         lang, guess = self._cheap_main(len(rows), scores, hits)
-        if lang is not None and self._bilingual(text, rows, scores, lang, script):
+        if lang is not None and self._bilingual(text, rows, scores, lang, script, low_cps):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -1972,7 +1999,7 @@ class LanguageStage(Stage):
         # the same-script check (lowercase letters are of the script of their capitals); the text's
         # own code points the script runs and the same-script check
         cps = code_points(text)
-        low, low_cps = _lowercase(text, cps)
+        low, low_cps, per_char = _lowercase(text, cps)
         if low.isascii() or not _has_non_latin_letter(low, low_cps):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
@@ -1992,7 +2019,7 @@ class LanguageStage(Stage):
                 doc.reject("language", f"main language und not in {self.allowed}")
             return
         group = self._group(primary_script, counts)
-        main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group)
+        main_langs, sure = self._main_languages(text, low, low_cps, runs, primary_script, main_scripts, group, per_char)
         lang = main_langs[0]
         doc.meta["language"] = lang
         if len(main_langs) > 1:
@@ -2372,19 +2399,36 @@ def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
     return language_kernels.script_runs(code_points(text) if cps is None else cps, _script_table(), opaque)
 
 
-def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray]:
+def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
     """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered`)
     and one decode: str.lower and encoding its result took ~2x as long (0.07 of ~1 s of the stage on the
     40 MB texts). A text with an İ or Σ (whose lowercase is two characters, or depends on the next) is
-    lowered by str.lower itself."""
+    lowered by str.lower itself. Also whether each character was lowered on its own (by the table: then
+    ``text[s:e].lower()`` is ``low[s:e]`` for any s, e)."""
     low_cps, ok = language_kernels.lowered(cps, _lower_table())
     if not ok:
         low = text.lower()
-        return low, code_points(low)
+        return low, code_points(low), False
     # read-only as `code_points` gives them: a writable array is another numba type, for which every
     # kernel reading it would be compiled and loaded again
     low_cps.flags.writeable = False
-    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps
+    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True
+
+
+def _pair_scores(
+    low_cps: np.ndarray, spans: list[tuple[int, int]], script: str, mine: str, theirs: str
+) -> list[list[float]] | None:
+    """For each span of a text lowercased character by character (`low_cps`): ``_scores`` of its words
+    (``[v for w in low[s:e].split() if (v := w.strip(_STRIP)).isalpha()]``) for `mine` and `theirs`,
+    -inf where missing (`language_kernels.pair_scores`); None when a word has a letter beyond the
+    kernel's tables."""
+    table, position = _score_table(script), _score_positions(script)
+    ok, pairs = language_kernels.pair_scores(
+        low_cps, np.array(spans, dtype=np.int64).reshape(-1, 2), language_kernels.SPACES, _STRIP_TABLE,
+        _alpha_table(), *_word_rows(script), table.ptr, table.langs, table.deltas, table.oov,
+        position[mine], position[theirs],
+    )  # fmt: skip
+    return pairs.tolist() if ok else None
 
 
 @lru_cache(maxsize=1)

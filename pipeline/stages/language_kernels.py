@@ -602,6 +602,45 @@ def _profile_sums(
 
 
 @numba.njit(cache=True, nogil=True)
+def pair_scores(
+    cps: np.ndarray,
+    spans: np.ndarray,
+    spaces: np.ndarray,
+    strip: np.ndarray,
+    alpha: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    deltas: np.ndarray,
+    oov: np.ndarray,
+    mine: int,
+    theirs: int,
+) -> tuple[bool, np.ndarray]:
+    """For each span (start, end) of a lowercased text's code points: `profile_scores` of its `token_rows`
+    for languages `mine` and `theirs` only (the same floats; -inf for a language none of its words
+    touches, as a missing key). False (and an incomplete array) when a token has a code point of
+    ALPHA_LIMIT or more: Python decides those."""
+    out = np.empty((spans.shape[0], 2), dtype=np.float64)
+    for k in range(spans.shape[0]):
+        part = cps[spans[k, 0] : spans[k, 1]]
+        found, python = _bounds_rows(part, spread_tokens(part, 0, spaces), strip, alpha, keys, rows, words, starts)
+        if python.shape[0]:
+            return False, out
+        delta, hits, _, _ = _profile_sums(found, ptr, langs, deltas, oov.size)
+        n = found.size
+        for c, j in ((0, mine), (1, theirs)):
+            if hits[j] > 0:  # touched: every entry adds its word's count (1 or more) to the hits
+                base = n * oov[j]  # two roundings, as Python's n * oov + delta
+                out[k, c] = base + delta[j]
+            else:
+                out[k, c] = -np.inf
+    return True, out
+
+
+@numba.njit(cache=True, nogil=True)
 def distinct_hits(rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, mine: int, theirs: int) -> tuple[int, int]:
     """Among the distinct rows of a script's profile index in `rows` (0: unlisted, never counted):
     how many language `mine` lists and `theirs` does not, and the other way round (entries
