@@ -1053,6 +1053,23 @@ def test_may_tell_false_means_no_sentence_or_clause_is_judged_foreign():
     assert skipped > 50 and kept > 50
 
 
+def test_clause_split_is_the_regex_one():
+    """`_CLAUSE_SPLIT_RE` (the standard `re`, regex's \\s spelt out, a lookahead) finds what the `regex`
+    pattern it replaces finds, in any stretch (pos, endpos): on lingua and CC text and on random strings
+    of the characters it reads, every kind of space among them (U+001C-U+001F are str.isspace, not \\s)."""
+    import regex
+
+    before = regex.compile(r"[,;:()\[\]{}“”„\"«»‹›「」]|\s[–—-]\s|\s'|'(?=\s|$)")
+    spaces = "".join(c for c in map(chr, range(0x3001)) if c.isspace() or regex.match(r"\s", c))
+    rng = random.Random(11)
+    texts = ["".join(rng.choice("ab'’-–—,;:()[]{}“”„\"«»‹›「」.\n" + spaces) for _ in range(80)) for _ in range(400)]
+    texts += (SENTENCES / "fr.txt").read_text(encoding="utf-8").splitlines()[:200] if SENTENCES.is_dir() else []
+    for text in texts:
+        for s, e in ((0, len(text)), (3, len(text) - 2), (len(text) // 2, len(text))):
+            got = [m.span() for m in lang._CLAUSE_SPLIT_RE.finditer(text, s, e)]
+            assert got == [m.span() for m in before.finditer(text, s, e)], (text, s, e)
+
+
 def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) -> tuple[int, ...]:
     """What `sentence_words` replaces: `_WORD_RE.findall`, `_code_like`'s counts and `_may_tell`'s bound
     (the most listed words, plus main's odd-spelt words)."""

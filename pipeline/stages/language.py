@@ -2718,8 +2718,17 @@ def _token_pattern(word: str) -> regex.Pattern[str]:
 
 # Clause boundaries inside a CJK sentence: CJK and ASCII commas, brackets and quotes.
 _CJK_CLAUSE_SPLIT_RE = regex.compile(r"[，、；：,;:（）()「」『』《》【】〈〉“”\"]+")
-# Clause boundaries inside a sentence: , ; : brackets, quotes, and dashes between spaces.
-_CLAUSE_SPLIT_RE = regex.compile(r"[,;:()\[\]{}“”„\"«»‹›「」]|\s[–—-]\s|\s'|'(?=\s|$)")
+# Clause boundaries inside a sentence: , ; : brackets, quotes, and dashes between spaces. In the
+# standard `re` with regex's \s spelt out (`_REGEX_SPACE`: Unicode White_Space; re's \s is str.isspace,
+# which adds U+001C-U+001F) behind a lookahead of every alternative's first character, which skips the
+# other characters without trying the alternatives: ~40 % faster than `regex` (0.029 -> 0.017 s on the
+# 40 MB texts' 4,625 candidate sentences).
+_REGEX_SPACE = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_CLAUSE_SPLIT_RE = re.compile(
+    r"(?=[,;:()\[\]{}“”„\"«»‹›「」'\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])"
+    r"(?:[,;:()\[\]{}“”„\"«»‹›「」]"
+    rf"|{_REGEX_SPACE}[–—-]{_REGEX_SPACE}|{_REGEX_SPACE}'|'(?={_REGEX_SPACE}|$))"
+)
 
 
 def _clauses(text: str, s: int, e: int) -> list[tuple[int, int]]:
