@@ -508,6 +508,19 @@ def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
     for text in cases:
         assert lang._code_tokens(text) == [m.span() for m in lang._CODE_TOKEN_RE.finditer(text)], text
         assert lang._emails(text) == [m.span() for m in lang._EMAIL_RE.finditer(text)], text
+        # the compiled runs are the runs of code characters around `_CODE_TRIGGER_RE`'s matches
+        runs = []
+        for m in lang._CODE_TRIGGER_RE.finditer(text):
+            if runs and m.start() < runs[-1][1]:
+                continue
+            start = m.start()
+            while start and text[start - 1] in lang._CODE_CHARS:
+                start -= 1
+            end = m.start()
+            while end < len(text) and text[end] in lang._CODE_CHARS:
+                end += 1
+            runs.append([start, end])
+        assert kernels.code_runs(code_points(text), lang._CODE_TABLE).tolist() == runs, text
 
 
 @needs_sentences

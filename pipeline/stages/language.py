@@ -172,7 +172,11 @@ _CODE_TOKEN_RE = regex.compile(
 # Pure ASCII classes: the standard `re` means the same and is faster here.
 _CODE_TRIGGER_RE = re.compile(r"[_/\\=<>{}\[\]|#$]|::|->|\.[a-z_]")
 _CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/\\=<>{}[]|#$.:>-")
-_CODE_RUN_RE = re.compile(r"[A-Za-z0-9_/\\=<>{}\[\]|#$.:>-]*")
+# `_CODE_CHARS` and `_CODE_TRIGGER_RE`'s one-character alternative, by code point, for
+# `language_kernels.code_runs` (which tests its other alternatives itself)
+_CODE_TABLE = np.zeros(128, dtype=np.uint8)
+_CODE_TABLE[[ord(c) for c in _CODE_CHARS]] = language_kernels.CODE_CHAR
+_CODE_TABLE[[ord(c) for c in "_/\\=<>{}[]|#$"]] |= language_kernels.CODE_TRIGGER
 _SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 _LETTER_RE = regex.compile(r"\p{L}")
@@ -2336,9 +2340,10 @@ def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
     return main_scripts
 
 
-def _opaque_spans(text: str) -> list[tuple[int, int]]:
-    """URLs, e-mail addresses and code-like tokens, merged into disjoint sorted spans."""
-    spans = _code_tokens(text)
+def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """URLs, e-mail addresses and code-like tokens, merged into disjoint sorted spans (`cps`: the text's
+    code points if known)."""
+    spans = _code_tokens(text, cps)
     if "://" in text or "www." in text:
         spans.extend(m.span() for m in _URL_RE.finditer(text))
     if "@" in text:
@@ -2353,20 +2358,15 @@ def _opaque_spans(text: str) -> list[tuple[int, int]]:
     return merged
 
 
-def _code_tokens(text: str) -> list[tuple[int, int]]:
+def _code_tokens(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
     """The spans of `_CODE_TOKEN_RE.finditer(text)`, searched only in the runs of `_CODE_CHARS` that
     hold a `_CODE_TRIGGER_RE` match: no match crosses such a run's ends (their neighbours are not
-    `_CODE_CHARS`), and the search from a run's start sees the character before it as before."""
+    `_CODE_CHARS`), and the search from a run's start sees the character before it as before. The runs
+    by a compiled scan of the code points (`cps` if known; `language_kernels.code_runs`): the trigger
+    regex and a Python step per match took ~0.02 s of the 40 MB input's 396 non-Latin texts."""
     spans: list[tuple[int, int]] = []
-    end = -1
-    for m in _CODE_TRIGGER_RE.finditer(text):
-        at = m.start()
-        if at < end:
-            continue  # in the run just searched
-        start = at
-        while start and text[start - 1] in _CODE_CHARS:
-            start -= 1
-        end = _CODE_RUN_RE.match(text, at).end()  # type: ignore[union-attr]
+    runs = language_kernels.code_runs(code_points(text) if cps is None else cps, _CODE_TABLE)
+    for start, end in runs.tolist():
         spans.extend(t.span() for t in _CODE_TOKEN_RE.finditer(text, start, end))
     return spans
 
@@ -2395,7 +2395,7 @@ _CJK_CLASSES = np.array([name in _CJK for name in _RUN_SCRIPTS], dtype=np.bool_)
 
 def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
     """`language_kernels.script_runs` of the text (`cps`: its code points if known): rows (start, end, class)."""
-    opaque = np.array(_opaque_spans(text), dtype=np.int64).reshape(-1, 2)
+    opaque = np.array(_opaque_spans(text, cps), dtype=np.int64).reshape(-1, 2)
     return language_kernels.script_runs(code_points(text) if cps is None else cps, _script_table(), opaque)
 
 

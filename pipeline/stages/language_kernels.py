@@ -263,6 +263,47 @@ def first_marked(cps: np.ndarray, table: np.ndarray, start: int) -> int:
     return -1
 
 
+# `code_runs`' table bits, by ASCII code point
+CODE_CHAR = 1  # a character a code token can hold
+CODE_TRIGGER = 2  # one that makes a run of them worth searching alone (the others: "::", "->", "." + [a-z_])
+
+
+@numba.njit(cache=True, nogil=True)
+def code_runs(cps: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The maximal runs (start, end) of CODE_CHAR characters (`table`: bits by code point below 128)
+    holding a trigger: a CODE_TRIGGER character, "::", "->" or "." before [a-z_]."""
+    out = np.empty((16, 2), dtype=np.int64)
+    n_out = 0
+    n = cps.size
+    i = 0
+    while i < n:
+        c = cps[i]
+        if c >= 128 or not table[c] & CODE_CHAR:
+            i += 1
+            continue
+        start = i
+        trigger = False
+        while i < n:
+            c = cps[i]
+            if c >= 128 or not table[c] & CODE_CHAR:
+                break
+            if not trigger:
+                if table[c] & CODE_TRIGGER:
+                    trigger = True
+                elif i + 1 < n:
+                    d = cps[i + 1]
+                    colons, arrow = c == 58 and d == 58, c == 45 and d == 62  # "::", "->"
+                    trigger = colons or arrow or (c == 46 and (d == 95 or 97 <= d <= 122))  # "." + [a-z_]
+            i += 1
+        if trigger:
+            if n_out == out.shape[0]:
+                out = _doubled(out)
+            out[n_out, 0] = start
+            out[n_out, 1] = i
+            n_out += 1
+    return out[:n_out]
+
+
 # Classes of `script_table`: 1..OTHER-1 the stage's scripts in order, then these.
 OTHER = 26  # a letter of a script the stage does not name
 INHERITED = 27  # a combining mark (Inherited script): continues any run
