@@ -147,6 +147,11 @@ def test_compiled_langdetect_trials_give_langdetect_results():
             continue
         d = detector(text, i)
         assert ([(p.lang, p.prob) for p in lang._probabilities(d)], d.random.getstate()) == expected
+        # the stage's own detectors leave their generator alone: the same probabilities
+        d = detector(text, i)
+        untouched = d.random.getstate()
+        assert [(p.lang, p.prob) for p in lang._probabilities(d, keep_random=False)] == expected[0]
+        assert d.random.getstate() == untouched
         compared += 1
     assert compared > 200
 
