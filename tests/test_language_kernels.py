@@ -485,12 +485,17 @@ def test_is_space_is_str_isspace_for_every_code_point_it_decides():
 @needs_sentences
 def test_weights_of_the_run_rows_are_the_per_run_sums():
     # capitalised and lowercase runs, CJK, unnamed scripts; one-run and empty texts
-    texts = [mixed_text(), mixed_text().title(), "Ünïcode", "12 + 3", "東京 Tokyo とうきょう"]
+    # (compiled with the code points, except a run starting at an astral letter: Deseret 𐐀, 𝐀)
+    texts = [mixed_text(), mixed_text().title(), "Ünïcode", "12 + 3", "東京 Tokyo とうきょう", "Ab 𐐀𐐨 ж 𝐀b ǅa"]
     for text in texts:
         rows = lang._run_rows(text)
-        got = lang.LanguageStage._weights_of_rows(text, rows)
         expected = lang.LanguageStage._weights(text, lang._runs_of_rows(rows))
-        assert list(got.items()) == list(expected.items())
+        for cps in (None, code_points(text)):
+            got = lang.LanguageStage._weights_of_rows(text, rows, cps)
+            assert list(got.items()) == list(expected.items())
+            assert all(type(v) is float for v in got.values())
+    ok, _, _ = kernels.run_weights(lang._run_rows("ж 𐐀"), code_points("ж 𐐀"), lang._case_table(), lang._CJK_CLASSES)
+    assert not ok  # the Deseret run's first letter is beyond the case table: Python decides
     assert len(lang.LanguageStage._weights_of_rows(mixed_text(), lang._run_rows(mixed_text()))) >= 8
 
 
