@@ -502,7 +502,8 @@ def test_weights_of_the_run_rows_are_the_per_run_sums():
 def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
     """`_code_tokens` / `_emails` search only around their trigger characters; they must find what
     the regexes find over the whole text: on real text, edge cases and random strings of the
-    characters that matter (word boundaries after marks, digits of other scripts, "@" in a row)."""
+    characters that matter (word boundaries after marks, digits of other scripts and astral letters
+    (𝐀: a word character the kernel's table lacks, so the regex searches that run), "@" in a row)."""
     import random
 
     cases = [
@@ -513,7 +514,7 @@ def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
     if SENTENCES.is_dir():
         cases.append(mixed_text())
     rng = random.Random(7)
-    alphabet = [*"ab_Z9@.-+:/>=<#$[]{}|\\ \n\té\u0301ж中", "::", "->", "a@b.c", "\u00a0", "\u2028", "٣"]
+    alphabet = [*"ab_Z9@.-+:/>=<#$[]{}|\\ \n\té\u0301ж中", "::", "->", "a@b.c", "\u00a0", "\u2028", "٣", "𝐀", "😀"]
     cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(20_000)]
     for text in cases:
         assert lang._code_tokens(text) == [m.span() for m in lang._CODE_TOKEN_RE.finditer(text)], text

@@ -172,11 +172,12 @@ _CODE_TOKEN_RE = regex.compile(
 # Pure ASCII classes: the standard `re` means the same and is faster here.
 _CODE_TRIGGER_RE = re.compile(r"[_/\\=<>{}\[\]|#$]|::|->|\.[a-z_]")
 _CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/\\=<>{}[]|#$.:>-")
-# `_CODE_CHARS` and `_CODE_TRIGGER_RE`'s one-character alternative, by code point, for
-# `language_kernels.code_runs` (which tests its other alternatives itself)
+# `_CODE_CHARS`, `_CODE_TRIGGER_RE`'s one-character alternative and `_CODE_TOKEN_RE`'s [A-Za-z0-9_], by
+# code point, for `language_kernels.code_tokens` (which tests the trigger's other alternatives itself)
 _CODE_TABLE = np.zeros(128, dtype=np.uint8)
 _CODE_TABLE[[ord(c) for c in _CODE_CHARS]] = language_kernels.CODE_CHAR
 _CODE_TABLE[[ord(c) for c in "_/\\=<>{}[]|#$"]] |= language_kernels.CODE_TRIGGER
+_CODE_TABLE[[ord(c) for c in _CODE_CHARS if c.isalnum() or c == "_"]] |= language_kernels.CODE_WORD
 _SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 _LETTER_RE = regex.compile(r"\p{L}")
@@ -2370,16 +2371,38 @@ def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, i
 
 
 def _code_tokens(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """The spans of `_CODE_TOKEN_RE.finditer(text)`, searched only in the runs of `_CODE_CHARS` that
-    hold a `_CODE_TRIGGER_RE` match: no match crosses such a run's ends (their neighbours are not
-    `_CODE_CHARS`), and the search from a run's start sees the character before it as before. The runs
-    by a compiled scan of the code points (`cps` if known; `language_kernels.code_runs`): the trigger
-    regex and a Python step per match took ~0.02 s of the 40 MB input's 396 non-Latin texts."""
+    """The spans of `_CODE_TOKEN_RE.finditer(text)`, by a compiled scan of the code points (`cps` if
+    known; `language_kernels.code_tokens`): a match lies in a run of `_CODE_CHARS` that holds a
+    `_CODE_TRIGGER_RE` match and ends at the run's end. A run after an astral character (the kernel's
+    word-boundary table stops at U+FFFF) is searched by the regex, from the run's start (its
+    neighbours are not `_CODE_CHARS`: no match crosses them, and the search sees the character before
+    it). The regexes and a Python step per trigger took ~0.03 s of the 40 MB input's 396 non-Latin texts."""
     spans: list[tuple[int, int]] = []
-    runs = language_kernels.code_runs(code_points(text) if cps is None else cps, _CODE_TABLE)
-    for start, end in runs.tolist():
-        spans.extend(t.span() for t in _CODE_TOKEN_RE.finditer(text, start, end))
+    found = language_kernels.code_tokens(code_points(text) if cps is None else cps, _CODE_TABLE, _word_table())
+    for start, end, by_regex in found.tolist():
+        if by_regex:
+            spans.extend(t.span() for t in _CODE_TOKEN_RE.finditer(text, start, end))
+        else:
+            spans.append((start, end))
     return spans
+
+
+@lru_cache(maxsize=1)
+def _word_table() -> np.ndarray:
+    """`regex`'s \\w (`_CODE_TOKEN_RE`'s word boundary) of every code point below U+10000, matched by
+    `regex` itself (~1 ms to build), for `language_kernels.code_tokens`."""
+    return _cached_bmp_table("regex_word", _build_word_table, _WORD_CHAR_RE)
+
+
+_WORD_CHAR_RE = regex.compile(r"\w")
+
+
+def _build_word_table() -> np.ndarray:
+    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(0x10000, dtype=np.bool_)
+    for m in regex.finditer(_WORD_CHAR_RE.pattern + "+", every):
+        table[m.start() : m.end()] = True
+    return table
 
 
 def _emails(text: str) -> list[tuple[int, int]]:
