@@ -668,7 +668,7 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             detector.cleaning_text()
             rows = lang._ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
             ids = lang._ngram_ids(detector.text, rows)
-            names = {row: gram for gram, row in rows.index.items()}
+            names = {row: gram for gram, row in rows.gram_rows().items()}
             got = [names[row] for row in ids]
             expected = reference.create()
             expected.append(text)

@@ -629,9 +629,7 @@ def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:
     grams = language_kernels.ngram_grams(cps, upper, *rows.grams)
     ids = rows.by_gram[grams]
     if not ids.all():
-        new = grams[ids == 0]
-        _, first = np.unique(new, return_index=True)
-        rows.add_grams(new[np.sort(first)])
+        rows.add_grams(grams[ids == 0])
         ids = rows.by_gram[grams]
     return ids
 
@@ -649,7 +647,8 @@ class _NgramRows:
 
     def __init__(self, probs: _ProfileMap | dict[str, list[float]], n_langs: int) -> None:
         self.probs = probs  # held: the cache below is keyed by its id
-        self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy
+        self.index: dict[str, int] = {"": 0}  # row 0 unused: a row id is never falsy (a dict map's rows)
+        self.n_rows = 1
         self.matrix = np.zeros((1024, n_langs))
         self.grams: tuple[np.ndarray, np.ndarray] | None = None
         self.by_gram: np.ndarray | None = None
@@ -658,7 +657,7 @@ class _NgramRows:
             self.by_gram = np.zeros(len(probs.grams), dtype=np.int64)
 
     def add(self, ngram: str) -> int:
-        row = len(self.index)
+        row = self.n_rows
         if row == self.matrix.shape[0]:
             self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
         probs = self.probs
@@ -666,28 +665,33 @@ class _NgramRows:
             r = probs.row[ngram]
             begin, end = probs.starts[r], probs.starts[r + 1]
             self.matrix[row, probs.lang_ids[begin:end]] = probs.probs[begin:end]
+            assert self.by_gram is not None
+            self.by_gram[r] = row
         else:
             self.matrix[row] = probs[ngram]
-        self.index[ngram] = row
+            self.index[ngram] = row
+        self.n_rows += 1
         return row
 
     def add_grams(self, grams: np.ndarray) -> None:
-        """`add` of each n-gram of the `_ProfileMap` (by index, distinct) in order, at once: the rows they
-        get and what the rows hold are those `add` gives (a call per n-gram cost ~4 µs, ~5 % of a CC run's
-        stage time, where most n-grams are met for the first time)."""
+        """`add` of each n-gram of the `_ProfileMap` (by index) that has no row yet, in order, by one
+        compiled pass (`language_kernels.add_gram_rows`): the rows they get and what the rows hold are
+        those `add` gives (a call per n-gram cost ~4 µs, numpy's steps for all ~50 µs a text; most of a
+        CC run's n-grams are met for the first time)."""
         probs, by_gram = self.probs, self.by_gram
         assert isinstance(probs, _ProfileMap) and by_gram is not None
-        first = len(self.index)
-        new_rows = np.arange(first, first + len(grams))
-        while self.matrix.shape[0] <= first + len(grams) - 1:
+        while self.matrix.shape[0] < self.n_rows + len(grams):  # room for all of them being new
             self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
-        # each n-gram's non-zero values (entries starts[g]:starts[g + 1]) straight into its (zero) row
-        begins, ends = probs.starts[grams], probs.starts[grams + 1]
-        counts = ends - begins
-        entries = np.arange(counts.sum()) + np.repeat(begins - (np.cumsum(counts) - counts), counts)
-        self.matrix[np.repeat(new_rows, counts), probs.lang_ids[entries]] = probs.probs[entries]
-        self.index.update(zip(map(probs.grams.__getitem__, grams.tolist()), new_rows.tolist(), strict=True))
-        by_gram[grams] = new_rows
+        self.n_rows = language_kernels.add_gram_rows(
+            grams, by_gram, self.matrix, self.n_rows, probs.starts, probs.lang_ids, probs.probs
+        )
+
+    def gram_rows(self) -> dict[str, int]:
+        """Each n-gram that has a row, and its row."""
+        if isinstance(self.probs, _ProfileMap):
+            assert self.by_gram is not None
+            return {self.probs.grams[g]: int(self.by_gram[g]) for g in np.flatnonzero(self.by_gram).tolist()}
+        return {g: row for g, row in self.index.items() if row}
 
 
 _NGRAM_ROWS: dict[int, _NgramRows] = {}

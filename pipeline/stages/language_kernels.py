@@ -515,6 +515,30 @@ def langdetect_trial(
         i += 1
 
 
+@numba.njit(cache=True, nogil=True)
+def add_gram_rows(
+    grams: np.ndarray,
+    by_gram: np.ndarray,
+    matrix: np.ndarray,
+    first: int,
+    starts: np.ndarray,
+    lang_ids: np.ndarray,
+    probs: np.ndarray,
+) -> int:
+    """Give each n-gram of `grams` (indexes of a profile map) with no row yet (`by_gram` 0) the next row
+    from `first`, in order of first appearance, and put its non-zero probabilities (entries
+    starts[g]:starts[g + 1] of `lang_ids` and `probs`) in that row of `matrix` (zero, with room for them
+    all). Returns the next free row."""
+    row = first
+    for g in grams:
+        if by_gram[g] == 0:
+            by_gram[g] = row
+            for e in range(starts[g], starts[g + 1]):
+                matrix[row, lang_ids[e]] = probs[e]
+            row += 1
+    return row
+
+
 def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """An open-addressing map from an n-gram's key (1 to 3 characters: each code point + 1 in 21 bits)
     to its index in `grams` (key 0: empty slot), for `ngram_grams`. N-grams of other lengths are left
