@@ -921,6 +921,56 @@ def test_best_two_and_runner_up_are_the_sorted_ones():
         assert lang._runner_up(scores, main) == expected
 
 
+def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
+    """`profile_choice` (with `_cheap_choice`) against `_cheap_main`, `_best_two` and `_runner_up` of
+    `_row_scores`: on random rows of a few words (ties: languages listing the same words alike), none
+    listed, and the spread samples of CC pages, in Latin and Cyrillic."""
+    stage = lang.LanguageStage()
+    rng = np.random.default_rng(9)
+    cases = []
+    for script in ("Latin", "Cyrillic"):
+        table = lang._score_table(script)
+        few = rng.choice(np.arange(1, len(table.row) + 1), 12, replace=False)
+        for _ in range(3000):
+            pool = few if rng.random() < 0.5 else np.arange(len(table.row) + 1)
+            cases.append((script, rng.choice(pool, rng.integers(0, 40)).astype(np.int64)))
+        cases.append((script, np.zeros(5, dtype=np.int64)))
+    if CC.exists():
+        with CC.open(encoding="utf-8") as f:
+            for _, line in zip(range(150), f, strict=False):
+                low = json.loads(line)["text"].lower()
+                cases.append(("Latin", lang._spread_rows(low, code_points(low), "Latin")))
+    # a small table whose languages list words alike (equal scores: the tie rules decide)
+    names = ("sv", "da", "en", "nl", "de", "fi")
+    entries = [rng.choice(6, rng.integers(1, 7), replace=False) for _ in range(20)]
+    ptr = np.zeros(len(entries) + 2, dtype=np.int64)
+    ptr[2:] = np.cumsum([len(e) for e in entries])
+    small = lang._ScoreTable(
+        names, np.full(6, -9.5), {}, ptr, np.concatenate(entries).astype(np.int64),
+        rng.choice([1.0, 2.5], int(ptr[-1])),
+    )  # fmt: skip
+    small_ranks = np.array([sorted(names).index(x) for x in names], dtype=np.int64)
+    cases += [(small, rng.integers(0, 21, rng.integers(0, 12)).astype(np.int64)) for _ in range(3000)]
+    ties = 0
+    for script, rows in cases:
+        table = script if isinstance(script, lang._ScoreTable) else lang._score_table(script)
+        ranks = small_ranks if table is small else lang._name_ranks(script)
+        scores, hits = lang._row_scores(rows, table)
+        j, top, second, best_hits, runner = kernels.profile_choice(
+            rows, table.ptr, table.langs, table.deltas, table.oov, ranks
+        )
+        choice = stage._cheap_choice(len(rows), j, top, second, best_hits, table.names)
+        assert choice == stage._cheap_main(len(rows), scores, hits)
+        if not scores:
+            assert j == -1 and runner == -1
+            continue
+        best, expected_second = lang._best_two(scores)
+        assert (table.names[j], top, second, best_hits) == (best, scores[best], expected_second, hits[best])
+        assert (table.names[runner] if runner >= 0 else None) == lang._runner_up(scores, best)
+        ties += list(scores.values()).count(scores[best]) > 1
+    assert ties > 50
+
+
 def test_word_bloom_holds_every_key_of_a_foreign_word_set():
     """No false negatives (`line_hits` skips the set when the filter says no), and few false positives."""
     stage = lang.LanguageStage()

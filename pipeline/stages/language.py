@@ -990,6 +990,19 @@ class LanguageStage(Stage):
         rows = np.array([get(w, 0) for w in words], dtype=np.int64)  # faster than fromiter(map(...))
         return _row_scores(rows, table)
 
+    @staticmethod
+    def _cheap_choice(
+        n_words: int, best: int, top: float, second: float, best_hits: int, names: tuple[str, ...]
+    ) -> tuple[str | None, str | None]:
+        """`_cheap_main` from `language_kernels.profile_choice`'s best language (index into `names`, -1:
+        none), its score, the second score and its hits."""
+        if best < 0:
+            return None, None
+        name = names[best]
+        if best_hits >= 8 and best_hits >= 0.1 * n_words and top - second >= _MAIN_MARGIN:
+            return name, name
+        return None, name if best_hits >= 3 else None
+
     def _cheap_main(
         self, n_words: int, scores: dict[str, float], hits: dict[str, int]
     ) -> tuple[str | None, str | None]:
@@ -1075,7 +1088,7 @@ class LanguageStage(Stage):
         self,
         text: str,
         rows: np.ndarray,
-        scores: dict[str, float],
+        runner_up: str | None,
         main: str,
         script: str,
         low_cps: np.ndarray | None = None,
@@ -1084,8 +1097,8 @@ class LanguageStage(Stage):
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this.
+        `runner_up`: the profiles' best language after `main` (`_runner_up` of the sample's scores);
         `low_cps`: the code points of the text lowercased character by character, if known."""
-        runner_up = _runner_up(scores, main)
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
@@ -1278,9 +1291,15 @@ class LanguageStage(Stage):
             assert isinstance(sample, str)
             low = sample.lower()
             rows = _sample_rows(low, code_points(low), script)
-        scores, hits = _row_scores(rows, _score_table(script))
-        lang, guess = self._cheap_main(len(rows), scores, hits)
-        if lang is not None and self._bilingual(text, rows, scores, lang, script, low_cps):
+        # `_cheap_main` and `_runner_up` of `_row_scores(rows, table)` from one compiled pass: the score
+        # dicts (~5 µs a document) are made only when langdetect has to decide
+        table = _score_table(script)
+        j, top, second, best_hits, runner = language_kernels.profile_choice(
+            rows, table.ptr, table.langs, table.deltas, table.oov, _name_ranks(script)
+        )
+        lang, guess = self._cheap_choice(len(rows), j, top, second, best_hits, table.names)
+        runner_up = table.names[runner] if runner >= 0 else None
+        if lang is not None and self._bilingual(text, rows, runner_up, lang, script, low_cps):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -1293,8 +1312,10 @@ class LanguageStage(Stage):
         found = probs[0][0] if probs else "und"
         # langdetect lacks some profiled languages (xh, zu, ...) and says a neighbour (sw): keep the
         # profiles' guess when they rate langdetect's answer far lower
-        if guess is not None and found != guess and scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
-            return guess, False
+        if guess is not None and found != guess:
+            scores, _ = _row_scores(rows, table)
+            if scores.get(found, -math.inf) < scores[guess] - _MAIN_MARGIN:
+                return guess, False
         return found, False
 
     # ------------------------------------------------------------------ script check
@@ -3117,6 +3138,15 @@ def _build_score_table(prof: _Profiles, index: dict[str, tuple[tuple[str, float]
 def _score_positions(script: str) -> dict[str, int]:
     """Each language's index in `_score_table(script)`."""
     return {lang: j for j, lang in enumerate(_score_table(script).names)}
+
+
+@lru_cache(maxsize=32)
+def _name_ranks(script: str) -> np.ndarray:
+    """Each language of `_score_table(script)`'s place in name order, for `language_kernels.profile_choice`."""
+    names = _score_table(script).names
+    ranks = np.empty(len(names), dtype=np.int64)
+    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return ranks
 
 
 @lru_cache(maxsize=256)

@@ -748,6 +748,48 @@ def _profile_sums(
 
 
 @numba.njit(cache=True, nogil=True)
+def profile_choice(
+    rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, oov: np.ndarray, rank: np.ndarray
+) -> tuple[int, float, float, int, int]:
+    """Of `profile_scores` (the languages its words touch and their scores and hits; `rank`: each
+    language's place in name order): the best language (the highest score; of equal ones the first
+    name), its score, the second score (the best one again when two share it; -inf when alone), the
+    best's hits, and the runner-up to it (the highest of the others; of equal ones the last name;
+    -1 when none). -1 as the best when no word is listed."""
+    delta, hits, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    if n_order == 0:
+        return -1, -np.inf, -np.inf, 0, -1
+    n = rows.size
+    scores = np.empty(n_order, dtype=np.float64)
+    top = -np.inf
+    for t in range(n_order):
+        j = order[t]
+        base = n * oov[j]  # two roundings, as Python's n * oov + delta
+        scores[t] = base + delta[j]
+        if scores[t] > top:
+            top = scores[t]
+    best = -1
+    ties = 0
+    for t in range(n_order):
+        if scores[t] == top:
+            ties += 1
+            if best < 0 or rank[order[t]] < rank[best]:
+                best = order[t]
+    second = top if ties > 1 else -np.inf
+    runner = -1
+    runner_score = -np.inf
+    for t in range(n_order):
+        j = order[t]
+        if j == best:
+            continue
+        if ties == 1 and scores[t] > second:
+            second = scores[t]
+        if runner < 0 or scores[t] > runner_score or (scores[t] == runner_score and rank[j] > rank[runner]):
+            runner, runner_score = j, scores[t]
+    return best, top, second, hits[best], runner
+
+
+@numba.njit(cache=True, nogil=True)
 def pair_scores(
     cps: np.ndarray,
     spans: np.ndarray,
