@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import math
+import random
 from importlib import resources
 from pathlib import Path
 
@@ -145,6 +147,11 @@ def test_compiled_langdetect_trials_give_langdetect_results():
             continue
         d = detector(text, i)
         assert ([(p.lang, p.prob) for p in lang._probabilities(d)], d.random.getstate()) == expected
+        # the stage's own detectors leave their generator alone: the same probabilities
+        d = detector(text, i)
+        untouched = d.random.getstate()
+        assert [(p.lang, p.prob) for p in lang._probabilities(d, keep_random=False)] == expected[0]
+        assert d.random.getstate() == untouched
         compared += 1
     assert compared > 200
 
@@ -158,6 +165,41 @@ def test_spread_tokens_are_split_every_step():
         rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
         assert [text[s:e] for s, e in rows] == tokens[::step]
     assert kernels.spread_tokens(code_points(" \n\u3000"), 250, kernels.SPACES).shape == (0, 2)
+
+
+def test_spread_tokens_at_the_texts_ends_and_around_every_space():
+    # the branch-free scan: tokens touching the text's ends, one-character tokens and texts, runs of
+    # spaces, every str.isspace character (U+3000 the last), U+3001 and astral characters (no spaces)
+    spaces = "".join(chr(c) for c in range(0x3002) if chr(c).isspace())
+    texts = ["", "a", " ", "a b", " a", "a ", "ab  cd\n", "\u3000x\u3001y\u3000", "\U0001f600 \U0001f600z", spaces]
+    texts += [spaces.join("x" * k) + spaces[k % len(spaces)] * (k % 2) for k in range(1, 9)]
+    rng = random.Random(0)
+    texts += ["".join(rng.choice("ab \n\u3000\u3001\u2028\x1c") for _ in range(60)) for _ in range(40)]
+    for text in texts:
+        tokens = text.split()
+        for want in (0, 1, 2, 3, 250):
+            step = max(1, len(tokens) // want) if want else 1
+            rows = kernels.spread_tokens(code_points(text), want, kernels.SPACES).tolist()
+            assert [text[s:e] for s, e in rows] == tokens[::step], (text, want)
+
+
+def test_lowercase_is_str_lower():
+    # by the table wherever str.lower maps a character to one of its own: every code point (in pieces,
+    # lone surrogates included), cased astral letters (Deseret, Adlam), İ (two characters) and Σ (ς or σ by
+    # its neighbours) anywhere
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    texts = [every[i : i + 0x8000] for i in range(0, 0x110000, 0x8000)]
+    texts.append(texts[0].replace("\u0130", "").replace("\u03a3", ""))  # the first piece by the table too
+    texts += ["ΟΔΥΣΣΕΥΣ Σ ΑΣ.", "İstanbul", "x\U00010400\U0001e900y", "", "Ab", "KELVIN \u212a"]
+    for text in texts:
+        low, low_cps, per_char = lang._lowercase(text, code_points(text))
+        assert per_char == ("\u0130" not in text and "\u03a3" not in text)
+        assert low == text.lower()
+        assert low_cps.tolist() == code_points(text.lower()).tolist()
+        assert not low_cps.flags.writeable  # the kernels' one signature, as `code_points` gives
+    table = kernels.lower_table()
+    assert (table == kernels.NO_LOWER).nonzero()[0].tolist() == [0x130, 0x3A3]
+    assert all(chr(c).lower() == chr(c) for c in range(table.size, 0x110000))
 
 
 def test_word_hashes_holds_each_words_key_and_nothing_else():
@@ -443,19 +485,25 @@ def test_is_space_is_str_isspace_for_every_code_point_it_decides():
 @needs_sentences
 def test_weights_of_the_run_rows_are_the_per_run_sums():
     # capitalised and lowercase runs, CJK, unnamed scripts; one-run and empty texts
-    texts = [mixed_text(), mixed_text().title(), "Ünïcode", "12 + 3", "東京 Tokyo とうきょう"]
+    # (compiled with the code points, except a run starting at an astral letter: Deseret 𐐀, 𝐀)
+    texts = [mixed_text(), mixed_text().title(), "Ünïcode", "12 + 3", "東京 Tokyo とうきょう", "Ab 𐐀𐐨 ж 𝐀b ǅa"]
     for text in texts:
         rows = lang._run_rows(text)
-        got = lang.LanguageStage._weights_of_rows(text, rows)
         expected = lang.LanguageStage._weights(text, lang._runs_of_rows(rows))
-        assert list(got.items()) == list(expected.items())
+        for cps in (None, code_points(text)):
+            got = lang.LanguageStage._weights_of_rows(text, rows, cps)
+            assert list(got.items()) == list(expected.items())
+            assert all(type(v) is float for v in got.values())
+    ok, _, _ = kernels.run_weights(lang._run_rows("ж 𐐀"), code_points("ж 𐐀"), lang._case_table(), lang._CJK_CLASSES)
+    assert not ok  # the Deseret run's first letter is beyond the case table: Python decides
     assert len(lang.LanguageStage._weights_of_rows(mixed_text(), lang._run_rows(mixed_text()))) >= 8
 
 
 def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
     """`_code_tokens` / `_emails` search only around their trigger characters; they must find what
     the regexes find over the whole text: on real text, edge cases and random strings of the
-    characters that matter (word boundaries after marks, digits of other scripts, "@" in a row)."""
+    characters that matter (word boundaries after marks, digits of other scripts and astral letters
+    (𝐀: a word character the kernel's table lacks, so the regex searches that run), "@" in a row)."""
     import random
 
     cases = [
@@ -466,11 +514,24 @@ def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
     if SENTENCES.is_dir():
         cases.append(mixed_text())
     rng = random.Random(7)
-    alphabet = [*"ab_Z9@.-+:/>=<#$[]{}|\\ \n\té\u0301ж中", "::", "->", "a@b.c", "\u00a0", "\u2028", "٣"]
+    alphabet = [*"ab_Z9@.-+:/>=<#$[]{}|\\ \n\té\u0301ж中", "::", "->", "a@b.c", "\u00a0", "\u2028", "٣", "𝐀", "😀"]
     cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(20_000)]
     for text in cases:
         assert lang._code_tokens(text) == [m.span() for m in lang._CODE_TOKEN_RE.finditer(text)], text
         assert lang._emails(text) == [m.span() for m in lang._EMAIL_RE.finditer(text)], text
+        # the compiled runs are the runs of code characters around `_CODE_TRIGGER_RE`'s matches
+        runs = []
+        for m in lang._CODE_TRIGGER_RE.finditer(text):
+            if runs and m.start() < runs[-1][1]:
+                continue
+            start = m.start()
+            while start and text[start - 1] in lang._CODE_CHARS:
+                start -= 1
+            end = m.start()
+            while end < len(text) and text[end] in lang._CODE_CHARS:
+                end += 1
+            runs.append([start, end])
+        assert kernels.code_runs(code_points(text), lang._CODE_TABLE).tolist() == runs, text
 
 
 @needs_sentences
@@ -607,12 +668,15 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             detector.cleaning_text()
             rows = lang._ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
             ids = lang._ngram_ids(detector.text, rows)
-            names = {row: gram for gram, row in rows.index.items()}
+            names = {row: gram for gram, row in rows.gram_rows().items()}
             got = [names[row] for row in ids]
             expected = reference.create()
             expected.append(text)
             expected.cleaning_text()
             assert got == expected._extract_ngrams(), text
+            # each n-gram's row holds langdetect's probabilities (rows are added as n-grams are met)
+            for row in set(ids.tolist() if isinstance(ids, np.ndarray) else ids):
+                assert rows.matrix[row].tolist() == reference.word_lang_prob_map[names[row]], names[row]
             checked += len(got)
     assert checked > 100_000
 
@@ -857,6 +921,56 @@ def test_best_two_and_runner_up_are_the_sorted_ones():
         assert lang._runner_up(scores, main) == expected
 
 
+def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
+    """`profile_choice` (with `_cheap_choice`) against `_cheap_main`, `_best_two` and `_runner_up` of
+    `_row_scores`: on random rows of a few words (ties: languages listing the same words alike), none
+    listed, and the spread samples of CC pages, in Latin and Cyrillic."""
+    stage = lang.LanguageStage()
+    rng = np.random.default_rng(9)
+    cases = []
+    for script in ("Latin", "Cyrillic"):
+        table = lang._score_table(script)
+        few = rng.choice(np.arange(1, len(table.row) + 1), 12, replace=False)
+        for _ in range(3000):
+            pool = few if rng.random() < 0.5 else np.arange(len(table.row) + 1)
+            cases.append((script, rng.choice(pool, rng.integers(0, 40)).astype(np.int64)))
+        cases.append((script, np.zeros(5, dtype=np.int64)))
+    if CC.exists():
+        with CC.open(encoding="utf-8") as f:
+            for _, line in zip(range(150), f, strict=False):
+                low = json.loads(line)["text"].lower()
+                cases.append(("Latin", lang._spread_rows(low, code_points(low), "Latin")))
+    # a small table whose languages list words alike (equal scores: the tie rules decide)
+    names = ("sv", "da", "en", "nl", "de", "fi")
+    entries = [rng.choice(6, rng.integers(1, 7), replace=False) for _ in range(20)]
+    ptr = np.zeros(len(entries) + 2, dtype=np.int64)
+    ptr[2:] = np.cumsum([len(e) for e in entries])
+    small = lang._ScoreTable(
+        names, np.full(6, -9.5), {}, ptr, np.concatenate(entries).astype(np.int64),
+        rng.choice([1.0, 2.5], int(ptr[-1])),
+    )  # fmt: skip
+    small_ranks = np.array([sorted(names).index(x) for x in names], dtype=np.int64)
+    cases += [(small, rng.integers(0, 21, rng.integers(0, 12)).astype(np.int64)) for _ in range(3000)]
+    ties = 0
+    for script, rows in cases:
+        table = script if isinstance(script, lang._ScoreTable) else lang._score_table(script)
+        ranks = small_ranks if table is small else lang._name_ranks(script)
+        scores, hits = lang._row_scores(rows, table)
+        j, top, second, best_hits, runner = kernels.profile_choice(
+            rows, table.ptr, table.langs, table.deltas, table.oov, ranks
+        )
+        choice = stage._cheap_choice(len(rows), j, top, second, best_hits, table.names)
+        assert choice == stage._cheap_main(len(rows), scores, hits)
+        if not scores:
+            assert j == -1 and runner == -1
+            continue
+        best, expected_second = lang._best_two(scores)
+        assert (table.names[j], top, second, best_hits) == (best, scores[best], expected_second, hits[best])
+        assert (table.names[runner] if runner >= 0 else None) == lang._runner_up(scores, best)
+        ties += list(scores.values()).count(scores[best]) > 1
+    assert ties > 50
+
+
 def test_word_bloom_holds_every_key_of_a_foreign_word_set():
     """No false negatives (`line_hits` skips the set when the filter says no), and few false positives."""
     stage = lang.LanguageStage()
@@ -1013,6 +1127,23 @@ def test_may_tell_false_means_no_sentence_or_clause_is_judged_foreign():
     assert skipped > 50 and kept > 50
 
 
+def test_clause_split_is_the_regex_one():
+    """`_CLAUSE_SPLIT_RE` (the standard `re`, regex's \\s spelt out, a lookahead) finds what the `regex`
+    pattern it replaces finds, in any stretch (pos, endpos): on lingua and CC text and on random strings
+    of the characters it reads, every kind of space among them (U+001C-U+001F are str.isspace, not \\s)."""
+    import regex
+
+    before = regex.compile(r"[,;:()\[\]{}“”„\"«»‹›「」]|\s[–—-]\s|\s'|'(?=\s|$)")
+    spaces = "".join(c for c in map(chr, range(0x3001)) if c.isspace() or regex.match(r"\s", c))
+    rng = random.Random(11)
+    texts = ["".join(rng.choice("ab'’-–—,;:()[]{}“”„\"«»‹›「」.\n" + spaces) for _ in range(80)) for _ in range(400)]
+    texts += (SENTENCES / "fr.txt").read_text(encoding="utf-8").splitlines()[:200] if SENTENCES.is_dir() else []
+    for text in texts:
+        for s, e in ((0, len(text)), (3, len(text) - 2), (len(text) // 2, len(text))):
+            got = [m.span() for m in lang._CLAUSE_SPLIT_RE.finditer(text, s, e)]
+            assert got == [m.span() for m in before.finditer(text, s, e)], (text, s, e)
+
+
 def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) -> tuple[int, ...]:
     """What `sentence_words` replaces: `_WORD_RE.findall`, `_code_like`'s counts and `_may_tell`'s bound
     (the most listed words, plus main's odd-spelt words)."""
@@ -1025,6 +1156,40 @@ def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) 
     odd = {w for w in low if not w.isascii() and main in lang._odd_langs(w, script) and w not in main_words}
     nonspace = len("".join(text[s:e].split()))
     return len(words), sum(map(len, words)), nonspace, listed, listed + len(odd), int("".join(set(low)).isascii())
+
+
+@needs_sentences
+def test_pair_scores_are_the_sentences_scores():
+    """`_pair_scores` (`_bilingual`'s two scores per sentence) against `_scores` of each sentence's
+    words, on lingua text of several languages and CC pages, for pairs of the script's languages (ones
+    the words touch, and ones they do not: -inf); a word with an astral letter leaves it to Python."""
+    lines = []
+    for code in ("en", "de", "fr", "es", "pl", "vi", "nl", "it"):
+        lines.extend((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40])
+    texts = ["\n".join(lines), "(« Oui, » dit-il) -- l'été: ÉCOLE… x\u3000y\u00a0z « ok »!", "", "   "]
+    if CC.exists():
+        with CC.open(encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(60), f, strict=False)]
+    stage = lang.LanguageStage()
+    names = lang._score_table("Latin").names
+    checked = 0
+    for text in texts:
+        low, low_cps, per_char = lang._lowercase(text, code_points(text))
+        if not per_char:
+            continue
+        spans = stage._sentences(text, 0, len(text)) + [(0, len(text)), (0, 0)]
+        for mine, theirs in (("en", "de"), ("fr", "es"), ("pl", "vi"), ("de", "nl"), ("it", "xh")):
+            got = lang._pair_scores(low_cps, spans, "Latin", mine, theirs)
+            if got is None:
+                continue
+            for (s, e), pair in zip(spans, got, strict=True):
+                words = [v for w in text[s:e].lower().split() if (v := w.strip(lang._STRIP)).isalpha()]
+                scores, _ = stage._scores(words, "Latin")
+                assert pair == [scores.get(mine, -math.inf), scores.get(theirs, -math.inf)], text[s:e]
+                checked += 1
+    assert checked > 2000
+    assert "xh" in names and "it" in names
+    assert lang._pair_scores(code_points("the cat 𝐀𝐁𝐂 sat"), [(0, 15)], "Latin", "en", "de") is None
 
 
 @needs_sentences

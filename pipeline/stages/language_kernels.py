@@ -12,8 +12,10 @@ import numpy as np
 
 from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, code_points, fnv1a, table_size
 
-# What `str.split()` splits at (`str.isspace`): all below U+3001, so a small table covers them.
-_SPACE_LIMIT = 0x3001
+# What `str.split()` splits at (`str.isspace`): all below U+3001, so a small table covers them. Its
+# last entry (U+3001) is not a space, so ``spaces[min(c, spaces.size - 1)]`` is the test for any c
+# without a branch (`spread_tokens`).
+_SPACE_LIMIT = 0x3002
 SPACES = np.array([chr(c).isspace() for c in range(_SPACE_LIMIT)], dtype=np.bool_)
 
 
@@ -217,6 +219,39 @@ def line_hits(
     return out[:n_out]
 
 
+# `lower_table`'s mark of a code point whose lowercase is not one code point of its own: İ (two) and Σ
+# (ς at a word's end, σ elsewhere: str.lower reads its neighbours)
+NO_LOWER = 0xFFFFFFFF
+
+
+def lower_table() -> np.ndarray:
+    """``str.lower`` of every code point up to the last whose lowercase is another (uint32; NO_LOWER where
+    it is not a single code point that does not depend on the neighbours); those above lower to
+    themselves. ~0.3 s to build: read from the copy saved beside the package."""
+    every = range(0x110000)
+    size = max(c for c in every if chr(c).lower() != chr(c)) + 1
+    lows = [chr(c).lower() for c in range(size)]
+    table = np.fromiter((ord(x) if len(x) == 1 else NO_LOWER for x in lows), dtype=np.uint32, count=size)
+    table[0x3A3] = NO_LOWER  # capital sigma: final or not
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
+def lowered(cps: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The code points of ``text.lower()`` from the text's (`cps`) by `lower_table`, and False when a
+    code point marked NO_LOWER makes it fall to str.lower (the array is then incomplete)."""
+    out = np.empty_like(cps)
+    size = table.size
+    for i in range(cps.size):
+        c = cps[i]
+        if c < size:
+            c = table[c]
+            if c == NO_LOWER:
+                return out, False
+        out[i] = c
+    return out, True
+
+
 @numba.njit(cache=True, nogil=True)
 def first_marked(cps: np.ndarray, table: np.ndarray, start: int) -> int:
     """The first index from `start` whose code point is marked in `table` or lies beyond it, or -1."""
@@ -226,6 +261,99 @@ def first_marked(cps: np.ndarray, table: np.ndarray, start: int) -> int:
         if c >= size or table[c]:
             return i
     return -1
+
+
+# `code_tokens`' table bits, by ASCII code point
+CODE_CHAR = 1  # a character a code token can hold
+CODE_TRIGGER = 2  # one that makes a run of them worth searching alone (the others: "::", "->", "." + [a-z_])
+CODE_WORD = 4  # [A-Za-z0-9_]: a token's first part
+
+
+@numba.njit(cache=True, nogil=True)
+def code_runs(cps: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The maximal runs (start, end) of CODE_CHAR characters (`table`: bits by code point below 128)
+    holding a trigger: a CODE_TRIGGER character, "::", "->" or "." before [a-z_]."""
+    # room for every run (one in two characters at most; pages never written are never touched): an
+    # output grown by `_doubled` inside the loop made the scan ~3x slower (0.014 -> 0.0045 s on the 40 MB
+    # input's non-Latin texts)
+    out = np.empty((cps.size // 2 + 1, 2), dtype=np.int64)
+    n_out = 0
+    n = cps.size
+    i = 0
+    while i < n:
+        c = cps[i]
+        if c >= 128 or not table[c] & CODE_CHAR:
+            i += 1
+            continue
+        start = i
+        trigger = False
+        while i < n:
+            c = cps[i]
+            if c >= 128 or not table[c] & CODE_CHAR:
+                break
+            if not trigger:
+                if table[c] & CODE_TRIGGER:
+                    trigger = True
+                elif (c == 58 or c == 45 or c == 46) and i + 1 < n:  # ":", "-", "."
+                    trigger = _pair_trigger(c, cps[i + 1])
+            i += 1
+        if trigger:
+            out[n_out, 0] = start
+            out[n_out, 1] = i
+            n_out += 1
+    return out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_trigger(c: np.uint32, d: np.uint32) -> bool:
+    """The pair "::", "->" or "." before [a-z_]."""
+    return (c == 58 and d == 58) or (c == 45 and d == 62) or (c == 46 and (d == 95 or 97 <= d <= 122))
+
+
+@numba.njit(cache=True, nogil=True)
+def code_tokens(cps: np.ndarray, table: np.ndarray, word: np.ndarray) -> np.ndarray:
+    """The language stage's ``_CODE_TOKEN_RE`` matches, `\\b[A-Za-z0-9_]+` then a trigger (a CODE_TRIGGER
+    character, "::", "->" or "." before [a-z_]) then any CODE_CHAR characters, in the `code_runs`: rows
+    (start, end, 0). Every character the pattern reads is a CODE_CHAR, so a match lies in a run and,
+    its tail taking every CODE_CHAR, ends at the run's end: a run holds at most one, which starts at
+    the run's first position p with a word boundary (the character before p not a word character,
+    `word`: regex's \\w by code point) from which [A-Za-z0-9_]+ reaches a trigger (an "_" after p, or
+    one right after the letters). A run whose first character follows one beyond `word` is a row
+    (start, end, 1): the regex searches it."""
+    runs = code_runs(cps, table)
+    out = np.empty((runs.shape[0], 3), dtype=np.int64)
+    n_out = 0
+    for r in range(runs.shape[0]):
+        start, end = runs[r, 0], runs[r, 1]
+        before_word = False
+        if start > 0:
+            c = cps[start - 1]
+            if c >= word.size:
+                out[n_out, 0], out[n_out, 1], out[n_out, 2] = start, end, 1
+                n_out += 1
+                continue
+            before_word = word[c]
+        for p in range(start, end):
+            c = cps[p]
+            if not table[c] & CODE_WORD:
+                before_word = False
+                continue
+            if before_word:
+                continue  # no word boundary before p
+            before_word = True
+            q = p + 1
+            found = False
+            while q < end and table[cps[q]] & CODE_WORD:
+                found |= cps[q] == 95  # "_" after p: a trigger with the letters before it
+                q += 1
+            if not found and q < end:
+                c = cps[q]
+                found = (table[c] & CODE_TRIGGER) != 0 or (q + 1 < end and _pair_trigger(c, cps[q + 1]))
+            if found:
+                out[n_out, 0], out[n_out, 1], out[n_out, 2] = p, end, 0
+                n_out += 1
+                break
+    return out[:n_out]
 
 
 # Classes of `script_table`: 1..OTHER-1 the stage's scripts in order, then these.
@@ -271,6 +399,35 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
         out[n_out, 2] = k
         n_out += 1
     return out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def run_weights(
+    rows: np.ndarray, cps: np.ndarray, cases: np.ndarray, cjk: np.ndarray
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """The letters of the `script_runs` rows by class, each weighed 2 in a `cjk` class, else 0.5 when the
+    run's first character is uppercase (CASE_UPPER of `cases`), else 1; and the classes in order of
+    first appearance. Every term is a whole number times 2, 1 or 0.5: the sums are exact in any order.
+    False when a run starts at a code point beyond `cases` (Python decides)."""
+    sums = np.zeros(cjk.size, dtype=np.float64)
+    seen = np.zeros(cjk.size, dtype=np.bool_)
+    order = np.empty(cjk.size, dtype=np.int64)
+    n_order = 0
+    for r in range(rows.shape[0]):
+        k = rows[r, 2]
+        if cjk[k]:
+            weight = 2.0
+        else:
+            c = cps[rows[r, 0]]
+            if c >= cases.size:
+                return False, sums, order[:0]
+            weight = 0.5 if cases[c] & CASE_UPPER else 1.0
+        sums[k] += (rows[r, 1] - rows[r, 0]) * weight
+        if not seen[k]:
+            seen[k] = True
+            order[n_order] = k
+            n_order += 1
+    return True, sums, order[:n_order]
 
 
 # CPython's `random` generator (MT19937, `_randommodule.c`): a state is 624 words and, last, the
@@ -356,6 +513,30 @@ def langdetect_trial(
             if top > conv or i >= limit:
                 return
         i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def add_gram_rows(
+    grams: np.ndarray,
+    by_gram: np.ndarray,
+    matrix: np.ndarray,
+    first: int,
+    starts: np.ndarray,
+    lang_ids: np.ndarray,
+    probs: np.ndarray,
+) -> int:
+    """Give each n-gram of `grams` (indexes of a profile map) with no row yet (`by_gram` 0) the next row
+    from `first`, in order of first appearance, and put its non-zero probabilities (entries
+    starts[g]:starts[g + 1] of `lang_ids` and `probs`) in that row of `matrix` (zero, with room for them
+    all). Returns the next free row."""
+    row = first
+    for g in grams:
+        if by_gram[g] == 0:
+            by_gram[g] = row
+            for e in range(starts[g], starts[g + 1]):
+                matrix[row, lang_ids[e]] = probs[e]
+            row += 1
+    return row
 
 
 def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -468,24 +649,34 @@ def ngram_grams(cps: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.nd
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
     max(1, tokens // want); every token for want 0): words spread over the whole text, without splitting
-    all of it."""
-    # one pass records every token (at most n // 2 + 1 of them), then every step-th is kept: a
-    # counting pass and a second one over the whole text took ~2x as long
+    all of it. `spaces`: `SPACES` (its last entry not a space)."""
+    # one pass records every token's start and end (at most n // 2 + 1 tokens), then every step-th is
+    # kept: a counting pass and a second one over the whole text took ~2x as long. Without a branch
+    # per character: each position is written as a start and as an end, and the counts move only at a
+    # token's first character and at the space after its last (a loop testing each character and
+    # looping over the token took ~2x as long: 0.053 -> 0.025 s on the 40 MB texts, mispredicted
+    # branches at every token's ends)
     n = cps.size
-    bounds = np.empty((n // 2 + 1, 2), dtype=np.int64)
-    count = 0
-    i = 0
-    while i < n:
-        if _is_space(cps[i], spaces):
-            i += 1
-            continue
-        bounds[count, 0] = i
-        while i < n and not _is_space(cps[i], spaces):
-            i += 1
-        bounds[count, 1] = i
-        count += 1
-    step = max(1, count // want) if want > 0 else 1
-    out = bounds[:count:step].copy()
+    size = n // 2 + 2
+    starts = np.empty(size, dtype=np.int64)
+    ends = np.empty(size, dtype=np.int64)
+    n_starts = 0
+    n_ends = 0
+    last = spaces.size - 1
+    before = 1  # the character before is a space (or there is none)
+    for i in range(n):
+        space = np.int64(spaces[min(cps[i], last)])
+        starts[n_starts] = i
+        n_starts += before & (1 - space)
+        ends[n_ends] = i
+        n_ends += (1 - before) & space
+        before = space
+    ends[n_ends] = n  # the last token's end when the text does not end in a space
+    step = max(1, n_starts // want) if want > 0 else 1
+    out = np.empty(((n_starts + step - 1) // step, 2), dtype=np.int64)
+    for t in range(out.shape[0]):
+        out[t, 0] = starts[t * step]
+        out[t, 1] = ends[t * step]
     return out
 
 
@@ -554,6 +745,87 @@ def _profile_sums(
             delta[j] += k * deltas[e]
             hits[j] += k
     return delta, hits, order, n_order
+
+
+@numba.njit(cache=True, nogil=True)
+def profile_choice(
+    rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, oov: np.ndarray, rank: np.ndarray
+) -> tuple[int, float, float, int, int]:
+    """Of `profile_scores` (the languages its words touch and their scores and hits; `rank`: each
+    language's place in name order): the best language (the highest score; of equal ones the first
+    name), its score, the second score (the best one again when two share it; -inf when alone), the
+    best's hits, and the runner-up to it (the highest of the others; of equal ones the last name;
+    -1 when none). -1 as the best when no word is listed."""
+    delta, hits, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    if n_order == 0:
+        return -1, -np.inf, -np.inf, 0, -1
+    n = rows.size
+    scores = np.empty(n_order, dtype=np.float64)
+    top = -np.inf
+    for t in range(n_order):
+        j = order[t]
+        base = n * oov[j]  # two roundings, as Python's n * oov + delta
+        scores[t] = base + delta[j]
+        if scores[t] > top:
+            top = scores[t]
+    best = -1
+    ties = 0
+    for t in range(n_order):
+        if scores[t] == top:
+            ties += 1
+            if best < 0 or rank[order[t]] < rank[best]:
+                best = order[t]
+    second = top if ties > 1 else -np.inf
+    runner = -1
+    runner_score = -np.inf
+    for t in range(n_order):
+        j = order[t]
+        if j == best:
+            continue
+        if ties == 1 and scores[t] > second:
+            second = scores[t]
+        if runner < 0 or scores[t] > runner_score or (scores[t] == runner_score and rank[j] > rank[runner]):
+            runner, runner_score = j, scores[t]
+    return best, top, second, hits[best], runner
+
+
+@numba.njit(cache=True, nogil=True)
+def pair_scores(
+    cps: np.ndarray,
+    spans: np.ndarray,
+    spaces: np.ndarray,
+    strip: np.ndarray,
+    alpha: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    deltas: np.ndarray,
+    oov: np.ndarray,
+    mine: int,
+    theirs: int,
+) -> tuple[bool, np.ndarray]:
+    """For each span (start, end) of a lowercased text's code points: `profile_scores` of its `token_rows`
+    for languages `mine` and `theirs` only (the same floats; -inf for a language none of its words
+    touches, as a missing key). False (and an incomplete array) when a token has a code point of
+    ALPHA_LIMIT or more: Python decides those."""
+    out = np.empty((spans.shape[0], 2), dtype=np.float64)
+    for k in range(spans.shape[0]):
+        part = cps[spans[k, 0] : spans[k, 1]]
+        found, python = _bounds_rows(part, spread_tokens(part, 0, spaces), strip, alpha, keys, rows, words, starts)
+        if python.shape[0]:
+            return False, out
+        delta, hits, _, _ = _profile_sums(found, ptr, langs, deltas, oov.size)
+        n = found.size
+        for c, j in ((0, mine), (1, theirs)):
+            if hits[j] > 0:  # touched: every entry adds its word's count (1 or more) to the hits
+                base = n * oov[j]  # two roundings, as Python's n * oov + delta
+                out[k, c] = base + delta[j]
+            else:
+                out[k, c] = -np.inf
+    return True, out
 
 
 @numba.njit(cache=True, nogil=True)
