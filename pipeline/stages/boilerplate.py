@@ -49,7 +49,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
-from itertools import chain, compress, filterfalse, repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -2016,6 +2016,80 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
         return self._words_prose
 
 
+class _LineIndex:
+    """The line cache's index, stripped line -> row of the columns, as arrays that kernels.line_index reads
+    and fills (no dict of strings: one compiled pass per document finds every line's row and the new lines,
+    where the dict needed str.strip of every line and several C-level passes of hashing). A row is confirmed
+    by the line's code points (kept in ``pool``, uint16); lines longer than LINE_CACHE_MAX_CHARS or with an
+    astral character are not cached. Holds only numpy arrays: nothing for the garbage collector to walk."""
+
+    __slots__ = ("pool", "row_hash", "row_len", "row_start", "slots", "used")
+
+    def __init__(self) -> None:
+        self.slots = np.zeros(0, dtype=np.int32)  # row per slot, 0: free (made at first use: clear())
+        self.row_hash = np.zeros(0, dtype=np.uint64)
+        self.row_len = np.zeros(0, dtype=np.int64)
+        self.row_start = np.zeros(0, dtype=np.int64)
+        self.pool = np.zeros(0, dtype=np.uint16)
+        self.used = 0  # pool code points in use
+
+    def fits(self, rows: int, lines: int) -> bool:
+        """Whether a document of ``lines`` lines can go in with ``rows`` rows in use (slots at most half full)."""
+        return rows + lines <= self.slots.size // 2
+
+    def clear(self, lines: int = 0) -> None:
+        """Empty the index, with slots for LINE_CACHE_MAX_LINES rows and a document of ``lines`` lines."""
+        size = table_size(max(LINE_CACHE_MAX_LINES, lines + 1))
+        if self.slots.size == size:
+            self.slots.fill(0)
+        else:
+            self.slots = np.zeros(size, dtype=np.int32)
+        self.used = 0
+
+    def reserve(self, rows: int, points: int) -> None:
+        """Room for rows up to ``rows`` and ``points`` more pool code points (arrays doubled when short)."""
+        if rows > self.row_hash.size:
+            size = max(rows, 2 * self.row_hash.size, 1024)
+            for name in ("row_hash", "row_len", "row_start"):
+                old = getattr(self, name)
+                grown = np.zeros(size, dtype=old.dtype)
+                grown[: old.size] = old
+                setattr(self, name, grown)
+        if self.used + points > self.pool.size:
+            grown = np.zeros(max(self.used + points, 2 * self.pool.size, 1 << 16), dtype=np.uint16)
+            grown[: self.used] = self.pool[: self.used]
+            self.pool = grown
+
+    def texts(self) -> list[str]:
+        """The cached stripped lines, by row (tests)."""
+        rows = np.sort(self.slots[self.slots > 0])
+        return [
+            "".join(map(chr, self.pool[start : start + length].tolist()))
+            for start, length in zip(self.row_start[rows].tolist(), self.row_len[rows].tolist(), strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.slots))
+
+
+class _NewTexts(Sequence[str]):
+    """A document's new stripped lines (kernels.line_index's order), each stripped when read: most of them
+    only go through the kernels, from their code points."""
+
+    __slots__ = ("_first", "_lines")
+
+    def __init__(self, lines: list[str], first: list[int]) -> None:
+        self._lines, self._first = lines, first
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __getitem__(self, j: Any) -> Any:
+        if isinstance(j, slice):
+            return [self[i] for i in range(len(self))[j]]
+        return self._lines[self._first[j]].strip()
+
+
 class _Ahead(NamedTuple):
     """What process_ahead did for a document, waiting for its process() call."""
 
@@ -2308,10 +2382,10 @@ class BoilerplateStage(Stage):
         self.__dict__.pop("_phrase_hint", None)  # (compiled at first use: _phrase_hint)
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line), as its row of
-        # the columns below (row 0: a blank line; _line_count rows in use). Ints and strings are not tracked by
-        # the garbage collector, so the index never is: a dict holding info tuples was tracked again each time
-        # new ones went in, and the next collections walked all of its ~100k entries.
-        self._line_cache: dict[str, int] = {}
+        # the columns below (row 0: a blank line; _line_count rows in use), found by the index (_LineIndex:
+        # arrays only, nothing the garbage collector walks; a dict holding info tuples was tracked again each
+        # time new ones went in, and the next collections walked all of its ~100k entries).
+        self._line_cache = _LineIndex()
         self._line_count = 1
         # The rows as columns (kernels.LC_*, and the key hashes) for the compiled rule loop (_RowInfos makes a
         # row's _line_info tuple when asked for); replaced, never changed in place but for rows past the last
@@ -2804,33 +2878,53 @@ class BoilerplateStage(Stage):
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos; made from the cache's columns."""
         rows, cols, hashes = self._line_rows(lines)
-        return list(_RowInfos(np.array(rows, dtype=np.int64), cols, hashes, self._rule_names))
+        return list(_RowInfos(rows, cols, hashes, self._rule_names))
 
-    def _line_rows(self, lines: list[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Each line's row in the line cache with the columns and key hashes those rows are in (kernels.LC_*;
-        the cache may be emptied after this, the arrays stay as they are)."""
-        if self._line_recurring is not self.recurring:
-            # (The rows' recurring column is of the recurring set they were made with.)
-            self._line_cache.clear()
-            self._line_count = 1
-            self._line_cols, self._line_hashes = _empty_line_columns(1)
-            self._line_recurring = self.recurring
-        stripped = list(map(str.strip, lines))
+    def _line_rows(self, lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each line's row in the line cache (int64) with the columns and key hashes those rows are in
+        (kernels.LC_*; the cache may be emptied after this, the arrays stay as they are): the rows from
+        kernels.line_index, the new lines' rows made by _new_line_infos from the code points it gathers."""
+        n = len(lines)
+        points = code_points("\n".join(lines))
         index = self._line_cache
-        # Only the distinct lines not cached go through Python-level work; the rest is C-level map/dict calls.
-        texts = dict.fromkeys(filterfalse(index.__contains__, stripped))
-        texts.pop("", None)  # blank lines: row 0, a blank line ("" is never cached)
-        if not texts:
-            return list(map(index.get, stripped, repeat(0))), self._line_cols, self._line_hashes
-        new = list(texts)
-        base = self._line_count
-        self._new_line_infos(new, self._new_line_columns(base, len(new)))
-        self._line_count = base + len(new)
-        index.update(zip(new, range(base, self._line_count), strict=True))  # at once: one lookup per line answers
-        rows = list(map(index.get, stripped, repeat(0)))
-        cols, hashes = self._line_cols, self._line_hashes
-        self._trim_cache(new, base)
-        return rows, cols, hashes
+        count = self._line_count
+        if self._line_recurring is not self.recurring or count - 1 > LINE_CACHE_MAX_LINES or not index.fits(count, n):
+            # Emptied when full (it is only a speed-up: at most the limit and one document's lines), and when
+            # the recurring set changed (the rows' recurring column is of the set they were made with); new
+            # columns: those handed out stay as they are.
+            self._clear_line_cache(n)
+            count = 1
+        index.reserve(count + n, points.size)
+        rows = np.empty(n, dtype=np.int64)
+        first = np.empty(n, dtype=np.int64)
+        lengths = np.empty(n, dtype=np.int64)
+        new_points = np.empty(points.size, dtype=np.uint32)
+        state = np.array([count, index.used, 0], dtype=np.int64)
+        m = kernels.line_index(
+            points, LINE_CACHE_MAX_CHARS, index.slots, index.row_hash, index.row_len, index.row_start, index.pool,
+            state, rows, first, lengths, new_points,
+        )  # fmt: skip
+        index.used = int(state[kernels.LI_POOL])
+        if m:
+            self._line_count = count + m
+            try:
+                self._new_line_infos(
+                    new_points[: state[kernels.LI_WRITTEN]],
+                    lengths[:m],
+                    _NewTexts(lines, first[:m].tolist()),
+                    self._new_line_columns(count, m),
+                )
+            except BaseException:
+                self._clear_line_cache(n)  # (the index already holds the new lines, their rows unfinished)
+                raise
+        return rows, self._line_cols, self._line_hashes
+
+    def _clear_line_cache(self, lines: int = 0) -> None:
+        """Empty the line cache (room for a document of ``lines`` lines), with new columns."""
+        self._line_cache.clear(lines)
+        self._line_count = 1
+        self._line_cols, self._line_hashes = _empty_line_columns(max(len(self._line_cols), 1))
+        self._line_recurring = self.recurring
 
     def _new_line_columns(self, base: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The line cache's columns and key hashes of rows base to base + m (zero), growing the arrays
@@ -2877,29 +2971,9 @@ class BoilerplateStage(Stage):
         row[kernels.LC_TEASER] = prose and _listed_teaser(text)
         row[kernels.LC_RECURRING] = key_hash in self.recurring
 
-    def _trim_cache(self, new: list[str], base: int) -> None:
-        """Keep the line cache lean after line_infos added the ``new`` lines' infos (rows from ``base`` on): long
-        lines out, emptied (but for the short new lines) when full. It is only a speed-up."""
-        index = self._line_cache
-        long = []
-        if max(map(len, new)) > LINE_CACHE_MAX_CHARS:  # one C-level pass; long lines are rare
-            long = list(compress(new, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, new))))
-            for text in long:
-                del index[text]
-        # (By the rows, which the long lines' keep taking until it is emptied.)
-        count = self._line_count
-        if count - 1 > LINE_CACHE_MAX_LINES:
-            cols, hashes = _empty_line_columns(len(self._line_cols))
-            cols[1 : count - base + 1] = self._line_cols[base:count]
-            hashes[1 : count - base + 1] = self._line_hashes[base:count]
-            self._line_cols, self._line_hashes = cols, hashes
-            self._line_count = count - base + 1
-            index.clear()
-            index.update(zip(new, range(1, self._line_count), strict=True))
-            for text in long:
-                del index[text]
-
-    def _new_line_infos(self, texts: list[str], into: tuple[np.ndarray, np.ndarray]) -> None:
+    def _new_line_infos(
+        self, points: np.ndarray, lengths: np.ndarray, texts: Sequence[str], into: tuple[np.ndarray, np.ndarray]
+    ) -> None:
         """_line_info of each of these stripped non-blank lines, as the line cache rows ``into`` (columns and
         key hashes, zero; _row_info makes the same tuples from them): keys, words and the facts
         that only need the text (sentence end, navigation item, body, kept outside the article, whether a
@@ -2908,7 +2982,6 @@ class BoilerplateStage(Stage):
         with the whole-line patterns and which contain a phrase; Python only for the lines those passes
         flag, and for the lines the kernel leaves out (astral characters, Σ, İ: _line_info itself)."""
         m = len(texts)
-        points = code_points("\n".join(texts))
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
         ends = np.empty(m, dtype=np.int64)
         words_a = np.empty(m, dtype=np.int64)
@@ -2962,7 +3035,7 @@ class BoilerplateStage(Stage):
         for name in set(rules).difference(codes):
             self._rule_code(name)  # type: ignore[arg-type]
         kernels.line_rows(
-            points, np.fromiter(map(len, texts), dtype=np.int64, count=m), _shape_classes(),
+            points, lengths, _shape_classes(),
             flags_a, words_a, body_a, keep_a,
             np.fromiter(map(codes.__getitem__, rules), dtype=np.int32, count=m), self._marker_codes,
             self._sorted_hashes(None, self.recurring), cols, hash_col,
@@ -3185,8 +3258,7 @@ class BoilerplateStage(Stage):
         # An extractor (the extract stage) already kept only the main content: looking for the
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
-        row_list, cols, hashes = self._line_rows(lines)
-        rows = np.array(row_list, dtype=np.int64)
+        rows, cols, hashes = self._line_rows(lines)
         switches = np.array(
             [
                 recurring_on,
@@ -3229,7 +3301,7 @@ class BoilerplateStage(Stage):
         new_text: dict[int, str] = {}
         for i in at[: got[kernels.RL_PREFIXES]].tolist():
             line = lines[i]
-            cut = len(line) - len(line.lstrip()) + int(cols[row_list[i], kernels.LC_CUT])
+            cut = len(line) - len(line.lstrip()) + int(cols[rows[i], kernels.LC_CUT])
             prefixes[i] = line[:cut]
             new_text[i] = line[cut:]
         markers = at[n : n + got[kernels.RL_MARKERS]].tolist()

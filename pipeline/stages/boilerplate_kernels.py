@@ -2162,3 +2162,135 @@ def line_rows(
                 last = points[end - 1]
                 cols[j, LC_TEASER] = prose and (last == 63 or last == 33) and _list_item(points, begin, end, classes)
         begin = end + 1
+
+
+# --- The line cache's index (BoilerplateStage._line_rows): stripped line -> row, confirmed by code points. ---
+# line_index's `state`: rows in use (the next new row), pool code points in use, new lines' code points written.
+LI_ROWS, LI_POOL, LI_WRITTEN = range(3)
+LI_STATE = 3
+LI_MAX_POINT = 0xFFFF  # the pool is uint16: a line with an astral code point is never cached
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_space(c: int) -> bool:
+    """str.isspace of one code point (what str.strip strips)."""
+    if c <= 32:
+        return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+    if c < 0x85:
+        return False
+    return (
+        c == 0x85
+        or c == 0xA0
+        or c == 0x1680
+        or 0x2000 <= c <= 0x200A
+        or c == 0x2028
+        or c == 0x2029
+        or c == 0x202F
+        or c == 0x205F
+        or c == 0x3000
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def line_index(
+    points: np.ndarray,
+    max_chars: int,
+    slots: np.ndarray,
+    row_hash: np.ndarray,
+    row_len: np.ndarray,
+    row_start: np.ndarray,
+    pool: np.ndarray,
+    state: np.ndarray,
+    rows: np.ndarray,
+    new_first: np.ndarray,
+    new_lengths: np.ndarray,
+    new_points: np.ndarray,
+) -> int:
+    """The line cache's row of every line of ``points`` (a document's lines joined by newlines) into
+    ``rows``: 0 for a blank line (nothing left by str.strip), the row of the same stripped line cached
+    before (open addressing in ``slots``, power-of-two size, 0 = free: FNV-1a of the code points, then
+    ``row_hash``, ``row_len`` and the code points themselves in ``pool`` from ``row_start`` confirm it),
+    else a new row (``state[LI_ROWS]`` on), one per distinct stripped line of the document. The new lines
+    (in order of first sight): their line number (``new_first``), stripped length (``new_lengths``) and
+    code points joined by newlines (``new_points``, ``state[LI_WRITTEN]`` of them); each goes into the index
+    but for lines longer than ``max_chars`` or with an astral code point (each sight of those is new). The
+    caller makes room: ``slots`` at most half full after the call, the row arrays and the pool large enough.
+    Returns the number of new lines."""
+    n = points.size
+    mask = np.uint64(slots.size - 1)
+    count = state[LI_ROWS]
+    used = state[LI_POOL]
+    w = 0
+    k = 0
+    line = 0
+    b = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        s = b
+        e = p
+        b = p + 1
+        while s < e and _is_space(points[s]):
+            s += 1
+        while e > s and _is_space(points[e - 1]):
+            e -= 1
+        if s == e:
+            rows[line] = 0
+            line += 1
+            continue
+        h = FNV_OFFSET
+        wide = False
+        for q in range(s, e):
+            c = points[q]
+            wide |= c > LI_MAX_POINT
+            h = (h ^ np.uint64(c)) * FNV_PRIME
+        length = e - s
+        cached = length <= max_chars and not wide
+        found = 0
+        slot = 0
+        if cached:
+            slot = np.int64((h ^ (h >> np.uint64(29))) & mask)
+            while True:
+                r = slots[slot]
+                if r == 0:
+                    break
+                if row_hash[r] == h and row_len[r] == length:
+                    o = row_start[r]
+                    same = True
+                    for q in range(length):
+                        if pool[o + q] != points[s + q]:
+                            same = False
+                            break
+                    if same:
+                        found = r
+                        break
+                slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
+        if found:
+            rows[line] = found
+            line += 1
+            continue
+        r = count
+        count += 1
+        rows[line] = r
+        new_first[k] = line
+        new_lengths[k] = length
+        if k:
+            new_points[w] = NEWLINE
+            w += 1
+        k += 1
+        for q in range(s, e):
+            new_points[w] = points[q]
+            w += 1
+        if cached:
+            slots[slot] = r
+            row_hash[r] = h
+            row_len[r] = length
+            row_start[r] = used
+            for q in range(length):
+                pool[used + q] = points[s + q]
+            used += length
+        line += 1
+    state[LI_ROWS] = count
+    state[LI_POOL] = used
+    state[LI_WRITTEN] = w
+    return k
