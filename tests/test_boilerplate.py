@@ -2424,7 +2424,7 @@ def test_line_index_strips_what_str_strip_strips():
     new_points = np.empty(points.size, dtype=np.uint32)
     state = np.array([1, 0, 0], dtype=np.int64)
     m = kernels.line_index(
-        points, 400, index.slots, index.row_hash, index.row_len, index.row_start, index.pool, state,
+        points, 400, index.slots, index.row_start, index.row_len, index.pool, state,
         rows, first, lengths, new_points,
     )  # fmt: skip
     lines = text.split("\n")
@@ -2441,7 +2441,7 @@ def test_line_index_strips_what_str_strip_strips():
     again = np.empty(n, dtype=np.int64)
     state2 = np.array([state[0], state[1], 0], dtype=np.int64)
     m2 = kernels.line_index(
-        points, 400, index.slots, index.row_hash, index.row_len, index.row_start, index.pool, state2,
+        points, 400, index.slots, index.row_start, index.row_len, index.pool, state2,
         again, first, lengths, new_points,
     )  # fmt: skip
     astral = [c > 0xFFFF and not chr(c).isspace() for c in codes]

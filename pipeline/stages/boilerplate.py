@@ -2023,11 +2023,10 @@ class _LineIndex:
     by the line's code points (kept in ``pool``, uint16); lines longer than LINE_CACHE_MAX_CHARS or with an
     astral character are not cached. Holds only numpy arrays: nothing for the garbage collector to walk."""
 
-    __slots__ = ("pool", "row_hash", "row_len", "row_start", "slots", "used")
+    __slots__ = ("pool", "row_len", "row_start", "slots", "used")
 
     def __init__(self) -> None:
-        self.slots = np.zeros(0, dtype=np.int32)  # row per slot, 0: free (made at first use: clear())
-        self.row_hash = np.zeros(0, dtype=np.uint64)
+        self.slots = np.zeros(0, dtype=np.int64)  # hash tag | row per slot, 0: free (made at first use: clear())
         self.row_len = np.zeros(0, dtype=np.int64)
         self.row_start = np.zeros(0, dtype=np.int64)
         self.pool = np.zeros(0, dtype=np.uint16)
@@ -2043,14 +2042,14 @@ class _LineIndex:
         if self.slots.size == size:
             self.slots.fill(0)
         else:
-            self.slots = np.zeros(size, dtype=np.int32)
+            self.slots = np.zeros(size, dtype=np.int64)
         self.used = 0
 
     def reserve(self, rows: int, points: int) -> None:
         """Room for rows up to ``rows`` and ``points`` more pool code points (arrays doubled when short)."""
-        if rows > self.row_hash.size:
-            size = max(rows, 2 * self.row_hash.size, 1024)
-            for name in ("row_hash", "row_len", "row_start"):
+        if rows > self.row_len.size:
+            size = max(rows, 2 * self.row_len.size, 1024)
+            for name in ("row_len", "row_start"):
                 old = getattr(self, name)
                 grown = np.zeros(size, dtype=old.dtype)
                 grown[: old.size] = old
@@ -2062,7 +2061,7 @@ class _LineIndex:
 
     def texts(self) -> list[str]:
         """The cached stripped lines, by row (tests)."""
-        rows = np.sort(self.slots[self.slots > 0])
+        rows = np.sort(self.slots[self.slots != 0] & kernels.LI_ROW)
         return [
             "".join(map(chr, self.pool[start : start + length].tolist()))
             for start, length in zip(self.row_start[rows].tolist(), self.row_len[rows].tolist(), strict=True)
@@ -2901,7 +2900,7 @@ class BoilerplateStage(Stage):
         new_points = np.empty(points.size, dtype=np.uint32)
         state = np.array([count, index.used, 0], dtype=np.int64)
         m = kernels.line_index(
-            points, LINE_CACHE_MAX_CHARS, index.slots, index.row_hash, index.row_len, index.row_start, index.pool,
+            points, LINE_CACHE_MAX_CHARS, index.slots, index.row_start, index.row_len, index.pool,
             state, rows, first, lengths, new_points,
         )  # fmt: skip
         index.used = int(state[kernels.LI_POOL])

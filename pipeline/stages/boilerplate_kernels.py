@@ -2191,14 +2191,18 @@ def _is_space(c: int) -> bool:
     )
 
 
+LI_TAG = np.int64(-(1 << 32))  # a slot: the high half of the line's mixed hash | its row (0: free)
+LI_ROW = np.int64(0xFFFFFFFF)
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+
+
 @numba.njit(cache=True, nogil=True)
 def line_index(
     points: np.ndarray,
     max_chars: int,
     slots: np.ndarray,
-    row_hash: np.ndarray,
-    row_len: np.ndarray,
     row_start: np.ndarray,
+    row_len: np.ndarray,
     pool: np.ndarray,
     state: np.ndarray,
     rows: np.ndarray,
@@ -2208,16 +2212,22 @@ def line_index(
 ) -> int:
     """The line cache's row of every line of ``points`` (a document's lines joined by newlines) into
     ``rows``: 0 for a blank line (nothing left by str.strip), the row of the same stripped line cached
-    before (open addressing in ``slots``, power-of-two size, 0 = free: FNV-1a of the code points, then
-    ``row_hash``, ``row_len`` and the code points themselves in ``pool`` from ``row_start`` confirm it),
-    else a new row (``state[LI_ROWS]`` on), one per distinct stripped line of the document. The new lines
-    (in order of first sight): their line number (``new_first``), stripped length (``new_lengths``) and
-    code points joined by newlines (``new_points``, ``state[LI_WRITTEN]`` of them); each goes into the index
-    but for lines longer than ``max_chars`` or with an astral code point (each sight of those is new). The
-    caller makes room: ``slots`` at most half full after the call, the row arrays and the pool large enough.
-    Returns the number of new lines."""
+    before, else a new row (``state[LI_ROWS]`` on), one per distinct stripped line of the document. The
+    index: open addressing in ``slots`` (int64, power-of-two size; a slot holds the high half of the line's
+    hash, FNV-1a over pairs of code points times the Fibonacci constant, with the row in its low half; 0 is
+    free), each hit confirmed by the length (``row_len``) and the code points themselves (``pool`` from
+    ``row_start``). The new lines (in order of first sight): their line number (``new_first``), stripped
+    length (``new_lengths``) and code points joined by newlines (``new_points``, ``state[LI_WRITTEN]`` of
+    them); each goes into the index but for lines longer than ``max_chars`` or with an astral code point
+    (each sight of those is new). The caller makes room: ``slots`` at most half full after the call, the
+    row arrays and the pool (``state[LI_POOL]`` in use) large enough. Returns the number of new lines."""
     n = points.size
-    mask = np.uint64(slots.size - 1)
+    size = slots.size
+    shift = 64
+    while size > 1:
+        size >>= 1
+        shift -= 1
+    mask = slots.size - 1
     count = state[LI_ROWS]
     used = state[LI_POOL]
     w = 0
@@ -2238,33 +2248,45 @@ def line_index(
             rows[line] = 0
             line += 1
             continue
+        # Two code points a step (a shorter multiply chain); `wide`: any astral one.
         h = FNV_OFFSET
-        wide = False
-        for q in range(s, e):
-            c = points[q]
-            wide |= c > LI_MAX_POINT
-            h = (h ^ np.uint64(c)) * FNV_PRIME
+        wide = np.uint32(0)
+        q = s
+        while q + 1 < e:
+            c0 = points[q]
+            c1 = points[q + 1]
+            wide |= c0 | c1
+            h = (h ^ (np.uint64(c0) | (np.uint64(c1) << np.uint64(32)))) * FNV_PRIME
+            q += 2
+        if q < e:
+            wide |= points[q]
+            h = (h ^ np.uint64(points[q])) * FNV_PRIME
         length = e - s
-        cached = length <= max_chars and not wide
+        cached = length <= max_chars and wide <= LI_MAX_POINT
         found = 0
         slot = 0
+        tag = np.int64(0)
         if cached:
-            slot = np.int64((h ^ (h >> np.uint64(29))) & mask)
+            mixed = h * _FIBONACCI
+            slot = np.int64(mixed >> np.uint64(shift)) if shift < 64 else 0
+            tag = np.int64(mixed) & LI_TAG
             while True:
-                r = slots[slot]
-                if r == 0:
+                v = slots[slot]
+                if v == 0:
                     break
-                if row_hash[r] == h and row_len[r] == length:
-                    o = row_start[r]
-                    same = True
-                    for q in range(length):
-                        if pool[o + q] != points[s + q]:
-                            same = False
+                if v & LI_TAG == tag:
+                    r = v & LI_ROW
+                    if row_len[r] == length:
+                        o = row_start[r]
+                        same = True
+                        for j in range(length):
+                            if pool[o + j] != points[s + j]:
+                                same = False
+                                break
+                        if same:
+                            found = r
                             break
-                    if same:
-                        found = r
-                        break
-                slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
+                slot = (slot + 1) & mask
         if found:
             rows[line] = found
             line += 1
@@ -2278,16 +2300,13 @@ def line_index(
             new_points[w] = NEWLINE
             w += 1
         k += 1
-        for q in range(s, e):
-            new_points[w] = points[q]
-            w += 1
+        new_points[w : w + length] = points[s:e]
+        w += length
         if cached:
-            slots[slot] = r
-            row_hash[r] = h
+            slots[slot] = tag | r
             row_len[r] = length
             row_start[r] = used
-            for q in range(length):
-                pool[used + q] = points[s + q]
+            pool[used : used + length] = points[s:e]
             used += length
         line += 1
     state[LI_ROWS] = count
