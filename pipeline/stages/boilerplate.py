@@ -2088,6 +2088,10 @@ class _NewTexts(Sequence[str]):
             return [self[i] for i in range(len(self))[j]]
         return self._lines[self._first[j]].strip()
 
+    def pick(self, which: Iterable[int]) -> list[str]:
+        """The new lines ``which``, stripped (C-level passes, not a Python call per line)."""
+        return list(map(str.strip, map(self._lines.__getitem__, map(self._first.__getitem__, which))))
+
 
 class _Ahead(NamedTuple):
     """What process_ahead did for a document, waiting for its process() call."""
@@ -2879,12 +2883,13 @@ class BoilerplateStage(Stage):
         rows, cols, hashes = self._line_rows(lines)
         return list(_RowInfos(rows, cols, hashes, self._rule_names))
 
-    def _line_rows(self, lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _line_rows(self, lines: list[str], text: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each line's row in the line cache (int64) with the columns and key hashes those rows are in
         (kernels.LC_*; the cache may be emptied after this, the arrays stay as they are): the rows from
-        kernels.line_index, the new lines' rows made by _new_line_infos from the code points it gathers."""
+        kernels.line_index, the new lines' rows made by _new_line_infos from the code points it gathers.
+        ``text``: the lines joined by newlines, when the caller has it (the document's text it split)."""
         n = len(lines)
-        points = code_points("\n".join(lines))
+        points = code_points("\n".join(lines) if text is None else text)
         index = self._line_cache
         count = self._line_count
         if self._line_recurring is not self.recurring or count - 1 > LINE_CACHE_MAX_LINES or not index.fits(count, n):
@@ -3073,7 +3078,8 @@ class BoilerplateStage(Stage):
             return crumbs
         # Most F_GLUED lines (~20k of the trafilatura pages' 120k) do not open with a root, which
         # startswith tells without a Python-level loop.
-        opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
+        glued_texts = texts.pick(glued) if isinstance(texts, _NewTexts) else list(map(texts.__getitem__, glued))
+        opens = map(operator.methodcaller("startswith", self._glued_roots), glued_texts)
         for j in sorted(chain(crumb, compress(glued, opens))):
             if rules[j] is None:
                 crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
@@ -3169,7 +3175,7 @@ class BoilerplateStage(Stage):
                 continue
             try:
                 lines = text.split("\n")
-                verdicts, counters = self._rule_verdicts_counted(doc, lines)
+                verdicts, counters = self._rule_verdicts_counted(doc, lines, text=text)
             except Exception:  # noqa: BLE001 - process() does it again and reports the error
                 continue
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
@@ -3225,14 +3231,15 @@ class BoilerplateStage(Stage):
         return verdicts
 
     def _rule_verdicts_counted(
-        self, doc: Document, lines: list[str], scorer: bool | None = None
+        self, doc: Document, lines: list[str], scorer: bool | None = None, text: str | None = None
     ) -> tuple[RuleVerdicts, list[str]]:
-        """rule_verdicts, and the counters it counts (in order) instead of counting them."""
+        """rule_verdicts, and the counters it counts (in order) instead of counting them (``text``: the
+        lines joined by newlines, when the caller has it)."""
         counters: list[str] = []
-        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False)
+        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False, text=text)
         if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
             counters.append("recurring-copy-kept")
-            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True)
+            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True, text=text)
         elif recurring_body and self.recurring:
             site = self.recurring_by_site.get(self.site_of(doc), frozenset())
             for i in _recurring_sentences_in_prose(lines, verdicts.verdict, verdicts.infos, site):
@@ -3241,7 +3248,7 @@ class BoilerplateStage(Stage):
         return verdicts, counters
 
     def _rule_verdicts(
-        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool
+        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool, text: str | None = None
     ) -> tuple[RuleVerdicts, int, int]:
         """rule_verdicts, and the body lines the recurring rule removed and all the body lines it saw;
         ``copy``: body lines are not removed as recurring. The loop, navigation and the article stretch
@@ -3257,7 +3264,7 @@ class BoilerplateStage(Stage):
         # An extractor (the extract stage) already kept only the main content: looking for the
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
-        rows, cols, hashes = self._line_rows(lines)
+        rows, cols, hashes = self._line_rows(lines, text)
         switches = np.array(
             [
                 recurring_on,

@@ -2228,10 +2228,13 @@ def line_index(
         size >>= 1
         shift -= 1
     mask = slots.size - 1
-    count = state[LI_ROWS]
-    used = state[LI_POOL]
-    w = 0
-    k = 0
+    # First every line's stripped bounds and mixed hash, touching its first slot: the table's cache misses
+    # then overlap (nothing waits for them) instead of stalling each line's probe in turn.
+    lines = rows.size
+    begins = np.empty(lines, dtype=np.int64)
+    ends = np.empty(lines, dtype=np.int64)  # negative: not cached (too long, astral)
+    mixed = np.empty(lines, dtype=np.uint64)
+    touched = np.int64(0)
     line = 0
     b = 0
     for p in range(n + 1):
@@ -2244,32 +2247,49 @@ def line_index(
             s += 1
         while e > s and _is_space(points[e - 1]):
             e -= 1
+        begins[line] = s
+        ends[line] = e
+        if s < e:
+            # Two code points a step (a shorter multiply chain); `wide`: any astral one.
+            h = FNV_OFFSET
+            wide = np.uint32(0)
+            q = s
+            while q + 1 < e:
+                c0 = points[q]
+                c1 = points[q + 1]
+                wide |= c0 | c1
+                h = (h ^ (np.uint64(c0) | (np.uint64(c1) << np.uint64(32)))) * FNV_PRIME
+                q += 2
+            if q < e:
+                wide |= points[q]
+                h = (h ^ np.uint64(points[q])) * FNV_PRIME
+            if e - s > max_chars or wide > LI_MAX_POINT:
+                ends[line] = -e
+            else:
+                mixed[line] = h * _FIBONACCI
+                touched += slots[np.int64(mixed[line] >> np.uint64(shift)) if shift < 64 else 0]
+        line += 1
+    state[LI_WRITTEN] = touched  # (stored, so that the touching loads are not left out; overwritten below)
+    count = state[LI_ROWS]
+    used = state[LI_POOL]
+    w = 0
+    k = 0
+    for line in range(lines):
+        s = begins[line]
+        e = ends[line]
         if s == e:
             rows[line] = 0
-            line += 1
             continue
-        # Two code points a step (a shorter multiply chain); `wide`: any astral one.
-        h = FNV_OFFSET
-        wide = np.uint32(0)
-        q = s
-        while q + 1 < e:
-            c0 = points[q]
-            c1 = points[q + 1]
-            wide |= c0 | c1
-            h = (h ^ (np.uint64(c0) | (np.uint64(c1) << np.uint64(32)))) * FNV_PRIME
-            q += 2
-        if q < e:
-            wide |= points[q]
-            h = (h ^ np.uint64(points[q])) * FNV_PRIME
+        cached = e > 0
+        if not cached:
+            e = -e
         length = e - s
-        cached = length <= max_chars and wide <= LI_MAX_POINT
         found = 0
         slot = 0
         tag = np.int64(0)
         if cached:
-            mixed = h * _FIBONACCI
-            slot = np.int64(mixed >> np.uint64(shift)) if shift < 64 else 0
-            tag = np.int64(mixed) & LI_TAG
+            slot = np.int64(mixed[line] >> np.uint64(shift)) if shift < 64 else 0
+            tag = np.int64(mixed[line]) & LI_TAG
             while True:
                 v = slots[slot]
                 if v == 0:
@@ -2289,7 +2309,6 @@ def line_index(
                 slot = (slot + 1) & mask
         if found:
             rows[line] = found
-            line += 1
             continue
         r = count
         count += 1
@@ -2308,7 +2327,6 @@ def line_index(
             row_start[r] = used
             pool[used : used + length] = points[s:e]
             used += length
-        line += 1
     state[LI_ROWS] = count
     state[LI_POOL] = used
     state[LI_WRITTEN] = w
