@@ -2122,6 +2122,9 @@ def test_line_shapes_match_line_shape():
         "7)\x1cx",
         "\u212a \u212b Kelvin WWW.X THE",
         "ΌΣΟΣ The A Σ",
+        "c h w ( Ch wH( hc cw w",
+        "Which watch: (C) cOPYRIGHT",
+        "h",
     ]
     texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
     lines = [s for text in texts for s in (x.strip() for x in text.split("\n")) if s]

@@ -240,7 +240,14 @@ def line_shape_counts(
         elif size <= KEY_MAX_CHARS:
             key = key * KEY_MAX_POINT + low
         if (special & SHAPE_URL) and not url:
-            url = _url_sign_at(points, p, lower)
+            # The sign's second character first, here (most c, h, w start no sign): _url_sign_at says no
+            # without it.
+            if low == 64 or low == 0xA9:
+                url = True
+            elif _lower_at(
+                points, p + 1, lower, 99 if low == 40 else 116 if low == 104 else 119 if low == 119 else 111
+            ):
+                url = _url_sign_at(points, p, lower)
 
 
 @numba.njit(cache=True, nogil=True)
