@@ -13,6 +13,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -2392,7 +2393,7 @@ def test_line_infos_cache_stays_bounded(monkeypatch):
     for doc in docs:
         before = set(stage._line_cache.texts())
         base = stage._line_count
-        rows, _, _ = stage._line_rows(doc)
+        rows = stage._line_rows(doc)[0]
         if cleared:
             before, base = set(), 1
             cleared.clear()
@@ -2424,14 +2425,16 @@ def test_line_index_strips_what_str_strip_strips():
     index.clear(n)
     index.reserve(n + 1, points.size)
     rows, first, lengths = (np.empty(n, dtype=np.int64) for _ in range(3))
+    starts = np.empty(n + 1, dtype=np.int64)
     new_points = np.empty(points.size, dtype=np.uint32)
     state = np.array([1, 0, 0], dtype=np.int64)
     m = kernels.line_index(
         points, 400, index.slots, index.row_start, index.row_len, index.pool, state,
-        rows, first, lengths, new_points,
+        rows, starts, first, lengths, new_points,
     )  # fmt: skip
     lines = text.split("\n")
     stripped = [line.strip() for line in lines]
+    assert starts.tolist() == [0, *accumulate(len(line) + 1 for line in lines)]  # (and the end + 1)
     assert rows.tolist()[0] == 1 and rows.tolist()[-1] == 1
     same = [row == 1 for row in rows.tolist()[1:-1]]
     assert same == [chr(c).isspace() for c in codes]
@@ -2445,7 +2448,7 @@ def test_line_index_strips_what_str_strip_strips():
     state2 = np.array([state[0], state[1], 0], dtype=np.int64)
     m2 = kernels.line_index(
         points, 400, index.slots, index.row_start, index.row_len, index.pool, state2,
-        again, first, lengths, new_points,
+        again, starts, first, lengths, new_points,
     )  # fmt: skip
     astral = [c > 0xFFFF and not chr(c).isspace() for c in codes]
     assert m2 == sum(astral)
@@ -3375,6 +3378,36 @@ def test_compiled_rule_loop_equals_the_python_loop_on_real_pages(options):
     if not options.get("remove_trailing_blocks", True):
         expected.discard("widget-list")
     assert all(seen[name] > 0 for name in expected), seen
+
+
+def test_scorer_inputs_gather_the_candidates_from_the_document_points():
+    """_scorer_inputs given the verdicts of the compiled loop (the document's code points and line starts)
+    gathers the candidate lines' code points in the kernel: the same points (the candidates' text joined by
+    newlines, as the kernel returns them for candidate_words), features and facts as from their text joined;
+    also with the document's last line a candidate and lines with astral characters and edge whitespace."""
+    docs = _loop_pages(9)
+    docs.append(
+        Document(id="tail", text="Menu\n\u3000Home \U0001f600 page \n\nA last line without a newline", source="t")
+    )
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    checked = 0
+    for doc in docs:
+        lines = doc.text.split("\n")
+        v = stage._rule_verdicts(doc, lines, None, False)[0]
+        assert v.points is not None and v.starts is not None
+        for cand in (v.scored or [], [i for i, line in enumerate(lines) if line.strip()]):
+            if not cand:
+                continue
+            got = boilerplate._scorer_inputs(lines, v, cand)
+            want = boilerplate._scorer_inputs(lines, v._replace(points=None, starts=None), cand)
+            assert np.array_equal(got.points, code_points("\n".join(lines[i] for i in cand))), doc.id
+            assert np.array_equal(got.points, want.points), doc.id
+            assert np.array_equal(got.x, want.x, equal_nan=True), doc.id
+            assert np.array_equal(got.facts, want.facts), doc.id
+            assert np.array_equal(got.removed, want.removed) and got.bmp == want.bmp, doc.id
+            checked += 1
+    assert checked > len(docs)
 
 
 def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):

@@ -694,6 +694,10 @@ class RuleVerdicts(NamedTuple):
     # Per line: its row in the line cache's columns ``cols`` (kernels.LC_*), when the compiled loop ran.
     rows: np.ndarray | None = None
     cols: np.ndarray | None = None
+    # The document's code points (the lines joined by newlines) and where each line starts in them (one
+    # more: their size + 1), when the compiled loop ran: _scorer_inputs gathers the candidates' from them.
+    points: np.ndarray | None = None
+    starts: np.ndarray | None = None
 
 
 # Features of one line for the line scorer, in the order of the model's columns.
@@ -995,7 +999,11 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
-    points = code_points("\n".join(map(lines.__getitem__, cand)))
+    # The candidates' code points: gathered by the kernel from the document's, or from their text joined.
+    if v.points is not None and v.starts is not None:
+        points, starts = v.points, v.starts
+    else:
+        points, starts = code_points("\n".join(map(lines.__getitem__, cand))), _NO_KEYS
     # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
     removed_lines = np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.uint8)
     facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
@@ -1003,7 +1011,7 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     if not m:
         removed = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(removed_lines, out=removed[1:])
-        return ScorerInputs(x, points, removed, facts, rows)
+        return ScorerInputs(x, _NO_POINTS, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
     facts[:, kernels.COL_ROW] = rows
     if v.rows is not None and v.cols is not None:
@@ -1020,8 +1028,9 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
         facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
     # The removed-lines prefix sum, the shape counts (kernels.score_line_shapes) and scorer_rows in one call.
-    removed, fallback = kernels.scorer_inputs(
+    removed, fallback, points = kernels.scorer_inputs(
         points,
+        starts,
         _shape_classes(),
         _lower_table(),
         _function_word_keys(),
@@ -2880,12 +2889,15 @@ class BoilerplateStage(Stage):
     def line_infos(self, lines: list[str]) -> list[tuple[Any, ...] | None]:
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos; made from the cache's columns."""
-        rows, cols, hashes = self._line_rows(lines)
+        rows, cols, hashes, _, _ = self._line_rows(lines)
         return list(_RowInfos(rows, cols, hashes, self._rule_names))
 
-    def _line_rows(self, lines: list[str], text: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _line_rows(
+        self, lines: list[str], text: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each line's row in the line cache (int64) with the columns and key hashes those rows are in
-        (kernels.LC_*; the cache may be emptied after this, the arrays stay as they are): the rows from
+        (kernels.LC_*; the cache may be emptied after this, the arrays stay as they are), and the lines'
+        code points (joined by newlines) with where each line starts in them (one more: size + 1): the rows from
         kernels.line_index, the new lines' rows made by _new_line_infos from the code points it gathers.
         ``text``: the lines joined by newlines, when the caller has it (the document's text it split)."""
         n = len(lines)
@@ -2900,13 +2912,14 @@ class BoilerplateStage(Stage):
             count = 1
         index.reserve(count + n, points.size)
         rows = np.empty(n, dtype=np.int64)
+        starts = np.empty(n + 1, dtype=np.int64)
         first = np.empty(n, dtype=np.int64)
         lengths = np.empty(n, dtype=np.int64)
         new_points = np.empty(points.size, dtype=np.uint32)
         state = np.array([count, index.used, 0], dtype=np.int64)
         m = kernels.line_index(
             points, LINE_CACHE_MAX_CHARS, index.slots, index.row_start, index.row_len, index.pool,
-            state, rows, first, lengths, new_points,
+            state, rows, starts, first, lengths, new_points,
         )  # fmt: skip
         index.used = int(state[kernels.LI_POOL])
         if m:
@@ -2921,7 +2934,7 @@ class BoilerplateStage(Stage):
             except BaseException:
                 self._clear_line_cache(n)  # (the index already holds the new lines, their rows unfinished)
                 raise
-        return rows, self._line_cols, self._line_hashes
+        return rows, self._line_cols, self._line_hashes, points, starts
 
     def _clear_line_cache(self, lines: int = 0) -> None:
         """Empty the line cache (room for a document of ``lines`` lines), with new columns."""
@@ -3181,6 +3194,8 @@ class BoilerplateStage(Stage):
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
         for key, got in list(ahead.items()):
             v = got.verdicts
+            # (The document's code points are read for the scorer's inputs only, here: not kept for the batch.)
+            ahead[key] = got = got._replace(verdicts=v._replace(points=None, starts=None))
             if v.stretch is None or self._scorer is None:
                 continue
             try:
@@ -3264,7 +3279,7 @@ class BoilerplateStage(Stage):
         # An extractor (the extract stage) already kept only the main content: looking for the
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
-        rows, cols, hashes = self._line_rows(lines, text)
+        rows, cols, hashes, points, starts = self._line_rows(lines, text)
         switches = np.array(
             [
                 recurring_on,
@@ -3314,7 +3329,9 @@ class BoilerplateStage(Stage):
         scored = at[2 * n : 2 * n + got[kernels.RL_SCORED]].tolist() if content_on else None
         stretch = (got[kernels.RL_START], got[kernels.RL_END]) if got[kernels.RL_STRETCH] else None
         infos = _RowInfos(rows, cols, hashes, names)
-        verdicts = RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored, rows, cols)
+        verdicts = RuleVerdicts(
+            verdict, prefixes, new_text, infos, stretch, markers, scored, rows, cols, points, starts
+        )
         return verdicts, got[kernels.RL_RECURRING_BODY], got[kernels.RL_BODY_LINES]
 
     def _sorted_hashes(self, site: str | None, hashes: frozenset[int]) -> np.ndarray:

@@ -1166,6 +1166,7 @@ def scorer_rows(
 @numba.njit(cache=True, nogil=True)
 def scorer_inputs(
     points: np.ndarray,
+    line_starts: np.ndarray,
     classes: np.ndarray,
     lower: np.ndarray,
     function_keys: np.ndarray,
@@ -1178,12 +1179,33 @@ def scorer_inputs(
     log1p_table: np.ndarray,
     where: np.ndarray,
     x: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """score_line_shapes then scorer_rows of a document's candidate lines in one call (a few numpy calls
-    fewer per document): ``removed_lines`` (n, uint8): whether the rules removed each line (its prefix sum
-    is the ``removed`` array returned); ``facts``: the candidates' line numbers, words, prose, nav item,
-    body characters and kept-outside columns filled, the repeated and character columns are written here;
-    ``x``: the features. Also returns the candidates whose shape counts need Python (C_FALLBACK)."""
+    fewer per document): ``points``: the candidate lines joined by newlines, or, with ``line_starts`` (where
+    each line starts, one more: the end + 1), the whole document's, the candidates' gathered from it (and
+    returned: candidate_words reads them); ``removed_lines`` (n, uint8): whether the rules removed each
+    line (its prefix sum is the ``removed`` array returned); ``facts``: the candidates' line numbers,
+    words, prose, nav item, body characters and kept-outside columns filled, the repeated and character
+    columns are written here; ``x``: the features. Also returns the candidates whose shape counts need
+    Python (C_FALLBACK)."""
+    m = facts.shape[0]
+    if line_starts.size:
+        size = m - 1 if m else 0
+        for k in range(m):
+            row = facts[k, COL_ROW]
+            size += line_starts[row + 1] - 1 - line_starts[row]
+        joined = np.empty(size, dtype=np.uint32)
+        w = 0
+        for k in range(m):
+            row = facts[k, COL_ROW]
+            if k:
+                joined[w] = NEWLINE
+                w += 1
+            b = line_starts[row]
+            e = line_starts[row + 1] - 1
+            joined[w : w + e - b] = points[b:e]
+            w += e - b
+        points = joined
     n = removed_lines.size
     removed = np.empty(n + 1, dtype=np.int64)
     removed[0] = 0
@@ -1191,7 +1213,6 @@ def scorer_inputs(
     for i in range(n):
         count += removed_lines[i] != 0
         removed[i + 1] = count
-    m = facts.shape[0]
     shapes = np.zeros((m, COLUMNS), dtype=np.int64)
     score_line_shapes(points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED])
     scorer_rows(facts, shapes, removed, first_in, after_in, first_marker, log1p_table, where, x)
@@ -1201,7 +1222,7 @@ def scorer_inputs(
         if shapes[k, C_FALLBACK] != 0:
             fallback[count] = k
             count += 1
-    return removed, fallback[:count]
+    return removed, fallback[:count], points
 
 
 @numba.njit(cache=True, nogil=True)
@@ -2213,12 +2234,14 @@ def line_index(
     pool: np.ndarray,
     state: np.ndarray,
     rows: np.ndarray,
+    line_starts: np.ndarray,
     new_first: np.ndarray,
     new_lengths: np.ndarray,
     new_points: np.ndarray,
 ) -> int:
     """The line cache's row of every line of ``points`` (a document's lines joined by newlines) into
-    ``rows``: 0 for a blank line (nothing left by str.strip), the row of the same stripped line cached
+    ``rows`` (and where each line starts in ``points`` into ``line_starts``, one more: points.size + 1):
+    0 for a blank line (nothing left by str.strip), the row of the same stripped line cached
     before, else a new row (``state[LI_ROWS]`` on), one per distinct stripped line of the document. The
     index: open addressing in ``slots`` (int64, power-of-two size; a slot holds the high half of the line's
     hash, FNV-1a over pairs of code points times the Fibonacci constant, with the row in its low half; 0 is
@@ -2249,6 +2272,7 @@ def line_index(
             continue
         s = b
         e = p
+        line_starts[line] = b
         b = p + 1
         while s < e and _is_space(points[s]):
             s += 1
@@ -2276,6 +2300,7 @@ def line_index(
                 mixed[line] = h * _FIBONACCI
                 touched += slots[np.int64(mixed[line] >> np.uint64(shift)) if shift < 64 else 0]
         line += 1
+    line_starts[lines] = n + 1
     state[LI_WRITTEN] = touched  # (stored, so that the touching loads are not left out; overwritten below)
     count = state[LI_ROWS]
     used = state[LI_POOL]
