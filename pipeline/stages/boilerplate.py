@@ -3402,13 +3402,16 @@ class BoilerplateStage(Stage):
             odds, low, inputs.x, _ENDS_COLON, _LIST_ITEM, inputs.rows, inputs.removed, inputs.facts, kernels.COL_KEEP
         )
         below = below.tolist()
-        for i in below[:split]:
+        removed = below[:split]
+        for i in removed:
             verdict[i] = SCORER_RULE
-        for i in below[split:]:
-            if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
-                verdict[i] = SCORER_RULE
-        # The lines it removed, in line order (the kernel lists those without the keep mark first).
-        removed = sorted(i for i in below if verdict[i] == SCORER_RULE)
+        marked = [i for i in below[split:] if not is_quantity_line(lines[i].strip(), v.infos[i][1])]  # type: ignore[index]
+        for i in marked:
+            verdict[i] = SCORER_RULE
+        # The lines it removed, in line order (the kernel lists each part in line order; the candidates were
+        # kept lines, so these are all the lines with the scorer's verdict).
+        if marked:
+            removed = sorted(removed + marked)
         for i in _numbered_list_items(lines, verdict, v.infos, removed):
             verdict[i] = None
             self.stat_update("numbered-item-kept")
