@@ -881,15 +881,16 @@ class OutputWriter:
         if self.parquet is not None:
             self.parquet.write(record)
             return
-        try:
-            line = orjson.dumps(record, default=json_default)
+        try:  # (the newline by orjson: ``line + b"\n"`` copied every output line once more)
+            line = orjson.dumps(record, default=json_default, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError as err:  # nothing written: the runner quarantines the document
             line = _big_integers_line(record, err)
             if line is None:
                 raise UnwritableRecord(
                     f"cannot be written as JSON: {field_problem(record, err, json_default)}"
                 ) from None
-        self.file.write(line + b"\n")
+            line += b"\n"
+        self.file.write(line)
 
     def close(self) -> None:
         """Complete the output's content (``AtomicFile.close``); ``commit`` makes it durable under its name."""

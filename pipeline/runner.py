@@ -290,7 +290,7 @@ def _apply_one(stage: Stage, st: StageStats, doc: Document, offsets: bool = True
             after_stage(doc, text, doc.removed[seen:], not stage.offsets_followed)
     elif offsets and doc.text is not text and not stage.extracts_html:
         after_stage(doc, text, [], not stage.offsets_followed)  # where the removed spans were: offsets.py
-    if not doc.rejected and not doc.text.strip():
+    if not doc.rejected and (not doc.text or doc.text.isspace()):  # (strip() copied a text with a blank end)
         doc.reject(stage.name, f"empty after {stage.name}")
     if doc.rejected:
         st.documents_rejected += 1
