@@ -616,9 +616,16 @@ class AtomicFile:
     empty file: most input files have nothing rejected, and creating, syncing and renaming an empty
     part cost ~0.5 ms each on the benchmark machine's disk (more where fsync is slow)."""
 
-    def __init__(self, path: Path, compression: str | None = None, if_written: bool = False, level: int = 3) -> None:
+    def __init__(
+        self,
+        path: Path,
+        compression: str | None = None,
+        if_written: bool = False,
+        level: int = 3,
+        tmp: Path | None = None,
+    ) -> None:
         self.path = path
-        self.tmp = path.with_name(path.name + PARTIAL)
+        self.tmp = tmp if tmp is not None else path.with_name(path.name + PARTIAL)
         self.compression = compression
         self.level = level  # (zstd's)
         self._raw: IO[bytes] | None = None

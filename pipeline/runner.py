@@ -990,6 +990,15 @@ class _Outputs:
         self.committed: list[str] = []
         self._recording: threading.Thread | None = None  # the last group's state record (finish)
         self._recording_error: BaseException | None = None
+        # removed.jsonl and rejected.jsonl as this run writes their parts, and the files of those parts in order:
+        # where these are all the parts, _assemble_audit commits them instead of decompressing the parts again
+        # (~0.05 s for the 62 MB of removed.jsonl of 40 MB of web text). (One left by a killed run is removed.)
+        self.streams: dict[str, tuple[AtomicFile, list[str]]] = {}
+        if config.output.audit:
+            for kind in _AUDIT_KINDS:
+                tmp = outdir / f"{kind}.jsonl{STREAM_PARTIAL}"
+                tmp.unlink(missing_ok=True)
+                self.streams[kind] = (AtomicFile(outdir / f"{kind}.jsonl", if_written=True, tmp=tmp), [])
 
     def _part(self, source: str, kind: str) -> AtomicFile:
         # zstd level 1: the parts hold a second copy of removed.jsonl (kept to assemble it again when a file
@@ -1002,8 +1011,10 @@ class _Outputs:
         if self.writer is None:
             return
         self.writer.close()
-        for part in self.parts or ():
+        for kind, part in zip(_AUDIT_KINDS, self.parts, strict=True) if self.parts else ():
             part.close()
+            if not part.empty:
+                self.streams[kind][1].append(self.writer.input.rel)
         if not self.pending:
             self.group_started = time.monotonic()
         self.pending.append(_Finished(self.writer.input, self.tally, self.writer, self.parts))
@@ -1097,7 +1108,7 @@ class _Outputs:
                 f, self.outdir, self.config.input, self.config.output.metadata_field, self.config.output.format
             )
             if self.config.output.audit:
-                self.parts = (self._part(f.rel, "removed"), self._part(f.rel, "rejected"))
+                self.parts = tuple(self._part(f.rel, kind) for kind in _AUDIT_KINDS)  # type: ignore[assignment]
             self.tally = _FileTally()
             self.next_file += 1
 
@@ -1117,13 +1128,16 @@ class _Outputs:
             removed = rendered + removed_lines(doc) if doc.removed else rendered
             if removed:  # one write per document: pages can have hundreds of removed lines
                 removed_part.write(removed)
+                self.streams["removed"][0].write(removed)
             if doc.rejected is not None:
                 record: dict[str, Any] = {"id": doc.id, "source": doc.source}
                 if doc.line_no:
                     record["line"] = doc.line_no
                 record.update(stage=doc.rejected.stage, reason=doc.rejected.reason, **(doc.rejected.extra or {}))
                 record["text"] = doc.original
-                rejected_part.write(jsonl_line(record))
+                line = jsonl_line(record)
+                rejected_part.write(line)
+                self.streams["rejected"][0].write(line)
         if doc.rejected is not None:
             self.tally.rejected += 1
         else:
@@ -1148,6 +1162,12 @@ class _Outputs:
             for part in done.parts or ():
                 part.abort()
         self.writer, self.parts = None, None
+        self.drop_streams()
+
+    def drop_streams(self) -> None:
+        """Remove what is left of the audit files as written (those ``_assemble_audit`` did not commit)."""
+        for written, _ in self.streams.values():
+            written.abort()
 
 
 def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, str], inputs: set[str]) -> list[str]:
@@ -1232,7 +1252,12 @@ def copy_audit_part(path: Path, out: IO[bytes]) -> None:
 
 
 def _assemble_audit(
-    outdir: Path, state_folder: Path, sources: Iterable[str], reuse: bool = False, fresh: Iterable[str] = ()
+    outdir: Path,
+    state_folder: Path,
+    sources: Iterable[str],
+    reuse: bool = False,
+    fresh: Iterable[str] = (),
+    streams: dict[str, tuple[AtomicFile, list[str]]] | None = None,
 ) -> list[str]:
     """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order.
 
@@ -1245,7 +1270,10 @@ def _assemble_audit(
     Returns warnings: parts the last assembly used that are gone, of files not processed again (``fresh``) by
     this run (the audit folder deleted or damaged). Then
     the two files are not written anew from what is left, which lost the records of every earlier run (the
-    only copy left): this run's parts are appended to them."""
+    only copy left): this run's parts are appended to them.
+
+    ``streams`` (``_Outputs.streams``): per kind, the file as this run wrote its parts, and their input files in
+    order; committed as the kind's file when those are the parts to assemble, in that order."""
     names = sorted(set(sources))
     listing = _audit_listing(state_folder, names)
     manifest = state_folder / AUDIT_MANIFEST  # (beside the audit folder, which holds the parts only)
@@ -1278,6 +1306,8 @@ def _assemble_audit(
         before = [entry for entry in recorded["parts"] if entry[1] == kind] if intact else None  # type: ignore[index]
         if before is not None and parts[: len(before)] == before:
             _append_parts(outdir / f"{kind}.jsonl", state_folder, parts[len(before) :])
+        elif streams and parts and [entry[0] for entry in parts] == streams[kind][1]:
+            streams[kind][0].commit()  # (the parts' records as written, in the same order)
         else:
             _write_parts(outdir / f"{kind}.jsonl", state_folder, parts)
     written = AtomicFile(manifest)
@@ -1322,6 +1352,8 @@ def _append_parts(path: Path, state_folder: Path, parts: list[list[object]]) -> 
 
 
 AUDIT_MANIFEST = "audit-assembled.json"
+_AUDIT_KINDS = ("removed", "rejected")  # (the order of _Outputs.parts)
+STREAM_PARTIAL = ".stream.partial"  # suffix of an audit file while this run writes it beside the parts
 
 
 def _audit_listing(state_folder: Path, names: list[str]) -> list[list[object]]:
@@ -1756,13 +1788,20 @@ def _run_locked(
     try:
         if config.output.audit:
             warnings += _assemble_audit(
-                out, store.folder, recorded + outputs.committed, reuse=idle, fresh=outputs.committed
+                out,
+                store.folder,
+                recorded + outputs.committed,
+                reuse=idle,
+                fresh=outputs.committed,
+                streams=outputs.streams,
             )
     except BaseException as err:
         outputs.wait_recorded()  # (a failure to record the last file is the one to report: it is not committed)
         # The assembly starts again from the parts next time (the manifest is written last).
         err.unfinished = "removed.jsonl and rejected.jsonl were not finished (the next run writes them)"  # type: ignore[attr-defined]
         raise
+    finally:
+        outputs.drop_streams()
     outputs.wait_recorded()
     # A --limit trial reads the files up to the one its last document came from (when it stopped early).
     read = len(files) if limit is None or done < limit else last_file + 1
