@@ -1273,7 +1273,8 @@ def _assemble_audit(
     only copy left): this run's parts are appended to them.
 
     ``streams`` (``_Outputs.streams``): per kind, the file as this run wrote its parts, and their input files in
-    order; committed as the kind's file when those are the parts to assemble, in that order."""
+    order; committed as the kind's file when those are the parts to assemble, in that order, or appended to it
+    when they are the parts to append."""
     names = sorted(set(sources))
     listing = _audit_listing(state_folder, names)
     manifest = state_folder / AUDIT_MANIFEST  # (beside the audit folder, which holds the parts only)
@@ -1305,7 +1306,11 @@ def _assemble_audit(
         parts = [entry for entry in listing if entry[1] == kind]
         before = [entry for entry in recorded["parts"] if entry[1] == kind] if intact else None  # type: ignore[index]
         if before is not None and parts[: len(before)] == before:
-            _append_parts(outdir / f"{kind}.jsonl", state_folder, parts[len(before) :])
+            new = parts[len(before) :]
+            if streams and new and [entry[0] for entry in new] == streams[kind][1]:
+                _append_written(outdir / f"{kind}.jsonl", streams[kind][0])  # (a cron run's new files)
+            else:
+                _append_parts(outdir / f"{kind}.jsonl", state_folder, new)
         elif streams and parts and [entry[0] for entry in parts] == streams[kind][1]:
             streams[kind][0].commit()  # (the parts' records as written, in the same order)
         else:
@@ -1349,6 +1354,18 @@ def _append_parts(path: Path, state_folder: Path, parts: list[list[object]]) -> 
             _crash_point("audit-appended")
         out.flush()
         os.fsync(out.fileno())
+
+
+def _append_written(path: Path, written: AtomicFile) -> None:
+    """``_append_parts`` of the parts this run wrote, from the file it wrote beside them (``_Outputs.streams``)."""
+    written.close()
+    with open(written.tmp, "rb") as records, open(path, "r+b") as out:
+        out.seek(0, os.SEEK_END)
+        shutil.copyfileobj(records, out, 1 << 20)
+        _crash_point("audit-appended")
+        out.flush()
+        os.fsync(out.fileno())
+    written.abort()  # (removed)
 
 
 AUDIT_MANIFEST = "audit-assembled.json"

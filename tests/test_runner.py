@@ -833,8 +833,9 @@ def test_the_audit_files_are_committed_as_written_when_the_run_wrote_all_their_p
 ) -> None:
     """removed.jsonl and rejected.jsonl are the concatenation of the audit parts, in input-name order. A run that
     wrote every part, in that order, commits the files it wrote beside them instead of decompressing the parts
-    again; other runs (an input named before the recorded ones) assemble them from the parts as before, and a
-    run removes what a killed run left of the files it was writing."""
+    again, and a run whose new parts come after the recorded ones appends what it wrote; other runs (an input
+    named before the recorded ones) assemble them from the parts as before, and a run removes what a killed run
+    left of the files it was writing."""
     import io
 
     from conftest import CORPORA
@@ -867,9 +868,16 @@ def test_the_audit_files_are_committed_as_written_when_the_run_wrote_all_their_p
     for kind in ("removed", "rejected"):
         assert (out / f"{kind}.jsonl").read_bytes() == from_parts(kind) != b""
     assert sorted(p.name for p in out.glob("*.partial")) == []
+    (src / "d.jsonl").write_bytes(b"".join(lines[120:160]))  # parts after the recorded ones: appended
+    before = {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")}
+    runner_module.run(default_config(), [str(src)], out)
+    assert copied == []
+    for kind in ("removed", "rejected"):
+        assert (out / f"{kind}.jsonl").read_bytes() == from_parts(kind) != before[kind]
+    assert sorted(p.name for p in out.glob("*.partial")) == []
     (src / "a.jsonl").write_bytes(b"".join(lines[80:120]))  # parts before the recorded ones: assembled anew
     runner_module.run(default_config(), [str(src)], out)
-    assert sorted(copied) == sorted(f"{n}.jsonl.{k}.jsonl" for n in "abc" for k in ("removed", "rejected"))
+    assert sorted(copied) == sorted(f"{n}.jsonl.{k}.jsonl" for n in "abcd" for k in ("removed", "rejected"))
     for kind in ("removed", "rejected"):
         assert (out / f"{kind}.jsonl").read_bytes() == from_parts(kind)
     left = out / f"removed.jsonl{runner_module.STREAM_PARTIAL}"
