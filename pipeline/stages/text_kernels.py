@@ -6,10 +6,14 @@ from __future__ import annotations
 import codecs
 import sys
 
-import numba
-import numpy as np
+from pipeline import lean_imports
 
-from pipeline.stages import kernel_cache
+lean_imports.import_numba()  # (without scipy)
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.stages import kernel_cache  # noqa: E402
 
 kernel_cache.install()  # cached kernels' linking bitcode parsed when needed, not at each load
 
