@@ -1,0 +1,151 @@
+"""Regular expressions compiled by an earlier process, saved beside the package.
+
+Python's ``re`` compiles a pattern in Python (parse it, then generate the matcher's code) before handing
+the code to its C engine (``_sre.compile``), and keeps the result only for the process. A command compiles
+the same patterns every time, most at import or set-up: the encoding stage's repair scan (~8 ms),
+boilerplate's rule alternations (~10 ms), numpy's, ftfy's and PyYAML's own (~12 ms): ~35 ms of a run.
+
+`install` (called first thing by ``python -m pipeline`` and the ``cleancorpus`` command) keeps what the
+Python part produced for each (pattern, flags) and saves it at exit, under a name that holds this Python
+(its version and build, the engine's magic number and code size, the Unicode data, the compiler's files):
+a later process gives the saved code to ``_sre.compile`` directly and gets the same pattern object (same
+code, flags and groups). A pattern not saved yet is compiled ``re``'s way and not saved where other threads
+run, where compiling it warned (the warning is given as usual) or failed; a saved one is used in any thread.
+The file carries a SHA-256 of its bytes; a damaged or foreign one is ignored (and replaced).
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import hashlib
+import marshal
+import os
+import sys
+import threading
+import time
+import unicodedata
+import warnings
+from pathlib import Path
+from typing import Any
+
+_VERSION = 1
+_MAX_CODE = 8_000_000  # bytes of saved code at most: past that, only what this process used is kept
+CACHE_DIR = Path(__file__).parent / "stages" / "__pycache__"  # (the stages' caches: `base.CACHE_DIR`)
+
+# (pattern, flags) -> (flags, code as uint32 bytes, groups, groupindex, indexgroup), read or made here
+_saved: dict[tuple[Any, int], tuple[int, bytes, int, dict[str, int], tuple[str | None, ...]]] = {}
+_used: set[tuple[Any, int]] = set()
+_missed = 0.0  # CPU seconds this process spent compiling patterns the file did not have
+_path: Path | None = None
+# Saved when the misses cost at least this: a pattern made anew by every process (tokenize's, from a set in
+# hash order: another string each time, ~1 ms) would otherwise be added, and the file rewritten, by each.
+_WORTH_SAVING = 0.002
+
+
+def cache_path() -> Path | None:
+    """The saved patterns' file for this Python, or None where its compiler is not the one this knows."""
+    import _sre
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    if sys.implementation.name != "cpython" or getattr(_sre, "CODESIZE", None) != 4:
+        return None
+    try:
+        files = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (_compiler.__file__, _parser.__file__)]
+    except (OSError, TypeError):
+        return None
+    key = repr((_VERSION, sys.version, _sre.MAGIC, _sre.CODESIZE, sys.maxunicode, unicodedata.unidata_version, files))
+    return CACHE_DIR / f"re_patterns-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
+
+
+def _read(path: Path) -> None:
+    try:
+        data = path.read_bytes()
+        payload = memoryview(data)[32:]
+        if hashlib.sha256(payload).digest() != data[:32]:
+            return
+        saved = marshal.loads(payload)
+    except Exception:  # noqa: BLE001 - a cache: missing, unreadable or foreign means compile as usual
+        return
+    if isinstance(saved, dict):
+        _saved.update(saved)
+
+
+def _save() -> None:
+    """At exit: the saved patterns and those compiled here, if compiling the new ones took _WORTH_SAVING or
+    more (only this process's if they grew past _MAX_CODE)."""
+    if _missed < _WORTH_SAVING or _path is None:
+        return
+    kept = _saved
+    if sum(len(entry[1]) for entry in kept.values()) > _MAX_CODE:
+        kept = {key: entry for key, entry in _saved.items() if key in _used}
+    try:
+        payload = marshal.dumps(kept)
+    except ValueError:  # (a pattern marshal cannot hold: not saved at all)
+        return
+    from pipeline.stages.base import save_cache_file
+
+    save_cache_file(_path, hashlib.sha256(payload).digest() + payload)
+
+
+def install() -> None:
+    """Make ``re`` use (and save) the patterns compiled by earlier processes; nothing where this Python's
+    compiler is not CPython's as this knows it."""
+    global _path
+    import _sre
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    original = _compiler.compile
+    if getattr(original, "_saved_patterns", False):
+        return
+    path = cache_path()
+    if path is None or not all(hasattr(_compiler, name) for name in ("_code", "isstring", "SRE_FLAG_DEBUG")):
+        return
+    _path = path
+    _read(path)
+
+    def compile(p: Any, flags: int = 0) -> Any:  # noqa: A001 - (re._compiler.compile's name)
+        if not _compiler.isstring(p) or flags & _compiler.SRE_FLAG_DEBUG:
+            return original(p, flags)
+        key = (p, int(flags))
+        entry = _saved.get(key)
+        if entry is None:
+            if threading.active_count() != 1:  # (catching its warnings would catch another thread's)
+                return original(p, flags)
+            entry = _made(p, flags)
+            if entry is None:
+                return original(p, flags)  # (raises, or warns as it does)
+        _used.add(key)
+        final_flags, code, groups, groupindex, indexgroup = entry
+        return _sre.compile(p, final_flags, array.array("I", code).tolist(), groups, dict(groupindex), indexgroup)
+
+    def _made(p: Any, flags: int) -> Any:
+        """What ``_compiler.compile`` hands to the engine for ``p``, kept for saving; None if compiling it
+        fails or warns (then compiled ``re``'s way)."""
+        global _missed
+        started = time.process_time()
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                tree = _parser.parse(p, flags)
+                code = _compiler._code(tree, flags)
+        except Exception:  # noqa: BLE001 - re's own error, raised again by its own compile
+            return None
+        if said:
+            return None
+        groupindex = dict(tree.state.groupdict)
+        indexgroup = [None] * tree.state.groups
+        for name, index in groupindex.items():
+            indexgroup[index] = name
+        try:
+            packed = array.array("I", [int(c) for c in code]).tobytes()
+        except OverflowError:
+            return None
+        entry = (int(flags | tree.state.flags), packed, tree.state.groups - 1, groupindex, tuple(indexgroup))
+        _saved[(p, int(flags))] = entry
+        _missed += time.process_time() - started
+        return entry
+
+    compile._saved_patterns = True  # type: ignore[attr-defined]
+    _compiler.compile = compile
+    atexit.register(_save)
