@@ -64,15 +64,9 @@ class _Deferred(types.ModuleType):
         return getattr(_real(self.__name__, self._stand_ins), attr)
 
 
-def import_pydantic() -> None:
-    """Import pydantic (and the names cleancorpus takes from it) without asyncio (~14 ms: asyncio with
-    ssl, socket, subprocess, concurrent.futures). typing_extensions' ``deprecated``, applied to functions
-    at pydantic's import, asks ``asyncio.coroutines.iscoroutinefunction`` whether each is a coroutine
-    function: ``inspect.iscoroutinefunction``, or marked with asyncio's private marker, which nothing
-    can carry before asyncio is imported. The stand-in answers the same; for a coroutine function (none
-    in pydantic) and for any other name it asks the real asyncio."""
-    if "pydantic.main" in sys.modules or "asyncio" in sys.modules or not _alone():
-        return
+def asyncio_stand_ins() -> dict[str, types.ModuleType | None]:
+    """Stand-ins for ``asyncio`` and ``asyncio.coroutines`` that answer ``iscoroutinefunction`` as asyncio
+    would before its import, and import the real asyncio for a coroutine function or any other name."""
     stand_ins: dict[str, types.ModuleType | None] = {}
 
     def iscoroutinefunction(func: Callable[..., Any]) -> bool:
@@ -83,7 +77,19 @@ def import_pydantic() -> None:
     coroutines = _Deferred("asyncio.coroutines", stand_ins, iscoroutinefunction=iscoroutinefunction)
     stand_ins["asyncio"] = _Deferred("asyncio", stand_ins, coroutines=coroutines)
     stand_ins["asyncio.coroutines"] = coroutines
-    with _standing_in(stand_ins):
+    return stand_ins
+
+
+def import_pydantic() -> None:
+    """Import pydantic (and the names cleancorpus takes from it) without asyncio (~14 ms: asyncio with
+    ssl, socket, subprocess, concurrent.futures). typing_extensions' ``deprecated``, applied to functions
+    at pydantic's import, asks ``asyncio.coroutines.iscoroutinefunction`` whether each is a coroutine
+    function: ``inspect.iscoroutinefunction``, or marked with asyncio's private marker, which nothing
+    can carry before asyncio is imported. The stand-in answers the same; for a coroutine function (none
+    in pydantic) and for any other name it asks the real asyncio."""
+    if "pydantic.main" in sys.modules or "asyncio" in sys.modules or not _alone():
+        return
+    with _standing_in(asyncio_stand_ins()):
         import pydantic
 
         pydantic.BaseModel  # noqa: B018 - (pydantic.main, .fields, .config: imported on first use)
