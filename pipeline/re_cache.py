@@ -5,12 +5,13 @@ the code to its C engine (``_sre.compile``), and keeps the result only for the p
 the same patterns every time, most at import or set-up: the encoding stage's repair scan (~8 ms),
 boilerplate's rule alternations (~10 ms), numpy's, ftfy's and PyYAML's own (~12 ms): ~35 ms of a run.
 
-`install` (called first thing by ``python -m pipeline`` and the ``cleancorpus`` command) keeps what the
-Python part produced for each (pattern, flags) and saves it at exit, under a name that holds this Python
-(its version and build, the engine's magic number and code size, the Unicode data, the compiler's files):
-a later process gives the saved code to ``_sre.compile`` directly and gets the same pattern object (same
-code, flags and groups). A pattern not saved yet is compiled ``re``'s way and not saved where other threads
-run, where compiling it warned (the warning is given as usual) or failed; a saved one is used in any thread.
+`install` (called first thing by ``python -m pipeline`` and the ``cleancorpus`` command) keeps what the Python
+part produced for each (pattern, flags) and saves it at exit, under a name that holds this Python (its
+version and build, the engine's magic number and code size, the Unicode data, the compiler's files): a later
+process gives the saved code to ``_sre.compile`` directly and gets the same pattern object (same code, flags
+and groups). `hook_regex` does the same for the ``regex`` module, whose compiler is Python too. A pattern not
+saved yet is compiled the library's way and not saved where other threads run, where compiling it warned (the
+warning is given as usual) or failed; a saved one is used in any thread.
 The file carries a SHA-256 of its bytes; a damaged or foreign one is ignored (and replaced).
 """
 
@@ -33,14 +34,16 @@ _VERSION = 1
 _MAX_CODE = 8_000_000  # bytes of saved code at most: past that, only what this process used is kept
 CACHE_DIR = Path(__file__).parent / "stages" / "__pycache__"  # (the stages' caches: `base.CACHE_DIR`)
 
-# (pattern, flags) -> (flags, code as uint32 bytes, groups, groupindex, indexgroup), read or made here
-_saved: dict[tuple[Any, int], tuple[int, bytes, int, dict[str, int], tuple[str | None, ...]]] = {}
-_used: set[tuple[Any, int]] = set()
+# re's: (pattern, flags) -> (flags, code as uint32 bytes, groups, groupindex, indexgroup); the regex module's:
+# ("regex", its version, pattern, flags, version flag) -> the arguments of its engine's compile; read or made here
+_saved: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_used: set[tuple[Any, ...]] = set()
 _missed = 0.0  # CPU seconds this process spent compiling patterns the file did not have
 _path: Path | None = None
-# Saved when the misses cost at least this: a pattern made anew by every process (tokenize's, from a set in
-# hash order: another string each time, ~1 ms) would otherwise be added, and the file rewritten, by each.
-_WORTH_SAVING = 0.002
+# Saved when the misses cost at least this: patterns made anew by every process (built from a set, in its
+# per-process hash order: another string each time; tokenize's ~1 ms, boilerplate's phrase alternations ~3 ms)
+# would otherwise be added, and the file rewritten, by each. A first run misses ~40 ms.
+_WORTH_SAVING = 0.010
 
 
 def cache_path() -> Path | None:
@@ -77,7 +80,7 @@ def _save() -> None:
     if _missed < _WORTH_SAVING or _path is None:
         return
     kept = _saved
-    if sum(len(entry[1]) for entry in kept.values()) > _MAX_CODE:
+    if sum(len(part) for entry in kept.values() for part in entry if isinstance(part, bytes)) > _MAX_CODE:
         kept = {key: entry for key, entry in _saved.items() if key in _used}
     try:
         payload = marshal.dumps(kept)
@@ -149,3 +152,56 @@ def install() -> None:
     compile._saved_patterns = True  # type: ignore[attr-defined]
     _compiler.compile = compile
     atexit.register(_save)
+
+
+def hook_regex() -> None:
+    """The same for the ``regex`` module (language's and boilerplate's patterns: ~10 ms), once `install` ran:
+    its patterns without named lists (keyword arguments) or locale flags. A saved one is made by regex's
+    engine from what regex's compiler gave it (``Pattern._pickled_data``, what a pickled pattern is rebuilt
+    from), and recorded in regex's own cache as regex records it."""
+    if _path is None:
+        return
+    import regex
+    from regex import _main, _regex_core
+
+    original = _main._compile
+    if getattr(original, "_saved_patterns", False):
+        return
+    if not all(hasattr(_main, name) for name in ("_locale_sensitive", "_cache", "_named_args", "_shrink_cache")):
+        return
+    special = regex.DEBUG | regex.LOCALE
+
+    def _compile(pattern: Any, flags: Any, ignore_unused: Any, kwargs: Any, cache_it: Any) -> Any:
+        global _missed
+        if kwargs or not cache_it or type(pattern) not in (str, bytes) or flags & special:
+            return original(pattern, flags, ignore_unused, kwargs, cache_it)
+        locale_key = (type(pattern), pattern)
+        if _main._locale_sensitive.get(locale_key) is not None:  # (compiled in this process: regex's own cache)
+            return original(pattern, flags, ignore_unused, kwargs, cache_it)
+        version = regex.DEFAULT_VERSION
+        key = ("regex", regex.__version__, pattern, int(flags), int(version))  # (its engine's code: its version's)
+        entry = _saved.get(key)
+        if entry is None:
+            if threading.active_count() != 1:
+                return original(pattern, flags, ignore_unused, kwargs, cache_it)
+            started = time.process_time()
+            compiled = original(pattern, flags, ignore_unused, kwargs, cache_it)  # (raises as it does)
+            if _main._locale_sensitive.get(locale_key) is False and not compiled.flags & regex.LOCALE:
+                _saved[key] = tuple(compiled._pickled_data)
+                _used.add(key)
+                _missed += time.process_time() - started
+            return compiled
+        _used.add(key)
+        # what regex's _compile does for such a pattern, but for parsing and compiling it
+        _main.DEFAULT_VERSION = _regex_core.DEFAULT_VERSION = version
+        compiled = _main._regex.compile(*entry)
+        _main._locale_sensitive[locale_key] = False
+        if len(_main._cache) >= _main._MAXCACHE:
+            with _main._cache_lock:
+                _main._shrink_cache(_main._cache, _main._named_args, _main._locale_sensitive, _main._MAXCACHE)
+        _main._cache[(pattern, type(pattern), flags, frozenset(), version, None)] = compiled
+        _main._named_args[(pattern, type(pattern), flags)] = frozenset()
+        return compiled
+
+    _compile._saved_patterns = True  # type: ignore[attr-defined]
+    _main._compile = _compile

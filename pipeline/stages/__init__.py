@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-from pipeline import lean_imports
+from pipeline import lean_imports, re_cache
 from pipeline.stages.base import Stage, StageOptions
 
 # Built-in stages in their canonical order (module, class); imported on first use.
@@ -61,6 +61,7 @@ def stage_class(name: str, search: Iterable[Path] = ()) -> type[Stage]:
         raise StageLookupError(name)
     if name in _COMPILED and module_name not in sys.modules:
         lean_imports.import_numba()  # (without scipy; whichever of them comes first)
+        re_cache.hook_regex()  # (where the command saves its patterns: their `regex` ones too)
     try:
         module = (
             importlib.import_module(module_name) if name in BUILTIN_STAGES else _import_user_module(module_name, search)

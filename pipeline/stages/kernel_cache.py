@@ -267,6 +267,27 @@ def hide_blas_from_registries() -> None:
     CPUContext.load_additional_registries = load_additional_registries  # type: ignore[method-assign]
 
 
+def _probe_cache_folders_once() -> None:
+    """Check a cache folder for writing once per process, not once per kernel: numba makes and deletes a
+    temporary file in it for each ``cache=True`` kernel at its definition (~125 here: ~3 ms). A folder that
+    passed is writable for the rest of the process as far as numba's check can tell."""
+    from numba.core.caching import _CacheLocator
+
+    ensure = _CacheLocator.__dict__.get("ensure_cache_path")
+    if ensure is None or getattr(ensure, "_once", False):
+        return
+    writable: set[str] = set()
+
+    def ensure_cache_path(self: Any) -> None:
+        path = self.get_cache_path()
+        if path not in writable:
+            ensure(self)  # (raises where the folder cannot be made or written: numba tries its next place)
+            writable.add(path)
+
+    ensure_cache_path._once = True  # type: ignore[attr-defined]
+    _CacheLocator.ensure_cache_path = ensure_cache_path  # type: ignore[method-assign]
+
+
 def _cache_magic_tuple() -> None:
     """Compute the code generator's ``magic_tuple`` (target triple, host CPU name and features: part of every
     cached kernel's index key) once per CPU setting, not at each kernel load (LLVM's host CPU query: ~3 ms
@@ -389,6 +410,7 @@ def install() -> None:
 
     _check_data_files()
     _cache_magic_tuple()
+    _probe_cache_folders_once()
     _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
     CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
     CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
