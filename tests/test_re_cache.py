@@ -23,7 +23,7 @@ parsed = []
 parse = _parser.parse
 _parser.parse = lambda *args: parsed.append(args[0]) or parse(*args)
 PATTERNS = [
-    ("|".join(f"word{i}(?:abc|de[fg])" for i in range(400)), 0),
+    ("|".join(f"word{i}(?:abc|de[fg])" for i in range(2000)), 0),  # (~30 ms: worth saving)
     (r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})|(x)", re.IGNORECASE),
     (rb"[\\x00-\\x1f]+(?P<tail>.)", 0),
     (r"(?i)straße", 0),
@@ -91,3 +91,38 @@ print({big!r} in saved, "[[b]" in saved, "ab+c" in saved)
 """
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, env=env)
     assert done.stdout.split() == ["True", "False", "False"]  # ("[[b]" warned: not saved; "ab+c": not then)
+
+
+_REGEX_SCRIPT = """
+import sys
+from pathlib import Path
+import regex
+from regex import _regex_core
+from pipeline import re_cache
+re_cache.CACHE_DIR = Path(sys.argv[1])
+re_cache.install()
+re_cache.hook_regex()
+parsed = []
+parse = _regex_core._parse_pattern
+_regex_core._parse_pattern = lambda *args: parsed.append(1) or parse(*args)
+big = "|".join(f"(?<![\\\\p{{L}}])w{i}\\\\p{{Lu}}+[\\\\p{{Han}}a-z]{{2,}}" for i in range(600))
+one = regex.compile(big, regex.IGNORECASE)
+print(len(parsed) > 0, bool(one.search("xx W599ÀB漢z yy")), one.flags & regex.IGNORECASE != 0)
+print(regex.compile(big, regex.IGNORECASE) is one)  # (regex's own cache has it)
+named = regex.compile(r"\\L<words>", words=["a", "b"])  # (a named list: not saved)
+print(bool(named.fullmatch("b")), bool(regex.compile(r"(?P<x>[0-9]+)-\\g<x>").fullmatch("12-12")))
+"""
+
+
+def test_regex_patterns_come_from_the_saved_copy_too(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _REGEX_SCRIPT, str(tmp_path)], capture_output=True, text=True, check=False, env=env
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.split()
+
+    assert run() == ["True", "True", "True", "True", "True", "True"]
+    assert run() == ["False", "True", "True", "True", "True", "True"]  # (not parsed: the saved one)
