@@ -87,3 +87,19 @@ lean_imports.import_ftfy()
 print("ftfy" in sys.modules, "wcwidth" in sys.modules)
 """
     assert _fresh(code) == ["module", "False", "True", "False"]
+
+
+def test_help_and_usage_errors_do_not_import_the_config_models() -> None:
+    code = """
+import sys
+from pipeline.cli import cli
+for args in (["--help"], ["run", "--help"], ["bogus"]):
+    try:
+        cli(args, prog_name="cleancorpus")
+    except SystemExit as done:
+        print(done.code, file=sys.stderr)
+print("pydantic" in sys.modules, "yaml" in sys.modules, "pipeline.config" in sys.modules)
+cli(["stages"], prog_name="cleancorpus", standalone_mode=False)
+print("pipeline.config" in sys.modules)
+"""
+    assert _fresh(code)[-4:] == ["False", "False", "False", "True"]
