@@ -5,7 +5,7 @@ the code to its C engine (``_sre.compile``), and keeps the result only for the p
 the same patterns every time, most at import or set-up: the encoding stage's repair scan (~8 ms),
 boilerplate's rule alternations (~10 ms), numpy's, ftfy's and PyYAML's own (~12 ms): ~35 ms of a run.
 
-`install` (called first thing by ``python -m pipeline`` and the ``cleancorpus`` command) keeps what the Python
+`install` (called first thing by `cli.main`: ``python -m pipeline``, the ``cleancorpus`` command) keeps what the Python
 part produced for each (pattern, flags) and saves it at exit, under a name that holds this Python (its
 version and build, the engine's magic number and code size, the Unicode data, the compiler's files): a later
 process gives the saved code to ``_sre.compile`` directly and gets the same pattern object (same code, flags
@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 _VERSION = 1
-_MAX_CODE = 8_000_000  # bytes of saved code at most: past that, only what this process used is kept
+# Bytes of saved code at most (a command's own are ~0.3 MB; reading the file costs each process ~1 ms per
+# 0.3 MB): past that, only what this process used is kept.
+_MAX_CODE = 1_000_000
 CACHE_DIR = Path(__file__).parent / "stages" / "__pycache__"  # (the stages' caches: `base.CACHE_DIR`)
 
 # re's: (pattern, flags) -> (flags, code as uint32 bytes, groups, groupindex, indexgroup); the regex module's:
@@ -40,6 +42,7 @@ _saved: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _used: set[tuple[Any, ...]] = set()
 _missed = 0.0  # CPU seconds this process spent compiling patterns the file did not have
 _path: Path | None = None
+_loaded = False
 # Saved when the misses cost at least this: patterns made anew by every process (built from a set, in its
 # per-process hash order: another string each time; tokenize's ~1 ms, boilerplate's phrase alternations ~3 ms)
 # would otherwise be added, and the file rewritten, by each. A first run misses ~40 ms.
@@ -59,6 +62,15 @@ def cache_path() -> Path | None:
         return None
     key = repr((_VERSION, sys.version, _sre.MAGIC, _sre.CODESIZE, sys.maxunicode, unicodedata.unidata_version, files))
     return CACHE_DIR / f"re_patterns-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
+
+
+def _patterns() -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """The saved patterns, read at the first pattern compiled (a command that compiles none reads nothing)."""
+    global _loaded
+    if not _loaded and _path is not None:
+        _loaded = True
+        _read(_path)
+    return _saved
 
 
 def _read(path: Path) -> None:
@@ -105,13 +117,12 @@ def install() -> None:
     if path is None or not all(hasattr(_compiler, name) for name in ("_code", "isstring", "SRE_FLAG_DEBUG")):
         return
     _path = path
-    _read(path)
 
     def compile(p: Any, flags: int = 0) -> Any:  # noqa: A001 - (re._compiler.compile's name)
         if not _compiler.isstring(p) or flags & _compiler.SRE_FLAG_DEBUG:
             return original(p, flags)
         key = (p, int(flags))
-        entry = _saved.get(key)
+        entry = _patterns().get(key)
         if entry is None:
             if threading.active_count() != 1:  # (catching its warnings would catch another thread's)
                 return original(p, flags)
@@ -180,7 +191,7 @@ def hook_regex() -> None:
             return original(pattern, flags, ignore_unused, kwargs, cache_it)
         version = regex.DEFAULT_VERSION
         key = ("regex", regex.__version__, pattern, int(flags), int(version))  # (its engine's code: its version's)
-        entry = _saved.get(key)
+        entry = _patterns().get(key)
         if entry is None:
             if threading.active_count() != 1:
                 return original(pattern, flags, ignore_unused, kwargs, cache_it)
