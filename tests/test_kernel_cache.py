@@ -257,25 +257,3 @@ def test_cache_folders_are_probed_once_and_the_codegen_key_computed_once() -> No
     done = subprocess.run([sys.executable, "-c", _PROBES], capture_output=True, text=True, check=False, env=_ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split() == ["1", "1", "True", "1"], done.stdout
-
-
-_EVENTS = """
-from pipeline.stages import text_kernels  # (installs the loader)
-import llvmlite.binding as ll
-from numba.core import event
-made = []
-init = event.Event.__init__
-event.Event.__init__ = lambda self, *a, **k: made.append(1) or init(self, *a, **k)
-ll.get_process_triple()
-print(len(made))
-with event.install_recorder("numba:llvm_lock") as recorder:
-    ll.get_process_triple()
-statuses = [e.status.name for _, e in recorder.buffer]
-print(len(made) == len(statuses) > 0, statuses[0], statuses[-1], statuses.count("START") == statuses.count("END"))
-"""
-
-
-def test_llvm_lock_events_are_made_only_for_a_listener() -> None:
-    done = subprocess.run([sys.executable, "-c", _EVENTS], capture_output=True, text=True, check=False, env=_ENV)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.split() == ["0", "True", "START", "END", "True"], done.stdout

@@ -288,34 +288,6 @@ def _probe_cache_folders_once() -> None:
     _CacheLocator.ensure_cache_path = ensure_cache_path  # type: ignore[method-assign]
 
 
-def _llvm_lock_events_when_listened() -> None:
-    """numba makes two events (objects, broadcast to its listeners) around every call into LLVM, to time
-    compiles: ~2,400 calls for a run's ~55 cached loads, ~3 ms. Here an event is made only when a listener
-    is registered for it; with none, numba's broadcast does nothing with it either."""
-    import llvmlite.binding as ll
-    from numba.core import event
-
-    lock = getattr(getattr(ll.ffi, "lib", None), "_lock", None)
-    callbacks = getattr(lock, "_cblist", None)
-    registered = getattr(event, "_registered", None)
-    if not isinstance(callbacks, list) or not isinstance(registered, dict):
-        return
-    kind = "numba:llvm_lock"
-    for i, (enter, leave) in enumerate(callbacks):
-        if getattr(enter, "__qualname__", "") != "_initialize_llvm_lock_event.<locals>.enter_fn":
-            continue
-
-        def enter_fn(enter: Any = enter) -> None:
-            if registered.get(kind):
-                enter()
-
-        def exit_fn(leave: Any = leave) -> None:
-            if registered.get(kind):
-                leave()
-
-        callbacks[i] = (enter_fn, exit_fn)
-
-
 def _cache_magic_tuple() -> None:
     """Compute the code generator's ``magic_tuple`` (target triple, host CPU name and features: part of every
     cached kernel's index key) once per CPU setting, not at each kernel load (LLVM's host CPU query: ~3 ms
@@ -439,7 +411,6 @@ def install() -> None:
     _check_data_files()
     _cache_magic_tuple()
     _probe_cache_folders_once()
-    _llvm_lock_events_when_listened()
     _get_module_for_linking._lazy_bitcode = True  # type: ignore[attr-defined]
     CPUCodeLibrary._unserialize = classmethod(_unserialize)  # type: ignore[method-assign,assignment]
     CPUCodeLibrary._get_module_for_linking = _get_module_for_linking  # type: ignore[method-assign]
