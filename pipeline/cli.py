@@ -712,7 +712,9 @@ def main() -> None:
     # Without automatic collections they are not walked on the way (a run turns them back on once it has
     # set up), and frozen at exit the interpreter's last collection skips them: ~0.5 s of a short run here.
     gc.disable()
-    re_cache.install()  # (the regular expressions an earlier process compiled: ~35 ms of a run)
+    by_the_program = _called_by_the_program(sys._getframe(1))
+    if by_the_program:  # (not in another program's process: a test run's own patterns are not the command's)
+        re_cache.install()  # the regular expressions an earlier process compiled (~35 ms of a run)
     try:
         try:
             cli(prog_name="cleancorpus")
@@ -730,7 +732,7 @@ def main() -> None:
                 if err.errno not in _WRITE_ERRNOS:
                     raise
                 code = _output_failed(err)
-        if isinstance(code, int | None) and _called_by_the_program(sys._getframe(1)):
+        if isinstance(code, int | None) and by_the_program:
             _exit_process(code or 0)  # (the program itself: `python -m pipeline`, the command)
         if code != done.code:
             raise SystemExit(code) from None

@@ -130,8 +130,12 @@ def install() -> None:
             if entry is None:
                 return original(p, flags)  # (raises, or warns as it does)
         _used.add(key)
+        return _sre.compile(p, *_rebuilt(entry))
+
+    def _rebuilt(entry: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The engine's arguments after the pattern, from a saved entry."""
         final_flags, code, groups, groupindex, indexgroup = entry
-        return _sre.compile(p, final_flags, array.array("I", code).tolist(), groups, dict(groupindex), indexgroup)
+        return final_flags, array.array("I", code).tolist(), groups, dict(groupindex), indexgroup
 
     def _made(p: Any, flags: int) -> Any:
         """What ``_compiler.compile`` hands to the engine for ``p``, kept for saving; None if compiling it
@@ -160,6 +164,17 @@ def install() -> None:
         _missed += time.process_time() - started
         return entry
 
+    # (this Python's compiler and engine as this knows them: a sample made and rebuilt equals re's own)
+    try:
+        sample = _made("(?P<a>x+)[b-d]|\\1?", 2)
+        ok = sample is not None and _sre.compile("(?P<a>x+)[b-d]|\\1?", *_rebuilt(sample)) == original(
+            "(?P<a>x+)[b-d]|\\1?", 2
+        )
+    except Exception:  # noqa: BLE001 - anything unexpected: re's own way only
+        ok = False
+    _saved.pop(("(?P<a>x+)[b-d]|\\1?", 2), None)
+    if not ok:
+        return
     compile._saved_patterns = True  # type: ignore[attr-defined]
     _compiler.compile = compile
     atexit.register(_save)
@@ -198,7 +213,7 @@ def hook_regex() -> None:
             started = time.process_time()
             compiled = original(pattern, flags, ignore_unused, kwargs, cache_it)  # (raises as it does)
             if _main._locale_sensitive.get(locale_key) is False and not compiled.flags & regex.LOCALE:
-                _saved[key] = tuple(compiled._pickled_data)
+                _saved[key] = tuple(getattr(compiled, "_pickled_data", None) or ())
                 _used.add(key)
                 _missed += time.process_time() - started
             return compiled
@@ -214,5 +229,12 @@ def hook_regex() -> None:
         _main._named_args[(pattern, type(pattern), flags)] = frozenset()
         return compiled
 
+    sample = original("(?P<a>x+)[b-d]", 0, False, {}, False)  # (what a pattern pickles to: its engine's arguments)
+    try:
+        ok = _main._regex.compile(*sample._pickled_data).pattern == sample.pattern
+    except Exception:  # noqa: BLE001 - not as this knows it: regex's own way only
+        ok = False
+    if not ok:
+        return
     _compile._saved_patterns = True  # type: ignore[attr-defined]
     _main._compile = _compile
