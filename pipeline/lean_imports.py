@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 import threading
 import types
@@ -22,10 +23,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# Set (not "" or "0"): libraries are imported as they are, and re_cache is not installed (an escape hatch should
+# a library's new release not import cleanly this way; outputs are the same either way, only start-up is slower).
+STOCK_IMPORTS_ENV = "CLEANCORPUS_STOCK_IMPORTS"
+
+
+def stock_imports() -> bool:
+    """Whether the user asked for plain imports and no saved patterns (``CLEANCORPUS_STOCK_IMPORTS``)."""
+    return os.environ.get(STOCK_IMPORTS_ENV, "") not in ("", "0")
+
 
 def _alone() -> bool:
-    """Whether this is the only thread (so nothing else imports while a module is stood in for)."""
-    return threading.active_count() == 1
+    """Whether this is the only thread (so nothing else imports while a module is stood in for), and the
+    user did not ask for plain imports."""
+    return threading.active_count() == 1 and not stock_imports()
 
 
 @contextmanager

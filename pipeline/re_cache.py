@@ -113,6 +113,10 @@ def install() -> None:
     original = _compiler.compile
     if getattr(original, "_saved_patterns", False):
         return
+    from pipeline.lean_imports import stock_imports
+
+    if stock_imports():  # (CLEANCORPUS_STOCK_IMPORTS: re's own way)
+        return
     path = cache_path()
     if path is None or not all(hasattr(_compiler, name) for name in ("_code", "isstring", "SRE_FLAG_DEBUG")):
         return

@@ -103,3 +103,29 @@ cli(["stages"], prog_name="cleancorpus", standalone_mode=False)
 print("RESULT", *before, "pipeline.config" in sys.modules)
 """
     assert _fresh(code)[-5:] == ["RESULT", "False", "False", "False", "True"]
+
+
+def test_stock_imports_env_turns_off_the_stand_ins_and_the_saved_patterns() -> None:
+    """CLEANCORPUS_STOCK_IMPORTS=1: the libraries import as they are (pydantic brings asyncio in) and ``re``
+    keeps its own compiler (re_cache not installed), the escape hatch should a library's release not import
+    cleanly the lean way."""
+    code = """
+import re, sys
+from re import _compiler
+from pipeline import re_cache
+import pipeline.cli
+from pipeline.config import default_config
+default_config()
+re_cache.install()
+print("asyncio" in sys.modules, getattr(_compiler.compile, "_saved_patterns", False))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**_ENV, "CLEANCORPUS_STOCK_IMPORTS": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["True", "False"]
+    assert _fresh(code) == ["False", "True"]  # (and without it: lean imports, saved patterns)
