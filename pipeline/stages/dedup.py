@@ -1034,9 +1034,9 @@ class KeyTable:
         return self.get(key) is not None
 
     def reserve(self, n: int) -> None:
-        """Room for ``n`` more keys: the table is doubled until they fit, its arrays enlarged in place
-        and rehashed there (a second table beside the first, and copies of its entries, made growing
-        the table the peak of a run's memory)."""
+        """Room for ``n`` more keys: the table is doubled until they fit. A large table's arrays are
+        enlarged in place and rehashed there (a second table beside the first, and copies of its entries,
+        made growing the table the peak of a run's memory); a small one's go into new arrays."""
         if self.count + n <= self.limit:  # (the usual case: a call per table and document)
             return
         old = self.slot_keys.size
@@ -1044,6 +1044,15 @@ class KeyTable:
         while self.count + n > self.MAX_LOAD * size:
             size *= 2
         self.limit = self.MAX_LOAD * size
+        if size * self.slot_keys.itemsize < _REMAPPED:
+            # Below glibc's largest mmap threshold realloc may copy the arrays (it moved them at every
+            # growth on 40 MB of input): new arrays filled from the old ones skip that copy and the
+            # zeroing (growth 0.025 -> 0.016 s CPU there), for at most 8 MB more held at once (both
+            # old arrays beside the new ones, not one at a time).
+            keys, values = self.slot_keys, self.slot_values
+            self.slot_keys, self.slot_values = _empty_slots(size)
+            kernels.ht_rehash_into(keys, values, self.slot_keys, self.slot_values)
+            return
         self.slot_keys = _enlarged(self.__dict__.pop("slot_keys"), size)
         self.slot_values = _enlarged(self.__dict__.pop("slot_values"), size)
         self.slot_values[old:] = kernels.NO_VALUE
