@@ -508,8 +508,9 @@ def test_saved_index_reloaded_dedups_like_one_run(verify: str, chunk: int, monke
     rows = [(src, payload) for src in ("a.jsonl", "b.jsonl") for payload in run1.pop_state(src)]
     assert len(rows) == (2 if chunk > 30 else 6) and list(run1.pop_state("a.jsonl")) == []  # popped once
     grown = []
-    grow = dedup.kernels.ht_grow_in_place
+    grow, rehash = dedup.kernels.ht_grow_in_place, dedup.kernels.ht_rehash_into
     monkeypatch.setattr(dedup.kernels, "ht_grow_in_place", lambda *a: grown.append(a[0].size) or grow(*a))
+    monkeypatch.setattr(dedup.kernels, "ht_rehash_into", lambda *a: grown.append(a[2].size) or rehash(*a))
     run2 = DedupStage(options)
     run2.load_state(rows)  # rows that can be read twice: every table sized once, before the keys go in
     assert len(grown) <= 3, grown

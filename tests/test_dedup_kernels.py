@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.stages import dedup
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.dedup import (
     _FOLD_LIMIT,
@@ -198,6 +199,30 @@ def test_key_table_grows_without_a_second_table() -> None:
     grown = table.slot_keys.nbytes + table.slot_values.nbytes
     assert table.slot_keys.size == 1 << 21 and peak < 1.1 * grown
     assert table.get_many(np.array([1, 700_000, 760_000, 760_001], np.uint64)) == [1, 1, 2, None]
+
+
+@pytest.mark.parametrize("remapped", [0, 1 << 40])
+def test_key_table_grown_into_new_arrays_or_in_place_keeps_every_value(
+    monkeypatch: pytest.MonkeyPatch, remapped: int
+) -> None:
+    # Tables below 32 MB grow into new arrays (realloc would copy them anyway), larger ones in place:
+    # either way every key keeps its first value, deleted keys stay gone and the table stays usable.
+    monkeypatch.setattr(dedup, "_REMAPPED", remapped)
+    rng = np.random.default_rng(5)
+    keys = np.unique(rng.integers(0, 2**63, size=20_000, dtype=np.uint64))
+    keys[: keys.size // 4] |= np.uint64(1023)  # crowded homes: chains that wrap past the last slot
+    keys = np.unique(keys)
+    rng.shuffle(keys)
+    table = KeyTable()
+    for part in np.array_split(keys, 40):  # grown 5 times on the way
+        table.insert(part, np.arange(part.size) + len(table))
+    table.delete(keys[::7])
+    table.insert(keys[:5], 10**6)  # keys present keep their values, deleted ones come back
+    assert table.slot_keys.size == 1 << 15 and len(table) == keys.size - keys[::7].size + 1
+    want = np.arange(keys.size)
+    want[::7] = -1
+    want[0] = 10**6
+    assert np.array_equal(table.lookup(keys), want)
 
 
 def test_index_arrays_grow_without_a_copy() -> None:

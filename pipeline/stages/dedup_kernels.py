@@ -90,6 +90,25 @@ def ht_grow_in_place(slot_keys: np.ndarray, slot_values: np.ndarray, old_size: i
 
 
 @numba.njit(cache=True, nogil=True)
+def ht_rehash_into(
+    old_keys: np.ndarray, old_values: np.ndarray, slot_keys: np.ndarray, slot_values: np.ndarray
+) -> None:
+    """Put the entries of a table into a larger, empty one (its values all NO_VALUE). The keys are
+    distinct: each goes to the first empty slot from its home, no key compared on the way."""
+    mask = slot_keys.size - 1
+    for j in range(old_keys.size):
+        value = old_values[j]
+        if value == NO_VALUE:
+            continue
+        key = old_keys[j]
+        k = np.int64(key & np.uint64(mask))
+        while slot_values[k] != NO_VALUE:
+            k = (k + 1) & mask
+        slot_keys[k] = key
+        slot_values[k] = value
+
+
+@numba.njit(cache=True, nogil=True)
 def ht_delete(slot_keys: np.ndarray, slot_values: np.ndarray, keys: np.ndarray) -> int:
     """Remove keys (backward-shift deletion: no tombstones, probe chains stay whole); returns how
     many were present."""
