@@ -436,12 +436,46 @@ def write_config(path: Path, name: str) -> None:
     )
 
 
+def write_odd_files(folder: Path, seed: int) -> None:
+    """Input the readers must take apart: odd JSONL records and lines (ids of other types, escaped lone
+    surrogates, NUL, extra fields, big integers, a BOM, CRLF ends, blank and broken lines) and .txt files
+    in other encodings."""
+    r = random.Random(seed)
+    g = Gen(seed, load_sentences())
+    lines = [
+        '{"id": 7, "text": "number id \\ud800 lone surrogate", "n": 123456789012345678901234567890}',
+        '{"id": "dup", "text": "same id twice", "meta": {"a": [1, 2.5e300, null, true]}}',
+        '{"id": "dup", "text": "same id twice"}',
+        '{"id": "nul", "text": "a\\u0000b\\u001bc \\udfff\\ud83d\\ude00"}',
+        '{"id": "notext", "body": "no text field"}',
+        '{"id": "nonstr", "text": 5}',
+        "{broken json",
+        "",
+        "   ",
+        '{"text": "no id field"}',
+        json.dumps({"id": "esc", "text": g.mixed()}),
+        json.dumps({"id": "wide", "text": g.astral()}, ensure_ascii=True),
+        json.dumps({"id": "crlf-in-text", "text": g.spaces()}, ensure_ascii=False),
+    ]
+    r.shuffle(lines)
+    (folder / "f_odd.jsonl").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    odd = folder / "g_txt"
+    odd.mkdir(exist_ok=True)
+    (odd / "latin1.txt").write_bytes(g.para("de").encode("latin-1", "replace"))
+    (odd / "cp1254.txt").write_bytes(g.para("tr").encode("cp1254", "replace"))
+    (odd / "utf16.txt").write_bytes(g.casefold().encode("utf-16"))
+    (odd / "mixed.txt").write_bytes(g.mixed().encode("utf-8") + b"\xff\xfe bad bytes \xc3\x28")
+    (odd / "empty.txt").write_bytes(b"")
+    (odd / "crlf.txt").write_bytes(g.wrapped().replace("\n", "\r\n").encode("utf-8"))
+
+
 def write_input(folder: Path, seed: int, docs: int, with_seeds: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, recs in generate(seed, docs).items():
         with open(folder / name, "w", encoding="utf-8") as fh:
             for rec in recs:
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    write_odd_files(folder, seed)
     if with_seeds:
         for src in [SHARED / "seeds", REPO / "samples"]:
             if src.is_dir():
