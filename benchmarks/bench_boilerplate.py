@@ -199,6 +199,7 @@ def speed(docs: list[dict], repeat: int, runner_gc: bool = False) -> tuple[float
 # What phases() times: the compiled calls (numba kernels, the hyperscan scan), then the stage's Python steps
 # (each inclusive of what it calls), as (owner's name in the stage module or None for the class, attribute).
 PHASE_KERNELS = (
+    ("kernels", "line_index"),
     ("kernels", "line_facts"),
     ("kernels", "info_marks"),
     ("kernels", "phrase_lines"),
@@ -208,7 +209,7 @@ PHASE_KERNELS = (
     ("prefilter.Prefilter", "scan"),
 )
 PHASE_STEPS = (
-    (None, "line_infos"),
+    (None, "_line_rows"),
     (None, "_new_line_infos"),
     (None, "_pattern_rules"),
     (None, "_crumbs"),

@@ -20,22 +20,18 @@ import time
 import traceback
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, NoReturn, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Union, get_args, get_origin
 
 import click
 import orjson
 
-from pipeline import __version__
-from pipeline.config import (
-    ConfigError,
-    RunConfig,
-    config_warnings,
-    default_config,
-    load_config,
-    load_config_data,
-    render_config_yaml,
-)
-from pipeline.stages import BUILTIN_STAGES, stage_class
+from pipeline import __version__, re_cache
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig
+
+# The config models (pydantic, PyYAML, the stage registry: ~50 ms) are imported by the commands that read a
+# config, not for `--help` or a usage error.
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -96,6 +92,8 @@ def _exit_if_damaged(
 
 def _config_or_exit(config_path: str | None, log: logging.Logger | None = None) -> RunConfig:
     """The config file's, or the built-in defaults; a bad config ends the command with exit 2."""
+    from pipeline.config import ConfigError, default_config, load_config
+
     try:
         return load_config(config_path) if config_path else default_config()
     except ConfigError as err:
@@ -180,6 +178,7 @@ def run(
     was quarantined (see rejected.jsonl), 75 another run holds the lock, 141 stdout (INPUT '-') was
     closed by its reader, 143 ended by SIGTERM (nothing unfinished kept).
     """
+    from pipeline.config import ConfigError, config_warnings
     from pipeline.io import StdoutClosed
     from pipeline.runner import StopRequested, state_folder, stop_requested
     from pipeline.runner import run as run_pipeline
@@ -460,6 +459,8 @@ _PROGRESS_REFRESH_SECONDS = 0.1  # (rich's own auto-refresh: 10 per second)
 def check(config_path: str) -> None:
     """Validate CONFIG and print it resolved (every option with its value); settings that do nothing as
     configured are warned about on stderr (exit 0)."""
+    from pipeline.config import config_warnings, render_config_yaml
+
     config = _config_or_exit(config_path)
     for warning in config_warnings(config, config_path):
         click.echo(f"cleancorpus: warning: {warning}", err=True)
@@ -481,6 +482,9 @@ def _type_name(annotation: Any) -> str:
 @click.option("--yaml", "as_yaml", is_flag=True, help="Print the default config as YAML (configs/default.yaml).")
 def stages(as_yaml: bool) -> None:
     """List every stage with its options, types, defaults and help."""
+    from pipeline.config import default_config, render_config_yaml
+    from pipeline.stages import BUILTIN_STAGES, stage_class
+
     if as_yaml:
         click.echo(render_config_yaml(default_config()), nl=False)
         return
@@ -540,6 +544,8 @@ def _runs_config(config_path: str | None, outdir: str | None) -> RunConfig:
     """The config of the runs on an output folder: the one given, else what the last run recorded in its
     report.json (where its state is, how its inputs were read, its output format; not its stages), else the
     defaults. Without it, `explain` after a run with input.text_field: body said the input was not found."""
+    from pipeline.config import ConfigError, default_config, load_config_data
+
     if config_path:
         return _config_or_exit(config_path)
     report = Path(outdir or default_config().output.dir) / "report.json"
@@ -706,6 +712,9 @@ def main() -> None:
     # Without automatic collections they are not walked on the way (a run turns them back on once it has
     # set up), and frozen at exit the interpreter's last collection skips them: ~0.5 s of a short run here.
     gc.disable()
+    by_the_program = _called_by_the_program(sys._getframe(1))
+    if by_the_program:  # (not in another program's process: a test run's own patterns are not the command's)
+        re_cache.install()  # the regular expressions an earlier process compiled (~35 ms of a run)
     try:
         try:
             cli(prog_name="cleancorpus")
@@ -723,7 +732,7 @@ def main() -> None:
                 if err.errno not in _WRITE_ERRNOS:
                     raise
                 code = _output_failed(err)
-        if isinstance(code, int | None) and _called_by_the_program(sys._getframe(1)):
+        if isinstance(code, int | None) and by_the_program:
             _exit_process(code or 0)  # (the program itself: `python -m pipeline`, the command)
         if code != done.code:
             raise SystemExit(code) from None

@@ -12,10 +12,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.stages import BUILTIN_STAGES, StageLookupError, StageOptions, stage_class
-from pipeline.stages.base import OptionError, yaml_error
+from pipeline import lean_imports
+
+lean_imports.import_pydantic()  # (without asyncio)
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError  # noqa: E402
+
+from pipeline.stages import BUILTIN_STAGES, StageLookupError, StageOptions, stage_class  # noqa: E402
+from pipeline.stages.base import OptionError, yaml_error  # noqa: E402
 
 
 class ConfigError(Exception):

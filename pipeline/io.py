@@ -23,7 +23,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -329,7 +329,9 @@ def spool_stdin() -> Path:
     return Path(name)
 
 
-def read_documents(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
+def read_documents(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] | None = None) -> Iterator[Document]:
+    """The documents of ``f``. ``wanted`` (JSONL only): a test of each line's bytes; the lines it refuses are
+    not parsed (a search for a few documents by id in a large file: parsing every line cost ~0.05 s on 40 MB)."""
     try:
         if f.format == "txt":
             yield from _read_txt(f, cfg)
@@ -341,7 +343,7 @@ def read_documents(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
             with _open_binary(f.path, f.compression) as fh:
                 yield from formats.read_html(f, cfg, fh)
         else:
-            yield from _read_jsonl(f, cfg)
+            yield from _read_jsonl(f, cfg, wanted)
     except OSError as err:  # unreadable, vanished, truncated archive, ...
         yield quarantined(f.rel, f.rel, f"cannot read file: {err.strerror or err}")
     except (EOFError, zstandard.ZstdError, gzip.BadGzipFile) as err:
@@ -392,7 +394,7 @@ def _utf16_lines(fh: IO[bytes]) -> Iterator[bytes]:
 _LINE_BUFFER = 1 << 20
 
 
-def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
+def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] | None = None) -> Iterator[Document]:
     known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
     utf16 = False
     if f.compression is None:
@@ -429,7 +431,7 @@ def _read_jsonl(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
                     yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, shown, line_no)
                     return
             raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
+            if not raw.strip() or (wanted is not None and not wanted(raw)):
                 continue
             fallback_id = f"{f.rel}:{line_no}"
             try:
@@ -614,9 +616,16 @@ class AtomicFile:
     empty file: most input files have nothing rejected, and creating, syncing and renaming an empty
     part cost ~0.5 ms each on the benchmark machine's disk (more where fsync is slow)."""
 
-    def __init__(self, path: Path, compression: str | None = None, if_written: bool = False, level: int = 3) -> None:
+    def __init__(
+        self,
+        path: Path,
+        compression: str | None = None,
+        if_written: bool = False,
+        level: int = 3,
+        tmp: Path | None = None,
+    ) -> None:
         self.path = path
-        self.tmp = path.with_name(path.name + PARTIAL)
+        self.tmp = tmp if tmp is not None else path.with_name(path.name + PARTIAL)
         self.compression = compression
         self.level = level  # (zstd's)
         self._raw: IO[bytes] | None = None
@@ -881,15 +890,16 @@ class OutputWriter:
         if self.parquet is not None:
             self.parquet.write(record)
             return
-        try:
-            line = orjson.dumps(record, default=json_default)
+        try:  # (the newline by orjson: ``line + b"\n"`` copied every output line once more)
+            line = orjson.dumps(record, default=json_default, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError as err:  # nothing written: the runner quarantines the document
             line = _big_integers_line(record, err)
             if line is None:
                 raise UnwritableRecord(
                     f"cannot be written as JSON: {field_problem(record, err, json_default)}"
                 ) from None
-        self.file.write(line + b"\n")
+            line += b"\n"
+        self.file.write(line)
 
     def close(self) -> None:
         """Complete the output's content (``AtomicFile.close``); ``commit`` makes it durable under its name."""

@@ -11,9 +11,10 @@ import contextlib
 import html
 import io
 import json
+import re
 import shlex
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -370,21 +371,61 @@ def _state_sources(report: dict[str, Any]) -> dict[str, str]:
 
 
 def _find_texts(
-    path: Path, source: str, ids: set[str], cfg: InputConfig, last_line: int | None = None
+    path: Path, source: str, ids: set[str], cfg: InputConfig, last_line: int | None = None, output: bool = False
 ) -> dict[tuple[str, int | None], str]:
     """Texts of the documents of one file with the given ids, by (id, line), reading at most MAX_SCAN_DOCS
     documents, and none after line ``last_line`` when it is given (the samples come from the start of the
-    audit: reading the rest of a 40 MB input took 0.13 s of the page's 0.29)."""
+    audit: reading the rest of a 40 MB input took 0.13 s of the page's 0.29). An ``output`` of this program
+    (JSONL, as ``OutputWriter`` writes it) is read whole, to find ids that several documents have, but only
+    its lines that can hold one of ``ids`` are parsed (``_id_lines``)."""
     fmt = input_format(path)
     if fmt is None or not path.is_file():
         return {}
+    wanted = _id_lines(ids, cfg.id_field) if output else None
     found: dict[tuple[str, int | None], str] = {}
-    for doc in islice(read_documents(InputFile(path, source, *fmt), cfg), MAX_SCAN_DOCS):
+    for doc in islice(read_documents(InputFile(path, source, *fmt), cfg, wanted), MAX_SCAN_DOCS):
         if doc.id in ids and not doc.rejected:
             found.setdefault((doc.id, doc.line_no or None), doc.original)
         if last_line is not None and doc.line_no and doc.line_no >= last_line:
             break
     return found
+
+
+def _odd_id(doc_id: str) -> bool:
+    """Whether a document's id may have been read from something other than a JSON string or integer: a
+    float, true/false, a list or object (as JSON), none at all (the reader's "file:line"), or holds what JSON
+    escapes. The line of such a document need not hold the id as ``_id_lines`` looks for it."""
+    if doc_id in ("True", "False") or doc_id[:1] in "[{" or ":" in doc_id or _JSON_ESCAPED.search(doc_id):
+        return True
+    if doc_id.lstrip("-").isdigit():
+        return False
+    try:
+        float(doc_id)
+    except ValueError:
+        return False
+    return True
+
+
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def _id_lines(ids: set[str], id_field: str) -> Callable[[bytes], bool] | None:
+    """A test of the output lines (compact JSON written by orjson) that can hold a document with one of ``ids``:
+    those with ``"ID_FIELD":`` then the id as a JSON string or, for digits, as an integer. The first
+    MAX_SCAN_DOCS lines are tested, no later one (as many documents as the reader yields unfiltered). None
+    (parse every line) where an id may have come from another JSON value (``_odd_id``)."""
+    if any(map(_odd_id, ids)):
+        return None
+    key = orjson.dumps(id_field) + b":"
+    needles = [key + orjson.dumps(i) for i in ids] + [key + i.encode() for i in ids if i.lstrip("-").isdigit()]
+    tested = 0
+
+    def wanted(line: bytes) -> bool:
+        nonlocal tested
+        tested += 1
+        return tested <= MAX_SCAN_DOCS and any(needle in line for needle in needles)
+
+    return wanted
 
 
 # ---------------------------------------------------------------- spans
@@ -855,7 +896,7 @@ def _samples_section(
                     if ln in texts:  # (an id twice among the samples: "several documents have this id")
                         after[(source, doc_id)] = texts[ln] if (source, doc_id) not in after else None
                 break
-            for (i, _), t in _find_texts(outdir / name, source, ids, cfg).items():
+            for (i, _), t in _find_texts(outdir / name, source, ids, cfg, output=True).items():
                 after[(source, i)] = t if (source, i) not in after else None
             break
     if not picked and not audit.rejected_samples:

@@ -290,7 +290,7 @@ def _apply_one(stage: Stage, st: StageStats, doc: Document, offsets: bool = True
             after_stage(doc, text, doc.removed[seen:], not stage.offsets_followed)
     elif offsets and doc.text is not text and not stage.extracts_html:
         after_stage(doc, text, [], not stage.offsets_followed)  # where the removed spans were: offsets.py
-    if not doc.rejected and not doc.text.strip():
+    if not doc.rejected and (not doc.text or doc.text.isspace()):  # (strip() copied a text with a blank end)
         doc.reject(stage.name, f"empty after {stage.name}")
     if doc.rejected:
         st.documents_rejected += 1
@@ -1004,6 +1004,15 @@ class _Outputs:
         self.committed: list[str] = []
         self._recording: threading.Thread | None = None  # the last group's state record (finish)
         self._recording_error: BaseException | None = None
+        # removed.jsonl and rejected.jsonl as this run writes their parts, and the files of those parts in order:
+        # where these are all the parts, _assemble_audit commits them instead of decompressing the parts again
+        # (~0.05 s for the 62 MB of removed.jsonl of 40 MB of web text). (One left by a killed run is removed.)
+        self.streams: dict[str, tuple[AtomicFile, list[str]]] = {}
+        if config.output.audit:
+            for kind in _AUDIT_KINDS:
+                tmp = outdir / f"{kind}.jsonl{STREAM_PARTIAL}"
+                tmp.unlink(missing_ok=True)
+                self.streams[kind] = (AtomicFile(outdir / f"{kind}.jsonl", if_written=True, tmp=tmp), [])
 
     def _part(self, source: str, kind: str) -> AtomicFile:
         # zstd level 1: the parts hold a second copy of removed.jsonl (kept to assemble it again when a file
@@ -1016,8 +1025,10 @@ class _Outputs:
         if self.writer is None:
             return
         self.writer.close()
-        for part in self.parts or ():
+        for kind, part in zip(_AUDIT_KINDS, self.parts, strict=True) if self.parts else ():
             part.close()
+            if not part.empty:
+                self.streams[kind][1].append(self.writer.input.rel)
         if not self.pending:
             self.group_started = time.monotonic()
         self.pending.append(_Finished(self.writer.input, self.tally, self.writer, self.parts))
@@ -1111,7 +1122,7 @@ class _Outputs:
                 f, self.outdir, self.config.input, self.config.output.metadata_field, self.config.output.format
             )
             if self.config.output.audit:
-                self.parts = (self._part(f.rel, "removed"), self._part(f.rel, "rejected"))
+                self.parts = tuple(self._part(f.rel, kind) for kind in _AUDIT_KINDS)  # type: ignore[assignment]
             self.tally = _FileTally()
             self.next_file += 1
 
@@ -1131,13 +1142,16 @@ class _Outputs:
             removed = rendered + removed_lines(doc) if doc.removed else rendered
             if removed:  # one write per document: pages can have hundreds of removed lines
                 removed_part.write(removed)
+                self.streams["removed"][0].write(removed)
             if doc.rejected is not None:
                 record: dict[str, Any] = {"id": doc.id, "source": doc.source}
                 if doc.line_no:
                     record["line"] = doc.line_no
                 record.update(stage=doc.rejected.stage, reason=doc.rejected.reason, **(doc.rejected.extra or {}))
                 record["text"] = doc.original
-                rejected_part.write(jsonl_line(record))
+                line = jsonl_line(record)
+                rejected_part.write(line)
+                self.streams["rejected"][0].write(line)
         if doc.rejected is not None:
             self.tally.rejected += 1
         else:
@@ -1162,6 +1176,12 @@ class _Outputs:
             for part in done.parts or ():
                 part.abort()
         self.writer, self.parts = None, None
+        self.drop_streams()
+
+    def drop_streams(self) -> None:
+        """Remove what is left of the audit files as written (those ``_assemble_audit`` did not commit)."""
+        for written, _ in self.streams.values():
+            written.abort()
 
 
 def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, str], inputs: set[str]) -> list[str]:
@@ -1246,7 +1266,12 @@ def copy_audit_part(path: Path, out: IO[bytes]) -> None:
 
 
 def _assemble_audit(
-    outdir: Path, state_folder: Path, sources: Iterable[str], reuse: bool = False, fresh: Iterable[str] = ()
+    outdir: Path,
+    state_folder: Path,
+    sources: Iterable[str],
+    reuse: bool = False,
+    fresh: Iterable[str] = (),
+    streams: dict[str, tuple[AtomicFile, list[str]]] | None = None,
 ) -> list[str]:
     """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order.
 
@@ -1259,7 +1284,11 @@ def _assemble_audit(
     Returns warnings: parts the last assembly used that are gone, of files not processed again (``fresh``) by
     this run (the audit folder deleted or damaged). Then
     the two files are not written anew from what is left, which lost the records of every earlier run (the
-    only copy left): this run's parts are appended to them."""
+    only copy left): this run's parts are appended to them.
+
+    ``streams`` (``_Outputs.streams``): per kind, the file as this run wrote its parts, and their input files in
+    order; committed as the kind's file when those are the parts to assemble, in that order, or appended to it
+    when they are the parts to append."""
     names = sorted(set(sources))
     listing = _audit_listing(state_folder, names)
     manifest = state_folder / AUDIT_MANIFEST  # (beside the audit folder, which holds the parts only)
@@ -1291,7 +1320,13 @@ def _assemble_audit(
         parts = [entry for entry in listing if entry[1] == kind]
         before = [entry for entry in recorded["parts"] if entry[1] == kind] if intact else None  # type: ignore[index]
         if before is not None and parts[: len(before)] == before:
-            _append_parts(outdir / f"{kind}.jsonl", state_folder, parts[len(before) :])
+            new = parts[len(before) :]
+            if streams and new and [entry[0] for entry in new] == streams[kind][1]:
+                _append_written(outdir / f"{kind}.jsonl", streams[kind][0])  # (a cron run's new files)
+            else:
+                _append_parts(outdir / f"{kind}.jsonl", state_folder, new)
+        elif streams and parts and [entry[0] for entry in parts] == streams[kind][1]:
+            streams[kind][0].commit()  # (the parts' records as written, in the same order)
         else:
             _write_parts(outdir / f"{kind}.jsonl", state_folder, parts)
     written = AtomicFile(manifest)
@@ -1335,7 +1370,21 @@ def _append_parts(path: Path, state_folder: Path, parts: list[list[object]]) -> 
         os.fsync(out.fileno())
 
 
+def _append_written(path: Path, written: AtomicFile) -> None:
+    """``_append_parts`` of the parts this run wrote, from the file it wrote beside them (``_Outputs.streams``)."""
+    written.close()
+    with open(written.tmp, "rb") as records, open(path, "r+b") as out:
+        out.seek(0, os.SEEK_END)
+        shutil.copyfileobj(records, out, 1 << 20)
+        _crash_point("audit-appended")
+        out.flush()
+        os.fsync(out.fileno())
+    written.abort()  # (removed)
+
+
 AUDIT_MANIFEST = "audit-assembled.json"
+_AUDIT_KINDS = ("removed", "rejected")  # (the order of _Outputs.parts)
+STREAM_PARTIAL = ".stream.partial"  # suffix of an audit file while this run writes it beside the parts
 
 
 def _audit_listing(state_folder: Path, names: list[str]) -> list[list[object]]:
@@ -1770,13 +1819,20 @@ def _run_locked(
     try:
         if config.output.audit:
             warnings += _assemble_audit(
-                out, store.folder, recorded + outputs.committed, reuse=idle, fresh=outputs.committed
+                out,
+                store.folder,
+                recorded + outputs.committed,
+                reuse=idle,
+                fresh=outputs.committed,
+                streams=outputs.streams,
             )
     except BaseException as err:
         outputs.wait_recorded()  # (a failure to record the last file is the one to report: it is not committed)
         # The assembly starts again from the parts next time (the manifest is written last).
         err.unfinished = "removed.jsonl and rejected.jsonl were not finished (the next run writes them)"  # type: ignore[attr-defined]
         raise
+    finally:
+        outputs.drop_streams()
     outputs.wait_recorded()
     # A --limit trial reads the files up to the one its last document came from (when it stopped early).
     read = len(files) if limit is None or done < limit else last_file + 1

@@ -13,6 +13,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -2145,6 +2146,9 @@ def test_line_shapes_match_line_shape():
         "7)\x1cx",
         "\u212a \u212b Kelvin WWW.X THE",
         "ΌΣΟΣ The A Σ",
+        "c h w ( Ch wH( hc cw w",
+        "Which watch: (C) cOPYRIGHT",
+        "h",
     ]
     texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
     lines = [s for text in texts for s in (x.strip() for x in text.split("\n")) if s]
@@ -2393,34 +2397,110 @@ def test_info_marks_equal_the_numpy_selections():
 def test_line_infos_cache_stays_bounded(monkeypatch):
     """With a small line cache, line_infos still gives every line _line_info's tuple (lines seen in earlier
     documents answered from the cache, or recomputed after it was emptied), the cache never holds a long
-    line nor grows past its limit (but for one document's new lines)."""
+    line nor one with an astral character, nor grows past its limit and one document's new lines (it is
+    emptied before a document once past the limit)."""
     monkeypatch.setattr(boilerplate, "LINE_CACHE_MAX_LINES", 300)
     monkeypatch.setattr(boilerplate, "LINE_CACHE_MAX_CHARS", 40)
     lines = [line for path in sorted(SEEDS.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
     with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
         for _n, row in zip(range(15), f, strict=False):
             lines += json.loads(row)["text"].split("\n")
-    docs = [FACT_LINES + lines[start : start + 200] for start in range(0, len(lines), 150)]  # overlapping
+    astral = ["Share this \U0001f600", "\u2003Read more \U0001d400\u3000", "Share this \U0001f600"]
+    docs = [FACT_LINES + astral + lines[start : start + 200] for start in range(0, len(lines), 150)]  # overlapping
     stage = BoilerplateStage()
     reference = BoilerplateStage()
+    clear = stage._clear_line_cache
+    cleared: list[int] = []
+    monkeypatch.setattr(stage, "_clear_line_cache", lambda lines=0: (cleared.append(lines), clear(lines))[1])
     hits = 0
     for doc in docs:
-        before = dict(stage._line_cache)
-        infos = stage.line_infos(doc)
-        cache = stage._line_cache
+        before = set(stage._line_cache.texts())
+        base = stage._line_count
+        rows = stage._line_rows(doc)[0]
+        if cleared:
+            before, base = set(), 1
+            cleared.clear()
+        infos = stage.line_infos(doc)  # (now all answered from the cache but the uncached lines)
+        cache = stage._line_cache.texts()
         hits += sum(line.strip() in before for line in doc)
-        assert all(len(text) <= 40 for text in cache)
-        new = {line.strip() for line in doc} - before.keys() - {""}
-        assert len(cache) <= max(300, len(new))
+        assert all(len(text) <= 40 and max(map(ord, text)) <= 0xFFFF for text in cache)
+        new = {line.strip() for line in doc} - before - {""}
+        assert len(cache) <= 300 + len(new)
+        for line, row in zip(doc, rows.tolist(), strict=True):
+            assert (row < base) == (line.strip() in before or not line.strip()), line  # cached: answered from its row
+            assert (row == 0) == (not line.strip())
         for line, info in zip(doc, infos, strict=True):
             assert info == (reference._line_info(line.strip()) if line.strip() else None), line
     assert hits > 100  # the cache answered lines of later documents
     assert any(len(line.strip()) > 40 for line in lines)
 
 
+def test_line_index_strips_what_str_strip_strips():
+    """kernels.line_index finds a line's row by its stripped code points: lines differing only by
+    leading and trailing characters share a row exactly when str.strip removes those characters (every
+    code point tried around "a"), and each distinct new line is listed once, with its stripped length
+    and code points."""
+    codes = [c for c in range(0x110000) if c != 10]
+    text = "\n".join(["a", *(f"{chr(c)}a{chr(c)}" for c in codes), "a  "])
+    points = code_points(text)
+    n = len(codes) + 2
+    index = boilerplate._LineIndex()
+    index.clear(n)
+    index.reserve(n + 1, points.size)
+    rows, first, lengths = (np.empty(n, dtype=np.int64) for _ in range(3))
+    starts = np.empty(n + 1, dtype=np.int64)
+    new_points = np.empty(points.size, dtype=np.uint32)
+    state = np.array([1, 0, 0], dtype=np.int64)
+    m = kernels.line_index(
+        points, 400, index.slots, index.row_start, index.row_len, index.pool, state,
+        rows, starts, first, lengths, new_points,
+    )  # fmt: skip
+    lines = text.split("\n")
+    stripped = [line.strip() for line in lines]
+    assert starts.tolist() == [0, *accumulate(len(line) + 1 for line in lines)]  # (and the end + 1)
+    assert rows.tolist()[0] == 1 and rows.tolist()[-1] == 1
+    same = [row == 1 for row in rows.tolist()[1:-1]]
+    assert same == [chr(c).isspace() for c in codes]
+    distinct = list(dict.fromkeys(stripped))
+    assert m == len(distinct) == state[kernels.LI_ROWS] - 1
+    assert [stripped[i] for i in first[:m].tolist()] == distinct
+    assert lengths[:m].tolist() == list(map(len, distinct))
+    assert np.array_equal(new_points[: state[kernels.LI_WRITTEN]], code_points("\n".join(distinct)))
+    # Found again from the index (astral lines are not cached: new rows again).
+    again = np.empty(n, dtype=np.int64)
+    state2 = np.array([state[0], state[1], 0], dtype=np.int64)
+    m2 = kernels.line_index(
+        points, 400, index.slots, index.row_start, index.row_len, index.pool, state2,
+        again, starts, first, lengths, new_points,
+    )  # fmt: skip
+    astral = [c > 0xFFFF and not chr(c).isspace() for c in codes]
+    assert m2 == sum(astral)
+    assert [r >= state[0] for r in again.tolist()[1:-1]] == astral
+    kept = [r for r, a in zip(again.tolist()[1:-1], astral, strict=True) if not a]
+    assert kept == [r for r, a in zip(rows.tolist()[1:-1], astral, strict=True) if not a]
+
+
+def test_line_cache_survives_a_failed_document(monkeypatch):
+    """The index takes a document's new lines before their rows are filled: when filling them fails, the
+    cache is emptied, so a later document is not answered from unfinished (blank) rows."""
+    doc = [*FACT_LINES, "Some navigation", "A sentence that is prose enough to be a body line of the page."]
+    stage = BoilerplateStage()
+    real = stage._new_line_infos
+
+    def failing(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(stage, "_new_line_infos", failing)
+    with pytest.raises(RuntimeError):
+        stage.line_infos(doc)
+    monkeypatch.setattr(stage, "_new_line_infos", real)
+    infos = stage.line_infos(doc)
+    assert infos == [stage._line_info(line.strip()) if line.strip() else None for line in doc]
+
+
 def test_line_cache_index_is_not_tracked_by_the_collector():
-    """The line cache's index (line -> row of its table) holds no object the garbage collector tracks, so it is
-    never tracked itself: a dict of the info tuples was tracked again whenever new tuples went in, and the
+    """The line cache's index (line -> row of its columns) holds nothing the garbage collector tracks (numpy
+    arrays and ints): a dict of the info tuples was tracked again whenever new tuples went in, and the
     next collections walked all of its entries. The rows still give _line_info's tuples."""
     import gc
 
@@ -2429,7 +2509,8 @@ def test_line_cache_index_is_not_tracked_by_the_collector():
     stage = BoilerplateStage()
     for lines in docs:
         infos = stage.line_infos(lines)
-        assert not gc.is_tracked(stage._line_cache)
+        held = [x for x in gc.get_referents(stage._line_cache) if not isinstance(x, type)]
+        assert held and not any(map(gc.is_tracked, held))
         assert infos == [stage._line_info(line.strip()) if line.strip() else None for line in lines]
     assert len(stage._line_cache) > 100
 
@@ -3320,6 +3401,36 @@ def test_compiled_rule_loop_equals_the_python_loop_on_real_pages(options):
     if not options.get("remove_trailing_blocks", True):
         expected.discard("widget-list")
     assert all(seen[name] > 0 for name in expected), seen
+
+
+def test_scorer_inputs_gather_the_candidates_from_the_document_points():
+    """_scorer_inputs given the verdicts of the compiled loop (the document's code points and line starts)
+    gathers the candidate lines' code points in the kernel: the same points (the candidates' text joined by
+    newlines, as the kernel returns them for candidate_words), features and facts as from their text joined;
+    also with the document's last line a candidate and lines with astral characters and edge whitespace."""
+    docs = _loop_pages(9)
+    docs.append(
+        Document(id="tail", text="Menu\n\u3000Home \U0001f600 page \n\nA last line without a newline", source="t")
+    )
+    stage = BoilerplateStage()
+    stage.prepare(iter(docs))
+    checked = 0
+    for doc in docs:
+        lines = doc.text.split("\n")
+        v = stage._rule_verdicts(doc, lines, None, False)[0]
+        assert v.points is not None and v.starts is not None
+        for cand in (v.scored or [], [i for i, line in enumerate(lines) if line.strip()]):
+            if not cand:
+                continue
+            got = boilerplate._scorer_inputs(lines, v, cand)
+            want = boilerplate._scorer_inputs(lines, v._replace(points=None, starts=None), cand)
+            assert np.array_equal(got.points, code_points("\n".join(lines[i] for i in cand))), doc.id
+            assert np.array_equal(got.points, want.points), doc.id
+            assert np.array_equal(got.x, want.x, equal_nan=True), doc.id
+            assert np.array_equal(got.facts, want.facts), doc.id
+            assert np.array_equal(got.removed, want.removed) and got.bmp == want.bmp, doc.id
+            checked += 1
+    assert checked > len(docs)
 
 
 def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):

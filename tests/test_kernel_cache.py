@@ -232,3 +232,28 @@ def test_numbas_cache_files_carry_a_checksum_and_a_damaged_or_unmarked_one_is_a_
     assert files.load("key") is None
     index.write_bytes(b"\x80\x05garbage")
     assert files.load("key") is None
+
+
+_PROBES = """
+import tempfile
+probes = []
+temporary = tempfile.TemporaryFile
+tempfile.TemporaryFile = lambda *a, **k: probes.append(k.get("dir")) or temporary(*a, **k)
+from pipeline.stages import boilerplate_kernels, dedup_kernels, language_kernels, normalize_kernels, text_kernels
+import llvmlite.binding as ll
+from numba.core.registry import cpu_target
+asked = []
+host = ll.get_host_cpu_name
+ll.get_host_cpu_name = lambda: asked.append(1) or host()
+codegen = cpu_target.target_context.codegen()
+first = codegen.magic_tuple()
+print(len(probes), len(set(probes)), first == codegen.magic_tuple() == codegen.magic_tuple(), len(asked))
+"""
+
+
+def test_cache_folders_are_probed_once_and_the_codegen_key_computed_once() -> None:
+    # numba probed the cache folder with a temporary file for each of ~125 kernels, and asked LLVM for the host
+    # CPU at each cached kernel's load
+    done = subprocess.run([sys.executable, "-c", _PROBES], capture_output=True, text=True, check=False, env=_ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["1", "1", "True", "1"], done.stdout

@@ -693,8 +693,8 @@ def test_the_samples_input_is_read_only_up_to_the_last_sample(tmp_path: Path, mo
     read_lines: list[int] = []
     reader = report_html.read_documents
 
-    def counting(f: Any, cfg: Any) -> Any:
-        for doc in reader(f, cfg):
+    def counting(f: Any, cfg: Any, wanted: Any = None) -> Any:
+        for doc in reader(f, cfg, wanted):
             if Path(f.path) == src:
                 read_lines.append(doc.line_no)
             yield doc
@@ -709,7 +709,73 @@ def test_the_samples_input_is_read_only_up_to_the_last_sample(tmp_path: Path, mo
 
 
 def _whole_read(find: Any) -> Any:
-    def whole(path: Path, source: str, ids: set[str], cfg: Any, last_line: int | None = None) -> Any:
-        return find(path, source, ids, cfg)
+    def whole(
+        path: Path, source: str, ids: set[str], cfg: Any, last_line: int | None = None, output: bool = False
+    ) -> Any:
+        return find(path, source, ids, cfg)  # (every line parsed)
 
     return whole
+
+
+def test_an_output_is_searched_for_sample_ids_parsing_only_the_lines_that_can_hold_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The samples' texts after cleaning come from the output, read whole (an id several documents have shows
+    none): only its lines that can hold a wanted id are parsed, and what is found is what parsing every line
+    finds, for ids read from strings, integers, floats, booleans, lists, none (the reader's "file:line") and
+    ids JSON escapes."""
+    from pipeline.config import InputConfig
+    from pipeline.io import OutputWriter, discover
+
+    records: list[dict[str, Any]] = [
+        {"id": "a", "text": "first a"},
+        {"id": "b", "text": 'quotes the key: "id":"a" and {"id":"a"}'},
+        {"id": 7, "text": "integer seven"},
+        {"id": "7", "text": "string seven"},
+        {"id": 77, "text": "seventy-seven"},
+        {"id": -3, "text": "minus three"},
+        {"id": 1.5, "text": "a float id"},
+        {"id": True, "text": "a boolean id"},
+        {"id": [1, "x"], "text": "a list id"},
+        {"url": "no id here", "text": "fallback id"},
+        {"id": 'q"uote\\d', "text": "escaped id"},
+        {"id": "é", "text": "non-ASCII id"},
+        {"id": "a", "text": "second a"},
+        *({"id": f"filler-{i}", "text": f"filler {i}"} for i in range(40)),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = InputConfig()
+    (f,), _ = discover([str(src)])
+    writer = OutputWriter(f, out, cfg, None)
+    for doc in report_html.read_documents(f, cfg):
+        writer.write(doc)
+    writer.commit()
+    output = out / "in.jsonl"
+    parsed: list[int] = []
+    import pipeline.io as pio
+
+    real = pio.record_document
+
+    def counting(*args: Any) -> Any:
+        parsed.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(pio, "record_document", counting)
+    all_ids = ["a", "7", "-3", "77", "é", 'q"uote\\d', "1.5", "True", '[1,"x"]', "in.jsonl:10", "filler-39", "zz"]
+    for wanted in [{i} for i in all_ids] + [{"a", "7", "filler-3"}]:
+        parsed.clear()
+        found = report_html._find_texts(output, "in.jsonl", wanted, cfg, output=True)
+        filtered = len(parsed)
+        parsed.clear()
+        assert found == report_html._find_texts(output, "in.jsonl", wanted, cfg), wanted
+        assert len(parsed) == len(records)
+        odd = wanted & {'q"uote\\d', "1.5", "True", '[1,"x"]', "in.jsonl:10"}
+        assert filtered == len(records) if odd else filtered <= 6, (wanted, filtered)  # ("id":7 also finds 77)
+    assert set(report_html._find_texts(output, "in.jsonl", {"a"}, cfg, output=True)) == {("a", 1), ("a", 13)}
+    assert report_html._find_texts(output, "in.jsonl", {"7"}, cfg, output=True) == {
+        ("7", 3): "integer seven",
+        ("7", 4): "string seven",
+    }

@@ -873,3 +873,61 @@ def test_a_stop_signal_wrapped_by_a_kernels_call_stops_the_run_and_quarantines_n
     with pytest.raises(KeyboardInterrupt):
         apply_stage(StoppedInKernelStage(), 0, Batch(docs))
     assert not any(doc.rejected for doc in docs)
+
+
+def test_the_audit_files_are_committed_as_written_when_the_run_wrote_all_their_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """removed.jsonl and rejected.jsonl are the concatenation of the audit parts, in input-name order. A run that
+    wrote every part, in that order, commits the files it wrote beside them instead of decompressing the parts
+    again, and a run whose new parts come after the recorded ones appends what it wrote; other runs (an input
+    named before the recorded ones) assemble them from the parts as before, and a run removes what a killed run
+    left of the files it was writing."""
+    import io
+
+    from conftest import CORPORA
+
+    from pipeline import runner as runner_module
+    from pipeline.config import default_config
+
+    lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines(keepends=True)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (src / "b.jsonl").write_bytes(b"".join(lines[:40]))
+    (src / "c.jsonl").write_bytes(b"".join(lines[40:80]))
+    copied: list[str] = []
+    copy = runner_module.copy_audit_part
+
+    def noting(path: Path, into: Any) -> None:
+        copied.append(path.name)
+        copy(path, into)
+
+    monkeypatch.setattr(runner_module, "copy_audit_part", noting)
+
+    def from_parts(kind: str) -> bytes:
+        into = io.BytesIO()
+        for part in sorted((out / ".cleancorpus" / "audit").glob(f"*.{kind}.jsonl")):
+            copy(part, into)
+        return into.getvalue()
+
+    runner_module.run(default_config(), [str(src)], out)
+    assert copied == []
+    for kind in ("removed", "rejected"):
+        assert (out / f"{kind}.jsonl").read_bytes() == from_parts(kind) != b""
+    assert sorted(p.name for p in out.glob("*.partial")) == []
+    (src / "d.jsonl").write_bytes(b"".join(lines[120:160]))  # parts after the recorded ones: appended
+    before = {kind: (out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected")}
+    runner_module.run(default_config(), [str(src)], out)
+    assert copied == []
+    for kind in ("removed", "rejected"):
+        assert (out / f"{kind}.jsonl").read_bytes() == from_parts(kind) != before[kind]
+    assert sorted(p.name for p in out.glob("*.partial")) == []
+    (src / "a.jsonl").write_bytes(b"".join(lines[80:120]))  # parts before the recorded ones: assembled anew
+    runner_module.run(default_config(), [str(src)], out)
+    assert sorted(copied) == sorted(f"{n}.jsonl.{k}.jsonl" for n in "abcd" for k in ("removed", "rejected"))
+    for kind in ("removed", "rejected"):
+        assert (out / f"{kind}.jsonl").read_bytes() == from_parts(kind)
+    left = out / f"removed.jsonl{runner_module.STREAM_PARTIAL}"
+    left.write_bytes(b"what a killed run left")
+    runner_module.run(default_config(), [str(src)], out)  # (nothing to do)
+    assert not left.exists() and sorted(p.name for p in out.glob("*.partial")) == []

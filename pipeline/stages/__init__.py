@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
+from pipeline import lean_imports, re_cache
 from pipeline.stages.base import Stage, StageOptions
 
 # Built-in stages in their canonical order (module, class); imported on first use.
@@ -20,6 +21,8 @@ BUILTIN_STAGES: dict[str, tuple[str, str]] = {
     "dedup": ("pipeline.stages.dedup", "DedupStage"),
     "normalize": ("pipeline.stages.normalize", "NormalizeStage"),
 }
+# The built-in stages whose module imports numba (their kernels).
+_COMPILED = frozenset({"encoding", "boilerplate", "language", "dedup", "normalize"})
 
 
 class StageLookupError(LookupError):
@@ -56,6 +59,9 @@ def stage_class(name: str, search: Iterable[Path] = ()) -> type[Stage]:
         module_name, _, class_name = name.partition(":")
     else:
         raise StageLookupError(name)
+    if name in _COMPILED and module_name not in sys.modules:
+        lean_imports.import_numba()  # (without scipy; whichever of them comes first)
+        re_cache.hook_regex()  # (where the command saves its patterns: their `regex` ones too)
     try:
         module = (
             importlib.import_module(module_name) if name in BUILTIN_STAGES else _import_user_module(module_name, search)

@@ -17,9 +17,13 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pipeline import lean_imports
 
-from pipeline.document import Document
+lean_imports.import_pydantic()  # (without asyncio)
+
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+
+from pipeline.document import Document  # noqa: E402
 
 
 def yaml_error(err: Exception) -> str:

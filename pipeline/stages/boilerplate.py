@@ -49,7 +49,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
-from itertools import chain, compress, filterfalse, repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -694,6 +694,10 @@ class RuleVerdicts(NamedTuple):
     # Per line: its row in the line cache's columns ``cols`` (kernels.LC_*), when the compiled loop ran.
     rows: np.ndarray | None = None
     cols: np.ndarray | None = None
+    # The document's code points (the lines joined by newlines) and where each line starts in them (one
+    # more: their size + 1), when the compiled loop ran: _scorer_inputs gathers the candidates' from them.
+    points: np.ndarray | None = None
+    starts: np.ndarray | None = None
 
 
 # Features of one line for the line scorer, in the order of the model's columns.
@@ -995,7 +999,11 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
-    points = code_points("\n".join(map(lines.__getitem__, cand)))
+    # The candidates' code points: gathered by the kernel from the document's, or from their text joined.
+    if v.points is not None and v.starts is not None:
+        points, starts = v.points, v.starts
+    else:
+        points, starts = code_points("\n".join(map(lines.__getitem__, cand))), _NO_KEYS
     # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
     removed_lines = np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.uint8)
     facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
@@ -1003,7 +1011,7 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     if not m:
         removed = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(removed_lines, out=removed[1:])
-        return ScorerInputs(x, points, removed, facts, rows)
+        return ScorerInputs(x, _NO_POINTS, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
     facts[:, kernels.COL_ROW] = rows
     if v.rows is not None and v.cols is not None:
@@ -1020,8 +1028,9 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
         facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
     # The removed-lines prefix sum, the shape counts (kernels.score_line_shapes) and scorer_rows in one call.
-    removed, fallback = kernels.scorer_inputs(
+    removed, fallback, points = kernels.scorer_inputs(
         points,
+        starts,
         _shape_classes(),
         _lower_table(),
         _function_word_keys(),
@@ -2025,6 +2034,83 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
         return self._words_prose
 
 
+class _LineIndex:
+    """The line cache's index, stripped line -> row of the columns, as arrays that kernels.line_index reads
+    and fills (no dict of strings: one compiled pass per document finds every line's row and the new lines,
+    where the dict needed str.strip of every line and several C-level passes of hashing). A row is confirmed
+    by the line's code points (kept in ``pool``, uint16); lines longer than LINE_CACHE_MAX_CHARS or with an
+    astral character are not cached. Holds only numpy arrays: nothing for the garbage collector to walk."""
+
+    __slots__ = ("pool", "row_len", "row_start", "slots", "used")
+
+    def __init__(self) -> None:
+        self.slots = np.zeros(0, dtype=np.int64)  # hash tag | row per slot, 0: free (made at first use: clear())
+        self.row_len = np.zeros(0, dtype=np.int64)
+        self.row_start = np.zeros(0, dtype=np.int64)
+        self.pool = np.zeros(0, dtype=np.uint16)
+        self.used = 0  # pool code points in use
+
+    def fits(self, rows: int, lines: int) -> bool:
+        """Whether a document of ``lines`` lines can go in with ``rows`` rows in use (slots at most half full)."""
+        return rows + lines <= self.slots.size // 2
+
+    def clear(self, lines: int = 0) -> None:
+        """Empty the index, with slots for LINE_CACHE_MAX_LINES rows and a document of ``lines`` lines."""
+        size = table_size(max(LINE_CACHE_MAX_LINES, lines + 1))
+        if self.slots.size == size:
+            self.slots.fill(0)
+        else:
+            self.slots = np.zeros(size, dtype=np.int64)
+        self.used = 0
+
+    def reserve(self, rows: int, points: int) -> None:
+        """Room for rows up to ``rows`` and ``points`` more pool code points (arrays doubled when short)."""
+        if rows > self.row_len.size:
+            size = max(rows, 2 * self.row_len.size, 1024)
+            for name in ("row_len", "row_start"):
+                old = getattr(self, name)
+                grown = np.zeros(size, dtype=old.dtype)
+                grown[: old.size] = old
+                setattr(self, name, grown)
+        if self.used + points > self.pool.size:
+            grown = np.zeros(max(self.used + points, 2 * self.pool.size, 1 << 16), dtype=np.uint16)
+            grown[: self.used] = self.pool[: self.used]
+            self.pool = grown
+
+    def texts(self) -> list[str]:
+        """The cached stripped lines, by row (tests)."""
+        rows = np.sort(self.slots[self.slots != 0] & kernels.LI_ROW)
+        return [
+            "".join(map(chr, self.pool[start : start + length].tolist()))
+            for start, length in zip(self.row_start[rows].tolist(), self.row_len[rows].tolist(), strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.slots))
+
+
+class _NewTexts(Sequence[str]):
+    """A document's new stripped lines (kernels.line_index's order), each stripped when read: most of them
+    only go through the kernels, from their code points."""
+
+    __slots__ = ("_first", "_lines")
+
+    def __init__(self, lines: list[str], first: list[int]) -> None:
+        self._lines, self._first = lines, first
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __getitem__(self, j: Any) -> Any:
+        if isinstance(j, slice):
+            return [self[i] for i in range(len(self))[j]]
+        return self._lines[self._first[j]].strip()
+
+    def pick(self, which: Iterable[int]) -> list[str]:
+        """The new lines ``which``, stripped (C-level passes, not a Python call per line)."""
+        return list(map(str.strip, map(self._lines.__getitem__, map(self._first.__getitem__, which))))
+
+
 class _Ahead(NamedTuple):
     """What process_ahead did for a document, waiting for its process() call."""
 
@@ -2317,10 +2403,10 @@ class BoilerplateStage(Stage):
         self.__dict__.pop("_phrase_hint", None)  # (compiled at first use: _phrase_hint)
         self._phrase_table = _phrase_table([p for p, *_ in phrases])
         # Per distinct stripped line: what the rules say about it (a pure function of the line), as its row of
-        # the columns below (row 0: a blank line; _line_count rows in use). Ints and strings are not tracked by
-        # the garbage collector, so the index never is: a dict holding info tuples was tracked again each time
-        # new ones went in, and the next collections walked all of its ~100k entries.
-        self._line_cache: dict[str, int] = {}
+        # the columns below (row 0: a blank line; _line_count rows in use), found by the index (_LineIndex:
+        # arrays only, nothing the garbage collector walks; a dict holding info tuples was tracked again each
+        # time new ones went in, and the next collections walked all of its ~100k entries).
+        self._line_cache = _LineIndex()
         self._line_count = 1
         # The rows as columns (kernels.LC_*, and the key hashes) for the compiled rule loop (_RowInfos makes a
         # row's _line_info tuple when asked for); replaced, never changed in place but for rows past the last
@@ -2812,34 +2898,59 @@ class BoilerplateStage(Stage):
     def line_infos(self, lines: list[str]) -> list[tuple[Any, ...] | None]:
         """_line_info of every line of a document (None for blank lines): from the cache of lines seen
         before, the others (each distinct one once) by _new_line_infos; made from the cache's columns."""
-        rows, cols, hashes = self._line_rows(lines)
-        return list(_RowInfos(np.array(rows, dtype=np.int64), cols, hashes, self._rule_names))
+        rows, cols, hashes, _, _ = self._line_rows(lines)
+        return list(_RowInfos(rows, cols, hashes, self._rule_names))
 
-    def _line_rows(self, lines: list[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Each line's row in the line cache with the columns and key hashes those rows are in (kernels.LC_*;
-        the cache may be emptied after this, the arrays stay as they are)."""
-        if self._line_recurring is not self.recurring:
-            # (The rows' recurring column is of the recurring set they were made with.)
-            self._line_cache.clear()
-            self._line_count = 1
-            self._line_cols, self._line_hashes = _empty_line_columns(1)
-            self._line_recurring = self.recurring
-        stripped = list(map(str.strip, lines))
+    def _line_rows(
+        self, lines: list[str], text: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each line's row in the line cache (int64) with the columns and key hashes those rows are in
+        (kernels.LC_*; the cache may be emptied after this, the arrays stay as they are), and the lines'
+        code points (joined by newlines) with where each line starts in them (one more: size + 1): the rows from
+        kernels.line_index, the new lines' rows made by _new_line_infos from the code points it gathers.
+        ``text``: the lines joined by newlines, when the caller has it (the document's text it split)."""
+        n = len(lines)
+        points = code_points("\n".join(lines) if text is None else text)
         index = self._line_cache
-        # Only the distinct lines not cached go through Python-level work; the rest is C-level map/dict calls.
-        texts = dict.fromkeys(filterfalse(index.__contains__, stripped))
-        texts.pop("", None)  # blank lines: row 0, a blank line ("" is never cached)
-        if not texts:
-            return list(map(index.get, stripped, repeat(0))), self._line_cols, self._line_hashes
-        new = list(texts)
-        base = self._line_count
-        self._new_line_infos(new, self._new_line_columns(base, len(new)))
-        self._line_count = base + len(new)
-        index.update(zip(new, range(base, self._line_count), strict=True))  # at once: one lookup per line answers
-        rows = list(map(index.get, stripped, repeat(0)))
-        cols, hashes = self._line_cols, self._line_hashes
-        self._trim_cache(new, base)
-        return rows, cols, hashes
+        count = self._line_count
+        if self._line_recurring is not self.recurring or count - 1 > LINE_CACHE_MAX_LINES or not index.fits(count, n):
+            # Emptied when full (it is only a speed-up: at most the limit and one document's lines), and when
+            # the recurring set changed (the rows' recurring column is of the set they were made with); new
+            # columns: those handed out stay as they are.
+            self._clear_line_cache(n)
+            count = 1
+        index.reserve(count + n, points.size)
+        rows = np.empty(n, dtype=np.int64)
+        starts = np.empty(n + 1, dtype=np.int64)
+        first = np.empty(n, dtype=np.int64)
+        lengths = np.empty(n, dtype=np.int64)
+        new_points = np.empty(points.size, dtype=np.uint32)
+        state = np.array([count, index.used, 0], dtype=np.int64)
+        m = kernels.line_index(
+            points, LINE_CACHE_MAX_CHARS, index.slots, index.row_start, index.row_len, index.pool,
+            state, rows, starts, first, lengths, new_points,
+        )  # fmt: skip
+        index.used = int(state[kernels.LI_POOL])
+        if m:
+            self._line_count = count + m
+            try:
+                self._new_line_infos(
+                    new_points[: state[kernels.LI_WRITTEN]],
+                    lengths[:m],
+                    _NewTexts(lines, first[:m].tolist()),
+                    self._new_line_columns(count, m),
+                )
+            except BaseException:
+                self._clear_line_cache(n)  # (the index already holds the new lines, their rows unfinished)
+                raise
+        return rows, self._line_cols, self._line_hashes, points, starts
+
+    def _clear_line_cache(self, lines: int = 0) -> None:
+        """Empty the line cache (room for a document of ``lines`` lines), with new columns."""
+        self._line_cache.clear(lines)
+        self._line_count = 1
+        self._line_cols, self._line_hashes = _empty_line_columns(max(len(self._line_cols), 1))
+        self._line_recurring = self.recurring
 
     def _new_line_columns(self, base: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The line cache's columns and key hashes of rows base to base + m (zero), growing the arrays
@@ -2886,29 +2997,9 @@ class BoilerplateStage(Stage):
         row[kernels.LC_TEASER] = prose and _listed_teaser(text)
         row[kernels.LC_RECURRING] = key_hash in self.recurring
 
-    def _trim_cache(self, new: list[str], base: int) -> None:
-        """Keep the line cache lean after line_infos added the ``new`` lines' infos (rows from ``base`` on): long
-        lines out, emptied (but for the short new lines) when full. It is only a speed-up."""
-        index = self._line_cache
-        long = []
-        if max(map(len, new)) > LINE_CACHE_MAX_CHARS:  # one C-level pass; long lines are rare
-            long = list(compress(new, map(LINE_CACHE_MAX_CHARS.__lt__, map(len, new))))
-            for text in long:
-                del index[text]
-        # (By the rows, which the long lines' keep taking until it is emptied.)
-        count = self._line_count
-        if count - 1 > LINE_CACHE_MAX_LINES:
-            cols, hashes = _empty_line_columns(len(self._line_cols))
-            cols[1 : count - base + 1] = self._line_cols[base:count]
-            hashes[1 : count - base + 1] = self._line_hashes[base:count]
-            self._line_cols, self._line_hashes = cols, hashes
-            self._line_count = count - base + 1
-            index.clear()
-            index.update(zip(new, range(1, self._line_count), strict=True))
-            for text in long:
-                del index[text]
-
-    def _new_line_infos(self, texts: list[str], into: tuple[np.ndarray, np.ndarray]) -> None:
+    def _new_line_infos(
+        self, points: np.ndarray, lengths: np.ndarray, texts: Sequence[str], into: tuple[np.ndarray, np.ndarray]
+    ) -> None:
         """_line_info of each of these stripped non-blank lines, as the line cache rows ``into`` (columns and
         key hashes, zero; _row_info makes the same tuples from them): keys, words and the facts
         that only need the text (sentence end, navigation item, body, kept outside the article, whether a
@@ -2917,7 +3008,6 @@ class BoilerplateStage(Stage):
         with the whole-line patterns and which contain a phrase; Python only for the lines those passes
         flag, and for the lines the kernel leaves out (astral characters, Σ, İ: _line_info itself)."""
         m = len(texts)
-        points = code_points("\n".join(texts))
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
         ends = np.empty(m, dtype=np.int64)
         words_a = np.empty(m, dtype=np.int64)
@@ -2971,7 +3061,7 @@ class BoilerplateStage(Stage):
         for name in set(rules).difference(codes):
             self._rule_code(name)  # type: ignore[arg-type]
         kernels.line_rows(
-            points, np.fromiter(map(len, texts), dtype=np.int64, count=m), _shape_classes(),
+            points, lengths, _shape_classes(),
             flags_a, words_a, body_a, keep_a,
             np.fromiter(map(codes.__getitem__, rules), dtype=np.int32, count=m), self._marker_codes,
             self._sorted_hashes(None, self.recurring), cols, hash_col,
@@ -3010,7 +3100,8 @@ class BoilerplateStage(Stage):
             return crumbs
         # Most F_GLUED lines (~20k of the trafilatura pages' 120k) do not open with a root, which
         # startswith tells without a Python-level loop.
-        opens = map(operator.methodcaller("startswith", self._glued_roots), map(texts.__getitem__, glued))
+        glued_texts = texts.pick(glued) if isinstance(texts, _NewTexts) else list(map(texts.__getitem__, glued))
+        opens = map(operator.methodcaller("startswith", self._glued_roots), glued_texts)
         for j in sorted(chain(crumb, compress(glued, opens))):
             if rules[j] is None:
                 crumbs[j] = self._breadcrumb(texts[j], keys[j], words[j])
@@ -3106,12 +3197,14 @@ class BoilerplateStage(Stage):
                 continue
             try:
                 lines = text.split("\n")
-                verdicts, counters = self._rule_verdicts_counted(doc, lines)
+                verdicts, counters = self._rule_verdicts_counted(doc, lines, text=text)
             except Exception:  # noqa: BLE001 - process() does it again and reports the error
                 continue
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
         for key, got in list(ahead.items()):
             v = got.verdicts
+            # (The document's code points are read for the scorer's inputs only, here: not kept for the batch.)
+            ahead[key] = got = got._replace(verdicts=v._replace(points=None, starts=None))
             if v.stretch is None or self._scorer is None:
                 continue
             try:
@@ -3162,14 +3255,15 @@ class BoilerplateStage(Stage):
         return verdicts
 
     def _rule_verdicts_counted(
-        self, doc: Document, lines: list[str], scorer: bool | None = None
+        self, doc: Document, lines: list[str], scorer: bool | None = None, text: str | None = None
     ) -> tuple[RuleVerdicts, list[str]]:
-        """rule_verdicts, and the counters it counts (in order) instead of counting them."""
+        """rule_verdicts, and the counters it counts (in order) instead of counting them (``text``: the
+        lines joined by newlines, when the caller has it)."""
         counters: list[str] = []
-        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False)
+        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False, text=text)
         if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
             counters.append("recurring-copy-kept")
-            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True)
+            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True, text=text)
         elif recurring_body and self.recurring:
             site = self.recurring_by_site.get(self.site_of(doc), frozenset())
             for i in _recurring_sentences_in_prose(lines, verdicts.verdict, verdicts.infos, site):
@@ -3178,7 +3272,7 @@ class BoilerplateStage(Stage):
         return verdicts, counters
 
     def _rule_verdicts(
-        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool
+        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool, text: str | None = None
     ) -> tuple[RuleVerdicts, int, int]:
         """rule_verdicts, and the body lines the recurring rule removed and all the body lines it saw;
         ``copy``: body lines are not removed as recurring. The loop, navigation and the article stretch
@@ -3194,8 +3288,7 @@ class BoilerplateStage(Stage):
         # An extractor (the extract stage) already kept only the main content: looking for the
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
-        row_list, cols, hashes = self._line_rows(lines)
-        rows = np.array(row_list, dtype=np.int64)
+        rows, cols, hashes, points, starts = self._line_rows(lines, text)
         switches = np.array(
             [
                 recurring_on,
@@ -3238,14 +3331,16 @@ class BoilerplateStage(Stage):
         new_text: dict[int, str] = {}
         for i in at[: got[kernels.RL_PREFIXES]].tolist():
             line = lines[i]
-            cut = len(line) - len(line.lstrip()) + int(cols[row_list[i], kernels.LC_CUT])
+            cut = len(line) - len(line.lstrip()) + int(cols[rows[i], kernels.LC_CUT])
             prefixes[i] = line[:cut]
             new_text[i] = line[cut:]
         markers = at[n : n + got[kernels.RL_MARKERS]].tolist()
         scored = at[2 * n : 2 * n + got[kernels.RL_SCORED]].tolist() if content_on else None
         stretch = (got[kernels.RL_START], got[kernels.RL_END]) if got[kernels.RL_STRETCH] else None
         infos = _RowInfos(rows, cols, hashes, names)
-        verdicts = RuleVerdicts(verdict, prefixes, new_text, infos, stretch, markers, scored, rows, cols)
+        verdicts = RuleVerdicts(
+            verdict, prefixes, new_text, infos, stretch, markers, scored, rows, cols, points, starts
+        )
         return verdicts, got[kernels.RL_RECURRING_BODY], got[kernels.RL_BODY_LINES]
 
     def _sorted_hashes(self, site: str | None, hashes: frozenset[int]) -> np.ndarray:
@@ -3316,13 +3411,16 @@ class BoilerplateStage(Stage):
             odds, low, inputs.x, _ENDS_COLON, _LIST_ITEM, inputs.rows, inputs.removed, inputs.facts, kernels.COL_KEEP
         )
         below = below.tolist()
-        for i in below[:split]:
+        removed = below[:split]
+        for i in removed:
             verdict[i] = SCORER_RULE
-        for i in below[split:]:
-            if not is_quantity_line(lines[i].strip(), v.infos[i][1]):  # type: ignore[index]
-                verdict[i] = SCORER_RULE
-        # The lines it removed, in line order (the kernel lists those without the keep mark first).
-        removed = sorted(i for i in below if verdict[i] == SCORER_RULE)
+        marked = [i for i in below[split:] if not is_quantity_line(lines[i].strip(), v.infos[i][1])]  # type: ignore[index]
+        for i in marked:
+            verdict[i] = SCORER_RULE
+        # The lines it removed, in line order (the kernel lists each part in line order; the candidates were
+        # kept lines, so these are all the lines with the scorer's verdict).
+        if marked:
+            removed = sorted(removed + marked)
         for i in _numbered_list_items(lines, verdict, v.infos, removed):
             verdict[i] = None
             self.stat_update("numbered-item-kept")

@@ -240,7 +240,14 @@ def line_shape_counts(
         elif size <= KEY_MAX_CHARS:
             key = key * KEY_MAX_POINT + low
         if (special & SHAPE_URL) and not url:
-            url = _url_sign_at(points, p, lower)
+            # The sign's second character first, here (most c, h, w start no sign): _url_sign_at says no
+            # without it.
+            if low == 64 or low == 0xA9:
+                url = True
+            elif _lower_at(
+                points, p + 1, lower, 99 if low == 40 else 116 if low == 104 else 119 if low == 119 else 111
+            ):
+                url = _url_sign_at(points, p, lower)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1159,6 +1166,7 @@ def scorer_rows(
 @numba.njit(cache=True, nogil=True)
 def scorer_inputs(
     points: np.ndarray,
+    line_starts: np.ndarray,
     classes: np.ndarray,
     lower: np.ndarray,
     function_keys: np.ndarray,
@@ -1171,12 +1179,33 @@ def scorer_inputs(
     log1p_table: np.ndarray,
     where: np.ndarray,
     x: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """score_line_shapes then scorer_rows of a document's candidate lines in one call (a few numpy calls
-    fewer per document): ``removed_lines`` (n, uint8): whether the rules removed each line (its prefix sum
-    is the ``removed`` array returned); ``facts``: the candidates' line numbers, words, prose, nav item,
-    body characters and kept-outside columns filled, the repeated and character columns are written here;
-    ``x``: the features. Also returns the candidates whose shape counts need Python (C_FALLBACK)."""
+    fewer per document): ``points``: the candidate lines joined by newlines, or, with ``line_starts`` (where
+    each line starts, one more: the end + 1), the whole document's, the candidates' gathered from it (and
+    returned: candidate_words reads them); ``removed_lines`` (n, uint8): whether the rules removed each
+    line (its prefix sum is the ``removed`` array returned); ``facts``: the candidates' line numbers,
+    words, prose, nav item, body characters and kept-outside columns filled, the repeated and character
+    columns are written here; ``x``: the features. Also returns the candidates whose shape counts need
+    Python (C_FALLBACK)."""
+    m = facts.shape[0]
+    if line_starts.size:
+        size = m - 1 if m else 0
+        for k in range(m):
+            row = facts[k, COL_ROW]
+            size += line_starts[row + 1] - 1 - line_starts[row]
+        joined = np.empty(size, dtype=np.uint32)
+        w = 0
+        for k in range(m):
+            row = facts[k, COL_ROW]
+            if k:
+                joined[w] = NEWLINE
+                w += 1
+            b = line_starts[row]
+            e = line_starts[row + 1] - 1
+            joined[w : w + e - b] = points[b:e]
+            w += e - b
+        points = joined
     n = removed_lines.size
     removed = np.empty(n + 1, dtype=np.int64)
     removed[0] = 0
@@ -1184,7 +1213,6 @@ def scorer_inputs(
     for i in range(n):
         count += removed_lines[i] != 0
         removed[i + 1] = count
-    m = facts.shape[0]
     shapes = np.zeros((m, COLUMNS), dtype=np.int64)
     score_line_shapes(points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED])
     scorer_rows(facts, shapes, removed, first_in, after_in, first_marker, log1p_table, where, x)
@@ -1194,7 +1222,7 @@ def scorer_inputs(
         if shapes[k, C_FALLBACK] != 0:
             fallback[count] = k
             count += 1
-    return removed, fallback[:count]
+    return removed, fallback[:count], points
 
 
 @numba.njit(cache=True, nogil=True)
@@ -2162,3 +2190,176 @@ def line_rows(
                 last = points[end - 1]
                 cols[j, LC_TEASER] = prose and (last == 63 or last == 33) and _list_item(points, begin, end, classes)
         begin = end + 1
+
+
+# --- The line cache's index (BoilerplateStage._line_rows): stripped line -> row, confirmed by code points. ---
+# line_index's `state`: rows in use (the next new row), pool code points in use, new lines' code points written.
+LI_ROWS, LI_POOL, LI_WRITTEN = range(3)
+LI_STATE = 3
+LI_MAX_POINT = 0xFFFF  # the pool is uint16: a line with an astral code point is never cached
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_space(c: int) -> bool:
+    """str.isspace of one code point (what str.strip strips)."""
+    if c <= 32:
+        return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+    if c < 0x85:
+        return False
+    return (
+        c == 0x85
+        or c == 0xA0
+        or c == 0x1680
+        or 0x2000 <= c <= 0x200A
+        or c == 0x2028
+        or c == 0x2029
+        or c == 0x202F
+        or c == 0x205F
+        or c == 0x3000
+    )
+
+
+LI_TAG = np.int64(-(1 << 32))  # a slot: the high half of the line's mixed hash | its row (0: free)
+LI_ROW = np.int64(0xFFFFFFFF)
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(cache=True, nogil=True)
+def line_index(
+    points: np.ndarray,
+    max_chars: int,
+    slots: np.ndarray,
+    row_start: np.ndarray,
+    row_len: np.ndarray,
+    pool: np.ndarray,
+    state: np.ndarray,
+    rows: np.ndarray,
+    line_starts: np.ndarray,
+    new_first: np.ndarray,
+    new_lengths: np.ndarray,
+    new_points: np.ndarray,
+) -> int:
+    """The line cache's row of every line of ``points`` (a document's lines joined by newlines) into
+    ``rows`` (and where each line starts in ``points`` into ``line_starts``, one more: points.size + 1):
+    0 for a blank line (nothing left by str.strip), the row of the same stripped line cached
+    before, else a new row (``state[LI_ROWS]`` on), one per distinct stripped line of the document. The
+    index: open addressing in ``slots`` (int64, power-of-two size; a slot holds the high half of the line's
+    hash, FNV-1a over pairs of code points times the Fibonacci constant, with the row in its low half; 0 is
+    free), each hit confirmed by the length (``row_len``) and the code points themselves (``pool`` from
+    ``row_start``). The new lines (in order of first sight): their line number (``new_first``), stripped
+    length (``new_lengths``) and code points joined by newlines (``new_points``, ``state[LI_WRITTEN]`` of
+    them); each goes into the index but for lines longer than ``max_chars`` or with an astral code point
+    (each sight of those is new). The caller makes room: ``slots`` at most half full after the call, the
+    row arrays and the pool (``state[LI_POOL]`` in use) large enough. Returns the number of new lines."""
+    n = points.size
+    size = slots.size
+    shift = 64
+    while size > 1:
+        size >>= 1
+        shift -= 1
+    mask = slots.size - 1
+    # First every line's stripped bounds and mixed hash, touching its first slot: the table's cache misses
+    # then overlap (nothing waits for them) instead of stalling each line's probe in turn.
+    lines = rows.size
+    begins = np.empty(lines, dtype=np.int64)
+    ends = np.empty(lines, dtype=np.int64)  # negative: not cached (too long, astral)
+    mixed = np.empty(lines, dtype=np.uint64)
+    touched = np.int64(0)
+    line = 0
+    b = 0
+    for p in range(n + 1):
+        if p < n and points[p] != NEWLINE:
+            continue
+        s = b
+        e = p
+        line_starts[line] = b
+        b = p + 1
+        while s < e and _is_space(points[s]):
+            s += 1
+        while e > s and _is_space(points[e - 1]):
+            e -= 1
+        begins[line] = s
+        ends[line] = e
+        if s < e:
+            # Two code points a step (a shorter multiply chain); `wide`: any astral one.
+            h = FNV_OFFSET
+            wide = np.uint32(0)
+            q = s
+            while q + 1 < e:
+                c0 = points[q]
+                c1 = points[q + 1]
+                wide |= c0 | c1
+                h = (h ^ (np.uint64(c0) | (np.uint64(c1) << np.uint64(32)))) * FNV_PRIME
+                q += 2
+            if q < e:
+                wide |= points[q]
+                h = (h ^ np.uint64(points[q])) * FNV_PRIME
+            if e - s > max_chars or wide > LI_MAX_POINT:
+                ends[line] = -e
+            else:
+                mixed[line] = h * _FIBONACCI
+                touched += slots[np.int64(mixed[line] >> np.uint64(shift)) if shift < 64 else 0]
+        line += 1
+    line_starts[lines] = n + 1
+    state[LI_WRITTEN] = touched  # (stored, so that the touching loads are not left out; overwritten below)
+    count = state[LI_ROWS]
+    used = state[LI_POOL]
+    w = 0
+    k = 0
+    for line in range(lines):
+        s = begins[line]
+        e = ends[line]
+        if s == e:
+            rows[line] = 0
+            continue
+        cached = e > 0
+        if not cached:
+            e = -e
+        length = e - s
+        found = 0
+        slot = 0
+        tag = np.int64(0)
+        if cached:
+            slot = np.int64(mixed[line] >> np.uint64(shift)) if shift < 64 else 0
+            tag = np.int64(mixed[line]) & LI_TAG
+            while True:
+                v = slots[slot]
+                if v == 0:
+                    break
+                if v & LI_TAG == tag:
+                    r = v & LI_ROW
+                    if row_len[r] == length:
+                        o = row_start[r]
+                        same = True
+                        for j in range(length):
+                            if pool[o + j] != points[s + j]:
+                                same = False
+                                break
+                        if same:
+                            found = r
+                            break
+                slot = (slot + 1) & mask
+        if found:
+            rows[line] = found
+            continue
+        r = count
+        count += 1
+        rows[line] = r
+        new_first[k] = line
+        new_lengths[k] = length
+        if k:
+            new_points[w] = NEWLINE
+            w += 1
+        k += 1
+        new_points[w : w + length] = points[s:e]
+        w += length
+        if cached:
+            slots[slot] = tag | r
+            row_len[r] = length
+            row_start[r] = used
+            pool[used : used + length] = points[s:e]
+            used += length
+    state[LI_ROWS] = count
+    state[LI_POOL] = used
+    state[LI_WRITTEN] = w
+    return k

@@ -36,15 +36,19 @@ from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Literal
 
-import ftfy
-import numpy as np
-from ftfy import TextFixerConfig, chardata, fixes
-from ftfy.badness import BADNESS_RE
-from pydantic import Field, model_validator
+from pipeline import lean_imports
 
-from pipeline.document import Document
-from pipeline.stages.base import Stage, StageOptions
-from pipeline.stages.text_kernels import code_points, lead_positions
+lean_imports.import_ftfy()  # (without wcwidth)
+
+import ftfy  # noqa: E402
+import numpy as np  # noqa: E402
+from ftfy import TextFixerConfig, chardata, fixes  # noqa: E402
+from ftfy.badness import BADNESS_RE  # noqa: E402
+from pydantic import Field, model_validator  # noqa: E402
+
+from pipeline.document import Document  # noqa: E402
+from pipeline.stages.base import Stage, StageOptions  # noqa: E402
+from pipeline.stages.text_kernels import code_points, lead_positions  # noqa: E402
 
 # ftfy's own defaults, and ours: the same repairs, but the writer's typography is kept.
 FTFY_DEFAULTS: dict[str, Any] = {

@@ -6,31 +6,17 @@ from __future__ import annotations
 import codecs
 import sys
 
-import numba
-import numpy as np
+from pipeline import lean_imports
 
-from pipeline.stages import kernel_cache
+lean_imports.import_numba()  # (without scipy)
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.stages import kernel_cache  # noqa: E402
 
 kernel_cache.install()  # cached kernels' linking bitcode parsed when needed, not at each load
-
-
-def _load_numba_arraymath_without_scipy() -> None:
-    """Import numba's array registry with ``scipy.linalg.cython_blas`` hidden: at its import it probes
-    for BLAS, and that imports all of scipy.linalg (~0.25 s of every process's first kernel call).
-    No kernel here uses np.dot, np.linalg or ``@``, the only things that need it (they would fail to
-    compile, not compute something else); scipy.linalg itself imports normally afterwards. Nothing to
-    do where numba or scipy.linalg got there first."""
-    blas = "scipy.linalg.cython_blas"
-    if "numba.np.arraymath" in sys.modules or blas in sys.modules:
-        return
-    sys.modules[blas] = None  # type: ignore[assignment]  # makes `import` raise ImportError
-    try:
-        import numba.np.arraymath  # noqa: F401
-    finally:
-        del sys.modules[blas]
-
-
-_load_numba_arraymath_without_scipy()
+kernel_cache.hide_blas_from_registries()  # (numba's array registry imported without scipy.linalg, when needed)
 
 
 def _load_numba_cffi_support_without_cffi() -> None:
