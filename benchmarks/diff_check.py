@@ -393,6 +393,10 @@ def generate(seed: int, docs: int) -> dict[str, list[dict]]:
     for i in range(max(per // 10, 2)):
         t = g.long_line() if i % 2 == 0 else g.short_lines()
         recs.append({"id": f"d{i:04d}", "text": t})
+    # more lines than a uint16 holds and than the boilerplate line cache keeps (100,000)
+    words = g.para(n=5).split(" ")
+    lines = [" ".join(r.choices(words, k=r.randint(1, 3))) for _ in range(r.choice([65_537, 100_001]))]
+    recs.append({"id": "d-many-lines", "text": "\n".join(lines)})
     files["d_heavy.jsonl"] = recs
     return files
 
