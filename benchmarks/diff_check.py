@@ -423,6 +423,18 @@ CONFIGS: dict[str, list[dict]] = {
         {"stage": "dedup", "unit": "line", "shingle": "char", "ngram": 7},
         {"stage": "normalize"},
     ],
+    "lang-bp": [
+        {"stage": "encoding", "normalization": "NFKC"},
+        {"stage": "boilerplate", "recurring_min_documents": 2, "recurring_site_min_documents": 2},
+        {
+            "stage": "language",
+            "main_languages_max": 2,
+            "bilingual_share": 0.3,
+            "languages": ["en", "de", "tr", "el", "ru"],
+        },
+        {"stage": "dedup", "threshold": 0.5, "document_threshold": 0.6},
+        {"stage": "normalize"},
+    ],
     "dedup-nolower": [
         {"stage": "encoding"},
         {"stage": "boilerplate"},
