@@ -11,8 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # (plain pytest imports the installed package; the benchmarks live in the repo)
     sys.path.insert(0, str(REPO))
 
-from benchmarks import diff_check  # noqa: E402
 from conftest import SHARED  # noqa: E402
+
+from benchmarks import diff_check  # noqa: E402
 
 
 def test_generated_input_is_deterministic_and_holds_the_traps(tmp_path: Path, monkeypatch) -> None:
