@@ -555,6 +555,29 @@ def compare(base_out: Path, new_out: Path) -> list[str]:
     return diffs
 
 
+def run_both(
+    tag: str, base: Path, new: Path, inp: Path, outs: dict[str, Path], workers: int, config: Path | None
+) -> bool:
+    """Run both trees on ``inp`` into ``outs`` and print how their outputs compare; True if they differ."""
+    codes = {}
+    for label, tree in (("base", base), ("new", new)):
+        code, err = run(tree.resolve(), inp.resolve(), outs[label], workers, config)
+        codes[label] = code
+        if code not in (0, 3):
+            print(f"{tag} {label}: exit {code}\n{err[-3000:]}")
+    failed = codes["base"] != codes["new"]
+    if failed:
+        print(f"{tag}: exit status base {codes['base']} new {codes['new']}")
+    diffs = compare(outs["base"], outs["new"])
+    if diffs:
+        print(f"{tag}: {len(diffs)} file(s) differ")
+        for d in diffs:
+            print("  " + d)
+        return True
+    print(f"{tag}: identical ({len(output_files(outs['new']))} files), exit {codes['new']}")
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("base", type=Path)
@@ -568,6 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--configs", nargs="+", default=["default"], choices=["default", *CONFIGS], help="configs to run each in"
     )
+    ap.add_argument(
+        "--incremental", action="store_true", help="two runs on one output folder: half the input, then all of it"
+    )
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="diffcheck-"))
     inp = args.input or work / f"in-{args.seed}"
@@ -576,34 +602,33 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(inp)
         write_input(inp, args.seed, args.docs, not args.no_seeds)
     failed = False
+    # --incremental: the first run reads the first half of the input's entries, the second (same output
+    # folder: its state, the dedup index saved by the first) all of them
+    entries = sorted(inp.iterdir())
+    steps = [entries[: len(entries) // 2], entries] if args.incremental else [entries]
     for cfg in args.configs:
         config = None
         if cfg != "default":
             config = work / f"{cfg}.yaml"
             write_config(config, cfg)
         for w in args.workers:
-            tag = f"seed {args.seed} {cfg} w{w}"
-            outs = {}
-            codes = {}
-            for label, tree in (("base", args.base), ("new", args.new)):
-                out = work / f"out-{args.seed}-{cfg}-{label}-w{w}"
+            outs = {label: work / f"out-{args.seed}-{cfg}-{label}-w{w}" for label in ("base", "new")}
+            for out in outs.values():
                 if out.exists():
                     shutil.rmtree(out)
-                code, err = run(tree.resolve(), inp.resolve(), out, w, config)
-                outs[label], codes[label] = out, code
-                if code not in (0, 3):
-                    print(f"{tag} {label}: exit {code}\n{err[-3000:]}")
-            if codes["base"] != codes["new"]:
-                failed = True
-                print(f"{tag}: exit status base {codes['base']} new {codes['new']}")
-            diffs = compare(outs["base"], outs["new"])
-            if diffs:
-                failed = True
-                print(f"{tag}: {len(diffs)} file(s) differ")
-                for d in diffs:
-                    print("  " + d)
-            else:
-                print(f"{tag}: identical ({len(output_files(outs['new']))} files), exit {codes['new']}")
+            for step, present in enumerate(steps):
+                tag = f"seed {args.seed} {cfg} w{w}" + (f" step {step + 1}" if len(steps) > 1 else "")
+                step_in = inp
+                if len(steps) > 1:  # the entries copied in (a step adds to what the one before had)
+                    step_in = work / f"in-{args.seed}-step"
+                    if step == 0 and step_in.exists():
+                        shutil.rmtree(step_in)
+                    step_in.mkdir(exist_ok=True)
+                    for entry in present:
+                        if not (step_in / entry.name).exists():
+                            copy = shutil.copytree if entry.is_dir() else shutil.copy2
+                            copy(entry, step_in / entry.name)
+                failed |= run_both(tag, args.base, args.new, step_in, outs, w, config)
     print(f"work folder: {work}")
     return 1 if failed else 0
 
