@@ -1,0 +1,219 @@
+"""Session 19's compiled code-point kernels against the Python they replaced, on random strings.
+
+Each check draws seeded random strings from a pool of trap characters (ß, İ, Σ/ς, ligatures, astral
+characters, combining marks, every kind of space and line break, code-token signs) and compares a kernel
+with its Python reference:
+
+- language: ``_code_tokens`` with ``_CODE_TOKEN_RE.finditer``; ``_lowercase`` with ``str.lower`` (and, when it
+  says it lowered character by character, every slice); ``_cleaned_text`` with the two regexes it replaced;
+  ``_pair_scores`` with ``_scores`` of each sentence's words; ``run_weights`` with the numpy path;
+  ``profile_choice`` with ``_row_scores`` + ``_cheap_main`` + ``_runner_up``;
+- dedup: ``_nb_words`` folding as it reads with ``_nb_words`` of ``casefold_points`` (the base's way);
+  ``line_unit_ranges`` (hard-wrapped test on code points) with ``unit_ranges`` of the lines;
+- boilerplate: ``_line_rows`` (the compiled line index) gives two lines one row exactly when they strip alike.
+
+Run from the repo root: ``python benchmarks/kernel_fuzz.py [--seed N] [--n N]``; exit 1 on a mismatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.diff_check import SENTENCES  # noqa: E402
+from pipeline.stages import dedup as D  # noqa: E402
+from pipeline.stages import dedup_kernels as DK  # noqa: E402
+from pipeline.stages import language as L  # noqa: E402
+from pipeline.stages import language_kernels as LK  # noqa: E402
+from pipeline.stages.boilerplate import BoilerplateStage  # noqa: E402
+
+TRAPS = list("éßẞİıΣσςﬁﬀﬃÅǅ\u0301\u0345\u00a0\u2028\u3000\x1c\x85·٣ⅻΐᾼ") + ["😀", "𝐀", "𠀀", "𐐀", "ǰ", "ŉ"]
+CODE = list(" _/\\=<>{}[]|#$.:->") + ["::", "->", "foo_bar", "x.y"]
+ASCII = list("abcxyzABCXYZ019 .,!?\n\t\r")
+
+
+class Checks:
+    def __init__(self, seed: int, n: int) -> None:
+        self.r = random.Random(seed)
+        self.n = n
+        self.bad = 0
+        self.counts: dict[str, int] = {}
+
+    def rnd(self, pool: list[str], low: int, high: int) -> str:
+        return "".join(self.r.choice(pool) for _ in range(self.r.randint(low, high)))
+
+    def fail(self, what: str, detail: object) -> None:
+        self.bad += 1
+        if self.bad <= 10:
+            print(f"MISMATCH {what}: {detail!r}"[:500])
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def language_strings(self) -> None:
+        latin_re, other_re = re.compile("[A-z]"), re.compile("[^\x00-\u02ff]")
+        for _ in range(self.n):
+            t = self.rnd(ASCII + TRAPS + CODE, 0, 40)
+            cps = L.code_points(t)
+            if [tuple(x) for x in L._code_tokens(t, cps)] != [m.span() for m in L._CODE_TOKEN_RE.finditer(t)]:
+                self.fail("code_tokens", t)
+            low, low_cps, per_char = L._lowercase(t, cps)
+            if low != t.lower() or low_cps.tolist() != list(map(ord, t.lower())):
+                self.fail("lowercase", t)
+            if per_char and any(t[s:e].lower() != low[s:e] for s in range(len(t)) for e in range(s, len(t) + 1, 5)):
+                self.fail("lowercase slices", t)
+            old = t
+            if not t.isascii() and 2 * len(latin_re.findall(t)) < len(other_re.findall(t)):
+                old = latin_re.sub("", t)
+            if L._cleaned_text(t) != old:
+                self.fail("cleaned_text", t)
+            self.count("language strings")
+
+    def language_texts(self) -> None:
+        sentences = {
+            p.stem: [s for s in p.read_text(encoding="utf-8").splitlines() if s]
+            for p in sorted(SENTENCES.glob("*.txt"))
+        }
+        stage = L.LanguageStage()
+        r = self.r
+        for _ in range(self.n // 10):
+            langs = r.sample(sorted(sentences), r.randint(1, 3))
+            parts = []
+            for _ in range(r.randint(1, 6)):
+                words = r.choice(sentences[r.choice(langs)]).split(" ")
+                for _ in range(r.randint(0, 3)):
+                    words.insert(r.randint(0, len(words)), r.choice(TRAPS + CODE) + r.choice(words))
+                s = " ".join(words)
+                s = s.upper() if r.random() < 0.15 else s
+                parts.append(s)
+            text = r.choice([" ", "\n", "  "]).join(parts)
+            cps = L.code_points(text)
+            rows = L._run_rows(text, cps)
+            if list(L.LanguageStage._weights_of_rows(text, rows).items()) != list(
+                L.LanguageStage._weights_of_rows(text, rows, cps).items()
+            ):
+                self.fail("run_weights", text)
+            self.count("language texts")
+            low, low_cps, per_char = L._lowercase(text, cps)
+            for script in ("Latin", "Cyrillic", "Greek", "Arabic"):
+                table = L._score_table(script)
+                srows = L._sample_rows(low, L.code_points(low), script)
+                scores, hits = L._row_scores(srows, table)
+                want = stage._cheap_main(len(srows), scores, hits)
+                j, top, second, best_hits, runner = LK.profile_choice(
+                    srows, table.ptr, table.langs, table.deltas, table.oov, L._name_ranks(script)
+                )
+                if stage._cheap_choice(len(srows), j, top, second, best_hits, table.names) != want:
+                    self.fail("profile_choice", (script, text))
+                if want[0] is not None and L._runner_up(scores, want[0]) != (
+                    table.names[runner] if runner >= 0 else None
+                ):
+                    self.fail("profile_choice runner-up", (script, text))
+                if not per_char or len(table.names) < 2:
+                    continue
+                mine, theirs = r.sample(list(table.names), 2)
+                spans = stage._sentences(text, 0, len(text))
+                pairs = L._pair_scores(low_cps, spans, script, mine, theirs)
+                if pairs is None:
+                    continue
+                for k, (s, e) in enumerate(spans):
+                    words = [v for w in text[s:e].lower().split() if (v := w.strip(L._STRIP)).isalpha()]
+                    sc, _ = stage._scores(words, script)
+                    if [sc.get(mine, -math.inf), sc.get(theirs, -math.inf)] != list(pairs[k]):
+                        self.fail("pair_scores", (script, mine, theirs, text[s:e]))
+                self.count("pair_scores texts")
+
+    def dedup_words(self) -> None:
+        fold, several = D._fold_tables()
+        pool = ASCII + TRAPS + ["ss", "fi", "10:32", "日本語", "กขค", "'", "-"]
+        for strip, digits in ((True, True), (False, False), (True, False)):
+            is_sep, mapping = D._char_tables(strip, digits)
+            table = mapping if mapping is not None else D._NO_MAPPING
+            for _ in range(self.n // 3):
+                cp = D._codepoints(self.rnd(pool, 0, 50))
+                for solo in (True, False):
+                    args = (is_sep, table, mapping is not None, D._written_breaks(), D._solo_table(), solo)
+                    a = D._nb_words(cp, *args, fold, several)
+                    b = D._nb_words(DK.casefold_points(cp, fold, several), *args, D._NO_FOLD, D._NO_SEVERAL)
+                    if not all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)):
+                        self.fail("dedup words folded as read", cp.tobytes().decode("utf-32-le"))
+                self.count("dedup word texts")
+
+    def dedup_units(self) -> None:
+        words = ["alpha", "beta", "ß", "😀", "x.", "y!", "»", "”", "z)"]
+        ends = ["", " ", "\t", "\u00a0", "\u3000", "\x1c", "\r", "\u2028", "\x85", "\u200b", ".", ". ", ".\u00a0", "。"]
+        r = self.r
+        for _ in range(self.n // 4):
+            lines = []
+            for _ in range(r.randint(1, 12)):
+                if r.random() < 0.15:
+                    lines.append(r.choice(["", " ", "\t", "\u00a0"]))
+                    continue
+                size, s = r.randint(25, 125), ""
+                while len(s) < size:
+                    s += r.choice(words) + " "
+                lines.append(s[:size].rstrip(" ") + r.choice(ends))
+            text = "\n".join(lines)
+            cp = D._codepoints(text)
+            for unit in ("auto", "paragraph", "line"):
+                a = D.unit_ranges(text.split("\n"), unit)
+                b = DK.line_unit_ranges(
+                    cp, D._space_table(), D._SENTENCE_END_POINTS, unit != "paragraph", unit == "auto"
+                )
+                if not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])):
+                    self.fail("dedup unit ranges", (unit, text))
+            self.count("dedup unit texts")
+
+    def boilerplate_rows(self) -> None:
+        stage = BoilerplateStage()
+        pool = ["a", "b", "ß", " ", "\t", "\u00a0", "\u3000", "\x1c", "\x85", "\u2028", "\r", "\u200b", "😀", "İ"]
+        r = self.r
+        for _ in range(self.n // 10):
+            sizes = [0, 1, 2, 3, 5, 400, 401]  # (lines over 400 characters are not cached)
+            lines = ["".join(r.choices(pool, k=r.choice(sizes))) for _ in range(r.randint(1, 30))]
+            rows = stage._line_rows(lines)[0].tolist()
+            seen: dict[int, str] = {}
+            for line, row in zip(lines, rows, strict=True):
+                s = line.strip()
+                if (row == 0) != (not s):
+                    self.fail("line row of a blank line", line)
+                if s and seen.setdefault(row, s) != s:
+                    self.fail("two lines one row", (seen[row], s))
+            by_line: dict[str, int] = {}
+            for line, row in zip(lines, rows, strict=True):
+                s = line.strip()
+                cached = s and len(s) <= 400 and max(map(ord, s)) < 0x10000  # one row a document
+                if cached and by_line.setdefault(s, row) != row:
+                    self.fail("one line two rows", s)
+            self.count("boilerplate documents")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=5000, help="random strings per check (fewer for the slower ones)")
+    args = ap.parse_args(argv)
+    checks = Checks(args.seed, args.n)
+    for step in (
+        checks.language_strings,
+        checks.language_texts,
+        checks.dedup_words,
+        checks.dedup_units,
+        checks.boilerplate_rows,
+    ):
+        step()
+    print(", ".join(f"{k}: {v}" for k, v in checks.counts.items()), f"- mismatches: {checks.bad}")
+    return 1 if checks.bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
