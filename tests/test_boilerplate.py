@@ -3507,3 +3507,24 @@ def test_rescue_helpers_read_the_rows_as_they_read_the_tuples(monkeypatch):
                 assert boilerplate._words_between(rows, i, last, 2) == boilerplate._words_between(listed, i, last, 2)
         stage.process(doc)
     assert all(found[name] for name in names[1:3]), found
+
+
+def test_the_breadcrumb_patterns_are_the_same_strings_in_every_process() -> None:
+    """The roots' alternations are built longest first with ties by text, not in the set's per-process hash
+    order: the same pattern strings under any hash seed (re_cache keeps compiled patterns by their string)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pipeline.stages.boilerplate import BoilerplateStage as B\n"
+        "s = B(B.Options())\n"
+        "print(repr((s._root_line_re.pattern, s._crumb_root_re.pattern, s._glued_re.pattern)))\n"
+    )
+    repo = str(Path(__file__).resolve().parents[1])
+    seen = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": repo}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+        assert done.returncode == 0, done.stderr
+        seen.add(done.stdout)
+    assert len(seen) == 1

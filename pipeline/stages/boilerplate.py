@@ -2435,7 +2435,11 @@ class BoilerplateStage(Stage):
             else:
                 self._context = _shipped_context()
 
-        root_alt = "|".join(regex.escape(r) for r in sorted(roots, key=len, reverse=True) if r)
+        # Longest first; ties by the text, so that the patterns are the same strings in every process (set order
+        # is not: re_cache could not keep them). Equal-length roots cannot both match at one place but as case
+        # variants of one span, so the order of the ties changes no match.
+        ordered = sorted(roots, key=lambda r: (-len(r), r))
+        root_alt = "|".join(regex.escape(r) for r in ordered if r)
         self._roots = frozenset(roots)
         # "home", "1. startseite": a line that is only the root of a trail.
         self._root_line_re = regex.compile(rf"(?:\d+\.\s*)?(?:{root_alt})", regex.IGNORECASE)
@@ -2444,7 +2448,7 @@ class BoilerplateStage(Stage):
             rf"(?:[^\s]+\s+){{0,{CRUMB_LEAD_MAX_WORDS}}}?(?<![\w])(?:{root_alt})", regex.IGNORECASE
         )
         # Trail glued by HTML extraction: "HomeWorldPutin in Beijing ..." (root + uppercase letter).
-        glued = "|".join(regex.escape(r[:1].upper() + r[1:]) for r in sorted(roots, key=len, reverse=True))
+        glued = "|".join(regex.escape(r[:1].upper() + r[1:]) for r in ordered)
         self._glued_re = regex.compile(rf"(?:{glued})(?=\p{{Lu}}\p{{Ll}})")
         # Quick exits for _breadcrumb: a root line is short (case-insensitive matching folds a
         # character to at most three) unless it starts with a number; a glued trail starts with
@@ -2456,7 +2460,7 @@ class BoilerplateStage(Stage):
         # ASCII characters a root line can start with (a digit, or a root's first character as the
         # case-insensitive pattern matches it); keys starting with any other ASCII character are no root line.
         # (Only when every first character folds to one character: "ß" could match "ss".)
-        heads_re = regex.compile("|".join([r"\d", *(regex.escape(r[:1]) for r in roots if r)]), regex.IGNORECASE)
+        heads_re = regex.compile("|".join([r"\d", *(regex.escape(r[:1]) for r in ordered if r)]), regex.IGNORECASE)
         simple = all(len(r[:1].casefold()) == 1 for r in roots)
         self._root_line_heads = frozenset(c for c in map(chr, range(128)) if not simple or heads_re.match(c))
         self._crumb_classes = _crumb_classes(self._roots, self._root_line_heads, self._glued_heads)
