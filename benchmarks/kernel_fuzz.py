@@ -7,7 +7,7 @@ with its Python reference:
 - language: ``_code_tokens`` with ``_CODE_TOKEN_RE.finditer``; ``_lowercase`` with ``str.lower`` (and, when it
   says it lowered character by character, every slice); ``_cleaned_text`` with the two regexes it replaced;
   ``_pair_scores`` with ``_scores`` of each sentence's words; ``run_weights`` with the numpy path;
-  ``profile_choice`` with ``_row_scores`` + ``_cheap_main`` + ``_runner_up``;
+  ``profile_choice`` with ``_row_scores`` + ``cheap_main`` + ``runner_up`` (tests/language_reference.py);
 - dedup: ``_nb_words`` folding as it reads with ``_nb_words`` of ``casefold_points`` (the base's way);
   ``line_unit_ranges`` (hard-wrapped test on code points) with ``unit_ranges`` of the lines;
 - boilerplate: ``_line_rows`` (the compiled line index) gives two lines one row exactly when they strip alike.
@@ -26,8 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # (language_reference: the Python the kernels replaced)
 
 import numpy as np  # noqa: E402
+from language_reference import cheap_main, runner_up  # noqa: E402
 
 from benchmarks.diff_check import SENTENCES  # noqa: E402
 from pipeline.stages import dedup as D  # noqa: E402
@@ -108,15 +110,13 @@ class Checks:
                 table = L._score_table(script)
                 srows = L._sample_rows(low, L.code_points(low), script)
                 scores, hits = L._row_scores(srows, table)
-                want = stage._cheap_main(len(srows), scores, hits)
+                want = cheap_main(len(srows), scores, hits)
                 j, top, second, best_hits, runner = LK.profile_choice(
                     srows, table.ptr, table.langs, table.deltas, table.oov, L._name_ranks(script)
                 )
                 if stage._cheap_choice(len(srows), j, top, second, best_hits, table.names) != want:
                     self.fail("profile_choice", (script, text))
-                if want[0] is not None and L._runner_up(scores, want[0]) != (
-                    table.names[runner] if runner >= 0 else None
-                ):
+                if want[0] is not None and runner_up(scores, want[0]) != (table.names[runner] if runner >= 0 else None):
                     self.fail("profile_choice runner-up", (script, text))
                 if not per_char or len(table.names) < 2:
                     continue

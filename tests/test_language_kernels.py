@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from language_reference import best_two, cheap_main, runner_up
 
 from pipeline.stages import language as lang
 from pipeline.stages import language_kernels as kernels
@@ -905,8 +906,8 @@ def test_judge_is_the_dict_version():
 
 
 def test_best_two_and_runner_up_are_the_sorted_ones():
-    """`_best_two` and `_runner_up` against the sort and max with keys they replace, on random
-    scores with ties (one language, all tied, -inf)."""
+    """`best_two` and `runner_up` (tests/language_reference.py) against the sort and max with keys they
+    replace, on random scores with ties (one language, all tied, -inf)."""
     import math
     import random
 
@@ -915,14 +916,14 @@ def test_best_two_and_runner_up_are_the_sorted_ones():
         names = rng.sample(["en", "de", "fr", "es", "it", "nl", "sv", "da"], rng.randrange(1, 8))
         scores = {k: rng.choice([-3.5, -1.0, -1.0, 0.0, 2.25, -math.inf, rng.uniform(-9, 9)]) for k in names}
         ranked = sorted(scores, key=lambda k: (-scores[k], k))
-        assert lang._best_two(scores) == (ranked[0], scores[ranked[1]] if len(ranked) > 1 else -math.inf)
+        assert best_two(scores) == (ranked[0], scores[ranked[1]] if len(ranked) > 1 else -math.inf)
         main = rng.choice([*names, "pt"])
         expected = max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)
-        assert lang._runner_up(scores, main) == expected
+        assert runner_up(scores, main) == expected
 
 
 def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
-    """`profile_choice` (with `_cheap_choice`) against `_cheap_main`, `_best_two` and `_runner_up` of
+    """`profile_choice` (with `_cheap_choice`) against `cheap_main`, `best_two` and `runner_up` of
     `_row_scores`: on random rows of a few words (ties: languages listing the same words alike), none
     listed, and the spread samples of CC pages, in Latin and Cyrillic."""
     stage = lang.LanguageStage()
@@ -960,13 +961,13 @@ def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
             rows, table.ptr, table.langs, table.deltas, table.oov, ranks
         )
         choice = stage._cheap_choice(len(rows), j, top, second, best_hits, table.names)
-        assert choice == stage._cheap_main(len(rows), scores, hits)
+        assert choice == cheap_main(len(rows), scores, hits)
         if not scores:
             assert j == -1 and runner == -1
             continue
-        best, expected_second = lang._best_two(scores)
+        best, expected_second = best_two(scores)
         assert (table.names[j], top, second, best_hits) == (best, scores[best], expected_second, hits[best])
-        assert (table.names[runner] if runner >= 0 else None) == lang._runner_up(scores, best)
+        assert (table.names[runner] if runner >= 0 else None) == runner_up(scores, best)
         ties += list(scores.values()).count(scores[best]) > 1
     assert ties > 50
 

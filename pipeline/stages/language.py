@@ -994,27 +994,15 @@ class LanguageStage(Stage):
     def _cheap_choice(
         n_words: int, best: int, top: float, second: float, best_hits: int, names: tuple[str, ...]
     ) -> tuple[str | None, str | None]:
-        """`_cheap_main` from `language_kernels.profile_choice`'s best language (index into `names`, -1:
-        none), its score, the second score and its hits."""
+        """The main language from `language_kernels.profile_choice`'s best language (index into `names`, -1:
+        none), its score, the second score and its hits (the reference: `cheap_main` in
+        tests/language_reference.py)."""
         if best < 0:
             return None, None
         name = names[best]
         if best_hits >= 8 and best_hits >= 0.1 * n_words and top - second >= _MAIN_MARGIN:
             return name, name
         return None, name if best_hits >= 3 else None
-
-    def _cheap_main(
-        self, n_words: int, scores: dict[str, float], hits: dict[str, int]
-    ) -> tuple[str | None, str | None]:
-        """The main language from the word profiles' `_scores` of the words when they tell it
-        safely (else None), and the profiles' best guess (None when under 3 listed words)."""
-        if not scores:
-            return None, None
-        best, second = _best_two(scores)
-        # clear winner: enough listed words, a fair share of the text, and a wide margin
-        if hits[best] >= 8 and hits[best] >= 0.1 * n_words and scores[best] - second >= _MAIN_MARGIN:
-            return best, best
-        return None, best if hits[best] >= 3 else None
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -1097,7 +1085,8 @@ class LanguageStage(Stage):
         profiles' runner-up, holding `bilingual_share` of the text? Measured only when the runner-up
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this.
-        `runner_up`: the profiles' best language after `main` (`_runner_up` of the sample's scores);
+        `runner_up`: the profiles' best language after `main` (`runner_up` of the sample's scores, as
+        tests/language_reference.py defines it);
         `low_cps`: the code points of the text lowercased character by character, if known."""
         if runner_up is None or not self.options.bilingual_share:
             return False
@@ -1291,8 +1280,8 @@ class LanguageStage(Stage):
             assert isinstance(sample, str)
             low = sample.lower()
             rows = _sample_rows(low, code_points(low), script)
-        # `_cheap_main` and `_runner_up` of `_row_scores(rows, table)` from one compiled pass: the score
-        # dicts (~5 µs a document) are made only when langdetect has to decide
+        # `cheap_main` and `runner_up` (tests/language_reference.py) of `_row_scores(rows, table)` from one
+        # compiled pass: the score dicts (~5 µs a document) are made only when langdetect has to decide
         table = _score_table(script)
         j, top, second, best_hits, runner = language_kernels.profile_choice(
             rows, table.ptr, table.langs, table.deltas, table.oov, _name_ranks(script)
@@ -3166,34 +3155,6 @@ def _row_scores(rows: np.ndarray, table: _ScoreTable) -> tuple[dict[str, float],
     order, scores, hits = language_kernels.profile_scores(rows, table.ptr, table.langs, table.deltas, table.oov)
     names = list(map(table.names.__getitem__, order.tolist()))
     return dict(zip(names, scores.tolist(), strict=True)), dict(zip(names, hits.tolist(), strict=True))
-
-
-def _best_two(scores: dict[str, float]) -> tuple[str, float]:
-    """The first language of ``sorted(scores, key=lambda k: (-scores[k], k))`` and the second one's
-    score (-inf if none), without sorting: the best score's first name, and the next score (the same
-    one when languages tie). List methods in C, not a step per language."""
-    values = list(scores.values())
-    top = max(values)
-    if values.count(top) > 1:
-        return min([k for k, v in scores.items() if v == top]), top
-    best = list(scores)[values.index(top)]
-    values.remove(top)
-    return best, max(values, default=-math.inf)
-
-
-def _runner_up(scores: dict[str, float], main: str) -> str | None:
-    """``max((k for k in scores if k != main), key=lambda k: (scores[k], k), default=None)``: the
-    highest score's last name, without a key call per language."""
-    names, values = list(scores), list(scores.values())
-    if main in scores:
-        i = names.index(main)
-        del names[i], values[i]
-    if not values:
-        return None
-    top = max(values)
-    if values.count(top) == 1:
-        return names[values.index(top)]
-    return max([k for k, v in zip(names, values, strict=True) if v == top])
 
 
 # `_STRIP` as a table by code point, for `language_kernels.token_rows`
