@@ -1388,10 +1388,6 @@ def _fields(sketch: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     return tuple((key, len(value) if type(value) is tuple else -1) for key, value in sketch.items())
 
 
-def _packable(value: Any) -> bool:
-    return type(value) is np.ndarray and value.ndim > 0 and not value.dtype.hasobject
-
-
 def _pack_sketches(sketches: list[Sketch | None]) -> tuple[Any, ...]:
     """The arguments of ``_unpack_sketches``: the sketches' fields (those alike in all of them), each
     column of values one array in ``buffer`` (8-byte aligned) where they are arrays of one dtype and
