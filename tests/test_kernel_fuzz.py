@@ -1,0 +1,45 @@
+"""benchmarks/kernel_fuzz.py in the suite: session 19's compiled code-point kernels (language lowering,
+tokens, choice and pair scores; dedup words and units; boilerplate's line index) against the Python they
+replaced, on random strings of case-fold traps, astral characters and odd whitespace (a small seeded run;
+the benchmark runs thousands)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # (plain pytest imports the installed package; the benchmarks live in the repo)
+    sys.path.insert(0, str(REPO))
+
+from conftest import SHARED  # noqa: E402
+
+from benchmarks import kernel_fuzz  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_kernels_agree_with_the_python_they_replaced(seed: int, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(kernel_fuzz, "SENTENCES", SHARED / "corpora" / "lingua-sentences")
+    checks = kernel_fuzz.Checks(seed, 60)
+    for step in (
+        checks.language_strings,
+        checks.language_texts,
+        checks.dedup_words,
+        checks.dedup_units,
+        checks.boilerplate_rows,
+    ):
+        step()
+    assert checks.bad == 0, capsys.readouterr().out
+    # every check ran on some input (an empty corpus folder would make this pass vacuously)
+    assert len(checks.counts) == 6 and all(n > 0 for n in checks.counts.values()), checks.counts
+
+
+def test_a_kernel_that_disagrees_is_reported(monkeypatch, capsys) -> None:
+    """The check can fail: with the reference's runner-up made wrong, the compiled choice disagrees."""
+    monkeypatch.setattr(kernel_fuzz, "SENTENCES", SHARED / "corpora" / "lingua-sentences")
+    monkeypatch.setattr(kernel_fuzz, "runner_up", lambda scores, main: "xx")
+    checks = kernel_fuzz.Checks(3, 60)
+    checks.language_texts()
+    assert checks.bad > 0
