@@ -196,6 +196,17 @@ class Checks:
                     self.fail("one line two rows", s)
             self.count("boilerplate documents")
 
+    def run_all(self) -> None:
+        """Every check, in order."""
+        for step in (
+            self.language_strings,
+            self.language_texts,
+            self.dedup_words,
+            self.dedup_units,
+            self.boilerplate_rows,
+        ):
+            step()
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -203,14 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=5000, help="random strings per check (fewer for the slower ones)")
     args = ap.parse_args(argv)
     checks = Checks(args.seed, args.n)
-    for step in (
-        checks.language_strings,
-        checks.language_texts,
-        checks.dedup_words,
-        checks.dedup_units,
-        checks.boilerplate_rows,
-    ):
-        step()
+    checks.run_all()
     print(", ".join(f"{k}: {v}" for k, v in checks.counts.items()), f"- mismatches: {checks.bad}")
     return 1 if checks.bad else 0
 

@@ -23,14 +23,7 @@ from benchmarks import kernel_fuzz  # noqa: E402
 def test_the_kernels_agree_with_the_python_they_replaced(seed: int, monkeypatch, capsys) -> None:
     monkeypatch.setattr(kernel_fuzz, "SENTENCES", SHARED / "corpora" / "lingua-sentences")
     checks = kernel_fuzz.Checks(seed, 60)
-    for step in (
-        checks.language_strings,
-        checks.language_texts,
-        checks.dedup_words,
-        checks.dedup_units,
-        checks.boilerplate_rows,
-    ):
-        step()
+    checks.run_all()
     assert checks.bad == 0, capsys.readouterr().out
     # every check ran on some input (an empty corpus folder would make this pass vacuously)
     assert len(checks.counts) == 6 and all(n > 0 for n in checks.counts.values()), checks.counts
