@@ -58,7 +58,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from itertools import accumulate, repeat
 from operator import itemgetter
@@ -396,8 +396,13 @@ class _ProfileMap:
     def __init__(self, grams: list[str], langs: list[str], starts: np.ndarray, lang_ids: np.ndarray, probs: np.ndarray):
         self.langs = langs
         self.grams = grams
-        self.row = dict(zip(grams, range(len(grams)), strict=True))
         self.starts, self.lang_ids, self.probs = starts, lang_ids, probs
+
+    @cached_property
+    def row(self) -> dict[str, int]:
+        """Each n-gram's row, made at first use: the stage's own path (`_compiled_ngram_ids`) goes by the
+        n-grams' `language_kernels.gram_table` and never asks it (~12 ms of a fresh process's set-up)."""
+        return dict(zip(self.grams, range(len(self.grams)), strict=True))
 
     def __contains__(self, gram: object) -> bool:
         return gram in self.row
