@@ -18,3 +18,17 @@ def test_the_langdetect_profile_map_makes_its_ngram_dict_only_when_asked() -> No
     assert gram in saved and "no such n-gram" not in saved and len(saved) == len(saved.grams)
     assert saved[gram].tobytes() == profile_map[gram].tobytes()
     assert saved.row[gram] == 1234 and np.count_nonzero(saved[gram]) > 0
+
+
+def test_the_upper_case_table_is_str_isupper_and_comes_from_the_saved_case_table(monkeypatch) -> None:
+    # it was built from str.isupper in every process (~3-5 ms); now it is the saved case table's bit
+    lang._upper_table.cache_clear()
+    asked = []
+    case_table = lang._case_table
+    monkeypatch.setattr(lang, "_case_table", lambda: asked.append(1) or case_table())
+    try:
+        table = lang._upper_table()
+    finally:
+        lang._upper_table.cache_clear()
+    want = np.fromiter(map(str.isupper, map(chr, range(0x10000))), dtype=np.bool_, count=0x10000)
+    assert asked == [1] and table.dtype == np.bool_ and np.array_equal(table, want)
