@@ -63,3 +63,31 @@ def test_boilerplates_breadcrumb_table_is_saved_per_roots_read_back_and_rebuilt_
     assert np.array_equal(boilerplate._crumb_classes(*args), built)
     assert saved.read_bytes() != bytes(data)
     boilerplate._crumb_classes.cache_clear()
+
+
+def test_the_langdetect_profile_map_is_saved_with_its_gram_table_made_by_the_code_its_key_names(
+    tmp_path, monkeypatch
+) -> None:
+    # the gram table (~10 ms) and the n-gram list it was made from (~5 ms) were made in every process that
+    # detects with langdetect; the saved copy holds the table, under a key that holds the code making it
+    from pipeline.stages import language_kernels
+
+    key, _ = lang._profile_cache_key()
+    built = lang._ProfileMap.build(*_langdetect_map())
+    data = built.to_bytes(key)
+    assert data is not None
+    loaded = lang._ProfileMap.from_bytes(data, key)
+    assert loaded is not None
+    keys, ids = loaded.gram_table()
+    assert "grams" not in vars(loaded) and "row" not in vars(loaded)  # (neither list nor dict made)
+    want_keys, want_ids = language_kernels.gram_table(built.grams)
+    assert np.array_equal(keys, want_keys) and np.array_equal(ids, want_ids)
+    assert keys.flags.writeable and ids.flags.writeable  # (the kernels' compiled signature)
+    assert loaded.grams == built.grams and len(loaded) == len(built.grams)
+    monkeypatch.setattr(language_kernels, "_GOLDEN", language_kernels._GOLDEN + np.uint64(2))
+    assert lang._profile_cache_key()[0] != key  # another hash: another table, another file
+
+
+def _langdetect_map() -> tuple[dict, list]:
+    reference = lang._reference_factory()
+    return reference.word_lang_prob_map, reference.langlist
