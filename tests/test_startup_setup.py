@@ -91,3 +91,31 @@ def test_the_langdetect_profile_map_is_saved_with_its_gram_table_made_by_the_cod
 def _langdetect_map() -> tuple[dict, list]:
     reference = lang._reference_factory()
     return reference.word_lang_prob_map, reference.langlist
+
+
+def test_a_saved_profile_map_without_its_gram_table_or_with_a_wrong_one_is_built_again(tmp_path) -> None:
+    # a copy in the earlier form (no table) or with a table of another type under the same key is not used
+    import io
+
+    from pipeline.stages.base import cached_build
+
+    key, _ = lang._profile_cache_key()
+    built = lang._ProfileMap.build(*_langdetect_map())
+    good = np.load(io.BytesIO(built.to_bytes(key)))
+    forms = {
+        "no table": {k: good[k] for k in good.files if not k.startswith("table_")},
+        "wrong type": {**{k: good[k] for k in good.files}, "table_keys": good["table_keys"].astype(np.int64)},
+    }
+    for name, arrays in forms.items():
+        saved = io.BytesIO()
+        np.savez(saved, **arrays)
+        path, builds = tmp_path / f"{name}.npz", []
+        path.write_bytes(saved.getvalue())
+        got = cached_build(
+            path,
+            lambda d: lang._ProfileMap.from_bytes(d, key),
+            lambda builds=builds: builds.append(1) or built,
+            lambda m: m.to_bytes(key),
+        )
+        assert got is built and builds == [1], name
+        assert lang._ProfileMap.from_bytes(path.read_bytes(), key) is not None  # (saved again, whole)
