@@ -257,3 +257,39 @@ def test_cache_folders_are_probed_once_and_the_codegen_key_computed_once() -> No
     done = subprocess.run([sys.executable, "-c", _PROBES], capture_output=True, text=True, check=False, env=_ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split() == ["1", "1", "True", "1"], done.stdout
+
+
+_ENVIRONMENTS = """
+import pickle, sys
+import numpy as np
+from numba.core.environment import Environment
+from pipeline.stages import text_kernels
+cps = np.array([104, 10, 105, 33, 10, 106], dtype=np.uint32)
+kind = np.zeros(0x110000, dtype=np.uint8)
+kind[10] = 1
+before = np.zeros((1, 1), dtype=np.bool_)
+got = text_kernels.lead_positions(cps, kind, before)
+# its code inlined numba's np.empty and slicing (numba.np.arrayobj): their environments, not that module
+unimported = "numba.np.arrayobj" not in sys.modules
+stand_ins = [e for e in list(Environment._memo.values()) if e.globals == {"__name__": "numba.np.arrayobj"}]
+again = pickle.loads(pickle.dumps(stand_ins[0])) if stand_ins else None
+# a kernel compiled afterwards in the same process imports what it needs and calls the loaded one
+import numba
+@numba.njit
+def leads_and_more(a, k, b):
+    out = np.empty(2, np.int64)
+    out[:] = text_kernels.lead_positions(a, k, b).size
+    return out
+print(unimported, bool(stand_ins), again is stand_ins[0] if stand_ins else None,
+      got.tolist() == text_kernels.lead_positions.py_func(cps, kind, before).tolist(),
+      leads_and_more(cps, kind, before).tolist() == [got.size] * 2)
+"""
+
+
+def test_a_loaded_kernels_environments_of_numbas_own_modules_import_none_of_them() -> None:
+    # numba imported numba.np.arrayobj and the array registry (~25 ms of a run's kernel loads) to give the
+    # environments of its inlined implementations their module's globals, which only object mode reads
+    subprocess.run([sys.executable, "-c", _ENVIRONMENTS], capture_output=True, check=True, env=_ENV)  # (cached)
+    done = subprocess.run([sys.executable, "-c", _ENVIRONMENTS], capture_output=True, text=True, check=False, env=_ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["True"] * 5, done.stdout

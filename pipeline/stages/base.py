@@ -168,13 +168,20 @@ def save_cache_file(path: Path, data: bytes) -> bool:
 
 
 def cached_table(
-    folder: Path, name: str, build: Callable[[], Any], constants: ModuleType, *patterns: Any, size: int | None = None
+    folder: Path,
+    name: str,
+    build: Callable[[], Any],
+    constants: ModuleType,
+    *patterns: Any,
+    size: int | None = None,
+    inputs: Any = None,
 ) -> Any:
     """``build()``, a numpy table by code point, read from the copy an earlier process saved in ``folder``
     (`cached_build`). The file name holds a hash of what the table depends on (the builder's source, the
-    ``patterns`` it matches, this Python (its ``str`` predicates), its Unicode data, ``regex``, the integer
-    constants of the ``constants`` module (a kernels module's class bits)), so a change to any builds and saves
-    a new one. The copy carries a SHA-256 of its bytes: a damaged one is rebuilt; ``size``: its length."""
+    ``patterns`` it matches, ``inputs`` (JSON: the values a closure ``build`` uses), this Python (its ``str``
+    predicates), its Unicode data, ``regex``, the integer constants of the ``constants`` module (a kernels
+    module's class bits)), so a change to any builds and saves a new one. The copy carries a SHA-256 of its
+    bytes: a damaged one is rebuilt; ``size``: its length."""
     import hashlib
     import json
     import unicodedata
@@ -187,6 +194,8 @@ def cached_table(
     bits = sorted((k, int(v)) for k, v in vars(constants).items() if k.isupper() and isinstance(v, int))
     depends = [(p.pattern, int(p.flags)) for p in patterns]
     key = [source, depends, sys.version, unicodedata.unidata_version, regex.__version__, bits]
+    if inputs is not None:
+        key.append(inputs)
     digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
     return cached_build(folder / f"{name}-{digest}.npy", partial(read_table, size=size), build, table_bytes)
 

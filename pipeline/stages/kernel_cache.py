@@ -29,8 +29,10 @@ triple, CPU and its features, optimization options), and loaded like a cached ke
 from __future__ import annotations
 
 import hashlib
+import io
 import marshal
 import os
+import pickle
 import struct
 import sys
 from collections.abc import Iterator, Mapping
@@ -163,9 +165,6 @@ DATA_MARK = b"\0ccsha256"
 def _check_data_files() -> None:
     """Make numba's cache write its data and index files with DATA_MARK and a checksum, and read only files
     that pass."""
-    import hashlib
-    import pickle
-
     from numba.core.caching import IndexDataCacheFile
 
     save_data = IndexDataCacheFile.__dict__.get("_save_data")
@@ -193,8 +192,8 @@ def _check_data_files() -> None:
         payload = _checked(data)
         if payload is None:
             raise OSError(f"{path}: not written by this check or damaged")  # (IndexDataCacheFile.load: a miss)
-        with blas_hidden():  # (its environments may import the array registry: see there)
-            return pickle.loads(payload)
+        with blas_hidden():  # (an environment of a module of the user's may import the array registry)
+            return _KernelUnpickler(io.BytesIO(payload)).load()
 
     def _save_index(self: Any, overloads: dict[Any, str]) -> None:
         payload = self._dump((self._source_stamp, overloads))
@@ -226,6 +225,40 @@ def _check_data_files() -> None:
     IndexDataCacheFile._load_data = _load_data  # type: ignore[method-assign]
     IndexDataCacheFile._save_index = _save_index  # type: ignore[method-assign]
     IndexDataCacheFile._load_index = _load_index  # type: ignore[method-assign]
+
+
+def _rebuild_env(modname: str, consts: list[Any], env_name: str) -> Any:
+    """numba's ``environment._rebuild_env`` (a cached kernel's environments, one per function its code holds),
+    but for a function of numba's own whose module is not imported yet: its environment gets a stand-in for the
+    module's globals (``{"__name__": modname}``) instead of importing the module. Most of a kernel's environments
+    are those of numba's implementations it inlined (``np.empty`` is ``numba.np.arrayobj``'s, ``str`` methods
+    ``numba.cpython.unicode``'s), and importing those modules for them (the array registry and its imports:
+    arrayobj, arraymath, charseq, unicode, listobj) was ~40 % of loading a run's kernels (~25 ms). The globals
+    are read only by object-mode code (``pylowering``), which numba's implementations never are; the constants
+    (what compiled code reads from its environment) are the saved ones either way, and ``__name__`` is what
+    pickling the environment again saves."""
+    from numba.core import environment
+
+    env = environment.lookup_environment(env_name)
+    if env is not None:
+        return env
+    module = sys.modules.get(modname)
+    if module is None and not modname.startswith("numba."):
+        return environment._rebuild_env(modname, consts, env_name)  # (imports it: a module of the user's)
+    env = environment.Environment(module.__dict__ if module is not None else {"__name__": modname})
+    env.consts[:] = consts
+    env.env_name = env_name
+    environment.Environment._memo[env_name] = env
+    return env
+
+
+class _KernelUnpickler(pickle.Unpickler):
+    """Unpickles a cached kernel with `_rebuild_env` in place of numba's."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "numba.core.environment" and name == "_rebuild_env":
+            return _rebuild_env
+        return super().find_class(module, name)
 
 
 _BLAS = "scipy.linalg.cython_blas"

@@ -58,7 +58,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from itertools import accumulate, repeat
 from operator import itemgetter
@@ -84,7 +84,7 @@ from pipeline.stages.base import (
     with_digest,
     without_digest,
 )
-from pipeline.stages.text_kernels import code_points
+from pipeline.stages.text_kernels import code_points, table_size
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
 # (plus the prolonged sound mark, which is Common) are one "Kana" script.
@@ -380,12 +380,16 @@ def _profile_cache_key() -> tuple[str, Path]:
 
     folder = Path(detector_factory.PROFILES_DIRECTORY)
     files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in map(folder.joinpath, os.listdir(folder))]
-    key = json.dumps([_PROFILE_CACHE_VERSION, str(folder), files])
+    # the gram table saved with the map is made by this code (its hash and probing)
+    k = language_kernels
+    table_code = [source_of(f.__code__) for f in (k.gram_table, k._put_grams.py_func, k._slot.py_func)]
+    table_code += [source_of(table_size.py_func.__code__), int(k._GOLDEN)]
+    key = json.dumps([_PROFILE_CACHE_VERSION, str(folder), files, table_code])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     return key, _CACHE_DIR / f"langdetect_profiles-{digest}.npz"
 
 
-_PROFILE_CACHE_VERSION = 1
+_PROFILE_CACHE_VERSION = 2  # (2: the gram table saved with the map)
 
 
 class _ProfileMap:
@@ -396,8 +400,35 @@ class _ProfileMap:
     def __init__(self, grams: list[str], langs: list[str], starts: np.ndarray, lang_ids: np.ndarray, probs: np.ndarray):
         self.langs = langs
         self.grams = grams
-        self.row = dict(zip(grams, range(len(grams)), strict=True))
         self.starts, self.lang_ids, self.probs = starts, lang_ids, probs
+
+    @classmethod
+    def _from_joined(
+        cls, joined: str, langs: list[str], starts: np.ndarray, lang_ids: np.ndarray, probs: np.ndarray
+    ) -> _ProfileMap:
+        """The map of the n-grams ``joined`` holds between NUL characters (none holds one: `to_bytes`), whose
+        list is made only when asked for (the stage's own path needs only `gram_table`)."""
+        self = cls.__new__(cls)
+        self.langs, self._joined = langs, joined
+        self.starts, self.lang_ids, self.probs = starts, lang_ids, probs
+        return self
+
+    @cached_property
+    def grams(self) -> list[str]:  # (only a map made by `_from_joined` gets here: __init__ sets it)
+        return self._joined.split("\x00")
+
+    @cached_property
+    def row(self) -> dict[str, int]:
+        """Each n-gram's row, made at first use: the stage's own path (`_compiled_ngram_ids`) goes by the
+        n-grams' `language_kernels.gram_table` and never asks it (~12 ms of a fresh process's set-up)."""
+        return dict(zip(self.grams, range(len(self.grams)), strict=True))
+
+    def gram_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """`language_kernels.gram_table` of the n-grams: for a map read from its saved copy, the table saved with
+        it (made by the same code: the copy's key holds that code, `_profile_cache_key`); building it took ~10 ms
+        and splitting the saved n-grams into a list for it ~5 ms of every process that detects with langdetect."""
+        saved = self.__dict__.get("_table")
+        return saved if saved is not None else language_kernels.gram_table(self.grams)
 
     def __contains__(self, gram: object) -> bool:
         return gram in self.row
@@ -410,7 +441,7 @@ class _ProfileMap:
         return out
 
     def __len__(self) -> int:
-        return len(self.row)
+        return len(self.starts) - 1
 
     @classmethod
     def build(cls, word_lang_prob_map: dict[str, list[float]], langs: list[str]) -> _ProfileMap:
@@ -426,6 +457,7 @@ class _ProfileMap:
         grams = "\x00".join(self.row)
         if grams.count("\x00") != len(self.row) - 1:
             return None  # an n-gram holding the separator: not saved (each process loads the profiles)
+        table = self.gram_table()
         saved = io.BytesIO()
         np.savez(
             saved,
@@ -435,6 +467,8 @@ class _ProfileMap:
             starts=self.starts,
             lang_ids=self.lang_ids,
             probs=self.probs,
+            table_keys=table[0],
+            table_ids=table[1],
         )
         return saved.getvalue()
 
@@ -444,9 +478,14 @@ class _ProfileMap:
         with np.load(io.BytesIO(data), allow_pickle=False) as f:
             if str(f["key"]) != key:
                 return None
-            grams = f["grams"].tobytes().decode("utf-8", "surrogatepass").split("\x00")
+            joined = f["grams"].tobytes().decode("utf-8", "surrogatepass")
             langs = str(f["langs"]).split("\x00")
-            return cls(grams, langs, f["starts"], f["lang_ids"], f["probs"])
+            loaded = cls._from_joined(joined, langs, f["starts"], f["lang_ids"], f["probs"])
+            keys, ids = f["table_keys"], f["table_ids"]
+            if keys.dtype != np.uint64 or ids.dtype != np.int64 or keys.shape != ids.shape or keys.ndim != 1:
+                return None
+            loaded._table = (keys, ids)
+            return loaded
 
 
 def _probabilities(detector, keep_random: bool = True) -> list:
@@ -636,8 +675,10 @@ def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _upper_table() -> np.ndarray:
-    """`str.isupper` of every code point below U+10000 (~5 ms)."""
-    return np.fromiter(map(str.isupper, map(chr, range(0x10000))), dtype=np.bool_, count=0x10000)
+    """`str.isupper` of every code point below U+10000: `_case_table`'s `CASE_UPPER` bit (that table is saved
+    beside the package; building this one took ~3-5 ms of every process that detects with langdetect)."""
+    assert language_kernels.WORD_TABLE_SIZE == 0x10000
+    return (_case_table() & language_kernels.CASE_UPPER) != 0
 
 
 class _NgramRows:
@@ -653,8 +694,8 @@ class _NgramRows:
         self.grams: tuple[np.ndarray, np.ndarray] | None = None
         self.by_gram: np.ndarray | None = None
         if isinstance(probs, _ProfileMap):
-            self.grams = language_kernels.gram_table(probs.grams)
-            self.by_gram = np.zeros(len(probs.grams), dtype=np.int64)
+            self.grams = probs.gram_table()
+            self.by_gram = np.zeros(len(probs), dtype=np.int64)
 
     def add(self, ngram: str) -> int:
         row = self.n_rows

@@ -1,0 +1,121 @@
+"""A fresh process's set-up (session 20, s20-start): first-use tables that are made only when asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.stages import language as lang
+
+
+def test_the_langdetect_profile_map_makes_its_ngram_dict_only_when_asked() -> None:
+    # the stage's own path goes by the n-grams' gram_table: a dict of ~88k n-grams made in every process
+    # (~12 ms) was never read; langdetect's questions (`in`, `[]`, len) still get langdetect's answers
+    factory = lang._factory()
+    profile_map = factory.word_lang_prob_map
+    saved = lang._ProfileMap.from_bytes(profile_map.to_bytes("key"), "key")
+    assert saved is not None and "row" not in vars(saved)
+    gram = saved.grams[1234]
+    assert gram in saved and "no such n-gram" not in saved and len(saved) == len(saved.grams)
+    assert saved[gram].tobytes() == profile_map[gram].tobytes()
+    assert saved.row[gram] == 1234 and np.count_nonzero(saved[gram]) > 0
+
+
+def test_the_upper_case_table_is_str_isupper_and_comes_from_the_saved_case_table(monkeypatch) -> None:
+    # it was built from str.isupper in every process (~3-5 ms); now it is the saved case table's bit
+    lang._upper_table.cache_clear()
+    asked = []
+    case_table = lang._case_table
+    monkeypatch.setattr(lang, "_case_table", lambda: asked.append(1) or case_table())
+    try:
+        table = lang._upper_table()
+    finally:
+        lang._upper_table.cache_clear()
+    want = np.fromiter(map(str.isupper, map(chr, range(0x10000))), dtype=np.bool_, count=0x10000)
+    assert asked == [1] and table.dtype == np.bool_ and np.array_equal(table, want)
+
+
+def test_boilerplates_breadcrumb_table_is_saved_per_roots_read_back_and_rebuilt_when_damaged(
+    tmp_path, monkeypatch
+) -> None:
+    # built in every process (~5 ms: a case-insensitive scan of the BMP); now saved beside the package under a
+    # name that holds the roots and heads it was built for
+    from pipeline.stages import boilerplate
+
+    monkeypatch.setattr(boilerplate, "_TABLE_CACHE_DIR", tmp_path)
+    args = (frozenset({"Home", "Startseite", "Accueil"}), frozenset("HSA"), frozenset({">", "»"}))
+    boilerplate._crumb_classes.cache_clear()
+    built = boilerplate._crumb_classes(*args)
+    [saved] = tmp_path.glob("boilerplate_crumbs-*.npy")
+    boilerplate._crumb_classes.cache_clear()
+    real_regex = boilerplate.regex
+    monkeypatch.setattr(boilerplate, "regex", None)  # (building again would fail)
+    read = boilerplate._crumb_classes(*args)
+    assert read.dtype == np.uint8 and np.array_equal(read, built) and read.flags.writeable
+    monkeypatch.setattr(boilerplate, "regex", real_regex)
+    other = boilerplate._crumb_classes(frozenset({"Inicio"}), frozenset("I"), None)
+    assert len(list(tmp_path.glob("boilerplate_crumbs-*.npy"))) == 2 and not np.array_equal(other, built)
+    last = boilerplate.kernels.CRUMB_ROOT_LAST
+    assert other[ord("o")] & last and not built[ord("o")] & last and built[ord("e")] & last
+    data = bytearray(saved.read_bytes())
+    data[-1] ^= 0xFF  # a flipped bit in the table: found by the digest, built and saved again
+    saved.write_bytes(bytes(data))
+    boilerplate._crumb_classes.cache_clear()
+    assert np.array_equal(boilerplate._crumb_classes(*args), built)
+    assert saved.read_bytes() != bytes(data)
+    boilerplate._crumb_classes.cache_clear()
+
+
+def test_the_langdetect_profile_map_is_saved_with_its_gram_table_made_by_the_code_its_key_names(
+    tmp_path, monkeypatch
+) -> None:
+    # the gram table (~10 ms) and the n-gram list it was made from (~5 ms) were made in every process that
+    # detects with langdetect; the saved copy holds the table, under a key that holds the code making it
+    from pipeline.stages import language_kernels
+
+    key, _ = lang._profile_cache_key()
+    built = lang._ProfileMap.build(*_langdetect_map())
+    data = built.to_bytes(key)
+    assert data is not None
+    loaded = lang._ProfileMap.from_bytes(data, key)
+    assert loaded is not None
+    keys, ids = loaded.gram_table()
+    assert "grams" not in vars(loaded) and "row" not in vars(loaded)  # (neither list nor dict made)
+    want_keys, want_ids = language_kernels.gram_table(built.grams)
+    assert np.array_equal(keys, want_keys) and np.array_equal(ids, want_ids)
+    assert keys.flags.writeable and ids.flags.writeable  # (the kernels' compiled signature)
+    assert loaded.grams == built.grams and len(loaded) == len(built.grams)
+    monkeypatch.setattr(language_kernels, "_GOLDEN", language_kernels._GOLDEN + np.uint64(2))
+    assert lang._profile_cache_key()[0] != key  # another hash: another table, another file
+
+
+def _langdetect_map() -> tuple[dict, list]:
+    reference = lang._reference_factory()
+    return reference.word_lang_prob_map, reference.langlist
+
+
+def test_a_saved_profile_map_without_its_gram_table_or_with_a_wrong_one_is_built_again(tmp_path) -> None:
+    # a copy in the earlier form (no table) or with a table of another type under the same key is not used
+    import io
+
+    from pipeline.stages.base import cached_build
+
+    key, _ = lang._profile_cache_key()
+    built = lang._ProfileMap.build(*_langdetect_map())
+    good = np.load(io.BytesIO(built.to_bytes(key)))
+    forms = {
+        "no table": {k: good[k] for k in good.files if not k.startswith("table_")},
+        "wrong type": {**{k: good[k] for k in good.files}, "table_keys": good["table_keys"].astype(np.int64)},
+    }
+    for name, arrays in forms.items():
+        saved = io.BytesIO()
+        np.savez(saved, **arrays)
+        path, builds = tmp_path / f"{name}.npz", []
+        path.write_bytes(saved.getvalue())
+        got = cached_build(
+            path,
+            lambda d: lang._ProfileMap.from_bytes(d, key),
+            lambda builds=builds: builds.append(1) or built,
+            lambda m: m.to_bytes(key),
+        )
+        assert got is built and builds == [1], name
+        assert lang._ProfileMap.from_bytes(path.read_bytes(), key) is not None  # (saved again, whole)
