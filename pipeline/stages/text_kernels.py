@@ -82,3 +82,30 @@ def lead_positions(cps: np.ndarray, kind: np.ndarray, before: np.ndarray) -> np.
             out[n] = i
             n += 1
     return out[:n]
+
+
+# In ``lead_scan``'s kind table: a code point after which the text may not be NFC (unicodedata's quick check
+# would not answer "yes" for it), beside the kind ``lead_positions`` reads in the low bits.
+NOT_NFC_SAFE = 0x80
+
+
+@numba.njit(cache=True, nogil=True)
+def lead_scan(cps: np.ndarray, kind: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``lead_positions`` of ``kind & ~NOT_NFC_SAFE``, and whether no code point has NOT_NFC_SAFE: the same
+    pass answers both (a separate check of every character cost about what it saved)."""
+    out = np.empty(cps.size, np.int64)
+    n = 0
+    safe = True
+    for i in range(cps.size):
+        k = kind[cps[i]]
+        if k == 0:
+            continue
+        if k >= NOT_NFC_SAFE:
+            safe = False
+            k -= NOT_NFC_SAFE
+            if k == 0:
+                continue
+        if k == 1 or (i > 0 and cps[i - 1] < before.shape[1] and before[k - 2, cps[i - 1]]):
+            out[n] = i
+            n += 1
+    return out[:n], safe
