@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, table_size
+from pipeline.stages.xxh3_kernel import xxh3_64
 
 # Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
 DIGIT, UPPER, ALPHA, ALNUM, SPACE, WORD = 1, 2, 4, 8, 16, 32
@@ -1845,12 +1846,14 @@ def recurring_distinct(
     min_words: int,
     out: np.ndarray,
     marks: np.ndarray,
+    hashes: np.ndarray,
 ) -> tuple[int, int]:
     """``recurring_keys`` with only the distinct keys written (first occurrence order, joined by newlines,
-    none empty) and ``marks[k]`` of the k-th of them (RECURRING_COUNTED or RECURRING_SITE: a function of
-    the key). Returns (bytes written, keys), or (-1, 0) at the first line Python must normalise (the caller
-    then runs recurring_keys). In Python, the split of every line's key, and the dict that dropped the
-    repeated ones, took ~0.1 s of CPU on 40 MB of web text, as long as this pass."""
+    none empty), ``marks[k]`` of the k-th of them (RECURRING_COUNTED or RECURRING_SITE: a function of
+    the key) and ``hashes[k]``, the xxh3_64 of its UTF-8 (``line_hash``'s). Returns (bytes written, keys),
+    or (-1, 0) at the first line Python must normalise (the caller then runs recurring_keys). In Python,
+    the split of every line's key, and the dict that dropped the repeated ones, took ~0.1 s of CPU on
+    40 MB of web text, as long as this pass."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
     mask = table_size(marks.size) - 1  # (a mark per line: at least as many as the distinct keys)
@@ -1889,10 +1892,41 @@ def recurring_distinct(
                 if not seen:  # (a repeat is left where it was written: the next key overwrites it)
                     slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
                     marks[count] = mark
+                    hashes[count] = xxh3_64(out, w0, w1 - w0)
                     count += 1
                     w = w1
         b = p + 1
     return w, count
+
+
+@numba.njit(cache=True, nogil=True)
+def recurring_hashes(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    max_chars: int,
+    min_words: int,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """boilerplate's first-pass part of a text in one call: ``recurring_distinct``'s distinct keys as the
+    xxh3_64 of their UTF-8 (what ``line_hash`` gives a key) and whether each counts corpus-wide
+    (RECURRING_COUNTED), in first occurrence order. (-1, empty, empty) where Python must normalise a line.
+    Splitting the keys into bytes objects and hashing each with a Python call, and counting the lines for
+    the marks, took a quarter of the first pass's part."""
+    n = points.size
+    lines = 1
+    for p in range(n):
+        lines += points[p] == NEWLINE
+    out = np.empty(3 * n + 1, dtype=np.uint8)
+    marks = np.empty(lines, dtype=np.uint8)
+    hashes = np.empty(lines, dtype=np.uint64)
+    size, count = recurring_distinct(points, classes, lower, key_classes, max_chars, min_words, out, marks, hashes)
+    if size < 0:
+        return -1, hashes[:0], np.empty(0, dtype=np.bool_)
+    counted = np.empty(count, dtype=np.bool_)
+    for k in range(count):
+        counted[k] = marks[k] == RECURRING_COUNTED
+    return count, hashes[:count].copy(), counted
 
 
 # --- The rule loop of a document (BoilerplateStage._rule_verdicts) over the line cache's columns. ---
