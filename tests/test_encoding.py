@@ -191,6 +191,23 @@ def test_a_text_of_nfc_safe_characters_is_nfc_and_the_fixer_skips_unicodedatas_c
     for text in texts:
         assert _fix(stage, text) == ftfy.fix_text(text, stage.ftfy_config), text
     assert texts[0] not in asked and texts[1] in asked
+    # A text a fixer changes (line breaks, a C1 control): normalized again only if the result may not be NFC;
+    # under ftfy-default, width folding makes half-width katakana's sound mark a combining one (then composed).
+    normalized: list[str] = []
+    real_normalize = unicodedata.normalize
+    monkeypatch.setattr(
+        enc.unicodedata, "normalize", lambda form, text: normalized.append(text) or real_normalize(form, text)
+    )
+    seen = 0
+    for preset in PRESET_NAMES:
+        stage = _stage(preset)
+        for text in ["Line one\r\nline two\r\n", "Price \x80 5\r\n", "ｶﾞｲﾄﾞ\r\n", "Cafe\u0301\r\n", "ok\x1b[1m bold"]:
+            expected = ftfy.fix_text(text, stage.ftfy_config)
+            del normalized[seen:]  # (only the fixer's own calls)
+            assert _fix(stage, text) == expected, (preset, text)
+            seen = len(normalized)
+    assert not any(text.startswith(("Line one", "ok")) for text in normalized)  # ("Price": ftfy's own, a C1 control)
+    assert any(text.startswith("Cafe") for text in normalized)
 
 
 _STAGES: dict[str, EncodingStage] = {}
