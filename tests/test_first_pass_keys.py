@@ -51,6 +51,7 @@ def _keys(text: str, distinct: bool, min_words: int = 4) -> tuple[list[bytes], l
 def test_distinct_keys_are_every_lines_keys_without_repeats() -> None:
     rng = random.Random(5)
     words = ["Home", "home", "NEWS", "about us", "Über", "ßtraße", "北京", "the", "a", "»", "|", "  ", "\t", "x" * 2500]
+    words += ["« »", "- –", "\u00a0", "•", "\U0001f600" + "y" * 2100]  # edges and spaces; a line too long to count
     texts = [
         "",
         "\n",
