@@ -645,19 +645,22 @@ def _prepare_parts(stages: Shared, position: int, batch: Batch) -> Parts:
     learns from extracted text, not markup), then that stage's ``prepare_part`` of each. Their
     statistics are dropped: the real pass counts. Per document of the batch: its part (None if it was
     rejected), the bits of the stages that left it unchanged (see ``_UNCHANGED``), and whether it lives."""
+    from pipeline.stages.text_kernels import keeping_code_points  # (numba: not at the runner's import)
+
     here = stages.get()
     masks = [0] * len(batch.docs)
     before_cross = True
-    for i, stage in enumerate(here[:position]):
-        if stage is None or stage.cross_document:
-            before_cross = False
-        elif before_cross and i < 8:
-            _apply_noting(stage, i, batch, masks)
-        else:
-            apply_stage(stage, i, batch)
-    stage = here[position]
-    live = [doc.rejected is None for doc in batch.docs]
-    parts = [stage.prepare_part(doc) if alive else None for doc, alive in zip(batch.docs, live, strict=True)]
+    with keeping_code_points():  # (the encoding stage's and the part's, of a text encoding left as it was)
+        for i, stage in enumerate(here[:position]):
+            if stage is None or stage.cross_document:
+                before_cross = False
+            elif before_cross and i < 8:
+                _apply_noting(stage, i, batch, masks)
+            else:
+                apply_stage(stage, i, batch)
+        stage = here[position]
+        live = [doc.rejected is None for doc in batch.docs]
+        parts = [stage.prepare_part(doc) if alive else None for doc, alive in zip(batch.docs, live, strict=True)]
     stage.take_stats()
     settle_garbage()
     return parts, masks, live

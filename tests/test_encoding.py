@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 import re
+import unicodedata
 from pathlib import Path
 
 import ftfy
@@ -20,7 +21,7 @@ from pipeline.document import Document
 from pipeline.io import InputFile, decode_bytes, input_format, read_documents
 from pipeline.stages import encoding as enc
 from pipeline.stages.encoding import EncodingOptions, EncodingStage
-from pipeline.stages.text_kernels import code_points, lead_positions
+from pipeline.stages.text_kernels import code_points, lead_positions, lead_scan
 
 CASES_DIR = CORPORA / "ftfy-test-cases"
 PASS_FILES = ["in-the-wild.json", "synthetic.json", "language-names.json", "negative.json"]
@@ -154,6 +155,59 @@ def test_the_scan_is_tried_only_where_it_can_match_and_finds_every_match() -> No
             found = [(m.start(), m.group(), m.group(1)) for m in (fixer.scan.match(text, at) for at in tried) if m]
             assert found == every, (preset, text)
         assert lead_positions(code_points("a • b\n• c"), fixer._lead_kind, fixer._lead_before).size == 0
+        for text in texts[-300:]:  # lead_scan: the same positions
+            found, _ = lead_scan(code_points(text), fixer._scan_kind, fixer._lead_before)
+            assert found.tolist() == lead_positions(code_points(text), fixer._lead_kind, fixer._lead_before).tolist()
+
+
+def test_a_text_of_nfc_safe_characters_is_nfc_and_the_fixer_skips_unicodedatas_check(monkeypatch) -> None:
+    """``not_nfc_safe``: text made of the other code points is NFC (random strings of them, weighted to the
+    characters that start a canonical composition, Hangul's leading jamo and syllables), and lead_scan tells
+    whether a text holds a listed one. The fixer then
+    asks unicodedata.is_normalized only for texts with a listed character, with ftfy's output either way."""
+    unsafe = enc.not_nfc_safe()
+    listed = set(unsafe.tolist())
+    assert {0x0301, 0x1161, 0x11A8, 0x212B, 0x0340, 0xD800, 0x0CD5} <= listed  # a mark, jamo, singletons, ...
+    assert not {ord("a"), ord("é"), 0xAC00, 0x1100, 0x4E2D, 0x1F600} & listed
+    firsts = sorted(
+        {int(m.split()[0], 16) for c in range(0x30000) if (m := unicodedata.decomposition(chr(c))) and m[0] != "<"}
+        - listed
+    )
+    rng = random.Random(5)
+    pool = [chr(c) for c in firsts] + [chr(c) for c in (0x1100, 0x1112, 0xAC00, 0xAC01, ord("e"), ord("A"))]
+    anywhere = [c for c in rng.sample(range(0x30000), 20000) if c not in listed]
+    for _ in range(400):
+        text = "".join(rng.choice(pool) if rng.random() < 0.7 else chr(rng.choice(anywhere)) for _ in range(60))
+        assert unicodedata.is_normalized("NFC", text), [hex(ord(c)) for c in text]
+    assert len(listed) < 5000  # (of 1.1M code points: the check is skipped for nearly every text)
+    stage = _stage("preserve")
+    fixer = stage.fixer
+    assert lead_scan(code_points("Café 中文 😀"), fixer._scan_kind, fixer._lead_before)[1]
+    assert not lead_scan(code_points("Cafe\u0301"), fixer._scan_kind, fixer._lead_before)[1]
+    asked: list[str] = []
+    real = unicodedata.is_normalized
+    monkeypatch.setattr(enc.unicodedata, "is_normalized", lambda form, text: asked.append(text) or real(form, text))
+    texts = ["Café 中文 😀 • ok\n" * 3, "Cafe\u0301 and \u1100\u1161\n" * 2, "plain &amp; ok\n", "\u212b ring"]
+    for text in texts:
+        assert _fix(stage, text) == ftfy.fix_text(text, stage.ftfy_config), text
+    assert texts[0] not in asked and texts[1] in asked
+    # A text a fixer changes (line breaks, a C1 control): normalized again only if the result may not be NFC;
+    # under ftfy-default, width folding makes half-width katakana's sound mark a combining one (then composed).
+    normalized: list[str] = []
+    real_normalize = unicodedata.normalize
+    monkeypatch.setattr(
+        enc.unicodedata, "normalize", lambda form, text: normalized.append(text) or real_normalize(form, text)
+    )
+    seen = 0
+    for preset in PRESET_NAMES:
+        stage = _stage(preset)
+        for text in ["Line one\r\nline two\r\n", "Price \x80 5\r\n", "ｶﾞｲﾄﾞ\r\n", "Cafe\u0301\r\n", "ok\x1b[1m bold"]:
+            expected = ftfy.fix_text(text, stage.ftfy_config)
+            del normalized[seen:]  # (only the fixer's own calls)
+            assert _fix(stage, text) == expected, (preset, text)
+            seen = len(normalized)
+    assert not any(text.startswith(("Line one", "ok")) for text in normalized)  # ("Price": ftfy's own, a C1 control)
+    assert any(text.startswith("Cafe") for text in normalized)
 
 
 _STAGES: dict[str, EncodingStage] = {}

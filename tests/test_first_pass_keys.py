@@ -1,5 +1,6 @@
 """boilerplate's first pass: the distinct line keys of a document, from one compiled pass
-(``recurring_distinct``), are those of every line's key (``recurring_keys``) with the repeats dropped."""
+(``recurring_distinct``), are those of every line's key (``recurring_keys``) with the repeats dropped; their
+hashes (``recurring_hashes``, the first pass's part) are xxhash's of those keys."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import random
 from itertools import compress
 
 import numpy as np
+import xxhash
 
 from pipeline.document import Document
 from pipeline.stages import boilerplate_kernels as kernels
@@ -26,10 +28,18 @@ def _keys(text: str, distinct: bool, min_words: int = 4) -> tuple[list[bytes], l
     marks = np.empty(text.count("\n") + 1, dtype=np.uint8)
     tables = (_shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words, out, marks)
     if distinct:
-        size, count = kernels.recurring_distinct(points, *tables)
+        hashes = np.empty(marks.size, dtype=np.uint64)
+        size, count = kernels.recurring_distinct(points, *tables, hashes)
         if size < 0:
+            assert kernels.recurring_hashes(points, *tables[:5])[0] == -1
             return None
-        return (out[:size].tobytes().split(b"\n") if count else []), marks[:count].tolist()
+        keys = out[:size].tobytes().split(b"\n") if count else []
+        # recurring_hashes: the keys' xxh3_64 (line_hash's) and whether they count, in the same order
+        assert hashes[:count].tolist() == [xxhash.xxh3_64_intdigest(key) for key in keys]
+        found, hashed, counted = kernels.recurring_hashes(points, *tables[:5])
+        assert found == count and hashed.tolist() == hashes[:count].tolist()
+        assert counted.tolist() == [mark == kernels.RECURRING_COUNTED for mark in marks[:count].tolist()]
+        return keys, marks[:count].tolist()
     size = kernels.recurring_keys(points, *tables)
     keys, flags = out[:size].tobytes().split(b"\n"), marks.tolist()
     if kernels.RECURRING_FALLBACK in flags:
@@ -41,6 +51,7 @@ def _keys(text: str, distinct: bool, min_words: int = 4) -> tuple[list[bytes], l
 def test_distinct_keys_are_every_lines_keys_without_repeats() -> None:
     rng = random.Random(5)
     words = ["Home", "home", "NEWS", "about us", "Über", "ßtraße", "北京", "the", "a", "»", "|", "  ", "\t", "x" * 2500]
+    words += ["« »", "- –", "\u00a0", "•", "\U0001f600" + "y" * 2100]  # edges and spaces; a line too long to count
     texts = [
         "",
         "\n",

@@ -373,6 +373,39 @@ def test_the_first_pass_workers_send_a_batchs_parts_packed_and_they_unpack_equal
     assert isinstance(plain, list) and all(part is None for part in plain)
 
 
+def test_the_first_pass_makes_an_unchanged_texts_code_points_once_for_encoding_and_the_part(monkeypatch):
+    """Within a first-pass batch the encoding stage's scan and boilerplate's part share a text's code points
+    (``keeping_code_points``): made once per text encoding left as it was, again for one it changed, the same
+    parts as without; outside a first pass (or in another thread) nothing is kept."""
+    from pipeline.executors import Shared
+    from pipeline.stages import text_kernels
+    from pipeline.stages.boilerplate import BoilerplateStage
+    from pipeline.stages.encoding import EncodingStage
+
+    made: list[str] = []
+    real = text_kernels._UTF32_LE
+    monkeypatch.setattr(text_kernels, "_UTF32_LE", lambda text, errors: made.append(text) or real(text, errors))
+    texts = ["Home\nNews\nA first line of the article here.\nShare this", "Caf\u00c3\u00a9 menu\nok line", "x y z"]
+    docs = [Document(f"d{i}", text, "a.jsonl", record={"url": "https://s.example/x"}) for i, text in enumerate(texts)]
+    stages = [EncodingStage(), BoilerplateStage()]
+    parts, _, _ = _prepare_parts(Shared(value=stages), 1, Batch(docs))
+    ours = [*texts, "Café menu\nok line"]  # the second was repaired: its new text too
+    assert [made.count(text) for text in ours] == [1, 1, 1, 1]
+    made.clear()
+    fresh = [BoilerplateStage().prepare_part(Document("d", text, "a.jsonl")) for text in (texts[0], texts[0])]
+    assert made.count(texts[0]) == 2  # (not kept outside a first pass)
+    assert parts[0][1].tolist() == fresh[0][1].tolist()
+    with text_kernels.keeping_code_points():
+        first = text_kernels.code_points(texts[2])
+        assert text_kernels.code_points(texts[2]) is first and not first.flags.writeable
+        seen: list[object] = []
+        worker = threading.Thread(target=lambda: seen.append(text_kernels.code_points(texts[2])))
+        worker.start()
+        worker.join()
+        assert seen[0] is not first and seen[0].tolist() == first.tolist()
+    assert text_kernels.code_points(texts[2]) is not first
+
+
 @pytest.mark.parametrize("dedup_first", [False, True])
 def test_the_real_pass_skips_documents_the_first_pass_saw_a_stage_leave_unchanged(
     tmp_path: Path, dedup_first: bool

@@ -2618,19 +2618,17 @@ class BoilerplateStage(Stage):
             return None
         text = doc.text
         min_words = self.options.recurring_min_words
-        # The distinct line keys as UTF-8 (what line_hash hashes), in order, and whether they count: one
+        # The distinct line keys' hashes (line_hash's, of their UTF-8), in order, and whether they count: one
         # compiled pass, unless a line needs Python (below).
         points = code_points(text)
+        count, hashes, counted = kernels.recurring_hashes(
+            points, _shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words
+        )
+        if count >= 0:
+            return self.site_of(doc), hashes, counted
+        # Every line's key and whether it counts, the keys Python normalises put in.
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
         marks = np.empty(text.count("\n") + 1, dtype=np.uint8)
-        size, count = kernels.recurring_distinct(
-            points, _shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words, out, marks
-        )
-        if size >= 0:
-            distinct = out[:size].tobytes().split(b"\n") if count else []
-            hashes = np.fromiter(map(xxhash.xxh3_64_intdigest, distinct), dtype=np.uint64, count=count)
-            return self.site_of(doc), hashes, marks[:count] == kernels.RECURRING_COUNTED
-        # Every line's key and whether it counts, the keys Python normalises put in.
         size = kernels.recurring_keys(
             points, _shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words, out, marks
         )

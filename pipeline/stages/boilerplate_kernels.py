@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, table_size
+from pipeline.stages.xxh3_kernel import xxh3_64
 
 # Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
 DIGIT, UPPER, ALPHA, ALNUM, SPACE, WORD = 1, 2, 4, 8, 16, 32
@@ -1845,54 +1846,129 @@ def recurring_distinct(
     min_words: int,
     out: np.ndarray,
     marks: np.ndarray,
+    hashes: np.ndarray,
 ) -> tuple[int, int]:
     """``recurring_keys`` with only the distinct keys written (first occurrence order, joined by newlines,
-    none empty) and ``marks[k]`` of the k-th of them (RECURRING_COUNTED or RECURRING_SITE: a function of
-    the key). Returns (bytes written, keys), or (-1, 0) at the first line Python must normalise (the caller
-    then runs recurring_keys). In Python, the split of every line's key, and the dict that dropped the
-    repeated ones, took ~0.1 s of CPU on 40 MB of web text, as long as this pass."""
+    none empty), ``marks[k]`` of the k-th of them (RECURRING_COUNTED or RECURRING_SITE: a function of
+    the key) and ``hashes[k]``, the xxh3_64 of its UTF-8 (``line_hash``'s). Returns (bytes written, keys),
+    or (-1, 0) at the first line Python must normalise (the caller then runs recurring_keys). In Python,
+    the split of every line's key, and the dict that dropped the repeated ones, took ~0.1 s of CPU on
+    40 MB of web text, as long as this pass."""
     n = points.size
-    key = np.empty(n + 1, dtype=np.uint32)
     mask = table_size(marks.size) - 1  # (a mark per line: at least as many as the distinct keys)
     slot_start = np.full(mask + 1, -1, dtype=np.int64)  # the key's bytes in ``out``: start, end
     slot_end = np.empty(mask + 1, dtype=np.int64)
     slot_hash = np.empty(mask + 1, dtype=np.uint64)
     w = 0
     count = 0
-    b = 0
-    for p in range(n + 1):
-        if p < n and points[p] != NEWLINE:
-            continue
-        if 0 < p - b <= max_chars:
-            start, end, bad = _line_key(points, b, p, classes, lower, key_classes, key)
+    p = 0
+    while p <= n:
+        # One line, in one pass (``_line_key`` then ``_put_key`` took three: the line's end, its key, the
+        # key's bytes): the key's UTF-8 written from w0 as it is made, edge characters at its start skipped,
+        # the state after its last non-edge character kept (``ck_``), which ends it.
+        b = p
+        w0 = w + (count > 0)
+        q = w0
+        started = pending = bad = False
+        h = ck_h = FNV_OFFSET
+        spaces = cjk = ck_spaces = ck_cjk = 0
+        ck_w = w0
+        while p < n:
+            c = points[p]
+            if c == NEWLINE:
+                break
+            p += 1
             if bad:
-                return -1, 0
-            if end > start:
-                w0 = w + (count > 0)
-                if count > 0:
-                    out[w] = NEWLINE
-                w1, mark, h = _put_key(out, w0, key, start, end, key_classes, min_words)
-                j = np.int64(h & np.uint64(mask))
-                seen = False
-                while slot_start[j] >= 0:
-                    if slot_hash[j] == h and slot_end[j] - slot_start[j] == w1 - w0:
-                        same = True
-                        a = slot_start[j]
-                        for q in range(w1 - w0):
-                            if out[a + q] != out[w0 + q]:
-                                same = False
-                                break
-                        if same:
-                            seen = True
-                            break
-                    j = (j + 1) & mask
-                if not seen:  # (a repeat is left where it was written: the next key overwrites it)
-                    slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
-                    marks[count] = mark
-                    count += 1
-                    w = w1
-        b = p + 1
+                continue
+            if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
+                bad = True  # (Python normalises the line, if it is counted at all)
+                continue
+            if classes[c] & SPACE:
+                pending = started
+                continue
+            low = lower[c]
+            if low == NO_LOWER or c == 0x3A3:
+                bad = True
+                continue
+            edge = key_classes[low] & KEY_EDGE
+            if not started:
+                if edge:
+                    continue
+                started = True
+            elif pending:
+                out[q] = 32
+                q += 1
+                spaces += 1
+                h = (h ^ np.uint64(32)) * FNV_PRIME
+            pending = False
+            q = _put_utf8(out, q, low)
+            cjk += (key_classes[low] & KEY_CJK) != 0
+            h = (h ^ np.uint64(low)) * FNV_PRIME
+            if not edge:
+                ck_w, ck_h, ck_spaces, ck_cjk = q, h, spaces, cjk
+        length = p - b
+        p += 1  # (past the newline)
+        if not 0 < length <= max_chars:
+            continue
+        if bad:
+            return -1, 0
+        if not started:  # an empty key
+            continue
+        w1, h = ck_w, ck_h
+        mark = RECURRING_COUNTED if ck_spaces + 1 + ck_cjk // 2 >= min_words else RECURRING_SITE
+        if count > 0:
+            out[w] = NEWLINE
+        j = np.int64(h & np.uint64(mask))
+        seen = False
+        while slot_start[j] >= 0:
+            if slot_hash[j] == h and slot_end[j] - slot_start[j] == w1 - w0:
+                same = True
+                a = slot_start[j]
+                for t in range(w1 - w0):
+                    if out[a + t] != out[w0 + t]:
+                        same = False
+                        break
+                if same:
+                    seen = True
+                    break
+            j = (j + 1) & mask
+        if not seen:  # (a repeat is left where it was written: the next key overwrites it)
+            slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
+            marks[count] = mark
+            hashes[count] = xxh3_64(out, w0, w1 - w0)
+            count += 1
+            w = w1
     return w, count
+
+
+@numba.njit(cache=True, nogil=True)
+def recurring_hashes(
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    key_classes: np.ndarray,
+    max_chars: int,
+    min_words: int,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """boilerplate's first-pass part of a text in one call: ``recurring_distinct``'s distinct keys as the
+    xxh3_64 of their UTF-8 (what ``line_hash`` gives a key) and whether each counts corpus-wide
+    (RECURRING_COUNTED), in first occurrence order. (-1, empty, empty) where Python must normalise a line.
+    Splitting the keys into bytes objects and hashing each with a Python call, and counting the lines for
+    the marks, took a quarter of the first pass's part."""
+    n = points.size
+    lines = 1
+    for p in range(n):
+        lines += points[p] == NEWLINE
+    out = np.empty(3 * n + 1, dtype=np.uint8)
+    marks = np.empty(lines, dtype=np.uint8)
+    hashes = np.empty(lines, dtype=np.uint64)
+    size, count = recurring_distinct(points, classes, lower, key_classes, max_chars, min_words, out, marks, hashes)
+    if size < 0:
+        return -1, hashes[:0], np.empty(0, dtype=np.bool_)
+    counted = np.empty(count, dtype=np.bool_)
+    for k in range(count):
+        counted[k] = marks[k] == RECURRING_COUNTED
+    return count, hashes[:count].copy(), counted
 
 
 # --- The rule loop of a document (BoilerplateStage._rule_verdicts) over the line cache's columns. ---

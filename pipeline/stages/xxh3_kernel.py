@@ -1,0 +1,182 @@
+"""XXH3-64 (seed 0, the default secret) in a compiled kernel: ``xxhash.xxh3_64_intdigest`` of a run of bytes,
+for kernels that hash many short keys (boilerplate's first pass: one Python call and one bytes object a key
+cost more than the hashing). The algorithm of xxHash 0.8 (``XXH3_64bits``), checked against the library for
+every length up to 3,000 bytes (tests/test_xxh3_kernel.py)."""
+
+from __future__ import annotations
+
+from pipeline.stages import text_kernels  # noqa: F401 - numba as the stages import it (kernel cache, no scipy)
+
+import numba  # noqa: E402  # isort: skip
+import numpy as np  # noqa: E402  # isort: skip
+
+_SECRET = np.frombuffer(
+    bytes.fromhex(
+        "b8fe6c3923a44bbe7c01812cf721ad1cded46de9839097db7240a4a4b7b3671f"
+        "cb79e64eccc0e578825ad07dccff7221b8084674f743248ee03590e6813a264c"
+        "3c2852bb91c300cb88d0658b1b532ea371644897a20df94e3819ef46a9deacd8"
+        "a8fa763fe39c343ff9dcbbc7c70b4f1d8a51e04bcdb45931c89f7ec9d9787364"
+        "eac5ac8334d3ebc3c581a0fffa1363eb170ddd51b7f0da49d316552629d4689e"
+        "2b16be587d47a1fc8ff8b8d17ad031ce45cb3a8f95160428afd7fbcabb4b407e"
+    ),
+    dtype=np.uint8,
+).copy()
+SECRET_SIZE = 192
+
+P32_1 = np.uint64(0x9E3779B1)
+P32_2 = np.uint64(0x85EBCA77)
+P32_3 = np.uint64(0xC2B2AE3D)
+P64_1 = np.uint64(0x9E3779B185EBCA87)
+P64_2 = np.uint64(0xC2B2AE3D27D4EB4F)
+P64_3 = np.uint64(0x165667B19E3779F9)
+P64_4 = np.uint64(0x85EBCA77C2B2AE63)
+P64_5 = np.uint64(0x27D4EB2F165667C5)
+MX1 = np.uint64(0x165667919E3779F9)
+MX2 = np.uint64(0x9FB21C651E98DF25)
+LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _r64(b: np.ndarray, o: int) -> np.uint64:
+    v = np.uint64(0)
+    for k in range(8):
+        v |= np.uint64(b[o + k]) << np.uint64(8 * k)
+    return v
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _r32(b: np.ndarray, o: int) -> np.uint64:
+    v = np.uint64(0)
+    for k in range(4):
+        v |= np.uint64(b[o + k]) << np.uint64(8 * k)
+    return v
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fold(a: np.uint64, b: np.uint64) -> np.uint64:
+    """The 128-bit product of a and b, its halves xor-ed."""
+    a_lo, a_hi = a & LOW32, a >> np.uint64(32)
+    b_lo, b_hi = b & LOW32, b >> np.uint64(32)
+    lo_lo = a_lo * b_lo
+    hi_lo = a_hi * b_lo
+    lo_hi = a_lo * b_hi
+    hi_hi = a_hi * b_hi
+    cross = (lo_lo >> np.uint64(32)) + (hi_lo & LOW32) + lo_hi
+    upper = (hi_lo >> np.uint64(32)) + (cross >> np.uint64(32)) + hi_hi
+    lower = (cross << np.uint64(32)) | (lo_lo & LOW32)
+    return lower ^ upper
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _avalanche(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(37)
+    h *= MX1
+    return h ^ (h >> np.uint64(32))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _xxh64_avalanche(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(33)
+    h *= P64_2
+    h ^= h >> np.uint64(29)
+    h *= P64_3
+    return h ^ (h >> np.uint64(32))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rotl(x: np.uint64, r: int) -> np.uint64:
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix16(b: np.ndarray, o: int, s: np.ndarray, so: int) -> np.uint64:
+    return _fold(_r64(b, o) ^ _r64(s, so), _r64(b, o + 8) ^ _r64(s, so + 8))
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(acc: np.ndarray, b: np.ndarray, o: int, s: np.ndarray, so: int) -> None:
+    for i in range(8):
+        value = _r64(b, o + 8 * i)
+        key = value ^ _r64(s, so + 8 * i)
+        acc[i ^ 1] += value
+        acc[i] += (key & LOW32) * (key >> np.uint64(32))
+
+
+@numba.njit(cache=True, nogil=True)
+def _long(b: np.ndarray, o: int, n: int, s: np.ndarray) -> np.uint64:
+    acc = np.empty(8, dtype=np.uint64)
+    acc[0], acc[1], acc[2], acc[3] = P32_3, P64_1, P64_2, P64_3
+    acc[4], acc[5], acc[6], acc[7] = P64_4, P32_2, P64_5, P32_1
+    stripes = (SECRET_SIZE - 64) // 8
+    block = 64 * stripes
+    blocks = (n - 1) // block
+    for k in range(blocks):
+        for j in range(stripes):
+            _accumulate(acc, b, o + k * block + 64 * j, s, 8 * j)
+        for i in range(8):  # scramble
+            a = acc[i]
+            a ^= a >> np.uint64(47)
+            a ^= _r64(s, SECRET_SIZE - 64 + 8 * i)
+            acc[i] = a * P32_1
+    last = ((n - 1) - block * blocks) // 64
+    for j in range(last):
+        _accumulate(acc, b, o + blocks * block + 64 * j, s, 8 * j)
+    _accumulate(acc, b, o + n - 64, s, SECRET_SIZE - 64 - 7)
+    result = np.uint64(n) * P64_1
+    for i in range(4):
+        result += _fold(acc[2 * i] ^ _r64(s, 11 + 16 * i), acc[2 * i + 1] ^ _r64(s, 11 + 16 * i + 8))
+    return _avalanche(result)
+
+
+@numba.njit(cache=True, nogil=True)
+def xxh3_64(b: np.ndarray, o: int, n: int) -> np.uint64:
+    """``xxhash.xxh3_64_intdigest(bytes(b[o:o + n]))`` (``b``: uint8)."""
+    s = _SECRET
+    if n <= 16:
+        if n > 8:
+            lo = _r64(b, o) ^ (_r64(s, 24) ^ _r64(s, 32))
+            hi = _r64(b, o + n - 8) ^ (_r64(s, 40) ^ _r64(s, 48))
+            swapped = np.uint64(0)
+            for k in range(8):  # byte swap of lo
+                swapped |= ((lo >> np.uint64(8 * k)) & np.uint64(0xFF)) << np.uint64(56 - 8 * k)
+            return _avalanche(np.uint64(n) + swapped + hi + _fold(lo, hi))
+        if n >= 4:
+            first = _r32(b, o)
+            second = _r32(b, o + n - 4)
+            keyed = (second + (first << np.uint64(32))) ^ (_r64(s, 8) ^ _r64(s, 16))
+            keyed ^= _rotl(keyed, 49) ^ _rotl(keyed, 24)
+            keyed *= MX2
+            keyed ^= (keyed >> np.uint64(35)) + np.uint64(n)
+            keyed *= MX2
+            return keyed ^ (keyed >> np.uint64(28))
+        if n > 0:
+            c1 = np.uint64(b[o])
+            c2 = np.uint64(b[o + (n >> 1)])
+            c3 = np.uint64(b[o + n - 1])
+            combined = (c1 << np.uint64(16)) | (c2 << np.uint64(24)) | c3 | (np.uint64(n) << np.uint64(8))
+            return _xxh64_avalanche(combined ^ (_r32(s, 0) ^ _r32(s, 4)))
+        return _xxh64_avalanche(_r64(s, 56) ^ _r64(s, 64))
+    if n <= 128:
+        acc = np.uint64(n) * P64_1
+        if n > 32:
+            if n > 64:
+                if n > 96:
+                    acc += _mix16(b, o + 48, s, 96)
+                    acc += _mix16(b, o + n - 64, s, 112)
+                acc += _mix16(b, o + 32, s, 64)
+                acc += _mix16(b, o + n - 48, s, 80)
+            acc += _mix16(b, o + 16, s, 32)
+            acc += _mix16(b, o + n - 32, s, 48)
+        acc += _mix16(b, o, s, 0)
+        acc += _mix16(b, o + n - 16, s, 16)
+        return _avalanche(acc)
+    if n <= 240:
+        acc = np.uint64(n) * P64_1
+        for i in range(8):
+            acc += _mix16(b, o + 16 * i, s, 16 * i)
+        acc = _avalanche(acc)
+        for i in range(8, n // 16):
+            acc += _mix16(b, o + 16 * i, s, 16 * (i - 8) + 3)
+        acc += _mix16(b, o + n - 16, s, 136 - 17)
+        return _avalanche(acc)
+    return _long(b, o, n, s)
