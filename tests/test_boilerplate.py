@@ -3528,3 +3528,54 @@ def test_the_breadcrumb_patterns_are_the_same_strings_in_every_process() -> None
         assert done.returncode == 0, done.stderr
         seen.add(done.stdout)
     assert len(seen) == 1
+
+
+def test_removed_lines_from_line_starts_match_removed_lines_at():
+    """_write_out's offsets of the removed lines from where the lines start (a text without carriage
+    returns) are removed_lines_at's: the same starts, ends and noted cuts (runs of removed lines, the last
+    line without a newline after it); and a whole pass over a few pages writes the same records either way."""
+    import random
+    from itertools import compress
+
+    from pipeline import offsets
+
+    for seed in range(400):
+        rnd = random.Random(seed)
+        lines = ["".join(rnd.choice("ab é") for _ in range(rnd.randint(0, 5))) for _ in range(rnd.randint(1, 9))]
+        verdict = [rnd.choice([None, "nav", "recurring"]) for _ in lines]
+        if not any(verdict):
+            continue
+        text = "\n".join(lines)
+        want_doc, got_doc = Document("x", text, "s"), Document("x", text, "s")
+        want = offsets.removed_lines_at(want_doc, lines, verdict, list(compress(lines, verdict)))
+        starts = code_points(text).size + 1  # (line_index's last entry)
+        line_starts = np.array([*accumulate((len(x) + 1 for x in lines[:-1]), initial=0), starts], dtype=np.int64)
+        got = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
+        assert got == want, (lines, verdict)
+        assert got_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS], (lines, verdict)
+
+    # The stage: records (offsets included) and cuts as with removed_lines_at, on pages with and without "\r".
+    pages = []
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            for _n, row in zip(range(60), f, strict=False):
+                page = json.loads(row)
+                pages.append(Document(page["id"], page["text"], "docs.jsonl", record={"url": page.get("url")}))
+    pages += [Document(path.name, path.read_text(encoding="utf-8"), path.name) for path in sorted(SEEDS.glob("*.txt"))]
+    pages.append(Document("crlf", "Home\r\nNews\r\nSome text here that is long enough.\r\nShare", "s"))
+    stage = BoilerplateStage()
+    stage.prepare([Document(d.id, d.text, d.source, record=d.record) for d in pages])
+    seen = 0
+    for d in pages:
+        a = Document(d.id, d.text, d.source, record=d.record)
+        b = Document(d.id, d.text, d.source, record=d.record)
+        stage.process(a)
+        stage._write_out = lambda *args: BoilerplateStage._write_out(stage, *args[:5])  # (no line starts)
+        stage.process(b)
+        del stage._write_out
+        if a.removed and "\r" not in d.text:
+            seen += 1
+        assert a.scratch.get(offsets.CUTS) == b.scratch.get(offsets.CUTS)
+        assert [(r.rule, r.text, r.start, r.end) for r in a.removed] == [(r.rule, r.text, r.start, r.end) for r in b.removed]
+        assert a.text == b.text
+    assert seen > 5
