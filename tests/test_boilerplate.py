@@ -3580,3 +3580,42 @@ def test_removed_lines_from_line_starts_match_removed_lines_at():
         assert records[0] == records[1]
         assert a.text == b.text
     assert seen > 5
+
+
+def test_numbered_column_is_the_numbered_item_pattern():
+    """The line cache's LC_NUMBERED (line_facts' _numbered_item for new lines, _NUMBERED_ITEM_RE for the
+    lines left to Python, kept for cached ones) says of every line what _NUMBERED_ITEM_RE.match says of it
+    stripped: on the seeds, the pages' lines and lines around its edges (other digits, four digits, every
+    kind of space, astral characters); and _numbered_list_items gives the same items from it as from the
+    regex over the document's text."""
+    import random
+    import unicodedata
+
+    digits = ["1", "12", "123", "1234", "٣", "١٢", "²", "Ⅻ", "0"]
+    digits += [chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Nd"][::97]
+    spaces = [" ", "\t", "\u00a0", "\u3000", "\x1c", "\x85", "\u2028", "\u200b", "\r", ""]
+    rnd = random.Random(5)
+    tails = ["x", "Step", "😀", "", " y"]
+    crafted = [
+        rnd.choice(spaces) + rnd.choice(digits) + rnd.choice(".)]:,") + rnd.choice(spaces) + rnd.choice(tails)
+        for _ in range(3000)
+    ]
+    lines = crafted + _fact_lines()[:20000]
+    stage = BoilerplateStage()
+    want = [boilerplate._NUMBERED_ITEM_RE.match(line.strip()) is not None for line in lines]
+    assert 100 < sum(want) < len(lines) - 100
+    for start in range(0, len(lines), 700):  # documents of 700 lines; later ones partly answered from the cache
+        doc = lines[start : start + 700] + lines[max(0, start - 300) : start]
+        rows, cols, *_ = stage._line_rows(doc)
+        got = cols[rows, kernels.LC_NUMBERED].tolist()
+        expected = want[start : start + 700] + want[max(0, start - 300) : start]
+        assert got == expected, [line for line, a, b in zip(doc, got, expected, strict=True) if bool(a) != b][:5]
+    # The rescue on numbered lists: the column's items are the regex's.
+    text = "\n".join(["Intro line", "1. First step here", "2) Second step", "  3. Third step", "4. Fourth", "x"])
+    lines = (text + "\n5. Fifth step\n6. Sixth step\n١. other").split("\n")
+    verdict: list[str | None] = [None, "line-scorer", None, "line-scorer", None, None, None, None, None]
+    rows = stage.rule_verdicts(Document("n", "\n".join(lines), "n"), lines).infos
+    assert isinstance(rows, boilerplate._RowInfos)
+    removed = [i for i, v in enumerate(verdict) if v]
+    got = boilerplate._numbered_list_items(lines, verdict, rows, removed)
+    assert got == boilerplate._numbered_list_items(lines, verdict, list(rows), removed) == [1, 3]

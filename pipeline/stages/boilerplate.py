@@ -1400,18 +1400,16 @@ def _numbered_list_items(
     rule removed are counted as removed and stay so; a list the scorer mostly removed (a numbered
     breadcrumb or menu) is left as it is."""
     found: list[int] = []
-    # (Only a line the scorer removed, ``removed``, can be kept again: most documents have no such item.)
+    if isinstance(infos, _RowInfos):
+        # The numbered lines from the line cache's column (line_facts tested each new line once): no regex
+        # over the document's text. (Only a line the scorer removed can be kept again: most have none.)
+        marks = infos.numbered()
+        if not removed or not marks[removed].any():
+            return found
+        numbered = [(i, _NUMBERED_ITEM_RE.match(lines[i].lstrip())) for i in np.flatnonzero(marks).tolist()]
+        return _numbered_items_kept(verdict, infos, numbered)  # type: ignore[arg-type]
     if _NUMBERED_LINE_RE.search("\n" + "\n".join(_picked(lines, removed))) is None:
         return found
-    items: list[int] = []
-    number = 0
-
-    def close() -> None:
-        if len(items) >= NUMBERED_LIST_MIN_ITEMS:
-            kept = sum(1 for i in items if verdict[i] is None)
-            if 2 * kept > len(items):
-                found.extend(i for i in items if verdict[i] == SCORER_RULE)
-
     # The numbered lines in order: the first line, then those found in the document's text (the lines joined).
     text = "\n".join(lines)
     first = _NUMBERED_ITEM_RE.match(lines[0].lstrip())
@@ -1421,6 +1419,23 @@ def _numbered_list_items(
         breaks += text.count("\n", at, match.start())
         at = match.start()  # (the line break before the numbered line: it is line breaks + 1)
         numbered.append((breaks + 1, match))
+    return _numbered_items_kept(verdict, infos, numbered)
+
+
+def _numbered_items_kept(
+    verdict: list[str | None], infos: Sequence[tuple[Any, ...] | None], numbered: list[tuple[int, re.Match]]
+) -> list[int]:
+    """_numbered_list_items from the document's numbered lines, in order, with their match of the number."""
+    found: list[int] = []
+    items: list[int] = []
+    number = 0
+
+    def close() -> None:
+        if len(items) >= NUMBERED_LIST_MIN_ITEMS:
+            kept = sum(1 for i in items if verdict[i] is None)
+            if 2 * kept > len(items):
+                found.extend(i for i in items if verdict[i] == SCORER_RULE)
+
     for line, match in numbered:
         value = int(match.group(1))
         if items and _words_between(infos, items[-1], line, NUMBERED_LIST_MAX_GAP) > NUMBERED_LIST_MAX_GAP:
@@ -2017,6 +2032,11 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
     only when asked for: the rescue helpers read a few lines' (no table of tuples is kept for every row)."""
 
     __slots__ = ("_cols", "_hashes", "_names", "_rows", "_with_words", "_words_prose")
+
+    def numbered(self) -> np.ndarray:
+        """Per line, whether it opens as a numbered list item (_NUMBERED_ITEM_RE on the stripped line; 0 for
+        a blank line)."""
+        return self._cols[self._rows, kernels.LC_NUMBERED]
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, hashes: np.ndarray, names: list[str | None]) -> None:
         self._rows, self._cols, self._hashes, self._names = rows, cols, hashes, names
@@ -2999,6 +3019,7 @@ class BoilerplateStage(Stage):
         key_hash, words, rule, crumb, prose, nav, body, keep = info
         cols[j] = 0
         hashes[j] = 0
+        cols[j, kernels.LC_NUMBERED] = _NUMBERED_ITEM_RE.match(text) is not None
         if key_hash is None:
             cols[j, kernels.LC_STATE] = kernels.LC_NO_KEY
             return
