@@ -1238,7 +1238,13 @@ def _sentences_between_prose(
     kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
     line ending in a colon (it announces what follows) or with tabs (a table row)."""
     found: list[int] = []
-    words, prose = infos.words_prose() if isinstance(infos, _RowInfos) else ([], [])
+    words: list[int] = []
+    prose: list[int] = []
+    if isinstance(infos, _RowInfos):
+        # Only the removed lines of prose with enough words (~1 in 10) go on: picked from the columns at once.
+        removed = infos.prose_among(removed, SEEN_PROSE_MIN_WORDS)
+        if removed:
+            words, prose = infos.words_prose()
     for i in removed:
         if words:
             if verdict[i] != SCORER_RULE or not prose[i] or words[i] < SEEN_PROSE_MIN_WORDS:
@@ -2032,6 +2038,14 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
     only when asked for: the rescue helpers read a few lines' (no table of tuples is kept for every row)."""
 
     __slots__ = ("_cols", "_hashes", "_names", "_rows", "_with_words", "_words_prose")
+
+    def prose_among(self, lines: list[int], min_words: int) -> list[int]:
+        """Those of ``lines`` (in order) with the prose mark and at least ``min_words`` words."""
+        if not lines:
+            return []
+        at = np.asarray(lines, dtype=np.int64)
+        got = self._cols[self._rows[at]]
+        return at[(got[:, kernels.LC_PROSE] != 0) & (got[:, kernels.LC_WORDS] >= min_words)].tolist()
 
     def numbered(self) -> np.ndarray:
         """Per line, whether it opens as a numbered list item (_NUMBERED_ITEM_RE on the stripped line; 0 for
@@ -3465,7 +3479,15 @@ class BoilerplateStage(Stage):
         removed = below[:split]
         for i in removed:
             verdict[i] = SCORER_RULE
-        marked = [i for i in below[split:] if not is_quantity_line(lines[i].strip(), v.infos[i][1])]  # type: ignore[index]
+        marked = below[split:]
+        if marked:
+            # (Their words from the columns at once, not a _line_info tuple per line.)
+            words = None if v.cols is None or v.rows is None else v.cols[v.rows[marked], kernels.LC_WORDS].tolist()
+            marked = [
+                i
+                for k, i in enumerate(marked)
+                if not is_quantity_line(lines[i].strip(), v.infos[i][1] if words is None else words[k])  # type: ignore[index]
+            ]
         for i in marked:
             verdict[i] = SCORER_RULE
         # The lines it removed, in line order (the kernel lists each part in line order; the candidates were
