@@ -228,18 +228,21 @@ def line_shape_counts(
         prev_word = (bits & WORD) != 0
         if bits & SPACE:
             continue
-        low = lower[c]
         if not in_token:
             in_token = True
             tokens += 1
             key = np.int64(1)
             size = 0
         size += 1
-        if low >= KEY_MAX_POINT:
-            size = KEY_MAX_CHARS + 1  # no function word has such a character
-        elif size <= KEY_MAX_CHARS:
-            key = key * KEY_MAX_POINT + low
+        # (The lower case only where it is read: a token's first KEY_MAX_CHARS characters, a sign's start.)
+        if size <= KEY_MAX_CHARS:
+            low = lower[c]
+            if low >= KEY_MAX_POINT:
+                size = KEY_MAX_CHARS + 1  # no function word has such a character
+            else:
+                key = key * KEY_MAX_POINT + low
         if (special & SHAPE_URL) and not url:
+            low = lower[c]
             # The sign's second character first, here (most c, h, w start no sign): _url_sign_at says no
             # without it.
             if low == 64 or low == 0xA9:
