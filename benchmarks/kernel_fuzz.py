@@ -10,7 +10,8 @@ with its Python reference:
   ``profile_choice`` with ``_row_scores`` + ``cheap_main`` + ``runner_up`` (tests/language_reference.py);
 - dedup: ``_nb_words`` folding as it reads with ``_nb_words`` of ``casefold_points`` (the base's way);
   ``line_unit_ranges`` (hard-wrapped test on code points) with ``unit_ranges`` of the lines;
-- boilerplate: ``_line_rows`` (the compiled line index) gives two lines one row exactly when they strip alike.
+- boilerplate: ``_line_rows`` (the compiled line index) gives two lines one row exactly when they strip alike;
+  the line cache's numbered-item column (``line_facts``) with ``_NUMBERED_ITEM_RE``.
 
 Run from the repo root: ``python benchmarks/kernel_fuzz.py [--seed N] [--n N]``; exit 1 on a mismatch.
 """
@@ -196,6 +197,22 @@ class Checks:
                     self.fail("one line two rows", s)
             self.count("boilerplate documents")
 
+    def boilerplate_numbered(self) -> None:
+        """The line cache's numbered-item column (line_facts' _numbered_item) against _NUMBERED_ITEM_RE."""
+        from pipeline.stages import boilerplate as B
+        from pipeline.stages import boilerplate_kernels as K
+
+        stage = BoilerplateStage()
+        heads = ["1", "12", "123", "1234", "٣", "²", "0", "", "a"]
+        pool = [".", ")", ":", " ", "\t", "\u00a0", "\x85", "\u2028", "x", "😀", "İ", "9"]
+        for _ in range(self.n // 10):
+            lines = [self.r.choice(heads) + self.rnd(pool, 0, 6) for _ in range(self.r.randint(1, 30))]
+            rows, cols, *_ = stage._line_rows(lines)
+            for line, got in zip(lines, cols[rows, K.LC_NUMBERED].tolist(), strict=True):
+                if bool(got) != (B._NUMBERED_ITEM_RE.match(line.strip()) is not None):
+                    self.fail("numbered item column", line)
+            self.count("boilerplate numbered documents")
+
     def run_all(self) -> None:
         """Every check, in order."""
         for step in (
@@ -204,6 +221,7 @@ class Checks:
             self.dedup_words,
             self.dedup_units,
             self.boilerplate_rows,
+            self.boilerplate_numbered,
         ):
             step()
 

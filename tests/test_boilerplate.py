@@ -3528,3 +3528,94 @@ def test_the_breadcrumb_patterns_are_the_same_strings_in_every_process() -> None
         assert done.returncode == 0, done.stderr
         seen.add(done.stdout)
     assert len(seen) == 1
+
+
+def test_removed_lines_from_line_starts_match_removed_lines_at():
+    """_write_out's offsets of the removed lines from where the lines start (a text without carriage
+    returns) are removed_lines_at's: the same starts, ends and noted cuts (runs of removed lines, the last
+    line without a newline after it); and a whole pass over a few pages writes the same records either way."""
+    import random
+    from itertools import compress
+
+    from pipeline import offsets
+
+    for seed in range(400):
+        rnd = random.Random(seed)
+        lines = ["".join(rnd.choice("ab é") for _ in range(rnd.randint(0, 5))) for _ in range(rnd.randint(1, 9))]
+        verdict = [rnd.choice([None, "nav", "recurring"]) for _ in lines]
+        if not any(verdict):
+            continue
+        text = "\n".join(lines)
+        want_doc, got_doc = Document("x", text, "s"), Document("x", text, "s")
+        want = offsets.removed_lines_at(want_doc, lines, verdict, list(compress(lines, verdict)))
+        starts = code_points(text).size + 1  # (line_index's last entry)
+        line_starts = np.array([*accumulate((len(x) + 1 for x in lines[:-1]), initial=0), starts], dtype=np.int64)
+        got = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
+        assert got == want, (lines, verdict)
+        assert got_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS], (lines, verdict)
+
+    # The stage: records (offsets included) and cuts as with removed_lines_at, on pages with and without "\r".
+    pages = []
+    if TESTPAGES.exists():
+        with open(TESTPAGES / "docs.jsonl", encoding="utf-8") as f:
+            for _n, row in zip(range(60), f, strict=False):
+                page = json.loads(row)
+                pages.append(Document(page["id"], page["text"], "docs.jsonl", record={"url": page.get("url")}))
+    pages += [Document(path.name, path.read_text(encoding="utf-8"), path.name) for path in sorted(SEEDS.glob("*.txt"))]
+    pages.append(Document("crlf", "Home\r\nNews\r\nSome text here that is long enough.\r\nShare", "s"))
+    stage = BoilerplateStage()
+    stage.prepare([Document(d.id, d.text, d.source, record=d.record) for d in pages])
+    seen = 0
+    for d in pages:
+        a = Document(d.id, d.text, d.source, record=d.record)
+        b = Document(d.id, d.text, d.source, record=d.record)
+        stage.process(a)
+        stage._write_out = lambda *args: BoilerplateStage._write_out(stage, *args[:5])  # (no line starts)
+        stage.process(b)
+        del stage._write_out
+        if a.removed and "\r" not in d.text:
+            seen += 1
+        assert a.scratch.get(offsets.CUTS) == b.scratch.get(offsets.CUTS)
+        records = [[(r.rule, r.text, r.start, r.end) for r in x.removed] for x in (a, b)]
+        assert records[0] == records[1]
+        assert a.text == b.text
+    assert seen > 5
+
+
+def test_numbered_column_is_the_numbered_item_pattern():
+    """The line cache's LC_NUMBERED (line_facts' _numbered_item for new lines, _NUMBERED_ITEM_RE for the
+    lines left to Python, kept for cached ones) says of every line what _NUMBERED_ITEM_RE.match says of it
+    stripped: on the seeds, the pages' lines and lines around its edges (other digits, four digits, every
+    kind of space, astral characters); and _numbered_list_items gives the same items from it as from the
+    regex over the document's text."""
+    import random
+    import unicodedata
+
+    digits = ["1", "12", "123", "1234", "٣", "١٢", "²", "Ⅻ", "0"]
+    digits += [chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Nd"][::97]
+    spaces = [" ", "\t", "\u00a0", "\u3000", "\x1c", "\x85", "\u2028", "\u200b", "\r", ""]
+    rnd = random.Random(5)
+    tails = ["x", "Step", "😀", "", " y"]
+    crafted = [
+        rnd.choice(spaces) + rnd.choice(digits) + rnd.choice(".)]:,") + rnd.choice(spaces) + rnd.choice(tails)
+        for _ in range(3000)
+    ]
+    lines = crafted + _fact_lines()[:20000]
+    stage = BoilerplateStage()
+    want = [boilerplate._NUMBERED_ITEM_RE.match(line.strip()) is not None for line in lines]
+    assert 100 < sum(want) < len(lines) - 100
+    for start in range(0, len(lines), 700):  # documents of 700 lines; later ones partly answered from the cache
+        doc = lines[start : start + 700] + lines[max(0, start - 300) : start]
+        rows, cols, *_ = stage._line_rows(doc)
+        got = cols[rows, kernels.LC_NUMBERED].tolist()
+        expected = want[start : start + 700] + want[max(0, start - 300) : start]
+        assert got == expected, [line for line, a, b in zip(doc, got, expected, strict=True) if bool(a) != b][:5]
+    # The rescue on numbered lists: the column's items are the regex's.
+    text = "\n".join(["Intro line", "1. First step here", "2) Second step", "  3. Third step", "4. Fourth", "x"])
+    lines = (text + "\n5. Fifth step\n6. Sixth step\n١. other").split("\n")
+    verdict: list[str | None] = [None, "line-scorer", None, "line-scorer", None, None, None, None, None]
+    rows = stage.rule_verdicts(Document("n", "\n".join(lines), "n"), lines).infos
+    assert isinstance(rows, boilerplate._RowInfos)
+    removed = [i for i, v in enumerate(verdict) if v]
+    got = boilerplate._numbered_list_items(lines, verdict, rows, removed)
+    assert got == boilerplate._numbered_list_items(lines, verdict, list(rows), removed) == [1, 3]

@@ -62,7 +62,7 @@ import yaml
 from pydantic import Field
 
 from pipeline.document import Document, Removal
-from pipeline.offsets import removed_lines_at
+from pipeline.offsets import note_cuts, removed_lines_at
 from pipeline.stages import boilerplate_kernels as kernels
 from pipeline.stages import boilerplate_prefilter as prefilter
 
@@ -987,6 +987,24 @@ def _cut_lines(
     return out, counts
 
 
+def _removed_lines_at(doc: Document, verdict: list[str | None], line_starts: np.ndarray) -> tuple[list[int], list[int]]:
+    """offsets.removed_lines_at for a text without carriage returns (each removed line's text is the line
+    itself), from where each line starts (``line_starts``, one more: the text's length + 1): the same offsets
+    and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line."""
+    removed = np.flatnonzero(np.frombuffer(bytes(map(bool, verdict)), dtype=np.bool_))
+    starts = line_starts[removed]
+    cut_ends = line_starts[removed + 1]  # the next line's start
+    ends = cut_ends - 1  # the line's end
+    if verdict[-1]:
+        cut_ends[-1] -= 1  # the last line has no newline after it
+    # runs of removed lines as one cut each (as removed_lines_at)
+    new_run = starts[1:] != cut_ends[:-1]
+    run_starts = np.concatenate((starts[:1], starts[1:][new_run]))
+    run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:]))
+    note_cuts(doc, run_starts.tolist(), run_ends.tolist())
+    return starts.tolist(), ends.tolist()
+
+
 class ScorerInputs(NamedTuple):
     """What the line scorer's passes share about a document's candidate lines (_scorer_inputs)."""
 
@@ -1226,7 +1244,13 @@ def _sentences_between_prose(
     kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
     line ending in a colon (it announces what follows) or with tabs (a table row)."""
     found: list[int] = []
-    words, prose = infos.words_prose() if isinstance(infos, _RowInfos) else ([], [])
+    words: list[int] = []
+    prose: list[int] = []
+    if isinstance(infos, _RowInfos):
+        # Only the removed lines of prose with enough words (~1 in 10) go on: picked from the columns at once.
+        removed = infos.prose_among(removed, SEEN_PROSE_MIN_WORDS)
+        if removed:
+            words, prose = infos.words_prose()
     for i in removed:
         if words:
             if verdict[i] != SCORER_RULE or not prose[i] or words[i] < SEEN_PROSE_MIN_WORDS:
@@ -1388,18 +1412,16 @@ def _numbered_list_items(
     rule removed are counted as removed and stay so; a list the scorer mostly removed (a numbered
     breadcrumb or menu) is left as it is."""
     found: list[int] = []
-    # (Only a line the scorer removed, ``removed``, can be kept again: most documents have no such item.)
+    if isinstance(infos, _RowInfos):
+        # The numbered lines from the line cache's column (line_facts tested each new line once): no regex
+        # over the document's text. (Only a line the scorer removed can be kept again: most have none.)
+        marks = infos.numbered()
+        if not removed or not marks[removed].any():
+            return found
+        numbered = [(i, _NUMBERED_ITEM_RE.match(lines[i].lstrip())) for i in np.flatnonzero(marks).tolist()]
+        return _numbered_items_kept(verdict, infos, numbered)  # type: ignore[arg-type]
     if _NUMBERED_LINE_RE.search("\n" + "\n".join(_picked(lines, removed))) is None:
         return found
-    items: list[int] = []
-    number = 0
-
-    def close() -> None:
-        if len(items) >= NUMBERED_LIST_MIN_ITEMS:
-            kept = sum(1 for i in items if verdict[i] is None)
-            if 2 * kept > len(items):
-                found.extend(i for i in items if verdict[i] == SCORER_RULE)
-
     # The numbered lines in order: the first line, then those found in the document's text (the lines joined).
     text = "\n".join(lines)
     first = _NUMBERED_ITEM_RE.match(lines[0].lstrip())
@@ -1409,6 +1431,23 @@ def _numbered_list_items(
         breaks += text.count("\n", at, match.start())
         at = match.start()  # (the line break before the numbered line: it is line breaks + 1)
         numbered.append((breaks + 1, match))
+    return _numbered_items_kept(verdict, infos, numbered)
+
+
+def _numbered_items_kept(
+    verdict: list[str | None], infos: Sequence[tuple[Any, ...] | None], numbered: list[tuple[int, re.Match]]
+) -> list[int]:
+    """_numbered_list_items from the document's numbered lines, in order, with their match of the number."""
+    found: list[int] = []
+    items: list[int] = []
+    number = 0
+
+    def close() -> None:
+        if len(items) >= NUMBERED_LIST_MIN_ITEMS:
+            kept = sum(1 for i in items if verdict[i] is None)
+            if 2 * kept > len(items):
+                found.extend(i for i in items if verdict[i] == SCORER_RULE)
+
     for line, match in numbered:
         value = int(match.group(1))
         if items and _words_between(infos, items[-1], line, NUMBERED_LIST_MAX_GAP) > NUMBERED_LIST_MAX_GAP:
@@ -2005,6 +2044,19 @@ class _RowInfos(Sequence):  # type: ignore[type-arg]
     only when asked for: the rescue helpers read a few lines' (no table of tuples is kept for every row)."""
 
     __slots__ = ("_cols", "_hashes", "_names", "_rows", "_with_words", "_words_prose")
+
+    def prose_among(self, lines: list[int], min_words: int) -> list[int]:
+        """Those of ``lines`` (in order) with the prose mark and at least ``min_words`` words."""
+        if not lines:
+            return []
+        at = np.asarray(lines, dtype=np.int64)
+        got = self._cols[self._rows[at]]
+        return at[(got[:, kernels.LC_PROSE] != 0) & (got[:, kernels.LC_WORDS] >= min_words)].tolist()
+
+    def numbered(self) -> np.ndarray:
+        """Per line, whether it opens as a numbered list item (_NUMBERED_ITEM_RE on the stripped line; 0 for
+        a blank line)."""
+        return self._cols[self._rows, kernels.LC_NUMBERED]
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, hashes: np.ndarray, names: list[str | None]) -> None:
         self._rows, self._cols, self._hashes, self._names = rows, cols, hashes, names
@@ -2985,6 +3037,7 @@ class BoilerplateStage(Stage):
         key_hash, words, rule, crumb, prose, nav, body, keep = info
         cols[j] = 0
         hashes[j] = 0
+        cols[j, kernels.LC_NUMBERED] = _NUMBERED_ITEM_RE.match(text) is not None
         if key_hash is None:
             cols[j, kernels.LC_STATE] = kernels.LC_NO_KEY
             return
@@ -3211,8 +3264,9 @@ class BoilerplateStage(Stage):
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
         for key, got in list(ahead.items()):
             v = got.verdicts
-            # (The document's code points are read for the scorer's inputs only, here: not kept for the batch.)
-            ahead[key] = got = got._replace(verdicts=v._replace(points=None, starts=None))
+            # (The document's code points are read for the scorer's inputs only, here: not kept for the batch;
+            # where its lines start is, by _write_out.)
+            ahead[key] = got = got._replace(verdicts=v._replace(points=None))
             if v.stretch is None or self._scorer is None:
                 continue
             try:
@@ -3244,7 +3298,7 @@ class BoilerplateStage(Stage):
             if title is not None:
                 verdict[title] = None
                 self.stat_update("url-title-kept")
-        self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text)
+        self._write_out(doc, lines, verdict, verdicts.prefixes, verdicts.new_text, verdicts.starts)
 
     def rule_verdicts(self, doc: Document, lines: list[str], scorer: bool | None = None) -> RuleVerdicts:
         """What the rules say about every line of a document (before the line scorer). ``scorer``:
@@ -3370,8 +3424,10 @@ class BoilerplateStage(Stage):
         verdict: list[str | None],
         prefixes: dict[int, str],
         new_text: dict[int, str],
+        line_starts: np.ndarray | None = None,
     ) -> None:
-        """Record every removal and counter, and set the document's text to the kept lines."""
+        """Record every removal and counter, and set the document's text to the kept lines (``line_starts``:
+        where each line starts in the text, one more: its length + 1, when the caller has them)."""
         if not new_text and not any(verdict):
             return
         n = len(lines)
@@ -3381,8 +3437,13 @@ class BoilerplateStage(Stage):
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
             out = list(compress(lines, map(operator.not_, verdict)))
-            texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
-            starts, ends = removed_lines_at(doc, lines, verdict, texts)
+            if line_starts is not None and "\r" not in doc.text:
+                # (No carriage return: a removed line's text is the line; its offsets from where the lines start.)
+                texts = list(compress(lines, verdict))
+                starts, ends = _removed_lines_at(doc, verdict, line_starts)
+            else:
+                texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
+                starts, ends = removed_lines_at(doc, lines, verdict, texts)
             rules = compress(verdict, verdict)
             doc.removed.extend(map(Removal, repeat(name), rules, texts, repeat(1), repeat(None), starts, ends))
             counts = Counter(compress(verdict, verdict))
@@ -3422,7 +3483,15 @@ class BoilerplateStage(Stage):
         removed = below[:split]
         for i in removed:
             verdict[i] = SCORER_RULE
-        marked = [i for i in below[split:] if not is_quantity_line(lines[i].strip(), v.infos[i][1])]  # type: ignore[index]
+        marked = below[split:]
+        if marked:
+            # (Their words from the columns at once, not a _line_info tuple per line.)
+            words = None if v.cols is None or v.rows is None else v.cols[v.rows[marked], kernels.LC_WORDS].tolist()
+            marked = [
+                i
+                for k, i in enumerate(marked)
+                if not is_quantity_line(lines[i].strip(), v.infos[i][1] if words is None else words[k])  # type: ignore[index]
+            ]
         for i in marked:
             verdict[i] = SCORER_RULE
         # The lines it removed, in line order (the kernel lists each part in line order; the candidates were

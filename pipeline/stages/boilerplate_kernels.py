@@ -229,18 +229,21 @@ def line_shape_counts(
         prev_word = (bits & WORD) != 0
         if bits & SPACE:
             continue
-        low = lower[c]
         if not in_token:
             in_token = True
             tokens += 1
             key = np.int64(1)
             size = 0
         size += 1
-        if low >= KEY_MAX_POINT:
-            size = KEY_MAX_CHARS + 1  # no function word has such a character
-        elif size <= KEY_MAX_CHARS:
-            key = key * KEY_MAX_POINT + low
+        # (The lower case only where it is read: a token's first KEY_MAX_CHARS characters, a sign's start.)
+        if size <= KEY_MAX_CHARS:
+            low = lower[c]
+            if low >= KEY_MAX_POINT:
+                size = KEY_MAX_CHARS + 1  # no function word has such a character
+            else:
+                key = key * KEY_MAX_POINT + low
         if (special & SHAPE_URL) and not url:
+            low = lower[c]
             # The sign's second character first, here (most c, h, w start no sign): _url_sign_at says no
             # without it.
             if low == 64 or low == 0xA9:
@@ -672,6 +675,8 @@ KEY_LETTER, KEY_RSPACE, KEY_RDIGIT, KEY_XDIGIT = 4, 8, 16, 32
 CRUMB_ROOT_HEAD, CRUMB_ROOT_LAST, CRUMB_GLUED_HEAD = 1, 2, 4
 # Bits of line_facts' per-line output.
 F_FALLBACK, F_PROSE, F_NAV, F_KEEP, F_CRUMB, F_QUANTITY, F_GLUED = 1, 2, 4, 8, 16, 32, 64
+# F_NUMBERED: the line opens as a numbered list item (_numbered_item).
+F_NUMBERED = 128
 PROSE_MIN_WORDS = 16
 QUANTITY_MAX_WORDS = 12
 
@@ -809,7 +814,8 @@ def line_facts(
     character lower-casing to several; the caller does such lines in Python. F_CRUMB: _breadcrumb may
     find a trail (a possible root line or a separator character); F_GLUED (without F_CRUMB): only its
     glued-trail test can; F_QUANTITY: is_quantity_line may say yes (the line is not kept otherwise, is
-    short, opens with a number then a letter: _may_be_quantity). Returns the bytes written."""
+    short, opens with a number then a letter: _may_be_quantity); F_NUMBERED: it opens as a numbered list
+    item (_numbered_item). Returns the bytes written."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
     w = 0
@@ -887,10 +893,26 @@ def line_facts(
                 f |= F_CRUMB
             elif crumb_classes[first] & CRUMB_GLUED_HEAD:
                 f |= F_GLUED
+            if _numbered_item(points, b, e, classes):
+                f |= F_NUMBERED
         flags[line] = f
         line += 1
         b = p + 1
     return w
+
+
+@numba.njit(cache=True, nogil=True)
+def _numbered_item(points: np.ndarray, b: int, e: int, classes: np.ndarray) -> bool:
+    """Whether the stripped line points[b:e] (BMP) opens as the stage's _NUMBERED_ITEM_RE matches,
+    ``(\\d{1,3})[.)]\\s+\\S``: one to three digits, a dot or parenthesis, whitespace (a stripped line has a
+    non-space after it). ``classes``: the shape classes, whose RE_DIGIT and SPACE are the stdlib engine's \\d
+    and \\s over the BMP (tested)."""
+    q = b
+    while q < e and q - b < 3 and (classes[points[q]] & RE_DIGIT) != 0:
+        q += 1
+    if q == b or q + 1 >= e or (points[q] != 0x2E and points[q] != 0x29):
+        return False  # (a fourth digit is not a dot or parenthesis either)
+    return (classes[points[q + 1]] & SPACE) != 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1987,8 +2009,9 @@ def recurring_hashes(
     LC_MARKER,  # an end-marker rule, and not a list item: ends the article once prose was seen
     LC_TEASER,  # a list item ending in "?" or "!" (_listed_teaser), for a prose line
     LC_RECURRING,  # the key hash is one of the corpus-wide recurring ones
-) = range(12)
-LINE_COLUMNS = 12
+    LC_NUMBERED,  # the line opens as a numbered list item ("3. ", "12) "; _numbered_item)
+) = range(13)
+LINE_COLUMNS = 13
 LC_BLANK, LC_NO_KEY, LC_KEY = 0, 1, 2
 CRUMB_NONE, CRUMB_WHOLE, CRUMB_PREFIX = 0, 1, 2
 # Rule codes the loop gives itself (the stage's rule names list starts with these).
@@ -2249,6 +2272,7 @@ def line_rows(
             hashes[j] = 0
         else:
             cols[j, LC_STATE] = LC_KEY
+            cols[j, LC_NUMBERED] = (f & F_NUMBERED) != 0
             cols[j, LC_WORDS] = words[j]
             rule = rules[j]
             if rule != RULE_NONE:
