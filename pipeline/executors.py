@@ -13,6 +13,8 @@ import contextlib
 import ctypes
 import gc
 import multiprocessing
+import multiprocessing.connection
+import multiprocessing.reduction
 import os
 import pickle
 import signal
@@ -252,9 +254,13 @@ class _WholeReads(Connection):
         return buf
 
 
+with contextlib.suppress(AttributeError):  # (sent to a spawned worker: a plain Connection there, as before)
+    multiprocessing.reduction.register(_WholeReads, multiprocessing.connection.reduce_connection)  # type: ignore[attr-defined]
+
+
 def _faster_pipes(pool: ProcessPoolExecutor) -> None:
-    """The pool's task and result pipes read whole messages at once (``_WholeReads``; in the workers too,
-    which inherit the class at the fork) and, on Linux, hold 1 MB instead of 64 kB (fewer wakeups). Only
+    """The pool's task and result pipes read whole messages at once (``_WholeReads``; in forked workers too,
+    which inherit the class) and, on Linux, hold 1 MB instead of 64 kB (fewer wakeups). Only
     where the pool's queues are the plain pipes of a POSIX system; anything else is left as it is."""
     for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
         reader, writer = getattr(queue, "_reader", None), getattr(queue, "_writer", None)
