@@ -1,7 +1,7 @@
 """What the stream's round trips to local workers cost in pickling: bytes sent each way, and the CPU of pickling and
 unpickling them, on the main process's side and on the workers' (issue 10's scaling).
 
-    python benchmarks/bench_stream_ipc.py INPUT [--workers 2] [--rounds 5]   (from the repository root)
+    python benchmarks/bench_stream_ipc.py INPUT [--workers 2] [--rounds 5] [--parts]   (from the repository root)
 
 Runs ``cleancorpus run INPUT -o TMP -q --workers N`` in this process, keeping every stream task as the pool pickles
 it and every result as a worker pickles it (the first pass's are left out); then times, best of ``--rounds``, the
@@ -12,6 +12,11 @@ machine. The sending itself (pipe copies) and the tasks' own work are not counte
 A result is pickled, and timed, in the worker that made it: dedup's sketches of a batch pickle as one pack there
 (``dedup._SketchPack``), while a sketch unpickled here pickles as a pack of its own, ~40x as many, so results
 pickled again here cost ~1.5x (0.27 s instead of 0.18 s on 40 MB) and unpickle ~2x slower than the real ones.
+
+``--parts``: also the results by part (``runner._changes``: the texts the stages changed, the texts normalize made
+ahead, removed.jsonl's lines, dedup's sketches, the rest of the scratch, the rest), each part's bytes and the CPU of
+pickling and unpickling it alone (best of ``--rounds``; a batch's sketches packed again as the worker packs them,
+``dedup._pack_sketches``, its CPU in "sketch packing", their unpacking in the whole results' figure only).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's pipe
 from multiprocessing.reduction import ForkingPickler  # noqa: E402
 
 from pipeline import executors, runner  # noqa: E402
+from pipeline.stages import dedup  # noqa: E402
 
 
 def _pickled(rounds: int, fn: Callable[[Any], Any], item: Any) -> tuple[bytes, float]:
@@ -102,11 +108,54 @@ def best(rounds: int, work: Callable[[], object]) -> float:
     return min(times)
 
 
+def parts(results: list[bytes]) -> dict[str, list[Any]]:
+    """The captured results (``runner._changes``, one a batch) split by part, a list per part, an item per batch."""
+    split: dict[str, list[Any]] = {
+        name: [] for name in ("texts", "ahead", "lines", "sketches", "scratch", "meta+rejected+records", "stats")
+    }
+    for data in results:
+        changed, stats, lines, ahead = ForkingPickler.loads(data)
+        sketches, scratch = [], []
+        for text, _, _, kept, _ in changed:
+            kept = dict(kept or {})
+            made = kept.pop("dedup", None)
+            if made is not None:
+                sketches.append(made[-1])
+                # its text: the changed one (pickled once, with "texts"), runner.SENT_TEXT, or another text
+                kept["dedup"] = tuple(None if item is text and text is not None else item for item in made[:-1])
+            scratch.append(kept)
+        split["texts"].append([c[0] for c in changed])
+        split["ahead"].append(ahead)
+        split["lines"].append(lines)
+        split["sketches"].append(sketches)
+        split["scratch"].append(scratch)
+        split["meta+rejected+records"].append([(c[1], c[2], c[4]) for c in changed])
+        split["stats"].append(stats)
+    return split
+
+
+def report_parts(results: list[bytes], rounds: int) -> None:
+    split = parts(results)
+    sketches = split.pop("sketches")
+    gc.disable()
+    packing = best(rounds, lambda: [dedup._pack_sketches(batch) for batch in sketches if batch])
+    split["sketches"] = [dedup._pack_sketches(batch) if batch else None for batch in sketches]
+    print(f"{'part':24s} {'MB':>7s} {'pickling':>9s} {'unpickling':>11s}")
+    for name, items in split.items():
+        data = [ForkingPickler.dumps(item) for item in items]
+        dump = best(rounds, lambda items=items: [ForkingPickler.dumps(item) for item in items])
+        load = best(rounds, lambda data=data: [ForkingPickler.loads(d) for d in data])
+        print(f"{name:24s} {sum(map(len, data)) / 1e6:7.1f} {dump:9.3f} {load:11.3f}")
+    print(f"{'(sketch packing)':24s} {'':7s} {packing:9.3f}")
+    gc.enable()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--parts", action="store_true", help="also the results' bytes and CPU by part")
     args = parser.parse_args(argv)
     if args.workers < 2:
         parser.error("--workers must be 2 or more: one worker runs in this process, with nothing sent")
@@ -124,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"main process: pickling tasks {send:.3f} s + unpickling results {receive:.3f} s = {send + receive:.3f} s")
     print(f"workers:      unpickling tasks {get:.3f} s + pickling results {give:.3f} s = {get + give:.3f} s")
     print(f"all:          {send + receive + get + give:.3f} s (best of {args.rounds})")
+    if args.parts:
+        report_parts(results, args.rounds)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import contextlib
 import ctypes
 import gc
 import multiprocessing
+import multiprocessing.connection
+import multiprocessing.reduction
 import os
 import pickle
 import signal
@@ -23,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -150,6 +153,7 @@ class ProcessExecutor:
         self.files: list[str] = []  # temporary files of shared objects
         self.memory_files: list[int] = []  # in-memory ones (their descriptors)
         self._forked = False  # (the first submit forks the workers: _submit)
+        _faster_pipes(self.pool)
 
     def start(self) -> None:
         """Start the workers now (a fork pool starts all of them at its first task), e.g. before this
@@ -210,6 +214,64 @@ class ProcessExecutor:
         for fd in self.memory_files:
             os.close(fd)
         self.memory_files.clear()
+
+
+# The pool's two pipes carry each task (~0.5 MB of text) to a worker and its result (~2 MB: texts, dedup's sketches,
+# removed.jsonl's lines) back: 190 MB a run of 40 MB of web text at 2 workers. multiprocessing's Connection reads
+# a message from a 64 kB pipe 64 kB at a time, each piece a new bytes object copied again into a growing BytesIO:
+# 0.065 s of the main process's CPU (its pool thread) for the 150 MB of results, and a wakeup of the blocked
+# writer for every 64 kB (~4,200 voluntary switches in the main process, ~3,000 in the workers). Read whole from
+# 1 MB pipes: 0.04 s, ~1,400 and ~240.
+_PIPE_BYTES = 1 << 20  # (Linux's default /proc/sys/fs/pipe-max-size)
+_F_SETPIPE_SZ = 1031
+
+
+class _Received(bytearray):
+    """A message as ``_WholeReads._recv`` reads it, with the two methods of the BytesIO that Connection reads
+    a message from (``getbuffer`` for ``recv``'s unpickling, without a copy)."""
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self)
+
+    def getvalue(self) -> bytes:
+        return bytes(self)
+
+
+class _WholeReads(Connection):
+    """A Connection that reads a message straight into one buffer of its size (the size comes first)."""
+
+    def _recv(self, size: int, read: Any = None) -> _Received:  # type: ignore[override]
+        buf = _Received(size)
+        view = memoryview(buf)
+        handle, at = self._handle, 0  # type: ignore[attr-defined]
+        while at < size:
+            n = os.readv(handle, [view[at:]])
+            if n == 0:
+                if at == 0:
+                    raise EOFError
+                raise OSError("got end of file during message")
+            at += n
+        return buf
+
+
+with contextlib.suppress(AttributeError):  # (sent to a spawned worker: a plain Connection there, as before)
+    multiprocessing.reduction.register(_WholeReads, multiprocessing.connection.reduce_connection)  # type: ignore[attr-defined]
+
+
+def _faster_pipes(pool: ProcessPoolExecutor) -> None:
+    """The pool's task and result pipes read whole messages at once (``_WholeReads``; in forked workers too,
+    which inherit the class) and, on Linux, hold 1 MB instead of 64 kB (fewer wakeups). Only
+    where the pool's queues are the plain pipes of a POSIX system; anything else is left as it is."""
+    for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+        reader, writer = getattr(queue, "_reader", None), getattr(queue, "_writer", None)
+        if type(reader) is not Connection or type(writer) is not Connection or not hasattr(os, "readv"):
+            continue
+        reader.__class__ = _WholeReads
+        if sys.platform.startswith("linux"):
+            import fcntl  # (POSIX only)
+
+            with contextlib.suppress(OSError):  # (a lower pipe-max-size, or the user's pipe pages used up)
+                fcntl.fcntl(writer.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
 
 
 def _memory_file(data: bytes) -> tuple[int, str] | None:

@@ -9,7 +9,7 @@ from multiprocessing.reduction import ForkingPickler
 from conftest import REPO
 
 sys.path.insert(0, str(REPO))  # (plain `pytest`, as CI runs it, puts tests/ on the path, not the repo)
-from benchmarks.bench_stream_ipc import capture  # noqa: E402
+from benchmarks.bench_stream_ipc import capture, parts  # noqa: E402
 from pipeline.stages import dedup  # noqa: E402
 
 
@@ -43,3 +43,10 @@ def test_results_are_kept_as_the_workers_pickled_them_one_sketch_pack_a_batch(tm
         # A batch's sketches travel as the one pack the worker made (re-pickled here, each was a pack of its own).
         assert len(packs) - before == (1 if sketched else 0)
         assert sum(packs[before:]) >= sketched
+    # --parts: each batch's results split by part, the sketches apart (packed again as the worker packs them)
+    split = parts(results)
+    assert set(split) == {"texts", "ahead", "lines", "sketches", "scratch", "meta+rejected+records", "stats"}
+    assert all(len(items) == len(results) for items in split.values())
+    assert sum(map(len, split["sketches"])) == sum(
+        1 for data in results for c in ForkingPickler.loads(data)[0] if c[3] and "dedup" in c[3]
+    )
