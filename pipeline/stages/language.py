@@ -2810,6 +2810,9 @@ _QUOTE_PAIRS = {
     "[": "]",
     "（": "）",
 }
+# every mark of `_QUOTE_PAIRS` (openers and closers): `_open_mark` and `_closing_mark` act only at these, so
+# they step from one to the next (a Python step per character of a fragment took ~7 µs a fragment)
+_QUOTE_MARK_RE = re.compile("[" + re.escape("".join(sorted({c for k, v in _QUOTE_PAIRS.items() for c in k + v}))) + "]")
 _QUOTE_SPACE = " \t\xa0\u202f"
 _QUOTE_FINAL = ".!?…"
 
@@ -2846,8 +2849,8 @@ def _quoted_span(text: str, s: int, e: int) -> tuple[int, int]:
 def _closing_mark(text: str, s: int, e: int, opener: str, closers: str) -> int | None:
     """Where in [s, e) a quotation opened by `opener` before `s` closes (nested pairs skipped)."""
     depth = 0
-    for k in range(s, e):
-        c = text[k]
+    for m in _QUOTE_MARK_RE.finditer(text, s, e):
+        k, c = m.start(), m.group()
         if c in closers and (depth == 0 or opener == c):
             if depth == 0:
                 return k
@@ -2861,8 +2864,8 @@ def _open_mark(text: str, s: int, e: int) -> int | None:
     """The last opening mark in [s, e) that is not closed in it (a quote or bracket at the start of a
     word), or None."""
     open_at: list[int] = []
-    for k in range(s, e):
-        c = text[k]
+    for m in _QUOTE_MARK_RE.finditer(text, s, e):
+        k, c = m.start(), m.group()
         if open_at and c in _QUOTE_PAIRS[text[open_at[-1]]]:
             open_at.pop()
         elif c in _QUOTE_PAIRS and (k + 1 < e and not text[k + 1].isspace()) and (k == s or not text[k - 1].isalnum()):
