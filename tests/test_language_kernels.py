@@ -428,19 +428,21 @@ def test_a_code_point_table_is_saved_under_a_new_name_when_its_definition_change
 
 def test_frequent_key_table_holds_the_foreign_set_of_every_language():
     """`_frequent_key_table` (one table per script): for every main language, the keys whose mask lacks
-    its bit are exactly the keys of `_foreign_set(main)`, and the Bloom filter holds every key."""
+    its bit are exactly the keys of `_foreign_set(main)`, and `_foreign_keys`' Bloom filter is theirs."""
     stage = lang.LanguageStage()
     prof = lang._profiles()
     for main in sorted(prof.script):
         script = prof.script[main]
         if not lang._frequent_words(script):
             continue
-        table, masks, bloom = lang._frequent_key_table(script)
-        bit = np.uint64(1) << np.uint64(lang._score_positions(script)[main])
+        position = lang._score_positions(script)[main]
+        table, masks, bloom, lang_ = lang._foreign_keys(script, position)
+        assert lang_ == position and all(map(np.array_equal, (table, masks), lang._frequent_key_table(script)))
+        bit = np.uint64(1) << np.uint64(position)
         unlisted = table[(table != 0) & ((masks & bit) == 0)]
         expected = kernels.word_keys(sorted(stage._foreign_set(main)))
         assert sorted(unlisted.tolist()) == sorted(set(expected.tolist())), main
-        assert (bloom == kernels.word_bloom(word_set_keys(lang._frequent_set(script))[0])).all(), main
+        assert (bloom == kernels.word_bloom(word_set_keys(stage._foreign_set(main))[0])).all(), main
     # a key two words share is listed for a language only when it lists both
     keys = np.array([7, 7, 9], dtype=np.uint64)
     table, masks = kernels.listed_key_table(keys, np.array([[1, 1], [0, 1], [1, 0]], dtype=bool))
@@ -1311,8 +1313,7 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
         for main in ("en", "de", "fr", "pl"):
             odd = lang._odd_table(main, "Latin")
             every = word_set_keys(set(low.split()))
-            position = lang._score_positions("Latin")[main]
-            for keys in ((*lang._frequent_key_table("Latin"), position), every):
+            for keys in (lang._foreign_keys("Latin", lang._score_positions("Latin")[main]), every):
                 rows = kernels.line_hits(low_cps, *keys, odd, stage._shortest_line(), kernels.SPACES)
                 if not len(rows):
                     continue

@@ -1781,7 +1781,7 @@ class LanguageStage(Stage):
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
-            low_cps, *_frequent_key_table(script), _score_positions(script)[main], odd, self._shortest_line(),
+            low_cps, *_foreign_keys(script, _score_positions(script)[main]), odd, self._shortest_line(),
             language_kernels.SPACES,
         )  # fmt: skip
         if not len(rows):
@@ -3282,14 +3282,23 @@ def _frequent_keys(script: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=32)
-def _frequent_key_table(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`language_kernels.listed_key_table` of `_frequent_keys(script)` and its `word_bloom`: for
-    `line_hits`, the foreign-frequent words of every main language of `script` (`_foreign_set`) are
-    the keys whose mask lacks its bit. One table per script (a table and filter per main language
-    cost ~0.25 ms each, ~40 of them on CC, and ~270 KB each to keep)."""
+def _frequent_key_table(script: str) -> tuple[np.ndarray, np.ndarray]:
+    """`language_kernels.listed_key_table` of `_frequent_keys(script)`: for `line_hits`, the
+    foreign-frequent words of every main language of `script` (`_foreign_set`) are the keys whose mask
+    lacks its bit. One table per script (a table per main language cost ~0.25 ms each at first use,
+    ~40 of them on CC, and 256 KB each to keep)."""
     frequent, listed = _frequent_keys(script)
-    table, masks = language_kernels.listed_key_table(frequent, listed)
-    return table, masks, language_kernels.word_bloom(table)
+    return language_kernels.listed_key_table(frequent, listed)
+
+
+@lru_cache(maxsize=128)
+def _foreign_keys(script: str, main: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`line_hits`' keys, masks, Bloom filter and main language (its index in `_score_table(script)`): the
+    script's `_frequent_key_table` and a filter of main's foreign-frequent keys only (16 KB: a filter of
+    all the script's keys let main's own frequent words, most of a text's tokens, through to the table)."""
+    table, masks = _frequent_key_table(script)
+    foreign = table[(table != 0) & ((masks >> np.uint64(main)) & np.uint64(1) == 0)]
+    return table, masks, language_kernels.word_bloom(foreign), main
 
 
 @lru_cache(maxsize=32)
