@@ -5,8 +5,7 @@ characters, combining marks, every kind of space and line break, code-token sign
 with its Python reference:
 
 - language: ``_code_tokens`` with ``_CODE_TOKEN_RE.finditer``; ``_lowercase`` with ``str.lower`` (and, when it
-  says it lowered character by character, every slice, also of ``_lowered_text``'s ``_LowSlices``);
-  ``_cleaned_text`` with the two regexes it replaced;
+  says it lowered character by character, every slice); ``_cleaned_text`` with the two regexes it replaced;
   ``_pair_scores`` with ``_scores`` of each sentence's words; ``run_weights`` with the numpy path;
   ``profile_choice`` with ``_row_scores`` + ``cheap_main`` + ``runner_up`` (tests/language_reference.py);
   ``_open_mark`` / ``_closing_mark`` / ``_quoted_span`` (stepping over the quotation marks) with ``open_mark`` /
@@ -76,14 +75,6 @@ class Checks:
                 self.fail("lowercase", t)
             if per_char and any(t[s:e].lower() != low[s:e] for s in range(len(t)) for e in range(s, len(t) + 1, 5)):
                 self.fail("lowercase slices", t)
-            # what the stage reads: the lowercase by slices (`_LowSlices`) where each character lowers alone
-            lazy, lazy_cps, lazy_per_char = L._lowered_text(t, cps)
-            if (lazy_per_char, lazy_cps.tolist()) != (per_char, low_cps.tolist()) or len(lazy) != len(low):
-                self.fail("lowered_text", t)
-            elif any(
-                lazy[s:e] != low[s:e] or lazy[s] != low[s] for s in range(len(t)) for e in range(s, len(t) + 1, 3)
-            ):
-                self.fail("lowered_text slices", t)
             old = t
             if not t.isascii() and 2 * len(latin_re.findall(t)) < len(other_re.findall(t)):
                 old = latin_re.sub("", t)

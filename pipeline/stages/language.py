@@ -1150,7 +1150,7 @@ class LanguageStage(Stage):
     def _main_languages(
         self,
         text: str,
-        low: str | _LowSlices,
+        low: str,
         low_cps: np.ndarray,
         runs: _Runs | None,
         primary_script: str,
@@ -1760,7 +1760,7 @@ class LanguageStage(Stage):
     def _hits_by_sentence(
         self,
         text: str,
-        lowered: str | _LowSlices,
+        lowered: str,
         low_cps: np.ndarray,
         main: str,
         script: str,
@@ -1810,7 +1810,7 @@ class LanguageStage(Stage):
     def _hits_in_python(
         self,
         text: str,
-        lowered: str | _LowSlices,
+        lowered: str,
         rows: np.ndarray,
         found: np.ndarray,
         which: np.ndarray,
@@ -1875,7 +1875,7 @@ class LanguageStage(Stage):
     def _alpha_same_script(
         self,
         text: str,
-        low: str | _LowSlices,
+        low: str,
         low_cps: np.ndarray,
         main_langs: list[str],
         script: str,
@@ -1949,7 +1949,7 @@ class LanguageStage(Stage):
         self,
         text: str,
         cps: np.ndarray | None,
-        low: str | _LowSlices,
+        low: str,
         low_cps: np.ndarray,
         spans: list[tuple[int, int]],
         main: str,
@@ -2017,9 +2017,8 @@ class LanguageStage(Stage):
         # the same-script check (lowercase letters are of the script of their capitals); the text's
         # own code points the script runs and the same-script check
         cps = code_points(text)
-        # (`low` is read by slices: `_LowSlices` unless lowering moved offsets)
-        low, low_cps, per_char = _lowered_text(text, cps)
-        if text.isascii() or not _has_non_latin_letter(low, low_cps):
+        low, low_cps, per_char = _lowercase(text, cps)
+        if low.isascii() or not _has_non_latin_letter(low, low_cps):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
@@ -2436,25 +2435,12 @@ def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
     return language_kernels.script_runs(code_points(text) if cps is None else cps, _script_table(), opaque)
 
 
-class _LowSlices:
-    """The lowercase of a text whose characters each lower on their own (`_lowered_text`), read only by
-    length, index and slice: ``text[s:e].lower()`` is its slice, so the whole lowercase text is never
-    decoded (one decode of a page's code points cost more than the few words the stage reads of it)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __len__(self) -> int:
-        return len(self.text)
-
-    def __getitem__(self, at: int | slice) -> str:
-        return self.text[at].lower()
-
-
-def _lowered_text(text: str, cps: np.ndarray) -> tuple[str | _LowSlices, np.ndarray, bool]:
-    """`_lowercase` with the lowercase text as `_LowSlices` when each character was lowered on its own."""
+def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
+    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered`)
+    and one decode: str.lower and encoding its result took ~2x as long (0.07 of ~1 s of the stage on the
+    40 MB texts). A text with an İ or Σ (whose lowercase is two characters, or depends on the next) is
+    lowered by str.lower itself. Also whether each character was lowered on its own (by the table: then
+    ``text[s:e].lower()`` is ``low[s:e]`` for any s, e)."""
     low_cps, ok = language_kernels.lowered(cps, _lower_table())
     if not ok:
         low = text.lower()
@@ -2462,19 +2448,7 @@ def _lowered_text(text: str, cps: np.ndarray) -> tuple[str | _LowSlices, np.ndar
     # read-only as `code_points` gives them: a writable array is another numba type, for which every
     # kernel reading it would be compiled and loaded again
     low_cps.flags.writeable = False
-    return _LowSlices(text), low_cps, True
-
-
-def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
-    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered`)
-    and one decode: str.lower and encoding its result took ~2x as long (0.07 of ~1 s of the stage on the
-    40 MB texts). A text with an İ or Σ (whose lowercase is two characters, or depends on the next) is
-    lowered by str.lower itself. Also whether each character was lowered on its own (by the table: then
-    ``text[s:e].lower()`` is ``low[s:e]`` for any s, e)."""
-    low, low_cps, per_char = _lowered_text(text, cps)
-    if isinstance(low, _LowSlices):
-        return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, per_char
-    return low, low_cps, per_char
+    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True
 
 
 def _pair_scores(
@@ -2601,7 +2575,7 @@ def _build_script_table() -> np.ndarray:
     return table
 
 
-def _has_non_latin_letter(text: str | _LowSlices, cps: np.ndarray) -> bool:
+def _has_non_latin_letter(text: str, cps: np.ndarray) -> bool:
     """A letter of a script other than Latin in the text (`cps`: its code points; no: the fast path
     of most documents). The text may be lowercased: a character is such a letter exactly when its
     lowercase has one (checked over every code point). A compiled scan over a table of the Basic
@@ -3199,7 +3173,7 @@ def _sample_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     return _python_rows(low, rows, python, script)
 
 
-def _python_rows(low: str | _LowSlices, rows: np.ndarray, python: np.ndarray, script: str) -> np.ndarray:
+def _python_rows(low: str, rows: np.ndarray, python: np.ndarray, script: str) -> np.ndarray:
     """The kernel's rows with its -1 rows decided here: tokens with a letter beyond the kernel's table,
     kept when str.isalpha says so (`python`: their index in `rows` and offsets in `low`)."""
     if not len(python):
@@ -3214,7 +3188,7 @@ def _python_rows(low: str | _LowSlices, rows: np.ndarray, python: np.ndarray, sc
     return np.array(kept, dtype=np.int64)
 
 
-def _spread_rows(low: str | _LowSlices, cps: np.ndarray, script: str) -> np.ndarray:
+def _spread_rows(low: str, cps: np.ndarray, script: str) -> np.ndarray:
     """`_sample_rows` of the `language_kernels.spread_sample` of a lowercased text (`low`, its code
     points `cps`), without joining the sample (`language_kernels.spread_rows`)."""
     rows, python = language_kernels.spread_rows(
