@@ -97,6 +97,15 @@ class Checks:
                 self.fail("closing_mark", (t, s, e, opener))
             self.count("quote marks")
 
+    def urls(self) -> None:
+        pool = ["http://", "https://", "ftp://", "www.", "://", "http", "https", "ftp", "ww", "w", ".", "/"]
+        pool += [" ", "\n", "\t", '"', "'", "<", ">", "“", "”", "\u3000", "a", "b.c", "é", "😀", "ht", "tp", "s"]
+        for _ in range(self.n):
+            t = self.rnd(pool, 0, 14)
+            if L._urls(t) != [m.span() for m in L._URL_RE.finditer(t)]:
+                self.fail("urls", t)
+            self.count("urls")
+
     def language_texts(self) -> None:
         sentences = {
             p.stem: [s for s in p.read_text(encoding="utf-8").splitlines() if s]
@@ -218,6 +227,7 @@ class Checks:
         for step in (
             self.language_strings,
             self.quote_marks,
+            self.urls,
             self.language_texts,
             self.dedup_words,
             self.dedup_units,

@@ -26,7 +26,7 @@ def test_the_kernels_agree_with_the_python_they_replaced(seed: int, monkeypatch,
     checks.run_all()
     assert checks.bad == 0, capsys.readouterr().out
     # every check ran on some input (an empty corpus folder would make this pass vacuously)
-    assert len(checks.counts) == 7 and all(n > 0 for n in checks.counts.values()), checks.counts
+    assert len(checks.counts) == 8 and all(n > 0 for n in checks.counts.values()), checks.counts
 
 
 def test_a_kernel_that_disagrees_is_reported(monkeypatch, capsys) -> None:

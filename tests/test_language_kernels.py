@@ -1341,3 +1341,24 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
                 compared += 1
                 kept += sum(map(len, expected.values()))
     assert compared > 100 and kept > 1000 and collisions > 1000
+
+
+def test_urls_are_the_url_regex_matches():
+    """`_urls` (the regex tried only where "://" or "www." puts one of its literal starts) gives the spans
+    of `_URL_RE.finditer` on CC pages and on text built around its traps: a scheme at the text's start,
+    "https" whose "http" is not a start, "www." inside a URL (no second match), no character after the
+    literal, quotes and spaces that end a URL, "://" with no scheme."""
+    texts = [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:200] if CC.is_file() else []
+    texts += [
+        "http://a.b x",
+        "see https://www.example.com/x?y=1, and www.test.org.",
+        '://x http:// www. ftp://f "https://q" <http://r>',
+        "xhttps://a“b” wwww.c hhttp://d",
+        "ahttp://ftp://www.e",
+    ]
+    found = 0
+    for text in texts:
+        expected = [m.span() for m in lang._URL_RE.finditer(text)]
+        assert lang._urls(text) == expected, text[:200]
+        found += len(expected)
+    assert found >= 10
