@@ -1683,12 +1683,7 @@ class LanguageStage(Stage):
         distinct = set(words)
         # all ASCII (most fragments): one test in C instead of one per word
         spelt = [] if "".join(distinct).isascii() else [w for w in distinct if not w.isascii()]
-        if spelt:
-            odd_rows = np.array([_odd_row(w, script) for w in spelt])
-            counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
-            odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
-        else:
-            odd_rows, counts, odd = _no_odd_rows(script), _NO_COUNTS, {}
+        odd = {main: frozenset(w for w in spelt if main in _odd_langs(w, script))} if spelt else {}
         # most fragments end below at "two telling words" for the best language: no language has two
         # listed words main lacks, with main's odd-spelt words added (what `_telling` can count at
         # most), then no scoring is needed (the same None)
@@ -1697,6 +1692,12 @@ class LanguageStage(Stage):
             listed = language_kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position)
             if listed + (len(odd[main] - main_words) if spelt else 0) < 2:
                 return None
+        # (the odd-letter rows and counts only for a fragment scored: built after the bound)
+        if spelt:
+            odd_rows = np.array([_odd_row(w, script) for w in spelt])
+            counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
+        else:
+            odd_rows, counts = _no_odd_rows(script), _NO_COUNTS
         # the scores, the odd-letter costs (from the rows and counts) and the best other language in
         # name order: compiled (`language_kernels.best_foreign`; the score dicts and their loops took
         # ~25 µs a fragment, numpy's costs from the rows ~8 µs)
