@@ -8,6 +8,8 @@ with its Python reference:
   says it lowered character by character, every slice); ``_cleaned_text`` with the two regexes it replaced;
   ``_pair_scores`` with ``_scores`` of each sentence's words; ``run_weights`` with the numpy path;
   ``profile_choice`` with ``_row_scores`` + ``cheap_main`` + ``runner_up`` (tests/language_reference.py);
+  ``_open_mark`` / ``_closing_mark`` / ``_quoted_span`` (stepping over the quotation marks) with ``open_mark`` /
+  ``closing_mark`` (a character at a time, tests/language_reference.py) on strings of marks, letters and spaces;
 - dedup: ``_nb_words`` folding as it reads with ``_nb_words`` of ``casefold_points`` (the base's way);
   ``line_unit_ranges`` (hard-wrapped test on code points) with ``unit_ranges`` of the lines;
 - boilerplate: ``_line_rows`` (the compiled line index) gives two lines one row exactly when they strip alike;
@@ -30,7 +32,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # (language_reference: the Python the kernels replaced)
 
 import numpy as np  # noqa: E402
-from language_reference import cheap_main, runner_up  # noqa: E402
+from language_reference import cheap_main, closing_mark, open_mark, runner_up  # noqa: E402
 
 from benchmarks.diff_check import SENTENCES  # noqa: E402
 from pipeline.stages import dedup as D  # noqa: E402
@@ -80,6 +82,30 @@ class Checks:
             if L._cleaned_text(t) != old:
                 self.fail("cleaned_text", t)
             self.count("language strings")
+
+    def quote_marks(self) -> None:
+        marks = sorted({c for k, v in L._QUOTE_PAIRS.items() for c in k + v})
+        pool = marks * 2 + list("ab1 .!?\t\n\xa0") + ["'", "’", "word", "x"]
+        for _ in range(self.n):
+            t = self.rnd(pool, 0, 30)
+            s = self.r.randint(0, len(t))
+            e = self.r.randint(s, len(t))
+            if L._open_mark(t, s, e) != open_mark(t, s, e):
+                self.fail("open_mark", (t, s, e))
+            opener = self.r.choice(list(L._QUOTE_PAIRS))
+            closers = L._QUOTE_PAIRS[opener]
+            if L._closing_mark(t, s, e, opener, closers) != closing_mark(t, s, e, opener, closers):
+                self.fail("closing_mark", (t, s, e, opener))
+            self.count("quote marks")
+
+    def urls(self) -> None:
+        pool = ["http://", "https://", "ftp://", "www.", "://", "http", "https", "ftp", "ww", "w", ".", "/"]
+        pool += [" ", "\n", "\t", '"', "'", "<", ">", "“", "”", "\u3000", "a", "b.c", "é", "😀", "ht", "tp", "s"]
+        for _ in range(self.n):
+            t = self.rnd(pool, 0, 14)
+            if L._urls(t) != [m.span() for m in L._URL_RE.finditer(t)]:
+                self.fail("urls", t)
+            self.count("urls")
 
     def language_texts(self) -> None:
         sentences = {
@@ -217,6 +243,8 @@ class Checks:
         """Every check, in order."""
         for step in (
             self.language_strings,
+            self.quote_marks,
+            self.urls,
             self.language_texts,
             self.dedup_words,
             self.dedup_units,

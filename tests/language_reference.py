@@ -1,6 +1,7 @@
-"""Python definitions the language stage's compiled choice of a main language is tested against
-(`language_kernels.profile_choice` with `LanguageStage._cheap_choice`): what the stage ran before
-session 19 compiled it, kept here as the oracle, not in the stage."""
+"""Python definitions the language stage is tested against: its compiled choice of a main language
+(`language_kernels.profile_choice` with `LanguageStage._cheap_choice`), what the stage ran before
+session 19 compiled it; and the quotation-mark scans (`_open_mark`, `_closing_mark`) a character at a
+time, as before session 20. Kept here as the oracles, not in the stage."""
 
 from __future__ import annotations
 
@@ -47,3 +48,34 @@ def cheap_main(n_words: int, scores: dict[str, float], hits: dict[str, int]) -> 
     if hits[best] >= 8 and hits[best] >= 0.1 * n_words and scores[best] - second >= _MAIN_MARGIN:
         return best, best
     return None, best if hits[best] >= 3 else None
+
+
+def open_mark(text: str, s: int, e: int) -> int | None:
+    """`language._open_mark` a character at a time, as it was before session 20 stepped over the
+    marks only: the last opening mark in [s, e) not closed in it (a quote or bracket at the start of a
+    word), or None."""
+    from pipeline.stages.language import _QUOTE_PAIRS
+
+    open_at: list[int] = []
+    for k in range(s, e):
+        c = text[k]
+        if open_at and c in _QUOTE_PAIRS[text[open_at[-1]]]:
+            open_at.pop()
+        elif c in _QUOTE_PAIRS and (k + 1 < e and not text[k + 1].isspace()) and (k == s or not text[k - 1].isalnum()):
+            open_at.append(k)
+    return open_at[-1] if open_at else None
+
+
+def closing_mark(text: str, s: int, e: int, opener: str, closers: str) -> int | None:
+    """`language._closing_mark` a character at a time: where in [s, e) a quotation opened by `opener`
+    before `s` closes (nested pairs skipped)."""
+    depth = 0
+    for k in range(s, e):
+        c = text[k]
+        if c in closers and (depth == 0 or opener == c):
+            if depth == 0:
+                return k
+            depth -= 1
+        elif c == opener:
+            depth += 1
+    return None

@@ -26,7 +26,7 @@ def test_the_kernels_agree_with_the_python_they_replaced(seed: int, monkeypatch,
     checks.run_all()
     assert checks.bad == 0, capsys.readouterr().out
     # every check ran on some input (an empty corpus folder would make this pass vacuously)
-    assert len(checks.counts) == 7 and all(n > 0 for n in checks.counts.values()), checks.counts
+    assert len(checks.counts) == 9 and all(n > 0 for n in checks.counts.values()), checks.counts
 
 
 def test_a_kernel_that_disagrees_is_reported(monkeypatch, capsys) -> None:
@@ -35,4 +35,13 @@ def test_a_kernel_that_disagrees_is_reported(monkeypatch, capsys) -> None:
     monkeypatch.setattr(kernel_fuzz, "runner_up", lambda scores, main: "xx")
     checks = kernel_fuzz.Checks(3, 60)
     checks.language_texts()
+    assert checks.bad > 0
+
+
+def test_a_quote_mark_scan_that_disagrees_is_reported(monkeypatch, capsys) -> None:
+    """The quotation-mark check can fail: against a reference that never finds an opening mark, the
+    stage's `_open_mark` (which does, on some of 60 random strings of marks) disagrees."""
+    monkeypatch.setattr(kernel_fuzz, "open_mark", lambda text, s, e: None)
+    checks = kernel_fuzz.Checks(3, 60)
+    checks.quote_marks()
     assert checks.bad > 0

@@ -64,6 +64,12 @@ def test_script_runs_match_the_regex_definition():
     assert {r.script for r in runs} >= {"Latin", "Cyrillic", "Han", "Kana", "Hangul", "Arabic", "Thai", "Other"}
 
 
+def word_set_keys(words: set[str] | frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`line_hits`' keys, masks, Bloom filter and language for a plain word set (no word listed)."""
+    table, masks = kernels.listed_key_table(kernels.word_keys(sorted(words)), np.zeros((len(words), 1), dtype=bool))
+    return table, masks, kernels.word_bloom(table), 0
+
+
 def python_hits(low: str, words: set[str], odd: set[str], shortest: int) -> list[tuple[int, int, int, int, int]]:
     """What `line_hits` must return, by str.split per line."""
     out, ls = [], 0
@@ -95,20 +101,14 @@ def test_line_hits_match_str_split():
     table = np.zeros(0x500, dtype=bool)
     table[[ord(c) for c in odd]] = True
     for shortest in (1, 7):
-        keys = kernels.word_hashes(words)
-        got = kernels.line_hits(
-            code_points(low), keys, kernels.word_bloom(keys), table, shortest, kernels.SPACES
-        ).tolist()
+        got = kernels.line_hits(code_points(low), *word_set_keys(words), table, shortest, kernels.SPACES).tolist()
         expected = python_hits(low, words, odd, shortest)
         assert [tuple(r) for r in got] == expected
         assert len(expected) > 20
     # line ends: the text's end, empty lines, a line of exactly `shortest` characters, one word twice
     for small in ("", "\n", "de la\n", "de la", "\n\nde la\n\n", "de de\nla la\nde la", "la de\n\u00f1o", "de\nla"):
         for shortest in (0, 1, 5, 6):
-            keys = kernels.word_hashes(words)
-            got = kernels.line_hits(
-                code_points(small), keys, kernels.word_bloom(keys), table, shortest, kernels.SPACES
-            ).tolist()
+            got = kernels.line_hits(code_points(small), *word_set_keys(words), table, shortest, kernels.SPACES).tolist()
             assert [tuple(r) for r in got] == python_hits(small, words, odd, shortest), (small, shortest)
 
 
@@ -203,15 +203,15 @@ def test_lowercase_is_str_lower():
     assert all(chr(c).lower() == chr(c) for c in range(table.size, 0x110000))
 
 
-def test_word_hashes_holds_each_words_key_and_nothing_else():
+def test_listed_key_table_holds_each_words_key_and_nothing_else():
     # Words of several scripts, a lone surrogate and an astral character: the table built from one
     # joined array holds exactly the keys of the words hashed one by one.
-    words = set(mixed_text().lower().split()) | {"\ud800x", "𝔘nicode", "ǆ", "a"}
-    table = kernels.word_hashes(words)
+    words = sorted(set(mixed_text().lower().split()) | {"\ud800x", "𝔘nicode", "ǆ", "a"})
+    table, masks, _, lang_ = word_set_keys(words)
     one_by_one = {int(fnv1a(code_points(w), 0, len(w))) for w in words}
     assert sorted(int(k) for k in table[table != 0]) == sorted(one_by_one)
-    assert all(kernels._contains(table, np.uint64(k)) for k in one_by_one)
-    assert not kernels.word_hashes(set()).any()
+    assert all(kernels._unlisted(table, masks, np.uint64(k), lang_) for k in one_by_one)
+    assert not word_set_keys(set())[0].any()
 
 
 def python_scores(words: list[str], script: str) -> tuple[dict[str, float], dict[str, int]]:
@@ -426,17 +426,28 @@ def test_a_code_point_table_is_saved_under_a_new_name_when_its_definition_change
     assert source.startswith("def _build_word_char_table") and source.rstrip().endswith("return table")
 
 
-def test_foreign_keys_are_the_keys_of_the_foreign_set_for_every_language():
-    """`_foreign_keys` picks a main language's keys from the script's `_frequent_keys`: the table holds
-    exactly the keys of `_foreign_set(main)`, and the Bloom filter is that table's."""
+def test_frequent_key_table_holds_the_foreign_set_of_every_language():
+    """`_frequent_key_table` (one table per script): for every main language, the keys whose mask lacks
+    its bit are exactly the keys of `_foreign_set(main)`, and `_foreign_keys`' Bloom filter is theirs."""
     stage = lang.LanguageStage()
     prof = lang._profiles()
     for main in sorted(prof.script):
-        table, bloom = stage._foreign_keys(main)
+        script = prof.script[main]
+        if not lang._frequent_words(script):
+            continue
+        position = lang._score_positions(script)[main]
+        table, masks, bloom, lang_ = lang._foreign_keys(script, position)
+        assert lang_ == position and all(map(np.array_equal, (table, masks), lang._frequent_key_table(script)))
+        bit = np.uint64(1) << np.uint64(position)
+        unlisted = table[(table != 0) & ((masks & bit) == 0)]
         expected = kernels.word_keys(sorted(stage._foreign_set(main)))
-        assert sorted(table[table != 0].tolist()) == sorted(set(expected.tolist())), main
-        assert (bloom == kernels.word_bloom(kernels.word_hashes(stage._foreign_set(main)))).all(), main
-    assert kernels.word_keys([]).size == 0 and not kernels.key_table(kernels.word_keys([])).any()
+        assert sorted(unlisted.tolist()) == sorted(set(expected.tolist())), main
+        assert (bloom == kernels.word_bloom(word_set_keys(stage._foreign_set(main))[0])).all(), main
+    # a key two words share is listed for a language only when it lists both
+    keys = np.array([7, 7, 9], dtype=np.uint64)
+    table, masks = kernels.listed_key_table(keys, np.array([[1, 1], [0, 1], [1, 0]], dtype=bool))
+    assert {int(k): int(m) for k, m in zip(table, masks, strict=True) if k} == {7: 0b10, 9: 0b01}
+    assert kernels.word_keys([]).size == 0
 
 
 def test_foreign_set_is_the_frequent_words_not_only_main_and_not_listed_for_main():
@@ -975,8 +986,7 @@ def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
 def test_word_bloom_holds_every_key_of_a_foreign_word_set():
     """No false negatives (`line_hits` skips the set when the filter says no), and few false positives."""
     stage = lang.LanguageStage()
-    keys = kernels.word_hashes(stage._foreign_set("en"))
-    bloom = kernels.word_bloom(keys)
+    keys, _, bloom, _ = word_set_keys(stage._foreign_set("en"))
     assert all(kernels._maybe(bloom, key) for key in keys[keys != 0])
     others = [np.uint64(fnv1a(code_points(w), 0, len(w))) for w in (f"zq{i}x" for i in range(20000))]
     assert sum(map(lambda k: kernels._maybe(bloom, k), others)) < 0.1 * len(others)
@@ -1014,8 +1024,8 @@ def test_hit_sentences_place_each_hit_in_its_regex_sentence():
 
     text = mixed_text().replace("\n", ". Der die das.\n", 40) + "\nthe 𝐀 die der. De la."
     low = text.lower()
-    keys = kernels.word_hashes({"die", "der", "das", "de", "la", "the", "и", "на"})
-    rows = kernels.line_hits(code_points(low), keys, kernels.word_bloom(keys), np.zeros(0, bool), 1, kernels.SPACES)
+    keys = word_set_keys({"die", "der", "das", "de", "la", "the", "и", "на"})
+    rows = kernels.line_hits(code_points(low), *keys, np.zeros(0, bool), 1, kernels.SPACES)
     spans, which = kernels.hit_sentences(code_points(text), rows, lang._sentence_table(), kernels.SPACES)
     placed = 0
     for (ls, le, ts, _, _), k in zip(rows.tolist(), which.tolist(), strict=True):
@@ -1302,15 +1312,15 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
         low_cps, cps = code_points(low), code_points(text)
         for main in ("en", "de", "fr", "pl"):
             odd = lang._odd_table(main, "Latin")
-            every = kernels.word_hashes(set(low.split()))
-            for keys in (stage._foreign_keys(main), (every, kernels.word_bloom(every))):
+            every = word_set_keys(set(low.split()))
+            for keys in (lang._foreign_keys("Latin", lang._score_positions("Latin")[main]), every):
                 rows = kernels.line_hits(low_cps, *keys, odd, stage._shortest_line(), kernels.SPACES)
                 if not len(rows):
                     continue
                 found, which = kernels.hit_sentences(cps, rows, lang._sentence_table(), kernels.SPACES)
                 expected = stage._hits_in_python(text, low, rows, found, which, main, "Latin")
                 got, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._Taken([]))
-                if keys[0] is every:  # `_hits_by_sentence` uses the real keys: compare the kernel itself
+                if keys is every:  # `_hits_by_sentence` uses the real keys: compare the kernel itself
                     ok, rows_kept, two = kernels.sentence_hits(
                         cps, low_cps, rows, which, len(found), lang._case_table(), lang._alpha_table(),
                         lang._letter_or_digit_table(), lang._CLAUSE_MARK_TABLE, kernels.SPACES,
@@ -1331,3 +1341,24 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
                 compared += 1
                 kept += sum(map(len, expected.values()))
     assert compared > 100 and kept > 1000 and collisions > 1000
+
+
+def test_urls_are_the_url_regex_matches():
+    """`_urls` (the regex tried only where "://" or "www." puts one of its literal starts) gives the spans
+    of `_URL_RE.finditer` on CC pages and on text built around its traps: a scheme at the text's start,
+    "https" whose "http" is not a start, "www." inside a URL (no second match), no character after the
+    literal, quotes and spaces that end a URL, "://" with no scheme."""
+    texts = [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:200] if CC.is_file() else []
+    texts += [
+        "http://a.b x",
+        "see https://www.example.com/x?y=1, and www.test.org.",
+        '://x http:// www. ftp://f "https://q" <http://r>',
+        "xhttps://a“b” wwww.c hhttp://d",
+        "ahttp://ftp://www.e",
+    ]
+    found = 0
+    for text in texts:
+        expected = [m.span() for m in lang._URL_RE.finditer(text)]
+        assert lang._urls(text) == expected, text[:200]
+        found += len(expected)
+    assert found >= 10

@@ -982,7 +982,6 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
-        self._foreign_hash: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1725,12 +1724,7 @@ class LanguageStage(Stage):
         distinct = set(words)
         # all ASCII (most fragments): one test in C instead of one per word
         spelt = [] if "".join(distinct).isascii() else [w for w in distinct if not w.isascii()]
-        if spelt:
-            odd_rows = np.array([_odd_row(w, script) for w in spelt])
-            counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
-            odd = {lang: frozenset(w for w in spelt if lang in _odd_langs(w, script)) for lang in main_langs[:1]}
-        else:
-            odd_rows, counts, odd = _no_odd_rows(script), _NO_COUNTS, {}
+        odd = {main: frozenset(w for w in spelt if main in _odd_langs(w, script))} if spelt else {}
         # most fragments end below at "two telling words" for the best language: no language has two
         # listed words main lacks, with main's odd-spelt words added (what `_telling` can count at
         # most), then no scoring is needed (the same None)
@@ -1739,6 +1733,12 @@ class LanguageStage(Stage):
             listed = language_kernels.most_listed(rows, table.ptr, table.langs, len(table.names), position)
             if listed + (len(odd[main] - main_words) if spelt else 0) < 2:
                 return None
+        # (the odd-letter rows and counts only for a fragment scored: built after the bound)
+        if spelt:
+            odd_rows = np.array([_odd_row(w, script) for w in spelt])
+            counts = np.array([words.count(w) for w in spelt], dtype=np.int64)
+        else:
+            odd_rows, counts = _no_odd_rows(script), _NO_COUNTS
         # the scores, the odd-letter costs (from the rows and counts) and the best other language in
         # name order: compiled (`language_kernels.best_foreign`; the score dicts and their loops took
         # ~25 µs a fragment, numpy's costs from the rows ~8 µs)
@@ -1823,8 +1823,9 @@ class LanguageStage(Stage):
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         odd = _odd_table(main, script)
         rows = language_kernels.line_hits(
-            low_cps, *self._foreign_keys(main), odd, self._shortest_line(), language_kernels.SPACES
-        )
+            low_cps, *_foreign_keys(script, _score_positions(script)[main]), odd, self._shortest_line(),
+            language_kernels.SPACES,
+        )  # fmt: skip
         if not len(rows):
             return [], None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
@@ -1884,18 +1885,6 @@ class LanguageStage(Stage):
 
     def _shortest_line(self) -> int:
         return 2 * self.options.same_script_min_words - 1  # "a b c d": shorter lines hold no candidate
-
-    def _foreign_keys(self, main: str) -> tuple[np.ndarray, np.ndarray]:
-        """`language_kernels.word_hashes` of `_foreign_set(main)` and their `word_bloom`: the keys of the
-        script's frequent words that main's list lacks, picked from `_frequent_keys` (hashing the set's
-        ~10k words for each main language took ~2 ms, ~0.08 s of a CC run's first documents)."""
-        keys = self._foreign_hash.get(main)
-        if keys is None:
-            script = self.profiles.script[main]
-            frequent, listed = _frequent_keys(script)
-            table = language_kernels.key_table(frequent[~listed[:, _score_positions(script)[main]]])
-            keys = self._foreign_hash[main] = (table, language_kernels.word_bloom(table))
-        return keys
 
     def _hits_by_sentence_by_line(
         self, text: str, hit_words: frozenset[str], odd_re: regex.Pattern[str] | None
@@ -2157,16 +2146,20 @@ class LanguageStage(Stage):
                 listed.append(entry)
             doc.meta["language_fragments"] = listed
         elif self.options.action == "remove":
-            doc.text = self._remove(doc, text, fragments)
+            doc.text = self._remove(doc, text, fragments, cps)
 
-    def _remove(self, doc: Document, text: str, fragments: list[_Fragment]) -> str:
+    def _remove(self, doc: Document, text: str, fragments: list[_Fragment], cps: np.ndarray | None = None) -> str:
+        """Cut the fragments out of the text, recording each removal (`cps`: the text's code points, if known)."""
         pieces: list[str] = []
         cuts: tuple[list[int], list[int], list[int]] = ([], [], [])  # what was cut: offsets.note_cuts
         pos = 0
         n = len(text)
         # Each fragment's line from the newlines' positions (searching the text from each fragment took the
         # square of a long line's length: a 5M-character line of words in four scripts, ~30 s).
-        breaks = [m.start() for m in _NEWLINE_RE.finditer(text)]
+        # (from the code points when known: a match object per newline took ~3x as long)
+        breaks = (
+            np.flatnonzero(cps == 10).tolist() if cps is not None else [m.start() for m in _NEWLINE_RE.finditer(text)]
+        )
         for f in fragments:
             s, e = f.start, f.end
             if s < pos:
@@ -2412,7 +2405,7 @@ def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, i
     code points if known)."""
     spans = _code_tokens(text, cps)
     if "://" in text or "www." in text:
-        spans.extend(m.span() for m in _URL_RE.finditer(text))
+        spans.extend(_urls(text))
     if "@" in text:
         spans.extend(_emails(text))
     spans.sort()
@@ -2458,6 +2451,31 @@ def _build_word_table() -> np.ndarray:
     for m in regex.finditer(_WORD_CHAR_RE.pattern + "+", every):
         table[m.start() : m.end()] = True
     return table
+
+
+def _urls(text: str) -> list[tuple[int, int]]:
+    """The spans of `_URL_RE.finditer(text)`, its match tried only where one of its alternatives' literal
+    starts (``http://``, ``https://``, ``ftp://``, ``www.``: found by str.find, in C), in order, each
+    from the end of the last match: the regex scanning every position of the page took ~2 % of the
+    stage on CC."""
+    starts = []
+    at = text.find("://")
+    while at != -1:
+        for back, scheme in ((4, "http"), (5, "https"), (3, "ftp")):
+            if at >= back and text.startswith(scheme, at - back):
+                starts.append(at - back)
+        at = text.find("://", at + 1)
+    at = text.find("www.")
+    while at != -1:
+        starts.append(at)
+        at = text.find("www.", at + 1)
+    spans: list[tuple[int, int]] = []
+    end = 0
+    for start in sorted(starts):
+        if start >= end and (m := _URL_RE.match(text, start)):
+            spans.append(m.span())
+            end = m.end()
+    return spans
 
 
 def _emails(text: str) -> list[tuple[int, int]]:
@@ -2863,6 +2881,9 @@ _QUOTE_PAIRS = {
     "[": "]",
     "（": "）",
 }
+# every mark of `_QUOTE_PAIRS` (openers and closers): `_open_mark` and `_closing_mark` act only at these, so
+# they step from one to the next (a Python step per character of a fragment took ~7 µs a fragment)
+_QUOTE_MARK_RE = re.compile("[" + re.escape("".join(sorted({c for k, v in _QUOTE_PAIRS.items() for c in k + v}))) + "]")
 _QUOTE_SPACE = " \t\xa0\u202f"
 _QUOTE_FINAL = ".!?…"
 
@@ -2899,8 +2920,8 @@ def _quoted_span(text: str, s: int, e: int) -> tuple[int, int]:
 def _closing_mark(text: str, s: int, e: int, opener: str, closers: str) -> int | None:
     """Where in [s, e) a quotation opened by `opener` before `s` closes (nested pairs skipped)."""
     depth = 0
-    for k in range(s, e):
-        c = text[k]
+    for m in _QUOTE_MARK_RE.finditer(text, s, e):
+        k, c = m.start(), m.group()
         if c in closers and (depth == 0 or opener == c):
             if depth == 0:
                 return k
@@ -2914,8 +2935,8 @@ def _open_mark(text: str, s: int, e: int) -> int | None:
     """The last opening mark in [s, e) that is not closed in it (a quote or bracket at the start of a
     word), or None."""
     open_at: list[int] = []
-    for k in range(s, e):
-        c = text[k]
+    for m in _QUOTE_MARK_RE.finditer(text, s, e):
+        k, c = m.start(), m.group()
         if open_at and c in _QUOTE_PAIRS[text[open_at[-1]]]:
             open_at.pop()
         elif c in _QUOTE_PAIRS and (k + 1 < e and not text[k + 1].isspace()) and (k == s or not text[k - 1].isalnum()):
@@ -3303,6 +3324,26 @@ def _frequent_keys(script: str) -> tuple[np.ndarray, np.ndarray]:
         for lang, _ in index[w]:
             listed[i, position[lang]] = True
     return language_kernels.word_keys(words), listed
+
+
+@lru_cache(maxsize=32)
+def _frequent_key_table(script: str) -> tuple[np.ndarray, np.ndarray]:
+    """`language_kernels.listed_key_table` of `_frequent_keys(script)`: for `line_hits`, the
+    foreign-frequent words of every main language of `script` (`_foreign_set`) are the keys whose mask
+    lacks its bit. One table per script (a table per main language cost ~0.25 ms each at first use,
+    ~40 of them on CC, and 256 KB each to keep)."""
+    frequent, listed = _frequent_keys(script)
+    return language_kernels.listed_key_table(frequent, listed)
+
+
+@lru_cache(maxsize=128)
+def _foreign_keys(script: str, main: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`line_hits`' keys, masks, Bloom filter and main language (its index in `_score_table(script)`): the
+    script's `_frequent_key_table` and a filter of main's foreign-frequent keys only (16 KB: a filter of
+    all the script's keys let main's own frequent words, most of a text's tokens, through to the table)."""
+    table, masks = _frequent_key_table(script)
+    foreign = table[(table != 0) & ((masks >> np.uint64(main)) & np.uint64(1) == 0)]
+    return table, masks, language_kernels.word_bloom(foreign), main
 
 
 @lru_cache(maxsize=32)

@@ -32,21 +32,8 @@ def _is_space(c: np.uint32, spaces: np.ndarray) -> bool:
     return c < spaces.size and spaces[c]
 
 
-def word_hashes(words: frozenset[str] | set[str]) -> np.ndarray:
-    """An open-addressing set of the words' `fnv1a` keys (power-of-two size, at most half full,
-    0 marks an empty slot), for `line_hits`."""
-    table = np.zeros(table_size(len(words)), dtype=np.uint64)
-    if words:
-        # One code-point array for all words (a word's length in code points is its len()): building
-        # a main language's set word by word cost ~50 ms, paid again by every worker for every script
-        ordered = list(words)
-        ends = np.cumsum(np.fromiter(map(len, ordered), dtype=np.int64, count=len(ordered)))
-        _put_words(table, code_points("".join(ordered)), ends)
-    return table
-
-
 def word_keys(words: list[str]) -> np.ndarray:
-    """The `fnv1a` key of each word, in order (what `word_hashes` puts in its table)."""
+    """The `fnv1a` key of each word, in order (what `listed_key_table` puts in its table)."""
     keys = np.zeros(len(words), dtype=np.uint64)
     if words:
         ends = np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)))
@@ -54,11 +41,46 @@ def word_keys(words: list[str]) -> np.ndarray:
     return keys
 
 
-def key_table(keys: np.ndarray) -> np.ndarray:
-    """`word_hashes` of words given as their `word_keys`: a table holding the same keys."""
+def listed_key_table(keys: np.ndarray, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An open-addressing set (power-of-two size, at most half full, 0 marks an empty slot) of words
+    given as their `word_keys`, with each slot's languages: bit j of a slot's
+    mask is set when language j lists every word of its key (`listed`: a row of languages per word, at
+    most 64; two words sharing a key is rare). A word is foreign-frequent for main language j when its
+    slot's bit j is clear: one table per script serves every main language of it (`line_hits`)."""
     table = np.zeros(table_size(len(keys)), dtype=np.uint64)
-    _put_keys(table, keys)
-    return table
+    masks = np.zeros(table.size, dtype=np.uint64)
+    if listed.shape[1] > 64:
+        raise ValueError(f"{listed.shape[1]} languages in one script: a slot's mask holds 64")
+    bits = (listed.astype(np.uint64) << np.arange(listed.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    _put_listed(table, masks, keys, bits)
+    return table, masks
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_listed(table: np.ndarray, masks: np.ndarray, keys: np.ndarray, bits: np.ndarray) -> None:
+    mask = table.size - 1
+    for w in range(keys.size):
+        key = keys[w]
+        j = np.int64(key & np.uint64(mask))
+        while table[j] != 0 and table[j] != key:
+            j = (j + 1) & mask
+        if table[j] == 0:
+            table[j] = key
+            masks[j] = bits[w]
+        else:
+            masks[j] &= bits[w]  # listed for a language only when all its words are
+
+
+@numba.njit(cache=True, nogil=True)
+def _unlisted(table: np.ndarray, masks: np.ndarray, key: np.uint64, lang: int) -> bool:
+    """Is `key` in a `listed_key_table` and not listed for language `lang` (bit `lang` of its mask)?"""
+    mask = table.size - 1
+    j = np.int64(key & np.uint64(mask))
+    while table[j] != 0:
+        if table[j] == key:
+            return (masks[j] >> np.uint64(lang)) & np.uint64(1) == 0
+        j = (j + 1) & mask
+    return False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -67,12 +89,6 @@ def _keys_of_words(keys: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
     for w in range(ends.size):
         keys[w] = fnv1a(cps, start, ends[w])
         start = ends[w]
-
-
-@numba.njit(cache=True, nogil=True)
-def _put_keys(table: np.ndarray, keys: np.ndarray) -> None:
-    for key in keys:
-        _put(table, key)
 
 
 # Fibonacci hashing of an n-gram's key to its slot: the key's low bits are its first character only
@@ -87,7 +103,7 @@ _BLOOM_MASK = np.uint64(BLOOM_BITS - 1)
 
 
 def word_bloom(keys: np.ndarray) -> np.ndarray:
-    """The Bloom filter (`BLOOM_BITS` bits in uint64 words) of a `word_hashes` table's keys."""
+    """The Bloom filter (`BLOOM_BITS` bits in uint64 words) of a `listed_key_table`'s keys."""
     bloom = np.zeros(BLOOM_BITS // 64, dtype=np.uint64)
     _put_bloom(bloom, keys)
     return bloom
@@ -117,42 +133,22 @@ def _maybe(bloom: np.ndarray, key: np.uint64) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _put_words(table: np.ndarray, cps: np.ndarray, ends: np.ndarray) -> None:
-    start = 0
-    for end in ends:
-        _put(table, fnv1a(cps, start, end))
-        start = end
-
-
-@numba.njit(cache=True, nogil=True)
-def _put(table: np.ndarray, key: np.uint64) -> None:
-    mask = table.size - 1
-    j = np.int64(key & np.uint64(mask))
-    while table[j] != 0 and table[j] != key:
-        j = (j + 1) & mask
-    table[j] = key
-
-
-@numba.njit(cache=True, nogil=True)
-def _contains(table: np.ndarray, key: np.uint64) -> bool:
-    mask = table.size - 1
-    j = np.int64(key & np.uint64(mask))
-    while table[j] != 0:
-        if table[j] == key:
-            return True
-        j = (j + 1) & mask
-    return False
-
-
-@numba.njit(cache=True, nogil=True)
 def line_hits(
-    low: np.ndarray, keys: np.ndarray, bloom: np.ndarray, odd: np.ndarray, shortest: int, spaces: np.ndarray
+    low: np.ndarray,
+    keys: np.ndarray,
+    masks: np.ndarray,
+    bloom: np.ndarray,
+    lang: int,
+    odd: np.ndarray,
+    shortest: int,
+    spaces: np.ndarray,
 ) -> np.ndarray:
     """Candidate words of the same-script check, over a lowercased text's code points.
 
     Lines are split at "\\n" and tokens at whitespace (as ``str.split``). A token is a hit when
-    its `fnv1a` key is in `keys` (`word_hashes` of the foreign-frequent words; asked only when their
-    `word_bloom`, `bloom`, may hold it), or when it holds a code
+    its `fnv1a` key is in `keys` and not listed for language `lang` (`listed_key_table` of the script's
+    frequent words and their `masks`: the foreign-frequent words of main language `lang`; asked only
+    when the keys' `word_bloom`, `bloom`, may hold it), or when it holds a code
     point marked in `odd` (letters the main language's alphabet lacks; an empty array: none).
     Lines shorter than `shortest` are skipped; only lines with hits of two distinct keys are
     reported, since a sentence needs two to be judged. One row per hit: line start, line end,
@@ -201,7 +197,7 @@ def line_hits(
             if shift < 0 and c < n_odd and odd[c]:
                 shift = i - ts
             i += 1
-        if _maybe(bloom, key) and _contains(keys, key):
+        if _maybe(bloom, key) and _unlisted(keys, masks, key, lang):
             shift = 0
         elif shift < 0:
             continue
