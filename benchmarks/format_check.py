@@ -29,6 +29,7 @@ exit status 1 if anything differs or crashes.
 from __future__ import annotations
 
 import argparse
+import difflib
 import gzip
 import hashlib
 import io
@@ -308,6 +309,7 @@ class Checker:
         self.work = work
         self.failed = False
         self.count = 0
+        self.stderr: dict[str, str] = {}
 
     def note(self, tag: str, diffs: list[str], out: Path | None = None) -> None:
         self.count += 1
@@ -324,6 +326,7 @@ class Checker:
 
     def run(self, label: str, inp: Path, out: Path, args: list[str], tag: str, ok=(0, 3)) -> int:
         code, err = run(self.trees[label], inp, out, args)
+        self.stderr[label] = err.replace(str(out), "OUT")
         if code not in ok or "Traceback" in err:
             self.failed = True
             print(f"{tag} {label}: exit {code}\n{err[-3000:]}")
@@ -337,6 +340,8 @@ class Checker:
                 shutil.rmtree(out)
             codes[label] = self.run(label, inp, out, args, tag)
         diffs = compare(outs["base"], outs["new"])
+        if self.stderr["base"] != self.stderr["new"]:
+            diffs.append(f"stderr: base {self.stderr['base'][-500:]!r} new {self.stderr['new'][-500:]!r}")
         if codes["base"] != codes["new"]:
             diffs.insert(0, f"exit status base {codes['base']} new {codes['new']}")
         self.note(f"{tag} (exit {codes['new']})", diffs, outs["new"])
@@ -373,6 +378,48 @@ def _change(step: int, folder: Path, files: dict[str, Path], seed: int) -> None:
     elif step == 3:
         files["middle"].write_bytes(files["middle"].read_bytes() + _jsonl(extra_recs(seed + 3, 3, "m")))
         (folder / "a_new.txt").write_text(extra_recs(seed + 4, 1, "a")[0]["text"], encoding="utf-8")
+
+
+def explain_targets(out: Path, per_source: int = 2) -> list[tuple[str, str, int | None]]:
+    """(id, source, line) of a few documents of each input file the audit names: removed spans first."""
+    picked: dict[str, list[tuple[str, str, int | None]]] = {}
+    for name in ("removed.jsonl", "rejected.jsonl"):
+        path = out / name
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").split("\n")[:-1]:  # (texts hold U+2028)
+            rec = json.loads(line)
+            key = (str(rec["id"]), rec["source"], rec.get("line"))
+            got = picked.setdefault(rec["source"], [])
+            if key not in got and len(got) < per_source:
+                got.append(key)
+    return [k for src in sorted(picked) for k in picked[src]]
+
+
+def scenario_explain(c: Checker, outs: dict[str, Path]) -> None:
+    """``explain`` of documents of every input kind, in both trees on their own output."""
+    targets = explain_targets(outs["new"])
+    same = 0
+    for doc_id, source, line in targets:
+        shown = {}
+        for label, tree in c.trees.items():
+            cmd = [sys.executable, "-m", "pipeline", "explain", doc_id, "-o", str(outs[label]), "--source", source]
+            if line is not None:
+                cmd += ["--line", str(line)]
+            p = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
+            shown[label] = (p.returncode, p.stdout.replace(str(outs[label]), "OUT"), p.stderr)
+            if p.returncode != 0 or "Traceback" in p.stderr:
+                c.failed = True
+                print(f"explain {doc_id} {source} {line} {label}: exit {p.returncode}\n{p.stderr[-2000:]}")
+        if shown["base"] != shown["new"]:
+            a, b = (f"exit {x[0]}\n{x[1]}{x[2]}".splitlines() for x in (shown["base"], shown["new"]))
+            delta = [d for d in difflib.unified_diff(a, b, "base", "new", n=0, lineterm="")][:12]
+            c.note(f"explain {doc_id} ({source} line {line}) base/new", ["\n    ".join(delta)])
+        else:
+            same += 1
+    c.note(
+        f"explain of {len(targets)} documents base/new ({same} equal)", [] if same == len(targets) else ["see above"]
+    )
 
 
 def scenario_incremental(c: Checker, inp: Path, files: dict[str, Path], seed: int, workers: list[int]) -> None:
@@ -482,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--work", type=Path, help="folder for inputs and outputs (kept); default a temp dir")
     ap.add_argument(
-        "--scenarios", nargs="+", default=["full"], choices=["full", "incremental", "ray", "kill", "formats"]
+        "--scenarios", nargs="+", default=["full"], choices=["full", "explain", "formats", "incremental", "ray", "kill"]
     )
     ap.add_argument("--kill-after", type=float, nargs="+", default=[2.0, 5.0])
     args = ap.parse_args(argv)
@@ -499,6 +546,12 @@ def main(argv: list[str] | None = None) -> int:
     for s in args.scenarios:
         if s == "full":
             scenario_full(c, inp, args.workers, [])
+        elif s == "explain":
+            w = args.workers[0]
+            outs = {label: work / f"out-full-w{w}-{label}" for label in c.trees}
+            if not all(o.exists() for o in outs.values()):
+                outs = c.both(inp, f"full-w{w}", ["--workers", str(w)], f"full w{w} base/new")
+            scenario_explain(c, outs)
         elif s == "formats":
             for fmt in ("jsonl", "txt", "parquet"):
                 cfg = work / f"format-{fmt}.yaml"
