@@ -34,12 +34,16 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,6 +136,15 @@ def write_inputs(folder: Path, seed: int, scale: int = 1) -> dict[str, Path]:
     (txt / ".hidden").mkdir()
     (txt / ".hidden" / "skip.txt").write_text("left out: a dot folder", encoding="utf-8")
     (txt / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")  # listed as skipped
+    # a folder of many small files: more than one commit group (64 files) and small batches
+    many = folder / "n_many"
+    many.mkdir()
+    for i in range(90 * scale):
+        lang = r.choice(["en", "de", "fr", "es", "ru", "el", "tr", "pl"])
+        text = "\n".join(g.sent(lang) for _ in range(r.randint(1, 6)))
+        if i % 9 == 0:
+            text = "Home | News | Contact\n" + text + "\nShare this article on Facebook"
+        (many / f"p{i:04d}.txt").write_text(text, encoding="utf-8")
     # 3. Parquet, small row groups, extra columns of several types (and a null text)
     rows = cc_pick[52 * scale :] + tp_pick[20 * scale : 26 * scale]
     table = pa.table(
@@ -256,8 +269,9 @@ def outputs(out: Path) -> list[Path]:
     return keep
 
 
-def compare(a_out: Path, b_out: Path, state: bool = True) -> list[str]:
-    """How two output folders differ (empty: they do not)."""
+def compare(a_out: Path, b_out: Path, state: bool = True, report: bool = True) -> list[str]:
+    """How two output folders differ (empty: they do not); ``report``: report.json too (it describes the
+    last run only: not comparable between a run and a rerun after a kill)."""
     diffs = []
     for name in sorted(set(outputs(a_out)) | set(outputs(b_out))):
         a, b = a_out / name, b_out / name
@@ -270,7 +284,7 @@ def compare(a_out: Path, b_out: Path, state: bool = True) -> list[str]:
                 diffs.append(f"{name}: {diff_check.first_difference(a, b)}")
             else:
                 diffs.append(f"{name}: content differs")
-    ra, rb = _report(a_out), _report(b_out)
+    ra, rb = (_report(a_out), _report(b_out)) if report else (None, None)
     if ra != rb:
         diffs.append(f"report.json: {_first_json_difference(ra, rb)}")
     if state and _state(a_out) != _state(b_out):
@@ -490,31 +504,65 @@ def scenario_ray(c: Checker, inp: Path, workers: list[int]) -> None:
         c.note(f"ray {label} ray/local", compare(outs[label], local[label], state=True))
 
 
-def scenario_kill(c: Checker, inp: Path, workers: list[int], after: list[float]) -> None:
+def _finished_outputs(out: Path) -> int:
+    """Output files renamed into place so far (not ``.partial``, not the state's)."""
+    try:
+        return sum(
+            1
+            for p in out.rglob("*")
+            if p.suffix != ".partial" and ".cleancorpus" not in p.relative_to(out).parts and p.is_file()
+        )
+    except OSError:  # a file renamed while listed
+        return -1
+
+
+def run_stopped(tree: Path, inp: Path, out: Path, args: list[str], sig: str, when: str) -> tuple[int, str, str]:
+    """A run sent ``SIG<sig>`` (to its process group, as ``timeout`` and systemd do) ``when``: after that many
+    seconds, or ``oN`` once N output files are in place (a commit group renamed, maybe not yet recorded)."""
+    cmd = [sys.executable, "-m", "pipeline", "run", str(inp), "-o", str(out), "-q", *args]
+    p = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    err_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: err_chunks.append(p.stderr.read()), daemon=True)
+    reader.start()
+    started, at = time.monotonic(), "never"
+    while p.poll() is None:
+        elapsed = time.monotonic() - started
+        hit = elapsed >= float(when) if not when.startswith("o") else _finished_outputs(out) >= int(when[1:])
+        if hit:
+            at = f"{elapsed:.1f}s, {max(_finished_outputs(out), 0)} outputs"
+            os.killpg(p.pid, getattr(signal, f"SIG{sig}"))
+            break
+        time.sleep(0.02)
+    code = p.wait()
+    reader.join()
+    return code, b"".join(err_chunks).decode("utf-8", "replace"), at
+
+
+def scenario_kill(c: Checker, inp: Path, workers: list[int], when: list[str], sigs: list[str]) -> None:
     for w in workers:
         ref = {label: c.work / f"out-kill-ref-w{w}-{label}" for label in c.trees}
         for label, out in ref.items():
             if out.exists():
                 shutil.rmtree(out)
             c.run(label, inp, out, ["--workers", str(w)], f"kill ref w{w}")
-        for sig in ("INT", "KILL"):
-            for t in after:
+        for sig in sigs:
+            for t in when:
                 for label in c.trees:
                     out = c.work / f"out-kill-w{w}-{sig}-{t}-{label}"
                     if out.exists():
                         shutil.rmtree(out)
-                    code, err = run(c.trees[label], inp, out, ["--workers", str(w)], timeout=(sig, t))
+                    code, err, at = run_stopped(c.trees[label], inp, out, ["--workers", str(w)], sig, t)
                     if "Traceback" in err:
                         c.failed = True
-                        print(f"kill w{w} {sig} {t}s {label}: traceback\n{err[-3000:]}")
+                        print(f"kill w{w} {sig} {t} {label}: traceback\n{err[-3000:]}")
                     recorded = sum(1 for row in _state(out) if row[0] == "file")
-                    again = c.run(label, inp, out, ["--workers", str(w)], f"kill w{w} {sig} {t}s rerun")
+                    again = c.run(label, inp, out, ["--workers", str(w)], f"kill w{w} {sig} {t} rerun")
                     left = [p.name for p in out.rglob("*.partial")]
-                    diffs = compare(ref[label], out)
+                    diffs = compare(ref[label], out, report=False)
                     if left:
                         diffs.append(f".partial files left: {left}")
                     c.note(
-                        f"kill w{w} {sig} at {t}s {label} (exit {code}, {recorded} files recorded;"
+                        f"kill w{w} {sig} at {t} ({at}) {label} (exit {code}, {recorded} files recorded;"
                         f" rerun exit {again}) vs uninterrupted",
                         diffs,
                     )
@@ -531,7 +579,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenarios", nargs="+", default=["full"], choices=["full", "explain", "formats", "incremental", "ray", "kill"]
     )
-    ap.add_argument("--kill-after", type=float, nargs="+", default=[2.0, 5.0])
+    ap.add_argument(
+        "--kill-at",
+        nargs="+",
+        default=["2", "o1", "o40"],
+        help="when the kill scenario stops a run: seconds, or oN once N output files are in place",
+    )
+    ap.add_argument("--kill-signals", nargs="+", default=["INT", "KILL"], choices=["INT", "TERM", "KILL"])
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="formatcheck-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -562,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         elif s == "ray":
             scenario_ray(c, inp, args.workers)
         elif s == "kill":
-            scenario_kill(c, inp, args.workers, args.kill_after)
+            scenario_kill(c, inp, args.workers, args.kill_at, args.kill_signals)
     print(f"{c.count} comparisons; work folder: {work}")
     return 1 if c.failed else 0
 
