@@ -18,6 +18,7 @@ Scenarios (``--scenarios``):
 - ``incremental``: three runs on one output folder: part of the input; then one new file and one
   changed file whose names sort last (audit files appended); then a changed file in the middle and a new
   file sorting first (audit files rewritten from their parts).
+- ``ops``: an audit part lost from the state folder, ``--rebuild``, ``output.audit: false``, ``--limit``.
 - ``ray``: ``--executor ray --workers 2`` on a small part of the input, against the same tree's local run.
 - ``kill``: a run stopped by ``timeout -s INT`` / ``-s KILL`` after ``--kill-after`` seconds, then run
   again to the end: its outputs against an uninterrupted run's.
@@ -490,6 +491,55 @@ def _processed(out: Path) -> object:
         return "?"
 
 
+def _drop_audit_part(out: Path) -> None:
+    parts = sorted((out / ".cleancorpus" / "audit").glob("*"))
+    if parts:
+        parts[len(parts) // 2].unlink()
+
+
+def scenario_ops(c: Checker, inp: Path, files: dict[str, Path], seed: int, workers: list[int]) -> None:
+    """Operator paths on one output folder: an audit part lost from the state folder then a changed file,
+    ``--rebuild``, a run with ``output.audit: false`` then one with it on; and ``--limit`` on a fresh folder."""
+    no_audit = c.work / "no-audit.yaml"
+    no_audit.write_text("output: {audit: false}\n", encoding="utf-8")
+    step_in = c.work / "in-ops"
+    for w in workers:
+        if step_in.exists():
+            shutil.rmtree(step_in)
+        shutil.copytree(inp, step_in)
+        middle = step_in / files["middle"].relative_to(inp)
+        outs = {label: c.work / f"out-ops-w{w}-{label}" for label in c.trees}
+        for out in outs.values():
+            if out.exists():
+                shutil.rmtree(out)
+        steps: list[tuple[str, list[str], object]] = [
+            ("first run", [], None),
+            ("an audit part lost + a changed file", [], "drop"),
+            ("--rebuild", ["--rebuild"], None),
+            ("output.audit false + a new file", ["-c", str(no_audit)], "new"),
+            ("audit on again + a changed file", [], "change"),
+        ]
+        for tag, extra, change in steps:
+            if change == "drop":
+                for out in outs.values():
+                    _drop_audit_part(out)
+                middle.write_bytes(middle.read_bytes() + _jsonl(extra_recs(seed + 7, 2, "o")))
+            elif change == "new":
+                (step_in / "zzz_ops.jsonl").write_bytes(_jsonl(extra_recs(seed + 8, 3, "q")))
+            elif change == "change":
+                middle.write_bytes(middle.read_bytes() + _jsonl(extra_recs(seed + 9, 2, "r")))
+            codes = {}
+            for label in c.trees:
+                codes[label] = c.run(label, step_in, outs[label], ["--workers", str(w), *extra], f"ops {tag}")
+            diffs = compare(outs["base"], outs["new"])
+            if codes["base"] != codes["new"]:
+                diffs.insert(0, f"exit status base {codes['base']} new {codes['new']}")
+            if c.stderr["base"] != c.stderr["new"]:
+                diffs.append(f"stderr: base {c.stderr['base'][-400:]!r} new {c.stderr['new'][-400:]!r}")
+            c.note(f"ops w{w} {tag}, {_processed(outs['new'])} processed (exit {codes['new']})", diffs, outs["new"])
+        c.both(inp, f"limit-w{w}", ["--workers", str(w), "--limit", "150"], f"ops w{w} --limit 150 base/new")
+
+
 def scenario_ray(c: Checker, inp: Path, workers: list[int]) -> None:
     small = c.work / "in-ray"
     if small.exists():
@@ -575,9 +625,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=int, default=1, help="input size multiplier")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--input", type=Path, help="an input folder to use instead of generating one (full, kill)")
     ap.add_argument("--work", type=Path, help="folder for inputs and outputs (kept); default a temp dir")
     ap.add_argument(
-        "--scenarios", nargs="+", default=["full"], choices=["full", "explain", "formats", "incremental", "ray", "kill"]
+        "--scenarios",
+        nargs="+",
+        default=["full"],
+        choices=["full", "explain", "formats", "incremental", "ops", "ray", "kill"],
     )
     ap.add_argument(
         "--kill-at",
@@ -589,8 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="formatcheck-"))
     work.mkdir(parents=True, exist_ok=True)
-    inp = work / f"in-{args.seed}"
-    files = write_inputs(inp, args.seed, args.scale)
+    inp = args.input or work / f"in-{args.seed}"
+    files = {} if args.input else write_inputs(inp, args.seed, args.scale)
     digest = hashlib.sha256()
     for p in sorted(inp.rglob("*")):
         if p.is_file():
@@ -613,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
                 scenario_full(c, inp, args.workers, ["-c", str(cfg)], name=f"format-{fmt}")
         elif s == "incremental":
             scenario_incremental(c, inp, files, args.seed, args.workers)
+        elif s == "ops":
+            scenario_ops(c, inp, files, args.seed, args.workers)
         elif s == "ray":
             scenario_ray(c, inp, args.workers)
         elif s == "kill":
