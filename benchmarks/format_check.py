@@ -37,6 +37,7 @@ import io
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -325,6 +326,7 @@ class Checker:
         self.failed = False
         self.count = 0
         self.stderr: dict[str, str] = {}
+        self.run_args: list[str] = []  # added to every run (--run-args)
 
     def note(self, tag: str, diffs: list[str], out: Path | None = None) -> None:
         self.count += 1
@@ -340,7 +342,7 @@ class Checker:
         sys.stdout.flush()
 
     def run(self, label: str, inp: Path, out: Path, args: list[str], tag: str, ok=(0, 3)) -> int:
-        code, err = run(self.trees[label], inp, out, args)
+        code, err = run(self.trees[label], inp, out, [*args, *self.run_args])
         self.stderr[label] = err.replace(str(out), "OUT")
         if code not in ok or "Traceback" in err:
             self.failed = True
@@ -625,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=int, default=1, help="input size multiplier")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--run-args", default="", help="options added to every run, e.g. '--executor ray'")
     ap.add_argument("--input", type=Path, help="an input folder to use instead of generating one (full, kill)")
     ap.add_argument("--work", type=Path, help="folder for inputs and outputs (kept); default a temp dir")
     ap.add_argument(
@@ -651,6 +654,7 @@ def main(argv: list[str] | None = None) -> int:
             digest.update(str(p.relative_to(inp)).encode() + p.read_bytes())
     print(f"input {inp}: {sum(1 for p in inp.rglob('*') if p.is_file())} files, sha256 {digest.hexdigest()[:16]}")
     c = Checker(args.base, args.new, work)
+    c.run_args = shlex.split(args.run_args)
     for s in args.scenarios:
         if s == "full":
             scenario_full(c, inp, args.workers, [])
