@@ -80,3 +80,11 @@ def test_compare_sees_content_not_compression_or_times(tmp_path: Path) -> None:
     assert format_check.compare(x, y) == ["report.json: .documents.in: 2 vs 3"]
     (y / "rejected.jsonl").write_text("")
     assert "rejected.jsonl: only in second" in format_check.compare(x, y)
+
+
+def test_compare_names_the_first_differing_line_of_a_text_output(tmp_path: Path) -> None:
+    x, y = tmp_path / "x", tmp_path / "y"
+    for out, last in ((x, "5\n"), (y, "6\n")):
+        out.mkdir()
+        (out / "a.txt").write_text("Straße\n\f\n" + last, encoding="utf-8")  # lines that read as JSON numbers
+    assert format_check.compare(x, y) == ["a.txt: line 3 of 3/3\n    base: '5\\n'\n    new:  '6\\n'"]
