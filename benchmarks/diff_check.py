@@ -534,6 +534,8 @@ def first_difference(a: Path, b: Path) -> str:
                     rec = json.loads(line)
                 except ValueError:
                     return repr(line[:300])
+                if not isinstance(rec, dict):  # a text output's line that reads as a JSON number or list
+                    return repr(line[:300])
                 brief = {k: v for k, v in rec.items() if k != "text"}
                 text = rec.get("text", "")
                 brief["text"] = text[:200] + (f"... ({len(text)} chars)" if len(text) > 200 else "")

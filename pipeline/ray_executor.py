@@ -20,7 +20,9 @@ hang a cron job; here it ends the run within ``CONNECT_TIMEOUT`` seconds as a us
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -162,6 +164,22 @@ class RayExecutor:
         self.ray = ray
         self.started = False
         if not ray.is_initialized():
+            self._init(ray, address, workers)
+            self.started = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.in_flight = in_flight or 3 * max(1, cpus)
+        self.key = uuid.uuid4().hex
+        self.setup = [ray.put(initargs)]
+        self.initializer = initializer
+        self.task = ray.remote(num_cpus=1)(_call)
+
+    @staticmethod
+    def _init(ray: Any, address: str | None, workers: int | None) -> None:
+        """``ray.init``, then this process's SIGTERM handler again: ray.init installs its own, in Python and in
+        C++ (a stack dump, then abort: exit 134), and a run stopped by SIGTERM (cron's ``timeout``, systemd)
+        must end as it does without Ray (exit 143, nothing unfinished kept)."""
+        sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+        try:
             if address:
                 check_address(address)
                 # Ray tries to join 20 times (each try up to ~40 s when a port answers that is not
@@ -185,13 +203,9 @@ class RayExecutor:
                     log_to_driver=False,
                     configure_logging=False,
                 )
-            self.started = True
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.in_flight = in_flight or 3 * max(1, cpus)
-        self.key = uuid.uuid4().hex
-        self.setup = [ray.put(initargs)]
-        self.initializer = initializer
-        self.task = ray.remote(num_cpus=1)(_call)
+        finally:
+            if sigterm is not None:
+                signal.signal(signal.SIGTERM, sigterm)  # (also replaces the C++ handler: one sigaction per signal)
 
     def submit(self, fn: Callable[[Any], Any], item: Any, num_returns: int = 1) -> Any:
         """``fn(item)`` as a task on a set-up worker; ``item`` may be an object reference (resolved
