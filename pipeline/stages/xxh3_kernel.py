@@ -37,17 +37,10 @@ LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _r64(b: np.ndarray, o: int) -> np.uint64:
+def _read_le(b: np.ndarray, o: int, n: int) -> np.uint64:
+    """The n (4 or 8) bytes at b[o:] as a little-endian integer."""
     v = np.uint64(0)
-    for k in range(8):
-        v |= np.uint64(b[o + k]) << np.uint64(8 * k)
-    return v
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _r32(b: np.ndarray, o: int) -> np.uint64:
-    v = np.uint64(0)
-    for k in range(4):
+    for k in range(n):
         v |= np.uint64(b[o + k]) << np.uint64(8 * k)
     return v
 
@@ -90,14 +83,14 @@ def _rotl(x: np.uint64, r: int) -> np.uint64:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _mix16(b: np.ndarray, o: int, s: np.ndarray, so: int) -> np.uint64:
-    return _fold(_r64(b, o) ^ _r64(s, so), _r64(b, o + 8) ^ _r64(s, so + 8))
+    return _fold(_read_le(b, o, 8) ^ _read_le(s, so, 8), _read_le(b, o + 8, 8) ^ _read_le(s, so + 8, 8))
 
 
 @numba.njit(cache=True, nogil=True)
 def _accumulate(acc: np.ndarray, b: np.ndarray, o: int, s: np.ndarray, so: int) -> None:
     for i in range(8):
-        value = _r64(b, o + 8 * i)
-        key = value ^ _r64(s, so + 8 * i)
+        value = _read_le(b, o + 8 * i, 8)
+        key = value ^ _read_le(s, so + 8 * i, 8)
         acc[i ^ 1] += value
         acc[i] += (key & LOW32) * (key >> np.uint64(32))
 
@@ -116,7 +109,7 @@ def _long(b: np.ndarray, o: int, n: int, s: np.ndarray) -> np.uint64:
         for i in range(8):  # scramble
             a = acc[i]
             a ^= a >> np.uint64(47)
-            a ^= _r64(s, SECRET_SIZE - 64 + 8 * i)
+            a ^= _read_le(s, SECRET_SIZE - 64 + 8 * i, 8)
             acc[i] = a * P32_1
     last = ((n - 1) - block * blocks) // 64
     for j in range(last):
@@ -124,7 +117,7 @@ def _long(b: np.ndarray, o: int, n: int, s: np.ndarray) -> np.uint64:
     _accumulate(acc, b, o + n - 64, s, SECRET_SIZE - 64 - 7)
     result = np.uint64(n) * P64_1
     for i in range(4):
-        result += _fold(acc[2 * i] ^ _r64(s, 11 + 16 * i), acc[2 * i + 1] ^ _r64(s, 11 + 16 * i + 8))
+        result += _fold(acc[2 * i] ^ _read_le(s, 11 + 16 * i, 8), acc[2 * i + 1] ^ _read_le(s, 11 + 16 * i + 8, 8))
     return _avalanche(result)
 
 
@@ -134,16 +127,16 @@ def xxh3_64(b: np.ndarray, o: int, n: int) -> np.uint64:
     s = _SECRET
     if n <= 16:
         if n > 8:
-            lo = _r64(b, o) ^ (_r64(s, 24) ^ _r64(s, 32))
-            hi = _r64(b, o + n - 8) ^ (_r64(s, 40) ^ _r64(s, 48))
+            lo = _read_le(b, o, 8) ^ (_read_le(s, 24, 8) ^ _read_le(s, 32, 8))
+            hi = _read_le(b, o + n - 8, 8) ^ (_read_le(s, 40, 8) ^ _read_le(s, 48, 8))
             swapped = np.uint64(0)
             for k in range(8):  # byte swap of lo
                 swapped |= ((lo >> np.uint64(8 * k)) & np.uint64(0xFF)) << np.uint64(56 - 8 * k)
             return _avalanche(np.uint64(n) + swapped + hi + _fold(lo, hi))
         if n >= 4:
-            first = _r32(b, o)
-            second = _r32(b, o + n - 4)
-            keyed = (second + (first << np.uint64(32))) ^ (_r64(s, 8) ^ _r64(s, 16))
+            first = _read_le(b, o, 4)
+            second = _read_le(b, o + n - 4, 4)
+            keyed = (second + (first << np.uint64(32))) ^ (_read_le(s, 8, 8) ^ _read_le(s, 16, 8))
             keyed ^= _rotl(keyed, 49) ^ _rotl(keyed, 24)
             keyed *= MX2
             keyed ^= (keyed >> np.uint64(35)) + np.uint64(n)
@@ -154,8 +147,8 @@ def xxh3_64(b: np.ndarray, o: int, n: int) -> np.uint64:
             c2 = np.uint64(b[o + (n >> 1)])
             c3 = np.uint64(b[o + n - 1])
             combined = (c1 << np.uint64(16)) | (c2 << np.uint64(24)) | c3 | (np.uint64(n) << np.uint64(8))
-            return _xxh64_avalanche(combined ^ (_r32(s, 0) ^ _r32(s, 4)))
-        return _xxh64_avalanche(_r64(s, 56) ^ _r64(s, 64))
+            return _xxh64_avalanche(combined ^ (_read_le(s, 0, 4) ^ _read_le(s, 4, 4)))
+        return _xxh64_avalanche(_read_le(s, 56, 8) ^ _read_le(s, 64, 8))
     if n <= 128:
         acc = np.uint64(n) * P64_1
         if n > 32:
