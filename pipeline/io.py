@@ -426,7 +426,7 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
                 unchecked = False
                 problem = _zstd_problem(f.path)
                 if problem:
-                    reason = f"corrupt compressed file: {problem}, line {line_no} is cut short"
+                    reason = f"corrupt compressed file: {problem}, line {line_no} is cut short{_ZSTD_CUT_BLOCK}"
                     shown = _decode_line(raw, known)[0] or _escaped(raw)
                     yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, shown, line_no)
                     return
@@ -452,7 +452,17 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc
     if unchecked and (problem := _zstd_problem(f.path)):
+        if problem.startswith("truncated"):  # what was lost, and why not more was read
+            problem += f", after line {line_no}{_ZSTD_CUT_BLOCK}" if line_no else _ZSTD_NO_BLOCK
         yield quarantined(f.rel, f.rel, f"corrupt compressed file: {problem}")
+
+
+# zstd decodes a block (up to 128 KB of text) only whole, unlike gzip's stream, which yields every byte before a cut:
+# the lines in the block the cut falls in cannot be read, so the reason says so (a file under 128 KB gives nothing).
+_ZSTD_CUT_BLOCK = "; the lines after it are in the block the file ends in, which zstd cannot decompress"
+_ZSTD_NO_BLOCK = (
+    "; no line could be read: zstd decompresses only whole blocks (up to 128 KB of text) and the file ends in its first"
+)
 
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -487,7 +497,8 @@ def _zstd_problem(path: Path) -> str | None:
             fh.seek(pos)
             head = fh.read(18)  # a magic number and the longest frame header
             frame = pos
-            truncated = f"truncated zstd stream (the file ends inside the frame at byte {frame:,})"
+            truncated = f"truncated zstd stream (the file ends at byte {size:,}, inside the frame that starts at byte "
+            truncated += f"{frame:,})"
             if int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
                 pos += 8 + int.from_bytes(head[4:8], "little")
                 if len(head) < 8 or pos > size:
