@@ -385,6 +385,24 @@ def _misnamed(f: InputFile, head: bytes) -> str | None:
     return None
 
 
+def _miscompressed(f: InputFile) -> str | None:
+    """Why a .jsonl.gz/.jsonl.zst holds something else (the other compressor, Parquet, plain JSONL), from its first
+    bytes; None if it starts as its name says (or is empty, or unknown data: the decompressor reports that)."""
+    with open(f.path, "rb") as fh:
+        head = fh.read(4)
+    expected = b"\x1f\x8b" if f.compression == "gz" else ZSTD_MAGIC
+    if not head or head.startswith(expected):
+        return None
+    if f.compression == "zst" and len(head) == 4 and int.from_bytes(head, "little") in ZSTD_SKIPPABLE:
+        return None
+    for magic, what, suffix, _ in _MISNAMED:
+        if head.startswith(magic):
+            return f"{what} in a file named {f.path.name}: name it *{suffix} to read it"
+    if head.startswith(codecs.BOM_UTF8) or head.lstrip()[:1] == b"{":
+        return f"uncompressed JSONL in a file named {f.path.name}: name it *.jsonl to read it"
+    return None
+
+
 def _utf16_lines(fh: IO[bytes]) -> Iterator[bytes]:
     """The lines of a UTF-16 text (a BOM says which byte order; Windows tools write it), as UTF-8."""
     for line in io.TextIOWrapper(fh, encoding="utf-16", errors="replace", newline=""):  # type: ignore[arg-type]
@@ -406,6 +424,9 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
             return
         # a BOM and "{" in UTF-16 (not a BOM-like start of binary data)
         utf16 = head in (codecs.BOM_UTF16_LE + "{".encode("utf-16-le"), codecs.BOM_UTF16_BE + "{".encode("utf-16-be"))
+    elif problem := _miscompressed(f):  # the decompressor's own words ("Unknown frame descriptor") do not say it
+        yield quarantined(f.rel, f.rel, problem)
+        return
     # The zstd reader ends quietly where the file is cut short: its frames are checked at the end, or
     # at a last line without its newline (which the cut may have made: it is not parsed then).
     unchecked = f.compression == "zst"

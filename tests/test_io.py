@@ -232,6 +232,26 @@ def test_truncated_small_zstd_jsonl_says_why_nothing_was_read_and_gzip_keeps_its
     assert result.quarantined == 2  # what makes the command exit 3
 
 
+def test_wrong_compression_behind_a_compressed_name_gets_a_naming_hint(tmp_path: Path) -> None:
+    # It got the decompressor's words ("zstd decompress error: Unknown frame descriptor", "Not a gzipped file
+    # (b'{\"')"), where a .jsonl holding gzip/zstd/Parquet gets a hint how to name it.
+    data = _jsonl([{"id": "a", "text": "Some text."}, {"id": "b", "text": "More text."}])
+    (tmp_path / "plain.jsonl.gz").write_bytes(data)
+    (tmp_path / "plain.jsonl.zst").write_bytes(codecs.BOM_UTF8 + data)
+    (tmp_path / "zstd.jsonl.gz").write_bytes(zstandard.ZstdCompressor().compress(data))
+    (tmp_path / "gzip.jsonl.zst").write_bytes(gzip.compress(data, mtime=0))
+    (tmp_path / "ok.jsonl.gz").write_bytes(gzip.compress(data, mtime=0))
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    reasons = {r["source"]: r["reason"] for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert reasons == {
+        "plain.jsonl.gz": "uncompressed JSONL in a file named plain.jsonl.gz: name it *.jsonl to read it",
+        "plain.jsonl.zst": "uncompressed JSONL in a file named plain.jsonl.zst: name it *.jsonl to read it",
+        "zstd.jsonl.gz": "zstd-compressed data in a file named zstd.jsonl.gz: name it *.jsonl.zst to read it",
+        "gzip.jsonl.zst": "gzip-compressed data in a file named gzip.jsonl.zst: name it *.jsonl.gz to read it",
+    }
+    assert result.quarantined == 4 and result.documents_out == 2  # ok.jsonl.gz read as before
+
+
 def test_binary_jsonl_lines_say_binary_and_show_their_bytes_escaped(tmp_path: Path) -> None:
     lines = [
         orjson.dumps({"id": "ok", "text": "Fine text."}),
