@@ -193,6 +193,21 @@ def write_inputs(folder: Path, seed: int, scale: int = 1) -> dict[str, Path]:
     gen = diff_check.generate(seed, 40 * scale)
     (folder / "l_kinds.jsonl").write_bytes(_jsonl(gen["a_kinds.jsonl"]))
     (folder / "m_dedup.jsonl").write_bytes(_jsonl(gen["c_dedup.jsonl"]))
+    # 6. damaged and misnamed compressed inputs (session 20; no draws from r, so the files above stay as they were):
+    # zstd cut inside its only block and inside its second, gzip cut; a plain WET named .warc.gz; JSONL behind the
+    # wrong compressed suffix
+    # (documents no other file holds, so that what is read before each cut shows in the output, not as duplicates)
+    unused = {id(x) for x in cc_pick + tp_pick}
+    cc_rest, tp_rest = [x for x in cc if id(x) not in unused], [x for x in tp if id(x) not in unused]
+    small = _jsonl(cc_rest[: 10 * scale])
+    (folder / "n_cut-small.jsonl.zst").write_bytes(_zstd(small)[: len(_zstd(small)) // 2])
+    (folder / "n_cut-small.jsonl.gz").write_bytes(gzip.compress(small, mtime=0)[: len(gzip.compress(small)) // 2])
+    blocks = _zstd(_jsonl(tp_rest[: 20 * scale]))
+    (folder / "n_cut-blocks.jsonl.zst").write_bytes(blocks[: len(blocks) * 3 // 5])
+    shutil.copyfile(next(p for p in WARCS if p.suffix == ".wet"), web / "plain-wet.warc.gz")
+    (folder / "o_plain.jsonl.gz").write_bytes(_jsonl(cp))
+    (folder / "o_gzip.jsonl.zst").write_bytes(gzip.compress(_jsonl(cp), mtime=0))
+    (folder / "o_zstd.jsonl.gz").write_bytes(_zstd(_jsonl(cp)))
     return {
         "new_last": folder / "z_new.jsonl",
         "changed_last": folder / "y_last.jsonl",

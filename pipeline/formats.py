@@ -134,6 +134,11 @@ def _gzip_tail_problem(path: Path, start: int) -> tuple[int, str] | None:
             fh.seek(offset)
 
 
+def _starts_plain_warc(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(5) == b"WARC/"
+
+
 def _next_sync_point(path: Path, after: int, gzipped: bool) -> int | None:
     """Offset of the next place a record may start (gzip member or ``WARC/`` line) after ``after``."""
     marker = GZIP_MAGIC if gzipped else b"\nWARC/1."
@@ -220,7 +225,10 @@ def read_archive(f: InputFile, cfg: InputConfig) -> Iterator[Document]:
     A cut or corrupt part is quarantined with its offset and reading resumes at the next record."""
     from fastwarc.warc import ArchiveIterator
 
-    gzipped = f.compression == "gz"
+    # By its bytes, not only its name: a plain WARC named .warc.gz (FastWARC reads either) has no gzip members to
+    # check, and its records, not gzip members, are where reading resumes. (Anything else under a .gz name is
+    # taken as gzip, so that damaged data at its start is still reported.)
+    gzipped = f.compression == "gz" and not _starts_plain_warc(f.path)
     start, resyncs, last_pos = 0, 0, -1
     # One document is held back: FastWARC ends quietly at a gzip member cut short, so the last record
     # read may be partial; the check of the file's tail below decides.

@@ -385,6 +385,24 @@ def _misnamed(f: InputFile, head: bytes) -> str | None:
     return None
 
 
+def _miscompressed(f: InputFile) -> str | None:
+    """Why a .jsonl.gz/.jsonl.zst holds something else (the other compressor, Parquet, plain JSONL), from its first
+    bytes; None if it starts as its name says (or is empty, or unknown data: the decompressor reports that)."""
+    with open(f.path, "rb") as fh:
+        head = fh.read(4)
+    expected = b"\x1f\x8b" if f.compression == "gz" else ZSTD_MAGIC
+    if not head or head.startswith(expected):
+        return None
+    if f.compression == "zst" and len(head) == 4 and int.from_bytes(head, "little") in ZSTD_SKIPPABLE:
+        return None
+    for magic, what, suffix, _ in _MISNAMED:
+        if head.startswith(magic):
+            return f"{what} in a file named {f.path.name}: name it *{suffix} to read it"
+    if head.startswith(codecs.BOM_UTF8) or head.lstrip()[:1] == b"{":
+        return f"uncompressed JSONL in a file named {f.path.name}: name it *.jsonl to read it"
+    return None
+
+
 def _utf16_lines(fh: IO[bytes]) -> Iterator[bytes]:
     """The lines of a UTF-16 text (a BOM says which byte order; Windows tools write it), as UTF-8."""
     for line in io.TextIOWrapper(fh, encoding="utf-16", errors="replace", newline=""):  # type: ignore[arg-type]
@@ -406,6 +424,9 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
             return
         # a BOM and "{" in UTF-16 (not a BOM-like start of binary data)
         utf16 = head in (codecs.BOM_UTF16_LE + "{".encode("utf-16-le"), codecs.BOM_UTF16_BE + "{".encode("utf-16-be"))
+    elif problem := _miscompressed(f):  # the decompressor's own words ("Unknown frame descriptor") do not say it
+        yield quarantined(f.rel, f.rel, problem)
+        return
     # The zstd reader ends quietly where the file is cut short: its frames are checked at the end, or
     # at a last line without its newline (which the cut may have made: it is not parsed then).
     unchecked = f.compression == "zst"
@@ -426,7 +447,7 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
                 unchecked = False
                 problem = _zstd_problem(f.path)
                 if problem:
-                    reason = f"corrupt compressed file: {problem}, line {line_no} is cut short"
+                    reason = f"corrupt compressed file: {problem}, line {line_no} is cut short{_ZSTD_CUT_BLOCK}"
                     shown = _decode_line(raw, known)[0] or _escaped(raw)
                     yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, shown, line_no)
                     return
@@ -452,7 +473,17 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc
     if unchecked and (problem := _zstd_problem(f.path)):
+        if problem.startswith("truncated"):  # what was lost, and why not more was read
+            problem += f", after line {line_no}{_ZSTD_CUT_BLOCK}" if line_no else _ZSTD_NO_BLOCK
         yield quarantined(f.rel, f.rel, f"corrupt compressed file: {problem}")
+
+
+# zstd decodes a block (up to 128 KB of text) only whole, unlike gzip's stream, which yields every byte before a cut:
+# the lines in the block the cut falls in cannot be read, so the reason says so (a file under 128 KB gives nothing).
+_ZSTD_CUT_BLOCK = "; the lines after it are in the block the file ends in, which zstd cannot decompress"
+_ZSTD_NO_BLOCK = (
+    "; no line could be read: zstd decompresses only whole blocks (up to 128 KB of text) and the file ends in its first"
+)
 
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -487,7 +518,8 @@ def _zstd_problem(path: Path) -> str | None:
             fh.seek(pos)
             head = fh.read(18)  # a magic number and the longest frame header
             frame = pos
-            truncated = f"truncated zstd stream (the file ends inside the frame at byte {frame:,})"
+            truncated = f"truncated zstd stream (the file ends at byte {size:,}, inside the frame that starts at byte "
+            truncated += f"{frame:,})"
             if int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
                 pos += 8 + int.from_bytes(head[4:8], "little")
                 if len(head) < 8 or pos > size:

@@ -53,6 +53,9 @@ def test_input_folder_is_deterministic_and_holds_every_kind(tmp_path: Path, monk
     assert b"\x00" in (txt / "binary.txt").read_bytes() or b"\x00" in (txt / "nul.txt").read_bytes()
     assert (a / "j_gzip-named.jsonl").read_bytes()[:2] == b"\x1f\x8b"
     assert b"{broken json" in (a / "g_odd.jsonl").read_bytes()
+    assert (a / "f_web" / "plain-wet.warc.gz").read_bytes()[:5] == b"WARC/"  # a plain WARC under a gzip name
+    assert (a / "o_plain.jsonl.gz").read_bytes()[:1] == b"{"
+    assert (a / "o_gzip.jsonl.zst").read_bytes()[:2] == b"\x1f\x8b"
     assert changed["middle"].exists() and changed["changed_last"].parent == a and not changed["new_last"].exists()
     format_check.write_inputs(tmp_path / "c", 8)  # another seed, other documents
     assert (tmp_path / "c" / "e_rows.parquet").read_bytes() != (a / "e_rows.parquet").read_bytes()

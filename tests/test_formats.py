@@ -136,6 +136,20 @@ def test_plain_warc_with_a_broken_record_resyncs_at_the_next(tmp_path: Path) -> 
     assert len([d for d in docs if not d.rejected]) == 21
 
 
+def test_plain_warc_named_warc_gz_reads_like_the_warc(tmp_path: Path) -> None:
+    # FastWARC reads a plain WARC under a .gz name, but its tail was checked as gzip members: the last record was
+    # quarantined ("data after the last record that is not a gzip member"). A real .warc.gz keeps that check.
+    for data in (WET.read_bytes(), gzip.decompress(WARC.read_bytes())):  # one WET record; 22 HTML responses
+        plain = [(d.id, d.text, d.rejected) for d in _docs(_cut(tmp_path, "plain.warc", data))]
+        named_gz = [(d.id, d.text, d.rejected) for d in _docs(_cut(tmp_path, "plain.warc.gz", data))]
+        assert named_gz == plain and plain and not any(r for _, _, r in plain)
+    (bad,) = _quarantined(_docs(_cut(tmp_path, "cut.warc.gz", WARC.read_bytes()[:100_000])))
+    assert bad.rejected is not None
+    assert bad.rejected.reason == "truncated record at offset 99869 (the archive ends inside this gzip member)"
+    (bad,) = _quarantined(_docs(_cut(tmp_path, "junk.warc.gz", b"not an archive at all\n" * 50)))
+    assert bad.rejected is not None and bad.rejected.reason.startswith("corrupt archive after the record at offset 0")
+
+
 def test_run_goes_on_after_a_truncated_archive(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     _cut(tmp_path / "in", "a-cut.warc.gz", WARC.read_bytes()[:100_000])

@@ -193,17 +193,63 @@ def test_truncated_zstd_jsonl_keeps_the_records_before_the_cut_and_reports_it_on
     assert sorted(rejected) == ["cut.jsonl.zst", "frames.jsonl.zst"]  # once each, nothing for ok.jsonl.zst
     cut_line = complete + 1
     assert rejected["cut.jsonl.zst"]["reason"] == (
-        f"corrupt compressed file: truncated zstd stream (the file ends inside the frame at byte 0), "
-        f"line {cut_line} is cut short"
+        f"corrupt compressed file: truncated zstd stream (the file ends at byte {len(cut):,}, inside the frame that "
+        f"starts at byte 0), line {cut_line} is cut short; the lines after it are in the block the file ends in, "
+        "which zstd cannot decompress"
     )
     assert rejected["cut.jsonl.zst"]["line"] == cut_line
     assert rejected["cut.jsonl.zst"]["text"] == part.splitlines()[-1].decode()  # the partial line, not parsed
     frame2 = len(_zst_frame(records[:10]))
     assert rejected["frames.jsonl.zst"]["reason"] == (
-        f"corrupt compressed file: truncated zstd stream (the file ends inside the frame at byte {frame2:,})"
+        f"corrupt compressed file: truncated zstd stream (the file ends at byte {frame2 + 6:,}, inside the frame "
+        f"that starts at byte {frame2:,}), after line 10; the lines after it are in the block the file ends in, "
+        "which zstd cannot decompress"
     )
     assert result.documents_rejected == 2
     assert result.report["documents"]["rejected_at_input"] == {"corrupt compressed file": 2}
+
+
+def test_truncated_small_zstd_jsonl_says_why_nothing_was_read_and_gzip_keeps_its_lines(tmp_path: Path) -> None:
+    # Under 128 KB of text the frame is one block, and zstd decodes a block only whole: a cut gives nothing, and the
+    # reason says so (it said only "the file ends inside the frame at byte 0", which read as a bug); gzip, which
+    # streams, keeps the lines before the same cut. Both are quarantines (exit 3).
+    records = [{"id": str(i), "text": f"Document {i}, text {i * 7919 % 10007}."} for i in range(500)]
+    whole = _zst_frame(records)
+    (tmp_path / "small.jsonl.zst").write_bytes(whole[: len(whole) // 2])
+    gz = gzip.compress(_jsonl(records), mtime=0)
+    (tmp_path / "small.jsonl.gz").write_bytes(gz[: len(gz) // 2])
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    out = tmp_path / "out"
+    assert zstandard.ZstdDecompressor().stream_reader((out / "small.jsonl.zst").read_bytes()).read() == b""
+    assert len(gzip.decompress((out / "small.jsonl.gz").read_bytes()).splitlines()) > 100
+    rejected = {r["source"]: r for r in _lines(out / "rejected.jsonl")}
+    assert rejected["small.jsonl.zst"]["reason"] == (
+        f"corrupt compressed file: truncated zstd stream (the file ends at byte {len(whole) // 2:,}, inside the frame "
+        "that starts at byte 0); no line could be read: zstd decompresses only whole blocks (up to 128 KB of text) "
+        "and the file ends in its first"
+    )
+    assert rejected["small.jsonl.gz"]["reason"].startswith("corrupt compressed file: ")
+    assert result.quarantined == 2  # what makes the command exit 3
+
+
+def test_wrong_compression_behind_a_compressed_name_gets_a_naming_hint(tmp_path: Path) -> None:
+    # It got the decompressor's words ("zstd decompress error: Unknown frame descriptor", "Not a gzipped file
+    # (b'{\"')"), where a .jsonl holding gzip/zstd/Parquet gets a hint how to name it.
+    data = _jsonl([{"id": "a", "text": "Some text."}, {"id": "b", "text": "More text."}])
+    (tmp_path / "plain.jsonl.gz").write_bytes(data)
+    (tmp_path / "plain.jsonl.zst").write_bytes(codecs.BOM_UTF8 + data)
+    (tmp_path / "zstd.jsonl.gz").write_bytes(zstandard.ZstdCompressor().compress(data))
+    (tmp_path / "gzip.jsonl.zst").write_bytes(gzip.compress(data, mtime=0))
+    (tmp_path / "ok.jsonl.gz").write_bytes(gzip.compress(data, mtime=0))
+    result = run(NORMALIZE_ONLY, [str(tmp_path)], tmp_path / "out")
+    reasons = {r["source"]: r["reason"] for r in _lines(tmp_path / "out" / "rejected.jsonl")}
+    assert reasons == {
+        "plain.jsonl.gz": "uncompressed JSONL in a file named plain.jsonl.gz: name it *.jsonl to read it",
+        "plain.jsonl.zst": "uncompressed JSONL in a file named plain.jsonl.zst: name it *.jsonl to read it",
+        "zstd.jsonl.gz": "zstd-compressed data in a file named zstd.jsonl.gz: name it *.jsonl.zst to read it",
+        "gzip.jsonl.zst": "gzip-compressed data in a file named gzip.jsonl.zst: name it *.jsonl.gz to read it",
+    }
+    assert result.quarantined == 4 and result.documents_out == 2  # ok.jsonl.gz read as before
 
 
 def test_binary_jsonl_lines_say_binary_and_show_their_bytes_escaped(tmp_path: Path) -> None:
