@@ -377,6 +377,9 @@ def read_documents(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], boo
         elif f.format == "parquet":
             yield from formats.read_parquet(f, cfg)
         elif f.format == "html":
+            if f.compression and (problem := _miscompressed(f)):  # (else the decompressor's "Not a gzipped file")
+                yield quarantined(f.rel, f.rel, problem)
+                return
             with _open_binary(f.path, f.compression) as fh:
                 yield from formats.read_html(f, cfg, fh)
         else:
@@ -423,19 +426,26 @@ def _misnamed(f: InputFile, head: bytes) -> str | None:
 
 
 def _miscompressed(f: InputFile) -> str | None:
-    """Why a .jsonl.gz/.jsonl.zst holds something else (the other compressor, Parquet, plain JSONL), from its first
-    bytes; None if it starts as its name says (or is empty, or unknown data: the decompressor reports that)."""
+    """Why a .jsonl.gz/.jsonl.zst/.html.gz holds something else (the other compressor, Parquet, plain JSONL or
+    HTML), from its first bytes; None if it starts as its name says (or is empty, or unknown data: the
+    decompressor reports that)."""
     with open(f.path, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(64)  # (HTML may start with some whitespace; JSONL is judged on 4 bytes, as before)
     expected = b"\x1f\x8b" if f.compression == "gz" else ZSTD_MAGIC
     if not head or head.startswith(expected):
         return None
-    if f.compression == "zst" and len(head) == 4 and int.from_bytes(head, "little") in ZSTD_SKIPPABLE:
+    if f.compression == "zst" and len(head) >= 4 and int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
         return None
     for magic, what, suffix, _ in _MISNAMED:
         if head.startswith(magic):
+            if f.format == "html" and suffix != ".parquet":  # (no .html.zst: zstd HTML pages are not read)
+                return f"{what} in a file named {f.path.name}: decompress it to *.html to read it"
             return f"{what} in a file named {f.path.name}: name it *{suffix} to read it"
-    if head.startswith(codecs.BOM_UTF8) or head.lstrip()[:1] == b"{":
+    text = head.removeprefix(codecs.BOM_UTF8)
+    if f.format == "html":
+        if text.lstrip()[:1] == b"<":
+            return f"uncompressed HTML in a file named {f.path.name}: name it *.html to read it"
+    elif head[:4].startswith(codecs.BOM_UTF8) or head[:4].lstrip()[:1] == b"{":
         return f"uncompressed JSONL in a file named {f.path.name}: name it *.jsonl to read it"
     return None
 
