@@ -282,8 +282,8 @@ _UTF16_MIN_CHARS = 8
 def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
     """(text, codec) for UTF-16 without a BOM, only on strong evidence: in the first 4 KB, NUL as the high byte
     of at least 90% of the characters (odd bytes little-endian, even bytes big-endian) and never as the low
-    byte; the whole decodes strictly; its first 4 KB hold no control character but whitespace (nor an
-    unassigned one). That is text mostly in Latin letters (high byte 0); Cyrillic, CJK ... without a BOM stay
+    byte; the whole decodes strictly; its first 4 KB hold at most 1% control characters other than whitespace (or
+    unassigned ones). That is text mostly in Latin letters (high byte 0); Cyrillic, CJK ... without a BOM stay
     binary, as does other data with NULs (16-bit numbers have NUL low bytes or decode to control characters)."""
     head = data[:_UTF16_PROBE]
     chars = len(head) // 2
@@ -296,7 +296,10 @@ def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
                 text = data.decode(codec)
             except UnicodeDecodeError:
                 return None
-            if any(c not in "\t\n\r\f\v" and unicodedata.category(c) in ("Cc", "Cn", "Cs") for c in text[:chars]):
+            odd_ones = sum(
+                c not in "\t\n\r\f\v" and unicodedata.category(c) in ("Cc", "Cn", "Cs") for c in text[:chars]
+            )
+            if odd_ones > chars // 100:  # (a few C1 controls occur in text: cp1252 quotes read as Latin-1)
                 return None
             return text, codec
     return None
