@@ -280,28 +280,32 @@ _UTF16_MIN_CHARS = 8
 
 
 def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
-    """(text, codec) for UTF-16 without a BOM, only on strong evidence: in the first 4 KB, NUL as the high byte
-    of at least 90% of the characters (odd bytes little-endian, even bytes big-endian) and never as the low
-    byte; the whole decodes strictly; its first 4 KB hold at most 1% control characters other than whitespace (or
-    unassigned ones). That is text mostly in Latin letters (high byte 0); Cyrillic, CJK ... without a BOM stay
-    binary, as does other data with NULs (16-bit numbers have NUL low bytes or decode to control characters)."""
+    """(text, codec) for UTF-16 without a BOM, only on strong evidence, in the first 4 KB: no NUL as the low byte
+    of a character (even bytes little-endian, odd bytes big-endian); as the high byte, NUL (ASCII spaces, digits,
+    punctuation: at least 5% of the characters) or one alphabet's block (Latin-1, Greek, Cyrillic, Arabic ...)
+    for at least 90%; the whole decodes strictly; and at most 1% control characters other than whitespace (or
+    unassigned ones). CJK without a BOM (high bytes of many blocks) stays binary, as does other data with NULs
+    (16-bit numbers have NUL low bytes or decode to control characters)."""
     head = data[:_UTF16_PROBE]
     chars = len(head) // 2
     if len(data) % 2 or chars < _UTF16_MIN_CHARS:
         return None
-    even, odd = head[0::2].count(0), head[1::2].count(0)
-    for high, low, codec in ((odd, even, "utf_16_le"), (even, odd, "utf_16_be")):
-        if low == 0 and high >= 0.9 * chars:
-            try:
-                text = data.decode(codec)
-            except UnicodeDecodeError:
-                return None
-            odd_ones = sum(
-                c not in "\t\n\r\f\v" and unicodedata.category(c) in ("Cc", "Cn", "Cs") for c in text[:chars]
-            )
-            if odd_ones > chars // 100:  # (a few C1 controls occur in text: cp1252 quotes read as Latin-1)
-                return None
-            return text, codec
+    for high_at, codec in ((1, "utf_16_le"), (0, "utf_16_be")):
+        highs, lows = head[high_at::2], head[1 - high_at :: 2]
+        nuls = highs.count(0)
+        if lows.count(0) or nuls < chars // 20:
+            continue
+        block = max((highs.count(b) for b in set(highs) - {0}), default=0)
+        if nuls + block < 0.9 * chars:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        odd_ones = sum(c not in "\t\n\r\f\v" and unicodedata.category(c) in ("Cc", "Cn", "Cs") for c in text[:chars])
+        if odd_ones > chars // 100:  # (a few C1 controls occur in text: cp1252 quotes read as Latin-1)
+            return None
+        return text, codec
     return None
 
 
