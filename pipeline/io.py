@@ -280,12 +280,12 @@ _UTF16_MIN_CHARS = 8
 
 
 def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
-    """(text, codec) for UTF-16 without a BOM, only on strong evidence, in the first 4 KB: no NUL as the low byte
-    of a character (even bytes little-endian, odd bytes big-endian); as the high byte, NUL (ASCII spaces, digits,
-    punctuation: at least 5% of the characters) or one alphabet's block (Latin-1, Greek, Cyrillic, Arabic ...)
-    for at least 90%; the whole decodes strictly; and at most 1% control characters other than whitespace (or
-    unassigned ones). CJK without a BOM (high bytes of many blocks) stays binary, as does other data with NULs
-    (16-bit numbers have NUL low bytes or decode to control characters)."""
+    """(text, codec) for UTF-16 without a BOM, only on strong evidence, in the first 4 KB: NUL as the low byte
+    of at most 1% of the characters (even bytes little-endian, odd bytes big-endian); as the high byte, NUL
+    (ASCII spaces, digits, punctuation: at least 5% of the characters) or one alphabet's block (Latin-1, Greek,
+    Cyrillic, Arabic ...) for at least 90%; the whole decodes strictly; and at most 1% control characters other
+    than whitespace (or unassigned ones). CJK without a BOM (high bytes of many blocks) stays binary, as does other
+    data with NULs (16-bit numbers have NUL low bytes or decode to control characters)."""
     head = data[:_UTF16_PROBE]
     chars = len(head) // 2
     if len(data) % 2 or chars < _UTF16_MIN_CHARS:
@@ -293,7 +293,7 @@ def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
     for high_at, codec in ((1, "utf_16_le"), (0, "utf_16_be")):
         highs, lows = head[high_at::2], head[1 - high_at :: 2]
         nuls = highs.count(0)
-        if lows.count(0) or nuls < chars // 20:
+        if lows.count(0) > chars // 100 or nuls < chars // 20:  # (U+4E00, U+0300, an emoji's surrogate: low NUL)
             continue
         block = max((highs.count(b) for b in set(highs) - {0}), default=0)
         if nuls + block < 0.9 * chars:

@@ -583,6 +583,8 @@ def test_utf32_and_bomless_utf16_text_is_read_and_other_nul_data_stays_binary(tm
     greek = "Κείμενο σε UTF-16 χωρίς BOM, γραμμή προς γραμμή.\n"
     (src / "u16-cyrillic.txt").write_bytes(cyrillic.encode("utf-16-le"))  # high bytes 0x04 and NUL
     (src / "u16-greek.txt").write_bytes(greek.encode("utf-16-be"))
+    quote = "Ein Zitat: 一 heißt eins. " + "Und so weiter, Zeile für Zeile. " * 5  # U+4E00: a NUL low byte
+    (src / "u16-quote.txt").write_bytes(quote.encode("utf-16-le"))
     (src / "b-cjk.txt").write_bytes("中文文本，没有字节顺序标记。日本語のテキスト、한국어 텍스트 ".encode("utf-16-le"))
     (src / "b-numbers.txt").write_bytes(bytes(b for i in range(500) for b in (i % 256, 0)))  # 16-bit numbers
     (src / "b-controls.txt").write_bytes(("text\x01\x02 " * 20).encode("utf-16-le"))
@@ -598,6 +600,7 @@ def test_utf32_and_bomless_utf16_text_is_read_and_other_nul_data_stays_binary(tm
         assert (out / f"{name}.txt").read_text(encoding="utf-8") == text, name
     assert (out / "u16-cyrillic.txt").read_text(encoding="utf-8") == cyrillic
     assert (out / "u16-greek.txt").read_text(encoding="utf-8") == greek
+    assert (out / "u16-quote.txt").read_text(encoding="utf-8") == quote.rstrip() + "\n"
     for name in ["j32", "j16le", "j16be"]:
         assert _lines(out / f"{name}.jsonl") == records, name
     reasons = {r["id"]: r["reason"] for r in _lines(out / "rejected.jsonl")}
