@@ -23,6 +23,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,17 +274,60 @@ def _binary_reason(text: str, what: str = "file") -> str | None:
     return None
 
 
+# How much of the data the test for UTF-16 without a BOM looks at (characters' high bytes), and its thresholds.
+_UTF16_PROBE = 4096
+_UTF16_MIN_CHARS = 8
+
+
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """(text, codec) for UTF-16 without a BOM, only on strong evidence, in the first 4 KB: NUL as the low byte
+    of at most 1% of the characters (even bytes little-endian, odd bytes big-endian); as the high byte, NUL
+    (ASCII spaces, digits, punctuation: at least 5% of the characters) or one alphabet's block (Latin-1, Greek,
+    Cyrillic, Arabic ...) for at least 90%; the whole decodes strictly; and at most 1% control characters other
+    than whitespace (or unassigned ones). CJK without a BOM (high bytes of many blocks) stays binary, as does other
+    data with NULs (16-bit numbers have NUL low bytes or decode to control characters)."""
+    head = data[:_UTF16_PROBE]
+    chars = len(head) // 2
+    if len(data) % 2 or chars < _UTF16_MIN_CHARS:
+        return None
+    for high_at, codec in ((1, "utf_16_le"), (0, "utf_16_be")):
+        highs, lows = head[high_at::2], head[1 - high_at :: 2]
+        nuls = highs.count(0)
+        if lows.count(0) > chars // 100 or nuls < chars // 20:  # (U+4E00, U+0300, an emoji's surrogate: low NUL)
+            continue
+        block = max((highs.count(b) for b in set(highs) - {0}), default=0)
+        if nuls + block < 0.9 * chars:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        odd_ones = sum(c not in "\t\n\r\f\v" and unicodedata.category(c) in ("Cc", "Cn", "Cs") for c in text[:chars])
+        if odd_ones > chars // 100:  # (a few C1 controls occur in text: cp1252 quotes read as Latin-1)
+            return None
+        return text, codec
+    return None
+
+
 def decode_bytes(
     data: bytes, known: str | None = None, what: str = "file"
 ) -> tuple[str | None, str | None, str | None]:
-    """(text, encoding if not UTF-8, error). A UTF-16 BOM, then UTF-8, then ``known`` (an encoding found
+    """(text, encoding if not UTF-8, error). A UTF-32 or UTF-16 BOM, UTF-16 without a BOM on strong evidence
+    (_utf16_without_bom), then UTF-8, then ``known`` (an encoding found
     before, e.g. for an earlier line of the file), then charset-normalizer; binary data (NUL or control
     bytes) is refused whole, with the reason (``what``: how it names the data)."""
     text: str | None = None
     encoding: str | None = None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # first: UTF-32 LE's BOM starts as UTF-16 LE's
+        with contextlib.suppress(UnicodeDecodeError):
+            text, encoding = data.decode("utf-32"), "utf_32"
+    if text is None and data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM
         with contextlib.suppress(UnicodeDecodeError):
             text, encoding = data.decode("utf-16"), "utf_16"
+    if text is None and data.find(b"\x00", 0, _UTF16_PROBE) >= 0:  # (UTF-8 text holds no NUL: binary unless so)
+        found = _utf16_without_bom(data)
+        if found is not None:
+            text, encoding = found
     if text is None:
         try:
             text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
@@ -340,6 +384,9 @@ def read_documents(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], boo
         elif f.format == "parquet":
             yield from formats.read_parquet(f, cfg)
         elif f.format == "html":
+            if f.compression and (problem := _miscompressed(f)):  # (else the decompressor's "Not a gzipped file")
+                yield quarantined(f.rel, f.rel, problem)
+                return
             with _open_binary(f.path, f.compression) as fh:
                 yield from formats.read_html(f, cfg, fh)
         else:
@@ -386,27 +433,53 @@ def _misnamed(f: InputFile, head: bytes) -> str | None:
 
 
 def _miscompressed(f: InputFile) -> str | None:
-    """Why a .jsonl.gz/.jsonl.zst holds something else (the other compressor, Parquet, plain JSONL), from its first
-    bytes; None if it starts as its name says (or is empty, or unknown data: the decompressor reports that)."""
+    """Why a .jsonl.gz/.jsonl.zst/.html.gz holds something else (the other compressor, Parquet, plain JSONL or
+    HTML), from its first bytes; None if it starts as its name says (or is empty, or unknown data: the
+    decompressor reports that)."""
     with open(f.path, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(64)  # (HTML may start with some whitespace; JSONL is judged on 4 bytes, as before)
     expected = b"\x1f\x8b" if f.compression == "gz" else ZSTD_MAGIC
     if not head or head.startswith(expected):
         return None
-    if f.compression == "zst" and len(head) == 4 and int.from_bytes(head, "little") in ZSTD_SKIPPABLE:
+    if f.compression == "zst" and len(head) >= 4 and int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
         return None
     for magic, what, suffix, _ in _MISNAMED:
         if head.startswith(magic):
+            if f.format == "html" and suffix != ".parquet":  # (no .html.zst: zstd HTML pages are not read)
+                return f"{what} in a file named {f.path.name}: decompress it to *.html to read it"
             return f"{what} in a file named {f.path.name}: name it *{suffix} to read it"
-    if head.startswith(codecs.BOM_UTF8) or head.lstrip()[:1] == b"{":
+    text = head.removeprefix(codecs.BOM_UTF8)
+    if f.format == "html":
+        if text.lstrip()[:1] == b"<":
+            return f"uncompressed HTML in a file named {f.path.name}: name it *.html to read it"
+    elif head[:4].startswith(codecs.BOM_UTF8) or head[:4].lstrip()[:1] == b"{":
         return f"uncompressed JSONL in a file named {f.path.name}: name it *.jsonl to read it"
     return None
 
 
-def _utf16_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """The lines of a UTF-16 text (a BOM says which byte order; Windows tools write it), as UTF-8."""
-    for line in io.TextIOWrapper(fh, encoding="utf-16", errors="replace", newline=""):  # type: ignore[arg-type]
+def _wide_lines(fh: IO[bytes], encoding: str) -> Iterator[bytes]:
+    """The lines of a UTF-16/32 text (a BOM says which byte order; Windows tools write it), as UTF-8."""
+    for line in io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline=""):  # type: ignore[arg-type]
         yield line.encode("utf-8", "surrogatepass")
+
+
+# The starts of a JSONL file in UTF-16/32 (a BOM and "{", not a BOM-like start of binary data; without a BOM,
+# '{"' in UTF-16: no UTF-8 file starts with "{" and a NUL) -> the codec its lines are read with.
+_WIDE_STARTS = (
+    (codecs.BOM_UTF32_LE + "{".encode("utf-32-le"), "utf-32"),
+    (codecs.BOM_UTF32_BE + "{".encode("utf-32-be"), "utf-32"),
+    (codecs.BOM_UTF16_LE + "{".encode("utf-16-le"), "utf-16"),
+    (codecs.BOM_UTF16_BE + "{".encode("utf-16-be"), "utf-16"),
+    ('{"'.encode("utf-16-le"), "utf-16-le"),
+    ('{"'.encode("utf-16-be"), "utf-16-be"),
+)
+# (the names the report counts, as decode_bytes gives them for .txt files)
+_WIDE_NAMES = {"utf-32": "utf_32", "utf-16": "utf_16", "utf-16-le": "utf_16_le", "utf-16-be": "utf_16_be"}
+
+
+def _wide_jsonl(head: bytes) -> str | None:
+    """The codec of a JSONL file in UTF-16/32 from its first 8 bytes (None: not UTF-16/32)."""
+    return next((codec for start, codec in _WIDE_STARTS if head.startswith(start)), None)
 
 
 _LINE_BUFFER = 1 << 20
@@ -414,16 +487,15 @@ _LINE_BUFFER = 1 << 20
 
 def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] | None = None) -> Iterator[Document]:
     known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
-    utf16 = False
+    wide: str | None = None  # the file's encoding if UTF-16/32 (read as text, not split at b"\n")
     if f.compression is None:
         with open(f.path, "rb") as fh:
-            head = fh.read(4)
+            head = fh.read(8)
         problem = _misnamed(f, head)
         if problem:  # one record for the file, not one per "line" of binary data
             yield quarantined(f.rel, f.rel, problem)
             return
-        # a BOM and "{" in UTF-16 (not a BOM-like start of binary data)
-        utf16 = head in (codecs.BOM_UTF16_LE + "{".encode("utf-16-le"), codecs.BOM_UTF16_BE + "{".encode("utf-16-be"))
+        wide = _wide_jsonl(head)
     elif problem := _miscompressed(f):  # the decompressor's own words ("Unknown frame descriptor") do not say it
         yield quarantined(f.rel, f.rel, problem)
         return
@@ -436,8 +508,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
         lines: Iterable[bytes] = (
             io.BufferedReader(fh, _LINE_BUFFER) if f.compression == "zst" else fh  # type: ignore[arg-type]
         )
-        if utf16:
-            lines = _utf16_lines(fh)
+        if wide:
+            lines = _wide_lines(fh, wide)
         line_no = 0
         # (No enumerate(): its reused result tuple would keep the line read last alive while the document
         # made of it is processed, one more copy of a document of up to max_doc_chars.)
@@ -468,8 +540,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
             if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
                 record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
             doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
-            if utf16:
-                doc.meta["encoding"] = "utf_16"
+            if wide:
+                doc.meta["encoding"] = _WIDE_NAMES[wide]
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc
     if unchecked and (problem := _zstd_problem(f.path)):

@@ -718,3 +718,26 @@ def test_an_abandoned_parquet_output_leaves_no_file_and_no_traceback(tmp_path: P
     finally:
         sys.unraisablehook = hook
     assert unraisable == [] and not list((tmp_path / "out").glob("*"))
+
+
+def test_wrong_compression_behind_html_gz_gets_a_naming_hint(tmp_path: Path) -> None:
+    # It got the decompressor's words ("Not a gzipped file (b'<!')"), where a .jsonl.gz gets a hint.
+    import zstandard
+
+    page = b"<!DOCTYPE html><html><body><p>" + b"A paragraph of plain text on a page. " * 20 + b"</p></body></html>"
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "plain.html.gz").write_bytes(b"\n  " + page)
+    (src / "zstd.html.gz").write_bytes(zstandard.ZstdCompressor().compress(page))
+    (src / "table.html.gz").write_bytes(b"PAR1" + bytes(40))
+    (src / "junk.html.gz").write_bytes(b"junk, not gzip")
+    (src / "ok.html.gz").write_bytes(gzip.compress(page, mtime=0))
+    result = run(EXTRACT_ONLY, [str(src)], tmp_path / "out")
+    reasons = {r["source"]: r["reason"] for r in map(json.loads, (tmp_path / "out" / "rejected.jsonl").open())}
+    assert reasons == {
+        "plain.html.gz": "uncompressed HTML in a file named plain.html.gz: name it *.html to read it",
+        "zstd.html.gz": "zstd-compressed data in a file named zstd.html.gz: decompress it to *.html to read it",
+        "table.html.gz": "a Parquet file in a file named table.html.gz: name it *.parquet to read it",
+        "junk.html.gz": "cannot read file: Not a gzipped file (b'ju')",  # unknown data: as before
+    }
+    assert result.quarantined == 4 and result.documents_out == 1  # ok.html.gz read as before

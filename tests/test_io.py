@@ -566,3 +566,49 @@ def test_short_legacy_encoded_text_decodes_to_the_code_page_whose_words_read(
     (tmp_path / "in" / "a.txt").write_bytes(text.encode(page))
     run(NORMALIZE_ONLY, [str(tmp_path / "in")], tmp_path / "out")
     assert (tmp_path / "out" / "a.txt").read_text(encoding="utf-8") == text
+
+
+def test_utf32_and_bomless_utf16_text_is_read_and_other_nul_data_stays_binary(tmp_path: Path) -> None:
+    # UTF-32 with its BOM and UTF-16 without one were quarantined as "binary file (NUL bytes)";
+    # BOM-less UTF-16 is read only on strong evidence: other data with NULs stays binary.
+    text = "Größe und Maße: Grüße aus Köln, écrit en français — 12 €.\nZweite Zeile.\n"
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "u32le.txt").write_bytes(text.encode("utf-32"))  # BOM, little-endian
+    (src / "u32be.txt").write_bytes(codecs.BOM_UTF32_BE + text.encode("utf-32-be"))
+    (src / "u16le.txt").write_bytes(text.encode("utf-16-le"))  # no BOM
+    (src / "u16be.txt").write_bytes(text.encode("utf-16-be"))
+    (src / "b-short.txt").write_bytes("Hi!".encode("utf-16-le"))  # too little evidence
+    cyrillic = "Текст в UTF-16 без BOM, строка за строкой.\n"
+    greek = "Κείμενο σε UTF-16 χωρίς BOM, γραμμή προς γραμμή.\n"
+    (src / "u16-cyrillic.txt").write_bytes(cyrillic.encode("utf-16-le"))  # high bytes 0x04 and NUL
+    (src / "u16-greek.txt").write_bytes(greek.encode("utf-16-be"))
+    quote = "Ein Zitat: 一 heißt eins. " + "Und so weiter, Zeile für Zeile. " * 5  # U+4E00: a NUL low byte
+    (src / "u16-quote.txt").write_bytes(quote.encode("utf-16-le"))
+    (src / "b-cjk.txt").write_bytes("中文文本，没有字节顺序标记。日本語のテキスト、한국어 텍스트 ".encode("utf-16-le"))
+    (src / "b-numbers.txt").write_bytes(bytes(b for i in range(500) for b in (i % 256, 0)))  # 16-bit numbers
+    (src / "b-controls.txt").write_bytes(("text\x01\x02 " * 20).encode("utf-16-le"))
+    (src / "b-odd.txt").write_bytes(text.encode("utf-16-le") + b"x")
+    records = [{"id": f"r{i}", "text": f"Document numéro {i}, écrit en français."} for i in range(5)]
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    (src / "j32.jsonl").write_bytes(data.encode("utf-32"))
+    (src / "j16le.jsonl").write_bytes(data.encode("utf-16-le"))
+    (src / "j16be.jsonl").write_bytes(data.encode("utf-16-be"))
+    result = run(NORMALIZE_ONLY, [str(src)], tmp_path / "out")
+    out = tmp_path / "out"
+    for name in ["u32le", "u32be", "u16le", "u16be"]:
+        assert (out / f"{name}.txt").read_text(encoding="utf-8") == text, name
+    assert (out / "u16-cyrillic.txt").read_text(encoding="utf-8") == cyrillic
+    assert (out / "u16-greek.txt").read_text(encoding="utf-8") == greek
+    assert (out / "u16-quote.txt").read_text(encoding="utf-8") == quote.rstrip() + "\n"
+    for name in ["j32", "j16le", "j16be"]:
+        assert _lines(out / f"{name}.jsonl") == records, name
+    reasons = {r["id"]: r["reason"] for r in _lines(out / "rejected.jsonl")}
+    assert reasons == {
+        "b-short.txt": "binary file (NUL bytes)",
+        "b-cjk.txt": "binary file (NUL bytes)",  # (high bytes of many blocks: not read without a BOM)
+        "b-numbers.txt": "binary file (NUL bytes)",
+        "b-controls.txt": "binary file (NUL bytes)",
+        "b-odd.txt": "binary file (NUL bytes)",
+    }
+    assert result.report["documents"]["quarantined"] == 5
