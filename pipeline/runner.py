@@ -1135,6 +1135,8 @@ class _Outputs:
     def _record_noting_error(self, group: list[_Finished]) -> None:
         try:
             self._record(group)
+            if self.record_state:
+                self.store.checkpoint()  # (here, beside the audit assembly, not in the run's closing of the store)
         except BaseException as err:  # raised in the main thread by wait_recorded()
             self._recording_error = err
 
