@@ -266,10 +266,19 @@ def _create_database(path: Path) -> None:
         db = sqlite3.connect(new, isolation_level=None)
         try:
             db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # (before anything is written: fixed after that, in WAL mode)
+            # Not synced step by step (14 syncs: the switch to WAL, each table and index, the checkpoint; ~0.05 s
+            # of a run's start-up where other writes keep the disk busy): no one sees the file until it is
+            # linked into place, after the one sync below.
+            db.execute("PRAGMA synchronous=OFF")
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            db.executescript(f"BEGIN;{_SCHEMA};COMMIT;")
         finally:
-            db.close()
+            db.close()  # (copies the WAL into the file and removes it)
+        fd = os.open(new, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(new, path)
         except FileExistsError:

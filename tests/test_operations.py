@@ -115,6 +115,36 @@ def test_a_new_state_database_has_larger_pages_and_an_earlier_one_keeps_its_own(
     store.close()
 
 
+def test_a_new_state_database_is_made_unsynced_then_synced_once_before_it_is_linked_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite synced it 14 times while it was made (the switch to WAL, each table and index, the checkpoint);
+    # it is not seen under its name until linked, so one sync of the whole file before that does.
+    import pipeline.state as state
+
+    events: list[str] = []
+    fsync, link = os.fsync, os.link
+
+    def noting_fsync(fd: int) -> None:
+        events.append(f"fsync {Path(os.readlink(f'/proc/self/fd/{fd}')).name}")
+        fsync(fd)
+
+    def noting_link(src: Path, dst: Path) -> None:
+        events.append(f"link {Path(dst).name}")
+        link(src, dst)
+
+    monkeypatch.setattr(state.os, "fsync", noting_fsync)
+    monkeypatch.setattr(state.os, "link", noting_link)
+    store = StateStore(tmp_path / "s")
+    assert events == [f"fsync state.sqlite.new-{os.getpid()}", "link state.sqlite"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir() if "new" in p.name) == []
+    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master")}
+    assert {"meta", "files", "stage_rows", "first_pass", "stage_rows_by_source", "stage_rows_by_file"} <= tables
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # (FULL: the run's own commits are synced)
+    store.close()
+
+
 def test_the_runs_last_state_record_is_copied_from_the_wal_in_its_own_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
