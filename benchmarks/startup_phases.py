@@ -151,6 +151,8 @@ def child(argv: list[str], out: str) -> None:
     import pipeline.report_html as report_html
 
     report_html.write_html_report = timed("report.html", report_html.write_html_report)
+    if hasattr(report_html, "prepare_html"):  # (its sections, made while the last file is recorded)
+        report_html.prepare_html = timed("report.html", report_html.prepare_html)
     import atexit
 
     def report() -> None:

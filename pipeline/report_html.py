@@ -67,16 +67,18 @@ def write_html_report(
     outdir: Path,
     sources: Mapping[str, str | Path] | None = None,
     audit_files: AuditFiles | None = None,
+    prepared: Callable[[dict[str, Any]], str] | None = None,
 ) -> Path:
     """Write OUTDIR/report.html atomically and return its path.
 
     ``sources`` maps input names (the ``source`` of audit records) to input paths, for the
     before/after samples; by default they come from the run's state database. ``audit_files``: the
     run's own audit records (removed, rejected), so that an incremental run shows its documents, not the
-    start of the audit files every run appends to; by default those files.
+    start of the audit files every run appends to; by default those files. ``prepared``: what
+    ``prepare_html`` made of the run's files (then ``sources`` and ``audit_files`` are not read again).
     """
     outdir = Path(outdir)
-    page = render_html(report, outdir, sources, audit_files)
+    page = (prepared or prepare_html(report, outdir, sources, audit_files))(report)
     path = outdir / "report.html"
     out = AtomicFile(path)
     try:
@@ -1096,22 +1098,33 @@ def render_html(
     sources: Mapping[str, str | Path] | None = None,
     audit_files: AuditFiles | None = None,
 ) -> str:
+    return prepare_html(report, outdir, sources, audit_files)(report)
+
+
+def prepare_html(
+    report: dict[str, Any],
+    outdir: Path,
+    sources: Mapping[str, str | Path] | None = None,
+    audit_files: AuditFiles | None = None,
+) -> Callable[[dict[str, Any]], str]:
+    """``render_html`` in two steps: the sections now (reading the audit records and the samples' input and
+    output files: most of the page's cost), and a function that gives the page of the final ``report``,
+    which may differ from this one only in its run time (``seconds``): the runner prepares the page while
+    its last file's state record is written, and learns how long the run took after that."""
     outdir = Path(outdir)
     order = [s.get("stage", "?") for s in _stage_rows(report)]
     audit_on = bool(((report.get("config") or {}).get("output") or {}).get("audit", True))
     audit = read_audit(outdir, audit_files) if audit_on else Audit()
     examples = "this run's audit records" if audit_files is not None else "each audit file"
     shown_dir = outdir.absolute()
-    sections = [
-        _summary(report, shown_dir),
+    middle = [
         _stages_section(report, order),
         _rules_section(report, order),
         _languages_section(report),
         _duplicates_section(report, audit, shown_dir, audit_on),
         _samples_section(report, audit, outdir, shown_dir, sources, audit_on),
-        _time_section(report, order),
-        _config_section(report),
     ]
+    config = _config_section(report)
     nav = " ".join(
         f'<a href="#{k}">{v}</a>'
         for k, v in [
@@ -1125,7 +1138,11 @@ def render_html(
         ]
     )
     title = f"cleancorpus report: {outdir.absolute().name}"
-    return f"""<!DOCTYPE html>
+
+    def page(report: dict[str, Any]) -> str:
+        # (the summary and the time section show the run's seconds; the page's data is the whole report)
+        sections = [_summary(report, shown_dir), *middle, _time_section(report, order), config]
+        return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_esc(title)}</title>
@@ -1142,3 +1159,5 @@ def render_html(
 <script>{_SCRIPT}</script>
 </body></html>
 """
+
+    return page

@@ -1135,6 +1135,8 @@ class _Outputs:
     def _record_noting_error(self, group: list[_Finished]) -> None:
         try:
             self._record(group)
+            if self.record_state:
+                self.store.checkpoint()  # (here, beside the audit assembly, not in the run's closing of the store)
         except BaseException as err:  # raised in the main thread by wait_recorded()
             self._recording_error = err
 
@@ -1561,6 +1563,24 @@ def run(
             gc.enable()
 
 
+def _prepare_html(
+    report: dict[str, Any], out: Path, state_folder: Path, all_files: list[InputFile], committed: list[str]
+) -> Callable[[dict[str, Any]], str] | None:
+    """``report_html.prepare_html`` for this run (None, logged, if it fails: report.html is then not written)."""
+    try:
+        from pipeline.report_html import prepare_html
+
+        # The samples come from this run's own audit records (an incremental run shows its documents).
+        run_audit = (
+            [audit_part(state_folder, source, "removed") for source in committed],
+            [audit_part(state_folder, source, "rejected") for source in committed],
+        )
+        return prepare_html(report, out, sources={f.rel: str(f.path) for f in all_files}, audit_files=run_audit)
+    except Exception as err:
+        log.warning("could not write %s: %s: %s", out / "report.html", type(err).__name__, err, exc_info=True)
+        return None
+
+
 def _remove_stale_outputs(store: StateStore, files: list[InputFile], out: Path, fmt: str | None) -> list[str]:
     """For --rebuild, before the state is forgotten: remove the outputs that earlier runs wrote for the input
     files about to be processed again, where these now go to another name (a changed ``output.format``),
@@ -1873,14 +1893,13 @@ def _run_locked(
         raise
     finally:
         outputs.drop_streams()
-    outputs.wait_recorded()
     # A --limit trial reads the files up to the one its last document came from (when it stopped early).
     read = len(files) if limit is None or done < limit else last_file + 1
 
     report = {
         "cleancorpus": __version__,
         "started": started_at.isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": 0.0,  # (set once the last file is recorded, below)
         "workers": workers or 1,
         # where relative paths of the run (inputs, output, state) start: explain run elsewhere resolves them
         "cwd": os.getcwd(),
@@ -1912,6 +1931,20 @@ def _run_locked(
         "warnings": warnings,
         "config": config.dump(),
     }
+    # Nothing processed: report.html keeps showing the last run that did work (an hourly cron job's page was
+    # otherwise almost always empty); report.json describes this run.
+    keep_html = idle and (out / "report.html").exists()
+    # report.html's sections (this run's audit records read back, the samples' texts: ~0.03-0.05 s) are made
+    # while the last file's state record is written (its thread, mostly in SQLite, ~0.1-0.3 s of the tail); the
+    # page gets the run's time after it. (report.html is for people to look at: failing to write it must never
+    # fail the run.)
+    try:
+        html_page = None if keep_html else _prepare_html(report, out, store.folder, all_files, outputs.committed)
+    except BaseException:
+        outputs.wait_recorded(raise_error=False)  # (a stop signal here: the record ends before the state closes)
+        raise
+    outputs.wait_recorded()
+    report["seconds"] = round(time.perf_counter() - started, 3)
     for warning in warnings:
         log.warning("%s", warning)
     report_file = None
@@ -1924,19 +1957,12 @@ def _run_locked(
             report_file.abort()  # (a full disk left report.json.partial)
         err.unfinished = "report.json was not written (report.json and report.html describe an earlier run)"  # type: ignore[attr-defined]
         raise
-    if idle and (out / "report.html").exists():
-        # Nothing processed: the page keeps showing the last run that did work (an hourly cron job's page
-        # was otherwise almost always empty); report.json describes this run.
+    if keep_html or html_page is None:
         return RunResult(out, report)
-    try:  # report.html is for people to look at: failing to write it must never fail the run
+    try:
         from pipeline.report_html import write_html_report
 
-        # The samples come from this run's own audit records (an incremental run shows its documents).
-        run_audit = (
-            [audit_part(store.folder, source, "removed") for source in outputs.committed],
-            [audit_part(store.folder, source, "rejected") for source in outputs.committed],
-        )
-        write_html_report(report, out, sources={f.rel: str(f.path) for f in all_files}, audit_files=run_audit)
+        write_html_report(report, out, prepared=html_page)
     except Exception as err:
         log.warning("could not write %s: %s: %s", out / "report.html", type(err).__name__, err, exc_info=True)
     return RunResult(out, report)

@@ -414,6 +414,46 @@ def test_a_failing_html_report_does_not_fail_the_run(
     assert any("report.html" in r.getMessage() and "disk full" in r.getMessage() for r in caplog.records)
 
 
+def test_the_page_is_prepared_while_the_last_file_is_recorded_and_shows_the_runs_final_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner reads the audit records and samples back for report.html while its thread writes the last
+    file's state record, and gives the page the run's time once that is done: the page's time and data are
+    report.json's, and the page equals render_html of the final report."""
+    from pipeline.runner import _Outputs
+
+    events: list[str] = []
+    prepare, wait = report_html.prepare_html, _Outputs.wait_recorded
+
+    def noting_prepare(*args: Any, **kwargs: Any) -> Any:
+        events.append("prepare")
+        return prepare(*args, **kwargs)
+
+    def noting_wait(self: _Outputs, *args: Any, **kwargs: Any) -> None:
+        if self._recording is not None:
+            events.append("recording")
+        wait(self, *args, **kwargs)
+        events.append("recorded")
+
+    monkeypatch.setattr(report_html, "prepare_html", noting_prepare)
+    monkeypatch.setattr(_Outputs, "wait_recorded", noting_wait)
+    (tmp_path / "in").mkdir()
+    for seed in sorted(SEEDS.glob("*.txt")):
+        shutil.copy(seed, tmp_path / "in")
+    names = sorted(p.name for p in (tmp_path / "in").iterdir())
+    result = run(default_config(), [str(tmp_path / "in")], tmp_path / "o")
+    assert events == ["prepare", "recording", "recorded"]
+    report = json.loads((tmp_path / "o" / "report.json").read_text(encoding="utf-8"))
+    page = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert data and json.loads(data.group(1)) == report == result.report and report["seconds"] > 0
+    assert f'data-key="seconds" data-value="{report["seconds"]}"' in page
+    audit = tmp_path / "o" / ".cleancorpus" / "audit"
+    run_audit = tuple([audit / f"{name}.{kind}.jsonl" for name in names] for kind in ("removed", "rejected"))
+    sources = {name: str(tmp_path / "in" / name) for name in names}
+    assert render_html(report, tmp_path / "o", sources, run_audit) == page  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- in a real browser
 
 
