@@ -2516,9 +2516,10 @@ def test_line_cache_index_is_not_tracked_by_the_collector():
 
 
 def test_exact_rules_by_hash_are_confirmed_by_the_bytes():
-    """line_infos finds exact-line rules by the keys' xxh3 hash; a hash entry holding another key (what a
-    collision would look like, forged here) does not decide: the key's own bytes do. Every pack key still
-    gets its rule, and lines that are no pack key get none."""
+    """line_infos finds exact-line rules by the keys' xxh3 hash (kernels.key_hashes, a sorted table); a key
+    whose hash is in the table but is no pack key (what a collision would look like, forged here) gets no
+    rule: its own bytes decide. Every pack key still gets its rule, lines that are no pack key get none, and
+    the key hashes the kernel writes are line_hash's."""
     import xxhash
 
     stage = BoilerplateStage()
@@ -2526,13 +2527,26 @@ def test_exact_rules_by_hash_are_confirmed_by_the_bytes():
     plain = ["A sentence of the article that no pack lists.", "Weather tomorrow"]
     assert [info[2] for info in stage.line_infos([k for k, _ in exact])] == [rule for _, rule in exact]
     forged = BoilerplateStage()
-    (k1, r1), (k2, _r2) = exact[0], exact[1]
-    table = forged._exact_by_hash
-    table[xxhash.xxh3_64_intdigest(normalise(plain[0]).encode())] = (k1.encode(), r1)  # another key's entry
-    table[xxhash.xxh3_64_intdigest(k2.encode())] = (k1.encode(), r1)  # a pack key behind another's entry
+    k2 = exact[1][0]
+    forged_hash = xxhash.xxh3_64_intdigest(normalise(plain[0]).encode())
+    forged._exact_hashes = np.unique(np.append(forged._exact_hashes, np.uint64(forged_hash)))
+    forged._exact_bits = boilerplate._hash_bits(forged._exact_hashes)
     infos = forged.line_infos([*plain, k2])
     assert [info[2] for info in infos] == [None, None, forged._exact[k2]]
     assert infos == [stage._line_info(line) for line in [*plain, k2]]
+    assert [info[0] for info in infos[:2]] == [line_hash(normalise(line)) for line in plain]
+    # The kernel alone: every key's hash (empty keys, long ones, non-ASCII), hits where the table has it.
+    keys = [b"", b"a", b"abc", "Ünïcödé – key".encode(), b"x" * 17, b"y" * 129, b"z" * 300, b"", b"last"]
+    data = np.frombuffer(b"\n".join(keys), dtype=np.uint8)
+    ends = np.cumsum([len(k) + 1 for k in keys]) - 1
+    table = np.unique(np.array([xxhash.xxh3_64_intdigest(keys[2]), xxhash.xxh3_64_intdigest(keys[5])], np.uint64))
+    hashes, hits = np.empty(len(keys), np.uint64), np.empty(len(keys), np.int64)
+    found = kernels.key_hashes(data, ends, table, boilerplate._hash_bits(table), hashes, hits)
+    assert hashes.tolist() == [xxhash.xxh3_64_intdigest(k) for k in keys]
+    assert hits[:found].tolist() == [2, 5]
+    # A key whose hash shares the low bits of an exact hash but is not one: no hit.
+    near = np.unique(np.array([xxhash.xxh3_64_intdigest(keys[2]) ^ (1 << 40)], np.uint64))
+    assert kernels.key_hashes(data, ends, near, boilerplate._hash_bits(near), hashes, hits) == 0
 
 
 def test_prefilter_reports_every_pattern_re_matches():

@@ -853,18 +853,29 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     )
 
 
-class _KeyView(Sequence[str]):
-    """The keys of _new_line_infos, from their UTF-8 bytes, each decoded when asked for: decoding all of
-    them cost more than the lookups that need them."""
+def _hash_bits(hashes: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Per value of a hash's low ``bits`` bits: whether one of ``hashes`` (uint64) has them (kernels.key_hashes'
+    quick test before its binary search)."""
+    table = np.zeros(1 << bits, dtype=np.bool_)
+    table[hashes & np.uint64((1 << bits) - 1)] = True
+    return table
 
-    def __init__(self, parts: list[bytes]) -> None:
-        self._parts = parts
+
+class _KeyView(Sequence[str]):
+    """The keys of _new_line_infos, from their UTF-8 bytes (joined by newlines, ``ends[j]``: where key j
+    ends), each decoded when asked for: decoding (or splitting) all of them cost more than the lookups that
+    need them."""
+
+    def __init__(self, data: bytes, ends: np.ndarray) -> None:
+        self._data = data
+        self._ends = ends
 
     def __len__(self) -> int:
-        return len(self._parts)
+        return len(self._ends)
 
     def __getitem__(self, j: int) -> str:  # type: ignore[override]
-        return self._parts[j].decode("utf-8")
+        ends = self._ends
+        return self._data[int(ends[j - 1]) + 1 if j else 0 : int(ends[j])].decode("utf-8")
 
 
 @functools.cache
@@ -2447,9 +2458,11 @@ class BoilerplateStage(Stage):
         self._exact = exact
         # The same as UTF-8 bytes: line_infos looks up the compiled pass's output without decoding it.
         self._exact_utf8 = {key.encode("utf-8", "surrogatepass"): rule for key, rule in exact.items()}
-        # And by those bytes' line_hash (the key hash line_infos computes anyway): an int lookup per new line
-        # costs half a bytes one; each hit is checked against the bytes (_exact_rules).
-        self._exact_by_hash = {xxhash.xxh3_64_intdigest(key): (key, rule) for key, rule in self._exact_utf8.items()}
+        # And their line_hash, sorted: kernels.key_hashes, which computes every new line's key hash anyway, looks
+        # each up (a binary search); only the hits are looked up by their bytes (_exact_rules).
+        hashes = list(map(xxhash.xxh3_64_intdigest, self._exact_utf8))
+        self._exact_hashes = np.unique(np.array(hashes, dtype=np.uint64))
+        self._exact_bits = _hash_bits(self._exact_hashes)
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
@@ -3092,14 +3105,18 @@ class BoilerplateStage(Stage):
             body_a,
         )
         data = out[:size].tobytes()
-        # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
-        parts = data.split(b"\n")
-        hashes = list(map(xxhash.xxh3_64_intdigest, parts))
-        rules = self._exact_rules(parts, hashes)
+        # line_hash of every key (the bytes of `data` are the keys' UTF-8, no surrogates: F_FALLBACK) straight
+        # into the rows' hash column, and the exact-line rules of the few keys whose hash is an exact key's.
+        cols, hash_col = into
+        hits = np.empty(m, dtype=np.int64)
+        found = kernels.key_hashes(
+            out[:size], ends, self._exact_hashes, self._exact_bits, hash_col.view(np.uint64), hits
+        )
+        rules = self._exact_rules(data, ends, hits[:found].tolist(), m)
         db = self._prefilter()
         # With the whole-line patterns in the prefilter only the few lines a rule may hit need their key
         # (decoded one by one); else every key goes through _classify_key.
-        keys: Sequence[str] = _KeyView(parts) if db is not None and db.whole else data.decode("utf-8").split("\n")
+        keys: Sequence[str] = _KeyView(data, ends) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
         # The flagged lines of each kind and the boolean columns, from one call (not ~15 numpy calls).
         marks = np.empty(kernels.INFO_MARKS * m, dtype=np.int64)
@@ -3116,15 +3133,13 @@ class BoilerplateStage(Stage):
         for j in quantity:
             keep_a[j] = is_quantity_line(texts[j], words[j])
         # The rows (kernels.LC_*) from one kernel call, but for the fallback lines and breadcrumbs.
-        cols, hash_col = into
-        hash_col[:] = np.array(hashes, dtype=np.uint64).view(np.int64)
-        codes = self._rule_codes
-        for name in set(rules).difference(codes):
-            self._rule_code(name)  # type: ignore[arg-type]
+        rule_codes = np.zeros(m, dtype=np.int32)  # (code 0: no rule, most lines)
+        for j in compress(range(m), rules):
+            rule_codes[j] = self._rule_code(rules[j])  # type: ignore[arg-type]
         kernels.line_rows(
             points, lengths, _shape_classes(),
             flags_a, words_a, body_a, keep_a,
-            np.fromiter(map(codes.__getitem__, rules), dtype=np.int32, count=m), self._marker_codes,
+            rule_codes, self._marker_codes,
             self._sorted_hashes(None, self.recurring), cols, hash_col,
         )  # fmt: skip
         for j in compress(range(m), crumbs):
@@ -3134,14 +3149,14 @@ class BoilerplateStage(Stage):
         for j in fallback:
             self._set_line_row(cols, hash_col, j, texts[j], self._line_info(texts[j]))
 
-    def _exact_rules(self, parts: list[bytes], hashes: list[int]) -> list[str | None]:
-        """The exact-line rule of each key (UTF-8 ``parts``, their xxh3 ``hashes``), None for most: looked up
-        by hash, each hit confirmed by its bytes (a different key with the same hash: the bytes decide)."""
-        rules: list[Any] = list(map(self._exact_by_hash.get, hashes))
+    def _exact_rules(self, data: bytes, ends: np.ndarray, hits: list[int], m: int) -> list[str | None]:
+        """The exact-line rule of each of the ``m`` keys (``data``: their UTF-8 joined by newlines, ``ends``:
+        where each ends), None for most: only the ``hits`` (keys whose hash is an exact key's) can have one,
+        each confirmed by its bytes (a different key with the same hash: the bytes decide)."""
+        rules: list[str | None] = [None] * m
         exact = self._exact_utf8
-        for j in compress(range(len(rules)), rules):
-            key, rule = rules[j]
-            rules[j] = rule if parts[j] == key else exact.get(parts[j])
+        for j in hits:
+            rules[j] = exact.get(data[int(ends[j - 1]) + 1 if j else 0 : int(ends[j])])
         return rules
 
     def _crumbs(

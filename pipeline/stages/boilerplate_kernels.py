@@ -1356,6 +1356,31 @@ def _info_mark_bits(f: int, words: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
+def key_hashes(
+    data: np.ndarray, ends: np.ndarray, exact: np.ndarray, exact_bits: np.ndarray, hashes: np.ndarray, hits: np.ndarray
+) -> int:
+    """line_facts' keys (``data``: their UTF-8 joined by newlines, ``ends[j]``: where key j ends): each key's
+    xxh3_64 (line_hash) into ``hashes``, and the keys whose hash is in ``exact`` (sorted) listed in ``hits``
+    (the exact-line rule's candidates, each to be confirmed by its bytes). ``exact_bits``: per value of a
+    hash's low bits (power-of-two size), whether an exact hash has them (most keys need no binary search).
+    Returns how many hit."""
+    found = 0
+    start = 0
+    mask = np.uint64(exact_bits.size - 1)
+    for j in range(ends.size):
+        end = ends[j]
+        h = xxh3_64(data, start, end - start)
+        hashes[j] = h
+        if exact_bits[h & mask]:
+            k = np.searchsorted(exact, h)
+            if k < exact.size and exact[k] == h:
+                hits[found] = j
+                found += 1
+        start = end + 1
+    return found
+
+
+@numba.njit(cache=True, nogil=True)
 def info_marks(
     flags: np.ndarray,
     words: np.ndarray,
