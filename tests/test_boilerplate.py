@@ -2054,6 +2054,35 @@ def test_compiled_lexicon_finds_the_same_words_and_weights_as_the_python_path(mo
     assert astral_words.weight.tolist()[:2] == [3.0, 2.5] and np.isnan(astral_words.weight[2])
 
 
+def test_lexicon_lookup_by_slot_hash_confirms_the_characters():
+    """candidate_words finds a word's lexicon slot by the slot's word hash (lexicon_slot_hashes: FNV-1a of
+    the word's code points, 0 for an empty slot), then compares the characters: a slot whose hash is the
+    word's but holds another word (a collision, forged here) gives no weight."""
+    lexicon = {"haus": 1.0, "baum": 2.0, "straße": 0.5}
+    compiled = CompiledLexicon(lexicon)
+    for s, k in enumerate(compiled.slots.tolist()):
+        expected = 0
+        if k >= 0:
+            expected = int(kernels.FNV_OFFSET)
+            for c in compiled.points[compiled.starts[k] : compiled.starts[k + 1]].tolist():
+                expected = ((expected ^ c) * int(kernels.FNV_PRIME)) % (1 << 64)
+        assert int(compiled.slot_hashes[s]) == expected
+    words = compiled.candidate_words(["Haus katze Baum"], [0])
+    assert words.weight[0] == 1.0 and np.isnan(words.weight[1]) and words.weight[2] == 2.0
+    katze = int(kernels.FNV_OFFSET)
+    for c in "katze":
+        katze = ((katze ^ ord(c)) * int(kernels.FNV_PRIME)) % (1 << 64)
+    forged = CompiledLexicon(lexicon)
+    slots = np.full_like(forged.slots, -1)
+    hashes = np.zeros_like(forged.slot_hashes)
+    slot = katze & (slots.size - 1)
+    slots[slot], hashes[slot] = list(lexicon).index("baum"), katze  # "katze" finds "baum" by its hash
+    forged.__dict__.update(slots=slots, slot_hashes=hashes)
+    words = forged.candidate_words(["katze baum"], [0])
+    assert np.isnan(words.weight[0])  # (and "baum" is not found: its slot's hash is not its own)
+    assert np.isnan(words.weight[1])
+
+
 def _stacked_one_split(feature: str, threshold: float, left: float, right: float, lexicon: dict) -> dict:
     """First model: every line is content; context model: one split on `feature`."""
     return {

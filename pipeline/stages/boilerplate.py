@@ -1755,6 +1755,11 @@ class CompiledLexicon:
         """The words' hash table (kernels.lexicon_table), made at first use as TreeEnsemble's tables."""
         return kernels.lexicon_table(self.points, self.starts)
 
+    @functools.cached_property
+    def slot_hashes(self) -> np.ndarray:
+        """The hash of the word in each slot (kernels.lexicon_slot_hashes; 0: empty)."""
+        return kernels.lexicon_slot_hashes(self.slots, self.points, self.starts)
+
     def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
         """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
         if points is None:
@@ -1763,7 +1768,7 @@ class CompiledLexicon:
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
                 points, len(cand), _shape_classes(), _lower_table(), astral, astral_lower,
-                self.slots, self.points, self.starts, self.weight,
+                self.slots, self.slot_hashes, self.points, self.starts, self.weight,
             )  # fmt: skip
             if ok:
                 return CandidateWords(word_id, length, weight, line, _starts(counts), counts)
@@ -3573,7 +3578,7 @@ class BoilerplateStage(Stage):
             start, end,
             scorer._binned, context is not None, second._binned,
             inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
-            lexicon.slots, lexicon.points, lexicon.starts, lexicon.weight,
+            lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
             CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
             _LOG1P_TABLE, odds,
         )  # fmt: skip
