@@ -853,6 +853,13 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     )
 
 
+def _object_array(values: list[Any]) -> np.ndarray:
+    """``values`` as a 1-d object array (the same objects)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def _hash_bits(hashes: np.ndarray, bits: int = 16) -> np.ndarray:
     """Per value of a hash's low ``bits`` bits: whether one of ``hashes`` (uint64) has them (kernels.key_hashes'
     quick test before its binary search)."""
@@ -2495,6 +2502,7 @@ class BoilerplateStage(Stage):
         self._rule_names.append(CONTENT_RULE)
         self._rule_codes: dict[str | None, int] = {name: code for code, name in enumerate(self._rule_names)}
         self._marker_codes = np.array([rule in self._end_markers for rule in self._rule_names], dtype=np.bool_)
+        self._name_array = _object_array(self._rule_names)
         # The recurring hash sets as sorted int64 arrays (the loop's binary search), by the set they are of.
         self._sorted_recurring: dict[str | None, tuple[frozenset[int], np.ndarray]] = {}
         # process_ahead's work per document (by id), taken by process(); never pickled.
@@ -3048,6 +3056,7 @@ class BoilerplateStage(Stage):
             code = self._rule_codes[name] = len(self._rule_names)
             self._rule_names.append(name)
             self._marker_codes = np.array([rule in self._end_markers for rule in self._rule_names], dtype=np.bool_)
+            self._name_array = _object_array(self._rule_names)
         return code
 
     def _set_line_row(self, cols: np.ndarray, hashes: np.ndarray, j: int, text: str, info: tuple[Any, ...]) -> None:
@@ -3408,7 +3417,8 @@ class BoilerplateStage(Stage):
         )
         got = counts.tolist()
         names = self._rule_names
-        verdict: list[str | None] = list(map(names.__getitem__, codes.tolist()))
+        # (An object array's take and tolist: a third of the time of a Python lookup per line.)
+        verdict: list[str | None] = self._name_array.take(codes).tolist()
         prefixes: dict[int, str] = {}
         new_text: dict[int, str] = {}
         for i in at[: got[kernels.RL_PREFIXES]].tolist():
