@@ -3593,9 +3593,13 @@ def test_removed_lines_from_line_starts_match_removed_lines_at():
         want = offsets.removed_lines_at(want_doc, lines, verdict, list(compress(lines, verdict)))
         starts = code_points(text).size + 1  # (line_index's last entry)
         line_starts = np.array([*accumulate((len(x) + 1 for x in lines[:-1]), initial=0), starts], dtype=np.int64)
-        got = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
-        assert got == want, (lines, verdict)
+        *got, cut_starts, cut_ends = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
+        assert tuple(got) == want, (lines, verdict)
         assert got_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS], (lines, verdict)
+        # The text without the cuts is the kept lines joined, with a newline after when the last line went.
+        kept = list(compress(lines, [rule is None for rule in verdict]))
+        joined = "\n".join(kept) + ("\n" if kept and verdict[-1] else "")
+        assert boilerplate._without_cuts(text, cut_starts, cut_ends) == joined, (lines, verdict)
 
     # The stage: records (offsets included) and cuts as with removed_lines_at, on pages with and without "\r".
     pages = []

@@ -1005,11 +1005,14 @@ def _cut_lines(
     return out, counts
 
 
-def _removed_lines_at(doc: Document, verdict: list[str | None], line_starts: np.ndarray) -> tuple[list[int], list[int]]:
+def _removed_lines_at(
+    doc: Document, verdict: list[str | None], line_starts: np.ndarray
+) -> tuple[list[int], list[int], list[int], list[int]]:
     """offsets.removed_lines_at for a text without carriage returns (each removed line's text is the line
     itself), from where each line starts (``line_starts``, one more: the text's length + 1): the same offsets
-    and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line."""
-    removed = np.flatnonzero(np.frombuffer(bytes(map(bool, verdict)), dtype=np.bool_))
+    and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line. Also
+    returns the cuts (their starts, their ends)."""
+    removed = np.array(list(compress(range(len(verdict)), verdict)), dtype=np.int64)
     starts = line_starts[removed]
     cut_ends = line_starts[removed + 1]  # the next line's start
     ends = cut_ends - 1  # the line's end
@@ -1017,10 +1020,17 @@ def _removed_lines_at(doc: Document, verdict: list[str | None], line_starts: np.
         cut_ends[-1] -= 1  # the last line has no newline after it
     # runs of removed lines as one cut each (as removed_lines_at)
     new_run = starts[1:] != cut_ends[:-1]
-    run_starts = np.concatenate((starts[:1], starts[1:][new_run]))
-    run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:]))
-    note_cuts(doc, run_starts.tolist(), run_ends.tolist())
-    return starts.tolist(), ends.tolist()
+    run_starts = np.concatenate((starts[:1], starts[1:][new_run])).tolist()
+    run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:])).tolist()
+    note_cuts(doc, run_starts, run_ends)
+    return starts.tolist(), ends.tolist(), run_starts, run_ends
+
+
+def _without_cuts(text: str, starts: list[int], ends: list[int]) -> str:
+    """``text`` without the spans ``text[starts[i]:ends[i]]`` (in order, not overlapping): the kept lines
+    joined as _write_out joins them, when the spans are removed lines with their newlines (a slice per run
+    of kept lines instead of a string per line)."""
+    return "".join(map(text.__getitem__, map(slice, [0, *ends], [*starts, len(text)])))
 
 
 class ScorerInputs(NamedTuple):
@@ -3462,25 +3472,29 @@ class BoilerplateStage(Stage):
             return
         n = len(lines)
         name = self.name
+        text: str | None = None
         if prefixes:
             out, counts = _cut_lines(self.name, lines, verdict, prefixes, new_text, doc.removed)
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
-            out = list(compress(lines, map(operator.not_, verdict)))
             if line_starts is not None and "\r" not in doc.text:
-                # (No carriage return: a removed line's text is the line; its offsets from where the lines start.)
+                # (No carriage return: a removed line's text is the line; its offsets from where the lines
+                # start; the kept text is the text but the cuts, a slice per run of kept lines.)
                 texts = list(compress(lines, verdict))
-                starts, ends = _removed_lines_at(doc, verdict, line_starts)
+                starts, ends, cut_starts, cut_ends = _removed_lines_at(doc, verdict, line_starts)
+                text = _without_cuts(doc.text, cut_starts, cut_ends)
             else:
+                out = list(compress(lines, map(operator.not_, verdict)))
                 texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
                 starts, ends = removed_lines_at(doc, lines, verdict, texts)
-            rules = compress(verdict, verdict)
+            rules = list(compress(verdict, verdict))
             doc.removed.extend(map(Removal, repeat(name), rules, texts, repeat(1), repeat(None), starts, ends))
-            counts = Counter(compress(verdict, verdict))
-        # Kept lines are joined by newlines; every kept line had one after it except the last line.
-        text = "\n".join(out)
-        if out and verdict[n - 1] is not None:
-            text += "\n"
+            counts = Counter(rules)
+        if text is None:
+            # Kept lines are joined by newlines; every kept line had one after it except the last line.
+            text = "\n".join(out)
+            if out and verdict[n - 1] is not None:
+                text += "\n"
         doc.text = text
         for rule, count in counts.items():
             self.stat_update(f"line-filter-{rule}", count)
