@@ -1032,7 +1032,7 @@ def _without_cuts(text: str, starts: list[int], ends: list[int]) -> str:
     """``text`` without the spans ``text[starts[i]:ends[i]]`` (in order, not overlapping): the kept lines
     joined as _write_out joins them, when the spans are removed lines with their newlines (a slice per run
     of kept lines instead of a string per line)."""
-    return "".join(map(text.__getitem__, map(slice, [0, *ends], [*starts, len(text)])))
+    return "".join([text[a:b] for a, b in zip([0, *ends], [*starts, len(text)])])
 
 
 class ScorerInputs(NamedTuple):
