@@ -3472,6 +3472,9 @@ def test_scorer_inputs_gather_the_candidates_from_the_document_points():
             assert np.array_equal(got.x, want.x, equal_nan=True), doc.id
             assert np.array_equal(got.facts, want.facts), doc.id
             assert np.array_equal(got.removed, want.removed) and got.bmp == want.bmp, doc.id
+            # The facts gathered from the line cache's columns (kernels.gather_facts) are the info tuples'.
+            tuples = boilerplate._scorer_inputs(lines, v._replace(rows=None, cols=None), cand)
+            assert np.array_equal(got.facts, tuples.facts), doc.id
             checked += 1
     assert checked > len(docs)
 

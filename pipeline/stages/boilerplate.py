@@ -1071,12 +1071,11 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         np.cumsum(removed_lines, out=removed[1:])
         return ScorerInputs(x, _NO_POINTS, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    facts[:, kernels.COL_ROW] = rows
     if v.rows is not None and v.cols is not None:
         # The candidates' rows of the line cache's columns, gathered at once.
-        got = v.cols[v.rows[rows]]
-        facts[:, _FACT_COLUMNS] = got[:, _LINE_FACT_COLUMNS]
+        kernels.gather_facts(v.cols, v.rows, rows, _LINE_FACT_COLUMNS, _FACT_COLUMNS, facts)
     else:
+        facts[:, kernels.COL_ROW] = rows
         # One C-level transposition of the candidates' _line_info tuples into columns.
         _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
         # (Through array/fromiter: numpy converts a tuple assigned to a column element by element, slower.)
@@ -1109,8 +1108,12 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
 
 
 # The facts _scorer_inputs takes from the line cache's columns, and those columns.
-_FACT_COLUMNS = [kernels.COL_WORDS, kernels.COL_PROSE, kernels.COL_NAV, kernels.COL_BODY_CHARS, kernels.COL_KEEP]
-_LINE_FACT_COLUMNS = [kernels.LC_WORDS, kernels.LC_PROSE, kernels.LC_NAV, kernels.LC_BODY, kernels.LC_KEEP]
+_FACT_COLUMNS = np.array(
+    [kernels.COL_WORDS, kernels.COL_PROSE, kernels.COL_NAV, kernels.COL_BODY_CHARS, kernels.COL_KEEP], dtype=np.int64
+)
+_LINE_FACT_COLUMNS = np.array(
+    [kernels.LC_WORDS, kernels.LC_PROSE, kernels.LC_NAV, kernels.LC_BODY, kernels.LC_KEEP], dtype=np.int64
+)
 
 # Where scorer_rows' features go among SCORER_FEATURES.
 _ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
