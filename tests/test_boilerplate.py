@@ -2054,6 +2054,35 @@ def test_compiled_lexicon_finds_the_same_words_and_weights_as_the_python_path(mo
     assert astral_words.weight.tolist()[:2] == [3.0, 2.5] and np.isnan(astral_words.weight[2])
 
 
+def test_lexicon_lookup_by_slot_hash_confirms_the_characters():
+    """candidate_words finds a word's lexicon slot by the slot's word hash (lexicon_slot_hashes: FNV-1a of
+    the word's code points, 0 for an empty slot), then compares the characters: a slot whose hash is the
+    word's but holds another word (a collision, forged here) gives no weight."""
+    lexicon = {"haus": 1.0, "baum": 2.0, "straße": 0.5}
+    compiled = CompiledLexicon(lexicon)
+    for s, k in enumerate(compiled.slots.tolist()):
+        expected = 0
+        if k >= 0:
+            expected = int(kernels.FNV_OFFSET)
+            for c in compiled.points[compiled.starts[k] : compiled.starts[k + 1]].tolist():
+                expected = ((expected ^ c) * int(kernels.FNV_PRIME)) % (1 << 64)
+        assert int(compiled.slot_hashes[s]) == expected
+    words = compiled.candidate_words(["Haus katze Baum"], [0])
+    assert words.weight[0] == 1.0 and np.isnan(words.weight[1]) and words.weight[2] == 2.0
+    katze = int(kernels.FNV_OFFSET)
+    for c in "katze":
+        katze = ((katze ^ ord(c)) * int(kernels.FNV_PRIME)) % (1 << 64)
+    forged = CompiledLexicon(lexicon)
+    slots = np.full_like(forged.slots, -1)
+    hashes = np.zeros_like(forged.slot_hashes)
+    slot = katze & (slots.size - 1)
+    slots[slot], hashes[slot] = list(lexicon).index("baum"), katze  # "katze" finds "baum" by its hash
+    forged.__dict__.update(slots=slots, slot_hashes=hashes)
+    words = forged.candidate_words(["katze baum"], [0])
+    assert np.isnan(words.weight[0])  # (and "baum" is not found: its slot's hash is not its own)
+    assert np.isnan(words.weight[1])
+
+
 def _stacked_one_split(feature: str, threshold: float, left: float, right: float, lexicon: dict) -> dict:
     """First model: every line is content; context model: one split on `feature`."""
     return {
@@ -2516,9 +2545,10 @@ def test_line_cache_index_is_not_tracked_by_the_collector():
 
 
 def test_exact_rules_by_hash_are_confirmed_by_the_bytes():
-    """line_infos finds exact-line rules by the keys' xxh3 hash; a hash entry holding another key (what a
-    collision would look like, forged here) does not decide: the key's own bytes do. Every pack key still
-    gets its rule, and lines that are no pack key get none."""
+    """line_infos finds exact-line rules by the keys' xxh3 hash (kernels.key_hashes, a sorted table); a key
+    whose hash is in the table but is no pack key (what a collision would look like, forged here) gets no
+    rule: its own bytes decide. Every pack key still gets its rule, lines that are no pack key get none, and
+    the key hashes the kernel writes are line_hash's."""
     import xxhash
 
     stage = BoilerplateStage()
@@ -2526,13 +2556,26 @@ def test_exact_rules_by_hash_are_confirmed_by_the_bytes():
     plain = ["A sentence of the article that no pack lists.", "Weather tomorrow"]
     assert [info[2] for info in stage.line_infos([k for k, _ in exact])] == [rule for _, rule in exact]
     forged = BoilerplateStage()
-    (k1, r1), (k2, _r2) = exact[0], exact[1]
-    table = forged._exact_by_hash
-    table[xxhash.xxh3_64_intdigest(normalise(plain[0]).encode())] = (k1.encode(), r1)  # another key's entry
-    table[xxhash.xxh3_64_intdigest(k2.encode())] = (k1.encode(), r1)  # a pack key behind another's entry
+    k2 = exact[1][0]
+    forged_hash = xxhash.xxh3_64_intdigest(normalise(plain[0]).encode())
+    forged._exact_hashes = np.unique(np.append(forged._exact_hashes, np.uint64(forged_hash)))
+    forged._exact_bits = boilerplate._hash_bits(forged._exact_hashes)
     infos = forged.line_infos([*plain, k2])
     assert [info[2] for info in infos] == [None, None, forged._exact[k2]]
     assert infos == [stage._line_info(line) for line in [*plain, k2]]
+    assert [info[0] for info in infos[:2]] == [line_hash(normalise(line)) for line in plain]
+    # The kernel alone: every key's hash (empty keys, long ones, non-ASCII), hits where the table has it.
+    keys = [b"", b"a", b"abc", "Ünïcödé – key".encode(), b"x" * 17, b"y" * 129, b"z" * 300, b"", b"last"]
+    data = np.frombuffer(b"\n".join(keys), dtype=np.uint8)
+    ends = np.cumsum([len(k) + 1 for k in keys]) - 1
+    table = np.unique(np.array([xxhash.xxh3_64_intdigest(keys[2]), xxhash.xxh3_64_intdigest(keys[5])], np.uint64))
+    hashes, hits = np.empty(len(keys), np.uint64), np.empty(len(keys), np.int64)
+    found = kernels.key_hashes(data, ends, table, boilerplate._hash_bits(table), hashes, hits)
+    assert hashes.tolist() == [xxhash.xxh3_64_intdigest(k) for k in keys]
+    assert hits[:found].tolist() == [2, 5]
+    # A key whose hash shares the low bits of an exact hash but is not one: no hit.
+    near = np.unique(np.array([xxhash.xxh3_64_intdigest(keys[2]) ^ (1 << 40)], np.uint64))
+    assert kernels.key_hashes(data, ends, near, boilerplate._hash_bits(near), hashes, hits) == 0
 
 
 def test_prefilter_reports_every_pattern_re_matches():
@@ -3429,6 +3472,9 @@ def test_scorer_inputs_gather_the_candidates_from_the_document_points():
             assert np.array_equal(got.x, want.x, equal_nan=True), doc.id
             assert np.array_equal(got.facts, want.facts), doc.id
             assert np.array_equal(got.removed, want.removed) and got.bmp == want.bmp, doc.id
+            # The facts gathered from the line cache's columns (kernels.gather_facts) are the info tuples'.
+            tuples = boilerplate._scorer_inputs(lines, v._replace(rows=None, cols=None), cand)
+            assert np.array_equal(got.facts, tuples.facts), doc.id
             checked += 1
     assert checked > len(docs)
 
@@ -3550,9 +3596,13 @@ def test_removed_lines_from_line_starts_match_removed_lines_at():
         want = offsets.removed_lines_at(want_doc, lines, verdict, list(compress(lines, verdict)))
         starts = code_points(text).size + 1  # (line_index's last entry)
         line_starts = np.array([*accumulate((len(x) + 1 for x in lines[:-1]), initial=0), starts], dtype=np.int64)
-        got = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
-        assert got == want, (lines, verdict)
+        *got, cut_starts, cut_ends = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
+        assert tuple(got) == want, (lines, verdict)
         assert got_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS], (lines, verdict)
+        # The text without the cuts is the kept lines joined, with a newline after when the last line went.
+        kept = list(compress(lines, [rule is None for rule in verdict]))
+        joined = "\n".join(kept) + ("\n" if kept and verdict[-1] else "")
+        assert boilerplate._without_cuts(text, cut_starts, cut_ends) == joined, (lines, verdict)
 
     # The stage: records (offsets included) and cuts as with removed_lines_at, on pages with and without "\r".
     pages = []

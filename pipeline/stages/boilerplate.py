@@ -766,8 +766,10 @@ def _listed_teaser(stripped: str) -> bool:
 def scorer_candidates(lines: list[str], v: RuleVerdicts) -> list[int]:
     """Lines the scorer judges: the non-blank ones the rules kept (a breadcrumb-cut line stays)."""
     if v.scored is not None:
-        # The same lines, from those the rule loop kept (C-level: no Python step per line).
-        return list(compress(v.scored, map(operator.not_, map(v.verdict.__getitem__, v.scored))))
+        # The same lines, from those the rule loop kept (a comprehension: faster than map(verdict.__getitem__)
+        # on Python 3.11, whose specialised list indexing beats a method-wrapper call per line).
+        verdict = v.verdict
+        return [i for i in v.scored if verdict[i] is None]
     return [
         i
         for i, info in enumerate(v.infos)
@@ -853,18 +855,39 @@ def _line_shape(stripped: str) -> tuple[float, ...]:
     )
 
 
-class _KeyView(Sequence[str]):
-    """The keys of _new_line_infos, from their UTF-8 bytes, each decoded when asked for: decoding all of
-    them cost more than the lookups that need them."""
+def _object_array(values: list[Any]) -> np.ndarray:
+    """``values`` as a 1-d object array (the same objects)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
-    def __init__(self, parts: list[bytes]) -> None:
-        self._parts = parts
+
+def _hash_bits(hashes: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Per value of a hash's low ``bits`` bits: whether one of ``hashes`` (uint64) has them (kernels.key_hashes'
+    quick test before its binary search)."""
+    table = np.zeros(1 << bits, dtype=np.bool_)
+    table[hashes & np.uint64((1 << bits) - 1)] = True
+    return table
+
+
+class _KeyView(Sequence[str]):
+    """The keys of _new_line_infos, from their UTF-8 bytes (joined by newlines, ``ends[j]``: where key j
+    ends), each decoded when asked for: decoding (or splitting) all of them cost more than the lookups that
+    need them."""
+
+    def __init__(self, data: bytes, ends: np.ndarray) -> None:
+        self._data = data
+        self._ends = ends
+        self._ends_list: list[int] | None = None  # (as ints at the first key asked for: numpy scalars are slow)
 
     def __len__(self) -> int:
-        return len(self._parts)
+        return len(self._ends)
 
     def __getitem__(self, j: int) -> str:  # type: ignore[override]
-        return self._parts[j].decode("utf-8")
+        ends = self._ends_list
+        if ends is None:
+            ends = self._ends_list = self._ends.tolist()
+        return self._data[ends[j - 1] + 1 if j else 0 : ends[j]].decode("utf-8")
 
 
 @functools.cache
@@ -987,11 +1010,14 @@ def _cut_lines(
     return out, counts
 
 
-def _removed_lines_at(doc: Document, verdict: list[str | None], line_starts: np.ndarray) -> tuple[list[int], list[int]]:
+def _removed_lines_at(
+    doc: Document, verdict: list[str | None], line_starts: np.ndarray
+) -> tuple[list[int], list[int], list[int], list[int]]:
     """offsets.removed_lines_at for a text without carriage returns (each removed line's text is the line
     itself), from where each line starts (``line_starts``, one more: the text's length + 1): the same offsets
-    and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line."""
-    removed = np.flatnonzero(np.frombuffer(bytes(map(bool, verdict)), dtype=np.bool_))
+    and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line. Also
+    returns the cuts (their starts, their ends)."""
+    removed = np.array(list(compress(range(len(verdict)), verdict)), dtype=np.int64)
     starts = line_starts[removed]
     cut_ends = line_starts[removed + 1]  # the next line's start
     ends = cut_ends - 1  # the line's end
@@ -999,10 +1025,17 @@ def _removed_lines_at(doc: Document, verdict: list[str | None], line_starts: np.
         cut_ends[-1] -= 1  # the last line has no newline after it
     # runs of removed lines as one cut each (as removed_lines_at)
     new_run = starts[1:] != cut_ends[:-1]
-    run_starts = np.concatenate((starts[:1], starts[1:][new_run]))
-    run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:]))
-    note_cuts(doc, run_starts.tolist(), run_ends.tolist())
-    return starts.tolist(), ends.tolist()
+    run_starts = np.concatenate((starts[:1], starts[1:][new_run])).tolist()
+    run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:])).tolist()
+    note_cuts(doc, run_starts, run_ends)
+    return starts.tolist(), ends.tolist(), run_starts, run_ends
+
+
+def _without_cuts(text: str, starts: list[int], ends: list[int]) -> str:
+    """``text`` without the spans ``text[starts[i]:ends[i]]`` (in order, not overlapping): the kept lines
+    joined as _write_out joins them, when the spans are removed lines with their newlines (a slice per run
+    of kept lines instead of a string per line)."""
+    return "".join([text[a:b] for a, b in zip([0, *ends], [*starts, len(text)], strict=True)])
 
 
 class ScorerInputs(NamedTuple):
@@ -1028,8 +1061,9 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         points, starts = v.points, v.starts
     else:
         points, starts = code_points("\n".join(map(lines.__getitem__, cand))), _NO_KEYS
-    # (A rule name is a non-empty string: bool() tells a removed line, one C-level pass.)
-    removed_lines = np.frombuffer(bytes(map(bool, v.verdict)), dtype=np.uint8)
+    # The removed lines (a rule name is a non-empty string: compress picks them, one C-level pass).
+    removed_lines = np.zeros(n, dtype=np.uint8)
+    removed_lines[list(compress(range(n), v.verdict))] = 1
     facts = np.empty((m, kernels.FACT_COLUMNS), dtype=np.int64)
     rows = np.asarray(cand, dtype=np.int64)
     if not m:
@@ -1037,12 +1071,11 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         np.cumsum(removed_lines, out=removed[1:])
         return ScorerInputs(x, _NO_POINTS, removed, facts, rows)
     start, end = v.stretch if v.stretch is not None else (0, 0)
-    facts[:, kernels.COL_ROW] = rows
     if v.rows is not None and v.cols is not None:
         # The candidates' rows of the line cache's columns, gathered at once.
-        got = v.cols[v.rows[rows]]
-        facts[:, _FACT_COLUMNS] = got[:, _LINE_FACT_COLUMNS]
+        kernels.gather_facts(v.cols, v.rows, rows, _LINE_FACT_COLUMNS, _FACT_COLUMNS, facts)
     else:
+        facts[:, kernels.COL_ROW] = rows
         # One C-level transposition of the candidates' _line_info tuples into columns.
         _key, words, _rule, _crumb, prose, nav, body_chars, keep = zip(*map(v.infos.__getitem__, cand), strict=True)  # type: ignore[misc]
         # (Through array/fromiter: numpy converts a tuple assigned to a column element by element, slower.)
@@ -1075,8 +1108,12 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
 
 
 # The facts _scorer_inputs takes from the line cache's columns, and those columns.
-_FACT_COLUMNS = [kernels.COL_WORDS, kernels.COL_PROSE, kernels.COL_NAV, kernels.COL_BODY_CHARS, kernels.COL_KEEP]
-_LINE_FACT_COLUMNS = [kernels.LC_WORDS, kernels.LC_PROSE, kernels.LC_NAV, kernels.LC_BODY, kernels.LC_KEEP]
+_FACT_COLUMNS = np.array(
+    [kernels.COL_WORDS, kernels.COL_PROSE, kernels.COL_NAV, kernels.COL_BODY_CHARS, kernels.COL_KEEP], dtype=np.int64
+)
+_LINE_FACT_COLUMNS = np.array(
+    [kernels.LC_WORDS, kernels.LC_PROSE, kernels.LC_NAV, kernels.LC_BODY, kernels.LC_KEEP], dtype=np.int64
+)
 
 # Where scorer_rows' features go among SCORER_FEATURES.
 _ROW_COLUMNS = np.array([SCORER_FEATURES.index(name) for name in kernels.ROW_FEATURES], dtype=np.int64)
@@ -1744,6 +1781,11 @@ class CompiledLexicon:
         """The words' hash table (kernels.lexicon_table), made at first use as TreeEnsemble's tables."""
         return kernels.lexicon_table(self.points, self.starts)
 
+    @functools.cached_property
+    def slot_hashes(self) -> np.ndarray:
+        """The hash of the word in each slot (kernels.lexicon_slot_hashes; 0: empty)."""
+        return kernels.lexicon_slot_hashes(self.slots, self.points, self.starts)
+
     def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
         """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
         if points is None:
@@ -1752,7 +1794,7 @@ class CompiledLexicon:
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
                 points, len(cand), _shape_classes(), _lower_table(), astral, astral_lower,
-                self.slots, self.points, self.starts, self.weight,
+                self.slots, self.slot_hashes, self.points, self.starts, self.weight,
             )  # fmt: skip
             if ok:
                 return CandidateWords(word_id, length, weight, line, _starts(counts), counts)
@@ -2165,8 +2207,12 @@ class _NewTexts(Sequence[str]):
         return self._lines[self._first[j]].strip()
 
     def pick(self, which: Iterable[int]) -> list[str]:
-        """The new lines ``which``, stripped (C-level passes, not a Python call per line)."""
-        return list(map(str.strip, map(self._lines.__getitem__, map(self._first.__getitem__, which))))
+        """The new lines ``which``, stripped."""
+        lines, first = self._lines, self._first
+        return [lines[first[j]].strip() for j in which]
+
+
+_POINTS_FIELD = RuleVerdicts._fields.index("points")
 
 
 class _Ahead(NamedTuple):
@@ -2447,9 +2493,11 @@ class BoilerplateStage(Stage):
         self._exact = exact
         # The same as UTF-8 bytes: line_infos looks up the compiled pass's output without decoding it.
         self._exact_utf8 = {key.encode("utf-8", "surrogatepass"): rule for key, rule in exact.items()}
-        # And by those bytes' line_hash (the key hash line_infos computes anyway): an int lookup per new line
-        # costs half a bytes one; each hit is checked against the bytes (_exact_rules).
-        self._exact_by_hash = {xxhash.xxh3_64_intdigest(key): (key, rule) for key, rule in self._exact_utf8.items()}
+        # And their line_hash, sorted: kernels.key_hashes, which computes every new line's key hash anyway, looks
+        # each up (a binary search); only the hits are looked up by their bytes (_exact_rules).
+        hashes = list(map(xxhash.xxh3_64_intdigest, self._exact_utf8))
+        self._exact_hashes = np.unique(np.array(hashes, dtype=np.uint64))
+        self._exact_bits = _hash_bits(self._exact_hashes)
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}
         self._whole_rules = whole
@@ -2477,6 +2525,7 @@ class BoilerplateStage(Stage):
         self._rule_names.append(CONTENT_RULE)
         self._rule_codes: dict[str | None, int] = {name: code for code, name in enumerate(self._rule_names)}
         self._marker_codes = np.array([rule in self._end_markers for rule in self._rule_names], dtype=np.bool_)
+        self._name_array = _object_array(self._rule_names)
         # The recurring hash sets as sorted int64 arrays (the loop's binary search), by the set they are of.
         self._sorted_recurring: dict[str | None, tuple[frozenset[int], np.ndarray]] = {}
         # process_ahead's work per document (by id), taken by process(); never pickled.
@@ -3030,6 +3079,7 @@ class BoilerplateStage(Stage):
             code = self._rule_codes[name] = len(self._rule_names)
             self._rule_names.append(name)
             self._marker_codes = np.array([rule in self._end_markers for rule in self._rule_names], dtype=np.bool_)
+            self._name_array = _object_array(self._rule_names)
         return code
 
     def _set_line_row(self, cols: np.ndarray, hashes: np.ndarray, j: int, text: str, info: tuple[Any, ...]) -> None:
@@ -3092,14 +3142,18 @@ class BoilerplateStage(Stage):
             body_a,
         )
         data = out[:size].tobytes()
-        # line_hash of every key: the bytes of `data` are the keys' UTF-8 (no surrogates: F_FALLBACK)
-        parts = data.split(b"\n")
-        hashes = list(map(xxhash.xxh3_64_intdigest, parts))
-        rules = self._exact_rules(parts, hashes)
+        # line_hash of every key (the bytes of `data` are the keys' UTF-8, no surrogates: F_FALLBACK) straight
+        # into the rows' hash column, and the exact-line rules of the few keys whose hash is an exact key's.
+        cols, hash_col = into
+        hits = np.empty(m, dtype=np.int64)
+        found = kernels.key_hashes(
+            out[:size], ends, self._exact_hashes, self._exact_bits, hash_col.view(np.uint64), hits
+        )
+        rules = self._exact_rules(data, ends, hits[:found].tolist(), m)
         db = self._prefilter()
         # With the whole-line patterns in the prefilter only the few lines a rule may hit need their key
         # (decoded one by one); else every key goes through _classify_key.
-        keys: Sequence[str] = _KeyView(parts) if db is not None and db.whole else data.decode("utf-8").split("\n")
+        keys: Sequence[str] = _KeyView(data, ends) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
         # The flagged lines of each kind and the boolean columns, from one call (not ~15 numpy calls).
         marks = np.empty(kernels.INFO_MARKS * m, dtype=np.int64)
@@ -3116,15 +3170,13 @@ class BoilerplateStage(Stage):
         for j in quantity:
             keep_a[j] = is_quantity_line(texts[j], words[j])
         # The rows (kernels.LC_*) from one kernel call, but for the fallback lines and breadcrumbs.
-        cols, hash_col = into
-        hash_col[:] = np.array(hashes, dtype=np.uint64).view(np.int64)
-        codes = self._rule_codes
-        for name in set(rules).difference(codes):
-            self._rule_code(name)  # type: ignore[arg-type]
+        rule_codes = np.zeros(m, dtype=np.int32)  # (code 0: no rule, most lines)
+        for j in compress(range(m), rules):
+            rule_codes[j] = self._rule_code(rules[j])  # type: ignore[arg-type]
         kernels.line_rows(
             points, lengths, _shape_classes(),
             flags_a, words_a, body_a, keep_a,
-            np.fromiter(map(codes.__getitem__, rules), dtype=np.int32, count=m), self._marker_codes,
+            rule_codes, self._marker_codes,
             self._sorted_hashes(None, self.recurring), cols, hash_col,
         )  # fmt: skip
         for j in compress(range(m), crumbs):
@@ -3134,14 +3186,14 @@ class BoilerplateStage(Stage):
         for j in fallback:
             self._set_line_row(cols, hash_col, j, texts[j], self._line_info(texts[j]))
 
-    def _exact_rules(self, parts: list[bytes], hashes: list[int]) -> list[str | None]:
-        """The exact-line rule of each key (UTF-8 ``parts``, their xxh3 ``hashes``), None for most: looked up
-        by hash, each hit confirmed by its bytes (a different key with the same hash: the bytes decide)."""
-        rules: list[Any] = list(map(self._exact_by_hash.get, hashes))
+    def _exact_rules(self, data: bytes, ends: np.ndarray, hits: list[int], m: int) -> list[str | None]:
+        """The exact-line rule of each of the ``m`` keys (``data``: their UTF-8 joined by newlines, ``ends``:
+        where each ends), None for most: only the ``hits`` (keys whose hash is an exact key's) can have one,
+        each confirmed by its bytes (a different key with the same hash: the bytes decide)."""
+        rules: list[str | None] = [None] * m
         exact = self._exact_utf8
-        for j in compress(range(len(rules)), rules):
-            key, rule = rules[j]
-            rules[j] = rule if parts[j] == key else exact.get(parts[j])
+        for j in hits:
+            rules[j] = exact.get(data[int(ends[j - 1]) + 1 if j else 0 : int(ends[j])])
         return rules
 
     def _crumbs(
@@ -3263,16 +3315,17 @@ class BoilerplateStage(Stage):
                 continue
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
         for key, got in list(ahead.items()):
-            v = got.verdicts
+            doc, text, lines, v, counters, _ = got
             # (The document's code points are read for the scorer's inputs only, here: not kept for the batch;
-            # where its lines start is, by _write_out.)
-            ahead[key] = got = got._replace(verdicts=v._replace(points=None))
+            # where its lines start is, by _write_out. The tuples built, not _replace'd: a third of the time.)
+            kept = RuleVerdicts(*v[:_POINTS_FIELD], None, *v[_POINTS_FIELD + 1 :])
+            ahead[key] = _Ahead(doc, text, lines, kept, counters)
             if v.stretch is None or self._scorer is None:
                 continue
             try:
-                cand = scorer_candidates(got.lines, v)
+                cand = scorer_candidates(lines, v)
                 if cand:
-                    ahead[key] = got._replace(scored=(cand, *self._scored(got.lines, v, cand)))
+                    ahead[key] = _Ahead(doc, text, lines, kept, counters, (cand, *self._scored(lines, v, cand)))
             except Exception:  # noqa: BLE001 - as above
                 del ahead[key]
         self._ahead = ahead
@@ -3388,7 +3441,8 @@ class BoilerplateStage(Stage):
         )
         got = counts.tolist()
         names = self._rule_names
-        verdict: list[str | None] = list(map(names.__getitem__, codes.tolist()))
+        # (An object array's take and tolist: a third of the time of a Python lookup per line.)
+        verdict: list[str | None] = self._name_array.take(codes).tolist()
         prefixes: dict[int, str] = {}
         new_text: dict[int, str] = {}
         for i in at[: got[kernels.RL_PREFIXES]].tolist():
@@ -3432,25 +3486,29 @@ class BoilerplateStage(Stage):
             return
         n = len(lines)
         name = self.name
+        text: str | None = None
         if prefixes:
             out, counts = _cut_lines(self.name, lines, verdict, prefixes, new_text, doc.removed)
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
-            out = list(compress(lines, map(operator.not_, verdict)))
             if line_starts is not None and "\r" not in doc.text:
-                # (No carriage return: a removed line's text is the line; its offsets from where the lines start.)
+                # (No carriage return: a removed line's text is the line; its offsets from where the lines
+                # start; the kept text is the text but the cuts, a slice per run of kept lines.)
                 texts = list(compress(lines, verdict))
-                starts, ends = _removed_lines_at(doc, verdict, line_starts)
+                starts, ends, cut_starts, cut_ends = _removed_lines_at(doc, verdict, line_starts)
+                text = _without_cuts(doc.text, cut_starts, cut_ends)
             else:
+                out = list(compress(lines, map(operator.not_, verdict)))
                 texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
                 starts, ends = removed_lines_at(doc, lines, verdict, texts)
-            rules = compress(verdict, verdict)
+            rules = list(compress(verdict, verdict))
             doc.removed.extend(map(Removal, repeat(name), rules, texts, repeat(1), repeat(None), starts, ends))
-            counts = Counter(compress(verdict, verdict))
-        # Kept lines are joined by newlines; every kept line had one after it except the last line.
-        text = "\n".join(out)
-        if out and verdict[n - 1] is not None:
-            text += "\n"
+            counts = Counter(rules)
+        if text is None:
+            # Kept lines are joined by newlines; every kept line had one after it except the last line.
+            text = "\n".join(out)
+            if out and verdict[n - 1] is not None:
+                text += "\n"
         doc.text = text
         for rule, count in counts.items():
             self.stat_update(f"line-filter-{rule}", count)
@@ -3558,7 +3616,7 @@ class BoilerplateStage(Stage):
             start, end,
             scorer._binned, context is not None, second._binned,
             inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
-            lexicon.slots, lexicon.points, lexicon.starts, lexicon.weight,
+            lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
             CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
             _LOG1P_TABLE, odds,
         )  # fmt: skip

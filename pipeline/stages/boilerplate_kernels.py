@@ -385,6 +385,21 @@ def lexicon_table(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def lexicon_slot_hashes(slots: np.ndarray, points: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per slot of lexicon_table's ``slots``: the hash of the word in it (0 when empty), so that a lookup
+    tells the slot of its word by the hash before it reads the word's characters."""
+    out = np.zeros(slots.size, dtype=np.uint64)
+    for s in range(slots.size):
+        k = slots[s]
+        if k >= 0:
+            h = FNV_OFFSET
+            for p in range(starts[k], starts[k + 1]):
+                h = (h ^ np.uint64(points[p])) * FNV_PRIME
+            out[s] = h
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _lexicon_find(
     low: np.ndarray,
     begin: int,
@@ -422,6 +437,7 @@ def candidate_words(
     astral: np.ndarray,
     astral_lower: np.ndarray,
     slots: np.ndarray,
+    slot_hash: np.ndarray,
     lex_points: np.ndarray,
     lex_starts: np.ndarray,
     lex_weight: np.ndarray,
@@ -433,7 +449,8 @@ def candidate_words(
     sorted table ``astral`` (``astral_lower``: their lower case, -1 for non-word characters; the caller
     lists every astral character of the lines). ``ok`` is False (and the rest empty) when the lines
     need Python: a BMP character lowering to several characters or capital sigma, or a line count
-    other than ``lines``."""
+    other than ``lines``. ``slots``, ``slot_hash``: the lexicon's table (lexicon_table) and the hash of
+    each slot's word (lexicon_slot_hashes)."""
     n = points.size
     # Lower-cased code points, and -1 for characters that are not \w once lower-cased (and newlines).
     low = np.empty(n + 1, dtype=np.int64)
@@ -517,11 +534,39 @@ def candidate_words(
             begin = -1
         if p < n and points[p] == NEWLINE:
             line += 1
-    # The distinct words' lexicon weights, in a loop of their own: the lookups are independent, so their
-    # cache misses overlap (one at each new word of the loop above, each waited for the last).
+    # The distinct words' lexicon weights, in loops of their own: the lookups are independent, so their
+    # cache misses overlap (one at each new word of the loop above, each waited for the last). First each
+    # word's slot by its hash alone (slot_hash: no load of the word's characters while probing), then the
+    # characters of the word found compared: a word found by its hash is (all but always) the word, so the
+    # comparisons' branches are predictable and their loads overlap too; one whose characters differ is
+    # looked up again in full (_lexicon_find: its characters decide).
     id_weight = np.empty(ids, dtype=np.float64)
+    found_at = np.empty(ids, dtype=np.int64)
+    mask = np.uint64(slots.size - 1)
     for k in range(ids):
-        at = _lexicon_find(low, id_start[k], id_start[k] + id_len[k], id_hash[k], slots, lex_points, lex_starts)
+        h = id_hash[k]
+        s = h & mask
+        at = -1
+        while slots[s] >= 0:
+            if slot_hash[s] == h:
+                at = slots[s]
+                break
+            s = (s + np.uint64(1)) & mask
+        found_at[k] = at
+    for k in range(ids):
+        at = found_at[k]
+        if at < 0:
+            id_weight[k] = np.nan  # (no word with its hash: not in the lexicon)
+            continue
+        b = id_start[k]
+        size = id_len[k]
+        q = lex_starts[at]
+        same = lex_starts[at + 1] - q == size
+        if same:
+            for j in range(size):
+                same &= lex_points[q + j] == low[b + j]
+        if not same:
+            at = _lexicon_find(low, b, b + size, id_hash[k], slots, lex_points, lex_starts)
         id_weight[k] = lex_weight[at] if at >= 0 else np.nan
     weight = np.empty(words, dtype=np.float64)
     for k in range(words):
@@ -1187,6 +1232,20 @@ def scorer_rows(
 
 
 @numba.njit(cache=True, nogil=True)
+def gather_facts(
+    cols: np.ndarray, cache_rows: np.ndarray, lines: np.ndarray, src: np.ndarray, dst: np.ndarray, facts: np.ndarray
+) -> None:
+    """facts[k, COL_ROW] = lines[k] and facts[k, dst[j]] = cols[cache_rows[lines[k]], src[j]]: the candidate
+    lines' columns of the line cache (one call instead of three numpy fancy-index passes a document)."""
+    for k in range(lines.size):
+        line = lines[k]
+        facts[k, COL_ROW] = line
+        row = cache_rows[line]
+        for j in range(src.size):
+            facts[k, dst[j]] = cols[row, src[j]]
+
+
+@numba.njit(cache=True, nogil=True)
 def scorer_inputs(
     points: np.ndarray,
     line_starts: np.ndarray,
@@ -1353,6 +1412,31 @@ def _info_mark_bits(f: int, words: int) -> int:
         | int(words == 0) << 3
         | int((f & F_FALLBACK) != 0) << 4
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def key_hashes(
+    data: np.ndarray, ends: np.ndarray, exact: np.ndarray, exact_bits: np.ndarray, hashes: np.ndarray, hits: np.ndarray
+) -> int:
+    """line_facts' keys (``data``: their UTF-8 joined by newlines, ``ends[j]``: where key j ends): each key's
+    xxh3_64 (line_hash) into ``hashes``, and the keys whose hash is in ``exact`` (sorted) listed in ``hits``
+    (the exact-line rule's candidates, each to be confirmed by its bytes). ``exact_bits``: per value of a
+    hash's low bits (power-of-two size), whether an exact hash has them (most keys need no binary search).
+    Returns how many hit."""
+    found = 0
+    start = 0
+    mask = np.uint64(exact_bits.size - 1)
+    for j in range(ends.size):
+        end = ends[j]
+        h = xxh3_64(data, start, end - start)
+        hashes[j] = h
+        if exact_bits[h & mask]:
+            k = np.searchsorted(exact, h)
+            if k < exact.size and exact[k] == h:
+                hits[found] = j
+                found += 1
+        start = end + 1
+    return found
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1775,6 +1859,7 @@ def score_log_odds(
     astral: np.ndarray,
     astral_lower: np.ndarray,
     lex_slots: np.ndarray,
+    lex_slot_hash: np.ndarray,
     lex_points: np.ndarray,
     lex_starts: np.ndarray,
     lex_weight: np.ndarray,
@@ -1806,7 +1891,7 @@ def score_log_odds(
     if m >= SCORED_MAX_ROWS:  # (known before the words are found)
         return SCORED_WORDS_IN_PYTHON
     ok, word_id, word_line, word_len, weight, counts = candidate_words(
-        points, m, classes, lower, astral, astral_lower, lex_slots, lex_points, lex_starts, lex_weight
+        points, m, classes, lower, astral, astral_lower, lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight
     )
     if not ok:
         return SCORED_WORDS_IN_PYTHON
