@@ -7,6 +7,8 @@ decisions and counters stay in ``language.py``; these only compute.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -509,6 +511,58 @@ def langdetect_trial(
             if top > conv or i >= limit:
                 return
         i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def gauss(state: np.ndarray, cached: float, has_cached: bool) -> tuple[float, float, bool]:
+    """``random.Random.gauss(0.0, 1.0)`` (3.11's Box-Muller: the same operations, and math's cos, sin,
+    log and sqrt are the C library's, as Python's) drawing from `state`, with the generator's cached
+    second value (`cached`, when `has_cached`): the value, and the cache after."""
+    if has_cached:
+        return 0.0 + cached * 1.0, 0.0, False
+    a = mt_next(state)
+    b = mt_next(state)
+    c = mt_next(state)
+    d = mt_next(state)
+    # random.random(): 53 bits from two outputs
+    first = (np.float64(a >> np.uint64(5)) * 67108864.0 + np.float64(b >> np.uint64(6))) * (1.0 / 9007199254740992.0)
+    second = (np.float64(c >> np.uint64(5)) * 67108864.0 + np.float64(d >> np.uint64(6))) * (1.0 / 9007199254740992.0)
+    x2pi = first * TAU
+    g2rad = math.sqrt(-2.0 * math.log(1.0 - second))
+    return 0.0 + math.cos(x2pi) * g2rad * 1.0, math.sin(x2pi) * g2rad, True
+
+
+TAU = 6.283185307179586  # math.tau
+
+
+@numba.njit(cache=True, nogil=True)
+def langdetect_trials(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    prior: np.ndarray,
+    n_trial: int,
+    alpha: float,
+    alpha_width: float,
+    base_freq: float,
+    state: np.ndarray,
+    conv: float,
+    limit: int,
+) -> tuple[np.ndarray, float, bool]:
+    """langdetect's ``Detector._detect_block`` after its n-grams: `n_trial` trials (`langdetect_trial`),
+    each from the initial probabilities `prior` with a smoothing ``alpha + gauss * alpha_width`` drawn
+    from `state`, averaged in order as there (a Python step per trial, its gauss and the numpy steps
+    around it took ~10 µs each). Returns the averaged probabilities and the generator's cached gauss
+    value after (`gauss`)."""
+    langprob = np.zeros(prior.size)
+    cached, has_cached = 0.0, False
+    for _ in range(n_trial):
+        prob = prior.copy()
+        z, cached, has_cached = gauss(state, cached, has_cached)
+        weight = (alpha + z * alpha_width) / base_freq
+        langdetect_trial(ids, rows, prob, weight, state, conv, limit)
+        for x in range(prob.size):
+            langprob[x] += prob[x] / n_trial
+    return langprob, cached, has_cached
 
 
 @numba.njit(cache=True, nogil=True)
