@@ -110,6 +110,13 @@ def test_line_hits_match_str_split():
         for shortest in (0, 1, 5, 6):
             got = kernels.line_hits(code_points(small), *word_set_keys(words), table, shortest, kernels.SPACES).tolist()
             assert [tuple(r) for r in got] == python_hits(small, words, odd, shortest), (small, shortest)
+    # an odd letter in ASCII (no listed alphabet lacks one, but the table may mark one): found as the others
+    ascii_odd = odd | {"q", "x"}
+    table[[ord("q"), ord("x")]] = True
+    for shortest in (1, 7):
+        got = kernels.line_hits(code_points(low), *word_set_keys(words), table, shortest, kernels.SPACES).tolist()
+        assert [tuple(r) for r in got] == python_hits(low, words, ascii_odd, shortest)
+    assert python_hits(low, words, ascii_odd, 1) != python_hits(low, words, odd, 1)
 
 
 def test_spaces_table_is_str_isspace():
@@ -832,6 +839,28 @@ def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
         assert bool(letter(c)) == any(map(letter, c.lower())), hex(ord(c))
     for text, expected in [("é", False), ("é x µ", True), ("é 😀", False), ("é 𝐀", True), ("é 𐐀", True), ("Ωé", True)]:
         assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
+
+
+@needs_sentences
+def test_lowering_pass_finds_the_non_latin_scans_start():
+    """`_lowercase_marked`'s first marked code point is `first_marked`'s over the lowercase (none, at
+    the start, the end, beyond the table, after a capital that lowers into the table), and
+    `_has_non_latin_letter` from it says what it says from the start; str.lower's texts give None."""
+    table = lang._non_latin_letters()
+    texts = ["", "plain ascii", "Ωmega", "café Ω", "x µ", "é 😀 x", "é 😀 Ж", "ÀÉÎ", "end ж", "İstanbul ж", "ΣΑΣ"]
+    for path in sorted(SENTENCES.glob("*.txt"))[::7]:
+        texts += path.read_text(encoding="utf-8").splitlines()[:3]
+    for text in texts:
+        cps = code_points(text)
+        low, low_cps, per_char, first = lang._lowercase_marked(text, cps)
+        plain, plain_cps, plain_per_char = lang._lowercase(text, cps)
+        assert (low, low_cps.tolist(), per_char) == (plain, plain_cps.tolist(), plain_per_char)
+        assert low == text.lower()
+        if not per_char:
+            assert first is None
+            continue
+        assert first == kernels.first_marked(low_cps, table, 0), text
+        assert lang._has_non_latin_letter(low, low_cps, first) == lang._has_non_latin_letter(low, low_cps), text
 
 
 def reference_telling(stage, words, code, other, odd):

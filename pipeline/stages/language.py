@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -2040,8 +2040,8 @@ class LanguageStage(Stage):
         # the same-script check (lowercase letters are of the script of their capitals); the text's
         # own code points the script runs and the same-script check
         cps = code_points(text)
-        low, low_cps, per_char = _lowercase(text, cps)
-        if low.isascii() or not _has_non_latin_letter(low, low_cps):
+        low, low_cps, per_char, first = _lowercase_marked(text, cps)
+        if low.isascii() or not _has_non_latin_letter(low, low_cps, first):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
@@ -2488,19 +2488,26 @@ def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
 
 
 def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
-    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered`)
+    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered_marked`)
     and one decode: str.lower and encoding its result took ~2x as long (0.07 of ~1 s of the stage on the
     40 MB texts). A text with an İ or Σ (whose lowercase is two characters, or depends on the next) is
     lowered by str.lower itself. Also whether each character was lowered on its own (by the table: then
     ``text[s:e].lower()`` is ``low[s:e]`` for any s, e)."""
-    low_cps, ok = language_kernels.lowered(cps, _lower_table())
+    return _lowercase_marked(text, cps)[:3]
+
+
+def _lowercase_marked(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool, int | None]:
+    """`_lowercase`, and where `_has_non_latin_letter` starts its search of the lowercase: the first code
+    point `_non_latin_letters` marks or beyond it, -1 for none, found in the lowering pass
+    (`language_kernels.lowered_marked`); None when str.lower lowered the text."""
+    low_cps, ok, first = language_kernels.lowered_marked(cps, _lower_table(), _non_latin_letters())
     if not ok:
         low = text.lower()
-        return low, code_points(low), False
+        return low, code_points(low), False, None
     # read-only as `code_points` gives them: a writable array is another numba type, for which every
     # kernel reading it would be compiled and loaded again
     low_cps.flags.writeable = False
-    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True
+    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True, first
 
 
 def _pair_scores(
@@ -2627,14 +2634,15 @@ def _build_script_table() -> np.ndarray:
     return table
 
 
-def _has_non_latin_letter(text: str, cps: np.ndarray) -> bool:
+def _has_non_latin_letter(text: str, cps: np.ndarray, first: int | None = None) -> bool:
     """A letter of a script other than Latin in the text (`cps`: its code points; no: the fast path
     of most documents). The text may be lowercased: a character is such a letter exactly when its
     lowercase has one (checked over every code point). A compiled scan over a table of the Basic
     Multilingual Plane's such letters (a regex scan of every character took ~30 µs a page); a code
-    point beyond it is asked of `_NON_LATIN_LETTER_RE` (emoji, mostly: few a page)."""
+    point beyond it is asked of `_NON_LATIN_LETTER_RE` (emoji, mostly: few a page). `first`: the
+    scan's first find if known (`_lowercase_marked`)."""
     table = _non_latin_letters()
-    i = language_kernels.first_marked(cps, table, 0)
+    i = language_kernels.first_marked(cps, table, 0) if first is None else first
     while i >= 0:
         if cps[i] < table.size or _NON_LATIN_LETTER_RE.match(text[i]):
             return True
@@ -2948,12 +2956,16 @@ def _evidence(words: list[str]) -> list[str]:
 # a word of a candidate sentence: start, end, lowercase, kept by `_evidence` inside a clause, and its
 # row of `_score_table` (-1: not known)
 _Piece = tuple[int, int, str, bool, int]
+_WORD, _KEPT = itemgetter(2), itemgetter(3)  # a piece's lowercase word, and whether it is kept
 
 
 def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:
     """The pieces of the words `_evidence_of` gives."""
-    kept = [p for i, p in enumerate(pieces) if i == 0 or p[3]]
-    if any(p[2] == "al" for p in kept):
+    # the filter and the "al" test in C (a Python step per word took ~2 % of the stage)
+    kept = list(compress(pieces, map(_KEPT, pieces)))
+    if pieces and not pieces[0][3]:
+        kept.insert(0, pieces[0])
+    if "al" in map(_WORD, kept):
         for i in range(len(kept) - 2, -1, -1):
             if [p[2] for p in kept[i : i + 2]] == ["et", "al"]:  # a slice: "et et al" shortened the list
                 del kept[i : i + 2]
