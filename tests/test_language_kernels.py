@@ -1190,6 +1190,33 @@ def test_clause_split_is_the_regex_one():
             assert got == [m.span() for m in before.finditer(text, s, e)], (text, s, e)
 
 
+def test_compiled_clauses_are_the_regex_ones():
+    """`_clause_lists` (`language_kernels.clause_spans`) gives `_clauses` of every span: its table is the
+    regex's characters, and on random strings of the characters it reads (every kind of space, the
+    dashes, the apostrophes, astral characters) and on lingua text, for spans anywhere in the text."""
+    split = lang._CLAUSE_SPLIT_RE
+    table = kernels.CLAUSE_TABLE
+    for c in map(chr, range(0x10000)):
+        bits = table[ord(c)] if ord(c) < table.size else 0
+        assert bool(bits & kernels.CLAUSE_MARK) == (c != "'" and split.fullmatch(c) is not None), hex(ord(c))
+        assert bool(bits & kernels.CLAUSE_SPACE) == (split.fullmatch(c + "'") is not None), hex(ord(c))
+        assert bool(bits & kernels.CLAUSE_DASH) == (split.fullmatch(" " + c + " ") is not None), hex(ord(c))
+    spaces = "".join(c for c in map(chr, range(0x3001)) if c.isspace() or split.fullmatch(c + "'"))
+    rng = random.Random(5)
+    chars = "ab'’-–—,;:()[]{}“”„\"«»‹›「」.\n😀" + spaces
+    texts = ["", "'", "a'", " '", " - ", "a - b", "x, y", "a ' b", "'a'"]
+    texts += ["".join(rng.choice(chars) for _ in range(rng.randrange(1, 60))) for _ in range(600)]
+    if SENTENCES.is_dir():
+        texts += (SENTENCES / "fr.txt").read_text(encoding="utf-8").splitlines()[:200]
+    for text in texts:
+        n = len(text)
+        spans = [(0, n), (min(3, n), max(min(3, n), n - 2)), (n // 2, n), (n, n)]
+        spans += [tuple(sorted((rng.randrange(n + 1), rng.randrange(n + 1)))) for _ in range(4)]
+        got = lang._clause_lists(code_points(text), spans)
+        assert got == [lang._clauses(text, a, b) for a, b in spans], (text, spans)
+    assert any(lang._clauses(t, 0, len(t)) for t in texts)
+
+
 def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) -> tuple[int, ...]:
     """What `sentence_words` replaces: `_WORD_RE.findall`, `_code_like`'s counts and `_may_tell`'s bound
     (the most listed words, plus main's odd-spelt words)."""

@@ -1625,6 +1625,85 @@ def sentence_words(
     return out, all_words[:n_all]
 
 
+# `_CLAUSE_SPLIT_RE`'s characters (language.py), bits of a table by code point (`clause_table`): a clause
+# mark alone splits; a space (regex's \s, which `_REGEX_SPACE` spells out) splits with a dash and a space
+# after it, or with an apostrophe after it; an apostrophe before a space or the span's end splits
+CLAUSE_MARK = 1
+CLAUSE_SPACE = 2
+CLAUSE_DASH = 4
+
+
+def clause_table() -> np.ndarray:
+    marks = [ord(c) for c in ',;:()[]{}“”„"«»‹›「」']
+    spaces = [*range(9, 14), 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+    dashes = [ord(c) for c in "–—-"]
+    table = np.zeros(max(marks + spaces + dashes) + 1, dtype=np.uint8)
+    for chars, bit in ((marks, CLAUSE_MARK), (spaces, CLAUSE_SPACE), (dashes, CLAUSE_DASH)):
+        table[chars] |= bit
+    return table
+
+
+CLAUSE_TABLE = clause_table()
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clause_bits(c: np.uint32, table: np.ndarray) -> int:
+    return table[c] if c < table.size else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def clause_spans(cps: np.ndarray, spans: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_clauses` (language.py) of each span (s, e) of `spans` over a text's code points: the pieces between
+    the matches of `_CLAUSE_SPLIT_RE` searched from s to e (as ``finditer(text, s, e)``: its `$` is e), none
+    when there are fewer than two. Returns them all, in order, and where each span's start (a row per
+    span and one past the last: span r's are rows first[r]:first[r + 1]). `table`: CLAUSE_TABLE."""
+    total = 0
+    for r in range(spans.shape[0]):
+        total += max(spans[r, 1] - spans[r, 0], 0) + 1
+    out = np.empty((total, 2), dtype=np.int64)
+    first = np.empty(spans.shape[0] + 1, dtype=np.int64)
+    n_out = 0
+    for r in range(spans.shape[0]):
+        s = spans[r, 0]
+        e = spans[r, 1]
+        first[r] = n_out
+        start = s
+        k = s
+        while k < e:
+            bits = _clause_bits(cps[k], table)
+            end = -1  # the match's end, if one starts at k (the alternatives in the regex's order)
+            if bits & CLAUSE_MARK:
+                end = k + 1
+            elif bits & CLAUSE_SPACE:
+                if (
+                    k + 2 < e
+                    and _clause_bits(cps[k + 1], table) & CLAUSE_DASH
+                    and _clause_bits(cps[k + 2], table) & CLAUSE_SPACE
+                ):
+                    end = k + 3
+                elif k + 1 < e and cps[k + 1] == 39:
+                    end = k + 2
+            elif cps[k] == 39 and (k + 1 == e or _clause_bits(cps[k + 1], table) & CLAUSE_SPACE):
+                end = k + 1
+            if end < 0:
+                k += 1
+                continue
+            if k > start:
+                out[n_out, 0] = start
+                out[n_out, 1] = k
+                n_out += 1
+            start = end
+            k = end
+        if start < e:
+            out[n_out, 0] = start
+            out[n_out, 1] = e
+            n_out += 1
+        if n_out - first[r] < 2:
+            n_out = first[r]  # one piece (or none): no clauses
+    first[spans.shape[0]] = n_out
+    return out[:n_out], first
+
+
 CASE_LOWER = 1  # str.islower of the character
 CASE_BLOCKS = 2  # str.istitle of the character (upper- or titlecase): the word is not str.islower
 CASE_UPPER = 4  # str.isupper of the character
