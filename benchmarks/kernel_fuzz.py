@@ -5,7 +5,9 @@ characters, combining marks, every kind of space and line break, code-token sign
 with its Python reference:
 
 - language: ``_code_tokens`` with ``_CODE_TOKEN_RE.finditer``; ``_lowercase`` with ``str.lower`` (and, when it
-  says it lowered character by character, every slice); ``_cleaned_text`` with the two regexes it replaced;
+  says it lowered character by character, every slice, and ``_lowercase_marked``'s start of the non-Latin scan
+  with ``first_marked``); ``_clause_lists`` (compiled) with ``_clauses`` (the regex); ``_cleaned_text`` with
+  the two regexes it replaced;
   ``_pair_scores`` with ``_scores`` of each sentence's words; ``run_weights`` with the numpy path;
   ``profile_choice`` with ``_row_scores`` + ``cheap_main`` + ``runner_up`` (tests/language_reference.py);
   ``_open_mark`` / ``_closing_mark`` / ``_quoted_span`` (stepping over the quotation marks) with ``open_mark`` /
@@ -76,6 +78,9 @@ class Checks:
                 self.fail("lowercase", t)
             if per_char and any(t[s:e].lower() != low[s:e] for s in range(len(t)) for e in range(s, len(t) + 1, 5)):
                 self.fail("lowercase slices", t)
+            marked = L._lowercase_marked(t, cps)[3]
+            if marked != (LK.first_marked(low_cps, L._non_latin_letters(), 0) if per_char else None):
+                self.fail("lowercase's non-Latin scan start", t)
             old = t
             if not t.isascii() and 2 * len(latin_re.findall(t)) < len(other_re.findall(t)):
                 old = latin_re.sub("", t)
@@ -106,6 +111,16 @@ class Checks:
             if L._urls(t) != [m.span() for m in L._URL_RE.finditer(t)]:
                 self.fail("urls", t)
             self.count("urls")
+
+    def clauses(self) -> None:
+        spaces = [c for c in map(chr, range(0x3001)) if L._CLAUSE_SPLIT_RE.fullmatch(c + "'")]
+        pool = list(",;:()[]{}“”„\"«»‹›「」'’-–—.!?") + spaces + ["a", "bc", "é", "😀", " ", " - ", " '", "' "]
+        for _ in range(self.n):
+            t = self.rnd(pool, 0, 24)
+            spans = [(0, len(t))] + [tuple(sorted((self.r.randint(0, len(t)), self.r.randint(0, len(t)))))]
+            if L._clause_lists(L.code_points(t), spans) != [L._clauses(t, a, b) for a, b in spans]:
+                self.fail("clauses", (t, spans))
+            self.count("clauses")
 
     def language_texts(self) -> None:
         sentences = {
@@ -245,6 +260,7 @@ class Checks:
             self.language_strings,
             self.quote_marks,
             self.urls,
+            self.clauses,
             self.language_texts,
             self.dedup_words,
             self.dedup_units,

@@ -110,6 +110,13 @@ def test_line_hits_match_str_split():
         for shortest in (0, 1, 5, 6):
             got = kernels.line_hits(code_points(small), *word_set_keys(words), table, shortest, kernels.SPACES).tolist()
             assert [tuple(r) for r in got] == python_hits(small, words, odd, shortest), (small, shortest)
+    # an odd letter in ASCII (no listed alphabet lacks one, but the table may mark one): found as the others
+    ascii_odd = odd | {"q", "x"}
+    table[[ord("q"), ord("x")]] = True
+    for shortest in (1, 7):
+        got = kernels.line_hits(code_points(low), *word_set_keys(words), table, shortest, kernels.SPACES).tolist()
+        assert [tuple(r) for r in got] == python_hits(low, words, ascii_odd, shortest)
+    assert python_hits(low, words, ascii_odd, 1) != python_hits(low, words, odd, 1)
 
 
 def test_spaces_table_is_str_isspace():
@@ -834,6 +841,28 @@ def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
         assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
 
 
+@needs_sentences
+def test_lowering_pass_finds_the_non_latin_scans_start():
+    """`_lowercase_marked`'s first marked code point is `first_marked`'s over the lowercase (none, at
+    the start, the end, beyond the table, after a capital that lowers into the table), and
+    `_has_non_latin_letter` from it says what it says from the start; str.lower's texts give None."""
+    table = lang._non_latin_letters()
+    texts = ["", "plain ascii", "Ωmega", "café Ω", "x µ", "é 😀 x", "é 😀 Ж", "ÀÉÎ", "end ж", "İstanbul ж", "ΣΑΣ"]
+    for path in sorted(SENTENCES.glob("*.txt"))[::7]:
+        texts += path.read_text(encoding="utf-8").splitlines()[:3]
+    for text in texts:
+        cps = code_points(text)
+        low, low_cps, per_char, first = lang._lowercase_marked(text, cps)
+        plain, plain_cps, plain_per_char = lang._lowercase(text, cps)
+        assert (low, low_cps.tolist(), per_char) == (plain, plain_cps.tolist(), plain_per_char)
+        assert low == text.lower()
+        if not per_char:
+            assert first is None
+            continue
+        assert first == kernels.first_marked(low_cps, table, 0), text
+        assert lang._has_non_latin_letter(low, low_cps, first) == lang._has_non_latin_letter(low, low_cps), text
+
+
 def reference_telling(stage, words, code, other, odd):
     """`LanguageStage._telling` as it was: a test per word."""
     prof = stage.profiles
@@ -1040,7 +1069,7 @@ def test_hit_sentences_place_each_hit_in_its_regex_sentence():
 
 
 def test_compiled_generator_is_pythons_random():
-    """`mt_next` and `_gauss` from `_seeded_state` give what random.Random(seed) gives: its 32-bit
+    """`mt_next` and `gauss` from `_seeded_state` give what random.Random(seed) gives: its 32-bit
     outputs (past a refill of the 624 words) and gauss(0, 1) with its cached second value."""
     import random
 
@@ -1048,12 +1077,18 @@ def test_compiled_generator_is_pythons_random():
         state = lang._seeded_state(seed).copy()
         reference = random.Random(seed)
         assert kernels.mt_outputs(state, 1500).tolist() == [reference.getrandbits(32) for _ in range(1500)]
-        cached = None
+        cached, has_cached = 0.0, False
         for _ in range(5):
-            z, cached = lang._gauss(state, cached)
+            z, cached, has_cached = kernels.gauss(state, cached, has_cached)
             assert z == reference.gauss(0.0, 1.0)
             assert kernels.mt_outputs(state, 3).tolist() == [reference.getrandbits(32) for _ in range(3)]
-        assert (3, tuple(state.tolist()), cached) == reference.getstate()
+        assert (3, tuple(state.tolist()), cached if has_cached else None) == reference.getstate()
+        # the compiled cos, sin, log and sqrt are the C library's, as Python's: bit for bit over many draws
+        drawn = []
+        for _ in range(3000):
+            z, cached, has_cached = kernels.gauss(state, cached, has_cached)
+            drawn.append(z)
+        assert drawn == [reference.gauss(0.0, 1.0) for _ in range(3000)]
 
 
 def test_fresh_detectors_are_new_detectors_but_for_a_shared_generator():
@@ -1153,6 +1188,33 @@ def test_clause_split_is_the_regex_one():
         for s, e in ((0, len(text)), (3, len(text) - 2), (len(text) // 2, len(text))):
             got = [m.span() for m in lang._CLAUSE_SPLIT_RE.finditer(text, s, e)]
             assert got == [m.span() for m in before.finditer(text, s, e)], (text, s, e)
+
+
+def test_compiled_clauses_are_the_regex_ones():
+    """`_clause_lists` (`language_kernels.clause_spans`) gives `_clauses` of every span: its table is the
+    regex's characters, and on random strings of the characters it reads (every kind of space, the
+    dashes, the apostrophes, astral characters) and on lingua text, for spans anywhere in the text."""
+    split = lang._CLAUSE_SPLIT_RE
+    table = kernels.CLAUSE_TABLE
+    for c in map(chr, range(0x10000)):
+        bits = table[ord(c)] if ord(c) < table.size else 0
+        assert bool(bits & kernels.CLAUSE_MARK) == (c != "'" and split.fullmatch(c) is not None), hex(ord(c))
+        assert bool(bits & kernels.CLAUSE_SPACE) == (split.fullmatch(c + "'") is not None), hex(ord(c))
+        assert bool(bits & kernels.CLAUSE_DASH) == (split.fullmatch(" " + c + " ") is not None), hex(ord(c))
+    spaces = "".join(c for c in map(chr, range(0x3001)) if c.isspace() or split.fullmatch(c + "'"))
+    rng = random.Random(5)
+    chars = "ab'’-–—,;:()[]{}“”„\"«»‹›「」.\n😀" + spaces
+    texts = ["", "'", "a'", " '", " - ", "a - b", "x, y", "a ' b", "'a'"]
+    texts += ["".join(rng.choice(chars) for _ in range(rng.randrange(1, 60))) for _ in range(600)]
+    if SENTENCES.is_dir():
+        texts += (SENTENCES / "fr.txt").read_text(encoding="utf-8").splitlines()[:200]
+    for text in texts:
+        n = len(text)
+        spans = [(0, n), (min(3, n), max(min(3, n), n - 2)), (n // 2, n), (n, n)]
+        spans += [tuple(sorted((rng.randrange(n + 1), rng.randrange(n + 1)))) for _ in range(4)]
+        got = lang._clause_lists(code_points(text), spans)
+        assert got == [lang._clauses(text, a, b) for a, b in spans], (text, spans)
+    assert any(lang._clauses(t, 0, len(t)) for t in texts)
 
 
 def sentence_words_by_python(text: str, s: int, e: int, script: str, main: str) -> tuple[int, ...]:

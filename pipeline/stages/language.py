@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -490,7 +490,7 @@ class _ProfileMap:
 
 def _probabilities(detector, keep_random: bool = True) -> list:
     """``detector.get_probabilities()`` with its trial loop compiled (`language_kernels.
-    langdetect_trial`): the same text cleaning, n-grams, random draws and arithmetic, so the same
+    langdetect_trials`): the same text cleaning, n-grams, random draws and arithmetic, so the same
     result. The draws come from a copy of the seeded generator's state, stepped by the kernels
     (`language_kernels.mt_next`: Python's own generator cost a state copy and restore per trial);
     the detector's generator is left as langdetect would leave it, unless `keep_random` is False
@@ -502,20 +502,15 @@ def _probabilities(detector, keep_random: bool = True) -> list:
     ids = np.array(_ngram_ids(detector.text, rows), dtype=np.int64)
     if not len(ids):
         raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
-    langprob = np.zeros(len(detector.langlist))
     state = _seeded_state(detector.seed).copy()
-    gauss_next = None
-    for _ in range(detector.n_trial):
-        prob = np.array(detector._init_probability(), dtype=np.float64)
-        z, gauss_next = _gauss(state, gauss_next)
-        alpha = detector.alpha + z * detector.ALPHA_WIDTH
-        weight = alpha / detector.BASE_FREQ
-        language_kernels.langdetect_trial(
-            ids, rows.matrix, prob, weight, state, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
-        )
-        langprob += prob / detector.n_trial
+    # every trial in one compiled call (a Python step per trial took ~10 µs of a ~100 µs call)
+    langprob, cached, has_cached = language_kernels.langdetect_trials(
+        ids, rows.matrix, np.array(detector._init_probability(), dtype=np.float64), detector.n_trial,
+        detector.alpha, detector.ALPHA_WIDTH, detector.BASE_FREQ, state, detector.CONV_THRESHOLD,
+        detector.ITERATION_LIMIT,
+    )  # fmt: skip
     if keep_random:
-        detector.random.setstate((3, tuple(state.tolist()), gauss_next))
+        detector.random.setstate((3, tuple(state.tolist()), cached if has_cached else None))
     detector.langprob = langprob.tolist()
     return detector.get_probabilities()
 
@@ -557,20 +552,6 @@ def _fresh_detector(factory):
 def _seeded_state(seed: int) -> np.ndarray:
     """``random.Random(seed)``'s generator state (`language_kernels.mt_next`'s form)."""
     return np.array(random.Random(seed).getstate()[1], dtype=np.uint64)
-
-
-def _gauss(state: np.ndarray, cached: float | None) -> tuple[float, float | None]:
-    """``random.Random.gauss(0.0, 1.0)`` (3.11's Box-Muller, the same operations) drawing from
-    `state`, with the generator's cached second value: the value and the cache after."""
-    if cached is not None:
-        return 0.0 + cached * 1.0, None
-    a, b, c, d = language_kernels.mt_outputs(state, 4).tolist()
-    # random.random(): 53 bits from two outputs
-    first = ((a >> 5) * 67108864.0 + (b >> 6)) * (1.0 / 9007199254740992.0)
-    second = ((c >> 5) * 67108864.0 + (d >> 6)) * (1.0 / 9007199254740992.0)
-    x2pi = first * math.tau
-    g2rad = math.sqrt(-2.0 * math.log(1.0 - second))
-    return 0.0 + math.cos(x2pi) * g2rad * 1.0, math.sin(x2pi) * g2rad
 
 
 # langdetect's `Detector.cleaning_text` counts, a step per character, its "Latin" characters ('A' to
@@ -1940,7 +1921,20 @@ class LanguageStage(Stage):
         counts, word_rows = self._sentence_counts(
             text, cps, low, low_cps, [(s, e) for s, e, _ in sentences], main, script
         )
-        for (s, e, where), (n_words, letters, nonspace, _, bound, _, first) in zip(sentences, counts, strict=True):
+        # the clauses of the sentences the loop below judges (the kernel's, past its three tests), in one
+        # compiled pass (`_clauses`' regex per sentence took ~5 µs each); the others' as they come
+        clauses_of: list[list[tuple[int, int]] | None] = [None] * len(sentences)
+        judged = [
+            k
+            for k, (n_words, letters, nonspace, _, bound, _, _) in enumerate(counts)
+            if n_words >= max(0, opt.same_script_min_words) and letters >= 0.7 * nonspace and bound >= 2
+        ]
+        if judged and cps is not None:
+            for k, spans in zip(judged, _clause_lists(cps, [sentences[k][:2] for k in judged]), strict=True):
+                clauses_of[k] = spans
+        for k, ((s, e, where), (n_words, letters, nonspace, _, bound, _, first)) in enumerate(
+            zip(sentences, counts, strict=True)
+        ):
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
                 if len(sentence_words) < opt.same_script_min_words:
@@ -1968,7 +1962,9 @@ class LanguageStage(Stage):
                 pieces = [
                     (a, b, low[a:b], kept, row) for a, b, kept, row in word_rows[first : first + n_words].tolist()
                 ]
-            clauses = _clauses(text, s, e)
+            clauses = clauses_of[k]
+            if clauses is None:
+                clauses = _clauses(text, s, e)
             verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
             if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
                 end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
@@ -2059,8 +2055,8 @@ class LanguageStage(Stage):
         # the same-script check (lowercase letters are of the script of their capitals); the text's
         # own code points the script runs and the same-script check
         cps = code_points(text)
-        low, low_cps, per_char = _lowercase(text, cps)
-        if low.isascii() or not _has_non_latin_letter(low, low_cps):
+        low, low_cps, per_char, first = _lowercase_marked(text, cps)
+        if low.isascii() or not _has_non_latin_letter(low, low_cps, first):
             # fast path (most documents): no letter outside Latin, so no script runs to find
             runs, counts = None, {}
             primary_script = "Latin" if _LETTER_RE.search(text) else "und"
@@ -2507,19 +2503,26 @@ def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
 
 
 def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
-    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered`)
+    """``text.lower()`` and its code points, from the text's (`cps`) by a table (`language_kernels.lowered_marked`)
     and one decode: str.lower and encoding its result took ~2x as long (0.07 of ~1 s of the stage on the
     40 MB texts). A text with an İ or Σ (whose lowercase is two characters, or depends on the next) is
     lowered by str.lower itself. Also whether each character was lowered on its own (by the table: then
     ``text[s:e].lower()`` is ``low[s:e]`` for any s, e)."""
-    low_cps, ok = language_kernels.lowered(cps, _lower_table())
+    return _lowercase_marked(text, cps)[:3]
+
+
+def _lowercase_marked(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool, int | None]:
+    """`_lowercase`, and where `_has_non_latin_letter` starts its search of the lowercase: the first code
+    point `_non_latin_letters` marks or beyond it, -1 for none, found in the lowering pass
+    (`language_kernels.lowered_marked`); None when str.lower lowered the text."""
+    low_cps, ok, first = language_kernels.lowered_marked(cps, _lower_table(), _non_latin_letters())
     if not ok:
         low = text.lower()
-        return low, code_points(low), False
+        return low, code_points(low), False, None
     # read-only as `code_points` gives them: a writable array is another numba type, for which every
     # kernel reading it would be compiled and loaded again
     low_cps.flags.writeable = False
-    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True
+    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True, first
 
 
 def _pair_scores(
@@ -2646,14 +2649,15 @@ def _build_script_table() -> np.ndarray:
     return table
 
 
-def _has_non_latin_letter(text: str, cps: np.ndarray) -> bool:
+def _has_non_latin_letter(text: str, cps: np.ndarray, first: int | None = None) -> bool:
     """A letter of a script other than Latin in the text (`cps`: its code points; no: the fast path
     of most documents). The text may be lowercased: a character is such a letter exactly when its
     lowercase has one (checked over every code point). A compiled scan over a table of the Basic
     Multilingual Plane's such letters (a regex scan of every character took ~30 µs a page); a code
-    point beyond it is asked of `_NON_LATIN_LETTER_RE` (emoji, mostly: few a page)."""
+    point beyond it is asked of `_NON_LATIN_LETTER_RE` (emoji, mostly: few a page). `first`: the
+    scan's first find if known (`_lowercase_marked`)."""
     table = _non_latin_letters()
-    i = language_kernels.first_marked(cps, table, 0)
+    i = language_kernels.first_marked(cps, table, 0) if first is None else first
     while i >= 0:
         if cps[i] < table.size or _NON_LATIN_LETTER_RE.match(text[i]):
             return True
@@ -2849,6 +2853,16 @@ def _clauses(text: str, s: int, e: int) -> list[tuple[int, int]]:
     return spans if len(spans) > 1 else []
 
 
+def _clause_lists(cps: np.ndarray, spans: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """`_clauses` of each span of a text (`cps`: its code points), by `language_kernels.clause_spans`."""
+    found, first = language_kernels.clause_spans(
+        cps, np.array(spans, dtype=np.int64).reshape(-1, 2), language_kernels.CLAUSE_TABLE
+    )
+    pairs = list(map(tuple, found.tolist()))
+    bounds = first.tolist()
+    return [pairs[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
 def _clause_span(text: str, s: int, e: int) -> tuple[int, int]:
     """A clause with what goes with it: the brackets/quotes around it, or the comma or dash before
     it when punctuation follows ("hat, as the minister said, neue" -> remove ", as ... said")."""
@@ -2967,12 +2981,16 @@ def _evidence(words: list[str]) -> list[str]:
 # a word of a candidate sentence: start, end, lowercase, kept by `_evidence` inside a clause, and its
 # row of `_score_table` (-1: not known)
 _Piece = tuple[int, int, str, bool, int]
+_WORD, _KEPT = itemgetter(2), itemgetter(3)  # a piece's lowercase word, and whether it is kept
 
 
 def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:
     """The pieces of the words `_evidence_of` gives."""
-    kept = [p for i, p in enumerate(pieces) if i == 0 or p[3]]
-    if any(p[2] == "al" for p in kept):
+    # the filter and the "al" test in C (a Python step per word took ~2 % of the stage)
+    kept = list(compress(pieces, map(_KEPT, pieces)))
+    if pieces and not pieces[0][3]:
+        kept.insert(0, pieces[0])
+    if "al" in map(_WORD, kept):
         for i in range(len(kept) - 2, -1, -1):
             if [p[2] for p in kept[i : i + 2]] == ["et", "al"]:  # a slice: "et et al" shortened the list
                 del kept[i : i + 2]

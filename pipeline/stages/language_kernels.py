@@ -7,6 +7,8 @@ decisions and counters stay in ``language.py``; these only compute.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -158,6 +160,9 @@ def line_hits(
     n_out = 0
     n = low.size
     n_odd = odd.size
+    odd_ascii = False
+    for c in range(min(n_odd, 128)):
+        odd_ascii |= odd[c]
     # one pass over the text: a line's rows are written as its tokens are read and get the line's end
     # when the "\n" (or the text's end) is met, or are dropped then (a short line, one distinct key).
     # Finding each line's end first read every character twice: 0.123 -> 0.074 s on the 40 MB texts.
@@ -187,15 +192,21 @@ def line_hits(
         key = FNV_OFFSET
         while i < n:
             c = low[i]
-            # the ASCII spaces of str.isspace spelt out, "\n" (the line's end) among them: ~30 % faster
-            # than a table load per character
-            if c == 32 or (c < 128 and (c == 9 or (c >= 10 and c <= 13) or (c >= 28 and c <= 31))):
-                break
-            if c >= 128 and _is_space(c, spaces):
-                break
+            if c < 128:
+                # the ASCII spaces of str.isspace spelt out (9-13, 28-32), "\n" (the line's end) among
+                # them: ~30 % faster than a table load per character; and the odd-letter test only
+                # where the table marks an ASCII letter (none of the listed alphabets lacks one): the
+                # search 0.111 -> 0.098 s over the 40 MB texts (all of them, main "en")
+                if c <= 32 and (c == 32 or (c >= 9 and c <= 13) or c >= 28):
+                    break
+                if odd_ascii and shift < 0 and c < n_odd and odd[c]:
+                    shift = i - ts
+            else:
+                if _is_space(c, spaces):
+                    break
+                if shift < 0 and c < n_odd and odd[c]:
+                    shift = i - ts
             key = (key ^ np.uint64(c)) * FNV_PRIME  # fnv1a, as the token is read
-            if shift < 0 and c < n_odd and odd[c]:
-                shift = i - ts
             i += 1
         if _maybe(bloom, key) and _unlisted(keys, masks, key, lang):
             shift = 0
@@ -233,19 +244,38 @@ def lower_table() -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def lowered(cps: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, bool]:
+def lowered_marked(cps: np.ndarray, table: np.ndarray, marked: np.ndarray) -> tuple[np.ndarray, bool, int]:
     """The code points of ``text.lower()`` from the text's (`cps`) by `lower_table`, and False when a
-    code point marked NO_LOWER makes it fall to str.lower (the array is then incomplete)."""
+    code point marked NO_LOWER makes it fall to str.lower (the array is then incomplete); and the
+    `first_marked` index of the output in `marked` (-1: none, or fallen to str.lower): one pass where
+    two read every character of most texts."""
     out = np.empty_like(cps)
     size = table.size
-    for i in range(cps.size):
+    n_marked = marked.size
+    n = cps.size
+    i = 0
+    while i < n:
         c = cps[i]
         if c < size:
             c = table[c]
             if c == NO_LOWER:
-                return out, False
+                return out, False, -1
         out[i] = c
-    return out, True
+        if c >= n_marked or marked[c]:
+            # found: the rest without the test
+            first = i
+            i += 1
+            while i < n:
+                c = cps[i]
+                if c < size:
+                    c = table[c]
+                    if c == NO_LOWER:
+                        return out, False, -1
+                out[i] = c
+                i += 1
+            return out, True, first
+        i += 1
+    return out, True, -1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -509,6 +539,58 @@ def langdetect_trial(
             if top > conv or i >= limit:
                 return
         i += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def gauss(state: np.ndarray, cached: float, has_cached: bool) -> tuple[float, float, bool]:
+    """``random.Random.gauss(0.0, 1.0)`` (3.11's Box-Muller: the same operations, and math's cos, sin,
+    log and sqrt are the C library's, as Python's) drawing from `state`, with the generator's cached
+    second value (`cached`, when `has_cached`): the value, and the cache after."""
+    if has_cached:
+        return 0.0 + cached * 1.0, 0.0, False
+    a = mt_next(state)
+    b = mt_next(state)
+    c = mt_next(state)
+    d = mt_next(state)
+    # random.random(): 53 bits from two outputs
+    first = (np.float64(a >> np.uint64(5)) * 67108864.0 + np.float64(b >> np.uint64(6))) * (1.0 / 9007199254740992.0)
+    second = (np.float64(c >> np.uint64(5)) * 67108864.0 + np.float64(d >> np.uint64(6))) * (1.0 / 9007199254740992.0)
+    x2pi = first * TAU
+    g2rad = math.sqrt(-2.0 * math.log(1.0 - second))
+    return 0.0 + math.cos(x2pi) * g2rad * 1.0, math.sin(x2pi) * g2rad, True
+
+
+TAU = 6.283185307179586  # math.tau
+
+
+@numba.njit(cache=True, nogil=True)
+def langdetect_trials(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    prior: np.ndarray,
+    n_trial: int,
+    alpha: float,
+    alpha_width: float,
+    base_freq: float,
+    state: np.ndarray,
+    conv: float,
+    limit: int,
+) -> tuple[np.ndarray, float, bool]:
+    """langdetect's ``Detector._detect_block`` after its n-grams: `n_trial` trials (`langdetect_trial`),
+    each from the initial probabilities `prior` with a smoothing ``alpha + gauss * alpha_width`` drawn
+    from `state`, averaged in order as there (a Python step per trial, its gauss and the numpy steps
+    around it took ~10 µs each). Returns the averaged probabilities and the generator's cached gauss
+    value after (`gauss`)."""
+    langprob = np.zeros(prior.size)
+    cached, has_cached = 0.0, False
+    for _ in range(n_trial):
+        prob = prior.copy()
+        z, cached, has_cached = gauss(state, cached, has_cached)
+        weight = (alpha + z * alpha_width) / base_freq
+        langdetect_trial(ids, rows, prob, weight, state, conv, limit)
+        for x in range(prob.size):
+            langprob[x] += prob[x] / n_trial
+    return langprob, cached, has_cached
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1541,6 +1623,85 @@ def sentence_words(
         out[r, 5] = ascii
         out[r, 6] = n_all - n_words
     return out, all_words[:n_all]
+
+
+# `_CLAUSE_SPLIT_RE`'s characters (language.py), bits of a table by code point (`clause_table`): a clause
+# mark alone splits; a space (regex's \s, which `_REGEX_SPACE` spells out) splits with a dash and a space
+# after it, or with an apostrophe after it; an apostrophe before a space or the span's end splits
+CLAUSE_MARK = 1
+CLAUSE_SPACE = 2
+CLAUSE_DASH = 4
+
+
+def clause_table() -> np.ndarray:
+    marks = [ord(c) for c in ',;:()[]{}“”„"«»‹›「」']
+    spaces = [*range(9, 14), 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+    dashes = [ord(c) for c in "–—-"]
+    table = np.zeros(max(marks + spaces + dashes) + 1, dtype=np.uint8)
+    for chars, bit in ((marks, CLAUSE_MARK), (spaces, CLAUSE_SPACE), (dashes, CLAUSE_DASH)):
+        table[chars] |= bit
+    return table
+
+
+CLAUSE_TABLE = clause_table()
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clause_bits(c: np.uint32, table: np.ndarray) -> int:
+    return table[c] if c < table.size else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def clause_spans(cps: np.ndarray, spans: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_clauses` (language.py) of each span (s, e) of `spans` over a text's code points: the pieces between
+    the matches of `_CLAUSE_SPLIT_RE` searched from s to e (as ``finditer(text, s, e)``: its `$` is e), none
+    when there are fewer than two. Returns them all, in order, and where each span's start (a row per
+    span and one past the last: span r's are rows first[r]:first[r + 1]). `table`: CLAUSE_TABLE."""
+    total = 0
+    for r in range(spans.shape[0]):
+        total += max(spans[r, 1] - spans[r, 0], 0) + 1
+    out = np.empty((total, 2), dtype=np.int64)
+    first = np.empty(spans.shape[0] + 1, dtype=np.int64)
+    n_out = 0
+    for r in range(spans.shape[0]):
+        s = spans[r, 0]
+        e = spans[r, 1]
+        first[r] = n_out
+        start = s
+        k = s
+        while k < e:
+            bits = _clause_bits(cps[k], table)
+            end = -1  # the match's end, if one starts at k (the alternatives in the regex's order)
+            if bits & CLAUSE_MARK:
+                end = k + 1
+            elif bits & CLAUSE_SPACE:
+                if (
+                    k + 2 < e
+                    and _clause_bits(cps[k + 1], table) & CLAUSE_DASH
+                    and _clause_bits(cps[k + 2], table) & CLAUSE_SPACE
+                ):
+                    end = k + 3
+                elif k + 1 < e and cps[k + 1] == 39:
+                    end = k + 2
+            elif cps[k] == 39 and (k + 1 == e or _clause_bits(cps[k + 1], table) & CLAUSE_SPACE):
+                end = k + 1
+            if end < 0:
+                k += 1
+                continue
+            if k > start:
+                out[n_out, 0] = start
+                out[n_out, 1] = k
+                n_out += 1
+            start = end
+            k = end
+        if start < e:
+            out[n_out, 0] = start
+            out[n_out, 1] = e
+            n_out += 1
+        if n_out - first[r] < 2:
+            n_out = first[r]  # one piece (or none): no clauses
+    first[spans.shape[0]] = n_out
+    return out[:n_out], first
 
 
 CASE_LOWER = 1  # str.islower of the character
