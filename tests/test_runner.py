@@ -199,6 +199,42 @@ def test_a_batch_comes_back_from_a_worker_unchanged() -> None:
     assert back.docs[1].original == ""
 
 
+def test_removed_lines_are_each_records_orjson_line_whatever_its_values() -> None:
+    # The common record is written from a start made once per (stage, rule): it must be byte for byte the
+    # line orjson makes of the record's dict, for any id, line, text and offsets (else the dict's own line).
+    from pipeline.document import Removal
+    from pipeline.io import jsonl_line
+
+    texts = [
+        "Home | About",
+        "",
+        'quote " back \\ slash',
+        "tab\tnew\nline\x00\x1f",
+        "é漢字😀",
+        "\u2028\u2029",
+        "x" * 5000,
+    ]
+    ids: list[Any] = ["a", "", 'i"d', 12345678901234, "ü/ß", "\ud7ff"]
+    for doc_id in ids:
+        for line in (0, 7):
+            doc = Document(doc_id, "", "in/f ü.jsonl", line_no=line)
+            for k, text in enumerate(texts):
+                doc.removed.append(Removal("boilerplate", "menu" if k % 2 else "line-scorer", text, 1, None, k, k + 3))
+            doc.removed.append(Removal("dedup", "near-duplicate", "p", 1, {"duplicate_of": "b", "jaccard": 0.5}, 3, 4))
+            doc.removed.append(Removal("language", "fragment", "q", 0, None, None, None))  # offsets not known
+            doc.removed.append(Removal("language", "fragment", "r", 0, None, True, 2))  # (not an int: as orjson has it)
+            doc.removed.append(Removal("boilerplate", "menu", "s", 1, None, 2**63 - 1, 2**63 - 1))
+            doc.removed.append(Removal("stage-é", 'rule"x', "t", 1, None, 0, 0))
+            expected = b""
+            for r in doc.removed:
+                record = {"id": doc_id, "source": doc.source} | ({"line": line} if line else {})
+                record |= {"stage": r.stage, "rule": r.rule, "start": r.start, "end": r.end, "text": r.text}
+                if r.extra:
+                    record.update(r.extra)
+                expected += jsonl_line(record)
+            assert removed_lines(doc) == expected
+
+
 def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -> None:
     doc = Document("a", "kept text", "f.jsonl")
     doc.remove("boilerplate", "menu", "Home | About", 1, 0, 12)  # where it was (offsets.py)
