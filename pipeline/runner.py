@@ -139,7 +139,8 @@ def _outgoing(doc: Document, text_field: str) -> tuple[Any, ...]:
     record lacks its text field when that is the text as read (stages read other fields, e.g. url)."""
     record = doc.record
     if record is not None and record.get(text_field) is doc.original:
-        record = {key: value for key, value in record.items() if key != text_field}
+        record = record.copy()  # (a copy in C, then one key out: ~3x faster than a comprehension)
+        del record[text_field]
     removed = _removal_tuples(doc.removed)
     return doc.id, doc.text, doc.source, record, doc.meta, removed, doc.line_no, doc.scratch
 
