@@ -1083,3 +1083,50 @@ def test_the_audit_files_are_committed_as_written_when_the_run_wrote_all_their_p
     left.write_bytes(b"what a killed run left")
     runner_module.run(default_config(), [str(src)], out)  # (nothing to do)
     assert not left.exists() and sorted(p.name for p in out.glob("*.partial")) == []
+
+
+def _zstd_frames(data: bytes) -> list[bytes]:
+    """The zstd frames ``data`` holds, one after another, each decompressed."""
+    import zstandard
+
+    frames = []
+    while data:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        frames.append(frame.decompress(data))
+        assert frame.eof
+        data = frame.unused_data
+    return frames
+
+
+def test_with_local_workers_the_removed_parts_are_the_workers_frames_per_document(tmp_path: Path) -> None:
+    """At 2 workers the workers compress each document's removed.jsonl lines as a zstd frame of its own, and the
+    main process writes the frames to the audit part (the lines dedup removed here in a frame after them): the part
+    decompresses to removed.jsonl, as the one-stream part of a 1-worker run does, and a later run that assembles
+    removed.jsonl from the parts gives what one run over all the files gives."""
+    from conftest import CORPORA
+
+    from pipeline import runner as runner_module
+    from pipeline.config import default_config
+
+    lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines(keepends=True)
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "b.jsonl").write_bytes(b"".join(lines[:60] + lines[:5]))  # (copies: dedup removes, here)
+    parts: dict[int, list[bytes]] = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        runner_module.run(default_config(), [str(src)], out, workers=workers)
+        removed = (out / "removed.jsonl").read_bytes()
+        parts[workers] = _zstd_frames((out / ".cleancorpus" / "audit" / "b.jsonl.removed.jsonl").read_bytes())
+        assert b"".join(parts[workers]) == removed and b'"stage":"dedup"' in removed
+    assert len(parts[1]) == 1  # one stream, compressed here
+    documents = {json.loads(line)["line"] for line in b"".join(parts[2]).splitlines()}
+    assert len(parts[2]) > len(documents)  # (a frame of the lines dedup removed here, after the workers')
+    for frame in parts[2]:  # each frame holds one document's lines, all of them rendered here or in a worker
+        records = [json.loads(line) for line in frame.splitlines()]
+        assert len({r["line"] for r in records}) == 1 and len({r["stage"] == "dedup" for r in records}) == 1
+    # a file named first: removed.jsonl is assembled from the parts, frames or not
+    (src / "a.jsonl").write_bytes(b"".join(lines[60:90]))
+    runner_module.run(default_config(), [str(src)], tmp_path / "w2", workers=2)
+    runner_module.run(default_config(), [str(src)], tmp_path / "fresh", workers=1)
+    assert (tmp_path / "w2" / "removed.jsonl").read_bytes() == (tmp_path / "fresh" / "removed.jsonl").read_bytes()
