@@ -71,6 +71,10 @@ def document_place(source: str, line: Any) -> str:
 
 
 PARTIAL = ".partial"  # suffix of files still being written
+# Outputs are written a document at a time (6-15 kB on web text): through Python's default 8 kB buffer each is a
+# write call of its own, and the kernel's cost per call dominated (62 MB of removed.jsonl in 15 kB writes: 0.035 s
+# of CPU; through a 256 kB buffer, 0.015 s). The buffer's pages are touched only as far as a file gets.
+_WRITE_BUFFER = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -757,7 +761,7 @@ class AtomicFile:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = self._stream = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._raw = self._stream = open(self.tmp, "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115 - closed in commit/abort
         if self.compression == "gz":
             self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
         elif self.compression == "zst":
