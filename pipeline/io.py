@@ -71,6 +71,10 @@ def document_place(source: str, line: Any) -> str:
 
 
 PARTIAL = ".partial"  # suffix of files still being written
+# Outputs are written a document at a time (6-15 kB on web text): through Python's default 8 kB buffer each is a
+# write call of its own, and the kernel's cost per call dominated (62 MB of removed.jsonl in 15 kB writes: 0.035 s
+# of CPU; through a 256 kB buffer, 0.015 s). The buffer's pages are touched only as far as a file gets.
+_WRITE_BUFFER = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -523,19 +527,30 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
                     shown = _decode_line(raw, known)[0] or _escaped(raw)
                     yield quarantined(f"{f.rel}:{line_no}", f.rel, reason, shown, line_no)
                     return
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip() or (wanted is not None and not wanted(raw)):
+            # The line break stays: JSON allows whitespace after the value, so orjson reads the line as it is
+            # (``rstrip`` copied every line: 40 MB of fresh memory a pass), and a blank line is found without a copy.
+            # Where the line itself is shown or parsed otherwise, it is without its line break.
+            if not raw or raw.isspace():
                 continue
+            if wanted is not None:
+                raw = raw.rstrip(b"\r\n")
+                if not wanted(raw):
+                    continue
             fallback_id = f"{f.rel}:{line_no}"
             try:
                 record = orjson.loads(raw)
-            except orjson.JSONDecodeError as err:
-                doc, known = _reread_line(raw, line_no, err, known, f, cfg)
-                if doc is not None:
-                    yield doc
-                continue
+            except orjson.JSONDecodeError:
+                raw = raw.rstrip(b"\r\n")
+                try:  # (again without the line break, whose position orjson's message would count)
+                    record = orjson.loads(raw)
+                except orjson.JSONDecodeError as err:
+                    doc, known = _reread_line(raw, line_no, err, known, f, cfg)
+                    if doc is not None:
+                        yield doc
+                    continue
             if not isinstance(record, dict):
-                yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", raw.decode(), line_no)
+                shown = raw.rstrip(b"\r\n").decode()
+                yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", shown, line_no)
                 continue
             if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
                 record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
@@ -570,12 +585,18 @@ _LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{19}")
 
 def _has_float(value: Any) -> bool:
     """Whether a parsed JSON value holds a float anywhere: the cheap test before _LONG_NUMBER's scan of the
-    line (most records hold strings and small integers only)."""
+    line (most records hold strings and small integers only). The types of a dict's or list's values are
+    gathered by a C loop (``set(map(type, ...))``); only nested dicts and lists are looked into."""
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, list):
         return type(value) is float
-    return any(type(v) is float or (isinstance(v, (dict, list)) and _has_float(v)) for v in value)
+    kinds = set(map(type, value))
+    if float in kinds:
+        return True
+    if dict in kinds or list in kinds:
+        return any(_has_float(v) for v in value if type(v) is dict or type(v) is list)
+    return False
 
 
 def _zstd_problem(path: Path) -> str | None:
@@ -740,7 +761,7 @@ class AtomicFile:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = self._stream = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._raw = self._stream = open(self.tmp, "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115 - closed in commit/abort
         if self.compression == "gz":
             self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
         elif self.compression == "zst":

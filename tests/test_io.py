@@ -87,6 +87,46 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(tmp_path: Path) -> None
     assert result.report["documents"]["rejected_at_input"]["malformed JSON at line N"] == 1
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_jsonl_lines_are_read_as_without_their_line_break(tmp_path: Path, newline: bytes) -> None:
+    # orjson reads each line with its line break (JSON allows whitespace after the value: no copy of the line);
+    # what is shown or reported of a line is as it was without it: orjson's messages count positions in it.
+    lines = [
+        b'{"id": "a", "text": "Fine text.", "n": 1.5, "x": {"y": [1, {"z": 2.0}]}}',
+        b'{"id": "broken", "text": ',
+        b'{"id": "broken2", "text": "x"',
+        b"[1, 2]",
+        b"null",
+        b"   \t",
+        b"\x0b\x0c",
+        b"",
+        b'{"id": "c", "text": "More.", "big": 123456789012345678901234, "f": 0.5}',
+        b'{"id": "d", "text": "caf\xe9"}',
+        b'{"id": "e", "text": "End."} ',
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(newline.join(lines))  # (the last line without one)
+    got = [
+        (d.id, d.text, d.record, d.line_no, d.rejected and (d.rejected.reason, d.original))
+        for d in read_documents(discover([str(path)])[0][0], InputConfig())
+    ]
+    expected_reasons = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError as err:
+            expected_reasons[number] = f"malformed JSON at line {number}: {err}"
+    assert [g[0] for g in got] == ["a", "in.jsonl:2", "in.jsonl:3", "in.jsonl:4", "in.jsonl:5", "c", "d", "e"]
+    assert got[0][2] == {"id": "a", "text": "Fine text.", "n": 1.5, "x": {"y": [1, {"z": 2.0}]}}
+    assert got[1][4] == (expected_reasons[2], '{"id": "broken", "text": ')
+    assert got[2][4] == (expected_reasons[3], '{"id": "broken2", "text": "x"')
+    assert got[3][4] == ("not a JSON object at line 4", "[1, 2]")
+    assert got[4][4] == ("not a JSON object at line 5", "null")
+    assert got[5][2]["big"] == 123456789012345678901234 and got[5][3] == 9  # (exact: read again by json)
+    assert got[6][1] == "café" and got[6][3] == 10
+    assert got[7][1] == "End." and got[7][3] == 11 and got[7][4] is None
+
+
 def test_null_text_and_structured_ids_are_reported_as_json(tmp_path: Path) -> None:
     records = [
         {"id": "nul", "text": None},

@@ -246,6 +246,42 @@ def test_a_batch_comes_back_from_a_worker_unchanged() -> None:
     assert back.docs[1].original == ""
 
 
+def test_removed_lines_are_each_records_orjson_line_whatever_its_values() -> None:
+    # The common record is written from a start made once per (stage, rule): it must be byte for byte the
+    # line orjson makes of the record's dict, for any id, line, text and offsets (else the dict's own line).
+    from pipeline.document import Removal
+    from pipeline.io import jsonl_line
+
+    texts = [
+        "Home | About",
+        "",
+        'quote " back \\ slash',
+        "tab\tnew\nline\x00\x1f",
+        "é漢字😀",
+        "\u2028\u2029",
+        "x" * 5000,
+    ]
+    ids: list[Any] = ["a", "", 'i"d', 12345678901234, "ü/ß", "\ud7ff"]
+    for doc_id in ids:
+        for line in (0, 7):
+            doc = Document(doc_id, "", "in/f ü.jsonl", line_no=line)
+            for k, text in enumerate(texts):
+                doc.removed.append(Removal("boilerplate", "menu" if k % 2 else "line-scorer", text, 1, None, k, k + 3))
+            doc.removed.append(Removal("dedup", "near-duplicate", "p", 1, {"duplicate_of": "b", "jaccard": 0.5}, 3, 4))
+            doc.removed.append(Removal("language", "fragment", "q", 0, None, None, None))  # offsets not known
+            doc.removed.append(Removal("language", "fragment", "r", 0, None, True, 2))  # (not an int: as orjson has it)
+            doc.removed.append(Removal("boilerplate", "menu", "s", 1, None, 2**63 - 1, 2**63 - 1))
+            doc.removed.append(Removal("stage-é", 'rule"x', "t", 1, None, 0, 0))
+            expected = b""
+            for r in doc.removed:
+                record = {"id": doc_id, "source": doc.source} | ({"line": line} if line else {})
+                record |= {"stage": r.stage, "rule": r.rule, "start": r.start, "end": r.end, "text": r.text}
+                if r.extra:
+                    record.update(r.extra)
+                expected += jsonl_line(record)
+            assert removed_lines(doc) == expected
+
+
 def test_a_batch_whose_audit_lines_are_rendered_travels_without_its_removals() -> None:
     doc = Document("a", "kept text", "f.jsonl")
     doc.remove("boilerplate", "menu", "Home | About", 1, 0, 12)  # where it was (offsets.py)
@@ -1126,3 +1162,55 @@ def test_the_audit_files_are_committed_as_written_when_the_run_wrote_all_their_p
     left.write_bytes(b"what a killed run left")
     runner_module.run(default_config(), [str(src)], out)  # (nothing to do)
     assert not left.exists() and sorted(p.name for p in out.glob("*.partial")) == []
+
+
+def _zstd_frames(data: bytes) -> list[bytes]:
+    """The zstd frames ``data`` holds, one after another, each decompressed."""
+    import zstandard
+
+    frames = []
+    while data:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        frames.append(frame.decompress(data))
+        assert frame.eof
+        data = frame.unused_data
+    return frames
+
+
+def test_with_local_workers_the_removed_parts_are_the_workers_frames_per_document(tmp_path: Path) -> None:
+    """At 2 workers the workers compress a document's removed.jsonl lines of ``AUDIT_FRAME_BYTES`` or more as a
+    zstd frame of its own, which the main process writes to the audit part as it is (the other documents' lines,
+    and those dedup removed here, it compresses itself, in frames between them): the part decompresses to
+    removed.jsonl, as the one-stream part of a 1-worker run does, and a later run that assembles removed.jsonl
+    from the parts gives what one run over all the files gives."""
+    from conftest import CORPORA
+
+    from pipeline import runner as runner_module
+    from pipeline.config import default_config
+
+    lines = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines(keepends=True)
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "b.jsonl").write_bytes(b"".join(lines[:60] + lines[:5]))  # (copies: dedup removes, here)
+    parts: dict[int, list[bytes]] = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        runner_module.run(default_config(), [str(src)], out, workers=workers)
+        removed = (out / "removed.jsonl").read_bytes()
+        parts[workers] = _zstd_frames((out / ".cleancorpus" / "audit" / "b.jsonl.removed.jsonl").read_bytes())
+        assert b"".join(parts[workers]) == removed and b'"stage":"dedup"' in removed
+    assert len(parts[1]) == 1  # one stream, compressed here
+    by_document: dict[int, bytes] = {}  # the lines rendered in the workers (dedup's are rendered here)
+    for line in removed.splitlines(keepends=True):
+        record = json.loads(line)
+        if record["stage"] != "dedup":
+            by_document[record["line"]] = by_document.get(record["line"], b"") + line
+    large = [rendered for rendered in by_document.values() if len(rendered) >= runner_module.AUDIT_FRAME_BYTES]
+    assert large and len(large) < len(by_document)
+    assert all(rendered in parts[2] for rendered in large)  # each a frame of its own
+    assert len(parts[2]) > len(large)  # (and frames of the rest, made here)
+    # a file named first: removed.jsonl is assembled from the parts, frames or not
+    (src / "a.jsonl").write_bytes(b"".join(lines[60:90]))
+    runner_module.run(default_config(), [str(src)], tmp_path / "w2", workers=2)
+    runner_module.run(default_config(), [str(src)], tmp_path / "fresh", workers=1)
+    assert (tmp_path / "w2" / "removed.jsonl").read_bytes() == (tmp_path / "fresh" / "removed.jsonl").read_bytes()
