@@ -91,9 +91,6 @@ class Batch:
     # Per document, what the text-only stages after the cross-document stage made of it in the worker, ahead
     # (``_run_ahead``; None: not run); kept in this process only, until ``_run_cross_ahead`` uses it.
     ahead: list[Ahead | None] | None = None
-    # Per document, its ``removed_lines`` as zstd frames (``audit_frames``; b"": to compress here), made by the
-    # local workers that rendered them (None: not made); kept in this process only, for the audit parts.
-    removed_frames: list[bytes] | None = None
 
     # Batches travel to the workers and back, up to four times: as plain tuples they pickle about
     # 3x faster than slotted dataclasses.
@@ -158,35 +155,13 @@ def _incoming(packed: tuple[Any, ...]) -> Document:
 # and, per stage, the characters it left, its counters (items; None: none) and its rejection (None: none).
 Step = tuple[int, tuple[tuple[str, Any], ...] | None, tuple[Any, ...] | None]
 Ahead = tuple[str | None, tuple[Step, ...]]
-Changes = tuple[
-    list[tuple[Any, ...]],
-    dict[int, StageStats],
-    tuple[list[bytes], list[bytes]] | None,
-    list[Ahead | None] | None,
-]
-
-# zstd level of the audit parts: they hold a second copy of removed.jsonl (kept to assemble it again when a file
-# changes), ~8x smaller so (62 -> 8 MB for 40 MB of input).
-AUDIT_LEVEL = 1
-AUDIT_FRAME_BYTES = 8 << 10
-
-
-def audit_frames(lines: list[bytes]) -> list[bytes]:
-    """A document's removed.jsonl lines of ``AUDIT_FRAME_BYTES`` or more as a zstd frame of their own, for its
-    audit part (b"": not made; the main process compresses those lines, the documents in a row in one frame). A
-    part is frames one after another, which zstd reads as one stream. Made where the lines are rendered, in the
-    local workers: compressing the 62 MB of lines of 40 MB of web text in the main process took ~0.1 s of its
-    CPU during the stream, now ~7 % of it. Frames of one document compress less well: the parts of 40 MB of web
-    text, CC and trafilatura's pages take ~5 %, ~10 % and ~5 % more bytes (every document a frame: +8 %, +42 %,
-    +5 %), for ~25 % more CPU in the workers."""
-    compress = zstandard.ZstdCompressor(level=AUDIT_LEVEL).compress
-    return [compress(line) if len(line) >= AUDIT_FRAME_BYTES else b"" for line in lines]
+Changes = tuple[list[tuple[Any, ...]], dict[int, StageStats], list[bytes] | None, list[Ahead | None] | None]
 
 
 def _changes(batch: Batch, sent_texts: list[str], sent_records: list[bytes]) -> Changes:
     """What a worker's stages changed in each document (the text only if it is a new string, the record
-    only if it changed: ``_snapshot``), the batch's statistics, its removed.jsonl lines with their
-    ``audit_frames`` and what the stages run ahead made of each document (``Batch.ahead``)."""
+    only if it changed: ``_snapshot``), the batch's statistics, its removed.jsonl lines and what the stages
+    run ahead made of each document (``Batch.ahead``)."""
     changed = [
         (
             None if doc.text is sent else doc.text,
@@ -198,7 +173,7 @@ def _changes(batch: Batch, sent_texts: list[str], sent_records: list[bytes]) -> 
         for doc, sent, record in zip(batch.docs, sent_texts, sent_records, strict=True)
     ]
     lines = batch.removed_lines if batch.removed_lines and any(batch.removed_lines) else None
-    return changed, batch.stats, None if lines is None else (lines, audit_frames(lines)), batch.ahead
+    return changed, batch.stats, lines, batch.ahead
 
 
 class _SentText:
@@ -280,15 +255,11 @@ def _apply_changes(batch: Batch, live: list[int], changes: Changes, text_field: 
         else:
             batch.stats[position] = st
     if lines is not None:
-        # (Lines rendered here before, without frames, cannot be: this process renders only as it writes.)
         done = batch.removed_lines or [b""] * len(docs)
-        framed = batch.removed_frames or [b""] * len(docs)
-        for i, line, frame in zip(live, *lines, strict=True):
+        for i, line in zip(live, lines, strict=True):
             if line:
-                # A document's frames hold all its lines rendered so far, or none of them (compressed here then).
-                framed[i] = framed[i] + frame if frame and (framed[i] or not done[i]) else b""
                 done[i] += line
-        batch.removed_lines, batch.removed_frames = done, framed
+        batch.removed_lines = done
     if ahead is not None:
         made: list[Ahead | None] = [None] * len(docs)
         for i, result in zip(live, ahead, strict=True):
@@ -1117,12 +1088,6 @@ class _Outputs:
         # where these are all the parts, _assemble_audit commits them instead of decompressing the parts again
         # (~0.05 s for the 62 MB of removed.jsonl of 40 MB of web text). (One left by a killed run is removed.)
         self.streams: dict[str, tuple[AtomicFile, list[str]]] = {}
-        # Whether the removed.jsonl parts are written as zstd frames per document (``audit_frames``: those the
-        # local workers made, and of the lines rendered here), not compressed here as one stream. Set before
-        # the first write (the stream's executor).
-        self.framed = False
-        self._compressor = zstandard.ZstdCompressor(level=AUDIT_LEVEL)
-        self._frame: Any = None  # (the frame being written to the current removed part: a compressobj)
         if config.output.audit:
             for kind in _AUDIT_KINDS:
                 tmp = outdir / f"{kind}.jsonl{STREAM_PARTIAL}"
@@ -1130,11 +1095,9 @@ class _Outputs:
                 self.streams[kind] = (AtomicFile(outdir / f"{kind}.jsonl", if_written=True, tmp=tmp), [])
 
     def _part(self, source: str, kind: str) -> AtomicFile:
-        # zstd (AUDIT_LEVEL); a part of frames made elsewhere (``framed``) is written as it comes.
-        compression = None if self.framed and kind == "removed" else "zst"
-        return AtomicFile(
-            audit_part(self.store.folder, source, kind), compression=compression, if_written=True, level=AUDIT_LEVEL
-        )
+        # zstd level 1: the parts hold a second copy of removed.jsonl (kept to assemble it again when a file
+        # changes), ~10x smaller so (55 -> 5 MB for 40 MB of input), for ~0.1 s of CPU there.
+        return AtomicFile(audit_part(self.store.folder, source, kind), compression="zst", if_written=True, level=1)
 
     def _close_current(self, commit: bool = True) -> None:
         """The current file is complete: its outputs join the group under way, which is committed when full
@@ -1142,8 +1105,6 @@ class _Outputs:
         if self.writer is None:
             return
         self.writer.close()
-        if self.parts:
-            self._end_frame(self.parts[0])
         for kind, part in zip(_AUDIT_KINDS, self.parts, strict=True) if self.parts else ():
             part.close()
             if not part.empty:
@@ -1247,10 +1208,9 @@ class _Outputs:
             self.tally = _FileTally()
             self.next_file += 1
 
-    def write(self, doc: Document, rendered: bytes = b"", frame: bytes = b"") -> None:
+    def write(self, doc: Document, rendered: bytes = b"") -> None:
         """Write the document, or its rejection, and its removed.jsonl lines: ``rendered`` (see
-        ``Batch.removed_lines``; ``frame``: as ``audit_frames`` made them), then those of the Removals it still
-        holds."""
+        ``Batch.removed_lines``), then those of the Removals it still holds."""
         self._advance_to(self.index[doc.source])
         self.tally.documents += 1
         if doc.rejected is None:
@@ -1261,18 +1221,9 @@ class _Outputs:
                 doc.reject("output", str(err), quarantine=True)
         if self.parts is not None:
             removed_part, rejected_part = self.parts
-            here = removed_lines(doc) if doc.removed else b""
-            removed = rendered + here if here else rendered
+            removed = rendered + removed_lines(doc) if doc.removed else rendered
             if removed:  # one write per document: pages can have hundreds of removed lines
-                if not self.framed:
-                    removed_part.write(removed)
-                elif rendered and frame:
-                    self._end_frame(removed_part)
-                    removed_part.write(frame)
-                    if here:
-                        self._into_frame(removed_part, here)
-                else:
-                    self._into_frame(removed_part, removed)
+                removed_part.write(removed)
                 self.streams["removed"][0].write(removed)
             if doc.rejected is not None:
                 record: dict[str, Any] = {"id": doc.id, "source": doc.source}
@@ -1287,18 +1238,6 @@ class _Outputs:
             self.tally.rejected += 1
         else:
             self.tally.kept += 1
-
-    def _into_frame(self, part: AtomicFile, data: bytes) -> None:
-        """Compress ``data`` into the frame this process writes to ``part`` (``framed``), started if need be."""
-        if self._frame is None:
-            self._frame = self._compressor.compressobj()
-        if out := self._frame.compress(data):
-            part.write(out)
-
-    def _end_frame(self, part: AtomicFile) -> None:
-        if self._frame is not None:
-            part.write(self._frame.flush())
-            self._frame = None
 
     def finish(self, last_file: int, in_background: bool = False) -> None:
         """Commit the files up to ``last_file``; the last one's state record in a thread if ``in_background``
@@ -1318,7 +1257,7 @@ class _Outputs:
             done.writer.abort()
             for part in done.parts or ():
                 part.abort()
-        self.writer, self.parts, self._frame = None, None, None
+        self.writer, self.parts = None, None
         self.drop_streams()
 
     def drop_streams(self) -> None:
@@ -1931,16 +1870,14 @@ def _run_locked(
             executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
             gc.freeze()
         docs = _marked(read_all(files), skippable) if skippable else read_all(files)
-        outputs.framed = isinstance(executor, ProcessExecutor)  # (its workers make the frames: _changes)
         for batch in _stream(executor, specs, stages, docs, config.input.text_field):
             for position, st in batch.stats.items():
                 totals[position].merge(st)
-            lines, frames = batch.removed_lines, batch.removed_frames
             for j, doc in enumerate(batch.docs):
                 done += 1
                 chars_in += len(doc.original)
                 last_file = outputs.index[doc.source]
-                outputs.write(doc, b"" if lines is None else lines[j], b"" if frames is None else frames[j])
+                outputs.write(doc, b"" if batch.removed_lines is None else batch.removed_lines[j])
                 if doc.rejected:
                     rejected += 1
                     if doc.rejected.quarantined:
