@@ -53,26 +53,22 @@ def splittable(f: InputFile) -> bool:
 
 def ranges(f: InputFile, size: int | None = None) -> Iterator[tuple[int, int, int]]:
     """(start, end, number of its first line) of consecutive ranges of whole lines covering ``f``, each
-    ``size`` bytes (default ``RANGE_BYTES``) or a little less (a line longer than that makes its range longer)."""
+    ``size`` bytes (default ``RANGE_BYTES``) or a little less (a line longer than that makes its range longer).
+    Only a block of ``size`` bytes is held at a time, however long a line is (the workers read the bytes)."""
     size = size or RANGE_BYTES
     with open(f.path, "rb", buffering=0) as fh:
-        start, line_no = 0, 1
-        block = bytearray()  # the bytes read since ``start``
-        while True:
-            chunk = fh.read(size)
-            if not chunk:
-                if block:  # a last line without its newline
-                    yield start, start + len(block), line_no
-                return
-            block += chunk
-            cut = chunk.rfind(b"\n")  # (in the new bytes only: a very long line is scanned once)
-            if cut < 0:
-                continue
-            end = len(block) - len(chunk) + cut + 1
-            yield start, start + end, line_no
-            line_no += block.count(b"\n", 0, end)
-            start += end
-            del block[:end]
+        start = at = 0  # where the range starts; where the block read next starts
+        line_no = 1
+        while block := fh.read(size):
+            cut = block.rfind(b"\n")  # (the blocks since ``start`` before this one hold none)
+            if cut >= 0:
+                end = at + cut + 1
+                yield start, end, line_no
+                line_no += block.count(b"\n", 0, cut + 1)
+                start = end
+            at += len(block)
+        if at > start:  # a last line without its newline
+            yield start, at, line_no
 
 
 def read_range(f: InputFile, start: int, end: int) -> bytes:
