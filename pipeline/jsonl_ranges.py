@@ -53,9 +53,11 @@ def splittable(f: InputFile) -> bool:
 
 def ranges(f: InputFile, size: int | None = None) -> Iterator[tuple[int, int, int]]:
     """(start, end, number of its first line) of consecutive ranges of whole lines covering ``f``, each
-    ``size`` bytes (default ``RANGE_BYTES``) or a little less (a line longer than that makes its range longer).
-    Only a block of ``size`` bytes is held at a time, however long a line is (the workers read the bytes)."""
-    size = size or RANGE_BYTES
+    ``size`` bytes or a little less (a line longer than that makes its range longer); by default a sixteenth
+    of the file, at least ``MIN_FILE_BYTES`` and at most ``RANGE_BYTES`` (a file of a few MB in a few ranges
+    kept one worker busy while the other waited). Only a block of ``size`` bytes is held at a time, however
+    long a line is (the workers read the bytes)."""
+    size = size or min(RANGE_BYTES, max(MIN_FILE_BYTES, f.size // 16))
     block = bytearray(size)  # (one buffer: a new 1 MB bytes object a read is 256 page faults)
     with open(f.path, "rb", buffering=0) as fh:
         start = at = 0  # where the range starts; where the block read next starts
