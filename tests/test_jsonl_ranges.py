@@ -209,15 +209,19 @@ def test_a_range_a_worker_cannot_read_ends_its_files_documents(tmp_path: Path) -
     assert list(read.entries(f, (([None], [0], [True]), []))) == []  # (a later range of the file)
 
 
+@pytest.mark.parametrize("start", ["fork", "spawn"])
 def test_a_two_worker_run_reading_ranges_writes_what_one_worker_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str
 ) -> None:
-    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    monkeypatch.setattr(executors, "start_method", lambda: start)  # (spawn: with a live progress display)
     monkeypatch.setattr(jsonl_ranges, "MIN_FILE_BYTES", 1000)
     monkeypatch.setattr(jsonl_ranges, "RANGE_BYTES", 8000)
     pages = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines()[:40]
     src = tmp_path / "in.jsonl"
     src.write_bytes(b"\n".join([*pages[:20], *_mixed_lines(), *pages[20:]]))
+    cut: list[str] = []  # the files this process cut into ranges
+    real = jsonl_ranges.ranges
+    monkeypatch.setattr(jsonl_ranges, "ranges", lambda f, size=None: cut.append(f.rel) or real(f, size))
     outputs, counts = [], []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
@@ -225,5 +229,6 @@ def test_a_two_worker_run_reading_ranges_writes_what_one_worker_writes(
         assert result.exit_code == 3, result.output  # (some records are quarantined)
         outputs.append([(out / name).read_bytes() for name in ("in.jsonl", "removed.jsonl", "rejected.jsonl")])
         counts.append(json.loads((out / "report.json").read_text())["documents"])
+    assert cut == ["in.jsonl"]  # (at 2 workers only)
     assert outputs[0] == outputs[1] and counts[0] == counts[1]
     assert counts[0]["in"] == 40 + 17 and counts[0]["out"] > 30
