@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's pipe
 
 from pipeline import runner  # noqa: E402
 
-TASKS = ("_prepare_sent", "_run_sent", "_prepare_parts", "_run_in_worker")  # in workers (or here, at 1 worker)
+# in workers (or here, at 1 worker); _prepare_item runs _prepare_sent or _prepare_range (the first pass's local workers)
+TASKS = ("_prepare_item", "_prepare_sent", "_prepare_range", "_run_sent", "_prepare_parts", "_run_in_worker")
 _log: Path | None = None
 
 
@@ -122,7 +123,8 @@ def summary(records: list[dict[str, Any]], main_pid: int) -> str:
     for r in records:
         if "task" in r:
             tasks[(r["pid"], r["task"])].append(r)
-    nested = {"_prepare_parts", "_run_in_worker"}  # (called by the _sent tasks in local workers)
+    # (called by the _sent and _item tasks in local workers)
+    nested = {"_prepare_parts", "_run_in_worker", "_prepare_sent", "_prepare_range"}
     head = ("process", "task", "n", "from", "to", "busy", "taskCPU", "user", "sys")
     rows.append("\n{:>8s} {:15s} {:>4s} {:>7s} {:>7s} {:>7s} {:>7s} {:>6s} {:>5s}".format(*head))
     for (pid, name), rs in sorted(tasks.items()):

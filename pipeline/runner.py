@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from itertools import islice
+from itertools import groupby, islice
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, NamedTuple
 
 import orjson
 import zstandard
 
-from pipeline import __version__
-from pipeline.config import ConfigError, RunConfig, StageConfig
+from pipeline import __version__, jsonl_ranges
+from pipeline.config import ConfigError, InputConfig, RunConfig, StageConfig
 from pipeline.document import Document, Rejection, Removal
 from pipeline.executors import Executor, ProcessExecutor, Shared, make_executor, share
 from pipeline.io import (
@@ -722,9 +722,17 @@ def _prepare_parts(stages: Shared, position: int, batch: Batch) -> Parts:
     learns from extracted text, not markup), then that stage's ``prepare_part`` of each. Their
     statistics are dropped: the real pass counts. Per document of the batch: its part (None if it was
     rejected), the bits of the stages that left it unchanged (see ``_UNCHANGED``), and whether it lives."""
+    here = stages.get()
+    prepared = _prepare_docs(here, position, batch)
+    here[position].take_stats()
+    settle_garbage()
+    return prepared
+
+
+def _prepare_docs(here: list[Stage | None], position: int, batch: Batch) -> Parts:
+    """``_prepare_parts`` with the stages themselves (and no garbage settled: also in the main process)."""
     from pipeline.stages.text_kernels import keeping_code_points  # (numba: not at the runner's import)
 
-    here = stages.get()
     masks = [0] * len(batch.docs)
     before_cross = True
     with keeping_code_points():  # (the encoding stage's and the part's, of a text encoding left as it was)
@@ -736,21 +744,72 @@ def _prepare_parts(stages: Shared, position: int, batch: Batch) -> Parts:
             else:
                 apply_stage(stage, i, batch)
         stage = here[position]
+        assert stage is not None
         live = [doc.rejected is None for doc in batch.docs]
         parts = [stage.prepare_part(doc) if alive else None for doc, alive in zip(batch.docs, live, strict=True)]
-    stage.take_stats()
-    settle_garbage()
     return parts, masks, live
 
 
+def _packed(stage: Stage, prepared: Parts) -> Parts | PackedParts:
+    """``prepared`` with the live documents' parts packed by the stage's ``pack_parts`` where it packs them:
+    one bytes object instead of two small arrays a document to pickle in the worker and unpickle in the main
+    process, where it held the GIL (~0.01 s each side on 40 MB; boilerplate's parts, ~3.8 MB)."""
+    parts, masks, live = prepared
+    payload = stage.pack_parts([part for part, alive in zip(parts, live, strict=True) if alive])
+    return prepared if payload is None else (payload, masks, live)
+
+
 def _prepare_sent(stages: Shared, position: int, sent: list[tuple[Any, ...]]) -> Parts | PackedParts:
-    """``_prepare_parts`` of documents sent as ``_outgoing`` tuples (local workers), the live documents' parts
-    packed by the stage's ``pack_parts`` where it packs them (``_unpacked`` in the main process): one bytes
-    object instead of two small arrays a document to pickle here and unpickle in the main process, where
-    it held the GIL (~0.01 s each side on 40 MB; boilerplate's parts, ~3.8 MB)."""
-    parts, masks, live = _prepare_parts(stages, position, Batch([_incoming(packed) for packed in sent]))
-    payload = stages.get()[position].pack_parts([part for part, alive in zip(parts, live, strict=True) if alive])
-    return (parts, masks, live) if payload is None else (payload, masks, live)
+    """``_prepare_parts`` of documents sent as ``_outgoing`` tuples (local workers), packed (``_packed``;
+    ``_unpacked`` in the main process)."""
+    prepared = _prepare_parts(stages, position, Batch([_incoming(packed) for packed in sent]))
+    return _packed(stages.get()[position], prepared)
+
+
+class _Range(NamedTuple):
+    """A first-pass task of local workers: the whole lines of a JSONL file from ``start`` to ``end``, the first
+    one line ``line_no`` (``jsonl_ranges``); ``error``: the main process could not cut the file (why)."""
+
+    file: InputFile
+    start: int
+    end: int
+    line_no: int
+    error: str | None = None
+
+
+# A range's result: its documents' (packed) parts as _prepare_sent gives them, and the lines refused there with
+# their places among the range's documents; or why the file could not be read.
+RangeParts = tuple[Parts | PackedParts, list[tuple[int, jsonl_ranges.Refused]]] | str
+
+
+def _prepare_range(stages: Shared, position: int, cfg: InputConfig, task: _Range) -> RangeParts:
+    """``_prepare_sent`` of the documents a worker reads itself: a ``_Range`` of a JSONL file (``jsonl_ranges``).
+    The main process only cuts the file into ranges (at 2 workers it spent ~0.15 s of CPU reading, parsing and
+    pickling the texts, while it held the GIL its warm-up thread needed too)."""
+    if task.error is not None:
+        return task.error
+    try:
+        data = jsonl_ranges.read_range(task.file, task.start, task.end)
+    except OSError as err:  # (as io.read_documents says it)
+        return f"cannot read file: {err.strerror or err}"
+    entries = jsonl_ranges.range_documents(data, task.line_no, task.file, cfg)
+    del data
+    docs = [entry for entry in entries if isinstance(entry, Document)]
+    refused = [(i, entry) for i, entry in enumerate(entries) if isinstance(entry, jsonl_ranges.Refused)]
+    del entries
+    prepared = _prepare_parts(stages, position, Batch(docs))
+    return _packed(stages.get()[position], prepared), refused
+
+
+def _prepare_item(
+    stages: Shared, position: int, cfg: InputConfig | None, item: list[tuple[Any, ...]] | _Range
+) -> Parts | PackedParts | RangeParts:
+    """A first-pass task of local workers: documents sent (``_prepare_sent``) or a range to read
+    (``_prepare_range``)."""
+    if isinstance(item, _Range):
+        assert cfg is not None
+        return _prepare_range(stages, position, cfg, item)
+    return _prepare_sent(stages, position, item)
 
 
 def _unpacked(stage: Stage, payload: bytes, live: list[bool]) -> list[object]:
@@ -814,13 +873,17 @@ def _first_pass(
     read: Callable[[list[InputFile]], Iterable[Document]],
     text_field: str = "text",
     cache: FirstPassCache | None = None,
+    ranges: InputConfig | None = None,
 ) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
     (``_prepare_parts``), this process merges them in input order, with the parts of the files the
     ``cache`` holds read from it instead, and keeps the parts of the files read there. Returns what the
-    last first pass found the stages before it to leave unchanged."""
+    last first pass found the stages before it to leave unchanged. ``ranges``: local workers read the plain
+    JSONL files themselves, by ranges of lines (``_prepare_range``; the input config they read them with),
+    and ``read`` gives the other files' documents."""
     unchanged: Unchanged = {}
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
+    by_ranges = ranges if compact else None
     order = {f.rel: i for i, f in enumerate(files)}
     for position, stage in enumerate(stages):
         if not stage.needs_prepare:
@@ -828,26 +891,35 @@ def _first_pass(
         key = _state_key(position, stage)
         cached = cache.cached(key, files) if cache is not None else set()
         shared = share(executor, _worker_stages(specs, stages, also=position))
-        sent: deque[list[tuple[str, int]]] = deque()  # (file, ordinal) of each document sent
+        # Per task: the (file, ordinal) of each document sent, or the file a _Range reads (its documents are
+        # numbered here, as their parts come back).
+        sent: deque[list[tuple[str, int]] | InputFile] = deque()
 
-        def items(sent: deque[list[tuple[str, int]]] = sent, cached: set[int] = cached) -> Iterator[Any]:
+        def items(sent: deque[list[tuple[str, int]] | InputFile] = sent, cached: set[int] = cached) -> Iterator[Any]:
             counts: dict[str, int] = {}
-            for batch in _batches(read([f for i, f in enumerate(files) if i not in cached])):
-                numbered = []
-                for doc in batch.docs:
-                    ordinal = counts.get(doc.source, 0)
-                    counts[doc.source] = ordinal + 1
-                    if not compact or doc.rejected is None:
-                        numbered.append((doc, ordinal))
-                sent.append([(doc.source, ordinal) for doc, ordinal in numbered])
-                yield [_outgoing(doc, text_field) for doc, _ in numbered] if compact else batch
+            todo = [f for i, f in enumerate(files) if i not in cached]
+            for split, group in groupby(todo, key=lambda f: by_ranges is not None and jsonl_ranges.splittable(f)):
+                if split:
+                    for f in group:
+                        yield from _ranges_of(f, sent)
+                    continue
+                for batch in _batches(read(list(group))):
+                    numbered = []
+                    for doc in batch.docs:
+                        ordinal = counts.get(doc.source, 0)
+                        counts[doc.source] = ordinal + 1
+                        if not compact or doc.rejected is None:
+                            numbered.append((doc, ordinal))
+                    sent.append([(doc.source, ordinal) for doc, ordinal in numbered])
+                    yield [_outgoing(doc, text_field) for doc, _ in numbered] if compact else batch
 
         def parts(
-            results: Iterable[Parts | PackedParts],
-            sent: deque[list[tuple[str, int]]] = sent,
+            results: Iterable[Parts | PackedParts | RangeParts],
+            sent: deque[list[tuple[str, int]] | InputFile] = sent,
             stage: Stage = stage,
             key: str = key,
             cached: set[int] = cached,
+            position: int = position,
         ) -> Iterator[object]:
             unchanged.clear()  # the last first pass's (it ran every stage before it)
             current, following = -1, 0  # the file being read; the first file not given yet
@@ -855,6 +927,7 @@ def _first_pass(
             file_bytes = 0
             keep: list[tuple[str, str, str, str, bytes]] = []
             keep_bytes = 0
+            read_ranges = _RangesRead(stage, position, specs, stages, by_ranges)
 
             def done(i: int) -> None:  # the file at i was read whole: keep its parts for later runs
                 nonlocal keep_bytes
@@ -877,10 +950,16 @@ def _first_pass(
                         yield from stage.unpack_parts(cache.load(key, files[i]))  # type: ignore[union-attr]
                 following = max(following, until)
 
-            for doc_parts, masks, live in results:
-                if isinstance(doc_parts, bytes):
-                    doc_parts = _unpacked(stage, doc_parts, live)
-                for (source, ordinal), mask, part, alive in zip(sent.popleft(), masks, doc_parts, live, strict=True):
+            for result in results:
+                task = sent.popleft()
+                if isinstance(task, InputFile):
+                    entries = read_ranges.entries(task, result)  # type: ignore[arg-type]
+                else:
+                    doc_parts, masks, live = result  # type: ignore[misc]
+                    if isinstance(doc_parts, bytes):
+                        doc_parts = _unpacked(stage, doc_parts, live)
+                    entries = zip(task, masks, doc_parts, live, strict=True)  # type: ignore[assignment]
+                for (source, ordinal), mask, part, alive in entries:
                     if mask:
                         _note_unchanged(unchanged, source, ordinal, mask)
                     i = order[source]
@@ -903,9 +982,75 @@ def _first_pass(
             if keep:
                 cache.store.save_first_pass(keep)  # type: ignore[union-attr]
 
-        fn = _prepare_sent if compact else _prepare_parts
-        stage.prepare_merge(parts(executor.map(partial(fn, shared, position), items())))
+        fn = (
+            partial(_prepare_item, shared, position, by_ranges)
+            if compact
+            else partial(_prepare_parts, shared, position)
+        )
+        stage.prepare_merge(parts(executor.map(fn, items())))
     return unchanged
+
+
+def _ranges_of(f: InputFile, sent: deque[list[tuple[str, int]] | InputFile]) -> Iterator[_Range]:
+    """The ``_Range`` tasks of a plain JSONL file, each noted in ``sent``."""
+    try:
+        for start, end, line_no in jsonl_ranges.ranges(f):
+            sent.append(f)
+            yield _Range(f, start, end, line_no)
+    except OSError as err:  # (the file's documents end there, as io.read_documents ends them)
+        sent.append(f)
+        yield _Range(f, 0, 0, 0, f"cannot read file: {err.strerror or err}")
+
+
+class _RangesRead:
+    """The main process's side of the ``_Range`` tasks: each document's (file, ordinal) in reading order, and the
+    lines a worker refused (``jsonl_ranges.Refused``: not UTF-8) read here, in order, with the encoding the
+    file's earlier lines found (``io._read_jsonl``'s ``known``), and prepared here (rare: legacy encodings)."""
+
+    def __init__(
+        self, stage: Stage, position: int, specs: list[StageConfig], stages: list[Stage], cfg: InputConfig | None
+    ) -> None:
+        self.stage, self.position, self.specs, self.stages, self.cfg = stage, position, specs, stages, cfg
+        self.counts: dict[str, int] = {}  # documents numbered so far, per file
+        self.known: dict[str, str | None] = {}
+        self.broken: set[str] = set()  # files whose reading failed: their later ranges give nothing
+        self.here: list[Stage | None] | None = None  # the stages for the refused lines (made at the first)
+
+    def entries(self, f: InputFile, result: RangeParts) -> Iterator[tuple[tuple[str, int], int, object, bool]]:
+        """((file, ordinal), unchanged bits, part, lives) of each document of the range in order."""
+        if f.rel in self.broken:
+            return
+        if isinstance(result, str):  # a quarantined record for the file, and nothing more of it
+            self.broken.add(f.rel)
+            yield self._numbered(f), 0, None, False
+            return
+        (doc_parts, masks, live), refused = result
+        if isinstance(doc_parts, bytes):
+            doc_parts = _unpacked(self.stage, doc_parts, live)
+        made = zip(masks, doc_parts, live, strict=True)
+        at = dict(refused)
+        for i in range(len(live) + len(refused)):
+            line = at.get(i)
+            if line is None:
+                mask, part, alive = next(made)
+                yield self._numbered(f), mask, part, alive
+                continue
+            assert self.cfg is not None
+            doc, self.known[f.rel] = jsonl_ranges.refused_document(line, self.known.get(f.rel), f, self.cfg)
+            if doc is None:
+                continue
+            if doc.rejected is not None:
+                yield self._numbered(f), 0, None, False
+                continue
+            if self.here is None:
+                self.here = _worker_stages(self.specs, self.stages, also=self.position)
+            [part], [mask], [alive] = _prepare_docs(self.here, self.position, Batch([doc]))
+            yield self._numbered(f), mask, part, alive
+
+    def _numbered(self, f: InputFile) -> tuple[str, int]:
+        ordinal = self.counts.get(f.rel, 0)
+        self.counts[f.rel] = ordinal + 1
+        return f.rel, ordinal
 
 
 def _stream(
@@ -1857,6 +2002,7 @@ def _run_locked(
                 lambda chosen: read_all(chosen, count=False),
                 config.input.text_field,
                 cache,
+                config.input if limit is None else None,  # (a --limit trial reads what it reads)
             )
             if not idle
             else {}

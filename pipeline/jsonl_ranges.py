@@ -1,0 +1,142 @@
+"""A plain JSONL file read by ranges of whole lines, for the first pass's local workers.
+
+In the first pass at ``--workers 2`` the main process read and parsed every document and pickled its text to a
+worker (~0.15 s of CPU on 40 MB, holding the GIL the warm-up thread needs too), and the worker unpickled it. Now
+the main process only cuts the file into ranges of whole lines (``ranges``: ~1 MB each, a few ms in all) and
+each worker reads and parses its own ranges (``range_documents``), line by line as ``io._read_jsonl`` does.
+
+The one thing a line cannot decide alone is the decoding of a line that is not UTF-8: ``io._reread_line``
+tries the encoding found for the file's earlier lines first. Such a line comes back as its bytes
+(``Refused``) and the main process reads it in order (``refused_document``), carrying that encoding along.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import orjson
+
+from pipeline.config import InputConfig
+from pipeline.document import Document
+from pipeline.io import _LONG_NUMBER, InputFile, _has_float, _misnamed, _reread_line, _wide_jsonl
+from pipeline.records import quarantined, record_document
+
+RANGE_BYTES = 1 << 20  # (~110 web pages: ~40 tasks on 40 MB, each ~10 ms of a worker's time)
+# Smaller files are sent as documents, several in one task, as before: a task a file would cost more than
+# the reading saves where there are many small files (a task's round trip and garbage collection, ~1 ms).
+MIN_FILE_BYTES = RANGE_BYTES // 4
+
+
+class Refused(NamedTuple):
+    """A line orjson refused whose reading may depend on the file's earlier lines (not UTF-8)."""
+
+    line_no: int
+    raw: bytes
+
+
+def splittable(f: InputFile) -> bool:
+    """Whether ``f``'s documents are to be read by ranges of lines: an uncompressed JSONL file of at least
+    ``MIN_FILE_BYTES``, not in UTF-16/32 (whose lines do not split at b"\\n") and not misnamed
+    (``io._read_jsonl`` gives such a file one record)."""
+    if f.format != "jsonl" or f.compression is not None or f.size < MIN_FILE_BYTES:
+        return False
+    try:
+        with open(f.path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False  # (the reader quarantines it)
+    return _misnamed(f, head) is None and _wide_jsonl(head) is None
+
+
+def ranges(f: InputFile, size: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """(start, end, number of its first line) of consecutive ranges of whole lines covering ``f``, each
+    ``size`` bytes or a little less (a line longer than that makes its range longer); by default a sixteenth
+    of the file, at least ``MIN_FILE_BYTES`` and at most ``RANGE_BYTES`` (a file of a few MB in a few ranges
+    kept one worker busy while the other waited). Only a block of ``size`` bytes is held at a time, however
+    long a line is (the workers read the bytes)."""
+    size = size or min(RANGE_BYTES, max(MIN_FILE_BYTES, f.size // 16))
+    block = bytearray(size)  # (one buffer: a new 1 MB bytes object a read is 256 page faults)
+    with open(f.path, "rb", buffering=0) as fh:
+        start = at = 0  # where the range starts; where the block read next starts
+        line_no = 1
+        while n := fh.readinto(block):
+            cut = block.rfind(b"\n", 0, n)  # (the blocks since ``start`` before this one hold none)
+            if cut >= 0:
+                end = at + cut + 1
+                yield start, end, line_no
+                line_no += block.count(b"\n", 0, cut + 1)
+                start = end
+            at += n
+        if at > start:  # a last line without its newline
+            yield start, at, line_no
+
+
+def read_range(f: InputFile, start: int, end: int) -> bytes:
+    """The bytes of ``f`` from ``start`` to ``end`` (fewer if the file is shorter now)."""
+    with open(f.path, "rb", buffering=0) as fh:
+        parts = []
+        while start < end:
+            data = os.pread(fh.fileno(), end - start, start)
+            if not data:
+                break
+            parts.append(data)
+            start += len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -> list[Document | Refused]:
+    """The documents of the whole lines in ``data`` (the first is line ``line_no`` of ``f``), made as
+    ``io._read_jsonl`` makes them; a line whose reading depends on the earlier lines as ``Refused``."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # (after the last newline; the file's last line may have none)
+    out: list[Document | Refused] = []
+    for raw in lines:
+        number = line_no
+        line_no += 1
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        fallback_id = f"{f.rel}:{number}"
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            # Only a line that is not UTF-8 is decoded with the encoding of the file's earlier lines (and
+            # changes it); NUL bytes refuse a line before that (io._decode_line, io.decode_bytes).
+            if b"\x00" not in raw and not _utf8(raw):
+                out.append(Refused(number, raw))
+                continue
+            doc, _ = _reread_line(raw, number, err, None, f, cfg)
+            if doc is not None:
+                out.append(doc)
+            continue
+        if not isinstance(record, dict):
+            out.append(quarantined(fallback_id, f.rel, f"not a JSON object at line {number}", raw.decode(), number))
+            continue
+        if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
+            record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
+        out.append(record_document(record, f.rel, cfg, number, fallback_id, "line"))
+    return out
+
+
+def refused_document(
+    refused: Refused, known: str | None, f: InputFile, cfg: InputConfig
+) -> tuple[Document | None, str | None]:
+    """The document of a ``Refused`` line (None: none) and the encoding for the file's later lines, given
+    ``known``, the one the earlier lines left (as ``io._read_jsonl`` reads it)."""
+    try:
+        orjson.loads(refused.raw)
+    except orjson.JSONDecodeError as err:
+        return _reread_line(refused.raw, refused.line_no, err, known, f, cfg)
+    raise AssertionError("a refused line parsed")  # pragma: no cover - range_documents refuses only those
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
