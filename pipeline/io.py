@@ -489,6 +489,18 @@ def _wide_jsonl(head: bytes) -> str | None:
 _LINE_BUFFER = 1 << 20
 
 
+def line_document(raw: bytes, record: Any, line_no: int, f: InputFile, cfg: InputConfig) -> Document:
+    """The document of JSONL line ``line_no`` of ``f`` (``raw``, with or without its line break) that orjson
+    parsed as ``record``: quarantined if not an object; integers beyond 64 bits read exactly."""
+    fallback_id = f"{f.rel}:{line_no}"
+    if not isinstance(record, dict):
+        shown = raw.rstrip(b"\r\n").decode()
+        return quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", shown, line_no)
+    if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
+        record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
+    return record_document(record, f.rel, cfg, line_no, fallback_id, "line")
+
+
 def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] | None = None) -> Iterator[Document]:
     known: str | None = None  # the encoding of the file's earlier lines that are not UTF-8
     wide: str | None = None  # the file's encoding if UTF-16/32 (read as text, not split at b"\n")
@@ -536,7 +548,6 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
                 raw = raw.rstrip(b"\r\n")
                 if not wanted(raw):
                     continue
-            fallback_id = f"{f.rel}:{line_no}"
             try:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -548,14 +559,8 @@ def _read_jsonl(f: InputFile, cfg: InputConfig, wanted: Callable[[bytes], bool] 
                     if doc is not None:
                         yield doc
                     continue
-            if not isinstance(record, dict):
-                shown = raw.rstrip(b"\r\n").decode()
-                yield quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", shown, line_no)
-                continue
-            if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
-                record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
-            doc = record_document(record, f.rel, cfg, line_no, fallback_id, "line")
-            if wide:
+            doc = line_document(raw, record, line_no, f, cfg)
+            if wide and isinstance(record, dict):  # (not a line quarantined as no object)
                 doc.meta["encoding"] = _WIDE_NAMES[wide]
             del raw, record  # not kept while the document is processed (the record is the document's)
             yield doc

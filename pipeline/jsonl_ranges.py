@@ -12,7 +12,6 @@ tries the encoding found for the file's earlier lines first. Such a line comes b
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -21,8 +20,7 @@ import orjson
 
 from pipeline.config import InputConfig
 from pipeline.document import Document
-from pipeline.io import _LONG_NUMBER, InputFile, _has_float, _misnamed, _reread_line, _wide_jsonl
-from pipeline.records import quarantined, record_document
+from pipeline.io import InputFile, _misnamed, _reread_line, _wide_jsonl, line_document
 
 RANGE_BYTES = 1 << 20  # (~110 web pages: ~40 tasks on 40 MB, each ~10 ms of a worker's time)
 # Smaller files are sent as documents, several in one task, as before: a task a file would cost more than
@@ -100,7 +98,6 @@ def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
-        fallback_id = f"{f.rel}:{number}"
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
@@ -113,12 +110,7 @@ def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -
             if doc is not None:
                 out.append(doc)
             continue
-        if not isinstance(record, dict):
-            out.append(quarantined(fallback_id, f.rel, f"not a JSON object at line {number}", raw.decode(), number))
-            continue
-        if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
-            record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
-        out.append(record_document(record, f.rel, cfg, number, fallback_id, "line"))
+        out.append(line_document(raw, record, number, f, cfg))
     return out
 
 
