@@ -14,7 +14,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, table_size
+from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, same_run, table_size
 from pipeline.stages.xxh3_kernel import xxh3_64
 
 # Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
@@ -344,12 +344,7 @@ def phrase_lines(
                     size = phrase_bounds[k + 1] - a
                     if size > p - q:
                         continue
-                    same = True
-                    for t in range(1, size):
-                        if points[q + t] != phrase_points[a + t]:
-                            same = False
-                            break
-                    if same:
+                    if same_run(points, q + 1, phrase_points, a + 1, size - 1):
                         found = True
                         break
                 if found:
@@ -416,14 +411,8 @@ def _lexicon_find(
     while slots[s] >= 0:
         k = slots[s]
         q = lex_starts[k]
-        if lex_starts[k + 1] - q == size:
-            same = True
-            for j in range(size):
-                if lex_points[q + j] != low[begin + j]:
-                    same = False
-                    break
-            if same:
-                return k
+        if lex_starts[k + 1] - q == size and same_run(lex_points, q, low, begin, size):
+            return k
         s = (s + np.uint64(1)) & mask
     return -1
 
@@ -505,16 +494,9 @@ def candidate_words(
             found = -1
             while doc_slots[s] >= 0:
                 k = doc_slots[s]
-                if id_len[k] == size:
-                    same = True
-                    q = id_start[k]
-                    for j in range(size):
-                        if low[q + j] != low[begin + j]:
-                            same = False
-                            break
-                    if same:
-                        found = k
-                        break
+                if id_len[k] == size and same_run(low, id_start[k], low, begin, size):
+                    found = k
+                    break
                 s = (s + np.uint64(1)) & mask
             if found < 0:
                 found = ids
@@ -1538,16 +1520,10 @@ def score_line_shapes(
         s = (h >> np.uint64(17)) & mask
         while slots[s] >= 0:
             j = slots[s]
-            if chars[j] == size:
-                same = True
-                for q in range(size):
-                    if stripped[begin[j] + q] != stripped[begin[k] + q]:
-                        same = False
-                        break
-                if same:
-                    repeated[j] = 1
-                    repeated[k] = 1
-                    break
+            if chars[j] == size and same_run(stripped, begin[j], stripped, begin[k], size):
+                repeated[j] = 1
+                repeated[k] = 1
+                break
             s = (s + np.uint64(1)) & mask
         if slots[s] < 0:
             slots[s] = k
@@ -2028,16 +2004,13 @@ def recurring_distinct(
         j = np.int64(h & np.uint64(mask))
         seen = False
         while slot_start[j] >= 0:
-            if slot_hash[j] == h and slot_end[j] - slot_start[j] == w1 - w0:
-                same = True
-                a = slot_start[j]
-                for t in range(w1 - w0):
-                    if out[a + t] != out[w0 + t]:
-                        same = False
-                        break
-                if same:
-                    seen = True
-                    break
+            if (
+                slot_hash[j] == h
+                and slot_end[j] - slot_start[j] == w1 - w0
+                and same_run(out, slot_start[j], out, w0, w1 - w0)
+            ):
+                seen = True
+                break
             j = (j + 1) & mask
         if not seen:  # (a repeat is left where it was written: the next key overwrites it)
             slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
@@ -2513,16 +2486,9 @@ def line_index(
                     break
                 if v & LI_TAG == tag:
                     r = v & LI_ROW
-                    if row_len[r] == length:
-                        o = row_start[r]
-                        same = True
-                        for j in range(length):
-                            if pool[o + j] != points[s + j]:
-                                same = False
-                                break
-                        if same:
-                            found = r
-                            break
+                    if row_len[r] == length and same_run(pool, row_start[r], points, s, length):
+                        found = r
+                        break
                 slot = (slot + 1) & mask
         if found:
             rows[line] = found

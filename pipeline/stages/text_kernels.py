@@ -94,6 +94,16 @@ def fnv1a(cps: np.ndarray, start: int, end: int) -> np.uint64:
     return h
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def same_run(a: np.ndarray, a0: int, b: np.ndarray, b0: int, size: int) -> bool:
+    """Whether ``a[a0:a0 + size]`` equals ``b[b0:b0 + size]`` (the runs must exist): the inner compare of
+    the kernels' open-addressing tables, inlined where it is called."""
+    for t in range(size):  # noqa: SIM110 (a loop numba compiles; not all() over a generator)
+        if a[a0 + t] != b[b0 + t]:
+            return False
+    return True
+
+
 @numba.njit(cache=True, nogil=True)
 def table_size(items: int) -> int:
     """A power of two at least twice ``items`` (at most half full: short probe chains), 16 at least."""
