@@ -107,6 +107,7 @@ def child(argv: list[str], out: str) -> None:
     enter("import cli")
     import pipeline.cli as cli
 
+    getattr(cli, "_one_blas_thread", lambda: None)()  # (as main() does for the program; trees before it: none)
     leave()
     enter("import config")
     import pipeline.config as config

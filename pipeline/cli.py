@@ -714,6 +714,7 @@ def main() -> None:
     gc.disable()
     by_the_program = _called_by_the_program(sys._getframe(1))
     if by_the_program:  # (not in another program's process: a test run's own patterns are not the command's)
+        _one_blas_thread()
         re_cache.install()  # the regular expressions an earlier process compiled (~35 ms of a run)
     try:
         try:
@@ -754,6 +755,20 @@ def _output_failed(err: OSError) -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return EXIT_FAILED
+
+
+# What OpenBLAS (numpy's linear algebra) reads for its thread count, in its order.
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def _one_blas_thread() -> None:
+    """Have OpenBLAS start no threads of its own, unless the user set its thread count. At numpy's import it
+    starts one per core, and each spins waiting for work for a while: ~0.07 s of CPU per process (on a 2-core
+    machine, the other core's, which the stages' workers share) and ~0.03 s of the import's wall. The stages'
+    matrix products are small (dedup's ``lsh_params``: same results with one thread) and the run's parallelism
+    is its worker processes, which inherit the setting."""
+    if "numpy" not in sys.modules and not any(os.environ.get(name) for name in _BLAS_THREAD_VARIABLES):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
 def _called_by_the_program(caller: Any) -> bool:

@@ -124,3 +124,45 @@ def test_output_that_cannot_be_written_is_one_line_and_exit_1_not_a_traceback(ar
         )
     assert done.returncode == 1
     assert done.stderr == "cleancorpus: cannot write the output: No space left on device\n"
+
+
+# The program, saying at exit what it left OpenBLAS (numpy's) to start: the variable and the process's threads.
+_BLAS_PROGRAM = """
+import atexit, os, sys
+from pipeline.cli import main
+
+def said():
+    import numpy  # (imported by the command: its stage modules)
+    print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")), flush=True)
+
+atexit.register(said)
+sys.argv = ["cleancorpus", "stages"]
+main()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts the process's threads in /proc")
+def test_the_program_has_openblas_start_no_threads_unless_the_user_set_their_number() -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+    }
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run([sys.executable, "-c", _BLAS_PROGRAM], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "1 1"  # (OpenBLAS's threads would be one per core beside the main one)
+    # the user's own setting is theirs
+    done = subprocess.run(
+        [sys.executable, "-c", _BLAS_PROGRAM], capture_output=True, text=True, env={**env, "OMP_NUM_THREADS": "2"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split()[0] == "None"
+
+
+def test_main_called_from_other_code_leaves_the_environment_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.cli import main
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setattr(sys, "argv", ["cleancorpus", "--version"])
+    with pytest.raises(SystemExit):
+        main()
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
