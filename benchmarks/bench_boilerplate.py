@@ -141,7 +141,8 @@ def cleaning_pass(
     them (~140k). With ``runner_gc`` the pass is timed as the runner runs it: before it and after each
     batch (runner.BATCH_DOCS documents or BATCH_CHARS characters), not timed, what the runner does there:
     the batch's removal records handed on (dropped here: render_removed turns them into bytes) and
-    settle_garbage() (a collection, the survivors frozen); and each batch goes through the stage's
+    settle_garbage() (a collection, the survivors frozen); each batch runs with the collector's automatic
+    passes paused (runner._collector_paused, as the runner runs a batch's task) and goes through the stage's
     process_ahead() first (``ahead``), as runner.apply_stage does. ``paused[0]`` is True during the untimed
     part."""
     if not runner_gc:
@@ -171,12 +172,15 @@ def cleaning_pass(
     settle([])
     total = 0.0
     for batch in batches:
-        started = clock()
-        if ahead:
-            stage.process_ahead(batch)  # as runner.apply_stage does
-        for doc in batch:
-            stage.process(doc)
-        total += clock() - started
+        # (The collector's automatic passes paused during the batch, as the runner pauses them for a batch's
+        # task: what the batch left is collected by settle(), untimed, as by the runner after the task.)
+        with runner._collector_paused():
+            started = clock()
+            if ahead:
+                stage.process_ahead(batch)  # as runner.apply_stage does
+            for doc in batch:
+                stage.process(doc)
+            total += clock() - started
         settle(batch)
     return total
 

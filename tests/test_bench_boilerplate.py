@@ -41,3 +41,26 @@ def test_cleaning_pass_as_the_runner_runs_it_cleans_the_same():
     # By default every document keeps its removal records; as the runner does, they are handed on (dropped).
     assert all(d.removed for d in kept)
     assert not any(d.removed for d in settled)
+
+
+def test_cleaning_pass_as_the_runner_runs_it_pauses_the_collector_during_a_batch():
+    # The runner runs a batch's task with the collector's automatic passes paused (runner._collector_paused):
+    # the timed pass does too, and the collector is on again afterwards; the plain pass leaves it alone.
+    import gc
+
+    for runner_gc in (True, False):
+        docs = _pages(runner.BATCH_DOCS + 5)
+        stage = BoilerplateStage()
+        stage.prepare(docs)
+        seen: list[bool] = []
+        process = stage.process
+
+        def spy(doc: Document, process=process, seen=seen) -> None:
+            seen.append(gc.isenabled())
+            process(doc)
+
+        stage.process = spy  # type: ignore[method-assign]
+        assert gc.isenabled()
+        cleaning_pass(stage, docs, time.process_time, runner_gc=runner_gc)
+        assert gc.isenabled()
+        assert len(seen) == len(docs) and set(seen) == {not runner_gc}

@@ -3448,9 +3448,10 @@ def test_compiled_rule_loop_equals_the_python_loop_on_real_pages(options):
 
 def test_scorer_inputs_gather_the_candidates_from_the_document_points():
     """_scorer_inputs given the verdicts of the compiled loop (the document's code points and line starts)
-    gathers the candidate lines' code points in the kernel: the same points (the candidates' text joined by
-    newlines, as the kernel returns them for candidate_words), features and facts as from their text joined;
-    also with the document's last line a candidate and lines with astral characters and edge whitespace."""
+    gathers the candidate lines' code points in the kernel, stripped as they are gathered: the same points
+    (the candidates' stripped text joined by newlines, as the kernel returns them for candidate_words),
+    features and facts as from their text joined; also with the document's last line a candidate and lines
+    with astral characters and edge whitespace."""
     docs = _loop_pages(9)
     docs.append(
         Document(id="tail", text="Menu\n\u3000Home \U0001f600 page \n\nA last line without a newline", source="t")
@@ -3467,7 +3468,7 @@ def test_scorer_inputs_gather_the_candidates_from_the_document_points():
                 continue
             got = boilerplate._scorer_inputs(lines, v, cand)
             want = boilerplate._scorer_inputs(lines, v._replace(points=None, starts=None), cand)
-            assert np.array_equal(got.points, code_points("\n".join(lines[i] for i in cand))), doc.id
+            assert np.array_equal(got.points, code_points("\n".join(lines[i].strip() for i in cand))), doc.id
             assert np.array_equal(got.points, want.points), doc.id
             assert np.array_equal(got.x, want.x, equal_nan=True), doc.id
             assert np.array_equal(got.facts, want.facts), doc.id
@@ -3477,6 +3478,29 @@ def test_scorer_inputs_gather_the_candidates_from_the_document_points():
             assert np.array_equal(got.facts, tuples.facts), doc.id
             checked += 1
     assert checked > len(docs)
+
+
+def test_stripped_candidates_give_candidate_words_the_same_words():
+    """The scorer's candidate code points are the lines stripped (str.strip): no whitespace character is a
+    word character, lower-cases to several or is one candidate_words leaves to Python, so it finds the same
+    words in the stripped lines as in the lines as they are, here over lines edged with every BMP whitespace."""
+    classes, lower = boilerplate._shape_classes(), boilerplate._lower_table()
+    spaces = [c for c in range(0x10000) if chr(c).isspace()]
+    assert spaces and all(classes[c] & kernels.SPACE for c in spaces)
+    for c in spaces:
+        assert not classes[c] & kernels.WORD and lower[c] != kernels.NO_LOWER and lower[c] < 0x10000, hex(c)
+        assert c != kernels.CAPITAL_SIGMA
+    lexicon = boilerplate.CompiledLexicon({"haus": 1.0, "news": -0.5, "über": 0.25})
+    edges = "".join(chr(c) for c in spaces if c != 10)
+    lines = [edges + "Das Haus\u3000über News " + edges, " News ", edges, "haus", "\u2003Über  " + edges[::-1]]
+    cand = list(range(len(lines)))
+    plain = code_points("\n".join(lines))
+    stripped = code_points("\n".join(line.strip() for line in lines))
+    a = lexicon.candidate_words(lines, cand, plain)
+    b = lexicon.candidate_words(lines, cand, stripped)
+    assert a.weight.size == 7 and a.counts.tolist() == [4, 1, 0, 1, 1]
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x, y, equal_nan=True)
 
 
 def test_compiled_rule_loop_after_the_line_cache_is_emptied(monkeypatch):

@@ -1042,7 +1042,7 @@ class ScorerInputs(NamedTuple):
     """What the line scorer's passes share about a document's candidate lines (_scorer_inputs)."""
 
     x: np.ndarray  # line_features
-    points: np.ndarray  # code points of the candidate lines as they are, joined by newlines
+    points: np.ndarray  # code points of the candidate lines stripped (str.strip), joined by newlines
     removed: np.ndarray  # per line + 1: lines removed by the rules before it (prefix sum)
     facts: np.ndarray  # (candidates, kernels.FACT_COLUMNS): what scorer_rows read
     rows: np.ndarray  # the candidates' line numbers (int64)
@@ -1051,8 +1051,8 @@ class ScorerInputs(NamedTuple):
 
 
 def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> ScorerInputs:
-    """line_features and what it is computed from. The candidate lines are joined once, unstripped
-    (candidate_words reads the same code points); the shape pass strips them itself."""
+    """line_features and what it is computed from. The candidate lines' code points are gathered and
+    stripped once (candidate_words reads the same code points: stripping takes no word character away)."""
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)

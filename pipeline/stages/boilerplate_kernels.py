@@ -1246,30 +1246,14 @@ def scorer_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """score_line_shapes then scorer_rows of a document's candidate lines in one call (a few numpy calls
     fewer per document): ``points``: the candidate lines joined by newlines, or, with ``line_starts`` (where
-    each line starts, one more: the end + 1), the whole document's, the candidates' gathered from it (and
-    returned: candidate_words reads them); ``removed_lines`` (n, uint8): whether the rules removed each
+    each line starts, one more: the end + 1), the whole document's, the candidates' gathered from it
+    (gather_stripped); the candidate lines stripped, joined by newlines, are returned (candidate_words reads
+    them: stripping takes no word character away); ``removed_lines`` (n, uint8): whether the rules removed each
     line (its prefix sum is the ``removed`` array returned); ``facts``: the candidates' line numbers,
     words, prose, nav item, body characters and kept-outside columns filled, the repeated and character
     columns are written here; ``x``: the features. Also returns the candidates whose shape counts need
     Python (C_FALLBACK)."""
     m = facts.shape[0]
-    if line_starts.size:
-        size = m - 1 if m else 0
-        for k in range(m):
-            row = facts[k, COL_ROW]
-            size += line_starts[row + 1] - 1 - line_starts[row]
-        joined = np.empty(size, dtype=np.uint32)
-        w = 0
-        for k in range(m):
-            row = facts[k, COL_ROW]
-            if k:
-                joined[w] = NEWLINE
-                w += 1
-            b = line_starts[row]
-            e = line_starts[row + 1] - 1
-            joined[w : w + e - b] = points[b:e]
-            w += e - b
-        points = joined
     n = removed_lines.size
     removed = np.empty(n + 1, dtype=np.int64)
     removed[0] = 0
@@ -1278,7 +1262,18 @@ def scorer_inputs(
         count += removed_lines[i] != 0
         removed[i + 1] = count
     shapes = np.zeros((m, COLUMNS), dtype=np.int64)
-    score_line_shapes(points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED])
+    if line_starts.size:
+        # The candidates stripped as they are gathered (one copy, not a copy then a stripped one).
+        chars = np.empty(m, dtype=np.int64)
+        stripped, begin = gather_stripped(points, line_starts, facts[:, COL_ROW].copy(), classes, chars)
+        facts[:, COL_CHARS] = chars
+        repeated = np.empty(m, dtype=np.int64)
+        _stripped_shapes(stripped, begin, classes, lower, function_keys, flags, shapes, chars, repeated)
+        facts[:, COL_REPEATED] = repeated
+    else:
+        stripped = score_line_shapes(
+            points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED]
+        )
     scorer_rows(facts, shapes, removed, first_in, after_in, first_marker, log1p_table, where, x)
     fallback = np.empty(m, dtype=np.int64)
     count = 0
@@ -1286,7 +1281,7 @@ def scorer_inputs(
         if shapes[k, C_FALLBACK] != 0:
             fallback[count] = k
             count += 1
-    return removed, fallback[:count], points
+    return removed, fallback[:count], stripped
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1470,12 +1465,12 @@ def score_line_shapes(
     shapes: np.ndarray,
     chars: np.ndarray,
     repeated: np.ndarray,
-) -> None:
+) -> np.ndarray:
     """line_shape_counts of the candidate lines stripped as str.strip() strips them (``points``: the
-    lines as they are, joined by newlines: the same array candidate_words reads), plus per line the
-    characters of the stripped line (``chars``) and whether the same stripped line occurs again among
-    them (``repeated``, 0/1). Whitespace is what str.isspace() says (the SPACE bit; no astral character
-    is whitespace)."""
+    lines as they are, joined by newlines), plus per line the characters of the stripped line (``chars``)
+    and whether the same stripped line occurs again among them (``repeated``, 0/1). Whitespace is what
+    str.isspace() says (the SPACE bit; no astral character is whitespace). Returns the stripped lines
+    joined by newlines (what candidate_words reads: stripping takes no word character away)."""
     n = points.size
     m = chars.size
     stripped = np.empty(n, dtype=np.uint32)
@@ -1502,7 +1497,63 @@ def score_line_shapes(
             size += 1
         line += 1
         start = p + 1
-    line_shape_counts(stripped[:size], classes, lower, function_keys, shapes, flags)
+    stripped = stripped[:size]
+    _stripped_shapes(stripped, begin, classes, lower, function_keys, flags, shapes, chars, repeated)
+    return stripped
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_stripped(
+    points: np.ndarray, line_starts: np.ndarray, rows: np.ndarray, classes: np.ndarray, chars: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lines ``rows`` of a document (``points``, its lines starting at ``line_starts``, one more: its
+    size + 1) stripped as str.strip() strips them, joined by newlines, gathered in one copy; with where
+    each starts in it, and its characters written to ``chars``: what score_line_shapes makes of the lines
+    joined as they are."""
+    m = rows.size
+    begin = np.empty(m, dtype=np.int64)
+    lo = np.empty(m, dtype=np.int64)
+    size = m - 1 if m else 0
+    for k in range(m):
+        row = rows[k]
+        b = line_starts[row]
+        e = line_starts[row + 1] - 1
+        while b < e and points[b] < 0x10000 and (classes[points[b]] & SPACE) != 0:
+            b += 1
+        while e > b and points[e - 1] < 0x10000 and (classes[points[e - 1]] & SPACE) != 0:
+            e -= 1
+        lo[k] = b
+        chars[k] = e - b
+        size += e - b
+    stripped = np.empty(size, dtype=np.uint32)
+    w = 0
+    for k in range(m):
+        if k:
+            stripped[w] = NEWLINE
+            w += 1
+        begin[k] = w
+        b = lo[k]
+        stripped[w : w + chars[k]] = points[b : b + chars[k]]
+        w += chars[k]
+    return stripped, begin
+
+
+@numba.njit(cache=True, nogil=True)
+def _stripped_shapes(
+    stripped: np.ndarray,
+    begin: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    function_keys: np.ndarray,
+    flags: np.ndarray,
+    shapes: np.ndarray,
+    chars: np.ndarray,
+    repeated: np.ndarray,
+) -> None:
+    """score_line_shapes' counts and repeated lines of the stripped lines (``stripped``, joined by newlines;
+    line k is stripped[begin[k]:begin[k] + chars[k]])."""
+    m = chars.size
+    line_shape_counts(stripped, classes, lower, function_keys, shapes, flags)
     # Equal stripped lines: an open-addressing table of line numbers, hashed by what is known of each line
     # already (its length, first and last characters, counts), characters compared only on a tie.
     slots = np.full(table_size(m), -1, dtype=np.int64)
