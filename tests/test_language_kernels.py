@@ -945,6 +945,68 @@ def test_judge_is_the_dict_version():
     assert telling > 1000
 
 
+@needs_sentences
+def test_judge_ranges_are_the_evidence_pieces_judged():
+    """`judge_ranges` (via `_WordJudge`, what the stage judges candidate sentences and clauses with) gives
+    `_decide`'s judging of the runs' `_evidence_pieces` (their count, then `_judge`: the languages and the
+    very margins), for sentences, their halves and other runs of words of Latin and Cyrillic languages
+    against several main languages (two main languages too), with odd-spelt words (Cyrillic і, ї, є; Latin
+    accents; letters no alphabet has), repeated words, capitalised words inside and "et al"."""
+    import random
+
+    rng = random.Random(0)
+    stage = lang.LanguageStage()
+    extra = [
+        "Les résultats de la étude sont dans le livre de Dupont et et al. et ils sont très bons pour nous",
+        "der die das der die das und und und oder aber wenn dann sagte Die Katze Über über straße",
+        "þetta er íslenska og það er gott að vera hér á landi með þér og ykkur öllum",
+        "São Paulo é uma cidade muito grande e a população não é pequena, disse João et al",
+        "їжак і їжачиха єдині в лісі, де живуть і інші звірі та птахи у своїх норах",
+    ]
+    compared = foreign = spelt = 0
+    for script, codes in (
+        ("Latin", ["en", "de", "fr", "es", "pt", "pl", "cs", "ro", "vi", "is"]),
+        ("Cyrillic", ["ru", "uk", "bg", "sr"]),
+    ):
+        lines = [x for code in codes for x in (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:30]]
+        text = "\n".join(lines + extra)
+        low = text.lower()
+        assert len(low) == len(text)
+        cps, low_cps = code_points(text), code_points(low)
+        spans, pos = [], 0
+        for line in text.split("\n"):
+            spans.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        table = lang._score_table(script)
+        for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [codes[-1]]):
+            main = main_langs[0]
+            counts, words = kernels.sentence_words(
+                cps, low_cps, np.array(spans, dtype=np.int64), lang._word_char_table(), kernels.SPACES,
+                *lang._word_rows(script), table.ptr, table.langs, len(table.names), lang._score_positions(script)[main],
+                lang._letter_classes(script), lang._odd_table(main, script), main in lang._script_alphabets(script)[1],
+                lang._case_table(),
+            )  # fmt: skip
+            counts = list(map(tuple, counts.tolist()))
+            judged = [k for k, c in enumerate(counts) if c[0] > 0]
+            judge = lang._WordJudge(low, low_cps, words, counts, judged, main_langs, script, stage.options)
+            runs = []
+            for k in judged:
+                first, n = counts[k][6], counts[k][0]
+                runs += [(first, first + n), (first, first + n // 2), (first + n // 2, first + n)]
+                a = rng.randrange(n)
+                runs.append((first + a, first + rng.randrange(a, n) + 1))
+            for (lo, hi), got in zip(runs, judge.run(runs), strict=True):
+                pieces = lang._evidence_pieces(judge.pieces(lo, hi - lo))
+                want = None
+                if len(pieces) >= max(2, stage.options.same_script_min_words - 1):
+                    want = stage._judge([p[2] for p in pieces], main_langs, script, [p[4] for p in pieces])
+                assert got == want, (script, main_langs, [p[2] for p in pieces])
+                compared += 1
+                foreign += got is not None
+                spelt += got is not None and not "".join(p[2] for p in pieces).isascii()
+    assert compared > 2000 and foreign > 300 and spelt > 100
+
+
 def test_best_two_and_runner_up_are_the_sorted_ones():
     """`best_two` and `runner_up` (tests/language_reference.py) against the sort and max with keys they
     replace, on random scores with ties (one language, all tied, -inf)."""

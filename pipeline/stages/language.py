@@ -1932,6 +1932,12 @@ class LanguageStage(Stage):
         if judged and cps is not None:
             for k, spans in zip(judged, _clause_lists(cps, [sentences[k][:2] for k in judged]), strict=True):
                 clauses_of[k] = spans
+        # `_decide`'s judging (up to langdetect) of those sentences in one compiled pass, and of their
+        # clauses one pass per sentence (`_WordJudge`: `_evidence_pieces` and `_judge` per candidate took
+        # ~20 µs of Python each); the words' pieces are made only for a sentence found foreign
+        judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt) if judged else None
+        verdicts = judge.run([(counts[k][6], counts[k][6] + counts[k][0]) for k in judged]) if judge else []
+        verdict_of = dict(zip(judged, verdicts, strict=True))
         for k, ((s, e, where), (n_words, letters, nonspace, _, bound, _, first)) in enumerate(
             zip(sentences, counts, strict=True)
         ):
@@ -1948,37 +1954,64 @@ class LanguageStage(Stage):
                     (a, b, w.lower(), w.islower() or not w[:1].isupper(), -1)
                     for a, b, w in _word_pieces(text, s, sentence_words)
                 ]
-            else:
-                if n_words < opt.same_script_min_words:
+                clauses = clauses_of[k]
+                if clauses is None:
+                    clauses = _clauses(text, s, e)
+                verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
+                if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                    found.append((s, end, verdict))
                     continue
-                if letters < 0.7 * nonspace:
-                    continue  # `_code_like`
-                self.stat_update("same-script-candidates")
-                if bound < 2:
-                    continue  # `_may_tell`
-                # the words where the kernel found them, lowercased from the lowercase text (the
-                # kernel leaves sentences where a word alone lowers otherwise)
-                # (only these sentences' rows as lists: about half the candidates get here)
-                pieces = [
-                    (a, b, low[a:b], kept, row) for a, b, kept, row in word_rows[first : first + n_words].tolist()
-                ]
+                # clauses: split the sentence at commas, brackets, quotes and dashes
+                for cs, ce in clauses:
+                    if len({w for h, w in where if cs <= h < ce}) < 2:
+                        continue
+                    words = [p for p in pieces if cs <= p[0] and p[1] <= ce]
+                    if len(words) < opt.same_script_min_words:
+                        continue
+                    fs, fe = words[0][0], words[-1][1]
+                    verdict = self._decide(_evidence_pieces(words), main_langs, script, text[fs:fe])
+                    if verdict is not None:
+                        found.append((*_clause_span(text, fs, fe), verdict))
+                continue
+            if n_words < opt.same_script_min_words:
+                continue
+            if letters < 0.7 * nonspace:
+                continue  # `_code_like`
+            self.stat_update("same-script-candidates")
+            if bound < 2:
+                continue  # `_may_tell`
+            assert judge is not None
             clauses = clauses_of[k]
             if clauses is None:
                 clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
-            if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
-                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
-                found.append((s, end, verdict))
-                continue
-            # clauses: split the sentence at commas, brackets, quotes and dashes
+            verdict = self._confirm(verdict_of[k], main_langs, text[s:e])
+            if verdict is not None:
+                # the words where the kernel found them, lowercased from the lowercase text (the
+                # kernel leaves sentences where a word alone lowers otherwise)
+                pieces = judge.pieces(first, n_words)
+                if not self._host_clause(pieces, clauses, main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                    found.append((s, end, verdict))
+                    continue
+            # clauses: split the sentence at commas, brackets, quotes and dashes; a clause's words are a run
+            # of the sentence's (those from its start to its end)
+            runs = []
+            bounds = None
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
-                words = [p for p in pieces if cs <= p[0] and p[1] <= ce]
-                if len(words) < opt.same_script_min_words:
+                if bounds is None:
+                    bounds = word_rows[first : first + n_words, :2].T.tolist()
+                lo, hi = bisect.bisect_left(bounds[0], cs), bisect.bisect_right(bounds[1], ce)
+                if hi - lo < opt.same_script_min_words:
                     continue
-                fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence_pieces(words), main_langs, script, text[fs:fe])
+                runs.append((first + lo, first + hi))
+            if not runs:
+                continue
+            for (lo, hi), judged_run in zip(runs, judge.run(runs), strict=True):
+                fs, fe = int(word_rows[lo, 0]), int(word_rows[hi - 1, 1])
+                verdict = self._confirm(judged_run, main_langs, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -2033,7 +2066,11 @@ class LanguageStage(Stage):
         words = [p[2] for p in pieces]
         # the words' profile rows as `sentence_words` found them (-1: not known, looked up in `_judge`)
         rows = [p[4] for p in pieces]
-        judged = self._judge(words, main_langs, script, None if -1 in rows else rows)
+        return self._confirm(self._judge(words, main_langs, script, None if -1 in rows else rows), main_langs, fragment)
+
+    def _confirm(self, judged: tuple[str, float] | None, main_langs: list[str], fragment: str) -> str | None:
+        """`_decide`'s verdict from `_judge`'s: the language when its margin is large enough, else what
+        langdetect says between the main language(s) and it."""
         if judged is None:
             return None
         lang, margin = judged
@@ -2982,6 +3019,72 @@ def _evidence(words: list[str]) -> list[str]:
 # row of `_score_table` (-1: not known)
 _Piece = tuple[int, int, str, bool, int]
 _WORD, _KEPT = itemgetter(2), itemgetter(3)  # a piece's lowercase word, and whether it is kept
+
+
+class _WordJudge:
+    """`LanguageStage._decide`'s judging, up to langdetect, of runs of a text's candidate words as
+    `language_kernels.sentence_words` found them (`words`: a row (start, end, kept inside a clause, profile
+    row) each, offsets into the lowercase text `low`, code points `low_cps`), by `language_kernels.judge_ranges`:
+    the same verdicts as `_evidence_pieces` and `_judge` of the runs' pieces. The odd-letter rows of the words
+    spelt beyond ASCII (`_odd_row`) in the `judged` sentences (indices into `counts`) are looked up once."""
+
+    def __init__(
+        self,
+        low: str,
+        low_cps: np.ndarray,
+        words: np.ndarray,
+        counts: list[tuple[int, ...]],
+        judged: list[int],
+        main_langs: list[str],
+        script: str,
+        options: LanguageStage.Options,
+    ) -> None:
+        self.low, self.low_cps, self.words, self.script = low, low_cps, words, script
+        self.table = _score_table(script)
+        self.order = _name_order(script, tuple(main_langs))
+        self.min_pieces = max(2, options.same_script_min_words - 1)
+        self.min_margin = float(options.langdetect_margin)
+        ranges = np.array([(counts[k][6], counts[k][6] + counts[k][0]) for k in judged], dtype=np.int64)
+        spelt = language_kernels.non_ascii_words(low_cps, words, ranges.reshape(-1, 2))
+        self.odd_index = np.full(len(words), -1, dtype=np.int64)
+        if len(spelt):
+            ids: dict[str, int] = {}
+            odd_rows = []
+            for i, (a, b) in zip(spelt.tolist(), words[spelt, :2].tolist(), strict=True):
+                w = low[a:b]
+                k = ids.get(w)
+                if k is None:
+                    k = ids[w] = len(odd_rows)
+                    odd_rows.append(_odd_row(w, script))
+                self.odd_index[i] = k
+            self.odd_rows = np.array(odd_rows)
+        else:
+            self.odd_rows = _no_odd_rows(script)
+
+    def run(self, ranges: list[tuple[int, int]]) -> list[tuple[str, float] | None]:
+        """`_judge`'s verdict on the evidence of each run of words (first, end) of `words`."""
+        table = self.table
+        status, best, margins = language_kernels.judge_ranges(
+            self.low_cps, self.words, np.array(ranges, dtype=np.int64).reshape(-1, 2), self.odd_index,
+            self.odd_rows, table.ptr, table.langs, table.deltas, table.oov, _ODD_LETTER, *self.order,
+            _alphabet_flags(self.script), self.min_pieces, self.min_margin,
+        )  # fmt: skip
+        names = table.names
+        return [
+            (names[j], m) if ok else None
+            for ok, j, m in zip(status.tolist(), best.tolist(), margins.tolist(), strict=True)
+        ]
+
+    def pieces(self, first: int, n_words: int) -> list[_Piece]:
+        """The pieces (start, end, lowercase, kept inside a clause, profile row) of words first:first + n_words."""
+        low = self.low
+        return [(a, b, low[a:b], kept, row) for a, b, kept, row in self.words[first : first + n_words].tolist()]
+
+
+@lru_cache(maxsize=32)
+def _alphabet_flags(script: str) -> np.ndarray:
+    """By language of `_score_table(script)`: whether its alphabet is listed (`_alphabets`)."""
+    return np.array([lang in _alphabets() for lang in _score_table(script).names], dtype=np.bool_)
 
 
 def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:

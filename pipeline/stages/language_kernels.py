@@ -1012,6 +1012,201 @@ def best_foreign(
 
 
 @numba.njit(cache=True, nogil=True)
+def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """The indices of the words (rows (start, end, ...) of `words`, offsets into the lowercase code points
+    `low`) in the ranges (first, end) of `ranges` whose lowercase has a code point beyond ASCII."""
+    total = 0
+    for r in range(ranges.shape[0]):
+        total += ranges[r, 1] - ranges[r, 0]
+    out = np.empty(total, dtype=np.int64)
+    n_out = 0
+    for r in range(ranges.shape[0]):
+        for w in range(ranges[r, 0], ranges[r, 1]):
+            for k in range(words[w, 0], words[w, 1]):
+                if low[k] >= 128:
+                    out[n_out] = w
+                    n_out += 1
+                    break
+    return out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def _lists(row: int, ptr: np.ndarray, langs: np.ndarray, lang: int) -> bool:
+    """Does language `lang` list the word of profile row `row` (0: unlisted)?"""
+    listed = False
+    for e in range(ptr[row], ptr[row + 1]):
+        listed |= langs[e] == lang
+    return listed
+
+
+@numba.njit(cache=True, nogil=True)
+def _telling_count(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    odd_of: np.ndarray,
+    odd_rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    lang: int,
+    other: int,
+    letters: bool,
+) -> int:
+    """The stage's `_telling(words, lang, other, odd)` of the distinct words `ids` (indices into `rows`,
+    their profile rows, and `odd_of`, their rows of `odd_rows` or -1): listed for `lang` and not for
+    `other`, or (`letters`: `lang` has a listed alphabet) spelt with a letter `other` lacks and `lang`
+    has, and not listed for `other`."""
+    found = 0
+    for t in range(ids.size):
+        w = ids[t]
+        row = rows[w]
+        theirs = row != 0 and _lists(row, ptr, langs, other)
+        if theirs:
+            continue
+        k = odd_of[w]
+        spelt_theirs = letters and k >= 0 and odd_rows[k, other] != 0 and odd_rows[k, lang] == 0
+        if spelt_theirs or (row != 0 and _lists(row, ptr, langs, lang)):
+            found += 1
+    return found
+
+
+@numba.njit(cache=True, nogil=True)
+def judge_ranges(
+    low: np.ndarray,
+    words: np.ndarray,
+    ranges: np.ndarray,
+    odd_index: np.ndarray,
+    odd_rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    deltas: np.ndarray,
+    oov: np.ndarray,
+    odd_weight: float,
+    by_name: np.ndarray,
+    excluded: np.ndarray,
+    main: int,
+    alphabets: np.ndarray,
+    min_pieces: int,
+    min_margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stage's `_decide` up to langdetect (`_evidence_pieces`, the count of pieces, then `_judge`) of
+    each run of words ranges[r, 0]:ranges[r, 1] of `words` (`sentence_words`' rows: start, end, kept
+    inside a clause, profile row; offsets into the lowercase code points `low`): 1 and the best foreign
+    language and margin where `_judge` gives them, else 0. `odd_index`: each word's row of `odd_rows`
+    (the stage's `_odd_row` of its lowercase; -1 for an ASCII word, which no listed alphabet lacks a letter
+    of), distinct words having distinct rows; `alphabets`: by language, whether its alphabet is listed;
+    `min_pieces`: fewer evidence words are no evidence; `min_margin`: `langdetect_margin`. The scores are
+    `best_foreign`'s, the same floating-point operations."""
+    n_ranges = ranges.shape[0]
+    status = np.zeros(n_ranges, dtype=np.int64)
+    best_out = np.full(n_ranges, -1, dtype=np.int64)
+    margins = np.zeros(n_ranges, dtype=np.float64)
+    n_langs = oov.size
+    for r in range(n_ranges):
+        first = ranges[r, 0]
+        end = ranges[r, 1]
+        # `_evidence_pieces`: the first word and those kept inside a clause, less each "et al"
+        ev = np.empty(max(end - first, 0), dtype=np.int64)
+        n = 0
+        has_al = False
+        for w in range(first, end):
+            if w == first or words[w, 2] != 0:
+                ev[n] = w
+                n += 1
+                a = words[w, 0]
+                if words[w, 1] - a == 2 and low[a] == 97 and low[a + 1] == 108:  # "al"
+                    has_al = True
+        if has_al:
+            i = n - 2
+            while i >= 0:
+                if i + 1 < n:
+                    a = words[ev[i], 0]
+                    b = words[ev[i + 1], 0]
+                    if (
+                        words[ev[i], 1] - a == 2
+                        and low[a] == 101
+                        and low[a + 1] == 116
+                        and words[ev[i + 1], 1] - b == 2
+                        and low[b] == 97
+                        and low[b + 1] == 108
+                    ):
+                        for q in range(i, n - 2):
+                            ev[q] = ev[q + 2]
+                        n -= 2
+                i -= 1
+        if n < min_pieces:
+            continue
+        rows = np.empty(n, dtype=np.int64)
+        listed_main = 0
+        for t in range(n):
+            rows[t] = words[ev[t], 3]
+            if rows[t] != 0 and _lists(rows[t], ptr, langs, main):
+                listed_main += 1
+        if 2 * listed_main >= n:
+            continue  # host text: half its words or more are on the main language's list
+        # the distinct words (a listed word by its row, an unlisted one spelt beyond ASCII by its odd row;
+        # other words count for nothing below), and the spelt ones with their occurrences
+        ids = np.empty(n, dtype=np.int64)
+        n_ids = 0
+        spelt = np.empty(n, dtype=np.int64)
+        counts = np.zeros(n, dtype=np.int64)
+        n_spelt = 0
+        odd_main = 0  # distinct words main lacks a letter of and does not list
+        for t in range(n):
+            w = ev[t]
+            row = rows[t]
+            k = odd_index[w]
+            if k >= 0:
+                again = -1
+                for q in range(n_spelt):
+                    if odd_index[spelt[q]] == k:
+                        again = q
+                        break
+                if again >= 0:
+                    counts[again] += 1
+                else:
+                    spelt[n_spelt] = w
+                    counts[n_spelt] = 1
+                    n_spelt += 1
+                    if odd_rows[k, main] == 2:
+                        odd_main += 1
+            if row == 0 and k < 0:
+                continue
+            seen = False
+            for q in range(n_ids):
+                if (row != 0 and words[ids[q], 3] == row) or (row == 0 and odd_index[ids[q]] == k):
+                    seen = True
+                    break
+            if not seen:
+                ids[n_ids] = w
+                n_ids += 1
+        listed = most_listed(rows, ptr, langs, n_langs, main)
+        if listed + odd_main < 2:
+            continue
+        sub = np.zeros((n_spelt, n_langs), dtype=np.int8)
+        for q in range(n_spelt):
+            sub[q, :] = odd_rows[odd_index[spelt[q]], :]
+        j, best_score, own = best_foreign(
+            rows, ptr, langs, deltas, oov, sub, counts[:n_spelt], odd_weight, by_name, excluded, main
+        )
+        if j < 0:
+            continue
+        # distinct words telling the two apart: two at least, and more than the main language has
+        distinct, word_rows = ids[:n_ids], words[:, 3]
+        for_best = _telling_count(distinct, word_rows, odd_index, odd_rows, ptr, langs, j, main, alphabets[j])
+        if for_best < 2:
+            continue
+        if for_best <= _telling_count(distinct, word_rows, odd_index, odd_rows, ptr, langs, main, j, alphabets[main]):
+            continue
+        margin = best_score - own
+        if margin < min_margin:
+            continue
+        status[r] = 1
+        best_out[r] = j
+        margins[r] = margin
+    return status, best_out, margins
+
+
+@numba.njit(cache=True, nogil=True)
 def _odd_penalties(odd_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """By language: the occurrences of the words odd for it and unlisted (`best_foreign`'s
     `odd_rows` == 2, weighted by `counts`), or -1 when no word is odd for it."""
