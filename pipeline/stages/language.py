@@ -1936,7 +1936,7 @@ class LanguageStage(Stage):
         # clauses one pass per sentence (`_WordJudge`: `_evidence_pieces` and `_judge` per candidate took
         # ~20 µs of Python each); the words' pieces are made only for a sentence found foreign
         judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt) if judged else None
-        verdicts = judge.run([(counts[k][6], counts[k][6] + counts[k][0]) for k in judged]) if judge else []
+        verdicts = judge.run(judge.sentences) if judge else []
         verdict_of = dict(zip(judged, verdicts, strict=True))
         for k, ((s, e, where), (n_words, letters, nonspace, _, bound, _, first)) in enumerate(
             zip(sentences, counts, strict=True)
@@ -3044,28 +3044,24 @@ class _WordJudge:
         self.order = _name_order(script, tuple(main_langs))
         self.min_pieces = max(2, options.same_script_min_words - 1)
         self.min_margin = float(options.langdetect_margin)
+        # the judged sentences' words (first, end)
         ranges = np.array([(counts[k][6], counts[k][6] + counts[k][0]) for k in judged], dtype=np.int64)
-        spelt = language_kernels.non_ascii_words(low_cps, words, ranges.reshape(-1, 2))
-        self.odd_index = np.full(len(words), -1, dtype=np.int64)
-        if len(spelt):
-            ids: dict[str, int] = {}
-            odd_rows = []
-            for i, (a, b) in zip(spelt.tolist(), words[spelt, :2].tolist(), strict=True):
-                w = low[a:b]
-                k = ids.get(w)
-                if k is None:
-                    k = ids[w] = len(odd_rows)
-                    odd_rows.append(_odd_row(w, script))
-                self.odd_index[i] = k
-            self.odd_rows = np.array(odd_rows)
+        self.sentences = ranges.reshape(-1, 2)
+        # each distinct word spelt beyond ASCII once (`_odd_row` is cached, but a Python step per word
+        # occurrence is what the kernel saves)
+        self.odd_index, firsts = language_kernels.non_ascii_words(low_cps, words, self.sentences)
+        if len(firsts):
+            self.odd_rows = np.array([_odd_row(low[a:b], script) for a, b in words[firsts, :2].tolist()])
         else:
             self.odd_rows = _no_odd_rows(script)
 
-    def run(self, ranges: list[tuple[int, int]]) -> list[tuple[str, float] | None]:
+    def run(self, ranges: list[tuple[int, int]] | np.ndarray) -> list[tuple[str, float] | None]:
         """`_judge`'s verdict on the evidence of each run of words (first, end) of `words`."""
         table = self.table
+        if not isinstance(ranges, np.ndarray):
+            ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
         status, best, margins = language_kernels.judge_ranges(
-            self.low_cps, self.words, np.array(ranges, dtype=np.int64).reshape(-1, 2), self.odd_index,
+            self.low_cps, self.words, ranges, self.odd_index,
             self.odd_rows, table.ptr, table.langs, table.deltas, table.oov, _ODD_LETTER, *self.order,
             _alphabet_flags(self.script), self.min_pieces, self.min_margin,
         )  # fmt: skip

@@ -1012,22 +1012,61 @@ def best_foreign(
 
 
 @numba.njit(cache=True, nogil=True)
-def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """The indices of the words (rows (start, end, ...) of `words`, offsets into the lowercase code points
-    `low`) in the ranges (first, end) of `ranges` whose lowercase has a code point beyond ASCII."""
+def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The words (rows (start, end, ...) of `words`, offsets into the lowercase code points `low`) in the
+    ranges (first, end) of `ranges` whose lowercase has a code point beyond ASCII, as the index of each
+    word's text among theirs (-1 for the other words: by row of `words`) and the first word of each text,
+    in order of appearance."""
+    index = np.full(words.shape[0], -1, dtype=np.int64)
     total = 0
     for r in range(ranges.shape[0]):
         total += ranges[r, 1] - ranges[r, 0]
-    out = np.empty(total, dtype=np.int64)
-    n_out = 0
+    firsts = np.empty(total, dtype=np.int64)
+    n_firsts = 0
+    # the texts met, by `fnv1a` key in an open-addressing table (at most half full)
+    size = 16
+    while size < 2 * total:
+        size *= 2
+    keys = np.zeros(size, dtype=np.uint64)
+    slots = np.empty(size, dtype=np.int64)
     for r in range(ranges.shape[0]):
         for w in range(ranges[r, 0], ranges[r, 1]):
-            for k in range(words[w, 0], words[w, 1]):
-                if low[k] >= 128:
-                    out[n_out] = w
-                    n_out += 1
-                    break
-    return out[:n_out]
+            a = words[w, 0]
+            e = words[w, 1]
+            beyond = False
+            key = FNV_OFFSET
+            for k in range(a, e):
+                c = low[k]
+                beyond |= c >= 128
+                key = (key ^ np.uint64(c)) * FNV_PRIME
+            if not beyond or index[w] >= 0:
+                continue
+            if key == 0:
+                key = np.uint64(1)  # 0 marks an empty slot
+            j = np.int64(key & np.uint64(size - 1))
+            found = -1
+            while keys[j] != 0:
+                if keys[j] == key:
+                    f = firsts[slots[j]]
+                    fa = words[f, 0]
+                    if words[f, 1] - fa == e - a:
+                        same = True
+                        for q in range(e - a):
+                            if low[fa + q] != low[a + q]:
+                                same = False
+                                break
+                        if same:
+                            found = slots[j]
+                            break
+                j = (j + 1) & (size - 1)
+            if found < 0:
+                found = n_firsts
+                firsts[n_firsts] = w
+                n_firsts += 1
+                keys[j] = key
+                slots[j] = found
+            index[w] = found
+    return index, firsts[:n_firsts]
 
 
 @numba.njit(cache=True, nogil=True)
