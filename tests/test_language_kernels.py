@@ -3,6 +3,7 @@ text: lingua sentences of many scripts, mixed with URLs and code tokens."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import marshal
@@ -946,16 +947,18 @@ def test_judge_is_the_dict_version():
 
 
 @needs_sentences
-def test_judge_ranges_are_the_evidence_pieces_judged():
+def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged():
     """`judge_ranges` (via `_WordJudge`, what the stage judges candidate sentences and clauses with) gives
     `_decide`'s judging of the runs' `_evidence_pieces` (their count, then `_judge`: the languages and the
     very margins), for sentences, their halves and other runs of words of Latin and Cyrillic languages
     against several main languages (two main languages too), with odd-spelt words (Cyrillic і, ї, є; Latin
-    accents; letters no alphabet has), repeated words, capitalised words inside and "et al"."""
+    accents; letters no alphabet has), repeated words, capitalised words inside and "et al"; and `host_clause`
+    (does a clause of a sentence found foreign tell the main language?) gives `_host_clause`'s answer."""
     import random
 
     rng = random.Random(0)
     stage = lang.LanguageStage()
+    hosts = 0
     extra = [
         "Les résultats de la étude sont dans le livre de Dupont et et al. et ils sont très bons pour nous",
         "der die das der die das und und und oder aber wenn dann sagte Die Katze Über über straße",
@@ -1004,7 +1007,20 @@ def test_judge_ranges_are_the_evidence_pieces_judged():
                 compared += 1
                 foreign += got is not None
                 spelt += got is not None and not "".join(p[2] for p in pieces).isascii()
-    assert compared > 2000 and foreign > 300 and spelt > 100
+            # `host_clause` against `_host_clause`: the sentence's clauses as runs of its words
+            for k in judged:
+                s, e = spans[k]
+                first, n = counts[k][6], counts[k][0]
+                pieces = judge.pieces(first, n)
+                clauses = lang._clauses(text, s, e)
+                starts, ends = [p[0] for p in pieces], [p[1] for p in pieces]
+                clause_runs = [(bisect.bisect_left(starts, cs), bisect.bisect_right(ends, ce)) for cs, ce in clauses]
+                clause_runs = [(first + a, first + b) for a, b in clause_runs if a < b]
+                for other in {*codes[:4], codes[-1]} - {main}:
+                    want = stage._host_clause(pieces, clauses, main, other)
+                    assert judge.host_clause(clause_runs, main, other) == want, (text[s:e], main, other)
+                    hosts += want
+    assert compared > 2000 and foreign > 300 and spelt > 100 and hosts > 200
 
 
 def test_best_two_and_runner_up_are_the_sorted_ones():

@@ -1987,18 +1987,18 @@ class LanguageStage(Stage):
             if clauses is None:
                 clauses = _clauses(text, s, e)
             verdict = self._confirm(verdict_of[k], main_langs, text[s:e])
+            # a clause's words are a run of the sentence's: those from its start to its end (the words'
+            # starts and ends where the kernel found them)
+            bounds = None
             if verdict is not None:
-                # the words where the kernel found them, lowercased from the lowercase text (the
-                # kernel leaves sentences where a word alone lowers otherwise)
-                pieces = judge.pieces(first, n_words)
-                if not self._host_clause(pieces, clauses, main, verdict):
-                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                bounds = word_rows[first : first + n_words, :2].T.tolist()
+                spans = [(bisect.bisect_left(bounds[0], cs), bisect.bisect_right(bounds[1], ce)) for cs, ce in clauses]
+                if not judge.host_clause([(first + lo, first + hi) for lo, hi in spans if lo < hi], main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else bounds[1][-1]
                     found.append((s, end, verdict))
                     continue
-            # clauses: split the sentence at commas, brackets, quotes and dashes; a clause's words are a run
-            # of the sentence's (those from its start to its end)
+            # clauses: split the sentence at commas, brackets, quotes and dashes
             runs = []
-            bounds = None
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
@@ -3075,6 +3075,17 @@ class _WordJudge:
             (names[j], m) if ok else None
             for ok, j, m in zip(status.tolist(), best.tolist(), margins.tolist(), strict=True)
         ]
+
+    def host_clause(self, ranges: list[tuple[int, int]], main: str, lang: str) -> bool:
+        """`LanguageStage._host_clause` of a sentence judged `lang` whose clauses' words are the runs (first,
+        end) of `words` (`language_kernels.host_clause`)."""
+        if not ranges:
+            return False
+        position = _score_positions(self.script)
+        return language_kernels.host_clause(
+            self.low_cps, self.words, np.array(ranges, dtype=np.int64), self.odd_index, self.odd_rows,
+            self.table.ptr, self.table.langs, position[main], position[lang], _alphabet_flags(self.script),
+        )  # fmt: skip
 
     def pieces(self, first: int, n_words: int) -> list[_Piece]:
         """The pieces (start, end, lowercase, kept inside a clause, profile row) of words first:first + n_words."""

@@ -1109,6 +1109,94 @@ def _telling_count(
 
 
 @numba.njit(cache=True, nogil=True)
+def _evidence(low: np.ndarray, words: np.ndarray, first: int, end: int, ev: np.ndarray) -> int:
+    """The stage's `_evidence_pieces` of the words first:end of `words` (rows: start, end, kept inside a
+    clause, ...; offsets into the lowercase code points `low`): the first word and those kept, less each
+    "et al", as indices into `words` written to `ev`; returns how many."""
+    n = 0
+    has_al = False
+    for w in range(first, end):
+        if w == first or words[w, 2] != 0:
+            ev[n] = w
+            n += 1
+            a = words[w, 0]
+            if words[w, 1] - a == 2 and low[a] == 97 and low[a + 1] == 108:  # "al"
+                has_al = True
+    if has_al:
+        i = n - 2
+        while i >= 0:
+            if i + 1 < n:
+                a = words[ev[i], 0]
+                b = words[ev[i + 1], 0]
+                if (
+                    words[ev[i], 1] - a == 2
+                    and low[a] == 101
+                    and low[a + 1] == 116
+                    and words[ev[i + 1], 1] - b == 2
+                    and low[b] == 97
+                    and low[b + 1] == 108
+                ):
+                    for q in range(i, n - 2):
+                        ev[q] = ev[q + 2]
+                    n -= 2
+            i -= 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _distinct(words: np.ndarray, ev: np.ndarray, odd_index: np.ndarray, ids: np.ndarray) -> int:
+    """The distinct words of `ev` (indices into `words`, whose column 3 is the profile row) that a telling
+    count can count, written to `ids`: a listed word by its row, an unlisted one spelt beyond ASCII by its
+    `odd_index` (an unlisted ASCII word counts for nothing); returns how many."""
+    n_ids = 0
+    for t in range(ev.size):
+        w = ev[t]
+        row = words[w, 3]
+        k = odd_index[w]
+        if row == 0 and k < 0:
+            continue
+        seen = False
+        for q in range(n_ids):
+            if (row != 0 and words[ids[q], 3] == row) or (row == 0 and odd_index[ids[q]] == k):
+                seen = True
+                break
+        if not seen:
+            ids[n_ids] = w
+            n_ids += 1
+    return n_ids
+
+
+@numba.njit(cache=True, nogil=True)
+def host_clause(
+    low: np.ndarray,
+    words: np.ndarray,
+    ranges: np.ndarray,
+    odd_index: np.ndarray,
+    odd_rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    main: int,
+    lang: int,
+    alphabets: np.ndarray,
+) -> bool:
+    """The stage's `_host_clause`: does the evidence (`_evidence`) of a run of words ranges[r, 0]:ranges[r, 1]
+    (a clause of a sentence judged language `lang`) tell `main` from `lang` by one word or more, and by more
+    than it tells `lang` from `main` (`_telling_count`; `judge_ranges` names the arguments)."""
+    rows = words[:, 3]
+    for r in range(ranges.shape[0]):
+        ev = np.empty(max(ranges[r, 1] - ranges[r, 0], 0), dtype=np.int64)
+        n = _evidence(low, words, ranges[r, 0], ranges[r, 1], ev)
+        ids = np.empty(n, dtype=np.int64)
+        n_ids = _distinct(words, ev[:n], odd_index, ids)
+        for_main = _telling_count(ids[:n_ids], rows, odd_index, odd_rows, ptr, langs, main, lang, alphabets[main])
+        if for_main >= 1 and for_main > _telling_count(
+            ids[:n_ids], rows, odd_index, odd_rows, ptr, langs, lang, main, alphabets[lang]
+        ):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
 def judge_ranges(
     low: np.ndarray,
     words: np.ndarray,
@@ -1143,35 +1231,8 @@ def judge_ranges(
     for r in range(n_ranges):
         first = ranges[r, 0]
         end = ranges[r, 1]
-        # `_evidence_pieces`: the first word and those kept inside a clause, less each "et al"
         ev = np.empty(max(end - first, 0), dtype=np.int64)
-        n = 0
-        has_al = False
-        for w in range(first, end):
-            if w == first or words[w, 2] != 0:
-                ev[n] = w
-                n += 1
-                a = words[w, 0]
-                if words[w, 1] - a == 2 and low[a] == 97 and low[a + 1] == 108:  # "al"
-                    has_al = True
-        if has_al:
-            i = n - 2
-            while i >= 0:
-                if i + 1 < n:
-                    a = words[ev[i], 0]
-                    b = words[ev[i + 1], 0]
-                    if (
-                        words[ev[i], 1] - a == 2
-                        and low[a] == 101
-                        and low[a + 1] == 116
-                        and words[ev[i + 1], 1] - b == 2
-                        and low[b] == 97
-                        and low[b + 1] == 108
-                    ):
-                        for q in range(i, n - 2):
-                            ev[q] = ev[q + 2]
-                        n -= 2
-                i -= 1
+        n = _evidence(low, words, first, end, ev)
         if n < min_pieces:
             continue
         rows = np.empty(n, dtype=np.int64)
@@ -1185,39 +1246,28 @@ def judge_ranges(
         # the distinct words (a listed word by its row, an unlisted one spelt beyond ASCII by its odd row;
         # other words count for nothing below), and the spelt ones with their occurrences
         ids = np.empty(n, dtype=np.int64)
-        n_ids = 0
+        n_ids = _distinct(words, ev[:n], odd_index, ids)
         spelt = np.empty(n, dtype=np.int64)
         counts = np.zeros(n, dtype=np.int64)
         n_spelt = 0
         odd_main = 0  # distinct words main lacks a letter of and does not list
         for t in range(n):
-            w = ev[t]
-            row = rows[t]
-            k = odd_index[w]
-            if k >= 0:
-                again = -1
-                for q in range(n_spelt):
-                    if odd_index[spelt[q]] == k:
-                        again = q
-                        break
-                if again >= 0:
-                    counts[again] += 1
-                else:
-                    spelt[n_spelt] = w
-                    counts[n_spelt] = 1
-                    n_spelt += 1
-                    if odd_rows[k, main] == 2:
-                        odd_main += 1
-            if row == 0 and k < 0:
+            k = odd_index[ev[t]]
+            if k < 0:
                 continue
-            seen = False
-            for q in range(n_ids):
-                if (row != 0 and words[ids[q], 3] == row) or (row == 0 and odd_index[ids[q]] == k):
-                    seen = True
+            again = -1
+            for q in range(n_spelt):
+                if odd_index[spelt[q]] == k:
+                    again = q
                     break
-            if not seen:
-                ids[n_ids] = w
-                n_ids += 1
+            if again >= 0:
+                counts[again] += 1
+            else:
+                spelt[n_spelt] = ev[t]
+                counts[n_spelt] = 1
+                n_spelt += 1
+                if odd_rows[k, main] == 2:
+                    odd_main += 1
         listed = most_listed(rows, ptr, langs, n_langs, main)
         if listed + odd_main < 2:
             continue
