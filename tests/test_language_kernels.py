@@ -677,17 +677,23 @@ def test_langdetect_profiles_saved_compactly_are_langdetects_own(tmp_path):
 @needs_sentences
 def test_ngram_ids_are_langdetects_extracted_ngrams():
     """`_ngram_ids` against ``Detector._extract_ngrams`` on lingua text of every language (capitals,
-    CJK, Vietnamese marks, Arabic, digits and punctuation between words)."""
+    CJK, Vietnamese marks, Arabic, digits and punctuation between words, characters beyond U+FFFF); the
+    normalisation by a table of the code points met (`_table_ngram_ids`) is str.translate's."""
     reference, factory = lang._reference_factory(), lang._factory()
-    checked = 0
+    checked = by_table = 0
+    lang._NORMALIZED_TABLE[:] = kernels.NOT_NORMALIZED  # (code points met for the first time, too)
     for path in sorted(SENTENCES.glob("*.txt")):
         lines = path.read_text(encoding="utf-8").splitlines()[:6]
-        for text in [*lines, " ".join(lines).upper(), "ÉCOLE de l'ÉTÉ, ABC-def  x  Y z 1999 ǅemal"]:
+        extra = ["ÉCOLE de l'ÉTÉ, ABC-def  x  Y z 1999 ǅemal", "𝔘𝔫𝔦 😀 abc Дом " + lines[0]]
+        for text in [*lines, " ".join(lines).upper(), *extra]:
             detector = factory.create()
             detector.append(text)
             detector.cleaning_text()
             rows = lang._ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
             ids = lang._ngram_ids(detector.text, rows)
+            by_translate = lang._compiled_ngram_ids(detector.text.translate(lang._NORMALIZED), rows)
+            assert np.array_equal(ids, by_translate), text
+            by_table += lang._table_ngram_ids(detector.text, rows) is not None
             names = {row: gram for gram, row in rows.gram_rows().items()}
             got = [names[row] for row in ids]
             expected = reference.create()
@@ -698,7 +704,7 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             for row in set(ids.tolist() if isinstance(ids, np.ndarray) else ids):
                 assert rows.matrix[row].tolist() == reference.word_lang_prob_map[names[row]], names[row]
             checked += len(got)
-    assert checked > 100_000
+    assert checked > 100_000 and by_table > 500
 
 
 @needs_sentences

@@ -608,7 +608,8 @@ def _ngram_ids(text: str, rows: _NgramRows) -> list[int] | np.ndarray:
     taken while two capitals in a row) and the same 1-, 2- and 3-grams; compiled for the stage's
     `_ProfileMap` (`language_kernels.ngram_grams`: the Python loop took ~40 % of a call)."""
     if rows.grams is not None:
-        return _compiled_ngram_ids(text.translate(_NORMALIZED), rows)
+        ids = _table_ngram_ids(text, rows)
+        return ids if ids is not None else _compiled_ngram_ids(text.translate(_NORMALIZED), rows)
     index, known = rows.index, rows.probs
     out: list[int] = []
     grams, capital = " ", False
@@ -637,6 +638,38 @@ def _ngram_ids(text: str, rows: _NgramRows) -> list[int] | np.ndarray:
                 elif w in known:
                     out.append(rows.add(w))
     return out
+
+
+# `_NORMALIZED` by code point below U+10000 for `language_kernels.normalized_ngram_rows`, filled as code points
+# are met (NOT_NORMALIZED: not yet, or normalised beyond the table)
+_NORMALIZED_TABLE = np.full(0x10000, language_kernels.NOT_NORMALIZED, dtype=np.uint32)
+
+
+def _table_ngram_ids(text: str, rows: _NgramRows) -> np.ndarray | None:
+    """`_compiled_ngram_ids` of the text normalised, in one compiled pass over its code points that normalises
+    them by `_NORMALIZED_TABLE` (str.translate, the upper-case test and the rows by numpy took ~15 µs a call);
+    None for a text with a code point beyond the table (left to `_compiled_ngram_ids`)."""
+    assert rows.grams is not None and rows.by_gram is not None
+    cps = code_points(text)
+    ok, grams, ids = language_kernels.normalized_ngram_rows(
+        cps, _NORMALIZED_TABLE, _upper_table(), *rows.grams, rows.by_gram
+    )
+    if not ok:
+        if not len(cps) or int(cps.max()) >= len(_NORMALIZED_TABLE):
+            return None
+        for c in np.unique(cps[_NORMALIZED_TABLE[cps] == language_kernels.NOT_NORMALIZED]).tolist():
+            normalized = ord(_NORMALIZED[c])
+            if normalized >= len(_NORMALIZED_TABLE):
+                return None  # (langdetect normalises no code point so: kept apart all the same)
+            _NORMALIZED_TABLE[c] = normalized
+        ok, grams, ids = language_kernels.normalized_ngram_rows(
+            cps, _NORMALIZED_TABLE, _upper_table(), *rows.grams, rows.by_gram
+        )
+        assert ok
+    if not ids.all():  # n-grams met for the first time: rows added in order of appearance, as there
+        rows.add_grams(grams[ids == 0])
+        ids = rows.by_gram[grams]
+    return ids
 
 
 def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:

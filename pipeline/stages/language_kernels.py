@@ -723,6 +723,34 @@ def ngram_grams(cps: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.nd
     return out[:n_out]
 
 
+# `normalized_ngram_rows`' mark of a code point whose langdetect normalisation is not known yet (or not
+# below U+10000)
+NOT_NORMALIZED = 0xFFFFFFFF
+
+
+@numba.njit(cache=True, nogil=True)
+def normalized_ngram_rows(
+    cps: np.ndarray, norm: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.ndarray, by_gram: np.ndarray
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """`ngram_grams` of a text's code points normalised by `norm` (langdetect's ``NGram.normalize`` by code
+    point below U+10000, NOT_NORMALIZED where it is not known: then False and nothing else; `upper`:
+    ``str.isupper`` by code point below U+10000), and each n-gram's row (`by_gram`, 0: none yet)."""
+    n = cps.size
+    normed = np.empty(n, dtype=np.uint32)
+    ups = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        c = cps[i]
+        if c >= norm.size or norm[c] == NOT_NORMALIZED:
+            return False, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        normed[i] = norm[c]
+        ups[i] = upper[normed[i]]
+    grams = ngram_grams(normed, ups, keys, ids)
+    rows = np.empty(grams.size, dtype=np.int64)
+    for t in range(grams.size):
+        rows[t] = by_gram[grams[t]]
+    return True, grams, rows
+
+
 @numba.njit(cache=True, nogil=True)
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
