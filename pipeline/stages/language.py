@@ -581,9 +581,14 @@ def _append(detector, text: str) -> None:
     instead of its step per character."""
     from langdetect.utils.ngram import NGram
 
-    text = detector.URL_RE.sub(" ", text)
-    text = detector.MAIL_RE.sub(" ", text)
-    text = NGram.normalize_vi(text)
+    # each regex only where its match can be: a URL holds "://", an address "@", and a Vietnamese mark
+    # (U+0300..U+0323) is beyond ASCII (three regex scans of a ~400-1000 character text took ~5 µs)
+    if "://" in text:
+        text = detector.URL_RE.sub(" ", text)
+    if "@" in text:
+        text = detector.MAIL_RE.sub(" ", text)
+    if not text.isascii():
+        text = NGram.normalize_vi(text)
     detector.text += _LD_SPACES_RE.sub(" ", text[: detector.max_text_length])
 
 
