@@ -1963,11 +1963,19 @@ class LanguageStage(Stage):
         # the clauses of the sentences the loop below judges (the kernel's, past its three tests), in one
         # compiled pass (`_clauses`' regex per sentence took ~5 µs each); the others' as they come
         clauses_of: list[list[tuple[int, int]] | None] = [None] * len(sentences)
-        judged = [
-            k
-            for k, (n_words, letters, nonspace, _, bound, _, _) in enumerate(counts)
-            if n_words >= max(0, opt.same_script_min_words) and letters >= 0.7 * nonspace and bound >= 2
-        ]
+        # the sentences the loop below reads: those the kernel leaves, and its candidates (enough words,
+        # `_code_like`'s letters) that may be judged (`_may_tell`'s bound); its candidates counted at once
+        todo, judged, candidates = [], [], 0
+        for k, (n_words, letters, nonspace, _, bound, _, _) in enumerate(counts):
+            if n_words < 0:
+                todo.append(k)
+            elif n_words >= opt.same_script_min_words and letters >= 0.7 * nonspace:
+                candidates += 1
+                if bound >= 2:
+                    todo.append(k)
+                    judged.append(k)
+        if candidates:
+            self.stat_update("same-script-candidates", candidates)
         if judged and cps is not None:
             for k, spans in zip(judged, _clause_lists(cps, [sentences[k][:2] for k in judged]), strict=True):
                 clauses_of[k] = spans
@@ -1977,9 +1985,9 @@ class LanguageStage(Stage):
         judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt) if judged else None
         verdicts = judge.run(judge.sentences) if judge else []
         verdict_of = dict(zip(judged, verdicts, strict=True))
-        for k, ((s, e, where), (n_words, letters, nonspace, _, bound, _, first)) in enumerate(
-            zip(sentences, counts, strict=True)
-        ):
+        for k in todo:
+            s, e, where = sentences[k]
+            n_words, _, _, _, _, _, first = counts[k]
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
                 if len(sentence_words) < opt.same_script_min_words:
@@ -2013,13 +2021,6 @@ class LanguageStage(Stage):
                     if verdict is not None:
                         found.append((*_clause_span(text, fs, fe), verdict))
                 continue
-            if n_words < opt.same_script_min_words:
-                continue
-            if letters < 0.7 * nonspace:
-                continue  # `_code_like`
-            self.stat_update("same-script-candidates")
-            if bound < 2:
-                continue  # `_may_tell`
             assert judge is not None
             clauses = clauses_of[k]
             if clauses is None:
