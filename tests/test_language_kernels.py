@@ -953,14 +953,18 @@ def test_judge_is_the_dict_version():
 
 
 @needs_sentences
-def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged():
+@pytest.mark.parametrize("kept", [1 << 16, 300])
+def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged(kept, monkeypatch):
     """`judge_ranges` (via `_WordJudge`, what the stage judges candidate sentences and clauses with) gives
     `_decide`'s judging of the runs' `_evidence_pieces` (their count, then `_judge`: the languages and the
     very margins), for sentences, their halves and other runs of words of Latin and Cyrillic languages
     against several main languages (two main languages too), with odd-spelt words (Cyrillic і, ї, є; Latin
     accents; letters no alphabet has), repeated words, capitalised words inside and "et al"; and `host_clause`
-    (does a clause of a sentence found foreign tell the main language?) gives `_host_clause`'s answer."""
+    (does a clause of a sentence found foreign tell the main language?) gives `_host_clause`'s answer; also
+    when the words' odd-letter rows (`_OddRows`) are started again between the look-ups (`kept` words)."""
     import random
+
+    monkeypatch.setattr(lang, "_ODD_ROWS_MAX", kept)
 
     rng = random.Random(0)
     stage = lang.LanguageStage()
@@ -987,6 +991,7 @@ def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged():
             spans.append((pos, pos + len(line)))
             pos += len(line) + 1
         table = lang._score_table(script)
+        odd = lang._OddRows(script)  # (kept over the main languages, as a stage keeps it over its documents)
         for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [codes[-1]]):
             main = main_langs[0]
             counts, words = kernels.sentence_words(
@@ -997,7 +1002,7 @@ def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged():
             )  # fmt: skip
             counts = list(map(tuple, counts.tolist()))
             judged = [k for k, c in enumerate(counts) if c[0] > 0]
-            judge = lang._WordJudge(low, low_cps, words, counts, judged, main_langs, script, stage.options)
+            judge = lang._WordJudge(low, low_cps, words, counts, judged, main_langs, script, stage.options, odd)
             runs = []
             for k in judged:
                 first, n = counts[k][6], counts[k][0]

@@ -1002,6 +1002,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
+        self._odd_rows: dict[str, _OddRows] = {}  # by script: the words `_WordJudge` looked up
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1982,7 +1983,12 @@ class LanguageStage(Stage):
         # `_decide`'s judging (up to langdetect) of those sentences in one compiled pass, and of their
         # clauses one pass per sentence (`_WordJudge`: `_evidence_pieces` and `_judge` per candidate took
         # ~20 µs of Python each); the words' pieces are made only for a sentence found foreign
-        judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt) if judged else None
+        judge = None
+        if judged:
+            odd_rows = self._odd_rows.get(script)
+            if odd_rows is None:
+                odd_rows = self._odd_rows[script] = _OddRows(script)
+            judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt, odd_rows)
         verdicts = judge.run(judge.sentences) if judge else []
         verdict_of = dict(zip(judged, verdicts, strict=True))
         for k in todo:
@@ -3082,6 +3088,7 @@ class _WordJudge:
         main_langs: list[str],
         script: str,
         options: LanguageStage.Options,
+        odd_rows: _OddRows,
     ) -> None:
         self.low, self.low_cps, self.words, self.script = low, low_cps, words, script
         self.table = _score_table(script)
@@ -3093,11 +3100,15 @@ class _WordJudge:
         self.sentences = ranges.reshape(-1, 2)
         # each distinct word spelt beyond ASCII once (`_odd_row` is cached, but a Python step per word
         # occurrence is what the kernel saves)
-        self.odd_index, firsts = language_kernels.non_ascii_words(low_cps, words, self.sentences)
+        local, firsts = language_kernels.non_ascii_words(low_cps, words, self.sentences)
         if len(firsts):
-            self.odd_rows = np.array([_odd_row(low[a:b], script) for a, b in words[firsts, :2].tolist()])
+            # the words' rows of the script's `_OddRows` (a matrix built up over the documents): a row per word
+            # looked up in a dict, not a matrix made of cached rows per document
+            ids = odd_rows.ids([low[a:b] for a, b in words[firsts, :2].tolist()])
+            self.odd_index = np.append(ids, -1)[local]  # (-1, a word in ASCII, picks the -1)
+            self.odd_rows = odd_rows.matrix
         else:
-            self.odd_rows = _no_odd_rows(script)
+            self.odd_index, self.odd_rows = local, _no_odd_rows(script)
 
     def run(self, ranges: list[tuple[int, int]] | np.ndarray) -> list[tuple[str, float] | None]:
         """`_judge`'s verdict on the evidence of each run of words (first, end) of `words`."""
@@ -3130,6 +3141,36 @@ class _WordJudge:
         """The pieces (start, end, lowercase, kept inside a clause, profile row) of words first:first + n_words."""
         low = self.low
         return [(a, b, low[a:b], kept, row) for a, b, kept, row in self.words[first : first + n_words].tolist()]
+
+
+class _OddRows:
+    """The `_odd_row`s of the words spelt beyond ASCII that a stage judged in one script, as the rows of one
+    matrix, each word's row found by a dict (`ids`). Started again past `_ODD_ROWS_MAX` words, between two
+    documents' look-ups (a document's words keep their rows)."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.row: dict[str, int] = {}
+        self.matrix = np.zeros((256, len(_score_table(script).names)), dtype=np.int8)
+
+    def ids(self, words: list[str]) -> np.ndarray:
+        """The rows of the (distinct) words, added as they are met."""
+        row = self.row
+        if len(row) + len(words) > _ODD_ROWS_MAX:
+            row.clear()
+        out = []
+        for w in words:
+            k = row.get(w)
+            if k is None:
+                k = row[w] = len(row)
+                if k == len(self.matrix):
+                    self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+                self.matrix[k] = _odd_row(w, self.script)
+            out.append(k)
+        return np.array(out, dtype=np.int64)
+
+
+_ODD_ROWS_MAX = 1 << 16  # words whose odd-letter rows a stage keeps (~48 bytes each, and the dict's entry)
 
 
 @lru_cache(maxsize=32)
