@@ -1003,6 +1003,7 @@ class LanguageStage(Stage):
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
         self._odd_rows: dict[str, _OddRows] = {}  # by script: the words `_WordJudge` looked up
+        self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple]] = {}  # `_hit_tables`
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1842,11 +1843,8 @@ class LanguageStage(Stage):
             return _two_words(hits, taken), None
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
-        odd = _odd_table(main, script)
-        rows = language_kernels.line_hits(
-            low_cps, *_foreign_keys(script, _score_positions(script)[main]), odd, self._shortest_line(),
-            language_kernels.SPACES,
-        )  # fmt: skip
+        line_args, hit_args = self._hit_tables(main, script)
+        rows = language_kernels.line_hits(low_cps, *line_args)
         if not len(rows):
             return [], None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
@@ -1854,12 +1852,7 @@ class LanguageStage(Stage):
         # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
         cps = code_points(text) if text_cps is None else text_cps
         found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
-        table = _score_table(script)
-        ok, kept, two = language_kernels.sentence_hits(
-            cps, low_cps, rows, which, len(found), _case_table(), _alpha_table(), _letter_or_digit_table(),
-            _CLAUSE_MARK_TABLE, language_kernels.SPACES, *_word_rows(script), _frequent_rows(script),
-            table.ptr, table.langs, _score_positions(script)[main], odd, found,
-        )  # fmt: skip
+        ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
         if not ok:
             return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
         out = []
@@ -1869,6 +1862,20 @@ class LanguageStage(Stage):
                 if not taken.overlaps(s, e):
                     out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in hits[first:end]]))
         return out, cps
+
+    def _hit_tables(self, main: str, script: str) -> tuple[tuple, tuple]:
+        """The tables `line_hits` and `sentence_hits` read for main language `main` (after the text), kept by
+        main language: a dozen cached look-ups per document otherwise."""
+        found = self._hit_table_args.get((main, script))
+        if found is None:
+            odd, table, position = _odd_table(main, script), _score_table(script), _score_positions(script)[main]
+            line_args = (*_foreign_keys(script, position), odd, self._shortest_line(), language_kernels.SPACES)
+            hit_args = (
+                _case_table(), _alpha_table(), _letter_or_digit_table(), _CLAUSE_MARK_TABLE, language_kernels.SPACES,
+                *_word_rows(script), _frequent_rows(script), table.ptr, table.langs, position, odd,
+            )  # fmt: skip
+            found = self._hit_table_args[(main, script)] = (line_args, hit_args)
+        return found
 
     def _hits_in_python(
         self,
