@@ -1061,14 +1061,14 @@ def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> t
         for w in range(ranges[r, 0], ranges[r, 1]):
             a = words[w, 0]
             e = words[w, 1]
-            beyond = False
+            beyond = np.uint32(0)
+            for k in range(a, e):
+                beyond |= low[k]
+            if beyond < 128 or index[w] >= 0:
+                continue
             key = FNV_OFFSET
             for k in range(a, e):
-                c = low[k]
-                beyond |= c >= 128
-                key = (key ^ np.uint64(c)) * FNV_PRIME
-            if not beyond or index[w] >= 0:
-                continue
+                key = (key ^ np.uint64(low[k])) * FNV_PRIME
             if key == 0:
                 key = np.uint64(1)  # 0 marks an empty slot
             j = np.int64(key & np.uint64(size - 1))
@@ -1256,14 +1256,22 @@ def judge_ranges(
     best_out = np.full(n_ranges, -1, dtype=np.int64)
     margins = np.zeros(n_ranges, dtype=np.float64)
     n_langs = oov.size
+    longest = 0
+    for r in range(n_ranges):
+        longest = max(longest, ranges[r, 1] - ranges[r, 0])
+    # (buffers for the longest run, sliced per run: a few arrays per run took ~10 % of the pass)
+    ev = np.empty(longest, dtype=np.int64)
+    row_buf = np.empty(longest, dtype=np.int64)
+    id_buf = np.empty(longest, dtype=np.int64)
+    spelt = np.empty(longest, dtype=np.int64)
+    count_buf = np.empty(longest, dtype=np.int64)
     for r in range(n_ranges):
         first = ranges[r, 0]
         end = ranges[r, 1]
-        ev = np.empty(max(end - first, 0), dtype=np.int64)
         n = _evidence(low, words, first, end, ev)
         if n < min_pieces:
             continue
-        rows = np.empty(n, dtype=np.int64)
+        rows = row_buf[:n]
         listed_main = 0
         for t in range(n):
             rows[t] = words[ev[t], 3]
@@ -1273,10 +1281,10 @@ def judge_ranges(
             continue  # host text: half its words or more are on the main language's list
         # the distinct words (a listed word by its row, an unlisted one spelt beyond ASCII by its odd row;
         # other words count for nothing below), and the spelt ones with their occurrences
-        ids = np.empty(n, dtype=np.int64)
+        ids = id_buf[:n]
         n_ids = _distinct(words, ev[:n], odd_index, ids)
-        spelt = np.empty(n, dtype=np.int64)
-        counts = np.zeros(n, dtype=np.int64)
+        counts = count_buf[:n]
+        counts[:] = 0
         n_spelt = 0
         odd_main = 0  # distinct words main lacks a letter of and does not list
         for t in range(n):
