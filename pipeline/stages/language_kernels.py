@@ -1479,13 +1479,18 @@ def _bounds_rows(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _word_row(
-    cps: np.ndarray, s: int, e: int, keys: np.ndarray, rows: np.ndarray, words: np.ndarray, starts: np.ndarray
+def _keyed_row(
+    key: np.uint64,
+    cps: np.ndarray,
+    s: int,
+    e: int,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
 ) -> int:
-    """The row of the word cps[s:e] in a `word_rows_table` (0: none): a slot with its key, confirmed by the
-    text. (Inlined: a call per word took ~3x as long.)"""
+    """`_word_row` of the word cps[s:e] whose `fnv1a` key is `key` (hashed by the caller's own pass)."""
     mask = keys.size - 1
-    key = fnv1a(cps, s, e)
     j = np.int64(key & np.uint64(mask))
     found = 0
     while keys[j] != 0:
@@ -1503,6 +1508,15 @@ def _word_row(
                     break
         j = (j + 1) & mask
     return found
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _word_row(
+    cps: np.ndarray, s: int, e: int, keys: np.ndarray, rows: np.ndarray, words: np.ndarray, starts: np.ndarray
+) -> int:
+    """The row of the word cps[s:e] in a `word_rows_table` (0: none): a slot with its key, confirmed by the
+    text. (Inlined: a call per word took ~3x as long.)"""
+    return _keyed_row(fnv1a(cps, s, e), cps, s, e, keys, rows, words, starts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1869,6 +1883,8 @@ def sentence_words(
     for r in range(spans.shape[0]):
         total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
     all_words = np.empty((total, 4), dtype=np.int64)
+    found_buf = np.empty(64, dtype=np.int64)
+    odd_buf = np.empty((64, 2), dtype=np.int64)
     n_all = 0
     for r in range(spans.shape[0]):
         s = spans[r, 0]
@@ -1885,8 +1901,12 @@ def sentence_words(
         if python:
             out[r, :] = -1
             continue
-        found = np.empty((e - s + 1) // 2 + 1, dtype=np.int64)
-        odd_words = np.empty(((e - s + 1) // 2 + 1, 2), dtype=np.int64)  # spans of distinct such words
+        need = (e - s + 1) // 2 + 1
+        if need > found_buf.size:  # (buffers grown for the longest sentence, not two arrays per sentence)
+            found_buf = np.empty(2 * need, dtype=np.int64)
+            odd_buf = np.empty((2 * need, 2), dtype=np.int64)
+        found = found_buf
+        odd_words = odd_buf  # spans of distinct such words
         n_odd = 0
         n_words = 0
         letters = 0
@@ -1905,24 +1925,26 @@ def sentence_words(
                 while i < e and word_chars[cps[i]]:
                     i += 1
             letters += i - a
-            # str.islower: no upper- or titlecase letter and a lowercase one; str.isupper of the first
+            # str.islower: no upper- or titlecase letter and a lowercase one; str.isupper of the first;
+            # and the lowercase word's code points or-ed (ASCII?) and `fnv1a` key: one pass over the word
             lower = False
             blocked = False
+            beyond = np.uint32(0)
+            key = FNV_OFFSET
             for k in range(a, i):
                 flags = cases[cps[k]]
                 blocked |= (flags & CASE_BLOCKS) != 0
                 lower |= (flags & CASE_LOWER) != 0
+                beyond |= low[k]
+                key = (key ^ np.uint64(low[k])) * FNV_PRIME
             all_words[n_all, 0] = a
             all_words[n_all, 1] = i
             all_words[n_all, 2] = (lower and not blocked) or (cases[cps[a]] & CASE_UPPER) == 0
             n_all += 1
-            word_ascii = True
-            for k in range(a, i):
-                if low[k] >= 128:
-                    word_ascii = False
+            word_ascii = beyond < 128
             if not word_ascii:
                 ascii = 0
-            row = _word_row(low, a, i, keys, rows, words, starts)  # the lowercase word's row
+            row = _keyed_row(key, low, a, i, keys, rows, words, starts)  # the lowercase word's row
             all_words[n_all - 1, 3] = row
             found[n_words] = row
             n_words += 1
