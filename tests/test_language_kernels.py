@@ -3,6 +3,7 @@ text: lingua sentences of many scripts, mixed with URLs and code tokens."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import marshal
@@ -676,17 +677,23 @@ def test_langdetect_profiles_saved_compactly_are_langdetects_own(tmp_path):
 @needs_sentences
 def test_ngram_ids_are_langdetects_extracted_ngrams():
     """`_ngram_ids` against ``Detector._extract_ngrams`` on lingua text of every language (capitals,
-    CJK, Vietnamese marks, Arabic, digits and punctuation between words)."""
+    CJK, Vietnamese marks, Arabic, digits and punctuation between words, characters beyond U+FFFF); the
+    normalisation by a table of the code points met (`_table_ngram_ids`) is str.translate's."""
     reference, factory = lang._reference_factory(), lang._factory()
-    checked = 0
+    checked = by_table = 0
+    lang._NORMALIZED_TABLE[:] = kernels.NOT_NORMALIZED  # (code points met for the first time, too)
     for path in sorted(SENTENCES.glob("*.txt")):
         lines = path.read_text(encoding="utf-8").splitlines()[:6]
-        for text in [*lines, " ".join(lines).upper(), "ÉCOLE de l'ÉTÉ, ABC-def  x  Y z 1999 ǅemal"]:
+        extra = ["ÉCOLE de l'ÉTÉ, ABC-def  x  Y z 1999 ǅemal", "𝔘𝔫𝔦 😀 abc Дом " + lines[0]]
+        for text in [*lines, " ".join(lines).upper(), *extra]:
             detector = factory.create()
             detector.append(text)
             detector.cleaning_text()
             rows = lang._ngram_rows(detector.word_lang_prob_map, len(detector.langlist))
             ids = lang._ngram_ids(detector.text, rows)
+            by_translate = lang._compiled_ngram_ids(detector.text.translate(lang._NORMALIZED), rows)
+            assert np.array_equal(ids, by_translate), text
+            by_table += lang._table_ngram_ids(detector.text, rows) is not None
             names = {row: gram for gram, row in rows.gram_rows().items()}
             got = [names[row] for row in ids]
             expected = reference.create()
@@ -697,7 +704,7 @@ def test_ngram_ids_are_langdetects_extracted_ngrams():
             for row in set(ids.tolist() if isinstance(ids, np.ndarray) else ids):
                 assert rows.matrix[row].tolist() == reference.word_lang_prob_map[names[row]], names[row]
             checked += len(got)
-    assert checked > 100_000
+    assert checked > 100_000 and by_table > 500
 
 
 @needs_sentences
@@ -943,6 +950,88 @@ def test_judge_is_the_dict_version():
                         judged += got is not None
     assert judged > 100
     assert telling > 1000
+
+
+@needs_sentences
+@pytest.mark.parametrize("kept", [1 << 16, 300])
+def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged(kept, monkeypatch):
+    """`judge_ranges` (via `_WordJudge`, what the stage judges candidate sentences and clauses with) gives
+    `_decide`'s judging of the runs' `_evidence_pieces` (their count, then `_judge`: the languages and the
+    very margins), for sentences, their halves and other runs of words of Latin and Cyrillic languages
+    against several main languages (two main languages too), with odd-spelt words (Cyrillic і, ї, є; Latin
+    accents; letters no alphabet has), repeated words, capitalised words inside and "et al"; and `host_clause`
+    (does a clause of a sentence found foreign tell the main language?) gives `_host_clause`'s answer; also
+    when the words' odd-letter rows (`_OddRows`) are started again between the look-ups (`kept` words)."""
+    import random
+
+    monkeypatch.setattr(lang, "_ODD_ROWS_MAX", kept)
+
+    rng = random.Random(0)
+    stage = lang.LanguageStage()
+    hosts = 0
+    extra = [
+        "Les résultats de la étude sont dans le livre de Dupont et et al. et ils sont très bons pour nous",
+        "der die das der die das und und und oder aber wenn dann sagte Die Katze Über über straße",
+        "þetta er íslenska og það er gott að vera hér á landi með þér og ykkur öllum",
+        "São Paulo é uma cidade muito grande e a população não é pequena, disse João et al",
+        "їжак і їжачиха єдині в лісі, де живуть і інші звірі та птахи у своїх норах",
+    ]
+    compared = foreign = spelt = 0
+    for script, codes in (
+        ("Latin", ["en", "de", "fr", "es", "pt", "pl", "cs", "ro", "vi", "is"]),
+        ("Cyrillic", ["ru", "uk", "bg", "sr"]),
+    ):
+        lines = [x for code in codes for x in (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:30]]
+        text = "\n".join(lines + extra)
+        low = text.lower()
+        assert len(low) == len(text)
+        cps, low_cps = code_points(text), code_points(low)
+        spans, pos = [], 0
+        for line in text.split("\n"):
+            spans.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        table = lang._score_table(script)
+        odd = lang._OddRows(script)  # (kept over the main languages, as a stage keeps it over its documents)
+        for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [codes[-1]]):
+            main = main_langs[0]
+            counts, words = kernels.sentence_words(
+                cps, low_cps, np.array(spans, dtype=np.int64), lang._word_char_table(), kernels.SPACES,
+                *lang._word_rows(script), table.ptr, table.langs, len(table.names), lang._score_positions(script)[main],
+                lang._letter_classes(script), lang._odd_table(main, script), main in lang._script_alphabets(script)[1],
+                lang._case_table(),
+            )  # fmt: skip
+            counts = list(map(tuple, counts.tolist()))
+            judged = [k for k, c in enumerate(counts) if c[0] > 0]
+            judge = lang._WordJudge(low, low_cps, words, counts, judged, main_langs, script, stage.options, odd)
+            runs = []
+            for k in judged:
+                first, n = counts[k][6], counts[k][0]
+                runs += [(first, first + n), (first, first + n // 2), (first + n // 2, first + n)]
+                a = rng.randrange(n)
+                runs.append((first + a, first + rng.randrange(a, n) + 1))
+            for (lo, hi), got in zip(runs, judge.run(runs), strict=True):
+                pieces = lang._evidence_pieces(judge.pieces(lo, hi - lo))
+                want = None
+                if len(pieces) >= max(2, stage.options.same_script_min_words - 1):
+                    want = stage._judge([p[2] for p in pieces], main_langs, script, [p[4] for p in pieces])
+                assert got == want, (script, main_langs, [p[2] for p in pieces])
+                compared += 1
+                foreign += got is not None
+                spelt += got is not None and not "".join(p[2] for p in pieces).isascii()
+            # `host_clause` against `_host_clause`: the sentence's clauses as runs of its words
+            for k in judged:
+                s, e = spans[k]
+                first, n = counts[k][6], counts[k][0]
+                pieces = judge.pieces(first, n)
+                clauses = lang._clauses(text, s, e)
+                starts, ends = [p[0] for p in pieces], [p[1] for p in pieces]
+                clause_runs = [(bisect.bisect_left(starts, cs), bisect.bisect_right(ends, ce)) for cs, ce in clauses]
+                clause_runs = [(first + a, first + b) for a, b in clause_runs if a < b]
+                for other in {*codes[:4], codes[-1]} - {main}:
+                    want = stage._host_clause(pieces, clauses, main, other)
+                    assert judge.host_clause(clause_runs, main, other) == want, (text[s:e], main, other)
+                    hosts += want
+    assert compared > 2000 and foreign > 300 and spelt > 100 and hosts > 200
 
 
 def test_best_two_and_runner_up_are_the_sorted_ones():

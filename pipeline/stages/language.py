@@ -46,6 +46,7 @@ tokens) and langdetect's trial loop are compiled, in ``language_kernels.py``; de
 from __future__ import annotations
 
 import bisect
+import codecs
 import difflib
 import hashlib
 import io
@@ -580,9 +581,14 @@ def _append(detector, text: str) -> None:
     instead of its step per character."""
     from langdetect.utils.ngram import NGram
 
-    text = detector.URL_RE.sub(" ", text)
-    text = detector.MAIL_RE.sub(" ", text)
-    text = NGram.normalize_vi(text)
+    # each regex only where its match can be: a URL holds "://", an address "@", and a Vietnamese mark
+    # (U+0300..U+0323) is beyond ASCII (three regex scans of a ~400-1000 character text took ~5 µs)
+    if "://" in text:
+        text = detector.URL_RE.sub(" ", text)
+    if "@" in text:
+        text = detector.MAIL_RE.sub(" ", text)
+    if not text.isascii():
+        text = NGram.normalize_vi(text)
     detector.text += _LD_SPACES_RE.sub(" ", text[: detector.max_text_length])
 
 
@@ -607,7 +613,8 @@ def _ngram_ids(text: str, rows: _NgramRows) -> list[int] | np.ndarray:
     taken while two capitals in a row) and the same 1-, 2- and 3-grams; compiled for the stage's
     `_ProfileMap` (`language_kernels.ngram_grams`: the Python loop took ~40 % of a call)."""
     if rows.grams is not None:
-        return _compiled_ngram_ids(text.translate(_NORMALIZED), rows)
+        ids = _table_ngram_ids(text, rows)
+        return ids if ids is not None else _compiled_ngram_ids(text.translate(_NORMALIZED), rows)
     index, known = rows.index, rows.probs
     out: list[int] = []
     grams, capital = " ", False
@@ -636,6 +643,38 @@ def _ngram_ids(text: str, rows: _NgramRows) -> list[int] | np.ndarray:
                 elif w in known:
                     out.append(rows.add(w))
     return out
+
+
+# `_NORMALIZED` by code point below U+10000 for `language_kernels.normalized_ngram_rows`, filled as code points
+# are met (NOT_NORMALIZED: not yet, or normalised beyond the table)
+_NORMALIZED_TABLE = np.full(0x10000, language_kernels.NOT_NORMALIZED, dtype=np.uint32)
+
+
+def _table_ngram_ids(text: str, rows: _NgramRows) -> np.ndarray | None:
+    """`_compiled_ngram_ids` of the text normalised, in one compiled pass over its code points that normalises
+    them by `_NORMALIZED_TABLE` (str.translate, the upper-case test and the rows by numpy took ~15 µs a call);
+    None for a text with a code point beyond the table (left to `_compiled_ngram_ids`)."""
+    assert rows.grams is not None and rows.by_gram is not None
+    cps = code_points(text)
+    ok, grams, ids = language_kernels.normalized_ngram_rows(
+        cps, _NORMALIZED_TABLE, _upper_table(), *rows.grams, rows.by_gram
+    )
+    if not ok:
+        if not len(cps) or int(cps.max()) >= len(_NORMALIZED_TABLE):
+            return None
+        for c in np.unique(cps[_NORMALIZED_TABLE[cps] == language_kernels.NOT_NORMALIZED]).tolist():
+            normalized = ord(_NORMALIZED[c])
+            if normalized >= len(_NORMALIZED_TABLE):
+                return None  # (langdetect normalises no code point so: kept apart all the same)
+            _NORMALIZED_TABLE[c] = normalized
+        ok, grams, ids = language_kernels.normalized_ngram_rows(
+            cps, _NORMALIZED_TABLE, _upper_table(), *rows.grams, rows.by_gram
+        )
+        assert ok
+    if not ids.all():  # n-grams met for the first time: rows added in order of appearance, as there
+        rows.add_grams(grams[ids == 0])
+        ids = rows.by_gram[grams]
+    return ids
 
 
 def _compiled_ngram_ids(normalized: str, rows: _NgramRows) -> np.ndarray:
@@ -963,6 +1002,8 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
+        self._odd_rows: dict[str, _OddRows] = {}  # by script: the words `_WordJudge` looked up
+        self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple]] = {}  # `_hit_tables`
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1802,11 +1843,8 @@ class LanguageStage(Stage):
             return _two_words(hits, taken), None
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
-        odd = _odd_table(main, script)
-        rows = language_kernels.line_hits(
-            low_cps, *_foreign_keys(script, _score_positions(script)[main]), odd, self._shortest_line(),
-            language_kernels.SPACES,
-        )  # fmt: skip
+        line_args, hit_args = self._hit_tables(main, script)
+        rows = language_kernels.line_hits(low_cps, *line_args)
         if not len(rows):
             return [], None
         # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
@@ -1814,12 +1852,7 @@ class LanguageStage(Stage):
         # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
         cps = code_points(text) if text_cps is None else text_cps
         found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
-        table = _score_table(script)
-        ok, kept, two = language_kernels.sentence_hits(
-            cps, low_cps, rows, which, len(found), _case_table(), _alpha_table(), _letter_or_digit_table(),
-            _CLAUSE_MARK_TABLE, language_kernels.SPACES, *_word_rows(script), _frequent_rows(script),
-            table.ptr, table.langs, _score_positions(script)[main], odd, found,
-        )  # fmt: skip
+        ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
         if not ok:
             return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
         out = []
@@ -1829,6 +1862,20 @@ class LanguageStage(Stage):
                 if not taken.overlaps(s, e):
                     out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in hits[first:end]]))
         return out, cps
+
+    def _hit_tables(self, main: str, script: str) -> tuple[tuple, tuple]:
+        """The tables `line_hits` and `sentence_hits` read for main language `main` (after the text), kept by
+        main language: a dozen cached look-ups per document otherwise."""
+        found = self._hit_table_args.get((main, script))
+        if found is None:
+            odd, table, position = _odd_table(main, script), _score_table(script), _score_positions(script)[main]
+            line_args = (*_foreign_keys(script, position), odd, self._shortest_line(), language_kernels.SPACES)
+            hit_args = (
+                _case_table(), _alpha_table(), _letter_or_digit_table(), _CLAUSE_MARK_TABLE, language_kernels.SPACES,
+                *_word_rows(script), _frequent_rows(script), table.ptr, table.langs, position, odd,
+            )  # fmt: skip
+            found = self._hit_table_args[(main, script)] = (line_args, hit_args)
+        return found
 
     def _hits_in_python(
         self,
@@ -1924,17 +1971,36 @@ class LanguageStage(Stage):
         # the clauses of the sentences the loop below judges (the kernel's, past its three tests), in one
         # compiled pass (`_clauses`' regex per sentence took ~5 µs each); the others' as they come
         clauses_of: list[list[tuple[int, int]] | None] = [None] * len(sentences)
-        judged = [
-            k
-            for k, (n_words, letters, nonspace, _, bound, _, _) in enumerate(counts)
-            if n_words >= max(0, opt.same_script_min_words) and letters >= 0.7 * nonspace and bound >= 2
-        ]
+        # the sentences the loop below reads: those the kernel leaves, and its candidates (enough words,
+        # `_code_like`'s letters) that may be judged (`_may_tell`'s bound); its candidates counted at once
+        todo, judged, candidates = [], [], 0
+        for k, (n_words, letters, nonspace, _, bound, _, _) in enumerate(counts):
+            if n_words < 0:
+                todo.append(k)
+            elif n_words >= opt.same_script_min_words and letters >= 0.7 * nonspace:
+                candidates += 1
+                if bound >= 2:
+                    todo.append(k)
+                    judged.append(k)
+        if candidates:
+            self.stat_update("same-script-candidates", candidates)
         if judged and cps is not None:
             for k, spans in zip(judged, _clause_lists(cps, [sentences[k][:2] for k in judged]), strict=True):
                 clauses_of[k] = spans
-        for k, ((s, e, where), (n_words, letters, nonspace, _, bound, _, first)) in enumerate(
-            zip(sentences, counts, strict=True)
-        ):
+        # `_decide`'s judging (up to langdetect) of those sentences in one compiled pass, and of their
+        # clauses one pass per sentence (`_WordJudge`: `_evidence_pieces` and `_judge` per candidate took
+        # ~20 µs of Python each); the words' pieces are made only for a sentence found foreign
+        judge = None
+        if judged:
+            odd_rows = self._odd_rows.get(script)
+            if odd_rows is None:
+                odd_rows = self._odd_rows[script] = _OddRows(script)
+            judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt, odd_rows)
+        verdicts = judge.run(judge.sentences) if judge else []
+        verdict_of = dict(zip(judged, verdicts, strict=True))
+        for k in todo:
+            s, e, where = sentences[k]
+            n_words, _, _, _, _, _, first = counts[k]
             if n_words < 0:  # the kernel leaves it (astral letters, a capital sigma): as before
                 sentence_words = _WORD_RE.findall(text, s, e)
                 if len(sentence_words) < opt.same_script_min_words:
@@ -1948,37 +2014,57 @@ class LanguageStage(Stage):
                     (a, b, w.lower(), w.islower() or not w[:1].isupper(), -1)
                     for a, b, w in _word_pieces(text, s, sentence_words)
                 ]
-            else:
-                if n_words < opt.same_script_min_words:
+                clauses = clauses_of[k]
+                if clauses is None:
+                    clauses = _clauses(text, s, e)
+                verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
+                if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
+                    found.append((s, end, verdict))
                     continue
-                if letters < 0.7 * nonspace:
-                    continue  # `_code_like`
-                self.stat_update("same-script-candidates")
-                if bound < 2:
-                    continue  # `_may_tell`
-                # the words where the kernel found them, lowercased from the lowercase text (the
-                # kernel leaves sentences where a word alone lowers otherwise)
-                # (only these sentences' rows as lists: about half the candidates get here)
-                pieces = [
-                    (a, b, low[a:b], kept, row) for a, b, kept, row in word_rows[first : first + n_words].tolist()
-                ]
+                # clauses: split the sentence at commas, brackets, quotes and dashes
+                for cs, ce in clauses:
+                    if len({w for h, w in where if cs <= h < ce}) < 2:
+                        continue
+                    words = [p for p in pieces if cs <= p[0] and p[1] <= ce]
+                    if len(words) < opt.same_script_min_words:
+                        continue
+                    fs, fe = words[0][0], words[-1][1]
+                    verdict = self._decide(_evidence_pieces(words), main_langs, script, text[fs:fe])
+                    if verdict is not None:
+                        found.append((*_clause_span(text, fs, fe), verdict))
+                continue
+            assert judge is not None
             clauses = clauses_of[k]
             if clauses is None:
                 clauses = _clauses(text, s, e)
-            verdict = self._decide(_evidence_pieces(pieces), main_langs, script, text[s:e])
-            if verdict is not None and not self._host_clause(pieces, clauses, main, verdict):
-                end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else pieces[-1][1]
-                found.append((s, end, verdict))
-                continue
+            verdict = self._confirm(verdict_of[k], main_langs, text[s:e])
+            # a clause's words are a run of the sentence's: those from its start to its end (the words'
+            # starts and ends where the kernel found them)
+            bounds = None
+            if verdict is not None:
+                bounds = word_rows[first : first + n_words, :2].T.tolist()
+                spans = [(bisect.bisect_left(bounds[0], cs), bisect.bisect_right(bounds[1], ce)) for cs, ce in clauses]
+                if not judge.host_clause([(first + lo, first + hi) for lo, hi in spans if lo < hi], main, verdict):
+                    end = e if text[e - 1] in _TERMINAL_PUNCT or text[e - 1] in _CLOSERS else bounds[1][-1]
+                    found.append((s, end, verdict))
+                    continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
+            runs = []
             for cs, ce in clauses:
                 if len({w for h, w in where if cs <= h < ce}) < 2:
                     continue
-                words = [p for p in pieces if cs <= p[0] and p[1] <= ce]
-                if len(words) < opt.same_script_min_words:
+                if bounds is None:
+                    bounds = word_rows[first : first + n_words, :2].T.tolist()
+                lo, hi = bisect.bisect_left(bounds[0], cs), bisect.bisect_right(bounds[1], ce)
+                if hi - lo < opt.same_script_min_words:
                     continue
-                fs, fe = words[0][0], words[-1][1]
-                verdict = self._decide(_evidence_pieces(words), main_langs, script, text[fs:fe])
+                runs.append((first + lo, first + hi))
+            if not runs:
+                continue
+            for (lo, hi), judged_run in zip(runs, judge.run(runs), strict=True):
+                fs, fe = int(word_rows[lo, 0]), int(word_rows[hi - 1, 1])
+                verdict = self._confirm(judged_run, main_langs, text[fs:fe])
                 if verdict is not None:
                     found.append((*_clause_span(text, fs, fe), verdict))
         return found
@@ -2033,7 +2119,11 @@ class LanguageStage(Stage):
         words = [p[2] for p in pieces]
         # the words' profile rows as `sentence_words` found them (-1: not known, looked up in `_judge`)
         rows = [p[4] for p in pieces]
-        judged = self._judge(words, main_langs, script, None if -1 in rows else rows)
+        return self._confirm(self._judge(words, main_langs, script, None if -1 in rows else rows), main_langs, fragment)
+
+    def _confirm(self, judged: tuple[str, float] | None, main_langs: list[str], fragment: str) -> str | None:
+        """`_decide`'s verdict from `_judge`'s: the language when its margin is large enough, else what
+        langdetect says between the main language(s) and it."""
         if judged is None:
             return None
         lang, margin = judged
@@ -2522,7 +2612,11 @@ def _lowercase_marked(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool
     # read-only as `code_points` gives them: a writable array is another numba type, for which every
     # kernel reading it would be compiled and loaded again
     low_cps.flags.writeable = False
-    return low_cps.tobytes().decode("utf-32-le", "surrogatepass"), low_cps, True, first
+    # (the codec reads the array's buffer: `tobytes` copied it first, ~30 % of the decode)
+    return _UTF32_LE_DECODE(low_cps, "surrogatepass", True)[0], low_cps, True, first
+
+
+_UTF32_LE_DECODE = codecs.utf_32_le_decode
 
 
 def _pair_scores(
@@ -2984,6 +3078,114 @@ _Piece = tuple[int, int, str, bool, int]
 _WORD, _KEPT = itemgetter(2), itemgetter(3)  # a piece's lowercase word, and whether it is kept
 
 
+class _WordJudge:
+    """`LanguageStage._decide`'s judging, up to langdetect, of runs of a text's candidate words as
+    `language_kernels.sentence_words` found them (`words`: a row (start, end, kept inside a clause, profile
+    row) each, offsets into the lowercase text `low`, code points `low_cps`), by `language_kernels.judge_ranges`:
+    the same verdicts as `_evidence_pieces` and `_judge` of the runs' pieces. The odd-letter rows of the words
+    spelt beyond ASCII (`_odd_row`) in the `judged` sentences (indices into `counts`) are looked up once."""
+
+    def __init__(
+        self,
+        low: str,
+        low_cps: np.ndarray,
+        words: np.ndarray,
+        counts: list[tuple[int, ...]],
+        judged: list[int],
+        main_langs: list[str],
+        script: str,
+        options: LanguageStage.Options,
+        odd_rows: _OddRows,
+    ) -> None:
+        self.low, self.low_cps, self.words, self.script = low, low_cps, words, script
+        self.table = _score_table(script)
+        self.order = _name_order(script, tuple(main_langs))
+        self.min_pieces = max(2, options.same_script_min_words - 1)
+        self.min_margin = float(options.langdetect_margin)
+        # the judged sentences' words (first, end)
+        ranges = np.array([(counts[k][6], counts[k][6] + counts[k][0]) for k in judged], dtype=np.int64)
+        self.sentences = ranges.reshape(-1, 2)
+        # each distinct word spelt beyond ASCII once (`_odd_row` is cached, but a Python step per word
+        # occurrence is what the kernel saves)
+        local, firsts = language_kernels.non_ascii_words(low_cps, words, self.sentences)
+        if len(firsts):
+            # the words' rows of the script's `_OddRows` (a matrix built up over the documents): a row per word
+            # looked up in a dict, not a matrix made of cached rows per document
+            ids = odd_rows.ids([low[a:b] for a, b in words[firsts, :2].tolist()])
+            self.odd_index = np.append(ids, -1)[local]  # (-1, a word in ASCII, picks the -1)
+            self.odd_rows = odd_rows.matrix
+        else:
+            self.odd_index, self.odd_rows = local, _no_odd_rows(script)
+
+    def run(self, ranges: list[tuple[int, int]] | np.ndarray) -> list[tuple[str, float] | None]:
+        """`_judge`'s verdict on the evidence of each run of words (first, end) of `words`."""
+        table = self.table
+        if not isinstance(ranges, np.ndarray):
+            ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
+        status, best, margins = language_kernels.judge_ranges(
+            self.low_cps, self.words, ranges, self.odd_index,
+            self.odd_rows, table.ptr, table.langs, table.deltas, table.oov, _ODD_LETTER, *self.order,
+            _alphabet_flags(self.script), self.min_pieces, self.min_margin,
+        )  # fmt: skip
+        names = table.names
+        return [
+            (names[j], m) if ok else None
+            for ok, j, m in zip(status.tolist(), best.tolist(), margins.tolist(), strict=True)
+        ]
+
+    def host_clause(self, ranges: list[tuple[int, int]], main: str, lang: str) -> bool:
+        """`LanguageStage._host_clause` of a sentence judged `lang` whose clauses' words are the runs (first,
+        end) of `words` (`language_kernels.host_clause`)."""
+        if not ranges:
+            return False
+        position = _score_positions(self.script)
+        return language_kernels.host_clause(
+            self.low_cps, self.words, np.array(ranges, dtype=np.int64), self.odd_index, self.odd_rows,
+            self.table.ptr, self.table.langs, position[main], position[lang], _alphabet_flags(self.script),
+        )  # fmt: skip
+
+    def pieces(self, first: int, n_words: int) -> list[_Piece]:
+        """The pieces (start, end, lowercase, kept inside a clause, profile row) of words first:first + n_words."""
+        low = self.low
+        return [(a, b, low[a:b], kept, row) for a, b, kept, row in self.words[first : first + n_words].tolist()]
+
+
+class _OddRows:
+    """The `_odd_row`s of the words spelt beyond ASCII that a stage judged in one script, as the rows of one
+    matrix, each word's row found by a dict (`ids`). Started again past `_ODD_ROWS_MAX` words, between two
+    documents' look-ups (a document's words keep their rows)."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.row: dict[str, int] = {}
+        self.matrix = np.zeros((256, len(_score_table(script).names)), dtype=np.int8)
+
+    def ids(self, words: list[str]) -> np.ndarray:
+        """The rows of the (distinct) words, added as they are met."""
+        row = self.row
+        if len(row) + len(words) > _ODD_ROWS_MAX:
+            row.clear()
+        out = []
+        for w in words:
+            k = row.get(w)
+            if k is None:
+                k = row[w] = len(row)
+                if k == len(self.matrix):
+                    self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+                self.matrix[k] = _odd_row(w, self.script)
+            out.append(k)
+        return np.array(out, dtype=np.int64)
+
+
+_ODD_ROWS_MAX = 1 << 16  # words whose odd-letter rows a stage keeps (~48 bytes each, and the dict's entry)
+
+
+@lru_cache(maxsize=32)
+def _alphabet_flags(script: str) -> np.ndarray:
+    """By language of `_score_table(script)`: whether its alphabet is listed (`_alphabets`)."""
+    return np.array([lang in _alphabets() for lang in _score_table(script).names], dtype=np.bool_)
+
+
 def _evidence_pieces(pieces: list[_Piece]) -> list[_Piece]:
     """The pieces of the words `_evidence_of` gives."""
     # the filter and the "al" test in C (a Python step per word took ~2 % of the stage)
@@ -3297,7 +3499,7 @@ class _SpreadSample:
 
     def __str__(self) -> str:
         spread = language_kernels.spread_sample(self.cps, _SAMPLE_WORDS, language_kernels.SPACES)
-        return spread.tobytes().decode("utf-32-le", "surrogatepass")
+        return _UTF32_LE_DECODE(spread, "surrogatepass", True)[0]
 
 
 def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:

@@ -723,6 +723,34 @@ def ngram_grams(cps: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.nd
     return out[:n_out]
 
 
+# `normalized_ngram_rows`' mark of a code point whose langdetect normalisation is not known yet (or not
+# below U+10000)
+NOT_NORMALIZED = 0xFFFFFFFF
+
+
+@numba.njit(cache=True, nogil=True)
+def normalized_ngram_rows(
+    cps: np.ndarray, norm: np.ndarray, upper: np.ndarray, keys: np.ndarray, ids: np.ndarray, by_gram: np.ndarray
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """`ngram_grams` of a text's code points normalised by `norm` (langdetect's ``NGram.normalize`` by code
+    point below U+10000, NOT_NORMALIZED where it is not known: then False and nothing else; `upper`:
+    ``str.isupper`` by code point below U+10000), and each n-gram's row (`by_gram`, 0: none yet)."""
+    n = cps.size
+    normed = np.empty(n, dtype=np.uint32)
+    ups = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        c = cps[i]
+        if c >= norm.size or norm[c] == NOT_NORMALIZED:
+            return False, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        normed[i] = norm[c]
+        ups[i] = upper[normed[i]]
+    grams = ngram_grams(normed, ups, keys, ids)
+    rows = np.empty(grams.size, dtype=np.int64)
+    for t in range(grams.size):
+        rows[t] = by_gram[grams[t]]
+    return True, grams, rows
+
+
 @numba.njit(cache=True, nogil=True)
 def spread_tokens(cps: np.ndarray, want: int, spaces: np.ndarray) -> np.ndarray:
     """Start and end of every step-th whitespace token (``text.split()[::step]``, step =
@@ -1012,6 +1040,298 @@ def best_foreign(
 
 
 @numba.njit(cache=True, nogil=True)
+def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The words (rows (start, end, ...) of `words`, offsets into the lowercase code points `low`) in the
+    ranges (first, end) of `ranges` whose lowercase has a code point beyond ASCII, as the index of each
+    word's text among theirs (-1 for the other words: by row of `words`) and the first word of each text,
+    in order of appearance."""
+    index = np.full(words.shape[0], -1, dtype=np.int64)
+    total = 0
+    for r in range(ranges.shape[0]):
+        total += ranges[r, 1] - ranges[r, 0]
+    firsts = np.empty(total, dtype=np.int64)
+    n_firsts = 0
+    # the texts met, by `fnv1a` key in an open-addressing table (at most half full)
+    size = 16
+    while size < 2 * total:
+        size *= 2
+    keys = np.zeros(size, dtype=np.uint64)
+    slots = np.empty(size, dtype=np.int64)
+    for r in range(ranges.shape[0]):
+        for w in range(ranges[r, 0], ranges[r, 1]):
+            a = words[w, 0]
+            e = words[w, 1]
+            beyond = np.uint32(0)
+            for k in range(a, e):
+                beyond |= low[k]
+            if beyond < 128 or index[w] >= 0:
+                continue
+            key = FNV_OFFSET
+            for k in range(a, e):
+                key = (key ^ np.uint64(low[k])) * FNV_PRIME
+            if key == 0:
+                key = np.uint64(1)  # 0 marks an empty slot
+            j = np.int64(key & np.uint64(size - 1))
+            found = -1
+            while keys[j] != 0:
+                if keys[j] == key:
+                    f = firsts[slots[j]]
+                    fa = words[f, 0]
+                    if words[f, 1] - fa == e - a:
+                        same = True
+                        for q in range(e - a):
+                            if low[fa + q] != low[a + q]:
+                                same = False
+                                break
+                        if same:
+                            found = slots[j]
+                            break
+                j = (j + 1) & (size - 1)
+            if found < 0:
+                found = n_firsts
+                firsts[n_firsts] = w
+                n_firsts += 1
+                keys[j] = key
+                slots[j] = found
+            index[w] = found
+    return index, firsts[:n_firsts]
+
+
+@numba.njit(cache=True, nogil=True)
+def _lists(row: int, ptr: np.ndarray, langs: np.ndarray, lang: int) -> bool:
+    """Does language `lang` list the word of profile row `row` (0: unlisted)?"""
+    listed = False
+    for e in range(ptr[row], ptr[row + 1]):
+        listed |= langs[e] == lang
+    return listed
+
+
+@numba.njit(cache=True, nogil=True)
+def _telling_count(
+    ids: np.ndarray,
+    rows: np.ndarray,
+    odd_of: np.ndarray,
+    odd_rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    lang: int,
+    other: int,
+    letters: bool,
+) -> int:
+    """The stage's `_telling(words, lang, other, odd)` of the distinct words `ids` (indices into `rows`,
+    their profile rows, and `odd_of`, their rows of `odd_rows` or -1): listed for `lang` and not for
+    `other`, or (`letters`: `lang` has a listed alphabet) spelt with a letter `other` lacks and `lang`
+    has, and not listed for `other`."""
+    found = 0
+    for t in range(ids.size):
+        w = ids[t]
+        row = rows[w]
+        theirs = row != 0 and _lists(row, ptr, langs, other)
+        if theirs:
+            continue
+        k = odd_of[w]
+        spelt_theirs = letters and k >= 0 and odd_rows[k, other] != 0 and odd_rows[k, lang] == 0
+        if spelt_theirs or (row != 0 and _lists(row, ptr, langs, lang)):
+            found += 1
+    return found
+
+
+@numba.njit(cache=True, nogil=True)
+def _evidence(low: np.ndarray, words: np.ndarray, first: int, end: int, ev: np.ndarray) -> int:
+    """The stage's `_evidence_pieces` of the words first:end of `words` (rows: start, end, kept inside a
+    clause, ...; offsets into the lowercase code points `low`): the first word and those kept, less each
+    "et al", as indices into `words` written to `ev`; returns how many."""
+    n = 0
+    has_al = False
+    for w in range(first, end):
+        if w == first or words[w, 2] != 0:
+            ev[n] = w
+            n += 1
+            a = words[w, 0]
+            if words[w, 1] - a == 2 and low[a] == 97 and low[a + 1] == 108:  # "al"
+                has_al = True
+    if has_al:
+        i = n - 2
+        while i >= 0:
+            if i + 1 < n:
+                a = words[ev[i], 0]
+                b = words[ev[i + 1], 0]
+                if (
+                    words[ev[i], 1] - a == 2
+                    and low[a] == 101
+                    and low[a + 1] == 116
+                    and words[ev[i + 1], 1] - b == 2
+                    and low[b] == 97
+                    and low[b + 1] == 108
+                ):
+                    for q in range(i, n - 2):
+                        ev[q] = ev[q + 2]
+                    n -= 2
+            i -= 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _distinct(words: np.ndarray, ev: np.ndarray, odd_index: np.ndarray, ids: np.ndarray) -> int:
+    """The distinct words of `ev` (indices into `words`, whose column 3 is the profile row) that a telling
+    count can count, written to `ids`: a listed word by its row, an unlisted one spelt beyond ASCII by its
+    `odd_index` (an unlisted ASCII word counts for nothing); returns how many."""
+    n_ids = 0
+    for t in range(ev.size):
+        w = ev[t]
+        row = words[w, 3]
+        k = odd_index[w]
+        if row == 0 and k < 0:
+            continue
+        seen = False
+        for q in range(n_ids):
+            if (row != 0 and words[ids[q], 3] == row) or (row == 0 and odd_index[ids[q]] == k):
+                seen = True
+                break
+        if not seen:
+            ids[n_ids] = w
+            n_ids += 1
+    return n_ids
+
+
+@numba.njit(cache=True, nogil=True)
+def host_clause(
+    low: np.ndarray,
+    words: np.ndarray,
+    ranges: np.ndarray,
+    odd_index: np.ndarray,
+    odd_rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    main: int,
+    lang: int,
+    alphabets: np.ndarray,
+) -> bool:
+    """The stage's `_host_clause`: does the evidence (`_evidence`) of a run of words ranges[r, 0]:ranges[r, 1]
+    (a clause of a sentence judged language `lang`) tell `main` from `lang` by one word or more, and by more
+    than it tells `lang` from `main` (`_telling_count`; `judge_ranges` names the arguments)."""
+    rows = words[:, 3]
+    for r in range(ranges.shape[0]):
+        ev = np.empty(max(ranges[r, 1] - ranges[r, 0], 0), dtype=np.int64)
+        n = _evidence(low, words, ranges[r, 0], ranges[r, 1], ev)
+        ids = np.empty(n, dtype=np.int64)
+        n_ids = _distinct(words, ev[:n], odd_index, ids)
+        for_main = _telling_count(ids[:n_ids], rows, odd_index, odd_rows, ptr, langs, main, lang, alphabets[main])
+        if for_main >= 1 and for_main > _telling_count(
+            ids[:n_ids], rows, odd_index, odd_rows, ptr, langs, lang, main, alphabets[lang]
+        ):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def judge_ranges(
+    low: np.ndarray,
+    words: np.ndarray,
+    ranges: np.ndarray,
+    odd_index: np.ndarray,
+    odd_rows: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    deltas: np.ndarray,
+    oov: np.ndarray,
+    odd_weight: float,
+    by_name: np.ndarray,
+    excluded: np.ndarray,
+    main: int,
+    alphabets: np.ndarray,
+    min_pieces: int,
+    min_margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stage's `_decide` up to langdetect (`_evidence_pieces`, the count of pieces, then `_judge`) of
+    each run of words ranges[r, 0]:ranges[r, 1] of `words` (`sentence_words`' rows: start, end, kept
+    inside a clause, profile row; offsets into the lowercase code points `low`): 1 and the best foreign
+    language and margin where `_judge` gives them, else 0. `odd_index`: each word's row of `odd_rows`
+    (the stage's `_odd_row` of its lowercase; -1 for an ASCII word, which no listed alphabet lacks a letter
+    of), distinct words having distinct rows; `alphabets`: by language, whether its alphabet is listed;
+    `min_pieces`: fewer evidence words are no evidence; `min_margin`: `langdetect_margin`. The scores are
+    `best_foreign`'s, the same floating-point operations."""
+    n_ranges = ranges.shape[0]
+    status = np.zeros(n_ranges, dtype=np.int64)
+    best_out = np.full(n_ranges, -1, dtype=np.int64)
+    margins = np.zeros(n_ranges, dtype=np.float64)
+    n_langs = oov.size
+    longest = 0
+    for r in range(n_ranges):
+        longest = max(longest, ranges[r, 1] - ranges[r, 0])
+    # (buffers for the longest run, sliced per run: a few arrays per run took ~10 % of the pass)
+    ev = np.empty(longest, dtype=np.int64)
+    row_buf = np.empty(longest, dtype=np.int64)
+    id_buf = np.empty(longest, dtype=np.int64)
+    spelt = np.empty(longest, dtype=np.int64)
+    count_buf = np.empty(longest, dtype=np.int64)
+    for r in range(n_ranges):
+        first = ranges[r, 0]
+        end = ranges[r, 1]
+        n = _evidence(low, words, first, end, ev)
+        if n < min_pieces:
+            continue
+        rows = row_buf[:n]
+        listed_main = 0
+        for t in range(n):
+            rows[t] = words[ev[t], 3]
+            if rows[t] != 0 and _lists(rows[t], ptr, langs, main):
+                listed_main += 1
+        if 2 * listed_main >= n:
+            continue  # host text: half its words or more are on the main language's list
+        # the distinct words (a listed word by its row, an unlisted one spelt beyond ASCII by its odd row;
+        # other words count for nothing below), and the spelt ones with their occurrences
+        ids = id_buf[:n]
+        n_ids = _distinct(words, ev[:n], odd_index, ids)
+        counts = count_buf[:n]
+        counts[:] = 0
+        n_spelt = 0
+        odd_main = 0  # distinct words main lacks a letter of and does not list
+        for t in range(n):
+            k = odd_index[ev[t]]
+            if k < 0:
+                continue
+            again = -1
+            for q in range(n_spelt):
+                if odd_index[spelt[q]] == k:
+                    again = q
+                    break
+            if again >= 0:
+                counts[again] += 1
+            else:
+                spelt[n_spelt] = ev[t]
+                counts[n_spelt] = 1
+                n_spelt += 1
+                if odd_rows[k, main] == 2:
+                    odd_main += 1
+        listed = most_listed(rows, ptr, langs, n_langs, main)
+        if listed + odd_main < 2:
+            continue
+        sub = np.zeros((n_spelt, n_langs), dtype=np.int8)
+        for q in range(n_spelt):
+            sub[q, :] = odd_rows[odd_index[spelt[q]], :]
+        j, best_score, own = best_foreign(
+            rows, ptr, langs, deltas, oov, sub, counts[:n_spelt], odd_weight, by_name, excluded, main
+        )
+        if j < 0:
+            continue
+        # distinct words telling the two apart: two at least, and more than the main language has
+        distinct, word_rows = ids[:n_ids], words[:, 3]
+        for_best = _telling_count(distinct, word_rows, odd_index, odd_rows, ptr, langs, j, main, alphabets[j])
+        if for_best < 2:
+            continue
+        if for_best <= _telling_count(distinct, word_rows, odd_index, odd_rows, ptr, langs, main, j, alphabets[main]):
+            continue
+        margin = best_score - own
+        if margin < min_margin:
+            continue
+        status[r] = 1
+        best_out[r] = j
+        margins[r] = margin
+    return status, best_out, margins
+
+
+@numba.njit(cache=True, nogil=True)
 def _odd_penalties(odd_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """By language: the occurrences of the words odd for it and unlisted (`best_foreign`'s
     `odd_rows` == 2, weighted by `counts`), or -1 when no word is odd for it."""
@@ -1159,13 +1479,18 @@ def _bounds_rows(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _word_row(
-    cps: np.ndarray, s: int, e: int, keys: np.ndarray, rows: np.ndarray, words: np.ndarray, starts: np.ndarray
+def _keyed_row(
+    key: np.uint64,
+    cps: np.ndarray,
+    s: int,
+    e: int,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
 ) -> int:
-    """The row of the word cps[s:e] in a `word_rows_table` (0: none): a slot with its key, confirmed by the
-    text. (Inlined: a call per word took ~3x as long.)"""
+    """`_word_row` of the word cps[s:e] whose `fnv1a` key is `key` (hashed by the caller's own pass)."""
     mask = keys.size - 1
-    key = fnv1a(cps, s, e)
     j = np.int64(key & np.uint64(mask))
     found = 0
     while keys[j] != 0:
@@ -1183,6 +1508,15 @@ def _word_row(
                     break
         j = (j + 1) & mask
     return found
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _word_row(
+    cps: np.ndarray, s: int, e: int, keys: np.ndarray, rows: np.ndarray, words: np.ndarray, starts: np.ndarray
+) -> int:
+    """The row of the word cps[s:e] in a `word_rows_table` (0: none): a slot with its key, confirmed by the
+    text. (Inlined: a call per word took ~3x as long.)"""
+    return _keyed_row(fnv1a(cps, s, e), cps, s, e, keys, rows, words, starts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1549,6 +1883,8 @@ def sentence_words(
     for r in range(spans.shape[0]):
         total += max(spans[r, 1] - spans[r, 0] + 1, 0) // 2 + 1
     all_words = np.empty((total, 4), dtype=np.int64)
+    found_buf = np.empty(64, dtype=np.int64)
+    odd_buf = np.empty((64, 2), dtype=np.int64)
     n_all = 0
     for r in range(spans.shape[0]):
         s = spans[r, 0]
@@ -1565,8 +1901,12 @@ def sentence_words(
         if python:
             out[r, :] = -1
             continue
-        found = np.empty((e - s + 1) // 2 + 1, dtype=np.int64)
-        odd_words = np.empty(((e - s + 1) // 2 + 1, 2), dtype=np.int64)  # spans of distinct such words
+        need = (e - s + 1) // 2 + 1
+        if need > found_buf.size:  # (buffers grown for the longest sentence, not two arrays per sentence)
+            found_buf = np.empty(2 * need, dtype=np.int64)
+            odd_buf = np.empty((2 * need, 2), dtype=np.int64)
+        found = found_buf
+        odd_words = odd_buf  # spans of distinct such words
         n_odd = 0
         n_words = 0
         letters = 0
@@ -1585,24 +1925,26 @@ def sentence_words(
                 while i < e and word_chars[cps[i]]:
                     i += 1
             letters += i - a
-            # str.islower: no upper- or titlecase letter and a lowercase one; str.isupper of the first
+            # str.islower: no upper- or titlecase letter and a lowercase one; str.isupper of the first;
+            # and the lowercase word's code points or-ed (ASCII?) and `fnv1a` key: one pass over the word
             lower = False
             blocked = False
+            beyond = np.uint32(0)
+            key = FNV_OFFSET
             for k in range(a, i):
                 flags = cases[cps[k]]
                 blocked |= (flags & CASE_BLOCKS) != 0
                 lower |= (flags & CASE_LOWER) != 0
+                beyond |= low[k]
+                key = (key ^ np.uint64(low[k])) * FNV_PRIME
             all_words[n_all, 0] = a
             all_words[n_all, 1] = i
             all_words[n_all, 2] = (lower and not blocked) or (cases[cps[a]] & CASE_UPPER) == 0
             n_all += 1
-            word_ascii = True
-            for k in range(a, i):
-                if low[k] >= 128:
-                    word_ascii = False
+            word_ascii = beyond < 128
             if not word_ascii:
                 ascii = 0
-            row = _word_row(low, a, i, keys, rows, words, starts)  # the lowercase word's row
+            row = _keyed_row(key, low, a, i, keys, rows, words, starts)  # the lowercase word's row
             all_words[n_all - 1, 3] = row
             found[n_words] = row
             n_words += 1
