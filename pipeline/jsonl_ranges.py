@@ -28,6 +28,13 @@ RANGE_BYTES = 1 << 20  # (~110 web pages: ~40 tasks on 40 MB, each ~10 ms of a w
 MIN_FILE_BYTES = RANGE_BYTES // 4
 
 
+def stream_range_bytes(f: InputFile) -> int:
+    """The size of the stream's ranges of ``f`` (``runner._StreamRange``): half the first pass's (a thirty-second
+    of the file, 256 kB to 512 kB: ~50 web pages, as many as a batch of documents read here), so that the last
+    range, which one worker runs while the other may wait, is short."""
+    return min(RANGE_BYTES // 2, max(MIN_FILE_BYTES, f.size // 32))
+
+
 class Refused(NamedTuple):
     """A line orjson refused whose reading may depend on the file's earlier lines (not UTF-8)."""
 
