@@ -92,16 +92,22 @@ def read_range(f: InputFile, start: int, end: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -> list[Document | Refused]:
+def range_documents(
+    data: bytes, line_no: int, f: InputFile, cfg: InputConfig, spans: list[tuple[int, int]] | None = None
+) -> list[Document | Refused]:
     """The documents of the whole lines in ``data`` (the first is line ``line_no`` of ``f``), made as
-    ``io._read_jsonl`` makes them; a line whose reading depends on the earlier lines as ``Refused``."""
+    ``io._read_jsonl`` makes them; a line whose reading depends on the earlier lines as ``Refused``. ``spans``
+    (if given) gets each one's line's (start, end) in ``data`` (without its line break)."""
     lines = data.split(b"\n")
     if lines[-1] == b"":
         lines.pop()  # (after the last newline; the file's last line may have none)
     out: list[Document | Refused] = []
+    at = 0  # where the line starts in data
     for raw in lines:
         number = line_no
         line_no += 1
+        start = at
+        at += len(raw) + 1
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
@@ -112,12 +118,12 @@ def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -
             # changes it); NUL bytes refuse a line before that (io._decode_line, io.decode_bytes).
             if b"\x00" not in raw and not _utf8(raw):
                 out.append(Refused(number, raw))
-                continue
-            doc, _ = _reread_line(raw, number, err, None, f, cfg)
-            if doc is not None:
+            elif (doc := _reread_line(raw, number, err, None, f, cfg)[0]) is not None:
                 out.append(doc)
-            continue
-        out.append(line_document(raw, record, number, f, cfg))
+        else:
+            out.append(line_document(raw, record, number, f, cfg))
+        if spans is not None and len(spans) < len(out):
+            spans.append((start, start + len(raw)))
     return out
 
 

@@ -218,7 +218,7 @@ def test_a_two_worker_run_reading_ranges_writes_what_one_worker_writes(
     monkeypatch.setattr(jsonl_ranges, "RANGE_BYTES", 8000)
     pages = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines()[:40]
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b"\n".join([*pages[:20], *_mixed_lines(), *pages[20:]]))
+    src.write_bytes(b"\n".join([*pages[:20], *_mixed_lines(), *pages[20:], pages[3], pages[30]]))  # (2 copies)
     cut: list[str] = []  # the files this process cut into ranges
     real = jsonl_ranges.ranges
     monkeypatch.setattr(jsonl_ranges, "ranges", lambda f, size=None: cut.append(f.rel) or real(f, size))
@@ -231,14 +231,20 @@ def test_a_two_worker_run_reading_ranges_writes_what_one_worker_writes(
         counts.append(json.loads((out / "report.json").read_text())["documents"])
     assert cut == ["in.jsonl", "in.jsonl"]  # (at 2 workers only: the first pass, then the stream)
     assert outputs[0] == outputs[1] and counts[0] == counts[1]
-    assert counts[0]["in"] == 40 + 17 and counts[0]["out"] > 30
+    assert counts[0]["in"] == 40 + 17 + 2 and counts[0]["out"] > 30
+    # a copy dedup rejected in the main process: its text as read (read again at 2 workers) in rejected.jsonl
+    rejected = [orjson.loads(line) for line in outputs[1][2].splitlines()]
+    copies = [r for r in rejected if r["stage"] == "dedup"][-2:]
+    assert [r["line"] for r in copies] == [60, 61]
+    assert [r["text"] for r in copies] == [orjson.loads(pages[i])["text"] for i in (3, 30)]
 
 
 def _stream_outcome(
     executor: Any, files: list[InputFile], by_ranges: bool
-) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], dict[str, int], dict[tuple[str, int], bool]]:
     """A run's first pass and stream over ``files`` (the default stages): each document as it leaves the stream
-    (with its removed.jsonl lines), the stages' statistics (but their seconds), the kinds rejected as read."""
+    (with its removed.jsonl lines), the stages' statistics (but their seconds), the kinds rejected as read, and
+    the documents whose text as read stayed in a worker (``Unread``: whether it was rejected here)."""
     config = default_config()
     specs = config.enabled_stages()
     stages = runner.build_stages(specs)
@@ -265,14 +271,24 @@ def _stream_outcome(
         batches = runner._stream(executor, specs, stages, runner._marked(read(files), unchanged), "text")
     made: list[tuple[Any, ...]] = []
     totals = {i: runner.StageStats(s.name) for i, s in enumerate(stages)}
+    by_rel = {f.rel: f for f in files}
+    unread: dict[tuple[str, int], bool] = {}
     for batch in batches:
         for position, st in batch.stats.items():
             totals[position].merge(st)
         for j, doc in enumerate(batch.docs):
             rendered = b"" if batch.removed_lines is None else batch.removed_lines[j]
-            made.append((*_as_tuple(doc), rendered + runner.removed_lines(doc)))
+            # the text as read where the main process needs it: its length, rejected.jsonl (read again if Unread),
+            # and the record's fields but its text (which the output replaces), in their order
+            chars = runner.original_chars(doc)
+            if runner._UNREAD in doc.scratch:
+                unread[doc.source, doc.line_no] = doc.rejected is not None
+            doc.original = runner.original_text(doc, by_rel[doc.source], config.input)
+            if doc.record is not None:
+                doc.record = {key: None if key == "text" else value for key, value in doc.record.items()}
+            made.append((*_as_tuple(doc), rendered + runner.removed_lines(doc), chars))
     stats = [{k: v for k, v in totals[i].to_json().items() if k != "seconds"} for i in range(len(stages))]
-    return made, stats, rejections
+    return made, stats, rejections, unread
 
 
 def test_the_streams_workers_read_plain_jsonl_by_ranges_and_make_the_same_documents(
@@ -297,14 +313,18 @@ def test_the_streams_workers_read_plain_jsonl_by_ranges_and_make_the_same_docume
     pool = _InProcessPool()
     local = _stream_outcome(pool, files, by_ranges=True)
     assert local[0] == serial[0]
-    assert local[1:] == serial[1:]
+    assert local[1:3] == serial[1:3]
     assert len(serial[0]) == len(lines) - 3 + 2 + 1 + 20  # (a.jsonl's three blank lines make no document)
     assert any(doc[7] is not None and doc[7][0] == "dedup" for doc in serial[0])  # (the copies)
+    assert all(doc[3] == "" or doc[9] == len(doc[3]) for doc in serial[0])
     assert serial[2]  # (quarantined and empty lines)
     streamed = [task for task in pool.tasks if isinstance(task, runner._StreamRange)]
     assert {task.file.rel for task in streamed} == {"a.jsonl", "d.jsonl"}
     assert len([task for task in streamed if task.file.rel == "a.jsonl"]) > 10
     assert any(task.masks.count(0) < len(task.masks) for task in streamed)  # (encoding left most pages as they were)
+    # the texts as read of the pages the stages changed stayed in the workers; those dedup rejected read again
+    unread = local[3]
+    assert len(unread) > 40 and any(unread.values()) and not serial[3]
     sent = [task for task in pool.tasks if isinstance(task, list)]  # (documents read here, in both passes)
     assert sorted(doc[2] for task in sent for doc in task) == ["b.jsonl"] * 4 + ["c.txt"] * 2
 
