@@ -1,9 +1,10 @@
-"""A plain JSONL file read by ranges of whole lines, for the first pass's local workers.
+"""A plain JSONL file read by ranges of whole lines, for the local workers of the first pass and the stream.
 
-In the first pass at ``--workers 2`` the main process read and parsed every document and pickled its text to a
-worker (~0.15 s of CPU on 40 MB, holding the GIL the warm-up thread needs too), and the worker unpickled it. Now
-the main process only cuts the file into ranges of whole lines (``ranges``: ~1 MB each, a few ms in all) and
-each worker reads and parses its own ranges (``range_documents``), line by line as ``io._read_jsonl`` does.
+At ``--workers 2`` the main process read and parsed every document and pickled its text to a worker (first pass:
+~0.15 s of CPU on 40 MB, holding the GIL the warm-up thread needs too; stream: ~0.2 s, and 39 MB of tasks), and
+the worker unpickled it. Now the main process only cuts the file into ranges of whole lines (``ranges``: ~1 MB
+each in the first pass, ~0.5 MB in the stream, a few ms in all) and each worker reads and parses its own ranges
+(``range_documents``), line by line as ``io._read_jsonl`` does (``runner._Range``, ``runner._StreamRange``).
 
 The one thing a line cannot decide alone is the decoding of a line that is not UTF-8: ``io._reread_line``
 tries the encoding found for the file's earlier lines first. Such a line comes back as its bytes
