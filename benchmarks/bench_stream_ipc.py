@@ -108,13 +108,27 @@ def best(rounds: int, work: Callable[[], object]) -> float:
     return min(times)
 
 
+PARTS = ("texts", "texts as read", "ahead", "lines", "sketches", "scratch", "meta+rejected+records", "stats")
+
+
 def parts(results: list[bytes]) -> dict[str, list[Any]]:
-    """The captured results (``runner._changes``, one a batch) split by part, a list per part, an item per batch."""
-    split: dict[str, list[Any]] = {
-        name: [] for name in ("texts", "ahead", "lines", "sketches", "scratch", "meta+rejected+records", "stats")
-    }
+    """The captured results (``runner._changes``, one a batch, or ``runner.RangeResult``, one a range the worker
+    read) split by part, a list per part, an item per batch. "texts as read": those a range's worker sent back
+    (the documents' text as read where the stages changed it: ``runner._ranged``)."""
+    split: dict[str, list[Any]] = {name: [] for name in PARTS}
     for data in results:
-        changed, stats, lines, ahead = ForkingPickler.loads(data)
+        result = ForkingPickler.loads(data)
+        if isinstance(result, str):  # (a range that could not be read)
+            continue
+        if len(result) == 6:  # a range's: per document (id, text, original, record, meta, rejected, scratch, line)
+            made, stats, lines, ahead, refused, kinds = result
+            changed = [(d[1], d[4], d[5], d[6], (d[0], d[3], d[7])) for d in made]
+            originals = [d[2] if type(d[2]) is str and d[2] is not d[1] else None for d in made]
+            stats = (stats, refused, kinds)
+        else:
+            changed, stats, lines, ahead = result
+            originals = []
+        split["texts as read"].append(originals)
         sketches, scratch = [], []
         for text, _, _, kept, _ in changed:
             kept = dict(kept or {})

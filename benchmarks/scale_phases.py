@@ -29,8 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's pipe
 
 from pipeline import runner  # noqa: E402
 
-# in workers (or here, at 1 worker); _prepare_item runs _prepare_sent or _prepare_range (the first pass's local workers)
-TASKS = ("_prepare_item", "_prepare_sent", "_prepare_range", "_run_sent", "_prepare_parts", "_run_in_worker")
+# in workers (or here, at 1 worker); _prepare_item runs _prepare_sent or _prepare_range (the first pass's local
+# workers), _run_item _run_sent or _run_range (the stream's local workers, when they read ranges); each is shown at
+# its outermost level in a process (LEVELS), not counted twice
+TASKS = (
+    "_prepare_item",
+    "_prepare_sent",
+    "_prepare_range",
+    "_run_item",
+    "_run_sent",
+    "_run_range",
+    "_prepare_parts",
+    "_run_in_worker",
+)
+LEVELS = {"_prepare_item": 0, "_run_item": 0, "_prepare_sent": 1, "_prepare_range": 1, "_run_sent": 1, "_run_range": 1}
 _log: Path | None = None
 
 
@@ -123,12 +135,13 @@ def summary(records: list[dict[str, Any]], main_pid: int) -> str:
     for r in records:
         if "task" in r:
             tasks[(r["pid"], r["task"])].append(r)
-    # (called by the _sent and _item tasks in local workers)
-    nested = {"_prepare_parts", "_run_in_worker", "_prepare_sent", "_prepare_range"}
+    outermost: dict[int, int] = {}  # process -> the outermost level of its tasks
+    for pid, name in tasks:
+        outermost[pid] = min(outermost.get(pid, 2), LEVELS.get(name, 2))
     head = ("process", "task", "n", "from", "to", "busy", "taskCPU", "user", "sys")
     rows.append("\n{:>8s} {:15s} {:>4s} {:>7s} {:>7s} {:>7s} {:>7s} {:>6s} {:>5s}".format(*head))
     for (pid, name), rs in sorted(tasks.items()):
-        if name in nested and any(p == pid and n not in nested for p, n in tasks):
+        if LEVELS.get(name, 2) > outermost[pid]:
             continue
         last = max(rs, key=lambda r: r["t"])
         rows.append(

@@ -1,9 +1,10 @@
-"""A plain JSONL file read by ranges of whole lines, for the first pass's local workers.
+"""A plain JSONL file read by ranges of whole lines, for the local workers of the first pass and the stream.
 
-In the first pass at ``--workers 2`` the main process read and parsed every document and pickled its text to a
-worker (~0.15 s of CPU on 40 MB, holding the GIL the warm-up thread needs too), and the worker unpickled it. Now
-the main process only cuts the file into ranges of whole lines (``ranges``: ~1 MB each, a few ms in all) and
-each worker reads and parses its own ranges (``range_documents``), line by line as ``io._read_jsonl`` does.
+At ``--workers 2`` the main process read and parsed every document and pickled its text to a worker (first pass:
+~0.15 s of CPU on 40 MB, holding the GIL the warm-up thread needs too; stream: ~0.2 s, and 39 MB of tasks), and
+the worker unpickled it. Now the main process only cuts the file into ranges of whole lines (``ranges``: ~1 MB
+each in the first pass, ~0.5 MB in the stream, a few ms in all) and each worker reads and parses its own ranges
+(``range_documents``), line by line as ``io._read_jsonl`` does (``runner._Range``, ``runner._StreamRange``).
 
 The one thing a line cannot decide alone is the decoding of a line that is not UTF-8: ``io._reread_line``
 tries the encoding found for the file's earlier lines first. Such a line comes back as its bytes
@@ -26,6 +27,13 @@ RANGE_BYTES = 1 << 20  # (~110 web pages: ~40 tasks on 40 MB, each ~10 ms of a w
 # Smaller files are sent as documents, several in one task, as before: a task a file would cost more than
 # the reading saves where there are many small files (a task's round trip and garbage collection, ~1 ms).
 MIN_FILE_BYTES = RANGE_BYTES // 4
+
+
+def stream_range_bytes(f: InputFile) -> int:
+    """The size of the stream's ranges of ``f`` (``runner._StreamRange``): half the first pass's (a thirty-second
+    of the file, 256 kB to 512 kB: ~50 web pages, as many as a batch of documents read here), so that the last
+    range, which one worker runs while the other may wait, is short."""
+    return min(RANGE_BYTES // 2, max(MIN_FILE_BYTES, f.size // 32))
 
 
 class Refused(NamedTuple):
@@ -85,16 +93,22 @@ def read_range(f: InputFile, start: int, end: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -> list[Document | Refused]:
+def range_documents(
+    data: bytes, line_no: int, f: InputFile, cfg: InputConfig, spans: list[tuple[int, int]] | None = None
+) -> list[Document | Refused]:
     """The documents of the whole lines in ``data`` (the first is line ``line_no`` of ``f``), made as
-    ``io._read_jsonl`` makes them; a line whose reading depends on the earlier lines as ``Refused``."""
+    ``io._read_jsonl`` makes them; a line whose reading depends on the earlier lines as ``Refused``. ``spans``
+    (if given) gets each one's line's (start, end) in ``data`` (without its line break)."""
     lines = data.split(b"\n")
     if lines[-1] == b"":
         lines.pop()  # (after the last newline; the file's last line may have none)
     out: list[Document | Refused] = []
+    at = 0  # where the line starts in data
     for raw in lines:
         number = line_no
         line_no += 1
+        start = at
+        at += len(raw) + 1
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
@@ -105,12 +119,12 @@ def range_documents(data: bytes, line_no: int, f: InputFile, cfg: InputConfig) -
             # changes it); NUL bytes refuse a line before that (io._decode_line, io.decode_bytes).
             if b"\x00" not in raw and not _utf8(raw):
                 out.append(Refused(number, raw))
-                continue
-            doc, _ = _reread_line(raw, number, err, None, f, cfg)
-            if doc is not None:
+            elif (doc := _reread_line(raw, number, err, None, f, cfg)[0]) is not None:
                 out.append(doc)
-            continue
-        out.append(line_document(raw, record, number, f, cfg))
+        else:
+            out.append(line_document(raw, record, number, f, cfg))
+        if spans is not None and len(spans) < len(out):
+            spans.append((start, start + len(raw)))
     return out
 
 

@@ -46,6 +46,7 @@ from pipeline.io import (
     read_documents,
 )
 from pipeline.offsets import after_stage
+from pipeline.records import quarantined
 from pipeline.report import StageStats, reason_kind
 from pipeline.stages import Stage, stage_class
 from pipeline.state import (
@@ -268,19 +269,34 @@ def _apply_changes(batch: Batch, live: list[int], changes: Changes, text_field: 
 
 
 def _in_workers(
-    executor: Executor, fn: Callable[[list[tuple[Any, ...]]], Changes], batches: Iterable[Batch], text_field: str
+    executor: Executor,
+    fn: Callable[[Any], Any],
+    batches: Iterable[Batch | _StreamRange],
+    text_field: str,
+    ranges: _StreamRangesRead | None = None,
 ) -> Iterator[Batch]:
-    """``fn`` over the batches' live documents in local workers; the batches, changed, in order."""
-    sent: deque[tuple[Batch, list[int]]] = deque()
+    """``fn`` over the batches' live documents in local workers; the batches, changed, in order. A
+    ``_StreamRange`` (only with ``ranges``) goes as it is: the worker reads its documents itself, and its
+    batch is made here of what comes back (``_StreamRangesRead.batch``)."""
+    sent: deque[tuple[Batch, list[int]] | _StreamRange] = deque()
 
-    def outgoing() -> Iterator[list[tuple[Any, ...]]]:
+    def outgoing() -> Iterator[list[tuple[Any, ...]] | _StreamRange]:
         for batch in batches:
+            if isinstance(batch, _StreamRange):
+                sent.append(batch)
+                yield batch
+                continue
             live = [i for i, doc in enumerate(batch.docs) if doc.rejected is None]
             sent.append((batch, live))
             yield [_outgoing(batch.docs[i], text_field) for i in live]
 
     for changes in executor.map(fn, outgoing()):  # results in submission order
-        batch, live = sent.popleft()
+        task = sent.popleft()
+        if isinstance(task, _StreamRange):
+            assert ranges is not None
+            yield ranges.batch(task, changes)
+            continue
+        batch, live = task
         _apply_changes(batch, live, changes, text_field)
         yield batch
 
@@ -564,6 +580,327 @@ def _run_sent(
         return _changes(batch, texts, records)
 
 
+# Plain JSONL files of some size (``jsonl_ranges.splittable``) at local workers: the stream's workers read their
+# documents themselves, by ranges of whole lines, as the first pass's do (``_Range``). The main process parsed
+# every line (~0.2 s of its CPU on 40 MB at 2 workers) and pickled each text to a worker; now it only cuts the
+# file into ranges and gets back, per document, what it needs to go on (id, texts, record, ...: ``_ranged``).
+
+
+class _StreamRange(NamedTuple):
+    """A stream task of local workers: the whole lines of a plain JSONL file from ``start`` to ``end``, the first
+    one line ``line_no``, read by the worker and run through the stages there; ``masks``: the first pass's unchanged
+    bits of its lines (``masks[i]``: line ``line_no + i``; see ``_UNCHANGED``); ``error``: why the file could not
+    be cut into ranges here."""
+
+    file: InputFile
+    start: int
+    end: int
+    line_no: int
+    masks: bytes = b""
+    error: str | None = None
+
+
+# A stream range's result: per document ``_ranged``, then as ``_changes`` the batch's statistics, removed.jsonl
+# lines and what was run ahead, the lines refused (``jsonl_ranges.Refused``) with their places among the range's
+# documents, and the kinds of the documents rejected as they were read (the report's ``rejected_at_input``); or
+# why the range could not be read.
+RangeResult = (
+    tuple[
+        list[tuple[Any, ...]],
+        dict[int, StageStats],
+        list[bytes] | None,
+        list["Ahead | None"] | None,
+        list[tuple[int, jsonl_ranges.Refused]],
+        dict[str, int],
+    ]
+    | str
+)
+
+
+def _ranged(doc: Document, span: tuple[int, int], text_field: str | None) -> tuple[Any, ...]:
+    """What the main process needs of a document a worker read and ran: pickled with the whole result, the texts
+    it holds more than once (the text the stages left as it was, the record's text, dedup's scratch) go once.
+    With ``text_field`` (see ``_lazy_originals``), the text as read of a live document the stages changed stays
+    here: its line's ``span`` in the file and its length go instead (``Unread``), the record's text as None."""
+    rejected = doc.rejected
+    original: str | Unread = doc.original
+    record = doc.record
+    if (
+        text_field is not None
+        and rejected is None
+        and doc.text is not original
+        and record is not None
+        and record.get(text_field) is original
+    ):
+        original = Unread(*span, len(doc.original))
+        record = record.copy()
+        record[text_field] = None
+    return (
+        doc.id,
+        doc.text,
+        original,
+        record,
+        doc.meta,
+        None if rejected is None else _rejection_tuple(rejected),
+        doc.scratch or None,
+        doc.line_no,
+    )
+
+
+class Unread(NamedTuple):
+    """Where the text as read of a document a stream worker read is (its line's bytes in the file) and its length:
+    the main process needs it only where that document is rejected there (``original_text``)."""
+
+    start: int
+    end: int
+    chars: int
+
+
+_UNREAD = "runner:unread"  # doc.scratch key in the main process: the document's Unread
+
+
+def _from_ranged(packed: tuple[Any, ...], source: str) -> Document:
+    doc_id, text, original, record, meta, rejected, scratch, line_no = packed
+    doc = Document(doc_id, text, source, "", record, meta, [], None, line_no, scratch or {})
+    if type(original) is Unread:
+        doc.scratch[_UNREAD] = original
+    else:
+        doc.original = original  # as it was, even if empty
+    if rejected is not None:
+        doc.rejected = Rejection(*rejected)
+    return doc
+
+
+def original_chars(doc: Document) -> int:
+    """The length of the document's text as read (``Unread``: not here)."""
+    unread = doc.scratch.get(_UNREAD) if doc.scratch else None
+    return len(doc.original) if unread is None else unread.chars
+
+
+def original_text(doc: Document, f: InputFile, cfg: InputConfig) -> str:
+    """The document's text as read; an ``Unread`` one read again from its line in ``f``."""
+    unread = doc.scratch.get(_UNREAD) if doc.scratch else None
+    if unread is None:
+        return doc.original
+    try:
+        data = jsonl_ranges.read_range(f, unread.start, unread.end)
+        entries = jsonl_ranges.range_documents(data, doc.line_no, f, cfg)
+    except OSError as err:
+        entries = []
+        log.warning("could not read line %d of %s again: %s", doc.line_no, f.rel, err, extra={"source": f.rel})
+    text = entries[0].original if len(entries) == 1 and isinstance(entries[0], Document) else ""
+    if len(text) != unread.chars:  # (the file changed during the run)
+        log.warning("line %d of %s changed during the run", doc.line_no, f.rel, extra={"source": f.rel})
+    return text
+
+
+def _read_rejections(docs: Iterable[Document], counts: dict[str, int]) -> None:
+    """Count the documents rejected as they were read, by kind (as ``_run_locked``'s ``read_all`` does)."""
+    for doc in docs:
+        if doc.rejected is not None:
+            kind = reason_kind(doc.rejected.reason)
+            counts[kind] = counts.get(kind, 0) + 1
+
+
+def _mark_lines(docs: Iterable[Document], line_no: int, masks: bytes) -> None:
+    """``_marked`` for the documents of a range whose first line is ``line_no``, by their lines."""
+    if not masks:
+        return
+    for doc in docs:
+        at = doc.line_no - line_no
+        if doc.rejected is None and 0 <= at < len(masks) and masks[at]:
+            doc.scratch[_UNCHANGED] = masks[at]
+
+
+def _run_range(
+    stages: Shared,
+    positions: list[int],
+    ahead: int | None,
+    cfg: InputConfig,
+    task: _StreamRange,
+    after: list[int] | None = None,
+    unread: bool = False,
+) -> RangeResult:
+    """``_run_sent`` of the documents a worker reads itself: a ``_StreamRange`` of a JSONL file. ``unread``: the
+    texts as read the main process does not need stay here (``_ranged``, ``_lazy_originals``)."""
+    if task.error is not None:
+        return task.error
+    with _collector_paused():
+        try:
+            data = jsonl_ranges.read_range(task.file, task.start, task.end)
+        except OSError as err:  # (as io.read_documents says it)
+            return f"cannot read file: {err.strerror or err}"
+        spans: list[tuple[int, int]] = []
+        entries = jsonl_ranges.range_documents(data, task.line_no, task.file, cfg, spans)
+        del data
+        docs: list[Document] = []
+        at: list[tuple[int, int]] = []  # the documents' lines in the file
+        refused: list[tuple[int, jsonl_ranges.Refused]] = []
+        for i, (entry, (start, end)) in enumerate(zip(entries, spans, strict=True)):
+            if isinstance(entry, Document):
+                docs.append(entry)
+                at.append((task.start + start, task.start + end))
+            else:
+                refused.append((i, entry))
+        del entries
+        kinds: dict[str, int] = {}
+        _read_rejections(docs, kinds)
+        _mark_lines(docs, task.line_no, task.masks)
+        batch = Batch(docs)
+        _run_in_worker(stages, positions, ahead, batch, after)
+        lines = batch.removed_lines if batch.removed_lines and any(batch.removed_lines) else None
+        text_field = cfg.text_field if unread else None
+        made = [_ranged(doc, span, text_field) for doc, span in zip(batch.docs, at, strict=True)]
+        return made, batch.stats, lines, batch.ahead, refused, kinds
+
+
+def _run_item(
+    stages: Shared,
+    positions: list[int],
+    ahead: int | None,
+    cfg: InputConfig,
+    item: list[tuple[Any, ...]] | _StreamRange,
+    after: list[int] | None = None,
+    unread: bool = False,
+) -> Changes | RangeResult:
+    """A stream task of local workers: documents sent (``_run_sent``) or a range to read (``_run_range``)."""
+    if isinstance(item, _StreamRange):
+        return _run_range(stages, positions, ahead, cfg, item, after, unread)
+    return _run_sent(stages, positions, ahead, item, after)
+
+
+def _lazy_originals(stages: list[Stage], segments: list[tuple[bool, list[int]]], last: int | None) -> bool:
+    """Whether the stream's range workers may keep the texts as read (``Unread``): where the stages this process
+    runs are cleancorpus's own, dedup then text-only ones (run ahead: ``_runs_ahead``), which read neither the
+    text as read nor the record's text. ~37 of 188 MB of results on 40 MB of web text; rejected.jsonl reads the
+    lines of the few documents rejected here again (``original_text``)."""
+    if last != 2:  # (the first segment is the one run ahead: this process runs no worker's segment again)
+        return False
+    here = [p for _, positions in segments[1:] for p in positions]
+    return all(type(stages[p]).__module__.startswith("pipeline.stages.") for p in here)
+
+
+class _StreamRangesRead:
+    """The main process's side of the ``_StreamRange`` tasks: each range's batch, made of what its worker sent back,
+    with the lines it refused (not UTF-8) read here, in order, with the encoding the file's earlier lines found
+    (as ``_RangesRead``), and run here through the stages the worker ran (rare: legacy encodings)."""
+
+    def __init__(
+        self,
+        specs: list[StageConfig],
+        stages: list[Stage],
+        positions: list[int],
+        ahead: int | None,
+        cfg: InputConfig,
+        rejections: dict[str, int],
+    ) -> None:
+        self.specs, self.stages, self.positions, self.ahead, self.cfg = specs, stages, positions, ahead, cfg
+        self.rejections = rejections  # the documents rejected as they were read, by kind (the report's)
+        self.known: dict[str, str | None] = {}
+        self.broken: set[str] = set()  # files whose reading failed: their later ranges give nothing
+        self.here: list[Stage | None] | None = None  # the stages for the refused lines (made at the first)
+
+    def batch(self, task: _StreamRange, result: RangeResult) -> Batch:
+        f = task.file
+        if f.rel in self.broken:
+            return Batch([])
+        if isinstance(result, str):  # a quarantined record for the file, and nothing more of it
+            self.broken.add(f.rel)
+            doc = quarantined(f.rel, f.rel, result)
+            _read_rejections([doc], self.rejections)
+            return Batch([doc])
+        packed, stats, lines, ahead, refused, kinds = result
+        for kind, n in kinds.items():
+            self.rejections[kind] = self.rejections.get(kind, 0) + n
+        batch = Batch([_from_ranged(p, f.rel) for p in packed], stats, lines, ahead)
+        if refused:
+            self._read_refused(batch, task, refused)
+        return batch
+
+    def _read_refused(self, batch: Batch, task: _StreamRange, refused: list[tuple[int, jsonl_ranges.Refused]]) -> None:
+        f = task.file
+        n = len(batch.docs)
+        made = zip(batch.docs, batch.removed_lines or [b""] * n, batch.ahead or [None] * n, strict=True)
+        docs: list[Document] = []
+        lines: list[bytes] = []
+        ahead: list[Ahead | None] = []
+        at = dict(refused)
+        for i in range(len(batch.docs) + len(refused)):
+            line = at.get(i)
+            if line is None:
+                doc, rendered, result = next(made)
+            else:
+                doc, self.known[f.rel] = jsonl_ranges.refused_document(line, self.known.get(f.rel), f, self.cfg)
+                if doc is None:
+                    continue
+                rendered, result = self._run_here(batch, task, doc), None  # (run ahead: not here)
+            docs.append(doc)
+            lines.append(rendered)
+            ahead.append(result)
+        batch.docs = docs
+        batch.removed_lines = lines if batch.removed_lines is not None or any(lines) else None
+        batch.ahead = ahead if batch.ahead is not None else None
+
+    def _run_here(self, batch: Batch, task: _StreamRange, doc: Document) -> bytes:
+        """The worker's stages on a refused line's document here; its removed.jsonl lines."""
+        if doc.rejected is not None:
+            _read_rejections([doc], self.rejections)
+            return b""
+        _mark_lines([doc], task.line_no, task.masks)
+        if self.here is None:
+            self.here = _worker_stages(self.specs, self.stages)
+        one = _run_positions(self.here, self.positions, Batch([doc]), self.ahead)  # type: ignore[arg-type]
+        for position, st in one.stats.items():
+            if position in batch.stats:
+                batch.stats[position].merge(st)
+            else:
+                batch.stats[position] = st
+        rendered = removed_lines(doc) if doc.removed else b""
+        doc.removed.clear()
+        return rendered
+
+
+def _stream_input(
+    files: list[InputFile],
+    read: Callable[[list[InputFile]], Iterable[Document]],
+    unchanged: Unchanged,
+    by_line: Unchanged,
+) -> Iterator[Document | _StreamRange]:
+    """The stream's input when its local workers read ranges: the plain JSONL files' ranges
+    (``jsonl_ranges.splittable``), the other files' documents read here (``read``), in order."""
+    for split, group in groupby(files, key=jsonl_ranges.splittable):
+        if not split:
+            docs = read(list(group))
+            yield from _marked(docs, unchanged) if unchanged else docs
+            continue
+        for f in group:
+            yield from _stream_ranges_of(f, by_line.get(f.rel, b""))
+
+
+def _stream_ranges_of(f: InputFile, masks: bytes | bytearray) -> Iterator[_StreamRange]:
+    """The ``_StreamRange`` tasks of a plain JSONL file, with the unchanged bits of their lines (``masks`` by
+    line number); a file that cannot be cut ends with one (``error``)."""
+    held: tuple[int, int, int] | None = None  # (a range's masks end at the next range's first line)
+    try:
+        for piece in jsonl_ranges.ranges(f, jsonl_ranges.stream_range_bytes(f)):
+            if held is not None:
+                yield _StreamRange(f, *held, bytes(masks[held[2] : piece[2]]))
+            held = piece
+    except OSError as err:  # (the file's documents end there, as io.read_documents ends them)
+        if held is not None:
+            yield _StreamRange(f, *held, bytes(masks[held[2] :]))
+        yield _StreamRange(f, 0, 0, 0, error=f"cannot read file: {err.strerror or err}")
+        return
+    if held is not None:
+        yield _StreamRange(f, *held, bytes(masks[held[2] :]))
+
+
+def stream_reads_ranges(executor: Executor, stages: list[Stage]) -> bool:
+    """Whether the stream's workers can read plain JSONL files themselves: local workers run its first
+    stages (not a cross-document stage, which runs here on documents read here)."""
+    return isinstance(executor, ProcessExecutor) and bool(stages) and not stages[0].cross_document
+
+
 # Local workers at 2 or more: the stream sent each text out and back twice, for the stages before dedup and
 # for normalize after it, and the main process (which also runs dedup and writes) spent ~1.3 s of CPU on
 # 40 MB there at 2 workers, on the same cores as the workers. Normalize needs only the text, and dedup
@@ -777,9 +1114,10 @@ class _Range(NamedTuple):
     error: str | None = None
 
 
-# A range's result: its documents' (packed) parts as _prepare_sent gives them, and the lines refused there with
-# their places among the range's documents; or why the file could not be read.
-RangeParts = tuple[Parts | PackedParts, list[tuple[int, jsonl_ranges.Refused]]] | str
+# A range's result: its documents' (packed) parts as _prepare_sent gives them, the lines refused there with
+# their places among the range's documents, and the documents' line numbers (the stream's ranges find the unchanged
+# bits by line: ``_StreamRange``); or why the file could not be read.
+RangeParts = tuple[Parts | PackedParts, list[tuple[int, jsonl_ranges.Refused]], list[int]] | str
 
 
 def _prepare_range(stages: Shared, position: int, cfg: InputConfig, task: _Range) -> RangeParts:
@@ -797,8 +1135,9 @@ def _prepare_range(stages: Shared, position: int, cfg: InputConfig, task: _Range
     docs = [entry for entry in entries if isinstance(entry, Document)]
     refused = [(i, entry) for i, entry in enumerate(entries) if isinstance(entry, jsonl_ranges.Refused)]
     del entries
+    line_nos = [doc.line_no for doc in docs]
     prepared = _prepare_parts(stages, position, Batch(docs))
-    return _packed(stages.get()[position], prepared), refused
+    return _packed(stages.get()[position], prepared), refused, line_nos
 
 
 def _prepare_item(
@@ -874,13 +1213,15 @@ def _first_pass(
     text_field: str = "text",
     cache: FirstPassCache | None = None,
     ranges: InputConfig | None = None,
+    by_line: Unchanged | None = None,
 ) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
     (``_prepare_parts``), this process merges them in input order, with the parts of the files the
     ``cache`` holds read from it instead, and keeps the parts of the files read there. Returns what the
     last first pass found the stages before it to leave unchanged. ``ranges``: local workers read the plain
     JSONL files themselves, by ranges of lines (``_prepare_range``; the input config they read them with),
-    and ``read`` gives the other files' documents."""
+    and ``read`` gives the other files' documents; ``by_line`` (if given) gets the unchanged bits of the files
+    read so by line number instead of by document (the stream's ranges: ``_StreamRange``)."""
     unchanged: Unchanged = {}
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
     by_ranges = ranges if compact else None
@@ -922,12 +1263,14 @@ def _first_pass(
             position: int = position,
         ) -> Iterator[object]:
             unchanged.clear()  # the last first pass's (it ran every stage before it)
+            if by_line is not None:
+                by_line.clear()
             current, following = -1, 0  # the file being read; the first file not given yet
             file_parts: list[object] | None = None  # the current file's, while they are to be kept
             file_bytes = 0
             keep: list[tuple[str, str, str, str, bytes]] = []
             keep_bytes = 0
-            read_ranges = _RangesRead(stage, position, specs, stages, by_ranges)
+            read_ranges = _RangesRead(stage, position, specs, stages, by_ranges, by_line)
 
             def done(i: int) -> None:  # the file at i was read whole: keep its parts for later runs
                 nonlocal keep_bytes
@@ -1008,9 +1351,16 @@ class _RangesRead:
     file's earlier lines found (``io._read_jsonl``'s ``known``), and prepared here (rare: legacy encodings)."""
 
     def __init__(
-        self, stage: Stage, position: int, specs: list[StageConfig], stages: list[Stage], cfg: InputConfig | None
+        self,
+        stage: Stage,
+        position: int,
+        specs: list[StageConfig],
+        stages: list[Stage],
+        cfg: InputConfig | None,
+        by_line: Unchanged | None = None,
     ) -> None:
         self.stage, self.position, self.specs, self.stages, self.cfg = stage, position, specs, stages, cfg
+        self.by_line = by_line  # file -> the unchanged bits by line number (``_first_pass``)
         self.counts: dict[str, int] = {}  # documents numbered so far, per file
         self.known: dict[str, str | None] = {}
         self.broken: set[str] = set()  # files whose reading failed: their later ranges give nothing
@@ -1024,9 +1374,13 @@ class _RangesRead:
             self.broken.add(f.rel)
             yield self._numbered(f), 0, None, False
             return
-        (doc_parts, masks, live), refused = result
+        (doc_parts, masks, live), refused, line_nos = result
         if isinstance(doc_parts, bytes):
             doc_parts = _unpacked(self.stage, doc_parts, live)
+        if self.by_line is not None:
+            for line_no, mask in zip(line_nos, masks, strict=True):
+                if mask:
+                    _note_unchanged(self.by_line, f.rel, line_no, mask)
         made = zip(masks, doc_parts, live, strict=True)
         at = dict(refused)
         for i in range(len(live) + len(refused)):
@@ -1045,6 +1399,8 @@ class _RangesRead:
             if self.here is None:
                 self.here = _worker_stages(self.specs, self.stages, also=self.position)
             [part], [mask], [alive] = _prepare_docs(self.here, self.position, Batch([doc]))
+            if mask and self.by_line is not None:
+                _note_unchanged(self.by_line, f.rel, doc.line_no, mask)
             yield self._numbered(f), mask, part, alive
 
     def _numbered(self, f: InputFile) -> tuple[str, int]:
@@ -1057,13 +1413,17 @@ def _stream(
     executor: Executor,
     specs: list[StageConfig],
     stages: list[Stage],
-    docs: Iterable[Document],
+    docs: Iterable[Document | _StreamRange],
     text_field: str = "text",
+    ranges: InputConfig | None = None,
+    rejections: dict[str, int] | None = None,
 ) -> Iterator[Batch]:
     """The batches through every stage: per-document runs in the workers (with the per-document part
-    of the cross-document stage that follows, if it has one), cross-document stages here, in order."""
+    of the cross-document stage that follows, if it has one), cross-document stages here, in order.
+    ``docs`` may hold ``_StreamRange`` tasks (only where ``stream_reads_ranges``: ``ranges`` is the input
+    config the workers read them with; ``rejections`` gets the kinds of their documents rejected as read)."""
     shared = share(executor, _worker_stages(specs, stages))
-    stream: Iterator[Batch] = _batches(docs)
+    stream: Iterator[Any] = _batches(docs)
     segments = plan_segments(stages)
     local = isinstance(executor, ProcessExecutor)
     last = _runs_ahead(stages, segments) if local else None  # (see _run_ahead)
@@ -1085,8 +1445,14 @@ def _stream(
             ahead = following if following is not None and _prepares_documents(stages[following]) else None
             if local:
                 after = segments[last][1] if last is not None and i == last - 2 else None
-                task = partial(_run_sent, shared, positions, ahead, after=after)
-                stream = _in_workers(executor, task, stream, text_field)
+                if i == 0 and ranges is not None:  # (the first segment: the documents are read there)
+                    unread = _lazy_originals(stages, segments, last)
+                    task = partial(_run_item, shared, positions, ahead, ranges, after=after, unread=unread)
+                    read = _StreamRangesRead(specs, stages, positions, ahead, ranges, rejections)
+                    stream = _in_workers(executor, task, stream, text_field, read)
+                else:
+                    task = partial(_run_sent, shared, positions, ahead, after=after)
+                    stream = _in_workers(executor, task, stream, text_field)
             else:
                 stream = executor.map(partial(_run_in_worker, shared, positions, ahead), stream)
     return stream
@@ -1118,10 +1484,17 @@ def plan_segments(stages: list[Stage]) -> list[tuple[bool, list[int]]]:
     return segments
 
 
-def _batches(docs: Iterable[Document]) -> Iterator[Batch]:
+def _batches(docs: Iterable[Document | _StreamRange]) -> Iterator[Batch | _StreamRange]:
+    """The documents in batches (``BATCH_DOCS``, ``BATCH_CHARS``); a ``_StreamRange`` as it is, in its place."""
     batch: list[Document] = []
     chars = 0
     for doc in docs:
+        if isinstance(doc, _StreamRange):
+            if batch:
+                yield Batch(batch)
+                batch, chars = [], 0
+            yield doc
+            continue
         batch.append(doc)
         chars += len(doc.text)
         if len(batch) >= BATCH_DOCS or chars >= BATCH_CHARS:
@@ -1375,7 +1748,7 @@ class _Outputs:
                 if doc.line_no:
                     record["line"] = doc.line_no
                 record.update(stage=doc.rejected.stage, reason=doc.rejected.reason, **(doc.rejected.extra or {}))
-                record["text"] = doc.original
+                record["text"] = original_text(doc, self.files[self.index[doc.source]], self.config.input)
                 line = jsonl_line(record)
                 rejected_part.write(line)
                 self.streams["rejected"][0].write(line)
@@ -1993,6 +2366,7 @@ def _run_locked(
             if limit is None
             else None
         )
+        by_line: Unchanged = {}  # (the unchanged bits of the files the first pass's workers read by ranges)
         skippable = (
             _first_pass(
                 executor,
@@ -2003,6 +2377,7 @@ def _run_locked(
                 config.input.text_field,
                 cache,
                 config.input if limit is None else None,  # (a --limit trial reads what it reads)
+                by_line,
             )
             if not idle
             else {}
@@ -2015,13 +2390,20 @@ def _run_locked(
             executor.close()  # its workers were forked before the later stages were warm
             executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
             gc.freeze()
-        docs = _marked(read_all(files), skippable) if skippable else read_all(files)
-        for batch in _stream(executor, specs, stages, docs, config.input.text_field):
+        # The stream's local workers read the plain JSONL files themselves (not with --limit: a trial reads what
+        # it reads), the other files are read here.
+        ranges = config.input if limit is None and stream_reads_ranges(executor, stages) else None
+        docs: Iterable[Document | _StreamRange]
+        if ranges is not None:
+            docs = _stream_input(files, read_all, skippable, by_line)
+        else:
+            docs = _marked(read_all(files), skippable) if skippable else read_all(files)
+        for batch in _stream(executor, specs, stages, docs, config.input.text_field, ranges, input_rejections):
             for position, st in batch.stats.items():
                 totals[position].merge(st)
             for j, doc in enumerate(batch.docs):
                 done += 1
-                chars_in += len(doc.original)
+                chars_in += original_chars(doc)
                 last_file = outputs.index[doc.source]
                 outputs.write(doc, b"" if batch.removed_lines is None else batch.removed_lines[j])
                 if doc.rejected:

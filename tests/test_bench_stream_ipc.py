@@ -45,8 +45,38 @@ def test_results_are_kept_as_the_workers_pickled_them_one_sketch_pack_a_batch(tm
         assert sum(packs[before:]) >= sketched
     # --parts: each batch's results split by part, the sketches apart (packed again as the worker packs them)
     split = parts(results)
-    assert set(split) == {"texts", "ahead", "lines", "sketches", "scratch", "meta+rejected+records", "stats"}
+    assert set(split) == {
+        "texts",
+        "texts as read",
+        "ahead",
+        "lines",
+        "sketches",
+        "scratch",
+        "meta+rejected+records",
+        "stats",
+    }
     assert all(len(items) == len(results) for items in split.values())
     assert sum(map(len, split["sketches"])) == sum(
         1 for data in results for c in ForkingPickler.loads(data)[0] if c[3] and "dedup" in c[3]
     )
+
+
+def test_parts_split_the_results_of_ranges_the_workers_read(tmp_path, monkeypatch):
+    """A plain JSONL file the stream's workers read by ranges (runner.RangeResult): split by part too, every
+    document's text among the texts, the texts as read of those the stages changed apart."""
+    from pipeline import jsonl_ranges
+
+    monkeypatch.setattr(jsonl_ranges, "MIN_FILE_BYTES", 1000)
+    monkeypatch.setattr(jsonl_ranges, "RANGE_BYTES", 4000)
+    lines = [
+        {"id": str(i), "text": f"Home | About\nArticle {i} about the town library and its reading room, {i * 3} seats."}
+        for i in range(60)
+    ]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    _, results, _ = capture(str(path), 2)
+    ranged = [data for data in results if len(ForkingPickler.loads(data)) == 6]
+    assert len(ranged) == len(results) > 1
+    split = parts(results)
+    assert sum(map(len, split["texts"])) == 60 == sum(map(len, split["texts as read"]))
+    assert all(len(items) == len(results) for items in split.values())

@@ -206,7 +206,7 @@ def test_a_range_a_worker_cannot_read_ends_its_files_documents(tmp_path: Path) -
     result = runner._prepare_range(Shared(value=[BoilerplateStage()]), 0, InputConfig(), runner._Range(f, 0, 10, 1))
     assert isinstance(result, str) and result.startswith("cannot read file")
     assert list(read.entries(f, result)) == [(("gone.jsonl", 0), 0, None, False)]
-    assert list(read.entries(f, (([None], [0], [True]), []))) == []  # (a later range of the file)
+    assert list(read.entries(f, (([None], [0], [True]), [], [1]))) == []  # (a later range of the file)
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])
@@ -218,7 +218,7 @@ def test_a_two_worker_run_reading_ranges_writes_what_one_worker_writes(
     monkeypatch.setattr(jsonl_ranges, "RANGE_BYTES", 8000)
     pages = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines()[:40]
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b"\n".join([*pages[:20], *_mixed_lines(), *pages[20:]]))
+    src.write_bytes(b"\n".join([*pages[:20], *_mixed_lines(), *pages[20:], pages[3], pages[30]]))  # (2 copies)
     cut: list[str] = []  # the files this process cut into ranges
     real = jsonl_ranges.ranges
     monkeypatch.setattr(jsonl_ranges, "ranges", lambda f, size=None: cut.append(f.rel) or real(f, size))
@@ -229,6 +229,120 @@ def test_a_two_worker_run_reading_ranges_writes_what_one_worker_writes(
         assert result.exit_code == 3, result.output  # (some records are quarantined)
         outputs.append([(out / name).read_bytes() for name in ("in.jsonl", "removed.jsonl", "rejected.jsonl")])
         counts.append(json.loads((out / "report.json").read_text())["documents"])
-    assert cut == ["in.jsonl"]  # (at 2 workers only)
+    assert cut == ["in.jsonl", "in.jsonl"]  # (at 2 workers only: the first pass, then the stream)
     assert outputs[0] == outputs[1] and counts[0] == counts[1]
-    assert counts[0]["in"] == 40 + 17 and counts[0]["out"] > 30
+    assert counts[0]["in"] == 40 + 17 + 2 and counts[0]["out"] > 30
+    # a copy dedup rejected in the main process: its text as read (read again at 2 workers) in rejected.jsonl
+    rejected = [orjson.loads(line) for line in outputs[1][2].splitlines()]
+    copies = [r for r in rejected if r["stage"] == "dedup"][-2:]
+    assert [r["line"] for r in copies] == [60, 61]
+    assert [r["text"] for r in copies] == [orjson.loads(pages[i])["text"] for i in (3, 30)]
+
+
+def _stream_outcome(
+    executor: Any, files: list[InputFile], by_ranges: bool
+) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], dict[str, int], dict[tuple[str, int], bool]]:
+    """A run's first pass and stream over ``files`` (the default stages): each document as it leaves the stream
+    (with its removed.jsonl lines), the stages' statistics (but their seconds), the kinds rejected as read, and
+    the documents whose text as read stayed in a worker (``Unread``: whether it was rejected here)."""
+    config = default_config()
+    specs = config.enabled_stages()
+    stages = runner.build_stages(specs)
+    rejections: dict[str, int] = {}
+
+    def read(chosen: list[InputFile]) -> Iterator[Document]:
+        for f in chosen:
+            for doc in read_documents(f, config.input):
+                if doc.rejected is not None:
+                    kind = runner.reason_kind(doc.rejected.reason)
+                    rejections[kind] = rejections.get(kind, 0) + 1
+                yield doc
+
+    def first_pass_read(chosen: list[InputFile]) -> Iterator[Document]:
+        return (doc for f in chosen for doc in read_documents(f, config.input))
+
+    by_line: runner.Unchanged = {}
+    unchanged = runner._first_pass(executor, specs, stages, files, first_pass_read, "text", None, config.input, by_line)
+    if by_ranges:
+        assert runner.stream_reads_ranges(executor, stages)
+        docs: Iterable[Any] = runner._stream_input(files, read, unchanged, by_line)
+        batches = runner._stream(executor, specs, stages, docs, "text", config.input, rejections)
+    else:
+        batches = runner._stream(executor, specs, stages, runner._marked(read(files), unchanged), "text")
+    made: list[tuple[Any, ...]] = []
+    totals = {i: runner.StageStats(s.name) for i, s in enumerate(stages)}
+    by_rel = {f.rel: f for f in files}
+    unread: dict[tuple[str, int], bool] = {}
+    for batch in batches:
+        for position, st in batch.stats.items():
+            totals[position].merge(st)
+        for j, doc in enumerate(batch.docs):
+            rendered = b"" if batch.removed_lines is None else batch.removed_lines[j]
+            # the text as read where the main process needs it: its length, rejected.jsonl (read again if Unread),
+            # and the record's fields but its text (which the output replaces), in their order
+            chars = runner.original_chars(doc)
+            if runner._UNREAD in doc.scratch:
+                unread[doc.source, doc.line_no] = doc.rejected is not None
+            doc.original = runner.original_text(doc, by_rel[doc.source], config.input)
+            if doc.record is not None:
+                doc.record = {key: None if key == "text" else value for key, value in doc.record.items()}
+            made.append((*_as_tuple(doc), rendered + runner.removed_lines(doc), chars))
+    stats = [{k: v for k, v in totals[i].to_json().items() if k != "seconds"} for i in range(len(stages))]
+    return made, stats, rejections, unread
+
+
+def test_the_streams_workers_read_plain_jsonl_by_ranges_and_make_the_same_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At local workers the stream's workers read a plain JSONL file of some size themselves, by ranges: every
+    document (every kind of line: quarantined, rejected, a legacy encoding read here in order, duplicates) leaves
+    the stream as when this process reads the file and sends the documents, in the same order, with the same
+    removed.jsonl lines, statistics and counts of documents rejected as read; a small file and a .txt file
+    between the ranges are read here; the first pass's unchanged bits reach the ranges by line."""
+    monkeypatch.setattr(jsonl_ranges, "MIN_FILE_BYTES", 1000)
+    monkeypatch.setattr(jsonl_ranges, "RANGE_BYTES", 6000)
+    pages = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines()[:50]
+    mojibake = orjson.dumps({"id": "moji", "text": "CafÃ© menu\nA line of text here.", "url": "https://m.example/"})
+    lines = [*pages[:20], *_mixed_lines()[:-1], mojibake, pages[3], *pages[20:45], pages[30], b"", *pages[45:]]
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(b'{"id": "b1", "text": "Short."}\n{"id": "b2", "text": "Menu\\nHi."}\n')
+    (tmp_path / "c.txt").write_text("A text file of one document.\nWith two lines.\n")
+    (tmp_path / "d.jsonl").write_bytes(b"\n".join(pages[10:30]))  # (no newline at its end; copies of a.jsonl's)
+    files, _ = discover([str(tmp_path)])
+    serial = _stream_outcome(SerialExecutor(), files, by_ranges=False)
+    pool = _InProcessPool()
+    local = _stream_outcome(pool, files, by_ranges=True)
+    assert local[0] == serial[0]
+    assert local[1:3] == serial[1:3]
+    assert len(serial[0]) == len(lines) - 3 + 2 + 1 + 20  # (a.jsonl's three blank lines make no document)
+    assert any(doc[7] is not None and doc[7][0] == "dedup" for doc in serial[0])  # (the copies)
+    assert all(doc[3] == "" or doc[9] == len(doc[3]) for doc in serial[0])
+    assert serial[2]  # (quarantined and empty lines)
+    streamed = [task for task in pool.tasks if isinstance(task, runner._StreamRange)]
+    assert {task.file.rel for task in streamed} == {"a.jsonl", "d.jsonl"}
+    assert len([task for task in streamed if task.file.rel == "a.jsonl"]) > 10
+    assert any(task.masks.count(0) < len(task.masks) for task in streamed)  # (encoding left most pages as they were)
+    # the texts as read of the pages the stages changed stayed in the workers; those dedup rejected read again
+    unread = local[3]
+    assert len(unread) > 40 and any(unread.values()) and not serial[3]
+    sent = [task for task in pool.tasks if isinstance(task, list)]  # (documents read here, in both passes)
+    assert sorted(doc[2] for task in sent for doc in task) == ["b.jsonl"] * 4 + ["c.txt"] * 2
+
+
+def test_a_stream_range_a_worker_cannot_read_ends_its_files_documents(tmp_path: Path) -> None:
+    """As io.read_documents: one quarantined record for the file, counted as rejected as read, nothing after it."""
+    f = InputFile(tmp_path / "gone.jsonl", "gone.jsonl", "jsonl", None)
+    rejections: dict[str, int] = {}
+    read = runner._StreamRangesRead([], [], [], None, InputConfig(), rejections)
+    result = runner._run_range(Shared(value=[]), [], None, InputConfig(), runner._StreamRange(f, 0, 10, 1))
+    assert isinstance(result, str) and result.startswith("cannot read file")
+    (doc,) = read.batch(runner._StreamRange(f, 0, 10, 1), result).docs
+    assert (doc.id, doc.source, doc.line_no, doc.original) == ("gone.jsonl", "gone.jsonl", 0, "")
+    assert doc.rejected is not None and doc.rejected.quarantined and doc.rejected.reason == result
+    assert rejections == {"cannot read file": 1}
+    later = ([], {}, None, None, [], {})
+    assert read.batch(runner._StreamRange(f, 10, 20, 2), later).docs == []
+    # a file that cannot be cut: its ranges so far, then the record
+    (tmp_path / "dir.jsonl").mkdir()
+    (task,) = runner._stream_ranges_of(InputFile(tmp_path / "dir.jsonl", "dir.jsonl", "jsonl", None), b"")
+    assert task.error is not None and task.error.startswith("cannot read file")
