@@ -1017,7 +1017,10 @@ def _removed_lines_at(
     itself), from where each line starts (``line_starts``, one more: the text's length + 1): the same offsets
     and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line. Also
     returns the cuts (their starts, their ends)."""
-    removed = np.array(list(compress(range(len(verdict)), verdict)), dtype=np.int64)
+    picked = list(compress(range(len(verdict)), verdict))
+    if len(picked) <= _FEW_REMOVED_LINES and len(verdict) <= _FEW_LINES:
+        return _few_removed_lines_at(doc, picked, bool(verdict[-1]), line_starts.tolist())
+    removed = np.array(picked, dtype=np.int64)
     starts = line_starts[removed]
     cut_ends = line_starts[removed + 1]  # the next line's start
     ends = cut_ends - 1  # the line's end
@@ -1029,6 +1032,36 @@ def _removed_lines_at(
     run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:])).tolist()
     note_cuts(doc, run_starts, run_ends)
     return starts.tolist(), ends.tolist(), run_starts, run_ends
+
+
+# Up to this many removed lines of a text of up to _FEW_LINES lines, _removed_lines_at's offsets in plain Python
+# (a short page: its dozen numpy calls cost more than a loop over the few lines).
+_FEW_REMOVED_LINES = 24
+_FEW_LINES = 256
+
+
+def _few_removed_lines_at(
+    doc: Document, removed: list[int], last_removed: bool, line_starts: list[int]
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """_removed_lines_at for a few removed lines (``removed``: their numbers, in order; ``last_removed``: whether
+    the text's last line is one): the same offsets and cuts, a Python step per removed line."""
+    if not removed:
+        return [], [], [], []
+    at = [line_starts[i] for i in removed]
+    cut_ends = [line_starts[i + 1] for i in removed]  # the next line's start
+    ends = [e - 1 for e in cut_ends]  # the line's end
+    if last_removed:
+        cut_ends[-1] -= 1  # the last line has no newline after it
+    # runs of removed lines as one cut each (as removed_lines_at)
+    run_starts = [at[0]]
+    run_ends = []
+    for k in range(1, len(at)):
+        if at[k] != cut_ends[k - 1]:
+            run_ends.append(cut_ends[k - 1])
+            run_starts.append(at[k])
+    run_ends.append(cut_ends[-1])
+    note_cuts(doc, run_starts, run_ends)
+    return at, ends, run_starts, run_ends
 
 
 def _without_cuts(text: str, starts: list[int], ends: list[int]) -> str:
@@ -2528,6 +2561,8 @@ class BoilerplateStage(Stage):
         self._name_array = _object_array(self._rule_names)
         # The recurring hash sets as sorted int64 arrays (the loop's binary search), by the set they are of.
         self._sorted_recurring: dict[str | None, tuple[frozenset[int], np.ndarray]] = {}
+        # The rule loop's switches as int64 arrays, by their values (a handful of combinations a run).
+        self._switch_arrays: dict[tuple[int, ...], np.ndarray] = {}
         # process_ahead's work per document (by id), taken by process(); never pickled.
         self._ahead: dict[int, _Ahead] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -3404,26 +3439,27 @@ class BoilerplateStage(Stage):
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
         rows, cols, hashes, points, starts = self._line_rows(lines, text)
-        switches = np.array(
-            [
-                recurring_on,
-                copy,
-                "breadcrumb" not in disabled,
-                "breadcrumb-prefix" not in disabled,
-                opts.remove_trailing_blocks and "widget-list" not in disabled,
-                opts.trailing_max_words,
-                content_on,
-                "navigation" not in disabled,
-                not scorer,
-                opts.content_removed_penalty,
-                opts.content_marker_penalty,
-                SEEN_PROSE_MIN_WORDS,
-                opts.nav_min_run,
-                opts.content_line_penalty,
-                opts.content_margin,
-            ],
-            dtype=np.int64,
+        values = (
+            recurring_on,
+            copy,
+            "breadcrumb" not in disabled,
+            "breadcrumb-prefix" not in disabled,
+            opts.remove_trailing_blocks and "widget-list" not in disabled,
+            opts.trailing_max_words,
+            content_on,
+            "navigation" not in disabled,
+            not scorer,
+            opts.content_removed_penalty,
+            opts.content_marker_penalty,
+            SEEN_PROSE_MIN_WORDS,
+            opts.nav_min_run,
+            opts.content_line_penalty,
+            opts.content_margin,
         )
+        # (Looked up: the same few tuples every document, and an array made from 15 values costs ~1 µs.)
+        switches = self._switch_arrays.get(values)  # type: ignore[arg-type]
+        if switches is None:
+            switches = self._switch_arrays[values] = np.array(values, dtype=np.int64)  # type: ignore[index]
         codes = np.empty(n, dtype=np.int32)
         at = np.empty(3 * n, dtype=np.int64)  # the cut lines', markers' and scored lines' numbers
         counts = np.empty(kernels.RL_COUNTS, dtype=np.int64)
