@@ -3064,12 +3064,12 @@ class BoilerplateStage(Stage):
             self._clear_line_cache(n)
             count = 1
         index.reserve(count + n, points.size)
-        rows = np.empty(n, dtype=np.int64)
-        starts = np.empty(n + 1, dtype=np.int64)
-        first = np.empty(n, dtype=np.int64)
-        lengths = np.empty(n, dtype=np.int64)
+        # (The int64 arrays as slices of one: an np.empty costs ~3 slices.)
+        ints = np.empty(4 * n + 4, dtype=np.int64)
+        rows, starts, first = ints[:n], ints[n : 2 * n + 1], ints[2 * n + 1 : 3 * n + 1]
+        lengths, state = ints[3 * n + 1 : 4 * n + 1], ints[4 * n + 1 :]
+        state[0], state[1], state[2] = count, index.used, 0
         new_points = np.empty(points.size, dtype=np.uint32)
-        state = np.array([count, index.used, 0], dtype=np.int64)
         m = kernels.line_index(
             points, LINE_CACHE_MAX_CHARS, index.slots, index.row_start, index.row_len, index.pool,
             state, rows, starts, first, lengths, new_points,
@@ -3155,10 +3155,14 @@ class BoilerplateStage(Stage):
         flag, and for the lines the kernel leaves out (astral characters, Σ, İ: _line_info itself)."""
         m = len(texts)
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
-        ends = np.empty(m, dtype=np.int64)
-        words_a = np.empty(m, dtype=np.int64)
+        # The int64 and boolean arrays of the kernels below as slices of one array each (an np.empty costs ~3
+        # slices; a page of new lines makes a dozen).
+        ints = np.empty((4 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
+        ends, words_a, body_a, hits = ints[:m], ints[m : 2 * m], ints[2 * m : 3 * m], ints[3 * m : 4 * m]
+        marks, bounds = ints[4 * m : (4 + kernels.INFO_MARKS) * m], ints[(4 + kernels.INFO_MARKS) * m :]
+        bools = np.empty(3 * m, dtype=np.bool_)
+        prose, nav, keep_a = bools[:m], bools[m : 2 * m], bools[2 * m :]
         flags_a = np.empty(m, dtype=np.uint8)
-        body_a = np.empty(m, dtype=np.int64)
         opts = self.options
         size = kernels.line_facts(
             points,
@@ -3180,7 +3184,6 @@ class BoilerplateStage(Stage):
         # line_hash of every key (the bytes of `data` are the keys' UTF-8, no surrogates: F_FALLBACK) straight
         # into the rows' hash column, and the exact-line rules of the few keys whose hash is an exact key's.
         cols, hash_col = into
-        hits = np.empty(m, dtype=np.int64)
         found = kernels.key_hashes(
             out[:size], ends, self._exact_hashes, self._exact_bits, hash_col.view(np.uint64), hits
         )
@@ -3191,9 +3194,6 @@ class BoilerplateStage(Stage):
         keys: Sequence[str] = _KeyView(data, ends) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
         # The flagged lines of each kind and the boolean columns, from one call (not ~15 numpy calls).
-        marks = np.empty(kernels.INFO_MARKS * m, dtype=np.int64)
-        prose, nav, keep_a = np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_)
-        bounds = np.empty(kernels.INFO_MARKS + 1, dtype=np.int64)
         kernels.info_marks(flags_a, words_a, marks, bounds, prose, nav, keep_a)
         at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
@@ -3461,8 +3461,8 @@ class BoilerplateStage(Stage):
         if switches is None:
             switches = self._switch_arrays[values] = np.array(values, dtype=np.int64)  # type: ignore[index]
         codes = np.empty(n, dtype=np.int32)
-        at = np.empty(3 * n, dtype=np.int64)  # the cut lines', markers' and scored lines' numbers
-        counts = np.empty(kernels.RL_COUNTS, dtype=np.int64)
+        ints = np.empty(3 * n + kernels.RL_COUNTS, dtype=np.int64)
+        at, counts = ints[: 3 * n], ints[3 * n :]  # the cut lines', markers' and scored lines' numbers; counts
         kernels.rule_loop(
             cols,
             hashes,
