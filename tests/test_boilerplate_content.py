@@ -159,6 +159,25 @@ def test_url_title_words():
     assert words("https://example.org/") == [] and words(None) == []
 
 
+def test_url_title_words_of_the_last_segment_first_and_a_longer_title_still_found():
+    """_url_title_line asks url_title_words for the last segment's words first (most=1: the full list's
+    first entry) and for the longer sequences only when it compares a line's words: a title of the last two
+    segments is still found, and a URL whose last segment has no words falls back to the full list."""
+    words = boilerplate.url_title_words
+    url = "https://wiki.openstreetmap.org/wiki/Category:Mapping_Party_in_Asia/translations"
+    assert words(url, 1) == [("translations",)] == words(url)[:1]
+    assert len(words(url)) == 3
+    assert words("https://example.org/some-long-title-here/2019/", 1) == []  # (digits only: no words)
+    assert words("https://example.org/some-long-title-here/2019/")[0] == ("some", "long", "title", "here")
+    lines = ["Category:Mapping Party in Asia/translations", "Translations of the page are listed below here.", "x"]
+    infos = [(1, 6), (1, 7), (1, 1)]
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, None, None], infos, url) == 0
+    # The last segment without words: the first title is the last two segments' words ("some long title here").
+    url = "https://example.org/some-long-title-here/2019/"
+    lines = ["Some long title here", "A paragraph of text that is long enough here.", "x"]
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, None, None], infos, url) == 0
+
+
 def test_url_title_line_only_when_no_copy_was_kept_and_not_a_menu_entry():
     url = "https://example.org/blog/2019/05/storm-floods-northern-districts/"
     lines = ["• Storm floods northern districts", "Storm Floods Northern Districts", "Text."]

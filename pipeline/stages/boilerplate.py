@@ -1358,9 +1358,10 @@ TITLE_SLUG_MORE_WORDS = 8
 TITLE_RESCUED_RULES = frozenset({SCORER_RULE, "tags"})
 
 
-def url_title_words(url: object) -> list[tuple[str, ...]]:
+def url_title_words(url: object, most: int = TITLE_URL_SEGMENTS) -> list[tuple[str, ...]]:
     """Word sequences the page's title would have, from its URL: the last path segment, the last two,
-    the last three (lower-cased words, a trailing file extension and trailing numbers dropped)."""
+    the last three (lower-cased words, a trailing file extension and trailing numbers dropped); ``most``:
+    from the last ``most`` segments at most (1: the first sequence only, when it is the last segment's)."""
     if not isinstance(url, str) or not url:
         return []
     try:
@@ -1369,7 +1370,7 @@ def url_title_words(url: object) -> list[tuple[str, ...]]:
         return []
     segments = [part for part in path.split("/") if part]
     found: list[tuple[str, ...]] = []
-    for n in range(1, min(TITLE_URL_SEGMENTS, len(segments)) + 1):
+    for n in range(1, min(most, len(segments)) + 1):
         tail = _URL_EXTENSION_RE.sub("", "/".join(segments[-n:]))
         words = _URL_WORD_RE.findall(tail.lower())
         while words and words[-1].isdigit():
@@ -1412,9 +1413,15 @@ def _url_title_line(
     characters or more; a slug of four words or more may be the title's first words ("Assista ao novo e
     ousado videoclipe da Miley Cyrus" on .../assista-ao-novo-e-ousado-videoclipe-da.html)."""
     rescued = list(compress(range(len(verdict)), map(TITLE_RESCUED_RULES.__contains__, verdict)))
-    titles = url_title_words(url) if rescued else None
+    if not rescued:
+        return None
+    # The last segment's words first: they give the slug and the needle, and most pages stop at the needle
+    # (no rescued line holds it); the longer sequences only when a line's words are compared (kind_of).
+    first = url_title_words(url, 1)
+    titles = first or url_title_words(url)
     if not titles:
         return None
+    every: list[list[tuple[str, ...]]] = [] if first else [titles]
     # A slug cut short (blog platforms keep its first words): a line of up to TITLE_SLUG_MORE_WORDS more
     # words that starts with a last segment of TITLE_SLUG_MIN_WORDS words or more.
     slug = titles[0] if len(titles[0]) >= TITLE_SLUG_MIN_WORDS else None
@@ -1428,7 +1435,9 @@ def _url_title_line(
         words = tuple(_URL_WORD_RE.findall(stripped.lower()))
         if len(words) == 1 and len(stripped) < 4:
             return None
-        if words in titles:
+        if not every:
+            every.append(url_title_words(url))
+        if words in every[0]:
             return 0
         if (
             slug is not None
