@@ -1314,21 +1314,14 @@ def _sentences_between_prose(
     kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
     line ending in a colon (it announces what follows) or with tabs (a table row)."""
     found: list[int] = []
-    words: list[int] = []
-    prose: list[int] = []
     if isinstance(infos, _RowInfos):
         # Only the removed lines of prose with enough words (~1 in 10) go on: picked from the columns at once.
         removed = infos.prose_among(removed, SEEN_PROSE_MIN_WORDS)
-        if removed:
-            words, prose = infos.words_prose()
+        return _sentences_between_prose_rows(lines, verdict, infos, removed) if removed else found
     for i in removed:
-        if words:
-            if verdict[i] != SCORER_RULE or not prose[i] or words[i] < SEEN_PROSE_MIN_WORDS:
-                continue
-        else:
-            info = infos[i]
-            if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
-                continue
+        info = infos[i]
+        if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+            continue
         above = _nonblank_neighbour(infos, i, -1)
         below = _nonblank_neighbour(infos, i, 1)
         if above is None or below is None:
@@ -1338,6 +1331,43 @@ def _sentences_between_prose(
             _opens_prose(verdict, infos, above)
             and _opens_prose(verdict, infos, below)
             and stripped[-1] not in "?:"
+            and "\t" not in stripped
+            and _LIST_ITEM_RE.match(stripped) is None
+            and sentence_end(stripped)
+        ):
+            found.append(i)
+    return found
+
+
+def _sentences_between_prose_rows(
+    lines: list[str], verdict: list[str | None], infos: _RowInfos, removed: list[int]
+) -> list[int]:
+    """_sentences_between_prose's loop over the line cache's columns (``removed``: the removed lines of prose
+    with enough words, in order): the neighbours found and tested one after the other, the line above first
+    (most candidates stop there), with the columns' lists and bisect at hand rather than a helper per step."""
+    found: list[int] = []
+    words, prose = infos.words_prose()
+    with_words = infos.with_words()
+    count = len(with_words)
+    least = SEEN_PROSE_MIN_WORDS
+    for i in removed:
+        if verdict[i] != SCORER_RULE or not prose[i] or words[i] < least:
+            continue
+        k = bisect.bisect_left(with_words, i) - 1  # (as _nonblank_neighbour, then _opens_prose)
+        if k < 0:
+            continue
+        above = with_words[k]
+        if verdict[above] is not None or prose[above] == 0 or words[above] < least:
+            continue
+        k = bisect.bisect_right(with_words, i)
+        if k >= count:
+            continue
+        below = with_words[k]
+        if verdict[below] is not None or prose[below] == 0 or words[below] < least:
+            continue
+        stripped = lines[i].strip()
+        if (
+            stripped[-1] not in "?:"
             and "\t" not in stripped
             and _LIST_ITEM_RE.match(stripped) is None
             and sentence_end(stripped)
