@@ -1420,17 +1420,31 @@ def _picked(lines: list[str], which: list[int]) -> list[str]:
 def _holding(texts: list[str], needle: str) -> list[int]:
     """Positions of the texts (lines) whose lower case holds ``needle`` (a lower-case word), in order: substring
     searches in the texts joined and lower-cased (which keeps every line break and adds none)."""
-    text = "\n".join(texts).lower()
+    joined = "\n".join(texts)
+    text: str | bytes
+    if needle.isascii() and needle.isalnum() and _ASCII_LOWERED not in joined and _KELVIN not in joined:
+        # An ASCII needle of letters and digits: only ASCII characters and those two lower-case to ASCII, so
+        # the text with every other character as "?" (one byte each: the line breaks where they were),
+        # lowered as bytes, holds it in the same lines; ~2.5x faster than str.lower of a text that is not all
+        # ASCII (most pages).
+        text, key, newline = joined.encode("ascii", "replace").lower(), needle.encode("ascii"), b"\n"
+    else:
+        text, key, newline = joined.lower(), needle, "\n"  # type: ignore[assignment]
     found: list[int] = []
     breaks = at = 0  # line breaks in text[:at]
-    start = text.find(needle)
+    start = text.find(key)  # type: ignore[arg-type]
     while start != -1:
-        breaks += text.count("\n", at, start)
+        breaks += text.count(newline, at, start)  # type: ignore[arg-type]
         at = start
         found.append(breaks)
-        start = text.find("\n", start)  # (the next line)
-        start = -1 if start == -1 else text.find(needle, start)
+        start = text.find(newline, start)  # type: ignore[arg-type]  # (the next line)
+        start = -1 if start == -1 else text.find(key, start)  # type: ignore[arg-type]
     return found
+
+
+# The characters besides A-Z whose lower case holds an ASCII character (İ -> "i̇", the Kelvin sign -> "k").
+_ASCII_LOWERED = "\u0130"
+_KELVIN = "\u212a"
 
 
 def _url_title_line(
