@@ -3656,6 +3656,59 @@ def test_removed_lines_from_line_starts_match_removed_lines_at():
     assert seen > 5
 
 
+def test_few_removed_lines_in_python_match_the_numpy_path_and_removed_lines_at():
+    """_removed_lines_at's plain-Python path (a short text with few removed lines: _few_removed_lines_at) and
+    its numpy path give removed_lines_at's offsets and cuts, on texts on both sides of the size limits."""
+    import random
+    from itertools import compress
+
+    from pipeline import offsets
+
+    limit, most = boilerplate._FEW_REMOVED_LINES, boilerplate._FEW_LINES
+    paths = set()
+    for seed in range(300):
+        rnd = random.Random(seed)
+        n = rnd.choice([1, 2, 5, most - 1, most, most + 1, 2 * most])
+        lines = ["".join(rnd.choice("ab é") for _ in range(rnd.randint(0, 4))) for _ in range(n)]
+        share = rnd.choice([0.02, 0.1, 0.5])
+        verdict = [("nav" if rnd.random() < share else None) for _ in lines]
+        if rnd.random() < 0.5:
+            verdict[-1] = "recurring"
+        picked = [i for i, rule in enumerate(verdict) if rule]
+        if not picked:
+            continue  # (_write_out's caller: some line removed)
+        text = "\n".join(lines)
+        line_starts = np.array([*accumulate((len(x) + 1 for x in lines), initial=0)], dtype=np.int64)
+        want_doc, got_doc, few_doc = (Document("x", text, "s") for _ in range(3))
+        want = offsets.removed_lines_at(want_doc, lines, verdict, list(compress(lines, verdict)))
+        *got, _, _ = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
+        *few, _, _ = boilerplate._few_removed_lines_at(few_doc, picked, bool(verdict[-1]), line_starts.tolist())
+        assert tuple(got) == want and tuple(few) == want, (n, picked)
+        assert got_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS] == few_doc.scratch[offsets.CUTS]
+        paths.add(len(picked) <= limit and n <= most)
+    assert paths == {True, False}
+
+
+def test_rule_loop_switches_are_made_once_per_combination_of_values():
+    """_rule_verdicts looks its switches array up by the values (not a new array a document): one array for
+    every ordinary document, another for an extracted one (content rule off), each holding those values."""
+    stage = BoilerplateStage()
+    text = "Home\nNews\nA sentence long enough to be the content of this page here.\nShare"
+    docs = [Document(f"d{i}", text, "s") for i in range(3)]
+    docs.append(Document("e", text, "s", meta={"extracted": True}))
+    stage.prepare([Document(d.id, d.text, d.source) for d in docs])
+    for doc in docs[:3]:
+        stage.process(doc)
+    assert len(stage._switch_arrays) == 1
+    (first,) = stage._switch_arrays.values()
+    stage.process(docs[3])
+    assert len(stage._switch_arrays) == 2
+    arrays = list(stage._switch_arrays.values())
+    assert arrays[0] is first
+    assert [a[kernels.RS_CONTENT] for a in arrays] == [1, 0]
+    assert all(a.dtype == np.int64 and a.tolist() == list(map(int, key)) for key, a in stage._switch_arrays.items())
+
+
 def test_numbered_column_is_the_numbered_item_pattern():
     """The line cache's LC_NUMBERED (line_facts' _numbered_item for new lines, _NUMBERED_ITEM_RE for the
     lines left to Python, kept for cached ones) says of every line what _NUMBERED_ITEM_RE.match says of it

@@ -159,6 +159,45 @@ def test_url_title_words():
     assert words("https://example.org/") == [] and words(None) == []
 
 
+def test_url_title_words_of_the_last_segment_first_and_a_longer_title_still_found():
+    """_url_title_line asks url_title_words for the last segment's words first (most=1: the full list's
+    first entry) and for the longer sequences only when it compares a line's words: a title of the last two
+    segments is still found, and a URL whose last segment has no words falls back to the full list."""
+    words = boilerplate.url_title_words
+    url = "https://wiki.openstreetmap.org/wiki/Category:Mapping_Party_in_Asia/translations"
+    assert words(url, 1) == [("translations",)] == words(url)[:1]
+    assert len(words(url)) == 3
+    assert words("https://example.org/some-long-title-here/2019/", 1) == []  # (digits only: no words)
+    assert words("https://example.org/some-long-title-here/2019/")[0] == ("some", "long", "title", "here")
+    lines = ["Category:Mapping Party in Asia/translations", "Translations of the page are listed below here.", "x"]
+    infos = [(1, 6), (1, 7), (1, 1)]
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, None, None], infos, url) == 0
+    # The last segment without words: the first title is the last two segments' words ("some long title here").
+    url = "https://example.org/some-long-title-here/2019/"
+    lines = ["Some long title here", "A paragraph of text that is long enough here.", "x"]
+    assert boilerplate._url_title_line(lines, [SCORER_RULE, None, None], infos, url) == 0
+
+
+def test_holding_finds_the_lines_whose_lower_case_holds_the_needle_on_either_path():
+    """_holding (the title test's search) gives the lines whose str.lower() holds the needle, whether it
+    searches the text lowered as str or (an ASCII needle of letters and digits, no İ or Kelvin sign in the
+    lines) the text with every other character as "?" lowered as bytes; including the two characters that
+    lower-case to ASCII, "?" in the text, astral characters and lone surrogates."""
+    import random
+
+    chars = [*"abcdeKkIiİıéÉßẞΣσς ?", "\u212a", "\U0001f600", "\ud800"]
+    needles = ["k", "ki", "ab", "i", "é", "ss", "σ", "a?", "ka", "i\u0307", "e1"]
+    for seed in range(3000):
+        rnd = random.Random(seed)
+        texts = ["".join(rnd.choice(chars) for _ in range(rnd.randint(0, 12))) for _ in range(rnd.randint(1, 8))]
+        needle = rnd.choice(needles)
+        assert boilerplate._holding(texts, needle) == [i for i, t in enumerate(texts) if needle in t.lower()]
+    # The Kelvin sign and İ send the search to the str path: their lower case holds "k" and "i".
+    assert boilerplate._holding(["x\u212ay", "nothing"], "k") == [0]
+    assert boilerplate._holding(["a", "\u0130x"], "i") == [1]
+    assert boilerplate._holding(["Grüße aus KÖLN", "köln"], "k") == [0, 1]
+
+
 def test_url_title_line_only_when_no_copy_was_kept_and_not_a_menu_entry():
     url = "https://example.org/blog/2019/05/storm-floods-northern-districts/"
     lines = ["• Storm floods northern districts", "Storm Floods Northern Districts", "Text."]

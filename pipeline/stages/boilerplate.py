@@ -1017,7 +1017,10 @@ def _removed_lines_at(
     itself), from where each line starts (``line_starts``, one more: the text's length + 1): the same offsets
     and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line. Also
     returns the cuts (their starts, their ends)."""
-    removed = np.array(list(compress(range(len(verdict)), verdict)), dtype=np.int64)
+    picked = list(compress(range(len(verdict)), verdict))
+    if len(picked) <= _FEW_REMOVED_LINES and len(verdict) <= _FEW_LINES:
+        return _few_removed_lines_at(doc, picked, bool(verdict[-1]), line_starts.tolist())
+    removed = np.array(picked, dtype=np.int64)
     starts = line_starts[removed]
     cut_ends = line_starts[removed + 1]  # the next line's start
     ends = cut_ends - 1  # the line's end
@@ -1029,6 +1032,36 @@ def _removed_lines_at(
     run_ends = np.concatenate((cut_ends[:-1][new_run], cut_ends[-1:])).tolist()
     note_cuts(doc, run_starts, run_ends)
     return starts.tolist(), ends.tolist(), run_starts, run_ends
+
+
+# Up to this many removed lines of a text of up to _FEW_LINES lines, _removed_lines_at's offsets in plain Python
+# (a short page: its dozen numpy calls cost more than a loop over the few lines).
+_FEW_REMOVED_LINES = 24
+_FEW_LINES = 256
+
+
+def _few_removed_lines_at(
+    doc: Document, removed: list[int], last_removed: bool, line_starts: list[int]
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """_removed_lines_at for a few removed lines (``removed``: their numbers, in order; ``last_removed``: whether
+    the text's last line is one): the same offsets and cuts, a Python step per removed line."""
+    if not removed:
+        return [], [], [], []
+    at = [line_starts[i] for i in removed]
+    cut_ends = [line_starts[i + 1] for i in removed]  # the next line's start
+    ends = [e - 1 for e in cut_ends]  # the line's end
+    if last_removed:
+        cut_ends[-1] -= 1  # the last line has no newline after it
+    # runs of removed lines as one cut each (as removed_lines_at)
+    run_starts = [at[0]]
+    run_ends = []
+    for k in range(1, len(at)):
+        if at[k] != cut_ends[k - 1]:
+            run_ends.append(cut_ends[k - 1])
+            run_starts.append(at[k])
+    run_ends.append(cut_ends[-1])
+    note_cuts(doc, run_starts, run_ends)
+    return at, ends, run_starts, run_ends
 
 
 def _without_cuts(text: str, starts: list[int], ends: list[int]) -> str:
@@ -1281,21 +1314,14 @@ def _sentences_between_prose(
     kept: list items (a teaser list's entries read as sentences too), a question (a teaser headline), a
     line ending in a colon (it announces what follows) or with tabs (a table row)."""
     found: list[int] = []
-    words: list[int] = []
-    prose: list[int] = []
     if isinstance(infos, _RowInfos):
         # Only the removed lines of prose with enough words (~1 in 10) go on: picked from the columns at once.
         removed = infos.prose_among(removed, SEEN_PROSE_MIN_WORDS)
-        if removed:
-            words, prose = infos.words_prose()
+        return _sentences_between_prose_rows(lines, verdict, infos, removed) if removed else found
     for i in removed:
-        if words:
-            if verdict[i] != SCORER_RULE or not prose[i] or words[i] < SEEN_PROSE_MIN_WORDS:
-                continue
-        else:
-            info = infos[i]
-            if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
-                continue
+        info = infos[i]
+        if verdict[i] != SCORER_RULE or info is None or not info[4] or info[1] < SEEN_PROSE_MIN_WORDS:
+            continue
         above = _nonblank_neighbour(infos, i, -1)
         below = _nonblank_neighbour(infos, i, 1)
         if above is None or below is None:
@@ -1305,6 +1331,43 @@ def _sentences_between_prose(
             _opens_prose(verdict, infos, above)
             and _opens_prose(verdict, infos, below)
             and stripped[-1] not in "?:"
+            and "\t" not in stripped
+            and _LIST_ITEM_RE.match(stripped) is None
+            and sentence_end(stripped)
+        ):
+            found.append(i)
+    return found
+
+
+def _sentences_between_prose_rows(
+    lines: list[str], verdict: list[str | None], infos: _RowInfos, removed: list[int]
+) -> list[int]:
+    """_sentences_between_prose's loop over the line cache's columns (``removed``: the removed lines of prose
+    with enough words, in order): the neighbours found and tested one after the other, the line above first
+    (most candidates stop there), with the columns' lists and bisect at hand rather than a helper per step."""
+    found: list[int] = []
+    words, prose = infos.words_prose()
+    with_words = infos.with_words()
+    count = len(with_words)
+    least = SEEN_PROSE_MIN_WORDS
+    for i in removed:
+        if verdict[i] != SCORER_RULE or not prose[i] or words[i] < least:
+            continue
+        k = bisect.bisect_left(with_words, i) - 1  # (as _nonblank_neighbour, then _opens_prose)
+        if k < 0:
+            continue
+        above = with_words[k]
+        if verdict[above] is not None or prose[above] == 0 or words[above] < least:
+            continue
+        k = bisect.bisect_right(with_words, i)
+        if k >= count:
+            continue
+        below = with_words[k]
+        if verdict[below] is not None or prose[below] == 0 or words[below] < least:
+            continue
+        stripped = lines[i].strip()
+        if (
+            stripped[-1] not in "?:"
             and "\t" not in stripped
             and _LIST_ITEM_RE.match(stripped) is None
             and sentence_end(stripped)
@@ -1325,9 +1388,10 @@ TITLE_SLUG_MORE_WORDS = 8
 TITLE_RESCUED_RULES = frozenset({SCORER_RULE, "tags"})
 
 
-def url_title_words(url: object) -> list[tuple[str, ...]]:
+def url_title_words(url: object, most: int = TITLE_URL_SEGMENTS) -> list[tuple[str, ...]]:
     """Word sequences the page's title would have, from its URL: the last path segment, the last two,
-    the last three (lower-cased words, a trailing file extension and trailing numbers dropped)."""
+    the last three (lower-cased words, a trailing file extension and trailing numbers dropped); ``most``:
+    from the last ``most`` segments at most (1: the first sequence only, when it is the last segment's)."""
     if not isinstance(url, str) or not url:
         return []
     try:
@@ -1336,7 +1400,7 @@ def url_title_words(url: object) -> list[tuple[str, ...]]:
         return []
     segments = [part for part in path.split("/") if part]
     found: list[tuple[str, ...]] = []
-    for n in range(1, min(TITLE_URL_SEGMENTS, len(segments)) + 1):
+    for n in range(1, min(most, len(segments)) + 1):
         tail = _URL_EXTENSION_RE.sub("", "/".join(segments[-n:]))
         words = _URL_WORD_RE.findall(tail.lower())
         while words and words[-1].isdigit():
@@ -1356,17 +1420,31 @@ def _picked(lines: list[str], which: list[int]) -> list[str]:
 def _holding(texts: list[str], needle: str) -> list[int]:
     """Positions of the texts (lines) whose lower case holds ``needle`` (a lower-case word), in order: substring
     searches in the texts joined and lower-cased (which keeps every line break and adds none)."""
-    text = "\n".join(texts).lower()
+    joined = "\n".join(texts)
+    text: str | bytes
+    if needle.isascii() and needle.isalnum() and _ASCII_LOWERED not in joined and _KELVIN not in joined:
+        # An ASCII needle of letters and digits: only ASCII characters and those two lower-case to ASCII, so
+        # the text with every other character as "?" (one byte each: the line breaks where they were),
+        # lowered as bytes, holds it in the same lines; ~2.5x faster than str.lower of a text that is not all
+        # ASCII (most pages).
+        text, key, newline = joined.encode("ascii", "replace").lower(), needle.encode("ascii"), b"\n"
+    else:
+        text, key, newline = joined.lower(), needle, "\n"  # type: ignore[assignment]
     found: list[int] = []
     breaks = at = 0  # line breaks in text[:at]
-    start = text.find(needle)
+    start = text.find(key)  # type: ignore[arg-type]
     while start != -1:
-        breaks += text.count("\n", at, start)
+        breaks += text.count(newline, at, start)  # type: ignore[arg-type]
         at = start
         found.append(breaks)
-        start = text.find("\n", start)  # (the next line)
-        start = -1 if start == -1 else text.find(needle, start)
+        start = text.find(newline, start)  # type: ignore[arg-type]  # (the next line)
+        start = -1 if start == -1 else text.find(key, start)  # type: ignore[arg-type]
     return found
+
+
+# The characters besides A-Z whose lower case holds an ASCII character (İ -> "i̇", the Kelvin sign -> "k").
+_ASCII_LOWERED = "\u0130"
+_KELVIN = "\u212a"
 
 
 def _url_title_line(
@@ -1379,9 +1457,15 @@ def _url_title_line(
     characters or more; a slug of four words or more may be the title's first words ("Assista ao novo e
     ousado videoclipe da Miley Cyrus" on .../assista-ao-novo-e-ousado-videoclipe-da.html)."""
     rescued = list(compress(range(len(verdict)), map(TITLE_RESCUED_RULES.__contains__, verdict)))
-    titles = url_title_words(url) if rescued else None
+    if not rescued:
+        return None
+    # The last segment's words first: they give the slug and the needle, and most pages stop at the needle
+    # (no rescued line holds it); the longer sequences only when a line's words are compared (kind_of).
+    first = url_title_words(url, 1)
+    titles = first or url_title_words(url)
     if not titles:
         return None
+    every: list[list[tuple[str, ...]]] = [] if first else [titles]
     # A slug cut short (blog platforms keep its first words): a line of up to TITLE_SLUG_MORE_WORDS more
     # words that starts with a last segment of TITLE_SLUG_MIN_WORDS words or more.
     slug = titles[0] if len(titles[0]) >= TITLE_SLUG_MIN_WORDS else None
@@ -1395,7 +1479,9 @@ def _url_title_line(
         words = tuple(_URL_WORD_RE.findall(stripped.lower()))
         if len(words) == 1 and len(stripped) < 4:
             return None
-        if words in titles:
+        if not every:
+            every.append(url_title_words(url))
+        if words in every[0]:
             return 0
         if (
             slug is not None
@@ -2528,6 +2614,8 @@ class BoilerplateStage(Stage):
         self._name_array = _object_array(self._rule_names)
         # The recurring hash sets as sorted int64 arrays (the loop's binary search), by the set they are of.
         self._sorted_recurring: dict[str | None, tuple[frozenset[int], np.ndarray]] = {}
+        # The rule loop's switches as int64 arrays, by their values (a handful of combinations a run).
+        self._switch_arrays: dict[tuple[int, ...], np.ndarray] = {}
         # process_ahead's work per document (by id), taken by process(); never pickled.
         self._ahead: dict[int, _Ahead] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -3029,12 +3117,12 @@ class BoilerplateStage(Stage):
             self._clear_line_cache(n)
             count = 1
         index.reserve(count + n, points.size)
-        rows = np.empty(n, dtype=np.int64)
-        starts = np.empty(n + 1, dtype=np.int64)
-        first = np.empty(n, dtype=np.int64)
-        lengths = np.empty(n, dtype=np.int64)
+        # (The int64 arrays as slices of one: an np.empty costs ~3 slices.)
+        ints = np.empty(4 * n + 4, dtype=np.int64)
+        rows, starts, first = ints[:n], ints[n : 2 * n + 1], ints[2 * n + 1 : 3 * n + 1]
+        lengths, state = ints[3 * n + 1 : 4 * n + 1], ints[4 * n + 1 :]
+        state[0], state[1], state[2] = count, index.used, 0
         new_points = np.empty(points.size, dtype=np.uint32)
-        state = np.array([count, index.used, 0], dtype=np.int64)
         m = kernels.line_index(
             points, LINE_CACHE_MAX_CHARS, index.slots, index.row_start, index.row_len, index.pool,
             state, rows, starts, first, lengths, new_points,
@@ -3120,10 +3208,14 @@ class BoilerplateStage(Stage):
         flag, and for the lines the kernel leaves out (astral characters, Σ, İ: _line_info itself)."""
         m = len(texts)
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
-        ends = np.empty(m, dtype=np.int64)
-        words_a = np.empty(m, dtype=np.int64)
+        # The int64 and boolean arrays of the kernels below as slices of one array each (an np.empty costs ~3
+        # slices; a page of new lines makes a dozen).
+        ints = np.empty((4 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
+        ends, words_a, body_a, hits = ints[:m], ints[m : 2 * m], ints[2 * m : 3 * m], ints[3 * m : 4 * m]
+        marks, bounds = ints[4 * m : (4 + kernels.INFO_MARKS) * m], ints[(4 + kernels.INFO_MARKS) * m :]
+        bools = np.empty(3 * m, dtype=np.bool_)
+        prose, nav, keep_a = bools[:m], bools[m : 2 * m], bools[2 * m :]
         flags_a = np.empty(m, dtype=np.uint8)
-        body_a = np.empty(m, dtype=np.int64)
         opts = self.options
         size = kernels.line_facts(
             points,
@@ -3145,7 +3237,6 @@ class BoilerplateStage(Stage):
         # line_hash of every key (the bytes of `data` are the keys' UTF-8, no surrogates: F_FALLBACK) straight
         # into the rows' hash column, and the exact-line rules of the few keys whose hash is an exact key's.
         cols, hash_col = into
-        hits = np.empty(m, dtype=np.int64)
         found = kernels.key_hashes(
             out[:size], ends, self._exact_hashes, self._exact_bits, hash_col.view(np.uint64), hits
         )
@@ -3156,9 +3247,6 @@ class BoilerplateStage(Stage):
         keys: Sequence[str] = _KeyView(data, ends) if db is not None and db.whole else data.decode("utf-8").split("\n")
         words = words_a.tolist()
         # The flagged lines of each kind and the boolean columns, from one call (not ~15 numpy calls).
-        marks = np.empty(kernels.INFO_MARKS * m, dtype=np.int64)
-        prose, nav, keep_a = np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.bool_)
-        bounds = np.empty(kernels.INFO_MARKS + 1, dtype=np.int64)
         kernels.info_marks(flags_a, words_a, marks, bounds, prose, nav, keep_a)
         at = bounds.tolist()
         flagged = marks[: at[-1]].tolist()
@@ -3167,8 +3255,11 @@ class BoilerplateStage(Stage):
         glued, crumb, quantity, fallback = flagged[a:b], flagged[b:c], flagged[c:d], flagged[e:f]
         self._pattern_rules(data, ends, keys, words, rules)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
-        for j in quantity:
-            keep_a[j] = is_quantity_line(texts[j], words[j])
+        if quantity:
+            # (The lines stripped at once and one assignment: ~10k lines a pass, a Python-level read and a
+            # numpy item each before.)
+            quantity_texts = texts.pick(quantity) if isinstance(texts, _NewTexts) else [texts[j] for j in quantity]
+            keep_a[quantity] = list(map(is_quantity_line, quantity_texts, [words[j] for j in quantity]))
         # The rows (kernels.LC_*) from one kernel call, but for the fallback lines and breadcrumbs.
         rule_codes = np.zeros(m, dtype=np.int32)  # (code 0: no rule, most lines)
         for j in compress(range(m), rules):
@@ -3404,29 +3495,30 @@ class BoilerplateStage(Stage):
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
         rows, cols, hashes, points, starts = self._line_rows(lines, text)
-        switches = np.array(
-            [
-                recurring_on,
-                copy,
-                "breadcrumb" not in disabled,
-                "breadcrumb-prefix" not in disabled,
-                opts.remove_trailing_blocks and "widget-list" not in disabled,
-                opts.trailing_max_words,
-                content_on,
-                "navigation" not in disabled,
-                not scorer,
-                opts.content_removed_penalty,
-                opts.content_marker_penalty,
-                SEEN_PROSE_MIN_WORDS,
-                opts.nav_min_run,
-                opts.content_line_penalty,
-                opts.content_margin,
-            ],
-            dtype=np.int64,
+        values = (
+            recurring_on,
+            copy,
+            "breadcrumb" not in disabled,
+            "breadcrumb-prefix" not in disabled,
+            opts.remove_trailing_blocks and "widget-list" not in disabled,
+            opts.trailing_max_words,
+            content_on,
+            "navigation" not in disabled,
+            not scorer,
+            opts.content_removed_penalty,
+            opts.content_marker_penalty,
+            SEEN_PROSE_MIN_WORDS,
+            opts.nav_min_run,
+            opts.content_line_penalty,
+            opts.content_margin,
         )
+        # (Looked up: the same few tuples every document, and an array made from 15 values costs ~1 µs.)
+        switches = self._switch_arrays.get(values)  # type: ignore[arg-type]
+        if switches is None:
+            switches = self._switch_arrays[values] = np.array(values, dtype=np.int64)  # type: ignore[index]
         codes = np.empty(n, dtype=np.int32)
-        at = np.empty(3 * n, dtype=np.int64)  # the cut lines', markers' and scored lines' numbers
-        counts = np.empty(kernels.RL_COUNTS, dtype=np.int64)
+        ints = np.empty(3 * n + kernels.RL_COUNTS, dtype=np.int64)
+        at, counts = ints[: 3 * n], ints[3 * n :]  # the cut lines', markers' and scored lines' numbers; counts
         kernels.rule_loop(
             cols,
             hashes,
