@@ -1401,7 +1401,9 @@ def key_hashes(
     hash's low bits (power-of-two size), whether an exact hash has them (most keys need no binary search).
     Returns how many hit."""
     found = 0
-    start = 0
+    # (not the literal 0: numba would also compile xxh3_64 for a first argument of Literal[int](0), ~6 s of
+    # the first run's compile, for a version no call uses once typing settles on int64)
+    start = np.int64(0)
     mask = np.uint64(exact_bits.size - 1)
     for j in range(ends.size):
         end = ends[j]
