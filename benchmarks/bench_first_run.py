@@ -73,7 +73,8 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 cold = timed_run(copy, work / "out-cold")
                 warm = timed_run(copy, work / "out-warm")
-                first_out = first_out or work / "out-cold"
+                if first_out is None:  # (what the others are compared with; the round's folder goes)
+                    first_out = Path(shutil.copytree(work / "out-cold", Path(tmp) / "first-out"))
                 same = same_outputs(first_out, work / "out-cold") and same_outputs(first_out, work / "out-warm")
                 print(
                     f"round {r} {name}: cold {cold[0]:.2f} s wall, {cold[1]:.2f} s CPU; warm {warm[0]:.2f} s wall,"
