@@ -527,6 +527,70 @@ def _warm_up(stages: list[Stage | None], first_pass: bool = False) -> None:
                 log.debug("warm-up of %s failed: %s: %s", stage.name, type(err).__name__, err)
 
 
+# Set to "0" to compile a cold kernel cache in this process only (no second process: `_compile_ahead`).
+COMPILE_AHEAD_ENV = "CLEANCORPUS_COMPILE_AHEAD"
+
+
+def _kernels_marker() -> Path:
+    """The file that says the stages' kernels were compiled into numba's cache (by a `_compile_ahead` process)
+    for these sources: its name holds a hash of numba's version and every stage module's size and mtime (what
+    numba's own cache index is keyed by), so an edited or upgraded package counts as cold again."""
+    import hashlib
+
+    import numba
+
+    from pipeline.stages.base import CACHE_DIR
+
+    folder = Path(stage_class.__code__.co_filename).parent
+    stamps = sorted((p.name, p.stat().st_size, p.stat().st_mtime) for p in folder.glob("*.py"))
+    key = repr((numba.__version__, stamps)).encode()
+    return CACHE_DIR / f"kernels_compiled-{hashlib.sha256(key).hexdigest()[:16]}"
+
+
+def _compile_ahead(specs: list[StageConfig], stages: list[Stage]) -> int | None:
+    """On a cold kernel cache (the first run after installing: ~70 s of compiling on 2 cores, one kernel after
+    another), fork a process that compiles the kernels of the stages after the first pass (language, dedup,
+    normalize), the last stage first, while this process compiles the first stages' (boilerplate: the most) as
+    it goes. A kernel this process then needs is loaded from the cache if the other wrote it already (numba
+    looks the cache up at each new signature; its writes are atomic renames); where both compile the same one,
+    both write the same code. The compiled code, and so the output, is that of a serial compile. Returns the
+    process id (`_compiled_ahead` waits for it); None when the cache is warm (a marker the process leaves,
+    `_kernels_marker`), there is nothing to split, no fork, or ``CLEANCORPUS_COMPILE_AHEAD=0``."""
+    split = _first_pass_stages(stages) or 1
+    later = specs[split:]
+    if not later or os.environ.get(COMPILE_AHEAD_ENV, "") == "0" or not hasattr(os, "fork"):
+        return None
+    try:
+        marker = _kernels_marker()
+        # (where the package's folder is read-only, no marker could say so next time: not every run forks)
+        if marker.exists() or not os.access(marker.parent.parent, os.W_OK):
+            return None
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid:
+        return pid
+    code = 1
+    try:  # (the child: warm-up failures are only logged at debug level; the run compiles what is missing)
+        _warm_up(list(reversed(build_stages(later))))
+        from pipeline.stages.base import save_cache_file
+
+        save_cache_file(marker, b"")
+        code = 0
+    finally:
+        os._exit(code)  # (nothing of the parent's: no flushing of its files, no atexit handlers)
+
+
+def _compiled_ahead(pid: int | None) -> None:
+    """Wait for the `_compile_ahead` process (by the end of a run it has compiled what this one needed)."""
+    if pid is not None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
 def settle_garbage() -> None:
     """After a batch: collect the cyclic garbage it left and freeze what survives. A full collection
     then scans only the objects made since the last call (a batch's survivors: stage caches, the
@@ -2327,6 +2391,7 @@ def _run_locked(
     last_file = -1
     total_bytes = sum(f.size for f in files)
     worker_stages = _worker_stages(specs, stages)
+    compiling = None if idle else _compile_ahead(specs, stages)
     executor = (
         make_executor(1, _init_worker, (worker_stages,), "local")
         if idle
@@ -2442,6 +2507,7 @@ def _run_locked(
         if loader is not None:
             loader.wait()  # (a run that failed in its first pass: the thread ends before the process goes on)
         executor.close()
+        _compiled_ahead(compiling)
         gc.unfreeze()  # a library call: leave the process's collector as it was
     warnings = list(renamed)  # for the operator: printed even by a --quiet run, and logged
     try:

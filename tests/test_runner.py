@@ -1162,3 +1162,53 @@ def test_the_audit_files_are_committed_as_written_when_the_run_wrote_all_their_p
     left.write_bytes(b"what a killed run left")
     runner_module.run(default_config(), [str(src)], out)  # (nothing to do)
     assert not left.exists() and sorted(p.name for p in out.glob("*.partial")) == []
+
+
+def test_a_cold_kernel_cache_compiles_the_later_stages_in_a_second_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run (no marker: numba's cache is cold) forks a process that warms the stages after the first
+    pass up, the last first, and leaves the marker; a run that finds the marker, or runs with
+    CLEANCORPUS_COMPILE_AHEAD=0, forks nothing."""
+    from pipeline import runner
+    from pipeline.config import default_config
+
+    marker = tmp_path / "__pycache__" / "kernels_compiled-test"
+    monkeypatch.setattr(runner, "_kernels_marker", lambda: marker)
+    warmed: list[str] = []
+    real_warm_up = runner._warm_up
+
+    def warm_up(stages: list[Stage | None], first_pass: bool = False) -> None:
+        warmed.extend(stage.name for stage in stages if stage is not None)
+        (tmp_path / "warmed").write_text(" ".join(warmed))  # (from the forked process: its list is its own)
+        real_warm_up(stages, first_pass)
+
+    monkeypatch.setattr(runner, "_warm_up", warm_up)
+    specs = default_config().enabled_stages()
+    stages = runner.build_stages(specs)
+    monkeypatch.setenv(runner.COMPILE_AHEAD_ENV, "0")
+    assert runner._compile_ahead(specs, stages) is None
+    monkeypatch.delenv(runner.COMPILE_AHEAD_ENV)
+    pid = runner._compile_ahead(specs, stages)
+    assert pid is not None
+    runner._compiled_ahead(pid)
+    assert marker.exists()
+    assert (tmp_path / "warmed").read_text() == "normalize dedup language"
+    assert warmed == []  # (nothing warmed up in this process)
+    assert runner._compile_ahead(specs, stages) is None  # the marker is there now
+
+
+def test_the_kernels_marker_changes_with_the_stage_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import runner
+
+    before = runner._kernels_marker()
+    stat = Path.stat
+
+    def newer(path: Path, *args: Any, **kwargs: Any) -> Any:
+        st = stat(path, *args, **kwargs)
+        if path.name == "dedup_kernels.py":
+            return os.stat_result((*st[:8], st.st_mtime + 1, st.st_ctime))
+        return st
+
+    monkeypatch.setattr(Path, "stat", newer)
+    assert runner._kernels_marker() != before

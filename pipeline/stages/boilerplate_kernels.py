@@ -179,7 +179,7 @@ def line_shape_counts(
     (power-of-two size, at most half full, 0 for an empty slot, first slot key_slot). ``flags``: per
     BMP code point, shape_flags (one lookup instead of several comparisons per character)."""
     line = 0
-    begin = 0
+    begin = np.int64(0)
     last = 0
     prev_word = False
     digits = upper = letters = alnum = spaces = title = fallback = 0
@@ -329,7 +329,7 @@ def phrase_lines(
     their first code point, those starting with c (a BMP code point) are starts[c] .. starts[c + 1] - 1."""
     n = points.size
     line = 0
-    begin = 0
+    begin = np.int64(0)
     for p in range(n + 1):
         if p < n and points[p] != NEWLINE:
             continue
@@ -795,9 +795,9 @@ def recurring_keys(
     Returns how many bytes were written."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
-    w = 0
+    w = np.int64(0)
     line = 0
-    b = 0
+    b = np.int64(0)
     for p in range(n + 1):
         if p < n and points[p] != NEWLINE:
             continue
@@ -845,9 +845,10 @@ def line_facts(
     item (_numbered_item). Returns the bytes written."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
-    w = 0
+    # (np.int64, not a literal 0, where a callee gets it: see key_hashes)
+    w = np.int64(0)
     line = 0
-    b = 0
+    b = np.int64(0)
     for p in range(n + 1):
         if p < n and points[p] != NEWLINE:
             continue
@@ -1401,7 +1402,9 @@ def key_hashes(
     hash's low bits (power-of-two size), whether an exact hash has them (most keys need no binary search).
     Returns how many hit."""
     found = 0
-    start = 0
+    # (not the literal 0: numba would also compile xxh3_64 for a first argument of Literal[int](0), ~6 s of
+    # the first run's compile, for a version no call uses once typing settles on int64)
+    start = np.int64(0)
     mask = np.uint64(exact_bits.size - 1)
     for j in range(ends.size):
         end = ends[j]
@@ -2370,7 +2373,7 @@ def line_rows(
     (sorted int64). The F_FALLBACK lines are left to the caller (zero), and so are breadcrumbs. The
     list-item test (of an end marker, of a teaser) reads ``classes`` (the shape classes: BMP lines only)."""
     m = words.size
-    begin = 0
+    begin = np.int64(0)
     for j in range(m):
         end = begin + lengths[j]
         f = flags[j]

@@ -920,7 +920,9 @@ def pair_scores(
     out = np.empty((spans.shape[0], 2), dtype=np.float64)
     for k in range(spans.shape[0]):
         part = cps[spans[k, 0] : spans[k, 1]]
-        found, python = _bounds_rows(part, spread_tokens(part, 0, spaces), strip, alpha, keys, rows, words, starts)
+        found, python = _bounds_rows(
+            part, spread_tokens(part, np.int64(0), spaces), strip, alpha, keys, rows, words, starts
+        )
         if python.shape[0]:
             return False, out
         delta, hits, _, _ = _profile_sums(found, ptr, langs, deltas, oov.size)
@@ -1535,7 +1537,7 @@ def token_rows(
     all the rest are letters (`alpha`), each as its row of the `word_rows_table`. A token with a
     code point of ALPHA_LIMIT or more gets row -1: Python decides it. Returns the rows and, for the -1
     rows, (index, start, end) of their stripped spans (`_bounds_rows`)."""
-    return _bounds_rows(cps, spread_tokens(cps, 0, spaces), strip, alpha, keys, rows, words, starts)
+    return _bounds_rows(cps, spread_tokens(cps, np.int64(0), spaces), strip, alpha, keys, rows, words, starts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1584,7 +1586,8 @@ def sentence_spans(cps: np.ndarray, pos: int, table: np.ndarray, spaces: np.ndar
     which the glued end's lookbehind reads): `_add_sentences`' spans, or (False, empty) when a code
     point from U+10000 lies there (the regex decides)."""
     out = np.empty((cps.size - pos + 1, 2), dtype=np.int64)
-    n_out = _add_sentences(cps, pos, cps.size, table, spaces, out, 0)
+    # (np.int64, not a literal 0: the other call's signature, compiled once on the first run)
+    n_out = _add_sentences(cps, pos, cps.size, table, spaces, out, np.int64(0))
     return n_out >= 0, out[: max(n_out, 0)]
 
 
