@@ -12,7 +12,7 @@ import math
 import numba
 import numpy as np
 
-from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, code_points, fnv1a, table_size
+from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, code_points, fnv1a, same_run, table_size
 
 # What `str.split()` splits at (`str.isspace`): all below U+3001, so a small table covers them. Its
 # last entry (U+3001) is not a space, so ``spaces[min(c, spaces.size - 1)]`` is the test for any c
@@ -1079,15 +1079,9 @@ def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> t
                 if keys[j] == key:
                     f = firsts[slots[j]]
                     fa = words[f, 0]
-                    if words[f, 1] - fa == e - a:
-                        same = True
-                        for q in range(e - a):
-                            if low[fa + q] != low[a + q]:
-                                same = False
-                                break
-                        if same:
-                            found = slots[j]
-                            break
+                    if words[f, 1] - fa == e - a and same_run(low, fa, low, a, e - a):
+                        found = slots[j]
+                        break
                 j = (j + 1) & (size - 1)
             if found < 0:
                 found = n_firsts
