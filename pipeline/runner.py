@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from functools import partial
 from itertools import groupby, islice
 from pathlib import Path
-from typing import IO, Any, ClassVar, NamedTuple
+from typing import IO, Any, ClassVar, NamedTuple, TypeVar
 
 import orjson
 import zstandard
@@ -844,6 +844,32 @@ def _lazy_originals(stages: list[Stage], segments: list[tuple[bool, list[int]]],
     return all(type(stages[p]).__module__.startswith("pipeline.stages.") for p in here)
 
 
+_T = TypeVar("_T")
+
+
+def _with_refused(
+    made: Iterator[_T],
+    count: int,
+    refused: list[tuple[int, jsonl_ranges.Refused]],
+    f: InputFile,
+    cfg: InputConfig | None,
+    known: dict[str, str | None],
+) -> Iterator[_T | Document]:
+    """A range's ``count`` items a worker made, with the documents of the lines it refused (not UTF-8; at
+    their places among the range's documents) read here, in the range's order: each with the encoding the
+    file's earlier lines found (``known``, updated), as ``io._read_jsonl`` reads them in order."""
+    at = dict(refused)
+    for i in range(count + len(refused)):
+        line = at.get(i)
+        if line is None:
+            yield next(made)
+            continue
+        assert cfg is not None  # (ranges are read with the input's settings)
+        doc, known[f.rel] = jsonl_ranges.refused_document(line, known.get(f.rel), f, cfg)
+        if doc is not None:
+            yield doc
+
+
 class _StreamRangesRead:
     """The main process's side of the ``_StreamRange`` tasks: each range's batch, made of what its worker sent back,
     with the lines it refused (not UTF-8) read here, in order, with the encoding the file's earlier lines found
@@ -888,16 +914,11 @@ class _StreamRangesRead:
         docs: list[Document] = []
         lines: list[bytes] = []
         ahead: list[Ahead | None] = []
-        at = dict(refused)
-        for i in range(len(batch.docs) + len(refused)):
-            line = at.get(i)
-            if line is None:
-                doc, rendered, result = next(made)
+        for item in _with_refused(made, n, refused, f, self.cfg, self.known):
+            if isinstance(item, Document):
+                doc, rendered, result = item, self._run_here(batch, task, item), None  # (run ahead: not here)
             else:
-                doc, self.known[f.rel] = jsonl_ranges.refused_document(line, self.known.get(f.rel), f, self.cfg)
-                if doc is None:
-                    continue
-                rendered, result = self._run_here(batch, task, doc), None  # (run ahead: not here)
+                doc, rendered, result = item
             docs.append(doc)
             lines.append(rendered)
             ahead.append(result)
@@ -1446,17 +1467,12 @@ class _RangesRead:
                 if mask:
                     _note_unchanged(self.by_line, f.rel, line_no, mask)
         made = zip(masks, doc_parts, live, strict=True)
-        at = dict(refused)
-        for i in range(len(live) + len(refused)):
-            line = at.get(i)
-            if line is None:
-                mask, part, alive = next(made)
+        for item in _with_refused(made, len(live), refused, f, self.cfg, self.known):
+            if not isinstance(item, Document):
+                mask, part, alive = item
                 yield self._numbered(f), mask, part, alive
                 continue
-            assert self.cfg is not None
-            doc, self.known[f.rel] = jsonl_ranges.refused_document(line, self.known.get(f.rel), f, self.cfg)
-            if doc is None:
-                continue
+            doc = item
             if doc.rejected is not None:
                 yield self._numbered(f), 0, None, False
                 continue
