@@ -819,3 +819,30 @@ def test_an_output_is_searched_for_sample_ids_parsing_only_the_lines_that_can_ho
         ("7", 3): "integer seven",
         ("7", 4): "string seven",
     }
+
+
+def test_audit_records_are_kept_as_read_and_one_lacking_stage_or_rule_gets_them_as_none(tmp_path: Path) -> None:
+    # read_audit keeps each removed.jsonl record as it was read (no copy of the fields the page reads), but a
+    # record without "stage" or "rule" (not written by this program), which the page reads by [], gets them
+    # as None, as the copy did: the page shows "None" for it instead of failing
+    records = [
+        {
+            "id": "a",
+            "source": "in.jsonl",
+            "line": 1,
+            "stage": "boilerplate",
+            "rule": "nav",
+            "start": 0,
+            "end": 4,
+            "text": "Home",
+            "lines": 1,
+        },
+        {"id": "b", "source": "in.jsonl", "line": 2, "stage": "language", "text": "hola"},
+    ]
+    (tmp_path / "removed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (tmp_path / "rejected.jsonl").write_text("", encoding="utf-8")
+    audit = report_html.read_audit(tmp_path)
+    assert audit.removals[("in.jsonl", "a", 1)] == [records[0]]
+    slim = audit.removals[("in.jsonl", "b", 2)][0]
+    assert slim["rule"] is None and slim["stage"] == "language" and slim["text"] == "hola"
+    assert set(slim) == {"stage", "rule", "start", "end", "text", "language", "duplicate_of"}
