@@ -1094,6 +1094,59 @@ def non_ascii_words(low: np.ndarray, words: np.ndarray, ranges: np.ndarray) -> t
 
 
 @numba.njit(cache=True, nogil=True)
+def odd_letter_rows(
+    low: np.ndarray,
+    words: np.ndarray,
+    firsts: np.ndarray,
+    letter_index: np.ndarray,
+    lacking: np.ndarray,
+    alphabets: np.ndarray,
+    alpha: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """The stage's `_odd_row` of each word ``words[firsts[q]]`` (rows: start, end, kept inside a clause,
+    profile row; offsets into the lowercase code points `low`): by language, 0 if its alphabet has every
+    letter of the word, 1 if it lacks one and lists the word (the profile row's entries, `ptr` / `langs`),
+    2 if it lacks one and does not list it. A letter some listed alphabet has (`letter_index`: its row of
+    `lacking`, by code point; -1 for others) makes the languages whose alphabet lacks it odd; a letter
+    (`alpha`) no listed alphabet has makes every language with one (`alphabets`) odd instead; a word
+    without either is odd for none (`_odd_langs`). False (and the rows unfinished) when a word holds a
+    code point of `alpha`'s size or more: Python decides."""
+    n_langs = lacking.shape[1]
+    out = np.zeros((firsts.size, n_langs), dtype=np.int8)
+    n_index = letter_index.size
+    n_alpha = alpha.size
+    odd = np.zeros(n_langs, dtype=np.bool_)
+    for q in range(firsts.size):
+        w = firsts[q]
+        odd[:] = False
+        known = False
+        unknown = False
+        for k in range(words[w, 0], words[w, 1]):
+            c = low[k]
+            i = letter_index[c] if c < n_index else -1
+            if i >= 0:
+                known = True
+                for j in range(n_langs):
+                    odd[j] |= lacking[i, j]
+            elif c >= n_alpha:
+                return out, False
+            elif alpha[c]:
+                unknown = True
+        if not known:
+            continue
+        for j in range(n_langs):
+            if alphabets[j] if unknown else odd[j]:
+                out[q, j] = 2
+        row = words[w, 3]
+        for e in range(ptr[row], ptr[row + 1]):
+            if out[q, langs[e]] != 0:
+                out[q, langs[e]] = 1
+    return out, True
+
+
+@numba.njit(cache=True, nogil=True)
 def _lists(row: int, ptr: np.ndarray, langs: np.ndarray, lang: int) -> bool:
     """Does language `lang` list the word of profile row `row` (0: unlisted)?"""
     listed = False
