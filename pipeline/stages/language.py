@@ -3546,8 +3546,7 @@ def _foreign_keys(script: str, main: int) -> tuple[np.ndarray, np.ndarray, np.nd
     script's `_frequent_key_table` and a filter of main's foreign-frequent keys only (16 KB: a filter of
     all the script's keys let main's own frequent words, most of a text's tokens, through to the table)."""
     table, masks = _frequent_key_table(script)
-    foreign = table[(table != 0) & ((masks >> np.uint64(main)) & np.uint64(1) == 0)]
-    return table, masks, language_kernels.word_bloom(foreign), main
+    return table, masks, language_kernels.foreign_bloom(table, masks, main), main
 
 
 @lru_cache(maxsize=32)

@@ -112,6 +112,22 @@ def word_bloom(keys: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def foreign_bloom(keys: np.ndarray, masks: np.ndarray, lang: int) -> np.ndarray:
+    """`word_bloom` of the keys of a `listed_key_table` (`keys`, `masks`) that language `lang` does not list
+    (bit `lang` of the mask clear): one pass over the table instead of numpy's masks over all of it and a
+    copy of the keys (~0.16 ms at each main language's first document, ~40 of them on CC)."""
+    bloom = np.zeros(BLOOM_BITS // 64, dtype=np.uint64)
+    one = np.uint64(1)
+    for j in range(keys.size):
+        key = keys[j]
+        if key != 0 and (masks[j] >> np.uint64(lang)) & one == 0:
+            a, b = _bloom_bits(key)
+            bloom[a >> 6] |= one << np.uint64(a & 63)
+            bloom[b >> 6] |= one << np.uint64(b & 63)
+    return bloom
+
+
+@numba.njit(cache=True, nogil=True)
 def _put_bloom(bloom: np.ndarray, keys: np.ndarray) -> None:
     for key in keys:
         if key != 0:
