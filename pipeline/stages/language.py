@@ -526,7 +526,7 @@ def _prior_map(among: tuple[str, ...]) -> list[float] | None:
     prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
     if len(prior) < 2:
         return None
-    detector = factory.create()
+    detector = _fresh_detector(factory)  # (set_prior_map reads no random numbers: no generator seeded for it)
     detector.set_prior_map(prior)
     return detector.prior_map
 
@@ -3526,11 +3526,14 @@ def _frequent_keys(script: str) -> tuple[np.ndarray, np.ndarray]:
     `_score_table(script)` (a column each, `_score_positions`), which of those words its list has
     (a word is on a language's list when the profile index has an entry of the language for it)."""
     words = list(_frequent_words(script))
-    index, position = _script_index(script), _score_positions(script)
-    listed = np.zeros((len(words), len(position)), dtype=np.bool_)
-    for i, w in enumerate(words):
-        for lang, _ in index[w]:
-            listed[i, position[lang]] = True
+    table = _score_table(script)
+    # each word's entries of the table (the index's entries of the script's languages, by position), all at
+    # once: a Python step per entry took ~0.5 ms for Cyrillic, ~1 ms a CC run over the scripts it meets
+    rows = np.fromiter(map(table.row.__getitem__, words), dtype=np.int64, count=len(words))
+    counts = table.ptr[rows + 1] - table.ptr[rows]
+    firsts = np.repeat(table.ptr[rows] - (np.cumsum(counts) - counts), counts)
+    listed = np.zeros((len(words), len(table.names)), dtype=np.bool_)
+    listed[np.repeat(np.arange(len(words)), counts), table.langs[firsts + np.arange(counts.sum())]] = True
     return language_kernels.word_keys(words), listed
 
 
