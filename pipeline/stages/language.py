@@ -3107,11 +3107,11 @@ class _WordJudge:
         # each distinct word spelt beyond ASCII once, and its `_odd_row` from the kernel's tables (a Python
         # `_odd_row` per word, cached per process, cost ~4 µs at each word's first meeting: ~5,600 of them in
         # a pass over the 40 MB input's texts)
-        local, firsts = language_kernels.non_ascii_words(low_cps, words, self.sentences)
+        table = self.table
+        local, firsts, odd_rows, ok = language_kernels.odd_spelt_words(
+            low_cps, words, self.sentences, *_odd_letter_tables(script), _alpha_table(), table.ptr, table.langs
+        )
         if len(firsts):
-            odd_rows, ok = language_kernels.odd_letter_rows(
-                low_cps, words, firsts, *_odd_letter_tables(script), _alpha_table(), self.table.ptr, self.table.langs
-            )
             if not ok:  # a code point beyond the letter table (none in the three corpora)
                 odd_rows = np.array([_odd_row(low[a:b], script) for a, b in words[firsts, :2].tolist()])
             self.odd_index, self.odd_rows = local, odd_rows

@@ -1163,6 +1163,26 @@ def odd_letter_rows(
 
 
 @numba.njit(cache=True, nogil=True)
+def odd_spelt_words(
+    low: np.ndarray,
+    words: np.ndarray,
+    ranges: np.ndarray,
+    letter_index: np.ndarray,
+    lacking: np.ndarray,
+    alphabets: np.ndarray,
+    alpha: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`non_ascii_words` of the ranges and the `odd_letter_rows` of the words it finds, in one call (one kernel
+    for a process to load, not two): each word's index among those texts (-1: all ASCII), the first word of each
+    text, the texts' odd-letter rows in that order and whether they are complete."""
+    index, firsts = non_ascii_words(low, words, ranges)
+    rows, ok = odd_letter_rows(low, words, firsts, letter_index, lacking, alphabets, alpha, ptr, langs)
+    return index, firsts, rows, ok
+
+
+@numba.njit(cache=True, nogil=True)
 def _lists(row: int, ptr: np.ndarray, langs: np.ndarray, lang: int) -> bool:
     """Does language `lang` list the word of profile row `row` (0: unlisted)?"""
     listed = False
