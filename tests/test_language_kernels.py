@@ -953,18 +953,15 @@ def test_judge_is_the_dict_version():
 
 
 @needs_sentences
-@pytest.mark.parametrize("kept", [1 << 16, 300])
-def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged(kept, monkeypatch):
+def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged():
     """`judge_ranges` (via `_WordJudge`, what the stage judges candidate sentences and clauses with) gives
     `_decide`'s judging of the runs' `_evidence_pieces` (their count, then `_judge`: the languages and the
     very margins), for sentences, their halves and other runs of words of Latin and Cyrillic languages
     against several main languages (two main languages too), with odd-spelt words (Cyrillic і, ї, є; Latin
     accents; letters no alphabet has), repeated words, capitalised words inside and "et al"; and `host_clause`
-    (does a clause of a sentence found foreign tell the main language?) gives `_host_clause`'s answer; also
-    when the words' odd-letter rows (`_OddRows`) are started again between the look-ups (`kept` words)."""
+    (does a clause of a sentence found foreign tell the main language?) gives `_host_clause`'s answer (the
+    odd-letter rows from `odd_letter_rows`)."""
     import random
-
-    monkeypatch.setattr(lang, "_ODD_ROWS_MAX", kept)
 
     rng = random.Random(0)
     stage = lang.LanguageStage()
@@ -991,7 +988,6 @@ def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged(kept, monke
             spans.append((pos, pos + len(line)))
             pos += len(line) + 1
         table = lang._score_table(script)
-        odd = lang._OddRows(script)  # (kept over the main languages, as a stage keeps it over its documents)
         for main_langs in ([codes[0]], [codes[1]], [codes[2], codes[0]], [codes[-1]]):
             main = main_langs[0]
             counts, words = kernels.sentence_words(
@@ -1002,7 +998,7 @@ def test_judge_ranges_and_host_clause_are_the_evidence_pieces_judged(kept, monke
             )  # fmt: skip
             counts = list(map(tuple, counts.tolist()))
             judged = [k for k, c in enumerate(counts) if c[0] > 0]
-            judge = lang._WordJudge(low, low_cps, words, counts, judged, main_langs, script, stage.options, odd)
+            judge = lang._WordJudge(low, low_cps, words, counts, judged, main_langs, script, stage.options)
             runs = []
             for k in judged:
                 first, n = counts[k][6], counts[k][0]
@@ -1212,6 +1208,40 @@ def test_odd_langs_by_shared_letters_are_the_alphabet_definition():
                 assert lang._odd_langs(word, script) == expected, word
                 checked += bool(expected)
     assert checked > 1000
+
+
+@needs_sentences
+def test_odd_letter_rows_are_the_odd_rows_of_the_words():
+    """`odd_letter_rows` (the odd-letter rows `_WordJudge` gives `judge_ranges`) against `_odd_row` for every
+    distinct word of lingua sentences of Latin and Cyrillic languages (accents, і ї є, listed and unlisted
+    words), the script's listed words spelt beyond ASCII, words with a letter no alphabet has (þ, mojibake,
+    Greek in a Latin word) and none of the script's; and False for a word with a code point beyond the
+    letter table (Python decides)."""
+    checked = odd = listed = 0
+    latin = ("de", "fr", "pl", "vi", "tr", "is", "ro", "pt", "es")
+    for script, codes in (("Latin", latin), ("Cyrillic", ("ru", "uk", "sr", "bg"))):
+        table = lang._score_table(script)
+        tables = (*lang._odd_letter_tables(script), lang._alpha_table(), table.ptr, table.langs)
+        lines = [x for c in codes for x in (SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:150]]
+        extra = ["þarkýcý", "naïve", "straße", "αβγé", "éx", "x", "ёж", "їжак", "123", "ωmega"]
+        # and the script's listed words spelt beyond ASCII (some listed by a language lacking a letter: row 1)
+        spelt = [w for w in lang._script_index(script) if not w.isascii() and w.isalpha()]
+        words = sorted({w for w in " ".join(lines).lower().split() if w.isalpha()} | set(extra) | set(spelt))
+        low = " ".join(words)
+        starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]).tolist()
+        rows = np.array([(a, a + len(w), 1, table.row.get(w, 0)) for a, w in zip(starts, words, strict=True)])
+        got, ok = kernels.odd_letter_rows(code_points(low), rows, np.arange(len(words)), *tables)
+        assert ok
+        for w, row in zip(words, got, strict=True):
+            want = lang._odd_row.__wrapped__(w, script)
+            assert row.tolist() == want.tolist(), (script, w)
+            checked += 1
+            odd += bool(want.any())
+            listed += bool((want == 1).any())
+        astral = "a\U0001d4b6b"
+        _, ok = kernels.odd_letter_rows(code_points(astral), np.array([(0, 3, 1, 0)]), np.zeros(1, np.int64), *tables)
+        assert not ok
+    assert checked > 5000 and odd > 1000 and listed > 15
 
 
 @needs_sentences

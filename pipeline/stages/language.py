@@ -526,7 +526,7 @@ def _prior_map(among: tuple[str, ...]) -> list[float] | None:
     prior = {_LD_CODES.get(x, x): 1.0 for x in among if _LD_CODES.get(x, x) in known}
     if len(prior) < 2:
         return None
-    detector = factory.create()
+    detector = _fresh_detector(factory)  # (set_prior_map reads no random numbers: no generator seeded for it)
     detector.set_prior_map(prior)
     return detector.prior_map
 
@@ -716,6 +716,10 @@ class _NgramRows:
         if isinstance(probs, _ProfileMap):
             self.grams = probs.gram_table()
             self.by_gram = np.zeros(len(probs), dtype=np.int64)
+            # a row for every n-gram at once (~38 MB of zeros the system gives as they are first written: only
+            # the rows met take memory), so the matrix never grows: doubling it copied ~7 MB over a pass on
+            # the 40 MB input's texts (~3 ms at its first texts in each process)
+            self.matrix = np.zeros((len(probs) + 1, n_langs))
 
     def add(self, ngram: str) -> int:
         row = self.n_rows
@@ -1002,7 +1006,6 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
-        self._odd_rows: dict[str, _OddRows] = {}  # by script: the words `_WordJudge` looked up
         self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple]] = {}  # `_hit_tables`
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
@@ -1992,10 +1995,7 @@ class LanguageStage(Stage):
         # ~20 µs of Python each); the words' pieces are made only for a sentence found foreign
         judge = None
         if judged:
-            odd_rows = self._odd_rows.get(script)
-            if odd_rows is None:
-                odd_rows = self._odd_rows[script] = _OddRows(script)
-            judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt, odd_rows)
+            judge = _WordJudge(low, low_cps, word_rows, counts, judged, main_langs, script, opt)
         verdicts = judge.run(judge.sentences) if judge else []
         verdict_of = dict(zip(judged, verdicts, strict=True))
         for k in todo:
@@ -3083,7 +3083,7 @@ class _WordJudge:
     `language_kernels.sentence_words` found them (`words`: a row (start, end, kept inside a clause, profile
     row) each, offsets into the lowercase text `low`, code points `low_cps`), by `language_kernels.judge_ranges`:
     the same verdicts as `_evidence_pieces` and `_judge` of the runs' pieces. The odd-letter rows of the words
-    spelt beyond ASCII (`_odd_row`) in the `judged` sentences (indices into `counts`) are looked up once."""
+    spelt beyond ASCII (`_odd_row`) in the `judged` sentences (indices into `counts`) are found once."""
 
     def __init__(
         self,
@@ -3095,7 +3095,6 @@ class _WordJudge:
         main_langs: list[str],
         script: str,
         options: LanguageStage.Options,
-        odd_rows: _OddRows,
     ) -> None:
         self.low, self.low_cps, self.words, self.script = low, low_cps, words, script
         self.table = _score_table(script)
@@ -3105,15 +3104,17 @@ class _WordJudge:
         # the judged sentences' words (first, end)
         ranges = np.array([(counts[k][6], counts[k][6] + counts[k][0]) for k in judged], dtype=np.int64)
         self.sentences = ranges.reshape(-1, 2)
-        # each distinct word spelt beyond ASCII once (`_odd_row` is cached, but a Python step per word
-        # occurrence is what the kernel saves)
-        local, firsts = language_kernels.non_ascii_words(low_cps, words, self.sentences)
+        # each distinct word spelt beyond ASCII once, and its `_odd_row` from the kernel's tables (a Python
+        # `_odd_row` per word, cached per process, cost ~4 µs at each word's first meeting: ~5,600 of them in
+        # a pass over the 40 MB input's texts)
+        table = self.table
+        local, firsts, odd_rows, ok = language_kernels.odd_spelt_words(
+            low_cps, words, self.sentences, *_odd_letter_tables(script), _alpha_table(), table.ptr, table.langs
+        )
         if len(firsts):
-            # the words' rows of the script's `_OddRows` (a matrix built up over the documents): a row per word
-            # looked up in a dict, not a matrix made of cached rows per document
-            ids = odd_rows.ids([low[a:b] for a, b in words[firsts, :2].tolist()])
-            self.odd_index = np.append(ids, -1)[local]  # (-1, a word in ASCII, picks the -1)
-            self.odd_rows = odd_rows.matrix
+            if not ok:  # a code point beyond the letter table (none in the three corpora)
+                odd_rows = np.array([_odd_row(low[a:b], script) for a, b in words[firsts, :2].tolist()])
+            self.odd_index, self.odd_rows = local, odd_rows
         else:
             self.odd_index, self.odd_rows = local, _no_odd_rows(script)
 
@@ -3148,36 +3149,6 @@ class _WordJudge:
         """The pieces (start, end, lowercase, kept inside a clause, profile row) of words first:first + n_words."""
         low = self.low
         return [(a, b, low[a:b], kept, row) for a, b, kept, row in self.words[first : first + n_words].tolist()]
-
-
-class _OddRows:
-    """The `_odd_row`s of the words spelt beyond ASCII that a stage judged in one script, as the rows of one
-    matrix, each word's row found by a dict (`ids`). Started again past `_ODD_ROWS_MAX` words, between two
-    documents' look-ups (a document's words keep their rows)."""
-
-    def __init__(self, script: str) -> None:
-        self.script = script
-        self.row: dict[str, int] = {}
-        self.matrix = np.zeros((256, len(_score_table(script).names)), dtype=np.int8)
-
-    def ids(self, words: list[str]) -> np.ndarray:
-        """The rows of the (distinct) words, added as they are met."""
-        row = self.row
-        if len(row) + len(words) > _ODD_ROWS_MAX:
-            row.clear()
-        out = []
-        for w in words:
-            k = row.get(w)
-            if k is None:
-                k = row[w] = len(row)
-                if k == len(self.matrix):
-                    self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
-                self.matrix[k] = _odd_row(w, self.script)
-            out.append(k)
-        return np.array(out, dtype=np.int64)
-
-
-_ODD_ROWS_MAX = 1 << 16  # words whose odd-letter rows a stage keeps (~48 bytes each, and the dict's entry)
 
 
 @lru_cache(maxsize=32)
@@ -3337,6 +3308,23 @@ def _no_odd_rows(script: str) -> np.ndarray:
 
 
 _NO_COUNTS = np.zeros(0, dtype=np.int64)  # the words' counts that go with `_no_odd_rows`
+
+
+@lru_cache(maxsize=32)
+def _odd_letter_tables(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`language_kernels.odd_letter_rows`' tables for `script`: each letter some listed alphabet of `script`
+    has, by code point, as its row (-1: none) of a matrix telling by language of `_score_table(script)`
+    whether its listed alphabet lacks the letter (`_lacking`), and which languages have a listed alphabet."""
+    known, alphabets = _script_alphabets(script)
+    position = _score_positions(script)
+    letters = sorted(known)
+    index = np.full(max(map(ord, letters), default=-1) + 1, -1, dtype=np.int64)
+    lacking = np.zeros((len(letters), len(position)), dtype=np.bool_)
+    for i, c in enumerate(letters):
+        index[ord(c)] = i
+        for lang, alphabet in alphabets.items():
+            lacking[i, position[lang]] = c not in alphabet
+    return index, lacking, _alphabet_flags(script)
 
 
 @lru_cache(maxsize=65536)
@@ -3538,11 +3526,14 @@ def _frequent_keys(script: str) -> tuple[np.ndarray, np.ndarray]:
     `_score_table(script)` (a column each, `_score_positions`), which of those words its list has
     (a word is on a language's list when the profile index has an entry of the language for it)."""
     words = list(_frequent_words(script))
-    index, position = _script_index(script), _score_positions(script)
-    listed = np.zeros((len(words), len(position)), dtype=np.bool_)
-    for i, w in enumerate(words):
-        for lang, _ in index[w]:
-            listed[i, position[lang]] = True
+    table = _score_table(script)
+    # each word's entries of the table (the index's entries of the script's languages, by position), all at
+    # once: a Python step per entry took ~0.5 ms for Cyrillic, ~1 ms a CC run over the scripts it meets
+    rows = np.fromiter(map(table.row.__getitem__, words), dtype=np.int64, count=len(words))
+    counts = table.ptr[rows + 1] - table.ptr[rows]
+    firsts = np.repeat(table.ptr[rows] - (np.cumsum(counts) - counts), counts)
+    listed = np.zeros((len(words), len(table.names)), dtype=np.bool_)
+    listed[np.repeat(np.arange(len(words)), counts), table.langs[firsts + np.arange(counts.sum())]] = True
     return language_kernels.word_keys(words), listed
 
 
@@ -3562,8 +3553,7 @@ def _foreign_keys(script: str, main: int) -> tuple[np.ndarray, np.ndarray, np.nd
     script's `_frequent_key_table` and a filter of main's foreign-frequent keys only (16 KB: a filter of
     all the script's keys let main's own frequent words, most of a text's tokens, through to the table)."""
     table, masks = _frequent_key_table(script)
-    foreign = table[(table != 0) & ((masks >> np.uint64(main)) & np.uint64(1) == 0)]
-    return table, masks, language_kernels.word_bloom(foreign), main
+    return table, masks, language_kernels.foreign_bloom(table, masks, main), main
 
 
 @lru_cache(maxsize=32)
