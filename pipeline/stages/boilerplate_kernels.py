@@ -1791,18 +1791,17 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     one, zero = np.uint8(1), np.uint8(0)
     for first in range(0, total, TREE_ROWS):
         rows = min(TREE_ROWS, total - first)
-        # A row's bin: how many of the feature's thresholds are below its value (a short loop over the
-        # thresholds per row, rather than a pass over the rows per threshold).
+        # A row's bin: how many of the feature's thresholds are below its value, counted threshold by
+        # threshold in a pass over the rows (the compiler vectorises it over rows; a loop over the ~10
+        # thresholds per row did not vectorise: 2x the time).
         for s in range(used.size):
-            column = xt[used[s]]
+            column = xt[used[s], first : first + rows]
             b = bins[s]
-            below = cuts[s, : counts[s]]
-            for r in range(rows):
-                v = column[first + r]
-                c = zero
-                for k in range(below.size):
-                    c += one if v > below[k] else zero
-                b[r] = c
+            b[:rows] = zero
+            for k in range(counts[s]):
+                cut = cuts[s, k]
+                for r in range(rows):
+                    b[r] += one if column[r] > cut else zero
         run = 0
         for p in range(program.shape[0]):
             start, n = program[p, 0], program[p, 1]
