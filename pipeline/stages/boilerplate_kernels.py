@@ -1910,13 +1910,63 @@ def score_log_odds(
     by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one);
     ``first``/``second``: the models as binned_trees gives them (``second`` is not read without ``context``).
     Writes ``odds`` and returns SCORED_CONTEXT, SCORED_FIRST or SCORED_WORDS_IN_PYTHON (what ``odds``
-    holds: see those constants)."""
+    holds: see those constants). context_features and _tree_log_odds are its two parts, for callers that
+    score several documents' trees in one call (a row's log-odds do not depend on the other rows)."""
     m, width = x.shape
     xt = np.ascontiguousarray(x.T)
     s = _tree_log_odds(xt, first)
     odds[:] = s
     if not context:
         return SCORED_FIRST
+    xt2 = np.empty((width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH, m), dtype=np.float64)
+    status = context_features(
+        xt, s, 0, m, rows, body_chars, removed, stretch_start, stretch_end,
+        points, classes, lower, astral, astral_lower,
+        lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight,
+        near, wide, confident, pad, min_known_share, overlap_min_chars, log1p_table, xt2, 0,
+    )  # fmt: skip
+    if status == SCORED_CONTEXT:
+        odds[:] = _tree_log_odds(xt2, second)
+    return status
+
+
+@numba.njit(cache=True, nogil=True)
+def context_features(
+    xts: np.ndarray,
+    scores: np.ndarray,
+    at: int,
+    m: int,
+    rows: np.ndarray,
+    body_chars: np.ndarray,
+    removed: np.ndarray,
+    stretch_start: int,
+    stretch_end: int,
+    points: np.ndarray,
+    classes: np.ndarray,
+    lower: np.ndarray,
+    astral: np.ndarray,
+    astral_lower: np.ndarray,
+    lex_slots: np.ndarray,
+    lex_slot_hash: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+    lex_weight: np.ndarray,
+    near: int,
+    wide: int,
+    confident: float,
+    pad: float,
+    min_known_share: float,
+    overlap_min_chars: int,
+    log1p_table: np.ndarray,
+    xt2s: np.ndarray,
+    at2: int,
+) -> int:
+    """score_log_odds' second part for the document whose m candidates are columns [at, at + m) of ``xts``
+    (their first-model features, (features, rows)) with first-model log-odds ``scores[at : at + m]``: with
+    enough known words, the context model's features of them into columns [at2, at2 + m) of ``xt2s``
+    (x's features, then the context, lexical, document and block ones) and SCORED_CONTEXT; else
+    SCORED_FIRST or SCORED_WORDS_IN_PYTHON and ``xt2s`` untouched. Other arguments: score_log_odds'."""
+    width = xts.shape[0]
     if m >= SCORED_MAX_ROWS:  # (known before the words are found)
         return SCORED_WORDS_IN_PYTHON
     ok, word_id, word_line, word_len, weight, counts = candidate_words(
@@ -1929,10 +1979,10 @@ def score_log_odds(
         known += not np.isnan(weight[k])
     if (known / weight.size if weight.size else 0.0) < min_known_share:
         return SCORED_FIRST
-    total_width = width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH
-    xt2 = np.empty((total_width, m), dtype=np.float64)
-    xt2[:width] = xt
-    at = width
+    s = scores[at : at + m]
+    xt2 = xt2s[:, at2 : at2 + m]
+    xt2[:width] = xts[:, at : at + m]
+    col = width
     # Context features (the stage's context_features): the window columns, then the stretch mean.
     ctx = np.empty((m, CONTEXT_WIDTH), dtype=np.float64)
     context_rows(s, near, wide, confident, pad, log1p_table, ctx)
@@ -1945,20 +1995,20 @@ def score_log_odds(
     mean = _pairwise_sum(inside, 0, count, 1) / count if count else pad
     for k in range(m):
         ctx[k, CONTEXT_WIDTH - 1] = mean
-    xt2[at : at + CONTEXT_WIDTH] = ctx.T
-    at += CONTEXT_WIDTH
+    xt2[col : col + CONTEXT_WIDTH] = ctx.T
+    col += CONTEXT_WIDTH
     lex = np.zeros((m, LEXICAL_WIDTH), dtype=np.float64)
     lexical_rows(weight, counts, near, lex)
-    xt2[at : at + LEXICAL_WIDTH] = lex.T
-    at += LEXICAL_WIDTH
+    xt2[col : col + LEXICAL_WIDTH] = lex.T
+    col += LEXICAL_WIDTH
     doc = np.full((m, DOCUMENT_WIDTH), -1.0)
     if word_line.size:
         in_body = np.empty(m, dtype=np.bool_)
         for k in range(m):
             in_body[k] = stretch_start <= rows[k] < stretch_end and body_chars[k] > 0
         word_overlap(word_id, word_line, word_len, in_body, overlap_min_chars, doc)
-    xt2[at : at + DOCUMENT_WIDTH] = doc.T
-    at += DOCUMENT_WIDTH
+    xt2[col : col + DOCUMENT_WIDTH] = doc.T
+    col += DOCUMENT_WIDTH
     flags = np.empty(removed.size - 1, dtype=np.bool_)
     for i in range(flags.size):
         flags[i] = removed[i + 1] != removed[i]
@@ -1967,8 +2017,7 @@ def score_log_odds(
     for k in range(m):
         for j in (0, 5, 6):  # counts (segment size, offset in it, block size), as np.log1p gives them
             blk[k, j] = _log1p_int(int(blk[k, j]), log1p_table)
-    xt2[at : at + BLOCK_WIDTH] = blk.T
-    odds[:] = _tree_log_odds(xt2, second)
+    xt2[col : col + BLOCK_WIDTH] = blk.T
     return SCORED_CONTEXT
 
 
