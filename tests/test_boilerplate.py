@@ -3181,6 +3181,22 @@ def _counting(function, counter: Counter):
     return counted
 
 
+def test_word_lower_gives_each_bmp_characters_lower_case_word_or_python_mark():
+    # candidate_words' one table: a character's lower case when that is one \w character, -1 when it is
+    # not \w, WORD_LOWER_PYTHON for capital sigma and the characters lowering to several (İ).
+    table = boilerplate._word_lower()
+    assert table.dtype == np.int32 and table.shape == (0x10000,)
+    word = re.compile(r"\w")
+    for c in range(0x10000):
+        low = chr(c).lower()
+        if c == kernels.CAPITAL_SIGMA or len(low) != 1 or ord(low) >= 0x10000:
+            expected = kernels.WORD_LOWER_PYTHON
+        else:
+            expected = ord(low) if word.fullmatch(low) else -1
+        assert table[c] == expected, hex(c)
+    assert table[ord("A")] == ord("a") and table[ord("-")] == -1 and table[0x130] == kernels.WORD_LOWER_PYTHON
+
+
 def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():
     # Per BMP code point: title-case start as _TITLECASE_RE's class sees it, a possible URL/mail/copyright
     # sign start (lower-cased @ © ( h w c), and the characters left to Python (İ ı ſ, multi-character lower case).

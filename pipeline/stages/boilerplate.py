@@ -930,6 +930,20 @@ def _shape_flags() -> np.ndarray:
 
 
 @functools.cache
+def _word_lower() -> np.ndarray:
+    """kernels.candidate_words' table, per BMP code point: its lower case (_lower_table) when that is a word
+    character (_shape_classes' WORD), -1 when not, kernels.WORD_LOWER_PYTHON for Σ and the characters whose
+    lower case is several characters (int32; one lookup a character instead of two dependent ones)."""
+    lower = _lower_table()
+    python = (lower == kernels.NO_LOWER) | (lower >= 0x10000)
+    python[kernels.CAPITAL_SIGMA] = True
+    within = np.where(python, 0, lower)
+    table = np.where((_shape_classes()[within] & kernels.WORD) != 0, within, -1).astype(np.int32)
+    table[python] = kernels.WORD_LOWER_PYTHON
+    return table
+
+
+@functools.cache
 def _function_word_keys() -> np.ndarray:
     """_FUNCTION_WORDS as the kernel's packed keys (a leading 1, then 10 bits per character) in an
     open-addressing table (a probe or two per token instead of a binary search)."""
@@ -1882,7 +1896,7 @@ class CompiledLexicon:
         astral, astral_lower = _astral_table(points)
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
-                points, len(cand), _shape_classes(), _lower_table(), astral, astral_lower,
+                points, len(cand), _word_lower(), astral, astral_lower,
                 self.slots, self.slot_hashes, self.points, self.starts, self.weight,
             )  # fmt: skip
             if ok:
@@ -3751,7 +3765,7 @@ class BoilerplateStage(Stage):
             inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
             start, end,
             scorer._binned, context is not None, second._binned,
-            inputs.points, _shape_classes(), _lower_table(), *astral,
+            inputs.points, _word_lower(), *astral,
             lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
             CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
             _LOG1P_TABLE, odds,
@@ -3796,7 +3810,7 @@ class BoilerplateStage(Stage):
             return list(np.split(first, np.cumsum(sizes)[:-1]))
         lexicon = context.compiled
         xt2 = np.empty((len(ContextEnsemble.expected_features()), total), dtype=np.float64)
-        classes, lower = _shape_classes(), _lower_table()
+        word_lower = _word_lower()
         statuses = []
         at = at2 = 0
         for (_lines, v, inputs, astral), m in zip(group, sizes, strict=True):
@@ -3804,7 +3818,7 @@ class BoilerplateStage(Stage):
             status = kernels.context_features(
                 xt, first, at, m, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]),
                 inputs.removed, start, end,
-                inputs.points, classes, lower, *astral,
+                inputs.points, word_lower, *astral,
                 lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
                 CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
                 _LOG1P_TABLE, xt2, at2,

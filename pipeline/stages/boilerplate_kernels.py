@@ -359,6 +359,8 @@ def phrase_lines(
 # hit is confirmed by comparing the characters, so equal ids mean equal words (no collision risk).
 # Capital sigma: str.lower() makes it "ς" at the end of a word, so a per-character table cannot lower it.
 CAPITAL_SIGMA = 0x3A3
+# word_lower's mark of a BMP character candidate_words leaves to Python (Σ, a lower case of several characters).
+WORD_LOWER_PYTHON = -2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -421,8 +423,7 @@ def _lexicon_find(
 def candidate_words(
     points: np.ndarray,
     lines: int,
-    classes: np.ndarray,
-    lower: np.ndarray,
+    word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
     slots: np.ndarray,
@@ -434,7 +435,9 @@ def candidate_words(
     """The distinct lower-cased ``\\w+`` words of each line of ``points`` (lines joined by newlines),
     in order of first occurrence per line, as ``re.findall(r"\\w+", line.lower())`` + dict.fromkeys
     give them: per word its document id (equal words, equal ids), line, length and lexicon weight
-    (NaN when unknown), plus the number of words per line. Characters outside the BMP come from the
+    (NaN when unknown), plus the number of words per line. ``word_lower``: per BMP code point its lower
+    case when that is a word character, -1 when not, WORD_LOWER_PYTHON when the lines need Python (word_lower,
+    one lookup a character instead of two dependent ones). Characters outside the BMP come from the
     sorted table ``astral`` (``astral_lower``: their lower case, -1 for non-word characters; the caller
     lists every astral character of the lines). ``ok`` is False (and the rest empty) when the lines
     need Python: a BMP character lowering to several characters or capital sigma, or a line count
@@ -454,11 +457,12 @@ def candidate_words(
             low[p] = -1
         elif c >= 0x10000:
             low[p] = astral_lower[np.searchsorted(astral, c)]
-        elif c == CAPITAL_SIGMA or lower[c] == NO_LOWER or lower[c] >= 0x10000:
-            newlines = -1
-            break
         else:
-            low[p] = lower[c] if (classes[lower[c]] & WORD) != 0 else -1
+            w = word_lower[c]
+            if w == WORD_LOWER_PYTHON:
+                newlines = -1
+                break
+            low[p] = w
         if previous < 0 and low[p] >= 0:
             runs += 1
         previous = low[p]
@@ -1883,8 +1887,7 @@ def score_log_odds(
     context: bool,
     second: tuple,  # type: ignore[type-arg]
     points: np.ndarray,
-    classes: np.ndarray,
-    lower: np.ndarray,
+    word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
     lex_slots: np.ndarray,
@@ -1921,7 +1924,7 @@ def score_log_odds(
     xt2 = np.empty((width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH, m), dtype=np.float64)
     status = context_features(
         xt, s, 0, m, rows, body_chars, removed, stretch_start, stretch_end,
-        points, classes, lower, astral, astral_lower,
+        points, word_lower, astral, astral_lower,
         lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight,
         near, wide, confident, pad, min_known_share, overlap_min_chars, log1p_table, xt2, 0,
     )  # fmt: skip
@@ -1942,8 +1945,7 @@ def context_features(
     stretch_start: int,
     stretch_end: int,
     points: np.ndarray,
-    classes: np.ndarray,
-    lower: np.ndarray,
+    word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
     lex_slots: np.ndarray,
@@ -1970,7 +1972,7 @@ def context_features(
     if m >= SCORED_MAX_ROWS:  # (known before the words are found)
         return SCORED_WORDS_IN_PYTHON
     ok, word_id, word_line, word_len, weight, counts = candidate_words(
-        points, m, classes, lower, astral, astral_lower, lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight
+        points, m, word_lower, astral, astral_lower, lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight
     )
     if not ok:
         return SCORED_WORDS_IN_PYTHON
