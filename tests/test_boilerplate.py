@@ -1677,6 +1677,18 @@ def test_tree_ensemble_matches_a_numpy_walk():
                 assert np.array_equal(blocks.view(np.int64), model.log_odds(many.T).view(np.int64))
     assert shipped._binned is not None and deeper._binned is None and deepest._binned is None
     assert all(model._binned is not None for model in others)
+    # Depth 3: _tree_log_odds picks each row's leaf value among the tree's 8 (binned_trees' leaves: the trees'
+    # own, bit for bit); a table whose patterns do not agree with one leaf per path gives none (by_bits read).
+    for model in (shipped, *others):
+        assert np.array_equal(model._binned[7].view(np.int64), model.leaf.view(np.int64))
+    mixed = shipped._binned[6].copy()
+    mixed[3, 5] += 1.0
+    assert kernels._leaves(mixed).shape == (0, 8) and kernels._leaves(mixed[:, :8]).shape == (0, 8)
+    model = shipped._binned
+    by_pattern = (*model[:7], kernels._leaves(mixed), model[8])
+    x = np.random.default_rng(3).normal(scale=3.0, size=(40, len(SCORER_FEATURES)))
+    xt = np.ascontiguousarray(x.T)
+    assert np.array_equal(kernels._tree_log_odds(xt, by_pattern), kernels._tree_log_odds(xt, model))
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():

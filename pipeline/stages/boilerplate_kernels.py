@@ -1751,7 +1751,7 @@ def binned_trees(
     one byte per row instead of a float64 (4x more lanes per vector instruction) and a feature's bins are
     found once for all the nodes testing it. Tuple: (used features, their thresholds padded with +inf, how
     many each, per node its feature's slot in ``used``, per node its rank (uint8), the summation program,
-    the leaf value per bit pattern, base)."""
+    the leaf value per bit pattern, the 8 leaf values per tree of a depth-3 ensemble (_leaves), base)."""
     trees, inner = feature.shape
     if inner > 7 or leaf_of_bits.shape != (trees, 1 << inner) or np.isnan(threshold).any():
         return None
@@ -1770,7 +1770,34 @@ def binned_trees(
         nodes = slot == s
         rank[nodes] = np.searchsorted(c, threshold[nodes])
     by_bits = np.ascontiguousarray(leaf_of_bits, dtype=np.float64)
-    return used.astype(np.int64), padded, counts, slot, rank, pairwise_program(trees), by_bits, float(base)
+    return (
+        used.astype(np.int64),
+        padded,
+        counts,
+        slot,
+        rank,
+        pairwise_program(trees),
+        by_bits,
+        _leaves(by_bits),
+        float(base),
+    )
+
+
+def _leaves(by_bits: np.ndarray) -> np.ndarray:
+    """Per tree of a depth-3 ensemble (7 inner nodes), its 8 leaf values by the leaf's number (4 t0 + 2 t1|t2 +
+    the third test on the path: leaf_of_tests' order), when ``by_bits`` gives every bit pattern the value of the
+    leaf its path reaches (checked, bit for bit); else no rows (_tree_log_odds then reads ``by_bits``)."""
+    trees, patterns = by_bits.shape
+    leaves = np.zeros((trees, 8), dtype=np.float64)
+    if patterns != 128:
+        return leaves[:0]
+    walk = leaf_of_tests(3)
+    for bits in range(128):
+        leaves[:, walk[bits]] = by_bits[:, bits]
+    for bits in range(128):
+        if not np.array_equal(leaves[:, walk[bits]].view(np.int64), by_bits[:, bits].view(np.int64)):
+            return leaves[:0]
+    return leaves
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1779,8 +1806,9 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     binned_trees model: per block of rows, each tested feature's bins, then tree after tree the bit
     pattern of its node tests (vectorised over rows), its leaf values, added into the per-row sums in
     numpy's pairwise order (np.sum along a row of the (rows, trees) leaf values), plus the base."""
-    used, cuts, counts, slot, rank, program, by_bits, base = model
+    used, cuts, counts, slot, rank, program, by_bits, leaves, base = model
     trees, inner = slot.shape
+    by_leaf = inner == 7 and leaves.shape[0] == trees
     total = xt.shape[1]
     block = max(1, min(total, TREE_ROWS))
     bins = np.empty((used.size, block), dtype=np.uint8)
@@ -1792,7 +1820,7 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     run_sums = np.empty((runs, block), dtype=np.float64)
     stack = np.empty((runs, block), dtype=np.float64)
     odds = np.empty(total, dtype=np.float64)
-    one, zero = np.uint8(1), np.uint8(0)
+    one, two, four, zero = np.uint8(1), np.uint8(2), np.uint8(4), np.uint8(0)
     for first in range(0, total, TREE_ROWS):
         rows = min(TREE_ROWS, total - first)
         # A row's bin: how many of the feature's thresholds are below its value, counted threshold by
@@ -1817,7 +1845,21 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
                 out[:rows] = 0.0
             for i in range(n):
                 t = start + i
-                if inner == 7:
+                if by_leaf:
+                    # A depth-3 tree's leaf number per row from its path's three tests (bytes, vectorised),
+                    # then its value chosen among the tree's 8 by comparisons (vectorised too, where a table
+                    # lookup per row is not): below.
+                    b0, b1, b2, b3 = bins[slot[t, 0]], bins[slot[t, 1]], bins[slot[t, 2]], bins[slot[t, 3]]
+                    b4, b5, b6 = bins[slot[t, 4]], bins[slot[t, 5]], bins[slot[t, 6]]
+                    a0, a1, a2, a3 = rank[t, 0], rank[t, 1], rank[t, 2], rank[t, 3]
+                    a4, a5, a6 = rank[t, 4], rank[t, 5], rank[t, 6]
+                    for r in range(rows):
+                        t0, t1, t2, t3 = b0[r] > a0, b1[r] > a1, b2[r] > a2, b3[r] > a3
+                        t4, t5, t6 = b4[r] > a4, b5[r] > a5, b6[r] > a6
+                        mid = t2 if t0 else t1
+                        low = (t6 if mid else t5) if t0 else (t4 if mid else t3)
+                        bits[r] = (four if t0 else zero) | (two if mid else zero) | (one if low else zero)
+                elif inner == 7:
                     # A depth-3 tree's seven node tests in one pass over the rows (not one pass per test).
                     b0, b1, b2, b3 = bins[slot[t, 0]], bins[slot[t, 1]], bins[slot[t, 2]], bins[slot[t, 3]]
                     b4, b5, b6 = bins[slot[t, 4]], bins[slot[t, 5]], bins[slot[t, 6]]
@@ -1841,18 +1883,36 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
                         bit = np.uint8(1 << j)
                         for r in range(rows):
                             bits[r] |= bit if tested[r] > above else zero
-                value = by_bits[t]
-                if i < 8 and n >= 8:
-                    sums = running[i]
-                    for r in range(rows):
-                        sums[r] = value[bits[r]]
-                elif i < full:
-                    sums = running[i % 8]
-                    for r in range(rows):
-                        sums[r] += value[bits[r]]
+                if by_leaf:
+                    l0, l1, l2, l3 = leaves[t, 0], leaves[t, 1], leaves[t, 2], leaves[t, 3]
+                    l4, l5, l6, l7 = leaves[t, 4], leaves[t, 5], leaves[t, 6], leaves[t, 7]
+                    if i < 8 and n >= 8:
+                        sums = running[i]
+                        for r in range(rows):
+                            k = bits[r]
+                            below = (l1 if k & 1 else l0) if k < 2 else (l3 if k & 1 else l2)
+                            above = (l5 if k & 1 else l4) if k < 6 else (l7 if k & 1 else l6)
+                            sums[r] = below if k < 4 else above
+                    else:
+                        sums = running[i % 8] if i < full else out
+                        for r in range(rows):
+                            k = bits[r]
+                            below = (l1 if k & 1 else l0) if k < 2 else (l3 if k & 1 else l2)
+                            above = (l5 if k & 1 else l4) if k < 6 else (l7 if k & 1 else l6)
+                            sums[r] += below if k < 4 else above
                 else:
-                    for r in range(rows):
-                        out[r] += value[bits[r]]
+                    value = by_bits[t]
+                    if i < 8 and n >= 8:
+                        sums = running[i]
+                        for r in range(rows):
+                            sums[r] = value[bits[r]]
+                    elif i < full:
+                        sums = running[i % 8]
+                        for r in range(rows):
+                            sums[r] += value[bits[r]]
+                    else:
+                        for r in range(rows):
+                            out[r] += value[bits[r]]
                 if i == full - 1:
                     for r in range(rows):
                         out[r] = ((running[0, r] + running[1, r]) + (running[2, r] + running[3, r])) + (
