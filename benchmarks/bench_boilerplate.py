@@ -209,6 +209,8 @@ PHASE_KERNELS = (
     ("kernels", "phrase_lines"),
     ("kernels", "scorer_inputs"),
     ("kernels", "score_log_odds"),
+    ("kernels", "context_features"),
+    ("kernels", "_tree_log_odds"),
     ("kernels", "scorer_removals"),
     ("prefilter.Prefilter", "scan"),
 )
@@ -221,6 +223,7 @@ PHASE_STEPS = (
     (None, "_mark_scored_lines"),
     ("", "_scorer_inputs"),
     (None, "_compiled_log_odds"),
+    (None, "_scored_group"),
     ("", "_url_title_line"),
     (None, "_write_out"),
 )

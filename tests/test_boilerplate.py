@@ -1677,6 +1677,18 @@ def test_tree_ensemble_matches_a_numpy_walk():
                 assert np.array_equal(blocks.view(np.int64), model.log_odds(many.T).view(np.int64))
     assert shipped._binned is not None and deeper._binned is None and deepest._binned is None
     assert all(model._binned is not None for model in others)
+    # Depth 3: _tree_log_odds picks each row's leaf value among the tree's 8 (binned_trees' leaves: the trees'
+    # own, bit for bit); a table whose patterns do not agree with one leaf per path gives none (by_bits read).
+    for model in (shipped, *others):
+        assert np.array_equal(model._binned[7].view(np.int64), model.leaf.view(np.int64))
+    mixed = shipped._binned[6].copy()
+    mixed[3, 5] += 1.0
+    assert kernels._leaves(mixed).shape == (0, 8) and kernels._leaves(mixed[:, :8]).shape == (0, 8)
+    model = shipped._binned
+    by_pattern = (*model[:7], kernels._leaves(mixed), model[8])
+    x = np.random.default_rng(3).normal(scale=3.0, size=(40, len(SCORER_FEATURES)))
+    xt = np.ascontiguousarray(x.T)
+    assert np.array_equal(kernels._tree_log_odds(xt, by_pattern), kernels._tree_log_odds(xt, model))
 
 
 def test_line_scorer_removes_low_scored_lines_inside_an_article():
@@ -3109,6 +3121,69 @@ def test_compiled_log_odds_are_bit_identical_to_the_step_by_step_definition():
     assert statuses[kernels.SCORED_CONTEXT] > 300 and statuses[kernels.SCORED_FIRST] > 300
 
 
+def test_process_ahead_scores_its_documents_in_groups_with_the_same_bits(monkeypatch):
+    """process_ahead scores its documents' candidates in groups (_scored_group: each model's trees once for
+    the group, kernels.context_features per document): the bits _compiled_log_odds gives each alone, with
+    documents the context model scores, documents only the first model scores (the lexicon covers too
+    little: the group's context features are then packed), one with astral lines, groups cut by
+    SCORED_GROUP_ROWS and a document larger than a group; and the same cleaned documents as process()."""
+    stage = BoilerplateStage()
+    shipped = boilerplate._shipped_model()
+    first_only = BoilerplateStage(scorer_model={k: w for k, w in shipped.items() if k != "context"})
+    texts = _page_texts(120)
+    texts.insert(3, ARTICLE + "\n𝐁old 𝐁rand name\nİstanbul'da bir gün\n👍 Gefällt mir\n" + ARTICLE)
+    statuses: Counter[str] = Counter()
+    for st in (stage, first_only):
+        jobs = []
+        for text in texts:
+            lines = text.split("\n")
+            v = st.rule_verdicts(Document("t", text, "t.txt"), lines, scorer=True)
+            cand = scorer_candidates(lines, v)
+            if not cand or v.stretch is None:
+                continue
+            inputs = boilerplate._scorer_inputs(lines, v, cand)
+            astral = st._compiled_astral(inputs)
+            assert astral is not None
+            jobs.append((lines, v, inputs, astral))
+        assert len(jobs) > 100
+        for size in (len(jobs), 7, 1):
+            for at in range(0, len(jobs), size):
+                group = jobs[at : at + size]
+                for (_lines, v, inputs, _astral), got in zip(group, st._scored_group(group), strict=True):
+                    alone = st._compiled_log_odds(v, inputs)
+                    assert (got is None) == (alone is None)
+                    assert got is None or np.array_equal(got.view(np.int64), alone.view(np.int64))
+                    first = kernels._tree_log_odds(np.ascontiguousarray(inputs.x.T), st._scorer._binned)
+                    kind = "python" if got is None else "first" if np.array_equal(got, first) else "context"
+                    statuses[f"{kind} {st is stage}"] += 1
+    # (Each document three times: in one group, in groups of 7, alone. Python: the İ page.)
+    assert statuses["context True"] > 300 and statuses["first True"] >= 30 and statuses["python True"] == 3
+    assert statuses["first False"] > 300 and statuses["context False"] == statuses["python False"] == 0
+    # process_ahead: groups of up to SCORED_GROUP_ROWS candidates; the same documents as process() alone.
+    groups: list[list[int]] = []
+    scored_group = stage._scored_group
+    monkeypatch.setattr(
+        stage, "_scored_group", lambda group: groups.append([len(job[2].rows) for job in group]) or scored_group(group)
+    )
+    docs = [Document(f"d{k}", text, "t.txt") for k, text in enumerate(texts[:40])]
+    for limit in (100_000, 150):
+        monkeypatch.setattr(boilerplate, "SCORED_GROUP_ROWS", limit)
+        groups.clear()
+        ahead = [Document(d.id, d.text, d.source) for d in docs]
+        stage.process_ahead(ahead)
+        for doc in ahead:
+            stage.process(doc)
+        alone = [Document(d.id, d.text, d.source) for d in docs]
+        for doc in alone:
+            stage.process(doc)
+        assert [(d.text, d.removed) for d in ahead] == [(d.text, d.removed) for d in alone]
+        if limit > 1000:
+            assert len(groups) == 1 and len(groups[0]) > 30
+        else:  # several groups, each within the limit but for a document larger than it, alone
+            assert len(groups) > 5 and all(sum(g) <= limit or len(g) == 1 for g in groups)
+            assert any(g[0] > limit for g in groups)
+
+
 def _counting(function, counter: Counter):
     def counted(*args):
         result = function(*args)
@@ -3116,6 +3191,22 @@ def _counting(function, counter: Counter):
         return result
 
     return counted
+
+
+def test_word_lower_gives_each_bmp_characters_lower_case_word_or_python_mark():
+    # candidate_words' one table: a character's lower case when that is one \w character, -1 when it is
+    # not \w, WORD_LOWER_PYTHON for capital sigma and the characters lowering to several (İ).
+    table = boilerplate._word_lower()
+    assert table.dtype == np.int32 and table.shape == (0x10000,)
+    word = re.compile(r"\w")
+    for c in range(0x10000):
+        low = chr(c).lower()
+        if c == kernels.CAPITAL_SIGMA or len(low) != 1 or ord(low) >= 0x10000:
+            expected = kernels.WORD_LOWER_PYTHON
+        else:
+            expected = ord(low) if word.fullmatch(low) else -1
+        assert table[c] == expected, hex(c)
+    assert table[ord("A")] == ord("a") and table[ord("-")] == -1 and table[0x130] == kernels.WORD_LOWER_PYTHON
 
 
 def test_shape_flags_mark_the_characters_the_shape_pass_treats_apart():

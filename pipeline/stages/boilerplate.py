@@ -930,6 +930,20 @@ def _shape_flags() -> np.ndarray:
 
 
 @functools.cache
+def _word_lower() -> np.ndarray:
+    """kernels.candidate_words' table, per BMP code point: its lower case (_lower_table) when that is a word
+    character (_shape_classes' WORD), -1 when not, kernels.WORD_LOWER_PYTHON for Σ and the characters whose
+    lower case is several characters (int32; one lookup a character instead of two dependent ones)."""
+    lower = _lower_table()
+    python = (lower == kernels.NO_LOWER) | (lower >= 0x10000)
+    python[kernels.CAPITAL_SIGMA] = True
+    within = np.where(python, 0, lower)
+    table = np.where((_shape_classes()[within] & kernels.WORD) != 0, within, -1).astype(np.int32)
+    table[python] = kernels.WORD_LOWER_PYTHON
+    return table
+
+
+@functools.cache
 def _function_word_keys() -> np.ndarray:
     """_FUNCTION_WORDS as the kernel's packed keys (a leading 1, then 10 bits per character) in an
     open-addressing table (a probe or two per token instead of a binary search)."""
@@ -1697,6 +1711,9 @@ def context_features(
 MAX_TESTED_DEPTH = 4
 
 
+# Candidates process_ahead scores together at most (_scored_group; a document with more is scored alone): the
+# group's two feature arrays take ~800 bytes a candidate.
+SCORED_GROUP_ROWS = 8192
 # Rows TreeEnsemble.log_odds scores at a time (its (rows, trees) array of leaf values: ~13 MB at 200 trees).
 LOG_ODDS_ROWS = 8192
 
@@ -1879,7 +1896,7 @@ class CompiledLexicon:
         astral, astral_lower = _astral_table(points)
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
-                points, len(cand), _shape_classes(), _lower_table(), astral, astral_lower,
+                points, len(cand), _word_lower(), astral, astral_lower,
                 self.slots, self.slot_hashes, self.points, self.starts, self.weight,
             )  # fmt: skip
             if ok:
@@ -3405,6 +3422,11 @@ class BoilerplateStage(Stage):
             except Exception:  # noqa: BLE001 - process() does it again and reports the error
                 continue
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
+        # The documents _compiled_log_odds can score, scored in groups (_scored_group: each model's trees in one
+        # call for the group) of up to SCORED_GROUP_ROWS candidates.
+        group: list[tuple[int, list[int], tuple[list[str], RuleVerdicts, ScorerInputs, tuple[np.ndarray, np.ndarray]]]]
+        group = []
+        rows = 0
         for key, got in list(ahead.items()):
             doc, text, lines, v, counters, _ = got
             # (The document's code points are read for the scorer's inputs only, here: not kept for the batch;
@@ -3415,11 +3437,47 @@ class BoilerplateStage(Stage):
                 continue
             try:
                 cand = scorer_candidates(lines, v)
-                if cand:
-                    ahead[key] = _Ahead(doc, text, lines, kept, counters, (cand, *self._scored(lines, v, cand)))
+                if not cand:
+                    continue
+                inputs = _scorer_inputs(lines, v, cand)
+                astral = self._compiled_astral(inputs)
+                if astral is None:
+                    ahead[key] = _Ahead(doc, text, lines, kept, counters, (cand, *self._scored(lines, v, cand, inputs)))
+                    continue
             except Exception:  # noqa: BLE001 - as above
                 del ahead[key]
+                continue
+            if group and rows + len(cand) > SCORED_GROUP_ROWS:
+                self._score_ahead(ahead, group)
+                group, rows = [], 0
+            group.append((key, cand, (lines, v, inputs, astral)))
+            rows += len(cand)
+        if group:
+            self._score_ahead(ahead, group)
         self._ahead = ahead
+
+    def _score_ahead(
+        self,
+        ahead: dict[int, _Ahead],
+        group: list[tuple[int, list[int], tuple[list[str], RuleVerdicts, ScorerInputs, tuple[np.ndarray, np.ndarray]]]],
+    ) -> None:
+        """process_ahead's scores of a group of documents (_scored_group; the step-by-step path for those the
+        kernel leaves to Python), into their _Ahead entries; on an error the group's documents are left to
+        process()."""
+        try:
+            scores = self._scored_group([job for _key, _cand, job in group])
+        except Exception:  # noqa: BLE001 - process() does it again and reports the error
+            for key, _cand, _job in group:
+                del ahead[key]
+            return
+        for (key, cand, (lines, v, inputs, _astral)), odds in zip(group, scores, strict=True):
+            got = ahead[key]
+            try:
+                scored = (odds, inputs) if odds is not None else self._scored_step_by_step(lines, v, cand, inputs)
+            except Exception:  # noqa: BLE001 - as above
+                del ahead[key]
+                continue
+            ahead[key] = _Ahead(got.doc, got.text, got.lines, got.verdicts, got.counters, (cand, *scored))
 
     def process(self, doc: Document) -> None:
         text = doc.text
@@ -3667,26 +3725,56 @@ class BoilerplateStage(Stage):
         same bits in one compiled call (_scored)."""
         return self._log_odds_of(lines, v, cand, _scorer_inputs(lines, v, cand))
 
-    def _scored(self, lines: list[str], v: RuleVerdicts, cand: list[int]) -> tuple[np.ndarray, ScorerInputs]:
+    def _scored(
+        self, lines: list[str], v: RuleVerdicts, cand: list[int], inputs: ScorerInputs | None = None
+    ) -> tuple[np.ndarray, ScorerInputs]:
         """_line_log_odds, and the inputs of the first model (the candidates' features and facts): from
-        kernels.score_log_odds, or step by step for the documents and models it does not cover."""
-        inputs = _scorer_inputs(lines, v, cand)
+        kernels.score_log_odds, or step by step for the documents and models it does not cover. ``inputs``:
+        _scorer_inputs', when the caller has them."""
+        if inputs is None:
+            inputs = _scorer_inputs(lines, v, cand)
         odds = self._compiled_log_odds(v, inputs)
         if odds is None:
-            # The step-by-step path reads the candidates' code points (4 bytes a character) only for their
-            # words: found first, the points are let go before the context features are built.
-            words = (
-                None if self._context is None else self._context.compiled.candidate_words(lines, cand, inputs.points)
-            )
-            inputs = inputs._replace(points=_NO_POINTS)
-            odds = self._log_odds_of(lines, v, cand, inputs, words)
+            return self._scored_step_by_step(lines, v, cand, inputs)
         return odds, inputs
+
+    def _scored_step_by_step(
+        self, lines: list[str], v: RuleVerdicts, cand: list[int], inputs: ScorerInputs
+    ) -> tuple[np.ndarray, ScorerInputs]:
+        # The step-by-step path reads the candidates' code points (4 bytes a character) only for their
+        # words: found first, the points are let go before the context features are built.
+        words = None if self._context is None else self._context.compiled.candidate_words(lines, cand, inputs.points)
+        inputs = inputs._replace(points=_NO_POINTS)
+        return self._log_odds_of(lines, v, cand, inputs, words), inputs
 
     def _compiled_log_odds(self, v: RuleVerdicts, inputs: ScorerInputs) -> np.ndarray | None:
         """kernels.score_log_odds of a document's candidates, or None when it cannot give _log_odds_of's
         values: trees kernels.binned_trees cannot take (deeper than 3), a context model whose features are
         not laid out as the kernel builds them, words with astral characters lower-casing to several
         characters or that the kernel leaves to Python, SCORED_MAX_ROWS candidates or more."""
+        astral = self._compiled_astral(inputs)
+        if astral is None:
+            return None
+        scorer, context = self._scorer, self._context
+        assert scorer is not None
+        second = context if context is not None else scorer  # (arrays of the right types when there is none)
+        lexicon = context.compiled if context is not None else _empty_lexicon()
+        start, end = v.stretch if v.stretch is not None else (0, 0)
+        odds = np.empty(len(inputs.rows), dtype=np.float64)
+        status = kernels.score_log_odds(
+            inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
+            start, end,
+            scorer._binned, context is not None, second._binned,
+            inputs.points, _word_lower(), *astral,
+            lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
+            CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
+            _LOG1P_TABLE, odds,
+        )  # fmt: skip
+        return None if status == kernels.SCORED_WORDS_IN_PYTHON else odds
+
+    def _compiled_astral(self, inputs: ScorerInputs) -> tuple[np.ndarray, np.ndarray] | None:
+        """The astral tables kernels.score_log_odds reads for these inputs, or None when _compiled_log_odds
+        would answer None before calling it (the models, the candidates' count, their characters)."""
         scorer, context = self._scorer, self._context
         if scorer is None or scorer._binned is None:
             return None
@@ -3699,20 +3787,56 @@ class BoilerplateStage(Stage):
         )
         if astral is None or astral_lower is None:
             return None
-        second = context if context is not None else scorer  # (arrays of the right types when there is none)
-        lexicon = context.compiled if context is not None else _empty_lexicon()
-        start, end = v.stretch if v.stretch is not None else (0, 0)
-        odds = np.empty(len(inputs.rows), dtype=np.float64)
-        status = kernels.score_log_odds(
-            inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
-            start, end,
-            scorer._binned, context is not None, second._binned,
-            inputs.points, _shape_classes(), _lower_table(), astral, astral_lower,
-            lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
-            CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
-            _LOG1P_TABLE, odds,
-        )  # fmt: skip
-        return None if status == kernels.SCORED_WORDS_IN_PYTHON else odds
+        return astral, astral_lower
+
+    def _scored_group(
+        self, group: list[tuple[list[str], RuleVerdicts, ScorerInputs, tuple[np.ndarray, np.ndarray]]]
+    ) -> list[np.ndarray | None]:
+        """_compiled_log_odds of several documents (each: its lines, verdicts, scorer inputs and
+        _compiled_astral's tables), the same bits, with each model's trees run once over all their
+        candidates (kernels._tree_log_odds: ~7 µs of fixed work a call, most of a small document's trees;
+        a row's log-odds do not depend on the other rows) and kernels.context_features per document."""
+        scorer, context = self._scorer, self._context
+        assert scorer is not None
+        sizes = [len(inputs.rows) for _lines, _v, inputs, _astral in group]
+        total = sum(sizes)
+        xt = np.empty((len(SCORER_FEATURES), total), dtype=np.float64)
+        at = 0
+        for (_lines, _v, inputs, _astral), m in zip(group, sizes, strict=True):
+            xt[:, at : at + m] = inputs.x.T
+            at += m
+        first = kernels._tree_log_odds(xt, scorer._binned)
+        if context is None:
+            return list(np.split(first, np.cumsum(sizes)[:-1]))
+        lexicon = context.compiled
+        xt2 = np.empty((len(ContextEnsemble.expected_features()), total), dtype=np.float64)
+        word_lower = _word_lower()
+        statuses = []
+        at = at2 = 0
+        for (_lines, v, inputs, astral), m in zip(group, sizes, strict=True):
+            start, end = v.stretch if v.stretch is not None else (0, 0)
+            status = kernels.context_features(
+                xt, first, at, m, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]),
+                inputs.removed, start, end,
+                inputs.points, word_lower, *astral,
+                lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
+                CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
+                _LOG1P_TABLE, xt2, at2,
+            )  # fmt: skip
+            statuses.append(status)
+            at += m
+            at2 += m if status == kernels.SCORED_CONTEXT else 0
+        second = kernels._tree_log_odds(xt2 if at2 == total else np.ascontiguousarray(xt2[:, :at2]), context._binned)
+        out: list[np.ndarray | None] = []
+        at = at2 = 0
+        for status, m in zip(statuses, sizes, strict=True):
+            if status == kernels.SCORED_CONTEXT:
+                out.append(second[at2 : at2 + m])
+                at2 += m
+            else:
+                out.append(None if status == kernels.SCORED_WORDS_IN_PYTHON else first[at : at + m])
+            at += m
+        return out
 
     def _log_odds_of(
         self,

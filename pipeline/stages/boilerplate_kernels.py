@@ -359,6 +359,8 @@ def phrase_lines(
 # hit is confirmed by comparing the characters, so equal ids mean equal words (no collision risk).
 # Capital sigma: str.lower() makes it "ς" at the end of a word, so a per-character table cannot lower it.
 CAPITAL_SIGMA = 0x3A3
+# word_lower's mark of a BMP character candidate_words leaves to Python (Σ, a lower case of several characters).
+WORD_LOWER_PYTHON = -2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -421,8 +423,7 @@ def _lexicon_find(
 def candidate_words(
     points: np.ndarray,
     lines: int,
-    classes: np.ndarray,
-    lower: np.ndarray,
+    word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
     slots: np.ndarray,
@@ -434,7 +435,9 @@ def candidate_words(
     """The distinct lower-cased ``\\w+`` words of each line of ``points`` (lines joined by newlines),
     in order of first occurrence per line, as ``re.findall(r"\\w+", line.lower())`` + dict.fromkeys
     give them: per word its document id (equal words, equal ids), line, length and lexicon weight
-    (NaN when unknown), plus the number of words per line. Characters outside the BMP come from the
+    (NaN when unknown), plus the number of words per line. ``word_lower``: per BMP code point its lower
+    case when that is a word character, -1 when not, WORD_LOWER_PYTHON when the lines need Python (word_lower,
+    one lookup a character instead of two dependent ones). Characters outside the BMP come from the
     sorted table ``astral`` (``astral_lower``: their lower case, -1 for non-word characters; the caller
     lists every astral character of the lines). ``ok`` is False (and the rest empty) when the lines
     need Python: a BMP character lowering to several characters or capital sigma, or a line count
@@ -454,11 +457,12 @@ def candidate_words(
             low[p] = -1
         elif c >= 0x10000:
             low[p] = astral_lower[np.searchsorted(astral, c)]
-        elif c == CAPITAL_SIGMA or lower[c] == NO_LOWER or lower[c] >= 0x10000:
-            newlines = -1
-            break
         else:
-            low[p] = lower[c] if (classes[lower[c]] & WORD) != 0 else -1
+            w = word_lower[c]
+            if w == WORD_LOWER_PYTHON:
+                newlines = -1
+                break
+            low[p] = w
         if previous < 0 and low[p] >= 0:
             runs += 1
         previous = low[p]
@@ -1747,7 +1751,7 @@ def binned_trees(
     one byte per row instead of a float64 (4x more lanes per vector instruction) and a feature's bins are
     found once for all the nodes testing it. Tuple: (used features, their thresholds padded with +inf, how
     many each, per node its feature's slot in ``used``, per node its rank (uint8), the summation program,
-    the leaf value per bit pattern, base)."""
+    the leaf value per bit pattern, the 8 leaf values per tree of a depth-3 ensemble (_leaves), base)."""
     trees, inner = feature.shape
     if inner > 7 or leaf_of_bits.shape != (trees, 1 << inner) or np.isnan(threshold).any():
         return None
@@ -1766,7 +1770,34 @@ def binned_trees(
         nodes = slot == s
         rank[nodes] = np.searchsorted(c, threshold[nodes])
     by_bits = np.ascontiguousarray(leaf_of_bits, dtype=np.float64)
-    return used.astype(np.int64), padded, counts, slot, rank, pairwise_program(trees), by_bits, float(base)
+    return (
+        used.astype(np.int64),
+        padded,
+        counts,
+        slot,
+        rank,
+        pairwise_program(trees),
+        by_bits,
+        _leaves(by_bits),
+        float(base),
+    )
+
+
+def _leaves(by_bits: np.ndarray) -> np.ndarray:
+    """Per tree of a depth-3 ensemble (7 inner nodes), its 8 leaf values by the leaf's number (4 t0 + 2 t1|t2 +
+    the third test on the path: leaf_of_tests' order), when ``by_bits`` gives every bit pattern the value of the
+    leaf its path reaches (checked, bit for bit); else no rows (_tree_log_odds then reads ``by_bits``)."""
+    trees, patterns = by_bits.shape
+    leaves = np.zeros((trees, 8), dtype=np.float64)
+    if patterns != 128:
+        return leaves[:0]
+    walk = leaf_of_tests(3)
+    for bits in range(128):
+        leaves[:, walk[bits]] = by_bits[:, bits]
+    for bits in range(128):
+        if not np.array_equal(leaves[:, walk[bits]].view(np.int64), by_bits[:, bits].view(np.int64)):
+            return leaves[:0]
+    return leaves
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1775,8 +1806,9 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     binned_trees model: per block of rows, each tested feature's bins, then tree after tree the bit
     pattern of its node tests (vectorised over rows), its leaf values, added into the per-row sums in
     numpy's pairwise order (np.sum along a row of the (rows, trees) leaf values), plus the base."""
-    used, cuts, counts, slot, rank, program, by_bits, base = model
+    used, cuts, counts, slot, rank, program, by_bits, leaves, base = model
     trees, inner = slot.shape
+    by_leaf = inner == 7 and leaves.shape[0] == trees
     total = xt.shape[1]
     block = max(1, min(total, TREE_ROWS))
     bins = np.empty((used.size, block), dtype=np.uint8)
@@ -1788,21 +1820,20 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
     run_sums = np.empty((runs, block), dtype=np.float64)
     stack = np.empty((runs, block), dtype=np.float64)
     odds = np.empty(total, dtype=np.float64)
-    one, zero = np.uint8(1), np.uint8(0)
+    one, two, four, zero = np.uint8(1), np.uint8(2), np.uint8(4), np.uint8(0)
     for first in range(0, total, TREE_ROWS):
         rows = min(TREE_ROWS, total - first)
-        # A row's bin: how many of the feature's thresholds are below its value (a short loop over the
-        # thresholds per row, rather than a pass over the rows per threshold).
+        # A row's bin: how many of the feature's thresholds are below its value, counted threshold by
+        # threshold in a pass over the rows (the compiler vectorises it over rows; a loop over the ~10
+        # thresholds per row did not vectorise: 2x the time).
         for s in range(used.size):
-            column = xt[used[s]]
+            column = xt[used[s], first : first + rows]
             b = bins[s]
-            below = cuts[s, : counts[s]]
-            for r in range(rows):
-                v = column[first + r]
-                c = zero
-                for k in range(below.size):
-                    c += one if v > below[k] else zero
-                b[r] = c
+            b[:rows] = zero
+            for k in range(counts[s]):
+                cut = cuts[s, k]
+                for r in range(rows):
+                    b[r] += one if column[r] > cut else zero
         run = 0
         for p in range(program.shape[0]):
             start, n = program[p, 0], program[p, 1]
@@ -1814,7 +1845,21 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
                 out[:rows] = 0.0
             for i in range(n):
                 t = start + i
-                if inner == 7:
+                if by_leaf:
+                    # A depth-3 tree's leaf number per row from its path's three tests (bytes, vectorised),
+                    # then its value chosen among the tree's 8 by comparisons (vectorised too, where a table
+                    # lookup per row is not): below.
+                    b0, b1, b2, b3 = bins[slot[t, 0]], bins[slot[t, 1]], bins[slot[t, 2]], bins[slot[t, 3]]
+                    b4, b5, b6 = bins[slot[t, 4]], bins[slot[t, 5]], bins[slot[t, 6]]
+                    a0, a1, a2, a3 = rank[t, 0], rank[t, 1], rank[t, 2], rank[t, 3]
+                    a4, a5, a6 = rank[t, 4], rank[t, 5], rank[t, 6]
+                    for r in range(rows):
+                        t0, t1, t2, t3 = b0[r] > a0, b1[r] > a1, b2[r] > a2, b3[r] > a3
+                        t4, t5, t6 = b4[r] > a4, b5[r] > a5, b6[r] > a6
+                        mid = t2 if t0 else t1
+                        low = (t6 if mid else t5) if t0 else (t4 if mid else t3)
+                        bits[r] = (four if t0 else zero) | (two if mid else zero) | (one if low else zero)
+                elif inner == 7:
                     # A depth-3 tree's seven node tests in one pass over the rows (not one pass per test).
                     b0, b1, b2, b3 = bins[slot[t, 0]], bins[slot[t, 1]], bins[slot[t, 2]], bins[slot[t, 3]]
                     b4, b5, b6 = bins[slot[t, 4]], bins[slot[t, 5]], bins[slot[t, 6]]
@@ -1838,18 +1883,36 @@ def _tree_log_odds(xt: np.ndarray, model: tuple) -> np.ndarray:  # type: ignore[
                         bit = np.uint8(1 << j)
                         for r in range(rows):
                             bits[r] |= bit if tested[r] > above else zero
-                value = by_bits[t]
-                if i < 8 and n >= 8:
-                    sums = running[i]
-                    for r in range(rows):
-                        sums[r] = value[bits[r]]
-                elif i < full:
-                    sums = running[i % 8]
-                    for r in range(rows):
-                        sums[r] += value[bits[r]]
+                if by_leaf:
+                    l0, l1, l2, l3 = leaves[t, 0], leaves[t, 1], leaves[t, 2], leaves[t, 3]
+                    l4, l5, l6, l7 = leaves[t, 4], leaves[t, 5], leaves[t, 6], leaves[t, 7]
+                    if i < 8 and n >= 8:
+                        sums = running[i]
+                        for r in range(rows):
+                            k = bits[r]
+                            below = (l1 if k & 1 else l0) if k < 2 else (l3 if k & 1 else l2)
+                            above = (l5 if k & 1 else l4) if k < 6 else (l7 if k & 1 else l6)
+                            sums[r] = below if k < 4 else above
+                    else:
+                        sums = running[i % 8] if i < full else out
+                        for r in range(rows):
+                            k = bits[r]
+                            below = (l1 if k & 1 else l0) if k < 2 else (l3 if k & 1 else l2)
+                            above = (l5 if k & 1 else l4) if k < 6 else (l7 if k & 1 else l6)
+                            sums[r] += below if k < 4 else above
                 else:
-                    for r in range(rows):
-                        out[r] += value[bits[r]]
+                    value = by_bits[t]
+                    if i < 8 and n >= 8:
+                        sums = running[i]
+                        for r in range(rows):
+                            sums[r] = value[bits[r]]
+                    elif i < full:
+                        sums = running[i % 8]
+                        for r in range(rows):
+                            sums[r] += value[bits[r]]
+                    else:
+                        for r in range(rows):
+                            out[r] += value[bits[r]]
                 if i == full - 1:
                     for r in range(rows):
                         out[r] = ((running[0, r] + running[1, r]) + (running[2, r] + running[3, r])) + (
@@ -1884,8 +1947,7 @@ def score_log_odds(
     context: bool,
     second: tuple,  # type: ignore[type-arg]
     points: np.ndarray,
-    classes: np.ndarray,
-    lower: np.ndarray,
+    word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
     lex_slots: np.ndarray,
@@ -1911,17 +1973,66 @@ def score_log_odds(
     by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one);
     ``first``/``second``: the models as binned_trees gives them (``second`` is not read without ``context``).
     Writes ``odds`` and returns SCORED_CONTEXT, SCORED_FIRST or SCORED_WORDS_IN_PYTHON (what ``odds``
-    holds: see those constants)."""
+    holds: see those constants). context_features and _tree_log_odds are its two parts, for callers that
+    score several documents' trees in one call (a row's log-odds do not depend on the other rows)."""
     m, width = x.shape
     xt = np.ascontiguousarray(x.T)
     s = _tree_log_odds(xt, first)
     odds[:] = s
     if not context:
         return SCORED_FIRST
+    xt2 = np.empty((width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH, m), dtype=np.float64)
+    status = context_features(
+        xt, s, 0, m, rows, body_chars, removed, stretch_start, stretch_end,
+        points, word_lower, astral, astral_lower,
+        lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight,
+        near, wide, confident, pad, min_known_share, overlap_min_chars, log1p_table, xt2, 0,
+    )  # fmt: skip
+    if status == SCORED_CONTEXT:
+        odds[:] = _tree_log_odds(xt2, second)
+    return status
+
+
+@numba.njit(cache=True, nogil=True)
+def context_features(
+    xts: np.ndarray,
+    scores: np.ndarray,
+    at: int,
+    m: int,
+    rows: np.ndarray,
+    body_chars: np.ndarray,
+    removed: np.ndarray,
+    stretch_start: int,
+    stretch_end: int,
+    points: np.ndarray,
+    word_lower: np.ndarray,
+    astral: np.ndarray,
+    astral_lower: np.ndarray,
+    lex_slots: np.ndarray,
+    lex_slot_hash: np.ndarray,
+    lex_points: np.ndarray,
+    lex_starts: np.ndarray,
+    lex_weight: np.ndarray,
+    near: int,
+    wide: int,
+    confident: float,
+    pad: float,
+    min_known_share: float,
+    overlap_min_chars: int,
+    log1p_table: np.ndarray,
+    xt2s: np.ndarray,
+    at2: int,
+) -> int:
+    """score_log_odds' second part for the document whose m candidates are columns [at, at + m) of ``xts``
+    (their first-model features, (features, rows)) with first-model log-odds ``scores[at : at + m]``: with
+    enough known words, the context model's features of them into columns [at2, at2 + m) of ``xt2s``
+    (x's features, then the context, lexical, document and block ones) and SCORED_CONTEXT; else
+    SCORED_FIRST or SCORED_WORDS_IN_PYTHON and ``xt2s`` untouched. Other arguments: score_log_odds'."""
+    width = xts.shape[0]
     if m >= SCORED_MAX_ROWS:  # (known before the words are found)
         return SCORED_WORDS_IN_PYTHON
     ok, word_id, word_line, word_len, weight, counts = candidate_words(
-        points, m, classes, lower, astral, astral_lower, lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight
+        points, m, word_lower, astral, astral_lower, lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight
     )
     if not ok:
         return SCORED_WORDS_IN_PYTHON
@@ -1930,10 +2041,10 @@ def score_log_odds(
         known += not np.isnan(weight[k])
     if (known / weight.size if weight.size else 0.0) < min_known_share:
         return SCORED_FIRST
-    total_width = width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH
-    xt2 = np.empty((total_width, m), dtype=np.float64)
-    xt2[:width] = xt
-    at = width
+    s = scores[at : at + m]
+    xt2 = xt2s[:, at2 : at2 + m]
+    xt2[:width] = xts[:, at : at + m]
+    col = width
     # Context features (the stage's context_features): the window columns, then the stretch mean.
     ctx = np.empty((m, CONTEXT_WIDTH), dtype=np.float64)
     context_rows(s, near, wide, confident, pad, log1p_table, ctx)
@@ -1946,20 +2057,20 @@ def score_log_odds(
     mean = _pairwise_sum(inside, 0, count, 1) / count if count else pad
     for k in range(m):
         ctx[k, CONTEXT_WIDTH - 1] = mean
-    xt2[at : at + CONTEXT_WIDTH] = ctx.T
-    at += CONTEXT_WIDTH
+    xt2[col : col + CONTEXT_WIDTH] = ctx.T
+    col += CONTEXT_WIDTH
     lex = np.zeros((m, LEXICAL_WIDTH), dtype=np.float64)
     lexical_rows(weight, counts, near, lex)
-    xt2[at : at + LEXICAL_WIDTH] = lex.T
-    at += LEXICAL_WIDTH
+    xt2[col : col + LEXICAL_WIDTH] = lex.T
+    col += LEXICAL_WIDTH
     doc = np.full((m, DOCUMENT_WIDTH), -1.0)
     if word_line.size:
         in_body = np.empty(m, dtype=np.bool_)
         for k in range(m):
             in_body[k] = stretch_start <= rows[k] < stretch_end and body_chars[k] > 0
         word_overlap(word_id, word_line, word_len, in_body, overlap_min_chars, doc)
-    xt2[at : at + DOCUMENT_WIDTH] = doc.T
-    at += DOCUMENT_WIDTH
+    xt2[col : col + DOCUMENT_WIDTH] = doc.T
+    col += DOCUMENT_WIDTH
     flags = np.empty(removed.size - 1, dtype=np.bool_)
     for i in range(flags.size):
         flags[i] = removed[i + 1] != removed[i]
@@ -1968,8 +2079,7 @@ def score_log_odds(
     for k in range(m):
         for j in (0, 5, 6):  # counts (segment size, offset in it, block size), as np.log1p gives them
             blk[k, j] = _log1p_int(int(blk[k, j]), log1p_table)
-    xt2[at : at + BLOCK_WIDTH] = blk.T
-    odds[:] = _tree_log_odds(xt2, second)
+    xt2[col : col + BLOCK_WIDTH] = blk.T
     return SCORED_CONTEXT
 
 
