@@ -522,6 +522,9 @@ def _warm_up(stages: list[Stage | None], first_pass: bool = False) -> None:
                     continue
                 if stage.cross_document and _prepares_documents(stage):
                     stage.prepare_document(doc)
+                ahead = getattr(stage, "process_ahead", None)
+                if ahead is not None:  # (the runner's batch path calls kernels of its own: loaded here too)
+                    ahead([doc])
                 stage.process(doc)
             except Exception as err:  # only a warm-up: the run itself reports real errors
                 log.debug("warm-up of %s failed: %s: %s", stage.name, type(err).__name__, err)
