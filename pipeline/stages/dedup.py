@@ -1965,15 +1965,15 @@ class DedupStage(Stage):
         _check_room(ordinal)
         # Candidates (units with enough words) and the row of those matched as near-duplicates.
         elig, near_pos, cand_chars, cand_words, all_chars = sk["candidates"]
-        keys = sk["keys"][elig]
+        candidates = elig.size
         band = sk["band_keys"]
         values = sk["set_values"]
         # room for what the kernel may add (the tables' checks inline: four calls a document)
         short_counts, buckets = self.short_counts, units.buckets
-        if exact.count + keys.size > exact.limit:
-            exact.reserve(keys.size)
-        if short_counts.count + keys.size > short_counts.limit:
-            short_counts.reserve(keys.size)
+        if exact.count + candidates > exact.limit:
+            exact.reserve(candidates)
+        if short_counts.count + candidates > short_counts.limit:
+            short_counts.reserve(candidates)
         rows, sets, entries = band.shape[0], units.sets, units.entry_owners
         if (  # (``units.reserve``'s checks inline: it returns at once for most documents)
             entries.size + rows > len(entries.data)
@@ -2007,7 +2007,8 @@ class DedupStage(Stage):
             copied,
             (counted, new_counts),  # short keys this document counts (first copies), keys new to the table
         ) = kernels.dedup_units(
-            keys,
+            sk["keys"],
+            elig,
             near_pos,
             exact.tables(),
             band,

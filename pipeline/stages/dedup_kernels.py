@@ -296,7 +296,8 @@ def short_runs(
 
 @numba.njit(cache=True, nogil=True)
 def dedup_units(
-    keys: np.ndarray,
+    unit_keys: np.ndarray,
+    candidates: np.ndarray,
     near_pos: np.ndarray,
     exact_tables: tuple,
     band: np.ndarray,
@@ -322,15 +323,15 @@ def dedup_units(
 ) -> tuple:
     """Decide, in input order, the fate of a document's candidate units (those with enough words).
 
-    Per candidate i: its exact key ``keys[i]`` and ``near_pos[i]`` (its row in ``band``/``unit_sets``/
-    ``unit_sigs`` if it is matched as a near-duplicate, else -1). A unit is removed when an earlier
-    document has its key; a later copy inside the document shares the first copy's fate; a near unit
-    is removed when an LSH candidate (the earliest first) is at least ``threshold`` similar, by the
-    exact Jaccard of the shingle sets or the signatures' estimate; otherwise it is indexed: its
-    entry is appended to ``owners`` and ``sets``/``set_ends`` (or ``sigs``; the caller reserved
-    room) and its band keys go into the bucket table (first entry wins). The keys of the kept first
-    copies go into the exact-key table at the end. ``exact_tables``, ``bucket_tables``: the (keys,
-    values) arrays of those tables (``KeyTable.tables()``).
+    Per candidate i (the unit ``candidates[i]``): its exact key ``keys[i]`` (``unit_keys[candidates[i]]``: taken
+    here, not by numpy's fancy indexing in Python, ~1.5 us a document) and ``near_pos[i]`` (its row in
+    ``band``/``unit_sets``/``unit_sigs`` if it is matched as a near-duplicate, else -1). A unit is removed when
+    an earlier document has its key; a later copy inside the document shares the first copy's fate; a near unit
+    is removed when an LSH candidate (the earliest first) is at least ``threshold`` similar, by the exact
+    Jaccard of the shingle sets or the signatures' estimate; otherwise it is indexed: its entry is appended to
+    ``owners`` and ``sets``/``set_ends`` (or ``sigs``; the caller reserved room) and its band keys go into the
+    bucket table (first entry wins). The keys of the kept first copies go into the exact-key table at the end.
+    ``exact_tables``, ``bucket_tables``: the (keys, values) arrays of those tables (``KeyTable.tables()``).
 
     A short candidate (fewer than ``short_words`` written words, ``words[i]``, and not matched as a
     near-duplicate) whose key an earlier document has is removed only inside a copied run
@@ -349,7 +350,10 @@ def dedup_units(
     """
     ex_k, ex_v = exact_tables
     bk_k, bk_v = bucket_tables
-    n = keys.size
+    n = candidates.size
+    keys = np.empty(n, np.uint64)
+    for i in range(n):
+        keys[i] = unit_keys[candidates[i]]
     first = first_copies(keys)
     bands = band.shape[1]
     # Load the home slots of every key this pass will look up (independent loads, many in flight)
