@@ -133,12 +133,14 @@ def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
 
 
 def test_line_layout_splits_as_str_split() -> None:
-    text = "one\n\n \t\u3000\nzwei drei\r\n\u00a0x\n\n"
-    lengths, blank, starts = kernels.line_layout(_codepoints(text), _space_table())
-    lines = text.split("\n")
-    assert lengths.tolist() == [len(line) for line in lines]
-    assert blank.tolist() == [not line or line.isspace() for line in lines]
-    assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines
+    # (one pass, its arrays made for a line per code point: texts of only newlines, none, one line)
+    for text in ("one\n\n \t\u3000\nzwei drei\r\n\u00a0x\n\n", "", "\n", "\n\n\n", "x", " ", "a\nb", "\n x \n"):
+        lengths, blank, starts = kernels.line_layout(_codepoints(text), _space_table())
+        lines = text.split("\n")
+        assert lengths.tolist() == [len(line) for line in lines]
+        assert blank.tolist() == [not line or line.isspace() for line in lines]
+        assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines
+        assert starts.size == len(lines) + 1 and starts[-1] == len(text) + 1
 
 
 def _grown_by_putting_back(slot_keys: np.ndarray, slot_values: np.ndarray, old: int) -> tuple[np.ndarray, np.ndarray]:
