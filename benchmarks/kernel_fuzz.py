@@ -180,12 +180,14 @@ class Checks:
         for strip, digits in ((True, True), (False, False), (True, False)):
             is_sep, mapping = D._char_tables(strip, digits)
             table = mapping if mapping is not None else D._NO_MAPPING
+            lut = D._nb_word_lut(is_sep, table, mapping is not None, D._written_breaks(), D._solo_table(), fold)
             for _ in range(self.n // 3):
                 cp = D._codepoints(self.rnd(pool, 0, 50))
                 for solo in (True, False):
                     args = (is_sep, table, mapping is not None, D._written_breaks(), D._solo_table(), solo)
-                    a = D._nb_words(cp, *args, fold, several)
-                    b = D._nb_words(DK.casefold_points(cp, fold, several), *args, D._NO_FOLD, D._NO_SEVERAL)
+                    # folded as read, through the table, against the base's way (a folded copy, no table)
+                    a = D._nb_words(cp, *args, fold, several, lut)
+                    b = D._nb_words(DK.casefold_points(cp, fold, several), *args, D._NO_FOLD, D._NO_SEVERAL, D._NO_LUT)
                     if not all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)):
                         self.fail("dedup words folded as read", cp.tobytes().decode("utf-32-le"))
                 self.count("dedup word texts")

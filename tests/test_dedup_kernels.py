@@ -133,12 +133,14 @@ def test_unit_keys_take_the_raw_tokens_below_the_word_count() -> None:
 
 
 def test_line_layout_splits_as_str_split() -> None:
-    text = "one\n\n \t\u3000\nzwei drei\r\n\u00a0x\n\n"
-    lengths, blank, starts = kernels.line_layout(_codepoints(text), _space_table())
-    lines = text.split("\n")
-    assert lengths.tolist() == [len(line) for line in lines]
-    assert blank.tolist() == [not line or line.isspace() for line in lines]
-    assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines
+    # (one pass, its arrays made for a line per code point: texts of only newlines, none, one line)
+    for text in ("one\n\n \t\u3000\nzwei drei\r\n\u00a0x\n\n", "", "\n", "\n\n\n", "x", " ", "a\nb", "\n x \n"):
+        lengths, blank, starts = kernels.line_layout(_codepoints(text), _space_table())
+        lines = text.split("\n")
+        assert lengths.tolist() == [len(line) for line in lines]
+        assert blank.tolist() == [not line or line.isspace() for line in lines]
+        assert [text[starts[i] : starts[i + 1] - 1] for i in range(len(lines))] == lines
+        assert starts.size == len(lines) + 1 and starts[-1] == len(text) + 1
 
 
 def _grown_by_putting_back(slot_keys: np.ndarray, slot_values: np.ndarray, old: int) -> tuple[np.ndarray, np.ndarray]:
@@ -308,10 +310,19 @@ def test_words_fold_case_as_they_read_as_the_folded_copy_would() -> None:
                     split_solo,
                     dedup._NO_FOLD,
                     dedup._NO_SEVERAL,
+                    dedup._NO_LUT,
                 )
-                got = dedup._nb_words(cp, is_sep, table, mapped, *tables, split_solo, fold, several)
-                assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), (text[:20], split_solo)
-    assert dedup._nb_words(_codepoints("AB Cd"), is_sep, mapping, True, *tables, True, fold, several)[2].size == 2
+                # and read through the table of the code points below _LUT_SIZE (the folded copy's too)
+                lut = dedup._nb_word_lut(is_sep, table, mapped, *tables, fold)
+                for given in (dedup._NO_LUT, lut):
+                    got = dedup._nb_words(cp, is_sep, table, mapped, *tables, split_solo, fold, several, given)
+                    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), (text[:20], split_solo)
+    lut = dedup._nb_word_lut(is_sep, mapping, True, *tables, fold)
+    assert dedup._nb_words(_codepoints("AB Cd"), is_sep, mapping, True, *tables, True, fold, several, lut)[2].size == 2
+    # (a fold of a code point the table covers is itself: the folded copy may be read through it)
+    below = table[: dedup._LUT_SIZE]
+    single = below[(below & int(kernels.FOLD_SEVERAL)) == 0]
+    assert (fold[single] == single).all()
 
 
 def test_casefold_tables_are_saved_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -296,7 +296,8 @@ def short_runs(
 
 @numba.njit(cache=True, nogil=True)
 def dedup_units(
-    keys: np.ndarray,
+    unit_keys: np.ndarray,
+    candidates: np.ndarray,
     near_pos: np.ndarray,
     exact_tables: tuple,
     band: np.ndarray,
@@ -322,15 +323,15 @@ def dedup_units(
 ) -> tuple:
     """Decide, in input order, the fate of a document's candidate units (those with enough words).
 
-    Per candidate i: its exact key ``keys[i]`` and ``near_pos[i]`` (its row in ``band``/``unit_sets``/
-    ``unit_sigs`` if it is matched as a near-duplicate, else -1). A unit is removed when an earlier
-    document has its key; a later copy inside the document shares the first copy's fate; a near unit
-    is removed when an LSH candidate (the earliest first) is at least ``threshold`` similar, by the
-    exact Jaccard of the shingle sets or the signatures' estimate; otherwise it is indexed: its
-    entry is appended to ``owners`` and ``sets``/``set_ends`` (or ``sigs``; the caller reserved
-    room) and its band keys go into the bucket table (first entry wins). The keys of the kept first
-    copies go into the exact-key table at the end. ``exact_tables``, ``bucket_tables``: the (keys,
-    values) arrays of those tables (``KeyTable.tables()``).
+    Per candidate i (the unit ``candidates[i]``): its exact key ``keys[i]`` (``unit_keys[candidates[i]]``: taken
+    here, not by numpy's fancy indexing in Python, ~1.5 us a document) and ``near_pos[i]`` (its row in
+    ``band``/``unit_sets``/``unit_sigs`` if it is matched as a near-duplicate, else -1). A unit is removed when
+    an earlier document has its key; a later copy inside the document shares the first copy's fate; a near unit
+    is removed when an LSH candidate (the earliest first) is at least ``threshold`` similar, by the exact
+    Jaccard of the shingle sets or the signatures' estimate; otherwise it is indexed: its entry is appended to
+    ``owners`` and ``sets``/``set_ends`` (or ``sigs``; the caller reserved room) and its band keys go into the
+    bucket table (first entry wins). The keys of the kept first copies go into the exact-key table at the end.
+    ``exact_tables``, ``bucket_tables``: the (keys, values) arrays of those tables (``KeyTable.tables()``).
 
     A short candidate (fewer than ``short_words`` written words, ``words[i]``, and not matched as a
     near-duplicate) whose key an earlier document has is removed only inside a copied run
@@ -349,7 +350,10 @@ def dedup_units(
     """
     ex_k, ex_v = exact_tables
     bk_k, bk_v = bucket_tables
-    n = keys.size
+    n = candidates.size
+    keys = np.empty(n, np.uint64)
+    for i in range(n):
+        keys[i] = unit_keys[candidates[i]]
     first = first_copies(keys)
     bands = band.shape[1]
     # Load the home slots of every key this pass will look up (independent loads, many in flight)
@@ -660,18 +664,18 @@ def unit_plan(
 def line_layout(cp: np.ndarray, is_space: np.ndarray) -> tuple:
     """Of the lines of a code point array (split at newline): their lengths, whether each is blank
     (empty or only whitespace, as ``str.isspace`` sees it: ``is_space`` covers the code points below
-    its size) and where each starts (plus the end of the text + 1)."""
-    lines = 1
-    for i in range(cp.size):
-        lines += cp[i] == 10
-    lengths = np.empty(lines, np.int64)
-    blank = np.empty(lines, np.bool_)
-    starts = np.empty(lines + 1, np.int64)
+    its size) and where each starts (plus the end of the text + 1). One pass: the arrays are made for
+    a line per code point (what is not written is never touched), not sized by a first pass counting
+    the newlines (0.020 -> 0.015 s over the 40 MB input's 4,312 texts)."""
+    n = cp.size
+    lengths = np.empty(n + 1, np.int64)
+    blank = np.empty(n + 1, np.bool_)
+    starts = np.empty(n + 2, np.int64)
     starts[0] = 0
     line = 0
     empty = True
-    for i in range(cp.size + 1):
-        c = cp[i] if i < cp.size else np.uint32(10)
+    for i in range(n):
+        c = cp[i]
         if c == 10:
             lengths[line] = i - starts[line]
             blank[line] = empty
@@ -680,7 +684,11 @@ def line_layout(cp: np.ndarray, is_space: np.ndarray) -> tuple:
             empty = True
         elif empty and not (c < is_space.size and is_space[c]):
             empty = False
-    return lengths, blank, starts
+    lengths[line] = n - starts[line]
+    blank[line] = empty
+    starts[line + 1] = n + 1
+    # (starts is kept with the sketch: a copy of its part, not the array made for n lines)
+    return lengths[: line + 1], blank[: line + 1], starts[: line + 2].copy()
 
 
 @numba.njit(cache=True, nogil=True)
