@@ -3190,7 +3190,7 @@ def test_process_ahead_indexes_a_batchs_lines_in_one_call(monkeypatch):
     gives process()'s documents and counters: lines shared by documents of a batch, blank, space-only and
     carriage-return lines, astral and İ lines, a line longer than LINE_CACHE_MAX_CHARS (each sight new), an empty
     document, a one-line one, recurring lines (a prepared stage), and a line cache too small for a batch
-    (emptied before it)."""
+    (emptied before it); the joined code points read-only, as a document's own."""
     texts = _page_texts(60)
     odd = ARTICLE + "\n𝐁old 𝐁rand name\n  \n" + "long " * 100 + "\nİstanbul'da bir gün\r\n" + "long " * 100 + "\n"
     texts[5:5] = ["", odd + ARTICLE, texts[7], "one line", odd]
@@ -3200,7 +3200,14 @@ def test_process_ahead_indexes_a_batchs_lines_in_one_call(monkeypatch):
     ]
     calls: list[int] = []
     line_index = kernels.line_index
-    monkeypatch.setattr(kernels, "line_index", lambda *args: calls.append(args[0].size) or line_index(*args))
+    writable: list[bool] = []
+
+    def counted(*args: Any) -> int:
+        calls.append(args[0].size)
+        writable.append(args[0].flags.writeable)
+        return line_index(*args)
+
+    monkeypatch.setattr(kernels, "line_index", counted)
 
     def cleaned(ahead: bool) -> tuple[list[Any], dict[str, int]]:
         stage = BoilerplateStage()
@@ -3225,6 +3232,8 @@ def test_process_ahead_indexes_a_batchs_lines_in_one_call(monkeypatch):
         assert sum(calls) >= sum(map(len, texts))
         calls.clear()
     assert alone[1]["line-filter-recurring"] > 0
+    # The batch's code points read-only, as code_points gives them: one compiled signature for the kernels.
+    assert not any(writable)
 
 
 def _counting(function, counter: Counter):

@@ -3142,6 +3142,9 @@ class BoilerplateStage(Stage):
             parts.append(code_points(text))
             parts.append(_NEWLINE_POINT)
         points = np.concatenate(parts[:-1]) if len(parts) > 2 else parts[0]
+        # Read-only as code_points' own: the kernels keep their one compiled signature (a writable array is
+        # another type to numba: another compile or cache load in every process).
+        points.flags.writeable = False
         rows, starts = self._index_lines(points, list(chain.from_iterable(lines_of)))
         cols, hashes = self._line_cols, self._line_hashes
         out = []
