@@ -3184,6 +3184,58 @@ def test_process_ahead_scores_its_documents_in_groups_with_the_same_bits(monkeyp
             assert any(g[0] > limit for g in groups)
 
 
+def test_process_ahead_indexes_a_batchs_lines_in_one_call(monkeypatch):
+    """process_ahead finds its documents' line rows with one kernels.line_index call a batch
+    (_batch_line_rows: their code points joined by newlines, the new lines' facts in one _new_line_infos) and
+    gives process()'s documents and counters: lines shared by documents of a batch, blank, space-only and
+    carriage-return lines, astral and İ lines, a line longer than LINE_CACHE_MAX_CHARS (each sight new), an empty
+    document, a one-line one, recurring lines (a prepared stage), and a line cache too small for a batch
+    (emptied before it); the joined code points read-only, as a document's own."""
+    texts = _page_texts(60)
+    odd = ARTICLE + "\n𝐁old 𝐁rand name\n  \n" + "long " * 100 + "\nİstanbul'da bir gün\r\n" + "long " * 100 + "\n"
+    texts[5:5] = ["", odd + ARTICLE, texts[7], "one line", odd]
+    docs = [
+        Document(f"d{k}", text, "t.txt", record={"url": f"https://s{k % 3}.example/{k}"})
+        for k, text in enumerate(texts)
+    ]
+    calls: list[int] = []
+    line_index = kernels.line_index
+    writable: list[bool] = []
+
+    def counted(*args: Any) -> int:
+        calls.append(args[0].size)
+        writable.append(args[0].flags.writeable)
+        return line_index(*args)
+
+    monkeypatch.setattr(kernels, "line_index", counted)
+
+    def cleaned(ahead: bool) -> tuple[list[Any], dict[str, int]]:
+        stage = BoilerplateStage()
+        stage.prepare(Document(d.id, d.text, d.source, record=d.record) for d in docs)
+        items = [Document(d.id, d.text, d.source, record=d.record) for d in docs]
+        for at in range(0, len(items), 16):
+            batch = items[at : at + 16]
+            if ahead:
+                stage.process_ahead(batch)
+            for doc in batch:
+                stage.process(doc)
+        return [(d.text, d.removed) for d in items], dict(stage.stats)
+
+    for cache_lines in (boilerplate.LINE_CACHE_MAX_LINES, 300):
+        monkeypatch.setattr(boilerplate, "LINE_CACHE_MAX_LINES", cache_lines)
+        alone = cleaned(False)
+        assert len(calls) == len(docs) - 1  # (the empty document has no lines to index)
+        calls.clear()
+        assert cleaned(True) == alone
+        # One call a batch (more only for a document whose verdicts process_ahead could not give).
+        assert len(calls) == -(-len(docs) // 16)
+        assert sum(calls) >= sum(map(len, texts))
+        calls.clear()
+    assert alone[1]["line-filter-recurring"] > 0
+    # The batch's code points read-only, as code_points gives them: one compiled signature for the kernels.
+    assert not any(writable)
+
+
 def _counting(function, counter: Counter):
     def counted(*args):
         result = function(*args)

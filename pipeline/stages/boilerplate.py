@@ -1906,6 +1906,7 @@ class CompiledLexicon:
 
 _NO_ASTRAL = np.empty(0, dtype=np.int64)
 _NO_POINTS = np.empty(0, dtype=np.uint32)
+_NEWLINE_POINT = np.array([ord("\n")], dtype=np.uint32)
 
 
 def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
@@ -3123,8 +3124,42 @@ class BoilerplateStage(Stage):
         code points (joined by newlines) with where each line starts in them (one more: size + 1): the rows from
         kernels.line_index, the new lines' rows made by _new_line_infos from the code points it gathers.
         ``text``: the lines joined by newlines, when the caller has it (the document's text it split)."""
-        n = len(lines)
         points = code_points("\n".join(lines) if text is None else text)
+        rows, starts = self._index_lines(points, lines)
+        return rows, self._line_cols, self._line_hashes, points, starts
+
+    def _batch_line_rows(
+        self, texts: list[str], lines_of: list[list[str]]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """_line_rows of several documents (their texts and lines: ``text.split("\n")``), from one
+        kernels.line_index call and one _new_line_infos over their code points joined by newlines (a runner
+        batch: ~10 kernel calls and a dozen small arrays a document less, ~10 us each page). The same rows'
+        contents: a line's row depends on the line alone, and a line seen earlier in the batch is found in the
+        index as it would be in the cache (the rows' numbers may differ where one call a document would have
+        emptied the cache in the middle). Each document's points are a view of the batch's, its starts its own."""
+        parts: list[np.ndarray] = []
+        for text in texts:
+            parts.append(code_points(text))
+            parts.append(_NEWLINE_POINT)
+        points = np.concatenate(parts[:-1]) if len(parts) > 2 else parts[0]
+        # Read-only as code_points' own: the kernels keep their one compiled signature (a writable array is
+        # another type to numba: another compile or cache load in every process).
+        points.flags.writeable = False
+        rows, starts = self._index_lines(points, list(chain.from_iterable(lines_of)))
+        cols, hashes = self._line_cols, self._line_hashes
+        out = []
+        at = off = 0
+        for text, lines in zip(texts, lines_of, strict=True):
+            n, size = len(lines), len(text)
+            out.append((rows[at : at + n], cols, hashes, points[off : off + size], starts[at : at + n + 1] - off))
+            at += n
+            off += size + 1
+        return out
+
+    def _index_lines(self, points: np.ndarray, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """_line_rows' rows and line starts of ``lines`` (``points``: their code points joined by newlines);
+        the new lines' rows made (the line cache's columns may be new arrays after this)."""
+        n = len(lines)
         index = self._line_cache
         count = self._line_count
         if self._line_recurring is not self.recurring or count - 1 > LINE_CACHE_MAX_LINES or not index.fits(count, n):
@@ -3157,7 +3192,7 @@ class BoilerplateStage(Stage):
             except BaseException:
                 self._clear_line_cache(n)  # (the index already holds the new lines, their rows unfinished)
                 raise
-        return rows, self._line_cols, self._line_hashes, points, starts
+        return rows, starts
 
     def _clear_line_cache(self, lines: int = 0) -> None:
         """Empty the line cache (room for a document of ``lines`` lines), with new columns."""
@@ -3412,13 +3447,16 @@ class BoilerplateStage(Stage):
         counters are counted there, in the same order. A document that fails here is left to process(),
         whose error the runner reports."""
         ahead: dict[int, _Ahead] = {}
-        for doc in docs:
-            text = doc.text
-            if not text:
-                continue
+        todo = [(doc, doc.text) for doc in docs if doc.text]
+        lines_of = [text.split("\n") for _doc, text in todo]
+        # Every document's line rows at once (_batch_line_rows); on an error each document's own, as process().
+        try:
+            line_rows: list[Any] = self._batch_line_rows([text for _doc, text in todo], lines_of)
+        except Exception:  # noqa: BLE001 - process() does it again and reports the error
+            line_rows = [None] * len(todo)
+        for (doc, text), lines, found in zip(todo, lines_of, line_rows, strict=True):
             try:
-                lines = text.split("\n")
-                verdicts, counters = self._rule_verdicts_counted(doc, lines, text=text)
+                verdicts, counters = self._rule_verdicts_counted(doc, lines, text=text, line_rows=found)
             except Exception:  # noqa: BLE001 - process() does it again and reports the error
                 continue
             ahead[id(doc)] = _Ahead(doc, text, lines, verdicts, counters)
@@ -3519,15 +3557,20 @@ class BoilerplateStage(Stage):
         return verdicts
 
     def _rule_verdicts_counted(
-        self, doc: Document, lines: list[str], scorer: bool | None = None, text: str | None = None
+        self,
+        doc: Document,
+        lines: list[str],
+        scorer: bool | None = None,
+        text: str | None = None,
+        line_rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[RuleVerdicts, list[str]]:
         """rule_verdicts, and the counters it counts (in order) instead of counting them (``text``: the
-        lines joined by newlines, when the caller has it)."""
+        lines joined by newlines, when the caller has it; ``line_rows``: _line_rows', when the caller has them)."""
         counters: list[str] = []
-        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, copy=False, text=text)
+        verdicts, recurring_body, body = self._rule_verdicts(doc, lines, scorer, False, text, line_rows)
         if recurring_body >= RECURRING_COPY_LINES and recurring_body >= RECURRING_COPY_SHARE * body:
             counters.append("recurring-copy-kept")
-            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, copy=True, text=text)
+            verdicts, _, _ = self._rule_verdicts(doc, lines, scorer, True, text, line_rows)
         elif recurring_body and self.recurring:
             site = self.recurring_by_site.get(self.site_of(doc), frozenset())
             for i in _recurring_sentences_in_prose(lines, verdicts.verdict, verdicts.infos, site):
@@ -3536,7 +3579,13 @@ class BoilerplateStage(Stage):
         return verdicts, counters
 
     def _rule_verdicts(
-        self, doc: Document, lines: list[str], scorer: bool | None, copy: bool, text: str | None = None
+        self,
+        doc: Document,
+        lines: list[str],
+        scorer: bool | None,
+        copy: bool,
+        text: str | None = None,
+        line_rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[RuleVerdicts, int, int]:
         """rule_verdicts, and the body lines the recurring rule removed and all the body lines it saw;
         ``copy``: body lines are not removed as recurring. The loop, navigation and the article stretch
@@ -3552,7 +3601,7 @@ class BoilerplateStage(Stage):
         # An extractor (the extract stage) already kept only the main content: looking for the
         # article again inside its output can only lose content.
         content_on = CONTENT_RULE not in disabled and not doc.meta.get("extracted")
-        rows, cols, hashes, points, starts = self._line_rows(lines, text)
+        rows, cols, hashes, points, starts = self._line_rows(lines, text) if line_rows is None else line_rows
         values = (
             recurring_on,
             copy,
