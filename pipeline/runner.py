@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from itertools import groupby, islice
+from itertools import chain, groupby, islice
 from pathlib import Path
 from typing import IO, Any, ClassVar, NamedTuple, TypeVar
 
@@ -1680,6 +1680,8 @@ class _Outputs:
         self.pending_bytes = 0
         self.group_started = 0.0
         self.committed: list[str] = []
+        self.ahead = _ahead_stage(stages) if record_state else None  # (see record_ahead)
+        self.added: set[str] = set()  # complete files whose rows record_ahead wrote (all of them)
         self._recording: threading.Thread | None = None  # the last group's state record (finish)
         self._recording_error: BaseException | None = None
         # removed.jsonl and rejected.jsonl as this run writes their parts, and the files of those parts in order:
@@ -1770,6 +1772,27 @@ class _Outputs:
             log.info("finished %s: %d %s, %d kept", done.input.rel, tally.documents, noun, tally.kept)
             _crash_point("file-committed")
 
+    def record_ahead(self) -> None:
+        """Write the state rows of the file under way that are final already (``Stage.ready_state``: dedup's
+        full chunks of its documents) into the state's open transaction (``StateStore.add_rows``), which its
+        group's record commits once the group's outputs are durable, as before; the group's earlier files' rows
+        go first (they are all there: those files are complete). After each batch: the record after the last
+        one (the run's serial tail at 2 workers, ~0.2 s on 40 MB) is left with the last chunk and the commit."""
+        if self.ahead is None or self.writer is None:
+            return
+        position, stage = self.ahead
+        source = self.writer.input.rel
+        ready = iter(stage.ready_state(source))
+        first = next(ready, None)
+        if first is None:
+            return
+        key = _state_key(position, stage)
+        for done in self.pending:
+            if done.input.rel not in self.added:
+                self.added.add(done.input.rel)
+                self.store.add_rows(done.input.rel, ((key, payload) for payload in stage.pop_state(done.input.rel)))
+        self.store.add_rows(source, ((key, payload) for payload in chain((first,), ready)))
+
     def _record_noting_error(self, group: list[_Finished]) -> None:
         try:
             self._record(group)
@@ -1857,11 +1880,23 @@ class _Outputs:
                 part.abort()
         self.writer, self.parts = None, None
         self.drop_streams()
+        if self._recording is None:  # (else the record's thread has the transaction: it commits or rolls back)
+            self.store.discard_rows()
 
     def drop_streams(self) -> None:
         """Remove what is left of the audit files as written (those ``_assemble_audit`` did not commit)."""
         for written, _ in self.streams.values():
             written.abort()
+
+
+def _ahead_stage(stages: list[Stage]) -> tuple[int, Stage] | None:
+    """(position, stage) of the stage whose state rows ``_Outputs.record_ahead`` writes while their file is under
+    way: the one stage that keeps any (``pop_state``; dedup's index), if it gives them early (``ready_state``).
+    None if another stage keeps rows too: a file's rows are recorded in the stages' order."""
+    keeping = [(i, stage) for i, stage in enumerate(stages) if type(stage).pop_state is not Stage.pop_state]
+    if len(keeping) == 1 and type(keeping[0][1]).ready_state is not Stage.ready_state:
+        return keeping[0]
+    return None
 
 
 def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, str], inputs: set[str]) -> list[str]:
@@ -2501,6 +2536,7 @@ def _run_locked(
                 else:
                     kept += 1
                     chars_out += len(doc.text)
+            outputs.record_ahead()
             if on_progress:
                 on_progress(done, chars_in, total_bytes, {"file": last_file, "files": files, "stages": totals})
             settle_garbage()
