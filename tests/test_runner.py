@@ -1212,3 +1212,32 @@ def test_the_kernels_marker_changes_with_the_stage_sources(monkeypatch: pytest.M
 
     monkeypatch.setattr(Path, "stat", newer)
     assert runner._kernels_marker() != before
+
+
+def test_a_runs_workers_exit_beside_its_tail_and_are_waited_for_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once the stream is done its workers are let go without waiting for them (each one's exit took ~0.03 s of the
+    # tail at 2 workers): the audit assembly goes on meanwhile; the run waits for them before it returns, so no
+    # thread of the pool is left (a later run in this process forks its workers, as with one thread).
+    import pipeline.runner as runner_module
+
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    events: list[str] = []
+    close_soon, assemble = executors.ProcessExecutor.close_soon, runner_module._assemble_audit
+
+    def noting_close(self: executors.ProcessExecutor) -> Any:
+        wait = close_soon(self)
+        events.append("let go")
+        return lambda: events.append("waited") or wait()
+
+    def noting_assembly(*args: Any, **kwargs: Any) -> list[str]:
+        events.append("assembly")
+        return assemble(*args, **kwargs)
+
+    monkeypatch.setattr(executors.ProcessExecutor, "close_soon", noting_close)
+    monkeypatch.setattr(runner_module, "_assemble_audit", noting_assembly)
+    records = _run(tmp_path, 2)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert events == ["let go", "assembly", "waited"]  # (the first pass's pool was closed as before)
+    assert threading.active_count() == 1 and not __import__("multiprocessing").active_children()
