@@ -1241,3 +1241,34 @@ def test_a_runs_workers_exit_beside_its_tail_and_are_waited_for_at_its_end(
     assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
     assert events == ["let go", "assembly", "waited"]  # (the first pass's pool was closed as before)
     assert threading.active_count() == 1 and not __import__("multiprocessing").active_children()
+
+
+def test_the_audit_files_are_assembled_while_report_html_is_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The assembly (mostly the audit files' fsync) runs in a thread of its own while this one makes report.html's
+    # sections from this run's audit parts; its warnings reach report.json, and its failure fails the run as before.
+    import pipeline.runner as runner_module
+    from pipeline import report_html
+
+    preparing = threading.Event()
+    seen: list[tuple[str, bool]] = []
+    assemble, prepare = runner_module._assemble_audit, report_html.prepare_html
+
+    def noting_assembly(*args: Any, **kwargs: Any) -> list[str]:
+        kwargs["rejected_done"].set()  # (rejected.jsonl, which a txt output's samples read, is waited for)
+        seen.append((threading.current_thread().name, preparing.wait(10)))  # (sequential: never set meanwhile)
+        return [*assemble(*args, **kwargs), "a warning of the assembly"]
+
+    def noting_prepare(*args: Any, **kwargs: Any) -> Any:
+        preparing.set()
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "_assemble_audit", noting_assembly)
+    monkeypatch.setattr(report_html, "prepare_html", noting_prepare)
+    records = _run(tmp_path, 1)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert seen == [("cleancorpus-audit", True)]
+    report = json.loads((tmp_path / "w1" / "report.json").read_text())
+    assert report["warnings"] == ["a warning of the assembly"]
+    assert (tmp_path / "w1" / "removed.jsonl").exists() and (tmp_path / "w1" / "report.html").exists()
