@@ -169,8 +169,9 @@ class ProcessExecutor:
 
     def start(self) -> None:
         """Start the workers now (a fork pool starts all of them at its first task), e.g. before this
-        process starts a thread: a worker forked while a thread holds a lock would never see it released."""
-        self._submit(int).result()
+        process starts a thread: a worker forked while a thread holds a lock would never see it released.
+        (A fork pool has forked them when its ``submit`` returns: the task's result is not waited for.)"""
+        self._submit(int)
 
     def _submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
         """``pool.submit``; the first, which forks the workers, with SIGTERM and SIGINT held. Python runs a

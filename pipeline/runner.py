@@ -1299,6 +1299,7 @@ def _first_pass(
     cache: FirstPassCache | None = None,
     ranges: InputConfig | None = None,
     by_line: Unchanged | None = None,
+    shared_before: dict[int, Shared] | None = None,
 ) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
     (``_prepare_parts``), this process merges them in input order, with the parts of the files the
@@ -1306,7 +1307,9 @@ def _first_pass(
     last first pass found the stages before it to leave unchanged. ``ranges``: local workers read the plain
     JSONL files themselves, by ranges of lines (``_prepare_range``; the input config they read them with),
     and ``read`` gives the other files' documents; ``by_line`` (if given) gets the unchanged bits of the files
-    read so by line number instead of by document (the stream's ranges: ``_StreamRange``)."""
+    read so by line number instead of by document (the stream's ranges: ``_StreamRange``). ``shared_before``: by
+    position, what the workers of a stage's first pass get (``_worker_stages(..., also=position)``), shared before
+    they forked (else shared here)."""
     unchanged: Unchanged = {}
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
     by_ranges = ranges if compact else None
@@ -1316,7 +1319,7 @@ def _first_pass(
             continue
         key = _state_key(position, stage)
         cached = cache.cached(key, files) if cache is not None else set()
-        shared = share(executor, _worker_stages(specs, stages, also=position))
+        shared = (shared_before or {}).get(position) or share(executor, _worker_stages(specs, stages, also=position))
         # Per task: the (file, ordinal) of each document sent, or the file a _Range reads (its documents are
         # numbered here, as their parts come back).
         sent: deque[list[tuple[str, int]] | InputFile] = deque()
@@ -2512,7 +2515,13 @@ def _run_locked(
         # A first pass sees every input file, also the unchanged ones, so that a run killed and run
         # again learns exactly what the uninterrupted run learnt; what it learns from a file is kept in
         # the state, so that a later run need not read the file again while it is unchanged.
+        first_shared: dict[int, Shared] = {}
         if (warming is not None or loader is not None) and getattr(executor, "forks", False):
+            # The first pass's (first) stages reach its workers as they fork, not pickled to them after it (~0.02
+            # s of this process's time before the first task, and as much in each worker): _first_pass uses them.
+            first = next((i for i, stage in enumerate(stages) if stage.needs_prepare), None)
+            if first is not None and not idle:
+                first_shared[first] = share(executor, _worker_stages(specs, stages, also=first))
             executor.start()  # the first pass's workers fork before the threads exist
         if warming is not None:
             warming.start()
@@ -2536,6 +2545,7 @@ def _run_locked(
                 cache,
                 config.input if limit is None else None,  # (a --limit trial reads what it reads)
                 by_line,
+                first_shared,
             )
             if not idle
             else {}

@@ -1272,3 +1272,18 @@ def test_the_audit_files_are_assembled_while_report_html_is_prepared(
     report = json.loads((tmp_path / "w1" / "report.json").read_text())
     assert report["warnings"] == ["a warning of the assembly"]
     assert (tmp_path / "w1" / "removed.jsonl").exists() and (tmp_path / "w1" / "report.html").exists()
+
+
+def test_the_first_pass_workers_inherit_their_stages_at_the_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 2 forked workers the first pass's stages are shared before its pool forks (it forks before the warm-up
+    # thread starts): no file of them is made for the workers to load, as for the stream's pool.
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    made: list[int] = []
+    memory_file = executors._memory_file
+    monkeypatch.setattr(executors, "_memory_file", lambda data: made.append(len(data)) or memory_file(data))
+    records = _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")  # (a later stage: a second pool)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert records[0]["meta"]["parts_from_main"] is False  # type: ignore[index]
+    assert made == []
