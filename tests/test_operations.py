@@ -746,3 +746,35 @@ def test_a_run_killed_or_stopped_after_writing_rows_ahead_records_none_of_them(t
     assert fresh.returncode == 0
     assert _outputs(out) == _outputs(tmp_path / "fresh")
     assert _state_rows(out / ".cleancorpus") == _state_rows(tmp_path / "fresh" / ".cleancorpus") != []
+
+
+def test_the_run_goes_on_once_its_last_record_is_committed_while_the_wal_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last record is durable once committed (the WAL synced): report.json is written while the record's thread
+    # copies the WAL into the database (not waited for before it), and the run waits for that thread before the
+    # state is closed: the database holds the record, no WAL is left.
+    from pipeline.config import default_config
+    from pipeline.runner import run
+
+    seen: list[bool] = []
+    checkpoint = StateStore.checkpoint
+
+    def waiting_checkpoint(self: StateStore) -> None:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "out" / "report.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append((tmp_path / "out" / "report.json").exists())
+        checkpoint(self)
+
+    monkeypatch.setattr(StateStore, "checkpoint", waiting_checkpoint)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_records(30))
+    result = run(default_config(), [str(tmp_path / "in")], tmp_path / "out")
+    assert result.documents_in == 30 and seen == [True]
+    folder = tmp_path / "out" / ".cleancorpus"
+    assert not (folder / "state.sqlite-wal").exists()
+    store = StateStore(folder)
+    try:
+        assert [f.source for f in store.files()] == ["a.jsonl"] and len(_state_rows(folder)) == 1
+    finally:
+        store.close()
