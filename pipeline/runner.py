@@ -2708,7 +2708,7 @@ def _run_locked(
 
     assembly = _Beside("cleancorpus-audit", assemble) if config.output.audit else None
     try:
-        if assembly is not None:
+        if assembly is not None and config.output.format == "txt":  # (only then report.html reads rejected.jsonl)
             rejected_done.wait()
         html_page = None if keep_html else _prepare_html(report, out, store.folder, all_files, outputs.committed)
         if assembly is not None:
