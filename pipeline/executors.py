@@ -165,6 +165,7 @@ class ProcessExecutor:
         self.memory_files: list[int] = []  # in-memory ones (their descriptors)
         self.inherited: list[str] = []  # keys of shared objects the workers inherit (in _loaded here until close)
         self._forked = False  # (the first submit forks the workers: _submit)
+        self._ending: Callable[[], None] | None = None  # (close_soon's wait)
         _faster_pipes(self.pool)
 
     def start(self) -> None:
@@ -230,6 +231,8 @@ class ProcessExecutor:
                 with contextlib.suppress(OSError):
                     process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._ending is not None:  # (let go by close_soon: its workers may still be exiting)
+            self._ending()
         self._let_go()
 
     def close_soon(self) -> Callable[[], None]:
@@ -251,6 +254,7 @@ class ProcessExecutor:
             if results is not None:
                 results.close()
 
+        self._ending = wait
         return wait
 
     def _let_go(self) -> None:

@@ -1300,6 +1300,7 @@ def _first_pass(
     ranges: InputConfig | None = None,
     by_line: Unchanged | None = None,
     shared_before: dict[int, Shared] | None = None,
+    let_go: Callable[[], None] | None = None,
 ) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
     (``_prepare_parts``), this process merges them in input order, with the parts of the files the
@@ -1309,8 +1310,10 @@ def _first_pass(
     and ``read`` gives the other files' documents; ``by_line`` (if given) gets the unchanged bits of the files
     read so by line number instead of by document (the stream's ranges: ``_StreamRange``). ``shared_before``: by
     position, what the workers of a stage's first pass get (``_worker_stages(..., also=position)``), shared before
-    they forked (else shared here)."""
+    they forked (else shared here). ``let_go``: called once the last task's result is in (the executor's workers
+    are done with: they can exit while the last parts are merged)."""
     unchanged: Unchanged = {}
+    last = max((i for i, stage in enumerate(stages) if stage.needs_prepare), default=-1)
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
     by_ranges = ranges if compact else None
     order = {f.rel: i for i, f in enumerate(files)}
@@ -1418,8 +1421,17 @@ def _first_pass(
             if compact
             else partial(_prepare_parts, shared, position)
         )
-        stage.prepare_merge(parts(executor.map(fn, items())))
+        results = executor.map(fn, items())
+        if let_go is not None and position == last:
+            results = _then(results, let_go)
+        stage.prepare_merge(parts(results))
     return unchanged
+
+
+def _then(items: Iterable[_T], after: Callable[[], None]) -> Iterator[_T]:
+    """``items``, then ``after()`` once they are all given."""
+    yield from items
+    after()
 
 
 def _ranges_of(f: InputFile, sent: deque[list[tuple[str, int]] | InputFile]) -> Iterator[_Range]:
@@ -2271,6 +2283,24 @@ def run(
             gc.enable()
 
 
+class _LetGo:
+    """A pool let go of (``ProcessExecutor.close_soon``) once it has no more work, and closed later: ``close``
+    waits for what ``let_go`` started (or closes it as usual if it was not let go)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.wait: Callable[[], None] | None = None
+
+    def let_go(self) -> None:
+        self.wait = self.executor.close_soon()  # type: ignore[attr-defined]
+
+    def close(self, executor: Executor) -> None:
+        if self.wait is not None and executor is self.executor:
+            self.wait()
+        else:
+            executor.close()
+
+
 class _Beside:
     """``fn(*args)`` in a thread beside what this one does next: ``result()`` waits for it and returns what it
     returned, or raises what it raised; ``wait()`` only waits (a stop signal while waiting: it waits again, so
@@ -2542,6 +2572,7 @@ def _run_locked(
         # again learns exactly what the uninterrupted run learnt; what it learns from a file is kept in
         # the state, so that a later run need not read the file again while it is unchanged.
         first_shared: dict[int, Shared] = {}
+        first_pool = _LetGo(executor)
         if (warming is not None or loader is not None) and getattr(executor, "forks", False):
             # The first pass's (first) stages reach its workers as they fork, not pickled to them after it (~0.02
             # s of this process's time before the first task, and as much in each worker): _first_pass uses them.
@@ -2572,6 +2603,8 @@ def _run_locked(
                 config.input if limit is None else None,  # (a --limit trial reads what it reads)
                 by_line,
                 first_shared,
+                # (its workers exit while the last parts are merged, the stream getting a pool of its own)
+                first_pool.let_go if warming is not None and isinstance(executor, ProcessExecutor) else None,
             )
             if not idle
             else {}
@@ -2581,7 +2614,7 @@ def _run_locked(
             gc.freeze()  # (what it loaded lives as long as the run)
         if warming is not None:
             warming.join()
-            executor.close()  # its workers were forked before the later stages were warm
+            first_pool.close(executor)  # its workers were forked before the later stages were warm
             executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
             gc.freeze()
         # The stream's local workers read the plain JSONL files themselves (not with --limit: a trial reads what

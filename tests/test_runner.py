@@ -1287,3 +1287,33 @@ def test_the_first_pass_workers_inherit_their_stages_at_the_fork(
     assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
     assert records[0]["meta"]["parts_from_main"] is False  # type: ignore[index]
     assert made == []
+
+
+def test_the_first_pass_workers_exit_while_its_last_parts_are_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first pass's pool (replaced by the stream's, forked after the warm-up) is let go once its last result is
+    # in: its workers exit while this process merges the last parts, and are waited for before the next fork.
+    import pipeline.runner as runner_module
+
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    events: list[str] = []
+    close_soon, first_pass = executors.ProcessExecutor.close_soon, runner_module._first_pass
+
+    def noting_close(self: executors.ProcessExecutor) -> Any:
+        events.append("let go")
+        wait = close_soon(self)
+        return lambda: events.append("waited") or wait()
+
+    def noting_first_pass(*args: Any, **kwargs: Any) -> Any:
+        unchanged = first_pass(*args, **kwargs)
+        events.append("first pass merged")
+        return unchanged
+
+    monkeypatch.setattr(executors.ProcessExecutor, "close_soon", noting_close)
+    monkeypatch.setattr(runner_module, "_first_pass", noting_first_pass)
+    records = _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")  # (a later stage: a second pool)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    # the first pool's, before the merge ended and waited for before the stream's fork; the stream's at the end
+    assert events == ["let go", "first pass merged", "waited", "let go", "waited"]
+    assert threading.active_count() == 1
