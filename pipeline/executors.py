@@ -165,12 +165,14 @@ class ProcessExecutor:
         self.memory_files: list[int] = []  # in-memory ones (their descriptors)
         self.inherited: list[str] = []  # keys of shared objects the workers inherit (in _loaded here until close)
         self._forked = False  # (the first submit forks the workers: _submit)
+        self._ending: Callable[[], None] | None = None  # (close_soon's wait)
         _faster_pipes(self.pool)
 
     def start(self) -> None:
         """Start the workers now (a fork pool starts all of them at its first task), e.g. before this
-        process starts a thread: a worker forked while a thread holds a lock would never see it released."""
-        self._submit(int).result()
+        process starts a thread: a worker forked while a thread holds a lock would never see it released.
+        (A fork pool has forked them when its ``submit`` returns: the task's result is not waited for.)"""
+        self._submit(int)
 
     def _submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
         """``pool.submit``; the first, which forks the workers, with SIGTERM and SIGINT held. Python runs a
@@ -229,6 +231,33 @@ class ProcessExecutor:
                 with contextlib.suppress(OSError):
                     process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._ending is not None:  # (let go by close_soon: its workers may still be exiting)
+            self._ending()
+        self._let_go()
+
+    def close_soon(self) -> Callable[[], None]:
+        """``close`` without waiting for the workers to exit, which they do beside what this process does next (a
+        worker forked from a large process takes ~0.03 s of the system's time to exit, and the run's tail waited
+        for both); returns the function that waits for them and the pool's thread (call it before this process
+        forks again, or starts another pool: not with a thread of this pool left, see ``start_method``)."""
+        if getattr(getattr(self, "pool", None), "_broken", True):  # (no pool, or a worker died: as close does)
+            self.close()
+            return lambda: None
+        thread = getattr(self.pool, "_executor_manager_thread", None)
+        results = getattr(self.pool, "_result_queue", None)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._let_go()
+
+        def wait() -> None:
+            if thread is not None:
+                thread.join()
+            if results is not None:
+                results.close()
+
+        self._ending = wait
+        return wait
+
+    def _let_go(self) -> None:
         for path in self.files:
             _unlink(path)
         for fd in self.memory_files:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from itertools import groupby, islice
+from itertools import chain, groupby, islice
 from pathlib import Path
 from typing import IO, Any, ClassVar, NamedTuple, TypeVar
 
@@ -1302,6 +1302,8 @@ def _first_pass(
     cache: FirstPassCache | None = None,
     ranges: InputConfig | None = None,
     by_line: Unchanged | None = None,
+    shared_before: dict[int, Shared] | None = None,
+    let_go: Callable[[], None] | None = None,
 ) -> Unchanged:
     """Prepare the stages that learn from the whole input: the workers compute each document's part
     (``_prepare_parts``), this process merges them in input order, with the parts of the files the
@@ -1309,8 +1311,12 @@ def _first_pass(
     last first pass found the stages before it to leave unchanged. ``ranges``: local workers read the plain
     JSONL files themselves, by ranges of lines (``_prepare_range``; the input config they read them with),
     and ``read`` gives the other files' documents; ``by_line`` (if given) gets the unchanged bits of the files
-    read so by line number instead of by document (the stream's ranges: ``_StreamRange``)."""
+    read so by line number instead of by document (the stream's ranges: ``_StreamRange``). ``shared_before``: by
+    position, what the workers of a stage's first pass get (``_worker_stages(..., also=position)``), shared before
+    they forked (else shared here). ``let_go``: called once the last task's result is in (the executor's workers
+    are done with: they can exit while the last parts are merged)."""
     unchanged: Unchanged = {}
+    last = max((i for i, stage in enumerate(stages) if stage.needs_prepare), default=-1)
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
     by_ranges = ranges if compact else None
     order = {f.rel: i for i, f in enumerate(files)}
@@ -1319,7 +1325,7 @@ def _first_pass(
             continue
         key = _state_key(position, stage)
         cached = cache.cached(key, files) if cache is not None else set()
-        shared = share(executor, _worker_stages(specs, stages, also=position))
+        shared = (shared_before or {}).get(position) or share(executor, _worker_stages(specs, stages, also=position))
         # Per task: the (file, ordinal) of each document sent, or the file a _Range reads (its documents are
         # numbered here, as their parts come back).
         sent: deque[list[tuple[str, int]] | InputFile] = deque()
@@ -1418,8 +1424,17 @@ def _first_pass(
             if compact
             else partial(_prepare_parts, shared, position)
         )
-        stage.prepare_merge(parts(executor.map(fn, items())))
+        results = executor.map(fn, items())
+        if let_go is not None and position == last:
+            results = _then(results, let_go)
+        stage.prepare_merge(parts(results))
     return unchanged
+
+
+def _then(items: Iterable[_T], after: Callable[[], None]) -> Iterator[_T]:
+    """``items``, then ``after()`` once they are all given."""
+    yield from items
+    after()
 
 
 def _ranges_of(f: InputFile, sent: deque[list[tuple[str, int]] | InputFile]) -> Iterator[_Range]:
@@ -1683,7 +1698,10 @@ class _Outputs:
         self.pending_bytes = 0
         self.group_started = 0.0
         self.committed: list[str] = []
+        self.ahead = _ahead_stage(stages) if record_state else None  # (see record_ahead)
+        self.added: set[str] = set()  # complete files whose rows record_ahead wrote (all of them)
         self._recording: threading.Thread | None = None  # the last group's state record (finish)
+        self._recorded = threading.Event()  # (its commit is done: the thread goes on with the WAL's copy)
         self._recording_error: BaseException | None = None
         # removed.jsonl and rejected.jsonl as this run writes their parts, and the files of those parts in order:
         # where these are all the parts, _assemble_audit commits them instead of decompressing the parts again
@@ -1773,29 +1791,71 @@ class _Outputs:
             log.info("finished %s: %d %s, %d kept", done.input.rel, tally.documents, noun, tally.kept)
             _crash_point("file-committed")
 
+    def record_ahead(self) -> None:
+        """Write the state rows of the file under way that are final already (``Stage.ready_state``: dedup's
+        full chunks of its documents) into the state's open transaction (``StateStore.add_rows``), which its
+        group's record commits once the group's outputs are durable, as before; the group's earlier files' rows
+        go first (they are all there: those files are complete). After each batch: the record after the last
+        one (the run's serial tail at 2 workers, ~0.2 s on 40 MB) is left with the last chunk and the commit."""
+        if self.ahead is None or self.writer is None:
+            return
+        position, stage = self.ahead
+        source = self.writer.input.rel
+        ready = iter(stage.ready_state(source))
+        first = next(ready, None)
+        if first is None:
+            return
+        key = _state_key(position, stage)
+        for done in self.pending:
+            if done.input.rel not in self.added:
+                self.added.add(done.input.rel)
+                self.store.add_rows(done.input.rel, ((key, payload) for payload in stage.pop_state(done.input.rel)))
+        self.store.add_rows(source, ((key, payload) for payload in chain((first,), ready)))
+
     def _record_noting_error(self, group: list[_Finished]) -> None:
         try:
-            self._record(group)
             if self.record_state:
-                self.store.checkpoint()  # (here, beside the audit assembly, not in the run's closing of the store)
+                self.store.defer_checkpoint()
+            self._record(group)
         except BaseException as err:  # raised in the main thread by wait_recorded()
             self._recording_error = err
+            return
+        finally:
+            self._recorded.set()
+        # The record is durable (in the WAL, synced): the run goes on (report.json, report.html) while the WAL is
+        # copied into the database (~0.03-0.05 s for 26 MB on 40 MB of web text) here, beside it, not in the run's
+        # closing of the store; the connection is closed here too (removing the WAL file: ~0.01 s).
+        if self.record_state:
+            try:
+                self.store.checkpoint()
+                self.store.close_database()
+            except Exception as err:  # (the record is whole in the WAL, which SQLite copies at the next opening)
+                log.warning("the state database's log was not copied into it: %s: %s", type(err).__name__, err)
 
     def wait_recorded(self, raise_error: bool = True) -> None:
-        """Wait for the state record ``finish(..., in_background=True)`` started; raise what it raised."""
+        """Wait for the commit of the state record ``finish(..., in_background=True)`` started; raise what it
+        raised. (Its thread then copies the WAL into the database: ``join_recording`` waits for that.)"""
+        if self._recording is not None:
+            try:
+                self._recorded.wait()
+            except BaseException:
+                # A signal (SIGTERM, Ctrl-C) while waiting: the record goes on using the state connection,
+                # which the caller closes next, so let it end first (SQLite keeps it whole either way).
+                self._recorded.wait()
+                raise
+        if self._recording_error is not None and raise_error:
+            error, self._recording_error = self._recording_error, None
+            raise error
+
+    def join_recording(self) -> None:
+        """Wait for the thread of the state record to end (the WAL copied, the connection closed): before the
+        state is closed."""
         if self._recording is not None:
             try:
                 self._recording.join()
             except BaseException:
-                # A signal (SIGTERM, Ctrl-C) while waiting: the record goes on using the state connection,
-                # which the caller closes next, so let it end first (SQLite keeps it whole either way).
                 self._recording.join()
                 raise
-            finally:
-                self._recording = None
-        if self._recording_error is not None and raise_error:
-            error, self._recording_error = self._recording_error, None
-            raise error
 
     def _advance_to(self, file_index: int) -> None:
         while self.next_file <= file_index:
@@ -1860,11 +1920,23 @@ class _Outputs:
                 part.abort()
         self.writer, self.parts = None, None
         self.drop_streams()
+        if self._recording is None:  # (else the record's thread has the transaction: it commits or rolls back)
+            self.store.discard_rows()
 
     def drop_streams(self) -> None:
         """Remove what is left of the audit files as written (those ``_assemble_audit`` did not commit)."""
         for written, _ in self.streams.values():
             written.abort()
+
+
+def _ahead_stage(stages: list[Stage]) -> tuple[int, Stage] | None:
+    """(position, stage) of the stage whose state rows ``_Outputs.record_ahead`` writes while their file is under
+    way: the one stage that keeps any (``pop_state``; dedup's index), if it gives them early (``ready_state``).
+    None if another stage keeps rows too: a file's rows are recorded in the stages' order."""
+    keeping = [(i, stage) for i, stage in enumerate(stages) if type(stage).pop_state is not Stage.pop_state]
+    if len(keeping) == 1 and type(keeping[0][1]).ready_state is not Stage.ready_state:
+        return keeping[0]
+    return None
 
 
 def _renamed_files(store: StateStore, files: list[InputFile], hashes: dict[str, str], inputs: set[str]) -> list[str]:
@@ -1955,6 +2027,7 @@ def _assemble_audit(
     reuse: bool = False,
     fresh: Iterable[str] = (),
     streams: dict[str, tuple[AtomicFile, list[str]]] | None = None,
+    rejected_done: threading.Event | None = None,
 ) -> list[str]:
     """rejected.jsonl and removed.jsonl: the parts of every processed file, in input-name order.
 
@@ -1971,7 +2044,8 @@ def _assemble_audit(
 
     ``streams`` (``_Outputs.streams``): per kind, the file as this run wrote its parts, and their input files in
     order; committed as the kind's file when those are the parts to assemble, in that order, or appended to it
-    when they are the parts to append."""
+    when they are the parts to append. ``rejected_done`` (if given) is set once rejected.jsonl is as this assembly
+    leaves it (report.html's samples of a txt output read it: the caller sets it too when the assembly ends)."""
     names = sorted(set(sources))
     listing = _audit_listing(state_folder, names)
     manifest = state_folder / AUDIT_MANIFEST  # (beside the audit folder, which holds the parts only)
@@ -2012,6 +2086,8 @@ def _assemble_audit(
             streams[kind][0].commit()  # (the parts' records as written, in the same order)
         else:
             _write_parts(outdir / f"{kind}.jsonl", state_folder, parts)
+        if kind == "rejected" and rejected_done is not None:
+            rejected_done.set()
     written = AtomicFile(manifest)
     written.write(orjson.dumps({"parts": listing, "outputs": _audit_outputs(outdir)}))
     written.commit()
@@ -2180,6 +2256,7 @@ def run(
     check_writable(folder, "state folder")
     store = StateStore(folder)
     collector_on = gc.isenabled()  # _run_locked pauses it while it sets up
+    ending: list[Callable[[], None]] = []  # (waits _run_locked leaves to the run's end: its workers' exit)
     try:
         store.lock()
         store.check_writable()
@@ -2197,11 +2274,66 @@ def run(
             started,
             executor,
             ray_address,
+            ending,
         )
     finally:
-        store.close()
+        try:
+            for wait in ending:
+                wait()
+        finally:
+            store.close()
         if collector_on:
             gc.enable()
+
+
+class _LetGo:
+    """A pool let go of (``ProcessExecutor.close_soon``) once it has no more work, and closed later: ``close``
+    waits for what ``let_go`` started (or closes it as usual if it was not let go)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.wait: Callable[[], None] | None = None
+
+    def let_go(self) -> None:
+        self.wait = self.executor.close_soon()  # type: ignore[attr-defined]
+
+    def close(self, executor: Executor) -> None:
+        if self.wait is not None and executor is self.executor:
+            self.wait()
+        else:
+            executor.close()
+
+
+class _Beside:
+    """``fn(*args)`` in a thread beside what this one does next: ``result()`` waits for it and returns what it
+    returned, or raises what it raised; ``wait()`` only waits (a stop signal while waiting: it waits again, so
+    that nothing of the run is still writing when the signal's exception leaves it)."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self._value = fn(*args, **kwargs)
+        except BaseException as err:  # raised by result()
+            self._error = err
+
+    def wait(self) -> None:
+        try:
+            self._thread.join()
+        except BaseException:
+            self._thread.join()
+            raise
+
+    def result(self) -> Any:
+        self.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self._value
 
 
 def _prepare_html(
@@ -2312,6 +2444,7 @@ def _run_locked(
     started: float,
     executor_kind: str = "local",
     ray_address: str | None = None,
+    ending: list[Callable[[], None]] | None = None,
 ) -> RunResult:
     dump = config.result_dump()
     current_hash = config_hash(dump)
@@ -2406,6 +2539,8 @@ def _run_locked(
 
     totals: dict[int, StageStats] = {i: StageStats(s.name) for i, s in enumerate(stages)}
     outputs = _Outputs(config, files, out, store, stages, hashes, mtimes, record_state=limit is None)
+    if ending is not None:
+        ending.append(outputs.join_recording)  # (its thread may go on after the run's tail: run() waits for it)
     kept = rejected = quarantined = chars_in = chars_out = done = 0
     last_file = -1
     total_bytes = sum(f.size for f in files)
@@ -2417,6 +2552,7 @@ def _run_locked(
         else make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
     )
     warming: threading.Thread | None = None
+    finished = False  # (the stream ran to its end: its workers are let go without waiting for them)
     if getattr(executor, "forks", False):  # before the first task starts the workers
         copies = pickle.loads(pickle.dumps(worker_stages, protocol=pickle.HIGHEST_PROTOCOL))  # warm copies
         split = _first_pass_stages(stages) or len(copies)  # no first pass: all of them now
@@ -2438,7 +2574,14 @@ def _run_locked(
         # A first pass sees every input file, also the unchanged ones, so that a run killed and run
         # again learns exactly what the uninterrupted run learnt; what it learns from a file is kept in
         # the state, so that a later run need not read the file again while it is unchanged.
+        first_shared: dict[int, Shared] = {}
+        first_pool = _LetGo(executor)
         if (warming is not None or loader is not None) and getattr(executor, "forks", False):
+            # The first pass's (first) stages reach its workers as they fork, not pickled to them after it (~0.02
+            # s of this process's time before the first task, and as much in each worker): _first_pass uses them.
+            first = next((i for i, stage in enumerate(stages) if stage.needs_prepare), None)
+            if first is not None and not idle:
+                first_shared[first] = share(executor, _worker_stages(specs, stages, also=first))
             executor.start()  # the first pass's workers fork before the threads exist
         if warming is not None:
             warming.start()
@@ -2462,6 +2605,9 @@ def _run_locked(
                 cache,
                 config.input if limit is None else None,  # (a --limit trial reads what it reads)
                 by_line,
+                first_shared,
+                # (its workers exit while the last parts are merged, the stream getting a pool of its own)
+                first_pool.let_go if warming is not None and isinstance(executor, ProcessExecutor) else None,
             )
             if not idle
             else {}
@@ -2471,7 +2617,7 @@ def _run_locked(
             gc.freeze()  # (what it loaded lives as long as the run)
         if warming is not None:
             warming.join()
-            executor.close()  # its workers were forked before the later stages were warm
+            first_pool.close(executor)  # its workers were forked before the later stages were warm
             executor = make_executor(workers, _init_worker, (worker_stages,), executor_kind, ray_address)
             gc.freeze()
         # The stream's local workers read the plain JSONL files themselves (not with --limit: a trial reads what
@@ -2504,6 +2650,7 @@ def _run_locked(
                 else:
                     kept += 1
                     chars_out += len(doc.text)
+            outputs.record_ahead()
             if on_progress:
                 on_progress(done, chars_in, total_bytes, {"file": last_file, "files": files, "stages": totals})
             settle_garbage()
@@ -2518,6 +2665,7 @@ def _run_locked(
         # The last file's state record (the stages' rows, SQLite's fsync: ~0.4 s on 40 MB of input) is
         # written in a thread while the audit files are assembled.
         outputs.finish(last_file if limit is not None else len(files) - 1, in_background=True)
+        finished = True
     except BaseException:
         outputs.abort()
         outputs.wait_recorded(raise_error=False)  # (e.g. interrupted just after it started)
@@ -2525,27 +2673,13 @@ def _run_locked(
     finally:
         if loader is not None:
             loader.wait()  # (a run that failed in its first pass: the thread ends before the process goes on)
-        executor.close()
+        if finished and ending is not None and isinstance(executor, ProcessExecutor):
+            ending.append(executor.close_soon())  # (the workers exit beside the tail: ~0.03 s of it at 2 workers)
+        else:
+            executor.close()
         _compiled_ahead(compiling)
         gc.unfreeze()  # a library call: leave the process's collector as it was
-    warnings = list(renamed)  # for the operator: printed even by a --quiet run, and logged
-    try:
-        if config.output.audit:
-            warnings += _assemble_audit(
-                out,
-                store.folder,
-                recorded + outputs.committed,
-                reuse=idle,
-                fresh=outputs.committed,
-                streams=outputs.streams,
-            )
-    except BaseException as err:
-        outputs.wait_recorded()  # (a failure to record the last file is the one to report: it is not committed)
-        # The assembly starts again from the parts next time (the manifest is written last).
-        err.unfinished = "removed.jsonl and rejected.jsonl were not finished (the next run writes them)"  # type: ignore[attr-defined]
-        raise
-    finally:
-        outputs.drop_streams()
+    warnings = list(renamed)  # for the operator: printed even by a --quiet run, and logged (assembly's: below)
     # A --limit trial reads the files up to the one its last document came from (when it stopped early).
     read = len(files) if limit is None or done < limit else last_file + 1
 
@@ -2587,15 +2721,47 @@ def _run_locked(
     # Nothing processed: report.html keeps showing the last run that did work (an hourly cron job's page was
     # otherwise almost always empty); report.json describes this run.
     keep_html = idle and (out / "report.html").exists()
-    # report.html's sections (this run's audit records read back, the samples' texts: ~0.03-0.05 s) are made
-    # while the last file's state record is written (its thread, mostly in SQLite, ~0.1-0.3 s of the tail); the
-    # page gets the run's time after it. (report.html is for people to look at: failing to write it must never
-    # fail the run.)
+    # report.html's sections (this run's audit records read back from their parts, the samples' texts: ~0.03-0.05
+    # s) are made while the last file's state record is written (its thread, mostly in SQLite, ~0.1-0.3 s of the
+    # tail) and the audit files are assembled (another, mostly their fsync: 62 MB of removed.jsonl on 40 MB of web
+    # text, 0.03-0.06 s; its warnings are the report's once it ends); the page gets the run's time after them.
+    # (report.html is for people to look at: failing to write it must never fail the run.)
+    rejected_done = threading.Event()  # (a txt output's samples are found by the documents rejected.jsonl lists)
+
+    def assemble() -> list[str]:
+        try:
+            return _assemble_audit(
+                out,
+                store.folder,
+                recorded + outputs.committed,
+                reuse=idle,
+                fresh=outputs.committed,
+                streams=outputs.streams,
+                rejected_done=rejected_done,
+            )
+        finally:
+            rejected_done.set()
+
+    assembly = _Beside("cleancorpus-audit", assemble) if config.output.audit else None
     try:
+        if assembly is not None and config.output.format == "txt":  # (only then report.html reads rejected.jsonl)
+            rejected_done.wait()
         html_page = None if keep_html else _prepare_html(report, out, store.folder, all_files, outputs.committed)
+        if assembly is not None:
+            try:
+                warnings += assembly.result()
+            except BaseException as err:
+                outputs.wait_recorded()  # (a failure to record the last file is the one to report: not committed)
+                # The assembly starts again from the parts next time (the manifest is written last).
+                err.unfinished = "removed.jsonl and rejected.jsonl were not finished (the next run writes them)"  # type: ignore[attr-defined]
+                raise
     except BaseException:
-        outputs.wait_recorded(raise_error=False)  # (a stop signal here: the record ends before the state closes)
+        if assembly is not None:
+            assembly.wait()  # (a stop signal here: the files are left as a killed assembly leaves them, or done)
+        outputs.wait_recorded(raise_error=False)  # (the record ends before the state closes)
         raise
+    finally:
+        outputs.drop_streams()
     outputs.wait_recorded()
     report["seconds"] = round(time.perf_counter() - started, 3)
     for warning in warnings:

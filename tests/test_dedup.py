@@ -676,3 +676,30 @@ def test_chinese_near_duplicate_and_repeated_sentences_across_documents_are_remo
     short = "今天天气很好"  # 3 written words
     c, d = _run(DedupStage(), zh[9] + "\n" + short, zh[10] + "\n" + short + "\n" + zh[11])
     assert short in d.text.split("\n") and not d.removed
+
+
+@pytest.mark.parametrize("chunk", [7, 10, 100])
+def test_rows_given_while_a_file_goes_on_then_the_rest_are_the_rows_given_at_its_end(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ready_state gives a file's full chunks so far (the runner writes them while the run goes on), pop_state the
+    # rest: the same payloads, cut at the same documents, as pop_state alone at the file's end.
+    monkeypatch.setattr("pipeline.stages.dedup.STATE_CHUNK_DOCUMENTS", chunk)
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(40), fh, strict=False)]
+    texts += texts[:3]  # (copies: not learnt)
+    at_end, ahead = DedupStage(), DedupStage()
+    given: dict[str, list[bytes]] = {"a.jsonl": [], "b.jsonl": []}
+    for i, text in enumerate(texts):
+        source = "a.jsonl" if i < 30 else "b.jsonl"
+        at_end.process(Document(f"d{i}", text, source))
+        ahead.process(Document(f"d{i}", text, source))
+        given[source] += ahead.ready_state(source)
+    whole = [p for source in ("a.jsonl", "b.jsonl") for p in at_end.pop_state(source)]
+    rest = {source: list(ahead.pop_state(source)) for source in ("a.jsonl", "b.jsonl")}
+    counts = {source: (len(given[source]), len(rest[source])) for source in given}
+    assert counts == {7: {"a.jsonl": (4, 1), "b.jsonl": (1, 1)}, 10: {"a.jsonl": (2, 1), "b.jsonl": (1, 0)}}.get(
+        chunk, {"a.jsonl": (0, 1), "b.jsonl": (0, 1)}
+    )
+    assert given["a.jsonl"] + rest["a.jsonl"] + given["b.jsonl"] + rest["b.jsonl"] == whole
+    assert list(ahead.ready_state("a.jsonl")) == [] and list(ahead.pop_state("a.jsonl")) == []

@@ -620,3 +620,161 @@ def test_a_stop_while_the_state_database_is_made_leaves_no_stray_file(
     with pytest.raises(KeyboardInterrupt):
         state._create_database(tmp_path / "state.sqlite")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _state_rows(folder: Path) -> list[tuple[int, str, str, bytes]]:
+    db = sqlite3.connect(folder / "state.sqlite")
+    try:
+        return db.execute("SELECT id, stage, source, payload FROM stage_rows ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_state_rows_written_ahead_are_committed_with_their_files_record_in_the_same_order(tmp_path: Path) -> None:
+    # add_rows writes a file's rows before its record, into a transaction commit_files goes on with: the state is
+    # what commit_files alone makes of the same rows (ids, order, a file's rows of an earlier run replaced), and
+    # nothing of it is there for a reader until then, nor after discard_rows.
+    def record(source: str) -> FileRecord:
+        return FileRecord(source, source, 1, "h", "c")
+
+    rows = {name: [("4:dedup", f"{name}{i}".encode() * 1000) for i in range(5)] for name in ("a", "b", "c")}
+    whole, ahead = StateStore(tmp_path / "whole"), StateStore(tmp_path / "ahead")
+    try:
+        for store in (whole, ahead):
+            store.commit_files([(record("b"), [("4:dedup", b"old")]), (record("z"), [("4:dedup", b"z")])])
+        whole.commit_files([(record(name), rows[name]) for name in ("a", "b", "c")])
+        ahead.add_rows("a", rows["a"])
+        ahead.add_rows("b", rows["b"][:2])
+        ahead.add_rows("b", rows["b"][2:4])
+        reader = ahead.reader()
+        assert reader.execute("SELECT COUNT(*) FROM stage_rows").fetchone()[0] == 2  # (not committed yet)
+        reader.close()
+        with pytest.raises(RuntimeError, match="not recorded yet"):  # nothing else may commit them
+            ahead.save_first_pass([("0:boilerplate", "x", "h", "c", b"")])
+        ahead.commit_files([(record("a"), []), (record("b"), rows["b"][4:]), (record("c"), rows["c"])])
+        assert _state_rows(tmp_path / "ahead") == _state_rows(tmp_path / "whole")
+        assert [r.source for r in ahead.files()] == ["a", "b", "c", "z"]
+        ahead.add_rows("d", rows["a"])
+        ahead.discard_rows()  # (a run that stopped before the file was recorded)
+        assert _state_rows(tmp_path / "ahead") == _state_rows(tmp_path / "whole")
+        ahead.commit_files([(record("d"), [])])  # usable again: a transaction of its own
+        assert "d" in [r.source for r in ahead.files()] and len(_state_rows(tmp_path / "ahead")) == 16
+    finally:
+        whole.close()
+        ahead.close()
+
+
+def test_a_files_state_rows_are_written_while_the_run_goes_on_and_recorded_as_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dedup's full chunks of a file's index entries are written after the batch that completes them (add_rows, in
+    # the run's thread), not all in the last file's record at the end: the state is the same, row for row.
+    import pipeline.runner as runner
+    from pipeline.config import default_config
+
+    monkeypatch.setattr("pipeline.stages.dedup.STATE_CHUNK_DOCUMENTS", 6)
+    monkeypatch.setattr(runner, "BATCH_DOCS", 8)
+    records = _cc_records(80)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", records[:20])
+    _write_jsonl(tmp_path / "in" / "b.jsonl", records[20:80])
+    added: list[tuple[str, str, int]] = []
+    add_rows = StateStore.add_rows
+
+    def noting(self: StateStore, source: str, rows: object) -> None:
+        rows = list(rows)  # type: ignore[call-overload]
+        added.append((threading.current_thread().name, source, len(rows)))
+        add_rows(self, source, rows)
+
+    monkeypatch.setattr(StateStore, "add_rows", noting)
+    runner.run(default_config(), [str(tmp_path / "in")], tmp_path / "ahead")
+    assert {thread for thread, _, _ in added} == {"MainThread"}
+    # a.jsonl's as it went on, then its last (when b.jsonl's first were ready: they go first), then b.jsonl's
+    sources = [source for _, source, _ in added]
+    assert sources == sorted(sources) and sources.count("a.jsonl") >= 3 and sources.count("b.jsonl") >= 3, added
+    monkeypatch.setattr(runner, "_ahead_stage", lambda stages: None)
+    runner.run(default_config(), [str(tmp_path / "in")], tmp_path / "at-end")
+    assert _state_rows(tmp_path / "ahead" / ".cleancorpus") == _state_rows(tmp_path / "at-end" / ".cleancorpus")
+    assert len(_state_rows(tmp_path / "ahead" / ".cleancorpus")) > 5
+    assert _outputs(tmp_path / "ahead") == _outputs(tmp_path / "at-end")
+
+
+_SMALL_CHUNKS = """
+import sys
+import pipeline.stages.dedup as dedup
+from pipeline.cli import main
+
+dedup.STATE_CHUNK_DOCUMENTS = 5
+main()
+"""
+
+
+@pytest.mark.parametrize("crash_at", ["file-outputs-durable:1", "stop"])
+def test_a_run_killed_or_stopped_after_writing_rows_ahead_records_none_of_them(tmp_path: Path, crash_at: str) -> None:
+    # The rows written while the run went on are committed with their file's record or not at all: killed before
+    # (SIGKILL once the outputs are durable, before the record) or stopped (an error in the stream), the state
+    # holds no file and no row, and the next run writes what an uninterrupted run writes.
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_records(40))
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "in"), "-o", str(out), "-q")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    # (add_rows says when it is called; "stop": the stream fails once rows were added, as on an error)
+    noting = "import pipeline.state as s\nadd = s.StateStore.add_rows\n"
+    noting += "s.StateStore.add_rows = lambda *a: print('added', file=sys.stderr) or add(*a)\n"
+    if crash_at == "stop":
+        noting += "import pipeline.runner as r\nahead = r._Outputs.record_ahead\n"
+        noting += "r._Outputs.record_ahead = lambda self: ahead(self) or (self.store._adding and 1 / 0)\n"
+    script = _SMALL_CHUNKS.replace("main()", noting + "main()")
+    crash = {"CLEANCORPUS_CRASH_AT": crash_at} if crash_at != "stop" else {}
+    stopped = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env={**env, **crash}, timeout=300
+    )
+    assert stopped.returncode == (-signal.SIGKILL if crash_at != "stop" else 1), stopped.stderr
+    assert "added" in stopped.stderr  # (rows were written before the run ended)
+    db = sqlite3.connect(out / ".cleancorpus" / "state.sqlite")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM stage_rows").fetchone()[0] == 0
+    finally:
+        db.close()
+    again = subprocess.run([sys.executable, "-c", _SMALL_CHUNKS, *args], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    fresh = subprocess.run(
+        [sys.executable, "-c", _SMALL_CHUNKS, *args[:2], "-o", str(tmp_path / "fresh"), "-q"],
+        capture_output=True,
+        env=env,
+    )
+    assert fresh.returncode == 0
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+    assert _state_rows(out / ".cleancorpus") == _state_rows(tmp_path / "fresh" / ".cleancorpus") != []
+
+
+def test_the_run_goes_on_once_its_last_record_is_committed_while_the_wal_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last record is durable once committed (the WAL synced): report.json is written while the record's thread
+    # copies the WAL into the database (not waited for before it), and the run waits for that thread before the
+    # state is closed: the database holds the record, no WAL is left.
+    from pipeline.config import default_config
+    from pipeline.runner import run
+
+    seen: list[bool] = []
+    checkpoint = StateStore.checkpoint
+
+    def waiting_checkpoint(self: StateStore) -> None:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "out" / "report.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append((tmp_path / "out" / "report.json").exists())
+        checkpoint(self)
+
+    monkeypatch.setattr(StateStore, "checkpoint", waiting_checkpoint)
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _cc_records(30))
+    result = run(default_config(), [str(tmp_path / "in")], tmp_path / "out")
+    assert result.documents_in == 30 and seen == [True]
+    folder = tmp_path / "out" / ".cleancorpus"
+    assert not (folder / "state.sqlite-wal").exists()
+    store = StateStore(folder)
+    try:
+        assert [f.source for f in store.files()] == ["a.jsonl"] and len(_state_rows(folder)) == 1
+    finally:
+        store.close()

@@ -1212,3 +1212,108 @@ def test_the_kernels_marker_changes_with_the_stage_sources(monkeypatch: pytest.M
 
     monkeypatch.setattr(Path, "stat", newer)
     assert runner._kernels_marker() != before
+
+
+def test_a_runs_workers_exit_beside_its_tail_and_are_waited_for_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once the stream is done its workers are let go without waiting for them (each one's exit took ~0.03 s of the
+    # tail at 2 workers): the audit assembly goes on meanwhile; the run waits for them before it returns, so no
+    # thread of the pool is left (a later run in this process forks its workers, as with one thread).
+    import pipeline.runner as runner_module
+
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    events: list[str] = []
+    close_soon, assemble = executors.ProcessExecutor.close_soon, runner_module._assemble_audit
+
+    def noting_close(self: executors.ProcessExecutor) -> Any:
+        wait = close_soon(self)
+        events.append("let go")
+        return lambda: events.append("waited") or wait()
+
+    def noting_assembly(*args: Any, **kwargs: Any) -> list[str]:
+        events.append("assembly")
+        return assemble(*args, **kwargs)
+
+    monkeypatch.setattr(executors.ProcessExecutor, "close_soon", noting_close)
+    monkeypatch.setattr(runner_module, "_assemble_audit", noting_assembly)
+    records = _run(tmp_path, 2)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert events == ["let go", "assembly", "waited"]  # (the first pass's pool was closed as before)
+    assert threading.active_count() == 1 and not __import__("multiprocessing").active_children()
+
+
+def test_the_audit_files_are_assembled_while_report_html_is_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The assembly (mostly the audit files' fsync) runs in a thread of its own while this one makes report.html's
+    # sections from this run's audit parts; its warnings reach report.json, and its failure fails the run as before.
+    import pipeline.runner as runner_module
+    from pipeline import report_html
+
+    preparing = threading.Event()
+    seen: list[tuple[str, bool]] = []
+    assemble, prepare = runner_module._assemble_audit, report_html.prepare_html
+
+    def noting_assembly(*args: Any, **kwargs: Any) -> list[str]:
+        kwargs["rejected_done"].set()  # (rejected.jsonl, which a txt output's samples read, is waited for)
+        seen.append((threading.current_thread().name, preparing.wait(10)))  # (sequential: never set meanwhile)
+        return [*assemble(*args, **kwargs), "a warning of the assembly"]
+
+    def noting_prepare(*args: Any, **kwargs: Any) -> Any:
+        preparing.set()
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "_assemble_audit", noting_assembly)
+    monkeypatch.setattr(report_html, "prepare_html", noting_prepare)
+    records = _run(tmp_path, 1)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert seen == [("cleancorpus-audit", True)]
+    report = json.loads((tmp_path / "w1" / "report.json").read_text())
+    assert report["warnings"] == ["a warning of the assembly"]
+    assert (tmp_path / "w1" / "removed.jsonl").exists() and (tmp_path / "w1" / "report.html").exists()
+
+
+def test_the_first_pass_workers_inherit_their_stages_at_the_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 2 forked workers the first pass's stages are shared before its pool forks (it forks before the warm-up
+    # thread starts): no file of them is made for the workers to load, as for the stream's pool.
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    made: list[int] = []
+    memory_file = executors._memory_file
+    monkeypatch.setattr(executors, "_memory_file", lambda data: made.append(len(data)) or memory_file(data))
+    records = _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")  # (a later stage: a second pool)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    assert records[0]["meta"]["parts_from_main"] is False  # type: ignore[index]
+    assert made == []
+
+
+def test_the_first_pass_workers_exit_while_its_last_parts_are_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first pass's pool (replaced by the stream's, forked after the warm-up) is let go once its last result is
+    # in: its workers exit while this process merges the last parts, and are waited for before the next fork.
+    import pipeline.runner as runner_module
+
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    events: list[str] = []
+    close_soon, first_pass = executors.ProcessExecutor.close_soon, runner_module._first_pass
+
+    def noting_close(self: executors.ProcessExecutor) -> Any:
+        events.append("let go")
+        wait = close_soon(self)
+        return lambda: events.append("waited") or wait()
+
+    def noting_first_pass(*args: Any, **kwargs: Any) -> Any:
+        unchanged = first_pass(*args, **kwargs)
+        events.append("first pass merged")
+        return unchanged
+
+    monkeypatch.setattr(executors.ProcessExecutor, "close_soon", noting_close)
+    monkeypatch.setattr(runner_module, "_first_pass", noting_first_pass)
+    records = _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")  # (a later stage: a second pool)
+    assert [r["text"] for r in records] == ["One.", "Unique\nTwo.", "Three.", "Other\nFour."]
+    # the first pool's, before the merge ended and waited for before the stream's fork; the stream's at the end
+    assert events == ["let go", "first pass merged", "waited", "let go", "waited"]
+    assert threading.active_count() == 1

@@ -136,6 +136,13 @@ class Stage:
         rows may be built lazily, as the caller iterates)."""
         return []
 
+    def ready_state(self, source: str) -> Iterable[bytes]:
+        """The first of ``pop_state``'s rows for input file ``source`` while its documents are still coming:
+        rows no later document changes, forgotten here as ``pop_state`` forgets them (which then gives the rest:
+        the same rows in all, in the same order). The runner writes them into the state's open transaction
+        while the run goes on, rather than all of a large file's at its end. Default: none."""
+        return []
+
     def close(self) -> None:
         """Called once after the last document (cross-document stages add final counters here)."""
 

@@ -1929,6 +1929,19 @@ class DedupStage(Stage):
         docs = self._learnt.pop(source, None) or []
         return self._payloads(docs)
 
+    def ready_state(self, source: str) -> Iterator[bytes]:
+        """``pop_state``'s first payloads for ``source`` while its documents are still coming: those of its
+        full chunks of ``STATE_CHUNK_DOCUMENTS`` documents so far (a kept document's entries never change
+        after ``_learn``), built as the caller asks for them; ``pop_state`` gives the rest, cut where it would
+        have cut them."""
+        docs = self._learnt.get(source)
+        full = len(docs) // STATE_CHUNK_DOCUMENTS * STATE_CHUNK_DOCUMENTS if docs else 0
+        if not full:
+            return iter(())
+        ready = docs[:full]
+        del docs[:full]
+        return self._payloads(ready)
+
     def _payloads(self, docs: list[dict[str, Any] | None]) -> Iterator[bytes]:
         for start in range(0, len(docs), STATE_CHUNK_DOCUMENTS):
             chunk = docs[start : start + STATE_CHUNK_DOCUMENTS]
