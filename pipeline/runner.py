@@ -1836,13 +1836,9 @@ class _Outputs:
         """Wait for the commit of the state record ``finish(..., in_background=True)`` started; raise what it
         raised. (Its thread then copies the WAL into the database: ``join_recording`` waits for that.)"""
         if self._recording is not None:
-            try:
-                self._recorded.wait()
-            except BaseException:
-                # A signal (SIGTERM, Ctrl-C) while waiting: the record goes on using the state connection,
-                # which the caller closes next, so let it end first (SQLite keeps it whole either way).
-                self._recorded.wait()
-                raise
+            # (a stop signal while waiting: the record goes on using the state connection, which the caller
+            # closes next, so it is let end first; SQLite keeps it whole either way)
+            _wait_through_signal(self._recorded.wait)
         if self._recording_error is not None and raise_error:
             error, self._recording_error = self._recording_error, None
             raise error
@@ -1851,11 +1847,7 @@ class _Outputs:
         """Wait for the thread of the state record to end (the WAL copied, the connection closed): before the
         state is closed."""
         if self._recording is not None:
-            try:
-                self._recording.join()
-            except BaseException:
-                self._recording.join()
-                raise
+            _wait_through_signal(self._recording.join)
 
     def _advance_to(self, file_index: int) -> None:
         while self.next_file <= file_index:
@@ -2304,6 +2296,16 @@ class _LetGo:
             executor.close()
 
 
+def _wait_through_signal(wait: Callable[[], object]) -> None:
+    """``wait()``; if a stop signal's exception (SIGTERM, Ctrl-C) interrupts it, wait again before letting the
+    exception go on, so that no thread of the run is still writing when it leaves."""
+    try:
+        wait()
+    except BaseException:
+        wait()
+        raise
+
+
 class _Beside:
     """``fn(*args)`` in a thread beside what this one does next: ``result()`` waits for it and returns what it
     returned, or raises what it raised; ``wait()`` only waits (a stop signal while waiting: it waits again, so
@@ -2322,11 +2324,7 @@ class _Beside:
             self._error = err
 
     def wait(self) -> None:
-        try:
-            self._thread.join()
-        except BaseException:
-            self._thread.join()
-            raise
+        _wait_through_signal(self._thread.join)
 
     def result(self) -> Any:
         self.wait()
