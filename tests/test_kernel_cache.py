@@ -293,3 +293,44 @@ def test_a_loaded_kernels_environments_of_numbas_own_modules_import_none_of_them
     done = subprocess.run([sys.executable, "-c", _ENVIRONMENTS], capture_output=True, text=True, check=False, env=_ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split() == ["True"] * 5, done.stdout
+
+
+def test_a_kernel_of_the_package_is_keyed_by_its_file_and_every_kernel_module() -> None:
+    # numba keys a cached kernel by its own file; boilerplate_kernels' machine code also holds text_kernels'
+    # and xxh3_kernel's kernels, so an update of those alone must make it stale too
+    stamp = boilerplate_kernels.score_log_odds._cache._cache_file._source_stamp
+    assert stamp[1] == kernel_cache.kernel_modules_digest(str(REPO / "pipeline" / "stages"))
+    own = dedup_kernels.line_layout._cache._cache_file._source_stamp
+    assert own[1] == stamp[1] and own[0] != stamp[0]  # (each its own file's hash, the same callees' digest)
+
+
+def test_the_kernel_modules_digest_changes_with_any_kernel_modules_contents(tmp_path: Path) -> None:
+    names = ("a_kernels.py", "b_kernel.py")
+    (tmp_path / "a_kernels.py").write_text("x = 1\n")
+    (tmp_path / "b_kernel.py").write_text("y = 2\n")
+    before = kernel_cache.kernel_modules_digest(str(tmp_path), names)
+    assert kernel_cache.kernel_modules_digest(str(tmp_path), names) == before
+    (tmp_path / "b_kernel.py").write_text("y = 3\n")
+    after = kernel_cache.kernel_modules_digest(str(tmp_path), names)
+    assert after != before
+    (tmp_path / "b_kernel.py").unlink()
+    assert kernel_cache.kernel_modules_digest(str(tmp_path), names) not in (before, after)
+
+
+def test_every_module_whose_kernels_other_modules_import_is_a_kernel_module() -> None:
+    # a module of the package whose kernels another module's kernels can call (it is imported by a module that
+    # defines kernels) must be in KERNEL_MODULES, or an edit of it alone would leave its callers' machine code
+    import re
+
+    package = REPO / "pipeline"
+    sources = {p: p.read_text(encoding="utf-8") for p in package.rglob("*.py")}
+    with_kernels = {p.stem for p, text in sources.items() if "numba.njit" in text}
+    imported: set[str] = set()
+    for text in (t for t in sources.values() if "numba.njit" in t):
+        for names in re.findall(r"from pipeline\.stages import ([\w, ]+)", text):
+            imported |= {n.strip() for n in names.split(",")}
+        imported |= set(re.findall(r"from pipeline\.stages\.(\w+) import", text))
+        imported |= set(re.findall(r"from pipeline\.(\w+) import", text))
+    callees = {f"{name}.py" for name in imported & with_kernels}
+    assert callees, "no kernel module found: the pattern above no longer matches the imports"
+    assert callees <= set(kernel_cache.KERNEL_MODULES), callees - set(kernel_cache.KERNEL_MODULES)

@@ -300,6 +300,64 @@ def hide_blas_from_registries() -> None:
     CPUContext.load_additional_registries = load_additional_registries  # type: ignore[method-assign]
 
 
+# The modules whose kernels other modules' kernels call (numba compiles a callee into its caller's machine code).
+KERNEL_MODULES = (
+    "text_kernels.py",
+    "xxh3_kernel.py",
+    "boilerplate_kernels.py",
+    "dedup_kernels.py",
+    "language_kernels.py",
+    "normalize_kernels.py",
+    "dedup.py",  # (its kernels are the sketch's; ray_dedup, whose kernels are its own, imports it)
+)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the pipeline package's folder
+
+
+def kernel_modules_digest(folder: str, names: tuple[str, ...] = KERNEL_MODULES) -> bytes:
+    """A hash of the contents of the kernel modules ``names`` in ``folder`` (a missing one counts as empty)."""
+    digest = hashlib.sha256()
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read()
+        except OSError:
+            data = b""
+        digest.update(b"%s %d\n" % (name.encode(), len(data)))
+        digest.update(data)
+    return digest.digest()
+
+
+_digest_of_this_package: list[bytes] = []
+
+
+def key_kernels_by_their_callees() -> None:
+    """numba keys a cached kernel by its own source file (a hash of its contents), but a kernel's machine code
+    also holds the kernels of other modules it calls: boilerplate.py's and boilerplate_kernels.py's hold
+    text_kernels.py's and xxh3_kernel.py's, dedup.py's dedup_kernels.py's. An update that changed only one of
+    those (a `git pull` into an editable install) would leave the callers' old machine code in the cache, and
+    the run would use it. So a kernel defined in this package is keyed by its file and every kernel module
+    (``KERNEL_MODULES``): an edit of one compiles this package's kernels again, as a changed file of their own
+    would. Kernels of other packages are keyed as numba keys them."""
+    from numba.core import caching
+
+    mixin = getattr(caching, "_SourceFileBackedLocatorMixin", None)
+    numba_stamp = getattr(mixin, "get_source_stamp", None)
+    if numba_stamp is None or getattr(numba_stamp, "_with_callees", False):
+        return
+
+    def get_source_stamp(self: Any) -> Any:
+        stamp = numba_stamp(self)
+        py_file = getattr(self, "_py_file", None)
+        if not isinstance(py_file, str) or not os.path.abspath(py_file).startswith(_PACKAGE + os.sep):
+            return stamp
+        if not _digest_of_this_package:  # (once a process: the files do not change under a run)
+            _digest_of_this_package.append(kernel_modules_digest(os.path.join(_PACKAGE, "stages")))
+        return (stamp, _digest_of_this_package[0])
+
+    get_source_stamp._with_callees = True  # type: ignore[attr-defined]
+    mixin.get_source_stamp = get_source_stamp  # type: ignore[union-attr]
+
+
 def _probe_cache_folders_once() -> None:
     """Check a cache folder for writing once per process, not once per kernel: numba makes and deletes a
     temporary file in it for each ``cache=True`` kernel at its definition (~125 here: ~3 ms). A folder that

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 from pipeline.stages import kernel_cache  # noqa: E402
 
 kernel_cache.install()  # cached kernels' linking bitcode parsed when needed, not at each load
+kernel_cache.key_kernels_by_their_callees()  # (before any kernel of the package is defined)
 kernel_cache.hide_blas_from_registries()  # (numba's array registry imported without scipy.linalg, when needed)
 
 
