@@ -17,6 +17,7 @@ from pipeline.stages.boilerplate import (
     BoilerplateStage,
     _key_classes,
     _lower_table,
+    _recurring_classes,
     _shape_classes,
 )
 from pipeline.stages.text_kernels import code_points
@@ -29,14 +30,15 @@ def _keys(text: str, distinct: bool, min_words: int = 4) -> tuple[list[bytes], l
     tables = (_shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words, out, marks)
     if distinct:
         hashes = np.empty(marks.size, dtype=np.uint64)
-        size, count = kernels.recurring_distinct(points, *tables, hashes)
+        first = (_recurring_classes(), _lower_table(), RECURRING_MAX_CHARS, min_words)
+        size, count = kernels.recurring_distinct(points, *first, out, marks, hashes)
         if size < 0:
-            assert kernels.recurring_hashes(points, *tables[:5])[0] == -1
+            assert kernels.recurring_hashes(points, *first)[0] == -1
             return None
         keys = out[:size].tobytes().split(b"\n") if count else []
         # recurring_hashes: the keys' xxh3_64 (line_hash's) and whether they count, in the same order
         assert hashes[:count].tolist() == [xxhash.xxh3_64_intdigest(key) for key in keys]
-        found, hashed, counted = kernels.recurring_hashes(points, *tables[:5])
+        found, hashed, counted = kernels.recurring_hashes(points, *first)
         assert found == count and hashed.tolist() == hashes[:count].tolist()
         assert counted.tolist() == [mark == kernels.RECURRING_COUNTED for mark in marks[:count].tolist()]
         return keys, marks[:count].tolist()

@@ -917,6 +917,12 @@ def _lower_table() -> np.ndarray:
     return _cached_bmp_table(_build_lower_table)
 
 
+@functools.cache
+def _recurring_classes() -> np.ndarray:
+    """The first pass's table of the three (``kernels.recurring_classes``: ~1 ms to make)."""
+    return kernels.recurring_classes(_shape_classes(), _lower_table(), _key_classes())
+
+
 def _build_lower_table() -> np.ndarray:
     """Per BMP code point, the code point of its lower case (kernels.NO_LOWER when that is several
     characters: such lines are left to _line_shape)."""
@@ -2829,7 +2835,7 @@ class BoilerplateStage(Stage):
         # compiled pass, unless a line needs Python (below).
         points = code_points(text)
         count, hashes, counted = kernels.recurring_hashes(
-            points, _shape_classes(), _lower_table(), _key_classes(), RECURRING_MAX_CHARS, min_words
+            points, _recurring_classes(), _lower_table(), RECURRING_MAX_CHARS, min_words
         )
         if count >= 0:
             return self.site_of(doc), hashes, counted

@@ -2083,12 +2083,31 @@ def context_features(
     return SCORED_CONTEXT
 
 
+# Bits of the first pass's per-code-point table (``recurring_classes``): what recurring_distinct asks of a
+# character, from one load instead of three dependent ones (shape class, lower case, its key class).
+RC_SPACE, RC_BAD, RC_EDGE, RC_CJK = 1, 2, 4, 8
+
+
+def recurring_classes(classes: np.ndarray, lower: np.ndarray, key_classes: np.ndarray) -> np.ndarray:
+    """Per BMP code point, recurring_distinct's view of it: RC_SPACE (a SPACE shape class: separates
+    words), else RC_BAD (a surrogate, a lower case of several characters, or capital sigma, whose lower
+    case depends on its place: Python normalises the line), else its lower case's RC_EDGE and RC_CJK
+    (KEY_EDGE, KEY_CJK)."""
+    points = np.arange(0x10000)
+    surrogate = (points >= 0xD800) & (points < 0xE000)
+    several = lower == NO_LOWER
+    keyed = key_classes[np.where(several, 0, lower)]
+    table = np.where(keyed & KEY_EDGE, RC_EDGE, 0) | np.where(keyed & KEY_CJK, RC_CJK, 0)
+    table = np.where(several | (points == 0x3A3) | surrogate, RC_BAD, table)
+    table = np.where(((classes & SPACE) != 0) & ~surrogate, RC_SPACE, table)
+    return table.astype(np.uint8)
+
+
 @numba.njit(cache=True, nogil=True)
 def recurring_distinct(
     points: np.ndarray,
-    classes: np.ndarray,
+    rc: np.ndarray,
     lower: np.ndarray,
-    key_classes: np.ndarray,
     max_chars: int,
     min_words: int,
     out: np.ndarray,
@@ -2117,7 +2136,6 @@ def recurring_distinct(
         w0 = w + (count > 0)
         q = w0
         started = pending = bad = False
-        h = ck_h = FNV_OFFSET
         spaces = cjk = ck_spaces = ck_cjk = 0
         ck_w = w0
         while p < n:
@@ -2125,34 +2143,28 @@ def recurring_distinct(
             if c == NEWLINE:
                 break
             p += 1
-            if bad:
-                continue
-            if c >= 0xD800 and (c >= 0x10000 or c < 0xE000):
-                bad = True  # (Python normalises the line, if it is counted at all)
-                continue
-            if classes[c] & SPACE:
+            f = rc[c] if c < 0x10000 else RC_BAD
+            if f & (RC_SPACE | RC_BAD):
+                if f & RC_BAD:  # (Python normalises the line, if it is counted at all): to its end
+                    bad = True
+                    while p < n and points[p] != NEWLINE:
+                        p += 1
+                    break
                 pending = started
                 continue
-            low = lower[c]
-            if low == NO_LOWER or c == 0x3A3:
-                bad = True
-                continue
-            edge = key_classes[low] & KEY_EDGE
             if not started:
-                if edge:
+                if f & RC_EDGE:
                     continue
                 started = True
             elif pending:
                 out[q] = 32
                 q += 1
                 spaces += 1
-                h = (h ^ np.uint64(32)) * FNV_PRIME
             pending = False
-            q = _put_utf8(out, q, low)
-            cjk += (key_classes[low] & KEY_CJK) != 0
-            h = (h ^ np.uint64(low)) * FNV_PRIME
-            if not edge:
-                ck_w, ck_h, ck_spaces, ck_cjk = q, h, spaces, cjk
+            q = _put_utf8(out, q, lower[c])
+            cjk += (f & RC_CJK) != 0
+            if not f & RC_EDGE:
+                ck_w, ck_spaces, ck_cjk = q, spaces, cjk
         length = p - b
         p += 1  # (past the newline)
         if not 0 < length <= max_chars:
@@ -2161,7 +2173,10 @@ def recurring_distinct(
             return -1, 0
         if not started:  # an empty key
             continue
-        w1, h = ck_w, ck_h
+        w1 = ck_w
+        # The key's xxh3 (the part's hash) also finds its slot: a per-character hash of the key as it was
+        # made cost a multiply's latency a character (~0.05 s of 40 MB), xxh3 of the key's bytes far less.
+        h = xxh3_64(out, w0, w1 - w0)
         mark = RECURRING_COUNTED if ck_spaces + 1 + ck_cjk // 2 >= min_words else RECURRING_SITE
         if count > 0:
             out[w] = NEWLINE
@@ -2179,7 +2194,7 @@ def recurring_distinct(
         if not seen:  # (a repeat is left where it was written: the next key overwrites it)
             slot_start[j], slot_end[j], slot_hash[j] = w0, w1, h
             marks[count] = mark
-            hashes[count] = xxh3_64(out, w0, w1 - w0)
+            hashes[count] = h
             count += 1
             w = w1
     return w, count
@@ -2188,9 +2203,8 @@ def recurring_distinct(
 @numba.njit(cache=True, nogil=True)
 def recurring_hashes(
     points: np.ndarray,
-    classes: np.ndarray,
+    rc: np.ndarray,
     lower: np.ndarray,
-    key_classes: np.ndarray,
     max_chars: int,
     min_words: int,
 ) -> tuple[int, np.ndarray, np.ndarray]:
@@ -2206,7 +2220,7 @@ def recurring_hashes(
     out = np.empty(3 * n + 1, dtype=np.uint8)
     marks = np.empty(lines, dtype=np.uint8)
     hashes = np.empty(lines, dtype=np.uint64)
-    size, count = recurring_distinct(points, classes, lower, key_classes, max_chars, min_words, out, marks, hashes)
+    size, count = recurring_distinct(points, rc, lower, max_chars, min_words, out, marks, hashes)
     if size < 0:
         return -1, hashes[:0], np.empty(0, dtype=np.bool_)
     counted = np.empty(count, dtype=np.bool_)
