@@ -2031,6 +2031,19 @@ def _empty_lexicon() -> CompiledLexicon:
     return CompiledLexicon({})
 
 
+def _context_args(
+    inputs: ScorerInputs, astral: tuple[np.ndarray, np.ndarray], lexicon: CompiledLexicon
+) -> tuple[Any, ...]:
+    """The arguments kernels.score_log_odds and kernels.context_features both take for the context features, in
+    their order: the candidates' code points, the word table, the astral tables, the lexicon and the constants."""
+    return (
+        inputs.points, _word_lower(), *astral,
+        lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
+        CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
+        _LOG1P_TABLE,
+    )  # fmt: skip
+
+
 @functools.cache
 def _shipped_model() -> dict[str, Any]:
     """The shipped scorer file, parsed once per process for both passes (orjson: ~4x faster than json
@@ -3820,10 +3833,7 @@ class BoilerplateStage(Stage):
             inputs.x, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]), inputs.removed,
             start, end,
             scorer._binned, context is not None, second._binned,
-            inputs.points, _word_lower(), *astral,
-            lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
-            CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
-            _LOG1P_TABLE, odds,
+            *_context_args(inputs, astral, lexicon), odds,
         )  # fmt: skip
         return None if status == kernels.SCORED_WORDS_IN_PYTHON else odds
 
@@ -3865,7 +3875,6 @@ class BoilerplateStage(Stage):
             return list(np.split(first, np.cumsum(sizes)[:-1]))
         lexicon = context.compiled
         xt2 = np.empty((len(ContextEnsemble.expected_features()), total), dtype=np.float64)
-        word_lower = _word_lower()
         statuses = []
         at = at2 = 0
         for (_lines, v, inputs, astral), m in zip(group, sizes, strict=True):
@@ -3873,10 +3882,7 @@ class BoilerplateStage(Stage):
             status = kernels.context_features(
                 xt, first, at, m, inputs.rows, np.ascontiguousarray(inputs.facts[:, kernels.COL_BODY_CHARS]),
                 inputs.removed, start, end,
-                inputs.points, word_lower, *astral,
-                lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
-                CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
-                _LOG1P_TABLE, xt2, at2,
+                *_context_args(inputs, astral, lexicon), xt2, at2,
             )  # fmt: skip
             statuses.append(status)
             at += m
