@@ -2626,6 +2626,9 @@ def _run_locked(
             docs = _stream_input(files, read_all, skippable, by_line)
         else:
             docs = _marked(read_all(files), skippable) if skippable else read_all(files)
+        if limit is None and getattr(executor, "cross_document", None) is None:  # (Ray's driver sends its index)
+            for stage in stages:
+                stage.expect_input(total_bytes)
         for batch in _stream(executor, specs, stages, docs, config.input.text_field, ranges, input_rejections):
             for position, st in batch.stats.items():
                 totals[position].merge(st)

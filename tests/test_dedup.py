@@ -703,3 +703,23 @@ def test_rows_given_while_a_file_goes_on_then_the_rest_are_the_rows_given_at_its
     )
     assert given["a.jsonl"] + rest["a.jsonl"] + given["b.jsonl"] + rest["b.jsonl"] == whole
     assert list(ahead.ready_state("a.jsonl")) == [] and list(ahead.pop_state("a.jsonl")) == []
+
+
+def test_an_index_sized_for_the_input_does_not_grow_and_decides_the_same() -> None:
+    # expect_input sizes the tables for the bytes the run reads: filling them then rehashes nothing, and
+    # the decisions are those of an index grown as it filled.
+    paras = _real_paragraphs(300)
+    texts = ["\n\n".join(paras[i : i + 6] + paras[i // 2 : i // 2 + 2]) for i in range(0, 294, 3)]
+    grown, sized = DedupStage(), DedupStage()
+    sized.expect_input(sum(len(t.encode()) for t in texts) * 4)
+    tables = [sized.exact, sized.units.buckets, sized.docs.buckets]
+    slots = [t.slot_keys.size for t in tables]
+    assert slots[1] > 1 << 10  # (made ahead: not the first 1,024 slots)
+    one, other = _run(grown, *texts), _run(sized, *texts)
+    assert [t.slot_keys.size for t in tables] == slots
+    assert len(grown.exact) == len(sized.exact) > 200 and len(grown.units.buckets) == len(sized.units.buckets)
+    assert [(d.text, d.rejected, len(d.removed)) for d in one] == [(d.text, d.rejected, len(d.removed)) for d in other]
+    assert sum(len(d.removed) for d in one) > 50
+    local = DedupStage(DedupOptions(scope="document"))
+    local.expect_input(10 << 20)  # (an index a document: nothing made ahead)
+    assert local.units.buckets.slot_keys.size == 1 << 10

@@ -1317,3 +1317,15 @@ def test_the_first_pass_workers_exit_while_its_last_parts_are_merged(
     # the first pool's, before the merge ended and waited for before the stream's fork; the stream's at the end
     assert events == ["let go", "first pass merged", "waited", "let go", "waited"]
     assert threading.active_count() == 1
+
+
+def test_the_stages_are_told_the_bytes_of_input_before_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.stages.dedup import DedupStage
+
+    told: list[int] = []
+    monkeypatch.setattr(DedupStage, "expect_input", lambda self, size: told.append(size))
+    src = _ahead_inputs(tmp_path)
+    _run_here(tmp_path, monkeypatch, "out", src, "stages:\n  - stage: dedup\n", None)
+    assert told == [src.stat().st_size]

@@ -100,6 +100,10 @@ class Stage:
         dedup's signatures): the runner calls it in the worker processes, before the in-order pass,
         and the stage keeps the result in ``doc.scratch``. Called only if a stage overrides it."""
 
+    def expect_input(self, size: int) -> None:
+        """Told before the stream how many bytes of input files this run reads (not with ``--limit``): a
+        stage may size what it fills as the run goes on for them. Default: nothing."""
+
     def prepare(self, docs: Iterable[Document]) -> None:
         """First pass over the input (only called when ``needs_prepare``); keep what process() needs."""
 
