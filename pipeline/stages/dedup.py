@@ -2098,20 +2098,16 @@ class DedupStage(Stage):
         # but counted neither way (a page repeating one paragraph is no copy of itself; the document
         # signatures, of shingle sets, ignore repeats too). The kernel sums the characters.
         (
-            gone,
-            owner,
-            rule,
-            cluster,
+            ints,
+            words64,
             sim,
-            new_keys,
-            added_near,  # (rows in the near arrays, their band keys, their set sizes)
-            added_lsh,
+            (n_gone, n_new, n_lsh, n_counted, n_rows),
             n_entries,
             n_values,
             gone_chars,
             removed_chars,
             copied,
-            (counted, new_counts),  # short keys this document counts (first copies), keys new to the table
+            new_counts,  # short keys new to their table
         ) = kernels.dedup_units(
             sk["keys"],
             elig,
@@ -2138,10 +2134,16 @@ class DedupStage(Stage):
             self.short_counts.tables(),
             o.short_common_documents,
         )
+        # (the kernel's arrays cut: see dedup_units)
+        at = n_new + n_lsh + n_counted
+        new_keys, added_lsh, counted = words64[:n_new], words64[n_new : n_new + n_lsh], words64[n_new + n_lsh : at]
+        rows_at = 3 * n_gone + n_rows
+        # rows in the near arrays, their band keys, their set sizes
+        added_near = (ints[3 * n_gone : rows_at], words64[at + n_gone :].reshape(n_rows, band.shape[1]), ints[rows_at:])
         # The kernel wrote the new keys and entries into the index arrays: take them in.
         exact.count += new_keys.size
         self.short_counts.count += new_counts
-        units.buckets.count += added_lsh.size
+        units.buckets.count += n_lsh
         units.entry_owners.size = n_entries
         if units.sets is not None:
             units.set_ends.size, units.sets.size = n_entries, n_values
@@ -2149,8 +2151,9 @@ class DedupStage(Stage):
             units.signatures.size = n_entries
         own_chars = all_chars - gone_chars + removed_chars
         rejected = bool(copied) and removed_chars >= o.max_duplicate_fraction * own_chars
-        if gone.size:
-            self._record_removals(doc, sk, elig[gone], owner, rule, cluster, sim, rejected)
+        if n_gone:
+            gone, owner, rule = ints[:n_gone], ints[n_gone : 2 * n_gone], ints[2 * n_gone : 3 * n_gone]
+            self._record_removals(doc, sk, elig[gone], owner, rule, words64[at : at + n_gone], sim, rejected)
         if rejected:
             exact.delete(new_keys)
             self.short_counts.decrement(counted)
