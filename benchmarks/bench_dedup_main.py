@@ -58,7 +58,8 @@ def one_round(rows: list[dict[str, Any]], size: int) -> dict[str, float]:
     blobs = []
     for i in range(0, len(docs), BATCH):  # as a worker: a batch prepared, then its results pickled
         c = time.process_time()
-        stage.prepare_documents(docs[i : i + BATCH])  # (the runner's call: one a batch)
+        for doc in docs[i : i + BATCH]:
+            stage.prepare_document(doc)
         c2 = time.process_time()
         blobs.append(pickle.dumps([(None, d.scratch) for d in docs[i : i + BATCH]], protocol=pickle.HIGHEST_PROTOCOL))
         t["prepare"] += c2 - c

@@ -174,8 +174,8 @@ def split_stage(docs: list[tuple[str, str]], name: str) -> tuple[float, float]:
     out = [Document(doc_id, text, name) for doc_id, text in docs]
     size = sum(len(t.encode("utf-8")) for _, t in docs)  # (what the runner tells the stage: the input's bytes)
     c = time.process_time()
-    for i in range(0, len(out), 64):  # (the runner's call: one a batch of runner.BATCH_DOCS)
-        stage.prepare_documents(out[i : i + 64])
+    for doc in out:
+        stage.prepare_document(doc)
     prepared = time.process_time()
     stage.expect_input(size)
     for doc in out:
