@@ -114,3 +114,59 @@ def test_compiled_space_pass_collapses_exactly_the_odd_spaces() -> None:
     made_spaces = np.flatnonzero(squeeze_strip(spaced, True, False)[1::2] == 32).tolist()
     odd = [c for c in range(0x110000) if _ODD_SPACES.fullmatch(chr(c))]
     assert made_spaces == sorted({32, *odd})
+
+
+def _options_reference(text: str, opts: NormalizeOptions) -> str:
+    """The stage's options as plain regex substitutions in its order, without skip checks or compiled passes."""
+    import re
+    import unicodedata
+
+    if opts.unicode_form != "none":
+        text = unicodedata.normalize(opts.unicode_form, text)
+    if opts.line_breaks:
+        text = re.sub(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]", "\n", text)
+    if opts.remove_zero_width:
+        text = re.sub(r"[\u200b\u2060\ufeff]", "", text)
+    if opts.collapse_spaces:
+        text = re.sub(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]", " ", text)
+        lines = [(line[: len(line) - len(line.lstrip(" "))], line.lstrip(" ")) for line in text.split("\n")]
+        text = "\n".join(indent + re.sub(" {2,}", " ", body) for indent, body in lines)
+    if opts.strip_trailing_spaces:
+        text = re.sub(r"[ \t\u00a0\u3000]+$", "", text, flags=re.MULTILINE)
+    leading = None if opts.strip_document else re.match(r"\A(?:[ \t]*\n)+", text)
+    if leading is not None and leading.group().count("\n") > opts.max_blank_lines:
+        text = "\n" * opts.max_blank_lines + text[leading.end() :]
+    limit = opts.max_blank_lines
+    text = re.sub(r"\n(?:[ \t]*\n){" + str(limit + 1) + ",}", "\n" * (limit + 1), text)
+    if opts.strip_document:
+        text = re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+    return text
+
+
+def test_the_compiled_pass_equals_the_substitutions_with_every_option() -> None:
+    # normalize_kernels.normalize_points (the stage's path when line ends are stripped) against plain regex
+    # substitutions in the stage's order: a "\r" before a zero-width character and "\n", blank lines of spaces,
+    # odd spaces, zero-width characters between spaces, blank lines at the start and end, a lone surrogate.
+    import itertools
+    import random
+
+    rng = random.Random(11)
+    alphabet = [" ", " ", " ", "a", "b", "é", "e\u0301", "\n", "\n", "\n", "\t", "\u00a0", "\u3000", "\u2009"]
+    alphabet += ["\u200b", "\ufeff", "\r", "\r\n", "\u2028", "\x85", "\x0c", "\x1c", "\ud800", "😀", "中", "\u1680"]
+    texts = ["", "\n", " \n \n", "\n\n\n\na\n\n\n\nb\n\n\n\n", "\r\u200b\nx", "  a  b \u200b c\t\n\u3000 d\u00a0 "]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(600)]
+    for line_breaks, zero_width, collapse, strip_document, limit in itertools.product(
+        (True, False), (True, False), (True, False), (True, False), (0, 1, 2)
+    ):
+        options = NormalizeOptions(
+            line_breaks=line_breaks,
+            remove_zero_width=zero_width,
+            collapse_spaces=collapse,
+            strip_document=strip_document,
+            max_blank_lines=limit,
+        )
+        stage = NormalizeStage(options)
+        for text in texts:
+            doc = Document("d", text, "s")
+            stage.process(doc)
+            assert doc.text == _options_reference(text, options), (repr(text), options)

@@ -73,6 +73,30 @@ class NormalizeStage(Stage):
         text = doc.text
         if opts.unicode_form != "none" and not text.isascii():
             text = unicodedata.normalize(opts.unicode_form, text)
+        if opts.strip_trailing_spaces:
+            # All the rest in one compiled pass (normalize_kernels.normalize_points; the substitutions below,
+            # each run only where a check finds its characters, took ~0.155 s of CPU on 40 MB of web text: ~0.1 s
+            # so, a pass over every text included).
+            from pipeline.stages.normalize_kernels import normalize_text  # (numba: loaded when needed)
+
+            text = normalize_text(
+                text,
+                opts.line_breaks,
+                opts.remove_zero_width,
+                opts.collapse_spaces,
+                opts.max_blank_lines,
+                opts.strip_document,
+            )
+        else:
+            text = self._substituted(text)
+        if text != doc.text:
+            self.stat_update("doc-changed")
+            doc.text = text
+
+    def _substituted(self, text: str) -> str:
+        """The text after the Unicode form with the other options applied by substitutions (each run only where
+        a check finds its characters)."""
+        opts = self.options
         ascii_only = text.isascii()
         if opts.line_breaks and _has_any(text, _LINE_BREAK_CHARS):
             text = _LINE_BREAKS.sub("\n", text)
@@ -100,6 +124,4 @@ class NormalizeStage(Stage):
         text = self._blank_runs.sub(self._blank_replacement, text)
         if opts.strip_document:
             text = _LEADING_BLANK_LINES.sub("", text).rstrip()
-        if text != doc.text:
-            self.stat_update("doc-changed")
-            doc.text = text
+        return text

@@ -1,5 +1,6 @@
 """normalize's compiled pass: odd spaces made spaces, runs of spaces squeezed and line ends stripped in one
-walk over the code points.
+walk over the code points (``squeeze_strip``); with the line breaks, zero-width characters and blank lines too
+(``normalize_points``: the stage's whole work but the Unicode form and the document's trailing whitespace).
 
 As a regex substitution and line by line in Python (split, lstrip and a regex per line, join, then split,
 rstrip and join again) this took ~0.4 s of CPU on 40 MB of web text, most documents having a double or an
@@ -73,3 +74,87 @@ def squeeze_strip_text(text: str, collapse: bool, strip: bool) -> str:
     """``squeeze_strip`` of a str (lone surrogates kept)."""
     out = squeeze_strip(code_points(text), collapse, strip)
     return _UTF32_LE_DECODE(out.tobytes(), "surrogatepass")[0]
+
+
+@numba.njit(cache=True, nogil=True)
+def normalize_points(
+    cps: np.ndarray,
+    line_breaks: bool,
+    remove_zero_width: bool,
+    collapse: bool,
+    max_blank_lines: int,
+    strip_document: bool,
+) -> np.ndarray:
+    """The normalize stage's substitutions, with its line ends stripped, in one walk: ``line_breaks``: "\\r\\n",
+    "\\r" and the Unicode line breaks made "\\n" (``_LINE_BREAKS``); ``remove_zero_width``: zero-width characters
+    dropped (after that, as in the stage); ``collapse``: ``squeeze_strip``'s collapse; every line's end stripped
+    (``squeeze_strip``'s strip); then at most ``max_blank_lines`` blank lines in a row (stripped, a blank line is
+    empty); ``strip_document``: no blank line at the start (else at most ``max_blank_lines`` there). The trailing
+    whitespace of the document (``str.rstrip``) is left to the caller."""
+    n = cps.size
+    out = np.empty(n, dtype=np.uint32)
+    j = 0
+    line_start = 0  # where the current line starts in ``out``
+    indent = True  # still in the line's leading spaces
+    prev_space = False  # the last character written is a space
+    lead = strip_document  # no line written yet but blank ones, which are dropped
+    run = 0 if strip_document else 1  # line breaks in a row at the end of ``out`` (the text's start counts as one)
+    i = 0
+    while i < n:
+        c = cps[i]
+        i += 1
+        if not ((c < 32) | ((c >= 0x85) & (c <= 0xA0)) | ((c >= 0x1680) & (c <= 0x3000)) | (c == 0xFEFF)):
+            # Most characters: none of those the substitutions look for, bar the space. Without branches: a
+            # space after a space past the line's indentation is written and not kept (j not advanced).
+            space = c == 32
+            out[j] = c
+            j += 1 - (collapse & space & prev_space & (not indent))
+            indent = indent & space
+            prev_space = space
+            continue
+        if line_breaks:
+            if c == 13:
+                c = np.uint32(10)
+                if i < n and cps[i] == 10:
+                    i += 1
+            elif c == 0x2028 or c == 0x2029 or c == 0x85 or c == 11 or c == 12:
+                c = np.uint32(10)
+        if remove_zero_width and (c == 0x200B or c == 0x2060 or c == 0xFEFF):
+            continue
+        if c == 10:
+            while j > line_start and _is_trailing(out[j - 1]):
+                j -= 1
+            if j == line_start:  # a blank line
+                if lead or run > max_blank_lines:
+                    continue
+                run += 1
+            else:
+                run = 1
+                lead = False
+            out[j] = c
+            j += 1
+            line_start = j
+            indent = True
+            prev_space = False
+            continue
+        if collapse and _is_odd_space(c):
+            c = np.uint32(32)
+        space = c == 32
+        if space and collapse and prev_space and not indent:
+            continue
+        indent = indent and space
+        prev_space = space
+        out[j] = c
+        j += 1
+    while j > line_start and _is_trailing(out[j - 1]):
+        j -= 1
+    return out[:j]
+
+
+def normalize_text(
+    text: str, line_breaks: bool, remove_zero_width: bool, collapse: bool, max_blank_lines: int, strip_document: bool
+) -> str:
+    """``normalize_points`` of a str (lone surrogates kept), with ``str.rstrip`` if ``strip_document``."""
+    out = normalize_points(code_points(text), line_breaks, remove_zero_width, collapse, max_blank_lines, strip_document)
+    text = _UTF32_LE_DECODE(out, "surrogatepass")[0]  # (the array's buffer: no copy to bytes)
+    return text.rstrip() if strip_document else text
