@@ -425,12 +425,15 @@ def _id_lines(ids: set[str], id_field: str) -> Callable[[bytes], bool] | None:
         return None
     key = orjson.dumps(id_field) + b":"
     needles = [key + orjson.dumps(i) for i in ids] + [key + i.encode() for i in ids if i.lstrip("-").isdigit()]
+    # One search for any of them: the regex engine looks for their common start and tries each there (a
+    # substring test per needle scanned each line once per needle: ~0.02 s for 26 MB of output and 5 ids; ~0.007).
+    found = re.compile(b"|".join(map(re.escape, needles))).search
     tested = 0
 
     def wanted(line: bytes) -> bool:
         nonlocal tested
         tested += 1
-        return tested <= MAX_SCAN_DOCS and any(needle in line for needle in needles)
+        return tested <= MAX_SCAN_DOCS and found(line) is not None
 
     return wanted
 
