@@ -343,19 +343,20 @@ def pick_samples(audit: Audit, count: int = SAMPLE_DOCS) -> list[tuple[str, str,
     """Documents that together show the most stages at work (then the most removals), in audit order."""
     chosen: list[tuple[str, str, int | None]] = []
     covered: set[str] = set()
-    candidates = list(audit.removals.items())
+    # (key, its stages, its removals up to 20) per document: the stages found once, not once per sample chosen
+    candidates = [
+        (key, {r["stage"] for r in removals}, min(len(removals), 20)) for key, removals in audit.removals.items()
+    ]
 
-    def score(
-        item: tuple[tuple[str, str, int | None], list[dict[str, Any]]], covered: set[str]
-    ) -> tuple[int, int, int]:
-        stages = {r["stage"] for r in item[1]}
-        return (len(stages - covered), len(stages), min(len(item[1]), 20))
+    def score(item: tuple[tuple[str, str, int | None], set[str], int], covered: set[str]) -> tuple[int, int, int]:
+        _, stages, removals = item
+        return (len(stages - covered), len(stages), removals)
 
     while candidates and len(chosen) < count:
         best = max(candidates, key=partial(score, covered=covered))  # max keeps the first of equals: audit order
         candidates.remove(best)
         chosen.append(best[0])
-        covered |= {r["stage"] for r in best[1]}
+        covered |= best[1]
     return chosen
 
 
