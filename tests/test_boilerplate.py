@@ -2623,6 +2623,41 @@ def test_prefilter_reports_every_pattern_re_matches():
             assert ((j, ident) in reported) == (phrase in key), (key, phrase)
 
 
+def test_prefilter_scan_skips_the_keys_no_rule_can_take(monkeypatch):
+    """The keys no pack rule can take (longer than MAX_WHOLE_LINE_CHARS characters: no whole-line pattern is tried;
+    more than max_phrase_line_words words: no phrase counts) are emptied before the hyperscan scan, the other
+    keys' reports unchanged; a long key of few words and one of more bytes than MAX_WHOLE_LINE_CHARS but not more
+    characters are scanned. The lines' infos stay _line_info's."""
+    stage = BoilerplateStage()
+    db = stage._prefilter()
+    if db is None:
+        pytest.skip("hyperscan is not installed")
+    limit = boilerplate.MAX_WHOLE_LINE_CHARS
+    prose = "We use cookies. " + " ".join(["word"] * 200)  # > limit characters, > 12 words
+    few = "x" * (limit + 50) + " share this"  # > limit characters, 3 words
+    accented = " ".join(["é" * 14] * 30)  # 449 characters, 869 bytes, 30 words
+    assert len(normalise(accented).encode()) > limit >= len(normalise(accented))
+    lines = ["Share this", prose, few, accented, "Posted on March 4, 2024", "Tags: news", prose + " more"]
+    scanned: list[bytes] = []
+    real = type(db).scan
+    monkeypatch.setattr(type(db), "scan", lambda self, data, ends: scanned.append(data) or real(self, data, ends))
+    assert stage.line_infos(lines) == [stage._line_info(line.strip()) for line in lines]
+    data = b"\n".join(scanned)
+    assert normalise(prose).encode() not in data and normalise(prose + " more").encode() not in data
+    assert all(normalise(line).encode() in data for line in lines if not line.startswith("We use"))
+    # The emptied keys' newlines stay: every other key's reports are those of the whole data.
+    keys = [normalise(line).encode() for line in lines]
+    whole = b"\n".join(keys)
+    ends = np.cumsum([len(k) + 1 for k in keys]) - 1
+    counts = [boilerplate.word_count(normalise(line)) for line in lines]
+    cut, cut_ends = boilerplate._rule_scan_input(whole, ends, counts, stage.options.max_phrase_line_words)
+    assert cut.split(b"\n") == [b"" if k.startswith(b"we use") else k for k in keys]
+    assert cut_ends.tolist() == (np.cumsum([len(k) + 1 for k in cut.split(b"\n")]) - 1).tolist()
+    got = set(zip(*(a.tolist() for a in db.scan(cut, cut_ends)), strict=True))
+    full = set(zip(*(a.tolist() for a in db.scan(whole, ends)), strict=True))
+    assert {r for r in full if r[0] not in (1, 6)} == {r for r in got if r[0] not in (1, 6)} and len(got) >= 3
+
+
 def test_prefilter_survives_the_line_start_anchor_bug():
     """The hyperscan of the wheel misses some matches of line-start anchored patterns after other lines
     (with "\\d+ комментари(?:й|я|ев)" in the database, "\\d+\\s*shares?" does not report "9shares" after
