@@ -2251,6 +2251,27 @@ def test_prepare_part_hashes_the_keys_of_normalise():
             assert hashes.dtype == np.uint64 and counted.dtype == np.bool_
 
 
+def test_key_classes_mark_the_separator_characters():
+    """KEY_SEP marks exactly the characters line_facts' separator and colon tests look at (every other code point
+    skips them with one load); the lines' F_CRUMB flags stay those of the separators (» › → anywhere, / | > ::
+    between spaces) on lines that are no root line."""
+    table = _key_classes()
+    assert np.flatnonzero(table & kernels.KEY_SEP).tolist() == sorted(map(ord, "»›→:/|>"))
+    stage = BoilerplateStage()
+    cases = {"News » World": 1, "a › b": 1, "a→b": 1, "a / b": 1, "a | b": 1, "a > b": 1, "x :: y": 1, "a/b": 0}
+    cases.update({"a|b c": 0, "x: y": 0, "x ::y": 0, "a >b": 0, "xyz qq": 0, "/ a": 0, "a /": 0})
+    texts = list(cases)
+    points = boilerplate.code_points("\n".join(texts))
+    m = len(texts)
+    flags = np.empty(m, dtype=np.uint8)
+    kernels.line_facts(
+        points, boilerplate._shape_classes(), boilerplate._lower_table(), table,
+        stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
+        np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), flags, np.empty(m, dtype=np.int64),
+    )  # fmt: skip
+    assert [int(f & kernels.F_CRUMB != 0) for f in flags.tolist()] == list(cases.values())
+
+
 def test_phrase_hits_agree_with_the_phrase_trie():
     """The compiled phrase pass says a phrase occurs in exactly the short keys the trie search finds one
     in: seeds, tricky lines, every phrase alone, at a key's start / end, glued to words, cut short, split

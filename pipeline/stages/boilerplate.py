@@ -242,6 +242,7 @@ def _build_key_classes() -> np.ndarray:
     # Non-ASCII digits of the stdlib engine's \d (a quantity line may open with one: _may_be_quantity).
     for m in re.finditer(r"\d+", every[0x80:]):
         table[0x80 + m.start() : 0x80 + m.end()] |= kernels.KEY_XDIGIT
+    table[[ord(c) for c in kernels.SEP_CHARS]] |= kernels.KEY_SEP
     return table
 
 

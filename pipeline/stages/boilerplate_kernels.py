@@ -701,6 +701,9 @@ def word_overlap(
 # \p{L}); `regex` \s and \d (sentence end, navigation); a non-ASCII \d of the stdlib engine (the
 # whole-line patterns' prefilter treats \d as ASCII, so such keys are matched with re).
 KEY_LETTER, KEY_RSPACE, KEY_RDIGIT, KEY_XDIGIT = 4, 8, 16, 32
+# The characters line_facts' separator and colon tests look at (» › → : / | >): one load skips every other.
+KEY_SEP = 64
+SEP_CHARS = "\u00bb\u203a\u2192:/|>"
 # Bits of the stage's breadcrumb table: a key can start / end a root line ("home", "1. startseite"), a
 # stripped line can start a glued trail ("HomeWorld...").
 CRUMB_ROOT_HEAD, CRUMB_ROOT_LAST, CRUMB_GLUED_HEAD = 1, 2, 4
@@ -882,6 +885,8 @@ def line_facts(
             colon = sep = False
             for q in range(b, e):
                 c = points[q]
+                if not key_classes[c] & KEY_SEP:  # (a BMP code point: the line is not a fallback one)
+                    continue
                 if c == 0xBB or c == 0x203A or c == 0x2192:
                     sep = True
                 elif c == 0x3A:
