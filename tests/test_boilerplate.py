@@ -2263,13 +2263,14 @@ def test_key_classes_mark_the_separator_characters():
     texts = list(cases)
     points = boilerplate.code_points("\n".join(texts))
     m = len(texts)
-    flags = np.empty(m, dtype=np.uint8)
+    flags, chars = np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.int64)
     kernels.line_facts(
         points, boilerplate._shape_classes(), boilerplate._lower_table(), table,
         stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
-        np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), flags, np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), flags, np.empty(m, dtype=np.int64), chars,
     )  # fmt: skip
     assert [int(f & kernels.F_CRUMB != 0) for f in flags.tolist()] == list(cases.values())
+    assert chars.tolist() == [len(normalise(text)) for text in texts]  # (the keys' characters)
 
 
 def test_phrase_hits_agree_with_the_phrase_trie():
@@ -2432,7 +2433,7 @@ def test_info_marks_equal_the_numpy_selections():
     kernels.line_facts(
         points, boilerplate._shape_classes(), boilerplate._lower_table(), boilerplate._key_classes(),
         stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
-        np.empty(m, dtype=np.int64), words, flags, np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int64), words, flags, np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
     )  # fmt: skip
     rng = np.random.default_rng(5)
     random_flags = rng.integers(0, 256, 500).astype(np.uint8)
@@ -2670,8 +2671,9 @@ def test_prefilter_scan_skips_the_keys_no_rule_can_take(monkeypatch):
     keys = [normalise(line).encode() for line in lines]
     whole = b"\n".join(keys)
     ends = np.cumsum([len(k) + 1 for k in keys]) - 1
-    counts = [boilerplate.word_count(normalise(line)) for line in lines]
-    cut, cut_ends = boilerplate._rule_scan_input(whole, ends, counts, stage.options.max_phrase_line_words)
+    words = np.array([boilerplate.word_count(normalise(line)) for line in lines])
+    chars = np.array([len(normalise(line)) for line in lines])
+    cut, cut_ends = boilerplate._rule_scan_input(whole, ends, chars, words, stage.options.max_phrase_line_words)
     assert cut.split(b"\n") == [b"" if k.startswith(b"we use") else k for k in keys]
     assert cut_ends.tolist() == (np.cumsum([len(k) + 1 for k in cut.split(b"\n")]) - 1).tolist()
     got = set(zip(*(a.tolist() for a in db.scan(cut, cut_ends)), strict=True))

@@ -1085,38 +1085,28 @@ def _few_removed_lines_at(
     return at, ends, run_starts, run_ends
 
 
-def _rule_scan_input(data: bytes, ends: np.ndarray, counts: list[int], max_words: int) -> tuple[bytes, np.ndarray]:
-    """The keys ``data`` (joined by newlines; ``ends[j]``: where key j ends) as the prefilter scans them: the keys
-    no pack rule can take emptied, their newlines kept (the ends shifted): longer than MAX_WHOLE_LINE_CHARS
-    characters (no whole-line pattern is tried on them) and with no word or more than ``max_words`` (no phrase
-    counts on them). ~18 % of the trafilatura pages' key bytes, hyperscan's time in proportion. Every other key
-    is the same line of the same bytes, so its reports are the same (no expression or phrase holds a newline); an
-    emptied key can only get reports _pattern_rules drops (an expression matching the empty line)."""
-    lengths = np.diff(ends, prepend=-1) - 1  # (bytes; a key of more bytes than characters is not ASCII)
-    longer = np.flatnonzero(lengths > MAX_WHOLE_LINE_CHARS)
-    if not longer.size:
+def _rule_scan_input(
+    data: bytes, ends: np.ndarray, chars: np.ndarray, words: np.ndarray, max_words: int
+) -> tuple[bytes, np.ndarray]:
+    """The keys ``data`` (joined by newlines; ``ends[j]``: where key j ends; ``chars``, ``words``: its characters
+    and words) as the prefilter scans them: the keys no pack rule can take emptied, their newlines kept (the ends
+    shifted): longer than MAX_WHOLE_LINE_CHARS characters (no whole-line pattern is tried on them) and with no
+    word or more than ``max_words`` (no phrase counts on them); ~18 % of the trafilatura pages' key bytes. Every
+    other key is the same line of the same bytes, so its reports are the same (no expression or phrase holds a
+    newline); an emptied key can only get reports _pattern_rules drops (an expression matching the empty line)."""
+    emptied = np.flatnonzero((chars > MAX_WHOLE_LINE_CHARS) & ((words == 0) | (words > max_words)))
+    if not emptied.size:
         return data, ends
-    emptied: list[int] = []
-    for j in longer.tolist():
-        if 0 < counts[j] <= max_words:
-            continue
-        size = int(lengths[j])
-        if size <= 4 * MAX_WHOLE_LINE_CHARS:
-            key = data[int(ends[j]) - size : int(ends[j])]
-            if not key.isascii() and len(key.decode("utf-8")) <= MAX_WHOLE_LINE_CHARS:
-                continue
-        emptied.append(j)
-    if not emptied:
-        return data, ends
+    stops = ends[emptied]
+    starts = np.where(emptied > 0, ends[np.maximum(emptied - 1, 0)] + 1, 0)
     parts = []
     at = 0
-    cut = np.zeros(ends.size, dtype=np.int64)
-    for j in emptied:
-        end = int(ends[j])
-        parts.append(data[at : end - int(lengths[j])])
-        at = end
-        cut[j] = lengths[j]
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        parts.append(data[at:start])
+        at = stop
     parts.append(data[at:])
+    cut = np.zeros(ends.size, dtype=np.int64)
+    cut[emptied] = stops - starts
     return b"".join(parts), ends - np.cumsum(cut)
 
 
@@ -3317,9 +3307,10 @@ class BoilerplateStage(Stage):
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
         # The int64 and boolean arrays of the kernels below as slices of one array each (an np.empty costs ~3
         # slices; a page of new lines makes a dozen).
-        ints = np.empty((4 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
+        ints = np.empty((5 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
         ends, words_a, body_a, hits = ints[:m], ints[m : 2 * m], ints[2 * m : 3 * m], ints[3 * m : 4 * m]
-        marks, bounds = ints[4 * m : (4 + kernels.INFO_MARKS) * m], ints[(4 + kernels.INFO_MARKS) * m :]
+        chars_a = ints[4 * m : 5 * m]
+        marks, bounds = ints[5 * m : (5 + kernels.INFO_MARKS) * m], ints[(5 + kernels.INFO_MARKS) * m :]
         bools = np.empty(3 * m, dtype=np.bool_)
         prose, nav, keep_a = bools[:m], bools[m : 2 * m], bools[2 * m :]
         flags_a = np.empty(m, dtype=np.uint8)
@@ -3339,6 +3330,7 @@ class BoilerplateStage(Stage):
             words_a,
             flags_a,
             body_a,
+            chars_a,
         )
         data = out[:size].tobytes()
         # line_hash of every key (the bytes of `data` are the keys' UTF-8, no surrogates: F_FALLBACK) straight
@@ -3360,7 +3352,8 @@ class BoilerplateStage(Stage):
         a, b, c, d, e, f = at  # the INFO_MARKS kinds' bounds in `flagged`
         # (The lines with no key, flagged[d:e], are line_rows' LC_NO_KEY rows: no words.)
         glued, crumb, quantity, fallback = flagged[a:b], flagged[b:c], flagged[c:d], flagged[e:f]
-        self._pattern_rules(data, ends, keys, words, rules)
+        scanned = _rule_scan_input(data, ends, chars_a, words_a, opts.max_phrase_line_words)
+        self._pattern_rules(data, ends, keys, words, rules, scanned)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
         if quantity:
             # (The lines stripped at once and one assignment: ~10k lines a pass, a Python-level read and a
@@ -3425,11 +3418,13 @@ class BoilerplateStage(Stage):
         keys: Sequence[str],
         counts: list[int],
         rules: list[str | None],
+        scanned: tuple[bytes, np.ndarray] | None = None,
     ) -> None:
         """Fill in ``rules`` (the exact-line rules so far) what _classify_key says for the other keys: with the
         prefilter, only the keys it reports are tried, each with the whole-line patterns it reported in their
         order (the alternation's first match), then the phrases. Without the prefilter: _classify_key on every
-        key, with the phrase kernel's hits. ``counts``: the keys' words."""
+        key, with the phrase kernel's hits. ``counts``: the keys' words; ``scanned``: what the prefilter scans
+        instead of ``data`` and ``ends`` (_rule_scan_input)."""
         db = self._prefilter()
         if db is None:
             hits = self.phrase_hits(keys, counts)
@@ -3437,7 +3432,7 @@ class BoilerplateStage(Stage):
                 if rules[j] is None and key:
                     rules[j] = self._classify_key(key, counts[j], hits[j] if hits is not None else None)
             return
-        lines, ids = db.scan(*_rule_scan_input(data, ends, counts, self.options.max_phrase_line_words))
+        lines, ids = db.scan(*(scanned or (data, ends)))
         if not lines.size and db.whole:
             return  # nothing reported, nothing to try (many documents of new lines: a few µs each)
         # A handful of reports per document: plain Python beats a dozen small numpy calls here.

@@ -840,6 +840,7 @@ def line_facts(
     words: np.ndarray,
     flags: np.ndarray,
     body: np.ndarray,
+    chars: np.ndarray,
 ) -> int:
     """Per stripped non-blank line of ``points`` (joined by newlines): its key as _line_key makes it,
     written to ``out`` in UTF-8 (keys joined by newlines; ``ends[line]``: the byte offset after the key),
@@ -849,7 +850,8 @@ def line_facts(
     find a trail (a possible root line or a separator character); F_GLUED (without F_CRUMB): only its
     glued-trail test can; F_QUANTITY: is_quantity_line may say yes (the line is not kept otherwise, is
     short, opens with a number then a letter: _may_be_quantity); F_NUMBERED: it opens as a numbered list
-    item (_numbered_item). Returns the bytes written."""
+    item (_numbered_item); ``chars[line]``: the key's characters (0 for a fallback line). Returns the bytes
+    written."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
     # (np.int64, not a literal 0, where a callee gets it: see key_hashes)
@@ -872,6 +874,7 @@ def line_facts(
             cjk += (kc & KEY_CJK) != 0
             digit |= (kc & KEY_RDIGIT) != 0
         ends[line] = w
+        chars[line] = ke - ks
         if p < n:
             out[w] = NEWLINE
             w += 1
