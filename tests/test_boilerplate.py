@@ -2251,6 +2251,28 @@ def test_prepare_part_hashes_the_keys_of_normalise():
             assert hashes.dtype == np.uint64 and counted.dtype == np.bool_
 
 
+def test_key_classes_mark_the_separator_characters():
+    """KEY_SEP marks exactly the characters line_facts' separator and colon tests look at (every other code point
+    skips them with one load); the lines' F_CRUMB flags stay those of the separators (» › → anywhere, / | > ::
+    between spaces) on lines that are no root line."""
+    table = _key_classes()
+    assert np.flatnonzero(table & kernels.KEY_SEP).tolist() == sorted(map(ord, "»›→:/|>"))
+    stage = BoilerplateStage()
+    cases = {"News » World": 1, "a › b": 1, "a→b": 1, "a / b": 1, "a | b": 1, "a > b": 1, "x :: y": 1, "a/b": 0}
+    cases.update({"a|b c": 0, "x: y": 0, "x ::y": 0, "a >b": 0, "xyz qq": 0, "/ a": 0, "a /": 0})
+    texts = list(cases)
+    points = boilerplate.code_points("\n".join(texts))
+    m = len(texts)
+    flags, chars = np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.int64)
+    kernels.line_facts(
+        points, boilerplate._shape_classes(), boilerplate._lower_table(), table,
+        stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
+        np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), flags, np.empty(m, dtype=np.int64), chars,
+    )  # fmt: skip
+    assert [int(f & kernels.F_CRUMB != 0) for f in flags.tolist()] == list(cases.values())
+    assert chars.tolist() == [len(normalise(text)) for text in texts]  # (the keys' characters)
+
+
 def test_phrase_hits_agree_with_the_phrase_trie():
     """The compiled phrase pass says a phrase occurs in exactly the short keys the trie search finds one
     in: seeds, tricky lines, every phrase alone, at a key's start / end, glued to words, cut short, split
@@ -2306,6 +2328,29 @@ def test_quantity_line_bullet_exit_agrees_with_the_pattern():
         "· 1-2 Zehen",
     ]:
         assert is_quantity_line(line, 3) == (_QUANTITY_RE.match(line) is not None), line
+
+
+def test_quantity_units_as_a_trie_match_as_the_alternation():
+    """_QUANTITY_RE's units are a trie of QUANTITY_UNITS (one branch per next character, not ~70 branches tried
+    one after the other) matching the same lines as the unit alternation it replaced: every unit, its prefixes
+    and extensions, in upper and title case, after the number forms and before the endings."""
+    alternation = re.compile(
+        r"(?:[•·▪◦‣∙*-]\s*)?(?:\d+(?:[.,/]\d+)?(?:\s*[-–]\s*\d+)?|[½¼¾⅓⅔])\s*[½¼¾⅓⅔]?\s*"
+        r"(?:g|kg|mg|ml|cl|dl|l|el|tl|msp|prisen?|pck|pkg|päckchen|stück|dosen?|dose/n|bund|zehen?|scheiben?|becher"
+        r"|liter|litre|gramm|tassen?|tbsp|tsp|tablespoons?|teaspoons?|cups?|oz|lbs?|pounds?|pinch|cloves?|cdas?"
+        r"|cditas?|tazas?|cuillères?|pincée|gousses?|sachets?|łyżk[aię]|łyżeczk[aię]|szklank[aię])\.?\s+\S",
+        re.IGNORECASE,
+    )
+    assert "|kg|" not in _QUANTITY_RE.pattern and len(boilerplate.QUANTITY_UNITS) == 68
+    lines = []
+    for unit in boilerplate.QUANTITY_UNITS:
+        for form in {unit, unit.upper(), unit.title(), unit[:-1], unit[1:], unit + "s", unit + "x"}:
+            for number in ("1", "2,5", "1-2", "½", "• 3", "10 – 12", "3½", "x"):
+                for end in (" Zucker", ". Zucker", "", ".", "  x", "\tx"):
+                    lines += [f"{number} {form}{end}", f"{number}{form}{end}"]
+    matched = [alternation.match(line) is not None for line in lines]
+    assert [_QUANTITY_RE.match(line) is not None for line in lines] == matched
+    assert 10_000 < sum(matched) < len(lines) - 10_000
 
 
 # --- line_infos: compiled rule facts and the hyperscan prefilter (same infos as _line_info) ---
@@ -2411,7 +2456,7 @@ def test_info_marks_equal_the_numpy_selections():
     kernels.line_facts(
         points, boilerplate._shape_classes(), boilerplate._lower_table(), boilerplate._key_classes(),
         stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
-        np.empty(m, dtype=np.int64), words, flags, np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int64), words, flags, np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
     )  # fmt: skip
     rng = np.random.default_rng(5)
     random_flags = rng.integers(0, 256, 500).astype(np.uint8)
@@ -2621,6 +2666,42 @@ def test_prefilter_reports_every_pattern_re_matches():
     for j, key in enumerate(keys):
         for ident, phrase in phrase_ids.items():
             assert ((j, ident) in reported) == (phrase in key), (key, phrase)
+
+
+def test_prefilter_scan_skips_the_keys_no_rule_can_take(monkeypatch):
+    """The keys no pack rule can take (longer than MAX_WHOLE_LINE_CHARS characters: no whole-line pattern is tried;
+    more than max_phrase_line_words words: no phrase counts) are emptied before the hyperscan scan, the other
+    keys' reports unchanged; a long key of few words and one of more bytes than MAX_WHOLE_LINE_CHARS but not more
+    characters are scanned. The lines' infos stay _line_info's."""
+    stage = BoilerplateStage()
+    db = stage._prefilter()
+    if db is None:
+        pytest.skip("hyperscan is not installed")
+    limit = boilerplate.MAX_WHOLE_LINE_CHARS
+    prose = "We use cookies. " + " ".join(["word"] * 200)  # > limit characters, > 12 words
+    few = "x" * (limit + 50) + " share this"  # > limit characters, 3 words
+    accented = " ".join(["é" * 14] * 30)  # 449 characters, 869 bytes, 30 words
+    assert len(normalise(accented).encode()) > limit >= len(normalise(accented))
+    lines = ["Share this", prose, few, accented, "Posted on March 4, 2024", "Tags: news", prose + " more"]
+    scanned: list[bytes] = []
+    real = type(db).scan
+    monkeypatch.setattr(type(db), "scan", lambda self, data, ends: scanned.append(data) or real(self, data, ends))
+    assert stage.line_infos(lines) == [stage._line_info(line.strip()) for line in lines]
+    data = b"\n".join(scanned)
+    assert normalise(prose).encode() not in data and normalise(prose + " more").encode() not in data
+    assert all(normalise(line).encode() in data for line in lines if not line.startswith("We use"))
+    # The emptied keys' newlines stay: every other key's reports are those of the whole data.
+    keys = [normalise(line).encode() for line in lines]
+    whole = b"\n".join(keys)
+    ends = np.cumsum([len(k) + 1 for k in keys]) - 1
+    words = np.array([boilerplate.word_count(normalise(line)) for line in lines])
+    chars = np.array([len(normalise(line)) for line in lines])
+    cut, cut_ends = boilerplate._rule_scan_input(whole, ends, chars, words, stage.options.max_phrase_line_words)
+    assert cut.split(b"\n") == [b"" if k.startswith(b"we use") else k for k in keys]
+    assert cut_ends.tolist() == (np.cumsum([len(k) + 1 for k in cut.split(b"\n")]) - 1).tolist()
+    got = set(zip(*(a.tolist() for a in db.scan(cut, cut_ends)), strict=True))
+    full = set(zip(*(a.tolist() for a in db.scan(whole, ends)), strict=True))
+    assert {r for r in full if r[0] not in (1, 6)} == {r for r in got if r[0] not in (1, 6)} and len(got) >= 3
 
 
 def test_prefilter_survives_the_line_start_anchor_bug():

@@ -145,11 +145,39 @@ _LIST_ITEM_RE = regex.compile(r"[•·▪◦‣∙*-]\s|\d{1,2}[.)]\s")
 _DIGIT_RE = regex.compile(r"\d")
 # A quantity with a unit opening a short line: an ingredient or spec line ("200 g Zucker", "1 TL Zimt",
 # "2 cups flour", "1 Pck. Vanillin-Zucker"). Such lists are content even far from the prose of a recipe.
+# The units (each a literal, matched case-insensitively), as _unit_trie makes them one regex.
+_QUANTITY_UNIT_WORDS = (
+    "g kg mg ml cl dl l el tl msp prise prisen pck pkg päckchen stück dose dosen dose/n bund zehe zehen scheibe"
+    " scheiben becher liter litre gramm tasse tassen tbsp tsp tablespoon tablespoons teaspoon teaspoons cup cups"
+    " oz lb lbs pound pounds pinch clove cloves cda cdas cdita cditas taza tazas cuillère cuillères pincée gousse"
+    " gousses sachet sachets łyżka łyżki łyżkę łyżeczka łyżeczki łyżeczkę szklanka szklanki szklankę"
+)
+QUANTITY_UNITS = tuple(_QUANTITY_UNIT_WORDS.split())
+
+
+def _unit_trie(words: Iterable[str]) -> str:
+    """A regex matching exactly these literal strings, shaped as a trie (one branch per next character): re tries
+    an alternation's branches one after the other, ~70 of them for the units at every line it tests."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        return "(?:" + "|".join(alts) + ")" + ("?" if "" in node else "")
+
+    return build(trie)
+
+
 _QUANTITY_RE = re.compile(
     r"(?:[•·▪◦‣∙*-]\s*)?(?:\d+(?:[.,/]\d+)?(?:\s*[-–]\s*\d+)?|[½¼¾⅓⅔])\s*[½¼¾⅓⅔]?\s*"
-    r"(?:g|kg|mg|ml|cl|dl|l|el|tl|msp|prisen?|pck|pkg|päckchen|stück|dosen?|dose/n|bund|zehen?|scheiben?|becher"
-    r"|liter|litre|gramm|tassen?|tbsp|tsp|tablespoons?|teaspoons?|cups?|oz|lbs?|pounds?|pinch|cloves?|cdas?|cditas?|tazas?"
-    r"|cuillères?|pincée|gousses?|sachets?|łyżk[aię]|łyżeczk[aię]|szklank[aię])\.?\s+\S",
+    + _unit_trie(QUANTITY_UNITS)
+    + r"\.?\s+\S",
     re.IGNORECASE,
 )
 # A URL whose host urlsplit(url).hostname gives unchanged (BoilerplateStage.site_of).
@@ -242,6 +270,7 @@ def _build_key_classes() -> np.ndarray:
     # Non-ASCII digits of the stdlib engine's \d (a quantity line may open with one: _may_be_quantity).
     for m in re.finditer(r"\d+", every[0x80:]):
         table[0x80 + m.start() : 0x80 + m.end()] |= kernels.KEY_XDIGIT
+    table[[ord(c) for c in kernels.SEP_CHARS]] |= kernels.KEY_SEP
     return table
 
 
@@ -1082,6 +1111,31 @@ def _few_removed_lines_at(
     run_ends.append(cut_ends[-1])
     note_cuts(doc, run_starts, run_ends)
     return at, ends, run_starts, run_ends
+
+
+def _rule_scan_input(
+    data: bytes, ends: np.ndarray, chars: np.ndarray, words: np.ndarray, max_words: int
+) -> tuple[bytes, np.ndarray]:
+    """The keys ``data`` (joined by newlines; ``ends[j]``: where key j ends; ``chars``, ``words``: its characters
+    and words) as the prefilter scans them: the keys no pack rule can take emptied, their newlines kept (the ends
+    shifted): longer than MAX_WHOLE_LINE_CHARS characters (no whole-line pattern is tried on them) and with no
+    word or more than ``max_words`` (no phrase counts on them); ~18 % of the trafilatura pages' key bytes. Every
+    other key is the same line of the same bytes, so its reports are the same (no expression or phrase holds a
+    newline); an emptied key can only get reports _pattern_rules drops (an expression matching the empty line)."""
+    emptied = np.flatnonzero((chars > MAX_WHOLE_LINE_CHARS) & ((words == 0) | (words > max_words)))
+    if not emptied.size:
+        return data, ends
+    stops = ends[emptied]
+    starts = np.where(emptied > 0, ends[np.maximum(emptied - 1, 0)] + 1, 0)
+    parts = []
+    at = 0
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        parts.append(data[at:start])
+        at = stop
+    parts.append(data[at:])
+    cut = np.zeros(ends.size, dtype=np.int64)
+    cut[emptied] = stops - starts
+    return b"".join(parts), ends - np.cumsum(cut)
 
 
 def _without_cuts(text: str, starts: list[int], ends: list[int]) -> str:
@@ -3281,9 +3335,10 @@ class BoilerplateStage(Stage):
         out = np.empty(3 * points.size + 1, dtype=np.uint8)
         # The int64 and boolean arrays of the kernels below as slices of one array each (an np.empty costs ~3
         # slices; a page of new lines makes a dozen).
-        ints = np.empty((4 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
+        ints = np.empty((5 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
         ends, words_a, body_a, hits = ints[:m], ints[m : 2 * m], ints[2 * m : 3 * m], ints[3 * m : 4 * m]
-        marks, bounds = ints[4 * m : (4 + kernels.INFO_MARKS) * m], ints[(4 + kernels.INFO_MARKS) * m :]
+        chars_a = ints[4 * m : 5 * m]
+        marks, bounds = ints[5 * m : (5 + kernels.INFO_MARKS) * m], ints[(5 + kernels.INFO_MARKS) * m :]
         bools = np.empty(3 * m, dtype=np.bool_)
         prose, nav, keep_a = bools[:m], bools[m : 2 * m], bools[2 * m :]
         flags_a = np.empty(m, dtype=np.uint8)
@@ -3303,6 +3358,7 @@ class BoilerplateStage(Stage):
             words_a,
             flags_a,
             body_a,
+            chars_a,
         )
         data = out[:size].tobytes()
         # line_hash of every key (the bytes of `data` are the keys' UTF-8, no surrogates: F_FALLBACK) straight
@@ -3324,7 +3380,8 @@ class BoilerplateStage(Stage):
         a, b, c, d, e, f = at  # the INFO_MARKS kinds' bounds in `flagged`
         # (The lines with no key, flagged[d:e], are line_rows' LC_NO_KEY rows: no words.)
         glued, crumb, quantity, fallback = flagged[a:b], flagged[b:c], flagged[c:d], flagged[e:f]
-        self._pattern_rules(data, ends, keys, words, rules)
+        scanned = _rule_scan_input(data, ends, chars_a, words_a, opts.max_phrase_line_words)
+        self._pattern_rules(data, ends, keys, words, rules, scanned)
         crumbs = self._crumbs(texts, keys, words, rules, crumb, glued)
         if quantity:
             # (The lines stripped at once and one assignment: ~10k lines a pass, a Python-level read and a
@@ -3389,11 +3446,13 @@ class BoilerplateStage(Stage):
         keys: Sequence[str],
         counts: list[int],
         rules: list[str | None],
+        scanned: tuple[bytes, np.ndarray] | None = None,
     ) -> None:
         """Fill in ``rules`` (the exact-line rules so far) what _classify_key says for the other keys: with the
         prefilter, only the keys it reports are tried, each with the whole-line patterns it reported in their
         order (the alternation's first match), then the phrases. Without the prefilter: _classify_key on every
-        key, with the phrase kernel's hits. ``counts``: the keys' words."""
+        key, with the phrase kernel's hits. ``counts``: the keys' words; ``scanned``: what the prefilter scans
+        instead of ``data`` and ``ends`` (_rule_scan_input)."""
         db = self._prefilter()
         if db is None:
             hits = self.phrase_hits(keys, counts)
@@ -3401,7 +3460,7 @@ class BoilerplateStage(Stage):
                 if rules[j] is None and key:
                     rules[j] = self._classify_key(key, counts[j], hits[j] if hits is not None else None)
             return
-        lines, ids = db.scan(data, ends)
+        lines, ids = db.scan(*(scanned or (data, ends)))
         if not lines.size and db.whole:
             return  # nothing reported, nothing to try (many documents of new lines: a few µs each)
         # A handful of reports per document: plain Python beats a dozen small numpy calls here.

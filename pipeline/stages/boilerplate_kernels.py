@@ -701,6 +701,9 @@ def word_overlap(
 # \p{L}); `regex` \s and \d (sentence end, navigation); a non-ASCII \d of the stdlib engine (the
 # whole-line patterns' prefilter treats \d as ASCII, so such keys are matched with re).
 KEY_LETTER, KEY_RSPACE, KEY_RDIGIT, KEY_XDIGIT = 4, 8, 16, 32
+# The characters line_facts' separator and colon tests look at (» › → : / | >): one load skips every other.
+KEY_SEP = 64
+SEP_CHARS = "\u00bb\u203a\u2192:/|>"
 # Bits of the stage's breadcrumb table: a key can start / end a root line ("home", "1. startseite"), a
 # stripped line can start a glued trail ("HomeWorld...").
 CRUMB_ROOT_HEAD, CRUMB_ROOT_LAST, CRUMB_GLUED_HEAD = 1, 2, 4
@@ -837,6 +840,7 @@ def line_facts(
     words: np.ndarray,
     flags: np.ndarray,
     body: np.ndarray,
+    chars: np.ndarray,
 ) -> int:
     """Per stripped non-blank line of ``points`` (joined by newlines): its key as _line_key makes it,
     written to ``out`` in UTF-8 (keys joined by newlines; ``ends[line]``: the byte offset after the key),
@@ -846,7 +850,8 @@ def line_facts(
     find a trail (a possible root line or a separator character); F_GLUED (without F_CRUMB): only its
     glued-trail test can; F_QUANTITY: is_quantity_line may say yes (the line is not kept otherwise, is
     short, opens with a number then a letter: _may_be_quantity); F_NUMBERED: it opens as a numbered list
-    item (_numbered_item). Returns the bytes written."""
+    item (_numbered_item); ``chars[line]``: the key's characters (0 for a fallback line). Returns the bytes
+    written."""
     n = points.size
     key = np.empty(n + 1, dtype=np.uint32)
     # (np.int64, not a literal 0, where a callee gets it: see key_hashes)
@@ -869,6 +874,7 @@ def line_facts(
             cjk += (kc & KEY_CJK) != 0
             digit |= (kc & KEY_RDIGIT) != 0
         ends[line] = w
+        chars[line] = ke - ks
         if p < n:
             out[w] = NEWLINE
             w += 1
@@ -882,6 +888,8 @@ def line_facts(
             colon = sep = False
             for q in range(b, e):
                 c = points[q]
+                if not key_classes[c] & KEY_SEP:  # (a BMP code point: the line is not a fallback one)
+                    continue
                 if c == 0xBB or c == 0x203A or c == 0x2192:
                     sep = True
                 elif c == 0x3A:
