@@ -153,6 +153,13 @@ class _RunHere(NamedTuple):
 _END = object()  # (no more items)
 
 
+def _run_here(fn: Callable[[T], R], item: T) -> _RunHere:
+    try:
+        return _RunHere(fn(item))
+    except Exception as err:  # (not a stop signal: that ends the run now)
+        return _RunHere(None, err)
+
+
 class ProcessExecutor:
     """A pool of worker processes (started as ``start_method()`` says), each set up once by
     ``initializer``; large objects reach them through ``share``. ``helps``: this process is one more lane,
@@ -255,7 +262,7 @@ class ProcessExecutor:
         a worker's gets: the same shared stages (``share``: the object itself here), a result that nothing else
         holds (what a task returns is made by it), its exception raised when its result is consumed, in order;
         a stop signal (KeyboardInterrupt) during it ends the map at once, as it ends a wait for a worker."""
-        pending: deque[Future[R] | _RunHere] = deque()
+        pending: deque[tuple[Future[R] | _RunHere, Any]] = deque()  # (with the item of a task in the pool)
         in_pool = 0
         it = iter(items)
         more = True
@@ -265,21 +272,22 @@ class ProcessExecutor:
                 if item is _END:
                     more = False
                     break
-                pending.append(self._submit(fn, item))
+                pending.append((self._submit(fn, item), item))
                 in_pool += 1
             if not pending:
                 return
-            head = pending[0]
-            if more and type(head) is not _RunHere and not head.done() and len(pending) < self.held:
-                item = next(it, _END)
-                if item is _END:
-                    more = False
+            head = pending[0][0]
+            if type(head) is not _RunHere and not head.done():
+                if more and len(pending) < self.held:
+                    item = next(it, _END)
+                    if item is _END:
+                        more = False
+                        continue
+                    pending.append((_run_here(fn, item), None))
                     continue
-                try:
-                    pending.append(_RunHere(fn(item)))  # type: ignore[arg-type]
-                except Exception as err:  # (not a stop signal: that ends the run now)
-                    pending.append(_RunHere(None, err))
-                continue
+                if not more and self._take_back(fn, pending):
+                    in_pool -= 1
+                    continue
             pending.popleft()
             if type(head) is _RunHere:
                 if head.error is not None:
@@ -288,6 +296,20 @@ class ProcessExecutor:
             else:
                 in_pool -= 1
                 yield head.result()  # type: ignore[union-attr]
+
+    @staticmethod
+    def _take_back(fn: Callable[[T], R], pending: deque[tuple[Future[R] | _RunHere, Any]]) -> bool:
+        """At the end of the items: run here the last task the pool has not started (a worker would run it
+        after the others, while this process waited), if there is one; whether there was."""
+        for i in range(len(pending) - 1, 0, -1):
+            task, item = pending[i]
+            if type(task) is _RunHere:
+                continue
+            if not task.cancel():  # (started, or in the pool's queue to the workers: ``cancel`` says so)
+                return False
+            pending[i] = (_run_here(fn, item), None)
+            return True
+        return False
 
     def close(self) -> None:
         if getattr(self.pool, "_broken", False):

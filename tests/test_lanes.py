@@ -81,6 +81,18 @@ def test_a_helping_pool_runs_tasks_here_while_the_next_result_is_not_ready_in_or
     assert results[0][1] != _MAIN  # (the pool's tasks go first: this process's own work comes first)
 
 
+def test_at_the_end_of_the_items_a_helping_pool_takes_back_the_tasks_no_worker_started() -> None:
+    # The last tasks given to the pool waited for its busy worker while this process, with nothing more to run,
+    # waited for them (~0.1 s of a core idle at the end of each pass on 40 MB at 2 workers).
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=4)
+    try:
+        results = list(pool.map(_slow_in_workers, range(4)))
+    finally:
+        pool.close()
+    assert [item for item, _ in results] == [0, 1, 2, 3]
+    assert results[0][1] != _MAIN and results[-1][1] == _MAIN  # (the pool's queue to its worker holds the next one)
+
+
 @pytest.mark.parametrize("where", ["serial", "worker", "here"])
 def test_an_error_in_a_task_run_here_surfaces_in_order_as_a_workers_does(where: str) -> None:
     pool: executors.Executor
@@ -249,9 +261,9 @@ def test_runs_at_2_and_3_workers_with_tasks_run_in_the_main_process_give_the_out
         assert stream.keys() >= {"small-0", "small-699", last_of_a} <= first.keys()
         assert ran_in_both(stream) and ran_in_both(first)
         sent = {doc_id: lane for doc_id, lane in stream.items() if doc_id.startswith("small-")}
-        assert ran_in_both(sent) and ran_in_both({k: v for k, v in stream.items() if k not in sent})  # (and ranges)
-        quarantined = {doc_id for doc_id in stream if doc_id.startswith("small-") and doc_id.endswith("7")}
-        assert ran_in_both({doc_id: stream[doc_id] for doc_id in quarantined})
+        assert "main" in sent.values() and "main" in {v for k, v in stream.items() if k not in sent}  # (and ranges)
+        quarantined = {doc_id for doc_id in sent if doc_id.endswith("7")}
+        assert "main" in {stream[doc_id] for doc_id in quarantined}
     assert (out1 / "rejected.jsonl").read_text().count("cannot handle small-") == 70
 
 
