@@ -176,7 +176,9 @@ class ProcessExecutor:
     ) -> None:
         self.helps = helps
         self.lanes = workers + helps  # (the worker processes, and this process if it helps)
-        self.in_flight = in_flight or workers * 3  # tasks in the pool at a time
+        # Tasks in the pool at a time: at 1 worker (--workers 2) its running task and the two in the pool's queue to
+        # it, which a worker takes without waiting for this process (busy with a task of its own, or the results).
+        self.in_flight = in_flight or workers * 3
         # Results held at a time (the pool's tasks and those run here), so that memory stays bounded.
         self.held = held or self.in_flight * 4
         self.forks = start_method() == "fork"  # the workers start (at the first task) as copies of this process
