@@ -128,8 +128,9 @@ def cli() -> None:
     "--workers",
     type=click.IntRange(1, 1024),
     default=None,
-    help="Worker processes for per-document stages (default 1); with --executor ray and no --ray-address: the "
-    "CPUs of the local Ray (default all).",
+    help="Processes for per-document stages (default 1): N - 1 workers and the run's own process, which runs "
+    "batches too while it waits for theirs; with --executor ray and no --ray-address: the CPUs of the local Ray "
+    "(default all).",
 )
 @click.option(
     "--executor",

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import Connection
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -142,9 +142,28 @@ _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+class _RunHere(NamedTuple):
+    """A task this process ran itself (``ProcessExecutor.map`` with ``helps``): its result, or the exception it
+    raised (raised where its result is consumed, in order, as a worker's would be)."""
+
+    value: Any
+    error: Exception | None = None
+
+
+_END = object()  # (no more items)
+
+
+def _run_here(fn: Callable[[T], R], item: T) -> _RunHere:
+    try:
+        return _RunHere(fn(item))
+    except Exception as err:  # (not a stop signal: that ends the run now)
+        return _RunHere(None, err)
+
+
 class ProcessExecutor:
     """A pool of worker processes (started as ``start_method()`` says), each set up once by
-    ``initializer``; large objects reach them through ``share``."""
+    ``initializer``; large objects reach them through ``share``. ``helps``: this process is one more lane,
+    running a task itself whenever the result it needs next is not ready (``map``)."""
 
     def __init__(
         self,
@@ -152,8 +171,16 @@ class ProcessExecutor:
         initializer: Callable[..., None],
         initargs: tuple[Any, ...] = (),
         in_flight: int | None = None,
+        helps: bool = False,
+        held: int | None = None,
     ) -> None:
+        self.helps = helps
+        self.lanes = workers + helps  # (the worker processes, and this process if it helps)
+        # Tasks in the pool at a time: at 1 worker (--workers 2) its running task and the two in the pool's queue to
+        # it, which a worker takes without waiting for this process (busy with a task of its own, or the results).
         self.in_flight = in_flight or workers * 3
+        # Results held at a time (the pool's tasks and those run here), so that memory stays bounded.
+        self.held = held or self.in_flight * 4
         self.forks = start_method() == "fork"  # the workers start (at the first task) as copies of this process
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
@@ -203,18 +230,23 @@ class ProcessExecutor:
             self.inherited.append(shared.key)
             return shared
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        # (``value``: this process's tasks, ``helps``, use the object itself, not a copy loaded from the file, which
+        # would also clear ``_loaded`` of the objects its later workers are to inherit)
         memory = _memory_file(data)
         if memory is not None:
             self.memory_files.append(memory[0])
-            return Shared(path=memory[1])
+            return Shared(obj, path=memory[1])
         fd, path = tempfile.mkstemp(prefix="cleancorpus-shared-", suffix=".pickle")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         self.files.append(path)
         atexit.register(_unlink, path)  # also when the run dies before close
-        return Shared(path=path)
+        return Shared(obj, path=path)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        if self.helps:
+            yield from self._map_helping(fn, items)
+            return
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(self._submit(fn, item))
@@ -222,6 +254,64 @@ class ProcessExecutor:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+    def _map_helping(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``map`` with this process as one of the lanes. On 2 cores, 2 worker processes and this one (reading
+        the results in order, dedup's decisions, the outputs) were three busy processes, every task and result
+        pickled and unpickled on the way; now the pool keeps ``in_flight`` tasks, and while the result needed
+        next is not ready this process runs the next task itself (its own work, on the results, comes first:
+        it never idles while the workers are busy), at most ``held`` results waiting. A task run here gets what
+        a worker's gets: the same shared stages (``share``: the object itself here), a result that nothing else
+        holds (what a task returns is made by it), its exception raised when its result is consumed, in order;
+        a stop signal (KeyboardInterrupt) during it ends the map at once, as it ends a wait for a worker."""
+        pending: deque[tuple[Future[R] | _RunHere, Any]] = deque()  # (with the item of a task in the pool)
+        in_pool = 0
+        it = iter(items)
+        more = True
+        while True:
+            while more and in_pool < self.in_flight:
+                item = next(it, _END)
+                if item is _END:
+                    more = False
+                    break
+                pending.append((self._submit(fn, item), item))
+                in_pool += 1
+            if not pending:
+                return
+            head = pending[0][0]
+            if type(head) is not _RunHere and not head.done():
+                if more and len(pending) < self.held:
+                    item = next(it, _END)
+                    if item is _END:
+                        more = False
+                        continue
+                    pending.append((_run_here(fn, item), None))
+                    continue
+                if not more and self._take_back(fn, pending):
+                    in_pool -= 1
+                    continue
+            pending.popleft()
+            if type(head) is _RunHere:
+                if head.error is not None:
+                    raise head.error
+                yield head.value
+            else:
+                in_pool -= 1
+                yield head.result()  # type: ignore[union-attr]
+
+    @staticmethod
+    def _take_back(fn: Callable[[T], R], pending: deque[tuple[Future[R] | _RunHere, Any]]) -> bool:
+        """At the end of the items: run here the last task the pool has not started (a worker would run it
+        after the others, while this process waited), if there is one; whether there was."""
+        for i in range(len(pending) - 1, 0, -1):
+            task, item = pending[i]
+            if type(task) is _RunHere:
+                continue
+            if not task.cancel():  # (started, or in the pool's queue to the workers: ``cancel`` says so)
+                return False
+            pending[i] = (_run_here(fn, item), None)
+            return True
+        return False
 
     def close(self) -> None:
         if getattr(self.pool, "_broken", False):
@@ -376,4 +466,5 @@ def make_executor(
         raise ValueError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")
     if workers is None or workers <= 1:
         return SerialExecutor()
-    return ProcessExecutor(workers, initializer, initargs)
+    # N lanes: N - 1 worker processes and this process, which runs tasks itself while it waits (``map``).
+    return ProcessExecutor(workers - 1, initializer, initargs, helps=True)

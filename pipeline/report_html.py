@@ -537,7 +537,7 @@ def _summary(report: dict[str, Any], outdir: Path) -> str:
 <div class="card"><dt>Input files</dt><dd>{files}</dd>
 <dd class="sub">{_esc(_num(inputs.get("bytes", 0)))} bytes read</dd></div>
 <div class="card"><dt>Run time</dt><dd>{val("seconds", report.get("seconds", 0))} s</dd>
-<dd class="sub">{_esc(_count(report.get("workers", 1), "worker process", "worker processes"))}</dd></div>
+<dd class="sub">{_esc(_count(report.get("workers", 1), "process", "processes"))}</dd></div>
 </dl>
 <p class="where">Output folder <code>{_esc(outdir)}</code>. Numbers from <code>report.json</code> (this run);
 examples from <code>removed.jsonl</code> and <code>rejected.jsonl</code> (every run on this folder).</p>"""
@@ -998,7 +998,7 @@ def _time_section(report: dict[str, Any], order: list[str]) -> str:
         for s in stages
     ]
     workers = report.get("workers", 1)
-    note = " (summed over the worker processes)" if workers and workers > 1 else ""
+    note = " (summed over the processes)" if workers and workers > 1 else ""  # (--workers N: N - 1 and this one)
     chart = bar_chart("time", "Seconds per stage", f"Time spent in each stage{note}.", bars) if bars else ""
     return (
         f'<section id="time"><h2>Run time</h2><p>The run took {_num(report.get("seconds", 0))} s in all; '

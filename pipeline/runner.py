@@ -2182,9 +2182,9 @@ def run(
     ``on_progress(documents_done, characters_done, bytes_total, details)``, details: ``file`` (index
     of the file being read), ``files`` (the input files processed), ``stages`` (position -> StageStats
     so far; read only). A run with ``limit`` is a trial: it writes outputs but records nothing in the state.
-    ``executor``: "local" (``workers`` processes, None: 1) or "ray" (Ray tasks; ``ray_address`` names a
-    cluster, none starts a local Ray of ``workers`` CPUs, None: all); cross-document stages run in this process
-    either way.
+    ``executor``: "local" (``workers`` processes, this one included: ``make_executor``; None: 1) or "ray" (Ray
+    tasks; ``ray_address`` names a cluster, none starts a local Ray of ``workers`` CPUs, None: all);
+    cross-document stages run in this process either way.
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
