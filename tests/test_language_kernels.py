@@ -556,8 +556,9 @@ def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
 
 @needs_sentences
 def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_runs():
-    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read; `_Runs.outside` is
-    the runs of other scripts before a limit."""
+    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read, and the compiled clusters
+    (`_script_fragments_of_rows`) are its clusters; `_Runs.outside` is the runs of other scripts before a
+    limit."""
     stage = lang.LanguageStage()
     english = (SENTENCES / "en.txt").read_text(encoding="utf-8").splitlines()[:60]
     foreign = ["Москва столица России", "東京は日本の首都です", "Apple", "Ελληνικά κείμενα εδώ", "中文", "ж"]
@@ -568,14 +569,27 @@ def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_r
         for at in sorted(rng.choice(len(words), 40, replace=False), reverse=True):
             words.insert(int(at), str(rng.choice(foreign)))
         texts.append(" ".join(words))
+    # bridges: a capitalised word after a foreign run (gap of 1..4 characters, a newline, a capital beyond
+    # U+FFFF, after CJK and Thai runs, longer than 20 letters), and Latin clusters of 2, 3 and 4 words
+    bridges = [
+        f"Москва{gap}{word} столица России и города. "
+        for gap in (" ", ", ", ",  ", " -- ", "\n", "")
+        for word in ("Apple", "apple", "𝐀pple", "Abcdefghijklmnopqrstu", "A", "Apple Mac")
+    ]
+    bridges += ["東京 Apple 東京は日本の首都です。", "ภาษาไทย Apple ภาษาไทยเป็น", "Ελληνικά κείμενα Apple εδώ Ελληνικά"]
+    bridges += ["Москва столица to be. Москва is a city of Russia. Он сказал: the big red house on the hill."]
+    texts.append(" ".join(bridges))
+    texts.extend(bridges)
     checked = 0
     for text in texts:
         runs = lang._Runs(lang._run_rows(text))
         every = lang._runs_of_rows(runs.rows)
-        for hosts in ({"Latin"}, {"Han", "Kana"}, {"Cyrillic", "Latin"}, {"Han"}, {"Hangul", "Han"}):
+        for hosts in ({"Latin"}, {"Han", "Kana"}, {"Cyrillic", "Latin"}, {"Han"}, {"Hangul", "Han"}, {"Cyrillic"}):
             hosts = frozenset(hosts)
             expected = stage._script_fragments(text, every, hosts)
             assert stage._script_fragments(text, runs.around(hosts), hosts) == expected
+            # the clusters by the compiled pass over all the run rows (`script_clusters`)
+            assert stage._script_fragments_of_rows(text, runs, hosts, code_points(text)) == expected
             checked += len(expected)
             for limit in (0, 1, 3000, len(text) + 1):
                 assert runs.outside(hosts, limit) == [r for r in every if r.start < limit and r.script not in hosts]
