@@ -862,6 +862,20 @@ def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
         assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
 
 
+def test_letter_counts_are_the_letter_regex_matches():
+    """`_letter_count` (a table of the BMP, the regex for a stretch with a code point beyond it) counts what
+    `_LETTER_RE.findall` finds, on every BMP code point and on stretches of mixed text."""
+    letter = lang._LETTER_RE.match
+    assert lang._letter_table().tolist() == [bool(letter(chr(c))) for c in range(0x10000)]
+    text = "Ça va? 東京 — x1 ǅ Ⅻ 𝐀b 😀 \ud800 ᠮᠣ 12.5 Ωμέγα\n" + (mixed_text() if SENTENCES.is_dir() else "")
+    cps = code_points(text)
+    rng = random.Random(5)
+    spans = [(0, len(text)), (0, 0), (3, 3), *((a, a + rng.randrange(0, 80)) for a in range(0, len(text), 37))]
+    for s, e in spans:
+        assert lang._letter_count(text, s, e, cps) == len(lang._LETTER_RE.findall(text, s, e)), (s, e)
+        assert lang._letter_count(text, s, e) == len(lang._LETTER_RE.findall(text, s, e))
+
+
 @needs_sentences
 def test_lowering_pass_finds_the_non_latin_scans_start():
     """`_lowercase_marked`'s first marked code point is `first_marked`'s over the lowercase (none, at
