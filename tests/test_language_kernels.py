@@ -1503,7 +1503,7 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
     text of Latin languages with capitalised words inside and at the start of sentences and clauses,
     odd-spelt words, and CC pages; once with the main language's real foreign-word keys and once with
     the keys of every token of the text (then most key hits are not foreign words: "collisions" the
-    text must turn down), for several main languages."""
+    text must turn down), for several main languages; the kernels one by one and in one call."""
     stage = lang.LanguageStage()
     extra = (
         "\nDie Katze und der Hund. Und Der Hund, Die Katze (Der Mann) sagte: Die Frau — Das Haus. "
@@ -1547,6 +1547,9 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
                     collisions += len(rows) - len(rows_kept)
                 else:
                     assert got == lang._two_words(expected, lang._Taken([]))
+                    # the three kernels in one call (`hits_by_sentence`, given the text's code points)
+                    fused, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._Taken([]), cps)
+                    assert fused == got
                 compared += 1
                 kept += sum(map(len, expected.values()))
     assert compared > 100 and kept > 1000 and collisions > 1000

@@ -1006,7 +1006,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
-        self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple]] = {}  # `_hit_tables`
+        self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple, tuple]] = {}  # `_hit_tables`
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1876,18 +1876,24 @@ class LanguageStage(Stage):
             return _two_words(hits, taken), None
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
-        line_args, hit_args = self._hit_tables(main, script)
-        rows = language_kernels.line_hits(low_cps, *line_args)
-        if not len(rows):
-            return [], None
-        # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
-        # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
-        # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
+        line_args, hit_args, fused_args = self._hit_tables(main, script)
+        status = 1
+        if text_cps is not None:  # the three kernels below in one call (`hits_by_sentence`)
+            status, kept, two = language_kernels.hits_by_sentence(low_cps, text_cps, *fused_args)
+            if status == 0:
+                return [], None
         cps = code_points(text) if text_cps is None else text_cps
-        found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
-        ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
-        if not ok:
-            return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
+        if text_cps is None or status < 0:
+            rows = language_kernels.line_hits(low_cps, *line_args)
+            if not len(rows):
+                return [], None
+            # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
+            # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
+            # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
+            found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
+            ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
+            if not ok:
+                return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
         out = []
         if len(two):
             hits = kept.tolist()
@@ -1896,9 +1902,10 @@ class LanguageStage(Stage):
                     out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in hits[first:end]]))
         return out, cps
 
-    def _hit_tables(self, main: str, script: str) -> tuple[tuple, tuple]:
-        """The tables `line_hits` and `sentence_hits` read for main language `main` (after the text), kept by
-        main language: a dozen cached look-ups per document otherwise."""
+    def _hit_tables(self, main: str, script: str) -> tuple[tuple, tuple, tuple]:
+        """The tables `line_hits` and `sentence_hits` read for main language `main` (after the text), and
+        `hits_by_sentence` (after the text's two arrays), kept by main language: a dozen cached look-ups per
+        document otherwise."""
         found = self._hit_table_args.get((main, script))
         if found is None:
             odd, table, position = _odd_table(main, script), _score_table(script), _score_positions(script)[main]
@@ -1907,7 +1914,8 @@ class LanguageStage(Stage):
                 _case_table(), _alpha_table(), _letter_or_digit_table(), _CLAUSE_MARK_TABLE, language_kernels.SPACES,
                 *_word_rows(script), _frequent_rows(script), table.ptr, table.langs, position, odd,
             )  # fmt: skip
-            found = self._hit_table_args[(main, script)] = (line_args, hit_args)
+            fused_args = (*line_args, _sentence_table(), *hit_args[:4], *hit_args[5:-1])
+            found = self._hit_table_args[(main, script)] = (line_args, hit_args, fused_args)
         return found
 
     def _hits_in_python(
