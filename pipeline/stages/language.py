@@ -1877,19 +1877,22 @@ class LanguageStage(Stage):
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
         line_args, hit_args, fused_args = self._hit_tables(main, script)
-        status = 1
         if text_cps is not None:  # the three kernels below in one call (`hits_by_sentence`)
-            status, kept, two = language_kernels.hits_by_sentence(low_cps, text_cps, *fused_args)
+            cps = text_cps
+            status, kept, two = language_kernels.hits_by_sentence(low_cps, cps, *fused_args)
             if status == 0:
                 return [], None
-        cps = code_points(text) if text_cps is None else text_cps
-        if text_cps is None or status < 0:
+            if status < 0:  # `kept`: line_hits' rows; `two`: the sentences, then each row's one
+                rows, found, which = kept, two[: len(two) - len(kept)], two[len(two) - len(kept) :, 0]
+                return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
+        else:
             rows = language_kernels.line_hits(low_cps, *line_args)
             if not len(rows):
                 return [], None
             # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
             # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
             # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
+            cps = code_points(text)
             found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
             ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
             if not ok:

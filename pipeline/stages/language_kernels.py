@@ -268,8 +268,10 @@ def hits_by_sentence(
     main: int,
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """`line_hits`, `hit_sentences` and `sentence_hits` in one call (a call's arguments and returned arrays
-    cost ~2 µs each): 0 when `line_hits` finds no rows, -1 when `sentence_hits` leaves the text to Python
-    (the caller runs the steps one by one then), else 1 and `sentence_hits`' kept hits and sentences."""
+    cost ~2 µs each): 0 when `line_hits` finds no rows; 1 and `sentence_hits`' kept hits and sentences; -1
+    when `sentence_hits` leaves the text to Python, with `line_hits`' rows and `hit_sentences`' spans
+    followed by its `which` (a row (which, 0) for each of the rows): what Python reads then (the steps
+    called one by one would each load in a process at its first such text, ~1 ms apiece)."""
     hits = line_hits(low, keys, masks, bloom, lang, odd, shortest, spaces)
     if hits.shape[0] == 0:
         return 0, np.empty((0, 3), dtype=np.int64), np.empty((0, 4), dtype=np.int64)
@@ -278,7 +280,12 @@ def hits_by_sentence(
         cps, low, hits, which, found.shape[0], cases, alpha, letter_digit, marks, spaces,
         word_keys, rows, words, starts, frequent, ptr, langs, main, odd, found,
     )  # fmt: skip
-    return (1 if ok else -1), kept, two
+    if ok:
+        return 1, kept, two
+    spans = np.zeros((found.shape[0] + which.size, 2), dtype=np.int64)
+    spans[: found.shape[0]] = found
+    spans[found.shape[0] :, 0] = which
+    return -1, hits, spans
 
 
 # `lower_table`'s mark of a code point whose lowercase is not one code point of its own: İ (two) and Σ
