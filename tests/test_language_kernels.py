@@ -65,6 +65,20 @@ def test_script_runs_match_the_regex_definition():
     assert {r.script for r in runs} >= {"Latin", "Cyrillic", "Han", "Kana", "Hangul", "Arabic", "Thai", "Other"}
 
 
+@needs_sentences
+def test_script_runs_of_texts_without_urls_match_the_regex_definition():
+    """`_run_rows` of a text without URLs or e-mail addresses takes the code tokens' rows as they are (no
+    sort and merge): the same runs as the regex definition, on lines of many scripts with code tokens."""
+    code = " x_y=1 foo.bar() a->b::c __init__ ж_x 東京.jp"
+    texts = [line + code for line in mixed_text().splitlines()[::7]]
+    texts += [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:150] if CC.is_file() else []
+    fast = 0
+    for text in texts:
+        assert [tuple(r) for r in lang._runs_of_rows(lang._run_rows(text))] == regex_runs(text)
+        fast += not ("://" in text or "www." in text or "@" in text) and bool(lang._code_tokens(text))
+    assert fast > 50
+
+
 def word_set_keys(words: set[str] | frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """`line_hits`' keys, masks, Bloom filter and language for a plain word set (no word listed)."""
     table, masks = kernels.listed_key_table(kernels.word_keys(sorted(words)), np.zeros((len(words), 1), dtype=bool))

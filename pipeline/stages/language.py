@@ -2555,10 +2555,10 @@ def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
     return main_scripts
 
 
-def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
+def _opaque_spans(text: str, cps: np.ndarray | None = None, found: np.ndarray | None = None) -> list[tuple[int, int]]:
     """URLs, e-mail addresses and code-like tokens, merged into disjoint sorted spans (`cps`: the text's
-    code points if known)."""
-    spans = _code_tokens(text, cps)
+    code points if known; `found`: their `language_kernels.code_tokens` if known)."""
+    spans = _code_tokens(text, cps, found)
     if "://" in text or "www." in text:
         spans.extend(_urls(text))
     if "@" in text:
@@ -2573,15 +2573,17 @@ def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, i
     return merged
 
 
-def _code_tokens(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
+def _code_tokens(text: str, cps: np.ndarray | None = None, found: np.ndarray | None = None) -> list[tuple[int, int]]:
     """The spans of `_CODE_TOKEN_RE.finditer(text)`, by a compiled scan of the code points (`cps` if
     known; `language_kernels.code_tokens`): a match lies in a run of `_CODE_CHARS` that holds a
     `_CODE_TRIGGER_RE` match and ends at the run's end. A run after an astral character (the kernel's
     word-boundary table stops at U+FFFF) is searched by the regex, from the run's start (its
     neighbours are not `_CODE_CHARS`: no match crosses them, and the search sees the character before
-    it). The regexes and a Python step per trigger took ~0.03 s of the 40 MB input's 396 non-Latin texts."""
+    it). The regexes and a Python step per trigger took ~0.03 s of the 40 MB input's 396 non-Latin texts.
+    `found`: the kernel's rows, if known."""
     spans: list[tuple[int, int]] = []
-    found = language_kernels.code_tokens(code_points(text) if cps is None else cps, _CODE_TABLE, _word_table())
+    if found is None:
+        found = language_kernels.code_tokens(code_points(text) if cps is None else cps, _CODE_TABLE, _word_table())
     for start, end, by_regex in found.tolist():
         if by_regex:
             spans.extend(t.span() for t in _CODE_TOKEN_RE.finditer(text, start, end))
@@ -2659,8 +2661,15 @@ _NO_BRIDGE_CLASSES = np.array([name in _CJK or name in _UNSPACED for name in _RU
 
 def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
     """`language_kernels.script_runs` of the text (`cps`: its code points if known): rows (start, end, class)."""
-    opaque = np.array(_opaque_spans(text, cps), dtype=np.int64).reshape(-1, 2)
-    return language_kernels.script_runs(code_points(text) if cps is None else cps, _script_table(), opaque)
+    cps = code_points(text) if cps is None else cps
+    found = language_kernels.code_tokens(cps, _CODE_TABLE, _word_table())
+    if "://" in text or "www." in text or "@" in text or found[:, 2].any():
+        opaque = np.array(_opaque_spans(text, cps, found), dtype=np.int64).reshape(-1, 2)
+    else:
+        # the kernel's code tokens are `_opaque_spans` already: one a run of `_CODE_CHARS`, the runs apart
+        # (a Python tuple per token, a sort and a merge took ~20 µs a non-Latin page)
+        opaque = found[:, :2].copy()
+    return language_kernels.script_runs(cps, _script_table(), opaque)
 
 
 def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
