@@ -183,7 +183,6 @@ _SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
-_NEWLINE_RE = re.compile("\n")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
 # Sentence boundaries: after . ! ? … (+ closing quotes, also German “ and Danish «) before a space or glued to a capital
 # ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines. The leading lookahead holds
@@ -2273,20 +2272,17 @@ class LanguageStage(Stage):
                 listed.append(entry)
             doc.meta["language_fragments"] = listed
         elif self.options.action == "remove":
-            doc.text = self._remove(doc, text, fragments, cps)
+            doc.text = self._remove(doc, text, fragments)
 
-    def _remove(self, doc: Document, text: str, fragments: list[_Fragment], cps: np.ndarray | None = None) -> str:
-        """Cut the fragments out of the text, recording each removal (`cps`: the text's code points, if known)."""
+    def _remove(self, doc: Document, text: str, fragments: list[_Fragment]) -> str:
+        """Cut the fragments out of the text, recording each removal."""
         pieces: list[str] = []
         cuts: tuple[list[int], list[int], list[int]] = ([], [], [])  # what was cut: offsets.note_cuts
         pos = 0
         n = len(text)
-        # Each fragment's line from the newlines' positions (searching the text from each fragment took the
-        # square of a long line's length: a 5M-character line of words in four scripts, ~30 s).
-        # (from the code points when known: a match object per newline took ~3x as long)
-        breaks = (
-            np.flatnonzero(cps == 10).tolist() if cps is not None else [m.start() for m in _NEWLINE_RE.finditer(text)]
-        )
+        # Each fragment's line is searched for only as far as it matters (`_whole_line`: searching the whole
+        # line from each fragment took the square of a long line's length, a 5M-character line of words in
+        # four scripts ~30 s; every newline's position from the code points took ~20 µs a page).
         for f in fragments:
             s, e = f.start, f.end
             if s < pos:
@@ -2296,17 +2292,11 @@ class LanguageStage(Stage):
                 # the two items beside it were glued ("おそ松天下一品")
                 e -= 1
             fragment = text[s:e]
-            i = bisect.bisect_left(breaks, s)  # the newlines before s
-            line_start = breaks[i - 1] + 1 if i else 0
-            j = bisect.bisect_left(breaks, e, i)  # the first newline at or after e
-            line_end = breaks[j] if j < len(breaks) else n
             replacement = ""
             lines = 0
-            if (
-                line_start >= pos
-                and not _LETTER_OR_DIGIT_RE.search(text, line_start, s)
-                and not _LETTER_OR_DIGIT_RE.search(text, e, line_end)
-            ):
+            whole = _whole_line(text, s, e, pos)
+            if whole is not None:
+                line_start, line_end = whole
                 # the fragment is the whole line: drop the line and its newline, and record the line, as
                 # the marks and punctuation beside the fragment ("• ", ". . . ") go with it
                 fragment = text[line_start:line_end]
@@ -2392,6 +2382,20 @@ _CITATION_MARK_RE = regex.compile(
 )
 _INITIALS_RE = regex.compile(r"(?<![\w.])\p{Lu}\.(?:[ -]?\p{Lu}\.)*(?=[\s,;&)]|\p{Lu}|$)")
 _YEAR_RE = regex.compile(r"(?<![\d-])(?:1[5-9]\d\d|20\d\d)[a-z]?(?=[.,;:)-]|$)")
+
+
+def _whole_line(text: str, s: int, e: int, pos: int) -> tuple[int, int] | None:
+    """The line (start, end: its newline or the text's end) holding text[s:e] when no letter or digit of
+    it lies outside text[s:e] and it starts at or after `pos` (where the last cut ended), else None.
+    Searched only as far as that needs, so `_remove`'s searches stay linear in the text: the start back
+    to pos - 1 at most, the end only for a line whose start qualifies."""
+    k = text.rfind("\n", max(pos - 1, 0), s)
+    start = k + 1 if k >= 0 else (0 if pos == 0 else -1)
+    if start < pos or _LETTER_OR_DIGIT_RE.search(text, start, s):
+        return None
+    k = text.find("\n", e)
+    end = len(text) if k < 0 else k
+    return None if _LETTER_OR_DIGIT_RE.search(text, e, end) else (start, end)
 
 
 def _latin_content(text: str, s: int, e: int) -> str | None:
