@@ -192,6 +192,22 @@ def test_whole_line_search_is_the_search_over_every_newline():
     assert checked == 6000 and found > 300
 
 
+def test_stray_punctuation_test_knows_every_stray_mark():
+    """`_has_stray_punct` (the marks written out) says what ``any(c in text for c in _STRAY_CJK_PUNCT)`` says."""
+    from pipeline.stages import language as lang
+
+    for text in [
+        "",
+        "plain text",
+        "é à",
+        "東京",
+        "Ωx.",
+        *lang._STRAY_CJK_PUNCT,
+        *(f"ab {c} é" for c in lang._STRAY_CJK_PUNCT),
+    ]:
+        assert lang._has_stray_punct(text) == any(c in text for c in lang._STRAY_CJK_PUNCT), text
+
+
 def test_whole_line_removed_with_line_count():
     text = "First line of the English article here.\nЭто решение вызвало много споров.\nLast line here."
     doc = run(text)

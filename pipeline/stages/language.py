@@ -210,6 +210,15 @@ _CJK_PUNCT = "。．，、！？；：…‥〜～・"
 _STRAY_CJK_PUNCT = "。，、！？；："
 _LIST_SEPARATORS = ",，、;；|/"
 _STRAY_CJK_PUNCT_RE = regex.compile(f"[{_STRAY_CJK_PUNCT}]+")
+
+
+def _has_stray_punct(text: str) -> bool:
+    """Does the text hold a `_STRAY_CJK_PUNCT` character? (str search is much faster than the regex, and
+    these written out ~5x faster than ``any()`` over a generator: a text of Latin-1 characters is answered
+    at once for each)"""
+    return "。" in text or "，" in text or "、" in text or "！" in text or "？" in text or "；" in text or "：" in text
+
+
 _OPENERS = {
     "(": ")",
     "[": "]",
@@ -830,6 +839,9 @@ class _Taken:
         """Whether some span (s, e) has s < end and start < e."""
         i = bisect.bisect_left(self.starts, end)  # the spans starting before ``end``
         return i > 0 and self.ends[i - 1] > start
+
+
+_NOTHING_TAKEN = _Taken(())  # (read only: shared)
 
 
 class _Runs:
@@ -2001,7 +2013,8 @@ class LanguageStage(Stage):
         opt = self.options
         # judging needs two distinct words telling another language: most host sentences with one
         # frequent foreign word ("die" in English, "in" in German) stop there
-        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, _Taken(taken), text_cps)
+        spans = _Taken(taken) if taken else _NOTHING_TAKEN  # (most documents: no script fragment)
+        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, spans, text_cps)
         found: list[tuple[int, int, str]] = []
         if not sentences:
             return found
@@ -2225,7 +2238,7 @@ class LanguageStage(Stage):
                 fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
             taken = [(f.start, f.end) for f in fragments]
-            if not any(c in text for c in _STRAY_CJK_PUNCT):  # str search is much faster than regex
+            if not _has_stray_punct(text):
                 stray = []
             elif runs is None:
                 stray = [(m.start(), m.end()) for m in _STRAY_CJK_PUNCT_RE.finditer(text)]
