@@ -1571,6 +1571,33 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
     assert compared > 100 and kept > 1000 and collisions > 1000 and astral > 0
 
 
+@needs_sentences
+def test_two_distinct_hits_of_a_clause_are_the_set_count():
+    """`_two_distinct` (a clause's hits by bisection) is ``len({w for h, w in where if cs <= h < ce}) >= 2`` on
+    the hits `_hits_by_sentence` gives (their positions ascending) for random clauses of their sentences."""
+    stage = lang.LanguageStage()
+    rng = random.Random(11)
+    checked = true = 0
+    for code, main in (("de", "en"), ("en", "de"), ("fr", "es"), ("pl", "en")):
+        guest, host = ((SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:200] for c in (code, main))
+        mixed = [f"{a} {b}" for a, b in zip(guest, host, strict=True)]
+        text = "\n".join(mixed)
+        low = text.lower()
+        low_cps, cps = code_points(low), code_points(text)
+        sentences, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._NOTHING_TAKEN, cps)
+        for s, e, where in sentences:
+            at = [h for h, _ in where]
+            assert at == sorted(at)
+            for _ in range(10):
+                cs = rng.randrange(s, e + 1)
+                ce = rng.randrange(cs, e + 1)
+                expected = len({w for h, w in where if cs <= h < ce}) >= 2
+                assert lang._two_distinct(where, at, cs, ce) == expected
+                checked += 1
+                true += expected
+    assert checked > 1000 and 100 < true < checked
+
+
 def test_urls_are_the_url_regex_matches():
     """`_urls` (the regex tried only where "://" or "www." puts one of its literal starts) gives the spans
     of `_URL_RE.finditer` on CC pages and on text built around its traps: a scheme at the text's start,

@@ -2104,8 +2104,9 @@ class LanguageStage(Stage):
                     continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             runs = []
+            at = [h for h, _ in where]  # (the hits' positions, ascending)
             for cs, ce in clauses:
-                if len({w for h, w in where if cs <= h < ce}) < 2:
+                if not _two_distinct(where, at, cs, ce):
                     continue
                 if bounds is None:
                     bounds = word_rows[first : first + n_words, :2].T.tolist()
@@ -3280,6 +3281,16 @@ def _without_et_al(words: list[str]) -> list[str]:
             if words[i : i + 2] == ["et", "al"]:
                 del words[i : i + 2]
     return words
+
+
+def _two_distinct(where: list[tuple[int, str]], at: list[int], cs: int, ce: int) -> bool:
+    """``len({w for h, w in where if cs <= h < ce}) >= 2`` for hits `where` in order of their positions `at`:
+    the clause's hits found by bisection, not by a scan of all the sentence's hits for each clause."""
+    a, b = bisect.bisect_left(at, cs), bisect.bisect_left(at, ce)
+    if b - a < 2:
+        return False
+    first = where[a][1]
+    return any(where[i][1] != first for i in range(a + 1, b))
 
 
 def _two_words(
