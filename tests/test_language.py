@@ -160,6 +160,54 @@ def test_english_sentence_in_chinese_text_removed():
     assert [r.rule for r in doc.removed] == ["fragment-latin"]
 
 
+def test_whole_line_search_is_the_search_over_every_newline():
+    """`_whole_line` (line bounds searched from the fragment, its start only back to the last cut) gives what
+    the bisection over every newline's position gave, for fragments at and inside line bounds, after cuts."""
+    import bisect
+
+    from pipeline.stages import language as lang
+
+    def by_newlines(text: str, s: int, e: int, pos: int) -> tuple[int, int] | None:
+        breaks = [k for k, c in enumerate(text) if c == "\n"]
+        i = bisect.bisect_left(breaks, s)
+        start = breaks[i - 1] + 1 if i else 0
+        j = bisect.bisect_left(breaks, e, i)
+        end = breaks[j] if j < len(breaks) else len(text)
+        letters = lang._LETTER_OR_DIGIT_RE.search(text, start, s) or lang._LETTER_OR_DIGIT_RE.search(text, e, end)
+        return (start, end) if start >= pos and not letters else None
+
+    rng = random.Random(7)
+    pieces = ["ab", " ", "\n", "• ", "12", ".", "\n\n", "Ωx", " - ", "東京"]
+    checked = found = 0
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 30)))
+        for _ in range(20):
+            s = rng.randrange(len(text) + 1)
+            e = rng.randrange(s, len(text) + 1)
+            pos = rng.randrange(s + 1)
+            expected = by_newlines(text, s, e, pos)
+            assert lang._whole_line(text, s, e, pos) == expected, (text, s, e, pos)
+            checked += 1
+            found += expected is not None
+    assert checked == 6000 and found > 300
+
+
+def test_stray_punctuation_test_knows_every_stray_mark():
+    """`_has_stray_punct` (the marks written out) says what ``any(c in text for c in _STRAY_CJK_PUNCT)`` says."""
+    from pipeline.stages import language as lang
+
+    for text in [
+        "",
+        "plain text",
+        "é à",
+        "東京",
+        "Ωx.",
+        *lang._STRAY_CJK_PUNCT,
+        *(f"ab {c} é" for c in lang._STRAY_CJK_PUNCT),
+    ]:
+        assert lang._has_stray_punct(text) == any(c in text for c in lang._STRAY_CJK_PUNCT), text
+
+
 def test_whole_line_removed_with_line_count():
     text = "First line of the English article here.\nЭто решение вызвало много споров.\nLast line here."
     doc = run(text)

@@ -65,6 +65,20 @@ def test_script_runs_match_the_regex_definition():
     assert {r.script for r in runs} >= {"Latin", "Cyrillic", "Han", "Kana", "Hangul", "Arabic", "Thai", "Other"}
 
 
+@needs_sentences
+def test_script_runs_of_texts_without_urls_match_the_regex_definition():
+    """`_run_rows` of a text without URLs or e-mail addresses takes the code tokens' rows as they are (no
+    sort and merge): the same runs as the regex definition, on lines of many scripts with code tokens."""
+    code = " x_y=1 foo.bar() a->b::c __init__ ж_x 東京.jp"
+    texts = [line + code for line in mixed_text().splitlines()[::7]]
+    texts += [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:150] if CC.is_file() else []
+    fast = 0
+    for text in texts:
+        assert [tuple(r) for r in lang._runs_of_rows(lang._run_rows(text))] == regex_runs(text)
+        fast += not ("://" in text or "www." in text or "@" in text) and bool(lang._code_tokens(text))
+    assert fast > 50
+
+
 def word_set_keys(words: set[str] | frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """`line_hits`' keys, masks, Bloom filter and language for a plain word set (no word listed)."""
     table, masks = kernels.listed_key_table(kernels.word_keys(sorted(words)), np.zeros((len(words), 1), dtype=bool))
@@ -556,8 +570,9 @@ def test_code_tokens_and_emails_searched_in_windows_are_the_regex_matches():
 
 @needs_sentences
 def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_runs():
-    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read; `_Runs.outside` is
-    the runs of other scripts before a limit."""
+    """`_Runs.around` leaves out the host runs `_script_fragments` cannot read, and the compiled clusters
+    (`_script_fragments_of_rows`) are its clusters; `_Runs.outside` is the runs of other scripts before a
+    limit."""
     stage = lang.LanguageStage()
     english = (SENTENCES / "en.txt").read_text(encoding="utf-8").splitlines()[:60]
     foreign = ["Москва столица России", "東京は日本の首都です", "Apple", "Ελληνικά κείμενα εδώ", "中文", "ж"]
@@ -568,14 +583,27 @@ def test_script_fragments_from_the_runs_around_foreign_ones_are_those_from_all_r
         for at in sorted(rng.choice(len(words), 40, replace=False), reverse=True):
             words.insert(int(at), str(rng.choice(foreign)))
         texts.append(" ".join(words))
+    # bridges: a capitalised word after a foreign run (gap of 1..4 characters, a newline, a capital beyond
+    # U+FFFF, after CJK and Thai runs, longer than 20 letters), and Latin clusters of 2, 3 and 4 words
+    bridges = [
+        f"Москва{gap}{word} столица России и города. "
+        for gap in (" ", ", ", ",  ", " -- ", "\n", "")
+        for word in ("Apple", "apple", "𝐀pple", "Abcdefghijklmnopqrstu", "A", "Apple Mac")
+    ]
+    bridges += ["東京 Apple 東京は日本の首都です。", "ภาษาไทย Apple ภาษาไทยเป็น", "Ελληνικά κείμενα Apple εδώ Ελληνικά"]
+    bridges += ["Москва столица to be. Москва is a city of Russia. Он сказал: the big red house on the hill."]
+    texts.append(" ".join(bridges))
+    texts.extend(bridges)
     checked = 0
     for text in texts:
         runs = lang._Runs(lang._run_rows(text))
         every = lang._runs_of_rows(runs.rows)
-        for hosts in ({"Latin"}, {"Han", "Kana"}, {"Cyrillic", "Latin"}, {"Han"}, {"Hangul", "Han"}):
+        for hosts in ({"Latin"}, {"Han", "Kana"}, {"Cyrillic", "Latin"}, {"Han"}, {"Hangul", "Han"}, {"Cyrillic"}):
             hosts = frozenset(hosts)
             expected = stage._script_fragments(text, every, hosts)
             assert stage._script_fragments(text, runs.around(hosts), hosts) == expected
+            # the clusters by the compiled pass over all the run rows (`script_clusters`)
+            assert stage._script_fragments_of_rows(text, runs, hosts, code_points(text)) == expected
             checked += len(expected)
             for limit in (0, 1, 3000, len(text) + 1):
                 assert runs.outside(hosts, limit) == [r for r in every if r.start < limit and r.script not in hosts]
@@ -846,6 +874,20 @@ def test_non_latin_letter_scan_is_the_regex_on_every_code_point():
         assert bool(letter(c)) == any(map(letter, c.lower())), hex(ord(c))
     for text, expected in [("é", False), ("é x µ", True), ("é 😀", False), ("é 𝐀", True), ("é 𐐀", True), ("Ωé", True)]:
         assert lang._has_non_latin_letter(text, code_points(text)) == expected, text
+
+
+def test_letter_counts_are_the_letter_regex_matches():
+    """`_letter_count` (a table of the BMP, the regex for a stretch with a code point beyond it) counts what
+    `_LETTER_RE.findall` finds, on every BMP code point and on stretches of mixed text."""
+    letter = lang._LETTER_RE.match
+    assert lang._letter_table().tolist() == [bool(letter(chr(c))) for c in range(0x10000)]
+    text = "Ça va? 東京 — x1 ǅ Ⅻ 𝐀b 😀 \ud800 ᠮᠣ 12.5 Ωμέγα\n" + (mixed_text() if SENTENCES.is_dir() else "")
+    cps = code_points(text)
+    rng = random.Random(5)
+    spans = [(0, len(text)), (0, 0), (3, 3), *((a, a + rng.randrange(0, 80)) for a in range(0, len(text), 37))]
+    for s, e in spans:
+        assert lang._letter_count(text, s, e, cps) == len(lang._LETTER_RE.findall(text, s, e)), (s, e)
+        assert lang._letter_count(text, s, e) == len(lang._LETTER_RE.findall(text, s, e))
 
 
 @needs_sentences
@@ -1475,17 +1517,18 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
     text of Latin languages with capitalised words inside and at the start of sentences and clauses,
     odd-spelt words, and CC pages; once with the main language's real foreign-word keys and once with
     the keys of every token of the text (then most key hits are not foreign words: "collisions" the
-    text must turn down), for several main languages."""
+    text must turn down), for several main languages; the kernels one by one and in one call."""
     stage = lang.LanguageStage()
     extra = (
         "\nDie Katze und der Hund. Und Der Hund, Die Katze (Der Mann) sagte: Die Frau — Das Haus. "
         "«Der» „Die“ (die) die; Die der. ÉCOLE et Été, l'été ǅemal die DER Der1 1Der der, die ñandú "
         "Über über ÜBER Straße straße. A B Die der die der.\n"
+        "Die Katze 😀 und der Hund, die Frau und das Haus, der Mann und die Katze 𝐀.\n"
     )
     texts = ["\n".join((SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:150]) + extra for c in
              ("en", "de", "fr", "es", "pl", "vi")]  # fmt: skip
     texts += [json.loads(line)["text"] for line in CC.open(encoding="utf-8")][:120] if CC.is_file() else []
-    compared = kept = collisions = 0
+    compared = kept = collisions = astral = 0
     for text in texts:
         low = text.lower()
         if len(low) != len(text):
@@ -1519,9 +1562,40 @@ def test_sentence_hits_keep_what_the_python_loop_keeps():
                     collisions += len(rows) - len(rows_kept)
                 else:
                     assert got == lang._two_words(expected, lang._Taken([]))
+                    # the three kernels in one call (`hits_by_sentence`, given the text's code points)
+                    fused, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._Taken([]), cps)
+                    assert fused == got
+                    astral += bool((which == -2).any())  # (the fused call's Python path too)
                 compared += 1
                 kept += sum(map(len, expected.values()))
-    assert compared > 100 and kept > 1000 and collisions > 1000
+    assert compared > 100 and kept > 1000 and collisions > 1000 and astral > 0
+
+
+@needs_sentences
+def test_two_distinct_hits_of_a_clause_are_the_set_count():
+    """`_two_distinct` (a clause's hits by bisection) is ``len({w for h, w in where if cs <= h < ce}) >= 2`` on
+    the hits `_hits_by_sentence` gives (their positions ascending) for random clauses of their sentences."""
+    stage = lang.LanguageStage()
+    rng = random.Random(11)
+    checked = true = 0
+    for code, main in (("de", "en"), ("en", "de"), ("fr", "es"), ("pl", "en")):
+        guest, host = ((SENTENCES / f"{c}.txt").read_text(encoding="utf-8").splitlines()[:200] for c in (code, main))
+        mixed = [f"{a} {b}" for a, b in zip(guest, host, strict=True)]
+        text = "\n".join(mixed)
+        low = text.lower()
+        low_cps, cps = code_points(low), code_points(text)
+        sentences, _ = stage._hits_by_sentence(text, low, low_cps, main, "Latin", lang._NOTHING_TAKEN, cps)
+        for s, e, where in sentences:
+            at = [h for h, _ in where]
+            assert at == sorted(at)
+            for _ in range(10):
+                cs = rng.randrange(s, e + 1)
+                ce = rng.randrange(cs, e + 1)
+                expected = len({w for h, w in where if cs <= h < ce}) >= 2
+                assert lang._two_distinct(where, at, cs, ce) == expected
+                checked += 1
+                true += expected
+    assert checked > 1000 and 100 < true < checked
 
 
 def test_urls_are_the_url_regex_matches():

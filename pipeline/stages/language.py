@@ -183,7 +183,6 @@ _SPACE_OR_NEWLINE_RE = re.compile("[ \n]")
 _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
-_NEWLINE_RE = re.compile("\n")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
 # Sentence boundaries: after . ! ? … (+ closing quotes, also German “ and Danish «) before a space or glued to a capital
 # ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines. The leading lookahead holds
@@ -211,6 +210,15 @@ _CJK_PUNCT = "。．，、！？；：…‥〜～・"
 _STRAY_CJK_PUNCT = "。，、！？；："
 _LIST_SEPARATORS = ",，、;；|/"
 _STRAY_CJK_PUNCT_RE = regex.compile(f"[{_STRAY_CJK_PUNCT}]+")
+
+
+def _has_stray_punct(text: str) -> bool:
+    """Does the text hold a `_STRAY_CJK_PUNCT` character? (str search is much faster than the regex, and
+    these written out ~5x faster than ``any()`` over a generator: a text of Latin-1 characters is answered
+    at once for each)"""
+    return "。" in text or "，" in text or "、" in text or "！" in text or "？" in text or "；" in text or "：" in text
+
+
 _OPENERS = {
     "(": ")",
     "[": "]",
@@ -833,6 +841,9 @@ class _Taken:
         return i > 0 and self.ends[i - 1] > start
 
 
+_NOTHING_TAKEN = _Taken(())  # (read only: shared)
+
+
 class _Runs:
     """A text's script runs: the rows of `_run_rows`, and `_Run` tuples made only for the runs a step
     reads. A Latin page with a few foreign words has a run per word (up to ~10^4), of which the
@@ -1006,7 +1017,7 @@ class LanguageStage(Stage):
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
         self._foreign_words: dict[str, frozenset[str]] = {}
-        self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple]] = {}  # `_hit_tables`
+        self._hit_table_args: dict[tuple[str, str], tuple[tuple, tuple, tuple]] = {}  # `_hit_tables`
         self.allowed = [_norm_lang(x.lower()) for x in self.options.languages]
 
     # ------------------------------------------------------------------ langdetect
@@ -1451,6 +1462,28 @@ class LanguageStage(Stage):
     def _script_fragments(
         self, text: str, runs: list[_Run], main_scripts: frozenset[str]
     ) -> list[tuple[int, int, str]]:
+        return self._cluster_fragments(text, self._script_clusters(text, runs, main_scripts), main_scripts)
+
+    def _script_fragments_of_rows(
+        self, text: str, runs: _Runs, hosts: frozenset[str], cps: np.ndarray
+    ) -> list[tuple[int, int, str]]:
+        """`_script_fragments` of all the text's runs (`cps`: its code points), its clusters found by a compiled
+        pass over the run rows (`language_kernels.script_clusters`): the Python loop over the runs around the
+        foreign ones, a `_Run` each, took ~0.04 s of the 40 MB input's 396 non-Latin texts."""
+        ok, members, bounds = language_kernels.script_clusters(
+            runs.rows, cps, _class_mask(hosts), _CJK_CLASSES, _NO_BRIDGE_CLASSES, _case_table(),
+            _RUN_CLASS["Latin"], self.options.min_words,
+        )  # fmt: skip
+        if not ok:
+            return self._script_fragments(text, runs.around(hosts), hosts)
+        every = _runs_of_rows(runs.rows[members])
+        starts = bounds.tolist()
+        clusters = [every[a:b] for a, b in zip(starts, starts[1:], strict=False)]
+        return self._cluster_fragments(text, clusters, hosts, dropped=True)
+
+    def _script_clusters(self, text: str, runs: list[_Run], main_scripts: frozenset[str]) -> list[list[_Run]]:
+        """Runs of other scripts than `main_scripts` grouped into clusters, in order (from the runs around
+        them, `_Runs.around`, or all of them)."""
         clusters: list[list[_Run]] = []
         current: list[_Run] = []
         pending_bridge: _Run | None = None
@@ -1473,13 +1506,21 @@ class LanguageStage(Stage):
                 current, pending_bridge = [], None
         if current:
             clusters.append(current)
+        return clusters
 
+    def _cluster_fragments(
+        self, text: str, clusters: list[list[_Run]], main_scripts: frozenset[str], dropped: bool = False
+    ) -> list[tuple[int, int, str]]:
+        """The foreign fragments of `_script_clusters`' clusters; `dropped`: those too short to be
+        sentence-like were left out already (`language_kernels.script_clusters`)."""
         found: list[tuple[int, int, str]] = []
         min_words = self.options.min_words
         for cluster in clusters:
             if cluster[0].script == "Latin" and "Latin" not in main_scripts:
-                if sum(1 for r in cluster if r.end - r.start >= 2) < min_words and all(
-                    r.script == "Latin" for r in cluster
+                if (
+                    not dropped
+                    and sum(1 for r in cluster if r.end - r.start >= 2) < min_words
+                    and all(r.script == "Latin" for r in cluster)
                 ):
                     # too few words to be sentence-like (`_flag_cluster`), and so is any part of
                     # it that `_own_sentences` would keep: most Latin names and terms stop here
@@ -1846,18 +1887,27 @@ class LanguageStage(Stage):
             return _two_words(hits, taken), None
         # the per-line, per-token search is compiled: the kernel returns the hits of lines with two
         # distinct candidate words (a 64-bit key per word; a listed word is confirmed by its text)
-        line_args, hit_args = self._hit_tables(main, script)
-        rows = language_kernels.line_hits(low_cps, *line_args)
-        if not len(rows):
-            return [], None
-        # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
-        # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
-        # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
-        cps = code_points(text) if text_cps is None else text_cps
-        found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
-        ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
-        if not ok:
-            return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
+        line_args, hit_args, fused_args = self._hit_tables(main, script)
+        if text_cps is not None:  # the three kernels below in one call (`hits_by_sentence`)
+            cps = text_cps
+            status, kept, two = language_kernels.hits_by_sentence(low_cps, cps, *fused_args)
+            if status == 0:
+                return [], None
+            if status < 0:  # `kept`: line_hits' rows; `two`: the sentences, then each row's one
+                rows, found, which = kept, two[: len(two) - len(kept)], two[len(two) - len(kept) :, 0]
+                return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
+        else:
+            rows = language_kernels.line_hits(low_cps, *line_args)
+            if not len(rows):
+                return [], None
+            # the sentences of those lines and each hit's one, compiled too (`_sentences` of each line
+            # took ~8 µs of regex and Python a line); then which hits count, by sentence (a Python step per
+            # hit took about as long as the search): `_hits_in_python` for a line the kernels leave
+            cps = code_points(text)
+            found, which = language_kernels.hit_sentences(cps, rows, _sentence_table(), language_kernels.SPACES)
+            ok, kept, two = language_kernels.sentence_hits(cps, low_cps, rows, which, len(found), *hit_args, found)
+            if not ok:
+                return _two_words(self._hits_in_python(text, lowered, rows, found, which, main, script), taken), cps
         out = []
         if len(two):
             hits = kept.tolist()
@@ -1866,9 +1916,10 @@ class LanguageStage(Stage):
                     out.append((s, e, [(at, lowered[ts:te]) for at, ts, te in hits[first:end]]))
         return out, cps
 
-    def _hit_tables(self, main: str, script: str) -> tuple[tuple, tuple]:
-        """The tables `line_hits` and `sentence_hits` read for main language `main` (after the text), kept by
-        main language: a dozen cached look-ups per document otherwise."""
+    def _hit_tables(self, main: str, script: str) -> tuple[tuple, tuple, tuple]:
+        """The tables `line_hits` and `sentence_hits` read for main language `main` (after the text), and
+        `hits_by_sentence` (after the text's two arrays), kept by main language: a dozen cached look-ups per
+        document otherwise."""
         found = self._hit_table_args.get((main, script))
         if found is None:
             odd, table, position = _odd_table(main, script), _score_table(script), _score_positions(script)[main]
@@ -1877,7 +1928,8 @@ class LanguageStage(Stage):
                 _case_table(), _alpha_table(), _letter_or_digit_table(), _CLAUSE_MARK_TABLE, language_kernels.SPACES,
                 *_word_rows(script), _frequent_rows(script), table.ptr, table.langs, position, odd,
             )  # fmt: skip
-            found = self._hit_table_args[(main, script)] = (line_args, hit_args)
+            fused_args = (*line_args, _sentence_table(), *hit_args[:4], *hit_args[5:-1])
+            found = self._hit_table_args[(main, script)] = (line_args, hit_args, fused_args)
         return found
 
     def _hits_in_python(
@@ -1961,7 +2013,8 @@ class LanguageStage(Stage):
         opt = self.options
         # judging needs two distinct words telling another language: most host sentences with one
         # frequent foreign word ("die" in English, "in" in German) stop there
-        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, _Taken(taken), text_cps)
+        spans = _Taken(taken) if taken else _NOTHING_TAKEN  # (most documents: no script fragment)
+        sentences, cps = self._hits_by_sentence(text, low, low_cps, main, script, spans, text_cps)
         found: list[tuple[int, int, str]] = []
         if not sentences:
             return found
@@ -2051,8 +2104,9 @@ class LanguageStage(Stage):
                     continue
             # clauses: split the sentence at commas, brackets, quotes and dashes
             runs = []
+            at = [h for h, _ in where]  # (the hits' positions, ascending)
             for cs, ce in clauses:
-                if len({w for h, w in where if cs <= h < ce}) < 2:
+                if not _two_distinct(where, at, cs, ce):
                     continue
                 if bounds is None:
                     bounds = word_rows[first : first + n_words, :2].T.tolist()
@@ -2180,12 +2234,12 @@ class LanguageStage(Stage):
         fragments: list[_Fragment] = []
         if runs is not None:
             hosts = _host_scripts(main_scripts) | self._second_script(text, runs, counts, main_scripts)
-            for s, e, script in self._script_fragments(text, runs.around(hosts), hosts):
+            for s, e, script in self._script_fragments_of_rows(text, runs, hosts, cps):
                 flang = _SCRIPT_LANGUAGE.get(script) or self._fragment_language(text[s:e], script)
                 fragments.append(_Fragment(s, e, "script", script.lower(), flang))
         if not (main_scripts & _CJK):
             taken = [(f.start, f.end) for f in fragments]
-            if not any(c in text for c in _STRAY_CJK_PUNCT):  # str search is much faster than regex
+            if not _has_stray_punct(text):
                 stray = []
             elif runs is None:
                 stray = [(m.start(), m.end()) for m in _STRAY_CJK_PUNCT_RE.finditer(text)]
@@ -2204,7 +2258,7 @@ class LanguageStage(Stage):
                 found = []
             elif self.profiles.script.get(lang) == primary_script:
                 found = _foreign_lines(
-                    text, self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken, cps)
+                    text, self._alpha_same_script(text, low, low_cps, main_langs, primary_script, taken, cps), cps
                 )
             else:
                 self.stat_update(f"same-script-skipped-{lang}")
@@ -2232,20 +2286,17 @@ class LanguageStage(Stage):
                 listed.append(entry)
             doc.meta["language_fragments"] = listed
         elif self.options.action == "remove":
-            doc.text = self._remove(doc, text, fragments, cps)
+            doc.text = self._remove(doc, text, fragments)
 
-    def _remove(self, doc: Document, text: str, fragments: list[_Fragment], cps: np.ndarray | None = None) -> str:
-        """Cut the fragments out of the text, recording each removal (`cps`: the text's code points, if known)."""
+    def _remove(self, doc: Document, text: str, fragments: list[_Fragment]) -> str:
+        """Cut the fragments out of the text, recording each removal."""
         pieces: list[str] = []
         cuts: tuple[list[int], list[int], list[int]] = ([], [], [])  # what was cut: offsets.note_cuts
         pos = 0
         n = len(text)
-        # Each fragment's line from the newlines' positions (searching the text from each fragment took the
-        # square of a long line's length: a 5M-character line of words in four scripts, ~30 s).
-        # (from the code points when known: a match object per newline took ~3x as long)
-        breaks = (
-            np.flatnonzero(cps == 10).tolist() if cps is not None else [m.start() for m in _NEWLINE_RE.finditer(text)]
-        )
+        # Each fragment's line is searched for only as far as it matters (`_whole_line`: searching the whole
+        # line from each fragment took the square of a long line's length, a 5M-character line of words in
+        # four scripts ~30 s; every newline's position from the code points took ~20 µs a page).
         for f in fragments:
             s, e = f.start, f.end
             if s < pos:
@@ -2255,17 +2306,11 @@ class LanguageStage(Stage):
                 # the two items beside it were glued ("おそ松天下一品")
                 e -= 1
             fragment = text[s:e]
-            i = bisect.bisect_left(breaks, s)  # the newlines before s
-            line_start = breaks[i - 1] + 1 if i else 0
-            j = bisect.bisect_left(breaks, e, i)  # the first newline at or after e
-            line_end = breaks[j] if j < len(breaks) else n
             replacement = ""
             lines = 0
-            if (
-                line_start >= pos
-                and not _LETTER_OR_DIGIT_RE.search(text, line_start, s)
-                and not _LETTER_OR_DIGIT_RE.search(text, e, line_end)
-            ):
+            whole = _whole_line(text, s, e, pos)
+            if whole is not None:
+                line_start, line_end = whole
                 # the fragment is the whole line: drop the line and its newline, and record the line, as
                 # the marks and punctuation beside the fragment ("• ", ". . . ") go with it
                 fragment = text[line_start:line_end]
@@ -2353,6 +2398,20 @@ _INITIALS_RE = regex.compile(r"(?<![\w.])\p{Lu}\.(?:[ -]?\p{Lu}\.)*(?=[\s,;&)]|\
 _YEAR_RE = regex.compile(r"(?<![\d-])(?:1[5-9]\d\d|20\d\d)[a-z]?(?=[.,;:)-]|$)")
 
 
+def _whole_line(text: str, s: int, e: int, pos: int) -> tuple[int, int] | None:
+    """The line (start, end: its newline or the text's end) holding text[s:e] when no letter or digit of
+    it lies outside text[s:e] and it starts at or after `pos` (where the last cut ended), else None.
+    Searched only as far as that needs, so `_remove`'s searches stay linear in the text: the start back
+    to pos - 1 at most, the end only for a line whose start qualifies."""
+    k = text.rfind("\n", max(pos - 1, 0), s)
+    start = k + 1 if k >= 0 else (0 if pos == 0 else -1)
+    if start < pos or _LETTER_OR_DIGIT_RE.search(text, start, s):
+        return None
+    k = text.find("\n", e)
+    end = len(text) if k < 0 else k
+    return None if _LETTER_OR_DIGIT_RE.search(text, e, end) else (start, end)
+
+
 def _latin_content(text: str, s: int, e: int) -> str | None:
     """Is a run of Latin in a text of another script content rather than a fragment of a foreign
     language: "code" (source code, markup, shell, identifiers), "citation" (references, authors,
@@ -2437,10 +2496,13 @@ def _bracket_gloss(text: str, s: int, e: int) -> bool:
 _FOREIGN_LINE_SHARE = 2 / 3  # share of a line's letters in fragments of one language that makes it foreign
 
 
-def _foreign_lines(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+def _foreign_lines(
+    text: str, found: list[tuple[int, int, str]], cps: np.ndarray | None = None
+) -> list[tuple[int, int, str]]:
     """Same-script fragments, a line mostly made of fragments of one language taken whole: a quoted
     passage (Caesar's Latin in an Italian article) keeps no clauses whose words the two languages
-    share ("«, quarum unam incolunt Belgae, ..."), nor the quotation marks around them."""
+    share ("«, quarum unam incolunt Belgae, ..."), nor the quotation marks around them (`cps`: the
+    text's code points, if known)."""
     if len(found) < 2:
         return found
     by_line: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
@@ -2452,13 +2514,38 @@ def _foreign_lines(text: str, found: list[tuple[int, int, str]]) -> list[tuple[i
     for (start, end), spans in by_line.items():
         langs = {lang for _, _, lang in spans}
         if len(spans) >= 2 and len(langs) == 1:
-            letters = len(_LETTER_RE.findall(text, start, end))
-            covered = sum(len(_LETTER_RE.findall(text, s, e)) for s, e, _ in spans)
+            letters = _letter_count(text, start, end, cps)
+            covered = sum(_letter_count(text, s, e, cps) for s, e, _ in spans)
             if covered >= _FOREIGN_LINE_SHARE * letters:
                 out.append((start, end, spans[0][2]))
                 continue
         out.extend(spans)
     return out
+
+
+def _letter_count(text: str, s: int, e: int, cps: np.ndarray | None = None) -> int:
+    """``len(_LETTER_RE.findall(text, s, e))``, by `_letter_table` when the text's code points `cps` are
+    known and none of text[s:e] lies beyond it (the regex's list of a line's letters took ~60 µs a line)."""
+    if cps is not None and e > s:
+        part = cps[s:e]
+        table = _letter_table()
+        if part.max() < table.size:
+            return int(np.count_nonzero(table[part]))
+    return len(_LETTER_RE.findall(text, s, e))
+
+
+@lru_cache(maxsize=1)
+def _letter_table() -> np.ndarray:
+    """`_LETTER_RE` (\\p{L}) of every code point below U+10000, matched by `regex` itself."""
+    return _cached_bmp_table("letters", _build_letter_table, _LETTER_RE)
+
+
+def _build_letter_table() -> np.ndarray:
+    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(0x10000, dtype=np.bool_)
+    for m in _LETTER_RE.finditer(every):
+        table[m.start()] = True
+    return table
 
 
 def _host_before(text: str, at: int) -> bool:
@@ -2486,10 +2573,10 @@ def _host_scripts(main_scripts: frozenset[str]) -> frozenset[str]:
     return main_scripts
 
 
-def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
+def _opaque_spans(text: str, cps: np.ndarray | None = None, found: np.ndarray | None = None) -> list[tuple[int, int]]:
     """URLs, e-mail addresses and code-like tokens, merged into disjoint sorted spans (`cps`: the text's
-    code points if known)."""
-    spans = _code_tokens(text, cps)
+    code points if known; `found`: their `language_kernels.code_tokens` if known)."""
+    spans = _code_tokens(text, cps, found)
     if "://" in text or "www." in text:
         spans.extend(_urls(text))
     if "@" in text:
@@ -2504,15 +2591,17 @@ def _opaque_spans(text: str, cps: np.ndarray | None = None) -> list[tuple[int, i
     return merged
 
 
-def _code_tokens(text: str, cps: np.ndarray | None = None) -> list[tuple[int, int]]:
+def _code_tokens(text: str, cps: np.ndarray | None = None, found: np.ndarray | None = None) -> list[tuple[int, int]]:
     """The spans of `_CODE_TOKEN_RE.finditer(text)`, by a compiled scan of the code points (`cps` if
     known; `language_kernels.code_tokens`): a match lies in a run of `_CODE_CHARS` that holds a
     `_CODE_TRIGGER_RE` match and ends at the run's end. A run after an astral character (the kernel's
     word-boundary table stops at U+FFFF) is searched by the regex, from the run's start (its
     neighbours are not `_CODE_CHARS`: no match crosses them, and the search sees the character before
-    it). The regexes and a Python step per trigger took ~0.03 s of the 40 MB input's 396 non-Latin texts."""
+    it). The regexes and a Python step per trigger took ~0.03 s of the 40 MB input's 396 non-Latin texts.
+    `found`: the kernel's rows, if known."""
     spans: list[tuple[int, int]] = []
-    found = language_kernels.code_tokens(code_points(text) if cps is None else cps, _CODE_TABLE, _word_table())
+    if found is None:
+        found = language_kernels.code_tokens(code_points(text) if cps is None else cps, _CODE_TABLE, _word_table())
     for start, end, by_regex in found.tolist():
         if by_regex:
             spans.extend(t.span() for t in _CODE_TOKEN_RE.finditer(text, start, end))
@@ -2584,12 +2673,21 @@ def _emails(text: str) -> list[tuple[int, int]]:
 _RUN_SCRIPTS = np.array(["", *_SCRIPT_CLASSES, "Other"], dtype=object)
 _RUN_CLASS = {name: k for k, name in enumerate(_RUN_SCRIPTS) if name}
 _CJK_CLASSES = np.array([name in _CJK for name in _RUN_SCRIPTS], dtype=np.bool_)
+# classes whose run takes no bridge word after it (`LanguageStage._bridgeable`)
+_NO_BRIDGE_CLASSES = np.array([name in _CJK or name in _UNSPACED for name in _RUN_SCRIPTS], dtype=np.bool_)
 
 
 def _run_rows(text: str, cps: np.ndarray | None = None) -> np.ndarray:
     """`language_kernels.script_runs` of the text (`cps`: its code points if known): rows (start, end, class)."""
-    opaque = np.array(_opaque_spans(text, cps), dtype=np.int64).reshape(-1, 2)
-    return language_kernels.script_runs(code_points(text) if cps is None else cps, _script_table(), opaque)
+    cps = code_points(text) if cps is None else cps
+    found = language_kernels.code_tokens(cps, _CODE_TABLE, _word_table())
+    if "://" in text or "www." in text or "@" in text or found[:, 2].any():
+        opaque = np.array(_opaque_spans(text, cps, found), dtype=np.int64).reshape(-1, 2)
+    else:
+        # the kernel's code tokens are `_opaque_spans` already: one a run of `_CODE_CHARS`, the runs apart
+        # (a Python tuple per token, a sort and a merge took ~20 µs a non-Latin page)
+        opaque = found[:, :2].copy()
+    return language_kernels.script_runs(cps, _script_table(), opaque)
 
 
 def _lowercase(text: str, cps: np.ndarray) -> tuple[str, np.ndarray, bool]:
@@ -3183,6 +3281,16 @@ def _without_et_al(words: list[str]) -> list[str]:
             if words[i : i + 2] == ["et", "al"]:
                 del words[i : i + 2]
     return words
+
+
+def _two_distinct(where: list[tuple[int, str]], at: list[int], cs: int, ce: int) -> bool:
+    """``len({w for h, w in where if cs <= h < ce}) >= 2`` for hits `where` in order of their positions `at`:
+    the clause's hits found by bisection, not by a scan of all the sentence's hits for each clause."""
+    a, b = bisect.bisect_left(at, cs), bisect.bisect_left(at, ce)
+    if b - a < 2:
+        return False
+    first = where[a][1]
+    return any(where[i][1] != first for i in range(a + 1, b))
 
 
 def _two_words(

@@ -242,6 +242,52 @@ def line_hits(
     return out[:n_out]
 
 
+@numba.njit(cache=True, nogil=True)
+def hits_by_sentence(
+    low: np.ndarray,
+    cps: np.ndarray,
+    keys: np.ndarray,
+    masks: np.ndarray,
+    bloom: np.ndarray,
+    lang: int,
+    odd: np.ndarray,
+    shortest: int,
+    spaces: np.ndarray,
+    table: np.ndarray,
+    cases: np.ndarray,
+    alpha: np.ndarray,
+    letter_digit: np.ndarray,
+    marks: np.ndarray,
+    word_keys: np.ndarray,
+    rows: np.ndarray,
+    words: np.ndarray,
+    starts: np.ndarray,
+    frequent: np.ndarray,
+    ptr: np.ndarray,
+    langs: np.ndarray,
+    main: int,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """`line_hits`, `hit_sentences` and `sentence_hits` in one call (a call's arguments and returned arrays
+    cost ~2 µs each): 0 when `line_hits` finds no rows; 1 and `sentence_hits`' kept hits and sentences; -1
+    when `sentence_hits` leaves the text to Python, with `line_hits`' rows and `hit_sentences`' spans
+    followed by its `which` (a row (which, 0) for each of the rows): what Python reads then (the steps
+    called one by one would each load in a process at its first such text, ~1 ms apiece)."""
+    hits = line_hits(low, keys, masks, bloom, lang, odd, shortest, spaces)
+    if hits.shape[0] == 0:
+        return 0, np.empty((0, 3), dtype=np.int64), np.empty((0, 4), dtype=np.int64)
+    found, which = hit_sentences(cps, hits, table, spaces)
+    ok, kept, two = sentence_hits(
+        cps, low, hits, which, found.shape[0], cases, alpha, letter_digit, marks, spaces,
+        word_keys, rows, words, starts, frequent, ptr, langs, main, odd, found,
+    )  # fmt: skip
+    if ok:
+        return 1, kept, two
+    spans = np.zeros((found.shape[0] + which.size, 2), dtype=np.int64)
+    spans[: found.shape[0]] = found
+    spans[found.shape[0] :, 0] = which
+    return -1, hits, spans
+
+
 # `lower_table`'s mark of a code point whose lowercase is not one code point of its own: İ (two) and Σ
 # (ς at a word's end, σ elsewhere: str.lower reads its neighbours)
 NO_LOWER = 0xFFFFFFFF
@@ -441,6 +487,94 @@ def script_runs(cps: np.ndarray, table: np.ndarray, opaque: np.ndarray) -> np.nd
         out[n_out, 2] = k
         n_out += 1
     return out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def script_clusters(
+    rows: np.ndarray,
+    cps: np.ndarray,
+    hosts: np.ndarray,
+    cjk: np.ndarray,
+    no_bridge: np.ndarray,
+    cases: np.ndarray,
+    latin: int,
+    min_words: int,
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """The stage's ``_script_clusters`` of a text's `script_runs` rows: clusters of runs of a class not in
+    `hosts` (by class), a cluster ending at a newline between two of its runs, at a change between a
+    `cjk` class and another, and at a host run unless it is the one "bridge" after a run of a class not in
+    `no_bridge` (at most 20 letters starting with a capital, CASE_UPPER of `cases`, at most 3 characters
+    and no newline after the run). A cluster starting with a `latin` run when Latin is no host, all of
+    whose runs are Latin and fewer than `min_words` of which hold two letters or more, is dropped (too
+    few words to be sentence-like). Returns the kept clusters' runs (indices into `rows`, in order) and
+    where each cluster starts among them (one more entry: the end); False when a bridge would start at
+    a code point beyond `cases` (Python decides)."""
+    n = rows.shape[0]
+    members = np.empty(n, dtype=np.int64)
+    bounds = np.empty(n + 1, dtype=np.int64)
+    n_members = 0
+    n_clusters = 0
+    bounds[0] = 0
+    first = 0  # the open cluster's first member (open when n_members > first)
+    pending = False  # a bridge run was met after the cluster's last run
+    latin_host = hosts[latin]
+    for r in range(n + 1):
+        close = r == n
+        if not close:
+            k = rows[r, 2]
+            if not hosts[k]:
+                if n_members > first:
+                    last = members[n_members - 1]
+                    if cjk[k] != cjk[rows[last, 2]]:
+                        close = True
+                    else:
+                        for i in range(rows[last, 1], rows[r, 0]):
+                            if cps[i] == 10:
+                                close = True
+                                break
+            elif n_members > first and not pending:
+                last = members[n_members - 1]
+                s, e, gap_start = rows[r, 0], rows[r, 1], rows[last, 1]
+                bridge = False
+                if not no_bridge[rows[last, 2]] and e - s <= 20 and e > s:
+                    c = cps[s]
+                    if c >= cases.size:
+                        return False, members[:0], bounds[:0]
+                    if cases[c] & CASE_UPPER and s - gap_start <= 3:
+                        bridge = True
+                        for i in range(gap_start, s):
+                            if cps[i] == 10:
+                                bridge = False
+                                break
+                if bridge:
+                    pending = True
+                    continue
+                close = True
+            else:
+                close = True
+        if close and n_members > first:
+            keep = True
+            if rows[members[first], 2] == latin and not latin_host:
+                words = 0
+                all_latin = True
+                for m in range(first, n_members):
+                    j = members[m]
+                    words += rows[j, 1] - rows[j, 0] >= 2
+                    all_latin &= rows[j, 2] == latin
+                keep = not (words < min_words and all_latin)
+            if keep:
+                n_clusters += 1
+                bounds[n_clusters] = n_members
+            else:
+                n_members = first
+            first = n_members
+        if r < n and not hosts[rows[r, 2]]:
+            members[n_members] = r
+            n_members += 1
+            pending = False
+        elif close:
+            pending = False
+    return True, members[:n_members], bounds[: n_clusters + 1]
 
 
 @numba.njit(cache=True, nogil=True)
