@@ -491,6 +491,14 @@ _WARM_UP_TEXTS = (
     _WARM_UP_TEXT.replace("Our reading room", "Our reading room in İzmir"),
     "Der Verein trifft sich jeden Dienstag.",
     "Новости дня: в городе открылась новая библиотека. 图书馆每天开放。 The library is open every day.",
+    # A page in two languages, sentence by sentence: the language stage scores its sentences for both
+    # (``_bilingual``, a kernel of its own that each stream worker loaded on its first such page).
+    "The museum opens a new exhibition about the history of the river and its bridges this spring.\n"
+    "Das Museum eröffnet im Frühling eine neue Ausstellung über die Geschichte des Flusses und seiner Brücken.\n"
+    "Visitors can see old maps, paintings and photographs of the town from the last two hundred years.\n"
+    "Die Besucher können alte Karten, Gemälde und Fotografien der Stadt aus den letzten zweihundert Jahren sehen.\n"
+    "Guided tours in both languages start every Saturday and Sunday at eleven in the morning.\n"
+    "Führungen in beiden Sprachen beginnen jeden Samstag und Sonntag um elf Uhr am Vormittag.",
 )
 
 

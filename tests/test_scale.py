@@ -255,6 +255,23 @@ def test_the_warm_up_takes_the_line_scorers_python_words_path(monkeypatch: pytes
     assert calls
 
 
+def test_the_warm_up_scores_a_page_in_two_languages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm-up page is in two languages sentence by sentence: the language stage's bilingual test scores its
+    sentences for both, loading that kernel before the stream's workers fork (each loaded it on its first such page)."""
+    from pipeline.stages import language
+
+    calls: list[str] = []
+    scores = language._pair_scores
+
+    def noted(*args: object, **kwargs: object) -> object:
+        calls.append("pair scores")
+        return scores(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(language, "_pair_scores", noted)
+    runner._warm_up([language.LanguageStage()])
+    assert calls
+
+
 def test_the_last_files_state_record_is_written_beside_the_audit_assembly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
