@@ -145,7 +145,7 @@ _LIST_ITEM_RE = regex.compile(r"[•·▪◦‣∙*-]\s|\d{1,2}[.)]\s")
 _DIGIT_RE = regex.compile(r"\d")
 # A quantity with a unit opening a short line: an ingredient or spec line ("200 g Zucker", "1 TL Zimt",
 # "2 cups flour", "1 Pck. Vanillin-Zucker"). Such lists are content even far from the prose of a recipe.
-# The units (each a literal, matched case-insensitively), as _unit_trie makes them one regex.
+# The units (each a literal, matched case-insensitively), as _trie_regex(..., every=True) makes them one regex.
 _QUANTITY_UNIT_WORDS = (
     "g kg mg ml cl dl l el tl msp prise prisen pck pkg päckchen stück dose dosen dose/n bund zehe zehen scheibe"
     " scheiben becher liter litre gramm tasse tassen tbsp tsp tablespoon tablespoons teaspoon teaspoons cup cups"
@@ -155,9 +155,11 @@ _QUANTITY_UNIT_WORDS = (
 QUANTITY_UNITS = tuple(_QUANTITY_UNIT_WORDS.split())
 
 
-def _unit_trie(words: Iterable[str]) -> str:
-    """A regex matching exactly these literal strings, shaped as a trie (one branch per next character): re tries
-    an alternation's branches one after the other, ~70 of them for the units at every line it tests."""
+def _trie_regex(words: Iterable[str], every: bool = False) -> str:
+    """A regex shaped as a trie of these literal strings (one branch per next character: re tries an
+    alternation's branches one after the other, at every position it tests). It matches exactly the strings
+    (``every``: where more of the pattern follows them), or else a search with it finds a match exactly when
+    one of them occurs."""
     trie: dict[str, Any] = {}
     for word in words:
         node = trie
@@ -166,17 +168,22 @@ def _unit_trie(words: Iterable[str]) -> str:
         node[""] = {}
 
     def build(node: dict[str, Any]) -> str:
+        ends = "" in node
+        if ends and not every:  # (a search may stop here: longer strings through this node contain this one)
+            return ""
         alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
         if not alts:
             return ""
-        return "(?:" + "|".join(alts) + ")" + ("?" if "" in node else "")
+        if len(alts) == 1 and not ends:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")" + ("?" if ends else "")
 
     return build(trie)
 
 
 _QUANTITY_RE = re.compile(
     r"(?:[•·▪◦‣∙*-]\s*)?(?:\d+(?:[.,/]\d+)?(?:\s*[-–]\s*\d+)?|[½¼¾⅓⅔])\s*[½¼¾⅓⅔]?\s*"
-    + _unit_trie(QUANTITY_UNITS)
+    + _trie_regex(QUANTITY_UNITS, every=True)
     + r"\.?\s+\S",
     re.IGNORECASE,
 )
@@ -465,26 +472,6 @@ def _nullable(items: Any) -> bool:
         elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT) and av[0] > 0 and not _nullable(av[2]):
             return False
     return True
-
-
-def _trie_regex(words: Iterable[str]) -> str:
-    """A regex whose search finds a match exactly when one of the literal strings occurs, shaped as a
-    trie (one branch per character, so a search does not try every string at every position)."""
-    trie: dict[str, Any] = {}
-    for word in words:
-        node = trie
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        # A string ends here: longer ones through this node contain it, so the search may stop.
-        if "" in node:
-            return ""
-        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items())]
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-
-    return build(trie)
 
 
 # A stage unpickled in a worker (or copied for the runner's warm-up) rebuilds its tables in _build: the
