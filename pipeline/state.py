@@ -679,6 +679,22 @@ class StateStore:
         except BaseException:
             self.discard_rows()
             raise
+        self._start_log_write_back()
+
+    def _start_log_write_back(self) -> None:
+        """Start writing what the WAL holds out to disk (``io.start_write_back``: SQLite writes a large
+        transaction's pages into it before the commit, ~24 MB on 40 MB of web text, and the commit's sync waited for
+        them in the run's tail: 0.05 s there; ~0.025 s so)."""
+        from pipeline.io import start_write_back  # (imported by every run already)
+
+        try:
+            fd = os.open(f"{self.folder / DB_NAME}-wal", os.O_RDONLY)
+        except OSError:
+            return  # (none yet: nothing to write back)
+        try:
+            start_write_back(fd)
+        finally:
+            os.close(fd)
 
     def discard_rows(self) -> None:
         """Roll back what ``add_rows`` wrote (nothing of it is recorded); nothing to do if it wrote nothing."""

@@ -664,6 +664,31 @@ def test_state_rows_written_ahead_are_committed_with_their_files_record_in_the_s
         ahead.close()
 
 
+def test_the_state_logs_write_back_is_started_after_rows_are_written_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # add_rows' pages go to SQLite's WAL before the commit: their write-back to disk is started then
+    # (io.start_write_back), so that the commit's sync, in the run's tail, has little left to wait for
+    from pipeline import io as io_module
+
+    started: list[str] = []
+    real = io_module.start_write_back
+
+    def noting(fd: int) -> None:
+        started.append(os.readlink(f"/proc/self/fd/{fd}") if sys.platform.startswith("linux") else "state.sqlite-wal")
+        real(fd)
+
+    monkeypatch.setattr(io_module, "start_write_back", noting)
+    store = StateStore(tmp_path / "state")
+    try:
+        store.add_rows("a", [("4:dedup", bytes(range(256)) * 4000)])
+        assert len(started) == 1 and started[0].endswith("state.sqlite-wal")
+        store.commit_files([(FileRecord("a", "a", 1, "h", "c"), [])])
+        assert len(_state_rows(tmp_path / "state")) == 1
+    finally:
+        store.close()
+
+
 def test_a_files_state_rows_are_written_while_the_run_goes_on_and_recorded_as_at_its_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
