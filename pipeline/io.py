@@ -520,15 +520,15 @@ def _wide_jsonl(head: bytes) -> str | None:
 _LINE_BUFFER = 1 << 20
 
 
-def line_document(raw: bytes, record: Any, line_no: int, f: InputFile, cfg: InputConfig) -> Document:
+def line_document(raw: bytes | memoryview, record: Any, line_no: int, f: InputFile, cfg: InputConfig) -> Document:
     """The document of JSONL line ``line_no`` of ``f`` (``raw``, with or without its line break) that orjson
     parsed as ``record``: quarantined if not an object; integers beyond 64 bits read exactly."""
     fallback_id = f"{f.rel}:{line_no}"
     if not isinstance(record, dict):
-        shown = raw.rstrip(b"\r\n").decode()
+        shown = bytes(raw).rstrip(b"\r\n").decode()
         return quarantined(fallback_id, f.rel, f"not a JSON object at line {line_no}", shown, line_no)
     if _has_float(record) and _LONG_NUMBER.search(raw) is not None:
-        record = json.loads(raw)  # integers beyond 64 bits: exact (orjson made them floats)
+        record = json.loads(bytes(raw))  # integers beyond 64 bits: exact (orjson made them floats)
     return record_document(record, f.rel, cfg, line_no, fallback_id, "line")
 
 

@@ -99,22 +99,27 @@ def range_documents(
     """The documents of the whole lines in ``data`` (the first is line ``line_no`` of ``f``), made as
     ``io._read_jsonl`` makes them; a line whose reading depends on the earlier lines as ``Refused``. ``spans``
     (if given) gets each one's line's (start, end) in ``data`` (without its line break)."""
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()  # (after the last newline; the file's last line may have none)
+    # The lines are parsed where they are in ``data`` (memoryview slices): ``data.split`` copied every line, ~0.012
+    # s of the ~0.075 s the lines of 40 MB of web text took to parse. A line is made bytes only where it is kept or
+    # read otherwise (refused, malformed, not an object, a big number).
     out: list[Document | Refused] = []
-    at = 0  # where the line starts in data
-    for raw in lines:
-        number = line_no
+    view = memoryview(data)
+    size = len(data)
+    at = 0  # where the next line starts in data
+    while at < size:
+        cut = data.find(b"\n", at)
+        end = size if cut < 0 else cut  # (the file's last line may have no newline)
+        number, start = line_no, at
         line_no += 1
-        start = at
-        at += len(raw) + 1
-        raw = raw.rstrip(b"\r\n")
-        if not raw.strip():
+        at = end + 1
+        while end > start and data[end - 1] == 13:  # (rstrip(b"\r\n"): a line holds no b"\n")
+            end -= 1
+        if (data[start] if end > start else 32) != 123 and not data[start:end].strip():  # ("{": not blank)
             continue
         try:
-            record = orjson.loads(raw)
+            record = orjson.loads(view[start:end])
         except orjson.JSONDecodeError as err:
+            raw = data[start:end]
             # Only a line that is not UTF-8 is decoded with the encoding of the file's earlier lines (and
             # changes it); NUL bytes refuse a line before that (io._decode_line, io.decode_bytes).
             if b"\x00" not in raw and not _utf8(raw):
@@ -122,9 +127,9 @@ def range_documents(
             elif (doc := _reread_line(raw, number, err, None, f, cfg)[0]) is not None:
                 out.append(doc)
         else:
-            out.append(line_document(raw, record, number, f, cfg))
+            out.append(line_document(view[start:end], record, number, f, cfg))
         if spans is not None and len(spans) < len(out):
-            spans.append((start, start + len(raw)))
+            spans.append((start, end))
     return out
 
 

@@ -346,3 +346,30 @@ def test_a_stream_range_a_worker_cannot_read_ends_its_files_documents(tmp_path: 
     (tmp_path / "dir.jsonl").mkdir()
     (task,) = runner._stream_ranges_of(InputFile(tmp_path / "dir.jsonl", "dir.jsonl", "jsonl", None), b"")
     assert task.error is not None and task.error.startswith("cannot read file")
+
+
+@pytest.mark.parametrize("size", [16, 1 << 20])
+def test_lines_read_in_place_in_a_range_are_those_the_reader_reads(tmp_path: Path, size: int) -> None:
+    """``range_documents`` parses each line where it is in the range (no copy): blank lines of carriage returns,
+    blanks before an object, carriage returns after it, a last line without its newline, and lines it must make
+    bytes of (not an object, a big integer) give the documents and line spans the whole-file reader gives."""
+    lines = [
+        b"\r\r",
+        b' \t{"id": "indented", "text": "Blanks before the object."}\r\r',
+        b"",
+        b'{"id": "big", "text": "big", "n": 123456789012345678901234, "f": 0.5}',
+        b"[3]",
+        b'{"id": "x", "text": "one"}',
+        b'{"id": "last", "text": "No newline after me."}',
+    ]
+    path = tmp_path / "edge.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    (f,), _ = discover([str(path)])
+    cfg = InputConfig()
+    whole = [_as_tuple(doc) for doc in read_documents(f, cfg)]
+    assert [_as_tuple(doc) for doc in _by_ranges(f, cfg, size)] == whole
+    assert [doc[0] for doc in whole] == ["indented", "big", "edge.jsonl:5", "x", "last"]
+    data = path.read_bytes()
+    spans: list[tuple[int, int]] = []
+    jsonl_ranges.range_documents(data, 1, f, cfg, spans)
+    assert [data[a:b] for a, b in spans] == [line.rstrip(b"\r") for line in lines if line.strip()]
