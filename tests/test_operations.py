@@ -664,6 +664,32 @@ def test_state_rows_written_ahead_are_committed_with_their_files_record_in_the_s
         ahead.close()
 
 
+def test_the_first_pass_cache_is_committed_without_waiting_for_its_sync_and_later_commits_wait(tmp_path: Path) -> None:
+    # save_first_pass commits with synchronous=NORMAL (no sync of the WAL at its commit: a cache, which the run's
+    # next commit syncs with its own rows); every other commit stays synchronous=FULL; the rows are kept
+    store = StateStore(tmp_path / "state")
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)
+    try:
+        store.save_first_pass([("0:boilerplate", "a", "h", "c", b"parts" * 1000)])
+        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        store.commit_files([(FileRecord("a", "a", 1, "h", "c"), [])])
+    finally:
+        store.db.set_trace_callback(None)
+        store.close()
+    insert = next(i for i, s in enumerate(statements) if s.startswith("INSERT OR REPLACE INTO first_pass"))
+    settings = [(i, s) for i, s in enumerate(statements) if s.startswith("PRAGMA synchronous=")]
+    assert [s for i, s in settings if i < insert][-1] == "PRAGMA synchronous=NORMAL"
+    assert [s for i, s in settings if i > insert][0] == "PRAGMA synchronous=FULL"
+    commit_files = next(i for i, s in enumerate(statements) if s.startswith("INSERT OR REPLACE INTO files"))
+    assert [s for i, s in settings if i < commit_files][-1] == "PRAGMA synchronous=FULL"
+    again = StateStore(tmp_path / "state")
+    try:
+        assert again.first_pass_parts("0:boilerplate", "a", "h", "c") == b"parts" * 1000
+    finally:
+        again.close()
+
+
 def test_the_state_logs_write_back_is_started_after_rows_are_written_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
