@@ -588,12 +588,15 @@ class StateStore:
         Committed without waiting for its sync (``synchronous=NORMAL``: the run's next commit, its files' record,
         syncs the WAL, these rows with it): it is a cache, which a crash of the system before that may lose but not
         damage (SQLite's WAL mode), and the run waited ~0.02 s for the sync between its two passes."""
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        relaxed = not self.db.in_transaction  # (else _transaction says why it may not commit: add_rows' rows)
+        if relaxed:
+            self.db.execute("PRAGMA synchronous=NORMAL")  # (SQLite refuses it inside a transaction)
         try:
             with self._transaction():
                 self.db.executemany("INSERT OR REPLACE INTO first_pass VALUES (?, ?, ?, ?, ?)", rows)
         finally:
-            self.db.execute("PRAGMA synchronous=FULL")
+            if relaxed and not self.db.in_transaction:
+                self.db.execute("PRAGMA synchronous=FULL")
 
     def info(self) -> dict[str, Any]:
         files = self.files()
