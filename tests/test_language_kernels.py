@@ -393,9 +393,11 @@ _BMP_TABLES = {
     "alpha": (lang._alpha_table, kernels.alpha_table),
     "case": (lang._case_table, lang._build_case_table),
     "sentence": (lang._sentence_table, lang._build_sentence_table),
-    "word_chars": (lang._word_char_table, lang._build_word_char_table),
-    "letters_or_digits": (lang._letter_or_digit_table, lang._build_letter_or_digit_table),
-    "non_latin_letters": (lang._non_latin_letters, lang._build_non_latin_letters),
+    "word_chars": (lang._word_char_table, lang._pattern_builder(lang._WORD_LETTER_RE)),
+    "letters_or_digits": (lang._letter_or_digit_table, lang._pattern_builder(lang._LETTER_OR_DIGIT_RE)),
+    "non_latin_letters": (lang._non_latin_letters, lang._pattern_builder(lang._NON_LATIN_LETTER_RE)),
+    "letters": (lang._letter_table, lang._pattern_builder(lang._LETTER_RE)),
+    "regex_word": (lang._word_table, lang._pattern_builder(lang._WORD_CHAR_RE)),
 }
 
 
@@ -439,13 +441,29 @@ def test_a_code_point_table_is_saved_under_a_new_name_when_its_definition_change
     """The saved copy's name covers the builder's source and the patterns it matches: another definition
     never reads the old copy."""
     monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path)
-    lang._cached_bmp_table("t", lang._build_word_char_table)
-    lang._cached_bmp_table("t", lang._build_letter_or_digit_table)  # another source
-    lang._cached_bmp_table("t", lang._build_letter_or_digit_table, lang._LETTER_OR_DIGIT_RE)
-    lang._cached_bmp_table("t", lang._build_letter_or_digit_table, lang._NON_LATIN_LETTER_RE)  # another pattern
+    lang._cached_bmp_table("t", lang._build_case_table)
+    lang._cached_bmp_table("t", lang._build_sentence_table)  # another source
+    lang._cached_bmp_table("t", lang._build_sentence_table, lang._LETTER_OR_DIGIT_RE)
+    lang._cached_bmp_table("t", lang._build_sentence_table, lang._NON_LATIN_LETTER_RE)  # another pattern
     assert len(list(tmp_path.glob("language_t-*.npy"))) == 4
-    source = source_of(lang._build_word_char_table.__code__)
-    assert source.startswith("def _build_word_char_table") and source.rstrip().endswith("return table")
+    # the one builder of the pattern tables: its source is the building itself, the pattern keys each table
+    # apart, so the same pattern's table is read back and another pattern's is another copy
+    lang._pattern_table("p", lang._LETTER_RE)
+    lang._pattern_table("p", lang._LETTER_RE)
+    lang._pattern_table("p", lang._LETTER_OR_DIGIT_RE)
+    assert len(list(tmp_path.glob("language_p-*.npy"))) == 2
+    source = source_of(lang._pattern_builder(lang._LETTER_RE).__code__)
+    assert source.lstrip().startswith("def build_pattern_table") and source.rstrip().endswith("return table")
+    assert "regex.finditer(" in source
+
+
+def test_pattern_tables_are_their_pattern_on_every_code_point():
+    """`_pattern_table` (one builder for every one-character pattern's table) marks exactly the BMP code
+    points the pattern matches, V1 set operations included."""
+    for pattern in (lang._WORD_LETTER_RE, lang._LETTER_OR_DIGIT_RE, lang._NON_LATIN_LETTER_RE, lang._WORD_CHAR_RE):
+        built = lang._pattern_builder(pattern)()
+        assert built.dtype == np.bool_ and built.size == 0x10000
+        assert built.tolist() == [bool(pattern.fullmatch(chr(c))) for c in range(0x10000)], pattern.pattern
 
 
 def test_frequent_key_table_holds_the_foreign_set_of_every_language():
