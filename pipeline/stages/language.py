@@ -1152,10 +1152,10 @@ class LanguageStage(Stage):
     def _bilingual(
         self,
         text: str,
-        rows: np.ndarray,
         runner_up: str | None,
         main: str,
         script: str,
+        distinct: tuple[int, int],
         low_cps: np.ndarray | None = None,
     ) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
@@ -1163,12 +1163,13 @@ class LanguageStage(Stage):
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this.
         `runner_up`: the profiles' best language after `main` (`runner_up` of the sample's scores, as
-        tests/language_reference.py defines it);
+        tests/language_reference.py defines it); `distinct`: `_distinct_hits` of the sample's words both
+        ways, runner_up against main and main against runner_up (`language_kernels.profile_choice`'s);
         `low_cps`: the code points of the text lowercased character by character, if known."""
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
-        theirs, mine = _distinct_row_hits(rows, script, runner_up, main)
+        theirs, mine = distinct
         if theirs < 3 or theirs < share * (theirs + mine):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
@@ -1360,12 +1361,13 @@ class LanguageStage(Stage):
         # `cheap_main` and `runner_up` (tests/language_reference.py) of `_row_scores(rows, table)` from one
         # compiled pass: the score dicts (~5 µs a document) are made only when langdetect has to decide
         table = _score_table(script)
-        j, top, second, best_hits, runner = language_kernels.profile_choice(
+        j, top, second, best_hits, runner, only_runner, only_best = language_kernels.profile_choice(
             rows, table.ptr, table.langs, table.deltas, table.oov, _name_ranks(script)
         )
         lang, guess = self._cheap_choice(len(rows), j, top, second, best_hits, table.names)
         runner_up = table.names[runner] if runner >= 0 else None
-        if lang is not None and self._bilingual(text, rows, runner_up, lang, script, low_cps):
+        # (`lang` is the best's name: the kernel's distinct hits are of runner_up against it)
+        if lang is not None and self._bilingual(text, runner_up, lang, script, (only_runner, only_best), low_cps):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -3576,16 +3578,6 @@ class _SpreadSample:
     def __str__(self) -> str:
         spread = language_kernels.spread_sample(self.cps, _SAMPLE_WORDS, language_kernels.SPACES)
         return _UTF32_LE_DECODE(spread, "surrogatepass", True)[0]
-
-
-def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
-    """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
-    distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
-    on a list of the script's languages has a row, and that row's entries are the lists having it.
-    Compiled (`language_kernels.distinct_hits`; sets of the rows took ~25 µs a document)."""
-    table = _score_table(script)
-    position = _score_positions(script)
-    return language_kernels.distinct_hits(rows, table.ptr, table.langs, position[lang], position[other])
 
 
 @lru_cache(maxsize=32)
