@@ -153,13 +153,21 @@ class Checks:
                 srows = L._sample_rows(low, L.code_points(low), script)
                 scores, hits = L._row_scores(srows, table)
                 want = cheap_main(len(srows), scores, hits)
-                j, top, second, best_hits, runner = LK.profile_choice(
+                j, top, second, best_hits, runner, only_runner, only_best = LK.profile_choice(
                     srows, table.ptr, table.langs, table.deltas, table.oov, L._name_ranks(script)
                 )
                 if stage._cheap_choice(len(srows), j, top, second, best_hits, table.names) != want:
                     self.fail("profile_choice", (script, text))
                 if want[0] is not None and runner_up(scores, want[0]) != (table.names[runner] if runner >= 0 else None):
                     self.fail("profile_choice runner-up", (script, text))
+                if runner >= 0:
+                    words = {v for w in low.split() if (v := w.strip(L._STRIP)).isalpha()}
+                    best, second_name = table.names[j], table.names[runner]
+                    if (only_runner, only_best) != (
+                        stage._distinct_hits(words, second_name, best),
+                        stage._distinct_hits(words, best, second_name),
+                    ):
+                        self.fail("profile_choice distinct hits", (script, text))
                 if not per_char or len(table.names) < 2:
                     continue
                 mine, theirs = r.sample(list(table.names), 2)

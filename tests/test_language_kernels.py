@@ -393,9 +393,11 @@ _BMP_TABLES = {
     "alpha": (lang._alpha_table, kernels.alpha_table),
     "case": (lang._case_table, lang._build_case_table),
     "sentence": (lang._sentence_table, lang._build_sentence_table),
-    "word_chars": (lang._word_char_table, lang._build_word_char_table),
-    "letters_or_digits": (lang._letter_or_digit_table, lang._build_letter_or_digit_table),
-    "non_latin_letters": (lang._non_latin_letters, lang._build_non_latin_letters),
+    "word_chars": (lang._word_char_table, lang._pattern_builder(lang._WORD_LETTER_RE)),
+    "letters_or_digits": (lang._letter_or_digit_table, lang._pattern_builder(lang._LETTER_OR_DIGIT_RE)),
+    "non_latin_letters": (lang._non_latin_letters, lang._pattern_builder(lang._NON_LATIN_LETTER_RE)),
+    "letters": (lang._letter_table, lang._pattern_builder(lang._LETTER_RE)),
+    "regex_word": (lang._word_table, lang._pattern_builder(lang._WORD_CHAR_RE)),
 }
 
 
@@ -439,13 +441,29 @@ def test_a_code_point_table_is_saved_under_a_new_name_when_its_definition_change
     """The saved copy's name covers the builder's source and the patterns it matches: another definition
     never reads the old copy."""
     monkeypatch.setattr(lang, "_CACHE_DIR", tmp_path)
-    lang._cached_bmp_table("t", lang._build_word_char_table)
-    lang._cached_bmp_table("t", lang._build_letter_or_digit_table)  # another source
-    lang._cached_bmp_table("t", lang._build_letter_or_digit_table, lang._LETTER_OR_DIGIT_RE)
-    lang._cached_bmp_table("t", lang._build_letter_or_digit_table, lang._NON_LATIN_LETTER_RE)  # another pattern
+    lang._cached_bmp_table("t", lang._build_case_table)
+    lang._cached_bmp_table("t", lang._build_sentence_table)  # another source
+    lang._cached_bmp_table("t", lang._build_sentence_table, lang._LETTER_OR_DIGIT_RE)
+    lang._cached_bmp_table("t", lang._build_sentence_table, lang._NON_LATIN_LETTER_RE)  # another pattern
     assert len(list(tmp_path.glob("language_t-*.npy"))) == 4
-    source = source_of(lang._build_word_char_table.__code__)
-    assert source.startswith("def _build_word_char_table") and source.rstrip().endswith("return table")
+    # the one builder of the pattern tables: its source is the building itself, the pattern keys each table
+    # apart, so the same pattern's table is read back and another pattern's is another copy
+    lang._pattern_table("p", lang._LETTER_RE)
+    lang._pattern_table("p", lang._LETTER_RE)
+    lang._pattern_table("p", lang._LETTER_OR_DIGIT_RE)
+    assert len(list(tmp_path.glob("language_p-*.npy"))) == 2
+    source = source_of(lang._pattern_builder(lang._LETTER_RE).__code__)
+    assert source.lstrip().startswith("def build_pattern_table") and source.rstrip().endswith("return table")
+    assert "regex.finditer(" in source
+
+
+def test_pattern_tables_are_their_pattern_on_every_code_point():
+    """`_pattern_table` (one builder for every one-character pattern's table) marks exactly the BMP code
+    points the pattern matches, V1 set operations included."""
+    for pattern in (lang._WORD_LETTER_RE, lang._LETTER_OR_DIGIT_RE, lang._NON_LATIN_LETTER_RE, lang._WORD_CHAR_RE):
+        built = lang._pattern_builder(pattern)()
+        assert built.dtype == np.bool_ and built.size == 0x10000
+        assert built.tolist() == [bool(pattern.fullmatch(chr(c))) for c in range(0x10000)], pattern.pattern
 
 
 def test_frequent_key_table_holds_the_foreign_set_of_every_language():
@@ -655,20 +673,31 @@ def test_spread_rows_are_the_sample_rows_of_the_joined_sample():
 
 
 @needs_sentences
-def test_distinct_row_hits_are_the_distinct_hits_of_the_words():
+def test_profile_choice_counts_the_distinct_hits_of_the_words_both_ways():
+    """`profile_choice`'s last two values (what `_bilingual` reads) are `_distinct_hits` of the sample's words,
+    the runner-up against the best and the best against the runner-up, on texts in one language and in two."""
     stage = lang.LanguageStage()
+    table = lang._score_table("Latin")
+    texts = {}
     for code in ("en", "de", "es", "it", "nl", "pl"):
-        low = " ".join((SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40]).lower()
+        texts[code] = (SENTENCES / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:40]
+    pairs = [(code, code) for code in texts] + [("en", "de"), ("es", "it"), ("nl", "en"), ("pl", "de")]
+    checked = 0
+    for a, b in pairs:
+        sentences = texts[a][:20] + texts[b][20:] if a != b else texts[a]
+        low = " ".join(sentences).lower()
         words = [v for w in low.split() if (v := w.strip(lang._STRIP)).isalpha()]
         rows = lang._sample_rows(low, code_points(low), "Latin")
-        for other in ("en", "fr", "de", "pt"):
-            if other != code:
-                expected = (
-                    stage._distinct_hits(set(words), code, other),
-                    stage._distinct_hits(set(words), other, code),
-                )
-                assert lang._distinct_row_hits(rows, "Latin", code, other) == expected
-                assert expected[0] >= 3
+        j, _, _, _, runner, only_runner, only_best = kernels.profile_choice(
+            rows, table.ptr, table.langs, table.deltas, table.oov, lang._name_ranks("Latin")
+        )
+        best, second = table.names[j], table.names[runner]
+        assert (only_runner, only_best) == (
+            stage._distinct_hits(set(words), second, best),
+            stage._distinct_hits(set(words), best, second),
+        )
+        checked += only_runner > 0 and only_best > 0
+    assert checked >= 6
 
 
 def test_langdetect_profiles_saved_compactly_are_langdetects_own(tmp_path):
@@ -1119,12 +1148,12 @@ def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
     )  # fmt: skip
     small_ranks = np.array([sorted(names).index(x) for x in names], dtype=np.int64)
     cases += [(small, rng.integers(0, 21, rng.integers(0, 12)).astype(np.int64)) for _ in range(3000)]
-    ties = 0
+    ties = both = 0
     for script, rows in cases:
         table = script if isinstance(script, lang._ScoreTable) else lang._score_table(script)
         ranks = small_ranks if table is small else lang._name_ranks(script)
         scores, hits = lang._row_scores(rows, table)
-        j, top, second, best_hits, runner = kernels.profile_choice(
+        j, top, second, best_hits, runner, only_runner, only_best = kernels.profile_choice(
             rows, table.ptr, table.langs, table.deltas, table.oov, ranks
         )
         choice = stage._cheap_choice(len(rows), j, top, second, best_hits, table.names)
@@ -1136,7 +1165,12 @@ def test_profile_choice_is_cheap_main_and_runner_up_of_the_scores():
         assert (table.names[j], top, second, best_hits) == (best, scores[best], expected_second, hits[best])
         assert (table.names[runner] if runner >= 0 else None) == runner_up(scores, best)
         ties += list(scores.values()).count(scores[best]) > 1
-    assert ties > 50
+        # the distinct rows one of the two lists and the other does not (none without a runner-up)
+        listing = {r: set(table.langs[table.ptr[r] : table.ptr[r + 1]].tolist()) for r in set(rows.tolist()) - {0}}
+        expected = [sum(1 for x in listing.values() if a in x and b not in x) for a, b in ((runner, j), (j, runner))]
+        assert [only_runner, only_best] == (expected if runner >= 0 else [0, 0])
+        both += runner >= 0 and min(expected) > 0
+    assert ties > 50 and both > 50
 
 
 def test_word_bloom_holds_every_key_of_a_foreign_word_set():

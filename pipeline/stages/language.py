@@ -184,6 +184,7 @@ _NON_LATIN_LETTER_RE = regex.compile(r"[\p{L}--\p{Latin}]", regex.V1)
 _LETTER_RE = regex.compile(r"\p{L}")
 _WORD_RE = regex.compile(r"[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*")
 _LETTER_OR_DIGIT_RE = regex.compile(r"[\p{L}\p{N}]")
+_WORD_LETTER_RE = regex.compile(r"[\p{L}\p{M}]")  # `_WORD_RE`'s letters
 # Sentence boundaries: after . ! ? … (+ closing quotes, also German “ and Danish «) before a space or glued to a capital
 # ("situation.”Putin", "stage.He"), after CJK 。！？, and at newlines. The leading lookahead holds
 # the first character of every alternative, and the glued end's lookbehind comes after its first
@@ -1151,10 +1152,10 @@ class LanguageStage(Stage):
     def _bilingual(
         self,
         text: str,
-        rows: np.ndarray,
         runner_up: str | None,
         main: str,
         script: str,
+        distinct: tuple[int, int],
         low_cps: np.ndarray | None = None,
     ) -> bool:
         """Is the text in two languages: do `_BILINGUAL_SENTENCES` or more of its sentences lean to the
@@ -1162,12 +1163,13 @@ class LanguageStage(Stage):
         holds `second_language_min_share` of the sample's words telling the two apart (counter
         `main-language-bilingual`). One foreign sentence in a short text is a fragment, not this.
         `runner_up`: the profiles' best language after `main` (`runner_up` of the sample's scores, as
-        tests/language_reference.py defines it);
+        tests/language_reference.py defines it); `distinct`: `_distinct_hits` of the sample's words both
+        ways, runner_up against main and main against runner_up (`language_kernels.profile_choice`'s);
         `low_cps`: the code points of the text lowercased character by character, if known."""
         if runner_up is None or not self.options.bilingual_share:
             return False
         share = self.options.second_language_min_share
-        theirs, mine = _distinct_row_hits(rows, script, runner_up, main)
+        theirs, mine = distinct
         if theirs < 3 or theirs < share * (theirs + mine):
             return False
         chars, sentences = {main: 0, runner_up: 0}, 0
@@ -1359,12 +1361,13 @@ class LanguageStage(Stage):
         # `cheap_main` and `runner_up` (tests/language_reference.py) of `_row_scores(rows, table)` from one
         # compiled pass: the score dicts (~5 µs a document) are made only when langdetect has to decide
         table = _score_table(script)
-        j, top, second, best_hits, runner = language_kernels.profile_choice(
+        j, top, second, best_hits, runner, only_runner, only_best = language_kernels.profile_choice(
             rows, table.ptr, table.langs, table.deltas, table.oov, _name_ranks(script)
         )
         lang, guess = self._cheap_choice(len(rows), j, top, second, best_hits, table.names)
         runner_up = table.names[runner] if runner >= 0 else None
-        if lang is not None and self._bilingual(text, rows, runner_up, lang, script, low_cps):
+        # (`lang` is the best's name: the kernel's distinct hits are of runner_up against it)
+        if lang is not None and self._bilingual(text, runner_up, lang, script, (only_runner, only_best), low_cps):
             # two languages with a fair share each (a German article quoting English at length,
             # a page whose menus are in another language than its text): not "one language with
             # foreign fragments", so the same-script check leaves both (as when unsure)
@@ -2537,15 +2540,7 @@ def _letter_count(text: str, s: int, e: int, cps: np.ndarray | None = None) -> i
 @lru_cache(maxsize=1)
 def _letter_table() -> np.ndarray:
     """`_LETTER_RE` (\\p{L}) of every code point below U+10000, matched by `regex` itself."""
-    return _cached_bmp_table("letters", _build_letter_table, _LETTER_RE)
-
-
-def _build_letter_table() -> np.ndarray:
-    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-    table = np.zeros(0x10000, dtype=np.bool_)
-    for m in _LETTER_RE.finditer(every):
-        table[m.start()] = True
-    return table
+    return _pattern_table("letters", _LETTER_RE)
 
 
 def _host_before(text: str, at: int) -> bool:
@@ -2614,18 +2609,10 @@ def _code_tokens(text: str, cps: np.ndarray | None = None, found: np.ndarray | N
 def _word_table() -> np.ndarray:
     """`regex`'s \\w (`_CODE_TOKEN_RE`'s word boundary) of every code point below U+10000, matched by
     `regex` itself (~1 ms to build), for `language_kernels.code_tokens`."""
-    return _cached_bmp_table("regex_word", _build_word_table, _WORD_CHAR_RE)
+    return _pattern_table("regex_word", _WORD_CHAR_RE)
 
 
 _WORD_CHAR_RE = regex.compile(r"\w")
-
-
-def _build_word_table() -> np.ndarray:
-    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-    table = np.zeros(0x10000, dtype=np.bool_)
-    for m in regex.finditer(_WORD_CHAR_RE.pattern + "+", every):
-        table[m.start() : m.end()] = True
-    return table
 
 
 def _urls(text: str) -> list[tuple[int, int]]:
@@ -2774,6 +2761,27 @@ def _cached_bmp_table(name: str, build: Callable[[], np.ndarray], *patterns: reg
     return cached_table(_CACHE_DIR, f"language_{name}", build, language_kernels, *patterns)
 
 
+def _pattern_table(name: str, pattern: regex.Pattern) -> np.ndarray:
+    """Whether `pattern` (one character) matches each code point below U+10000, saved as `name`: the
+    saved copy is keyed by `_pattern_builder`'s builder (its source) and the pattern."""
+    return _cached_bmp_table(name, _pattern_builder(pattern), pattern)
+
+
+def _pattern_builder(pattern: regex.Pattern) -> Callable[[], np.ndarray]:
+    """The builder of `pattern`'s table: one for every such table (`base.cached_table` keys a copy by the
+    source of the function it calls, so the building is written out in the function returned)."""
+
+    def build_pattern_table() -> np.ndarray:
+        # matched by `regex` itself, a run of such characters at a time (one scan of the plane)
+        every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+        table = np.zeros(0x10000, dtype=np.bool_)
+        for m in regex.finditer(f"(?:{pattern.pattern})+", every, flags=pattern.flags):
+            table[m.start() : m.end()] = True
+        return table
+
+    return build_pattern_table
+
+
 def _script_table_key() -> dict:
     """What the table depends on: the `regex` version and the classes."""
     return {
@@ -2860,15 +2868,7 @@ def _has_non_latin_letter(text: str, cps: np.ndarray, first: int | None = None) 
 @lru_cache(maxsize=1)
 def _non_latin_letters() -> np.ndarray:
     """`_NON_LATIN_LETTER_RE` of every code point below U+10000 (~1 ms to build)."""
-    return _cached_bmp_table("non_latin_letters", _build_non_latin_letters, _NON_LATIN_LETTER_RE)
-
-
-def _build_non_latin_letters() -> np.ndarray:
-    every = np.arange(0x10000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-    table = np.zeros(0x10000, dtype=np.bool_)
-    for m in regex.finditer(_NON_LATIN_LETTER_RE.pattern + "+", every, flags=regex.V1):
-        table[m.start() : m.end()] = True
-    return table
+    return _pattern_table("non_latin_letters", _NON_LATIN_LETTER_RE)
 
 
 def _sentences_by_regex(text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
@@ -2926,32 +2926,14 @@ def _letter_classes(script: str) -> np.ndarray:
 def _word_char_table() -> np.ndarray:
     """`[\\p{L}\\p{M}]` (`_WORD_RE`'s letters) of every code point below U+10000, matched by `regex`
     itself (~1 ms to build), for `language_kernels.sentence_words`."""
-    return _cached_bmp_table("word_chars", _build_word_char_table)
-
-
-def _build_word_char_table() -> np.ndarray:
-    size = language_kernels.WORD_TABLE_SIZE
-    every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-    table = np.zeros(size, dtype=np.bool_)
-    for m in regex.finditer(r"[\p{L}\p{M}]+", every):
-        table[m.start() : m.end()] = True
-    return table
+    return _pattern_table("word_chars", _WORD_LETTER_RE)
 
 
 @lru_cache(maxsize=1)
 def _letter_or_digit_table() -> np.ndarray:
     """`_LETTER_OR_DIGIT_RE` of every code point below U+10000, matched by `regex` itself, for
     `language_kernels.sentence_hits`' `_capitalised_inside`."""
-    return _cached_bmp_table("letters_or_digits", _build_letter_or_digit_table, _LETTER_OR_DIGIT_RE)
-
-
-def _build_letter_or_digit_table() -> np.ndarray:
-    size = language_kernels.WORD_TABLE_SIZE
-    every = np.arange(size, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-    table = np.zeros(size, dtype=np.bool_)
-    for m in regex.finditer(_LETTER_OR_DIGIT_RE.pattern + "+", every):
-        table[m.start() : m.end()] = True
-    return table
+    return _pattern_table("letters_or_digits", _LETTER_OR_DIGIT_RE)
 
 
 @lru_cache(maxsize=32)
@@ -3596,16 +3578,6 @@ class _SpreadSample:
     def __str__(self) -> str:
         spread = language_kernels.spread_sample(self.cps, _SAMPLE_WORDS, language_kernels.SPACES)
         return _UTF32_LE_DECODE(spread, "surrogatepass", True)[0]
-
-
-def _distinct_row_hits(rows: np.ndarray, script: str, lang: str, other: str) -> tuple[int, int]:
-    """`LanguageStage._distinct_hits` both ways (lang against other, other against lang) for the
-    distinct words of `rows` (rows of `_score_table(script)`; both languages of `script`): a word
-    on a list of the script's languages has a row, and that row's entries are the lists having it.
-    Compiled (`language_kernels.distinct_hits`; sets of the rows took ~25 µs a document)."""
-    table = _score_table(script)
-    position = _score_positions(script)
-    return language_kernels.distinct_hits(rows, table.ptr, table.langs, position[lang], position[other])
 
 
 @lru_cache(maxsize=32)

@@ -947,7 +947,7 @@ def profile_scores(
     same order as the Python dict loop over ``Counter(words)``, so the same floats. Returns the
     languages touched (in first-touch order, the dict's key order), their scores and hits."""
     n = rows.size
-    delta, hits, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    delta, hits, order, n_order, _ = _profile_sums(rows, ptr, langs, deltas, oov.size)
     scores = np.empty(n_order, dtype=np.float64)
     touched_hits = np.empty(n_order, dtype=np.int64)
     for t in range(n_order):
@@ -961,9 +961,10 @@ def profile_scores(
 @numba.njit(cache=True, nogil=True)
 def _profile_sums(
     rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, n_langs: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
     """`profile_scores`' sums by language (index into the script's languages), hits, and the
-    languages touched in first-touch order (the first `n_order` of `order`)."""
+    languages touched in first-touch order (the first `n_order` of `order`); and the distinct listed
+    rows in order of first occurrence."""
     n = rows.size
     # distinct rows in first-occurrence order and their counts (an open-addressing table)
     mask = table_size(n) - 1
@@ -1000,21 +1001,23 @@ def _profile_sums(
                 n_order += 1
             delta[j] += k * deltas[e]
             hits[j] += k
-    return delta, hits, order, n_order
+    return delta, hits, order, n_order, distinct[:n_distinct]
 
 
 @numba.njit(cache=True, nogil=True)
 def profile_choice(
     rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, deltas: np.ndarray, oov: np.ndarray, rank: np.ndarray
-) -> tuple[int, float, float, int, int]:
+) -> tuple[int, float, float, int, int, int, int]:
     """Of `profile_scores` (the languages its words touch and their scores and hits; `rank`: each
     language's place in name order): the best language (the highest score; of equal ones the first
     name), its score, the second score (the best one again when two share it; -inf when alone), the
     best's hits, and the runner-up to it (the highest of the others; of equal ones the last name;
-    -1 when none). -1 as the best when no word is listed."""
-    delta, hits, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    -1 when none). -1 as the best when no word is listed. Then `_distinct_only` of the runner-up against
+    the best (0, 0 without a runner-up): what the stage's bilingual test reads next (a call of its own
+    cost ~2 µs a document)."""
+    delta, hits, order, n_order, distinct = _profile_sums(rows, ptr, langs, deltas, oov.size)
     if n_order == 0:
-        return -1, -np.inf, -np.inf, 0, -1
+        return -1, -np.inf, -np.inf, 0, -1, 0, 0
     n = rows.size
     scores = np.empty(n_order, dtype=np.float64)
     top = -np.inf
@@ -1042,7 +1045,10 @@ def profile_choice(
             second = scores[t]
         if runner < 0 or scores[t] > runner_score or (scores[t] == runner_score and rank[j] > rank[runner]):
             runner, runner_score = j, scores[t]
-    return best, top, second, hits[best], runner
+    only_runner, only_best = 0, 0
+    if runner >= 0:
+        only_runner, only_best = _distinct_only(distinct, ptr, langs, runner, best)
+    return best, top, second, hits[best], runner, only_runner, only_best
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1075,7 +1081,7 @@ def pair_scores(
         )
         if python.shape[0]:
             return False, out
-        delta, hits, _, _ = _profile_sums(found, ptr, langs, deltas, oov.size)
+        delta, hits, _, _, _ = _profile_sums(found, ptr, langs, deltas, oov.size)
         n = found.size
         for c, j in ((0, mine), (1, theirs)):
             if hits[j] > 0:  # touched: every entry adds its word's count (1 or more) to the hits
@@ -1087,17 +1093,13 @@ def pair_scores(
 
 
 @numba.njit(cache=True, nogil=True)
-def distinct_hits(rows: np.ndarray, ptr: np.ndarray, langs: np.ndarray, mine: int, theirs: int) -> tuple[int, int]:
-    """Among the distinct rows of a script's profile index in `rows` (0: unlisted, never counted):
-    how many language `mine` lists and `theirs` does not, and the other way round (entries
-    ptr[row]:ptr[row + 1] of `langs` are the languages listing a row's word)."""
-    seen = np.zeros(ptr.size, dtype=np.bool_)
+def _distinct_only(distinct: np.ndarray, ptr: np.ndarray, langs: np.ndarray, mine: int, theirs: int) -> tuple[int, int]:
+    """Among distinct rows of a script's profile index (none 0): how many language `mine` lists and
+    `theirs` does not, and the other way round (entries ptr[row]:ptr[row + 1] of `langs` are the
+    languages listing a row's word)."""
     only_mine = 0
     only_theirs = 0
-    for row in rows:
-        if row == 0 or seen[row]:
-            continue
-        seen[row] = True
+    for row in distinct:
         in_mine = False
         in_theirs = False
         for e in range(ptr[row], ptr[row + 1]):
@@ -1167,7 +1169,7 @@ def best_foreign(
     untouched). The same floating-point operations as there. Returns (best or -1, its score, main's)."""
     n = rows.size
     penalties = _odd_penalties(odd_rows, counts)
-    delta, _, order, n_order = _profile_sums(rows, ptr, langs, deltas, oov.size)
+    delta, _, order, n_order, _ = _profile_sums(rows, ptr, langs, deltas, oov.size)
     touched = np.zeros(oov.size, dtype=np.bool_)
     score = np.empty(oov.size, dtype=np.float64)
     for t in range(n_order):
