@@ -93,6 +93,35 @@ def test_at_the_end_of_the_items_a_helping_pool_takes_back_the_tasks_no_worker_s
     assert results[0][1] != _MAIN and results[-1][1] == _MAIN  # (the pool's queue to its worker holds the next one)
 
 
+def _slow_in_workers_noted(item: tuple[int, str]) -> tuple[int, int]:
+    """``_slow_in_workers``, noting in a file every time a process runs the item (once, wherever it runs)."""
+    with open(item[1], "a") as fh:
+        fh.write(f"{item[0]}\n")
+    return _slow_in_workers(item[0])
+
+
+def test_at_the_end_of_the_items_a_helping_pool_takes_back_even_the_tasks_queued_to_its_worker(tmp_path: Path) -> None:
+    # At 1 worker the pool's queue to it held all ``in_flight`` tasks (where ``Future.cancel`` cannot reach): at the
+    # end of each pass this process waited for the worker's last 2-3 tasks (~0.1 s of a 40 MB stream's end). They
+    # are claimed now (``_Claims``): the worker skips them, and each task runs once.
+    noted = tmp_path / "ran"
+
+    def items() -> Iterator[tuple[int, str]]:
+        for i in range(3):
+            yield i, str(noted)
+        time.sleep(0.2)  # (the pool's thread moves the tasks into its queue to the worker meanwhile)
+
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
+    try:
+        results = list(pool.map(_slow_in_workers_noted, items()))
+    finally:
+        pool.close()
+    assert [item for item, _ in results] == [0, 1, 2]
+    assert [pid == _MAIN for _, pid in results] == [False, True, True]
+    assert sorted(noted.read_text().split()) == ["0", "1", "2"]  # (the worker ran the others' wrapper, not them)
+    assert not executors._claims  # (let go with the pool)
+
+
 @pytest.mark.parametrize("where", ["serial", "worker", "here"])
 def test_an_error_in_a_task_run_here_surfaces_in_order_as_a_workers_does(where: str) -> None:
     pool: executors.Executor
