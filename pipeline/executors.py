@@ -240,6 +240,7 @@ class ProcessExecutor:
         self.inherited: list[str] = []  # keys of shared objects the workers inherit (in _loaded here until close)
         self._forked = False  # (the first submit forks the workers: _submit)
         self._ending: Callable[[], None] | None = None  # (close_soon's wait)
+        self._meanwhile: deque[Callable[[], None]] = deque()  # (``meanwhile``)
         # (a helping pool's tasks can be taken back from its workers' queue: forked workers share the claims)
         self.claims_key: str | None = None
         if helps and self.forks:
@@ -295,6 +296,26 @@ class ProcessExecutor:
         atexit.register(_unlink, path)  # also when the run dies before close
         return Shared(obj, path=path)
 
+    def meanwhile(self, work: Callable[[], None]) -> None:
+        """Do ``work`` in this process during the next ``map`` of a helping pool, once the pool has its first
+        tasks and before this process runs one itself or gives a result (serial work moved beside the workers':
+        e.g. what the run kept of its first pass, saved while the stream's new worker starts). An exception it
+        raises ends the map. Elsewhere (no helping) it is done now."""
+        if not self.helps:
+            work()
+            return
+        self._meanwhile.append(work)
+
+    def _work_meanwhile(self, all_of_it: bool = True) -> bool:
+        """Do the next work ``meanwhile`` was given (all of it); whether there was any."""
+        did = False
+        while self._meanwhile:
+            self._meanwhile.popleft()()
+            did = True
+            if not all_of_it:
+                break
+        return did
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         if self.helps:
             yield from self._map_helping(fn, items)
@@ -335,9 +356,12 @@ class ProcessExecutor:
                     pending.append((self._submit(fn, item), item, -1))
                 in_pool += 1
             if not pending:
+                self._work_meanwhile()
                 return
             head = pending[0][0]
             if type(head) is not _RunHere and not head.done():
+                if self._work_meanwhile(all_of_it=False):
+                    continue
                 if more and len(pending) < self.held:
                     item = next(it, _END)
                     if item is _END:
@@ -348,6 +372,7 @@ class ProcessExecutor:
                 if not more and self._take_back(fn, pending, claims):
                     in_pool -= 1
                     continue
+            self._work_meanwhile()  # (before any result is given)
             pending.popleft()
             if type(head) is _RunHere:
                 if head.error is not None:

@@ -122,6 +122,33 @@ def test_at_the_end_of_the_items_a_helping_pool_takes_back_even_the_tasks_queued
     assert not executors._claims  # (let go with the pool)
 
 
+def test_work_given_meanwhile_is_done_once_the_pool_has_its_first_tasks_and_before_a_result_is_given() -> None:
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=2)
+    events: list[object] = []
+    pool.meanwhile(lambda: events.append("meanwhile"))
+
+    def items() -> Iterator[int]:
+        for i in range(4):
+            events.append(f"item {i}")
+            yield i
+
+    try:
+        for item, _ in pool.map(_slow_in_workers, items()):
+            events.append(item)
+        pool.meanwhile(lambda: events.append("at the end"))  # (a map of no items still does it)
+        assert list(pool.map(_slow_in_workers, [])) == []
+    finally:
+        pool.close()
+    assert events[:3] == ["item 0", "item 1", "meanwhile"]  # (the pool's tasks first: the worker starts)
+    assert [e for e in events if isinstance(e, int)] == [0, 1, 2, 3] and events[-1] == "at the end"
+    serial = executors.ProcessExecutor(1, int)  # (not helping: no map of its own to do it in, so now)
+    try:
+        serial.meanwhile(lambda: events.append("now"))
+        assert events[-1] == "now"
+    finally:
+        serial.close()
+
+
 @pytest.mark.parametrize("where", ["serial", "worker", "here"])
 def test_an_error_in_a_task_run_here_surfaces_in_order_as_a_workers_does(where: str) -> None:
     pool: executors.Executor
