@@ -1323,9 +1323,9 @@ def _first_pass(
     read so by line number instead of by document (the stream's ranges: ``_StreamRange``). ``shared_before``: by
     position, what the workers of a stage's first pass get (``_worker_stages(..., also=position)``), shared before
     they forked (else shared here). ``let_go``: called once the last task's result is in (the executor's workers
-    are done with: they can exit while the last parts are merged). ``keep_later``: the last first pass's parts
-    still to be kept at its end (the last file's packed, and saved with the rows not saved yet) are not kept
-    then, on the run's serial path, but given there as a function to call later (``_keep_parts``)."""
+    are done with: they can exit while the last parts are merged). ``keep_later``: the rows of packed parts the last
+    first pass has not saved at its end (the last files') are not saved then, on the run's serial path (~0.01 s
+    on 40 MB), but given there as a function to call later (before the stream writes any state)."""
     unchanged: Unchanged = {}
     last = max((i for i, stage in enumerate(stages) if stage.needs_prepare), default=-1)
     compact = isinstance(executor, ProcessExecutor)  # only the live documents, as _outgoing tuples
@@ -1375,17 +1375,12 @@ def _first_pass(
             file_bytes = 0
             keep: list[tuple[str, str, str, str, bytes]] = []
             keep_bytes = 0
-            kept_last: list[tuple[InputFile, list[object]]] = []  # (the last file's parts, where kept later)
-            later = keep_later is not None and position == last
             read_ranges = _RangesRead(stage, position, specs, stages, by_ranges, by_line)
 
-            def done(i: int, defer: bool = False) -> None:  # the file at i was read whole: keep its parts for later
+            def done(i: int) -> None:  # the file at i was read whole: keep its parts for later runs
                 nonlocal keep_bytes
                 f = files[i]
                 if cache is None or file_parts is None or f.rel not in cache.hashes:
-                    return
-                if defer:
-                    kept_last.append((f, file_parts))
                     return
                 payload = stage.pack_parts(file_parts)
                 if payload is not None:
@@ -1430,10 +1425,10 @@ def _first_pass(
                                 file_parts = None
                         yield part
             if current >= 0:
-                done(current, later)
+                done(current)
             yield from from_cache(len(files))
-            if later and (keep or kept_last):
-                keep_later.append(partial(_keep_parts, cache, stage, key, keep, kept_last))  # type: ignore[union-attr,arg-type]
+            if keep and keep_later is not None and position == last:
+                keep_later.append(partial(cache.store.save_first_pass, keep))  # type: ignore[union-attr]
             elif keep:
                 cache.store.save_first_pass(keep)  # type: ignore[union-attr]
 
@@ -1447,23 +1442,6 @@ def _first_pass(
             results = _then(results, let_go)
         stage.prepare_merge(parts(results))
     return unchanged
-
-
-def _keep_parts(
-    cache: FirstPassCache,
-    stage: Stage,
-    key: str,
-    rows: list[tuple[str, str, str, str, bytes]],
-    files_parts: list[tuple[InputFile, list[object]]],
-) -> None:
-    """Keep the first pass's ``rows`` and the parts of ``files_parts`` (packed here) for later runs (``_first_pass``'s
-    ``keep_later``: ~0.013 s on 40 MB, done while the stream's new worker starts, ``ProcessExecutor.meanwhile``)."""
-    for f, parts in files_parts:
-        payload = stage.pack_parts(parts)
-        if payload is not None:
-            rows.append((key, f.rel, cache.hashes[f.rel], cache.config_hash, payload))
-    if rows:
-        cache.store.save_first_pass(rows)
 
 
 def _then(items: Iterable[_T], after: Callable[[], None]) -> Iterator[_T]:

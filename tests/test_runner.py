@@ -1322,8 +1322,8 @@ def test_the_first_pass_workers_exit_while_its_last_parts_are_merged(
 def test_what_the_first_pass_keeps_of_its_last_file_is_saved_once_the_streams_worker_has_its_first_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The last file's parts were packed and saved (~0.013 s on 40 MB) after the first pass's last result, on the run's
-    # serial path before the stream's worker forked; now this process does it while that worker runs its first tasks
+    # The last file's packed parts were saved (~0.01 s on 40 MB) after the first pass's last result, on the run's serial
+    # path before the stream's worker forked; now this process saves them while that worker runs its first tasks
     # (ProcessExecutor.meanwhile), before any stream result is used. A later run takes the same parts.
     from pipeline.state import StateStore
 
