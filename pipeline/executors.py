@@ -184,13 +184,20 @@ class _Claims:
         self.flags[slot] = self.FREE
         return slot
 
-    def take(self, slot: int, who: int) -> bool:
-        """Whether ``who`` starts the task (nobody has)."""
-        with self.lock:
+    def take(self, slot: int, who: int) -> bool | None:
+        """Whether ``who`` starts the task (nobody has); None if the lock could not be had (a process killed
+        while it held it: held for a few instructions at a time, but nothing may hang on it)."""
+        if not self.lock.acquire(timeout=self.PATIENCE):
+            return None
+        try:
             if self.flags[slot] != self.FREE:
                 return False
             self.flags[slot] = who
             return True
+        finally:
+            self.lock.release()
+
+    PATIENCE = 1.0  # seconds
 
 
 _claims: dict[str, _Claims] = {}  # by key: made before the workers fork, so that they inherit them
@@ -201,8 +208,9 @@ class _NotRun:
 
 
 def _run_claimed(key: str, slot: int, fn: Callable[[T], R], item: T) -> R | _NotRun:
-    """In a worker: ``fn(item)``, unless this process took the task back before the worker came to it."""
-    if not _claims[key].take(slot, _Claims.WORKER):
+    """In a worker: ``fn(item)``, unless this process took the task back before the worker came to it (without the
+    lock it runs: a task run twice gives the same result, and only the one this process takes is used)."""
+    if _claims[key].take(slot, _Claims.WORKER) is False:
         return _NotRun()
     return fn(item)
 
@@ -394,7 +402,7 @@ class ProcessExecutor:
             task, item, slot = pending[i]
             if type(task) is _RunHere:
                 continue
-            if not task.cancel() and (claims is None or not claims.take(slot, _Claims.HERE)):
+            if not task.cancel() and (claims is None or claims.take(slot, _Claims.HERE) is not True):
                 return False
             pending[i] = (_run_here(fn, item), None, -1)
             return True

@@ -122,6 +122,32 @@ def test_at_the_end_of_the_items_a_helping_pool_takes_back_even_the_tasks_queued
     assert not executors._claims  # (let go with the pool)
 
 
+def test_a_claims_lock_that_cannot_be_had_takes_nothing_back_and_hangs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (held by a process killed at that instant: the worker runs its tasks, this process takes none back)
+    monkeypatch.setattr(executors._Claims, "PATIENCE", 0.05)
+    noted = tmp_path / "ran"
+
+    def items() -> Iterator[tuple[int, str]]:
+        for i in range(3):
+            yield i, str(noted)
+        time.sleep(0.2)
+
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
+    assert pool.claims_key is not None
+    lock = executors._claims[pool.claims_key].lock
+    try:
+        assert lock.acquire(timeout=1)
+        results = list(pool.map(_slow_in_workers_noted, items()))
+    finally:
+        lock.release()
+        pool.close()
+    assert results[:2] == [(0, results[0][1]), (1, results[0][1])] and results[0][1] != _MAIN
+    assert [item for item, _ in results] == [0, 1, 2]
+    assert sorted(noted.read_text().split()) == ["0", "1", "2"]
+
+
 def test_work_given_meanwhile_is_done_once_the_pool_has_its_first_tasks_and_before_a_result_is_given() -> None:
     pool = executors.ProcessExecutor(1, int, helps=True, in_flight=2)
     events: list[object] = []
