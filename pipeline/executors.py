@@ -249,6 +249,9 @@ class ProcessExecutor:
         self._forked = False  # (the first submit forks the workers: _submit)
         self._ending: Callable[[], None] | None = None  # (close_soon's wait)
         self._meanwhile: deque[Callable[[], None]] = deque()  # (``meanwhile``)
+        # Whether this process has work of its own beside the map (a thread's): then it takes no task back at the
+        # end of a map (``_take_back``): the task would slow that work down while the worker's core went idle.
+        self.busy: Callable[[], bool] | None = None
         # (a helping pool's tasks can be taken back from its workers' queue: forked workers share the claims)
         self.claims_key: str | None = None
         if helps and self.forks:
@@ -377,7 +380,7 @@ class ProcessExecutor:
                         continue
                     pending.append((_run_here(fn, item), None, -1))
                     continue
-                if not more and self._take_back(fn, pending, claims):
+                if not more and not (self.busy is not None and self.busy()) and self._take_back(fn, pending, claims):
                     in_pool -= 1
                     continue
             self._work_meanwhile()  # (before any result is given)

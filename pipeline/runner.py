@@ -2596,6 +2596,8 @@ def _run_locked(
             executor.start()  # the first pass's workers fork before the threads exist
         if warming is not None:
             warming.start()
+            if isinstance(executor, ProcessExecutor):  # (the first pass's end: see ProcessExecutor.busy)
+                executor.busy = warming.is_alive
         if loader is not None:
             loader.start()
         # (Not with --limit: a trial reads what it reads.)

@@ -122,6 +122,26 @@ def test_at_the_end_of_the_items_a_helping_pool_takes_back_even_the_tasks_queued
     assert not executors._claims  # (let go with the pool)
 
 
+def test_a_helping_pool_takes_nothing_back_while_this_process_is_busy_with_work_of_its_own(tmp_path: Path) -> None:
+    # (the first pass, with the later stages' warm-up in a thread here: a task taken back slowed it, while the worker's
+    # core went idle; on CC the warm-up ended later, and the stream started later)
+    noted = tmp_path / "ran"
+
+    def items() -> Iterator[tuple[int, str]]:
+        for i in range(3):
+            yield i, str(noted)
+        time.sleep(0.2)
+
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
+    pool.busy = lambda: True
+    try:
+        results = list(pool.map(_slow_in_workers_noted, items()))
+    finally:
+        pool.close()
+    assert [item for item, _ in results] == [0, 1, 2]
+    assert all(pid != _MAIN for _, pid in results)
+
+
 def test_a_claims_lock_that_cannot_be_had_takes_nothing_back_and_hangs_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1319,6 +1319,24 @@ def test_the_first_pass_workers_exit_while_its_last_parts_are_merged(
     assert threading.active_count() == 1
 
 
+def test_the_first_pass_pool_takes_no_task_back_while_the_warm_up_thread_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    busy: list[object] = []
+    close_soon = executors.ProcessExecutor.close_soon
+
+    def noting_close(self: executors.ProcessExecutor) -> Any:
+        busy.append(self.busy)
+        return close_soon(self)
+
+    monkeypatch.setattr(executors.ProcessExecutor, "close_soon", noting_close)
+    _run(tmp_path, 2, "  - stage: test_runner:LazyTableStage\n")  # (a later stage: a warm-up thread, a second pool)
+    first, stream = busy
+    assert getattr(first, "__self__", None) is not None and first.__self__.name == "cleancorpus-warm-up"  # type: ignore[union-attr]
+    assert stream is None
+
+
 def test_what_the_first_pass_keeps_of_its_last_file_is_saved_once_the_streams_worker_has_its_first_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
