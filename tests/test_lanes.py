@@ -93,6 +93,108 @@ def test_at_the_end_of_the_items_a_helping_pool_takes_back_the_tasks_no_worker_s
     assert results[0][1] != _MAIN and results[-1][1] == _MAIN  # (the pool's queue to its worker holds the next one)
 
 
+def _slow_in_workers_noted(item: tuple[int, str]) -> tuple[int, int]:
+    """``_slow_in_workers``, noting in a file every time a process runs the item (once, wherever it runs)."""
+    with open(item[1], "a") as fh:
+        fh.write(f"{item[0]}\n")
+    return _slow_in_workers(item[0])
+
+
+def test_at_the_end_of_the_items_a_helping_pool_takes_back_even_the_tasks_queued_to_its_worker(tmp_path: Path) -> None:
+    # At 1 worker the pool's queue to it held all ``in_flight`` tasks (where ``Future.cancel`` cannot reach): at the
+    # end of each pass this process waited for the worker's last 2-3 tasks (~0.1 s of a 40 MB stream's end). They
+    # are claimed now (``_Claims``): the worker skips them, and each task runs once.
+    noted = tmp_path / "ran"
+
+    def items() -> Iterator[tuple[int, str]]:
+        for i in range(3):
+            yield i, str(noted)
+        time.sleep(0.2)  # (the pool's thread moves the tasks into its queue to the worker meanwhile)
+
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
+    try:
+        results = list(pool.map(_slow_in_workers_noted, items()))
+    finally:
+        pool.close()
+    assert [item for item, _ in results] == [0, 1, 2]
+    assert [pid == _MAIN for _, pid in results] == [False, True, True]
+    assert sorted(noted.read_text().split()) == ["0", "1", "2"]  # (the worker ran the others' wrapper, not them)
+    assert not executors._claims  # (let go with the pool)
+
+
+def test_a_helping_pool_takes_nothing_back_while_this_process_is_busy_with_work_of_its_own(tmp_path: Path) -> None:
+    # (the first pass, with the later stages' warm-up in a thread here: a task taken back slowed it, while the worker's
+    # core went idle; on CC the warm-up ended later, and the stream started later)
+    noted = tmp_path / "ran"
+
+    def items() -> Iterator[tuple[int, str]]:
+        for i in range(3):
+            yield i, str(noted)
+        time.sleep(0.2)
+
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
+    pool.busy = lambda: True
+    try:
+        results = list(pool.map(_slow_in_workers_noted, items()))
+    finally:
+        pool.close()
+    assert [item for item, _ in results] == [0, 1, 2]
+    assert all(pid != _MAIN for _, pid in results)
+
+
+def test_a_claims_lock_that_cannot_be_had_takes_nothing_back_and_hangs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (held by a process killed at that instant: the worker runs its tasks, this process takes none back)
+    monkeypatch.setattr(executors._Claims, "PATIENCE", 0.05)
+    noted = tmp_path / "ran"
+
+    def items() -> Iterator[tuple[int, str]]:
+        for i in range(3):
+            yield i, str(noted)
+        time.sleep(0.2)
+
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
+    assert pool.claims_key is not None
+    lock = executors._claims[pool.claims_key].lock
+    try:
+        assert lock.acquire(timeout=1)
+        results = list(pool.map(_slow_in_workers_noted, items()))
+    finally:
+        lock.release()
+        pool.close()
+    assert results[:2] == [(0, results[0][1]), (1, results[0][1])] and results[0][1] != _MAIN
+    assert [item for item, _ in results] == [0, 1, 2]
+    assert sorted(noted.read_text().split()) == ["0", "1", "2"]
+
+
+def test_work_given_meanwhile_is_done_once_the_pool_has_its_first_tasks_and_before_a_result_is_given() -> None:
+    pool = executors.ProcessExecutor(1, int, helps=True, in_flight=2)
+    events: list[object] = []
+    pool.meanwhile(lambda: events.append("meanwhile"))
+
+    def items() -> Iterator[int]:
+        for i in range(4):
+            events.append(f"item {i}")
+            yield i
+
+    try:
+        for item, _ in pool.map(_slow_in_workers, items()):
+            events.append(item)
+        pool.meanwhile(lambda: events.append("at the end"))  # (a map of no items still does it)
+        assert list(pool.map(_slow_in_workers, [])) == []
+    finally:
+        pool.close()
+    assert events[:3] == ["item 0", "item 1", "meanwhile"]  # (the pool's tasks first: the worker starts)
+    assert [e for e in events if isinstance(e, int)] == [0, 1, 2, 3] and events[-1] == "at the end"
+    serial = executors.ProcessExecutor(1, int)  # (not helping: no map of its own to do it in, so now)
+    try:
+        serial.meanwhile(lambda: events.append("now"))
+        assert events[-1] == "now"
+    finally:
+        serial.close()
+
+
 @pytest.mark.parametrize("where", ["serial", "worker", "here"])
 def test_an_error_in_a_task_run_here_surfaces_in_order_as_a_workers_does(where: str) -> None:
     pool: executors.Executor
