@@ -9,7 +9,6 @@ import marshal
 import math
 import os
 import pickle
-import random
 import re
 import statistics
 import time
@@ -100,9 +99,10 @@ def _line_shapes(stripped_lines: list[str]) -> np.ndarray:
     m = len(stripped_lines)
     if not m:
         return np.empty((0, 10), dtype=np.float64)
+    joined = "\n".join(stripped_lines)
     counts = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
     kernels.line_shape_counts(
-        *boilerplate._joined_lines(stripped_lines),
+        code_points(joined),
         boilerplate._shape_classes(),
         boilerplate._lower_table(),
         boilerplate._function_word_keys(),
@@ -3086,41 +3086,6 @@ def _page_texts(pages: int | None = None) -> list[str]:
     return texts
 
 
-def test_line_ranges_read_in_place_count_and_find_words_as_each_line_alone():
-    """line_shape_counts and candidate_words read each line where it is (points[begins[k] : begins[k] +
-    lengths[k]]) with no separator between the lines: the counts and words of every line equal those of
-    the line alone, so a URL sign's look-ahead stops at the line's end ("ww" then "w." is no "www.")."""
-    classes, lower = boilerplate._shape_classes(), boilerplate._lower_table()
-    keys, flags = boilerplate._function_word_keys(), boilerplate._shape_flags()
-    lexicon = boilerplate.CompiledLexicon({"haus": 1.0, "copy": -0.5, "www": 0.25})
-    crafted = ["ww", "w.de", "(", "c)", "htt", "p://x", "copy", "right 2024", "Das Haus", "1", ". Punkt"]
-    texts = ["".join(crafted)]
-    texts.extend(text.replace("\n", " ") for text in _page_texts(20))
-    rng = random.Random(7)
-    for t, text in enumerate(texts):
-        if t == 0:
-            cuts = np.cumsum([0, *map(len, crafted)]).tolist()
-        else:
-            cuts = sorted({0, len(text), *(rng.randrange(len(text) + 1) for _ in range(40))})
-        pieces = [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
-        points = code_points(text)
-        begins = np.array(cuts[:-1], dtype=np.int64)
-        lengths = np.diff(np.array(cuts, dtype=np.int64))
-        got = np.zeros((len(pieces), kernels.COLUMNS), dtype=np.int64)
-        kernels.line_shape_counts(points, begins, lengths, classes, lower, keys, got, flags)
-        for k, piece in enumerate(pieces):
-            alone = np.zeros((1, kernels.COLUMNS), dtype=np.int64)
-            kernels.line_shape_counts(*boilerplate._joined_lines([piece]), classes, lower, keys, alone, flags)
-            assert got[k].tolist() == alone[0].tolist(), (t, piece)
-        cand = list(range(len(pieces)))
-        in_place = lexicon.candidate_words(pieces, cand, (points, begins, lengths))
-        for x, y in zip(in_place, lexicon.candidate_words(pieces, cand), strict=True):
-            assert np.array_equal(x, y, equal_nan=True), t
-        if t == 0:  # no crafted line holds a whole sign or list opening: the points around it do
-            assert got[:, kernels.C_URL].tolist() == [0] * len(crafted)
-            assert got[:, kernels.C_LIST].tolist() == [0] * len(crafted)
-
-
 def test_score_line_shapes_strip_count_and_find_repeats_as_python():
     """score_line_shapes on the unstripped candidate lines: the counts line_shape_counts gives on the
     stripped lines, len(line.strip()), and repeated lines as a Counter of the stripped lines finds them;
@@ -3149,7 +3114,7 @@ def test_score_line_shapes_strip_count_and_find_repeats_as_python():
         stripped = [line.strip() for line in lines]
         expected = np.zeros((m, kernels.COLUMNS), dtype=np.int64)
         kernels.line_shape_counts(
-            *boilerplate._joined_lines(stripped),
+            code_points("\n".join(stripped)),
             boilerplate._shape_classes(),
             boilerplate._lower_table(),
             boilerplate._function_word_keys(),
@@ -3738,11 +3703,8 @@ def test_scorer_inputs_gather_the_candidates_from_the_document_points():
                 continue
             got = boilerplate._scorer_inputs(lines, v, cand)
             want = boilerplate._scorer_inputs(lines, v._replace(points=None, starts=None), cand)
-            # The candidates read where they are in the document's points (no copy), stripped.
-            assert got.points is v.points, doc.id
-            joined = code_points("\n".join(lines[i].strip() for i in cand))
-            assert np.array_equal(boilerplate.candidate_points(*got.candidates), joined), doc.id
-            assert np.array_equal(boilerplate.candidate_points(*want.candidates), joined), doc.id
+            assert np.array_equal(got.points, code_points("\n".join(lines[i].strip() for i in cand))), doc.id
+            assert np.array_equal(got.points, want.points), doc.id
             assert np.array_equal(got.x, want.x, equal_nan=True), doc.id
             assert np.array_equal(got.facts, want.facts), doc.id
             assert np.array_equal(got.removed, want.removed) and got.bmp == want.bmp, doc.id
@@ -3767,8 +3729,10 @@ def test_stripped_candidates_give_candidate_words_the_same_words():
     edges = "".join(chr(c) for c in spaces if c != 10)
     lines = [edges + "Das Haus\u3000über News " + edges, " News ", edges, "haus", "\u2003Über  " + edges[::-1]]
     cand = list(range(len(lines)))
-    a = lexicon.candidate_words(lines, cand)  # the lines as they are, joined
-    b = lexicon.candidate_words(lines, cand, boilerplate._joined_lines([line.strip() for line in lines]))
+    plain = code_points("\n".join(lines))
+    stripped = code_points("\n".join(line.strip() for line in lines))
+    a = lexicon.candidate_words(lines, cand, plain)
+    b = lexicon.candidate_words(lines, cand, stripped)
     assert a.weight.size == 7 and a.counts.tolist() == [4, 1, 0, 1, 1]
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y, equal_nan=True)

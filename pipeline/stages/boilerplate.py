@@ -1136,30 +1136,21 @@ class ScorerInputs(NamedTuple):
     """What the line scorer's passes share about a document's candidate lines (_scorer_inputs)."""
 
     x: np.ndarray  # line_features
-    # Code points the candidate lines stripped (str.strip) are read from, where they are: the document's
-    # (or the candidates' joined); candidate k is points[begins[k] : begins[k] + lengths[k]].
-    points: np.ndarray
+    points: np.ndarray  # code points of the candidate lines stripped (str.strip), joined by newlines
     removed: np.ndarray  # per line + 1: lines removed by the rules before it (prefix sum)
     facts: np.ndarray  # (candidates, kernels.FACT_COLUMNS): what scorer_rows read
     rows: np.ndarray  # the candidates' line numbers (int64)
-    begins: np.ndarray = np.empty(0, dtype=np.int64)
-    lengths: np.ndarray = np.empty(0, dtype=np.int64)
     # True: no candidate line holds a character outside the BMP (the shape pass flags every line with one).
     bmp: bool = False
 
-    @property
-    def candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(points, begins, lengths): the stripped candidate lines where they are."""
-        return self.points, self.begins, self.lengths
-
 
 def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> ScorerInputs:
-    """line_features and what it is computed from. The candidate lines' code points are stripped once, read
-    where they are (candidate_words reads the same code points: stripping takes no word character away)."""
+    """line_features and what it is computed from. The candidate lines' code points are gathered and
+    stripped once (candidate_words reads the same code points: stripping takes no word character away)."""
     n = len(lines)
     m = len(cand)
     x = np.empty((m, len(SCORER_FEATURES)), dtype=np.float64)
-    # The candidates' code points: read by the kernel in the document's, or from their text joined.
+    # The candidates' code points: gathered by the kernel from the document's, or from their text joined.
     if v.points is not None and v.starts is not None:
         points, starts = v.points, v.starts
     else:
@@ -1188,7 +1179,7 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
         facts[:, kernels.COL_BODY_CHARS] = array("q", body_chars)
         facts[:, kernels.COL_KEEP] = np.fromiter(keep, dtype=np.bool_, count=m)
     # The removed-lines prefix sum, the shape counts (kernels.score_line_shapes) and scorer_rows in one call.
-    removed, fallback, points, begins, lengths = kernels.scorer_inputs(
+    removed, fallback, points = kernels.scorer_inputs(
         points,
         starts,
         _shape_classes(),
@@ -1207,7 +1198,7 @@ def _scorer_inputs(lines: list[str], v: RuleVerdicts, cand: list[int]) -> Scorer
     # Lines the shape pass cannot count exactly (astral characters, İ/ı/ſ): their shape from Python.
     for j in fallback.tolist():
         x[j, _SHAPE_COLUMNS] = _line_shape(lines[cand[j]].strip())[: len(_SHAPE_COLUMNS)]
-    return ScorerInputs(x, points, removed, facts, rows, begins, lengths, bmp=not fallback.size)
+    return ScorerInputs(x, points, removed, facts, rows, bmp=not fallback.size)
 
 
 # The facts _scorer_inputs takes from the line cache's columns, and those columns.
@@ -1945,19 +1936,14 @@ class CompiledLexicon:
         """The hash of the word in each slot (kernels.lexicon_slot_hashes; 0: empty)."""
         return kernels.lexicon_slot_hashes(self.slots, self.points, self.starts)
 
-    def candidate_words(
-        self,
-        lines: list[str],
-        cand: list[int],
-        candidates: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> CandidateWords:
-        """``candidates``: (points, begins, lengths), the candidate lines' code points where they are (line k:
-        points[begins[k] : begins[k] + lengths[k]], ScorerInputs.candidates), when the caller has them."""
-        points, begins, lengths = _joined_lines([lines[i] for i in cand]) if candidates is None else candidates
-        astral, astral_lower = _astral_table(points, begins, lengths)
+    def candidate_words(self, lines: list[str], cand: list[int], points: np.ndarray | None = None) -> CandidateWords:
+        """``points``: the code points of the candidate lines joined by newlines, when the caller has them."""
+        if points is None:
+            points = code_points("\n".join([lines[i] for i in cand]))
+        astral, astral_lower = _astral_table(points)
         if astral is not None:
             ok, word_id, line, length, weight, counts = kernels.candidate_words(
-                points, begins, lengths, _word_lower(), astral, astral_lower,
+                points, len(cand), _word_lower(), astral, astral_lower,
                 self.slots, self.slot_hashes, self.points, self.starts, self.weight,
             )  # fmt: skip
             if ok:
@@ -1967,38 +1953,14 @@ class CompiledLexicon:
 
 _NO_ASTRAL = np.empty(0, dtype=np.int64)
 _NO_POINTS = np.empty(0, dtype=np.uint32)
-_NO_RANGES = np.empty(0, dtype=np.int64)
 _NEWLINE_POINT = np.array([ord("\n")], dtype=np.uint32)
 
 
-def _joined_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The code points of ``lines`` joined by newlines, where each begins in them and its length."""
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
-    begins = np.zeros(len(lines), dtype=np.int64)
-    np.cumsum(lengths[:-1] + 1, out=begins[1:])
-    return code_points("\n".join(lines)), begins, lengths
-
-
-def candidate_points(points: np.ndarray, begins: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The lines points[begins[k] : begins[k] + lengths[k]] joined by newlines (what the scorer's kernels
-    read where it is, as one array: for the rare paths and tests)."""
-    parts: list[np.ndarray] = []
-    for b, size in zip(begins.tolist(), lengths.tolist(), strict=True):
-        if parts:
-            parts.append(_NEWLINE_POINT)
-        parts.append(points[b : b + size])
-    return np.concatenate(parts).astype(np.uint32, copy=False) if parts else _NO_POINTS
-
-
-def _astral_table(
-    points: np.ndarray, begins: np.ndarray, lengths: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-    """The characters outside the BMP in the lines points[begins[k] : begins[k] + lengths[k]] (sorted) with
-    their lower case, -1 when that is not a \\w character (as _WORD_RE sees it); (None, None) when one
-    lowers to several characters."""
+def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """The characters outside the BMP in ``points`` (sorted) with their lower case, -1 when that is not
+    a \\w character (as _WORD_RE sees it); (None, None) when one lowers to several characters."""
     if not points.size or int(points.max()) < 0x10000:
         return _NO_ASTRAL, _NO_ASTRAL  # the usual case: nothing to look up
-    points = candidate_points(points, begins, lengths)  # (only the candidates' characters count)
     astral = np.unique(points[points >= 0x10000]).astype(np.int64)
     lowered = [chr(c).lower() for c in astral.tolist()]
     if any(len(x) != 1 for x in lowered):
@@ -2116,7 +2078,7 @@ def _context_args(
     """The arguments kernels.score_log_odds and kernels.context_features both take for the context features, in
     their order: the candidates' code points, the word table, the astral tables, the lexicon and the constants."""
     return (
-        inputs.points, inputs.begins, inputs.lengths, _word_lower(), *astral,
+        inputs.points, _word_lower(), *astral,
         lexicon.slots, lexicon.slot_hashes, lexicon.points, lexicon.starts, lexicon.weight,
         CONTEXT_NEAR, CONTEXT_WIDE, CONTEXT_CONFIDENT, CONTEXT_PAD, CONTEXT_MIN_KNOWN_SHARE, OVERLAP_MIN_CHARS,
         _LOG1P_TABLE,
@@ -3906,10 +3868,8 @@ class BoilerplateStage(Stage):
     ) -> tuple[np.ndarray, ScorerInputs]:
         # The step-by-step path reads the candidates' code points (4 bytes a character) only for their
         # words: found first, the points are let go before the context features are built.
-        words = (
-            None if self._context is None else self._context.compiled.candidate_words(lines, cand, inputs.candidates)
-        )
-        inputs = inputs._replace(points=_NO_POINTS, begins=_NO_RANGES, lengths=_NO_RANGES)
+        words = None if self._context is None else self._context.compiled.candidate_words(lines, cand, inputs.points)
+        inputs = inputs._replace(points=_NO_POINTS)
         return self._log_odds_of(lines, v, cand, inputs, words), inputs
 
     def _compiled_log_odds(self, v: RuleVerdicts, inputs: ScorerInputs) -> np.ndarray | None:
@@ -3945,9 +3905,7 @@ class BoilerplateStage(Stage):
         if context is not None and len(inputs.rows) >= kernels.SCORED_MAX_ROWS:
             return None  # what the kernel would answer, after the first model (and a copy of x)
         astral, astral_lower = (
-            _astral_table(inputs.points, inputs.begins, inputs.lengths)
-            if context is not None and not inputs.bmp
-            else (_NO_ASTRAL, _NO_ASTRAL)
+            _astral_table(inputs.points) if context is not None and not inputs.bmp else (_NO_ASTRAL, _NO_ASTRAL)
         )
         if astral is None or astral_lower is None:
             return None
@@ -4013,7 +3971,7 @@ class BoilerplateStage(Stage):
         if self._context is None:
             return odds
         if words is None:
-            words = self._context.compiled.candidate_words(lines, cand, inputs.candidates)
+            words = self._context.compiled.candidate_words(lines, cand, inputs.points)
         if lexicon_coverage(words.weight) < CONTEXT_MIN_KNOWN_SHARE:
             return odds
         rows = inputs.rows

@@ -59,39 +59,39 @@ def _is_title(c: np.uint32) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _lower_at(points: np.ndarray, p: int, end: int, lower: np.ndarray, c: int) -> bool:
-    # Whether the lower-cased character at p (before end, the line's) is c (an astral character never is).
-    return p < end and points[p] < 0x10000 and lower[points[p]] == c
+def _lower_at(points: np.ndarray, p: int, lower: np.ndarray, c: int) -> bool:
+    # Whether the lower-cased character at p is c (a newline or an astral character never is).
+    return p < points.size and points[p] < 0x10000 and lower[points[p]] == c
 
 
 @numba.njit(cache=True, nogil=True)
-def _url_sign_at(points: np.ndarray, p: int, end: int, lower: np.ndarray) -> bool:
-    # "@", "©", "(c)", "http:", "https:", "www.", "copyright" starting at p, lower-cased, ending by end.
+def _url_sign_at(points: np.ndarray, p: int, lower: np.ndarray) -> bool:
+    # "@", "©", "(c)", "http:", "https:", "www.", "copyright" starting at p, lower-cased.
     c = lower[points[p]]
     if c == 64 or c == 0xA9:
         return True
     if c == 40:  # (c)
-        return _lower_at(points, p + 1, end, lower, 99) and _lower_at(points, p + 2, end, lower, 41)
+        return _lower_at(points, p + 1, lower, 99) and _lower_at(points, p + 2, lower, 41)
     if c == 104:  # http: / https:
         if not (
-            _lower_at(points, p + 1, end, lower, 116)
-            and _lower_at(points, p + 2, end, lower, 116)
-            and _lower_at(points, p + 3, end, lower, 112)
+            _lower_at(points, p + 1, lower, 116)
+            and _lower_at(points, p + 2, lower, 116)
+            and _lower_at(points, p + 3, lower, 112)
         ):
             return False
-        if _lower_at(points, p + 4, end, lower, 58):
+        if _lower_at(points, p + 4, lower, 58):
             return True
-        return _lower_at(points, p + 4, end, lower, 115) and _lower_at(points, p + 5, end, lower, 58)
+        return _lower_at(points, p + 4, lower, 115) and _lower_at(points, p + 5, lower, 58)
     if c == 119:  # www.
         return (
-            _lower_at(points, p + 1, end, lower, 119)
-            and _lower_at(points, p + 2, end, lower, 119)
-            and _lower_at(points, p + 3, end, lower, 46)
+            _lower_at(points, p + 1, lower, 119)
+            and _lower_at(points, p + 2, lower, 119)
+            and _lower_at(points, p + 3, lower, 46)
         )
     if c == 99:  # copyright
         word = (111, 112, 121, 114, 105, 103, 104, 116)
         for k in range(8):  # noqa: SIM110 - numba compiles no generator inside all()
-            if not _lower_at(points, p + 1 + k, end, lower, word[k]):
+            if not _lower_at(points, p + 1 + k, lower, word[k]):
                 return False
         return True
     return False
@@ -160,8 +160,6 @@ def shape_flags(lower: np.ndarray) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def line_shape_counts(
     points: np.ndarray,
-    begins: np.ndarray,
-    lengths: np.ndarray,
     classes: np.ndarray,
     lower: np.ndarray,
     function_keys: np.ndarray,
@@ -175,82 +173,85 @@ def line_shape_counts(
     case-insensitive matching folds), and whether the line opens like a list item
     (``[•·▪◦‣∙*-]\\s|\\d{1,2}[.)]\\s`` with the `regex` module's classes).
 
-    Line k is ``points[begins[k] : begins[k] + lengths[k]]`` (read where it is: no copy of the lines; a
-    sign's look-ahead stops at the line's end); ``classes``: bits per BMP code point; ``lower``: per BMP
+    ``points``: the lines joined by newlines; ``classes``: bits per BMP code point; ``lower``: per BMP
     code point, its lower-case character (lower-casing never makes or removes whitespace); function
     words are compared as packed keys, looked up in ``function_keys``, an open-addressing table of them
     (power-of-two size, at most half full, 0 for an empty slot, first slot key_slot). ``flags``: per
     BMP code point, shape_flags (one lookup instead of several comparisons per character)."""
-    for line in range(begins.size):
-        # The line as a view: indices from 0 (measured faster than indexing points from begins[line]).
-        seg = points[begins[line] : begins[line] + lengths[line]]
-        end = seg.size
-        last = 0
-        prev_word = False
-        digits = upper = letters = alnum = spaces = title = fallback = tokens = function = url = 0
-        in_token = False
-        key = np.int64(1)
-        size = 0
-        for p in range(end):
-            c = seg[p]
-            if c < 0x10000 and (classes[c] & SPACE) != 0:
-                if in_token and size <= KEY_MAX_CHARS and _in_key_table(function_keys, key):
-                    function += 1
-                in_token = False
-            last = c
-            special = flags[c] if c < 0x10000 else SHAPE_FALLBACK
-            if special & SHAPE_FALLBACK:
-                fallback = 1
-                prev_word = False
-                continue
-            bits = classes[c]
-            digits += bits & DIGIT
-            upper += (bits & UPPER) >> 1
-            letters += (bits & ALPHA) >> 2
-            alnum += (bits & ALNUM) >> 3
-            spaces += (bits & SPACE) >> 4
-            if (special & SHAPE_TITLE) and not prev_word:
-                title += 1
-            prev_word = (bits & WORD) != 0
-            if bits & SPACE:
-                continue
-            if not in_token:
-                in_token = True
-                tokens += 1
-                key = np.int64(1)
-                size = 0
-            size += 1
-            # (The lower case only where it is read: a token's first KEY_MAX_CHARS characters, a sign's start.)
-            if size <= KEY_MAX_CHARS:
-                low = lower[c]
-                if low >= KEY_MAX_POINT:
-                    size = KEY_MAX_CHARS + 1  # no function word has such a character
-                else:
-                    key = key * KEY_MAX_POINT + low
-            if (special & SHAPE_URL) and not url:
-                low = lower[c]
-                # The sign's second character first, here (most c, h, w start no sign): _url_sign_at says no
-                # without it. The look-ahead stops at the line's end (the points go on: the next lines).
-                if low == 64 or low == 0xA9:
-                    url = True
-                elif _lower_at(
-                    seg, p + 1, end, lower, 99 if low == 40 else 116 if low == 104 else 119 if low == 119 else 111
-                ):
-                    url = _url_sign_at(seg, p, end, lower)
-        if in_token and size <= KEY_MAX_CHARS and _in_key_table(function_keys, key):
-            function += 1
-        out[line, C_DIGITS] = digits
-        out[line, C_UPPER] = upper
-        out[line, C_LETTERS] = letters
-        out[line, C_ALNUM] = alnum
-        out[line, C_SPACES] = spaces
-        out[line, C_TITLE] = title
-        out[line, C_TOKENS] = tokens
-        out[line, C_FUNCTION] = function
-        out[line, C_URL] = url
-        out[line, C_COLON] = last == 58
-        out[line, C_FALLBACK] = fallback
-        out[line, C_LIST] = end > 0 and _list_item(seg, 0, end, classes)
+    line = 0
+    begin = np.int64(0)
+    last = 0
+    prev_word = False
+    digits = upper = letters = alnum = spaces = title = fallback = 0
+    in_token = False
+    key = np.int64(1)
+    size = tokens = function = url = 0
+    n = points.size
+    for p in range(n + 1):
+        c = points[p] if p < n else NEWLINE
+        if c == NEWLINE or (c < 0x10000 and (classes[c] & SPACE) != 0):
+            if in_token and size <= KEY_MAX_CHARS and _in_key_table(function_keys, key):
+                function += 1
+            in_token = False
+        if c == NEWLINE:
+            out[line, C_DIGITS] = digits
+            out[line, C_UPPER] = upper
+            out[line, C_LETTERS] = letters
+            out[line, C_ALNUM] = alnum
+            out[line, C_SPACES] = spaces
+            out[line, C_TITLE] = title
+            out[line, C_TOKENS] = tokens
+            out[line, C_FUNCTION] = function
+            out[line, C_URL] = url
+            out[line, C_COLON] = last == 58
+            out[line, C_FALLBACK] = fallback
+            out[line, C_LIST] = _list_item(points, begin, p, classes)
+            digits = upper = letters = alnum = spaces = title = fallback = tokens = function = url = 0
+            line += 1
+            begin = p + 1
+            prev_word = False
+            last = 0
+            continue
+        last = c
+        special = flags[c] if c < 0x10000 else SHAPE_FALLBACK
+        if special & SHAPE_FALLBACK:
+            fallback = 1
+            prev_word = False
+            continue
+        bits = classes[c]
+        digits += bits & DIGIT
+        upper += (bits & UPPER) >> 1
+        letters += (bits & ALPHA) >> 2
+        alnum += (bits & ALNUM) >> 3
+        spaces += (bits & SPACE) >> 4
+        if (special & SHAPE_TITLE) and not prev_word:
+            title += 1
+        prev_word = (bits & WORD) != 0
+        if bits & SPACE:
+            continue
+        if not in_token:
+            in_token = True
+            tokens += 1
+            key = np.int64(1)
+            size = 0
+        size += 1
+        # (The lower case only where it is read: a token's first KEY_MAX_CHARS characters, a sign's start.)
+        if size <= KEY_MAX_CHARS:
+            low = lower[c]
+            if low >= KEY_MAX_POINT:
+                size = KEY_MAX_CHARS + 1  # no function word has such a character
+            else:
+                key = key * KEY_MAX_POINT + low
+        if (special & SHAPE_URL) and not url:
+            low = lower[c]
+            # The sign's second character first, here (most c, h, w start no sign): _url_sign_at says no
+            # without it.
+            if low == 64 or low == 0xA9:
+                url = True
+            elif _lower_at(
+                points, p + 1, lower, 99 if low == 40 else 116 if low == 104 else 119 if low == 119 else 111
+            ):
+                url = _url_sign_at(points, p, lower)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -421,8 +422,7 @@ def _lexicon_find(
 @numba.njit(cache=True, nogil=True)
 def candidate_words(
     points: np.ndarray,
-    begins: np.ndarray,
-    lengths: np.ndarray,
+    lines: int,
     word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
@@ -432,7 +432,7 @@ def candidate_words(
     lex_starts: np.ndarray,
     lex_weight: np.ndarray,
 ):
-    """The distinct lower-cased ``\\w+`` words of each line (line k: ``points[begins[k] : begins[k] + lengths[k]]``),
+    """The distinct lower-cased ``\\w+`` words of each line of ``points`` (lines joined by newlines),
     in order of first occurrence per line, as ``re.findall(r"\\w+", line.lower())`` + dict.fromkeys
     give them: per word its document id (equal words, equal ids), line, length and lexicon weight
     (NaN when unknown), plus the number of words per line. ``word_lower``: per BMP code point its lower
@@ -440,47 +440,38 @@ def candidate_words(
     one lookup a character instead of two dependent ones). Characters outside the BMP come from the
     sorted table ``astral`` (``astral_lower``: their lower case, -1 for non-word characters; the caller
     lists every astral character of the lines). ``ok`` is False (and the rest empty) when the lines
-    need Python: a BMP character lowering to several characters or capital sigma. ``slots``,
-    ``slot_hash``: the lexicon's table (lexicon_table) and the hash of each slot's word (lexicon_slot_hashes)."""
-    lines = begins.size
-    n = 0
-    for k in range(lines):
-        n += lengths[k] + 1
-    # The lines' lower-cased code points, each line followed by a -1, and -1 for characters that are not \w
-    # once lower-cased (a copy made anyway: the lines are read where they are, not joined first).
+    need Python: a BMP character lowering to several characters or capital sigma, or a line count
+    other than ``lines``. ``slots``, ``slot_hash``: the lexicon's table (lexicon_table) and the hash of
+    each slot's word (lexicon_slot_hashes)."""
+    n = points.size
+    # Lower-cased code points, and -1 for characters that are not \w once lower-cased (and newlines).
     low = np.empty(n + 1, dtype=np.int64)
     low[n] = -1
-    ok = True
+    newlines = 0
     runs = 0  # words (runs of \w characters): the arrays below need no more entries
     previous = -1
-    at = 0
-    for k in range(lines):
-        seg = points[begins[k] : begins[k] + lengths[k]]  # (a view: indices from 0, as line_shape_counts')
-        for q in range(seg.size):
-            c = seg[q]
-            if c >= 0x10000:
-                w = astral_lower[np.searchsorted(astral, c)]
-            else:
-                w = word_lower[c]
-                if w == WORD_LOWER_PYTHON:
-                    ok = False
-                    break
-            low[at] = w
-            at += 1
-            if previous < 0 and w >= 0:
-                runs += 1
-            previous = w
-        if not ok:
-            break
-        low[at] = -1
-        at += 1
-        previous = -1
+    for p in range(n):
+        c = points[p]
+        if c == NEWLINE:
+            newlines += 1
+            low[p] = -1
+        elif c >= 0x10000:
+            low[p] = astral_lower[np.searchsorted(astral, c)]
+        else:
+            w = word_lower[c]
+            if w == WORD_LOWER_PYTHON:
+                newlines = -1
+                break
+            low[p] = w
+        if previous < 0 and low[p] >= 0:
+            runs += 1
+        previous = low[p]
     most = runs + 1
     word_id = np.empty(most, dtype=np.int64)
     word_line = np.empty(most, dtype=np.int64)
     word_len = np.empty(most, dtype=np.int64)
     counts = np.zeros(lines, dtype=np.int64)
-    if not ok:
+    if newlines + 1 != lines:
         return False, word_id[:0], word_line[:0], word_len[:0], np.empty(0, dtype=np.float64), counts
     doc_slots = np.full(table_size(most), -1, dtype=np.int64)
     mask = np.uint64(doc_slots.size - 1)
@@ -491,7 +482,6 @@ def candidate_words(
     ids = 0
     words = 0
     line = 0
-    line_end = lengths[0] if lines else -1
     begin = -1
     h = FNV_OFFSET
     for p in range(n + 1):
@@ -528,9 +518,8 @@ def candidate_words(
                 words += 1
                 counts[line] += 1
             begin = -1
-        if p == line_end:  # (the -1 after the line)
+        if p < n and points[p] == NEWLINE:
             line += 1
-            line_end += lengths[line] + 1 if line < lines else 0
     # The distinct words' lexicon weights, in loops of their own: the lookups are independent, so their
     # cache misses overlap (one at each new word of the loop above, each waited for the last). First each
     # word's slot by its hash alone (slot_hash: no load of the word's characters while probing), then the
@@ -1268,13 +1257,12 @@ def scorer_inputs(
     log1p_table: np.ndarray,
     where: np.ndarray,
     x: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """score_line_shapes then scorer_rows of a document's candidate lines in one call (a few numpy calls
     fewer per document): ``points``: the candidate lines joined by newlines, or, with ``line_starts`` (where
-    each line starts, one more: the end + 1), the whole document's, the candidates read where they are in it
-    (stripped_bounds: no copy); the candidate lines stripped are returned as code points and where each
-    begins in them and its length (candidate_words reads them: stripping takes no word character away),
-    the document's own points with ``line_starts``; ``removed_lines`` (n, uint8): whether the rules removed each
+    each line starts, one more: the end + 1), the whole document's, the candidates' gathered from it
+    (gather_stripped); the candidate lines stripped, joined by newlines, are returned (candidate_words reads
+    them: stripping takes no word character away); ``removed_lines`` (n, uint8): whether the rules removed each
     line (its prefix sum is the ``removed`` array returned); ``facts``: the candidates' line numbers,
     words, prose, nav item, body characters and kept-outside columns filled, the repeated and character
     columns are written here; ``x``: the features. Also returns the candidates whose shape counts need
@@ -1288,18 +1276,18 @@ def scorer_inputs(
         count += removed_lines[i] != 0
         removed[i + 1] = count
     shapes = np.zeros((m, COLUMNS), dtype=np.int64)
-    chars = np.empty(m, dtype=np.int64)
     if line_starts.size:
-        # The candidates stripped where they are in the document (their bounds only, no copy).
-        stripped = points
-        begin = stripped_bounds(points, line_starts, facts[:, COL_ROW].copy(), classes, chars)
+        # The candidates stripped as they are gathered (one copy, not a copy then a stripped one).
+        chars = np.empty(m, dtype=np.int64)
+        stripped, begin = gather_stripped(points, line_starts, facts[:, COL_ROW].copy(), classes, chars)
+        facts[:, COL_CHARS] = chars
         repeated = np.empty(m, dtype=np.int64)
         _stripped_shapes(stripped, begin, classes, lower, function_keys, flags, shapes, chars, repeated)
+        facts[:, COL_REPEATED] = repeated
     else:
-        repeated = np.empty(m, dtype=np.int64)
-        stripped, begin = score_line_shapes(points, classes, lower, function_keys, flags, shapes, chars, repeated)
-    facts[:, COL_CHARS] = chars
-    facts[:, COL_REPEATED] = repeated
+        stripped = score_line_shapes(
+            points, classes, lower, function_keys, flags, shapes, facts[:, COL_CHARS], facts[:, COL_REPEATED]
+        )
     scorer_rows(facts, shapes, removed, first_in, after_in, first_marker, log1p_table, where, x)
     fallback = np.empty(m, dtype=np.int64)
     count = 0
@@ -1307,7 +1295,7 @@ def scorer_inputs(
         if shapes[k, C_FALLBACK] != 0:
             fallback[count] = k
             count += 1
-    return removed, fallback[:count], stripped, begin, chars
+    return removed, fallback[:count], stripped
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1493,13 +1481,12 @@ def score_line_shapes(
     shapes: np.ndarray,
     chars: np.ndarray,
     repeated: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """line_shape_counts of the candidate lines stripped as str.strip() strips them (``points``: the
     lines as they are, joined by newlines), plus per line the characters of the stripped line (``chars``)
     and whether the same stripped line occurs again among them (``repeated``, 0/1). Whitespace is what
     str.isspace() says (the SPACE bit; no astral character is whitespace). Returns the stripped lines
-    joined by newlines (what candidate_words reads: stripping takes no word character away) and where
-    each begins in them."""
+    joined by newlines (what candidate_words reads: stripping takes no word character away)."""
     n = points.size
     m = chars.size
     stripped = np.empty(n, dtype=np.uint32)
@@ -1528,18 +1515,21 @@ def score_line_shapes(
         start = p + 1
     stripped = stripped[:size]
     _stripped_shapes(stripped, begin, classes, lower, function_keys, flags, shapes, chars, repeated)
-    return stripped, begin
+    return stripped
 
 
 @numba.njit(cache=True, nogil=True)
-def stripped_bounds(
+def gather_stripped(
     points: np.ndarray, line_starts: np.ndarray, rows: np.ndarray, classes: np.ndarray, chars: np.ndarray
-) -> np.ndarray:
-    """Where the lines ``rows`` of a document (``points``, its lines starting at ``line_starts``, one more:
-    its size + 1) begin once stripped as str.strip() strips them; their characters written to ``chars``.
-    A stripped line is followed by whitespace, its newline or the document's end."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lines ``rows`` of a document (``points``, its lines starting at ``line_starts``, one more: its
+    size + 1) stripped as str.strip() strips them, joined by newlines, gathered in one copy; with where
+    each starts in it, and its characters written to ``chars``: what score_line_shapes makes of the lines
+    joined as they are."""
     m = rows.size
     begin = np.empty(m, dtype=np.int64)
+    lo = np.empty(m, dtype=np.int64)
+    size = m - 1 if m else 0
     for k in range(m):
         row = rows[k]
         b = line_starts[row]
@@ -1548,9 +1538,20 @@ def stripped_bounds(
             b += 1
         while e > b and points[e - 1] < 0x10000 and (classes[points[e - 1]] & SPACE) != 0:
             e -= 1
-        begin[k] = b
+        lo[k] = b
         chars[k] = e - b
-    return begin
+        size += e - b
+    stripped = np.empty(size, dtype=np.uint32)
+    w = 0
+    for k in range(m):
+        if k:
+            stripped[w] = NEWLINE
+            w += 1
+        begin[k] = w
+        b = lo[k]
+        stripped[w : w + chars[k]] = points[b : b + chars[k]]
+        w += chars[k]
+    return stripped, begin
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1565,10 +1566,10 @@ def _stripped_shapes(
     chars: np.ndarray,
     repeated: np.ndarray,
 ) -> None:
-    """score_line_shapes' counts and repeated lines of the stripped lines (line k is
-    stripped[begin[k]:begin[k] + chars[k]], read where it is)."""
+    """score_line_shapes' counts and repeated lines of the stripped lines (``stripped``, joined by newlines;
+    line k is stripped[begin[k]:begin[k] + chars[k]])."""
     m = chars.size
-    line_shape_counts(stripped, begin, chars, classes, lower, function_keys, shapes, flags)
+    line_shape_counts(stripped, classes, lower, function_keys, shapes, flags)
     # Equal stripped lines: an open-addressing table of line numbers, hashed by what is known of each line
     # already (its length, first and last characters, counts), characters compared only on a tie.
     slots = np.full(table_size(m), -1, dtype=np.int64)
@@ -1955,8 +1956,6 @@ def score_log_odds(
     context: bool,
     second: tuple,  # type: ignore[type-arg]
     points: np.ndarray,
-    begins: np.ndarray,
-    lengths: np.ndarray,
     word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
@@ -1975,9 +1974,9 @@ def score_log_odds(
     odds: np.ndarray,
 ) -> int:
     """The stage's _line_log_odds of a document's candidate lines, in one call: the first model on their
-    features ``x`` (line_features), then, with ``context`` and enough known words (candidate_words on the
-    candidate lines, line k ``points[begins[k] : begins[k] + lengths[k]]``), the context model on x plus the
-    context, lexical, document and block features, each block computed by the kernel the stage's function uses,
+    features ``x`` (line_features), then, with ``context`` and enough known words (candidate_words on
+    ``points``, the candidate lines joined by newlines), the context model on x plus the context,
+    lexical, document and block features, each block computed by the kernel the stage's function uses,
     the stretch mean and the tree sums in numpy's summation order: the same bits. ``rows``/``body_chars``:
     the candidates' line numbers and body characters (-1: not body); ``removed`` (lines + 1): lines removed
     by the rules before each line; the stretch [stretch_start, stretch_end) ((0, 0) without one);
@@ -1994,7 +1993,7 @@ def score_log_odds(
     xt2 = np.empty((width + CONTEXT_WIDTH + LEXICAL_WIDTH + DOCUMENT_WIDTH + BLOCK_WIDTH, m), dtype=np.float64)
     status = context_features(
         xt, s, 0, m, rows, body_chars, removed, stretch_start, stretch_end,
-        points, begins, lengths, word_lower, astral, astral_lower,
+        points, word_lower, astral, astral_lower,
         lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight,
         near, wide, confident, pad, min_known_share, overlap_min_chars, log1p_table, xt2, 0,
     )  # fmt: skip
@@ -2015,8 +2014,6 @@ def context_features(
     stretch_start: int,
     stretch_end: int,
     points: np.ndarray,
-    begins: np.ndarray,
-    lengths: np.ndarray,
     word_lower: np.ndarray,
     astral: np.ndarray,
     astral_lower: np.ndarray,
@@ -2044,17 +2041,7 @@ def context_features(
     if m >= SCORED_MAX_ROWS:  # (known before the words are found)
         return SCORED_WORDS_IN_PYTHON
     ok, word_id, word_line, word_len, weight, counts = candidate_words(
-        points,
-        begins,
-        lengths,
-        word_lower,
-        astral,
-        astral_lower,
-        lex_slots,
-        lex_slot_hash,
-        lex_points,
-        lex_starts,
-        lex_weight,
+        points, m, word_lower, astral, astral_lower, lex_slots, lex_slot_hash, lex_points, lex_starts, lex_weight
     )
     if not ok:
         return SCORED_WORDS_IN_PYTHON
