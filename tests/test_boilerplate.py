@@ -2251,6 +2251,14 @@ def test_prepare_part_hashes_the_keys_of_normalise():
             assert hashes.dtype == np.uint64 and counted.dtype == np.bool_
 
 
+def _joined_lines(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``texts`` begins in their code points joined by newlines, and their lengths (line_facts'
+    lines, as line_index gives them)."""
+    lengths = np.array([len(text) for text in texts], dtype=np.int64)
+    begins = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.int64)
+    return begins, lengths
+
+
 def test_key_classes_mark_the_separator_characters():
     """KEY_SEP marks exactly the characters line_facts' separator and colon tests look at (every other code point
     skips them with one load); the lines' F_CRUMB flags stay those of the separators (» › → anywhere, / | > ::
@@ -2265,7 +2273,7 @@ def test_key_classes_mark_the_separator_characters():
     m = len(texts)
     flags, chars = np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.int64)
     kernels.line_facts(
-        points, boilerplate._shape_classes(), boilerplate._lower_table(), table,
+        points, *_joined_lines(texts), boilerplate._shape_classes(), boilerplate._lower_table(), table,
         stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
         np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), flags, np.empty(m, dtype=np.int64), chars,
     )  # fmt: skip
@@ -2455,9 +2463,10 @@ def test_info_marks_equal_the_numpy_selections():
     m = len(texts)
     flags, words = np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.int64)
     kernels.line_facts(
-        points, boilerplate._shape_classes(), boilerplate._lower_table(), boilerplate._key_classes(),
-        stage._crumb_classes, stage._root_lengths, 5, 4, 8, np.empty(3 * points.size + 1, dtype=np.uint8),
-        np.empty(m, dtype=np.int64), words, flags, np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
+        points, *_joined_lines(texts), boilerplate._shape_classes(), boilerplate._lower_table(),
+        boilerplate._key_classes(), stage._crumb_classes, stage._root_lengths, 5, 4, 8,
+        np.empty(3 * points.size + 1, dtype=np.uint8), np.empty(m, dtype=np.int64), words, flags,
+        np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
     )  # fmt: skip
     rng = np.random.default_rng(5)
     random_flags = rng.integers(0, 256, 500).astype(np.uint8)
@@ -2534,13 +2543,12 @@ def test_line_index_strips_what_str_strip_strips():
     index = boilerplate._LineIndex()
     index.clear(n)
     index.reserve(n + 1, points.size)
-    rows, first, lengths = (np.empty(n, dtype=np.int64) for _ in range(3))
+    rows, first, lengths, begins = (np.empty(n, dtype=np.int64) for _ in range(4))
     starts = np.empty(n + 1, dtype=np.int64)
-    new_points = np.empty(points.size, dtype=np.uint32)
     state = np.array([1, 0, 0], dtype=np.int64)
     m = kernels.line_index(
         points, 400, index.slots, index.row_start, index.row_len, index.pool, state,
-        rows, starts, first, lengths, new_points,
+        rows, starts, first, lengths, begins,
     )  # fmt: skip
     lines = text.split("\n")
     stripped = [line.strip() for line in lines]
@@ -2552,13 +2560,15 @@ def test_line_index_strips_what_str_strip_strips():
     assert m == len(distinct) == state[kernels.LI_ROWS] - 1
     assert [stripped[i] for i in first[:m].tolist()] == distinct
     assert lengths[:m].tolist() == list(map(len, distinct))
-    assert np.array_equal(new_points[: state[kernels.LI_WRITTEN]], code_points("\n".join(distinct)))
+    # Each new line where it is in the points (read there: no copy), and the size of the new lines joined.
+    assert [text[b : b + k] for b, k in zip(begins[:m].tolist(), lengths[:m].tolist(), strict=True)] == distinct
+    assert state[kernels.LI_WRITTEN] == len("\n".join(distinct))
     # Found again from the index (astral lines are not cached: new rows again).
     again = np.empty(n, dtype=np.int64)
     state2 = np.array([state[0], state[1], 0], dtype=np.int64)
     m2 = kernels.line_index(
         points, 400, index.slots, index.row_start, index.row_len, index.pool, state2,
-        again, starts, first, lengths, new_points,
+        again, starts, first, lengths, begins,
     )  # fmt: skip
     astral = [c > 0xFFFF and not chr(c).isspace() for c in codes]
     assert m2 == sum(astral)

@@ -3230,22 +3230,23 @@ class BoilerplateStage(Stage):
             count = 1
         index.reserve(count + n, points.size)
         # (The int64 arrays as slices of one: an np.empty costs ~3 slices.)
-        ints = np.empty(4 * n + 4, dtype=np.int64)
+        ints = np.empty(5 * n + 4, dtype=np.int64)
         rows, starts, first = ints[:n], ints[n : 2 * n + 1], ints[2 * n + 1 : 3 * n + 1]
-        lengths, state = ints[3 * n + 1 : 4 * n + 1], ints[4 * n + 1 :]
+        lengths, begins, state = ints[3 * n + 1 : 4 * n + 1], ints[4 * n + 1 : 5 * n + 1], ints[5 * n + 1 :]
         state[0], state[1], state[2] = count, index.used, 0
-        new_points = np.empty(points.size, dtype=np.uint32)
         m = kernels.line_index(
             points, LINE_CACHE_MAX_CHARS, index.slots, index.row_start, index.row_len, index.pool,
-            state, rows, starts, first, lengths, new_points,
+            state, rows, starts, first, lengths, begins,
         )  # fmt: skip
         index.used = int(state[kernels.LI_POOL])
         if m:
             self._line_count = count + m
             try:
                 self._new_line_infos(
-                    new_points[: state[kernels.LI_WRITTEN]],
+                    points,
+                    begins[:m],
                     lengths[:m],
+                    int(state[kernels.LI_WRITTEN]),
                     _NewTexts(lines, first[:m].tolist()),
                     self._new_line_columns(count, m),
                 )
@@ -3309,17 +3310,25 @@ class BoilerplateStage(Stage):
         row[kernels.LC_RECURRING] = key_hash in self.recurring
 
     def _new_line_infos(
-        self, points: np.ndarray, lengths: np.ndarray, texts: Sequence[str], into: tuple[np.ndarray, np.ndarray]
+        self,
+        points: np.ndarray,
+        begins: np.ndarray,
+        lengths: np.ndarray,
+        joined: int,
+        texts: Sequence[str],
+        into: tuple[np.ndarray, np.ndarray],
     ) -> None:
-        """_line_info of each of these stripped non-blank lines, as the line cache rows ``into`` (columns and
-        key hashes, zero; _row_info makes the same tuples from them): keys, words and the facts
-        that only need the text (sentence end, navigation item, body, kept outside the article, whether a
-        breadcrumb or quantity test can say yes) from one compiled pass (kernels.line_facts); pack rules from
-        the exact-line table plus one hyperscan scan (boilerplate_prefilter) that tells the few lines to try
-        with the whole-line patterns and which contain a phrase; Python only for the lines those passes
-        flag, and for the lines the kernel leaves out (astral characters, Σ, İ: _line_info itself)."""
+        """_line_info of each of these stripped non-blank lines (``points[begins[j] : begins[j] + lengths[j]]``:
+        where kernels.line_index found them, read there; ``joined``: their code points and a newline between
+        two), as the line cache rows ``into`` (columns and key hashes, zero; _row_info makes the same tuples
+        from them): keys, words and the facts that only need the text (sentence end, navigation item, body,
+        kept outside the article, whether a breadcrumb or quantity test can say yes) from one compiled pass
+        (kernels.line_facts); pack rules from the exact-line table plus one hyperscan scan
+        (boilerplate_prefilter) that tells the few lines to try with the whole-line patterns and which contain
+        a phrase; Python only for the lines those passes flag, and for the lines the kernel leaves out (astral
+        characters, Σ, İ: _line_info itself)."""
         m = len(texts)
-        out = np.empty(3 * points.size + 1, dtype=np.uint8)
+        out = np.empty(3 * joined + 1, dtype=np.uint8)
         # The int64 and boolean arrays of the kernels below as slices of one array each (an np.empty costs ~3
         # slices; a page of new lines makes a dozen).
         ints = np.empty((5 + kernels.INFO_MARKS) * m + kernels.INFO_MARKS + 1, dtype=np.int64)
@@ -3332,6 +3341,8 @@ class BoilerplateStage(Stage):
         opts = self.options
         size = kernels.line_facts(
             points,
+            begins,
+            lengths,
             _shape_classes(),
             _lower_table(),
             _key_classes(),
@@ -3380,7 +3391,7 @@ class BoilerplateStage(Stage):
         for j in compress(range(m), rules):
             rule_codes[j] = self._rule_code(rules[j])  # type: ignore[arg-type]
         kernels.line_rows(
-            points, lengths, _shape_classes(),
+            points, begins, lengths, _shape_classes(),
             flags_a, words_a, body_a, keep_a,
             rule_codes, self._marker_codes,
             self._sorted_hashes(None, self.recurring), cols, hash_col,

@@ -827,6 +827,8 @@ def recurring_keys(
 @numba.njit(cache=True, nogil=True)
 def line_facts(
     points: np.ndarray,
+    begins: np.ndarray,
+    lengths: np.ndarray,
     classes: np.ndarray,
     lower: np.ndarray,
     key_classes: np.ndarray,
@@ -842,7 +844,8 @@ def line_facts(
     body: np.ndarray,
     chars: np.ndarray,
 ) -> int:
-    """Per stripped non-blank line of ``points`` (joined by newlines): its key as _line_key makes it,
+    """Per stripped non-blank line ``points[begins[j] : begins[j] + lengths[j]]`` (line_index's new lines, read
+    where they are: no copy of them, no search for their ends): its key as _line_key makes it,
     written to ``out`` in UTF-8 (keys joined by newlines; ``ends[line]``: the byte offset after the key),
     its words, and what _line_info derives from the line's text: the F_* bits and the body characters
     (len or -1). F_FALLBACK (nothing else set, nothing written): astral or surrogate code points, Σ or a
@@ -852,16 +855,16 @@ def line_facts(
     short, opens with a number then a letter: _may_be_quantity); F_NUMBERED: it opens as a numbered list
     item (_numbered_item); ``chars[line]``: the key's characters (0 for a fallback line). Returns the bytes
     written."""
-    n = points.size
-    key = np.empty(n + 1, dtype=np.uint32)
+    m = lengths.size
+    longest = 0
+    for line in range(m):
+        longest = max(longest, lengths[line])
+    key = np.empty(longest + 1, dtype=np.uint32)
     # (np.int64, not a literal 0, where a callee gets it: see key_hashes)
     w = np.int64(0)
-    line = 0
-    b = np.int64(0)
-    for p in range(n + 1):
-        if p < n and points[p] != NEWLINE:
-            continue
-        e = p
+    for line in range(m):
+        b = begins[line]
+        e = b + lengths[line]
         ks, ke, bad = _line_key(points, b, e, classes, lower, key_classes, key)
         f = F_FALLBACK if bad else 0
         spaces = cjk = 0
@@ -875,7 +878,7 @@ def line_facts(
             digit |= (kc & KEY_RDIGIT) != 0
         ends[line] = w
         chars[line] = ke - ks
-        if p < n:
+        if line < m - 1:
             out[w] = NEWLINE
             w += 1
         count = spaces + 1 + cjk // 2 if ke > ks else 0
@@ -936,8 +939,6 @@ def line_facts(
             if _numbered_item(points, b, e, classes):
                 f |= F_NUMBERED
         flags[line] = f
-        line += 1
-        b = p + 1
     return w
 
 
@@ -2485,6 +2486,7 @@ def _mark_outside_content(
 @numba.njit(cache=True, nogil=True)
 def line_rows(
     points: np.ndarray,
+    begins: np.ndarray,
     lengths: np.ndarray,
     classes: np.ndarray,
     flags: np.ndarray,
@@ -2498,15 +2500,15 @@ def line_rows(
     hashes: np.ndarray,
 ) -> None:
     """The line cache rows (``cols``, ``hashes``: the new rows, zeroed) of m new stripped lines, from
-    line_facts' ``flags``, ``words``, ``body`` (of ``points``, the lines joined by newlines; ``lengths``:
-    the lines' lengths), the keep column with the quantity lines decided, the lines' pack rule codes
+    line_facts' ``flags``, ``words``, ``body`` (of the lines ``points[begins[j] : begins[j] + lengths[j]]``),
+    the keep column with the quantity lines decided, the lines' pack rule codes
     (``rules``, 0: none; whether a code is an end marker: ``marker_rules``) and their key ``hashes``: what
     BoilerplateStage._new_line_infos' tuples say, and whether the key hash is corpus-wide ``recurring``
     (sorted int64). The F_FALLBACK lines are left to the caller (zero), and so are breadcrumbs. The
     list-item test (of an end marker, of a teaser) reads ``classes`` (the shape classes: BMP lines only)."""
     m = words.size
-    begin = np.int64(0)
     for j in range(m):
+        begin = begins[j]
         end = begin + lengths[j]
         f = flags[j]
         if f & F_FALLBACK:
@@ -2533,7 +2535,6 @@ def line_rows(
                 cols[j, LC_RECURRING] = _in_sorted(recurring, hashes[j])
                 last = points[end - 1]
                 cols[j, LC_TEASER] = prose and (last == 63 or last == 33) and _list_item(points, begin, end, classes)
-        begin = end + 1
 
 
 # --- The line cache's index (BoilerplateStage._line_rows): stripped line -> row, confirmed by code points. ---
@@ -2581,7 +2582,7 @@ def line_index(
     line_starts: np.ndarray,
     new_first: np.ndarray,
     new_lengths: np.ndarray,
-    new_points: np.ndarray,
+    new_begins: np.ndarray,
 ) -> int:
     """The line cache's row of every line of ``points`` (a document's lines joined by newlines) into
     ``rows`` (and where each line starts in ``points`` into ``line_starts``, one more: points.size + 1):
@@ -2591,10 +2592,12 @@ def line_index(
     hash, FNV-1a over pairs of code points times the Fibonacci constant, with the row in its low half; 0 is
     free), each hit confirmed by the length (``row_len``) and the code points themselves (``pool`` from
     ``row_start``). The new lines (in order of first sight): their line number (``new_first``), stripped
-    length (``new_lengths``) and code points joined by newlines (``new_points``, ``state[LI_WRITTEN]`` of
-    them); each goes into the index but for lines longer than ``max_chars`` or with an astral code point
-    (each sight of those is new). The caller makes room: ``slots`` at most half full after the call, the
-    row arrays and the pool (``state[LI_POOL]`` in use) large enough. Returns the number of new lines."""
+    length (``new_lengths``) and where the stripped line begins in ``points`` (``new_begins``: the kernels
+    after read them there, no copy); ``state[LI_WRITTEN]``: their code points and a newline between two
+    (their size joined). Each goes into the index but for lines longer than ``max_chars`` (not hashed) or
+    with an astral code point (each sight of those is new). The caller makes room: ``slots`` at most half
+    full after the call, the row arrays and the pool (``state[LI_POOL]`` in use) large enough. Returns the
+    number of new lines."""
     n = points.size
     size = slots.size
     shift = 64
@@ -2624,7 +2627,9 @@ def line_index(
             e -= 1
         begins[line] = s
         ends[line] = e
-        if s < e:
+        if e - s > max_chars:
+            ends[line] = -e  # (never cached: not hashed)
+        elif s < e:
             # Two code points a step (a shorter multiply chain); `wide`: any astral one.
             h = FNV_OFFSET
             wide = np.uint32(0)
@@ -2638,7 +2643,7 @@ def line_index(
             if q < e:
                 wide |= points[q]
                 h = (h ^ np.uint64(points[q])) * FNV_PRIME
-            if e - s > max_chars or wide > LI_MAX_POINT:
+            if wide > LI_MAX_POINT:
                 ends[line] = -e
             else:
                 mixed[line] = h * _FIBONACCI
@@ -2684,12 +2689,9 @@ def line_index(
         rows[line] = r
         new_first[k] = line
         new_lengths[k] = length
-        if k:
-            new_points[w] = NEWLINE
-            w += 1
+        new_begins[k] = s
+        w += length + (k > 0)
         k += 1
-        new_points[w : w + length] = points[s:e]
-        w += length
         if cached:
             slots[slot] = tag | r
             row_len[r] = length
