@@ -43,6 +43,8 @@ _GUARD_C = r"""
 #include <numpy/arrayscalars.h>
 
 #define KEY_MAX 400
+/* dtypes numba types by their number alone (not datetimes: their unit; not structured ones) */
+#define NUMERIC(t) (((t) >= NPY_BOOL && (t) <= NPY_CLONGDOUBLE) || (t) == NPY_HALF)
 
 /* Appends the key of v's type (what numba's typeof tells apart for the types kernels take) to buf;
    -1 for a value whose key is not made here (the call then goes to numba). */
@@ -54,7 +56,7 @@ static int put_key(PyObject *v, char *buf, Py_ssize_t *n, int depth)
     if (PyArray_CheckExact(v)) {
         PyArrayObject *a = (PyArrayObject *)v;
         int flags = PyArray_FLAGS(a), type = PyArray_TYPE(a);
-        if (type < 0 || type > 100)
+        if (!NUMERIC(type))
             return -1;
         buf[(*n)++] = 'A';
         buf[(*n)++] = (char)type;
@@ -84,7 +86,7 @@ static int put_key(PyObject *v, char *buf, Py_ssize_t *n, int depth)
         }
         code = d->type_num;
         Py_DECREF(d);
-        if (code < 0 || code > 100)
+        if (!NUMERIC(code))
             return -1;
     } else if (v == Py_None) {
         buf[(*n)++] = 'N';
@@ -267,6 +269,8 @@ def sample(numba_type: Any) -> Any:
     from numba.np.numpy_support import as_dtype
 
     if isinstance(numba_type, types.Array):
+        if not isinstance(numba_type.dtype, types.Boolean | types.Integer | types.Float | types.Complex):
+            raise ValueError(numba_type)
         shape = (2,) * numba_type.ndim
         if numba_type.layout == "C":
             value = np.zeros(shape, as_dtype(numba_type.dtype))
@@ -353,16 +357,18 @@ def _patch_pycc() -> None:
     _boxers.functions[types.Array] = box_array_type_from_constants
 
 
-def build(key: str) -> Path | None:
-    """Compile the module for ``key`` (this process's `aot_kernels.build_key`) into its folder; the folder, or
-    None where nothing is exported."""
+def build(key: str, modules: tuple[str, ...] = aot_kernels.KERNEL_MODULES) -> Path | None:
+    """Compile the module for ``key`` (this process's `aot_kernels.build_key`) into its folder, with the kernels
+    of ``modules`` (all by default; fewer in tests); the folder, or None where nothing is exported."""
     import numba
     from numba.core.registry import CPUDispatcher, cpu_target
     from numba.pycc import CC
     from numba.pycc.platform import Toolchain
 
     started = time.perf_counter()
-    modules = [importlib.import_module(f"pipeline.stages.{name[:-3]}") for name in aot_kernels.KERNEL_MODULES]
+    for name in aot_kernels.KERNEL_MODULES:  # (all: a kernel's callees)
+        importlib.import_module(f"pipeline.stages.{name[:-3]}")
+    exported = [sys.modules[f"pipeline.stages.{name[:-3]}"] for name in modules]
     called = python_level_names(aot_kernels._PACKAGE)
     magic = cpu_target.target_context.codegen().magic_tuple()
     _patch_pycc()
@@ -378,7 +384,7 @@ def build(key: str) -> Path | None:
         cc.target_cpu = "host"
         kernels: dict[str, dict[str, list[tuple[bytes, str]]]] = {}
         count = 0
-        for module in modules:
+        for module in exported:
             for attr, disp in sorted(vars(module).items()):
                 if not isinstance(disp, CPUDispatcher) or disp.__module__ != module.__name__ or attr not in called:
                     continue

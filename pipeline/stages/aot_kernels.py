@@ -84,8 +84,12 @@ def build_key() -> str:
     return digest.hexdigest()[:20]
 
 
+# Where the builds go, if not beside numba's cache of the package (tests)
+AOT_DIR_ENV = "CLEANCORPUS_AOT_DIR"
+
+
 def build_folder(key: str) -> Path:
-    return CACHE_DIR / f"aot-{key}"
+    return Path(os.environ.get(AOT_DIR_ENV) or CACHE_DIR) / f"aot-{key}"
 
 
 _MANIFEST = "manifest"
