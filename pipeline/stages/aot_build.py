@@ -423,6 +423,9 @@ def build(key: str, modules: tuple[str, ...] = aot_kernels.KERNEL_MODULES) -> Pa
             os.rename(final, old)
             shutil.rmtree(old, ignore_errors=True)
         os.rename(folder, final)
+        for other in final.parent.glob("aot-*"):  # (earlier builds: other sources, numba, ...: never used again)
+            if other.name != final.name and not other.name.endswith((".building", ".tmp")):
+                shutil.rmtree(other, ignore_errors=True) if other.is_dir() else other.unlink(missing_ok=True)
         return final
     finally:
         shutil.rmtree(work, ignore_errors=True)
