@@ -61,6 +61,7 @@ def stage_class(name: str, search: Iterable[Path] = ()) -> type[Stage]:
         raise StageLookupError(name)
     if name in _COMPILED and module_name not in sys.modules:
         from pipeline.stages import aot_kernels  # noqa: F401 - numba without scipy, or the compiled kernels
+
         re_cache.hook_regex()  # (where the command saves its patterns: their `regex` ones too)
     try:
         module = (

@@ -7,7 +7,7 @@ signatures numba's cache holds for them, into one extension module (``numba.pycc
 same LLVM code for this machine's CPU and its features as the JIT's, so the same results), plus a small C
 module (`_GUARD_C`) whose ``Kernel`` objects pick an exported function by the call's argument types. A
 later process whose build is valid (same kernel sources, Python, numpy, numba, llvmlite, CPU, NUMBA_*
-settings: `build_key`) gets, for ``@numba.njit``, that ``Kernel``: the kernel modules import ``numba`` from
+settings: `build_key`) gets, for numba's ``@njit``, that ``Kernel``: the kernel modules import ``numba`` from
 here (`numba`), a stand-in whose ``njit`` returns it. Arguments of any other types (numba's ``typeof``
 would type them otherwise: another dtype, layout, a read-only array, ...), keyword arguments, or a kernel
 not in the build, go to numba's own dispatcher of the kernel (`_twin`: numba imported then, the kernel
@@ -222,7 +222,7 @@ class _AotNumba:
 
 
 def _kernel(func: Any, options: dict[str, Any]) -> Any:
-    """The stand-in for ``numba.njit(**options)(func)``: its exported functions by argument key."""
+    """The stand-in for numba's ``njit(**options)(func)``: its exported functions by argument key."""
     name = f"{func.__module__}.{func.__qualname__}"
     exports = _kernels.get(func.__module__, {}).get(func.__qualname__, ())
     table = {key: getattr(_ext, export) for key, export in exports}
@@ -253,7 +253,7 @@ _proxies: dict[str, pytypes.ModuleType] = {}
 def _make_twins() -> None:
     """numba's dispatcher for each stand-in kernel that has none yet (numba imported now): its function
     with its module's globals in `_spaces`, compiled or loaded from numba's cache as always."""
-    numba = real_numba()
+    real = real_numba()
     from numba.extending import intrinsic
 
     names = {entry[1].__module__ for entry in _made.values()}
@@ -275,7 +275,7 @@ def _make_twins() -> None:
         copy.__qualname__ = func.__qualname__
         copy.__kwdefaults__ = func.__kwdefaults__
         copy.__doc__ = func.__doc__
-        _twins[key] = numba.njit(**options)(copy)
+        _twins[key] = real.njit(**options)(copy)
     modules = {id(sys.modules[name]): _proxies[name] for name in _spaces}
     for space in _spaces.values():
         for attr, value in space.items():
@@ -284,6 +284,8 @@ def _make_twins() -> None:
                 space[attr] = _twins[id(value)]
             elif isinstance(value, pytypes.ModuleType) and id(value) in modules:
                 space[attr] = modules[id(value)]
+            elif isinstance(value, _AotNumba):  # (a kernel's ``numba.X``: numba's own)
+                space[attr] = real
     for name, proxy in _proxies.items():
         proxy.__dict__.update(_spaces[name])
 
