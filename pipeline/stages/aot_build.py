@@ -9,7 +9,8 @@ this CPU. A signature is exported only if a sample of its argument types types b
 types no Python call passes are left to numba. The extension is compiled by ``numba.pycc`` for this
 machine's CPU with its features (the JIT's: LLVM picks the same instructions, so floating-point results are
 the same), each function typed on its own flags (pycc shares one ``Flags`` between functions, and a
-function's compile can turn SSA off for the next: a typing error), and its returned arrays boxed with their
+function's compile can turn SSA off for the next: a typing error; the GIL released where the kernel says
+``nogil=True``, as numba's dispatcher does), and its returned arrays boxed with their
 type from the module's constants (pycc unpickles ``numpy.ndarray`` at every returned array otherwise:
 ~0.4 µs each).
 """
@@ -317,8 +318,9 @@ def _build_guard(toolchain: Any, folder: Path, work: Path) -> Path:
     return out
 
 
-def _patch_pycc() -> None:
-    """pycc as described above: a fresh ``Flags`` for each function; the JIT's CPU features; returned arrays'
+def _patch_pycc(nogil: set[Any]) -> None:
+    """pycc as described above: a fresh ``Flags`` for each function, releasing the GIL for the functions in
+    ``nogil`` (kernels declared ``nogil=True``: pycc's default holds it); the JIT's CPU features; returned arrays'
     Python type from the module's constants."""
     import numba.pycc.compiler as pycc_compiler
     from numba.core import boxing, cgutils, types  # noqa: F401 - (boxing: its box_array registered)
@@ -329,7 +331,9 @@ def _patch_pycc() -> None:
     compile_extra = pycc_compiler.compile_extra
 
     def fresh_flags(typing: Any, target: Any, func: Any, args: Any, ret: Any, flags: Any, **kwargs: Any) -> Any:
-        return compile_extra(typing, target, func, args, ret, flags.copy(), **kwargs)
+        flags = flags.copy()
+        flags.release_gil = func in nogil
+        return compile_extra(typing, target, func, args, ret, flags, **kwargs)
 
     pycc_compiler.compile_extra = fresh_flags
     AOTCPUCodegen._customize_tm_features = lambda self: self._get_host_cpu_features()  # type: ignore[method-assign]
@@ -371,7 +375,8 @@ def build(key: str, modules: tuple[str, ...] = aot_kernels.KERNEL_MODULES) -> Pa
     exported = [sys.modules[f"pipeline.stages.{name[:-3]}"] for name in modules]
     called = python_level_names(aot_kernels._PACKAGE)
     magic = cpu_target.target_context.codegen().magic_tuple()
-    _patch_pycc()
+    nogil: set[Any] = set()
+    _patch_pycc(nogil)
     work = Path(tempfile.mkdtemp(prefix="cleancorpus-aot-"))
     final = aot_kernels.build_folder(key)
     folder = final.with_name(f"{final.name}.{os.getpid()}.tmp")
@@ -408,6 +413,8 @@ def build(key: str, modules: tuple[str, ...] = aot_kernels.KERNEL_MODULES) -> Pa
                     export = f"k{count}"
                     count += 1
                     cc.export(export, result.signature)(disp.py_func)
+                    if disp.targetoptions.get("nogil"):
+                        nogil.add(disp.py_func)
                     qualname = disp.py_func.__qualname__
                     kernels.setdefault(module.__name__, {}).setdefault(qualname, []).append((guard_key, export))
         if not count:

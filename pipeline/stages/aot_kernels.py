@@ -170,8 +170,8 @@ class _Lazy(pytypes.ModuleType):
 _made: dict[int, tuple[Any, Any, dict[str, Any], str]] = {}
 _twins: dict[int, Any] = {}
 _twins_lock = threading.RLock()
-# (kernel, argument key) of every call that went to numba: what a build lacks (tests, diagnostics)
-fallbacks: list[tuple[str, bytes | None]] = []
+# Calls that went to numba, by (kernel, argument key; None: keywords): what a build lacks (tests, diagnostics)
+fallbacks: dict[tuple[str, bytes | None], int] = {}
 
 
 class _Intrinsic:
@@ -202,7 +202,8 @@ class _Fallback:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.dispatcher is None:
             self.dispatcher = _twin(self.kernel)
-        fallbacks.append((self.name, _guard.args_key(*args) if not kwargs else None))
+        key = (self.name, _guard.args_key(*args) if not kwargs else None)
+        fallbacks[key] = fallbacks.get(key, 0) + 1
         return self.dispatcher(*args, **kwargs)
 
 
