@@ -5,6 +5,7 @@ handed to numba, a stale or damaged build never used."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -152,6 +153,33 @@ def test_compiled_kernels_release_the_gil_as_numbas_do(aot_folder: Path) -> None
     symbols = elf_symbols(so.read_bytes())
     assert symbols is not None
     assert {"PyEval_SaveThread", "PyEval_RestoreThread"} <= symbols[1]
+
+
+def test_a_build_that_does_not_load_is_not_built_again(aot_folder: Path, tmp_path: Path) -> None:
+    # (its files are the ones its manifest names, but the extension cannot be loaded: the next run would build the
+    # same again, and again; it is marked failed instead)
+    import marshal
+
+    from pipeline.stages.base import with_digest, without_digest
+
+    (built,) = [p for p in aot_folder.iterdir() if p.is_dir()]
+    copy = tmp_path / built.name
+    shutil.copytree(built, copy)
+    (so,) = copy.glob("cc_aot_kernels*")
+    so.write_bytes(b"not an ELF file")
+    manifest = marshal.loads(without_digest((copy / "manifest").read_bytes()))
+    manifest["files"][so.name] = hashlib.sha256(so.read_bytes()).hexdigest()
+    (copy / "manifest").write_bytes(with_digest(marshal.dumps(manifest)))
+    script = (
+        "from pipeline.stages import aot_kernels as a, text_kernels; import json; "
+        "print(json.dumps([a.active(), a._load_failed, a.build_in_background()]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=_env(tmp_path, True), capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [False, True, None]
+    assert copy.with_suffix(".failed").is_file() and not copy.with_suffix(".building").exists()
 
 
 def _guard(aot_folder: Path):  # noqa: ANN202 - the built guard module

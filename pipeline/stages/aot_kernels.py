@@ -103,9 +103,9 @@ def _load_extension(name: str, path: Path) -> Any:
     return module
 
 
-def _load(folder: Path) -> tuple[Any, Any, dict[str, dict[str, list[tuple[bytes, str]]]]] | None:
-    """The extension, the guard module and the manifest's kernels of a build in ``folder``; None if there is
-    none, or any file is not the one the build wrote (its SHA-256)."""
+def _checked(folder: Path) -> dict[str, Any] | None:
+    """The manifest of the build in ``folder``; None if there is none, or any file is not the one the build
+    wrote (its SHA-256)."""
     try:
         payload = without_digest((folder / _MANIFEST).read_bytes())
         if payload is None:
@@ -114,11 +114,29 @@ def _load(folder: Path) -> tuple[Any, Any, dict[str, dict[str, list[tuple[bytes,
         for name, sha in manifest["files"].items():
             if hashlib.sha256((folder / name).read_bytes()).hexdigest() != sha:
                 return None
+        return manifest
+    except Exception:  # noqa: BLE001 - a cache: anything wrong with it means numba's way
+        return None
+
+
+# Set when a build that checked out did not load (a library it needs missing, ...): not built again (it would
+# not load either), numba's way
+_load_failed = False
+
+
+def _load(folder: Path) -> tuple[Any, Any, dict[str, dict[str, list[tuple[bytes, str]]]]] | None:
+    """The extension, the guard module and the manifest's kernels of the build in ``folder``, or None."""
+    global _load_failed
+    manifest = _checked(folder)
+    if manifest is None:
+        return None
+    try:
         files = {name.split(".", 1)[0]: folder / name for name in manifest["files"]}
         guard = _load_extension(_GUARD, files[_GUARD])
         ext = _load_extension(_EXT, files[_EXT])
         return ext, guard, manifest["kernels"]
-    except Exception:  # noqa: BLE001 - a cache: anything wrong with it means numba's way
+    except Exception:  # noqa: BLE001 - as above
+        _load_failed = True
         return None
 
 
@@ -298,7 +316,8 @@ _BUILD_TIMEOUT = 1800.0
 def build_in_background() -> int | None:
     """After a run with numba's dispatchers (the JIT cache now holds what runs call): start the build of the
     compiled module for this process's key (`aot_build`), detached and at a low priority, unless there is
-    one, one is running, or one failed for this key. Returns the process id, if started."""
+    one, one is running, or one failed (or did not load) for this key: delete ``aot-KEY.failed`` beside it to
+    try again. Returns the process id, if started."""
     import subprocess
     import time
 
@@ -307,7 +326,11 @@ def build_in_background() -> int | None:
     try:
         key = build_key()
         folder = build_folder(key)
-        if _load(folder) is not None or folder.with_suffix(".failed").exists():
+        if folder.with_suffix(".failed").exists():
+            return None
+        if _checked(folder) is not None:  # (built meanwhile by another process, or built but not loadable here)
+            if _load_failed:
+                folder.with_suffix(".failed").write_text("the build did not load\n")
             return None
         lock = folder.with_suffix(".building")
         folder.parent.mkdir(exist_ok=True)
