@@ -125,21 +125,24 @@ def child(argv: list[str], out: str) -> None:
             made = default_config()
         finally:
             leave()
-        from numba.core.dispatcher import Dispatcher
+        if getattr(timed_default_config, "_wrapped", False):
+            return made
+        timed_default_config._wrapped = True  # type: ignore[attr-defined]
+        # (with the compiled kernels module numba is not imported: no kernel loads to time)
+        if "numba" in sys.modules:
+            from numba.core.dispatcher import Dispatcher
 
-        if not getattr(Dispatcher.compile, "_timed", False):
             compile_ = Dispatcher.compile
 
             def compile(self: Any, sig: Any) -> Any:
                 return timed("kernels " + self.py_func.__module__.rsplit(".", 1)[-1], compile_)(self, sig)
 
-            compile._timed = True  # type: ignore[attr-defined]
             Dispatcher.compile = compile
-            for name, module in list(sys.modules.items()):
-                if name.startswith("pipeline"):
-                    for attr, value in list(vars(module).items()):
-                        if callable(value) and hasattr(value, "cache_info") and value.__module__ == name:
-                            setattr(module, attr, FirstCall(f"setup {name.rsplit('.', 1)[-1]}.{attr}", value))
+        for name, module in list(sys.modules.items()):
+            if name.startswith("pipeline"):
+                for attr, value in list(vars(module).items()):
+                    if callable(value) and hasattr(value, "cache_info") and value.__module__ == name:
+                        setattr(module, attr, FirstCall(f"setup {name.rsplit('.', 1)[-1]}.{attr}", value))
         return made
 
     config.default_config = timed_default_config

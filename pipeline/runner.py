@@ -567,6 +567,10 @@ def _compile_ahead(specs: list[StageConfig], stages: list[Stage]) -> int | None:
     both write the same code. The compiled code, and so the output, is that of a serial compile. Returns the
     process id (`_compiled_ahead` waits for it); None when the cache is warm (a marker the process leaves,
     `_kernels_marker`), there is nothing to split, no fork, or ``CLEANCORPUS_COMPILE_AHEAD=0``."""
+    from pipeline.stages import aot_kernels
+
+    if aot_kernels.active():  # (the kernels are compiled: numba is not even imported)
+        return None
     split = _first_pass_stages(stages) or 1
     later = specs[split:]
     if not later or os.environ.get(COMPILE_AHEAD_ENV, "") == "0" or not hasattr(os, "fork"):
@@ -596,10 +600,15 @@ def _compile_ahead(specs: list[StageConfig], stages: list[Stage]) -> int | None:
 
 
 def _compiled_ahead(pid: int | None) -> None:
-    """Wait for the `_compile_ahead` process (by the end of a run it has compiled what this one needed)."""
+    """Wait for the `_compile_ahead` process (by the end of a run it has compiled what this one needed); then,
+    with numba's cache warm, start building the compiled kernels module if there is none yet (in the
+    background: `aot_kernels.build_in_background`)."""
     if pid is not None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+    from pipeline.stages import aot_kernels
+
+    aot_kernels.build_in_background()
 
 
 def settle_garbage() -> None:

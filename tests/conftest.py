@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# numba's dispatchers in the tests and the commands they run (a compiled kernels module beside the package would
+# otherwise be used, and a run would start building one in the background): test_aot_kernels.py turns it on
+os.environ["CLEANCORPUS_AOT"] = "0"
 SHARED = Path(os.environ.get("CLEANCORPUS_SHARED", REPO.parent / "shared"))
 SEEDS = SHARED / "seeds"
 CORPORA = SHARED / "corpora"

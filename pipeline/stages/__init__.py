@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-from pipeline import lean_imports, re_cache
+from pipeline import re_cache
 from pipeline.stages.base import Stage, StageOptions
 
 # Built-in stages in their canonical order (module, class); imported on first use.
@@ -60,7 +60,8 @@ def stage_class(name: str, search: Iterable[Path] = ()) -> type[Stage]:
     else:
         raise StageLookupError(name)
     if name in _COMPILED and module_name not in sys.modules:
-        lean_imports.import_numba()  # (without scipy; whichever of them comes first)
+        from pipeline.stages import aot_kernels  # noqa: F401 - numba without scipy, or the compiled kernels
+
         re_cache.hook_regex()  # (where the command saves its patterns: their `regex` ones too)
     try:
         module = (

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 
+from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
 from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, same_run, table_size
 from pipeline.stages.xxh3_kernel import xxh3_64
 

@@ -45,7 +45,6 @@ from itertools import compress
 from operator import attrgetter
 from typing import IO, Any, Literal
 
-import numba
 import numpy as np
 import orjson
 import regex
@@ -54,6 +53,7 @@ from pydantic import Field, model_validator
 from pipeline.document import Document, Removal
 from pipeline.offsets import note_cuts
 from pipeline.stages import dedup_kernels as kernels
+from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
 from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build
 
 # Saved with any index: signatures and keys are only comparable under the same scheme.

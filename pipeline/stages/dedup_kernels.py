@@ -7,10 +7,10 @@ The stage's options, decisions and counters stay in ``dedup.py``; these only com
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from pipeline.stages import text_kernels  # noqa: F401  (keeps scipy.linalg out of numba's start-up)
+from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
 
 NO_VALUE = np.uint32(0xFFFFFFFF)  # marks an empty slot: values stay below it
 RULE_KEPT, RULE_EXACT, RULE_NEAR = 0, 1, 2

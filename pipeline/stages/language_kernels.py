@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
 from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, code_points, fnv1a, same_run, table_size
 
 # What `str.split()` splits at (`str.isspace`): all below U+3001, so a small table covers them. Its

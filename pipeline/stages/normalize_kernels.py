@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import codecs
 
-import numba
 import numpy as np
 
 from pipeline.stages import text_kernels  # noqa: F401  (keeps scipy.linalg out of numba's start-up)
+from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
 from pipeline.stages.text_kernels import code_points
 
 _UTF32_LE_DECODE = codecs.utf_32_le_decode

@@ -4,41 +4,14 @@ hash of a run of code points, and the size of an open-addressing table."""
 from __future__ import annotations
 
 import codecs
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline import lean_imports
+import numpy as np
 
-lean_imports.import_numba()  # (without scipy)
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pipeline.stages import kernel_cache  # noqa: E402
-
-kernel_cache.install()  # cached kernels' linking bitcode parsed when needed, not at each load
-kernel_cache.key_kernels_by_their_callees()  # (before any kernel of the package is defined)
-kernel_cache.hide_blas_from_registries()  # (numba's array registry imported without scipy.linalg, when needed)
-
-
-def _load_numba_cffi_support_without_cffi() -> None:
-    """Import numba's CFFI typing module with ``cffi`` hidden: at the first kernel call numba loads it,
-    and where cffi is installed (cryptography needs it) that builds an ``FFI()``, importing cffi's C
-    parser and pycparser (~0.1 s of every process's start). No kernel here calls a CFFI function, the
-    only thing it supports; cffi itself imports normally afterwards. Nothing to do where numba got
-    there first."""
-    if "numba.core.typing.cffi_utils" in sys.modules or "cffi" in sys.modules:
-        return
-    sys.modules["cffi"] = None  # type: ignore[assignment]  # makes `import` raise ImportError
-    try:
-        import numba.core.typing.cffi_utils  # noqa: F401
-    finally:
-        del sys.modules["cffi"]
-
-
-_load_numba_cffi_support_without_cffi()
+# numba's njit, or while the compiled kernels module is valid a stand-in that gives its kernels (aot_kernels)
+from pipeline.stages.aot_kernels import numba
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)

@@ -10,11 +10,12 @@ from pipeline.stages import text_kernels  # noqa: F401 - numba as the stages imp
 import sys  # noqa: E402  # isort: skip
 from typing import Any  # noqa: E402  # isort: skip
 
-import numba  # noqa: E402  # isort: skip
 import numpy as np  # noqa: E402  # isort: skip
-from llvmlite import ir  # noqa: E402  # isort: skip
-from numba import types  # noqa: E402  # isort: skip
-from numba.extending import intrinsic  # noqa: E402  # isort: skip
+
+# numba's njit, intrinsic, types and llvmlite's ir, or while the compiled kernels module is valid stand-ins
+from pipeline.stages.aot_kernels import intrinsic, numba  # noqa: E402  # isort: skip
+from pipeline.stages.aot_kernels import llvm_ir as ir  # noqa: E402  # isort: skip
+from pipeline.stages.aot_kernels import numba_types as types  # noqa: E402  # isort: skip
 
 _SECRET = np.frombuffer(
     bytes.fromhex(
