@@ -952,6 +952,8 @@ def test_a_workers_results_are_written_by_its_thread_while_it_goes_on_in_order()
         assert results.get() == worker.pid
     finally:
         worker.join(60)
+        if worker.is_alive():  # (stuck in its write)
+            worker.kill()
     assert worker.exitcode == 0
     pool = executors.ProcessExecutor(1, int)
     try:  # (a fork pool's workers inherit the class)
