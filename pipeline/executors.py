@@ -509,8 +509,8 @@ class _BackgroundPuts(multiprocessing.queues.SimpleQueue):  # type: ignore[type-
     in it is the task's) and leaves its writing to a thread of the worker, which goes on to its next task. A result
     (~2 MB at 40 MB of web text) is larger than the pipe (1 MB): the worker's write waited until the main process's
     pool thread read it, and that thread waits for the GIL while the main process runs a task of its own (a
-    shorter switch interval did not help): the worker sat 0.13-0.19 s of the stream of 40 MB in these writes
-    (``benchmarks/scale_phases.py``'s "blocked").
+    shorter switch interval did not help): the worker sat 0.06-0.07 s of the stream of 40 MB in these writes at
+    load 1.8, 0.13-0.18 s at load 3 (``benchmarks/scale_phases.py``'s "blocked"; ~0.00 s now).
     One result is written at a time and at most one more waits (memory bounded); anything else put (a failed
     task's exception, the worker's exit) is written by the worker itself once those are, so nothing is lost or
     reordered before the worker exits."""
