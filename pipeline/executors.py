@@ -511,9 +511,10 @@ class _BackgroundPuts(multiprocessing.queues.SimpleQueue):  # type: ignore[type-
     pool thread read it, and that thread waits for the GIL while the main process runs a task of its own (a
     shorter switch interval did not help): the worker sat 0.06-0.07 s of the stream of 40 MB in these writes at
     load 1.8, 0.13-0.18 s at load 3 (``benchmarks/scale_phases.py``'s "blocked"; ~0.00 s now).
-    One result is written at a time and at most one more waits (memory bounded); anything else put (a failed
-    task's exception, the worker's exit) is written by the worker itself once those are, so nothing is lost or
-    reordered before the worker exits."""
+    One result is written at a time and none waits: the next waits for it (one pickled result more in memory, ~2
+    MB; with one more waiting, the w2 40 MB run's system CPU rose ~0.1 s over 11 rounds). Anything else put (a
+    failed task's exception, the worker's exit) is written by the worker itself once the last result is, so nothing
+    is lost or reordered before the worker exits."""
 
     _writes: Any = None  # (this worker's queue to its writing thread, and that thread's pid)
     _writer_pid = 0
@@ -531,6 +532,7 @@ class _BackgroundPuts(multiprocessing.queues.SimpleQueue):  # type: ignore[type-
             self._writes = queue.Queue(maxsize=1)
             self._writer_pid = os.getpid()
             threading.Thread(target=self._write_all, daemon=True, name="cleancorpus-results").start()
+        self._drain()  # (the last result written first: one at a time, none waiting)
         self._writes.put(data)
 
     def _send(self, data: Any) -> None:

@@ -925,9 +925,9 @@ def test_a_whole_read_gets_a_message_written_in_pieces_and_tells_a_closed_pipe()
 def _put_results(results: Any, put: Any) -> None:
     from concurrent.futures.process import _ResultItem
 
-    results.put(_ResultItem(1, result=b"a" * 3_000_000))  # (each larger than the pipe: nothing reads it yet)
-    results.put(_ResultItem(2, result=b"b" * 3_000_000))
+    results.put(_ResultItem(1, result=b"a" * 3_000_000))  # (larger than the pipe: nothing reads it yet)
     put.set()
+    results.put(_ResultItem(2, result=b"b" * 3_000_000))  # (once the first is written)
     results.put(_ResultItem(3, exception=ValueError("three")))  # (written once the results before it are)
     results.put(os.getpid())  # (as a worker's last message: it exits after it)
 
