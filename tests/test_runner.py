@@ -935,7 +935,7 @@ def _put_results(results: Any, put: Any) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
 def test_a_workers_results_are_written_by_its_thread_while_it_goes_on_in_order() -> None:
     # A result (~2 MB) larger than the pipe: the worker waited in its write until the main process's pool thread
-    # read it, and that thread waited for the GIL the main process's own task held (~0.15 s of the stream of
+    # read it, and that thread waited for the GIL the main process's own task held (0.06-0.07 s of the stream of
     # 40 MB at --workers 2). Now a thread of the worker writes it, and the worker goes on; in order, nothing lost.
     context = multiprocessing.get_context("fork")
     results = context.SimpleQueue()
