@@ -11,7 +11,10 @@ system) at its last task. A task's CPU is given twice: its process's (``taskCPU`
 unpickled, the tasks pickled: ~0.002 s a stream task of 40 MB), which are not the task's cost.
 Compare ``--workers 1`` and ``2``: the ideal 2-worker phase is half the 1-worker one. The marks wrap runner
 functions (``_first_pass``, ``_stream``, the worker tasks), so they follow the runner as it is; the run itself
-is the same (``main()`` turns the collector off as the CLI does).
+is the same (``main()`` turns the collector off as the CLI does). Last, each stream worker's waits between its
+tasks (``_idle``): why (no task submitted, or one in transit), and how long it sat sending its results ("blocked":
+the write's wall beyond its CPU, the main process not reading). ``--tree PATH`` runs another tree's pipeline
+(e.g. a base worktree, for before/after with the same marks).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's pipeline, not an installed one
+# this tree's pipeline, not an installed one (or another tree's: --tree, e.g. a base worktree for before/after)
+_tree = sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.argv[:-1] else Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_tree))
 
 from pipeline import runner  # noqa: E402
 
@@ -130,6 +135,28 @@ def _instrument() -> None:
             yield batch
         _mark("tail")
 
+    from pipeline import executors
+
+    submit = executors.ProcessExecutor._submit
+
+    def marked_submit(self: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        _write({"pid": os.getpid(), "submit": getattr(fn, "__name__", "?"), "t": time.time()})
+        return submit(self, fn, *args)
+
+    executors.ProcessExecutor._submit = marked_submit  # type: ignore[method-assign]
+    import concurrent.futures.process as pool_process
+
+    sendback = pool_process._sendback_result  # (a worker's result pickled and written to the pipe)
+
+    def marked_sendback(*args: Any, **kwargs: Any) -> Any:
+        started, cpu = time.time(), time.process_time()
+        try:
+            return sendback(*args, **kwargs)
+        finally:
+            now = {"t": time.time(), "cpu": time.process_time()}
+            _write({"pid": os.getpid(), "sent": 1, "t0": started, "c0": cpu, **now})
+
+    pool_process._sendback_result = marked_sendback
     runner._first_pass = marked_first_pass  # type: ignore[assignment]
     runner._stream = marked_stream  # type: ignore[assignment]
 
@@ -163,7 +190,52 @@ def summary(records: list[dict[str, Any]], main_pid: int) -> str:
             f"{sum(r['thread'] - r['th0'] for r in rs):7.3f} {sum(r['faults'] for r in rs):7d} "
             f"{last['user']:6.2f} {last['sys']:5.2f}"
         )
+    rows.extend(_idle(records, main_pid, marks))
     return "\n".join(rows)
+
+
+def _idle(records: list[dict[str, Any]], main_pid: int, marks: list[dict[str, Any]]) -> list[str]:
+    """Each stream worker's waits between its tasks during the stream (from its first task to its last), and
+    why: no task of its own submitted and not started (``empty``: the main process has not submitted the next), or
+    one submitted (``in transit``: pickled, in the pipe, or read); and whether the main process was running a
+    task of its own when the wait began."""
+    t0 = marks[0]["t"]
+    stream = [m["t"] for m in marks if m["mark"] in ("stream: to the first batch", "tail")]
+    if len(stream) < 2:
+        return []
+    start, end = stream[0], stream[-1]
+    submits = sorted(r["t"] for r in records if r.get("submit") and r["pid"] == main_pid and start <= r["t"] <= end)
+    here = sorted((r["t0"], r["t"]) for r in records if r.get("task") == "_run_item" and r["pid"] == main_pid)
+    rows = [f"\n{'process':>8s} waits    idle  empty(n/s) transit(n/s)  main-in-task(n/s)   (stream workers)"]
+    for pid in sorted({r["pid"] for r in records if r.get("task") == "_run_item" and r["pid"] != main_pid}):
+        own = sorted((r for r in records if r.get("task") == "_run_item" and r["pid"] == pid), key=lambda r: r["t0"])
+        tasks = [(r["t0"], r["t"]) for r in own]
+        # the worker's own CPU between its tasks (the result pickled and sent, the next task read and unpickled)
+        between = sum(b["c0"] - a["cpu"] for a, b in zip(own, own[1:], strict=False))
+        sent = [r for r in records if r.get("sent") and r["pid"] == pid and tasks[0][0] <= r["t0"] <= tasks[-1][1]]
+        sending = sum(r["t"] - r["t0"] for r in sent)
+        sending_cpu = sum(r["cpu"] - r["c0"] for r in sent)
+        empty, transit, in_task = [0, 0.0], [0, 0.0], [0, 0.0]
+        total = 0.0
+        for k, ((_, done), (begun, _)) in enumerate(zip(tasks, tasks[1:], strict=False)):
+            wait = begun - done
+            total += wait
+            # tasks submitted by the time it finished task k, beyond the k + 1 it had started (all workers' in
+            # the count: exact at one worker)
+            queued = sum(1 for t in submits if t <= done) - (k + 1)
+            which = empty if queued <= 0 else transit
+            which[0] += 1
+            which[1] += wait
+            if any(a <= done <= b for a, b in here):
+                in_task[0] += 1
+                in_task[1] += wait
+        rows.append(
+            f"{pid:8d} {len(tasks) - 1:5d} {total:7.3f} {empty[0]:4d}/{empty[1]:.3f} {transit[0]:5d}/{transit[1]:.3f}"
+            f" {in_task[0]:9d}/{in_task[1]:.3f}  CPU between {between:.3f}, sending {sending:.3f}"
+            f" (CPU {sending_cpu:.3f},"
+            f" blocked {sending - sending_cpu:.3f})  (first task {tasks[0][0] - t0:.3f}, last {tasks[-1][1] - t0:.3f})"
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("input")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("-o", "--out", help="output folder (default: a temporary one, removed after)")
+    parser.add_argument("--tree", help="the repository whose pipeline runs (default: this script's)")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="scale-phases-")) / "out"
     with tempfile.NamedTemporaryFile(prefix="scale-phases-", suffix=".jsonl", delete=False) as fh:

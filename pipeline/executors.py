@@ -15,6 +15,7 @@ import gc
 import mmap
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.queues
 import multiprocessing.reduction
 import os
 import pickle
@@ -258,6 +259,9 @@ class ProcessExecutor:
             self.claims_key = uuid.uuid4().hex
             _claims[self.claims_key] = _Claims(max(4096, 2 * (self.in_flight + self.held)))
         _faster_pipes(self.pool)
+        results = getattr(self.pool, "_result_queue", None)
+        if self.forks and type(results) is multiprocessing.queues.SimpleQueue:  # (the workers inherit the class)
+            results.__class__ = _BackgroundPuts
 
     def start(self) -> None:
         """Start the workers now (a fork pool starts all of them at its first task), e.g. before this
@@ -498,6 +502,57 @@ class _WholeReads(Connection):
 
 with contextlib.suppress(AttributeError):  # (sent to a spawned worker: a plain Connection there, as before)
     multiprocessing.reduction.register(_WholeReads, multiprocessing.connection.reduce_connection)  # type: ignore[attr-defined]
+
+
+class _BackgroundPuts(multiprocessing.queues.SimpleQueue):  # type: ignore[type-arg]
+    """The pool's result queue, whose ``put`` in a forked worker pickles a task's result (as before: an error
+    in it is the task's) and leaves its writing to a thread of the worker, which goes on to its next task. A result
+    (~2 MB at 40 MB of web text) is larger than the pipe (1 MB): the worker's write waited until the main process's
+    pool thread read it, and that thread waits for the GIL while the main process runs a task of its own (a
+    shorter switch interval did not help): the worker sat 0.06-0.07 s of the stream of 40 MB in these writes at
+    load 1.8, 0.13-0.18 s at load 3 (``benchmarks/scale_phases.py``'s "blocked"; ~0.00 s now).
+    One result is written at a time and none waits: the next waits for it (one pickled result more in memory, ~2
+    MB; with one more waiting, the w2 40 MB run's system CPU rose ~0.1 s over 11 rounds). Anything else put (a
+    failed task's exception, the worker's exit) is written by the worker itself once the last result is, so nothing
+    is lost or reordered before the worker exits."""
+
+    _writes: Any = None  # (this worker's queue to its writing thread, and that thread's pid)
+    _writer_pid = 0
+
+    def put(self, obj: Any) -> None:
+        result = type(obj).__name__ == "_ResultItem" and obj.exception is None and obj.exit_pid is None
+        data = multiprocessing.reduction.ForkingPickler.dumps(obj)
+        if not result:
+            self._drain()
+            self._send(data)
+            return
+        if self._writer_pid != os.getpid():  # (first result in this process: its thread)
+            import queue
+
+            self._writes = queue.Queue(maxsize=1)
+            self._writer_pid = os.getpid()
+            threading.Thread(target=self._write_all, daemon=True, name="cleancorpus-results").start()
+        self._drain()  # (the last result written first: one at a time, none waiting)
+        self._writes.put(data)
+
+    def _send(self, data: Any) -> None:
+        with self._wlock:  # (other workers write to the same pipe)
+            self._writer.send_bytes(data)
+
+    def _write_all(self) -> None:
+        while True:
+            data = self._writes.get()
+            try:
+                self._send(data)
+            except OSError:  # (the main process is gone: nobody reads)
+                pass
+            finally:
+                del data
+                self._writes.task_done()
+
+    def _drain(self) -> None:
+        if self._writer_pid == os.getpid():
+            self._writes.join()
 
 
 def _faster_pipes(pool: ProcessPoolExecutor) -> None:

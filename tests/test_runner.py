@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import multiprocessing
 import os
 import pickle
 import sys
@@ -919,6 +920,47 @@ def test_a_whole_read_gets_a_message_written_in_pieces_and_tells_a_closed_pipe()
         reader.recv_bytes()
     with pytest.raises(EOFError):
         reader.recv_bytes()
+
+
+def _put_results(results: Any, put: Any) -> None:
+    from concurrent.futures.process import _ResultItem
+
+    results.put(_ResultItem(1, result=b"a" * 3_000_000))  # (larger than the pipe: nothing reads it yet)
+    put.set()
+    results.put(_ResultItem(2, result=b"b" * 3_000_000))  # (once the first is written)
+    results.put(_ResultItem(3, exception=ValueError("three")))  # (written once the results before it are)
+    results.put(os.getpid())  # (as a worker's last message: it exits after it)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
+def test_a_workers_results_are_written_by_its_thread_while_it_goes_on_in_order() -> None:
+    # A result (~2 MB) larger than the pipe: the worker waited in its write until the main process's pool thread
+    # read it, and that thread waited for the GIL the main process's own task held (0.06-0.07 s of the stream of
+    # 40 MB at --workers 2). Now a thread of the worker writes it, and the worker goes on; in order, nothing lost.
+    context = multiprocessing.get_context("fork")
+    results = context.SimpleQueue()
+    results.__class__ = executors._BackgroundPuts
+    put = context.Event()
+    worker = context.Process(target=_put_results, args=(results, put))
+    worker.start()
+    try:
+        assert put.wait(60)  # (a plain queue's first put waits for a reader forever)
+        first, second, third = results.get(), results.get(), results.get()
+        assert (first.work_id, first.result) == (1, b"a" * 3_000_000)
+        assert (second.work_id, second.result) == (2, b"b" * 3_000_000)
+        assert third.work_id == 3 and str(third.exception) == "three"
+        assert results.get() == worker.pid
+    finally:
+        worker.join(60)
+        if worker.is_alive():  # (stuck in its write)
+            worker.kill()
+    assert worker.exitcode == 0
+    pool = executors.ProcessExecutor(1, int)
+    try:  # (a fork pool's workers inherit the class)
+        assert type(pool.pool._result_queue) is executors._BackgroundPuts  # type: ignore[attr-defined]
+        assert list(pool.map(_sized, [b"xy"] * 4)) == [_sized(b"xy")] * 4
+    finally:
+        pool.close()
 
 
 class _HerePool(executors.ProcessExecutor):
