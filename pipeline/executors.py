@@ -520,7 +520,9 @@ class _BackgroundPuts(multiprocessing.queues.SimpleQueue):  # type: ignore[type-
     _writer_pid = 0
 
     def put(self, obj: Any) -> None:
-        result = type(obj).__name__ == "_ResultItem" and obj.exception is None and obj.exit_pid is None
+        result = (  # (a task's result, not its exception nor the worker's exit: exit_pid is Python 3.11's)
+            type(obj).__name__ == "_ResultItem" and obj.exception is None and getattr(obj, "exit_pid", None) is None
+        )
         data = multiprocessing.reduction.ForkingPickler.dumps(obj)
         if not result:
             self._drain()
