@@ -100,20 +100,23 @@ def _slow_in_workers_noted(item: tuple[int, str]) -> tuple[int, int]:
     return _slow_in_workers(item[0])
 
 
+def _three_noted_then_a_pause(noted: Path) -> Iterator[tuple[int, str]]:
+    """Items 0-1-2 for ``_slow_in_workers_noted``, then a pause before the end: the pool's thread moves the tasks
+    into its queue to the worker meanwhile (where ``Future.cancel`` cannot reach them)."""
+    for i in range(3):
+        yield i, str(noted)
+    time.sleep(0.2)
+
+
 def test_at_the_end_of_the_items_a_helping_pool_takes_back_even_the_tasks_queued_to_its_worker(tmp_path: Path) -> None:
     # At 1 worker the pool's queue to it held all ``in_flight`` tasks (where ``Future.cancel`` cannot reach): at the
     # end of each pass this process waited for the worker's last 2-3 tasks (~0.1 s of a 40 MB stream's end). They
     # are claimed now (``_Claims``): the worker skips them, and each task runs once.
     noted = tmp_path / "ran"
 
-    def items() -> Iterator[tuple[int, str]]:
-        for i in range(3):
-            yield i, str(noted)
-        time.sleep(0.2)  # (the pool's thread moves the tasks into its queue to the worker meanwhile)
-
     pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
     try:
-        results = list(pool.map(_slow_in_workers_noted, items()))
+        results = list(pool.map(_slow_in_workers_noted, _three_noted_then_a_pause(noted)))
     finally:
         pool.close()
     assert [item for item, _ in results] == [0, 1, 2]
@@ -127,15 +130,10 @@ def test_a_helping_pool_takes_nothing_back_while_this_process_is_busy_with_work_
     # core went idle; on CC the warm-up ended later, and the stream started later)
     noted = tmp_path / "ran"
 
-    def items() -> Iterator[tuple[int, str]]:
-        for i in range(3):
-            yield i, str(noted)
-        time.sleep(0.2)
-
     pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
     pool.busy = lambda: True
     try:
-        results = list(pool.map(_slow_in_workers_noted, items()))
+        results = list(pool.map(_slow_in_workers_noted, _three_noted_then_a_pause(noted)))
     finally:
         pool.close()
     assert [item for item, _ in results] == [0, 1, 2]
@@ -149,17 +147,12 @@ def test_a_claims_lock_that_cannot_be_had_takes_nothing_back_and_hangs_nothing(
     monkeypatch.setattr(executors._Claims, "PATIENCE", 0.05)
     noted = tmp_path / "ran"
 
-    def items() -> Iterator[tuple[int, str]]:
-        for i in range(3):
-            yield i, str(noted)
-        time.sleep(0.2)
-
     pool = executors.ProcessExecutor(1, int, helps=True, in_flight=3)
     assert pool.claims_key is not None
     lock = executors._claims[pool.claims_key].lock
     try:
         assert lock.acquire(timeout=1)
-        results = list(pool.map(_slow_in_workers_noted, items()))
+        results = list(pool.map(_slow_in_workers_noted, _three_noted_then_a_pause(noted)))
     finally:
         lock.release()
         pool.close()
