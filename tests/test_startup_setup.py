@@ -119,3 +119,23 @@ def test_a_saved_profile_map_without_its_gram_table_or_with_a_wrong_one_is_built
         )
         assert got is built and builds == [1], name
         assert lang._ProfileMap.from_bytes(path.read_bytes(), key) is not None  # (saved again, whole)
+
+
+def test_distinct_sorted_is_np_unique_for_values_without_nan() -> None:
+    # np.unique imports numpy.ma (~4 ms of a fresh process) to ask whether its argument is masked
+    from pipeline.stages.text_kernels import distinct_sorted
+
+    rng = np.random.default_rng(26)
+    cases = [
+        rng.integers(0, 50, 1000, dtype=np.int64),
+        rng.integers(0, 2**64 - 1, 300, dtype=np.uint64, endpoint=True),
+        rng.integers(0, 0x20000, 500).astype(np.uint32),
+        np.round(rng.normal(size=400), 1),  # floats (a tree ensemble's thresholds), -0.0 and 0.0 among them
+        np.array([-0.0, 0.0, 1.5, -0.0]),
+        rng.integers(0, 5, (7, 9)),  # flattened, as np.unique does
+        np.array([7], dtype=np.int16),
+        np.array([], dtype=np.uint64),
+    ]
+    for values in cases:
+        got, want = distinct_sorted(values), np.unique(values)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()

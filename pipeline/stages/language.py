@@ -85,7 +85,7 @@ from pipeline.stages.base import (
     with_digest,
     without_digest,
 )
-from pipeline.stages.text_kernels import code_points, table_size
+from pipeline.stages.text_kernels import code_points, distinct_sorted, table_size
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
 # (plus the prolonged sound mark, which is Common) are one "Kana" script.
@@ -671,7 +671,7 @@ def _table_ngram_ids(text: str, rows: _NgramRows) -> np.ndarray | None:
     if not ok:
         if not len(cps) or int(cps.max()) >= len(_NORMALIZED_TABLE):
             return None
-        for c in np.unique(cps[_NORMALIZED_TABLE[cps] == language_kernels.NOT_NORMALIZED]).tolist():
+        for c in distinct_sorted(cps[_NORMALIZED_TABLE[cps] == language_kernels.NOT_NORMALIZED]).tolist():
             normalized = ord(_NORMALIZED[c])
             if normalized >= len(_NORMALIZED_TABLE):
                 return None  # (langdetect normalises no code point so: kept apart all the same)
