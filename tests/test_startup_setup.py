@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.stages import language as lang
 
@@ -139,3 +140,36 @@ def test_distinct_sorted_is_np_unique_for_values_without_nan() -> None:
     for values in cases:
         got, want = distinct_sorted(values), np.unique(values)
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_dedups_random_draws_are_saved_beside_the_package_read_back_and_drawn_again_when_damaged(
+    tmp_path, monkeypatch
+) -> None:
+    # numpy.random (~4-7 ms to import) is imported only when the draws are not saved yet
+    from pipeline.stages import dedup
+
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    stage = dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7))
+    a, b = dedup.affine32_permutations(64, 7)
+    assert np.array_equal(stage.hasher.a_flat, a) and np.array_equal(stage.hasher.b_flat, b)
+    assert stage.hasher.a.dtype == stage.hasher.b.dtype == np.uint32
+    for index in (stage.units, stage.docs):
+        row_mult, band_salt = dedup.band_hashing(index.rows, index.bands)
+        assert index._row_mult.tobytes() == row_mult.tobytes() and index._band_salt.tobytes() == band_salt.tobytes()
+    saved = sorted(tmp_path.glob("dedup_*.npy"))
+    assert saved[0].name.startswith("dedup_affine32-") and {p.name.split("-")[0] for p in saved[1:]} == {"dedup_bands"}
+    monkeypatch.setattr(np, "random", None)  # (drawing again would fail)
+    again = dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7))
+    assert again.hasher.a_flat.tobytes() == a.tobytes() and again.docs._band_salt.tobytes() == band_salt.tobytes()
+    assert again.hasher.a.flags.writeable and again.units._row_mult.flags.writeable
+    data = bytearray(saved[0].read_bytes())
+    data[-1] ^= 0xFF  # a flipped bit: found by the digest, drawn and saved again
+    saved[0].write_bytes(bytes(data))
+    with pytest.raises(AttributeError):  # (drawn again: no numpy.random above)
+        dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7))
+    monkeypatch.undo()
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    assert np.array_equal(dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7)).hasher.a_flat, a)
+    assert saved[0].read_bytes() != bytes(data)
+    with pytest.raises(ValueError, match=r"Seed must be between 0 and 2\*\*32 - 1"):  # as numpy said it before
+        dedup.DedupStage(dedup.DedupOptions(seed=-1))
