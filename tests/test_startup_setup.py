@@ -173,3 +173,28 @@ def test_dedups_random_draws_are_saved_beside_the_package_read_back_and_drawn_ag
     assert saved[0].read_bytes() != bytes(data)
     with pytest.raises(ValueError, match=r"Seed must be between 0 and 2\*\*32 - 1"):  # as numpy said it before
         dedup.DedupStage(dedup.DedupOptions(seed=-1))
+
+
+def test_the_saved_profile_map_is_read_by_its_path_and_a_damaged_copy_is_built_again(tmp_path) -> None:
+    # read by the path (no copy of the whole 7.3 MB file in bytes first); each array's CRC-32 still finds a flip
+    from pipeline.stages.base import cached_build
+
+    key, _ = lang._profile_cache_key()
+    built = lang._ProfileMap.build(*_langdetect_map())
+    path = tmp_path / "map.npz"
+    path.write_bytes(built.to_bytes(key))
+    read = lang._ProfileMap.from_bytes(path, key)
+    assert read is not None and read.grams == built.grams and read.probs.flags.writeable
+    assert all(np.array_equal(a, b) for a, b in zip(read.gram_table(), built.gram_table(), strict=True))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    builds: list[int] = []
+    got = cached_build(
+        path,
+        lambda saved: lang._ProfileMap.from_bytes(saved, key),
+        lambda: builds.append(1) or built,
+        lambda m: m.to_bytes(key),
+        by_path=True,
+    )
+    assert got is built and builds == [1] and lang._ProfileMap.from_bytes(path, key) is not None  # (saved again)
