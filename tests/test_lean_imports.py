@@ -134,3 +134,35 @@ print(len(stood_in) > 0, getattr(_compiler.compile, "_saved_patterns", False))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split() == ["False", "False"]
     assert _fresh(code) == ["True", "True"]  # (and without it: stand-ins while importing, saved patterns)
+
+
+def test_a_run_asks_numpy_ma_and_numpy_random_for_nothing(tmp_path: Path) -> None:
+    # np.unique imported numpy.ma (~4 ms) to ask whether an array was masked; dedup's fixed draws imported
+    # numpy.random (~4-7 ms) and are now saved beside the package once drawn. (numba, which the tests use instead
+    # of the compiled kernels module, imports both itself: what is checked is who asked for them.)
+    code = f"""
+import sys
+asked = []
+def hook(event, args):
+    if event == "import" and args[0] in ("numpy.ma", "numpy.random") and args[0] not in sys.modules:
+        frame = sys._getframe(1)
+        while frame is not None and ("importlib" in frame.f_code.co_filename or "/numpy/" in frame.f_code.co_filename):
+            frame = frame.f_back  # (to the code that asked)
+        asked.append((args[0], frame.f_code.co_filename if frame is not None else "?"))
+sys.addaudithook(hook)
+from pipeline.cli import main
+sys.argv = ["cleancorpus", "run", {str(REPO / "samples")!r}, "-o", sys.argv[1], "-q"]
+try:
+    main()
+except SystemExit as done:
+    assert not done.code, done.code
+print(*(name for name, asker in asked if "/pipeline/" in asker))
+print("done")
+"""
+    for out in ("first", "second"):  # (the first may draw dedup's numbers, and save them)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / out)], capture_output=True, text=True, check=False, env=_ENV
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["done"]
+    assert (tmp_path / "second" / "report.json").is_file()

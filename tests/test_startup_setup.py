@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.stages import language as lang
 
@@ -119,3 +120,81 @@ def test_a_saved_profile_map_without_its_gram_table_or_with_a_wrong_one_is_built
         )
         assert got is built and builds == [1], name
         assert lang._ProfileMap.from_bytes(path.read_bytes(), key) is not None  # (saved again, whole)
+
+
+def test_distinct_sorted_is_np_unique_for_values_without_nan() -> None:
+    # np.unique imports numpy.ma (~4 ms of a fresh process) to ask whether its argument is masked
+    from pipeline.stages.text_kernels import distinct_sorted
+
+    rng = np.random.default_rng(26)
+    cases = [
+        rng.integers(0, 50, 1000, dtype=np.int64),
+        rng.integers(0, 2**64 - 1, 300, dtype=np.uint64, endpoint=True),
+        rng.integers(0, 0x20000, 500).astype(np.uint32),
+        np.round(rng.normal(size=400), 1),  # floats (a tree ensemble's thresholds), -0.0 and 0.0 among them
+        np.array([-0.0, 0.0, 1.5, -0.0]),
+        rng.integers(0, 5, (7, 9)),  # flattened, as np.unique does
+        np.array([7], dtype=np.int16),
+        np.array([], dtype=np.uint64),
+    ]
+    for values in cases:
+        got, want = distinct_sorted(values), np.unique(values)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_dedups_random_draws_are_saved_beside_the_package_read_back_and_drawn_again_when_damaged(
+    tmp_path, monkeypatch
+) -> None:
+    # numpy.random (~4-7 ms to import) is imported only when the draws are not saved yet
+    from pipeline.stages import dedup
+
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    stage = dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7))
+    a, b = dedup.affine32_permutations(64, 7)
+    assert np.array_equal(stage.hasher.a_flat, a) and np.array_equal(stage.hasher.b_flat, b)
+    assert stage.hasher.a.dtype == stage.hasher.b.dtype == np.uint32
+    for index in (stage.units, stage.docs):
+        row_mult, band_salt = dedup.band_hashing(index.rows, index.bands)
+        assert index._row_mult.tobytes() == row_mult.tobytes() and index._band_salt.tobytes() == band_salt.tobytes()
+    saved = sorted(tmp_path.glob("dedup_*.npy"))
+    assert saved[0].name.startswith("dedup_affine32-") and {p.name.split("-")[0] for p in saved[1:]} == {"dedup_bands"}
+    monkeypatch.setattr(np, "random", None)  # (drawing again would fail)
+    again = dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7))
+    assert again.hasher.a_flat.tobytes() == a.tobytes() and again.docs._band_salt.tobytes() == band_salt.tobytes()
+    assert again.hasher.a.flags.writeable and again.units._row_mult.flags.writeable
+    data = bytearray(saved[0].read_bytes())
+    data[-1] ^= 0xFF  # a flipped bit: found by the digest, drawn and saved again
+    saved[0].write_bytes(bytes(data))
+    with pytest.raises(AttributeError):  # (drawn again: no numpy.random above)
+        dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7))
+    monkeypatch.undo()
+    monkeypatch.setattr(dedup, "_CLASS_CACHE_DIR", tmp_path)
+    assert np.array_equal(dedup.DedupStage(dedup.DedupOptions(num_perm=64, seed=7)).hasher.a_flat, a)
+    assert saved[0].read_bytes() != bytes(data)
+    with pytest.raises(ValueError, match=r"Seed must be between 0 and 2\*\*32 - 1"):  # as numpy said it before
+        dedup.DedupStage(dedup.DedupOptions(seed=-1))
+
+
+def test_the_saved_profile_map_is_read_by_its_path_and_a_damaged_copy_is_built_again(tmp_path) -> None:
+    # read by the path (no copy of the whole 7.3 MB file in bytes first); each array's CRC-32 still finds a flip
+    from pipeline.stages.base import cached_build
+
+    key, _ = lang._profile_cache_key()
+    built = lang._ProfileMap.build(*_langdetect_map())
+    path = tmp_path / "map.npz"
+    path.write_bytes(built.to_bytes(key))
+    read = lang._ProfileMap.from_bytes(path, key)
+    assert read is not None and read.grams == built.grams and read.probs.flags.writeable
+    assert all(np.array_equal(a, b) for a, b in zip(read.gram_table(), built.gram_table(), strict=True))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    builds: list[int] = []
+    got = cached_build(
+        path,
+        lambda saved: lang._ProfileMap.from_bytes(saved, key),
+        lambda: builds.append(1) or built,
+        lambda m: m.to_bytes(key),
+        by_path=True,
+    )
+    assert got is built and builds == [1] and lang._ProfileMap.from_bytes(path, key) is not None  # (saved again)

@@ -269,14 +269,19 @@ def table_bytes(table: Any) -> bytes:
 
 
 def cached_build(
-    path: Path, read: Callable[[bytes], T | None], build: Callable[[], T], write: Callable[[T], bytes | None]
+    path: Path,
+    read: Callable[[Any], T | None],
+    build: Callable[[], T],
+    write: Callable[[T], bytes | None],
+    by_path: bool = False,
 ) -> T:
     """``build()``, or what an earlier process saved of it at ``path`` (``save_cache_file``): ``read(data)`` gives
     it back, or None for a copy that is not one (another shape, other inputs). Any error while reading means a
     missing, truncated or foreign copy, never a reason to fail: the value is built again and saved (``write``;
-    None: not saved)."""
+    None: not saved). ``by_path``: ``read`` is given the path instead of the file's bytes (a reader that copies
+    the file's parts straight into their arrays, not the whole file into a bytes object first)."""
     try:
-        value = read(path.read_bytes())
+        value = read(path if by_path else path.read_bytes())
         if value is not None:
             return value
     except Exception:  # noqa: BLE001 - a cache: whatever is wrong with the copy, building is the answer

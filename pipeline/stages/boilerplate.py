@@ -82,7 +82,7 @@ from pipeline.stages.base import (
     save_cache_file,
     yaml_error,
 )
-from pipeline.stages.text_kernels import code_points, table_size
+from pipeline.stages.text_kernels import code_points, distinct_sorted, table_size
 
 PACK_PACKAGE = "pipeline"
 PACK_DIR = ("data", "boilerplate")
@@ -1961,7 +1961,7 @@ def _astral_table(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[N
     a \\w character (as _WORD_RE sees it); (None, None) when one lowers to several characters."""
     if not points.size or int(points.max()) < 0x10000:
         return _NO_ASTRAL, _NO_ASTRAL  # the usual case: nothing to look up
-    astral = np.unique(points[points >= 0x10000]).astype(np.int64)
+    astral = distinct_sorted(points[points >= 0x10000]).astype(np.int64)
     lowered = [chr(c).lower() for c in astral.tolist()]
     if any(len(x) != 1 for x in lowered):
         return None, None
@@ -2660,7 +2660,7 @@ class BoilerplateStage(Stage):
         # And their line_hash, sorted: kernels.key_hashes, which computes every new line's key hash anyway, looks
         # each up (a binary search); only the hits are looked up by their bytes (_exact_rules).
         hashes = list(map(xxhash.xxh3_64_intdigest, self._exact_utf8))
-        self._exact_hashes = np.unique(np.array(hashes, dtype=np.uint64))
+        self._exact_hashes = distinct_sorted(np.array(hashes, dtype=np.uint64))
         self._exact_bits = _hash_bits(self._exact_hashes)
         self._end_markers = frozenset(end_markers)
         self._group_rule: dict[str, str] = {}

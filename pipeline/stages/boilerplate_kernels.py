@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
-from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, same_run, table_size
+from pipeline.stages.text_kernels import FNV_OFFSET, FNV_PRIME, distinct_sorted, same_run, table_size
 from pipeline.stages.xxh3_kernel import xxh3_64
 
 # Bits of the per-code-point class table (Basic Multilingual Plane; astral lines are left to the caller).
@@ -1764,8 +1764,8 @@ def binned_trees(
     trees, inner = feature.shape
     if inner > 7 or leaf_of_bits.shape != (trees, 1 << inner) or np.isnan(threshold).any():
         return None
-    used = np.unique(feature)
-    cuts = [np.unique(threshold[feature == f]) for f in used]
+    used = distinct_sorted(feature)  # (no NaN threshold: checked above)
+    cuts = [distinct_sorted(threshold[feature == f]) for f in used]
     width = max((c.size for c in cuts), default=0)
     if width >= 255:
         return None

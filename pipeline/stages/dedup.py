@@ -54,7 +54,7 @@ from pipeline.document import Document, Removal
 from pipeline.offsets import note_cuts
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build
+from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, read_table, table_bytes
 
 # Saved with any index: signatures and keys are only comparable under the same scheme.
 HASH_SCHEME = {
@@ -792,7 +792,8 @@ class MinHasher:
     def __init__(self, num_perm: int, seed: int) -> None:
         self.num_perm = num_perm
         self.seed = seed
-        a, b = affine32_permutations(num_perm, seed)
+        drawn = _saved_draws("affine32", affine32_permutations, num_perm, seed)
+        a, b = drawn[:num_perm], drawn[num_perm:]
         self.a = a[:, None]
         self.b = b[:, None]
         self.a_flat = np.ascontiguousarray(self.a[:, 0])
@@ -856,6 +857,29 @@ def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndar
     a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
     b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
     return a, b
+
+
+def band_hashing(rows: int, bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """`NearIndex`'s odd multiplier per row of a band and salt per band (fixed draws: every run keys bands alike)."""
+    rng = np.random.default_rng(0x5EED)
+    row_mult = rng.integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
+    band_salt = rng.integers(0, 2**63, size=bands, dtype=np.uint64)
+    return row_mult, band_salt
+
+
+def _saved_draws(name: str, draw: Callable[..., tuple[np.ndarray, np.ndarray]], *args: int) -> np.ndarray:
+    """``draw(*args)``'s two arrays one after the other, read from the copy an earlier process saved beside the
+    package: a run needs a few hundred fixed numbers from numpy.random, whose import took ~4-7 ms of every start.
+    The file name holds a hash of the drawing code, ``args`` and numpy's version (its streams may change between
+    versions); a damaged or unreadable copy is drawn again, and what cannot be drawn raises as drawing does."""
+    code = marshal.dumps(draw.__code__)
+    key = hashlib.sha256(code + repr((args, np.__version__)).encode()).hexdigest()[:16]
+    return cached_build(
+        _CLASS_CACHE_DIR / f"dedup_{name}-{key}.npy",
+        read_table,
+        lambda: np.concatenate(draw(*args)),
+        table_bytes,
+    )
 
 
 # Two candidate (bands, rows) whose errors differ by less than this are left to datasketch: its
@@ -1194,9 +1218,8 @@ class NearIndex:
         self.signatures = _Grow(np.uint32, num_perm) if not exact else None
         self.sets = _Grow(np.uint32) if exact else None  # concatenated sorted shingle hashes
         self.set_ends = _Grow(np.int64)  # entry -> end of its set in ``sets`` (exact only)
-        rng = np.random.default_rng(0x5EED)
-        self._row_mult = rng.integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
-        self._band_salt = rng.integers(0, 2**63, size=bands, dtype=np.uint64)
+        drawn = _saved_draws("bands", band_hashing, rows, bands)
+        self._row_mult, self._band_salt = drawn[:rows], drawn[rows:]
 
     def __len__(self) -> int:
         return self.entry_owners.size

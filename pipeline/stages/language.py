@@ -85,7 +85,7 @@ from pipeline.stages.base import (
     with_digest,
     without_digest,
 )
-from pipeline.stages.text_kernels import code_points, table_size
+from pipeline.stages.text_kernels import code_points, distinct_sorted, table_size
 
 # Scripts we recognise by name; letters of any other script are "Other". Hiragana and Katakana
 # (plus the prolonged sound mark, which is Common) are one "Kana" script.
@@ -368,7 +368,11 @@ def _factory():
         reference = _reference_factory()
         return _ProfileMap.build(reference.word_lang_prob_map, reference.langlist)
 
-    cached = cached_build(path, lambda data: _ProfileMap.from_bytes(data, key), build, lambda m: m.to_bytes(key))
+    # (read by its path: the 7.3 MB file read into bytes first, then each array copied out of them, cost ~4 ms and
+    # ~2k page faults more in every process that detects with langdetect)
+    cached = cached_build(
+        path, lambda saved: _ProfileMap.from_bytes(saved, key), build, lambda m: m.to_bytes(key), by_path=True
+    )
     factory = DetectorFactory()
     factory.langlist = list(cached.langs)
     factory.word_lang_prob_map = cached
@@ -483,9 +487,10 @@ class _ProfileMap:
         return saved.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, key: str) -> _ProfileMap | None:
-        """The map ``to_bytes`` gave, None when it was saved for other profiles (a damaged copy raises)."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+    def from_bytes(cls, data: bytes | Path, key: str) -> _ProfileMap | None:
+        """The map ``to_bytes`` gave (or the file holding it), None when it was saved for other profiles (a damaged
+        copy raises: the zip format's CRC-32 of each array)."""
+        with np.load(io.BytesIO(data) if isinstance(data, bytes) else data, allow_pickle=False) as f:
             if str(f["key"]) != key:
                 return None
             joined = f["grams"].tobytes().decode("utf-8", "surrogatepass")
@@ -671,7 +676,7 @@ def _table_ngram_ids(text: str, rows: _NgramRows) -> np.ndarray | None:
     if not ok:
         if not len(cps) or int(cps.max()) >= len(_NORMALIZED_TABLE):
             return None
-        for c in np.unique(cps[_NORMALIZED_TABLE[cps] == language_kernels.NOT_NORMALIZED]).tolist():
+        for c in distinct_sorted(cps[_NORMALIZED_TABLE[cps] == language_kernels.NOT_NORMALIZED]).tolist():
             normalized = ord(_NORMALIZED[c])
             if normalized >= len(_NORMALIZED_TABLE):
                 return None  # (langdetect normalises no code point so: kept apart all the same)
