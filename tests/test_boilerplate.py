@@ -3857,6 +3857,11 @@ def test_removed_lines_from_line_starts_match_removed_lines_at():
         line_starts = np.array([*accumulate((len(x) + 1 for x in lines[:-1]), initial=0), starts], dtype=np.int64)
         *got, cut_starts, cut_ends = boilerplate._removed_lines_at(got_doc, verdict, line_starts)
         assert tuple(got) == want, (lines, verdict)
+        # (_write_out hands over the removed lines' numbers it found: the same offsets and cuts.)
+        picked_doc = Document("x", text, "s")
+        picked = [i for i, rule in enumerate(verdict) if rule]
+        assert boilerplate._removed_lines_at(picked_doc, verdict, line_starts, picked) == (*got, cut_starts, cut_ends)
+        assert picked_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS]
         assert got_doc.scratch[offsets.CUTS] == want_doc.scratch[offsets.CUTS], (lines, verdict)
         # The text without the cuts is the kept lines joined, with a newline after when the last line went.
         kept = list(compress(lines, [rule is None for rule in verdict]))
@@ -3889,6 +3894,36 @@ def test_removed_lines_from_line_starts_match_removed_lines_at():
         assert records[0] == records[1]
         assert a.text == b.text
     assert seen > 5
+
+
+def test_write_out_with_one_or_many_removed_lines_writes_what_the_line_by_line_path_writes():
+    """_write_out gathers the removed lines' texts and rules by their numbers (itemgetter, a single line on its
+    own): the same records, cuts, text and counters as its path without line starts, for one removed line,
+    several, the last line, and a line removed by each of two rules."""
+    from pipeline import offsets
+
+    lines = ["Home", "News about the storm that hit the coast on Monday.", "Share", "", "Menu", "Last line"]
+    text = "\n".join(lines)
+    line_starts = np.array([*accumulate((len(x) + 1 for x in lines), initial=0)], dtype=np.int64)
+    verdicts = [
+        [None, None, "share", None, None, None],
+        ["navigation", None, "share", None, "navigation", "widget-list"],
+        [None, None, None, None, None, "widget-list"],
+    ]
+    for verdict in verdicts:
+        docs, stages = [], []
+        for starts in (line_starts, None):
+            stage, doc = BoilerplateStage(), Document("x", text, "s")
+            stage._write_out(doc, lines, list(verdict), {}, {}, starts)
+            docs.append(doc)
+            stages.append(stage)
+        a, b = docs
+        assert [(r.rule, r.text, r.lines, r.start, r.end) for r in a.removed] == [
+            (r.rule, r.text, r.lines, r.start, r.end) for r in b.removed
+        ]
+        assert a.text == b.text and a.scratch[offsets.CUTS] == b.scratch[offsets.CUTS]
+        assert stages[0].stats == stages[1].stats
+        assert stages[0].stats["line-filter-navigation"] == verdict.count("navigation")
 
 
 def test_few_removed_lines_in_python_match_the_numpy_path_and_removed_lines_at():

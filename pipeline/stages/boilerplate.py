@@ -1047,13 +1047,14 @@ def _cut_lines(
 
 
 def _removed_lines_at(
-    doc: Document, verdict: list[str | None], line_starts: np.ndarray
+    doc: Document, verdict: list[str | None], line_starts: np.ndarray, picked: list[int] | None = None
 ) -> tuple[list[int], list[int], list[int], list[int]]:
     """offsets.removed_lines_at for a text without carriage returns (each removed line's text is the line
     itself), from where each line starts (``line_starts``, one more: the text's length + 1): the same offsets
     and the same cuts noted, from a dozen numpy calls instead of Python-level passes over every line. Also
-    returns the cuts (their starts, their ends)."""
-    picked = list(compress(range(len(verdict)), verdict))
+    returns the cuts (their starts, their ends). ``picked``: the removed lines' numbers, when the caller has them."""
+    if picked is None:
+        picked = list(compress(range(len(verdict)), verdict))
     if len(picked) <= _FEW_REMOVED_LINES and len(verdict) <= _FEW_LINES:
         return _few_removed_lines_at(doc, picked, bool(verdict[-1]), line_starts.tolist())
     removed = np.array(picked, dtype=np.int64)
@@ -2694,6 +2695,8 @@ class BoilerplateStage(Stage):
         self._sorted_recurring: dict[str | None, tuple[frozenset[int], np.ndarray]] = {}
         # The rule loop's switches as int64 arrays, by their values (a handful of combinations a run).
         self._switch_arrays: dict[tuple[int, ...], np.ndarray] = {}
+        # The counter of each rule's removed lines ("line-filter-" + rule), by rule.
+        self._filter_counters: dict[str | None, str] = {}
         # process_ahead's work per document (by id), taken by process(); never pickled.
         self._ahead: dict[int, _Ahead] = {}
         self._crumbs_any = "breadcrumb" not in disabled or "breadcrumb-prefix" not in disabled
@@ -3766,17 +3769,24 @@ class BoilerplateStage(Stage):
             out, counts = _cut_lines(self.name, lines, verdict, prefixes, new_text, doc.removed)
         else:
             # No line cut: C-level passes over the verdicts (a rule name is a non-empty string), in line order.
+            rules: Sequence[str | None]
             if line_starts is not None and "\r" not in doc.text:
                 # (No carriage return: a removed line's text is the line; its offsets from where the lines
-                # start; the kept text is the text but the cuts, a slice per run of kept lines.)
-                texts = list(compress(lines, verdict))
-                starts, ends, cut_starts, cut_ends = _removed_lines_at(doc, verdict, line_starts)
+                # start; the kept text is the text but the cuts, a slice per run of kept lines.) The removed
+                # lines' texts and rules gathered by their numbers: one pass over the verdicts, not three.
+                picked = list(compress(range(n), verdict))
+                if len(picked) > 1:
+                    get = operator.itemgetter(*picked)
+                    texts, rules = get(lines), get(verdict)
+                else:
+                    texts, rules = [lines[picked[0]]], [verdict[picked[0]]]
+                starts, ends, cut_starts, cut_ends = _removed_lines_at(doc, verdict, line_starts, picked)
                 text = _without_cuts(doc.text, cut_starts, cut_ends)
             else:
                 out = list(compress(lines, map(operator.not_, verdict)))
                 texts = list(map(str.rstrip, compress(lines, verdict), repeat("\r")))
                 starts, ends = removed_lines_at(doc, lines, verdict, texts)
-            rules = list(compress(verdict, verdict))
+                rules = list(compress(verdict, verdict))
             doc.removed.extend(map(Removal, repeat(name), rules, texts, repeat(1), repeat(None), starts, ends))
             counts = Counter(rules)
         if text is None:
@@ -3785,8 +3795,12 @@ class BoilerplateStage(Stage):
             if out and verdict[n - 1] is not None:
                 text += "\n"
         doc.text = text
+        names = self._filter_counters
         for rule, count in counts.items():
-            self.stat_update(f"line-filter-{rule}", count)
+            name = names.get(rule)
+            if name is None:
+                name = names[rule] = f"line-filter-{rule}"  # (made once a rule, not once a document)
+            self.stat_update(name, count)
 
     def _mark_scored_lines(
         self, lines: list[str], v: RuleVerdicts, scored: tuple[list[int], np.ndarray, ScorerInputs] | None = None
@@ -3922,11 +3936,9 @@ class BoilerplateStage(Stage):
         assert scorer is not None
         sizes = [len(inputs.rows) for _lines, _v, inputs, _astral in group]
         total = sum(sizes)
-        xt = np.empty((len(SCORER_FEATURES), total), dtype=np.float64)
-        at = 0
-        for (_lines, _v, inputs, _astral), m in zip(group, sizes, strict=True):
-            xt[:, at : at + m] = inputs.x.T
-            at += m
+        # The candidates' features stacked (row copies), then one transposition: ~35 % less time than a
+        # transposed copy of each document's into its columns.
+        xt = np.ascontiguousarray(np.concatenate([inputs.x for _lines, _v, inputs, _astral in group]).T)
         first = kernels._tree_log_odds(xt, scorer._binned)
         if context is None:
             return list(np.split(first, np.cumsum(sizes)[:-1]))
