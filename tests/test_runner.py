@@ -968,6 +968,7 @@ class _HerePool(executors.ProcessExecutor):
     item and gives back a pickled copy of its result, as between processes; ``maps`` counts the round trips."""
 
     forks = False
+    helps = False  # (``meanwhile``: the work is done at once)
 
     def __init__(self) -> None:  # (no pool)
         self.maps = 0
