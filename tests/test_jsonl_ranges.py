@@ -101,6 +101,30 @@ def test_documents_read_by_ranges_are_those_the_reader_reads(tmp_path: Path, siz
     assert len(pieces) == 2 if size > 1000 else len(pieces) >= {16: 15, 100: 8, 333: 3}[size]  # (2: the last line)
 
 
+def test_a_ranges_line_breaks_are_counted_as_bytes_count_counts_them(tmp_path: Path) -> None:
+    """``ranges`` numbers each range's first line by the line breaks before it (``_newlines``: found one by one
+    while the lines are long, counted in one pass from where they turn out short): the same count as
+    ``bytes.count`` for web pages, short lines, long then short lines, blank lines and none, in any part of a
+    block; and the same line numbers as reading the file whole."""
+    web = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes()[:300_000]
+    short = b"".join(b'{"id": "%d", "text": "%s"}\n' % (i, b"word " * (i % 30)) for i in range(3000))
+    blocks = [web, short, web[:150_000] + short, short[:20_000] + web, b"\n" * 5000, b"x" * 5000, b""]
+    for data in blocks:
+        block = bytearray(data)
+        for end in {0, 1, len(block) // 3, len(block) // 2, len(block)}:
+            assert jsonl_ranges._newlines(block, end) == block.count(b"\n", 0, end)
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(web[: web.rfind(b"\n") + 1] + short)
+    (f,), _ = discover([str(path)])
+    whole = [doc.line_no for doc in read_documents(f, InputConfig())]
+    for size in (4096, 65536):
+        numbered = []
+        for start, end, line_no in jsonl_ranges.ranges(f, size):
+            data = jsonl_ranges.read_range(f, start, end)
+            numbered += [d.line_no for d in jsonl_ranges.range_documents(data, line_no, f, InputConfig())]
+        assert numbered == whole
+
+
 def test_only_plain_jsonl_files_of_some_size_are_read_by_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(jsonl_ranges, "MIN_FILE_BYTES", 10)
     line = b'{"id": "a", "text": "some text here"}\n'

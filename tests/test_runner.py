@@ -968,6 +968,7 @@ class _HerePool(executors.ProcessExecutor):
     item and gives back a pickled copy of its result, as between processes; ``maps`` counts the round trips."""
 
     forks = False
+    helps = False  # (``meanwhile``: the work is done at once)
 
     def __init__(self) -> None:  # (no pool)
         self.maps = 0
@@ -1426,6 +1427,65 @@ def test_what_the_first_pass_keeps_of_its_last_file_is_saved_once_the_streams_wo
             store.close()
     assert len(kept[2]) == 1 and kept[2] == kept[1]
     assert (tmp_path / "w2" / "in.jsonl").read_bytes() == (tmp_path / "w1" / "in.jsonl").read_bytes()
+
+
+def test_a_cross_document_stage_is_told_the_bytes_of_input_once_the_streams_workers_have_forked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dedup sizes its index for the input (expect_input: 16 MB of its tables written for 40 MB). Sized before the
+    # stream's worker forked, those pages were shared with it and copied at this process's first write to each; now
+    # they are sized once the worker has its first tasks (ProcessExecutor.meanwhile), before any document reaches
+    # dedup. A per-document stage is still told before (its workers are copies of it). Same outputs as one worker.
+    from conftest import CORPORA
+
+    from pipeline.stages.dedup import DedupStage
+    from pipeline.stages.normalize import NormalizeStage
+
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    events: list[str] = []
+    pools: list[int] = []
+    submit, expect, process = executors.ProcessExecutor._submit, DedupStage.expect_input, DedupStage.process
+
+    def noting_submit(self: executors.ProcessExecutor, *args: Any) -> Any:
+        if id(self) not in pools:
+            pools.append(id(self))
+            events.append(f"pool {len(pools)} forked")
+        return submit(self, *args)
+
+    def noting_expect(self: DedupStage, size: int) -> None:
+        events.append(f"dedup told {size}")
+        expect(self, size)
+
+    def noting_process(self: DedupStage, doc: Document) -> None:
+        if doc.source != "warm-up" and "dedup processes" not in events:  # (the warm-up's copies process too)
+            events.append("dedup processes")
+        process(self, doc)
+
+    monkeypatch.setattr(executors.ProcessExecutor, "_submit", noting_submit)
+    monkeypatch.setattr(DedupStage, "expect_input", noting_expect)
+    monkeypatch.setattr(DedupStage, "process", noting_process)
+    monkeypatch.setattr(NormalizeStage, "expect_input", lambda self, size: events.append(f"normalize told {size}"))
+    src = tmp_path / "in.jsonl"
+    pages = (CORPORA / "cc-2019-30-dolma" / "docs.jsonl").read_bytes().splitlines(keepends=True)[:40]
+    src.write_bytes(b"".join(pages))
+    size = src.stat().st_size
+    config = tmp_path / "c.yaml"
+    # (boilerplate's first pass has a pool of its own: the stream's worker forks at the stream's first task)
+    config.write_text("stages:\n  - stage: boilerplate\n  - stage: normalize\n  - stage: dedup\n")
+    for workers in (2, 1):
+        events.clear()
+        pools.clear()
+        out = tmp_path / f"w{workers}"
+        args = ["run", str(src), "-c", str(config), "-o", str(out), "-q", "--workers", str(workers)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        if workers == 2:
+            told = [f"normalize told {size}", "pool 2 forked", f"dedup told {size}", "dedup processes"]
+            assert events == ["pool 1 forked", *told]
+        else:
+            assert events == [f"normalize told {size}", f"dedup told {size}", "dedup processes"]
+    for name in ("in.jsonl", "removed.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "w2" / name).read_bytes() == (tmp_path / "w1" / name).read_bytes()
 
 
 def test_the_stages_are_told_the_bytes_of_input_before_the_stream(
