@@ -1580,17 +1580,19 @@ def _url_title_line(
             kind = kind_of(i)
             if kind is not None and found[kind] is None:
                 found[kind] = i
+                if None not in found:
+                    break  # (the first line of each kind is all that counts)
     if found == [None, None]:
         return None
-    kept = [False, False]  # per kind: whether such a line was kept
+    kept_slug = False  # whether a line starting with the slug's words was kept
     for i in _lines_holding("\n".join(lines) if text is None else text, needle):
         if verdict[i] is None:
             kind = kind_of(i)
-            if kind is not None:
-                kept[kind] = True
-    if kept[0]:
-        return None
-    return found[0] if found[0] is not None or kept[1] else found[1]
+            if kind == 0:
+                return None  # a line with the title's words was kept: nothing to rescue
+            if kind == 1:
+                kept_slug = True
+    return found[0] if found[0] is not None or kept_slug else found[1]
 
 
 # A numbered list: items numbered 1., 2., 3. ... (or "1)"), at most NUMBERED_LIST_MAX_GAP other lines (an
