@@ -159,6 +159,36 @@ def test_url_title_words():
     assert words("https://example.org/") == [] and words(None) == []
 
 
+def test_url_title_words_plain_url_path_is_urlsplits():
+    """url_title_words reads the path of the usual URL with a regex (_PLAIN_URL_PATH_RE) instead of urlsplit:
+    wherever it matches (and the URL has no tab or line break), its path is urlsplit's, on URLs built from
+    pieces that make urlsplit take other turns (ports, user info, queries and fragments in either order,
+    upper-case schemes and hosts, brackets, percent escapes, spaces)."""
+    import random
+    from urllib.parse import urlsplit
+
+    schemes = ["http://", "https://", "HTTP://", "ftp://", "http:/", "https:///", " http://", ""]
+    hosts = ["example.org", "www.ex-ample.co.uk", "Example.org", "a.b", "host:8080", "host:", "host:80x", "u@host",
+             "[::1]", "h\u00e9.org", "", "1.2.3.4"]  # fmt: skip
+    tails = ["", "/", "/a/b-c", "/%C3%A8t%C3%A9/", "?q=1", "#f", "/p?q#f", "/p#f?q", "/p;x", "//two", "/a b", "/\t/x",
+             "\n", "/x.html", "/2019/05/some-title-123.html"]  # fmt: skip
+    rnd = random.Random(7)
+    matched = 0
+    for _ in range(4000):
+        url = rnd.choice(schemes) + rnd.choice(hosts) + "".join(rnd.choice(tails) for _ in range(rnd.randint(0, 3)))
+        plain = boilerplate._PLAIN_URL_PATH_RE.match(url)
+        if plain is None or any(c in url for c in "\t\r\n"):
+            continue
+        matched += 1
+        assert plain.group(1) == urlsplit(url).path, url
+    assert matched > 200
+    # And the words of URLs through both paths (a host urlsplit refuses: no words).
+    words = boilerplate.url_title_words
+    assert words("https://ex.org:8080/a/the-title-here?x#y", 1) == [("the", "title", "here")]
+    assert words("http://[::1/the-title") == []
+    assert words("HTTPS://Ex.org/Some-Title/") == words("https://ex.org/Some-Title/") == [("some", "title")]
+
+
 def test_url_title_words_of_the_last_segment_first_and_a_longer_title_still_found():
     """_url_title_line asks url_title_words for the last segment's words first (most=1: the full list's
     first entry) and for the longer sequences only when it compares a line's words: a title of the last two

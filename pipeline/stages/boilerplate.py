@@ -1442,6 +1442,9 @@ def _sentences_between_prose_rows(
 # extension and trailing id numbers ("/2019/05/some-title-here-123.html"); words of letters and digits.
 _URL_WORD_RE = re.compile(r"[^\W_]+")
 _URL_EXTENSION_RE = re.compile(r"\.(?:s?html?|php\d?|aspx?|jsp|cfm)$", re.IGNORECASE)
+# The path of the usual URL (http(s), a lower-case host of letters, digits, dots and hyphens, a port, no tab or line
+# break): what urlsplit(url).path gives (up to the first "?" or "#"), without urlsplit's ~10 µs a page.
+_PLAIN_URL_PATH_RE = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]+)?(?=[/?#]|\Z)([^?#]*)")
 TITLE_URL_SEGMENTS = 3
 TITLE_SLUG_MIN_WORDS = 4
 TITLE_SLUG_MORE_WORDS = 8
@@ -1456,10 +1459,14 @@ def url_title_words(url: object, most: int = TITLE_URL_SEGMENTS) -> list[tuple[s
     from the last ``most`` segments at most (1: the first sequence only, when it is the last segment's)."""
     if not isinstance(url, str) or not url:
         return []
-    try:
-        path = unquote(urlsplit(url).path)
-    except ValueError:
-        return []
+    plain = _PLAIN_URL_PATH_RE.match(url)
+    if plain is not None and "\t" not in url and "\r" not in url and "\n" not in url:
+        path = unquote(plain.group(1))
+    else:
+        try:
+            path = unquote(urlsplit(url).path)
+        except ValueError:
+            return []
     segments = [part for part in path.split("/") if part]
     found: list[tuple[str, ...]] = []
     for n in range(1, min(most, len(segments)) + 1):
@@ -1482,7 +1489,12 @@ def _picked(lines: list[str], which: list[int]) -> list[str]:
 def _holding(texts: list[str], needle: str) -> list[int]:
     """Positions of the texts (lines) whose lower case holds ``needle`` (a lower-case word), in order: substring
     searches in the texts joined and lower-cased (which keeps every line break and adds none)."""
-    joined = "\n".join(texts)
+    return _lines_holding("\n".join(texts), needle)
+
+
+def _lines_holding(joined: str, needle: str) -> list[int]:
+    """_holding of the lines of ``joined`` (the lines joined by newlines, when the caller has them so: a
+    document's text)."""
     text: str | bytes
     if needle.isascii() and needle.isalnum() and _ASCII_LOWERED not in joined and _KELVIN not in joined:
         # An ASCII needle of letters and digits: only ASCII characters and those two lower-case to ASCII, so
@@ -1510,14 +1522,19 @@ _KELVIN = "\u212a"
 
 
 def _url_title_line(
-    lines: list[str], verdict: list[str | None], infos: list[tuple[Any, ...] | None], url: object
+    lines: list[str],
+    verdict: list[str | None],
+    infos: list[tuple[Any, ...] | None],
+    url: object,
+    text: str | None = None,
 ) -> int | None:
     """The line the page's URL names as its title ("Current State of Psychiatry in Saudi Arabia" on
     .../current-state-of-psychiatry-in-saudi-arabia/, "Bordères-Louron" on /wiki/Bord%C3%A8res-Louron),
     when a rule in TITLE_RESCUED_RULES removed it and no line with the same words was kept: the first such
     line that is not a list item (a menu entry linking to the page itself). A title of one word needs four
     characters or more; a slug of four words or more may be the title's first words ("Assista ao novo e
-    ousado videoclipe da Miley Cyrus" on .../assista-ao-novo-e-ousado-videoclipe-da.html)."""
+    ousado videoclipe da Miley Cyrus" on .../assista-ao-novo-e-ousado-videoclipe-da.html). ``text``: the lines
+    joined by newlines, when the caller has it (the document's text it split)."""
     rescued = list(compress(range(len(verdict)), map(TITLE_RESCUED_RULES.__contains__, verdict)))
     if not rescued:
         return None
@@ -1564,17 +1581,19 @@ def _url_title_line(
             kind = kind_of(i)
             if kind is not None and found[kind] is None:
                 found[kind] = i
+                if None not in found:
+                    break  # (the first line of each kind is all that counts)
     if found == [None, None]:
         return None
-    kept = [False, False]  # per kind: whether such a line was kept
-    for i in _holding(lines, needle):
+    kept_slug = False  # whether a line starting with the slug's words was kept
+    for i in _lines_holding("\n".join(lines) if text is None else text, needle):
         if verdict[i] is None:
             kind = kind_of(i)
-            if kind is not None:
-                kept[kind] = True
-    if kept[0]:
-        return None
-    return found[0] if found[0] is not None or kept[1] else found[1]
+            if kind == 0:
+                return None  # a line with the title's words was kept: nothing to rescue
+            if kind == 1:
+                kept_slug = True
+    return found[0] if found[0] is not None or kept_slug else found[1]
 
 
 # A numbered list: items numbered 1., 2., 3. ... (or "1)"), at most NUMBERED_LIST_MAX_GAP other lines (an
@@ -3613,7 +3632,7 @@ class BoilerplateStage(Stage):
         if verdicts.stretch is not None and self._scorer is not None:
             self._mark_scored_lines(lines, verdicts, scored)
         if verdict.count(None) != len(verdict):
-            title = _url_title_line(lines, verdict, verdicts.infos, (doc.record or {}).get("url"))
+            title = _url_title_line(lines, verdict, verdicts.infos, (doc.record or {}).get("url"), text)
             if title is not None:
                 verdict[title] = None
                 self.stat_update("url-title-kept")
