@@ -723,3 +723,30 @@ def test_an_index_sized_for_the_input_does_not_grow_and_decides_the_same() -> No
     local = DedupStage(DedupOptions(scope="document"))
     local.expect_input(10 << 20)  # (an index a document: nothing made ahead)
     assert local.units.buckets.slot_keys.size == 1 << 10
+
+
+def test_state_payload_arrays_of_any_layout_are_saved_as_their_bytes() -> None:
+    # pack_arrays joins the arrays' buffers (no tobytes copy first): a strided view, a 0-d array, an empty
+    # row block, big-endian values and read-only views (a repacked payload's) are saved as tobytes gave them
+    with open(CORPORA / "cc-2019-30-dolma" / "docs.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(6), fh, strict=False)]
+    stage = DedupStage()
+    for i, text in enumerate(texts):
+        stage.process(Document(f"d{i}", text, "a.jsonl", line_no=i + 1))
+    header, saved = dedup.unpack_arrays(next(iter(stage.pop_state("a.jsonl"))))
+    arrays = {
+        **saved,
+        "strided": saved["keys"][::2],
+        "scalar": np.array(7, dtype=np.int64),
+        "no_rows": np.empty((0, 9), np.uint64),
+        "big_endian": saved["set_sizes"].astype(">u4"),
+        "columns": saved["unit_keys"].T,
+    }
+    payload = dedup.pack_arrays(header, arrays)
+    back_header, back = dedup.unpack_arrays(payload)
+    assert back_header == header and back.keys() == arrays.keys()
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype and np.array_equal(back[name], array), name
+    # the arrays' bytes, each 8-byte aligned, after the header (as ``tobytes`` wrote them)
+    raw = b"".join(a.tobytes() + b"\0" * (-a.nbytes % 8) for a in arrays.values())
+    assert payload.endswith(raw) and saved["keys"].size and saved["sets"].size

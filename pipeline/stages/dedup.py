@@ -1017,10 +1017,12 @@ def pack_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
     layout = [[name, array.dtype.str, list(array.shape)] for name, array in arrays.items()]
     head = orjson.dumps({**header, "arrays": layout})
     head += b" " * (-(len(PAYLOAD_MAGIC) + 4 + len(head)) % 8)
-    chunks = [PAYLOAD_MAGIC, len(head).to_bytes(4, "little"), head]
+    chunks: list[bytes | memoryview] = [PAYLOAD_MAGIC, len(head).to_bytes(4, "little"), head]
     for array in arrays.values():
-        raw = np.ascontiguousarray(array).tobytes()
-        chunks += (raw, b"\0" * (-len(raw) % 8))
+        # (the join copies the array's bytes once: ``tobytes`` copied them a first time, ~26 MB for the
+        # state of 40 MB of web text)
+        raw = np.ascontiguousarray(array)
+        chunks += (memoryview(raw).cast("B") if raw.size and raw.ndim else raw.tobytes(), b"\0" * (-raw.nbytes % 8))
     return b"".join(chunks)
 
 
