@@ -782,13 +782,13 @@ class AtomicFile:
         path: Path,
         compression: str | None = None,
         if_written: bool = False,
-        level: int = 3,
+        level: int | zstandard.ZstdCompressionParameters = 3,
         tmp: Path | None = None,
     ) -> None:
         self.path = path
         self.tmp = tmp if tmp is not None else path.with_name(path.name + PARTIAL)
         self.compression = compression
-        self.level = level  # (zstd's)
+        self.level = level  # (zstd's: a level, or the parameters themselves)
         self._raw: IO[bytes] | None = None
         self._stream: Any = None
         self.empty = True
@@ -802,7 +802,12 @@ class AtomicFile:
         if self.compression == "gz":
             self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
         elif self.compression == "zst":
-            self._stream = zstandard.ZstdCompressor(level=self.level).stream_writer(self._raw, closefd=False)
+            compressor = (
+                zstandard.ZstdCompressor(compression_params=self.level)
+                if isinstance(self.level, zstandard.ZstdCompressionParameters)
+                else zstandard.ZstdCompressor(level=self.level)
+            )
+            self._stream = compressor.stream_writer(self._raw, closefd=False)
 
     @property
     def handle(self) -> IO[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -260,6 +261,35 @@ def test_audit_parts_are_compressed_and_plain_parts_of_earlier_versions_still_as
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "in"), "-o", str(out), "-c", str(tmp_path / "light.yaml")])
     assert result.exit_code == 2, result.output
     assert "audit part" in result.output and parts[1].name in result.output and "Traceback" not in result.output
+
+
+def test_removed_parts_are_compressed_with_their_own_zstd_parameters(tmp_path: Path) -> None:
+    # The removed parts are compressed with runner._REMOVED_PART_ZSTD (level 1's parameters with a smaller hash
+    # table, for speed): the part is the stream of exactly those parameters over the file's removed records,
+    # which it gives back whole, and not what level 1 makes of them (so the parameters are the ones used).
+    from pipeline import runner as runner_module
+
+    # (rejected.jsonl's parts, small, stay at level 1)
+    config = load_config_data(LIGHT)
+    docs = _cc_docs(60)
+    docs[7]["text"] = ""  # rejected: a rejected part too
+    _write_jsonl(tmp_path / "in" / "a.jsonl", docs)
+    out = tmp_path / "out"
+    run(config, [str(tmp_path / "in")], out)
+    removed, rejected = ((out / f"{kind}.jsonl").read_bytes() for kind in ("removed", "rejected"))
+    part = (out / ".cleancorpus" / "audit" / "a.jsonl.removed.jsonl").read_bytes()
+    assert len(removed) > 100_000 and zstandard.ZstdDecompressor().stream_reader(part).read() == removed
+
+    def streamed(compressor: zstandard.ZstdCompressor, records: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with compressor.stream_writer(buffer, closefd=False) as writer:
+            writer.write(records)
+        return buffer.getvalue()
+
+    assert streamed(zstandard.ZstdCompressor(compression_params=runner_module._REMOVED_PART_ZSTD), removed) == part
+    assert streamed(zstandard.ZstdCompressor(level=1), removed) != part
+    rejected_part = (out / ".cleancorpus" / "audit" / "a.jsonl.rejected.jsonl").read_bytes()
+    assert rejected and streamed(zstandard.ZstdCompressor(level=1), rejected) == rejected_part
 
 
 def test_new_files_named_after_the_recorded_ones_are_appended_to_the_audit_files(tmp_path: Path) -> None:
