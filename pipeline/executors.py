@@ -27,6 +27,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -162,6 +163,20 @@ def _run_here(fn: Callable[[T], R], item: T) -> _RunHere:
         return _RunHere(None, err)
 
 
+class _PoolFuture(Future):  # type: ignore[type-arg]
+    """A pool task's future that a failure set after this process cancelled it leaves cancelled. When a worker
+    dies, Python 3.10/3.11's pool thread fails every pending future, and one that ``_take_back`` had just
+    cancelled raised InvalidStateError there: a thread's traceback printed above the run's one-line error, and
+    the pool's clean-up skipped (3.12's pool ignores it so). Checked and set under the future's own lock, which
+    ``cancel`` takes too."""
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        with self._condition:  # type: ignore[attr-defined]
+            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED):  # type: ignore[attr-defined]
+                return
+            super().set_exception(exception)
+
+
 class _Claims:
     """Which of a fork pool's tasks were started, and by whom: a byte a task (a ring of them) in memory shared with
     the workers forked after it was made, set under a lock (a semaphore) by whichever starts the task first: a
@@ -276,13 +291,16 @@ class ProcessExecutor:
         ignored" and dropped: a run told to stop went on to the end and exited 0. Held, the signal is handled
         here once the workers are started."""
         if self._forked or not self.forks:
-            return self.pool.submit(fn, *args)
-        self._forked = True
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
-            return self.pool.submit(fn, *args)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            task = self.pool.submit(fn, *args)
+        else:
+            self._forked = True
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                task = self.pool.submit(fn, *args)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        task.__class__ = _PoolFuture  # (only this thread cancels a task: nothing to race before it is set)
+        return task
 
     def share(self, obj: Any) -> Shared:
         """``obj`` for the workers. Workers not forked yet (a fork pool starts all of them at its first task)
