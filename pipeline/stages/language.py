@@ -1059,6 +1059,12 @@ class LanguageStage(Stage):
             merged[code] = merged.get(code, 0.0) + p.prob
         return sorted(merged.items(), key=lambda kv: -kv[1])
 
+    def load(self) -> None:
+        # (the word profiles and their tables: ~75k tuples and frozensets that the first batch's collection walked,
+        # ~4 ms of a CC run at 1 worker; langdetect's map is a few arrays, and not every run needs it)
+        _saved_profiles()
+        _alphabets()
+
     @property
     def profiles(self) -> _Profiles:
         return _profiles()  # module-level cache: not pickled with the stage
