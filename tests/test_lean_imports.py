@@ -166,3 +166,46 @@ print("done")
         assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split() == ["done"]
     assert (tmp_path / "second" / "report.json").is_file()
+
+
+def test_pydantic_finds_the_plugins_it_would_without_importlib_metadata_where_there_are_none(tmp_path: Path) -> None:
+    """No installed distribution declares a pydantic plugin: pydantic is given none without importlib.metadata
+    (or email, which it imports); one that declares one (on sys.path, as importlib.metadata finds it) is loaded
+    as pydantic loads it."""
+    code = """
+import sys
+import pipeline.config  # (its models: pydantic's plugins looked for; the stages may import numba, which imports it)
+from pydantic.plugin._loader import get_plugins
+print("importlib.metadata" in sys.modules, "email" in sys.modules, [type(p).__name__ for p in get_plugins()])
+"""
+    assert _fresh(code) == ["False", "False", "[]"]
+    info = tmp_path / "someplugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: someplugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pydantic]\nsome = someplugin_module:plugin\n")
+    (tmp_path / "someplugin_module.py").write_text(
+        "class SomePlugin:\n    def new_schema_validator(self, *args, **kwargs):\n        return None, None, None\n\n\n"
+        "plugin = SomePlugin()\n"
+    )
+    env = {**_ENV, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["True", "True", "['SomePlugin']"]
+
+
+def test_distribution_version_is_importlib_metadata_s() -> None:
+    from importlib.metadata import distributions, version
+
+    from pipeline.lean_imports import distribution_version
+
+    names = {dist.metadata["Name"] for dist in distributions()}
+    assert "datasketch" in names
+    for name in sorted(names) + ["DataSketch", "typing-extensions", "typing.extensions"]:
+        assert distribution_version(name) == version(name), name
+    assert _fresh(
+        "import sys\nfrom pipeline.lean_imports import distribution_version\n"
+        "print(distribution_version('datasketch'), 'importlib.metadata' in sys.modules)"
+    ) == [
+        version("datasketch"),
+        "False",
+    ]
