@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import re
 import sys
 import threading
 import types
@@ -110,89 +109,6 @@ def import_pydantic() -> None:
         pydantic.ValidationError  # noqa: B018
         pydantic.model_validator  # noqa: B018
         pydantic.field_validator  # noqa: B018
-    _no_plugin_scan()
-
-
-def _no_plugin_scan() -> None:
-    """pydantic looks for its plugins (entry points of group "pydantic") when the first model is made: its
-    plugin loader imports importlib.metadata (~10 ms: email, csv, zipfile, ...) and reads every installed
-    distribution's entry points (~3 ms). Where none declares one (``_declares_pydantic_plugins``), the loader is
-    imported with importlib.metadata stood in for and given what its scan would find: no plugins."""
-    if "pydantic.plugin._loader" in sys.modules or _declares_pydantic_plugins():
-        return
-    stand_ins: dict[str, types.ModuleType | None] = {}
-    if "importlib.metadata" not in sys.modules:
-        stand_ins["importlib.metadata"] = _Deferred("importlib.metadata", stand_ins)
-    with _standing_in(stand_ins):
-        from pydantic.plugin import _loader
-    if _loader._plugins is None:
-        _loader._plugins = {}
-
-
-def _metadata_folders() -> Iterator[tuple[str, list[str]]] | None:
-    """Where importlib.metadata finds distributions, in its order: each folder on sys.path with the names of its
-    *.dist-info and *.egg-info entries, in listing order. None where that is not all it would look at:
-    another finder of distributions than the path's, or an egg or a zip on sys.path."""
-    import importlib.machinery
-
-    path_finder = importlib.machinery.PathFinder
-    if any(f is not path_finder and hasattr(f, "find_distributions") for f in sys.meta_path):
-        return None
-    found: list[tuple[str, list[str]]] = []
-    for entry in sys.path:
-        folder = entry or "."
-        if not os.path.isdir(folder):
-            if os.path.exists(folder):  # a zip
-                return None
-            continue
-        if folder.lower().endswith(".egg"):
-            return None
-        infos = [name for name in os.listdir(folder) if name.lower().endswith((".dist-info", ".egg-info"))]
-        found.append((folder, infos))
-    return iter(found)
-
-
-def _declares_pydantic_plugins() -> bool:
-    """Whether an installed distribution may declare a pydantic plugin: its entry_points.txt names pydantic
-    (True where ``_metadata_folders`` cannot tell)."""
-    folders = _metadata_folders()
-    if folders is None:
-        return True
-    for folder, infos in folders:
-        for name in infos:
-            try:
-                with open(os.path.join(folder, name, "entry_points.txt"), "rb") as fh:
-                    if b"pydantic" in fh.read():  # (its section, [pydantic], or anything else naming it)
-                        return True
-            except OSError:  # none (no entry points), or an .egg-info file
-                continue
-    return False
-
-
-def distribution_version(name: str) -> str:
-    """``importlib.metadata.version(name)`` without importing importlib.metadata (~7 ms: email, zipfile, csv)
-    where the distribution is what it finds first: the one NAME-VERSION.dist-info folder matching ``name`` in
-    the first folder on sys.path that has any, its METADATA's Version. Else importlib.metadata answers."""
-    folders = _metadata_folders()
-    wanted = re.sub(r"[-_.]+", "_", name).lower()  # (as importlib.metadata compares names)
-    for folder, infos in folders if folders is not None else ():
-        matches = [i for i in infos if re.sub(r"[-_.]+", "_", i.rpartition(".")[0].partition("-")[0]).lower() == wanted]
-        if not matches:
-            continue
-        if len(matches) == 1 and matches[0].lower().endswith(".dist-info"):
-            try:
-                with open(os.path.join(folder, matches[0], "METADATA"), encoding="utf-8") as fh:
-                    for line in fh:
-                        if not line.strip("\r\n"):  # the end of the headers
-                            break
-                        if line[:8].lower() == "version:":
-                            return line[8:].lstrip(" \t").rstrip("\r\n")
-            except (OSError, UnicodeDecodeError):
-                pass
-        break
-    from importlib.metadata import version
-
-    return version(name)
 
 
 def import_numba() -> None:

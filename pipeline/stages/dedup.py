@@ -40,6 +40,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
+from importlib.metadata import version
 from itertools import compress
 from operator import attrgetter
 from typing import IO, Any, Literal
@@ -50,7 +51,6 @@ import regex
 from pydantic import Field, model_validator
 
 from pipeline.document import Document, Removal
-from pipeline.lean_imports import distribution_version
 from pipeline.offsets import note_cuts
 from pipeline.stages import dedup_kernels as kernels
 from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
@@ -60,7 +60,7 @@ from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_build, r
 HASH_SCHEME = {
     # datasketch itself is not imported: it imports scipy.integrate (~0.5 s of every start-up) for
     # what MinHasher and lsh_params below compute themselves (equal results: tests).
-    "datasketch": distribution_version("datasketch"),
+    "datasketch": version("datasketch"),
     "scheme": "affine32",
     "token_hash": "xxh3_64(utf-8 normalized word) | fmix64(code point) for char shingles",
     # a saved index of an earlier version keyed a run of Chinese or Japanese characters as one word
