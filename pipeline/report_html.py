@@ -1006,10 +1006,21 @@ def _time_section(report: dict[str, Any], order: list[str]) -> str:
     )
 
 
+def _config_yaml(config: dict[str, Any]) -> str:
+    """The config as yaml.safe_dump writes it, by libyaml's emitter where PyYAML has it (~0.4 ms instead of ~1.9
+    ms for the default config). The two differ in what libyaml escapes (characters beyond the BMP, which
+    PyYAML's emitter writes as they are) and in how they fold double-quoted strings (control characters): a
+    text that is not ASCII or holds a double quote is written again by PyYAML's emitter."""
+    options: dict[str, Any] = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}
+    dumper = getattr(yaml, "CSafeDumper", None)
+    text = yaml.dump(config, Dumper=dumper, **options) if dumper is not None else '"'
+    return text if text.isascii() and '"' not in text else yaml.safe_dump(config, **options)
+
+
 def _config_section(report: dict[str, Any]) -> str:
     config = report.get("config") or {}
     inputs = report.get("inputs", {})
-    text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text = _config_yaml(config)
     skipped = inputs.get("skipped") or []
     skipped_html = ""
     if skipped:

@@ -2594,6 +2594,9 @@ def _run_locked(
             warming = threading.Thread(target=_warm_up, args=(later,), name="cleancorpus-warm-up")
         else:
             _warm_up(copies)
+    elif not idle and executor_kind == "local":  # (this process runs the stages; forked workers: _warm_up)
+        for stage in stages:
+            stage.load()
     # What exists now (modules, stages, the loaded state) lives as long as the run: the garbage
     # collector's full passes need not walk it again and again, here nor in forked workers.
     gc.freeze()

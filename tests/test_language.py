@@ -1148,3 +1148,16 @@ def test_tagged_fragments_point_into_the_output_text(tmp_path: Path) -> None:
     assert [f["language"] for f in fragments] == ["ru", "ru"]
     assert [record["text"][f["start"] : f["end"]] for f in fragments] == [russian, russian]
     assert fragments[0]["end"] < fragments[1]["start"]
+
+
+def test_the_alphabets_read_by_libyaml_are_pyyamls() -> None:
+    from importlib import resources
+
+    import yaml
+
+    from pipeline.stages import language
+
+    text = resources.files("pipeline").joinpath("data", "language", "alphabets.yaml").read_text(encoding="utf-8")
+    loaded = language._load_yaml("alphabets.yaml")
+    assert list(loaded.items()) == list(yaml.safe_load(text).items())
+    assert language._alphabets()["de"] >= set("äöüß")

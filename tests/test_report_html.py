@@ -846,3 +846,18 @@ def test_audit_records_are_kept_as_read_and_one_lacking_stage_or_rule_gets_them_
     slim = audit.removals[("in.jsonl", "b", 2)][0]
     assert slim["rule"] is None and slim["stage"] == "language" and slim["text"] == "hola"
     assert set(slim) == {"stage", "rule", "start", "end", "text", "language", "duplicate_of"}
+
+
+def test_config_yaml_is_what_pyyaml_writes() -> None:
+    """The config section's YAML (libyaml's emitter where it writes the same) equals yaml.safe_dump's, also for
+    configs with paths libyaml writes otherwise: an emoji, control characters, accented letters."""
+    import yaml
+
+    options: dict[str, Any] = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}
+    configs = [default_config().dump()]
+    for path in ["/data/crawl 😀/out", "/data/tab\there/\x07bell", "/data/café/corpus", 'say "hi": yes', "x" * 200]:
+        config = default_config().dump()
+        config["input"]["paths"] = [path]
+        configs.append(config)
+    for config in configs:
+        assert report_html._config_yaml(config) == yaml.safe_dump(config, **options)

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -127,6 +127,39 @@ def test_a_run_sets_up_without_automatic_collections_and_leaves_the_collector_as
     # run, the collector is as the caller had it.
     assert record["meta"]["collector"] == [False, False]
     assert after is enabled
+
+
+class LoadProbeStage(Stage):
+    """Loads a table in ``load`` (as the language stage loads its word profiles) and looks at it per document."""
+
+    name = "load_probe"
+    loads: ClassVar[list[bool]] = []  # the collector's state at each call
+    table: ClassVar[list[object]] = []
+
+    def load(self) -> None:
+        LoadProbeStage.loads.append(gc.isenabled())
+        LoadProbeStage.table[:] = [{"entry": [i]} for i in range(100)]
+
+    def process(self, doc: Document) -> None:
+        young = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+        doc.meta["table_frozen"] = bool(LoadProbeStage.table) and all(id(o) not in young for o in LoadProbeStage.table)
+
+
+def test_a_one_worker_run_loads_the_stages_tables_before_it_freezes_what_lives_as_long_as_it(tmp_path: Path) -> None:
+    # (made during the first batch, the tables were walked by the collection that ends it: settle_garbage)
+    from pipeline.config import load_config_data
+    from pipeline.runner import run
+
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "One line."}\n')
+    config = load_config_data(
+        {"output": {"metadata_field": "meta"}, "stages": [{"stage": "test_runner:LoadProbeStage"}]}
+    )
+    LoadProbeStage.loads.clear()
+    run(config, [str(tmp_path / "in.jsonl")], tmp_path / "out")
+    assert LoadProbeStage.loads == [False]  # once, while the collector was paused for the set-up
+    assert json.loads((tmp_path / "out" / "in.jsonl").read_text())["meta"]["table_frozen"] is True
+    run(config, [str(tmp_path / "in.jsonl")], tmp_path / "out")  # nothing new: nothing to load
+    assert LoadProbeStage.loads == [False]
 
 
 class CyclesStage(Stage):

@@ -100,6 +100,11 @@ class Stage:
         dedup's signatures): the runner calls it in the worker processes, before the in-order pass,
         and the stage keeps the result in ``doc.scratch``. Called only if a stage overrides it."""
 
+    def load(self) -> None:
+        """Load the tables the stage's first document would load (module-level caches), before a run at 1 worker
+        freezes what lives as long as it: made during the first batch, they were walked by the collection that
+        ends it (``settle_garbage``). Default: nothing."""
+
     def expect_input(self, size: int) -> None:
         """Told before the stream how many bytes of input files this run reads (not with ``--limit``): a
         stage may size what it fills as the run goes on for them. Default: nothing."""
