@@ -185,12 +185,21 @@ def test_a_text_of_nfc_safe_characters_is_nfc_and_the_fixer_skips_unicodedatas_c
     assert lead_scan(code_points("Café 中文 😀"), fixer._scan_kind, fixer._lead_before)[1]
     assert not lead_scan(code_points("Cafe\u0301"), fixer._scan_kind, fixer._lead_before)[1]
     asked: list[str] = []
-    real = unicodedata.is_normalized
-    monkeypatch.setattr(enc.unicodedata, "is_normalized", lambda form, text: asked.append(text) or real(form, text))
+    check, normalize = unicodedata.is_normalized, unicodedata.normalize
+    monkeypatch.setattr(enc.unicodedata, "is_normalized", lambda form, text: asked.append(text) or check(form, text))
+    monkeypatch.setattr(enc.unicodedata, "normalize", lambda form, text: asked.append(text) or normalize(form, text))
     texts = ["Café 中文 😀 • ok\n" * 3, "Cafe\u0301 and \u1100\u1161\n" * 2, "plain &amp; ok\n", "\u212b ring"]
     for text in texts:
         assert _fix(stage, text) == ftfy.fix_text(text, stage.ftfy_config), text
     assert texts[0] not in asked and texts[1] in asked
+    # A text the form changes is normalized once, not checked first (the check of a text with a "maybe"
+    # character normalizes it whole), nor its result checked again: the form of a text in it is that text.
+    text = "Vie\u0302\u0323t Nam, ca\u0301c ba\u0300i ha\u0301t\n" * 3
+    expected = ftfy.fix_text(text, stage.ftfy_config)
+    assert expected == normalize("NFC", text) != text
+    asked.clear()
+    assert _fix(stage, text) == expected
+    assert asked == [text]
     # A text a fixer changes (line breaks, a C1 control): normalized again only if the result may not be NFC;
     # under ftfy-default, width folding makes half-width katakana's sound mark a combining one (then composed).
     normalized: list[str] = []

@@ -484,15 +484,12 @@ class FastFixer:
         leads, nfc = lead_scan(code_points(text), self._scan_kind, self._lead_before)
         return leads.tolist(), nfc and self.normalization == "NFC"
 
-    def _is_clean(self, text: str) -> bool:
-        """No step of ftfy's loop can change ``text``. (The scan tried only where it can match, and the
-        normalization's check only for a text with a character that can keep it from being NFC: the
-        regex engine's skip and unicodedata's check cost ~2.5 and ~1.6 ns a character, the kernel ~0.5.)"""
-        leads, nfc = self._leads(text)
+    def _is_clean(self, text: str, leads: list[int]) -> bool:
+        """No step of ftfy's loop can change ``text``, a text in the normalization form, given its ``_leads``.
+        (The scan tried only where it can match: the regex engine's own skip costs ~2.5 ns a character, the
+        kernel ~0.5.)"""
         scan = self.scan
-        if scan is not None and any(scan.match(text, at) is not None for at in leads):
-            return False
-        return self.normalization is None or nfc or unicodedata.is_normalized(self.normalization, text)
+        return scan is None or all(scan.match(text, at) is None for at in leads)
 
     def _ftfy(self, segment: str, html_off: bool, kinds: set[str]) -> str:
         fixed, steps = ftfy.fix_and_explain(segment, self.quiet_html if html_off else self.config)
@@ -515,9 +512,7 @@ class FastFixer:
         knows the block to be in the normalization form (``lead_scan``)."""
         if present is None:
             present = set(self.simple.findall(block)) if self.simple is not None else set()
-        if not present and (
-            self.normalization is None or normalized or unicodedata.is_normalized(self.normalization, block)
-        ):
+        if not present and (self.normalization is None or normalized):
             return block
         text, done = block, []
         for name, fixer, needs in self.fixers:
@@ -536,13 +531,17 @@ class FastFixer:
             if fixed != text:
                 done.append(name)
                 text = fixed
-        nfc = normalized if text is block else self._leads(text)[1]  # (a text known to be NFC is left as it is)
+        leads, nfc = ([], normalized) if text is block else self._leads(text)  # (a text known NFC is left as it is)
         if self.normalization is not None and not nfc:
+            # Not a check first (unicodedata.is_normalized of a text with a "maybe" character normalizes it
+            # whole, ~10 ns a character): the form is applied at once and compared.
             fixed = unicodedata.normalize(self.normalization, text)
             if fixed != text:
                 done.append("normalize")
                 text = fixed
-        if text == block or self._is_clean(text):
+                leads = self._leads(text)[0]
+        # (In the form now: the form of a text in it is that text.)
+        if text == block or self._is_clean(text, leads):
             kinds.update("normalization" if n == "normalize" else FIX_KINDS[n] for n in done)
             return text
         # ftfy would run another round: let it do the whole thing, segment by segment.
