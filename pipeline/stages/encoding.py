@@ -47,9 +47,8 @@ from ftfy.badness import BADNESS_RE  # noqa: E402
 from pydantic import Field, model_validator  # noqa: E402
 
 from pipeline.document import Document  # noqa: E402
-from pipeline.stages import text_kernels  # noqa: E402
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_table  # noqa: E402
-from pipeline.stages.text_kernels import NOT_NFC_SAFE, code_points, lead_scan  # noqa: E402
+from pipeline.stages.base import Stage, StageOptions  # noqa: E402
+from pipeline.stages.text_kernels import NOT_NFC_SAFE, code_points, lead_scan, not_nfc_safe  # noqa: E402
 
 # ftfy's own defaults, and ours: the same repairs, but the writer's typography is kept.
 FTFY_DEFAULTS: dict[str, Any] = {
@@ -402,35 +401,6 @@ def _lead_tables(
     for chars, row in rows.items():
         before[row, sorted(chars)] = True
     return kind, before
-
-
-def _build_not_nfc_safe() -> np.ndarray:
-    """The code points a text made of others is NFC without looking further: all but those whose NFC quick
-    check is not "yes" or whose combining class is not 0 (an unordered pair of marks is not NFC), i.e. those
-    NFC changes, the second character of any two-character canonical decomposition (NFC may compose it with
-    the one before: a superset of the "maybe" ones), Hangul's vowel and trailing jamo, and the surrogates.
-    For a text of the others, ``unicodedata.is_normalized("NFC", text)`` is True: its quick check says yes
-    for each character and needs no normalization (~0.3 s to build; saved beside the package)."""
-    second: set[int] = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    for c in range(0x110000):
-        mapping = unicodedata.decomposition(chr(c))
-        if mapping and not mapping.startswith("<") and mapping.count(" ") == 1:
-            second.add(int(mapping.split()[1], 16))
-    unsafe = [
-        c
-        for c in range(0x110000)
-        if 0xD800 <= c < 0xE000
-        or c in second
-        or unicodedata.combining(chr(c))
-        or unicodedata.normalize("NFC", chr(c)) != chr(c)
-    ]
-    return np.array(unsafe, dtype=np.uint32)
-
-
-@functools.cache
-def not_nfc_safe() -> np.ndarray:
-    """``_build_not_nfc_safe()``, from the copy an earlier process saved (``base.cached_table``)."""
-    return cached_table(CACHE_DIR, "encoding_not_nfc_safe", _build_not_nfc_safe, text_kernels)
 
 
 class FastFixer:

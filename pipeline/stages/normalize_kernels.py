@@ -17,6 +17,7 @@ from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled 
 from pipeline.stages.text_kernels import code_points
 
 _UTF32_LE_DECODE = codecs.utf_32_le_decode
+_NONE_MARKED = np.zeros(0x110000, np.bool_)  # (normalize_points' ``unsafe`` that marks none; pages made when read)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -84,13 +85,15 @@ def normalize_points(
     collapse: bool,
     max_blank_lines: int,
     strip_document: bool,
-) -> np.ndarray:
+    unsafe: np.ndarray,
+) -> tuple[np.ndarray, bool]:
     """The normalize stage's substitutions, with its line ends stripped, in one walk: ``line_breaks``: "\\r\\n",
     "\\r" and the Unicode line breaks made "\\n" (``_LINE_BREAKS``); ``remove_zero_width``: zero-width characters
     dropped (after that, as in the stage); ``collapse``: ``squeeze_strip``'s collapse; every line's end stripped
     (``squeeze_strip``'s strip); then at most ``max_blank_lines`` blank lines in a row (stripped, a blank line is
     empty); ``strip_document``: no blank line at the start (else at most ``max_blank_lines`` there). The trailing
-    whitespace of the document (``str.rstrip``) is left to the caller."""
+    whitespace of the document (``str.rstrip``) is left to the caller. And whether no code point is marked in
+    ``unsafe`` (a table of every code point: ``text_kernels.nfc_unsafe``, for a text that NFC leaves as it is)."""
     n = cps.size
     out = np.empty(n, dtype=np.uint32)
     j = 0
@@ -99,10 +102,12 @@ def normalize_points(
     prev_space = False  # the last character written is a space
     lead = strip_document  # no line written yet but blank ones, which are dropped
     run = 0 if strip_document else 1  # line breaks in a row at the end of ``out`` (the text's start counts as one)
+    marked = False
     i = 0
     while i < n:
         c = cps[i]
         i += 1
+        marked |= unsafe[c]  # (a load without a branch: +~0.25 ns a character, a branch cost twice that)
         if not ((c < 32) | ((c >= 0x85) & (c <= 0xA0)) | ((c >= 0x1680) & (c <= 0x3000)) | (c == 0xFEFF)):
             # Most characters: none of those the substitutions look for, bar the space. Without branches: a
             # space after a space past the line's indentation is written and not kept (j not advanced).
@@ -148,13 +153,24 @@ def normalize_points(
         j += 1
     while j > line_start and _is_trailing(out[j - 1]):
         j -= 1
-    return out[:j]
+    return out[:j], not marked
 
 
 def normalize_text(
-    text: str, line_breaks: bool, remove_zero_width: bool, collapse: bool, max_blank_lines: int, strip_document: bool
-) -> str:
-    """``normalize_points`` of a str (lone surrogates kept), with ``str.rstrip`` if ``strip_document``."""
-    out = normalize_points(code_points(text), line_breaks, remove_zero_width, collapse, max_blank_lines, strip_document)
+    text: str,
+    line_breaks: bool,
+    remove_zero_width: bool,
+    collapse: bool,
+    max_blank_lines: int,
+    strip_document: bool,
+    unsafe: np.ndarray = _NONE_MARKED,
+) -> str | None:
+    """``normalize_points`` of a str (lone surrogates kept), with ``str.rstrip`` if ``strip_document``; None if a
+    code point of ``text`` is marked in ``unsafe``."""
+    out, safe = normalize_points(
+        code_points(text), line_breaks, remove_zero_width, collapse, max_blank_lines, strip_document, unsafe
+    )
+    if not safe:
+        return None
     text = _UTF32_LE_DECODE(out, "surrogatepass")[0]  # (the array's buffer: no copy to bytes)
     return text.rstrip() if strip_document else text
