@@ -48,7 +48,7 @@ from pydantic import Field, model_validator  # noqa: E402
 
 from pipeline.document import Document  # noqa: E402
 from pipeline.stages.base import Stage, StageOptions  # noqa: E402
-from pipeline.stages.text_kernels import NOT_NFC_SAFE, code_points, lead_scan, not_nfc_safe  # noqa: E402
+from pipeline.stages.text_kernels import NOT_NFC_SAFE, code_points, lead_scan, nfc_by_line, not_nfc_safe  # noqa: E402
 
 # ftfy's own defaults, and ours: the same repairs, but the writer's typography is kept.
 FTFY_DEFAULTS: dict[str, Any] = {
@@ -504,8 +504,9 @@ class FastFixer:
         leads, nfc = ([], normalized) if text is block else self._leads(text)  # (a text known NFC is left as it is)
         if self.normalization is not None and not nfc:
             # Not a check first (unicodedata.is_normalized of a text with a "maybe" character normalizes it
-            # whole, ~10 ns a character): the form is applied at once and compared.
-            fixed = unicodedata.normalize(self.normalization, text)
+            # whole, ~10 ns a character): the form is applied at once (NFC: to the lines that need it) and compared.
+            form = self.normalization
+            fixed = nfc_by_line(text) if form == "NFC" else unicodedata.normalize(form, text)
             if fixed != text:
                 done.append("normalize")
                 text = fixed

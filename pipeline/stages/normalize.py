@@ -77,7 +77,7 @@ class NormalizeStage(Stage):
             # each run only where a check finds its characters, took ~0.155 s of CPU on 40 MB of web text: ~0.1 s
             # so, a pass over every text included).
             from pipeline.stages.normalize_kernels import normalize_text  # (numba: loaded when needed)
-            from pipeline.stages.text_kernels import nfc_unsafe
+            from pipeline.stages.text_kernels import nfc_by_line, nfc_unsafe
 
             if form not in ("none", "NFC"):
                 text = unicodedata.normalize(form, text)
@@ -87,7 +87,7 @@ class NormalizeStage(Stage):
             args = (opts.line_breaks, opts.remove_zero_width, opts.collapse_spaces, opts.max_blank_lines)
             fixed = normalize_text(text, *args, opts.strip_document, *((nfc_unsafe(),) if form == "NFC" else ()))
             if fixed is None:
-                fixed = normalize_text(unicodedata.normalize(form, text), *args, opts.strip_document)
+                fixed = normalize_text(nfc_by_line(text), *args, opts.strip_document)
             text = fixed
         else:
             if form != "none":

@@ -163,6 +163,28 @@ def nfc_unsafe() -> np.ndarray:
     return table
 
 
+def nfc_by_line(text: str) -> str:
+    """``unicodedata.normalize("NFC", text)``, applied only to the lines with a code point of ``not_nfc_safe()``:
+    NFC leaves the other lines as they are, and never composes or reorders across "\\n" (a starter that composes
+    with nothing). (~13 ns a character for unicodedata on a text with a "maybe" character; on web text the lines
+    with a marked one were 19 % of such texts' characters.)"""
+    points = code_points(text)
+    marked = np.flatnonzero(nfc_unsafe()[points])
+    if marked.size == 0:
+        return text
+    breaks = np.flatnonzero(points == 10)
+    out: list[str] = []
+    pos = 0
+    for line in np.unique(np.searchsorted(breaks, marked)).tolist():  # (the line of each: breaks before it)
+        start = int(breaks[line - 1]) + 1 if line > 0 else 0
+        end = int(breaks[line]) + 1 if line < breaks.size else len(text)
+        out.append(text[pos:start])
+        out.append(unicodedata.normalize("NFC", text[start:end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 @numba.njit(cache=True, nogil=True)
 def lead_scan(cps: np.ndarray, kind: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, bool]:
     """``lead_positions`` of ``kind & ~NOT_NFC_SAFE``, and whether no code point has NOT_NFC_SAFE: the same
