@@ -77,7 +77,7 @@ class NormalizeStage(Stage):
             # each run only where a check finds its characters, took ~0.155 s of CPU on 40 MB of web text: ~0.1 s
             # so, a pass over every text included).
             from pipeline.stages.normalize_kernels import normalize_text  # (numba: loaded when needed)
-            from pipeline.stages.text_kernels import nfc_by_line, nfc_unsafe
+            from pipeline.stages.text_kernels import nfc_by_line
 
             if form not in ("none", "NFC"):
                 text = unicodedata.normalize(form, text)
@@ -85,7 +85,7 @@ class NormalizeStage(Stage):
             # texts: then NFC would leave it as it is; unicodedata's check of every character was ~0.024 s on
             # 40 MB), and only a text with one is made NFC first and passed again.
             args = (opts.line_breaks, opts.remove_zero_width, opts.collapse_spaces, opts.max_blank_lines)
-            fixed = normalize_text(text, *args, opts.strip_document, *((nfc_unsafe(),) if form == "NFC" else ()))
+            fixed = normalize_text(text, *args, opts.strip_document, form == "NFC")
             if fixed is None:
                 fixed = normalize_text(nfc_by_line(text), *args, opts.strip_document)
             text = fixed
