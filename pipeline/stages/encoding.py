@@ -505,8 +505,8 @@ class FastFixer:
         if self.normalization is not None and not nfc:
             # Not a check first (unicodedata.is_normalized of a text with a "maybe" character normalizes it
             # whole, ~10 ns a character): the form is applied at once (NFC: to the lines that need it) and compared.
-            form = self.normalization
-            fixed = nfc_by_line(text) if form == "NFC" else unicodedata.normalize(form, text)
+            form, kind = self.normalization, self._scan_kind
+            fixed = nfc_by_line(text, kind, NOT_NFC_SAFE) if form == "NFC" else unicodedata.normalize(form, text)
             if fixed != text:
                 done.append("normalize")
                 text = fixed

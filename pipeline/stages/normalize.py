@@ -76,7 +76,7 @@ class NormalizeStage(Stage):
             # All the rest in one compiled pass (normalize_kernels.normalize_points; the substitutions below,
             # each run only where a check finds its characters, took ~0.155 s of CPU on 40 MB of web text: ~0.1 s
             # so, a pass over every text included).
-            from pipeline.stages.normalize_kernels import normalize_text  # (numba: loaded when needed)
+            from pipeline.stages.normalize_kernels import NFC_UNSAFE, classes, normalize_text  # (numba: when needed)
             from pipeline.stages.text_kernels import nfc_by_line
 
             if form not in ("none", "NFC"):
@@ -87,7 +87,7 @@ class NormalizeStage(Stage):
             args = (opts.line_breaks, opts.remove_zero_width, opts.collapse_spaces, opts.max_blank_lines)
             fixed = normalize_text(text, *args, opts.strip_document, form == "NFC")
             if fixed is None:
-                fixed = normalize_text(nfc_by_line(text), *args, opts.strip_document)
+                fixed = normalize_text(nfc_by_line(text, classes(True), NFC_UNSAFE), *args, opts.strip_document)
             text = fixed
         else:
             if form != "none":

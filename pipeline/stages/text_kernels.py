@@ -155,21 +155,14 @@ def not_nfc_safe() -> np.ndarray:
     return cached_table(CACHE_DIR, "encoding_not_nfc_safe", _build_not_nfc_safe, sys.modules[__name__])
 
 
-@functools.cache
-def nfc_unsafe() -> np.ndarray:
-    """By code point, whether it is in ``not_nfc_safe()`` (bools, 1.1 MB)."""
-    table = np.zeros(0x110000, np.bool_)
-    table[not_nfc_safe()] = True
-    return table
-
-
-def nfc_by_line(text: str) -> str:
-    """``unicodedata.normalize("NFC", text)``, applied only to the lines with a code point of ``not_nfc_safe()``:
-    NFC leaves the other lines as they are, and never composes or reorders across "\\n" (a starter that composes
-    with nothing). (~13 ns a character for unicodedata on a text with a "maybe" character; on web text the lines
-    with a marked one were 19 % of such texts' characters.)"""
+def nfc_by_line(text: str, table: np.ndarray, bit: int) -> str:
+    """``unicodedata.normalize("NFC", text)``, applied only to the lines with a code point of ``not_nfc_safe()``,
+    those with ``bit`` in ``table`` (by code point: the caller's, e.g. ``lead_scan``'s, which holds it): NFC leaves
+    the other lines as they are, and never composes or reorders across "\\n" (a starter that composes with
+    nothing). (~13 ns a character for unicodedata on a text with a "maybe" character; on web text the lines with
+    a marked one were 19 % of such texts' characters.)"""
     points = code_points(text)
-    marked = np.flatnonzero(nfc_unsafe()[points])
+    marked = np.flatnonzero(table[points] & bit)
     if marked.size == 0:
         return text
     breaks = np.flatnonzero(points == 10)
