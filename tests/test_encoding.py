@@ -185,12 +185,26 @@ def test_a_text_of_nfc_safe_characters_is_nfc_and_the_fixer_skips_unicodedatas_c
     assert lead_scan(code_points("Café 中文 😀"), fixer._scan_kind, fixer._lead_before)[1]
     assert not lead_scan(code_points("Cafe\u0301"), fixer._scan_kind, fixer._lead_before)[1]
     asked: list[str] = []
-    real = unicodedata.is_normalized
-    monkeypatch.setattr(enc.unicodedata, "is_normalized", lambda form, text: asked.append(text) or real(form, text))
+    check, normalize = unicodedata.is_normalized, unicodedata.normalize
+    monkeypatch.setattr(enc.unicodedata, "is_normalized", lambda form, text: asked.append(text) or check(form, text))
+    monkeypatch.setattr(enc.unicodedata, "normalize", lambda form, text: asked.append(text) or normalize(form, text))
     texts = ["Café 中文 😀 • ok\n" * 3, "Cafe\u0301 and \u1100\u1161\n" * 2, "plain &amp; ok\n", "\u212b ring"]
-    for text in texts:
-        assert _fix(stage, text) == ftfy.fix_text(text, stage.ftfy_config), text
-    assert texts[0] not in asked and texts[1] in asked
+    expected = [ftfy.fix_text(text, stage.ftfy_config) for text in texts]
+    asked.clear()
+    for text, fixed in zip(texts, expected, strict=True):
+        assert _fix(stage, text) == fixed, text
+    # (NFC line by line: text_kernels.nfc_by_line)
+    assert not any(a in texts[0] for a in asked) and "Cafe\u0301 and \u1100\u1161\n" in asked
+    # A text the form changes is normalized once, not checked first (the check of a text with a "maybe"
+    # character normalizes it whole), nor its result checked again: the form of a text in it is that text.
+    # NFC: only its lines with such a character (text_kernels.nfc_by_line).
+    lines = ["Vie\u0302\u0323t Nam,\n", "plain line\n", "ca\u0301c ba\u0300i\n", "ha\u0301t"]
+    text = "".join(lines)
+    expected = ftfy.fix_text(text, stage.ftfy_config)
+    assert expected == normalize("NFC", text) != text
+    asked.clear()
+    assert _fix(stage, text) == expected
+    assert asked == [lines[0], lines[2], lines[3]]
     # A text a fixer changes (line breaks, a C1 control): normalized again only if the result may not be NFC;
     # under ftfy-default, width folding makes half-width katakana's sound mark a combining one (then composed).
     normalized: list[str] = []

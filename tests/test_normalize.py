@@ -170,3 +170,48 @@ def test_the_compiled_pass_equals_the_substitutions_with_every_option() -> None:
             doc = Document("d", text, "s")
             stage.process(doc)
             assert doc.text == _options_reference(text, options), (repr(text), options)
+
+
+def test_nfc_is_applied_only_to_texts_with_a_character_that_can_keep_them_from_nfc(monkeypatch) -> None:
+    # The compiled pass marks the texts with such a character (normalize_kernels.classes): only they are made NFC
+    # and passed again; the others come out as NFC then the rest would make them.
+    import unicodedata
+
+    from pipeline.stages import normalize
+
+    texts = [
+        "Ça coûte 3 € — “déjà vu”  ok\u00a0 \n\n\n中文 😀 Привет\u200b\r\n",  # NFC already (no marked character)
+        "Vie\u0302\u0323t Nam  ca\u0301c\u2003ba\u0300i \n\n\nha\u0301t\r\n",  # combining marks: NFC composes them
+        "\u212b ring\u2000and \u2126hm \n",  # singletons NFC changes, one of them an odd space
+        "x\u200b\u0301 y",  # a zero-width space between a letter and a mark: removed after NFC, as before
+    ]
+    asked: list[str] = []
+    real = unicodedata.normalize
+    monkeypatch.setattr(normalize.unicodedata, "normalize", lambda form, text: asked.append(text) or real(form, text))
+    stage = NormalizeStage()
+    for text in texts:
+        doc = Document("d", text, "s")
+        stage.process(doc)
+        expected = stage._substituted(real("NFC", text))
+        assert doc.text == expected, text
+    # (line by line: text_kernels.nfc_by_line)
+    assert asked == ["Vie\u0302\u0323t Nam  ca\u0301c\u2003ba\u0300i \n", "ha\u0301t\r\n", texts[2], texts[3]]
+    assert _norm(texts[1]) == "Việt Nam các bài\n\nhát"
+    assert _norm(texts[3]) == "x\u0301 y"
+
+
+def test_nfc_by_line_equals_unicodedatas_nfc() -> None:
+    # Only the lines with a marked character are normalized: the same as NFC of the whole text, lone surrogates,
+    # Hangul jamo, singletons and marks at a line's start included.
+    import random
+    import unicodedata
+
+    from pipeline.stages.normalize_kernels import NFC_UNSAFE, classes
+    from pipeline.stages.text_kernels import nfc_by_line
+
+    pool = ["a", "e", " ", "\n", "\r", "\u0301", "\u0323", "\u0302", "\u1100", "\u1161", "\u11a8", "\uac00", "\ud800"]
+    pool += ["\u212b", "\u2000", "\u0f73", "\u0958", "Việt", "中文", "\n\u0301"]
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randrange(40)))
+        assert nfc_by_line(text, classes(True), NFC_UNSAFE) == unicodedata.normalize("NFC", text), repr(text)

@@ -47,9 +47,8 @@ from ftfy.badness import BADNESS_RE  # noqa: E402
 from pydantic import Field, model_validator  # noqa: E402
 
 from pipeline.document import Document  # noqa: E402
-from pipeline.stages import text_kernels  # noqa: E402
-from pipeline.stages.base import CACHE_DIR, Stage, StageOptions, cached_table  # noqa: E402
-from pipeline.stages.text_kernels import NOT_NFC_SAFE, code_points, lead_scan  # noqa: E402
+from pipeline.stages.base import Stage, StageOptions  # noqa: E402
+from pipeline.stages.text_kernels import NOT_NFC_SAFE, code_points, lead_scan, nfc_by_line, not_nfc_safe  # noqa: E402
 
 # ftfy's own defaults, and ours: the same repairs, but the writer's typography is kept.
 FTFY_DEFAULTS: dict[str, Any] = {
@@ -404,35 +403,6 @@ def _lead_tables(
     return kind, before
 
 
-def _build_not_nfc_safe() -> np.ndarray:
-    """The code points a text made of others is NFC without looking further: all but those whose NFC quick
-    check is not "yes" or whose combining class is not 0 (an unordered pair of marks is not NFC), i.e. those
-    NFC changes, the second character of any two-character canonical decomposition (NFC may compose it with
-    the one before: a superset of the "maybe" ones), Hangul's vowel and trailing jamo, and the surrogates.
-    For a text of the others, ``unicodedata.is_normalized("NFC", text)`` is True: its quick check says yes
-    for each character and needs no normalization (~0.3 s to build; saved beside the package)."""
-    second: set[int] = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    for c in range(0x110000):
-        mapping = unicodedata.decomposition(chr(c))
-        if mapping and not mapping.startswith("<") and mapping.count(" ") == 1:
-            second.add(int(mapping.split()[1], 16))
-    unsafe = [
-        c
-        for c in range(0x110000)
-        if 0xD800 <= c < 0xE000
-        or c in second
-        or unicodedata.combining(chr(c))
-        or unicodedata.normalize("NFC", chr(c)) != chr(c)
-    ]
-    return np.array(unsafe, dtype=np.uint32)
-
-
-@functools.cache
-def not_nfc_safe() -> np.ndarray:
-    """``_build_not_nfc_safe()``, from the copy an earlier process saved (``base.cached_table``)."""
-    return cached_table(CACHE_DIR, "encoding_not_nfc_safe", _build_not_nfc_safe, text_kernels)
-
-
 class FastFixer:
     """``ftfy.fix_text(text, config)`` with identical output, skipping work that cannot change text."""
 
@@ -484,15 +454,12 @@ class FastFixer:
         leads, nfc = lead_scan(code_points(text), self._scan_kind, self._lead_before)
         return leads.tolist(), nfc and self.normalization == "NFC"
 
-    def _is_clean(self, text: str) -> bool:
-        """No step of ftfy's loop can change ``text``. (The scan tried only where it can match, and the
-        normalization's check only for a text with a character that can keep it from being NFC: the
-        regex engine's skip and unicodedata's check cost ~2.5 and ~1.6 ns a character, the kernel ~0.5.)"""
-        leads, nfc = self._leads(text)
+    def _is_clean(self, text: str, leads: list[int]) -> bool:
+        """No step of ftfy's loop can change ``text``, a text in the normalization form, given its ``_leads``.
+        (The scan tried only where it can match: the regex engine's own skip costs ~2.5 ns a character, the
+        kernel ~0.5.)"""
         scan = self.scan
-        if scan is not None and any(scan.match(text, at) is not None for at in leads):
-            return False
-        return self.normalization is None or nfc or unicodedata.is_normalized(self.normalization, text)
+        return scan is None or all(scan.match(text, at) is None for at in leads)
 
     def _ftfy(self, segment: str, html_off: bool, kinds: set[str]) -> str:
         fixed, steps = ftfy.fix_and_explain(segment, self.quiet_html if html_off else self.config)
@@ -515,9 +482,7 @@ class FastFixer:
         knows the block to be in the normalization form (``lead_scan``)."""
         if present is None:
             present = set(self.simple.findall(block)) if self.simple is not None else set()
-        if not present and (
-            self.normalization is None or normalized or unicodedata.is_normalized(self.normalization, block)
-        ):
+        if not present and (self.normalization is None or normalized):
             return block
         text, done = block, []
         for name, fixer, needs in self.fixers:
@@ -536,13 +501,18 @@ class FastFixer:
             if fixed != text:
                 done.append(name)
                 text = fixed
-        nfc = normalized if text is block else self._leads(text)[1]  # (a text known to be NFC is left as it is)
+        leads, nfc = ([], normalized) if text is block else self._leads(text)  # (a text known NFC is left as it is)
         if self.normalization is not None and not nfc:
-            fixed = unicodedata.normalize(self.normalization, text)
+            # Not a check first (unicodedata.is_normalized of a text with a "maybe" character normalizes it
+            # whole, ~10 ns a character): the form is applied at once (NFC: to the lines that need it) and compared.
+            form, kind = self.normalization, self._scan_kind
+            fixed = nfc_by_line(text, kind, NOT_NFC_SAFE) if form == "NFC" else unicodedata.normalize(form, text)
             if fixed != text:
                 done.append("normalize")
                 text = fixed
-        if text == block or self._is_clean(text):
+                leads = self._leads(text)[0]
+        # (In the form now: the form of a text in it is that text.)
+        if text == block or self._is_clean(text, leads):
             kinds.update("normalization" if n == "normalize" else FIX_KINDS[n] for n in done)
             return text
         # ftfy would run another round: let it do the whole thing, segment by segment.

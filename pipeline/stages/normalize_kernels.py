@@ -9,14 +9,32 @@ odd space somewhere; ~0.1 s so."""
 from __future__ import annotations
 
 import codecs
+import functools
 
 import numpy as np
 
 from pipeline.stages import text_kernels  # noqa: F401  (keeps scipy.linalg out of numba's start-up)
 from pipeline.stages.aot_kernels import numba  # (numba's njit, or the compiled kernels')
-from pipeline.stages.text_kernels import code_points
+from pipeline.stages.text_kernels import code_points, not_nfc_safe
 
 _UTF32_LE_DECODE = codecs.utf_32_le_decode
+# normalize_points' table of classes by code point: one that can keep a text from being NFC; one of those the
+# substitutions look for but the space (line breaks, zero-width characters, odd spaces, other controls).
+NFC_UNSAFE = 1
+SPECIAL = 2
+
+
+@functools.cache
+def classes(nfc_check: bool) -> np.ndarray:
+    """``normalize_points``' table (uint8 by code point: ``SPECIAL``, and ``NFC_UNSAFE`` if ``nfc_check``)."""
+    table = np.zeros(0x110000, np.uint8)
+    table[:32] = SPECIAL
+    table[0x85 : 0xA0 + 1] = SPECIAL
+    table[0x1680 : 0x3000 + 1] = SPECIAL
+    table[0xFEFF] = SPECIAL
+    if nfc_check:
+        table[not_nfc_safe()] |= NFC_UNSAFE
+    return table
 
 
 @numba.njit(cache=True, nogil=True)
@@ -84,13 +102,15 @@ def normalize_points(
     collapse: bool,
     max_blank_lines: int,
     strip_document: bool,
-) -> np.ndarray:
+    table: np.ndarray,
+) -> tuple[np.ndarray, bool]:
     """The normalize stage's substitutions, with its line ends stripped, in one walk: ``line_breaks``: "\\r\\n",
     "\\r" and the Unicode line breaks made "\\n" (``_LINE_BREAKS``); ``remove_zero_width``: zero-width characters
     dropped (after that, as in the stage); ``collapse``: ``squeeze_strip``'s collapse; every line's end stripped
     (``squeeze_strip``'s strip); then at most ``max_blank_lines`` blank lines in a row (stripped, a blank line is
     empty); ``strip_document``: no blank line at the start (else at most ``max_blank_lines`` there). The trailing
-    whitespace of the document (``str.rstrip``) is left to the caller."""
+    whitespace of the document (``str.rstrip``) is left to the caller. And whether no code point has ``NFC_UNSAFE``
+    in ``table`` (every code point's classes: ``classes()``): a text NFC leaves as it is."""
     n = cps.size
     out = np.empty(n, dtype=np.uint32)
     j = 0
@@ -99,11 +119,14 @@ def normalize_points(
     prev_space = False  # the last character written is a space
     lead = strip_document  # no line written yet but blank ones, which are dropped
     run = 0 if strip_document else 1  # line breaks in a row at the end of ``out`` (the text's start counts as one)
+    marked = 0
     i = 0
     while i < n:
         c = cps[i]
         i += 1
-        if not ((c < 32) | ((c >= 0x85) & (c <= 0xA0)) | ((c >= 0x1680) & (c <= 0x3000)) | (c == 0xFEFF)):
+        k = table[c]  # (one load for both questions; a branch on c >= 0x300 for the NFC one cost ~0.5 ns a character)
+        marked |= k & NFC_UNSAFE
+        if not (k & SPECIAL):
             # Most characters: none of those the substitutions look for, bar the space. Without branches: a
             # space after a space past the line's indentation is written and not kept (j not advanced).
             space = c == 32
@@ -148,13 +171,24 @@ def normalize_points(
         j += 1
     while j > line_start and _is_trailing(out[j - 1]):
         j -= 1
-    return out[:j]
+    return out[:j], marked == 0
 
 
 def normalize_text(
-    text: str, line_breaks: bool, remove_zero_width: bool, collapse: bool, max_blank_lines: int, strip_document: bool
-) -> str:
-    """``normalize_points`` of a str (lone surrogates kept), with ``str.rstrip`` if ``strip_document``."""
-    out = normalize_points(code_points(text), line_breaks, remove_zero_width, collapse, max_blank_lines, strip_document)
+    text: str,
+    line_breaks: bool,
+    remove_zero_width: bool,
+    collapse: bool,
+    max_blank_lines: int,
+    strip_document: bool,
+    nfc_check: bool = False,
+) -> str | None:
+    """``normalize_points`` of a str (lone surrogates kept), with ``str.rstrip`` if ``strip_document``; None if
+    ``nfc_check`` and a code point of ``text`` can keep it from being NFC (``NFC_UNSAFE``)."""
+    points = code_points(text)
+    args = (line_breaks, remove_zero_width, collapse, max_blank_lines, strip_document, classes(nfc_check))
+    out, nfc = normalize_points(points, *args)
+    if not nfc:
+        return None
     text = _UTF32_LE_DECODE(out, "surrogatepass")[0]  # (the array's buffer: no copy to bytes)
     return text.rstrip() if strip_document else text
