@@ -1,7 +1,7 @@
 """cleancorpus's default pipeline and a datatrove job side by side, on the same JSONL input, in one run.
 
     python -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install 'datatrove[processing]' spacy orjson
-    python benchmarks/bench_datatrove.py [--corpus cc|trafilatura|both] [--workers N]
+    python benchmarks/bench_datatrove.py [--corpus cc|trafilatura|both] [--workers N] [--repeat R]
                                          [--datatrove-python /tmp/dtvenv/bin/python]
 
 datatrove is not a dependency, and it cannot share the project's environment (it pins xxhash < 4
@@ -15,7 +15,10 @@ and MinhashDedupSignature; then MinhashDedupBuckets, MinhashDedupCluster, and Mi
 the filtered documents (its default MinhashConfig: 5-grams, 14 buckets x 8 hashes). No language
 filter. cleancorpus: the default config (extract, encoding, boilerplate, language fragments,
 paragraph and document dedup, normalize). Prints wall seconds, CPU seconds (this process and its
-children), MB/s and docs/s for each.
+children), MB/s and docs/s for each: the medians of ``--repeat`` rounds (default 3), each a datatrove run
+then a cleancorpus run in fresh folders (alternated, so a drift of the machine's speed touches both), and
+the speed-up, the ratio of the median walls, with every round's walls (a single run of a job under a second
+moves by ~10 % between runs).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,33 +113,48 @@ def main() -> None:
     parser.add_argument("--corpus", choices=[*INPUTS, "both"], default="both")
     parser.add_argument("--workers", type=int, default=1, help="cleancorpus workers (datatrove: 1 process)")
     parser.add_argument("--datatrove-python", default=sys.executable, help="a Python with datatrove installed")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (datatrove, then cleancorpus); medians")
     parser.add_argument("--datatrove-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datatrove_child:
         print(datatrove_job(Path(args.datatrove_child[0]), Path(args.datatrove_child[1])))
         return
     names = list(INPUTS) if args.corpus == "both" else [args.corpus]
-    print(f"# {platform.machine()}, Python {platform.python_version()}, cleancorpus workers={args.workers}")
+    print(
+        f"# {platform.machine()}, Python {platform.python_version()}, cleancorpus workers={args.workers}, "
+        f"medians of {args.repeat} alternated rounds"
+    )
     print("| corpus | MB | docs | tool | wall s | CPU s | MB/s | docs/s | docs kept |")
     print("|---|---|---|---|---|---|---|---|---|")
+    speedups = []
     for name in names:
         path = INPUTS[name]
         mb = path.stat().st_size / 1e6
         docs = sum(1 for _ in path.open("rb"))
-        work = Path(tempfile.mkdtemp(prefix="cc-dt-"))
-        try:
-            rows = {
-                "datatrove": timed(lambda: run_datatrove(args.datatrove_python, path, work)),  # noqa: B023
-                "cleancorpus": timed(lambda: run_cleancorpus(path, work, args.workers)),  # noqa: B023
-            }
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        for tool, (wall, cpu, kept) in rows.items():
+        rounds: dict[str, list[tuple[float, float, int]]] = {"datatrove": [], "cleancorpus": []}
+        for _ in range(args.repeat):
+            work = Path(tempfile.mkdtemp(prefix="cc-dt-"))  # (fresh: a second run into one output is incremental)
+            try:
+                rounds["datatrove"].append(timed(lambda: run_datatrove(args.datatrove_python, path, work)))  # noqa: B023
+                rounds["cleancorpus"].append(timed(lambda: run_cleancorpus(path, work, args.workers)))  # noqa: B023
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        walls = {}
+        for tool, runs in rounds.items():
+            wall = walls[tool] = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
             print(
-                f"| {name} | {mb:.1f} | {docs} | {tool} | {wall:.1f} | {cpu:.1f} | {mb / wall:.2f} | "
-                f"{docs / wall:.0f} | {kept} |",
+                f"| {name} | {mb:.1f} | {docs} | {tool} | {wall:.2f} | {cpu:.2f} | {mb / wall:.2f} | "
+                f"{docs / wall:.0f} | {runs[-1][2]} |",
                 flush=True,
             )
+        each = ", ".join(f"{d[0]:.2f} / {c[0]:.2f}" for d, c in zip(*rounds.values(), strict=True))
+        speedups.append(
+            f"{name}: {walls['datatrove'] / walls['cleancorpus']:.1f}x (walls datatrove / cleancorpus: {each} s)"
+        )
+    print()
+    for line in speedups:
+        print(f"speed-up, {line}")
 
 
 if __name__ == "__main__":
