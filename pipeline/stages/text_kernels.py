@@ -169,9 +169,7 @@ def nfc_by_line(text: str, table: np.ndarray, bit: int) -> str:
     out: list[str] = []
     pos = 0
     lines = np.searchsorted(breaks, marked)  # (the line of each, ascending: the breaks before it)
-    first = np.ones(lines.size, np.bool_)
-    np.not_equal(lines[1:], lines[:-1], out=first[1:])  # (not np.unique: its first call imports numpy.ma, ~9 ms)
-    for line in lines[first].tolist():
+    for line in distinct_sorted(lines).tolist():
         start = int(breaks[line - 1]) + 1 if line > 0 else 0
         end = int(breaks[line]) + 1 if line < breaks.size else len(text)
         out.append(text[pos:start])
