@@ -1413,6 +1413,23 @@ def test_the_first_pass_pool_takes_no_task_back_while_the_warm_up_thread_runs(
     assert stream is None
 
 
+def _note_pool_forks(monkeypatch: pytest.MonkeyPatch, events: list[str]) -> list[int]:
+    """Forked workers, and "pool N forked" noted in ``events`` at each pool's first task; the pools seen (by id: clear
+    it with ``events`` between runs)."""
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    pools: list[int] = []
+    submit = executors.ProcessExecutor._submit
+
+    def noting_submit(self: executors.ProcessExecutor, *args: Any) -> Any:
+        if id(self) not in pools:
+            pools.append(id(self))
+            events.append(f"pool {len(pools)} forked")
+        return submit(self, *args)
+
+    monkeypatch.setattr(executors.ProcessExecutor, "_submit", noting_submit)
+    return pools
+
+
 def test_what_the_first_pass_keeps_of_its_last_file_is_saved_once_the_streams_worker_has_its_first_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1421,23 +1438,15 @@ def test_what_the_first_pass_keeps_of_its_last_file_is_saved_once_the_streams_wo
     # (ProcessExecutor.meanwhile), before any stream result is used. A later run takes the same parts.
     from pipeline.state import StateStore
 
-    monkeypatch.setattr(executors, "start_method", lambda: "fork")
     events: list[str] = []
-    pools: list[int] = []
-    submit, save = executors.ProcessExecutor._submit, StateStore.save_first_pass
-
-    def noting_submit(self: executors.ProcessExecutor, *args: Any) -> Any:
-        if id(self) not in pools:
-            pools.append(id(self))
-            events.append(f"pool {len(pools)} forked")
-        return submit(self, *args)
+    _note_pool_forks(monkeypatch, events)
+    save = StateStore.save_first_pass
 
     def noting_save(self: StateStore, rows: Any) -> None:
         rows = list(rows)
         events.append(f"saved {len(rows)}")
         save(self, rows)
 
-    monkeypatch.setattr(executors.ProcessExecutor, "_submit", noting_submit)
     monkeypatch.setattr(StateStore, "save_first_pass", noting_save)
     src = tmp_path / "in.jsonl"
     lines = ["Home | News | Contact", "Copyright 2024 Example. All rights reserved."]
@@ -1474,16 +1483,9 @@ def test_a_cross_document_stage_is_told_the_bytes_of_input_once_the_streams_work
     from pipeline.stages.dedup import DedupStage
     from pipeline.stages.normalize import NormalizeStage
 
-    monkeypatch.setattr(executors, "start_method", lambda: "fork")
     events: list[str] = []
-    pools: list[int] = []
-    submit, expect, process = executors.ProcessExecutor._submit, DedupStage.expect_input, DedupStage.process
-
-    def noting_submit(self: executors.ProcessExecutor, *args: Any) -> Any:
-        if id(self) not in pools:
-            pools.append(id(self))
-            events.append(f"pool {len(pools)} forked")
-        return submit(self, *args)
+    pools = _note_pool_forks(monkeypatch, events)
+    expect, process = DedupStage.expect_input, DedupStage.process
 
     def noting_expect(self: DedupStage, size: int) -> None:
         events.append(f"dedup told {size}")
@@ -1494,7 +1496,6 @@ def test_a_cross_document_stage_is_told_the_bytes_of_input_once_the_streams_work
             events.append("dedup processes")
         process(self, doc)
 
-    monkeypatch.setattr(executors.ProcessExecutor, "_submit", noting_submit)
     monkeypatch.setattr(DedupStage, "expect_input", noting_expect)
     monkeypatch.setattr(DedupStage, "process", noting_process)
     monkeypatch.setattr(NormalizeStage, "expect_input", lambda self, size: events.append(f"normalize told {size}"))
