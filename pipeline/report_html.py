@@ -1013,8 +1013,11 @@ def _config_yaml(config: dict[str, Any]) -> str:
     text that is not ASCII or holds a double quote is written again by PyYAML's emitter."""
     options: dict[str, Any] = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}
     dumper = getattr(yaml, "CSafeDumper", None)
-    text = yaml.dump(config, Dumper=dumper, **options) if dumper is not None else '"'
-    return text if text.isascii() and '"' not in text else yaml.safe_dump(config, **options)
+    if dumper is not None:
+        text = yaml.dump(config, Dumper=dumper, **options)
+        if text.isascii() and '"' not in text:
+            return text
+    return yaml.safe_dump(config, **options)
 
 
 def _config_section(report: dict[str, Any]) -> str:
